@@ -1,0 +1,13 @@
+using System.CommandLine;
+
+namespace Reference.Cli.Commands;
+
+/// <summary>Every verb of the CLI, in the order `reference --help` lists them.</summary>
+public static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return InfoCommand.Create();
+        yield return DemoCommand.Create();
+    }
+}
