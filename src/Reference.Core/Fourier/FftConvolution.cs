@@ -98,32 +98,25 @@ public static class FftConvolution
     {
         int n = plan.Length, bins = plan.Bins;
         int spectrum = Math.Max(n, bins);
-        T[] buffer = ArrayPool<T>.Shared.Rent(n);
         T[] ur = ArrayPool<T>.Shared.Rent(spectrum), ui = ArrayPool<T>.Shared.Rent(spectrum);
         T[] kr = ArrayPool<T>.Shared.Rent(bins), ki = ArrayPool<T>.Shared.Rent(bins);
         try
         {
-            var x = buffer.AsSpan(0, n);
             var sur = ur.AsSpan(0, spectrum);
             var sui = ui.AsSpan(0, spectrum);
             var skr = kr.AsSpan(0, bins);
             var ski = ki.AsSpan(0, bins);
             for (int c = c0; c < c1; c++)
             {
-                k.Slice(c * kernelLength, taps).CopyTo(x);
-                x[taps..].Clear();
-                plan.ForwardCore(x, skr, ski);
-                u.Slice(c * length, length).CopyTo(x);
-                x[length..].Clear();
-                plan.ForwardCore(x, sur, sui);
+                // The real FFT reads its input zero-padded to n and writes only the L outputs needed.
+                plan.ForwardCore(k.Slice(c * kernelLength, taps), skr, ski);
+                plan.ForwardCore(u.Slice(c * length, length), sur, sui);
                 ComplexMultiply(sur[..bins], sui[..bins], skr, ski);
-                plan.InverseDestructive(sur, sui, x);
-                x[..length].CopyTo(y.Slice(c * length, length));
+                plan.InverseDestructive(sur, sui, y.Slice(c * length, length));
             }
         }
         finally
         {
-            ArrayPool<T>.Shared.Return(buffer);
             ArrayPool<T>.Shared.Return(ur);
             ArrayPool<T>.Shared.Return(ui);
             ArrayPool<T>.Shared.Return(kr);
