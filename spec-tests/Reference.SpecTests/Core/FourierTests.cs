@@ -59,6 +59,8 @@ internal static class FourierData
     public static double[] ToDouble(float[] x) => Array.ConvertAll(x, v => (double)v);
 }
 
+/// <summary>Fast-vs-definition checks: also run with AVX2 and with all hardware intrinsics disabled (.ci/run).</summary>
+[Trait("Category", "IsaParity")]
 public class FourierTests
 {
     private static readonly int[] BriefLengths = [1, 2, 3, 5, 7, 8, 12, 17, 31, 64, 97, 100, 1000];
