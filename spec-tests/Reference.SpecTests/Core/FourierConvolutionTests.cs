@@ -97,6 +97,21 @@ public class FourierConvolutionTests
     }
 
     [Fact]
+    public void Edge_NaNStaysInItsChannel()
+    {
+        var c = new ConvolutionCase(3, 40, 12, 8);
+        var (u, k) = Inputs(c);
+        u[40 + 20] = double.NaN;   // channel 1, t = 20
+        var y = new double[u.Length];
+        FftConvolution.Causal<double>(u, k, y, c.Channels, c.Length, c.KernelLength);
+        var expected = new double[u.Length];
+        FftConvolution.NaiveCausal(u, k, expected, c.Channels, c.Length, c.KernelLength);
+        Assert.True(Metrics.RelativeError(expected.AsSpan(0, 40), y.AsSpan(0, 40)) <= 1e-12);
+        Assert.True(Metrics.RelativeError(expected.AsSpan(80, 40), y.AsSpan(80, 40)) <= 1e-12);
+        Assert.True(double.IsNaN(y[40 + 20]));
+    }
+
+    [Fact]
     public void Edge_LengthOne_IsProductOfFirstSamples()
     {
         var u = new[] { 3.0f, -2.0f };

@@ -8,8 +8,9 @@ namespace Reference.Core.Fourier;
 
 /// <summary>
 /// Causal linear convolution of every channel with its own kernel, the primitive behind the long
-/// convolutions of H3, Hyena and S4's convolution mode (Gu et al. 2022, "Efficiently Modeling Long
-/// Sequences with Structured State Spaces", sec. 3.3; Poli et al. 2023, "Hyena Hierarchy", sec. 3.3):
+/// convolutions of S4's convolutional mode (Gu, Goel and Re 2022, "Efficiently Modeling Long
+/// Sequences with Structured State Spaces", sec. 2.4), H3 (Fu et al. 2023, "Hungry Hungry Hippos",
+/// sec. 4, FlashConv) and Hyena (Poli et al. 2023, "Hyena Hierarchy"):
 ///   y[c, t] = sum_{j = 0}^{min(t, Lk - 1)} k[c, j] u[c, t - j],   0 &lt;= t &lt; L.
 /// Fast path (convolution theorem): y = IDFT_n(DFT_n(u) * DFT_n(k)) restricted to t &lt; L, with both
 /// sequences zero-padded to n. FFT size: n = the smallest power of two >= L + Lk' - 1, where
@@ -20,6 +21,9 @@ namespace Reference.Core.Fourier;
 /// Glossary: C = channels, L = sequence length, Lk = kernel length, n = FFT size, u = input,
 /// k = kernel (filter), y = output.
 /// Gradients: <see cref="CausalBackward"/> (correlation theorem) against <see cref="NaiveCausalBackward"/>.
+/// NaN/Inf policy: the FFT mixes every sample of a channel, so a NaN or Inf anywhere in u[c] or
+/// k[c] reaches every output of channel c (the direct sum would only reach t >= its position);
+/// other channels are unaffected.
 /// Deliberate simplification: one FFT size per call (no overlap-add blocking for Lk much shorter
 /// than L); the spectrum of k is recomputed per call (once per channel).
 /// </summary>
