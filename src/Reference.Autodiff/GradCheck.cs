@@ -52,32 +52,65 @@ public static class GradCheck
             throw new ArgumentException($"f must return one element, it returned shape {Shapes.Format(y.Shape)}.", nameof(f));
         if (y.RequiresGrad) y.Backward();
 
+        var analytic = variables.Select(v => v.Grad).ToArray();
+        var checkedPoints = points.Select((t, i) => check?[i] ?? true ? t : null).ToArray();
+        return Compare(() => Evaluate(f, points), checkedPoints, analytic, step, rtol, atol);
+    }
+
+    /// <summary>
+    /// Checks the gradients of a scalar function of module parameters (or any leaves it closes
+    /// over): <paramref name="f"/> is run once with recording and backward, then once per
+    /// perturbation under <see cref="Tape.NoGrad"/>, with each parameter's value perturbed in place
+    /// (restored afterwards). Existing gradients of the parameters are cleared first.
+    /// </summary>
+    public static Result CheckParameters(Func<Variable> f, IReadOnlyList<Variable> parameters,
+        double step = DefaultStep, double rtol = DefaultRtol, double atol = DefaultAtol)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        ArgumentNullException.ThrowIfNull(parameters);
+        foreach (var p in parameters) p.ZeroGrad();
+        var y = f();
+        if (y.Length != 1)
+            throw new ArgumentException($"f must return one element, it returned shape {Shapes.Format(y.Shape)}.", nameof(f));
+        if (y.RequiresGrad) y.Backward();
+        var analytic = parameters.Select(p => p.Grad).ToArray();
+        foreach (var p in parameters) p.ZeroGrad();
+        return Compare(() =>
+        {
+            using var scope = Tape.NoGrad();
+            return f().Item();
+        }, parameters.Select(p => (Tensor<double>?)p.Value).ToArray(), analytic, step, rtol, atol);
+    }
+
+    /// <summary>Central differences of <paramref name="evaluate"/> over every element of the non-null points.</summary>
+    private static Result Compare(Func<double> evaluate, Tensor<double>?[] points, Tensor<double>?[] analytic, double step, double rtol, double atol)
+    {
         var worst = new Result(true, -1, -1, 0, 0, 0, 0);
         double worstRatio = -1;
         int count = 0;
         for (int i = 0; i < points.Length; i++)
         {
-            if (!(check?[i] ?? true)) continue;
-            var x = points[i].Data;
-            var analytic = variables[i].Grad?.Data ?? new double[x.Length];
+            if (points[i] is not { } point) continue;
+            var x = point.Data;
+            var a = analytic[i]?.Data ?? new double[x.Length];
             for (int e = 0; e < x.Length; e++)
             {
                 double saved = x[e];
                 double h = step * Math.Max(1.0, Math.Abs(saved));
                 x[e] = saved + h;
-                double plus = Evaluate(f, points);
+                double plus = evaluate();
                 x[e] = saved - h;
-                double minus = Evaluate(f, points);
+                double minus = evaluate();
                 x[e] = saved;
                 double numeric = (plus - minus) / (2.0 * h);
-                double err = Math.Abs(analytic[e] - numeric);
+                double err = Math.Abs(a[e] - numeric);
                 double ratio = err / (atol + rtol * Math.Abs(numeric));
                 if (double.IsNaN(ratio)) ratio = double.PositiveInfinity;
                 count++;
                 if (ratio > worstRatio)
                 {
                     worstRatio = ratio;
-                    worst = new Result(ratio <= 1.0, i, e, analytic[e], numeric, err, 0);
+                    worst = new Result(ratio <= 1.0, i, e, a[e], numeric, err, 0);
                 }
             }
         }

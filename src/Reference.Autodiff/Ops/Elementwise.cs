@@ -44,6 +44,22 @@ public static partial class Ops
     /// <summary>log(1 + e^x), PyTorch's Softplus(beta = 1, threshold = 20).</summary>
     public static Variable Softplus(Variable x) => Pointwise("softplus", x, SoftplusScalar, (v, _) => v > 20.0 ? 1.0 : SigmoidScalar(v));
 
+    /// <summary>
+    /// GELU, tanh approximation (Hendrycks and Gimpel 2016, sec. 2; PyTorch approximate="tanh"):
+    /// 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3);
+    /// derivative 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), t = tanh(u).
+    /// </summary>
+    public static Variable GeluTanh(Variable x) => Pointwise("gelu_tanh", x,
+        v => 0.5 * v * (1.0 + Math.Tanh(GeluC * (v + 0.044715 * v * v * v))),
+        (v, _) =>
+        {
+            double t = Math.Tanh(GeluC * (v + 0.044715 * v * v * v));
+            return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * GeluC * (1.0 + 3.0 * 0.044715 * v * v);
+        });
+
+    /// <summary>sqrt(2 / pi).</summary>
+    private const double GeluC = 0.7978845608028654;
+
     public static Variable Abs(Variable x) => Pointwise("abs", x, Math.Abs, (v, _) => Math.Sign(v));
 
     public static Variable Sqrt(Variable x) => Pointwise("sqrt", x, Math.Sqrt, (_, y) => 0.5 / y);
