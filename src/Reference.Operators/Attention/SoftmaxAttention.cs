@@ -169,18 +169,30 @@ public static class SoftmaxAttention
         T scale = T.CreateChecked(ResolveScale(options, kd));
         int window = ResolveWindow(options, l);
         var o = Tensor<T>.Zeros(b, hq, l, vd);
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        // K^T per key tile, [B, Hkv, tiles, K, KeyTile], transposed once and shared by every query tile.
+        int keyTiles = (l + KeyTile - 1) / KeyTile;
+        var kt = new T[b * hkv * keyTiles * kd * KeyTile];
+        Parallel.For(0, b * hkv * keyTiles, parallel, item =>
+        {
+            int bh = item / keyTiles, j0 = item % keyTiles * KeyTile, cols = Math.Min(KeyTile, l - j0);
+            var src = k.Data.AsSpan((bh * l + j0) * kd, cols * kd);
+            var dst = kt.AsSpan(item * kd * KeyTile, kd * KeyTile);
+            for (int c = 0; c < cols; c++)
+                for (int p = 0; p < kd; p++) dst[p * KeyTile + c] = src[c * kd + p];
+        });
         int tiles = (l + QueryTile - 1) / QueryTile;
         int heads = b * hq;
-        int items = heads * tiles;
-        Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = threads },
+        Parallel.For(0, heads * tiles, parallel,
             () => new FlashScratch<T>(kd, vd),
             (item, _, scratch) =>
             {
                 int tile = tiles - 1 - item / heads;
                 int bh = item % heads;
                 int bi = bh / hq, h = bh % hq, kvh = h / (hq / hkv);
-                FlashTile(q.Data.AsSpan((bi * hq + h) * l * kd, l * kd), k.Data.AsSpan((bi * hkv + kvh) * l * kd, l * kd),
-                    v.Data.AsSpan((bi * hkv + kvh) * l * vd, l * vd), o.Data.AsSpan((bi * hq + h) * l * vd, l * vd),
+                int kvIndex = bi * hkv + kvh;
+                FlashTile(q.Data.AsSpan((bi * hq + h) * l * kd, l * kd), kt.AsSpan(kvIndex * keyTiles * kd * KeyTile, keyTiles * kd * KeyTile),
+                    v.Data.AsSpan(kvIndex * l * vd, l * vd), o.Data.AsSpan((bi * hq + h) * l * vd, l * vd),
                     l, kd, vd, tile * QueryTile, scale, window, scratch);
                 return scratch;
             },
@@ -191,19 +203,21 @@ public static class SoftmaxAttention
     private sealed class FlashScratch<T>(int kd, int vd) where T : unmanaged, IFloatingPointIeee754<T>
     {
         public readonly T[] Q = new T[QueryTile * kd];
-        public readonly T[] KT = new T[kd * KeyTile];
         public readonly T[] S = new T[QueryTile * KeyTile];
         public readonly T[] O = new T[QueryTile * vd];
         public readonly T[] M = new T[QueryTile];
         public readonly T[] Sum = new T[QueryTile];
     }
 
-    /// <summary>One query tile [i0, i0 + rows) of one head; q, k, v, o are that head's [L, X] blocks.</summary>
-    private static void FlashTile<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, Span<T> o,
+    /// <summary>
+    /// One query tile [i0, i0 + rows) of one head: q, v, o are that head's [L, X] blocks, kt its
+    /// transposed key tiles [tiles, K, KeyTile].
+    /// </summary>
+    private static void FlashTile<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> kt, ReadOnlySpan<T> v, Span<T> o,
         int l, int kd, int vd, int i0, T scale, int window, FlashScratch<T> scratch) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int rows = Math.Min(QueryTile, l - i0);
-        Span<T> qs = scratch.Q.AsSpan(0, rows * kd), kt = scratch.KT, s = scratch.S, acc = scratch.O.AsSpan(0, rows * vd);
+        Span<T> qs = scratch.Q.AsSpan(0, rows * kd), s = scratch.S, acc = scratch.O.AsSpan(0, rows * vd);
         Span<T> m = scratch.M, sum = scratch.Sum;
         TensorPrimitives.Multiply(q.Slice(i0 * kd, rows * kd), scale, qs);
         acc.Clear();
@@ -213,9 +227,7 @@ public static class SoftmaxAttention
         for (int j0 = firstKey / KeyTile * KeyTile; j0 < endKey; j0 += KeyTile)
         {
             int cols = Math.Min(KeyTile, endKey - j0);
-            for (int c = 0; c < cols; c++)
-                for (int p = 0; p < kd; p++) kt[p * KeyTile + c] = k[(j0 + c) * kd + p];
-            TileGemm.Multiply(rows, cols, kd, qs, kd, kt, KeyTile, s, KeyTile, accumulate: false);
+            TileGemm.Multiply(rows, cols, kd, qs, kd, kt.Slice(j0 / KeyTile * kd * KeyTile, kd * KeyTile), KeyTile, s, KeyTile, accumulate: false);
             for (int r = 0; r < rows; r++)
             {
                 int t = i0 + r;
@@ -228,19 +240,16 @@ public static class SoftmaxAttention
                 }
                 row[..lo].Clear();
                 row[hi..].Clear();
-                var live = row[lo..hi];
-                T mNew = T.Max(m[r], TensorPrimitives.Max<T>(live));
-                TensorPrimitives.Subtract(live, mNew, live);
-                TensorPrimitives.Exp<T>(live, live);
+                T mNew = T.Max(m[r], RowKernels.Max(row[lo..hi]));
                 T alpha = T.Exp(m[r] - mNew);
-                sum[r] = sum[r] * alpha + TensorPrimitives.Sum<T>(live);
+                sum[r] = sum[r] * alpha + RowKernels.ExpShiftSum(row[lo..hi], mNew);
                 m[r] = mNew;
                 if (alpha != T.One) TensorPrimitives.Multiply(acc.Slice(r * vd, vd), alpha, acc.Slice(r * vd, vd));
             }
             TileGemm.Multiply(rows, vd, cols, s, KeyTile, v.Slice(j0 * vd, cols * vd), vd, acc, vd, accumulate: true);
         }
         for (int r = 0; r < rows; r++)
-            TensorPrimitives.Divide(acc.Slice(r * vd, vd), sum[r], o.Slice((i0 + r) * vd, vd));
+            TensorPrimitives.Multiply(acc.Slice(r * vd, vd), T.One / sum[r], o.Slice((i0 + r) * vd, vd));
     }
 
     /// <summary>Decoding: a cache holding the keys and values of a prompt k, v [B, Hkv, L, K or V].</summary>

@@ -154,3 +154,82 @@ internal static class TileGemm
         x0.StoreUnsafe(ref c, c0);
     }
 }
+
+/// <summary>Fused row passes of the online softmax (one call per row instead of four).</summary>
+internal static class RowKernels
+{
+    /// <summary>max_j x[j] (x non-empty).</summary>
+    public static T Max<T>(ReadOnlySpan<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector256<T>.Count, j = 0;
+        T max = T.NegativeInfinity;
+        if (Vector256.IsHardwareAccelerated && x.Length >= w)
+        {
+            ref T r = ref MemoryMarshal.GetReference(x);
+            var vm = Vector256.LoadUnsafe(ref r);
+            for (j = w; j + w <= x.Length; j += w) vm = Vector256.Max(vm, Vector256.LoadUnsafe(ref r, (nuint)j));
+            for (int e = 0; e < w; e++) max = T.Max(max, vm[e]);
+        }
+        for (; j < x.Length; j++) max = T.Max(max, x[j]);
+        return max;
+    }
+
+    /// <summary>x[j] = exp(x[j] - shift) in place; returns sum_j x[j] (shift >= every x[j], so no overflow).</summary>
+    public static T ExpShiftSum<T>(Span<T> x, T shift) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector256<T>.Count, j = 0;
+        T sum = T.Zero;
+        if (Vector256.IsHardwareAccelerated && x.Length >= w)
+        {
+            ref T r = ref MemoryMarshal.GetReference(x);
+            var vs = Vector256.Create(shift);
+            var acc = Vector256<T>.Zero;
+            for (; j + w <= x.Length; j += w)
+            {
+                var e = Exp(Vector256.LoadUnsafe(ref r, (nuint)j) - vs);
+                e.StoreUnsafe(ref r, (nuint)j);
+                acc += e;
+            }
+            sum = Vector256.Sum(acc);
+        }
+        for (; j < x.Length; j++)
+        {
+            x[j] = T.Exp(x[j] - shift);
+            sum += x[j];
+        }
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> Exp<T>(Vector256<T> x)
+    {
+        if (typeof(T) == typeof(float)) return ExpNonPositive(x.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double)) return Vector256.Exp(x.AsDouble()).As<double, T>();
+        throw new NotSupportedException($"element type {typeof(T)} has no vector exp.");
+    }
+
+    /// <summary>
+    /// float32 exp for x &lt;= 0 (the online softmax only exponentiates s - max s): x = n ln2 + r with
+    /// n = round(x / ln2), |r| &lt;= ln2/2 (ln2 split in a high and a low part so n ln2 is exact),
+    /// exp(r) by the degree-7 minimax polynomial of Cephes' expf (S. Moshier), 2^n built in the
+    /// exponent bits. Below -87.3 (where 2^n would be subnormal) the result is 0. About 1 ulp.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> ExpNonPositive(Vector256<float> x)
+    {
+        var underflow = Vector256.LessThan(x, Vector256.Create(-87.3f));
+        x = Vector256.Max(x, Vector256.Create(-87.3f));
+        var n = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
+        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), x);
+        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
+        var p = Vector256.Create(1.9875691500e-4f);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.3981999507e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.3334519073e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.1665795894e-2f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
+        p = Vector256.FusedMultiplyAdd(p, r * r, r + Vector256<float>.One);
+        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32(n) + Vector256.Create(127), 23).AsSingle();
+        return Vector256.ConditionalSelect(underflow, Vector256<float>.Zero, p * scale);
+    }
+}

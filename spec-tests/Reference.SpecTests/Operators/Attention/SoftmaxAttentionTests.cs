@@ -232,3 +232,40 @@ public class SoftmaxAttentionTests
         Assert.Equal("q", Assert.Throws<ArgumentException>(() => SoftmaxAttention.Forward(Tensor<double>.Zeros(2, 4, 2), k, v)).ParamName);
     }
 }
+
+public class RowKernelTests
+{
+    [Fact]
+    public void Property_FloatExpNonPositive_WithinTwoUlpOfFloat64Exp()
+    {
+        var rng = new SplitMix64(5);
+        var x = new float[4096];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.Uniform(-90, 0);
+        x[0] = 0f; x[1] = -0f; x[2] = -87.3f; x[3] = -1e-8f; x[4] = -1e30f;
+        var y = (float[])x.Clone();
+        RowKernels.ExpShiftSum<float>(y, 0f);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double expected = Math.Exp(x[i]);
+            if (x[i] < -87.3f) Assert.Equal(0f, y[i]);
+            else Assert.True(Math.Abs(y[i] - expected) <= 2 * Math.ScaleB(1, Math.ILogB(expected) - 23), $"exp({x[i]}) = {y[i]}, expected {expected}");
+        }
+    }
+
+    [Fact]
+    public void Property_ExpShiftSum_ReturnsTheSumOfTheExponentials()
+    {
+        var rng = new SplitMix64(6);
+        foreach (int n in new[] { 1, 3, 4, 5, 8, 9, 17 })
+        {
+            var x = new double[n];
+            rng.FillNormal<double>(x);
+            double shift = RowKernels.Max<double>(x);
+            Assert.Equal(x.Max(), shift);
+            double expected = x.Sum(e => Math.Exp(e - shift));
+            var y = (double[])x.Clone();
+            Assert.Equal(expected, RowKernels.ExpShiftSum<double>(y, shift), 1e-14);
+            for (int i = 0; i < n; i++) Assert.Equal(Math.Exp(x[i] - shift), y[i], 1e-15);
+        }
+    }
+}
