@@ -8,6 +8,12 @@ public static class GoldenRegistry
     public static IReadOnlyList<GoldenOp> Ops { get; } =
     [
         GemmGolden.Op,
+        FourierGolden.Fft,
+        FourierGolden.CausalConv,
+        KernelGolden.Softmax,
+        KernelGolden.LogSoftmax,
+        KernelGolden.LayerNorm,
+        .. KernelGolden.Activations,
     ];
 
     public static GoldenOp? Find(string name) => Ops.FirstOrDefault(o => o.Name == name);

@@ -58,7 +58,11 @@ public static partial class ManifestJson
     private static readonly string[] TopKeys =
         ["schema_version", "op", "op_version", "case_id", "description", "params", "inputs", "outputs", "generator", "reference", "tags"];
 
-    internal static readonly JsonWriterOptions WriterOptions = new() { Indented = true, IndentSize = 2, NewLine = "\n" };
+    // Relaxed escaping keeps apostrophes and the like readable; output stays plain UTF-8 JSON.
+    internal static readonly JsonWriterOptions WriterOptions = new()
+    {
+        Indented = true, IndentSize = 2, NewLine = "\n", Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     public static byte[] ToBytes(GoldenManifest m)
     {
