@@ -4,6 +4,7 @@ using Reference.Core.Linear;
 
 namespace Reference.SpecTests.Core;
 
+[Trait("Category", "IsaParity")]
 public class GemmTests
 {
     [Property(Arbitrary = [typeof(GemmCase)])]
