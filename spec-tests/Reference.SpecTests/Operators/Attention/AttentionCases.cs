@@ -70,6 +70,18 @@ public static class AttentionCheck
         return g;
     }
 
+    /// <summary>
+    /// Asserts ||fd - analytic|| / (||fd|| + 1e-3) &lt;= tol for central differences of loss over x.
+    /// The 1e-3 floor lets gradients that are exactly zero (the gates at L = 1) be compared with the
+    /// finite differences' rounding noise (~1e-10) while leaving O(1) gradients judged relatively.
+    /// </summary>
+    public static void AssertGradient(Tensor<double> x, Func<double> loss, Tensor<double> analytic, string name, double tol = 1e-7)
+    {
+        var fd = FiniteDifference(x, loss);
+        double e = Metrics.RelativeError(fd, analytic.Data, 1e-3);
+        Assert.True(e <= tol, $"{name}: relative error {e:E2} against finite differences (tolerance {tol:E0})");
+    }
+
     public static double Dot(Tensor<double> a, Tensor<double> b)
     {
         double s = 0;
