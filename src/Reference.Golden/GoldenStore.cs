@@ -19,7 +19,7 @@ public sealed class GoldenStore
     public const string ManifestFile = "manifest.json";
 
     /// <summary>Top-level files that belong to golden/ without being cases.</summary>
-    public static readonly IReadOnlyList<string> SupportFiles = ["index.json", "README.md", "check.py", "numpy_backend.py", ".gitkeep"];
+    public static readonly IReadOnlyList<string> SupportFiles = ["index.json", "README.md", "check.py", "numpy_backend.py", "rng.py", ".gitkeep"];
 
     private GoldenStore(string root) => Root = root;
 
