@@ -11,5 +11,6 @@ public static class CommandCatalog
         yield return DemoCommand.Create();
         yield return NpyCommand.Create();
         yield return GoldenCommand.Create();
+        yield return EssCommand.Create();
     }
 }
