@@ -178,7 +178,7 @@ public static class GoldenCommand
                 results.Add(result);
             }
             if (reportArgs is { Length: 2 })
-                AtomicFile.WriteAllBytes(reportArgs[1], GoldenRunner.JsonReport(chosen.Name, store.Root, results));
+                Reference.Core.IO.AtomicFile.WriteAllBytes(reportArgs[1], GoldenRunner.JsonReport(chosen.Name, store.Root, results));
             int failed = results.Count(r => r.Failed);
             output.WriteLine($"{results.Count(r => r.Passed)} passed, {failed} failed, {results.Count(r => r.Skipped)} skipped");
             return failed == 0 ? ExitCodes.Success : ExitCodes.CheckFailed;
