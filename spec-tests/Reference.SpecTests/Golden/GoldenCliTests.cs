@@ -121,6 +121,23 @@ public partial class GoldenCliTests
         Assert.Contains("unknown tolerance kind 'relative'", output);
     }
 
+    [Theory]
+    [InlineData("{}")]
+    [InlineData("{\"schema_version\": \"1\", \"cases\": []}")]
+    [InlineData("{\"schema_version\": 1, \"cases\": [{\"id\": \"a/b\"}]}")]
+    [InlineData("not json")]
+    public void Negative_AMalformedIndexExitsThree(string index)
+    {
+        using var dir = GoldenFixture.Copy(out string root);
+        File.WriteAllText(Path.Combine(root, "index.json"), index);
+        var (code, output, error) = CliRunner.Run("golden", "verify", "--golden", root);
+        Assert.Equal(3, code);
+        Assert.Contains("index", output);
+        (code, _, error) = CliRunner.Run("golden", "run", "--golden", root);
+        Assert.Equal(3, code);
+        Assert.StartsWith("error: golden integrity:", error);
+    }
+
     [Fact]
     public void Negative_UsageErrorsExitTwo_AndMissingBackendProgramExitsFour()
     {
