@@ -69,6 +69,20 @@ public partial class GoldenCliTests
     }
 
     [Fact]
+    public void Run_PrecisionOptionSelectsTheBound()
+    {
+        // The float64 fast tier held to the float32 bounds passes; the float32 tier held to the float64 bounds fails.
+        var (code, output, _) = CliRunner.Run("golden", "run", "--backend", "fast", "--op", "linalg.gemm", "--precision", "float32");
+        Assert.Equal(0, code);
+        Assert.Contains("<= 1e-05", output);
+        (code, output, _) = CliRunner.Run("golden", "run", "--backend", "fast32", "--op", "linalg.gemm/square*", "--precision", "float64");
+        Assert.Equal(1, code);
+        Assert.Contains("> 1e-12", output);
+        (code, _, _) = CliRunner.Run("golden", "run", "--precision", "float16");
+        Assert.Equal(2, code);
+    }
+
+    [Fact]
     public void Negative_VerifyDetectsACorruptedNpy_Exit3NamingTheFile()
     {
         using var dir = GoldenFixture.Copy(out string root);
