@@ -1,0 +1,40 @@
+using BenchmarkDotNet.Attributes;
+using Reference.Core;
+using Reference.Operators.Recurrence;
+
+namespace Reference.Bench;
+
+/// <summary>
+/// Issue 6 target: GLA chunked form vs recurrent form at L 2048, K = V = 64 (target: chunked &gt;= 3x
+/// faster). Both fast-tier kernels in float32 on one head per core (B 1, H 2, both cores), vector
+/// gates logsigmoid(x)/16. Baseline: the fast recurrent form. The float64 oracle recurrence is
+/// listed for scale.
+/// </summary>
+[MemoryDiagnoser]
+public class GlaBench
+{
+    private Tensor<float> q = null!, k = null!, v = null!, g = null!;
+    private Tensor<double> qd = null!, kd = null!, vd = null!, gd = null!;
+
+    private const int B = 1, H = 2, L = 2048, K = 64, V = 64;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var rng = new SplitMix64(7);
+        qd = rng.NormalTensor<double>(0, 1, B, H, L, K);
+        kd = rng.NormalTensor<double>(0, 1, B, H, L, K);
+        vd = rng.NormalTensor<double>(0, 1, B, H, L, V);
+        gd = GatedLinearAttention.LogSigmoidGate(rng.NormalTensor<double>(0, 1, B, H, L, K));
+        (q, k, v, g) = (qd.Cast<float>(), kd.Cast<float>(), vd.Cast<float>(), gd.Cast<float>());
+    }
+
+    [Benchmark(Baseline = true)]
+    public Tensor<float> RecurrentFast() => GatedLinearAttention.RecurrentFast(q, k, v, g);
+
+    [Benchmark]
+    public Tensor<float> ChunkedFast() => GatedLinearAttention.ChunkedFast(q, k, v, g);
+
+    [Benchmark]
+    public Tensor<double> RecurrentNaiveFloat64() => GatedLinearAttention.Recurrent(qd, kd, vd, gd);
+}
