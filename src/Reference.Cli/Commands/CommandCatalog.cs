@@ -9,5 +9,8 @@ public static class CommandCatalog
     {
         yield return InfoCommand.Create();
         yield return DemoCommand.Create();
+        yield return NpyCommand.Create();
+        yield return GoldenCommand.Create();
+        yield return EssCommand.Create();
     }
 }
