@@ -1,5 +1,6 @@
 using System.Numerics;
 using Reference.Core;
+using Reference.Core.Kernels;
 using Reference.Operators.Attention;
 
 namespace Reference.Operators.Recurrence;
@@ -50,18 +51,15 @@ public static class GatedLinearAttention
     public const double GateNormalizer = 16.0;
 
     /// <summary>
-    /// g = logsigmoid(x) / normalizer, elementwise, evaluated stably as (min(x, 0) - log1p(exp(-|x|))) / normalizer.
+    /// g = logsigmoid(x) / normalizer, elementwise (Core's stable min(x, 0) - log1p(exp(-|x|))).
     /// </summary>
     public static Tensor<double> LogSigmoidGate(Tensor<double> x, double normalizer = GateNormalizer)
     {
         ArgumentNullException.ThrowIfNull(x);
         CheckNormalizer(normalizer);
         var g = Tensor<double>.Zeros(x.ShapeArray);
-        for (int i = 0; i < x.Length; i++)
-        {
-            double z = x.Data[i];
-            g.Data[i] = (Math.Min(z, 0.0) - Math.Log(1.0 + Math.Exp(-Math.Abs(z)))) / normalizer;
-        }
+        NaiveActivations.LogSigmoid(x.Data, g.Data);
+        TensorPrimitives.Divide(g.Data, normalizer, g.Data);
         return g;
     }
 
@@ -72,12 +70,8 @@ public static class GatedLinearAttention
         HeadShapesSame(dg, x.Shape, nameof(dg));
         CheckNormalizer(normalizer);
         var dx = Tensor<double>.Zeros(x.ShapeArray);
-        for (int i = 0; i < x.Length; i++)
-        {
-            double z = x.Data[i];
-            double sigNeg = z >= 0 ? Math.Exp(-z) / (1.0 + Math.Exp(-z)) : 1.0 / (1.0 + Math.Exp(z));
-            dx.Data[i] = dg.Data[i] * sigNeg / normalizer;
-        }
+        NaiveActivations.LogSigmoidBackward(x.Data, dg.Data, dx.Data);
+        TensorPrimitives.Divide(dx.Data, normalizer, dx.Data);
         return dx;
     }
 
@@ -418,7 +412,7 @@ public static class GatedLinearAttention
     /// The diagonal realization of head (batch, head) for the ESS factored path: transition
     /// a_t = exp(g_t) (broadcast over K for a scalar gate), input b_t = k_t, readout c_t = scale q_t.
     /// </summary>
-    public static DiagonalRealization Realize(Tensor<double> q, Tensor<double> k, Tensor<double> g, int batch, int head, double? scale = null)
+    public static HeadRealization Realize(Tensor<double> q, Tensor<double> k, Tensor<double> g, int batch, int head, double? scale = null)
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
         HeadShapes.Same(k, [b, h, l, kd], nameof(k));
@@ -437,7 +431,7 @@ public static class GatedLinearAttention
                 input[t * kd + c] = k.Data[(bh * l + t) * kd + c];
                 readout[t * kd + c] = sc * q.Data[(bh * l + t) * kd + c];
             }
-        return new DiagonalRealization(l, kd, a, input, readout);
+        return new HeadRealization(l, kd, a, input, readout);
     }
 
     /// <summary>G = cumsum over t of g, per (b, h, channel), t ascending; same shape as g.</summary>
