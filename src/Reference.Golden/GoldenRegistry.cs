@@ -14,6 +14,7 @@ public static class GoldenRegistry
         KernelGolden.LogSoftmax,
         KernelGolden.LayerNorm,
         .. KernelGolden.Activations,
+        .. AttentionGolden.All,
     ];
 
     public static GoldenOp? Find(string name) => Ops.FirstOrDefault(o => o.Name == name);
