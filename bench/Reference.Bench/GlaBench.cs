@@ -9,6 +9,11 @@ namespace Reference.Bench;
 /// faster). Both fast-tier kernels in float32 on one head per core (B 1, H 2, both cores), vector
 /// gates logsigmoid(x)/16. Baseline: the fast recurrent form. The float64 oracle recurrence is
 /// listed for scale.
+/// Arithmetic bound (why the 3x target, set with GPU tensor cores in mind, is not reached here): per
+/// token the recurrent form does 3 K V multiply-adds (decay, rank-1 update, read-out) on a K x V state
+/// that stays in L1; the chunked form does 2 K V for the inter-chunk read-out and state passing plus
+/// C/2 (K + V) intra-chunk, i.e. about the same work at K = V = 64, only as tile products. Measured
+/// on this 2-core machine (CPU time, one head, float32): chunked about 2.7 ms, recurrent 2.5-3.6 ms.
 /// </summary>
 [MemoryDiagnoser]
 public class GlaBench
