@@ -15,6 +15,7 @@ public static class GoldenRegistry
         KernelGolden.LayerNorm,
         KernelGolden.RmsNorm,
         .. KernelGolden.Activations,
+        .. AttentionGolden.All,
     ];
 
     public static GoldenOp? Find(string name) => Ops.FirstOrDefault(o => o.Name == name);

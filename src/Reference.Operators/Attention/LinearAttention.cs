@@ -1,4 +1,5 @@
 using Reference.Core;
+using Reference.Core.Kernels;
 
 namespace Reference.Operators.Attention;
 
@@ -85,8 +86,8 @@ public static class LinearAttention
             switch (map)
             {
                 case FeatureMap.Identity: xi.CopyTo(yi); break;
-                case FeatureMap.EluPlusOne: for (int c = 0; c < k; c++) yi[c] = xi[c] > 0 ? xi[c] + 1.0 : Math.Exp(xi[c]); break;
-                case FeatureMap.Relu: for (int c = 0; c < k; c++) yi[c] = Math.Max(xi[c], 0.0); break;
+                case FeatureMap.EluPlusOne: for (int c = 0; c < k; c++) yi[c] = NaiveActivations.Elu(xi[c]) + 1.0; break;
+                case FeatureMap.Relu: NaiveActivations.Relu(xi, yi); break;
                 case FeatureMap.Taylor:
                     yi[0] = 1.0;
                     for (int c = 0; c < k; c++) yi[1 + c] = xi[c] / r1;
@@ -117,8 +118,8 @@ public static class LinearAttention
             switch (map)
             {
                 case FeatureMap.Identity: gi.CopyTo(di); break;
-                case FeatureMap.EluPlusOne: for (int c = 0; c < k; c++) di[c] = gi[c] * (xi[c] > 0 ? 1.0 : Math.Exp(xi[c])); break;
-                case FeatureMap.Relu: for (int c = 0; c < k; c++) di[c] = xi[c] > 0 ? gi[c] : 0.0; break;
+                case FeatureMap.EluPlusOne: NaiveActivations.EluBackward(xi, gi, di); break;
+                case FeatureMap.Relu: NaiveActivations.ReluBackward(xi, gi, di); break;
                 case FeatureMap.Taylor:
                     for (int c = 0; c < k; c++) di[c] = gi[1 + c] / r1;
                     for (int a = 0; a < k; a++)
@@ -362,7 +363,7 @@ public static class LinearAttention
     /// readout c_t = scale phi(q_t) / den_t (den_t = 1 without the normaliser; the normaliser depends
     /// on q and k only, so the map v -> o stays linear and folds into the readout).
     /// </summary>
-    public static DiagonalRealization Realize(Tensor<double> q, Tensor<double> k, int batch, int head, LinearAttentionOptions? options = null)
+    public static HeadRealization Realize(Tensor<double> q, Tensor<double> k, int batch, int head, LinearAttentionOptions? options = null)
     {
         options ??= new LinearAttentionOptions();
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
@@ -390,7 +391,7 @@ public static class LinearAttention
             }
             for (int c = 0; c < f; c++) readout[t * f + c] = scale * qf.Data[(bh * l + t) * f + c] / den;
         }
-        return new DiagonalRealization(l, f, a, input, readout);
+        return new HeadRealization(l, f, a, input, readout);
     }
 
     internal static double ResolveScale(LinearAttentionOptions options, int f)

@@ -34,6 +34,22 @@ public class GatedLinearAttentionTests
     }
 
     [Property(Arbitrary = [typeof(HeadCase)])]
+    public void Property_FastChunkedAndFastRecurrent_EqualNaive_Float64AndFloat32(HeadCase c)
+    {
+        var big = c with { L = c.L + 2 * GatedLinearAttention.FastChunk + 3 };
+        foreach (bool scalar in new[] { false, true })
+        {
+            var (q, k, v, g) = Inputs(big, scalar);
+            var expected = GatedLinearAttention.Recurrent(q, k, v, g);
+            Assert.True(Rel(expected, GatedLinearAttention.ChunkedFast(q, k, v, g)) <= 1e-12);
+            Assert.True(Rel(expected, GatedLinearAttention.RecurrentFast(q, k, v, g)) <= 1e-12);
+            var (qf, kf, vf, gf) = (q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), g.Cast<float>());
+            Assert.True(Metrics.RelativeError(expected.Data, GatedLinearAttention.ChunkedFast(qf, kf, vf, gf, maxThreads: 1).Data) <= 1e-5);
+            Assert.True(Metrics.RelativeError(expected.Data, GatedLinearAttention.RecurrentFast(qf, kf, vf, gf, maxThreads: 1).Data) <= 1e-5);
+        }
+    }
+
+    [Property(Arbitrary = [typeof(HeadCase)])]
     public void Property_StateCarriedAcrossCalls_EqualsOneShot(HeadCase c)
     {
         var (q, k, v, g) = Inputs(c, scalarGate: c.Seed % 2 == 0);
@@ -162,6 +178,8 @@ public class GatedLinearAttentionTests
         Assert.All(o.Data, x => Assert.True(double.IsFinite(x)));
         Assert.True(Rel(expected, o) <= 1e-15);
         Assert.True(Rel(expected, GatedLinearAttention.Forward(q, k, v, g)) <= 1e-15);
+        Assert.True(Rel(expected, GatedLinearAttention.ChunkedFast(q, k, v, g)) <= 1e-15);
+        Assert.All(GatedLinearAttention.ChunkedFast(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), g.Cast<float>()).Data, x => Assert.True(float.IsFinite(x)));
     }
 
     [Fact]
