@@ -66,8 +66,8 @@ public static class EssCommand
             var profile = EssProfile.Of(instance, options);
 
             WriteSummary(output, instance, options, profile);
-            if (parse.GetValue(json) is string jsonPath) AtomicFile.WriteAllText(jsonPath, ToJson(instance, options, profile, parse.GetValue(seed)), "--json");
-            if (parse.GetValue(csv) is string csvPath) AtomicFile.WriteAllText(csvPath, ToCsv(profile), "--csv");
+            if (parse.GetValue(json) is string jsonPath) OutputFile.WriteAllText(jsonPath, ToJson(instance, options, profile, parse.GetValue(seed)), "--json");
+            if (parse.GetValue(csv) is string csvPath) OutputFile.WriteAllText(csvPath, ToCsv(profile), "--csv");
             if (plotPath is not null) EssPlot.Save(plotPath, instance, options, profile);
             return ExitCodes.Success;
         }));
@@ -146,28 +146,21 @@ public static class EssCommand
     }
 }
 
-/// <summary>Writes a file through a temporary sibling and a rename, so readers never see half a file.</summary>
-public static class AtomicFile
+/// <summary>
+/// Output files of CLI verbs: written atomically (Core's AtomicFile), with errors that name the option.
+/// </summary>
+public static class OutputFile
 {
-    public static void WriteAllText(string path, string contents, string option) => Write(path, temp => File.WriteAllText(temp, contents), option);
+    public static void WriteAllText(string path, string contents, string option) =>
+        Write(path, temp => File.WriteAllText(temp, contents), option);
 
-    /// <summary>Runs <paramref name="write"/> on a temporary path next to <paramref name="path"/>, then renames it over <paramref name="path"/> (errors name <paramref name="option"/>).</summary>
+    /// <summary>Writes through a temporary sibling and a rename; a missing directory is a usage error naming <paramref name="option"/>.</summary>
     public static void Write(string path, Action<string> write, string option)
     {
-        string full = Path.GetFullPath(path);
-        string? directory = Path.GetDirectoryName(full);
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is null || !Directory.Exists(directory))
             throw new CliException($"{option}: cannot write '{path}': directory '{directory}' does not exist.");
-        string temp = Path.Combine(directory, $".{Path.GetFileNameWithoutExtension(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp{Path.GetExtension(full)}");
-        try
-        {
-            write(temp);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        Reference.Core.IO.AtomicFile.WriteVia(path, write);
     }
 }
 
@@ -198,6 +191,6 @@ public static class EssPlot
         plot.XLabel("split s");
         plot.YLabel("ESS");
         plot.ShowLegend();
-        AtomicFile.Write(path, temp => plot.SavePng(temp, 900, 500), "--plot");
+        OutputFile.Write(path, temp => plot.SavePng(temp, 900, 500), "--plot");
     }
 }
