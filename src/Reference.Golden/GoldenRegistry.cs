@@ -14,6 +14,9 @@ public static class GoldenRegistry
         KernelGolden.LogSoftmax,
         KernelGolden.LayerNorm,
         .. KernelGolden.Activations,
+        ConvolutionGolden.Causal,
+        ConvolutionGolden.Bidirectional,
+        ConvolutionGolden.S4DLayer,
     ];
 
     public static GoldenOp? Find(string name) => Ops.FirstOrDefault(o => o.Name == name);
