@@ -13,7 +13,7 @@ namespace Reference.Bench;
 /// definition takes seconds here and is checked against in the tests instead); the Fast tier
 /// factors exp(l log Abar) = exp(m b log Abar) exp(j log Abar).
 /// </summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, MinColumn]
 public class S4DKernelBench
 {
     private const int Channels = 256, StateSize = 64, Length = 4096;
@@ -61,7 +61,7 @@ public class S4DKernelBench
 /// Reference.Core.Fourier.FftConvolution.Causal without the skip (the naive float64 direct sum,
 /// 2.1e9 multiply-adds, takes minutes on this VM and is checked against in the tests instead).
 /// </summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, MinColumn]
 public class CausalConvolutionBench
 {
     private const int Channels = 256, Length = 4096;
