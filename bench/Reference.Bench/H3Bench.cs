@@ -10,7 +10,7 @@ namespace Reference.Bench;
 /// the parallel form on the prefix of length L (baseline). Tokens/s = 1 / mean time. Issue 5: the
 /// step must win from L &gt;= 64.
 /// </summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, MinColumn]
 public class H3StepBench
 {
     private const int ModelWidth = 512, StateSize = 64;

@@ -16,6 +16,9 @@ public static class GoldenRegistry
         KernelGolden.RmsNorm,
         .. KernelGolden.Activations,
         .. AttentionGolden.All,
+        ConvolutionGolden.Causal,
+        ConvolutionGolden.Bidirectional,
+        ConvolutionGolden.S4DLayer,
     ];
 
     public static GoldenOp? Find(string name) => Ops.FirstOrDefault(o => o.Name == name);

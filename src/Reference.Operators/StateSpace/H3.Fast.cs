@@ -17,6 +17,7 @@ public sealed class H3Fast<T> where T : unmanaged, IFloatingPointIeee754<T>
         int dm = p.ModelWidth;
         Wq = RoundTransposed(p.Wq, dm); Bq = Round(p.Bq); Wk = RoundTransposed(p.Wk, dm); Bk = Round(p.Bk);
         Wv = RoundTransposed(p.Wv, dm); Bv = Round(p.Bv); Wo = RoundTransposed(p.Wo, dm); Bo = Round(p.Bo);
+        WqRows = Round(p.Wq); WkRows = Round(p.Wk); WvRows = Round(p.Wv); WoRows = Round(p.Wo);
         ShiftTaps = ShiftSsm.Taps(p.Shift).Cast<T>();
         ShiftB = Round(p.Shift.B); ShiftC = Round(p.Shift.C); ShiftSkip = Round(p.Shift.Skip);
         Skip = Round(p.Ssm.D);
@@ -38,6 +39,8 @@ public sealed class H3Fast<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>Projection weights stored transposed, W^T [in, out], so x W^T is a plain row-major product.</summary>
     internal T[] Wq, Bq, Wk, Bk, Wv, Bv, Wo, Bo, ShiftB, ShiftC, ShiftSkip, Skip;
+    /// <summary>The same weights as stored [out, in], for the decoding step's matrix-vector products (one dot per output).</summary>
+    internal T[] WqRows, WkRows, WvRows, WoRows;
     internal T[] ARe, AIm, BRe, BIm, CRe, CIm;
     internal Tensor<T> ShiftTaps;
 
@@ -135,7 +138,7 @@ public static partial class H3
     /// <summary>
     /// Fast decoding step: uT [B, Dm] -> y [B, Dm]. O(Dm^2 + Dm N + hd Dm N) per token, independent of the position.
     /// </summary>
-    public static void StepFast<T>(H3Fast<T> f, H3FastState<T> s, ReadOnlySpan<T> uT, Span<T> y, int maxThreads = 1)
+    public static void StepFast<T>(H3Fast<T> f, H3FastState<T> s, ReadOnlySpan<T> uT, Span<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(f);
@@ -146,9 +149,9 @@ public static partial class H3
             throw new ArgumentException($"uT has {uT.Length} values, expected B * Dm = {batch * dm}.", nameof(uT));
         if (y.Length != batch * dm)
             throw new ArgumentException($"y has {y.Length} values, expected B * Dm = {batch * dm}.", nameof(y));
-        LinearInto(uT, f.Wq, f.Bq, batch, dm, s.Q, maxThreads);
-        LinearInto(uT, f.Wk, f.Bk, batch, dm, s.K, maxThreads);
-        LinearInto(uT, f.Wv, f.Bv, batch, dm, s.V, maxThreads);
+        MatVec(uT, f.WqRows, f.Bq, batch, dm, s.Q);
+        MatVec(uT, f.WkRows, f.Bk, batch, dm, s.K);
+        MatVec(uT, f.WvRows, f.Bv, batch, dm, s.V);
 
         // Shift SSM: x <- shift(x) + B k, kbar = C . x + D_k k (kbar overwrites K).
         for (int r = 0; r < batch * dm; r++)
@@ -187,7 +190,18 @@ public static partial class H3
                         T ys = acc + f.Skip[h] * kv;
                         s.O[b * dm + h * hd + d2] += s.Q[b * dm + h * hd + d1] * ys;
                     }
-        LinearInto(s.O, f.Wo, f.Bo, batch, dm, y, maxThreads);
+        MatVec(s.O, f.WoRows, f.Bo, batch, dm, y);
+    }
+
+    /// <summary>y[r, j] = W[j, :] . x[r, :] + b[j] for a few rows (decoding): one SIMD dot per output, no packing.</summary>
+    private static void MatVec<T>(ReadOnlySpan<T> x, T[] w, T[] bias, int rows, int dm, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var xr = x.Slice(r * dm, dm);
+            for (int j = 0; j < dm; j++) y[r * dm + j] = TensorPrimitives.Dot(w.AsSpan(j * dm, dm), xr) + bias[j];
+        }
     }
 
     private static T[] LinearFast<T>(ReadOnlySpan<T> x, T[] w, T[] bias, int rows, int dm, int maxThreads)

@@ -1,0 +1,186 @@
+using System.Numerics;
+using System.Text.Json.Nodes;
+using Reference.Core;
+using Reference.Core.IO;
+using Reference.Operators.Convolution;
+using Reference.Operators.StateSpace;
+
+namespace Reference.Golden.Ops;
+
+/// <summary>
+/// conv.causal: y[b, c, t] = sum_{j = 0..min(t, Lk - 1)} k[c, j] u[b, c, t - j] + d[c] u[b, c, t],
+/// u, y [B x C x L], k [C x Lk], d [C] (<see cref="CausalConvolution.Forward"/>; fast tier
+/// <see cref="CausalConvolution.ForwardFast{T}"/>: per-lag AXPYs below 64 taps, the FFT route above).
+/// conv.bidirectional: the causal part plus the anti-causal part of the `conjugate` or `pad_flip`
+/// convention (params.mode) with k_rev [C x Lr] (<see cref="CausalConvolution.ForwardBidirectional"/>; naive only).
+/// ssm.s4d: the S4D layer y = K * u + D u with K[h, l] = 2 Re sum_n C_n Bbar_n Abar_n^l (params.discretization
+/// zoh or bilinear), u, y [B x H x L]; the parameters are inputs; outputs y and the kernel K [H x L]
+/// (<see cref="S4D.Forward"/>, <see cref="S4D.Kernel"/>; fast tier <see cref="S4D.ForwardFast{T}"/>, <see cref="S4D.KernelFast{T}"/>).
+/// </summary>
+public static class ConvolutionGolden
+{
+    private const string ConvOrder =
+        "y[b, c, t]: float64 acc = 0; acc += k[c, j] * u[b, c, t - j] for j = 0..min(t, Lk - 1) in order; y = acc + d[c] * u[b, c, t]";
+
+    private const string Rationale =
+        "a sum of up to L products per output: float64 reorderings (FFT route, AXPY order) stay ~1e-14 relative at these sizes " +
+        "(1e-12 leaves a margin); float32 FFT/AXPY reach ~1e-6, so 1e-5 is the conventions' float32 bound";
+
+    public static GoldenOp Causal { get; } = new()
+    {
+        Name = "conv.causal",
+        Version = 1,
+        Summary = "y[B x C x L] = causal convolution of u[B x C x L] with k[C x Lk] per channel plus skip d[C] * u",
+        AccumulationOrder = ConvOrder,
+        Distribution = GoldenInputs.NormalF32 + " (u, then k, then d)",
+        Cases =
+        [
+            Case("one_tap_length_one", 501, 1, 1, 1, 1, "edge"),
+            Case("short_2x3x17_k4", 502, 2, 3, 17, 4),
+            Case("kernel_longer_than_l_1x2x9_k17", 503, 1, 2, 9, 17, "edge"),
+            Case("fft_route_2x2x100_k100", 504, 2, 2, 100, 100),
+            Case("fft_route_1x4x129_k65", 505, 1, 4, 129, 65),
+        ],
+        Inputs = (p, rng) => new NamedArrays
+        {
+            ["u"] = GoldenInputs.Normal(rng, p.Int("batch"), p.Int("channels"), p.Int("length")),
+            ["k"] = GoldenInputs.Normal(rng, p.Int("channels"), p.Int("kernel_length")),
+            ["d"] = GoldenInputs.Normal(rng, p.Int("channels")),
+        },
+        Naive = (_, x) => new NamedArrays
+        {
+            ["y"] = NpyArray.FromTensor(CausalConvolution.Forward(x["u"].ToTensorDouble(), x["k"].ToTensorDouble(), x["d"].ToTensorDouble())),
+        },
+        Fast = (_, x, precision) => precision == Precision.Float32 ? FastCausal<float>(x) : FastCausal<double>(x),
+        Tolerance = (_, _) => Tolerance.NormRelative(1e-12, 1e-5, Rationale),
+    };
+
+    public static GoldenOp Bidirectional { get; } = new()
+    {
+        Name = "conv.bidirectional",
+        Version = 1,
+        Summary = "y[C x L] = causal conv of u with k plus the anti-causal part with k_rev (mode conjugate: lag 0 up, pad_flip: lag 1 up) plus d * u",
+        AccumulationOrder = ConvOrder + "; then acc2 = 0; acc2 += k_rev[c, m - o] * u[c, t + m] for m = o..min(L - 1 - t, Lr - 1 + o) in order " +
+            "(o = 0 for conjugate, 1 for pad_flip); y += acc2",
+        Distribution = GoldenInputs.NormalF32 + " (u, then k, then k_rev, then d)",
+        Cases =
+        [
+            BiCase("conjugate_2x16", 511, 2, 16, 16, "conjugate"),
+            BiCase("pad_flip_2x16", 512, 2, 16, 16, "pad_flip"),
+            BiCase("conjugate_short_kernels_1x9_k3", 513, 1, 9, 3, "conjugate"),
+            BiCase("pad_flip_length_one", 514, 1, 1, 1, "pad_flip", "edge"),
+        ],
+        Inputs = (p, rng) => new NamedArrays
+        {
+            ["u"] = GoldenInputs.Normal(rng, p.Int("channels"), p.Int("length")),
+            ["k"] = GoldenInputs.Normal(rng, p.Int("channels"), p.Int("kernel_length")),
+            ["k_rev"] = GoldenInputs.Normal(rng, p.Int("channels"), p.Int("kernel_length")),
+            ["d"] = GoldenInputs.Normal(rng, p.Int("channels")),
+        },
+        Naive = (p, x) => new NamedArrays
+        {
+            ["y"] = NpyArray.FromTensor(CausalConvolution.ForwardBidirectional(x["u"].ToTensorDouble(), x["k"].ToTensorDouble(),
+                x["k_rev"].ToTensorDouble(), x["d"].ToTensorDouble(), Mode(p))),
+        },
+        Tolerance = (_, _) => Tolerance.NormRelative(1e-12, 1e-5, Rationale),
+    };
+
+    public static GoldenOp S4DLayer { get; } = new()
+    {
+        Name = "ssm.s4d",
+        Version = 1,
+        Summary = "y[B x H x L] = K * u + d u with the S4D kernel K[H x L] = 2 Re sum_n C Bbar Abar^l (A = -exp(log_neg_real_a) + i imag_a, Delta = exp(log_delta))",
+        AccumulationOrder = "K[h, l]: float64 acc = 0; acc += Re(C_n Bbar_n exp(l log Abar_n)) for n = 0..M-1 in order; K = 2 acc; then y as conv.causal with k = K",
+        Distribution = "in order, each value rounded to float32 and stored as float64: u normal(0, 1) [B x H x L]; log_neg_real_a = log(0.5) + uniform[-0.5, 0.5) [H x M]; " +
+            "imag_a = pi n + uniform[-0.5, 0.5) [H x M]; b_re, b_im, c_re, c_im normal(0, 1) [H x M] each; log_delta uniform[log 1e-3, log 1e-1) [H]; d normal(0, 1) [H] " +
+            "(normal and uniform as in " + GoldenInputs.NormalF32 + ")",
+        Cases =
+        [
+            S4DCase("zoh_1x2x16_n8", 521, 1, 2, 16, 8, "zoh"),
+            S4DCase("bilinear_1x2x16_n8", 522, 1, 2, 16, 8, "bilinear"),
+            S4DCase("zoh_2x3x33_n16", 523, 2, 3, 33, 16, "zoh"),
+            S4DCase("bilinear_1x4x100_n64", 524, 1, 4, 100, 64, "bilinear"),
+            S4DCase("zoh_length_one", 525, 1, 1, 1, 2, "zoh", "edge"),
+        ],
+        Inputs = (p, rng) =>
+        {
+            int b = p.Int("batch"), h = p.Int("channels"), l = p.Int("length"), m = p.Int("state_size") / 2;
+            var u = GoldenInputs.Normal(rng, b, h, l);
+            var logA = GoldenInputs.Uniform(rng, -0.5, 0.5, h, m);
+            var logAData = logA.Get<double>();
+            for (int i = 0; i < logAData.Length; i++) logAData[i] = (float)(Math.Log(0.5) + logAData[i]);
+            var imag = GoldenInputs.Uniform(rng, -0.5, 0.5, h, m);
+            var imagData = imag.Get<double>();
+            for (int i = 0; i < imagData.Length; i++) imagData[i] = (float)(Math.PI * (i % m) + imagData[i]);
+            return new NamedArrays
+            {
+                ["u"] = u, ["log_neg_real_a"] = logA, ["imag_a"] = imag,
+                ["b_re"] = GoldenInputs.Normal(rng, h, m), ["b_im"] = GoldenInputs.Normal(rng, h, m),
+                ["c_re"] = GoldenInputs.Normal(rng, h, m), ["c_im"] = GoldenInputs.Normal(rng, h, m),
+                ["log_delta"] = GoldenInputs.Uniform(rng, Math.Log(1e-3), Math.Log(1e-1), h),
+                ["d"] = GoldenInputs.Normal(rng, h),
+            };
+        },
+        Naive = (p, x) =>
+        {
+            var s = S4DFrom(p, x);
+            var method = Method(p);
+            return new NamedArrays
+            {
+                ["y"] = NpyArray.FromTensor(S4D.Forward(s, x["u"].ToTensorDouble(), method)),
+                ["kernel"] = NpyArray.FromTensor(S4D.Kernel(s, p.Int("length"), method)),
+            };
+        },
+        Fast = (p, x, precision) => precision == Precision.Float32 ? FastS4D<float>(p, x) : FastS4D<double>(p, x),
+        Tolerance = (_, _) => Tolerance.NormRelative(1e-12, 1e-5,
+            "a sum over M modes of complex exponentials then a conv of L terms: float64 factored exponentials and FFT reorderings stay ~1e-14 " +
+            "relative at L <= 100; float32 ~1e-6"),
+    };
+
+    private static NamedArrays FastCausal<T>(NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T> => new()
+    {
+        ["y"] = NpyArray.FromTensor(CausalConvolution.ForwardFast(x["u"].ToTensor<T>(), x["k"].ToTensor<T>(), x["d"].ToTensor<T>(), maxThreads: 1)),
+    };
+
+    private static NamedArrays FastS4D<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var s = S4DFrom(p, x);
+        var method = Method(p);
+        return new NamedArrays
+        {
+            ["y"] = NpyArray.FromTensor(S4D.ForwardFast(s, x["u"].ToTensor<T>(), method, maxThreads: 1)),
+            ["kernel"] = NpyArray.FromTensor(S4D.KernelFast<T>(s, p.Int("length"), method, maxThreads: 1)),
+        };
+    }
+
+    private static S4DParameters S4DFrom(JsonObject p, NamedArrays x) =>
+        new(p.Int("channels"), p.Int("state_size") / 2,
+            x["log_neg_real_a"].ToDoubles(), x["imag_a"].ToDoubles(), x["b_re"].ToDoubles(), x["b_im"].ToDoubles(),
+            x["c_re"].ToDoubles(), x["c_im"].ToDoubles(), x["log_delta"].ToDoubles(), x["d"].ToDoubles());
+
+    private static Discretization Method(JsonObject p) => p.String("discretization") switch
+    {
+        "zoh" => Discretization.Zoh,
+        "bilinear" => Discretization.Bilinear,
+        var other => throw new ArgumentException($"params.discretization must be zoh or bilinear, found {other}.", "discretization"),
+    };
+
+    private static BidirectionalMode Mode(JsonObject p) => p.String("mode") switch
+    {
+        "conjugate" => BidirectionalMode.Conjugate,
+        "pad_flip" => BidirectionalMode.PadFlip,
+        var other => throw new ArgumentException($"params.mode must be conjugate or pad_flip, found {other}.", "mode"),
+    };
+
+    private static GoldenCaseSpec Case(string id, ulong seed, int batch, int channels, int length, int kernelLength, params string[] tags) =>
+        new(id, seed, Params.Of(("batch", batch), ("channels", channels), ("length", length), ("kernel_length", kernelLength)),
+            $"batch {batch}, {channels} channel(s), L = {length}, kernel length {kernelLength}{(Math.Min(kernelLength, length) >= CausalConvolution.FftThreshold ? " (FFT route in the fast tier)" : "")}", tags);
+
+    private static GoldenCaseSpec BiCase(string id, ulong seed, int channels, int length, int kernelLength, string mode, params string[] tags) =>
+        new(id, seed, Params.Of(("channels", channels), ("length", length), ("kernel_length", kernelLength), ("mode", mode)),
+            $"{mode}: {channels} channel(s), L = {length}, kernel lengths {kernelLength}", tags);
+
+    private static GoldenCaseSpec S4DCase(string id, ulong seed, int batch, int channels, int length, int stateSize, string discretization, params string[] tags) =>
+        new(id, seed, Params.Of(("batch", batch), ("channels", channels), ("length", length), ("state_size", stateSize), ("discretization", discretization)),
+            $"{discretization}: batch {batch}, H = {channels}, L = {length}, N = {stateSize} ({stateSize / 2} complex modes)", tags);
+}
