@@ -59,7 +59,8 @@ public static class Shapes
 
     /// <summary>
     /// NumPy broadcasting: align shapes on the right; each pair of dimensions must be equal or one
-    /// of them 1. Returns the broadcast shape.
+    /// of them 1. Returns the broadcast shape; an incompatible pair throws an ArgumentException
+    /// whose ParamName is "b" (the right operand, by convention the one being broadcast).
     /// </summary>
     public static int[] Broadcast(ReadOnlySpan<int> a, ReadOnlySpan<int> b)
     {
@@ -70,7 +71,7 @@ public static class Shapes
             int da = i < rank - a.Length ? 1 : a[i - (rank - a.Length)];
             int db = i < rank - b.Length ? 1 : b[i - (rank - b.Length)];
             if (da != db && da != 1 && db != 1)
-                throw new ArgumentException($"shapes {Format(a)} and {Format(b)} do not broadcast (axis {i}: {da} vs {db}).");
+                throw new ArgumentException($"shapes {Format(a)} and {Format(b)} do not broadcast (axis {i}: {da} vs {db}).", nameof(b));
             result[i] = da == 1 ? db : da;
         }
         return result;

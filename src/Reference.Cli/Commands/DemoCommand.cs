@@ -40,6 +40,7 @@ public static partial class DemoSections
     public static IReadOnlyList<Func<DemoResult>> All(ulong seed) =>
     [
         () => Gemm(seed),
+        () => FftConvolutionDemo(seed),
         () => Ess(seed),
     ];
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Reference.Core.IO;
 using Reference.Ess;
 
 namespace Reference.Cli.Commands;
@@ -19,7 +20,7 @@ public static class EssCommand
     {
         var op = new Option<string>("--operator") { Description = $"Operator: {string.Join(", ", EssOperatorCatalog.Names)}.", Required = true };
         var length = new Option<int>("--length") { Description = "Sequence length L (>= 2).", DefaultValueFactory = _ => 64 };
-        var channels = new Option<int>("--channels") { Description = "Channels C (heads for attention).", DefaultValueFactory = _ => 4 };
+        var channels = new Option<int>("--channels") { Description = "Channels C (attention uses --heads: one matrix per head).", DefaultValueFactory = _ => 4 };
         var mode = new Option<string>("--mode") { Description = "tolerance (numerical rank) or entropy.", DefaultValueFactory = _ => "tolerance" };
         var tolerance = new Option<double>("--tolerance") { Description = "tau (relative to sigma_1 unless --relative false).", DefaultValueFactory = _ => EffectiveStateSize.DefaultTolerance };
         var relative = new Option<bool>("--relative") { Description = "tau relative to sigma_1 (default true; --relative false: absolute).", DefaultValueFactory = _ => true };
@@ -35,7 +36,7 @@ public static class EssCommand
         {
             op, length, channels, mode, tolerance, relative, seed, taps, state, discretization, heads, json, csv, plot,
         };
-        command.SetAction(parse => ReportingErrors(parse, () =>
+        command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             string name = parse.GetValue(op)!;
@@ -53,6 +54,7 @@ public static class EssCommand
             if (k < 1) throw new CliException($"--taps must be >= 1, got {k}.");
             int n = parse.GetValue(state);
             if (n < 1) throw new CliException($"--state must be >= 1, got {n}.");
+            if (name is "s4d" or "h3" && n % 2 != 0) throw new CliException($"--state must be even for {name} (N/2 complex modes), got {n}.");
             string disc = parse.GetValue(discretization)!;
             if (!Discretizations.Contains(disc)) throw new CliException($"--discretization must be zoh or bilinear, got '{disc}'.");
             int h = parse.GetValue(heads);
@@ -66,26 +68,12 @@ public static class EssCommand
             var profile = EssProfile.Of(instance, options);
 
             WriteSummary(output, instance, options, profile);
-            if (parse.GetValue(json) is string jsonPath) AtomicFile.WriteAllText(jsonPath, ToJson(instance, options, profile, parse.GetValue(seed)), "--json");
-            if (parse.GetValue(csv) is string csvPath) AtomicFile.WriteAllText(csvPath, ToCsv(profile), "--csv");
-            if (plotPath is not null) EssPlot.Save(plotPath, instance, options, profile);
+            if (parse.GetValue(json) is string jsonPath) WriteFile(jsonPath, Encoding.UTF8.GetBytes(ToJson(instance, options, profile, parse.GetValue(seed))), "--json");
+            if (parse.GetValue(csv) is string csvPath) WriteFile(csvPath, Encoding.UTF8.GetBytes(ToCsv(profile)), "--csv");
+            if (plotPath is not null) WriteFile(plotPath, EssPlot.Png(instance, options, profile), "--plot");
             return ExitCodes.Success;
-        }));
+        });
         return command;
-    }
-
-    /// <summary>Runs the verb; a bad argument becomes one line on stderr and exit code 2 (no stack trace).</summary>
-    private static int ReportingErrors(ParseResult parse, Func<int> body)
-    {
-        try
-        {
-            return body();
-        }
-        catch (CliException e)
-        {
-            parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
-            return e.ExitCode;
-        }
     }
 
     private static void WriteSummary(TextWriter output, EssInstance instance, EssOptions options, EssProfile profile)
@@ -102,6 +90,15 @@ public static class EssCommand
         int stride = Math.Max(1, (int)Math.Ceiling(profile.Splits.Length / 16.0));
         for (int k = 0; k < profile.Splits.Length; k += stride)
             output.WriteLine(FormattableString.Invariant($"{profile.Splits[k],5}   {profile.Capacity[k],-8:G6} {profile.Mean[k]:F3}"));
+    }
+
+    /// <summary>Writes through a temporary file and a rename (Core's AtomicFile); a missing directory is a usage error naming the option.</summary>
+    private static void WriteFile(string path, byte[] bytes, string option)
+    {
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is null || !Directory.Exists(directory))
+            throw new CliException($"{option}: cannot write '{path}': directory '{directory}' does not exist.");
+        AtomicFile.WriteAllBytes(path, bytes);
     }
 
     internal static string ToJson(EssInstance instance, EssOptions options, EssProfile profile, ulong seed)
@@ -146,35 +143,11 @@ public static class EssCommand
     }
 }
 
-/// <summary>Writes a file through a temporary sibling and a rename, so readers never see half a file.</summary>
-public static class AtomicFile
-{
-    public static void WriteAllText(string path, string contents, string option) => Write(path, temp => File.WriteAllText(temp, contents), option);
-
-    /// <summary>Runs <paramref name="write"/> on a temporary path next to <paramref name="path"/>, then renames it over <paramref name="path"/> (errors name <paramref name="option"/>).</summary>
-    public static void Write(string path, Action<string> write, string option)
-    {
-        string full = Path.GetFullPath(path);
-        string? directory = Path.GetDirectoryName(full);
-        if (directory is null || !Directory.Exists(directory))
-            throw new CliException($"{option}: cannot write '{path}': directory '{directory}' does not exist.");
-        string temp = Path.Combine(directory, $".{Path.GetFileNameWithoutExtension(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp{Path.GetExtension(full)}");
-        try
-        {
-            write(temp);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
-    }
-}
-
 /// <summary>ESS vs split (mean over channels, and each channel faintly) with the per-channel TSS line.</summary>
 public static class EssPlot
 {
-    public static void Save(string path, EssInstance instance, EssOptions options, EssProfile profile)
+    /// <summary>The plot as PNG bytes (900 x 500).</summary>
+    public static byte[] Png(EssInstance instance, EssOptions options, EssProfile profile)
     {
         var plot = new ScottPlot.Plot();
         double[] xs = profile.Splits.Select(s => (double)s).ToArray();
@@ -198,6 +171,6 @@ public static class EssPlot
         plot.XLabel("split s");
         plot.YLabel("ESS");
         plot.ShowLegend();
-        AtomicFile.Write(path, temp => plot.SavePng(temp, 900, 500), "--plot");
+        return plot.GetImageBytes(900, 500, ScottPlot.ImageFormat.Png);
     }
 }

@@ -1,0 +1,213 @@
+using System.Numerics;
+
+namespace Reference.Core.Kernels;
+
+/// <summary>
+/// Fast tier of <see cref="NaiveActivations"/> (same definitions, same backward conventions:
+/// Sigmoid and Tanh backward read the output y, the others the input x), generic over float and
+/// double. Input and output may be the same span (in-place).
+/// <para>
+/// Relu, GeluTanh, Silu, Sigmoid and Tanh are compositions of TensorPrimitives calls over blocks of
+/// <see cref="Block"/> elements staged in stack buffers (no allocation, L1-resident); Sigmoid is
+/// TensorPrimitives.Sigmoid, 1 / (1 + exp(-x)), which saturates to 0 or 1 without overflow
+/// trouble (exp(-x) = Inf gives 0). Gelu (erf), LogSigmoid and Softplus (log1p) and Elu (expm1)
+/// need functions TensorPrimitives lacks in accurate form (its LogP1/ExpM1 are log(1 + x) and
+/// exp(x) - 1, which lose all digits near 0), so they run the naive float64 scalar function per
+/// element, rounded once to T: float32 results are then correctly rounded up to one ulp.
+/// </para>
+/// </summary>
+public static class FastActivations
+{
+    private const int Block = 256;
+
+    public static void Relu<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        TensorPrimitives.Max(x, T.Zero, y);
+    }
+
+    public static void Gelu<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => MapScalar<T, GeluOp>(x, y);
+    public static void LogSigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => MapScalar<T, LogSigmoidOp>(x, y);
+    public static void Softplus<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => MapScalar<T, SoftplusOp>(x, y);
+
+    public static void Elu<T>(ReadOnlySpan<T> x, Span<T> y, double alpha = 1.0) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        for (int i = 0; i < x.Length; i++) y[i] = T.CreateTruncating(NaiveActivations.Elu(double.CreateTruncating(x[i]), alpha));
+    }
+
+    /// <summary>y = x (1 + tanh(beta x + beta kappa x^3)) / 2.</summary>
+    public static void GeluTanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        Span<T> t = stackalloc T[Block];
+        for (int start = 0; start < x.Length; start += Block)
+        {
+            int len = Math.Min(Block, x.Length - start);
+            var xb = x.Slice(start, len);
+            var tb = t[..len];
+            TanhOfGeluInner(xb, tb);
+            TensorPrimitives.Add(tb, T.One, tb);
+            TensorPrimitives.Multiply(tb, xb, tb);
+            TensorPrimitives.Multiply(tb, T.CreateTruncating(0.5), y.Slice(start, len));
+        }
+    }
+
+    public static void Silu<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        Span<T> s = stackalloc T[Block];
+        for (int start = 0; start < x.Length; start += Block)
+        {
+            int len = Math.Min(Block, x.Length - start);
+            var xb = x.Slice(start, len);
+            TensorPrimitives.Sigmoid(xb, s[..len]);
+            TensorPrimitives.Multiply(xb, s[..len], y.Slice(start, len));
+        }
+    }
+
+    public static void Sigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        TensorPrimitives.Sigmoid(x, y);
+    }
+
+    public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        TensorPrimitives.Tanh(x, y);
+    }
+
+    /// <summary>dx = dy where x &gt; 0, else 0 (a vector select; NaN x gives 0 as in the naive tier).</summary>
+    public static void ReluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ActivationChecks.Backward(x.Length, dy.Length, dx.Length);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            int width = Vector<T>.Count;
+            for (; i <= x.Length - width; i += width)
+            {
+                var positive = Vector.GreaterThan(new Vector<T>(x[i..]), Vector<T>.Zero);
+                Vector.ConditionalSelect(positive, new Vector<T>(dy[i..]), Vector<T>.Zero).CopyTo(dx[i..]);
+            }
+        }
+        for (; i < x.Length; i++) dx[i] = x[i] > T.Zero ? dy[i] : T.Zero;
+    }
+
+    public static void GeluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T> => MapScalarBackward<T, GeluOp>(x, dy, dx);
+    public static void LogSigmoidBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T> => MapScalarBackward<T, LogSigmoidOp>(x, dy, dx);
+    public static void SoftplusBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T> => MapScalarBackward<T, SoftplusOp>(x, dy, dx);
+
+    public static void EluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, double alpha = 1.0) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ActivationChecks.Backward(x.Length, dy.Length, dx.Length);
+        for (int i = 0; i < x.Length; i++)
+            dx[i] = dy[i] * T.CreateTruncating(NaiveActivations.EluDerivative(double.CreateTruncating(x[i]), alpha));
+    }
+
+    /// <summary>dx = dy ((1 + t)/2 + x/2 (1 - t^2) beta (1 + 3 kappa x^2)), t = tanh(beta (x + kappa x^3)).</summary>
+    public static void GeluTanhBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ActivationChecks.Backward(x.Length, dy.Length, dx.Length);
+        Span<T> t = stackalloc T[Block];
+        Span<T> w = stackalloc T[Block];
+        Span<T> a = stackalloc T[Block];
+        T half = T.CreateTruncating(0.5);
+        for (int start = 0; start < x.Length; start += Block)
+        {
+            int len = Math.Min(Block, x.Length - start);
+            var xb = x.Slice(start, len);
+            var tb = t[..len];
+            var wb = w[..len];
+            var ab = a[..len];
+            TanhOfGeluInner(xb, tb);
+            TensorPrimitives.Multiply(xb, xb, wb);
+            TensorPrimitives.Multiply(wb, T.CreateTruncating(3.0 * NaiveActivations.GeluTanhKappa * NaiveActivations.GeluTanhBeta), wb);
+            TensorPrimitives.Add(wb, T.CreateTruncating(NaiveActivations.GeluTanhBeta), wb);
+            TensorPrimitives.Multiply(tb, tb, ab);
+            TensorPrimitives.Subtract(T.One, ab, ab);
+            TensorPrimitives.Multiply(wb, ab, wb);
+            TensorPrimitives.Multiply(wb, xb, wb);
+            TensorPrimitives.Add(tb, T.One, ab);
+            TensorPrimitives.Add(ab, wb, ab);
+            TensorPrimitives.Multiply(ab, half, ab);
+            TensorPrimitives.Multiply(ab, dy.Slice(start, len), dx.Slice(start, len));
+        }
+    }
+
+    /// <summary>dx = dy s (1 + x (1 - s)), s = Sigmoid(x).</summary>
+    public static void SiluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ActivationChecks.Backward(x.Length, dy.Length, dx.Length);
+        Span<T> s = stackalloc T[Block];
+        Span<T> a = stackalloc T[Block];
+        for (int start = 0; start < x.Length; start += Block)
+        {
+            int len = Math.Min(Block, x.Length - start);
+            var xb = x.Slice(start, len);
+            var sb = s[..len];
+            var ab = a[..len];
+            TensorPrimitives.Sigmoid(xb, sb);
+            TensorPrimitives.Subtract(T.One, sb, ab);
+            TensorPrimitives.Multiply(ab, xb, ab);
+            TensorPrimitives.Add(ab, T.One, ab);
+            TensorPrimitives.Multiply(ab, sb, ab);
+            TensorPrimitives.Multiply(ab, dy.Slice(start, len), dx.Slice(start, len));
+        }
+    }
+
+    /// <summary>From the output y: dx = dy y (1 - y).</summary>
+    public static void SigmoidBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ActivationChecks.Backward(y.Length, dy.Length, dx.Length);
+        Span<T> a = stackalloc T[Block];
+        for (int start = 0; start < y.Length; start += Block)
+        {
+            int len = Math.Min(Block, y.Length - start);
+            var yb = y.Slice(start, len);
+            var ab = a[..len];
+            TensorPrimitives.Subtract(T.One, yb, ab);
+            TensorPrimitives.Multiply(ab, yb, ab);
+            TensorPrimitives.Multiply(ab, dy.Slice(start, len), dx.Slice(start, len));
+        }
+    }
+
+    /// <summary>From the output y: dx = dy (1 - y^2).</summary>
+    public static void TanhBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ActivationChecks.Backward(y.Length, dy.Length, dx.Length);
+        Span<T> a = stackalloc T[Block];
+        for (int start = 0; start < y.Length; start += Block)
+        {
+            int len = Math.Min(Block, y.Length - start);
+            var yb = y.Slice(start, len);
+            var ab = a[..len];
+            TensorPrimitives.Multiply(yb, yb, ab);
+            TensorPrimitives.Subtract(T.One, ab, ab);
+            TensorPrimitives.Multiply(ab, dy.Slice(start, len), dx.Slice(start, len));
+        }
+    }
+
+    /// <summary>t = tanh(beta x + beta kappa x^3), computed as tanh(x (beta + beta kappa x^2)).</summary>
+    private static void TanhOfGeluInner<T>(ReadOnlySpan<T> x, Span<T> t) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        TensorPrimitives.Multiply(x, x, t);
+        TensorPrimitives.Multiply(t, T.CreateTruncating(NaiveActivations.GeluTanhBeta * NaiveActivations.GeluTanhKappa), t);
+        TensorPrimitives.Add(t, T.CreateTruncating(NaiveActivations.GeluTanhBeta), t);
+        TensorPrimitives.Multiply(t, x, t);
+        TensorPrimitives.Tanh(t, t);
+    }
+
+    private static void MapScalar<T, TOp>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> where TOp : IScalarActivation
+    {
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        for (int i = 0; i < x.Length; i++) y[i] = T.CreateTruncating(TOp.Value(double.CreateTruncating(x[i])));
+    }
+
+    private static void MapScalarBackward<T, TOp>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T> where TOp : IScalarActivation
+    {
+        ActivationChecks.Backward(x.Length, dy.Length, dx.Length);
+        for (int i = 0; i < x.Length; i++) dx[i] = T.CreateTruncating(double.CreateTruncating(dy[i]) * TOp.Derivative(double.CreateTruncating(x[i])));
+    }
+}

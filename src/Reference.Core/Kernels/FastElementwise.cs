@@ -1,0 +1,201 @@
+using System.Numerics;
+
+namespace Reference.Core.Kernels;
+
+/// <summary>
+/// Fast tier of <see cref="NaiveElementwise"/> (same contract), generic over float and double.
+/// Every loop is a TensorPrimitives call: +, -, *, / and Max/Min are exactly rounded IEEE operations,
+/// so they are bit-identical to the naive loop in the same precision; Exp, Log and Sqrt use
+/// TensorPrimitives' vectorized approximations (within a few ulp; results may differ by ISA).
+/// <para>
+/// Broadcasting is planned once (<see cref="BroadcastPlan"/>): equal shapes and a one-element side
+/// are a single flat call; otherwise adjacent axes that are contiguous in both operands are merged
+/// and the innermost run is one call (span-span, span-scalar or scalar-span), so a row-vector
+/// operand such as a bias [D] against [B, L, D] costs one vectorized call per row.
+/// </para>
+/// </summary>
+public static class FastElementwise
+{
+    public static void Add<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Add, a, b, result);
+    public static void Subtract<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Subtract, a, b, result);
+    public static void Multiply<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Multiply, a, b, result);
+    public static void Divide<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Divide, a, b, result);
+    public static void Maximum<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Maximum, a, b, result);
+    public static void Minimum<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Minimum, a, b, result);
+
+    /// <summary>a + b with NumPy broadcasting; the result has shape Broadcast(a.Shape, b.Shape).</summary>
+    public static Tensor<T> Add<T>(Tensor<T> a, Tensor<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Add, a, b);
+    public static Tensor<T> Subtract<T>(Tensor<T> a, Tensor<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Subtract, a, b);
+    public static Tensor<T> Multiply<T>(Tensor<T> a, Tensor<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Multiply, a, b);
+    public static Tensor<T> Divide<T>(Tensor<T> a, Tensor<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Divide, a, b);
+    public static Tensor<T> Maximum<T>(Tensor<T> a, Tensor<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Maximum, a, b);
+    public static Tensor<T> Minimum<T>(Tensor<T> a, Tensor<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Minimum, a, b);
+
+    public static void Negate<T>(ReadOnlySpan<T> x, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Negate, x, result);
+    public static void Abs<T>(ReadOnlySpan<T> x, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Abs, x, result);
+    public static void Exp<T>(ReadOnlySpan<T> x, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Exp, x, result);
+    public static void Log<T>(ReadOnlySpan<T> x, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Log, x, result);
+    public static void Sqrt<T>(ReadOnlySpan<T> x, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Sqrt, x, result);
+    public static void Square<T>(ReadOnlySpan<T> x, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Square, x, result);
+    public static void Reciprocal<T>(ReadOnlySpan<T> x, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Reciprocal, x, result);
+
+    public static Tensor<T> Negate<T>(Tensor<T> x) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Negate, x);
+    public static Tensor<T> Abs<T>(Tensor<T> x) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Abs, x);
+    public static Tensor<T> Exp<T>(Tensor<T> x) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Exp, x);
+    public static Tensor<T> Log<T>(Tensor<T> x) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Log, x);
+    public static Tensor<T> Sqrt<T>(Tensor<T> x) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Sqrt, x);
+    public static Tensor<T> Square<T>(Tensor<T> x) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Square, x);
+    public static Tensor<T> Reciprocal<T>(Tensor<T> x) where T : unmanaged, IFloatingPointIeee754<T> => Unary(UnaryOp.Reciprocal, x);
+
+    /// <summary>result[i] = alpha * x[i].</summary>
+    public static void Scale<T>(ReadOnlySpan<T> x, T alpha, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ElementwiseChecks.SameLength(x.Length, result.Length, nameof(result));
+        TensorPrimitives.Multiply(x, alpha, result);
+    }
+
+    /// <summary>result[i] = x[i] + c.</summary>
+    public static void AddScalar<T>(ReadOnlySpan<T> x, T c, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ElementwiseChecks.SameLength(x.Length, result.Length, nameof(result));
+        TensorPrimitives.Add(x, c, result);
+    }
+
+    public static Tensor<T> Scale<T>(Tensor<T> x, T alpha) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        var result = Tensor<T>.Zeros(x.ShapeArray);
+        TensorPrimitives.Multiply(x.Data, alpha, result.Data);
+        return result;
+    }
+
+    public static Tensor<T> AddScalar<T>(Tensor<T> x, T c) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        var result = Tensor<T>.Zeros(x.ShapeArray);
+        TensorPrimitives.Add(x.Data, c, result.Data);
+        return result;
+    }
+
+    /// <summary>BLAS axpy, in place: y[i] = y[i] + alpha * x[i] (TensorPrimitives.MultiplyAdd, which may fuse the multiply-add where the ISA has FMA).</summary>
+    public static void Axpy<T>(T alpha, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        TensorPrimitives.MultiplyAdd(x, alpha, y, y);
+    }
+
+    internal static void Apply<T>(BinaryOp op, ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (op)
+        {
+            case BinaryOp.Add: TensorPrimitives.Add(a, b, result); break;
+            case BinaryOp.Subtract: TensorPrimitives.Subtract(a, b, result); break;
+            case BinaryOp.Multiply: TensorPrimitives.Multiply(a, b, result); break;
+            case BinaryOp.Divide: TensorPrimitives.Divide(a, b, result); break;
+            case BinaryOp.Maximum: TensorPrimitives.Max(a, b, result); break;
+            case BinaryOp.Minimum: TensorPrimitives.Min(a, b, result); break;
+            default: throw new ArgumentOutOfRangeException(nameof(op), $"op = {op} is not a binary operation.");
+        }
+    }
+
+    /// <summary>result = a (op) b with b one value repeated.</summary>
+    internal static void Apply<T>(BinaryOp op, ReadOnlySpan<T> a, T b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (op)
+        {
+            case BinaryOp.Add: TensorPrimitives.Add(a, b, result); break;
+            case BinaryOp.Subtract: TensorPrimitives.Subtract(a, b, result); break;
+            case BinaryOp.Multiply: TensorPrimitives.Multiply(a, b, result); break;
+            case BinaryOp.Divide: TensorPrimitives.Divide(a, b, result); break;
+            case BinaryOp.Maximum: TensorPrimitives.Max(a, b, result); break;
+            case BinaryOp.Minimum: TensorPrimitives.Min(a, b, result); break;
+            default: throw new ArgumentOutOfRangeException(nameof(op), $"op = {op} is not a binary operation.");
+        }
+    }
+
+    /// <summary>result = a (op) b with a one value repeated (operand order kept for - and /).</summary>
+    internal static void Apply<T>(BinaryOp op, T a, ReadOnlySpan<T> b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (op)
+        {
+            case BinaryOp.Subtract: TensorPrimitives.Subtract(a, b, result); break;
+            case BinaryOp.Divide: TensorPrimitives.Divide(a, b, result); break;
+            default: Apply(op, b, a, result); break; // the remaining operations are commutative
+        }
+    }
+
+    internal static void Apply<T>(UnaryOp op, ReadOnlySpan<T> x, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (op)
+        {
+            case UnaryOp.Negate: TensorPrimitives.Negate(x, result); break;
+            case UnaryOp.Abs: TensorPrimitives.Abs(x, result); break;
+            case UnaryOp.Exp: TensorPrimitives.Exp(x, result); break;
+            case UnaryOp.Log: TensorPrimitives.Log(x, result); break;
+            case UnaryOp.Sqrt: TensorPrimitives.Sqrt(x, result); break;
+            case UnaryOp.Square: TensorPrimitives.Multiply(x, x, result); break;
+            case UnaryOp.Reciprocal: TensorPrimitives.Divide(T.One, x, result); break;
+            default: throw new ArgumentOutOfRangeException(nameof(op), $"op = {op} is not a unary operation.");
+        }
+    }
+
+    private static void Binary<T>(BinaryOp op, ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ElementwiseChecks.SameLength(a.Length, b.Length, nameof(b));
+        ElementwiseChecks.SameLength(a.Length, result.Length, nameof(result));
+        Apply(op, a, b, result);
+    }
+
+    private static void Unary<T>(UnaryOp op, ReadOnlySpan<T> x, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ElementwiseChecks.SameLength(x.Length, result.Length, nameof(result));
+        Apply(op, x, result);
+    }
+
+    private static Tensor<T> Unary<T>(UnaryOp op, Tensor<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        var result = Tensor<T>.Zeros(x.ShapeArray);
+        Apply(op, x.Data, result.Data);
+        return result;
+    }
+
+    private static Tensor<T> Binary<T>(BinaryOp op, Tensor<T> a, Tensor<T> b) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        var plan = BroadcastPlan.Create(a.Shape, b.Shape);
+        var result = Tensor<T>.Zeros(plan.ResultShape);
+        int n = result.Length;
+        if (n == 0) return result;
+        if (a.Length == n && b.Length == n && a.Shape.SequenceEqual(b.Shape))
+        {
+            Apply(op, a.Data, b.Data, result.Data);
+            return result;
+        }
+        if (b.Length == 1 && a.Length == n)
+        {
+            Apply(op, a.Data, b.Data[0], result.Data);
+            return result;
+        }
+        if (a.Length == 1 && b.Length == n)
+        {
+            Apply(op, a.Data[0], b.Data, result.Data);
+            return result;
+        }
+
+        int inner = plan.InnerLength, strideA = plan.InnerStrideA, strideB = plan.InnerStrideB;
+        Span<T> run = result.Data;
+        var walker = plan.Outer();
+        for (int dst = 0; dst < n; dst += inner, walker.Next())
+        {
+            var target = run.Slice(dst, inner);
+            int offA = walker.OffsetA, offB = walker.OffsetB;
+            if (strideA == 1 && strideB == 1) Apply(op, a.Data.AsSpan(offA, inner), b.Data.AsSpan(offB, inner), target);
+            else if (strideA == 1) Apply(op, a.Data.AsSpan(offA, inner), b.Data[offB], target);
+            else if (strideB == 1) Apply(op, a.Data[offA], b.Data.AsSpan(offB, inner), target);
+            else target.Fill(T.CreateTruncating(NaiveElementwise.Apply(op, double.CreateTruncating(a.Data[offA]), double.CreateTruncating(b.Data[offB]))));
+        }
+        return result;
+    }
+}

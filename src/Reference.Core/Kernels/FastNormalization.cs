@@ -1,0 +1,292 @@
+using System.Numerics;
+
+namespace Reference.Core.Kernels;
+
+/// <summary>
+/// Fast tier of <see cref="NaiveNormalization"/> (same definitions, argument rules and outputs),
+/// generic over float and double. Each row is a handful of TensorPrimitives calls (max, exp, sum,
+/// dot, scale), so the within-row sums follow TensorPrimitives' lane order (see
+/// <see cref="FastReductions"/>). Large inputs are split by rows over the cores; a row is always
+/// computed by a single thread, so the result does not depend on the thread count. The dgamma/dbeta
+/// sums over rows run on one thread, vectorized across columns, in increasing row order.
+/// </summary>
+public static unsafe class FastNormalization
+{
+    /// <summary>y[r, :] = softmax(x[r, :]) with the max subtracted first (log-sum-exp trick); x, y: [rows x cols].</summary>
+    public static void Softmax<T>(ReadOnlySpan<T> x, Span<T> y, int cols) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = ElementwiseChecks.Rows(x.Length, cols, nameof(x));
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        fixed (T* px = x, py = y)
+        {
+            nint ax = (nint)px, ay = (nint)py;
+            RowParallel.For(rows, x.Length, (first, count) =>
+            {
+                for (int r = first; r < first + count; r++)
+                {
+                    var xr = new ReadOnlySpan<T>((T*)ax + (long)r * cols, cols);
+                    var yr = new Span<T>((T*)ay + (long)r * cols, cols);
+                    T m = TensorPrimitives.Max(xr);
+                    TensorPrimitives.Subtract(xr, m, yr);
+                    TensorPrimitives.Exp(yr, yr);
+                    TensorPrimitives.Divide(yr, TensorPrimitives.Sum<T>(yr), yr);
+                }
+            });
+        }
+    }
+
+    /// <summary>y[r, :] = (x - m) - log sum exp(x - m) per row; x, y: [rows x cols].</summary>
+    public static void LogSoftmax<T>(ReadOnlySpan<T> x, Span<T> y, int cols) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = ElementwiseChecks.Rows(x.Length, cols, nameof(x));
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        fixed (T* px = x, py = y)
+        {
+            nint ax = (nint)px, ay = (nint)py;
+            RowParallel.For(rows, x.Length, (first, count) =>
+            {
+                var e = new T[cols];
+                for (int r = first; r < first + count; r++)
+                {
+                    var xr = new ReadOnlySpan<T>((T*)ax + (long)r * cols, cols);
+                    var yr = new Span<T>((T*)ay + (long)r * cols, cols);
+                    T m = TensorPrimitives.Max(xr);
+                    TensorPrimitives.Subtract(xr, m, yr);
+                    TensorPrimitives.Exp(yr, e);
+                    TensorPrimitives.Subtract(yr, T.Log(TensorPrimitives.Sum<T>(e)), yr);
+                }
+            });
+        }
+    }
+
+    /// <summary>From y = softmax(x): dx = y (dy - sum(dy y)) per row.</summary>
+    public static void SoftmaxBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int cols) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = ElementwiseChecks.Rows(y.Length, cols, nameof(y));
+        ElementwiseChecks.SameLength(y.Length, dy.Length, nameof(dy));
+        ElementwiseChecks.SameLength(y.Length, dx.Length, nameof(dx));
+        fixed (T* py = y, pdy = dy, pdx = dx)
+        {
+            nint ay = (nint)py, ady = (nint)pdy, adx = (nint)pdx;
+            RowParallel.For(rows, y.Length, (first, count) =>
+            {
+                for (int r = first; r < first + count; r++)
+                {
+                    var yr = new ReadOnlySpan<T>((T*)ay + (long)r * cols, cols);
+                    var dyr = new ReadOnlySpan<T>((T*)ady + (long)r * cols, cols);
+                    var dxr = new Span<T>((T*)adx + (long)r * cols, cols);
+                    T s = TensorPrimitives.Dot(dyr, yr);
+                    TensorPrimitives.Subtract(dyr, s, dxr);
+                    TensorPrimitives.Multiply(dxr, yr, dxr);
+                }
+            });
+        }
+    }
+
+    /// <summary>From y = log_softmax(x): dx = dy - exp(y) sum(dy) per row.</summary>
+    public static void LogSoftmaxBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int cols) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = ElementwiseChecks.Rows(y.Length, cols, nameof(y));
+        ElementwiseChecks.SameLength(y.Length, dy.Length, nameof(dy));
+        ElementwiseChecks.SameLength(y.Length, dx.Length, nameof(dx));
+        fixed (T* py = y, pdy = dy, pdx = dx)
+        {
+            nint ay = (nint)py, ady = (nint)pdy, adx = (nint)pdx;
+            RowParallel.For(rows, y.Length, (first, count) =>
+            {
+                var e = new T[cols];
+                for (int r = first; r < first + count; r++)
+                {
+                    var yr = new ReadOnlySpan<T>((T*)ay + (long)r * cols, cols);
+                    var dyr = new ReadOnlySpan<T>((T*)ady + (long)r * cols, cols);
+                    var dxr = new Span<T>((T*)adx + (long)r * cols, cols);
+                    T s = TensorPrimitives.Sum(dyr);
+                    TensorPrimitives.Exp(yr, e);
+                    TensorPrimitives.Multiply(e, -s, e);
+                    TensorPrimitives.Add(dyr, e, dxr);
+                }
+            });
+        }
+    }
+
+    /// <summary>Layer norm per row; x, y: [rows x cols]; gamma, beta: [cols] or empty; mean, rstd: [rows] or empty.</summary>
+    public static void LayerNorm<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
+        Span<T> y, Span<T> mean, Span<T> rstd, int cols, double eps = NaiveNormalization.DefaultLayerNormEps)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = ElementwiseChecks.Rows(x.Length, cols, nameof(x));
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        NormalizationChecks.Optional(gamma.Length, cols, nameof(gamma));
+        NormalizationChecks.Optional(beta.Length, cols, nameof(beta));
+        NormalizationChecks.Optional(mean.Length, rows, nameof(mean));
+        NormalizationChecks.Optional(rstd.Length, rows, nameof(rstd));
+        NormalizationChecks.Eps(eps);
+        T n = T.CreateTruncating(cols), e = T.CreateTruncating(eps);
+        bool hasGamma = !gamma.IsEmpty, hasBeta = !beta.IsEmpty, hasMean = !mean.IsEmpty, hasRstd = !rstd.IsEmpty;
+        fixed (T* px = x, pg = gamma, pb = beta, py = y, pm = mean, ps = rstd)
+        {
+            nint ax = (nint)px, ag = (nint)pg, ab = (nint)pb, ay = (nint)py, am = (nint)pm, ars = (nint)ps;
+            RowParallel.For(rows, x.Length, (first, count) =>
+            {
+                var g = new ReadOnlySpan<T>((T*)ag, hasGamma ? cols : 0);
+                var b = new ReadOnlySpan<T>((T*)ab, hasBeta ? cols : 0);
+                for (int r = first; r < first + count; r++)
+                {
+                    var xr = new ReadOnlySpan<T>((T*)ax + (long)r * cols, cols);
+                    var yr = new Span<T>((T*)ay + (long)r * cols, cols);
+                    T mu = TensorPrimitives.Sum(xr) / n;
+                    TensorPrimitives.Subtract(xr, mu, yr);
+                    T rs = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(yr) / n + e);
+                    TensorPrimitives.Multiply(yr, rs, yr);
+                    if (hasGamma) TensorPrimitives.Multiply(yr, g, yr);
+                    if (hasBeta) TensorPrimitives.Add(yr, b, yr);
+                    if (hasMean) ((T*)am)[r] = mu;
+                    if (hasRstd) ((T*)ars)[r] = rs;
+                }
+            });
+        }
+    }
+
+    /// <summary>
+    /// Layer norm backward from the saved mean and rstd [rows]: dx [rows x cols]; dgamma, dbeta [cols]
+    /// when not empty (overwritten, summed over rows). gamma empty means 1.
+    /// </summary>
+    public static void LayerNormBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> gamma, ReadOnlySpan<T> mean,
+        ReadOnlySpan<T> rstd, ReadOnlySpan<T> dy, Span<T> dx, Span<T> dgamma, Span<T> dbeta, int cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = ElementwiseChecks.Rows(x.Length, cols, nameof(x));
+        ElementwiseChecks.SameLength(x.Length, dx.Length, nameof(dx));
+        ElementwiseChecks.SameLength(x.Length, dy.Length, nameof(dy));
+        ElementwiseChecks.SameLength(rows, mean.Length, nameof(mean));
+        ElementwiseChecks.SameLength(rows, rstd.Length, nameof(rstd));
+        NormalizationChecks.Optional(gamma.Length, cols, nameof(gamma));
+        NormalizationChecks.Optional(dgamma.Length, cols, nameof(dgamma));
+        NormalizationChecks.Optional(dbeta.Length, cols, nameof(dbeta));
+
+        // Parameter gradients first (dx may alias x or dy): sequential over rows, vectorized over columns.
+        dgamma.Clear();
+        dbeta.Clear();
+        if (!dgamma.IsEmpty || !dbeta.IsEmpty)
+        {
+            var xhat = new T[cols];
+            for (int r = 0; r < rows; r++)
+            {
+                var dyr = dy.Slice(r * cols, cols);
+                if (!dbeta.IsEmpty) TensorPrimitives.Add(dbeta, dyr, dbeta);
+                if (dgamma.IsEmpty) continue;
+                TensorPrimitives.Subtract(x.Slice(r * cols, cols), mean[r], xhat);
+                TensorPrimitives.Multiply(xhat, rstd[r], xhat);
+                TensorPrimitives.MultiplyAdd(dyr, xhat, dgamma, dgamma);
+            }
+        }
+
+        T n = T.CreateTruncating(cols);
+        bool hasGamma = !gamma.IsEmpty;
+        fixed (T* px = x, pg = gamma, pm = mean, ps = rstd, pdy = dy, pdx = dx)
+        {
+            nint ax = (nint)px, ag = (nint)pg, am = (nint)pm, ars = (nint)ps, ady = (nint)pdy, adx = (nint)pdx;
+            RowParallel.For(rows, x.Length, (first, count) =>
+            {
+                var gammaSpan = new ReadOnlySpan<T>((T*)ag, hasGamma ? cols : 0);
+                var xhat = new T[cols];
+                var g = new T[cols];
+                for (int r = first; r < first + count; r++)
+                {
+                    var xr = new ReadOnlySpan<T>((T*)ax + (long)r * cols, cols);
+                    var dyr = new ReadOnlySpan<T>((T*)ady + (long)r * cols, cols);
+                    var dxr = new Span<T>((T*)adx + (long)r * cols, cols);
+                    T rs = ((T*)ars)[r];
+                    TensorPrimitives.Subtract(xr, ((T*)am)[r], xhat);
+                    TensorPrimitives.Multiply(xhat, rs, xhat);
+                    if (hasGamma) TensorPrimitives.Multiply(dyr, gammaSpan, g);
+                    else dyr.CopyTo(g);
+                    T meanG = TensorPrimitives.Sum<T>(g) / n;
+                    T meanGx = TensorPrimitives.Dot<T>(g, xhat) / n;
+                    TensorPrimitives.Multiply(xhat, meanGx, dxr);
+                    TensorPrimitives.Subtract(g, dxr, dxr);
+                    TensorPrimitives.Subtract(dxr, meanG, dxr);
+                    TensorPrimitives.Multiply(dxr, rs, dxr);
+                }
+            });
+        }
+    }
+
+    /// <summary>RMS norm per row; x, y: [rows x cols]; gamma: [cols] or empty; rstd: [rows] or empty.</summary>
+    public static void RmsNorm<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> gamma, Span<T> y, Span<T> rstd,
+        int cols, double eps = NaiveNormalization.DefaultRmsNormEps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = ElementwiseChecks.Rows(x.Length, cols, nameof(x));
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        NormalizationChecks.Optional(gamma.Length, cols, nameof(gamma));
+        NormalizationChecks.Optional(rstd.Length, rows, nameof(rstd));
+        NormalizationChecks.Eps(eps);
+        T n = T.CreateTruncating(cols), e = T.CreateTruncating(eps);
+        bool hasGamma = !gamma.IsEmpty, hasRstd = !rstd.IsEmpty;
+        fixed (T* px = x, pg = gamma, py = y, ps = rstd)
+        {
+            nint ax = (nint)px, ag = (nint)pg, ay = (nint)py, ars = (nint)ps;
+            RowParallel.For(rows, x.Length, (first, count) =>
+            {
+                var g = new ReadOnlySpan<T>((T*)ag, hasGamma ? cols : 0);
+                for (int r = first; r < first + count; r++)
+                {
+                    var xr = new ReadOnlySpan<T>((T*)ax + (long)r * cols, cols);
+                    var yr = new Span<T>((T*)ay + (long)r * cols, cols);
+                    T rs = T.One / T.Sqrt(TensorPrimitives.SumOfSquares(xr) / n + e);
+                    TensorPrimitives.Multiply(xr, rs, yr);
+                    if (hasGamma) TensorPrimitives.Multiply(yr, g, yr);
+                    if (hasRstd) ((T*)ars)[r] = rs;
+                }
+            });
+        }
+    }
+
+    /// <summary>RMS norm backward from the saved rstd [rows]: dx [rows x cols]; dgamma [cols] when not empty (overwritten).</summary>
+    public static void RmsNormBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> gamma, ReadOnlySpan<T> rstd,
+        ReadOnlySpan<T> dy, Span<T> dx, Span<T> dgamma, int cols) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = ElementwiseChecks.Rows(x.Length, cols, nameof(x));
+        ElementwiseChecks.SameLength(x.Length, dx.Length, nameof(dx));
+        ElementwiseChecks.SameLength(x.Length, dy.Length, nameof(dy));
+        ElementwiseChecks.SameLength(rows, rstd.Length, nameof(rstd));
+        NormalizationChecks.Optional(gamma.Length, cols, nameof(gamma));
+        NormalizationChecks.Optional(dgamma.Length, cols, nameof(dgamma));
+
+        dgamma.Clear();
+        if (!dgamma.IsEmpty)
+        {
+            var xs = new T[cols];
+            for (int r = 0; r < rows; r++)
+            {
+                TensorPrimitives.Multiply(x.Slice(r * cols, cols), rstd[r], xs);
+                TensorPrimitives.MultiplyAdd(dy.Slice(r * cols, cols), xs, dgamma, dgamma);
+            }
+        }
+
+        T n = T.CreateTruncating(cols);
+        bool hasGamma = !gamma.IsEmpty;
+        fixed (T* px = x, pg = gamma, ps = rstd, pdy = dy, pdx = dx)
+        {
+            nint ax = (nint)px, ag = (nint)pg, ars = (nint)ps, ady = (nint)pdy, adx = (nint)pdx;
+            RowParallel.For(rows, x.Length, (first, count) =>
+            {
+                var gammaSpan = new ReadOnlySpan<T>((T*)ag, hasGamma ? cols : 0);
+                var g = new T[cols];
+                for (int r = first; r < first + count; r++)
+                {
+                    var xr = new ReadOnlySpan<T>((T*)ax + (long)r * cols, cols);
+                    var dyr = new ReadOnlySpan<T>((T*)ady + (long)r * cols, cols);
+                    var dxr = new Span<T>((T*)adx + (long)r * cols, cols);
+                    T rs = ((T*)ars)[r];
+                    if (hasGamma) TensorPrimitives.Multiply(dyr, gammaSpan, g);
+                    else dyr.CopyTo(g);
+                    T meanGx = TensorPrimitives.Dot<T>(g, xr) / n;
+                    TensorPrimitives.Multiply(xr, rs * rs * meanGx, dxr);
+                    TensorPrimitives.Subtract(g, dxr, dxr);
+                    TensorPrimitives.Multiply(dxr, rs, dxr);
+                }
+            });
+        }
+    }
+}
