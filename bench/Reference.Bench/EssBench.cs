@@ -18,7 +18,7 @@ public class EssSingularValuesBench
     private Tensor<double> operators = null!;
     private Tensor<double> operators64 = null!;
 
-    [Params(4)]
+    [Params(2)]
     public int Channels { get; set; }
 
     [GlobalSetup]

@@ -79,6 +79,13 @@ public sealed class DiagonalRealization
         return Complex(realization.Length, realization.Modes, realization.Transition, realization.Input, realization.Readout);
     }
 
+    /// <summary>The ESS view of a real diagonal realization of one attention head (linear attention, decayed LA, GLA).</summary>
+    public static DiagonalRealization From(Reference.Operators.Attention.DiagonalRealization realization)
+    {
+        ArgumentNullException.ThrowIfNull(realization);
+        return Real(realization.Length, realization.State, realization.Transition, realization.Input, realization.Readout);
+    }
+
     /// <summary>
     /// The operator matrix T [L, L] by its definition (naive float64): for each input position j the
     /// impulse response x = b_j, x = a_i * x for i > j, T[i, j] = Re(c_i . x). O(L^2 N).

@@ -16,6 +16,7 @@
 using Reference.Core;
 using Reference.Operators.Attention;
 using Reference.Operators.Convolution;
+using Reference.Operators.Recurrence;
 using Reference.Operators.StateSpace;
 
 namespace Reference.Ess;
@@ -41,7 +42,7 @@ public sealed record EssInstanceOptions(int Length, int Channels = 4, ulong Seed
 public static class EssOperatorCatalog
 {
     /// <summary>The operator names this build can instantiate.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["shortconv", "longconv", "s4d", "h3", "attention"];
+    public static IReadOnlyList<string> Names { get; } = ["shortconv", "longconv", "s4d", "h3", "attention", "linear-attention", "gla"];
 
     /// <summary>A random instance of <paramref name="name"/> with the given settings.</summary>
     public static EssInstance Create(string name, EssInstanceOptions options)
@@ -58,6 +59,8 @@ public static class EssOperatorCatalog
             "s4d" => DiagonalSsm(options),
             "h3" => H3Layer(options),
             "attention" => Attention(options),
+            "linear-attention" => LinearAttentionHeads(options),
+            "gla" => GatedLinearAttentionHeads(options),
             _ => throw new ArgumentException($"operator '{name}' is not available; expected one of {string.Join(", ", Names)}.", nameof(name)),
         };
     }
@@ -144,6 +147,43 @@ public static class EssOperatorCatalog
         var t = SoftmaxAttention.Materialize(q, k).Reshape(o.Heads, l, l);
         return new EssInstance("attention", t, null, s => Math.Min(s, l - s),
             new Dictionary<string, object> { ["heads"] = o.Heads, ["key_dim"] = o.KeyDim });
+    }
+
+    /// <summary>
+    /// Linear attention (identity feature map, unnormalized) with H heads on random q, k ~ N(0, 1)
+    /// [1, H, L, d_k]: T per head from LinearAttention.Materialize, the realization (a_t = 1, b_t = k_t,
+    /// c_t = scale q_t) from LinearAttention.Realize. TSS d_k per head and value column.
+    /// </summary>
+    private static EssInstance LinearAttentionHeads(EssInstanceOptions o)
+    {
+        var (q, k) = RandomQueriesAndKeys(o);
+        var t = LinearAttention.Materialize(q, k).Reshape(o.Heads, o.Length, o.Length);
+        var realizations = Enumerable.Range(0, o.Heads).Select(h => DiagonalRealization.From(LinearAttention.Realize(q, k, 0, h))).ToArray();
+        return new EssInstance("linear-attention", t, realizations, _ => o.KeyDim,
+            new Dictionary<string, object> { ["heads"] = o.Heads, ["key_dim"] = o.KeyDim, ["feature_map"] = "identity" });
+    }
+
+    /// <summary>
+    /// Gated linear attention with H heads: q, k ~ N(0, 1), log-sigmoid gates from x ~ N(0, 1)
+    /// (GatedLinearAttention.LogSigmoidGate, the paper's normalizer). T per head from
+    /// GatedLinearAttention.Materialize, the realization (a_t = exp(g_t)) from Realize. TSS d_k.
+    /// </summary>
+    private static EssInstance GatedLinearAttentionHeads(EssInstanceOptions o)
+    {
+        var (q, k) = RandomQueriesAndKeys(o);
+        var g = GatedLinearAttention.LogSigmoidGate(new SplitMix64(o.Seed ^ 0x9E3779B97F4A7C15UL).NormalTensor<double>(0, 1, 1, o.Heads, o.Length, o.KeyDim));
+        var t = GatedLinearAttention.Materialize(q, k, g).Reshape(o.Heads, o.Length, o.Length);
+        var realizations = Enumerable.Range(0, o.Heads).Select(h => DiagonalRealization.From(GatedLinearAttention.Realize(q, k, g, 0, h))).ToArray();
+        return new EssInstance("gla", t, realizations, _ => o.KeyDim,
+            new Dictionary<string, object> { ["heads"] = o.Heads, ["key_dim"] = o.KeyDim, ["gate"] = "logsigmoid" });
+    }
+
+    private static (Tensor<double> Q, Tensor<double> K) RandomQueriesAndKeys(EssInstanceOptions o)
+    {
+        if (o.Heads < 1)
+            throw new ArgumentOutOfRangeException(nameof(o), $"Heads = {o.Heads} must be >= 1.");
+        var rng = new SplitMix64(o.Seed);
+        return (rng.NormalTensor<double>(0, 1, 1, o.Heads, o.Length, o.KeyDim), rng.NormalTensor<double>(0, 1, 1, o.Heads, o.Length, o.KeyDim));
     }
 
     private static Discretization ParseDiscretization(string name) => name switch

@@ -3,7 +3,9 @@ using Reference.Core;
 using Reference.Ess;
 using Reference.Operators.Attention;
 using Reference.Operators.Convolution;
+using Reference.Operators.Recurrence;
 using Reference.Operators.StateSpace;
+using DiagonalRealization = Reference.Ess.DiagonalRealization;
 
 namespace Reference.SpecTests.Ess;
 
@@ -72,6 +74,28 @@ public class OperatorEssTests
         var kRandom = rng.NormalTensor<double>(0, 1, 1, 1, c.Length, 8);
         var banded = EffectiveStateSize.Compute(SoftmaxAttention.Materialize(q, kRandom, new SoftmaxAttentionOptions(Window: window)).Reshape(c.Length, c.Length));
         Assert.All(banded.Data, e => Assert.True(e <= window - 1));
+    }
+
+    [Property(Arbitrary = [typeof(EssCase)])]
+    public void Property_LinearAttentionAndGlaFactoredEqualsDenseAndBoundedByKeyDim(EssCase c)
+    {
+        var rng = c.Rng();
+        int kd = c.State;
+        var q = rng.NormalTensor<double>(0, 1, 1, 1, c.Length, kd);
+        var k = rng.NormalTensor<double>(0, 1, 1, 1, c.Length, kd);
+        var g = GatedLinearAttention.LogSigmoidGate(rng.NormalTensor<double>(0, 1, 1, 1, c.Length, kd));
+        var options = new EssOptions(EssMode.Entropy);
+        foreach (var (t, r) in new[]
+        {
+            (LinearAttention.Materialize(q, k).Reshape(c.Length, c.Length), DiagonalRealization.From(LinearAttention.Realize(q, k, 0, 0))),
+            (GatedLinearAttention.Materialize(q, k, g).Reshape(c.Length, c.Length), DiagonalRealization.From(GatedLinearAttention.Realize(q, k, g, 0, 0))),
+        })
+        {
+            var dense = EffectiveStateSize.Compute(t, options);
+            var factored = FactoredEss.Compute([r], options);
+            Assert.True(Metrics.RelativeError(dense.Data, factored.Data) <= 1e-10, $"{c}");
+            Assert.All(EffectiveStateSize.Compute(t).Data, e => Assert.True(e <= kd));
+        }
     }
 
     [Fact]

@@ -68,9 +68,9 @@ public static class EssCommand
             var profile = EssProfile.Of(instance, options);
 
             WriteSummary(output, instance, options, profile);
-            if (parse.GetValue(json) is string jsonPath) WriteFile(jsonPath, Encoding.UTF8.GetBytes(ToJson(instance, options, profile, parse.GetValue(seed))), "--json");
-            if (parse.GetValue(csv) is string csvPath) WriteFile(csvPath, Encoding.UTF8.GetBytes(ToCsv(profile)), "--csv");
-            if (plotPath is not null) WriteFile(plotPath, EssPlot.Png(instance, options, profile), "--plot");
+            if (parse.GetValue(json) is string jsonPath) OutputFile.WriteAllText(jsonPath, ToJson(instance, options, profile, parse.GetValue(seed)), "--json");
+            if (parse.GetValue(csv) is string csvPath) OutputFile.WriteAllText(csvPath, ToCsv(profile), "--csv");
+            if (plotPath is not null) EssPlot.Save(plotPath, instance, options, profile);
             return ExitCodes.Success;
         });
         return command;
@@ -90,15 +90,6 @@ public static class EssCommand
         int stride = Math.Max(1, (int)Math.Ceiling(profile.Splits.Length / 16.0));
         for (int k = 0; k < profile.Splits.Length; k += stride)
             output.WriteLine(FormattableString.Invariant($"{profile.Splits[k],5}   {profile.Capacity[k],-8:G6} {profile.Mean[k]:F3}"));
-    }
-
-    /// <summary>Writes through a temporary file and a rename (Core's AtomicFile); a missing directory is a usage error naming the option.</summary>
-    private static void WriteFile(string path, byte[] bytes, string option)
-    {
-        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory is null || !Directory.Exists(directory))
-            throw new CliException($"{option}: cannot write '{path}': directory '{directory}' does not exist.");
-        AtomicFile.WriteAllBytes(path, bytes);
     }
 
     internal static string ToJson(EssInstance instance, EssOptions options, EssProfile profile, ulong seed)
@@ -143,11 +134,29 @@ public static class EssCommand
     }
 }
 
+/// <summary>
+/// Output files of CLI verbs: written atomically (Core's AtomicFile), with errors that name the option.
+/// </summary>
+public static class OutputFile
+{
+    public static void WriteAllText(string path, string contents, string option) =>
+        Write(path, temp => File.WriteAllText(temp, contents), option);
+
+    /// <summary>Writes through a temporary sibling and a rename; a missing directory is a usage error naming <paramref name="option"/>.</summary>
+    public static void Write(string path, Action<string> write, string option)
+    {
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is null || !Directory.Exists(directory))
+            throw new CliException($"{option}: cannot write '{path}': directory '{directory}' does not exist.");
+        Reference.Core.IO.AtomicFile.WriteVia(path, write);
+    }
+}
+
 /// <summary>ESS vs split (mean over channels, and each channel faintly) with the per-channel TSS line.</summary>
 public static class EssPlot
 {
-    /// <summary>The plot as PNG bytes (900 x 500).</summary>
-    public static byte[] Png(EssInstance instance, EssOptions options, EssProfile profile)
+    /// <summary>Writes the plot as a 900 x 500 PNG (atomically).</summary>
+    public static void Save(string path, EssInstance instance, EssOptions options, EssProfile profile)
     {
         var plot = new ScottPlot.Plot();
         double[] xs = profile.Splits.Select(s => (double)s).ToArray();
@@ -171,6 +180,6 @@ public static class EssPlot
         plot.XLabel("split s");
         plot.YLabel("ESS");
         plot.ShowLegend();
-        return plot.GetImageBytes(900, 500, ScottPlot.ImageFormat.Png);
+        OutputFile.Write(path, temp => plot.SavePng(temp, 900, 500), "--plot");
     }
 }
