@@ -72,6 +72,20 @@ public sealed class DiagonalRealization
             readout.Select(z => z.Real).ToArray(), readout.Select(z => z.Imaginary).ToArray());
     }
 
+    /// <summary>The ESS view of an operator's complex diagonal realization (S4D, H3's diagonal SSM); the skip is dropped (it sits on the diagonal).</summary>
+    public static DiagonalRealization From(Reference.Operators.StateSpace.ComplexDiagonalRealization realization)
+    {
+        ArgumentNullException.ThrowIfNull(realization);
+        return Complex(realization.Length, realization.Modes, realization.Transition, realization.Input, realization.Readout);
+    }
+
+    /// <summary>The ESS view of a real diagonal realization of one attention head (linear attention, decayed LA, GLA).</summary>
+    public static DiagonalRealization From(Reference.Operators.Attention.DiagonalRealization realization)
+    {
+        ArgumentNullException.ThrowIfNull(realization);
+        return Real(realization.Length, realization.State, realization.Transition, realization.Input, realization.Readout);
+    }
+
     /// <summary>
     /// The operator matrix T [L, L] by its definition (naive float64): for each input position j the
     /// impulse response x = b_j, x = a_i * x for i > j, T[i, j] = Re(c_i . x). O(L^2 N).

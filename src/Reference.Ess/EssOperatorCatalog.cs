@@ -14,6 +14,10 @@
 // Reference.Operators (or, for the short convolution's Toeplitz matrix, in its one-line definition).
 
 using Reference.Core;
+using Reference.Operators.Attention;
+using Reference.Operators.Convolution;
+using Reference.Operators.Recurrence;
+using Reference.Operators.StateSpace;
 
 namespace Reference.Ess;
 
@@ -38,7 +42,7 @@ public sealed record EssInstanceOptions(int Length, int Channels = 4, ulong Seed
 public static class EssOperatorCatalog
 {
     /// <summary>The operator names this build can instantiate.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["shortconv"];
+    public static IReadOnlyList<string> Names { get; } = ["shortconv", "longconv", "s4d", "h3", "attention", "linear-attention", "gla"];
 
     /// <summary>A random instance of <paramref name="name"/> with the given settings.</summary>
     public static EssInstance Create(string name, EssInstanceOptions options)
@@ -51,32 +55,143 @@ public static class EssOperatorCatalog
         return name switch
         {
             "shortconv" => ShortConvolution(options),
+            "longconv" => LongConvolution(options),
+            "s4d" => DiagonalSsm(options),
+            "h3" => H3Layer(options),
+            "attention" => Attention(options),
+            "linear-attention" => LinearAttentionHeads(options),
+            "gla" => GatedLinearAttentionHeads(options),
             _ => throw new ArgumentException($"operator '{name}' is not available; expected one of {string.Join(", ", Names)}.", nameof(name)),
         };
     }
 
     /// <summary>
-    /// Short causal depthwise convolution with k taps (H3/Mamba's conv1d): T[i, j] = h[i - j] for
-    /// 0 &lt;= i - j &lt; k, taps h ~ U(-1/sqrt(k), 1/sqrt(k)) (PyTorch's Conv1d init). TSS k - 1 per channel.
+    /// Short causal depthwise convolution with k taps (H3/Mamba's conv1d, CausalConvolution):
+    /// T[i, j] = h[i - j] for 0 &lt;= i - j &lt; k, taps ~ U(-1/sqrt(k), 1/sqrt(k)) (PyTorch's Conv1d
+    /// init). TSS k - 1 per channel.
     /// </summary>
     private static EssInstance ShortConvolution(EssInstanceOptions o)
     {
         if (o.Taps < 1)
             throw new ArgumentOutOfRangeException(nameof(o), $"Taps = {o.Taps} must be >= 1.");
-        var rng = new SplitMix64(o.Seed);
-        int l = o.Length;
-        var t = Tensor<double>.Zeros(o.Channels, l, l);
         double bound = 1.0 / Math.Sqrt(o.Taps);
-        for (int c = 0; c < o.Channels; c++)
-        {
-            var h = new double[o.Taps];
-            rng.FillUniform<double>(h, -bound, bound);
-            for (int i = 0; i < l; i++)
-                for (int j = Math.Max(0, i - o.Taps + 1); j <= i; j++) t.Data[(c * l + i) * l + j] = h[i - j];
-        }
-        return new EssInstance("shortconv", t, null, _ => o.Taps - 1,
+        var taps = new SplitMix64(o.Seed).UniformTensor<double>(-bound, bound, o.Channels, o.Taps);
+        return new EssInstance("shortconv", CausalConvolution.Materialize(taps, null, o.Length), null, _ => o.Taps - 1,
             new Dictionary<string, object> { ["taps"] = o.Taps });
     }
+
+    /// <summary>
+    /// Long (explicit, length-L) convolution: a random filter h[t] ~ N(0, 1) exp(-t / (L/4)) / sqrt(L)
+    /// per channel (a decaying random kernel, as long-conv models learn); capacity min(s, L - s).
+    /// </summary>
+    private static EssInstance LongConvolution(EssInstanceOptions o)
+    {
+        var rng = new SplitMix64(o.Seed);
+        int l = o.Length;
+        var kernel = Tensor<double>.Zeros(o.Channels, l);
+        for (int c = 0; c < o.Channels; c++)
+            for (int t = 0; t < l; t++) kernel.Data[c * l + t] = rng.Normal() * Math.Exp(-t / (l / 4.0)) / Math.Sqrt(l);
+        return new EssInstance("longconv", CausalConvolution.Materialize(kernel, null, l), null, s => Math.Min(s, l - s),
+            new Dictionary<string, object> { ["kernel_length"] = l });
+    }
+
+    /// <summary>
+    /// S4D (diagonal LTI SSM, S4D-Lin init, ZOH or bilinear) with real state size N per channel:
+    /// dense T from S4D.Materialize and the complex-mode realization S4D.Realization for the factored
+    /// path. TSS N per channel.
+    /// </summary>
+    private static EssInstance DiagonalSsm(EssInstanceOptions o)
+    {
+        var method = ParseDiscretization(o.Discretization);
+        if (o.State < 2 || o.State % 2 != 0)
+            throw new ArgumentOutOfRangeException(nameof(o), $"State = {o.State} must be even and >= 2 (N/2 complex modes).");
+        var p = S4DParameters.Initialize(new SplitMix64(o.Seed), o.Channels, o.State, S4DInit.Lin);
+        var realizations = Enumerable.Range(0, o.Channels)
+            .Select(c => DiagonalRealization.From(S4D.Realization(p, c, o.Length, method))).ToArray();
+        return new EssInstance("s4d", S4D.Materialize(p, o.Length, method), realizations, _ => o.State,
+            new Dictionary<string, object> { ["state"] = o.State, ["discretization"] = o.Discretization, ["init"] = "S4D-Lin" });
+    }
+
+    /// <summary>
+    /// H3 layer (head dim 1, model width C) on a random input u ~ N(0, 1) [L, C]: the gated operator
+    /// diag(q) T_ssm diag(kbar) per channel from H3.Materialize. TSS N per channel (the diagonal SSM's
+    /// real state; the shift SSM feeds kbar, which is an input of the gate).
+    /// </summary>
+    private static EssInstance H3Layer(EssInstanceOptions o)
+    {
+        var method = ParseDiscretization(o.Discretization);
+        if (o.State < 2 || o.State % 2 != 0)
+            throw new ArgumentOutOfRangeException(nameof(o), $"State = {o.State} must be even and >= 2 (N/2 complex modes).");
+        var rng = new SplitMix64(o.Seed);
+        var p = H3Parameters.Initialize(rng, o.Channels, headDim: 1, stateSize: o.State, method: method);
+        var u = rng.NormalTensor<double>(0, 1, o.Length, o.Channels);
+        return new EssInstance("h3", H3.Materialize(p, u), null, _ => o.State,
+            new Dictionary<string, object> { ["state"] = o.State, ["discretization"] = o.Discretization, ["head_dim"] = 1 });
+    }
+
+    /// <summary>
+    /// Causal softmax attention with H heads of key dim d_k on random q, k ~ N(0, 1) [1, H, L, d_k]:
+    /// one operator matrix per head from SoftmaxAttention.Materialize (the channels of a head share
+    /// it). Capacity min(s, L - s) per head (the KV cache grows with s).
+    /// </summary>
+    private static EssInstance Attention(EssInstanceOptions o)
+    {
+        if (o.Heads < 1)
+            throw new ArgumentOutOfRangeException(nameof(o), $"Heads = {o.Heads} must be >= 1.");
+        if (o.KeyDim < 1)
+            throw new ArgumentOutOfRangeException(nameof(o), $"KeyDim = {o.KeyDim} must be >= 1.");
+        var rng = new SplitMix64(o.Seed);
+        int l = o.Length;
+        var q = rng.NormalTensor<double>(0, 1, 1, o.Heads, l, o.KeyDim);
+        var k = rng.NormalTensor<double>(0, 1, 1, o.Heads, l, o.KeyDim);
+        var t = SoftmaxAttention.Materialize(q, k).Reshape(o.Heads, l, l);
+        return new EssInstance("attention", t, null, s => Math.Min(s, l - s),
+            new Dictionary<string, object> { ["heads"] = o.Heads, ["key_dim"] = o.KeyDim });
+    }
+
+    /// <summary>
+    /// Linear attention (identity feature map, unnormalized) with H heads on random q, k ~ N(0, 1)
+    /// [1, H, L, d_k]: T per head from LinearAttention.Materialize, the realization (a_t = 1, b_t = k_t,
+    /// c_t = scale q_t) from LinearAttention.Realize. TSS d_k per head and value column.
+    /// </summary>
+    private static EssInstance LinearAttentionHeads(EssInstanceOptions o)
+    {
+        var (q, k) = RandomQueriesAndKeys(o);
+        var t = LinearAttention.Materialize(q, k).Reshape(o.Heads, o.Length, o.Length);
+        var realizations = Enumerable.Range(0, o.Heads).Select(h => DiagonalRealization.From(LinearAttention.Realize(q, k, 0, h))).ToArray();
+        return new EssInstance("linear-attention", t, realizations, _ => o.KeyDim,
+            new Dictionary<string, object> { ["heads"] = o.Heads, ["key_dim"] = o.KeyDim, ["feature_map"] = "identity" });
+    }
+
+    /// <summary>
+    /// Gated linear attention with H heads: q, k ~ N(0, 1), log-sigmoid gates from x ~ N(0, 1)
+    /// (GatedLinearAttention.LogSigmoidGate, the paper's normalizer). T per head from
+    /// GatedLinearAttention.Materialize, the realization (a_t = exp(g_t)) from Realize. TSS d_k.
+    /// </summary>
+    private static EssInstance GatedLinearAttentionHeads(EssInstanceOptions o)
+    {
+        var (q, k) = RandomQueriesAndKeys(o);
+        var g = GatedLinearAttention.LogSigmoidGate(new SplitMix64(o.Seed ^ 0x9E3779B97F4A7C15UL).NormalTensor<double>(0, 1, 1, o.Heads, o.Length, o.KeyDim));
+        var t = GatedLinearAttention.Materialize(q, k, g).Reshape(o.Heads, o.Length, o.Length);
+        var realizations = Enumerable.Range(0, o.Heads).Select(h => DiagonalRealization.From(GatedLinearAttention.Realize(q, k, g, 0, h))).ToArray();
+        return new EssInstance("gla", t, realizations, _ => o.KeyDim,
+            new Dictionary<string, object> { ["heads"] = o.Heads, ["key_dim"] = o.KeyDim, ["gate"] = "logsigmoid" });
+    }
+
+    private static (Tensor<double> Q, Tensor<double> K) RandomQueriesAndKeys(EssInstanceOptions o)
+    {
+        if (o.Heads < 1)
+            throw new ArgumentOutOfRangeException(nameof(o), $"Heads = {o.Heads} must be >= 1.");
+        var rng = new SplitMix64(o.Seed);
+        return (rng.NormalTensor<double>(0, 1, 1, o.Heads, o.Length, o.KeyDim), rng.NormalTensor<double>(0, 1, 1, o.Heads, o.Length, o.KeyDim));
+    }
+
+    private static Discretization ParseDiscretization(string name) => name switch
+    {
+        "zoh" => Discretization.Zoh,
+        "bilinear" => Discretization.Bilinear,
+        _ => throw new ArgumentOutOfRangeException(nameof(name), $"discretization '{name}' must be zoh or bilinear."),
+    };
 }
 
 /// <summary>ESS of an <see cref="EssInstance"/>: per channel and split, with the aggregates the CLI reports.</summary>

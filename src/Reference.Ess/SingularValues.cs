@@ -12,10 +12,16 @@
 //            c, s                   Givens rotation cosine/sine of a QR sweep
 //
 // Deliberate choices: the reflections are applied row by row (axpy and dot over contiguous rows of
-// the row-major buffer, which TensorPrimitives vectorizes) instead of column by column; a batch of
-// matrices is split over threads with one workspace per thread. Accuracy: absolute errors of order
+// the row-major buffer, Vector256) instead of column by column, and the left reflection, the right
+// reflection and the next left reflection's product are fused into one pass over the trailing rows
+// (see Bidiagonalize); no FMA contraction; a batch of matrices is split over threads with one
+// workspace per thread. Accuracy: absolute errors of order
 // eps * sigma_1 (like LAPACK dgesvd), which is what a relative ESS tolerance needs; the naive tier
 // (one-sided Jacobi, NaiveSingularValues) has high relative accuracy for small singular values.
+
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Reference.Ess;
 
@@ -31,7 +37,7 @@ public static class SingularValues
     internal const double UnitRoundoff = 1.1102230246251565e-16;
 
     /// <summary>Doubles of workspace <see cref="Compute(ReadOnlySpan{double}, int, int, int, Span{double}, Span{double})"/> needs.</summary>
-    public static int WorkspaceSize(int rows, int cols) => rows * cols + Math.Max(rows, cols) + 2 * Math.Min(rows, cols);
+    public static int WorkspaceSize(int rows, int cols) => rows * cols + 2 * Math.Max(rows, cols) + 3 * Math.Min(rows, cols);
 
     /// <summary>sigma[0..min(rows, cols)) of the rows x cols matrix a (row-major, stride cols), descending.</summary>
     public static double[] Compute(ReadOnlySpan<double> a, int rows, int cols)
@@ -60,8 +66,10 @@ public static class SingularValues
         int m = Math.Max(rows, cols), n = p;
         var w = workspace[..(m * n)];
         var v = workspace.Slice(m * n, m);
-        var f = workspace.Slice(m * n + m, n);
-        var z = workspace.Slice(m * n + m + n, n);
+        var vNext = workspace.Slice(m * n + m, m);
+        var f = workspace.Slice(m * n + 2 * m, n);
+        var z = workspace.Slice(m * n + 2 * m + n, n);
+        var zNext = workspace.Slice(m * n + 2 * m + 2 * n, n);
         bool transpose = rows < cols;
         for (int i = 0; i < rows; i++)
         {
@@ -84,7 +92,7 @@ public static class SingularValues
         }
         double scale = PowerOfTwoScale(max);
         TensorPrimitives.Multiply(w, 1.0 / scale, w);
-        Bidiagonalize(w, m, n, d, f, v, z);
+        Bidiagonalize(w, m, n, d, f, v, vNext, z, zNext);
         BidiagonalQr(d, f);
         for (int k = 0; k < n; k++) d[k] = Math.Abs(d[k]) * scale;
         d.Sort((x, y) => y.CompareTo(x));
@@ -132,53 +140,123 @@ public static class SingularValues
 
     /// <summary>
     /// Householder reduction of w (m x n, m >= n, row-major) to upper bidiagonal form: d[k] = B[k, k],
-    /// f[k + 1] = B[k, k + 1], f[0] = 0. Overwrites w; v (length m) and z (length n) are scratch.
+    /// f[k + 1] = B[k, k + 1], f[0] = 0. Overwrites w; v, vNext (length m), z, zNext (length n) are
+    /// scratch.
+    /// One pass over the trailing rows per step k: each row i > k receives the left reflection
+    /// (W_i -= tau v_i z, with z = v^T W computed in the previous pass), then the right reflection
+    /// (W_i -= tauR (W_i . u) u), and then contributes x_i W_i[k+2:] to the next left reflection's
+    /// z, where x = column k+1 is the next reflector's raw vector. Since v' = (x - beta' e_1) /
+    /// (x_0 - beta'), z' = v'^T W = (sum_i x_i W_i - beta' W_(k+1)) / (x_0 - beta') needs only sums
+    /// that the same pass accumulates (LAPACK's dgebd2 does these as four separate passes).
     /// </summary>
-    private static void Bidiagonalize(Span<double> w, int m, int n, Span<double> d, Span<double> f, Span<double> v, Span<double> z)
+    private static void Bidiagonalize(Span<double> w, int m, int n, Span<double> d, Span<double> f,
+        Span<double> v, Span<double> vNext, Span<double> z, Span<double> zNext)
     {
         f[0] = 0;
-        for (int k = 0; k < n; k++)
+        // Left reflector of column 0 and z = v^T W[0:m, 1:n].
+        for (int i = 0; i < m; i++) v[i] = w[i * n];
+        d[0] = MakeReflector(v[..m], out double tau);
+        if (n > 1)
         {
-            // Left reflection: zero column k below the diagonal.
-            int len = m - k;
-            var col = v[..len];
-            for (int i = 0; i < len; i++) col[i] = w[(k + i) * n + k];
-            double alpha = MakeReflector(col, out double tau);
-            d[k] = alpha;
-            int tail = n - k - 1;
-            if (tau != 0 && tail > 0)
-            {
-                // H W = W - tau v (v^T W): z = v^T W[k:m, k+1:n] accumulated row by row, then rank-1 update.
-                var zk = z[..tail];
-                TensorPrimitives.Multiply(w.Slice(k * n + k + 1, tail), col[0], zk);
-                for (int i = 1; i < len; i++)
-                    TensorPrimitives.MultiplyAdd(w.Slice((k + i) * n + k + 1, tail), col[i], zk, zk);
-                for (int i = 0; i < len; i++)
-                {
-                    var r = w.Slice((k + i) * n + k + 1, tail);
-                    TensorPrimitives.MultiplyAdd(zk, -tau * col[i], r, r);
-                }
-            }
-            if (k + 1 < n)
-            {
-                // Right reflection: zero row k right of the superdiagonal.
-                var row = w.Slice(k * n + k + 1, tail);
-                if (tail == 1)
-                {
-                    f[k + 1] = row[0];
-                    continue;
-                }
-                double beta = MakeReflector(row, out double tauR);
-                f[k + 1] = beta;
-                if (tauR == 0) continue;
-                for (int i = k + 1; i < m; i++)
-                {
-                    var r = w.Slice(i * n + k + 1, tail);
-                    double t = TensorPrimitives.Dot(r, row);
-                    if (t != 0) TensorPrimitives.MultiplyAdd(row, -tauR * t, r, r);
-                }
-            }
+            var z0 = z[..(n - 1)];
+            z0.Clear();
+            if (tau != 0)
+                for (int i = 0; i < m; i++) Axpy(v[i], w.Slice(i * n + 1, n - 1), z0);
         }
+        for (int k = 0; k < n - 1; k++)
+        {
+            int tail = n - k - 1;
+            var zk = z[..tail];
+            var rowK = w.Slice(k * n + k + 1, tail);
+            if (tau != 0) Axpy(-tau, zk, rowK);
+
+            // Right reflector from row k's tail (it becomes u in place).
+            double tauR = 0;
+            if (tail >= 2) f[k + 1] = MakeReflector(rowK, out tauR);
+            else f[k + 1] = rowK[0];
+
+            // Fused pass over the rows below k.
+            var acc = zNext[..Math.Max(0, tail - 1)];
+            acc.Clear();
+            var x = vNext[..(m - k - 1)];
+            for (int i = k + 1; i < m; i++)
+            {
+                var r = w.Slice(i * n + k + 1, tail);
+                double a = tau * v[i - k];
+                if (tauR != 0)
+                {
+                    double t = AxpyDot(-a, zk, r, rowK);
+                    Axpy(-tauR * t, rowK, r);
+                }
+                else if (a != 0) Axpy(-a, zk, r);
+                x[i - k - 1] = r[0];
+                if (tail > 1) Axpy(r[0], r[1..], acc);
+            }
+
+            // Next left reflector (column k + 1, rows k + 1..m-1) and its z.
+            double x0 = x[0];
+            d[k + 1] = MakeReflector(x, out tau);
+            if (tau != 0 && tail > 1)
+            {
+                double beta = d[k + 1], inv = 1.0 / (x0 - beta);
+                var rowNext = w.Slice((k + 1) * n + k + 2, tail - 1);
+                Axpy(-beta, rowNext, acc);
+                for (int j = 0; j < acc.Length; j++) acc[j] *= inv;
+            }
+            Swap(ref v, ref vNext);
+            Swap(ref z, ref zNext);
+        }
+    }
+
+    private static void Swap(ref Span<double> a, ref Span<double> b)
+    {
+        var t = a;
+        a = b;
+        b = t;
+    }
+
+    /// <summary>y += alpha x (Vector256 where accelerated; mul then add, no FMA contraction).</summary>
+    private static void Axpy(double alpha, ReadOnlySpan<double> x, Span<double> y)
+    {
+        int len = y.Length, j = 0;
+        ref double xr = ref MemoryMarshal.GetReference(x);
+        ref double yr = ref MemoryMarshal.GetReference(y);
+        if (Vector256.IsHardwareAccelerated && len >= 4)
+        {
+            var va = Vector256.Create(alpha);
+            for (; j <= len - 4; j += 4)
+                (Vector256.LoadUnsafe(ref yr, (nuint)j) + va * Vector256.LoadUnsafe(ref xr, (nuint)j)).StoreUnsafe(ref yr, (nuint)j);
+        }
+        for (; j < len; j++) Unsafe.Add(ref yr, j) += alpha * Unsafe.Add(ref xr, j);
+    }
+
+    /// <summary>y += alpha x, then returns y . u (one sweep over y).</summary>
+    private static double AxpyDot(double alpha, ReadOnlySpan<double> x, Span<double> y, ReadOnlySpan<double> u)
+    {
+        int len = y.Length, j = 0;
+        ref double xr = ref MemoryMarshal.GetReference(x);
+        ref double yr = ref MemoryMarshal.GetReference(y);
+        ref double ur = ref MemoryMarshal.GetReference(u);
+        double dot = 0;
+        if (Vector256.IsHardwareAccelerated && len >= 4)
+        {
+            var va = Vector256.Create(alpha);
+            var sum = Vector256<double>.Zero;
+            for (; j <= len - 4; j += 4)
+            {
+                var yv = Vector256.LoadUnsafe(ref yr, (nuint)j) + va * Vector256.LoadUnsafe(ref xr, (nuint)j);
+                yv.StoreUnsafe(ref yr, (nuint)j);
+                sum += yv * Vector256.LoadUnsafe(ref ur, (nuint)j);
+            }
+            dot = Vector256.Sum(sum);
+        }
+        for (; j < len; j++)
+        {
+            double yj = Unsafe.Add(ref yr, j) + alpha * Unsafe.Add(ref xr, j);
+            Unsafe.Add(ref yr, j) = yj;
+            dot += yj * Unsafe.Add(ref ur, j);
+        }
+        return dot;
     }
 
     /// <summary>
@@ -263,20 +341,22 @@ public static class SingularValues
                     double yy = d[i];
                     double h = sn * g;
                     g *= cs;
-                    double t = Hypot(ff, h);
+                    double t = RotationNorm(ff, h);
                     f[j] = t;
-                    cs = ff / t;
-                    sn = h / t;
+                    double inv = 1.0 / t;
+                    cs = ff * inv;
+                    sn = h * inv;
                     ff = x * cs + g * sn;
                     g = g * cs - x * sn;
                     h = yy * sn;
                     yy *= cs;
-                    t = Hypot(ff, h);
+                    t = RotationNorm(ff, h);
                     d[j] = t;
                     if (t != 0)
                     {
-                        cs = ff / t;
-                        sn = h / t;
+                        inv = 1.0 / t;
+                        cs = ff * inv;
+                        sn = h * inv;
                     }
                     ff = cs * g + sn * yy;
                     x = cs * yy - sn * g;
@@ -286,6 +366,18 @@ public static class SingularValues
                 d[k] = x;
             }
         }
+    }
+
+    /// <summary>
+    /// sqrt(a^2 + b^2) for the QR sweeps: the plain formula (the matrix is scaled to max |a_ij| in
+    /// [1, 2), so nothing overflows), falling back to <see cref="Hypot"/> when the squares could have
+    /// underflowed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double RotationNorm(double a, double b)
+    {
+        double r = Math.Sqrt(a * a + b * b);
+        return r > 1e-150 ? r : Hypot(a, b);
     }
 
     /// <summary>2^floor(log2 x) for x > 0: dividing by it is exact and brings x into [1, 2).</summary>

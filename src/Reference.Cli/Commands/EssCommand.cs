@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Reference.Core.IO;
 using Reference.Ess;
 
 namespace Reference.Cli.Commands;
@@ -19,7 +20,7 @@ public static class EssCommand
     {
         var op = new Option<string>("--operator") { Description = $"Operator: {string.Join(", ", EssOperatorCatalog.Names)}.", Required = true };
         var length = new Option<int>("--length") { Description = "Sequence length L (>= 2).", DefaultValueFactory = _ => 64 };
-        var channels = new Option<int>("--channels") { Description = "Channels C (heads for attention).", DefaultValueFactory = _ => 4 };
+        var channels = new Option<int>("--channels") { Description = "Channels C (attention uses --heads: one matrix per head).", DefaultValueFactory = _ => 4 };
         var mode = new Option<string>("--mode") { Description = "tolerance (numerical rank) or entropy.", DefaultValueFactory = _ => "tolerance" };
         var tolerance = new Option<double>("--tolerance") { Description = "tau (relative to sigma_1 unless --relative false).", DefaultValueFactory = _ => EffectiveStateSize.DefaultTolerance };
         var relative = new Option<bool>("--relative") { Description = "tau relative to sigma_1 (default true; --relative false: absolute).", DefaultValueFactory = _ => true };
@@ -35,7 +36,7 @@ public static class EssCommand
         {
             op, length, channels, mode, tolerance, relative, seed, taps, state, discretization, heads, json, csv, plot,
         };
-        command.SetAction(parse => ReportingErrors(parse, () =>
+        command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             string name = parse.GetValue(op)!;
@@ -53,6 +54,7 @@ public static class EssCommand
             if (k < 1) throw new CliException($"--taps must be >= 1, got {k}.");
             int n = parse.GetValue(state);
             if (n < 1) throw new CliException($"--state must be >= 1, got {n}.");
+            if (name is "s4d" or "h3" && n % 2 != 0) throw new CliException($"--state must be even for {name} (N/2 complex modes), got {n}.");
             string disc = parse.GetValue(discretization)!;
             if (!Discretizations.Contains(disc)) throw new CliException($"--discretization must be zoh or bilinear, got '{disc}'.");
             int h = parse.GetValue(heads);
@@ -70,22 +72,8 @@ public static class EssCommand
             if (parse.GetValue(csv) is string csvPath) OutputFile.WriteAllText(csvPath, ToCsv(profile), "--csv");
             if (plotPath is not null) EssPlot.Save(plotPath, instance, options, profile);
             return ExitCodes.Success;
-        }));
+        });
         return command;
-    }
-
-    /// <summary>Runs the verb; a bad argument becomes one line on stderr and exit code 2 (no stack trace).</summary>
-    private static int ReportingErrors(ParseResult parse, Func<int> body)
-    {
-        try
-        {
-            return body();
-        }
-        catch (CliException e)
-        {
-            parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
-            return e.ExitCode;
-        }
     }
 
     private static void WriteSummary(TextWriter output, EssInstance instance, EssOptions options, EssProfile profile)
@@ -167,6 +155,7 @@ public static class OutputFile
 /// <summary>ESS vs split (mean over channels, and each channel faintly) with the per-channel TSS line.</summary>
 public static class EssPlot
 {
+    /// <summary>Writes the plot as a 900 x 500 PNG (atomically).</summary>
     public static void Save(string path, EssInstance instance, EssOptions options, EssProfile profile)
     {
         var plot = new ScottPlot.Plot();
