@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using BenchmarkDotNet.Attributes;
 using Reference.Autodiff;
 using Reference.Autodiff.Nn;
@@ -74,10 +75,29 @@ public class AutodiffBench
     [Benchmark]
     public double TapeForwardBackward()
     {
+        long start = Stopwatch.GetTimestamp(), gemmBefore = Ops.GemmTicks;
         using var fast = Tape.UseFastKernels();
         model.ZeroGrad();
         var loss = Ops.MseLoss(model.Forward(input), target);
         loss.Backward();
+        totalTicks += Stopwatch.GetTimestamp() - start;
+        gemmTicks += Ops.GemmTicks - gemmBefore;
         return loss.Item();
+    }
+
+    private long totalTicks, gemmTicks;
+
+    /// <summary>
+    /// In-run breakdown of every TapeForwardBackward call (GEMM time measured inside the same calls,
+    /// so machine load affects both parts alike): overhead = (total - GEMM) / GEMM.
+    /// </summary>
+    [GlobalCleanup]
+    public void Breakdown()
+    {
+        if (gemmTicks == 0) return;
+        double total = totalTicks * 1e3 / Stopwatch.Frequency, gemm = gemmTicks * 1e3 / Stopwatch.Frequency;
+        Console.WriteLine($"// AutodiffBench breakdown: forward+backward {total:F1} ms in all, GEMM {gemm:F1} ms, " +
+            $"everything else {total - gemm:F1} ms = tape overhead {(total - gemm) / gemm:P1} of GEMM time");
+        totalTicks = gemmTicks = 0;
     }
 }

@@ -71,11 +71,28 @@ public static partial class Ops
         });
     }
 
-    /// <summary>Mean squared error (x - t)^2; x and t must have the same shape.</summary>
+    /// <summary>
+    /// Mean squared error (x - t)^2 (x and t of the same shape), one fused primitive:
+    /// forward one pass, VJP g_x = 2 (x - t) g / n (Mean), g_t = -g_x.
+    /// </summary>
     public static Variable MseLoss(Variable input, Variable target, Reduction reduction = Reduction.Mean)
     {
         CheckSameShape(input, target);
-        return ReduceVariable(Square(input - target), reduction);
+        var x = input.Value.Data;
+        var t = target.Value.Data;
+        var diff = GC.AllocateUninitializedArray<double>(x.Length);
+        TensorPrimitives.Subtract(x, t, diff);
+        var squares = GC.AllocateUninitializedArray<double>(x.Length);
+        TensorPrimitives.Multiply(diff, diff, squares);
+        var output = Reduce(squares, input.Value.ShapeArray, reduction, x.Length);
+        return Function.Apply("mse_loss", [input, target], output, g =>
+        {
+            var gx = Empty(input.Value);
+            if (reduction == Reduction.None) TensorPrimitives.Multiply(g.Data, diff, gx.Data);
+            else TensorPrimitives.Multiply(diff, ElementCotangent(g, 0, reduction, x.Length), gx.Data);
+            TensorPrimitives.Multiply(gx.Data, 2.0, gx.Data);
+            return [input.RequiresGrad ? gx : null, target.RequiresGrad ? Negate(gx) : null];
+        });
     }
 
     /// <summary>Mean absolute error |x - t| (subgradient 0 at 0, as PyTorch).</summary>
