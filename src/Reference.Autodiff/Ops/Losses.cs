@@ -82,9 +82,18 @@ public static partial class Ops
         var t = target.Value.Data;
         var diff = GC.AllocateUninitializedArray<double>(x.Length);
         TensorPrimitives.Subtract(x, t, diff);
-        var squares = GC.AllocateUninitializedArray<double>(x.Length);
-        TensorPrimitives.Multiply(diff, diff, squares);
-        var output = Reduce(squares, input.Value.ShapeArray, reduction, x.Length);
+        Tensor<double> output;
+        if (reduction == Reduction.None)
+        {
+            output = Empty(input.Value);
+            TensorPrimitives.Multiply(diff, diff, output.Data);
+        }
+        else
+        {
+            double s = 0.0;
+            foreach (double d in diff) s += d * d;
+            output = Tensor<double>.Scalar(reduction == Reduction.Mean ? s / x.Length : s);
+        }
         return Function.Apply("mse_loss", [input, target], output, g =>
         {
             var gx = Empty(input.Value);
