@@ -10,8 +10,9 @@ namespace Reference.Autodiff;
 /// h = step * max(1, |x_e|) (relative for large entries so that x + h != x, absolute near 0) and
 /// takes (f(x + h e) - f(x - h e)) / (2 h). Central differences have truncation error
 /// O(h^2 f''') ~ 1e-12 and rounding error ~ eps |f| / h ~ 1e-10 |f| at h = 1e-6, hence the default
-/// tolerances |analytic - numeric| &lt;= atol + rtol |numeric| with rtol = 1e-6 and atol = 1e-8
-/// (keep |f| of order 1, e.g. f = sum(w * y) with random w of unit scale, for these to hold).
+/// tolerances |analytic - numeric| &lt;= atol max(1, |f(x)|) + rtol |numeric| with rtol = 1e-6 and
+/// atol = 1e-8: the absolute allowance scales with |f(x)| because the rounding error does (a probe
+/// f = sum(w * y) over hundreds of elements easily has |f| ~ 100).
 /// </para>
 /// The report names the worst element (largest error / allowance).
 /// Cost: 2 forward passes per checked element; keep shapes small (tens to a few hundred elements).
@@ -87,6 +88,7 @@ public static class GradCheck
     {
         var worst = new Result(true, -1, -1, 0, 0, 0, 0);
         double worstRatio = -1;
+        double absAllowance = atol * Math.Max(1.0, Math.Abs(evaluate()));
         int count = 0;
         for (int i = 0; i < points.Length; i++)
         {
@@ -104,7 +106,7 @@ public static class GradCheck
                 x[e] = saved;
                 double numeric = (plus - minus) / (2.0 * h);
                 double err = Math.Abs(a[e] - numeric);
-                double ratio = err / (atol + rtol * Math.Abs(numeric));
+                double ratio = err / (absAllowance + rtol * Math.Abs(numeric));
                 if (double.IsNaN(ratio)) ratio = double.PositiveInfinity;
                 count++;
                 if (ratio > worstRatio)

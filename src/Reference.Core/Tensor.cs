@@ -109,6 +109,8 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
                 throw new ArgumentException($"cannot infer -1 in {Shapes.Format(newShape)} for {Length} elements.", nameof(newShape));
             resolved[infer] = (int)(Length / known);
         }
+        else if (known != Length)
+            throw new ArgumentException($"newShape {Shapes.Format(newShape)} has {known} elements, expected {Length}.", nameof(newShape));
         return new Tensor<T>(Data, resolved);
     }
 

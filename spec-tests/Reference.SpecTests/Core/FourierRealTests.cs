@@ -5,6 +5,8 @@ using Reference.Core.Fourier;
 
 namespace Reference.SpecTests.Core;
 
+/// <summary>Fast-vs-definition checks: also run with AVX2 and with all hardware intrinsics disabled (.ci/run).</summary>
+[Trait("Category", "IsaParity")]
 public class FourierRealTests
 {
     private static double[] RealInput(int n, int seed)

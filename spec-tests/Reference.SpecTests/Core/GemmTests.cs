@@ -55,6 +55,7 @@ public sealed record GemmBatchCase(int M, int N, int K, bool TransA, bool TransB
          select new GemmBatchCase(m, n, k, ta, tb, batch, broadcast, gap, seed)).ToArbitrary();
 }
 
+[Trait("Category", "IsaParity")]
 public class GemmTests
 {
     // norm_rel tolerances of conventions.md: float64 internal cross-check, float32 backend.

@@ -10,8 +10,9 @@ namespace Reference.Core.Kernels;
 /// <list type="bullet">
 /// <item>Relu(x) = max(x, 0); NaN propagates; the derivative at 0 is taken as 0.</item>
 /// <item>Gelu(x) = x Phi(x), Phi the standard normal CDF (Hendrycks and Gimpel, "Gaussian Error
-/// Linear Units", 2016, sec. 2). Written x erfc(-x / sqrt 2) / 2 rather than PyTorch's
-/// x (1 + erf(x / sqrt 2)) / 2: equal mathematically, but 1 + erf cancels for x &lt;&lt; 0.
+/// Linear Units", 2016, sec. 2). Phi is evaluated as erfc(-x / sqrt 2) / 2 (<see cref="ScalarMath.NormalCdf"/>)
+/// rather than PyTorch's (1 + erf(x / sqrt 2)) / 2: equal mathematically, but 1 + erf cancels for
+/// x &lt;&lt; 0 (PyTorch's float64 GELU is 0 below x = -38; this one keeps full relative accuracy).
 /// Gelu'(x) = Phi(x) + x phi(x).</item>
 /// <item>GeluTanh(x) = x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2 (same paper, eq. in sec. 2;
 /// approximate='tanh').</item>
@@ -38,7 +39,7 @@ public static class NaiveActivations
     public static double Relu(double x) => Math.Max(x, 0.0);
     public static double ReluDerivative(double x) => x > 0.0 ? 1.0 : 0.0;
 
-    public static double Gelu(double x) => 0.5 * x * ScalarMath.Erfc(-x / ScalarMath.Sqrt2);
+    public static double Gelu(double x) => x * ScalarMath.NormalCdf(x);
     public static double GeluDerivative(double x) => ScalarMath.NormalCdf(x) + x * ScalarMath.NormalPdf(x);
 
     public static double GeluTanh(double x) => 0.5 * x * (1.0 + Math.Tanh(GeluTanhBeta * (x + GeluTanhKappa * x * x * x)));
