@@ -90,6 +90,22 @@ public class PrimitiveGradTests
         }
     }
 
+    [Property(Arbitrary = [typeof(ShapeCase)], MaxTest = 15)]
+    public void Property_FusedLinear_PassesGradCheck_AndEqualsMatMulPlusBias(ShapeCase c)
+    {
+        var rng = new SplitMix64((ulong)c.Seed);
+        int outF = ShapeCase.Dims[rng.NextInt(ShapeCase.Dims.Length)];
+        var x = Grad.Normal((ulong)c.Seed, c.Shape);
+        var w = Grad.Normal((ulong)c.Seed + 1, outF, c.Shape[^1]);
+        var b = Grad.Normal((ulong)c.Seed + 2, outF);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Linear(v[0], v[1], v[2])), x, w, b);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Linear(v[0], v[1])), x, w);
+        // Bias accumulated by the GEMM (beta = 1) rounds exactly like a separate add.
+        var fused = Ops.Linear(Variable.Constant(x), Variable.Constant(w), Variable.Constant(b)).Value;
+        var composed = Ops.MatMul(Ops.Reshape(Variable.Constant(x), -1, c.Shape[^1]), Variable.Constant(w), transB: true) + Variable.Constant(b);
+        Assert.Equal(composed.Value.Data, fused.Data);
+    }
+
     [Fact]
     public void Property_FastMatMulTier_AgreesWithNaive()
     {

@@ -31,10 +31,7 @@ public sealed class Linear : Layer
         ArgumentNullException.ThrowIfNull(x);
         if (x.Rank < 1 || x.Shape[^1] != InFeatures)
             throw new ArgumentException($"x has shape {Shapes.Format(x.Shape)}, expected [..., {InFeatures}].", nameof(x));
-        var rows = x.Rank == 2 ? x : Ops.Reshape(x, -1, InFeatures);
-        var y = Ops.MatMul(rows, Weight, transB: true);
-        if (Bias is not null) y = y + Bias;
-        return x.Rank == 2 ? y : Ops.Reshape(y, [.. x.Shape[..^1], OutFeatures]);
+        return Ops.Linear(x, Weight, Bias);
     }
 }
 

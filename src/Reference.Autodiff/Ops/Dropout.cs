@@ -18,11 +18,11 @@ public static partial class Ops
         double scale = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
         var mask = new double[x.Length];
         for (int i = 0; i < mask.Length; i++) mask[i] = rng.Uniform() >= p ? scale : 0.0;
-        var y = Like(x.Value);
+        var y = Empty(x.Value);
         TensorPrimitives.Multiply(x.Value.Data, mask, y.Data);
         return Function.Apply("dropout", [x], y, g =>
         {
-            var gx = Like(g);
+            var gx = Empty(g);
             TensorPrimitives.Multiply(g.Data, mask, gx.Data);
             return [gx];
         });

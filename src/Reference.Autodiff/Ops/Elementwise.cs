@@ -53,11 +53,11 @@ public static partial class Ops
     {
         ArgumentNullException.ThrowIfNull(x);
         bool useFast = Tape.FastKernels;
-        var y = Like(x.Value);
+        var y = Empty(x.Value);
         (useFast ? fast : naive)(x.Value.Data, y.Data);
         return Function.Apply(name, [x], y, g =>
         {
-            var gx = Like(g);
+            var gx = Empty(g);
             (useFast ? fastBackward : naiveBackward)(fromOutput ? y.Data : x.Value.Data, g.Data, gx.Data);
             return [gx];
         });
@@ -67,12 +67,12 @@ public static partial class Ops
     internal static Variable Pointwise(string name, Variable x, Func<double, double> f, Func<double, double, double> df)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = Like(x.Value);
+        var y = Empty(x.Value);
         var xs = x.Value.Data;
         for (int i = 0; i < xs.Length; i++) y.Data[i] = f(xs[i]);
         return Function.Apply(name, [x], y, g =>
         {
-            var gx = Like(g);
+            var gx = Empty(g);
             for (int i = 0; i < gx.Length; i++) gx.Data[i] = g.Data[i] * df(xs[i], y.Data[i]);
             return [gx];
         });

@@ -71,11 +71,37 @@ public static partial class Ops
         });
     }
 
-    /// <summary>Mean squared error (x - t)^2; x and t must have the same shape.</summary>
+    /// <summary>
+    /// Mean squared error (x - t)^2 (x and t of the same shape), one fused primitive:
+    /// forward one pass, VJP g_x = 2 (x - t) g / n (Mean), g_t = -g_x.
+    /// </summary>
     public static Variable MseLoss(Variable input, Variable target, Reduction reduction = Reduction.Mean)
     {
         CheckSameShape(input, target);
-        return ReduceVariable(Square(input - target), reduction);
+        var x = input.Value.Data;
+        var t = target.Value.Data;
+        var diff = GC.AllocateUninitializedArray<double>(x.Length);
+        TensorPrimitives.Subtract(x, t, diff);
+        Tensor<double> output;
+        if (reduction == Reduction.None)
+        {
+            output = Empty(input.Value);
+            TensorPrimitives.Multiply(diff, diff, output.Data);
+        }
+        else
+        {
+            double s = 0.0;
+            foreach (double d in diff) s += d * d;
+            output = Tensor<double>.Scalar(reduction == Reduction.Mean ? s / x.Length : s);
+        }
+        return Function.Apply("mse_loss", [input, target], output, g =>
+        {
+            var gx = Empty(input.Value);
+            if (reduction == Reduction.None) TensorPrimitives.Multiply(g.Data, diff, gx.Data);
+            else TensorPrimitives.Multiply(diff, ElementCotangent(g, 0, reduction, x.Length), gx.Data);
+            TensorPrimitives.Multiply(gx.Data, 2.0, gx.Data);
+            return [input.RequiresGrad ? gx : null, target.RequiresGrad ? Negate(gx) : null];
+        });
     }
 
     /// <summary>Mean absolute error |x - t| (subgradient 0 at 0, as PyTorch).</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Reference.Core;
 using Reference.Core.Linear;
 
@@ -31,6 +32,18 @@ public static partial class Ops
         });
     }
 
-    internal static Tensor<double> Gemm(Tensor<double> a, Tensor<double> b, bool transA, bool transB) =>
-        Tape.FastKernels ? FastGemm.MatMul(a, b, transA, transB) : NaiveGemm.MatMul(a, b, transA, transB);
+    internal static Tensor<double> Gemm(Tensor<double> a, Tensor<double> b, bool transA, bool transB)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var c = Tape.FastKernels ? FastGemm.MatMul(a, b, transA, transB) : NaiveGemm.MatMul(a, b, transA, transB);
+        GemmTicks += Stopwatch.GetTimestamp() - start;
+        return c;
+    }
+
+    /// <summary>
+    /// Stopwatch ticks this thread spent in matrix products (forward and VJP). Read by the
+    /// tape-overhead benchmark to split one forward + backward into GEMM time and everything else
+    /// within the same run (robust to machine load); two timestamps per product cost nothing.
+    /// </summary>
+    [ThreadStatic] internal static long GemmTicks;
 }
