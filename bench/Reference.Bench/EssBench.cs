@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using MathNet.Numerics.LinearAlgebra;
 using Reference.Core;
+using Reference.Operators;
 using Reference.Ess;
 
 namespace Reference.Bench;

@@ -14,6 +14,7 @@
 // Reference.Operators (or, for the short convolution's Toeplitz matrix, in its one-line definition).
 
 using Reference.Core;
+using Reference.Operators;
 using Reference.Operators.Attention;
 using Reference.Operators.Convolution;
 using Reference.Operators.Recurrence;
@@ -107,7 +108,7 @@ public static class EssOperatorCatalog
             throw new ArgumentOutOfRangeException(nameof(o), $"State = {o.State} must be even and >= 2 (N/2 complex modes).");
         var p = S4DParameters.Initialize(new SplitMix64(o.Seed), o.Channels, o.State, S4DInit.Lin);
         var realizations = Enumerable.Range(0, o.Channels)
-            .Select(c => DiagonalRealization.From(S4D.Realization(p, c, o.Length, method))).ToArray();
+            .Select(c => S4D.Realization(p, c, o.Length, method)).ToArray();
         return new EssInstance("s4d", S4D.Materialize(p, o.Length, method), realizations, _ => o.State,
             new Dictionary<string, object> { ["state"] = o.State, ["discretization"] = o.Discretization, ["init"] = "S4D-Lin" });
     }
@@ -158,7 +159,7 @@ public static class EssOperatorCatalog
     {
         var (q, k) = RandomQueriesAndKeys(o);
         var t = LinearAttention.Materialize(q, k).Reshape(o.Heads, o.Length, o.Length);
-        var realizations = Enumerable.Range(0, o.Heads).Select(h => DiagonalRealization.From(LinearAttention.Realize(q, k, 0, h))).ToArray();
+        var realizations = Enumerable.Range(0, o.Heads).Select(h => LinearAttention.Realize(q, k, 0, h)).ToArray();
         return new EssInstance("linear-attention", t, realizations, _ => o.KeyDim,
             new Dictionary<string, object> { ["heads"] = o.Heads, ["key_dim"] = o.KeyDim, ["feature_map"] = "identity" });
     }
@@ -173,7 +174,7 @@ public static class EssOperatorCatalog
         var (q, k) = RandomQueriesAndKeys(o);
         var g = GatedLinearAttention.LogSigmoidGate(new SplitMix64(o.Seed ^ 0x9E3779B97F4A7C15UL).NormalTensor<double>(0, 1, 1, o.Heads, o.Length, o.KeyDim));
         var t = GatedLinearAttention.Materialize(q, k, g).Reshape(o.Heads, o.Length, o.Length);
-        var realizations = Enumerable.Range(0, o.Heads).Select(h => DiagonalRealization.From(GatedLinearAttention.Realize(q, k, g, 0, h))).ToArray();
+        var realizations = Enumerable.Range(0, o.Heads).Select(h => GatedLinearAttention.Realize(q, k, g, 0, h)).ToArray();
         return new EssInstance("gla", t, realizations, _ => o.KeyDim,
             new Dictionary<string, object> { ["heads"] = o.Heads, ["key_dim"] = o.KeyDim, ["gate"] = "logsigmoid" });
     }

@@ -1,3 +1,4 @@
+using Reference.Operators;
 // Factored ESS for operators with an explicit diagonal N-dim state: N x N problems instead of
 // (L - s) x s ones.
 //
@@ -160,11 +161,11 @@ public static class FactoredEss
     private static void ReadoutRow(DiagonalRealization r, int s, Span<double> row)
     {
         int m = r.Modes;
-        if (r.CIm is null) { r.CRe.AsSpan(s * m, m).CopyTo(row); return; }
+        if (r.ReadoutImag is null) { r.Readout.AsSpan(s * m, m).CopyTo(row); return; }
         for (int k = 0; k < m; k++)
         {
-            row[2 * k] = r.CRe[s * m + k];
-            row[2 * k + 1] = -r.CIm[s * m + k];
+            row[2 * k] = r.Readout[s * m + k];
+            row[2 * k + 1] = -r.ReadoutImag[s * m + k];
         }
     }
 
@@ -172,11 +173,11 @@ public static class FactoredEss
     private static void InputRow(DiagonalRealization r, int s, Span<double> row)
     {
         int m = r.Modes;
-        if (r.BIm is null) { r.BRe.AsSpan(s * m, m).CopyTo(row); return; }
+        if (r.InputImag is null) { r.Input.AsSpan(s * m, m).CopyTo(row); return; }
         for (int k = 0; k < m; k++)
         {
-            row[2 * k] = r.BRe[s * m + k];
-            row[2 * k + 1] = r.BIm[s * m + k];
+            row[2 * k] = r.Input[s * m + k];
+            row[2 * k + 1] = r.InputImag[s * m + k];
         }
     }
 
@@ -187,14 +188,14 @@ public static class FactoredEss
     private static void MultiplyByTransition(Span<double> factor, DiagonalRealization r, int s, int n, bool transpose)
     {
         int m = r.Modes;
-        var aRe = r.ARe.AsSpan(s * m, m);
-        if (r.AIm is null)
+        var aRe = r.Transition.AsSpan(s * m, m);
+        if (r.TransitionImag is null)
         {
             for (int i = 0; i < n; i++)
                 TensorPrimitives.Multiply(factor.Slice(i * n + i, n - i), aRe[i..], factor.Slice(i * n + i, n - i));
             return;
         }
-        var aIm = r.AIm.AsSpan(s * m, m);
+        var aIm = r.TransitionImag.AsSpan(s * m, m);
         for (int k = 0; k < m; k++)
         {
             int p = 2 * k, q = p + 1;

@@ -3,6 +3,7 @@ using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Reference.Core;
 using Reference.Ess;
+using Reference.Operators;
 using Reference.SpecTests.Core;
 
 namespace Reference.SpecTests.Ess;

@@ -1,6 +1,7 @@
 using System.Numerics;
 using Reference.Core;
 using Reference.Ess;
+using Reference.Operators;
 
 namespace Reference.SpecTests.Ess;
 

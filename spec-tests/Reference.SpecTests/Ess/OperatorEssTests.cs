@@ -1,11 +1,11 @@
 using FsCheck.Xunit;
 using Reference.Core;
+using Reference.Operators;
 using Reference.Ess;
 using Reference.Operators.Attention;
 using Reference.Operators.Convolution;
 using Reference.Operators.Recurrence;
 using Reference.Operators.StateSpace;
-using DiagonalRealization = Reference.Ess.DiagonalRealization;
 
 namespace Reference.SpecTests.Ess;
 
@@ -36,7 +36,7 @@ public class OperatorEssTests
         var splits = EffectiveStateSize.AllSplits(c.Length);
         for (int ch = 0; ch < 2; ch++)
         {
-            var r = DiagonalRealization.From(S4D.Realization(p, ch, c.Length, method));
+            var r = S4D.Realization(p, ch, c.Length, method);
             var factored = FactoredEss.SplitSingularValues(r, splits);
             for (int k = 0; k < splits.Length; k++)
             {
@@ -87,8 +87,8 @@ public class OperatorEssTests
         var options = new EssOptions(EssMode.Entropy);
         foreach (var (t, r) in new[]
         {
-            (LinearAttention.Materialize(q, k).Reshape(c.Length, c.Length), DiagonalRealization.From(LinearAttention.Realize(q, k, 0, 0))),
-            (GatedLinearAttention.Materialize(q, k, g).Reshape(c.Length, c.Length), DiagonalRealization.From(GatedLinearAttention.Realize(q, k, g, 0, 0))),
+            (LinearAttention.Materialize(q, k).Reshape(c.Length, c.Length), LinearAttention.Realize(q, k, 0, 0)),
+            (GatedLinearAttention.Materialize(q, k, g).Reshape(c.Length, c.Length), GatedLinearAttention.Realize(q, k, g, 0, 0)),
         })
         {
             var dense = EffectiveStateSize.Compute(t, options);

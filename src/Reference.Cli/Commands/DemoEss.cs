@@ -1,4 +1,5 @@
 using Reference.Core;
+using Reference.Operators;
 using Reference.Ess;
 
 namespace Reference.Cli.Commands;

@@ -213,7 +213,7 @@ public static class DecayedLinearAttention
     }
 
     /// <summary>Diagonal realization of head (batch, head): a_t = lambda (constant), b_t = k_t, c_t = scale q_t.</summary>
-    public static HeadRealization Realize(Tensor<double> q, Tensor<double> k, Tensor<double> logLambda, int batch, int head, double? scale = null)
+    public static DiagonalRealization Realize(Tensor<double> q, Tensor<double> k, Tensor<double> logLambda, int batch, int head, double? scale = null)
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
         HeadShapes.Same(k, [b, h, l, kd], nameof(k));
@@ -230,7 +230,7 @@ public static class DecayedLinearAttention
                 a[t * kd + c] = Math.Exp(logLambda.Data[head * kd + c]);
                 readout[t * kd + c] = sc * q.Data[(bh * l + t) * kd + c];
             }
-        return new HeadRealization(l, kd, a, k.Data.AsSpan(bh * l * kd, l * kd).ToArray(), readout);
+        return DiagonalRealization.Real(l, kd, a, k.Data.AsSpan(bh * l * kd, l * kd).ToArray(), readout);
     }
 
     private static void CheckDecay(Tensor<double> logLambda, int h, int kd)

@@ -363,7 +363,7 @@ public static class LinearAttention
     /// readout c_t = scale phi(q_t) / den_t (den_t = 1 without the normaliser; the normaliser depends
     /// on q and k only, so the map v -> o stays linear and folds into the readout).
     /// </summary>
-    public static HeadRealization Realize(Tensor<double> q, Tensor<double> k, int batch, int head, LinearAttentionOptions? options = null)
+    public static DiagonalRealization Realize(Tensor<double> q, Tensor<double> k, int batch, int head, LinearAttentionOptions? options = null)
     {
         options ??= new LinearAttentionOptions();
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
@@ -391,7 +391,7 @@ public static class LinearAttention
             }
             for (int c = 0; c < f; c++) readout[t * f + c] = scale * qf.Data[(bh * l + t) * f + c] / den;
         }
-        return new HeadRealization(l, f, a, input, readout);
+        return DiagonalRealization.Real(l, f, a, input, readout);
     }
 
     internal static double ResolveScale(LinearAttentionOptions options, int f)

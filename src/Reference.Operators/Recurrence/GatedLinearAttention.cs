@@ -412,7 +412,7 @@ public static class GatedLinearAttention
     /// The diagonal realization of head (batch, head) for the ESS factored path: transition
     /// a_t = exp(g_t) (broadcast over K for a scalar gate), input b_t = k_t, readout c_t = scale q_t.
     /// </summary>
-    public static HeadRealization Realize(Tensor<double> q, Tensor<double> k, Tensor<double> g, int batch, int head, double? scale = null)
+    public static DiagonalRealization Realize(Tensor<double> q, Tensor<double> k, Tensor<double> g, int batch, int head, double? scale = null)
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
         HeadShapes.Same(k, [b, h, l, kd], nameof(k));
@@ -431,7 +431,7 @@ public static class GatedLinearAttention
                 input[t * kd + c] = k.Data[(bh * l + t) * kd + c];
                 readout[t * kd + c] = sc * q.Data[(bh * l + t) * kd + c];
             }
-        return new HeadRealization(l, kd, a, input, readout);
+        return DiagonalRealization.Real(l, kd, a, input, readout);
     }
 
     /// <summary>G = cumsum over t of g, per (b, h, channel), t ascending; same shape as g.</summary>

@@ -421,7 +421,7 @@ public static class S4D
     /// The diagonal realization of channel h for the ESS factored path: a_t = Abar, b_t = Bbar,
     /// c_t = 2 C (time-invariant, repeated over L), skip D.
     /// </summary>
-    public static ComplexDiagonalRealization Realization(S4DParameters p, int channel, int length, Discretization method)
+    public static DiagonalRealization Realization(S4DParameters p, int channel, int length, Discretization method)
     {
         ArgumentNullException.ThrowIfNull(p);
         if ((uint)channel >= (uint)p.Channels)
@@ -443,7 +443,7 @@ public static class S4D
         }
         var skip = new double[length];
         Array.Fill(skip, p.D[channel]);
-        return new ComplexDiagonalRealization(length, m, a, b, c, skip);
+        return DiagonalRealization.Complex(length, m, a, b, c, skip);
     }
 
     // ------------------------------------------------------------------ backward

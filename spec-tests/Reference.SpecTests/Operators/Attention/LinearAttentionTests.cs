@@ -110,14 +110,14 @@ public class LinearAttentionTests
         var r = LinearAttention.Realize(q, k, c.B - 1, c.H - 1, o);
         for (int j = 0; j < c.V; j++)
         {
-            var x = new double[r.State];
+            var x = new double[r.Modes];
             for (int t = 0; t < c.L; t++)
             {
                 double acc = 0;
-                for (int n = 0; n < r.State; n++)
+                for (int n = 0; n < r.Modes; n++)
                 {
-                    x[n] = r.Transition[t * r.State + n] * x[n] + r.Input[t * r.State + n] * v[c.B - 1, c.H - 1, t, j];
-                    acc += r.Readout[t * r.State + n] * x[n];
+                    x[n] = r.Transition[t * r.Modes + n] * x[n] + r.Input[t * r.Modes + n] * v[c.B - 1, c.H - 1, t, j];
+                    acc += r.Readout[t * r.Modes + n] * x[n];
                 }
                 Assert.Equal(y[c.B - 1, c.H - 1, t, j], acc, 1e-12 * (1 + Math.Abs(acc)));
             }

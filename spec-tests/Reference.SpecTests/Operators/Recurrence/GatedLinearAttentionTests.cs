@@ -108,7 +108,7 @@ public class GatedLinearAttentionTests
             for (int h = 0; h < c.H; h++)
             {
                 var r = GatedLinearAttention.Realize(q, k, g, bi, h);
-                Assert.Equal((c.L, c.K), (r.Length, r.State));
+                Assert.Equal((c.L, c.K), (r.Length, r.Modes));
                 for (int j = 0; j < c.V; j++)
                 {
                     var x = new double[c.K];
