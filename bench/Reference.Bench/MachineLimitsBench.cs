@@ -81,7 +81,7 @@ public class MachineLimitsBench : IWorkload
     // once 8 or more chains are in flight. y slightly below 1 keeps the values bounded (no overflow or
     // denormals whatever the iteration count).
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float ChainsFloat32(long iterations)
+    internal static float ChainsFloat32(long iterations)
     {
         var y = Vector256.Create(0.999f);
         var z = Vector256.Create(0.001f);
@@ -98,7 +98,7 @@ public class MachineLimitsBench : IWorkload
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static double ChainsFloat64(long iterations)
+    internal static double ChainsFloat64(long iterations)
     {
         var y = Vector256.Create(0.999);
         var z = Vector256.Create(0.001);

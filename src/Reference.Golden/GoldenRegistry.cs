@@ -13,6 +13,7 @@ public static class GoldenRegistry
         KernelGolden.Softmax,
         KernelGolden.LogSoftmax,
         KernelGolden.LayerNorm,
+        KernelGolden.RmsNorm,
         .. KernelGolden.Activations,
     ];
 

@@ -47,7 +47,8 @@ public sealed record CaseResult(string Id, CaseStatus Status, IReadOnlyList<Comp
 /// <summary>A line of a skip or xfail file: a case id (or glob) and the reason.</summary>
 public sealed record ListEntry(string Pattern, string Reason);
 
-public sealed record RunOptions(string? Pattern = null, IReadOnlyList<ListEntry>? Skip = null, IReadOnlyList<ListEntry>? XFail = null);
+/// <summary>Which cases to run and how; Precision overrides the backend's (or the candidate dtype's) choice of tolerance bound.</summary>
+public sealed record RunOptions(string? Pattern = null, IReadOnlyList<ListEntry>? Skip = null, IReadOnlyList<ListEntry>? XFail = null, Precision? Precision = null);
 
 /// <summary>
 /// Runs the golden cases through a backend and compares every output with its tolerance.
@@ -68,7 +69,7 @@ public static class GoldenRunner
                 yield return new CaseResult(entry.Id, CaseStatus.Skip, [], skip.Reason);
                 continue;
             }
-            var result = RunOne(store, backend, entry);
+            var result = RunOne(store, backend, entry, options.Precision);
             var xfail = options.XFail?.FirstOrDefault(s => Matches(s.Pattern, entry));
             if (xfail is not null && result.Status != CaseStatus.Skip)
                 result = result with { Status = result.Passed ? CaseStatus.XPass : CaseStatus.XFail, Message = xfail.Reason };
@@ -76,7 +77,7 @@ public static class GoldenRunner
         }
     }
 
-    private static CaseResult RunOne(GoldenStore store, IGoldenBackend backend, IndexEntry entry)
+    private static CaseResult RunOne(GoldenStore store, IGoldenBackend backend, IndexEntry entry, Precision? forced)
     {
         if (!backend.Supports(entry.Op))
             return new CaseResult(entry.Id, CaseStatus.Skip, [], $"backend {backend.Name} does not implement {entry.Op}");
@@ -107,7 +108,7 @@ public static class GoldenRunner
                 comparisons.Add(new Comparison(o.Name, false, "missing", double.NaN, double.NaN, "the backend returned no such output"));
                 continue;
             }
-            var precision = backend.Precision ?? (candidate.DType == NpyDType.Float32 ? Precision.Float32 : Precision.Float64);
+            var precision = forced ?? backend.Precision ?? (candidate.DType == NpyDType.Float32 ? Precision.Float32 : Precision.Float64);
             comparisons.Add(Comparator.Compare(o.Name, expected[o.Name], candidate, o.Tolerance!, precision));
         }
         return new CaseResult(entry.Id, comparisons.All(c => c.Passed) ? CaseStatus.Pass : CaseStatus.Fail, comparisons, "");

@@ -19,7 +19,7 @@ public sealed class GoldenStore
     public const string ManifestFile = "manifest.json";
 
     /// <summary>Top-level files that belong to golden/ without being cases.</summary>
-    public static readonly IReadOnlyList<string> SupportFiles = ["index.json", "README.md", "check.py", "numpy_backend.py", ".gitkeep"];
+    public static readonly IReadOnlyList<string> SupportFiles = ["index.json", "README.md", "check.py", "numpy_backend.py", "rng.py", ".gitkeep"];
 
     private GoldenStore(string root) => Root = root;
 
@@ -60,7 +60,8 @@ public sealed class GoldenStore
         JsonNode? root;
         try { root = JsonNode.Parse(File.ReadAllBytes(path)); }
         catch (JsonException e) { throw new GoldenIntegrityException(path, $"index is not valid JSON ({e.Message.ReplaceLineEndings(" ")})"); }
-        if (root is not JsonObject o || o["schema_version"]?.GetValue<int>() != GoldenManifest.CurrentSchema || o["cases"] is not JsonArray cases)
+        if (root is not JsonObject o || o["schema_version"] is not JsonValue version || !version.TryGetValue<int>(out int schema)
+            || schema != GoldenManifest.CurrentSchema || o["cases"] is not JsonArray cases)
             throw new GoldenIntegrityException(path, $"index must be {{\"schema_version\": {GoldenManifest.CurrentSchema}, \"cases\": [...]}}");
         var entries = new List<IndexEntry>();
         foreach (var node in cases)

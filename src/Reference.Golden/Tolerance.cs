@@ -31,7 +31,7 @@ public sealed record ToleranceBound(double? Rtol = null, double? Atol = null, do
         return string.Join(", ", parts);
     }
 
-    internal static string Fmt(double v) => v.ToString("0.##e+00", CultureInfo.InvariantCulture);
+    internal static string Fmt(double v) => v == 0 ? "0" : v.ToString("0.##e+00", CultureInfo.InvariantCulture);
 }
 
 /// <summary>

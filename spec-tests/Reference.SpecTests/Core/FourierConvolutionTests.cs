@@ -40,6 +40,13 @@ public class FourierConvolutionTests
         FftConvolution.NaiveCausal(u, k, expected, c.Channels, c.Length, c.KernelLength);
         FftConvolution.Causal<double>(u, k, actual, c.Channels, c.Length, c.KernelLength);
         Assert.True(Metrics.RelativeError(expected, actual) <= 1e-12);
+        // Both routes of the fast tier on every case, whatever the dispatch picks.
+        foreach (bool direct in (bool[])[false, true])
+        {
+            var routed = new double[u.Length];
+            FftConvolution.CausalRoute<double>(u, k, routed, c.Channels, c.Length, c.KernelLength, direct);
+            Assert.True(Metrics.RelativeError(expected, routed) <= 1e-12, $"direct = {direct}");
+        }
     }
 
     [Property(Arbitrary = [typeof(ConvolutionCase)])]
@@ -53,6 +60,12 @@ public class FourierConvolutionTests
         var actual = new float[u.Length];
         FftConvolution.Causal<float>(uf, kf, actual, c.Channels, c.Length, c.KernelLength);
         Assert.True(Metrics.RelativeError(expected, actual) <= 1e-5);
+        foreach (bool direct in (bool[])[false, true])
+        {
+            var routed = new float[u.Length];
+            FftConvolution.CausalRoute<float>(uf, kf, routed, c.Channels, c.Length, c.KernelLength, direct);
+            Assert.True(Metrics.RelativeError(expected, routed) <= 1e-5, $"direct = {direct}");
+        }
     }
 
     [Fact]

@@ -270,5 +270,7 @@ public class FourierTests
         Assert.Equal("re", Assert.Throws<ArgumentException>(() => real.Forward(new double[8], new double[4], new double[5])).ParamName);
         Assert.Equal("x", Assert.Throws<ArgumentException>(() => real.Inverse(new double[5], new double[5], new double[9])).ParamName);
         Assert.Equal("result", Assert.Throws<ArgumentException>(() => NaiveDft.Forward(new Complex[3], new Complex[4])).ParamName);
+        var shared = new double[16];
+        Assert.Equal("x", Assert.Throws<ArgumentException>(() => real.Forward(shared.AsSpan(0, 8), shared.AsSpan(5, 5), new double[5])).ParamName);
     }
 }

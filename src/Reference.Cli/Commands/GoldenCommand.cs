@@ -157,8 +157,14 @@ public static class GoldenCommand
             AllowMultipleArgumentsPerToken = true,
             HelpName = "json FILE",
         };
+        var precision = new Option<string?>("--precision")
+        {
+            Description = "Hold every output to this precision's bound (float32 | float64); default: the backend's own, or the candidate's dtype for process backends.",
+            HelpName = "float32|float64",
+        };
+        precision.AcceptOnlyFromAmong("float32", "float64");
         var command = new Command("run", "Run a backend on the golden cases and compare every output with its tolerance.")
-            { golden, op, backend, skipFile, xfailFile, report };
+            { golden, op, backend, skipFile, xfailFile, report, precision };
         command.SetAction(parse => Guard(() =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -169,7 +175,8 @@ public static class GoldenCommand
             var options = new RunOptions(
                 parse.GetValue(op),
                 parse.GetValue(skipFile) is { } s ? GoldenRunner.ReadList(s, "--skip-file") : null,
-                parse.GetValue(xfailFile) is { } x ? GoldenRunner.ReadList(x, "--xfail-file") : null);
+                parse.GetValue(xfailFile) is { } x ? GoldenRunner.ReadList(x, "--xfail-file") : null,
+                parse.GetValue(precision) switch { "float32" => Precision.Float32, "float64" => Precision.Float64, _ => null });
             var chosen = Backends.Resolve(parse.GetValue(backend)!);
             var results = new List<CaseResult>();
             foreach (var result in GoldenRunner.Run(store, chosen, options))
@@ -178,7 +185,7 @@ public static class GoldenCommand
                 results.Add(result);
             }
             if (reportArgs is { Length: 2 })
-                AtomicFile.WriteAllBytes(reportArgs[1], GoldenRunner.JsonReport(chosen.Name, store.Root, results));
+                Reference.Core.IO.AtomicFile.WriteAllBytes(reportArgs[1], GoldenRunner.JsonReport(chosen.Name, store.Root, results));
             int failed = results.Count(r => r.Failed);
             output.WriteLine($"{results.Count(r => r.Passed)} passed, {failed} failed, {results.Count(r => r.Skipped)} skipped");
             return failed == 0 ? ExitCodes.Success : ExitCodes.CheckFailed;

@@ -24,6 +24,7 @@ namespace Reference.Core.Fourier;
 /// NaN/Inf policy: the FFT mixes every sample of a channel, so a NaN or Inf anywhere in u[c] or
 /// k[c] reaches every output of channel c (the direct sum would only reach t >= its position);
 /// other channels are unaffected.
+/// Short kernels (Lk' &lt;= <see cref="DirectMaxTaps"/>) use the direct sum vectorized over t instead.
 /// Deliberate simplification: one FFT size per call (no overlap-add blocking for Lk much shorter
 /// than L); the spectrum of k is recomputed per call (once per channel).
 /// </summary>
@@ -53,8 +54,16 @@ public static class FftConvolution
     }
 
     /// <summary>
-    /// The fast tier: same contract as <see cref="NaiveCausal"/> in float32 or float64, computed by
-    /// real FFTs of size n (see the class remarks); channels are split over up to
+    /// Kernels with at most this many effective taps (Lk' = min(Lk, L)) take the direct route: L Lk'
+    /// vectorized multiply-adds beat three real FFTs of size n there (measured on this VM at L 4096:
+    /// about 3x faster at Lk' 32, even at Lk' 64-128, FFT ahead beyond).
+    /// </summary>
+    public const int DirectMaxTaps = 32;
+
+    /// <summary>
+    /// The fast tier: same contract as <see cref="NaiveCausal"/> in float32 or float64. Kernels
+    /// longer than <see cref="DirectMaxTaps"/> go through real FFTs of size n (see the class
+    /// remarks), shorter ones through the vectorized direct sum; channels are split over up to
     /// <paramref name="maxThreads"/> threads (1 = the calling thread only, 0 = every core).
     /// </summary>
     public static void Causal<T>(ReadOnlySpan<T> u, ReadOnlySpan<T> k, Span<T> y,
@@ -63,13 +72,12 @@ public static class FftConvolution
         Check(u.Length, k.Length, y.Length, channels, length, kernelLength, maxThreads);
         if (channels == 0 || length == 0) return;
         int taps = Math.Min(kernelLength, length);
-        int n = FftSize(length, kernelLength);
-        var plan = PlanCache<T>.Get(n);
+        var plan = taps <= DirectMaxTaps ? null : PlanCache<T>.Get(FftSize(length, kernelLength));
         int threads = maxThreads == 0 ? Environment.ProcessorCount : maxThreads;
         threads = Math.Min(threads, channels);
         if (threads <= 1)
         {
-            RunChannels(plan, u, k, y, 0, channels, length, kernelLength, taps);
+            RunRoute(plan, u, k, y, 0, channels, length, kernelLength, taps);
             return;
         }
         // Spans cannot be captured by the worker lambdas: pin them and pass raw memory.
@@ -83,12 +91,19 @@ public static class FftConvolution
                 {
                     int c0 = w * perThread, c1 = Math.Min(channels, c0 + perThread);
                     if (c0 >= c1) return;
-                    RunChannels(plan,
+                    RunRoute(plan,
                         new ReadOnlySpan<T>(au, channels * length), new ReadOnlySpan<T>(ak, channels * kernelLength),
                         new Span<T>(ay, channels * length), c0, c1, length, kernelLength, taps);
                 });
             }
         }
+    }
+
+    private static void RunRoute<T>(RealFftPlan<T>? plan, ReadOnlySpan<T> u, ReadOnlySpan<T> k, Span<T> y,
+        int c0, int c1, int length, int kernelLength, int taps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (plan is null) RunDirectChannels(u, k, y, c0, c1, length, kernelLength, taps);
+        else RunChannels(plan, u, k, y, c0, c1, length, kernelLength, taps);
     }
 
     /// <summary>
@@ -243,6 +258,36 @@ public static class FftConvolution
         long cu = (long)channels * length, ck = (long)channels * kernelLength;
         if (duLength != cu) throw new ArgumentException($"du has length {duLength}, expected channels * length = {cu}.", "du");
         if (dkLength != ck) throw new ArgumentException($"dk has length {dkLength}, expected channels * kernelLength = {ck}.", "dk");
+    }
+
+    /// <summary>
+    /// The direct route of the fast tier for short kernels: per channel, y = k[0] u followed by
+    /// y[j..L) += k[j] u[0..L-j) for j = 1, ..., Lk' - 1 (TensorPrimitives over t), so each output
+    /// adds its terms in the definition's order j = 0, 1, ... .
+    /// </summary>
+    internal static void RunDirectChannels<T>(ReadOnlySpan<T> u, ReadOnlySpan<T> k, Span<T> y,
+        int c0, int c1, int length, int kernelLength, int taps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int c = c0; c < c1; c++)
+        {
+            var uc = u.Slice(c * length, length);
+            var kc = k.Slice(c * kernelLength, taps);
+            var yc = y.Slice(c * length, length);
+            TensorPrimitives.Multiply(uc, kc[0], yc);
+            for (int j = 1; j < taps; j++)
+                TensorPrimitives.MultiplyAdd(uc[..(length - j)], kc[j], yc[j..], yc[j..]);
+        }
+    }
+
+    /// <summary>Both routes of the fast tier on every channel, for tests and benches: direct = true forces the direct sum.</summary>
+    internal static void CausalRoute<T>(ReadOnlySpan<T> u, ReadOnlySpan<T> k, Span<T> y,
+        int channels, int length, int kernelLength, bool direct) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Check(u.Length, k.Length, y.Length, channels, length, kernelLength, 1);
+        if (channels == 0 || length == 0) return;
+        int taps = Math.Min(kernelLength, length);
+        if (direct) RunDirectChannels(u, k, y, 0, channels, length, kernelLength, taps);
+        else RunChannels(PlanCache<T>.Get(FftSize(length, kernelLength)), u, k, y, 0, channels, length, kernelLength, taps);
     }
 
     /// <summary>The FFT size used for (L, Lk): the smallest power of two >= L + min(Lk, L) - 1.</summary>

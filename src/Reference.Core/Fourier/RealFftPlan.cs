@@ -59,7 +59,7 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void Forward(ReadOnlySpan<T> x, Span<T> re, Span<T> im)
     {
         Check(x.Length, re.Length, im.Length, 1, nameof(x));
-        if (re.Overlaps(im)) throw new ArgumentException("im must not overlap re.", nameof(im));
+        CheckNoOverlap(x, re, im);
         ForwardCore(x, re, im);
     }
 
@@ -74,7 +74,7 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void ForwardRows(ReadOnlySpan<T> x, Span<T> re, Span<T> im, int rows)
     {
         Check(x.Length, re.Length, im.Length, rows, nameof(x));
-        if (re.Overlaps(im)) throw new ArgumentException("im must not overlap re.", nameof(im));
+        CheckNoOverlap(x, re, im);
         for (int r = 0; r < rows; r++)
             ForwardCore(x.Slice(r * n, n), re.Slice(r * Bins, Bins), im.Slice(r * Bins, Bins));
     }
@@ -252,6 +252,13 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         complex.InverseCore(re[..n], im[..n]);
         re[..x.Length].CopyTo(x);
+    }
+
+    private static void CheckNoOverlap(ReadOnlySpan<T> x, Span<T> re, Span<T> im)
+    {
+        if (re.Overlaps(im)) throw new ArgumentException("im must not overlap re.", nameof(im));
+        if (x.Overlaps(re) || x.Overlaps(im))
+            throw new ArgumentException("x must not overlap re or im (the forward transform is out of place).", nameof(x));
     }
 
     private void Check(int xLength, int reLength, int imLength, int rows, string xName)

@@ -76,6 +76,49 @@ public static class KernelGolden
         },
     };
 
+    public static GoldenOp RmsNorm { get; } = new()
+    {
+        Name = "nn.rms_norm",
+        Version = 1,
+        Summary = "y = x / sqrt(mean(x^2) + eps) * gamma per row (Zhang and Sennrich 2019), x, y [rows x cols], gamma [cols]; also rstd [rows]",
+        AccumulationOrder = RowOrder,
+        Distribution = RowDistribution(" (x, then gamma = 1 + 0.1 z with z drawn the same way)"),
+        Cases =
+        [
+            NormCase("single_1x1", 451, 1, 1, 1, 0, NaiveNormalization.DefaultRmsNormEps, "edge"),
+            NormCase("rows_3x7", 452, 3, 7, 1, 0, NaiveNormalization.DefaultRmsNormEps),
+            NormCase("rows_2x33", 453, 2, 33, 2, 0, NaiveNormalization.DefaultRmsNormEps),
+            NormCase("offset_2x16", 454, 2, 16, 0.1, 100, NaiveNormalization.DefaultRmsNormEps, "edge"),
+        ],
+        Inputs = (p, rng) => new NamedArrays
+        {
+            ["x"] = Affine(rng, p.Double("shift"), p.Double("scale"), p.Int("rows"), p.Int("cols")),
+            ["gamma"] = Affine(rng, 1.0, 0.1, p.Int("cols")),
+        },
+        Naive = (p, x) =>
+        {
+            int rows = p.Int("rows"), cols = p.Int("cols");
+            var (y, rstd) = (new double[rows * cols], new double[rows]);
+            NaiveNormalization.RmsNorm(x["x"].ToDoubles(), x["gamma"].ToDoubles(), y, rstd, cols, p.Double("eps"));
+            return new NamedArrays { ["y"] = NpyArray.Of(y, rows, cols), ["rstd"] = NpyArray.Of(rstd, rows) };
+        },
+        Fast = (p, x, precision) => precision == Precision.Float32 ? FastRmsNorm<float>(p, x) : FastRmsNorm<double>(p, x),
+        // No mean is subtracted, so there is no cancellation: a cols-term sum of squares and one rsqrt.
+        Tolerance = (_, output) => output == "rstd"
+            ? Tolerance.Close(1e-12, 0, 2e-6, 0,
+                "1 / sqrt(mean(x^2) + eps) is a positive scale (0.01 for the offset rows), so it is compared relatively: a few eps after a cols-term sum of squares")
+            : Tolerance.Close(1e-12, 1e-12, 1.3e-6, 1e-5,
+                "a cols-term sum of squares (no cancellation: nothing is subtracted) and one rsqrt: a few eps relative; float32: PyTorch's assert_close defaults"),
+    };
+
+    private static NamedArrays FastRmsNorm<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = p.Int("rows"), cols = p.Int("cols");
+        var (y, rstd) = (new T[rows * cols], new T[rows]);
+        FastNormalization.RmsNorm<T>(GoldenInputs.As<T>(x["x"]), GoldenInputs.As<T>(x["gamma"]), y, rstd, cols, p.Double("eps"));
+        return new NamedArrays { ["y"] = GoldenInputs.Output(y, rows, cols), ["rstd"] = GoldenInputs.Output(rstd, rows) };
+    }
+
     /// <summary>
     /// y = (x - mean) rstd loses digits when the row's offset dwarfs its spread: the mean's
     /// rounding (eps |shift|) divided by the spread (scale) is the condition number cond times eps.
@@ -226,11 +269,14 @@ public static class KernelGolden
         new(id, seed, Params.Of(("rows", rows), ("cols", cols), ("scale", scale), ("shift", shift)),
             $"{rows} row(s) of {cols}, x = {shift} + {scale} z", tags);
 
-    /// <summary>A layer-norm case: a row case plus PyTorch's default eps.</summary>
-    private static GoldenCaseSpec NormCase(string id, ulong seed, int rows, int cols, double scale, double shift, params string[] tags)
+    /// <summary>A normalization case: a row case plus the eps (PyTorch's LayerNorm default unless given).</summary>
+    private static GoldenCaseSpec NormCase(string id, ulong seed, int rows, int cols, double scale, double shift, params string[] tags) =>
+        NormCase(id, seed, rows, cols, scale, shift, NaiveNormalization.DefaultLayerNormEps, tags);
+
+    private static GoldenCaseSpec NormCase(string id, ulong seed, int rows, int cols, double scale, double shift, double eps, params string[] tags)
     {
         var spec = RowCase(id, seed, rows, cols, scale, shift, tags);
-        spec.Params["eps"] = NaiveNormalization.DefaultLayerNormEps;
+        spec.Params["eps"] = eps;
         return spec;
     }
 }
