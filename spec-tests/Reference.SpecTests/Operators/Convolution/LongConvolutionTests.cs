@@ -123,6 +123,21 @@ public class LongConvolutionTests
                 }
     }
 
+    [Theory]
+    [InlineData(9, 17)]
+    [InlineData(70, 70)]
+    [InlineData(200, 33)]
+    public void Property_ConvolveFast_MatchesNaive_Float64AndFloat32(int length, int kernelLength)
+    {
+        // Lengths below and above CausalConvolution.FftThreshold: both Fast routes are covered.
+        var p = Params(new LongConvCase(2, 3, 2, length, kernelLength, 3, 81));
+        var u = new SplitMix64(82).NormalTensor<double>(0, 1, 2, 3, length);
+        var y = LongConvolution.Convolve(p, u);
+        Assert.True(Metrics.RelativeError(y.Data, LongConvolution.ConvolveFast(p, u, maxThreads: 1).Data) <= 1e-12);
+        var y32 = LongConvolution.ConvolveFast(p, u.Cast<float>()).Cast<double>();
+        Assert.True(Metrics.RelativeError(y.Data, y32.Data) <= 1e-5);
+    }
+
     [Property(Arbitrary = [typeof(LongConvCase)])]
     public void Property_Layer_IsCausal_Exactly(LongConvCase c)
     {
