@@ -10,6 +10,8 @@ public static class GoldenRegistry
         GemmGolden.Op,
         FourierGolden.Fft,
         FourierGolden.CausalConv,
+        LongConvolutionGolden.LongConv,
+        LongConvolutionGolden.HyenaOp,
         KernelGolden.Softmax,
         KernelGolden.LogSoftmax,
         KernelGolden.LayerNorm,

@@ -1,0 +1,218 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Reference.Autodiff;
+using Reference.Core;
+using Reference.Operators.Convolution;
+using Reference.SpecTests.Core;
+
+namespace Reference.SpecTests.Operators.Convolution;
+
+/// <summary>A Hyena case: B x L x D input, order N_o, l_max = L + Extra, embedding dim E, seed.</summary>
+public sealed record HyenaCase(int Batch, int D, int Order, int L, int Extra, int E, int Seed)
+{
+    public int MaxLength => L + Extra;
+
+    public static Arbitrary<HyenaCase> Arbitrary() =>
+        (from batch in Gen.Choose(1, 2)
+         from d in Gen.Elements(1, 2, 3)
+         from order in Gen.Elements(2, 3)
+         from l in Gen.Elements(1, 2, 7, 8, 9, 16, 17)
+         from extra in Gen.Elements(0, 1, 7)
+         from e in Gen.Elements(3, 5, 7)
+         from seed in Cases.Seed
+         select new HyenaCase(batch, d, order, l, extra, e, seed)).ToArbitrary();
+}
+
+public class HyenaTests
+{
+    private static HyenaParameters Params(HyenaCase c) =>
+        HyenaParameters.Initialize(new SplitMix64((ulong)c.Seed), c.D, c.MaxLength, c.Order, filterWidth: 8, embeddingDim: c.E);
+
+    private static Tensor<double> Input(HyenaCase c) =>
+        new SplitMix64((ulong)c.Seed + 100).NormalTensor<double>(0, 1, c.Batch, c.L, c.D);
+
+    [Fact]
+    public void Golden_PositionalFeaturesAndDecays_HandValues()
+    {
+        var (z, t) = Hyena.PositionalFeatures(5, 4);
+        // bands = 2, f = [1e-4, 1], t_k = k/3, w_k = 2 pi k / 4.
+        Assert.Equal([0.0, 1.0 / 3, 2.0 / 3, 1.0], t);
+        double w1 = Math.PI / 2;
+        double[] expected = [1.0 / 3, Math.Cos(1e-4 * w1), Math.Cos(w1), -Math.Sin(1e-4 * w1), -Math.Sin(w1)];
+        for (int j = 0; j < 5; j++) Assert.Equal(expected[j], z[1, j], 15);
+        var p = HyenaParameters.Initialize(new SplitMix64(1), 3, 8, order: 2, filterWidth: 4);
+        Assert.Equal(Math.Log(1e-2) / 1.5, p.Deltas[0], 15);
+        Assert.Equal(Math.Log(1e-2) / 0.3, p.Deltas[^1], 15);
+        Assert.Equal((Math.Log(1e-2) / 1.5 + Math.Log(1e-2) / 0.3) / 2, p.Deltas[1], 14);
+    }
+
+    [Property(Arbitrary = [typeof(HyenaCase)])]
+    public void Property_FilterForShortInput_IsPrefixOfMaxLengthFilter(HyenaCase c)
+    {
+        var p = Params(c);
+        var full = Hyena.Filter(p, c.MaxLength);
+        var prefix = Hyena.Filter(p, c.L);
+        for (int ch = 0; ch < p.FilterChannels; ch++)
+            for (int k = 0; k < c.L; k++) Assert.Equal(full[ch, k], prefix[ch, k]);
+        // At t = 0 the window is 1; at the end it is exp(-|delta|) <= 1: |h| is the MLP output times the window.
+        Assert.True(double.IsFinite(full.Data.Sum()));
+    }
+
+    [Property(Arbitrary = [typeof(HyenaCase)])]
+    public void Property_ChunkedAndSteppedEqualParallel_Exactly(HyenaCase c)
+    {
+        var p = Params(c);
+        var u = Input(c);
+        var y = Hyena.Forward(p, u);
+        var rng = new SplitMix64((ulong)c.Seed + 1);
+        var state = Hyena.InitialState(p, c.Batch);
+        var chunked = new double[y.Length];
+        for (int start = 0; start < c.L;)
+        {
+            int len = Math.Min(1 + rng.NextInt(4), c.L - start);
+            var yc = Hyena.ForwardChunk(p, state, u.Slice(1, start, len));
+            for (int b = 0; b < c.Batch; b++)
+                yc.Data.AsSpan(b * len * c.D, len * c.D).CopyTo(chunked.AsSpan((b * c.L + start) * c.D));
+            start += len;
+        }
+        Assert.Equal(y.Data, chunked);
+
+        int prefix = c.L / 2;
+        var stepped = new double[y.Length];
+        HyenaState s;
+        if (prefix > 0)
+        {
+            (var yp, s) = Hyena.Prefill(p, u.Slice(1, 0, prefix));
+            for (int b = 0; b < c.Batch; b++)
+                yp.Data.AsSpan(b * prefix * c.D, prefix * c.D).CopyTo(stepped.AsSpan(b * c.L * c.D));
+        }
+        else s = Hyena.InitialState(p, c.Batch);
+        for (int t = prefix; t < c.L; t++)
+        {
+            var yt = Hyena.Step(p, s, u.Slice(1, t, 1).Reshape(c.Batch, c.D));
+            for (int b = 0; b < c.Batch; b++) yt.Data.AsSpan(b * c.D, c.D).CopyTo(stepped.AsSpan((b * c.L + t) * c.D));
+        }
+        Assert.Equal(y.Data, stepped);
+        Assert.Equal(c.L, s.Position);
+    }
+
+    [Property(Arbitrary = [typeof(HyenaCase)])]
+    public void Property_Materialize_MapsVToPreProjection(HyenaCase c)
+    {
+        var p = Params(c);
+        var u = Input(c).Slice(0, 0, 1).Reshape(c.L, c.D);
+        var inter = Hyena.ForwardWithIntermediates(p, u.Reshape(1, c.L, c.D));
+        var t = Hyena.Materialize(p, u);
+        int inner = (c.Order + 1) * c.D;
+        var v = inter.S.Slice(1, c.Order * c.D, c.D).Reshape(c.D, c.L);
+        var expected = ConvTestKit.ApplyOperator(t, v.Data, c.D, c.L);
+        Assert.True(Metrics.RelativeError(inter.Y.Data, expected) <= 1e-12, $"inner {inner}");
+        for (int d = 0; d < c.D; d++)
+            for (int i = 0; i < c.L; i++)
+                for (int s = i + 1; s < c.L; s++) Assert.Equal(0.0, t[d, i, s]);
+    }
+
+    [Fact]
+    public void Property_Materialize_Order2_IsGatedToeplitz()
+    {
+        // Order 2 by hand: T[d] = diag(x_0) (Toeplitz(h_0) + bias I) diag(x_1).
+        var c = new HyenaCase(1, 2, 2, 9, 3, 3, 41);
+        var p = Params(c);
+        var u = Input(c).Reshape(c.L, c.D);
+        var inter = Hyena.ForwardWithIntermediates(p, u.Reshape(1, c.L, c.D));
+        var h = Hyena.Filter(p, c.L);
+        var t = Hyena.Materialize(p, u);
+        for (int d = 0; d < c.D; d++)
+            for (int i = 0; i < c.L; i++)
+                for (int s = 0; s <= i; s++)
+                {
+                    double toeplitz = h[d, i - s] + (i == s ? p.FilterBias[d] : 0.0);
+                    double expected = inter.S[0, d, i] * toeplitz * inter.S[0, c.D + d, s];
+                    Assert.True(Math.Abs(expected - t[d, i, s]) <= 1e-14 * (1 + Math.Abs(expected)));
+                }
+    }
+
+    [Property(Arbitrary = [typeof(HyenaCase)])]
+    public void Property_IsCausal_Exactly(HyenaCase c)
+    {
+        if (c.L < 2) return;
+        var p = Params(c);
+        var u = Input(c);
+        var y = Hyena.Forward(p, u);
+        int cut = 1 + new SplitMix64((ulong)c.Seed + 2).NextInt(c.L - 1);
+        var perturbed = u.Clone();
+        for (int b = 0; b < c.Batch; b++)
+            for (int t = cut; t < c.L; t++)
+                for (int d = 0; d < c.D; d++) perturbed.Data[(b * c.L + t) * c.D + d] -= 0.5 + t;
+        var yp = Hyena.Forward(p, perturbed);
+        bool changed = false;
+        for (int b = 0; b < c.Batch; b++)
+            for (int t = 0; t < c.L; t++)
+                for (int d = 0; d < c.D; d++)
+                {
+                    int i = (b * c.L + t) * c.D + d;
+                    if (t < cut) Assert.Equal(y.Data[i], yp.Data[i]);
+                    else changed |= y.Data[i] != yp.Data[i];
+                }
+        Assert.True(changed);
+    }
+
+    [Property(Arbitrary = [typeof(HyenaCase)])]
+    public void Property_Composition_EqualsNaiveForward(HyenaCase c)
+    {
+        var p = Params(c);
+        var u = Input(c);
+        var y = Hyena.Forward(p, u);
+        var v = Hyena.Operator(Variable.Constant(u), Hyena.Variables.From(p));
+        Assert.True(Metrics.RelativeError(y.Data, v.Value.Data) <= 1e-12);
+    }
+
+    [Theory]
+    [InlineData(2, 3)]
+    [InlineData(3, 5)]
+    public void Property_Backward_MatchesFiniteDifferences(int order, int e)
+    {
+        var c = new HyenaCase(2, 2, order, 6, 2, e, 51);
+        var p = HyenaParameters.Initialize(new SplitMix64(51), c.D, c.MaxLength, order, filterWidth: 4, embeddingDim: e);
+        var u = Input(c);
+        var weights = new SplitMix64(52).NormalTensor<double>(0, 1, c.Batch, c.L, c.D);
+        double Loss() => ConvTestKit.Dot(Hyena.Forward(p, u).Data, weights.Data);
+        var g = Hyena.Backward(p, u, weights);
+        (double[] X, double[] G, string Name)[] pairs =
+        [
+            (u.Data, g.Input.Data, "u"), (p.InW, g.InW, "InW"), (p.InB, g.InB, "InB"), (p.ShortW, g.ShortW, "ShortW"),
+            (p.ShortB, g.ShortB, "ShortB"), (p.W0, g.W0, "W0"), (p.B0, g.B0, "B0"), (p.W1, g.W1, "W1"), (p.B1, g.B1, "B1"),
+            (p.W2, g.W2, "W2"), (p.B2, g.B2, "B2"), (p.W3, g.W3, "W3"), (p.Freq, g.Freq, "Freq"),
+            (p.FilterBias, g.FilterBias, "FilterBias"), (p.OutW, g.OutW, "OutW"), (p.OutB, g.OutB, "OutB"),
+        ];
+        foreach (var (x, grad, name) in pairs)
+        {
+            double err = ConvTestKit.GradCheck(x, grad, Loss);
+            Assert.True(err <= 1e-7, $"{name}: {err}");
+        }
+    }
+
+    [Fact]
+    public void Property_Operator_PassesTapeGradcheck()
+    {
+        var p = Hyena.Variables.From(HyenaParameters.Initialize(new SplitMix64(61), 2, 6, 2, filterWidth: 3, embeddingDim: 3));
+        var u = Variable.Parameter(new SplitMix64(62).NormalTensor<double>(0, 1, 1, 5, 2));
+        var w = Variable.Constant(new SplitMix64(63).NormalTensor<double>(0, 1, 1, 5, 2));
+        var result = GradCheck.CheckParameters(() => Ops.Sum(Ops.Mul(Hyena.Operator(u, p), w)), [u, .. p.All]);
+        Assert.True(result.Passed, result.ToString());
+    }
+
+    [Fact]
+    public void Negative_TooLongInputAndEvenEmbeddingAreRejected()
+    {
+        var p = HyenaParameters.Initialize(new SplitMix64(71), 2, 4, 2, filterWidth: 3);
+        var ex = Assert.Throws<ArgumentException>(() => Hyena.Forward(p, Tensor<double>.Zeros(1, 5, 2)));
+        Assert.Equal("u", ex.ParamName);
+        var state = Hyena.InitialState(p, 1);
+        Hyena.ForwardChunk(p, state, Tensor<double>.Zeros(1, 4, 2));
+        Assert.Throws<ArgumentException>(() => Hyena.Step(p, state, Tensor<double>.Zeros(1, 2)));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => Hyena.PositionalFeatures(4, 8));
+        Assert.Equal("embeddingDim", e.ParamName);
+    }
+}

@@ -1,0 +1,234 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Reference.Autodiff;
+using Reference.Core;
+using Reference.Operators.Convolution;
+using Reference.SpecTests.Core;
+
+namespace Reference.SpecTests.Operators.Convolution;
+
+/// <summary>A long-conv layer case: B x L x H input, C kernel copies, kernel length Lk, smoothing window, seed.</summary>
+public sealed record LongConvCase(int Batch, int H, int C, int L, int Lk, int Window, int Seed)
+{
+    public static Arbitrary<LongConvCase> Arbitrary() =>
+        (from batch in Gen.Choose(1, 2)
+         from h in Gen.Elements(1, 2, 3)
+         from c in Gen.Elements(1, 2)
+         from l in Gen.Elements(1, 2, 7, 8, 9, 16, 17)
+         from lk in Gen.Elements(1, 3, 8, 9, 17, 33)
+         from window in Gen.Elements(1, 3, 5, 7)
+         from seed in Cases.Seed
+         select new LongConvCase(batch, h, c, l, lk, window, seed)).ToArbitrary();
+}
+
+public class LongConvolutionTests
+{
+    // Realistic trained-kernel magnitudes (std 0.05) so that lambda = 3e-3 zeroes some taps, not all.
+    private static LongConvolutionParameters Params(LongConvCase c, double dropout = 0.0) =>
+        LongConvolutionParameters.Initialize(new SplitMix64((ulong)c.Seed), c.H, c.Lk, c.C, 3e-3, c.Window, dropout, kernelStd: 0.05);
+
+    private static Tensor<double> Input(LongConvCase c) =>
+        new SplitMix64((ulong)c.Seed + 100).NormalTensor<double>(0, 1, c.Batch, c.L, c.H);
+
+    [Fact]
+    public void Golden_Smooth_HandExample()
+    {
+        // window 3, zero padded, divisor 3 everywhere: [3, 0, 0, 6] -> [1, 1, 2, 2].
+        Assert.Equal([1.0, 1.0, 2.0, 2.0], LongConvolution.Smooth([3.0, 0.0, 0.0, 6.0], 1, 4, 3));
+        Assert.Equal([3.0, 0.0, 0.0, 6.0], LongConvolution.Smooth([3.0, 0.0, 0.0, 6.0], 1, 4, 1));
+    }
+
+    [Property(Arbitrary = [typeof(LongConvCase)])]
+    public void Property_Smooth_IsSelfAdjointBoxFilter(LongConvCase c)
+    {
+        var rng = new SplitMix64((ulong)c.Seed);
+        var x = rng.NormalTensor<double>(0, 1, 2, c.Lk).Data;
+        var y = rng.NormalTensor<double>(0, 1, 2, c.Lk).Data;
+        var sx = LongConvolution.Smooth(x, 2, c.Lk, c.Window);
+        var sy = LongConvolution.Smooth(y, 2, c.Lk, c.Window);
+        double lhs = ConvTestKit.Dot(sx, y), rhs = ConvTestKit.Dot(x, sy);
+        Assert.True(Math.Abs(lhs - rhs) <= 1e-12 * (1 + Math.Abs(lhs)), $"{lhs} vs {rhs}");
+        // Independent route: convolution with the box [1/w]*w centered, via the causal direct sum shifted by w/2.
+        int half = c.Window / 2;
+        for (int t = 0; t < c.Lk; t++)
+        {
+            double acc = 0;
+            for (int s = 0; s < c.Lk; s++) if (Math.Abs(t - s) <= half) acc += x[s];
+            Assert.True(Math.Abs(acc / c.Window - sx[t]) <= 1e-14);
+        }
+    }
+
+    [Fact]
+    public void Property_Squash_SoftThresholdsRealisticKernel()
+    {
+        var p = LongConvolutionParameters.Initialize(new SplitMix64(5), 4, 64, 1, lambda: 3e-3, kernelStd: 0.01);
+        var k = LongConvolution.ProcessedKernel(p);
+        int zeros = 0;
+        for (int i = 0; i < k.Length; i++)
+        {
+            double w = p.Kernel[i];
+            if (Math.Abs(w) <= 3e-3) { Assert.Equal(0.0, k.Data[i]); zeros++; }
+            else
+            {
+                Assert.Equal(Math.Sign(w), Math.Sign(k.Data[i]));
+                Assert.True(Math.Abs(Math.Abs(w) - 3e-3 - Math.Abs(k.Data[i])) <= 1e-18);
+            }
+        }
+        // std 0.01: P(|w| <= 0.003) = 0.236; some but not all taps vanish.
+        Assert.InRange(zeros, k.Length / 10, k.Length / 2);
+    }
+
+    [Fact]
+    public void Edge_DefaultClassLambdaZeroesFreshKernel()
+    {
+        // The spec's warning: lambda = 0.1 on a randn * 0.002 kernel leaves nothing.
+        var p = LongConvolutionParameters.Initialize(new SplitMix64(6), 3, 32, 2, lambda: 0.1);
+        Assert.All(LongConvolution.ProcessedKernel(p).Data, v => Assert.Equal(0.0, v));
+    }
+
+    [Fact]
+    public void Property_KernelDropout_TrainOnlyAndSeeded()
+    {
+        var p = LongConvolutionParameters.Initialize(new SplitMix64(7), 4, 256, 2, lambda: 0.0, kernelDropout: 0.25, kernelStd: 0.05);
+        var mask = LongConvolution.DrawDropoutMask(p, new SplitMix64(8));
+        Assert.Equal(mask, LongConvolution.DrawDropoutMask(p, new SplitMix64(8)));
+        double kept = mask.Count(m => m != 0.0) / (double)mask.Length;
+        Assert.InRange(kept, 0.70, 0.80);
+        Assert.All(mask, m => Assert.True(m == 0.0 || m == 1.0 / 0.75));
+        var eval = LongConvolution.ProcessedKernel(p);
+        var train = LongConvolution.ProcessedKernel(p, mask);
+        for (int i = 0; i < mask.Length; i++) Assert.Equal(eval.Data[i] * mask[i], train.Data[i]);
+    }
+
+    [Property(Arbitrary = [typeof(LongConvCase)])]
+    public void Property_Convolve_EqualsMaterializedOperator(LongConvCase c)
+    {
+        var p = Params(c);
+        var u = new SplitMix64((ulong)c.Seed + 1).NormalTensor<double>(0, 1, c.Batch, c.H, c.L);
+        var y = LongConvolution.Convolve(p, u);
+        var t = LongConvolution.Materialize(p, c.L);
+        // Row (b, c, h) of y is T[c H + h] applied to u[b, h].
+        for (int b = 0; b < c.Batch; b++)
+            for (int cc = 0; cc < c.C; cc++)
+                for (int h = 0; h < c.H; h++)
+                {
+                    int row = cc * c.H + h;
+                    for (int i = 0; i < c.L; i++)
+                    {
+                        double acc = 0;
+                        for (int s = 0; s < c.L; s++) acc += t[row, i, s] * u[b, h, s];
+                        Assert.True(Math.Abs(acc - y[b, row, i]) <= 1e-12 * (1 + Math.Abs(acc)));
+                    }
+                }
+    }
+
+    [Theory]
+    [InlineData(9, 17)]
+    [InlineData(70, 70)]
+    [InlineData(200, 33)]
+    public void Property_ConvolveFast_MatchesNaive_Float64AndFloat32(int length, int kernelLength)
+    {
+        // Lengths below and above CausalConvolution.FftThreshold: both Fast routes are covered.
+        var p = Params(new LongConvCase(2, 3, 2, length, kernelLength, 3, 81));
+        var u = new SplitMix64(82).NormalTensor<double>(0, 1, 2, 3, length);
+        var y = LongConvolution.Convolve(p, u);
+        Assert.True(Metrics.RelativeError(y.Data, LongConvolution.ConvolveFast(p, u, maxThreads: 1).Data) <= 1e-12);
+        var y32 = LongConvolution.ConvolveFast(p, u.Cast<float>()).Cast<double>();
+        Assert.True(Metrics.RelativeError(y.Data, y32.Data) <= 1e-5);
+    }
+
+    [Property(Arbitrary = [typeof(LongConvCase)])]
+    public void Property_Layer_IsCausal_Exactly(LongConvCase c)
+    {
+        if (c.L < 2) return;
+        var p = Params(c);
+        var u = Input(c);
+        var y = LongConvolution.Forward(p, u);
+        int cut = 1 + new SplitMix64((ulong)c.Seed + 2).NextInt(c.L - 1);
+        var perturbed = u.Clone();
+        for (int b = 0; b < c.Batch; b++)
+            for (int t = cut; t < c.L; t++)
+                for (int h = 0; h < c.H; h++) perturbed.Data[(b * c.L + t) * c.H + h] += 1.0 + t;
+        var yp = LongConvolution.Forward(p, perturbed);
+        bool changed = false;
+        for (int b = 0; b < c.Batch; b++)
+            for (int t = 0; t < c.L; t++)
+                for (int h = 0; h < c.H; h++)
+                {
+                    int i = (b * c.L + t) * c.H + h;
+                    if (t < cut) Assert.Equal(y.Data[i], yp.Data[i]);
+                    else changed |= y.Data[i] != yp.Data[i];
+                }
+        Assert.True(changed);
+    }
+
+    [Property(Arbitrary = [typeof(LongConvCase)])]
+    public void Property_Layer_IsShiftEquivariant(LongConvCase c)
+    {
+        var p = Params(c);
+        var u = Input(c);
+        int shift = 1 + c.Seed % 3;
+        var shifted = Tensor<double>.Zeros(c.Batch, c.L + shift, c.H);
+        for (int b = 0; b < c.Batch; b++)
+            u.Data.AsSpan(b * c.L * c.H, c.L * c.H).CopyTo(shifted.Data.AsSpan((b * (c.L + shift) + shift) * c.H));
+        var y = LongConvolution.Forward(p, u);
+        var ys = LongConvolution.Forward(p, shifted);
+        for (int b = 0; b < c.Batch; b++)
+            for (int t = 0; t < c.L; t++)
+                for (int h = 0; h < c.H; h++)
+                    Assert.True(Math.Abs(y[b, t, h] - ys[b, t + shift, h]) <= 1e-14 * (1 + Math.Abs(y[b, t, h])));
+    }
+
+    [Property(Arbitrary = [typeof(LongConvCase)])]
+    public void Property_Composition_EqualsNaiveForward(LongConvCase c)
+    {
+        var p = Params(c);
+        var u = Input(c);
+        var y = LongConvolution.Forward(p, u);
+        var v = LongConvolution.Layer(Variable.Constant(u), LongConvolution.Variables.From(p));
+        Assert.True(Metrics.RelativeError(y.Data, v.Value.Data) <= 1e-13);
+    }
+
+    [Theory]
+    [InlineData(1, 0.0)]
+    [InlineData(3, 0.0)]
+    [InlineData(5, 0.3)]
+    public void Property_Backward_MatchesFiniteDifferences(int window, double dropout)
+    {
+        var c = new LongConvCase(2, 3, 2, 9, 11, window, 21);
+        var p = Params(c, dropout);
+        var mask = dropout > 0 ? LongConvolution.DrawDropoutMask(p, new SplitMix64(22)) : null;
+        var u = Input(c);
+        var weights = new SplitMix64(23).NormalTensor<double>(0, 1, c.Batch, c.L, c.H);
+        double Loss() => ConvTestKit.Dot(LongConvolution.Forward(p, u, mask).Data, weights.Data);
+        var g = LongConvolution.Backward(p, u, weights, mask);
+        Assert.True(ConvTestKit.GradCheck(u.Data, g.Input.Data, Loss) <= 1e-7);
+        Assert.True(ConvTestKit.GradCheck(p.Kernel, g.Kernel, Loss) <= 1e-6);
+        Assert.True(ConvTestKit.GradCheck(p.D, g.D, Loss) <= 1e-7);
+        Assert.True(ConvTestKit.GradCheck(p.W, g.W, Loss) <= 1e-7);
+        Assert.True(ConvTestKit.GradCheck(p.Bias, g.Bias, Loss) <= 1e-7);
+    }
+
+    [Fact]
+    public void Property_ConvolveOp_PassesTapeGradcheck()
+    {
+        var p = LongConvolution.Variables.From(Params(new LongConvCase(2, 2, 2, 8, 8, 3, 31)));
+        var u = Variable.Parameter(new SplitMix64(32).NormalTensor<double>(0, 1, 2, 2, 8));
+        var w = Variable.Constant(new SplitMix64(33).NormalTensor<double>(0, 1, 2, 4, 8));
+        var result = GradCheck.CheckParameters(() => Ops.Sum(Ops.Mul(LongConvolution.ConvolveOp(u, p), w)), [u, p.Kernel, p.D]);
+        Assert.True(result.Passed, result.ToString());
+        Assert.Equal("conv.long", LongConvolution.ConvolveOp(u, p).CreatorName);
+    }
+
+    [Fact]
+    public void Negative_EvenWindowAndWrongShapesAreRejected()
+    {
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => LongConvolution.Smooth([1.0, 2.0], 1, 2, 2));
+        Assert.Equal("window", ex.ParamName);
+        var p = Params(new LongConvCase(1, 2, 1, 4, 4, 3, 1));
+        var bad = Assert.Throws<ArgumentException>(() => LongConvolution.Forward(p, Tensor<double>.Zeros(1, 4, 3)));
+        Assert.Equal("u", bad.ParamName);
+        Assert.Throws<ArgumentException>(() => LongConvolution.ProcessedKernel(p with { Window = 4 }));
+    }
+}

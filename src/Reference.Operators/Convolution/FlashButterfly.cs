@@ -1,0 +1,292 @@
+// FlashButterfly: the FFT of a long convolution written as a few dense block-DFT matrix products
+// (GEMMs) with twiddle factors between them, so that the blocks can run on matrix units and, in the
+// learned variant, become trainable parameters.
+//
+// Paper: "Simple Hardware-Efficient Long Convolutions for Sequence Modeling" (Fu, Epstein et al.,
+// arXiv:2302.06646), Sec. 3.2 (FlashButterfly: the FFT as a Monarch/butterfly decomposition
+// F_N = P (I_m (x) F_n) P^T D (I_n (x) F_m) P evaluated as block GEMMs), Sec. 3.3 (learning the
+// butterfly blocks: the small DFT blocks become parameters initialized to the exact DFT).
+// Cooley-Tukey (Cooley and Tukey 1965), for N = m n with j = n j1 + j2 and k = k1 + m k2:
+//   X[k1 + m k2] = sum_j2 w_n^(j2 k2) [ w_N^(j2 k1) ( sum_j1 w_m^(j1 k1) x[n j1 + j2] ) ]
+//   step 1  view x as an m x n matrix (row j1, column j2); A = F_m x: length-m DFTs down the columns (one GEMM)
+//   step 2  twiddles A[k1, j2] *= w_N^(j2 k1)
+//   step 3  length-n DFTs along the rows of A (recursively, while n > 16), giving B[k1, k2]
+//   step 4  natural order: X[k1 + m k2] = B[k1, k2] (a transpose)
+// with w_s = exp(-2 pi i / s) (forward; the inverse conjugates every block and twiddle and scales 1/N).
+//
+// Glossary (code -> paper):
+//   Factors(N)        the block sizes m_0, m_1, ..., m_last (product N): each level takes the largest
+//                     divisor m <= 16 of the current length while it exceeds 16; the last is the dense base
+//   block [f, f]      F_f, the f-point DFT matrix F[a, b] = w_f^(a b) (exact) or a learned complex block
+//   re, im [rows, N]  split complex data (rows transformed independently)
+//   ButterflyParameters  the learned variant: one complex block per level per channel [C, f, f]
+//                     (shared by the block-diagonal copies of that level), initialized to the exact DFT
+//   u, y [.., C, L]; k [C, Lk]; d [C]   as in CausalConvolution.cs
+//
+// Deliberate simplifications: float64 naive tier only (NaiveGemm for every block product, twiddle
+// angles reduced modulo N before cos/sin); a length with no divisor in [2, 16] (a prime > 16) is one
+// dense DFT block; the learned convolution transforms u and k with the learned blocks and returns with
+// the exact inverse (after training the round trip is no longer the identity, as the paper notes).
+using Reference.Core;
+using Reference.Core.Fourier;
+using Reference.Core.Linear;
+
+namespace Reference.Operators.Convolution;
+
+/// <summary>Learned butterfly blocks: BlockRe[level], BlockIm[level] hold [C, f, f] with f = Factors[level].</summary>
+public sealed record ButterflyParameters(int Length, int Channels, int[] Factors, double[][] BlockRe, double[][] BlockIm)
+{
+    /// <summary>Blocks equal to the exact DFT matrices for every channel (the paper's initialization).</summary>
+    public static ButterflyParameters InitializeExact(int length, int channels)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(length));
+        ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1, nameof(channels));
+        var factors = FlashButterfly.Factors(length);
+        var re = new double[factors.Length][];
+        var im = new double[factors.Length][];
+        for (int l = 0; l < factors.Length; l++)
+        {
+            int f = factors[l];
+            var (br, bi) = FlashButterfly.DftBlock(f, inverse: false);
+            re[l] = new double[channels * f * f];
+            im[l] = new double[channels * f * f];
+            for (int c = 0; c < channels; c++)
+            {
+                br.CopyTo(re[l], c * f * f);
+                bi.CopyTo(im[l], c * f * f);
+            }
+        }
+        return new ButterflyParameters(length, channels, factors, re, im);
+    }
+
+    internal void Validate(string argument)
+    {
+        if (Length < 1 || Channels < 1 || !Factors.SequenceEqual(FlashButterfly.Factors(Length))
+            || BlockRe.Length != Factors.Length || BlockIm.Length != Factors.Length
+            || Enumerable.Range(0, Factors.Length).Any(l => BlockRe[l].Length != Channels * Factors[l] * Factors[l]
+                                                          || BlockIm[l].Length != Channels * Factors[l] * Factors[l]))
+            throw new ArgumentException(
+                $"expected Factors = [{string.Join(", ", FlashButterfly.Factors(Math.Max(Length, 1)))}] and blocks [C = {Channels}, f, f] per level.", argument);
+    }
+}
+
+public static class FlashButterfly
+{
+    /// <summary>Lengths up to this are one dense DFT block.</summary>
+    public const int BaseSize = 16;
+
+    /// <summary>The block sizes of the recursion for length n (product n; see the file head).</summary>
+    public static int[] Factors(int n)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(n, 1, nameof(n));
+        var factors = new List<int>();
+        while (n > BaseSize)
+        {
+            int m = 0;
+            for (int f = BaseSize; f >= 2 && m == 0; f--) if (n % f == 0) m = f;
+            if (m == 0) break;
+            factors.Add(m);
+            n /= m;
+        }
+        factors.Add(n);
+        return [.. factors];
+    }
+
+    /// <summary>The f-point DFT matrix F[a, b] = exp(-+2 pi i a b / f) (minus for forward), split re/im [f, f].</summary>
+    public static (double[] Re, double[] Im) DftBlock(int f, bool inverse)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(f, 1, nameof(f));
+        var re = new double[f * f];
+        var im = new double[f * f];
+        double sign = inverse ? 1.0 : -1.0;
+        for (int a = 0; a < f; a++)
+            for (int b = 0; b < f; b++)
+            {
+                // Reduce a b modulo f first so the angle stays in [0, 2 pi) and cos/sin are accurate.
+                double angle = sign * 2.0 * Math.PI * ((long)a * b % f) / f;
+                re[a * f + b] = Math.Cos(angle);
+                im[a * f + b] = Math.Sin(angle);
+            }
+        return (re, im);
+    }
+
+    // ------------------------------------------------------------------ exact block FFT
+
+    /// <summary>In-place forward DFT X[k] = sum_j x[j] exp(-2 pi i j k / N) of each row of re, im [rows, N].</summary>
+    public static void Forward(Span<double> re, Span<double> im, int rows, int n) => Exact(re, im, rows, n, inverse: false);
+
+    /// <summary>In-place inverse DFT (scaled 1/N) of each row of re, im [rows, N].</summary>
+    public static void Inverse(Span<double> re, Span<double> im, int rows, int n)
+    {
+        Exact(re, im, rows, n, inverse: true);
+        double scale = 1.0 / n;
+        for (int i = 0; i < rows * n; i++)
+        {
+            re[i] *= scale;
+            im[i] *= scale;
+        }
+    }
+
+    private static void Exact(Span<double> re, Span<double> im, int rows, int n, bool inverse)
+    {
+        CheckData(re, im, rows, n);
+        var factors = Factors(n);
+        var blocks = factors.Select(f => DftBlock(f, inverse)).ToArray();
+        Apply(re, im, rows, n, factors, 0, l => (blocks[l].Re, blocks[l].Im), inverse);
+    }
+
+    // ------------------------------------------------------------------ learned variant
+
+    /// <summary>
+    /// The learned transform: the same recursion with channel c's blocks for row r (c = r mod C) and the
+    /// exact twiddles. re, im [rows, N]. With exact blocks it equals <see cref="Forward"/> bit for bit.
+    /// </summary>
+    public static void LearnedForward(ButterflyParameters p, Span<double> re, Span<double> im, int rows)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
+        CheckData(re, im, rows, p.Length);
+        if (rows % p.Channels != 0)
+            throw new ArgumentException($"rows must be a multiple of C = {p.Channels}, got {rows}.", nameof(rows));
+        int n = p.Length;
+        for (int r = 0; r < rows; r++)
+        {
+            int c = r % p.Channels;
+            Apply(re.Slice(r * n, n), im.Slice(r * n, n), 1, n, p.Factors, 0, l =>
+            {
+                int ff = p.Factors[l] * p.Factors[l];
+                return (p.BlockRe[l].AsSpan(c * ff, ff).ToArray(), p.BlockIm[l].AsSpan(c * ff, ff).ToArray());
+            }, inverse: false);
+        }
+    }
+
+    // ------------------------------------------------------------------ the recursion
+
+    private static void Apply(Span<double> re, Span<double> im, int rows, int n, int[] factors, int level,
+        Func<int, (double[] Re, double[] Im)> block, bool inverse)
+    {
+        var (br, bi) = block(level);
+        if (level == factors.Length - 1)
+        {
+            // Dense base: Y = X B^T for the rows X [rows, n].
+            var yr = new double[rows * n];
+            var yi = new double[rows * n];
+            ComplexGemm(rows, n, n, re, im, n, false, br, bi, n, true, yr, yi, n);
+            yr.CopyTo(re);
+            yi.CopyTo(im);
+            return;
+        }
+        int m = factors[level], q = n / m;
+        var ar = new double[rows * n];
+        var ai = new double[rows * n];
+        double sign = inverse ? 1.0 : -1.0;
+        for (int r = 0; r < rows; r++)
+        {
+            // Step 1: A = F_m X with X the m x q view of the row (columns are the length-m sequences).
+            var xr = re.Slice(r * n, n);
+            var xi = im.Slice(r * n, n);
+            ComplexGemm(m, q, m, br, bi, m, false, xr, xi, q, false, ar.AsSpan(r * n, n), ai.AsSpan(r * n, n), q);
+            // Step 2: twiddles w_n^(j2 k1), the angle reduced modulo n.
+            for (int k1 = 1; k1 < m; k1++)
+                for (int j2 = 1; j2 < q; j2++)
+                {
+                    double angle = sign * 2.0 * Math.PI * ((long)j2 * k1 % n) / n;
+                    double c = Math.Cos(angle), s = Math.Sin(angle);
+                    int i = r * n + k1 * q + j2;
+                    double vr = ar[i], vi = ai[i];
+                    ar[i] = vr * c - vi * s;
+                    ai[i] = vr * s + vi * c;
+                }
+        }
+        // Step 3: length-q transforms along the rows of every A (rows * m sequences).
+        Apply(ar, ai, rows * m, q, factors, level + 1, block, inverse);
+        // Step 4: natural order X[k1 + m k2] = B[k1, k2].
+        for (int r = 0; r < rows; r++)
+            for (int k1 = 0; k1 < m; k1++)
+                for (int k2 = 0; k2 < q; k2++)
+                {
+                    re[r * n + k1 + m * k2] = ar[r * n + k1 * q + k2];
+                    im[r * n + k1 + m * k2] = ai[r * n + k1 * q + k2];
+                }
+    }
+
+    /// <summary>Complex C = op(A) op(B) in split form: four real NaiveGemm products (re = ArBr - AiBi, im = ArBi + AiBr).</summary>
+    private static void ComplexGemm(int m, int n, int k, ReadOnlySpan<double> ar, ReadOnlySpan<double> ai, int lda, bool transA,
+        ReadOnlySpan<double> br, ReadOnlySpan<double> bi, int ldb, bool transB, Span<double> cr, Span<double> ci, int ldc)
+    {
+        NaiveGemm.Multiply(transA, transB, m, n, k, 1.0, ar, lda, br, ldb, 0.0, cr, ldc);
+        NaiveGemm.Multiply(transA, transB, m, n, k, -1.0, ai, lda, bi, ldb, 1.0, cr, ldc);
+        NaiveGemm.Multiply(transA, transB, m, n, k, 1.0, ar, lda, bi, ldb, 0.0, ci, ldc);
+        NaiveGemm.Multiply(transA, transB, m, n, k, 1.0, ai, lda, br, ldb, 1.0, ci, ldc);
+    }
+
+    // ------------------------------------------------------------------ the long convolution on it
+
+    /// <summary>
+    /// Causal convolution y = k * u + d u (u [.., C, L], k [C, Lk], d [C] or null) through the exact block
+    /// FFT: zero-pad u and the first min(Lk, L) taps to N = FftConvolution.FftSize(L, Lk), transform,
+    /// multiply, inverse, keep the first L, add d u.
+    /// </summary>
+    public static Tensor<double> Convolve(Tensor<double> u, Tensor<double> k, Tensor<double>? d = null) =>
+        ConvolveCore(u, k, d, null);
+
+    /// <summary>
+    /// The learned-block convolution: u and k go through <see cref="LearnedForward"/> (p.Length must be
+    /// FftConvolution.FftSize(L, Lk)), the product returns through the exact inverse. At init = <see cref="Convolve"/>.
+    /// </summary>
+    public static Tensor<double> ConvolveLearned(ButterflyParameters p, Tensor<double> u, Tensor<double> k, Tensor<double>? d = null)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        return ConvolveCore(u, k, d, p);
+    }
+
+    private static Tensor<double> ConvolveCore(Tensor<double> u, Tensor<double> k, Tensor<double>? d, ButterflyParameters? p)
+    {
+        var (rows, channels, length, kernelLength) = CausalConvolution.Check(u, k, d);
+        int n = FftConvolution.FftSize(length, kernelLength), taps = Math.Min(kernelLength, length);
+        if (p is not null && (p.Length != n || p.Channels != channels))
+            throw new ArgumentException($"p must have Length = {n} and Channels = {channels}, got {p.Length} and {p.Channels}.", nameof(p));
+        var kr = new double[channels * n];
+        var ki = new double[channels * n];
+        for (int c = 0; c < channels; c++) k.Data.AsSpan(c * kernelLength, taps).CopyTo(kr.AsSpan(c * n));
+        var xr = new double[rows * n];
+        var xi = new double[rows * n];
+        for (int r = 0; r < rows; r++) u.Data.AsSpan(r * length, length).CopyTo(xr.AsSpan(r * n));
+        if (p is null)
+        {
+            Forward(kr, ki, channels, n);
+            Forward(xr, xi, rows, n);
+        }
+        else
+        {
+            LearnedForward(p, kr, ki, channels);
+            LearnedForward(p, xr, xi, rows);
+        }
+        for (int r = 0; r < rows; r++)
+            for (int f = 0; f < n; f++)
+            {
+                int i = r * n + f, j = (r % channels) * n + f;
+                double vr = xr[i] * kr[j] - xi[i] * ki[j], vi = xr[i] * ki[j] + xi[i] * kr[j];
+                xr[i] = vr;
+                xi[i] = vi;
+            }
+        Inverse(xr, xi, rows, n);
+        var y = Tensor<double>.Zeros(u.ShapeArray);
+        for (int r = 0; r < rows; r++)
+        {
+            double skip = d is null ? 0.0 : d.Data[r % channels];
+            for (int t = 0; t < length; t++) y.Data[r * length + t] = xr[r * n + t] + skip * u.Data[r * length + t];
+        }
+        return y;
+    }
+
+    private static void CheckData(Span<double> re, Span<double> im, int rows, int n)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(n, 1, nameof(n));
+        ArgumentOutOfRangeException.ThrowIfLessThan(rows, 0, nameof(rows));
+        if (re.Length != (long)rows * n)
+            throw new ArgumentException($"re must hold rows * n = {(long)rows * n} values, got {re.Length}.", nameof(re));
+        if (im.Length != (long)rows * n)
+            throw new ArgumentException($"im must hold rows * n = {(long)rows * n} values, got {im.Length}.", nameof(im));
+    }
+}
