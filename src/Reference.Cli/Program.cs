@@ -18,7 +18,8 @@ public static class Program
         var root = new RootCommand("Reference: a managed CPU/SIMD oracle for sequence-model and neuroimaging methods.");
         foreach (var command in CommandCatalog.All()) root.Subcommands.Add(command);
 
-        var config = new InvocationConfiguration { Output = stdout, Error = stderr };
+        // CliException must reach the catch below (one line, its exit code), not the library's handler (exit 1, stack trace).
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

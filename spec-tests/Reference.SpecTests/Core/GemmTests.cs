@@ -1,12 +1,67 @@
+using System.Numerics;
+using FsCheck;
+using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Reference.Core;
 using Reference.Core.Linear;
 
 namespace Reference.SpecTests.Core;
 
+/// <summary>A BLAS-style GEMM case: alpha/beta drawn from small sets, leading dimensions padded past the width.</summary>
+public sealed record GemmBlasCase(int M, int N, int K, bool TransA, bool TransB, int PadA, int PadB, int PadC,
+    double Alpha, double Beta, int Seed)
+{
+    public static Arbitrary<GemmBlasCase> Arbitrary() =>
+        (from m in Cases.Size
+         from n in Cases.Size
+         from k in Gen.Elements([.. Cases.EdgeSizes, 257])
+         from ta in ArbMap.Default.GeneratorFor<bool>()
+         from tb in ArbMap.Default.GeneratorFor<bool>()
+         from pa in Gen.Elements(0, 1, 5)
+         from pb in Gen.Elements(0, 3)
+         from pc in Gen.Elements(0, 2, 17)
+         from alpha in Gen.Elements(1.0, -0.5, 2.25)
+         from beta in Gen.Elements(0.0, 1.0, -1.5)
+         from seed in Cases.Seed
+         select new GemmBlasCase(m, n, k, ta, tb, pa, pb, pc, alpha, beta, seed)).ToArbitrary();
+}
+
+/// <summary>Sizes above the threading threshold (m n k >= 2^21) so that two threads really split the work.</summary>
+public sealed record GemmThreadCase(int M, int N, int K, bool TransA, bool TransB, int Seed)
+{
+    public static Arbitrary<GemmThreadCase> Arbitrary() =>
+        (from m in Gen.Elements(129, 131, 200, 257)
+         from n in Gen.Elements(129, 131, 200, 257)
+         from k in Gen.Elements(129, 131, 257)
+         from ta in ArbMap.Default.GeneratorFor<bool>()
+         from tb in ArbMap.Default.GeneratorFor<bool>()
+         from seed in Cases.Seed
+         select new GemmThreadCase(m, n, k, ta, tb, seed)).ToArbitrary();
+}
+
+/// <summary>A strided batch: A is broadcast (stride 0) or strided with a gap, C strided with a gap.</summary>
+public sealed record GemmBatchCase(int M, int N, int K, bool TransA, bool TransB, int Batch, bool BroadcastA, int Gap, int Seed)
+{
+    public static Arbitrary<GemmBatchCase> Arbitrary() =>
+        (from m in Cases.Size
+         from n in Cases.Size
+         from k in Cases.Size
+         from ta in ArbMap.Default.GeneratorFor<bool>()
+         from tb in ArbMap.Default.GeneratorFor<bool>()
+         from batch in Gen.Elements(1, 2, 3, 5)
+         from broadcast in ArbMap.Default.GeneratorFor<bool>()
+         from gap in Gen.Elements(0, 3)
+         from seed in Cases.Seed
+         select new GemmBatchCase(m, n, k, ta, tb, batch, broadcast, gap, seed)).ToArbitrary();
+}
+
 [Trait("Category", "IsaParity")]
 public class GemmTests
 {
+    // norm_rel tolerances of conventions.md: float64 internal cross-check, float32 backend.
+    private const double Float64Tolerance = 1e-13;
+    private const double Float32Tolerance = 1e-5;
+
     [Property(Arbitrary = [typeof(GemmCase)])]
     public void Property_FastFloat64_EqualsNaive(GemmCase c)
     {
@@ -16,7 +71,207 @@ public class GemmTests
         var expected = NaiveGemm.MatMul(a, b, c.TransA, c.TransB);
         var actual = FastGemm.MatMul(a, b, c.TransA, c.TransB);
         Assert.Equal(expected.ShapeArray, actual.ShapeArray);
-        Assert.True(Metrics.RelativeError(expected.Data, actual.Data) <= 1e-13);
+        Assert.True(Metrics.RelativeError(expected.Data, actual.Data) <= Float64Tolerance);
+    }
+
+    [Property(Arbitrary = [typeof(GemmCase)])]
+    public void Property_FastFloat32_EqualsNaive(GemmCase c)
+    {
+        var rng = new SplitMix64((ulong)c.Seed);
+        var a = rng.NormalTensor<float>(0, 1, c.TransA ? [c.K, c.M] : [c.M, c.K]);
+        var b = rng.NormalTensor<float>(0, 1, c.TransB ? [c.N, c.K] : [c.K, c.N]);
+        // The definition runs on the same float32 values widened, so only Fast's rounding is measured.
+        var expected = NaiveGemm.MatMul(a.Cast<double>(), b.Cast<double>(), c.TransA, c.TransB);
+        var actual = FastGemm.MatMul(a, b, c.TransA, c.TransB);
+        Assert.Equal(expected.ShapeArray, actual.ShapeArray);
+        Assert.True(Metrics.RelativeError(expected.Data, actual.Data) <= Float32Tolerance);
+    }
+
+    [Property(Arbitrary = [typeof(GemmBlasCase)])]
+    public void Property_Float64_AlphaBetaAndLeadingDimensions_EqualNaive(GemmBlasCase c) =>
+        CheckBlasCase<double>(c, useVectorKernel: true, Float64Tolerance);
+
+    [Property(Arbitrary = [typeof(GemmBlasCase)])]
+    public void Property_Float32_AlphaBetaAndLeadingDimensions_EqualNaive(GemmBlasCase c) =>
+        CheckBlasCase<float>(c, useVectorKernel: true, Float32Tolerance);
+
+    [Property(Arbitrary = [typeof(GemmBlasCase)], MaxTest = 20)]
+    public void Property_ScalarFallbackKernel_Float64_EqualsNaive(GemmBlasCase c) =>
+        CheckBlasCase<double>(c, useVectorKernel: false, Float64Tolerance);
+
+    [Property(Arbitrary = [typeof(GemmBlasCase)], MaxTest = 20)]
+    public void Property_ScalarFallbackKernel_Float32_EqualsNaive(GemmBlasCase c) =>
+        CheckBlasCase<float>(c, useVectorKernel: false, Float32Tolerance);
+
+    /// <summary>
+    /// Runs one BLAS case on padded buffers and compares every element of C's buffer with the
+    /// float64 definition: the m x n window against NaiveGemm, the padding columns unchanged.
+    /// </summary>
+    private static void CheckBlasCase<T>(GemmBlasCase c, bool useVectorKernel, double tolerance)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rng = new SplitMix64((ulong)c.Seed);
+        int lda = (c.TransA ? c.M : c.K) + c.PadA, ldb = (c.TransB ? c.K : c.N) + c.PadB, ldc = c.N + c.PadC;
+        var a = Draw<T>(rng, (c.TransA ? c.K : c.M) * lda);
+        var b = Draw<T>(rng, (c.TransB ? c.N : c.K) * ldb);
+        var cFast = Draw<T>(rng, c.M * ldc);
+        var cNaive = Widen(cFast);
+        NaiveGemm.Multiply(c.TransA, c.TransB, c.M, c.N, c.K, c.Alpha, Widen(a), lda, Widen(b), ldb, c.Beta, cNaive, ldc);
+        FastGemm.MultiplyWithKernel(useVectorKernel, c.TransA, c.TransB, c.M, c.N, c.K,
+            T.CreateChecked(c.Alpha), a, lda, b, ldb, T.CreateChecked(c.Beta), cFast, ldc, maxThreads: 1);
+        Assert.True(Metrics.RelativeError(cNaive, Widen(cFast)) <= tolerance);
+        for (int i = 0; i < c.M; i++)
+            for (int j = c.N; j < ldc; j++)
+                Assert.Equal(cNaive[i * ldc + j], double.CreateChecked(cFast[i * ldc + j]));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Edge_BetaZero_DoesNotReadC(bool useVectorKernel)
+    {
+        // 13 x 19 has full and edge tiles in both directions; NaN in C must not reach the result.
+        const int m = 13, n = 19, k = 7;
+        var rng = new SplitMix64(5);
+        var a = Draw<double>(rng, m * k);
+        var b = Draw<double>(rng, k * n);
+        var expected = new double[m * n];
+        NaiveGemm.Multiply(false, false, m, n, k, 1.5, a, k, b, n, 0.0, expected, n);
+        var c = Enumerable.Repeat(double.NaN, m * n).ToArray();
+        FastGemm.MultiplyWithKernel(useVectorKernel, false, false, m, n, k, 1.5, a, k, b, n, 0.0, c, n, maxThreads: 1);
+        Assert.True(Metrics.RelativeError(expected, c) <= Float64Tolerance);
+        var cf = Enumerable.Repeat(float.NaN, m * n).ToArray();
+        FastGemm.MultiplyWithKernel(useVectorKernel, false, false, m, n, k, 1.5f,
+            a.Select(x => (float)x).ToArray(), k, b.Select(x => (float)x).ToArray(), n, 0f, cf, n, maxThreads: 1);
+        Assert.True(Metrics.RelativeError(expected, cf) <= Float32Tolerance);
+    }
+
+    [Fact]
+    public void Edge_EmptyInnerDimensionOrZeroAlpha_ScalesCByBeta()
+    {
+        var c = new double[] { 1, 2, 3, double.NaN };
+        FastGemm.Multiply(false, false, 2, 2, 0, 1.0, ReadOnlySpan<double>.Empty, 1, ReadOnlySpan<double>.Empty, 2, 0.0, c, 2);
+        Assert.Equal([0.0, 0.0, 0.0, 0.0], c);
+        c = [1, 2, 3, 4];
+        FastGemm.Multiply(false, false, 2, 2, 1, 0.0, [double.NaN, 1.0], 1, [1.0, 2.0], 2, -2.0, c, 2);
+        Assert.Equal([-2.0, -4.0, -6.0, -8.0], c);
+        var empty = FastGemm.MatMul(Tensor<float>.Zeros(0, 3), Tensor<float>.Zeros(3, 4));
+        Assert.Equal([0, 4], empty.ShapeArray);
+    }
+
+    [Theory]
+    [InlineData(300, 520, 270, true, false)]
+    [InlineData(300, 520, 270, false, true)]
+    [InlineData(7, 4100, 9, false, false)]
+    public void Edge_LargerThanEveryBlock_Float64AndFloat32_EqualNaive(int m, int n, int k, bool transA, bool transB)
+    {
+        // 300 > MC, 270 > KC (two rank-KC updates, the second with beta = 1), 4100 > NC (two column panels).
+        var rng = new SplitMix64(17);
+        var a = rng.NormalTensor<double>(0, 1, transA ? [k, m] : [m, k]);
+        var b = rng.NormalTensor<double>(0, 1, transB ? [n, k] : [k, n]);
+        var expected = NaiveGemm.MatMul(a, b, transA, transB);
+        Assert.True(Metrics.RelativeError(expected.Data, FastGemm.MatMul(a, b, transA, transB).Data) <= Float64Tolerance);
+        var a32 = a.Cast<float>();
+        var b32 = b.Cast<float>();
+        var expected32 = NaiveGemm.MatMul(a32.Cast<double>(), b32.Cast<double>(), transA, transB);
+        Assert.True(Metrics.RelativeError(expected32.Data, FastGemm.MatMul(a32, b32, transA, transB).Data) <= Float32Tolerance);
+    }
+
+    /// <summary>
+    /// Threads split C into disjoint ranges aligned to the register tile, and every element keeps the
+    /// same K blocking and summation order, so 1 and 2 threads must agree to the bit.
+    /// </summary>
+    [Property(Arbitrary = [typeof(GemmThreadCase)], MaxTest = 6)]
+    public void Property_OneAndTwoThreads_AreBitwiseIdentical(GemmThreadCase c)
+    {
+        CheckThreads<double>(c);
+        CheckThreads<float>(c);
+    }
+
+    private static void CheckThreads<T>(GemmThreadCase c) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rng = new SplitMix64((ulong)c.Seed);
+        var a = Draw<T>(rng, c.M * c.K);
+        var b = Draw<T>(rng, c.K * c.N);
+        var c0 = Draw<T>(rng, c.M * c.N);
+        var c1 = (T[])c0.Clone();
+        var c2 = (T[])c0.Clone();
+        int lda = c.TransA ? c.M : c.K, ldb = c.TransB ? c.K : c.N;
+        T alpha = T.CreateChecked(0.75), beta = T.CreateChecked(-0.5);
+        FastGemm.Multiply(c.TransA, c.TransB, c.M, c.N, c.K, alpha, a, lda, b, ldb, beta, c1, c.N, maxThreads: 1);
+        FastGemm.Multiply(c.TransA, c.TransB, c.M, c.N, c.K, alpha, a, lda, b, ldb, beta, c2, c.N, maxThreads: 2);
+        Assert.Equal(c1, c2);
+        Assert.NotEqual(c0, c1);
+    }
+
+    [Property(Arbitrary = [typeof(GemmBatchCase)])]
+    public void Property_MultiplyBatched_EqualsNaivePerBatch(GemmBatchCase c)
+    {
+        var rng = new SplitMix64((ulong)c.Seed);
+        int lda = c.TransA ? c.M : c.K, ldb = c.TransB ? c.K : c.N;
+        int sizeA = c.M * c.K, sizeB = c.K * c.N, sizeC = c.M * c.N;
+        int strideA = c.BroadcastA ? 0 : sizeA + c.Gap, strideB = sizeB + c.Gap, strideC = sizeC + c.Gap;
+        var a = Draw<double>(rng, c.BroadcastA ? sizeA : strideA * c.Batch);
+        var b = Draw<double>(rng, strideB * c.Batch);
+        var cFast = Draw<double>(rng, strideC * c.Batch);
+        var cNaive = (double[])cFast.Clone();
+        for (int i = 0; i < c.Batch; i++)
+            NaiveGemm.Multiply(c.TransA, c.TransB, c.M, c.N, c.K, -1.25,
+                a.AsSpan(i * strideA, sizeA), lda, b.AsSpan(i * strideB, sizeB), ldb, 0.5, cNaive.AsSpan(i * strideC, sizeC), c.N);
+        FastGemm.MultiplyBatched(c.TransA, c.TransB, c.M, c.N, c.K, -1.25, a, lda, strideA, b, ldb, strideB,
+            0.5, cFast, c.N, strideC, c.Batch);
+        Assert.True(Metrics.RelativeError(cNaive, cFast) <= Float64Tolerance);
+        for (int i = 0; i < c.Batch; i++)
+            for (int g = 0; g < c.Gap; g++)
+                Assert.Equal(cNaive[i * strideC + sizeC + g], cFast[i * strideC + sizeC + g]);
+    }
+
+    [Fact]
+    public void Property_ManySmallBatches_SpreadOverThreads_MatchOneThreadBitwise()
+    {
+        // 64 products of 33^3 exceed the threading threshold together: they are spread by batch.
+        const int batch = 64, s = 33;
+        var rng = new SplitMix64(23);
+        var a = Draw<float>(rng, batch * s * s);
+        var b = Draw<float>(rng, batch * s * s);
+        var c1 = new float[batch * s * s];
+        var c2 = new float[batch * s * s];
+        FastGemm.MultiplyBatched(false, true, s, s, s, 1f, a, s, s * s, b, s, s * s, 0f, c1, s, s * s, batch, maxThreads: 1);
+        FastGemm.MultiplyBatched(false, true, s, s, s, 1f, a, s, s * s, b, s, s * s, 0f, c2, s, s * s, batch, maxThreads: 2);
+        Assert.Equal(c1, c2);
+        var expected = new double[batch * s * s];
+        var a64 = Widen(a);
+        var b64 = Widen(b);
+        for (int i = 0; i < batch; i++)
+            NaiveGemm.Multiply(false, true, s, s, s, 1.0, a64.AsSpan(i * s * s, s * s), s, b64.AsSpan(i * s * s, s * s), s,
+                0.0, expected.AsSpan(i * s * s, s * s), s);
+        Assert.True(Metrics.RelativeError(expected, c1) <= Float32Tolerance);
+    }
+
+    [Fact]
+    public void Property_MatMul_BroadcastBatchAxes_EqualsNaive()
+    {
+        var rng = new SplitMix64(29);
+        var a = rng.NormalTensor<double>(0, 1, 2, 1, 9, 17);
+        var b = rng.NormalTensor<double>(0, 1, 3, 17, 8);
+        var expected = NaiveGemm.MatMul(a, b);
+        var actual = FastGemm.MatMul(a, b);
+        Assert.Equal([2, 3, 9, 8], actual.ShapeArray);
+        Assert.True(Metrics.RelativeError(expected.Data, actual.Data) <= Float64Tolerance);
+    }
+
+    [Fact]
+    public void Negative_ScaledResult_FailsTheFloat32Tolerance()
+    {
+        // The comparator must reject an output off by a relative 1e-3.
+        var rng = new SplitMix64(31);
+        var a = rng.NormalTensor<float>(0, 1, 33, 31);
+        var b = rng.NormalTensor<float>(0, 1, 31, 17);
+        var expected = NaiveGemm.MatMul(a.Cast<double>(), b.Cast<double>());
+        var actual = FastGemm.MatMul(a, b);
+        Assert.True(Metrics.RelativeError(expected.Data, actual.Data) <= Float32Tolerance);
+        for (int i = 0; i < actual.Length; i++) actual.Data[i] *= 1.001f;
+        Assert.False(Metrics.RelativeError(expected.Data, actual.Data) <= Float32Tolerance);
     }
 
     [Fact]
@@ -26,6 +281,33 @@ public class GemmTests
         var b = Tensor<double>.Zeros(5, 2);
         var e = Assert.Throws<ArgumentException>(() => NaiveGemm.MatMul(a, b));
         Assert.Equal("b", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => FastGemm.MatMul(a, b));
+        Assert.Equal("b", e.ParamName);
+    }
+
+    [Fact]
+    public void Negative_InvalidArguments_NameTheArgument()
+    {
+        var buf = new double[64];
+        var e1 = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            FastGemm.Multiply(false, false, 4, 4, 4, 1.0, buf, 3, buf, 4, 0.0, buf, 4));
+        Assert.Equal("lda", e1.ParamName);
+        Assert.Contains("3", e1.Message);
+        var e2 = Assert.Throws<ArgumentException>(() =>
+            FastGemm.Multiply(false, false, 4, 4, 4, 1.0, buf, 4, buf, 4, 0.0, new double[15], 4));
+        Assert.Equal("c", e2.ParamName);
+        var e3 = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            FastGemm.Multiply(false, false, 4, 4, 4, 1.0, buf, 4, buf, 4, 0.0, buf, 4, maxThreads: -1));
+        Assert.Equal("maxThreads", e3.ParamName);
+        var e4 = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            FastGemm.MultiplyBatched(false, false, 4, 4, 4, 1.0, buf, 4, 16, buf, 4, 16, 0.0, buf, 4, 8, 2));
+        Assert.Equal("strideC", e4.ParamName);
+        var e5 = Assert.Throws<ArgumentException>(() =>
+            FastGemm.MultiplyBatched(false, false, 4, 4, 4, 1.0, buf, 4, 16, buf, 4, 16, 0.0, new double[128], 4, 16, 5));
+        Assert.Equal("a", e5.ParamName);
+        var e6 = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            FastGemm.MultiplyBatched(false, false, 4, 4, 4, 1.0, buf, 4, 16, buf, 4, 16, 0.0, buf, 4, 16, -1));
+        Assert.Equal("batchCount", e6.ParamName);
     }
 
     [Fact]
@@ -42,4 +324,14 @@ public class GemmTests
             for (int j = 0; j < 5; j++)
                 Assert.Equal(expected[i, j], actual[i, j], 1e-12);
     }
+
+    private static T[] Draw<T>(SplitMix64 rng, int length) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var values = new T[length];
+        rng.FillNormal<T>(values);
+        return values;
+    }
+
+    private static double[] Widen<T>(T[] values) where T : unmanaged, IFloatingPointIeee754<T> =>
+        values.Select(double.CreateChecked).ToArray();
 }

@@ -40,6 +40,7 @@ public static partial class DemoSections
     public static IReadOnlyList<Func<DemoResult>> All(ulong seed) =>
     [
         () => Gemm(seed),
+        () => FftConvolutionDemo(seed),
     ];
 
     /// <summary>Fast float64 GEMM against the naive triple loop.</summary>

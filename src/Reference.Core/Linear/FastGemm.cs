@@ -1,55 +1,329 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Reference.Core.Linear;
 
 /// <summary>
-/// Fast tier of <see cref="NaiveGemm"/>: same contract (row-major, both transposes, alpha/beta,
-/// beta = 0 does not read C), float32 or float64.
+/// Fast tier of <see cref="NaiveGemm"/>: same contract (row-major BLAS xGEMM, both transposes,
+/// alpha/beta, beta = 0 does not read C), float32 or float64.
+///
+/// Algorithm: the five-loop blocked GEMM of Goto and van de Geijn, "Anatomy of High-Performance
+/// Matrix Multiplication" (ACM TOMS 34(3), 2008), in the layered form of BLIS (Van Zee and van de
+/// Geijn, ACM TOMS 41(3), 2015, Fig. 2):
+///   for jc in steps of NC over n         (a KC x NC panel of op(B) is packed; it lives in L3)
+///     for pc in steps of KC over k
+///       pack op(B)[pc:pc+KC, jc:jc+NC] into NR-wide micro-panels            (GemmPacking.PackB)
+///       for ic in steps of MC over m     (an MC x KC block of op(A) is packed; it lives in L2)
+///         pack op(A)[ic:ic+MC, pc:pc+KC] into MR-tall micro-panels          (GemmPacking.PackA)
+///         for jr in steps of NR, ir in steps of MR: the MR x NR register tile (GemmMicroKernel)
+/// Packing copies both operands into contiguous, zero-padded panels whatever their transposition
+/// and leading dimension, so one micro-kernel serves all four transpose cases and every edge tile.
+///
+/// Glossary: MR x NR = register tile (6 x 16 float32, 6 x 8 float64: 12 Vector256 accumulators
+/// + 2 loads of B + 1 broadcast of A = 15 of the 16 ymm registers); KC = depth of one rank-KC
+/// update (a KC x NR micro-panel of B stays in L1); MC x KC = packed A block (L2); KC x NC =
+/// packed B panel (L3).
+///
+/// Accumulation order (documented because Fast is compared with Naive and with itself): for each
+/// element, k is cut into consecutive blocks of KC; inside a block the products are added for
+/// p = pc, pc+1, ... with one fused multiply-add each (float32 accumulators for float32); the first
+/// block stores C = alpha * acc + beta * C (a single FMA; with beta = 0 C is not read), later blocks
+/// C = alpha * acc + C. The order does not depend on the thread count: threads split C into
+/// disjoint row or column ranges aligned to MR / NR, so 1 and 2 threads give bitwise identical
+/// results. Without AVX+FMA (e.g. DOTNET_EnableAVX2=0) a scalar micro-kernel runs on the same
+/// packed panels (separate multiply and add, so the last bits differ from the FMA path).
+///
+/// Deliberate simplifications: no hand-written packing intrinsics (packing is O(mk + kn) per
+/// block against O(mnk) work), blocking constants fixed per element type for a Zen 3-class core
+/// (32 KB L1d, 512 KB L2), threads split only the outermost m or n range (each thread packs its own
+/// panels: for two cores this costs little and needs no barrier).
 /// </summary>
-public static class FastGemm
+public static unsafe class FastGemm
 {
-    /// <summary>C = alpha op(A) op(B) + beta C; <paramref name="maxThreads"/> = 0 uses every core for large products.</summary>
+    /// <summary>Products with m * n * k below this run on one thread (thread start-up would dominate).</summary>
+    internal const long ParallelThreshold = 1L << 21;
+
+    /// <summary>
+    /// C[m x n] = alpha op(A)[m x k] op(B)[k x n] + beta C (row-major, leading dimensions as in
+    /// <see cref="NaiveGemm.Multiply"/>). <paramref name="maxThreads"/> = 0 uses
+    /// Environment.ProcessorCount threads for large products; small products run on one thread.
+    /// </summary>
     public static void Multiply<T>(bool transA, bool transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
         T beta, Span<T> c, int ldc, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         GemmArguments.Check(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
-        // Row-by-row AXPY formulation; the packed micro-kernel replaces this.
-        var row = new T[n];
-        for (int i = 0; i < m; i++)
+        int threads = ResolveThreads(maxThreads);
+        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
         {
-            Array.Clear(row);
-            for (int p = 0; p < k; p++)
+            var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            Run(problem, threads, VectorKernelAvailable);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="batchCount"/> independent products C_i = alpha op(A_i) op(B_i) + beta C_i with
+    /// A_i = a[i * strideA ..], B_i = b[i * strideB ..], C_i = c[i * strideC ..]. A stride of 0
+    /// broadcasts one operand over the batch; strideC must keep the C_i disjoint. Many small
+    /// products are spread over threads by batch, large ones are threaded inside each product;
+    /// either way every element is accumulated in the order of <see cref="Multiply{T}"/>.
+    /// </summary>
+    public static void MultiplyBatched<T>(bool transA, bool transB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, int strideA, ReadOnlySpan<T> b, int ldb, int strideB,
+        T beta, Span<T> c, int ldc, int strideC, int batchCount, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (batchCount < 0)
+            throw new ArgumentOutOfRangeException(nameof(batchCount), $"batchCount = {batchCount} must be >= 0.");
+        int threads = ResolveThreads(maxThreads);
+        // Validate batch 0 with the full spans, then the extent reached by the last batch.
+        GemmArguments.Check(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (batchCount == 0) return;
+        long extentA = MatrixExtent(transA ? k : m, transA ? m : k, lda);
+        long extentB = MatrixExtent(transB ? n : k, transB ? k : n, ldb);
+        long extentC = MatrixExtent(m, n, ldc);
+        CheckStride("a", nameof(strideA), strideA, extentA, a.Length, batchCount, requireDisjoint: false);
+        CheckStride("b", nameof(strideB), strideB, extentB, b.Length, batchCount, requireDisjoint: false);
+        CheckStride("c", nameof(strideC), strideC, extentC, c.Length, batchCount, requireDisjoint: true);
+        var offsets = new long[3 * batchCount];
+        for (int i = 0; i < batchCount; i++)
+        {
+            offsets[3 * i] = (long)i * strideA;
+            offsets[3 * i + 1] = (long)i * strideB;
+            offsets[3 * i + 2] = (long)i * strideC;
+        }
+        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
+        {
+            var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            RunBatched(problem, offsets, batchCount, threads, VectorKernelAvailable);
+        }
+    }
+
+    /// <summary>numpy.matmul over the last two axes with broadcast batch axes: [..., m, k] x [..., k, n] -> [..., m, n].</summary>
+    public static Tensor<T> MatMul<T>(Tensor<T> a, Tensor<T> b, bool transA = false, bool transB = false, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        int threads = ResolveThreads(maxThreads);
+        var plan = MatMulPlan.Create(a.Shape, b.Shape, transA, transB);
+        var result = Tensor<T>.Zeros(plan.OutputShape);
+        if (result.Length == 0) return result;
+        var offsets = new long[3 * plan.BatchCount];
+        for (int batch = 0; batch < plan.BatchCount; batch++)
+        {
+            var (offA, offB) = plan.Offsets(batch);
+            offsets[3 * batch] = offA;
+            offsets[3 * batch + 1] = offB;
+            offsets[3 * batch + 2] = (long)batch * plan.M * plan.N;
+        }
+        fixed (T* pa = a.Data) fixed (T* pb = b.Data) fixed (T* pc = result.Data)
+        {
+            var problem = new GemmProblem<T>(transA, transB, plan.M, plan.N, plan.K, T.One,
+                pa, plan.Lda, pb, plan.Ldb, T.Zero, pc, plan.N);
+            RunBatched(problem, offsets, plan.BatchCount, threads, VectorKernelAvailable);
+        }
+        return result;
+    }
+
+    /// <summary>True when the Vector256 FMA micro-kernel runs (AVX and FMA enabled in the JIT).</summary>
+    public static bool VectorKernelAvailable => Avx.IsSupported && Fma.IsSupported;
+
+    /// <summary>
+    /// Test hook: <see cref="Multiply{T}"/> with the micro-kernel chosen explicitly, so the scalar
+    /// fallback is exercised on machines that have FMA.
+    /// </summary>
+    internal static void MultiplyWithKernel<T>(bool useVectorKernel, bool transA, bool transB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
+        T beta, Span<T> c, int ldc, int maxThreads) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        GemmArguments.Check(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
+        {
+            var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            Run(problem, ResolveThreads(maxThreads), useVectorKernel && VectorKernelAvailable);
+        }
+    }
+
+    private static int ResolveThreads(int maxThreads)
+    {
+        if (maxThreads < 0)
+            throw new ArgumentOutOfRangeException(nameof(maxThreads), $"maxThreads = {maxThreads} must be >= 0 (0 = every core).");
+        return maxThreads == 0 ? Environment.ProcessorCount : maxThreads;
+    }
+
+    private static long MatrixExtent(int rows, int cols, int ld) => rows == 0 || cols == 0 ? 0 : (long)(rows - 1) * ld + cols;
+
+    private static void CheckStride(string name, string strideName, int stride, long extent, int length, int batchCount, bool requireDisjoint)
+    {
+        if (stride < 0)
+            throw new ArgumentOutOfRangeException(strideName, $"{strideName} = {stride} must be >= 0.");
+        if (requireDisjoint && batchCount > 1 && stride < extent)
+            throw new ArgumentOutOfRangeException(strideName, $"{strideName} = {stride} must be >= {extent} (one C matrix) so that the outputs do not overlap.");
+        long needed = extent == 0 ? 0 : (long)(batchCount - 1) * stride + extent;
+        if (length < needed)
+            throw new ArgumentException($"{name} has {length} elements, {batchCount} matrices with {strideName} = {stride} need {needed}.", name);
+    }
+
+    private static void RunBatched<T>(in GemmProblem<T> problem, long[] offsets, int batchCount, int threads, bool vector)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        long work = (long)problem.M * problem.N * problem.K;
+        if (threads <= 1 || batchCount == 1 || work >= ParallelThreshold)
+        {
+            for (int i = 0; i < batchCount; i++)
+                Run(problem.Offset(offsets[3 * i], offsets[3 * i + 1], offsets[3 * i + 2]), threads, vector);
+            return;
+        }
+        // Many small products: contiguous ranges of batches per thread, each product single-threaded.
+        int workers = Math.Min(threads, batchCount);
+        if (work * batchCount < ParallelThreshold) workers = 1;
+        var shared = problem;
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, t =>
+        {
+            int first = (int)((long)batchCount * t / workers), last = (int)((long)batchCount * (t + 1) / workers);
+            for (int i = first; i < last; i++)
+                Run(shared.Offset(offsets[3 * i], offsets[3 * i + 1], offsets[3 * i + 2]), 1, vector);
+        });
+    }
+
+    /// <summary>One product: degenerate cases, then the thread split, then the blocked loops.</summary>
+    private static void Run<T>(in GemmProblem<T> p, int threads, bool vector) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (p.M == 0 || p.N == 0) return;
+        if (p.K == 0 || p.Alpha == T.Zero)
+        {
+            // op(A) op(B) contributes nothing: C = beta C, and as in BLAS beta = 0 writes zeros without reading C.
+            for (int i = 0; i < p.M; i++)
             {
-                T aip = transA ? a[p * lda + i] : a[i * lda + p];
-                if (transB)
-                    for (int j = 0; j < n; j++) row[j] += aip * b[j * ldb + p];
-                else
-                    TensorPrimitives.MultiplyAdd(b.Slice(p * ldb, n), aip, row, row);
+                var row = new Span<T>(p.C + (nint)i * p.Ldc, p.N);
+                if (p.Beta == T.Zero) row.Clear();
+                else TensorPrimitives.Multiply(row, p.Beta, row);
             }
-            var ci = c.Slice(i * ldc, n);
-            if (beta == T.Zero) TensorPrimitives.Multiply(row, alpha, ci);
-            else
+            return;
+        }
+        int mr = GemmMicroKernel.MR, nr = GemmMicroKernel.NR<T>();
+        long work = (long)p.M * p.N * p.K;
+        bool splitColumns = p.N >= p.M;
+        int panels = splitColumns ? (p.N + nr - 1) / nr : (p.M + mr - 1) / mr;
+        int workers = work < ParallelThreshold ? 1 : Math.Min(threads, panels);
+        if (workers <= 1)
+        {
+            Blocked(p, vector);
+            return;
+        }
+        var shared = p;
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, t =>
+        {
+            // Ranges in whole micro-panels so that tile edges (and hence rounding) match the one-thread run.
+            int first = (int)((long)panels * t / workers), last = (int)((long)panels * (t + 1) / workers);
+            var part = splitColumns
+                ? shared.Columns(first * nr, Math.Min(shared.N, last * nr) - first * nr)
+                : shared.Rows(first * mr, Math.Min(shared.M, last * mr) - first * mr);
+            Blocked(part, vector);
+        });
+    }
+
+    /// <summary>The five blocked loops on the calling thread (packing buffers are per thread and reused).</summary>
+    private static void Blocked<T>(in GemmProblem<T> p, bool vector) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int mr = GemmMicroKernel.MR, nr = GemmMicroKernel.NR<T>();
+        var (mcMax, kcMax, ncMax) = GemmMicroKernel.Blocking<T>();
+        int kcBuf = Math.Min(kcMax, p.K);
+        int mcBuf = Math.Min(mcMax, RoundUp(p.M, mr));
+        int ncBuf = Math.Min(ncMax, RoundUp(p.N, nr));
+        T* packA = PackingBuffers<T>.A(mcBuf * kcBuf);
+        T* packB = PackingBuffers<T>.B(kcBuf * ncBuf);
+        for (int jc = 0; jc < p.N; jc += ncMax)
+        {
+            int nc = Math.Min(ncMax, p.N - jc);
+            for (int pc = 0; pc < p.K; pc += kcMax)
             {
-                TensorPrimitives.Multiply(ci, beta, ci);
-                TensorPrimitives.MultiplyAdd(row, alpha, ci, ci);
+                int kc = Math.Min(kcMax, p.K - pc);
+                GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, jc, kc, nc, nr, packB);
+                T beta = pc == 0 ? p.Beta : T.One;
+                for (int ic = 0; ic < p.M; ic += mcMax)
+                {
+                    int mc = Math.Min(mcMax, p.M - ic);
+                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, pc, mc, kc, mr, packA);
+                    MacroKernel(mc, nc, kc, p.Alpha, beta, packA, packB, p.C + (nint)ic * p.Ldc + jc, p.Ldc, vector);
+                }
             }
         }
     }
 
-    /// <summary>numpy.matmul over the last two axes with broadcast batch axes.</summary>
-    public static Tensor<T> MatMul<T>(Tensor<T> a, Tensor<T> b, bool transA = false, bool transB = false, int maxThreads = 0)
+    /// <summary>C[mc x nc] (+)= alpha * packedA[mc x kc] packedB[kc x nc], one MR x NR tile at a time.</summary>
+    private static void MacroKernel<T>(int mc, int nc, int kc, T alpha, T beta, T* packA, T* packB, T* c, nint ldc, bool vector)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var plan = MatMulPlan.Create(a.Shape, b.Shape, transA, transB);
-        var result = Tensor<T>.Zeros(plan.OutputShape);
-        for (int batch = 0; batch < plan.BatchCount; batch++)
+        int mr = GemmMicroKernel.MR, nr = GemmMicroKernel.NR<T>();
+        for (int jr = 0; jr < nc; jr += nr)
         {
-            var (offA, offB) = plan.Offsets(batch);
-            Multiply(transA, transB, plan.M, plan.N, plan.K, T.One,
-                a.Data.AsSpan(offA, plan.SizeA), plan.Lda, b.Data.AsSpan(offB, plan.SizeB), plan.Ldb,
-                T.Zero, result.Data.AsSpan(batch * plan.M * plan.N, plan.M * plan.N), plan.N, maxThreads);
+            int nCols = Math.Min(nr, nc - jr);
+            T* bPanel = packB + (nint)jr * kc;
+            for (int ir = 0; ir < mc; ir += mr)
+            {
+                int mRows = Math.Min(mr, mc - ir);
+                T* aPanel = packA + (nint)ir * kc;
+                T* cTile = c + ir * ldc + jr;
+                if (vector) GemmMicroKernel.Vector(kc, aPanel, bPanel, cTile, ldc, alpha, beta, mRows, nCols);
+                else GemmMicroKernel.Scalar(kc, aPanel, bPanel, cTile, ldc, alpha, beta, mRows, nCols);
+            }
         }
-        return result;
+    }
+
+    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+}
+
+/// <summary>Pointers and sizes of one product; sub-problems are views of rows or columns of C.</summary>
+internal readonly unsafe struct GemmProblem<T> where T : unmanaged
+{
+    public readonly bool TransA, TransB;
+    public readonly int M, N, K;
+    public readonly T Alpha, Beta;
+    public readonly T* A, B, C;
+    public readonly nint Lda, Ldb, Ldc;
+
+    public GemmProblem(bool transA, bool transB, int m, int n, int k, T alpha, T* a, nint lda, T* b, nint ldb, T beta, T* c, nint ldc)
+    {
+        TransA = transA; TransB = transB; M = m; N = n; K = k; Alpha = alpha; Beta = beta;
+        A = a; Lda = lda; B = b; Ldb = ldb; C = c; Ldc = ldc;
+    }
+
+    /// <summary>The same product on matrices starting at the given element offsets (one batch).</summary>
+    public GemmProblem<T> Offset(long offA, long offB, long offC) =>
+        new(TransA, TransB, M, N, K, Alpha, A + offA, Lda, B + offB, Ldb, Beta, C + offC, Ldc);
+
+    /// <summary>Rows [first, first + count) of C: rows of op(A).</summary>
+    public GemmProblem<T> Rows(int first, int count) =>
+        new(TransA, TransB, count, N, K, Alpha, TransA ? A + first : A + first * Lda, Lda, B, Ldb, Beta, C + first * Ldc, Ldc);
+
+    /// <summary>Columns [first, first + count) of C: columns of op(B).</summary>
+    public GemmProblem<T> Columns(int first, int count) =>
+        new(TransA, TransB, M, count, K, Alpha, A, Lda, TransB ? B + first * Ldb : B + first, Ldb, Beta, C + first, Ldc);
+}
+
+/// <summary>
+/// Per-thread packing buffers, grown on demand and kept (no allocation per call once warm). They are
+/// pinned (pinned object heap) and 64-byte aligned so that packed panels start on cache lines.
+/// </summary>
+internal static unsafe class PackingBuffers<T> where T : unmanaged
+{
+    [ThreadStatic] private static T[]? a;
+    [ThreadStatic] private static T[]? b;
+
+    public static T* A(int length) => Get(ref a, length);
+
+    public static T* B(int length) => Get(ref b, length);
+
+    private static T* Get(ref T[]? buffer, int length)
+    {
+        int pad = 64 / sizeof(T);
+        if (buffer is null || buffer.Length < length + pad)
+            buffer = GC.AllocateUninitializedArray<T>(length + pad, pinned: true);
+        nint address = (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(buffer));
+        nint aligned = (address + 63) & ~(nint)63;
+        return (T*)aligned;
     }
 }

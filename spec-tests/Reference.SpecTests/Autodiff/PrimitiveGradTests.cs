@@ -1,0 +1,120 @@
+using FsCheck.Xunit;
+using Reference.Autodiff;
+using Reference.Core;
+
+namespace Reference.SpecTests.Autodiff;
+
+/// <summary>gradcheck (central differences, float64) over every primitive with random shapes.</summary>
+public class PrimitiveGradTests
+{
+    /// <summary>A shape broadcast-compatible with <paramref name="shape"/>: some axes set to 1, some leading axes dropped.</summary>
+    private static int[] BroadcastPartner(int[] shape, int seed)
+    {
+        var rng = new SplitMix64((ulong)seed ^ 0xABCDEF);
+        int drop = rng.NextInt(shape.Length + 1) == 0 ? rng.NextInt(shape.Length) : 0;
+        return shape[drop..].Select(d => rng.NextInt(3) == 0 ? 1 : d).ToArray();
+    }
+
+    [Property(Arbitrary = [typeof(ShapeCase)], MaxTest = 20)]
+    public void Property_BroadcastArithmetic_PassesGradCheck(ShapeCase c)
+    {
+        var a = Grad.Normal((ulong)c.Seed, c.Shape);
+        var b = Grad.Normal((ulong)c.Seed + 1, BroadcastPartner(c.Shape, c.Seed));
+        // Keep the divisor away from 0 so finite differences stay well conditioned.
+        var d = b.Clone();
+        for (int i = 0; i < d.Length; i++) d.Data[i] = 1.5 + Math.Abs(d.Data[i]);
+        Grad.AssertPasses(v => Grad.Probe(v[0] + v[1]), a, b);
+        Grad.AssertPasses(v => Grad.Probe(v[1] - v[0]), a, b);
+        Grad.AssertPasses(v => Grad.Probe(v[0] * v[1]), a, b);
+        Grad.AssertPasses(v => Grad.Probe(v[0] / v[1]), a, d);
+        Grad.AssertPasses(v => Grad.Probe(-v[0] * 0.5 + 2.0), a);
+    }
+
+    [Property(Arbitrary = [typeof(ShapeCase)], MaxTest = 20)]
+    public void Property_Pointwise_PassesGradCheck(ShapeCase c)
+    {
+        var x = Grad.Normal((ulong)c.Seed, c.Shape);
+        var positive = x.Clone();
+        for (int i = 0; i < positive.Length; i++) positive.Data[i] = 0.5 + Math.Abs(positive.Data[i]);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Exp(v[0])), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Log(v[0])), positive);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Sqrt(v[0])), positive);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Tanh(v[0])), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Sigmoid(v[0])), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Relu(v[0])), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Silu(v[0])), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Softplus(v[0])), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Abs(v[0])), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Pow(v[0], 3.0)), x);
+    }
+
+    [Property(Arbitrary = [typeof(ShapeCase)], MaxTest = 20)]
+    public void Property_ShapeOpsAndReductions_PassGradCheck(ShapeCase c)
+    {
+        var x = Grad.Normal((ulong)c.Seed, c.Shape);
+        int rank = c.Shape.Length;
+        var rng = new SplitMix64((ulong)c.Seed);
+        int axis = rng.NextInt(rank);
+        var perm = Enumerable.Range(0, rank).OrderBy(_ => rng.NextInt(1000)).ToArray();
+        int start = rng.NextInt(c.Shape[axis]);
+        int length = 1 + rng.NextInt(c.Shape[axis] - start);
+        var other = c.Shape.ToArray();
+        other[axis] = 2;
+        var y = Grad.Normal((ulong)c.Seed + 7, other);
+
+        Grad.AssertPasses(v => Grad.Probe(Ops.Reshape(v[0], -1)), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Permute(v[0], perm)), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Slice(v[0], axis, start, length)), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Concat([v[0], v[1], v[0]], axis)), x, y);
+        Grad.AssertPasses(v => Ops.Sum(v[0]), x);
+        Grad.AssertPasses(v => Ops.Mean(v[0]), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Sum(v[0], axis)), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Mean(v[0], axis, keepDim: true)), x);
+        if (rank >= 2) Grad.AssertPasses(v => Grad.Probe(Ops.Transpose(v[0])), x);
+    }
+
+    [Property(Arbitrary = [typeof(ShapeCase)], MaxTest = 15)]
+    public void Property_BatchedMatMul_AllTransposes_PassGradCheck(ShapeCase c)
+    {
+        var rng = new SplitMix64((ulong)c.Seed);
+        int m = ShapeCase.Dims[rng.NextInt(6)], k = ShapeCase.Dims[rng.NextInt(6)], n = ShapeCase.Dims[rng.NextInt(6)];
+        int batch = 1 + rng.NextInt(3);
+        foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
+        {
+            // A batched [batch, .., ..], B shared across the batch (broadcast): dB sums over the batch.
+            var a = Grad.Normal((ulong)c.Seed + 1, ta ? [batch, k, m] : [batch, m, k]);
+            var b = Grad.Normal((ulong)c.Seed + 2, tb ? [n, k] : [k, n]);
+            Grad.AssertPasses(v => Grad.Probe(Ops.MatMul(v[0], v[1], ta, tb)), a, b);
+        }
+    }
+
+    [Fact]
+    public void Property_FastMatMulTier_AgreesWithNaive()
+    {
+        var a = Variable.Parameter(Grad.Normal(1, 3, 17, 33));
+        var b = Variable.Parameter(Grad.Normal(2, 33, 9));
+        var naive = Ops.MatMul(a, b);
+        Ops.Sum(naive).Backward();
+        var (ga, gb) = (a.Grad!.Clone(), b.Grad!.Clone());
+        a.ZeroGrad();
+        b.ZeroGrad();
+        Variable fast;
+        using (Tape.UseFastKernels())
+        {
+            fast = Ops.MatMul(a, b);
+            Ops.Sum(fast).Backward();
+        }
+        Assert.True(Metrics.RelativeError(naive.Value.Data, fast.Value.Data) <= 1e-13);
+        Assert.True(Metrics.RelativeError(ga.Data, a.Grad!.Data) <= 1e-13);
+        Assert.True(Metrics.RelativeError(gb.Data, b.Grad!.Data) <= 1e-13);
+    }
+
+    [Fact]
+    public void Negative_IncompatibleBroadcast_NamesTheArgument()
+    {
+        var a = Variable.Constant(Tensor<double>.Zeros(3, 4));
+        var b = Variable.Constant(Tensor<double>.Zeros(5));
+        var e = Assert.Throws<ArgumentException>(() => a + b);
+        Assert.Equal("b", e.ParamName);
+    }
+}

@@ -1,0 +1,137 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Reference.Core;
+using Reference.Core.Fourier;
+
+namespace Reference.SpecTests.Core;
+
+/// <summary>A causal-convolution case: C channels of length L with kernels of length Lk (shorter, equal or longer), seed for SplitMix64.</summary>
+public sealed record ConvolutionCase(int Channels, int Length, int KernelLength, int Seed)
+{
+    public static Arbitrary<ConvolutionCase> Arbitrary() =>
+        (from c in Gen.Elements(1, 2, 3, 5)
+         from l in Gen.Elements(1, 2, 7, 8, 9, 16, 17, 31, 33, 100)
+         from lk in Gen.OneOf(Gen.Elements(1, 2, 3, 8, 17, 64), Gen.Constant(l), Gen.Constant(l + 3))
+         from seed in Cases.Seed
+         select new ConvolutionCase(c, l, lk, seed)).ToArbitrary();
+}
+
+[Trait("Category", "IsaParity")]
+public class FourierConvolutionTests
+{
+    private static (double[] U, double[] K) Inputs(ConvolutionCase c)
+    {
+        var rng = new SplitMix64((ulong)c.Seed);
+        var u = new double[c.Channels * c.Length];
+        var k = new double[c.Channels * c.KernelLength];
+        rng.FillNormal<double>(u);
+        rng.FillNormal<double>(k);
+        return (u, k);
+    }
+
+    [Property(Arbitrary = [typeof(ConvolutionCase)])]
+    public void Property_Float64Fft_MatchesDirectSum(ConvolutionCase c)
+    {
+        var (u, k) = Inputs(c);
+        var expected = new double[u.Length];
+        var actual = new double[u.Length];
+        FftConvolution.NaiveCausal(u, k, expected, c.Channels, c.Length, c.KernelLength);
+        FftConvolution.Causal<double>(u, k, actual, c.Channels, c.Length, c.KernelLength);
+        Assert.True(Metrics.RelativeError(expected, actual) <= 1e-12);
+    }
+
+    [Property(Arbitrary = [typeof(ConvolutionCase)])]
+    public void Property_Float32Fft_MatchesDirectSum(ConvolutionCase c)
+    {
+        var (u, k) = Inputs(c);
+        var uf = FourierData.ToFloat(u);
+        var kf = FourierData.ToFloat(k);
+        var expected = new double[u.Length];
+        FftConvolution.NaiveCausal(FourierData.ToDouble(uf), FourierData.ToDouble(kf), expected, c.Channels, c.Length, c.KernelLength);
+        var actual = new float[u.Length];
+        FftConvolution.Causal<float>(uf, kf, actual, c.Channels, c.Length, c.KernelLength);
+        Assert.True(Metrics.RelativeError(expected, actual) <= 1e-5);
+    }
+
+    [Fact]
+    public void Golden_LongSequence_BothPrecisions_MatchDirectSum()
+    {
+        var c = new ConvolutionCase(4, 1000, 1000, 17);
+        var (u, k) = Inputs(c);
+        var expected = new double[u.Length];
+        FftConvolution.NaiveCausal(u, k, expected, c.Channels, c.Length, c.KernelLength);
+        var y64 = new double[u.Length];
+        FftConvolution.Causal<double>(u, k, y64, c.Channels, c.Length, c.KernelLength);
+        Assert.True(Metrics.RelativeError(expected, y64) <= 1e-12);
+        var y32 = new float[u.Length];
+        FftConvolution.Causal<float>(FourierData.ToFloat(u), FourierData.ToFloat(k), y32, c.Channels, c.Length, c.KernelLength);
+        Assert.True(Metrics.RelativeError(expected, y32) <= 1e-5);
+    }
+
+    [Fact]
+    public void Property_Threads_GiveIdenticalResults()
+    {
+        var c = new ConvolutionCase(9, 200, 50, 5);
+        var (u, k) = Inputs(c);
+        var one = new double[u.Length];
+        var many = new double[u.Length];
+        FftConvolution.Causal<double>(u, k, one, c.Channels, c.Length, c.KernelLength, maxThreads: 1);
+        FftConvolution.Causal<double>(u, k, many, c.Channels, c.Length, c.KernelLength, maxThreads: 4);
+        Assert.Equal(one, many);
+    }
+
+    [Fact]
+    public void Property_Causality_FutureInputDoesNotReachThePast()
+    {
+        var c = new ConvolutionCase(2, 64, 64, 9);
+        var (u, k) = Inputs(c);
+        var y = new double[u.Length];
+        FftConvolution.Causal<double>(u, k, y, c.Channels, c.Length, c.KernelLength);
+        for (int t = 40; t < c.Length; t++) u[t] += 100.0;   // perturb channel 0 from t = 40 on
+        var z = new double[u.Length];
+        FftConvolution.Causal<double>(u, k, z, c.Channels, c.Length, c.KernelLength);
+        for (int t = 0; t < 40; t++) Assert.Equal(y[t], z[t], 1e-12);
+        Assert.NotEqual(y[40], z[40], 1e-6);
+    }
+
+    [Fact]
+    public void Edge_LengthOne_IsProductOfFirstSamples()
+    {
+        var u = new[] { 3.0f, -2.0f };
+        var k = new[] { 0.5f, 9.0f, 1.5f, 7.0f };
+        var y = new float[2];
+        FftConvolution.Causal<float>(u, k, y, channels: 2, length: 1, kernelLength: 2);
+        Assert.Equal(1.5f, y[0], 6);
+        Assert.Equal(-3.0f, y[1], 6);
+    }
+
+    [Fact]
+    public void Edge_FftSize_IsSmallestPowerOfTwoCoveringTheLinearConvolution()
+    {
+        Assert.Equal(8192, FftConvolution.FftSize(4096, 4096));
+        Assert.Equal(4096, FftConvolution.FftSize(4096, 1));
+        Assert.Equal(8192, FftConvolution.FftSize(4096, 100000));
+        Assert.Equal(1, FftConvolution.FftSize(1, 1));
+        Assert.Equal(32, FftConvolution.FftSize(17, 16));
+    }
+
+    [Fact]
+    public void Negative_WrongOutputFailsTheComparator_AndBadArgumentsNameThemselves()
+    {
+        var c = new ConvolutionCase(2, 33, 9, 1);
+        var (u, k) = Inputs(c);
+        var expected = new double[u.Length];
+        var actual = new double[u.Length];
+        FftConvolution.NaiveCausal(u, k, expected, c.Channels, c.Length, c.KernelLength);
+        FftConvolution.Causal<double>(u, k, actual, c.Channels, c.Length, c.KernelLength);
+        actual[5] *= 1 + 1e-3;
+        Assert.True(Metrics.RelativeError(expected, actual) > 1e-12);
+        Assert.Equal("k", Assert.Throws<ArgumentException>(() =>
+            FftConvolution.Causal<double>(u, new double[3], actual, 2, 33, 9)).ParamName);
+        Assert.Equal("kernelLength", Assert.Throws<ArgumentOutOfRangeException>(() =>
+            FftConvolution.Causal<double>(u, k, actual, 2, 33, 0)).ParamName);
+        Assert.Equal("y", Assert.Throws<ArgumentException>(() =>
+            FftConvolution.NaiveCausal(u, k, new double[1], 2, 33, 9)).ParamName);
+    }
+}

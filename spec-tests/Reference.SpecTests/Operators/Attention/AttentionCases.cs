@@ -1,0 +1,100 @@
+using FsCheck;
+using FsCheck.Fluent;
+using Reference.Core;
+using Reference.SpecTests.Core;
+
+namespace Reference.SpecTests.Operators.Attention;
+
+/// <summary>
+/// A softmax-attention case: B batch, Hkv kv heads, G query heads per kv head, L length, K key dim,
+/// V value dim, optional window W; values from SplitMix64(Seed). L reaches past the fast kernel's
+/// 64-row tile so tile edges are exercised.
+/// </summary>
+public sealed record SoftmaxCase(int B, int Hkv, int G, int L, int K, int V, int? Window, int Seed)
+{
+    public int Hq => Hkv * G;
+
+    public (Tensor<double> Q, Tensor<double> K, Tensor<double> V) Inputs()
+    {
+        var rng = new SplitMix64((ulong)Seed);
+        return (rng.NormalTensor<double>(0, 1, B, Hq, L, K), rng.NormalTensor<double>(0, 1, B, Hkv, L, K),
+            rng.NormalTensor<double>(0, 1, B, Hkv, L, V));
+    }
+
+    public static Arbitrary<SoftmaxCase> Arbitrary() =>
+        (from b in Gen.Elements(1, 2)
+         from hkv in Gen.Elements(1, 2)
+         from g in Gen.Elements(1, 2, 3)
+         from l in Gen.Elements(1, 2, 7, 8, 9, 17, 33, 65, 70)
+         from k in Gen.Elements(1, 4, 7, 8, 9, 16, 17)
+         from v in Gen.Elements(1, 3, 8, 9, 17)
+         from w in Gen.Elements<int?>(null, null, 1, 2, 5, 16, 64)
+         from seed in Cases.Seed
+         select new SoftmaxCase(b, hkv, g, l, k, v, w, seed)).ToArbitrary();
+}
+
+/// <summary>A per-head recurrence case (linear attention, decayed linear attention, GLA): B, H, L, K, V, chunk.</summary>
+public sealed record HeadCase(int B, int H, int L, int K, int V, int Chunk, int Seed)
+{
+    public static Arbitrary<HeadCase> Arbitrary() =>
+        (from b in Gen.Elements(1, 2)
+         from h in Gen.Elements(1, 2)
+         from l in Gen.Elements(1, 2, 7, 8, 9, 16, 17, 33)
+         from k in Gen.Elements(1, 3, 4, 8, 9)
+         from v in Gen.Elements(1, 2, 5, 8, 9)
+         from chunk in Gen.Elements(1, 3, 4, 8, 16, 64)
+         from seed in Cases.Seed
+         select new HeadCase(b, h, l, k, v, chunk, seed)).ToArbitrary();
+}
+
+/// <summary>Helpers shared by the attention-family tests.</summary>
+public static class AttentionCheck
+{
+    /// <summary>
+    /// Central finite differences of the scalar loss(x) = &lt;cotangent, f(x)&gt; with respect to every
+    /// element of <paramref name="x"/> (perturbed in place and restored).
+    /// </summary>
+    public static double[] FiniteDifference(Tensor<double> x, Func<double> loss, double h = 1e-6)
+    {
+        var g = new double[x.Length];
+        for (int i = 0; i < x.Length; i++)
+        {
+            double saved = x.Data[i];
+            x.Data[i] = saved + h;
+            double up = loss();
+            x.Data[i] = saved - h;
+            double down = loss();
+            x.Data[i] = saved;
+            g[i] = (up - down) / (2 * h);
+        }
+        return g;
+    }
+
+    public static double Dot(Tensor<double> a, Tensor<double> b)
+    {
+        double s = 0;
+        for (int i = 0; i < a.Length; i++) s += a.Data[i] * b.Data[i];
+        return s;
+    }
+
+    public static double Rel(Tensor<double> expected, Tensor<double> actual)
+    {
+        Assert.Equal(expected.ShapeArray, actual.ShapeArray);
+        return Metrics.RelativeError(expected.Data, actual.Data, 1e-300);
+    }
+
+    /// <summary>y[..., t, c] = sum_s T[..., t, s] x[..., s, c] over matching leading axes (T [.., L, L], x [.., L, C]).</summary>
+    public static Tensor<double> Apply(Tensor<double> t, Tensor<double> x)
+    {
+        var y = Tensor<double>.Zeros(x.ShapeArray);
+        int l = x.Shape[^2], c = x.Shape[^1], outer = x.Length / (l * c);
+        for (int o = 0; o < outer; o++)
+            for (int i = 0; i < l; i++)
+                for (int s = 0; s < l; s++)
+                {
+                    double w = t.Data[(o * l + i) * l + s];
+                    for (int j = 0; j < c; j++) y.Data[(o * l + i) * c + j] += w * x.Data[(o * l + s) * c + j];
+                }
+        return y;
+    }
+}

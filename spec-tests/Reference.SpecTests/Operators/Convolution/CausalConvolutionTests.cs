@@ -1,0 +1,232 @@
+using System.Numerics;
+using FsCheck.Xunit;
+using MathNet.Numerics.IntegralTransforms;
+using Reference.Core;
+using Reference.Operators.Convolution;
+
+namespace Reference.SpecTests.Operators.Convolution;
+
+public class CausalConvolutionTests
+{
+    private static (Tensor<double> U, Tensor<double> K, Tensor<double> D) Draw(ConvCase c)
+    {
+        var rng = new SplitMix64((ulong)c.Seed);
+        return (rng.NormalTensor<double>(0, 1, c.Batch, c.C, c.L),
+                rng.NormalTensor<double>(0, 1, c.C, c.Lk),
+                rng.NormalTensor<double>(0, 1, c.C));
+    }
+
+    [Property(Arbitrary = [typeof(ConvCase)])]
+    public void Property_Forward_EqualsMaterializedOperatorTimesU(ConvCase c)
+    {
+        var (u, k, d) = Draw(c);
+        var y = CausalConvolution.Forward(u, k, d);
+        var t = CausalConvolution.Materialize(k, d, c.L);
+        var expected = ConvTestKit.ApplyOperator(t, u.Data, c.Batch * c.C, c.L);
+        Assert.True(Metrics.RelativeError(expected, y.Data) <= 1e-13);
+        for (int ch = 0; ch < c.C; ch++)
+            for (int i = 0; i < c.L; i++)
+                for (int s = i + 1; s < c.L; s++) Assert.Equal(0.0, t[ch, i, s]);
+    }
+
+    [Property(Arbitrary = [typeof(ConvCase)])]
+    public void Property_Forward_EqualsFftRoute(ConvCase c)
+    {
+        // Independent route: MathNet FFT with n = 2L >= L + Lk - 1 after truncating k to L taps.
+        var (u, k, d) = Draw(c);
+        var y = CausalConvolution.Forward(u, k, d);
+        int n = 2 * c.L;
+        for (int r = 0; r < c.Batch * c.C; r++)
+        {
+            int ch = r % c.C;
+            var uf = Spectrum(u.Data.AsSpan(r * c.L, c.L), n);
+            var kf = Spectrum(k.Data.AsSpan(ch * c.Lk, Math.Min(c.Lk, c.L)), n);
+            var prod = new Complex[n];
+            for (int f = 0; f < n; f++) prod[f] = uf[f] * kf[f];
+            Fourier.Inverse(prod, FourierOptions.Matlab);
+            var expected = new double[c.L];
+            for (int i = 0; i < c.L; i++) expected[i] = prod[i].Real + d.Data[ch] * u.Data[r * c.L + i];
+            Assert.True(Metrics.RelativeError(expected, y.Data.AsSpan(r * c.L, c.L)) <= 1e-12);
+        }
+    }
+
+    [Property(Arbitrary = [typeof(ConvCase)])]
+    public void Property_ChunkedAndSteppedEqualOneShot_Exactly(ConvCase c)
+    {
+        var (u, k, d) = Draw(c);
+        var y = CausalConvolution.Forward(u, k, d);
+        var rng = new SplitMix64((ulong)c.Seed + 1);
+        int rows = c.Batch * c.C;
+        var state = CausalConvolution.InitialState(rows, c.C, c.Lk);
+        var chunked = new double[y.Length];
+        for (int start = 0; start < c.L;)
+        {
+            int len = Math.Min(1 + rng.NextInt(5), c.L - start);
+            var chunk = u.Slice(2, start, len);
+            var yc = CausalConvolution.ForwardChunk(state, chunk, k, d);
+            for (int r = 0; r < rows; r++)
+                yc.Data.AsSpan(r * len, len).CopyTo(chunked.AsSpan(r * c.L + start, len));
+            start += len;
+        }
+        Assert.Equal(y.Data, chunked);
+
+        // Prefill on a prefix, then Step token by token.
+        int prefix = c.L / 2;
+        var stepped = new double[y.Length];
+        ConvolutionState s;
+        if (prefix > 0)
+        {
+            (var yp, s) = CausalConvolution.Prefill(u.Slice(2, 0, prefix), k, d);
+            for (int r = 0; r < rows; r++) yp.Data.AsSpan(r * prefix, prefix).CopyTo(stepped.AsSpan(r * c.L, prefix));
+        }
+        else s = CausalConvolution.InitialState(rows, c.C, c.Lk);
+        for (int t = prefix; t < c.L; t++)
+        {
+            var ut = new double[rows];
+            for (int r = 0; r < rows; r++) ut[r] = u.Data[r * c.L + t];
+            var yt = CausalConvolution.Step(s, ut, k, d);
+            for (int r = 0; r < rows; r++) stepped[r * c.L + t] = yt[r];
+        }
+        Assert.Equal(y.Data, stepped);
+    }
+
+    [Property(Arbitrary = [typeof(ConvCase)])]
+    public void Property_Causality_FutureInputsLeavePastOutputsUnchanged(ConvCase c)
+    {
+        var (u, k, d) = Draw(c);
+        var y = CausalConvolution.Forward(u, k, d);
+        int t0 = new SplitMix64((ulong)c.Seed + 2).NextInt(c.L);
+        var perturbed = u.Clone();
+        for (int r = 0; r < c.Batch * c.C; r++)
+            for (int t = t0 + 1; t < c.L; t++) perturbed.Data[r * c.L + t] += 10.0;
+        var y2 = CausalConvolution.Forward(perturbed, k, d);
+        for (int r = 0; r < c.Batch * c.C; r++)
+            for (int t = 0; t <= t0; t++) Assert.Equal(y.Data[r * c.L + t], y2.Data[r * c.L + t]);
+    }
+
+    [Property(Arbitrary = [typeof(ConvCase)])]
+    public void Property_ShiftEquivariance_DelayedInputGivesDelayedOutput(ConvCase c)
+    {
+        var (u, k, d) = Draw(c);
+        int shift = 1 + new SplitMix64((ulong)c.Seed + 3).NextInt(4);
+        int rows = c.Batch * c.C, l2 = c.L + shift;
+        var delayed = Tensor<double>.Zeros(c.Batch, c.C, l2);
+        for (int r = 0; r < rows; r++) u.Data.AsSpan(r * c.L, c.L).CopyTo(delayed.Data.AsSpan(r * l2 + shift));
+        var y = CausalConvolution.Forward(u, k, d);
+        var y2 = CausalConvolution.Forward(delayed, k, d);
+        for (int r = 0; r < rows; r++)
+        {
+            for (int t = 0; t < shift; t++) Assert.Equal(0.0, y2.Data[r * l2 + t]);
+            for (int t = 0; t < c.L; t++) Assert.Equal(y.Data[r * c.L + t], y2.Data[r * l2 + shift + t]);
+        }
+    }
+
+    [Property(Arbitrary = [typeof(ConvCase)])]
+    public void Property_FastTier_EqualsNaive(ConvCase c)
+    {
+        var (u, k, d) = Draw(c);
+        var y = CausalConvolution.Forward(u, k, d);
+        var fast64 = CausalConvolution.ForwardFast(u, k, d, maxThreads: 2);
+        Assert.True(Metrics.RelativeError(y.Data, fast64.Data, 1e-300) <= 1e-13);
+        var fast32 = CausalConvolution.ForwardFast(u.Cast<float>(), k.Cast<float>(), d.Cast<float>(), maxThreads: 1);
+        Assert.True(Metrics.RelativeError(y.Data, fast32.Data) <= 1e-5);
+        var noSkip = CausalConvolution.ForwardFast(u, k, null);
+        Assert.True(Metrics.RelativeError(CausalConvolution.Forward(u, k).Data, noSkip.Data) <= 1e-13);
+    }
+
+    [Property(Arbitrary = [typeof(ConvCase)])]
+    public void Property_Bidirectional_EqualsSpectralDefinitionAndMaterialized(ConvCase c)
+    {
+        var (u, k, d) = Draw(c);
+        var kRev = new SplitMix64((ulong)c.Seed + 4).NormalTensor<double>(0, 1, c.C, c.Lk);
+        int n = 2 * c.L, rows = c.Batch * c.C;
+        foreach (var mode in new[] { BidirectionalMode.Conjugate, BidirectionalMode.PadFlip })
+        {
+            var y = CausalConvolution.ForwardBidirectional(u, k, kRev, d, mode);
+            var t = CausalConvolution.MaterializeBidirectional(k, kRev, d, c.L, mode);
+            Assert.True(Metrics.RelativeError(ConvTestKit.ApplyOperator(t, u.Data, rows, c.L), y.Data) <= 1e-13);
+            for (int r = 0; r < rows; r++)
+            {
+                int ch = r % c.C;
+                var uf = Spectrum(u.Data.AsSpan(r * c.L, c.L), n);
+                var kf = Spectrum(k.Data.AsSpan(ch * c.Lk, Math.Min(c.Lk, c.L)), n);
+                int lr = Math.Min(c.Lk, c.L);
+                var rev = kRev.Data.AsSpan(ch * c.Lk, lr);
+                Complex[] kernelSpectrum;
+                if (mode == BidirectionalMode.Conjugate)
+                {
+                    // rfft(k) + conj(rfft(k_rev)) as in H3/safari fftconv_ref.
+                    var rf = Spectrum(rev, n);
+                    kernelSpectrum = new Complex[n];
+                    for (int f = 0; f < n; f++) kernelSpectrum[f] = kf[f] + Complex.Conjugate(rf[f]);
+                }
+                else
+                {
+                    // [k, 0..0] + [0..0, reverse(k_rev padded to L)], n = 2L.
+                    var kernel = new double[n];
+                    k.Data.AsSpan(ch * c.Lk, Math.Min(c.Lk, c.L)).CopyTo(kernel);
+                    for (int m = 0; m < lr; m++) kernel[2 * c.L - 1 - m] += rev[m];
+                    kernelSpectrum = Spectrum(kernel, n);
+                }
+                var prod = new Complex[n];
+                for (int f = 0; f < n; f++) prod[f] = uf[f] * kernelSpectrum[f];
+                Fourier.Inverse(prod, FourierOptions.Matlab);
+                var expected = new double[c.L];
+                for (int i = 0; i < c.L; i++) expected[i] = prod[i].Real + d.Data[ch] * u.Data[r * c.L + i];
+                Assert.True(Metrics.RelativeError(expected, y.Data.AsSpan(r * c.L, c.L)) <= 1e-12, $"{mode}");
+            }
+        }
+    }
+
+    [Property(Arbitrary = [typeof(ConvCase)], MaxTest = 15)]
+    public void Property_Backward_MatchesCentralFiniteDifferences(ConvCase c)
+    {
+        var (u, k, d) = Draw(c);
+        var g = new SplitMix64((ulong)c.Seed + 5).NormalTensor<double>(0, 1, c.Batch, c.C, c.L);
+        double Loss() => ConvTestKit.Dot(g.Data, CausalConvolution.Forward(u, k, d).Data);
+        var grads = CausalConvolution.Backward(u, k, d, g);
+        double eu = ConvTestKit.GradCheck(u.Data, grads.Input.Data, Loss), ek = ConvTestKit.GradCheck(k.Data, grads.Kernel.Data, Loss), ed = ConvTestKit.GradCheck(d.Data, grads.Skip!.Data, Loss);
+        Assert.True(eu <= 1e-7 && ek <= 1e-7 && ed <= 1e-7, $"{eu} {ek} {ed}");
+    }
+
+    [Fact]
+    public void Property_Backward_RegressionCaseWithOneTapAndSmallGradient() =>
+        Property_Backward_MatchesCentralFiniteDifferences(new ConvCase(1, 1, 7, 1, 2043922836));
+
+    [Fact]
+    public void Edge_KernelLongerThanSequence_AndLengthOne()
+    {
+        var k = Tensor<double>.FromSpan([2.0, 3.0, 5.0], 1, 3);
+        var d = Tensor<double>.FromSpan([0.5], 1);
+        var y1 = CausalConvolution.Forward(Tensor<double>.FromSpan([1.0], 1, 1), k, d);
+        Assert.Equal(2.5, y1.Data[0]);
+        var y2 = CausalConvolution.Forward(Tensor<double>.FromSpan([1.0, 10.0], 1, 2), k, d);
+        Assert.Equal([2.5, 1 * 3 + 10 * 2 + 5.0], y2.Data);
+    }
+
+    [Fact]
+    public void Negative_ChannelMismatch_NamesTheArgument_AndTheComparatorRejectsAWrongOutput()
+    {
+        var u = Tensor<double>.Zeros(3, 8);
+        var k = Tensor<double>.Zeros(2, 4);
+        var e = Assert.Throws<ArgumentException>(() => CausalConvolution.Forward(u, k));
+        Assert.Equal("u", e.ParamName);
+        Assert.Contains("expected C = 2", e.Message);
+        var e2 = Assert.Throws<ArgumentException>(() => CausalConvolution.Forward(Tensor<double>.Zeros(2, 8), k, Tensor<double>.Zeros(3)));
+        Assert.Equal("d", e2.ParamName);
+
+        var (uu, kk, dd) = Draw(new ConvCase(1, 2, 17, 5, 9));
+        var y = CausalConvolution.Forward(uu, kk, dd);
+        var wrong = CausalConvolution.Forward(uu, kk, dd).Data;
+        wrong[5] *= 1 + 1e-3;
+        Assert.True(Metrics.RelativeError(y.Data, wrong) > 1e-12);
+    }
+
+    private static Complex[] Spectrum(ReadOnlySpan<double> x, int n)
+    {
+        var z = new Complex[n];
+        for (int i = 0; i < x.Length; i++) z[i] = x[i];
+        Fourier.Forward(z, FourierOptions.Matlab);
+        return z;
+    }
+}

@@ -1,0 +1,236 @@
+using System.Numerics;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Reference.Core;
+using Reference.Operators.StateSpace;
+using Reference.SpecTests.Core;
+using Reference.SpecTests.Operators.Convolution;
+
+namespace Reference.SpecTests.Operators.StateSpace;
+
+/// <summary>An S4D case: Batch x H rows of length L, real state size N, init and discretization, SplitMix64(Seed).</summary>
+public sealed record S4DCase(int Batch, int H, int N, int L, S4DInit Init, Discretization Method, int Seed)
+{
+    public static Arbitrary<S4DCase> Arbitrary() =>
+        (from batch in Gen.Choose(1, 2)
+         from h in Gen.Elements(1, 2, 3)
+         from n in Gen.Elements(2, 4, 8, 16)
+         from l in Gen.Elements(1, 2, 7, 8, 9, 16, 17, 33)
+         from init in Gen.Elements(S4DInit.Lin, S4DInit.Inv)
+         from method in Gen.Elements(Discretization.Zoh, Discretization.Bilinear)
+         from seed in Cases.Seed
+         select new S4DCase(batch, h, n, l, init, method, seed)).ToArbitrary();
+
+    /// <summary>The paper's init with dt up to 0.5 and a random complex B so every parameter matters.</summary>
+    public S4DParameters Parameters()
+    {
+        var rng = new SplitMix64((ulong)Seed);
+        var p = S4DParameters.Initialize(rng, H, N, Init, dtMin: 1e-2, dtMax: 0.5);
+        for (int i = 0; i < p.BRe.Length; i++)
+        {
+            p.BRe[i] = rng.Normal();
+            p.BIm[i] = rng.Normal();
+            p.LogNegRealA[i] += rng.Uniform(-1, 1);
+        }
+        return p;
+    }
+
+    public Tensor<double> Input() => new SplitMix64((ulong)Seed + 17).NormalTensor<double>(0, 1, Batch, H, L);
+}
+
+public class S4DTests
+{
+    [Property(Arbitrary = [typeof(S4DCase)])]
+    public void Property_Kernel_EqualsVandermondeByRepeatedProducts_AndImpulseResponse(S4DCase c)
+    {
+        var p = c.Parameters();
+        var k = S4D.Kernel(p, c.L, c.Method);
+        for (int h = 0; h < c.H; h++)
+        {
+            // Vandermonde V[n, l] = Abar_n^l built by products (fine for short L), K = 2 Re (C o Bbar) V.
+            var expected = new double[c.L];
+            for (int n = 0; n < p.Modes; n++)
+            {
+                var (abar, bbar, _) = S4D.Discretize(p, h, n, c.Method);
+                Complex power = Complex.One;
+                for (int l = 0; l < c.L; l++)
+                {
+                    expected[l] += 2 * (p.C(h, n) * bbar * power).Real;
+                    power *= abar;
+                }
+            }
+            Assert.True(Metrics.RelativeError(expected, k.Data.AsSpan(h * c.L, c.L), 1e-300) <= 1e-12);
+
+            // Impulse response of the recurrence: y_t = K[t] + D [t = 0].
+            var state = S4D.InitialState(p, c.H);
+            for (int t = 0; t < c.L; t++)
+            {
+                var ut = new double[c.H];
+                if (t == 0) ut[h] = 1.0;
+                double yt = S4D.Step(p, state, ut, c.Method)[h];
+                double expectedT = k.Data[h * c.L + t] + (t == 0 ? p.D[h] : 0.0);
+                Assert.True(Math.Abs(yt - expectedT) <= 1e-12 * (1 + Math.Abs(expectedT)));
+            }
+        }
+    }
+
+    [Property(Arbitrary = [typeof(S4DCase)])]
+    public void Property_ParallelEqualsRecurrentEqualsChunkedEqualsMaterialized(S4DCase c)
+    {
+        var p = c.Parameters();
+        var u = c.Input();
+        int rows = c.Batch * c.H;
+        var y = S4D.Forward(p, u, c.Method);
+
+        var t = S4D.Materialize(p, c.L, c.Method);
+        Assert.True(Metrics.RelativeError(ConvTestKit.ApplyOperator(t, u.Data, rows, c.L), y.Data) <= 1e-12);
+
+        var state = S4D.InitialState(p, rows);
+        var stepped = new double[y.Length];
+        for (int i = 0; i < c.L; i++)
+        {
+            var ut = new double[rows];
+            for (int r = 0; r < rows; r++) ut[r] = u.Data[r * c.L + i];
+            var yt = S4D.Step(p, state, ut, c.Method);
+            for (int r = 0; r < rows; r++) stepped[r * c.L + i] = yt[r];
+        }
+        Assert.True(Metrics.RelativeError(y.Data, stepped) <= 1e-12);
+
+        var rng = new SplitMix64((ulong)c.Seed + 3);
+        var chunkState = S4D.InitialState(p, rows);
+        var chunked = new double[y.Length];
+        for (int start = 0; start < c.L;)
+        {
+            int len = Math.Min(1 + rng.NextInt(6), c.L - start);
+            var yc = S4D.ForwardChunk(p, chunkState, u.Slice(2, start, len), c.Method);
+            for (int r = 0; r < rows; r++) yc.Data.AsSpan(r * len, len).CopyTo(chunked.AsSpan(r * c.L + start, len));
+            start += len;
+        }
+        Assert.True(Metrics.RelativeError(y.Data, chunked) <= 1e-12);
+        // The state after the chunks equals the state after stepping.
+        var xs = state.X.SelectMany(z => new[] { z.Real, z.Imaginary }).ToArray();
+        var xc = chunkState.X.SelectMany(z => new[] { z.Real, z.Imaginary }).ToArray();
+        Assert.True(Metrics.RelativeError(xs, xc, 1e-300) <= 1e-12);
+    }
+
+    [Property(Arbitrary = [typeof(S4DCase)])]
+    public void Property_FastKernelAndLayer_EqualNaive(S4DCase c)
+    {
+        var p = c.Parameters();
+        var k = S4D.Kernel(p, c.L, c.Method);
+        Assert.True(Metrics.RelativeError(k.Data, S4D.KernelFast<double>(p, c.L, c.Method, 2).Data) <= 1e-12);
+        Assert.True(Metrics.RelativeError(k.Data, S4D.KernelFast<float>(p, c.L, c.Method, 1).Data) <= 1e-5);
+        var u = c.Input();
+        var y = S4D.Forward(p, u, c.Method);
+        Assert.True(Metrics.RelativeError(y.Data, S4D.ForwardFast(p, u, c.Method).Data) <= 1e-12);
+        Assert.True(Metrics.RelativeError(y.Data, S4D.ForwardFast(p, u.Cast<float>(), c.Method).Data) <= 1e-5);
+    }
+
+    [Fact]
+    public void Property_FastKernel_LongSequence_EqualsNaive()
+    {
+        var p = S4DParameters.Initialize(new SplitMix64(5), 4, 64, S4DInit.Inv);
+        foreach (var method in new[] { Discretization.Zoh, Discretization.Bilinear })
+        {
+            var k = S4D.Kernel(p, 1000, method);
+            Assert.True(Metrics.RelativeError(k.Data, S4D.KernelFast<double>(p, 1000, method).Data) <= 1e-11);
+            Assert.True(Metrics.RelativeError(k.Data, S4D.KernelFast<float>(p, 1000, method).Data) <= 1e-5);
+        }
+    }
+
+    [Property(Arbitrary = [typeof(S4DCase)], MaxTest = 12)]
+    public void Property_Backward_MatchesCentralFiniteDifferences(S4DCase c)
+    {
+        var p = c.Parameters();
+        var u = c.Input();
+        var g = new SplitMix64((ulong)c.Seed + 9).NormalTensor<double>(0, 1, c.Batch, c.H, c.L);
+        double Loss() => ConvTestKit.Dot(g.Data, S4D.Forward(p, u, c.Method).Data);
+        var grads = S4D.Backward(p, u, g, c.Method);
+        var checks = new (string Name, double[] X, double[] Grad)[]
+        {
+            ("u", u.Data, grads.Input.Data), ("logA", p.LogNegRealA, grads.LogNegRealA), ("imA", p.ImagA, grads.ImagA),
+            ("BRe", p.BRe, grads.BRe), ("BIm", p.BIm, grads.BIm), ("CRe", p.CRe, grads.CRe), ("CIm", p.CIm, grads.CIm),
+            ("logDelta", p.LogDelta, grads.LogDelta), ("D", p.D, grads.D),
+        };
+        foreach (var (name, x, grad) in checks)
+        {
+            double err = ConvTestKit.GradCheck(x, grad, Loss);
+            Assert.True(err <= 1e-6, $"{name}: {err}");
+        }
+    }
+
+    [Property(Arbitrary = [typeof(S4DCase)])]
+    public void Property_Realization_ReproducesTheOperatorMatrix(S4DCase c)
+    {
+        var p = c.Parameters();
+        var t = S4D.Materialize(p, c.L, c.Method);
+        for (int h = 0; h < c.H; h++)
+        {
+            var dense = S4D.Realization(p, h, c.L, c.Method).ToDense();
+            Assert.True(Metrics.RelativeError(t.Data.AsSpan(h * c.L * c.L, c.L * c.L), dense, 1e-300) <= 1e-12);
+        }
+    }
+
+    [Property(Arbitrary = [typeof(S4DCase)])]
+    public void Property_Causality_FutureInputsLeavePastOutputsUnchanged(S4DCase c)
+    {
+        var p = c.Parameters();
+        var u = c.Input();
+        var y = S4D.Forward(p, u, c.Method);
+        int t0 = new SplitMix64((ulong)c.Seed + 2).NextInt(c.L);
+        var perturbed = u.Clone();
+        for (int r = 0; r < c.Batch * c.H; r++)
+            for (int t = t0 + 1; t < c.L; t++) perturbed.Data[r * c.L + t] -= 3.0;
+        var y2 = S4D.Forward(p, perturbed, c.Method);
+        for (int r = 0; r < c.Batch * c.H; r++)
+            for (int t = 0; t <= t0; t++) Assert.Equal(y.Data[r * c.L + t], y2.Data[r * c.L + t]);
+    }
+
+    [Fact]
+    public void Property_ExpM1OverZ_SeriesMatchesQuotientAtTheSwitch_AndLimits()
+    {
+        foreach (var z in new[] { new Complex(0.4999, 0), new Complex(-0.3, 0.39), new Complex(0, -0.49999) })
+        {
+            var direct = (Complex.Exp(z) - 1) / z;
+            Assert.True(Complex.Abs(S4D.ExpM1OverZ(z) - direct) <= 1e-15);
+            var psi = ((z - 1) * Complex.Exp(z) + 1) / (z * z);
+            Assert.True(Complex.Abs(S4D.ExpM1OverZDerivative(z) - psi) <= 1e-14);
+        }
+        Assert.Equal(Complex.One, S4D.ExpM1OverZ(Complex.Zero));
+        Assert.Equal(0.5, S4D.ExpM1OverZDerivative(Complex.Zero).Real, 15);
+        // Tiny z: the series gives 1 + z/2 to full precision where the quotient would not.
+        var tiny = new Complex(1e-9, -2e-9);
+        Assert.True(Complex.Abs(S4D.ExpM1OverZ(tiny) - (1 + tiny / 2)) <= 1e-17);
+    }
+
+    [Fact]
+    public void Property_Initialization_FollowsThePaper()
+    {
+        var lin = S4DParameters.Initialize(new SplitMix64(1), 64, 8, S4DInit.Lin);
+        var inv = S4DParameters.Initialize(new SplitMix64(1), 64, 8, S4DInit.Inv);
+        for (int n = 0; n < 4; n++)
+        {
+            Assert.Equal(-0.5, lin.A(3, n).Real, 15);
+            Assert.Equal(Math.PI * n, lin.ImagA[3 * 4 + n], 12);
+            Assert.Equal(8 / Math.PI * (8.0 / (2 * n + 1) - 1), inv.ImagA[5 * 4 + n], 12);
+        }
+        Assert.All(lin.LogDelta, x => Assert.InRange(x, Math.Log(1e-3), Math.Log(1e-1)));
+        Assert.Contains(lin.LogDelta, x => x < Math.Log(1e-2));
+        Assert.Contains(lin.LogDelta, x => x > Math.Log(1e-2));
+    }
+
+    [Fact]
+    public void Negative_OddStateSize_AndWrongChannelCount_NameTheArgument()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => S4DParameters.Initialize(new SplitMix64(1), 2, 7));
+        Assert.Equal("stateSize", e.ParamName);
+        var p = S4DParameters.Initialize(new SplitMix64(1), 2, 4);
+        var e2 = Assert.Throws<ArgumentException>(() => S4D.Forward(p, Tensor<double>.Zeros(3, 5), Discretization.Zoh));
+        Assert.Equal("u", e2.ParamName);
+        // The comparator rejects a kernel scaled by 1 + 1e-3.
+        var k = S4D.Kernel(p, 16, Discretization.Zoh);
+        var wrong = k.Data.Select(x => x * (1 + 1e-3)).ToArray();
+        Assert.True(Metrics.RelativeError(k.Data, wrong) > 1e-12);
+    }
+}

@@ -1,0 +1,36 @@
+using Reference.Core;
+using Reference.Core.Linear;
+
+namespace Reference.Autodiff;
+
+/// <summary>
+/// Batched matrix product C = op(A) op(B) with numpy.matmul broadcasting of the batch axes
+/// (A [..., m, k] or [..., k, m] when transposed; B [..., k, n] or [..., n, k]).
+/// VJP (G = dC): d op(A) = G op(B)^T and d op(B) = op(A)^T G, written so that no operand is ever
+/// transposed in memory:
+///   dA = G B^T (or G B when transB)          if !transA;   dA = op(B) G^T            if transA
+///   dB = A^T G (or A G when transA)          if !transB;   dB = G^T op(A)            if transB
+/// then summed over broadcast batch axes. Tier: NaiveGemm (the definition) unless inside
+/// <see cref="Tape.UseFastKernels"/> (FastGemm, float64).
+/// </summary>
+public static partial class Ops
+{
+    public static Variable MatMul(Variable a, Variable b, bool transA = false, bool transB = false)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        var c = Gemm(a.Value, b.Value, transA, transB);
+        return Function.Apply("matmul", [a, b], c, g =>
+        {
+            Tensor<double>? ga = null, gb = null;
+            if (a.RequiresGrad)
+                ga = transA ? Gemm(b.Value, g, transB, true) : Gemm(g, b.Value, false, !transB);
+            if (b.RequiresGrad)
+                gb = transB ? Gemm(g, a.Value, true, transA) : Gemm(a.Value, g, !transA, false);
+            return [ga is null ? null : Broadcasting.ReduceTo(ga, a.Shape), gb is null ? null : Broadcasting.ReduceTo(gb, b.Shape)];
+        });
+    }
+
+    internal static Tensor<double> Gemm(Tensor<double> a, Tensor<double> b, bool transA, bool transB) =>
+        Tape.FastKernels ? FastGemm.MatMul(a, b, transA, transB) : NaiveGemm.MatMul(a, b, transA, transB);
+}

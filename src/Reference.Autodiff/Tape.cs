@@ -1,0 +1,162 @@
+using Reference.Core;
+
+namespace Reference.Autodiff;
+
+/// <summary>
+/// Reverse-mode automatic differentiation (Griewank and Walther, "Evaluating Derivatives", 2nd ed.,
+/// ch. 3; the dynamic-graph design of Paszke et al., "Automatic differentiation in PyTorch", 2017).
+/// <para>
+/// Recording: every primitive (see <see cref="Function.Apply(string, Variable[], Tensor{double}, Func{Tensor{double}, Tensor{double}?[]})"/>)
+/// that receives at least one variable requiring grad creates a <see cref="Node"/> linked to its
+/// inputs. The "tape" is therefore the graph reachable from a result; nothing global is kept, so a
+/// graph that is no longer referenced is garbage collected.
+/// </para>
+/// <para>
+/// Backward from a root r (a scalar, or any shape with an explicit seed g_r): nodes are visited in
+/// reverse topological order; each node's VJP turns the cotangents of its outputs into cotangents
+/// of its inputs, which are summed per input variable (a variable used k times receives the sum of
+/// k contributions, in the order the consumers are visited). Leaves add their cotangent into
+/// <see cref="Variable.Grad"/>, so gradients accumulate across backward calls.
+/// </para>
+/// Glossary: cotangent / "grad" = d r / d v (same shape as v); VJP = v^T J of a primitive.
+/// Simplifications: no higher-order gradients (VJPs compute plain tensors, not variables); the
+/// graph is kept after backward (backward may be called again on the same graph).
+/// </summary>
+public static class Tape
+{
+    [ThreadStatic] private static int noGradDepth;
+    [ThreadStatic] private static int fastDepth;
+
+    /// <summary>True when primitives record nodes on this thread (no enclosing <see cref="NoGrad"/>).</summary>
+    public static bool IsRecording => noGradDepth == 0;
+
+    /// <summary>
+    /// True inside <see cref="UseFastKernels"/>: matrix products use the Fast tier (FastGemm,
+    /// threaded, float64) instead of the Naive definition. Every other primitive is identical in
+    /// both tiers (elementwise IEEE operations, fixed accumulation orders).
+    /// </summary>
+    public static bool FastKernels => fastDepth > 0;
+
+    /// <summary>Scope in which primitives compute values without recording anything (inference, finite differences).</summary>
+    public static Scope NoGrad()
+    {
+        noGradDepth++;
+        return new Scope(() => noGradDepth--);
+    }
+
+    /// <summary>Scope in which matrix products use the Fast tier (see <see cref="FastKernels"/>).</summary>
+    public static Scope UseFastKernels()
+    {
+        fastDepth++;
+        return new Scope(() => fastDepth--);
+    }
+
+    /// <summary>Restores the previous mode when disposed (use with <c>using</c>).</summary>
+    public readonly struct Scope(Action exit) : IDisposable
+    {
+        public void Dispose() => exit?.Invoke();
+    }
+
+    /// <summary>Back-propagates from <paramref name="root"/>; see the type's documentation.</summary>
+    public static void Backward(Variable root, Tensor<double>? seed = null)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        if (!root.RequiresGrad)
+            throw new InvalidOperationException($"backward from {root}: it does not require grad (no input of its graph requires grad, or it was computed under Tape.NoGrad()).");
+        if (seed is null)
+        {
+            if (root.Length != 1)
+                throw new ArgumentException($"backward without a seed needs a one-element root, the root has shape {Shapes.Format(root.Shape)}.", nameof(seed));
+            seed = Tensor<double>.Full(1.0, root.Value.ShapeArray);
+        }
+        else if (!seed.Shape.SequenceEqual(root.Shape))
+            throw new ArgumentException($"seed has shape {Shapes.Format(seed.Shape)}, expected the root's shape {Shapes.Format(root.Shape)}.", nameof(seed));
+
+        if (root.IsLeaf)
+        {
+            Accumulate(root, seed);
+            return;
+        }
+
+        var grads = new Dictionary<Variable, Tensor<double>>(ReferenceEqualityComparer.Instance) { [root] = seed };
+        var order = TopologicalOrder(root.Creator!);
+        for (int n = order.Count - 1; n >= 0; n--)
+        {
+            var node = order[n];
+            var outputGrads = new Tensor<double>[node.Outputs.Length];
+            bool any = false;
+            for (int o = 0; o < node.Outputs.Length; o++)
+            {
+                var output = node.Outputs[o];
+                if (grads.Remove(output, out var g))
+                {
+                    any = true;
+                    outputGrads[o] = g;
+                    if (output.RetainsGrad) Accumulate(output, g);
+                }
+                else outputGrads[o] = Tensor<double>.Zeros(output.Value.ShapeArray);
+            }
+            if (!any) continue;
+
+            var inputGrads = node.Vjp(outputGrads);
+            CheckVjpResult(node, inputGrads);
+            for (int i = 0; i < node.Inputs.Length; i++)
+            {
+                var input = node.Inputs[i];
+                var g = inputGrads[i];
+                if (g is null || !input.RequiresGrad) continue;
+                if (input.IsLeaf) Accumulate(input, g);
+                else if (grads.TryGetValue(input, out var existing)) grads[input] = Sum(existing, g);
+                else grads[input] = g;
+            }
+        }
+    }
+
+    /// <summary>Leaf accumulation: the first gradient is copied (VJPs may share buffers), later ones are added in place.</summary>
+    private static void Accumulate(Variable v, Tensor<double> g)
+    {
+        if (v.Grad is null) v.Grad = g.Clone();
+        else TensorPrimitives.Add(v.Grad.Data, g.Data, v.Grad.Data);
+    }
+
+    private static Tensor<double> Sum(Tensor<double> a, Tensor<double> b)
+    {
+        var result = Tensor<double>.Zeros(a.ShapeArray);
+        TensorPrimitives.Add(a.Data, b.Data, result.Data);
+        return result;
+    }
+
+    private static void CheckVjpResult(Node node, Tensor<double>?[] inputGrads)
+    {
+        if (inputGrads is null || inputGrads.Length != node.Inputs.Length)
+            throw new InvalidOperationException($"the VJP of '{node.Name}' returned {inputGrads?.Length ?? 0} gradients, expected {node.Inputs.Length} (one per input, null for none).");
+        for (int i = 0; i < inputGrads.Length; i++)
+        {
+            var g = inputGrads[i];
+            if (g is not null && !g.Shape.SequenceEqual(node.Inputs[i].Shape))
+                throw new InvalidOperationException($"the VJP of '{node.Name}' returned a gradient of shape {Shapes.Format(g.Shape)} for input {i}, expected {Shapes.Format(node.Inputs[i].Shape)}.");
+        }
+    }
+
+    /// <summary>Nodes reachable from <paramref name="start"/> in post-order (producers before consumers); iterative DFS so deep graphs cannot overflow the stack.</summary>
+    private static List<Node> TopologicalOrder(Node start)
+    {
+        var order = new List<Node>();
+        var visited = new HashSet<Node>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Node Node, int NextInput)>();
+        stack.Push((start, 0));
+        visited.Add(start);
+        while (stack.Count > 0)
+        {
+            var (node, next) = stack.Pop();
+            if (next < node.Inputs.Length)
+            {
+                stack.Push((node, next + 1));
+                var producer = node.Inputs[next].Creator;
+                if (producer is not null && visited.Add(producer)) stack.Push((producer, 0));
+            }
+            else order.Add(node);
+        }
+        return order;
+    }
+}

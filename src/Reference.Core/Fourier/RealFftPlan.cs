@@ -1,0 +1,212 @@
+using System.Buffers;
+using System.Numerics;
+
+namespace Reference.Core.Fourier;
+
+/// <summary>
+/// Fast DFT of a real sequence x of length n >= 1, returning the n/2 + 1 non-redundant bins
+/// X[0..n/2] (the rest follow from Hermitian symmetry X[n - k] = conj X[k]); numpy.fft.rfft/irfft.
+/// Even n, the half-length complex trick (Cooley, Lewis and Welch 1970; Sorensen et al. 1987):
+/// pack z[j] = x[2j] + i x[2j+1] (h = n/2 points), Z = DFT_h(z), then with w = exp(-2 pi i / n)
+///   E[k] = (Z[k] + conj Z[h-k]) / 2        (spectrum of the even samples),
+///   O[k] = (Z[k] - conj Z[h-k]) / (2i)     (spectrum of the odd samples),
+///   X[k] = E[k] + w^k O[k],   X[h-k] = conj(E[k] - w^k O[k]),   Z[h] = Z[0].
+/// The inverse runs the same identities backwards (E, O from X[k] and X[h-k], Z = E + i O,
+/// z = IDFT_h(Z), unpack). Odd n go through the full complex plan.
+/// Glossary: n = real length, h = n/2 = complex length, w^k = post-processing twiddle.
+/// Inverse convention (as numpy's irfft): the input is read as the Hermitian spectrum it
+/// describes, so the imaginary parts of X[0] and (even n) X[n/2] are ignored.
+/// A plan is immutable after construction and may be shared by threads.
+/// </summary>
+public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly int n;
+    private readonly int half;
+    private readonly FftPlan<T> complex;
+    private readonly T[] postRe = [], postIm = [];
+
+    public RealFftPlan(int n)
+    {
+        if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, $"n must be >= 1, got {n}.");
+        this.n = n;
+        half = n / 2;
+        if (n % 2 == 0)
+        {
+            complex = new FftPlan<T>(half);
+            postRe = new T[half / 2 + 1];
+            postIm = new T[half / 2 + 1];
+            for (int k = 0; k <= half / 2; k++)
+            {
+                var (sin, cos) = double.SinCosPi(2.0 * k / n);
+                postRe[k] = T.CreateTruncating(cos);
+                postIm[k] = T.CreateTruncating(-sin);
+            }
+        }
+        else complex = new FftPlan<T>(n);
+    }
+
+    /// <summary>The real length n.</summary>
+    public int Length => n;
+
+    /// <summary>Number of spectrum bins, n/2 + 1.</summary>
+    public int Bins => half + 1;
+
+    /// <summary>Spectrum of one real sequence: x [n] -> re, im [n/2 + 1].</summary>
+    public void Forward(ReadOnlySpan<T> x, Span<T> re, Span<T> im)
+    {
+        Check(x.Length, re.Length, im.Length, 1, nameof(x));
+        if (re.Overlaps(im)) throw new ArgumentException("im must not overlap re.", nameof(im));
+        ForwardCore(x, re, im);
+    }
+
+    /// <summary>Real sequence (scaled 1/n) of one Hermitian spectrum: re, im [n/2 + 1] -> x [n].</summary>
+    public void Inverse(ReadOnlySpan<T> re, ReadOnlySpan<T> im, Span<T> x)
+    {
+        Check(x.Length, re.Length, im.Length, 1, nameof(x));
+        InverseRows(re, im, x, 1);
+    }
+
+    /// <summary>Spectra of every row: x [rows x n] -> re, im [rows x (n/2 + 1)].</summary>
+    public void ForwardRows(ReadOnlySpan<T> x, Span<T> re, Span<T> im, int rows)
+    {
+        Check(x.Length, re.Length, im.Length, rows, nameof(x));
+        if (re.Overlaps(im)) throw new ArgumentException("im must not overlap re.", nameof(im));
+        for (int r = 0; r < rows; r++)
+            ForwardCore(x.Slice(r * n, n), re.Slice(r * Bins, Bins), im.Slice(r * Bins, Bins));
+    }
+
+    /// <summary>Real rows (scaled 1/n) of every spectrum: re, im [rows x (n/2 + 1)] -> x [rows x n].</summary>
+    public void InverseRows(ReadOnlySpan<T> re, ReadOnlySpan<T> im, Span<T> x, int rows)
+    {
+        Check(x.Length, re.Length, im.Length, rows, nameof(x));
+        int scratch = Math.Max(n, Bins);
+        T[] sr = ArrayPool<T>.Shared.Rent(scratch), si = ArrayPool<T>.Shared.Rent(scratch);
+        try
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                re.Slice(r * Bins, Bins).CopyTo(sr);
+                im.Slice(r * Bins, Bins).CopyTo(si);
+                InverseDestructive(sr.AsSpan(0, scratch), si.AsSpan(0, scratch), x.Slice(r * n, n));
+            }
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(sr);
+            ArrayPool<T>.Shared.Return(si);
+        }
+    }
+
+    /// <summary>Forward transform without argument checks: x [n] -> re, im [n/2 + 1] (odd n rent scratch).</summary>
+    internal void ForwardCore(ReadOnlySpan<T> x, Span<T> re, Span<T> im)
+    {
+        if (n % 2 == 1)
+        {
+            ForwardOdd(x, re, im);
+            return;
+        }
+        int h = half;
+        for (int j = 0; j < h; j++)
+        {
+            re[j] = x[2 * j];
+            im[j] = x[2 * j + 1];
+        }
+        complex.ForwardCore(re[..h], im[..h]);
+        T oneHalf = T.CreateTruncating(0.5);
+        // k = 0 pairs with Z[h] = Z[0]: X[0] = Re Z0 + Im Z0, X[h] = Re Z0 - Im Z0, both real.
+        T z0r = re[0], z0i = im[0];
+        re[0] = z0r + z0i; im[0] = T.Zero;
+        re[h] = z0r - z0i; im[h] = T.Zero;
+        for (int k = 1, l = h - 1; k <= l; k++, l--)
+        {
+            T zkr = re[k], zki = im[k], zlr = re[l], zli = im[l];
+            T er = (zkr + zlr) * oneHalf, ei = (zki - zli) * oneHalf;
+            // O = (Z[k] - conj Z[l]) / (2i)
+            T or = (zki + zli) * oneHalf, oi = (zlr - zkr) * oneHalf;
+            T wr = postRe[k], wi = postIm[k];
+            T tr = wr * or - wi * oi, ti = wr * oi + wi * or;
+            re[k] = er + tr; im[k] = ei + ti;
+            re[l] = er - tr; im[l] = ti - ei;
+        }
+    }
+
+    /// <summary>
+    /// Inverse transform that overwrites its inputs: re, im hold the n/2 + 1 bins in their first
+    /// entries and have length >= max(n, n/2 + 1) (odd n use them as complex scratch); x [n] gets the
+    /// real sequence scaled by 1/n.
+    /// </summary>
+    internal void InverseDestructive(Span<T> re, Span<T> im, Span<T> x)
+    {
+        if (n % 2 == 1)
+        {
+            InverseOdd(re, im, x);
+            return;
+        }
+        int h = half;
+        T oneHalf = T.CreateTruncating(0.5);
+        T x0 = re[0], xh = re[h];
+        re[0] = (x0 + xh) * oneHalf;
+        im[0] = (x0 - xh) * oneHalf;
+        for (int k = 1, l = h - 1; k <= l; k++, l--)
+        {
+            T xkr = re[k], xki = im[k], xlr = re[l], xli = im[l];
+            T er = (xkr + xlr) * oneHalf, ei = (xki - xli) * oneHalf;
+            T fr = (xkr - xlr) * oneHalf, fi = (xki + xli) * oneHalf;   // F = w^k O
+            T wr = postRe[k], wi = postIm[k];
+            T or = wr * fr + wi * fi, oi = wr * fi - wi * fr;           // O = conj(w^k) F
+            re[k] = er - oi; im[k] = ei + or;                           // Z[k] = E + i O
+            re[l] = er + oi; im[l] = or - ei;                           // Z[l] = conj E + i conj O
+        }
+        complex.InverseUnscaled(re[..h], im[..h]);
+        // z / h gives the even and odd samples: the inverse of an h-point DFT, scaled 1/h = 2/n.
+        T scale = T.CreateTruncating(1.0 / h);
+        for (int j = 0; j < h; j++)
+        {
+            x[2 * j] = re[j] * scale;
+            x[2 * j + 1] = im[j] * scale;
+        }
+    }
+
+    private void ForwardOdd(ReadOnlySpan<T> x, Span<T> re, Span<T> im)
+    {
+        T[] sr = ArrayPool<T>.Shared.Rent(n), si = ArrayPool<T>.Shared.Rent(n);
+        try
+        {
+            var a = sr.AsSpan(0, n);
+            var b = si.AsSpan(0, n);
+            x.CopyTo(a);
+            b.Clear();
+            complex.ForwardCore(a, b);
+            a[..Bins].CopyTo(re);
+            b[..Bins].CopyTo(im);
+            im[0] = T.Zero;
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(sr);
+            ArrayPool<T>.Shared.Return(si);
+        }
+    }
+
+    private void InverseOdd(Span<T> re, Span<T> im, Span<T> x)
+    {
+        // Rebuild the full Hermitian spectrum in place: X[n - k] = conj X[k], Im X[0] ignored.
+        im[0] = T.Zero;
+        for (int k = 1; k < Bins; k++)
+        {
+            re[n - k] = re[k];
+            im[n - k] = -im[k];
+        }
+        complex.InverseCore(re[..n], im[..n]);
+        re[..n].CopyTo(x);
+    }
+
+    private void Check(int xLength, int reLength, int imLength, int rows, string xName)
+    {
+        if (rows < 0) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"rows must be >= 0, got {rows}.");
+        long nx = (long)rows * n, nb = (long)rows * Bins;
+        if (xLength != nx) throw new ArgumentException($"{xName} has length {xLength}, expected rows * n = {nx}.", xName);
+        if (reLength != nb) throw new ArgumentException($"re has length {reLength}, expected rows * (n/2 + 1) = {nb}.", "re");
+        if (imLength != nb) throw new ArgumentException($"im has length {imLength}, expected rows * (n/2 + 1) = {nb}.", "im");
+    }
+}

@@ -1,0 +1,93 @@
+namespace Reference.Core.Linear;
+
+/// <summary>
+/// Packing of GEMM operands into the micro-kernel's layout (Goto and van de Geijn 2008, Sec. 6;
+/// BLIS "packed micro-panels"). After packing, the micro-kernel reads both operands with unit
+/// stride whatever the transposition and leading dimension of the stored matrices:
+///   packed A: MR-tall micro-panels; panel q holds op(A)[ic + q MR + r, pc + p] at [q MR kc + p MR + r];
+///   packed B: NR-wide micro-panels; panel q holds op(B)[pc + p, jc + q NR + j] at [q NR kc + p NR + j].
+/// Rows (columns) past the edge of op(A) (op(B)) are zero, so edge tiles need no special kernel: the
+/// padded lanes compute zeros that are never stored.
+/// </summary>
+internal static unsafe class GemmPacking
+{
+    /// <summary>Packs op(A)[ic:ic+mc, pc:pc+kc] (op(A)[i, p] = transA ? a[p lda + i] : a[i lda + p]).</summary>
+    public static void PackA<T>(bool transA, T* a, nint lda, int ic, int pc, int mc, int kc, int mr, T* dest)
+        where T : unmanaged
+    {
+        for (int i0 = 0; i0 < mc; i0 += mr)
+        {
+            int rows = Math.Min(mr, mc - i0);
+            T* panel = dest + (nint)i0 * kc;
+            if (transA)
+            {
+                // Row p of the stored k x m matrix holds op(A)[:, p]: a contiguous run of `rows` values.
+                T* src = a + (nint)pc * lda + ic + i0;
+                for (int p = 0; p < kc; p++, src += lda)
+                {
+                    T* d = panel + (nint)p * mr;
+                    int r = 0;
+                    for (; r < rows; r++) d[r] = src[r];
+                    for (; r < mr; r++) d[r] = default;
+                }
+            }
+            else
+            {
+                // Rows of the stored m x k matrix are op(A) rows: read `rows` streams in step.
+                for (int r = 0; r < mr; r++)
+                {
+                    T* d = panel + r;
+                    if (r < rows)
+                    {
+                        T* src = a + (nint)(ic + i0 + r) * lda + pc;
+                        for (int p = 0; p < kc; p++) d[(nint)p * mr] = src[p];
+                    }
+                    else
+                    {
+                        for (int p = 0; p < kc; p++) d[(nint)p * mr] = default;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs op(B)[pc:pc+kc, jc:jc+nc] (op(B)[p, j] = transB ? b[j ldb + p] : b[p ldb + j]).</summary>
+    public static void PackB<T>(bool transB, T* b, nint ldb, int pc, int jc, int kc, int nc, int nr, T* dest)
+        where T : unmanaged
+    {
+        for (int j0 = 0; j0 < nc; j0 += nr)
+        {
+            int cols = Math.Min(nr, nc - j0);
+            T* panel = dest + (nint)j0 * kc;
+            if (!transB)
+            {
+                // Row p of B holds op(B)[p, :]: copy `cols` contiguous values per p.
+                T* src = b + (nint)pc * ldb + jc + j0;
+                nint bytes = (nint)cols * sizeof(T);
+                for (int p = 0; p < kc; p++, src += ldb)
+                {
+                    T* d = panel + (nint)p * nr;
+                    Buffer.MemoryCopy(src, d, bytes, bytes);
+                    for (int j = cols; j < nr; j++) d[j] = default;
+                }
+            }
+            else
+            {
+                // Row j of the stored n x k matrix is column j of op(B): scatter it with stride nr.
+                for (int j = 0; j < nr; j++)
+                {
+                    T* d = panel + j;
+                    if (j < cols)
+                    {
+                        T* src = b + (nint)(jc + j0 + j) * ldb + pc;
+                        for (int p = 0; p < kc; p++) d[(nint)p * nr] = src[p];
+                    }
+                    else
+                    {
+                        for (int p = 0; p < kc; p++) d[(nint)p * nr] = default;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,529 @@
+// S4D: the diagonal state-space layer.
+//
+// Papers: "On the Parameterization and Initialization of Diagonal State Space Models" (Gu, Gupta,
+// Goel, Re; arXiv:2206.11893): Sec. 3.1 (ZOH and bilinear discretization), Sec. 3.2 / Eq. (5) (the
+// convolution kernel as a Vandermonde product, K = 2 Re(C Bbar V)), Sec. 4 (S4D-Lin and S4D-Inv),
+// Sec. 5 (parameterization: A's real part through exp, Delta through log Delta). State passing across
+// chunks follows H3 / FlashConv (arXiv:2212.14052, Sec. 4.2).
+//
+// Glossary (code -> paper), per channel h (H channels) and complex mode n (M = N/2 modes):
+//   LogNegRealA[h, n]  log a_n,  A_n = -exp(log a_n) + i ImagA[h, n]   (Re A < 0 by construction)
+//   BRe/BIm, CRe/CIm   B_n, C_n (complex)
+//   LogDelta[h]        log Delta (step size), D[h] the skip
+//   z = Delta A        the discretization argument
+//   Abar, Bbar         discrete transition and input: ZOH  Abar = exp(z), Bbar = (exp(z) - 1)/A B
+//                                                     bilinear Abar = (1 + z/2)/(1 - z/2), Bbar = Delta B/(1 - z/2)
+//   K [H, L]           kernel K[l] = 2 Re sum_n C_n Bbar_n Abar_n^l, evaluated as exp(l log Abar)
+//   x [rows, M]        complex state: x_t = Abar x_{t-1} + Bbar u_t, y_t = 2 Re(C x_t) + D u_t
+//   u, y [.., H, L]    input and output (row r uses channel r mod H)
+//
+// Numerically delicate spots: (exp(z) - 1)/z is summed as a series for |z| < 1/2 (the quotient
+// cancels catastrophically as z -> 0); powers Abar^l are exp(l log Abar), never repeated
+// multiplication (whose rounding error grows linearly with l); the Fast kernel splits l = m b + j and
+// multiplies two exactly evaluated exponentials exp(m b log Abar) exp(j log Abar) (two roundings,
+// independent of l) so the L x M exponentials shrink to (L/b + b) M.
+//
+// Deliberate simplifications: one SSM copy per channel (no "channels" axis), no bidirectional
+// kernel, no kernel length shorter than L (l_max = None), B and C unconstrained complex.
+// Initialization: B = 1, C ~ complex normal with E|C|^2 = 1, D ~ N(0, 1), log Delta ~ U[log dtMin,
+// log dtMax] (defaults 1e-3, 1e-1), a = 1/2 and w from S4D-Lin or S4D-Inv.
+using System.Numerics;
+using Reference.Core;
+using Reference.Operators.Convolution;
+
+namespace Reference.Operators.StateSpace;
+
+/// <summary>How the continuous SSM is turned into a recurrence. ZOH and bilinear are never compared with each other.</summary>
+public enum Discretization
+{
+    /// <summary>Zero-order hold: Abar = exp(Delta A), Bbar = (exp(Delta A) - 1)/A B (S4's default).</summary>
+    Zoh,
+
+    /// <summary>Bilinear (Tustin): Abar = (1 + Delta A/2)/(1 - Delta A/2), Bbar = Delta B/(1 - Delta A/2) (H3's default).</summary>
+    Bilinear,
+}
+
+/// <summary>Imaginary-part initializations of S4D (Sec. 4); both use a_n = 1/2.</summary>
+public enum S4DInit
+{
+    /// <summary>S4D-Lin: w_n = pi n.</summary>
+    Lin,
+
+    /// <summary>S4D-Inv: w_n = (N/pi)(N/(2n+1) - 1), N the real state size.</summary>
+    Inv,
+}
+
+/// <summary>S4D parameters for H channels of M complex modes (state size N = 2M reals); arrays [H, M] or [H].</summary>
+public sealed record S4DParameters(
+    int Channels, int Modes,
+    double[] LogNegRealA, double[] ImagA,
+    double[] BRe, double[] BIm, double[] CRe, double[] CIm,
+    double[] LogDelta, double[] D)
+{
+    /// <summary>The paper's initialization for H channels and a real state size N (even).</summary>
+    public static S4DParameters Initialize(SplitMix64 rng, int channels, int stateSize, S4DInit init = S4DInit.Lin,
+        double dtMin = 1e-3, double dtMax = 1e-1)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1, nameof(channels));
+        if (stateSize < 2 || stateSize % 2 != 0)
+            throw new ArgumentOutOfRangeException(nameof(stateSize), $"stateSize must be even and >= 2 (N/2 complex modes), got {stateSize}.");
+        if (!(dtMin > 0 && dtMax >= dtMin))
+            throw new ArgumentOutOfRangeException(nameof(dtMin), $"need 0 < dtMin <= dtMax, got dtMin {dtMin}, dtMax {dtMax}.");
+        int m = stateSize / 2;
+        var p = new S4DParameters(channels, m,
+            new double[channels * m], new double[channels * m], new double[channels * m], new double[channels * m],
+            new double[channels * m], new double[channels * m], new double[channels], new double[channels]);
+        double invSqrt2 = 1.0 / Math.Sqrt(2.0);
+        for (int h = 0; h < channels; h++)
+        {
+            for (int n = 0; n < m; n++)
+            {
+                int i = h * m + n;
+                p.LogNegRealA[i] = Math.Log(0.5);
+                p.ImagA[i] = init == S4DInit.Lin
+                    ? Math.PI * n
+                    : stateSize / Math.PI * (stateSize / (2.0 * n + 1.0) - 1.0);
+                p.BRe[i] = 1.0;
+                p.CRe[i] = rng.Normal() * invSqrt2;
+                p.CIm[i] = rng.Normal() * invSqrt2;
+            }
+            p.LogDelta[h] = rng.Uniform(Math.Log(dtMin), Math.Log(dtMax));
+            p.D[h] = rng.Normal();
+        }
+        return p;
+    }
+
+    public Complex A(int h, int n) => new(-Math.Exp(LogNegRealA[h * Modes + n]), ImagA[h * Modes + n]);
+
+    public Complex B(int h, int n) => new(BRe[h * Modes + n], BIm[h * Modes + n]);
+
+    public Complex C(int h, int n) => new(CRe[h * Modes + n], CIm[h * Modes + n]);
+
+    public double Delta(int h) => Math.Exp(LogDelta[h]);
+
+    /// <summary>Skip D as a tensor [H] (for the convolution routines).</summary>
+    public Tensor<double> SkipTensor() => new((double[])D.Clone(), Channels);
+
+    internal void Validate(string argument)
+    {
+        int hm = Channels * Modes;
+        if (Channels < 1 || Modes < 1 || LogNegRealA.Length != hm || ImagA.Length != hm || BRe.Length != hm || BIm.Length != hm
+            || CRe.Length != hm || CIm.Length != hm || LogDelta.Length != Channels || D.Length != Channels)
+            throw new ArgumentException($"parameters must hold [H, M] = [{Channels}, {Modes}] mode arrays and [H] = [{Channels}] channel arrays.", argument);
+    }
+}
+
+/// <summary>Gradients of the S4D layer, same layout as <see cref="S4DParameters"/> plus du.</summary>
+public sealed record S4DGradients(
+    Tensor<double> Input,
+    double[] LogNegRealA, double[] ImagA, double[] BRe, double[] BIm, double[] CRe, double[] CIm,
+    double[] LogDelta, double[] D);
+
+/// <summary>Recurrent state: x [rows, M] complex, rows = leading axes times H.</summary>
+public sealed class S4DState
+{
+    internal S4DState(int rows, int modes)
+    {
+        Rows = rows;
+        Modes = modes;
+        X = new Complex[rows * modes];
+    }
+
+    public int Rows { get; }
+
+    public int Modes { get; }
+
+    /// <summary>[rows, M]: the complex modes after the last consumed token.</summary>
+    public Complex[] X { get; }
+}
+
+public static class S4D
+{
+    // ------------------------------------------------------------------ discretization
+
+    /// <summary>Abar, Bbar and log Abar of mode n of channel h.</summary>
+    public static (Complex Abar, Complex Bbar, Complex LogAbar) Discretize(S4DParameters p, int h, int n, Discretization method)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        Complex a = p.A(h, n), b = p.B(h, n);
+        double delta = p.Delta(h);
+        Complex z = delta * a;
+        if (method == Discretization.Zoh)
+            return (Complex.Exp(z), delta * ExpM1OverZ(z) * b, z);
+        Complex abar = (1 + z / 2) / (1 - z / 2);
+        return (abar, delta * b / (1 - z / 2), Complex.Log(1 + z / 2) - Complex.Log(1 - z / 2));
+    }
+
+    /// <summary>
+    /// phi1(z) = (exp(z) - 1)/z. For |z| &lt; 1/2 the quotient loses digits to cancellation, so the
+    /// Taylor series sum_k z^k/(k+1)! is summed (Horner, 20 terms: remainder &lt; 2^-20/21! ~ 2e-26).
+    /// </summary>
+    public static Complex ExpM1OverZ(Complex z)
+    {
+        if (Complex.Abs(z) >= 0.5) return (Complex.Exp(z) - 1) / z;
+        Complex acc = Complex.One;
+        for (int k = 20; k >= 1; k--) acc = 1 + z * acc / (k + 1);
+        return acc;
+    }
+
+    /// <summary>
+    /// psi(z) = phi1'(z) = (z exp(z) - exp(z) + 1)/z^2 (the ZOH input's derivative), with the series
+    /// sum_k (k+1) z^k/(k+2)! for |z| &lt; 1/2 (the numerator cancels to O(z^2)).
+    /// </summary>
+    public static Complex ExpM1OverZDerivative(Complex z)
+    {
+        if (Complex.Abs(z) >= 0.5) return ((z - 1) * Complex.Exp(z) + 1) / (z * z);
+        Complex sum = Complex.Zero, power = Complex.One;
+        double factorial = 2.0;
+        for (int k = 0; k <= 20; k++)
+        {
+            sum += (k + 1) * power / factorial;
+            power *= z;
+            factorial *= k + 3;
+        }
+        return sum;
+    }
+
+    // ------------------------------------------------------------------ kernel (Vandermonde)
+
+    /// <summary>
+    /// The definition: K[h, l] = 2 Re sum_{n=0..M-1} C_n Bbar_n exp(l log Abar_n), n ascending, float64. Returns [H, L].
+    /// </summary>
+    public static Tensor<double> Kernel(S4DParameters p, int length, Discretization method)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(length));
+        var k = Tensor<double>.Zeros(p.Channels, length);
+        for (int h = 0; h < p.Channels; h++)
+        {
+            var coef = new Complex[p.Modes];
+            var log = new Complex[p.Modes];
+            for (int n = 0; n < p.Modes; n++)
+            {
+                var (_, bbar, logAbar) = Discretize(p, h, n, method);
+                coef[n] = p.C(h, n) * bbar;
+                log[n] = logAbar;
+            }
+            for (int l = 0; l < length; l++)
+            {
+                double acc = 0.0;
+                for (int n = 0; n < p.Modes; n++) acc += (coef[n] * Complex.Exp(l * log[n])).Real;
+                k.Data[h * length + l] = 2.0 * acc;
+            }
+        }
+        return k;
+    }
+
+    /// <summary>
+    /// Fast tier of <see cref="Kernel"/> in float or double. With l = m b + j (b ~ sqrt(L), a multiple
+    /// of the SIMD width): P[n, j] = exp(j log Abar_n) and Q[m, n] = 2 C_n Bbar_n exp(m b log Abar_n) are
+    /// evaluated in float64 with vectorized exp/sin/cos, rounded to T, and K[m b + j] =
+    /// sum_n Re Q[m, n] Re P[n, j] - Im Q[m, n] Im P[n, j] is a small real product accumulated in
+    /// SIMD registers. Channels in parallel up to <paramref name="maxThreads"/> (0 = all cores).
+    /// </summary>
+    public static Tensor<T> KernelFast<T>(S4DParameters p, int length, Discretization method, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(length));
+        int w = Vector<T>.Count;
+        int block = Math.Max(w, (int)Math.Ceiling(Math.Sqrt(length) / w) * w);
+        int blocks = (length + block - 1) / block;
+        int modes = p.Modes;
+        var k = Tensor<T>.Zeros(p.Channels, length);
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
+        Parallel.For(0, p.Channels, options,
+            () => new KernelScratch<T>(modes, block, blocks),
+            (h, _, s) =>
+            {
+                FillFactors(p, h, method, block, blocks, s);
+                var kh = k.Data.AsSpan(h * length, length);
+                var pre = s.PRe.AsSpan();
+                var pim = s.PIm.AsSpan();
+                for (int m = 0; m < blocks; m++)
+                {
+                    var qre = s.QRe.AsSpan(m * modes, modes);
+                    var qim = s.QIm.AsSpan(m * modes, modes);
+                    var outBlock = s.Block.AsSpan();
+                    for (int v = 0; v < block; v += w)
+                    {
+                        var acc = Vector<T>.Zero;
+                        for (int n = 0; n < modes; n++)
+                        {
+                            acc += new Vector<T>(qre[n]) * new Vector<T>(pre.Slice(n * block + v, w));
+                            acc -= new Vector<T>(qim[n]) * new Vector<T>(pim.Slice(n * block + v, w));
+                        }
+                        acc.CopyTo(outBlock.Slice(v, w));
+                    }
+                    int start = m * block, count = Math.Min(block, length - start);
+                    outBlock[..count].CopyTo(kh.Slice(start, count));
+                }
+                return s;
+            },
+            _ => { });
+        return k;
+    }
+
+    private sealed class KernelScratch<T>(int modes, int block, int blocks) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public readonly T[] PRe = new T[modes * block], PIm = new T[modes * block];
+        public readonly T[] QRe = new T[blocks * modes], QIm = new T[blocks * modes];
+        public readonly T[] Block = new T[block];
+        public readonly double[] Re = new double[modes * (block + blocks)], Im = new double[modes * (block + blocks)];
+        public readonly double[] Mag = new double[modes * (block + blocks)], Sin = new double[modes * (block + blocks)],
+            Cos = new double[modes * (block + blocks)];
+    }
+
+    private static void FillFactors<T>(S4DParameters p, int h, Discretization method, int block, int blocks, KernelScratch<T> s)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int modes = p.Modes, per = block + blocks;
+        var coef = new Complex[modes];
+        for (int n = 0; n < modes; n++)
+        {
+            var (_, bbar, log) = Discretize(p, h, n, method);
+            coef[n] = 2.0 * p.C(h, n) * bbar;
+            // Exponents j log Abar (j < b), then m b log Abar (m < L/b), each a single rounding.
+            for (int j = 0; j < block; j++) { s.Re[n * per + j] = j * log.Real; s.Im[n * per + j] = j * log.Imaginary; }
+            for (int m = 0; m < blocks; m++)
+            {
+                double e = (double)m * block;
+                s.Re[n * per + block + m] = e * log.Real;
+                s.Im[n * per + block + m] = e * log.Imaginary;
+            }
+        }
+        TensorPrimitives.Exp(s.Re, s.Mag);
+        TensorPrimitives.SinCos(s.Im, s.Sin, s.Cos);
+        for (int n = 0; n < modes; n++)
+        {
+            for (int j = 0; j < block; j++)
+            {
+                int i = n * per + j;
+                s.PRe[n * block + j] = T.CreateTruncating(s.Mag[i] * s.Cos[i]);
+                s.PIm[n * block + j] = T.CreateTruncating(s.Mag[i] * s.Sin[i]);
+            }
+            for (int m = 0; m < blocks; m++)
+            {
+                int i = n * per + block + m;
+                var q = coef[n] * new Complex(s.Mag[i] * s.Cos[i], s.Mag[i] * s.Sin[i]);
+                s.QRe[m * modes + n] = T.CreateTruncating(q.Real);
+                s.QIm[m * modes + n] = T.CreateTruncating(q.Imaginary);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ layer (parallel form)
+
+    /// <summary>The layer y = K * u + D u (naive direct sum). u [.., H, L].</summary>
+    public static Tensor<double> Forward(S4DParameters p, Tensor<double> u, Discretization method)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        int length = u.Rank >= 1 ? u.Dim(-1) : 0;
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(u));
+        return CausalConvolution.Forward(u, Kernel(p, length, method), p.SkipTensor());
+    }
+
+    /// <summary>Fast tier of <see cref="Forward"/>: <see cref="KernelFast{T}"/> then the Fast convolution.</summary>
+    public static Tensor<T> ForwardFast<T>(S4DParameters p, Tensor<T> u, Discretization method, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        int length = u.Rank >= 1 ? u.Dim(-1) : 0;
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(u));
+        var d = Tensor<T>.Zeros(p.Channels);
+        for (int h = 0; h < p.Channels; h++) d.Data[h] = T.CreateTruncating(p.D[h]);
+        return CausalConvolution.ForwardFast(u, KernelFast<T>(p, length, method, maxThreads), d, maxThreads);
+    }
+
+    /// <summary>T [H, L, L]: lower-triangular Toeplitz of K with D on the diagonal.</summary>
+    public static Tensor<double> Materialize(S4DParameters p, int length, Discretization method) =>
+        CausalConvolution.Materialize(Kernel(p, length, method), p.SkipTensor(), length);
+
+    // ------------------------------------------------------------------ recurrent form
+
+    public static S4DState InitialState(S4DParameters p, int rows)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        if (rows < 1 || rows % p.Channels != 0)
+            throw new ArgumentException($"rows must be a positive multiple of H = {p.Channels}, got {rows}.", nameof(rows));
+        return new S4DState(rows, p.Modes);
+    }
+
+    /// <summary>One token: x = Abar x + Bbar u_t, y_t = 2 Re(C x) + D u_t; uT [rows], returns y_t [rows].</summary>
+    public static double[] Step(S4DParameters p, S4DState state, ReadOnlySpan<double> uT, Discretization method)
+    {
+        CheckState(p, state);
+        if (uT.Length != state.Rows)
+            throw new ArgumentException($"uT has {uT.Length} values, expected rows = {state.Rows}.", nameof(uT));
+        var y = new double[state.Rows];
+        for (int r = 0; r < state.Rows; r++)
+        {
+            int h = r % p.Channels;
+            double acc = 0.0;
+            for (int n = 0; n < p.Modes; n++)
+            {
+                var (abar, bbar, _) = Discretize(p, h, n, method);
+                ref Complex x = ref state.X[r * p.Modes + n];
+                x = abar * x + bbar * uT[r];
+                acc += (p.C(h, n) * x).Real;
+            }
+            y[r] = 2.0 * acc + p.D[h] * uT[r];
+        }
+        return y;
+    }
+
+    /// <summary>
+    /// One chunk with carried state (FlashConv state passing): y = K * u + D u + K_state with
+    /// K_state[l] = 2 Re sum_n C_n Abar_n^(l+1) s_n, then s &lt;- Abar^Lc s + sum_j Abar^(Lc-1-j) Bbar u_j.
+    /// uChunk [.., H, Lc].
+    /// </summary>
+    public static Tensor<double> ForwardChunk(S4DParameters p, S4DState state, Tensor<double> uChunk, Discretization method)
+    {
+        CheckState(p, state);
+        var y = Forward(p, uChunk, method);
+        int length = uChunk.Dim(-1);
+        int rows = uChunk.Length / length;
+        if (rows != state.Rows)
+            throw new ArgumentException($"uChunk has {rows} rows, the state holds {state.Rows}.", nameof(uChunk));
+        for (int r = 0; r < rows; r++)
+        {
+            int h = r % p.Channels;
+            var ur = uChunk.Data.AsSpan(r * length, length);
+            var yr = y.Data.AsSpan(r * length, length);
+            for (int n = 0; n < p.Modes; n++)
+            {
+                var (_, bbar, log) = Discretize(p, h, n, method);
+                ref Complex s = ref state.X[r * p.Modes + n];
+                Complex cs = p.C(h, n) * s;
+                for (int l = 0; l < length; l++) yr[l] += 2.0 * (cs * Complex.Exp((l + 1) * log)).Real;
+                Complex next = Complex.Exp(length * log) * s;
+                for (int j = 0; j < length; j++) next += Complex.Exp((length - 1 - j) * log) * bbar * ur[j];
+                s = next;
+            }
+        }
+        return y;
+    }
+
+    /// <summary>Prefill: the parallel output of u [.., H, L] and the state after it.</summary>
+    public static (Tensor<double> Output, S4DState State) Prefill(S4DParameters p, Tensor<double> u, Discretization method)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        var state = InitialState(p, u.Length / Math.Max(u.Dim(-1), 1));
+        return (ForwardChunk(p, state, u, method), state);
+    }
+
+    /// <summary>
+    /// The diagonal realization of channel h for the ESS factored path: a_t = Abar, b_t = Bbar,
+    /// c_t = 2 C (time-invariant, repeated over L), skip D.
+    /// </summary>
+    public static ComplexDiagonalRealization Realization(S4DParameters p, int channel, int length, Discretization method)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        if ((uint)channel >= (uint)p.Channels)
+            throw new ArgumentOutOfRangeException(nameof(channel), $"channel must be in [0, {p.Channels}), got {channel}.");
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(length));
+        int m = p.Modes;
+        var a = new Complex[length * m];
+        var b = new Complex[length * m];
+        var c = new Complex[length * m];
+        for (int n = 0; n < m; n++)
+        {
+            var (abar, bbar, _) = Discretize(p, channel, n, method);
+            for (int t = 0; t < length; t++)
+            {
+                a[t * m + n] = abar;
+                b[t * m + n] = bbar;
+                c[t * m + n] = 2.0 * p.C(channel, n);
+            }
+        }
+        var skip = new double[length];
+        Array.Fill(skip, p.D[channel]);
+        return new ComplexDiagonalRealization(length, m, a, b, c, skip);
+    }
+
+    // ------------------------------------------------------------------ backward
+
+    /// <summary>
+    /// VJP of <see cref="Forward"/> for the cotangent dy (u's shape). The convolution backward gives
+    /// du, dD and dK; then with G_n = C_n Bbar_n, Z_n = Abar_n and (real) loss sum_l dK[l] 2 Re sum_n G_n Z_n^l:
+    ///   S0_n = 2 sum_l dK[l] Z^l,  S1_n = 2 sum_l dK[l] l Z^(l-1),
+    ///   dL/dG = S0, dL/dZ = S1 G (holomorphic derivatives), chained through the discretization.
+    /// For a complex parameter p = x + i y of a real loss Re w(p): dL/dx = Re w'(p), dL/dy = -Im w'(p).
+    /// Real parameters: log a (Re A = -exp(log a)), Im A, Re/Im B, Re/Im C, log Delta, D.
+    /// </summary>
+    public static S4DGradients Backward(S4DParameters p, Tensor<double> u, Tensor<double> dy, Discretization method)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
+        ArgumentNullException.ThrowIfNull(u);
+        int length = u.Dim(-1);
+        var kernel = Kernel(p, length, method);
+        var conv = CausalConvolution.Backward(u, kernel, p.SkipTensor(), dy);
+        int hm = p.Channels * p.Modes;
+        var g = new S4DGradients(conv.Input, new double[hm], new double[hm], new double[hm], new double[hm],
+            new double[hm], new double[hm], new double[p.Channels], (double[])conv.Skip!.Data.Clone());
+        for (int h = 0; h < p.Channels; h++)
+        {
+            var dk = conv.Kernel.Data.AsSpan(h * length, length);
+            double delta = p.Delta(h), dDelta = 0.0;
+            for (int n = 0; n < p.Modes; n++)
+            {
+                int i = h * p.Modes + n;
+                Complex a = p.A(h, n), b = p.B(h, n), c = p.C(h, n), z = delta * a;
+                var (abar, bbar, log) = Discretize(p, h, n, method);
+                Complex beta = bbar / b;
+                if (b == Complex.Zero) beta = method == Discretization.Zoh ? delta * ExpM1OverZ(z) : delta / (1 - z / 2);
+                Complex s0 = Complex.Zero, s1 = Complex.Zero;
+                for (int l = 0; l < length; l++)
+                {
+                    s0 += dk[l] * Complex.Exp(l * log);
+                    if (l > 0) s1 += dk[l] * l * Complex.Exp((l - 1) * log);
+                }
+                s0 *= 2.0;
+                s1 *= 2.0;
+                // Partial derivatives of Abar and of beta = Bbar / B with respect to A and Delta.
+                Complex dZdA, dZdDelta, dBetadA, dBetadDelta;
+                if (method == Discretization.Zoh)
+                {
+                    dZdA = delta * abar;
+                    dZdDelta = a * abar;
+                    dBetadA = delta * delta * ExpM1OverZDerivative(z);
+                    dBetadDelta = abar;
+                }
+                else
+                {
+                    Complex w = 1 / (1 - z / 2), w2 = w * w;
+                    dZdA = delta * w2;
+                    dZdDelta = a * w2;
+                    dBetadA = delta * delta * w2 / 2;
+                    dBetadDelta = w2;
+                }
+                Complex gZ = s1 * c * bbar;
+                Complex gC = s0 * bbar;
+                Complex gB = s0 * c * beta;
+                Complex gA = gZ * dZdA + s0 * c * b * dBetadA;
+                dDelta += (gZ * dZdDelta + s0 * c * b * dBetadDelta).Real;
+                g.CRe[i] = gC.Real;
+                g.CIm[i] = -gC.Imaginary;
+                g.BRe[i] = gB.Real;
+                g.BIm[i] = -gB.Imaginary;
+                g.LogNegRealA[i] = gA.Real * a.Real;
+                g.ImagA[i] = -gA.Imaginary;
+            }
+            g.LogDelta[h] = dDelta * delta;
+        }
+        return g;
+    }
+
+    private static void CheckState(S4DParameters p, S4DState state)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Modes != p.Modes || state.Rows % p.Channels != 0)
+            throw new ArgumentException($"state holds {state.Rows} rows of {state.Modes} modes; parameters have H = {p.Channels}, M = {p.Modes}.", nameof(state));
+    }
+}
