@@ -178,6 +178,27 @@ public class KernelsActivationsTests
         }
     }
 
+    /// <summary>Inputs long enough to be split over the cores give the same elements as the naive loop.</summary>
+    [Fact]
+    public void Edge_LongInputs_SplitOverCores_MatchNaive()
+    {
+        int n = 3 * 32768 + 5;
+        var rng = new SplitMix64(23);
+        var x = Close.Normal<float>(rng, n, 0, 4);
+        var dy = Close.Normal<float>(rng, n);
+        foreach (var k in Kernels.Where(k => k.Name is "Gelu" or "Softplus" or "LogSigmoid"))
+        {
+            var expected = new double[n];
+            k.NaiveForward(Close.Widen<float>(x), expected);
+            var y = new float[n];
+            k.FastForward32(x, y);
+            Close.All(expected, y, k.Name);
+            k.NaiveBackward(Close.Widen<float>(x), Close.Widen<float>(dy), expected);
+            k.FastBackward32(x, dy, y);
+            Close.All(expected, y, k.Name + " backward");
+        }
+    }
+
     [Fact]
     public void Edge_ExtremeInputs_StayFinite()
     {
