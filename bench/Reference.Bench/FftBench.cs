@@ -10,7 +10,7 @@ namespace Reference.Bench;
 /// Real FFT of 8192 points: our RealFftPlan (float32, float64) against MathNet's managed
 /// Fourier.ForwardReal (float64, the baseline) and our complex FFT of the same length.
 /// </summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, MinColumn, MedianColumn]
 public class FftRealBench
 {
     private const int N = 8192;

@@ -11,7 +11,7 @@ namespace Reference.Bench;
 /// thread: the target is &lt;= 25 ms. Baseline = the same algorithm on MathNet's managed
 /// complex FFT (float64 Complex, one forward per signal and one inverse per channel).
 /// </summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, MinColumn, MedianColumn]
 public class FftConvolutionBench
 {
     private const int Channels = 256, Length = 4096, KernelLength = 4096;
@@ -63,7 +63,7 @@ public class FftConvolutionBench
 }
 
 /// <summary>The direct O(L Lk) sum on 8 channels (x 32 to compare with 256) against the FFT path.</summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, MinColumn, MedianColumn]
 public class FftConvolutionDirectBench
 {
     private const int Channels = 8, Length = 4096, KernelLength = 4096;

@@ -8,5 +8,14 @@ namespace Reference.Bench;
 /// </summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static void Main(string[] args)
+    {
+        // `--cpu-time [size]`: GEMM vs FMA peak timed by CPU time (see CpuTimeRates), for shared machines.
+        if (args.Length > 0 && args[0] == "--cpu-time")
+        {
+            CpuTimeRates.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1024);
+            return;
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }

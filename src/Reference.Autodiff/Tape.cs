@@ -31,9 +31,10 @@ public static class Tape
     public static bool IsRecording => noGradDepth == 0;
 
     /// <summary>
-    /// True inside <see cref="UseFastKernels"/>: matrix products use the Fast tier (FastGemm,
-    /// threaded, float64) instead of the Naive definition. Every other primitive is identical in
-    /// both tiers (elementwise IEEE operations, fixed accumulation orders).
+    /// True inside <see cref="UseFastKernels"/>: matrix products use FastGemm (float64, threaded) and
+    /// activations / softmax / norms use the FastActivations / FastNormalization kernels instead of
+    /// the Naive definitions. Arithmetic, reductions and gradient accumulation are identical in both
+    /// tiers (single IEEE operations per element, fixed accumulation orders).
     /// </summary>
     public static bool FastKernels => fastDepth > 0;
 
@@ -44,7 +45,7 @@ public static class Tape
         return new Scope(() => noGradDepth--);
     }
 
-    /// <summary>Scope in which matrix products use the Fast tier (see <see cref="FastKernels"/>).</summary>
+    /// <summary>Scope in which the primitives use the Fast tier kernels (see <see cref="FastKernels"/>).</summary>
     public static Scope UseFastKernels()
     {
         fastDepth++;

@@ -10,7 +10,7 @@
 //            sigma_p             ||g_p|| once every pair is orthogonal
 //
 // Plane rotations G <- G J(p, q, theta) are applied until every pair of columns satisfies
-// |gamma| <= eps sqrt(alpha beta); the column norms are then the singular values, each with a small
+// |gamma| <= m u sqrt(alpha beta); the column norms are then the singular values, each with a small
 // *relative* error (the method's selling point for the small singular values ESS counts).
 // Scalar loops in index order, no threads, no SIMD: this is the reference the fast tier is
 // checked against.
@@ -30,6 +30,7 @@ public static class NaiveSingularValues
         bool transpose = rows < cols;
         int n = Math.Min(rows, cols), m = Math.Max(rows, cols);
         var g = new double[n * m];
+        double scale = 0;
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < cols; j++)
             {
@@ -38,7 +39,18 @@ public static class NaiveSingularValues
                     throw new ArgumentException($"a[{i}, {j}] = {value}; singular values are defined for finite matrices only.", nameof(a));
                 if (transpose) g[i * m + j] = value;
                 else g[j * m + i] = value;
+                scale = Math.Max(scale, Math.Abs(value));
             }
+        // Work on A / max|a_ij| so that the squared norms neither overflow nor underflow early.
+        // (a power of two, so the scaling is exact).
+        if (scale > 0)
+        {
+            scale = SingularValues.PowerOfTwoScale(scale);
+            for (int i = 0; i < g.Length; i++) g[i] /= scale;
+        }
+        // Convergence threshold on |cos| of the angle between two columns: m u (the rounding error
+        // of an m-term dot product); eps alone can cycle on columns that are pure rounding noise.
+        double threshold = Math.Max(1, m) * SingularValues.UnitRoundoff;
 
         for (int sweep = 0; ; sweep++)
         {
@@ -54,7 +66,7 @@ public static class NaiveSingularValues
                         beta += gq * gq;
                         gamma += gp * gq;
                     }
-                    if (Math.Abs(gamma) <= double.Epsilon || Math.Abs(gamma) <= SingularValues.UnitRoundoff * Math.Sqrt(alpha) * Math.Sqrt(beta)) continue;
+                    if (gamma == 0 || Math.Abs(gamma) <= threshold * Math.Sqrt(alpha) * Math.Sqrt(beta)) continue;
                     rotated = true;
                     // tan(theta) is the smaller root of t^2 + 2 zeta t - 1 = 0 (|theta| <= pi/4).
                     double zeta = (beta - alpha) / (2.0 * gamma);
@@ -77,7 +89,7 @@ public static class NaiveSingularValues
         {
             double sum = 0;
             for (int i = 0; i < m; i++) sum += g[p * m + i] * g[p * m + i];
-            sigma[p] = Math.Sqrt(sum);
+            sigma[p] = Math.Sqrt(sum) * scale;
         }
         Array.Sort(sigma, (x, y) => y.CompareTo(x));
         return sigma;

@@ -73,10 +73,20 @@ public static class SingularValues
             else
                 row.CopyTo(w.Slice(i * n, n));
         }
+        // Scale by a power of two (exact) to max |a_ij| in [1, 2) so that no square in the
+        // reflections over- or underflows.
+        double max = Math.Abs(TensorPrimitives.MaxMagnitude(w));
         var d = sigma[..n];
+        if (max == 0)
+        {
+            d.Clear();
+            return;
+        }
+        double scale = PowerOfTwoScale(max);
+        TensorPrimitives.Multiply(w, 1.0 / scale, w);
         Bidiagonalize(w, m, n, d, f, v, z);
         BidiagonalQr(d, f);
-        for (int k = 0; k < n; k++) d[k] = Math.Abs(d[k]);
+        for (int k = 0; k < n; k++) d[k] = Math.Abs(d[k]) * scale;
         d.Sort((x, y) => y.CompareTo(x));
     }
 
@@ -172,9 +182,10 @@ public static class SingularValues
     }
 
     /// <summary>
-    /// Overwrites x (length >= 1) with the Householder vector v = x - alpha e_1 and returns alpha,
-    /// with alpha = -sign(x_0) ||x|| (the sign that avoids cancellation in v_0) and tau = 2 / v^T v
-    /// (so H x = alpha e_1); tau = 0 and alpha = x_0 when x_1.. are zero already.
+    /// Householder reflection H = I - tau v v^T with H x = beta e_1 (x of length >= 1): returns
+    /// beta = -sign(x_0) ||x|| (the sign that avoids cancellation) and overwrites x with v, scaled so
+    /// that v_0 = 1 (then tau = (beta - x_0) / beta lies in [1, 2] and nothing underflows). When
+    /// x_1.. are zero already, tau = 0 and beta = x_0.
     /// </summary>
     private static double MakeReflector(Span<double> x, out double tau)
     {
@@ -186,11 +197,11 @@ public static class SingularValues
             return x0;
         }
         double norm = Hypot(x0, tailNorm);
-        double alpha = x0 > 0 ? -norm : norm;
-        x[0] = x0 - alpha;
-        // v^T v = 2 alpha (alpha - x_0) = -2 alpha v_0, so tau = -1 / (alpha v_0).
-        tau = -1.0 / (alpha * x[0]);
-        return alpha;
+        double beta = x0 > 0 ? -norm : norm;
+        tau = (beta - x0) / beta;
+        TensorPrimitives.Multiply(x[1..], 1.0 / (x0 - beta), x[1..]);
+        x[0] = 1;
+        return beta;
     }
 
     /// <summary>
@@ -276,6 +287,9 @@ public static class SingularValues
             }
         }
     }
+
+    /// <summary>2^floor(log2 x) for x > 0: dividing by it is exact and brings x into [1, 2).</summary>
+    internal static double PowerOfTwoScale(double x) => Math.ScaleB(1.0, Math.ILogB(x));
 
     /// <summary>sqrt(a^2 + b^2) without overflow or destructive underflow.</summary>
     internal static double Hypot(double a, double b)

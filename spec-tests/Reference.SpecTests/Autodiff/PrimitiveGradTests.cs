@@ -43,6 +43,8 @@ public class PrimitiveGradTests
         Grad.AssertPasses(v => Grad.Probe(Ops.Sigmoid(v[0])), x);
         Grad.AssertPasses(v => Grad.Probe(Ops.Relu(v[0])), x);
         Grad.AssertPasses(v => Grad.Probe(Ops.Silu(v[0])), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Gelu(v[0])), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.GeluTanh(v[0])), x);
         Grad.AssertPasses(v => Grad.Probe(Ops.Softplus(v[0])), x);
         Grad.AssertPasses(v => Grad.Probe(Ops.Abs(v[0])), x);
         Grad.AssertPasses(v => Grad.Probe(Ops.Pow(v[0], 3.0)), x);
@@ -107,6 +109,37 @@ public class PrimitiveGradTests
         Assert.True(Metrics.RelativeError(naive.Value.Data, fast.Value.Data) <= 1e-13);
         Assert.True(Metrics.RelativeError(ga.Data, a.Grad!.Data) <= 1e-13);
         Assert.True(Metrics.RelativeError(gb.Data, b.Grad!.Data) <= 1e-13);
+    }
+
+    [Fact]
+    public void Property_FastTierActivationsAndNorms_AgreeWithNaive()
+    {
+        var x0 = Grad.Normal(5, 9, 33);
+        var w0 = Grad.Normal(6, 33);
+        Func<Variable, Variable, Variable>[] graphs =
+        [
+            (x, w) => Ops.Gelu(x) + Ops.GeluTanh(x) * Ops.Silu(x),
+            (x, w) => Ops.Softplus(x) * Ops.Sigmoid(x) - Ops.Tanh(x) + Ops.Relu(x),
+            (x, w) => Ops.Softmax(x) + Ops.LogSoftmax(x, 0),
+            (x, w) => Ops.LayerNorm(x, w, w) + Ops.RmsNorm(x, w),
+        ];
+        foreach (var graph in graphs)
+        {
+            var naive = Run(graph, false);
+            var fast = Run(graph, true);
+            for (int i = 0; i < naive.Length; i++)
+                Assert.True(Metrics.RelativeError(naive[i], fast[i]) <= 1e-12, $"output/gradient {i}: {Metrics.RelativeError(naive[i], fast[i]):E2}");
+        }
+
+        double[][] Run(Func<Variable, Variable, Variable> graph, bool fast)
+        {
+            using var scope = fast ? Tape.UseFastKernels() : default;
+            var x = Variable.Parameter(x0.Clone());
+            var w = Variable.Parameter(w0.Clone());
+            var y = graph(x, w);
+            Grad.Probe(y).Backward();
+            return [y.Value.Data, x.Grad!.Data, w.Grad?.Data ?? []];
+        }
     }
 
     [Fact]

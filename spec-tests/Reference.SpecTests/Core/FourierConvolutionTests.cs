@@ -17,6 +17,7 @@ public sealed record ConvolutionCase(int Channels, int Length, int KernelLength,
          select new ConvolutionCase(c, l, lk, seed)).ToArbitrary();
 }
 
+/// <summary>Fast-vs-definition checks: also run with AVX2 and with all hardware intrinsics disabled (.ci/run).</summary>
 [Trait("Category", "IsaParity")]
 public class FourierConvolutionTests
 {
@@ -39,6 +40,13 @@ public class FourierConvolutionTests
         FftConvolution.NaiveCausal(u, k, expected, c.Channels, c.Length, c.KernelLength);
         FftConvolution.Causal<double>(u, k, actual, c.Channels, c.Length, c.KernelLength);
         Assert.True(Metrics.RelativeError(expected, actual) <= 1e-12);
+        // Both routes of the fast tier on every case, whatever the dispatch picks.
+        foreach (bool direct in (bool[])[false, true])
+        {
+            var routed = new double[u.Length];
+            FftConvolution.CausalRoute<double>(u, k, routed, c.Channels, c.Length, c.KernelLength, direct);
+            Assert.True(Metrics.RelativeError(expected, routed) <= 1e-12, $"direct = {direct}");
+        }
     }
 
     [Property(Arbitrary = [typeof(ConvolutionCase)])]
@@ -52,6 +60,12 @@ public class FourierConvolutionTests
         var actual = new float[u.Length];
         FftConvolution.Causal<float>(uf, kf, actual, c.Channels, c.Length, c.KernelLength);
         Assert.True(Metrics.RelativeError(expected, actual) <= 1e-5);
+        foreach (bool direct in (bool[])[false, true])
+        {
+            var routed = new float[u.Length];
+            FftConvolution.CausalRoute<float>(uf, kf, routed, c.Channels, c.Length, c.KernelLength, direct);
+            Assert.True(Metrics.RelativeError(expected, routed) <= 1e-5, $"direct = {direct}");
+        }
     }
 
     [Fact]
@@ -96,6 +110,21 @@ public class FourierConvolutionTests
     }
 
     [Fact]
+    public void Edge_NaNStaysInItsChannel()
+    {
+        var c = new ConvolutionCase(3, 40, 12, 8);
+        var (u, k) = Inputs(c);
+        u[40 + 20] = double.NaN;   // channel 1, t = 20
+        var y = new double[u.Length];
+        FftConvolution.Causal<double>(u, k, y, c.Channels, c.Length, c.KernelLength);
+        var expected = new double[u.Length];
+        FftConvolution.NaiveCausal(u, k, expected, c.Channels, c.Length, c.KernelLength);
+        Assert.True(Metrics.RelativeError(expected.AsSpan(0, 40), y.AsSpan(0, 40)) <= 1e-12);
+        Assert.True(Metrics.RelativeError(expected.AsSpan(80, 40), y.AsSpan(80, 40)) <= 1e-12);
+        Assert.True(double.IsNaN(y[40 + 20]));
+    }
+
+    [Fact]
     public void Edge_LengthOne_IsProductOfFirstSamples()
     {
         var u = new[] { 3.0f, -2.0f };
@@ -133,5 +162,77 @@ public class FourierConvolutionTests
             FftConvolution.Causal<double>(u, k, actual, 2, 33, 0)).ParamName);
         Assert.Equal("y", Assert.Throws<ArgumentException>(() =>
             FftConvolution.NaiveCausal(u, k, new double[1], 2, 33, 9)).ParamName);
+    }
+
+    private static double[] Gradient(ConvolutionCase c)
+    {
+        var dy = new double[c.Channels * c.Length];
+        new SplitMix64((ulong)c.Seed ^ 0x9E3779B97F4A7C15UL).FillNormal<double>(dy);
+        return dy;
+    }
+
+    private static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
+    {
+        double s = 0;
+        for (int i = 0; i < a.Length; i++) s += a[i] * b[i];
+        return s;
+    }
+
+    [Property(Arbitrary = [typeof(ConvolutionCase)])]
+    public void Property_NaiveBackward_IsTheAdjointOfTheForwardMap(ConvolutionCase c)
+    {
+        // Dot-product test: y is bilinear in (u, k), so <y, dy> = <u, du> = <k, dk>.
+        var (u, k) = Inputs(c);
+        var dy = Gradient(c);
+        var y = new double[u.Length];
+        var du = new double[u.Length];
+        var dk = new double[k.Length];
+        FftConvolution.NaiveCausal(u, k, y, c.Channels, c.Length, c.KernelLength);
+        FftConvolution.NaiveCausalBackward(dy, u, k, du, dk, c.Channels, c.Length, c.KernelLength);
+        double reference = Dot(y, dy);
+        double scale = Math.Sqrt(Dot(y, y) * Dot(dy, dy)) + 1e-300;
+        Assert.True(Math.Abs(Dot(u, du) - reference) <= 1e-12 * scale);
+        Assert.True(Math.Abs(Dot(k, dk) - reference) <= 1e-12 * scale);
+    }
+
+    [Property(Arbitrary = [typeof(ConvolutionCase)])]
+    public void Property_FftBackward_BothPrecisions_MatchNaiveBackward(ConvolutionCase c)
+    {
+        var (u, k) = Inputs(c);
+        var dy = Gradient(c);
+        var du = new double[u.Length];
+        var dk = new double[k.Length];
+        FftConvolution.NaiveCausalBackward(dy, u, k, du, dk, c.Channels, c.Length, c.KernelLength);
+        var fu = new double[u.Length];
+        var fk = new double[k.Length];
+        FftConvolution.CausalBackward<double>(dy, u, k, fu, fk, c.Channels, c.Length, c.KernelLength);
+        Assert.True(Metrics.RelativeError(du, fu) <= 1e-12);
+        Assert.True(Metrics.RelativeError(dk, fk) <= 1e-12);
+        // float32: the definition on the rounded inputs.
+        var (dyf, uf, kf) = (FourierData.ToFloat(dy), FourierData.ToFloat(u), FourierData.ToFloat(k));
+        FftConvolution.NaiveCausalBackward(FourierData.ToDouble(dyf), FourierData.ToDouble(uf), FourierData.ToDouble(kf),
+            du, dk, c.Channels, c.Length, c.KernelLength);
+        var su = new float[u.Length];
+        var sk = new float[k.Length];
+        FftConvolution.CausalBackward<float>(dyf, uf, kf, su, sk, c.Channels, c.Length, c.KernelLength, maxThreads: 2);
+        Assert.True(Metrics.RelativeError(du, su) <= 1e-5);
+        Assert.True(Metrics.RelativeError(dk, sk) <= 1e-5);
+    }
+
+    [Fact]
+    public void Edge_Backward_TapsBeyondTheSequence_GetZeroGradient()
+    {
+        var c = new ConvolutionCase(2, 5, 9, 4);
+        var (u, k) = Inputs(c);
+        var dy = Gradient(c);
+        var du = new double[u.Length];
+        var dk = Enumerable.Repeat(double.NaN, k.Length).ToArray();
+        FftConvolution.CausalBackward<double>(dy, u, k, du, dk, c.Channels, c.Length, c.KernelLength);
+        for (int ch = 0; ch < 2; ch++)
+            for (int j = 5; j < 9; j++) Assert.Equal(0.0, dk[ch * 9 + j]);
+        Assert.Equal("dy", Assert.Throws<ArgumentException>(() =>
+            FftConvolution.CausalBackward<double>(new double[3], u, k, du, dk, 2, 5, 9)).ParamName);
+        Assert.Equal("dk", Assert.Throws<ArgumentException>(() =>
+            FftConvolution.CausalBackward<double>(dy, u, k, du, new double[3], 2, 5, 9)).ParamName);
     }
 }

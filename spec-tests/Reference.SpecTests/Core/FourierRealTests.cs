@@ -5,6 +5,7 @@ using Reference.Core.Fourier;
 
 namespace Reference.SpecTests.Core;
 
+/// <summary>Fast-vs-definition checks: also run with AVX2 and with all hardware intrinsics disabled (.ci/run).</summary>
 [Trait("Category", "IsaParity")]
 public class FourierRealTests
 {

@@ -87,7 +87,7 @@ public sealed class RmsNorm : Layer
 }
 
 /// <summary>The pointwise nonlinearities available as layers.</summary>
-public enum ActivationKind { Relu, GeluTanh, Silu, Softplus, Sigmoid, Tanh }
+public enum ActivationKind { Relu, Gelu, GeluTanh, Silu, Softplus, Sigmoid, Tanh }
 
 /// <summary>A parameter-free pointwise nonlinearity.</summary>
 public sealed class Activation(ActivationKind kind) : Layer
@@ -99,6 +99,7 @@ public sealed class Activation(ActivationKind kind) : Layer
     public static Variable Apply(ActivationKind kind, Variable x) => kind switch
     {
         ActivationKind.Relu => Ops.Relu(x),
+        ActivationKind.Gelu => Ops.Gelu(x),
         ActivationKind.GeluTanh => Ops.GeluTanh(x),
         ActivationKind.Silu => Ops.Silu(x),
         ActivationKind.Softplus => Ops.Softplus(x),

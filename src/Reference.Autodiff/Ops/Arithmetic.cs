@@ -12,8 +12,20 @@ public static partial class Ops
 {
     public static Variable Add(Variable a, Variable b)
     {
-        var (ea, eb, z) = Operands(a, b);
-        TensorPrimitives.Add(ea.Data, eb.Data, z.Data);
+        Tensor<double> z;
+        if (a.Rank >= 1 && b.Rank == 1 && a.Shape[^1] == b.Shape[0])
+        {
+            // Bias add ([..., D] + [D]) without materializing the broadcast bias.
+            z = Like(a.Value);
+            int d = b.Length;
+            for (int row = 0; row < z.Length; row += d)
+                TensorPrimitives.Add(a.Value.Data.AsSpan(row, d), b.Value.Data, z.Data.AsSpan(row, d));
+        }
+        else
+        {
+            (var ea, var eb, z) = Operands(a, b);
+            TensorPrimitives.Add(ea.Data, eb.Data, z.Data);
+        }
         return Function.Apply("add", [a, b], z, g =>
             [Broadcasting.ReduceTo(g, a.Shape), Broadcasting.ReduceTo(g, b.Shape)]);
     }

@@ -1,85 +1,66 @@
 using Reference.Core;
+using Reference.Core.Kernels;
 
 namespace Reference.Autodiff;
 
 /// <summary>
-/// Pointwise functions y = f(x) and their VJPs g * f'(x). The derivative is written in terms of x
-/// and y where that is cheaper or more stable (exp: y; tanh: 1 - y^2; sigmoid: y (1 - y)).
-/// Numerically delicate spots: sigmoid and softplus are evaluated in the branch that never
-/// exponentiates a large positive number; softplus follows PyTorch (beta = 1, threshold 20: x > 20
-/// returns x).
+/// Pointwise functions y = f(x) and their VJPs g * f'(x). The activation math (GELU exact and
+/// tanh, SiLU, sigmoid, tanh, softplus with PyTorch's threshold 20, their derivatives and the
+/// stable branches) lives in Reference.Core.Kernels: NaiveActivations is the definition, and
+/// FastActivations is used inside <see cref="Tape.UseFastKernels"/>. Sigmoid and tanh
+/// differentiate from the saved output (y (1 - y), 1 - y^2), the others from the saved input.
+/// exp, log, sqrt, abs and pow are one libm call per element and need no kernel.
 /// </summary>
 public static partial class Ops
 {
+    private delegate void Map(ReadOnlySpan<double> x, Span<double> y);
+    private delegate void MapBackward(ReadOnlySpan<double> saved, ReadOnlySpan<double> dy, Span<double> dx);
+
+    public static Variable Relu(Variable x) => Activation("relu", x, NaiveActivations.Relu, FastActivations.Relu,
+        NaiveActivations.ReluBackward, FastActivations.ReluBackward, fromOutput: false);
+
+    /// <summary>GELU, exact: x Phi(x) (Hendrycks and Gimpel 2016, sec. 2).</summary>
+    public static Variable Gelu(Variable x) => Activation("gelu", x, NaiveActivations.Gelu, FastActivations.Gelu,
+        NaiveActivations.GeluBackward, FastActivations.GeluBackward, fromOutput: false);
+
+    /// <summary>GELU, tanh approximation (PyTorch approximate = "tanh").</summary>
+    public static Variable GeluTanh(Variable x) => Activation("gelu_tanh", x, NaiveActivations.GeluTanh, FastActivations.GeluTanh,
+        NaiveActivations.GeluTanhBackward, FastActivations.GeluTanhBackward, fromOutput: false);
+
+    /// <summary>x sigmoid(x) (SiLU / Swish-1).</summary>
+    public static Variable Silu(Variable x) => Activation("silu", x, NaiveActivations.Silu, FastActivations.Silu,
+        NaiveActivations.SiluBackward, FastActivations.SiluBackward, fromOutput: false);
+
+    /// <summary>log(1 + e^x), PyTorch's Softplus(beta = 1, threshold = 20).</summary>
+    public static Variable Softplus(Variable x) => Activation("softplus", x, NaiveActivations.Softplus, FastActivations.Softplus,
+        NaiveActivations.SoftplusBackward, FastActivations.SoftplusBackward, fromOutput: false);
+
+    public static Variable Sigmoid(Variable x) => Activation("sigmoid", x, NaiveActivations.Sigmoid, FastActivations.Sigmoid,
+        NaiveActivations.SigmoidBackward, FastActivations.SigmoidBackward, fromOutput: true);
+
+    public static Variable Tanh(Variable x) => Activation("tanh", x, NaiveActivations.Tanh, FastActivations.Tanh,
+        NaiveActivations.TanhBackward, FastActivations.TanhBackward, fromOutput: true);
+
     public static Variable Exp(Variable x) => Pointwise("exp", x, Math.Exp, (_, y) => y);
 
     public static Variable Log(Variable x) => Pointwise("log", x, Math.Log, (v, _) => 1.0 / v);
-
-    public static Variable Tanh(Variable x) => Pointwise("tanh", x, Math.Tanh, (_, y) => 1.0 - y * y);
-
-    public static Variable Sigmoid(Variable x) => Pointwise("sigmoid", x, SigmoidScalar, (_, y) => y * (1.0 - y));
-
-    /// <summary>max(x, 0); the derivative at 0 is taken as 0 (PyTorch).</summary>
-    public static Variable Relu(Variable x)
-    {
-        ArgumentNullException.ThrowIfNull(x);
-        var y = Like(x.Value);
-        TensorPrimitives.Max(x.Value.Data, 0.0, y.Data);
-        return Function.Apply("relu", [x], y, g =>
-        {
-            var gx = Like(g);
-            var xs = x.Value.Data;
-            for (int i = 0; i < gx.Length; i++) gx.Data[i] = xs[i] > 0.0 ? g.Data[i] : 0.0;
-            return [gx];
-        });
-    }
-
-    /// <summary>x sigmoid(x) (SiLU / swish).</summary>
-    public static Variable Silu(Variable x) => Pointwise("silu", x, v => v * SigmoidScalar(v), (v, _) =>
-    {
-        double s = SigmoidScalar(v);
-        return s * (1.0 + v * (1.0 - s));
-    });
-
-    /// <summary>log(1 + e^x), PyTorch's Softplus(beta = 1, threshold = 20).</summary>
-    public static Variable Softplus(Variable x) => Pointwise("softplus", x, SoftplusScalar, (v, _) => v > 20.0 ? 1.0 : SigmoidScalar(v));
-
-    /// <summary>
-    /// GELU, tanh approximation (Hendrycks and Gimpel 2016, sec. 2; PyTorch approximate="tanh"):
-    /// 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3);
-    /// derivative 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), t = tanh(u).
-    /// </summary>
-    public static Variable GeluTanh(Variable x) => Pointwise("gelu_tanh", x,
-        v => 0.5 * v * (1.0 + Math.Tanh(GeluC * (v + 0.044715 * v * v * v))),
-        (v, _) =>
-        {
-            double t = Math.Tanh(GeluC * (v + 0.044715 * v * v * v));
-            return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * GeluC * (1.0 + 3.0 * 0.044715 * v * v);
-        });
-
-    /// <summary>sqrt(2 / pi).</summary>
-    private const double GeluC = 0.7978845608028654;
 
     public static Variable Abs(Variable x) => Pointwise("abs", x, Math.Abs, (v, _) => Math.Sign(v));
 
     public static Variable Sqrt(Variable x) => Pointwise("sqrt", x, Math.Sqrt, (_, y) => 0.5 / y);
 
-    /// <summary>1 / (1 + e^-x) without overflow: for x &lt; 0 it is e^x / (1 + e^x).</summary>
-    internal static double SigmoidScalar(double x)
+    private static Variable Activation(string name, Variable x, Map naive, Map fast, MapBackward naiveBackward, MapBackward fastBackward, bool fromOutput)
     {
-        if (x >= 0) return 1.0 / (1.0 + Math.Exp(-x));
-        double e = Math.Exp(x);
-        return e / (1.0 + e);
-    }
-
-    /// <summary>log(1 + e^x) = max(x, 0) + log1p(e^-|x|) (no overflow, no cancellation), x for x &gt; 20.</summary>
-    internal static double SoftplusScalar(double x) => x > 20.0 ? x : Math.Max(x, 0.0) + Log1p(Math.Exp(-Math.Abs(x)));
-
-    /// <summary>log(1 + u) accurate for small u (the classic (u * log(1+u)) / ((1+u) - 1) correction).</summary>
-    internal static double Log1p(double u)
-    {
-        double w = 1.0 + u;
-        return w == 1.0 ? u : Math.Log(w) * u / (w - 1.0);
+        ArgumentNullException.ThrowIfNull(x);
+        bool useFast = Tape.FastKernels;
+        var y = Like(x.Value);
+        (useFast ? fast : naive)(x.Value.Data, y.Data);
+        return Function.Apply(name, [x], y, g =>
+        {
+            var gx = Like(g);
+            (useFast ? fastBackward : naiveBackward)(fromOutput ? y.Data : x.Value.Data, g.Data, gx.Data);
+            return [gx];
+        });
     }
 
     /// <summary>y = f(x) elementwise with VJP g * df(x, y).</summary>

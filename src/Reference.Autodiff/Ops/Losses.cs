@@ -1,4 +1,5 @@
 using Reference.Core;
+using Reference.Core.Kernels;
 
 namespace Reference.Autodiff;
 
@@ -92,14 +93,14 @@ public static partial class Ops
         var t = targets.Value.Data;
         var loss = Like(logits.Value);
         for (int i = 0; i < x.Length; i++)
-            loss.Data[i] = Math.Max(x[i], 0.0) - x[i] * t[i] + Log1p(Math.Exp(-Math.Abs(x[i])));
+            loss.Data[i] = Math.Max(x[i], 0.0) - x[i] * t[i] + ScalarMath.Log1p(Math.Exp(-Math.Abs(x[i])));
         var elementwise = Function.Apply("bce_with_logits", [logits, targets], loss, g =>
         {
             var gx = Like(g);
             var gt = Like(g);
             for (int i = 0; i < gx.Length; i++)
             {
-                gx.Data[i] = g.Data[i] * (SigmoidScalar(x[i]) - t[i]);
+                gx.Data[i] = g.Data[i] * (NaiveActivations.Sigmoid(x[i]) - t[i]);
                 gt.Data[i] = -g.Data[i] * x[i];
             }
             return [gx, gt];

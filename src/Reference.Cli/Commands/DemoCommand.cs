@@ -41,6 +41,7 @@ public static partial class DemoSections
     [
         () => Gemm(seed),
         () => FftConvolutionDemo(seed),
+        () => Ess(seed),
     ];
 
     /// <summary>Fast float64 GEMM against the naive triple loop.</summary>

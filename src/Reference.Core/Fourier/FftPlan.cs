@@ -7,8 +7,9 @@ namespace Reference.Core.Fourier;
 /// two spans), float32 or float64. Same contract as <see cref="NaiveDft"/>:
 ///   Forward: X[k] = sum_j x[j] exp(-2 pi i j k / n) (unscaled),
 ///   Inverse: x[j] = (1/n) sum_k X[k] exp(+2 pi i j k / n).
-/// Power-of-two n use <see cref="PowerOfTwoFft{T}"/> (iterative radix-2 DIF, Vector256 butterflies,
-/// precomputed twiddles); every other n uses Bluestein's chirp-z (<see cref="Bluestein{T}"/>),
+/// Power-of-two n use <see cref="PowerOfTwoFft{T}"/> (iterative decimation in frequency: radix-4
+/// passes, a radix-2 pass when the level count is odd, a transposed DFT-8/DFT-4 leaf codelet that
+/// also performs the bit reversal; Vector256 across butterflies; precomputed twiddles); every other n uses Bluestein's chirp-z (<see cref="Bluestein{T}"/>),
 /// which costs three power-of-two FFTs of size >= 2n - 1.
 /// The inverse is the forward transform with the two spans swapped (swap(z) = i conj(z), so
 /// IDFT(z) = swap(DFT(swap(z))) / n) followed by the 1/n scale.

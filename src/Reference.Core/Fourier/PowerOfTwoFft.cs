@@ -1,69 +1,122 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Reference.Core.Fourier;
 
 /// <summary>
-/// In-place complex FFT of a power-of-two length n over split storage (re[], im[]), the kernel
-/// behind <see cref="FftPlan{T}"/>.
-/// Algorithm: Cooley and Tukey (1965), decimation in frequency (Gentleman and Sande 1966), radix 2,
-/// iterative. A stage with half-span m combines x[b + j] and x[b + j + m] (b a multiple of 2m):
-///   x[b + j]     = a + c,
-///   x[b + j + m] = (a - c) w^j,   w = exp(-2 pi i / (2m)),
-/// leaving the spectrum in bit-reversed order, which a final permutation undoes.
-/// Glossary: n = transform length, m = half-span of a butterfly stage, w = twiddle factor,
-/// W = SIMD lanes (Vector256 of T: 8 floats or 4 doubles).
-/// Implementation notes: the twiddles of every stage are precomputed in float64 (sin/cos of pi
-/// times an exact dyadic fraction) and stored contiguously per stage, so a stage with m >= W is a
-/// loop of Vector256 butterflies over j; the last three stages (m = 4, 2, 1) are fused into one
-/// DFT-8 codelet per block of 8 with its constant twiddles (1, (1-i)/sqrt 2, -i, (-1-i)/sqrt 2).
-/// Floating-point order: plain multiply then add (no FMA), so float and double results do not
-/// depend on the instruction set beyond the vector width.
+/// Complex FFT of a power-of-two length n over split storage (re[], im[]), the kernel behind
+/// <see cref="FftPlan{T}"/>.
+/// Algorithm: Cooley and Tukey (1965) by decimation in frequency (Gentleman and Sande 1966),
+/// iterative. A radix-2 pass with half-span m combines x[b + j] and x[b + j + m] (b a multiple of 2m):
+///   x[b + j] = a + c,   x[b + j + m] = (a - c) w^j,   w = exp(-2 pi i / (2m)).
+/// Two consecutive radix-2 levels (half-spans 2q and q) are fused into one radix-4 pass
+/// (a0..a3 = x[b + j + {0, q, 2q, 3q}], omega = exp(-2 pi i / (4q))):
+///   x[b+j] = (a0 + a2) + (a1 + a3),             x[b+j+q]  = ((a0 + a2) - (a1 + a3)) omega^(2j),
+///   x[b+j+2q] = ((a0 - a2) - i (a1 - a3)) omega^j, x[b+j+3q] = ((a0 - a2) + i (a1 - a3)) omega^(3j),
+/// which needs three twiddle products per four points instead of four.
+/// After the levels with half-span >= P (the leaf size, P = 8 for float, 4 for double) every block
+/// of P consecutive points still needs a DFT_P; DIF leaves the output in bit-reversed order, so
+/// the DFT_P of block b, y_b[s], belongs at X[s n/P + rev(b)] (rev reverses log2(n/P) bits). The
+/// leaf pass computes those DFT_P and writes them straight to their final places: with Vector256,
+/// P blocks whose rev(b) are consecutive are loaded, transposed (P x P) so that one vector holds one
+/// element of P blocks, run through the DFT_P codelet lane-parallel, and stored as P contiguous
+/// vectors. No separate bit-reversal pass is needed.
+/// Glossary: n = length, m = radix-2 half-span, q = radix-4 quarter-span, w/omega = twiddles,
+/// P = leaf (codelet) size = lanes of Vector256 of T, rev = bit reversal.
+/// Data flow: the first pass reads the caller's arrays and writes a scratch pair, the middle passes
+/// work in place on the scratch, the leaf pass writes the result back to the caller's arrays.
+/// Twiddles are computed in float64 (sin/cos of pi times an exact dyadic fraction) and rounded
+/// once to T. Arithmetic is plain multiply then add (no FMA); the scalar path (no Vector256, or
+/// tests forcing it) runs the same operations in the same order, so both paths agree to the bit.
+/// Lengths below P^2 use plain radix-2 passes down to m = 1 and an explicit bit-reversal permutation.
 /// </summary>
 internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly int n;
-    // Stage with half-span m uses twiddles w^j, j < m, stored at offset n - 2m (n - 1 values in all).
-    private readonly T[] twiddleRe;
-    private readonly T[] twiddleIm;
-    // Bit-reversal permutation as a list of index pairs (i, rev(i)) with i < rev(i).
-    private readonly int[] swapPairs;
     private readonly bool simd;
+    private readonly int leaf;            // P
+    private readonly bool leafPath;       // n >= P^2: radix-4/2 passes + leaf pass
+    private readonly Pass[] passes;
+    private readonly T[] twiddleRe, twiddleIm;
+    private readonly int[] leafGroupBlock; // rev_{n/P^2}(g) for leaf group g (leaf path)
+    private readonly int[] swapPairs;      // bit-reversal pairs (small-n path)
+    private readonly T sqrtHalf = T.CreateTruncating(Math.Sqrt(0.5));
+
+    /// <summary>One pass: Radix 2 (Span = half-span m) or 4 (Span = quarter-span q); twiddles at Offset.</summary>
+    private readonly record struct Pass(int Radix, int Span, int Offset);
 
     /// <param name="n">Transform length, a power of two.</param>
-    /// <param name="allowVectors">false forces the scalar stages (tests compare both paths).</param>
+    /// <param name="allowVectors">false forces the scalar path (tests compare both paths).</param>
     public PowerOfTwoFft(int n, bool allowVectors = true)
     {
         if (n < 1 || !BitOperations.IsPow2(n))
             throw new ArgumentOutOfRangeException(nameof(n), n, $"n must be a power of two >= 1, got {n}.");
         this.n = n;
-        simd = allowVectors && Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
-        twiddleRe = new T[Math.Max(n - 1, 0)];
-        twiddleIm = new T[Math.Max(n - 1, 0)];
-        for (int m = n / 2; m >= 1; m >>= 1)
+        leaf = typeof(T) == typeof(float) ? 8 : 4;
+        simd = allowVectors && Vector256.IsHardwareAccelerated && Avx.IsSupported && Vector256<T>.Count == leaf;
+        leafPath = n >= leaf * leaf;
+        var list = new List<Pass>();
+        var twr = new List<double>();
+        var twi = new List<double>();
+        void Add(double fraction) // appends exp(-i pi fraction)
         {
-            int offset = n - 2 * m;
-            for (int j = 0; j < m; j++)
+            var (sin, cos) = double.SinCosPi(fraction);
+            twr.Add(cos);
+            twi.Add(-sin);
+        }
+        if (leafPath)
+        {
+            int levels = BitOperations.Log2((uint)(n / leaf));
+            int m = n / 2;
+            if (levels % 2 == 1)
             {
-                // w^j = exp(-2 pi i j / (2m)) = cos(pi j/m) - i sin(pi j/m); j/m is exact in binary.
-                var (sin, cos) = double.SinCosPi((double)j / m);
-                twiddleRe[offset + j] = T.CreateTruncating(cos);
-                twiddleIm[offset + j] = T.CreateTruncating(-sin);
+                list.Add(new Pass(2, m, twr.Count));
+                for (int j = 0; j < m; j++) Add((double)j / m);
+                m /= 2;
             }
+            for (; m >= leaf; m /= 4)
+            {
+                int q = m / 2;
+                list.Add(new Pass(4, q, twr.Count));
+                for (int p = 1; p <= 3; p++)
+                    for (int j = 0; j < q; j++) Add((double)(p * j) / (2 * q));  // omega^(p j) = exp(-2 pi i p j / (4q))
+            }
+            int groups = n / (leaf * leaf);
+            int groupBits = BitOperations.Log2((uint)groups);
+            leafGroupBlock = new int[groups];
+            for (int g = 0; g < groups; g++) leafGroupBlock[g] = Reverse(g, groupBits);
+            swapPairs = [];
         }
-        int bits = BitOperations.Log2((uint)n);
-        var pairs = new List<int>();
-        for (int i = 0; i < n; i++)
+        else
         {
-            int r = bits == 0 ? 0 : (int)(ReverseBits((uint)i) >> (32 - bits));
-            if (i < r) { pairs.Add(i); pairs.Add(r); }
+            for (int m = n / 2; m >= 1; m /= 2)
+            {
+                list.Add(new Pass(2, m, twr.Count));
+                for (int j = 0; j < m; j++) Add((double)j / m);
+            }
+            int bits = BitOperations.Log2((uint)n);
+            var pairs = new List<int>();
+            for (int i = 0; i < n; i++)
+            {
+                int r = Reverse(i, bits);
+                if (i < r) { pairs.Add(i); pairs.Add(r); }
+            }
+            swapPairs = [.. pairs];
+            leafGroupBlock = [];
         }
-        swapPairs = [.. pairs];
+        passes = [.. list];
+        twiddleRe = twr.Select(T.CreateTruncating).ToArray();
+        twiddleIm = twi.Select(T.CreateTruncating).ToArray();
     }
 
     public int Length => n;
+
+    private static int Reverse(int value, int bits) =>
+        bits == 0 ? 0 : (int)(ReverseBits((uint)value) >> (32 - bits));
 
     private static uint ReverseBits(uint v)
     {
@@ -74,107 +127,368 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
         return (v >> 16) | (v << 16);
     }
 
-    /// <summary>X = DFT(x) in place (unscaled); re and im have length n.</summary>
+    /// <summary>X = DFT(x) in place (unscaled); re and im have length n. Rents an n-point scratch pair.</summary>
     public void Forward(Span<T> re, Span<T> im)
     {
         if (re.Length != n) throw new ArgumentException($"re has length {re.Length}, expected {n}.", nameof(re));
         if (im.Length != n) throw new ArgumentException($"im has length {im.Length}, expected {n}.", nameof(im));
-        if (n == 1) return;
-        int lanes = Vector256<T>.Count;
-        for (int m = n / 2; m >= 1; m >>= 1)
+        if (!leafPath)
         {
-            if (m == 4)
-            {
-                Dft8Blocks(re, im);
-                break;
-            }
-            var wr = new ReadOnlySpan<T>(twiddleRe, n - 2 * m, m);
-            var wi = new ReadOnlySpan<T>(twiddleIm, n - 2 * m, m);
-            if (simd && m >= lanes) StageVector(re, im, m, wr, wi);
-            else StageScalar(re, im, m, wr, wi);
+            ForwardSmall(re, im);
+            return;
         }
-        BitReverse(re, im);
+        T[] sr = ArrayPool<T>.Shared.Rent(n), si = ArrayPool<T>.Shared.Rent(n);
+        Forward(re, im, sr, si);
+        ArrayPool<T>.Shared.Return(sr);
+        ArrayPool<T>.Shared.Return(si);
     }
 
-    private void StageScalar(Span<T> re, Span<T> im, int m, ReadOnlySpan<T> wr, ReadOnlySpan<T> wi)
+    /// <summary>X = DFT(x) in place with caller-provided scratch (length >= n each, not overlapping re/im).</summary>
+    public void Forward(Span<T> re, Span<T> im, Span<T> scratchRe, Span<T> scratchIm)
     {
+        if (!leafPath)
+        {
+            ForwardSmall(re, im);
+            return;
+        }
+        ref T xr = ref MemoryMarshal.GetReference(re);
+        ref T xi = ref MemoryMarshal.GetReference(im);
+        ref T sr = ref MemoryMarshal.GetReference(scratchRe[..n]);
+        ref T si = ref MemoryMarshal.GetReference(scratchIm[..n]);
+        for (int p = 0; p < passes.Length; p++)
+        {
+            var pass = passes[p];
+            // The first pass reads the input and writes the scratch; the others work in place.
+            ref T fr = ref p == 0 ? ref xr : ref sr;
+            ref T fi = ref p == 0 ? ref xi : ref si;
+            if (pass.Radix == 2)
+            {
+                if (simd) Radix2Vector(ref fr, ref fi, ref sr, ref si, pass);
+                else Radix2Scalar(ref fr, ref fi, ref sr, ref si, pass);
+            }
+            else
+            {
+                if (simd) Radix4Vector(ref fr, ref fi, ref sr, ref si, pass);
+                else Radix4Scalar(ref fr, ref fi, ref sr, ref si, pass);
+            }
+        }
+        if (simd)
+        {
+            if (leaf == 8) LeafVector8(ref sr, ref si, ref xr, ref xi);
+            else LeafVector4(ref sr, ref si, ref xr, ref xi);
+        }
+        else LeafScalar(ref sr, ref si, ref xr, ref xi);
+    }
+
+    private void Radix2Scalar(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass)
+    {
+        int m = pass.Span;
+        ref T wr0 = ref twiddleRe[pass.Offset];
+        ref T wi0 = ref twiddleIm[pass.Offset];
         for (int b = 0; b < n; b += 2 * m)
         {
             for (int j = 0; j < m; j++)
             {
                 int p = b + j, q = p + m;
-                T ar = re[p], ai = im[p], cr = re[q], ci = im[q];
-                re[p] = ar + cr;
-                im[p] = ai + ci;
+                T ar = Unsafe.Add(ref fr, p), ai = Unsafe.Add(ref fi, p);
+                T cr = Unsafe.Add(ref fr, q), ci = Unsafe.Add(ref fi, q);
+                T wr = Unsafe.Add(ref wr0, j), wi = Unsafe.Add(ref wi0, j);
+                Unsafe.Add(ref tr, p) = ar + cr;
+                Unsafe.Add(ref ti, p) = ai + ci;
                 T dr = ar - cr, di = ai - ci;
-                re[q] = dr * wr[j] - di * wi[j];
-                im[q] = dr * wi[j] + di * wr[j];
+                Unsafe.Add(ref tr, q) = dr * wr - di * wi;
+                Unsafe.Add(ref ti, q) = dr * wi + di * wr;
             }
         }
     }
 
-    private void StageVector(Span<T> re, Span<T> im, int m, ReadOnlySpan<T> wr, ReadOnlySpan<T> wi)
+    private void Radix2Vector(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass)
     {
-        int lanes = Vector256<T>.Count;
-        ref T r0 = ref MemoryMarshal.GetReference(re);
-        ref T i0 = ref MemoryMarshal.GetReference(im);
-        ref T wr0 = ref MemoryMarshal.GetReference(wr);
-        ref T wi0 = ref MemoryMarshal.GetReference(wi);
+        int m = pass.Span, lanes = Vector256<T>.Count;
+        ref T wr0 = ref twiddleRe[pass.Offset];
+        ref T wi0 = ref twiddleIm[pass.Offset];
         for (int b = 0; b < n; b += 2 * m)
         {
             for (int j = 0; j < m; j += lanes)
             {
                 nuint p = (nuint)(b + j), q = p + (nuint)m;
-                var ar = Vector256.LoadUnsafe(ref r0, p);
-                var ai = Vector256.LoadUnsafe(ref i0, p);
-                var cr = Vector256.LoadUnsafe(ref r0, q);
-                var ci = Vector256.LoadUnsafe(ref i0, q);
-                var tr = Vector256.LoadUnsafe(ref wr0, (nuint)j);
-                var ti = Vector256.LoadUnsafe(ref wi0, (nuint)j);
-                (ar + cr).StoreUnsafe(ref r0, p);
-                (ai + ci).StoreUnsafe(ref i0, p);
+                var ar = Vector256.LoadUnsafe(ref fr, p);
+                var ai = Vector256.LoadUnsafe(ref fi, p);
+                var cr = Vector256.LoadUnsafe(ref fr, q);
+                var ci = Vector256.LoadUnsafe(ref fi, q);
+                var wr = Vector256.LoadUnsafe(ref wr0, (nuint)j);
+                var wi = Vector256.LoadUnsafe(ref wi0, (nuint)j);
+                (ar + cr).StoreUnsafe(ref tr, p);
+                (ai + ci).StoreUnsafe(ref ti, p);
                 var dr = ar - cr;
                 var di = ai - ci;
-                (dr * tr - di * ti).StoreUnsafe(ref r0, q);
-                (dr * ti + di * tr).StoreUnsafe(ref i0, q);
+                (dr * wr - di * wi).StoreUnsafe(ref tr, q);
+                (dr * wi + di * wr).StoreUnsafe(ref ti, q);
             }
         }
     }
 
-    /// <summary>The last three DIF stages (m = 4, 2, 1) of every block of 8, as one DFT-8 codelet.</summary>
-    private void Dft8Blocks(Span<T> re, Span<T> im)
+    private void Radix4Scalar(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass)
     {
-        T h = T.CreateTruncating(Math.Sqrt(0.5));
-        for (int b = 0; b < n; b += 8)
+        int q = pass.Span;
+        ref T w1r = ref twiddleRe[pass.Offset];
+        ref T w1i = ref twiddleIm[pass.Offset];
+        ref T w2r = ref Unsafe.Add(ref w1r, q);
+        ref T w2i = ref Unsafe.Add(ref w1i, q);
+        ref T w3r = ref Unsafe.Add(ref w1r, 2 * q);
+        ref T w3i = ref Unsafe.Add(ref w1i, 2 * q);
+        for (int b = 0; b < n; b += 4 * q)
         {
-            var r = re.Slice(b, 8);
-            var s = im.Slice(b, 8);
-            // Stage m = 4: twiddles 1, (1 - i)/sqrt2, -i, (-1 - i)/sqrt2.
-            T a0r = r[0] + r[4], a0i = s[0] + s[4], d0r = r[0] - r[4], d0i = s[0] - s[4];
-            T a1r = r[1] + r[5], a1i = s[1] + s[5], d1r = r[1] - r[5], d1i = s[1] - s[5];
-            T a2r = r[2] + r[6], a2i = s[2] + s[6], d2r = r[2] - r[6], d2i = s[2] - s[6];
-            T a3r = r[3] + r[7], a3i = s[3] + s[7], d3r = r[3] - r[7], d3i = s[3] - s[7];
-            T e1r = (d1r + d1i) * h, e1i = (d1i - d1r) * h;   // d1 (1 - i)/sqrt2
-            T e2r = d2i, e2i = -d2r;                           // d2 (-i)
-            T e3r = (d3i - d3r) * h, e3i = -(d3r + d3i) * h;  // d3 (-1 - i)/sqrt2
-            // Stage m = 2 (twiddles 1, -i) and m = 1, first on a, then on (d0, e1, e2, e3).
-            T f0r = a0r + a2r, f0i = a0i + a2i, f2r = a0r - a2r, f2i = a0i - a2i;
-            T f1r = a1r + a3r, f1i = a1i + a3i, f3r = a1i - a3i, f3i = a3r - a1r;
-            r[0] = f0r + f1r; s[0] = f0i + f1i;
-            r[1] = f0r - f1r; s[1] = f0i - f1i;
-            r[2] = f2r + f3r; s[2] = f2i + f3i;
-            r[3] = f2r - f3r; s[3] = f2i - f3i;
-            T g0r = d0r + e2r, g0i = d0i + e2i, g2r = d0r - e2r, g2i = d0i - e2i;
-            T g1r = e1r + e3r, g1i = e1i + e3i, g3r = e1i - e3i, g3i = e3r - e1r;
-            r[4] = g0r + g1r; s[4] = g0i + g1i;
-            r[5] = g0r - g1r; s[5] = g0i - g1i;
-            r[6] = g2r + g3r; s[6] = g2i + g3i;
-            r[7] = g2r - g3r; s[7] = g2i - g3i;
+            for (int j = 0; j < q; j++)
+            {
+                int p0 = b + j, p1 = p0 + q, p2 = p1 + q, p3 = p2 + q;
+                T a0r = Unsafe.Add(ref fr, p0), a0i = Unsafe.Add(ref fi, p0);
+                T a1r = Unsafe.Add(ref fr, p1), a1i = Unsafe.Add(ref fi, p1);
+                T a2r = Unsafe.Add(ref fr, p2), a2i = Unsafe.Add(ref fi, p2);
+                T a3r = Unsafe.Add(ref fr, p3), a3i = Unsafe.Add(ref fi, p3);
+                T sr = a0r + a2r, si = a0i + a2i, dr = a0r - a2r, di = a0i - a2i;
+                T tr13 = a1r + a3r, ti13 = a1i + a3i;
+                T er = a1i - a3i, ei = a3r - a1r;                  // e = -i (a1 - a3)
+                Unsafe.Add(ref tr, p0) = sr + tr13;
+                Unsafe.Add(ref ti, p0) = si + ti13;
+                T c1r = sr - tr13, c1i = si - ti13;
+                T c2r = dr + er, c2i = di + ei;
+                T c3r = dr - er, c3i = di - ei;
+                T vr = Unsafe.Add(ref w2r, j), vi = Unsafe.Add(ref w2i, j);
+                Unsafe.Add(ref tr, p1) = c1r * vr - c1i * vi;
+                Unsafe.Add(ref ti, p1) = c1r * vi + c1i * vr;
+                vr = Unsafe.Add(ref w1r, j); vi = Unsafe.Add(ref w1i, j);
+                Unsafe.Add(ref tr, p2) = c2r * vr - c2i * vi;
+                Unsafe.Add(ref ti, p2) = c2r * vi + c2i * vr;
+                vr = Unsafe.Add(ref w3r, j); vi = Unsafe.Add(ref w3i, j);
+                Unsafe.Add(ref tr, p3) = c3r * vr - c3i * vi;
+                Unsafe.Add(ref ti, p3) = c3r * vi + c3i * vr;
+            }
         }
     }
 
-    private void BitReverse(Span<T> re, Span<T> im)
+    private void Radix4Vector(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass)
     {
+        int q = pass.Span, lanes = Vector256<T>.Count;
+        ref T w1r = ref twiddleRe[pass.Offset];
+        ref T w1i = ref twiddleIm[pass.Offset];
+        ref T w2r = ref Unsafe.Add(ref w1r, q);
+        ref T w2i = ref Unsafe.Add(ref w1i, q);
+        ref T w3r = ref Unsafe.Add(ref w1r, 2 * q);
+        ref T w3i = ref Unsafe.Add(ref w1i, 2 * q);
+        nuint uq = (nuint)q;
+        for (int b = 0; b < n; b += 4 * q)
+        {
+            for (int j = 0; j < q; j += lanes)
+            {
+                nuint p0 = (nuint)(b + j), p1 = p0 + uq, p2 = p1 + uq, p3 = p2 + uq, uj = (nuint)j;
+                var a0r = Vector256.LoadUnsafe(ref fr, p0); var a0i = Vector256.LoadUnsafe(ref fi, p0);
+                var a1r = Vector256.LoadUnsafe(ref fr, p1); var a1i = Vector256.LoadUnsafe(ref fi, p1);
+                var a2r = Vector256.LoadUnsafe(ref fr, p2); var a2i = Vector256.LoadUnsafe(ref fi, p2);
+                var a3r = Vector256.LoadUnsafe(ref fr, p3); var a3i = Vector256.LoadUnsafe(ref fi, p3);
+                var sr = a0r + a2r; var si = a0i + a2i; var dr = a0r - a2r; var di = a0i - a2i;
+                var tr13 = a1r + a3r; var ti13 = a1i + a3i;
+                var er = a1i - a3i; var ei = a3r - a1r;
+                (sr + tr13).StoreUnsafe(ref tr, p0);
+                (si + ti13).StoreUnsafe(ref ti, p0);
+                var c1r = sr - tr13; var c1i = si - ti13;
+                var c2r = dr + er; var c2i = di + ei;
+                var c3r = dr - er; var c3i = di - ei;
+                var vr = Vector256.LoadUnsafe(ref w2r, uj); var vi = Vector256.LoadUnsafe(ref w2i, uj);
+                (c1r * vr - c1i * vi).StoreUnsafe(ref tr, p1);
+                (c1r * vi + c1i * vr).StoreUnsafe(ref ti, p1);
+                vr = Vector256.LoadUnsafe(ref w1r, uj); vi = Vector256.LoadUnsafe(ref w1i, uj);
+                (c2r * vr - c2i * vi).StoreUnsafe(ref tr, p2);
+                (c2r * vi + c2i * vr).StoreUnsafe(ref ti, p2);
+                vr = Vector256.LoadUnsafe(ref w3r, uj); vi = Vector256.LoadUnsafe(ref w3i, uj);
+                (c3r * vr - c3i * vi).StoreUnsafe(ref tr, p3);
+                (c3r * vi + c3i * vr).StoreUnsafe(ref ti, p3);
+            }
+        }
+    }
+
+    /// <summary>Leaf pass without vectors: DFT_P of every block b, y_b[s] written to X[s n/P + rev(b)].</summary>
+    private void LeafScalar(ref T fr, ref T fi, ref T tr, ref T ti)
+    {
+        int p = leaf, blocks = n / p, groups = leafGroupBlock.Length;
+        Span<T> xr = stackalloc T[8], xi = stackalloc T[8];
+        for (int g = 0; g < groups; g++)
+        {
+            for (int t = 0; t < p; t++)
+            {
+                // Block b = rev(g P + t) = rev_P(t) n/P^2 + rev(g): its output goes to column g P + t.
+                int b = Reverse(t, BitOperations.Log2((uint)p)) * groups + leafGroupBlock[g];
+                for (int r = 0; r < p; r++)
+                {
+                    xr[r] = Unsafe.Add(ref fr, b * p + r);
+                    xi[r] = Unsafe.Add(ref fi, b * p + r);
+                }
+                if (p == 8) Dft8(xr, xi); else Dft4(xr, xi);
+                int column = g * p + t;
+                for (int s = 0; s < p; s++)
+                {
+                    Unsafe.Add(ref tr, s * blocks + column) = xr[s];
+                    Unsafe.Add(ref ti, s * blocks + column) = xi[s];
+                }
+            }
+        }
+    }
+
+    /// <summary>DFT_8 in natural order, the same operations as <see cref="LeafVector8"/>.</summary>
+    private void Dft8(Span<T> xr, Span<T> xi)
+    {
+        T h = sqrtHalf;
+        T a0r = xr[0] + xr[4], a0i = xi[0] + xi[4], d0r = xr[0] - xr[4], d0i = xi[0] - xi[4];
+        T a1r = xr[1] + xr[5], a1i = xi[1] + xi[5], d1r = xr[1] - xr[5], d1i = xi[1] - xi[5];
+        T a2r = xr[2] + xr[6], a2i = xi[2] + xi[6], d2r = xr[2] - xr[6], d2i = xi[2] - xi[6];
+        T a3r = xr[3] + xr[7], a3i = xi[3] + xi[7], d3r = xr[3] - xr[7], d3i = xi[3] - xi[7];
+        T e1r = (d1r + d1i) * h, e1i = (d1i - d1r) * h;   // d1 (1 - i)/sqrt2
+        T e2r = d2i, e2i = -d2r;                           // d2 (-i)
+        T e3r = (d3i - d3r) * h, e3i = -(d3r + d3i) * h;  // d3 (-1 - i)/sqrt2
+        T f0r = a0r + a2r, f0i = a0i + a2i, f2r = a0r - a2r, f2i = a0i - a2i;
+        T f1r = a1r + a3r, f1i = a1i + a3i, f3r = a1i - a3i, f3i = a3r - a1r;
+        T g0r = d0r + e2r, g0i = d0i + e2i, g2r = d0r - e2r, g2i = d0i - e2i;
+        T g1r = e1r + e3r, g1i = e1i + e3i, g3r = e1i - e3i, g3i = e3r - e1r;
+        xr[0] = f0r + f1r; xi[0] = f0i + f1i;
+        xr[4] = f0r - f1r; xi[4] = f0i - f1i;
+        xr[2] = f2r + f3r; xi[2] = f2i + f3i;
+        xr[6] = f2r - f3r; xi[6] = f2i - f3i;
+        xr[1] = g0r + g1r; xi[1] = g0i + g1i;
+        xr[5] = g0r - g1r; xi[5] = g0i - g1i;
+        xr[3] = g2r + g3r; xi[3] = g2i + g3i;
+        xr[7] = g2r - g3r; xi[7] = g2i - g3i;
+    }
+
+    /// <summary>DFT_4 in natural order, the same operations as <see cref="LeafVector4"/>.</summary>
+    private static void Dft4(Span<T> xr, Span<T> xi)
+    {
+        T a0r = xr[0] + xr[2], a0i = xi[0] + xi[2], d0r = xr[0] - xr[2], d0i = xi[0] - xi[2];
+        T a1r = xr[1] + xr[3], a1i = xi[1] + xi[3], d1r = xi[1] - xi[3], d1i = xr[3] - xr[1];
+        xr[0] = a0r + a1r; xi[0] = a0i + a1i;
+        xr[2] = a0r - a1r; xi[2] = a0i - a1i;
+        xr[1] = d0r + d1r; xi[1] = d0i + d1i;
+        xr[3] = d0r - d1r; xi[3] = d0i - d1i;
+    }
+
+    private void LeafVector8(ref T fr, ref T fi, ref T tr, ref T ti)
+    {
+        int blocks = n / 8, groups = leafGroupBlock.Length;
+        var h = Vector256.Create(sqrtHalf);
+        for (int g = 0; g < groups; g++)
+        {
+            // Blocks rev_8(t) groups + rev(g), t = 0..7: offsets 8 (t' groups + base) for t' = rev_8(t).
+            nuint baseOffset = (nuint)(8 * leafGroupBlock[g]), stride = (nuint)(8 * groups);
+            var r0 = Vector256.LoadUnsafe(ref fr, baseOffset);
+            var r1 = Vector256.LoadUnsafe(ref fr, baseOffset + 4 * stride);
+            var r2 = Vector256.LoadUnsafe(ref fr, baseOffset + 2 * stride);
+            var r3 = Vector256.LoadUnsafe(ref fr, baseOffset + 6 * stride);
+            var r4 = Vector256.LoadUnsafe(ref fr, baseOffset + 1 * stride);
+            var r5 = Vector256.LoadUnsafe(ref fr, baseOffset + 5 * stride);
+            var r6 = Vector256.LoadUnsafe(ref fr, baseOffset + 3 * stride);
+            var r7 = Vector256.LoadUnsafe(ref fr, baseOffset + 7 * stride);
+            var i0 = Vector256.LoadUnsafe(ref fi, baseOffset);
+            var i1 = Vector256.LoadUnsafe(ref fi, baseOffset + 4 * stride);
+            var i2 = Vector256.LoadUnsafe(ref fi, baseOffset + 2 * stride);
+            var i3 = Vector256.LoadUnsafe(ref fi, baseOffset + 6 * stride);
+            var i4 = Vector256.LoadUnsafe(ref fi, baseOffset + 1 * stride);
+            var i5 = Vector256.LoadUnsafe(ref fi, baseOffset + 5 * stride);
+            var i6 = Vector256.LoadUnsafe(ref fi, baseOffset + 3 * stride);
+            var i7 = Vector256.LoadUnsafe(ref fi, baseOffset + 7 * stride);
+            Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+            Transpose8(ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            var a0r = r0 + r4; var a0i = i0 + i4; var d0r = r0 - r4; var d0i = i0 - i4;
+            var a1r = r1 + r5; var a1i = i1 + i5; var d1r = r1 - r5; var d1i = i1 - i5;
+            var a2r = r2 + r6; var a2i = i2 + i6; var d2r = r2 - r6; var d2i = i2 - i6;
+            var a3r = r3 + r7; var a3i = i3 + i7; var d3r = r3 - r7; var d3i = i3 - i7;
+            var e1r = (d1r + d1i) * h; var e1i = (d1i - d1r) * h;
+            var e2r = d2i; var e2i = -d2r;
+            var e3r = (d3i - d3r) * h; var e3i = -(d3r + d3i) * h;
+            var f0r = a0r + a2r; var f0i = a0i + a2i; var f2r = a0r - a2r; var f2i = a0i - a2i;
+            var f1r = a1r + a3r; var f1i = a1i + a3i; var f3r = a1i - a3i; var f3i = a3r - a1r;
+            var g0r = d0r + e2r; var g0i = d0i + e2i; var g2r = d0r - e2r; var g2i = d0i - e2i;
+            var g1r = e1r + e3r; var g1i = e1i + e3i; var g3r = e1i - e3i; var g3i = e3r - e1r;
+            nuint column = (nuint)(8 * g), row = (nuint)blocks;
+            (f0r + f1r).StoreUnsafe(ref tr, column); (f0i + f1i).StoreUnsafe(ref ti, column);
+            (g0r + g1r).StoreUnsafe(ref tr, column + row); (g0i + g1i).StoreUnsafe(ref ti, column + row);
+            (f2r + f3r).StoreUnsafe(ref tr, column + 2 * row); (f2i + f3i).StoreUnsafe(ref ti, column + 2 * row);
+            (g2r + g3r).StoreUnsafe(ref tr, column + 3 * row); (g2i + g3i).StoreUnsafe(ref ti, column + 3 * row);
+            (f0r - f1r).StoreUnsafe(ref tr, column + 4 * row); (f0i - f1i).StoreUnsafe(ref ti, column + 4 * row);
+            (g0r - g1r).StoreUnsafe(ref tr, column + 5 * row); (g0i - g1i).StoreUnsafe(ref ti, column + 5 * row);
+            (f2r - f3r).StoreUnsafe(ref tr, column + 6 * row); (f2i - f3i).StoreUnsafe(ref ti, column + 6 * row);
+            (g2r - g3r).StoreUnsafe(ref tr, column + 7 * row); (g2i - g3i).StoreUnsafe(ref ti, column + 7 * row);
+        }
+    }
+
+    private void LeafVector4(ref T fr, ref T fi, ref T tr, ref T ti)
+    {
+        int blocks = n / 4, groups = leafGroupBlock.Length;
+        for (int g = 0; g < groups; g++)
+        {
+            nuint baseOffset = (nuint)(4 * leafGroupBlock[g]), stride = (nuint)(4 * groups);
+            var r0 = Vector256.LoadUnsafe(ref fr, baseOffset);
+            var r1 = Vector256.LoadUnsafe(ref fr, baseOffset + 2 * stride);
+            var r2 = Vector256.LoadUnsafe(ref fr, baseOffset + stride);
+            var r3 = Vector256.LoadUnsafe(ref fr, baseOffset + 3 * stride);
+            var i0 = Vector256.LoadUnsafe(ref fi, baseOffset);
+            var i1 = Vector256.LoadUnsafe(ref fi, baseOffset + 2 * stride);
+            var i2 = Vector256.LoadUnsafe(ref fi, baseOffset + stride);
+            var i3 = Vector256.LoadUnsafe(ref fi, baseOffset + 3 * stride);
+            Transpose4(ref r0, ref r1, ref r2, ref r3);
+            Transpose4(ref i0, ref i1, ref i2, ref i3);
+            var a0r = r0 + r2; var a0i = i0 + i2; var d0r = r0 - r2; var d0i = i0 - i2;
+            var a1r = r1 + r3; var a1i = i1 + i3; var d1r = i1 - i3; var d1i = r3 - r1;
+            nuint column = (nuint)(4 * g), row = (nuint)blocks;
+            (a0r + a1r).StoreUnsafe(ref tr, column); (a0i + a1i).StoreUnsafe(ref ti, column);
+            (d0r + d1r).StoreUnsafe(ref tr, column + row); (d0i + d1i).StoreUnsafe(ref ti, column + row);
+            (a0r - a1r).StoreUnsafe(ref tr, column + 2 * row); (a0i - a1i).StoreUnsafe(ref ti, column + 2 * row);
+            (d0r - d1r).StoreUnsafe(ref tr, column + 3 * row); (d0i - d1i).StoreUnsafe(ref ti, column + 3 * row);
+        }
+    }
+
+    /// <summary>In-register 8 x 8 float transpose (unpack, shuffle, 128-bit lane permute).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8(ref Vector256<T> v0, ref Vector256<T> v1, ref Vector256<T> v2, ref Vector256<T> v3,
+        ref Vector256<T> v4, ref Vector256<T> v5, ref Vector256<T> v6, ref Vector256<T> v7)
+    {
+        var r0 = v0.AsSingle(); var r1 = v1.AsSingle(); var r2 = v2.AsSingle(); var r3 = v3.AsSingle();
+        var r4 = v4.AsSingle(); var r5 = v5.AsSingle(); var r6 = v6.AsSingle(); var r7 = v7.AsSingle();
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var s0 = Avx.Shuffle(t0, t2, 0x44); var s1 = Avx.Shuffle(t0, t2, 0xEE);
+        var s2 = Avx.Shuffle(t1, t3, 0x44); var s3 = Avx.Shuffle(t1, t3, 0xEE);
+        var s4 = Avx.Shuffle(t4, t6, 0x44); var s5 = Avx.Shuffle(t4, t6, 0xEE);
+        var s6 = Avx.Shuffle(t5, t7, 0x44); var s7 = Avx.Shuffle(t5, t7, 0xEE);
+        v0 = Avx.Permute2x128(s0, s4, 0x20).As<float, T>();
+        v1 = Avx.Permute2x128(s1, s5, 0x20).As<float, T>();
+        v2 = Avx.Permute2x128(s2, s6, 0x20).As<float, T>();
+        v3 = Avx.Permute2x128(s3, s7, 0x20).As<float, T>();
+        v4 = Avx.Permute2x128(s0, s4, 0x31).As<float, T>();
+        v5 = Avx.Permute2x128(s1, s5, 0x31).As<float, T>();
+        v6 = Avx.Permute2x128(s2, s6, 0x31).As<float, T>();
+        v7 = Avx.Permute2x128(s3, s7, 0x31).As<float, T>();
+    }
+
+    /// <summary>In-register 4 x 4 double transpose.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose4(ref Vector256<T> v0, ref Vector256<T> v1, ref Vector256<T> v2, ref Vector256<T> v3)
+    {
+        var r0 = v0.AsDouble(); var r1 = v1.AsDouble(); var r2 = v2.AsDouble(); var r3 = v3.AsDouble();
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        v0 = Avx.Permute2x128(t0, t2, 0x20).As<double, T>();
+        v1 = Avx.Permute2x128(t1, t3, 0x20).As<double, T>();
+        v2 = Avx.Permute2x128(t0, t2, 0x31).As<double, T>();
+        v3 = Avx.Permute2x128(t1, t3, 0x31).As<double, T>();
+    }
+
+    /// <summary>Short lengths (n &lt; P^2): radix-2 passes down to m = 1 in place, then bit reversal.</summary>
+    private void ForwardSmall(Span<T> re, Span<T> im)
+    {
+        ref T xr = ref MemoryMarshal.GetReference(re);
+        ref T xi = ref MemoryMarshal.GetReference(im);
+        foreach (var pass in passes) Radix2Scalar(ref xr, ref xi, ref xr, ref xi, pass);
         var pairs = swapPairs;
         for (int t = 0; t < pairs.Length; t += 2)
         {

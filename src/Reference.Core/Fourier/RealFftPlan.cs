@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Reference.Core.Fourier;
 
@@ -24,12 +26,14 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
     private readonly int half;
     private readonly FftPlan<T> complex;
     private readonly T[] postRe = [], postIm = [];
+    private readonly T inverseHalfScale;
 
     public RealFftPlan(int n)
     {
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, $"n must be >= 1, got {n}.");
         this.n = n;
         half = n / 2;
+        inverseHalfScale = T.CreateTruncating(1.0 / Math.Max(half, 1));
         if (n % 2 == 0)
         {
             complex = new FftPlan<T>(half);
@@ -55,7 +59,7 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void Forward(ReadOnlySpan<T> x, Span<T> re, Span<T> im)
     {
         Check(x.Length, re.Length, im.Length, 1, nameof(x));
-        if (re.Overlaps(im)) throw new ArgumentException("im must not overlap re.", nameof(im));
+        CheckNoOverlap(x, re, im);
         ForwardCore(x, re, im);
     }
 
@@ -70,7 +74,7 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void ForwardRows(ReadOnlySpan<T> x, Span<T> re, Span<T> im, int rows)
     {
         Check(x.Length, re.Length, im.Length, rows, nameof(x));
-        if (re.Overlaps(im)) throw new ArgumentException("im must not overlap re.", nameof(im));
+        CheckNoOverlap(x, re, im);
         for (int r = 0; r < rows; r++)
             ForwardCore(x.Slice(r * n, n), re.Slice(r * Bins, Bins), im.Slice(r * Bins, Bins));
     }
@@ -97,7 +101,9 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
-    /// <summary>Forward transform without argument checks: x [n] -> re, im [n/2 + 1] (odd n rent scratch).</summary>
+    /// <summary>
+    /// Forward transform without argument checks: x [&lt;= n] (zero-padded to n) -> re, im [n/2 + 1].
+    /// </summary>
     internal void ForwardCore(ReadOnlySpan<T> x, Span<T> re, Span<T> im)
     {
         if (n % 2 == 1)
@@ -106,18 +112,42 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
             return;
         }
         int h = half;
-        for (int j = 0; j < h; j++)
-        {
-            re[j] = x[2 * j];
-            im[j] = x[2 * j + 1];
-        }
+        SplitComplexLayout.Deinterleave(x, re[..h], im[..h]);
         complex.ForwardCore(re[..h], im[..h]);
         T oneHalf = T.CreateTruncating(0.5);
         // k = 0 pairs with Z[h] = Z[0]: X[0] = Re Z0 + Im Z0, X[h] = Re Z0 - Im Z0, both real.
         T z0r = re[0], z0i = im[0];
         re[0] = z0r + z0i; im[0] = T.Zero;
         re[h] = z0r - z0i; im[h] = T.Zero;
-        for (int k = 1, l = h - 1; k <= l; k++, l--)
+        int k = 1;
+        if (SplitComplexLayout.CanReverse<T>())
+        {
+            // W pairs at once: bins k..k+W-1 ascending against h-k..h-k-W+1, a lane-reversed load.
+            int lanes = Vector256<T>.Count;
+            var half2 = Vector256.Create(oneHalf);
+            ref T pr = ref MemoryMarshal.GetReference(re);
+            ref T pi = ref MemoryMarshal.GetReference(im);
+            ref T wr0 = ref postRe[0];
+            ref T wi0 = ref postIm[0];
+            for (; 2 * k + 2 * lanes - 2 < h; k += lanes)
+            {
+                nuint uk = (nuint)k, ul = (nuint)(h - k - lanes + 1);
+                var zkr = Vector256.LoadUnsafe(ref pr, uk);
+                var zki = Vector256.LoadUnsafe(ref pi, uk);
+                var zlr = SplitComplexLayout.Reverse(Vector256.LoadUnsafe(ref pr, ul));
+                var zli = SplitComplexLayout.Reverse(Vector256.LoadUnsafe(ref pi, ul));
+                var er = (zkr + zlr) * half2; var ei = (zki - zli) * half2;
+                var or = (zki + zli) * half2; var oi = (zlr - zkr) * half2;
+                var wr = Vector256.LoadUnsafe(ref wr0, uk);
+                var wi = Vector256.LoadUnsafe(ref wi0, uk);
+                var tr = wr * or - wi * oi; var ti = wr * oi + wi * or;
+                (er + tr).StoreUnsafe(ref pr, uk);
+                (ei + ti).StoreUnsafe(ref pi, uk);
+                SplitComplexLayout.Reverse(er - tr).StoreUnsafe(ref pr, ul);
+                SplitComplexLayout.Reverse(ti - ei).StoreUnsafe(ref pi, ul);
+            }
+        }
+        for (int l = h - k; k <= l; k++, l--)
         {
             T zkr = re[k], zki = im[k], zlr = re[l], zli = im[l];
             T er = (zkr + zlr) * oneHalf, ei = (zki - zli) * oneHalf;
@@ -132,8 +162,8 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>
     /// Inverse transform that overwrites its inputs: re, im hold the n/2 + 1 bins in their first
-    /// entries and have length >= max(n, n/2 + 1) (odd n use them as complex scratch); x [n] gets the
-    /// real sequence scaled by 1/n.
+    /// entries and have length >= max(n, n/2 + 1) (odd n use them as complex scratch); x [&lt;= n]
+    /// receives the first x.Length samples of the real sequence scaled by 1/n.
     /// </summary>
     internal void InverseDestructive(Span<T> re, Span<T> im, Span<T> x)
     {
@@ -147,7 +177,34 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         T x0 = re[0], xh = re[h];
         re[0] = (x0 + xh) * oneHalf;
         im[0] = (x0 - xh) * oneHalf;
-        for (int k = 1, l = h - 1; k <= l; k++, l--)
+        int k = 1;
+        if (SplitComplexLayout.CanReverse<T>())
+        {
+            int lanes = Vector256<T>.Count;
+            var half2 = Vector256.Create(oneHalf);
+            ref T pr = ref MemoryMarshal.GetReference(re);
+            ref T pi = ref MemoryMarshal.GetReference(im);
+            ref T wr0 = ref postRe[0];
+            ref T wi0 = ref postIm[0];
+            for (; 2 * k + 2 * lanes - 2 < h; k += lanes)
+            {
+                nuint uk = (nuint)k, ul = (nuint)(h - k - lanes + 1);
+                var xkr = Vector256.LoadUnsafe(ref pr, uk);
+                var xki = Vector256.LoadUnsafe(ref pi, uk);
+                var xlr = SplitComplexLayout.Reverse(Vector256.LoadUnsafe(ref pr, ul));
+                var xli = SplitComplexLayout.Reverse(Vector256.LoadUnsafe(ref pi, ul));
+                var er = (xkr + xlr) * half2; var ei = (xki - xli) * half2;
+                var fr = (xkr - xlr) * half2; var fi = (xki + xli) * half2;
+                var wr = Vector256.LoadUnsafe(ref wr0, uk);
+                var wi = Vector256.LoadUnsafe(ref wi0, uk);
+                var or = wr * fr + wi * fi; var oi = wr * fi - wi * fr;
+                (er - oi).StoreUnsafe(ref pr, uk);
+                (ei + or).StoreUnsafe(ref pi, uk);
+                SplitComplexLayout.Reverse(er + oi).StoreUnsafe(ref pr, ul);
+                SplitComplexLayout.Reverse(or - ei).StoreUnsafe(ref pi, ul);
+            }
+        }
+        for (int l = h - k; k <= l; k++, l--)
         {
             T xkr = re[k], xki = im[k], xlr = re[l], xli = im[l];
             T er = (xkr + xlr) * oneHalf, ei = (xki - xli) * oneHalf;
@@ -159,12 +216,7 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         complex.InverseUnscaled(re[..h], im[..h]);
         // z / h gives the even and odd samples: the inverse of an h-point DFT, scaled 1/h = 2/n.
-        T scale = T.CreateTruncating(1.0 / h);
-        for (int j = 0; j < h; j++)
-        {
-            x[2 * j] = re[j] * scale;
-            x[2 * j + 1] = im[j] * scale;
-        }
+        SplitComplexLayout.Interleave<T>(re[..h], im[..h], inverseHalfScale, x);
     }
 
     private void ForwardOdd(ReadOnlySpan<T> x, Span<T> re, Span<T> im)
@@ -175,6 +227,7 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
             var a = sr.AsSpan(0, n);
             var b = si.AsSpan(0, n);
             x.CopyTo(a);
+            a[x.Length..].Clear();
             b.Clear();
             complex.ForwardCore(a, b);
             a[..Bins].CopyTo(re);
@@ -198,7 +251,14 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
             im[n - k] = -im[k];
         }
         complex.InverseCore(re[..n], im[..n]);
-        re[..n].CopyTo(x);
+        re[..x.Length].CopyTo(x);
+    }
+
+    private static void CheckNoOverlap(ReadOnlySpan<T> x, Span<T> re, Span<T> im)
+    {
+        if (re.Overlaps(im)) throw new ArgumentException("im must not overlap re.", nameof(im));
+        if (x.Overlaps(re) || x.Overlaps(im))
+            throw new ArgumentException("x must not overlap re or im (the forward transform is out of place).", nameof(x));
     }
 
     private void Check(int xLength, int reLength, int imLength, int rows, string xName)

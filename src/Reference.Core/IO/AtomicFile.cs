@@ -31,6 +31,33 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>
+    /// For writers that only take a path (plot libraries, File.WriteAllText): <paramref name="write"/>
+    /// writes a temporary sibling path (same extension), which is then renamed over <paramref name="path"/>.
+    /// </summary>
+    public static void WriteVia(string path, Action<string> write)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(write);
+        string full = Path.GetFullPath(path);
+        string directory = Path.GetDirectoryName(full)
+            ?? throw new ArgumentException($"path '{path}' has no directory.", nameof(path));
+        string temp = Path.Combine(directory,
+            $".{Path.GetFileNameWithoutExtension(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp{Path.GetExtension(full)}");
+        try
+        {
+            write(temp);
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    public static void WriteAllText(string path, string contents) =>
+        WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(contents));
+
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
     {
         var copy = bytes.ToArray();

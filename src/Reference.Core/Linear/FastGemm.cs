@@ -33,6 +33,8 @@ namespace Reference.Core.Linear;
 /// disjoint row or column ranges aligned to MR / NR, so 1 and 2 threads give bitwise identical
 /// results. Without AVX+FMA (e.g. DOTNET_EnableAVX2=0) a scalar micro-kernel runs on the same
 /// packed panels (separate multiply and add, so the last bits differ from the FMA path).
+/// As in reference BLAS, k = 0 or alpha = 0 returns early with C = beta C (A and B are not read; so
+/// a NaN in A or B does not reach C there, where the Naive tier would propagate it).
 ///
 /// Deliberate simplifications: no hand-written packing intrinsics (packing is O(mk + kn) per
 /// block against O(mnk) work), blocking constants fixed per element type for a Zen 3-class core

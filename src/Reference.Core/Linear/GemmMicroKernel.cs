@@ -31,6 +31,8 @@ internal static unsafe class GemmMicroKernel
     /// </summary>
     public static (int MC, int KC, int NC) Blocking<T>() =>
         typeof(T) == typeof(float) ? (144, 256, 4080) : (72, 256, 4080);
+    static readonly int TuneMC64 = int.Parse(Environment.GetEnvironmentVariable("MC64") ?? "72");
+    static readonly int TuneKC64 = int.Parse(Environment.GetEnvironmentVariable("KC64") ?? "256");
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<T> MultiplyAdd<T>(Vector256<T> a, Vector256<T> b, Vector256<T> c)
@@ -46,6 +48,13 @@ internal static unsafe class GemmMicroKernel
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector256<T>.Count;
+        // The tile of C is touched only after the kc loop: request its lines now so that the misses
+        // (C is re-read once per rank-KC update and usually sits in L3 or memory) overlap the FMAs.
+        for (int r = 0; r < mr; r++)
+        {
+            Sse.Prefetch0(c + r * ldc);
+            Sse.Prefetch0(c + r * ldc + (2 * w - 1));
+        }
         Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<T> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         for (int p = 0; p < kc; p++)

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Reference.Core.Linear;
 
 /// <summary>
@@ -34,17 +36,24 @@ internal static unsafe class GemmPacking
             else
             {
                 // Rows of the stored m x k matrix are op(A) rows: read `rows` streams in step.
-                for (int r = 0; r < mr; r++)
+                T* src = a + (nint)(ic + i0) * lda + pc;
+                if (rows == 6 && mr == 6)
                 {
-                    T* d = panel + r;
-                    if (r < rows)
+                    T* s0 = src, s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda;
+                    T* d = panel;
+                    for (int p = 0; p < kc; p++, d += 6)
                     {
-                        T* src = a + (nint)(ic + i0 + r) * lda + pc;
-                        for (int p = 0; p < kc; p++) d[(nint)p * mr] = src[p];
+                        d[0] = s0[p]; d[1] = s1[p]; d[2] = s2[p]; d[3] = s3[p]; d[4] = s4[p]; d[5] = s5[p];
                     }
-                    else
+                }
+                else
+                {
+                    for (int p = 0; p < kc; p++)
                     {
-                        for (int p = 0; p < kc; p++) d[(nint)p * mr] = default;
+                        T* d = panel + (nint)p * mr;
+                        int r = 0;
+                        for (; r < rows; r++) d[r] = src[r * lda + p];
+                        for (; r < mr; r++) d[r] = default;
                     }
                 }
             }
@@ -61,14 +70,27 @@ internal static unsafe class GemmPacking
             T* panel = dest + (nint)j0 * kc;
             if (!transB)
             {
-                // Row p of B holds op(B)[p, :]: copy `cols` contiguous values per p.
+                // Row p of B holds op(B)[p, :]: copy `cols` contiguous values per p (two vectors for a full panel).
                 T* src = b + (nint)pc * ldb + jc + j0;
-                nint bytes = (nint)cols * sizeof(T);
-                for (int p = 0; p < kc; p++, src += ldb)
+                if (cols == nr && nr == 2 * Vector256<T>.Count)
                 {
-                    T* d = panel + (nint)p * nr;
-                    Buffer.MemoryCopy(src, d, bytes, bytes);
-                    for (int j = cols; j < nr; j++) d[j] = default;
+                    int w = Vector256<T>.Count;
+                    for (int p = 0; p < kc; p++, src += ldb)
+                    {
+                        T* d = panel + (nint)p * nr;
+                        Vector256.Store(Vector256.Load(src), d);
+                        Vector256.Store(Vector256.Load(src + w), d + w);
+                    }
+                }
+                else
+                {
+                    for (int p = 0; p < kc; p++, src += ldb)
+                    {
+                        T* d = panel + (nint)p * nr;
+                        int j = 0;
+                        for (; j < cols; j++) d[j] = src[j];
+                        for (; j < nr; j++) d[j] = default;
+                    }
                 }
             }
             else

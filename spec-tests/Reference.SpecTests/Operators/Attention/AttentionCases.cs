@@ -54,7 +54,7 @@ public static class AttentionCheck
     /// Central finite differences of the scalar loss(x) = &lt;cotangent, f(x)&gt; with respect to every
     /// element of <paramref name="x"/> (perturbed in place and restored).
     /// </summary>
-    public static double[] FiniteDifference(Tensor<double> x, Func<double> loss, double h = 1e-6)
+    public static double[] FiniteDifference(Tensor<double> x, Func<double> loss, double h = 1e-5)
     {
         var g = new double[x.Length];
         for (int i = 0; i < x.Length; i++)
@@ -68,6 +68,18 @@ public static class AttentionCheck
             g[i] = (up - down) / (2 * h);
         }
         return g;
+    }
+
+    /// <summary>
+    /// Asserts ||fd - analytic|| / (||fd|| + 1e-2) &lt;= tol for central differences of loss over x.
+    /// The 1e-2 floor lets gradients that are exactly zero (the gates at L = 1) be compared with the
+    /// finite differences' rounding noise (~1e-9) while leaving O(1) gradients judged relatively.
+    /// </summary>
+    public static void AssertGradient(Tensor<double> x, Func<double> loss, Tensor<double> analytic, string name, double tol = 1e-7)
+    {
+        var fd = FiniteDifference(x, loss);
+        double e = Metrics.RelativeError(fd, analytic.Data, 1e-2);
+        Assert.True(e <= tol, $"{name}: relative error {e:E2} against finite differences (tolerance {tol:E0})");
     }
 
     public static double Dot(Tensor<double> a, Tensor<double> b)

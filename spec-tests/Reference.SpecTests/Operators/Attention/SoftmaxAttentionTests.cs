@@ -161,9 +161,9 @@ public class SoftmaxAttentionTests
         var dOut = new SplitMix64((ulong)c.Seed + 1).NormalTensor<double>(0, 1, small.B, small.Hq, small.L, small.V);
         var grads = SoftmaxAttention.Backward(q, k, v, dOut, opts);
         double Loss() => Dot(dOut, SoftmaxAttention.Forward(q, k, v, opts));
-        Assert.True(Metrics.RelativeError(FiniteDifference(q, Loss), grads.Dq.Data, 1e-12) <= 1e-7);
-        Assert.True(Metrics.RelativeError(FiniteDifference(k, Loss), grads.Dk.Data, 1e-12) <= 1e-7);
-        Assert.True(Metrics.RelativeError(FiniteDifference(v, Loss), grads.Dv.Data, 1e-12) <= 1e-7);
+        AssertGradient(q, Loss, grads.Dq, "dq");
+        AssertGradient(k, Loss, grads.Dk, "dk");
+        AssertGradient(v, Loss, grads.Dv, "dv");
     }
 
     [Fact]
@@ -247,7 +247,7 @@ public class RowKernelTests
         for (int i = 0; i < x.Length; i++)
         {
             double expected = Math.Exp(x[i]);
-            if (x[i] < -87.3f) Assert.Equal(0f, y[i]);
+            if (x[i] < -87.3f) Assert.True(y[i] == 0f || Math.Abs(y[i] - expected) <= 1e-6 * expected + 1e-45, $"exp({x[i]}) = {y[i]} must flush to 0 (vector path) or be exp's value (scalar path)");
             else Assert.True(Math.Abs(y[i] - expected) <= 2 * Math.ScaleB(1, Math.ILogB(expected) - 23), $"exp({x[i]}) = {y[i]}, expected {expected}");
         }
     }

@@ -134,6 +134,18 @@ public class CausalConvolutionTests
         Assert.True(Metrics.RelativeError(CausalConvolution.Forward(u, k).Data, noSkip.Data) <= 1e-13);
     }
 
+    [Fact]
+    public void Property_FastTier_FftRouteForLongKernels_EqualsNaive()
+    {
+        foreach (var c in new[] { new ConvCase(2, 3, 100, 64, 1), new ConvCase(1, 2, 257, 300, 2), new ConvCase(3, 1, 129, 65, 3) })
+        {
+            var (u, k, d) = Draw(c);
+            var y = CausalConvolution.Forward(u, k, d);
+            Assert.True(Metrics.RelativeError(y.Data, CausalConvolution.ForwardFast(u, k, d, maxThreads: 2).Data) <= 1e-12);
+            Assert.True(Metrics.RelativeError(y.Data, CausalConvolution.ForwardFast(u.Cast<float>(), k.Cast<float>(), d.Cast<float>(), 1).Data) <= 1e-5);
+        }
+    }
+
     [Property(Arbitrary = [typeof(ConvCase)])]
     public void Property_Bidirectional_EqualsSpectralDefinitionAndMaterialized(ConvCase c)
     {

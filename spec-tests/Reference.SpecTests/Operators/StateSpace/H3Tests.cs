@@ -152,6 +152,43 @@ public class H3Tests
         }
     }
 
+    [Property(Arbitrary = [typeof(H3Case)])]
+    public void Property_FastForwardAndFastStep_EqualNaive(H3Case c)
+    {
+        var p = c.Parameters();
+        var u = c.Input();
+        var y = H3.Forward(p, u);
+        var f64 = H3.Prepare<double>(p);
+        Assert.True(Metrics.RelativeError(y.Data, H3.ForwardFast(f64, u).Data) <= 1e-12);
+        var f32 = H3.Prepare<float>(p);
+        Assert.True(Metrics.RelativeError(y.Data, H3.ForwardFast(f32, u.Cast<float>()).Data) <= 1e-5);
+
+        foreach (var (name, tol, step) in new (string, double, Func<int, double[]>)[]
+        {
+            ("float64", 1e-12, Stepper(f64, c, u)),
+            ("float32", 1e-5, Stepper(f32, c, u)),
+        })
+            for (int t = 0; t < c.L; t++)
+            {
+                var expected = y.Slice(1, t, 1).Data;
+                Assert.True(Metrics.RelativeError(expected, step(t)) <= tol, $"{name} position {t}");
+            }
+    }
+
+    private static Func<int, double[]> Stepper<T>(H3Fast<T> f, H3Case c, Tensor<double> u)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var state = H3.InitialFastState(f, c.Batch);
+        var uT = u.Cast<T>();
+        return t =>
+        {
+            var ut = uT.Slice(1, t, 1).Data;
+            var yt = new T[ut.Length];
+            H3.StepFast(f, state, ut, yt);
+            return yt.Select(double.CreateTruncating).ToArray();
+        };
+    }
+
     [Fact]
     public void Negative_HeadDimNotDividingWidth_AndWrongInputWidth_NameTheArgument()
     {

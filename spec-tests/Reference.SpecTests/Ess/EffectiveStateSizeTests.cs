@@ -1,0 +1,260 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Reference.Core;
+using Reference.Ess;
+using Reference.SpecTests.Core;
+
+namespace Reference.SpecTests.Ess;
+
+/// <summary>An ESS case: sequence length L, a state/taps size N and a seed.</summary>
+public sealed record EssCase(int Length, int State, int Seed)
+{
+    public static Arbitrary<EssCase> Arbitrary() =>
+        (from length in Gen.Elements(2, 3, 5, 8, 9, 16, 17, 24, 33)
+         from state in Gen.Elements(1, 2, 3, 4, 5, 7, 8)
+         from seed in Cases.Seed
+         select new EssCase(length, state, seed)).ToArbitrary();
+
+    public SplitMix64 Rng() => new((ulong)Seed);
+}
+
+public class EffectiveStateSizeTests
+{
+    private static readonly EssOptions Entropy = new(EssMode.Entropy);
+
+    private static double[] Row(Tensor<double> ess) => ess.Data;
+
+    [Property(Arbitrary = [typeof(EssCase)])]
+    public void Property_BoundsAndEntropyBelowToleranceRank(EssCase c)
+    {
+        var t = c.Rng().NormalTensor<double>(0, 1, 2, c.Length, c.Length);
+        var tol = EffectiveStateSize.Compute(t);
+        var tolZero = EffectiveStateSize.Compute(t, new EssOptions(Tolerance: 0));
+        var ent = EffectiveStateSize.Compute(t, Entropy);
+        var splits = EffectiveStateSize.AllSplits(c.Length);
+        Assert.Equal([2, c.Length - 1], tol.ShapeArray);
+        for (int b = 0; b < 2; b++)
+            for (int k = 0; k < splits.Length; k++)
+            {
+                int s = splits[k], at = b * splits.Length + k;
+                Assert.InRange(tol.Data[at], 0, Math.Min(s, c.Length - s));
+                Assert.True(ent.Data[at] <= tolZero.Data[at] + 1e-12, $"{c} s={s}: entropy {ent.Data[at]} > rank {tolZero.Data[at]}");
+                Assert.True(ent.Data[at] >= 1 - 1e-12);
+            }
+    }
+
+    [Property(Arbitrary = [typeof(EssCase)])]
+    public void Property_FastDenseEqualsNaiveDefinition(EssCase c)
+    {
+        var rng = c.Rng();
+        var t = EssOperators.RandomReal(c.Length, c.State, rng, lti: false).Materialize();
+        foreach (var options in new[] { EssOptions.Default, Entropy, new EssOptions(Tolerance: 1e-3, Relative: false) })
+        {
+            var fast = EffectiveStateSize.Compute(t, options);
+            var naive = EffectiveStateSize.ComputeNaive(t, options);
+            if (options.Mode == EssMode.Entropy)
+                Assert.True(Metrics.RelativeError(naive.Data, fast.Data) <= 1e-12, $"{c} {options}");
+            else
+                Assert.Equal(naive.Data, fast.Data);
+        }
+    }
+
+    [Property(Arbitrary = [typeof(EssCase)])]
+    public void Property_DiagonalOperatorHasZeroEss(EssCase c)
+    {
+        var t = Tensor<double>.Zeros(c.Length, c.Length);
+        var rng = c.Rng();
+        for (int i = 0; i < c.Length; i++) t[i, i] = rng.Normal();
+        Assert.All(Row(EffectiveStateSize.Compute(t)), e => Assert.Equal(0, e));
+        Assert.All(Row(EffectiveStateSize.Compute(t, Entropy)), e => Assert.Equal(0, e));
+    }
+
+    [Property(Arbitrary = [typeof(EssCase)])]
+    public void Property_ShortConvolutionIsMinOfTapsAndSplit(EssCase c)
+    {
+        var rng = c.Rng();
+        int taps = c.State + 1;
+        var h = Enumerable.Range(0, taps).Select(_ => rng.Uniform(0.5, 1.5) * (rng.Uniform() < 0.5 ? -1 : 1)).ToArray();
+        var t = EssOperators.ShortConvolution(h, c.Length);
+        var gateC = Enumerable.Range(0, c.Length).Select(_ => rng.Uniform(0.5, 2)).ToArray();
+        var gateB = Enumerable.Range(0, c.Length).Select(_ => -rng.Uniform(0.5, 2)).ToArray();
+        var plain = EffectiveStateSize.Compute(t);
+        var gated = EffectiveStateSize.Compute(EssOperators.Gated(t, gateC, gateB));
+        var splits = EffectiveStateSize.AllSplits(c.Length);
+        for (int k = 0; k < splits.Length; k++)
+        {
+            int expected = Math.Min(taps - 1, Math.Min(splits[k], c.Length - splits[k]));
+            Assert.Equal(expected, plain.Data[k]);
+            Assert.Equal(expected, gated.Data[k]);
+        }
+    }
+
+    [Property(Arbitrary = [typeof(EssCase)])]
+    public void Property_DiagonalLtiSsmIsMinOfStateAndSplit(EssCase c)
+    {
+        // Distinct poles spread over (-0.9, 0.9) with b_n c_n = 1: exact Hankel rank min(N, s, L - s).
+        // The Vandermonde structure makes the smallest singular value small, so the rank is read with
+        // relative tau = 1e-10 (float64 rounding sits near 1e-16).
+        int n = Math.Min(c.State, 4);
+        var rng = c.Rng();
+        var poles = Enumerable.Range(0, n).Select(p => -0.9 + 1.8 * (p + rng.Uniform(0.25, 0.75)) / n).ToArray();
+        var options = new EssOptions(Tolerance: 1e-10);
+        int l = Math.Min(c.Length, 17);
+        var a = new double[l * n];
+        var b = new double[l * n];
+        var cc = new double[l * n];
+        for (int t = 0; t < l; t++)
+            for (int p = 0; p < n; p++) { a[t * n + p] = poles[p]; b[t * n + p] = 1; cc[t * n + p] = 1; }
+        var realization = DiagonalRealization.Real(l, n, a, b, cc);
+        var ess = EffectiveStateSize.Compute(realization.Materialize(), options);
+        var factored = FactoredEss.Compute([realization], options);
+        var splits = EffectiveStateSize.AllSplits(l);
+        for (int k = 0; k < splits.Length; k++)
+        {
+            int expected = Math.Min(n, Math.Min(splits[k], l - splits[k]));
+            Assert.Equal(expected, ess.Data[k]);
+            Assert.Equal(expected, factored.Data[k]);
+        }
+    }
+
+    [Property(Arbitrary = [typeof(EssCase)])]
+    public void Property_StateSizeBoundsEssForEveryInput(EssCase c)
+    {
+        var rng = c.Rng();
+        var real = EssOperators.RandomReal(c.Length, c.State, rng, lti: false);
+        var complex = EssOperators.RandomComplex(c.Length, c.State, rng, lti: false);
+        Assert.All(Row(EffectiveStateSize.Compute(real.Materialize())), e => Assert.True(e <= c.State));
+        Assert.All(Row(EffectiveStateSize.Compute(complex.Materialize())), e => Assert.True(e <= 2 * c.State));
+    }
+
+    [Property(Arbitrary = [typeof(EssCase)])]
+    public void Property_AttentionWithEqualKeysIsRankOne(EssCase c)
+    {
+        var rng = c.Rng();
+        var q = rng.NormalTensor<double>(0, 1, c.Length, 4);
+        var key = rng.NormalTensor<double>(0, 1, 4);
+        var k = Tensor<double>.Zeros(c.Length, 4);
+        for (int i = 0; i < c.Length; i++)
+            for (int p = 0; p < 4; p++) k[i, p] = key.Data[p];
+        Assert.All(Row(EffectiveStateSize.Compute(EssOperators.SoftmaxAttention(q, k))), e => Assert.Equal(1, e));
+    }
+
+    [Property(Arbitrary = [typeof(EssCase)], MaxTest = 15)]
+    public void Property_GenericAttentionIsFullRank(EssCase c)
+    {
+        var rng = c.Rng();
+        int l = Math.Min(c.Length, 17);
+        var q = rng.NormalTensor<double>(0, 1.5, l, 32);
+        var k = rng.NormalTensor<double>(0, 1.5, l, 32);
+        var ess = EffectiveStateSize.Compute(EssOperators.SoftmaxAttention(q, k));
+        var splits = EffectiveStateSize.AllSplits(l);
+        for (int s = 0; s < splits.Length; s++) Assert.Equal(Math.Min(splits[s], l - splits[s]), ess.Data[s]);
+    }
+
+    [Property(Arbitrary = [typeof(EssCase)])]
+    public void Property_ResetDropsEssAtAndBeforeTheDelimiter(EssCase c)
+    {
+        if (c.Length < 3) return;
+        var rng = c.Rng();
+        int e = 1 + rng.NextInt(c.Length - 1);
+        var realization = EssOperators.RandomReal(c.Length, c.State, rng, lti: false);
+        // Transition 0 at e: the state is wiped before input e is written.
+        var a = new double[c.Length * c.State];
+        var b = new double[c.Length * c.State];
+        var cc = new double[c.Length * c.State];
+        var complex = EssOperators.RandomComplex(c.Length, 1, rng, lti: false);
+        var baseT = realization.Materialize();
+        for (int i = 0; i < c.Length; i++)
+            for (int n = 0; n < c.State; n++)
+            {
+                a[i * c.State + n] = i == e ? 0 : 0.9;
+                b[i * c.State + n] = baseT[i, 0] + 1;
+                cc[i * c.State + n] = 1 + n;
+            }
+        var reset = DiagonalRealization.Real(c.Length, c.State, a, b, cc);
+        var q = rng.NormalTensor<double>(0, 1, c.Length, 8);
+        var k = rng.NormalTensor<double>(0, 1, c.Length, 8);
+        foreach (var t in new[] { reset.Materialize(), EssOperators.SoftmaxAttention(q, k, delimiter: e) })
+        {
+            var ess = EffectiveStateSize.Compute(t);
+            Assert.Equal(0, ess.Data[e - 1]);
+            for (int s = 1; s < e; s++) Assert.True(ess.Data[s - 1] <= e - s, $"{c} e={e} s={s}: {ess.Data[s - 1]} > {e - s}");
+        }
+        var factored = FactoredEss.Compute([reset]);
+        Assert.Equal(0, factored.Data[e - 1]);
+        _ = complex;
+    }
+
+    [Fact]
+    public void Edge_EntropySanityValues()
+    {
+        Assert.Equal(3.0, EffectiveStateSize.EntropyEss([1.0, 1.0, 1.0]), 1e-15);
+        Assert.Equal(5.0, EffectiveStateSize.EntropyEss([2.5, 2.5, 2.5, 2.5, 2.5, 0]), 1e-14);
+        Assert.Equal(Math.Pow(2, 1.5), EffectiveStateSize.EntropyEss([2.0, 1.0, 1.0]), 1e-14);
+        Assert.Equal(0.0, EffectiveStateSize.EntropyEss([0.0, 0.0]));
+        Assert.Equal(0.0, EffectiveStateSize.EntropyEss([]));
+        Assert.Equal(1.0, EffectiveStateSize.EntropyEss([7.0]));
+    }
+
+    [Property(Arbitrary = [typeof(EssCase)])]
+    public void Property_EntropyIsScaleInvariantAndToleranceRelativeIsToo(EssCase c)
+    {
+        var rng = c.Rng();
+        var t = EssOperators.RandomReal(c.Length, c.State, rng, lti: false).Materialize();
+        double scale = Math.Pow(10, rng.Uniform(-6, 6));
+        var scaled = t.Clone();
+        TensorPrimitives.Multiply(scaled.Data, scale, scaled.Data);
+        var e1 = EffectiveStateSize.Compute(t, Entropy);
+        var e2 = EffectiveStateSize.Compute(scaled, Entropy);
+        Assert.True(Metrics.RelativeError(e1.Data, e2.Data) <= 1e-12);
+        Assert.Equal(EffectiveStateSize.Compute(t).Data, EffectiveStateSize.Compute(scaled).Data);
+    }
+
+    [Fact]
+    public void Edge_ToleranceModes()
+    {
+        double[] sigma = [10, 1, 1e-4, 1e-7];
+        Assert.Equal(3, EffectiveStateSize.ToleranceEss(sigma, 1e-6, relative: true));
+        Assert.Equal(2, EffectiveStateSize.ToleranceEss(sigma, 1e-6 * 1e4, relative: false));
+        Assert.Equal(4, EffectiveStateSize.ToleranceEss(sigma, 0, relative: true));
+        Assert.Equal(0, EffectiveStateSize.ToleranceEss([0.0, 0.0], 0, relative: true));
+        Assert.Equal(0, EffectiveStateSize.ToleranceEss(sigma, 100, relative: false));
+    }
+
+    [Fact]
+    public void Edge_ShortSequencesAndGrid()
+    {
+        Assert.Equal([0], EffectiveStateSize.Compute(Tensor<double>.Zeros(1, 1)).ShapeArray);
+        Assert.Equal([3, 0], EffectiveStateSize.Compute(Tensor<double>.Zeros(3, 1, 1)).ShapeArray);
+        Assert.Equal([1.0], EffectiveStateSize.Compute(new Tensor<double>([5, 0, 3, 5], 2, 2)).Data);
+        Assert.Equal([0.0], EffectiveStateSize.Compute(new Tensor<double>([5, 0, 0, 5], 2, 2)).Data);
+        Assert.Equal([2, 4, 6], EffectiveStateSize.SplitGrid(8, 3));
+        Assert.Equal([1, 2, 3], EffectiveStateSize.SplitGrid(4, 10));
+        var t = new SplitMix64(1).NormalTensor<double>(0, 1, 3, 9, 9);
+        var grid = EffectiveStateSize.SplitGrid(9, 3);
+        var all = EffectiveStateSize.Compute(t);
+        var some = EffectiveStateSize.Compute(t, splits: grid);
+        for (int m = 0; m < 3; m++)
+            for (int k = 0; k < grid.Length; k++) Assert.Equal(all[m, grid[k] - 1], some[m, k]);
+    }
+
+    [Fact]
+    public void Negative_BadArgumentsNameTheArgument()
+    {
+        var t = Tensor<double>.Zeros(4, 4);
+        Assert.Equal("t", Assert.Throws<ArgumentException>(() => EffectiveStateSize.Compute(Tensor<double>.Zeros(4, 3))).ParamName);
+        Assert.Equal("splits", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.Compute(t, splits: [0])).ParamName);
+        Assert.Equal("splits", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.Compute(t, splits: [4])).ParamName);
+        Assert.Equal("Tolerance", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.Compute(t, new EssOptions(Tolerance: -1))).ParamName);
+        Assert.Equal("Tolerance", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.Compute(t, new EssOptions(Tolerance: double.NaN))).ParamName);
+    }
+
+    [Fact]
+    public void Negative_WrongRankIsDetected()
+    {
+        // A deliberately wrong operator (one tap too many) changes the short-conv ESS: the check can fail.
+        var t = EssOperators.ShortConvolution([1, 1, 1, 1], 12);
+        Assert.NotEqual(Enumerable.Range(1, 11).Select(s => (double)Math.Min(2, Math.Min(s, 12 - s))).ToArray(), EffectiveStateSize.Compute(t).Data);
+    }
+}

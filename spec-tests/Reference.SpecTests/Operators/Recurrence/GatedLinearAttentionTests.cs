@@ -1,0 +1,197 @@
+using FsCheck.Xunit;
+using Reference.Core;
+using Reference.Operators.Attention;
+using Reference.Operators.Recurrence;
+using Reference.SpecTests.Operators.Attention;
+using static Reference.SpecTests.Operators.Attention.AttentionCheck;
+
+namespace Reference.SpecTests.Operators.Recurrence;
+
+public class GatedLinearAttentionTests
+{
+    /// <summary>Inputs of a case; the gate is fla's logsigmoid(x)/16 (vector) or logsigmoid(x) (scalar, stronger decay).</summary>
+    private static (Tensor<double> Q, Tensor<double> K, Tensor<double> V, Tensor<double> G) Inputs(HeadCase c, bool scalarGate)
+    {
+        var rng = new SplitMix64((ulong)c.Seed);
+        var q = rng.NormalTensor<double>(0, 1, c.B, c.H, c.L, c.K);
+        var k = rng.NormalTensor<double>(0, 1, c.B, c.H, c.L, c.K);
+        var v = rng.NormalTensor<double>(0, 1, c.B, c.H, c.L, c.V);
+        var x = rng.NormalTensor<double>(0, 2, c.B, c.H, c.L, scalarGate ? 1 : c.K);
+        return (q, k, v, GatedLinearAttention.LogSigmoidGate(x, scalarGate ? 1.0 : 16.0));
+    }
+
+    [Property(Arbitrary = [typeof(HeadCase)])]
+    public void Property_ParallelEqualsRecurrentEqualsChunked_VectorAndScalarGates(HeadCase c)
+    {
+        foreach (bool scalar in new[] { false, true })
+        {
+            var (q, k, v, g) = Inputs(c, scalar);
+            var parallel = GatedLinearAttention.Forward(q, k, v, g);
+            Assert.True(Rel(parallel, GatedLinearAttention.Recurrent(q, k, v, g)) <= 1e-12);
+            Assert.True(Rel(parallel, GatedLinearAttention.Chunked(q, k, v, g, c.Chunk)) <= 1e-12);
+            Assert.True(Rel(parallel, Apply(GatedLinearAttention.Materialize(q, k, g), v)) <= 1e-12);
+        }
+    }
+
+    [Property(Arbitrary = [typeof(HeadCase)])]
+    public void Property_FastChunkedAndFastRecurrent_EqualNaive_Float64AndFloat32(HeadCase c)
+    {
+        var big = c with { L = c.L + 2 * GatedLinearAttention.FastChunk + 3 };
+        foreach (bool scalar in new[] { false, true })
+        {
+            var (q, k, v, g) = Inputs(big, scalar);
+            var expected = GatedLinearAttention.Recurrent(q, k, v, g);
+            Assert.True(Rel(expected, GatedLinearAttention.ChunkedFast(q, k, v, g)) <= 1e-12);
+            Assert.True(Rel(expected, GatedLinearAttention.RecurrentFast(q, k, v, g)) <= 1e-12);
+            var (qf, kf, vf, gf) = (q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), g.Cast<float>());
+            Assert.True(Metrics.RelativeError(expected.Data, GatedLinearAttention.ChunkedFast(qf, kf, vf, gf, maxThreads: 1).Data) <= 1e-5);
+            Assert.True(Metrics.RelativeError(expected.Data, GatedLinearAttention.RecurrentFast(qf, kf, vf, gf, maxThreads: 1).Data) <= 1e-5);
+        }
+    }
+
+    [Property(Arbitrary = [typeof(HeadCase)])]
+    public void Property_StateCarriedAcrossCalls_EqualsOneShot(HeadCase c)
+    {
+        var (q, k, v, g) = Inputs(c, scalarGate: c.Seed % 2 == 0);
+        int split = c.L / 3;
+        var expected = GatedLinearAttention.Recurrent(q, k, v, g, state: null);
+        var stateChunked = GlaState.Zeros(c.B, c.H, c.K, c.V);
+        var first = GatedLinearAttention.Chunked(q.Slice(2, 0, split), k.Slice(2, 0, split), v.Slice(2, 0, split), g.Slice(2, 0, split), c.Chunk, stateChunked);
+        var second = GatedLinearAttention.Chunked(q.Slice(2, split, c.L - split), k.Slice(2, split, c.L - split),
+            v.Slice(2, split, c.L - split), g.Slice(2, split, c.L - split), c.Chunk, stateChunked);
+        Assert.True(Rel(expected.Slice(2, 0, split), first) <= 1e-12);
+        Assert.True(Rel(expected.Slice(2, split, c.L - split), second) <= 1e-12);
+        var stateStep = GlaState.Zeros(c.B, c.H, c.K, c.V);
+        for (int t = 0; t < c.L; t++)
+        {
+            var o = GatedLinearAttention.Step(stateStep, q.Slice(2, t, 1).Reshape(c.B, c.H, c.K), k.Slice(2, t, 1).Reshape(c.B, c.H, c.K),
+                v.Slice(2, t, 1).Reshape(c.B, c.H, c.V), g.Slice(2, t, 1).Reshape(c.B, c.H, -1));
+            Assert.True(Rel(expected.Slice(2, t, 1).Reshape(c.B, c.H, c.V), o) <= 1e-12);
+        }
+        Assert.True(Rel(stateStep.S, stateChunked.S) <= 1e-12);
+    }
+
+    [Property(Arbitrary = [typeof(HeadCase)])]
+    public void Property_ScalarGate_EqualsVectorGateRepeatedOverK(HeadCase c)
+    {
+        var (q, k, v, g) = Inputs(c, scalarGate: true);
+        var repeated = Tensor<double>.Zeros(c.B, c.H, c.L, c.K);
+        for (int i = 0; i < repeated.Length; i++) repeated.Data[i] = g.Data[i / c.K];
+        Assert.True(Rel(GatedLinearAttention.Forward(q, k, v, repeated), GatedLinearAttention.Forward(q, k, v, g)) <= 1e-14);
+        Assert.True(Rel(GatedLinearAttention.Chunked(q, k, v, repeated, c.Chunk), GatedLinearAttention.Chunked(q, k, v, g, c.Chunk)) <= 1e-14);
+    }
+
+    [Property(Arbitrary = [typeof(HeadCase)])]
+    public void Property_Causality_FuturePerturbationLeavesPastExactly(HeadCase c)
+    {
+        var (q, k, v, g) = Inputs(c, scalarGate: false);
+        int t = c.L / 2;
+        var before = new[] { GatedLinearAttention.Forward(q, k, v, g), GatedLinearAttention.Recurrent(q, k, v, g), GatedLinearAttention.Chunked(q, k, v, g, c.Chunk) };
+        var rng = new SplitMix64((ulong)c.Seed + 99);
+        foreach (var x in new[] { q, k, v, g })
+        {
+            int d = x.Shape[3];
+            for (int o = 0; o < c.B * c.H; o++)
+                for (int s = t + 1; s < c.L; s++)
+                    for (int j = 0; j < d; j++) x.Data[(o * c.L + s) * d + j] -= Math.Abs(rng.Normal());
+        }
+        var after = new[] { GatedLinearAttention.Forward(q, k, v, g), GatedLinearAttention.Recurrent(q, k, v, g), GatedLinearAttention.Chunked(q, k, v, g, c.Chunk) };
+        for (int i = 0; i < 3; i++) Assert.Equal(before[i].Slice(2, 0, t + 1).Data, after[i].Slice(2, 0, t + 1).Data);
+    }
+
+    [Property(Arbitrary = [typeof(HeadCase)])]
+    public void Property_DiagonalRealization_RunsTheSameRecurrence(HeadCase c)
+    {
+        var (q, k, v, g) = Inputs(c, scalarGate: c.Seed % 2 == 1);
+        var o = GatedLinearAttention.Forward(q, k, v, g);
+        for (int bi = 0; bi < c.B; bi++)
+            for (int h = 0; h < c.H; h++)
+            {
+                var r = GatedLinearAttention.Realize(q, k, g, bi, h);
+                Assert.Equal((c.L, c.K), (r.Length, r.State));
+                for (int j = 0; j < c.V; j++)
+                {
+                    var x = new double[c.K];
+                    for (int t = 0; t < c.L; t++)
+                    {
+                        double u = v[bi, h, t, j], y = 0;
+                        for (int n = 0; n < c.K; n++)
+                        {
+                            x[n] = r.Transition[t * c.K + n] * x[n] + r.Input[t * c.K + n] * u;
+                            y += r.Readout[t * c.K + n] * x[n];
+                        }
+                        Assert.Equal(o[bi, h, t, j], y, 1e-12 * (1 + Math.Abs(y)));
+                    }
+                }
+            }
+    }
+
+    [Property(Arbitrary = [typeof(HeadCase)], MaxTest = 10)]
+    public void Property_Backward_MatchesFiniteDifferences_IncludingGates(HeadCase c)
+    {
+        var small = c with { B = 1, L = Math.Min(c.L, 9), K = Math.Min(c.K, 4), V = Math.Min(c.V, 3) };
+        foreach (bool scalar in new[] { false, true })
+        {
+            var (q, k, v, g) = Inputs(small, scalar);
+            var dOut = new SplitMix64((ulong)c.Seed + 3).NormalTensor<double>(0, 1, small.B, small.H, small.L, small.V);
+            var grads = GatedLinearAttention.Backward(q, k, v, g, dOut);
+            double Loss() => Dot(dOut, GatedLinearAttention.Forward(q, k, v, g));
+            AssertGradient(q, Loss, grads.Dq, $"dq (scalar gate {scalar})");
+            AssertGradient(k, Loss, grads.Dk, $"dk (scalar gate {scalar})");
+            AssertGradient(v, Loss, grads.Dv, $"dv (scalar gate {scalar})");
+            AssertGradient(g, Loss, grads.Dg, $"dg (scalar gate {scalar})");
+        }
+    }
+
+    [Fact]
+    public void Property_LogSigmoidGate_ValuesAndBackward()
+    {
+        var x = new SplitMix64(8).NormalTensor<double>(0, 10, 64);
+        x.Data[0] = 800; x.Data[1] = -800; x.Data[2] = 0;
+        var g = GatedLinearAttention.LogSigmoidGate(x);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double z = x.Data[i];
+            double expected = z > 30 ? -Math.Exp(-z) / 16 : z < -30 ? z / 16 : Math.Log(1 / (1 + Math.Exp(-z))) / 16;
+            Assert.Equal(expected, g.Data[i], 1e-15 * (1 + Math.Abs(expected)));
+        }
+        var dg = new SplitMix64(9).NormalTensor<double>(0, 1, 64);
+        var dx = GatedLinearAttention.LogSigmoidGateBackward(x, dg);
+        var fd = FiniteDifference(x, () => Dot(dg, GatedLinearAttention.LogSigmoidGate(x)));
+        Assert.True(Metrics.RelativeError(fd, dx.Data) <= 1e-8);
+    }
+
+    [Fact]
+    public void Edge_StrongDecayOverLongSequence_StaysFinite_AndKeepsOnlyTheDiagonal()
+    {
+        var c = new HeadCase(1, 1, 200, 4, 3, 64, 17);
+        var (q, k, v, _) = Inputs(c, false);
+        var g = Tensor<double>.Full(-800.0, 1, 1, 200, 4);
+        var o = GatedLinearAttention.Chunked(q, k, v, g, 64);
+        var expected = Tensor<double>.Zeros(1, 1, 200, 3);
+        for (int t = 0; t < 200; t++)
+        {
+            double a = 0;
+            for (int c2 = 0; c2 < 4; c2++) a += 0.5 * q[0, 0, t, c2] * k[0, 0, t, c2];
+            for (int j = 0; j < 3; j++) expected[0, 0, t, j] = a * v[0, 0, t, j];
+        }
+        Assert.All(o.Data, x => Assert.True(double.IsFinite(x)));
+        Assert.True(Rel(expected, o) <= 1e-15);
+        Assert.True(Rel(expected, GatedLinearAttention.Forward(q, k, v, g)) <= 1e-15);
+        Assert.True(Rel(expected, GatedLinearAttention.ChunkedFast(q, k, v, g)) <= 1e-15);
+        Assert.All(GatedLinearAttention.ChunkedFast(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), g.Cast<float>()).Data, x => Assert.True(float.IsFinite(x)));
+    }
+
+    [Fact]
+    public void Negative_WrongGateShapeAndChunk_NameTheArgument()
+    {
+        var c = new HeadCase(1, 2, 5, 4, 3, 2, 1);
+        var (q, k, v, _) = Inputs(c, false);
+        Assert.Equal("g", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Forward(q, k, v, Tensor<double>.Zeros(1, 2, 5, 3))).ParamName);
+        Assert.Equal("chunk", Assert.Throws<ArgumentOutOfRangeException>(() => GatedLinearAttention.Chunked(q, k, v, Tensor<double>.Zeros(1, 2, 5, 1), 0)).ParamName);
+        var (q2, k2, v2, g2) = Inputs(c, false);
+        var o = GatedLinearAttention.Forward(q2, k2, v2, g2);
+        var wrong = GatedLinearAttention.Forward(q2, k2, v2, GatedLinearAttention.LogSigmoidGate(Tensor<double>.Zeros(1, 2, 5, 4), 15.0));
+        Assert.True(Rel(o, wrong) > 1e-6);
+    }
+}

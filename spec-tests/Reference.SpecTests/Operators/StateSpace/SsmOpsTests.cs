@@ -1,0 +1,47 @@
+using Reference.Autodiff;
+using Reference.Core;
+using Reference.Operators.StateSpace;
+
+namespace Reference.SpecTests.Operators.StateSpace;
+
+/// <summary>The autodiff adapters: one tape node per operator, gradients = the operator's Backward (checked by the tape's gradcheck).</summary>
+public class SsmOpsTests
+{
+    private static Variable Weighted(Variable y, int seed) =>
+        Ops.Sum(Ops.Mul(y, Variable.Constant(new SplitMix64((ulong)seed).NormalTensor<double>(0, 1, y.Value.ShapeArray))));
+
+    [Fact]
+    public void Property_CausalConvolutionAdapter_PassesGradcheck()
+    {
+        var rng = new SplitMix64(1);
+        var u = Variable.Parameter(rng.NormalTensor<double>(0, 1, 2, 3, 9));
+        var k = Variable.Parameter(rng.NormalTensor<double>(0, 1, 3, 4));
+        var d = Variable.Parameter(rng.NormalTensor<double>(0, 1, 3));
+        var result = GradCheck.CheckParameters(() => Weighted(SsmOps.CausalConvolution(u, k, d), 2), [u, k, d]);
+        Assert.True(result.Passed, result.ToString());
+        Assert.Equal("conv.causal", SsmOps.CausalConvolution(u, k, d).CreatorName);
+    }
+
+    [Theory]
+    [InlineData(Discretization.Zoh)]
+    [InlineData(Discretization.Bilinear)]
+    public void Property_S4DAdapter_PassesGradcheck(Discretization method)
+    {
+        var p = S4DVariables.From(S4DParameters.Initialize(new SplitMix64(3), 2, 6, S4DInit.Inv, 0.05, 0.5));
+        var u = Variable.Parameter(new SplitMix64(4).NormalTensor<double>(0, 1, 2, 2, 11));
+        var result = GradCheck.CheckParameters(() => Weighted(SsmOps.S4D(u, p, method), 5), [u, .. p.All]);
+        Assert.True(result.Passed, result.ToString());
+    }
+
+    [Fact]
+    public void Property_H3Adapter_PassesGradcheck()
+    {
+        var raw = H3Parameters.Initialize(new SplitMix64(6), 4, 2, 4);
+        var p = H3Variables.From(raw);
+        var u = Variable.Parameter(new SplitMix64(7).NormalTensor<double>(0, 1, 2, 5, 4));
+        var y = SsmOps.H3(u, p);
+        Assert.Equal(H3.Forward(raw, u.Value).Data, y.Value.Data);
+        var result = GradCheck.CheckParameters(() => Weighted(SsmOps.H3(u, p), 8), [u, .. p.All]);
+        Assert.True(result.Passed, result.ToString());
+    }
+}

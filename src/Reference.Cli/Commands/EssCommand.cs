@@ -1,0 +1,196 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Reference.Ess;
+
+namespace Reference.Cli.Commands;
+
+/// <summary>
+/// `reference ess`: effective state size of a seeded random operator instance, per split and
+/// channel, with aggregates; optional JSON, CSV and a PNG plot of ESS vs split with the TSS line.
+/// </summary>
+public static class EssCommand
+{
+    private static readonly string[] Modes = ["tolerance", "entropy"];
+    private static readonly string[] Discretizations = ["zoh", "bilinear"];
+
+    public static Command Create()
+    {
+        var op = new Option<string>("--operator") { Description = $"Operator: {string.Join(", ", EssOperatorCatalog.Names)}.", Required = true };
+        var length = new Option<int>("--length") { Description = "Sequence length L (>= 2).", DefaultValueFactory = _ => 64 };
+        var channels = new Option<int>("--channels") { Description = "Channels C (heads for attention).", DefaultValueFactory = _ => 4 };
+        var mode = new Option<string>("--mode") { Description = "tolerance (numerical rank) or entropy.", DefaultValueFactory = _ => "tolerance" };
+        var tolerance = new Option<double>("--tolerance") { Description = "tau (relative to sigma_1 unless --relative false).", DefaultValueFactory = _ => EffectiveStateSize.DefaultTolerance };
+        var relative = new Option<bool>("--relative") { Description = "tau relative to sigma_1 (default true; --relative false: absolute).", DefaultValueFactory = _ => true };
+        var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed of the instance.", DefaultValueFactory = _ => 0UL };
+        var taps = new Option<int>("--taps") { Description = "shortconv: taps k.", DefaultValueFactory = _ => 4 };
+        var state = new Option<int>("--state") { Description = "s4d/mamba: real state size N.", DefaultValueFactory = _ => 16 };
+        var discretization = new Option<string>("--discretization") { Description = "s4d: zoh or bilinear.", DefaultValueFactory = _ => "zoh" };
+        var heads = new Option<int>("--heads") { Description = "attention: heads H.", DefaultValueFactory = _ => 1 };
+        var json = new Option<string?>("--json") { Description = "Write the result as JSON to FILE." };
+        var csv = new Option<string?>("--csv") { Description = "Write ESS per split as CSV to FILE." };
+        var plot = new Option<string?>("--plot") { Description = "Plot ESS vs split with the TSS line to FILE.png." };
+        var command = new Command("ess", "Effective state size (arXiv:2504.19561) of a seeded random operator instance, per split.")
+        {
+            op, length, channels, mode, tolerance, relative, seed, taps, state, discretization, heads, json, csv, plot,
+        };
+        command.SetAction(parse => ReportingErrors(parse, () =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            string name = parse.GetValue(op)!;
+            if (!EssOperatorCatalog.Names.Contains(name))
+                throw new CliException($"--operator '{name}' is not available; expected one of {string.Join(", ", EssOperatorCatalog.Names)}.");
+            int l = parse.GetValue(length);
+            if (l < 2) throw new CliException($"--length must be >= 2 (ESS needs a split), got {l}.");
+            int c = parse.GetValue(channels);
+            if (c < 1) throw new CliException($"--channels must be >= 1, got {c}.");
+            string modeName = parse.GetValue(mode)!;
+            if (!Modes.Contains(modeName)) throw new CliException($"--mode must be tolerance or entropy, got '{modeName}'.");
+            double tau = parse.GetValue(tolerance);
+            if (!double.IsFinite(tau) || tau < 0) throw new CliException($"--tolerance must be finite and >= 0, got {tau}.");
+            int k = parse.GetValue(taps);
+            if (k < 1) throw new CliException($"--taps must be >= 1, got {k}.");
+            int n = parse.GetValue(state);
+            if (n < 1) throw new CliException($"--state must be >= 1, got {n}.");
+            string disc = parse.GetValue(discretization)!;
+            if (!Discretizations.Contains(disc)) throw new CliException($"--discretization must be zoh or bilinear, got '{disc}'.");
+            int h = parse.GetValue(heads);
+            if (h < 1) throw new CliException($"--heads must be >= 1, got {h}.");
+            string? plotPath = parse.GetValue(plot);
+            if (plotPath is not null && !plotPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+                throw new CliException($"--plot must name a .png file, got '{plotPath}'.");
+
+            var options = new EssOptions(modeName == "entropy" ? EssMode.Entropy : EssMode.Tolerance, tau, parse.GetValue(relative));
+            var instance = EssOperatorCatalog.Create(name, new EssInstanceOptions(l, c, parse.GetValue(seed), k, n, disc, h));
+            var profile = EssProfile.Of(instance, options);
+
+            WriteSummary(output, instance, options, profile);
+            if (parse.GetValue(json) is string jsonPath) OutputFile.WriteAllText(jsonPath, ToJson(instance, options, profile, parse.GetValue(seed)), "--json");
+            if (parse.GetValue(csv) is string csvPath) OutputFile.WriteAllText(csvPath, ToCsv(profile), "--csv");
+            if (plotPath is not null) EssPlot.Save(plotPath, instance, options, profile);
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    /// <summary>Runs the verb; a bad argument becomes one line on stderr and exit code 2 (no stack trace).</summary>
+    private static int ReportingErrors(ParseResult parse, Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (CliException e)
+        {
+            parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
+            return e.ExitCode;
+        }
+    }
+
+    private static void WriteSummary(TextWriter output, EssInstance instance, EssOptions options, EssProfile profile)
+    {
+        int l = instance.Matrices.Dim(-1), c = instance.Matrices.Dim(0);
+        string parameters = string.Join(", ", instance.Parameters.Select(p => $"{p.Key} = {p.Value}"));
+        output.WriteLine($"operator        {instance.Operator} ({parameters}), L = {l}, C = {c}");
+        output.WriteLine($"metric          {options}");
+        output.WriteLine($"path            {(profile.Factored ? "factored (N x N Gram square roots)" : "dense (singular values of every H_s)")}");
+        output.WriteLine(FormattableString.Invariant($"ESS mean        {profile.MeanEss:F3} (over channels and splits)"));
+        output.WriteLine(FormattableString.Invariant($"ESS max         {profile.MaxEss:F3}"));
+        output.WriteLine(FormattableString.Invariant($"utilization     {profile.Utilization:F3} (mean ESS / per-channel TSS)"));
+        output.WriteLine("split   TSS      ESS(mean over channels)");
+        int stride = Math.Max(1, (int)Math.Ceiling(profile.Splits.Length / 16.0));
+        for (int k = 0; k < profile.Splits.Length; k += stride)
+            output.WriteLine(FormattableString.Invariant($"{profile.Splits[k],5}   {profile.Capacity[k],-8:G6} {profile.Mean[k]:F3}"));
+    }
+
+    internal static string ToJson(EssInstance instance, EssOptions options, EssProfile profile, ulong seed)
+    {
+        int c = profile.PerChannel.Dim(0), s = profile.Splits.Length;
+        var perChannel = Enumerable.Range(0, c).Select(ch => profile.PerChannel.Data.AsSpan(ch * s, s).ToArray()).ToArray();
+        var document = new Dictionary<string, object?>
+        {
+            ["operator"] = instance.Operator,
+            ["parameters"] = instance.Parameters,
+            ["length"] = instance.Matrices.Dim(-1),
+            ["channels"] = c,
+            ["seed"] = seed,
+            ["mode"] = options.Mode == EssMode.Entropy ? "entropy" : "tolerance",
+            ["tolerance"] = options.Tolerance,
+            ["relative"] = options.Relative,
+            ["path"] = profile.Factored ? "factored" : "dense",
+            ["tss"] = profile.Capacity,
+            ["splits"] = profile.Splits,
+            ["ess"] = profile.Mean,
+            ["ess_per_channel"] = perChannel,
+            ["ess_mean"] = profile.MeanEss,
+            ["ess_max"] = profile.MaxEss,
+            ["utilization"] = profile.Utilization,
+        };
+        return JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    internal static string ToCsv(EssProfile profile)
+    {
+        int c = profile.PerChannel.Dim(0), s = profile.Splits.Length;
+        var text = new StringBuilder("split,tss,ess");
+        for (int ch = 0; ch < c; ch++) text.Append(CultureInfo.InvariantCulture, $",ess_c{ch}");
+        text.Append('\n');
+        for (int k = 0; k < s; k++)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"{profile.Splits[k]},{profile.Capacity[k]:R},{profile.Mean[k]:R}");
+            for (int ch = 0; ch < c; ch++) text.Append(CultureInfo.InvariantCulture, $",{profile.PerChannel.Data[ch * s + k]:R}");
+            text.Append('\n');
+        }
+        return text.ToString();
+    }
+}
+
+/// <summary>
+/// Output files of CLI verbs: written atomically (Core's AtomicFile), with errors that name the option.
+/// </summary>
+public static class OutputFile
+{
+    public static void WriteAllText(string path, string contents, string option) =>
+        Write(path, temp => File.WriteAllText(temp, contents), option);
+
+    /// <summary>Writes through a temporary sibling and a rename; a missing directory is a usage error naming <paramref name="option"/>.</summary>
+    public static void Write(string path, Action<string> write, string option)
+    {
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is null || !Directory.Exists(directory))
+            throw new CliException($"{option}: cannot write '{path}': directory '{directory}' does not exist.");
+        Reference.Core.IO.AtomicFile.WriteVia(path, write);
+    }
+}
+
+/// <summary>ESS vs split (mean over channels, and each channel faintly) with the per-channel TSS line.</summary>
+public static class EssPlot
+{
+    public static void Save(string path, EssInstance instance, EssOptions options, EssProfile profile)
+    {
+        var plot = new ScottPlot.Plot();
+        double[] xs = profile.Splits.Select(s => (double)s).ToArray();
+        int c = profile.PerChannel.Dim(0), count = xs.Length;
+        for (int ch = 0; ch < c && c > 1; ch++)
+        {
+            var line = plot.Add.ScatterLine(xs, profile.PerChannel.Data.AsSpan(ch * count, count).ToArray());
+            line.Color = ScottPlot.Colors.Gray.WithAlpha(0.35);
+            line.LineWidth = 1;
+        }
+        var mean = plot.Add.ScatterLine(xs, profile.Mean);
+        mean.LineWidth = 2;
+        mean.Color = ScottPlot.Colors.Blue;
+        mean.LegendText = c > 1 ? "ESS (mean over channels; channels in gray)" : "ESS";
+        var tss = plot.Add.ScatterLine(xs, profile.Capacity);
+        tss.LineWidth = 2;
+        tss.Color = ScottPlot.Colors.Red;
+        tss.LinePattern = ScottPlot.LinePattern.Dashed;
+        tss.LegendText = "TSS per channel";
+        plot.Title($"{instance.Operator}: {options}");
+        plot.XLabel("split s");
+        plot.YLabel("ESS");
+        plot.ShowLegend();
+        OutputFile.Write(path, temp => plot.SavePng(temp, 900, 500), "--plot");
+    }
+}

@@ -1,0 +1,261 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Reference.Core.IO;
+using Reference.Golden;
+using Reference.Golden.Backends;
+
+namespace Reference.Cli.Commands;
+
+/// <summary>
+/// `reference golden list|verify|run|regen|explain`: the conformance runner over golden/.
+/// Every verb takes --golden DIR (default: golden/ next to Reference.sln, found by walking up
+/// from the current directory). Exit codes: 0 all passed, 1 a case failed (or regen refused a
+/// change), 2 usage, 3 golden integrity (hash, manifest, orphan), 4 backend unavailable.
+/// `run` and `verify` print one line per case and end with "N passed, N failed, N skipped".
+/// </summary>
+public static class GoldenCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("golden", "Golden vectors: list, verify, run a backend against them, regenerate, explain a case.");
+        command.Subcommands.Add(List());
+        command.Subcommands.Add(Verify());
+        command.Subcommands.Add(Run());
+        command.Subcommands.Add(Regen());
+        command.Subcommands.Add(Explain());
+        return command;
+    }
+
+    private static Option<string?> GoldenOption() => new("--golden")
+    {
+        Description = "The golden directory (default: golden/ beside Reference.sln above the current directory).",
+        HelpName = "DIR",
+    };
+
+    private static Option<string?> OpOption() => new("--op")
+    {
+        Description = "Only cases whose op (or op/case-id, when the pattern has a '/') matches this glob ('*', '?').",
+        HelpName = "PATTERN",
+    };
+
+    private static string RootPath(string? given)
+    {
+        if (given is not null) return given;
+        return GoldenStore.FindDefaultRoot(Environment.CurrentDirectory)
+            ?? throw new CliException("no --golden DIR given and no Reference.sln above the current directory to find golden/ from.");
+    }
+
+    private static GoldenStore OpenStore(string? given)
+    {
+        string root = RootPath(given);
+        if (!Directory.Exists(root)) throw new CliException($"--golden: directory '{root}' does not exist.");
+        return GoldenStore.Open(root);
+    }
+
+    /// <summary>Maps the golden library's failures to the CLI's exit codes.</summary>
+    private static int Guard(Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (GoldenIntegrityException e)
+        {
+            throw new CliException($"golden integrity: {e.Message}", ExitCodes.Integrity);
+        }
+        catch (BackendUnavailableException e)
+        {
+            throw new CliException($"backend unavailable: {e.Message}", ExitCodes.BackendUnavailable);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException(e.Message, ExitCodes.Usage);
+        }
+    }
+
+    private static Command List()
+    {
+        var golden = GoldenOption();
+        var op = OpOption();
+        var json = new Option<bool>("--json") { Description = "Print the cases as a JSON array." };
+        var command = new Command("list", "List the golden cases (id, tags, input and output shapes).") { golden, op, json };
+        command.SetAction(parse => Guard(() =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var store = OpenStore(parse.GetValue(golden));
+            string? pattern = parse.GetValue(op);
+            var entries = store.ReadIndex().Where(e => pattern is null || GoldenRunner.Matches(pattern, e)).OrderBy(e => e.Id, StringComparer.Ordinal).ToList();
+            var manifests = entries.Select(e => store.LoadManifest(e.Id)).ToList();
+            if (parse.GetValue(json))
+            {
+                var array = new JsonArray();
+                foreach (var m in manifests)
+                    array.Add(new JsonObject
+                    {
+                        ["id"] = m.Id,
+                        ["op"] = m.Op,
+                        ["case_id"] = m.CaseId,
+                        ["description"] = m.Description,
+                        ["tags"] = new JsonArray([.. m.Tags.Select(t => (JsonNode)t)]),
+                        ["inputs"] = Arrays(m.Inputs),
+                        ["outputs"] = Arrays(m.Outputs),
+                    });
+                output.WriteLine(array.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                return ExitCodes.Success;
+            }
+            foreach (var m in manifests)
+            {
+                string tags = m.Tags.Count == 0 ? "" : $" [{string.Join(",", m.Tags)}]";
+                output.WriteLine($"{m.Id}{tags}  {Shapes(m.Inputs)} -> {Shapes(m.Outputs)}");
+            }
+            output.WriteLine($"{manifests.Count} cases");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static JsonArray Arrays(IEnumerable<GoldenArray> arrays) =>
+        [.. arrays.Select(a => (JsonNode)new JsonObject { ["name"] = a.Name, ["dtype"] = a.DType, ["shape"] = new JsonArray([.. a.Shape.Select(d => (JsonNode)d)]) })];
+
+    private static string Shapes(IEnumerable<GoldenArray> arrays) =>
+        string.Join(" ", arrays.Select(a => $"{a.Name}{Npy.ShapeRepr([.. a.Shape.Select(d => (long)d)])}"));
+
+    private static Command Verify()
+    {
+        var golden = GoldenOption();
+        var command = new Command("verify", "Check the golden set's integrity: index, manifest schema, sha256 of every file, orphans.") { golden };
+        command.SetAction(parse => Guard(() =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var store = OpenStore(parse.GetValue(golden));
+            var (_, problems, good) = store.Verify();
+            foreach (var id in good) output.WriteLine($"OK   {id}");
+            foreach (var (where, problem) in problems) output.WriteLine($"BAD  {where}: {problem}");
+            output.WriteLine($"{good.Count} passed, {problems.Count} failed, 0 skipped");
+            return problems.Count == 0 ? ExitCodes.Success : ExitCodes.Integrity;
+        }));
+        return command;
+    }
+
+    private static Command Run()
+    {
+        var golden = GoldenOption();
+        var op = OpOption();
+        var backend = new Option<string>("--backend")
+        {
+            Description = $"The backend to check: {Backends.Help}. process:CMD runs `CMD OP IN_DIR OUT_DIR` per case (golden/README.md).",
+            DefaultValueFactory = _ => "naive",
+            HelpName = "NAME",
+        };
+        var skipFile = new Option<string?>("--skip-file") { Description = "Cases to skip: one id (or glob) and a reason per line.", HelpName = "FILE" };
+        var xfailFile = new Option<string?>("--xfail-file") { Description = "Expected failures: one id (or glob) and a reason per line; a passing one fails (XPASS).", HelpName = "FILE" };
+        var report = new Option<string[]>("--report")
+        {
+            Description = "Also write a machine-readable report: --report json FILE.",
+            Arity = new ArgumentArity(2, 2),
+            AllowMultipleArgumentsPerToken = true,
+            HelpName = "json FILE",
+        };
+        var precision = new Option<string?>("--precision")
+        {
+            Description = "Hold every output to this precision's bound (float32 | float64); default: the backend's own, or the candidate's dtype for process backends.",
+            HelpName = "float32|float64",
+        };
+        precision.AcceptOnlyFromAmong("float32", "float64");
+        var command = new Command("run", "Run a backend on the golden cases and compare every output with its tolerance.")
+            { golden, op, backend, skipFile, xfailFile, report, precision };
+        command.SetAction(parse => Guard(() =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            string[]? reportArgs = parse.GetValue(report);
+            if (reportArgs is { Length: > 0 } && reportArgs[0] != "json")
+                throw new CliException($"--report: format '{reportArgs[0]}' is not supported (expected: --report json FILE).");
+            var store = OpenStore(parse.GetValue(golden));
+            var options = new RunOptions(
+                parse.GetValue(op),
+                parse.GetValue(skipFile) is { } s ? GoldenRunner.ReadList(s, "--skip-file") : null,
+                parse.GetValue(xfailFile) is { } x ? GoldenRunner.ReadList(x, "--xfail-file") : null,
+                parse.GetValue(precision) switch { "float32" => Precision.Float32, "float64" => Precision.Float64, _ => null });
+            var chosen = Backends.Resolve(parse.GetValue(backend)!);
+            var results = new List<CaseResult>();
+            foreach (var result in GoldenRunner.Run(store, chosen, options))
+            {
+                output.WriteLine(result.Line);
+                results.Add(result);
+            }
+            if (reportArgs is { Length: 2 })
+                Reference.Core.IO.AtomicFile.WriteAllBytes(reportArgs[1], GoldenRunner.JsonReport(chosen.Name, store.Root, results));
+            int failed = results.Count(r => r.Failed);
+            output.WriteLine($"{results.Count(r => r.Passed)} passed, {failed} failed, {results.Count(r => r.Skipped)} skipped");
+            return failed == 0 ? ExitCodes.Success : ExitCodes.CheckFailed;
+        }));
+        return command;
+    }
+
+    private static Command Regen()
+    {
+        var golden = GoldenOption();
+        var op = OpOption();
+        var force = new Option<bool>("--force") { Description = "Overwrite cases whose bytes would change (and delete their extra files)." };
+        var command = new Command("regen", "Regenerate the golden cases from their seeds with the naive tier (byte-reproducible).") { golden, op, force };
+        command.SetAction(parse => Guard(() =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var store = GoldenStore.Create(RootPath(parse.GetValue(golden)));
+            var outcomes = GoldenRegen.Run(store, parse.GetValue(op), parse.GetValue(force));
+            foreach (var o in outcomes)
+                output.WriteLine($"{o.Status,-10}{o.Id}{(o.Detail.Length > 0 ? $"  {o.Detail}" : "")}");
+            int refused = outcomes.Count(o => o.Status == "changed");
+            output.WriteLine($"{outcomes.Count(o => o.Status == "new")} new, {outcomes.Count(o => o.Status == "rewritten")} rewritten, " +
+                $"{outcomes.Count(o => o.Status == "unchanged")} unchanged, {refused} changed (not written), {outcomes.Count(o => o.Status == "stale")} stale");
+            return refused == 0 ? ExitCodes.Success : ExitCodes.CheckFailed;
+        }));
+        return command;
+    }
+
+    private static Command Explain()
+    {
+        var golden = GoldenOption();
+        var id = new Argument<string>("CASE") { Description = "The case id, op/case-id (see `reference golden list`)." };
+        var command = new Command("explain", "Explain one case: op, parameters, arrays, tolerances and their rationale, provenance.") { golden, id };
+        command.SetAction(parse => Guard(() =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var store = OpenStore(parse.GetValue(golden));
+            string caseId = parse.GetValue(id)!;
+            if (!store.ReadIndex().Any(e => e.Id == caseId))
+                throw new CliException($"CASE: no case '{caseId}' in {Path.Combine(store.Root, GoldenStore.IndexFile)} (see `reference golden list`).");
+            var m = store.LoadManifest(caseId);
+            var op = GoldenRegistry.Find(m.Op);
+            void Line(string key, string value) => output.WriteLine($"{key,-13}{value}");
+            Line("case", m.Id);
+            Line("op", $"{m.Op} version {m.OpVersion}{(op is null ? " (not registered in this build)" : $": {op.Summary}")}");
+            Line("description", m.Description);
+            Line("params", m.Params.ToJsonString());
+            foreach (var a in m.Inputs) Line("input", $"{a.Name}: {a.DType} {Npy.ShapeRepr([.. a.Shape.Select(d => (long)d)])} {a.File} sha256 {a.Sha256}");
+            foreach (var a in m.Outputs)
+            {
+                var t = a.Tolerance!;
+                Line("output", $"{a.Name}: {a.DType} {Npy.ShapeRepr([.. a.Shape.Select(d => (long)d)])} {a.File} sha256 {a.Sha256}");
+                Line("  tolerance", $"{t.Kind}; float64 backends: {Bound(t.Float64)}; float32 backends: {Bound(t.Float32)}");
+                Line("  rationale", t.Rationale);
+                Line("  canonical", a.Canonicalization ?? "none");
+            }
+            Line("generator", $"{m.Generator.Rng} seed {m.Generator.Seed}: {m.Generator.Distribution}");
+            Line("reference", $"{m.Reference.Tier} tier, project {m.Reference.ProjectVersion}, commit {m.Reference.Commit}");
+            Line("accumulation", m.Reference.AccumulationOrder);
+            Line("tags", m.Tags.Count == 0 ? "(none)" : string.Join(", ", m.Tags));
+            Line("directory", store.CaseDirectory(m.Id));
+            Line("reproduce", $"reference golden run --backend naive --op '{m.Id}'");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static string Bound(ToleranceBound b)
+    {
+        string text = b.ToString();
+        return text.Length == 0 ? "exact equality" : text;
+    }
+}

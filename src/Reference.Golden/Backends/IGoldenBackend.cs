@@ -1,0 +1,84 @@
+using System.Text.Json.Nodes;
+
+namespace Reference.Golden.Backends;
+
+/// <summary>
+/// A backend under test: anything that can run an op by name on NPY-shaped inputs. The naive and
+/// fast tiers implement it in-process, <see cref="ProcessBackend"/> lets any language take part
+/// through NPY directories, and a GPU path will be one more implementation.
+/// </summary>
+public interface IGoldenBackend
+{
+    /// <summary>The name `--backend` selects it by.</summary>
+    string Name { get; }
+
+    /// <summary>The precision whose tolerance applies; null: inferred per output (a float32 candidate gets the float32 bound).</summary>
+    Precision? Precision { get; }
+
+    /// <summary>Whether the backend implements the op at all (an unsupported op is skipped, not failed).</summary>
+    bool Supports(string op);
+
+    /// <summary>Runs the op; the result holds one array per output name of the case. Throws <see cref="NotSupportedException"/> to skip.</summary>
+    NamedArrays Run(BackendRequest request);
+}
+
+/// <summary>One case as a backend sees it: the op, its parameters, the inputs, and the output names expected back.</summary>
+public sealed record BackendRequest(string Op, int OpVersion, string CaseId, JsonObject Params, NamedArrays Inputs, IReadOnlyList<string> OutputNames)
+{
+    public static BackendRequest For(GoldenManifest m, NamedArrays inputs) =>
+        new(m.Op, m.OpVersion, m.CaseId, m.Params, inputs, [.. m.Outputs.Select(o => o.Name)]);
+}
+
+/// <summary>The project's own tiers as backends: naive (float64 definition), fast (float64) and fast32.</summary>
+public sealed class TierBackend : IGoldenBackend
+{
+    private readonly bool naive;
+
+    private TierBackend(string name, bool naive, Precision precision)
+    {
+        Name = name;
+        this.naive = naive;
+        Precision = precision;
+    }
+
+    public static TierBackend NaiveTier { get; } = new("naive", true, Golden.Precision.Float64);
+
+    public static TierBackend Fast64 { get; } = new("fast", false, Golden.Precision.Float64);
+
+    public static TierBackend Fast32 { get; } = new("fast32", false, Golden.Precision.Float32);
+
+    public string Name { get; }
+
+    public Precision? Precision { get; }
+
+    public bool Supports(string op) => GoldenRegistry.Find(op) is { } o && (naive || o.Fast is not null);
+
+    public NamedArrays Run(BackendRequest request)
+    {
+        var definition = GoldenRegistry.Find(request.Op) ?? throw new NotSupportedException($"op '{request.Op}' is not registered in this build.");
+        if (definition.Version != request.OpVersion)
+            throw new NotSupportedException($"this build implements {request.Op} version {definition.Version}, the case is version {request.OpVersion}.");
+        if (naive) return definition.Naive(request.Params, request.Inputs);
+        if (definition.Fast is null) throw new NotSupportedException($"op '{request.Op}' has no fast tier.");
+        return definition.Fast(request.Params, request.Inputs, Precision!.Value);
+    }
+}
+
+public static class Backends
+{
+    public const string Help = "naive | fast | fast32 | process:<command>";
+
+    /// <summary>Resolves a --backend value (ArgumentException for an unknown name; BackendUnavailableException when it cannot run).</summary>
+    public static IGoldenBackend Resolve(string spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.StartsWith("process:", StringComparison.Ordinal)) return ProcessBackend.Create(spec["process:".Length..]);
+        return spec switch
+        {
+            "naive" => TierBackend.NaiveTier,
+            "fast" => TierBackend.Fast64,
+            "fast32" => TierBackend.Fast32,
+            _ => throw new ArgumentException($"backend '{spec}' is not one of {Help}.", nameof(spec)),
+        };
+    }
+}

@@ -1,0 +1,157 @@
+using System.Reflection;
+using System.Text.Json.Nodes;
+using Reference.Core;
+using Reference.Core.IO;
+
+namespace Reference.Golden;
+
+/// <summary>What regeneration did with one case: new, unchanged, changed (refused), rewritten (forced), stale.</summary>
+public sealed record RegenOutcome(string Id, string Status, string Detail);
+
+/// <summary>
+/// Produces the golden set from the registry: for each case, draw the inputs from the case's seed,
+/// run the naive tier, write NAME.npy files and manifest.json, then golden/index.json. The bytes
+/// are a pure function of the registry and the code (no clock, no machine state), apart from
+/// reference.commit; a case whose files would be identical except for that field is left
+/// untouched. A case whose bytes would change is refused unless <c>force</c> is set: golden data
+/// changing is an event a reviewer must see.
+/// </summary>
+public static class GoldenRegen
+{
+    /// <summary>The version and source commit this build was made from ("0.1.0", "ec5639b..." or "unknown").</summary>
+    public static (string Version, string Commit) BuildInfo()
+    {
+        string informational = typeof(GoldenRegen).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+        var parts = informational.Split('+', 2);
+        return (parts[0], parts.Length > 1 && parts[1].Length > 0 ? parts[1] : "unknown");
+    }
+
+    /// <summary>The manifest and the file images (name -> bytes, manifest.json last) of one case.</summary>
+    public static (GoldenManifest Manifest, OrderedDictionary<string, byte[]> Files) Build(GoldenOp op, GoldenCaseSpec spec, string commit)
+    {
+        var inputs = op.Inputs(spec.Params, new SplitMix64(spec.Seed));
+        var outputs = op.Naive(spec.Params, inputs);
+        if (outputs.Count == 0) throw new InvalidOperationException($"{op.Name}/{spec.Id}: the naive tier returned no output.");
+        var files = new OrderedDictionary<string, byte[]>(StringComparer.Ordinal);
+        List<GoldenArray> Entries(NamedArrays arrays, bool isOutput)
+        {
+            var list = new List<GoldenArray>();
+            foreach (var (name, array) in arrays)
+            {
+                string file = name + ".npy";
+                if (files.ContainsKey(file)) throw new InvalidOperationException($"{op.Name}/{spec.Id}: two arrays are named '{name}'.");
+                byte[] bytes = Npy.ToBytes(array);
+                files.Add(file, bytes);
+                list.Add(new GoldenArray(name, file, array.DType.NumpyName(), array.ShapeArray, ManifestJson.Sha256Hex(bytes),
+                    isOutput ? op.Tolerance(spec.Params, name) : null, isOutput ? op.Canonicalization(name) : null));
+            }
+            return list;
+        }
+        var inputEntries = Entries(inputs, false);
+        var outputEntries = Entries(outputs, true);
+        var (version, _) = BuildInfo();
+        var manifest = new GoldenManifest(GoldenManifest.CurrentSchema, op.Name, op.Version, spec.Id, spec.Description,
+            (JsonObject)spec.Params.DeepClone(), inputEntries, outputEntries,
+            new GeneratorInfo(spec.Seed, "splitmix64", op.Distribution),
+            new ReferenceInfo(version, commit, "naive", op.AccumulationOrder), spec.Tags);
+        files.Add(GoldenStore.ManifestFile, ManifestJson.ToBytes(manifest));
+        return (manifest, files);
+    }
+
+    public static IReadOnlyList<IndexEntry> Index(IEnumerable<GoldenOp> ops) =>
+        [.. ops.SelectMany(op => op.Cases.Select(c => new IndexEntry($"{op.Name}/{c.Id}", op.Name, c.Id, c.Tags)))];
+
+    /// <summary>Regenerates the cases whose op (or op/case id) matches <paramref name="pattern"/> (all when null).</summary>
+    public static IReadOnlyList<RegenOutcome> Run(GoldenStore store, string? pattern, bool force, IReadOnlyList<GoldenOp>? ops = null)
+    {
+        ops ??= GoldenRegistry.Ops;
+        var index = Index(ops);
+        var duplicate = index.GroupBy(e => e.Id).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new InvalidOperationException($"the registry defines {duplicate.Key} twice.");
+        string commit = BuildInfo().Commit;
+        var outcomes = new List<RegenOutcome>();
+        foreach (var op in ops)
+            foreach (var spec in op.Cases)
+            {
+                var entry = new IndexEntry($"{op.Name}/{spec.Id}", op.Name, spec.Id, spec.Tags);
+                if (pattern is not null && !GoldenRunner.Matches(pattern, entry)) continue;
+                outcomes.Add(RegenOne(store, op, spec, entry.Id, commit, force));
+            }
+
+        byte[] indexBytes = GoldenStore.IndexBytes(index);
+        string indexPath = Path.Combine(store.Root, GoldenStore.IndexFile);
+        if (!File.Exists(indexPath) || !File.ReadAllBytes(indexPath).AsSpan().SequenceEqual(indexBytes))
+            AtomicFile.WriteAllBytes(indexPath, indexBytes);
+
+        var known = index.Select(e => e.Id).ToHashSet();
+        var knownOps = index.Select(e => e.Op).ToHashSet();
+        foreach (var opDir in Directory.EnumerateDirectories(store.Root).Order(StringComparer.Ordinal))
+        {
+            string opName = Path.GetFileName(opDir);
+            if (opName == "__pycache__") continue;
+            if (!knownOps.Contains(opName))
+            {
+                outcomes.Add(new RegenOutcome(opName, "stale", "no op of this name in the registry"));
+                continue;
+            }
+            foreach (var caseDir in Directory.EnumerateDirectories(opDir).Order(StringComparer.Ordinal))
+            {
+                string id = $"{opName}/{Path.GetFileName(caseDir)}";
+                if (!known.Contains(id)) outcomes.Add(new RegenOutcome(id, "stale", "no case of this id in the registry"));
+            }
+        }
+        return outcomes;
+    }
+
+    private static RegenOutcome RegenOne(GoldenStore store, GoldenOp op, GoldenCaseSpec spec, string id, string commit, bool force)
+    {
+        var (_, files) = Build(op, spec, commit);
+        string dir = store.CaseDirectory(id);
+        if (!Directory.Exists(dir))
+        {
+            Write(dir, files);
+            return new RegenOutcome(id, "new", $"{files.Count} files");
+        }
+        var differences = new List<string>();
+        foreach (var (name, bytes) in files)
+        {
+            string path = Path.Combine(dir, name);
+            if (!File.Exists(path)) { differences.Add($"{name} missing"); continue; }
+            var existing = File.ReadAllBytes(path);
+            if (name == GoldenStore.ManifestFile) existing = WithCommit(existing, commit, store.Relative(path));
+            if (!existing.AsSpan().SequenceEqual(bytes)) differences.Add($"{name} differs");
+        }
+        foreach (var path in Directory.EnumerateFileSystemEntries(dir))
+            if (!files.ContainsKey(Path.GetFileName(path))) differences.Add($"{Path.GetFileName(path)} is extra");
+        if (differences.Count == 0) return new RegenOutcome(id, "unchanged", "");
+        if (!force) return new RegenOutcome(id, "changed", string.Join(", ", differences) + " (not written; use --force)");
+        foreach (var path in Directory.EnumerateFileSystemEntries(dir))
+            if (!files.ContainsKey(Path.GetFileName(path)))
+            {
+                if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
+                else File.Delete(path);
+            }
+        Write(dir, files);
+        return new RegenOutcome(id, "rewritten", string.Join(", ", differences));
+    }
+
+    /// <summary>The existing manifest re-serialized with the current commit (unparseable bytes are returned as they are: they differ).</summary>
+    private static byte[] WithCommit(byte[] existing, string commit, string path)
+    {
+        try
+        {
+            var m = ManifestJson.Parse(existing, path);
+            return ManifestJson.ToBytes(m with { Reference = m.Reference with { Commit = commit } });
+        }
+        catch (GoldenIntegrityException)
+        {
+            return existing;
+        }
+    }
+
+    private static void Write(string dir, OrderedDictionary<string, byte[]> files)
+    {
+        Directory.CreateDirectory(dir);
+        foreach (var (name, bytes) in files) AtomicFile.WriteAllBytes(Path.Combine(dir, name), bytes);
+    }
+}

@@ -1,0 +1,273 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace Reference.Golden;
+
+/// <summary>
+/// One array of a case: an input (no tolerance) or an output (with its tolerance). File: the .npy
+/// name inside the case directory; DType: numpy's name (float64, float32, int64, int32,
+/// complex128, bool); Sha256: lowercase hex SHA-256 of the whole .npy file; Canonicalization:
+/// how to make a non-unique output comparable ("none" when the output is unique).
+/// </summary>
+public sealed record GoldenArray(string Name, string File, string DType, int[] Shape, string Sha256,
+    Tolerance? Tolerance = null, string? Canonicalization = null);
+
+/// <summary>How the inputs were drawn: generator seed, RNG and distribution (enough to regenerate them elsewhere).</summary>
+public sealed record GeneratorInfo(ulong Seed, string Rng, string Distribution);
+
+/// <summary>What produced the outputs: project version, source commit, tier and accumulation order.</summary>
+public sealed record ReferenceInfo(string ProjectVersion, string Commit, string Tier, string AccumulationOrder);
+
+/// <summary>
+/// golden/&lt;op&gt;/&lt;case-id&gt;/manifest.json (schema_version 1; golden/README.md documents
+/// every field). Serialized deterministically: fixed key order, two-space indentation, '\n'
+/// line ends, shortest round-trip numbers.
+/// </summary>
+public sealed record GoldenManifest(
+    int SchemaVersion, string Op, int OpVersion, string CaseId, string Description, JsonObject Params,
+    IReadOnlyList<GoldenArray> Inputs, IReadOnlyList<GoldenArray> Outputs,
+    GeneratorInfo Generator, ReferenceInfo Reference, IReadOnlyList<string> Tags)
+{
+    public const int CurrentSchema = 1;
+
+    public string Id => $"{Op}/{CaseId}";
+}
+
+public static partial class ManifestJson
+{
+    [GeneratedRegex(@"^[a-z0-9_]+(\.[a-z0-9_]+)*$")]
+    internal static partial Regex OpName();
+
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9_.-]*$")]
+    internal static partial Regex CaseId();
+
+    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.npy$")]
+    internal static partial Regex FileName();
+
+    [GeneratedRegex(@"^[0-9a-f]{64}$")]
+    private static partial Regex Sha();
+
+    [GeneratedRegex(@"^[a-z0-9_]+$")]
+    private static partial Regex Tag();
+
+    private static readonly string[] DTypes = ["float64", "float32", "int64", "int32", "complex128", "bool"];
+
+    private static readonly string[] TopKeys =
+        ["schema_version", "op", "op_version", "case_id", "description", "params", "inputs", "outputs", "generator", "reference", "tags"];
+
+    // Relaxed escaping keeps apostrophes and the like readable; output stays plain UTF-8 JSON.
+    internal static readonly JsonWriterOptions WriterOptions = new()
+    {
+        Indented = true, IndentSize = 2, NewLine = "\n", Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    public static byte[] ToBytes(GoldenManifest m)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("schema_version", m.SchemaVersion);
+            w.WriteString("op", m.Op);
+            w.WriteNumber("op_version", m.OpVersion);
+            w.WriteString("case_id", m.CaseId);
+            w.WriteString("description", m.Description);
+            w.WritePropertyName("params");
+            m.Params.WriteTo(w);
+            WriteArrays(w, "inputs", m.Inputs);
+            WriteArrays(w, "outputs", m.Outputs);
+            w.WriteStartObject("generator");
+            w.WriteNumber("seed", m.Generator.Seed);
+            w.WriteString("rng", m.Generator.Rng);
+            w.WriteString("distribution", m.Generator.Distribution);
+            w.WriteEndObject();
+            w.WriteStartObject("reference");
+            w.WriteString("project_version", m.Reference.ProjectVersion);
+            w.WriteString("commit", m.Reference.Commit);
+            w.WriteString("tier", m.Reference.Tier);
+            w.WriteString("accumulation_order", m.Reference.AccumulationOrder);
+            w.WriteEndObject();
+            w.WriteStartArray("tags");
+            foreach (var tag in m.Tags) w.WriteStringValue(tag);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        buffer.WriteByte((byte)'\n');
+        return buffer.ToArray();
+    }
+
+    private static void WriteArrays(Utf8JsonWriter w, string key, IReadOnlyList<GoldenArray> arrays)
+    {
+        w.WriteStartArray(key);
+        foreach (var a in arrays)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", a.Name);
+            w.WriteString("file", a.File);
+            w.WriteString("dtype", a.DType);
+            w.WriteStartArray("shape");
+            foreach (int d in a.Shape) w.WriteNumberValue(d);
+            w.WriteEndArray();
+            w.WriteString("sha256", a.Sha256);
+            if (a.Tolerance is { } t)
+            {
+                w.WriteStartObject("tolerance");
+                w.WriteString("kind", t.Kind);
+                WriteBound(w, "float64", t.Float64);
+                WriteBound(w, "float32", t.Float32);
+                w.WriteString("rationale", t.Rationale);
+                w.WriteEndObject();
+            }
+            if (a.Canonicalization is { } c) w.WriteString("canonicalization", c);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteBound(Utf8JsonWriter w, string key, ToleranceBound b)
+    {
+        w.WriteStartObject(key);
+        if (b.MaxUlp is { } u) w.WriteNumber("max_ulp", u);
+        if (b.Rtol is { } r) w.WriteNumber("rtol", r);
+        if (b.Atol is { } a) w.WriteNumber("atol", a);
+        if (b.Max is { } m) w.WriteNumber("max", m);
+        if (b.Floor is { } f) w.WriteNumber("floor", f);
+        w.WriteEndObject();
+    }
+
+    /// <summary>Parses and validates a manifest; every problem is a <see cref="GoldenIntegrityException"/> naming <paramref name="path"/>.</summary>
+    public static GoldenManifest Parse(byte[] bytes, string path)
+    {
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(bytes, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow });
+        }
+        catch (JsonException e)
+        {
+            throw new GoldenIntegrityException(path, $"manifest is not valid JSON ({e.Message.ReplaceLineEndings(" ")})");
+        }
+        var r = new Reader(path);
+        var o = r.Object(root, "manifest");
+        r.ExactKeys(o, "manifest", TopKeys, []);
+        int schema = r.Int(o, "schema_version");
+        if (schema != GoldenManifest.CurrentSchema)
+            throw r.Fail($"schema_version {schema} is not supported (expected {GoldenManifest.CurrentSchema})");
+        string op = r.Matching(o, "op", OpName(), "a dotted lowercase name such as linalg.gemm");
+        int opVersion = r.Int(o, "op_version");
+        if (opVersion < 1) throw r.Fail($"op_version {opVersion} must be >= 1");
+        string caseId = r.Matching(o, "case_id", CaseId(), "lowercase letters, digits, '_', '.', '-'");
+        string description = r.String(o, "description");
+        var parameters = r.Object(o["params"], "params");
+        var inputs = r.Arrays(o, "inputs", isOutput: false);
+        var outputs = r.Arrays(o, "outputs", isOutput: true);
+        if (outputs.Count == 0) throw r.Fail("outputs is empty");
+        var names = inputs.Concat(outputs).Select(a => a.File).ToList();
+        if (names.Distinct().Count() != names.Count) throw r.Fail("two arrays share a file name");
+        var g = r.Object(o["generator"], "generator");
+        r.ExactKeys(g, "generator", ["seed", "rng", "distribution"], []);
+        var generator = new GeneratorInfo(r.ULong(g, "seed"), r.String(g, "rng"), r.String(g, "distribution"));
+        var re = r.Object(o["reference"], "reference");
+        r.ExactKeys(re, "reference", ["project_version", "commit", "tier", "accumulation_order"], []);
+        var reference = new ReferenceInfo(r.String(re, "project_version"), r.String(re, "commit"), r.String(re, "tier"), r.String(re, "accumulation_order"));
+        if (reference.Tier != "naive") throw r.Fail($"reference.tier is '{reference.Tier}'; golden outputs come only from the naive tier");
+        var tagArray = o["tags"] as JsonArray ?? throw r.Fail("tags must be an array of strings");
+        var tags = new List<string>();
+        foreach (var t in tagArray)
+        {
+            string tag = t is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw r.Fail("tags must be an array of strings");
+            if (!Tag().IsMatch(tag)) throw r.Fail($"tag '{tag}' must be a lowercase word");
+            tags.Add(tag);
+        }
+        return new GoldenManifest(schema, op, opVersion, caseId, description, parameters, inputs, outputs, generator, reference, tags);
+    }
+
+    private sealed class Reader(string path)
+    {
+        public GoldenIntegrityException Fail(string reason) => new(path, $"manifest schema: {reason}");
+
+        public JsonObject Object(JsonNode? node, string what) => node as JsonObject ?? throw Fail($"{what} must be a JSON object");
+
+        public void ExactKeys(JsonObject o, string what, string[] required, string[] optional)
+        {
+            foreach (var key in required)
+                if (!o.ContainsKey(key)) throw Fail($"{what} lacks '{key}'");
+            foreach (var (key, _) in o)
+                if (!required.Contains(key) && !optional.Contains(key)) throw Fail($"{what} has an unknown key '{key}'");
+        }
+
+        public string String(JsonObject o, string key) =>
+            o[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw Fail($"'{key}' must be a string");
+
+        public string Matching(JsonObject o, string key, Regex pattern, string rule)
+        {
+            string s = String(o, key);
+            return pattern.IsMatch(s) ? s : throw Fail($"{key} '{s}' is not valid ({rule})");
+        }
+
+        public int Int(JsonObject o, string key) =>
+            o[key] is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<int>(out var n) ? n : throw Fail($"'{key}' must be an integer");
+
+        public ulong ULong(JsonObject o, string key) =>
+            o[key] is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<ulong>(out var n) ? n : throw Fail($"'{key}' must be a non-negative integer");
+
+        public double? Double(JsonObject o, string key) =>
+            !o.ContainsKey(key) ? null
+            : o[key] is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<double>(out var d) ? d
+            : throw Fail($"'{key}' must be a number");
+
+        public List<GoldenArray> Arrays(JsonObject o, string key, bool isOutput)
+        {
+            var list = o[key] as JsonArray ?? throw Fail($"'{key}' must be an array");
+            var result = new List<GoldenArray>();
+            foreach (var node in list)
+            {
+                var a = Object(node, $"an entry of {key}");
+                ExactKeys(a, $"{key} entry", isOutput ? ["name", "file", "dtype", "shape", "sha256", "tolerance", "canonicalization"] : ["name", "file", "dtype", "shape", "sha256"], []);
+                string name = String(a, "name");
+                string file = Matching(a, "file", FileName(), "a plain name ending in .npy");
+                string dtype = String(a, "dtype");
+                if (!DTypes.Contains(dtype)) throw Fail($"{key} '{name}': dtype '{dtype}' is not one of {string.Join(", ", DTypes)}");
+                var shapeNode = a["shape"] as JsonArray ?? throw Fail($"{key} '{name}': shape must be an array of integers");
+                var shape = shapeNode.Select(d => d is JsonValue v && v.TryGetValue<int>(out var n) && n >= 0 ? n
+                    : throw Fail($"{key} '{name}': shape must be an array of non-negative integers")).ToArray();
+                string sha = String(a, "sha256");
+                if (!Sha().IsMatch(sha)) throw Fail($"{key} '{name}': sha256 must be 64 lowercase hex digits");
+                Tolerance? tolerance = null;
+                string? canonical = null;
+                if (isOutput)
+                {
+                    var t = Object(a["tolerance"], $"{key} '{name}' tolerance");
+                    ExactKeys(t, "tolerance", ["kind", "float64", "float32", "rationale"], []);
+                    tolerance = new Tolerance(String(t, "kind"), Bound(t, "float64"), Bound(t, "float32"), String(t, "rationale"));
+                    if (tolerance.Problem() is { } problem) throw Fail($"{key} '{name}': {problem}");
+                    canonical = String(a, "canonicalization");
+                }
+                result.Add(new GoldenArray(name, file, dtype, shape, sha, tolerance, canonical));
+            }
+            if (result.Select(x => x.Name).Distinct().Count() != result.Count) throw Fail($"{key} has duplicate names");
+            return result;
+        }
+
+        private ToleranceBound Bound(JsonObject t, string key)
+        {
+            var b = Object(t[key], $"tolerance.{key}");
+            ExactKeys(b, $"tolerance.{key}", [], ["max_ulp", "rtol", "atol", "max", "floor"]);
+            long? ulp = b.ContainsKey("max_ulp")
+                ? b["max_ulp"] is JsonValue v && v.TryGetValue<long>(out var n) ? n : throw Fail($"tolerance.{key}.max_ulp must be an integer")
+                : null;
+            return new ToleranceBound(Double(b, "rtol"), Double(b, "atol"), Double(b, "max"), Double(b, "floor"), ulp);
+        }
+    }
+
+    /// <summary>Lowercase hex SHA-256.</summary>
+    public static string Sha256Hex(ReadOnlySpan<byte> bytes) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+
+    internal static string Invariant(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+
+    internal static string Utf8(byte[] bytes) => Encoding.UTF8.GetString(bytes);
+}

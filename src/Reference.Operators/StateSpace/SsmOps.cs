@@ -1,0 +1,135 @@
+// Autodiff adapters: each operator of this family registered as ONE differentiable primitive whose
+// VJP is the operator's own hand-written Backward (Reference.Autodiff.Function.Apply). The operator
+// math lives in CausalConvolution.cs, S4D.cs, ShiftSsm.cs and H3.cs; nothing here recomputes it.
+using Reference.Autodiff;
+using Reference.Core;
+using Reference.Operators.Convolution;
+
+namespace Reference.Operators.StateSpace;
+
+/// <summary>S4D parameters as autodiff variables ([H, M] mode arrays, [H] channel arrays).</summary>
+public sealed record S4DVariables(
+    Variable LogNegRealA, Variable ImagA, Variable BRe, Variable BIm, Variable CRe, Variable CIm,
+    Variable LogDelta, Variable D)
+{
+    /// <summary>Trainable copies of <paramref name="p"/>.</summary>
+    public static S4DVariables From(S4DParameters p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        Variable Mode(double[] x, string name) => Variable.Parameter(new Tensor<double>((double[])x.Clone(), p.Channels, p.Modes), name);
+        Variable Chan(double[] x, string name) => Variable.Parameter(new Tensor<double>((double[])x.Clone(), p.Channels), name);
+        return new S4DVariables(Mode(p.LogNegRealA, "ssm.log_a"), Mode(p.ImagA, "ssm.imag_a"), Mode(p.BRe, "ssm.b_re"),
+            Mode(p.BIm, "ssm.b_im"), Mode(p.CRe, "ssm.c_re"), Mode(p.CIm, "ssm.c_im"), Chan(p.LogDelta, "ssm.log_delta"), Chan(p.D, "ssm.d"));
+    }
+
+    public Variable[] All => [LogNegRealA, ImagA, BRe, BIm, CRe, CIm, LogDelta, D];
+
+    /// <summary>A parameter record viewing the variables' current values (no copy).</summary>
+    public S4DParameters View() => new(LogNegRealA.Value.Dim(0), LogNegRealA.Value.Dim(1),
+        LogNegRealA.Value.Data, ImagA.Value.Data, BRe.Value.Data, BIm.Value.Data, CRe.Value.Data, CIm.Value.Data,
+        LogDelta.Value.Data, D.Value.Data);
+}
+
+/// <summary>Shift-SSM parameters as variables: B, C [D, N], Skip [D].</summary>
+public sealed record ShiftSsmVariables(Variable B, Variable C, Variable Skip)
+{
+    public static ShiftSsmVariables From(ShiftSsmParameters p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        return new ShiftSsmVariables(
+            Variable.Parameter(new Tensor<double>((double[])p.B.Clone(), p.Channels, p.StateSize), "shift.b"),
+            Variable.Parameter(new Tensor<double>((double[])p.C.Clone(), p.Channels, p.StateSize), "shift.c"),
+            Variable.Parameter(new Tensor<double>((double[])p.Skip.Clone(), p.Channels), "shift.d"));
+    }
+
+    public Variable[] All => [B, C, Skip];
+
+    public ShiftSsmParameters View() => new(B.Value.Dim(0), B.Value.Dim(1), B.Value.Data, C.Value.Data, Skip.Value.Data);
+}
+
+/// <summary>H3 layer parameters as variables (weights [Dm, Dm] out x in, biases [Dm]).</summary>
+public sealed record H3Variables(
+    int ModelWidth, int HeadDim, int StateSize, Discretization Method,
+    Variable Wq, Variable Bq, Variable Wk, Variable Bk, Variable Wv, Variable Bv,
+    ShiftSsmVariables Shift, S4DVariables Ssm, Variable Wo, Variable Bo)
+{
+    public static H3Variables From(H3Parameters p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        int dm = p.ModelWidth;
+        Variable W(double[] x, string name) => Variable.Parameter(new Tensor<double>((double[])x.Clone(), dm, dm), name);
+        Variable V(double[] x, string name) => Variable.Parameter(new Tensor<double>((double[])x.Clone(), dm), name);
+        return new H3Variables(dm, p.HeadDim, p.StateSize, p.Method,
+            W(p.Wq, "h3.wq"), V(p.Bq, "h3.bq"), W(p.Wk, "h3.wk"), V(p.Bk, "h3.bk"), W(p.Wv, "h3.wv"), V(p.Bv, "h3.bv"),
+            ShiftSsmVariables.From(p.Shift), S4DVariables.From(p.Ssm), W(p.Wo, "h3.wo"), V(p.Bo, "h3.bo"));
+    }
+
+    public Variable[] All => [Wq, Bq, Wk, Bk, Wv, Bv, .. Shift.All, .. Ssm.All, Wo, Bo];
+
+    public H3Parameters View() => new(ModelWidth, HeadDim, StateSize,
+        Wq.Value.Data, Bq.Value.Data, Wk.Value.Data, Bk.Value.Data, Wv.Value.Data, Bv.Value.Data,
+        Shift.View(), Ssm.View(), Wo.Value.Data, Bo.Value.Data, Method);
+}
+
+public static class SsmOps
+{
+    /// <summary>`conv.causal`: y = k * u + d u for u [.., C, L], k [C, Lk], d [C] (or null).</summary>
+    public static Variable CausalConvolution(Variable u, Variable k, Variable? d = null)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(k);
+        var y = Convolution.CausalConvolution.Forward(u.Value, k.Value, d?.Value);
+        Variable[] inputs = d is null ? [u, k] : [u, k, d];
+        return Function.Apply("conv.causal", inputs, y, g =>
+        {
+            var grads = Convolution.CausalConvolution.Backward(u.Value, k.Value, d?.Value, g);
+            return d is null ? [grads.Input, grads.Kernel] : [grads.Input, grads.Kernel, grads.Skip];
+        });
+    }
+
+    /// <summary>`ssm.s4d`: the S4D layer y = K * u + D u for u [.., H, L].</summary>
+    public static Variable S4D(Variable u, S4DVariables p, Discretization method)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(p);
+        var y = StateSpace.S4D.Forward(p.View(), u.Value, method);
+        return Function.Apply("ssm.s4d", [u, .. p.All], y, g =>
+        {
+            var r = StateSpace.S4D.Backward(p.View(), u.Value, g, method);
+            return [r.Input, Like(p.LogNegRealA, r.LogNegRealA), Like(p.ImagA, r.ImagA), Like(p.BRe, r.BRe), Like(p.BIm, r.BIm),
+                Like(p.CRe, r.CRe), Like(p.CIm, r.CIm), Like(p.LogDelta, r.LogDelta), Like(p.D, r.D)];
+        });
+    }
+
+    /// <summary>`ssm.shift`: the shift SSM of H3 for u [.., D, L].</summary>
+    public static Variable ShiftSsm(Variable u, ShiftSsmVariables p)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(p);
+        var y = StateSpace.ShiftSsm.Forward(p.View(), u.Value);
+        return Function.Apply("ssm.shift", [u, .. p.All], y, g =>
+        {
+            var r = StateSpace.ShiftSsm.Backward(p.View(), u.Value, g);
+            return [r.Input, Like(p.B, r.B), Like(p.C, r.C), Like(p.Skip, r.Skip)];
+        });
+    }
+
+    /// <summary>`ssm.h3`: the whole H3 layer for u [B, L, Dm] as one primitive with its hand-written VJP.</summary>
+    public static Variable H3(Variable u, H3Variables p)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(p);
+        var y = StateSpace.H3.Forward(p.View(), u.Value);
+        return Function.Apply("ssm.h3", [u, .. p.All], y, g =>
+        {
+            var r = StateSpace.H3.Backward(p.View(), u.Value, g);
+            return [r.Input, Like(p.Wq, r.Wq), Like(p.Bq, r.Bq), Like(p.Wk, r.Wk), Like(p.Bk, r.Bk), Like(p.Wv, r.Wv), Like(p.Bv, r.Bv),
+                Like(p.Shift.B, r.Shift.B), Like(p.Shift.C, r.Shift.C), Like(p.Shift.Skip, r.Shift.Skip),
+                Like(p.Ssm.LogNegRealA, r.Ssm.LogNegRealA), Like(p.Ssm.ImagA, r.Ssm.ImagA), Like(p.Ssm.BRe, r.Ssm.BRe),
+                Like(p.Ssm.BIm, r.Ssm.BIm), Like(p.Ssm.CRe, r.Ssm.CRe), Like(p.Ssm.CIm, r.Ssm.CIm),
+                Like(p.Ssm.LogDelta, r.Ssm.LogDelta), Like(p.Ssm.D, r.Ssm.D), Like(p.Wo, r.Wo), Like(p.Bo, r.Bo)];
+        });
+    }
+
+    private static Tensor<double> Like(Variable v, double[] data) => new(data, v.Value.ShapeArray);
+}
