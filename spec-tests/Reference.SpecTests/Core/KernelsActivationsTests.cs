@@ -109,7 +109,10 @@ public class KernelsActivationsTests
         }
     }
 
-    /// <summary>Our erf/erfc (series + continued fraction) against MathNet's (Boost's rational approximations).</summary>
+    /// <summary>
+    /// Our erf/erfc (Cody's rational approximations) against MathNet's (Boost's) and against the
+    /// independent series / continued-fraction evaluation in <see cref="ErfReference"/>.
+    /// </summary>
     [Property(Arbitrary = [typeof(VectorCase)])]
     public void Property_Erf_MatchesMathNet(VectorCase c)
     {
@@ -120,6 +123,9 @@ public class KernelsActivationsTests
             // MathNet's own erfc drifts to ~6e-14 relative near x = 23 (see Golden_ErfErfcGelu_HighPrecisionValues).
             double erfc = MathSpecial.Erfc(v);
             Assert.True(Math.Abs(erfc - ScalarMath.Erfc(v)) <= 1e-13 * erfc, $"erfc({v:R}): MathNet {erfc:R}, ours {ScalarMath.Erfc(v):R}");
+            Assert.Equal(ErfReference.Erf(v), ScalarMath.Erf(v), 2e-15 * Math.Abs(ErfReference.Erf(v)) + 1e-300);
+            // The reference forms erfc as 1 - erf below 1.5, inheriting the series' ~1e-15 absolute error.
+            Assert.Equal(ErfReference.Erfc(v), ScalarMath.Erfc(v), 2e-15 * ErfReference.Erfc(v) + 1.5e-15);
             double gelu = 0.5 * v * (1 + MathSpecial.Erf(v / Math.Sqrt(2)));
             Assert.Equal(gelu, NaiveActivations.Gelu(v), 1e-15 * (1 + Math.Abs(v)));
             double gelu2 = 0.5 * v * MathSpecial.Erfc(-v / Math.Sqrt(2));
@@ -169,6 +175,27 @@ public class KernelsActivationsTests
             Assert.Equal(erf, ScalarMath.Erf(x), 1e-15 * Math.Abs(erf));
             Assert.Equal(erfc, ScalarMath.Erfc(x), 2e-15 * erfc);
             Assert.Equal(gelu, NaiveActivations.Gelu(x), 2e-15 * Math.Abs(gelu));
+        }
+    }
+
+    /// <summary>Inputs long enough to be split over the cores give the same elements as the naive loop.</summary>
+    [Fact]
+    public void Edge_LongInputs_SplitOverCores_MatchNaive()
+    {
+        int n = 3 * 32768 + 5;
+        var rng = new SplitMix64(23);
+        var x = Close.Normal<float>(rng, n, 0, 4);
+        var dy = Close.Normal<float>(rng, n);
+        foreach (var k in Kernels.Where(k => k.Name is "Gelu" or "Softplus" or "LogSigmoid"))
+        {
+            var expected = new double[n];
+            k.NaiveForward(Close.Widen<float>(x), expected);
+            var y = new float[n];
+            k.FastForward32(x, y);
+            Close.All(expected, y, k.Name);
+            k.NaiveBackward(Close.Widen<float>(x), Close.Widen<float>(dy), expected);
+            k.FastBackward32(x, dy, y);
+            Close.All(expected, y, k.Name + " backward");
         }
     }
 

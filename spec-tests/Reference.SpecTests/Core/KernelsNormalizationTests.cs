@@ -187,6 +187,10 @@ public class KernelsNormalizationTests
         CheckGradient("rms norm dgamma", Rms, gamma, dgamma);
     }
 
+    /// <summary>[80 x 1024] is large enough to be split over the cores by rows; results match the naive rows.</summary>
+    [Fact]
+    public void Edge_LargeInputs_SplitByRows_MatchNaive() => FastEqualsNaive<float>(new RowsCase(80, 1024, 31));
+
     [Fact]
     public void Edge_LargeLogits_DoNotOverflow()
     {

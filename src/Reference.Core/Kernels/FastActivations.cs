@@ -13,7 +13,8 @@ namespace Reference.Core.Kernels;
 /// trouble (exp(-x) = Inf gives 0). Gelu (erf), LogSigmoid and Softplus (log1p) and Elu (expm1)
 /// need functions TensorPrimitives lacks in accurate form (its LogP1/ExpM1 are log(1 + x) and
 /// exp(x) - 1, which lose all digits near 0), so they run the naive float64 scalar function per
-/// element, rounded once to T: float32 results are then correctly rounded up to one ulp.
+/// element, rounded once to T (float32 results are then correctly rounded up to one ulp), with long
+/// inputs split over the cores.
 /// </para>
 /// </summary>
 public static class FastActivations
@@ -199,15 +200,34 @@ public static class FastActivations
         TensorPrimitives.Tanh(t, t);
     }
 
-    private static void MapScalar<T, TOp>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> where TOp : IScalarActivation
+    /// <summary>y[i] = f(x[i]) in float64, rounded once to T; long inputs are split over the cores (element-wise, so the split cannot change a result).</summary>
+    private static unsafe void MapScalar<T, TOp>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> where TOp : IScalarActivation
     {
         ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
-        for (int i = 0; i < x.Length; i++) y[i] = T.CreateTruncating(TOp.Value(double.CreateTruncating(x[i])));
+        fixed (T* px = x, py = y)
+        {
+            nint ax = (nint)px, ay = (nint)py;
+            RowParallel.For(x.Length, x.Length, (first, count) =>
+            {
+                T* xs = (T*)ax + first, ys = (T*)ay + first;
+                for (int i = 0; i < count; i++) ys[i] = T.CreateTruncating(TOp.Value(double.CreateTruncating(xs[i])));
+            });
+        }
     }
 
-    private static void MapScalarBackward<T, TOp>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T> where TOp : IScalarActivation
+    /// <summary>dx[i] = dy[i] f'(x[i]) in float64, rounded once to T; split over the cores like <see cref="MapScalar{T, TOp}"/>.</summary>
+    private static unsafe void MapScalarBackward<T, TOp>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T> where TOp : IScalarActivation
     {
         ActivationChecks.Backward(x.Length, dy.Length, dx.Length);
-        for (int i = 0; i < x.Length; i++) dx[i] = T.CreateTruncating(double.CreateTruncating(dy[i]) * TOp.Derivative(double.CreateTruncating(x[i])));
+        fixed (T* px = x, pdy = dy, pdx = dx)
+        {
+            nint ax = (nint)px, ady = (nint)pdy, adx = (nint)pdx;
+            RowParallel.For(x.Length, x.Length, (first, count) =>
+            {
+                T* xs = (T*)ax + first, dys = (T*)ady + first, dxs = (T*)adx + first;
+                for (int i = 0; i < count; i++)
+                    dxs[i] = T.CreateTruncating(double.CreateTruncating(dys[i]) * TOp.Derivative(double.CreateTruncating(xs[i])));
+            });
+        }
     }
 }
