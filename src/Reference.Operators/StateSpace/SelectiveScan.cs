@@ -85,7 +85,7 @@ public sealed class SelectiveScanState(int batch, int channels, int state)
 /// <para>Simplifications: real A only (Mamba's complex variant is not used by the block); the
 /// projections, convolution and gate branch of the Mamba block belong to the caller.</para>
 /// </summary>
-public static class SelectiveScan
+public static partial class SelectiveScan
 {
     /// <summary>A_log of Mamba's S4D-Real initialization: A_log[d, n] = log(n + 1), so A = -(1, 2, ..., N).</summary>
     public static Tensor<double> InitialALog(int channels, int state)

@@ -142,6 +142,38 @@ public class SelectiveScanTests
             }
     }
 
+    private static Tensor<T> Fast<T>(SelectiveScanInputs p, int maxThreads) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
+        SelectiveScan.ForwardFast(p.U.Cast<T>(), p.Delta.Cast<T>(), p.ALog.Cast<T>(), p.B.Cast<T>(), p.C.Cast<T>(),
+            p.D?.Cast<T>(), p.Z?.Cast<T>(), p.DeltaBias?.Cast<T>(), maxThreads);
+
+    [Property(Arbitrary = [typeof(ScanCase)], MaxTest = 40)]
+    public void Property_Fast_MatchesNaive_Float64AndFloat32(ScanCase c)
+    {
+        // State sizes around the vector widths (4 doubles, 8 floats) exercise the padded lanes.
+        foreach (int n in new[] { c.N, 9, 17 })
+        {
+            var p = (c with { N = n }).Inputs();
+            var expected = SelectiveScan.Forward(p);
+            Assert.True(Rel(expected, Fast<double>(p, 1 + c.Seed % 3)) <= 1e-12);
+            Assert.True(Rel(expected, Fast<float>(p, 0).Cast<double>()) <= 1e-5);
+        }
+    }
+
+    [Fact]
+    public void Edge_FastWithoutSkipGateOrBias_MatchesNaive()
+    {
+        var p = new ScanCase(2, 4, 2, 33, 5, 4, false, 3).Inputs() with { D = null, Z = null, DeltaBias = null };
+        Assert.True(Rel(SelectiveScan.Forward(p), Fast<double>(p, 2)) <= 1e-12);
+    }
+
+    [Fact]
+    public void Negative_FastShapeMismatch_NamesTheArgument()
+    {
+        var p = new ScanCase(1, 2, 1, 4, 2, 2, false, 1).Inputs();
+        var e = Assert.Throws<ArgumentException>(() => SelectiveScan.ForwardFast(p.U, p.Delta, p.ALog, p.B, p.C.Slice(3, 0, 3)));
+        Assert.Equal("c", e.ParamName);
+    }
+
     [Fact]
     public void Edge_GroupsMustDivideChannels_NamesTheArgument()
     {
