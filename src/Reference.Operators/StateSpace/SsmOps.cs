@@ -131,5 +131,34 @@ public static class SsmOps
         });
     }
 
+    /// <summary>
+    /// `ssm.selective_scan`: the Mamba scan (S6) in selective_scan_ref layout, u, delta, z [B, D, L],
+    /// A_log [D, N], B, C [B, G, N, L], D, bias [D]; null skip, gate or bias mean absent. One node whose
+    /// VJP is <see cref="StateSpace.SelectiveScan.Backward"/>.
+    /// </summary>
+    public static Variable SelectiveScan(Variable u, Variable delta, Variable aLog, Variable b, Variable c,
+        Variable? d = null, Variable? z = null, Variable? deltaBias = null)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(delta);
+        ArgumentNullException.ThrowIfNull(aLog);
+        ArgumentNullException.ThrowIfNull(b);
+        ArgumentNullException.ThrowIfNull(c);
+        var p = new SelectiveScanInputs(u.Value, delta.Value, aLog.Value, b.Value, c.Value, d?.Value, z?.Value, deltaBias?.Value);
+        var y = StateSpace.SelectiveScan.Forward(p);
+        Variable[] inputs = [u, delta, aLog, b, c, .. Present(d), .. Present(z), .. Present(deltaBias)];
+        return Function.Apply("ssm.selective_scan", inputs, y, g =>
+        {
+            var r = StateSpace.SelectiveScan.Backward(p, g);
+            Tensor<double>?[] grads = [r.DU, r.DDelta, r.DALog, r.DB, r.DC];
+            if (d is not null) grads = [.. grads, r.DD];
+            if (z is not null) grads = [.. grads, r.DZ];
+            if (deltaBias is not null) grads = [.. grads, r.DDeltaBias];
+            return grads;
+        });
+    }
+
+    private static Variable[] Present(Variable? v) => v is null ? [] : [v];
+
     private static Tensor<double> Like(Variable v, double[] data) => new(data, v.Value.ShapeArray);
 }

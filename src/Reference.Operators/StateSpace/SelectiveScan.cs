@@ -1,0 +1,352 @@
+using Reference.Core;
+using Reference.Core.Kernels;
+
+namespace Reference.Operators.StateSpace;
+
+/// <summary>Inputs of the selective scan, in Mamba's selective_scan_ref layout (channels before time).</summary>
+/// <param name="U">u [B, D, L], the input sequence per channel.</param>
+/// <param name="Delta">delta [B, D, L], the step before softplus (Delta_t = softplus(delta_t + DeltaBias)).</param>
+/// <param name="ALog">A_log [D, N]; A = -exp(A_log) (real, negative: a stable diagonal).</param>
+/// <param name="B">B [B, G, N, L], input vectors, shared by the D / G channels of each group.</param>
+/// <param name="C">C [B, G, N, L], readout vectors, grouped like B.</param>
+/// <param name="D">D [D], the skip; null means 0.</param>
+/// <param name="Z">z [B, D, L], the gate (output y * silu(z)); null means no gate.</param>
+/// <param name="DeltaBias">[D] added to delta before the softplus; null means 0.</param>
+public sealed record SelectiveScanInputs(
+    Tensor<double> U, Tensor<double> Delta, Tensor<double> ALog, Tensor<double> B, Tensor<double> C,
+    Tensor<double>? D = null, Tensor<double>? Z = null, Tensor<double>? DeltaBias = null)
+{
+    public int Batch => U.Dim(0);
+    public int Channels => U.Dim(1);
+    public int Length => U.Dim(2);
+    public int State => ALog.Dim(1);
+    public int Groups => B.Dim(1);
+
+    /// <summary>Group of channel d: d / (D / G).</summary>
+    public int GroupOf(int d) => d / (Channels / Groups);
+
+    /// <summary>Validates every shape against u [B, D, L] and A_log [D, N]; names the argument.</summary>
+    public void Check()
+    {
+        ArgumentNullException.ThrowIfNull(U);
+        if (U.Rank != 3) throw new ArgumentException($"U must be [B, D, L], got {Shapes.Format(U.Shape)}.", nameof(U));
+        int b = Batch, d = Channels, l = Length;
+        Same(Delta, [b, d, l], nameof(Delta));
+        if (ALog is null || ALog.Rank != 2 || ALog.Dim(0) != d)
+            throw new ArgumentException($"ALog must be [D = {d}, N], got {(ALog is null ? "null" : Shapes.Format(ALog.Shape))}.", nameof(ALog));
+        int n = State;
+        if (B is null || B.Rank != 4 || B.Dim(0) != b || B.Dim(2) != n || B.Dim(3) != l)
+            throw new ArgumentException($"B must be [B = {b}, G, N = {n}, L = {l}], got {(B is null ? "null" : Shapes.Format(B.Shape))}.", nameof(B));
+        int g = Groups;
+        if (g < 1 || d % g != 0)
+            throw new ArgumentException($"B has G = {g} groups, which must divide D = {d}.", nameof(B));
+        Same(C, [b, g, n, l], nameof(C));
+        if (D is not null) Same(D, [d], nameof(D));
+        if (Z is not null) Same(Z, [b, d, l], nameof(Z));
+        if (DeltaBias is not null) Same(DeltaBias, [d], nameof(DeltaBias));
+    }
+
+    private static void Same(Tensor<double>? t, int[] shape, string name)
+    {
+        if (t is null || !t.Shape.SequenceEqual(shape))
+            throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
+    }
+}
+
+/// <summary>Gradients of <see cref="SelectiveScan.Backward"/>, shaped like the inputs (null where the input was null).</summary>
+public sealed record SelectiveScanGradients(
+    Tensor<double> DU, Tensor<double> DDelta, Tensor<double> DALog, Tensor<double> DB, Tensor<double> DC,
+    Tensor<double>? DD, Tensor<double>? DZ, Tensor<double>? DDeltaBias);
+
+/// <summary>Recurrent state of the selective scan: x [B, D, N] (float64), updated in place by Step.</summary>
+public sealed class SelectiveScanState(int batch, int channels, int state)
+{
+    /// <summary>x_t per (batch, channel), [B, D, N].</summary>
+    public Tensor<double> X { get; } = Tensor<double>.Zeros(batch, channels, state);
+}
+
+/// <summary>
+/// The selective state-space scan of Mamba (S6): Gu and Dao, "Mamba: Linear-Time Sequence Modeling
+/// with Selective State Spaces" (arXiv:2312.00752), Algorithm 2 and section 3.5 ("selective_scan_ref"
+/// of the reference code). Per batch b and channel d, with N state lanes:
+/// <code>
+/// Delta_t = softplus(delta_t + bias)                   (PyTorch softplus, threshold 20)
+/// A       = -exp(A_log)                                 [N], real and negative
+/// x_t     = exp(Delta_t A) o x_{t-1} + Delta_t B_t u_t  (ZOH for A, Euler for B: eq. 4 as implemented)
+/// y_t     = C_t . x_t + D u_t,   out_t = y_t silu(z_t)
+/// </code>
+/// <para>Glossary (code = paper): u = x (the input of the SSM), delta = the projected Delta before
+/// softplus, ALog = log(-A), B, C = B_t, C_t (input-dependent), D = skip, z = the gate branch;
+/// state = h_t (N per channel, "d_state"); groups G: channel d reads B, C of group d / (D/G).</para>
+/// <para>Operator view (ESS paper, table 1): y = T u with, for s &lt;= t,
+/// T[t, s] = sum_n C_{t,n} exp(A_n (S_t - S_s)) Delta_s B_{s,n} + [s = t] D, S_t = sum_{r &lt;= t} Delta_r;
+/// the decays are differences of cumulative sums, never products of exps. The gate scales row t by
+/// silu(z_t).</para>
+/// <para>Simplifications: real A only (Mamba's complex variant is not used by the block); the
+/// projections, convolution and gate branch of the Mamba block belong to the caller.</para>
+/// </summary>
+public static partial class SelectiveScan
+{
+    /// <summary>A_log of Mamba's S4D-Real initialization: A_log[d, n] = log(n + 1), so A = -(1, 2, ..., N).</summary>
+    public static Tensor<double> InitialALog(int channels, int state)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(state, 1);
+        var aLog = Tensor<double>.Zeros(channels, state);
+        for (int d = 0; d < channels; d++)
+            for (int n = 0; n < state; n++) aLog[d, n] = Math.Log(n + 1);
+        return aLog;
+    }
+
+    /// <summary>Delta [B, D, L] = softplus(delta + bias), the step sizes actually used.</summary>
+    public static Tensor<double> StepSizes(SelectiveScanInputs p)
+    {
+        p.Check();
+        var dt = Tensor<double>.Zeros(p.Batch, p.Channels, p.Length);
+        int l = p.Length;
+        for (int i = 0; i < dt.Length; i++)
+        {
+            int d = i / l % p.Channels;
+            dt.Data[i] = NaiveActivations.Softplus(p.Delta.Data[i] + (p.DeltaBias?.Data[d] ?? 0.0));
+        }
+        return dt;
+    }
+
+    /// <summary>
+    /// The definition (float64): the sequential recurrence from x_{-1} = 0, output [B, D, L].
+    /// y_t sums C_{t,n} x_{t,n} over n ascending, then adds D u_t, then multiplies by silu(z_t).
+    /// </summary>
+    public static Tensor<double> Forward(SelectiveScanInputs p) => Recurrent(p, null);
+
+    /// <summary>
+    /// The recurrence starting from <paramref name="state"/> (zeros when null), leaving the final
+    /// state in it: the chunked form is this function applied chunk after chunk.
+    /// </summary>
+    public static Tensor<double> Recurrent(SelectiveScanInputs p, SelectiveScanState? state)
+    {
+        p.Check();
+        int bs = p.Batch, dd = p.Channels, l = p.Length, n = p.State;
+        state ??= new SelectiveScanState(bs, dd, n);
+        CheckState(state, bs, dd, n);
+        var dt = StepSizes(p);
+        var y = Tensor<double>.Zeros(bs, dd, l);
+        for (int b = 0; b < bs; b++)
+            for (int d = 0; d < dd; d++)
+            {
+                var x = state.X.Data.AsSpan((b * dd + d) * n, n);
+                int g = p.GroupOf(d);
+                for (int t = 0; t < l; t++)
+                    y.Data[(b * dd + d) * l + t] = Advance(p, dt.Data[(b * dd + d) * l + t], b, d, g, t, x);
+            }
+        return y;
+    }
+
+    /// <summary>One recurrence step of channel (b, d) at time t on state x (in place); returns out_t.</summary>
+    private static double Advance(SelectiveScanInputs p, double dt, int b, int d, int g, int t, Span<double> x)
+    {
+        int dd = p.Channels, l = p.Length, n = p.State;
+        double u = p.U.Data[(b * dd + d) * l + t];
+        double acc = 0.0;
+        for (int k = 0; k < n; k++)
+        {
+            double a = -Math.Exp(p.ALog.Data[d * n + k]);
+            int bc = ((b * p.Groups + g) * n + k) * l + t;
+            x[k] = Math.Exp(dt * a) * x[k] + dt * p.B.Data[bc] * u;
+            acc += p.C.Data[bc] * x[k];
+        }
+        double y = acc + (p.D?.Data[d] ?? 0.0) * u;
+        return p.Z is null ? y : y * NaiveActivations.Silu(p.Z.Data[(b * dd + d) * l + t]);
+    }
+
+    /// <summary>
+    /// Decoding: advances <paramref name="state"/> by one token per (b, d). The inputs hold the one
+    /// step (L = 1 in every time axis); returns out [B, D].
+    /// </summary>
+    public static Tensor<double> Step(SelectiveScanInputs token, SelectiveScanState state)
+    {
+        token.Check();
+        if (token.Length != 1)
+            throw new ArgumentException($"token must hold one time step, got L = {token.Length}.", nameof(token));
+        var y = Recurrent(token, state);
+        return y.Reshape(token.Batch, token.Channels);
+    }
+
+    /// <summary>
+    /// Chunked evaluation: the sequence is cut into chunks of <paramref name="chunk"/> steps and each
+    /// chunk runs from the state the previous one left (FlashConv-style state passing).
+    /// </summary>
+    public static Tensor<double> Chunked(SelectiveScanInputs p, int chunk)
+    {
+        p.Check();
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunk, 1);
+        int l = p.Length;
+        var state = new SelectiveScanState(p.Batch, p.Channels, p.State);
+        var y = Tensor<double>.Zeros(p.Batch, p.Channels, l);
+        for (int start = 0; start < l; start += chunk)
+        {
+            int len = Math.Min(chunk, l - start);
+            var part = new SelectiveScanInputs(
+                p.U.Slice(2, start, len), p.Delta.Slice(2, start, len), p.ALog,
+                p.B.Slice(3, start, len), p.C.Slice(3, start, len), p.D, p.Z?.Slice(2, start, len), p.DeltaBias);
+            var yc = Recurrent(part, state);
+            for (int row = 0; row < p.Batch * p.Channels; row++)
+                yc.Data.AsSpan(row * len, len).CopyTo(y.Data.AsSpan(row * l + start, len));
+        }
+        return y;
+    }
+
+    /// <summary>
+    /// The operator matrix per channel for the given input, [B, D, L, L]:
+    /// T[t, s] = silu(z_t) (sum_n C_{t,n} exp(A_n (S_t - S_s)) Delta_s B_{s,n} + [s = t] D) for s &lt;= t,
+    /// S = cumulative sum of Delta (t ascending). out = T u per channel.
+    /// </summary>
+    public static Tensor<double> Materialize(SelectiveScanInputs p)
+    {
+        p.Check();
+        int bs = p.Batch, dd = p.Channels, l = p.Length, n = p.State;
+        var dt = StepSizes(p);
+        var cum = new double[l];
+        var tm = Tensor<double>.Zeros(bs, dd, l, l);
+        for (int b = 0; b < bs; b++)
+            for (int d = 0; d < dd; d++)
+            {
+                int row = b * dd + d, g = p.GroupOf(d);
+                double sum = 0.0;
+                for (int t = 0; t < l; t++) cum[t] = sum += dt.Data[row * l + t];
+                for (int t = 0; t < l; t++)
+                {
+                    double gate = p.Z is null ? 1.0 : NaiveActivations.Silu(p.Z.Data[row * l + t]);
+                    for (int s = 0; s <= t; s++)
+                    {
+                        double acc = 0.0;
+                        for (int k = 0; k < n; k++)
+                        {
+                            double a = -Math.Exp(p.ALog.Data[d * n + k]);
+                            int bcT = ((b * p.Groups + g) * n + k) * l;
+                            acc += p.C.Data[bcT + t] * Math.Exp(a * (cum[t] - cum[s])) * dt.Data[row * l + s] * p.B.Data[bcT + s];
+                        }
+                        if (s == t) acc += p.D?.Data[d] ?? 0.0;
+                        tm.Data[(row * l + t) * l + s] = gate * acc;
+                    }
+                }
+            }
+        return tm;
+    }
+
+    /// <summary>
+    /// The diagonal realization of channel (b, d) for the ESS factored path: transition
+    /// a_t = exp(Delta_t A), input b_t = Delta_t B_t, readout c_t = silu(z_t) C_t, arrays [L, N].
+    /// (The skip D sits on the diagonal of T and never enters ESS.)
+    /// </summary>
+    public static (double[] Transition, double[] Input, double[] Readout) Realize(SelectiveScanInputs p, int batch, int channel)
+    {
+        p.Check();
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(batch, p.Batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(channel);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(channel, p.Channels);
+        int l = p.Length, n = p.State, row = batch * p.Channels + channel, g = p.GroupOf(channel);
+        var dt = StepSizes(p);
+        var a = new double[l * n];
+        var bIn = new double[l * n];
+        var c = new double[l * n];
+        for (int t = 0; t < l; t++)
+        {
+            double gate = p.Z is null ? 1.0 : NaiveActivations.Silu(p.Z.Data[row * l + t]);
+            for (int k = 0; k < n; k++)
+            {
+                int bc = ((batch * p.Groups + g) * n + k) * l + t;
+                a[t * n + k] = Math.Exp(dt.Data[row * l + t] * -Math.Exp(p.ALog.Data[channel * n + k]));
+                bIn[t * n + k] = dt.Data[row * l + t] * p.B.Data[bc];
+                c[t * n + k] = gate * p.C.Data[bc];
+            }
+        }
+        return (a, bIn, c);
+    }
+
+    /// <summary>
+    /// Reverse-mode gradients of out = Forward(p) given dOut [B, D, L]. The adjoint state
+    /// h_t = dL/dx_t runs backwards in time: h_t = dy_t C_t + a_{t+1} o h_{t+1}; then
+    /// dB_t = h_t Delta_t u_t, du_t += Delta_t (h_t . B_t), dC_t = dy_t x_t,
+    /// dDelta_t = h_t . (B_t u_t) + sum_n h_{t,n} x_{t-1,n} a_{t,n} A_n,
+    /// dA_n = sum_t h_{t,n} x_{t-1,n} a_{t,n} Delta_t, dA_log = dA o A, ddelta = dDelta softplus'(delta + bias).
+    /// </summary>
+    public static SelectiveScanGradients Backward(SelectiveScanInputs p, Tensor<double> dOut)
+    {
+        p.Check();
+        int bs = p.Batch, dd = p.Channels, l = p.Length, n = p.State, gs = p.Groups;
+        if (dOut is null || !dOut.Shape.SequenceEqual([bs, dd, l]))
+            throw new ArgumentException($"dOut must have shape {Shapes.Format([bs, dd, l])}, got {(dOut is null ? "null" : Shapes.Format(dOut.Shape))}.", nameof(dOut));
+        var dt = StepSizes(p);
+        var du = Tensor<double>.Zeros(bs, dd, l);
+        var ddelta = Tensor<double>.Zeros(bs, dd, l);
+        var daLog = Tensor<double>.Zeros(dd, n);
+        var dB = Tensor<double>.Zeros(bs, gs, n, l);
+        var dC = Tensor<double>.Zeros(bs, gs, n, l);
+        var dD = p.D is null ? null : Tensor<double>.Zeros(dd);
+        var dZ = p.Z is null ? null : Tensor<double>.Zeros(bs, dd, l);
+        var dBias = p.DeltaBias is null ? null : Tensor<double>.Zeros(dd);
+        var xs = new double[(l + 1) * n];   // xs[t + 1] = x_t, xs[0] = x_{-1} = 0
+        var h = new double[n];
+        var aNeg = new double[n];
+        for (int b = 0; b < bs; b++)
+            for (int d = 0; d < dd; d++)
+            {
+                int row = b * dd + d, g = p.GroupOf(d);
+                int bcRow = (b * gs + g) * n;
+                for (int k = 0; k < n; k++) aNeg[k] = -Math.Exp(p.ALog.Data[d * n + k]);
+                Array.Clear(xs);
+                // Forward pass again, keeping every state (the naive tier trades memory for clarity).
+                for (int t = 0; t < l; t++)
+                {
+                    double u = p.U.Data[row * l + t], step = dt.Data[row * l + t];
+                    for (int k = 0; k < n; k++)
+                        xs[(t + 1) * n + k] = Math.Exp(step * aNeg[k]) * xs[t * n + k] + step * p.B.Data[(bcRow + k) * l + t] * u;
+                }
+                Array.Clear(h);
+                double skip = p.D?.Data[d] ?? 0.0;
+                for (int t = l - 1; t >= 0; t--)
+                {
+                    double u = p.U.Data[row * l + t], step = dt.Data[row * l + t];
+                    double dy = dOut.Data[row * l + t];
+                    if (p.Z is not null)
+                    {
+                        double z = p.Z.Data[row * l + t];
+                        double y = skip * u;
+                        for (int k = 0; k < n; k++) y += p.C.Data[(bcRow + k) * l + t] * xs[(t + 1) * n + k];
+                        dZ!.Data[row * l + t] = dy * y * NaiveActivations.SiluDerivative(z);
+                        dy *= NaiveActivations.Silu(z);
+                    }
+                    if (dD is not null) dD.Data[d] += dy * u;
+                    double dU = dy * skip, dStep = 0.0;
+                    for (int k = 0; k < n; k++)
+                    {
+                        int bc = (bcRow + k) * l + t;
+                        // h_t = dy_t C_t + (a_{t+1} o h_{t+1}); the second term was folded in at step t + 1.
+                        h[k] += dy * p.C.Data[bc];
+                        dC.Data[bc] += dy * xs[(t + 1) * n + k];
+                        double a = Math.Exp(step * aNeg[k]);
+                        double dA = h[k] * xs[t * n + k] * a;          // dL/d(Delta_t A_n) through a_t
+                        dStep += dA * aNeg[k] + h[k] * p.B.Data[bc] * u;
+                        daLog.Data[d * n + k] += dA * step * aNeg[k];  // dA_n = dA Delta_t, dA_log = dA_n A_n
+                        dB.Data[bc] += h[k] * step * u;
+                        dU += h[k] * step * p.B.Data[bc];
+                        h[k] *= a;                                      // carry a_t o h_t to step t - 1
+                    }
+                    du.Data[row * l + t] = dU;
+                    double pre = p.Delta.Data[row * l + t] + (p.DeltaBias?.Data[d] ?? 0.0);
+                    double dDeltaRaw = dStep * NaiveActivations.SoftplusDerivative(pre);
+                    ddelta.Data[row * l + t] = dDeltaRaw;
+                    if (dBias is not null) dBias.Data[d] += dDeltaRaw;
+                }
+            }
+        return new SelectiveScanGradients(du, ddelta, daLog, dB, dC, dD, dZ, dBias);
+    }
+
+    private static void CheckState(SelectiveScanState state, int b, int d, int n)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (!state.X.Shape.SequenceEqual([b, d, n]))
+            throw new ArgumentException($"state must hold x [B = {b}, D = {d}, N = {n}], got {Shapes.Format(state.X.Shape)}.", nameof(state));
+    }
+}
