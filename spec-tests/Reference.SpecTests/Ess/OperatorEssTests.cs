@@ -98,6 +98,17 @@ public class OperatorEssTests
         }
     }
 
+    [Property(Arbitrary = [typeof(EssCase)], MaxTest = 15)]
+    public void Property_SelectiveSsmFactoredEqualsDenseAndIsBoundedByN(EssCase c)
+    {
+        var instance = EssOperatorCatalog.Create("mamba", new EssInstanceOptions(c.Length, 2, (ulong)c.Length * 7919UL + (ulong)c.State, State: c.State));
+        var options = new EssOptions(EssMode.Entropy);
+        var dense = EffectiveStateSize.Compute(instance.Matrices, options);
+        var factored = FactoredEss.Compute(instance.Realizations!, options);
+        Assert.True(Metrics.RelativeError(dense.Data, factored.Data) <= 1e-10, $"{c}");
+        Assert.All(EffectiveStateSize.Compute(instance.Matrices).Data, e => Assert.True(e <= c.State));
+    }
+
     [Fact]
     public void Golden_CatalogInstancesHaveTheStructuralValues()
     {

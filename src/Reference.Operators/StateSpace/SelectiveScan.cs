@@ -238,7 +238,7 @@ public static partial class SelectiveScan
     /// a_t = exp(Delta_t A), input b_t = Delta_t B_t, readout c_t = silu(z_t) C_t, arrays [L, N].
     /// (The skip D sits on the diagonal of T and never enters ESS.)
     /// </summary>
-    public static (double[] Transition, double[] Input, double[] Readout) Realize(SelectiveScanInputs p, int batch, int channel)
+    public static DiagonalRealization Realize(SelectiveScanInputs p, int batch, int channel)
     {
         p.Check();
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -261,7 +261,7 @@ public static partial class SelectiveScan
                 c[t * n + k] = gate * p.C.Data[bc];
             }
         }
-        return (a, bIn, c);
+        return DiagonalRealization.Real(l, n, a, bIn, c);
     }
 
     /// <summary>

@@ -249,7 +249,7 @@ public static class StateSpaceDuality
     /// The diagonal realization of head (b, h) for ESS, arrays [L, N]: transition a_t = exp(Delta_t A_h)
     /// (the same scalar on every lane), input b_t = Delta_t B_t, readout c_t = C_t. D is left out.
     /// </summary>
-    public static (double[] Transition, double[] Input, double[] Readout) Realize(SsdInputs p, int batch, int head)
+    public static DiagonalRealization Realize(SsdInputs p, int batch, int head)
     {
         p.Check();
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -273,7 +273,7 @@ public static class StateSpaceDuality
                 c[t * n + k] = p.C.Data[bc + k];
             }
         }
-        return (a, bIn, c);
+        return DiagonalRealization.Real(l, n, a, bIn, c);
     }
 
     /// <summary>

@@ -126,7 +126,8 @@ public class SelectiveScanTests
         for (int b = 0; b < c.B; b++)
             for (int d = 0; d < c.D; d++)
             {
-                var (a, bIn, cOut) = SelectiveScan.Realize(p, b, d);
+                var realization = SelectiveScan.Realize(p, b, d);
+                var (a, bIn, cOut) = (realization.Transition, realization.Input, realization.Readout);
                 for (int i = 0; i < c.L; i++)
                     for (int j = 0; j < i; j++)
                     {

@@ -161,7 +161,8 @@ public class StateSpaceDualityTests
         for (int b = 0; b < c.B; b++)
             for (int h = 0; h < c.H; h++)
             {
-                var (a, bIn, cOut) = StateSpaceDuality.Realize(p, b, h);
+                var realization = StateSpaceDuality.Realize(p, b, h);
+                var (a, bIn, cOut) = (realization.Transition, realization.Input, realization.Readout);
                 for (int i = 0; i < c.L; i++)
                     for (int j = 0; j < i; j++)
                     {
