@@ -82,10 +82,21 @@ public static class FastActivations
     public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
-        TensorPrimitives.Tanh(x, y);
+        // Blocks through a stack copy of x, so that y may alias x (in-place use) and the fix-up
+        // still sees the argument, not the vectorized result.
+        const int block = 256;
+        Span<T> xb = stackalloc T[block];
         var small = T.CreateTruncating(TanhSmallArgument);
-        for (int i = 0; i < x.Length; i++)
-            if (T.Abs(x[i]) < small) y[i] = T.Tanh(x[i]);
+        for (int start = 0; start < x.Length; start += block)
+        {
+            int n = Math.Min(block, x.Length - start);
+            var xs = xb[..n];
+            x.Slice(start, n).CopyTo(xs);
+            var ys = y.Slice(start, n);
+            TensorPrimitives.Tanh(xs, ys);
+            for (int i = 0; i < n; i++)
+                if (T.Abs(xs[i]) < small) ys[i] = T.Tanh(xs[i]);
+        }
     }
 
     /// <summary>Below this |x| the vectorized tanh loses relative accuracy to cancellation (e^{2x} - 1).</summary>
