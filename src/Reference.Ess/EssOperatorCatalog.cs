@@ -6,7 +6,7 @@
 // for operators with an explicit diagonal state, the realization the factored path uses.
 //
 // Glossary:  Matrices [C, L, L]   T per channel (or head), y[c] = T[c] u[c]
-//            Capacity(s)          per-channel TSS at split s (N for SSMs, k - 1 for a short conv,
+//            Capacity(s)          per-channel TSS at split s (N for SSMs, k - 1 for a short conv, L - 1 for Hyena,
 //                                 d_k for linear attention, min(s, L - s) for softmax attention)
 //            Realizations         one DiagonalRealization per channel, or null (dense path only)
 // Deliberate choice: instances are random (SplitMix64(seed)) with the paper's initializations so
@@ -43,7 +43,7 @@ public sealed record EssInstanceOptions(int Length, int Channels = 4, ulong Seed
 public static class EssOperatorCatalog
 {
     /// <summary>The operator names this build can instantiate.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["shortconv", "longconv", "s4d", "h3", "attention", "linear-attention", "gla", "mamba"];
+    public static IReadOnlyList<string> Names { get; } = ["shortconv", "longconv", "s4d", "h3", "hyena", "attention", "linear-attention", "gla", "mamba"];
 
     /// <summary>A random instance of <paramref name="name"/> with the given settings.</summary>
     public static EssInstance Create(string name, EssInstanceOptions options)
@@ -59,6 +59,7 @@ public static class EssOperatorCatalog
             "longconv" => LongConvolution(options),
             "s4d" => DiagonalSsm(options),
             "h3" => H3Layer(options),
+            "hyena" => HyenaLayer(options),
             "attention" => Attention(options),
             "linear-attention" => LinearAttentionHeads(options),
             "gla" => GatedLinearAttentionHeads(options),
@@ -129,6 +130,22 @@ public static class EssOperatorCatalog
         var u = rng.NormalTensor<double>(0, 1, o.Length, o.Channels);
         return new EssInstance("h3", H3.Materialize(p, u), null, _ => o.State,
             new Dictionary<string, object> { ["state"] = o.State, ["discretization"] = o.Discretization, ["head_dim"] = 1 });
+    }
+
+    /// <summary>
+    /// Hyena operator of order 2 (model width C, filter MLP width 64, safari init) on a random input
+    /// u ~ N(0, 1) [L, C]: the gated long convolution diag(x_0) T_h diag(x_1) per channel from
+    /// Hyena.Materialize. TSS L - 1 per channel (spec/ess.md, gated convolution row, long filters:
+    /// the implicit filter spans the whole sequence, so a recurrence realizing it carries L - 1 past
+    /// inputs; the split bound min(s, L - s) on rank(H_s) is tighter at every split but is not a state size).
+    /// </summary>
+    private static EssInstance HyenaLayer(EssInstanceOptions o)
+    {
+        var rng = new SplitMix64(o.Seed);
+        var p = HyenaParameters.Initialize(rng, o.Channels, o.Length);
+        var u = rng.NormalTensor<double>(0, 1, o.Length, o.Channels);
+        return new EssInstance("hyena", Hyena.Materialize(p, u), null, _ => o.Length - 1,
+            new Dictionary<string, object> { ["order"] = p.Order, ["filter_width"] = p.FilterWidth, ["embedding_dim"] = p.EmbeddingDim });
     }
 
     /// <summary>

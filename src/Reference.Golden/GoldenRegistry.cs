@@ -21,6 +21,7 @@ public static class GoldenRegistry
         ConvolutionGolden.Causal,
         ConvolutionGolden.Bidirectional,
         ConvolutionGolden.S4DLayer,
+        .. EssGolden.All,
     ];
 
     public static GoldenOp? Find(string name) => Ops.FirstOrDefault(o => o.Name == name);

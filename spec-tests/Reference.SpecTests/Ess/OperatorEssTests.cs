@@ -122,4 +122,24 @@ public class OperatorEssTests
         Assert.Equal(attention.Splits.Select(s => (double)Math.Min(s, 16 - s)), attention.Capacity);
         Assert.Throws<ArgumentException>(() => EssOperatorCatalog.Create("mamba2", new EssInstanceOptions(8)));
     }
+
+    [Fact]
+    public void Golden_HyenaCatalogInstanceIsCausalWithFullLengthCapacity()
+    {
+        const int l = 17;
+        var instance = EssOperatorCatalog.Create("hyena", new EssInstanceOptions(l, 3, 5));
+        Assert.Equal([3, l, l], instance.Matrices.ShapeArray);
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < l; i++)
+                for (int j = i + 1; j < l; j++) Assert.Equal(0.0, instance.Matrices[c, i, j]);
+        var profile = EssProfile.Of(instance, EssOptions.Default);
+        Assert.False(profile.Factored);
+        Assert.All(profile.Capacity, tss => Assert.Equal(l - 1, tss));
+        for (int k = 0; k < profile.Splits.Length; k++)
+            for (int c = 0; c < 3; c++)
+            {
+                double ess = profile.PerChannel[c, k];
+                Assert.InRange(ess, 1, Math.Min(profile.Splits[k], l - profile.Splits[k]));
+            }
+    }
 }
