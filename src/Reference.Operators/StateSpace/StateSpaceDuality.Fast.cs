@@ -108,8 +108,17 @@ public static partial class StateSpaceDuality
             var bj = b.AsSpan(g.Bo(batch, start + j, group), g.N);
             for (int n = 0; n < g.N; n++) bT[n * g.Q + j] = bj[n];
         }
-        TileGemm.Multiply<T>(len, len, g.N, c.AsSpan(g.Bo(batch, start, group)), g.G * g.N, bT, g.Q, cb, g.Q, accumulate: false);
+        // Only the lower triangle is used: row block [i0, i0 + RowBlock) needs columns j < i0 + RowBlock.
+        for (int i0 = 0; i0 < len; i0 += RowBlock)
+        {
+            int rows = Math.Min(RowBlock, len - i0);
+            TileGemm.Multiply<T>(rows, i0 + rows, g.N, c.AsSpan(g.Bo(batch, start + i0, group)), g.G * g.N, bT, g.Q,
+                cb[(i0 * g.Q)..], g.Q, accumulate: false);
+        }
     }
+
+    /// <summary>Rows per product over a lower-triangular operand (TileGemm's register block is 4 rows).</summary>
+    private const int RowBlock = 4;
 
     /// <summary>Steps 1-5 of the file head for one (batch, head), all chunks in order.</summary>
     private static void HeadChunks<T>(T[] x, T[] b, T[] c, T[] delta, T[] scores, T aH, T skip, int batch, int h, FastGeometry g,
@@ -138,10 +147,14 @@ public static partial class StateSpaceDuality
                 row[(i + 1)..].Clear();
             }
 
-            // 2. Y = M X on the chunk's rows of this head.
+            // 2. Y = M X on the chunk's rows of this head; M is lower triangular, so row block [i0, i0 + 4) stops at step i0 + 3.
             var xChunk = x.AsSpan(g.Xo(batch, start, h));
             var yChunk = y.AsSpan(g.Xo(batch, start, h));
-            TileGemm.Multiply<T>(len, g.P, len, s.M, q, xChunk, ldx, yChunk, ldx, accumulate: false);
+            for (int i0 = 0; i0 < len; i0 += RowBlock)
+            {
+                int rows = Math.Min(RowBlock, len - i0);
+                TileGemm.Multiply<T>(rows, g.P, i0 + rows, s.M.AsSpan(i0 * q), q, xChunk, ldx, yChunk[(i0 * ldx)..], ldx, accumulate: false);
+            }
 
             // 3. Y += diag(exp(seg[i, -])) C S^T (nothing is carried into the first chunk).
             if (ci > 0)
