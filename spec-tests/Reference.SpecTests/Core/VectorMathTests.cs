@@ -4,7 +4,8 @@ using Reference.Core.Kernels;
 
 namespace Reference.SpecTests.Core;
 
-/// <summary>VectorMath.Exp against Math.Exp (float64, rounded to float), lane by lane.</summary>
+/// <summary>VectorMath.Exp against Math.Exp (float64, rounded to float), lane by lane; also run with SIMD switched off (.ci/run).</summary>
+[Trait("Category", "IsaParity")]
 public class VectorMathTests
 {
     private static float[] Exp(float[] x)
