@@ -32,22 +32,27 @@ public static partial class StateSpaceDuality
     public const int DefaultFastChunk = 64;
 
     /// <summary>
-    /// Fast SSD over T (float or double), from the zero state, same layout and meaning as
-    /// <see cref="Forward(SsdInputs)"/>: x [B, L, H, P], dt [B, L, H], A_log [H], B, C [B, L, G, N]
-    /// (G divides H), D and dt bias [H] (null = absent). Returns y [B, L, H, P]. The sequence is cut
-    /// into chunks of <paramref name="chunk"/> steps (the last may be shorter);
-    /// <paramref name="maxThreads"/> = 0 uses every core, 1 the calling thread only.
+    /// Fast SSD over T (float or double), same layout and meaning as <see cref="Chunked"/>:
+    /// x [B, L, H, P], dt [B, L, H], A_log [H], B, C [B, L, G, N] (G divides H), D and dt bias [H]
+    /// (null = absent). Returns y [B, L, H, P]. The sequence is cut into chunks of
+    /// <paramref name="chunk"/> steps (the last may be shorter); <paramref name="maxThreads"/> = 0
+    /// uses every core, 1 the calling thread only. <paramref name="state"/> S [B, H, P, N], when
+    /// given, is the state before the first step and is overwritten with the state after the last
+    /// (prefill, or a sequence fed in pieces); null starts from zero and keeps no state.
     /// </summary>
     public static Tensor<T> ForwardFast<T>(Tensor<T> x, Tensor<T> dt, Tensor<T> aLog, Tensor<T> b, Tensor<T> c,
-        Tensor<T>? d = null, Tensor<T>? dtBias = null, int chunk = DefaultFastChunk, int maxThreads = 0)
+        Tensor<T>? d = null, Tensor<T>? dtBias = null, int chunk = DefaultFastChunk, int maxThreads = 0, Tensor<T>? state = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckFast(x, dt, aLog, b, c, d, dtBias);
+        if (state is not null && !state.Shape.SequenceEqual([x.Dim(0), x.Dim(2), x.Dim(3), b.Dim(3)]))
+            throw new ArgumentException(
+                $"state must be S [B, H, P, N] = {Shapes.Format([x.Dim(0), x.Dim(2), x.Dim(3), b.Dim(3)])}, got {Shapes.Format(state.Shape)}.", nameof(state));
         ArgumentOutOfRangeException.ThrowIfLessThan(chunk, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
         var g = new FastGeometry(x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3), b.Dim(2), b.Dim(3), Math.Max(1, Math.Min(chunk, x.Dim(1))));
         var y = Tensor<T>.Zeros(x.ShapeArray);
-        if (y.Length == 0 || g.N == 0) return AddSkipOnly(x, d, y, g);
+        if (g.L == 0 || g.H == 0 || g.N == 0) return AddSkipOnly(x, d, y, g);
         var delta = FastStepSizes(dt, dtBias, g.H);
         var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? Environment.ProcessorCount : maxThreads };
 
@@ -62,7 +67,8 @@ public static partial class StateSpaceDuality
         for (int h = 0; h < g.H; h++) aH[h] = -T.Exp(aLog.Data[h]);
         Parallel.For(0, g.B * g.H, options, () => new FastScratch<T>(g), (bh, _, s) =>
         {
-            HeadChunks(x.Data, b.Data, c.Data, delta, scores, aH[bh % g.H], d is null ? T.Zero : d.Data[bh % g.H], bh / g.H, bh % g.H, g, s, y.Data);
+            HeadChunks(x.Data, b.Data, c.Data, delta, scores, aH[bh % g.H], d is null ? T.Zero : d.Data[bh % g.H], bh / g.H, bh % g.H, g, s, y.Data,
+                state is null ? default : state.Data.AsSpan(bh * g.P * g.N, g.P * g.N));
             return s;
         }, _ => { });
         return y;
@@ -122,10 +128,14 @@ public static partial class StateSpaceDuality
 
     /// <summary>Steps 1-5 of the file head for one (batch, head), all chunks in order.</summary>
     private static void HeadChunks<T>(T[] x, T[] b, T[] c, T[] delta, T[] scores, T aH, T skip, int batch, int h, FastGeometry g,
-        FastScratch<T> s, T[] y) where T : unmanaged, IFloatingPointIeee754<T>
+        FastScratch<T> s, T[] y, Span<T> state) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int group = h / (g.H / g.G), q = g.Q, ldx = g.H * g.P;
+        bool carried = !state.IsEmpty;
         Array.Clear(s.StateT);
+        if (carried)
+            for (int p = 0; p < g.P; p++)
+                for (int n = 0; n < g.N; n++) s.StateT[n * g.P + p] = state[p * g.N + n];
         for (int ci = 0; ci < g.Chunks; ci++)
         {
             int start = ci * q, len = Math.Min(q, g.L - start);
@@ -136,8 +146,8 @@ public static partial class StateSpaceDuality
             s.Seg[0] = T.Zero;
             for (int i = 0; i < len; i++)
             {
-                var carried = s.Seg.AsSpan(0, i + 1);
-                TensorPrimitives.Add(carried, s.Delta[i] * aH, carried);
+                var open = s.Seg.AsSpan(0, i + 1);   // the state column and the columns j < i
+                TensorPrimitives.Add(open, s.Delta[i] * aH, open);
                 s.Seg[i + 1] = T.Zero;
                 VectorExp.Apply<T>(s.Seg.AsSpan(0, i + 2), s.Exp.AsSpan(0, i + 2));
                 s.Enter[i] = s.Exp[0];
@@ -156,8 +166,8 @@ public static partial class StateSpaceDuality
                 TileGemm.Multiply<T>(rows, g.P, i0 + rows, s.M.AsSpan(i0 * q), q, xChunk, ldx, yChunk[(i0 * ldx)..], ldx, accumulate: false);
             }
 
-            // 3. Y += diag(exp(seg[i, -])) C S^T (nothing is carried into the first chunk).
-            if (ci > 0)
+            // 3. Y += diag(exp(seg[i, -])) C S^T (nothing is carried into the first chunk from the zero state).
+            if (ci > 0 || carried)
             {
                 for (int i = 0; i < len; i++)
                     TensorPrimitives.Multiply(c.AsSpan(g.Bo(batch, start + i, group), g.N), s.Enter[i], s.ScaledC.AsSpan(i * g.N, g.N));
@@ -173,7 +183,7 @@ public static partial class StateSpaceDuality
                 }
 
             // 5. S^T <- exp(seg[last, -]) S^T + sum_j exp(seg[last, j]) Delta_j B_j x_j^T (Exp still holds row len-1).
-            if (start + len < g.L)
+            if (start + len < g.L || carried)
             {
                 for (int j = 0; j < len; j++)
                 {
@@ -185,12 +195,15 @@ public static partial class StateSpaceDuality
                 TileGemm.Multiply<T>(g.N, g.P, len, s.WeightedBT, q, xChunk, ldx, s.StateT, g.P, accumulate: true);
             }
         }
+        if (carried)
+            for (int p = 0; p < g.P; p++)
+                for (int n = 0; n < g.N; n++) state[p * g.N + n] = s.StateT[n * g.P + p];
     }
 
-    /// <summary>N = 0 (no state lanes): y = D x only.</summary>
+    /// <summary>No step, head or state lane: y = D x only (any state passes through unchanged).</summary>
     private static Tensor<T> AddSkipOnly<T>(Tensor<T> x, Tensor<T>? d, Tensor<T> y, FastGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (d is null) return y;
+        if (d is null || y.Length == 0) return y;
         for (int i = 0; i < y.Length; i++) y.Data[i] = d.Data[i / g.P % g.H] * x.Data[i];
         return y;
     }

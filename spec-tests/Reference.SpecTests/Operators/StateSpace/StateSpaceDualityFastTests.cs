@@ -71,6 +71,32 @@ public class StateSpaceDualityFastTests
         Assert.True(Rel(expected, y) <= 1e-12);
     }
 
+    [Property(Arbitrary = [typeof(SsdFastCase)], MaxTest = 20)]
+    public void Property_FastFromCarriedState_EqualsTheRecurrenceAndLeavesTheSameState(SsdFastCase c)
+    {
+        var p = c.Inputs();
+        var s0 = new SplitMix64((ulong)c.Seed + 5).NormalTensor<double>(0, 1, c.B, c.H, c.P, c.N);
+        var recurrent = new SsdState(c.B, c.H, c.P, c.N);
+        s0.Data.CopyTo(recurrent.S.Data, 0);
+        var expected = StateSpaceDuality.Recurrent(p, recurrent);
+        var state = s0.Clone();
+        var y = StateSpaceDuality.ForwardFast(p.X, p.Dt, p.ALog, p.B, p.C, p.D, p.DtBias, c.Chunk, 1, state);
+        Assert.True(Rel(expected, y) <= 1e-12);
+        Assert.True(Rel(recurrent.S, state) <= 1e-12);
+
+        // The same sequence fed in two pieces through the state (a prefill, then the rest).
+        int cut = c.L / 3;
+        Tensor<double> Piece(Tensor<double> t, int start, int length) => t.Slice(1, start, length);
+        var piecewise = s0.Clone();
+        var y1 = StateSpaceDuality.ForwardFast(Piece(p.X, 0, cut), Piece(p.Dt, 0, cut), p.ALog, Piece(p.B, 0, cut), Piece(p.C, 0, cut),
+            p.D, p.DtBias, c.Chunk, 1, piecewise);
+        var y2 = StateSpaceDuality.ForwardFast(Piece(p.X, cut, c.L - cut), Piece(p.Dt, cut, c.L - cut), p.ALog, Piece(p.B, cut, c.L - cut),
+            Piece(p.C, cut, c.L - cut), p.D, p.DtBias, c.Chunk, 1, piecewise);
+        Assert.True(Rel(Piece(expected, 0, cut), y1) <= 1e-12);
+        Assert.True(Rel(Piece(expected, cut, c.L - cut), y2) <= 1e-12);
+        Assert.True(Rel(recurrent.S, piecewise) <= 1e-12);
+    }
+
     [Property(Arbitrary = [typeof(SsdFastCase)], MaxTest = 15)]
     public void Property_Fast_IsIndependentOfTheThreadCount(SsdFastCase c)
     {
@@ -115,5 +141,7 @@ public class StateSpaceDualityFastTests
             StateSpaceDuality.ForwardFast(p.X, p.Dt.Slice(1, 0, 3), p.ALog, p.B, p.C)).ParamName);
         Assert.Equal("chunk", Assert.Throws<ArgumentOutOfRangeException>(() =>
             StateSpaceDuality.ForwardFast(p.X, p.Dt, p.ALog, p.B, p.C, chunk: 0)).ParamName);
+        Assert.Equal("state", Assert.Throws<ArgumentException>(() =>
+            StateSpaceDuality.ForwardFast(p.X, p.Dt, p.ALog, p.B, p.C, state: Tensor<double>.Zeros(1, 2, 3, 2))).ParamName);
     }
 }
