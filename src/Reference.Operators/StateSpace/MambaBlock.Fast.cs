@@ -213,7 +213,7 @@ public static partial class MambaBlock
                 T dt = s.Delta[row], xin = s.Xa[row];
                 var state = s.X.AsSpan(row * n, n);
                 TensorPrimitives.Multiply(f.A.AsSpan(c * n, n), dt, s.Decay);
-                VectorExp.Apply<T>(s.Decay, s.Decay);
+                VectorMath.Exp<T>(s.Decay, s.Decay);
                 TensorPrimitives.Multiply(state, s.Decay, state);
                 TensorPrimitives.MultiplyAdd(bT, dt * xin, state, state);
                 s.Y[row] = TensorPrimitives.Dot(cT, state) + f.D.Data[c] * xin;

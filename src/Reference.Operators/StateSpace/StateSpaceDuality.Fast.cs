@@ -149,7 +149,7 @@ public static partial class StateSpaceDuality
                 var open = s.Seg.AsSpan(0, i + 1);   // the state column and the columns j < i
                 TensorPrimitives.Add(open, s.Delta[i] * aH, open);
                 s.Seg[i + 1] = T.Zero;
-                VectorExp.Apply<T>(s.Seg.AsSpan(0, i + 2), s.Exp.AsSpan(0, i + 2));
+                VectorMath.Exp<T>(s.Seg.AsSpan(0, i + 2), s.Exp.AsSpan(0, i + 2));
                 s.Enter[i] = s.Exp[0];
                 var row = s.M.AsSpan(i * q, len);
                 TensorPrimitives.Multiply(s.Exp.AsSpan(1, i + 1), s.Delta.AsSpan(0, i + 1), row[..(i + 1)]);
