@@ -11,7 +11,7 @@ namespace Reference.SpecTests.Operators.Synthetic;
 /// CI settings are scaled down from the paper's (V 20, L 30/40, N 64, 5,000 sequences x 400 epochs on
 /// a GPU) to fit the float64 CPU tape (<see cref="ToyTrainingOptions.Small"/>: V 12, L 16 / 8, N 8,
 /// loss at the answer only, a few hundred steps). The paper-sized runs are
-/// explicit (run with -explicit only -method '*PaperSetting*').
+/// explicit (run with -explicit only -method '*PaperData*').
 /// </summary>
 public class H3ToyTrainingTests(ITestOutputHelper output)
 {
@@ -47,21 +47,29 @@ public class H3ToyTrainingTests(ITestOutputHelper output)
     }
 
     [Fact(Explicit = true)]
-    public void Property_PaperSetting_InductionHead()
+    public void Property_PaperData_InductionHead()
     {
-        // The paper's data (V 20, L 30, 5,000 / 500) and model (D 32, 2 blocks, N 64, hd 1, official
-        // init), loss at every position as the official data module, AdamW 5e-4 / wd 0.1 raised to
-        // 3e-3 / 0 for the CPU step budget.
-        var result = Train(new ToyTrainingOptions(H3Task.InductionHead, Steps: 3000, LearningRate: 3e-3, DynamicsLearningRate: 1e-3,
-            WeightDecay: 0.0, DataSeed: 1001, ModelSeed: 1, EvaluateEvery: 250));
+        // The paper's data (V 20, L 30, 5,000 / 500 sequences) and model size (D 32, 2 blocks, N 64,
+        // hd 1) with the small preset's recipe (init std 0.1, loss at the answer, AdamW 3e-3, no
+        // weight decay). Measured: test accuracy 1.000 from step 600 on (0.998 at 500, 0.704 at 400;
+        // untrained 0.040, chance 0.056), ~6 min on the 2-core VM under heavy load.
+        var result = Train(ToyTrainingOptions.Small(H3Task.InductionHead) with
+        {
+            Vocabulary = 20, Length = 30, StateSize = 64, TestCount = 500, Steps = 1000, DataSeed = 1001, ModelSeed = 1, EvaluateEvery = 100,
+        });
         Assert.True(result.TestAccuracy >= 0.95, $"test accuracy {result.TestAccuracy:F3} < 0.95");
     }
 
     [Fact(Explicit = true)]
-    public void Property_PaperSetting_AssociativeRecall()
+    public void Property_PaperData_AssociativeRecall()
     {
-        var result = Train(new ToyTrainingOptions(H3Task.AssociativeRecall, Length: 40, Steps: 3000, LearningRate: 3e-3,
-            DynamicsLearningRate: 1e-3, WeightDecay: 0.0, DataSeed: 1001, ModelSeed: 1, EvaluateEvery: 250));
+        // The paper's data (V 20: 9 keys, 9 values; L 40: 20 pairs; 5,000 / 500 sequences) and model
+        // size (D 32, 2 blocks, N 64) with the small preset's recipe (hd 4, init std 0.1, loss at the
+        // answer, AdamW 3e-3, no weight decay). Measured: RECALL_MEASURED.
+        var result = Train(ToyTrainingOptions.Small(H3Task.AssociativeRecall) with
+        {
+            Vocabulary = 20, Length = 40, StateSize = 64, TestCount = 500, Steps = 1500, DataSeed = 1001, ModelSeed = 1, EvaluateEvery = 100,
+        });
         Assert.True(result.TestAccuracy >= 0.95, $"test accuracy {result.TestAccuracy:F3} < 0.95");
     }
 
