@@ -46,6 +46,16 @@ public class H3ToyTrainingTests(ITestOutputHelper output)
         Assert.True(result.TestAccuracy <= result.Chance + 0.06, $"mixer-less accuracy {result.TestAccuracy:F3} is above chance {result.Chance:F3}");
     }
 
+    [Fact]
+    public void Negative_InvalidTrainingOptionsNameTheArgument()
+    {
+        var o = ToyTrainingOptions.Small(H3Task.InductionHead);
+        Assert.Equal("o", Assert.Throws<ArgumentOutOfRangeException>(() => H3ToyTraining.Train(o with { Steps = -1 })).ParamName);
+        Assert.Equal("o", Assert.Throws<ArgumentOutOfRangeException>(() => H3ToyTraining.Train(o with { TrainCount = 16 })).ParamName);
+        Assert.Equal("o", Assert.Throws<ArgumentOutOfRangeException>(() => H3ToyTraining.Train(o with { WarmupFraction = 1.5 })).ParamName);
+        Assert.Equal("options", Assert.Throws<ArgumentException>(() => H3ToyTraining.Train(o with { StateSize = 7 })).ParamName);
+    }
+
     [Fact(Explicit = true)]
     public void Property_PaperData_InductionHead()
     {
