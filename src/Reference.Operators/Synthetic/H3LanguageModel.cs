@@ -19,9 +19,9 @@
 // short and a deterministic forward is easier to check); float64 throughout. The mixer runs composed
 // from tape operations by default (H3Mixer.ForwardComposed: Linear in the tape's tier, ssm.shift,
 // broadcast outer product, ssm.s4d, gate), which equals the one-node ssm.h3 primitive (VJP H3.Backward)
-// to ~1e-13 in value and gradient (tested) and, inside Tape.UseFastKernels, about twice as fast at
-// hd 1 (bench H3ToyBench; no gain at hd 4, where the 5-axis permutes cost what FastGemm saves);
-// ComposedMixer = false runs the primitive.
+// to ~1e-13 in value and gradient (tested) and, inside Tape.UseFastKernels, takes about half the
+// time of a training step with the primitive (bench H3ToyBench); ComposedMixer = false runs the
+// primitive.
 using Reference.Autodiff;
 using Reference.Autodiff.Nn;
 using Reference.Core;
