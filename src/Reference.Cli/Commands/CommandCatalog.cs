@@ -12,5 +12,6 @@ public static class CommandCatalog
         yield return NpyCommand.Create();
         yield return GoldenCommand.Create();
         yield return EssCommand.Create();
+        yield return ToyCommand.Create();
     }
 }

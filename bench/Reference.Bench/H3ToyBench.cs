@@ -1,0 +1,54 @@
+using BenchmarkDotNet.Attributes;
+using Reference.Autodiff;
+using Reference.Core;
+using Reference.Operators.Synthetic;
+
+namespace Reference.Bench;
+
+/// <summary>
+/// One training step's forward + backward (no optimizer) of the small H3 language model of the
+/// synthetic tasks (ToyTrainingOptions.Small: D 32, 2 blocks, N 8, V 12, batch 32 x 17 tokens), with
+/// the mixer run as the Naive ssm.h3 primitive (baseline) or composed from tape operations (FastGemm
+/// projections inside Tape.UseFastKernels, the configuration the trainer uses); hd 1 (the induction
+/// preset) and hd 4 (the recall preset).
+/// Measured (--job short --inProcess, 2 cores shared with other helpers' builds and benchmarks, so
+/// only the ratios mean anything, and those loosely): at load average ~9, composed / primitive =
+/// 0.45 at hd 1 (74 vs 177 ms) and 0.54 at hd 4 (42 vs 80 ms); an earlier run at load ~30 gave 0.45
+/// and 1.21 (202 vs 170 ms, error bars overlapping).
+/// </summary>
+[MemoryDiagnoser]
+public class H3ToyBench
+{
+    private const int Batch = 32, Length = 17, Vocabulary = 12;
+    private H3LanguageModel primitive = null!, composed = null!;
+    private int[] tokens = [], targets = [];
+
+    [Params(1, 4)]
+    public int HeadDim { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var options = new H3LanguageModelOptions(Vocabulary, ModelWidth: 32, Layers: 2, StateSize: 8, HeadDim: HeadDim, InitStd: 0.1);
+        primitive = new H3LanguageModel(options with { ComposedMixer = false }, seed: 1);
+        composed = new H3LanguageModel(options, seed: 1);
+        var rng = new SplitMix64(2);
+        tokens = Enumerable.Range(0, Batch * Length).Select(_ => rng.NextInt(Vocabulary)).ToArray();
+        targets = Enumerable.Range(0, Batch * Length).Select(_ => rng.NextInt(Vocabulary)).ToArray();
+    }
+
+    [Benchmark(Baseline = true)]
+    public double PrimitiveMixer() => Step(primitive);
+
+    [Benchmark]
+    public double ComposedMixer() => Step(composed);
+
+    private double Step(H3LanguageModel model)
+    {
+        using var fast = Tape.UseFastKernels();
+        model.ZeroGrad();
+        var loss = Ops.CrossEntropy(model.Logits(tokens, Batch, Length), targets);
+        loss.Backward();
+        return loss.Item();
+    }
+}

@@ -1,0 +1,105 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Reference.Operators.Synthetic;
+
+namespace Reference.Cli.Commands;
+
+/// <summary>
+/// `reference toy`: trains the small H3 language model on one of the H3 paper's synthetic tasks
+/// (induction head, associative recall; arXiv:2212.14052 Sec. 3.1), printing the training curve
+/// (mean loss per interval, held-out accuracy) and the final accuracy against chance. Starts from a
+/// preset (small: the CI setting; paper: the official configs) that every other option overrides.
+/// </summary>
+public static class ToyCommand
+{
+    private static readonly string[] Tasks = ["induction", "recall"];
+    private static readonly string[] Presets = ["small", "paper"];
+    private static readonly string[] Mixers = ["h3", "none"];
+
+    public static Command Create()
+    {
+        var task = new Option<string>("--task") { Description = "induction (induction head) or recall (associative recall).", Required = true };
+        var preset = new Option<string>("--preset") { Description = "small (trains in under a minute) or paper (the official configs; hours).", DefaultValueFactory = _ => "small" };
+        var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed of the model; the data uses seed + 1000.", DefaultValueFactory = _ => 1UL };
+        var steps = new Option<int?>("--steps") { Description = "Optimizer steps (mini-batches)." };
+        var vocabulary = new Option<int?>("--vocab") { Description = "Vocabulary V (noop, V - 2 ordinary tokens, \"=>\")." };
+        var length = new Option<int?>("--length") { Description = "Sequence length L." };
+        var train = new Option<int?>("--train") { Description = "Training sequences." };
+        var test = new Option<int?>("--test") { Description = "Held-out sequences." };
+        var width = new Option<int?>("--width") { Description = "Model width D." };
+        var layers = new Option<int?>("--layers") { Description = "Blocks." };
+        var state = new Option<int?>("--state") { Description = "H3 state size N (even)." };
+        var headDim = new Option<int?>("--head-dim") { Description = "H3 head dimension hd (divides D)." };
+        var mixer = new Option<string>("--mixer") { Description = "h3, or none (ablation without token mixing).", DefaultValueFactory = _ => "h3" };
+        var batch = new Option<int?>("--batch") { Description = "Batch size." };
+        var lr = new Option<double?>("--lr") { Description = "AdamW learning rate." };
+        var ssmLr = new Option<double?>("--ssm-lr") { Description = "Learning rate of the SSM dynamics (capped at --lr)." };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = "AdamW weight decay (not applied to the SSM dynamics)." };
+        var initStd = new Option<double?>("--init-std") { Description = "Std of the embedding and Linear weights." };
+        var answerLoss = new Option<bool?>("--answer-loss") { Description = "true: loss at the answer only; false: next token at every position (the paper)." };
+        var every = new Option<int>("--eval-every") { Description = "Steps between curve points (0: only the end).", DefaultValueFactory = _ => 50 };
+        var command = new Command("toy", "Train a small H3 language model on the H3 paper's induction-head or associative-recall task.")
+        {
+            task, preset, seed, steps, vocabulary, length, train, test, width, layers, state, headDim, mixer, batch, lr, ssmLr,
+            weightDecay, initStd, answerLoss, every,
+        };
+        command.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            string taskName = parse.GetValue(task)!;
+            if (!Tasks.Contains(taskName)) throw new CliException($"--task must be induction or recall, got '{taskName}'.");
+            string presetName = parse.GetValue(preset)!;
+            if (!Presets.Contains(presetName)) throw new CliException($"--preset must be small or paper, got '{presetName}'.");
+            string mixerName = parse.GetValue(mixer)!;
+            if (!Mixers.Contains(mixerName)) throw new CliException($"--mixer must be h3 or none, got '{mixerName}'.");
+            var kind = taskName == "induction" ? H3Task.InductionHead : H3Task.AssociativeRecall;
+            var p = presetName == "small" ? ToyTrainingOptions.Small(kind) : ToyTrainingOptions.Paper(kind);
+            ulong modelSeed = parse.GetValue(seed);
+            var o = p with
+            {
+                Vocabulary = parse.GetValue(vocabulary) ?? p.Vocabulary,
+                Length = parse.GetValue(length) ?? p.Length,
+                TrainCount = parse.GetValue(train) ?? p.TrainCount,
+                TestCount = parse.GetValue(test) ?? p.TestCount,
+                ModelWidth = parse.GetValue(width) ?? p.ModelWidth,
+                Layers = parse.GetValue(layers) ?? p.Layers,
+                StateSize = parse.GetValue(state) ?? p.StateSize,
+                HeadDim = parse.GetValue(headDim) ?? p.HeadDim,
+                Mixer = mixerName == "h3" ? ToyMixer.H3 : ToyMixer.None,
+                Steps = parse.GetValue(steps) ?? p.Steps,
+                BatchSize = parse.GetValue(batch) ?? p.BatchSize,
+                LearningRate = parse.GetValue(lr) ?? p.LearningRate,
+                DynamicsLearningRate = parse.GetValue(ssmLr) ?? p.DynamicsLearningRate,
+                WeightDecay = parse.GetValue(weightDecay) ?? p.WeightDecay,
+                InitStd = parse.GetValue(initStd) ?? p.InitStd,
+                AnswerOnlyLoss = parse.GetValue(answerLoss) ?? p.AnswerOnlyLoss,
+                DataSeed = modelSeed + 1000,
+                ModelSeed = modelSeed,
+                EvaluateEvery = Math.Max(0, parse.GetValue(every)),
+            };
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"task {taskName} ({presetName} preset): V {o.Vocabulary}, L {o.Length}, train {o.TrainCount}, test {o.TestCount}, data seed {o.DataSeed}"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"model: D {o.ModelWidth}, {o.Layers} blocks, mixer {mixerName}, N {o.StateSize}, hd {o.HeadDim}, init std {o.InitStd:G3}, seed {o.ModelSeed}"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"training: {o.Steps} steps of batch {o.BatchSize}, AdamW lr {o.LearningRate:G3} (SSM dynamics {Math.Min(o.DynamicsLearningRate, o.LearningRate):G3}), wd {o.WeightDecay:G3}, loss at {(o.AnswerOnlyLoss ? "the answer" : "every position")}"));
+            output.WriteLine("step      loss  test_acc   seconds");
+            var clock = Stopwatch.StartNew();
+            ToyTrainingResult result;
+            try
+            {
+                result = H3ToyTraining.Train(o, point => output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{point.Step,4} {point.Loss,9:F4} {(point.TestAccuracy is { } a ? a.ToString("F3", CultureInfo.InvariantCulture) : "-"),9} {clock.Elapsed.TotalSeconds,9:F1}")));
+            }
+            catch (ArgumentException e)
+            {
+                throw new CliException(e.Message);
+            }
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"test accuracy {result.TestAccuracy:F3} (untrained {result.InitialAccuracy:F3}, chance {result.Chance:F3}) on {o.TestCount} held-out sequences"));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}
