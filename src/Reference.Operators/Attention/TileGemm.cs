@@ -200,8 +200,9 @@ internal static class RowKernels
         return sum;
     }
 
+    /// <summary>exp of x &lt;= 0 lane by lane (float32: <see cref="ExpNonPositive"/>; float64: Vector256.Exp).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<T> Exp<T>(Vector256<T> x)
+    internal static Vector256<T> Exp<T>(Vector256<T> x)
     {
         if (typeof(T) == typeof(float)) return ExpNonPositive(x.AsSingle()).As<float, T>();
         if (typeof(T) == typeof(double)) return Vector256.Exp(x.AsDouble()).As<double, T>();
@@ -213,13 +214,18 @@ internal static class RowKernels
     /// n = round(x / ln2), |r| &lt;= ln2/2 (ln2 split in a high and a low part so n ln2 is exact),
     /// exp(r) by the degree-7 minimax polynomial of Cephes' expf (S. Moshier), 2^n built in the
     /// exponent bits. Below -87.3 (where 2^n would be subnormal) the result is 0. About 1 ulp.
+    /// The rounding is the shifter trick: adding 1.5 2^23 leaves round-to-nearest-even(x / ln2) in
+    /// the low mantissa bits, which then serve directly as the integer n of the exponent field
+    /// (no round or float-to-int conversion instruction; n + 127 lies in [1, 127] here).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> ExpNonPositive(Vector256<float> x)
     {
         var underflow = Vector256.LessThan(x, Vector256.Create(-87.3f));
         x = Vector256.Max(x, Vector256.Create(-87.3f));
-        var n = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
+        var shifter = Vector256.Create(12582912f);
+        var shifted = x * Vector256.Create(1.44269504088896341f) + shifter;
+        var n = shifted - shifter;
         var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), x);
         r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
         var p = Vector256.Create(1.9875691500e-4f);
@@ -229,7 +235,7 @@ internal static class RowKernels
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
         p = Vector256.FusedMultiplyAdd(p, r * r, r + Vector256<float>.One);
-        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32(n) + Vector256.Create(127), 23).AsSingle();
-        return Vector256.ConditionalSelect(underflow, Vector256<float>.Zero, p * scale);
+        var scale = Vector256.ShiftLeft(shifted.AsInt32() + Vector256.Create(127), 23).AsSingle();
+        return Vector256.AndNot(p * scale, underflow);
     }
 }
