@@ -99,6 +99,7 @@ internal static class FlashAttentionKernel
     /// Queries [i0, i0 + rows) of one head: q, o are the head's [L, K] and [L, V] blocks, k, v its kv
     /// head's [L, K] and [L, Vpad] blocks.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QueryTileForward<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, Span<T> o,
         int l, int kd, int vd, int vdPad, int i0, T scale, int window, Scratch<T> s) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -126,6 +127,7 @@ internal static class FlashAttentionKernel
     }
 
     /// <summary>st[j, r] = k[j0 + j] . qt[:, r] for every register block holding a live (key, query) pair.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scores<T>(ReadOnlySpan<T> k, int l, int kd, int i0, int rows, int j0, int cols, int window, Scratch<T> s)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -160,6 +162,7 @@ internal static class FlashAttentionKernel
     /// p = 0 (the -inf of the mask is exponentiated to 0); when a lane has no live key yet, m_new = -inf
     /// and the shift is taken as 0, so no -inf - (-inf) appears.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void OnlineSoftmax<T>(int i0, int rows, int j0, int cols, int window, Scratch<T> s)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -190,11 +193,13 @@ internal static class FlashAttentionKernel
             bool masked = j0 + hi - 1 > queryLo || j0 + lo <= i0 + last - window || last < c + w - 1;
             var mOld = Vector256.LoadUnsafe(ref mRef, (nuint)c);
             var mNew = mOld;
+            // MaxNative is one vmaxps; Vector256.Max orders -0 below +0 and propagates NaN at several times
+            // the cost. A NaN score still reaches the output through exp(NaN) in p.
             for (int j = lo; j < hi; j++)
             {
                 var x = Vector256.LoadUnsafe(ref st, (nuint)(j * QueryTile + c));
                 if (masked) x = Mask(x, j0 + j - queryLo, window, last - c, minusInf);
-                mNew = Vector256.Max(mNew, x);
+                mNew = Vector256.MaxNative(mNew, x);
             }
             var shift = Vector256.ConditionalSelect(Vector256.Equals(mNew, minusInf), Vector256<T>.Zero, mNew);
             var sum = Vector256<T>.Zero;
@@ -237,6 +242,7 @@ internal static class FlashAttentionKernel
     }
 
     /// <summary>acc[r] = alpha[r] acc[r] + sum_j p[j, r] v[j0 + j] over the keys live for 6-query block r.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Values<T>(ReadOnlySpan<T> v, int vdPad, int i0, int rows, int j0, int cols, int window, Scratch<T> s)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
