@@ -10,8 +10,8 @@ namespace Reference.Bench;
 /// Baseline: the materialised route (S = Q K^T by FastGemm, causal mask + softmax by
 /// TensorPrimitives, O = P V by FastGemm), parallel over heads.
 /// </summary>
-[MemoryDiagnoser]
-public class AttentionBench
+[Config(typeof(ThroughputConfig))]
+public class AttentionBench : IWorkload
 {
     private Tensor<float> q = null!, k = null!, v = null!;
 
@@ -59,4 +59,28 @@ public class AttentionBench
 
     [Benchmark]
     public Tensor<float> FlashTiledOneThread() => SoftmaxAttention.ForwardFast(q, k, v, maxThreads: 1);
+
+    /// <summary>Sliding window of 256 keys: the kernel visits only the key tiles inside the band.</summary>
+    [Benchmark]
+    public Tensor<float> FlashTiledWindow256() => SoftmaxAttention.ForwardFast(q, k, v, new SoftmaxAttentionOptions(Window: Window));
+
+    private const int Window = 256;
+
+    /// <summary>
+    /// Useful flops: 2 per multiply-add of Q K^T and of P V over the live (query, key) pairs only
+    /// (what the masked baseline computes and throws away is not counted).
+    /// </summary>
+    public double Work(string method)
+    {
+        double pairs = method == nameof(FlashTiledWindow256)
+            ? Window * (Window + 1.0) / 2 + (double)(L - Window) * Window
+            : L * (L + 1.0) / 2;
+        return 2.0 * 2.0 * B * H * pairs * D;
+    }
+
+    public string Unit(string method) => "GFLOP/s";
+
+    public string? PeakMethod(string method) => null;
+
+    public int Threads => Environment.ProcessorCount;
 }

@@ -23,6 +23,10 @@ namespace Reference.Operators.Attention;
 /// acc[6 queries x NR value columns] = alpha acc + P^T . V over the live keys. Register blocks that the
 /// causal mask or the window leaves empty are never computed, and the P V reduction of every 6-query
 /// block stops at its last live key, so the causal diagonal costs about half a tile.</para>
+/// <para>Tile sizes (float32, head dims 64): st is 96 x 48 x 4 B = 18 KB and Q^T 12 KB, so both stay
+/// in the 32 KB L1d while one key tile's K and V rows (2 x 24 KB) stream from L2, where the whole
+/// head's K and V (512 KB at L = 1024) stay for all its query tiles. Per key tile the Q K^T and P V
+/// products do 48 x 96 x 2 x 64 multiply-adds against 96 x 48 exponentials.</para>
 /// <para>Threads: work items are (batch, head, query tile), taken from a shared counter in decreasing
 /// order of work (query tiles far down the sequence have the most keys): the longest-processing-time
 /// rule, so two cores finish within one small tile of each other.</para>
