@@ -324,6 +324,23 @@ public class RowKernelTests
     }
 
     [Fact]
+    public void Property_DoubleExpNonPositive_WithinTwoUlpOfMathExp()
+    {
+        var rng = new SplitMix64(8);
+        var x = new double[4096];
+        for (int i = 0; i < x.Length; i++) x[i] = i % 2 == 0 ? -rng.Uniform(0, 1) : -rng.Uniform(0, 760);
+        x[0] = 0; x[1] = -0.0; x[2] = -708.39; x[3] = -1e-300; x[4] = double.NegativeInfinity; x[5] = -745.2;
+        var y = (double[])x.Clone();
+        RowKernels.ExpShiftSum<double>(y, 0.0);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double expected = Math.Exp(x[i]);
+            if (x[i] < -708.39) Assert.True(y[i] == 0.0, $"exp({x[i]}) = {y[i]} must flush to 0");
+            else Assert.True(Math.Abs(y[i] - expected) <= 2 * Math.ScaleB(1, Math.ILogB(expected) - 52), $"exp({x[i]}) = {y[i]}, expected {expected}");
+        }
+    }
+
+    [Fact]
     public void Property_ExpShiftSum_ReturnsTheSumOfTheExponentials()
     {
         var rng = new SplitMix64(6);
