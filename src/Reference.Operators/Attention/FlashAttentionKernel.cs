@@ -27,9 +27,12 @@ namespace Reference.Operators.Attention;
 /// in the 32 KB L1d while one key tile's K and V rows (2 x 24 KB) stream from L2, where the whole
 /// head's K and V (512 KB at L = 1024) stay for all its query tiles. Per key tile the Q K^T and P V
 /// products do 48 x 96 x 2 x 64 multiply-adds against 96 x 48 exponentials.</para>
-/// <para>Threads: work items are (batch, head, query tile), taken from a shared counter in decreasing
-/// order of work (query tiles far down the sequence have the most keys): the longest-processing-time
-/// rule, so two cores finish within one small tile of each other.</para>
+/// <para>Threads: work items are (batch, head, query tile), taken from a shared counter head by head
+/// and, inside a head, in decreasing order of work (query tiles far down the sequence have the most
+/// keys). Head-major order keeps one head's K and V hot in cache for all its query tiles (on the
+/// shared 2-core machine, 10-25 % faster than sweeping all heads per tile index); decreasing work
+/// inside the last head makes the tail a run of small tiles (the longest-processing-time rule), so
+/// the cores finish within about one small tile of each other.</para>
 /// <para>Accumulation order (float64 differs from the definition only by rounding): scores sum the head
 /// dim in order with FMA; the output adds key tiles in order, inside a tile keys in order; the row sum
 /// l adds per-tile partial sums. Independent of the thread count (one item = one thread).</para>
@@ -73,7 +76,7 @@ internal static class FlashAttentionKernel
             int item;
             while ((item = Interlocked.Increment(ref next)) < items)
             {
-                int tile = tiles - 1 - item / heads, bh = item % heads;
+                int bh = item / tiles, tile = tiles - 1 - item % tiles;
                 int kvIndex = bh / hq * hkv + bh % hq / g;
                 QueryTileForward(q.AsSpan(bh * l * kd, l * kd), k.AsSpan(kvIndex * l * kd, l * kd),
                     vp.AsSpan(kvIndex * l * vdPad, l * vdPad), o.AsSpan(bh * l * vd, l * vd),
