@@ -26,7 +26,8 @@ namespace Reference.Bench;
 /// CPU time of the calling thread (clock_gettime(CLOCK_THREAD_CPUTIME_ID), best of 20) is 19.5-19.9 ms
 /// for FlashTiled (55 GFLOP/s, 59 % of the FMA peak) against 27-28 ms for the previous 64 x 64 tile
 /// kernel on the same inputs; in the quietest minute (load ~12) the best wall-clock times were
-/// 20.2-21.5 ms on one thread and 12.2-12.9 ms on both cores (target 21 ms). Split of the one-thread
+/// 20.2-21.5 ms on one thread and 12.2-12.9 ms on both cores (target 21 ms); the process CPU time
+/// of a two-thread call is 25-32 ms (median 31), i.e. about 15-16 ms per core. Split of the one-thread
 /// time by switching stages off: Q K^T ~9 ms, P V ~8-11 ms, online softmax (exp) ~5 ms, tile set-up
 /// and normalisation ~2 ms.</para>
 /// </summary>
