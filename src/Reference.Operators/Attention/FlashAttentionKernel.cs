@@ -111,13 +111,14 @@ internal static class FlashAttentionKernel
         int l, int kd, int vd, int vdPad, int i0, T scale, int window, Scratch<T> s) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int rows = Math.Min(QueryTile, l - i0);
-        var qt = s.Qt.AsSpan();
-        if (rows < QueryTile) qt.Clear();
+        if (rows < QueryTile) s.Qt.AsSpan().Clear();
+        // The transpose reads q row by row and writes Q^T with stride QueryTile (bounds fixed by the
+        // slice above: rows <= L - i0, QueryTile * K = Qt.Length).
+        ref T qt = ref MemoryMarshal.GetArrayDataReference(s.Qt);
+        ref T src = ref Unsafe.Add(ref MemoryMarshal.GetReference(q), i0 * kd);
         for (int r = 0; r < rows; r++)
-        {
-            var src = q.Slice((i0 + r) * kd, kd);
-            for (int p = 0; p < kd; p++) qt[p * QueryTile + r] = scale * src[p];
-        }
+            for (int p = 0; p < kd; p++)
+                Unsafe.Add(ref qt, p * QueryTile + r) = scale * Unsafe.Add(ref src, r * kd + p);
         s.Acc.AsSpan().Clear();
         s.M.AsSpan().Fill(T.NegativeInfinity);
         s.L.AsSpan().Clear();
