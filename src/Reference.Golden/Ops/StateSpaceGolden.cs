@@ -15,12 +15,14 @@ namespace Reference.Golden.Ops;
 /// <item>ssm.h3: the H3 layer (<see cref="H3.Forward"/>, head_dim 1 and &gt; 1, head-major output; fast tier <see cref="H3.ForwardFast{T}"/>).</item>
 /// <item>ssm.selective_scan: Mamba's S6 scan (<see cref="SelectiveScan.Forward"/>, selective_scan_ref layout; fast tier
 /// <see cref="SelectiveScan.ForwardFast{T}"/>).</item>
-/// <item>ssm.mamba_block: the Mamba block (<see cref="MambaBlock.Forward(MambaParameters, Tensor{double})"/>); naive only.</item>
-/// <item>ssm.ssd: Mamba-2's SSD scan (<see cref="StateSpaceDuality.Forward"/>, ssd_minimal layout); naive only.</item>
+/// <item>ssm.mamba_block: the Mamba block (<see cref="MambaBlock.Forward(MambaParameters, Tensor{double})"/>; fast tier
+/// <see cref="MambaBlock.ForwardFast{T}(MambaFast{T}, Tensor{T}, int)"/>).</item>
+/// <item>ssm.ssd: Mamba-2's SSD scan (<see cref="StateSpaceDuality.Forward"/>, ssd_minimal layout; fast tier the chunked
+/// <see cref="StateSpaceDuality.ForwardFast{T}"/> with chunks of <see cref="GoldenSsdChunk"/> steps, so the cases of
+/// 9 to 33 steps cross chunk boundaries and exercise the state passing).</item>
 /// </list>
-/// The two ops without a Fast tier in Reference.Operators (the block and SSD) have no fast entry, so
-/// the fast backends skip them, as for the other naive-only ops. Optional inputs (d, z, delta_bias,
-/// dt_bias) are simply absent from a case that does not use them; params say which are present.
+/// Optional inputs (d, z, delta_bias, dt_bias) are simply absent from a case that does not use them;
+/// params say which are present.
 /// </summary>
 public static class StateSpaceGolden
 {
@@ -207,14 +209,8 @@ public static class StateSpaceGolden
             x["u"] = GoldenInputs.Normal(rng, p.Int("batch"), p.Int("length"), p.Int("width"));
             return x;
         },
-        Naive = (p, x) =>
-        {
-            int e = p.Int("expand") * p.Int("width");
-            Tensor<double> T(string name) => x[name].ToTensorDouble();
-            var m = new MambaParameters(p.Int("width"), e, p.Int("state_size"), p.Int("conv_width"), p.Int("dt_rank"),
-                T("in_proj"), T("conv_weight"), T("conv_bias"), T("x_proj"), T("dt_proj"), T("dt_bias"), T("a_log"), T("d"), T("out_proj"));
-            return new NamedArrays { ["y"] = NpyArray.FromTensor(MambaBlock.Forward(m, T("u"))) };
-        },
+        Naive = (p, x) => new NamedArrays { ["y"] = NpyArray.FromTensor(MambaBlock.Forward(MambaFrom(p, x), x["u"].ToTensorDouble())) },
+        Fast = (p, x, precision) => precision == Precision.Float32 ? FastMamba<float>(p, x) : FastMamba<double>(p, x),
         Tolerance = (_, _) => Tolerance.NormRelative(1e-12, 1e-5, ScanRationale + "; the projections add sums of at most 2E terms"),
     };
 
@@ -261,6 +257,7 @@ public static class StateSpaceGolden
                 x["x"].ToTensorDouble(), x["dt"].ToTensorDouble(), x["a_log"].ToTensorDouble(), x["b"].ToTensorDouble(), x["c"].ToTensorDouble(),
                 Optional<double>(x, "d"), Optional<double>(x, "dt_bias")))),
         },
+        Fast = (_, x, precision) => precision == Precision.Float32 ? FastSsd<float>(x) : FastSsd<double>(x),
         Tolerance = (_, _) => Tolerance.NormRelative(1e-12, 1e-5, ScanRationale),
     };
 
@@ -290,7 +287,28 @@ public static class StateSpaceGolden
             x["b"].ToTensor<T>(), x["c"].ToTensor<T>(), Optional<T>(x, "d"), Optional<T>(x, "z"), Optional<T>(x, "delta_bias"), maxThreads: 1)),
     };
 
+    /// <summary>Chunk length of the fast SSD in the golden runs: shorter than most cases, so chunks and state passing are exercised.</summary>
+    public const int GoldenSsdChunk = 8;
+
+    private static NamedArrays FastMamba<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T> => new()
+    {
+        ["y"] = NpyArray.FromTensor(MambaBlock.ForwardFast(MambaBlock.Prepare<T>(MambaFrom(p, x)), x["u"].ToTensor<T>(), maxThreads: 1)),
+    };
+
+    private static NamedArrays FastSsd<T>(NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T> => new()
+    {
+        ["y"] = NpyArray.FromTensor(StateSpaceDuality.ForwardFast(x["x"].ToTensor<T>(), x["dt"].ToTensor<T>(), x["a_log"].ToTensor<T>(),
+            x["b"].ToTensor<T>(), x["c"].ToTensor<T>(), Optional<T>(x, "d"), Optional<T>(x, "dt_bias"), GoldenSsdChunk, maxThreads: 1)),
+    };
+
     // ------------------------------------------------------------------ parameters from arrays
+
+    private static MambaParameters MambaFrom(JsonObject p, NamedArrays x)
+    {
+        Tensor<double> T(string name) => x[name].ToTensorDouble();
+        return new MambaParameters(p.Int("width"), p.Int("expand") * p.Int("width"), p.Int("state_size"), p.Int("conv_width"), p.Int("dt_rank"),
+            T("in_proj"), T("conv_weight"), T("conv_bias"), T("x_proj"), T("dt_proj"), T("dt_bias"), T("a_log"), T("d"), T("out_proj"));
+    }
 
     private static ShiftSsmParameters ShiftFrom(JsonObject p, NamedArrays x) =>
         new(p.Int("channels"), p.Int("state_size"), x["b"].ToDoubles(), x["c"].ToDoubles(), x["d"].ToDoubles());

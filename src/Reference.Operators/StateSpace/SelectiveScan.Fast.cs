@@ -178,7 +178,7 @@ public static partial class SelectiveScan
             e[i] = T.Exp(-T.Abs(x[i]));
             w[i] = T.One + e[i];
         }
-        VectorLog(w);
+        VectorMath.Log<T>(w, w);
         var threshold = T.CreateTruncating(NaiveActivations.SoftplusThreshold);
         for (i = 0; i + width <= n; i += width)
         {
@@ -194,24 +194,6 @@ public static partial class SelectiveScan
             T wm1 = (T.One + e[i]) - T.One;
             T log1p = wm1 == T.Zero ? e[i] : w[i] * e[i] / wm1;
             x[i] = x[i] > threshold ? x[i] : T.Max(x[i], T.Zero) + log1p;
-        }
-    }
-
-    private static void VectorLog<T>(Span<T> x) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (typeof(T) == typeof(float))
-        {
-            var f = MemoryMarshal.Cast<T, float>(x);
-            TensorPrimitives.Log(f, f);
-        }
-        else if (typeof(T) == typeof(double))
-        {
-            var d = MemoryMarshal.Cast<T, double>(x);
-            TensorPrimitives.Log(d, d);
-        }
-        else
-        {
-            TensorPrimitives.Log<T>(x, x);
         }
     }
 
