@@ -33,9 +33,6 @@ public sealed record SoftmaxAttentionGradients(Tensor<double> Dq, Tensor<double>
 /// </summary>
 public static class SoftmaxAttention
 {
-    /// <summary>Query tile (rows) and key tile (columns) of the fast kernel.</summary>
-    internal const int QueryTile = 64, KeyTile = 64;
-
     /// <summary>
     /// The definition (float64, materialised probabilities). For every (b, h, t): scores
     /// s_j = scale sum_p q[t, p] k[j, p] (p ascending) for j in the causal window, m = max_j s_j,
@@ -155,11 +152,10 @@ public static class SoftmaxAttention
 
     /// <summary>
     /// Fast tier: tiled online softmax (FlashAttention Algorithm 1), float32 or float64, never
-    /// materialising the L x L scores. Work items are (b, h, query tile) of 64 rows, run in parallel
-    /// (largest causal tiles first); for each key tile of 64 columns inside the causal window:
-    /// S = (scale Q_i) K_j^T, m_new = max(m, rowmax S), P = exp(S - m_new),
-    /// l = exp(m - m_new) l + rowsum P, O = exp(m - m_new) O + P V_j; finally O / l.
-    /// Accumulators are in T (FlashAttention keeps fp32 accumulators likewise).
+    /// materialising the L x L scores; see <see cref="FlashAttentionKernel"/> for the tiling, the
+    /// register-blocked products and the thread schedule. Accumulators are in T (FlashAttention keeps
+    /// fp32 accumulators likewise). <paramref name="maxThreads"/> = 0 uses every core; the result does
+    /// not depend on the thread count.
     /// </summary>
     public static Tensor<T> ForwardFast<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options = null, int maxThreads = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -169,99 +165,29 @@ public static class SoftmaxAttention
         T scale = T.CreateChecked(ResolveScale(options, kd));
         int window = ResolveWindow(options, l);
         var o = Tensor<T>.Zeros(b, hq, l, vd);
-        var parallel = new ParallelOptions { MaxDegreeOfParallelism = threads };
-        // K^T per key tile, [B, Hkv, tiles, K, KeyTile], transposed once and shared by every query tile.
-        int keyTiles = (l + KeyTile - 1) / KeyTile;
-        var kt = new T[b * hkv * keyTiles * kd * KeyTile];
-        Parallel.For(0, b * hkv * keyTiles, parallel, item =>
-        {
-            int bh = item / keyTiles, j0 = item % keyTiles * KeyTile, cols = Math.Min(KeyTile, l - j0);
-            var src = k.Data.AsSpan((bh * l + j0) * kd, cols * kd);
-            var dst = kt.AsSpan(item * kd * KeyTile, kd * KeyTile);
-            for (int c = 0; c < cols; c++)
-                for (int p = 0; p < kd; p++) dst[p * KeyTile + c] = src[c * kd + p];
-        });
-        int tiles = (l + QueryTile - 1) / QueryTile;
-        int heads = b * hq;
-        Parallel.For(0, heads * tiles, parallel,
-            () => new FlashScratch<T>(kd, vd),
-            (item, _, scratch) =>
-            {
-                int tile = tiles - 1 - item / heads;
-                int bh = item % heads;
-                int bi = bh / hq, h = bh % hq, kvh = h / (hq / hkv);
-                int kvIndex = bi * hkv + kvh;
-                FlashTile(q.Data.AsSpan((bi * hq + h) * l * kd, l * kd), kt.AsSpan(kvIndex * keyTiles * kd * KeyTile, keyTiles * kd * KeyTile),
-                    v.Data.AsSpan(kvIndex * l * vd, l * vd), o.Data.AsSpan((bi * hq + h) * l * vd, l * vd),
-                    l, kd, vd, tile * QueryTile, scale, window, scratch);
-                return scratch;
-            },
-            _ => { });
+        FlashAttentionKernel.Forward(q.Data, k.Data, v.Data, o.Data, b, hq, hkv, l, kd, vd, scale, window, threads);
         return o;
     }
 
-    private sealed class FlashScratch<T>(int kd, int vd) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        public readonly T[] Q = new T[QueryTile * kd];
-        public readonly T[] S = new T[QueryTile * KeyTile];
-        public readonly T[] O = new T[QueryTile * vd];
-        public readonly T[] M = new T[QueryTile];
-        public readonly T[] Sum = new T[QueryTile];
-    }
-
     /// <summary>
-    /// One query tile [i0, i0 + rows) of one head: q, v, o are that head's [L, X] blocks, kt its
-    /// transposed key tiles [tiles, K, KeyTile].
+    /// Decoding: a cache holding the keys and values of a prompt k, v [B, Hkv, L, K or V]. With a
+    /// sliding window W (options.Window) the cache keeps only the last W positions, in a ring buffer
+    /// of W slots, so its memory stays O(W) however long the generation runs; without one it keeps
+    /// every position. Pass the same options to <see cref="Step"/>.
     /// </summary>
-    private static void FlashTile<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> kt, ReadOnlySpan<T> v, Span<T> o,
-        int l, int kd, int vd, int i0, T scale, int window, FlashScratch<T> scratch) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int rows = Math.Min(QueryTile, l - i0);
-        Span<T> qs = scratch.Q.AsSpan(0, rows * kd), s = scratch.S, acc = scratch.O.AsSpan(0, rows * vd);
-        Span<T> m = scratch.M, sum = scratch.Sum;
-        TensorPrimitives.Multiply(q.Slice(i0 * kd, rows * kd), scale, qs);
-        acc.Clear();
-        m.Fill(T.NegativeInfinity);
-        sum.Clear();
-        int firstKey = Math.Max(0, i0 - window + 1), endKey = i0 + rows;
-        for (int j0 = firstKey / KeyTile * KeyTile; j0 < endKey; j0 += KeyTile)
-        {
-            int cols = Math.Min(KeyTile, endKey - j0);
-            TileGemm.Multiply(rows, cols, kd, qs, kd, kt.Slice(j0 / KeyTile * kd * KeyTile, kd * KeyTile), KeyTile, s, KeyTile, accumulate: false);
-            for (int r = 0; r < rows; r++)
-            {
-                int t = i0 + r;
-                int lo = Math.Max(0, t - window + 1 - j0), hi = Math.Min(cols, t - j0 + 1);
-                var row = s.Slice(r * KeyTile, cols);
-                if (lo >= hi)
-                {
-                    row.Clear();
-                    continue;
-                }
-                row[..lo].Clear();
-                row[hi..].Clear();
-                T mNew = T.Max(m[r], RowKernels.Max(row[lo..hi]));
-                T alpha = T.Exp(m[r] - mNew);
-                sum[r] = sum[r] * alpha + RowKernels.ExpShiftSum(row[lo..hi], mNew);
-                m[r] = mNew;
-                if (alpha != T.One) TensorPrimitives.Multiply(acc.Slice(r * vd, vd), alpha, acc.Slice(r * vd, vd));
-            }
-            TileGemm.Multiply(rows, vd, cols, s, KeyTile, v.Slice(j0 * vd, cols * vd), vd, acc, vd, accumulate: true);
-        }
-        for (int r = 0; r < rows; r++)
-            TensorPrimitives.Multiply(acc.Slice(r * vd, vd), T.One / sum[r], o.Slice((i0 + r) * vd, vd));
-    }
-
-    /// <summary>Decoding: a cache holding the keys and values of a prompt k, v [B, Hkv, L, K or V].</summary>
-    public static KvCache Prefill(Tensor<double> k, Tensor<double> v)
+    public static KvCache Prefill(Tensor<double> k, Tensor<double> v, SoftmaxAttentionOptions? options = null)
     {
         var (b, hkv, l, kd) = HeadShapes.Rank4(k, nameof(k));
         var (_, _, _, vd) = HeadShapes.Rank4(v, nameof(v));
         HeadShapes.Same(v, [b, hkv, l, vd], nameof(v));
-        var cache = new KvCache(b, hkv, kd, vd);
+        int? window = options?.Window is null ? null : ResolveWindow(options, l);
+        var cache = new KvCache(b, hkv, kd, vd, window);
         var kt = new double[b * hkv * kd];
         var vt = new double[b * hkv * vd];
-        for (int t = 0; t < l; t++)
+        // Positions older than the window would be evicted at once: only the last W are copied in.
+        int first = window is int w ? Math.Max(0, l - w) : 0;
+        cache.Skip(first);
+        for (int t = first; t < l; t++)
         {
             for (int bh = 0; bh < b * hkv; bh++)
             {
@@ -275,9 +201,10 @@ public static class SoftmaxAttention
 
     /// <summary>
     /// Decoding step: appends the new token's key and value (kNew [B, Hkv, K], vNew [B, Hkv, V]) to
-    /// the cache, then lets the query qNew [B, Hq, K] at position t = cache.Count - 1 attend to the
-    /// cached positions (t - W, t]. Returns [B, Hq, V]; equals row t of <see cref="Forward"/>.
-    /// The same accumulation order as the definition.
+    /// the cache (evicting the oldest position when a windowed cache is full), then lets the query
+    /// qNew [B, Hq, K] at position t = cache.Count - 1 attend to the cached positions (t - W, t].
+    /// Returns [B, Hq, V]; equals row t of <see cref="Forward"/>. The same accumulation order as the
+    /// definition (positions ascending), and O(W) work and memory per step with a window.
     /// </summary>
     public static Tensor<double> Step(KvCache cache, Tensor<double> qNew, Tensor<double> kNew, Tensor<double> vNew,
         SoftmaxAttentionOptions? options = null)
@@ -289,32 +216,40 @@ public static class SoftmaxAttention
                 $"qNew has shape {Shapes.Format(qNew.Shape)}, expected [{cache.Batch}, G * {cache.KvHeads}, {cache.KeyDim}].", nameof(qNew));
         HeadShapes.Same(kNew, [cache.Batch, cache.KvHeads, cache.KeyDim], nameof(kNew));
         HeadShapes.Same(vNew, [cache.Batch, cache.KvHeads, cache.ValueDim], nameof(vNew));
+        int window = options?.Window is null ? int.MaxValue : ResolveWindow(options, 1);
+        if (cache.Window is int kept && window > kept)
+            throw new ArgumentOutOfRangeException(nameof(options),
+                $"options.Window = {(object?)options?.Window ?? "null (full causal)"} " +
+                $"reaches positions this cache has evicted: it keeps the last {kept}; expected a window <= {kept}.");
         cache.Append(kNew.Data, vNew.Data);
         int b = cache.Batch, hq = qNew.Shape[1], hkv = cache.KvHeads, kd = cache.KeyDim, vd = cache.ValueDim, cap = cache.Capacity;
-        int t = cache.Count - 1;
+        long t = cache.Count - 1;
         double scale = ResolveScale(options, kd);
-        int first = Math.Max(0, t - ResolveWindow(options, cache.Count) + 1);
+        long first = Math.Max(0, t - window + 1);
+        int n = (int)(t - first + 1);
         var o = Tensor<double>.Zeros(b, hq, vd);
-        var s = new double[t + 1];
+        var s = new double[n];
         for (int bi = 0; bi < b; bi++)
             for (int h = 0; h < hq; h++)
             {
                 int kvh = h / (hq / hkv);
                 int qOff = (bi * hq + h) * kd, kOff = (bi * hkv + kvh) * cap * kd, vOff = (bi * hkv + kvh) * cap * vd;
                 double max = double.NegativeInfinity;
-                for (int j = first; j <= t; j++)
+                for (int j = 0; j < n; j++)
                 {
+                    int slot = cache.Slot(first + j);
                     double dot = 0.0;
-                    for (int c = 0; c < kd; c++) dot += qNew.Data[qOff + c] * cache.Keys[kOff + j * kd + c];
+                    for (int c = 0; c < kd; c++) dot += qNew.Data[qOff + c] * cache.Keys[kOff + slot * kd + c];
                     s[j] = scale * dot;
                     max = Math.Max(max, s[j]);
                 }
                 double z = 0.0;
-                for (int j = first; j <= t; j++) { s[j] = Math.Exp(s[j] - max); z += s[j]; }
-                for (int j = first; j <= t; j++)
+                for (int j = 0; j < n; j++) { s[j] = Math.Exp(s[j] - max); z += s[j]; }
+                for (int j = 0; j < n; j++)
                 {
                     double w = s[j] / z;
-                    for (int c = 0; c < vd; c++) o.Data[(bi * hq + h) * vd + c] += w * cache.Values[vOff + j * vd + c];
+                    int slot = cache.Slot(first + j);
+                    for (int c = 0; c < vd; c++) o.Data[(bi * hq + h) * vd + c] += w * cache.Values[vOff + slot * vd + c];
                 }
             }
         return o;
@@ -360,17 +295,18 @@ public static class SoftmaxAttention
 }
 
 /// <summary>
-/// Decoding state of softmax attention: every key and value seen so far, stored
-/// [B, Hkv, Capacity, K] and [B, Hkv, Capacity, V] (positions 0..Count-1 valid). A sliding window
-/// only reads the last W positions; the cache keeps all of them (no eviction) so that it stays a
-/// plain record of the prefix.
+/// Decoding state of softmax attention: the keys and values of the positions still visible, stored
+/// [B, Hkv, Capacity, K] and [B, Hkv, Capacity, V]; position t lives in slot t mod Capacity.
+/// Without a window every position is kept (Capacity doubles as needed, slot = t). With a window W
+/// the storage grows to W slots and then works as a ring buffer: appending position t overwrites
+/// position t - W, which no later query can attend to, so memory is O(W) for unbounded generation.
 /// </summary>
 public sealed class KvCache
 {
-    internal KvCache(int batch, int kvHeads, int keyDim, int valueDim)
+    internal KvCache(int batch, int kvHeads, int keyDim, int valueDim, int? window)
     {
-        Batch = batch; KvHeads = kvHeads; KeyDim = keyDim; ValueDim = valueDim;
-        Capacity = 16;
+        Batch = batch; KvHeads = kvHeads; KeyDim = keyDim; ValueDim = valueDim; Window = window;
+        Capacity = Math.Min(16, window ?? int.MaxValue);
         Keys = new double[batch * kvHeads * Capacity * keyDim];
         Values = new double[batch * kvHeads * Capacity * valueDim];
     }
@@ -380,36 +316,56 @@ public sealed class KvCache
     public int KeyDim { get; }
     public int ValueDim { get; }
 
-    /// <summary>Number of cached positions.</summary>
-    public int Count { get; private set; }
+    /// <summary>Positions kept (the sliding window W), or null when every position is kept.</summary>
+    public int? Window { get; }
 
-    internal int Capacity { get; private set; }
+    /// <summary>Number of positions seen (prompt and generated), including evicted ones.</summary>
+    public long Count { get; private set; }
+
+    /// <summary>Positions the storage holds: at most <see cref="Window"/> when a window is set.</summary>
+    public int Capacity { get; private set; }
+
     internal double[] Keys { get; private set; }
     internal double[] Values { get; private set; }
+
+    /// <summary>The slot of a position still held (Count - Capacity &lt;= position &lt; Count).</summary>
+    internal int Slot(long position) => (int)(position % Capacity);
+
+    /// <summary>Counts <paramref name="positions"/> positions as seen and evicted (a prompt longer than the window).</summary>
+    internal void Skip(int positions)
+    {
+        if (Count != 0 || (positions > 0 && Window is null))
+            throw new InvalidOperationException("Only an empty windowed cache can skip evicted positions.");
+        Count = positions;
+        // Keep slot = position mod Capacity: a skipped prefix means the ring is already at full size.
+        if (positions > 0) Resize(Window!.Value);
+    }
 
     /// <summary>Appends one position: k [B * Hkv * K], v [B * Hkv * V] (row-major [B, Hkv, X]).</summary>
     internal void Append(ReadOnlySpan<double> k, ReadOnlySpan<double> v)
     {
-        if (Count == Capacity) Grow();
-        int heads = Batch * KvHeads;
+        if (Count == Capacity && Capacity < (Window ?? int.MaxValue)) Resize((int)Math.Min(2L * Capacity, Window ?? int.MaxValue));
+        int heads = Batch * KvHeads, slot = Slot(Count);
         for (int bh = 0; bh < heads; bh++)
         {
-            k.Slice(bh * KeyDim, KeyDim).CopyTo(Keys.AsSpan((bh * Capacity + Count) * KeyDim));
-            v.Slice(bh * ValueDim, ValueDim).CopyTo(Values.AsSpan((bh * Capacity + Count) * ValueDim));
+            k.Slice(bh * KeyDim, KeyDim).CopyTo(Keys.AsSpan((bh * Capacity + slot) * KeyDim));
+            v.Slice(bh * ValueDim, ValueDim).CopyTo(Values.AsSpan((bh * Capacity + slot) * ValueDim));
         }
         Count++;
     }
 
-    private void Grow()
+    /// <summary>Moves to <paramref name="capacity"/> slots; only called while slot = position (Count &lt;= Capacity).</summary>
+    private void Resize(int capacity)
     {
-        int heads = Batch * KvHeads, capacity = 2 * Capacity;
+        int heads = Batch * KvHeads, held = (int)Math.Min(Count, Capacity);
         var keys = new double[heads * capacity * KeyDim];
         var values = new double[heads * capacity * ValueDim];
-        for (int bh = 0; bh < heads; bh++)
-        {
-            Array.Copy(Keys, bh * Capacity * KeyDim, keys, bh * capacity * KeyDim, Count * KeyDim);
-            Array.Copy(Values, bh * Capacity * ValueDim, values, bh * capacity * ValueDim, Count * ValueDim);
-        }
+        if (Count <= Capacity)
+            for (int bh = 0; bh < heads; bh++)
+            {
+                Array.Copy(Keys, bh * Capacity * KeyDim, keys, bh * capacity * KeyDim, held * KeyDim);
+                Array.Copy(Values, bh * Capacity * ValueDim, values, bh * capacity * ValueDim, held * ValueDim);
+            }
         Keys = keys; Values = values; Capacity = capacity;
     }
 }

@@ -8,7 +8,7 @@ namespace Reference.SpecTests.Operators.Attention;
 /// <summary>
 /// A softmax-attention case: B batch, Hkv kv heads, G query heads per kv head, L length, K key dim,
 /// V value dim, optional window W; values from SplitMix64(Seed). L reaches past the fast kernel's
-/// 64-row tile so tile edges are exercised.
+/// 48-query tile so tile edges are exercised (<see cref="FlashCase"/> covers the tiling in depth).
 /// </summary>
 public sealed record SoftmaxCase(int B, int Hkv, int G, int L, int K, int V, int? Window, int Seed)
 {
@@ -31,6 +31,48 @@ public sealed record SoftmaxCase(int B, int Hkv, int G, int L, int K, int V, int
          from w in Gen.Elements<int?>(null, null, 1, 2, 5, 16, 64)
          from seed in Cases.Seed
          select new SoftmaxCase(b, hkv, g, l, k, v, w, seed)).ToArbitrary();
+}
+
+/// <summary>
+/// A case aimed at the fast kernel's tiling (48-query tiles, 96-key tiles, 6 x NR register blocks):
+/// L just below, at and past tile multiples, windows that cut key tiles and register blocks at
+/// various offsets, value dims that need the zero-padded copy (not a multiple of 8 or 16) or not.
+/// </summary>
+public sealed record FlashCase(int Hkv, int G, int L, int K, int V, int? Window, int Seed)
+{
+    public SoftmaxCase Softmax => new(1, Hkv, G, L, K, V, Window, Seed);
+
+    public static Arbitrary<FlashCase> Arbitrary() =>
+        (from hkv in Gen.Elements(1, 2)
+         from g in Gen.Elements(1, 2)
+         from l in Gen.Elements(47, 48, 49, 95, 96, 97, 143, 145, 193)
+         from k in Gen.Elements(1, 8, 17, 64)
+         from v in Gen.Elements(1, 7, 16, 17, 64)
+         from w in Gen.Elements<int?>(null, null, 1, 6, 47, 49, 96, 101)
+         from seed in Cases.Seed
+         select new FlashCase(hkv, g, l, k, v, w, seed)).ToArbitrary();
+}
+
+/// <summary>
+/// Sliding-window decoding: window W, a prompt of Prompt positions (shorter or longer than W), then
+/// Steps = 2 W + 3 generated positions (more than W, so the ring buffer wraps at least twice);
+/// GQA through Hkv and G.
+/// </summary>
+public sealed record KvWindowCase(int Hkv, int G, int W, int Prompt, int K, int V, int Seed)
+{
+    public int Steps => 2 * W + 3;
+
+    public SoftmaxCase Softmax => new(1, Hkv, G, Prompt + Steps, K, V, W, Seed);
+
+    public static Arbitrary<KvWindowCase> Arbitrary() =>
+        (from hkv in Gen.Elements(1, 2)
+         from g in Gen.Elements(1, 2, 3)
+         from w in Gen.Elements(1, 2, 3, 7, 16, 17)
+         from prompt in Gen.Elements(1, 2, 9, 40)
+         from k in Gen.Elements(1, 4, 9)
+         from v in Gen.Elements(1, 3, 8)
+         from seed in Cases.Seed
+         select new KvWindowCase(hkv, g, w, prompt, k, v, seed)).ToArbitrary();
 }
 
 /// <summary>A per-head recurrence case (linear attention, decayed linear attention, GLA): B, H, L, K, V, chunk.</summary>

@@ -69,13 +69,35 @@ public class SoftmaxAttentionTests
         Assert.True(Metrics.RelativeError(expected.Data, actual.Data) <= 1e-5);
     }
 
+    [Property(Arbitrary = [typeof(FlashCase)], MaxTest = 40)]
+    public void Property_FastTiling_Float64_EqualsNaive(FlashCase f)
+    {
+        var c = f.Softmax;
+        var (q, k, v) = c.Inputs();
+        var expected = SoftmaxAttention.Forward(q, k, v, Options(c));
+        Assert.True(Rel(expected, SoftmaxAttention.ForwardFast(q, k, v, Options(c))) <= 1e-12);
+    }
+
+    [Property(Arbitrary = [typeof(FlashCase)], MaxTest = 40)]
+    public void Property_FastTiling_Float32_EqualsNaive_AndIsIndependentOfThreads(FlashCase f)
+    {
+        var c = f.Softmax;
+        var (q, k, v) = c.Inputs();
+        var expected = SoftmaxAttention.Forward(q, k, v, Options(c));
+        var (q32, k32, v32) = (q.Cast<float>(), k.Cast<float>(), v.Cast<float>());
+        var one = SoftmaxAttention.ForwardFast(q32, k32, v32, Options(c), maxThreads: 1);
+        var two = SoftmaxAttention.ForwardFast(q32, k32, v32, Options(c), maxThreads: 2);
+        Assert.True(Metrics.RelativeError(expected.Data, one.Data) <= 1e-5);
+        Assert.Equal(one.Data, two.Data);
+    }
+
     [Property(Arbitrary = [typeof(SoftmaxCase)])]
     public void Property_KvCacheDecoding_EqualsParallel(SoftmaxCase c)
     {
         var (q, k, v) = c.Inputs();
         var expected = SoftmaxAttention.Forward(q, k, v, Options(c));
         int prompt = c.L / 2;
-        var cache = SoftmaxAttention.Prefill(k.Slice(2, 0, prompt), v.Slice(2, 0, prompt));
+        var cache = SoftmaxAttention.Prefill(k.Slice(2, 0, prompt), v.Slice(2, 0, prompt), Options(c));
         for (int t = prompt; t < c.L; t++)
         {
             var step = SoftmaxAttention.Step(cache, q.Slice(2, t, 1).Reshape(c.B, c.Hq, c.K),
@@ -84,6 +106,55 @@ public class SoftmaxAttentionTests
             Assert.True(Rel(row, step) <= 1e-12, $"position {t}");
         }
         Assert.Equal(c.L, cache.Count);
+        Assert.Equal(c.Window, cache.Window);
+        Assert.True(cache.Capacity >= Math.Min(c.L, c.Window ?? c.L));
+    }
+
+    /// <summary>
+    /// A windowed cache keeps O(W) storage: after a prompt and more than W generated tokens its
+    /// capacity is exactly W (never the sequence length), and every step still equals the parallel
+    /// windowed output at that position.
+    /// </summary>
+    [Property(Arbitrary = [typeof(KvWindowCase)])]
+    public void Property_SlidingWindowKvCache_EvictsBeyondW_AndEqualsParallel(KvWindowCase w)
+    {
+        var c = w.Softmax;
+        var (q, k, v) = c.Inputs();
+        var expected = SoftmaxAttention.Forward(q, k, v, Options(c));
+        var cache = SoftmaxAttention.Prefill(k.Slice(2, 0, w.Prompt), v.Slice(2, 0, w.Prompt), Options(c));
+        Assert.InRange(cache.Capacity, Math.Min(w.Prompt, w.W), w.W);
+        for (int t = w.Prompt; t < c.L; t++)
+        {
+            var step = SoftmaxAttention.Step(cache, q.Slice(2, t, 1).Reshape(1, c.Hq, c.K),
+                k.Slice(2, t, 1).Reshape(1, c.Hkv, c.K), v.Slice(2, t, 1).Reshape(1, c.Hkv, c.V), Options(c));
+            Assert.True(Rel(expected.Slice(2, t, 1).Reshape(1, c.Hq, c.V), step) <= 1e-12, $"position {t}");
+            Assert.True(cache.Capacity <= w.W, $"capacity {cache.Capacity} > W = {w.W} at position {t}");
+            Assert.Equal(t + 1, cache.Count);
+        }
+        Assert.Equal(w.W, cache.Capacity);
+        // A narrower window than the cache's still decodes (it reads a suffix of what is kept).
+        if (w.W > 1)
+        {
+            var narrow = new SoftmaxAttentionOptions(Window: w.W - 1);
+            var (q2, k2, v2) = (c with { L = c.L + 1, Window = w.W - 1 }).Inputs();
+            var full = SoftmaxAttention.Forward(q2, k2, v2, narrow);
+            var cache2 = SoftmaxAttention.Prefill(k2.Slice(2, 0, c.L), v2.Slice(2, 0, c.L), Options(c));
+            var last = SoftmaxAttention.Step(cache2, q2.Slice(2, c.L, 1).Reshape(1, c.Hq, c.K),
+                k2.Slice(2, c.L, 1).Reshape(1, c.Hkv, c.K), v2.Slice(2, c.L, 1).Reshape(1, c.Hkv, c.V), narrow);
+            Assert.True(Rel(full.Slice(2, c.L, 1).Reshape(1, c.Hq, c.V), last) <= 1e-12);
+        }
+    }
+
+    [Fact]
+    public void Negative_WindowedCache_RejectsWiderWindowThanItKeeps()
+    {
+        var (q, k, v) = new SoftmaxCase(1, 2, 2, 6, 4, 3, 3, 11).Inputs();
+        var cache = SoftmaxAttention.Prefill(k.Slice(2, 0, 5), v.Slice(2, 0, 5), new(Window: 3));
+        Assert.Equal(3, cache.Capacity);
+        var (qn, kn, vn) = (q.Slice(2, 5, 1).Reshape(1, 4, 4), k.Slice(2, 5, 1).Reshape(1, 2, 4), v.Slice(2, 5, 1).Reshape(1, 2, 3));
+        Assert.Equal("options", Assert.Throws<ArgumentOutOfRangeException>(() => SoftmaxAttention.Step(cache, qn, kn, vn)).ParamName);
+        Assert.Equal("options", Assert.Throws<ArgumentOutOfRangeException>(() => SoftmaxAttention.Step(cache, qn, kn, vn, new(Window: 4))).ParamName);
+        Assert.Equal(5, cache.Count);
     }
 
     [Property(Arbitrary = [typeof(SoftmaxCase)])]
@@ -249,6 +320,23 @@ public class RowKernelTests
             double expected = Math.Exp(x[i]);
             if (x[i] < -87.3f) Assert.True(y[i] == 0f || Math.Abs(y[i] - expected) <= 1e-6 * expected + 1e-45, $"exp({x[i]}) = {y[i]} must flush to 0 (vector path) or be exp's value (scalar path)");
             else Assert.True(Math.Abs(y[i] - expected) <= 2 * Math.ScaleB(1, Math.ILogB(expected) - 23), $"exp({x[i]}) = {y[i]}, expected {expected}");
+        }
+    }
+
+    [Fact]
+    public void Property_DoubleExpNonPositive_WithinTwoUlpOfMathExp()
+    {
+        var rng = new SplitMix64(8);
+        var x = new double[4096];
+        for (int i = 0; i < x.Length; i++) x[i] = i % 2 == 0 ? -rng.Uniform(0, 1) : -rng.Uniform(0, 760);
+        x[0] = 0; x[1] = -0.0; x[2] = -708.39; x[3] = -1e-300; x[4] = double.NegativeInfinity; x[5] = -745.2;
+        var y = (double[])x.Clone();
+        RowKernels.ExpShiftSum<double>(y, 0.0);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double expected = Math.Exp(x[i]);
+            if (x[i] < -708.39) Assert.True(y[i] == 0.0, $"exp({x[i]}) = {y[i]} must flush to 0");
+            else Assert.True(Math.Abs(y[i] - expected) <= 2 * Math.ScaleB(1, Math.ILogB(expected) - 52), $"exp({x[i]}) = {y[i]}, expected {expected}");
         }
     }
 
