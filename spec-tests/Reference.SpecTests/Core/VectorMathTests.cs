@@ -67,4 +67,20 @@ public class VectorMathTests
                 Assert.True(Math.Abs(y[j] - Math.Exp(x[i + j])) <= 4.5e-16 * Math.Exp(x[i + j]), $"x = {x[i + j]}: {(y[j] - Math.Exp(x[i + j])) / Math.Exp(x[i + j])}");
         }
     }
+
+    [Fact]
+    public void Edge_ExpDouble_SpecialValuesAndRangeEnds()
+    {
+        double[] x = [double.NegativeInfinity, -745.2, -708.5, -708.0, 709.78, 710.0, double.NaN, 0.0];
+        var y = new double[x.Length];
+        for (int i = 0; i < x.Length; i += 4) VectorMath.Exp(Vector256.Create(x.AsSpan(i))).CopyTo(y.AsSpan(i));
+        Assert.Equal(0.0, y[0]);
+        Assert.Equal(0.0, y[1]);
+        Assert.Equal(0.0, y[2]);   // below e^-708 = 3.3e-308 flushes to 0 (documented)
+        Assert.True(Math.Abs(y[3] - Math.Exp(-708.0)) <= 4.5e-16 * Math.Exp(-708.0));
+        Assert.True(Math.Abs(y[4] - Math.Exp(709.78)) <= 4.5e-16 * Math.Exp(709.78));
+        Assert.Equal(double.PositiveInfinity, y[5]);
+        Assert.True(double.IsNaN(y[6]));
+        Assert.Equal(1.0, y[7]);
+    }
 }

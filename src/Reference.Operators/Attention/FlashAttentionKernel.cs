@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Reference.Core.Kernels;
 
 namespace Reference.Operators.Attention;
 
@@ -216,11 +217,11 @@ internal static class FlashAttentionKernel
                 ref T cell = ref Unsafe.Add(ref st, j * QueryTile + c);
                 var x = Vector256.LoadUnsafe(ref cell);
                 if (masked) x = Mask(x, j0 + j - queryLo, window, last - c, minusInf);
-                var p = RowKernels.Exp(x - shift);
+                var p = VectorMath.Exp(x - shift);
                 p.StoreUnsafe(ref cell);
                 sum += p;
             }
-            var alpha = RowKernels.Exp(mOld - shift);
+            var alpha = VectorMath.Exp(mOld - shift);
             alpha.StoreUnsafe(ref aRef, (nuint)c);
             (Vector256.LoadUnsafe(ref lRef, (nuint)c) * alpha + sum).StoreUnsafe(ref lRef, (nuint)c);
             mNew.StoreUnsafe(ref mRef, (nuint)c);

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Reference.Core.Kernels;
 
 namespace Reference.Operators.Attention;
 
@@ -186,7 +187,7 @@ internal static class RowKernels
             var acc = Vector256<T>.Zero;
             for (; j + w <= x.Length; j += w)
             {
-                var e = Exp(Vector256.LoadUnsafe(ref r, (nuint)j) - vs);
+                var e = VectorMath.Exp(Vector256.LoadUnsafe(ref r, (nuint)j) - vs);
                 e.StoreUnsafe(ref r, (nuint)j);
                 acc += e;
             }
@@ -198,78 +199,5 @@ internal static class RowKernels
             sum += x[j];
         }
         return sum;
-    }
-
-    /// <summary>exp of x &lt;= 0 lane by lane (<see cref="ExpNonPositive(Vector256{float})"/>, <see cref="ExpNonPositive(Vector256{double})"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<T> Exp<T>(Vector256<T> x)
-    {
-        if (typeof(T) == typeof(float)) return ExpNonPositive(x.AsSingle()).As<float, T>();
-        if (typeof(T) == typeof(double)) return ExpNonPositive(x.AsDouble()).As<double, T>();
-        throw new NotSupportedException($"element type {typeof(T)} has no vector exp.");
-    }
-
-    /// <summary>
-    /// float32 exp for x &lt;= 0 (the online softmax only exponentiates s - max s): x = n ln2 + r with
-    /// n = round(x / ln2), |r| &lt;= ln2/2 (ln2 split in a high and a low part so n ln2 is exact),
-    /// exp(r) by the degree-7 minimax polynomial of Cephes' expf (S. Moshier), 2^n built in the
-    /// exponent bits. Below -87.3 (where 2^n would be subnormal) the result is 0. About 1 ulp.
-    /// The rounding is the shifter trick: adding 1.5 2^23 leaves round-to-nearest-even(x / ln2) in
-    /// the low mantissa bits, which then serve directly as the integer n of the exponent field
-    /// (no round or float-to-int conversion instruction; n + 127 lies in [1, 127] here).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> ExpNonPositive(Vector256<float> x)
-    {
-        var underflow = Vector256.LessThan(x, Vector256.Create(-87.3f));
-        x = Vector256.Max(x, Vector256.Create(-87.3f));
-        var shifter = Vector256.Create(12582912f);
-        var shifted = x * Vector256.Create(1.44269504088896341f) + shifter;
-        var n = shifted - shifter;
-        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), x);
-        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
-        var p = Vector256.Create(1.9875691500e-4f);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.3981999507e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.3334519073e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.1665795894e-2f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
-        p = Vector256.FusedMultiplyAdd(p, r * r, r + Vector256<float>.One);
-        var scale = Vector256.ShiftLeft(shifted.AsInt32() + Vector256.Create(127), 23).AsSingle();
-        return Vector256.AndNot(p * scale, underflow);
-    }
-
-    /// <summary>
-    /// float64 exp for x &lt;= 0, inlined (Vector256.Exp is an out-of-line call): the same reduction
-    /// x = n ln2 + r, |r| &lt;= ln2/2, with Cephes' two-part ln2 (C1 = 0.693145751953125 has few
-    /// enough bits that n C1 is exact), exp(r) by its Taylor polynomial to degree 13 (remainder
-    /// (ln2/2)^14 / 14! &lt; 1e-17, below half an ulp), 2^n built in the exponent bits with the
-    /// shifter 1.5 2^52. Below -708.39 (where 2^n would be subnormal) the result is 0. About 1 ulp.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<double> ExpNonPositive(Vector256<double> x)
-    {
-        var underflow = Vector256.LessThan(x, Vector256.Create(-708.39));
-        x = Vector256.Max(x, Vector256.Create(-708.39));
-        var shifter = Vector256.Create(6755399441055744.0);
-        var shifted = x * Vector256.Create(1.4426950408889634074) + shifter;
-        var n = shifted - shifter;
-        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693145751953125), x);
-        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-1.42860682030941723212e-6), r);
-        var p = Vector256.Create(1.0 / 6227020800.0);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 479001600.0));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 39916800.0));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 3628800.0));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 362880.0));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 40320.0));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 5040.0));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 720.0));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 120.0));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 24.0));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 6.0));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(0.5));
-        p = Vector256.FusedMultiplyAdd(p, r * r, r + Vector256<double>.One);
-        var scale = Vector256.ShiftLeft(shifted.AsInt64() + Vector256.Create(1023L), 52).AsDouble();
-        return Vector256.AndNot(p * scale, underflow);
     }
 }
