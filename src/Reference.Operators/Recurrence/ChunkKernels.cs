@@ -7,19 +7,21 @@ namespace Reference.Operators.Recurrence;
 
 /// <summary>
 /// Kernels of the fast chunkwise gated linear attention (<see cref="GatedLinearAttention.ChunkedFast{T}"/>):
-/// a small register-blocked product whose left operand may be read transposed, and fused vector
-/// passes that exponentiate differences of cumulative log-gates.
-/// <para>Product: C[m x n] (+)= A[m x k] B[k x n] with A(i, p) = a[i * ars + p * acs] (row-major
-/// A: ars = lda, acs = 1; A given as its transpose: ars = 1, acs = lda) and B, C row-major. The
-/// register tile is 4 rows x 3 vectors of C (12 Vector256 accumulators, 3 loads of B and one
-/// broadcast of A per step: 16 ymm registers, FMA bound rather than load bound); narrower and
-/// shorter edge tiles use 4 x 2, 4 x 1, 1 x 1 vector tiles and a scalar tail. No packing: the
-/// operands of a chunk are a few KB and stay in L1/L2. Reduction order: for each C element the
-/// products are added for p = 0..k-1 in order with one FMA each, on top of C when accumulating.</para>
-/// <para>Exponentials: every exponent the chunked form evaluates is a difference hi - lo of
-/// cumulative log-gates with lo covering at least the positions of hi, so it is &lt;= 0 for gates
-/// g = log alpha &lt;= 0 (float32: <see cref="ExpNonPositive"/>, about 1 ulp, 0 below -87.3;
-/// float64: Vector256.Exp).</para>
+/// two small register-blocked products and fused per-row vector passes.
+/// <para>Gemm: C[m x n] (+)= A[m x k] B[k x n] with A(i, p) = a[i * ars + p * acs] (row-major A:
+/// ars = lda, acs = 1; A given as its transpose: ars = 1, acs = lda) and B, C row-major; optionally
+/// C = Diag(rowScale) C + A B. The register tile is 4 rows x 3 vectors of C (12 Vector256
+/// accumulators, 3 loads of B and one broadcast of A per step: 16 ymm registers, FMA bound rather
+/// than load bound); narrower and shorter edge tiles use 4 x 2, 4 x 1, 1 x 1 vector tiles and a
+/// scalar tail. No packing: the operands of a chunk are a few KB and stay in L1/L2. Reduction
+/// order: for each C element the products are added for p = 0..k-1 in order with one FMA each, on
+/// top of (the scaled) C when accumulating.</para>
+/// <para>GemmNT: C = A B^T with both operands row-major along k (scores of queries against keys),
+/// 2 x 4 tiles of dot products, each reduced across the vector lanes at the end.</para>
+/// <para>Exponentials: every exponent the chunked form evaluates is a log-gate g = log alpha or a
+/// difference hi - lo of cumulative log-gates with hi at a later position, so &lt;= 0 for gates
+/// &lt;= 0 (float32: <see cref="ExpNonPositive"/>, within 2 ulp, 0 below -87.3; float64:
+/// Vector256.Exp).</para>
 /// </summary>
 internal static class ChunkKernels
 {

@@ -6,31 +6,43 @@ namespace Reference.Operators.Recurrence;
 
 /// <summary>
 /// Fast tier of the chunkwise GLA form: Yang et al., "Gated Linear Attention Transformers with
-/// Hardware-Efficient Training" (arXiv:2312.06635), section 4.2 (chunkwise parallel form, eqs. 4-5)
-/// and 4.3 (secondary-level chunking of the intra-chunk part, in log space), laid out for a CPU
-/// core the way the paper lays it out for tensor cores: everything of order K V or C (K + V) per
-/// token is a dense tile product on register-blocked Vector256 FMA micro-kernels
-/// (<see cref="ChunkKernels.Gemm{T}"/>); only the diagonal sub-blocks (order c K per token) are
-/// elementwise.
+/// Hardware-Efficient Training" (arXiv:2312.06635), section 4.2 (chunkwise parallel form) and 4.3
+/// (secondary-level chunking of the intra-chunk part), laid out for a CPU core the way the paper
+/// lays it out for tensor cores: the inter-chunk read-out and state update, the off-diagonal
+/// sub-blocks and, when its decays allow, the diagonal sub-block are dense tile products on
+/// register-blocked Vector256 FMA micro-kernels (<see cref="ChunkKernels"/>).
 /// <para>Glossary (code = paper): C = chunk length (<see cref="FastChunk"/>), c = sub-chunk length
 /// (<see cref="FastSubChunk"/>); within a chunk, B_t = sum_{r = chunk start..t} g_r (log b_t relative
-/// to the chunk start, &lt;= 0); p_I, e_I = first and last position of sub-block I; S = state [K, V];
-/// Qe = scale Q o exp(B) (the paper's Q o Lambda), Ke = K o exp(B_last - B) (K o Gamma);
-/// Qr_t = scale q_t o exp(B_t - B_(p_I - 1)) and Kr_s = k_s o exp(B_(e_J) - B_s) (queries and keys
-/// rescaled relative to the boundaries of their own sub-block); d_IJ = exp(B_(p_I - 1) - B_(e_J)).</para>
-/// <para>Per chunk (every exponent is a difference hi - lo with hi at a later position than lo, so
-/// &lt;= 0 for log-gates &lt;= 0: nothing overflows in float32 whatever the gates' size):
+/// to the chunk start, &lt;= 0); alpha_t = exp(g_t); p, e = first and last position of a sub-block
+/// (I is the row block of t, J the column block of s); S = state [K, V];
+/// P_t = prod_{r = p..t} alpha_r = exp(B_t - B_(p-1)) and R_s = prod_{r = s+1..e} alpha_r =
+/// exp(B_e - B_s) (decays to the boundaries of the own sub-block); Qr = scale Q o P, Kr = K o R;
+/// Qe = Qr o exp(B_(p-1)) = scale Q o exp(B) (the paper's Q o Lambda), Ke = Kr o exp(B_last - B_e) =
+/// K o exp(B_last - B) (K o Gamma); d_IJ = exp(B_(p_I - 1) - B_(e_J)).</para>
+/// <para>Per chunk:
+/// 0. one pass forward and one backward over the rows: B, alpha (the only exp per element), P, R,
+///    Qr, Qe, Kr, Ke and K / P;
 /// 1. inter-chunk read-out O = Qe S (tile product C x K x V);
-/// 2. off-diagonal sub-blocks J &lt; I: A_IJ = Qr_I Diag(d_IJ) Kr_J^T, as one tile product per row
-///    block I against Kr^T with its column blocks scaled by d_IJ (c x K x p_I);
-/// 3. diagonal sub-blocks: A[t, s] = scale sum_k q_tk k_sk exp(B_tk - B_sk), s &lt;= t, elementwise in
-///    log space (vectorized exp);
+/// 2. off-diagonal sub-blocks J &lt; I: A_IJ = Qr_I Diag(d_IJ) Kr_J^T (d = 1 for J = I - 1; one
+///    product per row block, Q K^T-shaped, so no operand is transposed in memory);
+/// 3. diagonal sub-blocks: A_II[t, s] = scale sum_k q_tk k_sk exp(B_tk - B_sk) (s &lt;= t) as the product
+///    Qr_I (K_I / P_I)^T when every P in the block lies in [2^-60, 2^60] (see
+///    <see cref="DiagonalRange"/>), otherwise elementwise in log space (vectorized exp of B_t - B_s);
+///    exact zeros above the diagonal;
 /// 4. O_I += A[I, 0..e_I] V[0..e_I] (tile product);
-/// 5. state passing S = Diag(exp(B_last)) S + Ke^T V (tile product K x C x V, Ke read transposed).</para>
-/// <para>Cost per token at K = V = 64: 2 K V multiply-adds for steps 1 and 5 (the same order as one
-/// recurrent step's 3 K V, but as FMA-bound tile products instead of a load/store-bound pass over the
-/// state), (C - c)(K + V)/2 for steps 2 and 4 and c/2 (K + V) plus c K / 2 exps for the diagonal.
-/// Chunk sizes: see <see cref="FastChunk"/>.</para>
+/// 5. state passing S = Diag(exp(B_last)) S + Ke^T V (tile product K x C x V, Ke read transposed, the
+///    decay applied to the accumulators as they are loaded).</para>
+/// <para>Numerics: no exponent is ever positive (for log-gates &lt;= 0) and no factor exceeds 1:
+/// decays inside a sub-block are running products of at most c step decays alpha (the recurrence's
+/// own arithmetic, relative error &lt;= c ulp), decays across sub-blocks and chunks are exps of
+/// differences of cumulative log-gates. The one division, K / P, is used only where P is bounded
+/// away from 0, so float32 neither overflows nor loses the small decays to subnormals; with stronger
+/// gates the diagonal block falls back to the paper's elementwise log-space form.</para>
+/// <para>Cost per token at K = V = 64: 2 K V multiply-adds for steps 1 and 5 whatever C (the floor
+/// of every chunked form: each query reads the K x V state once, each key/value pair enters it
+/// once); (C - c)(K + V)/2 for steps 2 and 4 off the diagonal, c (K + V)/2 on it; K exps. The
+/// recurrent form does 3 K V per token but as a load/store-bound pass over the state (two stores
+/// per vector of the state per step). Chunk sizes by measurement: see <see cref="FastChunk"/>.</para>
 /// <para>Simplifications: a scalar gate is broadcast over the K channels (so it pays the vector
 /// gate's exps); workspaces are allocated once per head and call, not pooled.</para>
 /// </summary>
@@ -38,12 +50,17 @@ public static partial class GatedLinearAttention
 {
     /// <summary>
     /// Chunk length C of <see cref="ChunkedFast{T}"/>, chosen by measurement together with
-    /// <see cref="FastSubChunk"/> (bench: GlaBench.ChunkedFast and `--gla-cpu-time`).
+    /// <see cref="FastSubChunk"/> (`--gla-cpu-time` in bench/, float32, K = V = 64, L 2048, one
+    /// thread; see GlaBench's comment for the table): C in 8..32 with c = 8 or 16 lie within the
+    /// run-to-run noise of each other (about 1.3-1.5x faster than the recurrent form there), C = 64
+    /// is slower (the intra-chunk work C (K + V)/2 grows), c = 4 runs the sub-block products on
+    /// scalar tails. C = 16, c = 8 keeps the two-level structure of the paper (one off-diagonal
+    /// sub-block per chunk) at the measured optimum; c = 8 is one float32 vector.
     /// </summary>
-    public const int FastChunk = 64;
+    public const int FastChunk = 16;
 
     /// <summary>Sub-chunk length c of the secondary chunking in <see cref="ChunkedFast{T}"/> (divides <see cref="FastChunk"/>).</summary>
-    public const int FastSubChunk = 16;
+    public const int FastSubChunk = 8;
 
     /// <summary>
     /// Fast tier of the chunkwise form (float32 or float64, heads in parallel), chunks of
