@@ -94,13 +94,14 @@ internal static class ChunkKernels
                 for (; j + 3 * w <= n; j += 3 * w) Block4x3(k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, i, j, accumulate, scaled, ref rs);
                 if (j + 2 * w <= n) { Block4x2(k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, i, j, accumulate, scaled, ref rs); j += 2 * w; }
                 if (j + w <= n) { Block4x1(k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, i, j, accumulate, scaled, ref rs); j += w; }
-                for (int r = i; r < i + 4; r++) ScalarRow(r, j, n, k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, accumulate, scaled, ref rs);
+                if (j < n)
+                    for (int r = i; r < i + 4; r++) ScalarRow(r, j, n, k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, accumulate, scaled, ref rs);
             }
             for (; i < m; i++)
             {
                 int j = 0;
                 for (; j + w <= n; j += w) Block1x1(k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, i, j, accumulate, scaled, ref rs);
-                ScalarRow(i, j, n, k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, accumulate, scaled, ref rs);
+                if (j < n) ScalarRow(i, j, n, k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, accumulate, scaled, ref rs);
             }
             return;
         }
@@ -320,39 +321,39 @@ internal static class ChunkKernels
         ref T b1 = ref Unsafe.Add(ref b0, ldb);
         ref T b2 = ref Unsafe.Add(ref b1, ldb);
         ref T b3 = ref Unsafe.Add(ref b2, ldb);
-        Span<T> r = stackalloc T[8];
-        r.Clear();
-        if (kv > 0)
+        Vector256<T> x00 = default, x01 = default, x02 = default, x03 = default, x10 = default, x11 = default, x12 = default, x13 = default;
+        for (int p = 0; p < kv; p += Vector256<T>.Count)
         {
-            Vector256<T> x00 = default, x01 = default, x02 = default, x03 = default, x10 = default, x11 = default, x12 = default, x13 = default;
-            for (int p = 0; p < kv; p += Vector256<T>.Count)
-            {
-                nuint o = (nuint)p;
-                var u0 = Vector256.LoadUnsafe(ref a0, o);
-                var u1 = Vector256.LoadUnsafe(ref a1, o);
-                var v = Vector256.LoadUnsafe(ref b0, o);
-                x00 = Fma(u0, v, x00); x10 = Fma(u1, v, x10);
-                v = Vector256.LoadUnsafe(ref b1, o);
-                x01 = Fma(u0, v, x01); x11 = Fma(u1, v, x11);
-                v = Vector256.LoadUnsafe(ref b2, o);
-                x02 = Fma(u0, v, x02); x12 = Fma(u1, v, x12);
-                v = Vector256.LoadUnsafe(ref b3, o);
-                x03 = Fma(u0, v, x03); x13 = Fma(u1, v, x13);
-            }
-            r[0] = Vector256.Sum(x00); r[1] = Vector256.Sum(x01); r[2] = Vector256.Sum(x02); r[3] = Vector256.Sum(x03);
-            r[4] = Vector256.Sum(x10); r[5] = Vector256.Sum(x11); r[6] = Vector256.Sum(x12); r[7] = Vector256.Sum(x13);
+            nuint o = (nuint)p;
+            var u0 = Vector256.LoadUnsafe(ref a0, o);
+            var u1 = Vector256.LoadUnsafe(ref a1, o);
+            var v = Vector256.LoadUnsafe(ref b0, o);
+            x00 = Fma(u0, v, x00); x10 = Fma(u1, v, x10);
+            v = Vector256.LoadUnsafe(ref b1, o);
+            x01 = Fma(u0, v, x01); x11 = Fma(u1, v, x11);
+            v = Vector256.LoadUnsafe(ref b2, o);
+            x02 = Fma(u0, v, x02); x12 = Fma(u1, v, x12);
+            v = Vector256.LoadUnsafe(ref b3, o);
+            x03 = Fma(u0, v, x03); x13 = Fma(u1, v, x13);
         }
-        for (int p = kv; p < k; p++)
-        {
-            T u0 = Unsafe.Add(ref a0, p), u1 = Unsafe.Add(ref a1, p);
-            T v0 = Unsafe.Add(ref b0, p), v1 = Unsafe.Add(ref b1, p), v2 = Unsafe.Add(ref b2, p), v3 = Unsafe.Add(ref b3, p);
-            r[0] = T.FusedMultiplyAdd(u0, v0, r[0]); r[1] = T.FusedMultiplyAdd(u0, v1, r[1]);
-            r[2] = T.FusedMultiplyAdd(u0, v2, r[2]); r[3] = T.FusedMultiplyAdd(u0, v3, r[3]);
-            r[4] = T.FusedMultiplyAdd(u1, v0, r[4]); r[5] = T.FusedMultiplyAdd(u1, v1, r[5]);
-            r[6] = T.FusedMultiplyAdd(u1, v2, r[6]); r[7] = T.FusedMultiplyAdd(u1, v3, r[7]);
-        }
-        r[..4].CopyTo(c.Slice(i * ldc + j, 4));
-        r[4..].CopyTo(c.Slice((i + 1) * ldc + j, 4));
+        var r0 = c.Slice(i * ldc + j, 4);
+        var r1 = c.Slice((i + 1) * ldc + j, 4);
+        r0[0] = Tail(kv, k, ref a0, ref b0, kv > 0 ? Vector256.Sum(x00) : T.Zero);
+        r0[1] = Tail(kv, k, ref a0, ref b1, kv > 0 ? Vector256.Sum(x01) : T.Zero);
+        r0[2] = Tail(kv, k, ref a0, ref b2, kv > 0 ? Vector256.Sum(x02) : T.Zero);
+        r0[3] = Tail(kv, k, ref a0, ref b3, kv > 0 ? Vector256.Sum(x03) : T.Zero);
+        r1[0] = Tail(kv, k, ref a1, ref b0, kv > 0 ? Vector256.Sum(x10) : T.Zero);
+        r1[1] = Tail(kv, k, ref a1, ref b1, kv > 0 ? Vector256.Sum(x11) : T.Zero);
+        r1[2] = Tail(kv, k, ref a1, ref b2, kv > 0 ? Vector256.Sum(x12) : T.Zero);
+        r1[3] = Tail(kv, k, ref a1, ref b3, kv > 0 ? Vector256.Sum(x13) : T.Zero);
+    }
+
+    /// <summary>sum + x[p] y[p] for p = from..k-1 (the scalar tail of a dot product), one FMA each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T Tail<T>(int from, int k, ref T x, ref T y, T sum) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int p = from; p < k; p++) sum = T.FusedMultiplyAdd(Unsafe.Add(ref x, p), Unsafe.Add(ref y, p), sum);
+        return sum;
     }
 
     /// <summary>dst[r, :] = src[r, :] o d[r / block, :] for r &lt; rows (row-major, row length k): each block of rows scaled by its own vector.</summary>
