@@ -11,12 +11,21 @@ namespace Reference.Bench;
 /// listed for scale. CPU time on one thread and the chunk-size sweep: `-- --gla-cpu-time`
 /// (GlaCpuTime).
 /// <para>Measured 2026-11-29 on the shared 2-core EPYC VM (load average 15-30 from other builds, so
-/// wall times are unusable; CPU time, one thread, both heads, best of 15 interleaved repeats,
-/// `DOTNET_TieredCompilation=0 dotnet bench/Reference.Bench/bin/Release/net10.0/Reference.Bench.dll --gla-cpu-time`):
-/// RecurrentFast 4.60 ms; ChunkedFast (C 16, c 8) 3.13-3.19 ms = 1.44-1.47x; C 8/c 8 1.35-1.39x,
-/// C 16/c 16 1.39-1.41x, C 32/c 8 1.28-1.42x, C 64/c 16 1.14-1.17x. The ChunkedFast of this
-/// morning (C 16, decays as products inside an unblocked chunk) measured 1.0x.
-/// So the 3x target is not reached on this machine; 1.4-1.5x is.</para>
+/// wall times are unusable: this class gave RecurrentFast 12-35 ms, ChunkedFast 4-23 ms, ratios
+/// 0.7-0.16 with RatioSD up to 0.5). CPU time, one thread, both heads, best of 15 interleaved
+/// repeats, two runs,
+/// `DOTNET_TieredCompilation=0 dotnet bench/Reference.Bench/bin/Release/net10.0/Reference.Bench.dll --gla-cpu-time`:
+/// | Kernel | C | c | CPU ms | Recurrent / this |
+/// | RecurrentFast | | | 4.26-4.31 | 1.00 |
+/// | ChunkedFast | 8 | 8 | 2.81-2.96 | 1.46-1.51 |
+/// | ChunkedFast | 16 | 4 | 2.90-2.98 | 1.45-1.47 |
+/// | ChunkedFast (default) | 16 | 8 | 2.69-2.83 | 1.50-1.60 |
+/// | ChunkedFast | 16 | 16 | 2.84-2.85 | 1.50-1.51 |
+/// | ChunkedFast | 32 | 8 | 3.00 | 1.42-1.44 |
+/// | ChunkedFast | 64 | 16 | 3.47-3.56 | 1.21-1.23 |
+/// The ChunkedFast of this morning (unblocked chunk of 16, decays built pairwise) was on par with
+/// the recurrent form (3.89 vs 3.85 ms wall, quiet machine). So the 3x target is not reached on
+/// this machine; 1.5-1.6x is.</para>
 /// <para>Why (arithmetic bound, corrected): per token the chunked form cannot do less than 2 K V
 /// multiply-adds (each query reads the K x V state once, each key/value pair enters it once), the
 /// recurrent form does 3 K V; the chunked form's advantage is therefore not less work but better
@@ -24,11 +33,12 @@ namespace Reference.Bench;
 /// per vector and a store-to-load chain through o. Those two tile products alone (same sizes, same
 /// loaded machine) take about 1.0 ms, i.e. even with everything else free the ratio would be about
 /// 4.5x here; what the chunked form adds on top, per token: one exp and one division per gate
-/// element (the decays), the intra-chunk products (C - c)(K + V)/2 + c (K + V)/2, passes over the
-/// rows, and the tile products in place run at ~60 GFLOP/s of the 92.7 peak. Sampled profile
-/// (perf): tile products 45 %, the forward row pass with the exp 18 %, the rest spread thin. On the
-/// quiet machine the recurrent baseline was slower (3.85 ms wall, one head per core), which favours
-/// the ratio; re-measure there.</para>
+/// element (the decays), the intra-chunk products (C - c)(K + V)/2 + c (K + V)/2, two passes over
+/// the rows, and the tile products in place run at ~60 GFLOP/s of the 92.7 peak. Sampled profile
+/// (perf record, ChunkedFast alone): tile products ~45 %, the forward row pass with the exp ~18 %,
+/// dot tiles ~6 %, the rest spread thin. On the quiet machine the recurrent baseline was slower
+/// (3.85 ms wall for one head per core, vs ~2.1 ms CPU per head here), which would favour the
+/// ratio; re-measure there with this class.</para>
 /// </summary>
 [MemoryDiagnoser]
 public class GlaBench
