@@ -508,16 +508,4 @@ internal static class ChunkKernels
         for (; j < n; j++) sum += x[j] * y[j] * T.Exp(hi[j] - lo[j]);
         return sum;
     }
-
-    /// <summary>
-    /// Hints the cache to fetch x (one prefetch per 64-byte line): the next chunk's rows are
-    /// requested while the current chunk computes, so the streamed inputs arrive from memory in time.
-    /// </summary>
-    public static unsafe void Prefetch<T>(ReadOnlySpan<T> x) where T : unmanaged
-    {
-        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported || x.IsEmpty) return;
-        byte* p = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(x));
-        nint bytes = x.Length * sizeof(T);
-        for (nint off = 0; off < bytes; off += 64) System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + off);
-    }
 }

@@ -97,7 +97,8 @@ public static partial class GatedLinearAttention
     /// <summary>
     /// Bound on the within-sub-block decay P = exp(B_t - B_(p-1)) for the diagonal sub-block to be
     /// formed as Qr (K / P)^T: with 2^-60 &lt;= P &lt;= 2^60, k / P and q P stay far inside float32's
-    /// range (no overflow, no subnormals for |q|, |k| in [2^-60, 2^60]).
+    /// range (|q P| and |k / P| stay within [2^-120, 2^120] for |q|, |k| in [2^-60, 2^60]: no
+    /// overflow, no subnormals).
     /// </summary>
     private const double DiagonalRange = 1.152921504606846976e18;
 
@@ -125,7 +126,6 @@ public static partial class GatedLinearAttention
             Gate = new T[kd];
             Run = new T[kd];
             E = new T[kd];
-            Row = new T[kd];
         }
 
         public int C { get; }
@@ -149,7 +149,6 @@ public static partial class GatedLinearAttention
         public T[] Gate { get; }
         public T[] Run { get; }
         public T[] E { get; }
-        public T[] Row { get; }
     }
 
     /// <summary>One head: q, k [L, K], v [L, V], g [L, Kg], o [L, V] (written), from a zero state.</summary>
@@ -158,7 +157,7 @@ public static partial class GatedLinearAttention
     {
         int kd = ws.KDim, vd = ws.VDim, chunk = ws.C, sub = ws.Sub, l = q.Length / kd;
         Span<T> s = ws.S, cum = ws.Cum, alpha = ws.Alpha, qe = ws.Qe, qr = ws.Qr, ke = ws.Ke, kr = ws.Kr, ki = ws.Ki, kdec = ws.Kd;
-        Span<T> a = ws.A, d = ws.D, run = ws.Run, e = ws.E, row = ws.Row;
+        Span<T> a = ws.A, d = ws.D, run = ws.Run, e = ws.E;
         ReadOnlySpan<T> zero = ws.Zero, one = ws.One;
         T lowest = T.CreateChecked(1.0 / DiagonalRange), highest = T.CreateChecked(DiagonalRange);
         s.Clear();
@@ -199,9 +198,7 @@ public static partial class GatedLinearAttention
                 ChunkKernels.ScaledDecay(one, last, cum.Slice((end - 1) * kd, kd), T.One, e);
                 one.CopyTo(run);
                 for (int t = end - 1; t >= p; t--)
-                {
                     ChunkKernels.KeyRow(kc.Slice(t * kd, kd), e, alpha.Slice(t * kd, kd), run, kr.Slice(t * kd, kd), ke.Slice(t * kd, kd));
-                }
             }
 
             // 1. Inter-chunk read-out of the carried state: O = Qe S.
