@@ -421,8 +421,8 @@ internal static class ChunkKernels
                 aj.StoreUnsafe(ref ra, i);
                 var r = first ? aj : Vector256.LoadUnsafe(ref rr, i) * aj;
                 r.StoreUnsafe(ref rr, i);
-                vmin = Vector256.Min(vmin, r);
-                vmax = Vector256.Max(vmax, r);
+                vmin = Vector256.MinNative(vmin, r);
+                vmax = Vector256.MaxNative(vmax, r);
                 var x = vs * Vector256.LoadUnsafe(ref rq, i) * r;
                 x.StoreUnsafe(ref rqr, i);
                 (x * Vector256.LoadUnsafe(ref re, i)).StoreUnsafe(ref rqe, i);
