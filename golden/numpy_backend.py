@@ -2,7 +2,9 @@
 """A small NumPy backend for a few golden ops: an example of a non-.NET backend.
 
 Ops: linalg.gemm, nn.softmax, fft.fft, fft.causal_conv (the FFT convolution theorem, as the
-project's fast tier computes it). Two ways to use it:
+project's fast tier computes it), and the state-space ops ssm.shift, ssm.h3, ssm.selective_scan,
+ssm.mamba_block and ssm.ssd (written from the spec's equations; SSD by its dual quadratic form, so
+it checks the recurrence of the .NET definition by another representation). Two ways to use it:
 
 1. As a process backend of the conformance runner (one case per call, golden/README.md,
    "Process backends"):
@@ -14,8 +16,9 @@ project's fast tier computes it). Two ways to use it:
        python3 golden/numpy_backend.py --golden golden --out /tmp/cand [--precision float32]
        python3 golden/check.py /tmp/cand
    float32 casts the inputs to float32 (exact: golden inputs are float32-representable) and
-   computes in float32 where numpy does (matmul, softmax); numpy's FFT computes float32 input in
-   float64, so FFT outputs are rounded to float32 (complex outputs stay complex128).
+   computes in float32 where numpy does (matmul, softmax, the scans; complex64 for the S4D kernel
+   inside H3); numpy's FFT computes float32 input in float64, so FFT outputs are rounded to
+   float32 (complex outputs stay complex128).
 """
 import argparse
 import json
@@ -65,7 +68,165 @@ def causal_conv(p, x, dtype):
     return {"y": y.astype(dtype)}
 
 
-OPS = {"linalg.gemm": gemm, "nn.softmax": softmax, "fft.fft": fft, "fft.causal_conv": causal_conv}
+# ---------------------------------------------------------------- state-space family
+# Written from ../shared/spec/operators.md (sections "H3 layer", "S4D", "Mamba selective scan
+# (S6)"), not from the C# code: the shift SSM and H3 use direct causal sums, S6 and the Mamba block
+# the recurrence, SSD its dual (quadratic, attention-like) form with a stable segment sum.
+
+
+def _softplus(v):
+    # PyTorch's softplus (beta 1, threshold 20): v itself above 20, else log(1 + exp(v)).
+    return np.where(v > 20, v, np.logaddexp(0, v)).astype(v.dtype)
+
+
+def _silu(z):
+    # z sigmoid(z) with sigmoid(z) = (1 + tanh(z / 2)) / 2: no overflow for large |z|.
+    return z * (0.5 + 0.5 * np.tanh(0.5 * z))
+
+
+def _causal_conv(u, k, d):
+    """y[..., c, t] = sum_{j <= t} k[c, j] u[..., c, t - j] + d[c] u[..., c, t]; u [..., C, L], k [C, Lk], d [C]."""
+    length = u.shape[-1]
+    y = d[:, None] * u
+    for j in range(min(k.shape[-1], length)):
+        y[..., j:] += k[:, j:j + 1] * u[..., :length - j]
+    return y
+
+
+def _shift_taps(b, c):
+    """k[c, m] = sum_n b[c, n] c[c, n + m]: the shift SSM's kernel C A^m B with A the shift matrix."""
+    n = b.shape[-1]
+    taps = np.zeros_like(b)
+    for m in range(n):
+        taps[:, m] = np.sum(b[:, :n - m] * c[:, m:], axis=1)
+    return taps
+
+
+def shift_ssm(p, x, dtype):
+    b, c, d = (x[name].astype(dtype) for name in ("b", "c", "d"))
+    taps = _shift_taps(b, c)
+    return {"y": _causal_conv(x["u"].astype(dtype), taps, d), "taps": taps}
+
+
+def _s4d_kernel(x, length, method, dtype):
+    """K[h, l] = 2 Re sum_n C_n Bbar_n Abar_n^l, the power as exp(l log Abar)."""
+    cdt = np.complex64 if dtype == np.float32 else np.complex128
+    f = lambda name: x[name].astype(dtype)
+    a = (-np.exp(f("log_neg_real_a")) + 1j * f("imag_a")).astype(cdt)
+    b = (f("b_re") + 1j * f("b_im")).astype(cdt)
+    c = (f("c_re") + 1j * f("c_im")).astype(cdt)
+    delta = np.exp(f("log_delta"))[:, None]
+    z = delta * a
+    if method == "zoh":
+        abar = np.exp(z)
+        bbar = np.expm1(z) / a * b          # expm1: exp(z) - 1 would cancel for small |z|
+    elif method == "bilinear":
+        abar = (1 + z / 2) / (1 - z / 2)
+        bbar = delta * b / (1 - z / 2)
+    else:
+        raise ValueError("discretization must be zoh or bilinear, got %r" % method)
+    powers = np.exp(np.arange(length, dtype=dtype)[None, None, :] * np.log(abar)[:, :, None])
+    return (2 * np.real(np.sum((c * bbar)[:, :, None] * powers, axis=1))).astype(dtype)
+
+
+def h3(p, x, dtype):
+    f = lambda name: x[name].astype(dtype)
+    u = f("u")
+    nb, length, dm = u.shape
+    hd = p["head_dim"]
+    heads = dm // hd
+    # Affine projections, then channel-major [B, Dm, L].
+    q, k, v = ((u @ f("w" + s).T + f("b" + s)).transpose(0, 2, 1) for s in "qkv")
+    kbar = _causal_conv(k, _shift_taps(f("shift_b"), f("shift_c")), f("shift_d"))
+    kbar = kbar.reshape(nb, heads, hd, length)
+    v = v.reshape(nb, heads, hd, length)
+    q = q.reshape(nb, heads, hd, length)
+    # kv[b, d1, d2, h, l] = kbar[b, h, d1, l] v[b, h, d2, l]; the diagonal SSM of head h on every (d1, d2).
+    kv = np.einsum("bhil,bhjl->bijhl", kbar, v)
+    ys = _causal_conv(kv, _s4d_kernel(x, length, p["discretization"], dtype), f("d"))
+    o = np.einsum("bhil,bijhl->bhjl", q, ys).reshape(nb, dm, length)   # channel h hd + d2 (head-major)
+    return {"y": (o.transpose(0, 2, 1) @ f("wo").T + f("bo")).astype(dtype)}
+
+
+def _selective_scan(u, delta, a_log, b, c, d, z, bias):
+    """S6: u, delta, z [B, D, L]; a_log [D, N]; b, c [B, G, N, L]; d, bias [D] or None."""
+    nb, channels, length = u.shape
+    per_group = channels // b.shape[1]
+    b = np.repeat(b, per_group, axis=1)          # [B, D, N, L]: channel d reads group d // (D / G)
+    c = np.repeat(c, per_group, axis=1)
+    dt = _softplus(delta + (bias[:, None] if bias is not None else 0))
+    a = -np.exp(a_log)
+    state = np.zeros(b.shape[:3], dtype=u.dtype)
+    y = np.zeros_like(u)
+    for t in range(length):
+        state = np.exp(dt[:, :, t, None] * a) * state + (dt[:, :, t] * u[:, :, t])[:, :, None] * b[..., t]
+        y[:, :, t] = np.sum(state * c[..., t], axis=-1)
+    if d is not None:
+        y = y + d[:, None] * u
+    if z is not None:
+        y = y * _silu(z)
+    return y
+
+
+def selective_scan(p, x, dtype):
+    f = lambda name: x[name].astype(dtype) if name in x else None
+    return {"out": _selective_scan(f("u"), f("delta"), f("a_log"), f("b"), f("c"), f("d"), f("z"), f("delta_bias")).astype(dtype)}
+
+
+def mamba_block(p, x, dtype):
+    f = lambda name: x[name].astype(dtype)
+    u = f("u")
+    nb, length, _ = u.shape
+    e, n, r, kw = p["expand"] * p["width"], p["state_size"], p["dt_rank"], p["conv_width"]
+    xz = u @ f("in_proj").T
+    xs, z = xz[..., :e], xz[..., e:]
+    # Depthwise causal conv: tap kw-1 weighs the current sample, zeros before the sequence.
+    padded = np.concatenate([np.zeros((nb, kw - 1, e), dtype=dtype), xs], axis=1)
+    w = f("conv_weight")
+    conv = f("conv_bias") + sum(w[:, j] * padded[:, j:j + length, :] for j in range(kw))
+    xa = _silu(conv)
+    xdbl = xa @ f("x_proj").T
+    delta = xdbl[..., :r] @ f("dt_proj").T
+    lanes = lambda v: v.transpose(0, 2, 1)[:, None, :, :]     # [B, L, N] -> [B, 1, N, L]
+    y = _selective_scan(xa.transpose(0, 2, 1), delta.transpose(0, 2, 1), f("a_log"), lanes(xdbl[..., r:r + n]),
+                        lanes(xdbl[..., r + n:]), f("d"), z.transpose(0, 2, 1), f("dt_bias"))
+    return {"y": (y.transpose(0, 2, 1) @ f("out_proj").T).astype(dtype)}
+
+
+def _segment_sum(a):
+    """out[..., t, s] = sum_{r = s+1..t} a[..., r] for s <= t, -inf above the diagonal.
+
+    Each entry sums only its own segment (masked cumulative sum), never cum[t] - cum[s]: the
+    difference of two long prefix sums would carry the rounding error of the whole prefix."""
+    length = a.shape[-1]
+    rows = np.arange(length)[:, None]
+    cols = np.arange(length)[None, :]
+    terms = np.where(rows > cols, a[..., :, None], 0)
+    return np.where(rows >= cols, np.cumsum(terms, axis=-2), -np.inf)
+
+
+def ssd(p, x, dtype):
+    f = lambda name: x[name].astype(dtype) if name in x else None
+    xs, b, c, d = f("x"), f("b"), f("c"), f("d")
+    heads = xs.shape[2]
+    per_group = heads // b.shape[2]
+    b = np.repeat(b, per_group, axis=2)          # [B, L, H, N]: head h reads group h // (H / G)
+    c = np.repeat(c, per_group, axis=2)
+    bias = f("dt_bias")
+    dt = _softplus(f("dt") + (bias if bias is not None else 0))     # [B, L, H]
+    a = -np.exp(f("a_log"))
+    # Dual form: T[b, h, t, s] = (c_t . b_s) exp(A_h sum_{r=s+1..t} Delta_r) Delta_s (s <= t).
+    decay = np.exp(_segment_sum((dt * a).transpose(0, 2, 1)))        # [B, H, L, L]
+    t = np.einsum("bthn,bshn->bhts", c, b) * decay * dt.transpose(0, 2, 1)[:, :, None, :]
+    y = np.einsum("bhts,bshp->bthp", t, xs)
+    if d is not None:
+        y = y + d[:, None] * xs
+    return {"y": y.astype(dtype)}
+
+
+OPS = {"linalg.gemm": gemm, "nn.softmax": softmax, "fft.fft": fft, "fft.causal_conv": causal_conv,
+       "ssm.shift": shift_ssm, "ssm.h3": h3, "ssm.selective_scan": selective_scan, "ssm.mamba_block": mamba_block,
+       "ssm.ssd": ssd}
 
 
 def run_process(op, in_dir, out_dir):

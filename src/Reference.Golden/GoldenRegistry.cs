@@ -21,6 +21,7 @@ public static class GoldenRegistry
         ConvolutionGolden.Causal,
         ConvolutionGolden.Bidirectional,
         ConvolutionGolden.S4DLayer,
+        .. StateSpaceGolden.All,
         .. EssGolden.All,
     ];
 

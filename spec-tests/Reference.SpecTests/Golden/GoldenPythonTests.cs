@@ -38,6 +38,8 @@ public class GoldenPythonTests
         Assert.Contains("PASS linalg.gemm/long_k_5x6x257_nn", output);
         Assert.Contains("PASS fft.causal_conv/", output);
         Assert.Contains("PASS nn.softmax/", output);
+        foreach (var op in new[] { "ssm.shift", "ssm.h3", "ssm.selective_scan", "ssm.mamba_block", "ssm.ssd" })
+            Assert.Contains($"PASS {op}/", output);
 
         // Perturb one candidate by 1 + 1e-3: the checker must fail it and exit 1.
         string target = Path.Combine(dir.Path, "linalg.gemm", "square_32x32x32_nt", "out.npy");

@@ -130,8 +130,8 @@ public static class FastElementwise
         {
             case UnaryOp.Negate: TensorPrimitives.Negate(x, result); break;
             case UnaryOp.Abs: TensorPrimitives.Abs(x, result); break;
-            case UnaryOp.Exp: TensorPrimitives.Exp(x, result); break;
-            case UnaryOp.Log: TensorPrimitives.Log(x, result); break;
+            case UnaryOp.Exp: VectorMath.Exp(x, result); break;
+            case UnaryOp.Log: VectorMath.Log(x, result); break;
             case UnaryOp.Sqrt: TensorPrimitives.Sqrt(x, result); break;
             case UnaryOp.Square: TensorPrimitives.Multiply(x, x, result); break;
             case UnaryOp.Reciprocal: TensorPrimitives.Divide(T.One, x, result); break;

@@ -28,7 +28,7 @@ public static unsafe class FastNormalization
                     var yr = new Span<T>((T*)ay + (long)r * cols, cols);
                     T m = TensorPrimitives.Max(xr);
                     TensorPrimitives.Subtract(xr, m, yr);
-                    TensorPrimitives.Exp(yr, yr);
+                    VectorMath.Exp<T>(yr, yr);
                     TensorPrimitives.Divide(yr, TensorPrimitives.Sum<T>(yr), yr);
                 }
             });
@@ -52,7 +52,7 @@ public static unsafe class FastNormalization
                     var yr = new Span<T>((T*)ay + (long)r * cols, cols);
                     T m = TensorPrimitives.Max(xr);
                     TensorPrimitives.Subtract(xr, m, yr);
-                    TensorPrimitives.Exp(yr, e);
+                    VectorMath.Exp<T>(yr, e);
                     TensorPrimitives.Subtract(yr, T.Log(TensorPrimitives.Sum<T>(e)), yr);
                 }
             });
@@ -101,7 +101,7 @@ public static unsafe class FastNormalization
                     var dyr = new ReadOnlySpan<T>((T*)ady + (long)r * cols, cols);
                     var dxr = new Span<T>((T*)adx + (long)r * cols, cols);
                     T s = TensorPrimitives.Sum(dyr);
-                    TensorPrimitives.Exp(yr, e);
+                    VectorMath.Exp<T>(yr, e);
                     TensorPrimitives.Multiply(e, -s, e);
                     TensorPrimitives.Add(dyr, e, dxr);
                 }

@@ -152,7 +152,7 @@ public sealed class MambaState
 /// reference's defaults bias = False, conv_bias = True); the surrounding residual block
 /// (x + Mamba(RMSNorm(x))) belongs to the model.</para>
 /// </summary>
-public static class MambaBlock
+public static partial class MambaBlock
 {
     /// <summary>out [B, L, D] for u [B, L, D] (float64, the definition).</summary>
     public static Tensor<double> Forward(MambaParameters p, Tensor<double> u)

@@ -19,16 +19,18 @@
 //
 // Numerically delicate spots: (exp(z) - 1)/z is summed as a series for |z| < 1/2 (the quotient
 // cancels catastrophically as z -> 0); powers Abar^l are exp(l log Abar), never repeated
-// multiplication (whose rounding error grows linearly with l); the Fast kernel splits l = m b + j and
-// multiplies two exactly evaluated exponentials exp(m b log Abar) exp(j log Abar) (two roundings,
-// independent of l) so the L x M exponentials shrink to (L/b + b) M.
+// multiplication up to l (whose rounding error grows linearly with l); the Fast kernel writes l in
+// base 8 and multiplies one factor per digit, z_i^d with z_i = exp(8^i log Abar) evaluated exactly
+// (a fixed number of roundings, independent of l), so the L x M exponentials shrink to M log_8(L).
 //
 // Deliberate simplifications: one SSM copy per channel (no "channels" axis), no bidirectional
 // kernel, no kernel length shorter than L (l_max = None), B and C unconstrained complex.
 // Initialization: B = 1, C ~ complex normal with E|C|^2 = 1, D ~ N(0, 1), log Delta ~ U[log dtMin,
 // log dtMax] (defaults 1e-3, 1e-1), a = 1/2 and w from S4D-Lin or S4D-Inv.
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using Reference.Core;
+using Reference.Core.Linear;
 using Reference.Operators.Convolution;
 
 namespace Reference.Operators.StateSpace;
@@ -217,11 +219,15 @@ public static class S4D
     }
 
     /// <summary>
-    /// Fast tier of <see cref="Kernel"/> in float or double. With l = m b + j (b ~ sqrt(L), a multiple
-    /// of the SIMD width): P[n, j] = exp(j log Abar_n) and Q[m, n] = 2 C_n Bbar_n exp(m b log Abar_n) are
-    /// evaluated in float64 with vectorized exp/sin/cos, rounded to T, and K[m b + j] =
-    /// sum_n Re Q[m, n] Re P[n, j] - Im Q[m, n] Im P[n, j] is a small real product accumulated in
-    /// SIMD registers. Channels in parallel up to <paramref name="maxThreads"/> (0 = all cores).
+    /// Fast tier of <see cref="Kernel"/> in float or double. Write l in base 8 with D digits and split
+    /// them, l = m b + j with b = 8^ceil(D/2). Per mode, z_i = exp(8^i log Abar) is evaluated exactly
+    /// (D exponentials instead of L) and E_i[d] = z_i^d for d &lt; 8 by at most 6 multiplications, so
+    /// every power Abar^l = prod_i E_i[digit_i(l)] carries a fixed number of roundings (at most ~20,
+    /// whatever l is; repeated multiplication up to l would grow the error with l).
+    /// P[j, n] = Abar_n^j (low digits) and Q[m, n] = 2 C_n Bbar_n Abar_n^(m b) (high digits) are formed
+    /// in float64, vectorized across modes, then rounded to T; K[m b + j] = sum_n Re Q[m, n] Re P[j, n]
+    /// - Im Q[m, n] Im P[j, n] is one real [L/b, 2M] x [2M, b] product per channel (FastGemm, batched
+    /// over channels). Up to <paramref name="maxThreads"/> threads (0 = all cores).
     /// </summary>
     public static Tensor<T> KernelFast<T>(S4DParameters p, int length, Discretization method, int maxThreads = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -229,91 +235,155 @@ public static class S4D
         ArgumentNullException.ThrowIfNull(p);
         p.Validate(nameof(p));
         ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(length));
-        int w = Vector<T>.Count;
-        int block = Math.Max(w, (int)Math.Ceiling(Math.Sqrt(length) / w) * w);
-        int blocks = (length + block - 1) / block;
-        int modes = p.Modes;
-        var k = Tensor<T>.Zeros(p.Channels, length);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
+        var digits = new KernelDigits(length);
+        int modes = p.Modes, inner = 2 * modes, block = digits.Block, blocks = digits.Blocks;
+        // Every element of q, pw and the product is written below: no zeroing of ~3 L H values.
+        var q = GC.AllocateUninitializedArray<T>(p.Channels * blocks * inner);
+        var pw = GC.AllocateUninitializedArray<T>(p.Channels * block * inner);
         var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
         Parallel.For(0, p.Channels, options,
-            () => new KernelScratch<T>(modes, block, blocks),
+            () => new KernelScratch(modes, digits),
             (h, _, s) =>
             {
-                FillFactors(p, h, method, block, blocks, s);
-                var kh = k.Data.AsSpan(h * length, length);
-                var pre = s.PRe.AsSpan();
-                var pim = s.PIm.AsSpan();
-                for (int m = 0; m < blocks; m++)
-                {
-                    var qre = s.QRe.AsSpan(m * modes, modes);
-                    var qim = s.QIm.AsSpan(m * modes, modes);
-                    var outBlock = s.Block.AsSpan();
-                    for (int v = 0; v < block; v += w)
-                    {
-                        var acc = Vector<T>.Zero;
-                        for (int n = 0; n < modes; n++)
-                        {
-                            acc += new Vector<T>(qre[n]) * new Vector<T>(pre.Slice(n * block + v, w));
-                            acc -= new Vector<T>(qim[n]) * new Vector<T>(pim.Slice(n * block + v, w));
-                        }
-                        acc.CopyTo(outBlock.Slice(v, w));
-                    }
-                    int start = m * block, count = Math.Min(block, length - start);
-                    outBlock[..count].CopyTo(kh.Slice(start, count));
-                }
+                KernelFactors(p, h, method, digits, s,
+                    q.AsSpan(h * blocks * inner, blocks * inner), pw.AsSpan(h * block * inner, block * inner));
                 return s;
             },
             _ => { });
+        // blocks * block >= L: the product fills whole blocks; copy out when the last one is partial.
+        var full = GC.AllocateUninitializedArray<T>(p.Channels * blocks * block);
+        FastGemm.MultiplyBatched(false, true, blocks, block, inner, T.One, q, inner, blocks * inner,
+            pw, inner, block * inner, T.Zero, full, block, blocks * block, p.Channels, maxThreads);
+        if (blocks * block == length) return new Tensor<T>(full, p.Channels, length);
+        var k = Tensor<T>.Zeros(p.Channels, length);
+        for (int h = 0; h < p.Channels; h++)
+            full.AsSpan(h * blocks * block, length).CopyTo(k.Data.AsSpan(h * length, length));
         return k;
     }
 
-    private sealed class KernelScratch<T>(int modes, int block, int blocks) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>Base-8 split of l &lt; L: D digits, the low ones index j &lt; Block, the high ones m &lt; Blocks.</summary>
+    private readonly record struct KernelDigits
     {
-        public readonly T[] PRe = new T[modes * block], PIm = new T[modes * block];
-        public readonly T[] QRe = new T[blocks * modes], QIm = new T[blocks * modes];
-        public readonly T[] Block = new T[block];
-        public readonly double[] Re = new double[modes * (block + blocks)], Im = new double[modes * (block + blocks)];
-        public readonly double[] Mag = new double[modes * (block + blocks)], Sin = new double[modes * (block + blocks)],
-            Cos = new double[modes * (block + blocks)];
+        public const int Radix = 8;
+
+        public KernelDigits(int length)
+        {
+            int d = 1;
+            for (long span = Radix; span < length; span *= Radix) d++;
+            Digits = d;
+            LowDigits = (d + 1) / 2;
+            Block = 1;
+            for (int i = 0; i < LowDigits; i++) Block *= Radix;
+            Blocks = (length + Block - 1) / Block;
+        }
+
+        public int Digits { get; }
+        public int LowDigits { get; }
+        public int Block { get; }
+        public int Blocks { get; }
     }
 
-    private static void FillFactors<T>(S4DParameters p, int h, Discretization method, int block, int blocks, KernelScratch<T> s)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// Per-thread scratch, modes contiguous everywhere: the exponents and z_i [D, M]; the digit
+    /// factors E [D, 8, M]; the powers [b, M] and [L/b, M] (each as re, im).
+    /// </summary>
+    private sealed class KernelScratch(int modes, KernelDigits digits)
     {
-        int modes = p.Modes, per = block + blocks;
-        var coef = new Complex[modes];
+        public readonly double[] Arg = new double[digits.Digits * modes], Mag = new double[digits.Digits * modes];
+        public readonly double[] Sin = new double[digits.Digits * modes], Cos = new double[digits.Digits * modes];
+        public readonly double[] ERe = new double[digits.Digits * KernelDigits.Radix * modes];
+        public readonly double[] EIm = new double[digits.Digits * KernelDigits.Radix * modes];
+        public readonly double[] LowRe = new double[digits.Block * modes], LowIm = new double[digits.Block * modes];
+        public readonly double[] HighRe = new double[digits.Blocks * modes], HighIm = new double[digits.Blocks * modes];
+    }
+
+    /// <summary>Channel h's factors: q [L/b, 2M] = [Re Q | -Im Q] and pw [b, 2M] = [Re P | Im P].</summary>
+    private static void KernelFactors<T>(S4DParameters p, int h, Discretization method, KernelDigits digits, KernelScratch s,
+        Span<T> q, Span<T> pw) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int modes = p.Modes, r = KernelDigits.Radix;
         for (int n = 0; n < modes; n++)
         {
             var (_, bbar, log) = Discretize(p, h, n, method);
-            coef[n] = 2.0 * p.C(h, n) * bbar;
-            // Exponents j log Abar (j < b), then m b log Abar (m < L/b), each a single rounding.
-            for (int j = 0; j < block; j++) { s.Re[n * per + j] = j * log.Real; s.Im[n * per + j] = j * log.Imaginary; }
-            for (int m = 0; m < blocks; m++)
+            var coef = 2.0 * p.C(h, n) * bbar;
+            s.HighRe[n] = coef.Real;   // Q's start value: row m = 0
+            s.HighIm[n] = coef.Imaginary;
+            s.LowRe[n] = 1.0;          // P's row j = 0
+            s.LowIm[n] = 0.0;
+            double scale = 1.0;
+            for (int i = 0; i < digits.Digits; i++, scale *= r)
             {
-                double e = (double)m * block;
-                s.Re[n * per + block + m] = e * log.Real;
-                s.Im[n * per + block + m] = e * log.Imaginary;
+                s.Arg[i * modes + n] = scale * log.Imaginary;   // 8^i is exact: one rounding per argument
+                s.Mag[i * modes + n] = scale * log.Real;
             }
         }
-        TensorPrimitives.Exp(s.Re, s.Mag);
-        // Separate Sin and Cos: measured ~2x faster here than the fused SinCos for float64 spans.
-        TensorPrimitives.Sin(s.Im, s.Sin);
-        TensorPrimitives.Cos(s.Im, s.Cos);
-        for (int n = 0; n < modes; n++)
+        TensorPrimitives.Exp(s.Mag, s.Mag);
+        TensorPrimitives.Sin(s.Arg, s.Sin);
+        TensorPrimitives.Cos(s.Arg, s.Cos);
+        for (int i = 0; i < digits.Digits; i++)
         {
-            for (int j = 0; j < block; j++)
+            var zRe = s.Cos.AsSpan(i * modes, modes);
+            var zIm = s.Sin.AsSpan(i * modes, modes);
+            TensorPrimitives.Multiply(zRe, s.Mag.AsSpan(i * modes, modes), zRe);
+            TensorPrimitives.Multiply(zIm, s.Mag.AsSpan(i * modes, modes), zIm);
+            int level = i * r * modes;
+            s.ERe.AsSpan(level, modes).Fill(1.0);
+            s.EIm.AsSpan(level, modes).Clear();
+            for (int d = 1; d < r; d++)   // E_i[d] = z_i E_i[d - 1]
+                ComplexMultiply(zRe, zIm, s.ERe.AsSpan(level + (d - 1) * modes, modes), s.EIm.AsSpan(level + (d - 1) * modes, modes),
+                    s.ERe.AsSpan(level + d * modes, modes), s.EIm.AsSpan(level + d * modes, modes));
+        }
+        Powers(s, 0, digits.LowDigits, modes, s.LowRe, s.LowIm);
+        Powers(s, digits.LowDigits, digits.Digits - digits.LowDigits, modes, s.HighRe, s.HighIm);
+        for (int j = 0; j < digits.Block; j++)
+        {
+            TensorPrimitives.ConvertTruncating<double, T>(s.LowRe.AsSpan(j * modes, modes), pw.Slice(j * 2 * modes, modes));
+            TensorPrimitives.ConvertTruncating<double, T>(s.LowIm.AsSpan(j * modes, modes), pw.Slice(j * 2 * modes + modes, modes));
+        }
+        TensorPrimitives.Negate(s.HighIm, s.HighIm);
+        for (int m = 0; m < digits.Blocks; m++)
+        {
+            TensorPrimitives.ConvertTruncating<double, T>(s.HighRe.AsSpan(m * modes, modes), q.Slice(m * 2 * modes, modes));
+            TensorPrimitives.ConvertTruncating<double, T>(s.HighIm.AsSpan(m * modes, modes), q.Slice(m * 2 * modes + modes, modes));
+        }
+
+        // Rows x of (re, im) [count, M], row 0 given: row x = row 0 * prod_i E_(first + i)[digit_i(x)], digits low first.
+        static void Powers(KernelScratch s, int first, int levels, int modes, double[] re, double[] im)
+        {
+            int r = KernelDigits.Radix, filled = 1, count = re.Length / modes;
+            for (int i = 0; i < levels && filled < count; i++)
             {
-                int i = n * per + j;
-                s.PRe[n * block + j] = T.CreateTruncating(s.Mag[i] * s.Cos[i]);
-                s.PIm[n * block + j] = T.CreateTruncating(s.Mag[i] * s.Sin[i]);
+                int level = (first + i) * r * modes;
+                for (int d = r - 1; d >= 1; d--)   // descending: rows x < filled still hold the previous level (d = 0 is the factor 1)
+                    for (int x = 0; x < filled && d * filled + x < count; x++)
+                        ComplexMultiply(s.ERe.AsSpan(level + d * modes, modes), s.EIm.AsSpan(level + d * modes, modes),
+                            re.AsSpan(x * modes, modes), im.AsSpan(x * modes, modes),
+                            re.AsSpan((d * filled + x) * modes, modes), im.AsSpan((d * filled + x) * modes, modes));
+                filled = Math.Min(filled * r, count);
             }
-            for (int m = 0; m < blocks; m++)
-            {
-                int i = n * per + block + m;
-                var q = coef[n] * new Complex(s.Mag[i] * s.Cos[i], s.Mag[i] * s.Sin[i]);
-                s.QRe[m * modes + n] = T.CreateTruncating(q.Real);
-                s.QIm[m * modes + n] = T.CreateTruncating(q.Imaginary);
-            }
+        }
+    }
+
+    /// <summary>Elementwise complex product (aRe + i aIm)(bRe + i bIm) into (re, im), Vector256 over the span.</summary>
+    private static void ComplexMultiply(ReadOnlySpan<double> aRe, ReadOnlySpan<double> aIm, ReadOnlySpan<double> bRe,
+        ReadOnlySpan<double> bIm, Span<double> re, Span<double> im)
+    {
+        int n = re.Length, i = 0;
+        for (; i + Vector256<double>.Count <= n; i += Vector256<double>.Count)
+        {
+            var ar = Vector256.Create(aRe.Slice(i));
+            var ai = Vector256.Create(aIm.Slice(i));
+            var br = Vector256.Create(bRe.Slice(i));
+            var bi = Vector256.Create(bIm.Slice(i));
+            (ar * br - ai * bi).CopyTo(re.Slice(i));
+            (ar * bi + ai * br).CopyTo(im.Slice(i));
+        }
+        for (; i < n; i++)
+        {
+            double r = aRe[i] * bRe[i] - aIm[i] * bIm[i];
+            im[i] = aRe[i] * bIm[i] + aIm[i] * bRe[i];
+            re[i] = r;
         }
     }
 

@@ -83,7 +83,7 @@ public sealed class SsdState(int batch, int heads, int headDim, int state)
 /// <para>Simplifications: the Mamba-2 layer around it (projections, conv, gated RMSNorm) is not
 /// here; no initial state other than the one in <see cref="SsdState"/>.</para>
 /// </summary>
-public static class StateSpaceDuality
+public static partial class StateSpaceDuality
 {
     /// <summary>Delta [B, L, H] = softplus(dt + bias).</summary>
     public static Tensor<double> StepSizes(SsdInputs p)
