@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Reference.Core.Kernels;
 
 namespace Reference.Operators.Recurrence;
 
@@ -20,8 +21,8 @@ namespace Reference.Operators.Recurrence;
 /// 2 x 4 tiles of dot products, each reduced across the vector lanes at the end.</para>
 /// <para>Exponentials: every exponent the chunked form evaluates is a log-gate g = log alpha or a
 /// difference hi - lo of cumulative log-gates with hi at a later position, so &lt;= 0 for gates
-/// &lt;= 0 (float32: <see cref="ExpNonPositive"/>, within 2 ulp, 0 below -87.3; float64:
-/// Vector256.Exp).</para>
+/// &lt;= 0; they go through Core's <see cref="VectorMath.Exp{T}(Vector256{T})"/> (float32 about 1 ulp,
+/// flushed to 0 below e^-87; float64 Vector256.Exp).</para>
 /// </summary>
 internal static class ChunkKernels
 {
@@ -33,40 +34,6 @@ internal static class ChunkKernels
         if (typeof(T) == typeof(double))
             return Vector256.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
         return a * b + c;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<T> Exp<T>(Vector256<T> x)
-    {
-        if (typeof(T) == typeof(float)) return ExpNonPositive(x.AsSingle()).As<float, T>();
-        if (typeof(T) == typeof(double)) return Vector256.Exp(x.AsDouble()).As<double, T>();
-        throw new NotSupportedException($"element type {typeof(T)} has no vector exp.");
-    }
-
-    /// <summary>
-    /// float32 exp for x &lt;= 0: the reduction and the polynomial of <see cref="Attention.RowKernels.ExpNonPositive"/>
-    /// (Cephes expf: x = n ln2 + r with ln2 split in two parts, degree-7 minimax polynomial in r, 2^n in
-    /// the exponent bits), with the non-saturating conversion of n (n is in [-126, 0] after the
-    /// clamp) and the flush to 0 below -87.3 as a single and-not. About 1 ulp; the hottest loop of
-    /// the chunked form, so every instruction counts.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> ExpNonPositive(Vector256<float> x)
-    {
-        var underflow = Vector256.LessThan(x, Vector256.Create(-87.3f));
-        x = Vector256.Max(x, Vector256.Create(-87.3f));
-        var n = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
-        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), x);
-        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
-        var p = Vector256.Create(1.9875691500e-4f);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.3981999507e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.3334519073e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.1665795894e-2f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
-        p = Vector256.FusedMultiplyAdd(p, r * r, r + Vector256<float>.One);
-        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
-        return Vector256.AndNot(p * scale, underflow);
     }
 
     private static bool Vectorized<T>() => Vector256.IsHardwareAccelerated && (typeof(T) == typeof(float) || typeof(T) == typeof(double));
@@ -378,7 +345,7 @@ internal static class ChunkKernels
             var vs = Vector256.Create(scale);
             for (; j + w <= n; j += w)
             {
-                var e = Exp(Vector256.LoadUnsafe(ref rh, (nuint)j) - Vector256.LoadUnsafe(ref rl, (nuint)j));
+                var e = VectorMath.Exp(Vector256.LoadUnsafe(ref rh, (nuint)j) - Vector256.LoadUnsafe(ref rl, (nuint)j));
                 (vs * Vector256.LoadUnsafe(ref rx, (nuint)j) * e).StoreUnsafe(ref ry, (nuint)j);
             }
         }
@@ -417,7 +384,7 @@ internal static class ChunkKernels
                 nuint i = (nuint)j;
                 var gj = Vector256.LoadUnsafe(ref rg, i);
                 (Vector256.LoadUnsafe(ref rp, i) + gj).StoreUnsafe(ref rc, i);
-                var aj = Exp(gj);
+                var aj = VectorMath.Exp(gj);
                 aj.StoreUnsafe(ref ra, i);
                 var r = first ? aj : Vector256.LoadUnsafe(ref rr, i) * aj;
                 r.StoreUnsafe(ref rr, i);
@@ -500,7 +467,7 @@ internal static class ChunkKernels
             var acc = Vector256<T>.Zero;
             for (; j + w <= n; j += w)
             {
-                var e = Exp(Vector256.LoadUnsafe(ref rh, (nuint)j) - Vector256.LoadUnsafe(ref rl, (nuint)j));
+                var e = VectorMath.Exp(Vector256.LoadUnsafe(ref rh, (nuint)j) - Vector256.LoadUnsafe(ref rl, (nuint)j));
                 acc = Fma(Vector256.LoadUnsafe(ref rx, (nuint)j) * Vector256.LoadUnsafe(ref ry, (nuint)j), e, acc);
             }
             sum = Vector256.Sum(acc);
