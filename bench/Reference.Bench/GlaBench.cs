@@ -10,19 +10,19 @@ namespace Reference.Bench;
 /// gates logsigmoid(x)/16. Baseline: the fast recurrent form. The float64 oracle recurrence is
 /// listed for scale. CPU time on one thread and the chunk-size sweep: `-- --gla-cpu-time`
 /// (GlaCpuTime).
-/// <para>Measured 2026-11-29 on the shared 2-core EPYC VM (load average 15-30 from other builds, so
-/// wall times are unusable: this class gave RecurrentFast 12-35 ms, ChunkedFast 4-23 ms, ratios
-/// 0.7-0.16 with RatioSD up to 0.5). CPU time, one thread, both heads, best of 15 interleaved
-/// repeats, two runs,
+/// <para>Measured 2026-11-29 on the shared 2-core EPYC VM. This class (`--job short --inProcess`,
+/// load average ~8): RecurrentFast 5.50 ms +- 0.96, ChunkedFast 3.58 ms +- 0.05, ratio 0.66 (1.54x);
+/// under load 15-30 wall times were unusable (RecurrentFast 12-35 ms). CPU time, one thread, both
+/// heads, best of 15 interleaved repeats, three runs,
 /// `DOTNET_TieredCompilation=0 dotnet bench/Reference.Bench/bin/Release/net10.0/Reference.Bench.dll --gla-cpu-time`:
 /// | Kernel | C | c | CPU ms | Recurrent / this |
-/// | RecurrentFast | | | 4.26-4.31 | 1.00 |
-/// | ChunkedFast | 8 | 8 | 2.81-2.96 | 1.46-1.51 |
-/// | ChunkedFast | 16 | 4 | 2.90-2.98 | 1.45-1.47 |
-/// | ChunkedFast (default) | 16 | 8 | 2.69-2.83 | 1.50-1.60 |
-/// | ChunkedFast | 16 | 16 | 2.84-2.85 | 1.50-1.51 |
-/// | ChunkedFast | 32 | 8 | 3.00 | 1.42-1.44 |
-/// | ChunkedFast | 64 | 16 | 3.47-3.56 | 1.21-1.23 |
+/// | RecurrentFast | | | 4.26-4.50 | 1.00 |
+/// | ChunkedFast | 8 | 8 | 2.81-3.05 | 1.46-1.51 |
+/// | ChunkedFast | 16 | 4 | 2.90-3.09 | 1.45-1.47 |
+/// | ChunkedFast (default) | 16 | 8 | 2.69-2.88 | 1.50-1.60 |
+/// | ChunkedFast | 16 | 16 | 2.84-3.01 | 1.49-1.51 |
+/// | ChunkedFast | 32 | 8 | 3.00-3.16 | 1.42-1.44 |
+/// | ChunkedFast | 64 | 16 | 3.47-3.64 | 1.21-1.24 |
 /// The ChunkedFast of this morning (unblocked chunk of 16, decays built pairwise) was on par with
 /// the recurrent form (3.89 vs 3.85 ms wall, quiet machine). So the 3x target is not reached on
 /// this machine; 1.5-1.6x is.</para>
