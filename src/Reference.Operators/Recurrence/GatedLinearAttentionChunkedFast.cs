@@ -44,7 +44,7 @@ namespace Reference.Operators.Recurrence;
 /// recurrent form does 3 K V per token but as a load/store-bound pass over the state (two stores
 /// per vector of the state per step). Chunk sizes by measurement: see <see cref="FastChunk"/>.</para>
 /// <para>Simplifications: a scalar gate is broadcast over the K channels (so it pays the vector
-/// gate's exps); workspaces are allocated once per head and call, not pooled.</para>
+/// gate's exps); workspaces are allocated once per worker thread and call, not pooled across calls.</para>
 /// </summary>
 public static partial class GatedLinearAttention
 {
@@ -85,12 +85,15 @@ public static partial class GatedLinearAttention
         T sc = T.CreateChecked(Scale(scale, kd));
         // Every element of o is written (the read-out of step 1 overwrites), so it is not zeroed first.
         var o = new Tensor<T>(GC.AllocateUninitializedArray<T>(b * h * l * vd), b, h, l, vd);
-        Parallel.For(0, b * h, new ParallelOptions { MaxDegreeOfParallelism = threads }, bh =>
-        {
-            var ws = new ChunkWorkspace<T>(chunk, subChunk, kd, vd);
-            ChunkedHead(q.Data.AsSpan(bh * l * kd, l * kd), k.Data.AsSpan(bh * l * kd, l * kd), v.Data.AsSpan(bh * l * vd, l * vd),
-                g.Data.AsSpan(bh * l * kg, l * kg), kg, sc, o.Data.AsSpan(bh * l * vd, l * vd), ws);
-        });
+        // One workspace per worker thread, reused by the heads it runs (every buffer is written before
+        // it is read within a chunk, and the state is cleared per head).
+        Parallel.For(0, b * h, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new ChunkWorkspace<T>(chunk, subChunk, kd, vd),
+            (bh, _, ws) =>
+            {
+                ChunkedHead(q.Data.AsSpan(bh * l * kd, l * kd), k.Data.AsSpan(bh * l * kd, l * kd), v.Data.AsSpan(bh * l * vd, l * vd),
+                    g.Data.AsSpan(bh * l * kg, l * kg), kg, sc, o.Data.AsSpan(bh * l * vd, l * vd), ws);
+                return ws;
+            }, _ => { });
         return o;
     }
 
@@ -102,7 +105,7 @@ public static partial class GatedLinearAttention
     /// </summary>
     private const double DiagonalRange = 1.152921504606846976e18;
 
-    /// <summary>Per-head buffers of <see cref="ChunkedHead{T}"/> (allocated once per head, reused by every chunk).</summary>
+    /// <summary>Buffers of <see cref="ChunkedHead{T}"/> (allocated once per worker thread and call, reused by every chunk and head).</summary>
     private sealed class ChunkWorkspace<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         public ChunkWorkspace(int chunk, int subChunk, int kd, int vd)
