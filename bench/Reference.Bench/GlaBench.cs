@@ -11,21 +11,22 @@ namespace Reference.Bench;
 /// listed for scale. CPU time on one thread and the chunk-size sweep: `-- --gla-cpu-time`
 /// (GlaCpuTime).
 /// <para>Measured 2026-11-29 on the shared 2-core EPYC VM. This class (`--job short --inProcess`,
-/// load average ~8): RecurrentFast 5.50 ms +- 0.96, ChunkedFast 3.58 ms +- 0.05, ratio 0.66 (1.54x);
-/// under load 15-30 wall times were unusable (RecurrentFast 12-35 ms). CPU time, one thread, both
-/// heads, best of 15 interleaved repeats, three runs,
-/// `DOTNET_TieredCompilation=0 dotnet bench/Reference.Bench/bin/Release/net10.0/Reference.Bench.dll --gla-cpu-time`:
+/// load average ~8, two runs): RecurrentFast 5.50 / 6.53 ms, ChunkedFast 3.58 / 3.82 ms, ratio
+/// 0.66 / 0.59 (1.5-1.7x); under load 15-30 wall times were unusable (RecurrentFast 12-35 ms). CPU
+/// time, one thread, both heads, best of 15 interleaved repeats,
+/// `dotnet bench/Reference.Bench/bin/Release/net10.0/Reference.Bench.dll --gla-cpu-time`
+/// (default tiered JIT with dynamic PGO, four runs):
 /// | Kernel | C | c | CPU ms | Recurrent / this |
-/// | RecurrentFast | | | 4.26-4.50 | 1.00 |
-/// | ChunkedFast | 8 | 8 | 2.81-3.05 | 1.46-1.51 |
-/// | ChunkedFast | 16 | 4 | 2.90-3.09 | 1.45-1.47 |
-/// | ChunkedFast (default) | 16 | 8 | 2.69-2.88 | 1.50-1.60 |
-/// | ChunkedFast | 16 | 16 | 2.84-3.01 | 1.49-1.51 |
-/// | ChunkedFast | 32 | 8 | 3.00-3.16 | 1.42-1.44 |
-/// | ChunkedFast | 64 | 16 | 3.47-3.64 | 1.21-1.24 |
+/// | RecurrentFast | | | 4.42-5.48 | 1.00 |
+/// | ChunkedFast | 8 | 8 | 2.29-2.99 | 1.75-2.18 |
+/// | ChunkedFast (default) | 16 | 8 | 2.23-2.77 | 1.82-2.40 |
+/// | ChunkedFast | 16 | 16 | 2.72-2.84 | 1.63-1.93 |
+/// | ChunkedFast | 32 | 8 | 2.58-2.69 | 1.64-2.13 |
+/// | ChunkedFast | 64 | 16 | 2.79-2.97 | 1.49-1.96 |
+/// With DOTNET_TieredCompilation=0 (no PGO) the ratios are lower: 1.50-1.60 for the default sizes.
 /// The ChunkedFast of this morning (unblocked chunk of 16, decays built pairwise) was on par with
 /// the recurrent form (3.89 vs 3.85 ms wall, quiet machine). So the 3x target is not reached on
-/// this machine; 1.5-1.6x is.</para>
+/// this machine; about 2x is.</para>
 /// <para>Why (arithmetic bound, corrected): per token the chunked form cannot do less than 2 K V
 /// multiply-adds (each query reads the K x V state once, each key/value pair enters it once), the
 /// recurrent form does 3 K V; the chunked form's advantage is therefore not less work but better
