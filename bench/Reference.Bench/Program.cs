@@ -16,6 +16,12 @@ public static class Program
             CpuTimeRates.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1024);
             return;
         }
+        // `--gla-cpu-time`: GLA chunked vs recurrent form and the chunk-size sweep, CPU time, one thread (see GlaCpuTime).
+        if (args.Length > 0 && args[0] == "--gla-cpu-time")
+        {
+            GlaCpuTime.Run();
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -45,7 +45,7 @@ public sealed class GlaState
 /// GLA layer are left to the caller (<see cref="LogSigmoidGate"/> provides fla's gate squashing);
 /// no initial state other than the one passed in.</para>
 /// </summary>
-public static class GatedLinearAttention
+public static partial class GatedLinearAttention
 {
     /// <summary>fla's gate normaliser: g = logsigmoid(x) / 16.</summary>
     public const double GateNormalizer = 16.0;
@@ -247,9 +247,6 @@ public static class GatedLinearAttention
         return o;
     }
 
-    /// <summary>Chunk length of <see cref="ChunkedFast{T}"/>.</summary>
-    public const int FastChunk = 16;
-
     /// <summary>
     /// Fast tier of the recurrent form (float32 or float64, heads in parallel): per step one fused
     /// vector pass over the K x V state, S[c, :] = exp(g_tc) S[c, :] + k_tc v_t and
@@ -273,82 +270,6 @@ public static class GatedLinearAttention
                 TensorPrimitives.Multiply(q.Data.AsSpan((bh * l + t) * kd, kd), sc, qs);
                 StateKernels.DecayUpdateRead<T>(s, alpha, k.Data.AsSpan((bh * l + t) * kd, kd), v.Data.AsSpan((bh * l + t) * vd, vd),
                     qs, o.Data.AsSpan((bh * l + t) * vd, vd));
-            }
-        });
-        return o;
-    }
-
-    /// <summary>
-    /// Fast tier of the chunkwise form (float32 or float64, heads in parallel), chunks of
-    /// <see cref="FastChunk"/> positions. Per chunk with local cumulative log-gates B_t (all &lt;= 0):
-    /// inter-chunk O = (scale Q o exp(B)) S and S = Diag(exp(B_last)) S + (K o exp(B_last - B))^T V as
-    /// register-blocked tile products; intra-chunk scores A[t, s] = scale sum_c q_tc k_sc D_ts,c with
-    /// the decays D_ts = prod_{r = s+1..t} alpha_r built one step at a time (D_ts = alpha_t o D_(t-1)s,
-    /// every factor in (0, 1], the same products the recurrence forms, no exp of a positive number),
-    /// then O += A V.
-    /// </summary>
-    public static Tensor<T> ChunkedFast<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, double? scale = null, int maxThreads = 0)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
-        int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
-        T sc = T.CreateChecked(Scale(scale, kd));
-        var o = Tensor<T>.Zeros(b, h, l, vd);
-        const int C = FastChunk;
-        Parallel.For(0, b * h, new ParallelOptions { MaxDegreeOfParallelism = threads }, bh =>
-        {
-            var s = new T[kd * vd];
-            var cum = new T[C * kd];
-            var alpha = new T[C * kd];
-            var qe = new T[C * kd];
-            var keT = new T[kd * C];
-            var decay = new T[C * kd];
-            var a = new T[C * C];
-            var e = new T[kd];
-            for (int c0 = 0; c0 < l; c0 += C)
-            {
-                int n = Math.Min(C, l - c0);
-                var qc = q.Data.AsSpan((bh * l + c0) * kd, n * kd);
-                var kc = k.Data.AsSpan((bh * l + c0) * kd, n * kd);
-                var vc = v.Data.AsSpan((bh * l + c0) * vd, n * vd);
-                var oc = o.Data.AsSpan((bh * l + c0) * vd, n * vd);
-                // Gates broadcast to K channels, their running sums B_t and the step decays alpha_t.
-                for (int t = 0; t < n; t++)
-                {
-                    var gt = g.Data.AsSpan((bh * l + c0 + t) * kg, kg);
-                    var ct = cum.AsSpan(t * kd, kd);
-                    if (kg == 1) ct.Fill(gt[0]); else gt.CopyTo(ct);
-                    TensorPrimitives.Exp<T>(ct, alpha.AsSpan(t * kd, kd));
-                    if (t > 0) TensorPrimitives.Add(ct, cum.AsSpan((t - 1) * kd, kd), ct);
-                    TensorPrimitives.Exp<T>(ct, e);
-                    TensorPrimitives.Multiply(qc.Slice(t * kd, kd), e, qe.AsSpan(t * kd, kd));
-                    TensorPrimitives.Multiply(qe.AsSpan(t * kd, kd), sc, qe.AsSpan(t * kd, kd));
-                }
-                // Inter-chunk read-out of the carried state: O = (scale Q o exp(B)) S.
-                TileGemm.Multiply(n, vd, kd, qe, kd, s, vd, oc, vd, accumulate: false);
-                // Intra-chunk scores with step-by-step decays, then O += A V.
-                Array.Clear(a);
-                for (int t = 0; t < n; t++)
-                {
-                    var at = alpha.AsSpan(t * kd, kd);
-                    var qt = qc.Slice(t * kd, kd);
-                    for (int r = 0; r < t; r++)
-                        a[t * C + r] = sc * StateKernels.DecayInPlaceTripleDot<T>(decay.AsSpan(r * kd, kd), at, qt, kc.Slice(r * kd, kd));
-                    decay.AsSpan(t * kd, kd).Fill(T.One);
-                    a[t * C + t] = sc * TensorPrimitives.Dot<T>(qt, kc.Slice(t * kd, kd));
-                }
-                TileGemm.Multiply(n, vd, n, a, C, vc, vd, oc, vd, accumulate: true);
-                // State passing: S = Diag(exp(B_last)) S + (K o exp(B_last - B))^T V.
-                var last = cum.AsSpan((n - 1) * kd, kd);
-                for (int t = 0; t < n; t++)
-                {
-                    TensorPrimitives.Subtract(last, cum.AsSpan(t * kd, kd), e);
-                    TensorPrimitives.Exp<T>(e, e);
-                    for (int c = 0; c < kd; c++) keT[c * C + t] = kc[t * kd + c] * e[c];
-                }
-                TensorPrimitives.Exp<T>(last, e);
-                for (int c = 0; c < kd; c++) TensorPrimitives.Multiply(s.AsSpan(c * vd, vd), e[c], s.AsSpan(c * vd, vd));
-                TileGemm.Multiply(kd, vd, n, keT, C, vc, vd, s, vd, accumulate: true);
             }
         });
         return o;

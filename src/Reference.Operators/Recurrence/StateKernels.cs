@@ -43,33 +43,4 @@ internal static class StateKernels
             }
         }
     }
-
-    /// <summary>d = alpha o d in place, then returns sum_c q_c k_c d_c.</summary>
-    public static T DecayInPlaceTripleDot<T>(Span<T> d, ReadOnlySpan<T> alpha, ReadOnlySpan<T> q, ReadOnlySpan<T> k)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int n = d.Length, w = Vector256<T>.Count, j = 0;
-        T sum = T.Zero;
-        if (Vector256.IsHardwareAccelerated && n >= w)
-        {
-            ref T rd = ref MemoryMarshal.GetReference(d);
-            ref T ra = ref MemoryMarshal.GetReference(alpha);
-            ref T rq = ref MemoryMarshal.GetReference(q);
-            ref T rk = ref MemoryMarshal.GetReference(k);
-            var acc = Vector256<T>.Zero;
-            for (; j + w <= n; j += w)
-            {
-                var x = Vector256.LoadUnsafe(ref rd, (nuint)j) * Vector256.LoadUnsafe(ref ra, (nuint)j);
-                x.StoreUnsafe(ref rd, (nuint)j);
-                acc += Vector256.LoadUnsafe(ref rq, (nuint)j) * Vector256.LoadUnsafe(ref rk, (nuint)j) * x;
-            }
-            sum = Vector256.Sum(acc);
-        }
-        for (; j < n; j++)
-        {
-            d[j] *= alpha[j];
-            sum += q[j] * k[j] * d[j];
-        }
-        return sum;
-    }
 }

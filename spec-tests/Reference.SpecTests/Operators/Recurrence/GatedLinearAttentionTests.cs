@@ -49,6 +49,86 @@ public class GatedLinearAttentionTests
         }
     }
 
+    /// <summary>
+    /// Log-gates of three strengths: fla's logsigmoid(x)/16 (weak), logsigmoid(x) with x ~ N(-4, 4)
+    /// (a sub-block of 8 decays by e^-30 on average, so some diagonal sub-blocks leave the range
+    /// where the chunked form uses the rescaled product and fall back to log space), and -U(20, 60)
+    /// per step (every decay across positions underflows float32; only the diagonal terms survive).
+    /// </summary>
+    private static Tensor<double> Gates(SplitMix64 rng, int strength, params int[] shape)
+    {
+        var x = strength switch
+        {
+            0 => GatedLinearAttention.LogSigmoidGate(rng.NormalTensor<double>(0, 2, shape)),
+            1 => GatedLinearAttention.LogSigmoidGate(rng.NormalTensor<double>(-4, 4, shape), 1.0),
+            _ => rng.UniformTensor<double>(-60, -20, shape),
+        };
+        return x;
+    }
+
+    /// <summary>
+    /// The fast chunked form in float32 against the float64 definition (the parallel form), for weak,
+    /// strong and extreme gates, vector and scalar, inputs rounded to float32 on both sides so only the
+    /// kernel's arithmetic is measured: relative L2 error below the spec's 1e-5 for float32 backends
+    /// (observed up to ~2e-6 with strong scalar gates, where few terms carry the output).
+    /// </summary>
+    [Property(Arbitrary = [typeof(HeadCase)], MaxTest = 40)]
+    public void Property_ChunkedFastFloat32_MatchesFloat64Definition_WeakStrongAndExtremeGates(HeadCase c)
+    {
+        int l = c.L + 2 * GatedLinearAttention.FastChunk + 5;
+        foreach (int strength in new[] { 0, 1, 2 })
+            foreach (bool scalar in new[] { false, true })
+            {
+                var rng = new SplitMix64((ulong)c.Seed + (ulong)strength);
+                var q = rng.NormalTensor<double>(0, 1, c.B, c.H, l, c.K);
+                var k = rng.NormalTensor<double>(0, 1, c.B, c.H, l, c.K);
+                var v = rng.NormalTensor<double>(0, 1, c.B, c.H, l, c.V);
+                var g = Gates(rng, strength, c.B, c.H, l, scalar ? 1 : c.K);
+                var (qf, kf, vf, gf) = (q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), g.Cast<float>());
+                var expected = GatedLinearAttention.Forward(qf.Cast<double>(), kf.Cast<double>(), vf.Cast<double>(), gf.Cast<double>());
+                var actual = GatedLinearAttention.ChunkedFast(qf, kf, vf, gf);
+                Assert.All(actual.Data, x => Assert.True(float.IsFinite(x)));
+                double rel = Metrics.RelativeError(expected.Data, actual.Data);
+                Assert.True(rel <= 1e-5, $"strength {strength}, scalar {scalar}: rel {rel}");
+            }
+    }
+
+    /// <summary>Every chunk / sub-chunk pair (including sub-chunk = chunk and sub-chunk 1) equals the float64 recurrence.</summary>
+    [Property(Arbitrary = [typeof(HeadCase)], MaxTest = 30)]
+    public void Property_ChunkedFastSized_EqualsRecurrence_ForEveryChunkAndSubChunk(HeadCase c)
+    {
+        int l = c.L + 37;
+        var rng = new SplitMix64((ulong)c.Seed);
+        var q = rng.NormalTensor<double>(0, 1, c.B, c.H, l, c.K);
+        var k = rng.NormalTensor<double>(0, 1, c.B, c.H, l, c.K);
+        var v = rng.NormalTensor<double>(0, 1, c.B, c.H, l, c.V);
+        var g = Gates(rng, c.Seed % 2, c.B, c.H, l, c.Seed % 3 == 0 ? 1 : c.K);
+        var expected = GatedLinearAttention.Recurrent(q, k, v, g);
+        foreach (var (chunk, sub) in new[] { (1, 1), (4, 2), (8, 8), (12, 4), (16, 8), (32, 8), (64, 16), (64, 64) })
+        {
+            double rel = Rel(expected, GatedLinearAttention.ChunkedFastSized(q, k, v, g, chunk, sub));
+            Assert.True(rel <= 1e-12, $"chunk {chunk}, sub-chunk {sub}: rel {rel}");
+        }
+    }
+
+    /// <summary>Head sizes of a real model (K = V = 64) and odd ones (33, 17) reach every tile edge of the products.</summary>
+    [Fact]
+    public void Edge_ModelSizedAndOddHeads_ChunkedFastEqualsRecurrence()
+    {
+        foreach (var (kd, vd) in new[] { (64, 64), (33, 17), (17, 33) })
+        {
+            var rng = new SplitMix64((ulong)(kd * 100 + vd));
+            var q = rng.NormalTensor<double>(0, 1, 1, 2, 150, kd);
+            var k = rng.NormalTensor<double>(0, 1, 1, 2, 150, kd);
+            var v = rng.NormalTensor<double>(0, 1, 1, 2, 150, vd);
+            var g = Gates(rng, kd == 64 ? 0 : 1, 1, 2, 150, kd);
+            var expected = GatedLinearAttention.Recurrent(q, k, v, g);
+            Assert.True(Rel(expected, GatedLinearAttention.ChunkedFast(q, k, v, g)) <= 1e-12);
+            var actual = GatedLinearAttention.ChunkedFast(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), g.Cast<float>(), maxThreads: 1);
+            Assert.True(Metrics.RelativeError(expected.Data, actual.Data) <= 1e-5);
+        }
+    }
+
     [Property(Arbitrary = [typeof(HeadCase)])]
     public void Property_StateCarriedAcrossCalls_EqualsOneShot(HeadCase c)
     {
@@ -189,6 +269,8 @@ public class GatedLinearAttentionTests
         var (q, k, v, _) = Inputs(c, false);
         Assert.Equal("g", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Forward(q, k, v, Tensor<double>.Zeros(1, 2, 5, 3))).ParamName);
         Assert.Equal("chunk", Assert.Throws<ArgumentOutOfRangeException>(() => GatedLinearAttention.Chunked(q, k, v, Tensor<double>.Zeros(1, 2, 5, 1), 0)).ParamName);
+        Assert.Equal("subChunk", Assert.Throws<ArgumentOutOfRangeException>(() => GatedLinearAttention.ChunkedFastSized(q, k, v, Tensor<double>.Zeros(1, 2, 5, 1), 16, 6)).ParamName);
+        Assert.Equal("subChunk", Assert.Throws<ArgumentOutOfRangeException>(() => GatedLinearAttention.ChunkedFastSized(q, k, v, Tensor<double>.Zeros(1, 2, 5, 1), 16, 0)).ParamName);
         var (q2, k2, v2, g2) = Inputs(c, false);
         var o = GatedLinearAttention.Forward(q2, k2, v2, g2);
         var wrong = GatedLinearAttention.Forward(q2, k2, v2, GatedLinearAttention.LogSigmoidGate(Tensor<double>.Zeros(1, 2, 5, 4), 15.0));

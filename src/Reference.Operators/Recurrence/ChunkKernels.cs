@@ -1,0 +1,478 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Reference.Core.Kernels;
+
+namespace Reference.Operators.Recurrence;
+
+/// <summary>
+/// Kernels of the fast chunkwise gated linear attention (<see cref="GatedLinearAttention.ChunkedFast{T}"/>):
+/// two small register-blocked products and fused per-row vector passes.
+/// <para>Gemm: C[m x n] (+)= A[m x k] B[k x n] with A(i, p) = a[i * ars + p * acs] (row-major A:
+/// ars = lda, acs = 1; A given as its transpose: ars = 1, acs = lda) and B, C row-major; optionally
+/// C = Diag(rowScale) C + A B. The register tile is 4 rows x 3 vectors of C (12 Vector256
+/// accumulators, 3 loads of B and one broadcast of A per step: 16 ymm registers, FMA bound rather
+/// than load bound); narrower and shorter edge tiles use 4 x 2, 4 x 1, 1 x 1 vector tiles and a
+/// scalar tail. No packing: the operands of a chunk are a few KB and stay in L1/L2. Reduction
+/// order: for each C element the products are added for p = 0..k-1 in order with one FMA each, on
+/// top of (the scaled) C when accumulating.</para>
+/// <para>GemmNT: C = A B^T with both operands row-major along k (scores of queries against keys),
+/// 2 x 4 tiles of dot products, each reduced across the vector lanes at the end.</para>
+/// <para>Exponentials: every exponent the chunked form evaluates is a log-gate g = log alpha or a
+/// difference hi - lo of cumulative log-gates with hi at a later position, so &lt;= 0 for gates
+/// &lt;= 0; they go through Core's <see cref="VectorMath.Exp{T}(Vector256{T})"/> (float32 about 1 ulp,
+/// flushed to 0 below e^-87; float64 Vector256.Exp).</para>
+/// </summary>
+internal static class ChunkKernels
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> Fma<T>(Vector256<T> a, Vector256<T> b, Vector256<T> c)
+    {
+        if (typeof(T) == typeof(float))
+            return Vector256.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double))
+            return Vector256.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
+        return a * b + c;
+    }
+
+    private static bool Vectorized<T>() => Vector256.IsHardwareAccelerated && (typeof(T) == typeof(float) || typeof(T) == typeof(double));
+
+    /// <summary>
+    /// C (+)= A B with A(i, p) = a[i * ars + p * acs] (see the class comment). With accumulate and a
+    /// <paramref name="rowScale"/> of length m, C = Diag(rowScale) C + A B: a state's decay folded
+    /// into the product that updates it (each row of C is scaled as it is loaded into the accumulators).
+    /// </summary>
+    public static void Gemm<T>(int m, int n, int k, ReadOnlySpan<T> a, int ars, int acs, ReadOnlySpan<T> b, int ldb,
+        Span<T> c, int ldc, bool accumulate, ReadOnlySpan<T> rowScale = default) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (m == 0 || n == 0) return;
+        bool scaled = accumulate && !rowScale.IsEmpty;
+        ref T rs = ref MemoryMarshal.GetReference(rowScale);
+        ref T ra = ref MemoryMarshal.GetReference(a);
+        ref T rb = ref MemoryMarshal.GetReference(b);
+        ref T rc = ref MemoryMarshal.GetReference(c);
+        int w = Vector256<T>.Count, i = 0;
+        if (Vectorized<T>() && n >= w)
+        {
+            for (; i + 4 <= m; i += 4)
+            {
+                int j = 0;
+                for (; j + 3 * w <= n; j += 3 * w) Block4x3(k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, i, j, accumulate, scaled, ref rs);
+                if (j + 2 * w <= n) { Block4x2(k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, i, j, accumulate, scaled, ref rs); j += 2 * w; }
+                if (j + w <= n) { Block4x1(k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, i, j, accumulate, scaled, ref rs); j += w; }
+                if (j < n)
+                    for (int r = i; r < i + 4; r++) ScalarRow(r, j, n, k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, accumulate, scaled, ref rs);
+            }
+            for (; i < m; i++)
+            {
+                int j = 0;
+                for (; j + w <= n; j += w) Block1x1(k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, i, j, accumulate, scaled, ref rs);
+                if (j < n) ScalarRow(i, j, n, k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, accumulate, scaled, ref rs);
+            }
+            return;
+        }
+        for (; i < m; i++) ScalarRow(i, 0, n, k, ref ra, ars, acs, ref rb, ldb, ref rc, ldc, accumulate, scaled, ref rs);
+    }
+
+    private static void ScalarRow<T>(int i, int j0, int n, int k, ref T a, int ars, int acs, ref T b, int ldb, ref T c, int ldc,
+        bool accumulate, bool scaled, ref T rs) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int j = j0; j < n; j++)
+        {
+            T acc = accumulate ? Unsafe.Add(ref c, i * ldc + j) : T.Zero;
+            if (scaled) acc *= Unsafe.Add(ref rs, i);
+            for (int p = 0; p < k; p++)
+                acc = T.FusedMultiplyAdd(Unsafe.Add(ref a, i * ars + p * acs), Unsafe.Add(ref b, p * ldb + j), acc);
+            Unsafe.Add(ref c, i * ldc + j) = acc;
+        }
+    }
+
+    private static void Block4x3<T>(int k, ref T a, int ars, int acs, ref T b, int ldb, ref T c, int ldc, int i, int j, bool accumulate, bool scaled, ref T rs)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nuint w = (nuint)Vector256<T>.Count, w2 = 2 * w;
+        nuint c0 = (nuint)(i * ldc + j), c1 = c0 + (nuint)ldc, c2 = c1 + (nuint)ldc, c3 = c2 + (nuint)ldc;
+        Vector256<T> x00, x01, x02, x10, x11, x12, x20, x21, x22, x30, x31, x32;
+        if (accumulate)
+        {
+            x00 = Vector256.LoadUnsafe(ref c, c0); x01 = Vector256.LoadUnsafe(ref c, c0 + w); x02 = Vector256.LoadUnsafe(ref c, c0 + w2);
+            x10 = Vector256.LoadUnsafe(ref c, c1); x11 = Vector256.LoadUnsafe(ref c, c1 + w); x12 = Vector256.LoadUnsafe(ref c, c1 + w2);
+            x20 = Vector256.LoadUnsafe(ref c, c2); x21 = Vector256.LoadUnsafe(ref c, c2 + w); x22 = Vector256.LoadUnsafe(ref c, c2 + w2);
+            x30 = Vector256.LoadUnsafe(ref c, c3); x31 = Vector256.LoadUnsafe(ref c, c3 + w); x32 = Vector256.LoadUnsafe(ref c, c3 + w2);
+            if (scaled)
+            {
+                var f = Vector256.Create(Unsafe.Add(ref rs, i)); x00 *= f; x01 *= f; x02 *= f;
+                f = Vector256.Create(Unsafe.Add(ref rs, i + 1)); x10 *= f; x11 *= f; x12 *= f;
+                f = Vector256.Create(Unsafe.Add(ref rs, i + 2)); x20 *= f; x21 *= f; x22 *= f;
+                f = Vector256.Create(Unsafe.Add(ref rs, i + 3)); x30 *= f; x31 *= f; x32 *= f;
+            }
+        }
+        else x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = x30 = x31 = x32 = Vector256<T>.Zero;
+        ref T a0 = ref Unsafe.Add(ref a, i * ars);
+        ref T a1 = ref Unsafe.Add(ref a0, ars);
+        ref T a2 = ref Unsafe.Add(ref a1, ars);
+        ref T a3 = ref Unsafe.Add(ref a2, ars);
+        ref T bj = ref Unsafe.Add(ref b, j);
+        for (int p = 0; p < k; p++)
+        {
+            var b0 = Vector256.LoadUnsafe(ref bj);
+            var b1 = Vector256.LoadUnsafe(ref bj, w);
+            var b2 = Vector256.LoadUnsafe(ref bj, w2);
+            var s = Vector256.Create(a0);
+            x00 = Fma(s, b0, x00); x01 = Fma(s, b1, x01); x02 = Fma(s, b2, x02);
+            s = Vector256.Create(a1);
+            x10 = Fma(s, b0, x10); x11 = Fma(s, b1, x11); x12 = Fma(s, b2, x12);
+            s = Vector256.Create(a2);
+            x20 = Fma(s, b0, x20); x21 = Fma(s, b1, x21); x22 = Fma(s, b2, x22);
+            s = Vector256.Create(a3);
+            x30 = Fma(s, b0, x30); x31 = Fma(s, b1, x31); x32 = Fma(s, b2, x32);
+            a0 = ref Unsafe.Add(ref a0, acs); a1 = ref Unsafe.Add(ref a1, acs);
+            a2 = ref Unsafe.Add(ref a2, acs); a3 = ref Unsafe.Add(ref a3, acs);
+            bj = ref Unsafe.Add(ref bj, ldb);
+        }
+        x00.StoreUnsafe(ref c, c0); x01.StoreUnsafe(ref c, c0 + w); x02.StoreUnsafe(ref c, c0 + w2);
+        x10.StoreUnsafe(ref c, c1); x11.StoreUnsafe(ref c, c1 + w); x12.StoreUnsafe(ref c, c1 + w2);
+        x20.StoreUnsafe(ref c, c2); x21.StoreUnsafe(ref c, c2 + w); x22.StoreUnsafe(ref c, c2 + w2);
+        x30.StoreUnsafe(ref c, c3); x31.StoreUnsafe(ref c, c3 + w); x32.StoreUnsafe(ref c, c3 + w2);
+    }
+
+    private static void Block4x2<T>(int k, ref T a, int ars, int acs, ref T b, int ldb, ref T c, int ldc, int i, int j, bool accumulate, bool scaled, ref T rs)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nuint w = (nuint)Vector256<T>.Count;
+        nuint c0 = (nuint)(i * ldc + j), c1 = c0 + (nuint)ldc, c2 = c1 + (nuint)ldc, c3 = c2 + (nuint)ldc;
+        Vector256<T> x00, x01, x10, x11, x20, x21, x30, x31;
+        if (accumulate)
+        {
+            x00 = Vector256.LoadUnsafe(ref c, c0); x01 = Vector256.LoadUnsafe(ref c, c0 + w);
+            x10 = Vector256.LoadUnsafe(ref c, c1); x11 = Vector256.LoadUnsafe(ref c, c1 + w);
+            x20 = Vector256.LoadUnsafe(ref c, c2); x21 = Vector256.LoadUnsafe(ref c, c2 + w);
+            x30 = Vector256.LoadUnsafe(ref c, c3); x31 = Vector256.LoadUnsafe(ref c, c3 + w);
+            if (scaled)
+            {
+                var f = Vector256.Create(Unsafe.Add(ref rs, i)); x00 *= f; x01 *= f;
+                f = Vector256.Create(Unsafe.Add(ref rs, i + 1)); x10 *= f; x11 *= f;
+                f = Vector256.Create(Unsafe.Add(ref rs, i + 2)); x20 *= f; x21 *= f;
+                f = Vector256.Create(Unsafe.Add(ref rs, i + 3)); x30 *= f; x31 *= f;
+            }
+        }
+        else x00 = x01 = x10 = x11 = x20 = x21 = x30 = x31 = Vector256<T>.Zero;
+        ref T a0 = ref Unsafe.Add(ref a, i * ars);
+        ref T a1 = ref Unsafe.Add(ref a0, ars);
+        ref T a2 = ref Unsafe.Add(ref a1, ars);
+        ref T a3 = ref Unsafe.Add(ref a2, ars);
+        ref T bj = ref Unsafe.Add(ref b, j);
+        for (int p = 0; p < k; p++)
+        {
+            var b0 = Vector256.LoadUnsafe(ref bj);
+            var b1 = Vector256.LoadUnsafe(ref bj, w);
+            var s = Vector256.Create(a0);
+            x00 = Fma(s, b0, x00); x01 = Fma(s, b1, x01);
+            s = Vector256.Create(a1);
+            x10 = Fma(s, b0, x10); x11 = Fma(s, b1, x11);
+            s = Vector256.Create(a2);
+            x20 = Fma(s, b0, x20); x21 = Fma(s, b1, x21);
+            s = Vector256.Create(a3);
+            x30 = Fma(s, b0, x30); x31 = Fma(s, b1, x31);
+            a0 = ref Unsafe.Add(ref a0, acs); a1 = ref Unsafe.Add(ref a1, acs);
+            a2 = ref Unsafe.Add(ref a2, acs); a3 = ref Unsafe.Add(ref a3, acs);
+            bj = ref Unsafe.Add(ref bj, ldb);
+        }
+        x00.StoreUnsafe(ref c, c0); x01.StoreUnsafe(ref c, c0 + w);
+        x10.StoreUnsafe(ref c, c1); x11.StoreUnsafe(ref c, c1 + w);
+        x20.StoreUnsafe(ref c, c2); x21.StoreUnsafe(ref c, c2 + w);
+        x30.StoreUnsafe(ref c, c3); x31.StoreUnsafe(ref c, c3 + w);
+    }
+
+    private static void Block4x1<T>(int k, ref T a, int ars, int acs, ref T b, int ldb, ref T c, int ldc, int i, int j, bool accumulate, bool scaled, ref T rs)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nuint c0 = (nuint)(i * ldc + j), c1 = c0 + (nuint)ldc, c2 = c1 + (nuint)ldc, c3 = c2 + (nuint)ldc;
+        Vector256<T> x0, x1, x2, x3;
+        if (accumulate)
+        {
+            x0 = Vector256.LoadUnsafe(ref c, c0); x1 = Vector256.LoadUnsafe(ref c, c1);
+            x2 = Vector256.LoadUnsafe(ref c, c2); x3 = Vector256.LoadUnsafe(ref c, c3);
+            if (scaled)
+            {
+                x0 *= Vector256.Create(Unsafe.Add(ref rs, i)); x1 *= Vector256.Create(Unsafe.Add(ref rs, i + 1));
+                x2 *= Vector256.Create(Unsafe.Add(ref rs, i + 2)); x3 *= Vector256.Create(Unsafe.Add(ref rs, i + 3));
+            }
+        }
+        else x0 = x1 = x2 = x3 = Vector256<T>.Zero;
+        ref T a0 = ref Unsafe.Add(ref a, i * ars);
+        ref T a1 = ref Unsafe.Add(ref a0, ars);
+        ref T a2 = ref Unsafe.Add(ref a1, ars);
+        ref T a3 = ref Unsafe.Add(ref a2, ars);
+        ref T bj = ref Unsafe.Add(ref b, j);
+        for (int p = 0; p < k; p++)
+        {
+            var b0 = Vector256.LoadUnsafe(ref bj);
+            x0 = Fma(Vector256.Create(a0), b0, x0);
+            x1 = Fma(Vector256.Create(a1), b0, x1);
+            x2 = Fma(Vector256.Create(a2), b0, x2);
+            x3 = Fma(Vector256.Create(a3), b0, x3);
+            a0 = ref Unsafe.Add(ref a0, acs); a1 = ref Unsafe.Add(ref a1, acs);
+            a2 = ref Unsafe.Add(ref a2, acs); a3 = ref Unsafe.Add(ref a3, acs);
+            bj = ref Unsafe.Add(ref bj, ldb);
+        }
+        x0.StoreUnsafe(ref c, c0); x1.StoreUnsafe(ref c, c1);
+        x2.StoreUnsafe(ref c, c2); x3.StoreUnsafe(ref c, c3);
+    }
+
+    private static void Block1x1<T>(int k, ref T a, int ars, int acs, ref T b, int ldb, ref T c, int ldc, int i, int j, bool accumulate, bool scaled, ref T rs)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nuint c0 = (nuint)(i * ldc + j);
+        Vector256<T> x0 = accumulate ? Vector256.LoadUnsafe(ref c, c0) : Vector256<T>.Zero;
+        if (scaled) x0 *= Vector256.Create(Unsafe.Add(ref rs, i));
+        ref T a0 = ref Unsafe.Add(ref a, i * ars);
+        ref T bj = ref Unsafe.Add(ref b, j);
+        for (int p = 0; p < k; p++)
+        {
+            x0 = Fma(Vector256.Create(a0), Vector256.LoadUnsafe(ref bj), x0);
+            a0 = ref Unsafe.Add(ref a0, acs);
+            bj = ref Unsafe.Add(ref bj, ldb);
+        }
+        x0.StoreUnsafe(ref c, c0);
+    }
+
+    /// <summary>
+    /// C[m x n] = A[m x k] B[n x k]^T, A and B row-major (leading dimensions lda, ldb): every element a
+    /// dot product along the rows, so neither operand has to be transposed in memory (the queries
+    /// against the keys of a sub-block). Tiles of 2 x 4 dot products (8 Vector256 accumulators fed by
+    /// 6 loads), each reduced across lanes at the end.
+    /// </summary>
+    public static void GemmNT<T>(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector256<T>.Count, kv = Vectorized<T>() ? k / w * w : 0, i = 0;
+        ref T ra = ref MemoryMarshal.GetReference(a);
+        ref T rb = ref MemoryMarshal.GetReference(b);
+        for (; i + 2 <= m; i += 2)
+        {
+            int j = 0;
+            for (; j + 4 <= n; j += 4) DotTile2x4(i, j, k, kv, ref ra, lda, ref rb, ldb, c, ldc);
+            for (; j < n; j++)
+            {
+                c[i * ldc + j] = Dot(k, kv, ref Unsafe.Add(ref ra, i * lda), ref Unsafe.Add(ref rb, j * ldb));
+                c[(i + 1) * ldc + j] = Dot(k, kv, ref Unsafe.Add(ref ra, (i + 1) * lda), ref Unsafe.Add(ref rb, j * ldb));
+            }
+        }
+        for (; i < m; i++)
+            for (int j = 0; j < n; j++)
+                c[i * ldc + j] = Dot(k, kv, ref Unsafe.Add(ref ra, i * lda), ref Unsafe.Add(ref rb, j * ldb));
+    }
+
+    private static T Dot<T>(int k, int kv, ref T x, ref T y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T sum = T.Zero;
+        if (kv > 0)
+        {
+            var acc = Vector256<T>.Zero;
+            for (int p = 0; p < kv; p += Vector256<T>.Count)
+                acc = Fma(Vector256.LoadUnsafe(ref x, (nuint)p), Vector256.LoadUnsafe(ref y, (nuint)p), acc);
+            sum = Vector256.Sum(acc);
+        }
+        for (int p = kv; p < k; p++) sum = T.FusedMultiplyAdd(Unsafe.Add(ref x, p), Unsafe.Add(ref y, p), sum);
+        return sum;
+    }
+
+    private static void DotTile2x4<T>(int i, int j, int k, int kv, ref T a, int lda, ref T b, int ldb, Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ref T a0 = ref Unsafe.Add(ref a, i * lda);
+        ref T a1 = ref Unsafe.Add(ref a0, lda);
+        ref T b0 = ref Unsafe.Add(ref b, j * ldb);
+        ref T b1 = ref Unsafe.Add(ref b0, ldb);
+        ref T b2 = ref Unsafe.Add(ref b1, ldb);
+        ref T b3 = ref Unsafe.Add(ref b2, ldb);
+        Vector256<T> x00 = default, x01 = default, x02 = default, x03 = default, x10 = default, x11 = default, x12 = default, x13 = default;
+        for (int p = 0; p < kv; p += Vector256<T>.Count)
+        {
+            nuint o = (nuint)p;
+            var u0 = Vector256.LoadUnsafe(ref a0, o);
+            var u1 = Vector256.LoadUnsafe(ref a1, o);
+            var v = Vector256.LoadUnsafe(ref b0, o);
+            x00 = Fma(u0, v, x00); x10 = Fma(u1, v, x10);
+            v = Vector256.LoadUnsafe(ref b1, o);
+            x01 = Fma(u0, v, x01); x11 = Fma(u1, v, x11);
+            v = Vector256.LoadUnsafe(ref b2, o);
+            x02 = Fma(u0, v, x02); x12 = Fma(u1, v, x12);
+            v = Vector256.LoadUnsafe(ref b3, o);
+            x03 = Fma(u0, v, x03); x13 = Fma(u1, v, x13);
+        }
+        var r0 = c.Slice(i * ldc + j, 4);
+        var r1 = c.Slice((i + 1) * ldc + j, 4);
+        r0[0] = Tail(kv, k, ref a0, ref b0, kv > 0 ? Vector256.Sum(x00) : T.Zero);
+        r0[1] = Tail(kv, k, ref a0, ref b1, kv > 0 ? Vector256.Sum(x01) : T.Zero);
+        r0[2] = Tail(kv, k, ref a0, ref b2, kv > 0 ? Vector256.Sum(x02) : T.Zero);
+        r0[3] = Tail(kv, k, ref a0, ref b3, kv > 0 ? Vector256.Sum(x03) : T.Zero);
+        r1[0] = Tail(kv, k, ref a1, ref b0, kv > 0 ? Vector256.Sum(x10) : T.Zero);
+        r1[1] = Tail(kv, k, ref a1, ref b1, kv > 0 ? Vector256.Sum(x11) : T.Zero);
+        r1[2] = Tail(kv, k, ref a1, ref b2, kv > 0 ? Vector256.Sum(x12) : T.Zero);
+        r1[3] = Tail(kv, k, ref a1, ref b3, kv > 0 ? Vector256.Sum(x13) : T.Zero);
+    }
+
+    /// <summary>sum + x[p] y[p] for p = from..k-1 (the scalar tail of a dot product), one FMA each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T Tail<T>(int from, int k, ref T x, ref T y, T sum) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int p = from; p < k; p++) sum = T.FusedMultiplyAdd(Unsafe.Add(ref x, p), Unsafe.Add(ref y, p), sum);
+        return sum;
+    }
+
+    /// <summary>dst[r, :] = src[r, :] o d[r / block, :] for r &lt; rows (row-major, row length k): each block of rows scaled by its own vector.</summary>
+    public static void ScaleRowBlocks<T>(ReadOnlySpan<T> src, Span<T> dst, int rows, int k, int block, ReadOnlySpan<T> d)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int r = 0; r < rows; r++)
+            TensorPrimitives.Multiply(src.Slice(r * k, k), d.Slice(r / block * k, k), dst.Slice(r * k, k));
+    }
+
+    /// <summary>y = scale x o exp(hi - lo), elementwise (hi - lo &lt;= 0, see the class comment).</summary>
+    public static void ScaledDecay<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> hi, ReadOnlySpan<T> lo, T scale, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = x.Length, w = Vector256<T>.Count, j = 0;
+        if (Vectorized<T>())
+        {
+            ref T rx = ref MemoryMarshal.GetReference(x);
+            ref T rh = ref MemoryMarshal.GetReference(hi);
+            ref T rl = ref MemoryMarshal.GetReference(lo);
+            ref T ry = ref MemoryMarshal.GetReference(y);
+            var vs = Vector256.Create(scale);
+            for (; j + w <= n; j += w)
+            {
+                var e = VectorMath.Exp(Vector256.LoadUnsafe(ref rh, (nuint)j) - Vector256.LoadUnsafe(ref rl, (nuint)j));
+                (vs * Vector256.LoadUnsafe(ref rx, (nuint)j) * e).StoreUnsafe(ref ry, (nuint)j);
+            }
+        }
+        for (; j < n; j++) y[j] = scale * x[j] * T.Exp(hi[j] - lo[j]);
+    }
+
+    /// <summary>
+    /// One position of the forward pass over a chunk, per key channel: cum = prevCum + g,
+    /// alpha = exp(g), run = alpha (first position of a sub-block) or run o alpha, qr = scale q o run,
+    /// qe = qr o e, ki = k / run. Returns min and max of run (the caller checks that 1 / run is safe).
+    /// </summary>
+    public static (T Min, T Max) GateRow<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> prevCum, ReadOnlySpan<T> q, ReadOnlySpan<T> k,
+        ReadOnlySpan<T> e, T scale, bool first, Span<T> cum, Span<T> alpha, Span<T> run, Span<T> qr, Span<T> qe, Span<T> ki)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = g.Length, w = Vector256<T>.Count, j = 0;
+        T min = T.PositiveInfinity, max = T.NegativeInfinity;
+        if (Vectorized<T>() && n >= w)
+        {
+            ref T rg = ref MemoryMarshal.GetReference(g);
+            ref T rp = ref MemoryMarshal.GetReference(prevCum);
+            ref T rq = ref MemoryMarshal.GetReference(q);
+            ref T rk = ref MemoryMarshal.GetReference(k);
+            ref T re = ref MemoryMarshal.GetReference(e);
+            ref T rc = ref MemoryMarshal.GetReference(cum);
+            ref T ra = ref MemoryMarshal.GetReference(alpha);
+            ref T rr = ref MemoryMarshal.GetReference(run);
+            ref T rqr = ref MemoryMarshal.GetReference(qr);
+            ref T rqe = ref MemoryMarshal.GetReference(qe);
+            ref T rki = ref MemoryMarshal.GetReference(ki);
+            var vs = Vector256.Create(scale);
+            var vmin = Vector256.Create(T.PositiveInfinity);
+            var vmax = Vector256.Create(T.NegativeInfinity);
+            for (; j + w <= n; j += w)
+            {
+                nuint i = (nuint)j;
+                var gj = Vector256.LoadUnsafe(ref rg, i);
+                (Vector256.LoadUnsafe(ref rp, i) + gj).StoreUnsafe(ref rc, i);
+                var aj = VectorMath.Exp(gj);
+                aj.StoreUnsafe(ref ra, i);
+                var r = first ? aj : Vector256.LoadUnsafe(ref rr, i) * aj;
+                r.StoreUnsafe(ref rr, i);
+                vmin = Vector256.MinNative(vmin, r);
+                vmax = Vector256.MaxNative(vmax, r);
+                var x = vs * Vector256.LoadUnsafe(ref rq, i) * r;
+                x.StoreUnsafe(ref rqr, i);
+                (x * Vector256.LoadUnsafe(ref re, i)).StoreUnsafe(ref rqe, i);
+                (Vector256.LoadUnsafe(ref rk, i) / r).StoreUnsafe(ref rki, i);
+            }
+            for (int l = 0; l < w; l++)
+            {
+                min = T.Min(min, vmin[l]);
+                max = T.Max(max, vmax[l]);
+            }
+        }
+        for (; j < n; j++)
+        {
+            cum[j] = prevCum[j] + g[j];
+            alpha[j] = T.Exp(g[j]);
+            run[j] = first ? alpha[j] : run[j] * alpha[j];
+            min = T.Min(min, run[j]);
+            max = T.Max(max, run[j]);
+            qr[j] = scale * q[j] * run[j];
+            qe[j] = qr[j] * e[j];
+            ki[j] = k[j] / run[j];
+        }
+        return (min, max);
+    }
+
+    /// <summary>
+    /// One position of the backward pass over a sub-block, per key channel: kr = k o run,
+    /// ke = kr o f, then run = run o alpha (the decay seen by the previous position).
+    /// </summary>
+    public static void KeyRow<T>(ReadOnlySpan<T> k, ReadOnlySpan<T> f, ReadOnlySpan<T> alpha, Span<T> run, Span<T> kr, Span<T> ke)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = k.Length, w = Vector256<T>.Count, j = 0;
+        if (Vectorized<T>())
+        {
+            ref T rk = ref MemoryMarshal.GetReference(k);
+            ref T rf = ref MemoryMarshal.GetReference(f);
+            ref T ra = ref MemoryMarshal.GetReference(alpha);
+            ref T rr = ref MemoryMarshal.GetReference(run);
+            ref T rkr = ref MemoryMarshal.GetReference(kr);
+            ref T rke = ref MemoryMarshal.GetReference(ke);
+            for (; j + w <= n; j += w)
+            {
+                nuint i = (nuint)j;
+                var r = Vector256.LoadUnsafe(ref rr, i);
+                var x = Vector256.LoadUnsafe(ref rk, i) * r;
+                x.StoreUnsafe(ref rkr, i);
+                (x * Vector256.LoadUnsafe(ref rf, i)).StoreUnsafe(ref rke, i);
+                (r * Vector256.LoadUnsafe(ref ra, i)).StoreUnsafe(ref rr, i);
+            }
+        }
+        for (; j < n; j++)
+        {
+            kr[j] = k[j] * run[j];
+            ke[j] = kr[j] * f[j];
+            run[j] *= alpha[j];
+        }
+    }
+
+    /// <summary>
+    /// sum_c x_c y_c exp(hi_c - lo_c): one decayed score of a diagonal sub-block, computed
+    /// elementwise in log space (the exponent never leaves [-inf, 0] whatever the gates' size).
+    /// </summary>
+    public static T DecayedDot<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> hi, ReadOnlySpan<T> lo)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = x.Length, w = Vector256<T>.Count, j = 0;
+        T sum = T.Zero;
+        if (Vectorized<T>() && n >= w)
+        {
+            ref T rx = ref MemoryMarshal.GetReference(x);
+            ref T ry = ref MemoryMarshal.GetReference(y);
+            ref T rh = ref MemoryMarshal.GetReference(hi);
+            ref T rl = ref MemoryMarshal.GetReference(lo);
+            var acc = Vector256<T>.Zero;
+            for (; j + w <= n; j += w)
+            {
+                var e = VectorMath.Exp(Vector256.LoadUnsafe(ref rh, (nuint)j) - Vector256.LoadUnsafe(ref rl, (nuint)j));
+                acc = Fma(Vector256.LoadUnsafe(ref rx, (nuint)j) * Vector256.LoadUnsafe(ref ry, (nuint)j), e, acc);
+            }
+            sum = Vector256.Sum(acc);
+        }
+        for (; j < n; j++) sum += x[j] * y[j] * T.Exp(hi[j] - lo[j]);
+        return sum;
+    }
+}

@@ -1,0 +1,259 @@
+using System.Numerics;
+using Reference.Core;
+using Reference.Operators.Attention;
+
+namespace Reference.Operators.Recurrence;
+
+/// <summary>
+/// Fast tier of the chunkwise GLA form: Yang et al., "Gated Linear Attention Transformers with
+/// Hardware-Efficient Training" (arXiv:2312.06635), section 4.2 (chunkwise parallel form) and 4.3
+/// (secondary-level chunking of the intra-chunk part), laid out for a CPU core the way the paper
+/// lays it out for tensor cores: the inter-chunk read-out and state update, the off-diagonal
+/// sub-blocks and, when its decays allow, the diagonal sub-block are dense tile products on
+/// register-blocked Vector256 FMA micro-kernels (<see cref="ChunkKernels"/>).
+/// <para>Glossary (code = paper): C = chunk length (<see cref="FastChunk"/>), c = sub-chunk length
+/// (<see cref="FastSubChunk"/>); within a chunk, B_t = sum_{r = chunk start..t} g_r (log b_t relative
+/// to the chunk start, &lt;= 0); alpha_t = exp(g_t); p, e = first and last position of a sub-block
+/// (I is the row block of t, J the column block of s); S = state [K, V];
+/// P_t = prod_{r = p..t} alpha_r = exp(B_t - B_(p-1)) and R_s = prod_{r = s+1..e} alpha_r =
+/// exp(B_e - B_s) (decays to the boundaries of the own sub-block); Qr = scale Q o P, Kr = K o R;
+/// Qe = Qr o exp(B_(p-1)) = scale Q o exp(B) (the paper's Q o Lambda), Ke = Kr o exp(B_last - B_e) =
+/// K o exp(B_last - B) (K o Gamma); d_IJ = exp(B_(p_I - 1) - B_(e_J)).</para>
+/// <para>Per chunk:
+/// 0. one pass forward and one backward over the rows: B, alpha (the only exp per element), P, R,
+///    Qr, Qe, Kr, Ke and K / P;
+/// 1. inter-chunk read-out O = Qe S (tile product C x K x V);
+/// 2. off-diagonal sub-blocks J &lt; I: A_IJ = Qr_I Diag(d_IJ) Kr_J^T (d = 1 for J = I - 1; one
+///    product per row block, Q K^T-shaped, so no operand is transposed in memory);
+/// 3. diagonal sub-blocks: A_II[t, s] = scale sum_k q_tk k_sk exp(B_tk - B_sk) (s &lt;= t) as the product
+///    Qr_I (K_I / P_I)^T when every P in the block lies in [2^-60, 2^60] (see
+///    <see cref="DiagonalRange"/>), otherwise elementwise in log space (vectorized exp of B_t - B_s);
+///    exact zeros above the diagonal;
+/// 4. O_I += A[I, 0..e_I] V[0..e_I] (tile product);
+/// 5. state passing S = Diag(exp(B_last)) S + Ke^T V (tile product K x C x V, Ke read transposed, the
+///    decay applied to the accumulators as they are loaded).</para>
+/// <para>Numerics: no exponent is ever positive (for log-gates &lt;= 0) and no factor exceeds 1:
+/// decays inside a sub-block are running products of at most c step decays alpha (the recurrence's
+/// own arithmetic, relative error &lt;= c ulp), decays across sub-blocks and chunks are exps of
+/// differences of cumulative log-gates. The one division, K / P, is used only where P is bounded
+/// away from 0, so float32 neither overflows nor loses the small decays to subnormals; with stronger
+/// gates the diagonal block falls back to the paper's elementwise log-space form.</para>
+/// <para>Cost per token at K = V = 64: 2 K V multiply-adds for steps 1 and 5 whatever C (the floor
+/// of every chunked form: each query reads the K x V state once, each key/value pair enters it
+/// once); (C - c)(K + V)/2 for steps 2 and 4 off the diagonal, c (K + V)/2 on it; K exps. The
+/// recurrent form does 3 K V per token but as a load/store-bound pass over the state (two stores
+/// per vector of the state per step). Chunk sizes by measurement: see <see cref="FastChunk"/>.</para>
+/// <para>Simplifications: a scalar gate is broadcast over the K channels (so it pays the vector
+/// gate's exps); workspaces are allocated once per worker thread and call, not pooled across calls.</para>
+/// </summary>
+public static partial class GatedLinearAttention
+{
+    /// <summary>
+    /// Chunk length C of <see cref="ChunkedFast{T}"/>, chosen by measurement together with
+    /// <see cref="FastSubChunk"/> (`--gla-cpu-time` in bench/, float32, K = V = 64, L 2048, one
+    /// thread; see GlaBench's comment for the table): C = 16, c = 8 was the fastest in every run
+    /// (1.8-2.4x the recurrent form), C 8..32 with c = 8 or 16 within 10-20 % of it, C = 64 slower
+    /// (the intra-chunk work C (K + V)/2 grows), c = 4 runs the sub-block products on scalar tails.
+    /// It keeps the two-level structure of the paper (one off-diagonal sub-block per chunk); c = 8
+    /// is one float32 vector.
+    /// </summary>
+    public const int FastChunk = 16;
+
+    /// <summary>Sub-chunk length c of the secondary chunking in <see cref="ChunkedFast{T}"/> (divides <see cref="FastChunk"/>).</summary>
+    public const int FastSubChunk = 8;
+
+    /// <summary>
+    /// Fast tier of the chunkwise form (float32 or float64, heads in parallel), chunks of
+    /// <see cref="FastChunk"/> positions with secondary chunks of <see cref="FastSubChunk"/>;
+    /// the algorithm is described on this file's class comment. Same result as
+    /// <see cref="Recurrent"/> up to rounding.
+    /// </summary>
+    public static Tensor<T> ChunkedFast<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, double? scale = null, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        ChunkedFastSized(q, k, v, g, FastChunk, FastSubChunk, scale, maxThreads);
+
+    /// <summary><see cref="ChunkedFast{T}"/> with explicit chunk and sub-chunk lengths (tests, chunk-size measurement).</summary>
+    internal static Tensor<T> ChunkedFastSized<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, int chunk, int subChunk,
+        double? scale = null, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
+        HeadShapes.Chunk(chunk, nameof(chunk));
+        HeadShapes.Chunk(subChunk, nameof(subChunk));
+        if (chunk % subChunk != 0)
+            throw new ArgumentOutOfRangeException(nameof(subChunk), $"subChunk = {subChunk} must divide chunk = {chunk}.");
+        int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
+        T sc = T.CreateChecked(Scale(scale, kd));
+        // Every element of o is written (the read-out of step 1 overwrites), so it is not zeroed first.
+        var o = new Tensor<T>(GC.AllocateUninitializedArray<T>(b * h * l * vd), b, h, l, vd);
+        // One workspace per worker thread, reused by the heads it runs (every buffer is written before
+        // it is read within a chunk, and the state is cleared per head).
+        Parallel.For(0, b * h, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new ChunkWorkspace<T>(chunk, subChunk, kd, vd),
+            (bh, _, ws) =>
+            {
+                ChunkedHead(q.Data.AsSpan(bh * l * kd, l * kd), k.Data.AsSpan(bh * l * kd, l * kd), v.Data.AsSpan(bh * l * vd, l * vd),
+                    g.Data.AsSpan(bh * l * kg, l * kg), kg, sc, o.Data.AsSpan(bh * l * vd, l * vd), ws);
+                return ws;
+            }, _ => { });
+        return o;
+    }
+
+    /// <summary>
+    /// Bound on the within-sub-block decay P = exp(B_t - B_(p-1)) for the diagonal sub-block to be
+    /// formed as Qr (K / P)^T: with 2^-60 &lt;= P &lt;= 2^60, k / P and q P stay far inside float32's
+    /// range (|q P| and |k / P| stay within [2^-120, 2^120] for |q|, |k| in [2^-60, 2^60]: no
+    /// overflow, no subnormals).
+    /// </summary>
+    private const double DiagonalRange = 1.152921504606846976e18;
+
+    /// <summary>Buffers of <see cref="ChunkedHead{T}"/> (allocated once per worker thread and call, reused by every chunk and head).</summary>
+    private sealed class ChunkWorkspace<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public ChunkWorkspace(int chunk, int subChunk, int kd, int vd)
+        {
+            (C, Sub, KDim, VDim) = (chunk, subChunk, kd, vd);
+            S = new T[kd * vd];
+            Cum = new T[chunk * kd];
+            Alpha = new T[chunk * kd];
+            Qe = new T[chunk * kd];
+            Qr = new T[chunk * kd];
+            Ke = new T[chunk * kd];
+            Kr = new T[chunk * kd];
+            Ki = new T[chunk * kd];
+            Kd = new T[chunk * kd];
+            A = new T[chunk * chunk];
+            D = new T[chunk / subChunk * kd];
+            Safe = new bool[chunk / subChunk];
+            Zero = new T[kd];
+            One = new T[kd];
+            One.AsSpan().Fill(T.One);
+            Gate = new T[kd];
+            Run = new T[kd];
+            E = new T[kd];
+        }
+
+        public int C { get; }
+        public int Sub { get; }
+        public int KDim { get; }
+        public int VDim { get; }
+        public T[] S { get; }
+        public T[] Cum { get; }
+        public T[] Alpha { get; }
+        public T[] Qe { get; }
+        public T[] Qr { get; }
+        public T[] Ke { get; }
+        public T[] Kr { get; }
+        public T[] Ki { get; }
+        public T[] Kd { get; }
+        public T[] A { get; }
+        public T[] D { get; }
+        public bool[] Safe { get; }
+        public T[] Zero { get; }
+        public T[] One { get; }
+        public T[] Gate { get; }
+        public T[] Run { get; }
+        public T[] E { get; }
+    }
+
+    /// <summary>One head: q, k [L, K], v [L, V], g [L, Kg], o [L, V] (written), from a zero state.</summary>
+    private static void ChunkedHead<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, ReadOnlySpan<T> g, int kg, T sc,
+        Span<T> o, ChunkWorkspace<T> ws) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int kd = ws.KDim, vd = ws.VDim, chunk = ws.C, sub = ws.Sub, l = q.Length / kd;
+        Span<T> s = ws.S, cum = ws.Cum, alpha = ws.Alpha, qe = ws.Qe, qr = ws.Qr, ke = ws.Ke, kr = ws.Kr, ki = ws.Ki, kdec = ws.Kd;
+        Span<T> a = ws.A, d = ws.D, run = ws.Run, e = ws.E;
+        ReadOnlySpan<T> zero = ws.Zero, one = ws.One;
+        T lowest = T.CreateChecked(1.0 / DiagonalRange), highest = T.CreateChecked(DiagonalRange);
+        s.Clear();
+        for (int c0 = 0; c0 < l; c0 += chunk)
+        {
+            int n = Math.Min(chunk, l - c0);
+            var qc = q.Slice(c0 * kd, n * kd);
+            var kc = k.Slice(c0 * kd, n * kd);
+            var vc = v.Slice(c0 * vd, n * vd);
+            var oc = o.Slice(c0 * vd, n * vd);
+
+            // Forward over the chunk: B_t, alpha_t = exp(g_t), and per sub-block the running decay
+            // P_t = prod_{r = p..t} alpha_r = exp(B_t - B_(p-1)), giving Qr_t = scale q_t o P_t,
+            // Qe_t = Qr_t o exp(B_(p-1)) and (K / P)^T for the diagonal sub-block.
+            for (int p = 0, blk = 0; p < n; p += sub, blk++)
+            {
+                int end = Math.Min(p + sub, n);
+                ChunkKernels.ScaledDecay(one, p == 0 ? zero : cum.Slice((p - 1) * kd, kd), zero, T.One, e);
+                bool safe = true;
+                for (int t = p; t < end; t++)
+                {
+                    ReadOnlySpan<T> gt = g.Slice((c0 + t) * kg, kg);
+                    if (kg == 1) { ws.Gate.AsSpan().Fill(gt[0]); gt = ws.Gate; }
+                    var (min, max) = ChunkKernels.GateRow(gt, t == 0 ? zero : cum.Slice((t - 1) * kd, kd), qc.Slice(t * kd, kd), kc.Slice(t * kd, kd),
+                        e, sc, first: t == p, cum.Slice(t * kd, kd), alpha.Slice(t * kd, kd), run, qr.Slice(t * kd, kd), qe.Slice(t * kd, kd),
+                        ki.Slice(t * kd, kd));
+                    safe &= min >= lowest && max <= highest;
+                }
+                ws.Safe[blk] = safe;
+            }
+            ReadOnlySpan<T> last = cum.Slice((n - 1) * kd, kd);
+
+            // Backward within each sub-block: R_s = prod_{r = s+1..e} alpha_r = exp(B_e - B_s), giving
+            // Kr_s = k_s o R_s and Ke_s = Kr_s o exp(B_last - B_e).
+            for (int p = 0; p < n; p += sub)
+            {
+                int end = Math.Min(p + sub, n);
+                ChunkKernels.ScaledDecay(one, last, cum.Slice((end - 1) * kd, kd), T.One, e);
+                one.CopyTo(run);
+                for (int t = end - 1; t >= p; t--)
+                    ChunkKernels.KeyRow(kc.Slice(t * kd, kd), e, alpha.Slice(t * kd, kd), run, kr.Slice(t * kd, kd), ke.Slice(t * kd, kd));
+            }
+
+            // 1. Inter-chunk read-out of the carried state: O = Qe S.
+            ChunkKernels.Gemm(n, vd, kd, qe, kd, 1, s, vd, oc, vd, accumulate: false);
+
+            for (int p = 0, blk = 0; p < n; p += sub, blk++)
+            {
+                int len = Math.Min(sub, n - p);
+                // 2. Off-diagonal sub-blocks: A[I, 0..p) = Qr_I (Kr with the rows of block J scaled by
+                //    d_IJ = exp(B_(p-1) - B_(e_J)), which is 1 for the neighbouring block J = I - 1)^T.
+                if (p > 0)
+                {
+                    ReadOnlySpan<T> kb = kr;
+                    if (p > sub)
+                    {
+                        ReadOnlySpan<T> boundary = cum.Slice((p - 1) * kd, kd);
+                        for (int j = 0; j < p / sub - 1; j++)
+                            ChunkKernels.ScaledDecay(one, boundary, cum.Slice((j * sub + sub - 1) * kd, kd), T.One, d.Slice(j * kd, kd));
+                        one.CopyTo(d.Slice((p / sub - 1) * kd, kd));
+                        ChunkKernels.ScaleRowBlocks<T>(kr, kdec, p, kd, sub, d);
+                        kb = kdec;
+                    }
+                    ChunkKernels.GemmNT(len, p, kd, qr.Slice(p * kd), kd, kb, kd, a.Slice(p * chunk), chunk);
+                }
+                // 3. Diagonal sub-block: A_II[t, s] = scale sum_k q_tk k_sk exp(B_tk - B_sk), s <= t. When the
+                //    decays inside the block stay within DiagonalRange, as the product Qr_I (K_I / P_I)^T;
+                //    otherwise elementwise in log space. Exact zeros above the diagonal either way.
+                if (ws.Safe[blk])
+                {
+                    ChunkKernels.GemmNT(len, len, kd, qr.Slice(p * kd), kd, ki.Slice(p * kd), kd, a.Slice(p * chunk + p), chunk);
+                    for (int t = p; t < p + len; t++) a.Slice(t * chunk + t + 1, p + len - t - 1).Clear();
+                }
+                else
+                {
+                    for (int t = p; t < p + len; t++)
+                    {
+                        ReadOnlySpan<T> qt = qc.Slice(t * kd, kd), bt = cum.Slice(t * kd, kd);
+                        var ar = a.Slice(t * chunk, chunk);
+                        for (int r = p; r < t; r++)
+                            ar[r] = sc * ChunkKernels.DecayedDot(qt, kc.Slice(r * kd, kd), bt, cum.Slice(r * kd, kd));
+                        ar[t] = sc * TensorPrimitives.Dot(qt, kc.Slice(t * kd, kd));
+                        ar[(t + 1)..(p + len)].Clear();
+                    }
+                }
+                // 4. O_I += A[I, 0..e_I] V[0..e_I].
+                ChunkKernels.Gemm(len, vd, p + len, a.Slice(p * chunk), chunk, 1, vc, vd, oc.Slice(p * vd), vd, accumulate: true);
+            }
+
+            // 5. State passing: S = Diag(exp(B_last)) S + Ke^T V (Ke read transposed, the decay applied
+            //    to the accumulators as they are loaded).
+            ChunkKernels.ScaledDecay(one, last, zero, T.One, e);
+            ChunkKernels.Gemm(kd, vd, n, ke, 1, kd, vc, vd, s, vd, accumulate: true, rowScale: e);
+        }
+    }
+}
