@@ -134,4 +134,15 @@ public static class VectorMath
         else
             TensorPrimitives.Log(x, y);
     }
+
+    /// <summary>a b + c with one rounding per lane, for a Vector256 of float or double (the JIT keeps only the branch of T).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> FusedMultiplyAdd<T>(Vector256<T> a, Vector256<T> b, Vector256<T> c) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float))
+            return Vector256.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double))
+            return Vector256.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
+        throw new NotSupportedException($"VectorMath.FusedMultiplyAdd runs on float or double, not {typeof(T).Name}.");
+    }
 }

@@ -271,14 +271,6 @@ internal static class FlashAttentionKernel
             }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<T> Fma<T>(Vector256<T> a, Vector256<T> b, Vector256<T> c)
-    {
-        if (typeof(T) == typeof(float))
-            return Vector256.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
-        return Vector256.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
-    }
-
     /// <summary>
     /// c[6 x NR] = a[6 x depth] b[depth x NR]: a row-major (row i at a + i lda), b row-major (ldb),
     /// c row-major (ldc). Per p: two loads of b, six broadcasts of a, twelve independent FMAs.
@@ -301,17 +293,17 @@ internal static class FlashAttentionKernel
             var b0 = Vector256.LoadUnsafe(ref b);
             var b1 = Vector256.LoadUnsafe(ref b, (nuint)w);
             var ai = Vector256.Create(Unsafe.Add(ref a0, p));
-            c00 = Fma(ai, b0, c00); c01 = Fma(ai, b1, c01);
+            c00 = VectorMath.FusedMultiplyAdd(ai, b0, c00); c01 = VectorMath.FusedMultiplyAdd(ai, b1, c01);
             ai = Vector256.Create(Unsafe.Add(ref a1, p));
-            c10 = Fma(ai, b0, c10); c11 = Fma(ai, b1, c11);
+            c10 = VectorMath.FusedMultiplyAdd(ai, b0, c10); c11 = VectorMath.FusedMultiplyAdd(ai, b1, c11);
             ai = Vector256.Create(Unsafe.Add(ref a2, p));
-            c20 = Fma(ai, b0, c20); c21 = Fma(ai, b1, c21);
+            c20 = VectorMath.FusedMultiplyAdd(ai, b0, c20); c21 = VectorMath.FusedMultiplyAdd(ai, b1, c21);
             ai = Vector256.Create(Unsafe.Add(ref a3, p));
-            c30 = Fma(ai, b0, c30); c31 = Fma(ai, b1, c31);
+            c30 = VectorMath.FusedMultiplyAdd(ai, b0, c30); c31 = VectorMath.FusedMultiplyAdd(ai, b1, c31);
             ai = Vector256.Create(Unsafe.Add(ref a4, p));
-            c40 = Fma(ai, b0, c40); c41 = Fma(ai, b1, c41);
+            c40 = VectorMath.FusedMultiplyAdd(ai, b0, c40); c41 = VectorMath.FusedMultiplyAdd(ai, b1, c41);
             ai = Vector256.Create(Unsafe.Add(ref a5, p));
-            c50 = Fma(ai, b0, c50); c51 = Fma(ai, b1, c51);
+            c50 = VectorMath.FusedMultiplyAdd(ai, b0, c50); c51 = VectorMath.FusedMultiplyAdd(ai, b1, c51);
             b = ref Unsafe.Add(ref b, ldb);
         }
         nuint ld = (nuint)ldc, wu = (nuint)w;
@@ -353,17 +345,17 @@ internal static class FlashAttentionKernel
             var b0 = Vector256.LoadUnsafe(ref bp);
             var b1 = Vector256.LoadUnsafe(ref bp, wu);
             var ai = Vector256.Create(ap);
-            c00 = Fma(ai, b0, c00); c01 = Fma(ai, b1, c01);
+            c00 = VectorMath.FusedMultiplyAdd(ai, b0, c00); c01 = VectorMath.FusedMultiplyAdd(ai, b1, c01);
             ai = Vector256.Create(Unsafe.Add(ref ap, 1));
-            c10 = Fma(ai, b0, c10); c11 = Fma(ai, b1, c11);
+            c10 = VectorMath.FusedMultiplyAdd(ai, b0, c10); c11 = VectorMath.FusedMultiplyAdd(ai, b1, c11);
             ai = Vector256.Create(Unsafe.Add(ref ap, 2));
-            c20 = Fma(ai, b0, c20); c21 = Fma(ai, b1, c21);
+            c20 = VectorMath.FusedMultiplyAdd(ai, b0, c20); c21 = VectorMath.FusedMultiplyAdd(ai, b1, c21);
             ai = Vector256.Create(Unsafe.Add(ref ap, 3));
-            c30 = Fma(ai, b0, c30); c31 = Fma(ai, b1, c31);
+            c30 = VectorMath.FusedMultiplyAdd(ai, b0, c30); c31 = VectorMath.FusedMultiplyAdd(ai, b1, c31);
             ai = Vector256.Create(Unsafe.Add(ref ap, 4));
-            c40 = Fma(ai, b0, c40); c41 = Fma(ai, b1, c41);
+            c40 = VectorMath.FusedMultiplyAdd(ai, b0, c40); c41 = VectorMath.FusedMultiplyAdd(ai, b1, c41);
             ai = Vector256.Create(Unsafe.Add(ref ap, 5));
-            c50 = Fma(ai, b0, c50); c51 = Fma(ai, b1, c51);
+            c50 = VectorMath.FusedMultiplyAdd(ai, b0, c50); c51 = VectorMath.FusedMultiplyAdd(ai, b1, c51);
             ap = ref Unsafe.Add(ref ap, lda);
             bp = ref Unsafe.Add(ref bp, ldb);
         }

@@ -205,7 +205,7 @@ public static partial class GatedLinearAttention
             }
 
             // 1. Inter-chunk read-out of the carried state: O = Qe S.
-            ChunkKernels.Gemm(n, vd, kd, qe, kd, 1, s, vd, oc, vd, accumulate: false);
+            TileGemm.Multiply(n, vd, kd, qe, kd, 1, s, vd, oc, vd, accumulate: false);
 
             for (int p = 0, blk = 0; p < n; p += sub, blk++)
             {
@@ -247,13 +247,13 @@ public static partial class GatedLinearAttention
                     }
                 }
                 // 4. O_I += A[I, 0..e_I] V[0..e_I].
-                ChunkKernels.Gemm(len, vd, p + len, a.Slice(p * chunk), chunk, 1, vc, vd, oc.Slice(p * vd), vd, accumulate: true);
+                TileGemm.Multiply(len, vd, p + len, a.Slice(p * chunk), chunk, 1, vc, vd, oc.Slice(p * vd), vd, accumulate: true);
             }
 
             // 5. State passing: S = Diag(exp(B_last)) S + Ke^T V (Ke read transposed, the decay applied
             //    to the accumulators as they are loaded).
             ChunkKernels.ScaledDecay(one, last, zero, T.One, e);
-            ChunkKernels.Gemm(kd, vd, n, ke, 1, kd, vc, vd, s, vd, accumulate: true, rowScale: e);
+            TileGemm.Multiply(kd, vd, n, ke, 1, kd, vc, vd, s, vd, accumulate: true, rowScale: e);
         }
     }
 }

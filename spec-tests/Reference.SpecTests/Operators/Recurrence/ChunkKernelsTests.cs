@@ -3,6 +3,7 @@ using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Reference.Core;
 using Reference.Core.Linear;
+using Reference.Operators.Attention;
 using Reference.Operators.Recurrence;
 using Reference.SpecTests.Core;
 
@@ -45,11 +46,11 @@ public class ChunkKernelsTests
         NaiveGemm.Multiply(c.TransposedA, false, c.M, c.N, c.K, 1.0, a, c.TransposedA ? c.M : c.K, b, c.N, c.Accumulate ? 1.0 : 0.0, expected, c.N);
 
         var actual = (double[])c0.Clone();
-        ChunkKernels.Gemm<double>(c.M, c.N, c.K, a, ars, acs, b, c.N, actual, c.N, c.Accumulate, c.RowScale ? scale : default);
+        TileGemm.Multiply<double>(c.M, c.N, c.K, a, ars, acs, b, c.N, actual, c.N, c.Accumulate, c.RowScale ? scale : default);
         Assert.True(Metrics.RelativeError(expected, actual) <= 1e-14, $"float64 rel {Metrics.RelativeError(expected, actual)}");
 
         var actual32 = c0.Select(x => (float)x).ToArray();
-        ChunkKernels.Gemm<float>(c.M, c.N, c.K, a.Select(x => (float)x).ToArray(), ars, acs, b.Select(x => (float)x).ToArray(), c.N,
+        TileGemm.Multiply<float>(c.M, c.N, c.K, a.Select(x => (float)x).ToArray(), ars, acs, b.Select(x => (float)x).ToArray(), c.N,
             actual32, c.N, c.Accumulate, c.RowScale ? scale.Select(x => (float)x).ToArray() : default);
         Assert.True(Metrics.RelativeError(expected, actual32.Select(x => (double)x).ToArray()) <= 1e-5);
     }
