@@ -106,10 +106,14 @@ public static partial class SelectiveScan
         TensorPrimitives.Add(delta, bias, dt);
         Softplus(dt, du, s.Work.AsSpan(0, len));
         TensorPrimitives.Multiply(dt, u, du);
-        for (int t = 0; t < len; t++)
+        ref T dtT = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(s.DtT), lane);
+        ref T duT = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(s.DuT), lane);
+        ref T dtRow = ref MemoryMarshal.GetReference(dt);
+        ref T duRow = ref MemoryMarshal.GetReference(du);
+        for (int t = 0; t < len; t++)   // len <= Chunk: the column stays inside [Chunk, W]
         {
-            s.DtT[t * width + lane] = dt[t];
-            s.DuT[t * width + lane] = du[t];
+            Unsafe.Add(ref dtT, t * width) = Unsafe.Add(ref dtRow, t);
+            Unsafe.Add(ref duT, t * width) = Unsafe.Add(ref duRow, t);
         }
     }
 
@@ -148,7 +152,8 @@ public static partial class SelectiveScan
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int width = Scratch<T>.Width, w = Vector256<T>.Count, t = 0;
-        for (int i = 0; i < y.Length; i++) y[i] = s.YT[i * width + lane];
+        ref T column = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(s.YT), lane);
+        for (int i = 0; i < y.Length; i++) y[i] = Unsafe.Add(ref column, i * width);   // y.Length <= Chunk
         if (skip != T.Zero) TensorPrimitives.MultiplyAdd(u, skip, y, y);
         if (z.IsEmpty) return;
         for (; t + w <= y.Length; t += w)
