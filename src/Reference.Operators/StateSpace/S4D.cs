@@ -226,8 +226,8 @@ public static class S4D
     /// whatever l is; repeated multiplication up to l would grow the error with l).
     /// P[j, n] = Abar_n^j (low digits) and Q[m, n] = 2 C_n Bbar_n Abar_n^(m b) (high digits) are formed
     /// in float64, vectorized across modes, then rounded to T; K[m b + j] = sum_n Re Q[m, n] Re P[j, n]
-    /// - Im Q[m, n] Im P[j, n] is one real [L/b, 2M] x [2M, b] product per channel (FastGemm, batched
-    /// over channels). Up to <paramref name="maxThreads"/> threads (0 = all cores).
+    /// - Im Q[m, n] Im P[j, n] is one real [L/b, 2M] x [2M, b] product per channel (FastGemm on the
+    /// channel's thread). Channels in parallel up to <paramref name="maxThreads"/> threads (0 = all cores).
     /// </summary>
     public static Tensor<T> KernelFast<T>(S4DParameters p, int length, Discretization method, int maxThreads = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -238,23 +238,21 @@ public static class S4D
         ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
         var digits = new KernelDigits(length);
         int modes = p.Modes, inner = 2 * modes, block = digits.Block, blocks = digits.Blocks;
-        // Every element of q, pw and the product is written below: no zeroing of ~3 L H values.
-        var q = GC.AllocateUninitializedArray<T>(p.Channels * blocks * inner);
-        var pw = GC.AllocateUninitializedArray<T>(p.Channels * block * inner);
+        // Every element of the product is written below: no zeroing of the L H outputs. The factors of
+        // one channel live in the thread's scratch, so the only large allocation is the result.
+        var full = GC.AllocateUninitializedArray<T>(p.Channels * blocks * block);
         var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
         Parallel.For(0, p.Channels, options,
-            () => new KernelScratch(modes, digits),
+            () => new KernelScratch<T>(modes, digits),
             (h, _, s) =>
             {
-                KernelFactors(p, h, method, digits, s,
-                    q.AsSpan(h * blocks * inner, blocks * inner), pw.AsSpan(h * block * inner, block * inner));
+                KernelFactors(p, h, method, digits, s);
+                FastGemm.Multiply(false, true, blocks, block, inner, T.One, s.Q, inner, s.P, inner,
+                    T.Zero, full.AsSpan(h * blocks * block, blocks * block), block, maxThreads: 1);
                 return s;
             },
             _ => { });
         // blocks * block >= L: the product fills whole blocks; copy out when the last one is partial.
-        var full = GC.AllocateUninitializedArray<T>(p.Channels * blocks * block);
-        FastGemm.MultiplyBatched(false, true, blocks, block, inner, T.One, q, inner, blocks * inner,
-            pw, inner, block * inner, T.Zero, full, block, blocks * block, p.Channels, maxThreads);
         if (blocks * block == length) return new Tensor<T>(full, p.Channels, length);
         var k = Tensor<T>.Zeros(p.Channels, length);
         for (int h = 0; h < p.Channels; h++)
@@ -285,11 +283,13 @@ public static class S4D
     }
 
     /// <summary>
-    /// Per-thread scratch, modes contiguous everywhere: the exponents and z_i [D, M]; the digit
-    /// factors E [D, 8, M]; the powers [b, M] and [L/b, M] (each as re, im).
+    /// Per-thread scratch, modes contiguous everywhere: the GEMM operands Q [L/b, 2M] and P [b, 2M] in T;
+    /// the exponents and z_i [D, M]; the digit factors E [D, 8, M]; the powers [b, M] and [L/b, M]
+    /// (each as re, im) in float64.
     /// </summary>
-    private sealed class KernelScratch(int modes, KernelDigits digits)
+    private sealed class KernelScratch<T>(int modes, KernelDigits digits) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        public readonly T[] Q = new T[digits.Blocks * 2 * modes], P = new T[digits.Block * 2 * modes];
         public readonly double[] Arg = new double[digits.Digits * modes], Mag = new double[digits.Digits * modes];
         public readonly double[] Sin = new double[digits.Digits * modes], Cos = new double[digits.Digits * modes];
         public readonly double[] ERe = new double[digits.Digits * KernelDigits.Radix * modes];
@@ -298,10 +298,11 @@ public static class S4D
         public readonly double[] HighRe = new double[digits.Blocks * modes], HighIm = new double[digits.Blocks * modes];
     }
 
-    /// <summary>Channel h's factors: q [L/b, 2M] = [Re Q | -Im Q] and pw [b, 2M] = [Re P | Im P].</summary>
-    private static void KernelFactors<T>(S4DParameters p, int h, Discretization method, KernelDigits digits, KernelScratch s,
-        Span<T> q, Span<T> pw) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>Channel h's factors: s.Q [L/b, 2M] = [Re Q | -Im Q] and s.P [b, 2M] = [Re P | Im P].</summary>
+    private static void KernelFactors<T>(S4DParameters p, int h, Discretization method, KernelDigits digits, KernelScratch<T> s)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
+        Span<T> q = s.Q, pw = s.P;
         int modes = p.Modes, r = KernelDigits.Radix;
         for (int n = 0; n < modes; n++)
         {
@@ -349,7 +350,7 @@ public static class S4D
         }
 
         // Rows x of (re, im) [count, M], row 0 given: row x = row 0 * prod_i E_(first + i)[digit_i(x)], digits low first.
-        static void Powers(KernelScratch s, int first, int levels, int modes, double[] re, double[] im)
+        static void Powers(KernelScratch<T> s, int first, int levels, int modes, double[] re, double[] im)
         {
             int r = KernelDigits.Radix, filled = 1, count = re.Length / modes;
             for (int i = 0; i < levels && filled < count; i++)
