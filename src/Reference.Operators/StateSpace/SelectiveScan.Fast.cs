@@ -42,7 +42,7 @@ public static partial class SelectiveScan
         var a = new T[dd * n];
         for (int i = 0; i < a.Length; i++) a[i] = -T.Exp(aLog.Data[i]);
         int groupSize = dd / gs, blocksPerGroup = (groupSize + width - 1) / width;
-        var y = Tensor<T>.Zeros(bs, dd, l);
+        var y = new Tensor<T>(GC.AllocateUninitializedArray<T>(bs * dd * l), bs, dd, l);   // every element is written below
         var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? Environment.ProcessorCount : maxThreads };
         Parallel.For(0, bs * gs * blocksPerGroup, options,
             () => new Scratch<T>(n),
