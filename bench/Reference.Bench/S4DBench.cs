@@ -14,10 +14,11 @@ namespace Reference.Bench;
 /// writes l in base 8, multiplies one exactly evaluated factor per digit (M log8 L exponentials) and
 /// finishes with one real [L/b, 2M] x [2M, b] FastGemm product per channel.
 /// <para>Measured (2026-11-29, quiet 2-core VM, `--filter '*S4DKernelBench*' --job short`): unfactored
-/// 954 ms; Fast f32 1 thread 16.6 ms mean (14.7 ms min), all cores 11.8 ms; Fast f64 1 thread 29 ms
-/// (before the digit factors: f32 1 thread 27-37 ms, all cores 20.7 ms). The 10 ms target is not met:
-/// the batched product is ~3 ms, the rest is per-mode set-up (discretization ~1.4 ms, the complex
-/// exponentials and digit products, rounding into the GEMM operands).</para>
+/// 1010 ms; Fast f32 all cores 7.9 ms (target &lt;= 10 ms: met), 1 thread 11.5 ms; Fast f64 1 thread
+/// 15.3 ms. Before this version (exp(j log Abar) and exp(m b log Abar) per mode, batched product over
+/// all channels with 8 MB of operands): f32 1 thread 16.6 ms, all cores 11.8 ms. A best-of-30 loop
+/// outside BenchmarkDotNet gives 7.0 ms / 3.9 ms: the rest of the gap is the garbage collection of
+/// the 4 MB result per call, which the table's Gen2 column shows.</para>
 /// </summary>
 [MemoryDiagnoser, MinColumn]
 public class S4DKernelBench

@@ -12,13 +12,15 @@ namespace Reference.Bench;
 /// bytes per scan = reads u, delta, z [D, L] + B, C [N, L] + A_log [D, N] + D, bias [D], writes out [D, L]
 /// = (4 D L + 2 N L + D N + 2 D) sizeof(T). Target: >= 60% of the triad bandwidth.
 /// <para>Measured (2026-11-29, quiet 2-core AMD EPYC VM, `--filter '*SelectiveScanBench*' '*MachineLimitsBench*'
-/// --job short`): triad 15.8 GB/s (1 thread), 21.0 GB/s (2 threads); fast float32 69 ms (1 thread),
-/// 34 ms (2 threads) = 1.0 GB/s, about 5% of the triad: the target is not met. On this CPU the scan
+/// --job short`): triad 15.8 GB/s (1 thread), 21.0 GB/s (2 threads); fast float32 57 ms (1 thread),
+/// 34 ms (2 threads) = 1.0 GB/s, about 5% of the triad: the target is not met (before the
+/// channel-lane rewrite: 91 ms / 51 ms). On this CPU the scan
 /// is compute bound, not memory bound: every (t, n) pair needs one exp(Delta_t A_n), and the
 /// recurrence's inner loop (channels in the 8 lanes, JIT listing of ScanLanes) is ~45 instructions
 /// per 8 pairs, 26 of them the exp; D L N / 8 = 4.2M such iterations are ~1.2 ms per state index on
-/// one core, and the per-(t, channel) staging (softplus with a vector log, lane transposes, gate)
-/// costs another ~20 ms per thread. 60% of the 2-thread triad would be 2.2 ms per scan, i.e. fewer
+/// one core, and the per-(t, channel) staging costs another ~25 ms per thread (perf, N = 1: the silu
+/// gate 22%, the two scalar lane transposes 19% + 17%, softplus 14%, the recurrence 15% of the
+/// operator's own samples); in-register 8 x 8 transposes are the next step. 60% of the 2-thread triad would be 2.2 ms per scan, i.e. fewer
 /// than 3 instructions per (t, n) lane-vector on two cores: less than the recurrence's own three
 /// FMAs without any exp. The GPU kernel the target comes from has ~50x more arithmetic per byte.</para>
 /// </summary>
