@@ -35,6 +35,31 @@ public static class ConvTestKit
         return y;
     }
 
+    /// <summary>
+    /// Causality of a layer over u [B, L, C]: moves every input at t &gt;= cut by <paramref name="perturb"/>(t),
+    /// then asserts the outputs before cut are bitwise unchanged and some output from cut on changed.
+    /// </summary>
+    public static void AssertCausal(Func<Tensor<double>, Tensor<double>> forward, Tensor<double> u, int cut, Func<int, double> perturb)
+    {
+        int batch = u.Dim(0), length = u.Dim(1), channels = u.Dim(2);
+        var y = forward(u);
+        var perturbed = u.Clone();
+        for (int b = 0; b < batch; b++)
+            for (int t = cut; t < length; t++)
+                for (int c = 0; c < channels; c++) perturbed.Data[(b * length + t) * channels + c] += perturb(t);
+        var yp = forward(perturbed);
+        bool changed = false;
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < length; t++)
+                for (int c = 0; c < channels; c++)
+                {
+                    int i = (b * length + t) * channels + c;
+                    if (t < cut) Assert.Equal(y.Data[i], yp.Data[i]);
+                    else changed |= y.Data[i] != yp.Data[i];
+                }
+        Assert.True(changed);
+    }
+
     public static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
     {
         double acc = 0;
