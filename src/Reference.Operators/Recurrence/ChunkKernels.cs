@@ -139,14 +139,15 @@ internal static class ChunkKernels
     /// <summary>
     /// One position of the forward pass over a chunk, per key channel: cum = prevCum + g,
     /// alpha = exp(g), run = alpha (first position of a sub-block) or run o alpha, qr = scale q o run,
-    /// qe = qr o e, ki = k / run. Returns min and max of run (the caller checks that 1 / run is safe).
+    /// qe = qr o e, ki = k / run. Folds run into the lane-wise bounds min and max (the caller checks
+    /// per sub-block that 1 / run is safe; see <see cref="LaneBounds{T}"/>).
     /// </summary>
-    public static (T Min, T Max) GateRow<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> prevCum, ReadOnlySpan<T> q, ReadOnlySpan<T> k,
-        ReadOnlySpan<T> e, T scale, bool first, Span<T> cum, Span<T> alpha, Span<T> run, Span<T> qr, Span<T> qe, Span<T> ki)
+    public static void GateRow<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> prevCum, ReadOnlySpan<T> q, ReadOnlySpan<T> k,
+        ReadOnlySpan<T> e, T scale, bool first, Span<T> cum, Span<T> alpha, Span<T> run, Span<T> qr, Span<T> qe, Span<T> ki,
+        ref Vector256<T> min, ref Vector256<T> max)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = g.Length, w = Vector256<T>.Count, j = 0;
-        T min = T.PositiveInfinity, max = T.NegativeInfinity;
         if (Vectorized<T>() && n >= w)
         {
             ref T rg = ref MemoryMarshal.GetReference(g);
@@ -161,8 +162,8 @@ internal static class ChunkKernels
             ref T rqe = ref MemoryMarshal.GetReference(qe);
             ref T rki = ref MemoryMarshal.GetReference(ki);
             var vs = Vector256.Create(scale);
-            var vmin = Vector256.Create(T.PositiveInfinity);
-            var vmax = Vector256.Create(T.NegativeInfinity);
+            var vmin = min;
+            var vmax = max;
             for (; j + w <= n; j += w)
             {
                 nuint i = (nuint)j;
@@ -179,25 +180,24 @@ internal static class ChunkKernels
                 (x * Vector256.LoadUnsafe(ref re, i)).StoreUnsafe(ref rqe, i);
                 (Vector256.LoadUnsafe(ref rk, i) / r).StoreUnsafe(ref rki, i);
             }
-            for (int l = 0; l < w; l++)
-            {
-                min = T.Min(min, vmin[l]);
-                max = T.Max(max, vmax[l]);
-            }
+            (min, max) = (vmin, vmax);
         }
         for (; j < n; j++)
         {
             cum[j] = prevCum[j] + g[j];
             alpha[j] = T.Exp(g[j]);
             run[j] = first ? alpha[j] : run[j] * alpha[j];
-            min = T.Min(min, run[j]);
-            max = T.Max(max, run[j]);
+            min = min.WithElement(0, T.Min(min[0], run[j]));
+            max = max.WithElement(0, T.Max(max[0], run[j]));
             qr[j] = scale * q[j] * run[j];
             qe[j] = qr[j] * e[j];
             ki[j] = k[j] / run[j];
         }
-        return (min, max);
     }
+
+    /// <summary>Whether every lane of the bounds lies in [lowest, highest] (false for NaN).</summary>
+    public static bool LaneBounds<T>(Vector256<T> min, Vector256<T> max, T lowest, T highest) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Vector256.GreaterThanOrEqualAll(min, Vector256.Create(lowest)) && Vector256.LessThanOrEqualAll(max, Vector256.Create(highest));
 
     /// <summary>
     /// One position of the backward pass over a sub-block, per key channel: kr = k o run,

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using Reference.Core;
 using Reference.Operators.Attention;
 
@@ -179,17 +180,17 @@ public static partial class GatedLinearAttention
             {
                 int end = Math.Min(p + sub, n);
                 ChunkKernels.ScaledDecay(one, p == 0 ? zero : cum.Slice((p - 1) * kd, kd), zero, T.One, e);
-                bool safe = true;
+                var min = Vector256.Create(T.PositiveInfinity);
+                var max = Vector256.Create(T.NegativeInfinity);
                 for (int t = p; t < end; t++)
                 {
                     ReadOnlySpan<T> gt = g.Slice((c0 + t) * kg, kg);
                     if (kg == 1) { ws.Gate.AsSpan().Fill(gt[0]); gt = ws.Gate; }
-                    var (min, max) = ChunkKernels.GateRow(gt, t == 0 ? zero : cum.Slice((t - 1) * kd, kd), qc.Slice(t * kd, kd), kc.Slice(t * kd, kd),
+                    ChunkKernels.GateRow(gt, t == 0 ? zero : cum.Slice((t - 1) * kd, kd), qc.Slice(t * kd, kd), kc.Slice(t * kd, kd),
                         e, sc, first: t == p, cum.Slice(t * kd, kd), alpha.Slice(t * kd, kd), run, qr.Slice(t * kd, kd), qe.Slice(t * kd, kd),
-                        ki.Slice(t * kd, kd));
-                    safe &= min >= lowest && max <= highest;
+                        ki.Slice(t * kd, kd), ref min, ref max);
                 }
-                ws.Safe[blk] = safe;
+                ws.Safe[blk] = ChunkKernels.LaneBounds(min, max, lowest, highest);
             }
             ReadOnlySpan<T> last = cum.Slice((n - 1) * kd, kd);
 
