@@ -1,18 +1,20 @@
 // The Fast tier of the selective scan (see SelectiveScan.cs for the paper, the glossary and the
 // float64 definition): float or double, threads over blocks of W channels (W = one Vector256 of T:
-// 8 floats or 4 doubles) that share a B/C group, and per block
-//   1. Delta = softplus(delta + bias) and Delta u per channel row (vectorized over L), transposed
-//      to [L, W] so that time step t of the W channels is one vector,
-//   2. the recurrence with the channels in the SIMD lanes and the state index n unrolled:
-//        x_n = exp(Delta_t A_n) o x_n + (Delta_t u_t) B_t[n],   y_t = sum_n C_t[n] x_n,
+// 8 floats or 4 doubles) that share a B/C group, and per block and time chunk
+//   1. u, delta and z of the W channels transposed to [time, W] (W x W register transposes), so
+//      that time step t of the W channels is one vector and every elementwise step below runs on
+//      whole vectors,
+//   2. the recurrence with the channels in the SIMD lanes and the state index n unrolled; per step t
+//        Delta_t = softplus(delta_t + bias),  x_n = exp(Delta_t A_n) o x_n + (Delta_t u_t) B_t[n],
+//        y_t = (sum_n C_t[n] x_n + D u_t) o silu(z_t),
 //      where B_t[n] and C_t[n] are broadcasts (shared by the group) and the N chains x_n are
 //      independent, so exp (computed in registers, no [L, N] decay buffer) and the FMAs of
 //      different n overlap instead of waiting on one another; no horizontal sums,
-//   3. y transposed back to rows, then the skip and the silu(z) gate (vectorized over L).
-// A block that runs past its group's last channel fills the spare lanes with Delta = 0 and u = 0
+//   3. y transposed back to the channel rows.
+// A block that runs past its group's last channel fills the spare lanes with u = 0 and A = 0
 // (decay 1, input 0: their state stays 0) and drops them on output. The lanes accumulate over n
-// in the same order as the naive loop, but exp is VectorMath.Exp's, so results agree with the
-// definition to rounding, not bitwise.
+// in the same order as the naive loop, but exp is VectorMath.Exp's and the updates are fused
+// multiply-adds, so results agree with the definition to rounding, not bitwise.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -50,29 +52,25 @@ public static partial class SelectiveScan
             {
                 int bg = job / blocksPerGroup, bi = bg / gs, first = bg % gs * groupSize + job % blocksPerGroup * width;
                 int lanes = Math.Min(width, (bg % gs + 1) * groupSize - first);
-                // Spare lanes: A = 0 and (below) Delta = Delta u = 0, so their state stays 0.
+                // Spare lanes: A = 0, bias = D = 0 and (below) u = delta = z = 0, so their state stays 0.
                 for (int k = 0; k < n; k++)
                     for (int lane = 0; lane < width; lane++)
                         s.A[k * width + lane] = lane < lanes ? a[(first + lane) * n + k] : T.Zero;
+                for (int lane = 0; lane < width; lane++)
+                {
+                    s.Bias[lane] = lane < lanes && deltaBias is not null ? deltaBias.Data[first + lane] : T.Zero;
+                    s.Skip[lane] = lane < lanes && d is not null ? d.Data[first + lane] : T.Zero;
+                }
                 Array.Clear(s.X);
-                Array.Clear(s.DtT);
-                Array.Clear(s.DuT);
+                int row0 = (bi * dd + first) * l;
                 for (int t0 = 0; t0 < l; t0 += Scratch<T>.Chunk)
                 {
                     int len = Math.Min(Scratch<T>.Chunk, l - t0);
-                    for (int lane = 0; lane < lanes; lane++)
-                    {
-                        int row = (bi * dd + first + lane) * l + t0;
-                        StepInputs(u.Data.AsSpan(row, len), delta.Data.AsSpan(row, len),
-                            deltaBias is null ? T.Zero : deltaBias.Data[first + lane], lane, s);
-                    }
-                    ScanLanes(len, bT.AsSpan((bg * l + t0) * n, len * n), cT.AsSpan((bg * l + t0) * n, len * n), s);
-                    for (int lane = 0; lane < lanes; lane++)
-                    {
-                        int ch = first + lane, row = (bi * dd + ch) * l + t0;
-                        Output(u.Data.AsSpan(row, len), d is null ? T.Zero : d.Data[ch], z is null ? default : z.Data.AsSpan(row, len),
-                            lane, y.Data.AsSpan(row, len), s);
-                    }
+                    ToLanes(u.Data.AsSpan(row0 + t0), l, lanes, len, s.UT);
+                    ToLanes(delta.Data.AsSpan(row0 + t0), l, lanes, len, s.DeltaT);
+                    if (z is not null) ToLanes(z.Data.AsSpan(row0 + t0), l, lanes, len, s.ZT);
+                    ScanLanes(len, bT.AsSpan((bg * l + t0) * n, len * n), cT.AsSpan((bg * l + t0) * n, len * n), z is not null, s);
+                    FromLanes(s.YT, lanes, len, y.Data.AsSpan(row0 + t0), l);
                 }
                 return s;
             },
@@ -81,8 +79,9 @@ public static partial class SelectiveScan
     }
 
     /// <summary>
-    /// Per-thread scratch for one block of W channels and one time chunk: a row's Delta and Delta u
-    /// [Chunk]; the block's Delta, Delta u, y [Chunk, W]; A and the state [N, W] (carried across chunks).
+    /// Per-thread scratch for one block of W channels and one time chunk: the block's u, delta, z and
+    /// y as [Chunk, W] (time step t of the W channels = one vector); A and the state [N, W] (the
+    /// state carried across chunks); the lanes' bias and skip D.
     /// </summary>
     private sealed class Scratch<T>(int n) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -91,45 +90,89 @@ public static partial class SelectiveScan
 
         public static int Width => Vector256<T>.Count;
 
-        public readonly T[] Dt = new T[Chunk], Du = new T[Chunk], Work = new T[Chunk];
-        public readonly T[] DtT = new T[Chunk * Width], DuT = new T[Chunk * Width], YT = new T[Chunk * Width];
+        public readonly T[] UT = new T[Chunk * Width], DeltaT = new T[Chunk * Width], DuT = new T[Chunk * Width], ZT = new T[Chunk * Width], YT = new T[Chunk * Width];
         public readonly T[] A = new T[n * Width], X = new T[n * Width];
+        public readonly T[] Bias = new T[Width], Skip = new T[Width];
     }
 
-    /// <summary>Lane <paramref name="lane"/> of the block: Delta = softplus(delta + bias) and Delta u, written time-major.</summary>
-    private static void StepInputs<T>(ReadOnlySpan<T> u, ReadOnlySpan<T> delta, T bias, int lane, Scratch<T> s)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// rows[lane * stride + t] for lane &lt; lanes, t &lt; len into lanesT[t * W + lane] (spare lanes 0):
+    /// W x W register transposes for a full block, element copies for the time tail and partial blocks.
+    /// </summary>
+    private static void ToLanes<T>(ReadOnlySpan<T> rows, int stride, int lanes, int len, T[] lanesT) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int len = u.Length, width = Scratch<T>.Width;
-        var dt = s.Dt.AsSpan(0, len);
-        var du = s.Du.AsSpan(0, len);
-        TensorPrimitives.Add(delta, bias, dt);
-        Softplus(dt, du, s.Work.AsSpan(0, len));
-        TensorPrimitives.Multiply(dt, u, du);
-        ref T dtT = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(s.DtT), lane);
-        ref T duT = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(s.DuT), lane);
-        ref T dtRow = ref MemoryMarshal.GetReference(dt);
-        ref T duRow = ref MemoryMarshal.GetReference(du);
-        for (int t = 0; t < len; t++)   // len <= Chunk: the column stays inside [Chunk, W]
+        int width = Scratch<T>.Width, t = 0;
+        ref T src = ref MemoryMarshal.GetReference(rows);
+        ref T dst = ref MemoryMarshal.GetArrayDataReference(lanesT);
+        if (lanes == width)
         {
-            Unsafe.Add(ref dtT, t * width) = Unsafe.Add(ref dtRow, t);
-            Unsafe.Add(ref duT, t * width) = Unsafe.Add(ref duRow, t);
+            // Two blocks per step: each row's 64-byte line is used whole while it is in L1 (the W rows
+            // are a whole stride apart and compete for the same cache sets).
+            for (; t + 2 * width <= len; t += 2 * width)
+            {
+                BlockTranspose.Square(ref Unsafe.Add(ref src, t), stride, ref Unsafe.Add(ref dst, t * width), width);
+                BlockTranspose.Square(ref Unsafe.Add(ref src, t + width), stride, ref Unsafe.Add(ref dst, (t + width) * width), width);
+            }
+            for (; t + width <= len; t += width)
+                BlockTranspose.Square(ref Unsafe.Add(ref src, t), stride, ref Unsafe.Add(ref dst, t * width), width);
         }
+        for (; t < len; t++)
+            for (int lane = 0; lane < width; lane++)
+                Unsafe.Add(ref dst, t * width + lane) = lane < lanes ? rows[lane * stride + t] : T.Zero;
     }
 
-    /// <summary>The recurrence over <paramref name="len"/> steps for the W channels of the block (lanes = channels, n unrolled); bT, cT [len, N]; writes YT [len, W].</summary>
+    /// <summary>The inverse of <see cref="ToLanes{T}"/> for the real lanes: lanesT[t * W + lane] into rows[lane * stride + t].</summary>
+    private static void FromLanes<T>(T[] lanesT, int lanes, int len, Span<T> rows, int stride) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = Scratch<T>.Width, t = 0;
+        ref T src = ref MemoryMarshal.GetArrayDataReference(lanesT);
+        ref T dst = ref MemoryMarshal.GetReference(rows);
+        if (lanes == width)
+        {
+            for (; t + 2 * width <= len; t += 2 * width)
+            {
+                BlockTranspose.Square(ref Unsafe.Add(ref src, t * width), width, ref Unsafe.Add(ref dst, t), stride);
+                BlockTranspose.Square(ref Unsafe.Add(ref src, (t + width) * width), width, ref Unsafe.Add(ref dst, t + width), stride);
+            }
+            for (; t + width <= len; t += width)
+                BlockTranspose.Square(ref Unsafe.Add(ref src, t * width), width, ref Unsafe.Add(ref dst, t), stride);
+        }
+        for (; t < len; t++)
+            for (int lane = 0; lane < lanes; lane++)
+                rows[lane * stride + t] = Unsafe.Add(ref src, t * width + lane);
+    }
+
+    /// <summary>
+    /// The block's time chunk in three passes over [len, W] vectors (lanes = channels): the inputs
+    /// Delta = softplus(delta + bias) and Delta u; the recurrence with n unrolled (bT, cT [len, N]);
+    /// the output (scan + D u) o silu(z). Reads UT, DeltaT (overwritten by Delta), ZT; writes DuT, YT.
+    /// The passes are separate so that the recurrence loop holds nothing but its exps and FMAs:
+    /// with softplus inside it, every step waited for that step's softplus (an exp, a log and a
+    /// division in a row) before its N exps could start, because the out-of-order window is already
+    /// full of the previous step's exps.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // long loops: skip the tier-0 JIT
-    private static void ScanLanes<T>(int len, ReadOnlySpan<T> bT, ReadOnlySpan<T> cT, Scratch<T> s) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void ScanLanes<T>(int len, ReadOnlySpan<T> bT, ReadOnlySpan<T> cT, bool gate, Scratch<T> s) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = s.A.Length / Scratch<T>.Width;
         ref T x = ref MemoryMarshal.GetArrayDataReference(s.X);
         ref T a = ref MemoryMarshal.GetArrayDataReference(s.A);
-        ref T dtRef = ref MemoryMarshal.GetArrayDataReference(s.DtT);
+        ref T uRef = ref MemoryMarshal.GetArrayDataReference(s.UT);
+        ref T dtRef = ref MemoryMarshal.GetArrayDataReference(s.DeltaT);
         ref T duRef = ref MemoryMarshal.GetArrayDataReference(s.DuT);
+        ref T zRef = ref MemoryMarshal.GetArrayDataReference(s.ZT);
         ref T yRef = ref MemoryMarshal.GetArrayDataReference(s.YT);
         ref T bRef = ref MemoryMarshal.GetReference(bT);
         ref T cRef = ref MemoryMarshal.GetReference(cT);
-        nuint width = (nuint)Scratch<T>.Width;
+        nuint width = (nuint)Scratch<T>.Width, end = (nuint)len * width;
+        var bias = Vector256.Create<T>(s.Bias);
+        var threshold = Vector256.Create(T.CreateTruncating(NaiveActivations.SoftplusThreshold));
+        for (nuint i = 0; i < end; i += width)
+        {
+            var dt = Softplus(Vector256.LoadUnsafe(ref dtRef, i) + bias, threshold);
+            dt.StoreUnsafe(ref dtRef, i);
+            (dt * Vector256.LoadUnsafe(ref uRef, i)).StoreUnsafe(ref duRef, i);
+        }
         for (int t = 0; t < len; t++)
         {
             nuint lanes = (nuint)t * width, row = (nuint)(t * n);
@@ -139,67 +182,38 @@ public static partial class SelectiveScan
             for (nuint k = 0; k < (nuint)n; k++)
             {
                 var decay = VectorMath.Exp(dt * Vector256.LoadUnsafe(ref a, k * width));
-                var xk = decay * Vector256.LoadUnsafe(ref x, k * width) + du * Vector256.Create(Unsafe.Add(ref bRef, row + k));
+                var xk = VectorMath.FusedMultiplyAdd(decay, Vector256.LoadUnsafe(ref x, k * width), du * Vector256.Create(Unsafe.Add(ref bRef, row + k)));
                 xk.StoreUnsafe(ref x, k * width);
-                acc += Vector256.Create(Unsafe.Add(ref cRef, row + k)) * xk;
+                acc = VectorMath.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref cRef, row + k)), xk, acc);
             }
             acc.StoreUnsafe(ref yRef, lanes);
         }
-    }
-
-    /// <summary>Lane <paramref name="lane"/>'s output segment: y = (scan + D u) o silu(z), silu(z) = z / (1 + e^-z).</summary>
-    private static void Output<T>(ReadOnlySpan<T> u, T skip, ReadOnlySpan<T> z, int lane, Span<T> y, Scratch<T> s)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int width = Scratch<T>.Width, w = Vector256<T>.Count, t = 0;
-        ref T column = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(s.YT), lane);
-        for (int i = 0; i < y.Length; i++) y[i] = Unsafe.Add(ref column, i * width);   // y.Length <= Chunk
-        if (skip != T.Zero) TensorPrimitives.MultiplyAdd(u, skip, y, y);
-        if (z.IsEmpty) return;
-        for (; t + w <= y.Length; t += w)
+        var skip = Vector256.Create<T>(s.Skip);
+        for (nuint i = 0; i < end; i += width)
         {
-            var zv = Vector256.Create(z.Slice(t));
-            (Vector256.Create(y.Slice(t)) * zv / (Vector256<T>.One + VectorMath.Exp(-zv))).CopyTo(y.Slice(t));
+            var yt = VectorMath.FusedMultiplyAdd(skip, Vector256.LoadUnsafe(ref uRef, i), Vector256.LoadUnsafe(ref yRef, i));
+            if (gate)
+            {
+                var zt = Vector256.LoadUnsafe(ref zRef, i);
+                yt = yt * zt / (Vector256<T>.One + VectorMath.Exp(-zt));   // silu(z) = z / (1 + e^-z)
+            }
+            yt.StoreUnsafe(ref yRef, i);
         }
-        for (; t < y.Length; t++) y[t] = y[t] * z[t] / (T.One + T.Exp(-z[t]));
     }
 
     /// <summary>
-    /// PyTorch's softplus (threshold 20) in place, vectorized: max(x, 0) + log1p(exp(-|x|)), with
+    /// PyTorch's softplus (threshold 20) on one vector: max(x, 0) + log1p(exp(-|x|)), with
     /// log1p(e) = log(w) e / (w - 1), w = 1 + e (Goldberg's correction, exact to a few ulps without a
-    /// log1p kernel; e when w rounds to 1). The generic scalar kernel costs more than the whole scan.
+    /// log1p kernel; e when w rounds to 1); x itself above the threshold.
     /// </summary>
-    private static void Softplus<T>(Span<T> x, Span<T> e, Span<T> w) where T : unmanaged, IFloatingPointIeee754<T>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> Softplus<T>(Vector256<T> x, Vector256<T> threshold) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int n = x.Length, width = Vector256<T>.Count, i = 0;
-        for (; i + width <= n; i += width)
-        {
-            var ev = VectorMath.Exp(-Vector256.Abs(Vector256.Create(x.Slice(i))));
-            ev.CopyTo(e.Slice(i));
-            (Vector256<T>.One + ev).CopyTo(w.Slice(i));
-        }
-        for (; i < n; i++)
-        {
-            e[i] = T.Exp(-T.Abs(x[i]));
-            w[i] = T.One + e[i];
-        }
-        VectorMath.Log<T>(w, w);
-        var threshold = T.CreateTruncating(NaiveActivations.SoftplusThreshold);
-        for (i = 0; i + width <= n; i += width)
-        {
-            var xv = Vector256.Create(x.Slice(i));
-            var ev = Vector256.Create(e.Slice(i));
-            var wm1 = (Vector256<T>.One + ev) - Vector256<T>.One;
-            var log1p = Vector256.ConditionalSelect(Vector256.Equals(wm1, Vector256<T>.Zero), ev, Vector256.Create(w.Slice(i)) * ev / wm1);
-            var soft = Vector256.Max(xv, Vector256<T>.Zero) + log1p;
-            Vector256.ConditionalSelect(Vector256.GreaterThan(xv, Vector256.Create(threshold)), xv, soft).CopyTo(x.Slice(i));
-        }
-        for (; i < n; i++)
-        {
-            T wm1 = (T.One + e[i]) - T.One;
-            T log1p = wm1 == T.Zero ? e[i] : w[i] * e[i] / wm1;
-            x[i] = x[i] > threshold ? x[i] : T.Max(x[i], T.Zero) + log1p;
-        }
+        var e = VectorMath.Exp(-Vector256.Abs(x));
+        var w = Vector256<T>.One + e;
+        var wm1 = w - Vector256<T>.One;
+        var log1p = Vector256.ConditionalSelect(Vector256.Equals(wm1, Vector256<T>.Zero), e, VectorMath.Log(w) * e / wm1);
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, threshold), x, Vector256.Max(x, Vector256<T>.Zero) + log1p);
     }
 
     /// <summary>B or C [B, G, N, L] transposed to [B, G, L, N], so that time step t of a group is N contiguous values.</summary>

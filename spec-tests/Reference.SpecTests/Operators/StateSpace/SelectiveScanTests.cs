@@ -151,6 +151,20 @@ public class SelectiveScanTests
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Edge_FastFullVectorBlocksAndTimeChunks_MatchNaive(bool gate)
+    {
+        // 11 channels per group: one full block of 8 floats (two of 4 doubles) taking the register
+        // transposes, then a partial block; L = 300 crosses the fast tier's 256-step chunk and ends
+        // on a tail that is no multiple of the block width.
+        var p = new ScanCase(2, 22, 2, 300, 5, 4, gate, 11).Inputs();
+        var expected = SelectiveScan.Forward(p);
+        Assert.True(Rel(expected, Fast<double>(p, 2)) <= 1e-12);
+        Assert.True(Rel(expected, Fast<float>(p, 1).Cast<double>()) <= 1e-5);
+    }
+
     [Fact]
     public void Edge_FastWithoutSkipGateOrBias_MatchesNaive()
     {
