@@ -107,6 +107,84 @@ public static class VectorMath
             Vector256.Create(double.PositiveInfinity), scaled);
     }
 
+    private const float Exp2MinArgument = -126f;                   // 2^-126: the smallest normal float
+    private const float Exp2MaxArgument = 127.99999237060547f;      // the float just below 128
+
+    /// <summary>
+    /// 2^x for each lane of a float vector: x = n + f with n = round(x) and f = x - n exact in
+    /// [-1/2, 1/2], 2^f by a degree-6 polynomial (relative least squares on [-1/2, 1/2], Estrin's
+    /// scheme; 1.6e-8 before rounding), 2^n put into the exponent field. About 1 ulp. No split
+    /// constant is needed (unlike e^x, whose reduction subtracts n ln 2), so the dependency chain is
+    /// about half of <see cref="Exp(Vector256{float})"/>'s: kernels that need e^(a b) for many b with
+    /// a fixed (the selective scan's decays) fold log2(e) into the fixed factor and call this.
+    /// x &lt; -126 flushes to 0, x above 127.99999 gives +inf, NaN stays NaN (as for Exp).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp2(Vector256<float> x)
+    {
+        // MaxNative / MinNative with the constant first return the second operand, x, for NaN.
+        var y = Vector256.MinNative(Vector256.Create(Exp2MaxArgument), Vector256.MaxNative(Vector256.Create(Exp2MinArgument), x));
+        var t = y + Vector256.Create(RoundingShift);
+        var n = t - Vector256.Create(RoundingShift);
+        var f = y - n;
+        var f2 = f * f;
+        var p01 = Vector256.FusedMultiplyAdd(Vector256.Create(6.931471825e-01f), f, Vector256<float>.One);
+        var p23 = Vector256.FusedMultiplyAdd(Vector256.Create(5.550329015e-02f), f, Vector256.Create(2.402264625e-01f));
+        var p45 = Vector256.FusedMultiplyAdd(Vector256.Create(1.339985989e-03f), f, Vector256.Create(9.618519805e-03f));
+        var p46 = Vector256.FusedMultiplyAdd(Vector256.Create(1.533759787e-04f), f2, p45);
+        var p = Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(p46, f2, p23), f2, p01);
+        // n in [-126, 128] added to the exponent field of 2^f in [0.70, 1.42] (n = 128 only with f < 0).
+        var nBits = t.AsInt32() - Vector256.Create(RoundingShift).AsInt32();
+        var scaled = (p.AsInt32() + Vector256.ShiftLeft(nBits, 23)).AsSingle();
+        scaled = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Exp2MinArgument)), Vector256<float>.Zero, scaled);
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(Exp2MaxArgument)), Vector256.Create(float.PositiveInfinity), scaled);
+    }
+
+    private const double Exp2MinArgumentDouble = -1022.0;                 // 2^-1022: the smallest normal double
+    private const double Exp2MaxArgumentDouble = 1023.9999999999999;      // the double just below 1024
+
+    /// <summary>
+    /// 2^x for each lane of a double vector: the float kernel's scheme with 2^f = e^(f ln 2) by its
+    /// Taylor polynomial to degree 13 (remainder (ln2/2)^14 / 14! &lt; 5e-18), Estrin's scheme. About
+    /// 1 ulp; x &lt; -1022 flushes to 0, x above 1023.9999999999999 gives +inf, NaN stays NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Exp2(Vector256<double> x)
+    {
+        var y = Vector256.MinNative(Vector256.Create(Exp2MaxArgumentDouble), Vector256.MaxNative(Vector256.Create(Exp2MinArgumentDouble), x));
+        var t = y + Vector256.Create(RoundingShiftDouble);
+        var n = t - Vector256.Create(RoundingShiftDouble);
+        var f = y - n;
+        var f2 = f * f;
+        var f4 = f2 * f2;
+        var f8 = f4 * f4;
+        // Coefficients (ln 2)^i / i!, i = 0..13, in pairs.
+        var q0 = Vector256.FusedMultiplyAdd(Vector256.Create(0.6931471805599453), f, Vector256<double>.One);
+        var q1 = Vector256.FusedMultiplyAdd(Vector256.Create(0.055504108664821576), f, Vector256.Create(0.2402265069591007));
+        var q2 = Vector256.FusedMultiplyAdd(Vector256.Create(0.0013333558146428441), f, Vector256.Create(0.009618129107628477));
+        var q3 = Vector256.FusedMultiplyAdd(Vector256.Create(1.5252733804059838e-05), f, Vector256.Create(0.00015403530393381606));
+        var q4 = Vector256.FusedMultiplyAdd(Vector256.Create(1.0178086009239696e-07), f, Vector256.Create(1.3215486790144305e-06));
+        var q5 = Vector256.FusedMultiplyAdd(Vector256.Create(4.44553827187081e-10), f, Vector256.Create(7.054911620801121e-09));
+        var q6 = Vector256.FusedMultiplyAdd(Vector256.Create(1.3691488853904124e-12), f, Vector256.Create(2.5678435993488196e-11));
+        var low = Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(q3, f2, q2), f4, Vector256.FusedMultiplyAdd(q1, f2, q0));
+        var high = Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(q6, f2, q5), f2, q4);
+        var p = Vector256.FusedMultiplyAdd(high, f8, low);
+        var nBits = t.AsInt64() - Vector256.Create(RoundingShiftDouble).AsInt64();
+        var scaled = (p.AsInt64() + Vector256.ShiftLeft(nBits, 52)).AsDouble();
+        scaled = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Exp2MinArgumentDouble)), Vector256<double>.Zero, scaled);
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(Exp2MaxArgumentDouble)),
+            Vector256.Create(double.PositiveInfinity), scaled);
+    }
+
+    /// <summary>2^x for a Vector256 of float or double (the JIT keeps only the branch of T).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Exp2<T>(Vector256<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float)) return Exp2(x.As<T, float>()).As<float, T>();
+        if (typeof(T) == typeof(double)) return Exp2(x.As<T, double>()).As<double, T>();
+        throw new NotSupportedException($"VectorMath.Exp2 runs on float or double, not {typeof(T).Name}.");
+    }
+
     /// <summary>e^x for a Vector256 of float or double (the JIT keeps only the branch of T).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> Exp<T>(Vector256<T> x) where T : unmanaged, IFloatingPointIeee754<T>
