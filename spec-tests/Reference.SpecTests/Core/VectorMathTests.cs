@@ -138,4 +138,31 @@ public class VectorMathTests
         Assert.Equal(double.PositiveInfinity, z[2]);
         Assert.True(double.IsNaN(z[3]));
     }
+
+    [Fact]
+    public void Property_Exp2Decay_EqualsExp2OnItsRange_AndClampsBelow()
+    {
+        var rng = new SplitMix64(45);
+        var x = new float[1 << 16];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.Uniform(-130, 0);
+        x[0] = 0f; x[1] = -126f; x[2] = -126.5f; x[3] = float.NegativeInfinity; x[4] = float.NaN; x[5] = -0.5f;
+        for (int i = 0; i < x.Length; i += 8)
+        {
+            var v = Vector256.Create(x.AsSpan(i));
+            var decay = VectorMath.Exp2Decay(v);
+            var exact = VectorMath.Exp2(v);
+            for (int j = 0; j < 8; j++)
+            {
+                float xi = x[i + j];
+                if (float.IsNaN(xi)) Assert.True(float.IsNaN(decay[j]));
+                else if (xi < -126f) Assert.Equal(MathF.Pow(2, -126), decay[j]);   // the documented floor, never a subnormal
+                else Assert.Equal(exact[j], decay[j]);
+            }
+        }
+        var d = VectorMath.Exp2Decay(Vector256.Create(-1030.0, -1022.0, -0.5, 0.0));
+        Assert.Equal(Math.Pow(2, -1022), d[0]);
+        Assert.Equal(Math.Pow(2, -1022), d[1]);
+        Assert.True(Math.Abs(d[2] - Math.Sqrt(0.5)) <= 2.3e-16);
+        Assert.Equal(1.0, d[3]);
+    }
 }

@@ -123,7 +123,15 @@ public static class VectorMath
     public static Vector256<float> Exp2(Vector256<float> x)
     {
         // MaxNative / MinNative with the constant first return the second operand, x, for NaN.
-        var y = Vector256.MinNative(Vector256.Create(Exp2MaxArgument), Vector256.MaxNative(Vector256.Create(Exp2MinArgument), x));
+        var scaled = Exp2Core(Vector256.MinNative(Vector256.Create(Exp2MaxArgument), Vector256.MaxNative(Vector256.Create(Exp2MinArgument), x)));
+        scaled = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Exp2MinArgument)), Vector256<float>.Zero, scaled);
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(Exp2MaxArgument)), Vector256.Create(float.PositiveInfinity), scaled);
+    }
+
+    /// <summary>2^y for y in [-126, 128) (or NaN): the reduction, the polynomial and the exponent insertion of <see cref="Exp2(Vector256{float})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Exp2Core(Vector256<float> y)
+    {
         var t = y + Vector256.Create(RoundingShift);
         var n = t - Vector256.Create(RoundingShift);
         var f = y - n;
@@ -135,9 +143,31 @@ public static class VectorMath
         var p = Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(p46, f2, p23), f2, p01);
         // n in [-126, 128] added to the exponent field of 2^f in [0.70, 1.42] (n = 128 only with f < 0).
         var nBits = t.AsInt32() - Vector256.Create(RoundingShift).AsInt32();
-        var scaled = (p.AsInt32() + Vector256.ShiftLeft(nBits, 23)).AsSingle();
-        scaled = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Exp2MinArgument)), Vector256<float>.Zero, scaled);
-        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(Exp2MaxArgument)), Vector256.Create(float.PositiveInfinity), scaled);
+        return (p.AsInt32() + Vector256.ShiftLeft(nBits, 23)).AsSingle();
+    }
+
+    /// <summary>
+    /// 2^x for decay factors, x &lt;= 0: <see cref="Exp2(Vector256{float})"/> without its range selects
+    /// (a third of its instructions). x below -126 gives 2^-126, the smallest normal float (a decay
+    /// that has vanished: 1.2e-38 instead of a subnormal or 0, so the products that follow never meet
+    /// subnormals); x in [-126, 128) is 2^x to about 1 ulp; above that the result is unspecified.
+    /// NaN x gives NaN (the hardware's NaNs; a NaN with low payload bits set may not survive the
+    /// exponent arithmetic, so callers keep NaN out of x, e.g. by validating their parameters).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp2Decay(Vector256<float> x) => Exp2Core(Vector256.MaxNative(Vector256.Create(Exp2MinArgument), x));
+
+    /// <summary>The double form of <see cref="Exp2Decay(Vector256{float})"/>: x below -1022 gives 2^-1022.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Exp2Decay(Vector256<double> x) => Exp2Core(Vector256.MaxNative(Vector256.Create(Exp2MinArgumentDouble), x));
+
+    /// <summary>2^x for decay factors (see <see cref="Exp2Decay(Vector256{float})"/>), float or double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Exp2Decay<T>(Vector256<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float)) return Exp2Decay(x.As<T, float>()).As<float, T>();
+        if (typeof(T) == typeof(double)) return Exp2Decay(x.As<T, double>()).As<double, T>();
+        throw new NotSupportedException($"VectorMath.Exp2Decay runs on float or double, not {typeof(T).Name}.");
     }
 
     private const double Exp2MinArgumentDouble = -1022.0;                 // 2^-1022: the smallest normal double
@@ -151,7 +181,16 @@ public static class VectorMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<double> Exp2(Vector256<double> x)
     {
-        var y = Vector256.MinNative(Vector256.Create(Exp2MaxArgumentDouble), Vector256.MaxNative(Vector256.Create(Exp2MinArgumentDouble), x));
+        var scaled = Exp2Core(Vector256.MinNative(Vector256.Create(Exp2MaxArgumentDouble), Vector256.MaxNative(Vector256.Create(Exp2MinArgumentDouble), x)));
+        scaled = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Exp2MinArgumentDouble)), Vector256<double>.Zero, scaled);
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(Exp2MaxArgumentDouble)),
+            Vector256.Create(double.PositiveInfinity), scaled);
+    }
+
+    /// <summary>2^y for y in [-1022, 1024) (or NaN): the reduction, the polynomial and the exponent insertion of <see cref="Exp2(Vector256{double})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> Exp2Core(Vector256<double> y)
+    {
         var t = y + Vector256.Create(RoundingShiftDouble);
         var n = t - Vector256.Create(RoundingShiftDouble);
         var f = y - n;
@@ -170,10 +209,7 @@ public static class VectorMath
         var high = Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(q6, f2, q5), f2, q4);
         var p = Vector256.FusedMultiplyAdd(high, f8, low);
         var nBits = t.AsInt64() - Vector256.Create(RoundingShiftDouble).AsInt64();
-        var scaled = (p.AsInt64() + Vector256.ShiftLeft(nBits, 52)).AsDouble();
-        scaled = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Exp2MinArgumentDouble)), Vector256<double>.Zero, scaled);
-        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(Exp2MaxArgumentDouble)),
-            Vector256.Create(double.PositiveInfinity), scaled);
+        return (p.AsInt64() + Vector256.ShiftLeft(nBits, 52)).AsDouble();
     }
 
     /// <summary>2^x for a Vector256 of float or double (the JIT keeps only the branch of T).</summary>
