@@ -22,8 +22,11 @@ it checks the recurrence of the .NET definition by another representation). Two 
 """
 import argparse
 import json
+import math
 import os
 import sys
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 
@@ -66,6 +69,110 @@ def causal_conv(p, x, dtype):
         n *= 2
     y = np.fft.irfft(np.fft.rfft(u, n, axis=-1) * np.fft.rfft(k, n, axis=-1), n, axis=-1)[:, :length]
     return {"y": y.astype(dtype)}
+
+
+# ---------------------------------------------------------------- row-wise kernels and activations
+# PyTorch's definitions (torch.nn.functional): log_softmax, layer_norm (biased variance), RMSNorm
+# (Zhang and Sennrich 2019), and the pointwise activations, each in a form without cancellation.
+
+
+def log_softmax(p, x, dtype):
+    v = x["x"].astype(dtype)
+    z = v - v.max(axis=-1, keepdims=True)  # log-sum-exp shift: the largest exponent is 0, the sum is in [1, cols]
+    return {"y": (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))).astype(dtype)}
+
+
+def layer_norm(p, x, dtype):
+    v = x["x"].astype(dtype)
+    mean = v.mean(axis=-1)
+    centered = v - mean[:, None]
+    # Two-pass variance: mean((x - mean)^2), not mean(x^2) - mean^2 (which cancels for offset rows).
+    rstd = 1 / np.sqrt(np.mean(centered * centered, axis=-1) + dtype(p["eps"]))
+    y = centered * rstd[:, None] * x["gamma"].astype(dtype) + x["beta"].astype(dtype)
+    return {"y": y.astype(dtype), "mean": mean.astype(dtype), "rstd": rstd.astype(dtype)}
+
+
+def rms_norm(p, x, dtype):
+    v = x["x"].astype(dtype)
+    rstd = 1 / np.sqrt(np.mean(v * v, axis=-1) + dtype(p["eps"]))
+    return {"y": (v * rstd[:, None] * x["gamma"].astype(dtype)).astype(dtype), "rstd": rstd.astype(dtype)}
+
+
+def _sigmoid(v):
+    # 1 / (1 + exp(-v)): for v << 0 exp(-v) overflows to inf and the quotient is 0, never NaN.
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-v))
+
+
+# 1 / sqrt(2) to 40 digits, as an exact rational.
+_SQRT_HALF = Fraction(Decimal("0.7071067811865475244008436403184145404737"))
+
+
+def _gelu_scalar(x, dtype):
+    """x Phi(x) with Phi(x) = erfc(z) / 2 at z = -x / sqrt(2), for one float64 x.
+
+    The erfc form keeps Phi's relative accuracy for x << 0, where (1 + erf(x / sqrt(2))) / 2 would
+    cancel. erfc is steep there (d ln erfc / dz ~ -2 z), so the argument's own rounding would
+    cost 2 z^2 eps relative (~400 ulp at x = -20): z is formed exactly as a rational, rounded to
+    z0, and the remainder dz = z - z0 enters by the first-order term erfc'(z0) dz =
+    -2 / sqrt(pi) exp(-z0^2) dz (the second-order term is below eps). In float64 the rest is
+    exact rational arithmetic, so erfc's rounding is the only one of size eps; in float32 Phi
+    is rounded to float32 and multiplied in float32."""
+    exact = -Fraction(x) * _SQRT_HALF
+    z0 = float(exact)
+    dz = exact - Fraction(z0)
+    phi = Fraction(math.erfc(z0)) / 2 - dz * Fraction(math.exp(-z0 * z0) / math.sqrt(math.pi))
+    if dtype == np.float32:
+        return float(np.float32(x) * np.float32(float(phi)))
+    return float(Fraction(x) * phi)
+
+
+# numpy has no erf: math's erfc per element, in float64 (see _gelu_scalar).
+_gelu_array = np.vectorize(_gelu_scalar, otypes=[np.float64])
+
+
+def _gelu(v):
+    return _gelu_array(v.astype(np.float64), v.dtype.type).astype(v.dtype)
+
+
+def _gelu_tanh(v):
+    # (1 + tanh(z)) / 2 = sigmoid(2 z): the same function without 1 + tanh cancelling for x << 0.
+    c = v.dtype.type(2 * math.sqrt(2 / math.pi))
+    return v * _sigmoid(c * (v + v.dtype.type(0.044715) * v * v * v))
+
+
+def _log_sigmoid(v):
+    # log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)): exp never overflows.
+    return np.minimum(v, 0) - np.log1p(np.exp(-np.abs(v)))
+
+
+def _softplus_plain(v):
+    # PyTorch's softplus (beta 1, threshold 20): x itself above 20, else log1p(exp(x)).
+    with np.errstate(over="ignore"):
+        return np.where(v > 20, v, np.log1p(np.exp(v)))
+
+
+def _elu(v):
+    # alpha 1: expm1 keeps relative accuracy for small negative x.
+    return np.where(v > 0, v, np.expm1(np.minimum(v, 0)))
+
+
+ACTIVATIONS = {
+    "nn.relu": lambda v: np.maximum(v, 0),
+    "nn.gelu": _gelu,
+    "nn.gelu_tanh": _gelu_tanh,
+    "nn.silu": lambda v: v * _sigmoid(v),
+    "nn.sigmoid": _sigmoid,
+    "nn.log_sigmoid": _log_sigmoid,
+    "nn.tanh": np.tanh,
+    "nn.softplus": _softplus_plain,
+    "nn.elu": _elu,
+}
+
+
+def _activation(name):
+    f = ACTIVATIONS[name]
+    return lambda p, x, dtype: {"y": np.asarray(f(x["x"].astype(dtype))).astype(dtype)}
 
 
 # ---------------------------------------------------------------- state-space family
@@ -226,7 +333,8 @@ def ssd(p, x, dtype):
 
 OPS = {"linalg.gemm": gemm, "nn.softmax": softmax, "fft.fft": fft, "fft.causal_conv": causal_conv,
        "ssm.shift": shift_ssm, "ssm.h3": h3, "ssm.selective_scan": selective_scan, "ssm.mamba_block": mamba_block,
-       "ssm.ssd": ssd}
+       "ssm.ssd": ssd, "nn.log_softmax": log_softmax, "nn.layer_norm": layer_norm, "nn.rms_norm": rms_norm}
+OPS.update({name: _activation(name) for name in ACTIVATIONS})
 
 
 def run_process(op, in_dir, out_dir):
