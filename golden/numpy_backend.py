@@ -331,9 +331,113 @@ def ssd(p, x, dtype):
     return {"y": y.astype(dtype)}
 
 
+# ---------------------------------------------------------------- convolutions
+# ../shared/spec/operators.md, "Shared primitive: causal convolution with skip", "Long convolution",
+# "Hyena", "S4D": conv.causal, conv.long and Hyena's long convolutions by direct causal sums; the two
+# bidirectional conventions by the spectra the spec names (FFT of size 2L), a second representation.
+
+
+def conv_causal(p, x, dtype):
+    return {"y": _causal_conv(x["u"].astype(dtype), x["k"].astype(dtype), x["d"].astype(dtype)).astype(dtype)}
+
+
+def conv_bidirectional(p, x, dtype):
+    """conjugate: spectrum rfft(k) + conj(rfft(k_rev)), k_rev[0] on lag 0; pad_flip: kernel
+    [k, 0..0] + [0..0, reverse(k_rev)], k_rev[0] on lag -1. n = 2L: lags -(L-1)..L-1 never wrap.
+    numpy's FFT runs in float64; float32 outputs are rounded."""
+    u = x["u"].astype(dtype)
+    channels, length = u.shape
+    n = 2 * length
+
+    def padded(kernel):           # the first L taps, zero padded to L
+        out = np.zeros((channels, length))
+        taps = min(kernel.shape[1], length)
+        out[:, :taps] = kernel[:, :taps]
+        return out
+
+    k, k_rev = padded(x["k"].astype(dtype)), padded(x["k_rev"].astype(dtype))
+    if p["mode"] == "conjugate":
+        spectrum = np.fft.rfft(k, n) + np.conj(np.fft.rfft(k_rev, n))
+    elif p["mode"] == "pad_flip":
+        spectrum = np.fft.rfft(np.concatenate([k, k_rev[:, ::-1]], axis=1), n)
+    else:
+        raise ValueError("mode must be conjugate or pad_flip, got %r" % p["mode"])
+    y = np.fft.irfft(np.fft.rfft(u, n) * spectrum, n)[:, :length] + x["d"].astype(dtype)[:, None] * u
+    return {"y": y.astype(dtype)}
+
+
+def _smooth(w, window):
+    """Moving average over the last axis: s[t] = sum_{|j - t| <= window // 2} w[j] / window (zeros outside)."""
+    half = window // 2
+    padded = np.concatenate([np.zeros(w.shape[:-1] + (half,), w.dtype), w, np.zeros(w.shape[:-1] + (half,), w.dtype)], axis=-1)
+    return sum(padded[..., j:j + w.shape[-1]] for j in range(window)) / w.dtype.type(window)
+
+
+def _squash(s, lam):
+    """Soft threshold sign(s) max(|s| - lambda, 0)."""
+    return np.sign(s) * np.maximum(np.abs(s) - s.dtype.type(lam), 0)
+
+
+def conv_long(p, x, dtype):
+    u = x["u"].astype(dtype)                                 # [B, H, L]
+    kernel = _squash(_smooth(x["w"].astype(dtype), p["window"]), p["lambda"])   # [C, H, Lk]
+    d = x["d"].astype(dtype)                                 # [C, H]
+    copies = [_causal_conv(u, kernel[c], d[c]) for c in range(kernel.shape[0])]
+    return {"y": np.concatenate(copies, axis=1).astype(dtype)}   # channel c H + h
+
+
+def _hyena_filters(p, f, length, dtype):
+    """h [Df, L]: the Sin-MLP of positional features on the l_max grid, times exp(-t |delta|), first L samples."""
+    l_max, e = p["max_length"], p["embedding_dim"]
+    width, df = p["filter_width"], (p["order"] - 1) * p["width"]
+    t = np.linspace(0, 1, l_max).astype(dtype)[:, None]                     # t_k = k / (l_max - 1)
+    bands = (e - 1) // 2
+    omega = (2 * np.pi * np.arange(l_max) / l_max)[:, None]
+    freqs = np.linspace(1e-4, bands - 1, bands)[None, :]
+    z = np.concatenate([t, np.cos(freqs * omega).astype(dtype), -np.sin(freqs * omega).astype(dtype)], axis=1)  # [l_max, E]
+    freq = f("freq")                                                        # one frequency vector for every Sin
+    h = np.sin(freq * (z @ f("w0").reshape(width, e).T + f("b0")))
+    h = np.sin(freq * (h @ f("w1").reshape(width, width).T + f("b1")))
+    h = np.sin(freq * (h @ f("w2").reshape(width, width).T + f("b2")))
+    h = h @ f("w3").reshape(df, width).T                                    # [l_max, Df]
+    h = h * np.exp(-t * np.abs(f("deltas")))                                # exponential window
+    return h[:length].T
+
+
+def conv_hyena(p, x, dtype):
+    """Hyena (Poli et al. 2023, Def. 3.1) with safari's HyenaOperator conventions: in_proj, 3-tap
+    depthwise causal conv (tap 2 on the current token), x_0..x_{N-1}, v; for o = 0..N-2 the gate
+    x_{N-1-o} then long filter o plus bias; y = v x_0; out_proj."""
+    f = lambda name: x[name].astype(dtype)
+    u = f("u")
+    nb, length, dm = u.shape
+    order = p["order"]
+    inner = (order + 1) * dm
+    s = (u @ f("in_w").reshape(inner, dm).T + f("in_b")).transpose(0, 2, 1)       # [B, (N+1)D, L]
+    w = f("short_w").reshape(inner, 3)
+    padded = np.concatenate([np.zeros((nb, inner, 2), dtype), s], axis=2)
+    s = sum(w[:, j, None] * padded[:, :, j:j + length] for j in range(3)) + f("short_b")[:, None]
+    gates = [s[:, i * dm:(i + 1) * dm] for i in range(order)]
+    v = s[:, order * dm:]
+    h = _hyena_filters(p, f, length, dtype)
+    bias = f("filter_bias")
+    for o in range(order - 1):
+        v = v * gates[order - 1 - o]
+        v = _causal_conv(v, h[o * dm:(o + 1) * dm], bias[o * dm:(o + 1) * dm])
+    y = (v * gates[0]).transpose(0, 2, 1)
+    return {"y": (y @ f("out_w").reshape(dm, dm).T + f("out_b")).astype(dtype)}
+
+
+def s4d(p, x, dtype):
+    kernel = _s4d_kernel(x, p["length"], p["discretization"], dtype)
+    return {"y": _causal_conv(x["u"].astype(dtype), kernel, x["d"].astype(dtype)).astype(dtype), "kernel": kernel}
+
+
 OPS = {"linalg.gemm": gemm, "nn.softmax": softmax, "fft.fft": fft, "fft.causal_conv": causal_conv,
        "ssm.shift": shift_ssm, "ssm.h3": h3, "ssm.selective_scan": selective_scan, "ssm.mamba_block": mamba_block,
        "ssm.ssd": ssd, "nn.log_softmax": log_softmax, "nn.layer_norm": layer_norm, "nn.rms_norm": rms_norm}
+OPS.update({"conv.causal": conv_causal, "conv.bidirectional": conv_bidirectional, "conv.long": conv_long,
+            "conv.hyena": conv_hyena, "ssm.s4d": s4d})
 OPS.update({name: _activation(name) for name in ACTIVATIONS})
 
 
