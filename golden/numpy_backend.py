@@ -433,11 +433,130 @@ def s4d(p, x, dtype):
     return {"y": _causal_conv(x["u"].astype(dtype), kernel, x["d"].astype(dtype)).astype(dtype), "kernel": kernel}
 
 
+# ---------------------------------------------------------------- attention and linear recurrences
+# ../shared/spec/operators.md, "Softmax attention", "Linear attention and gated linear attention";
+# layout [B, H, L, X]. Softmax attention by its masked score matrix; linear, decayed linear and
+# gated linear attention by their recurrences (state S [B, H, K, V] carried over t), the other
+# representation than the golden's parallel T[t, s].
+
+
+def attention_softmax(p, x, dtype):
+    """Query head h reads kv head h // (Hq / Hkv); key s is visible from t when s <= t and, with a
+    window W > 0, t - s < W (flash-attn's window (W - 1, 0)); scale K^-1/2."""
+    q, k, v = (x[name].astype(dtype) for name in ("q", "k", "v"))
+    per_kv = q.shape[1] // k.shape[1]
+    k, v = np.repeat(k, per_kv, axis=1), np.repeat(v, per_kv, axis=1)
+    length = q.shape[2]
+    lag = np.arange(length)[:, None] - np.arange(length)[None, :]        # t - s
+    visible = (lag >= 0) & ((lag < p["window"]) if p["window"] > 0 else True)
+    scores = np.where(visible, (q @ k.transpose(0, 1, 3, 2)) * dtype(q.shape[-1] ** -0.5), -np.inf)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))             # log-sum-exp shift (t = s always visible)
+    return {"out": ((e / e.sum(axis=-1, keepdims=True)) @ v).astype(dtype)}
+
+
+def _feature_map(name, v):
+    if name == "identity":
+        return v
+    if name == "relu":
+        return np.maximum(v, 0)
+    if name == "elu1":
+        return np.where(v > 0, v + 1, np.exp(np.minimum(v, 0)))         # elu(x) + 1
+    if name == "taylor":
+        # Based's second-order Taylor map: phi(q).phi(k) = 1 + q.k / sqrt(K) + (q.k)^2 / (2 K).
+        kd = v.shape[-1]
+        outer = (v[..., :, None] * v[..., None, :]).reshape(v.shape[:-1] + (kd * kd,))
+        return np.concatenate([np.ones(v.shape[:-1] + (1,), v.dtype), v / v.dtype.type(kd ** 0.25),
+                               outer / v.dtype.type(math.sqrt(2 * kd))], axis=-1)
+    raise ValueError("map must be identity, elu1, relu or taylor, got %r" % name)
+
+
+def attention_linear(p, x, dtype):
+    """S_t = S_{t-1} + phi(k_t) v_t^T, z_t = z_{t-1} + phi(k_t); o_t = S_t^T (c phi(q_t)), divided by
+    c phi(q_t) . z_t + eps when normalising (eps 1e-10, fla's). The query scale c is F^-1/2 for
+    identity, relu, elu1 and 1 for taylor (its map carries the 1/sqrt(K) already)."""
+    fq, fk = _feature_map(p["map"], x["q"].astype(dtype)), _feature_map(p["map"], x["k"].astype(dtype))
+    v = x["v"].astype(dtype)
+    scale = dtype(1.0 if p["map"] == "taylor" else fq.shape[-1] ** -0.5)
+    nb, heads, length, features = fq.shape
+    state = np.zeros((nb, heads, features, v.shape[-1]), dtype)
+    keys = np.zeros((nb, heads, features), dtype)
+    out = np.zeros_like(v)
+    for t in range(length):
+        state += fk[:, :, t, :, None] * v[:, :, t, None, :]
+        keys += fk[:, :, t]
+        query = scale * fq[:, :, t]
+        out[:, :, t] = np.einsum("bhf,bhfv->bhv", query, state)
+        if p["normalize"]:
+            out[:, :, t] /= (np.sum(query * keys, axis=-1) + dtype(1e-10))[..., None]
+    return {"out": out.astype(dtype)}
+
+
+def _gated_recurrence(q, k, v, log_gate):
+    """S_t = Diag(exp(g_t)) S_{t-1} + k_t v_t^T, o_t = S_t^T (K^-1/2 q_t); g [B, H, L, K] or broadcastable."""
+    nb, heads, length, kd = q.shape
+    scale = q.dtype.type(kd ** -0.5)
+    state = np.zeros((nb, heads, kd, v.shape[-1]), q.dtype)
+    out = np.zeros_like(v)
+    for t in range(length):
+        state = np.exp(log_gate[:, :, t])[..., None] * state + k[:, :, t, :, None] * v[:, :, t, None, :]
+        out[:, :, t] = np.einsum("bhk,bhkv->bhv", scale * q[:, :, t], state)
+    return out
+
+
+def attention_decayed_linear(p, x, dtype):
+    q, k, v = (x[name].astype(dtype) for name in ("q", "k", "v"))
+    log_lambda = x["log_lambda"].astype(dtype)                            # [H, K], the same decay at every t
+    gate = np.broadcast_to(log_lambda[None, :, None, :], q.shape)
+    return {"out": _gated_recurrence(q, k, v, gate).astype(dtype)}
+
+
+def recurrence_gla(p, x, dtype):
+    q, k, v, g = (x[name].astype(dtype) for name in ("q", "k", "v", "g"))
+    return {"out": _gated_recurrence(q, k, v, np.broadcast_to(g, q.shape)).astype(dtype)}   # scalar gate: [..., 1] over K
+
+
+# ---------------------------------------------------------------- effective state size
+# ../shared/spec/ess.md: per split s = 1..L-1 the singular values of H_s = T[s:L, 0:s].
+
+
+def _split_singular_values(t):
+    """Yields (channel, s, sigma descending) for every channel of t [C, L, L] and split s."""
+    channels, length, _ = t.shape
+    for c in range(channels):
+        for s in range(1, length):
+            yield c, s, np.linalg.svd(t[c, s:, :s], compute_uv=False)
+
+
+def ess_tolerance(p, x, dtype):
+    """#{m : sigma_m > cut}, cut = tau sigma_1 (relative) or tau (absolute)."""
+    t = x["t"].astype(dtype)
+    ess = np.zeros((t.shape[0], t.shape[1] - 1), dtype)
+    for c, s, sigma in _split_singular_values(t):
+        cut = p["tau"] * sigma[0] if p["relative"] else p["tau"]
+        ess[c, s - 1] = np.count_nonzero(sigma > cut)
+    return {"ess": ess}
+
+
+def ess_entropy(p, x, dtype):
+    """exp(-sum_m p_m ln p_m), p_m = sigma_m / sum sigma (L1 normalisation, 0 ln 0 = 0); 0 when H_s = 0."""
+    t = x["t"].astype(dtype)
+    ess = np.zeros((t.shape[0], t.shape[1] - 1), dtype)
+    for c, s, sigma in _split_singular_values(t):
+        total = sigma.sum()
+        if total == 0:
+            continue
+        prob = sigma[sigma > 0] / total
+        ess[c, s - 1] = np.exp(-np.sum(prob * np.log(prob)))
+    return {"ess": ess}
+
+
 OPS = {"linalg.gemm": gemm, "nn.softmax": softmax, "fft.fft": fft, "fft.causal_conv": causal_conv,
        "ssm.shift": shift_ssm, "ssm.h3": h3, "ssm.selective_scan": selective_scan, "ssm.mamba_block": mamba_block,
        "ssm.ssd": ssd, "nn.log_softmax": log_softmax, "nn.layer_norm": layer_norm, "nn.rms_norm": rms_norm}
 OPS.update({"conv.causal": conv_causal, "conv.bidirectional": conv_bidirectional, "conv.long": conv_long,
-            "conv.hyena": conv_hyena, "ssm.s4d": s4d})
+            "conv.hyena": conv_hyena, "ssm.s4d": s4d, "attention.softmax": attention_softmax,
+            "attention.linear": attention_linear, "attention.decayed_linear": attention_decayed_linear,
+            "recurrence.gla": recurrence_gla, "ess.tolerance": ess_tolerance, "ess.entropy": ess_entropy})
 OPS.update({name: _activation(name) for name in ACTIVATIONS})
 
 
