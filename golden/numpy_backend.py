@@ -21,12 +21,12 @@ it checks the recurrence of the .NET definition by another representation). Two 
    float32 (complex outputs stay complex128).
 """
 import argparse
+import decimal
 import json
 import math
 import os
 import sys
 from decimal import Decimal
-from fractions import Fraction
 
 import numpy as np
 
@@ -104,30 +104,65 @@ def _sigmoid(v):
         return 1 / (1 + np.exp(-v))
 
 
-# 1 / sqrt(2) to 40 digits, as an exact rational.
-_SQRT_HALF = Fraction(Decimal("0.7071067811865475244008436403184145404737"))
+def _erfc_decimal(z):
+    """erfc(z) for a Decimal z, evaluated in the caller's decimal context of 80 digits (numpy has no erf).
+
+    0 <= z < 6: 1 - erf(z), erf by its Maclaurin series 2/sqrt(pi) sum_n (-1)^n z^(2n+1) / (n! (2n+1))
+    (A&S 7.1.5); the alternating terms grow to ~exp(z^2) (16 digits at z = 6) and 1 - erf loses
+    another -log10 erfc(z) (17 digits), so 80 working digits leave more than 40.
+    z >= 6: Laplace's continued fraction (A&S 7.1.14) erfc(z) = exp(-z^2) / sqrt(pi) /
+    (z + (1/2) / (z + 1 / (z + (3/2) / (z + ...)))), 200 levels (converged far below 1e-30 there).
+    z < 0: 2 - erfc(-z)."""
+    if z < 0:
+        return 2 - _erfc_decimal(-z)
+    if z < 6:
+        total, power, n = Decimal(0), z, 0          # power = (-1)^n z^(2n+1) / n!
+        while True:
+            term = power / (2 * n + 1)
+            total += term
+            if abs(term) <= Decimal("1e-75") * abs(total):
+                break
+            n += 1
+            power = -power * z * z / n
+        return 1 - 2 * total / _PI.sqrt()
+    tail = Decimal(0)
+    for level in range(200, 0, -1):
+        tail = (Decimal(level) / 2) / (z + tail)
+    return (-z * z).exp() / (_PI.sqrt() * (z + tail))
+
+
+def _pi_decimal():
+    """pi to 80 digits by Machin's formula 16 atan(1/5) - 4 atan(1/239), atan(1/m) by its series."""
+    def atan_inverse(m):
+        total, power, n = Decimal(0), Decimal(1) / m, 0     # power = (1/m)^(2n+1)
+        while power > Decimal("1e-85"):
+            total += (-1) ** n * power / (2 * n + 1)
+            power /= m * m
+            n += 1
+        return total
+    return 16 * atan_inverse(5) - 4 * atan_inverse(239)
+
+
+_DIGITS = decimal.Context(prec=80)
+with decimal.localcontext(_DIGITS):
+    _PI = _pi_decimal()
 
 
 def _gelu_scalar(x, dtype):
-    """x Phi(x) with Phi(x) = erfc(z) / 2 at z = -x / sqrt(2), for one float64 x.
+    """x Phi(x), Phi(x) = erfc(-x / sqrt(2)) / 2, for one float64 x, rounded once to float64.
 
-    The erfc form keeps Phi's relative accuracy for x << 0, where (1 + erf(x / sqrt(2))) / 2 would
-    cancel. erfc is steep there (d ln erfc / dz ~ -2 z), so the argument's own rounding would
-    cost 2 z^2 eps relative (~400 ulp at x = -20): z is formed exactly as a rational, rounded to
-    z0, and the remainder dz = z - z0 enters by the first-order term erfc'(z0) dz =
-    -2 / sqrt(pi) exp(-z0^2) dz (the second-order term is below eps). In float64 the rest is
-    exact rational arithmetic, so erfc's rounding is the only one of size eps; in float32 Phi
-    is rounded to float32 and multiplied in float32."""
-    exact = -Fraction(x) * _SQRT_HALF
-    z0 = float(exact)
-    dz = exact - Fraction(z0)
-    phi = Fraction(math.erfc(z0)) / 2 - dz * Fraction(math.exp(-z0 * z0) / math.sqrt(math.pi))
-    if dtype == np.float32:
-        return float(np.float32(x) * np.float32(float(phi)))
-    return float(Fraction(x) * phi)
+    Why not math.erfc: for x << 0 erfc is steep (d ln erfc(z) / dz ~ -2 z), so the float64
+    rounding of z = -x / sqrt(2) alone costs up to 2 z^2 eps relative (~400 ulp at x = -20), and
+    even with z exact math.erfc is ~1-2 ulp: with the golden's own few ulp that exceeds the case's
+    4 ulp. The erfc form (not (1 + erf) / 2) keeps Phi's relative accuracy for x << 0. In float32
+    Phi is rounded to float32 and the product taken in float32."""
+    with decimal.localcontext(_DIGITS):
+        phi = _erfc_decimal(-Decimal(x) / Decimal(2).sqrt()) / 2
+        if dtype == np.float32:
+            return float(np.float32(x) * np.float32(float(phi)))
+        return float(Decimal(x) * phi)
 
 
-# numpy has no erf: math's erfc per element, in float64 (see _gelu_scalar).
 _gelu_array = np.vectorize(_gelu_scalar, otypes=[np.float64])
 
 
