@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""A small NumPy backend for a few golden ops: an example of a non-.NET backend.
+"""An independent NumPy backend for every op of the golden set: a second check of the golden outputs.
 
-Ops: linalg.gemm, nn.softmax, fft.fft, fft.causal_conv (the FFT convolution theorem, as the
-project's fast tier computes it), and the state-space ops ssm.shift, ssm.h3, ssm.selective_scan,
-ssm.mamba_block and ssm.ssd (written from the spec's equations; SSD by its dual quadratic form, so
-it checks the recurrence of the .NET definition by another representation). Two ways to use it:
+Every op is written from ../shared/spec/ (operators.md, ess.md) and the papers' equations, not
+from the C# code, and where natural by another representation than the golden's naive definition:
+GEMM and softmax directly; fft.fft and fft.causal_conv by numpy's FFT; conv.causal, conv.long,
+the shift SSM, H3, S4D and Hyena's long convolutions by direct causal sums; conv.bidirectional by
+the spectra of its two conventions; selective scan, the Mamba block, linear, decayed linear and
+gated linear attention by their recurrences; SSD by its dual quadratic form; softmax attention by
+its masked score matrix; ESS by numpy.linalg.svd of every split block; the activations in forms
+without cancellation (GELU by a documented 80-digit erfc: numpy has no erf). Two ways to use it:
 
 1. As a process backend of the conformance runner (one case per call, golden/README.md,
    "Process backends"):
@@ -16,9 +20,10 @@ it checks the recurrence of the .NET definition by another representation). Two 
        python3 golden/numpy_backend.py --golden golden --out /tmp/cand [--precision float32]
        python3 golden/check.py /tmp/cand
    float32 casts the inputs to float32 (exact: golden inputs are float32-representable) and
-   computes in float32 where numpy does (matmul, softmax, the scans; complex64 for the S4D kernel
-   inside H3); numpy's FFT computes float32 input in float64, so FFT outputs are rounded to
-   float32 (complex outputs stay complex128).
+   computes in float32 where numpy does (matmul, reductions, the scans and recurrences, float32
+   SVD for ESS; complex64 for the S4D kernel); numpy's FFT computes float32 input in float64, so
+   FFT outputs are rounded to float32 (complex outputs stay complex128); GELU's erfc runs in
+   decimal and is rounded to float32 before the float32 product x Phi(x).
 """
 import argparse
 import decimal
@@ -181,12 +186,6 @@ def _log_sigmoid(v):
     return np.minimum(v, 0) - np.log1p(np.exp(-np.abs(v)))
 
 
-def _softplus_plain(v):
-    # PyTorch's softplus (beta 1, threshold 20): x itself above 20, else log1p(exp(x)).
-    with np.errstate(over="ignore"):
-        return np.where(v > 20, v, np.log1p(np.exp(v)))
-
-
 def _elu(v):
     # alpha 1: expm1 keeps relative accuracy for small negative x.
     return np.where(v > 0, v, np.expm1(np.minimum(v, 0)))
@@ -200,7 +199,7 @@ ACTIVATIONS = {
     "nn.sigmoid": _sigmoid,
     "nn.log_sigmoid": _log_sigmoid,
     "nn.tanh": np.tanh,
-    "nn.softplus": _softplus_plain,
+    "nn.softplus": lambda v: _softplus(v),            # the SSM section's: threshold 20, log1p(exp(x)) below
     "nn.elu": _elu,
 }
 
@@ -637,7 +636,7 @@ def main(argv):
             return 2
         return run_process(*argv)
     here = os.path.dirname(os.path.abspath(__file__))
-    parser = argparse.ArgumentParser(description="NumPy backend for a few golden ops.")
+    parser = argparse.ArgumentParser(description="Independent NumPy backend for the golden ops.")
     parser.add_argument("--golden", default=here)
     parser.add_argument("--out", required=True, help="directory for <op>/<case-id>/<output>.npy")
     parser.add_argument("--precision", choices=["float32", "float64"], default="float64")
