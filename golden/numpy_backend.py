@@ -506,11 +506,12 @@ def _feature_map(name, v):
 
 def attention_linear(p, x, dtype):
     """S_t = S_{t-1} + phi(k_t) v_t^T, z_t = z_{t-1} + phi(k_t); o_t = S_t^T (c phi(q_t)), divided by
-    c phi(q_t) . z_t + eps when normalising (eps 1e-10, fla's). The query scale c is F^-1/2 for
-    identity, relu, elu1 and 1 for taylor (its map carries the 1/sqrt(K) already)."""
+    c phi(q_t) . z_t + eps when normalising. The query scale c and eps are the case's params (op
+    version 2): c = F^-1/2 for identity, relu, elu1 and 1 for taylor (its map carries the 1/sqrt(K)
+    already), eps = 1e-10 (fla's)."""
     fq, fk = _feature_map(p["map"], x["q"].astype(dtype)), _feature_map(p["map"], x["k"].astype(dtype))
     v = x["v"].astype(dtype)
-    scale = dtype(1.0 if p["map"] == "taylor" else fq.shape[-1] ** -0.5)
+    scale = dtype(p["scale"])
     nb, heads, length, features = fq.shape
     state = np.zeros((nb, heads, features, v.shape[-1]), dtype)
     keys = np.zeros((nb, heads, features), dtype)
@@ -521,7 +522,7 @@ def attention_linear(p, x, dtype):
         query = scale * fq[:, :, t]
         out[:, :, t] = np.einsum("bhf,bhfv->bhv", query, state)
         if p["normalize"]:
-            out[:, :, t] /= (np.sum(query * keys, axis=-1) + dtype(1e-10))[..., None]
+            out[:, :, t] /= (np.sum(query * keys, axis=-1) + dtype(p["eps"]))[..., None]
     return {"out": out.astype(dtype)}
 
 
