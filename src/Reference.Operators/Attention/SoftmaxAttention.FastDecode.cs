@@ -17,12 +17,15 @@
 // once for the four), values as acc += p_j v_j four keys per pass over acc (one load and store of acc
 // per four FMAs). The ring buffer's live positions are at most two runs of contiguous slots (before
 // and after the wrap), each walked in position order, so no index is computed per key.
-// Threads: work items are (batch, kv head), one thread each, so the result does not depend on the
-// thread count; small steps stay on the calling thread.
+// Split-KV (the flash-decoding scheme): the attended positions are cut into splits of SplitKeys = 1024
+// positions; each split yields a partial (m, l, acc), and the partials are merged in split order:
+//   m = max_s m_s,  l = sum_s exp(m_s - m) l_s,  acc = sum_s exp(m_s - m) acc_s,  o = acc / l,
+// so even a single (batch, kv head), as in multi-query attention at B = 1, spreads over the cores once
+// the cache is long. The split length is fixed (not derived from the core count), so the result does
+// not depend on the thread count.
+// Threads: work items are (batch, kv head, split), one thread each; small steps stay on the calling thread.
 // Accumulation order: float64 differs from the definition (positions ascending, exact softmax after
-// the max) only by rounding: blockwise rescaling, scale folded into q, vector partial sums.
-// Simplification: no split of one head's keys over threads (flash-decoding's split-KV), so a single
-// (batch, kv head) item, as in multi-query attention at B = 1, runs on one core.
+// the max) only by rounding: blockwise rescaling, scale folded into q, vector partial sums, split merge.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -36,6 +39,9 @@ public static partial class SoftmaxAttention
 {
     /// <summary>Cached keys per online-softmax block of <see cref="StepFast{T}"/>.</summary>
     private const int DecodeBlock = 64;
+
+    /// <summary>Attended positions per split of <see cref="StepFast{T}"/> (16 online-softmax blocks), fixed so results do not depend on the core count.</summary>
+    private const int SplitKeys = 1024;
 
     /// <summary>Below this many multiply-adds (n Hq (K + V)) a step runs on the calling thread: thread start-up would dominate.</summary>
     private const long DecodeParallelWork = 1 << 16;
@@ -76,26 +82,28 @@ public static partial class SoftmaxAttention
         int b = cache.Batch, hq = qNew.Shape[1], hkv = cache.KvHeads, kd = cache.KeyDim, vd = cache.ValueDim, g = hq / hkv;
         long t = cache.Count - 1, first = Math.Max(0, t - window + 1);
         int n = (int)(t - first + 1);
-        var o = Tensor<T>.Zeros(b, hq, vd);
-        var geometry = new DecodeGeometry<T>(cache.Capacity, cache.Slot(first), n, g, kd, vd, T.CreateChecked(scale));
-        int items = b * hkv;
+        int splits = Math.Max(1, (n + SplitKeys - 1) / SplitKeys), items = b * hkv * splits;
+        var d = new DecodeGeometry<T>(cache.Capacity, cache.Slot(first), n, splits, g, kd, vd, T.CreateChecked(scale));
+        var partial = new DecodePartials<T>(items, d);
         int workers = (long)n * hq * (kd + vd) < DecodeParallelWork ? 1 : Math.Min(threads, items);
         if (workers <= 1)
         {
-            var scratch = new DecodeScratch<T>(geometry);
-            for (int item = 0; item < items; item++) DecodeHeadGroup(cache, qNew.Data, o.Data, item, geometry, scratch);
+            var scratch = new DecodeScratch<T>(d);
+            for (int item = 0; item < items; item++) DecodeSplit(cache, qNew.Data, item, d, scratch, partial);
         }
         else
-            Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = workers }, () => new DecodeScratch<T>(geometry),
-                (item, _, scratch) => { DecodeHeadGroup(cache, qNew.Data, o.Data, item, geometry, scratch); return scratch; }, _ => { });
+            Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = workers }, () => new DecodeScratch<T>(d),
+                (item, _, scratch) => { DecodeSplit(cache, qNew.Data, item, d, scratch, partial); return scratch; }, _ => { });
+        var o = Tensor<T>.Zeros(b, hq, vd);
+        for (int bkv = 0; bkv < b * hkv; bkv++) MergeSplits(bkv, d, partial, o.Data.AsSpan(bkv * g * vd, g * vd));
         return o;
     }
 
     /// <summary>
     /// Sizes of one decoding step: the ring's Capacity, the slot of the oldest attended position, n attended
-    /// positions, G query heads per kv head, key and value dims, the scale.
+    /// positions in Splits splits, G query heads per kv head, key and value dims, the scale.
     /// </summary>
-    private readonly record struct DecodeGeometry<T>(int Capacity, int FirstSlot, int N, int G, int K, int V, T Scale);
+    private readonly record struct DecodeGeometry<T>(int Capacity, int FirstSlot, int N, int Splits, int G, int K, int V, T Scale);
 
     /// <summary>Per-thread buffers of <see cref="StepFast{T}"/>, allocated once per step.</summary>
     private sealed class DecodeScratch<T>(DecodeGeometry<T> d) where T : unmanaged, IFloatingPointIeee754<T>
@@ -104,63 +112,91 @@ public static partial class SoftmaxAttention
         public readonly T[] Q = new T[d.G * d.K];
         /// <summary>Scores, then probabilities, of one block [G, Block].</summary>
         public readonly T[] S = new T[d.G * DecodeBlock];
-        /// <summary>Unnormalised outputs [G, V].</summary>
-        public readonly T[] Acc = new T[d.G * d.V];
-        /// <summary>Running max m and normaliser l per query head.</summary>
-        public readonly T[] M = new T[d.G], L = new T[d.G];
     }
 
-    /// <summary>The G query heads of work item (batch, kv head) = (item / Hkv, item % Hkv).</summary>
-    private static void DecodeHeadGroup<T>(KvCache<T> cache, T[] q, T[] o, int item, DecodeGeometry<T> d, DecodeScratch<T> s)
+    /// <summary>The partial results of every work item (batch, kv head, split): m, l [items, G] and acc [items, G, V].</summary>
+    private sealed class DecodePartials<T>(int items, DecodeGeometry<T> d) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public readonly T[] M = new T[items * d.G], L = new T[items * d.G], Acc = new T[items * d.G * d.V];
+    }
+
+    /// <summary>
+    /// Work item = (batch, kv head) * Splits + split: the G query heads of that kv head over the split's
+    /// attended positions [split SplitKeys, min(n, (split + 1) SplitKeys)), in position order.
+    /// </summary>
+    private static void DecodeSplit<T>(KvCache<T> cache, T[] q, int item, DecodeGeometry<T> d, DecodeScratch<T> s, DecodePartials<T> partial)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int qOff = item * d.G * d.K, oOff = item * d.G * d.V;
-        TensorPrimitives.Multiply(q.AsSpan(qOff, d.G * d.K), d.Scale, s.Q);
-        s.Acc.AsSpan().Clear();
-        s.M.AsSpan().Fill(T.NegativeInfinity);
-        s.L.AsSpan().Clear();
-        var keys = cache.Keys.AsSpan(item * d.Capacity * d.K, d.Capacity * d.K);
-        var values = cache.Values.AsSpan(item * d.Capacity * d.V, d.Capacity * d.V);
-        // The attended positions in order: slots [FirstSlot, Capacity), then [0, rest) after the wrap.
-        int head = Math.Min(d.N, d.Capacity - d.FirstSlot);
-        for (int j0 = 0; j0 < head; j0 += DecodeBlock)
-            OnlineBlock(keys, values, d.FirstSlot + j0, Math.Min(DecodeBlock, head - j0), d, s);
-        for (int j0 = 0; j0 < d.N - head; j0 += DecodeBlock)
-            OnlineBlock(keys, values, j0, Math.Min(DecodeBlock, d.N - head - j0), d, s);
+        int bkv = item / d.Splits, j0 = item % d.Splits * SplitKeys, j1 = Math.Min(d.N, j0 + SplitKeys);
+        TensorPrimitives.Multiply(q.AsSpan(bkv * d.G * d.K, d.G * d.K), d.Scale, s.Q);
+        var m = partial.M.AsSpan(item * d.G, d.G);
+        var l = partial.L.AsSpan(item * d.G, d.G);
+        var acc = partial.Acc.AsSpan(item * d.G * d.V, d.G * d.V);
+        m.Fill(T.NegativeInfinity);
+        var keys = cache.Keys.AsSpan(bkv * d.Capacity * d.K, d.Capacity * d.K);
+        var values = cache.Values.AsSpan(bkv * d.Capacity * d.V, d.Capacity * d.V);
+        // Attended position j lives in slot (FirstSlot + j) mod Capacity: the range is one run of slots up
+        // to the end of the ring, then (after the wrap) one run from slot 0.
+        int slot = (int)((d.FirstSlot + (long)j0) % d.Capacity), run = Math.Min(j1 - j0, d.Capacity - slot);
+        for (int b0 = 0; b0 < run; b0 += DecodeBlock)
+            OnlineBlock(keys, values, slot + b0, Math.Min(DecodeBlock, run - b0), d, s, m, l, acc);
+        for (int b0 = 0; b0 < j1 - j0 - run; b0 += DecodeBlock)
+            OnlineBlock(keys, values, b0, Math.Min(DecodeBlock, j1 - j0 - run - b0), d, s, m, l, acc);
+    }
+
+    /// <summary>
+    /// o [G, V] of (batch, kv head) bkv from its splits' partials, in split order: m = max_s m_s, then
+    /// acc = sum_s exp(m_s - m) acc_s and l = sum_s exp(m_s - m) l_s (log-sum-exp merge), o = acc / l.
+    /// </summary>
+    private static void MergeSplits<T>(int bkv, DecodeGeometry<T> d, DecodePartials<T> partial, Span<T> o)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         for (int gi = 0; gi < d.G; gi++)
-            TensorPrimitives.Multiply(s.Acc.AsSpan(gi * d.V, d.V), T.One / s.L[gi], o.AsSpan(oOff + gi * d.V, d.V));
+        {
+            var og = o.Slice(gi * d.V, d.V);
+            T m = T.NegativeInfinity, l = T.Zero;
+            for (int sp = 0; sp < d.Splits; sp++) m = T.Max(m, partial.M[(bkv * d.Splits + sp) * d.G + gi]);
+            for (int sp = 0; sp < d.Splits; sp++)
+            {
+                int item = bkv * d.Splits + sp;
+                T w = T.Exp(partial.M[item * d.G + gi] - m);
+                l += w * partial.L[item * d.G + gi];
+                TensorPrimitives.MultiplyAdd(partial.Acc.AsSpan((item * d.G + gi) * d.V, d.V), w, og, og);
+            }
+            TensorPrimitives.Multiply(og, T.One / l, og);
+        }
     }
 
     /// <summary>
     /// One online-softmax block: the keys and values in slots [slot, slot + count) (contiguous, in position
-    /// order) for the G query heads. The first block meets m = -inf: alpha = exp(-inf) = 0 rescales an
-    /// accumulator that is still 0.
+    /// order) for the G query heads, updating their running m, l [G] and acc [G, V]. The first block meets
+    /// m = -inf: alpha = exp(-inf) = 0 rescales an accumulator that is still 0.
     /// </summary>
     private static void OnlineBlock<T>(ReadOnlySpan<T> keys, ReadOnlySpan<T> values, int slot, int count, DecodeGeometry<T> d,
-        DecodeScratch<T> s) where T : unmanaged, IFloatingPointIeee754<T>
+        DecodeScratch<T> s, Span<T> m, Span<T> l, Span<T> acc) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var k = keys.Slice(slot * d.K, count * d.K);
         for (int gi = 0; gi < d.G; gi++)
         {
             var sg = s.S.AsSpan(gi * DecodeBlock, count);
             BlockScores(s.Q.AsSpan(gi * d.K, d.K), k, count, d.K, sg);
-            T mOld = s.M[gi], mNew = T.Max(mOld, RowKernels.Max<T>(sg));
+            T mOld = m[gi], mNew = T.Max(mOld, RowKernels.Max<T>(sg));
             T alpha = mOld == mNew ? T.One : T.Exp(mOld - mNew);
-            var acc = s.Acc.AsSpan(gi * d.V, d.V);
-            if (alpha != T.One) TensorPrimitives.Multiply(acc, alpha, acc);
-            s.L[gi] = alpha * s.L[gi] + RowKernels.ExpShiftSum(sg, mNew);
-            s.M[gi] = mNew;
+            var ag = acc.Slice(gi * d.V, d.V);
+            if (alpha != T.One) TensorPrimitives.Multiply(ag, alpha, ag);
+            l[gi] = alpha * l[gi] + RowKernels.ExpShiftSum(sg, mNew);
+            m[gi] = mNew;
         }
         var v = values.Slice(slot * d.V, count * d.V);
         int j = 0;
         for (; j + 4 <= count; j += 4)
             for (int gi = 0; gi < d.G; gi++)
-                AxpyFour(s.Acc.AsSpan(gi * d.V, d.V), s.S.AsSpan(gi * DecodeBlock + j, 4), v.Slice(j * d.V, 4 * d.V), d.V);
+                AxpyFour(acc.Slice(gi * d.V, d.V), s.S.AsSpan(gi * DecodeBlock + j, 4), v.Slice(j * d.V, 4 * d.V), d.V);
         for (; j < count; j++)
             for (int gi = 0; gi < d.G; gi++)
             {
-                var acc = s.Acc.AsSpan(gi * d.V, d.V);
-                TensorPrimitives.MultiplyAdd(v.Slice(j * d.V, d.V), s.S[gi * DecodeBlock + j], acc, acc);
+                var ag = acc.Slice(gi * d.V, d.V);
+                TensorPrimitives.MultiplyAdd(v.Slice(j * d.V, d.V), s.S[gi * DecodeBlock + j], ag, ag);
             }
     }
 

@@ -173,7 +173,8 @@ public static partial class SoftmaxAttention
     /// Decoding: a cache holding the keys and values of a prompt k, v [B, Hkv, L, K or V]. With a
     /// sliding window W (options.Window) the cache keeps only the last W positions, in a ring buffer
     /// of W slots, so its memory stays O(W) however long the generation runs; without one it keeps
-    /// every position. Pass the same options to <see cref="Step"/>.
+    /// every position. Pass the same options to <see cref="Step"/>. Fast tier (float32/float64):
+    /// <see cref="PrefillFast{T}"/> and <see cref="StepFast{T}"/> in SoftmaxAttention.FastDecode.cs.
     /// </summary>
     public static KvCache Prefill(Tensor<double> k, Tensor<double> v, SoftmaxAttentionOptions? options = null)
     {

@@ -198,6 +198,39 @@ public class SoftmaxAttentionFastDecodeTests
         Assert.True(Rel(Generated(c, q, k, v), one) <= 1e-5);
     }
 
+    /// <summary>
+    /// Caches longer than one split of 1024 positions (split-KV: partial softmaxes merged by log-sum-exp), with
+    /// the ring's wrap falling inside a split and (W = 2048, first step at position 3071: the oldest attended
+    /// position in slot 1024) on a split boundary, a single kv head (multi-query, the case the splits exist
+    /// for): the fast step equals the definition step, in float32 with one or two threads giving the same bits.
+    /// </summary>
+    [Theory]
+    [InlineData(null, 1500)]
+    [InlineData(2100, 2500)]
+    [InlineData(2048, 3071)]
+    public void Property_LongCache_SplitsMergeToTheDefinitionStep(int? window, int prompt)
+    {
+        var (q, k, v) = new SoftmaxCase(1, 1, 2, prompt + 5, 9, 8, window, 29).Inputs();
+        var opts = new SoftmaxAttentionOptions(Window: window);
+        var definition = SoftmaxAttention.Prefill(k.Slice(2, 0, prompt), v.Slice(2, 0, prompt), opts);
+        var fast64 = SoftmaxAttention.PrefillFast(k.Slice(2, 0, prompt), v.Slice(2, 0, prompt), opts);
+        var one = SoftmaxAttention.PrefillFast(k.Slice(2, 0, prompt).Cast<float>(), v.Slice(2, 0, prompt).Cast<float>(), opts);
+        var two = SoftmaxAttention.PrefillFast(k.Slice(2, 0, prompt).Cast<float>(), v.Slice(2, 0, prompt).Cast<float>(), opts);
+        for (int t = prompt; t < prompt + 5; t++)
+        {
+            var (qn, kn, vn) = (q.Slice(2, t, 1).Reshape(1, 2, 9), k.Slice(2, t, 1).Reshape(1, 1, 9), v.Slice(2, t, 1).Reshape(1, 1, 8));
+            var expected = SoftmaxAttention.Step(definition, qn, kn, vn, opts);
+            Assert.True(Rel(expected, SoftmaxAttention.StepFast(fast64, qn, kn, vn, opts)) <= 1e-13, $"position {t}");
+            var (q32, k32, v32) = (qn.Cast<float>(), kn.Cast<float>(), vn.Cast<float>());
+            var y1 = SoftmaxAttention.StepFast(one, q32, k32, v32, opts, maxThreads: 1);
+            var y2 = SoftmaxAttention.StepFast(two, q32, k32, v32, opts, maxThreads: 2);
+            Assert.Equal(y1.Data, y2.Data);
+            Assert.True(Rel(expected, y1.Cast<double>()) <= 1e-5, $"position {t} float32");
+        }
+        Assert.Equal(prompt + 5, fast64.Count);
+        if (window is int w) Assert.Equal(w, fast64.Capacity);
+    }
+
     [Fact]
     public void Negative_ComparatorRejectsAWrongStep()
     {
