@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""A small NumPy backend for a few golden ops: an example of a non-.NET backend.
+"""An independent NumPy backend for every op of the golden set: a second check of the golden outputs.
 
-Ops: linalg.gemm, nn.softmax, fft.fft, fft.causal_conv (the FFT convolution theorem, as the
-project's fast tier computes it), and the state-space ops ssm.shift, ssm.h3, ssm.selective_scan,
-ssm.mamba_block and ssm.ssd (written from the spec's equations; SSD by its dual quadratic form, so
-it checks the recurrence of the .NET definition by another representation). Two ways to use it:
+Every op is written from ../shared/spec/ (operators.md, ess.md) and the papers' equations, not
+from the C# code, and where natural by another representation than the golden's naive definition:
+GEMM and softmax directly; fft.fft and fft.causal_conv by numpy's FFT; conv.causal, conv.long,
+the shift SSM, H3, S4D and Hyena's long convolutions by direct causal sums; conv.bidirectional by
+the spectra of its two conventions; selective scan, the Mamba block, linear, decayed linear and
+gated linear attention by their recurrences; SSD by its dual quadratic form; softmax attention by
+its masked score matrix; ESS by numpy.linalg.svd of every split block; the activations in forms
+without cancellation (GELU by a documented 80-digit erfc: numpy has no erf). Two ways to use it:
 
 1. As a process backend of the conformance runner (one case per call, golden/README.md,
    "Process backends"):
@@ -16,14 +20,18 @@ it checks the recurrence of the .NET definition by another representation). Two 
        python3 golden/numpy_backend.py --golden golden --out /tmp/cand [--precision float32]
        python3 golden/check.py /tmp/cand
    float32 casts the inputs to float32 (exact: golden inputs are float32-representable) and
-   computes in float32 where numpy does (matmul, softmax, the scans; complex64 for the S4D kernel
-   inside H3); numpy's FFT computes float32 input in float64, so FFT outputs are rounded to
-   float32 (complex outputs stay complex128).
+   computes in float32 where numpy does (matmul, reductions, the scans and recurrences, float32
+   SVD for ESS; complex64 for the S4D kernel); numpy's FFT computes float32 input in float64, so
+   FFT outputs are rounded to float32 (complex outputs stay complex128); GELU's erfc runs in
+   decimal and is rounded to float32 before the float32 product x Phi(x).
 """
 import argparse
+import decimal
 import json
+import math
 import os
 import sys
+from decimal import Decimal
 
 import numpy as np
 
@@ -66,6 +74,139 @@ def causal_conv(p, x, dtype):
         n *= 2
     y = np.fft.irfft(np.fft.rfft(u, n, axis=-1) * np.fft.rfft(k, n, axis=-1), n, axis=-1)[:, :length]
     return {"y": y.astype(dtype)}
+
+
+# ---------------------------------------------------------------- row-wise kernels and activations
+# PyTorch's definitions (torch.nn.functional): log_softmax, layer_norm (biased variance), RMSNorm
+# (Zhang and Sennrich 2019), and the pointwise activations, each in a form without cancellation.
+
+
+def log_softmax(p, x, dtype):
+    v = x["x"].astype(dtype)
+    z = v - v.max(axis=-1, keepdims=True)  # log-sum-exp shift: the largest exponent is 0, the sum is in [1, cols]
+    return {"y": (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))).astype(dtype)}
+
+
+def layer_norm(p, x, dtype):
+    v = x["x"].astype(dtype)
+    mean = v.mean(axis=-1)
+    centered = v - mean[:, None]
+    # Two-pass variance: mean((x - mean)^2), not mean(x^2) - mean^2 (which cancels for offset rows).
+    rstd = 1 / np.sqrt(np.mean(centered * centered, axis=-1) + dtype(p["eps"]))
+    y = centered * rstd[:, None] * x["gamma"].astype(dtype) + x["beta"].astype(dtype)
+    return {"y": y.astype(dtype), "mean": mean.astype(dtype), "rstd": rstd.astype(dtype)}
+
+
+def rms_norm(p, x, dtype):
+    v = x["x"].astype(dtype)
+    rstd = 1 / np.sqrt(np.mean(v * v, axis=-1) + dtype(p["eps"]))
+    return {"y": (v * rstd[:, None] * x["gamma"].astype(dtype)).astype(dtype), "rstd": rstd.astype(dtype)}
+
+
+def _sigmoid(v):
+    # 1 / (1 + exp(-v)): for v << 0 exp(-v) overflows to inf and the quotient is 0, never NaN.
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-v))
+
+
+def _erfc_decimal(z):
+    """erfc(z) for a Decimal z, evaluated in the caller's decimal context of 80 digits (numpy has no erf).
+
+    0 <= z < 6: 1 - erf(z), erf by its Maclaurin series 2/sqrt(pi) sum_n (-1)^n z^(2n+1) / (n! (2n+1))
+    (A&S 7.1.5); the alternating terms grow to ~exp(z^2) (16 digits at z = 6) and 1 - erf loses
+    another -log10 erfc(z) (17 digits), so 80 working digits leave more than 40.
+    z >= 6: Laplace's continued fraction (A&S 7.1.14) erfc(z) = exp(-z^2) / sqrt(pi) /
+    (z + (1/2) / (z + 1 / (z + (3/2) / (z + ...)))), 200 levels (converged far below 1e-30 there).
+    z < 0: 2 - erfc(-z)."""
+    if z < 0:
+        return 2 - _erfc_decimal(-z)
+    if z < 6:
+        total, power, n = Decimal(0), z, 0          # power = (-1)^n z^(2n+1) / n!
+        while True:
+            term = power / (2 * n + 1)
+            total += term
+            if abs(term) <= Decimal("1e-75") * abs(total):
+                break
+            n += 1
+            power = -power * z * z / n
+        return 1 - 2 * total / _PI.sqrt()
+    tail = Decimal(0)
+    for level in range(200, 0, -1):
+        tail = (Decimal(level) / 2) / (z + tail)
+    return (-z * z).exp() / (_PI.sqrt() * (z + tail))
+
+
+def _pi_decimal():
+    """pi to 80 digits by Machin's formula 16 atan(1/5) - 4 atan(1/239), atan(1/m) by its series."""
+    def atan_inverse(m):
+        total, power, n = Decimal(0), Decimal(1) / m, 0     # power = (1/m)^(2n+1)
+        while power > Decimal("1e-85"):
+            total += (-1) ** n * power / (2 * n + 1)
+            power /= m * m
+            n += 1
+        return total
+    return 16 * atan_inverse(5) - 4 * atan_inverse(239)
+
+
+_DIGITS = decimal.Context(prec=80)
+with decimal.localcontext(_DIGITS):
+    _PI = _pi_decimal()
+
+
+def _gelu_scalar(x, dtype):
+    """x Phi(x), Phi(x) = erfc(-x / sqrt(2)) / 2, for one float64 x, rounded once to float64.
+
+    Why not math.erfc: for x << 0 erfc is steep (d ln erfc(z) / dz ~ -2 z), so the float64
+    rounding of z = -x / sqrt(2) alone costs up to 2 z^2 eps relative (~400 ulp at x = -20), and
+    even with z exact math.erfc is ~1-2 ulp: with the golden's own few ulp that exceeds the case's
+    4 ulp. The erfc form (not (1 + erf) / 2) keeps Phi's relative accuracy for x << 0. In float32
+    Phi is rounded to float32 and the product taken in float32."""
+    with decimal.localcontext(_DIGITS):
+        phi = _erfc_decimal(-Decimal(x) / Decimal(2).sqrt()) / 2
+        if dtype == np.float32:
+            return float(np.float32(x) * np.float32(float(phi)))
+        return float(Decimal(x) * phi)
+
+
+_gelu_array = np.vectorize(_gelu_scalar, otypes=[np.float64])
+
+
+def _gelu(v):
+    return _gelu_array(v.astype(np.float64), v.dtype.type).astype(v.dtype)
+
+
+def _gelu_tanh(v):
+    # (1 + tanh(z)) / 2 = sigmoid(2 z): the same function without 1 + tanh cancelling for x << 0.
+    c = v.dtype.type(2 * math.sqrt(2 / math.pi))
+    return v * _sigmoid(c * (v + v.dtype.type(0.044715) * v * v * v))
+
+
+def _log_sigmoid(v):
+    # log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)): exp never overflows.
+    return np.minimum(v, 0) - np.log1p(np.exp(-np.abs(v)))
+
+
+def _elu(v):
+    # alpha 1: expm1 keeps relative accuracy for small negative x.
+    return np.where(v > 0, v, np.expm1(np.minimum(v, 0)))
+
+
+ACTIVATIONS = {
+    "nn.relu": lambda v: np.maximum(v, 0),
+    "nn.gelu": _gelu,
+    "nn.gelu_tanh": _gelu_tanh,
+    "nn.silu": lambda v: v * _sigmoid(v),
+    "nn.sigmoid": _sigmoid,
+    "nn.log_sigmoid": _log_sigmoid,
+    "nn.tanh": np.tanh,
+    "nn.softplus": lambda v: _softplus(v),            # the SSM section's: threshold 20, log1p(exp(x)) below
+    "nn.elu": _elu,
+}
+
+
+def _activation(name):
+    f = ACTIVATIONS[name]
+    return lambda p, x, dtype: {"y": np.asarray(f(x["x"].astype(dtype))).astype(dtype)}
 
 
 # ---------------------------------------------------------------- state-space family
@@ -224,9 +365,234 @@ def ssd(p, x, dtype):
     return {"y": y.astype(dtype)}
 
 
+# ---------------------------------------------------------------- convolutions
+# ../shared/spec/operators.md, "Shared primitive: causal convolution with skip", "Long convolution",
+# "Hyena", "S4D": conv.causal, conv.long and Hyena's long convolutions by direct causal sums; the two
+# bidirectional conventions by the spectra the spec names (FFT of size 2L), a second representation.
+
+
+def conv_causal(p, x, dtype):
+    return {"y": _causal_conv(x["u"].astype(dtype), x["k"].astype(dtype), x["d"].astype(dtype)).astype(dtype)}
+
+
+def conv_bidirectional(p, x, dtype):
+    """conjugate: spectrum rfft(k) + conj(rfft(k_rev)), k_rev[0] on lag 0; pad_flip: kernel
+    [k, 0..0] + [0..0, reverse(k_rev)], k_rev[0] on lag -1. n = 2L: lags -(L-1)..L-1 never wrap.
+    numpy's FFT runs in float64; float32 outputs are rounded."""
+    u = x["u"].astype(dtype)
+    channels, length = u.shape
+    n = 2 * length
+
+    def padded(kernel):           # the first L taps, zero padded to L
+        out = np.zeros((channels, length))
+        taps = min(kernel.shape[1], length)
+        out[:, :taps] = kernel[:, :taps]
+        return out
+
+    k, k_rev = padded(x["k"].astype(dtype)), padded(x["k_rev"].astype(dtype))
+    if p["mode"] == "conjugate":
+        spectrum = np.fft.rfft(k, n) + np.conj(np.fft.rfft(k_rev, n))
+    elif p["mode"] == "pad_flip":
+        spectrum = np.fft.rfft(np.concatenate([k, k_rev[:, ::-1]], axis=1), n)
+    else:
+        raise ValueError("mode must be conjugate or pad_flip, got %r" % p["mode"])
+    y = np.fft.irfft(np.fft.rfft(u, n) * spectrum, n)[:, :length] + x["d"].astype(dtype)[:, None] * u
+    return {"y": y.astype(dtype)}
+
+
+def _smooth(w, window):
+    """Moving average over the last axis: s[t] = sum_{|j - t| <= window // 2} w[j] / window (zeros outside)."""
+    half = window // 2
+    padded = np.concatenate([np.zeros(w.shape[:-1] + (half,), w.dtype), w, np.zeros(w.shape[:-1] + (half,), w.dtype)], axis=-1)
+    return sum(padded[..., j:j + w.shape[-1]] for j in range(window)) / w.dtype.type(window)
+
+
+def _squash(s, lam):
+    """Soft threshold sign(s) max(|s| - lambda, 0)."""
+    return np.sign(s) * np.maximum(np.abs(s) - s.dtype.type(lam), 0)
+
+
+def conv_long(p, x, dtype):
+    u = x["u"].astype(dtype)                                 # [B, H, L]
+    kernel = _squash(_smooth(x["w"].astype(dtype), p["window"]), p["lambda"])   # [C, H, Lk]
+    d = x["d"].astype(dtype)                                 # [C, H]
+    copies = [_causal_conv(u, kernel[c], d[c]) for c in range(kernel.shape[0])]
+    return {"y": np.concatenate(copies, axis=1).astype(dtype)}   # channel c H + h
+
+
+def _hyena_filters(p, f, length, dtype):
+    """h [Df, L]: the Sin-MLP of positional features on the l_max grid, times exp(-t |delta|), first L samples."""
+    l_max, e = p["max_length"], p["embedding_dim"]
+    width, df = p["filter_width"], (p["order"] - 1) * p["width"]
+    t = np.linspace(0, 1, l_max).astype(dtype)[:, None]                     # t_k = k / (l_max - 1)
+    bands = (e - 1) // 2
+    omega = (2 * np.pi * np.arange(l_max) / l_max)[:, None]
+    freqs = np.linspace(1e-4, bands - 1, bands)[None, :]
+    z = np.concatenate([t, np.cos(freqs * omega).astype(dtype), -np.sin(freqs * omega).astype(dtype)], axis=1)  # [l_max, E]
+    freq = f("freq")                                                        # one frequency vector for every Sin
+    h = np.sin(freq * (z @ f("w0").reshape(width, e).T + f("b0")))
+    h = np.sin(freq * (h @ f("w1").reshape(width, width).T + f("b1")))
+    h = np.sin(freq * (h @ f("w2").reshape(width, width).T + f("b2")))
+    h = h @ f("w3").reshape(df, width).T                                    # [l_max, Df]
+    h = h * np.exp(-t * np.abs(f("deltas")))                                # exponential window
+    return h[:length].T
+
+
+def conv_hyena(p, x, dtype):
+    """Hyena (Poli et al. 2023, Def. 3.1) with safari's HyenaOperator conventions: in_proj, 3-tap
+    depthwise causal conv (tap 2 on the current token), x_0..x_{N-1}, v; for o = 0..N-2 the gate
+    x_{N-1-o} then long filter o plus bias; y = v x_0; out_proj."""
+    f = lambda name: x[name].astype(dtype)
+    u = f("u")
+    nb, length, dm = u.shape
+    order = p["order"]
+    inner = (order + 1) * dm
+    s = (u @ f("in_w").reshape(inner, dm).T + f("in_b")).transpose(0, 2, 1)       # [B, (N+1)D, L]
+    w = f("short_w").reshape(inner, 3)
+    padded = np.concatenate([np.zeros((nb, inner, 2), dtype), s], axis=2)
+    s = sum(w[:, j, None] * padded[:, :, j:j + length] for j in range(3)) + f("short_b")[:, None]
+    gates = [s[:, i * dm:(i + 1) * dm] for i in range(order)]
+    v = s[:, order * dm:]
+    h = _hyena_filters(p, f, length, dtype)
+    bias = f("filter_bias")
+    for o in range(order - 1):
+        v = v * gates[order - 1 - o]
+        v = _causal_conv(v, h[o * dm:(o + 1) * dm], bias[o * dm:(o + 1) * dm])
+    y = (v * gates[0]).transpose(0, 2, 1)
+    return {"y": (y @ f("out_w").reshape(dm, dm).T + f("out_b")).astype(dtype)}
+
+
+def s4d(p, x, dtype):
+    kernel = _s4d_kernel(x, p["length"], p["discretization"], dtype)
+    return {"y": _causal_conv(x["u"].astype(dtype), kernel, x["d"].astype(dtype)).astype(dtype), "kernel": kernel}
+
+
+# ---------------------------------------------------------------- attention and linear recurrences
+# ../shared/spec/operators.md, "Softmax attention", "Linear attention and gated linear attention";
+# layout [B, H, L, X]. Softmax attention by its masked score matrix; linear, decayed linear and
+# gated linear attention by their recurrences (state S [B, H, K, V] carried over t), the other
+# representation than the golden's parallel T[t, s].
+
+
+def attention_softmax(p, x, dtype):
+    """Query head h reads kv head h // (Hq / Hkv); key s is visible from t when s <= t and, with a
+    window W > 0, t - s < W (flash-attn's window (W - 1, 0)); scale K^-1/2."""
+    q, k, v = (x[name].astype(dtype) for name in ("q", "k", "v"))
+    per_kv = q.shape[1] // k.shape[1]
+    k, v = np.repeat(k, per_kv, axis=1), np.repeat(v, per_kv, axis=1)
+    length = q.shape[2]
+    lag = np.arange(length)[:, None] - np.arange(length)[None, :]        # t - s
+    visible = (lag >= 0) & ((lag < p["window"]) if p["window"] > 0 else True)
+    scores = np.where(visible, (q @ k.transpose(0, 1, 3, 2)) * dtype(q.shape[-1] ** -0.5), -np.inf)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))             # log-sum-exp shift (t = s always visible)
+    return {"out": ((e / e.sum(axis=-1, keepdims=True)) @ v).astype(dtype)}
+
+
+def _feature_map(name, v):
+    if name == "identity":
+        return v
+    if name == "relu":
+        return np.maximum(v, 0)
+    if name == "elu1":
+        return np.where(v > 0, v + 1, np.exp(np.minimum(v, 0)))         # elu(x) + 1
+    if name == "taylor":
+        # Based's second-order Taylor map: phi(q).phi(k) = 1 + q.k / sqrt(K) + (q.k)^2 / (2 K).
+        kd = v.shape[-1]
+        outer = (v[..., :, None] * v[..., None, :]).reshape(v.shape[:-1] + (kd * kd,))
+        return np.concatenate([np.ones(v.shape[:-1] + (1,), v.dtype), v / v.dtype.type(kd ** 0.25),
+                               outer / v.dtype.type(math.sqrt(2 * kd))], axis=-1)
+    raise ValueError("map must be identity, elu1, relu or taylor, got %r" % name)
+
+
+def attention_linear(p, x, dtype):
+    """S_t = S_{t-1} + phi(k_t) v_t^T, z_t = z_{t-1} + phi(k_t); o_t = S_t^T (c phi(q_t)), divided by
+    c phi(q_t) . z_t + eps when normalising. The query scale c and eps are the case's params (op
+    version 2): c = F^-1/2 for identity, relu, elu1 and 1 for taylor (its map carries the 1/sqrt(K)
+    already), eps = 1e-10 (fla's)."""
+    fq, fk = _feature_map(p["map"], x["q"].astype(dtype)), _feature_map(p["map"], x["k"].astype(dtype))
+    v = x["v"].astype(dtype)
+    scale = dtype(p["scale"])
+    nb, heads, length, features = fq.shape
+    state = np.zeros((nb, heads, features, v.shape[-1]), dtype)
+    keys = np.zeros((nb, heads, features), dtype)
+    out = np.zeros_like(v)
+    for t in range(length):
+        state += fk[:, :, t, :, None] * v[:, :, t, None, :]
+        keys += fk[:, :, t]
+        query = scale * fq[:, :, t]
+        out[:, :, t] = np.einsum("bhf,bhfv->bhv", query, state)
+        if p["normalize"]:
+            out[:, :, t] /= (np.sum(query * keys, axis=-1) + dtype(p["eps"]))[..., None]
+    return {"out": out.astype(dtype)}
+
+
+def _gated_recurrence(q, k, v, log_gate):
+    """S_t = Diag(exp(g_t)) S_{t-1} + k_t v_t^T, o_t = S_t^T (K^-1/2 q_t); g [B, H, L, K] or broadcastable."""
+    nb, heads, length, kd = q.shape
+    scale = q.dtype.type(kd ** -0.5)
+    state = np.zeros((nb, heads, kd, v.shape[-1]), q.dtype)
+    out = np.zeros_like(v)
+    for t in range(length):
+        state = np.exp(log_gate[:, :, t])[..., None] * state + k[:, :, t, :, None] * v[:, :, t, None, :]
+        out[:, :, t] = np.einsum("bhk,bhkv->bhv", scale * q[:, :, t], state)
+    return out
+
+
+def attention_decayed_linear(p, x, dtype):
+    q, k, v = (x[name].astype(dtype) for name in ("q", "k", "v"))
+    log_lambda = x["log_lambda"].astype(dtype)                            # [H, K], the same decay at every t
+    gate = np.broadcast_to(log_lambda[None, :, None, :], q.shape)
+    return {"out": _gated_recurrence(q, k, v, gate).astype(dtype)}
+
+
+def recurrence_gla(p, x, dtype):
+    q, k, v, g = (x[name].astype(dtype) for name in ("q", "k", "v", "g"))
+    return {"out": _gated_recurrence(q, k, v, np.broadcast_to(g, q.shape)).astype(dtype)}   # scalar gate: [..., 1] over K
+
+
+# ---------------------------------------------------------------- effective state size
+# ../shared/spec/ess.md: per split s = 1..L-1 the singular values of H_s = T[s:L, 0:s].
+
+
+def _split_singular_values(t):
+    """Yields (channel, s, sigma descending) for every channel of t [C, L, L] and split s."""
+    channels, length, _ = t.shape
+    for c in range(channels):
+        for s in range(1, length):
+            yield c, s, np.linalg.svd(t[c, s:, :s], compute_uv=False)
+
+
+def ess_tolerance(p, x, dtype):
+    """#{m : sigma_m > cut}, cut = tau sigma_1 (relative) or tau (absolute)."""
+    t = x["t"].astype(dtype)
+    ess = np.zeros((t.shape[0], t.shape[1] - 1), dtype)
+    for c, s, sigma in _split_singular_values(t):
+        cut = p["tau"] * sigma[0] if p["relative"] else p["tau"]
+        ess[c, s - 1] = np.count_nonzero(sigma > cut)
+    return {"ess": ess}
+
+
+def ess_entropy(p, x, dtype):
+    """exp(-sum_m p_m ln p_m), p_m = sigma_m / sum sigma (L1 normalisation, 0 ln 0 = 0); 0 when H_s = 0."""
+    t = x["t"].astype(dtype)
+    ess = np.zeros((t.shape[0], t.shape[1] - 1), dtype)
+    for c, s, sigma in _split_singular_values(t):
+        total = sigma.sum()
+        if total == 0:
+            continue
+        prob = sigma[sigma > 0] / total
+        ess[c, s - 1] = np.exp(-np.sum(prob * np.log(prob)))
+    return {"ess": ess}
+
+
 OPS = {"linalg.gemm": gemm, "nn.softmax": softmax, "fft.fft": fft, "fft.causal_conv": causal_conv,
        "ssm.shift": shift_ssm, "ssm.h3": h3, "ssm.selective_scan": selective_scan, "ssm.mamba_block": mamba_block,
-       "ssm.ssd": ssd}
+       "ssm.ssd": ssd, "nn.log_softmax": log_softmax, "nn.layer_norm": layer_norm, "nn.rms_norm": rms_norm}
+OPS.update({"conv.causal": conv_causal, "conv.bidirectional": conv_bidirectional, "conv.long": conv_long,
+            "conv.hyena": conv_hyena, "ssm.s4d": s4d, "attention.softmax": attention_softmax,
+            "attention.linear": attention_linear, "attention.decayed_linear": attention_decayed_linear,
+            "recurrence.gla": recurrence_gla, "ess.tolerance": ess_tolerance, "ess.entropy": ess_entropy})
+OPS.update({name: _activation(name) for name in ACTIVATIONS})
 
 
 def run_process(op, in_dir, out_dir):
@@ -271,7 +637,7 @@ def main(argv):
             return 2
         return run_process(*argv)
     here = os.path.dirname(os.path.abspath(__file__))
-    parser = argparse.ArgumentParser(description="NumPy backend for a few golden ops.")
+    parser = argparse.ArgumentParser(description="Independent NumPy backend for the golden ops.")
     parser.add_argument("--golden", default=here)
     parser.add_argument("--out", required=True, help="directory for <op>/<case-id>/<output>.npy")
     parser.add_argument("--precision", choices=["float32", "float64"], default="float64")

@@ -83,4 +83,86 @@ public class VectorMathTests
         Assert.True(double.IsNaN(y[6]));
         Assert.Equal(1.0, y[7]);
     }
+
+    [Fact]
+    public void Property_Exp2Float_WithinOneUlpOverTheNormalRange()
+    {
+        var rng = new SplitMix64(43);
+        var x = new float[1 << 20];
+        for (int i = 0; i < x.Length / 2; i++) x[i] = -126f + 254f * i / (x.Length / 2);
+        for (int i = x.Length / 2; i < x.Length; i++) x[i] = (float)rng.Uniform(-126, 127.99);
+        x[0] = 0f; x[1] = -0f; x[2] = 0.5f; x[3] = -0.5f; x[4] = 127.99999f; x[5] = -126f; x[6] = -125.5f; x[7] = 1e-30f;
+        var y = new float[x.Length];
+        for (int i = 0; i < x.Length; i += Vector256<float>.Count) VectorMath.Exp2(Vector256.Create(x.AsSpan(i))).CopyTo(y.AsSpan(i));
+        long worst = 0;
+        for (int i = 0; i < x.Length; i++) worst = Math.Max(worst, UlpDistance((float)Math.Pow(2, x[i]), y[i]));
+        Assert.True(worst <= 1, $"max ulp error {worst}");
+    }
+
+    [Fact]
+    public void Edge_Exp2Float_SpecialValues()
+    {
+        float[] x = [float.NegativeInfinity, -1000f, -126.5f, 128f, 1000f, float.PositiveInfinity, float.NaN, 3f];
+        var y = new float[x.Length];
+        VectorMath.Exp2(Vector256.Create(x)).CopyTo(y);
+        Assert.Equal(0f, y[0]);
+        Assert.Equal(0f, y[1]);
+        Assert.Equal(0f, y[2]);   // below 2^-126 flushes to 0 (documented)
+        Assert.Equal(float.PositiveInfinity, y[3]);
+        Assert.Equal(float.PositiveInfinity, y[4]);
+        Assert.Equal(float.PositiveInfinity, y[5]);
+        Assert.True(float.IsNaN(y[6]));
+        Assert.Equal(8f, y[7]);
+    }
+
+    [Fact]
+    public void Property_Exp2Double_WithinAboutTwoUlpsOfMathPow()
+    {
+        var rng = new SplitMix64(44);
+        var x = new double[4096];
+        for (int i = 0; i < x.Length; i++) x[i] = rng.Uniform(-1022, 1023.99);
+        x[0] = -1022.0; x[1] = 1023.9999999999999; x[2] = 0.5; x[3] = -0.5;
+        for (int i = 0; i < x.Length; i += 4)
+        {
+            var y = VectorMath.Exp2(Vector256.Create(x.AsSpan(i)));
+            for (int j = 0; j < 4; j++)
+            {
+                double expected = Math.Pow(2, x[i + j]);
+                Assert.True(Math.Abs(y[j] - expected) <= 4.5e-16 * expected, $"x = {x[i + j]}: {(y[j] - expected) / expected}");
+            }
+        }
+        double[] special = [double.NegativeInfinity, -1022.5, 1024.0, double.NaN];
+        var z = VectorMath.Exp2(Vector256.Create(special));
+        Assert.Equal(0.0, z[0]);
+        Assert.Equal(0.0, z[1]);
+        Assert.Equal(double.PositiveInfinity, z[2]);
+        Assert.True(double.IsNaN(z[3]));
+    }
+
+    [Fact]
+    public void Property_Exp2Decay_EqualsExp2OnItsRange_AndClampsBelow()
+    {
+        var rng = new SplitMix64(45);
+        var x = new float[1 << 16];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.Uniform(-130, 0);
+        x[0] = 0f; x[1] = -126f; x[2] = -126.5f; x[3] = float.NegativeInfinity; x[4] = float.NaN; x[5] = -0.5f;
+        for (int i = 0; i < x.Length; i += 8)
+        {
+            var v = Vector256.Create(x.AsSpan(i));
+            var decay = VectorMath.Exp2Decay(v);
+            var exact = VectorMath.Exp2(v);
+            for (int j = 0; j < 8; j++)
+            {
+                float xi = x[i + j];
+                if (float.IsNaN(xi)) Assert.True(float.IsNaN(decay[j]));
+                else if (xi < -126f) Assert.Equal(MathF.Pow(2, -126), decay[j]);   // the documented floor, never a subnormal
+                else Assert.Equal(exact[j], decay[j]);
+            }
+        }
+        var d = VectorMath.Exp2Decay(Vector256.Create(-1030.0, -1022.0, -0.5, 0.0));
+        Assert.Equal(Math.Pow(2, -1022), d[0]);
+        Assert.Equal(Math.Pow(2, -1022), d[1]);
+        Assert.True(Math.Abs(d[2] - Math.Sqrt(0.5)) <= 2.3e-16);
+        Assert.Equal(1.0, d[3]);
+    }
 }

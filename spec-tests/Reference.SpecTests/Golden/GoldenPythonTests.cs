@@ -38,7 +38,11 @@ public class GoldenPythonTests
         Assert.Contains("PASS linalg.gemm/long_k_5x6x257_nn", output);
         Assert.Contains("PASS fft.causal_conv/", output);
         Assert.Contains("PASS nn.softmax/", output);
-        foreach (var op in new[] { "ssm.shift", "ssm.h3", "ssm.selective_scan", "ssm.mamba_block", "ssm.ssd" })
+        foreach (var op in new[]
+                 {
+                     "ssm.shift", "ssm.h3", "ssm.selective_scan", "ssm.mamba_block", "ssm.ssd", "ssm.s4d", "nn.gelu", "nn.layer_norm",
+                     "conv.bidirectional", "conv.hyena", "attention.softmax", "attention.linear", "recurrence.gla", "ess.tolerance", "ess.entropy",
+                 })
             Assert.Contains($"PASS {op}/", output);
 
         // Perturb one candidate by 1 + 1e-3: the checker must fail it and exit 1.
@@ -114,8 +118,22 @@ public class GoldenPythonTests
         Assert.Equal("2 passed, 0 failed, 0 skipped", output.TrimEnd().Split('\n')[^1]);
         (code, output, error) = CliRunner.Run("golden", "run", "--op", "nn.sigmoid/edges*", "--backend", backend);
         Assert.True(code == 0, output + error);
-        Assert.StartsWith("SKIP nn.sigmoid/edges_n10", output);
-        Assert.Equal("0 passed, 0 failed, 1 skipped", output.TrimEnd().Split('\n')[^1]);
+        Assert.StartsWith("PASS nn.sigmoid/edges_n10", output);
+        Assert.Equal("1 passed, 0 failed, 0 skipped", output.TrimEnd().Split('\n')[^1]);
+    }
+
+    [Fact]
+    public void Golden_NumpyBackendExits77ForAnOpItLacks()
+    {
+        RequireNumpy();
+        using var dir = new TempDir();
+        var (code, output) = Python($"""
+            import runpy, sys
+            sys.argv = ['numpy_backend.py', 'no.such_op', sys.argv[1], sys.argv[1]]
+            runpy.run_path({Quote(Path.Combine(GoldenFixture.Committed, "numpy_backend.py"))}, run_name='__main__')
+            """, dir.Path);
+        Assert.True(code == 77, output);
+        Assert.Contains("no.such_op is not implemented", output);
     }
 
     private static (int Code, string Output) Check(string candidates, params string[] extra)

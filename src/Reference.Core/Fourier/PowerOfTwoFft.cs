@@ -5,6 +5,8 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
+using Reference.Core.Kernels;
+
 namespace Reference.Core.Fourier;
 
 /// <summary>
@@ -445,43 +447,20 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
         }
     }
 
-    /// <summary>In-register 8 x 8 float transpose (unpack, shuffle, 128-bit lane permute).</summary>
+    /// <summary>In-register 8 x 8 float transpose (<see cref="BlockTranspose.InRegisters(ref Vector256{float}, ref Vector256{float}, ref Vector256{float}, ref Vector256{float}, ref Vector256{float}, ref Vector256{float}, ref Vector256{float}, ref Vector256{float})"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Transpose8(ref Vector256<T> v0, ref Vector256<T> v1, ref Vector256<T> v2, ref Vector256<T> v3,
-        ref Vector256<T> v4, ref Vector256<T> v5, ref Vector256<T> v6, ref Vector256<T> v7)
-    {
-        var r0 = v0.AsSingle(); var r1 = v1.AsSingle(); var r2 = v2.AsSingle(); var r3 = v3.AsSingle();
-        var r4 = v4.AsSingle(); var r5 = v5.AsSingle(); var r6 = v6.AsSingle(); var r7 = v7.AsSingle();
-        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
-        var s0 = Avx.Shuffle(t0, t2, 0x44); var s1 = Avx.Shuffle(t0, t2, 0xEE);
-        var s2 = Avx.Shuffle(t1, t3, 0x44); var s3 = Avx.Shuffle(t1, t3, 0xEE);
-        var s4 = Avx.Shuffle(t4, t6, 0x44); var s5 = Avx.Shuffle(t4, t6, 0xEE);
-        var s6 = Avx.Shuffle(t5, t7, 0x44); var s7 = Avx.Shuffle(t5, t7, 0xEE);
-        v0 = Avx.Permute2x128(s0, s4, 0x20).As<float, T>();
-        v1 = Avx.Permute2x128(s1, s5, 0x20).As<float, T>();
-        v2 = Avx.Permute2x128(s2, s6, 0x20).As<float, T>();
-        v3 = Avx.Permute2x128(s3, s7, 0x20).As<float, T>();
-        v4 = Avx.Permute2x128(s0, s4, 0x31).As<float, T>();
-        v5 = Avx.Permute2x128(s1, s5, 0x31).As<float, T>();
-        v6 = Avx.Permute2x128(s2, s6, 0x31).As<float, T>();
-        v7 = Avx.Permute2x128(s3, s7, 0x31).As<float, T>();
-    }
+        ref Vector256<T> v4, ref Vector256<T> v5, ref Vector256<T> v6, ref Vector256<T> v7) =>
+        BlockTranspose.InRegisters(ref Unsafe.As<Vector256<T>, Vector256<float>>(ref v0), ref Unsafe.As<Vector256<T>, Vector256<float>>(ref v1),
+            ref Unsafe.As<Vector256<T>, Vector256<float>>(ref v2), ref Unsafe.As<Vector256<T>, Vector256<float>>(ref v3),
+            ref Unsafe.As<Vector256<T>, Vector256<float>>(ref v4), ref Unsafe.As<Vector256<T>, Vector256<float>>(ref v5),
+            ref Unsafe.As<Vector256<T>, Vector256<float>>(ref v6), ref Unsafe.As<Vector256<T>, Vector256<float>>(ref v7));
 
-    /// <summary>In-register 4 x 4 double transpose.</summary>
+    /// <summary>In-register 4 x 4 double transpose (<see cref="BlockTranspose.InRegisters(ref Vector256{double}, ref Vector256{double}, ref Vector256{double}, ref Vector256{double})"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose4(ref Vector256<T> v0, ref Vector256<T> v1, ref Vector256<T> v2, ref Vector256<T> v3)
-    {
-        var r0 = v0.AsDouble(); var r1 = v1.AsDouble(); var r2 = v2.AsDouble(); var r3 = v3.AsDouble();
-        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-        v0 = Avx.Permute2x128(t0, t2, 0x20).As<double, T>();
-        v1 = Avx.Permute2x128(t1, t3, 0x20).As<double, T>();
-        v2 = Avx.Permute2x128(t0, t2, 0x31).As<double, T>();
-        v3 = Avx.Permute2x128(t1, t3, 0x31).As<double, T>();
-    }
+    private static void Transpose4(ref Vector256<T> v0, ref Vector256<T> v1, ref Vector256<T> v2, ref Vector256<T> v3) =>
+        BlockTranspose.InRegisters(ref Unsafe.As<Vector256<T>, Vector256<double>>(ref v0), ref Unsafe.As<Vector256<T>, Vector256<double>>(ref v1),
+            ref Unsafe.As<Vector256<T>, Vector256<double>>(ref v2), ref Unsafe.As<Vector256<T>, Vector256<double>>(ref v3));
 
     /// <summary>Short lengths (n &lt; P^2): radix-2 passes down to m = 1 in place, then bit reversal.</summary>
     private void ForwardSmall(Span<T> re, Span<T> im)

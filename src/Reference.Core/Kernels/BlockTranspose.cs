@@ -40,23 +40,15 @@ public static class BlockTranspose
         var r5 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 5 * srcStride));
         var r6 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 6 * srcStride));
         var r7 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 7 * srcStride));
-        // Interleave pairs of rows, then pairs of pairs (within each 128-bit half), then swap halves.
-        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
-        var s0 = Avx.Shuffle(t0, t2, 0x44); var s1 = Avx.Shuffle(t0, t2, 0xEE);
-        var s2 = Avx.Shuffle(t1, t3, 0x44); var s3 = Avx.Shuffle(t1, t3, 0xEE);
-        var s4 = Avx.Shuffle(t4, t6, 0x44); var s5 = Avx.Shuffle(t4, t6, 0xEE);
-        var s6 = Avx.Shuffle(t5, t7, 0x44); var s7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Permute2x128(s0, s4, 0x20).StoreUnsafe(ref dst);
-        Avx.Permute2x128(s1, s5, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, dstStride));
-        Avx.Permute2x128(s2, s6, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, 2 * dstStride));
-        Avx.Permute2x128(s3, s7, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, 3 * dstStride));
-        Avx.Permute2x128(s0, s4, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 4 * dstStride));
-        Avx.Permute2x128(s1, s5, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 5 * dstStride));
-        Avx.Permute2x128(s2, s6, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 6 * dstStride));
-        Avx.Permute2x128(s3, s7, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 7 * dstStride));
+        InRegisters(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        r0.StoreUnsafe(ref dst);
+        r1.StoreUnsafe(ref Unsafe.Add(ref dst, dstStride));
+        r2.StoreUnsafe(ref Unsafe.Add(ref dst, 2 * dstStride));
+        r3.StoreUnsafe(ref Unsafe.Add(ref dst, 3 * dstStride));
+        r4.StoreUnsafe(ref Unsafe.Add(ref dst, 4 * dstStride));
+        r5.StoreUnsafe(ref Unsafe.Add(ref dst, 5 * dstStride));
+        r6.StoreUnsafe(ref Unsafe.Add(ref dst, 6 * dstStride));
+        r7.StoreUnsafe(ref Unsafe.Add(ref dst, 7 * dstStride));
     }
 
     private static void Double4x4(ref double src, nint srcStride, ref double dst, nint dstStride)
@@ -65,11 +57,42 @@ public static class BlockTranspose
         var r1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, srcStride));
         var r2 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 2 * srcStride));
         var r3 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 3 * srcStride));
+        InRegisters(ref r0, ref r1, ref r2, ref r3);
+        r0.StoreUnsafe(ref dst);
+        r1.StoreUnsafe(ref Unsafe.Add(ref dst, dstStride));
+        r2.StoreUnsafe(ref Unsafe.Add(ref dst, 2 * dstStride));
+        r3.StoreUnsafe(ref Unsafe.Add(ref dst, 3 * dstStride));
+    }
+
+    /// <summary>
+    /// In-register 8 x 8 float transpose (requires AVX): rows r0..r7 become columns. Interleave pairs
+    /// of rows, then pairs of pairs within each 128-bit half, then swap the halves.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void InRegisters(ref Vector256<float> r0, ref Vector256<float> r1, ref Vector256<float> r2, ref Vector256<float> r3,
+        ref Vector256<float> r4, ref Vector256<float> r5, ref Vector256<float> r6, ref Vector256<float> r7)
+    {
         var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
         var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-        Avx.Permute2x128(t0, t2, 0x20).StoreUnsafe(ref dst);
-        Avx.Permute2x128(t1, t3, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, dstStride));
-        Avx.Permute2x128(t0, t2, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 2 * dstStride));
-        Avx.Permute2x128(t1, t3, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 3 * dstStride));
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var s0 = Avx.Shuffle(t0, t2, 0x44); var s1 = Avx.Shuffle(t0, t2, 0xEE);
+        var s2 = Avx.Shuffle(t1, t3, 0x44); var s3 = Avx.Shuffle(t1, t3, 0xEE);
+        var s4 = Avx.Shuffle(t4, t6, 0x44); var s5 = Avx.Shuffle(t4, t6, 0xEE);
+        var s6 = Avx.Shuffle(t5, t7, 0x44); var s7 = Avx.Shuffle(t5, t7, 0xEE);
+        r0 = Avx.Permute2x128(s0, s4, 0x20); r1 = Avx.Permute2x128(s1, s5, 0x20);
+        r2 = Avx.Permute2x128(s2, s6, 0x20); r3 = Avx.Permute2x128(s3, s7, 0x20);
+        r4 = Avx.Permute2x128(s0, s4, 0x31); r5 = Avx.Permute2x128(s1, s5, 0x31);
+        r6 = Avx.Permute2x128(s2, s6, 0x31); r7 = Avx.Permute2x128(s3, s7, 0x31);
+    }
+
+    /// <summary>In-register 4 x 4 double transpose (requires AVX): rows r0..r3 become columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void InRegisters(ref Vector256<double> r0, ref Vector256<double> r1, ref Vector256<double> r2, ref Vector256<double> r3)
+    {
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        r0 = Avx.Permute2x128(t0, t2, 0x20); r1 = Avx.Permute2x128(t1, t3, 0x20);
+        r2 = Avx.Permute2x128(t0, t2, 0x31); r3 = Avx.Permute2x128(t1, t3, 0x31);
     }
 }

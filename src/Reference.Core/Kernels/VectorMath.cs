@@ -107,6 +107,120 @@ public static class VectorMath
             Vector256.Create(double.PositiveInfinity), scaled);
     }
 
+    private const float Exp2MinArgument = -126f;                   // 2^-126: the smallest normal float
+    private const float Exp2MaxArgument = 127.99999237060547f;      // the float just below 128
+
+    /// <summary>
+    /// 2^x for each lane of a float vector: x = n + f with n = round(x) and f = x - n exact in
+    /// [-1/2, 1/2], 2^f by a degree-6 polynomial (relative least squares on [-1/2, 1/2], Estrin's
+    /// scheme; 1.6e-8 before rounding), 2^n put into the exponent field. About 1 ulp. No split
+    /// constant is needed (unlike e^x, whose reduction subtracts n ln 2), so the dependency chain is
+    /// about half of <see cref="Exp(Vector256{float})"/>'s: kernels that need e^(a b) for many b with
+    /// a fixed (the selective scan's decays) fold log2(e) into the fixed factor and call this.
+    /// x &lt; -126 flushes to 0, x above 127.99999 gives +inf, NaN stays NaN (as for Exp).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp2(Vector256<float> x)
+    {
+        // MaxNative / MinNative with the constant first return the second operand, x, for NaN.
+        var scaled = Exp2Core(Vector256.MinNative(Vector256.Create(Exp2MaxArgument), Vector256.MaxNative(Vector256.Create(Exp2MinArgument), x)));
+        scaled = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Exp2MinArgument)), Vector256<float>.Zero, scaled);
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(Exp2MaxArgument)), Vector256.Create(float.PositiveInfinity), scaled);
+    }
+
+    /// <summary>2^y for y in [-126, 128) (or NaN): the reduction, the polynomial and the exponent insertion of <see cref="Exp2(Vector256{float})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Exp2Core(Vector256<float> y)
+    {
+        var t = y + Vector256.Create(RoundingShift);
+        var n = t - Vector256.Create(RoundingShift);
+        var f = y - n;
+        var f2 = f * f;
+        var p01 = Vector256.FusedMultiplyAdd(Vector256.Create(6.931471825e-01f), f, Vector256<float>.One);
+        var p23 = Vector256.FusedMultiplyAdd(Vector256.Create(5.550329015e-02f), f, Vector256.Create(2.402264625e-01f));
+        var p45 = Vector256.FusedMultiplyAdd(Vector256.Create(1.339985989e-03f), f, Vector256.Create(9.618519805e-03f));
+        var p46 = Vector256.FusedMultiplyAdd(Vector256.Create(1.533759787e-04f), f2, p45);
+        var p = Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(p46, f2, p23), f2, p01);
+        // n in [-126, 128] added to the exponent field of 2^f in [0.70, 1.42] (n = 128 only with f < 0).
+        var nBits = t.AsInt32() - Vector256.Create(RoundingShift).AsInt32();
+        return (p.AsInt32() + Vector256.ShiftLeft(nBits, 23)).AsSingle();
+    }
+
+    /// <summary>
+    /// 2^x for decay factors, x &lt;= 0: <see cref="Exp2(Vector256{float})"/> without its range selects
+    /// (a third of its instructions). x below -126 gives 2^-126, the smallest normal float (a decay
+    /// that has vanished: 1.2e-38 instead of a subnormal or 0, so the products that follow never meet
+    /// subnormals); x in [-126, 128) is 2^x to about 1 ulp; above that the result is unspecified.
+    /// NaN x gives NaN (the hardware's NaNs; a NaN with low payload bits set may not survive the
+    /// exponent arithmetic, so callers keep NaN out of x, e.g. by validating their parameters).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp2Decay(Vector256<float> x) => Exp2Core(Vector256.MaxNative(Vector256.Create(Exp2MinArgument), x));
+
+    /// <summary>The double form of <see cref="Exp2Decay(Vector256{float})"/>: x below -1022 gives 2^-1022.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Exp2Decay(Vector256<double> x) => Exp2Core(Vector256.MaxNative(Vector256.Create(Exp2MinArgumentDouble), x));
+
+    /// <summary>2^x for decay factors (see <see cref="Exp2Decay(Vector256{float})"/>), float or double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Exp2Decay<T>(Vector256<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float)) return Exp2Decay(x.As<T, float>()).As<float, T>();
+        if (typeof(T) == typeof(double)) return Exp2Decay(x.As<T, double>()).As<double, T>();
+        throw new NotSupportedException($"VectorMath.Exp2Decay runs on float or double, not {typeof(T).Name}.");
+    }
+
+    private const double Exp2MinArgumentDouble = -1022.0;                 // 2^-1022: the smallest normal double
+    private const double Exp2MaxArgumentDouble = 1023.9999999999999;      // the double just below 1024
+
+    /// <summary>
+    /// 2^x for each lane of a double vector: the float kernel's scheme with 2^f = e^(f ln 2) by its
+    /// Taylor polynomial to degree 13 (remainder (ln2/2)^14 / 14! &lt; 5e-18), Estrin's scheme. About
+    /// 1 ulp; x &lt; -1022 flushes to 0, x above 1023.9999999999999 gives +inf, NaN stays NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Exp2(Vector256<double> x)
+    {
+        var scaled = Exp2Core(Vector256.MinNative(Vector256.Create(Exp2MaxArgumentDouble), Vector256.MaxNative(Vector256.Create(Exp2MinArgumentDouble), x)));
+        scaled = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Exp2MinArgumentDouble)), Vector256<double>.Zero, scaled);
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(Exp2MaxArgumentDouble)),
+            Vector256.Create(double.PositiveInfinity), scaled);
+    }
+
+    /// <summary>2^y for y in [-1022, 1024) (or NaN): the reduction, the polynomial and the exponent insertion of <see cref="Exp2(Vector256{double})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> Exp2Core(Vector256<double> y)
+    {
+        var t = y + Vector256.Create(RoundingShiftDouble);
+        var n = t - Vector256.Create(RoundingShiftDouble);
+        var f = y - n;
+        var f2 = f * f;
+        var f4 = f2 * f2;
+        var f8 = f4 * f4;
+        // Coefficients (ln 2)^i / i!, i = 0..13, in pairs.
+        var q0 = Vector256.FusedMultiplyAdd(Vector256.Create(0.6931471805599453), f, Vector256<double>.One);
+        var q1 = Vector256.FusedMultiplyAdd(Vector256.Create(0.055504108664821576), f, Vector256.Create(0.2402265069591007));
+        var q2 = Vector256.FusedMultiplyAdd(Vector256.Create(0.0013333558146428441), f, Vector256.Create(0.009618129107628477));
+        var q3 = Vector256.FusedMultiplyAdd(Vector256.Create(1.5252733804059838e-05), f, Vector256.Create(0.00015403530393381606));
+        var q4 = Vector256.FusedMultiplyAdd(Vector256.Create(1.0178086009239696e-07), f, Vector256.Create(1.3215486790144305e-06));
+        var q5 = Vector256.FusedMultiplyAdd(Vector256.Create(4.44553827187081e-10), f, Vector256.Create(7.054911620801121e-09));
+        var q6 = Vector256.FusedMultiplyAdd(Vector256.Create(1.3691488853904124e-12), f, Vector256.Create(2.5678435993488196e-11));
+        var low = Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(q3, f2, q2), f4, Vector256.FusedMultiplyAdd(q1, f2, q0));
+        var high = Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(q6, f2, q5), f2, q4);
+        var p = Vector256.FusedMultiplyAdd(high, f8, low);
+        var nBits = t.AsInt64() - Vector256.Create(RoundingShiftDouble).AsInt64();
+        return (p.AsInt64() + Vector256.ShiftLeft(nBits, 52)).AsDouble();
+    }
+
+    /// <summary>2^x for a Vector256 of float or double (the JIT keeps only the branch of T).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Exp2<T>(Vector256<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float)) return Exp2(x.As<T, float>()).As<float, T>();
+        if (typeof(T) == typeof(double)) return Exp2(x.As<T, double>()).As<double, T>();
+        throw new NotSupportedException($"VectorMath.Exp2 runs on float or double, not {typeof(T).Name}.");
+    }
+
     /// <summary>e^x for a Vector256 of float or double (the JIT keeps only the branch of T).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> Exp<T>(Vector256<T> x) where T : unmanaged, IFloatingPointIeee754<T>

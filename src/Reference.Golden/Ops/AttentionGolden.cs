@@ -44,8 +44,10 @@ public static class AttentionGolden
     public static GoldenOp Linear { get; } = new()
     {
         Name = "attention.linear",
-        Version = 1,
-        Summary = "causal linear attention with feature map phi (identity, elu1, relu, taylor) and optional normaliser: out_t = sum_{s<=t} scale phi(q_t).phi(k_s) v_s [/ (sum_s scale phi(q_t).phi(k_s) + eps)]; q, k [B, H, L, K], v [B, H, L, V]",
+        // Version 2: the query scale and the normaliser's eps are written in the params (they were
+        // only in the C# documentation; the outputs are unchanged).
+        Version = 2,
+        Summary = "causal linear attention with feature map phi (identity, elu1, relu, taylor) and optional normaliser: out_t = sum_{s<=t} scale phi(q_t).phi(k_s) v_s [/ (sum_s scale phi(q_t).phi(k_s) + eps)]; q, k [B, H, L, K], v [B, H, L, V]; params scale (F^-1/2 for identity, elu1, relu with F the feature size; 1 for taylor, whose map carries the scaling) and eps",
         AccumulationOrder = "A[t, s] = scale * sum_f phi(q_t)[f] phi(k_s)[f] (f ascending); den_t = sum_s A[t, s] (s ascending) + eps; out_t = sum_s (A[t, s] / den_t) v_s (s ascending); taylor phi(x) = [1, x / K^(1/4), vec(x x^T) / (sqrt(2) sqrt(K))]",
         Distribution = GoldenInputs.NormalF32 + " (q, k, v)",
         Cases =
@@ -57,7 +59,7 @@ public static class AttentionGolden
         ],
         Inputs = (p, rng) => Qkv(p, rng, p.Int("h")),
         Naive = (p, x) => Out(LinearAttention.Forward(x["q"].ToTensor<double>(), x["k"].ToTensor<double>(), x["v"].ToTensor<double>(),
-            new LinearAttentionOptions(MapOf(p.String("map")), p.Bool("normalize")))),
+            new LinearAttentionOptions(MapOf(p.String("map")), p.Bool("normalize"), p.Double("scale"), p.Double("eps")))),
         Tolerance = (_, _) => Golden.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
     };
 
@@ -158,7 +160,9 @@ public static class AttentionGolden
     private static GoldenCaseSpec Mapped(string id, ulong seed, int h, int l, int k, int v, string? map, bool normalize, params string[] tags) =>
         new(id, seed, map is null
                 ? Params.Of(("b", 1), ("h", h), ("l", l), ("k", k), ("v", v))
-                : Params.Of(("b", 1), ("h", h), ("l", l), ("k", k), ("v", v), ("map", map), ("normalize", normalize)),
+                : Params.Of(("b", 1), ("h", h), ("l", l), ("k", k), ("v", v), ("map", map), ("normalize", normalize),
+                    ("scale", map == "taylor" ? 1.0 : 1.0 / Math.Sqrt(LinearAttention.FeatureDim(MapOf(map), k))),
+                    ("eps", new LinearAttentionOptions().Eps)),
             $"B 1, H {h}, L {l}, K {k}, V {v}{(map is null ? "" : $", map {map}{(normalize ? ", normalised" : "")}")}", tags);
 
     private static GoldenCaseSpec Gated(string id, ulong seed, int h, int l, int k, int v, bool scalar, params string[] tags) =>

@@ -188,7 +188,7 @@ public static class KernelGolden
         Activation("relu", "max(x, 0)", NaiveActivations.Relu, FastActivations.Relu, FastActivations.Relu,
             Tolerance.Ulps(0, 0, "max(x, 0) is exact in every precision")),
         Activation("gelu", "x Phi(x), Phi the standard normal CDF (erf form)", NaiveActivations.Gelu, FastActivations.Gelu, FastActivations.Gelu,
-            Tolerance.Ulps(4, 4, "a few roundings around erfc (~1-2 ulp each); atol covers outputs that underflow toward 0 for x << 0", 1e-300, 1e-37)),
+            Tolerance.Ulps(8, 4, "a few roundings around erfc: the definition is up to 4 ulp from the correctly rounded value (measured against an 80-digit evaluation, e.g. x = -4.2074), so a backend within 2-4 ulp of the truth (a libm erf) stays within 8 ulp of this output in float64; atol covers outputs that underflow toward 0 for x << 0", 1e-300, 1e-37)),
         Activation("gelu_tanh", "x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2", NaiveActivations.GeluTanh, FastActivations.GeluTanh, FastActivations.GeluTanh,
             Tolerance.Ulps(16, 16, "tanh of a cubic: the inner polynomial's rounding is amplified near the tanh knee and 1 + tanh cancels for x << 0; atol for near-zero outputs", 1e-15, 1e-6)),
         Activation("silu", "x sigmoid(x)", NaiveActivations.Silu, FastActivations.Silu, FastActivations.Silu,

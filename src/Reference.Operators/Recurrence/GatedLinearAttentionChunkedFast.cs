@@ -23,14 +23,16 @@ namespace Reference.Operators.Recurrence;
 /// <para>Per chunk:
 /// 0. one pass forward and one backward over the rows: B, alpha (the only exp per element), P, R,
 ///    Qr, Qe, Kr, Ke and K / P;
-/// 1. inter-chunk read-out O = Qe S (tile product C x K x V);
+/// 1. inter-chunk read-out Qe S, computed together with step 4 (below);
 /// 2. off-diagonal sub-blocks J &lt; I: A_IJ = Qr_I Diag(d_IJ) Kr_J^T (d = 1 for J = I - 1; one
 ///    product per row block, Q K^T-shaped, so no operand is transposed in memory);
 /// 3. diagonal sub-blocks: A_II[t, s] = scale sum_k q_tk k_sk exp(B_tk - B_sk) (s &lt;= t) as the product
 ///    Qr_I (K_I / P_I)^T when every P in the block lies in [2^-60, 2^60] (see
 ///    <see cref="DiagonalRange"/>), otherwise elementwise in log space (vectorized exp of B_t - B_s);
 ///    exact zeros above the diagonal;
-/// 4. O_I += A[I, 0..e_I] V[0..e_I] (tile product);
+/// 4. with step 1, one tile product over the concatenated inner dimension K + C:
+///    O = [Qe | A] [S ; V] = Qe S + A V (Qe and A share the rows of one buffer, the chunk's values
+///    are copied under the state), so O is written once instead of read back for the intra part;
 /// 5. state passing S = Diag(exp(B_last)) S + Ke^T V (tile product K x C x V, Ke read transposed, the
 ///    decay applied to the accumulators as they are loaded).</para>
 /// <para>Numerics: no exponent is ever positive (for log-gates &lt;= 0) and no factor exceeds 1:
@@ -112,16 +114,15 @@ public static partial class GatedLinearAttention
         public ChunkWorkspace(int chunk, int subChunk, int kd, int vd)
         {
             (C, Sub, KDim, VDim) = (chunk, subChunk, kd, vd);
-            S = new T[kd * vd];
+            StateV = new T[(kd + chunk) * vd];
             Cum = new T[chunk * kd];
             Alpha = new T[chunk * kd];
-            Qe = new T[chunk * kd];
+            QeA = new T[chunk * (kd + chunk)];
             Qr = new T[chunk * kd];
             Ke = new T[chunk * kd];
             Kr = new T[chunk * kd];
             Ki = new T[chunk * kd];
             Kd = new T[chunk * kd];
-            A = new T[chunk * chunk];
             D = new T[chunk / subChunk * kd];
             Safe = new bool[chunk / subChunk];
             Zero = new T[kd];
@@ -136,16 +137,17 @@ public static partial class GatedLinearAttention
         public int Sub { get; }
         public int KDim { get; }
         public int VDim { get; }
-        public T[] S { get; }
+        /// <summary>[K + C, V]: the state S (rows 0..K, carried across chunks) over the chunk's values (rows K..K + C).</summary>
+        public T[] StateV { get; }
         public T[] Cum { get; }
         public T[] Alpha { get; }
-        public T[] Qe { get; }
+        /// <summary>[C, K + C]: row t = [Qe_t | A[t, 0..C)], the left operand of the fused read-out O = Qe S + A V.</summary>
+        public T[] QeA { get; }
         public T[] Qr { get; }
         public T[] Ke { get; }
         public T[] Kr { get; }
         public T[] Ki { get; }
         public T[] Kd { get; }
-        public T[] A { get; }
         public T[] D { get; }
         public bool[] Safe { get; }
         public T[] Zero { get; }
@@ -160,8 +162,9 @@ public static partial class GatedLinearAttention
         Span<T> o, ChunkWorkspace<T> ws) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int kd = ws.KDim, vd = ws.VDim, chunk = ws.C, sub = ws.Sub, l = q.Length / kd;
-        Span<T> s = ws.S, cum = ws.Cum, alpha = ws.Alpha, qe = ws.Qe, qr = ws.Qr, ke = ws.Ke, kr = ws.Kr, ki = ws.Ki, kdec = ws.Kd;
-        Span<T> a = ws.A, d = ws.D, run = ws.Run, e = ws.E;
+        Span<T> sv = ws.StateV, cum = ws.Cum, alpha = ws.Alpha, qea = ws.QeA, qr = ws.Qr, ke = ws.Ke, kr = ws.Kr, ki = ws.Ki, kdec = ws.Kd;
+        Span<T> d = ws.D, run = ws.Run, e = ws.E, s = sv[..(kd * vd)];
+        int lda = kd + chunk;
         ReadOnlySpan<T> zero = ws.Zero, one = ws.One;
         T lowest = T.CreateChecked(1.0 / DiagonalRange), highest = T.CreateChecked(DiagonalRange);
         s.Clear();
@@ -187,7 +190,7 @@ public static partial class GatedLinearAttention
                     ReadOnlySpan<T> gt = g.Slice((c0 + t) * kg, kg);
                     if (kg == 1) { ws.Gate.AsSpan().Fill(gt[0]); gt = ws.Gate; }
                     ChunkKernels.GateRow(gt, t == 0 ? zero : cum.Slice((t - 1) * kd, kd), qc.Slice(t * kd, kd), kc.Slice(t * kd, kd),
-                        e, sc, first: t == p, cum.Slice(t * kd, kd), alpha.Slice(t * kd, kd), run, qr.Slice(t * kd, kd), qe.Slice(t * kd, kd),
+                        e, sc, first: t == p, cum.Slice(t * kd, kd), alpha.Slice(t * kd, kd), run, qr.Slice(t * kd, kd), qea.Slice(t * lda, kd),
                         ki.Slice(t * kd, kd), ref min, ref max);
                 }
                 ws.Safe[blk] = ChunkKernels.LaneBounds(min, max, lowest, highest);
@@ -205,8 +208,7 @@ public static partial class GatedLinearAttention
                     ChunkKernels.KeyRow(kc.Slice(t * kd, kd), e, alpha.Slice(t * kd, kd), run, kr.Slice(t * kd, kd), ke.Slice(t * kd, kd));
             }
 
-            // 1. Inter-chunk read-out of the carried state: O = Qe S.
-            TileGemm.Multiply(n, vd, kd, qe, kd, 1, s, vd, oc, vd, accumulate: false);
+            vc.CopyTo(sv.Slice(kd * vd, n * vd));
 
             for (int p = 0, blk = 0; p < n; p += sub, blk++)
             {
@@ -225,31 +227,33 @@ public static partial class GatedLinearAttention
                         ChunkKernels.ScaleRowBlocks<T>(kr, kdec, p, kd, sub, d);
                         kb = kdec;
                     }
-                    ChunkKernels.GemmNT(len, p, kd, qr.Slice(p * kd), kd, kb, kd, a.Slice(p * chunk), chunk);
+                    ChunkKernels.GemmNT(len, p, kd, qr.Slice(p * kd), kd, kb, kd, qea.Slice(p * lda + kd), lda);
                 }
                 // 3. Diagonal sub-block: A_II[t, s] = scale sum_k q_tk k_sk exp(B_tk - B_sk), s <= t. When the
                 //    decays inside the block stay within DiagonalRange, as the product Qr_I (K_I / P_I)^T;
                 //    otherwise elementwise in log space. Exact zeros above the diagonal either way.
                 if (ws.Safe[blk])
                 {
-                    ChunkKernels.GemmNT(len, len, kd, qr.Slice(p * kd), kd, ki.Slice(p * kd), kd, a.Slice(p * chunk + p), chunk);
-                    for (int t = p; t < p + len; t++) a.Slice(t * chunk + t + 1, p + len - t - 1).Clear();
+                    ChunkKernels.GemmNT(len, len, kd, qr.Slice(p * kd), kd, ki.Slice(p * kd), kd, qea.Slice(p * lda + kd + p), lda);
                 }
                 else
                 {
                     for (int t = p; t < p + len; t++)
                     {
                         ReadOnlySpan<T> qt = qc.Slice(t * kd, kd), bt = cum.Slice(t * kd, kd);
-                        var ar = a.Slice(t * chunk, chunk);
+                        var ar = qea.Slice(t * lda + kd, n);
                         for (int r = p; r < t; r++)
                             ar[r] = sc * ChunkKernels.DecayedDot(qt, kc.Slice(r * kd, kd), bt, cum.Slice(r * kd, kd));
                         ar[t] = sc * TensorPrimitives.Dot(qt, kc.Slice(t * kd, kd));
-                        ar[(t + 1)..(p + len)].Clear();
                     }
                 }
-                // 4. O_I += A[I, 0..e_I] V[0..e_I].
-                TileGemm.Multiply(len, vd, p + len, a.Slice(p * chunk), chunk, 1, vc, vd, oc.Slice(p * vd), vd, accumulate: true);
+                // Exact zeros above the diagonal, up to the chunk's last column.
+                for (int t = p; t < p + len; t++) qea.Slice(t * lda + kd + t + 1, n - t - 1).Clear();
             }
+
+            // 1 + 4. Read-out of the carried state and the intra-chunk part as one product:
+            //    O = [Qe | A] [S ; V] = Qe S + A V.
+            TileGemm.Multiply(n, vd, kd + n, qea, lda, 1, sv, vd, oc, vd, accumulate: false);
 
             // 5. State passing: S = Diag(exp(B_last)) S + Ke^T V (Ke read transposed, the decay applied
             //    to the accumulators as they are loaded).

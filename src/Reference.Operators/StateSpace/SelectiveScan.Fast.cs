@@ -6,6 +6,8 @@
 //      whole vectors,
 //   2. the recurrence with the channels in the SIMD lanes and the state index n unrolled; per step t
 //        Delta_t = softplus(delta_t + bias),  x_n = exp(Delta_t A_n) o x_n + (Delta_t u_t) B_t[n],
+//      (the decay as 2^(Delta_t A_n log2 e) with A_n log2 e precomputed: VectorMath.Exp2Decay, whose
+//      argument is <= 0 because Delta >= 0 and A < 0; A_log is checked finite for that),
 //        y_t = (sum_n C_t[n] x_n + D u_t) o silu(z_t),
 //      where B_t[n] and C_t[n] are broadcasts (shared by the group) and the N chains x_n are
 //      independent, so exp (computed in registers, no [L, N] decay buffer) and the FMAs of
@@ -13,7 +15,7 @@
 //   3. y transposed back to the channel rows.
 // A block that runs past its group's last channel fills the spare lanes with u = 0 and A = 0
 // (decay 1, input 0: their state stays 0) and drops them on output. The lanes accumulate over n
-// in the same order as the naive loop, but exp is VectorMath.Exp's and the updates are fused
+// in the same order as the naive loop, but the decays are VectorMath.Exp2Decay's and the updates are fused
 // multiply-adds, so results agree with the definition to rounding, not bitwise.
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -41,8 +43,10 @@ public static partial class SelectiveScan
         int width = Vector256<T>.Count;
         var bT = TimeMajor(b, bs, gs, n, l);
         var cT = TimeMajor(c, bs, gs, n, l);
+        // A log2(e) = -exp(A_log) / ln 2, rounded once from float64: the decays are then
+        // exp(Delta A) = 2^(Delta A log2 e), one VectorMath.Exp2Decay (half the dependency chain of Exp).
         var a = new T[dd * n];
-        for (int i = 0; i < a.Length; i++) a[i] = -T.Exp(aLog.Data[i]);
+        for (int i = 0; i < a.Length; i++) a[i] = T.CreateChecked(-Math.Exp(double.CreateChecked(aLog.Data[i])) / Math.Log(2.0));
         int groupSize = dd / gs, blocksPerGroup = (groupSize + width - 1) / width;
         var y = new Tensor<T>(GC.AllocateUninitializedArray<T>(bs * dd * l), bs, dd, l);   // every element is written below
         var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? Environment.ProcessorCount : maxThreads };
@@ -80,7 +84,7 @@ public static partial class SelectiveScan
 
     /// <summary>
     /// Per-thread scratch for one block of W channels and one time chunk: the block's u, delta, z and
-    /// y as [Chunk, W] (time step t of the W channels = one vector); A and the state [N, W] (the
+    /// y as [Chunk, W] (time step t of the W channels = one vector); A log2(e) and the state [N, W] (the
     /// state carried across chunks); the lanes' bias and skip D.
     /// </summary>
     private sealed class Scratch<T>(int n) where T : unmanaged, IFloatingPointIeee754<T>
@@ -181,7 +185,7 @@ public static partial class SelectiveScan
             var acc = Vector256<T>.Zero;
             for (nuint k = 0; k < (nuint)n; k++)
             {
-                var decay = VectorMath.Exp(dt * Vector256.LoadUnsafe(ref a, k * width));
+                var decay = VectorMath.Exp2Decay(dt * Vector256.LoadUnsafe(ref a, k * width));
                 var xk = VectorMath.FusedMultiplyAdd(decay, Vector256.LoadUnsafe(ref x, k * width), du * Vector256.Create(Unsafe.Add(ref bRef, row + k)));
                 xk.StoreUnsafe(ref x, k * width);
                 acc = VectorMath.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref cRef, row + k)), xk, acc);
@@ -239,6 +243,9 @@ public static partial class SelectiveScan
         if (aLog is null || aLog.Rank != 2 || aLog.Dim(0) != dd)
             throw new ArgumentException($"aLog must be [D = {dd}, N], got {(aLog is null ? "null" : Shapes.Format(aLog.Shape))}.", nameof(aLog));
         int n = aLog.Dim(1);
+        for (int i = 0; i < aLog.Data.Length; i++)
+            if (!T.IsFinite(aLog.Data[i]))
+                throw new ArgumentException($"aLog must be finite (A = -exp(A_log) is a decay rate), got {aLog.Data[i]} at flat index {i}.", nameof(aLog));
         if (b is null || b.Rank != 4 || b.Dim(0) != bs || b.Dim(2) != n || b.Dim(3) != l || b.Dim(1) < 1 || dd % b.Dim(1) != 0)
             throw new ArgumentException($"b must be [B = {bs}, G | {dd}, N = {n}, L = {l}], got {(b is null ? "null" : Shapes.Format(b.Shape))}.", nameof(b));
         Same(c, b.ShapeArray, nameof(c));

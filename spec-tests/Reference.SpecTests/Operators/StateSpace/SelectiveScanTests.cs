@@ -181,6 +181,17 @@ public class SelectiveScanTests
     }
 
     [Fact]
+    public void Negative_FastNonFiniteALog_NamesTheArgument()
+    {
+        var p = new ScanCase(1, 2, 1, 4, 2, 2, false, 1).Inputs();
+        var aLog = p.ALog.Clone();
+        aLog.Data[3] = double.NaN;
+        var e = Assert.Throws<ArgumentException>(() => SelectiveScan.ForwardFast(p.U, p.Delta, aLog, p.B, p.C));
+        Assert.Equal("aLog", e.ParamName);
+        Assert.Contains("finite", e.Message);
+    }
+
+    [Fact]
     public void Edge_GroupsMustDivideChannels_NamesTheArgument()
     {
         var p = new ScanCase(1, 3, 1, 4, 2, 2, false, 1).Inputs() with { B = Tensor<double>.Zeros(1, 2, 2, 4), C = Tensor<double>.Zeros(1, 2, 2, 4) };
