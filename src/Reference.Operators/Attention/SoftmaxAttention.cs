@@ -31,7 +31,7 @@ public sealed record SoftmaxAttentionGradients(Tensor<double> Dq, Tensor<double>
 /// <para>Simplifications: no dropout, no additive bias or padding masks, no attention sinks;
 /// queries and keys share positions 0..L-1 (no prefix offset) except in KV-cache decoding.</para>
 /// </summary>
-public static class SoftmaxAttention
+public static partial class SoftmaxAttention
 {
     /// <summary>
     /// The definition (float64, materialised probabilities). For every (b, h, t): scores
@@ -173,14 +173,12 @@ public static class SoftmaxAttention
     /// Decoding: a cache holding the keys and values of a prompt k, v [B, Hkv, L, K or V]. With a
     /// sliding window W (options.Window) the cache keeps only the last W positions, in a ring buffer
     /// of W slots, so its memory stays O(W) however long the generation runs; without one it keeps
-    /// every position. Pass the same options to <see cref="Step"/>.
+    /// every position. Pass the same options to <see cref="Step"/>. Fast tier (float32/float64):
+    /// <see cref="PrefillFast{T}"/> and <see cref="StepFast{T}"/> in SoftmaxAttention.FastDecode.cs.
     /// </summary>
     public static KvCache Prefill(Tensor<double> k, Tensor<double> v, SoftmaxAttentionOptions? options = null)
     {
-        var (b, hkv, l, kd) = HeadShapes.Rank4(k, nameof(k));
-        var (_, _, _, vd) = HeadShapes.Rank4(v, nameof(v));
-        HeadShapes.Same(v, [b, hkv, l, vd], nameof(v));
-        int? window = options?.Window is null ? null : ResolveWindow(options, l);
+        var (b, hkv, l, kd, vd, window) = CheckPrompt(k, v, options);
         var cache = new KvCache(b, hkv, kd, vd, window);
         var kt = new double[b * hkv * kd];
         var vt = new double[b * hkv * vd];
@@ -209,22 +207,10 @@ public static class SoftmaxAttention
     public static Tensor<double> Step(KvCache cache, Tensor<double> qNew, Tensor<double> kNew, Tensor<double> vNew,
         SoftmaxAttentionOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(cache);
-        ArgumentNullException.ThrowIfNull(qNew);
-        if (qNew.Rank != 3 || qNew.Shape[0] != cache.Batch || qNew.Shape[2] != cache.KeyDim || qNew.Shape[1] % cache.KvHeads != 0)
-            throw new ArgumentException(
-                $"qNew has shape {Shapes.Format(qNew.Shape)}, expected [{cache.Batch}, G * {cache.KvHeads}, {cache.KeyDim}].", nameof(qNew));
-        HeadShapes.Same(kNew, [cache.Batch, cache.KvHeads, cache.KeyDim], nameof(kNew));
-        HeadShapes.Same(vNew, [cache.Batch, cache.KvHeads, cache.ValueDim], nameof(vNew));
-        int window = options?.Window is null ? int.MaxValue : ResolveWindow(options, 1);
-        if (cache.Window is int kept && window > kept)
-            throw new ArgumentOutOfRangeException(nameof(options),
-                $"options.Window = {(object?)options?.Window ?? "null (full causal)"} " +
-                $"reaches positions this cache has evicted: it keeps the last {kept}; expected a window <= {kept}.");
+        var (window, scale) = CheckStep(cache, qNew, kNew, vNew, options);
         cache.Append(kNew.Data, vNew.Data);
         int b = cache.Batch, hq = qNew.Shape[1], hkv = cache.KvHeads, kd = cache.KeyDim, vd = cache.ValueDim, cap = cache.Capacity;
         long t = cache.Count - 1;
-        double scale = ResolveScale(options, kd);
         long first = Math.Max(0, t - window + 1);
         int n = (int)(t - first + 1);
         var o = Tensor<double>.Zeros(b, hq, vd);
@@ -253,6 +239,40 @@ public static class SoftmaxAttention
                 }
             }
         return o;
+    }
+
+    /// <summary>
+    /// Checks a decoding step's arguments before the cache is touched (a rejected call leaves it as it was):
+    /// qNew [B, G Hkv, K], kNew [B, Hkv, K], vNew [B, Hkv, V], and a window no wider than the cache keeps.
+    /// Returns the window as a key count (int.MaxValue = full causal) and the scale.
+    /// </summary>
+    private static (int Window, double Scale) CheckStep<T>(KvCache<T> cache, Tensor<T> qNew, Tensor<T> kNew, Tensor<T> vNew,
+        SoftmaxAttentionOptions? options) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        ArgumentNullException.ThrowIfNull(qNew);
+        if (qNew.Rank != 3 || qNew.Shape[0] != cache.Batch || qNew.Shape[2] != cache.KeyDim || qNew.Shape[1] % cache.KvHeads != 0)
+            throw new ArgumentException(
+                $"qNew has shape {Shapes.Format(qNew.Shape)}, expected [{cache.Batch}, G * {cache.KvHeads}, {cache.KeyDim}].", nameof(qNew));
+        HeadShapes.Same(kNew, [cache.Batch, cache.KvHeads, cache.KeyDim], nameof(kNew));
+        HeadShapes.Same(vNew, [cache.Batch, cache.KvHeads, cache.ValueDim], nameof(vNew));
+        int window = options?.Window is null ? int.MaxValue : ResolveWindow(options, 1);
+        if (cache.Window is int kept && window > kept)
+            throw new ArgumentOutOfRangeException(nameof(options),
+                $"options.Window = {(object?)options?.Window ?? "null (full causal)"} " +
+                $"reaches positions this cache has evicted: it keeps the last {kept}; expected a window <= {kept}.");
+        return (window, ResolveScale(options, cache.KeyDim));
+    }
+
+    /// <summary>Checks a prompt k [B, Hkv, L, K], v [B, Hkv, L, V]; returns the window a cache keeps (null = every position).</summary>
+    private static (int B, int Hkv, int L, int K, int V, int? Window) CheckPrompt<T>(Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (b, hkv, l, kd) = HeadShapes.Rank4(k, nameof(k));
+        var (_, _, _, vd) = HeadShapes.Rank4(v, nameof(v));
+        HeadShapes.Same(v, [b, hkv, l, vd], nameof(v));
+        int? window = options?.Window is null ? null : ResolveWindow(options, l);
+        return (b, hkv, l, kd, vd, window);
     }
 
     internal static double ResolveScale(SoftmaxAttentionOptions? options, int kd)
@@ -295,20 +315,23 @@ public static class SoftmaxAttention
 }
 
 /// <summary>
-/// Decoding state of softmax attention: the keys and values of the positions still visible, stored
-/// [B, Hkv, Capacity, K] and [B, Hkv, Capacity, V]; position t lives in slot t mod Capacity.
-/// Without a window every position is kept (Capacity doubles as needed, slot = t). With a window W
-/// the storage grows to W slots and then works as a ring buffer: appending position t overwrites
-/// position t - W, which no later query can attend to, so memory is O(W) for unbounded generation.
+/// Decoding state of softmax attention over T (float or double): the keys and values of the positions
+/// still visible, stored [B, Hkv, Capacity, K] and [B, Hkv, Capacity, V]; position t lives in slot
+/// t mod Capacity. Without a window every position is kept (Capacity doubles as needed, slot = t).
+/// With a window W the storage grows to W slots and then works as a ring buffer: appending position t
+/// overwrites position t - W, which no later query can attend to, so memory is O(W) for unbounded
+/// generation. Built by <see cref="SoftmaxAttention.PrefillFast{T}"/> for the fast tier; the
+/// definition's float64 cache <see cref="KvCache"/> is a KvCache&lt;double&gt; with the same layout.
 /// </summary>
-public sealed class KvCache
+public class KvCache<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    internal KvCache(int batch, int kvHeads, int keyDim, int valueDim, int? window)
+    /// <summary>An empty cache of <paramref name="capacity"/> slots (at most the window).</summary>
+    internal KvCache(int batch, int kvHeads, int keyDim, int valueDim, int? window, int capacity = 16)
     {
         Batch = batch; KvHeads = kvHeads; KeyDim = keyDim; ValueDim = valueDim; Window = window;
-        Capacity = Math.Min(16, window ?? int.MaxValue);
-        Keys = new double[batch * kvHeads * Capacity * keyDim];
-        Values = new double[batch * kvHeads * Capacity * valueDim];
+        Capacity = Math.Max(1, Math.Min(capacity, window ?? int.MaxValue));
+        Keys = new T[batch * kvHeads * Capacity * keyDim];
+        Values = new T[batch * kvHeads * Capacity * valueDim];
     }
 
     public int Batch { get; }
@@ -325,8 +348,8 @@ public sealed class KvCache
     /// <summary>Positions the storage holds: at most <see cref="Window"/> when a window is set.</summary>
     public int Capacity { get; private set; }
 
-    internal double[] Keys { get; private set; }
-    internal double[] Values { get; private set; }
+    internal T[] Keys { get; private set; }
+    internal T[] Values { get; private set; }
 
     /// <summary>The slot of a position still held (Count - Capacity &lt;= position &lt; Count).</summary>
     internal int Slot(long position) => (int)(position % Capacity);
@@ -338,11 +361,11 @@ public sealed class KvCache
             throw new InvalidOperationException("Only an empty windowed cache can skip evicted positions.");
         Count = positions;
         // Keep slot = position mod Capacity: a skipped prefix means the ring is already at full size.
-        if (positions > 0) Resize(Window!.Value);
+        if (positions > 0 && Capacity != Window!.Value) Resize(Window.Value);
     }
 
     /// <summary>Appends one position: k [B * Hkv * K], v [B * Hkv * V] (row-major [B, Hkv, X]).</summary>
-    internal void Append(ReadOnlySpan<double> k, ReadOnlySpan<double> v)
+    internal void Append(ReadOnlySpan<T> k, ReadOnlySpan<T> v)
     {
         if (Count == Capacity && Capacity < (Window ?? int.MaxValue)) Resize((int)Math.Min(2L * Capacity, Window ?? int.MaxValue));
         int heads = Batch * KvHeads, slot = Slot(Count);
@@ -354,12 +377,32 @@ public sealed class KvCache
         Count++;
     }
 
+    /// <summary>
+    /// Appends the rest of a prompt, positions [Count, L) of k [B, Hkv, L, K], v [B, Hkv, L, V] (row-major),
+    /// head by head. The storage must already hold them: Count + (L - Count) &lt;= Capacity, or a full-size
+    /// ring (Capacity = W) receiving at most W positions.
+    /// </summary>
+    internal void AppendPrompt(ReadOnlySpan<T> k, ReadOnlySpan<T> v, int length)
+    {
+        int from = (int)Count, n = length - from;
+        if (length > Capacity && !(Capacity == Window && n <= Capacity))
+            throw new InvalidOperationException($"A prompt of {length} positions does not fit a cache of {Capacity} slots.");
+        for (int bh = 0; bh < Batch * KvHeads; bh++)
+            for (int t = from; t < length; t++)
+            {
+                int slot = Slot(t);
+                k.Slice((bh * length + t) * KeyDim, KeyDim).CopyTo(Keys.AsSpan((bh * Capacity + slot) * KeyDim));
+                v.Slice((bh * length + t) * ValueDim, ValueDim).CopyTo(Values.AsSpan((bh * Capacity + slot) * ValueDim));
+            }
+        Count = length;
+    }
+
     /// <summary>Moves to <paramref name="capacity"/> slots; only called while slot = position (Count &lt;= Capacity).</summary>
     private void Resize(int capacity)
     {
         int heads = Batch * KvHeads, held = (int)Math.Min(Count, Capacity);
-        var keys = new double[heads * capacity * KeyDim];
-        var values = new double[heads * capacity * ValueDim];
+        var keys = new T[heads * capacity * KeyDim];
+        var values = new T[heads * capacity * ValueDim];
         if (Count <= Capacity)
             for (int bh = 0; bh < heads; bh++)
             {
@@ -368,4 +411,13 @@ public sealed class KvCache
             }
         Keys = keys; Values = values; Capacity = capacity;
     }
+}
+
+/// <summary>
+/// The definition's float64 decoding cache (<see cref="SoftmaxAttention.Prefill"/>, <see cref="SoftmaxAttention.Step"/>).
+/// It is a <see cref="KvCache{T}"/> of double, so <see cref="SoftmaxAttention.StepFast{T}"/> runs on it as well.
+/// </summary>
+public sealed class KvCache : KvCache<double>
+{
+    internal KvCache(int batch, int kvHeads, int keyDim, int valueDim, int? window) : base(batch, kvHeads, keyDim, valueDim, window) { }
 }

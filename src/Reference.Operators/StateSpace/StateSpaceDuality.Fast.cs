@@ -19,7 +19,14 @@
 // of exp(seg[i, j]) is relative to |seg[i, j]| itself. Underflow of long decays to 0 is harmless.
 // Accumulation orders differ from the recurrence (tile products, chunked state), so results agree
 // with the definition to rounding, not bitwise.
+// Decoding (StepFast): one token per (batch, head) is the recurrence itself, S <- a S + (Delta x) B^T,
+// y = S C + D x, on the state S [B, H, P, N] that ForwardFast carries, so a prompt is prefilled by
+// ForwardFast(state: S) and generation continues with StepFast on the same S. Each state row S[p, :]
+// is updated and read out in one pass vectorized over N (load, FMA, store, FMA into the dot with C).
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Reference.Core;
 using Reference.Core.Kernels;
 using Reference.Operators.Attention;
@@ -198,6 +205,94 @@ public static partial class StateSpaceDuality
         if (carried)
             for (int p = 0; p < g.P; p++)
                 for (int n = 0; n < g.N; n++) state[p * g.N + n] = s.StateT[n * g.P + p];
+    }
+
+    /// <summary>Below this many state entries (B H P N) a step runs on the calling thread: thread start-up would dominate.</summary>
+    private const long StepParallelWork = 1 << 16;
+
+    /// <summary>
+    /// Fast decoding step over T (float or double), the counterpart of <see cref="Step"/>: one token per
+    /// (batch, head), x [B, H, P], dt [B, H], A_log [H], b, c [B, G, N] (G divides H), d and dt bias [H]
+    /// (null = absent). The state S [B, H, P, N], the layout <see cref="ForwardFast{T}"/> carries (and
+    /// <see cref="SsdState.S"/> holds in float64), is advanced in place: Delta = softplus(dt + bias),
+    /// a = exp(Delta A_h), S &lt;- a S + (Delta x) B^T, and y = S C + D x is returned [B, H, P].
+    /// <paramref name="maxThreads"/> = 0 uses every core; the result does not depend on it.
+    /// </summary>
+    public static Tensor<T> StepFast<T>(Tensor<T> x, Tensor<T> dt, Tensor<T> aLog, Tensor<T> b, Tensor<T> c, Tensor<T> state,
+        Tensor<T>? d = null, Tensor<T>? dtBias = null, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.Rank != 3) throw new ArgumentException($"x must be one token [B, H, P], got {Shapes.Format(x.Shape)}.", nameof(x));
+        int bs = x.Dim(0), hs = x.Dim(1), ps = x.Dim(2);
+        if (b is null || b.Rank != 3 || b.Dim(0) != bs || b.Dim(1) < 1 || hs % b.Dim(1) != 0)
+            throw new ArgumentException($"b must be [B = {bs}, G | {hs}, N], got {(b is null ? "null" : Shapes.Format(b.Shape))}.", nameof(b));
+        int gs = b.Dim(1), ns = b.Dim(2);
+        CheckStepShape(dt, [bs, hs], nameof(dt));
+        CheckStepShape(aLog, [hs], nameof(aLog));
+        CheckStepShape(c, b.ShapeArray, nameof(c));
+        CheckStepShape(state, [bs, hs, ps, ns], nameof(state));
+        if (d is not null) CheckStepShape(d, [hs], nameof(d));
+        if (dtBias is not null) CheckStepShape(dtBias, [hs], nameof(dtBias));
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
+
+        var delta = FastStepSizes(dt, dtBias, hs);
+        var y = Tensor<T>.Zeros(bs, hs, ps);
+        void Head(int bh)
+        {
+            int batch = bh / hs, h = bh % hs, bc = (batch * gs + h / (hs / gs)) * ns;
+            T dtH = delta[bh], decay = T.Exp(dtH * -T.Exp(aLog.Data[h])), skip = d is null ? T.Zero : d.Data[h];
+            var sHead = state.Data.AsSpan(bh * ps * ns, ps * ns);
+            var bRow = b.Data.AsSpan(bc, ns);
+            var cRow = c.Data.AsSpan(bc, ns);
+            for (int p = 0; p < ps; p++)
+            {
+                T xp = x.Data[bh * ps + p];
+                y.Data[bh * ps + p] = StateRowStep(sHead.Slice(p * ns, ns), decay, dtH * xp, bRow, cRow) + skip * xp;
+            }
+        }
+        int items = bs * hs;
+        int workers = (long)items * ps * ns < StepParallelWork ? 1 : Math.Min(maxThreads == 0 ? Environment.ProcessorCount : maxThreads, items);
+        if (workers <= 1)
+            for (int bh = 0; bh < items; bh++) Head(bh);
+        else
+            Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = workers }, Head);
+        return y;
+    }
+
+    /// <summary>
+    /// One state row s = S[p, :] [N]: s &lt;- decay s + xin B (xin = Delta x_p), returns s . C, in one pass
+    /// over N vectorized by Vector256 (a scalar tail past the last full vector).
+    /// </summary>
+    private static T StateRowStep<T>(Span<T> s, T decay, T xin, ReadOnlySpan<T> bRow, ReadOnlySpan<T> cRow)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector256<T>.Count, n = s.Length, full = n / w * w;
+        ref T sr = ref MemoryMarshal.GetReference(s);
+        ref T br = ref MemoryMarshal.GetReference(bRow);
+        ref T cr = ref MemoryMarshal.GetReference(cRow);
+        var vDecay = Vector256.Create(decay);
+        var vXin = Vector256.Create(xin);
+        var acc = Vector256<T>.Zero;
+        for (int k = 0; k < full; k += w)
+        {
+            var sv = VectorMath.FusedMultiplyAdd(vXin, Vector256.LoadUnsafe(ref br, (nuint)k), vDecay * Vector256.LoadUnsafe(ref sr, (nuint)k));
+            sv.StoreUnsafe(ref sr, (nuint)k);
+            acc = VectorMath.FusedMultiplyAdd(sv, Vector256.LoadUnsafe(ref cr, (nuint)k), acc);
+        }
+        T dot = Vector256.Sum(acc);
+        for (int k = full; k < n; k++)
+        {
+            ref T sk = ref Unsafe.Add(ref sr, k);
+            sk = T.FusedMultiplyAdd(xin, Unsafe.Add(ref br, k), decay * sk);
+            dot = T.FusedMultiplyAdd(sk, Unsafe.Add(ref cr, k), dot);
+        }
+        return dot;
+    }
+
+    private static void CheckStepShape<T>(Tensor<T>? t, int[] shape, string name) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (t is null || !t.Shape.SequenceEqual(shape))
+            throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
     }
 
     /// <summary>No step, head or state lane: y = D x only (any state passes through unchanged).</summary>

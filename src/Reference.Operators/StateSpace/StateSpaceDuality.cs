@@ -136,7 +136,10 @@ public static partial class StateSpaceDuality
         return y;
     }
 
-    /// <summary>Decoding: one token per (b, h) (L = 1 in the inputs); returns y [B, H, P].</summary>
+    /// <summary>
+    /// Decoding: one token per (b, h) (L = 1 in the inputs); returns y [B, H, P]. The fast tier is
+    /// <see cref="StepFast{T}"/> (StateSpaceDuality.Fast.cs) on the state <see cref="ForwardFast{T}"/> carries.
+    /// </summary>
     public static Tensor<double> Step(SsdInputs token, SsdState state)
     {
         token.Check();
