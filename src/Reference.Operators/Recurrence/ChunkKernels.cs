@@ -115,25 +115,19 @@ internal static class ChunkKernels
             TensorPrimitives.Multiply(src.Slice(r * k, k), d.Slice(r / block * k, k), dst.Slice(r * k, k));
     }
 
-    /// <summary>y = scale x o exp(hi - lo), elementwise (hi - lo &lt;= 0, see the class comment).</summary>
-    public static void ScaledDecay<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> hi, ReadOnlySpan<T> lo, T scale, Span<T> y)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>y = exp(hi - lo), elementwise (hi - lo &lt;= 0, see the class comment): the decay between two cumulative log-gates.</summary>
+    public static void Decay<T>(ReadOnlySpan<T> hi, ReadOnlySpan<T> lo, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int n = x.Length, w = Vector256<T>.Count, j = 0;
+        int n = y.Length, w = Vector256<T>.Count, j = 0;
         if (Vectorized<T>())
         {
-            ref T rx = ref MemoryMarshal.GetReference(x);
             ref T rh = ref MemoryMarshal.GetReference(hi);
             ref T rl = ref MemoryMarshal.GetReference(lo);
             ref T ry = ref MemoryMarshal.GetReference(y);
-            var vs = Vector256.Create(scale);
             for (; j + w <= n; j += w)
-            {
-                var e = VectorMath.Exp(Vector256.LoadUnsafe(ref rh, (nuint)j) - Vector256.LoadUnsafe(ref rl, (nuint)j));
-                (vs * Vector256.LoadUnsafe(ref rx, (nuint)j) * e).StoreUnsafe(ref ry, (nuint)j);
-            }
+                VectorMath.Exp(Vector256.LoadUnsafe(ref rh, (nuint)j) - Vector256.LoadUnsafe(ref rl, (nuint)j)).StoreUnsafe(ref ry, (nuint)j);
         }
-        for (; j < n; j++) y[j] = scale * x[j] * T.Exp(hi[j] - lo[j]);
+        for (; j < n; j++) y[j] = T.Exp(hi[j] - lo[j]);
     }
 
     /// <summary>

@@ -182,7 +182,7 @@ public static partial class GatedLinearAttention
             for (int p = 0, blk = 0; p < n; p += sub, blk++)
             {
                 int end = Math.Min(p + sub, n);
-                ChunkKernels.ScaledDecay(one, p == 0 ? zero : cum.Slice((p - 1) * kd, kd), zero, T.One, e);
+                ChunkKernels.Decay(p == 0 ? zero : cum.Slice((p - 1) * kd, kd), zero, e);
                 var min = Vector256.Create(T.PositiveInfinity);
                 var max = Vector256.Create(T.NegativeInfinity);
                 for (int t = p; t < end; t++)
@@ -202,7 +202,7 @@ public static partial class GatedLinearAttention
             for (int p = 0; p < n; p += sub)
             {
                 int end = Math.Min(p + sub, n);
-                ChunkKernels.ScaledDecay(one, last, cum.Slice((end - 1) * kd, kd), T.One, e);
+                ChunkKernels.Decay(last, cum.Slice((end - 1) * kd, kd), e);
                 one.CopyTo(run);
                 for (int t = end - 1; t >= p; t--)
                     ChunkKernels.KeyRow(kc.Slice(t * kd, kd), e, alpha.Slice(t * kd, kd), run, kr.Slice(t * kd, kd), ke.Slice(t * kd, kd));
@@ -222,7 +222,7 @@ public static partial class GatedLinearAttention
                     {
                         ReadOnlySpan<T> boundary = cum.Slice((p - 1) * kd, kd);
                         for (int j = 0; j < p / sub - 1; j++)
-                            ChunkKernels.ScaledDecay(one, boundary, cum.Slice((j * sub + sub - 1) * kd, kd), T.One, d.Slice(j * kd, kd));
+                            ChunkKernels.Decay(boundary, cum.Slice((j * sub + sub - 1) * kd, kd), d.Slice(j * kd, kd));
                         one.CopyTo(d.Slice((p / sub - 1) * kd, kd));
                         ChunkKernels.ScaleRowBlocks<T>(kr, kdec, p, kd, sub, d);
                         kb = kdec;
@@ -257,7 +257,7 @@ public static partial class GatedLinearAttention
 
             // 5. State passing: S = Diag(exp(B_last)) S + Ke^T V (Ke read transposed, the decay applied
             //    to the accumulators as they are loaded).
-            ChunkKernels.ScaledDecay(one, last, zero, T.One, e);
+            ChunkKernels.Decay(last, zero, e);
             TileGemm.Multiply(kd, vd, n, ke, 1, kd, vc, vd, s, vd, accumulate: true, rowScale: e);
         }
     }
