@@ -27,7 +27,7 @@ public static class GoldenRegen
     }
 
     /// <summary>The manifest and the file images (name -> bytes, manifest.json last) of one case.</summary>
-    public static (GoldenManifest Manifest, OrderedDictionary<string, byte[]> Files) Build(GoldenOp op, GoldenCaseSpec spec, string commit)
+    public static (GoldenManifest Manifest, OrderedDictionary<string, byte[]> Files) Build(GoldenOp op, ConformanceCase spec, string commit)
     {
         var inputs = op.Inputs(spec.Params, new SplitMix64(spec.Seed));
         var outputs = op.Naive(spec.Params, inputs);
@@ -103,7 +103,7 @@ public static class GoldenRegen
         return outcomes;
     }
 
-    private static RegenOutcome RegenOne(GoldenStore store, GoldenOp op, GoldenCaseSpec spec, string id, string commit, bool force)
+    private static RegenOutcome RegenOne(GoldenStore store, GoldenOp op, ConformanceCase spec, string id, string commit, bool force)
     {
         var (_, files) = Build(op, spec, commit);
         string dir = store.CaseDirectory(id);

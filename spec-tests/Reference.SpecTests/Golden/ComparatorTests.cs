@@ -1,3 +1,4 @@
+using Reference.Core.Conformance;
 using System.Numerics;
 using FsCheck;
 using FsCheck.Fluent;

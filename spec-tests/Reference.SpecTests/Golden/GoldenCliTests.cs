@@ -1,3 +1,4 @@
+using Reference.Core.Conformance;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Reference.SpecTests.Cli;

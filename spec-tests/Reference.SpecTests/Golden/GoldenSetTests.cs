@@ -1,4 +1,4 @@
-using NamedArrays = System.Collections.Generic.OrderedDictionary<string, Reference.Core.IO.NpyArray>;
+using Reference.Core.Conformance;
 using Reference.Golden;
 using Reference.Golden.Backends;
 
@@ -92,7 +92,7 @@ public class GoldenSetTests
     {
         public string Name => "dropped-term";
 
-        public Precision? Precision => Reference.Golden.Precision.Float64;
+        public Precision? Precision => Reference.Core.Conformance.Precision.Float64;
 
         public bool Supports(string op) => op == "linalg.gemm";
 

@@ -1,3 +1,4 @@
+using Reference.Core.Conformance;
 using Reference.Golden;
 
 namespace Reference.SpecTests.Golden;

@@ -1,3 +1,4 @@
+using Reference.Core.Conformance;
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;

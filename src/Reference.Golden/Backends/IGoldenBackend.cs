@@ -41,11 +41,11 @@ public sealed class TierBackend : IGoldenBackend
         Precision = precision;
     }
 
-    public static TierBackend NaiveTier { get; } = new("naive", true, Golden.Precision.Float64);
+    public static TierBackend NaiveTier { get; } = new("naive", true, Core.Conformance.Precision.Float64);
 
-    public static TierBackend Fast64 { get; } = new("fast", false, Golden.Precision.Float64);
+    public static TierBackend Fast64 { get; } = new("fast", false, Core.Conformance.Precision.Float64);
 
-    public static TierBackend Fast32 { get; } = new("fast32", false, Golden.Precision.Float32);
+    public static TierBackend Fast32 { get; } = new("fast32", false, Core.Conformance.Precision.Float32);
 
     public string Name { get; }
 

@@ -25,7 +25,7 @@ public static class AttentionGolden
         Version = 1,
         Summary = "causal softmax attention: out[b, h] = softmax(scale q[b, h] k[b, h / G]^T, causal band of width window) v[b, h / G]; q [B, Hq, L, K], k [B, Hkv, L, K], v [B, Hkv, L, V]",
         AccumulationOrder = "per (b, h, t): s_j = scale * sum_p q[t, p] k[j, p] (p ascending); m = max s; e_j = exp(s_j - m); Z = sum_j e_j (j ascending); out = sum_j (e_j / Z) v[j] (j ascending)",
-        Distribution = GoldenInputs.NormalF32 + " (q, k, v)",
+        Distribution = CaseInputs.NormalF32 + " (q, k, v)",
         Cases =
         [
             Heads("single_1x1x1_l1", 601, 1, 1, 1, 1, 4, 3, 0, "edge"),
@@ -38,7 +38,7 @@ public static class AttentionGolden
         Inputs = (p, rng) => Qkv(p, rng, p.Int("hkv")),
         Naive = (p, x) => Out(SoftmaxAttention.Forward(x["q"].ToTensor<double>(), x["k"].ToTensor<double>(), x["v"].ToTensor<double>(), SoftmaxOptions(p))),
         Fast = (p, x, precision) => precision == Precision.Float32 ? SoftmaxFast<float>(p, x) : SoftmaxFast<double>(p, x),
-        Tolerance = (_, _) => Golden.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
+        Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
     };
 
     public static GoldenOp Linear { get; } = new()
@@ -49,7 +49,7 @@ public static class AttentionGolden
         Version = 2,
         Summary = "causal linear attention with feature map phi (identity, elu1, relu, taylor) and optional normaliser: out_t = sum_{s<=t} scale phi(q_t).phi(k_s) v_s [/ (sum_s scale phi(q_t).phi(k_s) + eps)]; q, k [B, H, L, K], v [B, H, L, V]; params scale (F^-1/2 for identity, elu1, relu with F the feature size; 1 for taylor, whose map carries the scaling) and eps",
         AccumulationOrder = "A[t, s] = scale * sum_f phi(q_t)[f] phi(k_s)[f] (f ascending); den_t = sum_s A[t, s] (s ascending) + eps; out_t = sum_s (A[t, s] / den_t) v_s (s ascending); taylor phi(x) = [1, x / K^(1/4), vec(x x^T) / (sqrt(2) sqrt(K))]",
-        Distribution = GoldenInputs.NormalF32 + " (q, k, v)",
+        Distribution = CaseInputs.NormalF32 + " (q, k, v)",
         Cases =
         [
             Mapped("identity_1x2_l17_k8", 611, 2, 17, 8, 5, "identity", false),
@@ -60,7 +60,7 @@ public static class AttentionGolden
         Inputs = (p, rng) => Qkv(p, rng, p.Int("h")),
         Naive = (p, x) => Out(LinearAttention.Forward(x["q"].ToTensor<double>(), x["k"].ToTensor<double>(), x["v"].ToTensor<double>(),
             new LinearAttentionOptions(MapOf(p.String("map")), p.Bool("normalize"), p.Double("scale"), p.Double("eps")))),
-        Tolerance = (_, _) => Golden.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
+        Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
     };
 
     public static GoldenOp DecayedLinear { get; } = new()
@@ -69,7 +69,7 @@ public static class AttentionGolden
         Version = 1,
         Summary = "linear attention with fixed per-channel decay: out_t = sum_{s<=t} [sum_c scale q_tc k_sc exp((t - s) log_lambda[h, c])] v_s; log_lambda [H, K]",
         AccumulationOrder = "T[t, s] = sum_c scale q_tc k_sc exp((t - s) log_lambda_c) (c ascending); out_t = sum_s T[t, s] v_s (s ascending)",
-        Distribution = GoldenInputs.NormalF32 + " (q, k, v), then log_lambda uniform(-1, -0.01) rounded to float32",
+        Distribution = CaseInputs.NormalF32 + " (q, k, v), then log_lambda uniform(-1, -0.01) rounded to float32",
         Cases =
         [
             Mapped("decay_1x2_l17_k8", 621, 2, 17, 8, 5, null, false),
@@ -78,12 +78,12 @@ public static class AttentionGolden
         Inputs = (p, rng) =>
         {
             var x = Qkv(p, rng, p.Int("h"));
-            x["log_lambda"] = GoldenInputs.Uniform(rng, -1, -0.01, p.Int("h"), p.Int("k"));
+            x["log_lambda"] = CaseInputs.Uniform(rng, -1, -0.01, p.Int("h"), p.Int("k"));
             return x;
         },
         Naive = (p, x) => Out(DecayedLinearAttention.Forward(x["q"].ToTensor<double>(), x["k"].ToTensor<double>(), x["v"].ToTensor<double>(),
             x["log_lambda"].ToTensor<double>())),
-        Tolerance = (_, _) => Golden.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
+        Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
     };
 
     public static GoldenOp Gla { get; } = new()
@@ -92,7 +92,7 @@ public static class AttentionGolden
         Version = 1,
         Summary = "gated linear attention: S_t = Diag(exp(g_t)) S_{t-1} + k_t v_t^T, out_t = S_t^T (scale q_t); g [B, H, L, K] (vector) or [B, H, L, 1] (scalar) log-gates",
         AccumulationOrder = "G = cumsum_t g (t ascending); T[t, s] = sum_c scale q_tc k_sc exp(G_tc - G_sc) (c ascending); out_t = sum_{s<=t} T[t, s] v_s (s ascending)",
-        Distribution = GoldenInputs.NormalF32 + " (q, k, v, then x of g's shape); g = logsigmoid(x) / 16 computed in float64, rounded to float32",
+        Distribution = CaseInputs.NormalF32 + " (q, k, v, then x of g's shape); g = logsigmoid(x) / 16 computed in float64, rounded to float32",
         Cases =
         [
             Gated("vector_1x2_l17_k8", 631, 2, 17, 8, 5, false),
@@ -103,7 +103,7 @@ public static class AttentionGolden
         Inputs = (p, rng) =>
         {
             var x = Qkv(p, rng, p.Int("h"));
-            var raw = GoldenInputs.Normal(rng, p.Int("b"), p.Int("h"), p.Int("l"), p.Bool("scalar_gate") ? 1 : p.Int("k")).ToTensor<double>();
+            var raw = CaseInputs.Normal(rng, p.Int("b"), p.Int("h"), p.Int("l"), p.Bool("scalar_gate") ? 1 : p.Int("k")).ToTensor<double>();
             var g = GatedLinearAttention.LogSigmoidGate(raw);
             for (int i = 0; i < g.Length; i++) g.Data[i] = (float)g.Data[i];
             x["g"] = NpyArray.FromTensor(g);
@@ -111,7 +111,7 @@ public static class AttentionGolden
         },
         Naive = (p, x) => Out(GatedLinearAttention.Forward(x["q"].ToTensor<double>(), x["k"].ToTensor<double>(), x["v"].ToTensor<double>(), x["g"].ToTensor<double>())),
         Fast = (p, x, precision) => precision == Precision.Float32 ? GlaFast<float>(x) : GlaFast<double>(x),
-        Tolerance = (_, _) => Golden.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
+        Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
     };
 
     public static IReadOnlyList<GoldenOp> All { get; } = [Softmax, Linear, DecayedLinear, Gla];
@@ -145,19 +145,19 @@ public static class AttentionGolden
         int h = p.ContainsKey("hq") ? p.Int("hq") : p.Int("h");
         return new NamedArrays
         {
-            ["q"] = GoldenInputs.Normal(rng, b, h, l, k),
-            ["k"] = GoldenInputs.Normal(rng, b, kvHeads, l, k),
-            ["v"] = GoldenInputs.Normal(rng, b, kvHeads, l, v),
+            ["q"] = CaseInputs.Normal(rng, b, h, l, k),
+            ["k"] = CaseInputs.Normal(rng, b, kvHeads, l, k),
+            ["v"] = CaseInputs.Normal(rng, b, kvHeads, l, v),
         };
     }
 
     private static NamedArrays Out(Tensor<double> o) => new() { ["out"] = NpyArray.FromTensor(o) };
 
-    private static GoldenCaseSpec Heads(string id, ulong seed, int b, int hq, int hkv, int l, int k, int v, int window, params string[] tags) =>
+    private static ConformanceCase Heads(string id, ulong seed, int b, int hq, int hkv, int l, int k, int v, int window, params string[] tags) =>
         new(id, seed, Params.Of(("b", b), ("hq", hq), ("hkv", hkv), ("l", l), ("k", k), ("v", v), ("window", window)),
             $"B {b}, Hq {hq}, Hkv {hkv}, L {l}, K {k}, V {v}{(window > 0 ? $", window {window}" : ", full causal")}", tags);
 
-    private static GoldenCaseSpec Mapped(string id, ulong seed, int h, int l, int k, int v, string? map, bool normalize, params string[] tags) =>
+    private static ConformanceCase Mapped(string id, ulong seed, int h, int l, int k, int v, string? map, bool normalize, params string[] tags) =>
         new(id, seed, map is null
                 ? Params.Of(("b", 1), ("h", h), ("l", l), ("k", k), ("v", v))
                 : Params.Of(("b", 1), ("h", h), ("l", l), ("k", k), ("v", v), ("map", map), ("normalize", normalize),
@@ -165,7 +165,7 @@ public static class AttentionGolden
                     ("eps", new LinearAttentionOptions().Eps)),
             $"B 1, H {h}, L {l}, K {k}, V {v}{(map is null ? "" : $", map {map}{(normalize ? ", normalised" : "")}")}", tags);
 
-    private static GoldenCaseSpec Gated(string id, ulong seed, int h, int l, int k, int v, bool scalar, params string[] tags) =>
+    private static ConformanceCase Gated(string id, ulong seed, int h, int l, int k, int v, bool scalar, params string[] tags) =>
         new(id, seed, Params.Of(("b", 1), ("h", h), ("l", l), ("k", k), ("v", v), ("scalar_gate", scalar)),
             $"B 1, H {h}, L {l}, K {k}, V {v}, {(scalar ? "scalar" : "vector")} gates", tags);
 }

@@ -32,7 +32,7 @@ public static class ConvolutionGolden
         Version = 1,
         Summary = "y[B x C x L] = causal convolution of u[B x C x L] with k[C x Lk] per channel plus skip d[C] * u",
         AccumulationOrder = ConvOrder,
-        Distribution = GoldenInputs.NormalF32 + " (u, then k, then d)",
+        Distribution = CaseInputs.NormalF32 + " (u, then k, then d)",
         Cases =
         [
             Case("one_tap_length_one", 501, 1, 1, 1, 1, "edge"),
@@ -43,9 +43,9 @@ public static class ConvolutionGolden
         ],
         Inputs = (p, rng) => new NamedArrays
         {
-            ["u"] = GoldenInputs.Normal(rng, p.Int("batch"), p.Int("channels"), p.Int("length")),
-            ["k"] = GoldenInputs.Normal(rng, p.Int("channels"), p.Int("kernel_length")),
-            ["d"] = GoldenInputs.Normal(rng, p.Int("channels")),
+            ["u"] = CaseInputs.Normal(rng, p.Int("batch"), p.Int("channels"), p.Int("length")),
+            ["k"] = CaseInputs.Normal(rng, p.Int("channels"), p.Int("kernel_length")),
+            ["d"] = CaseInputs.Normal(rng, p.Int("channels")),
         },
         Naive = (_, x) => new NamedArrays
         {
@@ -62,7 +62,7 @@ public static class ConvolutionGolden
         Summary = "y[C x L] = causal conv of u with k plus the anti-causal part with k_rev (mode conjugate: lag 0 up, pad_flip: lag 1 up) plus d * u",
         AccumulationOrder = ConvOrder + "; then acc2 = 0; acc2 += k_rev[c, m - o] * u[c, t + m] for m = o..min(L - 1 - t, Lr - 1 + o) in order " +
             "(o = 0 for conjugate, 1 for pad_flip); y += acc2",
-        Distribution = GoldenInputs.NormalF32 + " (u, then k, then k_rev, then d)",
+        Distribution = CaseInputs.NormalF32 + " (u, then k, then k_rev, then d)",
         Cases =
         [
             BiCase("conjugate_2x16", 511, 2, 16, 16, "conjugate"),
@@ -72,10 +72,10 @@ public static class ConvolutionGolden
         ],
         Inputs = (p, rng) => new NamedArrays
         {
-            ["u"] = GoldenInputs.Normal(rng, p.Int("channels"), p.Int("length")),
-            ["k"] = GoldenInputs.Normal(rng, p.Int("channels"), p.Int("kernel_length")),
-            ["k_rev"] = GoldenInputs.Normal(rng, p.Int("channels"), p.Int("kernel_length")),
-            ["d"] = GoldenInputs.Normal(rng, p.Int("channels")),
+            ["u"] = CaseInputs.Normal(rng, p.Int("channels"), p.Int("length")),
+            ["k"] = CaseInputs.Normal(rng, p.Int("channels"), p.Int("kernel_length")),
+            ["k_rev"] = CaseInputs.Normal(rng, p.Int("channels"), p.Int("kernel_length")),
+            ["d"] = CaseInputs.Normal(rng, p.Int("channels")),
         },
         Naive = (p, x) => new NamedArrays
         {
@@ -93,7 +93,7 @@ public static class ConvolutionGolden
         AccumulationOrder = "K[h, l]: float64 acc = 0; acc += Re(C_n Bbar_n exp(l log Abar_n)) for n = 0..M-1 in order; K = 2 acc; then y as conv.causal with k = K",
         Distribution = "in order, each value rounded to float32 and stored as float64: u normal(0, 1) [B x H x L]; log_neg_real_a = log(0.5) + uniform[-0.5, 0.5) [H x M]; " +
             "imag_a = pi n + uniform[-0.5, 0.5) [H x M]; b_re, b_im, c_re, c_im normal(0, 1) [H x M] each; log_delta uniform[log 1e-3, log 1e-1) [H]; d normal(0, 1) [H] " +
-            "(normal and uniform as in " + GoldenInputs.NormalF32 + ")",
+            "(normal and uniform as in " + CaseInputs.NormalF32 + ")",
         Cases =
         [
             S4DCase("zoh_1x2x16_n8", 521, 1, 2, 16, 8, "zoh"),
@@ -105,20 +105,20 @@ public static class ConvolutionGolden
         Inputs = (p, rng) =>
         {
             int b = p.Int("batch"), h = p.Int("channels"), l = p.Int("length"), m = p.Int("state_size") / 2;
-            var u = GoldenInputs.Normal(rng, b, h, l);
-            var logA = GoldenInputs.Uniform(rng, -0.5, 0.5, h, m);
+            var u = CaseInputs.Normal(rng, b, h, l);
+            var logA = CaseInputs.Uniform(rng, -0.5, 0.5, h, m);
             var logAData = logA.Get<double>();
             for (int i = 0; i < logAData.Length; i++) logAData[i] = (float)(Math.Log(0.5) + logAData[i]);
-            var imag = GoldenInputs.Uniform(rng, -0.5, 0.5, h, m);
+            var imag = CaseInputs.Uniform(rng, -0.5, 0.5, h, m);
             var imagData = imag.Get<double>();
             for (int i = 0; i < imagData.Length; i++) imagData[i] = (float)(Math.PI * (i % m) + imagData[i]);
             return new NamedArrays
             {
                 ["u"] = u, ["log_neg_real_a"] = logA, ["imag_a"] = imag,
-                ["b_re"] = GoldenInputs.Normal(rng, h, m), ["b_im"] = GoldenInputs.Normal(rng, h, m),
-                ["c_re"] = GoldenInputs.Normal(rng, h, m), ["c_im"] = GoldenInputs.Normal(rng, h, m),
-                ["log_delta"] = GoldenInputs.Uniform(rng, Math.Log(1e-3), Math.Log(1e-1), h),
-                ["d"] = GoldenInputs.Normal(rng, h),
+                ["b_re"] = CaseInputs.Normal(rng, h, m), ["b_im"] = CaseInputs.Normal(rng, h, m),
+                ["c_re"] = CaseInputs.Normal(rng, h, m), ["c_im"] = CaseInputs.Normal(rng, h, m),
+                ["log_delta"] = CaseInputs.Uniform(rng, Math.Log(1e-3), Math.Log(1e-1), h),
+                ["d"] = CaseInputs.Normal(rng, h),
             };
         },
         Naive = (p, x) =>
@@ -172,15 +172,15 @@ public static class ConvolutionGolden
         var other => throw new ArgumentException($"params.mode must be conjugate or pad_flip, found {other}.", "mode"),
     };
 
-    private static GoldenCaseSpec Case(string id, ulong seed, int batch, int channels, int length, int kernelLength, params string[] tags) =>
+    private static ConformanceCase Case(string id, ulong seed, int batch, int channels, int length, int kernelLength, params string[] tags) =>
         new(id, seed, Params.Of(("batch", batch), ("channels", channels), ("length", length), ("kernel_length", kernelLength)),
             $"batch {batch}, {channels} channel(s), L = {length}, kernel length {kernelLength}{(Math.Min(kernelLength, length) >= CausalConvolution.FftThreshold ? " (FFT route in the fast tier)" : "")}", tags);
 
-    private static GoldenCaseSpec BiCase(string id, ulong seed, int channels, int length, int kernelLength, string mode, params string[] tags) =>
+    private static ConformanceCase BiCase(string id, ulong seed, int channels, int length, int kernelLength, string mode, params string[] tags) =>
         new(id, seed, Params.Of(("channels", channels), ("length", length), ("kernel_length", kernelLength), ("mode", mode)),
             $"{mode}: {channels} channel(s), L = {length}, kernel lengths {kernelLength}", tags);
 
-    private static GoldenCaseSpec S4DCase(string id, ulong seed, int batch, int channels, int length, int stateSize, string discretization, params string[] tags) =>
+    private static ConformanceCase S4DCase(string id, ulong seed, int batch, int channels, int length, int stateSize, string discretization, params string[] tags) =>
         new(id, seed, Params.Of(("batch", batch), ("channels", channels), ("length", length), ("state_size", stateSize), ("discretization", discretization)),
             $"{discretization}: batch {batch}, H = {channels}, L = {length}, N = {stateSize} ({stateSize / 2} complex modes)", tags);
 }

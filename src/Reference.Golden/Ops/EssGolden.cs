@@ -55,7 +55,7 @@ public static class EssGolden
         Inputs = (p, rng) => Inputs(p, rng, checkMargin: true),
         Naive = (p, x) => Out(EffectiveStateSize.ComputeNaive(x["t"].ToTensor<double>(), Options(p))),
         Fast = (p, x, _) => Out(EffectiveStateSize.Compute(x["t"].ToTensor<double>(), Options(p))),
-        Tolerance = (_, _) => Golden.Tolerance.ExactMatch(
+        Tolerance = (_, _) => Core.Conformance.Tolerance.ExactMatch(
             "tolerance-ESS is an integer count; every case keeps each singular value >= 10x from the cut (checked by the generator), " +
             "so any correct SVD (float64, or float32 with relative error << 9x) gives the same counts. ESS is unique: no canonicalization. " +
             "ESS has no float32 tier here: the float32 backend reads the float32-exact t and computes in float64"),
@@ -78,7 +78,7 @@ public static class EssGolden
         Inputs = (p, rng) => Inputs(p, rng, checkMargin: false),
         Naive = (p, x) => Out(EffectiveStateSize.ComputeNaive(x["t"].ToTensor<double>(), Options(p))),
         Fast = (p, x, _) => Out(EffectiveStateSize.Compute(x["t"].ToTensor<double>(), Options(p))),
-        Tolerance = (_, _) => Golden.Tolerance.NormRelative(1e-10, 1e-4,
+        Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-10, 1e-4,
             "entropy-ESS is a smooth function of the singular values; float64 SVDs (Jacobi vs the fast path) agree to ~1e-14 relative, 1e-10 leaves margin " +
             "for p ln p near small sigma; a float32 SVD perturbs each sigma by ~1e-7 sigma_1 and the entropy by ~1e-6, so 1e-4 (still failing a 1e-3 scaling). " +
             "ESS is unique: no canonicalization. ESS has no float32 tier here: the float32 backend reads the float32-exact t and computes in float64"),
@@ -191,7 +191,7 @@ public static class EssGolden
         return true;
     }
 
-    private static GoldenCaseSpec Case(string id, ulong seed, string kind, int c, int l, int r, double tau, bool relative,
+    private static ConformanceCase Case(string id, ulong seed, string kind, int c, int l, int r, double tau, bool relative,
         string what, params string[] tags) =>
         new(id, seed, tau == 0
                 ? Params.Of(("mode", "entropy"), ("kind", kind), ("c", c), ("l", l), ("r", r))

@@ -29,7 +29,7 @@ public static class FourierGolden
         Version = 1,
         Summary = "X[rows x n] = unnormalized forward DFT of each row of x[rows x n] (numpy.fft.fft), complex128",
         AccumulationOrder = DftOrder,
-        Distribution = "complex normal: for each element in row-major order, real then imaginary part drawn as in " + GoldenInputs.NormalF32,
+        Distribution = "complex normal: for each element in row-major order, real then imaginary part drawn as in " + CaseInputs.NormalF32,
         Cases =
         [
             FftCase("n1", 201, 1, 1, "edge"),
@@ -62,7 +62,7 @@ public static class FourierGolden
         Version = 1,
         Summary = "y[C x L]: y[c, t] = sum_{j = 0..min(t, Lk - 1)} k[c, j] u[c, t - j], u [C x L], k [C x Lk]",
         AccumulationOrder = "y[c, t]: float64 acc = 0; acc += k[c, j] * u[c, t - j] for j = 0..min(t, Lk - 1) in order (the direct sum)",
-        Distribution = GoldenInputs.NormalF32 + " (u, then k)",
+        Distribution = CaseInputs.NormalF32 + " (u, then k)",
         Cases =
         [
             ConvCase("single_1x1_k1", 301, 1, 1, 1, "edge"),
@@ -74,8 +74,8 @@ public static class FourierGolden
         ],
         Inputs = (p, rng) => new NamedArrays
         {
-            ["u"] = GoldenInputs.Normal(rng, p.Int("channels"), p.Int("length")),
-            ["k"] = GoldenInputs.Normal(rng, p.Int("channels"), p.Int("kernel_length")),
+            ["u"] = CaseInputs.Normal(rng, p.Int("channels"), p.Int("length")),
+            ["k"] = CaseInputs.Normal(rng, p.Int("channels"), p.Int("kernel_length")),
         },
         Naive = (p, x) =>
         {
@@ -109,8 +109,8 @@ public static class FourierGolden
     {
         int c = p.Int("channels"), l = p.Int("length"), lk = p.Int("kernel_length");
         var y = new T[c * l];
-        FftConvolution.Causal<T>(GoldenInputs.As<T>(x["u"]), GoldenInputs.As<T>(x["k"]), y, c, l, lk);
-        return new NamedArrays { ["y"] = GoldenInputs.Output(y, c, l) };
+        FftConvolution.Causal<T>(CaseInputs.As<T>(x["u"]), CaseInputs.As<T>(x["k"]), y, c, l, lk);
+        return new NamedArrays { ["y"] = CaseInputs.Output(y, c, l) };
     }
 
     private static NpyArray ComplexNormal(SplitMix64 rng, int rows, int n)
@@ -125,11 +125,11 @@ public static class FourierGolden
         return NpyArray.Of(data, rows, n);
     }
 
-    private static GoldenCaseSpec FftCase(string id, ulong seed, int rows, int n, params string[] tags) =>
+    private static ConformanceCase FftCase(string id, ulong seed, int rows, int n, params string[] tags) =>
         new(id, seed, Params.Of(("rows", rows), ("n", n)),
             $"{rows} row(s) of length {n} ({(BitOperations.IsPow2(n) ? "power of two" : "not a power of two: Bluestein in the fast tier")})", tags);
 
-    private static GoldenCaseSpec ConvCase(string id, ulong seed, int channels, int length, int kernelLength, params string[] tags) =>
+    private static ConformanceCase ConvCase(string id, ulong seed, int channels, int length, int kernelLength, params string[] tags) =>
         new(id, seed, Params.Of(("channels", channels), ("length", length), ("kernel_length", kernelLength)),
             $"{channels} channel(s), L = {length}, kernel length {kernelLength}", tags);
 }

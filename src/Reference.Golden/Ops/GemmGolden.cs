@@ -20,7 +20,7 @@ public static class GemmGolden
         Version = 1,
         Summary = "out[m x n] = alpha * op(a) @ op(b) + beta * c, op(x) = x or x^T, row-major",
         AccumulationOrder = "out[i, j]: float64 acc = 0; acc += a[i, p] * b[p, j] for p = 0..k-1 in order; out = alpha * acc (+ beta * c[i, j] when beta != 0)",
-        Distribution = GoldenInputs.NormalF32 + " (a, b, then c when beta != 0)",
+        Distribution = CaseInputs.NormalF32 + " (a, b, then c when beta != 0)",
         Cases =
         [
             Case("tiny_1x1x1", 101, 1, 1, 1, false, false, tags: "edge"),
@@ -39,10 +39,10 @@ public static class GemmGolden
             int m = p.Int("m"), n = p.Int("n"), k = p.Int("k");
             var inputs = new NamedArrays
             {
-                ["a"] = p.Bool("trans_a") ? GoldenInputs.Normal(rng, k, m) : GoldenInputs.Normal(rng, m, k),
-                ["b"] = p.Bool("trans_b") ? GoldenInputs.Normal(rng, n, k) : GoldenInputs.Normal(rng, k, n),
+                ["a"] = p.Bool("trans_a") ? CaseInputs.Normal(rng, k, m) : CaseInputs.Normal(rng, m, k),
+                ["b"] = p.Bool("trans_b") ? CaseInputs.Normal(rng, n, k) : CaseInputs.Normal(rng, k, n),
             };
-            if (p.Double("beta") != 0) inputs["c"] = GoldenInputs.Normal(rng, m, n);
+            if (p.Double("beta") != 0) inputs["c"] = CaseInputs.Normal(rng, m, n);
             return inputs;
         },
         Naive = (p, x) =>
@@ -53,7 +53,7 @@ public static class GemmGolden
             return new NamedArrays { ["out"] = NpyArray.Of(c, m, n) };
         },
         Fast = (p, x, precision) => precision == Precision.Float32 ? Fast<float>(p, x) : Fast<double>(p, x),
-        Tolerance = (p, _) => Golden.Tolerance.NormRelative(1e-12, 1e-5,
+        Tolerance = (p, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5,
             "GEMM is a length-k reduction per element: float64 reorderings stay within ~k eps64 relative (1e-12 leaves margin to k = 257); " +
             "float32 accumulates ~sqrt(k) eps32 ~ 1e-6, so 1e-5 (the conventions' float32 bound) fails any real bug (e.g. one missed term of 257)"),
     };
@@ -61,10 +61,10 @@ public static class GemmGolden
     private static NamedArrays Fast<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (m, n, k, ta, tb, alpha, beta) = Read(p);
-        var c = x.TryGetValue("c", out var c0) ? GoldenInputs.As<T>(c0) : new T[m * n];
-        FastGemm.Multiply(ta, tb, m, n, k, T.CreateTruncating(alpha), GoldenInputs.As<T>(x["a"]), Lda(ta, m, k),
-            GoldenInputs.As<T>(x["b"]), Ldb(tb, n, k), T.CreateTruncating(beta), c, n);
-        return new NamedArrays { ["out"] = GoldenInputs.Output(c, m, n) };
+        var c = x.TryGetValue("c", out var c0) ? CaseInputs.As<T>(c0) : new T[m * n];
+        FastGemm.Multiply(ta, tb, m, n, k, T.CreateTruncating(alpha), CaseInputs.As<T>(x["a"]), Lda(ta, m, k),
+            CaseInputs.As<T>(x["b"]), Ldb(tb, n, k), T.CreateTruncating(beta), c, n);
+        return new NamedArrays { ["out"] = CaseInputs.Output(c, m, n) };
     }
 
     /// <summary>Row stride of the stored a (BLAS requires >= 1 even when a has no columns).</summary>
@@ -75,7 +75,7 @@ public static class GemmGolden
     private static (int M, int N, int K, bool TransA, bool TransB, double Alpha, double Beta) Read(JsonObject p) =>
         (p.Int("m"), p.Int("n"), p.Int("k"), p.Bool("trans_a"), p.Bool("trans_b"), p.Double("alpha"), p.Double("beta"));
 
-    private static GoldenCaseSpec Case(string id, ulong seed, int m, int n, int k, bool ta, bool tb,
+    private static ConformanceCase Case(string id, ulong seed, int m, int n, int k, bool ta, bool tb,
         double alpha = 1.0, double beta = 0.0, params string[] tags) =>
         new(id, seed, Params.Of(("m", m), ("n", n), ("k", k), ("trans_a", ta), ("trans_b", tb), ("alpha", alpha), ("beta", beta)),
             $"{m}x{k} @ {k}x{n}{(ta ? ", a transposed" : "")}{(tb ? ", b transposed" : "")}{(alpha != 1 || beta != 0 ? $", alpha {alpha}, beta {beta}" : "")}",

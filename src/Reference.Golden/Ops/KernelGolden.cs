@@ -21,7 +21,7 @@ public static class KernelGolden
 
     /// <summary>Inputs x ~ scale * normal + shift per row, the shift testing that softmax subtracts the row maximum.</summary>
     private static string RowDistribution(string extra = "") =>
-        "x = shift + scale * z, z " + GoldenInputs.NormalF32 + extra + "; the affine map applied in float64 then rounded to float32";
+        "x = shift + scale * z, z " + CaseInputs.NormalF32 + extra + "; the affine map applied in float64 then rounded to float32";
 
     public static GoldenOp Softmax { get; } = Rowwise("nn.softmax", "y[r, :] = softmax(x[r, :]) over the last axis, x, y [rows x cols]",
         NaiveNormalization.Softmax, (x, y, cols, p) => FastNormalization.Softmax<float>(x, y, cols), (x, y, cols, p) => FastNormalization.Softmax<double>(x, y, cols),
@@ -115,8 +115,8 @@ public static class KernelGolden
     {
         int rows = p.Int("rows"), cols = p.Int("cols");
         var (y, rstd) = (new T[rows * cols], new T[rows]);
-        FastNormalization.RmsNorm<T>(GoldenInputs.As<T>(x["x"]), GoldenInputs.As<T>(x["gamma"]), y, rstd, cols, p.Double("eps"));
-        return new NamedArrays { ["y"] = GoldenInputs.Output(y, rows, cols), ["rstd"] = GoldenInputs.Output(rstd, rows) };
+        FastNormalization.RmsNorm<T>(CaseInputs.As<T>(x["x"]), CaseInputs.As<T>(x["gamma"]), y, rstd, cols, p.Double("eps"));
+        return new NamedArrays { ["y"] = CaseInputs.Output(y, rows, cols), ["rstd"] = CaseInputs.Output(rstd, rows) };
     }
 
     /// <summary>
@@ -162,12 +162,12 @@ public static class KernelGolden
             if (precision == Precision.Float32)
             {
                 var y = new float[rows * cols];
-                fast32(GoldenInputs.As<float>(x["x"]), y, cols, p);
-                return new NamedArrays { ["y"] = GoldenInputs.Output(y, rows, cols) };
+                fast32(CaseInputs.As<float>(x["x"]), y, cols, p);
+                return new NamedArrays { ["y"] = CaseInputs.Output(y, rows, cols) };
             }
             var y64 = new double[rows * cols];
-            fast64(GoldenInputs.As<double>(x["x"]), y64, cols, p);
-            return new NamedArrays { ["y"] = GoldenInputs.Output(y64, rows, cols) };
+            fast64(CaseInputs.As<double>(x["x"]), y64, cols, p);
+            return new NamedArrays { ["y"] = CaseInputs.Output(y64, rows, cols) };
         },
         Tolerance = (_, _) => tolerance,
     };
@@ -212,7 +212,7 @@ public static class KernelGolden
         Summary = $"y = {formula} elementwise, x, y [n] (PyTorch's definition)",
         AccumulationOrder = "elementwise: no reduction; the naive tier evaluates the documented scalar formula in float64",
         Distribution = $"x starts with the {EdgeInputs.Length} edge values [{string.Join(", ", EdgeInputs.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}], " +
-                       "the rest is scale * z, z " + GoldenInputs.NormalF32 + "; the product rounded to float32",
+                       "the rest is scale * z, z " + CaseInputs.NormalF32 + "; the product rounded to float32",
         Cases =
         [
             new("edges_n10", 601, Params.Of(("n", EdgeInputs.Length), ("scale", 1.0)), "only the edge values", "edge"),
@@ -239,12 +239,12 @@ public static class KernelGolden
             if (precision == Precision.Float32)
             {
                 var y = new float[n];
-                fast32(GoldenInputs.As<float>(x["x"]), y);
-                return new NamedArrays { ["y"] = GoldenInputs.Output(y, n) };
+                fast32(CaseInputs.As<float>(x["x"]), y);
+                return new NamedArrays { ["y"] = CaseInputs.Output(y, n) };
             }
             var y64 = new double[n];
-            fast64(GoldenInputs.As<double>(x["x"]), y64);
-            return new NamedArrays { ["y"] = GoldenInputs.Output(y64, n) };
+            fast64(CaseInputs.As<double>(x["x"]), y64);
+            return new NamedArrays { ["y"] = CaseInputs.Output(y64, n) };
         },
         Tolerance = (_, _) => tolerance,
     };
@@ -253,8 +253,8 @@ public static class KernelGolden
     {
         int rows = p.Int("rows"), cols = p.Int("cols");
         var (y, mean, rstd) = (new T[rows * cols], new T[rows], new T[rows]);
-        FastNormalization.LayerNorm<T>(GoldenInputs.As<T>(x["x"]), GoldenInputs.As<T>(x["gamma"]), GoldenInputs.As<T>(x["beta"]), y, mean, rstd, cols, p.Double("eps"));
-        return new NamedArrays { ["y"] = GoldenInputs.Output(y, rows, cols), ["mean"] = GoldenInputs.Output(mean, rows), ["rstd"] = GoldenInputs.Output(rstd, rows) };
+        FastNormalization.LayerNorm<T>(CaseInputs.As<T>(x["x"]), CaseInputs.As<T>(x["gamma"]), CaseInputs.As<T>(x["beta"]), y, mean, rstd, cols, p.Double("eps"));
+        return new NamedArrays { ["y"] = CaseInputs.Output(y, rows, cols), ["mean"] = CaseInputs.Output(mean, rows), ["rstd"] = CaseInputs.Output(rstd, rows) };
     }
 
     /// <summary>shift + scale * z per element (z a float32-rounded normal draw), rounded to float32.</summary>
@@ -265,15 +265,15 @@ public static class KernelGolden
         return NpyArray.Of(data, shape);
     }
 
-    private static GoldenCaseSpec RowCase(string id, ulong seed, int rows, int cols, double scale, double shift, params string[] tags) =>
+    private static ConformanceCase RowCase(string id, ulong seed, int rows, int cols, double scale, double shift, params string[] tags) =>
         new(id, seed, Params.Of(("rows", rows), ("cols", cols), ("scale", scale), ("shift", shift)),
             $"{rows} row(s) of {cols}, x = {shift} + {scale} z", tags);
 
     /// <summary>A normalization case: a row case plus the eps (PyTorch's LayerNorm default unless given).</summary>
-    private static GoldenCaseSpec NormCase(string id, ulong seed, int rows, int cols, double scale, double shift, params string[] tags) =>
+    private static ConformanceCase NormCase(string id, ulong seed, int rows, int cols, double scale, double shift, params string[] tags) =>
         NormCase(id, seed, rows, cols, scale, shift, NaiveNormalization.DefaultLayerNormEps, tags);
 
-    private static GoldenCaseSpec NormCase(string id, ulong seed, int rows, int cols, double scale, double shift, double eps, params string[] tags)
+    private static ConformanceCase NormCase(string id, ulong seed, int rows, int cols, double scale, double shift, double eps, params string[] tags)
     {
         var spec = RowCase(id, seed, rows, cols, scale, shift, tags);
         spec.Params["eps"] = eps;

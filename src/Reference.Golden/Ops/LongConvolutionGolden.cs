@@ -24,7 +24,7 @@ public static class LongConvolutionGolden
         Summary = "y [B, C H, L] = Squash_lambda(Smooth_window(W)) * u + D u per (c, h); u [B, H, L], W [C, H, Lk], D [C, H]",
         AccumulationOrder = "Smooth: s[t] = (sum_{j = t-w/2..t+w/2, in range} W[j], ascending) / w; Squash: sign(s) max(|s| - lambda, 0); " +
             "y[t]: acc = 0; acc += K[j] u[t - j] for j = 0..min(t, Lk - 1) in order; then + D u[t]",
-        Distribution = GoldenInputs.NormalF32 + " (u, then W, then D)",
+        Distribution = CaseInputs.NormalF32 + " (u, then W, then D)",
         Cases =
         [
             Case("single_1x1x1", 601, 1, 1, 1, 1, 1, 1, 0.5, "edge"),
@@ -34,9 +34,9 @@ public static class LongConvolutionGolden
         ],
         Inputs = (p, rng) => new NamedArrays
         {
-            ["u"] = GoldenInputs.Normal(rng, p.Int("batch"), p.Int("width"), p.Int("length")),
-            ["w"] = GoldenInputs.Normal(rng, p.Int("channels"), p.Int("width"), p.Int("kernel_length")),
-            ["d"] = GoldenInputs.Normal(rng, p.Int("channels"), p.Int("width")),
+            ["u"] = CaseInputs.Normal(rng, p.Int("batch"), p.Int("width"), p.Int("length")),
+            ["w"] = CaseInputs.Normal(rng, p.Int("channels"), p.Int("width"), p.Int("kernel_length")),
+            ["d"] = CaseInputs.Normal(rng, p.Int("channels"), p.Int("width")),
         },
         Naive = (p, x) =>
         {
@@ -58,7 +58,7 @@ public static class LongConvolutionGolden
         AccumulationOrder = "Linear: sum over the input index ascending, bias last; causal convolutions as conv.long (lags ascending, skip last); " +
             "filter MLP per position in float64",
         Distribution = "parameters by HyenaParameters.Initialize(SplitMix64(seed)) (PyTorch default uniform Linear init, N(0, 1) filter bias), " +
-            "each rounded to float32; then u " + GoldenInputs.NormalF32,
+            "each rounded to float32; then u " + CaseInputs.NormalF32,
         Cases =
         [
             HyenaCase("order2_1x1x1", 611, 1, 1, 1, 2, 4, 3, "edge"),
@@ -71,7 +71,7 @@ public static class LongConvolutionGolden
             var hp = HyenaParameters.Initialize(rng, d, p.Int("max_length"), p.Int("order"), p.Int("filter_width"), p.Int("embedding_dim"));
             var arrays = new NamedArrays();
             foreach (var (name, data) in Arrays(hp)) arrays[name] = NpyArray.Of(data.Select(v => (double)(float)v).ToArray(), data.Length);
-            arrays["u"] = GoldenInputs.Normal(rng, p.Int("batch"), l, d);
+            arrays["u"] = CaseInputs.Normal(rng, p.Int("batch"), l, d);
             return arrays;
         },
         Naive = (p, x) =>
@@ -94,13 +94,13 @@ public static class LongConvolutionGolden
         ("filter_bias", p.FilterBias), ("out_w", p.OutW), ("out_b", p.OutB),
     ];
 
-    private static GoldenCaseSpec Case(string id, ulong seed, int batch, int width, int channels, int length, int kernelLength,
+    private static ConformanceCase Case(string id, ulong seed, int batch, int width, int channels, int length, int kernelLength,
         int window, double lambda, params string[] tags) =>
         new(id, seed, Params.Of(("batch", batch), ("width", width), ("channels", channels), ("length", length),
             ("kernel_length", kernelLength), ("window", window), ("lambda", lambda)),
             $"B = {batch}, H = {width}, C = {channels}, L = {length}, Lk = {kernelLength}, window {window}, lambda {lambda}", tags);
 
-    private static GoldenCaseSpec HyenaCase(string id, ulong seed, int batch, int length, int width, int order, int filterWidth,
+    private static ConformanceCase HyenaCase(string id, ulong seed, int batch, int length, int width, int order, int filterWidth,
         int embeddingDim, params string[] tags) =>
         new(id, seed, Params.Of(("batch", batch), ("length", length), ("width", width), ("order", order), ("filter_width", filterWidth),
             ("embedding_dim", embeddingDim), ("max_length", length + 4)),

@@ -41,7 +41,7 @@ public static class StateSpaceGolden
             "u [B x D x L], b, c [D x N], d [D]; outputs y and taps",
         AccumulationOrder = "taps[c, m]: float64 acc = 0; acc += b[c, n] * c[c, n + m] for n = 0..N-1-m in order; " +
             "y[b, c, t]: acc = 0; acc += taps[c, j] * u[b, c, t - j] for j = 0..min(t, N - 1) in order; y = acc + d[c] * u[b, c, t]",
-        Distribution = GoldenInputs.NormalF32 + " (u [B x D x L], then b, then c [D x N], then d [D])",
+        Distribution = CaseInputs.NormalF32 + " (u [B x D x L], then b, then c [D x N], then d [D])",
         Cases =
         [
             ShiftCase("single_tap_length_one", 801, 1, 1, 1, 1, "edge"),
@@ -54,10 +54,10 @@ public static class StateSpaceGolden
             int d = p.Int("channels"), n = p.Int("state_size");
             return new NamedArrays
             {
-                ["u"] = GoldenInputs.Normal(rng, p.Int("batch"), d, p.Int("length")),
-                ["b"] = GoldenInputs.Normal(rng, d, n),
-                ["c"] = GoldenInputs.Normal(rng, d, n),
-                ["d"] = GoldenInputs.Normal(rng, d),
+                ["u"] = CaseInputs.Normal(rng, p.Int("batch"), d, p.Int("length")),
+                ["b"] = CaseInputs.Normal(rng, d, n),
+                ["c"] = CaseInputs.Normal(rng, d, n),
+                ["d"] = CaseInputs.Normal(rng, d),
             };
         },
         Naive = (p, x) =>
@@ -94,7 +94,7 @@ public static class StateSpaceGolden
             "uniform(-1/sqrt(Dm), 1/sqrt(Dm)); shift: b = e1, c normal(0, 1) [Dm x N], shift_d normal(0, 1) [Dm]; S4D over H heads " +
             "(S4DParameters.Initialize: per head, modes ascending: c_re, c_im normal(0, 1)/sqrt(2), then log_delta uniform[log 1e-3, log 1e-1), then d " +
             "normal(0, 1); log_neg_real_a = log 0.5, imag_a = pi n, b = 1); wo, bo uniform(-1/sqrt(Dm), 1/sqrt(Dm)); every value rounded to float32; " +
-            "then u " + GoldenInputs.NormalF32,
+            "then u " + CaseInputs.NormalF32,
         Cases =
         [
             H3Case("length_one_1x1x2_n2", 811, 1, 1, 2, 1, 2, "bilinear", "edge"),
@@ -117,7 +117,7 @@ public static class StateSpaceGolden
                  [heads, m], [heads, m], [heads, m], [heads, m], [heads, m], [heads, m], [heads], [heads], [dm, dm], [dm]];
             var x = new NamedArrays();
             for (int i = 0; i < H3Names.Length; i++) x[H3Names[i]] = RoundedF32(arrays[i], shapes[i]);
-            x["u"] = GoldenInputs.Normal(rng, p.Int("batch"), p.Int("length"), dm);
+            x["u"] = CaseInputs.Normal(rng, p.Int("batch"), p.Int("length"), dm);
             return x;
         },
         Naive = (p, x) => new NamedArrays { ["y"] = NpyArray.FromTensor(H3.Forward(H3From(p, x), x["u"].ToTensorDouble())) },
@@ -140,7 +140,7 @@ public static class StateSpaceGolden
             "y = acc + d u_t; out = y * z_t / (1 + exp(-z_t)); softplus(v) = v for v > 20, else max(v, 0) + log1p(exp(-|v|))",
         Distribution = "in order, each value rounded to float32 and stored as float64: u normal(0, 1) [B x D x L]; delta normal(0, 1) [B x D x L]; " +
             "a_log uniform(-1, 2) [D x N]; b, c normal(0, 1) [B x G x N x L] each; then when present d normal(0, 1) [D], z normal(0, 1) [B x D x L], " +
-            "delta_bias uniform(params.bias_low, params.bias_high) [D] (normal and uniform as in " + GoldenInputs.NormalF32 + ")",
+            "delta_bias uniform(params.bias_low, params.bias_high) [D] (normal and uniform as in " + CaseInputs.NormalF32 + ")",
         Cases =
         [
             ScanCase("length_one_1x2x1_n4", 821, 1, 2, 1, 4, 1, true, true, (-3, 0), "edge"),
@@ -155,15 +155,15 @@ public static class StateSpaceGolden
             int b = p.Int("batch"), d = p.Int("channels"), l = p.Int("length"), n = p.Int("state_size"), g = p.Int("groups");
             var x = new NamedArrays
             {
-                ["u"] = GoldenInputs.Normal(rng, b, d, l),
-                ["delta"] = GoldenInputs.Normal(rng, b, d, l),
-                ["a_log"] = GoldenInputs.Uniform(rng, -1, 2, d, n),
-                ["b"] = GoldenInputs.Normal(rng, b, g, n, l),
-                ["c"] = GoldenInputs.Normal(rng, b, g, n, l),
+                ["u"] = CaseInputs.Normal(rng, b, d, l),
+                ["delta"] = CaseInputs.Normal(rng, b, d, l),
+                ["a_log"] = CaseInputs.Uniform(rng, -1, 2, d, n),
+                ["b"] = CaseInputs.Normal(rng, b, g, n, l),
+                ["c"] = CaseInputs.Normal(rng, b, g, n, l),
             };
-            if (p.Bool("skip")) x["d"] = GoldenInputs.Normal(rng, d);
-            if (p.Bool("gate")) x["z"] = GoldenInputs.Normal(rng, b, d, l);
-            if (p.Bool("delta_bias")) x["delta_bias"] = GoldenInputs.Uniform(rng, p.Double("bias_low"), p.Double("bias_high"), d);
+            if (p.Bool("skip")) x["d"] = CaseInputs.Normal(rng, d);
+            if (p.Bool("gate")) x["z"] = CaseInputs.Normal(rng, b, d, l);
+            if (p.Bool("delta_bias")) x["delta_bias"] = CaseInputs.Uniform(rng, p.Double("bias_low"), p.Double("bias_high"), d);
             return x;
         },
         Naive = (_, x) => new NamedArrays
@@ -191,7 +191,7 @@ public static class StateSpaceGolden
             "for j = 0..K-1 in order (terms before t = 0 skipped); scan as ssm.selective_scan",
         Distribution = "parameters by MambaParameters.Initialize(SplitMix64(seed), D, N, expand, K) (in order in_proj, conv_weight, conv_bias, x_proj uniform(-1/sqrt(fan_in), " +
             "1/sqrt(fan_in)), dt_proj uniform(-1/sqrt(R), 1/sqrt(R)), per channel dt = max(exp(uniform[log 1e-3, log 1e-1)), 1e-4) with dt_bias = dt + log(-expm1(-dt)), " +
-            "out_proj; a_log[e, n] = log(n + 1), d = 1), every value rounded to float32; then u " + GoldenInputs.NormalF32,
+            "out_proj; a_log[e, n] = log(n + 1), d = 1), every value rounded to float32; then u " + CaseInputs.NormalF32,
         Cases =
         [
             MambaCase("length_one_1x1_d4", 831, 1, 1, 4, 4, 2, 4, "edge"),
@@ -206,7 +206,7 @@ public static class StateSpaceGolden
             Tensor<double>[] tensors = [m.InProj, m.ConvWeight, m.ConvBias, m.XProj, m.DtProj, m.DtBias, m.ALog, m.D, m.OutProj];
             var x = new NamedArrays();
             for (int i = 0; i < MambaNames.Length; i++) x[MambaNames[i]] = RoundedF32(tensors[i].Data, tensors[i].ShapeArray);
-            x["u"] = GoldenInputs.Normal(rng, p.Int("batch"), p.Int("length"), p.Int("width"));
+            x["u"] = CaseInputs.Normal(rng, p.Int("batch"), p.Int("length"), p.Int("width"));
             return x;
         },
         Naive = (p, x) => new NamedArrays { ["y"] = NpyArray.FromTensor(MambaBlock.Forward(MambaFrom(p, x), x["u"].ToTensorDouble())) },
@@ -227,7 +227,7 @@ public static class StateSpaceGolden
             "acc += S[p, n] c_t[n] (acc = 0 first); y_t[p] = acc + d[h] x_t[p]",
         Distribution = "in order, each value rounded to float32 and stored as float64: x normal(0, 1) [B x L x H x P]; dt normal(0, 1) [B x L x H]; " +
             "a_log uniform(-1, 2) [H]; b, c normal(0, 1) [B x L x G x N] each; then when present d normal(0, 1) [H], dt_bias uniform(-3, 0) [H] " +
-            "(normal and uniform as in " + GoldenInputs.NormalF32 + ")",
+            "(normal and uniform as in " + CaseInputs.NormalF32 + ")",
         Cases =
         [
             SsdCase("length_one_1x1x2_p2_n3", 841, 1, 1, 2, 2, 1, 3, true, true, "edge"),
@@ -241,14 +241,14 @@ public static class StateSpaceGolden
             int b = p.Int("batch"), l = p.Int("length"), h = p.Int("heads"), g = p.Int("groups"), n = p.Int("state_size");
             var x = new NamedArrays
             {
-                ["x"] = GoldenInputs.Normal(rng, b, l, h, p.Int("head_dim")),
-                ["dt"] = GoldenInputs.Normal(rng, b, l, h),
-                ["a_log"] = GoldenInputs.Uniform(rng, -1, 2, h),
-                ["b"] = GoldenInputs.Normal(rng, b, l, g, n),
-                ["c"] = GoldenInputs.Normal(rng, b, l, g, n),
+                ["x"] = CaseInputs.Normal(rng, b, l, h, p.Int("head_dim")),
+                ["dt"] = CaseInputs.Normal(rng, b, l, h),
+                ["a_log"] = CaseInputs.Uniform(rng, -1, 2, h),
+                ["b"] = CaseInputs.Normal(rng, b, l, g, n),
+                ["c"] = CaseInputs.Normal(rng, b, l, g, n),
             };
-            if (p.Bool("skip")) x["d"] = GoldenInputs.Normal(rng, h);
-            if (p.Bool("dt_bias")) x["dt_bias"] = GoldenInputs.Uniform(rng, -3, 0, h);
+            if (p.Bool("skip")) x["d"] = CaseInputs.Normal(rng, h);
+            if (p.Bool("dt_bias")) x["dt_bias"] = CaseInputs.Uniform(rng, -3, 0, h);
             return x;
         },
         Naive = (_, x) => new NamedArrays
@@ -337,18 +337,18 @@ public static class StateSpaceGolden
 
     // ------------------------------------------------------------------ case lists
 
-    private static GoldenCaseSpec ShiftCase(string id, ulong seed, int batch, int channels, int length, int stateSize, params string[] tags) =>
+    private static ConformanceCase ShiftCase(string id, ulong seed, int batch, int channels, int length, int stateSize, params string[] tags) =>
         new(id, seed, Params.Of(("batch", batch), ("channels", channels), ("length", length), ("state_size", stateSize)),
             $"batch {batch}, D = {channels}, L = {length}, N = {stateSize} taps" +
             (Math.Min(stateSize, length) >= CausalConvolution.FftThreshold ? " (FFT route in the fast tier)" : ""), tags);
 
-    private static GoldenCaseSpec H3Case(string id, ulong seed, int batch, int length, int width, int headDim, int stateSize, string discretization,
+    private static ConformanceCase H3Case(string id, ulong seed, int batch, int length, int width, int headDim, int stateSize, string discretization,
         params string[] tags) =>
         new(id, seed, Params.Of(("batch", batch), ("length", length), ("width", width), ("head_dim", headDim), ("state_size", stateSize),
                 ("discretization", discretization)),
             $"{discretization}: batch {batch}, L = {length}, Dm = {width}, head_dim {headDim} ({width / headDim} head(s)), N = {stateSize}", tags);
 
-    private static GoldenCaseSpec ScanCase(string id, ulong seed, int batch, int channels, int length, int stateSize, int groups, bool skip, bool gate,
+    private static ConformanceCase ScanCase(string id, ulong seed, int batch, int channels, int length, int stateSize, int groups, bool skip, bool gate,
         (double Low, double High)? bias, params string[] tags)
     {
         var p = Params.Of(("batch", batch), ("channels", channels), ("length", length), ("state_size", stateSize), ("groups", groups),
@@ -363,7 +363,7 @@ public static class StateSpaceGolden
         return new(id, seed, p, $"batch {batch}, D = {channels}, L = {length}, N = {stateSize}, G = {groups}; {options}", tags);
     }
 
-    private static GoldenCaseSpec MambaCase(string id, ulong seed, int batch, int length, int width, int stateSize, int expand, int convWidth,
+    private static ConformanceCase MambaCase(string id, ulong seed, int batch, int length, int width, int stateSize, int expand, int convWidth,
         params string[] tags)
     {
         int rank = (width + 15) / 16;
@@ -372,7 +372,7 @@ public static class StateSpaceGolden
             $"batch {batch}, L = {length}, D = {width}, E = {expand * width}, N = {stateSize}, K = {convWidth}, R = {rank}", tags);
     }
 
-    private static GoldenCaseSpec SsdCase(string id, ulong seed, int batch, int length, int heads, int headDim, int groups, int stateSize,
+    private static ConformanceCase SsdCase(string id, ulong seed, int batch, int length, int heads, int headDim, int groups, int stateSize,
         bool skip, bool dtBias, params string[] tags) =>
         new(id, seed, Params.Of(("batch", batch), ("length", length), ("heads", heads), ("head_dim", headDim), ("groups", groups),
                 ("state_size", stateSize), ("skip", skip), ("dt_bias", dtBias)),

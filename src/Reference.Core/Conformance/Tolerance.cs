@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Reference.Golden;
+namespace Reference.Core.Conformance;
 
 /// <summary>The precision a backend computed in; it selects which bound of a tolerance applies.</summary>
 public enum Precision
@@ -31,7 +31,7 @@ public sealed record ToleranceBound(double? Rtol = null, double? Atol = null, do
         return string.Join(", ", parts);
     }
 
-    internal static string Fmt(double v) => v == 0 ? "0" : v.ToString("0.##e+00", CultureInfo.InvariantCulture);
+    public static string Fmt(double v) => v == 0 ? "0" : v.ToString("0.##e+00", CultureInfo.InvariantCulture);
 }
 
 /// <summary>
