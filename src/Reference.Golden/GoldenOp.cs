@@ -1,12 +1,14 @@
 using System.Text.Json.Nodes;
 using Reference.Core;
 using Reference.Core.IO;
+using Reference.Operators;
 
 namespace Reference.Golden;
 
 /// <summary>
-/// Everything the golden machinery needs to know about one op. An operator adds itself with one
-/// file defining a <see cref="GoldenOp"/> (see Ops/GemmGolden.cs) and one line in
+/// Everything the golden machinery needs to know about one op. A registered sequence operator
+/// comes from its <see cref="OperatorDescriptor"/> (<see cref="From"/>); the kernels below the
+/// operators (GEMM, FFT, activations, ESS) define a <see cref="GoldenOp"/> in Ops/ and add it to
 /// <see cref="GoldenRegistry"/>: how to draw the inputs from a seed, the naive definition that
 /// produces the golden outputs, optionally the fast tier, and a tolerance per output.
 /// Input and output names must differ (each becomes NAME.npy in the case directory).
@@ -44,5 +46,25 @@ public sealed class GoldenOp
 
     /// <summary>Canonicalization hint per output ("none" unless the output is non-unique).</summary>
     public Func<string, string> Canonicalization { get; init; } = _ => "none";
+
+    /// <summary>The golden op of a registered operator: its descriptor carries the cases, the definition and the fast tier.</summary>
+    public static GoldenOp From(OperatorDescriptor d)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        return new()
+        {
+            Name = d.Name,
+            Version = d.Version,
+            Summary = d.Summary,
+            AccumulationOrder = d.AccumulationOrder,
+            Distribution = d.Distribution,
+            Cases = d.Cases,
+            Inputs = d.DrawInputs,
+            Naive = d.Naive,
+            Fast = d.Fast,
+            Tolerance = d.Tolerance,
+            Canonicalization = d.Canonicalization,
+        };
+    }
 }
 

@@ -1,8 +1,12 @@
 using Reference.Golden.Ops;
+using Reference.Operators;
 
 namespace Reference.Golden;
 
-/// <summary>Every op with golden cases. To add one: write Ops/YourOpGolden.cs with a <see cref="GoldenOp"/> and add it here.</summary>
+/// <summary>
+/// Every op with golden cases: the kernels below the operators (Ops/*.cs, listed here) and every
+/// registered operator (<see cref="OperatorRegistry"/>, whose descriptors carry their cases).
+/// </summary>
 public static class GoldenRegistry
 {
     public static IReadOnlyList<GoldenOp> Ops { get; } =
@@ -23,6 +27,7 @@ public static class GoldenRegistry
         ConvolutionGolden.S4DLayer,
         .. StateSpaceGolden.All,
         .. EssGolden.All,
+        .. OperatorRegistry.All.Where(d => d.Cases.Count > 0).Select(GoldenOp.From),
     ];
 
     public static GoldenOp? Find(string name) => Ops.FirstOrDefault(o => o.Name == name);

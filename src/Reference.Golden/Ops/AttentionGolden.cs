@@ -86,45 +86,11 @@ public static class AttentionGolden
         Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
     };
 
-    public static GoldenOp Gla { get; } = new()
-    {
-        Name = "recurrence.gla",
-        Version = 1,
-        Summary = "gated linear attention: S_t = Diag(exp(g_t)) S_{t-1} + k_t v_t^T, out_t = S_t^T (scale q_t); g [B, H, L, K] (vector) or [B, H, L, 1] (scalar) log-gates",
-        AccumulationOrder = "G = cumsum_t g (t ascending); T[t, s] = sum_c scale q_tc k_sc exp(G_tc - G_sc) (c ascending); out_t = sum_{s<=t} T[t, s] v_s (s ascending)",
-        Distribution = CaseInputs.NormalF32 + " (q, k, v, then x of g's shape); g = logsigmoid(x) / 16 computed in float64, rounded to float32",
-        Cases =
-        [
-            Gated("vector_1x2_l17_k8", 631, 2, 17, 8, 5, false),
-            Gated("vector_2x1_l40_k16_v9", 632, 1, 40, 16, 9, false),
-            Gated("scalar_1x2_l33_k7", 633, 2, 33, 7, 4, true),
-            Gated("single_1x1_l1_k3", 634, 1, 1, 3, 2, false, "edge"),
-        ],
-        Inputs = (p, rng) =>
-        {
-            var x = Qkv(p, rng, p.Int("h"));
-            var raw = CaseInputs.Normal(rng, p.Int("b"), p.Int("h"), p.Int("l"), p.Bool("scalar_gate") ? 1 : p.Int("k")).ToTensor<double>();
-            var g = GatedLinearAttention.LogSigmoidGate(raw);
-            for (int i = 0; i < g.Length; i++) g.Data[i] = (float)g.Data[i];
-            x["g"] = NpyArray.FromTensor(g);
-            return x;
-        },
-        Naive = (p, x) => Out(GatedLinearAttention.Forward(x["q"].ToTensor<double>(), x["k"].ToTensor<double>(), x["v"].ToTensor<double>(), x["g"].ToTensor<double>())),
-        Fast = (p, x, precision) => precision == Precision.Float32 ? GlaFast<float>(x) : GlaFast<double>(x),
-        Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
-    };
-
-    public static IReadOnlyList<GoldenOp> All { get; } = [Softmax, Linear, DecayedLinear, Gla];
+    public static IReadOnlyList<GoldenOp> All { get; } = [Softmax, Linear, DecayedLinear];
 
     private static NamedArrays SoftmaxFast<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var o = SoftmaxAttention.ForwardFast(x["q"].ToTensor<T>(), x["k"].ToTensor<T>(), x["v"].ToTensor<T>(), SoftmaxOptions(p));
-        return new NamedArrays { ["out"] = NpyArray.FromTensor(o) };
-    }
-
-    private static NamedArrays GlaFast<T>(NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var o = GatedLinearAttention.ChunkedFast(x["q"].ToTensor<T>(), x["k"].ToTensor<T>(), x["v"].ToTensor<T>(), x["g"].ToTensor<T>());
         return new NamedArrays { ["out"] = NpyArray.FromTensor(o) };
     }
 
@@ -164,8 +130,4 @@ public static class AttentionGolden
                     ("scale", map == "taylor" ? 1.0 : 1.0 / Math.Sqrt(LinearAttention.FeatureDim(MapOf(map), k))),
                     ("eps", new LinearAttentionOptions().Eps)),
             $"B 1, H {h}, L {l}, K {k}, V {v}{(map is null ? "" : $", map {map}{(normalize ? ", normalised" : "")}")}", tags);
-
-    private static ConformanceCase Gated(string id, ulong seed, int h, int l, int k, int v, bool scalar, params string[] tags) =>
-        new(id, seed, Params.Of(("b", 1), ("h", h), ("l", l), ("k", k), ("v", v), ("scalar_gate", scalar)),
-            $"B 1, H {h}, L {l}, K {k}, V {v}, {(scalar ? "scalar" : "vector")} gates", tags);
 }
