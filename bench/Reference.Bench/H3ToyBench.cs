@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Reference.Autodiff;
 using Reference.Core;
-using Reference.Operators.Synthetic;
+using Reference.Models;
 
 namespace Reference.Bench;
 

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Reference.Operators.Synthetic;
+using Reference.Models;
 
 namespace Reference.SpecTests.Cli;
 
@@ -8,7 +8,7 @@ public class ToyCliTests
     [Fact]
     public void Toy_ReportsTheLibraryRunForTheSameOptions()
     {
-        // A short run (the wiring, not the learning: the Synthetic tests train to full accuracy). The
+        // A short run (the wiring, not the learning: the Models tests train to full accuracy). The
         // verb maps --seed s to model seed s and data seed s + 1000 on top of the small preset.
         var (code, output, error) = CliRunner.Run("toy", "--task", "recall", "--seed", "4", "--steps", "8", "--train", "100",
             "--test", "40", "--eval-every", "4");

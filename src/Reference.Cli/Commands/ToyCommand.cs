@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Reference.Operators.Synthetic;
+using Reference.Models;
 
 namespace Reference.Cli.Commands;
 

@@ -1,9 +1,9 @@
 using Reference.Autodiff;
 using Reference.Core;
+using Reference.Models;
 using Reference.Operators.StateSpace;
-using Reference.Operators.Synthetic;
 
-namespace Reference.SpecTests.Operators.Synthetic;
+namespace Reference.SpecTests.Models;
 
 /// <summary>
 /// The small H3 language model of the synthetic tasks: gradients of the whole model (tied head,

@@ -1,6 +1,6 @@
-using Reference.Operators.Synthetic;
+using Reference.Models;
 
-namespace Reference.SpecTests.Operators.Synthetic;
+namespace Reference.SpecTests.Models;
 
 /// <summary>
 /// The H3 paper's synthetic tasks (arXiv:2212.14052 Sec. 3.1, Table 1) solved by a small trained H3

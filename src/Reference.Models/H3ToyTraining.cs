@@ -21,7 +21,7 @@ using Reference.Autodiff;
 using Reference.Autodiff.Optim;
 using Reference.Core;
 
-namespace Reference.Operators.Synthetic;
+namespace Reference.Models;
 
 /// <summary>
 /// One training run. The defaults are the paper's induction-head data and model with a CPU-sized step

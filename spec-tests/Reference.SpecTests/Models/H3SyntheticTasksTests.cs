@@ -2,9 +2,9 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Reference.Core;
-using Reference.Operators.Synthetic;
+using Reference.Models;
 
-namespace Reference.SpecTests.Operators.Synthetic;
+namespace Reference.SpecTests.Models;
 
 /// <summary>A task instance: vocabulary V, length L, seed of the example stream.</summary>
 public sealed record TaskCase(int Vocabulary, int Length, int Seed)

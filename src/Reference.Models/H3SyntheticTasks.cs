@@ -34,7 +34,7 @@
 // official final shuffle is dropped (examples are i.i.d. already).
 using Reference.Core;
 
-namespace Reference.Operators.Synthetic;
+namespace Reference.Models;
 
 /// <summary>The two H3 synthetic tasks.</summary>
 public enum H3Task

@@ -27,7 +27,7 @@ using Reference.Autodiff.Nn;
 using Reference.Core;
 using Reference.Operators.StateSpace;
 
-namespace Reference.Operators.Synthetic;
+namespace Reference.Models;
 
 /// <summary>Sequence mixer of each block.</summary>
 public enum ToyMixer
