@@ -71,6 +71,9 @@ public sealed class OperatorDescriptor
     /// <summary>One line: what the op computes, with shapes and layouts.</summary>
     public required string Summary { get; init; }
 
+    /// <summary>Whether output t depends only on inputs up to t (the materialized operator is lower triangular; ESS needs it).</summary>
+    public bool Causal { get; init; } = true;
+
     public required IReadOnlyList<OperatorParameter> Parameters { get; init; }
 
     public required IReadOnlyList<OperatorTensor> Inputs { get; init; }
