@@ -22,6 +22,10 @@
 //   ButterflyParameters  the learned variant: one complex block per level per channel [C, f, f]
 //                     (shared by the block-diagonal copies of that level), initialized to the exact DFT
 //   u, y [.., C, L]; k [C, Lk]; d [C]   as in CausalConvolution.cs
+//   g_z               the gradient of a complex variable, dL/dRe z + i dL/dIm z (backward pass)
+//
+// Backward pass: Backward (u, k, d) and BackwardLearned (also every learned block entry), derived in
+// their doc comments; the tape adapters are in ConvolutionOps.cs.
 //
 // Deliberate simplifications: float64 naive tier only (NaiveGemm for every block product, twiddle
 // angles reduced modulo N before cos/sin); a length with no divisor in [2, 16] (a prime > 16) is one
