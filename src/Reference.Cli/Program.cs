@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Reference.Cli.Commands;
 
 namespace Reference.Cli;
@@ -23,8 +24,20 @@ public static class Program
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
+            // A command with verbs below it (the root, `golden`) was reached without a known verb: name the
+            // offending word and list the verbs, which is what the user needs next.
+            var reached = parsed.CommandResult.Command;
+            string? unknown = parsed.UnmatchedTokens.Count > 0 ? parsed.UnmatchedTokens[0] : null;
+            string path = CommandPath(parsed.CommandResult, root);
+            if (reached.Subcommands.Count > 0 && (unknown is null || !unknown.StartsWith('-')))
+            {
+                stderr.WriteLine(unknown is null ? $"error: `{path}` needs a verb." : $"error: unknown verb '{unknown}'.");
+                WriteVerbs(reached, path, stderr);
+                stderr.WriteLine($"run `{path} VERB --help` for the options of a verb.");
+                return ExitCodes.Usage;
+            }
             foreach (var error in parsed.Errors) stderr.WriteLine($"error: {error.Message}");
-            stderr.WriteLine("run `reference --help` for usage.");
+            stderr.WriteLine($"run `{path} --help` for usage.");
             return ExitCodes.Usage;
         }
         try
@@ -36,5 +49,21 @@ public static class Program
             stderr.WriteLine($"error: {e.Message}");
             return e.ExitCode;
         }
+    }
+
+    /// <summary>`reference golden` for the golden verb's result (the root is always called `reference`, whatever the host process).</summary>
+    private static string CommandPath(SymbolResult result, RootCommand root)
+    {
+        var names = new List<string>();
+        for (SymbolResult? r = result; r is CommandResult c && c.Command != root; r = r.Parent) names.Insert(0, c.Command.Name);
+        return string.Join(' ', ["reference", .. names]);
+    }
+
+    /// <summary>The verbs of <paramref name="command"/>, one a line with its description, in catalog order.</summary>
+    private static void WriteVerbs(Command command, string path, TextWriter writer)
+    {
+        writer.WriteLine($"verbs of `{path}`:");
+        int width = command.Subcommands.Max(c => c.Name.Length);
+        foreach (var verb in command.Subcommands) writer.WriteLine($"  {verb.Name.PadRight(width)}  {verb.Description}");
     }
 }

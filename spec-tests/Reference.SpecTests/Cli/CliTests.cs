@@ -1,4 +1,7 @@
+using System.CommandLine;
+using System.Text.RegularExpressions;
 using Reference.Cli;
+using Reference.Cli.Commands;
 
 namespace Reference.SpecTests.Cli;
 
@@ -41,5 +44,74 @@ public class CliTests
         Assert.Equal(2, code);
         Assert.Equal("", output);
         Assert.Contains("no-such-verb", error);
+    }
+
+    [Fact]
+    public void Negative_UnknownVerb_ListsEveryVerb()
+    {
+        var (code, output, error) = CliRunner.Run("frobnicate");
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.Contains("unknown verb 'frobnicate'", error);
+        foreach (var verb in CommandCatalog.All())
+            Assert.Matches(new Regex($@"(?m)^  {Regex.Escape(verb.Name)} +\S"), error);
+    }
+
+    [Fact]
+    public void Negative_MissingSubverb_ListsTheGoldenVerbs()
+    {
+        var (code, _, error) = CliRunner.Run("golden");
+        Assert.Equal(2, code);
+        Assert.Contains("`reference golden` needs a verb", error);
+        foreach (var verb in new[] { "list", "verify", "run", "regen", "explain" })
+            Assert.Matches(new Regex($@"(?m)^  {verb} +\S"), error);
+    }
+
+    /// <summary>Every verb path of the catalog, sub-verbs included (e.g. ["golden", "run"]).</summary>
+    private static IEnumerable<string[]> VerbPaths(IEnumerable<Command> commands, string[] prefix)
+    {
+        foreach (var command in commands)
+        {
+            string[] path = [.. prefix, command.Name];
+            yield return path;
+            foreach (var sub in VerbPaths(command.Subcommands, path)) yield return sub;
+        }
+    }
+
+    [Fact]
+    public void Help_OfEveryVerb_NamesItsValues_AndHasNoBooleanValues()
+    {
+        // System.CommandLine's default value name repeats the option (`--json <json>`); every option sets a HelpName instead.
+        var echo = new Regex(@"--([a-z][a-z0-9-]*) <\1>");
+        foreach (var path in VerbPaths(CommandCatalog.All(), []))
+        {
+            var (code, output, _) = CliRunner.Run([.. path, "--help"]);
+            Assert.True(code == 0, string.Join(' ', path));
+            Assert.DoesNotContain("<true|false>", output);
+            Assert.False(echo.IsMatch(output), $"`reference {string.Join(' ', path)} --help` names a value after its option: {echo.Match(output).Value}");
+        }
+        var ess = CliRunner.Run("ess", "--help").Out;
+        Assert.Contains("--json <FILE>", ess);
+        Assert.Contains("--plot <FILE.png>", ess);
+        Assert.Contains("--seed <N>", ess);
+        var toy = CliRunner.Run("toy", "--help").Out;
+        Assert.Contains("--steps <N>", toy);
+        Assert.Contains("--seed <N>", toy);
+        Assert.Contains("--backend <NAME>", CliRunner.Run("golden", "run", "--help").Out);
+    }
+
+    [Fact]
+    public void BooleanOptions_AreFlagsWithoutAValue()
+    {
+        foreach (var path in VerbPaths(CommandCatalog.All(), []))
+        {
+            Command command = CommandCatalog.All().Single(c => c.Name == path[0]);
+            foreach (var name in path.Skip(1)) command = command.Subcommands.Single(c => c.Name == name);
+            foreach (var option in command.Options.Where(o => o.ValueType == typeof(bool) || o.ValueType == typeof(bool?)))
+                Assert.True(option.Arity.MaximumNumberOfValues == 0, $"{string.Join(' ', path)} {option.Name} takes a value");
+        }
+        var (code, _, error) = CliRunner.Run("ess", "--operator", "s4d", "--absolute", "false");
+        Assert.Equal(2, code);
+        Assert.Contains("false", error);
     }
 }

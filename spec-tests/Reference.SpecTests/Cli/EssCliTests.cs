@@ -62,7 +62,7 @@ public class EssCliTests
         {
             string json = Path.Combine(dir, "e.json");
             var (code, _, error) = CliRunner.Run("ess", "--operator", "shortconv", "--length", "9", "--mode", "entropy",
-                "--tolerance", "1e-3", "--relative", "false", "--json", json);
+                "--tolerance", "1e-3", "--absolute", "--json", json);
             Assert.True(code == 0, error);
             using var doc = JsonDocument.Parse(File.ReadAllText(json));
             Assert.Equal("entropy", doc.RootElement.GetProperty("mode").GetString());

@@ -12,7 +12,7 @@ public static class DemoCommand
 {
     public static Command Create()
     {
-        var seed = new Option<ulong>("--seed") { Description = "Seed of the SplitMix64 generator for every input.", DefaultValueFactory = _ => 42UL };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the SplitMix64 generator for every input.", DefaultValueFactory = _ => 42UL, HelpName = "N" };
         var command = new Command("demo", "Run the library's main job on embedded defaults and check every result against its definition.") { seed };
         command.SetAction(parse =>
         {

@@ -18,23 +18,23 @@ public static class EssCommand
 
     public static Command Create()
     {
-        var op = new Option<string>("--operator") { Description = $"Operator: {string.Join(", ", EssOperatorCatalog.Names)}.", Required = true };
-        var length = new Option<int>("--length") { Description = "Sequence length L (>= 2).", DefaultValueFactory = _ => 64 };
-        var channels = new Option<int>("--channels") { Description = "Channels C (attention uses --heads: one matrix per head).", DefaultValueFactory = _ => 4 };
-        var mode = new Option<string>("--mode") { Description = "tolerance (numerical rank) or entropy.", DefaultValueFactory = _ => "tolerance" };
-        var tolerance = new Option<double>("--tolerance") { Description = "tau (relative to sigma_1 unless --relative false).", DefaultValueFactory = _ => EffectiveStateSize.DefaultTolerance };
-        var relative = new Option<bool>("--relative") { Description = "tau relative to sigma_1 (default true; --relative false: absolute).", DefaultValueFactory = _ => true };
-        var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed of the instance.", DefaultValueFactory = _ => 0UL };
-        var taps = new Option<int>("--taps") { Description = "shortconv: taps k.", DefaultValueFactory = _ => 4 };
-        var state = new Option<int>("--state") { Description = "s4d/mamba: real state size N.", DefaultValueFactory = _ => 16 };
-        var discretization = new Option<string>("--discretization") { Description = "s4d: zoh or bilinear.", DefaultValueFactory = _ => "zoh" };
-        var heads = new Option<int>("--heads") { Description = "attention: heads H.", DefaultValueFactory = _ => 1 };
-        var json = new Option<string?>("--json") { Description = "Write the result as JSON to FILE." };
-        var csv = new Option<string?>("--csv") { Description = "Write ESS per split as CSV to FILE." };
-        var plot = new Option<string?>("--plot") { Description = "Plot ESS vs split with the TSS line to FILE.png." };
+        var op = new Option<string>("--operator") { Description = $"Operator: {string.Join(", ", EssOperatorCatalog.Names)}.", Required = true, HelpName = "NAME" };
+        var length = new Option<int>("--length") { Description = "Sequence length L (>= 2).", DefaultValueFactory = _ => 64, HelpName = "L" };
+        var channels = new Option<int>("--channels") { Description = "Channels C (attention uses --heads: one matrix per head).", DefaultValueFactory = _ => 4, HelpName = "C" };
+        var mode = new Option<string>("--mode") { Description = "tolerance (numerical rank) or entropy.", DefaultValueFactory = _ => "tolerance", HelpName = "tolerance|entropy" };
+        var tolerance = new Option<double>("--tolerance") { Description = "tau (relative to sigma_1 unless --absolute).", DefaultValueFactory = _ => EffectiveStateSize.DefaultTolerance, HelpName = "TAU" };
+        var absolute = new Option<bool>("--absolute") { Description = "tau is an absolute threshold on the singular values (default: relative to sigma_1).", Arity = ArgumentArity.Zero };
+        var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed of the instance.", DefaultValueFactory = _ => 0UL, HelpName = "N" };
+        var taps = new Option<int>("--taps") { Description = "shortconv: taps k.", DefaultValueFactory = _ => 4, HelpName = "K" };
+        var state = new Option<int>("--state") { Description = "s4d/mamba: real state size N.", DefaultValueFactory = _ => 16, HelpName = "N" };
+        var discretization = new Option<string>("--discretization") { Description = "s4d: zoh or bilinear.", DefaultValueFactory = _ => "zoh", HelpName = "zoh|bilinear" };
+        var heads = new Option<int>("--heads") { Description = "attention: heads H.", DefaultValueFactory = _ => 1, HelpName = "H" };
+        var json = new Option<string?>("--json") { Description = "Write the result as JSON to FILE.", HelpName = "FILE" };
+        var csv = new Option<string?>("--csv") { Description = "Write ESS per split as CSV to FILE.", HelpName = "FILE" };
+        var plot = new Option<string?>("--plot") { Description = "Plot ESS vs split with the TSS line to FILE.png.", HelpName = "FILE.png" };
         var command = new Command("ess", "Effective state size (arXiv:2504.19561) of a seeded random operator instance, per split.")
         {
-            op, length, channels, mode, tolerance, relative, seed, taps, state, discretization, heads, json, csv, plot,
+            op, length, channels, mode, tolerance, absolute, seed, taps, state, discretization, heads, json, csv, plot,
         };
         command.SetAction(parse =>
         {
@@ -63,7 +63,7 @@ public static class EssCommand
             if (plotPath is not null && !plotPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
                 throw new CliException($"--plot must name a .png file, got '{plotPath}'.");
 
-            var options = new EssOptions(modeName == "entropy" ? EssMode.Entropy : EssMode.Tolerance, tau, parse.GetValue(relative));
+            var options = new EssOptions(modeName == "entropy" ? EssMode.Entropy : EssMode.Tolerance, tau, !parse.GetValue(absolute));
             var instance = EssOperatorCatalog.Create(name, new EssInstanceOptions(l, c, parse.GetValue(seed), k, n, disc, h));
             var profile = EssProfile.Of(instance, options);
 

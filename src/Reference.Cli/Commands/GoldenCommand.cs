@@ -79,7 +79,7 @@ public static class GoldenCommand
     {
         var golden = GoldenOption();
         var op = OpOption();
-        var json = new Option<bool>("--json") { Description = "Print the cases as a JSON array." };
+        var json = new Option<bool>("--json") { Description = "Print the cases as a JSON array.", Arity = ArgumentArity.Zero };
         var command = new Command("list", "List the golden cases (id, tags, input and output shapes).") { golden, op, json };
         command.SetAction(parse => Guard(() =>
         {
@@ -198,7 +198,7 @@ public static class GoldenCommand
     {
         var golden = GoldenOption();
         var op = OpOption();
-        var force = new Option<bool>("--force") { Description = "Overwrite cases whose bytes would change (and delete their extra files)." };
+        var force = new Option<bool>("--force") { Description = "Overwrite cases whose bytes would change (and delete their extra files).", Arity = ArgumentArity.Zero };
         var command = new Command("regen", "Regenerate the golden cases from their seeds with the naive tier (byte-reproducible).") { golden, op, force };
         command.SetAction(parse => Guard(() =>
         {

@@ -19,30 +19,31 @@ public static class ToyCommand
 
     public static Command Create()
     {
-        var task = new Option<string>("--task") { Description = "induction (induction head) or recall (associative recall).", Required = true };
-        var preset = new Option<string>("--preset") { Description = "small (trains in under a minute) or paper (the official configs; hours).", DefaultValueFactory = _ => "small" };
-        var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed of the model; the data uses seed + 1000.", DefaultValueFactory = _ => 1UL };
-        var steps = new Option<int?>("--steps") { Description = "Optimizer steps (mini-batches)." };
-        var vocabulary = new Option<int?>("--vocab") { Description = "Vocabulary V (noop, V - 2 ordinary tokens, \"=>\")." };
-        var length = new Option<int?>("--length") { Description = "Sequence length L." };
-        var train = new Option<int?>("--train") { Description = "Training sequences." };
-        var test = new Option<int?>("--test") { Description = "Held-out sequences." };
-        var width = new Option<int?>("--width") { Description = "Model width D." };
-        var layers = new Option<int?>("--layers") { Description = "Blocks." };
-        var state = new Option<int?>("--state") { Description = "H3 state size N (even)." };
-        var headDim = new Option<int?>("--head-dim") { Description = "H3 head dimension hd (divides D)." };
-        var mixer = new Option<string>("--mixer") { Description = "h3, or none (ablation without token mixing).", DefaultValueFactory = _ => "h3" };
-        var batch = new Option<int?>("--batch") { Description = "Batch size." };
-        var lr = new Option<double?>("--lr") { Description = "AdamW learning rate." };
-        var ssmLr = new Option<double?>("--ssm-lr") { Description = "Learning rate of the SSM dynamics (capped at --lr)." };
-        var weightDecay = new Option<double?>("--weight-decay") { Description = "AdamW weight decay (not applied to the SSM dynamics)." };
-        var initStd = new Option<double?>("--init-std") { Description = "Std of the embedding and Linear weights." };
-        var answerLoss = new Option<bool?>("--answer-loss") { Description = "true: loss at the answer only; false: next token at every position (the paper)." };
-        var every = new Option<int>("--eval-every") { Description = "Steps between curve points (0: only the end).", DefaultValueFactory = _ => 50 };
+        var task = new Option<string>("--task") { Description = "induction (induction head) or recall (associative recall).", Required = true, HelpName = "induction|recall" };
+        var preset = new Option<string>("--preset") { Description = "small (trains in under a minute) or paper (the official configs; hours).", DefaultValueFactory = _ => "small", HelpName = "small|paper" };
+        var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed of the model; the data uses seed + 1000.", DefaultValueFactory = _ => 1UL, HelpName = "N" };
+        var steps = new Option<int?>("--steps") { Description = "Optimizer steps (mini-batches).", HelpName = "N" };
+        var vocabulary = new Option<int?>("--vocab") { Description = "Vocabulary V (noop, V - 2 ordinary tokens, \"=>\").", HelpName = "V" };
+        var length = new Option<int?>("--length") { Description = "Sequence length L.", HelpName = "L" };
+        var train = new Option<int?>("--train") { Description = "Training sequences.", HelpName = "N" };
+        var test = new Option<int?>("--test") { Description = "Held-out sequences.", HelpName = "N" };
+        var width = new Option<int?>("--width") { Description = "Model width D.", HelpName = "D" };
+        var layers = new Option<int?>("--layers") { Description = "Blocks.", HelpName = "N" };
+        var state = new Option<int?>("--state") { Description = "H3 state size N (even).", HelpName = "N" };
+        var headDim = new Option<int?>("--head-dim") { Description = "H3 head dimension hd (divides D).", HelpName = "HD" };
+        var mixer = new Option<string>("--mixer") { Description = "h3, or none (ablation without token mixing).", DefaultValueFactory = _ => "h3", HelpName = "h3|none" };
+        var batch = new Option<int?>("--batch") { Description = "Batch size.", HelpName = "N" };
+        var lr = new Option<double?>("--lr") { Description = "AdamW learning rate.", HelpName = "RATE" };
+        var ssmLr = new Option<double?>("--ssm-lr") { Description = "Learning rate of the SSM dynamics (capped at --lr).", HelpName = "RATE" };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = "AdamW weight decay (not applied to the SSM dynamics).", HelpName = "WD" };
+        var initStd = new Option<double?>("--init-std") { Description = "Std of the embedding and Linear weights.", HelpName = "STD" };
+        var answerLoss = new Option<bool>("--answer-loss") { Description = "Loss at the answer position only (the small preset's default).", Arity = ArgumentArity.Zero };
+        var everyPosition = new Option<bool>("--every-position-loss") { Description = "Next-token loss at every position (the paper preset's default).", Arity = ArgumentArity.Zero };
+        var every = new Option<int>("--eval-every") { Description = "Steps between curve points (0: only the end).", DefaultValueFactory = _ => 50, HelpName = "N" };
         var command = new Command("toy", "Train a small H3 language model on the H3 paper's induction-head or associative-recall task.")
         {
             task, preset, seed, steps, vocabulary, length, train, test, width, layers, state, headDim, mixer, batch, lr, ssmLr,
-            weightDecay, initStd, answerLoss, every,
+            weightDecay, initStd, answerLoss, everyPosition, every,
         };
         command.SetAction(parse =>
         {
@@ -53,6 +54,8 @@ public static class ToyCommand
             if (!Presets.Contains(presetName)) throw new CliException($"--preset must be small or paper, got '{presetName}'.");
             string mixerName = parse.GetValue(mixer)!;
             if (!Mixers.Contains(mixerName)) throw new CliException($"--mixer must be h3 or none, got '{mixerName}'.");
+            bool answerOnly = parse.GetValue(answerLoss), everyPositionLoss = parse.GetValue(everyPosition);
+            if (answerOnly && everyPositionLoss) throw new CliException("--answer-loss and --every-position-loss exclude each other.");
             var kind = taskName == "induction" ? H3Task.InductionHead : H3Task.AssociativeRecall;
             var p = presetName == "small" ? ToyTrainingOptions.Small(kind) : ToyTrainingOptions.Paper(kind);
             ulong modelSeed = parse.GetValue(seed);
@@ -73,7 +76,7 @@ public static class ToyCommand
                 DynamicsLearningRate = parse.GetValue(ssmLr) ?? p.DynamicsLearningRate,
                 WeightDecay = parse.GetValue(weightDecay) ?? p.WeightDecay,
                 InitStd = parse.GetValue(initStd) ?? p.InitStd,
-                AnswerOnlyLoss = parse.GetValue(answerLoss) ?? p.AnswerOnlyLoss,
+                AnswerOnlyLoss = answerOnly || (!everyPositionLoss && p.AnswerOnlyLoss),
                 DataSeed = modelSeed + 1000,
                 ModelSeed = modelSeed,
                 EvaluateEvery = Math.Max(0, parse.GetValue(every)),

@@ -22,6 +22,10 @@
 //   ButterflyParameters  the learned variant: one complex block per level per channel [C, f, f]
 //                     (shared by the block-diagonal copies of that level), initialized to the exact DFT
 //   u, y [.., C, L]; k [C, Lk]; d [C]   as in CausalConvolution.cs
+//   g_z               the gradient of a complex variable, dL/dRe z + i dL/dIm z (backward pass)
+//
+// Backward pass: Backward (u, k, d) and BackwardLearned (also every learned block entry), derived in
+// their doc comments; the tape adapters are in ConvolutionOps.cs.
 //
 // Deliberate simplifications: float64 naive tier only (NaiveGemm for every block product, twiddle
 // angles reduced modulo N before cos/sin); a length with no divisor in [2, 16] (a prime > 16) is one
@@ -69,6 +73,13 @@ public sealed record ButterflyParameters(int Length, int Channels, int[] Factors
                 $"expected Factors = [{string.Join(", ", FlashButterfly.Factors(Math.Max(Length, 1)))}] and blocks [C = {Channels}, f, f] per level.", argument);
     }
 }
+
+/// <summary>
+/// Gradients of <see cref="FlashButterfly.BackwardLearned"/>: u, k, d as in <see cref="ConvolutionGradients"/>,
+/// and BlockRe[level], BlockIm[level] [C, f, f] = dL/d Re and dL/d Im of every learned block entry.
+/// </summary>
+public sealed record LearnedConvolutionGradients(
+    Tensor<double> Input, Tensor<double> Kernel, Tensor<double>? Skip, double[][] BlockRe, double[][] BlockIm);
 
 public static class FlashButterfly
 {
@@ -187,16 +198,7 @@ public static class FlashButterfly
             var xi = im.Slice(r * n, n);
             ComplexGemm(m, q, m, br, bi, m, false, xr, xi, q, false, ar.AsSpan(r * n, n), ai.AsSpan(r * n, n), q);
             // Step 2: twiddles w_n^(j2 k1), the angle reduced modulo n.
-            for (int k1 = 1; k1 < m; k1++)
-                for (int j2 = 1; j2 < q; j2++)
-                {
-                    double angle = sign * 2.0 * Math.PI * ((long)j2 * k1 % n) / n;
-                    double c = Math.Cos(angle), s = Math.Sin(angle);
-                    int i = r * n + k1 * q + j2;
-                    double vr = ar[i], vi = ai[i];
-                    ar[i] = vr * c - vi * s;
-                    ai[i] = vr * s + vi * c;
-                }
+            Twiddle(ar.AsSpan(r * n, n), ai.AsSpan(r * n, n), m, q, n, sign);
         }
         // Step 3: length-q transforms along the rows of every A (rows * m sequences).
         Apply(ar, ai, rows * m, q, factors, level + 1, block, inverse);
@@ -278,6 +280,248 @@ public static class FlashButterfly
             for (int t = 0; t < length; t++) y.Data[r * length + t] = xr[r * n + t] + skip * u.Data[r * length + t];
         }
         return y;
+    }
+
+    // ------------------------------------------------------------------ backward pass
+
+    /// <summary>
+    /// Vector-Jacobian product of <see cref="Convolve"/> for the cotangent dy (u's shape): du, dk, dd
+    /// shaped like u, k, d (dk is zero past the first min(Lk, L) taps, which never reach y).
+    /// <para>Derivation. Write the convolution of one row as linear maps on C^N (N = FftSize(L, Lk)):
+    /// x = pad(u), kappa = pad(k[:taps]), U = F x, K = F kappa, Z = U . K (elementwise),
+    /// w = (1/N) conj(F) Z (the exact inverse), y = Re(w)[:L] + d u. For a real loss of complex
+    /// variables carry the gradient g_z = dL/dRe z + i dL/dIm z; then (i) a C-linear map z' = M z has
+    /// g_z = M^H g_z', (ii) z = a . b has g_a = g_z . conj(b), g_b = g_z . conj(a), (iii) a real input
+    /// takes Re of its complex gradient. Backwards: g_w = pad(dy) (real), g_Z = (1/N) F g_w (the adjoint
+    /// of (1/N) F^H), g_U = g_Z . conj(K), g_K = sum over the channel's rows of g_Z . conj(U),
+    /// g_x = F^H g_U, g_kappa = F^H g_K. F is symmetric, so F^H = conj(F) is the unscaled inverse
+    /// transform and g_x = IFFT(FFT(dy) . conj(K)): du[s] = sum_t dy[t] k[t - s] + d dy[s] and
+    /// dk[j] = sum_t dy[t] u[t - j] are correlations computed with the same block transforms. The
+    /// padding N >= L + taps - 1 keeps the circular wrap out of the first L (resp. taps) entries.
+    /// dd = sum_t dy[t] u[t] over the channel's rows.</para>
+    /// </summary>
+    public static ConvolutionGradients Backward(Tensor<double> u, Tensor<double> k, Tensor<double>? d, Tensor<double> dy)
+    {
+        var r = BackwardCore(u, k, d, dy, null);
+        return new ConvolutionGradients(r.Input, r.Kernel, r.Skip);
+    }
+
+    /// <summary>
+    /// Vector-Jacobian product of <see cref="ConvolveLearned"/>: du, dk, dd as in <see cref="Backward"/>
+    /// with the learned transform F_p in place of F (g_x = F_p^H g_U, g_kappa = F_p^H g_K), and the
+    /// gradient of every learned block entry.
+    /// <para>Derivation of F_p^H and of the block gradients. One level of F_p is a product of linear
+    /// factors: X -> A = B X (the block B [m, m] on the m x q view of the row, one copy per row of the
+    /// level), A -> A . W (the exact twiddles, a diagonal), the next level on the rows of A, and the
+    /// permutation [k1, k2] -> k1 + m k2. The VJP of a product of factors is the product of their
+    /// adjoints in reverse order: un-permute g_out, run the next level's adjoint, multiply by conj(W)
+    /// (the adjoint of a diagonal), then g_X = B^H g_A. The base level Y = X B^T has g_X = g_Y conj(B).
+    /// For the block entries, A = B X gives g_B = g_A X^H (dL = Re sum conj(g_A) dB X), summed over
+    /// every copy of the block (the rows of the level and every row of the channel), and the base
+    /// gives g_B = g_Y^T conj(X). dL/dRe B = Re g_B and dL/dIm B = Im g_B. The level inputs X are
+    /// recomputed from the row (the naive tier trades time for clarity, as the forward does).</para>
+    /// </summary>
+    public static LearnedConvolutionGradients BackwardLearned(ButterflyParameters p, Tensor<double> u, Tensor<double> k,
+        Tensor<double>? d, Tensor<double> dy)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        return BackwardCore(u, k, d, dy, p);
+    }
+
+    private static LearnedConvolutionGradients BackwardCore(Tensor<double> u, Tensor<double> k, Tensor<double>? d,
+        Tensor<double> dy, ButterflyParameters? p)
+    {
+        var (rows, channels, length, kernelLength) = CausalConvolution.Check(u, k, d);
+        CausalConvolution.CheckSameShape(dy, u, nameof(dy));
+        int n = FftConvolution.FftSize(length, kernelLength), taps = Math.Min(kernelLength, length);
+        if (p is not null)
+        {
+            p.Validate(nameof(p));
+            if (p.Length != n || p.Channels != channels)
+                throw new ArgumentException($"p must have Length = {n} and Channels = {channels}, got {p.Length} and {p.Channels}.", nameof(p));
+        }
+        // The padded transform inputs (kept for the learned adjoint) and their transforms U, K.
+        var kappa = new double[channels * n];
+        for (int c = 0; c < channels; c++) k.Data.AsSpan(c * kernelLength, taps).CopyTo(kappa.AsSpan(c * n));
+        var x = new double[rows * n];
+        for (int r = 0; r < rows; r++) u.Data.AsSpan(r * length, length).CopyTo(x.AsSpan(r * n));
+        var (kr, ki) = ((double[])kappa.Clone(), new double[channels * n]);
+        var (xr, xi) = ((double[])x.Clone(), new double[rows * n]);
+        if (p is null)
+        {
+            Forward(kr, ki, channels, n);
+            Forward(xr, xi, rows, n);
+        }
+        else
+        {
+            LearnedForward(p, kr, ki, channels);
+            LearnedForward(p, xr, xi, rows);
+        }
+        // g_Z = (1/N) FFT(pad dy); g_U = g_Z . conj(K); g_K = sum over rows of g_Z . conj(U).
+        var gr = new double[rows * n];
+        var gi = new double[rows * n];
+        for (int r = 0; r < rows; r++) dy.Data.AsSpan(r * length, length).CopyTo(gr.AsSpan(r * n));
+        Forward(gr, gi, rows, n);
+        var gkr = new double[channels * n];
+        var gki = new double[channels * n];
+        double scale = 1.0 / n;
+        for (int r = 0; r < rows; r++)
+            for (int f = 0; f < n; f++)
+            {
+                int i = r * n + f, j = (r % channels) * n + f;
+                double zr = gr[i] * scale, zi = gi[i] * scale;
+                gkr[j] += zr * xr[i] + zi * xi[i];
+                gki[j] += zi * xr[i] - zr * xi[i];
+                gr[i] = zr * kr[j] + zi * ki[j];
+                gi[i] = zi * kr[j] - zr * ki[j];
+            }
+        // g_x = F^H g_U and g_kappa = F^H g_K.
+        double[][]? dRe = null, dIm = null;
+        if (p is null)
+        {
+            Exact(gr, gi, rows, n, inverse: true);
+            Exact(gkr, gki, channels, n, inverse: true);
+        }
+        else
+        {
+            dRe = p.Factors.Select(f => new double[channels * f * f]).ToArray();
+            dIm = p.Factors.Select(f => new double[channels * f * f]).ToArray();
+            LearnedAdjoint(p, x, gr, gi, rows, dRe, dIm);
+            LearnedAdjoint(p, kappa, gkr, gki, channels, dRe, dIm);
+        }
+        var du = Tensor<double>.Zeros(u.ShapeArray);
+        var dk = Tensor<double>.Zeros(k.ShapeArray);
+        var dd = d is null ? null : Tensor<double>.Zeros(d.ShapeArray);
+        for (int r = 0; r < rows; r++)
+        {
+            int c = r % channels;
+            double skip = d is null ? 0.0 : d.Data[c];
+            for (int t = 0; t < length; t++)
+            {
+                double g = dy.Data[r * length + t];
+                du.Data[r * length + t] = gr[r * n + t] + skip * g;
+                if (dd is not null) dd.Data[c] += g * u.Data[r * length + t];
+            }
+        }
+        for (int c = 0; c < channels; c++)
+            for (int j = 0; j < taps; j++) dk.Data[c * kernelLength + j] = gkr[c * n + j];
+        return new LearnedConvolutionGradients(du, dk, dd, dRe ?? [], dIm ?? []);
+    }
+
+    /// <summary>
+    /// g &lt;- F_p^H g for each row of g [rows, N] (channel r mod C), where the transform's input was the
+    /// real row x [rows, N]; adds the gradients of channel c's blocks into dRe, dIm [level][C, f, f].
+    /// </summary>
+    private static void LearnedAdjoint(ButterflyParameters p, double[] x, double[] gr, double[] gi, int rows,
+        double[][] dRe, double[][] dIm)
+    {
+        int n = p.Length, levels = p.Factors.Length;
+        var zero = new double[n];
+        for (int r = 0; r < rows; r++)
+        {
+            int c = r % p.Channels;
+            var blocks = new (double[] Re, double[] Im)[levels];
+            var blockRe = new double[levels][];
+            var blockIm = new double[levels][];
+            for (int l = 0; l < levels; l++)
+            {
+                int ff = p.Factors[l] * p.Factors[l];
+                blocks[l] = (p.BlockRe[l].AsSpan(c * ff, ff).ToArray(), p.BlockIm[l].AsSpan(c * ff, ff).ToArray());
+                blockRe[l] = new double[ff];
+                blockIm[l] = new double[ff];
+            }
+            Adjoint(x.AsSpan(r * n, n), zero, gr.AsSpan(r * n, n), gi.AsSpan(r * n, n), 1, n, p.Factors, 0, blocks, blockRe, blockIm);
+            for (int l = 0; l < levels; l++)
+            {
+                int ff = p.Factors[l] * p.Factors[l];
+                for (int e = 0; e < ff; e++)
+                {
+                    dRe[l][c * ff + e] += blockRe[l][e];
+                    dIm[l][c * ff + e] += blockIm[l][e];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The reverse of <see cref="Apply"/> (forward blocks): given the level's input x [rows, n] and the
+    /// gradient g of its output, overwrites g with the gradient of x and adds the gradients of the blocks
+    /// into dRe, dIm [level][f, f] (the derivation is on <see cref="BackwardLearned"/>).
+    /// </summary>
+    private static void Adjoint(ReadOnlySpan<double> xr, ReadOnlySpan<double> xi, Span<double> gr, Span<double> gi,
+        int rows, int n, int[] factors, int level, (double[] Re, double[] Im)[] blocks, double[][] dRe, double[][] dIm)
+    {
+        var (br, bi) = blocks[level];
+        var conjBi = bi.Select(v => -v).ToArray();
+        var conjXi = new double[rows * n];
+        for (int i = 0; i < rows * n; i++) conjXi[i] = -xi[i];
+        int f = factors[level];
+        var tr = new double[f * f];
+        var ti = new double[f * f];
+        if (level == factors.Length - 1)
+        {
+            // Y = X B^T: g_B = g_Y^T conj(X), g_X = g_Y conj(B).
+            ComplexGemm(n, n, rows, gr, gi, n, true, xr, conjXi, n, false, tr, ti, n);
+            Accumulate(dRe[level], dIm[level], tr, ti);
+            var hr = new double[rows * n];
+            var hi = new double[rows * n];
+            ComplexGemm(rows, n, n, gr, gi, n, false, br, conjBi, n, false, hr, hi, n);
+            hr.CopyTo(gr);
+            hi.CopyTo(gi);
+            return;
+        }
+        int m = f, q = n / m;
+        // Recompute the next level's input A' = (B X) . W.
+        var ar = new double[rows * n];
+        var ai = new double[rows * n];
+        for (int r = 0; r < rows; r++)
+        {
+            ComplexGemm(m, q, m, br, bi, m, false, xr.Slice(r * n, n), xi.Slice(r * n, n), q, false, ar.AsSpan(r * n, n), ai.AsSpan(r * n, n), q);
+            Twiddle(ar.AsSpan(r * n, n), ai.AsSpan(r * n, n), m, q, n, -1.0);
+        }
+        // Un-permute: the gradient of B_out[k1, k2] is g[k1 + m k2].
+        var sr = new double[rows * n];
+        var si = new double[rows * n];
+        for (int r = 0; r < rows; r++)
+            for (int k1 = 0; k1 < m; k1++)
+                for (int k2 = 0; k2 < q; k2++)
+                {
+                    sr[r * n + k1 * q + k2] = gr[r * n + k1 + m * k2];
+                    si[r * n + k1 * q + k2] = gi[r * n + k1 + m * k2];
+                }
+        Adjoint(ar, ai, sr, si, rows * m, q, factors, level + 1, blocks, dRe, dIm);
+        for (int r = 0; r < rows; r++)
+        {
+            // The twiddles' adjoint multiplies by conj(W), then A = B X gives g_B += g_A X^H and g_X = B^H g_A.
+            Twiddle(sr.AsSpan(r * n, n), si.AsSpan(r * n, n), m, q, n, 1.0);
+            ComplexGemm(m, m, q, sr.AsSpan(r * n, n), si.AsSpan(r * n, n), q, false, xr.Slice(r * n, n), conjXi.AsSpan(r * n, n), q, true, tr, ti, m);
+            Accumulate(dRe[level], dIm[level], tr, ti);
+            ComplexGemm(m, q, m, br, conjBi, m, true, sr.AsSpan(r * n, n), si.AsSpan(r * n, n), q, false, gr.Slice(r * n, n), gi.Slice(r * n, n), q);
+        }
+    }
+
+    /// <summary>A[k1, j2] *= exp(sign 2 pi i j2 k1 / n) on the m x q view of one row (sign -1: the forward twiddles).</summary>
+    private static void Twiddle(Span<double> re, Span<double> im, int m, int q, int n, double sign)
+    {
+        for (int k1 = 1; k1 < m; k1++)
+            for (int j2 = 1; j2 < q; j2++)
+            {
+                double angle = sign * 2.0 * Math.PI * ((long)j2 * k1 % n) / n;
+                double c = Math.Cos(angle), s = Math.Sin(angle);
+                int i = k1 * q + j2;
+                double vr = re[i], vi = im[i];
+                re[i] = vr * c - vi * s;
+                im[i] = vr * s + vi * c;
+            }
+    }
+
+    private static void Accumulate(double[] accRe, double[] accIm, double[] re, double[] im)
+    {
+        for (int e = 0; e < accRe.Length; e++)
+        {
+            accRe[e] += re[e];
+            accIm[e] += im[e];
+        }
     }
 
     private static void CheckData(Span<double> re, Span<double> im, int rows, int n)

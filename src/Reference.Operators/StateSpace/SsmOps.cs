@@ -158,6 +158,33 @@ public static class SsmOps
         });
     }
 
+    /// <summary>
+    /// `ssm.ssd`: the Mamba-2 SSD scan in ssd_minimal layout, x [B, L, H, P], dt [B, L, H] (before the
+    /// softplus), A_log [H], B, C [B, L, G, N], D, dt_bias [H]; null skip or bias mean absent. One node whose
+    /// forward is <see cref="StateSpace.StateSpaceDuality.Forward"/> and whose VJP is
+    /// <see cref="StateSpace.StateSpaceDuality.Backward"/>.
+    /// </summary>
+    public static Variable StateSpaceDuality(Variable x, Variable dt, Variable aLog, Variable b, Variable c,
+        Variable? d = null, Variable? dtBias = null)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(dt);
+        ArgumentNullException.ThrowIfNull(aLog);
+        ArgumentNullException.ThrowIfNull(b);
+        ArgumentNullException.ThrowIfNull(c);
+        var p = new SsdInputs(x.Value, dt.Value, aLog.Value, b.Value, c.Value, d?.Value, dtBias?.Value);
+        var y = StateSpace.StateSpaceDuality.Forward(p);
+        Variable[] inputs = [x, dt, aLog, b, c, .. Present(d), .. Present(dtBias)];
+        return Function.Apply("ssm.ssd", inputs, y, g =>
+        {
+            var r = StateSpace.StateSpaceDuality.Backward(p, g);
+            Tensor<double>?[] grads = [r.DX, r.DDt, r.DALog, r.DB, r.DC];
+            if (d is not null) grads = [.. grads, r.DD];
+            if (dtBias is not null) grads = [.. grads, r.DDtBias];
+            return grads;
+        });
+    }
+
     private static Variable[] Present(Variable? v) => v is null ? [] : [v];
 
     private static Tensor<double> Like(Variable v, double[] data) => new(data, v.Value.ShapeArray);

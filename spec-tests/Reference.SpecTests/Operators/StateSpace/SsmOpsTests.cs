@@ -44,4 +44,33 @@ public class SsmOpsTests
         var result = GradCheck.CheckParameters(() => Weighted(SsmOps.H3(u, p), 8), [u, .. p.All]);
         Assert.True(result.Passed, result.ToString());
     }
+
+    [Fact]
+    public void Property_SsdAdapter_PassesGradcheckOverEveryInput()
+    {
+        // Two batches, four heads in two groups: the group gradients of B and C sum over their heads.
+        var s = new SsdCase(2, 4, 2, 2, 5, 3, 4, 31).Inputs();
+        Variable P(Tensor<double> t) => Variable.Parameter(t.Clone());
+        var vars = new[] { P(s.X), P(s.Dt), P(s.ALog), P(s.B), P(s.C), P(s.D!), P(s.DtBias!) };
+        Variable Probe() => Weighted(SsmOps.StateSpaceDuality(vars[0], vars[1], vars[2], vars[3], vars[4], vars[5], vars[6]), 32);
+        var result = GradCheck.CheckParameters(Probe, vars);
+        Assert.True(result.Passed, result.ToString());
+        var bare = new[] { P(s.X), P(s.Dt), P(s.ALog), P(s.B), P(s.C) };
+        var bareResult = GradCheck.CheckParameters(
+            () => Weighted(SsmOps.StateSpaceDuality(bare[0], bare[1], bare[2], bare[3], bare[4]), 33), bare);
+        Assert.True(bareResult.Passed, bareResult.ToString());
+    }
+
+    [Fact]
+    public void SsdAdapter_ForwardIsTheRecurrence()
+    {
+        var s = new SsdCase(2, 4, 2, 3, 7, 4, 4, 34).Inputs();
+        Variable P(Tensor<double> t) => Variable.Parameter(t.Clone());
+        var y = SsmOps.StateSpaceDuality(P(s.X), P(s.Dt), P(s.ALog), P(s.B), P(s.C), P(s.D!), P(s.DtBias!));
+        Assert.Equal("ssm.ssd", y.CreatorName);
+        Assert.Equal(s.X.ShapeArray, y.Value.ShapeArray);
+        Assert.Equal(StateSpaceDuality.Forward(s).Data, y.Value.Data);
+        var bare = SsmOps.StateSpaceDuality(P(s.X), P(s.Dt), P(s.ALog), P(s.B), P(s.C));
+        Assert.Equal(StateSpaceDuality.Forward(s with { D = null, DtBias = null }).Data, bare.Value.Data);
+    }
 }

@@ -1,0 +1,70 @@
+// Autodiff adapters of the FlashButterfly convolution: one differentiable primitive each, whose VJP
+// is the hand-written backward of FlashButterfly.cs (Reference.Autodiff.Function.Apply); the
+// transform math lives there, nothing here recomputes it.
+using Reference.Autodiff;
+using Reference.Core;
+
+namespace Reference.Operators.Convolution;
+
+/// <summary>Learned butterfly blocks as autodiff variables: BlockRe[level], BlockIm[level] [C, f, f].</summary>
+public sealed record ButterflyVariables(int Length, int Channels, int[] Factors, Variable[] BlockRe, Variable[] BlockIm)
+{
+    /// <summary>Trainable copies of <paramref name="p"/>.</summary>
+    public static ButterflyVariables From(ButterflyParameters p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
+        Variable Block(double[] x, int level, string part) => Variable.Parameter(
+            new Tensor<double>((double[])x.Clone(), p.Channels, p.Factors[level], p.Factors[level]), $"butterfly.{part}{level}");
+        return new ButterflyVariables(p.Length, p.Channels, (int[])p.Factors.Clone(),
+            p.BlockRe.Select((x, l) => Block(x, l, "re")).ToArray(), p.BlockIm.Select((x, l) => Block(x, l, "im")).ToArray());
+    }
+
+    /// <summary>Every block, real parts level by level, then imaginary parts.</summary>
+    public Variable[] All => [.. BlockRe, .. BlockIm];
+
+    /// <summary>A parameter record viewing the variables' current values (no copy).</summary>
+    public ButterflyParameters View() => new(Length, Channels, Factors,
+        BlockRe.Select(v => v.Value.Data).ToArray(), BlockIm.Select(v => v.Value.Data).ToArray());
+}
+
+public static class ConvolutionOps
+{
+    /// <summary>
+    /// `conv.flash_butterfly`: y = k * u + d u for u [.., C, L], k [C, Lk], d [C] (or null) through the
+    /// exact block FFT (<see cref="Convolution.FlashButterfly.Convolve"/>); VJP <see cref="Convolution.FlashButterfly.Backward"/>.
+    /// </summary>
+    public static Variable FlashButterfly(Variable u, Variable k, Variable? d = null)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(k);
+        var y = Convolution.FlashButterfly.Convolve(u.Value, k.Value, d?.Value);
+        Variable[] inputs = d is null ? [u, k] : [u, k, d];
+        return Function.Apply("conv.flash_butterfly", inputs, y, g =>
+        {
+            var r = Convolution.FlashButterfly.Backward(u.Value, k.Value, d?.Value, g);
+            return d is null ? [r.Input, r.Kernel] : [r.Input, r.Kernel, r.Skip];
+        });
+    }
+
+    /// <summary>
+    /// `conv.flash_butterfly_learned`: the learned-block convolution (<see cref="Convolution.FlashButterfly.ConvolveLearned"/>)
+    /// with the blocks of <paramref name="p"/> among its inputs; VJP <see cref="Convolution.FlashButterfly.BackwardLearned"/>.
+    /// </summary>
+    public static Variable FlashButterflyLearned(ButterflyVariables p, Variable u, Variable k, Variable? d = null)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(k);
+        var y = Convolution.FlashButterfly.ConvolveLearned(p.View(), u.Value, k.Value, d?.Value);
+        Variable[] inputs = d is null ? [u, k, .. p.All] : [u, k, d, .. p.All];
+        return Function.Apply("conv.flash_butterfly_learned", inputs, y, g =>
+        {
+            var r = Convolution.FlashButterfly.BackwardLearned(p.View(), u.Value, k.Value, d?.Value, g);
+            Tensor<double>?[] grads = d is null ? [r.Input, r.Kernel] : [r.Input, r.Kernel, r.Skip];
+            var blocks = r.BlockRe.Select((x, l) => new Tensor<double>(x, p.BlockRe[l].Value.ShapeArray))
+                .Concat(r.BlockIm.Select((x, l) => new Tensor<double>(x, p.BlockIm[l].Value.ShapeArray)));
+            return [.. grads, .. blocks];
+        });
+    }
+}
