@@ -1,3 +1,4 @@
+using Reference.Autodiff;
 using Reference.Core;
 using Reference.Core.Conformance;
 using Reference.Core.IO;
@@ -58,6 +59,31 @@ public static class OperatorConformance
         var tolerance = Tolerance.NormRelative(1e-12, 1e-5,
             "two float64 routes to the same L x L matrix (products of decays vs the operator's own closed form) differ by ~1e-15 relative");
         return new("realize", [Comparator.Compare("T", NpyArray.FromTensor(matrices), NpyArray.FromTensor(fromRealizations), tolerance, Precision.Float64)]);
+    }
+
+    /// <summary>
+    /// The tape adapter's gradient of the probe f = sum(w * y) (w ~ N(0, 1) from the case's seed)
+    /// with respect to every differentiable input, against central finite differences of the
+    /// adapter's own forward (<see cref="GradCheck"/>, float64).
+    /// </summary>
+    public static GradCheck.Result GradientCheck(OperatorDescriptor d, ConformanceCase c)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        ArgumentNullException.ThrowIfNull(c);
+        if (d.Autodiff is null) throw new ArgumentException($"{d.Name} has no autodiff adapter ({d.Without.GetValueOrDefault("autodiff")}).", nameof(d));
+        var x = d.InputsOf(c);
+        var points = d.Differentiable.Select(x.Double).ToArray();
+        var y = d.Naive(c.Params, x)[d.Outputs[0].Name].ToTensorDouble();
+        var w = new SplitMix64(c.Seed ^ 0xD1B54A32D192ED03UL).NormalTensor<double>(0, 1, y.ShapeArray);
+        return GradCheck.Check(v => Autodiff.Ops.Sum(Autodiff.Ops.Mul(d.Autodiff(c.Params, x, v), Variable.Constant(w))), points);
+    }
+
+    /// <summary>The non-edge case with the fewest input elements (the cheapest for finite differences).</summary>
+    public static ConformanceCase SmallestCase(OperatorDescriptor d)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        return d.Cases.Where(c => !c.Tags.Contains("edge")).DefaultIfEmpty(d.Cases[0])
+            .MinBy(c => d.InputsOf(c).Values.Sum(a => (long)a.ToDoubles().Length))!;
     }
 
     private static FormCheck Against(OperatorDescriptor d, ConformanceCase c, string form, NamedArrays expected, NamedArrays actual,

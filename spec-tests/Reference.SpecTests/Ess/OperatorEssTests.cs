@@ -101,7 +101,7 @@ public class OperatorEssTests
     [Property(Arbitrary = [typeof(EssCase)], MaxTest = 15)]
     public void Property_SelectiveSsmFactoredEqualsDenseAndIsBoundedByN(EssCase c)
     {
-        var instance = EssOperatorCatalog.Create("mamba", new EssInstanceOptions(c.Length, 2, (ulong)c.Length * 7919UL + (ulong)c.State, State: c.State));
+        var instance = EssOperatorCatalog.Create("ssm.selective_scan", new SampleOptions(c.Length, 2, (ulong)c.Length * 7919UL + (ulong)c.State, State: c.State));
         var options = new EssOptions(EssMode.Entropy);
         var dense = EffectiveStateSize.Compute(instance.Matrices, options);
         var factored = FactoredEss.Compute(instance.Realizations!, options);
@@ -112,22 +112,22 @@ public class OperatorEssTests
     [Fact]
     public void Golden_CatalogInstancesHaveTheStructuralValues()
     {
-        var conv = EssProfile.Of(EssOperatorCatalog.Create("shortconv", new EssInstanceOptions(24, 3, 1, Taps: 5)), EssOptions.Default);
+        var conv = EssProfile.Of(EssOperatorCatalog.Create("conv.causal", new SampleOptions(24, 3, 1, Taps: 5)), EssOptions.Default);
         Assert.Equal(conv.Splits.Select(s => (double)Math.Min(4, Math.Min(s, 24 - s))), conv.Mean);
-        var s4d = EssProfile.Of(EssOperatorCatalog.Create("s4d", new EssInstanceOptions(24, 2, 1, State: 4)), EssOptions.Default);
+        var s4d = EssProfile.Of(EssOperatorCatalog.Create("ssm.s4d", new SampleOptions(24, 2, 1, State: 4)), EssOptions.Default);
         Assert.True(s4d.Factored);
         Assert.All(s4d.PerChannel.Data, e => Assert.True(e <= 4));
-        var attention = EssProfile.Of(EssOperatorCatalog.Create("attention", new EssInstanceOptions(16, Heads: 2, Seed: 3)), EssOptions.Default);
+        var attention = EssProfile.Of(EssOperatorCatalog.Create("attention.softmax", new SampleOptions(16, Heads: 2, Seed: 3)), EssOptions.Default);
         Assert.Equal([2, 15], attention.PerChannel.ShapeArray);
         Assert.Equal(attention.Splits.Select(s => (double)Math.Min(s, 16 - s)), attention.Capacity);
-        Assert.Throws<ArgumentException>(() => EssOperatorCatalog.Create("mamba2", new EssInstanceOptions(8)));
+        Assert.Throws<ArgumentException>(() => EssOperatorCatalog.Create("mamba2", new SampleOptions(8)));
     }
 
     [Fact]
     public void Golden_HyenaCatalogInstanceIsCausalWithFullLengthCapacity()
     {
         const int l = 17;
-        var instance = EssOperatorCatalog.Create("hyena", new EssInstanceOptions(l, 3, 5));
+        var instance = EssOperatorCatalog.Create("conv.hyena", new SampleOptions(l, 3, 5));
         Assert.Equal([3, l, l], instance.Matrices.ShapeArray);
         for (int c = 0; c < 3; c++)
             for (int i = 0; i < l; i++)

@@ -106,12 +106,8 @@ public class RegistryTests
     {
         var d = OperatorRegistry.Get(name);
         if (d.Autodiff is null) return; // Registry_DescriptorStatesEveryCapabilityOrWhyNot holds it to Without["autodiff"]
-        var c = SmallestCase(d);
-        var x = d.InputsOf(c);
-        var points = d.Differentiable.Select(x.Double).ToArray();
-        var y = d.Naive(c.Params, x)[d.Outputs[0].Name].ToTensorDouble();
-        var w = new SplitMix64(c.Seed ^ 0xD1B54A32D192ED03UL).NormalTensor<double>(0, 1, y.ShapeArray);
-        var result = GradCheck.Check(v => Ops.Sum(Ops.Mul(d.Autodiff(c.Params, x, v), Variable.Constant(w))), points);
+        var c = OperatorConformance.SmallestCase(d);
+        var result = OperatorConformance.GradientCheck(d, c);
         Assert.True(result.Passed, $"{name}/{c.Id}: {result}");
     }
 
@@ -154,8 +150,4 @@ public class RegistryTests
         Assert.True(d.Cases.Count == 0 || Regex.IsMatch(backend, $"\"{Regex.Escape(name)}\"\\s*:"),
             $"golden/numpy_backend.py has no entry \"{name}\": in OPS");
     }
-
-    private static ConformanceCase SmallestCase(OperatorDescriptor d) =>
-        d.Cases.Where(c => !c.Tags.Contains("edge")).DefaultIfEmpty(d.Cases[0])
-            .MinBy(c => d.InputsOf(c).Values.Sum(a => a.ToDoubles().Length))!;
 }

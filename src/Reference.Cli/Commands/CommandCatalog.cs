@@ -9,6 +9,7 @@ public static class CommandCatalog
     {
         yield return InfoCommand.Create();
         yield return DemoCommand.Create();
+        yield return OpsCommand.Create();
         yield return NpyCommand.Create();
         yield return GoldenCommand.Create();
         yield return EssCommand.Create();

@@ -41,7 +41,9 @@ public static partial class DemoSections
     [
         () => Gemm(seed),
         () => FftConvolutionDemo(seed),
+        () => Operators(seed),
         () => Ess(seed),
+        () => GoldenSample(seed),
     ];
 
     /// <summary>Fast float64 GEMM against the naive triple loop.</summary>

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Reference.Core.IO;
 using Reference.Ess;
+using Reference.Operators;
 
 namespace Reference.Cli.Commands;
 
@@ -25,16 +26,17 @@ public static class EssCommand
         var tolerance = new Option<double>("--tolerance") { Description = "tau (relative to sigma_1 unless --absolute).", DefaultValueFactory = _ => EffectiveStateSize.DefaultTolerance, HelpName = "TAU" };
         var absolute = new Option<bool>("--absolute") { Description = "tau is an absolute threshold on the singular values (default: relative to sigma_1).", Arity = ArgumentArity.Zero };
         var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed of the instance.", DefaultValueFactory = _ => 0UL, HelpName = "N" };
-        var taps = new Option<int>("--taps") { Description = "shortconv: taps k.", DefaultValueFactory = _ => 4, HelpName = "K" };
-        var state = new Option<int>("--state") { Description = "s4d/mamba: real state size N.", DefaultValueFactory = _ => 16, HelpName = "N" };
-        var discretization = new Option<string>("--discretization") { Description = "s4d: zoh or bilinear.", DefaultValueFactory = _ => "zoh", HelpName = "zoh|bilinear" };
-        var heads = new Option<int>("--heads") { Description = "attention: heads H.", DefaultValueFactory = _ => 1, HelpName = "H" };
+        var taps = new Option<int>("--taps") { Description = "conv.causal: taps k.", DefaultValueFactory = _ => 4, HelpName = "K" };
+        var state = new Option<int>("--state") { Description = "state-space operators: real state size N (even for ssm.s4d and ssm.h3: N/2 complex modes).", DefaultValueFactory = _ => 16, HelpName = "N" };
+        var discretization = new Option<string>("--discretization") { Description = "ssm.s4d and ssm.h3: zoh or bilinear.", DefaultValueFactory = _ => "zoh", HelpName = "zoh|bilinear" };
+        var heads = new Option<int>("--heads") { Description = "attention-style operators: heads H (one matrix per head).", DefaultValueFactory = _ => 1, HelpName = "H" };
+        var keyDim = new Option<int>("--key-dim") { Description = "attention-style operators: key dimension K.", DefaultValueFactory = _ => 16, HelpName = "K" };
         var json = new Option<string?>("--json") { Description = "Write the result as JSON to FILE.", HelpName = "FILE" };
         var csv = new Option<string?>("--csv") { Description = "Write ESS per split as CSV to FILE.", HelpName = "FILE" };
         var plot = new Option<string?>("--plot") { Description = "Plot ESS vs split with the TSS line to FILE.png.", HelpName = "FILE.png" };
         var command = new Command("ess", "Effective state size (arXiv:2504.19561) of a seeded random operator instance, per split.")
         {
-            op, length, channels, mode, tolerance, absolute, seed, taps, state, discretization, heads, json, csv, plot,
+            op, length, channels, mode, tolerance, absolute, seed, taps, state, discretization, heads, keyDim, json, csv, plot,
         };
         command.SetAction(parse =>
         {
@@ -54,17 +56,26 @@ public static class EssCommand
             if (k < 1) throw new CliException($"--taps must be >= 1, got {k}.");
             int n = parse.GetValue(state);
             if (n < 1) throw new CliException($"--state must be >= 1, got {n}.");
-            if (name is "s4d" or "h3" && n % 2 != 0) throw new CliException($"--state must be even for {name} (N/2 complex modes), got {n}.");
             string disc = parse.GetValue(discretization)!;
             if (!Discretizations.Contains(disc)) throw new CliException($"--discretization must be zoh or bilinear, got '{disc}'.");
             int h = parse.GetValue(heads);
             if (h < 1) throw new CliException($"--heads must be >= 1, got {h}.");
+            int kd = parse.GetValue(keyDim);
+            if (kd < 1) throw new CliException($"--key-dim must be >= 1, got {kd}.");
             string? plotPath = parse.GetValue(plot);
             if (plotPath is not null && !plotPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
                 throw new CliException($"--plot must name a .png file, got '{plotPath}'.");
 
             var options = new EssOptions(modeName == "entropy" ? EssMode.Entropy : EssMode.Tolerance, tau, !parse.GetValue(absolute));
-            var instance = EssOperatorCatalog.Create(name, new EssInstanceOptions(l, c, parse.GetValue(seed), k, n, disc, h));
+            EssInstance instance;
+            try
+            {
+                instance = EssOperatorCatalog.Create(name, new SampleOptions(l, c, parse.GetValue(seed), k, n, disc, h, kd));
+            }
+            catch (ArgumentException e)
+            {
+                throw new CliException($"--operator {name}: {e.Message}");
+            }
             var profile = EssProfile.Of(instance, options);
 
             WriteSummary(output, instance, options, profile);
