@@ -248,34 +248,6 @@ public static partial class GatedLinearAttention
     }
 
     /// <summary>
-    /// Fast tier of the recurrent form (float32 or float64, heads in parallel): per step one fused
-    /// vector pass over the K x V state, S[c, :] = exp(g_tc) S[c, :] + k_tc v_t and
-    /// o_t += scale q_tc S[c, :]. The peer of <see cref="ChunkedFast{T}"/> in the benchmark.
-    /// </summary>
-    public static Tensor<T> RecurrentFast<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, double? scale = null, int maxThreads = 0)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
-        int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
-        T sc = T.CreateChecked(Scale(scale, kd));
-        var o = Tensor<T>.Zeros(b, h, l, vd);
-        Parallel.For(0, b * h, new ParallelOptions { MaxDegreeOfParallelism = threads }, bh =>
-        {
-            var s = new T[kd * vd];
-            var alpha = new T[kg];
-            var qs = new T[kd];
-            for (int t = 0; t < l; t++)
-            {
-                TensorPrimitives.Exp<T>(g.Data.AsSpan((bh * l + t) * kg, kg), alpha);
-                TensorPrimitives.Multiply(q.Data.AsSpan((bh * l + t) * kd, kd), sc, qs);
-                StateKernels.DecayUpdateRead<T>(s, alpha, k.Data.AsSpan((bh * l + t) * kd, kd), v.Data.AsSpan((bh * l + t) * vd, vd),
-                    qs, o.Data.AsSpan((bh * l + t) * vd, vd));
-            }
-        });
-        return o;
-    }
-
-    /// <summary>
     /// VJP of <see cref="Forward"/> (float64). With A[t, s] = T[t, s] and dA[t, s] = dO_t . v_s (s &lt;= t):
     /// dv_s = sum_{t &gt;= s} A[t, s] dO_t; dq_tc = sum_{s &lt;= t} dA[t, s] scale k_sc exp(G_tc - G_sc);
     /// dk_sc = sum_{t &gt;= s} dA[t, s] scale q_tc exp(G_tc - G_sc); through the gates, G_t enters with +
