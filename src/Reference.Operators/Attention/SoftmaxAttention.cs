@@ -151,30 +151,11 @@ public static partial class SoftmaxAttention
     }
 
     /// <summary>
-    /// Fast tier: tiled online softmax (FlashAttention Algorithm 1), float32 or float64, never
-    /// materialising the L x L scores; see <see cref="FlashAttentionKernel"/> for the tiling, the
-    /// register-blocked products and the thread schedule. Accumulators are in T (FlashAttention keeps
-    /// fp32 accumulators likewise). <paramref name="maxThreads"/> = 0 uses every core; the result does
-    /// not depend on the thread count.
-    /// </summary>
-    public static Tensor<T> ForwardFast<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options = null, int maxThreads = 0)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var (b, hq, l, kd, hkv, vd) = Check(q, k, v);
-        int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
-        T scale = T.CreateChecked(ResolveScale(options, kd));
-        int window = ResolveWindow(options, l);
-        var o = Tensor<T>.Zeros(b, hq, l, vd);
-        FlashAttentionKernel.Forward(q.Data, k.Data, v.Data, o.Data, b, hq, hkv, l, kd, vd, scale, window, threads);
-        return o;
-    }
-
-    /// <summary>
     /// Decoding: a cache holding the keys and values of a prompt k, v [B, Hkv, L, K or V]. With a
     /// sliding window W (options.Window) the cache keeps only the last W positions, in a ring buffer
     /// of W slots, so its memory stays O(W) however long the generation runs; without one it keeps
     /// every position. Pass the same options to <see cref="Step"/>. Fast tier (float32/float64):
-    /// <see cref="PrefillFast{T}"/> and <see cref="StepFast{T}"/> in SoftmaxAttention.FastDecode.cs.
+    /// <see cref="PrefillFast{T}"/> and <see cref="StepFast{T}"/> in SoftmaxAttention.Fast.cs.
     /// </summary>
     public static KvCache Prefill(Tensor<double> k, Tensor<double> v, SoftmaxAttentionOptions? options = null)
     {
