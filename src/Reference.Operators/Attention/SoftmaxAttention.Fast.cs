@@ -32,6 +32,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Reference.Core;
 using Reference.Core.Kernels;
+using Reference.Operators.Kernels;
 
 namespace Reference.Operators.Attention;
 

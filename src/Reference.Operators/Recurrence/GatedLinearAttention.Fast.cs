@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using Reference.Core;
+using Reference.Core.Linear;
 using Reference.Operators.Attention;
 
 namespace Reference.Operators.Recurrence;

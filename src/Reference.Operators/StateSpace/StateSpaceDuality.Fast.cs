@@ -29,7 +29,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Reference.Core;
 using Reference.Core.Kernels;
-using Reference.Operators.Attention;
+using Reference.Core.Linear;
 
 namespace Reference.Operators.StateSpace;
 
