@@ -3,6 +3,7 @@ using System.Runtime.Intrinsics;
 using Reference.Core;
 using Reference.Core.Linear;
 using Reference.Operators.Attention;
+using Reference.Operators.Kernels;
 
 namespace Reference.Operators.Recurrence;
 

@@ -4,10 +4,10 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Reference.Core.Kernels;
 
-namespace Reference.Operators.Recurrence;
+namespace Reference.Operators.Kernels;
 
 /// <summary>
-/// Kernels of the fast chunkwise gated linear attention (<see cref="GatedLinearAttention.ChunkedFast{T}"/>):
+/// Kernels of the fast chunkwise gated linear attention (<see cref="Recurrence.GatedLinearAttention.ChunkedFast{T}"/>):
 /// a dot-product tile kernel (GemmNT) and fused per-row vector passes.
 /// <para>The tile products C (+)= A B (optionally with A transposed and C's rows rescaled) are
 /// <see cref="Reference.Core.Linear.TileGemm"/>'s.</para>
