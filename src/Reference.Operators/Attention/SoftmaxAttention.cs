@@ -107,7 +107,7 @@ public static partial class SoftmaxAttention
         SoftmaxAttentionOptions? options = null)
     {
         var (b, hq, l, kd, hkv, vd) = Check(q, k, v);
-        HeadShapes.Same(dOut, [b, hq, l, vd], nameof(dOut));
+        Shapes.Same(dOut, [b, hq, l, vd], nameof(dOut));
         double scale = ResolveScale(options, kd);
         var p = Materialize(q, k, options);
         var dq = Tensor<double>.Zeros(q.ShapeArray);
@@ -235,8 +235,8 @@ public static partial class SoftmaxAttention
         if (qNew.Rank != 3 || qNew.Shape[0] != cache.Batch || qNew.Shape[2] != cache.KeyDim || qNew.Shape[1] % cache.KvHeads != 0)
             throw new ArgumentException(
                 $"qNew has shape {Shapes.Format(qNew.Shape)}, expected [{cache.Batch}, G * {cache.KvHeads}, {cache.KeyDim}].", nameof(qNew));
-        HeadShapes.Same(kNew, [cache.Batch, cache.KvHeads, cache.KeyDim], nameof(kNew));
-        HeadShapes.Same(vNew, [cache.Batch, cache.KvHeads, cache.ValueDim], nameof(vNew));
+        Shapes.Same(kNew, [cache.Batch, cache.KvHeads, cache.KeyDim], nameof(kNew));
+        Shapes.Same(vNew, [cache.Batch, cache.KvHeads, cache.ValueDim], nameof(vNew));
         int window = options?.Window is null ? int.MaxValue : ResolveWindow(options, 1);
         if (cache.Window is int kept && window > kept)
             throw new ArgumentOutOfRangeException(nameof(options),
@@ -251,7 +251,7 @@ public static partial class SoftmaxAttention
     {
         var (b, hkv, l, kd) = HeadShapes.Rank4(k, nameof(k));
         var (_, _, _, vd) = HeadShapes.Rank4(v, nameof(v));
-        HeadShapes.Same(v, [b, hkv, l, vd], nameof(v));
+        Shapes.Same(v, [b, hkv, l, vd], nameof(v));
         int? window = options?.Window is null ? null : ResolveWindow(options, l);
         return (b, hkv, l, kd, vd, window);
     }
@@ -290,7 +290,7 @@ public static partial class SoftmaxAttention
         var (_, hkv, _, _) = HeadShapes.Rank4(k, nameof(k));
         CheckQk(q, k);
         var (_, _, _, vd) = HeadShapes.Rank4(v, nameof(v));
-        HeadShapes.Same(v, [b, hkv, l, vd], nameof(v));
+        Shapes.Same(v, [b, hkv, l, vd], nameof(v));
         return (b, hq, l, kd, hkv, vd);
     }
 }

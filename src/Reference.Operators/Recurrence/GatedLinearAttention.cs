@@ -67,7 +67,7 @@ public static partial class GatedLinearAttention
     public static Tensor<double> LogSigmoidGateBackward(Tensor<double> x, Tensor<double> dg, double normalizer = GateNormalizer)
     {
         ArgumentNullException.ThrowIfNull(x);
-        HeadShapesSame(dg, x.Shape, nameof(dg));
+        Shapes.Same(dg, x.Shape, nameof(dg));
         CheckNormalizer(normalizer);
         var dx = Tensor<double>.Zeros(x.ShapeArray);
         NaiveActivations.LogSigmoidBackward(x.Data, dg.Data, dx.Data);
@@ -99,7 +99,7 @@ public static partial class GatedLinearAttention
     public static Tensor<double> Materialize(Tensor<double> q, Tensor<double> k, Tensor<double> g, double? scale = null)
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
-        HeadShapes.Same(k, [b, h, l, kd], nameof(k));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
         int kg = CheckGate(g, b, h, l, kd);
         double sc = Scale(scale, kd);
         var cum = CumulativeGates(g);
@@ -129,7 +129,7 @@ public static partial class GatedLinearAttention
     {
         var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
         state ??= GlaState.Zeros(b, h, kd, vd);
-        HeadShapes.Same(state.S, [b, h, kd, vd], nameof(state));
+        Shapes.Same(state.S, [b, h, kd, vd], nameof(state));
         double sc = Scale(scale, kd);
         var o = Tensor<double>.Zeros(b, h, l, vd);
         for (int bh = 0; bh < b * h; bh++)
@@ -150,9 +150,9 @@ public static partial class GatedLinearAttention
     {
         ArgumentNullException.ThrowIfNull(state);
         int b = state.S.Shape[0], h = state.S.Shape[1], kd = state.S.Shape[2], vd = state.S.Shape[3];
-        HeadShapesSame(qt, [b, h, kd], nameof(qt));
-        HeadShapesSame(kt, [b, h, kd], nameof(kt));
-        HeadShapesSame(vt, [b, h, vd], nameof(vt));
+        Shapes.Same(qt, [b, h, kd], nameof(qt));
+        Shapes.Same(kt, [b, h, kd], nameof(kt));
+        Shapes.Same(vt, [b, h, vd], nameof(vt));
         ArgumentNullException.ThrowIfNull(gt);
         int kg = gt.Rank == 3 ? gt.Shape[2] : -1;
         if (gt.Rank != 3 || gt.Shape[0] != b || gt.Shape[1] != h || (kg != kd && kg != 1))
@@ -195,7 +195,7 @@ public static partial class GatedLinearAttention
         var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
         HeadShapes.Chunk(chunk, nameof(chunk));
         state ??= GlaState.Zeros(b, h, kd, vd);
-        HeadShapes.Same(state.S, [b, h, kd, vd], nameof(state));
+        Shapes.Same(state.S, [b, h, kd, vd], nameof(state));
         double sc = Scale(scale, kd);
         var o = Tensor<double>.Zeros(b, h, l, vd);
         var cum = new double[chunk * kg];
@@ -258,7 +258,7 @@ public static partial class GatedLinearAttention
         double? scale = null)
     {
         var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
-        HeadShapes.Same(dOut, [b, h, l, vd], nameof(dOut));
+        Shapes.Same(dOut, [b, h, l, vd], nameof(dOut));
         double sc = Scale(scale, kd);
         var cum = CumulativeGates(g);
         var dq = Tensor<double>.Zeros(q.ShapeArray);
@@ -308,7 +308,7 @@ public static partial class GatedLinearAttention
     public static DiagonalRealization Realize(Tensor<double> q, Tensor<double> k, Tensor<double> g, int batch, int head, double? scale = null)
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
-        HeadShapes.Same(k, [b, h, l, kd], nameof(k));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
         int kg = CheckGate(g, b, h, l, kd);
         if ((uint)batch >= (uint)b) throw new ArgumentOutOfRangeException(nameof(batch), $"batch = {batch} is outside [0, {b}).");
         if ((uint)head >= (uint)h) throw new ArgumentOutOfRangeException(nameof(head), $"head = {head} is outside [0, {h}).");
@@ -358,13 +358,6 @@ public static partial class GatedLinearAttention
             throw new ArgumentOutOfRangeException(nameof(normalizer), $"normalizer = {normalizer} must be finite and > 0.");
     }
 
-    private static void HeadShapesSame(Tensor<double> t, ReadOnlySpan<int> expected, string argument)
-    {
-        ArgumentNullException.ThrowIfNull(t, argument);
-        if (!t.Shape.SequenceEqual(expected))
-            throw new ArgumentException($"{argument} has shape {Shapes.Format(t.Shape)}, expected {Shapes.Format(expected)}.", argument);
-    }
-
     /// <summary>Checks g [B, H, L, K or 1] and returns its last dimension.</summary>
     internal static int CheckGate<T>(Tensor<T> g, int b, int h, int l, int kd) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -379,9 +372,9 @@ public static partial class GatedLinearAttention
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
-        HeadShapes.Same(k, [b, h, l, kd], nameof(k));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
         var (_, _, _, vd) = HeadShapes.Rank4(v, nameof(v));
-        HeadShapes.Same(v, [b, h, l, vd], nameof(v));
+        Shapes.Same(v, [b, h, l, vd], nameof(v));
         return (b, h, l, kd, vd, CheckGate(g, b, h, l, kd));
     }
 }

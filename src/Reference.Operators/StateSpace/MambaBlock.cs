@@ -70,23 +70,16 @@ public sealed record MambaParameters(
         int d = ModelWidth, e = InnerWidth, n = StateSize, k = ConvWidth, r = DtRank;
         if (d < 1 || e < 1 || n < 1 || k < 1 || r < 1)
             throw new ArgumentOutOfRangeException(nameof(ModelWidth), $"widths must be >= 1, got D = {d}, E = {e}, N = {n}, K = {k}, R = {r}.");
-        Same(InProj, [2 * e, d], nameof(InProj));
-        Same(ConvWeight, [e, k], nameof(ConvWeight));
-        Same(ConvBias, [e], nameof(ConvBias));
-        Same(XProj, [r + 2 * n, e], nameof(XProj));
-        Same(DtProj, [e, r], nameof(DtProj));
-        Same(DtBias, [e], nameof(DtBias));
-        Same(ALog, [e, n], nameof(ALog));
-        Same(D, [e], nameof(D));
-        Same(OutProj, [d, e], nameof(OutProj));
-    }
-
-    private static void Same(Tensor<double>? t, int[] shape, string name)
-    {
-        if (t is null || !t.Shape.SequenceEqual(shape))
-            throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
-    }
-}
+        Shapes.Same(InProj, [2 * e, d], nameof(InProj));
+        Shapes.Same(ConvWeight, [e, k], nameof(ConvWeight));
+        Shapes.Same(ConvBias, [e], nameof(ConvBias));
+        Shapes.Same(XProj, [r + 2 * n, e], nameof(XProj));
+        Shapes.Same(DtProj, [e, r], nameof(DtProj));
+        Shapes.Same(DtBias, [e], nameof(DtBias));
+        Shapes.Same(ALog, [e, n], nameof(ALog));
+        Shapes.Same(D, [e], nameof(D));
+        Shapes.Same(OutProj, [d, e], nameof(OutProj));
+    }}
 
 /// <summary>Mamba block parameters as autodiff variables (same names and shapes as <see cref="MambaParameters"/>).</summary>
 public sealed record MambaVariables(

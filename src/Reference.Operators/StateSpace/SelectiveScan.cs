@@ -31,7 +31,7 @@ public sealed record SelectiveScanInputs(
         ArgumentNullException.ThrowIfNull(U);
         if (U.Rank != 3) throw new ArgumentException($"U must be [B, D, L], got {Shapes.Format(U.Shape)}.", nameof(U));
         int b = Batch, d = Channels, l = Length;
-        Same(Delta, [b, d, l], nameof(Delta));
+        Shapes.Same(Delta, [b, d, l], nameof(Delta));
         if (ALog is null || ALog.Rank != 2 || ALog.Dim(0) != d)
             throw new ArgumentException($"ALog must be [D = {d}, N], got {(ALog is null ? "null" : Shapes.Format(ALog.Shape))}.", nameof(ALog));
         int n = State;
@@ -40,18 +40,11 @@ public sealed record SelectiveScanInputs(
         int g = Groups;
         if (g < 1 || d % g != 0)
             throw new ArgumentException($"B has G = {g} groups, which must divide D = {d}.", nameof(B));
-        Same(C, [b, g, n, l], nameof(C));
-        if (D is not null) Same(D, [d], nameof(D));
-        if (Z is not null) Same(Z, [b, d, l], nameof(Z));
-        if (DeltaBias is not null) Same(DeltaBias, [d], nameof(DeltaBias));
-    }
-
-    private static void Same(Tensor<double>? t, int[] shape, string name)
-    {
-        if (t is null || !t.Shape.SequenceEqual(shape))
-            throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
-    }
-}
+        Shapes.Same(C, [b, g, n, l], nameof(C));
+        if (D is not null) Shapes.Same(D, [d], nameof(D));
+        if (Z is not null) Shapes.Same(Z, [b, d, l], nameof(Z));
+        if (DeltaBias is not null) Shapes.Same(DeltaBias, [d], nameof(DeltaBias));
+    }}
 
 /// <summary>Gradients of <see cref="SelectiveScan.Backward"/>, shaped like the inputs (null where the input was null).</summary>
 public sealed record SelectiveScanGradients(

@@ -309,18 +309,11 @@ public static partial class StateSpaceDuality
         ArgumentNullException.ThrowIfNull(x);
         if (x.Rank != 4) throw new ArgumentException($"x must be [B, L, H, P], got {Shapes.Format(x.Shape)}.", nameof(x));
         int bs = x.Dim(0), l = x.Dim(1), h = x.Dim(2);
-        Same(dt, [bs, l, h], nameof(dt));
-        Same(aLog, [h], nameof(aLog));
+        Shapes.Same(dt, [bs, l, h], nameof(dt));
+        Shapes.Same(aLog, [h], nameof(aLog));
         if (b is null || b.Rank != 4 || b.Dim(0) != bs || b.Dim(1) != l || b.Dim(2) < 1 || h % b.Dim(2) != 0)
             throw new ArgumentException($"b must be [B = {bs}, L = {l}, G | {h}, N], got {(b is null ? "null" : Shapes.Format(b.Shape))}.", nameof(b));
-        Same(c, b.ShapeArray, nameof(c));
-        if (d is not null) Same(d, [h], nameof(d));
-        if (dtBias is not null) Same(dtBias, [h], nameof(dtBias));
-
-        static void Same(Tensor<T>? t, int[] shape, string name)
-        {
-            if (t is null || !t.Shape.SequenceEqual(shape))
-                throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
-        }
-    }
+        Shapes.Same(c, b.ShapeArray, nameof(c));
+        if (d is not null) Shapes.Same(d, [h], nameof(d));
+        if (dtBias is not null) Shapes.Same(dtBias, [h], nameof(dtBias));    }
 }

@@ -31,23 +31,16 @@ public sealed record SsdInputs(
         ArgumentNullException.ThrowIfNull(X);
         if (X.Rank != 4) throw new ArgumentException($"X must be [B, L, H, P], got {Shapes.Format(X.Shape)}.", nameof(X));
         int b = Batch, l = Length, h = Heads;
-        Same(Dt, [b, l, h], nameof(Dt));
-        Same(ALog, [h], nameof(ALog));
+        Shapes.Same(Dt, [b, l, h], nameof(Dt));
+        Shapes.Same(ALog, [h], nameof(ALog));
         if (B is null || B.Rank != 4 || B.Dim(0) != b || B.Dim(1) != l)
             throw new ArgumentException($"B must be [B = {b}, L = {l}, G, N], got {(B is null ? "null" : Shapes.Format(B.Shape))}.", nameof(B));
         if (Groups < 1 || h % Groups != 0)
             throw new ArgumentException($"B has G = {Groups} groups, which must divide H = {h}.", nameof(B));
-        Same(C, [b, l, Groups, State], nameof(C));
-        if (D is not null) Same(D, [h], nameof(D));
-        if (DtBias is not null) Same(DtBias, [h], nameof(DtBias));
-    }
-
-    private static void Same(Tensor<double>? t, int[] shape, string name)
-    {
-        if (t is null || !t.Shape.SequenceEqual(shape))
-            throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
-    }
-}
+        Shapes.Same(C, [b, l, Groups, State], nameof(C));
+        if (D is not null) Shapes.Same(D, [h], nameof(D));
+        if (DtBias is not null) Shapes.Same(DtBias, [h], nameof(DtBias));
+    }}
 
 /// <summary>Gradients of <see cref="StateSpaceDuality.Backward"/>, shaped like the inputs (null where the input was null).</summary>
 public sealed record SsdGradients(
