@@ -100,7 +100,7 @@ public static class EssOperatorCatalog
 
     /// <summary>
     /// S4D (diagonal LTI SSM, S4D-Lin init, ZOH or bilinear) with real state size N per channel:
-    /// dense T from S4D.Materialize and the complex-mode realization S4D.Realization for the factored
+    /// dense T from S4D.Materialize and the complex-mode realization S4D.Realize for the factored
     /// path. TSS N per channel.
     /// </summary>
     private static EssInstance DiagonalSsm(EssInstanceOptions o)
@@ -110,7 +110,7 @@ public static class EssOperatorCatalog
             throw new ArgumentOutOfRangeException(nameof(o), $"State = {o.State} must be even and >= 2 (N/2 complex modes).");
         var p = S4DParameters.Initialize(new SplitMix64(o.Seed), o.Channels, o.State, S4DInit.Lin);
         var realizations = Enumerable.Range(0, o.Channels)
-            .Select(c => S4D.Realization(p, c, o.Length, method)).ToArray();
+            .Select(c => S4D.Realize(p, c, o.Length, method)).ToArray();
         return new EssInstance("s4d", S4D.Materialize(p, o.Length, method), realizations, _ => o.State,
             new Dictionary<string, object> { ["state"] = o.State, ["discretization"] = o.Discretization, ["init"] = "S4D-Lin" });
     }

@@ -86,7 +86,7 @@ public static class AttentionGolden
         Tolerance = (_, _) => Golden.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
     };
 
-    public static GoldenOp Gla { get; } = new()
+    public static GoldenOp GatedLinearAttentionOp { get; } = new()
     {
         Name = "recurrence.gla",
         Version = 1,
@@ -110,11 +110,11 @@ public static class AttentionGolden
             return x;
         },
         Naive = (p, x) => Out(GatedLinearAttention.Forward(x["q"].ToTensor<double>(), x["k"].ToTensor<double>(), x["v"].ToTensor<double>(), x["g"].ToTensor<double>())),
-        Fast = (p, x, precision) => precision == Precision.Float32 ? GlaFast<float>(x) : GlaFast<double>(x),
+        Fast = (p, x, precision) => precision == Precision.Float32 ? GatedLinearAttentionFast<float>(x) : GatedLinearAttentionFast<double>(x),
         Tolerance = (_, _) => Golden.Tolerance.NormRelative(1e-12, 1e-5, LongReduction),
     };
 
-    public static IReadOnlyList<GoldenOp> All { get; } = [Softmax, Linear, DecayedLinear, Gla];
+    public static IReadOnlyList<GoldenOp> All { get; } = [Softmax, Linear, DecayedLinear, GatedLinearAttentionOp];
 
     private static NamedArrays SoftmaxFast<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -122,7 +122,7 @@ public static class AttentionGolden
         return new NamedArrays { ["out"] = NpyArray.FromTensor(o) };
     }
 
-    private static NamedArrays GlaFast<T>(NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
+    private static NamedArrays GatedLinearAttentionFast<T>(NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var o = GatedLinearAttention.ChunkedFast(x["q"].ToTensor<T>(), x["k"].ToTensor<T>(), x["v"].ToTensor<T>(), x["g"].ToTensor<T>());
         return new NamedArrays { ["out"] = NpyArray.FromTensor(o) };

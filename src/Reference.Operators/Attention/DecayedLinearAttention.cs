@@ -14,7 +14,7 @@ public sealed record DecayedLinearAttentionGradients(Tensor<double> Dq, Tensor<d
 /// generalisation (the "decayed linear attention" of the ESS paper's operator families and of GLA's
 /// section 2 background), GLA with constant gates g_t = log lambda.
 /// <para>Glossary (code = paper): q, k, v = Q, K, V; logLambda = log lambda = log gamma [H, K] (&lt;= 0);
-/// scale = K^-1/2 applied to q; S = state (K x V per head, the same layout as <see cref="GlaState"/>).</para>
+/// scale = K^-1/2 applied to q; S = state (K x V per head, the same layout as <see cref="GatedLinearAttentionState"/>).</para>
 /// <para>Shapes: q, k [B, H, L, K], v [B, H, L, V], logLambda [H, K], output [B, H, L, V].</para>
 /// <para>Numerics: lambda^(t - s) is evaluated as exp((t - s) log lambda) for s &lt;= t (never by
 /// repeated multiplication, and never lambda^t lambda^-s, which overflows).</para>
@@ -73,10 +73,10 @@ public static class DecayedLinearAttention
 
     /// <summary>Recurrent form: S = Diag(lambda) S + k_t v_t^T, o_t = S^T (scale q_t), from and into <paramref name="state"/>.</summary>
     public static Tensor<double> Recurrent(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> logLambda,
-        GlaState? state = null, double? scale = null)
+        GatedLinearAttentionState? state = null, double? scale = null)
     {
         var (b, h, l, kd, vd) = Check(q, k, v, logLambda);
-        state ??= GlaState.Zeros(b, h, kd, vd);
+        state ??= GatedLinearAttentionState.Zeros(b, h, kd, vd);
         Shapes.Same(state.S, [b, h, kd, vd], nameof(state));
         double sc = GatedLinearAttention.Scale(scale, kd);
         var o = Tensor<double>.Zeros(b, h, l, vd);
@@ -88,7 +88,7 @@ public static class DecayedLinearAttention
     }
 
     /// <summary>One decoding step: qt, kt [B, H, K], vt [B, H, V]; returns o_t [B, H, V] and advances the state.</summary>
-    public static Tensor<double> Step(GlaState state, Tensor<double> qt, Tensor<double> kt, Tensor<double> vt, Tensor<double> logLambda, double? scale = null)
+    public static Tensor<double> Step(GatedLinearAttentionState state, Tensor<double> qt, Tensor<double> kt, Tensor<double> vt, Tensor<double> logLambda, double? scale = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         int b = state.S.Shape[0], h = state.S.Shape[1], kd = state.S.Shape[2], vd = state.S.Shape[3];
@@ -128,11 +128,11 @@ public static class DecayedLinearAttention
     /// then S = Diag(lambda^n) S + sum_s (k_s o lambda^(n - 1 - s)) v_s^T.
     /// </summary>
     public static Tensor<double> Chunked(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> logLambda, int chunk,
-        GlaState? state = null, double? scale = null)
+        GatedLinearAttentionState? state = null, double? scale = null)
     {
         var (b, h, l, kd, vd) = Check(q, k, v, logLambda);
         HeadShapes.Chunk(chunk, nameof(chunk));
-        state ??= GlaState.Zeros(b, h, kd, vd);
+        state ??= GatedLinearAttentionState.Zeros(b, h, kd, vd);
         Shapes.Same(state.S, [b, h, kd, vd], nameof(state));
         double sc = GatedLinearAttention.Scale(scale, kd);
         var o = Tensor<double>.Zeros(b, h, l, vd);

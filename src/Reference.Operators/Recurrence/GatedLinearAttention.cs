@@ -6,12 +6,12 @@ using Reference.Operators.Attention;
 namespace Reference.Operators.Recurrence;
 
 /// <summary>Gradients of <see cref="GatedLinearAttention.Backward"/>, shaped like q, k, v, g.</summary>
-public sealed record GlaGradients(Tensor<double> Dq, Tensor<double> Dk, Tensor<double> Dv, Tensor<double> Dg);
+public sealed record GatedLinearAttentionGradients(Tensor<double> Dq, Tensor<double> Dk, Tensor<double> Dv, Tensor<double> Dg);
 
 /// <summary>Recurrent state of GLA: S [B, H, K, V] (float64), updated in place by Step.</summary>
-public sealed class GlaState
+public sealed class GatedLinearAttentionState
 {
-    public GlaState(Tensor<double> s)
+    public GatedLinearAttentionState(Tensor<double> s)
     {
         ArgumentNullException.ThrowIfNull(s);
         if (s.Rank != 4)
@@ -22,7 +22,7 @@ public sealed class GlaState
     /// <summary>S_t per head, [B, H, K, V].</summary>
     public Tensor<double> S { get; }
 
-    public static GlaState Zeros(int b, int h, int k, int v) => new(Tensor<double>.Zeros(b, h, k, v));
+    public static GatedLinearAttentionState Zeros(int b, int h, int k, int v) => new(Tensor<double>.Zeros(b, h, k, v));
 }
 
 /// <summary>
@@ -125,10 +125,10 @@ public static partial class GatedLinearAttention
     /// Starts from <paramref name="state"/> (zeros when null) and leaves the final state in it.
     /// </summary>
     public static Tensor<double> Recurrent(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> g,
-        GlaState? state = null, double? scale = null)
+        GatedLinearAttentionState? state = null, double? scale = null)
     {
         var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
-        state ??= GlaState.Zeros(b, h, kd, vd);
+        state ??= GatedLinearAttentionState.Zeros(b, h, kd, vd);
         Shapes.Same(state.S, [b, h, kd, vd], nameof(state));
         double sc = Scale(scale, kd);
         var o = Tensor<double>.Zeros(b, h, l, vd);
@@ -146,7 +146,7 @@ public static partial class GatedLinearAttention
     /// One decoding step: qt, kt [B, H, K], vt [B, H, V], gt [B, H, K or 1]; updates the state and
     /// returns o_t [B, H, V].
     /// </summary>
-    public static Tensor<double> Step(GlaState state, Tensor<double> qt, Tensor<double> kt, Tensor<double> vt, Tensor<double> gt, double? scale = null)
+    public static Tensor<double> Step(GatedLinearAttentionState state, Tensor<double> qt, Tensor<double> kt, Tensor<double> vt, Tensor<double> gt, double? scale = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         int b = state.S.Shape[0], h = state.S.Shape[1], kd = state.S.Shape[2], vd = state.S.Shape[3];
@@ -190,11 +190,11 @@ public static partial class GatedLinearAttention
     /// then S = Diag(exp(B_last)) S + sum_s (k_s o exp(B_last - B_s)) v_s^T. Every exponent is &lt;= 0.
     /// </summary>
     public static Tensor<double> Chunked(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> g, int chunk,
-        GlaState? state = null, double? scale = null)
+        GatedLinearAttentionState? state = null, double? scale = null)
     {
         var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
         HeadShapes.Chunk(chunk, nameof(chunk));
-        state ??= GlaState.Zeros(b, h, kd, vd);
+        state ??= GatedLinearAttentionState.Zeros(b, h, kd, vd);
         Shapes.Same(state.S, [b, h, kd, vd], nameof(state));
         double sc = Scale(scale, kd);
         var o = Tensor<double>.Zeros(b, h, l, vd);
@@ -254,7 +254,7 @@ public static partial class GatedLinearAttention
     /// as the query end and with - as the key end, so dG_tc = q_tc dq_tc - k_tc dk_tc, and since
     /// G = cumsum(g), dg_t = sum_{r &gt;= t} dG_r (a reverse cumulative sum); a scalar gate sums over c.
     /// </summary>
-    public static GlaGradients Backward(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> g, Tensor<double> dOut,
+    public static GatedLinearAttentionGradients Backward(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> g, Tensor<double> dOut,
         double? scale = null)
     {
         var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
@@ -298,7 +298,7 @@ public static partial class GatedLinearAttention
             if (kg == 1)
                 for (int t = l - 2; t >= 0; t--) dg.Data[bh * l + t] += dg.Data[bh * l + t + 1];
         }
-        return new GlaGradients(dq, dk, dv, dg);
+        return new GatedLinearAttentionGradients(dq, dk, dv, dg);
     }
 
     /// <summary>

@@ -308,7 +308,7 @@ public static partial class S4D
     /// The diagonal realization of channel h for the ESS factored path: a_t = Abar, b_t = Bbar,
     /// c_t = 2 C (time-invariant, repeated over L), skip D.
     /// </summary>
-    public static DiagonalRealization Realization(S4DParameters p, int channel, int length, Discretization method)
+    public static DiagonalRealization Realize(S4DParameters p, int channel, int length, Discretization method)
     {
         ArgumentNullException.ThrowIfNull(p);
         if ((uint)channel >= (uint)p.Channels)

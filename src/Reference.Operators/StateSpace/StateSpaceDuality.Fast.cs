@@ -214,7 +214,7 @@ public static partial class StateSpaceDuality
     /// Fast decoding step over T (float or double), the counterpart of <see cref="Step"/>: one token per
     /// (batch, head), x [B, H, P], dt [B, H], A_log [H], b, c [B, G, N] (G divides H), d and dt bias [H]
     /// (null = absent). The state S [B, H, P, N], the layout <see cref="ForwardFast{T}"/> carries (and
-    /// <see cref="SsdState.S"/> holds in float64), is advanced in place: Delta = softplus(dt + bias),
+    /// <see cref="StateSpaceDualityState.S"/> holds in float64), is advanced in place: Delta = softplus(dt + bias),
     /// a = exp(Delta A_h), S &lt;- a S + (Delta x) B^T, and y = S C + D x is returned [B, H, P].
     /// <paramref name="maxThreads"/> = 0 uses every core; the result does not depend on it.
     /// </summary>

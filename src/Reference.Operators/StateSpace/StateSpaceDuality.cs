@@ -11,7 +11,7 @@ namespace Reference.Operators.StateSpace;
 /// <param name="C">C [B, L, G, N], grouped like B.</param>
 /// <param name="D">D [H], the skip; null means 0.</param>
 /// <param name="DtBias">[H] added to dt before the softplus; null means 0.</param>
-public sealed record SsdInputs(
+public sealed record StateSpaceDualityInputs(
     Tensor<double> X, Tensor<double> Dt, Tensor<double> ALog, Tensor<double> B, Tensor<double> C,
     Tensor<double>? D = null, Tensor<double>? DtBias = null)
 {
@@ -43,12 +43,12 @@ public sealed record SsdInputs(
     }}
 
 /// <summary>Gradients of <see cref="StateSpaceDuality.Backward"/>, shaped like the inputs (null where the input was null).</summary>
-public sealed record SsdGradients(
+public sealed record StateSpaceDualityGradients(
     Tensor<double> DX, Tensor<double> DDt, Tensor<double> DALog, Tensor<double> DB, Tensor<double> DC,
     Tensor<double>? DD, Tensor<double>? DDtBias);
 
 /// <summary>Recurrent state of SSD: S [B, H, P, N] (one P x N matrix per head), updated in place.</summary>
-public sealed class SsdState(int batch, int heads, int headDim, int state)
+public sealed class StateSpaceDualityState(int batch, int heads, int headDim, int state)
 {
     public Tensor<double> S { get; } = Tensor<double>.Zeros(batch, heads, headDim, state);
 }
@@ -74,12 +74,12 @@ public sealed class SsdState(int batch, int heads, int headDim, int state)
 /// from its own inputs, (3) states passed between chunks by the chunk's total decay, (4) the carried
 /// state's contribution to every output of the next chunk. Equal to the recurrence to rounding.</para>
 /// <para>Simplifications: the Mamba-2 layer around it (projections, conv, gated RMSNorm) is not
-/// here; no initial state other than the one in <see cref="SsdState"/>.</para>
+/// here; no initial state other than the one in <see cref="StateSpaceDualityState"/>.</para>
 /// </summary>
 public static partial class StateSpaceDuality
 {
     /// <summary>Delta [B, L, H] = softplus(dt + bias).</summary>
-    public static Tensor<double> StepSizes(SsdInputs p)
+    public static Tensor<double> StepSizes(StateSpaceDualityInputs p)
     {
         p.Check();
         var delta = Tensor<double>.Zeros(p.Batch, p.Length, p.Heads);
@@ -89,17 +89,17 @@ public static partial class StateSpaceDuality
     }
 
     /// <summary>The definition (float64): the recurrence from S = 0, output y [B, L, H, P].</summary>
-    public static Tensor<double> Forward(SsdInputs p) => Recurrent(p, null);
+    public static Tensor<double> Forward(StateSpaceDualityInputs p) => Recurrent(p, null);
 
     /// <summary>
     /// The recurrence from <paramref name="state"/> (zeros when null), leaving the final state in it.
     /// y_t[p] sums S_t[p, n] C_t[n] over n ascending, then adds D_h x_t[p].
     /// </summary>
-    public static Tensor<double> Recurrent(SsdInputs p, SsdState? state)
+    public static Tensor<double> Recurrent(StateSpaceDualityInputs p, StateSpaceDualityState? state)
     {
         p.Check();
         int bs = p.Batch, l = p.Length, hs = p.Heads, ps = p.HeadDim, n = p.State;
-        state ??= new SsdState(bs, hs, ps, n);
+        state ??= new StateSpaceDualityState(bs, hs, ps, n);
         CheckState(state, p);
         var delta = StepSizes(p);
         var y = Tensor<double>.Zeros(bs, l, hs, ps);
@@ -133,7 +133,7 @@ public static partial class StateSpaceDuality
     /// Decoding: one token per (b, h) (L = 1 in the inputs); returns y [B, H, P]. The fast tier is
     /// <see cref="StepFast{T}"/> (StateSpaceDuality.Fast.cs) on the state <see cref="ForwardFast{T}"/> carries.
     /// </summary>
-    public static Tensor<double> Step(SsdInputs token, SsdState state)
+    public static Tensor<double> Step(StateSpaceDualityInputs token, StateSpaceDualityState state)
     {
         token.Check();
         if (token.Length != 1)
@@ -146,12 +146,12 @@ public static partial class StateSpaceDuality
     /// shorter), from <paramref name="state"/> (zeros when null; left holding the final state).
     /// Within a chunk, cum_i = sum_{r = start..start+i} Delta_r A_h is the running log decay.
     /// </summary>
-    public static Tensor<double> Chunked(SsdInputs p, int chunk, SsdState? state = null)
+    public static Tensor<double> Chunked(StateSpaceDualityInputs p, int chunk, StateSpaceDualityState? state = null)
     {
         p.Check();
         ArgumentOutOfRangeException.ThrowIfLessThan(chunk, 1);
         int bs = p.Batch, l = p.Length, hs = p.Heads, ps = p.HeadDim, n = p.State, gs = p.Groups;
-        state ??= new SsdState(bs, hs, ps, n);
+        state ??= new StateSpaceDualityState(bs, hs, ps, n);
         CheckState(state, p);
         var delta = StepSizes(p);
         var y = Tensor<double>.Zeros(bs, l, hs, ps);
@@ -213,7 +213,7 @@ public static partial class StateSpaceDuality
     /// The 1-semiseparable operator per head, [B, H, L, L]:
     /// T[t, s] = (C_t . B_s) exp(A_h (cum_t - cum_s)) Delta_s for s &lt;= t, plus D_h on the diagonal.
     /// </summary>
-    public static Tensor<double> Materialize(SsdInputs p)
+    public static Tensor<double> Materialize(StateSpaceDualityInputs p)
     {
         p.Check();
         int bs = p.Batch, l = p.Length, hs = p.Heads, n = p.State, gs = p.Groups;
@@ -245,7 +245,7 @@ public static partial class StateSpaceDuality
     /// The diagonal realization of head (b, h) for ESS, arrays [L, N]: transition a_t = exp(Delta_t A_h)
     /// (the same scalar on every lane), input b_t = Delta_t B_t, readout c_t = C_t. D is left out.
     /// </summary>
-    public static DiagonalRealization Realize(SsdInputs p, int batch, int head)
+    public static DiagonalRealization Realize(StateSpaceDualityInputs p, int batch, int head)
     {
         p.Check();
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -279,7 +279,7 @@ public static partial class StateSpaceDuality
     /// dDelta_t = &lt;H_t, x_t B_t^T&gt; + &lt;H_t, S_{t-1}&gt; a_t A_h, dA_h = sum_t &lt;H_t, S_{t-1}&gt; a_t Delta_t,
     /// dA_log = dA A, ddt = dDelta softplus'(dt + bias). Group gradients sum over the group's heads.
     /// </summary>
-    public static SsdGradients Backward(SsdInputs p, Tensor<double> dY)
+    public static StateSpaceDualityGradients Backward(StateSpaceDualityInputs p, Tensor<double> dY)
     {
         p.Check();
         int bs = p.Batch, l = p.Length, hs = p.Heads, ps = p.HeadDim, n = p.State, gs = p.Groups;
@@ -345,10 +345,10 @@ public static partial class StateSpaceDuality
                 }
                 dALog.Data[h] += dA * aH;
             }
-        return new SsdGradients(dX, dDt, dALog, dB, dC, dD, dBias);
+        return new StateSpaceDualityGradients(dX, dDt, dALog, dB, dC, dD, dBias);
     }
 
-    private static void CheckState(SsdState state, SsdInputs p)
+    private static void CheckState(StateSpaceDualityState state, StateSpaceDualityInputs p)
     {
         ArgumentNullException.ThrowIfNull(state);
         if (!state.S.Shape.SequenceEqual([p.Batch, p.Heads, p.HeadDim, p.State]))

@@ -23,10 +23,10 @@ public sealed record SsdCase(int B, int H, int G, int P, int L, int N, int Chunk
          select new SsdCase(b, g * perGroup, g, p, l, n, chunk, seed)).ToArbitrary();
 
     /// <summary>Mamba-2-like scales: dt around softplus^-1(0.01..0.1), A_log = log U[1, 16].</summary>
-    public SsdInputs Inputs()
+    public StateSpaceDualityInputs Inputs()
     {
         var rng = new SplitMix64((ulong)Seed);
-        return new SsdInputs(
+        return new StateSpaceDualityInputs(
             rng.NormalTensor<double>(0, 1, B, L, H, P), rng.NormalTensor<double>(-2.5, 1.0, B, L, H),
             Tensor<double>.FromSpan(Enumerable.Range(0, H).Select(_ => Math.Log(rng.Uniform(1, 16))).ToArray(), H),
             rng.NormalTensor<double>(0, 1, B, L, G, N), rng.NormalTensor<double>(0, 1, B, L, G, N),
@@ -68,8 +68,8 @@ public class StateSpaceDualityTests
         var p = c.Inputs();
         var rng = new SplitMix64((ulong)c.Seed + 5);
         var s0 = rng.NormalTensor<double>(0, 1, c.B, c.H, c.P, c.N);
-        var recurrentState = new SsdState(c.B, c.H, c.P, c.N);
-        var chunkedState = new SsdState(c.B, c.H, c.P, c.N);
+        var recurrentState = new StateSpaceDualityState(c.B, c.H, c.P, c.N);
+        var chunkedState = new StateSpaceDualityState(c.B, c.H, c.P, c.N);
         s0.Data.CopyTo(recurrentState.S.Data, 0);
         s0.Data.CopyTo(chunkedState.S.Data, 0);
         var y = StateSpaceDuality.Recurrent(p, recurrentState);
@@ -82,7 +82,7 @@ public class StateSpaceDualityTests
     {
         var p = c.Inputs();
         var y = StateSpaceDuality.Forward(p);
-        var state = new SsdState(c.B, c.H, c.P, c.N);
+        var state = new StateSpaceDualityState(c.B, c.H, c.P, c.N);
         for (int t = 0; t < c.L; t++)
         {
             var token = p with { X = p.X.Slice(1, t, 1), Dt = p.Dt.Slice(1, t, 1), B = p.B.Slice(1, t, 1), C = p.C.Slice(1, t, 1) };
