@@ -76,7 +76,7 @@ public class KvDecodeBench : IWorkload
 public class SsdDecodeBench : IWorkload
 {
     private const int B = 1, H = 80, P = 64, N = 128;
-    private StateSpaceDualityInputs token = null!;
+    private StateSpaceDualityInputs<double> token = null!;
     private StateSpaceDualityState naive = null!;
     private Tensor<double> state64 = null!;
     private Tensor<float> state32 = null!;
@@ -87,7 +87,7 @@ public class SsdDecodeBench : IWorkload
     public void Setup()
     {
         var rng = new SplitMix64(73);
-        token = new StateSpaceDualityInputs(
+        token = new StateSpaceDualityInputs<double>(
             rng.NormalTensor<double>(0, 1, B, 1, H, P), rng.NormalTensor<double>(-2.5, 1, B, 1, H),
             Tensor<double>.FromSpan(Enumerable.Range(0, H).Select(_ => Math.Log(rng.Uniform(1, 16))).ToArray(), H),
             rng.NormalTensor<double>(0, 1, B, 1, 1, N), rng.NormalTensor<double>(0, 1, B, 1, 1, N),

@@ -208,7 +208,7 @@ public static class EssOperatorCatalog
         if (o.State < 1)
             throw new ArgumentOutOfRangeException(nameof(o), $"State = {o.State} must be >= 1.");
         var rng = new SplitMix64(o.Seed);
-        var p = new SelectiveScanInputs(
+        var p = new SelectiveScanInputs<double>(
             rng.NormalTensor<double>(0, 1, 1, o.Channels, o.Length), rng.NormalTensor<double>(-2.5, 1, 1, o.Channels, o.Length),
             SelectiveScan.InitialALog(o.Channels, o.State),
             rng.NormalTensor<double>(0, 1, 1, 1, o.State, o.Length), rng.NormalTensor<double>(0, 1, 1, 1, o.State, o.Length));

@@ -14,11 +14,11 @@ namespace Reference.Golden.Ops;
 /// (<see cref="ShiftSsm.Forward"/>; fast tier: the taps, then <see cref="CausalConvolution.ForwardFast{T}"/>, as H3.Fast does).</item>
 /// <item>ssm.h3: the H3 layer (<see cref="H3.Forward"/>, head_dim 1 and &gt; 1, head-major output; fast tier <see cref="H3.ForwardFast{T}"/>).</item>
 /// <item>ssm.selective_scan: Mamba's S6 scan (<see cref="SelectiveScan.Forward"/>, selective_scan_ref layout; fast tier
-/// <see cref="SelectiveScan.ForwardFast{T}"/>).</item>
+/// <see cref="SelectiveScan.ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int)"/>).</item>
 /// <item>ssm.mamba_block: the Mamba block (<see cref="MambaBlock.Forward(MambaParameters, Tensor{double})"/>; fast tier
 /// <see cref="MambaBlock.ForwardFast{T}(MambaFast{T}, Tensor{T}, int)"/>).</item>
 /// <item>ssm.ssd: Mamba-2's SSD scan (<see cref="StateSpaceDuality.Forward"/>, ssd_minimal layout; fast tier the chunked
-/// <see cref="StateSpaceDuality.ForwardFast{T}"/> with chunks of <see cref="GoldenStateSpaceDualityChunk"/> steps, so the cases of
+/// <see cref="StateSpaceDuality.ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> with chunks of <see cref="GoldenStateSpaceDualityChunk"/> steps, so the cases of
 /// 9 to 33 steps cross chunk boundaries and exercise the state passing).</item>
 /// </list>
 /// Optional inputs (d, z, delta_bias, dt_bias) are simply absent from a case that does not use them;
@@ -168,7 +168,7 @@ public static class StateSpaceGolden
         },
         Naive = (_, x) => new NamedArrays
         {
-            ["out"] = NpyArray.FromTensor(SelectiveScan.Forward(new SelectiveScanInputs(
+            ["out"] = NpyArray.FromTensor(SelectiveScan.Forward(new SelectiveScanInputs<double>(
                 x["u"].ToTensorDouble(), x["delta"].ToTensorDouble(), x["a_log"].ToTensorDouble(), x["b"].ToTensorDouble(), x["c"].ToTensorDouble(),
                 Optional<double>(x, "d"), Optional<double>(x, "z"), Optional<double>(x, "delta_bias")))),
         },
@@ -253,7 +253,7 @@ public static class StateSpaceGolden
         },
         Naive = (_, x) => new NamedArrays
         {
-            ["y"] = NpyArray.FromTensor(StateSpaceDuality.Forward(new StateSpaceDualityInputs(
+            ["y"] = NpyArray.FromTensor(StateSpaceDuality.Forward(new StateSpaceDualityInputs<double>(
                 x["x"].ToTensorDouble(), x["dt"].ToTensorDouble(), x["a_log"].ToTensorDouble(), x["b"].ToTensorDouble(), x["c"].ToTensorDouble(),
                 Optional<double>(x, "d"), Optional<double>(x, "dt_bias")))),
         },

@@ -173,7 +173,7 @@ public static partial class MambaBlock
                 }
         var xdbl = NaiveGemm.MatMul(xa, p.XProj, transB: true);
         var delta = NaiveGemm.MatMul(xdbl.Slice(2, 0, r), p.DtProj, transB: true);
-        var scan = new SelectiveScanInputs(
+        var scan = new SelectiveScanInputs<double>(
             xa.Permute(0, 2, 1), delta.Permute(0, 2, 1), p.ALog,
             xdbl.Slice(2, r, n).Permute(0, 2, 1).Reshape(bs, 1, n, l), xdbl.Slice(2, r + n, n).Permute(0, 2, 1).Reshape(bs, 1, n, l),
             p.D, z.Permute(0, 2, 1), p.DtBias);
@@ -222,7 +222,7 @@ public static partial class MambaBlock
             }
         var xdbl = NaiveGemm.MatMul(xa, p.XProj, transB: true);
         var delta = NaiveGemm.MatMul(xdbl.Slice(1, 0, r), p.DtProj, transB: true);
-        var scan = new SelectiveScanInputs(
+        var scan = new SelectiveScanInputs<double>(
             xa.Reshape(bs, e, 1), delta.Reshape(bs, e, 1), p.ALog,
             xdbl.Slice(1, r, n).Reshape(bs, 1, n, 1), xdbl.Slice(1, r + n, n).Reshape(bs, 1, n, 1),
             p.D, xz.Slice(1, e, e).Reshape(bs, e, 1), p.DtBias);

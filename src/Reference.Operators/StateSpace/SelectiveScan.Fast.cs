@@ -29,8 +29,18 @@ namespace Reference.Operators.StateSpace;
 public static partial class SelectiveScan
 {
     /// <summary>
+    /// <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int)"/> on the inputs record of the definition
+    /// (<see cref="Forward(SelectiveScanInputs{double})"/>), here over T.
+    /// </summary>
+    public static Tensor<T> ForwardFast<T>(SelectiveScanInputs<T> p, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        return ForwardFast(p.U, p.Delta, p.ALog, p.B, p.C, p.D, p.Z, p.DeltaBias, maxThreads);
+    }
+
+    /// <summary>
     /// Fast selective scan over T (float or double), same layout and meaning as
-    /// <see cref="Forward(SelectiveScanInputs)"/>: u, delta, z [B, D, L], A_log [D, N], B, C [B, G, N, L],
+    /// <see cref="Forward(SelectiveScanInputs{double})"/>: u, delta, z [B, D, L], A_log [D, N], B, C [B, G, N, L],
     /// D, bias [D] (null = absent). Returns out [B, D, L]. <paramref name="maxThreads"/> = 0 uses every core.
     /// </summary>
     public static Tensor<T> ForwardFast<T>(Tensor<T> u, Tensor<T> delta, Tensor<T> aLog, Tensor<T> b, Tensor<T> c,

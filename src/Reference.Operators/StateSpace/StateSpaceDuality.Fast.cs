@@ -35,7 +35,7 @@ namespace Reference.Operators.StateSpace;
 
 public static partial class StateSpaceDuality
 {
-    /// <summary>Chunk length Q of <see cref="ForwardFast{T}"/> by default: the tiles (Q x Q, Q x P, N x P) stay in L1/L2.</summary>
+    /// <summary>Chunk length Q of <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> by default: the tiles (Q x Q, Q x P, N x P) stay in L1/L2.</summary>
     public const int DefaultFastChunk = 64;
 
     /// <summary>
@@ -79,6 +79,17 @@ public static partial class StateSpaceDuality
             return s;
         }, _ => { });
         return y;
+    }
+
+    /// <summary>
+    /// <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> on the inputs record of the definition
+    /// (<see cref="Chunked"/>), here over T.
+    /// </summary>
+    public static Tensor<T> ForwardFast<T>(StateSpaceDualityInputs<T> p, int chunk = DefaultFastChunk, int maxThreads = 0, Tensor<T>? state = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        return ForwardFast(p.X, p.Dt, p.ALog, p.B, p.C, p.D, p.DtBias, chunk, maxThreads, state);
     }
 
     /// <summary>Sizes of one fast SSD call; Q = chunk length used (at most L), Chunks = ceil(L / Q).</summary>
@@ -213,7 +224,7 @@ public static partial class StateSpaceDuality
     /// <summary>
     /// Fast decoding step over T (float or double), the counterpart of <see cref="Step"/>: one token per
     /// (batch, head), x [B, H, P], dt [B, H], A_log [H], b, c [B, G, N] (G divides H), d and dt bias [H]
-    /// (null = absent). The state S [B, H, P, N], the layout <see cref="ForwardFast{T}"/> carries (and
+    /// (null = absent). The state S [B, H, P, N], the layout <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> carries (and
     /// <see cref="StateSpaceDualityState.S"/> holds in float64), is advanced in place: Delta = softplus(dt + bias),
     /// a = exp(Delta A_h), S &lt;- a S + (Delta x) B^T, and y = S C + D x is returned [B, H, P].
     /// <paramref name="maxThreads"/> = 0 uses every core; the result does not depend on it.

@@ -1,3 +1,4 @@
+using System.Numerics;
 using Reference.Core;
 using Reference.Core.Kernels;
 
@@ -11,9 +12,9 @@ namespace Reference.Operators.StateSpace;
 /// <param name="C">C [B, L, G, N], grouped like B.</param>
 /// <param name="D">D [H], the skip; null means 0.</param>
 /// <param name="DtBias">[H] added to dt before the softplus; null means 0.</param>
-public sealed record StateSpaceDualityInputs(
-    Tensor<double> X, Tensor<double> Dt, Tensor<double> ALog, Tensor<double> B, Tensor<double> C,
-    Tensor<double>? D = null, Tensor<double>? DtBias = null)
+public sealed record StateSpaceDualityInputs<T>(
+    Tensor<T> X, Tensor<T> Dt, Tensor<T> ALog, Tensor<T> B, Tensor<T> C,
+    Tensor<T>? D = null, Tensor<T>? DtBias = null) where T : unmanaged, IFloatingPointIeee754<T>
 {
     public int Batch => X.Dim(0);
     public int Length => X.Dim(1);
@@ -79,7 +80,7 @@ public sealed class StateSpaceDualityState(int batch, int heads, int headDim, in
 public static partial class StateSpaceDuality
 {
     /// <summary>Delta [B, L, H] = softplus(dt + bias).</summary>
-    public static Tensor<double> StepSizes(StateSpaceDualityInputs p)
+    public static Tensor<double> StepSizes(StateSpaceDualityInputs<double> p)
     {
         p.Check();
         var delta = Tensor<double>.Zeros(p.Batch, p.Length, p.Heads);
@@ -89,13 +90,13 @@ public static partial class StateSpaceDuality
     }
 
     /// <summary>The definition (float64): the recurrence from S = 0, output y [B, L, H, P].</summary>
-    public static Tensor<double> Forward(StateSpaceDualityInputs p) => Recurrent(p, null);
+    public static Tensor<double> Forward(StateSpaceDualityInputs<double> p) => Recurrent(p, null);
 
     /// <summary>
     /// The recurrence from <paramref name="state"/> (zeros when null), leaving the final state in it.
     /// y_t[p] sums S_t[p, n] C_t[n] over n ascending, then adds D_h x_t[p].
     /// </summary>
-    public static Tensor<double> Recurrent(StateSpaceDualityInputs p, StateSpaceDualityState? state)
+    public static Tensor<double> Recurrent(StateSpaceDualityInputs<double> p, StateSpaceDualityState? state)
     {
         p.Check();
         int bs = p.Batch, l = p.Length, hs = p.Heads, ps = p.HeadDim, n = p.State;
@@ -131,9 +132,9 @@ public static partial class StateSpaceDuality
 
     /// <summary>
     /// Decoding: one token per (b, h) (L = 1 in the inputs); returns y [B, H, P]. The fast tier is
-    /// <see cref="StepFast{T}"/> (StateSpaceDuality.Fast.cs) on the state <see cref="ForwardFast{T}"/> carries.
+    /// <see cref="StepFast{T}"/> (StateSpaceDuality.Fast.cs) on the state <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> carries.
     /// </summary>
-    public static Tensor<double> Step(StateSpaceDualityInputs token, StateSpaceDualityState state)
+    public static Tensor<double> Step(StateSpaceDualityInputs<double> token, StateSpaceDualityState state)
     {
         token.Check();
         if (token.Length != 1)
@@ -146,7 +147,7 @@ public static partial class StateSpaceDuality
     /// shorter), from <paramref name="state"/> (zeros when null; left holding the final state).
     /// Within a chunk, cum_i = sum_{r = start..start+i} Delta_r A_h is the running log decay.
     /// </summary>
-    public static Tensor<double> Chunked(StateSpaceDualityInputs p, int chunk, StateSpaceDualityState? state = null)
+    public static Tensor<double> Chunked(StateSpaceDualityInputs<double> p, int chunk, StateSpaceDualityState? state = null)
     {
         p.Check();
         ArgumentOutOfRangeException.ThrowIfLessThan(chunk, 1);
@@ -213,7 +214,7 @@ public static partial class StateSpaceDuality
     /// The 1-semiseparable operator per head, [B, H, L, L]:
     /// T[t, s] = (C_t . B_s) exp(A_h (cum_t - cum_s)) Delta_s for s &lt;= t, plus D_h on the diagonal.
     /// </summary>
-    public static Tensor<double> Materialize(StateSpaceDualityInputs p)
+    public static Tensor<double> Materialize(StateSpaceDualityInputs<double> p)
     {
         p.Check();
         int bs = p.Batch, l = p.Length, hs = p.Heads, n = p.State, gs = p.Groups;
@@ -245,7 +246,7 @@ public static partial class StateSpaceDuality
     /// The diagonal realization of head (b, h) for ESS, arrays [L, N]: transition a_t = exp(Delta_t A_h)
     /// (the same scalar on every lane), input b_t = Delta_t B_t, readout c_t = C_t. D is left out.
     /// </summary>
-    public static DiagonalRealization Realize(StateSpaceDualityInputs p, int batch, int head)
+    public static DiagonalRealization Realize(StateSpaceDualityInputs<double> p, int batch, int head)
     {
         p.Check();
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -279,7 +280,7 @@ public static partial class StateSpaceDuality
     /// dDelta_t = &lt;H_t, x_t B_t^T&gt; + &lt;H_t, S_{t-1}&gt; a_t A_h, dA_h = sum_t &lt;H_t, S_{t-1}&gt; a_t Delta_t,
     /// dA_log = dA A, ddt = dDelta softplus'(dt + bias). Group gradients sum over the group's heads.
     /// </summary>
-    public static StateSpaceDualityGradients Backward(StateSpaceDualityInputs p, Tensor<double> dY)
+    public static StateSpaceDualityGradients Backward(StateSpaceDualityInputs<double> p, Tensor<double> dY)
     {
         p.Check();
         int bs = p.Batch, l = p.Length, hs = p.Heads, ps = p.HeadDim, n = p.State, gs = p.Groups;
@@ -348,7 +349,7 @@ public static partial class StateSpaceDuality
         return new StateSpaceDualityGradients(dX, dDt, dALog, dB, dC, dD, dBias);
     }
 
-    private static void CheckState(StateSpaceDualityState state, StateSpaceDualityInputs p)
+    private static void CheckState(StateSpaceDualityState state, StateSpaceDualityInputs<double> p)
     {
         ArgumentNullException.ThrowIfNull(state);
         if (!state.S.Shape.SequenceEqual([p.Batch, p.Heads, p.HeadDim, p.State]))

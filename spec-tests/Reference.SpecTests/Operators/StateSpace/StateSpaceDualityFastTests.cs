@@ -26,12 +26,12 @@ public sealed record SsdFastCase(int B, int H, int G, int P, int L, int N, int C
          from seed in Cases.Seed
          select new SsdFastCase(b, g * perGroup, g, p, l, n, chunk, seed)).ToArbitrary();
 
-    public StateSpaceDualityInputs Inputs() => new SsdCase(B, H, G, P, L, N, Chunk, Seed).Inputs();
+    public StateSpaceDualityInputs<double> Inputs() => new SsdCase(B, H, G, P, L, N, Chunk, Seed).Inputs();
 }
 
 public class StateSpaceDualityFastTests
 {
-    private static Tensor<T> Fast<T>(StateSpaceDualityInputs p, int chunk, int maxThreads) where T : unmanaged, IFloatingPointIeee754<T> =>
+    private static Tensor<T> Fast<T>(StateSpaceDualityInputs<double> p, int chunk, int maxThreads) where T : unmanaged, IFloatingPointIeee754<T> =>
         StateSpaceDuality.ForwardFast(p.X.Cast<T>(), p.Dt.Cast<T>(), p.ALog.Cast<T>(), p.B.Cast<T>(), p.C.Cast<T>(),
             p.D?.Cast<T>(), p.DtBias?.Cast<T>(), chunk, maxThreads);
 

@@ -12,11 +12,11 @@ public class StateSpaceDualityStepFastTests
     private const double Float32Bound = 1e-5;
 
     /// <summary>
-    /// Prefills steps [0, cut) with <see cref="StateSpaceDuality.ForwardFast{T}"/> carrying a state from
+    /// Prefills steps [0, cut) with <see cref="StateSpaceDuality.ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> carrying a state from
     /// <paramref name="s0"/>, then decodes steps [cut, L) one by one with <see cref="StateSpaceDuality.StepFast{T}"/>
     /// on that state. Returns y [B, L, H, P] and the final state, in float64.
     /// </summary>
-    private static (Tensor<double> Y, Tensor<double> State) PrefillThenDecode<T>(StateSpaceDualityInputs p, Tensor<double> s0, int cut, int chunk, int maxThreads = 1)
+    private static (Tensor<double> Y, Tensor<double> State) PrefillThenDecode<T>(StateSpaceDualityInputs<double> p, Tensor<double> s0, int cut, int chunk, int maxThreads = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (x, dt, b, c) = (p.X.Cast<T>(), p.Dt.Cast<T>(), p.B.Cast<T>(), p.C.Cast<T>());

@@ -23,10 +23,10 @@ public sealed record SsdCase(int B, int H, int G, int P, int L, int N, int Chunk
          select new SsdCase(b, g * perGroup, g, p, l, n, chunk, seed)).ToArbitrary();
 
     /// <summary>Mamba-2-like scales: dt around softplus^-1(0.01..0.1), A_log = log U[1, 16].</summary>
-    public StateSpaceDualityInputs Inputs()
+    public StateSpaceDualityInputs<double> Inputs()
     {
         var rng = new SplitMix64((ulong)Seed);
-        return new StateSpaceDualityInputs(
+        return new StateSpaceDualityInputs<double>(
             rng.NormalTensor<double>(0, 1, B, L, H, P), rng.NormalTensor<double>(-2.5, 1.0, B, L, H),
             Tensor<double>.FromSpan(Enumerable.Range(0, H).Select(_ => Math.Log(rng.Uniform(1, 16))).ToArray(), H),
             rng.NormalTensor<double>(0, 1, B, L, G, N), rng.NormalTensor<double>(0, 1, B, L, G, N),
@@ -147,7 +147,7 @@ public class StateSpaceDualityTests
         var p = new SsdCase(c.B, c.H, c.G, 1, c.L, c.N, c.Chunk, c.Seed).Inputs();
         var aLog = Tensor<double>.Zeros(c.H, c.N);
         for (int h = 0; h < c.H; h++) for (int k = 0; k < c.N; k++) aLog[h, k] = p.ALog[h];
-        var scan = new SelectiveScanInputs(p.X.Reshape(c.B, c.L, c.H).Permute(0, 2, 1), p.Dt.Permute(0, 2, 1), aLog,
+        var scan = new SelectiveScanInputs<double>(p.X.Reshape(c.B, c.L, c.H).Permute(0, 2, 1), p.Dt.Permute(0, 2, 1), aLog,
             p.B.Permute(0, 2, 3, 1), p.C.Permute(0, 2, 3, 1), p.D, null, p.DtBias);
         var expected = SelectiveScan.Forward(scan).Permute(0, 2, 1).Reshape(c.B, c.L, c.H, 1);
         Assert.True(Rel(expected, StateSpaceDuality.Forward(p)) <= 1e-12);
