@@ -246,7 +246,7 @@ public static partial class CausalConvolution
     public static ConvolutionGradients Backward(Tensor<double> u, Tensor<double> k, Tensor<double>? d, Tensor<double> dy)
     {
         var (rows, channels, length, kernelLength) = Check(u, k, d);
-        CheckSameShape(dy, u, nameof(dy));
+        Shapes.Same(dy, u.Shape, nameof(dy));
         var du = Tensor<double>.Zeros(u.ShapeArray);
         var dk = Tensor<double>.Zeros(k.ShapeArray);
         var dd = d is null ? null : Tensor<double>.Zeros(d.ShapeArray);
@@ -314,14 +314,5 @@ public static partial class CausalConvolution
         if (kRev.Rank != 2 || kRev.Dim(0) != channels || kRev.Dim(1) < 1)
             throw new ArgumentException($"kRev must have shape [{channels}, Lr] with Lr >= 1, got {Shapes.Format(kRev.Shape)}.", nameof(kRev));
         return kRev.Dim(1);
-    }
-
-    internal static void CheckSameShape<T>(Tensor<T> actual, Tensor<T> expected, string argument)
-        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(actual, argument);
-        if (!actual.Shape.SequenceEqual(expected.Shape))
-            throw new ArgumentException(
-                $"{argument} must have shape {Shapes.Format(expected.Shape)}, got {Shapes.Format(actual.Shape)}.", argument);
     }
 }

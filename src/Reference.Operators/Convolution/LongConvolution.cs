@@ -271,7 +271,7 @@ public static partial class LongConvolution
         double[]? dropMask = null)
     {
         CheckTokenMajor(p, u);
-        CausalConvolution.CheckSameShape(dy, u, nameof(dy));
+        Shapes.Same(dy, u.Shape, nameof(dy));
         var v = Variables.From(p);
         var x = Variable.Parameter(u.Clone());
         Layer(x, v, dropMask).Backward(dy);

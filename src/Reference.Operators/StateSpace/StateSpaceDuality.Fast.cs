@@ -238,12 +238,12 @@ public static partial class StateSpaceDuality
         if (b is null || b.Rank != 3 || b.Dim(0) != bs || b.Dim(1) < 1 || hs % b.Dim(1) != 0)
             throw new ArgumentException($"b must be [B = {bs}, G | {hs}, N], got {(b is null ? "null" : Shapes.Format(b.Shape))}.", nameof(b));
         int gs = b.Dim(1), ns = b.Dim(2);
-        CheckStepShape(dt, [bs, hs], nameof(dt));
-        CheckStepShape(aLog, [hs], nameof(aLog));
-        CheckStepShape(c, b.ShapeArray, nameof(c));
-        CheckStepShape(state, [bs, hs, ps, ns], nameof(state));
-        if (d is not null) CheckStepShape(d, [hs], nameof(d));
-        if (dtBias is not null) CheckStepShape(dtBias, [hs], nameof(dtBias));
+        Shapes.Same(dt, [bs, hs], nameof(dt));
+        Shapes.Same(aLog, [hs], nameof(aLog));
+        Shapes.Same(c, b.ShapeArray, nameof(c));
+        Shapes.Same(state, [bs, hs, ps, ns], nameof(state));
+        if (d is not null) Shapes.Same(d, [hs], nameof(d));
+        if (dtBias is not null) Shapes.Same(dtBias, [hs], nameof(dtBias));
         ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
 
         var delta = FastStepSizes(dt, dtBias, hs);
@@ -298,12 +298,6 @@ public static partial class StateSpaceDuality
             dot = T.FusedMultiplyAdd(sk, Unsafe.Add(ref cr, k), dot);
         }
         return dot;
-    }
-
-    private static void CheckStepShape<T>(Tensor<T>? t, int[] shape, string name) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (t is null || !t.Shape.SequenceEqual(shape))
-            throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
     }
 
     /// <summary>No step, head or state lane: y = D x only (any state passes through unchanged).</summary>
