@@ -76,8 +76,8 @@ public class KvDecodeBench : IWorkload
 public class SsdDecodeBench : IWorkload
 {
     private const int B = 1, H = 80, P = 64, N = 128;
-    private SsdInputs token = null!;
-    private SsdState naive = null!;
+    private StateSpaceDualityInputs<double> token = null!;
+    private StateSpaceDualityState naive = null!;
     private Tensor<double> state64 = null!;
     private Tensor<float> state32 = null!;
     private Tensor<float> x = null!, dt = null!, aLog = null!, b = null!, c = null!, d = null!, bias = null!;
@@ -87,12 +87,12 @@ public class SsdDecodeBench : IWorkload
     public void Setup()
     {
         var rng = new SplitMix64(73);
-        token = new SsdInputs(
+        token = new StateSpaceDualityInputs<double>(
             rng.NormalTensor<double>(0, 1, B, 1, H, P), rng.NormalTensor<double>(-2.5, 1, B, 1, H),
             Tensor<double>.FromSpan(Enumerable.Range(0, H).Select(_ => Math.Log(rng.Uniform(1, 16))).ToArray(), H),
             rng.NormalTensor<double>(0, 1, B, 1, 1, N), rng.NormalTensor<double>(0, 1, B, 1, 1, N),
             rng.NormalTensor<double>(0, 1, H), rng.NormalTensor<double>(0, 0.5, H));
-        naive = new SsdState(B, H, P, N);
+        naive = new StateSpaceDualityState(B, H, P, N);
         rng.FillNormal<double>(naive.S.Data);
         state64 = naive.S.Clone();
         state32 = naive.S.Cast<float>();

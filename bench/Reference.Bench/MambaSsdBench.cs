@@ -60,7 +60,7 @@ public class MambaBlockBench
 public class SsdBench
 {
     private const int Heads = 8, HeadDim = 64, State = 64, Length = 2048;
-    private SsdInputs naive = null!;
+    private StateSpaceDualityInputs<double> naive = null!;
     private Tensor<float> x = null!, dt = null!, aLog = null!, b = null!, c = null!, d = null!, bias = null!;
     private Tensor<double> xd = null!, dtd = null!, aLogd = null!, bd = null!, cd = null!, dd = null!, biasd = null!;
 
@@ -71,7 +71,7 @@ public class SsdBench
     public void Setup()
     {
         var rng = new SplitMix64(63);
-        naive = new SsdInputs(
+        naive = new StateSpaceDualityInputs<double>(
             rng.NormalTensor<double>(0, 1, 1, Length, Heads, HeadDim), rng.NormalTensor<double>(-2.5, 1, 1, Length, Heads),
             Tensor<double>.FromSpan(Enumerable.Range(0, Heads).Select(_ => Math.Log(rng.Uniform(1, 16))).ToArray(), Heads),
             rng.NormalTensor<double>(0, 1, 1, Length, 1, State), rng.NormalTensor<double>(0, 1, 1, Length, 1, State),

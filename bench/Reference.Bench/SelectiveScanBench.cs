@@ -33,7 +33,7 @@ public class SelectiveScanBench : IWorkload
 {
     private const int Channels = 1024, State = 16, Length = 2048;
     private Tensor<float> u = null!, delta = null!, aLog = null!, b = null!, c = null!, d = null!, z = null!, bias = null!;
-    private SelectiveScanInputs naive = null!;
+    private SelectiveScanInputs<double> naive = null!;
 
     [Params(1, 2)]
     public int Threads { get; set; }
@@ -42,7 +42,7 @@ public class SelectiveScanBench : IWorkload
     public void Setup()
     {
         var rng = new SplitMix64(6);
-        var p = new SelectiveScanInputs(
+        var p = new SelectiveScanInputs<double>(
             rng.NormalTensor<double>(0, 1, 1, Channels, Length), rng.NormalTensor<double>(-2.5, 1, 1, Channels, Length),
             SelectiveScan.InitialALog(Channels, State), rng.NormalTensor<double>(0, 1, 1, 1, State, Length),
             rng.NormalTensor<double>(0, 1, 1, 1, State, Length), Tensor<double>.Full(1.0, Channels),

@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Reference.Core;
 
 /// <summary>Shape arithmetic shared by every kernel: element counts, strides, NumPy broadcasting.</summary>
@@ -7,6 +9,17 @@ public static class Shapes
     public const long MaxElements = int.MaxValue;
 
     public static string Format(ReadOnlySpan<int> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
+
+    /// <summary>
+    /// The argument check of every operator: <paramref name="t"/> is not null and has exactly the shape
+    /// <paramref name="expected"/>; otherwise throws naming the argument, the expected and the actual shape.
+    /// </summary>
+    public static void Same<T>(Tensor<T>? t, ReadOnlySpan<int> expected, string argument) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(t, argument);
+        if (!t.Shape.SequenceEqual(expected))
+            throw new ArgumentException($"{argument} must have shape {Format(expected)}, got {Format(t.Shape)}.", argument);
+    }
 
     /// <summary>Product of the dimensions; throws naming <paramref name="argument"/> on negative or overflowing shapes.</summary>
     public static long ElementCount(ReadOnlySpan<int> shape, string argument)

@@ -9,7 +9,7 @@
 // and T[i, i] = Re(c_i . b_i) + skip_i.
 // Glossary (ESS paper, Section 3 / Mamba, Section 3): a_t = Abar_t = exp(Delta_t A), b_t = Bbar_t
 // (Delta_t B_t for Mamba), c_t = C_t; for S4D the modes are complex and an adapter folds the factor 2
-// of y = 2 Re(C x) into c (S4D.Realization does). Linear attention / GLA: a_t = decay (1 for LA), b_t = k_t, c_t = q_t.
+// of y = 2 Re(C x) into c (S4D.Realize does). Linear attention / GLA: a_t = decay (1 for LA), b_t = k_t, c_t = q_t.
 
 using System.Numerics;
 using Reference.Core;

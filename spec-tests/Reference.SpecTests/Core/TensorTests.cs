@@ -136,4 +136,15 @@ public class TensorTests
         Assert.Equal([1f, 0.1f, 16777216f], f.Data);
         Assert.Equal(t.Data, t.Cast<double>().Data);
     }
+
+    [Fact]
+    public void Edge_SameShape_NamesTheArgumentTheExpectedAndTheActualShape()
+    {
+        Shapes.Same(Tensor<float>.Zeros(2, 3), [2, 3], "x");
+        var e = Assert.Throws<ArgumentException>(() => Shapes.Same(Tensor<double>.Zeros(2, 4), [2, 3], "x"));
+        Assert.Equal("x", e.ParamName);
+        Assert.StartsWith("x must have shape [2, 3], got [2, 4].", e.Message);
+        Assert.Equal("x", Assert.Throws<ArgumentNullException>(() => Shapes.Same<double>(null, [2, 3], "x")).ParamName);
+        Assert.Throws<ArgumentException>(() => Shapes.Same(Tensor<double>.Zeros(6), [2, 3], "x"));
+    }
 }

@@ -36,7 +36,7 @@ public class OperatorEssTests
         var splits = EffectiveStateSize.AllSplits(c.Length);
         for (int ch = 0; ch < 2; ch++)
         {
-            var r = S4D.Realization(p, ch, c.Length, method);
+            var r = S4D.Realize(p, ch, c.Length, method);
             var factored = FactoredEss.SplitSingularValues(r, splits);
             for (int k = 0; k < splits.Length; k++)
             {

@@ -14,11 +14,11 @@ namespace Reference.Golden.Ops;
 /// (<see cref="ShiftSsm.Forward"/>; fast tier: the taps, then <see cref="CausalConvolution.ForwardFast{T}"/>, as H3.Fast does).</item>
 /// <item>ssm.h3: the H3 layer (<see cref="H3.Forward"/>, head_dim 1 and &gt; 1, head-major output; fast tier <see cref="H3.ForwardFast{T}"/>).</item>
 /// <item>ssm.selective_scan: Mamba's S6 scan (<see cref="SelectiveScan.Forward"/>, selective_scan_ref layout; fast tier
-/// <see cref="SelectiveScan.ForwardFast{T}"/>).</item>
+/// <see cref="SelectiveScan.ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int)"/>).</item>
 /// <item>ssm.mamba_block: the Mamba block (<see cref="MambaBlock.Forward(MambaParameters, Tensor{double})"/>; fast tier
 /// <see cref="MambaBlock.ForwardFast{T}(MambaFast{T}, Tensor{T}, int)"/>).</item>
 /// <item>ssm.ssd: Mamba-2's SSD scan (<see cref="StateSpaceDuality.Forward"/>, ssd_minimal layout; fast tier the chunked
-/// <see cref="StateSpaceDuality.ForwardFast{T}"/> with chunks of <see cref="GoldenSsdChunk"/> steps, so the cases of
+/// <see cref="StateSpaceDuality.ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> with chunks of <see cref="GoldenStateSpaceDualityChunk"/> steps, so the cases of
 /// 9 to 33 steps cross chunk boundaries and exercise the state passing).</item>
 /// </list>
 /// Optional inputs (d, z, delta_bias, dt_bias) are simply absent from a case that does not use them;
@@ -168,7 +168,7 @@ public static class StateSpaceGolden
         },
         Naive = (_, x) => new NamedArrays
         {
-            ["out"] = NpyArray.FromTensor(SelectiveScan.Forward(new SelectiveScanInputs(
+            ["out"] = NpyArray.FromTensor(SelectiveScan.Forward(new SelectiveScanInputs<double>(
                 x["u"].ToTensorDouble(), x["delta"].ToTensorDouble(), x["a_log"].ToTensorDouble(), x["b"].ToTensorDouble(), x["c"].ToTensorDouble(),
                 Optional<double>(x, "d"), Optional<double>(x, "z"), Optional<double>(x, "delta_bias")))),
         },
@@ -216,7 +216,7 @@ public static class StateSpaceGolden
 
     // ------------------------------------------------------------------ ssm.ssd
 
-    public static GoldenOp Ssd { get; } = new()
+    public static GoldenOp StateSpaceDualityOp { get; } = new()
     {
         Name = "ssm.ssd",
         Version = 1,
@@ -230,11 +230,11 @@ public static class StateSpaceGolden
             "(normal and uniform as in " + CaseInputs.NormalF32 + ")",
         Cases =
         [
-            SsdCase("length_one_1x1x2_p2_n3", 841, 1, 1, 2, 2, 1, 3, true, true, "edge"),
-            SsdCase("p1_1x17x2_n4", 842, 1, 17, 2, 1, 1, 4, true, true),
-            SsdCase("p4_2x16x2_n8", 843, 2, 16, 2, 4, 1, 8, true, true),
-            SsdCase("groups2_1x33x4_p3_n5", 844, 1, 33, 4, 3, 2, 5, true, false),
-            SsdCase("no_skip_groups3_1x9x3_p2_n16", 845, 1, 9, 3, 2, 3, 16, false, false),
+            StateSpaceDualityCase("length_one_1x1x2_p2_n3", 841, 1, 1, 2, 2, 1, 3, true, true, "edge"),
+            StateSpaceDualityCase("p1_1x17x2_n4", 842, 1, 17, 2, 1, 1, 4, true, true),
+            StateSpaceDualityCase("p4_2x16x2_n8", 843, 2, 16, 2, 4, 1, 8, true, true),
+            StateSpaceDualityCase("groups2_1x33x4_p3_n5", 844, 1, 33, 4, 3, 2, 5, true, false),
+            StateSpaceDualityCase("no_skip_groups3_1x9x3_p2_n16", 845, 1, 9, 3, 2, 3, 16, false, false),
         ],
         Inputs = (p, rng) =>
         {
@@ -253,15 +253,15 @@ public static class StateSpaceGolden
         },
         Naive = (_, x) => new NamedArrays
         {
-            ["y"] = NpyArray.FromTensor(StateSpaceDuality.Forward(new SsdInputs(
+            ["y"] = NpyArray.FromTensor(StateSpaceDuality.Forward(new StateSpaceDualityInputs<double>(
                 x["x"].ToTensorDouble(), x["dt"].ToTensorDouble(), x["a_log"].ToTensorDouble(), x["b"].ToTensorDouble(), x["c"].ToTensorDouble(),
                 Optional<double>(x, "d"), Optional<double>(x, "dt_bias")))),
         },
-        Fast = (_, x, precision) => precision == Precision.Float32 ? FastSsd<float>(x) : FastSsd<double>(x),
+        Fast = (_, x, precision) => precision == Precision.Float32 ? StateSpaceDualityFast<float>(x) : StateSpaceDualityFast<double>(x),
         Tolerance = (_, _) => Tolerance.NormRelative(1e-12, 1e-5, ScanRationale),
     };
 
-    public static IReadOnlyList<GoldenOp> All { get; } = [Shift, H3Layer, SelectiveScanOp, MambaBlockOp, Ssd];
+    public static IReadOnlyList<GoldenOp> All { get; } = [Shift, H3Layer, SelectiveScanOp, MambaBlockOp, StateSpaceDualityOp];
 
     // ------------------------------------------------------------------ fast tiers
 
@@ -288,17 +288,17 @@ public static class StateSpaceGolden
     };
 
     /// <summary>Chunk length of the fast SSD in the golden runs: shorter than most cases, so chunks and state passing are exercised.</summary>
-    public const int GoldenSsdChunk = 8;
+    public const int GoldenStateSpaceDualityChunk = 8;
 
     private static NamedArrays FastMamba<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T> => new()
     {
         ["y"] = NpyArray.FromTensor(MambaBlock.ForwardFast(MambaBlock.Prepare<T>(MambaFrom(p, x)), x["u"].ToTensor<T>(), maxThreads: 1)),
     };
 
-    private static NamedArrays FastSsd<T>(NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T> => new()
+    private static NamedArrays StateSpaceDualityFast<T>(NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T> => new()
     {
         ["y"] = NpyArray.FromTensor(StateSpaceDuality.ForwardFast(x["x"].ToTensor<T>(), x["dt"].ToTensor<T>(), x["a_log"].ToTensor<T>(),
-            x["b"].ToTensor<T>(), x["c"].ToTensor<T>(), Optional<T>(x, "d"), Optional<T>(x, "dt_bias"), GoldenSsdChunk, maxThreads: 1)),
+            x["b"].ToTensor<T>(), x["c"].ToTensor<T>(), Optional<T>(x, "d"), Optional<T>(x, "dt_bias"), GoldenStateSpaceDualityChunk, maxThreads: 1)),
     };
 
     // ------------------------------------------------------------------ parameters from arrays
@@ -372,7 +372,7 @@ public static class StateSpaceGolden
             $"batch {batch}, L = {length}, D = {width}, E = {expand * width}, N = {stateSize}, K = {convWidth}, R = {rank}", tags);
     }
 
-    private static ConformanceCase SsdCase(string id, ulong seed, int batch, int length, int heads, int headDim, int groups, int stateSize,
+    private static ConformanceCase StateSpaceDualityCase(string id, ulong seed, int batch, int length, int heads, int headDim, int groups, int stateSize,
         bool skip, bool dtBias, params string[] tags) =>
         new(id, seed, Params.Of(("batch", batch), ("length", length), ("heads", heads), ("head_dim", headDim), ("groups", groups),
                 ("state_size", stateSize), ("skip", skip), ("dt_bias", dtBias)),

@@ -14,7 +14,7 @@ public sealed record DecayedLinearAttentionGradients(Tensor<double> Dq, Tensor<d
 /// generalisation (the "decayed linear attention" of the ESS paper's operator families and of GLA's
 /// section 2 background), GLA with constant gates g_t = log lambda.
 /// <para>Glossary (code = paper): q, k, v = Q, K, V; logLambda = log lambda = log gamma [H, K] (&lt;= 0);
-/// scale = K^-1/2 applied to q; S = state (K x V per head, the same layout as <see cref="GlaState"/>).</para>
+/// scale = K^-1/2 applied to q; S = state (K x V per head, the same layout as <see cref="GatedLinearAttentionState"/>).</para>
 /// <para>Shapes: q, k [B, H, L, K], v [B, H, L, V], logLambda [H, K], output [B, H, L, V].</para>
 /// <para>Numerics: lambda^(t - s) is evaluated as exp((t - s) log lambda) for s &lt;= t (never by
 /// repeated multiplication, and never lambda^t lambda^-s, which overflows).</para>
@@ -52,7 +52,7 @@ public static class DecayedLinearAttention
     public static Tensor<double> Materialize(Tensor<double> q, Tensor<double> k, Tensor<double> logLambda, double? scale = null)
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
-        HeadShapes.Same(k, [b, h, l, kd], nameof(k));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
         CheckDecay(logLambda, h, kd);
         double sc = GatedLinearAttention.Scale(scale, kd);
         var t = Tensor<double>.Zeros(b, h, l, l);
@@ -73,11 +73,11 @@ public static class DecayedLinearAttention
 
     /// <summary>Recurrent form: S = Diag(lambda) S + k_t v_t^T, o_t = S^T (scale q_t), from and into <paramref name="state"/>.</summary>
     public static Tensor<double> Recurrent(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> logLambda,
-        GlaState? state = null, double? scale = null)
+        GatedLinearAttentionState? state = null, double? scale = null)
     {
         var (b, h, l, kd, vd) = Check(q, k, v, logLambda);
-        state ??= GlaState.Zeros(b, h, kd, vd);
-        HeadShapes.Same(state.S, [b, h, kd, vd], nameof(state));
+        state ??= GatedLinearAttentionState.Zeros(b, h, kd, vd);
+        Shapes.Same(state.S, [b, h, kd, vd], nameof(state));
         double sc = GatedLinearAttention.Scale(scale, kd);
         var o = Tensor<double>.Zeros(b, h, l, vd);
         for (int bh = 0; bh < b * h; bh++)
@@ -88,13 +88,13 @@ public static class DecayedLinearAttention
     }
 
     /// <summary>One decoding step: qt, kt [B, H, K], vt [B, H, V]; returns o_t [B, H, V] and advances the state.</summary>
-    public static Tensor<double> Step(GlaState state, Tensor<double> qt, Tensor<double> kt, Tensor<double> vt, Tensor<double> logLambda, double? scale = null)
+    public static Tensor<double> Step(GatedLinearAttentionState state, Tensor<double> qt, Tensor<double> kt, Tensor<double> vt, Tensor<double> logLambda, double? scale = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         int b = state.S.Shape[0], h = state.S.Shape[1], kd = state.S.Shape[2], vd = state.S.Shape[3];
-        HeadShapes.Same(qt, [b, h, kd], nameof(qt));
-        HeadShapes.Same(kt, [b, h, kd], nameof(kt));
-        HeadShapes.Same(vt, [b, h, vd], nameof(vt));
+        Shapes.Same(qt, [b, h, kd], nameof(qt));
+        Shapes.Same(kt, [b, h, kd], nameof(kt));
+        Shapes.Same(vt, [b, h, vd], nameof(vt));
         CheckDecay(logLambda, h, kd);
         double sc = GatedLinearAttention.Scale(scale, kd);
         var o = Tensor<double>.Zeros(b, h, vd);
@@ -128,12 +128,12 @@ public static class DecayedLinearAttention
     /// then S = Diag(lambda^n) S + sum_s (k_s o lambda^(n - 1 - s)) v_s^T.
     /// </summary>
     public static Tensor<double> Chunked(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> logLambda, int chunk,
-        GlaState? state = null, double? scale = null)
+        GatedLinearAttentionState? state = null, double? scale = null)
     {
         var (b, h, l, kd, vd) = Check(q, k, v, logLambda);
         HeadShapes.Chunk(chunk, nameof(chunk));
-        state ??= GlaState.Zeros(b, h, kd, vd);
-        HeadShapes.Same(state.S, [b, h, kd, vd], nameof(state));
+        state ??= GatedLinearAttentionState.Zeros(b, h, kd, vd);
+        Shapes.Same(state.S, [b, h, kd, vd], nameof(state));
         double sc = GatedLinearAttention.Scale(scale, kd);
         var o = Tensor<double>.Zeros(b, h, l, vd);
         for (int bh = 0; bh < b * h; bh++)
@@ -183,7 +183,7 @@ public static class DecayedLinearAttention
         Tensor<double> dOut, double? scale = null)
     {
         var (b, h, l, kd, vd) = Check(q, k, v, logLambda);
-        HeadShapes.Same(dOut, [b, h, l, vd], nameof(dOut));
+        Shapes.Same(dOut, [b, h, l, vd], nameof(dOut));
         double sc = GatedLinearAttention.Scale(scale, kd);
         var dq = Tensor<double>.Zeros(q.ShapeArray);
         var dk = Tensor<double>.Zeros(k.ShapeArray);
@@ -216,7 +216,7 @@ public static class DecayedLinearAttention
     public static DiagonalRealization Realize(Tensor<double> q, Tensor<double> k, Tensor<double> logLambda, int batch, int head, double? scale = null)
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
-        HeadShapes.Same(k, [b, h, l, kd], nameof(k));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
         CheckDecay(logLambda, h, kd);
         if ((uint)batch >= (uint)b) throw new ArgumentOutOfRangeException(nameof(batch), $"batch = {batch} is outside [0, {b}).");
         if ((uint)head >= (uint)h) throw new ArgumentOutOfRangeException(nameof(head), $"head = {head} is outside [0, {h}).");
@@ -235,7 +235,7 @@ public static class DecayedLinearAttention
 
     private static void CheckDecay(Tensor<double> logLambda, int h, int kd)
     {
-        HeadShapes.Same(logLambda, [h, kd], nameof(logLambda));
+        Shapes.Same(logLambda, [h, kd], nameof(logLambda));
         foreach (double x in logLambda.Data)
             if (!(x <= 0) || !double.IsFinite(x))
                 throw new ArgumentOutOfRangeException(nameof(logLambda), $"logLambda holds {x}; expected a finite log lambda <= 0 (0 < lambda <= 1).");
@@ -244,9 +244,9 @@ public static class DecayedLinearAttention
     private static (int B, int H, int L, int K, int V) Check(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> logLambda)
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
-        HeadShapes.Same(k, [b, h, l, kd], nameof(k));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
         var (_, _, _, vd) = HeadShapes.Rank4(v, nameof(v));
-        HeadShapes.Same(v, [b, h, l, vd], nameof(v));
+        Shapes.Same(v, [b, h, l, vd], nameof(v));
         CheckDecay(logLambda, h, kd);
         return (b, h, l, kd, vd);
     }

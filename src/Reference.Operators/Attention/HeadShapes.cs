@@ -26,14 +26,6 @@ internal static class HeadShapes
                 $"{argument} has {meaning} = {t.Shape[axis]} (axis {axis} of {Shapes.Format(t.Shape)}), expected {expected}.", argument);
     }
 
-    /// <summary>Checks that <paramref name="t"/> has exactly the shape <paramref name="expected"/>.</summary>
-    public static void Same<T>(Tensor<T> t, ReadOnlySpan<int> expected, string argument) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(t, argument);
-        if (!t.Shape.SequenceEqual(expected))
-            throw new ArgumentException($"{argument} has shape {Shapes.Format(t.Shape)}, expected {Shapes.Format(expected)}.", argument);
-    }
-
     /// <summary>Checks 0 &lt; chunk.</summary>
     public static void Chunk(int chunk, string argument)
     {

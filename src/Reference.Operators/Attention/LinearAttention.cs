@@ -153,7 +153,7 @@ public static class LinearAttention
     {
         options ??= new LinearAttentionOptions();
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
-        HeadShapes.Same(k, [b, h, l, kd], nameof(k));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
         var (qf, kf, f, scale) = Features(q, k, options);
         var a = Tensor<double>.Zeros(b, h, l, l);
         for (int bh = 0; bh < b * h; bh++)
@@ -188,7 +188,7 @@ public static class LinearAttention
         var (b, h, l, kd, vd) = Check(q, k, v);
         var (qf, kf, f, scale) = Features(q, k, options);
         state ??= new LinearAttentionState(b, h, f, vd);
-        HeadShapes.Same(state.S, [b, h, f, vd], nameof(state));
+        Shapes.Same(state.S, [b, h, f, vd], nameof(state));
         var o = Tensor<double>.Zeros(b, h, l, vd);
         for (int bh = 0; bh < b * h; bh++)
             for (int t = 0; t < l; t++)
@@ -207,8 +207,8 @@ public static class LinearAttention
         int kd = qt.Rank == 3 ? qt.Shape[2] : -1;
         if (qt.Rank != 3 || qt.Shape[0] != b || qt.Shape[1] != h || FeatureDim(options.Map, kd) != f)
             throw new ArgumentException($"qt has shape {Shapes.Format(qt.Shape)}, expected [{b}, {h}, K] with F(K) = {f}.", nameof(qt));
-        HeadShapes.Same(kt, [b, h, kd], nameof(kt));
-        HeadShapes.Same(vt, [b, h, vd], nameof(vt));
+        Shapes.Same(kt, [b, h, kd], nameof(kt));
+        Shapes.Same(vt, [b, h, vd], nameof(vt));
         var qf = ApplyFeatureMap(options.Map, qt);
         var kf = ApplyFeatureMap(options.Map, kt);
         double scale = ResolveScale(options, f);
@@ -254,7 +254,7 @@ public static class LinearAttention
         HeadShapes.Chunk(chunk, nameof(chunk));
         var (qf, kf, f, scale) = Features(q, k, options);
         state ??= new LinearAttentionState(b, h, f, vd);
-        HeadShapes.Same(state.S, [b, h, f, vd], nameof(state));
+        Shapes.Same(state.S, [b, h, f, vd], nameof(state));
         var o = Tensor<double>.Zeros(b, h, l, vd);
         for (int bh = 0; bh < b * h; bh++)
         {
@@ -308,7 +308,7 @@ public static class LinearAttention
     {
         options ??= new LinearAttentionOptions();
         var (b, h, l, kd, vd) = Check(q, k, v);
-        HeadShapes.Same(dOut, [b, h, l, vd], nameof(dOut));
+        Shapes.Same(dOut, [b, h, l, vd], nameof(dOut));
         var (qf, kf, f, scale) = Features(q, k, options);
         var dqf = Tensor<double>.Zeros(b, h, l, f);
         var dkf = Tensor<double>.Zeros(b, h, l, f);
@@ -367,7 +367,7 @@ public static class LinearAttention
     {
         options ??= new LinearAttentionOptions();
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
-        HeadShapes.Same(k, [b, h, l, kd], nameof(k));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
         if ((uint)batch >= (uint)b) throw new ArgumentOutOfRangeException(nameof(batch), $"batch = {batch} is outside [0, {b}).");
         if ((uint)head >= (uint)h) throw new ArgumentOutOfRangeException(nameof(head), $"head = {head} is outside [0, {h}).");
         var (qf, kf, f, scale) = Features(q, k, options);
@@ -427,9 +427,9 @@ public static class LinearAttention
     private static (int B, int H, int L, int K, int V) Check(Tensor<double> q, Tensor<double> k, Tensor<double> v)
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
-        HeadShapes.Same(k, [b, h, l, kd], nameof(k));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
         var (_, _, _, vd) = HeadShapes.Rank4(v, nameof(v));
-        HeadShapes.Same(v, [b, h, l, vd], nameof(v));
+        Shapes.Same(v, [b, h, l, vd], nameof(v));
         return (b, h, l, kd, vd);
     }
 }

@@ -33,7 +33,6 @@
 // Deliberate simplifications: one kernel per channel (no kernel "channels" axis: stack layers
 // instead); kernels longer than L are truncated to L (taps beyond lag L-1 never act).
 using Reference.Core;
-using Reference.Core.Fourier;
 
 namespace Reference.Operators.Convolution;
 
@@ -77,7 +76,7 @@ public sealed class ConvolutionState
     public double[] History { get; }
 }
 
-public static class CausalConvolution
+public static partial class CausalConvolution
 {
     // ------------------------------------------------------------------ parallel form (Naive)
 
@@ -132,51 +131,6 @@ public static class CausalConvolution
                 yr[t] += acc;
             }
         }
-        return y;
-    }
-
-    // ------------------------------------------------------------------ parallel form (Fast)
-
-    /// <summary>Kernels with at least this many effective taps (min(Lk, L)) take the FFT route in <see cref="ForwardFast{T}"/>.</summary>
-    public const int FftThreshold = 64;
-
-    /// <summary>
-    /// Fast tier of <see cref="Forward"/> for float or double: one vectorized AXPY per lag for short
-    /// kernels, the FFT route (Reference.Core.Fourier.FftConvolution: zero-pad to a power of two
-    /// n >= L + Lk - 1, real FFTs, keep the first L) from <see cref="FftThreshold"/> taps on; then
-    /// D u is added. Rows in parallel up to <paramref name="maxThreads"/> (0 = all cores, 1 = the
-    /// calling thread).
-    /// </summary>
-    public static Tensor<T> ForwardFast<T>(Tensor<T> u, Tensor<T> k, Tensor<T>? d = null, int maxThreads = 0)
-        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-    {
-        var (rows, channels, length, kernelLength) = Check(u, k, d);
-        var y = Tensor<T>.Zeros(u.ShapeArray);
-        int taps = Math.Min(kernelLength, length);
-        if (taps >= FftThreshold)
-        {
-            int slab = channels * length;
-            for (int b = 0; b < rows / channels; b++)
-                FftConvolution.Causal<T>(u.Data.AsSpan(b * slab, slab), k.Data, y.Data.AsSpan(b * slab, slab),
-                    channels, length, kernelLength, maxThreads);
-            if (d is not null)
-                for (int r = 0; r < rows; r++)
-                    TensorPrimitives.MultiplyAdd(u.Data.AsSpan(r * length, length), d.Data[r % channels],
-                        y.Data.AsSpan(r * length, length), y.Data.AsSpan(r * length, length));
-            return y;
-        }
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
-        Parallel.For(0, rows, options, r =>
-        {
-            int c = r % channels;
-            var ur = u.Data.AsSpan(r * length, length);
-            var kc = k.Data.AsSpan(c * kernelLength, taps);
-            var yr = y.Data.AsSpan(r * length, length);
-            if (d is not null) TensorPrimitives.Multiply(ur, d.Data[c], yr);
-            // y[j..L) += k[j] u[0..L-j): one vectorized AXPY per lag.
-            for (int j = 0; j < taps; j++)
-                TensorPrimitives.MultiplyAdd(ur[..(length - j)], kc[j], yr[j..], yr[j..]);
-        });
         return y;
     }
 
@@ -292,7 +246,7 @@ public static class CausalConvolution
     public static ConvolutionGradients Backward(Tensor<double> u, Tensor<double> k, Tensor<double>? d, Tensor<double> dy)
     {
         var (rows, channels, length, kernelLength) = Check(u, k, d);
-        CheckSameShape(dy, u, nameof(dy));
+        Shapes.Same(dy, u.Shape, nameof(dy));
         var du = Tensor<double>.Zeros(u.ShapeArray);
         var dk = Tensor<double>.Zeros(k.ShapeArray);
         var dd = d is null ? null : Tensor<double>.Zeros(d.ShapeArray);
@@ -360,14 +314,5 @@ public static class CausalConvolution
         if (kRev.Rank != 2 || kRev.Dim(0) != channels || kRev.Dim(1) < 1)
             throw new ArgumentException($"kRev must have shape [{channels}, Lr] with Lr >= 1, got {Shapes.Format(kRev.Shape)}.", nameof(kRev));
         return kRev.Dim(1);
-    }
-
-    internal static void CheckSameShape<T>(Tensor<T> actual, Tensor<T> expected, string argument)
-        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(actual, argument);
-        if (!actual.Shape.SequenceEqual(expected.Shape))
-            throw new ArgumentException(
-                $"{argument} must have shape {Shapes.Format(expected.Shape)}, got {Shapes.Format(actual.Shape)}.", argument);
     }
 }

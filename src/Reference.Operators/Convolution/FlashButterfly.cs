@@ -332,7 +332,7 @@ public static class FlashButterfly
         Tensor<double> dy, ButterflyParameters? p)
     {
         var (rows, channels, length, kernelLength) = CausalConvolution.Check(u, k, d);
-        CausalConvolution.CheckSameShape(dy, u, nameof(dy));
+        Shapes.Same(dy, u.Shape, nameof(dy));
         int n = FftConvolution.FftSize(length, kernelLength), taps = Math.Min(kernelLength, length);
         if (p is not null)
         {

@@ -392,7 +392,7 @@ public static class Hyena
     public static HyenaGradients Backward(HyenaParameters p, Tensor<double> u, Tensor<double> dy)
     {
         CheckInput(p, u, 0);
-        CausalConvolution.CheckSameShape(dy, u, nameof(dy));
+        Shapes.Same(dy, u.Shape, nameof(dy));
         var v = Variables.From(p);
         var x = Variable.Parameter(u.Clone());
         Operator(x, v).Backward(dy);

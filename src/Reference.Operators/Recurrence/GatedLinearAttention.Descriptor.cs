@@ -54,7 +54,7 @@ public static partial class GatedLinearAttention
         RealizeEntry = "GatedLinearAttention.Realize(q, k, g, batch, head): a_t = exp(g_t), b_t = k_t, c_t = scale q_t",
         Realize = (_, x) => HeadOperators.ForEachHead(x.Double("q"), (b, h) => Realize(x.Double("q"), x.Double("k"), x.Double("g"), b, h)),
         StepEntry = "GatedLinearAttention.Step(state, q_t, k_t, v_t, g_t)",
-        State = "S [B, H, K, V] (GlaState)",
+        State = "S [B, H, K, V] (GatedLinearAttentionState)",
         TotalStateSizeFormula = "K per head and value column (H K V per layer)",
         TotalStateSize = (p, _, _) => p.Int("k"),
         Sample = o =>

@@ -6,12 +6,12 @@ using Reference.Operators.Attention;
 namespace Reference.Operators.Recurrence;
 
 /// <summary>Gradients of <see cref="GatedLinearAttention.Backward"/>, shaped like q, k, v, g.</summary>
-public sealed record GlaGradients(Tensor<double> Dq, Tensor<double> Dk, Tensor<double> Dv, Tensor<double> Dg);
+public sealed record GatedLinearAttentionGradients(Tensor<double> Dq, Tensor<double> Dk, Tensor<double> Dv, Tensor<double> Dg);
 
 /// <summary>Recurrent state of GLA: S [B, H, K, V] (float64), updated in place by Step.</summary>
-public sealed class GlaState
+public sealed class GatedLinearAttentionState
 {
-    public GlaState(Tensor<double> s)
+    public GatedLinearAttentionState(Tensor<double> s)
     {
         ArgumentNullException.ThrowIfNull(s);
         if (s.Rank != 4)
@@ -22,7 +22,7 @@ public sealed class GlaState
     /// <summary>S_t per head, [B, H, K, V].</summary>
     public Tensor<double> S { get; }
 
-    public static GlaState Zeros(int b, int h, int k, int v) => new(Tensor<double>.Zeros(b, h, k, v));
+    public static GatedLinearAttentionState Zeros(int b, int h, int k, int v) => new(Tensor<double>.Zeros(b, h, k, v));
 }
 
 /// <summary>
@@ -67,7 +67,7 @@ public static partial class GatedLinearAttention
     public static Tensor<double> LogSigmoidGateBackward(Tensor<double> x, Tensor<double> dg, double normalizer = GateNormalizer)
     {
         ArgumentNullException.ThrowIfNull(x);
-        HeadShapesSame(dg, x.Shape, nameof(dg));
+        Shapes.Same(dg, x.Shape, nameof(dg));
         CheckNormalizer(normalizer);
         var dx = Tensor<double>.Zeros(x.ShapeArray);
         NaiveActivations.LogSigmoidBackward(x.Data, dg.Data, dx.Data);
@@ -99,7 +99,7 @@ public static partial class GatedLinearAttention
     public static Tensor<double> Materialize(Tensor<double> q, Tensor<double> k, Tensor<double> g, double? scale = null)
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
-        HeadShapes.Same(k, [b, h, l, kd], nameof(k));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
         int kg = CheckGate(g, b, h, l, kd);
         double sc = Scale(scale, kd);
         var cum = CumulativeGates(g);
@@ -125,11 +125,11 @@ public static partial class GatedLinearAttention
     /// Starts from <paramref name="state"/> (zeros when null) and leaves the final state in it.
     /// </summary>
     public static Tensor<double> Recurrent(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> g,
-        GlaState? state = null, double? scale = null)
+        GatedLinearAttentionState? state = null, double? scale = null)
     {
         var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
-        state ??= GlaState.Zeros(b, h, kd, vd);
-        HeadShapes.Same(state.S, [b, h, kd, vd], nameof(state));
+        state ??= GatedLinearAttentionState.Zeros(b, h, kd, vd);
+        Shapes.Same(state.S, [b, h, kd, vd], nameof(state));
         double sc = Scale(scale, kd);
         var o = Tensor<double>.Zeros(b, h, l, vd);
         for (int bh = 0; bh < b * h; bh++)
@@ -146,13 +146,13 @@ public static partial class GatedLinearAttention
     /// One decoding step: qt, kt [B, H, K], vt [B, H, V], gt [B, H, K or 1]; updates the state and
     /// returns o_t [B, H, V].
     /// </summary>
-    public static Tensor<double> Step(GlaState state, Tensor<double> qt, Tensor<double> kt, Tensor<double> vt, Tensor<double> gt, double? scale = null)
+    public static Tensor<double> Step(GatedLinearAttentionState state, Tensor<double> qt, Tensor<double> kt, Tensor<double> vt, Tensor<double> gt, double? scale = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         int b = state.S.Shape[0], h = state.S.Shape[1], kd = state.S.Shape[2], vd = state.S.Shape[3];
-        HeadShapesSame(qt, [b, h, kd], nameof(qt));
-        HeadShapesSame(kt, [b, h, kd], nameof(kt));
-        HeadShapesSame(vt, [b, h, vd], nameof(vt));
+        Shapes.Same(qt, [b, h, kd], nameof(qt));
+        Shapes.Same(kt, [b, h, kd], nameof(kt));
+        Shapes.Same(vt, [b, h, vd], nameof(vt));
         ArgumentNullException.ThrowIfNull(gt);
         int kg = gt.Rank == 3 ? gt.Shape[2] : -1;
         if (gt.Rank != 3 || gt.Shape[0] != b || gt.Shape[1] != h || (kg != kd && kg != 1))
@@ -190,12 +190,12 @@ public static partial class GatedLinearAttention
     /// then S = Diag(exp(B_last)) S + sum_s (k_s o exp(B_last - B_s)) v_s^T. Every exponent is &lt;= 0.
     /// </summary>
     public static Tensor<double> Chunked(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> g, int chunk,
-        GlaState? state = null, double? scale = null)
+        GatedLinearAttentionState? state = null, double? scale = null)
     {
         var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
         HeadShapes.Chunk(chunk, nameof(chunk));
-        state ??= GlaState.Zeros(b, h, kd, vd);
-        HeadShapes.Same(state.S, [b, h, kd, vd], nameof(state));
+        state ??= GatedLinearAttentionState.Zeros(b, h, kd, vd);
+        Shapes.Same(state.S, [b, h, kd, vd], nameof(state));
         double sc = Scale(scale, kd);
         var o = Tensor<double>.Zeros(b, h, l, vd);
         var cum = new double[chunk * kg];
@@ -248,45 +248,17 @@ public static partial class GatedLinearAttention
     }
 
     /// <summary>
-    /// Fast tier of the recurrent form (float32 or float64, heads in parallel): per step one fused
-    /// vector pass over the K x V state, S[c, :] = exp(g_tc) S[c, :] + k_tc v_t and
-    /// o_t += scale q_tc S[c, :]. The peer of <see cref="ChunkedFast{T}"/> in the benchmark.
-    /// </summary>
-    public static Tensor<T> RecurrentFast<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, double? scale = null, int maxThreads = 0)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
-        int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
-        T sc = T.CreateChecked(Scale(scale, kd));
-        var o = Tensor<T>.Zeros(b, h, l, vd);
-        Parallel.For(0, b * h, new ParallelOptions { MaxDegreeOfParallelism = threads }, bh =>
-        {
-            var s = new T[kd * vd];
-            var alpha = new T[kg];
-            var qs = new T[kd];
-            for (int t = 0; t < l; t++)
-            {
-                TensorPrimitives.Exp<T>(g.Data.AsSpan((bh * l + t) * kg, kg), alpha);
-                TensorPrimitives.Multiply(q.Data.AsSpan((bh * l + t) * kd, kd), sc, qs);
-                StateKernels.DecayUpdateRead<T>(s, alpha, k.Data.AsSpan((bh * l + t) * kd, kd), v.Data.AsSpan((bh * l + t) * vd, vd),
-                    qs, o.Data.AsSpan((bh * l + t) * vd, vd));
-            }
-        });
-        return o;
-    }
-
-    /// <summary>
     /// VJP of <see cref="Forward"/> (float64). With A[t, s] = T[t, s] and dA[t, s] = dO_t . v_s (s &lt;= t):
     /// dv_s = sum_{t &gt;= s} A[t, s] dO_t; dq_tc = sum_{s &lt;= t} dA[t, s] scale k_sc exp(G_tc - G_sc);
     /// dk_sc = sum_{t &gt;= s} dA[t, s] scale q_tc exp(G_tc - G_sc); through the gates, G_t enters with +
     /// as the query end and with - as the key end, so dG_tc = q_tc dq_tc - k_tc dk_tc, and since
     /// G = cumsum(g), dg_t = sum_{r &gt;= t} dG_r (a reverse cumulative sum); a scalar gate sums over c.
     /// </summary>
-    public static GlaGradients Backward(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> g, Tensor<double> dOut,
+    public static GatedLinearAttentionGradients Backward(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> g, Tensor<double> dOut,
         double? scale = null)
     {
         var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
-        HeadShapes.Same(dOut, [b, h, l, vd], nameof(dOut));
+        Shapes.Same(dOut, [b, h, l, vd], nameof(dOut));
         double sc = Scale(scale, kd);
         var cum = CumulativeGates(g);
         var dq = Tensor<double>.Zeros(q.ShapeArray);
@@ -326,7 +298,7 @@ public static partial class GatedLinearAttention
             if (kg == 1)
                 for (int t = l - 2; t >= 0; t--) dg.Data[bh * l + t] += dg.Data[bh * l + t + 1];
         }
-        return new GlaGradients(dq, dk, dv, dg);
+        return new GatedLinearAttentionGradients(dq, dk, dv, dg);
     }
 
     /// <summary>
@@ -336,7 +308,7 @@ public static partial class GatedLinearAttention
     public static DiagonalRealization Realize(Tensor<double> q, Tensor<double> k, Tensor<double> g, int batch, int head, double? scale = null)
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
-        HeadShapes.Same(k, [b, h, l, kd], nameof(k));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
         int kg = CheckGate(g, b, h, l, kd);
         if ((uint)batch >= (uint)b) throw new ArgumentOutOfRangeException(nameof(batch), $"batch = {batch} is outside [0, {b}).");
         if ((uint)head >= (uint)h) throw new ArgumentOutOfRangeException(nameof(head), $"head = {head} is outside [0, {h}).");
@@ -386,13 +358,6 @@ public static partial class GatedLinearAttention
             throw new ArgumentOutOfRangeException(nameof(normalizer), $"normalizer = {normalizer} must be finite and > 0.");
     }
 
-    private static void HeadShapesSame(Tensor<double> t, ReadOnlySpan<int> expected, string argument)
-    {
-        ArgumentNullException.ThrowIfNull(t, argument);
-        if (!t.Shape.SequenceEqual(expected))
-            throw new ArgumentException($"{argument} has shape {Shapes.Format(t.Shape)}, expected {Shapes.Format(expected)}.", argument);
-    }
-
     /// <summary>Checks g [B, H, L, K or 1] and returns its last dimension.</summary>
     internal static int CheckGate<T>(Tensor<T> g, int b, int h, int l, int kd) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -407,9 +372,9 @@ public static partial class GatedLinearAttention
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
-        HeadShapes.Same(k, [b, h, l, kd], nameof(k));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
         var (_, _, _, vd) = HeadShapes.Rank4(v, nameof(v));
-        HeadShapes.Same(v, [b, h, l, vd], nameof(v));
+        Shapes.Same(v, [b, h, l, vd], nameof(v));
         return (b, h, l, kd, vd, CheckGate(g, b, h, l, kd));
     }
 }

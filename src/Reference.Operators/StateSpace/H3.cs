@@ -206,7 +206,7 @@ public static partial class H3
     public static H3Gradients Backward(H3Parameters p, Tensor<double> u, Tensor<double> dy)
     {
         var (batch, length) = CheckInput(p, u);
-        Convolution.CausalConvolution.CheckSameShape(dy, u, nameof(dy));
+        Shapes.Same(dy, u.Shape, nameof(dy));
         int dm = p.ModelWidth, hd = p.HeadDim, heads = p.Heads, rows = batch * length;
         var it = ForwardWithIntermediates(p, u);
 

@@ -70,23 +70,16 @@ public sealed record MambaParameters(
         int d = ModelWidth, e = InnerWidth, n = StateSize, k = ConvWidth, r = DtRank;
         if (d < 1 || e < 1 || n < 1 || k < 1 || r < 1)
             throw new ArgumentOutOfRangeException(nameof(ModelWidth), $"widths must be >= 1, got D = {d}, E = {e}, N = {n}, K = {k}, R = {r}.");
-        Same(InProj, [2 * e, d], nameof(InProj));
-        Same(ConvWeight, [e, k], nameof(ConvWeight));
-        Same(ConvBias, [e], nameof(ConvBias));
-        Same(XProj, [r + 2 * n, e], nameof(XProj));
-        Same(DtProj, [e, r], nameof(DtProj));
-        Same(DtBias, [e], nameof(DtBias));
-        Same(ALog, [e, n], nameof(ALog));
-        Same(D, [e], nameof(D));
-        Same(OutProj, [d, e], nameof(OutProj));
-    }
-
-    private static void Same(Tensor<double>? t, int[] shape, string name)
-    {
-        if (t is null || !t.Shape.SequenceEqual(shape))
-            throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
-    }
-}
+        Shapes.Same(InProj, [2 * e, d], nameof(InProj));
+        Shapes.Same(ConvWeight, [e, k], nameof(ConvWeight));
+        Shapes.Same(ConvBias, [e], nameof(ConvBias));
+        Shapes.Same(XProj, [r + 2 * n, e], nameof(XProj));
+        Shapes.Same(DtProj, [e, r], nameof(DtProj));
+        Shapes.Same(DtBias, [e], nameof(DtBias));
+        Shapes.Same(ALog, [e, n], nameof(ALog));
+        Shapes.Same(D, [e], nameof(D));
+        Shapes.Same(OutProj, [d, e], nameof(OutProj));
+    }}
 
 /// <summary>Mamba block parameters as autodiff variables (same names and shapes as <see cref="MambaParameters"/>).</summary>
 public sealed record MambaVariables(
@@ -180,7 +173,7 @@ public static partial class MambaBlock
                 }
         var xdbl = NaiveGemm.MatMul(xa, p.XProj, transB: true);
         var delta = NaiveGemm.MatMul(xdbl.Slice(2, 0, r), p.DtProj, transB: true);
-        var scan = new SelectiveScanInputs(
+        var scan = new SelectiveScanInputs<double>(
             xa.Permute(0, 2, 1), delta.Permute(0, 2, 1), p.ALog,
             xdbl.Slice(2, r, n).Permute(0, 2, 1).Reshape(bs, 1, n, l), xdbl.Slice(2, r + n, n).Permute(0, 2, 1).Reshape(bs, 1, n, l),
             p.D, z.Permute(0, 2, 1), p.DtBias);
@@ -229,7 +222,7 @@ public static partial class MambaBlock
             }
         var xdbl = NaiveGemm.MatMul(xa, p.XProj, transB: true);
         var delta = NaiveGemm.MatMul(xdbl.Slice(1, 0, r), p.DtProj, transB: true);
-        var scan = new SelectiveScanInputs(
+        var scan = new SelectiveScanInputs<double>(
             xa.Reshape(bs, e, 1), delta.Reshape(bs, e, 1), p.ALog,
             xdbl.Slice(1, r, n).Reshape(bs, 1, n, 1), xdbl.Slice(1, r + n, n).Reshape(bs, 1, n, 1),
             p.D, xz.Slice(1, e, e).Reshape(bs, e, 1), p.DtBias);

@@ -28,9 +28,7 @@
 // Initialization: B = 1, C ~ complex normal with E|C|^2 = 1, D ~ N(0, 1), log Delta ~ U[log dtMin,
 // log dtMax] (defaults 1e-3, 1e-1), a = 1/2 and w from S4D-Lin or S4D-Inv.
 using System.Numerics;
-using System.Runtime.Intrinsics;
 using Reference.Core;
-using Reference.Core.Linear;
 using Reference.Operators.Convolution;
 
 namespace Reference.Operators.StateSpace;
@@ -140,7 +138,7 @@ public sealed class S4DState
     public Complex[] X { get; }
 }
 
-public static class S4D
+public static partial class S4D
 {
     // ------------------------------------------------------------------ discretization
 
@@ -218,176 +216,6 @@ public static class S4D
         return k;
     }
 
-    /// <summary>
-    /// Fast tier of <see cref="Kernel"/> in float or double. Write l in base 8 with D digits and split
-    /// them, l = m b + j with b = 8^ceil(D/2). Per mode, z_i = exp(8^i log Abar) is evaluated exactly
-    /// (D exponentials instead of L) and E_i[d] = z_i^d for d &lt; 8 by at most 6 multiplications, so
-    /// every power Abar^l = prod_i E_i[digit_i(l)] carries a fixed number of roundings (at most ~20,
-    /// whatever l is; repeated multiplication up to l would grow the error with l).
-    /// P[j, n] = Abar_n^j (low digits) and Q[m, n] = 2 C_n Bbar_n Abar_n^(m b) (high digits) are formed
-    /// in float64, vectorized across modes, then rounded to T; K[m b + j] = sum_n Re Q[m, n] Re P[j, n]
-    /// - Im Q[m, n] Im P[j, n] is one real [L/b, 2M] x [2M, b] product per channel (FastGemm on the
-    /// channel's thread). Channels in parallel up to <paramref name="maxThreads"/> threads (0 = all cores).
-    /// </summary>
-    public static Tensor<T> KernelFast<T>(S4DParameters p, int length, Discretization method, int maxThreads = 0)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(p);
-        p.Validate(nameof(p));
-        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(length));
-        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
-        var digits = new KernelDigits(length);
-        int modes = p.Modes, inner = 2 * modes, block = digits.Block, blocks = digits.Blocks;
-        // Every element of the product is written below: no zeroing of the L H outputs. The factors of
-        // one channel live in the thread's scratch, so the only large allocation is the result.
-        var full = GC.AllocateUninitializedArray<T>(p.Channels * blocks * block);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
-        Parallel.For(0, p.Channels, options,
-            () => new KernelScratch<T>(modes, digits),
-            (h, _, s) =>
-            {
-                KernelFactors(p, h, method, digits, s);
-                FastGemm.Multiply(false, true, blocks, block, inner, T.One, s.Q, inner, s.P, inner,
-                    T.Zero, full.AsSpan(h * blocks * block, blocks * block), block, maxThreads: 1);
-                return s;
-            },
-            _ => { });
-        // blocks * block >= L: the product fills whole blocks; copy out when the last one is partial.
-        if (blocks * block == length) return new Tensor<T>(full, p.Channels, length);
-        var k = Tensor<T>.Zeros(p.Channels, length);
-        for (int h = 0; h < p.Channels; h++)
-            full.AsSpan(h * blocks * block, length).CopyTo(k.Data.AsSpan(h * length, length));
-        return k;
-    }
-
-    /// <summary>Base-8 split of l &lt; L: D digits, the low ones index j &lt; Block, the high ones m &lt; Blocks.</summary>
-    private readonly record struct KernelDigits
-    {
-        public const int Radix = 8;
-
-        public KernelDigits(int length)
-        {
-            int d = 1;
-            for (long span = Radix; span < length; span *= Radix) d++;
-            Digits = d;
-            LowDigits = (d + 1) / 2;
-            Block = 1;
-            for (int i = 0; i < LowDigits; i++) Block *= Radix;
-            Blocks = (length + Block - 1) / Block;
-        }
-
-        public int Digits { get; }
-        public int LowDigits { get; }
-        public int Block { get; }
-        public int Blocks { get; }
-    }
-
-    /// <summary>
-    /// Per-thread scratch, modes contiguous everywhere: the GEMM operands Q [L/b, 2M] and P [b, 2M] in T;
-    /// the exponents and z_i [D, M]; the digit factors E [D, 8, M]; the powers [b, M] and [L/b, M]
-    /// (each as re, im) in float64.
-    /// </summary>
-    private sealed class KernelScratch<T>(int modes, KernelDigits digits) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        public readonly T[] Q = new T[digits.Blocks * 2 * modes], P = new T[digits.Block * 2 * modes];
-        public readonly double[] Arg = new double[digits.Digits * modes], Mag = new double[digits.Digits * modes];
-        public readonly double[] Sin = new double[digits.Digits * modes], Cos = new double[digits.Digits * modes];
-        public readonly double[] ERe = new double[digits.Digits * KernelDigits.Radix * modes];
-        public readonly double[] EIm = new double[digits.Digits * KernelDigits.Radix * modes];
-        public readonly double[] LowRe = new double[digits.Block * modes], LowIm = new double[digits.Block * modes];
-        public readonly double[] HighRe = new double[digits.Blocks * modes], HighIm = new double[digits.Blocks * modes];
-    }
-
-    /// <summary>Channel h's factors: s.Q [L/b, 2M] = [Re Q | -Im Q] and s.P [b, 2M] = [Re P | Im P].</summary>
-    private static void KernelFactors<T>(S4DParameters p, int h, Discretization method, KernelDigits digits, KernelScratch<T> s)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        Span<T> q = s.Q, pw = s.P;
-        int modes = p.Modes, r = KernelDigits.Radix;
-        for (int n = 0; n < modes; n++)
-        {
-            var (_, bbar, log) = Discretize(p, h, n, method);
-            var coef = 2.0 * p.C(h, n) * bbar;
-            s.HighRe[n] = coef.Real;   // Q's start value: row m = 0
-            s.HighIm[n] = coef.Imaginary;
-            s.LowRe[n] = 1.0;          // P's row j = 0
-            s.LowIm[n] = 0.0;
-            double scale = 1.0;
-            for (int i = 0; i < digits.Digits; i++, scale *= r)
-            {
-                s.Arg[i * modes + n] = scale * log.Imaginary;   // 8^i is exact: one rounding per argument
-                s.Mag[i * modes + n] = scale * log.Real;
-            }
-        }
-        TensorPrimitives.Exp(s.Mag, s.Mag);
-        TensorPrimitives.Sin(s.Arg, s.Sin);
-        TensorPrimitives.Cos(s.Arg, s.Cos);
-        for (int i = 0; i < digits.Digits; i++)
-        {
-            var zRe = s.Cos.AsSpan(i * modes, modes);
-            var zIm = s.Sin.AsSpan(i * modes, modes);
-            TensorPrimitives.Multiply(zRe, s.Mag.AsSpan(i * modes, modes), zRe);
-            TensorPrimitives.Multiply(zIm, s.Mag.AsSpan(i * modes, modes), zIm);
-            int level = i * r * modes;
-            s.ERe.AsSpan(level, modes).Fill(1.0);
-            s.EIm.AsSpan(level, modes).Clear();
-            for (int d = 1; d < r; d++)   // E_i[d] = z_i E_i[d - 1]
-                ComplexMultiply(zRe, zIm, s.ERe.AsSpan(level + (d - 1) * modes, modes), s.EIm.AsSpan(level + (d - 1) * modes, modes),
-                    s.ERe.AsSpan(level + d * modes, modes), s.EIm.AsSpan(level + d * modes, modes));
-        }
-        Powers(s, 0, digits.LowDigits, modes, s.LowRe, s.LowIm);
-        Powers(s, digits.LowDigits, digits.Digits - digits.LowDigits, modes, s.HighRe, s.HighIm);
-        for (int j = 0; j < digits.Block; j++)
-        {
-            TensorPrimitives.ConvertTruncating<double, T>(s.LowRe.AsSpan(j * modes, modes), pw.Slice(j * 2 * modes, modes));
-            TensorPrimitives.ConvertTruncating<double, T>(s.LowIm.AsSpan(j * modes, modes), pw.Slice(j * 2 * modes + modes, modes));
-        }
-        TensorPrimitives.Negate(s.HighIm, s.HighIm);
-        for (int m = 0; m < digits.Blocks; m++)
-        {
-            TensorPrimitives.ConvertTruncating<double, T>(s.HighRe.AsSpan(m * modes, modes), q.Slice(m * 2 * modes, modes));
-            TensorPrimitives.ConvertTruncating<double, T>(s.HighIm.AsSpan(m * modes, modes), q.Slice(m * 2 * modes + modes, modes));
-        }
-
-        // Rows x of (re, im) [count, M], row 0 given: row x = row 0 * prod_i E_(first + i)[digit_i(x)], digits low first.
-        static void Powers(KernelScratch<T> s, int first, int levels, int modes, double[] re, double[] im)
-        {
-            int r = KernelDigits.Radix, filled = 1, count = re.Length / modes;
-            for (int i = 0; i < levels && filled < count; i++)
-            {
-                int level = (first + i) * r * modes;
-                for (int d = r - 1; d >= 1; d--)   // descending: rows x < filled still hold the previous level (d = 0 is the factor 1)
-                    for (int x = 0; x < filled && d * filled + x < count; x++)
-                        ComplexMultiply(s.ERe.AsSpan(level + d * modes, modes), s.EIm.AsSpan(level + d * modes, modes),
-                            re.AsSpan(x * modes, modes), im.AsSpan(x * modes, modes),
-                            re.AsSpan((d * filled + x) * modes, modes), im.AsSpan((d * filled + x) * modes, modes));
-                filled = Math.Min(filled * r, count);
-            }
-        }
-    }
-
-    /// <summary>Elementwise complex product (aRe + i aIm)(bRe + i bIm) into (re, im), Vector256 over the span.</summary>
-    private static void ComplexMultiply(ReadOnlySpan<double> aRe, ReadOnlySpan<double> aIm, ReadOnlySpan<double> bRe,
-        ReadOnlySpan<double> bIm, Span<double> re, Span<double> im)
-    {
-        int n = re.Length, i = 0;
-        for (; i + Vector256<double>.Count <= n; i += Vector256<double>.Count)
-        {
-            var ar = Vector256.Create(aRe.Slice(i));
-            var ai = Vector256.Create(aIm.Slice(i));
-            var br = Vector256.Create(bRe.Slice(i));
-            var bi = Vector256.Create(bIm.Slice(i));
-            (ar * br - ai * bi).CopyTo(re.Slice(i));
-            (ar * bi + ai * br).CopyTo(im.Slice(i));
-        }
-        for (; i < n; i++)
-        {
-            double r = aRe[i] * bRe[i] - aIm[i] * bIm[i];
-            im[i] = aRe[i] * bIm[i] + aIm[i] * bRe[i];
-            re[i] = r;
-        }
-    }
-
     // ------------------------------------------------------------------ layer (parallel form)
 
     /// <summary>The layer y = K * u + D u (naive direct sum). u [.., H, L].</summary>
@@ -397,18 +225,6 @@ public static class S4D
         int length = u.Rank >= 1 ? u.Dim(-1) : 0;
         ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(u));
         return CausalConvolution.Forward(u, Kernel(p, length, method), p.SkipTensor());
-    }
-
-    /// <summary>Fast tier of <see cref="Forward"/>: <see cref="KernelFast{T}"/> then the Fast convolution.</summary>
-    public static Tensor<T> ForwardFast<T>(S4DParameters p, Tensor<T> u, Discretization method, int maxThreads = 0)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(u);
-        int length = u.Rank >= 1 ? u.Dim(-1) : 0;
-        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(u));
-        var d = Tensor<T>.Zeros(p.Channels);
-        for (int h = 0; h < p.Channels; h++) d.Data[h] = T.CreateTruncating(p.D[h]);
-        return CausalConvolution.ForwardFast(u, KernelFast<T>(p, length, method, maxThreads), d, maxThreads);
     }
 
     /// <summary>T [H, L, L]: lower-triangular Toeplitz of K with D on the diagonal.</summary>
@@ -492,7 +308,7 @@ public static class S4D
     /// The diagonal realization of channel h for the ESS factored path: a_t = Abar, b_t = Bbar,
     /// c_t = 2 C (time-invariant, repeated over L), skip D.
     /// </summary>
-    public static DiagonalRealization Realization(S4DParameters p, int channel, int length, Discretization method)
+    public static DiagonalRealization Realize(S4DParameters p, int channel, int length, Discretization method)
     {
         ArgumentNullException.ThrowIfNull(p);
         if ((uint)channel >= (uint)p.Channels)

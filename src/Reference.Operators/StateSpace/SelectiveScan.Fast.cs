@@ -29,8 +29,18 @@ namespace Reference.Operators.StateSpace;
 public static partial class SelectiveScan
 {
     /// <summary>
+    /// <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int)"/> on the inputs record of the definition
+    /// (<see cref="Forward(SelectiveScanInputs{double})"/>), here over T.
+    /// </summary>
+    public static Tensor<T> ForwardFast<T>(SelectiveScanInputs<T> p, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        return ForwardFast(p.U, p.Delta, p.ALog, p.B, p.C, p.D, p.Z, p.DeltaBias, maxThreads);
+    }
+
+    /// <summary>
     /// Fast selective scan over T (float or double), same layout and meaning as
-    /// <see cref="Forward(SelectiveScanInputs)"/>: u, delta, z [B, D, L], A_log [D, N], B, C [B, G, N, L],
+    /// <see cref="Forward(SelectiveScanInputs{double})"/>: u, delta, z [B, D, L], A_log [D, N], B, C [B, G, N, L],
     /// D, bias [D] (null = absent). Returns out [B, D, L]. <paramref name="maxThreads"/> = 0 uses every core.
     /// </summary>
     public static Tensor<T> ForwardFast<T>(Tensor<T> u, Tensor<T> delta, Tensor<T> aLog, Tensor<T> b, Tensor<T> c,
@@ -239,7 +249,7 @@ public static partial class SelectiveScan
         ArgumentNullException.ThrowIfNull(u);
         if (u.Rank != 3) throw new ArgumentException($"u must be [B, D, L], got {Shapes.Format(u.Shape)}.", nameof(u));
         int bs = u.Dim(0), dd = u.Dim(1), l = u.Dim(2);
-        Same(delta, [bs, dd, l], nameof(delta));
+        Shapes.Same(delta, [bs, dd, l], nameof(delta));
         if (aLog is null || aLog.Rank != 2 || aLog.Dim(0) != dd)
             throw new ArgumentException($"aLog must be [D = {dd}, N], got {(aLog is null ? "null" : Shapes.Format(aLog.Shape))}.", nameof(aLog));
         int n = aLog.Dim(1);
@@ -248,15 +258,8 @@ public static partial class SelectiveScan
                 throw new ArgumentException($"aLog must be finite (A = -exp(A_log) is a decay rate), got {aLog.Data[i]} at flat index {i}.", nameof(aLog));
         if (b is null || b.Rank != 4 || b.Dim(0) != bs || b.Dim(2) != n || b.Dim(3) != l || b.Dim(1) < 1 || dd % b.Dim(1) != 0)
             throw new ArgumentException($"b must be [B = {bs}, G | {dd}, N = {n}, L = {l}], got {(b is null ? "null" : Shapes.Format(b.Shape))}.", nameof(b));
-        Same(c, b.ShapeArray, nameof(c));
-        if (d is not null) Same(d, [dd], nameof(d));
-        if (z is not null) Same(z, [bs, dd, l], nameof(z));
-        if (deltaBias is not null) Same(deltaBias, [dd], nameof(deltaBias));
-
-        static void Same(Tensor<T>? t, int[] shape, string name)
-        {
-            if (t is null || !t.Shape.SequenceEqual(shape))
-                throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
-        }
-    }
+        Shapes.Same(c, b.ShapeArray, nameof(c));
+        if (d is not null) Shapes.Same(d, [dd], nameof(d));
+        if (z is not null) Shapes.Same(z, [bs, dd, l], nameof(z));
+        if (deltaBias is not null) Shapes.Same(deltaBias, [dd], nameof(deltaBias));    }
 }

@@ -1,3 +1,4 @@
+using System.Numerics;
 using Reference.Core;
 using Reference.Core.Kernels;
 
@@ -12,9 +13,9 @@ namespace Reference.Operators.StateSpace;
 /// <param name="D">D [D], the skip; null means 0.</param>
 /// <param name="Z">z [B, D, L], the gate (output y * silu(z)); null means no gate.</param>
 /// <param name="DeltaBias">[D] added to delta before the softplus; null means 0.</param>
-public sealed record SelectiveScanInputs(
-    Tensor<double> U, Tensor<double> Delta, Tensor<double> ALog, Tensor<double> B, Tensor<double> C,
-    Tensor<double>? D = null, Tensor<double>? Z = null, Tensor<double>? DeltaBias = null)
+public sealed record SelectiveScanInputs<T>(
+    Tensor<T> U, Tensor<T> Delta, Tensor<T> ALog, Tensor<T> B, Tensor<T> C,
+    Tensor<T>? D = null, Tensor<T>? Z = null, Tensor<T>? DeltaBias = null) where T : unmanaged, IFloatingPointIeee754<T>
 {
     public int Batch => U.Dim(0);
     public int Channels => U.Dim(1);
@@ -31,7 +32,7 @@ public sealed record SelectiveScanInputs(
         ArgumentNullException.ThrowIfNull(U);
         if (U.Rank != 3) throw new ArgumentException($"U must be [B, D, L], got {Shapes.Format(U.Shape)}.", nameof(U));
         int b = Batch, d = Channels, l = Length;
-        Same(Delta, [b, d, l], nameof(Delta));
+        Shapes.Same(Delta, [b, d, l], nameof(Delta));
         if (ALog is null || ALog.Rank != 2 || ALog.Dim(0) != d)
             throw new ArgumentException($"ALog must be [D = {d}, N], got {(ALog is null ? "null" : Shapes.Format(ALog.Shape))}.", nameof(ALog));
         int n = State;
@@ -40,18 +41,11 @@ public sealed record SelectiveScanInputs(
         int g = Groups;
         if (g < 1 || d % g != 0)
             throw new ArgumentException($"B has G = {g} groups, which must divide D = {d}.", nameof(B));
-        Same(C, [b, g, n, l], nameof(C));
-        if (D is not null) Same(D, [d], nameof(D));
-        if (Z is not null) Same(Z, [b, d, l], nameof(Z));
-        if (DeltaBias is not null) Same(DeltaBias, [d], nameof(DeltaBias));
-    }
-
-    private static void Same(Tensor<double>? t, int[] shape, string name)
-    {
-        if (t is null || !t.Shape.SequenceEqual(shape))
-            throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
-    }
-}
+        Shapes.Same(C, [b, g, n, l], nameof(C));
+        if (D is not null) Shapes.Same(D, [d], nameof(D));
+        if (Z is not null) Shapes.Same(Z, [b, d, l], nameof(Z));
+        if (DeltaBias is not null) Shapes.Same(DeltaBias, [d], nameof(DeltaBias));
+    }}
 
 /// <summary>Gradients of <see cref="SelectiveScan.Backward"/>, shaped like the inputs (null where the input was null).</summary>
 public sealed record SelectiveScanGradients(
@@ -99,7 +93,7 @@ public static partial class SelectiveScan
     }
 
     /// <summary>Delta [B, D, L] = softplus(delta + bias), the step sizes actually used.</summary>
-    public static Tensor<double> StepSizes(SelectiveScanInputs p)
+    public static Tensor<double> StepSizes(SelectiveScanInputs<double> p)
     {
         p.Check();
         var dt = Tensor<double>.Zeros(p.Batch, p.Channels, p.Length);
@@ -116,13 +110,13 @@ public static partial class SelectiveScan
     /// The definition (float64): the sequential recurrence from x_{-1} = 0, output [B, D, L].
     /// y_t sums C_{t,n} x_{t,n} over n ascending, then adds D u_t, then multiplies by silu(z_t).
     /// </summary>
-    public static Tensor<double> Forward(SelectiveScanInputs p) => Recurrent(p, null);
+    public static Tensor<double> Forward(SelectiveScanInputs<double> p) => Recurrent(p, null);
 
     /// <summary>
     /// The recurrence starting from <paramref name="state"/> (zeros when null), leaving the final
     /// state in it: the chunked form is this function applied chunk after chunk.
     /// </summary>
-    public static Tensor<double> Recurrent(SelectiveScanInputs p, SelectiveScanState? state)
+    public static Tensor<double> Recurrent(SelectiveScanInputs<double> p, SelectiveScanState? state)
     {
         p.Check();
         int bs = p.Batch, dd = p.Channels, l = p.Length, n = p.State;
@@ -142,7 +136,7 @@ public static partial class SelectiveScan
     }
 
     /// <summary>One recurrence step of channel (b, d) at time t on state x (in place); returns out_t.</summary>
-    private static double Advance(SelectiveScanInputs p, double dt, int b, int d, int g, int t, Span<double> x)
+    private static double Advance(SelectiveScanInputs<double> p, double dt, int b, int d, int g, int t, Span<double> x)
     {
         int dd = p.Channels, l = p.Length, n = p.State;
         double u = p.U.Data[(b * dd + d) * l + t];
@@ -162,7 +156,7 @@ public static partial class SelectiveScan
     /// Decoding: advances <paramref name="state"/> by one token per (b, d). The inputs hold the one
     /// step (L = 1 in every time axis); returns out [B, D].
     /// </summary>
-    public static Tensor<double> Step(SelectiveScanInputs token, SelectiveScanState state)
+    public static Tensor<double> Step(SelectiveScanInputs<double> token, SelectiveScanState state)
     {
         token.Check();
         if (token.Length != 1)
@@ -175,7 +169,7 @@ public static partial class SelectiveScan
     /// Chunked evaluation: the sequence is cut into chunks of <paramref name="chunk"/> steps and each
     /// chunk runs from the state the previous one left (FlashConv-style state passing).
     /// </summary>
-    public static Tensor<double> Chunked(SelectiveScanInputs p, int chunk)
+    public static Tensor<double> Chunked(SelectiveScanInputs<double> p, int chunk)
     {
         p.Check();
         ArgumentOutOfRangeException.ThrowIfLessThan(chunk, 1);
@@ -185,7 +179,7 @@ public static partial class SelectiveScan
         for (int start = 0; start < l; start += chunk)
         {
             int len = Math.Min(chunk, l - start);
-            var part = new SelectiveScanInputs(
+            var part = new SelectiveScanInputs<double>(
                 p.U.Slice(2, start, len), p.Delta.Slice(2, start, len), p.ALog,
                 p.B.Slice(3, start, len), p.C.Slice(3, start, len), p.D, p.Z?.Slice(2, start, len), p.DeltaBias);
             var yc = Recurrent(part, state);
@@ -200,7 +194,7 @@ public static partial class SelectiveScan
     /// T[t, s] = silu(z_t) (sum_n C_{t,n} exp(A_n (S_t - S_s)) Delta_s B_{s,n} + [s = t] D) for s &lt;= t,
     /// S = cumulative sum of Delta (t ascending). out = T u per channel.
     /// </summary>
-    public static Tensor<double> Materialize(SelectiveScanInputs p)
+    public static Tensor<double> Materialize(SelectiveScanInputs<double> p)
     {
         p.Check();
         int bs = p.Batch, dd = p.Channels, l = p.Length, n = p.State;
@@ -238,7 +232,7 @@ public static partial class SelectiveScan
     /// a_t = exp(Delta_t A), input b_t = Delta_t B_t, readout c_t = silu(z_t) C_t, arrays [L, N].
     /// (The skip D sits on the diagonal of T and never enters ESS.)
     /// </summary>
-    public static DiagonalRealization Realize(SelectiveScanInputs p, int batch, int channel)
+    public static DiagonalRealization Realize(SelectiveScanInputs<double> p, int batch, int channel)
     {
         p.Check();
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -271,7 +265,7 @@ public static partial class SelectiveScan
     /// dDelta_t = h_t . (B_t u_t) + sum_n h_{t,n} x_{t-1,n} a_{t,n} A_n,
     /// dA_n = sum_t h_{t,n} x_{t-1,n} a_{t,n} Delta_t, dA_log = dA o A, ddelta = dDelta softplus'(delta + bias).
     /// </summary>
-    public static SelectiveScanGradients Backward(SelectiveScanInputs p, Tensor<double> dOut)
+    public static SelectiveScanGradients Backward(SelectiveScanInputs<double> p, Tensor<double> dOut)
     {
         p.Check();
         int bs = p.Batch, dd = p.Channels, l = p.Length, n = p.State, gs = p.Groups;

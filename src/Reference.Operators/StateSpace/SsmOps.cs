@@ -144,7 +144,7 @@ public static class SsmOps
         ArgumentNullException.ThrowIfNull(aLog);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(c);
-        var p = new SelectiveScanInputs(u.Value, delta.Value, aLog.Value, b.Value, c.Value, d?.Value, z?.Value, deltaBias?.Value);
+        var p = new SelectiveScanInputs<double>(u.Value, delta.Value, aLog.Value, b.Value, c.Value, d?.Value, z?.Value, deltaBias?.Value);
         var y = StateSpace.SelectiveScan.Forward(p);
         Variable[] inputs = [u, delta, aLog, b, c, .. Present(d), .. Present(z), .. Present(deltaBias)];
         return Function.Apply("ssm.selective_scan", inputs, y, g =>
@@ -172,7 +172,7 @@ public static class SsmOps
         ArgumentNullException.ThrowIfNull(aLog);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(c);
-        var p = new SsdInputs(x.Value, dt.Value, aLog.Value, b.Value, c.Value, d?.Value, dtBias?.Value);
+        var p = new StateSpaceDualityInputs<double>(x.Value, dt.Value, aLog.Value, b.Value, c.Value, d?.Value, dtBias?.Value);
         var y = StateSpace.StateSpaceDuality.Forward(p);
         Variable[] inputs = [x, dt, aLog, b, c, .. Present(d), .. Present(dtBias)];
         return Function.Apply("ssm.ssd", inputs, y, g =>

@@ -29,13 +29,13 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Reference.Core;
 using Reference.Core.Kernels;
-using Reference.Operators.Attention;
+using Reference.Core.Linear;
 
 namespace Reference.Operators.StateSpace;
 
 public static partial class StateSpaceDuality
 {
-    /// <summary>Chunk length Q of <see cref="ForwardFast{T}"/> by default: the tiles (Q x Q, Q x P, N x P) stay in L1/L2.</summary>
+    /// <summary>Chunk length Q of <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> by default: the tiles (Q x Q, Q x P, N x P) stay in L1/L2.</summary>
     public const int DefaultFastChunk = 64;
 
     /// <summary>
@@ -79,6 +79,17 @@ public static partial class StateSpaceDuality
             return s;
         }, _ => { });
         return y;
+    }
+
+    /// <summary>
+    /// <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> on the inputs record of the definition
+    /// (<see cref="Chunked"/>), here over T.
+    /// </summary>
+    public static Tensor<T> ForwardFast<T>(StateSpaceDualityInputs<T> p, int chunk = DefaultFastChunk, int maxThreads = 0, Tensor<T>? state = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        return ForwardFast(p.X, p.Dt, p.ALog, p.B, p.C, p.D, p.DtBias, chunk, maxThreads, state);
     }
 
     /// <summary>Sizes of one fast SSD call; Q = chunk length used (at most L), Chunks = ceil(L / Q).</summary>
@@ -213,8 +224,8 @@ public static partial class StateSpaceDuality
     /// <summary>
     /// Fast decoding step over T (float or double), the counterpart of <see cref="Step"/>: one token per
     /// (batch, head), x [B, H, P], dt [B, H], A_log [H], b, c [B, G, N] (G divides H), d and dt bias [H]
-    /// (null = absent). The state S [B, H, P, N], the layout <see cref="ForwardFast{T}"/> carries (and
-    /// <see cref="SsdState.S"/> holds in float64), is advanced in place: Delta = softplus(dt + bias),
+    /// (null = absent). The state S [B, H, P, N], the layout <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> carries (and
+    /// <see cref="StateSpaceDualityState.S"/> holds in float64), is advanced in place: Delta = softplus(dt + bias),
     /// a = exp(Delta A_h), S &lt;- a S + (Delta x) B^T, and y = S C + D x is returned [B, H, P].
     /// <paramref name="maxThreads"/> = 0 uses every core; the result does not depend on it.
     /// </summary>
@@ -227,12 +238,12 @@ public static partial class StateSpaceDuality
         if (b is null || b.Rank != 3 || b.Dim(0) != bs || b.Dim(1) < 1 || hs % b.Dim(1) != 0)
             throw new ArgumentException($"b must be [B = {bs}, G | {hs}, N], got {(b is null ? "null" : Shapes.Format(b.Shape))}.", nameof(b));
         int gs = b.Dim(1), ns = b.Dim(2);
-        CheckStepShape(dt, [bs, hs], nameof(dt));
-        CheckStepShape(aLog, [hs], nameof(aLog));
-        CheckStepShape(c, b.ShapeArray, nameof(c));
-        CheckStepShape(state, [bs, hs, ps, ns], nameof(state));
-        if (d is not null) CheckStepShape(d, [hs], nameof(d));
-        if (dtBias is not null) CheckStepShape(dtBias, [hs], nameof(dtBias));
+        Shapes.Same(dt, [bs, hs], nameof(dt));
+        Shapes.Same(aLog, [hs], nameof(aLog));
+        Shapes.Same(c, b.ShapeArray, nameof(c));
+        Shapes.Same(state, [bs, hs, ps, ns], nameof(state));
+        if (d is not null) Shapes.Same(d, [hs], nameof(d));
+        if (dtBias is not null) Shapes.Same(dtBias, [hs], nameof(dtBias));
         ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
 
         var delta = FastStepSizes(dt, dtBias, hs);
@@ -289,12 +300,6 @@ public static partial class StateSpaceDuality
         return dot;
     }
 
-    private static void CheckStepShape<T>(Tensor<T>? t, int[] shape, string name) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (t is null || !t.Shape.SequenceEqual(shape))
-            throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
-    }
-
     /// <summary>No step, head or state lane: y = D x only (any state passes through unchanged).</summary>
     private static Tensor<T> AddSkipOnly<T>(Tensor<T> x, Tensor<T>? d, Tensor<T> y, FastGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -309,18 +314,11 @@ public static partial class StateSpaceDuality
         ArgumentNullException.ThrowIfNull(x);
         if (x.Rank != 4) throw new ArgumentException($"x must be [B, L, H, P], got {Shapes.Format(x.Shape)}.", nameof(x));
         int bs = x.Dim(0), l = x.Dim(1), h = x.Dim(2);
-        Same(dt, [bs, l, h], nameof(dt));
-        Same(aLog, [h], nameof(aLog));
+        Shapes.Same(dt, [bs, l, h], nameof(dt));
+        Shapes.Same(aLog, [h], nameof(aLog));
         if (b is null || b.Rank != 4 || b.Dim(0) != bs || b.Dim(1) != l || b.Dim(2) < 1 || h % b.Dim(2) != 0)
             throw new ArgumentException($"b must be [B = {bs}, L = {l}, G | {h}, N], got {(b is null ? "null" : Shapes.Format(b.Shape))}.", nameof(b));
-        Same(c, b.ShapeArray, nameof(c));
-        if (d is not null) Same(d, [h], nameof(d));
-        if (dtBias is not null) Same(dtBias, [h], nameof(dtBias));
-
-        static void Same(Tensor<T>? t, int[] shape, string name)
-        {
-            if (t is null || !t.Shape.SequenceEqual(shape))
-                throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
-        }
-    }
+        Shapes.Same(c, b.ShapeArray, nameof(c));
+        if (d is not null) Shapes.Same(d, [h], nameof(d));
+        if (dtBias is not null) Shapes.Same(dtBias, [h], nameof(dtBias));    }
 }

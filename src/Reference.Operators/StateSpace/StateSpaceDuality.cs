@@ -1,3 +1,4 @@
+using System.Numerics;
 using Reference.Core;
 using Reference.Core.Kernels;
 
@@ -11,9 +12,9 @@ namespace Reference.Operators.StateSpace;
 /// <param name="C">C [B, L, G, N], grouped like B.</param>
 /// <param name="D">D [H], the skip; null means 0.</param>
 /// <param name="DtBias">[H] added to dt before the softplus; null means 0.</param>
-public sealed record SsdInputs(
-    Tensor<double> X, Tensor<double> Dt, Tensor<double> ALog, Tensor<double> B, Tensor<double> C,
-    Tensor<double>? D = null, Tensor<double>? DtBias = null)
+public sealed record StateSpaceDualityInputs<T>(
+    Tensor<T> X, Tensor<T> Dt, Tensor<T> ALog, Tensor<T> B, Tensor<T> C,
+    Tensor<T>? D = null, Tensor<T>? DtBias = null) where T : unmanaged, IFloatingPointIeee754<T>
 {
     public int Batch => X.Dim(0);
     public int Length => X.Dim(1);
@@ -31,31 +32,24 @@ public sealed record SsdInputs(
         ArgumentNullException.ThrowIfNull(X);
         if (X.Rank != 4) throw new ArgumentException($"X must be [B, L, H, P], got {Shapes.Format(X.Shape)}.", nameof(X));
         int b = Batch, l = Length, h = Heads;
-        Same(Dt, [b, l, h], nameof(Dt));
-        Same(ALog, [h], nameof(ALog));
+        Shapes.Same(Dt, [b, l, h], nameof(Dt));
+        Shapes.Same(ALog, [h], nameof(ALog));
         if (B is null || B.Rank != 4 || B.Dim(0) != b || B.Dim(1) != l)
             throw new ArgumentException($"B must be [B = {b}, L = {l}, G, N], got {(B is null ? "null" : Shapes.Format(B.Shape))}.", nameof(B));
         if (Groups < 1 || h % Groups != 0)
             throw new ArgumentException($"B has G = {Groups} groups, which must divide H = {h}.", nameof(B));
-        Same(C, [b, l, Groups, State], nameof(C));
-        if (D is not null) Same(D, [h], nameof(D));
-        if (DtBias is not null) Same(DtBias, [h], nameof(DtBias));
-    }
-
-    private static void Same(Tensor<double>? t, int[] shape, string name)
-    {
-        if (t is null || !t.Shape.SequenceEqual(shape))
-            throw new ArgumentException($"{name} must have shape {Shapes.Format(shape)}, got {(t is null ? "null" : Shapes.Format(t.Shape))}.", name);
-    }
-}
+        Shapes.Same(C, [b, l, Groups, State], nameof(C));
+        if (D is not null) Shapes.Same(D, [h], nameof(D));
+        if (DtBias is not null) Shapes.Same(DtBias, [h], nameof(DtBias));
+    }}
 
 /// <summary>Gradients of <see cref="StateSpaceDuality.Backward"/>, shaped like the inputs (null where the input was null).</summary>
-public sealed record SsdGradients(
+public sealed record StateSpaceDualityGradients(
     Tensor<double> DX, Tensor<double> DDt, Tensor<double> DALog, Tensor<double> DB, Tensor<double> DC,
     Tensor<double>? DD, Tensor<double>? DDtBias);
 
 /// <summary>Recurrent state of SSD: S [B, H, P, N] (one P x N matrix per head), updated in place.</summary>
-public sealed class SsdState(int batch, int heads, int headDim, int state)
+public sealed class StateSpaceDualityState(int batch, int heads, int headDim, int state)
 {
     public Tensor<double> S { get; } = Tensor<double>.Zeros(batch, heads, headDim, state);
 }
@@ -81,12 +75,12 @@ public sealed class SsdState(int batch, int heads, int headDim, int state)
 /// from its own inputs, (3) states passed between chunks by the chunk's total decay, (4) the carried
 /// state's contribution to every output of the next chunk. Equal to the recurrence to rounding.</para>
 /// <para>Simplifications: the Mamba-2 layer around it (projections, conv, gated RMSNorm) is not
-/// here; no initial state other than the one in <see cref="SsdState"/>.</para>
+/// here; no initial state other than the one in <see cref="StateSpaceDualityState"/>.</para>
 /// </summary>
 public static partial class StateSpaceDuality
 {
     /// <summary>Delta [B, L, H] = softplus(dt + bias).</summary>
-    public static Tensor<double> StepSizes(SsdInputs p)
+    public static Tensor<double> StepSizes(StateSpaceDualityInputs<double> p)
     {
         p.Check();
         var delta = Tensor<double>.Zeros(p.Batch, p.Length, p.Heads);
@@ -96,17 +90,17 @@ public static partial class StateSpaceDuality
     }
 
     /// <summary>The definition (float64): the recurrence from S = 0, output y [B, L, H, P].</summary>
-    public static Tensor<double> Forward(SsdInputs p) => Recurrent(p, null);
+    public static Tensor<double> Forward(StateSpaceDualityInputs<double> p) => Recurrent(p, null);
 
     /// <summary>
     /// The recurrence from <paramref name="state"/> (zeros when null), leaving the final state in it.
     /// y_t[p] sums S_t[p, n] C_t[n] over n ascending, then adds D_h x_t[p].
     /// </summary>
-    public static Tensor<double> Recurrent(SsdInputs p, SsdState? state)
+    public static Tensor<double> Recurrent(StateSpaceDualityInputs<double> p, StateSpaceDualityState? state)
     {
         p.Check();
         int bs = p.Batch, l = p.Length, hs = p.Heads, ps = p.HeadDim, n = p.State;
-        state ??= new SsdState(bs, hs, ps, n);
+        state ??= new StateSpaceDualityState(bs, hs, ps, n);
         CheckState(state, p);
         var delta = StepSizes(p);
         var y = Tensor<double>.Zeros(bs, l, hs, ps);
@@ -138,9 +132,9 @@ public static partial class StateSpaceDuality
 
     /// <summary>
     /// Decoding: one token per (b, h) (L = 1 in the inputs); returns y [B, H, P]. The fast tier is
-    /// <see cref="StepFast{T}"/> (StateSpaceDuality.Fast.cs) on the state <see cref="ForwardFast{T}"/> carries.
+    /// <see cref="StepFast{T}"/> (StateSpaceDuality.Fast.cs) on the state <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> carries.
     /// </summary>
-    public static Tensor<double> Step(SsdInputs token, SsdState state)
+    public static Tensor<double> Step(StateSpaceDualityInputs<double> token, StateSpaceDualityState state)
     {
         token.Check();
         if (token.Length != 1)
@@ -153,12 +147,12 @@ public static partial class StateSpaceDuality
     /// shorter), from <paramref name="state"/> (zeros when null; left holding the final state).
     /// Within a chunk, cum_i = sum_{r = start..start+i} Delta_r A_h is the running log decay.
     /// </summary>
-    public static Tensor<double> Chunked(SsdInputs p, int chunk, SsdState? state = null)
+    public static Tensor<double> Chunked(StateSpaceDualityInputs<double> p, int chunk, StateSpaceDualityState? state = null)
     {
         p.Check();
         ArgumentOutOfRangeException.ThrowIfLessThan(chunk, 1);
         int bs = p.Batch, l = p.Length, hs = p.Heads, ps = p.HeadDim, n = p.State, gs = p.Groups;
-        state ??= new SsdState(bs, hs, ps, n);
+        state ??= new StateSpaceDualityState(bs, hs, ps, n);
         CheckState(state, p);
         var delta = StepSizes(p);
         var y = Tensor<double>.Zeros(bs, l, hs, ps);
@@ -220,7 +214,7 @@ public static partial class StateSpaceDuality
     /// The 1-semiseparable operator per head, [B, H, L, L]:
     /// T[t, s] = (C_t . B_s) exp(A_h (cum_t - cum_s)) Delta_s for s &lt;= t, plus D_h on the diagonal.
     /// </summary>
-    public static Tensor<double> Materialize(SsdInputs p)
+    public static Tensor<double> Materialize(StateSpaceDualityInputs<double> p)
     {
         p.Check();
         int bs = p.Batch, l = p.Length, hs = p.Heads, n = p.State, gs = p.Groups;
@@ -252,7 +246,7 @@ public static partial class StateSpaceDuality
     /// The diagonal realization of head (b, h) for ESS, arrays [L, N]: transition a_t = exp(Delta_t A_h)
     /// (the same scalar on every lane), input b_t = Delta_t B_t, readout c_t = C_t. D is left out.
     /// </summary>
-    public static DiagonalRealization Realize(SsdInputs p, int batch, int head)
+    public static DiagonalRealization Realize(StateSpaceDualityInputs<double> p, int batch, int head)
     {
         p.Check();
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -286,7 +280,7 @@ public static partial class StateSpaceDuality
     /// dDelta_t = &lt;H_t, x_t B_t^T&gt; + &lt;H_t, S_{t-1}&gt; a_t A_h, dA_h = sum_t &lt;H_t, S_{t-1}&gt; a_t Delta_t,
     /// dA_log = dA A, ddt = dDelta softplus'(dt + bias). Group gradients sum over the group's heads.
     /// </summary>
-    public static SsdGradients Backward(SsdInputs p, Tensor<double> dY)
+    public static StateSpaceDualityGradients Backward(StateSpaceDualityInputs<double> p, Tensor<double> dY)
     {
         p.Check();
         int bs = p.Batch, l = p.Length, hs = p.Heads, ps = p.HeadDim, n = p.State, gs = p.Groups;
@@ -352,10 +346,10 @@ public static partial class StateSpaceDuality
                 }
                 dALog.Data[h] += dA * aH;
             }
-        return new SsdGradients(dX, dDt, dALog, dB, dC, dD, dBias);
+        return new StateSpaceDualityGradients(dX, dDt, dALog, dB, dC, dD, dBias);
     }
 
-    private static void CheckState(SsdState state, SsdInputs p)
+    private static void CheckState(StateSpaceDualityState state, StateSpaceDualityInputs<double> p)
     {
         ArgumentNullException.ThrowIfNull(state);
         if (!state.S.Shape.SequenceEqual([p.Batch, p.Heads, p.HeadDim, p.State]))

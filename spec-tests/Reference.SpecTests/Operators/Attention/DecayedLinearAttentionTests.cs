@@ -47,12 +47,12 @@ public class DecayedLinearAttentionTests
         var (q, k, v, ll) = Inputs(c);
         var expected = DecayedLinearAttention.Forward(q, k, v, ll);
         int split = (2 * c.L) / 3;
-        var state = GlaState.Zeros(c.B, c.H, c.K, c.V);
+        var state = GatedLinearAttentionState.Zeros(c.B, c.H, c.K, c.V);
         var first = DecayedLinearAttention.Chunked(q.Slice(2, 0, split), k.Slice(2, 0, split), v.Slice(2, 0, split), ll, c.Chunk, state);
         var second = DecayedLinearAttention.Chunked(q.Slice(2, split, c.L - split), k.Slice(2, split, c.L - split), v.Slice(2, split, c.L - split), ll, c.Chunk, state);
         Assert.True(Rel(expected.Slice(2, 0, split), first) <= 1e-12);
         Assert.True(Rel(expected.Slice(2, split, c.L - split), second) <= 1e-12);
-        var stepState = GlaState.Zeros(c.B, c.H, c.K, c.V);
+        var stepState = GatedLinearAttentionState.Zeros(c.B, c.H, c.K, c.V);
         for (int t = 0; t < c.L; t++)
         {
             var y = DecayedLinearAttention.Step(stepState, q.Slice(2, t, 1).Reshape(c.B, c.H, c.K), k.Slice(2, t, 1).Reshape(c.B, c.H, c.K),

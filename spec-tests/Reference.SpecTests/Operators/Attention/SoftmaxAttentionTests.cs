@@ -2,6 +2,7 @@ using FsCheck.Xunit;
 using Reference.Core;
 using Reference.Core.Linear;
 using Reference.Operators.Attention;
+using Reference.Operators.Kernels;
 using static Reference.SpecTests.Operators.Attention.AttentionCheck;
 
 namespace Reference.SpecTests.Operators.Attention;

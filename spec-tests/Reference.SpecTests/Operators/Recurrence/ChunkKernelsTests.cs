@@ -4,6 +4,7 @@ using FsCheck.Xunit;
 using Reference.Core;
 using Reference.Core.Linear;
 using Reference.Operators.Attention;
+using Reference.Operators.Kernels;
 using Reference.Operators.Recurrence;
 using Reference.SpecTests.Core;
 

@@ -135,13 +135,13 @@ public class GatedLinearAttentionTests
         var (q, k, v, g) = Inputs(c, scalarGate: c.Seed % 2 == 0);
         int split = c.L / 3;
         var expected = GatedLinearAttention.Recurrent(q, k, v, g, state: null);
-        var stateChunked = GlaState.Zeros(c.B, c.H, c.K, c.V);
+        var stateChunked = GatedLinearAttentionState.Zeros(c.B, c.H, c.K, c.V);
         var first = GatedLinearAttention.Chunked(q.Slice(2, 0, split), k.Slice(2, 0, split), v.Slice(2, 0, split), g.Slice(2, 0, split), c.Chunk, stateChunked);
         var second = GatedLinearAttention.Chunked(q.Slice(2, split, c.L - split), k.Slice(2, split, c.L - split),
             v.Slice(2, split, c.L - split), g.Slice(2, split, c.L - split), c.Chunk, stateChunked);
         Assert.True(Rel(expected.Slice(2, 0, split), first) <= 1e-12);
         Assert.True(Rel(expected.Slice(2, split, c.L - split), second) <= 1e-12);
-        var stateStep = GlaState.Zeros(c.B, c.H, c.K, c.V);
+        var stateStep = GatedLinearAttentionState.Zeros(c.B, c.H, c.K, c.V);
         for (int t = 0; t < c.L; t++)
         {
             var o = GatedLinearAttention.Step(stateStep, q.Slice(2, t, 1).Reshape(c.B, c.H, c.K), k.Slice(2, t, 1).Reshape(c.B, c.H, c.K),

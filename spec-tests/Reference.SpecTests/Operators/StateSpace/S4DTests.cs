@@ -167,7 +167,7 @@ public class S4DTests
         var t = S4D.Materialize(p, c.L, c.Method);
         for (int h = 0; h < c.H; h++)
         {
-            var dense = S4D.Realization(p, h, c.L, c.Method).Materialize().Data;
+            var dense = S4D.Realize(p, h, c.L, c.Method).Materialize().Data;
             Assert.True(Metrics.RelativeError(t.Data.AsSpan(h * c.L * c.L, c.L * c.L), dense, 1e-300) <= 1e-12);
         }
     }

@@ -23,7 +23,7 @@ public sealed record ScanCase(int B, int D, int G, int L, int N, int Chunk, bool
          select new ScanCase(b, g * perGroup, g, l, n, chunk, gate, seed)).ToArbitrary();
 
     /// <summary>Inputs with Mamba-like scales: delta around softplus^-1(0.01..0.1), A_log from Mamba's init plus noise.</summary>
-    public SelectiveScanInputs Inputs()
+    public SelectiveScanInputs<double> Inputs()
     {
         var rng = new SplitMix64((ulong)Seed);
         var u = rng.NormalTensor<double>(0, 1, B, D, L);
@@ -35,7 +35,7 @@ public sealed record ScanCase(int B, int D, int G, int L, int N, int Chunk, bool
         var skip = rng.NormalTensor<double>(0, 1, D);
         var z = Gate ? rng.NormalTensor<double>(0, 1, B, D, L) : null;
         var bias = rng.NormalTensor<double>(0, 0.5, D);
-        return new SelectiveScanInputs(u, delta, aLog, bIn, cOut, skip, z, bias);
+        return new SelectiveScanInputs<double>(u, delta, aLog, bIn, cOut, skip, z, bias);
     }
 }
 
@@ -62,7 +62,7 @@ public class SelectiveScanTests
         var state = new SelectiveScanState(c.B, c.D, c.N);
         for (int t = 0; t < c.L; t++)
         {
-            var token = new SelectiveScanInputs(p.U.Slice(2, t, 1), p.Delta.Slice(2, t, 1), p.ALog,
+            var token = new SelectiveScanInputs<double>(p.U.Slice(2, t, 1), p.Delta.Slice(2, t, 1), p.ALog,
                 p.B.Slice(3, t, 1), p.C.Slice(3, t, 1), p.D, p.Z?.Slice(2, t, 1), p.DeltaBias);
             var y = SelectiveScan.Step(token, state);
             Assert.True(Rel(expected.Slice(2, t, 1).Reshape(c.B, c.D), y) <= 1e-12);
@@ -108,7 +108,7 @@ public class SelectiveScanTests
         // One channel, N = 1, no bias/gate: x_0 = dt0 b0 u0, x_1 = e^{dt1 a} x_0 + dt1 b1 u1, y_t = c_t x_t + D u_t.
         double a = -2.0, d0 = 0.3, d1 = 0.7;
         double Inverse(double dt) => Math.Log(Math.Exp(dt) - 1.0);  // softplus^-1
-        var p = new SelectiveScanInputs(
+        var p = new SelectiveScanInputs<double>(
             Tensor<double>.FromSpan([1.5, -0.5], 1, 1, 2), Tensor<double>.FromSpan([Inverse(d0), Inverse(d1)], 1, 1, 2),
             Tensor<double>.FromSpan([Math.Log(2.0)], 1, 1), Tensor<double>.FromSpan([0.8, -1.1], 1, 1, 1, 2),
             Tensor<double>.FromSpan([2.0, 0.5], 1, 1, 1, 2), Tensor<double>.FromSpan([0.25], 1));
@@ -134,7 +134,7 @@ public class SelectiveScanTests
             }
     }
 
-    private static Tensor<T> Fast<T>(SelectiveScanInputs p, int maxThreads) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
+    private static Tensor<T> Fast<T>(SelectiveScanInputs<double> p, int maxThreads) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
         SelectiveScan.ForwardFast(p.U.Cast<T>(), p.Delta.Cast<T>(), p.ALog.Cast<T>(), p.B.Cast<T>(), p.C.Cast<T>(),
             p.D?.Cast<T>(), p.Z?.Cast<T>(), p.DeltaBias?.Cast<T>(), maxThreads);
 

@@ -26,12 +26,12 @@ public sealed record SsdFastCase(int B, int H, int G, int P, int L, int N, int C
          from seed in Cases.Seed
          select new SsdFastCase(b, g * perGroup, g, p, l, n, chunk, seed)).ToArbitrary();
 
-    public SsdInputs Inputs() => new SsdCase(B, H, G, P, L, N, Chunk, Seed).Inputs();
+    public StateSpaceDualityInputs<double> Inputs() => new SsdCase(B, H, G, P, L, N, Chunk, Seed).Inputs();
 }
 
 public class StateSpaceDualityFastTests
 {
-    private static Tensor<T> Fast<T>(SsdInputs p, int chunk, int maxThreads) where T : unmanaged, IFloatingPointIeee754<T> =>
+    private static Tensor<T> Fast<T>(StateSpaceDualityInputs<double> p, int chunk, int maxThreads) where T : unmanaged, IFloatingPointIeee754<T> =>
         StateSpaceDuality.ForwardFast(p.X.Cast<T>(), p.Dt.Cast<T>(), p.ALog.Cast<T>(), p.B.Cast<T>(), p.C.Cast<T>(),
             p.D?.Cast<T>(), p.DtBias?.Cast<T>(), chunk, maxThreads);
 
@@ -76,7 +76,7 @@ public class StateSpaceDualityFastTests
     {
         var p = c.Inputs();
         var s0 = new SplitMix64((ulong)c.Seed + 5).NormalTensor<double>(0, 1, c.B, c.H, c.P, c.N);
-        var recurrent = new SsdState(c.B, c.H, c.P, c.N);
+        var recurrent = new StateSpaceDualityState(c.B, c.H, c.P, c.N);
         s0.Data.CopyTo(recurrent.S.Data, 0);
         var expected = StateSpaceDuality.Recurrent(p, recurrent);
         var state = s0.Clone();

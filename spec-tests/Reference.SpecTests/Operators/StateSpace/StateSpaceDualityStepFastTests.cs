@@ -12,11 +12,11 @@ public class StateSpaceDualityStepFastTests
     private const double Float32Bound = 1e-5;
 
     /// <summary>
-    /// Prefills steps [0, cut) with <see cref="StateSpaceDuality.ForwardFast{T}"/> carrying a state from
+    /// Prefills steps [0, cut) with <see cref="StateSpaceDuality.ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> carrying a state from
     /// <paramref name="s0"/>, then decodes steps [cut, L) one by one with <see cref="StateSpaceDuality.StepFast{T}"/>
     /// on that state. Returns y [B, L, H, P] and the final state, in float64.
     /// </summary>
-    private static (Tensor<double> Y, Tensor<double> State) PrefillThenDecode<T>(SsdInputs p, Tensor<double> s0, int cut, int chunk, int maxThreads = 1)
+    private static (Tensor<double> Y, Tensor<double> State) PrefillThenDecode<T>(StateSpaceDualityInputs<double> p, Tensor<double> s0, int cut, int chunk, int maxThreads = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (x, dt, b, c) = (p.X.Cast<T>(), p.Dt.Cast<T>(), p.B.Cast<T>(), p.C.Cast<T>());
@@ -53,7 +53,7 @@ public class StateSpaceDualityStepFastTests
         int cut = c.Seed % 2 == 0 ? c.L / 3 : c.L - 1;
         foreach (var s0 in new[] { Tensor<double>.Zeros(c.B, c.H, c.P, c.N), RandomState(c) })
         {
-            var definition = new SsdState(c.B, c.H, c.P, c.N);
+            var definition = new StateSpaceDualityState(c.B, c.H, c.P, c.N);
             s0.Data.CopyTo(definition.S.Data, 0);
             var expected = StateSpaceDuality.Recurrent(p, definition);
             var (y64, s64) = PrefillThenDecode<double>(p, s0, cut, c.Chunk);
@@ -69,14 +69,14 @@ public class StateSpaceDualityStepFastTests
 
     /// <summary>
     /// Token by token from a random state, side by side with the definition's Step: float64 agrees to rounding
-    /// at every step; the fast step also advances the definition's own <see cref="SsdState.S"/>.
+    /// at every step; the fast step also advances the definition's own <see cref="StateSpaceDualityState.S"/>.
     /// </summary>
     [Property(Arbitrary = [typeof(SsdFastCase)], MaxTest = 30)]
     public void Property_StepFastFloat64_EqualsTheDefinitionStep_OnItsState(SsdFastCase c)
     {
         var p = c.Inputs();
-        var definition = new SsdState(c.B, c.H, c.P, c.N);
-        var shared = new SsdState(c.B, c.H, c.P, c.N);
+        var definition = new StateSpaceDualityState(c.B, c.H, c.P, c.N);
+        var shared = new StateSpaceDualityState(c.B, c.H, c.P, c.N);
         RandomState(c).Data.CopyTo(definition.S.Data, 0);
         RandomState(c).Data.CopyTo(shared.S.Data, 0);
         for (int t = 0; t < Math.Min(c.L, 17); t++)
@@ -97,7 +97,7 @@ public class StateSpaceDualityStepFastTests
         var p = new SsdCase(2, 4, 2, 9, 6, 17, 4, 3).Inputs() with { D = null, DtBias = null };
         p = p with { ALog = Tensor<double>.Full(20 * Math.Log(2), 4) };
         var state = Tensor<float>.Zeros(2, 4, 9, 17);
-        var definition = new SsdState(2, 4, 9, 17);
+        var definition = new StateSpaceDualityState(2, 4, 9, 17);
         var expected = StateSpaceDuality.Recurrent(p, definition);
         for (int t = 0; t < 6; t++)
         {
@@ -119,7 +119,7 @@ public class StateSpaceDualityStepFastTests
         var two = PrefillThenDecode<float>(p, s0.Cast<double>(), 0, 64, maxThreads: 2);
         Assert.Equal(one.Y.Data, two.Y.Data);
         Assert.Equal(one.State.Data, two.State.Data);
-        var definition = new SsdState(2, 8, 64, 64);
+        var definition = new StateSpaceDualityState(2, 8, 64, 64);
         s0.Cast<double>().Data.CopyTo(definition.S.Data, 0);
         Assert.True(Rel(StateSpaceDuality.Recurrent(p, definition), one.Y) <= Float32Bound);
     }

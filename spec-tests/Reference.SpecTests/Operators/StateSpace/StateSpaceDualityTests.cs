@@ -23,10 +23,10 @@ public sealed record SsdCase(int B, int H, int G, int P, int L, int N, int Chunk
          select new SsdCase(b, g * perGroup, g, p, l, n, chunk, seed)).ToArbitrary();
 
     /// <summary>Mamba-2-like scales: dt around softplus^-1(0.01..0.1), A_log = log U[1, 16].</summary>
-    public SsdInputs Inputs()
+    public StateSpaceDualityInputs<double> Inputs()
     {
         var rng = new SplitMix64((ulong)Seed);
-        return new SsdInputs(
+        return new StateSpaceDualityInputs<double>(
             rng.NormalTensor<double>(0, 1, B, L, H, P), rng.NormalTensor<double>(-2.5, 1.0, B, L, H),
             Tensor<double>.FromSpan(Enumerable.Range(0, H).Select(_ => Math.Log(rng.Uniform(1, 16))).ToArray(), H),
             rng.NormalTensor<double>(0, 1, B, L, G, N), rng.NormalTensor<double>(0, 1, B, L, G, N),
@@ -68,8 +68,8 @@ public class StateSpaceDualityTests
         var p = c.Inputs();
         var rng = new SplitMix64((ulong)c.Seed + 5);
         var s0 = rng.NormalTensor<double>(0, 1, c.B, c.H, c.P, c.N);
-        var recurrentState = new SsdState(c.B, c.H, c.P, c.N);
-        var chunkedState = new SsdState(c.B, c.H, c.P, c.N);
+        var recurrentState = new StateSpaceDualityState(c.B, c.H, c.P, c.N);
+        var chunkedState = new StateSpaceDualityState(c.B, c.H, c.P, c.N);
         s0.Data.CopyTo(recurrentState.S.Data, 0);
         s0.Data.CopyTo(chunkedState.S.Data, 0);
         var y = StateSpaceDuality.Recurrent(p, recurrentState);
@@ -82,7 +82,7 @@ public class StateSpaceDualityTests
     {
         var p = c.Inputs();
         var y = StateSpaceDuality.Forward(p);
-        var state = new SsdState(c.B, c.H, c.P, c.N);
+        var state = new StateSpaceDualityState(c.B, c.H, c.P, c.N);
         for (int t = 0; t < c.L; t++)
         {
             var token = p with { X = p.X.Slice(1, t, 1), Dt = p.Dt.Slice(1, t, 1), B = p.B.Slice(1, t, 1), C = p.C.Slice(1, t, 1) };
@@ -147,7 +147,7 @@ public class StateSpaceDualityTests
         var p = new SsdCase(c.B, c.H, c.G, 1, c.L, c.N, c.Chunk, c.Seed).Inputs();
         var aLog = Tensor<double>.Zeros(c.H, c.N);
         for (int h = 0; h < c.H; h++) for (int k = 0; k < c.N; k++) aLog[h, k] = p.ALog[h];
-        var scan = new SelectiveScanInputs(p.X.Reshape(c.B, c.L, c.H).Permute(0, 2, 1), p.Dt.Permute(0, 2, 1), aLog,
+        var scan = new SelectiveScanInputs<double>(p.X.Reshape(c.B, c.L, c.H).Permute(0, 2, 1), p.Dt.Permute(0, 2, 1), aLog,
             p.B.Permute(0, 2, 3, 1), p.C.Permute(0, 2, 3, 1), p.D, null, p.DtBias);
         var expected = SelectiveScan.Forward(scan).Permute(0, 2, 1).Reshape(c.B, c.L, c.H, 1);
         Assert.True(Rel(expected, StateSpaceDuality.Forward(p)) <= 1e-12);

@@ -2,7 +2,7 @@ using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
-namespace Reference.Operators.Recurrence;
+namespace Reference.Operators.Kernels;
 
 /// <summary>Fused vector passes of the fast gated-recurrence kernels (one pass instead of several TensorPrimitives calls).</summary>
 internal static class StateKernels

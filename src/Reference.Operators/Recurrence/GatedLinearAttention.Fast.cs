@@ -1,7 +1,9 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using Reference.Core;
+using Reference.Core.Linear;
 using Reference.Operators.Attention;
+using Reference.Operators.Kernels;
 
 namespace Reference.Operators.Recurrence;
 
@@ -51,6 +53,34 @@ namespace Reference.Operators.Recurrence;
 /// </summary>
 public static partial class GatedLinearAttention
 {
+    /// <summary>
+    /// Fast tier of the recurrent form (float32 or float64, heads in parallel): per step one fused
+    /// vector pass over the K x V state, S[c, :] = exp(g_tc) S[c, :] + k_tc v_t and
+    /// o_t += scale q_tc S[c, :]. The peer of <see cref="ChunkedFast{T}"/> in the benchmark.
+    /// </summary>
+    public static Tensor<T> RecurrentFast<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, double? scale = null, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
+        int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
+        T sc = T.CreateChecked(Scale(scale, kd));
+        var o = Tensor<T>.Zeros(b, h, l, vd);
+        Parallel.For(0, b * h, new ParallelOptions { MaxDegreeOfParallelism = threads }, bh =>
+        {
+            var s = new T[kd * vd];
+            var alpha = new T[kg];
+            var qs = new T[kd];
+            for (int t = 0; t < l; t++)
+            {
+                TensorPrimitives.Exp<T>(g.Data.AsSpan((bh * l + t) * kg, kg), alpha);
+                TensorPrimitives.Multiply(q.Data.AsSpan((bh * l + t) * kd, kd), sc, qs);
+                StateKernels.DecayUpdateRead<T>(s, alpha, k.Data.AsSpan((bh * l + t) * kd, kd), v.Data.AsSpan((bh * l + t) * vd, vd),
+                    qs, o.Data.AsSpan((bh * l + t) * vd, vd));
+            }
+        });
+        return o;
+    }
+
     /// <summary>
     /// Chunk length C of <see cref="ChunkedFast{T}"/>, chosen by measurement together with
     /// <see cref="FastSubChunk"/> (`--gla-cpu-time` in bench/, float32, K = V = 64, L 2048, one

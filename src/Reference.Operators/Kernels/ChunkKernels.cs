@@ -4,13 +4,13 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Reference.Core.Kernels;
 
-namespace Reference.Operators.Recurrence;
+namespace Reference.Operators.Kernels;
 
 /// <summary>
-/// Kernels of the fast chunkwise gated linear attention (<see cref="GatedLinearAttention.ChunkedFast{T}"/>):
+/// Kernels of the fast chunkwise gated linear attention (<see cref="Recurrence.GatedLinearAttention.ChunkedFast{T}"/>):
 /// a dot-product tile kernel (GemmNT) and fused per-row vector passes.
 /// <para>The tile products C (+)= A B (optionally with A transposed and C's rows rescaled) are
-/// <see cref="Attention.TileGemm"/>'s.</para>
+/// <see cref="Reference.Core.Linear.TileGemm"/>'s.</para>
 /// <para>GemmNT: C = A B^T with both operands row-major along k (scores of queries against keys),
 /// 2 x 4 tiles of dot products, each reduced across the vector lanes at the end.</para>
 /// <para>Exponentials: every exponent the chunked form evaluates is a log-gate g = log alpha or a

@@ -32,11 +32,31 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Reference.Core;
 using Reference.Core.Kernels;
+using Reference.Operators.Kernels;
 
 namespace Reference.Operators.Attention;
 
 public static partial class SoftmaxAttention
 {
+    /// <summary>
+    /// Fast tier: tiled online softmax (FlashAttention Algorithm 1), float32 or float64, never
+    /// materialising the L x L scores; see <see cref="FlashAttentionKernel"/> for the tiling, the
+    /// register-blocked products and the thread schedule. Accumulators are in T (FlashAttention keeps
+    /// fp32 accumulators likewise). <paramref name="maxThreads"/> = 0 uses every core; the result does
+    /// not depend on the thread count.
+    /// </summary>
+    public static Tensor<T> ForwardFast<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options = null, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (b, hq, l, kd, hkv, vd) = Check(q, k, v);
+        int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
+        T scale = T.CreateChecked(ResolveScale(options, kd));
+        int window = ResolveWindow(options, l);
+        var o = Tensor<T>.Zeros(b, hq, l, vd);
+        FlashAttentionKernel.Forward(q.Data, k.Data, v.Data, o.Data, b, hq, hkv, l, kd, vd, scale, window, threads);
+        return o;
+    }
+
     /// <summary>Cached keys per online-softmax block of <see cref="StepFast{T}"/>.</summary>
     private const int DecodeBlock = 64;
 
