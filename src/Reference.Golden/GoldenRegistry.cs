@@ -21,7 +21,6 @@ public static class GoldenRegistry
         KernelGolden.LayerNorm,
         KernelGolden.RmsNorm,
         .. KernelGolden.Activations,
-        .. AttentionGolden.All,
         ConvolutionGolden.Causal,
         ConvolutionGolden.Bidirectional,
         ConvolutionGolden.S4DLayer,

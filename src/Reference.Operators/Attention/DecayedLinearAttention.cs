@@ -21,7 +21,7 @@ public sealed record DecayedLinearAttentionGradients(Tensor<double> Dq, Tensor<d
 /// <para>Simplifications: no xPos/rotary factors, group norm or gating of RetNet; decays are
 /// parameters, not functions of the input (that is GLA).</para>
 /// </summary>
-public static class DecayedLinearAttention
+public static partial class DecayedLinearAttention
 {
     /// <summary>
     /// A seeded initial log-decay [H, K]: lambda = 1 - 2^(-u), u ~ U[5, 9] per head and channel,

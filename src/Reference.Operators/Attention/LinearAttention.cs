@@ -65,7 +65,7 @@ public sealed class LinearAttentionState
 /// <para>Simplifications: no projections or output gate (the layer's business); the Taylor map keeps
 /// all K^2 products (Based keeps the same function, some implementations drop duplicates).</para>
 /// </summary>
-public static class LinearAttention
+public static partial class LinearAttention
 {
     /// <summary>Feature dimension F of <paramref name="map"/> on K-dimensional inputs.</summary>
     public static int FeatureDim(FeatureMap map, int k) => map == FeatureMap.Taylor ? 1 + k + k * k : k;
