@@ -42,7 +42,7 @@ public static partial class DecayedLinearAttention
                 (_, x) => NamedTensors.Outputs(("out", Recurrent(x.Double("q"), x.Double("k"), x.Double("v"), x.Double("log_lambda")))), "out"),
             new("chunked (C = 8)", "DecayedLinearAttention.Chunked(q, k, v, logLambda, chunk: 8)",
                 (_, x) => NamedTensors.Outputs(("out", Chunked(x.Double("q"), x.Double("k"), x.Double("v"), x.Double("log_lambda"), 8))), "out"),
-            new("decoding (Step per position)", "DecayedLinearAttention.Step(state, q_t, k_t, v_t, logLambda) for t = 0..L-1 from GlaState.Zeros",
+            new("decoding (Step per position)", "DecayedLinearAttention.Step(state, q_t, k_t, v_t, logLambda) for t = 0..L-1 from GatedLinearAttentionState.Zeros",
                 (_, x) => NamedTensors.Outputs(("out", StepByStep(x))), "out"),
             new("materialized T v", "DecayedLinearAttention.Materialize(q, k, logLambda), then T v per head (HeadOperators.Apply)",
                 (_, x) => NamedTensors.Outputs(("out", HeadOperators.Apply(Materialize(x.Double("q"), x.Double("k"), x.Double("log_lambda")), x.Double("v")))), "out"),
@@ -52,7 +52,7 @@ public static partial class DecayedLinearAttention
         RealizeEntry = "DecayedLinearAttention.Realize(q, k, logLambda, batch, head): a_t = lambda (constant), b_t = k_t, c_t = scale q_t",
         Realize = (_, x) => HeadOperators.ForEachHead(x.Double("q"), (b, h) => Realize(x.Double("q"), x.Double("k"), x.Double("log_lambda"), b, h)),
         StepEntry = "DecayedLinearAttention.Step(state, qt, kt, vt, logLambda)",
-        State = "S [B, H, K, V] (GlaState)",
+        State = "S [B, H, K, V] (GatedLinearAttentionState)",
         TotalStateSizeFormula = "K per head and value column (H K V per layer)",
         TotalStateSize = (p, _, _) => p.Int("k"),
         // No ESS catalog instance today; one in the spirit of the others: q, k ~ N(0, 1) [1, H, L, K]
@@ -101,7 +101,7 @@ public static partial class DecayedLinearAttention
     private static Tensor<double> StepByStep(NamedArrays x)
     {
         var (q, k, v, logLambda) = (x.Double("q"), x.Double("k"), x.Double("v"), x.Double("log_lambda"));
-        var state = GlaState.Zeros(q.Dim(0), q.Dim(1), q.Dim(3), v.Dim(3));
+        var state = GatedLinearAttentionState.Zeros(q.Dim(0), q.Dim(1), q.Dim(3), v.Dim(3));
         return StepLoop(q, k, v, (qt, kt, vt) => Step(state, qt, kt, vt, logLambda));
     }
 }
