@@ -140,7 +140,7 @@ public sealed class S4DState
     public Complex[] X { get; }
 }
 
-public static class S4D
+public static partial class S4D
 {
     // ------------------------------------------------------------------ discretization
 
