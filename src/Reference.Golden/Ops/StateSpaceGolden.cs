@@ -2,7 +2,6 @@ using System.Numerics;
 using System.Text.Json.Nodes;
 using Reference.Core;
 using Reference.Core.IO;
-using Reference.Operators.Convolution;
 using Reference.Operators.StateSpace;
 
 namespace Reference.Golden.Ops;
