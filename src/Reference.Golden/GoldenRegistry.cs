@@ -23,8 +23,6 @@ public static class GoldenRegistry
         .. KernelGolden.Activations,
         ConvolutionGolden.Causal,
         ConvolutionGolden.Bidirectional,
-        ConvolutionGolden.S4DLayer,
-        .. StateSpaceGolden.All,
         .. EssGolden.All,
         .. OperatorRegistry.All.Where(d => d.Cases.Count > 0).Select(GoldenOp.From),
     ];

@@ -69,7 +69,7 @@ public sealed class ShiftSsmState
     public double[] X { get; }
 }
 
-public static class ShiftSsm
+public static partial class ShiftSsm
 {
     /// <summary>k_shift [D, N]: k[c, m] = sum_{n=0..N-1-m} B[c, n] C[c, n+m], n ascending.</summary>
     public static Tensor<double> Taps(ShiftSsmParameters p)

@@ -1,0 +1,109 @@
+using System.Text.Json.Nodes;
+using Reference.Core;
+using Reference.Core.Conformance;
+using Reference.Core.IO;
+
+namespace Reference.Operators.StateSpace;
+
+/// <summary>
+/// What the descriptors of the time-invariant SSM layers (ssm.s4d, ssm.shift, ssm.h3) share:
+/// the discretization parameter, per-row application of operator matrices, the token-by-token
+/// Step loop and the chunked run over channel-major sequences [.., C, L] (row r uses channel r mod C).
+/// </summary>
+internal static class LtiSsmDescriptors
+{
+    /// <summary>The meaning of params.discretization.</summary>
+    public const string DiscretizationParameter = "zoh or bilinear (S4D's discretization of the continuous SSM)";
+
+    /// <summary>params.discretization as the enum (ArgumentException naming the parameter otherwise).</summary>
+    public static Discretization Method(JsonObject p) => p.String("discretization") switch
+    {
+        "zoh" => Discretization.Zoh,
+        "bilinear" => Discretization.Bilinear,
+        var other => throw new ArgumentException($"params.discretization must be zoh or bilinear, found {other}.", "discretization"),
+    };
+
+    /// <summary>A drawn float64 parameter rounded to float32 and stored as float64 (a float32 backend reads the exact values).</summary>
+    public static NpyArray RoundedF32(double[] data, int[] shape) => NpyArray.Of(data.Select(v => (double)(float)v).ToArray(), shape);
+
+    /// <summary>A float64 parameter array stored as is (the ESS samples keep the initializer's exact values).</summary>
+    public static NpyArray Exact(double[] data, params int[] shape) => NpyArray.Of((double[])data.Clone(), shape);
+
+    /// <summary>y[r] = T[r mod C'] u[r] for u [.., C, L] and T [C', L, L] with C' = C or C' = rows (one matrix per row).</summary>
+    public static Tensor<double> ApplyPerRow(Tensor<double> t, Tensor<double> u)
+    {
+        int l = u.Dim(-1), rows = u.Length / l, matrices = t.Dim(0);
+        var y = Tensor<double>.Zeros(u.ShapeArray);
+        for (int r = 0; r < rows; r++)
+        {
+            int tBase = (r % matrices) * l * l;
+            for (int i = 0; i < l; i++)
+            {
+                double acc = 0.0;
+                for (int j = 0; j <= i; j++) acc += t.Data[tBase + i * l + j] * u.Data[r * l + j];
+                y.Data[r * l + i] = acc;
+            }
+        }
+        return y;
+    }
+
+    /// <summary>[C, L, L] repeated for every batch row: [B C, L, L] (the matrices of an operator that does not depend on its input).</summary>
+    public static Tensor<double> RepeatForBatch(Tensor<double> t, int batch)
+    {
+        var result = Tensor<double>.Zeros(batch * t.Dim(0), t.Dim(1), t.Dim(2));
+        for (int b = 0; b < batch; b++) t.Data.CopyTo(result.Data, b * t.Length);
+        return result;
+    }
+
+    /// <summary>The Step loop over u [.., C, L]: step(u_t [rows]) -> y_t [rows], t ascending.</summary>
+    public static Tensor<double> StepLoop(Tensor<double> u, Func<double[], double[]> step)
+    {
+        int l = u.Dim(-1), rows = u.Length / l;
+        var y = Tensor<double>.Zeros(u.ShapeArray);
+        var ut = new double[rows];
+        for (int t = 0; t < l; t++)
+        {
+            for (int r = 0; r < rows; r++) ut[r] = u.Data[r * l + t];
+            var yt = step(ut);
+            for (int r = 0; r < rows; r++) y.Data[r * l + t] = yt[r];
+        }
+        return y;
+    }
+
+    /// <summary>
+    /// The kernel [C, Lk] read off a Step loop over C rows: the response to a unit impulse at t = 0, minus
+    /// the skip at lag 0 (the recurrence's own impulse response, against the closed-form kernel).
+    /// </summary>
+    public static Tensor<double> ImpulseResponse(int channels, int kernelLength, double[] skip, Func<double[], double[]> step)
+    {
+        var k = Tensor<double>.Zeros(channels, kernelLength);
+        var ut = new double[channels];
+        for (int t = 0; t < kernelLength; t++)
+        {
+            Array.Fill(ut, t == 0 ? 1.0 : 0.0);
+            var yt = step(ut);
+            for (int c = 0; c < channels; c++) k.Data[c * kernelLength + t] = yt[c] - (t == 0 ? skip[c] : 0.0);
+        }
+        return k;
+    }
+
+    /// <summary>
+    /// u [.., C, L] cut into chunks of <paramref name="chunk"/> steps along the last axis (the last one
+    /// shorter), each run through <paramref name="run"/> (which carries the state), outputs reassembled.
+    /// </summary>
+    public static Tensor<double> ChunkedOverLastAxis(Tensor<double> u, int chunk, Func<Tensor<double>, Tensor<double>> run)
+    {
+        int l = u.Dim(-1), rows = u.Length / l;
+        var lead = u.ShapeArray[..^1];
+        var y = Tensor<double>.Zeros(u.ShapeArray);
+        for (int t0 = 0; t0 < l; t0 += chunk)
+        {
+            int lc = Math.Min(chunk, l - t0);
+            var piece = Tensor<double>.Zeros([.. lead, lc]);
+            for (int r = 0; r < rows; r++) u.Data.AsSpan(r * l + t0, lc).CopyTo(piece.Data.AsSpan(r * lc, lc));
+            var out_ = run(piece);
+            for (int r = 0; r < rows; r++) out_.Data.AsSpan(r * lc, lc).CopyTo(y.Data.AsSpan(r * l + t0, lc));
+        }
+        return y;
+    }
+}
