@@ -77,7 +77,7 @@ public sealed class ConvolutionState
     public double[] History { get; }
 }
 
-public static class CausalConvolution
+public static partial class CausalConvolution
 {
     // ------------------------------------------------------------------ parallel form (Naive)
 

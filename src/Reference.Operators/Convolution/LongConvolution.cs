@@ -87,7 +87,7 @@ public sealed record LongConvolutionGradients(Tensor<double> Input, double[] Ker
 /// <summary>Gradients of the whole layer (du [B, L, H] and one array per parameter).</summary>
 public sealed record LongConvolutionLayerGradients(Tensor<double> Input, double[] Kernel, double[] D, double[] W, double[] Bias);
 
-public static class LongConvolution
+public static partial class LongConvolution
 {
     // ------------------------------------------------------------------ kernel processing
 
