@@ -71,7 +71,7 @@ public static partial class CausalConvolution
         },
         AutodiffEntry = "SsmOps.CausalConvolution(u, k, d) (VJP: CausalConvolution.Backward)",
         Differentiable = ["u", "k", "d"],
-        Autodiff = (_, _, v) => SsmOps.CausalConvolution(v[0], v[1], v[2]),
+        Autodiff = (_, _, v) => SsmOps.CausalConvolution(v[0], v[1], v.Length > 2 ? v[2] : null),
         AccumulationOrder = ConvOrder,
         Distribution = CaseInputs.NormalF32 + " (u, then k, then d)",
         Cases =

@@ -59,8 +59,9 @@ public static partial class LongConvolution
         ],
         MaterializeEntry = "LongConvolution.Materialize(p, L) [C H, L, L] (Toeplitz K plus D), repeated over the batch",
         Materialize = MaterializeRows,
-        TotalStateSizeFormula = "min(s, L - s) per channel (an arbitrary length-L kernel: the rank bound of the split block, the catalog's longconv capacity)",
-        TotalStateSize = (_, s, l) => Math.Min(s, l - s),
+        TotalStateSizeFormula = "min(s, L - s, Lk - 1) per channel (an arbitrary kernel: the rank bound of the split block; " +
+            "min(s, L - s) for the length-L kernels of the catalog's longconv)",
+        TotalStateSize = (p, s, l) => Math.Min(Math.Min(s, l - s), p.Int("kernel_length") - 1),
         Sample = o =>
         {
             // The catalog's "longconv": h[t] ~ N(0, 1) exp(-t / (L/4)) / sqrt(L) per channel, kernel length L, no Smooth (window 1),
