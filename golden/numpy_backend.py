@@ -5,7 +5,8 @@ Every op is written from ../shared/spec/ (operators.md, ess.md) and the papers' 
 from the C# code, and where natural by another representation than the golden's naive definition:
 GEMM and softmax directly; fft.fft and fft.causal_conv by numpy's FFT; conv.causal, conv.long,
 the shift SSM, H3, S4D and Hyena's long convolutions by direct causal sums; conv.bidirectional by
-the spectra of its two conventions; selective scan, the Mamba block, linear, decayed linear and
+the spectra of its two conventions; conv.flash_butterfly (a block FFT) by numpy's complex FFT;
+selective scan, the Mamba block, linear, decayed linear and
 gated linear attention by their recurrences; SSD by its dual quadratic form; softmax attention by
 its masked score matrix; ESS by numpy.linalg.svd of every split block; the activations in forms
 without cancellation (GELU by a documented 80-digit erfc: numpy has no erf). Two ways to use it:
@@ -400,6 +401,24 @@ def conv_bidirectional(p, x, dtype):
     return {"y": y.astype(dtype)}
 
 
+def conv_flash_butterfly(p, x, dtype):
+    """FlashButterfly (Fu, Epstein et al. 2023, Sec. 3.2) evaluates k * u + d u by a block FFT; here the
+    same linear convolution by numpy's complex FFT: u and the first min(Lk, L) taps zero-padded to
+    N = the smallest power of two >= L + taps - 1 (no circular wrap reaches t < L), then
+    y = Re(ifft(fft(u) fft(k)))[:L] + d u. d is optional (absent: no skip); outputs are rounded to dtype."""
+    u = x["u"].astype(dtype)                                  # [B, C, L]
+    length = u.shape[-1]
+    taps = min(p["kernel_length"], length)
+    k = x["k"].astype(dtype)[:, :taps]                        # [C, taps]
+    n = 1
+    while n < length + taps - 1:
+        n *= 2
+    y = np.fft.ifft(np.fft.fft(u, n, axis=-1) * np.fft.fft(k, n, axis=-1), axis=-1).real[..., :length]
+    if "d" in x:
+        y = y + x["d"].astype(dtype)[:, None] * u
+    return {"y": y.astype(dtype)}
+
+
 def _smooth(w, window):
     """Moving average over the last axis: s[t] = sum_{|j - t| <= window // 2} w[j] / window (zeros outside)."""
     half = window // 2
@@ -589,6 +608,7 @@ OPS = {"linalg.gemm": gemm, "nn.softmax": softmax, "fft.fft": fft, "fft.causal_c
        "ssm.shift": shift_ssm, "ssm.h3": h3, "ssm.selective_scan": selective_scan, "ssm.mamba_block": mamba_block,
        "ssm.ssd": ssd, "nn.log_softmax": log_softmax, "nn.layer_norm": layer_norm, "nn.rms_norm": rms_norm}
 OPS.update({"conv.causal": conv_causal, "conv.bidirectional": conv_bidirectional, "conv.long": conv_long,
+            "conv.flash_butterfly": conv_flash_butterfly,
             "conv.hyena": conv_hyena, "ssm.s4d": s4d, "attention.softmax": attention_softmax,
             "attention.linear": attention_linear, "attention.decayed_linear": attention_decayed_linear,
             "recurrence.gla": recurrence_gla, "ess.tolerance": ess_tolerance, "ess.entropy": ess_entropy})

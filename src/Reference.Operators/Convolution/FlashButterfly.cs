@@ -81,7 +81,7 @@ public sealed record ButterflyParameters(int Length, int Channels, int[] Factors
 public sealed record LearnedConvolutionGradients(
     Tensor<double> Input, Tensor<double> Kernel, Tensor<double>? Skip, double[][] BlockRe, double[][] BlockIm);
 
-public static class FlashButterfly
+public static partial class FlashButterfly
 {
     /// <summary>Lengths up to this are one dense DFT block.</summary>
     public const int BaseSize = 16;

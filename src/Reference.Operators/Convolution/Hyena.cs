@@ -141,7 +141,7 @@ public sealed class HyenaState
     public Tensor<double>[] Filters { get; }
 }
 
-public static class Hyena
+public static partial class Hyena
 {
     // ------------------------------------------------------------------ implicit filter
 
