@@ -39,13 +39,32 @@ public static partial class DecayedLinearAttention
     }
 
     /// <summary>
-    /// Parallel form (the definition, float64): o_t = sum_{s &lt;= t} T[t, s] v_s (s ascending) with
-    /// T[t, s] = sum_c scale q_tc k_sc exp((t - s) logLambda_c) (c ascending).
+    /// Parallel form (the definition, float64; RetNet eq. 5 per channel), a direct sum: for each t and
+    /// s &lt;= t (s ascending) the weight w = sum_c scale q_tc k_sc exp((t - s) logLambda_c)
+    /// (c ascending) and o_t += w v_s. Computed on its own, never through <see cref="Materialize"/>,
+    /// so T v checks it.
     /// </summary>
     public static Tensor<double> Forward(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> logLambda, double? scale = null)
     {
-        var (b, h, l, _, vd) = Check(q, k, v, logLambda);
-        return LinearAttention.AttentionApply(Materialize(q, k, logLambda, scale), v, b * h, l, vd);
+        var (b, h, l, kd, vd) = Check(q, k, v, logLambda);
+        double sc = GatedLinearAttention.Scale(scale, kd);
+        var o = Tensor<double>.Zeros(b, h, l, vd);
+        for (int bh = 0; bh < b * h; bh++)
+        {
+            var ll = logLambda.Data.AsSpan(bh % h * kd, kd);
+            for (int t = 0; t < l; t++)
+            {
+                var ot = o.Data.AsSpan((bh * l + t) * vd, vd);
+                for (int s = 0; s <= t; s++)
+                {
+                    double w = 0.0;
+                    for (int c = 0; c < kd; c++)
+                        w += sc * q.Data[(bh * l + t) * kd + c] * k.Data[(bh * l + s) * kd + c] * Math.Exp((t - s) * ll[c]);
+                    for (int j = 0; j < vd; j++) ot[j] += w * v.Data[(bh * l + s) * vd + j];
+                }
+            }
+        }
+        return o;
     }
 
     /// <summary>The operator matrix per head, [B, H, L, L]: T[t, s] = scale q_t^T Diag(lambda)^(t - s) k_s for s &lt;= t.</summary>

@@ -137,15 +137,40 @@ public static partial class LinearAttention
     }
 
     /// <summary>
-    /// Parallel masked form (the definition, float64): A[t, s] = scale phi(q_t) . phi(k_s) (feature
-    /// index ascending) for s &lt;= t; o_t = sum_{s &lt;= t} A[t, s] v_s (s ascending), divided by
-    /// den_t = sum_{s &lt;= t} A[t, s] + eps when normalising.
+    /// Parallel masked form (the definition, float64; eq. 6 with the causal sums of section 3.4), row
+    /// by row without forming the matrix: A_s = scale phi(q_t) . phi(k_s) (feature index ascending) for
+    /// s &lt;= t; when normalising den_t = sum_s A_s (s ascending) + eps and A_s /= den_t; then
+    /// o_t = sum_{s &lt;= t} A_s v_s (s ascending). Computed on its own, never through
+    /// <see cref="Materialize"/>, so T v checks it.
     /// </summary>
     public static Tensor<double> Forward(Tensor<double> q, Tensor<double> k, Tensor<double> v, LinearAttentionOptions? options = null)
     {
+        options ??= new LinearAttentionOptions();
         var (b, h, l, _, vd) = Check(q, k, v);
-        var t = Materialize(q, k, options);
-        return AttentionApply(t, v, b * h, l, vd);
+        var (qf, kf, f, scale) = Features(q, k, options);
+        var o = Tensor<double>.Zeros(b, h, l, vd);
+        var weights = new double[l];
+        for (int bh = 0; bh < b * h; bh++)
+            for (int t = 0; t < l; t++)
+            {
+                double den = 0.0;
+                for (int s = 0; s <= t; s++)
+                {
+                    double dot = 0.0;
+                    for (int c = 0; c < f; c++) dot += qf.Data[(bh * l + t) * f + c] * kf.Data[(bh * l + s) * f + c];
+                    weights[s] = scale * dot;
+                    den += weights[s];
+                }
+                if (options.Normalize)
+                {
+                    den += options.Eps;
+                    for (int s = 0; s <= t; s++) weights[s] /= den;
+                }
+                var ot = o.Data.AsSpan((bh * l + t) * vd, vd);
+                for (int s = 0; s <= t; s++)
+                    for (int j = 0; j < vd; j++) ot[j] += weights[s] * v.Data[(bh * l + s) * vd + j];
+            }
+        return o;
     }
 
     /// <summary>The operator matrix per head, [B, H, L, L]: A[t, s] (/ den_t when normalising), zero above the diagonal.</summary>
@@ -408,20 +433,6 @@ public static partial class LinearAttention
         var kf = ApplyFeatureMap(options.Map, k);
         int f = qf.Shape[^1];
         return (qf, kf, f, ResolveScale(options, f));
-    }
-
-    /// <summary>o[bh, t] = sum_{s &lt;= t} T[bh, t, s] v[bh, s] (s ascending).</summary>
-    internal static Tensor<double> AttentionApply(Tensor<double> t, Tensor<double> v, int heads, int l, int vd)
-    {
-        var o = Tensor<double>.Zeros(v.ShapeArray);
-        for (int bh = 0; bh < heads; bh++)
-            for (int i = 0; i < l; i++)
-                for (int s = 0; s <= i; s++)
-                {
-                    double w = t.Data[(bh * l + i) * l + s];
-                    for (int j = 0; j < vd; j++) o.Data[(bh * l + i) * vd + j] += w * v.Data[(bh * l + s) * vd + j];
-                }
-        return o;
     }
 
     private static (int B, int H, int L, int K, int V) Check(Tensor<double> q, Tensor<double> k, Tensor<double> v)

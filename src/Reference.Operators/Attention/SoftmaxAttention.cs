@@ -34,27 +34,44 @@ public sealed record SoftmaxAttentionGradients(Tensor<double> Dq, Tensor<double>
 public static partial class SoftmaxAttention
 {
     /// <summary>
-    /// The definition (float64, materialised probabilities). For every (b, h, t): scores
+    /// The definition (float64, eq. 1 row by row, without forming P). For every (b, h, t): scores
     /// s_j = scale sum_p q[t, p] k[j, p] (p ascending) for j in the causal window, m = max_j s_j,
-    /// e_j = exp(s_j - m), Z = sum_j e_j (j ascending), o = sum_j (e_j / Z) v[j] (j ascending).
+    /// e_j = exp(s_j - m), Z = sum_j e_j (j ascending), o = sum_j (e_j / Z) v[j] (j ascending, zero
+    /// weights skipped). Computed independently of <see cref="Materialize"/>, so P v checks it.
     /// </summary>
     public static Tensor<double> Forward(Tensor<double> q, Tensor<double> k, Tensor<double> v, SoftmaxAttentionOptions? options = null)
     {
         var (b, hq, l, kd, hkv, vd) = Check(q, k, v);
-        var p = Materialize(q, k, options);
+        double scale = ResolveScale(options, kd);
+        int window = ResolveWindow(options, l);
         var o = Tensor<double>.Zeros(b, hq, l, vd);
+        var e = new double[l];
         for (int bi = 0; bi < b; bi++)
             for (int h = 0; h < hq; h++)
             {
                 int kvh = h / (hq / hkv);
-                int pOff = (bi * hq + h) * l * l, vOff = (bi * hkv + kvh) * l * vd, oOff = (bi * hq + h) * l * vd;
+                int qOff = (bi * hq + h) * l * kd, kOff = (bi * hkv + kvh) * l * kd;
+                int vOff = (bi * hkv + kvh) * l * vd, oOff = (bi * hq + h) * l * vd;
                 for (int t = 0; t < l; t++)
-                    for (int j = 0; j <= t; j++)
+                {
+                    int first = Math.Max(0, t - window + 1);
+                    double m = double.NegativeInfinity;
+                    for (int j = first; j <= t; j++)
                     {
-                        double w = p.Data[pOff + t * l + j];
+                        double dot = 0.0;
+                        for (int c = 0; c < kd; c++) dot += q.Data[qOff + t * kd + c] * k.Data[kOff + j * kd + c];
+                        e[j] = scale * dot;
+                        m = Math.Max(m, e[j]);
+                    }
+                    double z = 0.0;
+                    for (int j = first; j <= t; j++) { e[j] = Math.Exp(e[j] - m); z += e[j]; }
+                    for (int j = first; j <= t; j++)
+                    {
+                        double w = e[j] / z;
                         if (w == 0.0) continue;
                         for (int c = 0; c < vd; c++) o.Data[oOff + t * vd + c] += w * v.Data[vOff + j * vd + c];
                     }
+                }
             }
         return o;
     }

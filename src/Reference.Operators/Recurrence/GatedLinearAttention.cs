@@ -76,22 +76,43 @@ public static partial class GatedLinearAttention
     }
 
     /// <summary>
-    /// Parallel form (the definition, float64): G = cumsum over t of g (t ascending, per channel),
-    /// o_t = sum_{s &lt;= t} T[t, s] v_s with T[t, s] = sum_c scale q_tc k_sc exp(G_tc - G_sc)
-    /// (c ascending, then s ascending).
+    /// Parallel form (the definition, float64), the direct sum of section 4.2 with b_t = exp(G_t):
+    /// per head, G_tc = G_(t-1)c + g_tc (t ascending, G_(-1) = 0); then for each t and s &lt;= t
+    /// (s ascending) the weight w = sum_c scale q_tc k_sc exp(G_tc - G_sc) (c ascending) and
+    /// o_t += w v_s. Computed on its own, never through <see cref="Materialize"/>, so T v checks it.
     /// </summary>
     public static Tensor<double> Forward(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> g, double? scale = null)
     {
-        var (b, h, l, kd, vd, _) = Check(q, k, v, g);
-        var t = Materialize(q, k, g, scale);
+        var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
+        double sc = Scale(scale, kd);
         var o = Tensor<double>.Zeros(b, h, l, vd);
+        var cum = new double[l * kg];
         for (int bh = 0; bh < b * h; bh++)
-            for (int i = 0; i < l; i++)
-                for (int s = 0; s <= i; s++)
+        {
+            for (int c = 0; c < kg; c++)
+            {
+                double acc = 0.0;
+                for (int t = 0; t < l; t++)
                 {
-                    double w = t.Data[(bh * l + i) * l + s];
-                    for (int j = 0; j < vd; j++) o.Data[(bh * l + i) * vd + j] += w * v.Data[(bh * l + s) * vd + j];
+                    acc += g.Data[(bh * l + t) * kg + c];
+                    cum[t * kg + c] = acc;
                 }
+            }
+            for (int t = 0; t < l; t++)
+            {
+                var ot = o.Data.AsSpan((bh * l + t) * vd, vd);
+                for (int s = 0; s <= t; s++)
+                {
+                    double w = 0.0;
+                    for (int c = 0; c < kd; c++)
+                    {
+                        int gc = kg == 1 ? 0 : c;
+                        w += sc * q.Data[(bh * l + t) * kd + c] * k.Data[(bh * l + s) * kd + c] * Math.Exp(cum[t * kg + gc] - cum[s * kg + gc]);
+                    }
+                    for (int j = 0; j < vd; j++) ot[j] += w * v.Data[(bh * l + s) * vd + j];
+                }
+            }
+        }
         return o;
     }
 

@@ -1,10 +1,13 @@
 using System.Numerics;
+using System.Text.Json.Nodes;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Reference.Core;
+using Reference.Core.IO;
 using Reference.Operators.StateSpace;
 using Reference.SpecTests.Core;
+using Reference.SpecTests.Golden;
 using static Reference.SpecTests.Operators.Attention.AttentionCheck;
 
 namespace Reference.SpecTests.Operators.StateSpace;
@@ -76,7 +79,33 @@ public class MambaBlockFastTests
     }
 
     [Fact]
-    public void Golden_MambaSizedBlock_MatchesTheDefinition()
+    public void Golden_Fast_ReplaysTheCommittedVectors()
+    {
+        // Every committed ssm.mamba_block case (golden/ssm.mamba_block/<case>: parameters and u as NPY,
+        // y from the naive definition at generation time): the fast tier reproduces y in float64 at
+        // 1e-12 and in float32 at the conventions' bound, whatever the thread count.
+        var cases = Directory.GetDirectories(Path.Combine(GoldenFixture.Committed, "ssm.mamba_block")).Order().ToArray();
+        Assert.NotEmpty(cases);
+        foreach (var dir in cases)
+        {
+            var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "manifest.json")))!;
+            int Param(string name) => manifest["params"]![name]!.GetValue<int>();
+            Tensor<double> Read(string name) => Npy.Read(Path.Combine(dir, name + ".npy")).ToTensorDouble();
+            var p = new MambaParameters(Param("width"), Param("expand") * Param("width"), Param("state_size"), Param("conv_width"), Param("dt_rank"),
+                Read("in_proj"), Read("conv_weight"), Read("conv_bias"), Read("x_proj"), Read("dt_proj"), Read("dt_bias"), Read("a_log"), Read("d"), Read("out_proj"));
+            var u = Read("u");
+            var y = Read("y");
+            var f = MambaBlock.Prepare<double>(p);
+            var y1 = MambaBlock.ForwardFast(f, u, maxThreads: 1);
+            Assert.True(Rel(y, y1) <= 1e-12, $"{Path.GetFileName(dir)}: {Rel(y, y1)}");
+            Assert.Equal(y1.Data, MambaBlock.ForwardFast(f, u, maxThreads: 2).Data);
+            var y32 = MambaBlock.ForwardFast(MambaBlock.Prepare<float>(p), u.Cast<float>()).Cast<double>();
+            Assert.True(Rel(y, y32) <= Float32Bound, $"{Path.GetFileName(dir)} float32: {Rel(y, y32)}");
+        }
+    }
+
+    [Fact]
+    public void Property_MambaSizedBlock_FastMatchesTheDefinition()
     {
         // d_model 32 (E = 64, R = 2), N = 16, K = 4: the reference configuration scaled down; L = 70 is not a vector multiple.
         var p = MambaParameters.Initialize(new SplitMix64(41), modelWidth: 32, stateSize: 16);
