@@ -30,11 +30,41 @@ public class CliTests
     }
 
     [Fact]
-    public void Demo_EverySectionPasses()
+    public void Demo_EverySectionPasses_AndEveryRegisteredOperatorHasItsLine()
     {
         var (code, output, _) = CliRunner.Run("demo");
         Assert.Equal(0, code);
         Assert.DoesNotContain("FAIL", output);
+        foreach (var d in Reference.Operators.OperatorRegistry.All)
+            Assert.Matches(new Regex($@"(?m)^     ok   {Regex.Escape(d.Name)} +{Regex.Escape(d.DemoCaseSpec.Id)}: "), output);
+        foreach (var name in Reference.Ess.EssOperatorCatalog.Names)
+            Assert.Matches(new Regex($@"(?m)^     {Regex.Escape(name)} +\d"), output);
+        Assert.Contains("Golden runner, backend fast32", output);
+    }
+
+    [Fact]
+    public void Ops_ListsEveryRegisteredOperator_AndShowPrintsTheDescriptor()
+    {
+        var (code, output, _) = CliRunner.Run("ops");
+        Assert.Equal(0, code);
+        foreach (var d in Reference.Operators.OperatorRegistry.All)
+            Assert.Matches(new Regex($@"(?m)^{Regex.Escape(d.Name)} "), output);
+
+        (code, output, _) = CliRunner.Run("ops", "show", "ssm.selective_scan");
+        Assert.Equal(0, code);
+        Assert.StartsWith("ssm.selective_scan (version ", output);
+        foreach (var label in new[] { "parameters", "inputs", "outputs", "naive", "fast", "materialize", "realize", "step", "autodiff", "TSS", "conformance cases" })
+            Assert.Contains(label, output);
+        Assert.Contains("SelectiveScan.Forward", output);
+    }
+
+    [Fact]
+    public void Negative_OpsShowOfAnUnknownOperator_ExitsTwoListingTheNames()
+    {
+        var (code, _, error) = CliRunner.Run("ops", "show", "ssm.mamba3");
+        Assert.Equal(2, code);
+        Assert.Contains("no operator 'ssm.mamba3'", error);
+        Assert.Contains("recurrence.gla", error);
     }
 
     [Fact]

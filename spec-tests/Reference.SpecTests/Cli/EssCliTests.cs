@@ -18,14 +18,14 @@ public class EssCliTests
         try
         {
             string json = Path.Combine(dir, "ess.json"), csv = Path.Combine(dir, "ess.csv"), png = Path.Combine(dir, "ess.png");
-            var (code, output, error) = CliRunner.Run("ess", "--operator", "shortconv", "--taps", "4", "--length", "20",
+            var (code, output, error) = CliRunner.Run("ess", "--operator", "conv.causal", "--taps", "4", "--length", "20",
                 "--channels", "3", "--seed", "5", "--json", json, "--csv", csv, "--plot", png);
             Assert.True(code == 0, error);
             Assert.Contains("relative tau = 1E-06", output);
 
             using var doc = JsonDocument.Parse(File.ReadAllText(json));
             var root = doc.RootElement;
-            Assert.Equal("shortconv", root.GetProperty("operator").GetString());
+            Assert.Equal("conv.causal", root.GetProperty("operator").GetString());
             Assert.Equal(20, root.GetProperty("length").GetInt32());
             Assert.Equal("tolerance", root.GetProperty("mode").GetString());
             Assert.Equal(1e-6, root.GetProperty("tolerance").GetDouble());
@@ -61,7 +61,7 @@ public class EssCliTests
         try
         {
             string json = Path.Combine(dir, "e.json");
-            var (code, _, error) = CliRunner.Run("ess", "--operator", "shortconv", "--length", "9", "--mode", "entropy",
+            var (code, _, error) = CliRunner.Run("ess", "--operator", "conv.causal", "--length", "9", "--mode", "entropy",
                 "--tolerance", "1e-3", "--absolute", "--json", json);
             Assert.True(code == 0, error);
             using var doc = JsonDocument.Parse(File.ReadAllText(json));
@@ -87,7 +87,7 @@ public class EssCliTests
     [InlineData("--json", "--json", "/no/such/dir/ess.json")]
     public void Negative_BadArgumentExitsTwoNamingTheOption(string option, string name, string value)
     {
-        string[] args = name == "--operator" ? ["ess", name, value] : ["ess", "--operator", "shortconv", name, value];
+        string[] args = name == "--operator" ? ["ess", name, value] : ["ess", "--operator", "conv.causal", name, value];
         var (code, _, error) = CliRunner.Run(args);
         Assert.Equal(2, code);
         Assert.Contains(option, error);
