@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An independent NumPy backend for every op of the golden set: a second check of the golden outputs.
 
-Every op is written from ../shared/spec/ (operators.md, ess.md) and the papers' equations, not
+Every op is written from docs/operators.md and docs/ess.md and the papers' equations, not
 from the C# code, and where natural by another representation than the golden's naive definition:
 GEMM and softmax directly; fft.fft and fft.causal_conv by numpy's FFT; conv.causal, conv.long,
 the shift SSM, H3, S4D and Hyena's long convolutions by direct causal sums; conv.bidirectional by
@@ -211,7 +211,7 @@ def _activation(name):
 
 
 # ---------------------------------------------------------------- state-space family
-# Written from ../shared/spec/operators.md (sections "H3 layer", "S4D", "Mamba selective scan
+# Written from docs/operators.md (sections "H3 layer", "S4D", "Mamba selective scan
 # (S6)"), not from the C# code: the shift SSM and H3 use direct causal sums, S6 and the Mamba block
 # the recurrence, SSD its dual (quadratic, attention-like) form with a stable segment sum.
 
@@ -367,9 +367,9 @@ def ssd(p, x, dtype):
 
 
 # ---------------------------------------------------------------- convolutions
-# ../shared/spec/operators.md, "Shared primitive: causal convolution with skip", "Long convolution",
+# docs/operators.md, "Shared primitive: causal convolution with skip", "Long convolution",
 # "Hyena", "S4D": conv.causal, conv.long and Hyena's long convolutions by direct causal sums; the two
-# bidirectional conventions by the spectra the spec names (FFT of size 2L), a second representation.
+# bidirectional conventions by the spectra docs/operators.md names (FFT of size 2L), a second representation.
 
 
 def conv_causal(p, x, dtype):
@@ -487,7 +487,7 @@ def s4d(p, x, dtype):
 
 
 # ---------------------------------------------------------------- attention and linear recurrences
-# ../shared/spec/operators.md, "Softmax attention", "Linear attention and gated linear attention";
+# docs/operators.md, "Softmax attention", "Linear attention and gated linear attention";
 # layout [B, H, L, X]. Softmax attention by its masked score matrix; linear, decayed linear and
 # gated linear attention by their recurrences (state S [B, H, K, V] carried over t), the other
 # representation than the golden's parallel T[t, s].
@@ -570,7 +570,7 @@ def recurrence_gla(p, x, dtype):
 
 
 # ---------------------------------------------------------------- effective state size
-# ../shared/spec/ess.md: per split s = 1..L-1 the singular values of H_s = T[s:L, 0:s].
+# docs/ess.md, "Definition": per split s = 1..L-1 the singular values of H_s = T[s:L, 0:s].
 
 
 def _split_singular_values(t):

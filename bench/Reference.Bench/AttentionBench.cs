@@ -6,30 +6,13 @@ using Reference.Operators.Attention;
 namespace Reference.Bench;
 
 /// <summary>
-/// Issue 6 target: causal attention, B 1, H 8, L 1024, head dim 64, float32, both cores, &lt;= 21 ms.
+/// Target: causal attention, B 1, H 8, L 1024, head dim 64, float32, both cores, &lt;= 21 ms.
 /// Baseline: the materialised route (S = Q K^T by FastGemm, causal mask + softmax by
 /// TensorPrimitives, O = P V by FastGemm), parallel over heads. Rate counts the useful flops of the
 /// live (query, key) pairs only (1.07 GFLOP for the causal case); the FMA peak of this machine is
 /// 92.7 GFLOP/s float32 per core (MachineLimitsBench).
-/// <para>Measured 2026-11-29 on the shared 2-core VM (AMD EPYC, Zen 3) while four other sessions were
-/// building (load average ~20, so wall-clock figures are inflated and noisy; compare ratios):
-///   dotnet run -c Release --project bench/Reference.Bench -- --filter '*AttentionBench*' --job short --inProcess
-/// <code>
-/// | Method              | L    | Mean      | StdDev    | Ratio | Rate         | Allocated |
-/// |-------------------- |----- |----------:|----------:|------:|------------- |----------:|
-/// | GemmSoftmaxGemm     | 1024 | 136.68 ms | 37.837 ms |  1.05 | 7.9 GFLOP/s  |  34.03 MB |
-/// | FlashTiled          | 1024 |  39.66 ms |  2.922 ms |  0.30 | 27.1 GFLOP/s |   2.09 MB |
-/// | FlashTiledOneThread | 1024 |  51.26 ms |  0.771 ms |  0.39 | 21.0 GFLOP/s |   2.04 MB |
-/// | FlashTiledWindow256 | 1024 |  31.95 ms |  1.123 ms |  0.25 | 14.7 GFLOP/s |   2.09 MB |
-/// </code>
-/// Load-robust figures from the same day (a scratch harness calling the same methods): one-thread
-/// CPU time of the calling thread (clock_gettime(CLOCK_THREAD_CPUTIME_ID), best of 20) is 19.5-19.9 ms
-/// for FlashTiled (55 GFLOP/s, 59 % of the FMA peak) against 27-28 ms for the previous 64 x 64 tile
-/// kernel on the same inputs; in the quietest minute (load ~12) the best wall-clock times were
-/// 20.2-21.5 ms on one thread and 12.2-12.9 ms on both cores (target 21 ms); the process CPU time
-/// of a two-thread call is 25-32 ms (median 31), i.e. about 15-16 ms per core. Split of the one-thread
-/// time by switching stages off: Q K^T ~9 ms, P V ~8-11 ms, online softmax (exp) ~5 ms, tile set-up
-/// and normalisation ~2 ms.</para>
+/// <para>Run: dotnet run -c Release --project bench/Reference.Bench -- --filter '*AttentionBench*' --job short --inProcess.
+/// Measured figures (the table, one-thread CPU time, the split by stage): bench/NOTES.md, "Softmax attention".</para>
 /// </summary>
 [Config(typeof(ThroughputConfig))]
 public class AttentionBench : IWorkload

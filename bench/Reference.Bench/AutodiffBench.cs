@@ -8,7 +8,7 @@ using Reference.Core.Linear;
 namespace Reference.Bench;
 
 /// <summary>
-/// Tape overhead (issue 3 target: &lt;= 15 %): forward + backward of a 4-layer width-256 MLP
+/// Tape overhead (target: &lt;= 15 %): forward + backward of a 4-layer width-256 MLP
 /// (Linear-ReLU x 3, Linear, mean-squared loss) on a batch of 1024, float64, Fast tier (FastGemm
 /// inside <see cref="Tape.UseFastKernels"/>), against exactly the GEMMs that pass performs, called
 /// directly on preallocated buffers: per layer forward X W^T, weight gradient G^T X, and input
@@ -17,8 +17,7 @@ namespace Reference.Bench;
 /// (bias copies, ReLU and its mask, loss, bias-gradient reductions, gradient accumulation, allocation).
 /// The table's ratios are at the mercy of machine load between benchmarks; the [GlobalCleanup] line
 /// "AutodiffBench breakdown" times GEMM inside the very TapeForwardBackward calls and is the figure
-/// to quote. Measured (2 cores, load average ~43 from other builds): GEMM 6998 ms, everything else
-/// 829 ms over all calls = tape overhead 11.9 % of GEMM time (target &lt;= 15 %).
+/// to quote. Measured figures: bench/NOTES.md, "Autodiff tape overhead".
 /// </summary>
 [MemoryDiagnoser]
 public class AutodiffBench

@@ -7,7 +7,7 @@ using Reference.Ess;
 namespace Reference.Bench;
 
 /// <summary>
-/// Issue 7 target 1: the batched singular-value routine against MathNet's managed Svd
+/// The batched singular-value routine against MathNet's managed Svd
 /// (computeVectors: false) on the same matrices, every split block H_s = T[s:L, 0:s] of C channels
 /// of an L = 256 operator (random lower-triangular T; C = 2 keeps MathNet's side to seconds on a
 /// 2-core VM, the ratio does not depend on C). Dense64 reports the time of the full dense
@@ -63,7 +63,7 @@ public class EssSingularValuesBench
 }
 
 /// <summary>
-/// Issue 7 target 2: the factored path for a diagonal SSM with N = 16 at L = 1024 against the dense
+/// The factored path for a diagonal SSM with N = 16 at L = 1024 against the dense
 /// path on the same splits (a grid of 31 splits: the dense all-splits run takes minutes), both from
 /// the realization's materialized T; setup checks they agree within 1e-10 relative.
 /// </summary>

@@ -8,7 +8,7 @@ namespace Reference.Bench;
 
 /// <summary>
 /// Causal FFT convolution, 256 channels x L 4096 with Lk 4096 (FFT size 8192), float32, one
-/// thread: the target is &lt;= 25 ms. Baseline = the same algorithm on MathNet's managed
+/// thread (target: &lt;= 25 ms). Baseline = the same algorithm on MathNet's managed
 /// complex FFT (float64 Complex, one forward per signal and one inverse per channel).
 /// </summary>
 [MemoryDiagnoser, MinColumn, MedianColumn]

@@ -12,7 +12,7 @@ namespace Reference.Bench;
 /// provider (the peer, baseline of each precision) on 1 and 2 threads. "Of peak" compares with the
 /// FMA peak of MachineLimitsBench measured in the same run:
 ///   dotnet run -c Release --project bench/Reference.Bench -- --filter '*MachineLimits*' '*Gemm*' --job short --join
-/// Issue 2 targets at 1024: >= 75 % of the 1-thread peak on 1 thread, >= 60 % of the 2-thread peak on 2.
+/// Targets at 1024: >= 75 % of the 1-thread peak on 1 thread, >= 60 % of the 2-thread peak on 2.
 /// </summary>
 [Config(typeof(ThroughputConfig))]
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory, BenchmarkLogicalGroupRule.ByParams)]

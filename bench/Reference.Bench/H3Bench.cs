@@ -7,8 +7,8 @@ namespace Reference.Bench;
 /// <summary>
 /// Generating token L with an H3 layer (d_model 512, N 64, head_dim 1, float32, one thread):
 /// the recurrent step (shift register + diagonal state, cost independent of L) against re-running
-/// the parallel form on the prefix of length L (baseline). Tokens/s = 1 / mean time. Issue 5: the
-/// step must win from L &gt;= 64.
+/// the parallel form on the prefix of length L (baseline). Tokens/s = 1 / mean time. Target: the
+/// step wins from L &gt;= 64.
 /// </summary>
 [MemoryDiagnoser, MinColumn]
 public class H3StepBench

@@ -11,10 +11,7 @@ namespace Reference.Bench;
 /// the mixer run as the Naive ssm.h3 primitive (baseline) or composed from tape operations (FastGemm
 /// projections inside Tape.UseFastKernels, the configuration the trainer uses); hd 1 (the induction
 /// preset) and hd 4 (the recall preset).
-/// Measured (--job short --inProcess, 2 cores shared with other helpers' builds and benchmarks, so
-/// only the ratios mean anything, and those loosely): at load average ~9, composed / primitive =
-/// 0.45 at hd 1 (74 vs 177 ms) and 0.54 at hd 4 (42 vs 80 ms); an earlier run at load ~30 gave 0.45
-/// and 1.21 (202 vs 170 ms, error bars overlapping).
+/// Measured figures: bench/NOTES.md, "H3 toy model training step".
 /// </summary>
 [MemoryDiagnoser]
 public class H3ToyBench

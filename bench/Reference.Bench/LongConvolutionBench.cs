@@ -6,9 +6,9 @@ using Reference.Operators.Convolution;
 namespace Reference.Bench;
 
 /// <summary>
-/// Issue 5 part B (no numeric target): the long-convolution core (smoothing + squash + K * u + D u)
-/// over H 64 channels, L 1024, one thread, naive float64 direct sum as baseline vs the Fast tier
-/// (CausalConvolution.ForwardFast: real-FFT route) in float64 and float32.
+/// The long-convolution core (smoothing + squash + K * u + D u) over H 64 channels, L 1024, one
+/// thread, naive float64 direct sum as baseline vs the Fast tier (CausalConvolution.ForwardFast:
+/// real-FFT route) in float64 and float32. No numeric target.
 /// </summary>
 [MemoryDiagnoser]
 public class LongConvolutionBench

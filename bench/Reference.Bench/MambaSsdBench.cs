@@ -9,10 +9,7 @@ namespace Reference.Bench;
 /// (FastGemm projections, vectorized conv, fast selective scan) in float32 and float64 on 1 and 2
 /// threads, against the float64 definition (baseline: NaiveGemm and the scan's recurrence, one thread).
 /// Weights are prepared (rounded to T) once, outside the timed call.
-/// Measured on the shared 2-core machine (load 13-25, so only ratios within one run mean much):
-/// BenchmarkDotNet short job, naive ~2.2 s, fast float64 ~145 ms (1 thread, ~15x), fast float32
-/// 76-170 ms (13-30x). With the earlier scan, CPU time of one thread put the selective scan at about
-/// 3/4 of the float32 block; the four projections are ~435 M multiply-adds.
+/// Measured figures: bench/NOTES.md, "Mamba block".
 /// </summary>
 [MemoryDiagnoser]
 public class MambaBlockBench
@@ -52,9 +49,7 @@ public class MambaBlockBench
 /// (chunks of 64) in float32 and float64 on 1 and 2 threads, against the float64 recurrence (the
 /// definition, baseline, one thread). Work: the recurrence does 2 L H P N multiply-adds; the chunked
 /// form about L H (Q P / 2 + 2 N P) + L G Q N / 2 (Q = 64), the same order, but as tile products.
-/// Measured (CPU time of one thread on the loaded 2-core machine): naive 196 ms, fast float64 30 ms,
-/// fast float32 13 ms (about 27 GFLOP/s; chunk 32: 19 ms, 128: 18 ms, so 64 is the default);
-/// BenchmarkDotNet short job, same machine: fast float32 0.07-0.08 of the naive time, float64 0.13-0.22.
+/// Measured figures and the chunk-length sweep behind the default of 64: bench/NOTES.md, "Mamba-2 SSD".
 /// </summary>
 [MemoryDiagnoser]
 public class SsdBench

@@ -7,18 +7,13 @@ using Reference.Operators.StateSpace;
 namespace Reference.Bench;
 
 /// <summary>
-/// S4D kernel generation, H 256 channels, N 64 (32 complex modes), L 4096 (issue 5 target: &lt;= 10 ms
+/// S4D kernel generation, H 256 channels, N 64 (32 complex modes), L 4096 (target: &lt;= 10 ms
 /// in float32). Baseline = the unfactored Vandermonde product, vectorized: one complex exponential
 /// exp(l log Abar) per (h, n, l) with TensorPrimitives Exp/SinCos in float64 (the naive scalar
 /// definition takes seconds here and is checked against in the tests instead); the Fast tier
 /// writes l in base 8, multiplies one exactly evaluated factor per digit (M log8 L exponentials) and
 /// finishes with one real [L/b, 2M] x [2M, b] FastGemm product per channel.
-/// <para>Measured (2026-11-29, quiet 2-core VM, `--filter '*S4DKernelBench*' --job short`): unfactored
-/// 1010 ms; Fast f32 all cores 7.9 ms (target &lt;= 10 ms: met), 1 thread 11.5 ms; Fast f64 1 thread
-/// 15.3 ms. Before this version (exp(j log Abar) and exp(m b log Abar) per mode, batched product over
-/// all channels with 8 MB of operands): f32 1 thread 16.6 ms, all cores 11.8 ms. A best-of-30 loop
-/// outside BenchmarkDotNet gives 7.0 ms / 3.9 ms: the rest of the gap is the garbage collection of
-/// the 4 MB result per call, which the table's Gen2 column shows.</para>
+/// <para>Measured figures and the previous version's: bench/NOTES.md, "S4D kernel generation".</para>
 /// </summary>
 [MemoryDiagnoser, MinColumn]
 public class S4DKernelBench
@@ -64,7 +59,7 @@ public class S4DKernelBench
 
 /// <summary>
 /// The causal convolution with skip of the S4D layer, 256 channels, L 4096, kernel length 4096, one
-/// thread (issue 5 target: Fast FFT route in float32 &lt;= 20 ms). Baseline = the peer
+/// thread (target: Fast FFT route in float32 &lt;= 20 ms). Baseline = the peer
 /// Reference.Core.Fourier.FftConvolution.Causal without the skip (the naive float64 direct sum,
 /// 2.1e9 multiply-adds, takes minutes on this VM and is checked against in the tests instead).
 /// </summary>

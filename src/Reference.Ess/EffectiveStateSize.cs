@@ -2,7 +2,7 @@
 //
 // Parnichkun, Massaroli et al., "Quantifying Memory Utilization with Effective State-Size"
 // (arXiv:2504.19561, ICML 2025), Section 3 (the operator view y = T u and the split blocks) and
-// Section 3.2 (tolerance-ESS and entropy-ESS). The project's conventions are in spec/ess.md.
+// Section 3.2 (tolerance-ESS and entropy-ESS). The project's conventions are in docs/ess.md.
 //
 // Glossary:  t (shape [..., L, L])   the materialized operator T, y = T u, lower triangular
 //            split s                the boundary between past inputs 0..s-1 and outputs s..L-1

@@ -1,6 +1,6 @@
 // The operators ESS is computed on: every registered operator with an operator view.
 //
-// spec "The operator view" (docs/ess.md): every operator yields, for one input, its operator
+// docs/ess.md, "The operator view": every operator yields, for one input, its operator
 // matrix T per channel (per head for attention: one matrix per head, not per channel), the
 // structural capacity it is compared to (total state size per channel or head at split s), and,
 // for operators with an explicit diagonal state, the realization the factored path uses. All of it

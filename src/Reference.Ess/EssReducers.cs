@@ -2,7 +2,7 @@
 //
 // ESS paper (arXiv:2504.19561), Section 3.2 (aggregation over positions, channels and layers) and
 // Section 4 (utilization ESS / TSS: "state saturation" when ESS approaches TSS, "state collapse"
-// when it stays far below). Conventions in spec/ess.md.
+// when it stays far below). Conventions in docs/ess.md.
 //
 // Glossary:  ess [..., S]              raw ESS (e.g. [B, layers, C, S] or [C, S]), S splits last
 //            TSS                       total state size of a model (or one layer)
@@ -96,7 +96,7 @@ public static class EssReducers
 }
 
 /// <summary>
-/// Total state size (TSS) per family (spec/ess.md): the memory a recurrence of the operator carries,
+/// Total state size (TSS) per family (docs/ess.md, "Total state size"): the memory a recurrence of the operator carries,
 /// the capacity ESS is compared to.
 /// </summary>
 public static class TotalStateSize

@@ -6,7 +6,7 @@ using Reference.Operators;
 namespace Reference.SpecTests.Ess;
 
 /// <summary>
-/// Operator matrices T built from their float64 definitions (spec/ess.md table), independent of the
+/// Operator matrices T built from their float64 definitions (docs/ess.md, the table of "The operator view"), independent of the
 /// library's operator code, for the ESS invariants.
 /// </summary>
 public static class EssOperators

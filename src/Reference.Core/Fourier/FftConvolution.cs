@@ -55,8 +55,8 @@ public static class FftConvolution
 
     /// <summary>
     /// Kernels with at most this many effective taps (Lk' = min(Lk, L)) take the direct route: L Lk'
-    /// vectorized multiply-adds beat three real FFTs of size n there (measured on this VM at L 4096:
-    /// about 3x faster at Lk' 32, even at Lk' 64-128, FFT ahead beyond).
+    /// vectorized multiply-adds beat three real FFTs of size n there (the crossover is measured:
+    /// bench/NOTES.md, "FFT causal convolution").
     /// </summary>
     public const int DirectMaxTaps = 32;
 

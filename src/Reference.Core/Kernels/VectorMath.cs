@@ -12,10 +12,11 @@
 // scalar fused operation).
 //
 // Exp(double) is the same scheme with a degree-13 Taylor polynomial. (Vector256.Exp's float overload
-// widens to double and costs ~6x the float kernel; its double overload is an out-of-line call.)
+// widens to double, its double overload is an out-of-line call; figures in bench/NOTES.md,
+// "Vector exponential".)
 //
 // Exp/Log over spans route T = float/double to the non-generic TensorPrimitives overloads, which are
-// vectorized; the generic TensorPrimitives.Exp<T> ran one scalar call per element here (~7x slower).
+// vectorized; the generic TensorPrimitives.Exp<T> makes one scalar call per element.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -47,7 +48,7 @@ public static class VectorMath
         r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2Low), r);
         // e^r = 1 + r + r^2 P(r), P(r) = p0 + p1 r + ... + p5 r^5 by Estrin's scheme (pairs, then r^2
         // powers): three dependent FMAs instead of Horner's six. The exp is latency bound wherever it
-        // sits in a loop-carried chain, and the shorter chain measured ~15 % faster in a tight loop.
+        // sits in a loop-carried chain, so the shorter chain is the faster one (bench/NOTES.md).
         var r2 = r * r;
         var p01 = Vector256.FusedMultiplyAdd(Vector256.Create(1.6666665459E-1f), r, Vector256.Create(5.0000001201E-1f));
         var p23 = Vector256.FusedMultiplyAdd(Vector256.Create(8.3334519073E-3f), r, Vector256.Create(4.1665795894E-2f));

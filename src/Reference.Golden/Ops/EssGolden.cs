@@ -6,8 +6,8 @@ using Reference.Ess;
 namespace Reference.Golden.Ops;
 
 /// <summary>
-/// Golden cases of effective state size (issue 7; Parnichkun, Massaroli et al. 2025, Section 3.2;
-/// spec/ess.md): ess.tolerance (#{m : sigma_m(H_s) > tau}, tau absolute or relative to sigma_1)
+/// Golden cases of effective state size (Parnichkun, Massaroli et al. 2025, Section 3.2;
+/// docs/ess.md): ess.tolerance (#{m : sigma_m(H_s) > tau}, tau absolute or relative to sigma_1)
 /// and ess.entropy (exp of the entropy of the L1-normalized singular values) of every split
 /// s = 1..L-1 of materialized operators t [C, L, L]. Two ops rather than one with a mode parameter:
 /// their outputs are compared differently (an integer count exactly, a real number by norm_rel).

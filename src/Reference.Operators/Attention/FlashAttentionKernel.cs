@@ -30,8 +30,8 @@ namespace Reference.Operators.Attention;
 /// products do 48 x 96 x 2 x 64 multiply-adds against 96 x 48 exponentials.</para>
 /// <para>Threads: work items are (batch, head, query tile), taken from a shared counter head by head
 /// and, inside a head, in decreasing order of work (query tiles far down the sequence have the most
-/// keys). Head-major order keeps one head's K and V hot in cache for all its query tiles (on the
-/// shared 2-core machine, 10-25 % faster than sweeping all heads per tile index); decreasing work
+/// keys). Head-major order keeps one head's K and V hot in cache for all its query tiles (faster
+/// than sweeping all heads per tile index: bench/NOTES.md, "Softmax attention"); decreasing work
 /// inside the last head makes the tail a run of small tiles (the longest-processing-time rule), so
 /// the cores finish within about one small tile of each other.</para>
 /// <para>Accumulation order (float64 differs from the definition only by rounding): scores sum the head

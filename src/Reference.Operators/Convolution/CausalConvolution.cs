@@ -22,7 +22,7 @@
 // first L) for long ones; its sums are in a different order, so it is compared with a relative
 // tolerance (~1e-12 in float64, growing with L max|k|; ~1e-5 in float32).
 //
-// Bidirectional variants (the spec pins both, by name, because repositories differ):
+// Bidirectional variants (docs/operators.md pins both, by name, because repositories differ):
 //   conjugate  (H3 / safari fftconv_ref: spectrum rfft(k) + conj(rfft(kRev))):
 //              y[t] += sum_{m=0..L-1-t} kRev[m] u[t+m]        (kRev[0] lands on lag 0, like k[0])
 //   pad_flip   (M2 and safari LongConv: kernel [k, 0..0] + [0..0, reverse(kRev)], n = 2L):
@@ -36,7 +36,7 @@ using Reference.Core;
 
 namespace Reference.Operators.Convolution;
 
-/// <summary>Which bidirectional convention of the spec to use.</summary>
+/// <summary>Which bidirectional convention of docs/operators.md to use.</summary>
 public enum BidirectionalMode
 {
     /// <summary>`conjugate`: y[t] += sum_{m=0..L-1-t} kRev[m] u[t+m].</summary>

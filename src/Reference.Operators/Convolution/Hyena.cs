@@ -30,7 +30,7 @@
 // projected tokens for the short convolution; it equals the parallel path position by position exactly.
 //
 // Deliberate simplifications: no dropout; inputs longer than l_max are rejected (safari truncates the
-// output to l_max); num_inner_mlps fixed at 2 (as the spec states); the filter MLP runs in float64 naive
+// output to l_max); num_inner_mlps fixed at 2 (as docs/operators.md states); the filter MLP runs in float64 naive
 // loops (Linear sums over the input index ascending, bias added last).
 using Reference.Autodiff;
 using Reference.Core;

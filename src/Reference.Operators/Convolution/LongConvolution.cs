@@ -5,7 +5,7 @@
 // Thomas, Zhang, Dao, Rudra, Re; arXiv:2302.06646), Sec. 3.1 (the two regularizers: Squash
 // = soft-threshold sparsification, Smooth = moving-average pooling of the kernel), Sec. 2 (the layer
 // y = K * u + D u followed by the activation and the output projection, as in S4/H3 blocks).
-// The order of the kernel processing follows the spec (and safari's LongConvKernel):
+// The order of the kernel processing follows docs/operators.md (and safari's LongConvKernel):
 //   W  --Smooth-->  S = MA_w(W)   (odd window w, zero padded, divided by w everywhere)
 //      --Squash-->  Q = sign(S) max(|S| - lambda, 0)
 //      --Dropout--> K = Q * mask / (1 - p)   (train only; mask ~ Bernoulli(1 - p), seeded)

@@ -47,7 +47,7 @@ namespace Reference.Operators.Recurrence;
 /// of every chunked form: each query reads the K x V state once, each key/value pair enters it
 /// once); (C - c)(K + V)/2 for steps 2 and 4 off the diagonal, c (K + V)/2 on it; K exps. The
 /// recurrent form does 3 K V per token but as a load/store-bound pass over the state (two stores
-/// per vector of the state per step). Chunk sizes by measurement: see <see cref="FastChunk"/>.</para>
+/// per vector of the state per step). Chunk sizes: see <see cref="FastChunk"/>.</para>
 /// <para>Simplifications: a scalar gate is broadcast over the K channels (so it pays the vector
 /// gate's exps); workspaces are allocated once per worker thread and call, not pooled across calls.</para>
 /// </summary>
@@ -82,13 +82,11 @@ public static partial class GatedLinearAttention
     }
 
     /// <summary>
-    /// Chunk length C of <see cref="ChunkedFast{T}"/>, chosen by measurement together with
-    /// <see cref="FastSubChunk"/> (`--gla-cpu-time` in bench/, float32, K = V = 64, L 2048, one
-    /// thread; see GlaBench's comment for the table): C = 16, c = 8 was the fastest in every run
-    /// (1.8-2.4x the recurrent form), C 8..32 with c = 8 or 16 within 10-20 % of it, C = 64 slower
-    /// (the intra-chunk work C (K + V)/2 grows), c = 4 runs the sub-block products on scalar tails.
-    /// It keeps the two-level structure of the paper (one off-diagonal sub-block per chunk); c = 8
-    /// is one float32 vector.
+    /// Chunk length C of <see cref="ChunkedFast{T}"/>, chosen together with <see cref="FastSubChunk"/>
+    /// by a sweep (`--gla-cpu-time`; figures in bench/NOTES.md, "Gated linear attention"): larger
+    /// chunks grow the intra-chunk work C (K + V)/2, and sub-chunks shorter than one vector run the
+    /// sub-block products on scalar tails. It keeps the two-level structure of the paper (one
+    /// off-diagonal sub-block per chunk); c = 8 is one float32 vector.
     /// </summary>
     public const int FastChunk = 16;
 

@@ -23,7 +23,7 @@
 //   Ssm                    S4D over H = Dm/hd channels (N/2 complex modes = N reals per head copy)
 //
 // Deliberate simplifications / pinned conventions: the output of the heads is flattened head-major
-// (h d2), as the spec states (the reference implementation's non-fused path flattens (d2 h); the two
+// (h d2), as docs/operators.md states (the reference implementation's non-fused path flattens (d2 h); the two
 // differ by a permutation of W_O's input columns); no dropout; the S4D kernel spans the whole
 // sequence (l_max = None).
 using Reference.Core;
