@@ -71,7 +71,7 @@ public static partial class Hyena
         StepEntry = "Hyena.Step(p, state, u_t) (Prefill(p, u) for a prompt; ForwardChunk for chunks)",
         State = "HyenaState: short-conv history [B (N_o + 1) D, 2], the input history [B D, l_max - 1] of each of the N_o - 1 long " +
             "convolutions (ConvolutionState), and the l_max filters h [D, l_max]",
-        TotalStateSizeFormula = "L - 1 per channel (the implicit filter spans the sequence: a recurrence carries the L - 1 past inputs; spec/ess.md)",
+        TotalStateSizeFormula = "L - 1 per channel (the implicit filter spans the sequence: a recurrence carries the L - 1 past inputs; docs/ess.md)",
         TotalStateSize = (_, _, l) => l - 1,
         Sample = o =>
         {
