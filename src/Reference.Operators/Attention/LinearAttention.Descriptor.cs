@@ -66,7 +66,7 @@ public static partial class LinearAttention
         TotalStateSizeFormula = "F per head and value column (F = K for identity, elu1, relu; 1 + K + K^2 for taylor), H F V per layer; " +
             "the normaliser adds the key sum z [F] per head, shared by the V columns",
         TotalStateSize = (p, _, _) => FeatureDim(Options(p).Map, p.Int("k")),
-        // The ESS catalog's "linear-attention" instance: identity map, unnormalized, default scale
+        // The ESS instance: identity map, unnormalized, default scale
         // K^-1/2; q, k ~ N(0, 1) [1, H, L, K] from SplitMix64(seed), in that order; v drawn after them.
         Sample = o =>
         {

@@ -58,7 +58,7 @@ public static partial class CausalConvolution
         TotalStateSize = (p, _, _) => p.Int("kernel_length") - 1,
         Sample = o =>
         {
-            // The catalog's "shortconv": taps ~ U(-1/sqrt(k), 1/sqrt(k)) (PyTorch's Conv1d init), no skip; then u ~ N(0, 1).
+            // A short convolution: taps ~ U(-1/sqrt(k), 1/sqrt(k)) (PyTorch's Conv1d init), no skip; then u ~ N(0, 1).
             if (o.Taps < 1)
                 throw new ArgumentOutOfRangeException(nameof(o), $"Taps = {o.Taps} must be >= 1.");
             double bound = 1.0 / Math.Sqrt(o.Taps);

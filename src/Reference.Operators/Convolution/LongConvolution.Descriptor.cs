@@ -60,11 +60,11 @@ public static partial class LongConvolution
         MaterializeEntry = "LongConvolution.Materialize(p, L) [C H, L, L] (Toeplitz K plus D), repeated over the batch",
         Materialize = MaterializeRows,
         TotalStateSizeFormula = "min(s, L - s, Lk - 1) per channel (an arbitrary kernel: the rank bound of the split block; " +
-            "min(s, L - s) for the length-L kernels of the catalog's longconv)",
+            "min(s, L - s) for the length-L kernels of the sample)",
         TotalStateSize = (p, s, l) => Math.Min(Math.Min(s, l - s), p.Int("kernel_length") - 1),
         Sample = o =>
         {
-            // The catalog's "longconv": h[t] ~ N(0, 1) exp(-t / (L/4)) / sqrt(L) per channel, kernel length L, no Smooth (window 1),
+            // A decaying random kernel, as long-conv models learn: h[t] ~ N(0, 1) exp(-t / (L/4)) / sqrt(L) per channel, kernel length L, no Smooth (window 1),
             // no Squash (lambda 0), no skip, so that ProcessedKernel(p) is exactly h; then u ~ N(0, 1) [1, C, L].
             var rng = new SplitMix64(o.Seed);
             int l = o.Length;
