@@ -26,6 +26,7 @@
 // (h d2), as docs/operators.md states (the reference implementation's non-fused path flattens (d2 h); the two
 // differ by a permutation of W_O's input columns); no dropout; the S4D kernel spans the whole
 // sequence (l_max = None).
+using System.Numerics;
 using Reference.Core;
 using Reference.Core.Linear;
 
@@ -367,5 +368,48 @@ public static partial class H3
         ArgumentNullException.ThrowIfNull(state);
         if (state.Batch != batch)
             throw new ArgumentException($"state was made for batch {state.Batch}, the input has batch {batch}.", nameof(state));
+    }
+
+    /// <summary>
+    /// The diagonal realization of channel c = h hd + d2 of sequence b of the gated operator <see cref="Materialize"/>
+    /// (v -> o), from the intermediates of a forward pass on that input: for each d1 &lt; hd a copy of head h's S4D
+    /// modes with a_t = Abar_n, b_t = Bbar_n kbar[h hd + d1, t], c_t = 2 C_n q[h hd + d1, t] (hd M complex modes), and
+    /// skip_t = D_h sum_d1 q[h hd + d1, t] kbar[h hd + d1, t]; T[i, j] = (sum_d1 q[d1, i] kbar[d1, j]) T_ssm[h, i, j].
+    /// </summary>
+    public static DiagonalRealization Realize(H3Parameters p, H3Intermediates intermediates, int batch, int channel)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
+        ArgumentNullException.ThrowIfNull(intermediates);
+        int dm = p.ModelWidth, hd = p.HeadDim, length = intermediates.Q.Dim(-1), modes = p.Ssm.Modes;
+        if ((uint)channel >= (uint)dm)
+            throw new ArgumentOutOfRangeException(nameof(channel), $"channel must be in [0, {dm}), got {channel}.");
+        if ((uint)batch >= (uint)intermediates.Q.Dim(0))
+            throw new ArgumentOutOfRangeException(nameof(batch), $"batch must be in [0, {intermediates.Q.Dim(0)}), got {batch}.");
+        int h = channel / hd, width = hd * modes;
+        var ssm = S4D.Realize(p.Ssm, h, length, p.Method);
+        var a = new Complex[length * width];
+        var b = new Complex[length * width];
+        var c = new Complex[length * width];
+        var skip = new double[length];
+        for (int t = 0; t < length; t++)
+        {
+            double gate = 0.0;
+            for (int d1 = 0; d1 < hd; d1++)
+            {
+                int row = (batch * dm + h * hd + d1) * length + t;
+                double q = intermediates.Q.Data[row], kbar = intermediates.KBar.Data[row];
+                gate += q * kbar;
+                for (int n = 0; n < modes; n++)
+                {
+                    int from = t * modes + n, to = t * width + d1 * modes + n;
+                    a[to] = new Complex(ssm.Transition[from], ssm.TransitionImag![from]);
+                    b[to] = kbar * new Complex(ssm.Input[from], ssm.InputImag![from]);
+                    c[to] = q * new Complex(ssm.Readout[from], ssm.ReadoutImag![from]);
+                }
+            }
+            skip[t] = p.Ssm.D[h] * gate;
+        }
+        return DiagonalRealization.Complex(length, width, a, b, c, skip);
     }
 }

@@ -133,40 +133,6 @@ public static partial class ShiftSsm
                 "a causal convolution with N taps: float64 reorderings (per-lag AXPYs, the FFT route from 64 taps) stay ~1e-14 relative; float32 ~1e-6"),
     };
 
-    /// <summary>
-    /// A diagonal realization of channel c of the shift SSM over L steps (the ESS factored path). The
-    /// shift matrix is nilpotent (one Jordan block at 0), so no time-invariant diagonal realization of
-    /// size N exists; a ring buffer of N real slots is one with time-varying 0/1 transitions: slot n
-    /// captures the input at the steps t = n mod N (a_t[n] = 0, b_t[n] = 1) and holds it otherwise
-    /// (a_t[n] = 1, b_t[n] = 0), so at step t slot n holds u at lag (t - n) mod N and the readout is
-    /// c_t[n] = taps[(t - n) mod N]; skip D. T[i, j] = taps[i - j] for 0 &lt;= i - j &lt; N, as <see cref="Materialize"/>.
-    /// </summary>
-    public static DiagonalRealization Realize(ShiftSsmParameters p, int channel, int length)
-    {
-        ArgumentNullException.ThrowIfNull(p);
-        p.Validate(nameof(p));
-        if ((uint)channel >= (uint)p.Channels)
-            throw new ArgumentOutOfRangeException(nameof(channel), $"channel must be in [0, {p.Channels}), got {channel}.");
-        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(length));
-        int n = p.StateSize;
-        var taps = Taps(p).Data.AsSpan(channel * n, n);
-        var a = new double[length * n];
-        var b = new double[length * n];
-        var c = new double[length * n];
-        for (int t = 0; t < length; t++)
-            for (int slot = 0; slot < n; slot++)
-            {
-                int at = t * n + slot, lag = ((t - slot) % n + n) % n;
-                bool captures = lag == 0;
-                a[at] = captures ? 0.0 : 1.0;
-                b[at] = captures ? 1.0 : 0.0;
-                c[at] = taps[lag];
-            }
-        var skip = new double[length];
-        Array.Fill(skip, p.Skip[channel]);
-        return DiagonalRealization.Real(length, n, a, b, c, skip);
-    }
-
     private static ShiftSsmParameters From(JsonObject p, NamedArrays x) =>
         new(p.Int("channels"), p.Int("state_size"), x.Get("b").ToDoubles(), x.Get("c").ToDoubles(), x.Get("d").ToDoubles());
 
