@@ -80,6 +80,9 @@ public static class CaseInputs
         return NpyArray.Of(data, shape);
     }
 
+    /// <summary>float64 values rounded to float32 and stored as float64 (parameters drawn by an initializer become exact float32 inputs).</summary>
+    public static NpyArray RoundedF32(double[] data, int[] shape) => NpyArray.Of(data.Select(v => (double)(float)v).ToArray(), shape);
+
     /// <summary>A float64 input as the requested precision's element type (float32 inputs are exact by construction).</summary>
     public static T[] As<T>(NpyArray array) where T : unmanaged, IFloatingPointIeee754<T> => array.ToTensor<T>().Data;
 

@@ -45,7 +45,7 @@ public static partial class CausalConvolution
                     "(k_rev' = k_rev for conjugate, [0, k_rev] for pad_flip)",
                     (p, x) => NamedTensors.Outputs(("y", TwoCausalPasses(p, x))), "y"),
                 new("materialized T u", "CausalConvolution.MaterializeBidirectional(k, kRev, d, L, mode), then T u per channel",
-                    (p, x) => NamedTensors.Outputs(("y", ConvolutionDescriptors.Apply(MaterializeBoth(p, x), x.Double("u")))), "y"),
+                    (p, x) => NamedTensors.Outputs(("y", OperatorMatrices.Apply(MaterializeBoth(p, x), x.Double("u")))), "y"),
             ],
             MaterializeEntry = "CausalConvolution.MaterializeBidirectional(k, kRev, d, L, mode) [C, L, L] (full, not triangular)",
             Materialize = MaterializeBoth,

@@ -48,7 +48,7 @@ public static partial class CausalConvolution
             new("block FFT", "FlashButterfly.Convolve(u, k, d) (exact block-DFT FFT of size FftConvolution.FftSize(L, Lk))",
                 (_, x) => NamedTensors.Outputs(("y", FlashButterfly.Convolve(x.Double("u"), x.Double("k"), Skip(x)))), "y"),
             new("materialized T u", "CausalConvolution.Materialize(k, d, L), then T u per row",
-                (p, x) => NamedTensors.Outputs(("y", ConvolutionDescriptors.Apply(MaterializeRows(p, x), x.Double("u")))), "y"),
+                (p, x) => NamedTensors.Outputs(("y", OperatorMatrices.Apply(MaterializeRows(p, x), x.Double("u")))), "y"),
         ],
         MaterializeEntry = "CausalConvolution.Materialize(k, d, L) [C, L, L], repeated over the batch",
         Materialize = MaterializeRows,
@@ -98,7 +98,7 @@ public static partial class CausalConvolution
 
     /// <summary>T per row of u: Materialize(k, d, L) [C, L, L] repeated over the batch, [B C, L, L].</summary>
     private static Tensor<double> MaterializeRows(JsonObject p, NamedArrays x) =>
-        PerRow(Materialize(x.Double("k"), Skip(x), p.Int("length")), p.Int("batch") * p.Int("channels"));
+        OperatorMatrices.PerRow(Materialize(x.Double("k"), Skip(x), p.Int("length")), p.Int("batch") * p.Int("channels"));
 
     private static NamedArrays FastOut<T>(NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T> =>
         NamedTensors.Outputs(("y", ForwardFast(x.As<T>("u"), x.As<T>("k"), x.Optional<T>("d"), maxThreads: 1)));

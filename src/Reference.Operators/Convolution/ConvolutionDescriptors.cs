@@ -23,33 +23,6 @@ internal static class ConvolutionDescriptors
     /// <summary>The skip input d when the case has one, else null (D = 0).</summary>
     public static Tensor<double>? Skip(NamedArrays x, string name = "d") => x.TryGetValue(name, out var d) ? d.ToTensorDouble() : null;
 
-    /// <summary>[C, L, L] per kernel channel as one matrix per row of a [.., C, L] input: [rows, L, L], row r = channel r mod C.</summary>
-    public static Tensor<double> PerRow(Tensor<double> perChannel, int rows)
-    {
-        int c = perChannel.Dim(0), l = perChannel.Dim(1);
-        if (rows == c) return perChannel;
-        var t = Tensor<double>.Zeros(rows, l, l);
-        for (int r = 0; r < rows; r++) perChannel.Data.AsSpan(r % c * l * l, l * l).CopyTo(t.Data.AsSpan(r * l * l));
-        return t;
-    }
-
-    /// <summary>y[r] = T[r] u[r] for T [rows, L, L] and u [.., L] with rows = u.Length / L; y has u's shape.</summary>
-    public static Tensor<double> Apply(Tensor<double> t, Tensor<double> u)
-    {
-        int l = u.Dim(-1), rows = u.Length / l;
-        if (t.Dim(0) != rows || t.Dim(1) != l || t.Dim(2) != l)
-            throw new ArgumentException($"T must have shape [{rows}, {l}, {l}] for u {Shapes.Format(u.Shape)}, got {Shapes.Format(t.Shape)}.", nameof(t));
-        var y = Tensor<double>.Zeros(u.ShapeArray);
-        for (int r = 0; r < rows; r++)
-            for (int i = 0; i < l; i++)
-            {
-                double acc = 0.0;
-                for (int s = 0; s < l; s++) acc += t.Data[(r * l + i) * l + s] * u.Data[r * l + s];
-                y.Data[r * l + i] = acc;
-            }
-        return y;
-    }
-
     /// <summary>FlashConv state passing: u [.., C, L] in chunks of <paramref name="chunk"/> steps through one <see cref="ConvolutionState"/>.</summary>
     public static Tensor<double> Chunked(Tensor<double> u, Tensor<double> k, Tensor<double>? d, int chunk)
     {

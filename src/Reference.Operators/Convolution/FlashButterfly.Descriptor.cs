@@ -47,7 +47,7 @@ public static partial class FlashButterfly
             new("direct causal sum", "CausalConvolution.Forward(u, k, d)",
                 (_, x) => NamedTensors.Outputs(("y", CausalConvolution.Forward(x.Double("u"), x.Double("k"), Skip(x)))), "y"),
             new("materialized T u", "CausalConvolution.Materialize(k, d, L), then T u per row",
-                (p, x) => NamedTensors.Outputs(("y", ConvolutionDescriptors.Apply(MaterializeRows(p, x), x.Double("u")))), "y"),
+                (p, x) => NamedTensors.Outputs(("y", OperatorMatrices.Apply(MaterializeRows(p, x), x.Double("u")))), "y"),
         ],
         MaterializeEntry = "CausalConvolution.Materialize(k, d, L) [C, L, L] (the causal Toeplitz matrix of k plus D), repeated over the batch",
         Materialize = MaterializeRows,
@@ -96,7 +96,7 @@ public static partial class FlashButterfly
 
     /// <summary>T per row of u: CausalConvolution.Materialize(k, d, L) [C, L, L] repeated over the batch, [B C, L, L].</summary>
     private static Tensor<double> MaterializeRows(JsonObject p, NamedArrays x) =>
-        PerRow(CausalConvolution.Materialize(x.Double("k"), Skip(x), p.Int("length")), p.Int("batch") * p.Int("channels"));
+        OperatorMatrices.PerRow(CausalConvolution.Materialize(x.Double("k"), Skip(x), p.Int("length")), p.Int("batch") * p.Int("channels"));
 
     private static ConformanceCase Case(string id, ulong seed, int batch, int channels, int length, int kernelLength, bool skip,
         params string[] tags)

@@ -189,7 +189,7 @@ public static partial class Hyena
         var s = ForwardWithIntermediates(p, u).S;                       // [B, (N_o + 1) D, L]
         var v = Tensor<double>.Zeros(b, d, l);
         for (int bi = 0; bi < b; bi++) s.Data.AsSpan((bi * inner + p.Order * d) * l, d * l).CopyTo(v.Data.AsSpan(bi * d * l));
-        var y = ConvolutionDescriptors.Apply(MaterializeRows(p, u), v);  // [B, D, L]
+        var y = OperatorMatrices.Apply(MaterializeRows(p, u), v);  // [B, D, L]
         var output = Tensor<double>.Zeros(b, l, d);
         for (int bi = 0; bi < b; bi++)
             for (int t = 0; t < l; t++)

@@ -55,7 +55,7 @@ public static partial class LongConvolution
                 }, "y"),
             new("materialized T u", "LongConvolution.Materialize(p, L), then T u per output row",
                 (p, x) => NamedTensors.Outputs(("y",
-                    ConvolutionDescriptors.Apply(MaterializeRows(p, x), Copies(x.Double("u"), p.Int("channels"))))), "y"),
+                    OperatorMatrices.Apply(MaterializeRows(p, x), Copies(x.Double("u"), p.Int("channels"))))), "y"),
         ],
         MaterializeEntry = "LongConvolution.Materialize(p, L) [C H, L, L] (Toeplitz K plus D), repeated over the batch",
         Materialize = MaterializeRows,
@@ -123,7 +123,7 @@ public static partial class LongConvolution
 
     /// <summary>T per output row: Materialize(p, L) [C H, L, L] repeated over the batch, [B C H, L, L].</summary>
     private static Tensor<double> MaterializeRows(JsonObject p, NamedArrays x) =>
-        ConvolutionDescriptors.PerRow(Materialize(ParametersOf(p, x), p.Int("length")), p.Int("batch") * p.Int("channels") * p.Int("width"));
+        OperatorMatrices.PerRow(Materialize(ParametersOf(p, x), p.Int("length")), p.Int("batch") * p.Int("channels") * p.Int("width"));
 
     /// <summary>u [B, H, L] copied over the C kernel copies: [B, C H, L] (row b, c H + h holds u[b, h]).</summary>
     private static Tensor<double> Copies(Tensor<double> u, int copies)

@@ -161,7 +161,7 @@ public static partial class H3
         ],
         DrawInputs = (p, rng) =>
         {
-            var x = ToArrays(H3Parameters.Initialize(rng, p.Int("width"), p.Int("head_dim"), p.Int("state_size"), S4DInit.Lin, Method(p)), RoundedF32);
+            var x = ToArrays(H3Parameters.Initialize(rng, p.Int("width"), p.Int("head_dim"), p.Int("state_size"), S4DInit.Lin, Method(p)), CaseInputs.RoundedF32);
             x["u"] = CaseInputs.Normal(rng, p.Int("batch"), p.Int("length"), p.Int("width"));
             return x;
         },
@@ -247,7 +247,7 @@ public static partial class H3
     {
         int batch = u.Dim(0), length = u.Dim(1), dm = u.Dim(2);
         var v = ForwardWithIntermediates(p, u).V;
-        var o = ApplyPerRow(MaterializeBatch(p, u), v);   // [B, D, L]
+        var o = OperatorMatrices.Apply(MaterializeBatch(p, u), v);   // [B, D, L]
         var y = Tensor<double>.Zeros(batch, length, dm);
         for (int b = 0; b < batch; b++)
             for (int t = 0; t < length; t++)

@@ -23,37 +23,8 @@ internal static class LtiSsmDescriptors
         var other => throw new ArgumentException($"params.discretization must be zoh or bilinear, found {other}.", "discretization"),
     };
 
-    /// <summary>A drawn float64 parameter rounded to float32 and stored as float64 (a float32 backend reads the exact values).</summary>
-    public static NpyArray RoundedF32(double[] data, int[] shape) => NpyArray.Of(data.Select(v => (double)(float)v).ToArray(), shape);
-
     /// <summary>A float64 parameter array stored as is (the ESS samples keep the initializer's exact values).</summary>
     public static NpyArray Exact(double[] data, params int[] shape) => NpyArray.Of((double[])data.Clone(), shape);
-
-    /// <summary>y[r] = T[r mod C'] u[r] for u [.., C, L] and T [C', L, L] with C' = C or C' = rows (one matrix per row).</summary>
-    public static Tensor<double> ApplyPerRow(Tensor<double> t, Tensor<double> u)
-    {
-        int l = u.Dim(-1), rows = u.Length / l, matrices = t.Dim(0);
-        var y = Tensor<double>.Zeros(u.ShapeArray);
-        for (int r = 0; r < rows; r++)
-        {
-            int tBase = (r % matrices) * l * l;
-            for (int i = 0; i < l; i++)
-            {
-                double acc = 0.0;
-                for (int j = 0; j <= i; j++) acc += t.Data[tBase + i * l + j] * u.Data[r * l + j];
-                y.Data[r * l + i] = acc;
-            }
-        }
-        return y;
-    }
-
-    /// <summary>[C, L, L] repeated for every batch row: [B C, L, L] (the matrices of an operator that does not depend on its input).</summary>
-    public static Tensor<double> RepeatForBatch(Tensor<double> t, int batch)
-    {
-        var result = Tensor<double>.Zeros(batch * t.Dim(0), t.Dim(1), t.Dim(2));
-        for (int b = 0; b < batch; b++) t.Data.CopyTo(result.Data, b * t.Length);
-        return result;
-    }
 
     /// <summary>The Step loop over u [.., C, L]: step(u_t [rows]) -> y_t [rows], t ascending.</summary>
     public static Tensor<double> StepLoop(Tensor<double> u, Func<double[], double[]> step)

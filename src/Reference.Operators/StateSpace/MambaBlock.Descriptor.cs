@@ -67,7 +67,7 @@ public static partial class MambaBlock
         ],
         MaterializeEntry = "SelectiveScan.Materialize(MambaBlock.ScanInputs(p, u)) [B, E, L, L]: the scan's operator per inner channel at this u " +
             "(gate silu(z) and skip D inside; it mixes x', the conv's output, not u: the block is not linear in u)",
-        Materialize = (p, x) => SelectiveSsmCases.Rows(SelectiveScan.Materialize(ScanInputs(From(p, x), x.Double("u")))),
+        Materialize = (p, x) => OperatorMatrices.Rows(SelectiveScan.Materialize(ScanInputs(From(p, x), x.Double("u")))),
         RealizeEntry = "SelectiveScan.Realize(MambaBlock.ScanInputs(p, u), batch, channel) per inner channel: a_t = exp(Delta_t A), b_t = Delta_t B_t, " +
             "c_t = silu(z_t) C_t; the descriptor adds the direct term silu(z_t) D (T's diagonal, which Realize leaves out)",
         Realize = (p, x) => SelectiveScan.RealizeWithSkip(ScanInputs(From(p, x), x.Double("u"))),
@@ -115,7 +115,7 @@ public static partial class MambaBlock
             var m = MambaParameters.Initialize(rng, p.Int("width"), p.Int("state_size"), p.Int("expand"), p.Int("conv_width"));
             Tensor<double>[] tensors = [m.InProj, m.ConvWeight, m.ConvBias, m.XProj, m.DtProj, m.DtBias, m.ALog, m.D, m.OutProj];
             var x = new NamedArrays();
-            for (int i = 0; i < ParameterNames.Length; i++) x[ParameterNames[i]] = SelectiveSsmCases.RoundedF32(tensors[i].Data, tensors[i].ShapeArray);
+            for (int i = 0; i < ParameterNames.Length; i++) x[ParameterNames[i]] = CaseInputs.RoundedF32(tensors[i].Data, tensors[i].ShapeArray);
             x["u"] = CaseInputs.Normal(rng, p.Int("batch"), p.Int("length"), p.Int("width"));
             return x;
         },
@@ -164,7 +164,7 @@ public static partial class MambaBlock
     private static Tensor<double> ThroughMaterializedScan(MambaParameters p, Tensor<double> u)
     {
         var s = ScanInputs(p, u);
-        var y = SelectiveSsmCases.ApplyPerRow(SelectiveScan.Materialize(s), s.U);
+        var y = OperatorMatrices.Apply(SelectiveScan.Materialize(s), s.U);
         return NaiveGemm.MatMul(y.Permute(0, 2, 1), p.OutProj, transB: true);
     }
 

@@ -92,10 +92,10 @@ public static partial class S4D
                     return NamedTensors.Outputs(("y", FlashButterfly.Convolve(x.Double("u"), Kernel(s, p.Int("length"), Method(p)), s.SkipTensor())));
                 }, "y"),
             new("materialized T u", "S4D.Materialize(p, length, method), then T[h] u[b, h] per row",
-                (p, x) => NamedTensors.Outputs(("y", ApplyPerRow(Materialize(From(p, x), p.Int("length"), Method(p)), x.Double("u")))), "y"),
+                (p, x) => NamedTensors.Outputs(("y", OperatorMatrices.Apply(Materialize(From(p, x), p.Int("length"), Method(p)), x.Double("u")))), "y"),
         ],
         MaterializeEntry = "S4D.Materialize(p, length, method) [H, L, L] (lower-triangular Toeplitz of K, D on the diagonal), repeated per batch row",
-        Materialize = (p, x) => RepeatForBatch(Materialize(From(p, x), p.Int("length"), Method(p)), p.Int("batch")),
+        Materialize = (p, x) => OperatorMatrices.RepeatForBatch(Materialize(From(p, x), p.Int("length"), Method(p)), p.Int("batch")),
         RealizeEntry = "S4D.Realize(p, channel, length, method): a_t = Abar, b_t = Bbar, c_t = 2 C (complex modes, time-invariant), skip D",
         Realize = (p, x) =>
         {

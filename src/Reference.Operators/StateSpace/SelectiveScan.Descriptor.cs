@@ -60,11 +60,11 @@ public static partial class SelectiveScan
                 (_, x) =>
                 {
                     var p = Inputs(x);
-                    return NamedTensors.Outputs(("out", SelectiveSsmCases.ApplyPerRow(Materialize(p), p.U)));
+                    return NamedTensors.Outputs(("out", OperatorMatrices.Apply(Materialize(p), p.U)));
                 }, "out"),
         ],
         MaterializeEntry = "SelectiveScan.Materialize(p) [B, D, L, L]",
-        Materialize = (_, x) => SelectiveSsmCases.Rows(Materialize(Inputs(x))),
+        Materialize = (_, x) => OperatorMatrices.Rows(Materialize(Inputs(x))),
         RealizeEntry = "SelectiveScan.Realize(p, batch, channel): a_t = exp(Delta_t A), b_t = Delta_t B_t, c_t = silu(z_t) C_t; " +
             "the descriptor adds the direct term silu(z_t) D (T's diagonal, which Realize leaves out)",
         Realize = (_, x) => RealizeWithSkip(Inputs(x)),

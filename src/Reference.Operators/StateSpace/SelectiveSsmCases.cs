@@ -16,24 +16,6 @@ internal static class SelectiveSsmCases
         "relative at these sizes (1e-12 leaves a margin); float32 exps and sums reach ~1e-6, so 1e-5 (the conventions' float32 bound) " +
         "still fails a dropped term or a wrong decay";
 
-    /// <summary>A drawn float64 parameter rounded to float32 and stored as float64 (a float32 backend reads the exact values).</summary>
-    public static NpyArray RoundedF32(double[] data, int[] shape) => NpyArray.Of(data.Select(v => (double)(float)v).ToArray(), shape);
-
-    /// <summary>y[r, t] = sum_s T[r, t, s] u[r, s] for T [.., L, L] and u [.., L] with the same leading rows (row-major).</summary>
-    public static Tensor<double> ApplyPerRow(Tensor<double> t, Tensor<double> u)
-    {
-        int l = t.Dim(-1), rows = u.Length / l;
-        var y = Tensor<double>.Zeros(u.ShapeArray);
-        for (int r = 0; r < rows; r++)
-            for (int i = 0; i < l; i++)
-            {
-                double acc = 0.0;
-                for (int s = 0; s < l; s++) acc += t.Data[(r * l + i) * l + s] * u.Data[r * l + s];
-                y.Data[r * l + i] = acc;
-            }
-        return y;
-    }
-
     /// <summary>
     /// <paramref name="r"/> with the direct term <paramref name="skip"/> [L] added (D u_t on T's diagonal): the
     /// operators' Realize leave D out (ESS never sees the diagonal), but the realization of a row of
@@ -42,6 +24,4 @@ internal static class SelectiveSsmCases
     public static DiagonalRealization WithSkip(DiagonalRealization r, double[] skip) =>
         DiagonalRealization.Real(r.Length, r.Modes, r.Transition, r.Input, r.Readout, skip);
 
-    /// <summary>The rows [R, L, L] of a per-channel operator tensor [.., L, L].</summary>
-    public static Tensor<double> Rows(Tensor<double> t) => t.Reshape(-1, t.Dim(-2), t.Dim(-1));
 }

@@ -72,10 +72,10 @@ public static partial class ShiftSsm
                     return NamedTensors.Outputs(("y", FlashButterfly.Convolve(x.Double("u"), Taps(s), s.SkipTensor())));
                 }, "y"),
             new("materialized T u", "ShiftSsm.Materialize(p, length), then T[c] u[b, c] per row",
-                (p, x) => NamedTensors.Outputs(("y", ApplyPerRow(Materialize(From(p, x), p.Int("length")), x.Double("u")))), "y"),
+                (p, x) => NamedTensors.Outputs(("y", OperatorMatrices.Apply(Materialize(From(p, x), p.Int("length")), x.Double("u")))), "y"),
         ],
         MaterializeEntry = "ShiftSsm.Materialize(p, length) [D, L, L] (banded lower-triangular Toeplitz of the taps, D on the diagonal), repeated per batch row",
-        Materialize = (p, x) => RepeatForBatch(Materialize(From(p, x), p.Int("length")), p.Int("batch")),
+        Materialize = (p, x) => OperatorMatrices.RepeatForBatch(Materialize(From(p, x), p.Int("length")), p.Int("batch")),
         RealizeEntry = "ShiftSsm.Realize(p, channel, length): the ring-buffer realization (slot n captures u_t at t = n mod N: a_t[n] = 0, b_t[n] = 1, " +
             "else a_t[n] = 1, b_t[n] = 0; c_t[n] = taps[(t - n) mod N]), N real slots; the shift matrix itself is nilpotent, not diagonalizable",
         Realize = (p, x) =>

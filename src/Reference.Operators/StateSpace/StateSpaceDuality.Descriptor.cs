@@ -65,7 +65,7 @@ public static partial class StateSpaceDuality
                 (_, x) => NamedTensors.Outputs(("y", StepFastLoop(x))), "y"),
         ],
         MaterializeEntry = "StateSpaceDuality.Materialize(p) [B, H, L, L]",
-        Materialize = (_, x) => SelectiveSsmCases.Rows(Materialize(Inputs(x))),
+        Materialize = (_, x) => OperatorMatrices.Rows(Materialize(Inputs(x))),
         RealizeEntry = "StateSpaceDuality.Realize(p, batch, head): a_t = exp(Delta_t A_h) on every lane, b_t = Delta_t B_t, c_t = C_t; " +
             "the descriptor adds the direct term D_h (T's diagonal, which Realize leaves out)",
         Realize = (_, x) =>
