@@ -9,16 +9,16 @@ namespace Reference.Operators;
 public static class OperatorMatrices
 {
     /// <summary>
-    /// y[r] = T[r mod M] u[r] for T [M, L, L] and u [.., L] with rows = u.Length / L a multiple of M (M = rows: one
+    /// y[r] = T[r mod M] u[r] for T [.., L, L] (M matrices, row-major) and u [.., L] with rows = u.Length / L a multiple of M (M = rows: one
     /// matrix per row; M = C: an input-independent operator shared by every batch row). s ascending; y has u's shape.
     /// </summary>
     public static Tensor<double> Apply(Tensor<double> t, Tensor<double> u)
     {
         ArgumentNullException.ThrowIfNull(t);
         ArgumentNullException.ThrowIfNull(u);
-        int l = u.Dim(-1), rows = u.Length / l, matrices = t.Dim(0);
-        if (t.Rank != 3 || t.Dim(1) != l || t.Dim(2) != l || matrices == 0 || rows % matrices != 0)
-            throw new ArgumentException($"t must have shape [M, {l}, {l}] with M dividing the {rows} rows of u {Shapes.Format(u.Shape)}, got {Shapes.Format(t.Shape)}.", nameof(t));
+        int l = u.Dim(-1), rows = u.Length / l, matrices = t.Rank < 3 ? 0 : t.Length / (l * l);
+        if (t.Rank < 3 || t.Dim(-2) != l || t.Dim(-1) != l || matrices == 0 || rows % matrices != 0)
+            throw new ArgumentException($"t must have shape [.., {l}, {l}] with M = t.Length / L^2 dividing the {rows} rows of u {Shapes.Format(u.Shape)}, got {Shapes.Format(t.Shape)}.", nameof(t));
         var y = Tensor<double>.Zeros(u.ShapeArray);
         for (int r = 0; r < rows; r++)
         {
