@@ -147,8 +147,13 @@ public sealed class MambaState
 /// </summary>
 public static partial class MambaBlock
 {
-    /// <summary>out [B, L, D] for u [B, L, D] (float64, the definition).</summary>
-    public static Tensor<double> Forward(MambaParameters p, Tensor<double> u)
+    /// <summary>
+    /// The selective scan the block runs on u [B, L, D], in the scan's layout: u = x' [B, E, L] (the conv's
+    /// SiLU output), delta [B, E, L], a_log, B, C [B, 1, N, L], d, gate z [B, E, L], delta_bias = dt_bias.
+    /// Computed by in_proj, the causal depthwise conv + SiLU, x_proj and dt_proj: everything of
+    /// <see cref="Forward(MambaParameters, Tensor{double})"/> before the scan.
+    /// </summary>
+    public static SelectiveScanInputs<double> ScanInputs(MambaParameters p, Tensor<double> u)
     {
         ArgumentNullException.ThrowIfNull(p);
         p.Check();
@@ -173,11 +178,16 @@ public static partial class MambaBlock
                 }
         var xdbl = NaiveGemm.MatMul(xa, p.XProj, transB: true);
         var delta = NaiveGemm.MatMul(xdbl.Slice(2, 0, r), p.DtProj, transB: true);
-        var scan = new SelectiveScanInputs<double>(
+        return new SelectiveScanInputs<double>(
             xa.Permute(0, 2, 1), delta.Permute(0, 2, 1), p.ALog,
             xdbl.Slice(2, r, n).Permute(0, 2, 1).Reshape(bs, 1, n, l), xdbl.Slice(2, r + n, n).Permute(0, 2, 1).Reshape(bs, 1, n, l),
             p.D, z.Permute(0, 2, 1), p.DtBias);
-        var y = SelectiveScan.Forward(scan).Permute(0, 2, 1);
+    }
+
+    /// <summary>out [B, L, D] for u [B, L, D] (float64, the definition): the scan of <see cref="ScanInputs"/>, then out_proj.</summary>
+    public static Tensor<double> Forward(MambaParameters p, Tensor<double> u)
+    {
+        var y = SelectiveScan.Forward(ScanInputs(p, u)).Permute(0, 2, 1);
         return NaiveGemm.MatMul(y, p.OutProj, transB: true);
     }
 
@@ -257,40 +267,5 @@ public static partial class MambaBlock
         ArgumentNullException.ThrowIfNull(u);
         if (u.Rank != 3 || u.Dim(2) != modelWidth)
             throw new ArgumentException($"u must be [B, L, D = {modelWidth}], got {Shapes.Format(u.Shape)}.", nameof(u));
-    }
-
-    /// <summary>
-    /// The selective scan the block runs on u [B, L, D], in the scan's layout: u = x' [B, E, L] (the conv's
-    /// SiLU output), delta [B, E, L], a_log, B, C [B, 1, N, L], d, gate z [B, E, L], delta_bias = dt_bias.
-    /// The first half of <see cref="Forward(MambaParameters, Tensor{double})"/>, step for step (same products, same conv order).
-    /// </summary>
-    public static SelectiveScanInputs<double> ScanInputs(MambaParameters p, Tensor<double> u)
-    {
-        ArgumentNullException.ThrowIfNull(p);
-        p.Check();
-        CheckInput(u, p.ModelWidth);
-        int bs = u.Dim(0), l = u.Dim(1), e = p.InnerWidth, n = p.StateSize, r = p.DtRank, k = p.ConvWidth;
-        var xz = NaiveGemm.MatMul(u, p.InProj, transB: true);
-        var x = xz.Slice(2, 0, e);
-        var z = xz.Slice(2, e, e);
-        var xa = Tensor<double>.Zeros(bs, l, e);
-        for (int b = 0; b < bs; b++)
-            for (int t = 0; t < l; t++)
-                for (int c = 0; c < e; c++)
-                {
-                    double acc = p.ConvBias.Data[c];
-                    for (int j = 0; j < k; j++)
-                    {
-                        int s = t - (k - 1) + j;
-                        if (s >= 0) acc += p.ConvWeight.Data[c * k + j] * x.Data[(b * l + s) * e + c];
-                    }
-                    xa.Data[(b * l + t) * e + c] = NaiveActivations.Silu(acc);
-                }
-        var xdbl = NaiveGemm.MatMul(xa, p.XProj, transB: true);
-        var delta = NaiveGemm.MatMul(xdbl.Slice(2, 0, r), p.DtProj, transB: true);
-        return new SelectiveScanInputs<double>(
-            xa.Permute(0, 2, 1), delta.Permute(0, 2, 1), p.ALog,
-            xdbl.Slice(2, r, n).Permute(0, 2, 1).Reshape(bs, 1, n, l), xdbl.Slice(2, r + n, n).Permute(0, 2, 1).Reshape(bs, 1, n, l),
-            p.D, z.Permute(0, 2, 1), p.DtBias);
     }
 }
