@@ -68,13 +68,15 @@ public static partial class CausalConvolution
                 ["d"] = CaseInputs.Normal(rng, p.Int("channels")),
             },
             Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, Rationale),
+            AutodiffEntry = "ConvolutionOps.Bidirectional(u, k, k_rev, mode, d) (VJP: CausalConvolution.BackwardBidirectional)",
+            Differentiable = ["u", "k", "k_rev", "d"],
+            Autodiff = (p, _, v) => ConvolutionOps.Bidirectional(v[0], v[1], v[2], Mode(p), v.Length > 3 ? v[3] : null),
             Without = new Dictionary<string, string>
             {
                 ["fast"] = "naive tier only: CausalConvolution has no fast bidirectional entry (ForwardFast is causal); " +
                     "the FFT spectra of both conventions are in golden/numpy_backend.py",
                 ["realize"] = "not causal: output t reads inputs after t, so no recurrence over t (diagonal or not) realizes T",
                 ["step"] = "not causal: output t needs the inputs up to L - 1, so there is no token-by-token decoding (the file head says so)",
-                ["autodiff"] = "no backward for ForwardBidirectional and no tape adapter (SsmOps.CausalConvolution and ConvolutionOps cover causal convolutions only)",
                 ["ess"] = "not causal: ESS is defined on causal (lower-triangular) operators; the catalog has no bidirectional instance",
             },
         };

@@ -49,6 +49,9 @@ public enum BidirectionalMode
 /// <summary>Gradients of a causal convolution with skip (same shapes as u, k and d).</summary>
 public sealed record ConvolutionGradients(Tensor<double> Input, Tensor<double> Kernel, Tensor<double>? Skip);
 
+/// <summary>Gradients of <see cref="CausalConvolution.BackwardBidirectional"/>, shaped like u, k, kRev and d.</summary>
+public sealed record BidirectionalConvolutionGradients(Tensor<double> Input, Tensor<double> Kernel, Tensor<double> ReverseKernel, Tensor<double>? Skip);
+
 /// <summary>
 /// The streaming state of a causal convolution with a finite kernel (FlashConv state passing):
 /// the last Lk-1 inputs of every row, oldest first, zeros before the sequence start.
@@ -278,6 +281,47 @@ public static partial class CausalConvolution
             }
         }
         return new ConvolutionGradients(du, dk, dd);
+    }
+
+    /// <summary>
+    /// Vector-Jacobian product of <see cref="ForwardBidirectional"/> for the cotangent dy (u's shape). The
+    /// causal part is <see cref="Backward"/>; the anti-causal part y[t] += sum_m kRev[m - o] u[t + m]
+    /// (m = o..min(L - 1 - t, Lr - 1 + o), o = 0 for conjugate, 1 for pad_flip) is linear in u and in kRev, so
+    /// du[s] += sum_t dy[t] kRev[s - t - o] over the t with 0 &lt;= s - t - o &lt; Lr (a convolution of dy with kRev,
+    /// the causal part's correlation mirrored), and dkRev[j] = sum_t dy[t] u[t + j + o] over t + j + o &lt;= L - 1
+    /// (summed over the rows of a channel).
+    /// </summary>
+    public static BidirectionalConvolutionGradients BackwardBidirectional(Tensor<double> u, Tensor<double> k, Tensor<double> kRev,
+        Tensor<double>? d, BidirectionalMode mode, Tensor<double> dy)
+    {
+        var (rows, channels, length, _) = Check(u, k, d);
+        int reverseLength = CheckReverse(kRev, channels);
+        var causal = Backward(u, k, d, dy);
+        var du = causal.Input;
+        var dkRev = Tensor<double>.Zeros(kRev.ShapeArray);
+        int offset = mode == BidirectionalMode.Conjugate ? 0 : 1;
+        for (int r = 0; r < rows; r++)
+        {
+            int c = r % channels;
+            var ur = u.Data.AsSpan(r * length, length);
+            var gr = dy.Data.AsSpan(r * length, length);
+            var kr = kRev.Data.AsSpan(c * reverseLength, reverseLength);
+            var dur = du.Data.AsSpan(r * length, length);
+            for (int s = 0; s < length; s++)
+            {
+                double acc = 0.0;
+                for (int t = 0; t <= s - offset; t++)
+                    if (s - t - offset < reverseLength) acc += gr[t] * kr[s - t - offset];
+                dur[s] += acc;
+            }
+            for (int j = 0; j < reverseLength; j++)
+            {
+                double acc = 0.0;
+                for (int t = 0; t + j + offset < length; t++) acc += gr[t] * ur[t + j + offset];
+                dkRev.Data[c * reverseLength + j] += acc;
+            }
+        }
+        return new BidirectionalConvolutionGradients(du, causal.Kernel, dkRev, causal.Skip);
     }
 
     // ------------------------------------------------------------------ argument checks

@@ -48,6 +48,24 @@ public static class ConvolutionOps
     }
 
     /// <summary>
+    /// `conv.bidirectional`: y = k * u + d u plus the anti-causal convolution with kRev of <paramref name="mode"/>
+    /// (<see cref="CausalConvolution.ForwardBidirectional"/>); VJP <see cref="CausalConvolution.BackwardBidirectional"/>.
+    /// </summary>
+    public static Variable Bidirectional(Variable u, Variable k, Variable kRev, BidirectionalMode mode, Variable? d = null)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(kRev);
+        var y = CausalConvolution.ForwardBidirectional(u.Value, k.Value, kRev.Value, d?.Value, mode);
+        Variable[] inputs = d is null ? [u, k, kRev] : [u, k, kRev, d];
+        return Function.Apply("conv.bidirectional", inputs, y, g =>
+        {
+            var r = CausalConvolution.BackwardBidirectional(u.Value, k.Value, kRev.Value, d?.Value, mode, g);
+            return d is null ? [r.Input, r.Kernel, r.ReverseKernel] : [r.Input, r.Kernel, r.ReverseKernel, r.Skip];
+        });
+    }
+
+    /// <summary>
     /// `conv.flash_butterfly_learned`: the learned-block convolution (<see cref="Convolution.FlashButterfly.ConvolveLearned"/>)
     /// with the blocks of <paramref name="p"/> among its inputs; VJP <see cref="Convolution.FlashButterfly.BackwardLearned"/>.
     /// </summary>

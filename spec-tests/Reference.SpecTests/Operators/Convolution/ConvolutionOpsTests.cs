@@ -25,6 +25,24 @@ public class ConvolutionOpsTests
     }
 
     [Theory]
+    [InlineData(BidirectionalMode.Conjugate, 7, 3, 4)]
+    [InlineData(BidirectionalMode.PadFlip, 7, 3, 4)]
+    [InlineData(BidirectionalMode.PadFlip, 5, 6, 8)]   // kernels longer than L: the far taps get zero gradient
+    [InlineData(BidirectionalMode.Conjugate, 1, 1, 1)]
+    public void Property_BidirectionalAdapter_PassesGradcheck(BidirectionalMode mode, int length, int kernelLength, int reverseLength)
+    {
+        var rng = new SplitMix64((ulong)(length * 1000 + kernelLength * 10 + reverseLength));
+        var u = Variable.Parameter(rng.NormalTensor<double>(0, 1, 2, 3, length));
+        var k = Variable.Parameter(rng.NormalTensor<double>(0, 1, 3, kernelLength));
+        var kRev = Variable.Parameter(rng.NormalTensor<double>(0, 1, 3, reverseLength));
+        var d = Variable.Parameter(rng.NormalTensor<double>(0, 1, 3));
+        var result = GradCheck.CheckParameters(() => Weighted(ConvolutionOps.Bidirectional(u, k, kRev, mode, d), 4), [u, k, kRev, d]);
+        Assert.True(result.Passed, result.ToString());
+        var bare = GradCheck.CheckParameters(() => Weighted(ConvolutionOps.Bidirectional(u, k, kRev, mode), 5), [u, k, kRev]);
+        Assert.True(bare.Passed, bare.ToString());
+    }
+
+    [Theory]
     [InlineData(8, 8)]     // N = 16: one dense block
     [InlineData(16, 5)]    // N = 32: blocks 16 and 2
     [InlineData(9, 24)]    // Lk > L: only the first L taps reach y, the rest get zero gradient
