@@ -69,8 +69,8 @@ public static partial class MambaBlock
             "(gate silu(z) and skip D inside; it mixes x', the conv's output, not u: the block is not linear in u)",
         Materialize = (p, x) => OperatorMatrices.Rows(SelectiveScan.Materialize(ScanInputs(From(p, x), x.Double("u")))),
         RealizeEntry = "SelectiveScan.Realize(MambaBlock.ScanInputs(p, u), batch, channel) per inner channel: a_t = exp(Delta_t A), b_t = Delta_t B_t, " +
-            "c_t = silu(z_t) C_t; the descriptor adds the direct term silu(z_t) D (T's diagonal, which Realize leaves out)",
-        Realize = (p, x) => SelectiveScan.RealizeWithSkip(ScanInputs(From(p, x), x.Double("u"))),
+            "c_t = silu(z_t) C_t and the direct term silu(z_t) D",
+        Realize = (p, x) => SelectiveScan.RealizeAll(ScanInputs(From(p, x), x.Double("u"))),
         StepEntry = "MambaBlock.Step(p, token [B, D], state) (returns [B, D]); MambaBlock.StepFast<T>(f, state, token, output)",
         State = "conv window [B, E, conv_width - 1] and scan state x [B, E, N] (MambaState; MambaFastState<T>)",
         TotalStateSizeFormula = "N per inner channel (the scan state x that T factors through; the conv window of conv_width - 1 feeds x', T's input, " +

@@ -66,8 +66,8 @@ public static partial class SelectiveScan
         MaterializeEntry = "SelectiveScan.Materialize(p) [B, D, L, L]",
         Materialize = (_, x) => OperatorMatrices.Rows(Materialize(Inputs(x))),
         RealizeEntry = "SelectiveScan.Realize(p, batch, channel): a_t = exp(Delta_t A), b_t = Delta_t B_t, c_t = silu(z_t) C_t; " +
-            "the descriptor adds the direct term silu(z_t) D (T's diagonal, which Realize leaves out)",
-        Realize = (_, x) => RealizeWithSkip(Inputs(x)),
+            "and the direct term silu(z_t) D",
+        Realize = (_, x) => RealizeAll(Inputs(x)),
         StepEntry = "SelectiveScan.Step(token, state) (token: SelectiveScanInputs<double> with L = 1; returns out [B, D])",
         State = "x [B, D, N] (SelectiveScanState)",
         TotalStateSizeFormula = "N per channel (D N per layer)",
@@ -143,25 +143,12 @@ public static partial class SelectiveScan
         x.Double("u"), x.Double("delta"), x.Double("a_log"), x.Double("b"), x.Double("c"),
         x.Optional<double>("d"), x.Optional<double>("z"), x.Optional<double>("delta_bias"));
 
-    /// <summary>
-    /// One realization per (batch, channel), batch-major: <see cref="Realize"/> plus the direct term
-    /// silu(z_t) D of T's diagonal (absent skip: none), so each reproduces its row of <see cref="Materialize"/>.
-    /// </summary>
-    internal static IReadOnlyList<DiagonalRealization> RealizeWithSkip(SelectiveScanInputs<double> p)
+    internal static IReadOnlyList<DiagonalRealization> RealizeAll(SelectiveScanInputs<double> p)
     {
         p.Check();
-        int l = p.Length;
         var result = new List<DiagonalRealization>(p.Batch * p.Channels);
         for (int b = 0; b < p.Batch; b++)
-            for (int d = 0; d < p.Channels; d++)
-            {
-                var r = Realize(p, b, d);
-                if (p.D is null) { result.Add(r); continue; }
-                var skip = new double[l];
-                for (int t = 0; t < l; t++)
-                    skip[t] = (p.Z is null ? 1.0 : NaiveActivations.Silu(p.Z.Data[(b * p.Channels + d) * l + t])) * p.D.Data[d];
-                result.Add(SelectiveSsmCases.WithSkip(r, skip));
-            }
+            for (int d = 0; d < p.Channels; d++) result.Add(Realize(p, b, d));
         return result;
     }
 

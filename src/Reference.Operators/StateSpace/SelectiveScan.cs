@@ -228,9 +228,9 @@ public static partial class SelectiveScan
     }
 
     /// <summary>
-    /// The diagonal realization of channel (b, d) for the ESS factored path: transition
-    /// a_t = exp(Delta_t A), input b_t = Delta_t B_t, readout c_t = silu(z_t) C_t, arrays [L, N].
-    /// (The skip D sits on the diagonal of T and never enters ESS.)
+    /// The diagonal realization of channel (b, d): transition a_t = exp(Delta_t A), input b_t = Delta_t B_t,
+    /// readout c_t = silu(z_t) C_t, arrays [L, N], and the direct term silu(z_t) D on T's diagonal (the ESS
+    /// factored path never reads it; with it the realization materializes to exactly <see cref="Materialize"/>'s T).
     /// </summary>
     public static DiagonalRealization Realize(SelectiveScanInputs<double> p, int batch, int channel)
     {
@@ -255,7 +255,13 @@ public static partial class SelectiveScan
                 c[t * n + k] = gate * p.C.Data[bc];
             }
         }
-        return DiagonalRealization.Real(l, n, a, bIn, c);
+        double[]? skip = null;
+        if (p.D is not null)
+        {
+            skip = new double[l];
+            for (int t = 0; t < l; t++) skip[t] = (p.Z is null ? 1.0 : NaiveActivations.Silu(p.Z.Data[row * l + t])) * p.D.Data[channel];
+        }
+        return DiagonalRealization.Real(l, n, a, bIn, c, skip);
     }
 
     /// <summary>

@@ -67,17 +67,13 @@ public static partial class StateSpaceDuality
         MaterializeEntry = "StateSpaceDuality.Materialize(p) [B, H, L, L]",
         Materialize = (_, x) => OperatorMatrices.Rows(Materialize(Inputs(x))),
         RealizeEntry = "StateSpaceDuality.Realize(p, batch, head): a_t = exp(Delta_t A_h) on every lane, b_t = Delta_t B_t, c_t = C_t; " +
-            "the descriptor adds the direct term D_h (T's diagonal, which Realize leaves out)",
+            "and the direct term D_h",
         Realize = (_, x) =>
         {
             var p = Inputs(x);
             var result = new List<DiagonalRealization>(p.Batch * p.Heads);
             for (int b = 0; b < p.Batch; b++)
-                for (int h = 0; h < p.Heads; h++)
-                {
-                    var r = Realize(p, b, h);
-                    result.Add(p.D is null ? r : SelectiveSsmCases.WithSkip(r, Enumerable.Repeat(p.D.Data[h], p.Length).ToArray()));
-                }
+                for (int h = 0; h < p.Heads; h++) result.Add(Realize(p, b, h));
             return result;
         },
         StepEntry = "StateSpaceDuality.Step(token, state) (token: StateSpaceDualityInputs<double> with L = 1; returns y [B, H, P]); StateSpaceDuality.StepFast<T>(x, dt, a_log, b, c, state, d, dt_bias)",

@@ -244,7 +244,8 @@ public static partial class StateSpaceDuality
 
     /// <summary>
     /// The diagonal realization of head (b, h) for ESS, arrays [L, N]: transition a_t = exp(Delta_t A_h)
-    /// (the same scalar on every lane), input b_t = Delta_t B_t, readout c_t = C_t. D is left out.
+    /// (the same scalar on every lane), input b_t = Delta_t B_t, readout c_t = C_t, and the direct term D_h on T's
+    /// diagonal (the ESS factored path never reads it; with it the realization materializes to <see cref="Materialize"/>'s T).
     /// </summary>
     public static DiagonalRealization Realize(StateSpaceDualityInputs<double> p, int batch, int head)
     {
@@ -270,7 +271,8 @@ public static partial class StateSpaceDuality
                 c[t * n + k] = p.C.Data[bc + k];
             }
         }
-        return DiagonalRealization.Real(l, n, a, bIn, c);
+        double[]? skip = p.D is null ? null : Enumerable.Repeat(p.D.Data[head], l).ToArray();
+        return DiagonalRealization.Real(l, n, a, bIn, c, skip);
     }
 
     /// <summary>
