@@ -74,7 +74,9 @@ public static class EssCommand
             }
             catch (ArgumentException e)
             {
-                throw new CliException($"--operator {name}: {e.Message}");
+                // The sample's message names the setting (State, Heads, ...), which is the option of the same name.
+                string reason = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+                throw new CliException($"--operator {name}: {reason}");
             }
             var profile = EssProfile.Of(instance, options);
 
