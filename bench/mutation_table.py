@@ -33,13 +33,13 @@ def main():
                 line = src[loc["line"] - 1].strip() if 0 < loc["line"] <= len(src) else ""
                 survivors.append((short, loc["line"], loc["column"], m["status"], m["mutatorName"],
                                   m.get("replacement", ""), line))
-    hdr = f"| {'file':<48} | killed | survived | timeout | no cov | compile err | score % |"
+    hdr = f"| {'file':<56} | killed | survived | timeout | no cov | compile err | score % |"
     print(hdr); print("|" + "|".join("-" * (len(x)) for x in hdr.split("|")[1:-1]) + "|")
     for r in rows:
-        print(f"| {r[0]:<48} | {r[1]:>6} | {r[2]:>8} | {r[3]:>7} | {r[4]:>6} | {r[5]:>11} | {r[6]:>7.1f} |")
+        print(f"| {r[0]:<56} | {r[1]:>6} | {r[2]:>8} | {r[3]:>7} | {r[4]:>6} | {r[5]:>11} | {r[6]:>7.1f} |")
     den = tot["k"] + tot["s"] + tot["t"] + tot["n"]
     if den:
-        print(f"| {'total':<48} | {tot['k']:>6} | {tot['s']:>8} | {tot['t']:>7} | {tot['n']:>6} | {tot['c']:>11} | "
+        print(f"| {'total':<56} | {tot['k']:>6} | {tot['s']:>8} | {tot['t']:>7} | {tot['n']:>6} | {tot['c']:>11} | "
               f"{100.0 * (tot['k'] + tot['t']) / den:>7.1f} |")
     if listing and survivors:
         print()
