@@ -95,6 +95,33 @@ public class ShiftSsmTests
         Assert.True(ConvTestKit.GradCheck(p.Skip, grads.Skip, Loss) <= 1e-7);
     }
 
+    [Property(Arbitrary = [typeof(ShiftCase)], MaxTest = 20)]
+    public void Property_Realize_MaterializesToTheChannelsBandedToeplitz(ShiftCase c)
+    {
+        var p = c.Parameters();
+        var t = ShiftSsm.Materialize(p, c.L);
+        for (int ch = 0; ch < c.D; ch++)
+        {
+            var r = ShiftSsm.Realize(p, ch, c.L);
+            Assert.Equal(c.L, r.Length);
+            var m = r.Materialize();
+            for (int i = 0; i < c.L; i++)
+                for (int j = 0; j < c.L; j++) Assert.Equal(t[ch, i, j], m[i, j], 1e-13);
+        }
+    }
+
+    [Fact]
+    public void Negative_Realize_BadArgumentsNameTheArgument()
+    {
+        var p = ShiftSsmParameters.Initialize(new SplitMix64(2), 2, 3);
+        Assert.Equal("p", Assert.Throws<ArgumentNullException>(() => ShiftSsm.Realize(null!, 0, 4)).ParamName);
+        Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Realize(new ShiftSsmParameters(2, 3, new double[6], new double[6], new double[3]), 0, 4)).ParamName);
+        Assert.Equal("channel", Assert.Throws<ArgumentOutOfRangeException>(() => ShiftSsm.Realize(p, 2, 4)).ParamName);
+        Assert.Equal("channel", Assert.Throws<ArgumentOutOfRangeException>(() => ShiftSsm.Realize(p, -1, 4)).ParamName);
+        Assert.Equal("length", Assert.Throws<ArgumentOutOfRangeException>(() => ShiftSsm.Realize(p, 1, 0)).ParamName);
+        Assert.Equal(1, ShiftSsm.Realize(p, 1, 1).Length);
+    }
+
     [Fact]
     public void Negative_StateOfTheWrongSize_NamesTheArgument()
     {
