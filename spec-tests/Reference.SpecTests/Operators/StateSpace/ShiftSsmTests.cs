@@ -116,6 +116,8 @@ public class ShiftSsmTests
         var p = ShiftSsmParameters.Initialize(new SplitMix64(2), 2, 3);
         Assert.Equal("p", Assert.Throws<ArgumentNullException>(() => ShiftSsm.Realize(null!, 0, 4)).ParamName);
         Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Realize(new ShiftSsmParameters(2, 3, new double[6], new double[6], new double[3]), 0, 4)).ParamName);
+        // No channels at all is the record's fault, not the channel index's.
+        Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Realize(new ShiftSsmParameters(0, 3, [], [], []), 0, 4)).ParamName);
         Assert.Equal("channel", Assert.Throws<ArgumentOutOfRangeException>(() => ShiftSsm.Realize(p, 2, 4)).ParamName);
         Assert.Equal("channel", Assert.Throws<ArgumentOutOfRangeException>(() => ShiftSsm.Realize(p, -1, 4)).ParamName);
         Assert.Equal("length", Assert.Throws<ArgumentOutOfRangeException>(() => ShiftSsm.Realize(p, 1, 0)).ParamName);
