@@ -292,4 +292,136 @@ public class EffectiveStateSizeTests
         var t = EssOperators.ShortConvolution([1, 1, 1, 1], 12);
         Assert.NotEqual(Enumerable.Range(1, 11).Select(s => (double)Math.Min(2, Math.Min(s, 12 - s))).ToArray(), EffectiveStateSize.Compute(t).Data);
     }
+
+    /// <summary>
+    /// T_m = U_m V_m^T with rank m + 1 (not triangular: H_s is then a block of a rank-(m + 1)
+    /// matrix, so tolerance-ESS = min(m + 1, s, L - s) and every matrix of the stack differs).
+    /// </summary>
+    private static Tensor<double> StackOfRanks(int count, int length, ulong seed)
+    {
+        var rng = new SplitMix64(seed);
+        var t = Tensor<double>.Zeros(count, length, length);
+        for (int m = 0; m < count; m++)
+        {
+            int rank = m + 1;
+            var u = new double[length * rank];
+            var v = new double[length * rank];
+            rng.FillNormal<double>(u);
+            rng.FillNormal<double>(v);
+            for (int i = 0; i < length; i++)
+                for (int j = 0; j < length; j++)
+                {
+                    double acc = 0;
+                    for (int r = 0; r < rank; r++) acc += u[i * rank + r] * v[j * rank + r];
+                    t.Data[(m * length + i) * length + j] = acc;
+                }
+        }
+        return t;
+    }
+
+    /// <summary>The entropy-ESS of H_s of one matrix, by MathNet's SVD and the entropy written out.</summary>
+    private static double MathNetEntropyEss(Tensor<double> t, int matrix, int length, int split)
+    {
+        var block = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(length - split, split,
+            (i, j) => t.Data[(matrix * length + split + i) * length + j]);
+        var sigma = block.Svd(computeVectors: false).S.ToArray();
+        double sum = sigma.Sum(), h = 0;
+        foreach (double x in sigma)
+            if (x > 0) h -= x / sum * Math.Log(x / sum);
+        return Math.Exp(h);
+    }
+
+    [Fact]
+    public void Property_StackOfDifferentMatrices_EachResultIsItsOwnMatrixAtItsOwnSplit()
+    {
+        const int count = 3, length = 9;
+        var t = StackOfRanks(count, length, 42);
+        int[] splits = [2, 4, 7];
+        foreach (var compute in new Func<Tensor<double>, EssOptions?, int[]?, Tensor<double>>[]
+                 { (x, o, s) => EffectiveStateSize.Compute(x, o, s), EffectiveStateSize.ComputeNaive })
+        {
+            var rank = compute(t, null, splits);
+            var entropy = compute(t, Entropy, splits);
+            Assert.Equal([count, splits.Length], rank.ShapeArray);
+            for (int m = 0; m < count; m++)
+                for (int k = 0; k < splits.Length; k++)
+                {
+                    int s = splits[k];
+                    Assert.Equal(Math.Min(m + 1, Math.Min(s, length - s)), rank[m, k]);
+                    Assert.Equal(MathNetEntropyEss(t, m, length, s), entropy[m, k], 1e-10);
+                }
+            // A leading batch axis: [2, 3, L, L] -> [2, 3, S], each slot its own matrix.
+            var batched = Tensor<double>.Zeros(2, count, length, length);
+            t.Data.CopyTo(batched.Data, 0);
+            for (int m = 0; m < count; m++)
+                t.Data.AsSpan((count - 1 - m) * length * length, length * length).CopyTo(batched.Data.AsSpan((count + m) * length * length));
+            var both = compute(batched, Entropy, splits);
+            Assert.Equal([2, count, splits.Length], both.ShapeArray);
+            for (int m = 0; m < count; m++)
+                for (int k = 0; k < splits.Length; k++)
+                {
+                    Assert.Equal(entropy[m, k], both[0, m, k]);
+                    Assert.Equal(entropy[count - 1 - m, k], both[1, m, k]);
+                }
+        }
+    }
+
+    [Fact]
+    public void Edge_EmptyAndTwoLongOperators()
+    {
+        // L = 0: no matrix entries, no splits; the result keeps the leading axes.
+        Assert.Equal([0], EffectiveStateSize.Compute(Tensor<double>.Zeros(0, 0)).ShapeArray);
+        Assert.Equal([0], EffectiveStateSize.ComputeNaive(Tensor<double>.Zeros(0, 0)).ShapeArray);
+        Assert.Equal([2, 0], EffectiveStateSize.ComputeNaive(Tensor<double>.Zeros(2, 0, 0)).ShapeArray);
+        // L = 2 has exactly one split, whatever the requested count.
+        Assert.Equal([1], EffectiveStateSize.SplitGrid(2, 1));
+        Assert.Equal([1], EffectiveStateSize.SplitGrid(2, 5));
+        Assert.Equal([], EffectiveStateSize.SplitGrid(1, 5));
+        Assert.Equal([], EffectiveStateSize.SplitGrid(0, 1));
+        Assert.Equal([1], EffectiveStateSize.AllSplits(2));
+        Assert.Equal([], EffectiveStateSize.AllSplits(0));
+    }
+
+    [Fact]
+    public void Golden_SplitSingularValues_OfAHandMatrix()
+    {
+        // T = [[1, 0, 0], [2, 3, 0], [4, 5, 6]]: H_1 = [2; 4], H_2 = [4, 5]; diagonal never enters.
+        double[] t = [1, 0, 0, 2, 3, 0, 4, 5, 6];
+        var h1 = EffectiveStateSize.SplitSingularValues(t, 3, 1);
+        var h2 = EffectiveStateSize.SplitSingularValues(t, 3, 2);
+        Assert.Equal(Math.Sqrt(20), Assert.Single(h1), 1e-14);
+        Assert.Equal(Math.Sqrt(41), Assert.Single(h2), 1e-14);
+    }
+
+    [Fact]
+    public void Golden_OptionsDescribeTheirConvention()
+    {
+        Assert.Equal("tolerance-ESS, relative tau = 1E-06 * sigma_1", EssOptions.Default.ToString());
+        Assert.Equal("tolerance-ESS, absolute tau = 0.001", new EssOptions(Tolerance: 1e-3, Relative: false).ToString());
+        Assert.Equal("entropy-ESS (L1-normalized singular values, 0 ln 0 = 0)", Entropy.ToString());
+    }
+
+    [Fact]
+    public void Negative_SplitsGridModeAndSingleSplit_NameTheArgument()
+    {
+        Assert.Equal("length", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.SplitGrid(-1, 3)).ParamName);
+        Assert.Equal("count", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.SplitGrid(8, 0)).ParamName);
+        Assert.Equal("count", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.SplitGrid(8, -2)).ParamName);
+        Assert.Equal("length", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.AllSplits(-1)).ParamName);
+        var t = Tensor<double>.Zeros(4, 4);
+        var badMode = new EssOptions((EssMode)7);
+        Assert.Equal("Mode", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.Compute(t, badMode)).ParamName);
+        Assert.Equal("Mode", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.ComputeNaive(t, badMode)).ParamName);
+        Assert.Equal("Mode", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.ComputeNaive(t, new EssOptions((EssMode)(-1)))).ParamName);
+        Assert.Equal("maxThreads", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.Compute(t, maxThreads: -1)).ParamName);
+        Assert.Equal("t", Assert.Throws<ArgumentNullException>(() => EffectiveStateSize.ComputeNaive(null!)).ParamName);
+        Assert.Equal("splits", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.ComputeNaive(t, splits: [4])).ParamName);
+        double[] m = new double[16];
+        Assert.Equal("t", Assert.Throws<ArgumentException>(() => EffectiveStateSize.SplitSingularValues(new double[15], 4, 2)).ParamName);
+        Assert.Equal("t", Assert.Throws<ArgumentException>(() => EffectiveStateSize.SplitSingularValues(new double[17], 4, 2)).ParamName);
+        Assert.Equal("split", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.SplitSingularValues(m, 4, 0)).ParamName);
+        Assert.Equal("split", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.SplitSingularValues(m, 4, 4)).ParamName);
+        Assert.Equal("split", Assert.Throws<ArgumentOutOfRangeException>(() => EffectiveStateSize.SplitSingularValues(m, 4, -1)).ParamName);
+        Assert.Equal([0.0], EffectiveStateSize.SplitSingularValues(m, 4, 3));
+    }
 }

@@ -63,4 +63,69 @@ public class EssReducersTests
         Assert.Equal("taps", Assert.Throws<ArgumentOutOfRangeException>(() => TotalStateSize.ShortConvolution(0, 4)).ParamName);
         Assert.Equal("ess", Assert.Throws<ArgumentException>(() => EssReducers.MeanOverSplits(Tensor<double>.Zeros(2, 0))).ParamName);
     }
+
+    [Fact]
+    public void Edge_EmptyAxis_SumIsZeroMeanAndMaxAreUndefined()
+    {
+        var empty = Tensor<double>.Zeros(2, 0);
+        var sum = EssReducers.Reduce(empty, -1, EssReduction.Sum);
+        Assert.Equal([2], sum.ShapeArray);
+        Assert.Equal([0.0, 0.0], sum.Data);
+        Assert.Equal([0], EssReducers.Reduce(empty, 0, EssReduction.Sum).ShapeArray);
+        Assert.Equal("ess", Assert.Throws<ArgumentException>(() => EssReducers.Reduce(empty, -1, EssReduction.Mean)).ParamName);
+        Assert.Equal("ess", Assert.Throws<ArgumentException>(() => EssReducers.Reduce(empty, -1, EssReduction.Max)).ParamName);
+        Assert.Equal("ess", Assert.Throws<ArgumentException>(() => EssReducers.MaxOverSplits(empty)).ParamName);
+    }
+
+    [Fact]
+    public void Edge_MaxOfNegativeValues_IsTheLargestNotZero()
+    {
+        // The reducers are plain axis reductions: Max starts at -inf, not at 0.
+        var t = new Tensor<double>([-3, -1, -2, -7, -5, -6], 2, 3);
+        Assert.Equal([-1.0, -5.0], EssReducers.Reduce(t, -1, EssReduction.Max).Data);
+        Assert.Equal([-3.0, -1.0, -2.0], EssReducers.Reduce(t, 0, EssReduction.Max).Data);
+        Assert.Equal([-2.0, -6.0], EssReducers.Reduce(t, -1, EssReduction.Mean).Data);
+        Assert.Equal([-6.0, -18.0], EssReducers.Reduce(t, 1, EssReduction.Sum).Data);
+    }
+
+    [Fact]
+    public void Edge_SplitBoundAndStateSizesAtTheirBoundaries()
+    {
+        Assert.Equal(0, TotalStateSize.SplitBound(0, 10));
+        Assert.Equal(0, TotalStateSize.SplitBound(10, 10));
+        Assert.Equal(5, TotalStateSize.SplitBound(5, 10));
+        Assert.Equal(0, TotalStateSize.SplitBound(0, 0));
+        // Width-like factors may be 0 (no channels: TSS 0); size-like ones must be positive.
+        Assert.Equal(0, TotalStateSize.Ssm(0, 4));
+        Assert.Equal(4, TotalStateSize.Ssm(1, 4));
+        Assert.Equal(0, TotalStateSize.ShortConvolution(1, 8));
+        Assert.Equal(0, TotalStateSize.LinearAttention(0, 3, 5));
+        Assert.Equal(15, TotalStateSize.LinearAttention(1, 3, 5));
+        Assert.Equal(2, TotalStateSize.SoftmaxAttention(1, 1, 1));
+        Assert.Equal(0, TotalStateSize.SoftmaxAttention(3, 0, 2));
+    }
+
+    [Fact]
+    public void Negative_RangesNullsAndEnums_NameTheArgument()
+    {
+        Assert.Equal("split", Assert.Throws<ArgumentOutOfRangeException>(() => TotalStateSize.SplitBound(-1, 10)).ParamName);
+        Assert.Equal("split", Assert.Throws<ArgumentOutOfRangeException>(() => TotalStateSize.SplitBound(11, 10)).ParamName);
+        Assert.Equal("innerWidth", Assert.Throws<ArgumentOutOfRangeException>(() => TotalStateSize.Ssm(-1, 4)).ParamName);
+        Assert.Equal("state", Assert.Throws<ArgumentOutOfRangeException>(() => TotalStateSize.Ssm(2, 0)).ParamName);
+        Assert.Equal("state", Assert.Throws<ArgumentOutOfRangeException>(() => TotalStateSize.Ssm(2, -1)).ParamName);
+        Assert.Equal("heads", Assert.Throws<ArgumentOutOfRangeException>(() => TotalStateSize.LinearAttention(-1, 3, 5)).ParamName);
+        Assert.Equal("keyDim", Assert.Throws<ArgumentOutOfRangeException>(() => TotalStateSize.LinearAttention(1, 0, 5)).ParamName);
+        Assert.Equal("valueDim", Assert.Throws<ArgumentOutOfRangeException>(() => TotalStateSize.LinearAttention(1, 3, 0)).ParamName);
+        Assert.Equal("split", Assert.Throws<ArgumentOutOfRangeException>(() => TotalStateSize.SoftmaxAttention(0, 1, 1)).ParamName);
+        Assert.Equal("headDim", Assert.Throws<ArgumentOutOfRangeException>(() => TotalStateSize.SoftmaxAttention(1, 1, 0)).ParamName);
+        Assert.Equal("width", Assert.Throws<ArgumentOutOfRangeException>(() => TotalStateSize.ShortConvolution(2, 0)).ParamName);
+        Assert.Equal("ess", Assert.Throws<ArgumentNullException>(() => EssReducers.Reduce(null!, 0, EssReduction.Sum)).ParamName);
+        Assert.Equal("ess", Assert.Throws<ArgumentNullException>(() => EssReducers.PerLayer(null!)).ParamName);
+        Assert.Equal("ess", Assert.Throws<ArgumentNullException>(() => EssReducers.Utilization(null!, 1)).ParamName);
+        var ess = Indexed(1, 1, 2, 3);
+        Assert.Equal("reduction", Assert.Throws<ArgumentOutOfRangeException>(() => EssReducers.Reduce(ess, 0, (EssReduction)3)).ParamName);
+        Assert.Equal("reduction", Assert.Throws<ArgumentOutOfRangeException>(() => EssReducers.Reduce(ess, 0, (EssReduction)(-1))).ParamName);
+        Assert.Equal("totalStateSize", Assert.Throws<ArgumentOutOfRangeException>(() => EssReducers.Utilization(ess, double.PositiveInfinity)).ParamName);
+        Assert.Equal("totalStateSize", Assert.Throws<ArgumentOutOfRangeException>(() => EssReducers.Utilization(ess, double.NaN)).ParamName);
+    }
 }

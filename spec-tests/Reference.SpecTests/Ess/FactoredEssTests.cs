@@ -86,4 +86,35 @@ public class FactoredEssTests
         var dense = EffectiveStateSize.SplitSingularValues(t.Data, 16, 8);
         Assert.True(Metrics.RelativeError(dense.AsSpan(0, 3), factored) > 1e-10);
     }
+
+    [Fact]
+    public void Edge_NoChannels_GiveNoRowsAndOneColumnPerRequestedSplit()
+    {
+        Assert.Equal([0, 0], FactoredEss.Compute([]).ShapeArray);
+        Assert.Equal([0, 2], FactoredEss.Compute([], splits: [2, 5]).ShapeArray);
+        Assert.Equal([0, 3], FactoredEss.Compute(Array.Empty<DiagonalRealization>(), new EssOptions(EssMode.Entropy), [1, 1, 7]).ShapeArray);
+    }
+
+    [Fact]
+    public void Negative_NullsOptionsThreadsAndSplits_NameTheArgument()
+    {
+        var rng = new SplitMix64(4);
+        var r = EssOperators.RandomReal(6, 2, rng, lti: false);
+        Assert.Equal("realization", Assert.Throws<ArgumentNullException>(() => FactoredEss.SplitSingularValues(null!)).ParamName);
+        foreach (int bad in new[] { 0, 6, -1, 7 })
+        {
+            Assert.Equal("splits", Assert.Throws<ArgumentOutOfRangeException>(() => FactoredEss.SplitSingularValues(r, [bad])).ParamName);
+            Assert.Equal("splits", Assert.Throws<ArgumentOutOfRangeException>(() => FactoredEss.SplitSingularValues(r, [3, bad])).ParamName);
+            Assert.Equal("splits", Assert.Throws<ArgumentOutOfRangeException>(() => FactoredEss.Compute([r], splits: [bad])).ParamName);
+        }
+        Assert.Equal("channels", Assert.Throws<ArgumentNullException>(() => FactoredEss.Compute(null!)).ParamName);
+        Assert.Equal("channels", Assert.Throws<ArgumentNullException>(() => FactoredEss.Compute([r, null!])).ParamName);
+        Assert.Equal("Mode", Assert.Throws<ArgumentOutOfRangeException>(() => FactoredEss.Compute([r], new EssOptions((EssMode)5))).ParamName);
+        Assert.Equal("Tolerance", Assert.Throws<ArgumentOutOfRangeException>(() => FactoredEss.Compute([r], new EssOptions(Tolerance: -1e-3))).ParamName);
+        Assert.Equal("Tolerance", Assert.Throws<ArgumentOutOfRangeException>(() => FactoredEss.Compute([r], new EssOptions(Tolerance: double.PositiveInfinity))).ParamName);
+        Assert.Equal("maxThreads", Assert.Throws<ArgumentOutOfRangeException>(() => FactoredEss.Compute([r], maxThreads: -1)).ParamName);
+        // The options are validated even when there is nothing to compute.
+        Assert.Equal("Mode", Assert.Throws<ArgumentOutOfRangeException>(() => FactoredEss.Compute([], new EssOptions((EssMode)5))).ParamName);
+        Assert.Equal("maxThreads", Assert.Throws<ArgumentOutOfRangeException>(() => FactoredEss.Compute([], maxThreads: -2)).ParamName);
+    }
 }

@@ -276,4 +276,159 @@ public class GatedLinearAttentionTests
         var wrong = GatedLinearAttention.Forward(q2, k2, v2, GatedLinearAttention.LogSigmoidGate(Tensor<double>.Zeros(1, 2, 5, 4), 15.0));
         Assert.True(Rel(o, wrong) > 1e-6);
     }
+
+    /// <summary>
+    /// The recurrence written out from its solution: with G the cumulative log gates of a segment and
+    /// S0 the state entering it, o_t = scale sum_c q_tc (exp(G_tc) S0[c, :] + sum_{s &lt;= t} exp(G_tc - G_sc) k_sc v_s)
+    /// and the state leaving it is S[c, :] = exp(G_(L-1)c) S0[c, :] + sum_s exp(G_(L-1)c - G_sc) k_sc v_s.
+    /// </summary>
+    private static (Tensor<double> O, Tensor<double> S) ClosedForm(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> g, Tensor<double> s0)
+    {
+        int b = q.Shape[0], h = q.Shape[1], l = q.Shape[2], kd = q.Shape[3], vd = v.Shape[3], kg = g.Shape[3];
+        double sc = 1.0 / Math.Sqrt(kd);
+        var o = Tensor<double>.Zeros(b, h, l, vd);
+        var s = s0.Clone();
+        for (int bi = 0; bi < b; bi++)
+            for (int hi = 0; hi < h; hi++)
+            {
+                double G(int t, int c)
+                {
+                    double acc = 0;
+                    for (int r = 0; r <= t; r++) acc += g[bi, hi, r, kg == 1 ? 0 : c];
+                    return acc;
+                }
+                for (int t = 0; t < l; t++)
+                    for (int j = 0; j < vd; j++)
+                    {
+                        double acc = 0;
+                        for (int c = 0; c < kd; c++)
+                        {
+                            double inner = Math.Exp(G(t, c)) * s0[bi, hi, c, j];
+                            for (int r = 0; r <= t; r++) inner += Math.Exp(G(t, c) - G(r, c)) * k[bi, hi, r, c] * v[bi, hi, r, j];
+                            acc += sc * q[bi, hi, t, c] * inner;
+                        }
+                        o[bi, hi, t, j] = acc;
+                    }
+                for (int c = 0; c < kd; c++)
+                    for (int j = 0; j < vd; j++)
+                    {
+                        double acc = l == 0 ? s0[bi, hi, c, j] : Math.Exp(G(l - 1, c)) * s0[bi, hi, c, j];
+                        for (int r = 0; r < l; r++) acc += Math.Exp(G(l - 1, c) - G(r, c)) * k[bi, hi, r, c] * v[bi, hi, r, j];
+                        s[bi, hi, c, j] = acc;
+                    }
+            }
+        return (o, s);
+    }
+
+    [Property(Arbitrary = [typeof(HeadCase)], MaxTest = 20)]
+    public void Property_RecurrentAndChunked_ReadAndLeaveTheCallersState(HeadCase c)
+    {
+        var (q, k, v, g) = Inputs(c, scalarGate: c.Seed % 2 == 1);
+        var s0 = new SplitMix64((ulong)c.Seed + 7).NormalTensor<double>(0, 1, c.B, c.H, c.K, c.V);
+        var (expected, expectedState) = ClosedForm(q, k, v, g, s0);
+        var recurrentState = new GatedLinearAttentionState(s0.Clone());
+        Assert.True(Rel(expected, GatedLinearAttention.Recurrent(q, k, v, g, recurrentState)) <= 1e-11);
+        Assert.True(Rel(expectedState, recurrentState.S) <= 1e-11);
+        var chunkedState = new GatedLinearAttentionState(s0.Clone());
+        Assert.True(Rel(expected, GatedLinearAttention.Chunked(q, k, v, g, c.Chunk, chunkedState)) <= 1e-11);
+        Assert.True(Rel(expectedState, chunkedState.S) <= 1e-11);
+
+        // Two Recurrent calls on one state object (split at L / 2) equal the one-shot definition from zero.
+        int split = c.L / 2;
+        var carried = GatedLinearAttentionState.Zeros(c.B, c.H, c.K, c.V);
+        var first = GatedLinearAttention.Recurrent(q.Slice(2, 0, split), k.Slice(2, 0, split), v.Slice(2, 0, split), g.Slice(2, 0, split), carried);
+        var second = GatedLinearAttention.Recurrent(q.Slice(2, split, c.L - split), k.Slice(2, split, c.L - split),
+            v.Slice(2, split, c.L - split), g.Slice(2, split, c.L - split), carried);
+        var parallel = GatedLinearAttention.Forward(q, k, v, g);
+        Assert.True(Rel(parallel.Slice(2, 0, split), first) <= 1e-12);
+        Assert.True(Rel(parallel.Slice(2, split, c.L - split), second) <= 1e-12);
+        Assert.True(Rel(ClosedForm(q, k, v, g, Tensor<double>.Zeros(c.B, c.H, c.K, c.V)).S, carried.S) <= 1e-11);
+    }
+
+    [Fact]
+    public void Negative_StateGatesAndNormalizer_NameTheArgument()
+    {
+        Assert.Equal("s", Assert.Throws<ArgumentNullException>(() => new GatedLinearAttentionState(null!)).ParamName);
+        Assert.Equal("s", Assert.Throws<ArgumentException>(() => new GatedLinearAttentionState(Tensor<double>.Zeros(1, 2, 3))).ParamName);
+        Assert.Equal("s", Assert.Throws<ArgumentException>(() => new GatedLinearAttentionState(Tensor<double>.Zeros(1, 1, 2, 3, 1))).ParamName);
+        var x = new SplitMix64(2).NormalTensor<double>(0, 1, 2, 3);
+        var dg = new SplitMix64(3).NormalTensor<double>(0, 1, 2, 3);
+        Assert.Equal("x", Assert.Throws<ArgumentNullException>(() => GatedLinearAttention.LogSigmoidGate(null!)).ParamName);
+        Assert.Equal("x", Assert.Throws<ArgumentNullException>(() => GatedLinearAttention.LogSigmoidGateBackward(null!, dg)).ParamName);
+        Assert.Equal("dg", Assert.Throws<ArgumentNullException>(() => GatedLinearAttention.LogSigmoidGateBackward(x, null!)).ParamName);
+        Assert.Equal("dg", Assert.Throws<ArgumentException>(() => GatedLinearAttention.LogSigmoidGateBackward(x, Tensor<double>.Zeros(3, 2))).ParamName);
+        foreach (double bad in new[] { 0.0, -1.0, double.NaN, double.PositiveInfinity })
+        {
+            Assert.Equal("normalizer", Assert.Throws<ArgumentOutOfRangeException>(() => GatedLinearAttention.LogSigmoidGate(x, bad)).ParamName);
+            Assert.Equal("normalizer", Assert.Throws<ArgumentOutOfRangeException>(() => GatedLinearAttention.LogSigmoidGateBackward(x, dg, bad)).ParamName);
+        }
+        // Any finite positive normalizer divides: g = logsigmoid(x) / normalizer.
+        Assert.Equal(GatedLinearAttention.LogSigmoidGate(x, 1.0).Data[0] / 0.25, GatedLinearAttention.LogSigmoidGate(x, 0.25).Data[0]);
+    }
+
+    [Fact]
+    public void Negative_ShapesOfEveryEntryPoint_NameTheArgument()
+    {
+        var c = new HeadCase(1, 2, 5, 4, 3, 2, 1);
+        var (q, k, v, g) = Inputs(c, false);
+        var kWrong = Tensor<double>.Zeros(1, 2, 5, 3);
+        Assert.Equal("k", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Materialize(q, kWrong, g)).ParamName);
+        Assert.Equal("k", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Realize(q, kWrong, g, 0, 0)).ParamName);
+        Assert.Equal("dOut", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Backward(q, k, v, g, Tensor<double>.Zeros(1, 2, 5, 4))).ParamName);
+        var stateWrong = GatedLinearAttentionState.Zeros(1, 2, 3, 4);
+        Assert.Equal("state", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Recurrent(q, k, v, g, stateWrong)).ParamName);
+        Assert.Equal("state", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Chunked(q, k, v, g, 2, stateWrong)).ParamName);
+        Assert.All(stateWrong.S.Data, x => Assert.Equal(0.0, x));
+        Assert.Equal("g", Assert.Throws<ArgumentNullException>(() => GatedLinearAttention.Forward(q, k, v, null!)).ParamName);
+        foreach (var gWrong in new[] { Tensor<double>.Zeros(2, 2, 5, 4), Tensor<double>.Zeros(1, 1, 5, 4), Tensor<double>.Zeros(1, 2, 4, 4),
+                     Tensor<double>.Zeros(1, 2, 5, 2), Tensor<double>.Zeros(1, 2, 5), Tensor<double>.Zeros(1, 2, 5, 4, 1) })
+        {
+            Assert.Equal("g", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Forward(q, k, v, gWrong)).ParamName);
+            Assert.Equal("g", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Materialize(q, k, gWrong)).ParamName);
+        }
+        foreach (double bad in new[] { double.NaN, double.PositiveInfinity, double.NegativeInfinity })
+        {
+            Assert.Equal("scale", Assert.Throws<ArgumentOutOfRangeException>(() => GatedLinearAttention.Forward(q, k, v, g, bad)).ParamName);
+            Assert.Equal("scale", Assert.Throws<ArgumentOutOfRangeException>(() => GatedLinearAttention.Recurrent(q, k, v, g, scale: bad)).ParamName);
+        }
+    }
+
+    [Fact]
+    public void Negative_StepShapes_NameTheArgument()
+    {
+        const int b = 1, h = 2, kd = 4, vd = 3;
+        var state = GatedLinearAttentionState.Zeros(b, h, kd, vd);
+        var qt = Tensor<double>.Full(1.0, b, h, kd);
+        var kt = Tensor<double>.Full(1.0, b, h, kd);
+        var vt = Tensor<double>.Full(1.0, b, h, vd);
+        var gt = Tensor<double>.Zeros(b, h, kd);
+        Assert.Equal("state", Assert.Throws<ArgumentNullException>(() => GatedLinearAttention.Step(null!, qt, kt, vt, gt)).ParamName);
+        Assert.Equal("qt", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Step(state, Tensor<double>.Zeros(b, h, kd + 1), kt, vt, gt)).ParamName);
+        Assert.Equal("kt", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Step(state, qt, Tensor<double>.Zeros(b, h + 1, kd), vt, gt)).ParamName);
+        Assert.Equal("vt", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Step(state, qt, kt, Tensor<double>.Zeros(b, h, kd), gt)).ParamName);
+        Assert.Equal("gt", Assert.Throws<ArgumentNullException>(() => GatedLinearAttention.Step(state, qt, kt, vt, null!)).ParamName);
+        foreach (var gWrong in new[] { Tensor<double>.Zeros(b + 1, h, kd), Tensor<double>.Zeros(b, h + 1, kd), Tensor<double>.Zeros(b, h, 3),
+                     Tensor<double>.Zeros(b, h), Tensor<double>.Zeros(b, h, kd, 1) })
+            Assert.Equal("gt", Assert.Throws<ArgumentException>(() => GatedLinearAttention.Step(state, qt, kt, vt, gWrong)).ParamName);
+        Assert.All(state.S.Data, x => Assert.Equal(0.0, x));
+        // The accepted gates: [b, h, K] and [b, h, 1] (g = 0: S = k v^T = ones, o = scale * K * ones).
+        var o = GatedLinearAttention.Step(state, qt, kt, vt, Tensor<double>.Zeros(b, h, 1));
+        Assert.All(o.Data, x => Assert.Equal(kd / Math.Sqrt(kd), x, 1e-15));
+    }
+
+    [Fact]
+    public void Negative_RealizeOutsideTheBatchOrHeads_NameTheArgument()
+    {
+        var c = new HeadCase(2, 3, 4, 2, 2, 2, 5);
+        var (q, k, _, g) = Inputs(c, false);
+        Assert.Equal("batch", Assert.Throws<ArgumentOutOfRangeException>(() => GatedLinearAttention.Realize(q, k, g, 2, 0)).ParamName);
+        Assert.Equal("batch", Assert.Throws<ArgumentOutOfRangeException>(() => GatedLinearAttention.Realize(q, k, g, -1, 0)).ParamName);
+        Assert.Equal("head", Assert.Throws<ArgumentOutOfRangeException>(() => GatedLinearAttention.Realize(q, k, g, 0, 3)).ParamName);
+        Assert.Equal("head", Assert.Throws<ArgumentOutOfRangeException>(() => GatedLinearAttention.Realize(q, k, g, 1, -1)).ParamName);
+        // The last batch and head are inside: the realization reproduces that head's operator matrix.
+        var t = GatedLinearAttention.Materialize(q, k, g);
+        var head = GatedLinearAttention.Realize(q, k, g, 1, 2).Materialize();
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) Assert.Equal(t[1, 2, i, j], head[i, j], 1e-14);
+    }
 }

@@ -95,6 +95,35 @@ public class ShiftSsmTests
         Assert.True(ConvTestKit.GradCheck(p.Skip, grads.Skip, Loss) <= 1e-7);
     }
 
+    [Property(Arbitrary = [typeof(ShiftCase)], MaxTest = 20)]
+    public void Property_Realize_MaterializesToTheChannelsBandedToeplitz(ShiftCase c)
+    {
+        var p = c.Parameters();
+        var t = ShiftSsm.Materialize(p, c.L);
+        for (int ch = 0; ch < c.D; ch++)
+        {
+            var r = ShiftSsm.Realize(p, ch, c.L);
+            Assert.Equal(c.L, r.Length);
+            var m = r.Materialize();
+            for (int i = 0; i < c.L; i++)
+                for (int j = 0; j < c.L; j++) Assert.Equal(t[ch, i, j], m[i, j], 1e-13);
+        }
+    }
+
+    [Fact]
+    public void Negative_Realize_BadArgumentsNameTheArgument()
+    {
+        var p = ShiftSsmParameters.Initialize(new SplitMix64(2), 2, 3);
+        Assert.Equal("p", Assert.Throws<ArgumentNullException>(() => ShiftSsm.Realize(null!, 0, 4)).ParamName);
+        Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Realize(new ShiftSsmParameters(2, 3, new double[6], new double[6], new double[3]), 0, 4)).ParamName);
+        // No channels at all is the record's fault, not the channel index's.
+        Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Realize(new ShiftSsmParameters(0, 3, [], [], []), 0, 4)).ParamName);
+        Assert.Equal("channel", Assert.Throws<ArgumentOutOfRangeException>(() => ShiftSsm.Realize(p, 2, 4)).ParamName);
+        Assert.Equal("channel", Assert.Throws<ArgumentOutOfRangeException>(() => ShiftSsm.Realize(p, -1, 4)).ParamName);
+        Assert.Equal("length", Assert.Throws<ArgumentOutOfRangeException>(() => ShiftSsm.Realize(p, 1, 0)).ParamName);
+        Assert.Equal(1, ShiftSsm.Realize(p, 1, 1).Length);
+    }
+
     [Fact]
     public void Negative_StateOfTheWrongSize_NamesTheArgument()
     {
@@ -104,5 +133,124 @@ public class ShiftSsmTests
         var other = ShiftSsmParameters.Initialize(new SplitMix64(1), 2, 5);
         var e2 = Assert.Throws<ArgumentException>(() => ShiftSsm.Step(p, ShiftSsm.InitialState(other, 2), new double[2]));
         Assert.Equal("state", e2.ParamName);
+    }
+}
+
+public class ShiftSsmInitializationAndValidationTests
+{
+    /// <summary>
+    /// The documented SplitMix64 stream (golden/README.md), written out from its constants: the raw
+    /// 64-bit outputs, 53-bit uniforms and the cosine branch of Box-Muller, two uniforms per normal.
+    /// </summary>
+    private sealed class DocumentedStream(ulong seed)
+    {
+        private ulong state = seed;
+
+        public ulong State => state;
+
+        private double Uniform53()
+        {
+            state = unchecked(state + 0x9E3779B97F4A7C15UL);
+            ulong z = state;
+            z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+            z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+            z ^= z >> 31;
+            return (z >> 11) / 9007199254740992.0;
+        }
+
+        public double Normal()
+        {
+            double u1 = 1.0 - Uniform53(), u2 = Uniform53();
+            return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 1, 7UL)]
+    [InlineData(1, 4, 11UL)]
+    [InlineData(2, 3, 12345UL)]
+    [InlineData(3, 5, 0xDEADBEEFUL)]
+    public void Golden_Initialize_IsE1B_ThenCRowMajor_ThenSkip_FromTheDocumentedStream(int channels, int stateSize, ulong seed)
+    {
+        var rng = new SplitMix64(seed);
+        var p = ShiftSsmParameters.Initialize(rng, channels, stateSize);
+        var stream = new DocumentedStream(seed);
+        Assert.Equal(channels, p.Channels);
+        Assert.Equal(stateSize, p.StateSize);
+        Assert.Equal(channels * stateSize, p.B.Length);
+        Assert.Equal(channels * stateSize, p.C.Length);
+        Assert.Equal(channels, p.Skip.Length);
+        for (int c = 0; c < channels; c++)
+            for (int n = 0; n < stateSize; n++)
+                Assert.Equal(n == 0 ? 1.0 : 0.0, p.B[c * stateSize + n]);
+        // C [D, N] row-major takes the first D * N normals, Skip [D] the next D; nothing else is drawn.
+        for (int i = 0; i < channels * stateSize; i++) Assert.Equal(stream.Normal(), p.C[i]);
+        for (int c = 0; c < channels; c++) Assert.Equal(stream.Normal(), p.Skip[c]);
+        Assert.Equal(stream.State, rng.State);
+        Assert.NotEqual(0.0, p.Skip.Select(Math.Abs).Max());
+    }
+
+    [Fact]
+    public void Negative_Initialize_BadArgumentsNameTheArgument()
+    {
+        Assert.Equal("rng", Assert.Throws<ArgumentNullException>(() => ShiftSsmParameters.Initialize(null!, 1, 1)).ParamName);
+        Assert.Equal("channels", Assert.Throws<ArgumentOutOfRangeException>(() => ShiftSsmParameters.Initialize(new SplitMix64(1), 0, 4)).ParamName);
+        Assert.Equal("stateSize", Assert.Throws<ArgumentOutOfRangeException>(() => ShiftSsmParameters.Initialize(new SplitMix64(1), 2, 0)).ParamName);
+    }
+
+    /// <summary>Records that break exactly one clause of the shape contract (D = 2, N = 4 otherwise).</summary>
+    public static TheoryData<string> Malformed => ["channels", "stateSize", "B", "C", "Skip"];
+
+    private static ShiftSsmParameters MalformedParameters(string which) => which switch
+    {
+        "channels" => new ShiftSsmParameters(0, 4, [], [], []),
+        "stateSize" => new ShiftSsmParameters(2, 0, [], [], new double[2]),
+        "B" => new ShiftSsmParameters(2, 4, new double[7], new double[8], new double[2]),
+        "C" => new ShiftSsmParameters(2, 4, new double[8], new double[9], new double[2]),
+        _ => new ShiftSsmParameters(2, 4, new double[8], new double[8], new double[3]),
+    };
+
+    [Theory]
+    [MemberData(nameof(Malformed))]
+    public void Negative_MalformedParameters_AreRejectedWithTheirArgumentName(string which)
+    {
+        var p = MalformedParameters(which);
+        var u = new SplitMix64(3).NormalTensor<double>(0, 1, 1, 2, 5);
+        Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Taps(p)).ParamName);
+        Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Forward(p, u)).ParamName);
+        Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Materialize(p, 5)).ParamName);
+        if (p.Channels >= 1 && p.StateSize >= 1)
+        {
+            // A state of the right size for the record, so that only the record's own check can throw.
+            var state = ShiftSsm.InitialState(p, 2);
+            Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Step(p, state, new double[2])).ParamName);
+            Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.ForwardChunk(p, state, u)).ParamName);
+        }
+    }
+
+    [Fact]
+    public void Negative_NullsAndMismatchedShapes_NameTheArgument()
+    {
+        var p = ShiftSsmParameters.Initialize(new SplitMix64(5), 2, 4);
+        var state = ShiftSsm.InitialState(p, 2);
+        var u = new SplitMix64(6).NormalTensor<double>(0, 1, 1, 2, 5);
+        Assert.Equal("p", Assert.Throws<ArgumentNullException>(() => ShiftSsm.Taps(null!)).ParamName);
+        Assert.Equal("p", Assert.Throws<ArgumentNullException>(() => ShiftSsm.InitialState(null!, 2)).ParamName);
+        Assert.Equal("rows", Assert.Throws<ArgumentException>(() => ShiftSsm.InitialState(p, 0)).ParamName);
+        Assert.Equal("p", Assert.Throws<ArgumentNullException>(() => ShiftSsm.Step(null!, state, new double[2])).ParamName);
+        Assert.Equal("state", Assert.Throws<ArgumentNullException>(() => ShiftSsm.Step(p, null!, new double[2])).ParamName);
+        Assert.Equal("uT", Assert.Throws<ArgumentException>(() => ShiftSsm.Step(p, state, new double[3])).ParamName);
+        Assert.Equal("uT", Assert.Throws<ArgumentException>(() => ShiftSsm.Step(p, state, new double[1])).ParamName);
+        Assert.Equal("state", Assert.Throws<ArgumentNullException>(() => ShiftSsm.ForwardChunk(p, null!, u)).ParamName);
+        Assert.Equal("uChunk", Assert.Throws<ArgumentNullException>(() => ShiftSsm.ForwardChunk(p, state, null!)).ParamName);
+        var otherN = ShiftSsm.InitialState(ShiftSsmParameters.Initialize(new SplitMix64(5), 2, 3), 2);
+        Assert.Equal("state", Assert.Throws<ArgumentException>(() => ShiftSsm.ForwardChunk(p, otherN, u)).ParamName);
+        // 4 rows of input against a state of 2 rows (and 1 row against 2).
+        Assert.Equal("uChunk", Assert.Throws<ArgumentException>(() =>
+            ShiftSsm.ForwardChunk(p, state, Tensor<double>.Zeros(2, 2, 5))).ParamName);
+        Assert.Equal("uChunk", Assert.Throws<ArgumentException>(() =>
+            ShiftSsm.ForwardChunk(p, state, Tensor<double>.Zeros(1, 5))).ParamName);
+        // Nothing was written into the register by the rejected calls.
+        Assert.All(state.X, x => Assert.Equal(0.0, x));
     }
 }
