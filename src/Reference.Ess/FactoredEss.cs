@@ -54,6 +54,7 @@ public static class FactoredEss
         options.Validate();
         ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
         if (channels.Count == 0) return Reference.Core.Tensor<double>.Zeros(0, splits?.Length ?? 0);
+        ArgumentNullException.ThrowIfNull(channels[0], nameof(channels));
         int length = channels[0].Length;
         for (int c = 0; c < channels.Count; c++)
         {

@@ -109,6 +109,7 @@ public class FactoredEssTests
         }
         Assert.Equal("channels", Assert.Throws<ArgumentNullException>(() => FactoredEss.Compute(null!)).ParamName);
         Assert.Equal("channels", Assert.Throws<ArgumentNullException>(() => FactoredEss.Compute([r, null!])).ParamName);
+        Assert.Equal("channels", Assert.Throws<ArgumentNullException>(() => FactoredEss.Compute([null!, r])).ParamName);
         Assert.Equal("Mode", Assert.Throws<ArgumentOutOfRangeException>(() => FactoredEss.Compute([r], new EssOptions((EssMode)5))).ParamName);
         Assert.Equal("Tolerance", Assert.Throws<ArgumentOutOfRangeException>(() => FactoredEss.Compute([r], new EssOptions(Tolerance: -1e-3))).ParamName);
         Assert.Equal("Tolerance", Assert.Throws<ArgumentOutOfRangeException>(() => FactoredEss.Compute([r], new EssOptions(Tolerance: double.PositiveInfinity))).ParamName);

@@ -99,6 +99,7 @@ public static partial class ShiftSsm
     public static ShiftSsmState InitialState(ShiftSsmParameters p, int rows)
     {
         ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
         if (rows < 1 || rows % p.Channels != 0)
             throw new ArgumentException($"rows must be a positive multiple of D = {p.Channels}, got {rows}.", nameof(rows));
         return new ShiftSsmState(rows, p.StateSize);

@@ -219,10 +219,11 @@ public class ShiftSsmInitializationAndValidationTests
         Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Taps(p)).ParamName);
         Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Forward(p, u)).ParamName);
         Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Materialize(p, 5)).ParamName);
+        Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.InitialState(p, 2)).ParamName);
         if (p.Channels >= 1 && p.StateSize >= 1)
         {
             // A state of the right size for the record, so that only the record's own check can throw.
-            var state = ShiftSsm.InitialState(p, 2);
+            var state = ShiftSsm.InitialState(ShiftSsmParameters.Initialize(new SplitMix64(1), p.Channels, p.StateSize), 2);
             Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.Step(p, state, new double[2])).ParamName);
             Assert.Equal("p", Assert.Throws<ArgumentException>(() => ShiftSsm.ForwardChunk(p, state, u)).ParamName);
         }
