@@ -223,4 +223,72 @@ public class HyenaTests
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => Hyena.PositionalFeatures(4, 8));
         Assert.Equal("embeddingDim", e.ParamName);
     }
+
+    [Fact]
+    public void Golden_PositionalFeatures_ThreeBandsAndOneBand_HandValues()
+    {
+        // Hyena Sec. 3.3 / safari PositionalEmbedding: f = linspace(1e-4, bands - 1, bands); with E = 7,
+        // bands = 3 and f = [1e-4, (2 + 1e-4) / 2, 2] (the middle band is where a wrong step shows).
+        const int l = 5;
+        var (z, t) = Hyena.PositionalFeatures(7, l);
+        double[] f = [1e-4, 1.00005, 2.0];
+        for (int k = 0; k < l; k++)
+        {
+            double w = 2.0 * Math.PI * k / l;
+            Assert.Equal(k / 4.0, t[k], 15);
+            Assert.Equal(k / 4.0, z[k, 0], 15);
+            for (int j = 0; j < 3; j++)
+            {
+                Assert.Equal(Math.Cos(f[j] * w), z[k, 1 + j], 14);
+                Assert.Equal(-Math.Sin(f[j] * w), z[k, 4 + j], 14);
+            }
+        }
+        // One band (E = 3): f = [1e-4]; one position (l_max = 1): t = 0 and w = 0.
+        var (z3, _) = Hyena.PositionalFeatures(3, 4);
+        Assert.Equal(Math.Cos(1e-4 * Math.PI / 2), z3[1, 1], 15);
+        Assert.Equal(-Math.Sin(1e-4 * Math.PI / 2), z3[1, 2], 15);
+        var (z1, t1) = Hyena.PositionalFeatures(3, 1);
+        Assert.Equal([0.0], t1);
+        Assert.Equal([0.0, 1.0, -0.0], z1.Data);
+    }
+
+    [Fact]
+    public void Golden_Initialize_DrawsTheDocumentedDistributionsInTheDocumentedOrder()
+    {
+        // The doc comment of HyenaParameters.Initialize (safari / PyTorch defaults): every Linear and the
+        // short conv ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (fan_in = 3 for the depthwise conv), FilterBias
+        // ~ N(0, 1), Freq = frequency, Deltas = linspace(ln(1e-2)/1.5, ln(1e-2)/0.3, Df); draw order in_proj
+        // W, b; short W, b; W0, B0, W1, B1, W2, B2, W3; FilterBias; out_proj W, b. Rebuilt here from the
+        // scalar draws of a second generator with the same seed.
+        const int d = 2, order = 3, f = 4, e = 5, lmax = 6;
+        const double frequency = 0.5;
+        var p = HyenaParameters.Initialize(new SplitMix64(2024), d, lmax, order, filterWidth: f, embeddingDim: e, frequency: frequency);
+        var rng = new SplitMix64(2024);
+        int inner = (order + 1) * d, df = (order - 1) * d;
+        void Uniform(double[] actual, int count, int fanIn, string name)
+        {
+            Assert.Equal(count, actual.Length);
+            double bound = 1.0 / Math.Sqrt(fanIn);
+            for (int i = 0; i < count; i++)
+            {
+                double expected = -bound + 2.0 * bound * rng.Uniform();
+                Assert.True(Math.Abs(expected - actual[i]) <= 1e-15, $"{name}[{i}]: {actual[i]} != {expected}");
+                Assert.InRange(actual[i], -bound, bound);
+            }
+        }
+        Uniform(p.InW, inner * d, d, "InW"); Uniform(p.InB, inner, d, "InB");
+        Uniform(p.ShortW, inner * 3, 3, "ShortW"); Uniform(p.ShortB, inner, 3, "ShortB");
+        Uniform(p.W0, f * e, e, "W0"); Uniform(p.B0, f, e, "B0");
+        Uniform(p.W1, f * f, f, "W1"); Uniform(p.B1, f, f, "B1");
+        Uniform(p.W2, f * f, f, "W2"); Uniform(p.B2, f, f, "B2");
+        Uniform(p.W3, df * f, f, "W3");
+        Assert.Equal(df, p.FilterBias.Length);
+        for (int c = 0; c < df; c++) Assert.Equal(rng.Normal(), p.FilterBias[c]);
+        Uniform(p.OutW, d * d, d, "OutW"); Uniform(p.OutB, d, d, "OutB");
+        Assert.Equal(Enumerable.Repeat(frequency, f), p.Freq);
+        double slow = Math.Log(1e-2) / 1.5, fast = Math.Log(1e-2) / 0.3;
+        for (int c = 0; c < df; c++) Assert.Equal(slow + (fast - slow) * c / 3.0, p.Deltas[c], 14);
+        // One filter channel (D = 1, N_o = 2): the single delta is the slow decay.
+        Assert.Equal([slow], HyenaParameters.Initialize(new SplitMix64(1), 1, 4).Deltas);
+    }
 }
