@@ -229,14 +229,15 @@ public class HyenaTests
     {
         // Hyena Sec. 3.3 / safari PositionalEmbedding: f = linspace(1e-4, bands - 1, bands); with E = 7,
         // bands = 3 and f = [1e-4, (2 + 1e-4) / 2, 2] (the middle band is where a wrong step shows).
-        const int l = 5;
+        // l_max = 16 keeps the bands from aliasing on the grid w_k = 2 pi k / l_max (f and l_max - f agree there).
+        const int l = 16;
         var (z, t) = Hyena.PositionalFeatures(7, l);
         double[] f = [1e-4, 1.00005, 2.0];
         for (int k = 0; k < l; k++)
         {
             double w = 2.0 * Math.PI * k / l;
-            Assert.Equal(k / 4.0, t[k], 15);
-            Assert.Equal(k / 4.0, z[k, 0], 15);
+            Assert.Equal(k / 15.0, t[k], 15);
+            Assert.Equal(k / 15.0, z[k, 0], 15);
             for (int j = 0; j < 3; j++)
             {
                 Assert.Equal(Math.Cos(f[j] * w), z[k, 1 + j], 14);
