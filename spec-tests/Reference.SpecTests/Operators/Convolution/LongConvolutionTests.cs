@@ -309,7 +309,7 @@ public class LongConvolutionTests
         foreach (var bad in new[] { Tensor<double>.Zeros(0, 2, 1), Tensor<double>.Zeros(1, 2, 0), Tensor<double>.Zeros(1, 3, 1), Tensor<double>.Zeros(2, 1) })
             Assert.Equal("u", Assert.Throws<ArgumentException>(() => LongConvolution.Convolve(p, bad)).ParamName);
         LongConvolution.ConvolveBackward(p, u, Tensor<double>.Zeros(1, 4, 1));
-        foreach (var dy in new[] { null, Tensor<double>.Zeros(4, 1), Tensor<double>.Zeros(2, 4, 1), Tensor<double>.Zeros(1, 3, 1), Tensor<double>.Zeros(1, 4, 2) })
+        foreach (var dy in new[] { null, Tensor<double>.Zeros(4, 1), Tensor<double>.Zeros(1, 4), Tensor<double>.Zeros(2, 4, 1), Tensor<double>.Zeros(1, 3, 1), Tensor<double>.Zeros(1, 4, 2) })
             Assert.Equal("dy", Assert.Throws<ArgumentException>(() => LongConvolution.ConvolveBackward(p, u, dy!)).ParamName);
         var x = Tensor<double>.Zeros(1, 1, 2);
         Assert.Equal("dy", Assert.Throws<ArgumentException>(() => LongConvolution.Backward(p, x, Tensor<double>.Zeros(1, 2, 2))).ParamName);
