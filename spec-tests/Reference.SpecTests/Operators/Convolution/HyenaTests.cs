@@ -292,4 +292,84 @@ public class HyenaTests
         // One filter channel (D = 1, N_o = 2): the single delta is the slow decay.
         Assert.Equal([slow], HyenaParameters.Initialize(new SplitMix64(1), 1, 4).Deltas);
     }
+
+    [Fact]
+    public void Negative_ArgumentChecks_NameTheArgument_AndTheSmallestValidValuesAreAccepted()
+    {
+        T Throws<T>(Action f, string name) where T : ArgumentException
+        {
+            var e = Assert.Throws<T>(f);
+            Assert.Equal(name, e.ParamName);
+            return e;
+        }
+        var rng = new SplitMix64(81);
+        Throws<ArgumentNullException>(() => HyenaParameters.Initialize(null!, 1, 1), "rng");
+        Throws<ArgumentOutOfRangeException>(() => HyenaParameters.Initialize(rng, 0, 1), "modelWidth");
+        Throws<ArgumentOutOfRangeException>(() => HyenaParameters.Initialize(rng, 1, 0), "maxLength");
+        Throws<ArgumentOutOfRangeException>(() => HyenaParameters.Initialize(rng, 1, 1, order: 1), "order");
+        Throws<ArgumentOutOfRangeException>(() => HyenaParameters.Initialize(rng, 1, 1, filterWidth: 0), "filterWidth");
+        Throws<ArgumentOutOfRangeException>(() => HyenaParameters.Initialize(rng, 1, 1, embeddingDim: 1), "embeddingDim");
+        Throws<ArgumentOutOfRangeException>(() => HyenaParameters.Initialize(rng, 1, 1, embeddingDim: 4), "embeddingDim");
+        Throws<ArgumentOutOfRangeException>(() => Hyena.PositionalFeatures(3, 0), "maxLength");
+        Throws<ArgumentOutOfRangeException>(() => Hyena.PositionalFeatures(1, 4), "embeddingDim");
+        // The smallest valid instance: D = 1, l_max = 1, N_o = 2, F = 1, E = 3, on one token.
+        var small = HyenaParameters.Initialize(rng, 1, 1, order: 2, filterWidth: 1, embeddingDim: 3);
+        Assert.Equal([1, 1, 1], Hyena.Forward(small, Tensor<double>.Zeros(1, 1, 1)).ShapeArray);
+        Assert.Equal([1, 1], Hyena.Filter(small, 1).ShapeArray);
+
+        // The record check: every size and every array length (each alone).
+        var p = HyenaParameters.Initialize(rng, 2, 4, order: 2, filterWidth: 3, embeddingDim: 5);
+        var u = Tensor<double>.Zeros(1, 3, 2);
+        Hyena.Forward(p, u);
+        HyenaParameters[] bad =
+        [
+            p with { ModelWidth = 0 }, p with { Order = 1 }, p with { FilterWidth = 0 }, p with { EmbeddingDim = 1 },
+            p with { EmbeddingDim = 4 }, p with { MaxLength = 0 },
+            p with { InW = new double[1] }, p with { InB = new double[1] }, p with { ShortW = new double[1] }, p with { ShortB = new double[1] },
+            p with { W0 = new double[1] }, p with { B0 = new double[1] }, p with { W1 = new double[1] }, p with { B1 = new double[1] },
+            p with { W2 = new double[1] }, p with { B2 = new double[1] }, p with { W3 = new double[1] }, p with { Freq = new double[1] },
+            p with { Deltas = new double[1] }, p with { FilterBias = new double[1] }, p with { OutW = new double[1] }, p with { OutB = new double[1] },
+        ];
+        foreach (var b in bad)
+        {
+            Throws<ArgumentException>(() => Hyena.Forward(b, u), "p");
+            Throws<ArgumentException>(() => Hyena.Filter(b, 1), "p");
+            Throws<ArgumentException>(() => Hyena.InitialState(b, 1), "p");
+            Throws<ArgumentException>(() => Hyena.Variables.From(b), "p");
+        }
+
+        // Filter length in [1, l_max]; batch >= 1; input [B, L, D] with B, L >= 1 and position + L <= l_max.
+        Throws<ArgumentOutOfRangeException>(() => Hyena.Filter(p, 0), "length");
+        Throws<ArgumentOutOfRangeException>(() => Hyena.Filter(p, 5), "length");
+        Assert.Equal([2, 4], Hyena.Filter(p, 4).ShapeArray);
+        Throws<ArgumentNullException>(() => Hyena.Filter(null!, 1), "p");
+        Throws<ArgumentNullException>(() => Hyena.InitialState(null!, 1), "p");
+        Throws<ArgumentOutOfRangeException>(() => Hyena.InitialState(p, 0), "batch");
+        Throws<ArgumentNullException>(() => Hyena.Forward(null!, u), "p");
+        Throws<ArgumentNullException>(() => Hyena.Forward(p, null!), "u");
+        foreach (var x in new[] { Tensor<double>.Zeros(3, 2), Tensor<double>.Zeros(1, 3, 3), Tensor<double>.Zeros(0, 3, 2), Tensor<double>.Zeros(1, 0, 2) })
+            Throws<ArgumentException>(() => Hyena.Forward(p, x), "u");
+        Assert.Equal([1, 4, 2], Hyena.Forward(p, Tensor<double>.Zeros(1, 4, 2)).ShapeArray);
+
+        // Decoding: null state, a state of another batch, a token of the wrong shape.
+        var state = Hyena.InitialState(p, 2);
+        Throws<ArgumentNullException>(() => Hyena.ForwardChunk(p, null!, u), "state");
+        Throws<ArgumentException>(() => Hyena.ForwardChunk(p, state, u), "state");
+        Throws<ArgumentNullException>(() => Hyena.Step(null!, state, Tensor<double>.Zeros(2, 2)), "p");
+        Throws<ArgumentNullException>(() => Hyena.Step(p, state, null!), "uT");
+        Throws<ArgumentException>(() => Hyena.Step(p, state, Tensor<double>.Zeros(2, 3)), "uT");
+        Throws<ArgumentException>(() => Hyena.Step(p, state, Tensor<double>.Zeros(2, 2, 1)), "uT");
+        Assert.Equal([2, 2], Hyena.Step(p, state, Tensor<double>.Zeros(2, 2)).ShapeArray);
+
+        // Materialize takes one sequence [L, D]; Operator and Backward check their arguments.
+        Throws<ArgumentNullException>(() => Hyena.Materialize(p, null!), "u");
+        Throws<ArgumentException>(() => Hyena.Materialize(p, u), "u");
+        Assert.Equal([2, 3, 3], Hyena.Materialize(p, Tensor<double>.Zeros(3, 2)).ShapeArray);
+        Throws<ArgumentNullException>(() => Hyena.Variables.From(null!), "p");
+        var v = Hyena.Variables.From(p);
+        Throws<ArgumentNullException>(() => Hyena.Operator(null!, v), "u");
+        Throws<ArgumentNullException>(() => Hyena.Operator(Variable.Constant(u), null!), "p");
+        Throws<ArgumentException>(() => Hyena.Backward(p, u, Tensor<double>.Zeros(1, 3, 3)), "dy");
+        Throws<ArgumentNullException>(() => Hyena.Backward(p, u, null!), "dy");
+    }
 }
