@@ -315,4 +315,22 @@ public class LongConvolutionTests
         Assert.Equal("dy", Assert.Throws<ArgumentException>(() => LongConvolution.Backward(p, x, Tensor<double>.Zeros(1, 2, 2))).ParamName);
         Assert.Equal("dropMask", Assert.Throws<ArgumentException>(() => LongConvolution.Forward(p, x, new double[5])).ParamName);
     }
+
+    [Fact]
+    public void Edge_SquashBoundary_BackwardUsesSubgradientZero()
+    {
+        // The file head: Squash is not differentiable at |S| = lambda and Backward uses the subgradient 0
+        // there. Window 1 (S = W) and taps exactly +-lambda, just above and just below it: the kernel
+        // gradient is 0 at and below the threshold, and dL/dK (= sum_t dy[t] u[t - j], here u = 1, dy = 1,
+        // L = 4: 4 - j) above it.
+        const double lambda = 0.25;
+        var p = LongConvolutionParameters.Initialize(new SplitMix64(9), 1, 4, 1, lambda: lambda) with
+        {
+            Kernel = [lambda, -lambda, 0.5, 0.125],
+            D = [0.0],
+        };
+        var u = Tensor<double>.Full(1.0, 1, 1, 4);
+        var g = LongConvolution.ConvolveBackward(p, u, Tensor<double>.Full(1.0, 1, 1, 4));
+        Assert.Equal([0.0, 0.0, 2.0, 0.0], g.Kernel);
+    }
 }
