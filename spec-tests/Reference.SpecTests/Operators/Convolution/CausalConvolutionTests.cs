@@ -241,4 +241,98 @@ public class CausalConvolutionTests
         Fourier.Forward(z, FourierOptions.Matlab);
         return z;
     }
+
+    [Property(Arbitrary = [typeof(ConvCase)])]
+    public void Property_BackwardWithoutSkip_MatchesFiniteDifferences_AndHasNoSkipGradient(ConvCase c)
+    {
+        // d = null is the convolution without skip: its VJP is checked against central differences of
+        // y = k * u, equals the skip-ful VJP at d = 0 in du and dk, and has no skip gradient.
+        var (u, k, _) = Draw(c);
+        var g = new SplitMix64((ulong)c.Seed + 6).NormalTensor<double>(0, 1, c.Batch, c.C, c.L);
+        double Loss() => ConvTestKit.Dot(g.Data, CausalConvolution.Forward(u, k).Data);
+        var grads = CausalConvolution.Backward(u, k, null, g);
+        Assert.Null(grads.Skip);
+        double eu = ConvTestKit.GradCheck(u.Data, grads.Input.Data, Loss), ek = ConvTestKit.GradCheck(k.Data, grads.Kernel.Data, Loss);
+        Assert.True(eu <= 1e-7 && ek <= 1e-7, $"{eu} {ek}");
+        var zeroSkip = CausalConvolution.Backward(u, k, Tensor<double>.Zeros(c.C), g);
+        Assert.Equal(zeroSkip.Input.Data, grads.Input.Data);
+        Assert.Equal(zeroSkip.Kernel.Data, grads.Kernel.Data);
+    }
+
+    [Fact]
+    public void Edge_BackwardWithoutSkip_HandValues()
+    {
+        // y[t] = sum_j k[j] u[t - j]; du[s] = sum_t dy[t] k[t - s], dk[j] = sum_t dy[t] u[t - j].
+        // u = [1, 2, 3], k = [10, 1], dy = [1, 0, 2]: du = [1*10 + 0*1, 0*10 + 2*1, 2*10] = [10, 2, 20],
+        // dk = [1*1 + 0*2 + 2*3, 0*1 + 2*2] = [7, 4].
+        var u = Tensor<double>.FromSpan([1.0, 2.0, 3.0], 1, 3);
+        var k = Tensor<double>.FromSpan([10.0, 1.0], 1, 2);
+        var g = CausalConvolution.Backward(u, k, null, Tensor<double>.FromSpan([1.0, 0.0, 2.0], 1, 3));
+        Assert.Equal([10.0, 2.0, 20.0], g.Input.Data);
+        Assert.Equal([7.0, 4.0], g.Kernel.Data);
+        Assert.Null(g.Skip);
+    }
+
+    [Fact]
+    public void Negative_StateStepAndMaterializeChecks_NameTheArgument_AndTheSmallestValidValuesAreAccepted()
+    {
+        Assert.Equal("channels", Assert.Throws<ArgumentOutOfRangeException>(() => CausalConvolution.InitialState(1, 0, 1)).ParamName);
+        Assert.Equal("kernelLength", Assert.Throws<ArgumentOutOfRangeException>(() => CausalConvolution.InitialState(1, 1, 0)).ParamName);
+        Assert.Equal("rows", Assert.Throws<ArgumentException>(() => CausalConvolution.InitialState(0, 1, 1)).ParamName);
+        Assert.Equal("rows", Assert.Throws<ArgumentException>(() => CausalConvolution.InitialState(3, 2, 1)).ParamName);
+        var one = CausalConvolution.InitialState(1, 1, 1);
+        Assert.Equal((1, 1, 1, 0), (one.Rows, one.Channels, one.KernelLength, one.History.Length));
+        Assert.Equal(4 * 2, CausalConvolution.InitialState(4, 2, 3).History.Length);
+
+        // ForwardChunk: the state must match rows, C and Lk of the chunk and kernel (each alone).
+        var k = new SplitMix64(3).NormalTensor<double>(0, 1, 2, 3);
+        var u = new SplitMix64(4).NormalTensor<double>(0, 1, 1, 2, 5);
+        Assert.Equal("state", Assert.Throws<ArgumentNullException>(() => CausalConvolution.ForwardChunk(null!, u, k)).ParamName);
+        foreach (var (rows, channels, lk) in new[] { (4, 2, 3), (2, 1, 3), (2, 2, 4) })
+            Assert.Equal("state", Assert.Throws<ArgumentException>(
+                () => CausalConvolution.ForwardChunk(CausalConvolution.InitialState(rows, channels, lk), u, k)).ParamName);
+        Assert.Equal(CausalConvolution.Forward(u, k).Data, CausalConvolution.ForwardChunk(CausalConvolution.InitialState(2, 2, 3), u, k).Data);
+
+        // Step: null state, a token of the wrong length.
+        Assert.Equal("state", Assert.Throws<ArgumentNullException>(() => CausalConvolution.Step(null!, new double[2], k)).ParamName);
+        Assert.Equal("uT", Assert.Throws<ArgumentException>(() => CausalConvolution.Step(CausalConvolution.InitialState(2, 2, 3), new double[3], k)).ParamName);
+
+        // Materialize: L = 0 rejected, L = 1 is the 1 x 1 matrix k[0] + d.
+        Assert.Equal("length", Assert.Throws<ArgumentOutOfRangeException>(() => CausalConvolution.Materialize(k, null, 0)).ParamName);
+        var m1 = CausalConvolution.Materialize(Tensor<double>.FromSpan([2.0, 7.0], 1, 2), Tensor<double>.FromSpan([0.5], 1), 1);
+        Assert.Equal([2.5], m1.Data);
+    }
+
+    [Fact]
+    public void Negative_InputKernelSkipAndReverseShapes_NameTheArgument()
+    {
+        var u = Tensor<double>.Zeros(1, 2, 4);
+        var k = Tensor<double>.Zeros(2, 3);
+        var kRev = Tensor<double>.Zeros(2, 2);
+        ArgumentException Throws<TException>(Func<object> f, string name) where TException : ArgumentException
+        {
+            var e = Assert.Throws<TException>(f);
+            Assert.Equal(name, e.ParamName);
+            return e;
+        }
+        Throws<ArgumentNullException>(() => CausalConvolution.Forward(null!, k), "u");
+        Throws<ArgumentException>(() => CausalConvolution.Forward(Tensor<double>.Zeros(4), Tensor<double>.Zeros(1, 3)), "u");
+        Throws<ArgumentException>(() => CausalConvolution.Forward(Tensor<double>.Zeros(1, 2, 0), k), "u");
+        Throws<ArgumentNullException>(() => CausalConvolution.Forward(u, null!), "k");
+        Throws<ArgumentException>(() => CausalConvolution.Forward(u, Tensor<double>.Zeros(3)), "k");
+        Throws<ArgumentException>(() => CausalConvolution.Forward(Tensor<double>.Zeros(1, 0, 4), Tensor<double>.Zeros(0, 3)), "k");
+        Throws<ArgumentException>(() => CausalConvolution.Forward(u, Tensor<double>.Zeros(2, 0)), "k");
+        Throws<ArgumentException>(() => CausalConvolution.Forward(u, k, Tensor<double>.Zeros(1, 2)), "d");
+        // The smallest valid shapes: L = 1, Lk = 1, C = 1, u of rank 2.
+        Assert.Equal([6.0], CausalConvolution.Forward(Tensor<double>.FromSpan([2.0], 1, 1), Tensor<double>.FromSpan([3.0], 1, 1)).Data);
+
+        Throws<ArgumentNullException>(() => CausalConvolution.ForwardBidirectional(u, k, null!, null, BidirectionalMode.Conjugate), "kRev");
+        Throws<ArgumentException>(() => CausalConvolution.ForwardBidirectional(u, k, Tensor<double>.Zeros(1, 2), null, BidirectionalMode.Conjugate), "kRev");
+        Throws<ArgumentException>(() => CausalConvolution.ForwardBidirectional(u, k, Tensor<double>.Zeros(2), null, BidirectionalMode.Conjugate), "kRev");
+        Throws<ArgumentException>(() => CausalConvolution.ForwardBidirectional(u, k, Tensor<double>.Zeros(2, 0), null, BidirectionalMode.Conjugate), "kRev");
+        Assert.Equal(u.ShapeArray, CausalConvolution.ForwardBidirectional(u, k, Tensor<double>.Zeros(2, 1), null, BidirectionalMode.PadFlip).ShapeArray);
+
+        Throws<ArgumentException>(() => CausalConvolution.Backward(u, k, null, Tensor<double>.Zeros(1, 2, 5)), "dy");
+        Throws<ArgumentNullException>(() => CausalConvolution.Backward(u, k, null, null!), "dy");
+    }
 }

@@ -136,4 +136,143 @@ public class FlashButterflyTests
         var k = Tensor<double>.Zeros(1, 8);
         Assert.Equal("p", Assert.Throws<ArgumentException>(() => FlashButterfly.ConvolveLearned(p, u, k)).ParamName);
     }
+
+    /// <summary>
+    /// The learned transform written directly from the Cooley-Tukey recursion of the file head with
+    /// System.Numerics.Complex and the blocks read as matrices B[a, b] = Re[a f + b] + i Im[a f + b]:
+    /// base level y[a] = sum_b B[a, b] x[b]; other levels A[k1, j2] = sum_j1 B[k1, j1] x[q j1 + j2],
+    /// A[k1, j2] *= exp(-2 pi i j2 k1 / n), the next level on each row of A, X[k1 + m k2] = A'[k1, k2].
+    /// </summary>
+    private static Complex[] LearnedReference(ButterflyParameters p, int channel, Complex[] x, int level = 0)
+    {
+        int n = x.Length, f = p.Factors[level], ff = f * f;
+        Complex B(int a, int b) => new(p.BlockRe[level][channel * ff + a * f + b], p.BlockIm[level][channel * ff + a * f + b]);
+        var y = new Complex[n];
+        if (level == p.Factors.Length - 1)
+        {
+            for (int a = 0; a < n; a++)
+                for (int b = 0; b < n; b++) y[a] += B(a, b) * x[b];
+            return y;
+        }
+        int m = f, q = n / m;
+        for (int k1 = 0; k1 < m; k1++)
+        {
+            var row = new Complex[q];
+            for (int j2 = 0; j2 < q; j2++)
+            {
+                for (int j1 = 0; j1 < m; j1++) row[j2] += B(k1, j1) * x[q * j1 + j2];
+                row[j2] *= Complex.FromPolarCoordinates(1.0, -2.0 * Math.PI * j2 * k1 / n);
+            }
+            var inner = LearnedReference(p, channel, row, level + 1);
+            for (int k2 = 0; k2 < q; k2++) y[k1 + m * k2] = inner[k2];
+        }
+        return y;
+    }
+
+    [Theory]
+    [InlineData(5)]      // one dense (base) block
+    [InlineData(32)]     // blocks 16 and 2
+    [InlineData(96)]     // blocks 16 and 6
+    public void Property_LearnedForward_WithNonSymmetricBlocks_EqualsTheRecursionWrittenDirectly(int n)
+    {
+        // Learned blocks perturbed away from the DFT are no longer symmetric, so each block product's
+        // orientation (B X on a level, X B^T at the base) and each channel's own blocks are visible.
+        const int channels = 2, rows = 2 * channels;
+        var p = ButterflyParameters.InitializeExact(n, channels);
+        var rng = new SplitMix64((ulong)n + 7);
+        foreach (var block in p.BlockRe.Concat(p.BlockIm))
+            for (int e = 0; e < block.Length; e++) block[e] += 0.3 * rng.Normal();
+        var (re, im) = Draw(rows, n, n + 9);
+        var (lr, li) = ((double[])re.Clone(), (double[])im.Clone());
+        FlashButterfly.LearnedForward(p, lr, li, rows);
+        for (int r = 0; r < rows; r++)
+        {
+            var x = Enumerable.Range(0, n).Select(j => new Complex(re[r * n + j], im[r * n + j])).ToArray();
+            var expected = LearnedReference(p, r % channels, x).SelectMany(z => new[] { z.Real, z.Imaginary }).ToArray();
+            var actual = Enumerable.Range(0, n).SelectMany(j => new[] { lr[r * n + j], li[r * n + j] }).ToArray();
+            Assert.True(Metrics.RelativeError(expected, actual) <= 1e-12, $"n = {n}, row {r}: {Metrics.RelativeError(expected, actual)}");
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 2, 9, 3)]
+    [InlineData(2, 3, 20, 20)]
+    [InlineData(1, 1, 40, 7)]
+    public void Property_ConvolveAndBackwardWithoutSkip_EqualTheDirectConvolution(int batch, int c, int length, int kernelLength)
+    {
+        // d = null: no skip term in y, du or dd (the exact and the learned-at-init transforms).
+        var rng = new SplitMix64((ulong)(batch * 1000 + c * 100 + length + kernelLength));
+        var u = rng.NormalTensor<double>(0, 1, batch, c, length);
+        var k = rng.NormalTensor<double>(0, 1, c, kernelLength);
+        var dy = rng.NormalTensor<double>(0, 1, batch, c, length);
+        var y = CausalConvolution.Forward(u, k);
+        Assert.True(Metrics.RelativeError(y.Data, FlashButterfly.Convolve(u, k).Data) <= 1e-12);
+        var p = ButterflyParameters.InitializeExact(FftConvolution.FftSize(length, kernelLength), c);
+        Assert.True(Metrics.RelativeError(y.Data, FlashButterfly.ConvolveLearned(p, u, k).Data) <= 1e-12);
+        var expected = CausalConvolution.Backward(u, k, null, dy);
+        foreach (var g in new[] { FlashButterfly.Backward(u, k, null, dy), ToPlain(FlashButterfly.BackwardLearned(p, u, k, null, dy)) })
+        {
+            Assert.Null(g.Skip);
+            Assert.True(Metrics.RelativeError(expected.Input.Data, g.Input.Data) <= 1e-12);
+            Assert.True(Metrics.RelativeError(expected.Kernel.Data, g.Kernel.Data) <= 1e-12);
+        }
+        static ConvolutionGradients ToPlain(LearnedConvolutionGradients g) => new(g.Input, g.Kernel, g.Skip);
+    }
+
+    [Fact]
+    public void Negative_ArgumentChecks_NameTheArgument_AndTheSmallestValidValuesAreAccepted()
+    {
+        T Throws<T>(Action f, string name) where T : ArgumentException
+        {
+            var e = Assert.Throws<T>(f);
+            Assert.Equal(name, e.ParamName);
+            return e;
+        }
+        Throws<ArgumentOutOfRangeException>(() => ButterflyParameters.InitializeExact(0, 1), "length");
+        Throws<ArgumentOutOfRangeException>(() => ButterflyParameters.InitializeExact(1, 0), "channels");
+        var tiny = ButterflyParameters.InitializeExact(1, 1);
+        Assert.Equal([1], tiny.Factors);
+        Assert.Equal([1.0], tiny.BlockRe[0]);
+        Throws<ArgumentOutOfRangeException>(() => FlashButterfly.Factors(0), "n");
+        Assert.Equal([1], FlashButterfly.Factors(1));
+        Throws<ArgumentOutOfRangeException>(() => FlashButterfly.DftBlock(0, false), "f");
+        var (one, zero) = FlashButterfly.DftBlock(1, true);
+        Assert.Equal([1.0], one);
+        Assert.Equal([0.0], zero);
+
+        // The data checks of the transforms: n >= 1, rows >= 0 (0 rows is an empty batch), re and im of rows * n.
+        Throws<ArgumentOutOfRangeException>(() => FlashButterfly.Forward(new double[0], new double[0], 1, 0), "n");
+        Throws<ArgumentOutOfRangeException>(() => FlashButterfly.Inverse(new double[0], new double[0], -1, 4), "rows");
+        FlashButterfly.Forward(new double[0], new double[0], 0, 4);
+        Throws<ArgumentException>(() => FlashButterfly.Forward(new double[8], new double[7], 1, 8), "im");
+
+        // LearnedForward: null p, a record that does not match its length, rows not a multiple of C.
+        var p = ButterflyParameters.InitializeExact(32, 2);
+        Throws<ArgumentNullException>(() => FlashButterfly.LearnedForward(null!, new double[32], new double[32], 1), "p");
+        Throws<ArgumentException>(() => FlashButterfly.LearnedForward(p, new double[64], new double[63], 2), "im");
+        Throws<ArgumentException>(() => FlashButterfly.LearnedForward(p, new double[96], new double[96], 3), "rows");
+        void Invalid(ButterflyParameters bad) =>
+            Throws<ArgumentException>(() => FlashButterfly.LearnedForward(bad, new double[bad.Length < 1 ? 0 : 2 * bad.Length], new double[bad.Length < 1 ? 0 : 2 * bad.Length], 2), "p");
+        Invalid(p with { Length = 0 });
+        Invalid(p with { Channels = 0 });
+        Invalid(p with { Factors = [32] });
+        Invalid(p with { BlockRe = [p.BlockRe[0]] });
+        Invalid(p with { BlockIm = [p.BlockIm[0]] });
+        Invalid(p with { BlockRe = [p.BlockRe[0], new double[4]] });
+        Invalid(p with { BlockIm = [p.BlockIm[0], new double[4]] });
+        Invalid(p with { BlockRe = [new double[256], p.BlockRe[1]] });
+
+        // The convolutions: null p, p of another length or channel count, dy of another shape.
+        var u = Tensor<double>.Zeros(1, 2, 9);
+        var k = Tensor<double>.Zeros(2, 9);
+        Throws<ArgumentNullException>(() => FlashButterfly.ConvolveLearned(null!, u, k), "p");
+        Throws<ArgumentNullException>(() => FlashButterfly.BackwardLearned(null!, u, k, null, u), "p");
+        Throws<ArgumentException>(() => FlashButterfly.BackwardLearned(ButterflyParameters.InitializeExact(16, 2), u, k, null, u), "p");
+        Throws<ArgumentException>(() => FlashButterfly.BackwardLearned(ButterflyParameters.InitializeExact(32, 1), u, k, null, u), "p");
+        Throws<ArgumentException>(() => FlashButterfly.BackwardLearned(p with { Channels = 0 }, u, k, null, u), "p");
+        Throws<ArgumentException>(() => FlashButterfly.ConvolveLearned(ButterflyParameters.InitializeExact(32, 1), u, k), "p");
+        Throws<ArgumentException>(() => FlashButterfly.Backward(u, k, null, Tensor<double>.Zeros(1, 2, 8)), "dy");
+        Throws<ArgumentException>(() => FlashButterfly.BackwardLearned(p, u, k, null, Tensor<double>.Zeros(2, 1, 9)), "dy");
+        Assert.Equal(u.ShapeArray, FlashButterfly.BackwardLearned(p, u, k, null, u).Input.ShapeArray);
+    }
 }

@@ -223,4 +223,153 @@ public class HyenaTests
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => Hyena.PositionalFeatures(4, 8));
         Assert.Equal("embeddingDim", e.ParamName);
     }
+
+    [Fact]
+    public void Golden_PositionalFeatures_ThreeBandsAndOneBand_HandValues()
+    {
+        // Hyena Sec. 3.3 / safari PositionalEmbedding: f = linspace(1e-4, bands - 1, bands); with E = 7,
+        // bands = 3 and f = [1e-4, (2 + 1e-4) / 2, 2] (the middle band is where a wrong step shows).
+        // l_max = 16 keeps the bands from aliasing on the grid w_k = 2 pi k / l_max (f and l_max - f agree there).
+        const int l = 16;
+        var (z, t) = Hyena.PositionalFeatures(7, l);
+        double[] f = [1e-4, 1.00005, 2.0];
+        for (int k = 0; k < l; k++)
+        {
+            double w = 2.0 * Math.PI * k / l;
+            Assert.Equal(k / 15.0, t[k], 15);
+            Assert.Equal(k / 15.0, z[k, 0], 15);
+            for (int j = 0; j < 3; j++)
+            {
+                Assert.Equal(Math.Cos(f[j] * w), z[k, 1 + j], 14);
+                Assert.Equal(-Math.Sin(f[j] * w), z[k, 4 + j], 14);
+            }
+        }
+        // One band (E = 3): f = [1e-4]; one position (l_max = 1): t = 0 and w = 0.
+        var (z3, _) = Hyena.PositionalFeatures(3, 4);
+        Assert.Equal(Math.Cos(1e-4 * Math.PI / 2), z3[1, 1], 15);
+        Assert.Equal(-Math.Sin(1e-4 * Math.PI / 2), z3[1, 2], 15);
+        var (z1, t1) = Hyena.PositionalFeatures(3, 1);
+        Assert.Equal([0.0], t1);
+        Assert.Equal([0.0, 1.0, -0.0], z1.Data);
+    }
+
+    [Fact]
+    public void Golden_Initialize_DrawsTheDocumentedDistributionsInTheDocumentedOrder()
+    {
+        // The doc comment of HyenaParameters.Initialize (safari / PyTorch defaults): every Linear and the
+        // short conv ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (fan_in = 3 for the depthwise conv), FilterBias
+        // ~ N(0, 1), Freq = frequency, Deltas = linspace(ln(1e-2)/1.5, ln(1e-2)/0.3, Df); draw order in_proj
+        // W, b; short W, b; W0, B0, W1, B1, W2, B2, W3; FilterBias; out_proj W, b. Rebuilt here from the
+        // scalar draws of a second generator with the same seed.
+        const int d = 2, order = 3, f = 4, e = 5, lmax = 6;
+        const double frequency = 0.5;
+        var p = HyenaParameters.Initialize(new SplitMix64(2024), d, lmax, order, filterWidth: f, embeddingDim: e, frequency: frequency);
+        var rng = new SplitMix64(2024);
+        int inner = (order + 1) * d, df = (order - 1) * d;
+        void Uniform(double[] actual, int count, int fanIn, string name)
+        {
+            Assert.Equal(count, actual.Length);
+            double bound = 1.0 / Math.Sqrt(fanIn);
+            for (int i = 0; i < count; i++)
+            {
+                double expected = -bound + 2.0 * bound * rng.Uniform();
+                Assert.True(Math.Abs(expected - actual[i]) <= 1e-15, $"{name}[{i}]: {actual[i]} != {expected}");
+                Assert.InRange(actual[i], -bound, bound);
+            }
+        }
+        Uniform(p.InW, inner * d, d, "InW"); Uniform(p.InB, inner, d, "InB");
+        Uniform(p.ShortW, inner * 3, 3, "ShortW"); Uniform(p.ShortB, inner, 3, "ShortB");
+        Uniform(p.W0, f * e, e, "W0"); Uniform(p.B0, f, e, "B0");
+        Uniform(p.W1, f * f, f, "W1"); Uniform(p.B1, f, f, "B1");
+        Uniform(p.W2, f * f, f, "W2"); Uniform(p.B2, f, f, "B2");
+        Uniform(p.W3, df * f, f, "W3");
+        Assert.Equal(df, p.FilterBias.Length);
+        for (int c = 0; c < df; c++) Assert.Equal(rng.Normal(), p.FilterBias[c]);
+        Uniform(p.OutW, d * d, d, "OutW"); Uniform(p.OutB, d, d, "OutB");
+        Assert.Equal(Enumerable.Repeat(frequency, f), p.Freq);
+        double slow = Math.Log(1e-2) / 1.5, fast = Math.Log(1e-2) / 0.3;
+        for (int c = 0; c < df; c++) Assert.Equal(slow + (fast - slow) * c / 3.0, p.Deltas[c], 14);
+        // One filter channel (D = 1, N_o = 2): the single delta is the slow decay.
+        Assert.Equal([slow], HyenaParameters.Initialize(new SplitMix64(1), 1, 4).Deltas);
+    }
+
+    [Fact]
+    public void Negative_ArgumentChecks_NameTheArgument_AndTheSmallestValidValuesAreAccepted()
+    {
+        T Throws<T>(Action f, string name) where T : ArgumentException
+        {
+            var e = Assert.Throws<T>(f);
+            Assert.Equal(name, e.ParamName);
+            return e;
+        }
+        var rng = new SplitMix64(81);
+        Throws<ArgumentNullException>(() => HyenaParameters.Initialize(null!, 1, 1), "rng");
+        Throws<ArgumentOutOfRangeException>(() => HyenaParameters.Initialize(rng, 0, 1), "modelWidth");
+        Throws<ArgumentOutOfRangeException>(() => HyenaParameters.Initialize(rng, 1, 0), "maxLength");
+        Throws<ArgumentOutOfRangeException>(() => HyenaParameters.Initialize(rng, 1, 1, order: 1), "order");
+        Throws<ArgumentOutOfRangeException>(() => HyenaParameters.Initialize(rng, 1, 1, filterWidth: 0), "filterWidth");
+        Throws<ArgumentOutOfRangeException>(() => HyenaParameters.Initialize(rng, 1, 1, embeddingDim: 1), "embeddingDim");
+        Throws<ArgumentOutOfRangeException>(() => HyenaParameters.Initialize(rng, 1, 1, embeddingDim: 4), "embeddingDim");
+        Throws<ArgumentOutOfRangeException>(() => Hyena.PositionalFeatures(3, 0), "maxLength");
+        Throws<ArgumentOutOfRangeException>(() => Hyena.PositionalFeatures(1, 4), "embeddingDim");
+        // The smallest valid instance: D = 1, l_max = 1, N_o = 2, F = 1, E = 3, on one token.
+        var small = HyenaParameters.Initialize(rng, 1, 1, order: 2, filterWidth: 1, embeddingDim: 3);
+        Assert.Equal([1, 1, 1], Hyena.Forward(small, Tensor<double>.Zeros(1, 1, 1)).ShapeArray);
+        Assert.Equal([1, 1], Hyena.Filter(small, 1).ShapeArray);
+
+        // The record check: every size and every array length (each alone).
+        var p = HyenaParameters.Initialize(rng, 2, 4, order: 2, filterWidth: 3, embeddingDim: 5);
+        var u = Tensor<double>.Zeros(1, 3, 2);
+        Hyena.Forward(p, u);
+        HyenaParameters[] bad =
+        [
+            p with { ModelWidth = 0 }, p with { Order = 1 }, p with { FilterWidth = 0 }, p with { EmbeddingDim = 1 },
+            p with { EmbeddingDim = 4 }, p with { MaxLength = 0 },
+            p with { InW = new double[1] }, p with { InB = new double[1] }, p with { ShortW = new double[1] }, p with { ShortB = new double[1] },
+            p with { W0 = new double[1] }, p with { B0 = new double[1] }, p with { W1 = new double[1] }, p with { B1 = new double[1] },
+            p with { W2 = new double[1] }, p with { B2 = new double[1] }, p with { W3 = new double[1] }, p with { Freq = new double[1] },
+            p with { Deltas = new double[1] }, p with { FilterBias = new double[1] }, p with { OutW = new double[1] }, p with { OutB = new double[1] },
+        ];
+        foreach (var b in bad)
+        {
+            Throws<ArgumentException>(() => Hyena.Forward(b, u), "p");
+            Throws<ArgumentException>(() => Hyena.Filter(b, 1), "p");
+            Throws<ArgumentException>(() => Hyena.InitialState(b, 1), "p");
+            Throws<ArgumentException>(() => Hyena.Variables.From(b), "p");
+        }
+
+        // Filter length in [1, l_max]; batch >= 1; input [B, L, D] with B, L >= 1 and position + L <= l_max.
+        Throws<ArgumentOutOfRangeException>(() => Hyena.Filter(p, 0), "length");
+        Throws<ArgumentOutOfRangeException>(() => Hyena.Filter(p, 5), "length");
+        Assert.Equal([2, 4], Hyena.Filter(p, 4).ShapeArray);
+        Throws<ArgumentNullException>(() => Hyena.Filter(null!, 1), "p");
+        Throws<ArgumentNullException>(() => Hyena.InitialState(null!, 1), "p");
+        Throws<ArgumentOutOfRangeException>(() => Hyena.InitialState(p, 0), "batch");
+        Throws<ArgumentNullException>(() => Hyena.Forward(null!, u), "p");
+        Throws<ArgumentNullException>(() => Hyena.Forward(p, null!), "u");
+        foreach (var x in new[] { Tensor<double>.Zeros(3, 2), Tensor<double>.Zeros(1, 3, 3), Tensor<double>.Zeros(0, 3, 2), Tensor<double>.Zeros(1, 0, 2) })
+            Throws<ArgumentException>(() => Hyena.Forward(p, x), "u");
+        Assert.Equal([1, 4, 2], Hyena.Forward(p, Tensor<double>.Zeros(1, 4, 2)).ShapeArray);
+
+        // Decoding: null state, a state of another batch, a token of the wrong shape.
+        var state = Hyena.InitialState(p, 2);
+        Throws<ArgumentNullException>(() => Hyena.ForwardChunk(p, null!, u), "state");
+        Throws<ArgumentException>(() => Hyena.ForwardChunk(p, state, u), "state");
+        Throws<ArgumentNullException>(() => Hyena.Step(null!, state, Tensor<double>.Zeros(2, 2)), "p");
+        Throws<ArgumentNullException>(() => Hyena.Step(p, state, null!), "uT");
+        Throws<ArgumentException>(() => Hyena.Step(p, state, Tensor<double>.Zeros(2, 3)), "uT");
+        Throws<ArgumentException>(() => Hyena.Step(p, state, Tensor<double>.Zeros(2, 2, 1)), "uT");
+        Assert.Equal([2, 2], Hyena.Step(p, state, Tensor<double>.Zeros(2, 2)).ShapeArray);
+
+        // Materialize takes one sequence [L, D]; Operator and Backward check their arguments.
+        Throws<ArgumentNullException>(() => Hyena.Materialize(p, null!), "u");
+        Throws<ArgumentException>(() => Hyena.Materialize(p, u), "u");
+        Assert.Equal([2, 3, 3], Hyena.Materialize(p, Tensor<double>.Zeros(3, 2)).ShapeArray);
+        Throws<ArgumentNullException>(() => Hyena.Variables.From(null!), "p");
+        var v = Hyena.Variables.From(p);
+        Throws<ArgumentNullException>(() => Hyena.Operator(null!, v), "u");
+        Throws<ArgumentNullException>(() => Hyena.Operator(Variable.Constant(u), null!), "p");
+        Throws<ArgumentException>(() => Hyena.Backward(p, u, Tensor<double>.Zeros(1, 3, 3)), "dy");
+        Throws<ArgumentNullException>(() => Hyena.Backward(p, u, null!), "dy");
+    }
 }

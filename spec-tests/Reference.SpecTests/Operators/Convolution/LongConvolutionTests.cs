@@ -222,4 +222,115 @@ public class LongConvolutionTests
         Assert.Equal("u", bad.ParamName);
         Assert.Throws<ArgumentException>(() => LongConvolution.ProcessedKernel(p with { Window = 4 }));
     }
+
+    [Fact]
+    public void Golden_Initialize_DrawsTheDocumentedDistributionsInTheDocumentedOrder()
+    {
+        // The doc comment of LongConvolutionParameters.Initialize (safari LongConv, long convolutions
+        // Sec. 3): Kernel ~ N(0, kernelStd^2), D ~ N(0, 1), the output Linear W [2H, C H] and Bias [2H]
+        // ~ U(-1/sqrt(C H), 1/sqrt(C H)), drawn in that order; rebuilt from a second generator's scalar draws.
+        const int h = 3, lk = 5, c = 2;
+        const double std = 0.03;
+        var p = LongConvolutionParameters.Initialize(new SplitMix64(77), h, lk, c, lambda: 0.01, window: 3, kernelDropout: 0.2, kernelStd: std);
+        var rng = new SplitMix64(77);
+        Assert.Equal(c * h * lk, p.Kernel.Length);
+        for (int i = 0; i < p.Kernel.Length; i++) Assert.Equal(std * rng.Normal(), p.Kernel[i]);
+        Assert.Equal(c * h, p.D.Length);
+        for (int i = 0; i < p.D.Length; i++) Assert.Equal(rng.Normal(), p.D[i]);
+        double bound = 1.0 / Math.Sqrt(c * h);
+        Assert.Equal(2 * h * c * h, p.W.Length);
+        foreach (var w in p.W)
+        {
+            Assert.True(Math.Abs(-bound + 2 * bound * rng.Uniform() - w) <= 1e-15);
+            Assert.InRange(w, -bound, bound);
+        }
+        Assert.Equal(2 * h, p.Bias.Length);
+        foreach (var b in p.Bias)
+        {
+            Assert.True(Math.Abs(-bound + 2 * bound * rng.Uniform() - b) <= 1e-15);
+            Assert.InRange(b, -bound, bound);
+        }
+        // The regularizer settings are stored as given, and the defaults are the documented ones
+        // (lambda 3e-3 as the paper's configs, no smoothing, no dropout, kernel std 0.002).
+        Assert.Equal((h, c, lk, 0.01, 3, 0.2), (p.Width, p.Channels, p.KernelLength, p.Lambda, p.Window, p.KernelDropout));
+        var q = LongConvolutionParameters.Initialize(new SplitMix64(78), h, lk);
+        Assert.Equal((1, 3e-3, 1, 0.0), (q.Channels, q.Lambda, q.Window, q.KernelDropout));
+        var r = new SplitMix64(78);
+        for (int i = 0; i < q.Kernel.Length; i++) Assert.Equal(0.002 * r.Normal(), q.Kernel[i]);
+    }
+
+    [Fact]
+    public void Negative_InitializeAndRecordChecks_NameTheArgument_AndTheSmallestValidValuesAreAccepted()
+    {
+        var rng = new SplitMix64(1);
+        Assert.Equal("rng", Assert.Throws<ArgumentNullException>(() => LongConvolutionParameters.Initialize(null!, 1, 1)).ParamName);
+        Assert.Equal("width", Assert.Throws<ArgumentOutOfRangeException>(() => LongConvolutionParameters.Initialize(rng, 0, 1)).ParamName);
+        Assert.Equal("kernelLength", Assert.Throws<ArgumentOutOfRangeException>(() => LongConvolutionParameters.Initialize(rng, 1, 0)).ParamName);
+        Assert.Equal("channels", Assert.Throws<ArgumentOutOfRangeException>(() => LongConvolutionParameters.Initialize(rng, 1, 1, 0)).ParamName);
+        // Initialize validates the record it returns (its settings are checked there).
+        Assert.Equal("width", Assert.Throws<ArgumentException>(() => LongConvolutionParameters.Initialize(rng, 1, 1, window: 2)).ParamName);
+        var p = LongConvolutionParameters.Initialize(rng, 1, 1, 1);
+        Assert.Equal((1, 1, 1), (p.Width, p.Channels, p.KernelLength));
+        var u = Tensor<double>.Zeros(1, 1, 1);
+        void Rejected(LongConvolutionParameters bad) =>
+            Assert.Equal("p", Assert.Throws<ArgumentException>(() => LongConvolution.ProcessedKernel(bad)).ParamName);
+        Rejected(p with { Width = 0 });
+        Rejected(p with { Channels = 0 });
+        Rejected(p with { KernelLength = 0 });
+        Rejected(p with { Kernel = new double[2] });
+        Rejected(p with { D = new double[2] });
+        Rejected(p with { W = new double[3] });
+        Rejected(p with { Bias = new double[3] });
+        Rejected(p with { Window = 0 });
+        Rejected(p with { Window = 2 });
+        Rejected(p with { Lambda = -1e-9 });
+        Rejected(p with { Lambda = double.NaN });
+        Rejected(p with { KernelDropout = -1e-9 });
+        Rejected(p with { KernelDropout = 1.0 });
+        // The boundaries themselves are valid: lambda 0, dropout 0 and just below 1, window 1.
+        LongConvolution.ProcessedKernel(p with { Lambda = 0.0, KernelDropout = 0.0, Window = 1 });
+        LongConvolution.ProcessedKernel(p with { KernelDropout = 0.999 });
+        Assert.Equal("u", Assert.Throws<ArgumentNullException>(() => LongConvolution.Forward(p, null!)).ParamName);
+        Assert.Equal("p", Assert.Throws<ArgumentNullException>(() => LongConvolution.Forward(null!, u)).ParamName);
+        Assert.Equal("p", Assert.Throws<ArgumentNullException>(() => LongConvolution.Materialize(null!, 1)).ParamName);
+    }
+
+    [Fact]
+    public void Negative_InputAndCotangentShapes_NameTheArgument_AndBatchOneLengthOneAreAccepted()
+    {
+        var p = LongConvolutionParameters.Initialize(new SplitMix64(5), 2, 3, 2);
+        // Token-major [B, L, H]: B = 1, L = 1 accepted; B = 0, L = 0, wrong H, wrong rank rejected.
+        Assert.Equal([1, 1, 2], LongConvolution.Forward(p, Tensor<double>.Zeros(1, 1, 2)).ShapeArray);
+        foreach (var bad in new[] { Tensor<double>.Zeros(0, 1, 2), Tensor<double>.Zeros(1, 0, 2), Tensor<double>.Zeros(1, 1, 3), Tensor<double>.Zeros(1, 2) })
+            Assert.Equal("u", Assert.Throws<ArgumentException>(() => LongConvolution.Forward(p, bad)).ParamName);
+        // Channel-major [B, H, L] for the convolution core and its backward.
+        var u = Tensor<double>.Zeros(1, 2, 1);
+        Assert.Equal([1, 4, 1], LongConvolution.Convolve(p, u).ShapeArray);
+        foreach (var bad in new[] { Tensor<double>.Zeros(0, 2, 1), Tensor<double>.Zeros(1, 2, 0), Tensor<double>.Zeros(1, 3, 1), Tensor<double>.Zeros(2, 1) })
+            Assert.Equal("u", Assert.Throws<ArgumentException>(() => LongConvolution.Convolve(p, bad)).ParamName);
+        LongConvolution.ConvolveBackward(p, u, Tensor<double>.Zeros(1, 4, 1));
+        foreach (var dy in new[] { null, Tensor<double>.Zeros(4, 1), Tensor<double>.Zeros(1, 4), Tensor<double>.Zeros(2, 4, 1), Tensor<double>.Zeros(1, 3, 1), Tensor<double>.Zeros(1, 4, 2) })
+            Assert.Equal("dy", Assert.Throws<ArgumentException>(() => LongConvolution.ConvolveBackward(p, u, dy!)).ParamName);
+        var x = Tensor<double>.Zeros(1, 1, 2);
+        Assert.Equal("dy", Assert.Throws<ArgumentException>(() => LongConvolution.Backward(p, x, Tensor<double>.Zeros(1, 2, 2))).ParamName);
+        Assert.Equal("dropMask", Assert.Throws<ArgumentException>(() => LongConvolution.Forward(p, x, new double[5])).ParamName);
+    }
+
+    [Fact]
+    public void Edge_SquashBoundary_BackwardUsesSubgradientZero()
+    {
+        // The file head: Squash is not differentiable at |S| = lambda and Backward uses the subgradient 0
+        // there. Window 1 (S = W) and taps exactly +-lambda, just above and just below it: the kernel
+        // gradient is 0 at and below the threshold, and dL/dK (= sum_t dy[t] u[t - j], here u = 1, dy = 1,
+        // L = 4: 4 - j) above it.
+        const double lambda = 0.25;
+        var p = LongConvolutionParameters.Initialize(new SplitMix64(9), 1, 4, 1, lambda: lambda) with
+        {
+            Kernel = [lambda, -lambda, 0.5, 0.125],
+            D = [0.0],
+        };
+        var u = Tensor<double>.Full(1.0, 1, 1, 4);
+        var g = LongConvolution.ConvolveBackward(p, u, Tensor<double>.Full(1.0, 1, 1, 4));
+        Assert.Equal([0.0, 0.0, 2.0, 0.0], g.Kernel);
+    }
 }
