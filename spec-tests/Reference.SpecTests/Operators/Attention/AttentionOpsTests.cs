@@ -53,4 +53,32 @@ public class AttentionOpsTests
         }, [q, k, v]);
         Assert.False(result.Passed);
     }
+
+    [Fact]
+    public void Negative_NullVariables_ThrowArgumentNullException_NamingTheArgument()
+    {
+        var rng = new SplitMix64(33);
+        var x = Variable.Constant(N(rng, 1, 1, 3, 2));
+        var ll = Variable.Constant(Tensor<double>.Full(-0.5, 1, 2));
+        // Exact type: without the checks the adapters fail later with a NullReferenceException.
+        void Null(string name, Action call) => Assert.Equal(name, Assert.Throws<ArgumentNullException>(call).ParamName);
+        Null("q", () => AttentionOps.Softmax(null!, x, x));
+        Null("k", () => AttentionOps.Softmax(x, null!, x));
+        Null("v", () => AttentionOps.Softmax(x, x, null!));
+        Null("q", () => AttentionOps.Linear(null!, x, x));
+        Null("k", () => AttentionOps.Linear(x, null!, x));
+        Null("v", () => AttentionOps.Linear(x, x, null!));
+        Null("q", () => AttentionOps.DecayedLinear(null!, x, x, ll));
+        Null("k", () => AttentionOps.DecayedLinear(x, null!, x, ll));
+        Null("v", () => AttentionOps.DecayedLinear(x, x, null!, ll));
+        Null("logLambda", () => AttentionOps.DecayedLinear(x, x, x, null!));
+        Null("q", () => AttentionOps.GatedLinear(null!, x, x, x));
+        Null("k", () => AttentionOps.GatedLinear(x, null!, x, x));
+        Null("v", () => AttentionOps.GatedLinear(x, x, null!, x));
+        Null("g", () => AttentionOps.GatedLinear(x, x, x, null!));
+        Null("x", () => AttentionOps.LogSigmoidGate(null!));
+        // The smallest valid calls are accepted (the checks do not reject good input).
+        Assert.Equal([1, 1, 3, 2], AttentionOps.Softmax(x, x, x).Value.ShapeArray);
+        Assert.Equal([1, 1, 3, 2], AttentionOps.DecayedLinear(x, x, x, ll).Value.ShapeArray);
+    }
 }

@@ -116,4 +116,108 @@ public class DecayedLinearAttentionTests
         wrong.Data[0] *= 1.001;
         Assert.True(Rel(y, DecayedLinearAttention.Forward(q, k, v, wrong)) > 1e-9);
     }
+
+    [Fact]
+    public void InitialLogLambda_IsLogOfOneMinusTwoToTheMinusU_DrawnInOrder()
+    {
+        var t = DecayedLinearAttention.InitialLogLambda(new SplitMix64(17), 2, 3);
+        Assert.Equal([2, 3], t.ShapeArray);
+        var rng = new SplitMix64(17);
+        for (int i = 0; i < 6; i++)
+        {
+            double u = 5.0 + 4.0 * rng.Uniform();
+            Assert.Equal(Math.Log(1.0 - Math.Pow(2.0, -u)), t.Data[i], 1e-15);
+            // lambda in [1 - 2^-5, 1 - 2^-9]: half-lives of about 22 to 355 steps.
+            Assert.InRange(Math.Exp(t.Data[i]), 1 - Math.Pow(2, -5), 1 - Math.Pow(2, -9));
+        }
+        Assert.Equal("rng", Assert.Throws<ArgumentNullException>(() => DecayedLinearAttention.InitialLogLambda(null!, 1, 1)).ParamName);
+        Assert.Equal("h", Assert.Throws<ArgumentOutOfRangeException>(() => DecayedLinearAttention.InitialLogLambda(new SplitMix64(1), 0, 1)).ParamName);
+        Assert.Equal("k", Assert.Throws<ArgumentOutOfRangeException>(() => DecayedLinearAttention.InitialLogLambda(new SplitMix64(1), 1, 0)).ParamName);
+        Assert.Equal([1, 1], DecayedLinearAttention.InitialLogLambda(new SplitMix64(1), 1, 1).ShapeArray);
+    }
+
+    [Fact]
+    public void Recurrent_WithACarriedState_ContinuesWhereTheFirstCallStopped()
+    {
+        var c = new HeadCase(2, 2, 9, 3, 2, 4, 5);
+        var (q, k, v, ll) = Inputs(c);
+        var expected = DecayedLinearAttention.Forward(q, k, v, ll);
+        var state = GatedLinearAttentionState.Zeros(c.B, c.H, c.K, c.V);
+        int split = 4;
+        var first = DecayedLinearAttention.Recurrent(q.Slice(2, 0, split), k.Slice(2, 0, split), v.Slice(2, 0, split), ll, state);
+        var second = DecayedLinearAttention.Recurrent(q.Slice(2, split, c.L - split), k.Slice(2, split, c.L - split), v.Slice(2, split, c.L - split), ll, state);
+        Assert.True(Rel(expected.Slice(2, 0, split), first) <= 1e-12);
+        Assert.True(Rel(expected.Slice(2, split, c.L - split), second) <= 1e-12);
+        var chunkState = GatedLinearAttentionState.Zeros(c.B, c.H, c.K, c.V);
+        DecayedLinearAttention.Chunked(q, k, v, ll, c.Chunk, chunkState);
+        Assert.True(Rel(chunkState.S, state.S) <= 1e-12);
+        Assert.Contains(state.S.Data, x => x != 0);
+    }
+
+    [Fact]
+    public void Realize_EveryBatchAndHead_RunsThatHeadsRecurrence_AndRejectsOutOfRange()
+    {
+        var c = new HeadCase(2, 2, 6, 3, 2, 4, 9);
+        var (q, k, v, ll) = Inputs(c);
+        var y = DecayedLinearAttention.Forward(q, k, v, ll);
+        for (int bi = 0; bi < c.B; bi++)
+            for (int hi = 0; hi < c.H; hi++)
+            {
+                var r = DecayedLinearAttention.Realize(q, k, ll, bi, hi);
+                var x = new double[c.K];
+                for (int t = 0; t < c.L; t++)
+                {
+                    double acc = 0;
+                    for (int n = 0; n < c.K; n++)
+                    {
+                        x[n] = r.Transition[t * c.K + n] * x[n] + r.Input[t * c.K + n] * v[bi, hi, t, 1];
+                        acc += r.Readout[t * c.K + n] * x[n];
+                    }
+                    Assert.Equal(y[bi, hi, t, 1], acc, 1e-12 * (1 + Math.Abs(acc)));
+                }
+            }
+        Assert.Equal("batch", Assert.Throws<ArgumentOutOfRangeException>(() => DecayedLinearAttention.Realize(q, k, ll, c.B, 0)).ParamName);
+        Assert.Equal("batch", Assert.Throws<ArgumentOutOfRangeException>(() => DecayedLinearAttention.Realize(q, k, ll, -1, 0)).ParamName);
+        Assert.Equal("head", Assert.Throws<ArgumentOutOfRangeException>(() => DecayedLinearAttention.Realize(q, k, ll, 0, c.H)).ParamName);
+        Assert.Equal("k", Assert.Throws<ArgumentException>(() => DecayedLinearAttention.Realize(q, Tensor<double>.Zeros(2, 2, 6, 4), ll, 0, 0)).ParamName);
+        Assert.Equal("logLambda", Assert.Throws<ArgumentOutOfRangeException>(() => DecayedLinearAttention.Realize(q, k, Tensor<double>.Full(0.5, 2, 3), 0, 0)).ParamName);
+    }
+
+    [Fact]
+    public void LogLambdaZero_IsAccepted_AndIsPlainLinearAttention()
+    {
+        var (q, k, v, _) = Inputs(new HeadCase(1, 2, 7, 3, 2, 4, 3));
+        var y = DecayedLinearAttention.Forward(q, k, v, Tensor<double>.Zeros(2, 3));
+        Assert.True(Rel(LinearAttention.Forward(q, k, v), y) <= 1e-13);
+    }
+
+    [Fact]
+    public void Negative_EveryEntryPoint_ChecksItsArguments_NamingThem()
+    {
+        var c = new HeadCase(1, 2, 5, 3, 2, 2, 3);
+        var (q, k, v, ll) = Inputs(c);
+        var bigK = Tensor<double>.Zeros(1, 2, 5, 4);
+        var positive = Tensor<double>.Full(0.1, 2, 3);
+        void Shape(string name, Action call) => Assert.Equal(name, Assert.Throws<ArgumentException>(call).ParamName);
+        void Range(string name, Action call) => Assert.Equal(name, Assert.Throws<ArgumentOutOfRangeException>(call).ParamName);
+        Shape("k", () => DecayedLinearAttention.Forward(q, bigK, v, ll));
+        Shape("v", () => DecayedLinearAttention.Forward(q, k, Tensor<double>.Zeros(1, 2, 6, 2), ll));
+        Shape("k", () => DecayedLinearAttention.Materialize(q, bigK, ll));
+        Range("logLambda", () => DecayedLinearAttention.Materialize(q, k, positive));
+        Shape("state", () => DecayedLinearAttention.Recurrent(q, k, v, ll, GatedLinearAttentionState.Zeros(1, 2, 4, 2)));
+        Range("chunk", () => DecayedLinearAttention.Chunked(q, k, v, ll, 0));
+        Shape("state", () => DecayedLinearAttention.Chunked(q, k, v, ll, 2, GatedLinearAttentionState.Zeros(1, 2, 4, 2)));
+        Shape("dOut", () => DecayedLinearAttention.Backward(q, k, v, ll, Tensor<double>.Zeros(1, 2, 5, 3)));
+        var state = GatedLinearAttentionState.Zeros(1, 2, 3, 2);
+        var qt = Tensor<double>.Zeros(1, 2, 3);
+        var vt = Tensor<double>.Zeros(1, 2, 2);
+        Assert.Equal("state", Assert.Throws<ArgumentNullException>(() => DecayedLinearAttention.Step(null!, qt, qt, vt, ll)).ParamName);
+        Shape("qt", () => DecayedLinearAttention.Step(state, Tensor<double>.Zeros(1, 2, 4), qt, vt, ll));
+        Shape("kt", () => DecayedLinearAttention.Step(state, qt, Tensor<double>.Zeros(1, 2, 4), vt, ll));
+        Shape("vt", () => DecayedLinearAttention.Step(state, qt, qt, Tensor<double>.Zeros(1, 2, 3), ll));
+        Range("logLambda", () => DecayedLinearAttention.Step(state, qt, qt, vt, positive));
+        // A rejected step leaves the state as it was; a valid one is accepted.
+        Assert.All(state.S.Data, x => Assert.Equal(0.0, x));
+        Assert.Equal([1, 2, 2], DecayedLinearAttention.Step(state, qt, qt, vt, ll).ShapeArray);
+    }
 }

@@ -303,6 +303,53 @@ public class SoftmaxAttentionTests
         Assert.Equal("options", Assert.Throws<ArgumentOutOfRangeException>(() => SoftmaxAttention.Forward(q2, k, v, new(Window: 0))).ParamName);
         Assert.Equal("q", Assert.Throws<ArgumentException>(() => SoftmaxAttention.Forward(Tensor<double>.Zeros(2, 4, 2), k, v)).ParamName);
     }
+
+    [Fact]
+    public void Backward_TwoBatchesTwoKvHeadsGqa_MatchesFiniteDifferences()
+    {
+        // B = 2 with Hkv = 2 and G = 2: every batch offset of the backward pass (q, k, v, dO, P) is read at bi > 0.
+        var c = new SoftmaxCase(2, 2, 2, 4, 3, 2, null, 41);
+        var (q, k, v) = c.Inputs();
+        var dOut = new SplitMix64(42).NormalTensor<double>(0, 1, c.B, c.Hq, c.L, c.V);
+        var grads = SoftmaxAttention.Backward(q, k, v, dOut);
+        double Loss() => Dot(dOut, SoftmaxAttention.Forward(q, k, v));
+        AssertGradient(q, Loss, grads.Dq, "dq");
+        AssertGradient(k, Loss, grads.Dk, "dk");
+        AssertGradient(v, Loss, grads.Dv, "dv");
+    }
+
+    [Fact]
+    public void Negative_KeysOfAnotherBatchLengthOrKeyDim_NameK()
+    {
+        var q = Tensor<double>.Zeros(1, 2, 4, 2);
+        var v = Tensor<double>.Zeros(1, 1, 4, 2);
+        // Larger k on each axis in turn: without the check the definition would read it without an exception.
+        foreach (var k in new[] { Tensor<double>.Zeros(2, 1, 4, 2), Tensor<double>.Zeros(1, 1, 5, 2), Tensor<double>.Zeros(1, 1, 4, 3) })
+        {
+            Assert.Equal("k", Assert.Throws<ArgumentException>(() => SoftmaxAttention.Forward(q, k, v)).ParamName);
+            Assert.Equal("k", Assert.Throws<ArgumentException>(() => SoftmaxAttention.Materialize(q, k)).ParamName);
+        }
+    }
+
+    [Fact]
+    public void KvCache_RejectsAPromptThatDoesNotFit_AndSkipsOnlyWhenEmptyAndWindowed()
+    {
+        var k = new double[20];
+        var v = new double[20];
+        // No window, 16 slots holding 10 positions: the 10 positions up to L = 20 would wrap onto positions 0..3.
+        var full = new KvCache<double>(1, 1, 1, 1, window: null, capacity: 16);
+        full.AppendPrompt(k, v, 10);
+        Assert.Throws<InvalidOperationException>(() => full.AppendPrompt(k, v, 20));
+        Assert.Throws<InvalidOperationException>(() => full.Skip(1));
+        Assert.Throws<InvalidOperationException>(() => new KvCache<double>(1, 1, 1, 1, window: null).Skip(3));
+        // A full-size ring (Capacity = W = 4) takes the last W positions of a longer prompt.
+        var ring = new KvCache<double>(1, 1, 1, 1, window: 4, capacity: 16);
+        Assert.Equal(4, ring.Capacity);
+        ring.Skip(16);
+        ring.AppendPrompt(k, v, 20);
+        Assert.Equal(20, ring.Count);
+        Assert.Throws<InvalidOperationException>(() => new KvCache<double>(1, 1, 1, 1, window: 4, capacity: 16).AppendPrompt(k, v, 20));
+    }
 }
 
 public class RowKernelTests
