@@ -342,6 +342,10 @@ public class SoftmaxAttentionTests
         Assert.Throws<InvalidOperationException>(() => full.AppendPrompt(k, v, 20));
         Assert.Throws<InvalidOperationException>(() => full.Skip(1));
         Assert.Throws<InvalidOperationException>(() => new KvCache<double>(1, 1, 1, 1, window: null).Skip(3));
+        var started = new KvCache<double>(1, 1, 1, 1, window: 4, capacity: 4);
+        started.AppendPrompt(k, v, 2);
+        Assert.Throws<InvalidOperationException>(() => started.Skip(3));
+        Assert.Equal(2, started.Count);
         // A full-size ring (Capacity = W = 4) takes the last W positions of a longer prompt.
         var ring = new KvCache<double>(1, 1, 1, 1, window: 4, capacity: 16);
         Assert.Equal(4, ring.Capacity);
