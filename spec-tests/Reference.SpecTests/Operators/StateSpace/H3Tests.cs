@@ -199,4 +199,37 @@ public class H3Tests
         Assert.Equal("u", e2.ParamName);
         Assert.Contains("[B, L, 4]", e2.Message);
     }
+
+    [Fact]
+    public void Negative_StateStepMaterializeAndRealize_CheckTheirArguments_NamingThem()
+    {
+        var p = H3Parameters.Initialize(new SplitMix64(2), 4, 2, 4);
+        var u = new SplitMix64(3).NormalTensor<double>(0, 1, 1, 3, 4);
+        void Shape(string name, Action call) => Assert.Equal(name, Assert.Throws<ArgumentException>(call).ParamName);
+        void Null(string name, Action call) => Assert.Equal(name, Assert.Throws<ArgumentNullException>(call).ParamName);
+        void Range(string name, Action call) => Assert.Equal(name, Assert.Throws<ArgumentOutOfRangeException>(call).ParamName);
+        // A malformed record (a weight of the wrong size) is rejected before any arithmetic.
+        Shape("p", () => H3.Forward(p with { Wq = new double[15] }, u));
+        Shape("p", () => H3.Forward(p with { Bo = new double[3] }, u));
+        // ForwardChunk and Step check the carried state: null, or made for another batch.
+        Null("state", () => H3.ForwardChunk(p, null!, u));
+        Shape("state", () => H3.ForwardChunk(p, H3.InitialState(p, 2), u));
+        var uT = Tensor<double>.Zeros(1, 4);
+        Null("uT", () => H3.Step(p, H3.InitialState(p, 1), null!));
+        Shape("uT", () => H3.Step(p, H3.InitialState(p, 1), Tensor<double>.Zeros(1, 5)));
+        Shape("uT", () => H3.Step(p, H3.InitialState(p, 1), Tensor<double>.Zeros(1, 1, 4)));
+        Null("state", () => H3.Step(p, null!, uT));
+        Shape("state", () => H3.Step(p, H3.InitialState(p, 2), uT));
+        Assert.Equal([1, 4], H3.Step(p, H3.InitialState(p, 1), uT).ShapeArray);
+        Shape("u", () => H3.Materialize(p, u));
+        // Realize: null arguments, and the first channel and batch past the end.
+        var it = H3.ForwardWithIntermediates(p, u);
+        Null("p", () => H3.Realize(null!, it, 0, 0));
+        Null("intermediates", () => H3.Realize(p, null!, 0, 0));
+        Range("channel", () => H3.Realize(p, it, 0, 4));
+        Range("channel", () => H3.Realize(p, it, 0, -1));
+        Range("batch", () => H3.Realize(p, it, 1, 0));
+        Range("batch", () => H3.Realize(p, it, -1, 0));
+        Assert.Equal(3, H3.Realize(p, it, 0, 3).Length);
+    }
 }
