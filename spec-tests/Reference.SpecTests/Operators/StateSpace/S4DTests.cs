@@ -233,4 +233,73 @@ public class S4DTests
         var wrong = k.Data.Select(x => x * (1 + 1e-3)).ToArray();
         Assert.True(Metrics.RelativeError(k.Data, wrong) > 1e-12);
     }
+
+    [Theory]
+    [InlineData(Discretization.Zoh)]
+    [InlineData(Discretization.Bilinear)]
+    public void Backward_WithAModeWhoseBIsZero_MatchesFiniteDifferences(Discretization method)
+    {
+        // Bbar / B is 0 / 0 at B = 0: Backward uses the limit (delta (e^z - 1) / z or delta / (1 - z/2)) for dB.
+        var c = new S4DCase(1, 2, 4, 7, S4DInit.Lin, method, 5);
+        var p = c.Parameters();
+        p.BRe[0] = 0; p.BIm[0] = 0;
+        p.BRe[3] = 0; p.BIm[3] = 0;
+        var u = c.Input();
+        var g = new SplitMix64(77).NormalTensor<double>(0, 1, c.Batch, c.H, c.L);
+        double Loss() => ConvTestKit.Dot(g.Data, S4D.Forward(p, u, method).Data);
+        var grads = S4D.Backward(p, u, g, method);
+        Assert.True(Math.Abs(grads.BRe[0]) > 1e-3);
+        Assert.True(ConvTestKit.GradCheck(p.BRe, grads.BRe, Loss) <= 1e-6);
+        Assert.True(ConvTestKit.GradCheck(p.BIm, grads.BIm, Loss) <= 1e-6);
+    }
+
+    [Fact]
+    public void Prefill_OfABatchedInput_EqualsForward_AndItsStateContinuesTheSequence()
+    {
+        // u [B = 2, H = 3, L = 7] (H != L, rank 3): rows = B H = 6.
+        var c = new S4DCase(2, 3, 4, 7, S4DInit.Inv, Discretization.Zoh, 8);
+        var p = c.Parameters();
+        var u = c.Input();
+        var full = S4D.Forward(p, u, c.Method);
+        var head = Tensor<double>.Zeros(2, 3, 4);
+        var tail = Tensor<double>.Zeros(2, 3, 3);
+        for (int r = 0; r < 6; r++)
+        {
+            u.Data.AsSpan(r * 7, 4).CopyTo(head.Data.AsSpan(r * 4));
+            u.Data.AsSpan(r * 7 + 4, 3).CopyTo(tail.Data.AsSpan(r * 3));
+        }
+        var (y, state) = S4D.Prefill(p, head, c.Method);
+        Assert.Equal(6, state.Rows);
+        var rest = S4D.ForwardChunk(p, state, tail, c.Method);
+        for (int r = 0; r < 6; r++)
+        {
+            for (int t = 0; t < 4; t++) Assert.Equal(full.Data[r * 7 + t], y.Data[r * 4 + t], 1e-12);
+            for (int t = 0; t < 3; t++) Assert.Equal(full.Data[r * 7 + 4 + t], rest.Data[r * 3 + t], 1e-12);
+        }
+        Assert.Equal("u", Assert.Throws<ArgumentNullException>(() => S4D.Prefill(p, null!, c.Method)).ParamName);
+    }
+
+    [Fact]
+    public void Negative_InitStateStepChunkAndRealize_CheckTheirArguments_NamingThem()
+    {
+        var p = S4DParameters.Initialize(new SplitMix64(1), 2, 4);
+        void Shape(string name, Action call) => Assert.Equal(name, Assert.Throws<ArgumentException>(call).ParamName);
+        void Range(string name, Action call) => Assert.Equal(name, Assert.Throws<ArgumentOutOfRangeException>(call).ParamName);
+        Range("dtMin", () => S4DParameters.Initialize(new SplitMix64(1), 2, 4, dtMin: 0));
+        Range("dtMin", () => S4DParameters.Initialize(new SplitMix64(1), 2, 4, dtMin: 0.2, dtMax: 0.1));
+        Assert.Equal(2, S4DParameters.Initialize(new SplitMix64(1), 2, 4, dtMin: 0.1, dtMax: 0.1).Channels);
+        Shape("p", () => S4D.Kernel(p with { D = new double[1] }, 4, Discretization.Zoh));
+        Shape("p", () => S4D.Kernel(p with { CIm = new double[3] }, 4, Discretization.Zoh));
+        Shape("rows", () => S4D.InitialState(p, 3));
+        Shape("rows", () => S4D.InitialState(p, 0));
+        var state = S4D.InitialState(p, 2);
+        Shape("uT", () => S4D.Step(p, state, new double[4], Discretization.Zoh));
+        Shape("uChunk", () => S4D.ForwardChunk(p, S4D.InitialState(p, 4), Tensor<double>.Zeros(2, 5), Discretization.Zoh));
+        var wider = S4D.InitialState(S4DParameters.Initialize(new SplitMix64(1), 2, 8), 2);
+        Shape("state", () => S4D.Step(p, wider, new double[2], Discretization.Zoh));
+        Range("channel", () => S4D.Realize(p, 2, 4, Discretization.Zoh));
+        Range("channel", () => S4D.Realize(p, -1, 4, Discretization.Zoh));
+        Assert.All(state.X, x => Assert.Equal(System.Numerics.Complex.Zero, x));
+        Assert.Equal(2, S4D.Step(p, state, new double[2], Discretization.Zoh).Length);
+    }
 }
