@@ -18,7 +18,7 @@ public static class NiftiCommand
     public static Command Create()
     {
         var file = new Argument<string>("FILE") { Description = "The .nii or .nii.gz file to describe." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text.", Arity = ArgumentArity.Zero };
         var command = new Command("nifti", "Describe a NIfTI-1/2 file (.nii, .nii.gz): header, affine, units, TR and statistics.") { file, json };
         command.SetAction(parse =>
         {

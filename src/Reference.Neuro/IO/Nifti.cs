@@ -102,7 +102,7 @@ public static class Nifti
             int n = (int)Math.Min(raw.Length, count - done);
             var bytes = NiftiImage.BytesOf(raw)[..(n * header.DataType.ItemSize())];
             source.ReadExactly(bytes, "data",
-                got => $"data truncated: shape ({string.Join(", ", header.Shape)}) of {header.DataType.NumpyName()} needs {count * header.DataType.ItemSize()} bytes from vox_offset {header.VoxOffset}, the {source.Kind} ends after {done * header.DataType.ItemSize() + got}.");
+                got => $"data truncated: shape ({string.Join(", ", header.Shape)}) of {header.DataType.NumpyName()} (dim) needs {count * header.DataType.ItemSize()} bytes from vox_offset {header.VoxOffset}, the {source.Kind} ends after {done * header.DataType.ItemSize() + got}.");
             if (header.BigEndian == BitConverter.IsLittleEndian) SwapBytes(raw, n);
             NiftiImage.CopyScaled(header, raw, 0, scaled.AsSpan(0, n));
             block(scaled.AsSpan(0, n));
