@@ -68,6 +68,10 @@ public class NiftiAffineTests
         // A radicand below 1e-7 (here negative) is treated as a = 0 with (b, c, d) normalized (nifti1_io).
         var n = NiftiAffine.QuaternionToMatrix(new NiftiQuaternion(0, 1.00000001, 0, 0, 0, 0, 1, 1, 1, 1));
         Assert.Equal(new double[] { -1, 0, 0, 0, 1, 0, 0, 0, -1 }, Flat3(n), (x, y) => Math.Abs(x - y) < 1e-15);
+        // A small positive radicand (5e-8, under the 1e-7 cut) is also a half turn, not a = sqrt(5e-8) = 2.2e-4,
+        // which would put ~4.5e-4 off the diagonal (as in FSL's example4d.nii.gz, radicand 1.0e-9).
+        var p = NiftiAffine.QuaternionToMatrix(new NiftiQuaternion(0, Math.Sqrt(1 - 5e-8), 0, 0, 0, 0, 1, 1, 1, 1));
+        Assert.Equal(new double[] { -1, 0, 0, 0, 1, 0, 0, 0, -1 }, Flat3(p), (x, y) => Math.Abs(x - y) < 1e-12);
         // Non-positive voxel sizes count as 1; qfac 0 counts as +1.
         var z = NiftiAffine.QuaternionToMatrix(new NiftiQuaternion(0, 0, 0, 0, 0, 0, 0, -2, 3, 0));
         Assert.Equal(new double[] { 1, 0, 0, 0, 1, 0, 0, 0, 3 }, Flat3(z));

@@ -47,7 +47,10 @@ public static class Nifti
         return Read(stream, path, options);
     }
 
-    /// <summary>Reads one image from the rest of <paramref name="stream"/>; <paramref name="name"/> labels errors.</summary>
+    /// <summary>
+    /// Reads one image from the rest of <paramref name="stream"/>; <paramref name="name"/> labels
+    /// errors. A stream that cannot seek is first copied to memory (its length is then known).
+    /// </summary>
     public static NiftiImage Read(Stream stream, string name, NiftiReadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -120,7 +123,7 @@ public static class Nifti
     public static NiftiHeader ParseHeader(ReadOnlySpan<byte> bytes, string name = "<bytes>")
     {
         ArgumentNullException.ThrowIfNull(name);
-        var (version, big) = DetectVersion(bytes, name, bytes.Length);
+        var (version, big) = DetectVersion(bytes, name);
         int size = version == NiftiVersion.Nifti1 ? NiftiLayout.Nifti1Size : NiftiLayout.Nifti2Size;
         if (bytes.Length < size)
             throw new NiftiFormatException(name, "sizeof_hdr",
@@ -137,7 +140,7 @@ public static class Nifti
         var buffer = new byte[NiftiLayout.Nifti2Size];
         source.ReadExactly(buffer.AsSpan(0, 4), "sizeof_hdr",
             got => $"truncated: the {source.Kind} has {got} bytes, fewer than the 4 of sizeof_hdr.");
-        var (version, big) = DetectVersion(buffer.AsSpan(0, 4), source.Name, -1);
+        var (version, big) = DetectVersion(buffer.AsSpan(0, 4), source.Name);
         int size = version == NiftiVersion.Nifti1 ? NiftiLayout.Nifti1Size : NiftiLayout.Nifti2Size;
         source.ReadExactly(buffer.AsSpan(4, size - 4), "sizeof_hdr",
             got => $"header truncated: sizeof_hdr {size} says {Label(version)}, which needs {size} header bytes; the {source.Kind} has {4 + got}.");
@@ -190,7 +193,7 @@ public static class Nifti
     }
 
     /// <summary>Version and byte order from sizeof_hdr: 348 or 540 read little-endian, else big-endian.</summary>
-    private static (NiftiVersion Version, bool BigEndian) DetectVersion(ReadOnlySpan<byte> bytes, string name, int available)
+    private static (NiftiVersion Version, bool BigEndian) DetectVersion(ReadOnlySpan<byte> bytes, string name)
     {
         if (bytes.Length < 4)
             throw new NiftiFormatException(name, "sizeof_hdr",
@@ -201,7 +204,6 @@ public static class Nifti
         if (little == NiftiLayout.Nifti2Size) return (NiftiVersion.Nifti2, false);
         if (big == NiftiLayout.Nifti1Size) return (NiftiVersion.Nifti1, true);
         if (big == NiftiLayout.Nifti2Size) return (NiftiVersion.Nifti2, true);
-        _ = available;
         throw new NiftiFormatException(name, "sizeof_hdr",
             $"not a NIfTI file: sizeof_hdr is {little} (read little-endian; {big} big-endian), expected 348 (NIfTI-1) or 540 (NIfTI-2).");
     }

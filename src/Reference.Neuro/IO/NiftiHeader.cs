@@ -31,7 +31,8 @@ public sealed record NiftiExtension(int Code, byte[] Content)
 /// Read from a file, the header is validated (see <see cref="Nifti"/>). Built in code, start
 /// from <see cref="Create"/> and change fields with <c>with</c>; the writer fills in the fields
 /// the format fixes (sizeof_hdr, magic, bitpix, vox_offset, the extension flag) and checks the
-/// rest.
+/// rest. Record equality compares the list fields by reference: compare headers through
+/// <see cref="Fields"/>.
 /// </para>
 /// </summary>
 public sealed record NiftiHeader
