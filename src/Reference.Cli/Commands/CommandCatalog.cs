@@ -11,6 +11,7 @@ public static class CommandCatalog
         yield return DemoCommand.Create();
         yield return OpsCommand.Create();
         yield return NpyCommand.Create();
+        yield return NiftiCommand.Create();
         yield return GoldenCommand.Create();
         yield return EssCommand.Create();
         yield return ToyCommand.Create();
