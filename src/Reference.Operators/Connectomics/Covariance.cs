@@ -275,7 +275,7 @@ public static partial class Covariance
             double v = s[i * n + i];
             if (!(v > 1e-14 * largest))
                 throw new ArgumentException(
-                    $"{argument}: diagonal entry {i} of the covariance is {v:G3} (largest {largest:G3}); expected > 0 (a constant variable has no correlation).", argument);
+                    $"{argument}: diagonal entry {i} of the matrix to normalize is {v:G3} (largest {largest:G3}); expected > 0 (a constant variable, or a covariance that is not positive definite, has no correlation).", argument);
             d[i] = 1 / Math.Sqrt(v);
         }
         return d;

@@ -15,7 +15,7 @@ namespace Reference.Operators.Connectomics;
 /// <summary>Gradients of a residualization: d/dy and d/dconfounds.</summary>
 public sealed record ResidualizationGradients(Tensor<double> Y, Tensor<double> Confounds);
 
-public static class Residualization
+public static partial class Residualization
 {
     /// <summary>R = Y - beta^T X with beta = (X X^T + l2^2 I)^-1 X Y^T, per matrix of the batch.</summary>
     public static Tensor<double> Forward(Tensor<double> y, Tensor<double> confounds, double l2 = 0)

@@ -35,7 +35,7 @@ public sealed record EigenvalueMap(string Name, Func<double, double> Value, Func
     public static EigenvalueMap Clamp(double eps) => new($"clamp {eps}", l => Math.Max(l, eps), l => l > eps ? 1 : 0, false);
 }
 
-public static class SymmetricMatrixFunction
+public static partial class SymmetricMatrixFunction
 {
     /// <summary>
     /// F(A) = Q diag(f(lambda)) Q^T for A [..., n, n] (symmetric part), lambda from the Jacobi
