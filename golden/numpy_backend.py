@@ -670,6 +670,14 @@ def connectomics_residualize(p, x, dtype):
     return {"residual": (y - np.swapaxes(beta, -1, -2) @ conf).astype(dtype)}
 
 
+def connectomics_soft_atlas(p, x, dtype):
+    """parcels = (A / A.sum(1)) x with A = softmax over parcels (axis 0) of the logits."""
+    theta = x["logits"].astype(dtype)
+    e = np.exp(theta - theta.max(axis=0, keepdims=True))
+    a = e / e.sum(axis=0, keepdims=True)
+    return {"parcels": ((a / a.sum(axis=1, keepdims=True)) @ x["x"].astype(dtype)).astype(dtype)}
+
+
 OPS = {"linalg.gemm": gemm, "nn.softmax": softmax, "fft.fft": fft, "fft.causal_conv": causal_conv,
        "ssm.shift": shift_ssm, "ssm.h3": h3, "ssm.selective_scan": selective_scan, "ssm.mamba_block": mamba_block,
        "ssm.ssd": ssd, "nn.log_softmax": log_softmax, "nn.layer_norm": layer_norm, "nn.rms_norm": rms_norm}
@@ -681,7 +689,8 @@ OPS.update({"conv.causal": conv_causal, "conv.bidirectional": conv_bidirectional
 OPS.update({name: _activation(name) for name in ACTIVATIONS})
 OPS.update({"connectomics.covariance": connectomics_covariance, "connectomics.correlation": connectomics_correlation,
             "connectomics.partial_correlation": connectomics_partial_correlation,
-            "connectomics.tangent_projection": connectomics_tangent_projection, "connectomics.residualize": connectomics_residualize})
+            "connectomics.tangent_projection": connectomics_tangent_projection, "connectomics.residualize": connectomics_residualize,
+            "connectomics.soft_atlas": connectomics_soft_atlas})
 
 
 def run_process(op, in_dir, out_dir):

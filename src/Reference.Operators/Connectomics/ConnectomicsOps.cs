@@ -152,4 +152,101 @@ public static class ConnectomicsOps
             return [gr.Y, gr.Confounds];
         });
     }
+
+    /// <summary>`connectomics.soft_atlas`: parcel series [..., P, T] = Abar x, A = softmax over parcels of logits [P, V]; VJP <see cref="Connectomics.SoftAtlas.Backward"/>.</summary>
+    public static Variable SoftAtlas(Variable logits, Variable x)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        ArgumentNullException.ThrowIfNull(x);
+        return Function.Apply("connectomics.soft_atlas", [logits, x], Connectomics.SoftAtlas.Forward(logits.Value, x.Value), g =>
+        {
+            var r = Connectomics.SoftAtlas.Backward(logits.Value, x.Value, g);
+            return [r.Logits, r.X];
+        });
+    }
+
+    /// <summary>Relaxed modularity Q (a scalar) of adjacency [n, n] under a soft assignment [n, K]; VJP <see cref="Modularity.RelaxedBackward"/>.</summary>
+    public static Variable RelaxedModularity(Variable adjacency, Variable assignment, double gamma = 1, bool excludeDiagonal = false)
+    {
+        ArgumentNullException.ThrowIfNull(adjacency);
+        ArgumentNullException.ThrowIfNull(assignment);
+        return Function.Apply("connectomics.relaxed_modularity", [adjacency, assignment], Modularity.Relaxed(adjacency.Value, assignment.Value, gamma, excludeDiagonal), g =>
+        {
+            var r = Modularity.RelaxedBackward(adjacency.Value, assignment.Value, gamma, excludeDiagonal, g.Data[0]);
+            return [r.Adjacency, r.Assignment];
+        });
+    }
+
+    /// <summary>Modularity loss -Q.</summary>
+    public static Variable ModularityLoss(Variable adjacency, Variable assignment, double gamma = 1, bool excludeDiagonal = false) =>
+        Ops.Neg(RelaxedModularity(adjacency, assignment, gamma, excludeDiagonal));
+
+    /// <summary>Mean row entropy of p [R, K].</summary>
+    public static Variable Entropy(Variable p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        return Function.Apply("connectomics.entropy", [p], Tensor<double>.Scalar(ConnectomicsLosses.Entropy(p.Value)),
+            g => [ConnectomicsLosses.EntropyBackward(p.Value, g.Data[0])]);
+    }
+
+    /// <summary>Equilibrium of an atlas A [P, V].</summary>
+    public static Variable Equilibrium(Variable a)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        return Function.Apply("connectomics.equilibrium", [a], Tensor<double>.Scalar(ConnectomicsLosses.Equilibrium(a.Value)),
+            g => [ConnectomicsLosses.EquilibriumBackward(a.Value, g.Data[0])]);
+    }
+
+    /// <summary>Compactness of an atlas A [P, V] with constant voxel coordinates [V, D].</summary>
+    public static Variable Compactness(Variable a, Tensor<double> coords)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        return Function.Apply("connectomics.compactness", [a], Tensor<double>.Scalar(ConnectomicsLosses.Compactness(a.Value, coords)),
+            g => [ConnectomicsLosses.CompactnessBackward(a.Value, coords, g.Data[0])]);
+    }
+
+    /// <summary>Second moment of x [V, T] around the parcel means of w [P, V].</summary>
+    public static Variable SecondMoment(Variable w, Variable x)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(x);
+        return Function.Apply("connectomics.second_moment", [w, x], Tensor<double>.Scalar(ConnectomicsLosses.SecondMoment(w.Value, x.Value)), g =>
+        {
+            var (gw, gx) = ConnectomicsLosses.SecondMomentBackward(w.Value, x.Value, g.Data[0]);
+            return [gw, gx];
+        });
+    }
+
+    /// <summary>-log det S of an SPD S [n, n].</summary>
+    public static Variable LogDetLoss(Variable s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return Function.Apply("connectomics.log_det", [s], Tensor<double>.Scalar(ConnectomicsLosses.LogDet(s.Value)),
+            g => [ConnectomicsLosses.LogDetBackward(s.Value, g.Data[0])]);
+    }
+
+    /// <summary>QC-FC: mean |pearson| between each edge of fc [N, E] and qc [N] over subjects.</summary>
+    public static Variable QcFc(Variable fc, Variable qc)
+    {
+        ArgumentNullException.ThrowIfNull(fc);
+        ArgumentNullException.ThrowIfNull(qc);
+        return Function.Apply("connectomics.qcfc", [fc, qc], Tensor<double>.Scalar(ConnectomicsLosses.QcFc(fc.Value, qc.Value)), g =>
+        {
+            var (gf, gq) = ConnectomicsLosses.QcFcBackward(fc.Value, qc.Value, g.Data[0]);
+            return [gf, gq];
+        });
+    }
+
+    /// <summary>Product filter irfft((re + i im) o rfft(x)); VJP <see cref="Connectomics.FrequencyFilter.Backward"/>.</summary>
+    public static Variable FrequencyFilter(Variable x, Variable re, Variable im)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(re);
+        ArgumentNullException.ThrowIfNull(im);
+        return Function.Apply("connectomics.product_filter", [x, re, im], Connectomics.FrequencyFilter.Forward(x.Value, re.Value, im.Value), g =>
+        {
+            var r = Connectomics.FrequencyFilter.Backward(x.Value, re.Value, im.Value, g);
+            return [r.X, r.Real, r.Imaginary];
+        });
+    }
 }
