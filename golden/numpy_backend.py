@@ -604,6 +604,80 @@ def ess_entropy(p, x, dtype):
     return {"ess": ess}
 
 
+
+# Differentiable connectomics (hypercoil semantics: x [..., V, T], statistics over the last axis).
+# Written from the definitions: weighted moments as numpy.cov's aweights generalize to a coupling
+# matrix M, matrix functions by numpy.linalg.eigh, least squares by numpy.linalg.solve.
+
+def _weight_matrix(x, t, dtype):
+    w = x.get("weight")
+    if w is None:
+        return np.eye(t, dtype=dtype)
+    w = w.astype(dtype)
+    return np.diag(w) if w.ndim == 1 else w
+
+
+def _connectome_cov(p, x, dtype):
+    """S = X0 M X0^T / f + l2 I, X0 = x - x (M 1 / W), W = 1^T M 1, f = W - ddof |M^T 1|^2 / W."""
+    series = x["x"].astype(dtype)
+    m = _weight_matrix(x, series.shape[-1], dtype)
+    total = m.sum()
+    centred = series - (series @ (m.sum(axis=1) / total))[..., None]
+    colsum = m.sum(axis=0)
+    f = total - p["ddof"] * (colsum @ colsum) / total
+    s = centred @ m @ np.swapaxes(centred, -1, -2) / f
+    return s + dtype(p["l2"]) * np.eye(s.shape[-1], dtype=dtype)
+
+
+def _normalize_correlation(s):
+    d = np.sqrt(np.diagonal(s, axis1=-2, axis2=-1))
+    return s / (d[..., :, None] * d[..., None, :])
+
+
+def connectomics_covariance(p, x, dtype):
+    return {"cov": _connectome_cov(p, x, dtype).astype(dtype)}
+
+
+def connectomics_correlation(p, x, dtype):
+    return {"corr": _normalize_correlation(_connectome_cov(p, x, dtype)).astype(dtype)}
+
+
+def connectomics_partial_correlation(p, x, dtype):
+    """-P_ij / sqrt(P_ii P_jj) off the diagonal (1 on it), P = S^-1."""
+    prec = np.linalg.inv(_connectome_cov(p, x, dtype))
+    n = prec.shape[-1]
+    flipped = np.where(np.eye(n, dtype=bool), prec, -prec)
+    return {"pcorr": _normalize_correlation(flipped).astype(dtype)}
+
+
+def _symmetric_function(a, f):
+    lam, q = np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)
+    return (q * f(lam)[..., None, :]) @ np.swapaxes(q, -1, -2)
+
+
+def connectomics_tangent_projection(p, x, dtype):
+    """log(O^-1/2 X O^-1/2)."""
+    w = _symmetric_function(x["reference"].astype(dtype), lambda l: 1 / np.sqrt(l))
+    return {"tangent": _symmetric_function(w @ x["x"].astype(dtype) @ w, np.log).astype(dtype)}
+
+
+def connectomics_residualize(p, x, dtype):
+    """R = y - beta^T X with (X X^T + l2^2 I) beta = X y^T."""
+    y = x["y"].astype(dtype)
+    conf = x["confounds"].astype(dtype)
+    gram = conf @ conf.T + dtype(p["l2"]) ** 2 * np.eye(conf.shape[0], dtype=dtype)
+    beta = np.linalg.solve(gram, conf @ np.swapaxes(y, -1, -2))
+    return {"residual": (y - np.swapaxes(beta, -1, -2) @ conf).astype(dtype)}
+
+
+def connectomics_soft_atlas(p, x, dtype):
+    """parcels = (A / A.sum(1)) x with A = softmax over parcels (axis 0) of the logits."""
+    theta = x["logits"].astype(dtype)
+    e = np.exp(theta - theta.max(axis=0, keepdims=True))
+    a = e / e.sum(axis=0, keepdims=True)
+    return {"parcels": ((a / a.sum(axis=1, keepdims=True)) @ x["x"].astype(dtype)).astype(dtype)}
+
+
 OPS = {"linalg.gemm": gemm, "nn.softmax": softmax, "fft.fft": fft, "fft.causal_conv": causal_conv,
        "ssm.shift": shift_ssm, "ssm.h3": h3, "ssm.selective_scan": selective_scan, "ssm.mamba_block": mamba_block,
        "ssm.ssd": ssd, "nn.log_softmax": log_softmax, "nn.layer_norm": layer_norm, "nn.rms_norm": rms_norm}
@@ -613,6 +687,10 @@ OPS.update({"conv.causal": conv_causal, "conv.bidirectional": conv_bidirectional
             "attention.linear": attention_linear, "attention.decayed_linear": attention_decayed_linear,
             "recurrence.gla": recurrence_gla, "ess.tolerance": ess_tolerance, "ess.entropy": ess_entropy})
 OPS.update({name: _activation(name) for name in ACTIVATIONS})
+OPS.update({"connectomics.covariance": connectomics_covariance, "connectomics.correlation": connectomics_correlation,
+            "connectomics.partial_correlation": connectomics_partial_correlation,
+            "connectomics.tangent_projection": connectomics_tangent_projection, "connectomics.residualize": connectomics_residualize,
+            "connectomics.soft_atlas": connectomics_soft_atlas})
 
 
 def run_process(op, in_dir, out_dir):
