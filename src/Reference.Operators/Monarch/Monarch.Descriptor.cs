@@ -99,6 +99,7 @@ public static partial class Monarch
             "in row-major order)",
         Cases =
         [
+            Case("general_small_4_to_6", 1408, 1, new MonarchShape(2, 3, 2, 3, 2, 2), false),
             Case("square_b4", 1401, 3, new MonarchShape(4, 4, 4, 4, 4, 4), false),
             Case("rectangular_standard_15_to_8", 1402, 2, MonarchShape.Standard(3, 4, 5, 2), false),
             Case("general_middle_6_to_20", 1403, 2, new MonarchShape(2, 6, 3, 4, 5, 3), false),
