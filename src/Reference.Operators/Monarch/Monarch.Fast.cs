@@ -1,18 +1,20 @@
 // Fast tier of the Monarch multiply (Monarch.cs): float32 or float64, real or split-complex, batched,
 // every block product a GEMM of the project's FastGemm, threads over the batch.
 //
-// Layout. The definition works on one row x [N] at a time; here a panel of up to PanelRows rows is
-// transposed to feature-major X^T [N, nb] (row f holds feature f of every row of the panel, leading
-// dimension ld >= nb). In that layout both permutations become strides of plain GEMMs:
-//   stage 1, block i:      H[i Q + c, :] = w1[i] [Q x P] . X^T[i P .. i P + P, :]          (ldb = ldc = ld)
+// Layout. The batch is cut into panels of up to PanelRows rows x [nb, N] (row-major, as given). The
+// middle vector and the output are kept feature-major inside a panel (row f holds feature f of every
+// row of the panel; leading dimension ld), where both permutations become strides of plain GEMMs:
+//   stage 1, block i:      H[i Q + c, :] = w1[i] [Q x P] . X[:, i P .. i P + P]^T
+//     (the panel's rows read as the transposed operand: FastGemm packs op(B) = B^T from the row-major x,
+//     so the input is never transposed explicitly);
 //   stage 2, block lambda: the rows of H that P1 sends to block lambda are rho L + lambda, rho < R, a
 //     constant stride L: Z_lambda = H[lambda + L * (0..R-1), :] is the GEMM operand at offset lambda ld with
 //     leading dimension L ld; the outputs g[lambda S + sigma] land, after P2, on rows sigma L + lambda of
-//     Y^T: the same offset and stride. So Y^T[lambda + L * (0..S-1), :] = w2[lambda] [S x R] . Z_lambda.
-// and the panel is transposed back to y [nb, M]. No permutation is ever materialized. The strides L ld
-// are large powers of two for square sizes, which alias in the cache; ld is nb rounded up to the SIMD
-// width plus one cache line (PaddedLeading) so that consecutive rows of an operand fall in different sets.
-// FastGemm packs each operand panel once per product, so the strided reads happen once per block.
+//     Y^T: the same offset and stride. So Y^T[lambda + L * (0..S-1), :] = w2[lambda] [S x R] . Z_lambda;
+// and Y^T [M, nb] is transposed back to y [nb, M] in 16 x 16 tiles. No permutation is materialized.
+// The strides L ld are multiples of large powers of two for square sizes, which alias in the L1 cache
+// (4K aliasing: rows 4096 bytes apart share a set); ld = PanelRows + 1 spreads consecutive rows of a
+// strided operand over the sets. FastGemm packs each operand panel once per product.
 //
 // Complex: split storage (re, im) and four real products per block, re = Wr Xr - Wi Xi, im = Wr Xi + Wi Xr
 // (FastGemm with alpha = -1 and beta = 1 for the accumulating ones).
@@ -22,7 +24,6 @@
 // therefore does not depend on the thread count (FastGemm's own order inside each block product: KC-blocked
 // FMA sums; see FastGemm.cs), so 1 and 2 threads agree bit for bit.
 using System.Numerics;
-using System.Runtime.Intrinsics;
 using Reference.Core;
 using Reference.Core.Linear;
 
@@ -83,14 +84,14 @@ public static partial class Monarch
             var o = new Operands<T>(shape, batch, complex, pw1r, pw1i, pw2r, pw2i, pxr, pxi, pyr, pyi);
             if (threads <= 1)
             {
-                var scratch = new PanelScratch<T>(shape, complex);
+                var scratch = PanelScratch<T>.ForThisThread(shape, complex);
                 for (int panel = 0; panel < panels; panel++) RunPanel(o, panel, scratch);
                 return;
             }
             int perThread = (panels + threads - 1) / threads;
             Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, w =>
             {
-                var scratch = new PanelScratch<T>(o.Shape, o.Complex);
+                var scratch = PanelScratch<T>.ForThisThread(o.Shape, o.Complex);
                 for (int panel = w * perThread; panel < Math.Min(panels, (w + 1) * perThread); panel++) RunPanel(o, panel, scratch);
             });
         }
@@ -102,81 +103,80 @@ public static partial class Monarch
         int n = o.Shape.Inputs, m = o.Shape.Outputs;
         int row0 = panel * PanelRows, nb = Math.Min(PanelRows, o.Batch - row0), ld = s.Ld;
         int parts = o.Complex ? 2 : 1;
-        for (int part = 0; part < parts; part++)
-            TransposeIn(new ReadOnlySpan<T>((part == 0 ? o.Xr : o.Xi) + (long)row0 * n, nb * n), nb, n, part == 0 ? s.Xr : s.Xi, ld);
         var w1r = new ReadOnlySpan<T>(o.W1r, o.Shape.Weights1);
         var w2r = new ReadOnlySpan<T>(o.W2r, o.Shape.Weights2);
         var w1i = o.Complex ? new ReadOnlySpan<T>(o.W1i, o.Shape.Weights1) : default;
         var w2i = o.Complex ? new ReadOnlySpan<T>(o.W2i, o.Shape.Weights2) : default;
+        var xr = new ReadOnlySpan<T>(o.Xr + (long)row0 * n, nb * n);
+        var xi = o.Complex ? new ReadOnlySpan<T>(o.Xi + (long)row0 * n, nb * n) : default;
         for (int i = 0; i < k; i++)
             BlockProduct(q, nb, p, w1r.Slice(i * q * p), w1i.IsEmpty ? w1i : w1i.Slice(i * q * p),
-                s.Xr.AsSpan(i * p * ld), s.Xi.AsSpan(o.Complex ? i * p * ld : 0), ld,
+                xr.Slice(i * p), xi.IsEmpty ? xi : xi.Slice(i * p), n, transB: true,
                 s.Hr.AsSpan(i * q * ld), s.Hi.AsSpan(o.Complex ? i * q * ld : 0), ld, o.Complex);
         for (int lambda = 0; lambda < l; lambda++)
             BlockProduct(sOut, nb, r, w2r.Slice(lambda * sOut * r), w2i.IsEmpty ? w2i : w2i.Slice(lambda * sOut * r),
-                s.Hr.AsSpan(lambda * ld), s.Hi.AsSpan(o.Complex ? lambda * ld : 0), l * ld,
+                s.Hr.AsSpan(lambda * ld), s.Hi.AsSpan(o.Complex ? lambda * ld : 0), l * ld, transB: false,
                 s.Yr.AsSpan(lambda * ld), s.Yi.AsSpan(o.Complex ? lambda * ld : 0), l * ld, o.Complex);
         for (int part = 0; part < parts; part++)
             TransposeOut(part == 0 ? s.Yr : s.Yi, ld, m, nb, new Span<T>((part == 0 ? o.Yr : o.Yi) + (long)row0 * m, nb * m));
     }
 
-    /// <summary>C [rows x cols] = W [rows x depth] B [depth x cols] (B, C with leading dimensions ldb, ldc), real or split complex.</summary>
+    /// <summary>
+    /// C [rows x cols] = W [rows x depth] op(B) (op(B) = B [depth x cols], or B^T for B stored [cols x depth]; leading
+    /// dimensions ldb, ldc), real or split complex.
+    /// </summary>
     private static void BlockProduct<T>(int rows, int cols, int depth, ReadOnlySpan<T> wr, ReadOnlySpan<T> wi,
-        ReadOnlySpan<T> br, ReadOnlySpan<T> bi, int ldb, Span<T> cr, Span<T> ci, int ldc, bool complex)
+        ReadOnlySpan<T> br, ReadOnlySpan<T> bi, int ldb, bool transB, Span<T> cr, Span<T> ci, int ldc, bool complex)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        FastGemm.Multiply(false, false, rows, cols, depth, T.One, wr, depth, br, ldb, T.Zero, cr, ldc, maxThreads: 1);
+        FastGemm.Multiply(false, transB, rows, cols, depth, T.One, wr, depth, br, ldb, T.Zero, cr, ldc, maxThreads: 1);
         if (!complex) return;
-        FastGemm.Multiply(false, false, rows, cols, depth, -T.One, wi, depth, bi, ldb, T.One, cr, ldc, maxThreads: 1);
-        FastGemm.Multiply(false, false, rows, cols, depth, T.One, wr, depth, bi, ldb, T.Zero, ci, ldc, maxThreads: 1);
-        FastGemm.Multiply(false, false, rows, cols, depth, T.One, wi, depth, br, ldb, T.One, ci, ldc, maxThreads: 1);
+        FastGemm.Multiply(false, transB, rows, cols, depth, -T.One, wi, depth, bi, ldb, T.One, cr, ldc, maxThreads: 1);
+        FastGemm.Multiply(false, transB, rows, cols, depth, T.One, wr, depth, bi, ldb, T.Zero, ci, ldc, maxThreads: 1);
+        FastGemm.Multiply(false, transB, rows, cols, depth, T.One, wi, depth, br, ldb, T.One, ci, ldc, maxThreads: 1);
     }
 
-    /// <summary>dst[f * ld + b] = src[b * n + f] for b &lt; rows, f &lt; n, in 16 x 16 tiles (both sides stay in cache lines).</summary>
-    private static void TransposeIn<T>(ReadOnlySpan<T> src, int rows, int n, Span<T> dst, int ld)
-    {
-        const int tile = 16;
-        for (int b0 = 0; b0 < rows; b0 += tile)
-            for (int f0 = 0; f0 < n; f0 += tile)
-                for (int b = b0; b < Math.Min(rows, b0 + tile); b++)
-                    for (int f = f0; f < Math.Min(n, f0 + tile); f++)
-                        dst[f * ld + b] = src[b * n + f];
-    }
-
-    /// <summary>dst[b * m + f] = src[f * ld + b] for b &lt; rows, f &lt; m (the inverse of <see cref="TransposeIn{T}"/>).</summary>
+    /// <summary>dst[b * m + f] = src[f * ld + b] for b &lt; rows, f &lt; m, in 16 x 16 tiles, each tile row written as one contiguous run.</summary>
     private static void TransposeOut<T>(ReadOnlySpan<T> src, int ld, int m, int rows, Span<T> dst)
     {
         const int tile = 16;
-        for (int f0 = 0; f0 < m; f0 += tile)
-            for (int b0 = 0; b0 < rows; b0 += tile)
-                for (int f = f0; f < Math.Min(m, f0 + tile); f++)
-                    for (int b = b0; b < Math.Min(rows, b0 + tile); b++)
+        for (int b0 = 0; b0 < rows; b0 += tile)
+            for (int f0 = 0; f0 < m; f0 += tile)
+                for (int b = b0; b < Math.Min(rows, b0 + tile); b++)
+                    for (int f = f0; f < Math.Min(m, f0 + tile); f++)
                         dst[b * m + f] = src[f * ld + b];
     }
 
-    /// <summary>The panel's leading dimension: PanelRows rounded up to the SIMD width plus one 64-byte line (see the file head).</summary>
-    private static int PaddedLeading<T>() where T : unmanaged
-    {
-        int w = Math.Max(1, Vector256<T>.Count);
-        return (PanelRows + w - 1) / w * w + 64 / System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
-    }
+    /// <summary>The panel's leading dimension, PanelRows + 1 (odd: see the file head on 4K aliasing).</summary>
+    private const int PanelLeading = PanelRows + 1;
 
+    /// <summary>
+    /// The panel's middle and output buffers (feature-major, leading dimension Ld), one set per thread, kept and
+    /// grown on demand: a call at N = 4096 needs 2 MB, which would otherwise be a large-object allocation per call.
+    /// </summary>
     private sealed class PanelScratch<T> where T : unmanaged
     {
-        public PanelScratch(MonarchShape shape, bool complex)
+        [ThreadStatic] private static PanelScratch<T>? cached;
+
+        private PanelScratch(int middle, int outputs, bool complex)
         {
-            Ld = PaddedLeading<T>();
-            Xr = new T[shape.Inputs * Ld];
-            Hr = new T[shape.Middle * Ld];
-            Yr = new T[shape.Outputs * Ld];
-            Xi = complex ? new T[shape.Inputs * Ld] : [];
-            Hi = complex ? new T[shape.Middle * Ld] : [];
-            Yi = complex ? new T[shape.Outputs * Ld] : [];
+            Ld = PanelLeading;
+            Hr = new T[middle * Ld];
+            Yr = new T[outputs * Ld];
+            Hi = complex ? new T[middle * Ld] : [];
+            Yi = complex ? new T[outputs * Ld] : [];
+        }
+
+        public static PanelScratch<T> ForThisThread(MonarchShape shape, bool complex)
+        {
+            var s = cached;
+            if (s is null || s.Hr.Length < shape.Middle * PanelLeading || s.Yr.Length < shape.Outputs * PanelLeading
+                || (complex && (s.Hi.Length < shape.Middle * PanelLeading || s.Yi.Length < shape.Outputs * PanelLeading)))
+                cached = s = new PanelScratch<T>(shape.Middle, shape.Outputs, complex);
+            return s;
         }
 
         public int Ld { get; }
-        public T[] Xr { get; }
-        public T[] Xi { get; }
         public T[] Hr { get; }
         public T[] Hi { get; }
         public T[] Yr { get; }
