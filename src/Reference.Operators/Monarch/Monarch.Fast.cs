@@ -31,7 +31,7 @@ namespace Reference.Operators.Monarch;
 
 public static partial class Monarch
 {
-    /// <summary>Rows of the batch transposed and multiplied together (the GEMMs' n dimension).</summary>
+    /// <summary>Rows of the batch multiplied together in one panel (the GEMMs' n dimension).</summary>
     public const int PanelRows = 64;
 
     /// <summary>y [..., M] = M x for x [..., N] in precision T (fast tier; see the file head).</summary>
