@@ -676,6 +676,25 @@ def connectomics_soft_atlas(p, x, dtype):
     e = np.exp(theta - theta.max(axis=0, keepdims=True))
     a = e / e.sum(axis=0, keepdims=True)
     return {"parcels": ((a / a.sum(axis=1, keepdims=True)) @ x["x"].astype(dtype)).astype(dtype)}
+def monarch_multiply(p, x, dtype):
+    """Monarch (Dao et al. 2022, Def. 3.1; shapes as in shared/spec/operators.md): y = P2 BlockDiag(w2) P1 BlockDiag(w1) x.
+    x [B, K P] is cut into K blocks of P; block i is multiplied by w1[i] [Q, P]; the K Q vector is read as an
+    R x L grid and transposed (P1); L blocks of R are multiplied by w2[l] [S, R]; the L S vector is read as an
+    L x S grid and transposed (P2)."""
+    k, q, pp, l, s, r = (p[name] for name in ("k", "q", "p", "l", "s", "r"))
+    if p.get("complex", False):
+        kind = np.complex64 if dtype == np.float32 else np.complex128
+    else:
+        kind = dtype
+    w1, w2, v = (x[name].astype(kind) for name in ("w1", "w2", "x"))
+    batch = v.shape[0]
+    h = np.einsum("iqp,bip->biq", w1, v.reshape(batch, k, pp)).reshape(batch, r, l)
+    z = np.transpose(h, (0, 2, 1))
+    g = np.einsum("lsr,blr->bls", w2, z)
+    y = np.transpose(g, (0, 2, 1)).reshape(batch, s * l)
+    if p.get("complex", False):
+        return {"y": y.astype(np.complex128)}
+    return {"y": y.astype(dtype)}
 
 
 OPS = {"linalg.gemm": gemm, "nn.softmax": softmax, "fft.fft": fft, "fft.causal_conv": causal_conv,
@@ -686,6 +705,7 @@ OPS.update({"conv.causal": conv_causal, "conv.bidirectional": conv_bidirectional
             "conv.hyena": conv_hyena, "ssm.s4d": s4d, "attention.softmax": attention_softmax,
             "attention.linear": attention_linear, "attention.decayed_linear": attention_decayed_linear,
             "recurrence.gla": recurrence_gla, "ess.tolerance": ess_tolerance, "ess.entropy": ess_entropy})
+OPS.update({"monarch.multiply": monarch_multiply})
 OPS.update({name: _activation(name) for name in ACTIVATIONS})
 OPS.update({"connectomics.covariance": connectomics_covariance, "connectomics.correlation": connectomics_correlation,
             "connectomics.partial_correlation": connectomics_partial_correlation,

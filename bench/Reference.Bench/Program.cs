@@ -22,6 +22,12 @@ public static class Program
             GlaCpuTime.Run();
             return;
         }
+        // `--monarch-cpu-time`: the Monarch multiply against its block GEMMs and the dense GEMM, CPU time (see MonarchCpuTime).
+        if (args.Length > 0 && args[0] == "--monarch-cpu-time")
+        {
+            MonarchCpuTime.Run();
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -84,7 +84,7 @@ public static class OperatorConformance
     {
         ArgumentNullException.ThrowIfNull(d);
         return d.Cases.Where(c => !c.Tags.Contains("edge")).DefaultIfEmpty(d.Cases[0])
-            .MinBy(c => d.InputsOf(c).Values.Sum(a => (long)a.ToDoubles().Length))!;
+            .MinBy(c => d.InputsOf(c).Values.Sum(a => (long)a.Count))!;
     }
 
     private static FormCheck Against(OperatorDescriptor d, ConformanceCase c, string form, NamedArrays expected, NamedArrays actual,
