@@ -524,7 +524,7 @@ public static partial class FlashButterfly
         }
     }
 
-    private static void CheckData(Span<double> re, Span<double> im, int rows, int n)
+    private static void CheckData<T>(Span<T> re, Span<T> im, int rows, int n)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(n, 1, nameof(n));
         ArgumentOutOfRangeException.ThrowIfLessThan(rows, 0, nameof(rows));

@@ -1,0 +1,518 @@
+// The Fast tier of FlashButterfly (see FlashButterfly.cs for the paper, the glossary and the naive
+// definition): the same levels (Factors(N), the same blocks and twiddles) in float32 or float64, with
+// Vector256 block products, one thread per group of channels.
+//
+// Layout (Stockham autosort form of the recursion). The naive tier transposes after every level; here
+// each level reads one buffer and writes the other so that the output lands in natural order with no
+// transpose. Before level s the data of a row is a batch of b = m_0 ... m_(s-1) interleaved sequences
+// of length n_s = N / b: element j of sequence beta sits at j b + beta. Level s (block size m, q = n_s / m,
+// j = q j1 + j2) writes
+//   out[(j2 m + k1) b + beta] = w_(n_s)^(j2 k1) sum_j1 B[k1, j1] in[(q j1 + j2) b + beta],
+// which is steps 1 and 2 of the file head of FlashButterfly.cs for every sequence at once; the next
+// level then transforms over j2 the m b sequences (k1, beta), and its output k2 at k2 (m b) + k1 b + beta
+// is entry k1 + m k2 of the level's DFT (step 4, the natural order, for free). The base level has q = 1.
+// Every level is a small complex GEMM: for b >= the vector width it is vectorized over the batch index
+// beta (contiguous); the first level (b = 1) is vectorized over the output index k1 instead, reading the
+// transposed block B^T. Accumulation: each output adds j1 = 0, 1, ... in that order with fused
+// multiply-adds (re += Br xr, re -= Bi xi, im += Br xi, im += Bi xr), then one complex twiddle product.
+//
+// The convolution (exact blocks) transforms two real rows at once: z = x_a + i x_b has
+// Z = X_a + i X_b with X[k] = conj(X[N - k]) for real rows, so X_a = (Z + R) / 2 and X_b = (Z - R) / (2 i)
+// with R[k] = conj(Z[(N - k) mod N]); the product spectra are packed back as W = Y_a + i Y_b, and one
+// inverse transform returns y_a + i y_b (both real). Three transforms serve two channels instead of six.
+// The first level skips the zero padding (inputs j >= L never enter a block product) and the inverse's
+// last level computes only the outputs t < L. The learned variant has per-channel blocks, which break the
+// conjugate symmetry, so its rows are transformed one by one (the exact inverse as in the naive tier).
+using System.Collections.Concurrent;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Reference.Core;
+using Reference.Core.Fourier;
+using Reference.Core.Kernels;
+
+namespace Reference.Operators.Convolution;
+
+public static partial class FlashButterfly
+{
+    // ------------------------------------------------------------------ plans
+
+    /// <summary>The blocks of every level in T: Re, Im [f, f] row-major B[k1, j1]; TRe, TIm = B^T (level 0 only).</summary>
+    internal sealed record LevelBlocks<T>(T[][] Re, T[][] Im, T[] TRe, T[] TIm) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>Blocks from float64 arrays (offset into [C, f, f] records), conjugated when asked.</summary>
+        public static LevelBlocks<T> From(int[] factors, Func<int, (double[] Re, double[] Im, int Offset)> source, bool conjugate)
+        {
+            var re = new T[factors.Length][];
+            var im = new T[factors.Length][];
+            for (int l = 0; l < factors.Length; l++)
+            {
+                int ff = factors[l] * factors[l];
+                var (r, i, offset) = source(l);
+                re[l] = new T[ff];
+                im[l] = new T[ff];
+                for (int e = 0; e < ff; e++)
+                {
+                    re[l][e] = T.CreateTruncating(r[offset + e]);
+                    im[l][e] = T.CreateTruncating(conjugate ? -i[offset + e] : i[offset + e]);
+                }
+            }
+            int m = factors[0];
+            var tre = new T[m * m];
+            var tim = new T[m * m];
+            for (int a = 0; a < m; a++)
+                for (int b = 0; b < m; b++)
+                {
+                    tre[b * m + a] = re[0][a * m + b];
+                    tim[b * m + a] = im[0][a * m + b];
+                }
+            return new LevelBlocks<T>(re, im, tre, tim);
+        }
+    }
+
+    /// <summary>
+    /// Everything of a length-N transform that does not depend on the data: the levels, the twiddles of
+    /// every level (forward, [q, m] row-major: w_(n_s)^(j2 k1), computed in float64 with the exponent
+    /// reduced modulo n_s and rounded once to T), and the exact DFT blocks of both directions.
+    /// </summary>
+    internal sealed class BlockPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public int Length { get; }
+        public int[] Factors { get; }
+        public T[][] TwiddleRe { get; }
+        public T[][] TwiddleIm { get; }
+        public T[][] ConjTwiddleIm { get; }
+        public LevelBlocks<T> Forward { get; }
+        public LevelBlocks<T> Inverse { get; }
+
+        private BlockPlan(int n)
+        {
+            Length = n;
+            Factors = FlashButterfly.Factors(n);
+            int levels = Factors.Length;
+            TwiddleRe = new T[levels][];
+            TwiddleIm = new T[levels][];
+            ConjTwiddleIm = new T[levels][];
+            int sub = n;
+            for (int s = 0; s < levels; s++)
+            {
+                int m = Factors[s], q = sub / m;
+                TwiddleRe[s] = new T[q * m];
+                TwiddleIm[s] = new T[q * m];
+                ConjTwiddleIm[s] = new T[q * m];
+                for (int j2 = 0; j2 < q; j2++)
+                    for (int k1 = 0; k1 < m; k1++)
+                    {
+                        double angle = -2.0 * Math.PI * ((long)j2 * k1 % sub) / sub;
+                        TwiddleRe[s][j2 * m + k1] = T.CreateTruncating(Math.Cos(angle));
+                        TwiddleIm[s][j2 * m + k1] = T.CreateTruncating(Math.Sin(angle));
+                        ConjTwiddleIm[s][j2 * m + k1] = -TwiddleIm[s][j2 * m + k1];
+                    }
+                sub = q;
+            }
+            var exact = Factors.Select(f => DftBlock(f, inverse: false)).ToArray();
+            Forward = LevelBlocks<T>.From(Factors, l => (exact[l].Re, exact[l].Im, 0), conjugate: false);
+            Inverse = LevelBlocks<T>.From(Factors, l => (exact[l].Re, exact[l].Im, 0), conjugate: true);
+        }
+
+        private static readonly ConcurrentDictionary<int, BlockPlan<T>> Cache = new();
+
+        public static BlockPlan<T> Get(int n) => Cache.GetOrAdd(n, static size => new BlockPlan<T>(size));
+
+        /// <summary>
+        /// One row, in place: re, im [N] -> the block transform (natural order), forward twiddles unless
+        /// conjugate. Entries j >= nonzero of the input are taken as zero (not read); on the last level only
+        /// the outputs t &lt; outputs are required (others may be left unwritten). scratch: 2 N values.
+        /// </summary>
+        public void Transform(LevelBlocks<T> blocks, bool conjugate, Span<T> re, Span<T> im, Span<T> scratchRe, Span<T> scratchIm,
+            int nonzero, int outputs)
+        {
+            int n = Length, levels = Factors.Length, batch = 1, sub = n;
+            Span<T> inRe = re, inIm = im, outRe = scratchRe, outIm = scratchIm;
+            for (int s = 0; s < levels; s++)
+            {
+                int m = Factors[s], q = sub / m;
+                var twIm = conjugate ? ConjTwiddleIm[s] : TwiddleIm[s];
+                bool last = s == levels - 1;
+                if (s == 0)
+                    FirstLevel(inRe, inIm, outRe, outIm, blocks.TRe, blocks.TIm, TwiddleRe[s], twIm, m, q, Math.Min(nonzero, n));
+                else
+                    BatchLevel(inRe, inIm, outRe, outIm, blocks.Re[s], blocks.Im[s], TwiddleRe[s], twIm, m, q, batch,
+                        last ? Math.Min(m, (outputs + batch - 1) / batch) : m);
+                var nextRe = outRe;
+                var nextIm = outIm;
+                outRe = inRe;
+                outIm = inIm;
+                inRe = nextRe;
+                inIm = nextIm;
+                batch *= m;
+                sub = q;
+            }
+            if (levels % 2 == 1)
+            {
+                inRe.CopyTo(re);
+                inIm.CopyTo(im);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ level kernels
+
+    /// <summary>
+    /// Level 0 (b = 1): out[j2 m + k1] = tw[j2, k1] sum_(j1 &lt; j1max) B[k1, j1] x[q j1 + j2], vectorized over k1
+    /// with the transposed block bt[j1 m + k1]; j1max = the count of j1 with q j1 + j2 &lt; nonzero.
+    /// </summary>
+    private static void FirstLevel<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> btr, ReadOnlySpan<T> bti, ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int m, int q, int nonzero)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector256<T>.Count;
+        bool simd = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
+        ref T brRef = ref MemoryMarshal.GetReference(btr);
+        ref T biRef = ref MemoryMarshal.GetReference(bti);
+        for (int j2 = 0; j2 < q; j2++)
+        {
+            int j1max = j2 >= nonzero ? 0 : Math.Min(m, (nonzero - j2 + q - 1) / q);
+            int k1 = 0;
+            if (simd)
+            {
+                for (; k1 <= m - lanes; k1 += lanes)
+                {
+                    var accR = Vector256<T>.Zero;
+                    var accI = Vector256<T>.Zero;
+                    for (int j1 = 0; j1 < j1max; j1++)
+                    {
+                        var vr = Vector256.Create(xr[q * j1 + j2]);
+                        var vi = Vector256.Create(xi[q * j1 + j2]);
+                        var br = Vector256.LoadUnsafe(ref brRef, (nuint)(j1 * m + k1));
+                        var bi = Vector256.LoadUnsafe(ref biRef, (nuint)(j1 * m + k1));
+                        accR = VectorMath.FusedMultiplyAdd(br, vr, accR);
+                        accR = VectorMath.FusedMultiplyAdd(-bi, vi, accR);
+                        accI = VectorMath.FusedMultiplyAdd(br, vi, accI);
+                        accI = VectorMath.FusedMultiplyAdd(bi, vr, accI);
+                    }
+                    var wr = Vector256.Create(twr.Slice(j2 * m + k1, lanes));
+                    var wi = Vector256.Create(twi.Slice(j2 * m + k1, lanes));
+                    (accR * wr - accI * wi).CopyTo(outRe.Slice(j2 * m + k1, lanes));
+                    (accR * wi + accI * wr).CopyTo(outIm.Slice(j2 * m + k1, lanes));
+                }
+            }
+            for (; k1 < m; k1++)
+            {
+                T accR = T.Zero, accI = T.Zero;
+                for (int j1 = 0; j1 < j1max; j1++)
+                {
+                    T vr = xr[q * j1 + j2], vi = xi[q * j1 + j2], br = btr[j1 * m + k1], bi = bti[j1 * m + k1];
+                    accR = T.FusedMultiplyAdd(br, vr, accR);
+                    accR = T.FusedMultiplyAdd(-bi, vi, accR);
+                    accI = T.FusedMultiplyAdd(br, vi, accI);
+                    accI = T.FusedMultiplyAdd(bi, vr, accI);
+                }
+                T wr = twr[j2 * m + k1], wi = twi[j2 * m + k1];
+                outRe[j2 * m + k1] = accR * wr - accI * wi;
+                outIm[j2 * m + k1] = accR * wi + accI * wr;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Level s > 0 (batch b): out[(j2 m + k1) b + beta] = tw[j2, k1] sum_j1 B[k1, j1] in[(q j1 + j2) b + beta] for
+    /// k1 &lt; k1count, vectorized over beta; two outputs k1 share each input vector load. No twiddle when q = 1.
+    /// </summary>
+    private static void BatchLevel<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> blockRe, ReadOnlySpan<T> blockIm, ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int m, int q, int b, int k1count)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector256<T>.Count;
+        bool simd = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported && b >= lanes;
+        int vectorEnd = simd ? b - b % lanes : 0;
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        for (int j2 = 0; j2 < q; j2++)
+        {
+            int k1 = 0;
+            for (; k1 < k1count; k1 += 2)
+            {
+                bool pair = k1 + 1 < k1count;
+                int k1b = pair ? k1 + 1 : k1;
+                T w0r = twr[j2 * m + k1], w0i = twi[j2 * m + k1], w1r = twr[j2 * m + k1b], w1i = twi[j2 * m + k1b];
+                int o0 = (j2 * m + k1) * b, o1 = (j2 * m + k1b) * b;
+                for (int beta = 0; beta < vectorEnd; beta += lanes)
+                {
+                    var a0r = Vector256<T>.Zero;
+                    var a0i = Vector256<T>.Zero;
+                    var a1r = Vector256<T>.Zero;
+                    var a1i = Vector256<T>.Zero;
+                    for (int j1 = 0; j1 < m; j1++)
+                    {
+                        nuint at = (nuint)((q * j1 + j2) * b + beta);
+                        var vr = Vector256.LoadUnsafe(ref xrRef, at);
+                        var vi = Vector256.LoadUnsafe(ref xiRef, at);
+                        var b0r = Vector256.Create(blockRe[k1 * m + j1]);
+                        var b0i = Vector256.Create(blockIm[k1 * m + j1]);
+                        var b1r = Vector256.Create(blockRe[k1b * m + j1]);
+                        var b1i = Vector256.Create(blockIm[k1b * m + j1]);
+                        a0r = VectorMath.FusedMultiplyAdd(b0r, vr, a0r);
+                        a0r = VectorMath.FusedMultiplyAdd(-b0i, vi, a0r);
+                        a0i = VectorMath.FusedMultiplyAdd(b0r, vi, a0i);
+                        a0i = VectorMath.FusedMultiplyAdd(b0i, vr, a0i);
+                        a1r = VectorMath.FusedMultiplyAdd(b1r, vr, a1r);
+                        a1r = VectorMath.FusedMultiplyAdd(-b1i, vi, a1r);
+                        a1i = VectorMath.FusedMultiplyAdd(b1r, vi, a1i);
+                        a1i = VectorMath.FusedMultiplyAdd(b1i, vr, a1i);
+                    }
+                    if (q > 1)
+                    {
+                        var (t0r, t0i) = (a0r, a0i);
+                        a0r = t0r * Vector256.Create(w0r) - t0i * Vector256.Create(w0i);
+                        a0i = t0r * Vector256.Create(w0i) + t0i * Vector256.Create(w0r);
+                        var (t1r, t1i) = (a1r, a1i);
+                        a1r = t1r * Vector256.Create(w1r) - t1i * Vector256.Create(w1i);
+                        a1i = t1r * Vector256.Create(w1i) + t1i * Vector256.Create(w1r);
+                    }
+                    a0r.StoreUnsafe(ref orRef, (nuint)(o0 + beta));
+                    a0i.StoreUnsafe(ref oiRef, (nuint)(o0 + beta));
+                    if (pair)
+                    {
+                        a1r.StoreUnsafe(ref orRef, (nuint)(o1 + beta));
+                        a1i.StoreUnsafe(ref oiRef, (nuint)(o1 + beta));
+                    }
+                }
+                for (int kk = k1; kk <= k1b; kk++)
+                {
+                    T wr = twr[j2 * m + kk], wi = twi[j2 * m + kk];
+                    for (int beta = vectorEnd; beta < b; beta++)
+                    {
+                        T accR = T.Zero, accI = T.Zero;
+                        for (int j1 = 0; j1 < m; j1++)
+                        {
+                            int at = (q * j1 + j2) * b + beta;
+                            T vr = xr[at], vi = xi[at], br = blockRe[kk * m + j1], bi = blockIm[kk * m + j1];
+                            accR = T.FusedMultiplyAdd(br, vr, accR);
+                            accR = T.FusedMultiplyAdd(-bi, vi, accR);
+                            accI = T.FusedMultiplyAdd(br, vi, accI);
+                            accI = T.FusedMultiplyAdd(bi, vr, accI);
+                        }
+                        if (q > 1) (accR, accI) = (accR * wr - accI * wi, accR * wi + accI * wr);
+                        outRe[(j2 * m + kk) * b + beta] = accR;
+                        outIm[(j2 * m + kk) * b + beta] = accI;
+                    }
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ transforms (Fast)
+
+    /// <summary>Fast tier of <see cref="Forward"/>: in-place DFT of each row of re, im [rows, N] in float or double.</summary>
+    public static void ForwardFast<T>(Span<T> re, Span<T> im, int rows, int n) where T : unmanaged, IFloatingPointIeee754<T> =>
+        ExactFast(re, im, rows, n, inverse: false);
+
+    /// <summary>Fast tier of <see cref="Inverse"/>: in-place inverse DFT (scaled 1/N) of each row of re, im [rows, N].</summary>
+    public static void InverseFast<T>(Span<T> re, Span<T> im, int rows, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ExactFast(re, im, rows, n, inverse: true);
+        TensorPrimitives.Multiply(re, T.One / T.CreateTruncating(n), re);
+        TensorPrimitives.Multiply(im, T.One / T.CreateTruncating(n), im);
+    }
+
+    private static void ExactFast<T>(Span<T> re, Span<T> im, int rows, int n, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckData(re, im, rows, n);
+        var plan = BlockPlan<T>.Get(n);
+        var sr = new T[n];
+        var si = new T[n];
+        for (int r = 0; r < rows; r++)
+            plan.Transform(inverse ? plan.Inverse : plan.Forward, inverse, re.Slice(r * n, n), im.Slice(r * n, n), sr, si, n, n);
+    }
+
+    /// <summary>Fast tier of <see cref="LearnedForward"/>: channel c's learned blocks for row r (c = r mod C), in float or double.</summary>
+    public static void LearnedForwardFast<T>(ButterflyParameters p, Span<T> re, Span<T> im, int rows) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
+        CheckData(re, im, rows, p.Length);
+        if (rows % p.Channels != 0)
+            throw new ArgumentException($"rows must be a multiple of C = {p.Channels}, got {rows}.", nameof(rows));
+        int n = p.Length;
+        var plan = BlockPlan<T>.Get(n);
+        var blocks = Enumerable.Range(0, p.Channels).Select(c => LearnedBlocks<T>(p, c)).ToArray();
+        var sr = new T[n];
+        var si = new T[n];
+        for (int r = 0; r < rows; r++)
+            plan.Transform(blocks[r % p.Channels], false, re.Slice(r * n, n), im.Slice(r * n, n), sr, si, n, n);
+    }
+
+    private static LevelBlocks<T> LearnedBlocks<T>(ButterflyParameters p, int channel) where T : unmanaged, IFloatingPointIeee754<T> =>
+        LevelBlocks<T>.From(p.Factors, l => (p.BlockRe[l], p.BlockIm[l], channel * p.Factors[l] * p.Factors[l]), conjugate: false);
+
+    // ------------------------------------------------------------------ convolutions (Fast)
+
+    /// <summary>
+    /// Fast tier of <see cref="Convolve"/> for float or double: y = k * u + d u through the exact block FFT
+    /// of size N = FftConvolution.FftSize(L, Lk), two channels per complex transform (file head); pairs of
+    /// channels run in parallel up to <paramref name="maxThreads"/> (0 = all cores, 1 = the calling thread).
+    /// </summary>
+    public static Tensor<T> ConvolveFast<T>(Tensor<T> u, Tensor<T> k, Tensor<T>? d = null, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (rows, channels, length, kernelLength) = CausalConvolution.Check(u, k, d);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads, nameof(maxThreads));
+        int n = FftConvolution.FftSize(length, kernelLength), taps = Math.Min(kernelLength, length), batch = rows / channels;
+        var plan = BlockPlan<T>.Get(n);
+        var y = Tensor<T>.Zeros(u.ShapeArray);
+        T[] ud = u.Data, kd = k.Data, yd = y.Data;
+        T scale = T.One / T.CreateTruncating(4 * (long)n);
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
+        Parallel.For(0, (channels + 1) / 2, options, () => new T[6 * n], (pair, _, work) =>
+        {
+            int ca = 2 * pair, cb = ca + 1;
+            bool two = cb < channels;
+            var zk = work.AsSpan(0, 2 * n);
+            var zu = work.AsSpan(2 * n, 2 * n);
+            var scratch = work.AsSpan(4 * n, 2 * n);
+            // Z_k = F(k_a + i k_b), taps zero-padded to N.
+            zk.Clear();
+            kd.AsSpan(ca * kernelLength, taps).CopyTo(zk);
+            if (two) kd.AsSpan(cb * kernelLength, taps).CopyTo(zk[n..]);
+            plan.Transform(plan.Forward, false, zk[..n], zk[n..], scratch[..n], scratch[n..], taps, n);
+            for (int bi = 0; bi < batch; bi++)
+            {
+                int ra = bi * channels + ca, rb = ra + 1;
+                zu.Clear();
+                ud.AsSpan(ra * length, length).CopyTo(zu);
+                if (two) ud.AsSpan(rb * length, length).CopyTo(zu[n..]);
+                plan.Transform(plan.Forward, false, zu[..n], zu[n..], scratch[..n], scratch[n..], length, n);
+                PackedProduct(zu[..n], zu[n..], zk[..n], zk[n..], scale);
+                plan.Transform(plan.Inverse, true, zu[..n], zu[n..], scratch[..n], scratch[n..], n, length);
+                zu[..length].CopyTo(yd.AsSpan(ra * length, length));
+                if (two) zu.Slice(n, length).CopyTo(yd.AsSpan(rb * length, length));
+            }
+            return work;
+        }, _ => { });
+        if (d is not null) AddSkip(u, d, y, rows, channels, length);
+        return y;
+    }
+
+    /// <summary>
+    /// Z_u &lt;- scale [(Z_u + R_u)(Z_k + R_k) - i (Z_u - R_u)(Z_k - R_k)] with R[f] = conj(Z[(N - f) mod N]):
+    /// 4 scale (Y_a + i Y_b) for the packed spectra Z_u = U_a + i U_b, Z_k = K_a + i K_b (file head).
+    /// Bins f and N - f are updated together because each reads the other.
+    /// </summary>
+    private static void PackedProduct<T>(Span<T> ur, Span<T> ui, ReadOnlySpan<T> kr, ReadOnlySpan<T> ki, T scale)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = ur.Length;
+        for (int f = 0; f <= n / 2; f++)
+        {
+            int g = (n - f) % n;
+            T zr = ur[f], zi = ui[f], rr = ur[g], ri = -ui[g];          // Z_u[f], R_u[f]
+            T cr = kr[f], ci = ki[f], sr = kr[g], si = -ki[g];          // Z_k[f], R_k[f]
+            var (wr, wi) = Combine(zr, zi, rr, ri, cr, ci, sr, si);
+            if (g != f)
+            {
+                // R_u[g] = conj(Z_u[f]), Z_u[g] = conj(R_u[f]); likewise for k.
+                var (vr, vi) = Combine(rr, -ri, zr, -zi, sr, -si, cr, -ci);
+                ur[g] = vr * scale;
+                ui[g] = vi * scale;
+            }
+            ur[f] = wr * scale;
+            ui[f] = wi * scale;
+        }
+
+        static (T Re, T Im) Combine(T zr, T zi, T rr, T ri, T cr, T ci, T sr, T si)
+        {
+            T ar = zr + rr, ai = zi + ri, br = cr + sr, bi = ci + si;      // S_u, S_k
+            T dr = zr - rr, di = zi - ri, er = cr - sr, ei = ci - si;      // D_u, D_k
+            T pr = ar * br - ai * bi, pi = ar * bi + ai * br;              // S_u S_k
+            T qr = dr * er - di * ei, qi = dr * ei + di * er;              // D_u D_k
+            return (pr + qi, pi - qr);                                     // S_u S_k - i D_u D_k
+        }
+    }
+
+    /// <summary>
+    /// Fast tier of <see cref="ConvolveLearned"/> for float or double: each row and kernel through its
+    /// channel's learned blocks, the product, the exact inverse; channels in parallel up to
+    /// <paramref name="maxThreads"/> (0 = all cores).
+    /// </summary>
+    public static Tensor<T> ConvolveLearnedFast<T>(ButterflyParameters p, Tensor<T> u, Tensor<T> k, Tensor<T>? d = null, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
+        var (rows, channels, length, kernelLength) = CausalConvolution.Check(u, k, d);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads, nameof(maxThreads));
+        int n = FftConvolution.FftSize(length, kernelLength), taps = Math.Min(kernelLength, length), batch = rows / channels;
+        if (p.Length != n || p.Channels != channels)
+            throw new ArgumentException($"p must have Length = {n} and Channels = {channels}, got {p.Length} and {p.Channels}.", nameof(p));
+        var plan = BlockPlan<T>.Get(n);
+        var y = Tensor<T>.Zeros(u.ShapeArray);
+        T[] ud = u.Data, kd = k.Data, yd = y.Data;
+        T scale = T.One / T.CreateTruncating(n);
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
+        Parallel.For(0, channels, options, () => new T[6 * n], (c, _, work) =>
+        {
+            var blocks = LearnedBlocks<T>(p, c);
+            var zk = work.AsSpan(0, 2 * n);
+            var zu = work.AsSpan(2 * n, 2 * n);
+            var scratch = work.AsSpan(4 * n, 2 * n);
+            zk.Clear();
+            kd.AsSpan(c * kernelLength, taps).CopyTo(zk);
+            plan.Transform(blocks, false, zk[..n], zk[n..], scratch[..n], scratch[n..], taps, n);
+            TensorPrimitives.Multiply(zk, scale, zk);
+            for (int bi = 0; bi < batch; bi++)
+            {
+                int r = bi * channels + c;
+                zu.Clear();
+                ud.AsSpan(r * length, length).CopyTo(zu);
+                plan.Transform(blocks, false, zu[..n], zu[n..], scratch[..n], scratch[n..], length, n);
+                ComplexMultiply(zu[..n], zu[n..], zk[..n], zk[n..]);
+                plan.Transform(plan.Inverse, true, zu[..n], zu[n..], scratch[..n], scratch[n..], n, length);
+                zu[..length].CopyTo(yd.AsSpan(r * length, length));
+            }
+            return work;
+        }, _ => { });
+        if (d is not null) AddSkip(u, d, y, rows, channels, length);
+        return y;
+    }
+
+    /// <summary>a = a * b elementwise over split complex spans, one fused Vector256 pass (scalar tail).</summary>
+    private static void ComplexMultiply<T>(Span<T> ar, Span<T> ai, ReadOnlySpan<T> br, ReadOnlySpan<T> bi)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int count = ar.Length, i = 0;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            ref T pr = ref MemoryMarshal.GetReference(ar);
+            ref T pi = ref MemoryMarshal.GetReference(ai);
+            ref T qr = ref MemoryMarshal.GetReference(br);
+            ref T qi = ref MemoryMarshal.GetReference(bi);
+            for (; i <= count - Vector256<T>.Count; i += Vector256<T>.Count)
+            {
+                var xr = Vector256.LoadUnsafe(ref pr, (nuint)i);
+                var xi = Vector256.LoadUnsafe(ref pi, (nuint)i);
+                var zr = Vector256.LoadUnsafe(ref qr, (nuint)i);
+                var zi = Vector256.LoadUnsafe(ref qi, (nuint)i);
+                (xr * zr - xi * zi).StoreUnsafe(ref pr, (nuint)i);
+                (xr * zi + xi * zr).StoreUnsafe(ref pi, (nuint)i);
+            }
+        }
+        for (; i < count; i++)
+        {
+            T xr = ar[i], xi = ai[i];
+            ar[i] = xr * br[i] - xi * bi[i];
+            ai[i] = xr * bi[i] + xi * br[i];
+        }
+    }
+
+    /// <summary>y[r] += d[r mod C] u[r] for every row (TensorPrimitives).</summary>
+    private static void AddSkip<T>(Tensor<T> u, Tensor<T> d, Tensor<T> y, int rows, int channels, int length)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int r = 0; r < rows; r++)
+            TensorPrimitives.MultiplyAdd(u.Data.AsSpan(r * length, length), d.Data[r % channels],
+                y.Data.AsSpan(r * length, length), y.Data.AsSpan(r * length, length));
+    }
+}
