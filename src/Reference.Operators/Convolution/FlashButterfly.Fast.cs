@@ -14,7 +14,8 @@
 // Every level is a small complex GEMM: for b >= the vector width it is vectorized over the batch index
 // beta (contiguous); the first level (b = 1) is vectorized over the output index k1 instead, reading the
 // transposed block B^T. Accumulation: each output adds j1 = 0, 1, ... in that order with fused
-// multiply-adds (re += Br xr, re -= Bi xi, im += Br xi, im += Bi xr), then one complex twiddle product.
+// multiply-adds (re = sum Br xr - sum Bi xi, the two sums kept apart; im += Br xi, im += Bi xr), then one
+// complex twiddle product.
 //
 // The convolution (exact blocks) transforms two real rows at once: z = x_a + i x_b has
 // Z = X_a + i X_b with X[k] = conj(X[N - k]) for real rows, so X_a = (Z + R) / 2 and X_b = (Z - R) / (2 i)
@@ -25,6 +26,7 @@
 // conjugate symmetry, so its rows are transformed one by one (the exact inverse as in the naive tier).
 using System.Collections.Concurrent;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Reference.Core;
@@ -160,9 +162,10 @@ public static partial class FlashButterfly
 
     /// <summary>
     /// Level 0 (b = 1): out[j2 m + k1] = tw[j2, k1] sum_(j1 &lt; j1max) B[k1, j1] x[q j1 + j2], vectorized over k1
-    /// with the transposed block bt[j1 m + k1]; j1max = the count of j1 with q j1 + j2 &lt; nonzero.
+    /// (two vectors of outputs per pass) with the transposed block bt[j1 m + k1]; j1max = the count of j1 with
+    /// q j1 + j2 &lt; nonzero. The real part keeps sum Br xr and sum Bi xi apart and subtracts once at the end.
     /// </summary>
-    private static void FirstLevel<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+    internal static void FirstLevel<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
         ReadOnlySpan<T> btr, ReadOnlySpan<T> bti, ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int m, int q, int nonzero)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -170,44 +173,59 @@ public static partial class FlashButterfly
         bool simd = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
         ref T brRef = ref MemoryMarshal.GetReference(btr);
         ref T biRef = ref MemoryMarshal.GetReference(bti);
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
         for (int j2 = 0; j2 < q; j2++)
         {
             int j1max = j2 >= nonzero ? 0 : Math.Min(m, (nonzero - j2 + q - 1) / q);
             int k1 = 0;
             if (simd)
             {
-                for (; k1 <= m - lanes; k1 += lanes)
+                for (; k1 <= m - lanes; k1 += 2 * lanes)
                 {
-                    var accR = Vector256<T>.Zero;
-                    var accI = Vector256<T>.Zero;
+                    // Two output vectors k1 and k1 + lanes (the second only when it fits) share each broadcast input.
+                    bool two = k1 + 2 * lanes <= m;
+                    int k1b = two ? k1 + lanes : k1;
+                    var r0 = Vector256<T>.Zero; var s0 = Vector256<T>.Zero; var i0 = Vector256<T>.Zero;
+                    var r1 = Vector256<T>.Zero; var s1 = Vector256<T>.Zero; var i1 = Vector256<T>.Zero;
                     for (int j1 = 0; j1 < j1max; j1++)
                     {
-                        var vr = Vector256.Create(xr[q * j1 + j2]);
-                        var vi = Vector256.Create(xi[q * j1 + j2]);
-                        var br = Vector256.LoadUnsafe(ref brRef, (nuint)(j1 * m + k1));
-                        var bi = Vector256.LoadUnsafe(ref biRef, (nuint)(j1 * m + k1));
-                        accR = VectorMath.FusedMultiplyAdd(br, vr, accR);
-                        accR = VectorMath.FusedMultiplyAdd(-bi, vi, accR);
-                        accI = VectorMath.FusedMultiplyAdd(br, vi, accI);
-                        accI = VectorMath.FusedMultiplyAdd(bi, vr, accI);
+                        var vr = Vector256.Create(Unsafe.Add(ref xrRef, q * j1 + j2));
+                        var vi = Vector256.Create(Unsafe.Add(ref xiRef, q * j1 + j2));
+                        var b0r = Vector256.LoadUnsafe(ref brRef, (nuint)(j1 * m + k1));
+                        var b0i = Vector256.LoadUnsafe(ref biRef, (nuint)(j1 * m + k1));
+                        var b1r = Vector256.LoadUnsafe(ref brRef, (nuint)(j1 * m + k1b));
+                        var b1i = Vector256.LoadUnsafe(ref biRef, (nuint)(j1 * m + k1b));
+                        r0 = VectorMath.FusedMultiplyAdd(b0r, vr, r0);
+                        s0 = VectorMath.FusedMultiplyAdd(b0i, vi, s0);
+                        i0 = VectorMath.FusedMultiplyAdd(b0r, vi, i0);
+                        i0 = VectorMath.FusedMultiplyAdd(b0i, vr, i0);
+                        r1 = VectorMath.FusedMultiplyAdd(b1r, vr, r1);
+                        s1 = VectorMath.FusedMultiplyAdd(b1i, vi, s1);
+                        i1 = VectorMath.FusedMultiplyAdd(b1r, vi, i1);
+                        i1 = VectorMath.FusedMultiplyAdd(b1i, vr, i1);
                     }
-                    var wr = Vector256.Create(twr.Slice(j2 * m + k1, lanes));
-                    var wi = Vector256.Create(twi.Slice(j2 * m + k1, lanes));
-                    (accR * wr - accI * wi).CopyTo(outRe.Slice(j2 * m + k1, lanes));
-                    (accR * wi + accI * wr).CopyTo(outIm.Slice(j2 * m + k1, lanes));
+                    StoreTwiddled(r0 - s0, i0, ref wrRef, ref wiRef, ref orRef, ref oiRef, j2 * m + k1);
+                    if (two) StoreTwiddled(r1 - s1, i1, ref wrRef, ref wiRef, ref orRef, ref oiRef, j2 * m + k1b);
+                    else k1 -= lanes;
                 }
             }
             for (; k1 < m; k1++)
             {
-                T accR = T.Zero, accI = T.Zero;
+                T accR = T.Zero, accS = T.Zero, accI = T.Zero;
                 for (int j1 = 0; j1 < j1max; j1++)
                 {
                     T vr = xr[q * j1 + j2], vi = xi[q * j1 + j2], br = btr[j1 * m + k1], bi = bti[j1 * m + k1];
                     accR = T.FusedMultiplyAdd(br, vr, accR);
-                    accR = T.FusedMultiplyAdd(-bi, vi, accR);
+                    accS = T.FusedMultiplyAdd(bi, vi, accS);
                     accI = T.FusedMultiplyAdd(br, vi, accI);
                     accI = T.FusedMultiplyAdd(bi, vr, accI);
                 }
+                accR -= accS;
                 T wr = twr[j2 * m + k1], wi = twi[j2 * m + k1];
                 outRe[j2 * m + k1] = accR * wr - accI * wi;
                 outIm[j2 * m + k1] = accR * wi + accI * wr;
@@ -215,11 +233,22 @@ public static partial class FlashButterfly
         }
     }
 
+    /// <summary>out[at..at + lanes) = (re + i im) tw[at..at + lanes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTwiddled<T>(Vector256<T> re, Vector256<T> im, ref T wrRef, ref T wiRef, ref T orRef, ref T oiRef, int at)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var wr = Vector256.LoadUnsafe(ref wrRef, (nuint)at);
+        var wi = Vector256.LoadUnsafe(ref wiRef, (nuint)at);
+        (re * wr - im * wi).StoreUnsafe(ref orRef, (nuint)at);
+        (re * wi + im * wr).StoreUnsafe(ref oiRef, (nuint)at);
+    }
+
     /// <summary>
     /// Level s > 0 (batch b): out[(j2 m + k1) b + beta] = tw[j2, k1] sum_j1 B[k1, j1] in[(q j1 + j2) b + beta] for
     /// k1 &lt; k1count, vectorized over beta; two outputs k1 share each input vector load. No twiddle when q = 1.
     /// </summary>
-    private static void BatchLevel<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+    internal static void BatchLevel<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
         ReadOnlySpan<T> blockRe, ReadOnlySpan<T> blockIm, ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int m, int q, int b, int k1count)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -230,6 +259,8 @@ public static partial class FlashButterfly
         ref T xiRef = ref MemoryMarshal.GetReference(xi);
         ref T orRef = ref MemoryMarshal.GetReference(outRe);
         ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        ref T bRe = ref MemoryMarshal.GetReference(blockRe);
+        ref T bIm = ref MemoryMarshal.GetReference(blockIm);
         for (int j2 = 0; j2 < q; j2++)
         {
             int k1 = 0;
@@ -241,28 +272,28 @@ public static partial class FlashButterfly
                 int o0 = (j2 * m + k1) * b, o1 = (j2 * m + k1b) * b;
                 for (int beta = 0; beta < vectorEnd; beta += lanes)
                 {
-                    var a0r = Vector256<T>.Zero;
-                    var a0i = Vector256<T>.Zero;
-                    var a1r = Vector256<T>.Zero;
-                    var a1i = Vector256<T>.Zero;
+                    var a0r = Vector256<T>.Zero; var a0s = Vector256<T>.Zero; var a0i = Vector256<T>.Zero;
+                    var a1r = Vector256<T>.Zero; var a1s = Vector256<T>.Zero; var a1i = Vector256<T>.Zero;
                     for (int j1 = 0; j1 < m; j1++)
                     {
                         nuint at = (nuint)((q * j1 + j2) * b + beta);
                         var vr = Vector256.LoadUnsafe(ref xrRef, at);
                         var vi = Vector256.LoadUnsafe(ref xiRef, at);
-                        var b0r = Vector256.Create(blockRe[k1 * m + j1]);
-                        var b0i = Vector256.Create(blockIm[k1 * m + j1]);
-                        var b1r = Vector256.Create(blockRe[k1b * m + j1]);
-                        var b1i = Vector256.Create(blockIm[k1b * m + j1]);
+                        var b0r = Vector256.Create(Unsafe.Add(ref bRe, k1 * m + j1));
+                        var b0i = Vector256.Create(Unsafe.Add(ref bIm, k1 * m + j1));
+                        var b1r = Vector256.Create(Unsafe.Add(ref bRe, k1b * m + j1));
+                        var b1i = Vector256.Create(Unsafe.Add(ref bIm, k1b * m + j1));
                         a0r = VectorMath.FusedMultiplyAdd(b0r, vr, a0r);
-                        a0r = VectorMath.FusedMultiplyAdd(-b0i, vi, a0r);
+                        a0s = VectorMath.FusedMultiplyAdd(b0i, vi, a0s);
                         a0i = VectorMath.FusedMultiplyAdd(b0r, vi, a0i);
                         a0i = VectorMath.FusedMultiplyAdd(b0i, vr, a0i);
                         a1r = VectorMath.FusedMultiplyAdd(b1r, vr, a1r);
-                        a1r = VectorMath.FusedMultiplyAdd(-b1i, vi, a1r);
+                        a1s = VectorMath.FusedMultiplyAdd(b1i, vi, a1s);
                         a1i = VectorMath.FusedMultiplyAdd(b1r, vi, a1i);
                         a1i = VectorMath.FusedMultiplyAdd(b1i, vr, a1i);
                     }
+                    a0r -= a0s;
+                    a1r -= a1s;
                     if (q > 1)
                     {
                         var (t0r, t0i) = (a0r, a0i);
@@ -285,16 +316,17 @@ public static partial class FlashButterfly
                     T wr = twr[j2 * m + kk], wi = twi[j2 * m + kk];
                     for (int beta = vectorEnd; beta < b; beta++)
                     {
-                        T accR = T.Zero, accI = T.Zero;
+                        T accR = T.Zero, accS = T.Zero, accI = T.Zero;
                         for (int j1 = 0; j1 < m; j1++)
                         {
                             int at = (q * j1 + j2) * b + beta;
                             T vr = xr[at], vi = xi[at], br = blockRe[kk * m + j1], bi = blockIm[kk * m + j1];
                             accR = T.FusedMultiplyAdd(br, vr, accR);
-                            accR = T.FusedMultiplyAdd(-bi, vi, accR);
+                            accS = T.FusedMultiplyAdd(bi, vi, accS);
                             accI = T.FusedMultiplyAdd(br, vi, accI);
                             accI = T.FusedMultiplyAdd(bi, vr, accI);
                         }
+                        accR -= accS;
                         if (q > 1) (accR, accI) = (accR * wr - accI * wi, accR * wi + accI * wr);
                         outRe[(j2 * m + kk) * b + beta] = accR;
                         outIm[(j2 * m + kk) * b + beta] = accI;
@@ -366,29 +398,36 @@ public static partial class FlashButterfly
         T[] ud = u.Data, kd = k.Data, yd = y.Data;
         T scale = T.One / T.CreateTruncating(4 * (long)n);
         var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
-        Parallel.For(0, (channels + 1) / 2, options, () => new T[6 * n], (pair, _, work) =>
+        Parallel.For(0, (channels + 1) / 2, options, () => new T[10 * n], (pair, _, work) =>
         {
             int ca = 2 * pair, cb = ca + 1;
             bool two = cb < channels;
-            var zk = work.AsSpan(0, 2 * n);
-            var zu = work.AsSpan(2 * n, 2 * n);
-            var scratch = work.AsSpan(4 * n, 2 * n);
-            // Z_k = F(k_a + i k_b), taps zero-padded to N.
-            zk.Clear();
-            kd.AsSpan(ca * kernelLength, taps).CopyTo(zk);
-            if (two) kd.AsSpan(cb * kernelLength, taps).CopyTo(zk[n..]);
-            plan.Transform(plan.Forward, false, zk[..n], zk[n..], scratch[..n], scratch[n..], taps, n);
+            Span<T> pr = work.AsSpan(0, n), pi = work.AsSpan(n, n), qr = work.AsSpan(2 * n, n), qi = work.AsSpan(3 * n, n);
+            Span<T> zr = work.AsSpan(4 * n, n), zi = work.AsSpan(5 * n, n), wr = work.AsSpan(6 * n, n), wi = work.AsSpan(7 * n, n);
+            Span<T> sr = work.AsSpan(8 * n, n), si = work.AsSpan(9 * n, n);
+            // Z_k = F(k_a + i k_b) (taps zero-padded to N), then the pair's product factors P, Q.
+            qr.Clear();
+            qi.Clear();
+            kd.AsSpan(ca * kernelLength, taps).CopyTo(qr);
+            if (two) kd.AsSpan(cb * kernelLength, taps).CopyTo(qi);
+            plan.Transform(plan.Forward, false, qr, qi, sr, si, taps, n);
+            Reversed(qr, sr);
+            Reversed(qi, si);
+            KernelFactors(qr, qi, sr, si, pr, pi, scale);
             for (int bi = 0; bi < batch; bi++)
             {
                 int ra = bi * channels + ca, rb = ra + 1;
-                zu.Clear();
-                ud.AsSpan(ra * length, length).CopyTo(zu);
-                if (two) ud.AsSpan(rb * length, length).CopyTo(zu[n..]);
-                plan.Transform(plan.Forward, false, zu[..n], zu[n..], scratch[..n], scratch[n..], length, n);
-                PackedProduct(zu[..n], zu[n..], zk[..n], zk[n..], scale);
-                plan.Transform(plan.Inverse, true, zu[..n], zu[n..], scratch[..n], scratch[n..], n, length);
-                zu[..length].CopyTo(yd.AsSpan(ra * length, length));
-                if (two) zu.Slice(n, length).CopyTo(yd.AsSpan(rb * length, length));
+                zr.Clear();
+                zi.Clear();
+                ud.AsSpan(ra * length, length).CopyTo(zr);
+                if (two) ud.AsSpan(rb * length, length).CopyTo(zi);
+                plan.Transform(plan.Forward, false, zr, zi, sr, si, length, n);
+                Reversed(zr, sr);
+                Reversed(zi, si);
+                PackedProduct(zr, zi, sr, si, pr, pi, qr, qi, wr, wi);
+                plan.Transform(plan.Inverse, true, wr, wi, zr, zi, n, length);
+                wr[..length].CopyTo(yd.AsSpan(ra * length, length));
+                if (two) wi[..length].CopyTo(yd.AsSpan(rb * length, length));
             }
             return work;
         }, _ => { });
@@ -396,39 +435,83 @@ public static partial class FlashButterfly
         return y;
     }
 
+    /// <summary>r[f] = z[(N - f) mod N] (the reversal behind R = conj(Z[-f]); vectorized Span.Reverse).</summary>
+    private static void Reversed<T>(ReadOnlySpan<T> z, Span<T> r)
+    {
+        r[0] = z[0];
+        z[1..].CopyTo(r[1..]);
+        r[1..].Reverse();
+    }
+
     /// <summary>
-    /// Z_u &lt;- scale [(Z_u + R_u)(Z_k + R_k) - i (Z_u - R_u)(Z_k - R_k)] with R[f] = conj(Z[(N - f) mod N]):
-    /// 4 scale (Y_a + i Y_b) for the packed spectra Z_u = U_a + i U_b, Z_k = K_a + i K_b (file head).
-    /// Bins f and N - f are updated together because each reads the other.
+    /// From the packed kernel spectrum Z = K_a + i K_b and its reversal Z' (Z'[f] = Z[-f]): K_a = (Z + conj Z') / 2,
+    /// K_b = (Z - conj Z') / (2 i), and the factors P = s (K_a + K_b) / 2, Q = s (K_a - K_b) / 2 (written over Z and
+    /// into p), so that W = Z_u P + conj(Z_u') Q = s (U_a K_a + i U_b K_b) for a packed input spectrum Z_u.
+    /// Here s = 4 scale: P = scale (Zr + Zr' + Zi + Zi', Zi - Zi' + Zr' - Zr), Q = scale (Zr + Zr' - Zi - Zi', Zi - Zi' + Zr - Zr').
     /// </summary>
-    private static void PackedProduct<T>(Span<T> ur, Span<T> ui, ReadOnlySpan<T> kr, ReadOnlySpan<T> ki, T scale)
+    private static void KernelFactors<T>(Span<T> zr, Span<T> zi, ReadOnlySpan<T> rr, ReadOnlySpan<T> ri, Span<T> pr, Span<T> pi, T scale)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int n = ur.Length;
-        for (int f = 0; f <= n / 2; f++)
+        int n = zr.Length, f = 0;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
-            int g = (n - f) % n;
-            T zr = ur[f], zi = ui[f], rr = ur[g], ri = -ui[g];          // Z_u[f], R_u[f]
-            T cr = kr[f], ci = ki[f], sr = kr[g], si = -ki[g];          // Z_k[f], R_k[f]
-            var (wr, wi) = Combine(zr, zi, rr, ri, cr, ci, sr, si);
-            if (g != f)
+            var sv = Vector256.Create(scale);
+            for (; f <= n - Vector256<T>.Count; f += Vector256<T>.Count)
             {
-                // R_u[g] = conj(Z_u[f]), Z_u[g] = conj(R_u[f]); likewise for k.
-                var (vr, vi) = Combine(rr, -ri, zr, -zi, sr, -si, cr, -ci);
-                ur[g] = vr * scale;
-                ui[g] = vi * scale;
+                var a = Vector256.Create(zr.Slice(f, Vector256<T>.Count));
+                var b = Vector256.Create(zi.Slice(f, Vector256<T>.Count));
+                var c = Vector256.Create(rr.Slice(f, Vector256<T>.Count));
+                var e = Vector256.Create(ri.Slice(f, Vector256<T>.Count));
+                var sum = a + c;
+                var isum = b + e;
+                var idiff = b - e;
+                var diff = c - a;
+                ((sum + isum) * sv).CopyTo(pr.Slice(f, Vector256<T>.Count));
+                ((idiff + diff) * sv).CopyTo(pi.Slice(f, Vector256<T>.Count));
+                ((sum - isum) * sv).CopyTo(zr.Slice(f, Vector256<T>.Count));
+                ((idiff - diff) * sv).CopyTo(zi.Slice(f, Vector256<T>.Count));
             }
-            ur[f] = wr * scale;
-            ui[f] = wi * scale;
         }
-
-        static (T Re, T Im) Combine(T zr, T zi, T rr, T ri, T cr, T ci, T sr, T si)
+        for (; f < n; f++)
         {
-            T ar = zr + rr, ai = zi + ri, br = cr + sr, bi = ci + si;      // S_u, S_k
-            T dr = zr - rr, di = zi - ri, er = cr - sr, ei = ci - si;      // D_u, D_k
-            T pr = ar * br - ai * bi, pi = ar * bi + ai * br;              // S_u S_k
-            T qr = dr * er - di * ei, qi = dr * ei + di * er;              // D_u D_k
-            return (pr + qi, pi - qr);                                     // S_u S_k - i D_u D_k
+            T sum = zr[f] + rr[f], isum = zi[f] + ri[f], idiff = zi[f] - ri[f], diff = rr[f] - zr[f];
+            pr[f] = (sum + isum) * scale;
+            pi[f] = (idiff + diff) * scale;
+            zr[f] = (sum - isum) * scale;
+            zi[f] = (idiff - diff) * scale;
+        }
+    }
+
+    /// <summary>
+    /// W = Z P + conj(Z') Q for the packed input spectrum Z = U_a + i U_b, its reversal Z' and the kernel
+    /// factors P, Q (<see cref="KernelFactors"/>): W = Y_a + i Y_b, scaled for the unscaled inverse transform.
+    /// Wr = Zr Pr - Zi Pi + Zr' Qr + Zi' Qi, Wi = Zr Pi + Zi Pr + Zr' Qi - Zi' Qr.
+    /// </summary>
+    private static void PackedProduct<T>(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, ReadOnlySpan<T> rr, ReadOnlySpan<T> ri,
+        ReadOnlySpan<T> pr, ReadOnlySpan<T> pi, ReadOnlySpan<T> qr, ReadOnlySpan<T> qi, Span<T> wr, Span<T> wi)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = zr.Length, f = 0, lanes = Vector256<T>.Count;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            for (; f <= n - lanes; f += lanes)
+            {
+                var a = Vector256.Create(zr.Slice(f, lanes));
+                var b = Vector256.Create(zi.Slice(f, lanes));
+                var c = Vector256.Create(rr.Slice(f, lanes));
+                var e = Vector256.Create(ri.Slice(f, lanes));
+                var p0 = Vector256.Create(pr.Slice(f, lanes));
+                var p1 = Vector256.Create(pi.Slice(f, lanes));
+                var q0 = Vector256.Create(qr.Slice(f, lanes));
+                var q1 = Vector256.Create(qi.Slice(f, lanes));
+                (a * p0 - b * p1 + c * q0 + e * q1).CopyTo(wr.Slice(f, lanes));
+                (a * p1 + b * p0 + c * q1 - e * q0).CopyTo(wi.Slice(f, lanes));
+            }
+        }
+        for (; f < n; f++)
+        {
+            wr[f] = zr[f] * pr[f] - zi[f] * pi[f] + rr[f] * qr[f] + ri[f] * qi[f];
+            wi[f] = zr[f] * pi[f] + zi[f] * pr[f] + rr[f] * qi[f] - ri[f] * qr[f];
         }
     }
 

@@ -27,8 +27,10 @@
 // Backward pass: Backward (u, k, d) and BackwardLearned (also every learned block entry), derived in
 // their doc comments; the tape adapters are in ConvolutionOps.cs.
 //
-// Deliberate simplifications: float64 naive tier only (NaiveGemm for every block product, twiddle
-// angles reduced modulo N before cos/sin); a length with no divisor in [2, 16] (a prime > 16) is one
+// Tiers: this file is the float64 naive tier (NaiveGemm for every block product, twiddle angles reduced
+// modulo N before cos/sin); FlashButterfly.Fast.cs is the float32/float64 fast tier of the same levels.
+// The tape adapters (ConvolutionOps.cs) run this naive tier forward and backward in float64.
+// Deliberate simplifications: a length with no divisor in [2, 16] (a prime > 16) is one
 // dense DFT block; the learned convolution transforms u and k with the learned blocks and returns with
 // the exact inverse (after training the round trip is no longer the identity, as the paper notes).
 using Reference.Core;
