@@ -42,6 +42,9 @@ public static partial class FlashButterfly
     /// <summary>The blocks of every level in T: Re, Im [f, f] row-major B[k1, j1]; TRe, TIm = B^T (level 0 only).</summary>
     internal sealed record LevelBlocks<T>(T[][] Re, T[][] Im, T[] TRe, T[] TIm) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        /// <summary>Whether these are the exact DFT blocks of a plan (the 16-point levels may then use the DFT_16 codelet).</summary>
+        public bool Exact { get; init; }
+
         /// <summary>Blocks from float64 arrays (offset into [C, f, f] records), conjugated when asked.</summary>
         public static LevelBlocks<T> From(int[] factors, Func<int, (double[] Re, double[] Im, int Offset)> source, bool conjugate)
         {
@@ -84,6 +87,10 @@ public static partial class FlashButterfly
         public T[][] TwiddleRe { get; }
         public T[][] TwiddleIm { get; }
         public T[][] ConjTwiddleIm { get; }
+        /// <summary>Level 0's twiddles transposed, [m, q] row-major (k1 q + j2), for the codelet route vectorized over j2.</summary>
+        public T[] FirstTwiddleRe { get; }
+        public T[] FirstTwiddleIm { get; }
+        public T[] FirstConjTwiddleIm { get; }
         public LevelBlocks<T> Forward { get; }
         public LevelBlocks<T> Inverse { get; }
 
@@ -112,9 +119,20 @@ public static partial class FlashButterfly
                     }
                 sub = q;
             }
+            int m0 = Factors[0], q0 = n / m0;
+            FirstTwiddleRe = new T[n];
+            FirstTwiddleIm = new T[n];
+            FirstConjTwiddleIm = new T[n];
+            for (int k1 = 0; k1 < m0; k1++)
+                for (int j2 = 0; j2 < q0; j2++)
+                {
+                    FirstTwiddleRe[k1 * q0 + j2] = TwiddleRe[0][j2 * m0 + k1];
+                    FirstTwiddleIm[k1 * q0 + j2] = TwiddleIm[0][j2 * m0 + k1];
+                    FirstConjTwiddleIm[k1 * q0 + j2] = ConjTwiddleIm[0][j2 * m0 + k1];
+                }
             var exact = Factors.Select(f => DftBlock(f, inverse: false)).ToArray();
-            Forward = LevelBlocks<T>.From(Factors, l => (exact[l].Re, exact[l].Im, 0), conjugate: false);
-            Inverse = LevelBlocks<T>.From(Factors, l => (exact[l].Re, exact[l].Im, 0), conjugate: true);
+            Forward = LevelBlocks<T>.From(Factors, l => (exact[l].Re, exact[l].Im, 0), conjugate: false) with { Exact = true };
+            Inverse = LevelBlocks<T>.From(Factors, l => (exact[l].Re, exact[l].Im, 0), conjugate: true) with { Exact = true };
         }
 
         private static readonly ConcurrentDictionary<int, BlockPlan<T>> Cache = new();
@@ -123,7 +141,7 @@ public static partial class FlashButterfly
 
         /// <summary>
         /// One row, in place: re, im [N] -> the block transform (natural order), forward twiddles unless
-        /// conjugate. Entries j >= nonzero of the input are taken as zero (not read); on the last level only
+        /// conjugate. Entries j >= nonzero of the input must be zero (the first level may skip them); on the last level only
         /// the outputs t &lt; outputs are required (others may be left unwritten). scratch: 2 N values.
         /// </summary>
         public void Transform(LevelBlocks<T> blocks, bool conjugate, Span<T> re, Span<T> im, Span<T> scratchRe, Span<T> scratchIm,
@@ -136,8 +154,13 @@ public static partial class FlashButterfly
                 int m = Factors[s], q = sub / m;
                 var twIm = conjugate ? ConjTwiddleIm[s] : TwiddleIm[s];
                 bool last = s == levels - 1;
-                if (s == 0)
+                bool codelet = blocks.Exact && m == 16 && Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
+                if (s == 0 && codelet && q % Vector256<T>.Count == 0)
+                    FirstLevel16(inRe, inIm, outRe, outIm, FirstTwiddleRe, conjugate ? FirstConjTwiddleIm : FirstTwiddleIm, q, Math.Min(nonzero, n), conjugate);
+                else if (s == 0)
                     FirstLevel(inRe, inIm, outRe, outIm, blocks.TRe, blocks.TIm, TwiddleRe[s], twIm, m, q, Math.Min(nonzero, n));
+                else if (codelet && batch % Vector256<T>.Count == 0)
+                    BatchLevel16(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, q, batch, last ? Math.Min(m, (outputs + batch - 1) / batch) : m, conjugate);
                 else
                     BatchLevel(inRe, inIm, outRe, outIm, blocks.Re[s], blocks.Im[s], TwiddleRe[s], twIm, m, q, batch,
                         last ? Math.Min(m, (outputs + batch - 1) / batch) : m);
@@ -336,6 +359,156 @@ public static partial class FlashButterfly
         }
     }
 
+    // ------------------------------------------------------------------ the exact 16-point block as a codelet
+
+    /// <summary>w_16^(c p) for c, p &lt; 4 (index 4 c + p), the internal twiddles of DFT_16 = 4 x 4 (float64, rounded once).</summary>
+    private static class Codelet16<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public static readonly T[] Re = Enumerable.Range(0, 16).Select(i => T.CreateTruncating(Math.Cos(-2.0 * Math.PI * (i / 4) * (i % 4) / 16))).ToArray();
+        public static readonly T[] Im = Enumerable.Range(0, 16).Select(i => T.CreateTruncating(Math.Sin(-2.0 * Math.PI * (i / 4) * (i % 4) / 16))).ToArray();
+    }
+
+    /// <summary>
+    /// The exact block F_16 (conj(F_16) when inverse) applied lane-wise and fused with the level's twiddles:
+    /// x[j1] = the vector at x + j1 inStride (zero for j1 &gt;= j1max), X[k1] = sum_j1 w_16^(j1 k1) x[j1] computed as
+    /// 4 x 4 (j1 = 4 a + c, k1 = p + 4 r): Y[c][p] = DFT_4 over a of x[4 a + c], times w_16^(c p) (into the tile),
+    /// then X[p + 4 r] = DFT_4 over c of Y[c][p]; X[k1] times the twiddle (a broadcast of tw[k1] or the vector at
+    /// tw + k1 twStride) is stored at y + k1 outStride for k1 &lt; count. The same block as the dense product with ~10
+    /// flops per point instead of 16 complex multiply-adds ("complex multiplies as fits" for the exact blocks;
+    /// learned blocks stay GEMMs).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dft16<T>(ref T xr, ref T xi, nint inStride, int j1max, ref T yr, ref T yi, nint outStride, int count,
+        ref T wr, ref T wi, nint twStride, bool broadcast, bool twiddle, bool inverse, Span<Vector256<T>> tile)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var cr = Codelet16<T>.Re;
+        var ci = Codelet16<T>.Im;
+        for (int c = 0; c < 4; c++)
+        {
+            Vector256<T> Load(ref T x, int j1) => j1 < j1max ? Vector256.LoadUnsafe(ref Unsafe.Add(ref x, j1 * inStride)) : Vector256<T>.Zero;
+            var (y0r, y0i, y1r, y1i, y2r, y2i, y3r, y3i) = Dft4(Load(ref xr, c), Load(ref xi, c), Load(ref xr, 4 + c), Load(ref xi, 4 + c),
+                Load(ref xr, 8 + c), Load(ref xi, 8 + c), Load(ref xr, 12 + c), Load(ref xi, 12 + c), inverse);
+            tile[8 * c] = y0r;
+            tile[8 * c + 1] = y0i;
+            if (c == 0)
+            {
+                tile[2] = y1r; tile[3] = y1i; tile[4] = y2r; tile[5] = y2i; tile[6] = y3r; tile[7] = y3i;
+                continue;
+            }
+            (tile[8 * c + 2], tile[8 * c + 3]) = Rotate(y1r, y1i, cr[4 * c + 1], ci[4 * c + 1], inverse);
+            (tile[8 * c + 4], tile[8 * c + 5]) = Rotate(y2r, y2i, cr[4 * c + 2], ci[4 * c + 2], inverse);
+            (tile[8 * c + 6], tile[8 * c + 7]) = Rotate(y3r, y3i, cr[4 * c + 3], ci[4 * c + 3], inverse);
+        }
+        for (int p = 0; p < 4; p++)
+        {
+            var (x0r, x0i, x1r, x1i, x2r, x2i, x3r, x3i) = Dft4(tile[2 * p], tile[2 * p + 1], tile[8 + 2 * p], tile[9 + 2 * p],
+                tile[16 + 2 * p], tile[17 + 2 * p], tile[24 + 2 * p], tile[25 + 2 * p], inverse);
+            Store(x0r, x0i, p, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+            Store(x1r, x1i, p + 4, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+            Store(x2r, x2i, p + 8, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+            Store(x3r, x3i, p + 12, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store<T>(Vector256<T> vr, Vector256<T> vi, int k1, ref T yr, ref T yi, nint outStride, int count,
+        ref T wr, ref T wi, nint twStride, bool broadcast, bool twiddle) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (k1 >= count) return;
+        if (twiddle)
+        {
+            var cr = broadcast ? Vector256.Create(Unsafe.Add(ref wr, k1)) : Vector256.LoadUnsafe(ref Unsafe.Add(ref wr, k1 * twStride));
+            var ci = broadcast ? Vector256.Create(Unsafe.Add(ref wi, k1)) : Vector256.LoadUnsafe(ref Unsafe.Add(ref wi, k1 * twStride));
+            (vr, vi) = (vr * cr - vi * ci, vr * ci + vi * cr);
+        }
+        vr.StoreUnsafe(ref Unsafe.Add(ref yr, k1 * outStride));
+        vi.StoreUnsafe(ref Unsafe.Add(ref yi, k1 * outStride));
+    }
+
+    /// <summary>(vr + i vi) (cr + i ci), or times the conjugate when inverse.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<T>, Vector256<T>) Rotate<T>(Vector256<T> vr, Vector256<T> vi, T cr, T ci, bool inverse)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var r = Vector256.Create(cr);
+        var i = Vector256.Create(inverse ? -ci : ci);
+        return (vr * r - vi * i, vr * i + vi * r);
+    }
+
+    /// <summary>
+    /// y_r = sum_a w_4^(a r) x_a (w_4 = -i forward, +i inverse): with A = x0 + x2, B = x0 - x2, C = x1 + x3,
+    /// E = x1 - x3: y0 = A + C, y2 = A - C, y1 = B -+ i E, y3 = B +- i E.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<T>, Vector256<T>, Vector256<T>, Vector256<T>, Vector256<T>, Vector256<T>, Vector256<T>, Vector256<T>) Dft4<T>(
+        Vector256<T> x0r, Vector256<T> x0i, Vector256<T> x1r, Vector256<T> x1i, Vector256<T> x2r, Vector256<T> x2i,
+        Vector256<T> x3r, Vector256<T> x3i, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var ar = x0r + x2r; var ai = x0i + x2i;
+        var br = x0r - x2r; var bi = x0i - x2i;
+        var cr = x1r + x3r; var ci = x1i + x3i;
+        var er = x1r - x3r; var ei = x1i - x3i;
+        if (inverse) (er, ei) = (-er, -ei);
+        return (ar + cr, ai + ci, br + ei, bi - er, ar - cr, ai - ci, br - ei, bi + er);
+    }
+
+    /// <summary>
+    /// Level 0 with the exact 16-point block, vectorized over j2 (q a multiple of the vector width): the lanes hold
+    /// j2 .. j2 + W - 1, X[k1] = DFT_16 of x[q j1 + j2] (j1 with q j1 &gt;= nonzero read as zero) times the transposed
+    /// twiddles tw[k1 q + j2], into a tile; W x W block transposes write out[j2 16 + k1].
+    /// </summary>
+    private static void FirstLevel16<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int q, int nonzero, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector256<T>.Count;
+        Span<Vector256<T>> tile = stackalloc Vector256<T>[32];
+        Span<Vector256<T>> resultRe = stackalloc Vector256<T>[16];
+        Span<Vector256<T>> resultIm = stackalloc Vector256<T>[16];
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T tileRe = ref Unsafe.As<Vector256<T>, T>(ref MemoryMarshal.GetReference(resultRe));
+        ref T tileIm = ref Unsafe.As<Vector256<T>, T>(ref MemoryMarshal.GetReference(resultIm));
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        for (int j2 = 0; j2 < q; j2 += lanes)
+        {
+            // Whole vectors only: j1 is kept while its first lane q j1 + j2 is below nonzero (the rest are zeros).
+            int j1max = j2 >= nonzero ? 0 : Math.Min(16, (nonzero - j2 + q - 1) / q);
+            Dft16(ref Unsafe.Add(ref xrRef, j2), ref Unsafe.Add(ref xiRef, j2), q, j1max, ref tileRe, ref tileIm, lanes, 16,
+                ref Unsafe.Add(ref wrRef, j2), ref Unsafe.Add(ref wiRef, j2), q, broadcast: false, twiddle: true, inverse, tile);
+            for (int kb = 0; kb < 16; kb += lanes)
+            {
+                BlockTranspose.Square(ref Unsafe.Add(ref tileRe, kb * lanes), lanes, ref Unsafe.Add(ref orRef, j2 * 16 + kb), 16);
+                BlockTranspose.Square(ref Unsafe.Add(ref tileIm, kb * lanes), lanes, ref Unsafe.Add(ref oiRef, j2 * 16 + kb), 16);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Level s &gt; 0 with the exact 16-point block, vectorized over beta (b a multiple of the vector width):
+    /// out[(j2 16 + k1) b + beta] = tw[j2, k1] DFT_16(in[(q j1 + j2) b + beta])[k1] for k1 &lt; k1count; no twiddle when q = 1.
+    /// </summary>
+    private static void BatchLevel16<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int q, int b, int k1count, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector256<T>.Count;
+        Span<Vector256<T>> tile = stackalloc Vector256<T>[32];
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        for (int j2 = 0; j2 < q; j2++)
+            for (int beta = 0; beta < b; beta += lanes)
+                Dft16(ref Unsafe.Add(ref xrRef, j2 * b + beta), ref Unsafe.Add(ref xiRef, j2 * b + beta), (nint)q * b, 16,
+                    ref Unsafe.Add(ref orRef, j2 * 16 * b + beta), ref Unsafe.Add(ref oiRef, j2 * 16 * b + beta), b, k1count,
+                    ref Unsafe.Add(ref wrRef, j2 * 16), ref Unsafe.Add(ref wiRef, j2 * 16), 1, broadcast: true, twiddle: q > 1, inverse, tile);
+    }
+
     // ------------------------------------------------------------------ transforms (Fast)
 
     /// <summary>Fast tier of <see cref="Forward"/>: in-place DFT of each row of re, im [rows, N] in float or double.</summary>
@@ -397,8 +570,7 @@ public static partial class FlashButterfly
         var y = Tensor<T>.Zeros(u.ShapeArray);
         T[] ud = u.Data, kd = k.Data, yd = y.Data;
         T scale = T.One / T.CreateTruncating(4 * (long)n);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
-        Parallel.For(0, (channels + 1) / 2, options, () => new T[10 * n], (pair, _, work) =>
+        ForEachWithScratch<T>((channels + 1) / 2, maxThreads, 10 * n, (pair, work) =>
         {
             int ca = 2 * pair, cb = ca + 1;
             bool two = cb < channels;
@@ -429,8 +601,7 @@ public static partial class FlashButterfly
                 wr[..length].CopyTo(yd.AsSpan(ra * length, length));
                 if (two) wi[..length].CopyTo(yd.AsSpan(rb * length, length));
             }
-            return work;
-        }, _ => { });
+        });
         if (d is not null) AddSkip(u, d, y, rows, channels, length);
         return y;
     }
@@ -534,8 +705,7 @@ public static partial class FlashButterfly
         var y = Tensor<T>.Zeros(u.ShapeArray);
         T[] ud = u.Data, kd = k.Data, yd = y.Data;
         T scale = T.One / T.CreateTruncating(n);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
-        Parallel.For(0, channels, options, () => new T[6 * n], (c, _, work) =>
+        ForEachWithScratch<T>(channels, maxThreads, 6 * n, (c, work) =>
         {
             var blocks = LearnedBlocks<T>(p, c);
             var zk = work.AsSpan(0, 2 * n);
@@ -555,8 +725,7 @@ public static partial class FlashButterfly
                 plan.Transform(plan.Inverse, true, zu[..n], zu[n..], scratch[..n], scratch[n..], n, length);
                 zu[..length].CopyTo(yd.AsSpan(r * length, length));
             }
-            return work;
-        }, _ => { });
+        });
         if (d is not null) AddSkip(u, d, y, rows, channels, length);
         return y;
     }
@@ -588,6 +757,34 @@ public static partial class FlashButterfly
             ar[i] = xr * br[i] - xi * bi[i];
             ai[i] = xr * bi[i] + xi * br[i];
         }
+    }
+
+    /// <summary>
+    /// body(i, scratch) for i &lt; count: on the calling thread when maxThreads = 1, else Parallel.For up to maxThreads
+    /// (0 = all cores); each worker rents one scratch array of at least <paramref name="scratch"/> values from the shared
+    /// ArrayPool (a fresh array per partition would be a large-object allocation per call).
+    /// </summary>
+    private static void ForEachWithScratch<T>(int count, int maxThreads, int scratch, Action<int, T[]> body)
+    {
+        if (maxThreads == 1 || count <= 1)
+        {
+            var work = System.Buffers.ArrayPool<T>.Shared.Rent(scratch);
+            try
+            {
+                for (int i = 0; i < count; i++) body(i, work);
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<T>.Shared.Return(work);
+            }
+            return;
+        }
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
+        Parallel.For(0, count, options, () => System.Buffers.ArrayPool<T>.Shared.Rent(scratch), (i, _, work) =>
+        {
+            body(i, work);
+            return work;
+        }, work => System.Buffers.ArrayPool<T>.Shared.Return(work));
     }
 
     /// <summary>y[r] += d[r mod C] u[r] for every row (TensorPrimitives).</summary>
