@@ -47,6 +47,9 @@ public static partial class FlashButterfly
                     var blocks = ButterflyParameters.InitializeExact(FftConvolution.FftSize(p.Int("length"), p.Int("kernel_length")), p.Int("channels"));
                     return NamedTensors.Outputs(("y", ConvolveLearned(blocks, x.Double("u"), x.Double("k"), Skip(x))));
                 }, "y"),
+            new("three-pass (Sec. 3.2)", "FlashButterfly.ConvolveThreePass(u, k, d): first level over the whole sequence, then chunk by chunk " +
+                "(forward, product, inverse on each chunk of N / m), then the first level's adjoint",
+                (_, x) => NamedTensors.Outputs(("y", ConvolveThreePass(x.Double("u"), x.Double("k"), Skip(x)))), "y"),
             new("direct causal sum", "CausalConvolution.Forward(u, k, d)",
                 (_, x) => NamedTensors.Outputs(("y", CausalConvolution.Forward(x.Double("u"), x.Double("k"), Skip(x)))), "y"),
             new("materialized T u", "CausalConvolution.Materialize(k, d, L), then T u per row",
