@@ -44,3 +44,37 @@ public class FlashButterflyBench
     [Benchmark(Description = "FlashButterfly learned f32 1 thread")]
     public Tensor<float> Learned() => FlashButterfly.ConvolveLearnedFast(learned, u, k, maxThreads: 1);
 }
+
+/// <summary>
+/// `--flash-butterfly-cpu-time`: the same 1-thread comparison as <see cref="FlashButterflyBench"/> timed by this
+/// process's CPU time (20 calls per round, 5 rounds, the median round reported), which a loaded shared machine
+/// distorts less than wall-clock time.
+/// </summary>
+public static class FlashButterflyCpuTime
+{
+    public static void Run()
+    {
+        const int channels = 256, length = 4096;
+        var rng = new SplitMix64(2);
+        var u = rng.NormalTensor<double>(0, 1, 1, channels, length).Cast<float>();
+        var k = rng.NormalTensor<double>(0, 1, channels, length).Cast<float>();
+        var y = new float[channels * length];
+        double Median(Action call)
+        {
+            call();
+            var rounds = new double[5];
+            for (int r = 0; r < rounds.Length; r++)
+            {
+                var start = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+                for (int i = 0; i < 20; i++) call();
+                rounds[r] = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - start).TotalMilliseconds / 20;
+            }
+            Array.Sort(rounds);
+            return rounds[rounds.Length / 2];
+        }
+        double fft = Median(() => FftConvolution.Causal<float>(u.Data, k.Data, y, channels, length, length, maxThreads: 1));
+        double exact = Median(() => FlashButterfly.ConvolveFast(u, k, maxThreads: 1));
+        Console.WriteLine($"FftConvolution f32 1 thread: {fft:F1} ms CPU per call");
+        Console.WriteLine($"FlashButterfly exact f32 1 thread: {exact:F1} ms CPU per call ({exact / fft:F2}x)");
+    }
+}

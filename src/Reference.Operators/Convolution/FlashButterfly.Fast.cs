@@ -188,7 +188,7 @@ public static partial class FlashButterfly
     /// (two vectors of outputs per pass) with the transposed block bt[j1 m + k1]; j1max = the count of j1 with
     /// q j1 + j2 &lt; nonzero. The real part keeps sum Br xr and sum Bi xi apart and subtracts once at the end.
     /// </summary>
-    internal static void FirstLevel<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+    private static void FirstLevel<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
         ReadOnlySpan<T> btr, ReadOnlySpan<T> bti, ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int m, int q, int nonzero)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -271,7 +271,7 @@ public static partial class FlashButterfly
     /// Level s > 0 (batch b): out[(j2 m + k1) b + beta] = tw[j2, k1] sum_j1 B[k1, j1] in[(q j1 + j2) b + beta] for
     /// k1 &lt; k1count, vectorized over beta; two outputs k1 share each input vector load. No twiddle when q = 1.
     /// </summary>
-    internal static void BatchLevel<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+    private static void BatchLevel<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
         ReadOnlySpan<T> blockRe, ReadOnlySpan<T> blockIm, ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int m, int q, int b, int k1count)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -578,25 +578,24 @@ public static partial class FlashButterfly
             Span<T> zr = work.AsSpan(4 * n, n), zi = work.AsSpan(5 * n, n), wr = work.AsSpan(6 * n, n), wi = work.AsSpan(7 * n, n);
             Span<T> sr = work.AsSpan(8 * n, n), si = work.AsSpan(9 * n, n);
             // Z_k = F(k_a + i k_b) (taps zero-padded to N), then the pair's product factors P, Q.
-            qr.Clear();
-            qi.Clear();
-            kd.AsSpan(ca * kernelLength, taps).CopyTo(qr);
-            if (two) kd.AsSpan(cb * kernelLength, taps).CopyTo(qi);
-            plan.Transform(plan.Forward, false, qr, qi, sr, si, taps, n);
-            Reversed(qr, sr);
-            Reversed(qi, si);
-            KernelFactors(qr, qi, sr, si, pr, pi, scale);
+            // The kernel is transformed in s (the input buffers z are free here and serve as scratch).
+            kd.AsSpan(ca * kernelLength, taps).CopyTo(sr);
+            sr[taps..].Clear();
+            if (two) kd.AsSpan(cb * kernelLength, taps).CopyTo(si);
+            else si[..taps].Clear();
+            si[taps..].Clear();
+            plan.Transform(plan.Forward, false, sr, si, zr, zi, taps, n);
+            KernelFactors(sr, si, pr, pi, qr, qi, scale);
             for (int bi = 0; bi < batch; bi++)
             {
                 int ra = bi * channels + ca, rb = ra + 1;
-                zr.Clear();
-                zi.Clear();
                 ud.AsSpan(ra * length, length).CopyTo(zr);
+                zr[length..].Clear();
                 if (two) ud.AsSpan(rb * length, length).CopyTo(zi);
+                else zi[..length].Clear();
+                zi[length..].Clear();
                 plan.Transform(plan.Forward, false, zr, zi, sr, si, length, n);
-                Reversed(zr, sr);
-                Reversed(zi, si);
-                PackedProduct(zr, zi, sr, si, pr, pi, qr, qi, wr, wi);
+                PackedProduct(zr, zi, pr, pi, qr, qi, wr, wi);
                 plan.Transform(plan.Inverse, true, wr, wi, zr, zi, n, length);
                 wr[..length].CopyTo(yd.AsSpan(ra * length, length));
                 if (two) wi[..length].CopyTo(yd.AsSpan(rb * length, length));
@@ -606,71 +605,87 @@ public static partial class FlashButterfly
         return y;
     }
 
-    /// <summary>r[f] = z[(N - f) mod N] (the reversal behind R = conj(Z[-f]); vectorized Span.Reverse).</summary>
-    private static void Reversed<T>(ReadOnlySpan<T> z, Span<T> r)
+    /// <summary>The lanes of v in reverse order (one permute: vpermps / vpermpd).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> ReverseLanes<T>(Vector256<T> v) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        r[0] = z[0];
-        z[1..].CopyTo(r[1..]);
-        r[1..].Reverse();
+        if (typeof(T) == typeof(float)) return Vector256.Shuffle(v.AsSingle(), Vector256.Create(7, 6, 5, 4, 3, 2, 1, 0)).As<float, T>();
+        if (typeof(T) == typeof(double)) return Vector256.Shuffle(v.AsDouble(), Vector256.Create(3L, 2, 1, 0)).As<double, T>();
+        throw new NotSupportedException($"ReverseLanes runs on float or double, not {typeof(T).Name}.");
     }
 
     /// <summary>
-    /// From the packed kernel spectrum Z = K_a + i K_b and its reversal Z' (Z'[f] = Z[-f]): K_a = (Z + conj Z') / 2,
-    /// K_b = (Z - conj Z') / (2 i), and the factors P = s (K_a + K_b) / 2, Q = s (K_a - K_b) / 2 (written over Z and
-    /// into p), so that W = Z_u P + conj(Z_u') Q = s (U_a K_a + i U_b K_b) for a packed input spectrum Z_u.
-    /// Here s = 4 scale: P = scale (Zr + Zr' + Zi + Zi', Zi - Zi' + Zr' - Zr), Q = scale (Zr + Zr' - Zi - Zi', Zi - Zi' + Zr - Zr').
+    /// From the packed kernel spectrum Z = K_a + i K_b and Z'[f] = Z[(N - f) mod N]: K_a = (Z + conj Z') / 2,
+    /// K_b = (Z - conj Z') / (2 i), and the factors P = s (K_a + K_b) / 2, Q = s (K_a - K_b) / 2 (s = 4 scale), so that
+    /// W = Z_u P + conj(Z_u') Q = s (U_a K_a + i U_b K_b) for a packed input spectrum Z_u:
+    /// P = scale (Zr + Zr' + Zi + Zi', Zi - Zi' + Zr' - Zr), Q = scale (Zr + Zr' - Zi - Zi', Zi - Zi' + Zr - Zr').
     /// </summary>
-    private static void KernelFactors<T>(Span<T> zr, Span<T> zi, ReadOnlySpan<T> rr, ReadOnlySpan<T> ri, Span<T> pr, Span<T> pi, T scale)
+    private static void KernelFactors<T>(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, Span<T> pr, Span<T> pi, Span<T> qr, Span<T> qi, T scale)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int n = zr.Length, f = 0;
+        int n = zr.Length, lanes = Vector256<T>.Count, f = 0;
+        void One(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, Span<T> pr, Span<T> pi, Span<T> qr, Span<T> qi, int f)
+        {
+            int g = (n - f) % n;
+            T sum = zr[f] + zr[g], isum = zi[f] + zi[g], idiff = zi[f] - zi[g], diff = zr[g] - zr[f];
+            pr[f] = (sum + isum) * scale;
+            pi[f] = (idiff + diff) * scale;
+            qr[f] = (sum - isum) * scale;
+            qi[f] = (idiff - diff) * scale;
+        }
+        One(zr, zi, pr, pi, qr, qi, f++);
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
             var sv = Vector256.Create(scale);
-            for (; f <= n - Vector256<T>.Count; f += Vector256<T>.Count)
+            ref T zrRef = ref MemoryMarshal.GetReference(zr);
+            ref T ziRef = ref MemoryMarshal.GetReference(zi);
+            for (; f + lanes <= n; f += lanes)
             {
-                var a = Vector256.Create(zr.Slice(f, Vector256<T>.Count));
-                var b = Vector256.Create(zi.Slice(f, Vector256<T>.Count));
-                var c = Vector256.Create(rr.Slice(f, Vector256<T>.Count));
-                var e = Vector256.Create(ri.Slice(f, Vector256<T>.Count));
+                var a = Vector256.LoadUnsafe(ref zrRef, (nuint)f);
+                var b = Vector256.LoadUnsafe(ref ziRef, (nuint)f);
+                var c = ReverseLanes(Vector256.LoadUnsafe(ref zrRef, (nuint)(n - f - lanes + 1)));
+                var e = ReverseLanes(Vector256.LoadUnsafe(ref ziRef, (nuint)(n - f - lanes + 1)));
                 var sum = a + c;
                 var isum = b + e;
                 var idiff = b - e;
                 var diff = c - a;
-                ((sum + isum) * sv).CopyTo(pr.Slice(f, Vector256<T>.Count));
-                ((idiff + diff) * sv).CopyTo(pi.Slice(f, Vector256<T>.Count));
-                ((sum - isum) * sv).CopyTo(zr.Slice(f, Vector256<T>.Count));
-                ((idiff - diff) * sv).CopyTo(zi.Slice(f, Vector256<T>.Count));
+                ((sum + isum) * sv).CopyTo(pr.Slice(f, lanes));
+                ((idiff + diff) * sv).CopyTo(pi.Slice(f, lanes));
+                ((sum - isum) * sv).CopyTo(qr.Slice(f, lanes));
+                ((idiff - diff) * sv).CopyTo(qi.Slice(f, lanes));
             }
         }
-        for (; f < n; f++)
-        {
-            T sum = zr[f] + rr[f], isum = zi[f] + ri[f], idiff = zi[f] - ri[f], diff = rr[f] - zr[f];
-            pr[f] = (sum + isum) * scale;
-            pi[f] = (idiff + diff) * scale;
-            zr[f] = (sum - isum) * scale;
-            zi[f] = (idiff - diff) * scale;
-        }
+        for (; f < n; f++) One(zr, zi, pr, pi, qr, qi, f);
     }
 
     /// <summary>
-    /// W = Z P + conj(Z') Q for the packed input spectrum Z = U_a + i U_b, its reversal Z' and the kernel
-    /// factors P, Q (<see cref="KernelFactors"/>): W = Y_a + i Y_b, scaled for the unscaled inverse transform.
-    /// Wr = Zr Pr - Zi Pi + Zr' Qr + Zi' Qi, Wi = Zr Pi + Zi Pr + Zr' Qi - Zi' Qr.
+    /// W = Z P + conj(Z') Q for the packed input spectrum Z = U_a + i U_b (Z'[f] = Z[(N - f) mod N], read reversed in
+    /// place) and the kernel factors P, Q (<see cref="KernelFactors"/>): W = Y_a + i Y_b, scaled for the unscaled
+    /// inverse transform. Wr = Zr Pr - Zi Pi + Zr' Qr + Zi' Qi, Wi = Zr Pi + Zi Pr + Zr' Qi - Zi' Qr.
     /// </summary>
-    private static void PackedProduct<T>(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, ReadOnlySpan<T> rr, ReadOnlySpan<T> ri,
+    private static void PackedProduct<T>(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi,
         ReadOnlySpan<T> pr, ReadOnlySpan<T> pi, ReadOnlySpan<T> qr, ReadOnlySpan<T> qi, Span<T> wr, Span<T> wi)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = zr.Length, f = 0, lanes = Vector256<T>.Count;
+        void One(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, ReadOnlySpan<T> pr, ReadOnlySpan<T> pi, ReadOnlySpan<T> qr, ReadOnlySpan<T> qi,
+            Span<T> wr, Span<T> wi, int f)
+        {
+            int g = (n - f) % n;
+            wr[f] = zr[f] * pr[f] - zi[f] * pi[f] + zr[g] * qr[f] + zi[g] * qi[f];
+            wi[f] = zr[f] * pi[f] + zi[f] * pr[f] + zr[g] * qi[f] - zi[g] * qr[f];
+        }
+        One(zr, zi, pr, pi, qr, qi, wr, wi, f++);
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
-            for (; f <= n - lanes; f += lanes)
+            ref T zrRef = ref MemoryMarshal.GetReference(zr);
+            ref T ziRef = ref MemoryMarshal.GetReference(zi);
+            for (; f + lanes <= n; f += lanes)
             {
-                var a = Vector256.Create(zr.Slice(f, lanes));
-                var b = Vector256.Create(zi.Slice(f, lanes));
-                var c = Vector256.Create(rr.Slice(f, lanes));
-                var e = Vector256.Create(ri.Slice(f, lanes));
+                var a = Vector256.LoadUnsafe(ref zrRef, (nuint)f);
+                var b = Vector256.LoadUnsafe(ref ziRef, (nuint)f);
+                var c = ReverseLanes(Vector256.LoadUnsafe(ref zrRef, (nuint)(n - f - lanes + 1)));
+                var e = ReverseLanes(Vector256.LoadUnsafe(ref ziRef, (nuint)(n - f - lanes + 1)));
                 var p0 = Vector256.Create(pr.Slice(f, lanes));
                 var p1 = Vector256.Create(pi.Slice(f, lanes));
                 var q0 = Vector256.Create(qr.Slice(f, lanes));
@@ -679,11 +694,7 @@ public static partial class FlashButterfly
                 (a * p1 + b * p0 + c * q1 - e * q0).CopyTo(wi.Slice(f, lanes));
             }
         }
-        for (; f < n; f++)
-        {
-            wr[f] = zr[f] * pr[f] - zi[f] * pi[f] + rr[f] * qr[f] + ri[f] * qi[f];
-            wi[f] = zr[f] * pi[f] + zi[f] * pr[f] + rr[f] * qi[f] - ri[f] * qr[f];
-        }
+        for (; f < n; f++) One(zr, zi, pr, pi, qr, qi, wr, wi, f);
     }
 
     /// <summary>
