@@ -419,6 +419,68 @@ def conv_flash_butterfly(p, x, dtype):
     return {"y": y.astype(dtype)}
 
 
+def _butterfly_factors(n):
+    """FlashButterfly's levels: while the length exceeds 16 take its largest divisor in [2, 16] (none: stop),
+    divide; the remaining length is the dense base block."""
+    factors = []
+    while n > 16:
+        m = next((f for f in range(16, 1, -1) if n % f == 0), 0)
+        if m == 0:
+            break
+        factors.append(m)
+        n //= m
+    return factors + [n]
+
+
+def _butterfly_transform(x, blocks):
+    """Cooley-Tukey with given blocks (Fu, Epstein et al. 2023, Sec. 3.2-3.3): x [..., n] complex, blocks[0] [m, m].
+    View x as m x q (x[q j1 + j2]), A = B X along j1, A[k1, j2] *= exp(-2 pi i j2 k1 / n), the rest of the blocks on
+    every row of A, X[k1 + m k2] = A'[k1, k2]. One block left: y = B x."""
+    b = blocks[0]
+    n = x.shape[-1]
+    if len(blocks) == 1:
+        return x @ b.T
+    m = b.shape[0]
+    q = n // m
+    a = np.einsum("kj,...jt->...kt", b, x.reshape(x.shape[:-1] + (m, q)))
+    k1, j2 = np.meshgrid(np.arange(m), np.arange(q), indexing="ij")
+    a = a * np.exp(-2j * np.pi * ((k1 * j2) % n) / n)
+    inner = _butterfly_transform(a, blocks[1:])                    # [..., m (k1), q (k2)]
+    return np.swapaxes(inner, -1, -2).reshape(x.shape)             # index k2 m + k1
+
+
+def conv_flash_butterfly_learned(p, x, dtype):
+    """FlashButterfly with learned blocks (Fu, Epstein et al. 2023, Sec. 3.3): u and the first min(Lk, L) taps
+    zero-padded to N = the smallest power of two >= L + taps - 1, each transformed by its channel's block recursion
+    (blocks [C, S, 2]: level l's f x f block at offset sum of earlier f^2, row-major, (re, im)), multiplied, back
+    through numpy's exact inverse FFT: y = Re(ifft(F_c u F_c k))[:L] + d u. Outputs rounded to dtype."""
+    u = x["u"].astype(dtype).astype(np.float64)
+    length = u.shape[-1]
+    taps = min(p["kernel_length"], length)
+    k = x["k"].astype(dtype).astype(np.float64)[:, :taps]
+    packed = x["blocks"].astype(dtype).astype(np.float64)
+    n = 1
+    while n < length + taps - 1:
+        n *= 2
+    factors = _butterfly_factors(n)
+    y = np.zeros(u.shape)
+    for c in range(k.shape[0]):
+        blocks, offset = [], 0
+        for f in factors:
+            flat = packed[c, offset:offset + f * f]
+            blocks.append((flat[:, 0] + 1j * flat[:, 1]).reshape(f, f))
+            offset += f * f
+        padded_u = np.zeros(u[..., c, :].shape[:-1] + (n,))
+        padded_u[..., :length] = u[..., c, :]
+        padded_k = np.zeros(n)
+        padded_k[:taps] = k[c]
+        spectrum = _butterfly_transform(padded_u.astype(complex), blocks) * _butterfly_transform(padded_k.astype(complex), blocks)
+        y[..., c, :] = np.fft.ifft(spectrum, axis=-1).real[..., :length]
+    if "d" in x:
+        y = y + x["d"].astype(dtype).astype(np.float64)[:, None] * u
+    return {"y": y.astype(dtype)}
+
+
 def _smooth(w, window):
     """Moving average over the last axis: s[t] = sum_{|j - t| <= window // 2} w[j] / window (zeros outside)."""
     half = window // 2
@@ -701,7 +763,7 @@ OPS = {"linalg.gemm": gemm, "nn.softmax": softmax, "fft.fft": fft, "fft.causal_c
        "ssm.shift": shift_ssm, "ssm.h3": h3, "ssm.selective_scan": selective_scan, "ssm.mamba_block": mamba_block,
        "ssm.ssd": ssd, "nn.log_softmax": log_softmax, "nn.layer_norm": layer_norm, "nn.rms_norm": rms_norm}
 OPS.update({"conv.causal": conv_causal, "conv.bidirectional": conv_bidirectional, "conv.long": conv_long,
-            "conv.flash_butterfly": conv_flash_butterfly,
+            "conv.flash_butterfly": conv_flash_butterfly, "conv.flash_butterfly_learned": conv_flash_butterfly_learned,
             "conv.hyena": conv_hyena, "ssm.s4d": s4d, "attention.softmax": attention_softmax,
             "attention.linear": attention_linear, "attention.decayed_linear": attention_decayed_linear,
             "recurrence.gla": recurrence_gla, "ess.tolerance": ess_tolerance, "ess.entropy": ess_entropy})

@@ -28,6 +28,12 @@ public static class Program
             MonarchCpuTime.Run();
             return;
         }
+        // `--flash-butterfly-cpu-time`: FlashButterfly's fast tier vs FftConvolution by CPU time (see FlashButterflyCpuTime).
+        if (args.Length > 0 && args[0] == "--flash-butterfly-cpu-time")
+        {
+            FlashButterflyCpuTime.Run();
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -85,4 +85,25 @@ public static class ConvolutionOps
             return [.. grads, .. blocks];
         });
     }
+
+    /// <summary>
+    /// `conv.flash_butterfly_learned` with the blocks packed in one variable [C, S, 2] (<see cref="Convolution.FlashButterfly.PackBlocks"/>)
+    /// for a transform of length <paramref name="n"/>: the registry's adapter; VJP <see cref="Convolution.FlashButterfly.BackwardLearned"/>
+    /// with the block gradients packed the same way.
+    /// </summary>
+    public static Variable FlashButterflyLearned(int n, Variable blocks, Variable u, Variable k, Variable? d = null)
+    {
+        ArgumentNullException.ThrowIfNull(blocks);
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(k);
+        var p = Convolution.FlashButterfly.UnpackBlocks(n, blocks.Value);
+        var y = Convolution.FlashButterfly.ConvolveLearned(p, u.Value, k.Value, d?.Value);
+        Variable[] inputs = d is null ? [u, k, blocks] : [u, k, d, blocks];
+        return Function.Apply("conv.flash_butterfly_learned", inputs, y, g =>
+        {
+            var r = Convolution.FlashButterfly.BackwardLearned(p, u.Value, k.Value, d?.Value, g);
+            var packed = Convolution.FlashButterfly.PackBlocks(p with { BlockRe = r.BlockRe, BlockIm = r.BlockIm });
+            return d is null ? [r.Input, r.Kernel, packed] : [r.Input, r.Kernel, r.Skip, packed];
+        });
+    }
 }

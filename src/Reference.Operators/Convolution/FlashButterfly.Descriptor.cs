@@ -36,6 +36,9 @@ public static partial class FlashButterfly
         Outputs = [new("y", "[B, C, L]", "y[t] = sum_{j <= min(t, Lk - 1)} k[j] u[t - j] + D u[t]")],
         NaiveEntry = "FlashButterfly.Convolve(u, k, d)",
         Naive = (_, x) => NamedTensors.Outputs(("y", Convolve(x.Double("u"), x.Double("k"), Skip(x)))),
+        FastEntry = "FlashButterfly.ConvolveFast<T>(u, k, d) (float32, float64): the same levels in Stockham order with Vector256 block " +
+            "products, two real channels per complex transform, channel pairs on threads (FlashButterfly.Fast.cs)",
+        Fast = (_, x, precision) => precision == Precision.Float32 ? FastOut<float>(x) : FastOut<double>(x),
         Forms =
         [
             new("learned blocks at the exact init", "FlashButterfly.ConvolveLearned(ButterflyParameters.InitializeExact(FftConvolution.FftSize(L, Lk), C), u, k, d)",
@@ -44,6 +47,9 @@ public static partial class FlashButterfly
                     var blocks = ButterflyParameters.InitializeExact(FftConvolution.FftSize(p.Int("length"), p.Int("kernel_length")), p.Int("channels"));
                     return NamedTensors.Outputs(("y", ConvolveLearned(blocks, x.Double("u"), x.Double("k"), Skip(x))));
                 }, "y"),
+            new("three-pass (Sec. 3.2)", "FlashButterfly.ConvolveThreePass(u, k, d): first level over the whole sequence, then chunk by chunk " +
+                "(forward, product, inverse on each chunk of N / m), then the first level's adjoint",
+                (_, x) => NamedTensors.Outputs(("y", ConvolveThreePass(x.Double("u"), x.Double("k"), Skip(x)))), "y"),
             new("direct causal sum", "CausalConvolution.Forward(u, k, d)",
                 (_, x) => NamedTensors.Outputs(("y", CausalConvolution.Forward(x.Double("u"), x.Double("k"), Skip(x)))), "y"),
             new("materialized T u", "CausalConvolution.Materialize(k, d, L), then T u per row",
@@ -82,8 +88,6 @@ public static partial class FlashButterfly
             "the output norm, ~1e-15 here (1e-12 leaves a margin); a float32 backend reaches ~1e-6, 1e-5 is the conventions' float32 bound"),
         Without = new Dictionary<string, string>
         {
-            ["fast"] = "FlashButterfly is a float64 naive-tier transform (every block product a NaiveGemm, as the file head says); the fast " +
-                "route of the same convolution is conv.causal's CausalConvolution.ForwardFast<T> (real FFT), so no second fast tier",
             ["realize"] = "no diagonal state: the convolution's state is the shift register of the last Lk - 1 inputs (a nilpotent transition)",
             ["step"] = "the block FFT transforms whole sequences; decoding the same convolution token by token is conv.causal's " +
                 "CausalConvolution.Step (ConvolutionState)",
@@ -91,6 +95,9 @@ public static partial class FlashButterfly
                 "conv.causal's ESS instance covers it",
         },
     };
+
+    private static NamedArrays FastOut<T>(NamedArrays x) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
+        NamedTensors.Outputs(("y", ConvolveFast(x.As<T>("u"), x.As<T>("k"), x.Optional<T>("d"), maxThreads: 1)));
 
     private static bool HasSkip(JsonObject p) => !p.ContainsKey("skip") || p.Bool("skip");
 

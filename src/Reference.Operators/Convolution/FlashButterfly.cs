@@ -27,8 +27,10 @@
 // Backward pass: Backward (u, k, d) and BackwardLearned (also every learned block entry), derived in
 // their doc comments; the tape adapters are in ConvolutionOps.cs.
 //
-// Deliberate simplifications: float64 naive tier only (NaiveGemm for every block product, twiddle
-// angles reduced modulo N before cos/sin); a length with no divisor in [2, 16] (a prime > 16) is one
+// Tiers: this file is the float64 naive tier (NaiveGemm for every block product, twiddle angles reduced
+// modulo N before cos/sin); FlashButterfly.Fast.cs is the float32/float64 fast tier of the same levels.
+// The tape adapters (ConvolutionOps.cs) run this naive tier forward and backward in float64.
+// Deliberate simplifications: a length with no divisor in [2, 16] (a prime > 16) is one
 // dense DFT block; the learned convolution transforms u and k with the learned blocks and returns with
 // the exact inverse (after training the round trip is no longer the identity, as the paper notes).
 using Reference.Core;
@@ -282,6 +284,102 @@ public static partial class FlashButterfly
         return y;
     }
 
+    // ------------------------------------------------------------------ three-pass form (Sec. 3.2)
+
+    /// <summary>
+    /// The paper's three-pass FlashButterfly for sequences longer than on-chip memory (Sec. 3.2, the "alternate"
+    /// Butterfly decomposition F_N = P (I_m (x) F_q) D (F_m (x) I_q), m = Factors(N)[0], q = N / m): only the first
+    /// level touches the whole sequence; everything else works on one chunk of length q at a time.
+    ///   pass 1  A = D (F_m (x) I_q) x for x = pad(u) and for kappa = pad(k[:taps]): row k1 of A (a chunk of q values) is
+    ///           sum_j1 w_m^(j1 k1) x[q j1 + j2], times w_N^(j2 k1)
+    ///   pass 2  per chunk k1: Z_k1 = conj(F_q) (F_q A_k1 . F_q K_k1) with F_q the remaining levels (Factors(q));
+    ///           F_q A_k1 is entries k1 + m k2 of F_N x, so the product is the spectrum product in the chunk's order
+    ///   pass 3  w[q j1 + j2] = (1/N) sum_k1 conj(w_m^(j1 k1)) conj(w_N^(j2 k1)) Z_k1[j2] (the adjoint of pass 1), y = Re(w)[:L] + d u
+    /// No chunk ever needs the natural-order spectrum (P and P^T cancel between the forward and the inverse). Equal to
+    /// <see cref="Convolve"/> (float64 naive tier: DftBlock and twiddle angles as the recursion, NaiveGemm-free sums).
+    /// The paper's chunked state passing across sequence chunks is FlashConv's (H3, Sec. 4.2), here
+    /// <see cref="CausalConvolution.ForwardChunk"/>; the long-convolution paper's own split of a long sequence is this one.
+    /// </summary>
+    public static Tensor<double> ConvolveThreePass(Tensor<double> u, Tensor<double> k, Tensor<double>? d = null)
+    {
+        var (rows, channels, length, kernelLength) = CausalConvolution.Check(u, k, d);
+        int n = FftConvolution.FftSize(length, kernelLength), taps = Math.Min(kernelLength, length);
+        int m = Factors(n)[0], q = n / m;
+        var (fr, fi) = DftBlock(m, inverse: false);
+
+        // Pass 1 on a real padded row x [n] -> A [m, q] (row-major: chunk k1 at k1 q).
+        (double[] Re, double[] Im) FirstPass(ReadOnlySpan<double> x)
+        {
+            var ar = new double[n];
+            var ai = new double[n];
+            for (int k1 = 0; k1 < m; k1++)
+                for (int j2 = 0; j2 < q; j2++)
+                {
+                    double sr = 0.0, si = 0.0;
+                    for (int j1 = 0; j1 < m; j1++)
+                    {
+                        double v = q * j1 + j2 < x.Length ? x[q * j1 + j2] : 0.0;
+                        sr += fr[k1 * m + j1] * v;
+                        si += fi[k1 * m + j1] * v;
+                    }
+                    double angle = -2.0 * Math.PI * ((long)j2 * k1 % n) / n;
+                    double c = Math.Cos(angle), s = Math.Sin(angle);
+                    ar[k1 * q + j2] = sr * c - si * s;
+                    ai[k1 * q + j2] = sr * s + si * c;
+                }
+            return (ar, ai);
+        }
+
+        var kernels = new (double[] Re, double[] Im)[channels];
+        for (int c = 0; c < channels; c++)
+        {
+            var a = FirstPass(k.Data.AsSpan(c * kernelLength, taps));
+            if (m < n) Forward(a.Re, a.Im, m, q);         // pass 2's F_q of the kernel chunks (no chunk: N = m, one level)
+            kernels[c] = a;
+        }
+        var y = Tensor<double>.Zeros(u.ShapeArray);
+        for (int r = 0; r < rows; r++)
+        {
+            int c = r % channels;
+            var (zr, zi) = FirstPass(u.Data.AsSpan(r * length, length));
+            // Pass 2, chunk by chunk: forward on the chunk, product with the kernel's chunk, unscaled inverse on the chunk.
+            for (int k1 = 0; k1 < m; k1++)
+            {
+                var cr = zr.AsSpan(k1 * q, q);
+                var ci = zi.AsSpan(k1 * q, q);
+                if (q > 1) Forward(cr, ci, 1, q);
+                for (int j = 0; j < q; j++)
+                {
+                    double kr = kernels[c].Re[k1 * q + j], ki = kernels[c].Im[k1 * q + j];
+                    (cr[j], ci[j]) = (cr[j] * kr - ci[j] * ki, cr[j] * ki + ci[j] * kr);
+                }
+                if (q > 1)
+                {
+                    Inverse(cr, ci, 1, q);
+                    for (int j = 0; j < q; j++)
+                    {
+                        cr[j] *= q;
+                        ci[j] *= q;
+                    }
+                }
+            }
+            // Pass 3: conjugate twiddles, then conj(F_m) across the chunks, 1/N; only t < L is kept.
+            double skip = d is null ? 0.0 : d.Data[c];
+            for (int t = 0; t < length; t++)
+            {
+                int j1 = t / q, j2 = t % q;
+                double acc = 0.0;
+                for (int k1 = 0; k1 < m; k1++)
+                {
+                    double angle = 2.0 * Math.PI * (((long)j2 * k1 % n) / (double)n + ((long)j1 * k1 % m) / (double)m);
+                    acc += zr[k1 * q + j2] * Math.Cos(angle) - zi[k1 * q + j2] * Math.Sin(angle);
+                }
+                y.Data[r * length + t] = acc / n + skip * u.Data[r * length + t];
+            }
+        }
+        return y;
+    }
+
     // ------------------------------------------------------------------ backward pass
 
     /// <summary>
@@ -524,7 +622,7 @@ public static partial class FlashButterfly
         }
     }
 
-    private static void CheckData(Span<double> re, Span<double> im, int rows, int n)
+    private static void CheckData<T>(Span<T> re, Span<T> im, int rows, int n)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(n, 1, nameof(n));
         ArgumentOutOfRangeException.ThrowIfLessThan(rows, 0, nameof(rows));

@@ -124,4 +124,40 @@ public class ConvolutionOpsTests
         var result = GradCheck.CheckParameters(() => Weighted(ConvolutionOps.FlashButterflyLearned(p, u, k), 63), p.All);
         Assert.True(result.Passed, result.ToString());
     }
+
+    [Fact]
+    public void Property_PackedBlocksAdapter_PassesGradcheck_AndMatchesThePerLevelAdapter()
+    {
+        // The registry's adapter (blocks packed [C, S, 2]): finite differences over u, k, d and every packed
+        // entry, and the same values and gradients as the per-level adapter on the same blocks.
+        var rng = new SplitMix64(71);
+        var u = Variable.Parameter(rng.NormalTensor<double>(0, 1, 2, 2, 9));
+        var k = Variable.Parameter(rng.NormalTensor<double>(0, 1, 2, 9));
+        var d = Variable.Parameter(rng.NormalTensor<double>(0, 1, 2));
+        var p = Perturbed(32, 2, 72);
+        var packed = Variable.Parameter(FlashButterfly.PackBlocks(p));
+        Assert.Equal([2, 16 * 16 + 2 * 2, 2], packed.Value.ShapeArray);
+        var result = GradCheck.CheckParameters(() => Weighted(ConvolutionOps.FlashButterflyLearned(32, packed, u, k, d), 73), [u, k, d, packed]);
+        Assert.True(result.Passed, result.ToString());
+
+        var levels = ButterflyVariables.From(p);
+        var y = Weighted(ConvolutionOps.FlashButterflyLearned(levels, u, k, d), 74);
+        Tape.Backward(y);
+        packed.ZeroGrad();
+        var yPacked = Weighted(ConvolutionOps.FlashButterflyLearned(32, packed, u, k, d), 74);
+        Tape.Backward(yPacked);
+        var expected = FlashButterfly.PackBlocks(p with
+        {
+            BlockRe = levels.BlockRe.Select(v => v.Grad!.Data).ToArray(),
+            BlockIm = levels.BlockIm.Select(v => v.Grad!.Data).ToArray(),
+        });
+        Assert.Equal(expected.Data, packed.Grad!.Data);
+        Assert.Equal(y.Value.Data, yPacked.Value.Data);
+
+        // Unpack inverts Pack; a wrong packed shape names the argument.
+        var round = FlashButterfly.UnpackBlocks(32, packed.Value);
+        Assert.Equal(p.BlockRe.SelectMany(x => x), round.BlockRe.SelectMany(x => x));
+        Assert.Equal(p.BlockIm.SelectMany(x => x), round.BlockIm.SelectMany(x => x));
+        Assert.Equal("blocks", Assert.Throws<ArgumentException>(() => FlashButterfly.UnpackBlocks(64, packed.Value)).ParamName);
+    }
 }

@@ -275,4 +275,30 @@ public class FlashButterflyTests
         Throws<ArgumentException>(() => FlashButterfly.BackwardLearned(p, u, k, null, Tensor<double>.Zeros(2, 1, 9)), "dy");
         Assert.Equal(u.ShapeArray, FlashButterfly.BackwardLearned(p, u, k, null, u).Input.ShapeArray);
     }
+
+    [Property(Arbitrary = [typeof(ConvCase)])]
+    public void Property_ThreePass_EqualsDirectConvolution(ConvCase c)
+    {
+        // The paper's three-pass split (first level over the sequence, then chunk by chunk) against the direct sum.
+        var rng = new SplitMix64((ulong)c.Seed + 5);
+        var u = rng.NormalTensor<double>(0, 1, c.Batch, c.C, c.L);
+        var k = rng.NormalTensor<double>(0, 1, c.C, c.Lk);
+        var d = rng.NormalTensor<double>(0, 1, c.C);
+        Assert.True(Metrics.RelativeError(CausalConvolution.Forward(u, k, d).Data, FlashButterfly.ConvolveThreePass(u, k, d).Data) <= 1e-12);
+        Assert.True(Metrics.RelativeError(CausalConvolution.Forward(u, k).Data, FlashButterfly.ConvolveThreePass(u, k).Data) <= 1e-12);
+    }
+
+    [Theory]
+    [InlineData(300, 300)]    // N = 1024 = [16, 16, 4]: chunks of 64
+    [InlineData(1000, 40)]    // N = 1024, a short kernel
+    public void Property_ThreePass_EqualsRealFftConvolution_AtLongLengths(int length, int kernelLength)
+    {
+        const int channels = 2;
+        var rng = new SplitMix64((ulong)length);
+        var u = rng.NormalTensor<double>(0, 1, 1, channels, length);
+        var k = rng.NormalTensor<double>(0, 1, channels, kernelLength);
+        var expected = new double[u.Length];
+        FftConvolution.Causal<double>(u.Data, k.Data, expected, channels, length, kernelLength);
+        Assert.True(Metrics.RelativeError(expected, FlashButterfly.ConvolveThreePass(u, k).Data) <= 1e-12);
+    }
 }

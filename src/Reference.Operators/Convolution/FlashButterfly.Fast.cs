@@ -1,0 +1,809 @@
+// The Fast tier of FlashButterfly (see FlashButterfly.cs for the paper, the glossary and the naive
+// definition): the same levels (Factors(N), the same blocks and twiddles) in float32 or float64, with
+// Vector256 block products, one thread per group of channels.
+//
+// Layout (Stockham autosort form of the recursion). The naive tier transposes after every level; here
+// each level reads one buffer and writes the other so that the output lands in natural order with no
+// transpose. Before level s the data of a row is a batch of b = m_0 ... m_(s-1) interleaved sequences
+// of length n_s = N / b: element j of sequence beta sits at j b + beta. Level s (block size m, q = n_s / m,
+// j = q j1 + j2) writes
+//   out[(j2 m + k1) b + beta] = w_(n_s)^(j2 k1) sum_j1 B[k1, j1] in[(q j1 + j2) b + beta],
+// which is steps 1 and 2 of the file head of FlashButterfly.cs for every sequence at once; the next
+// level then transforms over j2 the m b sequences (k1, beta), and its output k2 at k2 (m b) + k1 b + beta
+// is entry k1 + m k2 of the level's DFT (step 4, the natural order, for free). The base level has q = 1.
+// Every level is a small complex GEMM: for b >= the vector width it is vectorized over the batch index
+// beta (contiguous); the first level (b = 1) is vectorized over the output index k1 instead, reading the
+// transposed block B^T. Accumulation: each output adds j1 = 0, 1, ... in that order with fused
+// multiply-adds (re = sum Br xr - sum Bi xi, the two sums kept apart; im += Br xi, im += Bi xr), then one
+// complex twiddle product.
+//
+// The convolution (exact blocks) transforms two real rows at once: z = x_a + i x_b has
+// Z = X_a + i X_b with X[k] = conj(X[N - k]) for real rows, so X_a = (Z + R) / 2 and X_b = (Z - R) / (2 i)
+// with R[k] = conj(Z[(N - k) mod N]); the product spectra are packed back as W = Y_a + i Y_b, and one
+// inverse transform returns y_a + i y_b (both real). Three transforms serve two channels instead of six.
+// The first level skips the zero padding (inputs j >= L never enter a block product) and the inverse's
+// last level computes only the outputs t < L. The learned variant has per-channel blocks, which break the
+// conjugate symmetry, so its rows are transformed one by one (the exact inverse as in the naive tier).
+using System.Collections.Concurrent;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Reference.Core;
+using Reference.Core.Fourier;
+using Reference.Core.Kernels;
+
+namespace Reference.Operators.Convolution;
+
+public static partial class FlashButterfly
+{
+    // ------------------------------------------------------------------ plans
+
+    /// <summary>The blocks of every level in T: Re, Im [f, f] row-major B[k1, j1]; TRe, TIm = B^T (level 0 only).</summary>
+    internal sealed record LevelBlocks<T>(T[][] Re, T[][] Im, T[] TRe, T[] TIm) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>Whether these are the exact DFT blocks of a plan (the 16-point levels may then use the DFT_16 codelet).</summary>
+        public bool Exact { get; init; }
+
+        /// <summary>Blocks from float64 arrays (offset into [C, f, f] records), conjugated when asked.</summary>
+        public static LevelBlocks<T> From(int[] factors, Func<int, (double[] Re, double[] Im, int Offset)> source, bool conjugate)
+        {
+            var re = new T[factors.Length][];
+            var im = new T[factors.Length][];
+            for (int l = 0; l < factors.Length; l++)
+            {
+                int ff = factors[l] * factors[l];
+                var (r, i, offset) = source(l);
+                re[l] = new T[ff];
+                im[l] = new T[ff];
+                for (int e = 0; e < ff; e++)
+                {
+                    re[l][e] = T.CreateTruncating(r[offset + e]);
+                    im[l][e] = T.CreateTruncating(conjugate ? -i[offset + e] : i[offset + e]);
+                }
+            }
+            int m = factors[0];
+            var tre = new T[m * m];
+            var tim = new T[m * m];
+            for (int a = 0; a < m; a++)
+                for (int b = 0; b < m; b++)
+                {
+                    tre[b * m + a] = re[0][a * m + b];
+                    tim[b * m + a] = im[0][a * m + b];
+                }
+            return new LevelBlocks<T>(re, im, tre, tim);
+        }
+    }
+
+    /// <summary>
+    /// Everything of a length-N transform that does not depend on the data: the levels, the twiddles of
+    /// every level (forward, [q, m] row-major: w_(n_s)^(j2 k1), computed in float64 with the exponent
+    /// reduced modulo n_s and rounded once to T), and the exact DFT blocks of both directions.
+    /// </summary>
+    internal sealed class BlockPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public int Length { get; }
+        public int[] Factors { get; }
+        public T[][] TwiddleRe { get; }
+        public T[][] TwiddleIm { get; }
+        public T[][] ConjTwiddleIm { get; }
+        /// <summary>Level 0's twiddles transposed, [m, q] row-major (k1 q + j2), for the codelet route vectorized over j2.</summary>
+        public T[] FirstTwiddleRe { get; }
+        public T[] FirstTwiddleIm { get; }
+        public T[] FirstConjTwiddleIm { get; }
+        public LevelBlocks<T> Forward { get; }
+        public LevelBlocks<T> Inverse { get; }
+
+        private BlockPlan(int n)
+        {
+            Length = n;
+            Factors = FlashButterfly.Factors(n);
+            int levels = Factors.Length;
+            TwiddleRe = new T[levels][];
+            TwiddleIm = new T[levels][];
+            ConjTwiddleIm = new T[levels][];
+            int sub = n;
+            for (int s = 0; s < levels; s++)
+            {
+                int m = Factors[s], q = sub / m;
+                TwiddleRe[s] = new T[q * m];
+                TwiddleIm[s] = new T[q * m];
+                ConjTwiddleIm[s] = new T[q * m];
+                for (int j2 = 0; j2 < q; j2++)
+                    for (int k1 = 0; k1 < m; k1++)
+                    {
+                        double angle = -2.0 * Math.PI * ((long)j2 * k1 % sub) / sub;
+                        TwiddleRe[s][j2 * m + k1] = T.CreateTruncating(Math.Cos(angle));
+                        TwiddleIm[s][j2 * m + k1] = T.CreateTruncating(Math.Sin(angle));
+                        ConjTwiddleIm[s][j2 * m + k1] = -TwiddleIm[s][j2 * m + k1];
+                    }
+                sub = q;
+            }
+            int m0 = Factors[0], q0 = n / m0;
+            FirstTwiddleRe = new T[n];
+            FirstTwiddleIm = new T[n];
+            FirstConjTwiddleIm = new T[n];
+            for (int k1 = 0; k1 < m0; k1++)
+                for (int j2 = 0; j2 < q0; j2++)
+                {
+                    FirstTwiddleRe[k1 * q0 + j2] = TwiddleRe[0][j2 * m0 + k1];
+                    FirstTwiddleIm[k1 * q0 + j2] = TwiddleIm[0][j2 * m0 + k1];
+                    FirstConjTwiddleIm[k1 * q0 + j2] = ConjTwiddleIm[0][j2 * m0 + k1];
+                }
+            var exact = Factors.Select(f => DftBlock(f, inverse: false)).ToArray();
+            Forward = LevelBlocks<T>.From(Factors, l => (exact[l].Re, exact[l].Im, 0), conjugate: false) with { Exact = true };
+            Inverse = LevelBlocks<T>.From(Factors, l => (exact[l].Re, exact[l].Im, 0), conjugate: true) with { Exact = true };
+        }
+
+        private static readonly ConcurrentDictionary<int, BlockPlan<T>> Cache = new();
+
+        public static BlockPlan<T> Get(int n) => Cache.GetOrAdd(n, static size => new BlockPlan<T>(size));
+
+        /// <summary>
+        /// One row, in place: re, im [N] -> the block transform (natural order), forward twiddles unless
+        /// conjugate. Entries j >= nonzero of the input must be zero (the first level may skip them); on the last level only
+        /// the outputs t &lt; outputs are required (others may be left unwritten). scratch: 2 N values.
+        /// </summary>
+        public void Transform(LevelBlocks<T> blocks, bool conjugate, Span<T> re, Span<T> im, Span<T> scratchRe, Span<T> scratchIm,
+            int nonzero, int outputs)
+        {
+            int n = Length, levels = Factors.Length, batch = 1, sub = n;
+            Span<T> inRe = re, inIm = im, outRe = scratchRe, outIm = scratchIm;
+            for (int s = 0; s < levels; s++)
+            {
+                int m = Factors[s], q = sub / m;
+                var twIm = conjugate ? ConjTwiddleIm[s] : TwiddleIm[s];
+                bool last = s == levels - 1;
+                bool codelet = blocks.Exact && m == 16 && Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
+                if (s == 0 && codelet && q % Vector256<T>.Count == 0)
+                    FirstLevel16(inRe, inIm, outRe, outIm, FirstTwiddleRe, conjugate ? FirstConjTwiddleIm : FirstTwiddleIm, q, Math.Min(nonzero, n), conjugate);
+                else if (s == 0)
+                    FirstLevel(inRe, inIm, outRe, outIm, blocks.TRe, blocks.TIm, TwiddleRe[s], twIm, m, q, Math.Min(nonzero, n));
+                else if (codelet && batch % Vector256<T>.Count == 0)
+                    BatchLevel16(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, q, batch, last ? Math.Min(m, (outputs + batch - 1) / batch) : m, conjugate);
+                else
+                    BatchLevel(inRe, inIm, outRe, outIm, blocks.Re[s], blocks.Im[s], TwiddleRe[s], twIm, m, q, batch,
+                        last ? Math.Min(m, (outputs + batch - 1) / batch) : m);
+                var nextRe = outRe;
+                var nextIm = outIm;
+                outRe = inRe;
+                outIm = inIm;
+                inRe = nextRe;
+                inIm = nextIm;
+                batch *= m;
+                sub = q;
+            }
+            if (levels % 2 == 1)
+            {
+                inRe.CopyTo(re);
+                inIm.CopyTo(im);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ level kernels
+
+    /// <summary>
+    /// Level 0 (b = 1): out[j2 m + k1] = tw[j2, k1] sum_(j1 &lt; j1max) B[k1, j1] x[q j1 + j2], vectorized over k1
+    /// (two vectors of outputs per pass) with the transposed block bt[j1 m + k1]; j1max = the count of j1 with
+    /// q j1 + j2 &lt; nonzero. The real part keeps sum Br xr and sum Bi xi apart and subtracts once at the end.
+    /// </summary>
+    private static void FirstLevel<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> btr, ReadOnlySpan<T> bti, ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int m, int q, int nonzero)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector256<T>.Count;
+        bool simd = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
+        ref T brRef = ref MemoryMarshal.GetReference(btr);
+        ref T biRef = ref MemoryMarshal.GetReference(bti);
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        for (int j2 = 0; j2 < q; j2++)
+        {
+            int j1max = j2 >= nonzero ? 0 : Math.Min(m, (nonzero - j2 + q - 1) / q);
+            int k1 = 0;
+            if (simd)
+            {
+                for (; k1 <= m - lanes; k1 += 2 * lanes)
+                {
+                    // Two output vectors k1 and k1 + lanes (the second only when it fits) share each broadcast input.
+                    bool two = k1 + 2 * lanes <= m;
+                    int k1b = two ? k1 + lanes : k1;
+                    var r0 = Vector256<T>.Zero; var s0 = Vector256<T>.Zero; var i0 = Vector256<T>.Zero;
+                    var r1 = Vector256<T>.Zero; var s1 = Vector256<T>.Zero; var i1 = Vector256<T>.Zero;
+                    for (int j1 = 0; j1 < j1max; j1++)
+                    {
+                        var vr = Vector256.Create(Unsafe.Add(ref xrRef, q * j1 + j2));
+                        var vi = Vector256.Create(Unsafe.Add(ref xiRef, q * j1 + j2));
+                        var b0r = Vector256.LoadUnsafe(ref brRef, (nuint)(j1 * m + k1));
+                        var b0i = Vector256.LoadUnsafe(ref biRef, (nuint)(j1 * m + k1));
+                        var b1r = Vector256.LoadUnsafe(ref brRef, (nuint)(j1 * m + k1b));
+                        var b1i = Vector256.LoadUnsafe(ref biRef, (nuint)(j1 * m + k1b));
+                        r0 = VectorMath.FusedMultiplyAdd(b0r, vr, r0);
+                        s0 = VectorMath.FusedMultiplyAdd(b0i, vi, s0);
+                        i0 = VectorMath.FusedMultiplyAdd(b0r, vi, i0);
+                        i0 = VectorMath.FusedMultiplyAdd(b0i, vr, i0);
+                        r1 = VectorMath.FusedMultiplyAdd(b1r, vr, r1);
+                        s1 = VectorMath.FusedMultiplyAdd(b1i, vi, s1);
+                        i1 = VectorMath.FusedMultiplyAdd(b1r, vi, i1);
+                        i1 = VectorMath.FusedMultiplyAdd(b1i, vr, i1);
+                    }
+                    StoreTwiddled(r0 - s0, i0, ref wrRef, ref wiRef, ref orRef, ref oiRef, j2 * m + k1);
+                    if (two) StoreTwiddled(r1 - s1, i1, ref wrRef, ref wiRef, ref orRef, ref oiRef, j2 * m + k1b);
+                    else k1 -= lanes;
+                }
+            }
+            for (; k1 < m; k1++)
+            {
+                T accR = T.Zero, accS = T.Zero, accI = T.Zero;
+                for (int j1 = 0; j1 < j1max; j1++)
+                {
+                    T vr = xr[q * j1 + j2], vi = xi[q * j1 + j2], br = btr[j1 * m + k1], bi = bti[j1 * m + k1];
+                    accR = T.FusedMultiplyAdd(br, vr, accR);
+                    accS = T.FusedMultiplyAdd(bi, vi, accS);
+                    accI = T.FusedMultiplyAdd(br, vi, accI);
+                    accI = T.FusedMultiplyAdd(bi, vr, accI);
+                }
+                accR -= accS;
+                T wr = twr[j2 * m + k1], wi = twi[j2 * m + k1];
+                outRe[j2 * m + k1] = accR * wr - accI * wi;
+                outIm[j2 * m + k1] = accR * wi + accI * wr;
+            }
+        }
+    }
+
+    /// <summary>out[at..at + lanes) = (re + i im) tw[at..at + lanes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTwiddled<T>(Vector256<T> re, Vector256<T> im, ref T wrRef, ref T wiRef, ref T orRef, ref T oiRef, int at)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var wr = Vector256.LoadUnsafe(ref wrRef, (nuint)at);
+        var wi = Vector256.LoadUnsafe(ref wiRef, (nuint)at);
+        (re * wr - im * wi).StoreUnsafe(ref orRef, (nuint)at);
+        (re * wi + im * wr).StoreUnsafe(ref oiRef, (nuint)at);
+    }
+
+    /// <summary>
+    /// Level s > 0 (batch b): out[(j2 m + k1) b + beta] = tw[j2, k1] sum_j1 B[k1, j1] in[(q j1 + j2) b + beta] for
+    /// k1 &lt; k1count, vectorized over beta; two outputs k1 share each input vector load. No twiddle when q = 1.
+    /// </summary>
+    private static void BatchLevel<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> blockRe, ReadOnlySpan<T> blockIm, ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int m, int q, int b, int k1count)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector256<T>.Count;
+        bool simd = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported && b >= lanes;
+        int vectorEnd = simd ? b - b % lanes : 0;
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        ref T bRe = ref MemoryMarshal.GetReference(blockRe);
+        ref T bIm = ref MemoryMarshal.GetReference(blockIm);
+        for (int j2 = 0; j2 < q; j2++)
+        {
+            int k1 = 0;
+            for (; k1 < k1count; k1 += 2)
+            {
+                bool pair = k1 + 1 < k1count;
+                int k1b = pair ? k1 + 1 : k1;
+                T w0r = twr[j2 * m + k1], w0i = twi[j2 * m + k1], w1r = twr[j2 * m + k1b], w1i = twi[j2 * m + k1b];
+                int o0 = (j2 * m + k1) * b, o1 = (j2 * m + k1b) * b;
+                for (int beta = 0; beta < vectorEnd; beta += lanes)
+                {
+                    var a0r = Vector256<T>.Zero; var a0s = Vector256<T>.Zero; var a0i = Vector256<T>.Zero;
+                    var a1r = Vector256<T>.Zero; var a1s = Vector256<T>.Zero; var a1i = Vector256<T>.Zero;
+                    for (int j1 = 0; j1 < m; j1++)
+                    {
+                        nuint at = (nuint)((q * j1 + j2) * b + beta);
+                        var vr = Vector256.LoadUnsafe(ref xrRef, at);
+                        var vi = Vector256.LoadUnsafe(ref xiRef, at);
+                        var b0r = Vector256.Create(Unsafe.Add(ref bRe, k1 * m + j1));
+                        var b0i = Vector256.Create(Unsafe.Add(ref bIm, k1 * m + j1));
+                        var b1r = Vector256.Create(Unsafe.Add(ref bRe, k1b * m + j1));
+                        var b1i = Vector256.Create(Unsafe.Add(ref bIm, k1b * m + j1));
+                        a0r = VectorMath.FusedMultiplyAdd(b0r, vr, a0r);
+                        a0s = VectorMath.FusedMultiplyAdd(b0i, vi, a0s);
+                        a0i = VectorMath.FusedMultiplyAdd(b0r, vi, a0i);
+                        a0i = VectorMath.FusedMultiplyAdd(b0i, vr, a0i);
+                        a1r = VectorMath.FusedMultiplyAdd(b1r, vr, a1r);
+                        a1s = VectorMath.FusedMultiplyAdd(b1i, vi, a1s);
+                        a1i = VectorMath.FusedMultiplyAdd(b1r, vi, a1i);
+                        a1i = VectorMath.FusedMultiplyAdd(b1i, vr, a1i);
+                    }
+                    a0r -= a0s;
+                    a1r -= a1s;
+                    if (q > 1)
+                    {
+                        var (t0r, t0i) = (a0r, a0i);
+                        a0r = t0r * Vector256.Create(w0r) - t0i * Vector256.Create(w0i);
+                        a0i = t0r * Vector256.Create(w0i) + t0i * Vector256.Create(w0r);
+                        var (t1r, t1i) = (a1r, a1i);
+                        a1r = t1r * Vector256.Create(w1r) - t1i * Vector256.Create(w1i);
+                        a1i = t1r * Vector256.Create(w1i) + t1i * Vector256.Create(w1r);
+                    }
+                    a0r.StoreUnsafe(ref orRef, (nuint)(o0 + beta));
+                    a0i.StoreUnsafe(ref oiRef, (nuint)(o0 + beta));
+                    if (pair)
+                    {
+                        a1r.StoreUnsafe(ref orRef, (nuint)(o1 + beta));
+                        a1i.StoreUnsafe(ref oiRef, (nuint)(o1 + beta));
+                    }
+                }
+                for (int kk = k1; kk <= k1b; kk++)
+                {
+                    T wr = twr[j2 * m + kk], wi = twi[j2 * m + kk];
+                    for (int beta = vectorEnd; beta < b; beta++)
+                    {
+                        T accR = T.Zero, accS = T.Zero, accI = T.Zero;
+                        for (int j1 = 0; j1 < m; j1++)
+                        {
+                            int at = (q * j1 + j2) * b + beta;
+                            T vr = xr[at], vi = xi[at], br = blockRe[kk * m + j1], bi = blockIm[kk * m + j1];
+                            accR = T.FusedMultiplyAdd(br, vr, accR);
+                            accS = T.FusedMultiplyAdd(bi, vi, accS);
+                            accI = T.FusedMultiplyAdd(br, vi, accI);
+                            accI = T.FusedMultiplyAdd(bi, vr, accI);
+                        }
+                        accR -= accS;
+                        if (q > 1) (accR, accI) = (accR * wr - accI * wi, accR * wi + accI * wr);
+                        outRe[(j2 * m + kk) * b + beta] = accR;
+                        outIm[(j2 * m + kk) * b + beta] = accI;
+                    }
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ the exact 16-point block as a codelet
+
+    /// <summary>w_16^(c p) for c, p &lt; 4 (index 4 c + p), the internal twiddles of DFT_16 = 4 x 4 (float64, rounded once).</summary>
+    private static class Codelet16<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public static readonly T[] Re = Enumerable.Range(0, 16).Select(i => T.CreateTruncating(Math.Cos(-2.0 * Math.PI * (i / 4) * (i % 4) / 16))).ToArray();
+        public static readonly T[] Im = Enumerable.Range(0, 16).Select(i => T.CreateTruncating(Math.Sin(-2.0 * Math.PI * (i / 4) * (i % 4) / 16))).ToArray();
+    }
+
+    /// <summary>
+    /// The exact block F_16 (conj(F_16) when inverse) applied lane-wise and fused with the level's twiddles:
+    /// x[j1] = the vector at x + j1 inStride (zero for j1 &gt;= j1max), X[k1] = sum_j1 w_16^(j1 k1) x[j1] computed as
+    /// 4 x 4 (j1 = 4 a + c, k1 = p + 4 r): Y[c][p] = DFT_4 over a of x[4 a + c], times w_16^(c p) (into the tile),
+    /// then X[p + 4 r] = DFT_4 over c of Y[c][p]; X[k1] times the twiddle (a broadcast of tw[k1] or the vector at
+    /// tw + k1 twStride) is stored at y + k1 outStride for k1 &lt; count. The same block as the dense product with ~10
+    /// flops per point instead of 16 complex multiply-adds ("complex multiplies as fits" for the exact blocks;
+    /// learned blocks stay GEMMs).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dft16<T>(ref T xr, ref T xi, nint inStride, int j1max, ref T yr, ref T yi, nint outStride, int count,
+        ref T wr, ref T wi, nint twStride, bool broadcast, bool twiddle, bool inverse, Span<Vector256<T>> tile)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var cr = Codelet16<T>.Re;
+        var ci = Codelet16<T>.Im;
+        for (int c = 0; c < 4; c++)
+        {
+            Vector256<T> Load(ref T x, int j1) => j1 < j1max ? Vector256.LoadUnsafe(ref Unsafe.Add(ref x, j1 * inStride)) : Vector256<T>.Zero;
+            var (y0r, y0i, y1r, y1i, y2r, y2i, y3r, y3i) = Dft4(Load(ref xr, c), Load(ref xi, c), Load(ref xr, 4 + c), Load(ref xi, 4 + c),
+                Load(ref xr, 8 + c), Load(ref xi, 8 + c), Load(ref xr, 12 + c), Load(ref xi, 12 + c), inverse);
+            tile[8 * c] = y0r;
+            tile[8 * c + 1] = y0i;
+            if (c == 0)
+            {
+                tile[2] = y1r; tile[3] = y1i; tile[4] = y2r; tile[5] = y2i; tile[6] = y3r; tile[7] = y3i;
+                continue;
+            }
+            (tile[8 * c + 2], tile[8 * c + 3]) = Rotate(y1r, y1i, cr[4 * c + 1], ci[4 * c + 1], inverse);
+            (tile[8 * c + 4], tile[8 * c + 5]) = Rotate(y2r, y2i, cr[4 * c + 2], ci[4 * c + 2], inverse);
+            (tile[8 * c + 6], tile[8 * c + 7]) = Rotate(y3r, y3i, cr[4 * c + 3], ci[4 * c + 3], inverse);
+        }
+        for (int p = 0; p < 4; p++)
+        {
+            var (x0r, x0i, x1r, x1i, x2r, x2i, x3r, x3i) = Dft4(tile[2 * p], tile[2 * p + 1], tile[8 + 2 * p], tile[9 + 2 * p],
+                tile[16 + 2 * p], tile[17 + 2 * p], tile[24 + 2 * p], tile[25 + 2 * p], inverse);
+            Store(x0r, x0i, p, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+            Store(x1r, x1i, p + 4, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+            Store(x2r, x2i, p + 8, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+            Store(x3r, x3i, p + 12, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store<T>(Vector256<T> vr, Vector256<T> vi, int k1, ref T yr, ref T yi, nint outStride, int count,
+        ref T wr, ref T wi, nint twStride, bool broadcast, bool twiddle) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (k1 >= count) return;
+        if (twiddle)
+        {
+            var cr = broadcast ? Vector256.Create(Unsafe.Add(ref wr, k1)) : Vector256.LoadUnsafe(ref Unsafe.Add(ref wr, k1 * twStride));
+            var ci = broadcast ? Vector256.Create(Unsafe.Add(ref wi, k1)) : Vector256.LoadUnsafe(ref Unsafe.Add(ref wi, k1 * twStride));
+            (vr, vi) = (vr * cr - vi * ci, vr * ci + vi * cr);
+        }
+        vr.StoreUnsafe(ref Unsafe.Add(ref yr, k1 * outStride));
+        vi.StoreUnsafe(ref Unsafe.Add(ref yi, k1 * outStride));
+    }
+
+    /// <summary>(vr + i vi) (cr + i ci), or times the conjugate when inverse.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<T>, Vector256<T>) Rotate<T>(Vector256<T> vr, Vector256<T> vi, T cr, T ci, bool inverse)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var r = Vector256.Create(cr);
+        var i = Vector256.Create(inverse ? -ci : ci);
+        return (vr * r - vi * i, vr * i + vi * r);
+    }
+
+    /// <summary>
+    /// y_r = sum_a w_4^(a r) x_a (w_4 = -i forward, +i inverse): with A = x0 + x2, B = x0 - x2, C = x1 + x3,
+    /// E = x1 - x3: y0 = A + C, y2 = A - C, y1 = B -+ i E, y3 = B +- i E.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<T>, Vector256<T>, Vector256<T>, Vector256<T>, Vector256<T>, Vector256<T>, Vector256<T>, Vector256<T>) Dft4<T>(
+        Vector256<T> x0r, Vector256<T> x0i, Vector256<T> x1r, Vector256<T> x1i, Vector256<T> x2r, Vector256<T> x2i,
+        Vector256<T> x3r, Vector256<T> x3i, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var ar = x0r + x2r; var ai = x0i + x2i;
+        var br = x0r - x2r; var bi = x0i - x2i;
+        var cr = x1r + x3r; var ci = x1i + x3i;
+        var er = x1r - x3r; var ei = x1i - x3i;
+        if (inverse) (er, ei) = (-er, -ei);
+        return (ar + cr, ai + ci, br + ei, bi - er, ar - cr, ai - ci, br - ei, bi + er);
+    }
+
+    /// <summary>
+    /// Level 0 with the exact 16-point block, vectorized over j2 (q a multiple of the vector width): the lanes hold
+    /// j2 .. j2 + W - 1, X[k1] = DFT_16 of x[q j1 + j2] (j1 with q j1 &gt;= nonzero read as zero) times the transposed
+    /// twiddles tw[k1 q + j2], into a tile; W x W block transposes write out[j2 16 + k1].
+    /// </summary>
+    private static void FirstLevel16<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int q, int nonzero, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector256<T>.Count;
+        Span<Vector256<T>> tile = stackalloc Vector256<T>[32];
+        Span<Vector256<T>> resultRe = stackalloc Vector256<T>[16];
+        Span<Vector256<T>> resultIm = stackalloc Vector256<T>[16];
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T tileRe = ref Unsafe.As<Vector256<T>, T>(ref MemoryMarshal.GetReference(resultRe));
+        ref T tileIm = ref Unsafe.As<Vector256<T>, T>(ref MemoryMarshal.GetReference(resultIm));
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        for (int j2 = 0; j2 < q; j2 += lanes)
+        {
+            // Whole vectors only: j1 is kept while its first lane q j1 + j2 is below nonzero (the rest are zeros).
+            int j1max = j2 >= nonzero ? 0 : Math.Min(16, (nonzero - j2 + q - 1) / q);
+            Dft16(ref Unsafe.Add(ref xrRef, j2), ref Unsafe.Add(ref xiRef, j2), q, j1max, ref tileRe, ref tileIm, lanes, 16,
+                ref Unsafe.Add(ref wrRef, j2), ref Unsafe.Add(ref wiRef, j2), q, broadcast: false, twiddle: true, inverse, tile);
+            for (int kb = 0; kb < 16; kb += lanes)
+            {
+                BlockTranspose.Square(ref Unsafe.Add(ref tileRe, kb * lanes), lanes, ref Unsafe.Add(ref orRef, j2 * 16 + kb), 16);
+                BlockTranspose.Square(ref Unsafe.Add(ref tileIm, kb * lanes), lanes, ref Unsafe.Add(ref oiRef, j2 * 16 + kb), 16);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Level s &gt; 0 with the exact 16-point block, vectorized over beta (b a multiple of the vector width):
+    /// out[(j2 16 + k1) b + beta] = tw[j2, k1] DFT_16(in[(q j1 + j2) b + beta])[k1] for k1 &lt; k1count; no twiddle when q = 1.
+    /// </summary>
+    private static void BatchLevel16<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int q, int b, int k1count, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector256<T>.Count;
+        Span<Vector256<T>> tile = stackalloc Vector256<T>[32];
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        for (int j2 = 0; j2 < q; j2++)
+            for (int beta = 0; beta < b; beta += lanes)
+                Dft16(ref Unsafe.Add(ref xrRef, j2 * b + beta), ref Unsafe.Add(ref xiRef, j2 * b + beta), (nint)q * b, 16,
+                    ref Unsafe.Add(ref orRef, j2 * 16 * b + beta), ref Unsafe.Add(ref oiRef, j2 * 16 * b + beta), b, k1count,
+                    ref Unsafe.Add(ref wrRef, j2 * 16), ref Unsafe.Add(ref wiRef, j2 * 16), 1, broadcast: true, twiddle: q > 1, inverse, tile);
+    }
+
+    // ------------------------------------------------------------------ transforms (Fast)
+
+    /// <summary>Fast tier of <see cref="Forward"/>: in-place DFT of each row of re, im [rows, N] in float or double.</summary>
+    public static void ForwardFast<T>(Span<T> re, Span<T> im, int rows, int n) where T : unmanaged, IFloatingPointIeee754<T> =>
+        ExactFast(re, im, rows, n, inverse: false);
+
+    /// <summary>Fast tier of <see cref="Inverse"/>: in-place inverse DFT (scaled 1/N) of each row of re, im [rows, N].</summary>
+    public static void InverseFast<T>(Span<T> re, Span<T> im, int rows, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ExactFast(re, im, rows, n, inverse: true);
+        TensorPrimitives.Multiply(re, T.One / T.CreateTruncating(n), re);
+        TensorPrimitives.Multiply(im, T.One / T.CreateTruncating(n), im);
+    }
+
+    private static void ExactFast<T>(Span<T> re, Span<T> im, int rows, int n, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckData(re, im, rows, n);
+        var plan = BlockPlan<T>.Get(n);
+        var sr = new T[n];
+        var si = new T[n];
+        for (int r = 0; r < rows; r++)
+            plan.Transform(inverse ? plan.Inverse : plan.Forward, inverse, re.Slice(r * n, n), im.Slice(r * n, n), sr, si, n, n);
+    }
+
+    /// <summary>Fast tier of <see cref="LearnedForward"/>: channel c's learned blocks for row r (c = r mod C), in float or double.</summary>
+    public static void LearnedForwardFast<T>(ButterflyParameters p, Span<T> re, Span<T> im, int rows) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
+        CheckData(re, im, rows, p.Length);
+        if (rows % p.Channels != 0)
+            throw new ArgumentException($"rows must be a multiple of C = {p.Channels}, got {rows}.", nameof(rows));
+        int n = p.Length;
+        var plan = BlockPlan<T>.Get(n);
+        var blocks = Enumerable.Range(0, p.Channels).Select(c => LearnedBlocks<T>(p, c)).ToArray();
+        var sr = new T[n];
+        var si = new T[n];
+        for (int r = 0; r < rows; r++)
+            plan.Transform(blocks[r % p.Channels], false, re.Slice(r * n, n), im.Slice(r * n, n), sr, si, n, n);
+    }
+
+    private static LevelBlocks<T> LearnedBlocks<T>(ButterflyParameters p, int channel) where T : unmanaged, IFloatingPointIeee754<T> =>
+        LevelBlocks<T>.From(p.Factors, l => (p.BlockRe[l], p.BlockIm[l], channel * p.Factors[l] * p.Factors[l]), conjugate: false);
+
+    // ------------------------------------------------------------------ convolutions (Fast)
+
+    /// <summary>
+    /// Fast tier of <see cref="Convolve"/> for float or double: y = k * u + d u through the exact block FFT
+    /// of size N = FftConvolution.FftSize(L, Lk), two channels per complex transform (file head); pairs of
+    /// channels run in parallel up to <paramref name="maxThreads"/> (0 = all cores, 1 = the calling thread).
+    /// </summary>
+    public static Tensor<T> ConvolveFast<T>(Tensor<T> u, Tensor<T> k, Tensor<T>? d = null, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (rows, channels, length, kernelLength) = CausalConvolution.Check(u, k, d);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads, nameof(maxThreads));
+        int n = FftConvolution.FftSize(length, kernelLength), taps = Math.Min(kernelLength, length), batch = rows / channels;
+        var plan = BlockPlan<T>.Get(n);
+        var y = Tensor<T>.Zeros(u.ShapeArray);
+        T[] ud = u.Data, kd = k.Data, yd = y.Data;
+        T scale = T.One / T.CreateTruncating(4 * (long)n);
+        ForEachWithScratch<T>((channels + 1) / 2, maxThreads, 10 * n, (pair, work) =>
+        {
+            int ca = 2 * pair, cb = ca + 1;
+            bool two = cb < channels;
+            Span<T> pr = work.AsSpan(0, n), pi = work.AsSpan(n, n), qr = work.AsSpan(2 * n, n), qi = work.AsSpan(3 * n, n);
+            Span<T> zr = work.AsSpan(4 * n, n), zi = work.AsSpan(5 * n, n), wr = work.AsSpan(6 * n, n), wi = work.AsSpan(7 * n, n);
+            Span<T> sr = work.AsSpan(8 * n, n), si = work.AsSpan(9 * n, n);
+            // Z_k = F(k_a + i k_b) (taps zero-padded to N), then the pair's product factors P, Q.
+            // The kernel is transformed in s (the input buffers z are free here and serve as scratch).
+            kd.AsSpan(ca * kernelLength, taps).CopyTo(sr);
+            sr[taps..].Clear();
+            if (two) kd.AsSpan(cb * kernelLength, taps).CopyTo(si);
+            else si[..taps].Clear();
+            si[taps..].Clear();
+            plan.Transform(plan.Forward, false, sr, si, zr, zi, taps, n);
+            KernelFactors(sr, si, pr, pi, qr, qi, scale);
+            for (int bi = 0; bi < batch; bi++)
+            {
+                int ra = bi * channels + ca, rb = ra + 1;
+                ud.AsSpan(ra * length, length).CopyTo(zr);
+                zr[length..].Clear();
+                if (two) ud.AsSpan(rb * length, length).CopyTo(zi);
+                else zi[..length].Clear();
+                zi[length..].Clear();
+                plan.Transform(plan.Forward, false, zr, zi, sr, si, length, n);
+                PackedProduct(zr, zi, pr, pi, qr, qi, wr, wi);
+                plan.Transform(plan.Inverse, true, wr, wi, zr, zi, n, length);
+                wr[..length].CopyTo(yd.AsSpan(ra * length, length));
+                if (two) wi[..length].CopyTo(yd.AsSpan(rb * length, length));
+            }
+        });
+        if (d is not null) AddSkip(u, d, y, rows, channels, length);
+        return y;
+    }
+
+    /// <summary>The lanes of v in reverse order (one permute: vpermps / vpermpd).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> ReverseLanes<T>(Vector256<T> v) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float)) return Vector256.Shuffle(v.AsSingle(), Vector256.Create(7, 6, 5, 4, 3, 2, 1, 0)).As<float, T>();
+        if (typeof(T) == typeof(double)) return Vector256.Shuffle(v.AsDouble(), Vector256.Create(3L, 2, 1, 0)).As<double, T>();
+        throw new NotSupportedException($"ReverseLanes runs on float or double, not {typeof(T).Name}.");
+    }
+
+    /// <summary>
+    /// From the packed kernel spectrum Z = K_a + i K_b and Z'[f] = Z[(N - f) mod N]: K_a = (Z + conj Z') / 2,
+    /// K_b = (Z - conj Z') / (2 i), and the factors P = s (K_a + K_b) / 2, Q = s (K_a - K_b) / 2 (s = 4 scale), so that
+    /// W = Z_u P + conj(Z_u') Q = s (U_a K_a + i U_b K_b) for a packed input spectrum Z_u:
+    /// P = scale (Zr + Zr' + Zi + Zi', Zi - Zi' + Zr' - Zr), Q = scale (Zr + Zr' - Zi - Zi', Zi - Zi' + Zr - Zr').
+    /// </summary>
+    private static void KernelFactors<T>(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, Span<T> pr, Span<T> pi, Span<T> qr, Span<T> qi, T scale)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = zr.Length, lanes = Vector256<T>.Count, f = 0;
+        void One(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, Span<T> pr, Span<T> pi, Span<T> qr, Span<T> qi, int f)
+        {
+            int g = (n - f) % n;
+            T sum = zr[f] + zr[g], isum = zi[f] + zi[g], idiff = zi[f] - zi[g], diff = zr[g] - zr[f];
+            pr[f] = (sum + isum) * scale;
+            pi[f] = (idiff + diff) * scale;
+            qr[f] = (sum - isum) * scale;
+            qi[f] = (idiff - diff) * scale;
+        }
+        One(zr, zi, pr, pi, qr, qi, f++);
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            var sv = Vector256.Create(scale);
+            ref T zrRef = ref MemoryMarshal.GetReference(zr);
+            ref T ziRef = ref MemoryMarshal.GetReference(zi);
+            for (; f + lanes <= n; f += lanes)
+            {
+                var a = Vector256.LoadUnsafe(ref zrRef, (nuint)f);
+                var b = Vector256.LoadUnsafe(ref ziRef, (nuint)f);
+                var c = ReverseLanes(Vector256.LoadUnsafe(ref zrRef, (nuint)(n - f - lanes + 1)));
+                var e = ReverseLanes(Vector256.LoadUnsafe(ref ziRef, (nuint)(n - f - lanes + 1)));
+                var sum = a + c;
+                var isum = b + e;
+                var idiff = b - e;
+                var diff = c - a;
+                ((sum + isum) * sv).CopyTo(pr.Slice(f, lanes));
+                ((idiff + diff) * sv).CopyTo(pi.Slice(f, lanes));
+                ((sum - isum) * sv).CopyTo(qr.Slice(f, lanes));
+                ((idiff - diff) * sv).CopyTo(qi.Slice(f, lanes));
+            }
+        }
+        for (; f < n; f++) One(zr, zi, pr, pi, qr, qi, f);
+    }
+
+    /// <summary>
+    /// W = Z P + conj(Z') Q for the packed input spectrum Z = U_a + i U_b (Z'[f] = Z[(N - f) mod N], read reversed in
+    /// place) and the kernel factors P, Q (<see cref="KernelFactors"/>): W = Y_a + i Y_b, scaled for the unscaled
+    /// inverse transform. Wr = Zr Pr - Zi Pi + Zr' Qr + Zi' Qi, Wi = Zr Pi + Zi Pr + Zr' Qi - Zi' Qr.
+    /// </summary>
+    private static void PackedProduct<T>(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi,
+        ReadOnlySpan<T> pr, ReadOnlySpan<T> pi, ReadOnlySpan<T> qr, ReadOnlySpan<T> qi, Span<T> wr, Span<T> wi)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = zr.Length, f = 0, lanes = Vector256<T>.Count;
+        void One(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, ReadOnlySpan<T> pr, ReadOnlySpan<T> pi, ReadOnlySpan<T> qr, ReadOnlySpan<T> qi,
+            Span<T> wr, Span<T> wi, int f)
+        {
+            int g = (n - f) % n;
+            wr[f] = zr[f] * pr[f] - zi[f] * pi[f] + zr[g] * qr[f] + zi[g] * qi[f];
+            wi[f] = zr[f] * pi[f] + zi[f] * pr[f] + zr[g] * qi[f] - zi[g] * qr[f];
+        }
+        One(zr, zi, pr, pi, qr, qi, wr, wi, f++);
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            ref T zrRef = ref MemoryMarshal.GetReference(zr);
+            ref T ziRef = ref MemoryMarshal.GetReference(zi);
+            for (; f + lanes <= n; f += lanes)
+            {
+                var a = Vector256.LoadUnsafe(ref zrRef, (nuint)f);
+                var b = Vector256.LoadUnsafe(ref ziRef, (nuint)f);
+                var c = ReverseLanes(Vector256.LoadUnsafe(ref zrRef, (nuint)(n - f - lanes + 1)));
+                var e = ReverseLanes(Vector256.LoadUnsafe(ref ziRef, (nuint)(n - f - lanes + 1)));
+                var p0 = Vector256.Create(pr.Slice(f, lanes));
+                var p1 = Vector256.Create(pi.Slice(f, lanes));
+                var q0 = Vector256.Create(qr.Slice(f, lanes));
+                var q1 = Vector256.Create(qi.Slice(f, lanes));
+                (a * p0 - b * p1 + c * q0 + e * q1).CopyTo(wr.Slice(f, lanes));
+                (a * p1 + b * p0 + c * q1 - e * q0).CopyTo(wi.Slice(f, lanes));
+            }
+        }
+        for (; f < n; f++) One(zr, zi, pr, pi, qr, qi, wr, wi, f);
+    }
+
+    /// <summary>
+    /// Fast tier of <see cref="ConvolveLearned"/> for float or double: each row and kernel through its
+    /// channel's learned blocks, the product, the exact inverse; channels in parallel up to
+    /// <paramref name="maxThreads"/> (0 = all cores).
+    /// </summary>
+    public static Tensor<T> ConvolveLearnedFast<T>(ButterflyParameters p, Tensor<T> u, Tensor<T> k, Tensor<T>? d = null, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
+        var (rows, channels, length, kernelLength) = CausalConvolution.Check(u, k, d);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads, nameof(maxThreads));
+        int n = FftConvolution.FftSize(length, kernelLength), taps = Math.Min(kernelLength, length), batch = rows / channels;
+        if (p.Length != n || p.Channels != channels)
+            throw new ArgumentException($"p must have Length = {n} and Channels = {channels}, got {p.Length} and {p.Channels}.", nameof(p));
+        var plan = BlockPlan<T>.Get(n);
+        var y = Tensor<T>.Zeros(u.ShapeArray);
+        T[] ud = u.Data, kd = k.Data, yd = y.Data;
+        T scale = T.One / T.CreateTruncating(n);
+        ForEachWithScratch<T>(channels, maxThreads, 6 * n, (c, work) =>
+        {
+            var blocks = LearnedBlocks<T>(p, c);
+            var zk = work.AsSpan(0, 2 * n);
+            var zu = work.AsSpan(2 * n, 2 * n);
+            var scratch = work.AsSpan(4 * n, 2 * n);
+            zk.Clear();
+            kd.AsSpan(c * kernelLength, taps).CopyTo(zk);
+            plan.Transform(blocks, false, zk[..n], zk[n..], scratch[..n], scratch[n..], taps, n);
+            TensorPrimitives.Multiply(zk, scale, zk);
+            for (int bi = 0; bi < batch; bi++)
+            {
+                int r = bi * channels + c;
+                zu.Clear();
+                ud.AsSpan(r * length, length).CopyTo(zu);
+                plan.Transform(blocks, false, zu[..n], zu[n..], scratch[..n], scratch[n..], length, n);
+                ComplexMultiply(zu[..n], zu[n..], zk[..n], zk[n..]);
+                plan.Transform(plan.Inverse, true, zu[..n], zu[n..], scratch[..n], scratch[n..], n, length);
+                zu[..length].CopyTo(yd.AsSpan(r * length, length));
+            }
+        });
+        if (d is not null) AddSkip(u, d, y, rows, channels, length);
+        return y;
+    }
+
+    /// <summary>a = a * b elementwise over split complex spans, one fused Vector256 pass (scalar tail).</summary>
+    private static void ComplexMultiply<T>(Span<T> ar, Span<T> ai, ReadOnlySpan<T> br, ReadOnlySpan<T> bi)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int count = ar.Length, i = 0;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            ref T pr = ref MemoryMarshal.GetReference(ar);
+            ref T pi = ref MemoryMarshal.GetReference(ai);
+            ref T qr = ref MemoryMarshal.GetReference(br);
+            ref T qi = ref MemoryMarshal.GetReference(bi);
+            for (; i <= count - Vector256<T>.Count; i += Vector256<T>.Count)
+            {
+                var xr = Vector256.LoadUnsafe(ref pr, (nuint)i);
+                var xi = Vector256.LoadUnsafe(ref pi, (nuint)i);
+                var zr = Vector256.LoadUnsafe(ref qr, (nuint)i);
+                var zi = Vector256.LoadUnsafe(ref qi, (nuint)i);
+                (xr * zr - xi * zi).StoreUnsafe(ref pr, (nuint)i);
+                (xr * zi + xi * zr).StoreUnsafe(ref pi, (nuint)i);
+            }
+        }
+        for (; i < count; i++)
+        {
+            T xr = ar[i], xi = ai[i];
+            ar[i] = xr * br[i] - xi * bi[i];
+            ai[i] = xr * bi[i] + xi * br[i];
+        }
+    }
+
+    /// <summary>
+    /// body(i, scratch) for i &lt; count: on the calling thread when maxThreads = 1, else Parallel.For up to maxThreads
+    /// (0 = all cores); each worker rents one scratch array of at least <paramref name="scratch"/> values from the shared
+    /// ArrayPool (a fresh array per partition would be a large-object allocation per call).
+    /// </summary>
+    private static void ForEachWithScratch<T>(int count, int maxThreads, int scratch, Action<int, T[]> body)
+    {
+        if (maxThreads == 1 || count <= 1)
+        {
+            var work = System.Buffers.ArrayPool<T>.Shared.Rent(scratch);
+            try
+            {
+                for (int i = 0; i < count; i++) body(i, work);
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<T>.Shared.Return(work);
+            }
+            return;
+        }
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
+        Parallel.For(0, count, options, () => System.Buffers.ArrayPool<T>.Shared.Rent(scratch), (i, _, work) =>
+        {
+            body(i, work);
+            return work;
+        }, work => System.Buffers.ArrayPool<T>.Shared.Return(work));
+    }
+
+    /// <summary>y[r] += d[r mod C] u[r] for every row (TensorPrimitives).</summary>
+    private static void AddSkip<T>(Tensor<T> u, Tensor<T> d, Tensor<T> y, int rows, int channels, int length)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int r = 0; r < rows; r++)
+            TensorPrimitives.MultiplyAdd(u.Data.AsSpan(r * length, length), d.Data[r % channels],
+                y.Data.AsSpan(r * length, length), y.Data.AsSpan(r * length, length));
+    }
+}
