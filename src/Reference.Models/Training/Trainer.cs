@@ -277,7 +277,7 @@ public sealed class Trainer
     {
         SafetensorsFile file;
         try { file = Safetensors.Read(CheckpointPath); }
-        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or FormatException)
+        catch (Exception e) when (e is SafetensorsFormatException or InvalidDataException or IOException or ArgumentException or FormatException)
         {
             throw new InvalidDataException($"checkpoint '{CheckpointPath}' is unreadable: {e.Message}");
         }
