@@ -90,7 +90,7 @@ public static class TrainCommand
                     $"test accuracy {result.Accuracy:F4} (micro), macro accuracy {result.MacroAccuracy:F4} (MAD's metric), chance {result.Chance:F4}; {(result.StartStep > 0 ? $"resumed at step {result.StartStep}; " : "")}out: {dir}"));
                 return ExitCodes.Success;
             }
-            catch (ArgumentException e) { throw new CliException(e.Message); }
+            catch (ArgumentException e) { throw new CliException(e.ParamName is { } name ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message); }
             catch (InvalidDataException e) { throw new CliException(e.Message); }
         });
         return command;
