@@ -15,5 +15,6 @@ public static class CommandCatalog
         yield return GoldenCommand.Create();
         yield return EssCommand.Create();
         yield return ToyCommand.Create();
+        yield return TrainCommand.Create();
     }
 }

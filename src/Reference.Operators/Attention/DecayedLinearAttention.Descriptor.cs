@@ -57,6 +57,9 @@ public static partial class DecayedLinearAttention
         TotalStateSize = (p, _, _) => p.Int("k"),
         // No ESS catalog instance today; one in the spirit of the others: q, k ~ N(0, 1) [1, H, L, K]
         // from SplitMix64(seed), in that order, then log_lambda ~ uniform(-1, -0.01) [H, K], then v.
+        ParameterCount = p => (long)p.Int("h") * p.Int("k"),
+        CacheSizeFormula = "H K V (the state S); constant in L",
+        CacheSize = (p, _) => (long)p.Int("h") * p.Int("k") * p.Int("v"),
         Sample = o =>
         {
             CheckSample(o);

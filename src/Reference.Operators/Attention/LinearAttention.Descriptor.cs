@@ -68,6 +68,13 @@ public static partial class LinearAttention
         TotalStateSize = (p, _, _) => FeatureDim(Options(p).Map, p.Int("k")),
         // The ESS instance: identity map, unnormalized, default scale
         // K^-1/2; q, k ~ N(0, 1) [1, H, L, K] from SplitMix64(seed), in that order; v drawn after them.
+        ParameterCount = _ => 0,
+        CacheSizeFormula = "H (F V + F): the state S [H, F, V] and the key sum z [H, F], F = K (identity, elu1, relu) or 1 + K + K^2 (taylor); constant in L",
+        CacheSize = (p, _) =>
+        {
+            int k = p.Int("k"), f = Has(p, "map") && p.String("map") == "taylor" ? 1 + k + k * k : k;
+            return (long)p.Int("h") * (f * (long)p.Int("v") + f);
+        },
         Sample = o =>
         {
             CheckSample(o);

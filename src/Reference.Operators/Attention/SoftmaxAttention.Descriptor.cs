@@ -68,6 +68,13 @@ public static partial class SoftmaxAttention
         },
         // The ESS catalog's "attention" instance: q, k ~ N(0, 1) [1, H, L, K] from SplitMix64(seed), in
         // that order; v (not used by the operator view) is drawn after them.
+        ParameterCount = _ => 0,
+        CacheSizeFormula = "2 Hkv min(L, W) K (keys and values of every attended position; W = L without a window)",
+        CacheSize = (p, l) =>
+        {
+            int window = Has(p, "window") ? p.Int("window") : 0;
+            return 2L * p.Int("hkv") * (window > 0 ? Math.Min(l, window) : l) * p.Int("k");
+        },
         Sample = o =>
         {
             CheckSample(o);

@@ -56,6 +56,9 @@ public static partial class CausalConvolution
         State = "ConvolutionState: History [B C, Lk - 1] (the last Lk - 1 inputs of every row, zeros before the start) and Position",
         TotalStateSizeFormula = "k - 1 per channel (the last k - 1 inputs; k = kernel_length taps)",
         TotalStateSize = (p, _, _) => p.Int("kernel_length") - 1,
+        ParameterCount = p => (long)p.Int("channels") * p.Int("kernel_length"),
+        CacheSizeFormula = "C (Lk - 1) (the last Lk - 1 inputs); constant in L",
+        CacheSize = (p, _) => (long)p.Int("channels") * (p.Int("kernel_length") - 1),
         Sample = o =>
         {
             // A short convolution: taps ~ U(-1/sqrt(k), 1/sqrt(k)) (PyTorch's Conv1d init), no skip; then u ~ N(0, 1).

@@ -57,6 +57,9 @@ public static partial class GatedLinearAttention
         State = "S [B, H, K, V] (GatedLinearAttentionState)",
         TotalStateSizeFormula = "K per head and value column (H K V per layer)",
         TotalStateSize = (p, _, _) => p.Int("k"),
+        ParameterCount = _ => 0,
+        CacheSizeFormula = "H K V (the state S); constant in L",
+        CacheSize = (p, _) => (long)p.Int("h") * p.Int("k") * p.Int("v"),
         Sample = o =>
         {
             var rng = new SplitMix64(o.Seed);

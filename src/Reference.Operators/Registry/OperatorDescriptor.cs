@@ -123,6 +123,22 @@ public sealed class OperatorDescriptor
     /// <summary>Total state size per channel or head at split s of a length-L sequence: (params, s, L) -> TSS.</summary>
     public Func<JsonObject, int, int, double>? TotalStateSize { get; init; }
 
+    /// <summary>
+    /// The learned parameters the operator owns (its parameter inputs, not the sequence inputs), as a
+    /// count from params, or null. Written from the paper's shapes, independently of the tensors
+    /// <see cref="Sample"/> builds (the models' tests check one against the other).
+    /// </summary>
+    public Func<JsonObject, long>? ParameterCount { get; init; }
+
+    /// <summary>The inference cache one sequence carries after L tokens (elements of the decoding state), as a formula, or null.</summary>
+    public string? CacheSizeFormula { get; init; }
+
+    /// <summary>
+    /// Elements of the decoding state (<see cref="State"/>) of one sequence after L tokens: (params, L) -> count
+    /// (complex values count twice), or null. STAR's cache objective and the models' per-block cache read it.
+    /// </summary>
+    public Func<JsonObject, int, long>? CacheSize { get; init; }
+
     /// <summary>A seeded random instance with the paper's initialization (ESS, the demo, benches).</summary>
     public Func<SampleOptions, OperatorSample>? Sample { get; init; }
 

@@ -115,6 +115,13 @@ public static partial class H3
         TotalStateSizeFormula = "hd N per channel (the diagonal SSM's real state N for each d1 of the head; N for head_dim 1, the ESS instance); " +
             "the shift register feeds kbar, an input of the gate, so it is not counted",
         TotalStateSize = (p, _, _) => p.Int("head_dim") * p.Int("state_size"),
+        ParameterCount = p =>
+        {
+            long d = p.Int("width"), n = p.Int("state_size"), h = d / p.Int("head_dim");
+            return 4 * (d * d + d) + 2 * d * n + d + h * (6 * (n / 2) + 2);   // q, k, v, o; shift B, C, skip; S4D A (2), B (2), C (2) per mode, Delta, D
+        },
+        CacheSizeFormula = "D N (the shift register) + hd D N (hd hd H N/2 complex diagonal modes); constant in L",
+        CacheSize = (p, _) => (long)p.Int("width") * p.Int("state_size") * (1 + p.Int("head_dim")),
         Sample = o =>
         {
             // EssOperatorCatalog "h3": H3Parameters.Initialize(SplitMix64(seed), C, hd 1, N, S4D-Lin, discretization), then u ~ N(0, 1) [L, C] from the same generator.

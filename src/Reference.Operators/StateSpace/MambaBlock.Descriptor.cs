@@ -76,6 +76,17 @@ public static partial class MambaBlock
         TotalStateSizeFormula = "N per inner channel (the scan state x that T factors through; the conv window of conv_width - 1 feeds x', T's input, " +
             "so the block's decoding state is E (N + conv_width - 1) per layer)",
         TotalStateSize = (p, _, _) => p.Int("state_size"),
+        ParameterCount = p =>
+        {
+            long d = p.Int("width"), e = p.Int("expand") * d, n = p.Int("state_size"), w = p.Int("conv_width"), r = p.Int("dt_rank");
+            return 2 * e * d + e * w + e + (r + 2 * n) * e + e * r + e + e * n + e + d * e;
+        },
+        CacheSizeFormula = "E (conv_width - 1) (conv window) + E N (scan state), E = expand D; constant in L",
+        CacheSize = (p, _) =>
+        {
+            long e = (long)p.Int("expand") * p.Int("width");
+            return e * (p.Int("conv_width") - 1) + e * p.Int("state_size");
+        },
         Sample = o =>
         {
             // Mamba's initialization (MambaParameters.Initialize: D = Channels, N = State, expand 2, d_conv = Taps), then u ~ N(0, 1) [1, L, D]

@@ -109,6 +109,9 @@ public static partial class S4D
         State = "x [B H, N/2] complex modes (S4DState)",
         TotalStateSizeFormula = "N per channel (N/2 complex modes = N reals)",
         TotalStateSize = (p, _, _) => p.Int("state_size"),
+        ParameterCount = p => (long)p.Int("channels") * (6 * (p.Int("state_size") / 2) + 2),
+        CacheSizeFormula = "H N (N/2 complex modes per channel); constant in L",
+        CacheSize = (p, _) => (long)p.Int("channels") * p.Int("state_size"),
         Sample = o =>
         {
             // EssOperatorCatalog "s4d": S4D-Lin parameters from SplitMix64(seed) (the only draws); u after them.

@@ -1,0 +1,345 @@
+// The training loop of `reference train`: a BackboneModel on a SyntheticTask with AdamW
+// (Loshchilov and Hutter, arXiv:1711.05101; betas 0.9, 0.999, eps 1e-8 as MAD), a linear warm-up then
+// cosine decay of the learning rate to min_lr_ratio of it, global gradient-norm clipping, and an
+// evaluation on the test split every N steps (macro and micro accuracy of the scored positions).
+//
+// Determinism and resume. Everything a step depends on is a function of (options, step):
+//   - the data order: epoch e is a Fisher-Yates permutation of the train split drawn from
+//     SplitMix64(EpochSeed(seed, e)); the batch of step s takes samples s B .. s B + B - 1 of the
+//     concatenated epochs (the data position);
+//   - the learning rate: the schedule at step s.
+// The checkpoint (safetensors, written atomically by Core's Safetensors.Write) holds the parameters
+// and AdamW's moments and per-parameter steps bit-exactly (float64), plus metadata: the completed
+// step, the data position, the epoch's RNG state, the model JSON, the task and the options. A resumed
+// run loads it and continues at the next step, so a run killed at any point and resumed equals the
+// uninterrupted run bit for bit on the naive tier (the fast tier is deterministic too as long as
+// its thread schedule is; it runs one thread here). The log (JSON lines) is cut back to the
+// checkpoint's step on resume, so no step is listed twice.
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Reference.Autodiff;
+using Reference.Autodiff.Optim;
+using Reference.Core;
+using Reference.Core.IO;
+
+namespace Reference.Models;
+
+/// <summary>Options of a training run (the CLI's flags).</summary>
+public sealed record TrainOptions(
+    int Steps = 1000, double LearningRate = 1e-3, double WeightDecay = 0.0, int Batch = 32, ulong Seed = 0,
+    int EvalEvery = 100, int CheckpointEvery = 0, double WarmupFraction = 0.1, double MinLrRatio = 0.0, double ClipNorm = 1.0,
+    bool FastTier = true, int EvalBatch = 128)
+{
+    internal void Validate()
+    {
+        static ArgumentException Bad(string name, string message) => new($"training option '{name}' {message}.", name);
+        if (Steps < 1) throw Bad("steps", $"must be >= 1, got {Steps}");
+        if (!(LearningRate > 0)) throw Bad("lr", $"must be > 0, got {LearningRate}");
+        if (!(WeightDecay >= 0)) throw Bad("weight-decay", $"must be >= 0, got {WeightDecay}");
+        if (Batch < 1) throw Bad("batch", $"must be >= 1, got {Batch}");
+        if (EvalEvery < 0) throw Bad("eval-every", $"must be >= 0, got {EvalEvery}");
+        if (CheckpointEvery < 0) throw Bad("checkpoint-every", $"must be >= 0, got {CheckpointEvery}");
+        if (!(WarmupFraction is >= 0 and <= 1)) throw Bad("warmup", $"must be in [0, 1], got {WarmupFraction}");
+        if (!(MinLrRatio is >= 0 and <= 1)) throw Bad("min-lr-ratio", $"must be in [0, 1], got {MinLrRatio}");
+        if (!(ClipNorm >= 0)) throw Bad("clip", $"must be >= 0 (0: no clipping), got {ClipNorm}");
+        if (EvalBatch < 1) throw Bad("eval-batch", $"must be >= 1, got {EvalBatch}");
+    }
+
+    /// <summary>The options that define the run (everything a resumed run must share), as JSON.</summary>
+    internal string Identity() => new JsonObject
+    {
+        ["steps"] = Steps, ["lr"] = LearningRate, ["weight_decay"] = WeightDecay, ["batch"] = Batch, ["seed"] = Seed,
+        ["warmup"] = WarmupFraction, ["min_lr_ratio"] = MinLrRatio, ["clip"] = ClipNorm, ["tier"] = FastTier ? "fast" : "naive",
+    }.ToJsonString();
+}
+
+/// <summary>One line of the log: a training step, or an evaluation.</summary>
+public sealed record TrainRecord(int Step, double Loss, double Lr, double GradNorm, double TokensPerSecond, double? TestLoss = null,
+    double? Accuracy = null, double? MacroAccuracy = null)
+{
+    public bool IsEvaluation => Accuracy is not null;
+
+    public string ToJson()
+    {
+        var o = new JsonObject { ["step"] = Step };
+        if (IsEvaluation)
+        {
+            o["test_loss"] = Finite(TestLoss!.Value);
+            o["accuracy"] = Accuracy;
+            o["macro_accuracy"] = MacroAccuracy;
+        }
+        else
+        {
+            o["loss"] = Finite(Loss);
+            o["lr"] = Lr;
+            o["grad_norm"] = Finite(GradNorm);
+            o["tokens_per_s"] = Math.Round(TokensPerSecond, 1);
+        }
+        return o.ToJsonString();
+    }
+
+    private static JsonNode? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(x) : JsonValue.Create(x.ToString(CultureInfo.InvariantCulture));
+
+    public static TrainRecord? Parse(string line)
+    {
+        if (JsonNode.Parse(line) is not JsonObject o || o["step"] is null) return null;
+        int step = o["step"]!.GetValue<int>();
+        return o.ContainsKey("accuracy")
+            ? new TrainRecord(step, double.NaN, 0, 0, 0, Number(o["test_loss"]), Number(o["accuracy"]), Number(o["macro_accuracy"]))
+            : new TrainRecord(step, Number(o["loss"]), Number(o["lr"]), Number(o["grad_norm"]), Number(o["tokens_per_s"]));
+    }
+
+    private static double Number(JsonNode? n) => n is JsonValue v && v.TryGetValue<double>(out var d) ? d
+        : n is JsonValue s && s.TryGetValue<string>(out var text) && double.TryParse(text, CultureInfo.InvariantCulture, out var p) ? p : double.NaN;
+}
+
+/// <summary>The outcome of a run.</summary>
+public sealed record TrainResult(BackboneModel Model, int StartStep, IReadOnlyList<TrainRecord> Records, double Accuracy, double MacroAccuracy, double Chance);
+
+/// <summary>A training run writing into one output directory.</summary>
+public sealed class Trainer
+{
+    public const string CheckpointFile = "checkpoint.safetensors";
+    public const string LogFile = "log.jsonl";
+    public const string Format = "reference.train/1";
+
+    public Trainer(ModelSpec model, SyntheticTask task, TrainOptions options, string outDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrEmpty(outDirectory);
+        options.Validate();
+        if (options.Batch > task.TrainCount)
+            throw new ArgumentException($"training option 'batch' = {options.Batch} exceeds the task's {task.TrainCount} training sequences.", "batch");
+        (Spec, Task, Options, OutDirectory) = (model, task, options, outDirectory);
+    }
+
+    public ModelSpec Spec { get; }
+    public SyntheticTask Task { get; }
+    public TrainOptions Options { get; }
+    public string OutDirectory { get; }
+    public string CheckpointPath => Path.Combine(OutDirectory, CheckpointFile);
+    public string LogPath => Path.Combine(OutDirectory, LogFile);
+
+    /// <summary>Called after each step and each evaluation (progress, plots).</summary>
+    public Action<TrainRecord>? OnRecord { get; init; }
+
+    /// <summary>Called after each checkpoint with the step it holds.</summary>
+    public Action<int>? OnCheckpoint { get; init; }
+
+    /// <summary>
+    /// Trains (or, with <paramref name="resume"/>, continues from the checkpoint in the output
+    /// directory). Refuses to start afresh over an existing checkpoint, and checks before writing
+    /// anything that a checkpoint to resume matches this model, task and options.
+    /// </summary>
+    public TrainResult Run(bool resume)
+    {
+        var model = BackboneModel.Create(Spec, Task.Vocabulary, Task.InputLength, Options.Seed + 1);
+        var optimizer = new AdamW(model.Parameters(), Options.LearningRate, 0.9, 0.999, 1e-8, Options.WeightDecay);
+        int start = 0;
+        if (resume)
+        {
+            if (!File.Exists(CheckpointPath))
+                throw new ArgumentException($"--resume: no checkpoint at '{CheckpointPath}'.", "resume");
+            start = Load(model, optimizer);
+        }
+        else if (File.Exists(CheckpointPath))
+            throw new ArgumentException($"--out: '{OutDirectory}' already holds a checkpoint; pass --resume to continue it or choose another directory (nothing was overwritten).", "out");
+
+        var (train, test) = Task.Generate(Options.Seed);
+        Directory.CreateDirectory(OutDirectory);
+        var records = new List<TrainRecord>();
+        CutLog(start, records);
+        using var log = new StreamWriter(new FileStream(LogPath, FileMode.Append, FileAccess.Write, FileShare.Read));
+        long warmup = (long)Math.Round(Options.WarmupFraction * Options.Steps);
+        int t = train.Length, b = Options.Batch;
+        var inputs = new int[b * t];
+        var targets = new int[b * t];
+        int checkpointEvery = Options.CheckpointEvery > 0 ? Options.CheckpointEvery : Options.EvalEvery > 0 ? Options.EvalEvery : Options.Steps;
+        var order = new EpochOrder(train.Count, Options.Seed);
+        using var tier = Options.FastTier ? Tape.UseFastKernels() : default;
+        var clock = Stopwatch.StartNew();
+        for (int step = start; step < Options.Steps; step++)
+        {
+            for (int i = 0; i < b; i++)
+            {
+                int s = order.Sample((long)step * b + i);
+                train.Inputs.AsSpan(s * t, t).CopyTo(inputs.AsSpan(i * t, t));
+                train.Targets.AsSpan(s * t, t).CopyTo(targets.AsSpan(i * t, t));
+            }
+            optimizer.Lr = Options.LearningRate * LrSchedule.LinearWarmupCosineDecay(step, warmup, Options.Steps, Options.MinLrRatio);
+            optimizer.ZeroGrad();
+            var loss = Ops.CrossEntropy(model.Logits(inputs, b, t), targets, SyntheticTask.IgnoreIndex);
+            loss.Backward();
+            double norm = Options.ClipNorm > 0 ? GradClip.ClipGradNorm(model.Parameters(), Options.ClipNorm) : double.NaN;
+            optimizer.Step();
+            double seconds = clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            Emit(new TrainRecord(step + 1, loss.Item(), optimizer.Lr, norm, b * t / Math.Max(seconds, 1e-9)), log, records);
+            bool last = step + 1 == Options.Steps;
+            if (Options.EvalEvery > 0 && (step + 1) % Options.EvalEvery == 0 || last)
+            {
+                var m = Evaluate(model, test, Options.EvalBatch);
+                Emit(new TrainRecord(step + 1, double.NaN, optimizer.Lr, double.NaN, 0, m.Loss, m.Accuracy, m.MacroAccuracy), log, records);
+                clock.Restart();
+            }
+            if ((step + 1) % checkpointEvery == 0 || last)
+            {
+                log.Flush();
+                Save(model, optimizer, step + 1, order);
+                OnCheckpoint?.Invoke(step + 1);
+                clock.Restart();
+            }
+        }
+        var final = records.LastOrDefault(r => r.IsEvaluation) ?? EvaluationRecord(model, test);
+        return new TrainResult(model, start, records, final.Accuracy!.Value, final.MacroAccuracy!.Value, Task.Chance);
+    }
+
+    private TrainRecord EvaluationRecord(BackboneModel model, SyntheticSplit test)
+    {
+        var m = Evaluate(model, test, Options.EvalBatch);
+        return new TrainRecord(Options.Steps, double.NaN, 0, double.NaN, 0, m.Loss, m.Accuracy, m.MacroAccuracy);
+    }
+
+    private void Emit(TrainRecord record, StreamWriter log, List<TrainRecord> records)
+    {
+        log.WriteLine(record.ToJson());
+        records.Add(record);
+        OnRecord?.Invoke(record);
+    }
+
+    /// <summary>Macro and micro accuracy (and loss) of the scored positions of <paramref name="split"/>, in batches of <paramref name="batch"/>.</summary>
+    public static TaskMetrics Evaluate(BackboneModel model, SyntheticSplit split, int batch = 128)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(split);
+        var metrics = new TaskMetrics(split.Vocabulary);
+        using (Tape.NoGrad())
+        {
+            for (int start = 0; start < split.Count; start += batch)
+            {
+                int count = Math.Min(batch, split.Count - start);
+                var (inputs, targets) = split.Batch(start, count);
+                metrics.Add(model.Logits(inputs, count, split.Length).Value.Data, targets);
+            }
+        }
+        return metrics;
+    }
+
+    /// <summary>Keeps the log's lines up to <paramref name="step"/> (rewritten atomically) and returns them in <paramref name="records"/>.</summary>
+    private void CutLog(int step, List<TrainRecord> records)
+    {
+        if (!File.Exists(LogPath)) return;
+        var kept = new List<string>();
+        foreach (var line in File.ReadAllLines(LogPath))
+        {
+            TrainRecord? r;
+            try { r = TrainRecord.Parse(line); }
+            catch (System.Text.Json.JsonException) { break; }   // a line cut by the kill
+            if (r is null || r.Step > step) break;
+            kept.Add(line);
+            records.Add(r);
+        }
+        AtomicFile.WriteAllText(LogPath, kept.Count == 0 ? "" : string.Join('\n', kept) + "\n");
+    }
+
+    private void Save(BackboneModel model, AdamW optimizer, int step, EpochOrder order)
+    {
+        var tensors = new Dictionary<string, SafetensorsTensor>(StringComparer.Ordinal);
+        var named = model.NamedParameters().ToArray();
+        foreach (var (name, p) in named) tensors["model." + name] = SafetensorsTensor.FromTensor(p.Value);
+        for (int i = 0; i < optimizer.Parameters.Count; i++)
+        {
+            var shape = optimizer.Parameters[i].Value.ShapeArray;
+            foreach (var (state, buffer) in optimizer.State(i))
+                tensors[$"optim.adamw.{state}.{named[i].Name}"] = SafetensorsTensor.FromTensor(new Tensor<double>(buffer, shape));
+            tensors[$"optim.adamw.step.{named[i].Name}"] = SafetensorsTensor.FromInt64([optimizer.ParameterSteps[i]]);
+        }
+        long position = (long)step * Options.Batch;
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["format"] = Format,
+            ["step"] = step.ToString(CultureInfo.InvariantCulture),
+            ["optimizer_steps"] = optimizer.StepCount.ToString(CultureInfo.InvariantCulture),
+            ["data_position"] = position.ToString(CultureInfo.InvariantCulture),
+            ["data_epoch"] = order.Epoch(position).ToString(CultureInfo.InvariantCulture),
+            ["data_rng_state"] = order.EpochRngState(position).ToString(CultureInfo.InvariantCulture),
+            ["model"] = Spec.ToJson(),
+            ["task"] = Task.Name + ": " + Task.Describe(),
+            ["options"] = Options.Identity(),
+        };
+        Safetensors.Write(CheckpointPath, tensors, metadata);
+    }
+
+    private int Load(BackboneModel model, AdamW optimizer)
+    {
+        SafetensorsFile file;
+        try { file = Safetensors.Read(CheckpointPath); }
+        catch (Exception e) when (e is SafetensorsFormatException or InvalidDataException or IOException or ArgumentException or FormatException)
+        {
+            throw new InvalidDataException($"checkpoint '{CheckpointPath}' is unreadable: {e.Message}");
+        }
+        string Meta(string key) => file.Metadata.TryGetValue(key, out var v) ? v
+            : throw new InvalidDataException($"checkpoint '{CheckpointPath}' lacks metadata '{key}'.");
+        if (Meta("format") != Format) throw new InvalidDataException($"checkpoint '{CheckpointPath}' has format '{Meta("format")}', expected '{Format}'.");
+        if (Meta("model") != Spec.ToJson()) throw new InvalidDataException($"checkpoint '{CheckpointPath}' was written for another model (its model JSON differs from --model).");
+        string task = Task.Name + ": " + Task.Describe();
+        if (Meta("task") != task) throw new InvalidDataException($"checkpoint '{CheckpointPath}' was written for task '{Meta("task")}', not '{task}'.");
+        if (Meta("options") != Options.Identity()) throw new InvalidDataException($"checkpoint '{CheckpointPath}' was written with options {Meta("options")}, not {Options.Identity()}.");
+        int step = int.Parse(Meta("step"), CultureInfo.InvariantCulture);
+        if (step < 0 || step > Options.Steps) throw new InvalidDataException($"checkpoint '{CheckpointPath}' holds step {step}, outside [0, {Options.Steps}].");
+        long position = long.Parse(Meta("data_position"), CultureInfo.InvariantCulture);
+        var order = new EpochOrder(Task.TrainCount, Options.Seed);
+        if (position != (long)step * Options.Batch || ulong.Parse(Meta("data_rng_state"), CultureInfo.InvariantCulture) != order.EpochRngState(position))
+            throw new InvalidDataException($"checkpoint '{CheckpointPath}': data position {position} or its RNG state does not match step {step}.");
+        var named = model.NamedParameters().ToArray();
+        foreach (var (name, p) in named) Copy(file, "model." + name, p.Value.Data, p.Value.ShapeArray);
+        for (int i = 0; i < optimizer.Parameters.Count; i++)
+        {
+            var shape = optimizer.Parameters[i].Value.ShapeArray;
+            foreach (var (state, buffer) in optimizer.State(i)) Copy(file, $"optim.adamw.{state}.{named[i].Name}", buffer, shape);
+            string key = $"optim.adamw.step.{named[i].Name}";
+            if (!file.Tensors.TryGetValue(key, out var s) || s.DType != SafetensorsDType.I64 || s.ElementCount != 1)
+                throw new InvalidDataException($"checkpoint '{CheckpointPath}': '{key}' is missing or not one I64.");
+            optimizer.ParameterSteps[i] = s.ToInt64Array()[0];
+        }
+        optimizer.StepCount = long.Parse(Meta("optimizer_steps"), CultureInfo.InvariantCulture);
+        return step;
+    }
+
+    private void Copy(SafetensorsFile file, string key, double[] destination, int[] shape)
+    {
+        if (!file.Tensors.TryGetValue(key, out var entry))
+            throw new InvalidDataException($"checkpoint '{CheckpointPath}': '{key}' is missing.");
+        if (entry.DType != SafetensorsDType.F64 || !entry.Shape.AsSpan().SequenceEqual(shape))
+            throw new InvalidDataException($"checkpoint '{CheckpointPath}': '{key}' is {entry.DType}{Shapes.Format(entry.Shape)}, expected F64{Shapes.Format(shape)}.");
+        entry.ToTensor<double>().Data.CopyTo(destination, 0);
+    }
+
+    /// <summary>The data order: epoch e is a permutation of the train split from SplitMix64(EpochSeed(e)).</summary>
+    private sealed class EpochOrder(int count, ulong seed)
+    {
+        private int epoch = -1;
+        private int[] permutation = [];
+
+        public long Epoch(long position) => position / count;
+
+        /// <summary>The state the epoch's generator starts from (saved in checkpoints as the data RNG state).</summary>
+        public ulong EpochRngState(long position) => new SplitMix64(seed ^ 0xDA7A5EEDUL).NextUInt64() + 0x9E3779B97F4A7C15UL * (ulong)(Epoch(position) + 1);
+
+        public int Sample(long position)
+        {
+            int e = (int)Epoch(position);
+            if (e != epoch)
+            {
+                var rng = new SplitMix64(EpochRngState(position));
+                permutation = Enumerable.Range(0, count).ToArray();
+                for (int i = permutation.Length - 1; i > 0; i--) { int j = rng.NextInt(i + 1); (permutation[i], permutation[j]) = (permutation[j], permutation[i]); }
+                epoch = e;
+            }
+            return permutation[(int)(position % count)];
+        }
+    }
+}
