@@ -48,7 +48,17 @@ public static class Npz
         using (archive)
         {
             var result = new OrderedDictionary<string, NpyArray>(StringComparer.Ordinal);
-            foreach (var entry in archive.Entries)
+            IReadOnlyList<ZipArchiveEntry> entries;
+            try
+            {
+                // ZipArchive reads the central directory lazily: a damaged one throws here, not in the constructor.
+                entries = archive.Entries;
+            }
+            catch (InvalidDataException e)
+            {
+                throw new NpyFormatException(name, $"not a valid zip archive ({OneLine(e.Message)}).", e);
+            }
+            foreach (var entry in entries)
             {
                 string member = $"{name}[{entry.FullName}]";
                 if (!entry.FullName.EndsWith(".npy", StringComparison.Ordinal))
