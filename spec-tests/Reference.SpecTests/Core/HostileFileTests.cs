@@ -91,6 +91,22 @@ public class HostileFileTests
     }
 
     [Fact]
+    public void AtomicFile_ToADescriptorOfARegularFile_AppendsAfterWhatWasWritten()
+    {
+        // `reference ess --json /dev/stdout > out.txt`: the summary is already in out.txt; the JSON must follow it, not truncate it.
+        if (!OperatingSystem.IsLinux()) return;
+        using var dir = new TempDir();
+        string file = Path.Combine(dir.Path, "out.txt");
+        using var stdout = new FileStream(file, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite);
+        stdout.Write("summary\n"u8);
+        stdout.Flush();
+        string descriptor = $"/proc/self/fd/{stdout.SafeFileHandle.DangerousGetHandle()}";
+        AtomicFile.WriteAllText(descriptor, "{\"json\": 1}\n");
+        Assert.Equal("summary\n{\"json\": 1}\n", File.ReadAllText(file));
+        Assert.Empty(Directory.EnumerateFiles(dir.Path, "*.tmp*"));
+    }
+
+    [Fact]
     public void AtomicFile_ToADirectory_IsRefusedWithAClearError()
     {
         using var dir = new TempDir();

@@ -53,7 +53,8 @@ public static partial class MemoryBudget
     /// <summary>Bytes in decimal units: "80 GB", "1.5 MB", "100 kB".</summary>
     public static string Format(double bytes) => bytes switch
     {
-        >= 1e15 => string.Create(CultureInfo.InvariantCulture, $"{bytes:0.#e0} B"),
+        >= 1e18 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e18:0.#} EB"),
+        >= 1e15 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e15:0.#} PB"),
         >= 1e12 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e12:0.#} TB"),
         >= 1e9 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e9:0.#} GB"),
         >= 1e6 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e6:0.#} MB"),

@@ -13,7 +13,9 @@ namespace Reference.Core.IO;
 /// and its final target is replaced atomically, so the link stays a link (a dangling link creates
 /// its target); a character device (/dev/null, a terminal) or a FIFO is written in place, as a
 /// shell's `&gt;` would, since it cannot be renamed over and has no half-written state to hide;
-/// so is any path under /dev or /proc (/dev/stdout names an open descriptor, whatever it is);
+/// so is a path naming an open descriptor (/dev/stdout, /dev/stderr, /dev/fd/N, anything under
+/// /proc), whatever it is: when it is a regular file (stdout redirected to a file) the bytes are
+/// appended, after what the process already wrote there, rather than truncating it;
 /// a directory, a block device or a socket is refused with an IOException naming the path.
 /// Temporaries are named ".NAME.PID.GUID.tmp" (WriteVia: ".STEM.PID.GUID.tmp.EXT"), so a
 /// writer that was killed leaves files <see cref="IsTemporary"/> recognizes and
@@ -172,13 +174,15 @@ public static partial class AtomicFile
         return (real, false);
     }
 
-    /// <summary>Paths under /dev or /proc, or links into them (/dev/stdout, /proc/self/fd/N): written in place.</summary>
+    private static readonly string[] DescriptorPrefixes = ["/dev/stdout", "/dev/stderr", "/dev/stdin", "/dev/fd/", "/proc/"];
+
+    /// <summary>Paths naming an open descriptor, or links to one (/dev/stdout, /proc/self/fd/N): written in place.</summary>
     private static bool NamesADescriptor(string full)
     {
         string current = full;
         for (int hop = 0; hop < 40; hop++)
         {
-            if (current.StartsWith("/dev/", StringComparison.Ordinal) || current.StartsWith("/proc/", StringComparison.Ordinal)) return true;
+            if (DescriptorPrefixes.Any(p => current == p || (p.EndsWith('/') && current.StartsWith(p, StringComparison.Ordinal)))) return true;
             string? target;
             try { target = new FileInfo(current).LinkTarget; }
             catch (IOException) { return false; }
@@ -190,6 +194,6 @@ public static partial class AtomicFile
 
     private static FileStream OpenInPlace(string path) =>
         FileKinds.Of(path) == FileKind.Regular
-            ? new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite, 1 << 16)
+            ? new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1 << 16)
             : new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1 << 16);
 }
