@@ -7,7 +7,8 @@ namespace Reference.Cli;
 /// <summary>
 /// The `reference` command. Each verb lives in Commands/ and builds its own System.CommandLine
 /// Command. Exit codes: 0 success, 1 a check failed, 2 usage or bad input, 3 data integrity,
-/// 4 backend unavailable (the golden runner's convention, used by every verb).
+/// 4 backend unavailable (the golden runner's convention, used by every verb), 70 an unexpected
+/// failure (a bug: one line, the stack trace only under --verbose). See <see cref="ExitCodes"/>.
 /// </summary>
 public static class Program
 {
@@ -18,6 +19,8 @@ public static class Program
     {
         var root = new RootCommand("Reference: a managed CPU/SIMD oracle for sequence-model and neuroimaging methods.");
         foreach (var command in CommandCatalog.All()) root.Subcommands.Add(command);
+        var verbose = new Option<bool>("--verbose") { Description = "On an unexpected failure, also print the stack trace.", Arity = ArgumentArity.Zero, Recursive = true };
+        root.Options.Add(verbose);
 
         // CliException must reach the catch below (one line, its exit code), not the library's handler (exit 1, stack trace).
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
@@ -44,11 +47,38 @@ public static class Program
         {
             return parsed.Invoke(config);
         }
-        catch (CliException e)
+        catch (Exception e)
         {
-            stderr.WriteLine($"error: {e.Message}");
-            return e.ExitCode;
+            return Report(e, parsed.GetValue(verbose), stderr);
         }
+    }
+
+    /// <summary>
+    /// Writes the one-line error for <paramref name="e"/> and returns its exit code: a
+    /// <see cref="CliException"/> its own; a failure to read or write a file the user named
+    /// (IOException, UnauthorizedAccessException) and running out of memory 2; anything else is
+    /// unexpected: <see cref="ExitCodes.Internal"/>, with the stack trace only when <paramref name="verbose"/>.
+    /// </summary>
+    public static int Report(Exception e, bool verbose, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        ArgumentNullException.ThrowIfNull(stderr);
+        static string Line(string message) => message.ReplaceLineEndings(" ").Trim();
+        switch (e)
+        {
+            case CliException cli:
+                stderr.WriteLine($"error: {Line(cli.Message)}");
+                return cli.ExitCode;
+            case IOException or UnauthorizedAccessException:
+                stderr.WriteLine($"error: {Line(e.Message)}");
+                return ExitCodes.Usage;
+            case OutOfMemoryException:
+                stderr.WriteLine("error: ran out of memory; ask for smaller sizes (verbs with large work take --max-memory and check it up front).");
+                return ExitCodes.Usage;
+        }
+        stderr.WriteLine($"error: internal error ({e.GetType().Name}: {Line(e.Message)}); this is a bug{(verbose ? ":" : ", run again with --verbose for the stack trace.")}");
+        if (verbose) stderr.WriteLine(e.ToString());
+        return ExitCodes.Internal;
     }
 
     /// <summary>`reference golden` for the golden verb's result (the root is always called `reference`, whatever the host process).</summary>

@@ -113,9 +113,11 @@ public static class EffectiveStateSize
     /// Fast dense path: ESS[..., k] for split splits[k] of every operator matrix in
     /// <paramref name="t"/> (shape [..., L, L]); singular values by <see cref="SingularValues"/>,
     /// (matrix, split) pairs spread over up to <paramref name="maxThreads"/> threads (0: every core).
-    /// <paramref name="splits"/> defaults to 1..L-1.
+    /// <paramref name="splits"/> defaults to 1..L-1. <paramref name="progress"/>, when given, is
+    /// called (from any worker thread) with (done, total) after each (matrix, split) pair.
     /// </summary>
-    public static Tensor<double> Compute(Tensor<double> t, EssOptions? options = null, int[]? splits = null, int maxThreads = 0)
+    public static Tensor<double> Compute(Tensor<double> t, EssOptions? options = null, int[]? splits = null, int maxThreads = 0,
+        Action<int, int>? progress = null)
     {
         options ??= EssOptions.Default;
         options.Validate();
@@ -127,7 +129,8 @@ public static class EffectiveStateSize
         var data = t.Data;
         var output = result.Data;
         var splitList = splits;
-        SingularValues.ForEachWithWorkspace(count * splitList.Length, workspace, maxThreads, (item, work) =>
+        int total = count * splitList.Length, done = 0;
+        SingularValues.ForEachWithWorkspace(total, workspace, maxThreads, (item, work) =>
         {
             int matrix = item / splitList.Length, k = item % splitList.Length, s = splitList[k];
             int p = Math.Min(s, length - s);
@@ -135,6 +138,7 @@ public static class EffectiveStateSize
             // H_s starts at row s, column 0 of the L x L matrix: rows L - s, columns s, stride L.
             SingularValues.Compute(data.AsSpan(matrix * length * length + s * length), length - s, s, length, sigma, work[p..]);
             output[item] = FromSingularValues(sigma, options);
+            progress?.Invoke(Interlocked.Increment(ref done), total);
         });
         return result;
     }

@@ -70,16 +70,19 @@ public static class EssOperatorCatalog
 /// <param name="Factored">Whether the factored path computed it.</param>
 public sealed record EssProfile(int[] Splits, Tensor<double> PerChannel, double[] Mean, double[] Capacity, bool Factored)
 {
-    /// <summary>Computes the profile (factored path when the instance has realizations, dense otherwise).</summary>
-    public static EssProfile Of(EssInstance instance, EssOptions options, int[]? splits = null, int maxThreads = 0)
+    /// <summary>
+    /// Computes the profile (factored path when the instance has realizations, dense otherwise);
+    /// <paramref name="progress"/> gets (done, total) work items from the worker threads.
+    /// </summary>
+    public static EssProfile Of(EssInstance instance, EssOptions options, int[]? splits = null, int maxThreads = 0, Action<int, int>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(instance);
         int length = instance.Matrices.Dim(-1);
         splits ??= EffectiveStateSize.AllSplits(length);
         bool factored = instance.Realizations is not null;
         var perChannel = factored
-            ? FactoredEss.Compute(instance.Realizations!, options, splits, maxThreads)
-            : EffectiveStateSize.Compute(instance.Matrices, options, splits, maxThreads);
+            ? FactoredEss.Compute(instance.Realizations!, options, splits, maxThreads, progress)
+            : EffectiveStateSize.Compute(instance.Matrices, options, splits, maxThreads, progress);
         var mean = EssReducers.MeanOverChannels(perChannel).Data;
         var capacity = splits.Select(instance.Capacity).ToArray();
         return new EssProfile(splits, perChannel, mean, capacity, factored);

@@ -47,7 +47,8 @@ public static class FactoredEss
     /// ESS[c, k] of channel c at split splits[k] (default 1..L-1): one realization per channel (all
     /// of the same length), channels spread over up to <paramref name="maxThreads"/> threads.
     /// </summary>
-    public static Reference.Core.Tensor<double> Compute(IReadOnlyList<DiagonalRealization> channels, EssOptions? options = null, int[]? splits = null, int maxThreads = 0)
+    public static Reference.Core.Tensor<double> Compute(IReadOnlyList<DiagonalRealization> channels, EssOptions? options = null, int[]? splits = null, int maxThreads = 0,
+        Action<int, int>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(channels);
         options ??= EssOptions.Default;
@@ -68,8 +69,12 @@ public static class FactoredEss
         int workspace = channels.Max(r => WorkspaceSize(r, splits.Length));
         var output = result.Data;
         var splitList = splits;
+        int done = 0;
         SingularValues.ForEachWithWorkspace(channels.Count, workspace, maxThreads, (c, work) =>
-            Run(channels[c], splitList, work, (k, sigma) => output[c * splitList.Length + k] = EffectiveStateSize.FromSingularValues(sigma, options)));
+        {
+            Run(channels[c], splitList, work, (k, sigma) => output[c * splitList.Length + k] = EffectiveStateSize.FromSingularValues(sigma, options));
+            progress?.Invoke(Interlocked.Increment(ref done), channels.Count);
+        });
         return result;
     }
 

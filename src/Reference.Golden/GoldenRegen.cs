@@ -5,7 +5,7 @@ using Reference.Core.IO;
 
 namespace Reference.Golden;
 
-/// <summary>What regeneration did with one case: new, unchanged, changed (refused), rewritten (forced), stale.</summary>
+/// <summary>What regeneration did with one case: new, unchanged, resumed (a killed run's case finished), changed (refused), rewritten (forced), stale.</summary>
 public sealed record RegenOutcome(string Id, string Status, string Detail);
 
 /// <summary>
@@ -15,6 +15,14 @@ public sealed record RegenOutcome(string Id, string Status, string Detail);
 /// reference.commit; a case whose files would be identical except for that field is left
 /// untouched. A case whose bytes would change is refused unless <c>force</c> is set: golden data
 /// changing is an event a reviewer must see.
+/// <para>
+/// Resumable: every file is written atomically and manifest.json last, so a killed run leaves a
+/// case directory without a manifest, holding only files byte-identical to what regeneration
+/// writes, plus temporaries (".NAME.PID.GUID.tmp") of a process that is gone. A re-run
+/// recognizes that state, deletes the temporaries, writes the missing files and reports the case
+/// as "resumed", without --force; index.json, written after every case, is rewritten when it is
+/// missing or differs. A directory with a file whose bytes differ is still refused.
+/// </para>
 /// </summary>
 public static class GoldenRegen
 {
@@ -70,6 +78,7 @@ public static class GoldenRegen
         if (duplicate is not null) throw new InvalidOperationException($"the registry defines {duplicate.Key} twice.");
         string commit = BuildInfo().Commit;
         var outcomes = new List<RegenOutcome>();
+        AtomicFile.DeleteStaleTemporaries(store.Root);
         foreach (var op in ops)
             foreach (var spec in op.Cases)
             {
@@ -96,6 +105,7 @@ public static class GoldenRegen
             }
             foreach (var caseDir in Directory.EnumerateDirectories(opDir).Order(StringComparer.Ordinal))
             {
+                AtomicFile.DeleteStaleTemporaries(caseDir);
                 string id = $"{opName}/{Path.GetFileName(caseDir)}";
                 if (!known.Contains(id)) outcomes.Add(new RegenOutcome(id, "stale", "no case of this id in the registry"));
             }
@@ -112,18 +122,29 @@ public static class GoldenRegen
             Write(dir, files);
             return new RegenOutcome(id, "new", $"{files.Count} files");
         }
+        var cleaned = AtomicFile.DeleteStaleTemporaries(dir);
         var differences = new List<string>();
+        var missing = new List<string>();
         foreach (var (name, bytes) in files)
         {
             string path = Path.Combine(dir, name);
-            if (!File.Exists(path)) { differences.Add($"{name} missing"); continue; }
+            if (!File.Exists(path)) { missing.Add(name); continue; }
             var existing = File.ReadAllBytes(path);
             if (name == GoldenStore.ManifestFile) existing = WithCommit(existing, commit, store.Relative(path));
             if (!existing.AsSpan().SequenceEqual(bytes)) differences.Add($"{name} differs");
         }
         foreach (var path in Directory.EnumerateFileSystemEntries(dir))
             if (!files.ContainsKey(Path.GetFileName(path))) differences.Add($"{Path.GetFileName(path)} is extra");
-        if (differences.Count == 0) return new RegenOutcome(id, "unchanged", "");
+        string tidied = cleaned.Count == 0 ? "" : $"{cleaned.Count} stale temporaries deleted";
+        if (differences.Count == 0 && missing.Count == 0) return new RegenOutcome(id, "unchanged", tidied);
+        if (differences.Count == 0 && missing.Contains(GoldenStore.ManifestFile))
+        {
+            // A killed run's case: what is there is exactly what would be written; finish it (manifest last).
+            foreach (var (name, bytes) in files)
+                if (missing.Contains(name)) AtomicFile.WriteAllBytes(Path.Combine(dir, name), bytes);
+            return new RegenOutcome(id, "resumed", string.Join(", ", new[] { $"{string.Join(", ", missing)} written", tidied }.Where(t => t.Length > 0)));
+        }
+        differences.InsertRange(0, missing.Select(name => $"{name} missing"));
         if (!force) return new RegenOutcome(id, "changed", string.Join(", ", differences) + " (not written; use --force)");
         foreach (var path in Directory.EnumerateFileSystemEntries(dir))
             if (!files.ContainsKey(Path.GetFileName(path)))

@@ -36,6 +36,7 @@ public sealed class GoldenStore
     /// <summary>Opens (creating when needed) a directory that <see cref="GoldenRegen"/> will fill.</summary>
     public static GoldenStore Create(string root)
     {
+        if (File.Exists(root)) throw new ArgumentException($"golden directory '{root}' is a file, not a directory.", nameof(root));
         Directory.CreateDirectory(root);
         return new GoldenStore(Path.GetFullPath(root));
     }
@@ -57,31 +58,50 @@ public sealed class GoldenStore
     {
         string path = Path.Combine(Root, IndexFile);
         if (!File.Exists(path)) throw new GoldenIntegrityException(path, "index.json is missing (run `reference golden regen`)");
-        JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new GoldenIntegrityException(path, $"index is not valid JSON ({e.Message.ReplaceLineEndings(" ")})"); }
+        var root = ManifestJson.ParseJson(ReadChecked(path, path), path, "index");
         if (root is not JsonObject o || o["schema_version"] is not JsonValue version || !version.TryGetValue<int>(out int schema)
             || schema != GoldenManifest.CurrentSchema || o["cases"] is not JsonArray cases)
             throw new GoldenIntegrityException(path, $"index must be {{\"schema_version\": {GoldenManifest.CurrentSchema}, \"cases\": [...]}}");
         var entries = new List<IndexEntry>();
+        int number = 0;
         foreach (var node in cases)
         {
-            try
-            {
-                var c = (JsonObject)node!;
-                string op = c["op"]!.GetValue<string>(), caseId = c["case_id"]!.GetValue<string>(), id = c["id"]!.GetValue<string>();
-                if (id != $"{op}/{caseId}" || !ManifestJson.OpName().IsMatch(op) || !ManifestJson.CaseId().IsMatch(caseId))
-                    throw new GoldenIntegrityException(path, $"index entry '{id}' is inconsistent (id must be op/case_id)");
-                entries.Add(new IndexEntry(id, op, caseId, [.. ((JsonArray)c["tags"]!).Select(t => t!.GetValue<string>())]));
-            }
-            catch (Exception e) when (e is InvalidCastException or InvalidOperationException or NullReferenceException or FormatException)
-            {
-                throw new GoldenIntegrityException(path, "an index entry lacks id, op, case_id or tags");
-            }
+            number++;
+            if (node is not JsonObject c) throw new GoldenIntegrityException(path, $"index entry {number} must be a JSON object");
+            string Field(string key) =>
+                c[key] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>()
+                : throw new GoldenIntegrityException(path, $"index entry {number} lacks '{key}' (a string)");
+            string op = Field("op"), caseId = Field("case_id"), id = Field("id");
+            if (id != $"{op}/{caseId}" || !ManifestJson.OpName().IsMatch(op) || !ManifestJson.CaseId().IsMatch(caseId))
+                throw new GoldenIntegrityException(path, $"index entry '{id}' is inconsistent (id must be op/case_id)");
+            if (c["tags"] is not JsonArray tagArray)
+                throw new GoldenIntegrityException(path, $"index entry {number} ('{id}') lacks 'tags' (an array of strings)");
+            var tags = tagArray.Select(t => t is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>()
+                : throw new GoldenIntegrityException(path, $"index entry {number} ('{id}'): 'tags' must hold only strings")).ToList();
+            entries.Add(new IndexEntry(id, op, caseId, tags));
         }
         if (entries.Select(e => e.Id).Distinct().Count() != entries.Count)
             throw new GoldenIntegrityException(path, "the index lists a case twice");
         return entries;
+    }
+
+    private string? realRoot;
+
+    /// <summary>
+    /// The bytes of a file of the set, after checking that it resolves (through every symbolic
+    /// link) to a regular file inside the golden directory: a link out of the set, or a FIFO that
+    /// would block the reader, is an integrity error naming <paramref name="shown"/>.
+    /// </summary>
+    private byte[] ReadChecked(string path, string shown)
+    {
+        realRoot ??= FileKinds.RealPath(Root);
+        string real = FileKinds.RealPath(path);
+        if (!FileKinds.IsInside(real, realRoot))
+            throw new GoldenIntegrityException(shown, $"resolves to '{real}', outside the golden directory '{realRoot}'");
+        var kind = FileKinds.Of(real);
+        if (kind is not (FileKind.Regular or FileKind.Unknown))
+            throw new GoldenIntegrityException(shown, $"is not a regular file (it is a {kind})");
+        return File.ReadAllBytes(real);
     }
 
     public static byte[] IndexBytes(IEnumerable<IndexEntry> entries)
@@ -114,7 +134,7 @@ public sealed class GoldenStore
     {
         string path = Path.Combine(CaseDirectory(id), ManifestFile);
         if (!File.Exists(path)) throw new GoldenIntegrityException(Relative(path), "manifest.json is missing");
-        var manifest = ManifestJson.Parse(File.ReadAllBytes(path), Relative(path));
+        var manifest = ManifestJson.Parse(ReadChecked(path, Relative(path)), Relative(path));
         if (manifest.Id != id)
             throw new GoldenIntegrityException(Relative(path), $"manifest says op/case_id '{manifest.Id}' but lives in '{id}'");
         return manifest;
@@ -126,7 +146,7 @@ public sealed class GoldenStore
         string path = Path.Combine(CaseDirectory(manifest.Id), entry.File);
         string shown = Relative(path);
         if (!File.Exists(path)) throw new GoldenIntegrityException(shown, "file listed in the manifest is missing");
-        byte[] bytes = File.ReadAllBytes(path);
+        byte[] bytes = ReadChecked(path, shown);
         string sha = ManifestJson.Sha256Hex(bytes);
         if (sha != entry.Sha256)
             throw new GoldenIntegrityException(shown, $"sha256 {sha} does not match the manifest's {entry.Sha256}");

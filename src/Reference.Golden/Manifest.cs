@@ -47,6 +47,10 @@ public static partial class ManifestJson
     [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.npy$")]
     internal static partial Regex FileName();
 
+    /// <summary>An input or output name: a plain identifier (backends build file names from it: NAME.npy).</summary>
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*$")]
+    public static partial Regex ArrayName();
+
     [GeneratedRegex(@"^[0-9a-f]{64}$")]
     private static partial Regex Sha();
 
@@ -141,15 +145,7 @@ public static partial class ManifestJson
     /// <summary>Parses and validates a manifest; every problem is a <see cref="GoldenIntegrityException"/> naming <paramref name="path"/>.</summary>
     public static GoldenManifest Parse(byte[] bytes, string path)
     {
-        JsonNode? root;
-        try
-        {
-            root = JsonNode.Parse(bytes, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow });
-        }
-        catch (JsonException e)
-        {
-            throw new GoldenIntegrityException(path, $"manifest is not valid JSON ({e.Message.ReplaceLineEndings(" ")})");
-        }
+        var root = ParseJson(bytes, path, "manifest");
         var r = new Reader(path);
         var o = r.Object(root, "manifest");
         r.ExactKeys(o, "manifest", TopKeys, []);
@@ -185,6 +181,36 @@ public static partial class ManifestJson
         return new GoldenManifest(schema, op, opVersion, caseId, description, parameters, inputs, outputs, generator, reference, tags);
     }
 
+    /// <summary>Strict options: no comments, no trailing commas, no key twice in one object.</summary>
+    internal static readonly JsonDocumentOptions StrictJson = new()
+    {
+        AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow, AllowDuplicateProperties = false,
+    };
+
+    /// <summary>
+    /// Parses a golden JSON file strictly: valid UTF-8 (checked first, so no string read later can
+    /// fail to transcode), valid JSON, and no duplicate keys (which JSON readers resolve differently).
+    /// Every problem is a <see cref="GoldenIntegrityException"/> naming <paramref name="path"/>.
+    /// </summary>
+    internal static JsonNode? ParseJson(byte[] bytes, string path, string what)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            int at = -1;
+            try { new UTF8Encoding(false, throwOnInvalidBytes: true).GetCharCount(bytes); }
+            catch (DecoderFallbackException e) { at = e.Index; }
+            throw new GoldenIntegrityException(path, $"{what} is not valid UTF-8 (bad byte at offset {at})");
+        }
+        try
+        {
+            return JsonNode.Parse(bytes, documentOptions: StrictJson);
+        }
+        catch (JsonException e)
+        {
+            throw new GoldenIntegrityException(path, $"{what} is not valid JSON ({e.Message.ReplaceLineEndings(" ")})");
+        }
+    }
+
     private sealed class Reader(string path)
     {
         public GoldenIntegrityException Fail(string reason) => new(path, $"manifest schema: {reason}");
@@ -216,7 +242,9 @@ public static partial class ManifestJson
 
         public double? Double(JsonObject o, string key) =>
             !o.ContainsKey(key) ? null
-            : o[key] is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<double>(out var d) ? d
+            : o[key] is JsonValue v && v.GetValueKind() == JsonValueKind.Number
+                ? v.TryGetValue<double>(out var d) && double.IsFinite(d) ? d
+                    : throw Fail($"'{key}' = {v.ToJsonString()} is not a finite float64 number (a bound of infinity checks nothing)")
             : throw Fail($"'{key}' must be a number");
 
         public List<GoldenArray> Arrays(JsonObject o, string key, bool isOutput)
@@ -228,6 +256,8 @@ public static partial class ManifestJson
                 var a = Object(node, $"an entry of {key}");
                 ExactKeys(a, $"{key} entry", isOutput ? ["name", "file", "dtype", "shape", "sha256", "tolerance", "canonicalization"] : ["name", "file", "dtype", "shape", "sha256"], []);
                 string name = String(a, "name");
+                if (!ArrayName().IsMatch(name))
+                    throw Fail($"{key} name '{name}' is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*; backends write NAME.npy)");
                 string file = Matching(a, "file", FileName(), "a plain name ending in .npy");
                 string dtype = String(a, "dtype");
                 if (!DTypes.Contains(dtype)) throw Fail($"{key} '{name}': dtype '{dtype}' is not one of {string.Join(", ", DTypes)}");

@@ -158,6 +158,8 @@ public static class H3SyntheticTasks
     private static SyntheticSplit Split(H3Task task, SplitMix64 rng, int vocabulary, int length, int count, bool answerOnly, string argument)
     {
         int t = InputLength(task, length);
+        if ((long)count * t > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(argument, $"{argument} = {count} sequences of {t} tokens exceed the largest array ({Array.MaxLength} elements).");
         var inputs = new int[count * t];
         var targets = new int[count * t];
         var seen = new HashSet<string>(count);

@@ -34,9 +34,10 @@ public static class EssCommand
         var json = new Option<string?>("--json") { Description = "Write the result as JSON to FILE.", HelpName = "FILE" };
         var csv = new Option<string?>("--csv") { Description = "Write ESS per split as CSV to FILE.", HelpName = "FILE" };
         var plot = new Option<string?>("--plot") { Description = "Plot ESS vs split with the TSS line to FILE.png.", HelpName = "FILE.png" };
+        var maxMemory = MemoryBudget.Option();
         var command = new Command("ess", "Effective state size (arXiv:2504.19561) of a seeded random operator instance, per split.")
         {
-            op, length, channels, mode, tolerance, absolute, seed, taps, state, discretization, heads, keyDim, json, csv, plot,
+            op, length, channels, mode, tolerance, absolute, seed, taps, state, discretization, heads, keyDim, json, csv, plot, maxMemory,
         };
         command.SetAction(parse =>
         {
@@ -66,6 +67,9 @@ public static class EssCommand
             if (plotPath is not null && !plotPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
                 throw new CliException($"--plot must name a .png file, got '{plotPath}'.");
 
+            MemoryBudget.Check(RequiredBytes(l, c, k, n, h, kd), MemoryBudget.Parse(parse.GetValue(maxMemory)),
+                $"ess --operator {name} with L = {l}, C = {c}{(h > 1 ? $", H = {h}" : "")}");
+
             var options = new EssOptions(modeName == "entropy" ? EssMode.Entropy : EssMode.Tolerance, tau, !parse.GetValue(absolute));
             EssInstance instance;
             try
@@ -78,15 +82,55 @@ public static class EssCommand
                 string reason = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
                 throw new CliException($"--operator {name}: {reason}");
             }
-            var profile = EssProfile.Of(instance, options);
+            var error = parse.InvocationConfiguration.Error;
+            var profile = EssProfile.Of(instance, options, progress: Progress(error, instance.Realizations is null ? "dense path, (matrix, split) pairs" : "factored path, channels"));
 
             WriteSummary(output, instance, options, profile);
-            if (parse.GetValue(json) is string jsonPath) OutputFile.WriteAllText(jsonPath, ToJson(instance, options, profile, parse.GetValue(seed)), "--json");
-            if (parse.GetValue(csv) is string csvPath) OutputFile.WriteAllText(csvPath, ToCsv(profile), "--csv");
-            if (plotPath is not null) EssPlot.Save(plotPath, instance, options, profile);
+            if (parse.GetValue(json) is string jsonPath)
+                OutputFile.WriteAllText(jsonPath, ToJson(instance, options, profile, parse.GetValue(seed)), "--json", error);
+            if (parse.GetValue(csv) is string csvPath) OutputFile.WriteAllText(csvPath, ToCsv(profile), "--csv", error);
+            if (plotPath is not null) EssPlot.Save(plotPath, instance, options, profile, error);
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>
+    /// An estimate of the peak memory in bytes (float64 throughout): the operator matrices, one per
+    /// channel or head (C' = max(C, H)), twice for the materialization's temporaries; the sample's
+    /// parameters and inputs (taps, state, keys and queries); per thread, the dense path's largest
+    /// split block and the factored path's (L + 2) N x N Gram factors. Every option counts, whether
+    /// the operator uses it or not, so the estimate errs high.
+    /// </summary>
+    internal static double RequiredBytes(int length, int channels, int taps, int state, int heads, int keyDim)
+    {
+        double l = length, matrices = Math.Max(channels, heads), n = state, threads = Environment.ProcessorCount;
+        double elements = 2 * matrices * l * l
+            + matrices * (taps + 4 * n + 3 * l * keyDim + 4 * l)
+            + threads * (l * l / 4 + 4 * l + (l + 2) * n * n + 4 * n);
+        return 8 * elements;
+    }
+
+    /// <summary>
+    /// Progress on stderr for long work: nothing for the first 2 seconds, then a line at most every
+    /// 5 seconds ("ess: 1234/4095 dense path, (matrix, split) pairs (30 %), 12 s").
+    /// </summary>
+    private static Action<int, int> Progress(TextWriter error, string what)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        double next = 2;
+        var gate = new object();
+        return (done, total) =>
+        {
+            double seconds = clock.Elapsed.TotalSeconds;
+            if (seconds < next) return;
+            lock (gate)
+            {
+                if (seconds < next) return;
+                next = seconds + 5;
+                error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ess: {done}/{total} {what} ({100.0 * done / total:F0} %), {seconds:F0} s"));
+            }
+        };
     }
 
     private static void WriteSummary(TextWriter output, EssInstance instance, EssOptions options, EssProfile profile)
@@ -152,16 +196,37 @@ public static class EssCommand
 /// </summary>
 public static class OutputFile
 {
-    public static void WriteAllText(string path, string contents, string option) =>
-        Write(path, temp => File.WriteAllText(temp, contents), option);
+    /// <summary>Writes the text and, when <paramref name="report"/> is given, says there where it went ("wrote --json /abs/path").</summary>
+    public static void WriteAllText(string path, string contents, string option, TextWriter? report = null) =>
+        Write(path, (Action<string>)(temp => File.WriteAllText(temp, contents)), option, report);
 
-    /// <summary>Writes through a temporary sibling and a rename; a missing directory is a usage error naming <paramref name="option"/>.</summary>
-    public static void Write(string path, Action<string> write, string option)
+    /// <summary>
+    /// Writes through a temporary sibling and a rename (special files in place: see AtomicFile);
+    /// a missing directory, a directory or an unwritable place is a one-line usage error naming
+    /// <paramref name="option"/>.
+    /// </summary>
+    public static void Write(string path, Action<string> write, string option, TextWriter? report = null) =>
+        Guard(path, option, report, () => Reference.Core.IO.AtomicFile.WriteVia(path, write));
+
+    /// <summary>Like <see cref="Write(string, Action{string}, string, TextWriter?)"/> for writers that take a stream.</summary>
+    public static void Write(string path, Action<Stream> write, string option, TextWriter? report = null) =>
+        Guard(path, option, report, () => Reference.Core.IO.AtomicFile.Write(path, write));
+
+    private static void Guard(string path, string option, TextWriter? report, Action write)
     {
         string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is null || !Directory.Exists(directory))
             throw new CliException($"{option}: cannot write '{path}': directory '{directory}' does not exist.");
-        Reference.Core.IO.AtomicFile.WriteVia(path, write);
+        try
+        {
+            write();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string reason = e.Message.ReplaceLineEndings(" ");
+            throw new CliException(reason.StartsWith("cannot write", StringComparison.Ordinal) ? $"{option}: {reason}" : $"{option}: cannot write '{path}': {reason}");
+        }
+        report?.WriteLine($"wrote {option} {Path.GetFullPath(path)}");
     }
 }
 
@@ -169,7 +234,7 @@ public static class OutputFile
 public static class EssPlot
 {
     /// <summary>Writes the plot as a 900 x 500 PNG (atomically).</summary>
-    public static void Save(string path, EssInstance instance, EssOptions options, EssProfile profile)
+    public static void Save(string path, EssInstance instance, EssOptions options, EssProfile profile, TextWriter? report = null)
     {
         var plot = new ScottPlot.Plot();
         double[] xs = profile.Splits.Select(s => (double)s).ToArray();
@@ -193,6 +258,6 @@ public static class EssPlot
         plot.XLabel("split s");
         plot.YLabel("ESS");
         plot.ShowLegend();
-        OutputFile.Write(path, temp => plot.SavePng(temp, 900, 500), "--plot");
+        OutputFile.Write(path, (Action<string>)(temp => plot.SavePng(temp, 900, 500)), "--plot", report);
     }
 }

@@ -40,6 +40,20 @@ public static class GoldenCommand
         HelpName = "PATTERN",
     };
 
+    private static Option<bool> AllowEmptyOption() => new("--allow-empty")
+    {
+        Description = "Accept a run that checks no case (an empty index, an --op matching nothing, every case skipped); without it that exits 1.",
+        Arity = ArgumentArity.Zero,
+    };
+
+    /// <summary>Exit 1 with one line when nothing was checked, unless --allow-empty (a run that checks nothing must not pass silently).</summary>
+    private static int Empty(TextWriter error, string what, bool allowed)
+    {
+        if (allowed) return ExitCodes.Success;
+        error.WriteLine($"error: no case was checked ({what}); pass --allow-empty to accept that.");
+        return ExitCodes.CheckFailed;
+    }
+
     private static string RootPath(string? given)
     {
         if (given is not null) return given;
@@ -125,16 +139,18 @@ public static class GoldenCommand
     private static Command Verify()
     {
         var golden = GoldenOption();
-        var command = new Command("verify", "Check the golden set's integrity: index, manifest schema, sha256 of every file, orphans.") { golden };
+        var allowEmpty = AllowEmptyOption();
+        var command = new Command("verify", "Check the golden set's integrity: index, manifest schema, sha256 of every file, orphans.") { golden, allowEmpty };
         command.SetAction(parse => Guard(() =>
         {
             var output = parse.InvocationConfiguration.Output;
             var store = OpenStore(parse.GetValue(golden));
-            var (_, problems, good) = store.Verify();
+            var (cases, problems, good) = store.Verify();
             foreach (var id in good) output.WriteLine($"OK   {id}");
             foreach (var (where, problem) in problems) output.WriteLine($"BAD  {where}: {problem}");
             output.WriteLine($"{good.Count} passed, {problems.Count} failed, 0 skipped");
-            return problems.Count == 0 ? ExitCodes.Success : ExitCodes.Integrity;
+            if (problems.Count > 0) return ExitCodes.Integrity;
+            return cases == 0 ? Empty(parse.InvocationConfiguration.Error, "the index lists no case", parse.GetValue(allowEmpty)) : ExitCodes.Success;
         }));
         return command;
     }
@@ -164,8 +180,15 @@ public static class GoldenCommand
             HelpName = "float32|float64",
         };
         precision.AcceptOnlyFromAmong("float32", "float64");
+        var timeout = new Option<double>("--timeout")
+        {
+            Description = $"process backends: seconds one case may take before its process tree is killed and the case fails (default {ProcessBackend.DefaultTimeout.TotalSeconds:0}).",
+            DefaultValueFactory = _ => ProcessBackend.DefaultTimeout.TotalSeconds,
+            HelpName = "SECONDS",
+        };
+        var allowEmpty = AllowEmptyOption();
         var command = new Command("run", "Run a backend on the golden cases and compare every output with its tolerance.")
-            { golden, op, backend, skipFile, xfailFile, report, precision };
+            { golden, op, backend, skipFile, xfailFile, report, precision, timeout, allowEmpty };
         command.SetAction(parse => Guard(() =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -178,7 +201,10 @@ public static class GoldenCommand
                 parse.GetValue(skipFile) is { } s ? GoldenRunner.ReadList(s, "--skip-file") : null,
                 parse.GetValue(xfailFile) is { } x ? GoldenRunner.ReadList(x, "--xfail-file") : null,
                 parse.GetValue(precision) switch { "float32" => Precision.Float32, "float64" => Precision.Float64, _ => null });
-            var chosen = Backends.Resolve(parse.GetValue(backend)!);
+            double seconds = parse.GetValue(timeout);
+            if (!double.IsFinite(seconds) || seconds <= 0 || seconds > TimeSpan.MaxValue.TotalSeconds / 2)
+                throw new CliException($"--timeout must be a positive number of seconds, got {seconds}.");
+            var chosen = Backends.Resolve(parse.GetValue(backend)!, TimeSpan.FromSeconds(seconds));
             var results = new List<CaseResult>();
             foreach (var result in GoldenRunner.Run(store, chosen, options))
             {
@@ -186,10 +212,14 @@ public static class GoldenCommand
                 results.Add(result);
             }
             if (reportArgs is { Length: 2 })
-                Reference.Core.IO.AtomicFile.WriteAllBytes(reportArgs[1], GoldenRunner.JsonReport(chosen.Name, store.Root, results));
-            int failed = results.Count(r => r.Failed);
-            output.WriteLine($"{results.Count(r => r.Passed)} passed, {failed} failed, {results.Count(r => r.Skipped)} skipped");
-            return failed == 0 ? ExitCodes.Success : ExitCodes.CheckFailed;
+                OutputFile.Write(reportArgs[1], (Action<Stream>)(stream => stream.Write(GoldenRunner.JsonReport(chosen.Name, store.Root, results))),
+                    "--report", parse.InvocationConfiguration.Error);
+            int failed = results.Count(r => r.Failed), passed = results.Count(r => r.Passed);
+            output.WriteLine($"{passed} passed, {failed} failed, {results.Count(r => r.Skipped)} skipped");
+            if (failed > 0) return ExitCodes.CheckFailed;
+            if (passed > 0) return ExitCodes.Success;
+            string pattern = parse.GetValue(op) is { } p ? $"--op '{p}' matched no run case" : "the index lists no case to run";
+            return Empty(parse.InvocationConfiguration.Error, results.Count > 0 ? "every case was skipped" : pattern, parse.GetValue(allowEmpty));
         }));
         return command;
     }
@@ -203,13 +233,16 @@ public static class GoldenCommand
         command.SetAction(parse => Guard(() =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var store = GoldenStore.Create(RootPath(parse.GetValue(golden)));
+            string root = RootPath(parse.GetValue(golden));
+            if (File.Exists(root)) throw new CliException($"--golden: '{root}' is a file, not a directory.");
+            var store = GoldenStore.Create(root);
             var outcomes = GoldenRegen.Run(store, parse.GetValue(op), parse.GetValue(force));
             foreach (var o in outcomes)
                 output.WriteLine($"{o.Status,-10}{o.Id}{(o.Detail.Length > 0 ? $"  {o.Detail}" : "")}");
             int refused = outcomes.Count(o => o.Status == "changed");
             output.WriteLine($"{outcomes.Count(o => o.Status == "new")} new, {outcomes.Count(o => o.Status == "rewritten")} rewritten, " +
-                $"{outcomes.Count(o => o.Status == "unchanged")} unchanged, {refused} changed (not written), {outcomes.Count(o => o.Status == "stale")} stale");
+                $"{outcomes.Count(o => o.Status == "unchanged")} unchanged, {refused} changed (not written), {outcomes.Count(o => o.Status == "stale")} stale" +
+                (outcomes.Any(o => o.Status == "resumed") ? $", {outcomes.Count(o => o.Status == "resumed")} resumed" : ""));
             return refused == 0 ? ExitCodes.Success : ExitCodes.CheckFailed;
         }));
         return command;

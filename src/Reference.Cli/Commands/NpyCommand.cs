@@ -31,11 +31,15 @@ public static class NpyCommand
     {
         if (Directory.Exists(path)) throw new CliException($"{path}: is a directory, expected an .npy file (argument FILE).");
         if (!File.Exists(path)) throw new CliException($"{path}: no such file (argument FILE).");
-        NpyArray array;
+        var kind = FileKinds.Of(path);
+        if (kind is not (FileKind.Regular or FileKind.Unknown))
+            throw new CliException($"{path}: not a regular file (it is a {kind}); npy reads a file it can check the length of (argument FILE).");
         NpyHeader header;
+        Summary stats;
         try
         {
-            array = Npy.Read(path, out header);
+            header = Npy.ReadHeader(path);
+            stats = Summary.Of(() => Npy.ReadBlocks(path));
         }
         catch (NpyFormatException e)
         {
@@ -46,17 +50,16 @@ public static class NpyCommand
             throw new CliException($"{path}: cannot read ({e.Message.ReplaceLineEndings(" ")}).");
         }
 
-        var stats = Summary.Of(array);
         var lines = new List<(string, string)>
         {
             ("file", path),
             ("version", header.Version),
-            ("dtype", $"{header.Descr} ({array.DType.NumpyName()}{(header.SwapBytes ? ", byte-swapped on reading" : "")})"),
+            ("dtype", $"{header.Descr} ({header.DType.NumpyName()}{(header.SwapBytes ? ", byte-swapped on reading" : "")})"),
             ("shape", Npy.ShapeRepr([.. header.Shape.Select(d => (long)d)])),
             ("order", header.FortranOrder ? "F" : "C"),
             ("count", stats.Count.ToString(CultureInfo.InvariantCulture)),
         };
-        string of = array.DType == NpyDType.Complex128 ? " |z|" : "";
+        string of = header.DType == NpyDType.Complex128 ? " |z|" : "";
         lines.Add(("min" + of, Format(stats.Min)));
         lines.Add(("max" + of, Format(stats.Max)));
         lines.Add(("mean" + of, Format(stats.Mean)));
@@ -73,29 +76,52 @@ public static class NpyCommand
     /// Statistics over the finite values (NaN and +-Inf are counted, not averaged): min, max, mean
     /// and the population standard deviation (numpy's ddof = 0). Two passes in float64: the mean
     /// first, then the squared deviations, which avoids the cancellation of E[x^2] - E[x]^2.
-    /// n/a (NaN) when there is no finite value.
+    /// n/a (NaN) when there is no finite value. The values are streamed block by block (each pass
+    /// reads the file again), so memory stays bounded whatever the file's size.
     /// </summary>
     public sealed record Summary(long Count, double Min, double Max, double Mean, double Std, long NaN, long Inf)
     {
-        public static Summary Of(NpyArray array)
+        public static Summary Of(NpyArray array) => Of(() => [array]);
+
+        /// <summary>The statistics of the values <paramref name="blocks"/> yields (called once per pass).</summary>
+        public static Summary Of(Func<IEnumerable<NpyArray>> blocks)
         {
-            double[] values = array.Data is Complex[] z ? [.. z.Select(Complex.Abs)] : array.ToDoubles();
-            long nan = 0, inf = 0, finite = 0;
+            long nan = 0, inf = 0, finite = 0, count = 0;
             double min = double.PositiveInfinity, max = double.NegativeInfinity, sum = 0;
-            foreach (double v in values)
-            {
-                if (double.IsNaN(v)) { nan++; continue; }
-                if (double.IsInfinity(v)) { inf++; continue; }
-                finite++;
-                min = Math.Min(min, v);
-                max = Math.Max(max, v);
-                sum += v;
-            }
-            if (finite == 0) return new Summary(values.Length, double.NaN, double.NaN, double.NaN, double.NaN, nan, inf);
+            foreach (var block in blocks())
+                ForEach(block, v =>
+                {
+                    count++;
+                    if (double.IsNaN(v)) { nan++; return; }
+                    if (double.IsInfinity(v)) { inf++; return; }
+                    finite++;
+                    min = Math.Min(min, v);
+                    max = Math.Max(max, v);
+                    sum += v;
+                });
+            if (finite == 0) return new Summary(count, double.NaN, double.NaN, double.NaN, double.NaN, nan, inf);
             double mean = sum / finite, squares = 0;
-            foreach (double v in values)
-                if (double.IsFinite(v)) squares += (v - mean) * (v - mean);
-            return new Summary(values.Length, min, max, mean, Math.Sqrt(squares / finite), nan, inf);
+            foreach (var block in blocks())
+                ForEach(block, v =>
+                {
+                    if (double.IsFinite(v)) squares += (v - mean) * (v - mean);
+                });
+            return new Summary(count, min, max, mean, Math.Sqrt(squares / finite), nan, inf);
+        }
+
+        /// <summary>Each value as a double (|z| for complex), without copying the block.</summary>
+        private static void ForEach(NpyArray block, Action<double> visit)
+        {
+            switch (block.Data)
+            {
+                case double[] d: foreach (var v in d) visit(v); break;
+                case float[] f: foreach (var v in f) visit(v); break;
+                case int[] i: foreach (var v in i) visit(v); break;
+                case long[] l: foreach (var v in l) visit(v); break;
+                case Complex[] z: foreach (var v in z) visit(Complex.Abs(v)); break;
+                case bool[] b: foreach (var v in b) visit(v ? 1 : 0); break;
+                default: foreach (var v in block.ToDoubles()) visit(v); break;
+            }
         }
     }
 }

@@ -40,10 +40,11 @@ public static class ToyCommand
         var answerLoss = new Option<bool>("--answer-loss") { Description = "Loss at the answer position only (the small preset's default).", Arity = ArgumentArity.Zero };
         var everyPosition = new Option<bool>("--every-position-loss") { Description = "Next-token loss at every position (the paper preset's default).", Arity = ArgumentArity.Zero };
         var every = new Option<int>("--eval-every") { Description = "Steps between curve points (0: only the end).", DefaultValueFactory = _ => 50, HelpName = "N" };
+        var maxMemory = MemoryBudget.Option();
         var command = new Command("toy", "Train a small H3 language model on the H3 paper's induction-head or associative-recall task.")
         {
             task, preset, seed, steps, vocabulary, length, train, test, width, layers, state, headDim, mixer, batch, lr, ssmLr,
-            weightDecay, initStd, answerLoss, everyPosition, every,
+            weightDecay, initStd, answerLoss, everyPosition, every, maxMemory,
         };
         command.SetAction(parse =>
         {
@@ -81,6 +82,8 @@ public static class ToyCommand
                 ModelSeed = modelSeed,
                 EvaluateEvery = Math.Max(0, parse.GetValue(every)),
             };
+            MemoryBudget.Check(RequiredBytes(o), MemoryBudget.Parse(parse.GetValue(maxMemory)),
+                string.Create(CultureInfo.InvariantCulture, $"toy with D {o.ModelWidth}, {o.Layers} blocks, L {o.Length}, {o.TrainCount} + {o.TestCount} sequences, batch {o.BatchSize}"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"task {taskName} ({presetName} preset): V {o.Vocabulary}, L {o.Length}, train {o.TrainCount}, test {o.TestCount}, data seed {o.DataSeed}"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -104,5 +107,22 @@ public static class ToyCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>
+    /// An estimate of the peak memory in bytes: the parameters (per block the four D x D
+    /// projections, the shift and diagonal SSMs' D x N; the embedding and the output layer V x D),
+    /// four times over (values, gradients, AdamW's two moments), float64; the tape's activations,
+    /// about 32 float64 per (sequence of the batch, position, channel, block); the data, token and
+    /// target ints plus the text key the generator deduplicates with, per sequence and position.
+    /// Only sizes are used; a nonsensical value (negative) is left to the trainer's own checks.
+    /// </summary>
+    internal static double RequiredBytes(ToyTrainingOptions o)
+    {
+        double d = Math.Max(o.ModelWidth, 0), layers = Math.Max(o.Layers, 0), n = Math.Max(o.StateSize, 0), v = Math.Max(o.Vocabulary, 0);
+        double t = 2.0 * Math.Max(o.Length, 0) + 2, sequences = Math.Max(o.TrainCount, 0) + (double)Math.Max(o.TestCount, 0);
+        double parameters = layers * (4 * d * d + 4 * d + 4 * d * n) + 2 * v * d;
+        double activations = 32 * Math.Max(o.BatchSize, 0) * t * d * Math.Max(layers, 1);
+        return 8 * (4 * parameters + activations) + sequences * (t * (4 + 4 + 8) + 64);
     }
 }

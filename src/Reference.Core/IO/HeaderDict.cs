@@ -12,14 +12,24 @@ namespace Reference.Core.IO;
 /// ')' as in Python, and only whitespace may follow the closing brace (numpy's padding).
 /// Validation is strict: exactly the keys descr, fortran_order and shape, each once; shape a
 /// tuple (so "(5)", an int in Python, is refused) of integers.
+/// Limits against hostile headers: tuples and lists nest at most <see cref="MaxDepth"/> deep (the
+/// parser recurses once per level) and an integer literal has at most <see cref="MaxDigits"/>
+/// digits (a dimension is at most 2^63 - 1, 19 digits; leading zeros are not valid Python).
 /// </summary>
 internal sealed class HeaderDict
 {
     private static readonly string[] Keys = ["descr", "fortran_order", "shape"];
 
+    /// <summary>Deepest nesting of tuples and lists accepted (a valid header nests one: the shape).</summary>
+    public const int MaxDepth = 16;
+
+    /// <summary>Longest integer literal accepted.</summary>
+    public const int MaxDigits = 32;
+
     private readonly string text;
     private readonly string file;
     private int pos;
+    private int depth;
 
     private HeaderDict(string text, string file)
     {
@@ -107,6 +117,7 @@ internal sealed class HeaderDict
 
     private List<object> ParseSequence(char open, char close)
     {
+        if (++depth > MaxDepth) throw Fail($"tuples and lists nest deeper than {MaxDepth} levels");
         Expect(open);
         var items = new List<object>();
         bool sawComma = false;
@@ -120,6 +131,7 @@ internal sealed class HeaderDict
             if (Peek() == close) { pos++; break; }
             throw Fail($"expected ',' or '{close}' in a {(open == '(' ? "tuple" : "list")}");
         }
+        depth--;
         // Python: "(5)" is the integer 5, not a tuple; only "(5,)" is a one-element tuple.
         if (open == '(' && items.Count == 1 && !sawComma) return [new ParenthesizedScalar(items[0])];
         return items;
@@ -136,6 +148,7 @@ internal sealed class HeaderDict
         int digits = pos;
         while (pos < text.Length && char.IsAsciiDigit(text[pos])) pos++;
         if (pos == digits) throw Fail("expected digits", start);
+        if (pos - digits > MaxDigits) throw Fail($"an integer literal of {pos - digits} digits is longer than the {MaxDigits} allowed", start);
         if (pos < text.Length && (text[pos] is '.' or 'e' or 'E' or 'j' or 'J' or 'L' or 'l' or '_' or 'x' or 'X' || char.IsAsciiLetter(text[pos])))
             throw Fail("only plain decimal integers are allowed in a header", start);
         var value = BigInteger.Parse(text.AsSpan(digits, pos - digits), NumberStyles.None, CultureInfo.InvariantCulture);

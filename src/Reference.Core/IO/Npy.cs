@@ -52,6 +52,16 @@ public static class Npy
     /// <summary>numpy's GROWTH_AXIS_MAX_DIGITS: header room so shape[0] can grow in place.</summary>
     public const int GrowthAxisMaxDigits = 21;
 
+    /// <summary>
+    /// Largest header the reader accepts from a file or a stream, in bytes: numpy's default
+    /// max_header_size (numpy refuses longer headers unless told otherwise). The length field is
+    /// checked against it, and against the file's length, before the header is allocated or
+    /// parsed. <see cref="FromBytes"/> is exempt (its bytes are already in memory, and the parser
+    /// is linear with bounded nesting), so a long header this library wrote (a huge rank, version
+    /// 2.0) still reads back from memory.
+    /// </summary>
+    public const int MaxHeaderLength = 10_000;
+
     /// <summary>Largest element count the reader accepts (the longest .NET array).</summary>
     public static readonly long MaxElements = Array.MaxLength;
 
@@ -67,6 +77,7 @@ public static class Npy
     public static NpyArray Read(string path, out NpyHeader header)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        RequireRegular(path);
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         return Read(stream, stream.Length, path, out header);
     }
@@ -75,8 +86,20 @@ public static class Npy
     public static NpyHeader ReadHeader(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        RequireRegular(path);
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096);
         return ReadHeader(stream, stream.Length, path);
+    }
+
+    /// <summary>
+    /// A path the reader opens must be a regular file: opening a FIFO blocks until a writer comes,
+    /// and neither a FIFO nor a device has the length the reader checks the header against.
+    /// </summary>
+    internal static void RequireRegular(string path)
+    {
+        var kind = FileKinds.Of(path);
+        if (kind is FileKind.Fifo or FileKind.CharacterDevice or FileKind.BlockDevice or FileKind.Socket)
+            throw new NpyFormatException(path, $"not a regular file (it is a {kind}); the reader needs a file whose length it can check.");
     }
 
     /// <summary>
@@ -96,17 +119,51 @@ public static class Npy
         return Read(buffer, buffer.Length, name, out header);
     }
 
+    /// <summary>
+    /// Streams the elements of an .npy file in file order, as 1-D blocks of at most
+    /// <paramref name="blockElements"/> elements, for work on files larger than memory (the
+    /// header is validated first, exactly as <see cref="Read(string)"/> does). The blocks share
+    /// one buffer: each is valid only until the next is produced.
+    /// </summary>
+    public static IEnumerable<NpyArray> ReadBlocks(string path, int blockElements = 1 << 15)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockElements);
+        RequireRegular(path);
+        return Blocks(path, blockElements);
+    }
+
+    private static IEnumerable<NpyArray> Blocks(string path, int blockElements)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        var header = ReadHeader(stream, stream.Length, path);
+        long left = header.ElementCount;
+        Array? buffer = null;
+        while (left > 0)
+        {
+            int count = (int)Math.Min(left, blockElements);
+            if (buffer is null || buffer.Length != count) buffer = NpyArray.Allocate(header.DType, count);
+            Span<byte> bytes = BytesOf(buffer);
+            if (stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false) != bytes.Length)
+                throw new NpyFormatException(path, "data ends early (the file shrank while being read).");
+            if (header.SwapBytes) SwapBytes(buffer);
+            if (buffer is bool[] flags) NormalizeBools(flags);
+            left -= count;
+            yield return NpyArray.Wrap(header.DType, buffer, [count]);
+        }
+    }
+
     /// <summary>Reads one array from an in-memory .npy image.</summary>
     public static NpyArray FromBytes(byte[] bytes, string name = "<bytes>")
     {
         ArgumentNullException.ThrowIfNull(bytes);
         using var stream = new MemoryStream(bytes, writable: false);
-        return Read(stream, bytes.Length, name, out _);
+        return Read(stream, bytes.Length, name, out _, maxHeaderLength: int.MaxValue);
     }
 
-    private static NpyArray Read(Stream stream, long available, string name, out NpyHeader header)
+    private static NpyArray Read(Stream stream, long available, string name, out NpyHeader header, long maxHeaderLength = MaxHeaderLength)
     {
-        header = ReadHeader(stream, available, name);
+        header = ReadHeader(stream, available, name, maxHeaderLength);
         int count = (int)header.ElementCount;
         Array data = NpyArray.Allocate(header.DType, count);
         Span<byte> bytes = BytesOf(data);
@@ -119,7 +176,7 @@ public static class Npy
         return NpyArray.Wrap(header.DType, data, [.. header.Shape]);
     }
 
-    private static NpyHeader ReadHeader(Stream stream, long available, string name)
+    private static NpyHeader ReadHeader(Stream stream, long available, string name, long maxHeaderLength = MaxHeaderLength)
     {
         Span<byte> preamble = stackalloc byte[12];
         int got = stream.ReadAtLeast(preamble[..(int)Math.Min(10, available)], (int)Math.Min(10, available), throwOnEndOfStream: false);
@@ -142,6 +199,9 @@ public static class Npy
         long headerLength = major == 1
             ? BinaryPrimitives.ReadUInt16LittleEndian(preamble[8..])
             : BinaryPrimitives.ReadUInt32LittleEndian(preamble[8..]);
+        if (headerLength > maxHeaderLength && preambleLength + headerLength <= available)
+            throw new NpyFormatException(name,
+                $"header length {headerLength} exceeds the {maxHeaderLength} bytes numpy accepts by default (max_header_size); refusing to read it.");
         if (preambleLength + headerLength > available)
             throw new NpyFormatException(name,
                 $"header length {headerLength} runs past the end of the file (the header would end at byte {preambleLength + headerLength}, the file has {available} bytes).");

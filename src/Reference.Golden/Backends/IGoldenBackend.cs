@@ -22,11 +22,17 @@ public interface IGoldenBackend
     NamedArrays Run(BackendRequest request);
 }
 
-/// <summary>One case as a backend sees it: the op, its parameters, the inputs, and the output names expected back.</summary>
-public sealed record BackendRequest(string Op, int OpVersion, string CaseId, JsonObject Params, NamedArrays Inputs, IReadOnlyList<string> OutputNames)
+/// <summary>
+/// One case as a backend sees it: the op, its parameters, the inputs, the output names expected
+/// back and, when known, each output's element count (what the manifest declares; a process
+/// backend refuses output files larger than that implies).
+/// </summary>
+public sealed record BackendRequest(string Op, int OpVersion, string CaseId, JsonObject Params, NamedArrays Inputs, IReadOnlyList<string> OutputNames,
+    IReadOnlyDictionary<string, long>? OutputElements = null)
 {
     public static BackendRequest For(GoldenManifest m, NamedArrays inputs) =>
-        new(m.Op, m.OpVersion, m.CaseId, m.Params, inputs, [.. m.Outputs.Select(o => o.Name)]);
+        new(m.Op, m.OpVersion, m.CaseId, m.Params, inputs, [.. m.Outputs.Select(o => o.Name)],
+            m.Outputs.ToDictionary(o => o.Name, o => o.Shape.Aggregate(1L, (n, d) => n * d)));
 }
 
 /// <summary>The project's own tiers as backends: naive (float64 definition), fast (float64) and fast32.</summary>
@@ -68,11 +74,15 @@ public static class Backends
 {
     public const string Help = "naive | fast | fast32 | process:<command>";
 
-    /// <summary>Resolves a --backend value (ArgumentException for an unknown name; BackendUnavailableException when it cannot run).</summary>
-    public static IGoldenBackend Resolve(string spec)
+    /// <summary>
+    /// Resolves a --backend value (ArgumentException for an unknown name; BackendUnavailableException
+    /// when it cannot run); <paramref name="timeout"/> limits each case of a process backend
+    /// (default <see cref="ProcessBackend.DefaultTimeout"/>).
+    /// </summary>
+    public static IGoldenBackend Resolve(string spec, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        if (spec.StartsWith("process:", StringComparison.Ordinal)) return ProcessBackend.Create(spec["process:".Length..]);
+        if (spec.StartsWith("process:", StringComparison.Ordinal)) return ProcessBackend.Create(spec["process:".Length..], timeout);
         return spec switch
         {
             "naive" => TierBackend.NaiveTier,

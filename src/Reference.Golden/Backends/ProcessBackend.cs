@@ -12,30 +12,55 @@ namespace Reference.Golden.Backends;
 /// writes OUT/NAME.npy for every output name and exits 0; exit 77 means "op not supported"
 /// (the case is skipped); any other status fails the case with the program's last stderr line.
 /// golden/numpy_backend.py is an example.
+/// <para>
+/// The program is not trusted: names are plain identifiers (so IN/NAME.npy stays in IN); a case
+/// that runs longer than the timeout has its whole process tree killed and fails; stdout and
+/// stderr are drained as they come and only their last <see cref="CapturedChars"/> characters
+/// kept; once the program has exited, descendants still holding its pipes are not waited for
+/// (after <see cref="PipeGrace"/>); every output must resolve, through any symbolic link, to a
+/// regular file inside OUT (a FIFO would block the reader) no larger than the manifest's shape
+/// implies (<see cref="MaxOutputBytes"/>), checked before it is read.
+/// </para>
 /// </summary>
 public sealed class ProcessBackend : IGoldenBackend
 {
     /// <summary>The exit status meaning "this op is not supported" (the automake skip code).</summary>
     public const int UnsupportedExitCode = 77;
 
-    private readonly string command;
+    /// <summary>How long one case may run when no timeout is given (`golden run --timeout`).</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(600);
 
-    private ProcessBackend(string command) => this.command = command;
+    /// <summary>Characters kept of stdout and of stderr (the tail: the end is where errors are).</summary>
+    public const int CapturedChars = 64 * 1024;
+
+    /// <summary>How long to keep reading the pipes after the program exited (a descendant may hold them).</summary>
+    public static readonly TimeSpan PipeGrace = TimeSpan.FromSeconds(2);
+
+    private readonly string command;
+    private readonly TimeSpan timeout;
+
+    private ProcessBackend(string command, TimeSpan timeout)
+    {
+        this.command = command;
+        this.timeout = timeout;
+    }
 
     public string Name => "process:" + command;
 
     public Precision? Precision => null;
 
     /// <summary>Checks that the command's program exists (BackendUnavailableException otherwise).</summary>
-    public static ProcessBackend Create(string command)
+    public static ProcessBackend Create(string command, TimeSpan? timeout = null)
     {
         if (string.IsNullOrWhiteSpace(command))
             throw new ArgumentException("process:<command> needs a command, e.g. process:'/usr/bin/python3 golden/numpy_backend.py'.", nameof(command));
+        var limit = timeout ?? DefaultTimeout;
+        if (limit <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(timeout), $"the timeout must be positive, got {limit}.");
         if (!File.Exists("/bin/sh")) throw new BackendUnavailableException("the process backend needs /bin/sh, which is missing.");
         string program = command.Trim().Split(' ', 2)[0];
         if (Resolve(program) is null)
             throw new BackendUnavailableException($"backend program '{program}' was not found (checked as a path and on PATH).");
-        return new ProcessBackend(command);
+        return new ProcessBackend(command, limit);
     }
 
     private static string? Resolve(string program)
@@ -51,10 +76,17 @@ public sealed class ProcessBackend : IGoldenBackend
 
     public bool Supports(string op) => true;
 
+    /// <summary>The largest output file accepted for <paramref name="elements"/> elements: 16 bytes each (complex128, the widest dtype) plus 64 KiB of header.</summary>
+    public static long MaxOutputBytes(long elements) => elements * 16 + 64 * 1024;
+
     /// <summary>Runs one case through the external program.</summary>
     public NamedArrays Run(BackendRequest request)
     {
+        ArgumentNullException.ThrowIfNull(request);
         var inputs = request.Inputs;
+        foreach (var name in inputs.Keys.Concat(request.OutputNames))
+            if (!ManifestJson.ArrayName().IsMatch(name))
+                throw new ArgumentException($"array name '{name}' is not a plain identifier; refusing to build a path from it.", nameof(request));
         string work = Path.Combine(Path.GetTempPath(), "reference-golden-" + Guid.NewGuid().ToString("N"));
         string inDir = Path.Combine(work, "in"), outDir = Path.Combine(work, "out");
         Directory.CreateDirectory(inDir);
@@ -73,29 +105,88 @@ public sealed class ProcessBackend : IGoldenBackend
             };
             File.WriteAllText(Path.Combine(inDir, "params.json"), info.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 
-            var start = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var arg in new[] { "-c", command + " \"$@\"", "sh", request.Op, inDir, outDir }) start.ArgumentList.Add(arg);
-            using var process = Process.Start(start) ?? throw new BackendUnavailableException($"could not start '{command}'.");
-            var stderrTask = process.StandardError.ReadToEndAsync();
-            process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            string stderr = stderrTask.Result;
-            if (process.ExitCode == UnsupportedExitCode) throw new NotSupportedException($"'{command}' does not support {request.Op} (exit {UnsupportedExitCode}).");
-            if (process.ExitCode == 127) throw new BackendUnavailableException($"'{command}' could not be run by /bin/sh (exit 127): {LastLine(stderr)}");
-            if (process.ExitCode != 0) throw new InvalidOperationException($"backend exited {process.ExitCode}: {LastLine(stderr)}");
+            var (exitCode, stderr) = Execute(request.Op, inDir, outDir);
+            if (exitCode == UnsupportedExitCode) throw new NotSupportedException($"'{command}' does not support {request.Op} (exit {UnsupportedExitCode}).");
+            if (exitCode == 127) throw new BackendUnavailableException($"'{command}' could not be run by /bin/sh (exit 127): {LastLine(stderr)}");
+            if (exitCode != 0) throw new InvalidOperationException($"backend exited {exitCode}: {LastLine(stderr)}");
 
+            string realOut = FileKinds.RealPath(outDir);
             var outputs = new NamedArrays();
             foreach (var name in request.OutputNames)
             {
                 string path = Path.Combine(outDir, name + ".npy");
-                if (!File.Exists(path)) throw new InvalidOperationException($"backend wrote no {name}.npy.");
-                outputs.Add(name, Npy.Read(path));
+                if (FileKinds.Of(path, followLinks: false) == FileKind.Missing) throw new InvalidOperationException($"backend wrote no {name}.npy.");
+                string real = FileKinds.RealPath(path);
+                if (!FileKinds.IsInside(real, realOut))
+                    throw new InvalidOperationException($"backend's {name}.npy resolves to '{real}', outside its output folder; not read.");
+                var kind = FileKinds.Of(real);
+                if (kind is not (FileKind.Regular or FileKind.Unknown))
+                    throw new InvalidOperationException($"backend's {name}.npy is not a regular file (it is a {kind}); not read.");
+                long size = new FileInfo(real).Length;
+                if (request.OutputElements?.TryGetValue(name, out long elements) == true && size > MaxOutputBytes(elements))
+                    throw new InvalidOperationException(
+                        $"backend's {name}.npy has {size} bytes, larger than the {MaxOutputBytes(elements)} bytes its {elements} elements allow; not read.");
+                outputs.Add(name, Npy.Read(real));
             }
             return outputs;
         }
         finally
         {
-            Directory.Delete(work, recursive: true);
+            try { Directory.Delete(work, recursive: true); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* a backend that locked its folder leaves it in the temp folder */ }
+        }
+    }
+
+    /// <summary>Runs the command with the timeout; returns the exit status and the tail of stderr.</summary>
+    private (int ExitCode, string Stderr) Execute(string op, string inDir, string outDir)
+    {
+        var start = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var arg in new[] { "-c", command + " \"$@\"", "sh", op, inDir, outDir }) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start) ?? throw new BackendUnavailableException($"could not start '{command}'.");
+        process.StandardInput.Close();
+        var stdout = new Tail(CapturedChars);
+        var stderr = new Tail(CapturedChars);
+        var drains = new[] { stdout.DrainAsync(process.StandardOutput), stderr.DrainAsync(process.StandardError) };
+        if (!process.WaitForExit(timeout))
+        {
+            try { process.Kill(entireProcessTree: true); }
+            catch (InvalidOperationException) { /* it exited just now */ }
+            process.WaitForExit(PipeGrace);
+            throw new TimeoutException(
+                $"timed out after {timeout.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} s (--timeout); its process tree was killed. {LastLine(stderr.Text)}");
+        }
+        // A descendant may still hold the pipes open: read what comes within the grace period, then go on.
+        Task.WaitAll(drains, PipeGrace);
+        return (process.ExitCode, stderr.Text);
+    }
+
+    /// <summary>The last characters of a stream, read in chunks as they come (never the whole stream in memory).</summary>
+    private sealed class Tail(int capacity)
+    {
+        private readonly System.Text.StringBuilder text = new();
+
+        public string Text
+        {
+            get { lock (text) return text.ToString(); }
+        }
+
+        public async Task DrainAsync(StreamReader reader)
+        {
+            var buffer = new char[8192];
+            try
+            {
+                int n;
+                while ((n = await reader.ReadAsync(buffer.AsMemory()).ConfigureAwait(false)) > 0)
+                    lock (text)
+                    {
+                        text.Append(buffer, 0, n);
+                        if (text.Length > 2 * capacity) text.Remove(0, text.Length - capacity);
+                    }
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                // The pipe was closed under us (the process was disposed while a descendant held it).
+            }
         }
     }
 

@@ -50,6 +50,8 @@ public sealed record H3Parameters(
     {
         ArgumentNullException.ThrowIfNull(rng);
         ArgumentOutOfRangeException.ThrowIfLessThan(modelWidth, 1, nameof(modelWidth));
+        if ((long)modelWidth * modelWidth > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(modelWidth), $"modelWidth = {modelWidth}: the {modelWidth} x {modelWidth} projections exceed the largest array ({Array.MaxLength} elements).");
         if (headDim < 1 || modelWidth % headDim != 0)
             throw new ArgumentOutOfRangeException(nameof(headDim), $"headDim must divide modelWidth = {modelWidth}, got {headDim}.");
         double bound = 1.0 / Math.Sqrt(modelWidth);
