@@ -16,6 +16,7 @@ public static class Program
     /// <summary>Runs the CLI with the given writers (tests call this in-process).</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
+        Reference.Cuda.CudaBackend.Register();
         var root = new RootCommand("Reference: a managed CPU/SIMD oracle for sequence-model and neuroimaging methods.");
         foreach (var command in CommandCatalog.All()) root.Subcommands.Add(command);
 

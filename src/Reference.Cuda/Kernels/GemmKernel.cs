@@ -1,0 +1,161 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Reference.Cuda.Kernels;
+
+/// <summary>
+/// Shapes and strides of one batched GEMM launch: out[z] (M x N) = alpha op(a[z]) op(b[z]) + beta c[z].
+/// Element (i, p) of op(a) sits at a[z * ABatch + i * ARow + p * ACol] (so a transposed a is just
+/// swapped strides), element (p, j) of op(b) at b[z * BBatch + p * BRow + j * BCol], out (i, j) at
+/// c[z * CBatch + i * Ldc + j].
+/// </summary>
+internal readonly record struct GemmArgs(
+    int M, int N, int K, int ARow, int ACol, int BRow, int BCol, int Ldc, long ABatch, long BBatch, long CBatch, int ReadC);
+
+/// <summary>
+/// Tiled shared-memory GEMM (the GPU form of <c>Reference.Core.Linear.FastGemm</c>'s packed blocking):
+/// a block of 256 threads owns a 128 x 128 tile of the output, walks k in slices of 8, stages
+/// op(a)[128 x 8] and op(b)[8 x 128] in shared memory, and each thread keeps an 8 x 8 register tile
+/// (rows ty + 16 i, columns tx + 16 j: strided, so a warp's shared reads are two broadcast rows and
+/// 16 consecutive columns, free of bank conflicts). The next k slice is fetched into registers while
+/// the current one is multiplied (register double buffering), so global latency hides behind 512
+/// FMAs per thread per slice.
+/// <para>Accumulation order per output: p ascending in one running sum (like FastGemm's microkernel
+/// inside one k block), then alpha acc + beta c.</para>
+/// </summary>
+internal static class GemmKernel
+{
+    public const int Tile = 128;
+    public const int Slice = 8;
+    public const int Threads = 256;
+
+    /// <summary>Row stride of the staged a slice: 128 + 4 words, so the 8 k values of one row land in 8 different banks.</summary>
+    private const int AStride = Tile + 4;
+
+    public static KernelConfig Config(GemmArgs s, int batch) =>
+        new(new Index3D((s.N + Tile - 1) / Tile, (s.M + Tile - 1) / Tile, batch), new Index3D(Threads, 1, 1));
+
+    public static void Kernel<T>(ArrayView<T> a, ArrayView<T> b, ArrayView<T> c, GemmArgs s, T alpha, T beta)
+        where T : unmanaged, INumber<T>
+    {
+        var sa = SharedMemory.Allocate<T>(Slice * AStride);
+        var sb = SharedMemory.Allocate<T>(Slice * Tile);
+        int tid = Group.IdxX, tx = tid & 15, ty = tid >> 4;
+        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile;
+        long aBase = Grid.IdxZ * s.ABatch, bBase = Grid.IdxZ * s.BBatch, cBase = Grid.IdxZ * s.CBatch;
+        bool aAlongK = s.ACol == 1, bAlongN = s.BCol == 1;
+
+        var acc0 = default(Row8<T>); var acc1 = default(Row8<T>); var acc2 = default(Row8<T>); var acc3 = default(Row8<T>);
+        var acc4 = default(Row8<T>); var acc5 = default(Row8<T>); var acc6 = default(Row8<T>); var acc7 = default(Row8<T>);
+
+        // Prefetch of the first slice: each thread carries 4 elements of a's slice and 4 of b's.
+        var pa = new Row4<T>(LoadA(a, s, aBase, row0, 0, tid, aAlongK), LoadA(a, s, aBase, row0, 0, tid + 256, aAlongK),
+            LoadA(a, s, aBase, row0, 0, tid + 512, aAlongK), LoadA(a, s, aBase, row0, 0, tid + 768, aAlongK));
+        var pb = new Row4<T>(LoadB(b, s, bBase, col0, 0, tid, bAlongN), LoadB(b, s, bBase, col0, 0, tid + 256, bAlongN),
+            LoadB(b, s, bBase, col0, 0, tid + 512, bAlongN), LoadB(b, s, bBase, col0, 0, tid + 768, bAlongN));
+
+        for (int k0 = 0; k0 < s.K; k0 += Slice)
+        {
+            StoreA(sa, pa, tid, aAlongK);
+            StoreB(sb, pb, tid, bAlongN);
+            Group.Barrier();
+            int next = k0 + Slice;
+            if (next < s.K)
+            {
+                pa = new Row4<T>(LoadA(a, s, aBase, row0, next, tid, aAlongK), LoadA(a, s, aBase, row0, next, tid + 256, aAlongK),
+                    LoadA(a, s, aBase, row0, next, tid + 512, aAlongK), LoadA(a, s, aBase, row0, next, tid + 768, aAlongK));
+                pb = new Row4<T>(LoadB(b, s, bBase, col0, next, tid, bAlongN), LoadB(b, s, bBase, col0, next, tid + 256, bAlongN),
+                    LoadB(b, s, bBase, col0, next, tid + 512, bAlongN), LoadB(b, s, bBase, col0, next, tid + 768, bAlongN));
+            }
+            for (int kk = 0; kk < Slice; kk++)
+            {
+                int ar = kk * AStride + ty, br = kk * Tile + tx;
+                var bv = new Row8<T>(sb[br], sb[br + 16], sb[br + 32], sb[br + 48], sb[br + 64], sb[br + 80], sb[br + 96], sb[br + 112]);
+                acc0 = Row8<T>.Fma(acc0, sa[ar], bv);
+                acc1 = Row8<T>.Fma(acc1, sa[ar + 16], bv);
+                acc2 = Row8<T>.Fma(acc2, sa[ar + 32], bv);
+                acc3 = Row8<T>.Fma(acc3, sa[ar + 48], bv);
+                acc4 = Row8<T>.Fma(acc4, sa[ar + 64], bv);
+                acc5 = Row8<T>.Fma(acc5, sa[ar + 80], bv);
+                acc6 = Row8<T>.Fma(acc6, sa[ar + 96], bv);
+                acc7 = Row8<T>.Fma(acc7, sa[ar + 112], bv);
+            }
+            Group.Barrier();
+        }
+
+        StoreRow(c, s, cBase, row0 + ty, col0 + tx, acc0, alpha, beta);
+        StoreRow(c, s, cBase, row0 + ty + 16, col0 + tx, acc1, alpha, beta);
+        StoreRow(c, s, cBase, row0 + ty + 32, col0 + tx, acc2, alpha, beta);
+        StoreRow(c, s, cBase, row0 + ty + 48, col0 + tx, acc3, alpha, beta);
+        StoreRow(c, s, cBase, row0 + ty + 64, col0 + tx, acc4, alpha, beta);
+        StoreRow(c, s, cBase, row0 + ty + 80, col0 + tx, acc5, alpha, beta);
+        StoreRow(c, s, cBase, row0 + ty + 96, col0 + tx, acc6, alpha, beta);
+        StoreRow(c, s, cBase, row0 + ty + 112, col0 + tx, acc7, alpha, beta);
+    }
+
+    /// <summary>
+    /// Element e (0..1023) of the a slice: when a's k is contiguous, 8 consecutive threads read one
+    /// row's 8 k values (one 32-byte sector); otherwise consecutive threads walk the rows. Zero outside.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T LoadA<T>(ArrayView<T> a, GemmArgs s, long aBase, int row0, int k0, int e, bool alongK)
+        where T : unmanaged, INumber<T>
+    {
+        int r = alongK ? e >> 3 : e & (Tile - 1), kk = alongK ? e & 7 : e >> 7;
+        int i = row0 + r, p = k0 + kk;
+        return i < s.M && p < s.K ? a[aBase + (long)i * s.ARow + (long)p * s.ACol] : T.Zero;
+    }
+
+    private static void StoreA<T>(ArrayView<T> sa, Row4<T> v, int tid, bool alongK) where T : unmanaged, INumber<T>
+    {
+        StoreA(sa, v.X0, tid, alongK); StoreA(sa, v.X1, tid + 256, alongK);
+        StoreA(sa, v.X2, tid + 512, alongK); StoreA(sa, v.X3, tid + 768, alongK);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreA<T>(ArrayView<T> sa, T v, int e, bool alongK) where T : unmanaged, INumber<T>
+    {
+        int r = alongK ? e >> 3 : e & (Tile - 1), kk = alongK ? e & 7 : e >> 7;
+        sa[kk * AStride + r] = v;
+    }
+
+    /// <summary>Element e of the b slice: consecutive threads walk columns when b's n is contiguous, else k.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T LoadB<T>(ArrayView<T> b, GemmArgs s, long bBase, int col0, int k0, int e, bool alongN)
+        where T : unmanaged, INumber<T>
+    {
+        int col = alongN ? e & (Tile - 1) : e >> 3, kk = alongN ? e >> 7 : e & 7;
+        int j = col0 + col, p = k0 + kk;
+        return j < s.N && p < s.K ? b[bBase + (long)p * s.BRow + (long)j * s.BCol] : T.Zero;
+    }
+
+    private static void StoreB<T>(ArrayView<T> sb, Row4<T> v, int tid, bool alongN) where T : unmanaged, INumber<T>
+    {
+        StoreB(sb, v.X0, tid, alongN); StoreB(sb, v.X1, tid + 256, alongN);
+        StoreB(sb, v.X2, tid + 512, alongN); StoreB(sb, v.X3, tid + 768, alongN);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreB<T>(ArrayView<T> sb, T v, int e, bool alongN) where T : unmanaged, INumber<T>
+    {
+        int col = alongN ? e & (Tile - 1) : e >> 3, kk = alongN ? e >> 7 : e & 7;
+        sb[kk * Tile + col] = v;
+    }
+
+    private static void StoreRow<T>(ArrayView<T> c, GemmArgs s, long cBase, int i, int j0, Row8<T> acc, T alpha, T beta)
+        where T : unmanaged, INumber<T>
+    {
+        if (i >= s.M) return;
+        long rowBase = cBase + (long)i * s.Ldc;
+        for (int q = 0; q < 8; q++)
+        {
+            int j = j0 + 16 * q;
+            if (j >= s.N) return;
+            T value = alpha * acc.Get(q);
+            if (s.ReadC != 0) value += beta * c[rowBase + j];
+            c[rowBase + j] = value;
+        }
+    }
+}
