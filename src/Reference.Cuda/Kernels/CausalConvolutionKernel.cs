@@ -54,7 +54,8 @@ internal static class CausalConvolutionKernel
             int at = 16 * tid + TapSlice - 1;
             var w0 = new Row8<T>(us[at], us[at + 1], us[at + 2], us[at + 3], us[at + 4], us[at + 5], us[at + 6], us[at + 7]);
             var w1 = new Row8<T>(us[at + 8], us[at + 9], us[at + 10], us[at + 11], us[at + 12], us[at + 13], us[at + 14], us[at + 15]);
-            for (int jj = 0; jj < TapSlice; jj++)
+            int slice = Math.Min(TapSlice, taps - j0);
+            for (int jj = 0; jj < slice; jj++)
             {
                 T tap = ks[jj];
                 y0 = Row8<T>.Fma(y0, w0, tap);
