@@ -15,7 +15,7 @@ namespace Reference.Cuda.Bench;
 /// random (never zeros), each op is checked against a float64 evaluation on the host at sampled
 /// outputs, and each time is the median of repeated launches, each followed by a synchronize
 /// (the first launch, which compiles the kernel, is not counted). bench/cuda/torch_bench.py times
-/// PyTorch on the same shapes. Usage: Reference.Cuda.Bench [bench] | golden DIR [cuda|cuda64].
+/// PyTorch on the same shapes. Usage: Reference.Cuda.Bench [scan] | golden DIR [cuda|cuda64].
 /// </summary>
 public static class Program
 {
@@ -26,6 +26,11 @@ public static class Program
         Console.WriteLine($"device: {device.Description}");
         var rng = new SplitMix64(2026);
         Copy(device.Accelerator);
+        if (args.Length == 1 && args[0] == "scan")
+        {
+            Scan(device.Accelerator, rng, 2048, 16, 4096);
+            return 0;
+        }
         Gemm(device.Accelerator, rng, 4096);
         Attention(device.Accelerator, rng, 4, 16, 4096, 64);
         Convolution(device.Accelerator, rng, 1024, 16384);
@@ -201,7 +206,7 @@ public static class Program
         for (int i = 0; i < aLog.Length; i++) aLog[i] = (float)Math.Log(1 + i % n);
         var b = Random(rng, (long)n * l);
         var c = Random(rng, (long)n * l);
-        var s = GpuOps.ScanShape(1, channels, l, n, 1, 64, false, false, false);
+        var s = GpuOps.ScanShape(1, channels, l, n, 1, false, false, false);
         using var du = acc.Allocate1D(u);
         using var ddelta = acc.Allocate1D(delta);
         using var da = acc.Allocate1D(aLog);
@@ -210,10 +215,12 @@ public static class Program
         using var dummy = acc.Allocate1D<float>(1);
         using var states = acc.Allocate1D<float>((long)s.Items * n);
         using var sums = acc.Allocate1D<float>(s.Items);
+        using var bt = acc.Allocate1D<float>((long)n * l);
+        using var ct = acc.Allocate1D<float>((long)n * l);
         using var dout = acc.Allocate1D<float>(count);
         dout.MemSet(0xFF);
         double seconds = Time(acc, () => GpuOps.LaunchSelectiveScan<float>(s, du.View, ddelta.View, da.View, db.View, dc.View,
-            dummy.View, dummy.View, dummy.View, states.View, sums.View, dout.View), 20);
+            dummy.View, dummy.View, dummy.View, states.View, sums.View, bt.View, ct.View, dout.View), 20);
         var o = dout.GetAsArray1D();
         double err = 0;
         for (int sample = 0; sample < 8; sample++)

@@ -100,8 +100,7 @@ public sealed class CudaBackend : IGoldenBackend
         int b = p.Int("batch"), d = p.Int("channels"), l = p.Int("length"), n = p.Int("state_size"), g = p.Int("groups");
         T[]? Optional(string name) => x.TryGetValue(name, out var a) ? CaseInputs.As<T>(a) : null;
         var result = GpuOps.SelectiveScan(CaseInputs.As<T>(x["u"]), CaseInputs.As<T>(x["delta"]), CaseInputs.As<T>(x["a_log"]),
-            CaseInputs.As<T>(x["b"]), CaseInputs.As<T>(x["c"]), Optional("d"), Optional("z"), Optional("delta_bias"), b, d, l, n, g,
-            chunkLength: l <= 256 ? 8 : 64);
+            CaseInputs.As<T>(x["b"]), CaseInputs.As<T>(x["c"]), Optional("d"), Optional("z"), Optional("delta_bias"), b, d, l, n, g);
         return new NamedArrays { ["out"] = CaseInputs.Output(result, b, d, l) };
     }
 }

@@ -60,8 +60,7 @@ public static class GpuOps
             ARow: transA ? 1 : k, ACol: transA ? m : 1, BRow: transB ? 1 : n, BCol: transB ? k : 1, Ldc: n,
             ABatch: (long)m * k, BBatch: (long)k * n, CBatch: (long)m * n, ReadC: beta != T.Zero ? 1 : 0);
         var acc = Device.Accelerator;
-        var kernel = Kernel(acc, "gemm", typeof(T),
-            x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.Kernel));
+        var kernel = Kernel(acc, "gemm", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.Kernel));
         kernel(GemmKernel.Config(args, batch), a, b, c, args, alpha, beta);
     }
 
@@ -155,9 +154,9 @@ public static class GpuOps
     /// b, c [B, G, N, L], optional d [D], z [B, D, L], delta_bias [D]; out [B, D, L]. N &lt;= 64.
     /// </summary>
     public static T[] SelectiveScan<T>(T[] u, T[] delta, T[] aLog, T[] b, T[] c, T[]? d, T[]? z, T[]? deltaBias,
-        int batch, int channels, int l, int n, int groups, int chunkLength = 64) where T : unmanaged, IFloatingPointIeee754<T>
+        int batch, int channels, int l, int n, int groups) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var s = ScanShape(batch, channels, l, n, groups, chunkLength, d is not null, z is not null, deltaBias is not null);
+        var s = ScanShape(batch, channels, l, n, groups, d is not null, z is not null, deltaBias is not null);
         long bdl = (long)batch * channels * l, bgnl = (long)batch * groups * n * l;
         Expect(u, bdl, nameof(u)); Expect(delta, bdl, nameof(delta)); Expect(aLog, (long)channels * n, nameof(aLog));
         Expect(b, bgnl, nameof(b)); Expect(c, bgnl, nameof(c));
@@ -177,46 +176,58 @@ public static class GpuOps
         using var dbias = acc.Allocate1D(deltaBias ?? new T[1]);
         using var states = acc.Allocate1D<T>((long)s.Items * n);
         using var sums = acc.Allocate1D<T>(s.Items);
+        using var bt = acc.Allocate1D<T>(bgnl);
+        using var ct = acc.Allocate1D<T>(bgnl);
         using var dout = acc.Allocate1D<T>(bdl);
-        LaunchSelectiveScan<T>(s, du.View, ddelta.View, da.View, dbm.View, dcm.View, dd.View, dz.View, dbias.View, states.View, sums.View, dout.View);
+        LaunchSelectiveScan<T>(s, du.View, ddelta.View, da.View, dbm.View, dcm.View, dd.View, dz.View, dbias.View,
+            states.View, sums.View, bt.View, ct.View, dout.View);
         acc.Synchronize();
         dout.View.CopyToCPU(result);
         return result;
     }
 
-    /// <summary>The launch shape of a scan (lanes per channel, chunks); the workspace needs Items N states and Items sums.</summary>
-    internal static ScanArgs ScanShape(int batch, int channels, int l, int n, int groups, int chunkLength, bool skip, bool gate, bool bias)
+    /// <summary>
+    /// The launch shape of a scan (lanes per channel, chunks); the workspace needs Items N states,
+    /// Items sums, and two time-major copies of b and c (B G L N each).
+    /// </summary>
+    internal static ScanArgs ScanShape(int batch, int channels, int l, int n, int groups, bool skip, bool gate, bool bias)
     {
-        if (batch < 1 || channels < 1 || l < 0 || n < 1 || groups < 1 || chunkLength < 1)
-            throw new ArgumentException($"scan needs B, D, N, G, chunk >= 1 and L >= 0; got B {batch}, D {channels}, L {l}, N {n}, G {groups}, chunk {chunkLength}.", nameof(batch));
+        if (batch < 1 || channels < 1 || l < 0 || n < 1 || groups < 1)
+            throw new ArgumentException($"scan needs B, D, N, G >= 1 and L >= 0; got B {batch}, D {channels}, L {l}, N {n}, G {groups}.", nameof(batch));
         if (channels % groups != 0) throw new ArgumentException($"groups G = {groups} must divide D = {channels}.", nameof(groups));
         if (n > MaxScanStates) throw new NotSupportedException($"the scan kernel holds N <= {MaxScanStates} states per channel; got N = {n}.");
-        int lanes = Math.Min(32, (int)BitOperations.RoundUpToPowerOf2((uint)n));
-        int chunks = Math.Max(1, (l + chunkLength - 1) / chunkLength);
-        return new ScanArgs(batch, channels, l, n, groups, lanes, chunkLength, chunks, skip ? 1 : 0, gate ? 1 : 0, bias ? 1 : 0);
+        int lanes = Math.Clamp((int)BitOperations.RoundUpToPowerOf2((uint)n), SelectiveScanKernel.MinLanes, 32);
+        int chunks = Math.Max(1, (l + SelectiveScanKernel.ChunkLength - 1) / SelectiveScanKernel.ChunkLength);
+        return new ScanArgs(batch, channels, l, n, groups, lanes, chunks, skip ? 1 : 0, gate ? 1 : 0, bias ? 1 : 0);
     }
 
     internal static void LaunchSelectiveScan<T>(ScanArgs s, ArrayView<T> u, ArrayView<T> delta, ArrayView<T> aLog, ArrayView<T> b,
-        ArrayView<T> c, ArrayView<T> d, ArrayView<T> z, ArrayView<T> bias, ArrayView<T> states, ArrayView<T> sums, ArrayView<T> output)
-        where T : unmanaged, IFloatingPointIeee754<T>
+        ArrayView<T> c, ArrayView<T> d, ArrayView<T> z, ArrayView<T> bias, ArrayView<T> states, ArrayView<T> sums,
+        ArrayView<T> bt, ArrayView<T> ct, ArrayView<T> output) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var acc = Device.Accelerator;
+        var transpose = Kernel(acc, "scan.time_major", typeof(T), x => x.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>,
+            ScanArgs>(SelectiveScanKernel.TimeMajor));
         var first = Kernel(acc, "scan.states", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>,
             ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanKernel.ChunkStates));
-        var carry = Kernel(acc, "scan.carry", typeof(T), x => x.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>,
+        var carry = Kernel(acc, "scan.carry", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>,
             ArrayView<T>, ScanArgs>(SelectiveScanKernel.CarryStates));
         var outputs = Kernel(acc, "scan.outputs", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>,
             ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanKernel.ChunkOutputs));
+        int bgnl = s.B * s.G * s.N * s.L;
+        if (bgnl == 0) return;
+        transpose(bgnl, b, bt, s);
+        transpose(bgnl, c, ct, s);
         if (s.Chunks > 1)
         {
-            first(SelectiveScanKernel.ChunkConfig(s), u, delta, aLog, b, bias, states, sums, s);
-            carry(s.B * s.D * s.N, aLog, states, sums, s);
+            first(SelectiveScanKernel.ChunkConfig(s), u, delta, aLog, bt, bias, states, sums, s);
+            carry(SelectiveScanKernel.CarryConfig(s), aLog, states, sums, s);
         }
         else
         {
             states.MemSetToZero();
         }
-        outputs(SelectiveScanKernel.ChunkConfig(s), u, delta, aLog, b, c, d, z, bias, states, output, s);
+        outputs(SelectiveScanKernel.ChunkConfig(s), u, delta, aLog, bt, ct, d, z, bias, states, output, s);
     }
 
     private static void Expect<T>(T[] x, long length, string name)

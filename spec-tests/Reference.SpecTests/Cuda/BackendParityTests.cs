@@ -116,7 +116,7 @@ public class BackendParityTests
             default:
             {
                 int groups = Between(1, 2);
-                var p = Params.Of(("batch", Between(1, 2)), ("channels", groups * Between(1, 2)), ("length", wide ? Between(9, 40) : Between(1, 8)),
+                var p = Params.Of(("batch", Between(1, 2)), ("channels", groups * Between(1, 2)), ("length", wide ? Between(33, 70) : Between(1, 8)),
                     ("state_size", wide ? Between(20, 40) : Between(1, 8)), ("groups", groups),
                     ("skip", rng.Uniform() < 0.5), ("gate", rng.Uniform() < 0.5), ("delta_bias", rng.Uniform() < 0.5));
                 if (p.Bool("delta_bias"))

@@ -67,12 +67,13 @@ internal static class AttentionKernel
                 Group.Barrier();
                 for (int dd = 0; dd < DimSlice; dd++)
                 {
-                    int kr = DimSlice * Stride + dd * Stride + tx, qr = dd * Stride + ty;
-                    var kv = new Row4<T>(shared[kr], shared[kr + 16], shared[kr + 32], shared[kr + 48]);
-                    s0 = Row4<T>.Fma(s0, shared[qr], kv);
-                    s1 = Row4<T>.Fma(s1, shared[qr + 16], kv);
-                    s2 = Row4<T>.Fma(s2, shared[qr + 32], kv);
-                    s3 = Row4<T>.Fma(s3, shared[qr + 48], kv);
+                    var kr = shared.SubView(DimSlice * Stride + dd * Stride + tx);
+                    var qr = shared.SubView(dd * Stride + ty);
+                    var kv = new Row4<T>(kr[0], kr[16], kr[32], kr[48]);
+                    s0 = Row4<T>.Fma(s0, qr[0], kv);
+                    s1 = Row4<T>.Fma(s1, qr[16], kv);
+                    s2 = Row4<T>.Fma(s2, qr[32], kv);
+                    s3 = Row4<T>.Fma(s3, qr[48], kv);
                 }
                 Group.Barrier();
             }
@@ -163,8 +164,9 @@ internal static class AttentionKernel
         Row4<T> o0 = o.R0, o1 = o.R1, o2 = o.R2, o3 = o.R3;
         for (int j = 0; j < 16; j++)
         {
-            int src = halfWarp | j, row = (cBase + j) * Columns + tx;
-            var vv = new Row4<T>(vs[row], vs[row + 16], vs[row + 32], vs[row + 48]);
+            int src = halfWarp | j;
+            var row = vs.SubView((cBase + j) * Columns + tx);
+            var vv = new Row4<T>(row[0], row[16], row[32], row[48]);
             o0 = Row4<T>.Fma(o0, Warp.Shuffle(p0, src), vv);
             o1 = Row4<T>.Fma(o1, Warp.Shuffle(p1, src), vv);
             o2 = Row4<T>.Fma(o2, Warp.Shuffle(p2, src), vv);
