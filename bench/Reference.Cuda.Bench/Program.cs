@@ -31,7 +31,8 @@ public static class Program
             Scan(device.Accelerator, rng, 2048, 16, 4096);
             return 0;
         }
-        Gemm(device.Accelerator, rng, 4096);
+        Gemm(device.Accelerator, rng, 4096, vector: false);
+        Gemm(device.Accelerator, rng, 4096, vector: true);
         Attention(device.Accelerator, rng, 4, 16, 4096, 64);
         Convolution(device.Accelerator, rng, 1024, 16384);
         Scan(device.Accelerator, rng, 2048, 16, 4096);
@@ -95,7 +96,7 @@ public static class Program
         Report("copy 1 GiB device-to-device", s, $"{2.0 * n * 4 / s / 1e12:F2} TB/s (read+write)", 0);
     }
 
-    private static void Gemm(Accelerator acc, SplitMix64 rng, int n)
+    private static void Gemm(Accelerator acc, SplitMix64 rng, int n, bool vector)
     {
         var a = Random(rng, (long)n * n);
         var b = Random(rng, (long)n * n);
@@ -103,7 +104,7 @@ public static class Program
         using var db = acc.Allocate1D(b);
         using var dc = acc.Allocate1D<float>((long)n * n);
         dc.MemSet(0xFF);
-        double s = Time(acc, () => GpuOps.LaunchGemm(false, false, n, n, n, 1f, da.View, db.View, 0f, dc.View), 10);
+        double s = Time(acc, () => GpuOps.LaunchGemm(false, false, n, n, n, 1f, da.View, db.View, 0f, dc.View, 1, vector), 10);
         var c = dc.GetAsArray1D();
         double err = 0;
         for (int sample = 0; sample < 64; sample++)
@@ -113,7 +114,7 @@ public static class Program
             for (int p = 0; p < n; p++) { dot += (double)a[(long)i * n + p] * b[(long)p * n + j]; mag += Math.Abs((double)a[(long)i * n + p] * b[(long)p * n + j]); }
             err = Math.Max(err, Math.Abs(c[(long)i * n + j] - dot) / mag);
         }
-        Report($"gemm f32 {n}^3", s, $"{2.0 * n * n * (double)n / s / 1e12:F2} TFLOP/s", err);
+        Report($"gemm f32 {n}^3 {(vector ? "vector" : "scalar")}", s, $"{2.0 * n * n * (double)n / s / 1e12:F2} TFLOP/s", err);
     }
 
     private static void Gemm64(Accelerator acc, SplitMix64 rng, int n)

@@ -54,13 +54,23 @@ public static class GpuOps
 
     /// <summary>Enqueues the batched GEMM on device views (see <see cref="Gemm{T}"/>; c is written, and read when beta != 0).</summary>
     public static void LaunchGemm<T>(bool transA, bool transB, int m, int n, int k, T alpha, ArrayView<T> a, ArrayView<T> b,
-        T beta, ArrayView<T> c, int batch = 1) where T : unmanaged, INumber<T>
+        T beta, ArrayView<T> c, int batch = 1) where T : unmanaged, INumber<T> =>
+        LaunchGemm(transA, transB, m, n, k, alpha, a, b, beta, c, batch, vector: System.Runtime.CompilerServices.Unsafe.SizeOf<T>() == 4);
+
+    /// <summary>
+    /// The GEMM launch with the staging layout chosen: vector (16-byte reads of 4 rows; measured
+    /// faster in float32, slower in float64 on the H200, bench/NOTES.md) or scalar (one padded array).
+    /// </summary>
+    internal static void LaunchGemm<T>(bool transA, bool transB, int m, int n, int k, T alpha, ArrayView<T> a, ArrayView<T> b,
+        T beta, ArrayView<T> c, int batch, bool vector) where T : unmanaged, INumber<T>
     {
         var args = new GemmArgs(m, n, k,
             ARow: transA ? 1 : k, ACol: transA ? m : 1, BRow: transB ? 1 : n, BCol: transB ? k : 1, Ldc: n,
             ABatch: (long)m * k, BBatch: (long)k * n, CBatch: (long)m * n, ReadC: beta != T.Zero ? 1 : 0);
         var acc = Device.Accelerator;
-        var kernel = Kernel(acc, "gemm", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.Kernel));
+        var kernel = vector
+            ? Kernel(acc, "gemm.vector", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.KernelVector))
+            : Kernel(acc, "gemm", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.Kernel));
         kernel(GemmKernel.Config(args, batch), a, b, c, args, alpha, beta);
     }
 

@@ -99,6 +99,104 @@ internal static class GemmKernel
     }
 
     /// <summary>
+    /// The same blocking with the staged slices held as groups of 4 consecutive rows (columns), read
+    /// as one 16-byte <see cref="Row4{T}"/> each (ILGPU emits <c>ld.shared.v4</c> for it): a thread
+    /// owns rows 4 ty + 0..3 and 64 + 4 ty + 0..3 and the same pattern of columns, so a k step is 4
+    /// vector reads for 64 FMAs instead of 16 scalar reads.
+    /// </summary>
+    public static void KernelVector<T>(ArrayView<T> a, ArrayView<T> b, ArrayView<T> c, GemmArgs s, T alpha, T beta)
+        where T : unmanaged, INumber<T>
+    {
+        var sa = SharedMemory.Allocate<Row4<T>>(Slice * Tile / 4);
+        var sb = SharedMemory.Allocate<Row4<T>>(Slice * Tile / 4);
+        var saScalar = sa.Cast<T>();
+        var sbScalar = sb.Cast<T>();
+        int tid = Group.IdxX, tx = tid & 15, ty = tid >> 4;
+        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile;
+        long aBase = Grid.IdxZ * s.ABatch, bBase = Grid.IdxZ * s.BBatch, cBase = Grid.IdxZ * s.CBatch;
+        bool aAlongK = s.ACol == 1, bAlongN = s.BCol == 1;
+
+        var acc0 = default(Row8<T>); var acc1 = default(Row8<T>); var acc2 = default(Row8<T>); var acc3 = default(Row8<T>);
+        var acc4 = default(Row8<T>); var acc5 = default(Row8<T>); var acc6 = default(Row8<T>); var acc7 = default(Row8<T>);
+        var pa = new Row4<T>(LoadA(a, s, aBase, row0, 0, tid, aAlongK), LoadA(a, s, aBase, row0, 0, tid + 256, aAlongK),
+            LoadA(a, s, aBase, row0, 0, tid + 512, aAlongK), LoadA(a, s, aBase, row0, 0, tid + 768, aAlongK));
+        var pb = new Row4<T>(LoadB(b, s, bBase, col0, 0, tid, bAlongN), LoadB(b, s, bBase, col0, 0, tid + 256, bAlongN),
+            LoadB(b, s, bBase, col0, 0, tid + 512, bAlongN), LoadB(b, s, bBase, col0, 0, tid + 768, bAlongN));
+
+        for (int k0 = 0; k0 < s.K; k0 += Slice)
+        {
+            StoreVector(saScalar, pa, tid, aAlongK, true);
+            StoreVector(sbScalar, pb, tid, bAlongN, false);
+            Group.Barrier();
+            int next = k0 + Slice;
+            if (next < s.K)
+            {
+                pa = new Row4<T>(LoadA(a, s, aBase, row0, next, tid, aAlongK), LoadA(a, s, aBase, row0, next, tid + 256, aAlongK),
+                    LoadA(a, s, aBase, row0, next, tid + 512, aAlongK), LoadA(a, s, aBase, row0, next, tid + 768, aAlongK));
+                pb = new Row4<T>(LoadB(b, s, bBase, col0, next, tid, bAlongN), LoadB(b, s, bBase, col0, next, tid + 256, bAlongN),
+                    LoadB(b, s, bBase, col0, next, tid + 512, bAlongN), LoadB(b, s, bBase, col0, next, tid + 768, bAlongN));
+            }
+            for (int kk = 0; kk < Slice; kk++)
+            {
+                var a0 = sa[kk * 32 + ty]; var a1 = sa[kk * 32 + 16 + ty];
+                var b0 = sb[kk * 32 + tx]; var b1 = sb[kk * 32 + 16 + tx];
+                var bv = new Row8<T>(b0.X0, b0.X1, b0.X2, b0.X3, b1.X0, b1.X1, b1.X2, b1.X3);
+                acc0 = Row8<T>.Fma(acc0, a0.X0, bv);
+                acc1 = Row8<T>.Fma(acc1, a0.X1, bv);
+                acc2 = Row8<T>.Fma(acc2, a0.X2, bv);
+                acc3 = Row8<T>.Fma(acc3, a0.X3, bv);
+                acc4 = Row8<T>.Fma(acc4, a1.X0, bv);
+                acc5 = Row8<T>.Fma(acc5, a1.X1, bv);
+                acc6 = Row8<T>.Fma(acc6, a1.X2, bv);
+                acc7 = Row8<T>.Fma(acc7, a1.X3, bv);
+            }
+            Group.Barrier();
+        }
+
+        int r = row0 + 4 * ty, j = col0 + 4 * tx;
+        StoreQuads(c, s, cBase, r, j, acc0, alpha, beta);
+        StoreQuads(c, s, cBase, r + 1, j, acc1, alpha, beta);
+        StoreQuads(c, s, cBase, r + 2, j, acc2, alpha, beta);
+        StoreQuads(c, s, cBase, r + 3, j, acc3, alpha, beta);
+        StoreQuads(c, s, cBase, r + 64, j, acc4, alpha, beta);
+        StoreQuads(c, s, cBase, r + 65, j, acc5, alpha, beta);
+        StoreQuads(c, s, cBase, r + 66, j, acc6, alpha, beta);
+        StoreQuads(c, s, cBase, r + 67, j, acc7, alpha, beta);
+    }
+
+    /// <summary>Stores the 4 prefetched elements of a slice (a: row-major [k][row]; b: [k][col]) as scalars into the vector layout.</summary>
+    private static void StoreVector<T>(ArrayView<T> target, Row4<T> v, int tid, bool along, bool isA) where T : unmanaged, INumber<T>
+    {
+        StoreVector(target, v.X0, tid, along, isA); StoreVector(target, v.X1, tid + 256, along, isA);
+        StoreVector(target, v.X2, tid + 512, along, isA); StoreVector(target, v.X3, tid + 768, along, isA);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreVector<T>(ArrayView<T> target, T v, int e, bool along, bool isA) where T : unmanaged, INumber<T>
+    {
+        // a: along = k contiguous (row = e >> 3); b: along = n contiguous (col = e & 127).
+        int idx = isA ? (along ? e >> 3 : e & (Tile - 1)) : (along ? e & (Tile - 1) : e >> 3);
+        int kk = isA ? (along ? e & 7 : e >> 7) : (along ? e >> 7 : e & 7);
+        target[kk * Tile + idx] = v;
+    }
+
+    /// <summary>Row i of the output: columns j0 + 0..3 from X0..X3 and j0 + 64 + 0..3 from X4..X7.</summary>
+    private static void StoreQuads<T>(ArrayView<T> c, GemmArgs s, long cBase, int i, int j0, Row8<T> acc, T alpha, T beta)
+        where T : unmanaged, INumber<T>
+    {
+        if (i >= s.M) return;
+        long rowBase = cBase + (long)i * s.Ldc;
+        for (int q = 0; q < 8; q++)
+        {
+            int j = j0 + (q < 4 ? q : 60 + q);
+            if (j >= s.N) continue;
+            T value = alpha * acc.Get(q);
+            if (s.ReadC != 0) value += beta * c[rowBase + j];
+            c[rowBase + j] = value;
+        }
+    }
+
+    /// <summary>
     /// Element e (0..1023) of the a slice: when a's k is contiguous, 8 consecutive threads read one
     /// row's 8 k values (one 32-byte sector); otherwise consecutive threads walk the rows. Zero outside.
     /// </summary>
