@@ -22,8 +22,10 @@ internal readonly record struct GemmArgs(
 /// 16 consecutive columns, free of bank conflicts). The next k slice is fetched into registers while
 /// the current one is multiplied (register double buffering), so global latency hides behind 512
 /// FMAs per thread per slice.
-/// <para>Accumulation order per output: p ascending in one running sum (like FastGemm's microkernel
-/// inside one k block), then alpha acc + beta c.</para>
+/// <para>Two stagings of the same blocking: <see cref="Kernel{T}"/> (scalar shared reads; float64)
+/// and <see cref="KernelVector{T}"/> (16-byte reads of 4 rows; float32, 4 % faster on the H200,
+/// bench/NOTES.md). Accumulation order per output in both: p ascending in one running sum (like
+/// FastGemm's microkernel inside one k block), then alpha acc + beta c.</para>
 /// </summary>
 internal static class GemmKernel
 {
