@@ -17,6 +17,7 @@ public static class Program
     /// <summary>Runs the CLI with the given writers (tests call this in-process).</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
+        Reference.Cuda.CudaBackend.Register();
         var root = new RootCommand("Reference: a managed CPU/SIMD oracle for sequence-model and neuroimaging methods.");
         foreach (var command in CommandCatalog.All()) root.Subcommands.Add(command);
         var verbose = new Option<bool>("--verbose") { Description = "On an unexpected failure, also print the stack trace.", Arity = ArgumentArity.Zero, Recursive = true };

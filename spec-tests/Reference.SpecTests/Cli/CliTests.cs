@@ -27,6 +27,8 @@ public class CliTests
         Assert.Contains("version", output);
         Assert.Contains("vector isa", output);
         Assert.Contains($"{Environment.ProcessorCount} logical processors", output);
+        Assert.Contains("accelerator", output);
+        Assert.Contains("REFERENCE_ACCELERATOR=", output);
     }
 
     [Fact]

@@ -32,6 +32,21 @@ public static class InfoCommand
         yield return ("vector isa", VectorIsa());
         yield return ("vector width", $"{Vector<float>.Count} x float32, {Vector<double>.Count} x float64 (System.Numerics.Vector<T>)");
         yield return ("threads", $"{Environment.ProcessorCount} logical processors");
+        yield return ("accelerator", Accelerator());
+    }
+
+    /// <summary>The CUDA path's device (REFERENCE_ACCELERATOR = cuda | cpu | auto picks it), or why it cannot start.</summary>
+    public static string Accelerator()
+    {
+        try
+        {
+            return Reference.Cuda.GpuDevice.Shared.Description + $" [{Reference.Cuda.GpuDevice.EnvironmentVariable}=" +
+                (Environment.GetEnvironmentVariable(Reference.Cuda.GpuDevice.EnvironmentVariable) is { Length: > 0 } v ? v : "auto") + "]";
+        }
+        catch (Exception e) when (e is Reference.Cuda.GpuUnavailableException or ArgumentException)
+        {
+            return "unavailable: " + e.Message;
+        }
     }
 
     /// <summary>The widest vector path the fast tier takes on this machine (JIT switches included).</summary>

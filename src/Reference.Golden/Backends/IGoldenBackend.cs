@@ -72,7 +72,23 @@ public sealed class TierBackend : IGoldenBackend
 
 public static class Backends
 {
-    public const string Help = "naive | fast | fast32 | process:<command>";
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Func<IGoldenBackend>> Registered = new();
+
+    /// <summary>The names --backend accepts (registered backends, such as the CUDA path's cuda and cuda64, included).</summary>
+    public static string Help => string.Join(" | ", new[] { "naive", "fast", "fast32" }.Concat(Registered.Keys.Order(StringComparer.Ordinal)).Append("process:<command>"));
+
+    /// <summary>
+    /// Adds a backend that lives above this assembly (Reference.Cuda registers cuda and cuda64 this
+    /// way, keeping ILGPU out of the oracle's dependencies); registering a name again replaces it.
+    /// </summary>
+    public static void Register(string name, Func<IGoldenBackend> factory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(factory);
+        if (name is "naive" or "fast" or "fast32" || name.StartsWith("process:", StringComparison.Ordinal))
+            throw new ArgumentException($"backend name '{name}' is built in.", nameof(name));
+        Registered[name] = factory;
+    }
 
     /// <summary>
     /// Resolves a --backend value (ArgumentException for an unknown name; BackendUnavailableException
@@ -88,6 +104,7 @@ public static class Backends
             "naive" => TierBackend.NaiveTier,
             "fast" => TierBackend.Fast64,
             "fast32" => TierBackend.Fast32,
+            _ when Registered.TryGetValue(spec, out var factory) => factory(),
             _ => throw new ArgumentException($"backend '{spec}' is not one of {Help}.", nameof(spec)),
         };
     }

@@ -1,0 +1,166 @@
+using System.Text.Json.Nodes;
+using Reference.Core;
+using Reference.Core.Conformance;
+using Reference.Cuda;
+using Reference.Golden;
+using Reference.Golden.Backends;
+
+namespace Reference.SpecTests.Cuda;
+
+/// <summary>
+/// Parity of every backend with the naive float64 definition, written once against
+/// <see cref="IGoldenBackend"/> and instantiated for naive, fast, fast32, cuda and cuda64. Each test
+/// draws shapes and parameters from a seed (printed on failure, so a failure replays), draws inputs
+/// with the op's own generator, and compares the backend's outputs with the op's naive definition
+/// under the op's golden tolerance at the backend's precision. The shapes cross the CUDA kernels'
+/// tile edges (GEMM's 128-row tile, attention's 64-key tile, 16-dimension slice and 64-column chunk,
+/// the scan's 32 lanes and its chunks) while staying tiny: in CI the cuda backends run on ILGPU's
+/// CPU accelerator, where every barrier and shuffle is a thread synchronisation.
+/// On the GPU machine the same tests run with REFERENCE_ACCELERATOR=cuda (bench/cuda/README.md).
+/// </summary>
+public class BackendParityTests
+{
+    private const int Draws = 3;
+
+    public static TheoryData<string, string> BackendsAndOps()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var backend in new[] { "naive", "fast", "fast32", "cuda", "cuda64" })
+            foreach (var op in CudaBackend.Ops) data.Add(backend, op);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(BackendsAndOps))]
+    public void Property_BackendMatchesTheNaiveDefinitionOnDrawnShapes(string backendName, string op)
+    {
+        CudaBackend.Register();
+        var backend = Backends.Resolve(backendName);
+        var definition = GoldenRegistry.Find(op)!;
+        var precision = backend.Precision ?? Precision.Float64;
+        for (int draw = 0; draw < Draws; draw++)
+        {
+            ulong seed = 0xC0DA_0000UL + (ulong)(draw * 7919) + (ulong)op.Length;
+            var rng = new SplitMix64(seed);
+            var p = DrawParams(op, rng, draw);
+            var x = definition.Inputs(p, rng);
+            if (op == "ssm.selective_scan" && draw == Draws - 1) x["a_log"] = SlowDecay(p, rng);
+            var expected = definition.Naive(p, x);
+            var actual = backend.Run(new BackendRequest(op, definition.Version, $"drawn{draw}", p, x, [.. expected.Keys]));
+            foreach (var (name, want) in expected)
+            {
+                var comparison = Comparator.Compare(name, want, actual[name], definition.Tolerance(p, name), precision);
+                Assert.True(comparison.Passed, $"{backendName} {op} seed {seed} params {p.ToJsonString()}: {comparison}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Negative_ABrokenKernelInputIsCaught()
+    {
+        // The comparison these properties rest on fails a result that is off in one element by
+        // 1e-3 of the norm: a CUDA result with one perturbed output must not pass.
+        CudaBackend.Register();
+        var definition = GoldenRegistry.Find("linalg.gemm")!;
+        var rng = new SplitMix64(17);
+        var p = DrawParams("linalg.gemm", rng, 0);
+        var x = definition.Inputs(p, rng);
+        var expected = definition.Naive(p, x)["out"];
+        var actual = CudaBackend.Float32.Run(new BackendRequest("linalg.gemm", definition.Version, "broken", p, x, ["out"]))["out"];
+        var data = (float[])actual.Data;
+        double norm = Math.Sqrt(data.Sum(v => (double)v * v));
+        data[data.Length / 2] += (float)(1e-3 * norm);
+        Assert.False(Comparator.Compare("out", expected, actual, definition.Tolerance(p, "out"), Precision.Float32).Passed);
+    }
+
+    [Fact]
+    public void Backends_ResolveNamesTheCudaPath()
+    {
+        CudaBackend.Register();
+        Assert.Same(CudaBackend.Float32, Backends.Resolve("cuda"));
+        Assert.Same(CudaBackend.Float64, Backends.Resolve("cuda64"));
+        Assert.Contains("cuda64", Backends.Help);
+        Assert.Equal(AcceleratorChoice.Cpu, GpuDevice.ParseChoice(" CPU "));
+        Assert.Equal(AcceleratorChoice.Auto, GpuDevice.ParseChoice(null));
+        var e = Assert.Throws<ArgumentException>(() => GpuDevice.ParseChoice("tpu"));
+        Assert.Contains("tpu", e.Message);
+        Assert.False(CudaBackend.Float32.Supports("nn.softmax"));
+        Assert.Throws<NotSupportedException>(() => CudaBackend.Float32.Run(new BackendRequest("nn.softmax", 1, "x", [], [], ["out"])));
+    }
+
+    /// <summary>
+    /// a_log in [-6, -4) (|A| &lt; 0.02): the state decays slowly, so what a chunk hands to the next
+    /// chunk shows in the outputs (with the generator's [-1, 2) it is forgotten within a chunk, and an
+    /// error in the carry between chunks would pass).
+    /// </summary>
+    private static Reference.Core.IO.NpyArray SlowDecay(JsonObject p, SplitMix64 rng) =>
+        CaseInputs.Uniform(rng, -6, -4, p.Int("channels"), p.Int("state_size"));
+
+    /// <summary>Draws an op's parameters; draw 0 is always small, later draws reach past the kernels' tile edges.</summary>
+    private static JsonObject DrawParams(string op, SplitMix64 rng, int draw)
+    {
+        bool wide = draw > 0;
+        int Between(int low, int high) => low + rng.NextInt(high - low + 1);
+        switch (op)
+        {
+            case "linalg.gemm":
+            {
+                bool beta = rng.Uniform() < 0.5;
+                return Params.Of(("m", wide ? Between(100, 140) : Between(1, 9)), ("n", Between(1, wide ? 40 : 9)), ("k", Between(0, 20)),
+                    ("trans_a", rng.Uniform() < 0.5), ("trans_b", rng.Uniform() < 0.5),
+                    ("alpha", Math.Round(rng.Uniform(-2, 2), 3)), ("beta", beta ? Math.Round(rng.Uniform(-2, 2), 3) : 0.0));
+            }
+            case "attention.softmax":
+            {
+                // Draw 0 fits one tile everywhere; draw 1 crosses the 64-key tile and the 16-dimension
+                // slice (GQA, 2 query heads on 1 kv head); draw 2 crosses the 64-column chunk of V.
+                if (draw == 0)
+                {
+                    int hkv0 = Between(1, 2), l0 = Between(1, 12);
+                    return Params.Of(("b", Between(1, 2)), ("hq", hkv0 * Between(1, 2)), ("hkv", hkv0), ("l", l0),
+                        ("k", Between(1, 8)), ("v", Between(1, 9)), ("window", rng.Uniform() < 0.5 ? 0 : Between(1, l0)));
+                }
+                int l = draw == 1 ? Between(65, 72) : Between(1, 8);
+                return Params.Of(("b", 1), ("hq", 2), ("hkv", draw == 1 ? 1 : 2), ("l", l),
+                    ("k", draw == 1 ? Between(15, 20) : Between(1, 8)), ("v", draw == 1 ? Between(1, 9) : Between(64, 70)),
+                    ("window", rng.Uniform() < 0.5 ? 0 : Between(1, l)));
+            }
+            case "fft.causal_conv":
+            {
+                int l = wide ? Between(40, 80) : Between(1, 16);
+                return Params.Of(("channels", Between(1, 3)), ("length", l), ("kernel_length", Between(1, l + 3)));
+            }
+            default:
+            {
+                int groups = Between(1, 2);
+                var p = Params.Of(("batch", wide ? 1 : Between(1, 2)), ("channels", groups * Between(1, 2)), ("length", draw == Draws - 1 ? Between(70, 100) : wide ? Between(33, 70) : Between(1, 8)),
+                    ("state_size", wide ? Between(20, 40) : Between(1, 8)), ("groups", groups),
+                    ("skip", rng.Uniform() < 0.5), ("gate", rng.Uniform() < 0.5), ("delta_bias", rng.Uniform() < 0.5));
+                if (p.Bool("delta_bias"))
+                {
+                    p["bias_low"] = -3.0;
+                    p["bias_high"] = 1.0;
+                }
+                return p;
+            }
+        }
+    }
+}
+
+/// <summary>The committed golden set on the CUDA path, on the GPU (REFERENCE_ACCELERATOR=cuda); on ILGPU's CPU accelerator it is skipped (the drawn-shape properties above cover the kernels there, faster).</summary>
+public class CudaGoldenSetTests
+{
+    [Theory]
+    [InlineData("cuda")]
+    [InlineData("cuda64")]
+    public void Golden_CudaPassesTheSupportedOps(string backend)
+    {
+        CudaBackend.Register();
+        Assert.SkipUnless(GpuDevice.Shared.IsCuda, $"{GpuDevice.EnvironmentVariable} does not select a CUDA GPU here ({GpuDevice.Shared.Description}).");
+        var store = GoldenStore.Open(Golden.GoldenFixture.Committed);
+        var results = GoldenRunner.Run(store, Backends.Resolve(backend), new RunOptions()).Where(r => !r.Skipped).ToList();
+        var failed = results.Where(r => r.Failed).Select(r => r.Line).ToList();
+        Assert.True(failed.Count == 0, string.Join("\n", failed));
+        Assert.Equal(28, results.Count(r => r.Passed));
+    }
+}

@@ -1,0 +1,248 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+using ILGPU;
+using ILGPU.Runtime;
+using Reference.Cuda.Kernels;
+
+namespace Reference.Cuda;
+
+/// <summary>
+/// The CUDA path's operators on host arrays (float32 or float64): each call copies its inputs to
+/// the device, launches the kernel(s), copies the result back and releases every device buffer
+/// before returning (the buffers are <c>using</c>-scoped). The <c>Launch*</c> members take device
+/// views instead, for callers that keep data on the device (the bench).
+/// </summary>
+public static class GpuOps
+{
+    private static readonly ConcurrentDictionary<(Accelerator, string, Type), Delegate> Kernels = new();
+
+    private static TDelegate Kernel<TDelegate>(Accelerator accelerator, string name, Type type, Func<Accelerator, TDelegate> load)
+        where TDelegate : Delegate =>
+        (TDelegate)Kernels.GetOrAdd((accelerator, name, type), _ => load(accelerator));
+
+    /// <summary>The device the ops run on (opened on first use; see <see cref="GpuDevice"/>).</summary>
+    public static GpuDevice Device => GpuDevice.Shared;
+
+    // ---------------------------------------------------------------- GEMM
+
+    /// <summary>
+    /// Batched row-major GEMM: out[z] (m x n) = alpha op(a[z]) op(b[z]) + beta c[z]; a holds batch
+    /// matrices of m x k (k x m when transA), b of k x n (n x k when transB), c of m x n (read only
+    /// when beta != 0; null means zeros).
+    /// </summary>
+    public static T[] Gemm<T>(bool transA, bool transB, int m, int n, int k, T alpha, T[] a, T[] b, T beta, T[]? c, int batch = 1)
+        where T : unmanaged, INumber<T>
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        if (m < 0 || n < 0 || k < 0 || batch < 1) throw new ArgumentException($"GEMM sizes must be m, n, k >= 0 and batch >= 1; got m {m}, n {n}, k {k}, batch {batch}.", nameof(m));
+        if (a.Length != (long)batch * m * k) throw new ArgumentException($"a has {a.Length} elements; expected batch * m * k = {(long)batch * m * k}.", nameof(a));
+        if (b.Length != (long)batch * k * n) throw new ArgumentException($"b has {b.Length} elements; expected batch * k * n = {(long)batch * k * n}.", nameof(b));
+        bool readC = beta != T.Zero && c is not null;
+        if (readC && c!.Length != (long)batch * m * n) throw new ArgumentException($"c has {c.Length} elements; expected batch * m * n = {(long)batch * m * n}.", nameof(c));
+        var result = new T[(long)batch * m * n];
+        if (result.Length == 0) return result;
+        var acc = Device.Accelerator;
+        using var da = acc.Allocate1D(a.Length == 0 ? new T[1] : a);
+        using var db = acc.Allocate1D(b.Length == 0 ? new T[1] : b);
+        using var dc = readC ? acc.Allocate1D(c!) : acc.Allocate1D<T>(result.Length);
+        LaunchGemm(transA, transB, m, n, k, alpha, da.View, db.View, readC ? beta : T.Zero, dc.View, batch);
+        acc.Synchronize();
+        dc.View.CopyToCPU(result);
+        return result;
+    }
+
+    /// <summary>Enqueues the batched GEMM on device views (see <see cref="Gemm{T}"/>; c is written, and read when beta != 0).</summary>
+    public static void LaunchGemm<T>(bool transA, bool transB, int m, int n, int k, T alpha, ArrayView<T> a, ArrayView<T> b,
+        T beta, ArrayView<T> c, int batch = 1) where T : unmanaged, INumber<T> =>
+        LaunchGemm(transA, transB, m, n, k, alpha, a, b, beta, c, batch, vector: System.Runtime.CompilerServices.Unsafe.SizeOf<T>() == 4);
+
+    /// <summary>
+    /// The GEMM launch with the staging layout chosen: vector (16-byte reads of 4 rows; measured
+    /// faster in float32, slower in float64 on the H200, bench/NOTES.md) or scalar (one padded array).
+    /// </summary>
+    internal static void LaunchGemm<T>(bool transA, bool transB, int m, int n, int k, T alpha, ArrayView<T> a, ArrayView<T> b,
+        T beta, ArrayView<T> c, int batch, bool vector) where T : unmanaged, INumber<T>
+    {
+        var args = new GemmArgs(m, n, k,
+            ARow: transA ? 1 : k, ACol: transA ? m : 1, BRow: transB ? 1 : n, BCol: transB ? k : 1, Ldc: n,
+            ABatch: (long)m * k, BBatch: (long)k * n, CBatch: (long)m * n, ReadC: beta != T.Zero ? 1 : 0);
+        var acc = Device.Accelerator;
+        var kernel = vector
+            ? Kernel(acc, "gemm.vector", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.KernelVector))
+            : Kernel(acc, "gemm", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.Kernel));
+        kernel(GemmKernel.Config(args, batch), a, b, c, args, alpha, beta);
+    }
+
+    // ---------------------------------------------------------------- attention
+
+    /// <summary>
+    /// Causal softmax attention: q [B, Hq, L, K], k [B, Hkv, L, K], v [B, Hkv, L, V] (row-major,
+    /// flattened) to out [B, Hq, L, V]; scale K^-1/2; window W &gt; 0 keeps keys (t - W, t].
+    /// </summary>
+    public static T[] CausalAttention<T>(T[] q, T[] k, T[] v, int batch, int hq, int hkv, int l, int kd, int vd, int window)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckAttention(q, k, v, batch, hq, hkv, l, kd, vd, window);
+        var result = new T[(long)batch * hq * l * vd];
+        if (result.Length == 0) return result;
+        var acc = Device.Accelerator;
+        using var dq = acc.Allocate1D(q);
+        using var dk = acc.Allocate1D(k);
+        using var dv = acc.Allocate1D(v);
+        using var dout = acc.Allocate1D<T>(result.Length);
+        LaunchCausalAttention<T>(dq.View, dk.View, dv.View, dout.View, batch, hq, hkv, l, kd, vd, window);
+        acc.Synchronize();
+        dout.View.CopyToCPU(result);
+        return result;
+    }
+
+    public static void LaunchCausalAttention<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
+        int batch, int hq, int hkv, int l, int kd, int vd, int window) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var args = new AttentionArgs(hq, hkv, l, kd, vd, window);
+        var acc = Device.Accelerator;
+        var kernel = Kernel(acc, "attention", typeof(T),
+            x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(AttentionKernel.Kernel));
+        kernel(AttentionKernel.Config(args, batch), q, k, v, output, args, T.One / T.Sqrt(T.CreateTruncating(kd)));
+    }
+
+    private static void CheckAttention<T>(T[] q, T[] k, T[] v, int batch, int hq, int hkv, int l, int kd, int vd, int window)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        if (batch < 1 || hq < 1 || hkv < 1 || l < 0 || kd < 1 || vd < 1)
+            throw new ArgumentException($"attention needs B, Hq, Hkv, K, V >= 1 and L >= 0; got B {batch}, Hq {hq}, Hkv {hkv}, L {l}, K {kd}, V {vd}.", nameof(batch));
+        if (hq % hkv != 0) throw new ArgumentException($"Hkv = {hkv} must divide Hq = {hq}.", nameof(hkv));
+        if (window < 0) throw new ArgumentException($"window must be >= 0 (0 = full causal); got {window}.", nameof(window));
+        if (q.Length != (long)batch * hq * l * kd) throw new ArgumentException($"q has {q.Length} elements; expected B Hq L K = {(long)batch * hq * l * kd}.", nameof(q));
+        if (k.Length != (long)batch * hkv * l * kd) throw new ArgumentException($"k has {k.Length} elements; expected B Hkv L K = {(long)batch * hkv * l * kd}.", nameof(k));
+        if (v.Length != (long)batch * hkv * l * vd) throw new ArgumentException($"v has {v.Length} elements; expected B Hkv L V = {(long)batch * hkv * l * vd}.", nameof(v));
+    }
+
+    // ---------------------------------------------------------------- causal convolution
+
+    /// <summary>y[c, t] = sum_{j &lt;= min(t, Lk - 1)} k[c, j] u[c, t - j]; u [C, L], k [C, Lk] flattened, y [C, L].</summary>
+    public static T[] CausalConvolution<T>(T[] u, T[] k, int channels, int l, int kernelLength) where T : unmanaged, INumber<T>
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(k);
+        if (channels < 1 || l < 0 || kernelLength < 1)
+            throw new ArgumentException($"convolution needs C >= 1, L >= 0, Lk >= 1; got C {channels}, L {l}, Lk {kernelLength}.", nameof(channels));
+        if (u.Length != (long)channels * l) throw new ArgumentException($"u has {u.Length} elements; expected C L = {(long)channels * l}.", nameof(u));
+        if (k.Length != (long)channels * kernelLength) throw new ArgumentException($"k has {k.Length} elements; expected C Lk = {(long)channels * kernelLength}.", nameof(k));
+        var result = new T[u.Length];
+        if (result.Length == 0) return result;
+        var acc = Device.Accelerator;
+        using var du = acc.Allocate1D(u);
+        using var dk = acc.Allocate1D(k);
+        using var dy = acc.Allocate1D<T>(result.Length);
+        LaunchCausalConvolution<T>(du.View, dk.View, dy.View, channels, l, kernelLength);
+        acc.Synchronize();
+        dy.View.CopyToCPU(result);
+        return result;
+    }
+
+    public static void LaunchCausalConvolution<T>(ArrayView<T> u, ArrayView<T> k, ArrayView<T> y, int channels, int l, int kernelLength)
+        where T : unmanaged, INumber<T>
+    {
+        var args = new ConvolutionArgs(channels, l, kernelLength);
+        var acc = Device.Accelerator;
+        var kernel = Kernel(acc, "conv", typeof(T),
+            x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ConvolutionArgs>(CausalConvolutionKernel.Kernel));
+        kernel(CausalConvolutionKernel.Config(args), u, k, y, args);
+    }
+
+    // ---------------------------------------------------------------- selective scan
+
+    /// <summary>The largest state size the scan kernel holds (two states per lane, 32 lanes).</summary>
+    public const int MaxScanStates = 64;
+
+    /// <summary>
+    /// The Mamba S6 selective scan in selective_scan_ref's layout: u, delta [B, D, L], a_log [D, N],
+    /// b, c [B, G, N, L], optional d [D], z [B, D, L], delta_bias [D]; out [B, D, L]. N &lt;= 64.
+    /// </summary>
+    public static T[] SelectiveScan<T>(T[] u, T[] delta, T[] aLog, T[] b, T[] c, T[]? d, T[]? z, T[]? deltaBias,
+        int batch, int channels, int l, int n, int groups) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var s = ScanShape(batch, channels, l, n, groups, d is not null, z is not null, deltaBias is not null);
+        long bdl = (long)batch * channels * l, bgnl = (long)batch * groups * n * l;
+        Expect(u, bdl, nameof(u)); Expect(delta, bdl, nameof(delta)); Expect(aLog, (long)channels * n, nameof(aLog));
+        Expect(b, bgnl, nameof(b)); Expect(c, bgnl, nameof(c));
+        if (d is not null) Expect(d, channels, nameof(d));
+        if (z is not null) Expect(z, bdl, nameof(z));
+        if (deltaBias is not null) Expect(deltaBias, channels, nameof(deltaBias));
+        var result = new T[bdl];
+        if (bdl == 0) return result;
+        var acc = Device.Accelerator;
+        using var du = acc.Allocate1D(u);
+        using var ddelta = acc.Allocate1D(delta);
+        using var da = acc.Allocate1D(aLog);
+        using var dbm = acc.Allocate1D(b);
+        using var dcm = acc.Allocate1D(c);
+        using var dd = acc.Allocate1D(d ?? new T[1]);
+        using var dz = acc.Allocate1D(z ?? new T[1]);
+        using var dbias = acc.Allocate1D(deltaBias ?? new T[1]);
+        using var states = acc.Allocate1D<T>((long)s.Items * n);
+        using var sums = acc.Allocate1D<T>(s.Items);
+        using var bt = acc.Allocate1D<T>(bgnl);
+        using var ct = acc.Allocate1D<T>(bgnl);
+        using var dout = acc.Allocate1D<T>(bdl);
+        LaunchSelectiveScan<T>(s, du.View, ddelta.View, da.View, dbm.View, dcm.View, dd.View, dz.View, dbias.View,
+            states.View, sums.View, bt.View, ct.View, dout.View);
+        acc.Synchronize();
+        dout.View.CopyToCPU(result);
+        return result;
+    }
+
+    /// <summary>
+    /// The launch shape of a scan (lanes per channel, chunks); the workspace needs Items N states,
+    /// Items sums, and two time-major copies of b and c (B G L N each).
+    /// </summary>
+    internal static ScanArgs ScanShape(int batch, int channels, int l, int n, int groups, bool skip, bool gate, bool bias)
+    {
+        if (batch < 1 || channels < 1 || l < 0 || n < 1 || groups < 1)
+            throw new ArgumentException($"scan needs B, D, N, G >= 1 and L >= 0; got B {batch}, D {channels}, L {l}, N {n}, G {groups}.", nameof(batch));
+        if (channels % groups != 0) throw new ArgumentException($"groups G = {groups} must divide D = {channels}.", nameof(groups));
+        if (n > MaxScanStates) throw new NotSupportedException($"the scan kernel holds N <= {MaxScanStates} states per channel; got N = {n}.");
+        int lanes = Math.Clamp((int)BitOperations.RoundUpToPowerOf2((uint)n), SelectiveScanKernel.MinLanes, 32);
+        int chunks = Math.Max(1, (l + SelectiveScanKernel.ChunkLength - 1) / SelectiveScanKernel.ChunkLength);
+        return new ScanArgs(batch, channels, l, n, groups, lanes, chunks, skip ? 1 : 0, gate ? 1 : 0, bias ? 1 : 0);
+    }
+
+    internal static void LaunchSelectiveScan<T>(ScanArgs s, ArrayView<T> u, ArrayView<T> delta, ArrayView<T> aLog, ArrayView<T> b,
+        ArrayView<T> c, ArrayView<T> d, ArrayView<T> z, ArrayView<T> bias, ArrayView<T> states, ArrayView<T> sums,
+        ArrayView<T> bt, ArrayView<T> ct, ArrayView<T> output) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var acc = Device.Accelerator;
+        var transpose = Kernel(acc, "scan.time_major", typeof(T), x => x.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>,
+            ScanArgs>(SelectiveScanKernel.TimeMajor));
+        var first = Kernel(acc, "scan.states", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>,
+            ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanKernel.ChunkStates));
+        var carry = Kernel(acc, "scan.carry", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>,
+            ArrayView<T>, ScanArgs>(SelectiveScanKernel.CarryStates));
+        var outputs = Kernel(acc, "scan.outputs", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>,
+            ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanKernel.ChunkOutputs));
+        int bgnl = s.B * s.G * s.N * s.L;
+        if (bgnl == 0) return;
+        transpose(bgnl, b, bt, s);
+        transpose(bgnl, c, ct, s);
+        if (s.Chunks > 1)
+        {
+            first(SelectiveScanKernel.ChunkConfig(s), u, delta, aLog, bt, bias, states, sums, s);
+            carry(SelectiveScanKernel.CarryConfig(s), aLog, states, sums, s);
+        }
+        else
+        {
+            states.MemSetToZero();
+        }
+        outputs(SelectiveScanKernel.ChunkConfig(s), u, delta, aLog, bt, ct, d, z, bias, states, output, s);
+    }
+
+    private static void Expect<T>(T[] x, long length, string name)
+    {
+        ArgumentNullException.ThrowIfNull(x, name);
+        if (x.Length != length) throw new ArgumentException($"{name} has {x.Length} elements; expected {length}.", name);
+    }
+}
