@@ -332,7 +332,7 @@ public static class FftConvolution
     /// a = a * b elementwise over split complex spans. One fused Vector256 pass (TensorPrimitives
     /// would need four passes and a temporary for (ar br - ai bi, ar bi + ai br)).
     /// </summary>
-    internal static void ComplexMultiply<T>(Span<T> ar, Span<T> ai, ReadOnlySpan<T> br, ReadOnlySpan<T> bi)
+    public static void ComplexMultiply<T>(Span<T> ar, Span<T> ai, ReadOnlySpan<T> br, ReadOnlySpan<T> bi)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int count = ar.Length, i = 0;

@@ -732,42 +732,13 @@ public static partial class FlashButterfly
                 zu.Clear();
                 ud.AsSpan(r * length, length).CopyTo(zu);
                 plan.Transform(blocks, false, zu[..n], zu[n..], scratch[..n], scratch[n..], length, n);
-                ComplexMultiply(zu[..n], zu[n..], zk[..n], zk[n..]);
+                FftConvolution.ComplexMultiply(zu[..n], zu[n..], zk[..n], zk[n..]);
                 plan.Transform(plan.Inverse, true, zu[..n], zu[n..], scratch[..n], scratch[n..], n, length);
                 zu[..length].CopyTo(yd.AsSpan(r * length, length));
             }
         });
         if (d is not null) AddSkip(u, d, y, rows, channels, length);
         return y;
-    }
-
-    /// <summary>a = a * b elementwise over split complex spans, one fused Vector256 pass (scalar tail).</summary>
-    private static void ComplexMultiply<T>(Span<T> ar, Span<T> ai, ReadOnlySpan<T> br, ReadOnlySpan<T> bi)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int count = ar.Length, i = 0;
-        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
-        {
-            ref T pr = ref MemoryMarshal.GetReference(ar);
-            ref T pi = ref MemoryMarshal.GetReference(ai);
-            ref T qr = ref MemoryMarshal.GetReference(br);
-            ref T qi = ref MemoryMarshal.GetReference(bi);
-            for (; i <= count - Vector256<T>.Count; i += Vector256<T>.Count)
-            {
-                var xr = Vector256.LoadUnsafe(ref pr, (nuint)i);
-                var xi = Vector256.LoadUnsafe(ref pi, (nuint)i);
-                var zr = Vector256.LoadUnsafe(ref qr, (nuint)i);
-                var zi = Vector256.LoadUnsafe(ref qi, (nuint)i);
-                (xr * zr - xi * zi).StoreUnsafe(ref pr, (nuint)i);
-                (xr * zi + xi * zr).StoreUnsafe(ref pi, (nuint)i);
-            }
-        }
-        for (; i < count; i++)
-        {
-            T xr = ar[i], xi = ai[i];
-            ar[i] = xr * br[i] - xi * bi[i];
-            ai[i] = xr * bi[i] + xi * br[i];
-        }
     }
 
     /// <summary>
