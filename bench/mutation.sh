@@ -3,7 +3,8 @@
 #
 # Usage:  bench/mutation.sh FAMILY [FILE]
 #   FAMILY  convolution | statespace | attention | recurrence | ess
-#   FILE    optional: mutate only this file of the family (a path or a file name, e.g. H3.cs)
+#   FILE    optional: mutate only this file of the family (a path or a file name, e.g. H3.cs),
+#           or several, comma-separated (SelectiveScan.cs,MambaBlock.cs)
 #   env     STRYKER_CONCURRENCY (default 1), STRYKER_NICE (default 10),
 #           STRYKER_EXTRA (extra stryker arguments, e.g. "--mutation-level Basic")
 #
@@ -64,10 +65,14 @@ filter="FullyQualifiedName~$ns"
 
 tag="$family"
 if [[ -n "$file" ]]; then
-  base="$(basename "$file")"
   dir="$(dirname "${mutate[0]}")"
-  [[ -f "$root/$dir/$base" ]] || { echo "no file $dir/$base" >&2; exit 2; }
-  mutate=("$dir/$base"); tag="$family-${base%.cs}"
+  mutate=(); tag="$family"
+  IFS=',' read -ra files <<< "$file"
+  for f in "${files[@]}"; do
+    base="$(basename "$f")"
+    [[ -f "$root/$dir/$base" ]] || { echo "no file $dir/$base" >&2; exit 2; }
+    mutate+=("$dir/$base"); tag="$tag-${base%.cs}"
+  done
 fi
 
 out="$root/mutation-output/$tag-$(date -u +%Y%m%dT%H%M%S)"
