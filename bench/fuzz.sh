@@ -4,16 +4,18 @@
 #   bench/fuzz.sh [SECONDS] [TARGET...]   fuzz each target for SECONDS (default 3600) under afl-fuzz
 #   bench/fuzz.sh --replay [TARGET...]    replay the seed corpus and every finding, no AFL (CI smoke)
 #
-# Targets: npy npz safetensors manifest index (bench/Reference.Fuzz/FuzzTargets.cs). Seeds are in
+# Targets: npy npz safetensors manifest index nifti cli (bench/Reference.Fuzz/FuzzTargets.cs). Seeds are in
 # bench/Reference.Fuzz/corpus/TARGET/; AFL's output goes to bench/Reference.Fuzz/findings/TARGET/
-# (not committed). A crash or hang found there is a finding: copy it into corpus/TARGET/ with a
+# (not committed). The nifti seeds are hand-built headers (NIfTI-1 int16, scaled float32 4D, big-endian
+# float64, gzip int32, NIfTI-2 float32) plus two small files of nibabel 5.0's test data (standard.nii.gz,
+# row_major.dconn.nii; MIT licence); the cli seeds are a first line of arguments, then a file's bytes. A crash or hang found there is a finding: copy it into corpus/TARGET/ with a
 # name saying what it was, fix the parser, and the replay keeps it fixed. After each run the script
 # prints AFL's executions, paths and crashes from fuzzer_stats.
 # Needs: afl-fuzz (Debian package afl++) for fuzzing; the sharpfuzz tool (dotnet tool restore).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 here=bench/Reference.Fuzz
-all_targets=(npy npz safetensors manifest index)
+all_targets=(npy npz safetensors manifest index nifti cli)
 
 if [[ "${1:-}" == "--replay" ]]; then
   shift
@@ -41,7 +43,7 @@ dotnet publish "$here" -c Release -o "$out" >/dev/null
 dotnet tool restore >/dev/null
 # Instrument the assemblies under test (not the harness, not the runtime): SharpFuzz rewrites them
 # to report branch coverage to AFL's shared memory.
-for dll in Reference.Core.dll Reference.Golden.dll; do dotnet sharpfuzz "$out/$dll"; done
+for dll in Reference.Core.dll Reference.Golden.dll Reference.Neuro.dll reference.dll; do dotnet sharpfuzz "$out/$dll"; done
 
 for t in "${targets[@]}"; do
   findings="$here/findings/$t"
