@@ -10,7 +10,8 @@
 # float64, gzip int32, NIfTI-2 float32) plus two small files of nibabel 5.0's test data (standard.nii.gz,
 # row_major.dconn.nii; MIT licence); the cli seeds are a first line of arguments, then a file's bytes.
 # A crash or hang found there is a finding: copy it into corpus/TARGET/ with a name saying
-# what it was, fix the parser, and the replay keeps it fixed. After each run the script prints AFL's executions, paths and crashes from fuzzer_stats.
+# what it was, fix the parser, and the replay keeps it fixed. After each run the script prints
+# AFL's executions, paths and crashes from fuzzer_stats.
 # Needs: afl-fuzz (Debian package afl++) for fuzzing; the sharpfuzz tool (dotnet tool restore).
 set -euo pipefail
 cd "$(dirname "$0")/.."
