@@ -111,10 +111,34 @@ public class HostileGoldenTests
         using var dir = MiniGolden(out string root);
         string script = Path.Combine(dir.Path, "child.sh");
         // Writes the right answer, then leaves a grandchild holding stdout and stderr.
-        File.WriteAllText(script, $"cp '{Path.Combine(root, Case, "out.npy")}' \"$3/out.npy\"\n(sleep 600) &\nexit 0\n");
+        // The grandchild writes its pid first, so the test can see that it did not outlive the case.
+        string pidFile = Path.Combine(dir.Path, "grandchild.pid");
+        File.WriteAllText(script, $"cp '{Path.Combine(root, Case, "out.npy")}' \"$3/out.npy\"\n/bin/sh -c 'echo $$ > {pidFile}; exec sleep 600' &\n"
+            + $"while [ ! -s {pidFile} ]; do sleep 0.05; done\nexit 0\n");
         var (code, output, error) = RunWithin(60, "golden", "run", "--golden", root, "--backend", $"process:/bin/sh {script}", "--timeout", "5");
         Assert.True(code == 0, output + error);
         Assert.Contains("PASS " + Case, output);
+        int pid = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(GoneWithin(pid, TimeSpan.FromSeconds(10)), $"the backend's grandchild {pid} (sleep 600) outlived the case");
+    }
+
+    /// <summary>Whether process <paramref name="pid"/> is gone (or a zombie waiting for init to reap it) within <paramref name="limit"/>.</summary>
+    private static bool GoneWithin(int pid, TimeSpan limit)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        while (watch.Elapsed < limit)
+        {
+            string stat = $"/proc/{pid}/stat";
+            if (!File.Exists(stat)) return true;
+            try
+            {
+                string text = File.ReadAllText(stat);
+                if (text[(text.LastIndexOf(')') + 2)..].StartsWith('Z')) return true;
+            }
+            catch (IOException) { return true; }
+            Thread.Sleep(50);
+        }
+        return false;
     }
 
     [Fact]

@@ -16,8 +16,10 @@ namespace Reference.Golden.Backends;
 /// The program is not trusted: names are plain identifiers (so IN/NAME.npy stays in IN); a case
 /// that runs longer than the timeout has its whole process tree killed and fails; stdout and
 /// stderr are drained as they come and only their last <see cref="CapturedChars"/> characters
-/// kept; once the program has exited, descendants still holding its pipes are not waited for
-/// (after <see cref="PipeGrace"/>); every output must resolve, through any symbolic link, to a
+/// kept; the program runs in a session and process group of its own (setsid(1), where present),
+/// and once it has exited, or timed out, every process left in that group is killed: a descendant
+/// it left behind (even one re-parented to init, which a process-tree kill no longer finds) does
+/// not outlive the case, and its pipes are not waited for beyond <see cref="PipeGrace"/>; every output must resolve, through any symbolic link, to a
 /// regular file inside OUT (a FIFO would block the reader) no larger than the manifest's shape
 /// implies (<see cref="MaxOutputBytes"/>), checked before it is read.
 /// </para>
@@ -140,9 +142,41 @@ public sealed class ProcessBackend : IGoldenBackend
     /// <summary>Runs the command with the timeout; returns the exit status and the tail of stderr.</summary>
     private (int ExitCode, string Stderr) Execute(string op, string inDir, string outDir)
     {
-        var start = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        // setsid(1) execs in place (the child of Process.Start is not a group leader), so the process
+        // we wait for is the group leader and its id is the group id that KillGroup signals.
+        bool ownGroup = File.Exists(Setsid);
+        var start = new ProcessStartInfo(ownGroup ? Setsid : "/bin/sh") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        if (ownGroup) start.ArgumentList.Add("/bin/sh");
         foreach (var arg in new[] { "-c", command + " \"$@\"", "sh", op, inDir, outDir }) start.ArgumentList.Add(arg);
         using var process = Process.Start(start) ?? throw new BackendUnavailableException($"could not start '{command}'.");
+        int group = process.Id;
+        try
+        {
+            return Wait(process);
+        }
+        finally
+        {
+            if (ownGroup) KillGroup(group);
+        }
+    }
+
+    private const string Setsid = "/usr/bin/setsid";
+
+    /// <summary>Sends SIGKILL to every process still in group <paramref name="group"/> (none left is not an error).</summary>
+    private static void KillGroup(int group)
+    {
+        var kill = new ProcessStartInfo("/bin/kill") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in new[] { "-KILL", "--", "-" + group.ToString(System.Globalization.CultureInfo.InvariantCulture) }) kill.ArgumentList.Add(arg);
+        try
+        {
+            using var killer = Process.Start(kill);
+            killer?.WaitForExit(PipeGrace);
+        }
+        catch (System.ComponentModel.Win32Exception) { /* no kill(1): the tree kill on timeout is all there is */ }
+    }
+
+    private (int ExitCode, string Stderr) Wait(Process process)
+    {
         process.StandardInput.Close();
         var stdout = new Tail(CapturedChars);
         var stderr = new Tail(CapturedChars);
