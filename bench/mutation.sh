@@ -5,7 +5,8 @@
 #   FAMILY  convolution | statespace | attention | recurrence | ess
 #   FILE    optional: mutate only this file of the family (a path or a file name, e.g. H3.cs),
 #           or several, comma-separated (SelectiveScan.cs,MambaBlock.cs)
-#   env     STRYKER_CONCURRENCY (default 1), STRYKER_NICE (default 10),
+#   env     STRYKER_CONCURRENCY (default 1), STRYKER_NICE (default 10), STRYKER_TESTS (test classes
+#           of the family's namespace to run, comma-separated; default all of them + RegistryTests),
 #           STRYKER_EXTRA (extra stryker arguments, e.g. "--mutation-level Basic")
 #
 # Examples:
@@ -62,6 +63,13 @@ esac
 # The registry tests hold every form of every operator to its definition: they run with every operator family.
 filter="FullyQualifiedName~$ns"
 [[ "$family" == ess ]] || filter="$filter|FullyQualifiedName~Reference.SpecTests.Operators.RegistryTests"
+# STRYKER_TESTS narrows the tests to some classes of the family's namespace (comma-separated class
+# names), which shortens Stryker's per-test coverage pass on a busy machine.
+if [[ -n "${STRYKER_TESTS:-}" ]]; then
+  filter=""
+  IFS=',' read -ra classes <<< "$STRYKER_TESTS"
+  for c in "${classes[@]}"; do filter="${filter:+$filter|}FullyQualifiedName~$ns$c."; done
+fi
 
 tag="$family"
 if [[ -n "$file" ]]; then
