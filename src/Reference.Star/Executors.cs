@@ -8,7 +8,7 @@
 // a failure (objectives +inf, the reason kept), never dropped. Executors:
 //   local  a pool of `workers` threads evaluating in-process (default: one per core);
 //   slurm  one `sbatch --array` job array per round (the first round every job, retries only the failed
-//          indices), `--wait` until the array ends, results read from the files.
+//          indices), results read from the files; the round ends when all are there or the array left squeue.
 // Faults for tests are injected per (task, attempt): "exit1" (the job exits with status 1), "noresult"
 // (it exits 0 without writing), "hang" (it never ends; the time limit kills it). The local executor
 // simulates them in-process; the Slurm executor passes them to `reference evaluate --fault`.
@@ -145,7 +145,7 @@ public sealed class LocalExecutor(int workers = 0, int retries = 2, TimeSpan? ti
     }
 }
 
-/// <summary>One `sbatch --array --wait` per round of a generation on a real Slurm cluster.</summary>
+/// <summary>One `sbatch --array` per round of a generation on a real Slurm cluster.</summary>
 /// <param name="command">The command line that runs `reference` on the nodes (e.g. "dotnet /path/reference.dll").</param>
 /// <param name="retries">Extra attempts of a failed task.</param>
 /// <param name="timeLimitMinutes">Slurm --time of each task.</param>
@@ -155,7 +155,7 @@ public sealed class SlurmExecutor(string command, int retries = 2, int timeLimit
 {
     public string Name => "slurm";
 
-    /// <summary>Per round: seconds from submit to sbatch's return, and the slowest task's own seconds.</summary>
+    /// <summary>Per round: seconds from submit to the last result (or the array leaving the queue), and the slowest task's own seconds.</summary>
     public List<(double Wall, double SlowestTask)> Rounds { get; } = [];
 
     public IReadOnlyList<EvaluationResult> Run(IReadOnlyList<Genome> genomes, EvaluationSettings settings, string directory, Action<EvaluationResult>? onResult = null)
@@ -187,18 +187,38 @@ public sealed class SlurmExecutor(string command, int retries = 2, int timeLimit
             string path = Path.Combine(full, $"array-{round}.sh");
             AtomicFile.WriteAllText(path, script.ToString());
             var clock = Stopwatch.StartNew();
-            var info = new ProcessStartInfo("sbatch") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { "--wait", "--parsable" }.Concat(sbatchOptions.Split(' ', StringSplitOptions.RemoveEmptyEntries))) info.ArgumentList.Add(a);
-            info.ArgumentList.Add(path);
-            using var process = Process.Start(info) ?? throw new InvalidOperationException("sbatch did not start.");
-            string stdout = process.StandardOutput.ReadToEnd(), stderr = process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            if (process.ExitCode != 0 && string.IsNullOrWhiteSpace(stdout))
-                throw new InvalidOperationException($"sbatch failed (exit {process.ExitCode}): {stderr.Trim()}");
+            var (code, stdout, stderr) = Shell("sbatch", ["--parsable", .. sbatchOptions.Split(' ', StringSplitOptions.RemoveEmptyEntries), path]);
+            string jobId = stdout.Trim().Split(';')[0];
+            if (code != 0 || jobId.Length == 0) throw new InvalidOperationException($"sbatch failed (exit {code}): {stderr.Trim()}");
+            // Poll the result files (cheap) and squeue (once a second) rather than `sbatch --wait`, whose
+            // polling backs off to tens of seconds: the round ends when every result is there or the array left the queue.
+            var lastQueue = Stopwatch.StartNew();
+            while (true)
+            {
+                if (pending.All(i => File.Exists(JobFiles.ResultPath(full, i)))) break;
+                if (lastQueue.Elapsed >= TimeSpan.FromSeconds(1))
+                {
+                    lastQueue.Restart();
+                    var (qcode, queued, _) = Shell("squeue", ["-h", "-j", jobId, "-o", "%i"]);
+                    if (qcode == 0 && string.IsNullOrWhiteSpace(queued)) break;
+                }
+                Thread.Sleep(100);
+            }
             double slowest = pending.Select(i => JobFiles.Read(full, i, genomes[i]).Result?.Seconds ?? 0).DefaultIfEmpty(0).Max();
             Rounds.Add((clock.Elapsed.TotalSeconds, slowest));
             return pending.Where(i => !File.Exists(JobFiles.ResultPath(full, i)))
-                .ToDictionary(i => i, _ => $"Slurm array {stdout.Trim()} task ended without a result (sbatch exit {process.ExitCode})");
+                .ToDictionary(i => i, i => $"Slurm array task {jobId}_{i} ended without a result (see task-{i}/slurm-{round}.out)");
         }, onResult);
+    }
+
+    private static (int Code, string Stdout, string Stderr) Shell(string program, IEnumerable<string> arguments)
+    {
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in arguments) info.ArgumentList.Add(a);
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"{program} did not start.");
+        var stderrTask = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout, stderrTask.Result);
     }
 }
