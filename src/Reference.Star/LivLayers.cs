@@ -36,7 +36,7 @@ namespace Reference.Star;
 /// <param name="Width">Model width D.</param>
 /// <param name="Heads">Heads H (attention, GLA); must divide D, and be a multiple of 4 when SA-3 is used.</param>
 /// <param name="StateExpansion">Rec-1's state lanes N per channel.</param>
-/// <param name="GlaKeyDim">Rec-2's key size per head (state expansion H K / H = K... per channel: K).</param>
+/// <param name="GlaKeyDim">Rec-2's key size K per head; its state H K (D / H) = K D elements is a state expansion K.</param>
 /// <param name="ShortTaps">GConv-1's and SA-2's short kernel.</param>
 /// <param name="FilterHidden">GConv-2's implicit filter width.</param>
 public sealed record LivSizes(int Width, int Heads = 4, int StateExpansion = 16, int GlaKeyDim = 2, int ShortTaps = 3, int FilterHidden = 16)

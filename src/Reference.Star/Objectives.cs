@@ -40,7 +40,6 @@ public sealed record EvaluationSettings(
         if (CachePrefix < 1) throw Bad("cache-length", $"must be >= 1, got {CachePrefix}");
         if (EvalSamples < 1) throw Bad("eval-samples", $"must be >= 1, got {EvalSamples}");
         Sizes.Validate();
-        Sizes.KvHeads(3);
     }
 
     public SyntheticTask CreateTask() => TaskCatalog.Create(Task, TaskOptions ?? new Dictionary<string, string>());

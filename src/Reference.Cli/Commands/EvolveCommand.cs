@@ -127,7 +127,7 @@ public sealed class EvaluationOptions
         Task = new("--task") { Description = "Synthetic task of the quality objective.", DefaultValueFactory = _ => "mqar", HelpName = "NAME" },
         TaskOptions = new("--task-option") { Description = "Task setting KEY=VALUE (repeatable).", HelpName = "KEY=VALUE" },
         Width = new("--width") { Description = "Model width D.", DefaultValueFactory = _ => 16, HelpName = "D" },
-        Heads = new("--heads") { Description = "Heads (a multiple of 4 dividing the width).", DefaultValueFactory = _ => 4, HelpName = "H" },
+        Heads = new("--heads") { Description = "Heads; must divide the width (SA-3 in the pool needs a multiple of 4, SA-4 of 2).", DefaultValueFactory = _ => 4, HelpName = "H" },
         Steps = new("--steps") { Description = "Training steps of the quality objective.", DefaultValueFactory = _ => 40, HelpName = "N" },
         Batch = new("--batch") { Description = "Training batch.", DefaultValueFactory = _ => 16, HelpName = "N" },
         Lr = new("--lr") { Description = "AdamW peak learning rate.", DefaultValueFactory = _ => 3e-3, HelpName = "RATE" },
