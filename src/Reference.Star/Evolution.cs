@@ -59,7 +59,7 @@ public sealed class Evolution
         ArgumentNullException.ThrowIfNull(executor);
         options.Validate();
         settings.Validate();
-        (Options, Settings, Executor, Directory_) = (options, settings, executor, directory);
+        (Options, Settings, Executor, OutDirectory) = (options, settings, executor, directory);
         Space = new GenomeSpace(options.Depth, options.Pool);
         // Every class of the pool must build at these sizes (SA-3 needs heads divisible by 4, ...).
         foreach (var id in Space.Pool) LivFormulas.Parts(LivCatalog.Get(id).BaseId, settings.Sizes);
@@ -69,10 +69,10 @@ public sealed class Evolution
     public EvaluationSettings Settings { get; }
     public IExecutor Executor { get; }
     public GenomeSpace Space { get; }
-    private string Directory_ { get; }
-    public string CheckpointPath => Path.Combine(Directory_, CheckpointFile);
-    public string EvaluationsPath => Path.Combine(Directory_, EvaluationsFile);
-    public string LogPath => Path.Combine(Directory_, LogFile);
+    public string OutDirectory { get; }
+    public string CheckpointPath => Path.Combine(OutDirectory, CheckpointFile);
+    public string EvaluationsPath => Path.Combine(OutDirectory, EvaluationsFile);
+    public string LogPath => Path.Combine(OutDirectory, LogFile);
 
     /// <summary>After each completed evaluation.</summary>
     public Action<EvaluationResult>? OnEvaluation { get; init; }
@@ -86,7 +86,6 @@ public sealed class Evolution
     /// <summary>Runs (or resumes) the evolution; returns every generation's record produced by this call and the final population.</summary>
     public (List<GenerationRecord> Records, IReadOnlyList<EvaluationResult> Final) Run(bool resume)
     {
-        System.IO.Directory.CreateDirectory(Directory_);
         var archive = new Dictionary<Genome, EvaluationResult>();
         var records = new List<GenerationRecord>();
         SplitMix64 rng;
@@ -101,7 +100,8 @@ public sealed class Evolution
             LoadArchive(archive);
         }
         else if (haveCheckpoint || File.Exists(EvaluationsPath))
-            throw new ArgumentException($"--out: '{Directory_}' already holds an evolution; pass --resume to continue it or choose another directory (nothing was overwritten).", "out");
+            throw new ArgumentException($"--out: '{OutDirectory}' already holds an evolution; pass --resume to continue it or choose another directory (nothing was overwritten).", "out");
+        System.IO.Directory.CreateDirectory(OutDirectory);
         if (resume && haveCheckpoint)
         {
             var o = JsonNode.Parse(File.ReadAllText(CheckpointPath)) as JsonObject ?? throw new InvalidDataException($"checkpoint '{CheckpointPath}' is not a JSON object.");
@@ -168,7 +168,7 @@ public sealed class Evolution
         {
             using var log = new StreamWriter(new FileStream(EvaluationsPath, FileMode.Append, FileAccess.Write, FileShare.Read));
             var gate = new object();
-            Executor.Run(fresh, Settings, Path.Combine(Directory_, "jobs", $"gen-{generation:D3}"), r =>
+            Executor.Run(fresh, Settings, Path.Combine(OutDirectory, "jobs", $"gen-{generation:D3}"), r =>
             {
                 lock (gate)
                 {

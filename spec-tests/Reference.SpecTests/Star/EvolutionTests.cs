@@ -182,6 +182,30 @@ public sealed class EvolutionTests : IDisposable
         Assert.Equal(1, Cli(["evaluate", genome, "--fault", "exit1"]).Code);
     }
 
+    [Fact]
+    public void EvolveRefusesBadInputInOneLineBeforeWritingAnything()
+    {
+        string dir = Path.Combine(root, "bad");
+        foreach (var (args, message) in new (string[], string)[]
+        {
+            (["--objectives", "quality,speed"], "unknown objective 'speed'"),
+            (["--pool", "SA-1,Nope"], "LIV class 'Nope' is unknown"),
+            (["--heads", "2", "--pool", "SA-3"], "needs heads divisible by 4"),
+            (["--population", "1"], "'population' must be >= 2"),
+            (["--executor", "cloud"], "--executor must be local or slurm"),
+        })
+        {
+            var (code, _, error) = Cli(["evolve", "--out", dir, .. args]);
+            Assert.Equal(2, code);
+            Assert.Contains(message, error);
+            Assert.Single(error.Trim().Split('\n'));
+            Assert.False(Directory.Exists(dir));
+        }
+        var (c, _, e) = Cli(["evolve", "--out", Path.Combine(root, "none"), "--resume", "--generations", "0"]);
+        Assert.Equal(2, c);
+        Assert.Contains("no checkpoint", e);
+    }
+
     internal static (int Code, string Output, string Error) Cli(string[] args)
     {
         var output = new StringWriter();

@@ -122,7 +122,6 @@ public class GenomeVariationTests
     [Fact]
     public void CrossoverWithKCutsAlternatesExactlyKTimes()
     {
-        var space = new GenomeSpace(6);
         var a = Genome.FromFlat([.. Enumerable.Repeat(1, 30)]);
         var b = Genome.FromFlat([.. Enumerable.Repeat(2, 30)]);
         var rng = new SplitMix64(4);
@@ -134,7 +133,6 @@ public class GenomeVariationTests
             Assert.Equal(k + 1, runs);
             Assert.Equal(1, x.Flat[0]);
         }
-        _ = space;
     }
 
     [Property(Arbitrary = [typeof(GenomeCase)])]
