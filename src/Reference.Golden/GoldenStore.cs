@@ -50,6 +50,17 @@ public sealed class GoldenStore
         return null;
     }
 
+    /// <summary>
+    /// The golden set installed next to the program (the `reference` .NET tool carries a copy of
+    /// the repository's golden/ in its package), or null when there is none. Read-only by intent:
+    /// regen and import never default to it.
+    /// </summary>
+    public static string? InstalledRoot()
+    {
+        string path = Path.Combine(AppContext.BaseDirectory, "golden");
+        return File.Exists(Path.Combine(path, IndexFile)) ? path : null;
+    }
+
     public string CaseDirectory(string id) => Path.Combine(Root, id.Replace('/', Path.DirectorySeparatorChar));
 
     public string Relative(string path) => Path.GetRelativePath(Root, path).Replace(Path.DirectorySeparatorChar, '/');
@@ -72,8 +83,12 @@ public sealed class GoldenStore
                 c[key] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>()
                 : throw new GoldenIntegrityException(path, $"index entry {number} lacks '{key}' (a string)");
             string op = Field("op"), caseId = Field("case_id"), id = Field("id");
-            if (id != $"{op}/{caseId}" || !ManifestJson.OpName().IsMatch(op) || !ManifestJson.CaseId().IsMatch(caseId))
-                throw new GoldenIntegrityException(path, $"index entry '{id}' is inconsistent (id must be op/case_id)");
+            if (!ManifestJson.IsCaseId(caseId))
+                throw new GoldenIntegrityException(path, $"index entry {number} ('{id}'): {ManifestJson.CaseIdProblem(caseId)}");
+            if (!ManifestJson.OpName().IsMatch(op))
+                throw new GoldenIntegrityException(path, $"index entry {number} ('{id}'): op '{op}' is not a dotted lower-case name such as linalg.gemm");
+            if (id != $"{op}/{caseId}")
+                throw new GoldenIntegrityException(path, $"index entry {number} is inconsistent: id '{id}' must be op/case_id = '{op}/{caseId}'");
             if (c["tags"] is not JsonArray tagArray)
                 throw new GoldenIntegrityException(path, $"index entry {number} ('{id}') lacks 'tags' (an array of strings)");
             var tags = tagArray.Select(t => t is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>()
@@ -164,6 +179,23 @@ public sealed class GoldenStore
         var result = new NamedArrays();
         foreach (var a in m.Inputs) result.Add(a.Name, LoadArray(m, a));
         return result;
+    }
+
+    /// <summary>The indexed cases whose manifest says tier external, with their provenance (cases that do not load are left out).</summary>
+    public IReadOnlyDictionary<string, Provenance> ExternalCases()
+    {
+        var found = new Dictionary<string, Provenance>(StringComparer.Ordinal);
+        foreach (var entry in ReadIndex())
+        {
+            try
+            {
+                if (LoadManifest(entry.Id).Reference.Provenance is { } p) found[entry.Id] = p;
+            }
+            catch (GoldenIntegrityException)
+            {
+            }
+        }
+        return found;
     }
 
     /// <summary>
