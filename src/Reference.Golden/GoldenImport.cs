@@ -157,13 +157,28 @@ public static class GoldenImport
         };
     }
 
-    /// <summary>The inputs the op reads for these params, drawn once (their names and shapes are what the imported inputs must have).</summary>
+    /// <summary>
+    /// The inputs the op reads for these params, drawn once: their names and shapes are what the
+    /// imported inputs must have. A parameter that only shapes the random draw (a uniform range,
+    /// say) and that the user left out, having a default, is given a placeholder for this draw only;
+    /// the definition runs on the user's params.
+    /// </summary>
     private static NamedArrays Draw(GoldenOp op, JsonObject parameters)
     {
-        try { return op.Inputs(parameters, new Core.SplitMix64(0)); }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IndexOutOfRangeException or OverflowException)
+        var forDraw = (JsonObject)parameters.DeepClone();
+        var declared = op.ParameterList();
+        while (true)
         {
-            throw new ArgumentException($"--params: {op.Name} cannot use these params: {e.Message.ReplaceLineEndings(" ")}", "--params");
+            try { return op.Inputs(forDraw, new Core.SplitMix64(0)); }
+            catch (ArgumentException e) when (e.ParamName is { } key && !forDraw.ContainsKey(key)
+                && declared.FirstOrDefault(d => d.Name == key) is { Default: not "-" } optional)
+            {
+                forDraw[key] = optional.Type switch { "int" => 1, "bool" => false, "string" => "", _ => (JsonNode)0.5 };
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IndexOutOfRangeException or OverflowException)
+            {
+                throw new ArgumentException($"--params: {op.Name} cannot use these params: {e.Message.ReplaceLineEndings(" ")}", "--params");
+            }
         }
     }
 
@@ -187,11 +202,16 @@ public static class GoldenImport
         return (all, ignored);
     }
 
+    /// <summary>Tests only: called with the golden root at each stage of the write ("staged", "moved") to simulate a failure there.</summary>
+    internal static Action<string, string>? FaultInjection { get; set; }
+
     /// <summary>Installs the case (all or nothing, see the class summary); returns whether a case was replaced.</summary>
     private static bool Write(GoldenStore store, GoldenManifest manifest, OrderedDictionary<string, byte[]> files, bool force)
     {
         string indexPath = Path.Combine(store.Root, GoldenStore.IndexFile);
-        IReadOnlyList<IndexEntry> index = File.Exists(indexPath) || Directory.EnumerateFileSystemEntries(store.Root).Any() ? store.ReadIndex() : [];
+        bool createdRoot = !Directory.Exists(store.Root);
+        IReadOnlyList<IndexEntry> index = !createdRoot && (File.Exists(indexPath) || Directory.EnumerateFileSystemEntries(store.Root).Any())
+            ? store.ReadIndex() : [];
         string target = store.CaseDirectory(manifest.Id);
         bool exists = Directory.Exists(target) || File.Exists(target);
         if (exists && !force)
@@ -203,6 +223,7 @@ public static class GoldenImport
                 throw new ArgumentException($"--case: {manifest.Id} is one of the project's own cases (tier {old.Reference.Tier}); import under another id.", "--case");
         }
 
+        Directory.CreateDirectory(store.Root);
         string opDir = Path.GetDirectoryName(target)!;
         bool createdOpDir = !Directory.Exists(opDir);
         Directory.CreateDirectory(opDir);
@@ -215,9 +236,11 @@ public static class GoldenImport
         {
             Directory.CreateDirectory(staging);
             foreach (var (name, bytes) in files) AtomicFile.WriteAllBytes(Path.Combine(staging, name), bytes);
+            FaultInjection?.Invoke(store.Root, "staged");
             if (exists) { Directory.Move(target, trash); trashed = true; }
             Directory.Move(staging, target);
             moved = true;
+            FaultInjection?.Invoke(store.Root, "moved");
             AtomicFile.WriteAllBytes(indexPath, GoldenStore.IndexBytes(newIndex));
         }
         catch
@@ -226,6 +249,7 @@ public static class GoldenImport
             if (trashed) Directory.Move(trash, target);
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
             if (createdOpDir && Directory.Exists(opDir) && !Directory.EnumerateFileSystemEntries(opDir).Any()) Directory.Delete(opDir);
+            if (createdRoot && Directory.Exists(store.Root) && !Directory.EnumerateFileSystemEntries(store.Root).Any()) Directory.Delete(store.Root);
             throw;
         }
         if (trashed) Directory.Delete(trash, recursive: true);
@@ -273,7 +297,7 @@ public sealed record ImportSpecFile(
             foreach (var (name, node) in t)
             {
                 try { tolerances[name] = ManifestJson.ParseTolerance(node, path, $"tolerances.{name}"); }
-                catch (GoldenIntegrityException e) { throw new ArgumentException($"--spec: {e.Message}", "--spec"); }
+                catch (GoldenIntegrityException e) { throw Bad($"tolerances.{name}: {e.Reason}"); }
             }
         }
         return new ImportSpecFile(Text(o, "op", "op"), Text(o, "case_id", "case_id"), Text(o, "description", "description"), Obj("params"),

@@ -41,6 +41,13 @@ public sealed class GoldenStore
         return new GoldenStore(Path.GetFullPath(root));
     }
 
+    /// <summary>A golden directory that may not exist yet (`golden import` creates it only when it writes).</summary>
+    public static GoldenStore At(string root)
+    {
+        if (File.Exists(root)) throw new ArgumentException($"golden directory '{root}' is a file, not a directory.", nameof(root));
+        return new GoldenStore(Path.GetFullPath(root));
+    }
+
     /// <summary>The repository's golden/: walk up from <paramref name="start"/> to the folder holding Reference.sln.</summary>
     public static string? FindDefaultRoot(string start)
     {

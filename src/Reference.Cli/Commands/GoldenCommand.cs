@@ -360,7 +360,7 @@ public static class GoldenCommand
             string root = RootPath(parse.GetValue(golden));
             if (File.Exists(root)) throw new CliException($"--golden: '{root}' is a file, not a directory.");
             if (!Directory.Exists(source)) throw new CliException($"DIR: '{source}' is not a directory.");
-            var result = GoldenImport.Run(GoldenStore.Create(root), source, importSpec, parse.GetValue(force));
+            var result = GoldenImport.Run(GoldenStore.At(root), source, importSpec, parse.GetValue(force));
             var m = result.Manifest;
             output.WriteLine($"{(result.Replaced ? "replaced" : "imported")} {m.Id} (external: {provenance.Function}, {provenance.Repository} at {provenance.Commit}) into {result.Directory}");
             foreach (var a in m.Inputs) output.WriteLine($"  input  {a.Name} {a.DType} {Npy.ShapeRepr([.. a.Shape.Select(d => (long)d)])}");
