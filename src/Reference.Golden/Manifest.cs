@@ -15,8 +15,11 @@ namespace Reference.Golden;
 public sealed record GoldenArray(string Name, string File, string DType, int[] Shape, string Sha256,
     Tolerance? Tolerance = null, string? Canonicalization = null);
 
-/// <summary>How the inputs were drawn: generator seed, RNG and distribution (enough to regenerate them elsewhere).</summary>
-public sealed record GeneratorInfo(ulong Seed, string Rng, string Distribution);
+/// <summary>
+/// How the inputs were drawn: generator seed, RNG and distribution (enough to regenerate them
+/// elsewhere). The seed is null only in an external case, whose inputs are given as files.
+/// </summary>
+public sealed record GeneratorInfo(ulong? Seed, string Rng, string Distribution);
 
 /// <summary>
 /// Where reference outputs that did not come from this project were computed: the repository, the
@@ -122,7 +125,7 @@ public static partial class ManifestJson
             if (m.Generator is { } g)
             {
                 w.WriteStartObject("generator");
-                w.WriteNumber("seed", g.Seed);
+                if (g.Seed is { } seed) w.WriteNumber("seed", seed);
                 w.WriteString("rng", g.Rng);
                 w.WriteString("distribution", g.Distribution);
                 w.WriteEndObject();
@@ -222,8 +225,9 @@ public static partial class ManifestJson
         if (o.ContainsKey("generator"))
         {
             var g = r.Object(o["generator"], "generator");
-            r.ExactKeys(g, "generator", ["seed", "rng", "distribution"], []);
-            generator = new GeneratorInfo(r.ULong(g, "seed"), r.String(g, "rng"), r.String(g, "distribution"));
+            // The seed regenerates the inputs of a naive case; an external case's inputs are given, so it may have none.
+            r.ExactKeys(g, "generator", reference.IsExternal ? ["rng", "distribution"] : ["seed", "rng", "distribution"], reference.IsExternal ? ["seed"] : []);
+            generator = new GeneratorInfo(g.ContainsKey("seed") ? r.ULong(g, "seed") : null, r.String(g, "rng"), r.String(g, "distribution"));
         }
         else if (!reference.IsExternal)
             throw r.Fail("manifest lacks 'generator' (only an external case, whose inputs are given, may leave it out)");

@@ -277,6 +277,22 @@ public class GoldenImportTests
         Assert.Contains("\"call\": \"a @ b\"", Encoding.UTF8.GetString(bytes));
     }
 
+    [Fact]
+    public void Manifest_ExternalGeneratorWithoutSeed_IsAccepted_ButANaiveOneNeedsItsSeed()
+    {
+        var o = ExternalManifest();
+        o["generator"] = JsonNode.Parse("""{"rng": "torch.Generator().manual_seed", "distribution": "torch.randn, float64"}""");
+        var m = Parse(o);
+        Assert.Null(m.Generator!.Seed);
+        Assert.DoesNotContain("\"seed\"", Encoding.UTF8.GetString(ManifestJson.ToBytes(m)));
+        var reference = o["reference"]!.AsObject();
+        reference["tier"] = "naive";
+        reference["accumulation_order"] = "x";
+        reference.Remove("provenance");
+        var e = Assert.Throws<GoldenIntegrityException>(() => Parse(o));
+        Assert.Contains("generator lacks 'seed'", e.Reason);
+    }
+
     [Theory]
     [InlineData("unknown top-level key", "has an unknown key 'vendor'")]
     [InlineData("extensions not an object", "extensions must be a JSON object")]

@@ -289,7 +289,7 @@ public static class GoldenCommand
                 Line("  rationale", t.Rationale);
                 Line("  canonical", a.Canonicalization ?? "none");
             }
-            Line("generator", m.Generator is { } g ? $"{g.Rng} seed {g.Seed}: {g.Distribution}" : "none: the inputs are given (external case)");
+            Line("generator", m.Generator is { } g ? $"{g.Rng}{(g.Seed is { } seed ? $" seed {seed}" : " (no seed: the inputs are given)")}: {g.Distribution}" : "none: the inputs are given (external case)");
             if (m.Reference.Provenance is { } p)
             {
                 Line("reference", $"external: outputs computed by other code; imported with project {m.Reference.ProjectVersion ?? "?"}, commit {m.Reference.Commit ?? "?"}");
