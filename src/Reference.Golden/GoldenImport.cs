@@ -34,7 +34,7 @@ public sealed record ImportResult(GoldenManifest Manifest, string Directory, IRe
 /// a failure in between puts the previous state back, so no reader ever sees a half-written case.
 /// </para>
 /// </summary>
-public static class GoldenImport
+public static partial class GoldenImport
 {
     /// <summary>Dtypes accepted for imported outputs: the oracle is compared at float64 bounds, so float32 references are refused.</summary>
     private static readonly NpyDType[] OutputDTypes = [NpyDType.Float64, NpyDType.Complex128, NpyDType.Int64, NpyDType.Int32, NpyDType.Bool];
@@ -202,6 +202,41 @@ public static class GoldenImport
         return (all, ignored);
     }
 
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\.(?<case>.+)\.(?<pid>[0-9]+)\.[0-9a-f]{32}\.(?<kind>import|replaced)\.tmp$")]
+    private static partial System.Text.RegularExpressions.Regex WorkDirectory();
+
+    /// <summary>
+    /// What an import killed half-way left in <paramref name="opDir"/> (its writer process is gone):
+    /// a staging directory is deleted; a replaced case moved aside is moved back when its place is
+    /// empty (the kill came between the two renames), deleted otherwise.
+    /// </summary>
+    internal static void RecoverKilledImports(string opDir)
+    {
+        if (!Directory.Exists(opDir)) return;
+        foreach (var path in Directory.EnumerateDirectories(opDir))
+        {
+            var match = WorkDirectory().Match(Path.GetFileName(path));
+            if (!match.Success || IsAlive(int.Parse(match.Groups["pid"].ValueSpan, System.Globalization.CultureInfo.InvariantCulture))) continue;
+            string original = Path.Combine(opDir, match.Groups["case"].Value);
+            if (match.Groups["kind"].Value == "replaced" && !Directory.Exists(original)) Directory.Move(path, original);
+            else Directory.Delete(path, recursive: true);
+        }
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        if (pid == Environment.ProcessId) return true;
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Tests only: called with the golden root at each stage of the write ("staged", "moved") to simulate a failure there.</summary>
     internal static Action<string, string>? FaultInjection { get; set; }
 
@@ -225,6 +260,7 @@ public static class GoldenImport
 
         Directory.CreateDirectory(store.Root);
         string opDir = Path.GetDirectoryName(target)!;
+        RecoverKilledImports(opDir);
         bool createdOpDir = !Directory.Exists(opDir);
         Directory.CreateDirectory(opDir);
         string stamp = $"{Environment.ProcessId}.{Guid.NewGuid():N}";

@@ -85,6 +85,11 @@ public class GoldenImportTests
         (code, output, error) = CliRunner.Run("golden", "run", "--backend", "naive", "--golden", golden);
         Assert.True(code == 0, output + error);
         Assert.StartsWith("PASS linalg.gemm/vec out norm_rel=", output);
+        (code, output, _) = CliRunner.Run("golden", "explain", "--golden", golden, "linalg.gemm/vec");
+        Assert.Equal(0, code);
+        Assert.Contains("  call       a @ b", output);
+        Assert.Contains("generator    none: the inputs are given (external case)", output);
+        Assert.Contains($"reproduce    reference golden run --backend naive --golden {Path.GetFullPath(golden)} --op 'linalg.gemm/vec'", output);
         (code, output, _) = CliRunner.Run("golden", "run", "--backend", "fast32", "--golden", golden);
         Assert.Equal(0, code);
 
@@ -250,6 +255,27 @@ public class GoldenImportTests
         }
         Assert.Equal(before, Snapshot(golden));
         Assert.Equal(0, CliRunner.Run("golden", "verify", "--golden", golden).Code);
+    }
+
+    [Fact]
+    public void Import_AfterAKilledImport_CleansItsStagingAndPutsAReplacedCaseBack()
+    {
+        using var dir = new TempDir();
+        string golden = Path.Combine(dir.Path, "mine");
+        Assert.Equal(0, ImportGemm(GemmVectors(dir.Path, "first"), golden).Code);
+        var before = Snapshot(golden).Where(e => !e.StartsWith("index.json", StringComparison.Ordinal)).ToList();
+        // A killed import of pid 2^22 + 1 (above Linux's pid_max default, so never alive): it had moved
+        // 'first' aside and staged 'second'.
+        string opDir = Path.Combine(golden, "linalg.gemm"), guid = Guid.NewGuid().ToString("N");
+        Directory.Move(Path.Combine(opDir, "first"), Path.Combine(opDir, $".first.4194305.{guid}.replaced.tmp"));
+        Directory.CreateDirectory(Path.Combine(opDir, $".second.4194305.{guid}.import.tmp"));
+        File.WriteAllText(Path.Combine(opDir, $".second.4194305.{guid}.import.tmp", "a.npy"), "partial");
+        Assert.Equal(3, CliRunner.Run("golden", "verify", "--golden", golden).Code);
+
+        var (code, output, error) = ImportGemm(GemmVectors(dir.Path, "second"), golden);
+        Assert.True(code == 0, output + error);
+        Assert.Equal(0, CliRunner.Run("golden", "verify", "--golden", golden).Code);
+        Assert.Equal(before, Snapshot(golden).Where(e => !e.StartsWith("linalg.gemm/second", StringComparison.Ordinal) && !e.StartsWith("index.json", StringComparison.Ordinal)));
     }
 
     // ---------------------------------------------------------------- 7. the external tier in the manifest

@@ -303,7 +303,9 @@ public static class GoldenCommand
             if (m.Extensions is { } x) Line("extensions", x.ToJsonString());
             Line("tags", m.Tags.Count == 0 ? "(none)" : string.Join(", ", m.Tags));
             Line("directory", store.CaseDirectory(m.Id));
-            Line("reproduce", $"reference golden run --backend naive --op '{m.Id}'");
+            string? checkout = GoldenStore.FindDefaultRoot(Environment.CurrentDirectory);
+            string where = checkout is not null && Path.GetFullPath(checkout) == store.Root ? "" : $" --golden {store.Root}";
+            Line("reproduce", $"reference golden run --backend naive{where} --op '{m.Id}'");
             return ExitCodes.Success;
         }));
         return command;
