@@ -47,6 +47,37 @@ public sealed class GoldenOp
     /// <summary>Canonicalization hint per output ("none" unless the output is non-unique).</summary>
     public Func<string, string> Canonicalization { get; init; } = _ => "none";
 
+    /// <summary>The parameters the op reads, with type, default and meaning (a registered operator's descriptor states them); null: see <see cref="ParameterList"/>.</summary>
+    public IReadOnlyList<OperatorParameter>? Parameters { get; init; }
+
+    /// <summary>
+    /// The declared parameters, or, for a kernel op that declares none, the keys its cases use:
+    /// type from the JSON values, default "-" when every case gives the key (required), otherwise
+    /// "(case-dependent)".
+    /// </summary>
+    public IReadOnlyList<OperatorParameter> ParameterList()
+    {
+        if (Parameters is not null) return Parameters;
+        var keys = Cases.SelectMany(c => c.Params.Select(kv => kv.Key)).Distinct().ToList();
+        return [.. keys.Select(key =>
+        {
+            var values = Cases.Where(c => c.Params.ContainsKey(key)).Select(c => c.Params[key]).ToList();
+            string type = values.Select(TypeOf).Distinct().Aggregate((a, b) => a == "int" && b == "float" || a == "float" && b == "int" ? "float" : a == b ? a : $"{a}|{b}");
+            string seen = string.Join(", ", values.Select(v => v?.ToJsonString() ?? "null").Distinct().Take(6));
+            return new OperatorParameter(key, type, values.Count == Cases.Count ? "-" : "(case-dependent)", $"values in the cases: {seen}");
+        })];
+    }
+
+    private static string TypeOf(System.Text.Json.Nodes.JsonNode? node) => node?.GetValueKind() switch
+    {
+        System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False => "bool",
+        System.Text.Json.JsonValueKind.String => "string",
+        System.Text.Json.JsonValueKind.Number => node.AsValue().TryGetValue<int>(out _) ? "int" : "float",
+        System.Text.Json.JsonValueKind.Array => "array",
+        System.Text.Json.JsonValueKind.Object => "object",
+        _ => "null",
+    };
+
     /// <summary>The golden op of a registered operator: its descriptor carries the cases, the definition and the fast tier.</summary>
     public static GoldenOp From(OperatorDescriptor d)
     {
@@ -64,6 +95,7 @@ public sealed class GoldenOp
             Fast = d.Fast,
             Tolerance = d.Tolerance,
             Canonicalization = d.Canonicalization,
+            Parameters = d.Parameters,
         };
     }
 }

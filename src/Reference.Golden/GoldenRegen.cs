@@ -87,6 +87,9 @@ public static class GoldenRegen
                 outcomes.Add(RegenOne(store, op, spec, entry.Id, commit, force));
             }
 
+        // External cases (imported with `golden import`) are not the registry's: they stay in the index as they are.
+        var external = ExternalCases(store, index.Select(e => e.Id).ToHashSet());
+        index = [.. index, .. external];
         byte[] indexBytes = GoldenStore.IndexBytes(index);
         string indexPath = Path.Combine(store.Root, GoldenStore.IndexFile);
         if (!File.Exists(indexPath) || !File.ReadAllBytes(indexPath).AsSpan().SequenceEqual(indexBytes))
@@ -113,10 +116,35 @@ public static class GoldenRegen
         return outcomes;
     }
 
+    /// <summary>The cases on disk, outside the registry's ids, whose manifest parses and says tier external.</summary>
+    private static List<IndexEntry> ExternalCases(GoldenStore store, HashSet<string> registered)
+    {
+        var found = new List<IndexEntry>();
+        foreach (var opDir in Directory.EnumerateDirectories(store.Root).Order(StringComparer.Ordinal))
+            foreach (var caseDir in Directory.EnumerateDirectories(opDir).Order(StringComparer.Ordinal))
+            {
+                string id = $"{Path.GetFileName(opDir)}/{Path.GetFileName(caseDir)}";
+                if (!registered.Contains(id) && IsExternal(store, id, out var manifest))
+                    found.Add(new IndexEntry(id, manifest!.Op, manifest.CaseId, manifest.Tags));
+            }
+        return found;
+    }
+
+    private static bool IsExternal(GoldenStore store, string id, out GoldenManifest? manifest)
+    {
+        manifest = null;
+        if (!File.Exists(Path.Combine(store.CaseDirectory(id), GoldenStore.ManifestFile))) return false;
+        try { manifest = store.LoadManifest(id); }
+        catch (GoldenIntegrityException) { return false; }
+        return manifest.Reference.IsExternal;
+    }
+
     private static RegenOutcome RegenOne(GoldenStore store, GoldenOp op, ConformanceCase spec, string id, string commit, bool force)
     {
         var (_, files) = Build(op, spec, commit);
         string dir = store.CaseDirectory(id);
+        if (Directory.Exists(dir) && IsExternal(store, id, out _))
+            return new RegenOutcome(id, "changed", "an external case (imported reference outputs) holds this id; regeneration never overwrites one (not written)");
         if (!Directory.Exists(dir))
         {
             Write(dir, files);

@@ -19,6 +19,17 @@ public enum CaseStatus
 /// <summary>The outcome of one case: its status, the per-output comparisons, and a message (skip reason, backend error).</summary>
 public sealed record CaseResult(string Id, CaseStatus Status, IReadOnlyList<Comparison> Comparisons, string Message)
 {
+    public const string SkipListed = "listed in the skip file";
+
+    public const string SkipOpVersion = "op_version differs from this build's";
+
+    public const string SkipUnsupported = "not supported by the backend";
+
+    public const string SkipExpected = "expected failures (xfail file)";
+
+    /// <summary>Why a skipped case was skipped, as one of the Skip* kinds (the run's summary groups skips by it); empty for a case that ran.</summary>
+    public string SkipKind { get; init; } = "";
+
     public bool Passed => Status == CaseStatus.Pass;
 
     public bool Failed => Status is CaseStatus.Fail or CaseStatus.XPass;
@@ -66,13 +77,17 @@ public static class GoldenRunner
             var skip = options.Skip?.FirstOrDefault(s => Matches(s.Pattern, entry));
             if (skip is not null)
             {
-                yield return new CaseResult(entry.Id, CaseStatus.Skip, [], skip.Reason);
+                yield return new CaseResult(entry.Id, CaseStatus.Skip, [], skip.Reason) { SkipKind = CaseResult.SkipListed };
                 continue;
             }
             var result = RunOne(store, backend, entry, options.Precision);
             var xfail = options.XFail?.FirstOrDefault(s => Matches(s.Pattern, entry));
             if (xfail is not null && result.Status != CaseStatus.Skip)
-                result = result with { Status = result.Passed ? CaseStatus.XPass : CaseStatus.XFail, Message = xfail.Reason };
+                result = result with
+                {
+                    Status = result.Passed ? CaseStatus.XPass : CaseStatus.XFail, Message = xfail.Reason,
+                    SkipKind = result.Passed ? "" : CaseResult.SkipExpected,
+                };
             yield return result;
         }
     }
@@ -80,8 +95,13 @@ public static class GoldenRunner
     private static CaseResult RunOne(GoldenStore store, IGoldenBackend backend, IndexEntry entry, Precision? forced)
     {
         if (!backend.Supports(entry.Op))
-            return new CaseResult(entry.Id, CaseStatus.Skip, [], $"backend {backend.Name} does not implement {entry.Op}");
+            return new CaseResult(entry.Id, CaseStatus.Skip, [], $"backend {backend.Name} does not implement {entry.Op}") { SkipKind = CaseResult.SkipUnsupported };
         var manifest = store.LoadManifest(entry.Id);
+        // The project's tiers implement one version of each op: a case of another version would be
+        // checked against a different definition, so it is skipped, and said so.
+        if (backend is TierBackend && GoldenRegistry.Find(manifest.Op) is { } op && op.Version != manifest.OpVersion)
+            return new CaseResult(entry.Id, CaseStatus.Skip, [],
+                $"op_version differs: the case is {manifest.Op} version {manifest.OpVersion}, this build implements version {op.Version}") { SkipKind = CaseResult.SkipOpVersion };
         var inputs = store.LoadInputs(manifest);
         var expected = new NamedArrays();
         foreach (var o in manifest.Outputs) expected.Add(o.Name, store.LoadArray(manifest, o));
@@ -93,7 +113,7 @@ public static class GoldenRunner
         }
         catch (NotSupportedException e)
         {
-            return new CaseResult(entry.Id, CaseStatus.Skip, [], e.Message);
+            return new CaseResult(entry.Id, CaseStatus.Skip, [], e.Message) { SkipKind = CaseResult.SkipUnsupported };
         }
         catch (Exception e) when (e is not BackendUnavailableException and not GoldenIntegrityException)
         {
@@ -164,6 +184,7 @@ public static class GoldenRunner
                 w.WriteString("id", r.Id);
                 w.WriteString("status", r.Status.ToString().ToLowerInvariant());
                 w.WriteString("message", r.Message);
+                if (r.SkipKind.Length > 0) w.WriteString("skip_kind", r.SkipKind);
                 w.WriteStartArray("outputs");
                 foreach (var c in r.Comparisons)
                 {

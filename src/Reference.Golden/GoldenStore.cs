@@ -41,6 +41,13 @@ public sealed class GoldenStore
         return new GoldenStore(Path.GetFullPath(root));
     }
 
+    /// <summary>A golden directory that may not exist yet (`golden import` creates it only when it writes).</summary>
+    public static GoldenStore At(string root)
+    {
+        if (File.Exists(root)) throw new ArgumentException($"golden directory '{root}' is a file, not a directory.", nameof(root));
+        return new GoldenStore(Path.GetFullPath(root));
+    }
+
     /// <summary>The repository's golden/: walk up from <paramref name="start"/> to the folder holding Reference.sln.</summary>
     public static string? FindDefaultRoot(string start)
     {
@@ -48,6 +55,17 @@ public sealed class GoldenStore
             if (File.Exists(Path.Combine(dir.FullName, "Reference.sln")))
                 return Path.Combine(dir.FullName, "golden");
         return null;
+    }
+
+    /// <summary>
+    /// The golden set installed next to the program (the `reference` .NET tool carries a copy of
+    /// the repository's golden/ in its package), or null when there is none. Read-only by intent:
+    /// regen and import never default to it.
+    /// </summary>
+    public static string? InstalledRoot()
+    {
+        string path = Path.Combine(AppContext.BaseDirectory, "golden");
+        return File.Exists(Path.Combine(path, IndexFile)) ? path : null;
     }
 
     public string CaseDirectory(string id) => Path.Combine(Root, id.Replace('/', Path.DirectorySeparatorChar));
@@ -72,8 +90,12 @@ public sealed class GoldenStore
                 c[key] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>()
                 : throw new GoldenIntegrityException(path, $"index entry {number} lacks '{key}' (a string)");
             string op = Field("op"), caseId = Field("case_id"), id = Field("id");
-            if (id != $"{op}/{caseId}" || !ManifestJson.OpName().IsMatch(op) || !ManifestJson.CaseId().IsMatch(caseId))
-                throw new GoldenIntegrityException(path, $"index entry '{id}' is inconsistent (id must be op/case_id)");
+            if (!ManifestJson.IsCaseId(caseId))
+                throw new GoldenIntegrityException(path, $"index entry {number} ('{id}'): {ManifestJson.CaseIdProblem(caseId)}");
+            if (!ManifestJson.OpName().IsMatch(op))
+                throw new GoldenIntegrityException(path, $"index entry {number} ('{id}'): op '{op}' is not a dotted lower-case name such as linalg.gemm");
+            if (id != $"{op}/{caseId}")
+                throw new GoldenIntegrityException(path, $"index entry {number} is inconsistent: id '{id}' must be op/case_id = '{op}/{caseId}'");
             if (c["tags"] is not JsonArray tagArray)
                 throw new GoldenIntegrityException(path, $"index entry {number} ('{id}') lacks 'tags' (an array of strings)");
             var tags = tagArray.Select(t => t is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>()
@@ -164,6 +186,23 @@ public sealed class GoldenStore
         var result = new NamedArrays();
         foreach (var a in m.Inputs) result.Add(a.Name, LoadArray(m, a));
         return result;
+    }
+
+    /// <summary>The indexed cases whose manifest says tier external, with their provenance (cases that do not load are left out).</summary>
+    public IReadOnlyDictionary<string, Provenance> ExternalCases()
+    {
+        var found = new Dictionary<string, Provenance>(StringComparer.Ordinal);
+        foreach (var entry in ReadIndex())
+        {
+            try
+            {
+                if (LoadManifest(entry.Id).Reference.Provenance is { } p) found[entry.Id] = p;
+            }
+            catch (GoldenIntegrityException)
+            {
+            }
+        }
+        return found;
     }
 
     /// <summary>

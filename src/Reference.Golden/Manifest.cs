@@ -15,21 +15,45 @@ namespace Reference.Golden;
 public sealed record GoldenArray(string Name, string File, string DType, int[] Shape, string Sha256,
     Tolerance? Tolerance = null, string? Canonicalization = null);
 
-/// <summary>How the inputs were drawn: generator seed, RNG and distribution (enough to regenerate them elsewhere).</summary>
-public sealed record GeneratorInfo(ulong Seed, string Rng, string Distribution);
+/// <summary>
+/// How the inputs were drawn: generator seed, RNG and distribution (enough to regenerate them
+/// elsewhere). The seed is null only in an external case, whose inputs are given as files.
+/// </summary>
+public sealed record GeneratorInfo(ulong? Seed, string Rng, string Distribution);
 
-/// <summary>What produced the outputs: project version, source commit, tier and accumulation order.</summary>
-public sealed record ReferenceInfo(string ProjectVersion, string Commit, string Tier, string AccumulationOrder);
+/// <summary>
+/// Where reference outputs that did not come from this project were computed: the repository, the
+/// commit (or released version) of it, the function, and the exact call that produced them, so a
+/// reader can rerun it. Every field is a non-empty string.
+/// </summary>
+public sealed record Provenance(string Repository, string Commit, string Function, string Call);
+
+/// <summary>
+/// What produced the outputs. Tier "naive": this project's naive tier (project version, source
+/// commit and accumulation order required, no provenance). Tier "external": other code, named by
+/// <see cref="Provenance"/>; the project version and commit are then those of the build that
+/// imported the case, and the accumulation order is what the provider states (may be absent).
+/// </summary>
+public sealed record ReferenceInfo(string? ProjectVersion, string? Commit, string Tier, string? AccumulationOrder, Provenance? Provenance = null)
+{
+    public const string NaiveTier = "naive";
+
+    public const string ExternalTier = "external";
+
+    public bool IsExternal => Tier == ExternalTier;
+}
 
 /// <summary>
 /// golden/&lt;op&gt;/&lt;case-id&gt;/manifest.json (schema_version 1; golden/README.md documents
 /// every field). Serialized deterministically: fixed key order, two-space indentation, '\n'
-/// line ends, shortest round-trip numbers.
+/// line ends, shortest round-trip numbers. <see cref="Generator"/> is null only for an external
+/// case, whose inputs are given rather than drawn; <see cref="Extensions"/> is the one object
+/// where a provider keeps keys of its own (kept verbatim, never interpreted).
 /// </summary>
 public sealed record GoldenManifest(
     int SchemaVersion, string Op, int OpVersion, string CaseId, string Description, JsonObject Params,
     IReadOnlyList<GoldenArray> Inputs, IReadOnlyList<GoldenArray> Outputs,
-    GeneratorInfo Generator, ReferenceInfo Reference, IReadOnlyList<string> Tags)
+    GeneratorInfo? Generator, ReferenceInfo Reference, IReadOnlyList<string> Tags, JsonObject? Extensions = null)
 {
     public const int CurrentSchema = 1;
 
@@ -60,7 +84,22 @@ public static partial class ManifestJson
     private static readonly string[] DTypes = ["float64", "float32", "int64", "int32", "complex128", "bool"];
 
     private static readonly string[] TopKeys =
-        ["schema_version", "op", "op_version", "case_id", "description", "params", "inputs", "outputs", "generator", "reference", "tags"];
+        ["schema_version", "op", "op_version", "case_id", "description", "params", "inputs", "outputs", "reference", "tags"];
+
+    /// <summary>The top-level key whose object holds a provider's own keys (kept, not interpreted).</summary>
+    public const string ExtensionsKey = "extensions";
+
+    /// <summary>The rule a case id follows, as error messages state it.</summary>
+    public const string CaseIdRule = "case ids are lower case: a-z, 0-9, then also '_', '.', '-'";
+
+    /// <summary>Whether <paramref name="id"/> is a valid case id.</summary>
+    public static bool IsCaseId(string id) => CaseId().IsMatch(id);
+
+    /// <summary>Why <paramref name="id"/> is not a valid case id (naming the lower-case form when that is the only problem).</summary>
+    public static string CaseIdProblem(string id) =>
+        id.Any(char.IsUpper) && CaseId().IsMatch(id.ToLowerInvariant())
+            ? $"case id '{id}' has upper-case letters; {CaseIdRule} (rename it '{id.ToLowerInvariant()}')"
+            : $"case id '{id}' is not valid; {CaseIdRule}";
 
     // Relaxed escaping keeps apostrophes and the like readable; output stays plain UTF-8 JSON.
     internal static readonly JsonWriterOptions WriterOptions = new()
@@ -83,20 +122,37 @@ public static partial class ManifestJson
             m.Params.WriteTo(w);
             WriteArrays(w, "inputs", m.Inputs);
             WriteArrays(w, "outputs", m.Outputs);
-            w.WriteStartObject("generator");
-            w.WriteNumber("seed", m.Generator.Seed);
-            w.WriteString("rng", m.Generator.Rng);
-            w.WriteString("distribution", m.Generator.Distribution);
-            w.WriteEndObject();
+            if (m.Generator is { } g)
+            {
+                w.WriteStartObject("generator");
+                if (g.Seed is { } seed) w.WriteNumber("seed", seed);
+                w.WriteString("rng", g.Rng);
+                w.WriteString("distribution", g.Distribution);
+                w.WriteEndObject();
+            }
             w.WriteStartObject("reference");
-            w.WriteString("project_version", m.Reference.ProjectVersion);
-            w.WriteString("commit", m.Reference.Commit);
+            if (m.Reference.ProjectVersion is { } version) w.WriteString("project_version", version);
+            if (m.Reference.Commit is { } commit) w.WriteString("commit", commit);
             w.WriteString("tier", m.Reference.Tier);
-            w.WriteString("accumulation_order", m.Reference.AccumulationOrder);
+            if (m.Reference.AccumulationOrder is { } order) w.WriteString("accumulation_order", order);
+            if (m.Reference.Provenance is { } p)
+            {
+                w.WriteStartObject("provenance");
+                w.WriteString("repository", p.Repository);
+                w.WriteString("commit", p.Commit);
+                w.WriteString("function", p.Function);
+                w.WriteString("call", p.Call);
+                w.WriteEndObject();
+            }
             w.WriteEndObject();
             w.WriteStartArray("tags");
             foreach (var tag in m.Tags) w.WriteStringValue(tag);
             w.WriteEndArray();
+            if (m.Extensions is { } extensions)
+            {
+                w.WritePropertyName(ExtensionsKey);
+                extensions.WriteTo(w);
+            }
             w.WriteEndObject();
         }
         buffer.WriteByte((byte)'\n');
@@ -148,14 +204,15 @@ public static partial class ManifestJson
         var root = ParseJson(bytes, path, "manifest");
         var r = new Reader(path);
         var o = r.Object(root, "manifest");
-        r.ExactKeys(o, "manifest", TopKeys, []);
+        r.ExactKeys(o, "manifest", TopKeys, ["generator", ExtensionsKey]);
         int schema = r.Int(o, "schema_version");
         if (schema != GoldenManifest.CurrentSchema)
             throw r.Fail($"schema_version {schema} is not supported (expected {GoldenManifest.CurrentSchema})");
         string op = r.Matching(o, "op", OpName(), "a dotted lowercase name such as linalg.gemm");
         int opVersion = r.Int(o, "op_version");
         if (opVersion < 1) throw r.Fail($"op_version {opVersion} must be >= 1");
-        string caseId = r.Matching(o, "case_id", CaseId(), "lowercase letters, digits, '_', '.', '-'");
+        string caseId = r.String(o, "case_id");
+        if (!IsCaseId(caseId)) throw r.Fail(CaseIdProblem(caseId));
         string description = r.String(o, "description");
         var parameters = r.Object(o["params"], "params");
         var inputs = r.Arrays(o, "inputs", isOutput: false);
@@ -163,13 +220,19 @@ public static partial class ManifestJson
         if (outputs.Count == 0) throw r.Fail("outputs is empty");
         var names = inputs.Concat(outputs).Select(a => a.File).ToList();
         if (names.Distinct().Count() != names.Count) throw r.Fail("two arrays share a file name");
-        var g = r.Object(o["generator"], "generator");
-        r.ExactKeys(g, "generator", ["seed", "rng", "distribution"], []);
-        var generator = new GeneratorInfo(r.ULong(g, "seed"), r.String(g, "rng"), r.String(g, "distribution"));
-        var re = r.Object(o["reference"], "reference");
-        r.ExactKeys(re, "reference", ["project_version", "commit", "tier", "accumulation_order"], []);
-        var reference = new ReferenceInfo(r.String(re, "project_version"), r.String(re, "commit"), r.String(re, "tier"), r.String(re, "accumulation_order"));
-        if (reference.Tier != "naive") throw r.Fail($"reference.tier is '{reference.Tier}'; golden outputs come only from the naive tier");
+        var reference = ParseReference(r, r.Object(o["reference"], "reference"));
+        GeneratorInfo? generator = null;
+        if (o.ContainsKey("generator"))
+        {
+            var g = r.Object(o["generator"], "generator");
+            // The seed regenerates the inputs of a naive case; an external case's inputs are given, so it may have none.
+            r.ExactKeys(g, "generator", reference.IsExternal ? ["rng", "distribution"] : ["seed", "rng", "distribution"], reference.IsExternal ? ["seed"] : []);
+            generator = new GeneratorInfo(g.ContainsKey("seed") ? r.ULong(g, "seed") : null, r.String(g, "rng"), r.String(g, "distribution"));
+        }
+        else if (!reference.IsExternal)
+            throw r.Fail("manifest lacks 'generator' (only an external case, whose inputs are given, may leave it out)");
+        else if (inputs.Count == 0)
+            throw r.Fail("an external case without 'generator' must list its inputs");
         var tagArray = o["tags"] as JsonArray ?? throw r.Fail("tags must be an array of strings");
         var tags = new List<string>();
         foreach (var t in tagArray)
@@ -178,7 +241,48 @@ public static partial class ManifestJson
             if (!Tag().IsMatch(tag)) throw r.Fail($"tag '{tag}' must be a lowercase word");
             tags.Add(tag);
         }
-        return new GoldenManifest(schema, op, opVersion, caseId, description, parameters, inputs, outputs, generator, reference, tags);
+        JsonObject? extensions = o.ContainsKey(ExtensionsKey) ? r.Object(o[ExtensionsKey], ExtensionsKey) : null;
+        return new GoldenManifest(schema, op, opVersion, caseId, description, parameters, inputs, outputs, generator, reference, tags, extensions);
+    }
+
+    /// <summary>
+    /// reference: tier naive (this project's naive tier: project_version, commit, accumulation_order)
+    /// or external (other code: provenance with repository, commit, function and call, each a
+    /// non-empty string; project_version, commit and accumulation_order optional).
+    /// </summary>
+    private static ReferenceInfo ParseReference(Reader r, JsonObject re)
+    {
+        string tier = r.String(re, "tier");
+        switch (tier)
+        {
+            case ReferenceInfo.NaiveTier:
+                r.ExactKeys(re, "reference", ["project_version", "commit", "tier", "accumulation_order"], []);
+                return new ReferenceInfo(r.String(re, "project_version"), r.String(re, "commit"), tier, r.String(re, "accumulation_order"));
+            case ReferenceInfo.ExternalTier:
+                r.ExactKeys(re, "reference", ["tier", "provenance"], ["project_version", "commit", "accumulation_order"]);
+                var p = r.Object(re["provenance"], "reference.provenance");
+                string[] fields = ["repository", "commit", "function", "call"];
+                r.ExactKeys(p, "reference.provenance", fields, []);
+                foreach (var field in fields)
+                    if (string.IsNullOrWhiteSpace(r.String(p, field)))
+                        throw r.Fail($"reference.provenance.{field} is empty (an external case names the repository, commit, function and exact call that produced its outputs)");
+                string? Optional(string key) => re.ContainsKey(key) ? r.String(re, key) : null;
+                return new ReferenceInfo(Optional("project_version"), Optional("commit"), tier, Optional("accumulation_order"),
+                    new Provenance(r.String(p, "repository"), r.String(p, "commit"), r.String(p, "function"), r.String(p, "call")));
+            default:
+                throw r.Fail($"reference.tier is '{tier}'; expected '{ReferenceInfo.NaiveTier}' (outputs of this project's naive tier) " +
+                    $"or '{ReferenceInfo.ExternalTier}' (outputs of other code, named in reference.provenance)");
+        }
+    }
+
+    /// <summary>A tolerance object as a manifest holds it ({kind, float64, float32, rationale}); problems are integrity errors naming <paramref name="path"/>.</summary>
+    public static Tolerance ParseTolerance(JsonNode? node, string path, string what)
+    {
+        var r = new Reader(path);
+        var t = r.Object(node, what);
+        r.ExactKeys(t, what, ["kind", "float64", "float32", "rationale"], []);
+        var tolerance = new Tolerance(r.String(t, "kind"), r.Bound(t, "float64"), r.Bound(t, "float32"), r.String(t, "rationale"));
+        return tolerance.Problem() is { } problem ? throw r.Fail($"{what}: {problem}") : tolerance;
     }
 
     /// <summary>Strict options: no comments, no trailing commas, no key twice in one object.</summary>
@@ -282,7 +386,7 @@ public static partial class ManifestJson
             return result;
         }
 
-        private ToleranceBound Bound(JsonObject t, string key)
+        public ToleranceBound Bound(JsonObject t, string key)
         {
             var b = Object(t[key], $"tolerance.{key}");
             ExactKeys(b, $"tolerance.{key}", [], ["max_ulp", "rtol", "atol", "max", "floor"]);

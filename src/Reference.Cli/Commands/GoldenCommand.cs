@@ -9,7 +9,7 @@ using Reference.Golden.Backends;
 namespace Reference.Cli.Commands;
 
 /// <summary>
-/// `reference golden list|verify|run|regen|explain`: the conformance runner over golden/.
+/// `reference golden list|verify|run|regen|explain|import`: the conformance runner over golden/.
 /// Every verb takes --golden DIR (default: golden/ next to Reference.sln, found by walking up
 /// from the current directory). Exit codes: 0 all passed, 1 a case failed (or regen refused a
 /// change), 2 usage, 3 golden integrity (hash, manifest, orphan), 4 backend unavailable.
@@ -25,12 +25,13 @@ public static class GoldenCommand
         command.Subcommands.Add(Run());
         command.Subcommands.Add(Regen());
         command.Subcommands.Add(Explain());
+        command.Subcommands.Add(Import());
         return command;
     }
 
     private static Option<string?> GoldenOption() => new("--golden")
     {
-        Description = "The golden directory (default: golden/ beside Reference.sln above the current directory).",
+        Description = "The golden directory (default: golden/ beside Reference.sln above the current directory, else the set installed with the tool).",
         HelpName = "DIR",
     };
 
@@ -54,16 +55,23 @@ public static class GoldenCommand
         return ExitCodes.CheckFailed;
     }
 
-    private static string RootPath(string? given)
+    /// <summary>
+    /// --golden DIR, else the golden/ of the checkout above the current directory, else (for reading
+    /// only) the golden set installed with the tool.
+    /// </summary>
+    private static string RootPath(string? given, bool reading = false)
     {
         if (given is not null) return given;
         return GoldenStore.FindDefaultRoot(Environment.CurrentDirectory)
-            ?? throw new CliException("no --golden DIR given and no Reference.sln above the current directory to find golden/ from.");
+            ?? (reading ? GoldenStore.InstalledRoot() : null)
+            ?? throw new CliException(reading
+                ? "no --golden DIR given, no Reference.sln above the current directory to find golden/ from, and no golden set installed with this program."
+                : "no --golden DIR given and no Reference.sln above the current directory to find golden/ from (the golden set installed with the tool is read-only: name a directory).");
     }
 
     private static GoldenStore OpenStore(string? given)
     {
-        string root = RootPath(given);
+        string root = RootPath(given, reading: true);
         if (!Directory.Exists(root)) throw new CliException($"--golden: directory '{root}' does not exist.");
         return GoldenStore.Open(root);
     }
@@ -146,7 +154,9 @@ public static class GoldenCommand
             var output = parse.InvocationConfiguration.Output;
             var store = OpenStore(parse.GetValue(golden));
             var (cases, problems, good) = store.Verify();
-            foreach (var id in good) output.WriteLine($"OK   {id}");
+            var external = good.Count > 0 ? store.ExternalCases() : new Dictionary<string, Provenance>();
+            foreach (var id in good)
+                output.WriteLine(external.TryGetValue(id, out var p) ? $"OK   {id} (external: {p.Function}, {p.Repository} at {p.Commit})" : $"OK   {id}");
             foreach (var (where, problem) in problems) output.WriteLine($"BAD  {where}: {problem}");
             output.WriteLine($"{good.Count} passed, {problems.Count} failed, 0 skipped");
             if (problems.Count > 0) return ExitCodes.Integrity;
@@ -215,6 +225,9 @@ public static class GoldenCommand
                 OutputFile.Write(reportArgs[1], (Action<Stream>)(stream => stream.Write(GoldenRunner.JsonReport(chosen.Name, store.Root, results))),
                     "--report", parse.InvocationConfiguration.Error);
             int failed = results.Count(r => r.Failed), passed = results.Count(r => r.Passed);
+            // The count line stays last on stdout; why cases were skipped goes to stderr, grouped, so no skip passes unseen.
+            foreach (var group in results.Where(r => r.Skipped).GroupBy(r => r.SkipKind).OrderBy(g => g.Key, StringComparer.Ordinal))
+                parse.InvocationConfiguration.Error.WriteLine($"note: {group.Count()} skipped: {group.Key} ({string.Join(", ", group.Take(3).Select(r => r.Id))}{(group.Count() > 3 ? ", ..." : "")})");
             output.WriteLine($"{passed} passed, {failed} failed, {results.Count(r => r.Skipped)} skipped");
             if (failed > 0) return ExitCodes.CheckFailed;
             if (passed > 0) return ExitCodes.Success;
@@ -276,15 +289,99 @@ public static class GoldenCommand
                 Line("  rationale", t.Rationale);
                 Line("  canonical", a.Canonicalization ?? "none");
             }
-            Line("generator", $"{m.Generator.Rng} seed {m.Generator.Seed}: {m.Generator.Distribution}");
-            Line("reference", $"{m.Reference.Tier} tier, project {m.Reference.ProjectVersion}, commit {m.Reference.Commit}");
-            Line("accumulation", m.Reference.AccumulationOrder);
+            Line("generator", m.Generator is { } g ? $"{g.Rng}{(g.Seed is { } seed ? $" seed {seed}" : " (no seed: the inputs are given)")}: {g.Distribution}" : "none: the inputs are given (external case)");
+            if (m.Reference.Provenance is { } p)
+            {
+                Line("reference", $"external: outputs computed by other code; imported with project {m.Reference.ProjectVersion ?? "?"}, commit {m.Reference.Commit ?? "?"}");
+                Line("  repository", p.Repository);
+                Line("  commit", p.Commit);
+                Line("  function", p.Function);
+                Line("  call", p.Call);
+            }
+            else Line("reference", $"{m.Reference.Tier} tier, project {m.Reference.ProjectVersion}, commit {m.Reference.Commit}");
+            Line("accumulation", m.Reference.AccumulationOrder ?? "(not stated)");
+            if (m.Extensions is { } x) Line("extensions", x.ToJsonString());
             Line("tags", m.Tags.Count == 0 ? "(none)" : string.Join(", ", m.Tags));
             Line("directory", store.CaseDirectory(m.Id));
-            Line("reproduce", $"reference golden run --backend naive --op '{m.Id}'");
+            string? checkout = GoldenStore.FindDefaultRoot(Environment.CurrentDirectory);
+            string where = checkout is not null && Path.GetFullPath(checkout) == store.Root ? "" : $" --golden {store.Root}";
+            Line("reproduce", $"reference golden run --backend naive{where} --op '{m.Id}'");
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    private static Command Import()
+    {
+        var golden = new Option<string?>("--golden")
+        {
+            Description = "The golden directory to add the case to (created when missing; default: golden/ beside Reference.sln above the current directory).",
+            HelpName = "DIR",
+        };
+        var dir = new Argument<string>("DIR") { Description = "A directory of NAME.npy files: the op's inputs and the reference outputs (named after the op's outputs)." };
+        var op = new Option<string?>("--op") { Description = "The op the outputs are reference values of (see `reference golden list`, `reference ops show NAME`).", HelpName = "NAME" };
+        var parameters = new Option<string?>("--params") { Description = "The op's params as a JSON object, e.g. '{\"m\": 2, ...}' (`reference ops show NAME` lists them).", HelpName = "JSON" };
+        var spec = new Option<string?>("--spec") { Description = "A JSON file with any of op, case_id, description, params, provenance, tags, accumulation_order, tolerances, extensions (options override it).", HelpName = "FILE" };
+        var caseId = new Option<string?>("--case") { Description = "The case id (lower case; default: DIR's name, lower-cased, other characters as '_').", HelpName = "ID" };
+        var description = new Option<string?>("--description") { Description = "One sentence for the manifest.", HelpName = "TEXT" };
+        var repository = new Option<string?>("--repository") { Description = "Provenance: the repository of the code that computed the outputs.", HelpName = "URL" };
+        var commit = new Option<string?>("--commit") { Description = "Provenance: its commit (or released version).", HelpName = "REV" };
+        var function = new Option<string?>("--function") { Description = "Provenance: the function called.", HelpName = "NAME" };
+        var call = new Option<string?>("--call") { Description = "Provenance: the exact call, with its arguments.", HelpName = "TEXT" };
+        var tags = new Option<string[]>("--tag") { Description = "A tag (repeatable).", HelpName = "TAG" };
+        var force = new Option<bool>("--force") { Description = "Replace an external case of the same id.", Arity = ArgumentArity.Zero };
+        var command = new Command("import", "Turn a directory of NPY inputs and reference outputs from other code into an external case (manifest, hashes, tolerances, index).")
+            { dir, golden, op, parameters, spec, caseId, description, repository, commit, function, call, tags, force };
+        command.SetAction(parse => Guard(() =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            string source = parse.GetValue(dir)!;
+            ImportSpecFile? file = null;
+            if (parse.GetValue(spec) is { } specPath)
+            {
+                if (!File.Exists(specPath)) throw new CliException($"--spec: file '{specPath}' does not exist.");
+                file = ImportSpecFile.Parse(File.ReadAllBytes(specPath), specPath);
+            }
+            string opName = parse.GetValue(op) ?? file?.Op ?? throw new CliException("--op NAME is required (or \"op\" in --spec).");
+            JsonObject parsedParams;
+            if (parse.GetValue(parameters) is { } json)
+            {
+                JsonNode? node;
+                try { node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }); }
+                catch (JsonException e) { throw new CliException($"--params: not valid JSON ({e.Message.ReplaceLineEndings(" ")})."); }
+                parsedParams = node as JsonObject ?? throw new CliException("--params must be a JSON object, e.g. '{\"l\": 8}'.");
+            }
+            else parsedParams = file?.Params ?? throw new CliException("--params JSON is required (or \"params\" in --spec); `reference ops show NAME` lists an op's params.");
+            string id = parse.GetValue(caseId) ?? file?.CaseId ?? DefaultCaseId(source);
+            var provenance = new Provenance(
+                parse.GetValue(repository) ?? file?.Repository ?? "", parse.GetValue(commit) ?? file?.Commit ?? "",
+                parse.GetValue(function) ?? file?.Function ?? "", parse.GetValue(call) ?? file?.Call ?? "");
+            string[] givenTags = parse.GetValue(tags) ?? [];
+            var importSpec = new ImportSpec(opName, id, parsedParams, provenance, parse.GetValue(description) ?? file?.Description,
+                givenTags.Length > 0 ? givenTags : file?.Tags, file?.Extensions, file?.Tolerances, file?.AccumulationOrder);
+            string root = RootPath(parse.GetValue(golden));
+            if (File.Exists(root)) throw new CliException($"--golden: '{root}' is a file, not a directory.");
+            if (!Directory.Exists(source)) throw new CliException($"DIR: '{source}' is not a directory.");
+            var result = GoldenImport.Run(GoldenStore.At(root), source, importSpec, parse.GetValue(force));
+            var m = result.Manifest;
+            output.WriteLine($"{(result.Replaced ? "replaced" : "imported")} {m.Id} (external: {provenance.Function}, {provenance.Repository} at {provenance.Commit}) into {result.Directory}");
+            foreach (var a in m.Inputs) output.WriteLine($"  input  {a.Name} {a.DType} {Npy.ShapeRepr([.. a.Shape.Select(d => (long)d)])}");
+            foreach (var a in m.Outputs) output.WriteLine($"  output {a.Name} {a.DType} {Npy.ShapeRepr([.. a.Shape.Select(d => (long)d)])} {a.Tolerance!.Kind}: float64 {Bound(a.Tolerance.Float64)}");
+            foreach (var name in result.Ignored) output.WriteLine($"  ignored {name} (not a .npy file)");
+            output.WriteLine($"oracle now: {string.Join("; ", result.OracleCheck.Select(c => c.ToString()))}");
+            output.WriteLine($"next: reference golden verify --golden {root} && reference golden run --backend naive --golden {root} --op '{m.Id}'");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    /// <summary>A directory's name as a case id: lower case, every character outside [a-z0-9_.-] replaced by '_'.</summary>
+    internal static string DefaultCaseId(string source)
+    {
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(source))).ToLowerInvariant();
+        var chars = name.Select(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '.' or '-' ? c : '_').ToArray();
+        string id = new string(chars).TrimStart('_', '.', '-');
+        return id.Length == 0 ? "imported" : id;
     }
 
     private static string Bound(ToleranceBound b)

@@ -24,9 +24,13 @@ public static class OpsCommand
         show.SetAction(parse =>
         {
             string n = parse.GetValue(name)!;
-            var d = OperatorRegistry.Find(n)
-                ?? throw new CliException($"NAME: no operator '{n}'; expected one of {string.Join(", ", OperatorRegistry.Names)}.");
-            parse.InvocationConfiguration.Output.Write(Show(d));
+            if (OperatorRegistry.Find(n) is { } d)
+                parse.InvocationConfiguration.Output.Write(Show(d));
+            else if (Reference.Golden.GoldenRegistry.Find(n) is { } kernel)
+                parse.InvocationConfiguration.Output.Write(ShowKernel(kernel));
+            else
+                throw new CliException($"NAME: no operator '{n}'; expected one of {string.Join(", ", OperatorRegistry.Names)} " +
+                    $"or a kernel op of the golden set ({string.Join(", ", Reference.Golden.GoldenRegistry.Ops.Select(o => o.Name).Where(o => OperatorRegistry.Find(o) is null))}).");
             return ExitCodes.Success;
         });
         command.Subcommands.Add(show);
@@ -82,6 +86,27 @@ public static class OpsCommand
         foreach (var c in d.Cases)
             text.AppendLine($"  {c.Id,-30} seed {c.Seed,-6} {c.Description}{(c.Tags.Length > 0 ? $" [{string.Join(", ", c.Tags)}]" : "")}");
         if (d.Cases.Count == 0) text.AppendLine($"  none: {d.Without.GetValueOrDefault("golden")}");
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// A kernel op of the golden set (GEMM, FFT, activations, ESS): no descriptor, so its parameters
+    /// are the keys its cases use, with the type of their values, "-" where every case gives the
+    /// key, and the values the cases take (<see cref="Reference.Golden.GoldenOp.ParameterList"/>).
+    /// </summary>
+    public static string ShowKernel(Reference.Golden.GoldenOp op)
+    {
+        ArgumentNullException.ThrowIfNull(op);
+        var text = new StringBuilder();
+        text.AppendLine($"{op.Name} (version {op.Version}): a kernel op of the golden set");
+        text.AppendLine($"  computes    {op.Summary}");
+        text.AppendLine("parameters (the keys its cases use)");
+        foreach (var p in op.ParameterList()) text.AppendLine($"  {p.Name,-16} {p.Type,-8} default {p.Default,-8} {p.Meaning}");
+        text.AppendLine($"conformance cases (golden/{op.Name}/)");
+        text.AppendLine($"  accumulation {op.AccumulationOrder}");
+        text.AppendLine($"  inputs       {op.Distribution}");
+        foreach (var c in op.Cases)
+            text.AppendLine($"  {c.Id,-30} seed {c.Seed,-6} {c.Description}{(c.Tags.Length > 0 ? $" [{string.Join(", ", c.Tags)}]" : "")}");
         return text.ToString();
     }
 
