@@ -16,5 +16,7 @@ public static class CommandCatalog
         yield return EssCommand.Create();
         yield return ToyCommand.Create();
         yield return TrainCommand.Create();
+        yield return SimulateCommand.Create();
+        yield return GlmCommand.Create();
     }
 }
