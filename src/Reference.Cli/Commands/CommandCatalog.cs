@@ -18,5 +18,6 @@ public static class CommandCatalog
         yield return TrainCommand.Create();
         yield return SimulateCommand.Create();
         yield return GlmCommand.Create();
+        yield return ConnectomeCommand.Create();
     }
 }

@@ -31,7 +31,12 @@ public static class TToZ
     public static double LogLowerTail(double x, double dof)
     {
         double p = StudentT.CDF(0, 1, dof, x);
-        if (p > 1e-300) return Math.Log(p);
+        return p > 1e-300 ? Math.Log(p) : AsymptoticLogLowerTail(x, dof);
+    }
+
+    /// <summary>The leading term of the incomplete beta series for log F_nu(x), x &lt;&lt; 0.</summary>
+    internal static double AsymptoticLogLowerTail(double x, double dof)
+    {
         double y = dof / (dof + x * x);
         return Math.Log(0.5) + dof / 2 * Math.Log(y) + 0.5 * Math.Log(1 - y) - Math.Log(dof / 2) - SpecialFunctions.BetaLn(dof / 2, 0.5);
     }
@@ -39,7 +44,12 @@ public static class TToZ
     /// <summary>z &gt;= 0 with log Phi(-z) = <paramref name="logp"/> (logp &lt;= log 1/2).</summary>
     public static double ZFromLogTail(double logp)
     {
-        if (logp > Math.Log(1e-300)) return -Normal.InvCDF(0, 1, Math.Exp(logp));
+        return logp > Math.Log(1e-300) ? -Normal.InvCDF(0, 1, Math.Exp(logp)) : AsymptoticZ(logp);
+    }
+
+    /// <summary>Newton's method on Mills' asymptotic log Phi(-z) (accurate for z above about 10).</summary>
+    internal static double AsymptoticZ(double logp)
+    {
         double z = Math.Sqrt(-2 * logp - Math.Log(-2 * logp) - Math.Log(2 * Math.PI));
         for (int i = 0; i < 20; i++)
         {

@@ -72,7 +72,7 @@ public sealed record SimulationOptions
         "event" => new SimulationOptions { Preset = name, Design = "event", Cnr = 1.5 },
         "connectome" => new SimulationOptions
         {
-            Preset = name, Nx = 0, Ny = 0, Nz = 0, Parcels = 16, Networks = 4, Subjects = 40, Cnr = 0.5, GroupCoupling = 0.6,
+            Preset = name, Nx = 0, Ny = 0, Nz = 0, Parcels = 16, Networks = 4, Subjects = 40, Cnr = 0.5, GroupCoupling = 0.8, SpontaneousAmplitude = 1,
         },
         _ => throw new ArgumentException($"unknown preset '{name}'; expected one of {string.Join(", ", PresetNames)}.", nameof(name)),
     };

@@ -10,7 +10,7 @@
 // the P parcels are the units and network membership is p mod K.
 //
 // Truth. Condition c activates network k = c mod K: beta_c(v) = CNR g_k(v) where g_k(v) >= 1/2,
-// else 0 (sparse maps). Contrast truth: beta_c - mean of the other conditions. Suppressors: a
+// else 0 (sparse maps; the support does not depend on the CNR). Contrast truth: beta_c - mean of the other conditions. Suppressors: a
 // fraction of the voxels outside every truth map that carry the shared noise d(t) the truth voxels
 // also carry, and no task signal (a linear decoder uses them to cancel d; they are not "where the
 // signal is", which separates faithful from plausible explanations).
@@ -52,6 +52,8 @@ public sealed class SimulatedLayout
     /// <summary>Truth effect maps beta_c(v) in signal units [C, V].</summary>
     public required double[] Truth { get; init; }
     public required bool[] Suppressor { get; init; }
+    /// <summary>Voxels in the support of some condition's map (blob &gt;= 1/2), whatever the CNR: they carry the shared noise.</summary>
+    public required bool[] Support { get; init; }
     /// <summary>Voxel coordinates in voxel units [V, 3].</summary>
     public required double[] Coordinates { get; init; }
 
@@ -211,6 +213,7 @@ public static class Simulator
         {
             Nx = nx, Ny = ny, Nz = nz, Units = v, MaskIndex = mask, Parcel = parcel, Networks = blobs, ParcelNetwork = network,
             Truth = truth, Suppressor = suppressor, Coordinates = xyz,
+            Support = Enumerable.Range(0, v).Select(j => Enumerable.Range(0, c).Any(i => blobs[(i % k) * v + j] >= 0.5)).ToArray(),
         };
     }
 
@@ -275,9 +278,7 @@ public static class Simulator
             double ar = rng.Uniform(0.5, 1.5) * o.PhysioAmplitude, ac = rng.Uniform(0.5, 1.5) * o.PhysioAmplitude;
             for (int j = 0; j < kd; j++) coef[j] = o.DriftAmplitude * rng.Normal();
             for (int j = 0; j < 6; j++) load[j] = o.MotionAmplitude * rng.Normal() * (j < 3 ? 1 : 50);
-            bool truthVoxel = false;
-            for (int i = 0; i < c; i++) truthVoxel |= layout.Truth[i * v + u] != 0;
-            double w = truthVoxel || layout.Suppressor[u] ? o.SuppressorWeight : 0;
+            double w = layout.Support[u] || layout.Suppressor[u] ? o.SuppressorWeight : 0;
             int parcel = layout.Parcel[u];
             double e = rng.Normal(), innovation = Math.Sqrt(1 - rho * rho);
             for (int i = 0; i < t; i++)
