@@ -10,10 +10,13 @@
 // length 32 s. spm_hrf evaluates spm_Gpdf(u, p1/p3, dt/p3) on u = 0, 1, ... microtime samples,
 // i.e. a gamma density of shape a1/b1 and rate dt/b1 per sample: the same curve as g(t; a1/b1, b1)
 // at t = u dt, up to the factor dt that the unit-sum normalization removes.
-// Glover (nilearn's glover_hrf, after Glover 1999): a1 6, a2 12, b1 b2 0.9, ratio 0.35 (r = 1/0.35),
-// length 32 s, shape a/b and scale b as nilearn's _gamma_difference_hrf. nilearn also shifts both
-// gammas by one oversampled bin (loc = dt); that shift is a sampling artefact we do not reproduce,
-// so at oversampling 50 and TR 2 our curve leads nilearn's by 0.04 s.
+// Glover (after Glover 1999, in nilearn's parameterization): a1 6, a2 12, b1 b2 0.9, undershoot
+// weight 0.35 (r = 1/0.35), length 32 s, shape a/b and scale b as nilearn's _gamma_difference_hrf.
+// The weight 0.35 is the project spec's and older nilearn/nistats releases'; current nilearn's
+// glover_hrf passes ratio=0.48 (construct an Hrf record with Ratio = 1/0.48 for that variant).
+// nilearn also shifts both gammas by one oversampled bin (loc = dt); that shift is a sampling
+// artefact we do not reproduce, so at oversampling 50 and TR 2 our curve leads nilearn's by 0.04 s.
+// nilearn's spm_hrf passes ratio=0.167 where SPM divides by 6 exactly; we follow SPM.
 namespace Reference.Neuro.Simulation;
 
 /// <summary>A double-gamma HRF with pinned parameters (seconds); see the file header for the sources.</summary>
