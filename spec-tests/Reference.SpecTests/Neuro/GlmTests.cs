@@ -1,3 +1,6 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
 using MathNet.Numerics.Distributions;
 using MathNet.Numerics.LinearAlgebra;
 using Reference.Core;
@@ -33,31 +36,34 @@ public class GlmTests
         return (x, y, Enumerable.Range(0, p).Select(j => $"c{j}").ToArray());
     }
 
-    [Fact]
-    public void Ols_MatchesMathNetQr()
-    {
-        int t = 40, p = 4, v = 7;
-        var (x, y, names) = Random(t, p, v, 3);
-        var fit = FirstLevel.Fit(y, v, x, names);
-        var xm = Matrix<double>.Build.Dense(t, p, (i, j) => x[i * p + j]);
-        var c = new double[] { 0, 1, -1, 0.5 };
-        var cv = Vector<double>.Build.DenseOfArray(c);
-        var cov = (xm.TransposeThisAndMultiply(xm)).Inverse();
-        var maps = fit.Contrast(c);
-        for (int k = 0; k < v; k++)
+    [Property(MaxTest = 30)]
+    public Property Ols_MatchesMathNetQr() =>
+        Prop.ForAll(Gen.Choose(1, 100000).ToArbitrary(), seed =>
         {
-            var yv = Vector<double>.Build.Dense(t, i => y[i * v + k]);
-            var beta = xm.QR().Solve(yv);
-            var r = yv - xm * beta;
-            double sigma2 = r.DotProduct(r) / (t - p);
-            for (int j = 0; j < p; j++) Assert.Equal(beta[j], fit.Beta[j * v + k], 1e-10);
-            Assert.Equal(sigma2, fit.Sigma2[k], 1e-10);
-            double tv = cv.DotProduct(beta) / Math.Sqrt(sigma2 * cv.DotProduct(cov * cv));
-            Assert.Equal(tv, maps.T[k], 1e-9);
-            Assert.Equal(Normal.InvCDF(0, 1, StudentT.CDF(0, 1, t - p, tv)), maps.Z[k], 1e-7);
-        }
-        Assert.Equal(t - p, fit.Dof);
-    }
+            var rng = new SplitMix64((ulong)seed * 7919);
+            int p = 1 + rng.NextInt(6), t = p + 2 + rng.NextInt(50), v = 1 + rng.NextInt(5);
+            var (x, y, names) = Random(t, p, v, (ulong)seed);
+            var fit = FirstLevel.Fit(y, v, x, names);
+            var xm = Matrix<double>.Build.Dense(t, p, (i, j) => x[i * p + j]);
+            var c = Enumerable.Range(0, p).Select(j => rng.Uniform(-1, 1)).ToArray();
+            var cv = Vector<double>.Build.DenseOfArray(c);
+            var cov = xm.TransposeThisAndMultiply(xm).Inverse();
+            var maps = fit.Contrast(c);
+            bool ok = fit.Dof == t - p;
+            for (int k = 0; k < v; k++)
+            {
+                var yv = Vector<double>.Build.Dense(t, i => y[i * v + k]);
+                var beta = xm.QR().Solve(yv);
+                var r = yv - xm * beta;
+                double sigma2 = r.DotProduct(r) / (t - p);
+                for (int j = 0; j < p; j++) ok &= Math.Abs(beta[j] - fit.Beta[j * v + k]) <= 1e-9 * (1 + Math.Abs(beta[j]));
+                ok &= Math.Abs(sigma2 - fit.Sigma2[k]) <= 1e-9 * (1 + sigma2);
+                double tv = cv.DotProduct(beta) / Math.Sqrt(sigma2 * cv.DotProduct(cov * cv));
+                ok &= Math.Abs(tv - maps.T[k]) <= 1e-8 * (1 + Math.Abs(tv));
+                ok &= Math.Abs(Normal.InvCDF(0, 1, StudentT.CDF(0, 1, t - p, tv)) - maps.Z[k]) <= 1e-6;
+            }
+            return ok;
+        });
 
     [Fact]
     public void Ar1_IsGeneralizedLeastSquaresWithTheEstimatedRho()
