@@ -18,5 +18,8 @@ public static class CommandCatalog
         yield return TrainCommand.Create();
         yield return EvolveCommand.Create();
         yield return EvaluateCommand.Create();
+        yield return SimulateCommand.Create();
+        yield return GlmCommand.Create();
+        yield return ConnectomeCommand.Create();
     }
 }
