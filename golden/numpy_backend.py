@@ -664,6 +664,33 @@ def conv_hyena_filter(p, x, dtype):
     return {"y": y.astype(dtype), "h": k}
 
 
+def ssm_s4d_state(p, x, dtype):
+    """S4D from a given state (Gu et al. 2022, Sec. 3.1): the recurrence x_t = Abar x_(t-1) + Bbar u_t, y_t = 2 Re(C x_t) + D u_t
+    run token by token from x_0 = state_re + i state_im (absent: 0); returns y and the final modes (re, im)."""
+    cdt = np.complex64 if dtype == np.float32 else np.complex128
+    f = lambda name: x[name].astype(dtype)
+    u = f("u")                                                       # [B, H, L]
+    a = (-np.exp(f("log_neg_real_a")) + 1j * f("imag_a")).astype(cdt)
+    b = (f("b_re") + 1j * f("b_im")).astype(cdt)
+    c = (f("c_re") + 1j * f("c_im")).astype(cdt)
+    delta = np.exp(f("log_delta"))[:, None]
+    z = delta * a
+    if p["discretization"] == "zoh":
+        abar, bbar = np.exp(z), np.expm1(z) / a * b
+    else:
+        abar, bbar = (1 + z / 2) / (1 - z / 2), delta * b / (1 - z / 2)
+    state = np.zeros(u.shape[:2] + (a.shape[1],), cdt)
+    if "state_re" in x:
+        state = state + f("state_re")
+    if "state_im" in x:
+        state = state + 1j * f("state_im")
+    y = np.zeros(u.shape, dtype)
+    for t in range(u.shape[-1]):
+        state = abar * state + bbar * u[..., t:t + 1]
+        y[..., t] = 2 * np.real(np.sum(c * state, axis=-1)) + f("d") * u[..., t]
+    return {"y": y.astype(dtype), "final_state_re": state.real.astype(dtype), "final_state_im": state.imag.astype(dtype)}
+
+
 # ---------------------------------------------------------------- attention and linear recurrences
 # docs/operators.md, "Softmax attention", "Linear attention and gated linear attention";
 # layout [B, H, L, X]. Softmax attention by its masked score matrix; linear, decayed linear and
@@ -885,7 +912,7 @@ OPS.update({"conv.causal": conv_causal, "conv.bidirectional": conv_bidirectional
             "recurrence.gla": recurrence_gla, "ess.tolerance": ess_tolerance, "ess.entropy": ess_entropy})
 OPS.update({"monarch.multiply": monarch_multiply})
 OPS.update({"ssm.h3_inner": ssm_h3_inner, "conv.block_fft": conv_block_fft,
-            "conv.hyena_filter": conv_hyena_filter})
+            "conv.hyena_filter": conv_hyena_filter, "ssm.s4d_state": ssm_s4d_state})
 OPS.update({name: _activation(name) for name in ACTIVATIONS})
 OPS.update({"connectomics.covariance": connectomics_covariance, "connectomics.correlation": connectomics_correlation,
             "connectomics.partial_correlation": connectomics_partial_correlation,

@@ -166,4 +166,22 @@ public static class ConvolutionOps
             return [.. grads];
         });
     }
+
+    /// <summary>
+    /// `conv.flash_butterfly` on the fast tier in float64: the forward by <see cref="Convolution.FlashButterfly.ConvolveFast{T}"/>,
+    /// the VJP by <see cref="Convolution.FlashButterfly.BackwardFast{T}"/> (two block-FFT correlations); threads up to
+    /// <paramref name="maxThreads"/> (0 = all cores).
+    /// </summary>
+    public static Variable FlashButterflyFast(Variable u, Variable k, Variable? d = null, int maxThreads = 0)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(k);
+        var y = Convolution.FlashButterfly.ConvolveFast(u.Value, k.Value, d?.Value, maxThreads);
+        Variable[] inputs = d is null ? [u, k] : [u, k, d];
+        return Function.Apply("conv.flash_butterfly", inputs, y, g =>
+        {
+            var r = Convolution.FlashButterfly.BackwardFast(u.Value, k.Value, d?.Value, g, maxThreads);
+            return d is null ? [r.Input, r.Kernel] : [r.Input, r.Kernel, r.Skip];
+        });
+    }
 }
