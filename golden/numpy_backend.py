@@ -691,6 +691,30 @@ def ssm_s4d_state(p, x, dtype):
     return {"y": y.astype(dtype), "final_state_re": state.real.astype(dtype), "final_state_im": state.imag.astype(dtype)}
 
 
+def conv_block_fft_conv(p, x, dtype):
+    """safari's LongConv with block_fft_conv (long_conv.py): k_f = block_fft_k(k, N), u_f = block_fft_u(u, N), N = the power of two
+    >= Lk + L, y = ifft(u_f k_f)[:L].real + d u (torch.fft.ifft: the exact inverse). Each BlockFFT is conv_block_fft with its own
+    mat_f inputs (absent: exact). Outputs rounded to dtype."""
+    u = x["u"].astype(dtype).astype(np.float64)
+    k = x["k"].astype(dtype).astype(np.float64)
+    length, taps = u.shape[-1], k.shape[-1]
+    n = length + taps
+
+    def transform(v, prefix):
+        inputs = {"x_re": v}
+        for f in (2, 4, 8, 16):
+            if "%s_%d" % (prefix, f) in x:
+                inputs["mat_%d" % f] = x["%s_%d" % (prefix, f)]
+        out = conv_block_fft({"n": n}, inputs, np.float64)["y"]
+        return out[..., 0] + 1j * out[..., 1]
+
+    spectrum = transform(u, "mat_u") * transform(k[None], "mat_k")
+    y = np.fft.ifft(spectrum, axis=-1).real[..., :length]
+    if "d" in x:
+        y = y + x["d"].astype(dtype).astype(np.float64)[:, None] * u
+    return {"y": y.astype(dtype)}
+
+
 # ---------------------------------------------------------------- attention and linear recurrences
 # docs/operators.md, "Softmax attention", "Linear attention and gated linear attention";
 # layout [B, H, L, X]. Softmax attention by its masked score matrix; linear, decayed linear and
@@ -912,7 +936,8 @@ OPS.update({"conv.causal": conv_causal, "conv.bidirectional": conv_bidirectional
             "recurrence.gla": recurrence_gla, "ess.tolerance": ess_tolerance, "ess.entropy": ess_entropy})
 OPS.update({"monarch.multiply": monarch_multiply})
 OPS.update({"ssm.h3_inner": ssm_h3_inner, "conv.block_fft": conv_block_fft,
-            "conv.hyena_filter": conv_hyena_filter, "ssm.s4d_state": ssm_s4d_state})
+            "conv.hyena_filter": conv_hyena_filter, "ssm.s4d_state": ssm_s4d_state,
+            "conv.block_fft_conv": conv_block_fft_conv})
 OPS.update({name: _activation(name) for name in ACTIVATIONS})
 OPS.update({"connectomics.covariance": connectomics_covariance, "connectomics.correlation": connectomics_correlation,
             "connectomics.partial_correlation": connectomics_partial_correlation,

@@ -24,6 +24,7 @@
 // with each level's block gradient summed into its size's shared matrix.
 using System.Numerics;
 using Reference.Core;
+using Reference.Core.Fourier;
 
 namespace Reference.Operators.Convolution;
 
@@ -234,5 +235,57 @@ public static partial class FlashButterfly
         if (re.Length != rows * length || im.Length != rows * length)
             throw new ArgumentException($"re and im must hold rows * L = {rows * length} values, got {re.Length} and {im.Length}.", nameof(re));
         return size;
+    }
+
+    // ------------------------------------------------------------------ safari's LongConv(block_fft_conv=True)
+
+    /// <summary>
+    /// safari's LongConv with block_fft_conv: u_f = BlockFFT_u(u, N), k_f = BlockFFT_k(k, N) with N = the power of two >= Lk + L
+    /// (safari passes n = L_kernel + L), y = Re(ifft_N(u_f k_f))[:L] + d u with the exact inverse DFT (torch.fft.ifft). u [.., C, L],
+    /// k [C, Lk], d [C] or null; pu, pk the two modules' blocks (Hb = 1 or C).
+    /// </summary>
+    public static Tensor<double> ConvolveSafari(SafariBlocks pu, SafariBlocks pk, Tensor<double> u, Tensor<double> k, Tensor<double>? d = null)
+    {
+        var (rows, channels, length, kernelLength) = CausalConvolution.Check(u, k, d);
+        int n = SafariSize(kernelLength + length);
+        var (kr, ki) = SafariTransform(pk, k.Data, new double[k.Length], channels, channels, kernelLength, n, inverse: false);
+        var (xr, xi) = SafariTransform(pu, u.Data, new double[u.Length], rows, channels, length, n, inverse: false);
+        for (int r = 0; r < rows; r++)
+            for (int f = 0; f < n; f++)
+            {
+                int i = r * n + f, j = (r % channels) * n + f;
+                (xr[i], xi[i]) = (xr[i] * kr[j] - xi[i] * ki[j], xr[i] * ki[j] + xi[i] * kr[j]);
+            }
+        Inverse(xr, xi, rows, n);
+        var y = Tensor<double>.Zeros(u.ShapeArray);
+        for (int r = 0; r < rows; r++)
+        {
+            double skip = d is null ? 0.0 : d.Data[r % channels];
+            for (int t = 0; t < length; t++) y.Data[r * length + t] = xr[r * n + t] + skip * u.Data[r * length + t];
+        }
+        return y;
+    }
+
+    /// <summary>Fast tier of <see cref="ConvolveSafari"/> in float or double (SafariTransformFast, then the fast exact inverse).</summary>
+    public static Tensor<T> ConvolveSafariFast<T>(SafariBlocks pu, SafariBlocks pk, Tensor<T> u, Tensor<T> k, Tensor<T>? d = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (rows, channels, length, kernelLength) = CausalConvolution.Check(u, k, d);
+        int n = SafariSize(kernelLength + length);
+        var (kr, ki) = SafariTransformFast(pk, k.Data, new T[k.Length], channels, channels, kernelLength, n, inverse: false);
+        var (xr, xi) = SafariTransformFast(pu, u.Data, new T[u.Length], rows, channels, length, n, inverse: false);
+        for (int r = 0; r < rows; r++)
+        {
+            int c = r % channels;
+            FftConvolution.ComplexMultiply(xr.AsSpan(r * n, n), xi.AsSpan(r * n, n), kr.AsSpan(c * n, n), ki.AsSpan(c * n, n));
+        }
+        InverseFast<T>(xr, xi, rows, n);
+        var y = Tensor<T>.Zeros(u.ShapeArray);
+        for (int r = 0; r < rows; r++)
+        {
+            T skip = d is null ? T.Zero : d.Data[r % channels];
+            for (int t = 0; t < length; t++) y.Data[r * length + t] = xr[r * n + t] + skip * u.Data[r * length + t];
+        }
+        return y;
     }
 }

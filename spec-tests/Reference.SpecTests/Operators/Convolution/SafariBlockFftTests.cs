@@ -169,4 +169,25 @@ public class SafariBlockFftTests
             [.. inputs]);
         Assert.True(result.Passed, result.ToString());
     }
+
+    [Theory]
+    [InlineData(1, 8, 8)]
+    [InlineData(3, 20, 5)]
+    [InlineData(2, 100, 100)]
+    public void SafariConvolution_ExactBlocksGiveTheCausalConvolution_LearnedFastEqualsNaive(int channels, int length, int kernelLength)
+    {
+        // Exact blocks: F_u = F_k = the DFT of size N = pow2 >= Lk + L, so Re(ifft(F u F k))[:L] = k * u (no wrap reaches t < L).
+        var rng = new SplitMix64((ulong)(length + kernelLength));
+        var u = rng.NormalTensor<double>(0, 1, 2, channels, length);
+        var k = rng.NormalTensor<double>(0, 1, channels, kernelLength);
+        var d = rng.NormalTensor<double>(0, 1, channels);
+        var exact = SafariBlocks.Exact(1);
+        var direct = CausalConvolution.Forward(u, k, d);
+        Assert.True(Metrics.RelativeError(direct.Data, FlashButterfly.ConvolveSafari(exact, exact, u, k, d).Data) <= 1e-13);
+        var pu = Perturbed(channels, 3);
+        var pk = Perturbed(1, 4);
+        var naive = FlashButterfly.ConvolveSafari(pu, pk, u, k, d);
+        Assert.True(Metrics.RelativeError(naive.Data, FlashButterfly.ConvolveSafariFast(pu, pk, u, k, d).Data) <= 1e-12);
+        Assert.True(Metrics.RelativeError(direct.Data, naive.Data) > 1e-3);
+    }
 }

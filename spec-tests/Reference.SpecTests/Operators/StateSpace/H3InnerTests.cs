@@ -128,4 +128,42 @@ public class H3InnerTests
         var es = Assert.Throws<ArgumentException>(() => H3Inner.Forward(x, x, x, null, Tensor<double>.Zeros(4), Tensor<double>.Zeros(2, 2), null, 2));
         Assert.Equal("shiftD", es.ParamName);
     }
+
+    [Theory]
+    [InlineData(1, 4, 13)]
+    [InlineData(2, 4, 9)]
+    public void H3Layer_IsProjections_ThenTheInnerOpWithItsKernels_ThenTheOutputProjection(int headDim, int width, int length)
+    {
+        // ssm.h3 computed another way: q, k, v by the layer's projections, the inner op with the shift SSM's taps (ShiftSsm.Taps, skip)
+        // and the S4D kernel over the heads (S4D.Kernel, D), then y = o W_o^T + b_o.
+        var rng = new SplitMix64((ulong)(headDim * 10 + length));
+        var p = H3Parameters.Initialize(rng, width, headDim, stateSize: 8);
+        var u = rng.NormalTensor<double>(0, 1, 2, length, width);
+        Tensor<double> Project(double[] w, double[] b)
+        {
+            var x = Tensor<double>.Zeros(2, width, length);
+            for (int bi = 0; bi < 2; bi++)
+                for (int t = 0; t < length; t++)
+                    for (int c = 0; c < width; c++)
+                    {
+                        double acc = 0.0;
+                        for (int j = 0; j < width; j++) acc += w[c * width + j] * u.Data[(bi * length + t) * width + j];
+                        x.Data[(bi * width + c) * length + t] = acc + b[c];
+                    }
+            return x;
+        }
+        var o = H3Inner.Forward(Project(p.Wq, p.Bq), Project(p.Wk, p.Bk), Project(p.Wv, p.Bv), ShiftSsm.Taps(p.Shift),
+            new Tensor<double>((double[])p.Shift.Skip.Clone(), width), S4D.Kernel(p.Ssm, length, p.Method), p.Ssm.SkipTensor(), headDim);
+        var expected = H3.Forward(p, u);
+        var y = new double[expected.Length];
+        for (int bi = 0; bi < 2; bi++)
+            for (int t = 0; t < length; t++)
+                for (int j = 0; j < width; j++)
+                {
+                    double acc = 0.0;
+                    for (int c = 0; c < width; c++) acc += p.Wo[j * width + c] * o.Data[(bi * width + c) * length + t];
+                    y[(bi * length + t) * width + j] = acc + p.Bo[j];
+                }
+        Assert.True(Metrics.RelativeError(expected.Data, y) <= 1e-12);
+    }
 }
