@@ -657,7 +657,7 @@ def conv_hyena_filter(p, x, dtype):
         h = h * (np.exp(-t * np.abs(deltas)) + p.get("shift", 0.0))
     if p.get("normalized", False):
         h = h / np.sum(np.abs(h), axis=-1, keepdims=True)
-    k = h.T.astype(dtype)                                                   # [D, L]
+    k = np.ascontiguousarray(h.T.astype(dtype))                             # [D, L], C order for the .npy
     bias = f("bias") if p.get("bias", True) else np.zeros(d, dtype)
     n = 2 * length
     y = np.fft.irfft(np.fft.rfft(u.astype(np.float64), n) * np.fft.rfft(k.astype(np.float64), n), n)[..., :length] + bias[:, None] * u
