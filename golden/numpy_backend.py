@@ -548,6 +548,173 @@ def s4d(p, x, dtype):
     return {"y": _causal_conv(x["u"].astype(dtype), kernel, x["d"].astype(dtype)).astype(dtype), "kernel": kernel}
 
 
+def _fft_causal_conv(u, k, d):
+    """fftconv_h3_ref's convolution: rfft of size 2L of u [..., C, L] and of the first L taps of k [C, Lk], irfft, first L;
+    plus d[C] u (d None: no skip). numpy's FFT runs in float64."""
+    length = u.shape[-1]
+    n = 2 * length
+    y = np.fft.irfft(np.fft.rfft(u.astype(np.float64), n) * np.fft.rfft(k[:, :length].astype(np.float64), n), n)[..., :length]
+    return y if d is None else y + d[:, None] * u
+
+
+def ssm_h3_inner(p, x, dtype):
+    """H3's inner op with given kernels (Fu, Dao et al. 2023, Algorithm 1; fftconv_h3_ref): kbar = shift_k * k + shift_d k,
+    kv = per-head outer products kbar_d1 v_d2, ys = ssm_k * kv + d kv, y = sum over d1 of q_d1 ys. Outputs rounded to dtype."""
+    f = lambda name: x[name].astype(dtype) if name in x else None
+    q, k, v = f("q"), f("k"), f("v")
+    nb, dm, length = q.shape
+    hd = p["head_dim"]
+    heads = dm // hd
+    if "shift_k" in x:
+        k = _fft_causal_conv(k, f("shift_k"), f("shift_d"))
+    kh = k.reshape(nb, heads, hd, length)
+    vh = v.reshape(nb, heads, hd, length)
+    kv = np.einsum("bhil,bhjl->bijhl", kh, vh)                    # [B, d1, d2, H, L]
+    ys = _fft_causal_conv(kv, f("ssm_k"), f("d"))
+    y = np.einsum("bhil,bijhl->bhjl", q.reshape(nb, heads, hd, length), ys)
+    return {"y": y.reshape(nb, dm, length).astype(dtype)}
+
+
+def _safari_cooley_tukey(k, n, m, mat):
+    """safari's _cooley_tukey (block_fft.py) on k [..., H, m n]: view (m, n); mat(m) [Hb, m, m] on the m axis (Hb broadcast
+    against H); the (n, m) twiddles exp(-2 pi i a b / (m n)) on the transpose; then mat(n) (n <= 16) or, with the
+    m axis moved in front of H ('... h n m -> ... m h n'), the recursion with 16-point blocks; flattened (n m)."""
+    grid = k.reshape(k.shape[:-1] + (m, n))
+    kf = np.einsum("...mo,...on->...mn", mat(m), grid)
+    a = np.arange(n)[:, None]
+    b = np.arange(m)[None, :]
+    twiddle = np.exp(-2j * np.pi * ((a * b) % (n * m)) / (n * m))
+    kf = np.einsum("nm,...mn->...nm", twiddle, kf)
+    if n <= 16:
+        kf = np.einsum("...no,...om->...nm", mat(n), kf)
+    else:
+        kf = np.moveaxis(_safari_cooley_tukey(np.moveaxis(kf, -1, -3), n // 16, 16, mat), -3, -1)
+    return kf.reshape(kf.shape[:-2] + (n * m,))
+
+
+def conv_block_fft(p, x, dtype):
+    """safari's BlockFFT (Fu, Epstein et al. 2023, Sec. 3.2-3.3; block_fft.py): N = the power of two >= n, x zero-padded,
+    16-point levels then the rest, mat_f per block size (absent: the exact DFT matrix), [Hb, f, f] broadcast over channels;
+    inverse = conj(F(conj x)) / N. Complex128 throughout; y [B, H, N, 2] rounded to dtype."""
+    xr = x["x_re"].astype(dtype).astype(np.float64)
+    xc = xr + 1j * (x["x_im"].astype(dtype).astype(np.float64) if "x_im" in x else 0)
+    nb, h, length = xc.shape
+    n = 1
+    while n < p["n"]:
+        n *= 2
+    mats = {}
+    for f in (2, 4, 8, 16):
+        name = "mat_%d" % f
+        if name in x:
+            v = x[name].astype(dtype).astype(np.float64)
+            mats[f] = v[..., 0] + 1j * v[..., 1]
+        else:
+            idx = np.arange(f)
+            mats[f] = np.exp(-2j * np.pi * np.outer(idx, idx) / f)[None]
+    inverse = p.get("inverse", False)
+    v = np.zeros((nb, h, n), complex)
+    v[..., :length] = np.conj(xc) if inverse else xc
+    if n <= 16:
+        y = np.einsum("...so,...o->...s", mats[n], v)
+    else:
+        y = _safari_cooley_tukey(v, n // 16, 16, lambda f: mats[f])
+    if inverse:
+        y = np.conj(y) / n
+    return {"y": np.stack([y.real, y.imag], axis=-1).astype(dtype)}
+
+
+def conv_hyena_filter(p, x, dtype):
+    """safari's HyenaFilter (Poli et al. 2023, Sec. 3.3; hyena.py): z = PositionalEmbedding(l_max)[:L] (or the given z),
+    implicit_filter = Linear(E, F) Sin, n x (Linear(F, F) Sin), Linear(F, D, no bias) with one Sin frequency; then
+    ExponentialModulation x * (exp(-t |deltas|) + shift) when modulate (deltas = linspace(ln(target)/slow, ln(target)/fast, D)
+    unless given); optional L1 normalization over the channel axis; y = fftconv_ref(u, h, bias) (bias off: 0 * bias)."""
+    f = lambda name: x[name].astype(dtype)
+    u = f("u")
+    length, l_max, e = u.shape[-1], p["max_length"], p["embedding_dim"]
+    width, d = p["filter_width"], p["width"]
+    inner = p.get("num_inner_mlps", 2)
+    t = np.linspace(0, 1, l_max)[:, None]
+    if "z" in x:
+        z = f("z").reshape(l_max, e)
+    else:
+        bands = (e - 1) // 2
+        w = 2 * math.pi * np.linspace(0, l_max - 1, l_max)[:, None] / l_max
+        fr = np.linspace(1e-4, bands - 1, bands)[None, :]
+        zc = np.exp(-1j * fr * w)
+        z = np.concatenate([t, zc.real, zc.imag], axis=1)
+    z, t = z[:length].astype(dtype), t[:length].astype(dtype)
+    freq = f("freq")
+    h = np.sin(freq * (z @ f("w0").reshape(width, e).T + f("b0")))
+    for i in range(inner):
+        h = np.sin(freq * (h @ f("inner_w")[i].T + f("inner_b")[i]))
+    h = h @ f("w_out").reshape(d, width).T                                  # [L, D]
+    if p.get("modulate", True):
+        if "deltas" in x:
+            deltas = f("deltas")
+        else:
+            target = p.get("target", 1e-2)
+            deltas = np.linspace(math.log(target) / p.get("slow_decay_pct", 1.5), math.log(target) / p.get("fast_decay_pct", 0.3), d)
+        h = h * (np.exp(-t * np.abs(deltas)) + p.get("shift", 0.0))
+    if p.get("normalized", False):
+        h = h / np.sum(np.abs(h), axis=-1, keepdims=True)
+    k = np.ascontiguousarray(h.T.astype(dtype))                             # [D, L], C order for the .npy
+    bias = f("bias") if p.get("bias", True) else np.zeros(d, dtype)
+    n = 2 * length
+    y = np.fft.irfft(np.fft.rfft(u.astype(np.float64), n) * np.fft.rfft(k.astype(np.float64), n), n)[..., :length] + bias[:, None] * u
+    return {"y": y.astype(dtype), "h": k}
+
+
+def ssm_s4d_state(p, x, dtype):
+    """S4D from a given state (Gu et al. 2022, Sec. 3.1): the recurrence x_t = Abar x_(t-1) + Bbar u_t, y_t = 2 Re(C x_t) + D u_t
+    run token by token from x_0 = state_re + i state_im (absent: 0); returns y and the final modes (re, im)."""
+    cdt = np.complex64 if dtype == np.float32 else np.complex128
+    f = lambda name: x[name].astype(dtype)
+    u = f("u")                                                       # [B, H, L]
+    a = (-np.exp(f("log_neg_real_a")) + 1j * f("imag_a")).astype(cdt)
+    b = (f("b_re") + 1j * f("b_im")).astype(cdt)
+    c = (f("c_re") + 1j * f("c_im")).astype(cdt)
+    delta = np.exp(f("log_delta"))[:, None]
+    z = delta * a
+    if p["discretization"] == "zoh":
+        abar, bbar = np.exp(z), np.expm1(z) / a * b
+    else:
+        abar, bbar = (1 + z / 2) / (1 - z / 2), delta * b / (1 - z / 2)
+    state = np.zeros(u.shape[:2] + (a.shape[1],), cdt)
+    if "state_re" in x:
+        state = state + f("state_re")
+    if "state_im" in x:
+        state = state + 1j * f("state_im")
+    y = np.zeros(u.shape, dtype)
+    for t in range(u.shape[-1]):
+        state = abar * state + bbar * u[..., t:t + 1]
+        y[..., t] = 2 * np.real(np.sum(c * state, axis=-1)) + f("d") * u[..., t]
+    return {"y": y.astype(dtype), "final_state_re": state.real.astype(dtype), "final_state_im": state.imag.astype(dtype)}
+
+
+def conv_block_fft_conv(p, x, dtype):
+    """safari's LongConv with block_fft_conv (long_conv.py): k_f = block_fft_k(k, N), u_f = block_fft_u(u, N), N = the power of two
+    >= Lk + L, y = ifft(u_f k_f)[:L].real + d u (torch.fft.ifft: the exact inverse). Each BlockFFT is conv_block_fft with its own
+    mat_f inputs (absent: exact). Outputs rounded to dtype."""
+    u = x["u"].astype(dtype).astype(np.float64)
+    k = x["k"].astype(dtype).astype(np.float64)
+    length, taps = u.shape[-1], k.shape[-1]
+    n = length + taps
+
+    def transform(v, prefix):
+        inputs = {"x_re": v}
+        for f in (2, 4, 8, 16):
+            if "%s_%d" % (prefix, f) in x:
+                inputs["mat_%d" % f] = x["%s_%d" % (prefix, f)]
+        out = conv_block_fft({"n": n}, inputs, np.float64)["y"]
+        return out[..., 0] + 1j * out[..., 1]
+
+    spectrum = transform(u, "mat_u") * transform(k[None], "mat_k")
+    y = np.fft.ifft(spectrum, axis=-1).real[..., :length]
+    if "d" in x:
+        y = y + x["d"].astype(dtype).astype(np.float64)[:, None] * u
+    return {"y": y.astype(dtype)}
+
+
 # ---------------------------------------------------------------- attention and linear recurrences
 # docs/operators.md, "Softmax attention", "Linear attention and gated linear attention";
 # layout [B, H, L, X]. Softmax attention by its masked score matrix; linear, decayed linear and
@@ -768,6 +935,9 @@ OPS.update({"conv.causal": conv_causal, "conv.bidirectional": conv_bidirectional
             "attention.linear": attention_linear, "attention.decayed_linear": attention_decayed_linear,
             "recurrence.gla": recurrence_gla, "ess.tolerance": ess_tolerance, "ess.entropy": ess_entropy})
 OPS.update({"monarch.multiply": monarch_multiply})
+OPS.update({"ssm.h3_inner": ssm_h3_inner, "conv.block_fft": conv_block_fft,
+            "conv.hyena_filter": conv_hyena_filter, "ssm.s4d_state": ssm_s4d_state,
+            "conv.block_fft_conv": conv_block_fft_conv})
 OPS.update({name: _activation(name) for name in ACTIVATIONS})
 OPS.update({"connectomics.covariance": connectomics_covariance, "connectomics.correlation": connectomics_correlation,
             "connectomics.partial_correlation": connectomics_partial_correlation,

@@ -39,6 +39,9 @@ public static partial class CausalConvolution
             NaiveEntry = "CausalConvolution.ForwardBidirectional(u, k, kRev, d, mode)",
             Naive = (p, x) => NamedTensors.Outputs(("y",
                 ForwardBidirectional(x.Double("u"), x.Double("k"), x.Double("k_rev"), Skip(x), Mode(p)))),
+            FastEntry = "CausalConvolution.ForwardBidirectionalFast<T>(u, k, kRev, d, mode) (float32, float64: both parts by ForwardFast, " +
+                "the anti-causal one on the time-reversed input)",
+            Fast = (p, x, precision) => precision == Precision.Float32 ? FastOut<float>(p, x) : FastOut<double>(p, x),
             Forms =
             [
                 new("causal + time-reversed causal", "CausalConvolution.Forward(u, k, d) + reverse(CausalConvolution.Forward(reverse(u), k_rev')) " +
@@ -73,13 +76,14 @@ public static partial class CausalConvolution
             Autodiff = (p, _, v) => ConvolutionOps.Bidirectional(v[0], v[1], v[2], Mode(p), v.Length > 3 ? v[3] : null),
             Without = new Dictionary<string, string>
             {
-                ["fast"] = "naive tier only: CausalConvolution has no fast bidirectional entry (ForwardFast is causal); " +
-                    "the FFT spectra of both conventions are in golden/numpy_backend.py",
                 ["realize"] = "not causal: output t reads inputs after t, so no recurrence over t (diagonal or not) realizes T",
                 ["step"] = "not causal: output t needs the inputs up to L - 1, so there is no token-by-token decoding (the file head says so)",
                 ["ess"] = "not causal: ESS is defined on causal (lower-triangular) operators; the catalog has no bidirectional instance",
             },
         };
+
+        private static NamedArrays FastOut<T>(JsonObject p, NamedArrays x) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
+            NamedTensors.Outputs(("y", ForwardBidirectionalFast(x.As<T>("u"), x.As<T>("k"), x.As<T>("k_rev"), x.Optional<T>("d"), Mode(p), maxThreads: 1)));
 
         private static BidirectionalMode Mode(JsonObject p) => p.String("mode") switch
         {

@@ -51,4 +51,34 @@ public static partial class CausalConvolution
         });
         return y;
     }
+
+    /// <summary>
+    /// Fast tier of <see cref="ForwardBidirectional"/> for float or double: the causal part by <see cref="ForwardFast{T}"/>, the
+    /// anti-causal part as a causal convolution of the time-reversed input, sum_m kRev[m - o] u[t + m] = conv(rev u, k')[L - 1 - t]
+    /// with k' = kRev delayed by o (o = 0 conjugate, 1 pad_flip), also by ForwardFast; then the two are added.
+    /// </summary>
+    public static Tensor<T> ForwardBidirectionalFast<T>(Tensor<T> u, Tensor<T> k, Tensor<T> kRev, Tensor<T>? d, BidirectionalMode mode,
+        int maxThreads = 0) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var (rows, channels, length, _) = Check(u, k, d);
+        ArgumentNullException.ThrowIfNull(kRev);
+        if (kRev.Rank != 2 || kRev.Dim(0) != channels || kRev.Dim(1) < 1)
+            throw new ArgumentException($"kRev must have shape [C = {channels}, Lr] with Lr >= 1, got {Shapes.Format(kRev.Shape)}.", nameof(kRev));
+        int offset = mode == BidirectionalMode.Conjugate ? 0 : 1, lr = kRev.Dim(1);
+        var delayed = Tensor<T>.Zeros(channels, lr + offset);
+        for (int c = 0; c < channels; c++) kRev.Data.AsSpan(c * lr, lr).CopyTo(delayed.Data.AsSpan(c * (lr + offset) + offset));
+        var reversed = Tensor<T>.Zeros(u.ShapeArray);
+        for (int r = 0; r < rows; r++)
+            for (int t = 0; t < length; t++) reversed.Data[r * length + t] = u.Data[r * length + length - 1 - t];
+        var anti = ForwardFast(reversed, delayed, null, maxThreads);
+        var y = ForwardFast(u, k, d, maxThreads);
+        for (int r = 0; r < rows; r++)
+        {
+            var yr = y.Data.AsSpan(r * length, length);
+            var ar = anti.Data.AsSpan(r * length, length);
+            ar.Reverse();
+            TensorPrimitives.Add(yr, ar, yr);
+        }
+        return y;
+    }
 }

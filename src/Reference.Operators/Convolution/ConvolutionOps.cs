@@ -106,4 +106,82 @@ public static class ConvolutionOps
             return d is null ? [r.Input, r.Kernel, packed] : [r.Input, r.Kernel, r.Skip, packed];
         });
     }
+
+    /// <summary>
+    /// `conv.block_fft`: safari's block FFT of x = xRe + i xIm [B, H, L] (xIm null: real input) to N = SafariSize(n), forward or
+    /// inverse, with mats[i] = mat_f [Hb, f, f, 2] for f = 2, 4, 8, 16 (null: the exact DFT block, not differentiated);
+    /// output [B, H, N, 2]. VJP <see cref="Convolution.FlashButterfly.SafariBackward"/>.
+    /// </summary>
+    public static Variable SafariBlockFft(Variable xRe, Variable? xIm, Variable?[] mats, int channels, int n, bool inverse)
+    {
+        ArgumentNullException.ThrowIfNull(xRe);
+        ArgumentNullException.ThrowIfNull(mats);
+        if (mats.Length != 4)
+            throw new ArgumentException($"mats must hold 4 entries (mat_2, mat_4, mat_8, mat_16; null for the exact block), got {mats.Length}.", nameof(mats));
+        int hb = mats.FirstOrDefault(m => m is not null)?.Value.Dim(0) ?? 1;
+        var blocks = SafariBlocks.Exact(hb);
+        for (int i = 0; i < 4; i++)
+        {
+            if (mats[i] is not { } m) continue;
+            int f = SafariBlocks.Sizes[i];
+            Shapes.Same(m.Value, [hb, f, f, 2], nameof(mats));
+            for (int e = 0; e < hb * f * f; e++)
+            {
+                blocks.Re[i][e] = m.Value.Data[2 * e];
+                blocks.Im[i][e] = m.Value.Data[2 * e + 1];
+            }
+        }
+        var re = xRe.Value;
+        var im = xIm?.Value ?? Tensor<double>.Zeros(re.ShapeArray);
+        Shapes.Same(im, re.Shape, nameof(xIm));
+        int length = re.Dim(-1), rows = re.Length / length, size = Convolution.FlashButterfly.SafariSize(n);
+        var (yr, yi) = Convolution.FlashButterfly.SafariTransform(blocks, re.Data, im.Data, rows, channels, length, n, inverse);
+        var y = Convolution.FlashButterfly.SafariBlockFft.Interleave(yr, yi, rows / channels, channels, size);
+        var present = mats.Where(m => m is not null).Select(m => m!).ToArray();
+        Variable[] inputs = xIm is null ? [xRe, .. present] : [xRe, xIm, .. present];
+        return Function.Apply("conv.block_fft", inputs, y, g =>
+        {
+            var gRe = new double[rows * size];
+            var gIm = new double[rows * size];
+            for (int i = 0; i < rows * size; i++)
+            {
+                gRe[i] = g.Data[2 * i];
+                gIm[i] = g.Data[2 * i + 1];
+            }
+            var r = Convolution.FlashButterfly.SafariBackward(blocks, re.Data, im.Data, rows, channels, length, n, inverse, gRe, gIm);
+            var grads = new List<Tensor<double>?> { new(r.InputRe, re.ShapeArray) };
+            if (xIm is not null) grads.Add(new Tensor<double>(r.InputIm, re.ShapeArray));
+            for (int i = 0; i < 4; i++)
+            {
+                if (mats[i] is null) continue;
+                int f = SafariBlocks.Sizes[i];
+                var d = new double[hb * f * f * 2];
+                for (int e = 0; e < hb * f * f; e++)
+                {
+                    d[2 * e] = r.BlockRe[i][e];
+                    d[2 * e + 1] = r.BlockIm[i][e];
+                }
+                grads.Add(new Tensor<double>(d, hb, f, f, 2));
+            }
+            return [.. grads];
+        });
+    }
+
+    /// <summary>
+    /// `conv.flash_butterfly` on the fast tier in float64: the forward by <see cref="Convolution.FlashButterfly.ConvolveFast{T}"/>,
+    /// the VJP by <see cref="Convolution.FlashButterfly.BackwardFast{T}"/> (two block-FFT correlations); threads up to
+    /// <paramref name="maxThreads"/> (0 = all cores).
+    /// </summary>
+    public static Variable FlashButterflyFast(Variable u, Variable k, Variable? d = null, int maxThreads = 0)
+    {
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(k);
+        var y = Convolution.FlashButterfly.ConvolveFast(u.Value, k.Value, d?.Value, maxThreads);
+        Variable[] inputs = d is null ? [u, k] : [u, k, d];
+        return Function.Apply("conv.flash_butterfly", inputs, y, g =>
+        {
+            var r = Convolution.FlashButterfly.BackwardFast(u.Value, k.Value, d?.Value, g, maxThreads);
+            return d is null ? [r.Input, r.Kernel] : [r.Input, r.Kernel, r.Skip];
+        });
+    }
 }

@@ -50,6 +50,9 @@ public static partial class FlashButterfly
             new("three-pass (Sec. 3.2)", "FlashButterfly.ConvolveThreePass(u, k, d): first level over the whole sequence, then chunk by chunk " +
                 "(forward, product, inverse on each chunk of N / m), then the first level's adjoint",
                 (_, x) => NamedTensors.Outputs(("y", ConvolveThreePass(x.Double("u"), x.Double("k"), Skip(x)))), "y"),
+            new("chunked state passing on the fast tier (Lc = 8)", "FlashButterfly.ConvolveChunkedFast<double>(u, k, d, 8): ForwardChunkFast per chunk, " +
+                "the pending tail of the earlier chunks' full convolutions carried as the state",
+                (_, x) => NamedTensors.Outputs(("y", ConvolveChunkedFast(x.Double("u"), x.Double("k"), Skip(x), 8, maxThreads: 1))), "y"),
             new("direct causal sum", "CausalConvolution.Forward(u, k, d)",
                 (_, x) => NamedTensors.Outputs(("y", CausalConvolution.Forward(x.Double("u"), x.Double("k"), Skip(x)))), "y"),
             new("materialized T u", "CausalConvolution.Materialize(k, d, L), then T u per row",

@@ -547,7 +547,7 @@ public static partial class FlashButterfly
     /// into dRe, dIm [level][f, f] (the derivation is on <see cref="BackwardLearned"/>).
     /// </summary>
     private static void Adjoint(ReadOnlySpan<double> xr, ReadOnlySpan<double> xi, Span<double> gr, Span<double> gi,
-        int rows, int n, int[] factors, int level, (double[] Re, double[] Im)[] blocks, double[][] dRe, double[][] dIm)
+        int rows, int n, int[] factors, int level, (double[] Re, double[] Im)[] blocks, double[][] dRe, double[][] dIm, double sign = -1.0)
     {
         var (br, bi) = blocks[level];
         var conjBi = bi.Select(v => -v).ToArray();
@@ -575,7 +575,7 @@ public static partial class FlashButterfly
         for (int r = 0; r < rows; r++)
         {
             ComplexGemm(m, q, m, br, bi, m, false, xr.Slice(r * n, n), xi.Slice(r * n, n), q, false, ar.AsSpan(r * n, n), ai.AsSpan(r * n, n), q);
-            Twiddle(ar.AsSpan(r * n, n), ai.AsSpan(r * n, n), m, q, n, -1.0);
+            Twiddle(ar.AsSpan(r * n, n), ai.AsSpan(r * n, n), m, q, n, sign);
         }
         // Un-permute: the gradient of B_out[k1, k2] is g[k1 + m k2].
         var sr = new double[rows * n];
@@ -587,11 +587,11 @@ public static partial class FlashButterfly
                     sr[r * n + k1 * q + k2] = gr[r * n + k1 + m * k2];
                     si[r * n + k1 * q + k2] = gi[r * n + k1 + m * k2];
                 }
-        Adjoint(ar, ai, sr, si, rows * m, q, factors, level + 1, blocks, dRe, dIm);
+        Adjoint(ar, ai, sr, si, rows * m, q, factors, level + 1, blocks, dRe, dIm, sign);
         for (int r = 0; r < rows; r++)
         {
             // The twiddles' adjoint multiplies by conj(W), then A = B X gives g_B += g_A X^H and g_X = B^H g_A.
-            Twiddle(sr.AsSpan(r * n, n), si.AsSpan(r * n, n), m, q, n, 1.0);
+            Twiddle(sr.AsSpan(r * n, n), si.AsSpan(r * n, n), m, q, n, -sign);
             ComplexGemm(m, m, q, sr.AsSpan(r * n, n), si.AsSpan(r * n, n), q, false, xr.Slice(r * n, n), conjXi.AsSpan(r * n, n), q, true, tr, ti, m);
             Accumulate(dRe[level], dIm[level], tr, ti);
             ComplexGemm(m, q, m, br, conjBi, m, true, sr.AsSpan(r * n, n), si.AsSpan(r * n, n), q, false, gr.Slice(r * n, n), gi.Slice(r * n, n), q);

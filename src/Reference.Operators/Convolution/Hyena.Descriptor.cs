@@ -56,6 +56,11 @@ public static partial class Hyena
         Outputs = [new("y", "[B, L, D]", "the operator's output after out_proj")],
         NaiveEntry = "Hyena.Forward(p, u)",
         Naive = (p, x) => NamedTensors.Outputs(("y", Forward(ParametersOf(p, x), x.Double("u")))),
+        FastEntry = "Hyena.ForwardFast<T>(p, u) (float32, float64: the filter by HyenaFilter.FilterFast, projections by TensorPrimitives, " +
+            "every convolution by CausalConvolution.ForwardFast)",
+        Fast = (p, x, precision) => precision == Precision.Float32
+            ? NamedTensors.Outputs(("y", ForwardFast(ParametersOf(p, x), x.As<float>("u"), maxThreads: 1)))
+            : NamedTensors.Outputs(("y", ForwardFast(ParametersOf(p, x), x.As<double>("u"), maxThreads: 1))),
         Forms =
         [
             new("recurrent", "Hyena.InitialState(p, B), then Hyena.Step(p, state, u_t) per token",
@@ -121,8 +126,6 @@ public static partial class Hyena
         Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, Rationale),
         Without = new Dictionary<string, string>
         {
-            ["fast"] = "naive float64 tier only: Hyena.cs has no fast entry (the filter MLP and every convolution run in Forward's loops; " +
-                "the FFT route of the long convolutions is conv.causal's ForwardFast)",
             ["realize"] = "no finite diagonal state: the implicit filters are arbitrary length-L sequences and the operator is gated by the " +
                 "input, so decoding carries the O(L) input history (HyenaState), not a diagonal recurrence",
         },

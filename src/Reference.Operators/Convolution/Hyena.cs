@@ -376,7 +376,7 @@ public static partial class Hyena
     }
 
     /// <summary>`sin`: y = sin(x), VJP g cos(x).</summary>
-    private static Variable Sin(Variable x)
+    internal static Variable Sin(Variable x)
     {
         var y = Tensor<double>.Zeros(x.Value.ShapeArray);
         for (int i = 0; i < y.Length; i++) y.Data[i] = Math.Sin(x.Value.Data[i]);

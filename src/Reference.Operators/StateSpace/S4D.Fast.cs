@@ -192,4 +192,45 @@ public static partial class S4D
         for (int h = 0; h < p.Channels; h++) d.Data[h] = T.CreateTruncating(p.D[h]);
         return CausalConvolution.ForwardFast(u, KernelFast<T>(p, length, method, maxThreads), d, maxThreads);
     }
+
+    /// <summary>
+    /// Fast tier of <see cref="ForwardChunk"/> in float or double: the chunk's zero-state output by <see cref="ForwardFast{T}"/>, plus the
+    /// initial state's response 2 Re(C_n Abar_n^(l+1) s_n) (powers by repeated multiplication in float64), then the final state
+    /// s &lt;- Abar^Lc s + sum_j Abar^(Lc-1-j) Bbar u_j by the recurrence itself (Horner, float64). state holds the initial state on
+    /// entry and the final one on return; a fresh <see cref="InitialState"/> gives the zero-state layer.
+    /// </summary>
+    public static Tensor<T> ForwardChunkFast<T>(S4DParameters p, S4DState state, Tensor<T> uChunk, Discretization method, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckState(p, state);
+        var y = ForwardFast(p, uChunk, method, maxThreads);
+        int length = uChunk.Dim(-1), rows = uChunk.Length / length;
+        if (rows != state.Rows)
+            throw new ArgumentException($"uChunk has {rows} rows, the state holds {state.Rows}.", nameof(uChunk));
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
+        Parallel.For(0, rows, options, r =>
+        {
+            int h = r % p.Channels;
+            var response = new double[length];
+            for (int n = 0; n < p.Modes; n++)
+            {
+                var (abar, bbar, _) = Discretize(p, h, n, method);
+                ref Complex s = ref state.X[r * p.Modes + n];
+                if (s != Complex.Zero)
+                {
+                    Complex z = p.C(h, n) * s * abar;
+                    for (int l = 0; l < length; l++)
+                    {
+                        response[l] += z.Real;
+                        z *= abar;
+                    }
+                }
+                Complex acc = s;
+                for (int j = 0; j < length; j++) acc = abar * acc + bbar * double.CreateTruncating(uChunk.Data[r * length + j]);
+                s = acc;
+            }
+            for (int l = 0; l < length; l++) y.Data[r * length + l] += T.CreateTruncating(2.0 * response[l]);
+        });
+        return y;
+    }
 }
