@@ -12,7 +12,7 @@ namespace Reference.Cuda;
 /// before returning (the buffers are <c>using</c>-scoped). The <c>Launch*</c> members take device
 /// views instead, for callers that keep data on the device (the bench).
 /// </summary>
-public static class GpuOps
+public static partial class GpuOps
 {
     private static readonly ConcurrentDictionary<(Accelerator, string, Type), Delegate> Kernels = new();
 
