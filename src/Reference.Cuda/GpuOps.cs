@@ -226,6 +226,25 @@ public static partial class GpuOps
             ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanKernel.ChunkOutputs));
         int bgnl = s.B * s.G * s.N * s.L;
         if (bgnl == 0) return;
+        if (SelectiveScanRegisterKernel.Applies(s))
+        {
+            // N <= 16: one thread per channel, states in registers, b and c read from their own layout.
+            var firstR = Kernel(acc, "scan.states.registers", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
+                ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanRegisterKernel.ChunkStates));
+            var outputsR = Kernel(acc, "scan.outputs.registers", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
+                ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanRegisterKernel.ChunkOutputs));
+            if (s.Chunks > 1)
+            {
+                firstR(SelectiveScanRegisterKernel.Config(s), u, delta, aLog, b, bias, states, sums, s);
+                carry(SelectiveScanKernel.CarryConfig(s), aLog, states, sums, s);
+            }
+            else
+            {
+                states.MemSetToZero();
+            }
+            outputsR(SelectiveScanRegisterKernel.Config(s), u, delta, aLog, b, c, d, z, bias, states, output, s);
+            return;
+        }
         transpose(bgnl, b, bt, s);
         transpose(bgnl, c, ct, s);
         if (s.Chunks > 1)

@@ -177,7 +177,7 @@ public class BackendParityTests
             {
                 int groups = Between(1, 2);
                 var p = Params.Of(("batch", wide ? 1 : Between(1, 2)), ("channels", groups * Between(1, 2)), ("length", draw == Draws - 1 ? Between(70, 100) : wide ? Between(33, 70) : Between(1, 8)),
-                    ("state_size", wide ? Between(20, 40) : Between(1, 8)), ("groups", groups),
+                    ("state_size", draw == 1 ? Between(20, 40) : draw == 2 ? Between(9, 16) : Between(1, 8)), ("groups", groups),
                     ("skip", rng.Uniform() < 0.5), ("gate", rng.Uniform() < 0.5), ("delta_bias", rng.Uniform() < 0.5));
                 if (p.Bool("delta_bias"))
                 {
