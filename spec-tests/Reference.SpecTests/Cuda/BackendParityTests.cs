@@ -89,6 +89,25 @@ public class BackendParityTests
         Assert.Throws<NotSupportedException>(() => CudaBackend.Float32.Run(new BackendRequest("nn.softmax", 1, "x", [], [], ["out"])));
     }
 
+    [Fact]
+    public void Negative_NewKernelsNameTheirBadArgument()
+    {
+        // Shape errors name the argument; sizes past a kernel's bound name the bound (and nothing is launched).
+        var e = Assert.Throws<ArgumentException>(() => GpuOps.GatedLinearAttention(new float[8], new float[8], new float[8], new float[7],
+            1, 1, 2, 4, 4, scalarGate: false));
+        Assert.Equal("g", e.ParamName);
+        var big = Assert.Throws<NotSupportedException>(() => GpuOps.LinearAttention(new float[16], new float[16], new float[4],
+            1, 1, 2, 8, 2, map: 3, normalize: true, 1f, 1e-10f));
+        Assert.Contains($"F <= {GpuOps.MaxLinearFeatures}", big.Message);
+        Assert.Contains("F = 73", big.Message);
+        var monarch = Assert.Throws<ArgumentException>(() => GpuOps.Monarch(1, 2, 3, 2, 4, 2, 2, new float[12], null, new float[16], null,
+            new float[4], null));
+        Assert.Contains("L R = K Q", monarch.Message);
+        var ssd = Assert.Throws<ArgumentException>(() => GpuOps.Ssd(new float[6], new float[3], new float[3], new float[4], new float[4],
+            null, null, 1, 1, 3, 2, 2, 4));
+        Assert.Equal("groups", ssd.ParamName);
+    }
+
     /// <summary>
     /// a_log in [-6, -4) (|A| &lt; 0.02): the state decays slowly, so what a chunk hands to the next
     /// chunk shows in the outputs (with the generator's [-1, 2) it is forgotten within a chunk, and an
