@@ -4,6 +4,7 @@ using Reference.Core.Conformance;
 using Reference.Core.IO;
 using Reference.Golden;
 using Reference.Golden.Backends;
+using Reference.Operators.StateSpace;
 
 namespace Reference.Cuda;
 
@@ -14,11 +15,18 @@ namespace Reference.Cuda;
 /// without one) and returns the outputs; other ops are skipped. The ops mirror the fast tier's
 /// entries: linalg.gemm (FastGemm), attention.softmax (SoftmaxAttention.ForwardFast),
 /// fft.causal_conv (the direct causal sum; the CPU takes the FFT), ssm.selective_scan
-/// (SelectiveScan's chunked form).
+/// (SelectiveScan's chunked form); recurrence.gla, attention.linear, attention.decayed_linear and
+/// ssm.ssd share the chunked gated linear kernel (the CPU tiers' chunked forms); ssm.s4d generates
+/// its kernel from float64 per-mode factors (S4D.KernelFast) and convolves; monarch.multiply runs the
+/// two block products (Monarch.MultiplyFast, split complex for complex cases).
 /// </summary>
 public sealed class CudaBackend : IGoldenBackend
 {
-    private static readonly string[] Supported = ["linalg.gemm", "attention.softmax", "fft.causal_conv", "ssm.selective_scan"];
+    private static readonly string[] Supported =
+    [
+        "linalg.gemm", "attention.softmax", "fft.causal_conv", "ssm.selective_scan",
+        "recurrence.gla", "attention.linear", "attention.decayed_linear", "ssm.ssd", "ssm.s4d", "monarch.multiply",
+    ];
 
     private CudaBackend(string name, Precision precision)
     {
@@ -67,8 +75,123 @@ public sealed class CudaBackend : IGoldenBackend
         "linalg.gemm" => Gemm<T>(p, x),
         "attention.softmax" => Attention<T>(p, x),
         "fft.causal_conv" => Convolution<T>(p, x),
+        "recurrence.gla" => Gla<T>(p, x),
+        "attention.linear" => Linear<T>(p, x),
+        "attention.decayed_linear" => DecayedLinear<T>(p, x),
+        "ssm.ssd" => Ssd<T>(p, x),
+        "ssm.s4d" => S4D<T>(p, x),
+        "monarch.multiply" => Monarch<T>(p, x),
         _ => Scan<T>(p, x),
     };
+
+    private static NamedArrays Gla<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int b = p.Int("b"), h = p.Int("h"), l = p.Int("l"), kd = p.Int("k"), vd = p.Int("v");
+        bool scalar = p.ContainsKey("scalar_gate") && p.Bool("scalar_gate");
+        var result = GpuOps.GatedLinearAttention(CaseInputs.As<T>(x["q"]), CaseInputs.As<T>(x["k"]), CaseInputs.As<T>(x["v"]),
+            CaseInputs.As<T>(x["g"]), b, h, l, kd, vd, scalar);
+        return new NamedArrays { ["out"] = CaseInputs.Output(result, b, h, l, vd) };
+    }
+
+    private static NamedArrays Linear<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int b = p.Int("b"), h = p.Int("h"), l = p.Int("l"), kd = p.Int("k"), vd = p.Int("v");
+        string name = p.ContainsKey("map") ? p.String("map") : "identity";
+        int map = name switch
+        {
+            "identity" => 0,
+            "elu1" => 1,
+            "relu" => 2,
+            "taylor" => 3,
+            _ => throw new NotSupportedException($"linear attention map '{name}' has no CUDA kernel (identity, elu1, relu, taylor)."),
+        };
+        int f = map == 3 ? 1 + kd + kd * kd : kd;
+        double scale = p.ContainsKey("scale") ? p.Double("scale") : map == 3 ? 1.0 : 1.0 / Math.Sqrt(f);
+        double eps = p.ContainsKey("eps") ? p.Double("eps") : 1e-10;
+        bool normalize = p.ContainsKey("normalize") && p.Bool("normalize");
+        var result = GpuOps.LinearAttention(CaseInputs.As<T>(x["q"]), CaseInputs.As<T>(x["k"]), CaseInputs.As<T>(x["v"]), b, h, l, kd, vd,
+            map, normalize, T.CreateTruncating(scale), T.CreateTruncating(eps));
+        return new NamedArrays { ["out"] = CaseInputs.Output(result, b, h, l, vd) };
+    }
+
+    private static NamedArrays DecayedLinear<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int b = p.Int("b"), h = p.Int("h"), l = p.Int("l"), kd = p.Int("k"), vd = p.Int("v");
+        var result = GpuOps.DecayedLinearAttention(CaseInputs.As<T>(x["q"]), CaseInputs.As<T>(x["k"]), CaseInputs.As<T>(x["v"]),
+            CaseInputs.As<T>(x["log_lambda"]), b, h, l, kd, vd);
+        return new NamedArrays { ["out"] = CaseInputs.Output(result, b, h, l, vd) };
+    }
+
+    private static NamedArrays Ssd<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int b = p.Int("batch"), l = p.Int("length"), h = p.Int("heads"), hp = p.Int("head_dim"), g = p.Int("groups"), n = p.Int("state_size");
+        T[]? Optional(string name) => x.TryGetValue(name, out var a) ? CaseInputs.As<T>(a) : null;
+        var y = GpuOps.Ssd(CaseInputs.As<T>(x["x"]), CaseInputs.As<T>(x["dt"]), CaseInputs.As<T>(x["a_log"]), CaseInputs.As<T>(x["b"]),
+            CaseInputs.As<T>(x["c"]), Optional("d"), Optional("dt_bias"), b, l, h, hp, g, n);
+        return new NamedArrays { ["y"] = CaseInputs.Output(y, b, l, h, hp) };
+    }
+
+    private static NamedArrays S4D<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int b = p.Int("batch"), h = p.Int("channels"), l = p.Int("length"), modes = p.Int("state_size") / 2;
+        var s = new S4DParameters(h, modes, x["log_neg_real_a"].ToDoubles(), x["imag_a"].ToDoubles(), x["b_re"].ToDoubles(),
+            x["b_im"].ToDoubles(), x["c_re"].ToDoubles(), x["c_im"].ToDoubles(), x["log_delta"].ToDoubles(), x["d"].ToDoubles());
+        foreach (var (name, length) in new[] { ("log_neg_real_a", h * modes), ("imag_a", h * modes), ("b_re", h * modes), ("b_im", h * modes),
+            ("c_re", h * modes), ("c_im", h * modes), ("log_delta", h), ("d", h) })
+            if (x[name].Count != length) throw new ArgumentException($"input '{name}' has {x[name].Count} elements; expected {length}.", nameof(x));
+        var method = p.String("discretization") switch
+        {
+            "zoh" => Discretization.Zoh,
+            "bilinear" => Discretization.Bilinear,
+            var other => throw new ArgumentException($"params.discretization must be zoh or bilinear, found {other}.", nameof(p)),
+        };
+        var coefRe = new double[h * modes];
+        var coefIm = new double[h * modes];
+        var logRe = new double[h * modes];
+        var logIm = new double[h * modes];
+        for (int c = 0; c < h; c++)
+            for (int n = 0; n < modes; n++)
+            {
+                var (_, bbar, log) = Operators.StateSpace.S4D.Discretize(s, c, n, method);
+                var coef = 2.0 * s.C(c, n) * bbar;
+                coefRe[c * modes + n] = coef.Real;
+                coefIm[c * modes + n] = coef.Imaginary;
+                logRe[c * modes + n] = log.Real;
+                logIm[c * modes + n] = log.Imaginary;
+            }
+        var (y, kernel) = GpuOps.S4D(CaseInputs.As<T>(x["u"]), coefRe, coefIm, logRe, logIm, CaseInputs.As<T>(x["d"]), b, h, modes, l);
+        return new NamedArrays { ["y"] = CaseInputs.Output(y, b, h, l), ["kernel"] = CaseInputs.Output(kernel, h, l) };
+    }
+
+    private static NamedArrays Monarch<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int batch = p.Int("batch"), k = p.Int("k"), q = p.Int("q"), pp = p.Int("p"), l = p.Int("l"), s = p.Int("s"), r = p.Int("r");
+        if (!(p.ContainsKey("complex") && p.Bool("complex")))
+        {
+            var (y, _) = GpuOps.Monarch(batch, k, q, pp, l, s, r, CaseInputs.As<T>(x["w1"]), null, CaseInputs.As<T>(x["w2"]), null,
+                CaseInputs.As<T>(x["x"]), null);
+            return new NamedArrays { ["y"] = CaseInputs.Output(y, batch, l * s) };
+        }
+        var (w1r, w1i) = Split<T>(x["w1"].Get<Complex>());
+        var (w2r, w2i) = Split<T>(x["w2"].Get<Complex>());
+        var (xr, xi) = Split<T>(x["x"].Get<Complex>());
+        var (re, im) = GpuOps.Monarch(batch, k, q, pp, l, s, r, w1r, w1i, w2r, w2i, xr, xi);
+        var yc = new Complex[re.Length];
+        for (int i = 0; i < yc.Length; i++) yc[i] = new Complex(double.CreateTruncating(re[i]), double.CreateTruncating(im![i]));
+        return new NamedArrays { ["y"] = NpyArray.Of(yc, batch, l * s) };
+    }
+
+    private static (T[] Re, T[] Im) Split<T>(Complex[] z) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var re = new T[z.Length];
+        var im = new T[z.Length];
+        for (int i = 0; i < z.Length; i++)
+        {
+            re[i] = T.CreateTruncating(z[i].Real);
+            im[i] = T.CreateTruncating(z[i].Imaginary);
+        }
+        return (re, im);
+    }
 
     private static NamedArrays Gemm<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -12,7 +12,7 @@ namespace Reference.Cuda;
 /// before returning (the buffers are <c>using</c>-scoped). The <c>Launch*</c> members take device
 /// views instead, for callers that keep data on the device (the bench).
 /// </summary>
-public static class GpuOps
+public static partial class GpuOps
 {
     private static readonly ConcurrentDictionary<(Accelerator, string, Type), Delegate> Kernels = new();
 
@@ -226,6 +226,25 @@ public static class GpuOps
             ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanKernel.ChunkOutputs));
         int bgnl = s.B * s.G * s.N * s.L;
         if (bgnl == 0) return;
+        if (SelectiveScanRegisterKernel.Applies(s))
+        {
+            // N <= 16: one thread per channel, states in registers, b and c read from their own layout.
+            var firstR = Kernel(acc, "scan.states.registers", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
+                ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanRegisterKernel.ChunkStates));
+            var outputsR = Kernel(acc, "scan.outputs.registers", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
+                ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanRegisterKernel.ChunkOutputs));
+            if (s.Chunks > 1)
+            {
+                firstR(SelectiveScanRegisterKernel.Config(s), u, delta, aLog, b, bias, states, sums, s);
+                carry(SelectiveScanKernel.CarryConfig(s), aLog, states, sums, s);
+            }
+            else
+            {
+                states.MemSetToZero();
+            }
+            outputsR(SelectiveScanRegisterKernel.Config(s), u, delta, aLog, b, c, d, z, bias, states, output, s);
+            return;
+        }
         transpose(bgnl, b, bt, s);
         transpose(bgnl, c, ct, s);
         if (s.Chunks > 1)

@@ -283,7 +283,7 @@ internal static class SelectiveScanKernel
     /// max(x, 0) + log1p(exp(-|x|)) with log1p(e) = log(w) e / (w - 1), w = 1 + e (Goldberg).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static T Softplus<T>(T x) where T : unmanaged, IFloatingPointIeee754<T>
+    internal static T Softplus<T>(T x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         T twenty = (T.One + T.One) * (T.One + T.One) * (T.One + T.One + T.One + T.One + T.One);
         if (x > twenty) return x;
