@@ -557,16 +557,47 @@ def s4d(p, x, dtype):
 
 def attention_softmax(p, x, dtype):
     """Query head h reads kv head h // (Hq / Hkv); key s is visible from t when s <= t and, with a
-    window W > 0, t - s < W (flash-attn's window (W - 1, 0)); scale K^-1/2."""
+    window W > 0, t - s < W (flash-attn's window (W - 1, 0)); every key when causal is false; scale
+    params.scale, or K^-1/2 when absent or 0. Forget gate (Forgetting Transformer eq. 5, params.gate):
+    the logit of key s at query t gains gate_scale times the sum of g over the positions between them,
+    sum_{s < r <= t} g_r (minus sum_{t < r <= s} g_r for a later key), summed here segment by segment.
+    Sinks (params.sinks): one more column of the score matrix holding the head's sink logit, softmaxed
+    with the keys and then dropped (it carries no value). max_logit and lse are that extended row's
+    maximum and log-sum-exp."""
     q, k, v = (x[name].astype(dtype) for name in ("q", "k", "v"))
     per_kv = q.shape[1] // k.shape[1]
     k, v = np.repeat(k, per_kv, axis=1), np.repeat(v, per_kv, axis=1)
-    length = q.shape[2]
+    nb, heads, length, kd = q.shape
+    scale = p.get("scale", 0) or kd ** -0.5
     lag = np.arange(length)[:, None] - np.arange(length)[None, :]        # t - s
-    visible = (lag >= 0) & ((lag < p["window"]) if p["window"] > 0 else True)
-    scores = np.where(visible, (q @ k.transpose(0, 1, 3, 2)) * dtype(q.shape[-1] ** -0.5), -np.inf)
-    e = np.exp(scores - scores.max(axis=-1, keepdims=True))             # log-sum-exp shift (t = s always visible)
-    return {"out": ((e / e.sum(axis=-1, keepdims=True)) @ v).astype(dtype)}
+    if p.get("causal", True):
+        visible = (lag >= 0) & ((lag < p["window"]) if p["window"] > 0 else True)
+    else:
+        visible = np.ones((length, length), dtype=bool)
+    scores = (q @ k.transpose(0, 1, 3, 2)) * dtype(scale)
+    if p.get("gate", False):
+        g = x["g"].astype(dtype)                                          # [B, H, L]
+        between = np.zeros((nb, heads, length, length), dtype)
+        for t in range(length):
+            for s in range(length):
+                if s < t:
+                    between[:, :, t, s] = g[:, :, s + 1:t + 1].sum(axis=-1)
+                elif s > t:
+                    between[:, :, t, s] = -g[:, :, t + 1:s + 1].sum(axis=-1)
+        scores = scores + dtype(p.get("gate_scale", 1.0)) * between
+    scores = np.where(visible, scores, -np.inf)
+    if p.get("sinks", False):
+        sink = np.broadcast_to(x["sinks"].astype(dtype)[None, :, None, None], (nb, heads, length, 1))
+        scores = np.concatenate([scores, sink], axis=-1)
+        v = np.concatenate([v, np.zeros((nb, heads, 1, v.shape[-1]), dtype)], axis=2)   # the sink's value is 0
+    top = scores.max(axis=-1, keepdims=True)                              # log-sum-exp shift (t = s always visible)
+    e = np.exp(scores - top)
+    total = e.sum(axis=-1, keepdims=True)
+    result = {"out": ((e / total) @ v).astype(dtype)}
+    if p.get("stats", False):
+        result["max_logit"] = top[..., 0].astype(dtype)
+        result["lse"] = (top + np.log(total))[..., 0].astype(dtype)
+    return result
 
 
 def _feature_map(name, v):

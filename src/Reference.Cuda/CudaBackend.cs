@@ -84,6 +84,10 @@ public sealed class CudaBackend : IGoldenBackend
     {
         int b = p.Int("b"), hq = p.Int("hq"), hkv = p.Int("hkv"), l = p.Int("l"), kd = p.Int("k"), vd = p.Int("v");
         int window = p.ContainsKey("window") ? p.Int("window") : 0;
+        // The kernel is causal softmax attention with the default scale: the cases with other options are skipped.
+        foreach (var (key, plain) in new (string, string)[] { ("causal", "true"), ("scale", "0"), ("sinks", "false"), ("gate", "false"), ("stats", "false") })
+            if (p.ContainsKey(key) && p[key] is not null && p[key]!.ToJsonString() != plain)
+                throw new NotSupportedException($"the CUDA attention kernel has no option {key} = {p[key]!.ToJsonString()}.");
         var result = GpuOps.CausalAttention(CaseInputs.As<T>(x["q"]), CaseInputs.As<T>(x["k"]), CaseInputs.As<T>(x["v"]), b, hq, hkv, l, kd, vd, window);
         return new NamedArrays { ["out"] = CaseInputs.Output(result, b, hq, l, vd) };
     }
