@@ -312,7 +312,47 @@ def _selective_scan(u, delta, a_log, b, c, d, z, bias):
 
 def selective_scan(p, x, dtype):
     f = lambda name: x[name].astype(dtype) if name in x else None
-    return {"out": _selective_scan(f("u"), f("delta"), f("a_log"), f("b"), f("c"), f("d"), f("z"), f("delta_bias")).astype(dtype)}
+    if not (p.get("complex", False) or p.get("initial_state", False) or p.get("return_last_state", False)
+            or not p.get("delta_softplus", True)):
+        return {"out": _selective_scan(f("u"), f("delta"), f("a_log"), f("b"), f("c"), f("d"), f("z"), f("delta_bias")).astype(dtype)}
+    return _selective_scan_options(p, f, dtype)
+
+
+def _selective_scan_options(p, f, dtype):
+    """selective_scan_ref's options in numpy's complex arithmetic: A = -exp(a_log) + i a_imag, B and C
+    complex, the state complex, y = 2 Re(sum_n C_n x_n) (selective_scan_ref's y.real * 2, C not
+    conjugated); with delta_softplus false the step is delta + delta_bias itself; x0 the state before
+    t = 0 ([B, D, N], or [B, D, N, 2] real and imaginary parts); last_state the state after the last step."""
+    is_complex = p.get("complex", False)
+    kind = (np.complex64 if dtype == np.float32 else np.complex128) if is_complex else dtype
+    u, delta, z, d, bias = f("u"), f("delta"), f("z"), f("d"), f("delta_bias")
+    pre = delta + (bias[:, None] if bias is not None else 0)
+    dt = _softplus(pre) if p.get("delta_softplus", True) else pre
+    a = -np.exp(f("a_log")).astype(kind)
+    b, c = f("b").astype(kind), f("c").astype(kind)
+    if is_complex:
+        a = a + 1j * f("a_imag")
+        b = b + 1j * f("b_imag")
+        c = c + 1j * f("c_imag")
+    per_group = u.shape[1] // b.shape[1]
+    b, c = np.repeat(b, per_group, axis=1), np.repeat(c, per_group, axis=1)   # [B, D, N, L]
+    state = np.zeros(u.shape[:2] + a.shape[1:], dtype=kind)
+    x0 = f("x0")
+    if x0 is not None:
+        state = (x0[..., 0] + 1j * x0[..., 1]).astype(kind) if is_complex else x0.astype(kind)
+    y = np.zeros(u.shape, dtype)
+    for t in range(u.shape[2]):
+        state = np.exp(dt[:, :, t, None] * a) * state + (dt[:, :, t] * u[:, :, t])[:, :, None] * b[..., t]
+        readout = np.sum(state * c[..., t], axis=-1)
+        y[:, :, t] = 2 * readout.real if is_complex else readout
+    if d is not None:
+        y = y + d[:, None] * u
+    if z is not None:
+        y = y * _silu(z)
+    result = {"out": y.astype(dtype)}
+    if p.get("return_last_state", False):
+        result["last_state"] = (np.stack([state.real, state.imag], axis=-1) if is_complex else state).astype(dtype)
+    return result
 
 
 def mamba_block(p, x, dtype):
