@@ -389,6 +389,8 @@ def _segment_sum(a):
 
 def ssd(p, x, dtype):
     f = lambda name: x[name].astype(dtype) if name in x else None
+    if p.get("discrete", False) or p.get("initial_state", False) or p.get("return_final_state", False):
+        return _ssd_states(p, f, dtype)
     xs, b, c, d = f("x"), f("b"), f("c"), f("d")
     heads = xs.shape[2]
     per_group = heads // b.shape[2]
@@ -404,6 +406,35 @@ def ssd(p, x, dtype):
     if d is not None:
         y = y + d[:, None] * xs
     return {"y": y.astype(dtype)}
+
+
+def _ssd_states(p, f, dtype):
+    """SSD from an initial state s0 [B, H, P, N] with the final state as an output, and the discretized
+    parametrization of ssd_minimal_discrete (x = X Delta, a = A Delta [B, L, H] given): the recurrence
+    S_t = exp(a_t) S_{t-1} + x_t B_t^T, y_t = S_t C_t + D x_t, where the layer's form has a_t = Delta_t A_h
+    and x_t = Delta_t X_t."""
+    xs, b, c, d = f("x"), f("b"), f("c"), f("d")
+    heads = xs.shape[2]
+    per_group = heads // b.shape[2]
+    b = np.repeat(b, per_group, axis=2)          # [B, L, H, N]
+    c = np.repeat(c, per_group, axis=2)
+    if p.get("discrete", False):
+        log_decay, inputs = f("a"), xs
+    else:
+        bias = f("dt_bias")
+        dt = _softplus(f("dt") + (bias if bias is not None else 0))     # [B, L, H]
+        log_decay, inputs = dt * -np.exp(f("a_log")), xs * dt[..., None]
+    state = f("s0") if p.get("initial_state", False) else np.zeros(xs.shape[:1] + xs.shape[2:] + b.shape[-1:], dtype)
+    y = np.zeros_like(xs)
+    for t in range(xs.shape[1]):
+        state = np.exp(log_decay[:, t])[..., None, None] * state + inputs[:, t, :, :, None] * b[:, t, :, None, :]
+        y[:, t] = np.einsum("bhpn,bhn->bhp", state, c[:, t])
+    if d is not None:
+        y = y + d[:, None] * xs
+    result = {"y": y.astype(dtype)}
+    if p.get("return_final_state", False):
+        result["final_state"] = state.astype(dtype)
+    return result
 
 
 # ---------------------------------------------------------------- convolutions

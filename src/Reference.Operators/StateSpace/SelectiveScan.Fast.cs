@@ -340,6 +340,48 @@ public static partial class SelectiveScan
         return y;
     }
 
+    /// <summary>
+    /// Fast tier of <see cref="StateUpdate"/> over T (mamba's selective_state_update with heads and groups): state
+    /// [B, H, P, N] advanced in place, returns out [B, H, P]. Work items are (batch, head); each state row [N] is
+    /// updated with TensorPrimitives (exp(Delta a) o state + (Delta x) b, then the dot with c).
+    /// <paramref name="maxThreads"/> = 0 uses every core; the result does not depend on it.
+    /// </summary>
+    public static Tensor<T> StateUpdateFast<T>(Tensor<T> state, Tensor<T> x, Tensor<T> dt, Tensor<T> a, Tensor<T> b, Tensor<T> c,
+        Tensor<T>? d = null, Tensor<T>? z = null, Tensor<T>? dtBias = null, bool dtSoftplus = false, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (bs, hs, ps, n, gs) = CheckStateUpdate(state, x, dt, a, b, c, d, z, dtBias);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
+        var o = Tensor<T>.Zeros(bs, hs, ps);
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? Environment.ProcessorCount : maxThreads };
+        Parallel.For(0, bs * hs, options, () => new T[n], (bh, _, decay) =>
+        {
+            int bi = bh / hs, h = bh % hs, g = h / (hs / gs);
+            var bRow = b.Data.AsSpan((bi * gs + g) * n, n);
+            var cRow = c.Data.AsSpan((bi * gs + g) * n, n);
+            for (int q = 0; q < ps; q++)
+            {
+                int row = bh * ps + q, hp = h * ps + q;
+                T pre = dt.Data[row] + (dtBias is null ? T.Zero : dtBias.Data[hp]);
+                T step = dtSoftplus ? T.CreateChecked(NaiveActivations.Softplus(double.CreateChecked(pre))) : pre;
+                var s = state.Data.AsSpan(row * n, n);
+                TensorPrimitives.Multiply(a.Data.AsSpan(hp * n, n), step, decay);
+                TensorPrimitives.Exp(decay, decay);
+                TensorPrimitives.Multiply(s, decay, s);
+                TensorPrimitives.MultiplyAdd(bRow, step * x.Data[row], s, s);
+                T y = TensorPrimitives.Dot(s, cRow) + (d is null ? T.Zero : d.Data[hp]) * x.Data[row];
+                if (z is not null)
+                {
+                    T zt = z.Data[row];
+                    y = y * zt / (T.One + T.Exp(-zt));
+                }
+                o.Data[row] = y;
+            }
+            return decay;
+        }, _ => { });
+        return o;
+    }
+
     /// <summary>B or C [B, G, N, L] transposed to [B, G, L, N], so that time step t of a group is N contiguous values.</summary>
     private static T[] TimeMajor<T>(Tensor<T> m, int bs, int gs, int n, int l) where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -446,6 +446,60 @@ public static partial class SelectiveScan
         return new SelectiveScanGradients(du, ddelta, daLog, dB, dC, dD, dZ, dBias);
     }
 
+    /// <summary>
+    /// One decoding step on a given state with heads and groups (mamba's selective_state_update, real A given
+    /// directly): state [B, H, P, N] (updated in place), x, dt, z [B, H, P], a [H, P, N], b, c [B, G, N] (head h
+    /// reads group h / (H / G)), d, dtBias [H, P] (null = absent). Per (batch, head, p), n ascending:
+    /// Delta = softplus(dt + bias) when <paramref name="dtSoftplus"/> (else dt + bias), state = exp(Delta a) state
+    /// + Delta b x, out = sum_n state c (n ascending) + d x, times silu(z). Returns out [B, H, P]. The same step as
+    /// <see cref="Step"/> on D = H P channels with A = a (a &lt; 0 there, as -exp(A_log)); fast tier <see cref="StateUpdateFast{T}"/>.
+    /// </summary>
+    public static Tensor<double> StateUpdate(Tensor<double> state, Tensor<double> x, Tensor<double> dt, Tensor<double> a, Tensor<double> b,
+        Tensor<double> c, Tensor<double>? d = null, Tensor<double>? z = null, Tensor<double>? dtBias = null, bool dtSoftplus = false)
+    {
+        var (bs, hs, ps, n, gs) = CheckStateUpdate(state, x, dt, a, b, c, d, z, dtBias);
+        var o = Tensor<double>.Zeros(bs, hs, ps);
+        for (int bi = 0; bi < bs; bi++)
+            for (int h = 0; h < hs; h++)
+            {
+                int g = h / (hs / gs);
+                for (int q = 0; q < ps; q++)
+                {
+                    int row = (bi * hs + h) * ps + q, hp = h * ps + q;
+                    double pre = dt.Data[row] + (dtBias?.Data[hp] ?? 0.0);
+                    double step = dtSoftplus ? NaiveActivations.Softplus(pre) : pre, acc = 0.0;
+                    for (int k = 0; k < n; k++)
+                    {
+                        ref double sv = ref state.Data[row * n + k];
+                        sv = sv * Math.Exp(step * a.Data[hp * n + k]) + step * b.Data[(bi * gs + g) * n + k] * x.Data[row];
+                        acc += sv * c.Data[(bi * gs + g) * n + k];
+                    }
+                    double y = acc + (d?.Data[hp] ?? 0.0) * x.Data[row];
+                    o.Data[row] = z is null ? y : y * NaiveActivations.Silu(z.Data[row]);
+                }
+            }
+        return o;
+    }
+
+    /// <summary>Shape checks of the state update; returns (B, H, P, N, G).</summary>
+    internal static (int B, int H, int P, int N, int G) CheckStateUpdate<T>(Tensor<T> state, Tensor<T> x, Tensor<T> dt, Tensor<T> a, Tensor<T> b,
+        Tensor<T> c, Tensor<T>? d, Tensor<T>? z, Tensor<T>? dtBias) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Rank != 4) throw new ArgumentException($"state must be [B, H, P, N], got {Shapes.Format(state.Shape)}.", nameof(state));
+        int bs = state.Dim(0), hs = state.Dim(1), ps = state.Dim(2), n = state.Dim(3);
+        Shapes.Same(x, [bs, hs, ps], nameof(x));
+        Shapes.Same(dt, [bs, hs, ps], nameof(dt));
+        Shapes.Same(a, [hs, ps, n], nameof(a));
+        if (b is null || b.Rank != 3 || b.Dim(0) != bs || b.Dim(2) != n || b.Dim(1) < 1 || hs % b.Dim(1) != 0)
+            throw new ArgumentException($"b must be [B = {bs}, G | {hs}, N = {n}], got {(b is null ? "null" : Shapes.Format(b.Shape))}.", nameof(b));
+        Shapes.Same(c, b.ShapeArray, nameof(c));
+        if (d is not null) Shapes.Same(d, [hs, ps], nameof(d));
+        if (z is not null) Shapes.Same(z, [bs, hs, ps], nameof(z));
+        if (dtBias is not null) Shapes.Same(dtBias, [hs, ps], nameof(dtBias));
+        return (bs, hs, ps, n, b.Dim(1));
+    }
+
     private static void CheckState(SelectiveScanState state, int b, int d, int n, bool complex)
     {
         ArgumentNullException.ThrowIfNull(state);

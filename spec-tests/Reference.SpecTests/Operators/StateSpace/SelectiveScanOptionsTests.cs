@@ -243,6 +243,51 @@ public class SelectiveScanOptionsTests
         Assert.True(result.Passed, result.ToString());
     }
 
+    /// <summary>
+    /// The state update with heads and groups (selective_state_update): naive = fast (float64, float32) step after
+    /// step, and the chain of steps = the scan on D = H P channels (channel h P + p reads group h / (H / G), A = a
+    /// with A_log = log(-a)) from the same initial state, outputs and final state.
+    /// </summary>
+    [Property(MaxTest = 40)]
+    public void Property_StateUpdate_EqualsTheScanStepByStep(PositiveInt seed0, bool softplus, bool gate)
+    {
+        var rng = new SplitMix64((ulong)seed0.Get);
+        int bs = 1 + seed0.Get % 2, g = 1 + seed0.Get % 2, hs = g * (1 + seed0.Get % 3), ps = 1 + seed0.Get % 5, n = 1 + seed0.Get % 9, l = 6;
+        var aLog = rng.UniformTensor<double>(-1, 1.5, hs * ps, n);
+        var a = Tensor<double>.Zeros(hs, ps, n);
+        for (int i = 0; i < a.Length; i++) a.Data[i] = -Math.Exp(aLog.Data[i]);
+        var x = rng.NormalTensor<double>(0, 1, bs, hs * ps, l);
+        var dt = softplus ? rng.NormalTensor<double>(-1, 1, bs, hs * ps, l) : rng.UniformTensor<double>(0.001, 0.3, bs, hs * ps, l);
+        var b = rng.NormalTensor<double>(0, 1, bs, g, n, l);
+        var c = rng.NormalTensor<double>(0, 1, bs, g, n, l);
+        var d = rng.NormalTensor<double>(0, 1, hs * ps);
+        var z = gate ? rng.NormalTensor<double>(0, 1, bs, hs * ps, l) : null;
+        var bias = rng.NormalTensor<double>(0, 0.1, hs * ps);
+        var x0 = rng.NormalTensor<double>(0, 1, bs, hs, ps, n);
+        var scanState = new SelectiveScanState(bs, hs * ps, n);
+        x0.Data.CopyTo(scanState.X.Data, 0);
+        var p = new SelectiveScanInputs<double>(x, dt, aLog, b, c, d, z, bias, softplus);
+        var y = SelectiveScan.Recurrent(p, scanState);
+        var (naive, fast, fast32) = (x0.Clone(), x0.Clone(), x0.Cast<float>());
+        Tensor<double> At(Tensor<double> t, int step, params int[] shape) => t.Slice(t.Rank - 1, step, 1).Reshape(shape);
+        for (int t = 0; t < l; t++)
+        {
+            var (xt, dtt, zt) = (At(x, t, bs, hs, ps), At(dt, t, bs, hs, ps), z is null ? null : At(z, t, bs, hs, ps));
+            var (bt, ct) = (At(b, t, bs, g, n), At(c, t, bs, g, n));
+            var (dd, bb) = (d.Reshape(hs, ps), bias.Reshape(hs, ps));
+            var yn = SelectiveScan.StateUpdate(naive, xt, dtt, a, bt, ct, dd, zt, bb, softplus);
+            var yf = SelectiveScan.StateUpdateFast(fast, xt, dtt, a, bt, ct, dd, zt, bb, softplus);
+            var y32 = SelectiveScan.StateUpdateFast(fast32, xt.Cast<float>(), dtt.Cast<float>(), a.Cast<float>(), bt.Cast<float>(), ct.Cast<float>(),
+                dd.Cast<float>(), zt?.Cast<float>(), bb.Cast<float>(), softplus);
+            var expected = At(y, t, bs, hs, ps);
+            Assert.True(Rel(expected, yn) <= 1e-12, $"naive step {t}: {Rel(expected, yn):E2}");
+            Assert.True(Rel(expected, yf) <= 1e-12, $"fast step {t}: {Rel(expected, yf):E2}");
+            Assert.True(Rel(expected, y32.Cast<double>()) <= 1e-5, $"fast32 step {t}: {Rel(expected, y32.Cast<double>()):E2}");
+        }
+        Assert.True(Rel(scanState.X.Reshape(bs, hs, ps, n), naive) <= 1e-12);
+        Assert.True(Rel(scanState.X.Reshape(bs, hs, ps, n), fast) <= 1e-12);
+    }
+
     [Fact]
     public void Negative_BadComplexInputsAndStates_NameTheArgument()
     {
@@ -254,5 +299,11 @@ public class SelectiveScanOptionsTests
         Assert.Equal("initialState", Assert.Throws<ArgumentException>(() =>
             SelectiveScan.ForwardFastWithState(p, Tensor<double>.Zeros(1, 2, 3))).ParamName);
         Assert.Throws<NotSupportedException>(() => SelectiveScan.Backward(p, Tensor<double>.Zeros(1, 2, 4)));
+        var st = Tensor<double>.Zeros(1, 2, 3, 4);
+        var xs = Tensor<double>.Zeros(1, 2, 3);
+        Assert.Equal("b", Assert.Throws<ArgumentException>(() => SelectiveScan.StateUpdateFast(st, xs, xs, Tensor<double>.Zeros(2, 3, 4),
+            Tensor<double>.Zeros(1, 3, 4), Tensor<double>.Zeros(1, 3, 4))).ParamName);
+        Assert.Equal("a", Assert.Throws<ArgumentException>(() => SelectiveScan.StateUpdate(st, xs, xs, Tensor<double>.Zeros(2, 3, 5),
+            Tensor<double>.Zeros(1, 1, 4), Tensor<double>.Zeros(1, 1, 4))).ParamName);
     }
 }
