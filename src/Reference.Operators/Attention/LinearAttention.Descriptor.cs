@@ -41,6 +41,8 @@ public static partial class LinearAttention
         Outputs = [new("out", "[B, H, L, V]", "o_t = S_t^T (scale phi(q_t)) [/ (scale phi(q_t) . z_t + eps)]")],
         NaiveEntry = "LinearAttention.Forward(q, k, v, options)",
         Naive = (p, x) => NamedTensors.Outputs(("out", Forward(x.Double("q"), x.Double("k"), x.Double("v"), Options(p)))),
+        FastEntry = "LinearAttention.ForwardFast<T>(q, k, v, options) (float32, float64; GLA's chunkwise kernel with zero log gates, the normaliser as a value column of ones)",
+        Fast = (p, x, precision) => precision == Precision.Float32 ? FastOut<float>(p, x) : FastOut<double>(p, x),
         Forms =
         [
             new("recurrent", "LinearAttention.Recurrent(q, k, v, options)",
@@ -101,12 +103,10 @@ public static partial class LinearAttention
         DemoCase = "elu1_norm_2x2_l33_k9",
         DrawInputs = (p, rng) => HeadOperators.DrawQkv(p, rng, p.Int("h")),
         Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, HeadOperators.LongReduction),
-        Without = new Dictionary<string, string>
-        {
-            ["fast"] = "LinearAttention.cs has no fast tier (no Fast<T> entry point; only float64 Forward, Recurrent, Chunked, Step), " +
-                "so the golden fast and fast32 backends skip attention.linear",
-        },
     };
+
+    private static NamedArrays FastOut<T>(JsonObject p, NamedArrays x) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
+        NamedTensors.Outputs(("out", ForwardFast(x.As<T>("q"), x.As<T>("k"), x.As<T>("v"), Options(p), maxThreads: 1).Out));
 
     /// <summary>The options of params: map (default identity), normalize (false), scale (absent: F^-1/2, 1 for taylor), eps (1e-10).</summary>
     private static LinearAttentionOptions Options(JsonObject p) => new(
