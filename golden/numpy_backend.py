@@ -698,6 +698,12 @@ def attention_linear(p, x, dtype):
     nb, heads, length, features = fq.shape
     state = np.zeros((nb, heads, features, v.shape[-1]), dtype)
     keys = np.zeros((nb, heads, features), dtype)
+    if p.get("initial_state", False):
+        # s0 = S, or [S | z] (the key sum in the last column) when normalising.
+        s0 = x["s0"].astype(dtype)
+        state = s0[..., :v.shape[-1]].copy()
+        if p["normalize"]:
+            keys = s0[..., -1].copy()
     out = np.zeros_like(v)
     for t in range(length):
         state += fk[:, :, t, :, None] * v[:, :, t, None, :]
@@ -706,7 +712,10 @@ def attention_linear(p, x, dtype):
         out[:, :, t] = np.einsum("bhf,bhfv->bhv", query, state)
         if p["normalize"]:
             out[:, :, t] /= (np.sum(query * keys, axis=-1) + dtype(p["eps"]))[..., None]
-    return {"out": out.astype(dtype)}
+    result = {"out": out.astype(dtype)}
+    if p.get("return_final_state", False):
+        result["final_state"] = (np.concatenate([state, keys[..., None]], axis=-1) if p["normalize"] else state).astype(dtype)
+    return result
 
 
 def _gated_recurrence(q, k, v, log_gate):
@@ -730,7 +739,30 @@ def attention_decayed_linear(p, x, dtype):
 
 def recurrence_gla(p, x, dtype):
     q, k, v, g = (x[name].astype(dtype) for name in ("q", "k", "v", "g"))
+    if p.get("initial_state", False) or p.get("return_final_state", False):
+        return _gla_states(p, x, q, k, v, g, dtype)
     return {"out": _gated_recurrence(q, k, v, np.broadcast_to(g, q.shape)).astype(dtype)}   # scalar gate: [..., 1] over K
+
+
+def _gla_states(p, x, q, k, v, g, dtype):
+    """GLA from an initial state s0 [B, H, K, V] (fla's initial_state) with the final state as an output: the
+    parallel form plus the decayed initial state, o_t = sum_{s <= t} (scale q_t o exp(G_t - G_s)) . k_s v_s
+    + (scale q_t o exp(G_t))^T s0, G = cumsum g over time; the final state exp(G_L) o s0 + sum_s (k_s o
+    exp(G_L - G_s)) v_s^T."""
+    nb, heads, length, kd = q.shape
+    scale = dtype(kd ** -0.5)
+    cum = np.cumsum(np.broadcast_to(g, q.shape), axis=2)                  # G [B, H, L, K]
+    s0 = x["s0"].astype(dtype) if p.get("initial_state", False) else np.zeros((nb, heads, kd, v.shape[-1]), dtype)
+    out = np.einsum("bhtk,bhkv->bhtv", scale * q * np.exp(cum), s0)
+    for t in range(length):
+        weights = np.einsum("bhk,bhsk->bhs", scale * q[:, :, t], k[:, :, :t + 1] * np.exp(cum[:, :, t:t + 1] - cum[:, :, :t + 1]))
+        out[:, :, t] += np.einsum("bhs,bhsv->bhv", weights, v[:, :, :t + 1])
+    result = {"out": out.astype(dtype)}
+    if p.get("return_final_state", False):
+        last = cum[:, :, -1:]
+        result["final_state"] = (np.exp(last[:, :, 0])[..., None] * s0
+                                 + np.einsum("bhsk,bhsv->bhkv", k * np.exp(last - cum), v)).astype(dtype)
+    return result
 
 
 # ---------------------------------------------------------------- effective state size
