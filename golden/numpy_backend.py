@@ -312,7 +312,47 @@ def _selective_scan(u, delta, a_log, b, c, d, z, bias):
 
 def selective_scan(p, x, dtype):
     f = lambda name: x[name].astype(dtype) if name in x else None
-    return {"out": _selective_scan(f("u"), f("delta"), f("a_log"), f("b"), f("c"), f("d"), f("z"), f("delta_bias")).astype(dtype)}
+    if not (p.get("complex", False) or p.get("initial_state", False) or p.get("return_last_state", False)
+            or not p.get("delta_softplus", True)):
+        return {"out": _selective_scan(f("u"), f("delta"), f("a_log"), f("b"), f("c"), f("d"), f("z"), f("delta_bias")).astype(dtype)}
+    return _selective_scan_options(p, f, dtype)
+
+
+def _selective_scan_options(p, f, dtype):
+    """selective_scan_ref's options in numpy's complex arithmetic: A = -exp(a_log) + i a_imag, B and C
+    complex, the state complex, y = 2 Re(sum_n C_n x_n) (selective_scan_ref's y.real * 2, C not
+    conjugated); with delta_softplus false the step is delta + delta_bias itself; x0 the state before
+    t = 0 ([B, D, N], or [B, D, N, 2] real and imaginary parts); last_state the state after the last step."""
+    is_complex = p.get("complex", False)
+    kind = (np.complex64 if dtype == np.float32 else np.complex128) if is_complex else dtype
+    u, delta, z, d, bias = f("u"), f("delta"), f("z"), f("d"), f("delta_bias")
+    pre = delta + (bias[:, None] if bias is not None else 0)
+    dt = _softplus(pre) if p.get("delta_softplus", True) else pre
+    a = -np.exp(f("a_log")).astype(kind)
+    b, c = f("b").astype(kind), f("c").astype(kind)
+    if is_complex:
+        a = a + 1j * f("a_imag")
+        b = b + 1j * f("b_imag")
+        c = c + 1j * f("c_imag")
+    per_group = u.shape[1] // b.shape[1]
+    b, c = np.repeat(b, per_group, axis=1), np.repeat(c, per_group, axis=1)   # [B, D, N, L]
+    state = np.zeros(u.shape[:2] + a.shape[1:], dtype=kind)
+    x0 = f("x0")
+    if x0 is not None:
+        state = (x0[..., 0] + 1j * x0[..., 1]).astype(kind) if is_complex else x0.astype(kind)
+    y = np.zeros(u.shape, dtype)
+    for t in range(u.shape[2]):
+        state = np.exp(dt[:, :, t, None] * a) * state + (dt[:, :, t] * u[:, :, t])[:, :, None] * b[..., t]
+        readout = np.sum(state * c[..., t], axis=-1)
+        y[:, :, t] = 2 * readout.real if is_complex else readout
+    if d is not None:
+        y = y + d[:, None] * u
+    if z is not None:
+        y = y * _silu(z)
+    result = {"out": y.astype(dtype)}
+    if p.get("return_last_state", False):
+        result["last_state"] = (np.stack([state.real, state.imag], axis=-1) if is_complex else state).astype(dtype)
+    return result
 
 
 def mamba_block(p, x, dtype):
@@ -349,6 +389,8 @@ def _segment_sum(a):
 
 def ssd(p, x, dtype):
     f = lambda name: x[name].astype(dtype) if name in x else None
+    if p.get("discrete", False) or p.get("initial_state", False) or p.get("return_final_state", False):
+        return _ssd_states(p, f, dtype)
     xs, b, c, d = f("x"), f("b"), f("c"), f("d")
     heads = xs.shape[2]
     per_group = heads // b.shape[2]
@@ -364,6 +406,35 @@ def ssd(p, x, dtype):
     if d is not None:
         y = y + d[:, None] * xs
     return {"y": y.astype(dtype)}
+
+
+def _ssd_states(p, f, dtype):
+    """SSD from an initial state s0 [B, H, P, N] with the final state as an output, and the discretized
+    parametrization of ssd_minimal_discrete (x = X Delta, a = A Delta [B, L, H] given): the recurrence
+    S_t = exp(a_t) S_{t-1} + x_t B_t^T, y_t = S_t C_t + D x_t, where the layer's form has a_t = Delta_t A_h
+    and x_t = Delta_t X_t."""
+    xs, b, c, d = f("x"), f("b"), f("c"), f("d")
+    heads = xs.shape[2]
+    per_group = heads // b.shape[2]
+    b = np.repeat(b, per_group, axis=2)          # [B, L, H, N]
+    c = np.repeat(c, per_group, axis=2)
+    if p.get("discrete", False):
+        log_decay, inputs = f("a"), xs
+    else:
+        bias = f("dt_bias")
+        dt = _softplus(f("dt") + (bias if bias is not None else 0))     # [B, L, H]
+        log_decay, inputs = dt * -np.exp(f("a_log")), xs * dt[..., None]
+    state = f("s0") if p.get("initial_state", False) else np.zeros(xs.shape[:1] + xs.shape[2:] + b.shape[-1:], dtype)
+    y = np.zeros_like(xs)
+    for t in range(xs.shape[1]):
+        state = np.exp(log_decay[:, t])[..., None, None] * state + inputs[:, t, :, :, None] * b[:, t, :, None, :]
+        y[:, t] = np.einsum("bhpn,bhn->bhp", state, c[:, t])
+    if d is not None:
+        y = y + d[:, None] * xs
+    result = {"y": y.astype(dtype)}
+    if p.get("return_final_state", False):
+        result["final_state"] = state.astype(dtype)
+    return result
 
 
 # ---------------------------------------------------------------- convolutions
@@ -724,16 +795,47 @@ def conv_block_fft_conv(p, x, dtype):
 
 def attention_softmax(p, x, dtype):
     """Query head h reads kv head h // (Hq / Hkv); key s is visible from t when s <= t and, with a
-    window W > 0, t - s < W (flash-attn's window (W - 1, 0)); scale K^-1/2."""
+    window W > 0, t - s < W (flash-attn's window (W - 1, 0)); every key when causal is false; scale
+    params.scale, or K^-1/2 when absent or 0. Forget gate (Forgetting Transformer eq. 5, params.gate):
+    the logit of key s at query t gains gate_scale times the sum of g over the positions between them,
+    sum_{s < r <= t} g_r (minus sum_{t < r <= s} g_r for a later key), summed here segment by segment.
+    Sinks (params.sinks): one more column of the score matrix holding the head's sink logit, softmaxed
+    with the keys and then dropped (it carries no value). max_logit and lse are that extended row's
+    maximum and log-sum-exp."""
     q, k, v = (x[name].astype(dtype) for name in ("q", "k", "v"))
     per_kv = q.shape[1] // k.shape[1]
     k, v = np.repeat(k, per_kv, axis=1), np.repeat(v, per_kv, axis=1)
-    length = q.shape[2]
+    nb, heads, length, kd = q.shape
+    scale = p.get("scale", 0) or kd ** -0.5
     lag = np.arange(length)[:, None] - np.arange(length)[None, :]        # t - s
-    visible = (lag >= 0) & ((lag < p["window"]) if p["window"] > 0 else True)
-    scores = np.where(visible, (q @ k.transpose(0, 1, 3, 2)) * dtype(q.shape[-1] ** -0.5), -np.inf)
-    e = np.exp(scores - scores.max(axis=-1, keepdims=True))             # log-sum-exp shift (t = s always visible)
-    return {"out": ((e / e.sum(axis=-1, keepdims=True)) @ v).astype(dtype)}
+    if p.get("causal", True):
+        visible = (lag >= 0) & ((lag < p["window"]) if p["window"] > 0 else True)
+    else:
+        visible = np.ones((length, length), dtype=bool)
+    scores = (q @ k.transpose(0, 1, 3, 2)) * dtype(scale)
+    if p.get("gate", False):
+        g = x["g"].astype(dtype)                                          # [B, H, L]
+        between = np.zeros((nb, heads, length, length), dtype)
+        for t in range(length):
+            for s in range(length):
+                if s < t:
+                    between[:, :, t, s] = g[:, :, s + 1:t + 1].sum(axis=-1)
+                elif s > t:
+                    between[:, :, t, s] = -g[:, :, t + 1:s + 1].sum(axis=-1)
+        scores = scores + dtype(p.get("gate_scale", 1.0)) * between
+    scores = np.where(visible, scores, -np.inf)
+    if p.get("sinks", False):
+        sink = np.broadcast_to(x["sinks"].astype(dtype)[None, :, None, None], (nb, heads, length, 1))
+        scores = np.concatenate([scores, sink], axis=-1)
+        v = np.concatenate([v, np.zeros((nb, heads, 1, v.shape[-1]), dtype)], axis=2)   # the sink's value is 0
+    top = scores.max(axis=-1, keepdims=True)                              # log-sum-exp shift (t = s always visible)
+    e = np.exp(scores - top)
+    total = e.sum(axis=-1, keepdims=True)
+    result = {"out": ((e / total) @ v).astype(dtype)}
+    if p.get("stats", False):
+        result["max_logit"] = top[..., 0].astype(dtype)
+        result["lse"] = (top + np.log(total))[..., 0].astype(dtype)
+    return result
 
 
 def _feature_map(name, v):
@@ -763,6 +865,12 @@ def attention_linear(p, x, dtype):
     nb, heads, length, features = fq.shape
     state = np.zeros((nb, heads, features, v.shape[-1]), dtype)
     keys = np.zeros((nb, heads, features), dtype)
+    if p.get("initial_state", False):
+        # s0 = S, or [S | z] (the key sum in the last column) when normalising.
+        s0 = x["s0"].astype(dtype)
+        state = s0[..., :v.shape[-1]].copy()
+        if p["normalize"]:
+            keys = s0[..., -1].copy()
     out = np.zeros_like(v)
     for t in range(length):
         state += fk[:, :, t, :, None] * v[:, :, t, None, :]
@@ -771,7 +879,10 @@ def attention_linear(p, x, dtype):
         out[:, :, t] = np.einsum("bhf,bhfv->bhv", query, state)
         if p["normalize"]:
             out[:, :, t] /= (np.sum(query * keys, axis=-1) + dtype(p["eps"]))[..., None]
-    return {"out": out.astype(dtype)}
+    result = {"out": out.astype(dtype)}
+    if p.get("return_final_state", False):
+        result["final_state"] = (np.concatenate([state, keys[..., None]], axis=-1) if p["normalize"] else state).astype(dtype)
+    return result
 
 
 def _gated_recurrence(q, k, v, log_gate):
@@ -795,7 +906,30 @@ def attention_decayed_linear(p, x, dtype):
 
 def recurrence_gla(p, x, dtype):
     q, k, v, g = (x[name].astype(dtype) for name in ("q", "k", "v", "g"))
+    if p.get("initial_state", False) or p.get("return_final_state", False):
+        return _gla_states(p, x, q, k, v, g, dtype)
     return {"out": _gated_recurrence(q, k, v, np.broadcast_to(g, q.shape)).astype(dtype)}   # scalar gate: [..., 1] over K
+
+
+def _gla_states(p, x, q, k, v, g, dtype):
+    """GLA from an initial state s0 [B, H, K, V] (fla's initial_state) with the final state as an output: the
+    parallel form plus the decayed initial state, o_t = sum_{s <= t} (scale q_t o exp(G_t - G_s)) . k_s v_s
+    + (scale q_t o exp(G_t))^T s0, G = cumsum g over time; the final state exp(G_L) o s0 + sum_s (k_s o
+    exp(G_L - G_s)) v_s^T."""
+    nb, heads, length, kd = q.shape
+    scale = dtype(kd ** -0.5)
+    cum = np.cumsum(np.broadcast_to(g, q.shape), axis=2)                  # G [B, H, L, K]
+    s0 = x["s0"].astype(dtype) if p.get("initial_state", False) else np.zeros((nb, heads, kd, v.shape[-1]), dtype)
+    out = np.einsum("bhtk,bhkv->bhtv", scale * q * np.exp(cum), s0)
+    for t in range(length):
+        weights = np.einsum("bhk,bhsk->bhs", scale * q[:, :, t], k[:, :, :t + 1] * np.exp(cum[:, :, t:t + 1] - cum[:, :, :t + 1]))
+        out[:, :, t] += np.einsum("bhs,bhsv->bhv", weights, v[:, :, :t + 1])
+    result = {"out": out.astype(dtype)}
+    if p.get("return_final_state", False):
+        last = cum[:, :, -1:]
+        result["final_state"] = (np.exp(last[:, :, 0])[..., None] * s0
+                                 + np.einsum("bhsk,bhsv->bhkv", k * np.exp(last - cum), v)).astype(dtype)
+    return result
 
 
 # ---------------------------------------------------------------- effective state size

@@ -207,6 +207,10 @@ public sealed class CudaBackend : IGoldenBackend
     {
         int b = p.Int("b"), hq = p.Int("hq"), hkv = p.Int("hkv"), l = p.Int("l"), kd = p.Int("k"), vd = p.Int("v");
         int window = p.ContainsKey("window") ? p.Int("window") : 0;
+        // The kernel is causal softmax attention with the default scale: the cases with other options are skipped.
+        foreach (var (key, plain) in new (string, string)[] { ("causal", "true"), ("scale", "0"), ("sinks", "false"), ("gate", "false"), ("stats", "false") })
+            if (p.ContainsKey(key) && p[key] is not null && p[key]!.ToJsonString() != plain)
+                throw new NotSupportedException($"the CUDA attention kernel has no option {key} = {p[key]!.ToJsonString()}.");
         var result = GpuOps.CausalAttention(CaseInputs.As<T>(x["q"]), CaseInputs.As<T>(x["k"]), CaseInputs.As<T>(x["v"]), b, hq, hkv, l, kd, vd, window);
         return new NamedArrays { ["out"] = CaseInputs.Output(result, b, hq, l, vd) };
     }
@@ -221,6 +225,10 @@ public sealed class CudaBackend : IGoldenBackend
     private static NamedArrays Scan<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int b = p.Int("batch"), d = p.Int("channels"), l = p.Int("length"), n = p.Int("state_size"), g = p.Int("groups");
+        // The kernel is the real-A scan with the softplus from a zero state: the cases with other options are skipped.
+        foreach (var (key, plain) in new (string, string)[] { ("delta_softplus", "true"), ("complex", "false"), ("initial_state", "false"), ("return_last_state", "false") })
+            if (p.ContainsKey(key) && p[key] is not null && p[key]!.ToJsonString() != plain)
+                throw new NotSupportedException($"the CUDA selective-scan kernel has no option {key} = {p[key]!.ToJsonString()}.");
         T[]? Optional(string name) => x.TryGetValue(name, out var a) ? CaseInputs.As<T>(a) : null;
         var result = GpuOps.SelectiveScan(CaseInputs.As<T>(x["u"]), CaseInputs.As<T>(x["delta"]), CaseInputs.As<T>(x["a_log"]),
             CaseInputs.As<T>(x["b"]), CaseInputs.As<T>(x["c"]), Optional("d"), Optional("z"), Optional("delta_bias"), b, d, l, n, g);

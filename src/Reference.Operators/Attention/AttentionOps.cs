@@ -22,6 +22,22 @@ public static class AttentionOps
         });
     }
 
+    /// <summary>
+    /// Forgetting attention, primitive "attention.softmax_forget": softmax attention with the log forget gate
+    /// g [B, Hq, L] differentiated too (options: window, causal, scale, sinks, gate scale).
+    /// </summary>
+    public static Variable ForgettingSoftmax(Variable q, Variable k, Variable v, Variable g, SoftmaxAttentionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(q); ArgumentNullException.ThrowIfNull(k); ArgumentNullException.ThrowIfNull(v);
+        ArgumentNullException.ThrowIfNull(g);
+        var y = SoftmaxAttention.Forward(q.Value, k.Value, v.Value, options, g.Value);
+        return Function.Apply("attention.softmax_forget", [q, k, v, g], y, gy =>
+        {
+            var r = SoftmaxAttention.Backward(q.Value, k.Value, v.Value, gy, options, g.Value);
+            return [r.Dq, r.Dk, r.Dv, r.Dg!];
+        });
+    }
+
     /// <summary>Linear attention, primitive "attention.linear": q, k [B, H, L, K] (raw, phi applied inside), v [B, H, L, V].</summary>
     public static Variable Linear(Variable q, Variable k, Variable v, LinearAttentionOptions? options = null)
     {

@@ -37,6 +37,13 @@ namespace Reference.Operators.Attention;
 /// <para>Accumulation order (float64 differs from the definition only by rounding): scores sum the head
 /// dim in order with FMA; the output adds key tiles in order, inside a tile keys in order; the row sum
 /// l adds per-tile partial sums. Independent of the thread count (one item = one thread).</para>
+/// <para>Options (fla's naive_parallel_attn): non-causal attention lets a query see the keys up to
+/// <c>ahead</c> positions after it (ahead = L: all of them; every mask test below reads ahead = 0 as
+/// causal); the forget gate adds (G_q - G_k) GateScale to every score as it is loaded into the online
+/// softmax (G = the gate's prefix sums per query head; the same value in the max and the exp pass);
+/// a sink logit enters each row once, after the last key tile: M = max(m, sink),
+/// l = l exp(m - M) + exp(sink - M), acc scaled by exp(m - M). The row's M and M + log l are the
+/// MaxLogit and Lse outputs.</para>
 /// <para>Simplifications: V is copied to a zero-padded layout only when the value dim is not a multiple
 /// of NR; no K/V reuse across the G query heads of a kv head beyond the caches.</para>
 /// </summary>
@@ -55,12 +62,21 @@ internal static class FlashAttentionKernel
     private static int NR<T>() => 2 * Vector256<T>.Count;
 
     /// <summary>
+    /// The options beyond the causal window: keys up to Ahead positions after the query (0 = causal); the
+    /// gate's prefix sums Gate [B Hq, L] and its scale; sink logits [Hq]; and where to write each row's
+    /// max logit and log-sum-exp [B Hq L] (null = not wanted).
+    /// </summary>
+    public sealed record Extras<T>(int Ahead, T[]? Gate, T GateScale, T[]? Sinks, T[]? MaxLogit, T[]? Lse)
+        where T : unmanaged, IFloatingPointIeee754<T>;
+
+    /// <summary>
     /// o[B, Hq, L, V] = softmax(scale q k^T, causal band of width window) v for q [B, Hq, L, K],
     /// k [B, Hkv, L, K], v [B, Hkv, L, V] (row-major arrays); query head h reads kv head h / (Hq / Hkv).
     /// </summary>
     public static void Forward<T>(T[] q, T[] k, T[] v, T[] o, int b, int hq, int hkv, int l, int kd, int vd,
-        T scale, int window, int threads) where T : unmanaged, IFloatingPointIeee754<T>
+        T scale, int window, int threads, Extras<T>? extras = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var x = extras ?? new Extras<T>(0, null, T.One, null, null, null);
         int nr = NR<T>();
         int vdPad = (vd + nr - 1) / nr * nr;
         var vp = v;
@@ -81,7 +97,7 @@ internal static class FlashAttentionKernel
                 int kvIndex = bh / hq * hkv + bh % hq / g;
                 QueryTileForward(q.AsSpan(bh * l * kd, l * kd), k.AsSpan(kvIndex * l * kd, l * kd),
                     vp.AsSpan(kvIndex * l * vdPad, l * vdPad), o.AsSpan(bh * l * vd, l * vd),
-                    l, kd, vd, vdPad, tile * QueryTile, scale, window, scratch);
+                    l, kd, vd, vdPad, tile * QueryTile, scale, window, scratch, x, bh, bh % hq);
             }
         }
         int workers = Math.Min(threads, items);
@@ -101,6 +117,9 @@ internal static class FlashAttentionKernel
         /// <summary>The last keys of the sequence, zero-padded to MR rows.</summary>
         public readonly T[] KeyEdge = new T[MR * kd];
         public readonly T[] M = new T[QueryTile], L = new T[QueryTile], Alpha = new T[QueryTile];
+        /// <summary>Gate prefix sums G of the tile's queries (zeros past the last query), and of the whole head's keys.</summary>
+        public readonly T[] GateQ = new T[QueryTile];
+        public ReadOnlyMemory<T> GateK;
     }
 
     /// <summary>
@@ -109,8 +128,10 @@ internal static class FlashAttentionKernel
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QueryTileForward<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, Span<T> o,
-        int l, int kd, int vd, int vdPad, int i0, T scale, int window, Scratch<T> s) where T : unmanaged, IFloatingPointIeee754<T>
+        int l, int kd, int vd, int vdPad, int i0, T scale, int window, Scratch<T> s, Extras<T> x, int row, int head)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
+        int ahead = x.Ahead;
         int rows = Math.Min(QueryTile, l - i0);
         if (rows < QueryTile) s.Qt.AsSpan().Clear();
         // The transpose reads q row by row and writes Q^T with stride QueryTile (bounds fixed by the
@@ -123,21 +144,41 @@ internal static class FlashAttentionKernel
         s.Acc.AsSpan().Clear();
         s.M.AsSpan().Fill(T.NegativeInfinity);
         s.L.AsSpan().Clear();
-        int firstKey = Math.Max(0, i0 - window + 1), endKey = i0 + rows;
+        bool gated = x.Gate is not null;
+        if (gated)
+        {
+            s.GateQ.AsSpan().Clear();
+            x.Gate.AsSpan(row * l + i0, rows).CopyTo(s.GateQ);
+            s.GateK = x.Gate.AsMemory(row * l, l);
+        }
+        int firstKey = Math.Max(0, i0 - window + 1), endKey = Math.Min(l, i0 + rows + ahead);
         for (int j0 = firstKey; j0 < endKey; j0 += KeyTile)
         {
             int cols = Math.Min(KeyTile, endKey - j0);
-            Scores(k, l, kd, i0, rows, j0, cols, window, s);
-            OnlineSoftmax(i0, rows, j0, cols, window, s);
-            Values(v, vdPad, i0, rows, j0, cols, window, s);
+            Scores(k, l, kd, i0, rows, j0, cols, window, ahead, s);
+            OnlineSoftmax(i0, rows, j0, cols, window, ahead, gated, x.GateScale, s);
+            Values(v, vdPad, i0, rows, j0, cols, window, ahead, s);
         }
         for (int r = 0; r < rows; r++)
-            TensorPrimitives.Multiply(s.Acc.AsSpan(r * vdPad, vd), T.One / s.L[r], o.Slice((i0 + r) * vd, vd));
+        {
+            T m = s.M[r], lsum = s.L[r], factor = T.One / lsum;
+            if (x.Sinks is not null)
+            {
+                // The sink: one more logit in the normaliser, no value (acc is unchanged but rescaled).
+                T sink = x.Sinks[head], big = T.Max(m, sink), a = T.Exp(m - big);
+                lsum = lsum * a + T.Exp(sink - big);
+                factor = a / lsum;
+                m = big;
+            }
+            TensorPrimitives.Multiply(s.Acc.AsSpan(r * vdPad, vd), factor, o.Slice((i0 + r) * vd, vd));
+            if (x.MaxLogit is not null) x.MaxLogit[row * l + i0 + r] = m;
+            if (x.Lse is not null) x.Lse[row * l + i0 + r] = m + T.Log(lsum);
+        }
     }
 
     /// <summary>st[j, r] = k[j0 + j] . qt[:, r] for every register block holding a live (key, query) pair.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Scores<T>(ReadOnlySpan<T> k, int l, int kd, int i0, int rows, int j0, int cols, int window, Scratch<T> s)
+    private static void Scores<T>(ReadOnlySpan<T> k, int l, int kd, int i0, int rows, int j0, int cols, int window, int ahead, Scratch<T> s)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nr = NR<T>();
@@ -159,7 +200,7 @@ internal static class FlashAttentionKernel
             for (int cb = 0; cb < rows; cb += nr)
             {
                 int queryLo = i0 + cb, queryHi = i0 + Math.Min(cb + nr, rows) - 1;
-                if (keyLo > queryHi || keyHi <= queryLo - window) continue;
+                if (keyLo > queryHi + ahead || keyHi <= queryLo - window) continue;
                 ScoreBlock(kd, ref keys, kd, ref Unsafe.Add(ref qt, cb), QueryTile, ref Unsafe.Add(ref st, kb * QueryTile + cb), QueryTile);
             }
         }
@@ -172,7 +213,7 @@ internal static class FlashAttentionKernel
     /// and the shift is taken as 0, so no -inf - (-inf) appears.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void OnlineSoftmax<T>(int i0, int rows, int j0, int cols, int window, Scratch<T> s)
+    private static void OnlineSoftmax<T>(int i0, int rows, int j0, int cols, int window, int ahead, bool gated, T gateScale, Scratch<T> s)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector256<T>.Count;
@@ -188,7 +229,7 @@ internal static class FlashAttentionKernel
         {
             // last = the last valid lane's query offset in the tile; lanes past the tile's rows are padding.
             int queryLo = i0 + c, last = Math.Min(c + w, rows) - 1;
-            int lo = Math.Max(0, queryLo - window + 1 - j0), hi = Math.Min(cols, i0 + last - j0 + 1);
+            int lo = Math.Max(0, queryLo - window + 1 - j0), hi = Math.Min(cols, i0 + last + ahead - j0 + 1);
             if (c >= rows || lo >= hi)
             {
                 Vector256<T>.One.StoreUnsafe(ref aRef, (nuint)c);
@@ -199,7 +240,10 @@ internal static class FlashAttentionKernel
             ZeroRows(ref st, c, hi, cols);
             // A lane-range mask is needed on the causal diagonal, at the window's lower edge, and for
             // lanes past the last query; interior blocks skip it.
-            bool masked = j0 + hi - 1 > queryLo || j0 + lo <= i0 + last - window || last < c + w - 1;
+            bool masked = j0 + hi - 1 > queryLo + ahead || j0 + lo <= i0 + last - window || last < c + w - 1;
+            var gq = gated ? Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(s.GateQ), (nuint)c) : default;
+            var gs = Vector256.Create(gateScale);
+            var gk = s.GateK.Span;
             var mOld = Vector256.LoadUnsafe(ref mRef, (nuint)c);
             var mNew = mOld;
             // MaxNative is one vmaxps; Vector256.Max orders -0 below +0 and propagates NaN at several times
@@ -207,7 +251,8 @@ internal static class FlashAttentionKernel
             for (int j = lo; j < hi; j++)
             {
                 var x = Vector256.LoadUnsafe(ref st, (nuint)(j * QueryTile + c));
-                if (masked) x = Mask(x, j0 + j - queryLo, window, last - c, minusInf);
+                if (gated) x += (gq - Vector256.Create(gk[j0 + j])) * gs;
+                if (masked) x = Mask(x, j0 + j - queryLo, window, ahead, last - c, minusInf);
                 mNew = Vector256.MaxNative(mNew, x);
             }
             var shift = Vector256.ConditionalSelect(Vector256.Equals(mNew, minusInf), Vector256<T>.Zero, mNew);
@@ -216,7 +261,8 @@ internal static class FlashAttentionKernel
             {
                 ref T cell = ref Unsafe.Add(ref st, j * QueryTile + c);
                 var x = Vector256.LoadUnsafe(ref cell);
-                if (masked) x = Mask(x, j0 + j - queryLo, window, last - c, minusInf);
+                if (gated) x += (gq - Vector256.Create(gk[j0 + j])) * gs;
+                if (masked) x = Mask(x, j0 + j - queryLo, window, ahead, last - c, minusInf);
                 var p = VectorMath.Exp(x - shift);
                 p.StoreUnsafe(ref cell);
                 sum += p;
@@ -230,15 +276,15 @@ internal static class FlashAttentionKernel
 
     /// <summary>
     /// Keeps lane r of x where key offset d (key position minus the lane-0 query position) is live
-    /// for query r: d &lt;= r &lt;= d + window - 1, and r &lt;= lastLane; -inf elsewhere. The bounds are
+    /// for query r: d - ahead &lt;= r &lt;= d + window - 1, and r &lt;= lastLane; -inf elsewhere. The bounds are
     /// clamped to [-1, w] so they are exact small integers in T.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<T> Mask<T>(Vector256<T> x, int d, int window, int lastLane, Vector256<T> minusInf)
+    private static Vector256<T> Mask<T>(Vector256<T> x, int d, int window, int ahead, int lastLane, Vector256<T> minusInf)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector256<T>.Count;
-        int lo = Math.Clamp(d, -1, w), hi = Math.Clamp(Math.Min(lastLane, d + window - 1), -1, w);
+        int lo = Math.Clamp(d - ahead, -1, w), hi = Math.Clamp(Math.Min(lastLane, d + window - 1), -1, w);
         var lane = Vector256<T>.Indices;
         var live = Vector256.GreaterThanOrEqual(lane, Vector256.Create(T.CreateTruncating(lo)))
             & Vector256.LessThanOrEqual(lane, Vector256.Create(T.CreateTruncating(hi)));
@@ -252,7 +298,7 @@ internal static class FlashAttentionKernel
 
     /// <summary>acc[r] = alpha[r] acc[r] + sum_j p[j, r] v[j0 + j] over the keys live for 6-query block r.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Values<T>(ReadOnlySpan<T> v, int vdPad, int i0, int rows, int j0, int cols, int window, Scratch<T> s)
+    private static void Values<T>(ReadOnlySpan<T> v, int vdPad, int i0, int rows, int j0, int cols, int window, int ahead, Scratch<T> s)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nr = NR<T>();
@@ -264,7 +310,7 @@ internal static class FlashAttentionKernel
             for (int rb = 0; rb < rows; rb += MR)
             {
                 int queryLo = i0 + rb, queryHi = i0 + Math.Min(rb + MR, rows) - 1;
-                int lo = Math.Max(0, queryLo - window + 1 - j0), hi = Math.Min(cols, queryHi - j0 + 1);
+                int lo = Math.Max(0, queryLo - window + 1 - j0), hi = Math.Min(cols, queryHi + ahead - j0 + 1);
                 if (lo >= hi) continue;
                 ValueBlock(lo, hi, ref Unsafe.Add(ref st, rb), QueryTile, ref Unsafe.Add(ref values, vb), vdPad,
                     ref Unsafe.Add(ref acc, rb * vdPad + vb), vdPad, ref Unsafe.Add(ref alpha, rb));

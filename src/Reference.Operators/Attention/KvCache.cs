@@ -40,6 +40,43 @@ public class KvCache<T> where T : unmanaged, IFloatingPointIeee754<T>
     internal T[] Keys { get; private set; }
     internal T[] Values { get; private set; }
 
+    /// <summary>Query heads of the forget gate (0 = no gate).</summary>
+    public int GateHeads { get; private set; }
+
+    /// <summary>Forgetting attention: G_j, the gate's prefix sum at each held position, [B, GateHeads, Capacity]; null without a gate.</summary>
+    internal T[]? GateCum { get; private set; }
+
+    /// <summary>G_t of the last appended position per (batch, query head) [B, GateHeads].</summary>
+    internal T[]? GateTotal { get; private set; }
+
+    /// <summary>Makes an empty cache carry the prefix sums of a forget gate with <paramref name="heads"/> query heads.</summary>
+    internal void EnableGate(int heads)
+    {
+        if (Count != 0) throw new InvalidOperationException("Only an empty cache can start carrying a gate.");
+        GateHeads = heads;
+        GateCum = new T[Batch * heads * Capacity];
+        GateTotal = new T[Batch * heads];
+    }
+
+    /// <summary>
+    /// After a prompt of <paramref name="length"/> positions was appended (Count = length): the prefix sums of its
+    /// gate g [B, GateHeads, L] (row-major) from position 0, evicted positions included, stored for the held ones.
+    /// </summary>
+    internal void SetPromptGate(ReadOnlySpan<T> g, int length)
+    {
+        long oldest = Math.Max(0, Count - Capacity);
+        for (int row = 0; row < Batch * GateHeads; row++)
+        {
+            T acc = T.Zero;
+            for (int t = 0; t < length; t++)
+            {
+                acc += g[row * length + t];
+                if (t >= oldest) GateCum![row * Capacity + Slot(t)] = acc;
+            }
+            GateTotal![row] = acc;
+        }
+    }
+
     /// <summary>The slot of a position still held (Count - Capacity &lt;= position &lt; Count).</summary>
     internal int Slot(long position) => (int)(position % Capacity);
 
@@ -53,8 +90,11 @@ public class KvCache<T> where T : unmanaged, IFloatingPointIeee754<T>
         if (positions > 0 && Capacity != Window!.Value) Resize(Window.Value);
     }
 
-    /// <summary>Appends one position: k [B * Hkv * K], v [B * Hkv * V] (row-major [B, Hkv, X]).</summary>
-    internal void Append(ReadOnlySpan<T> k, ReadOnlySpan<T> v)
+    /// <summary>
+    /// Appends one position: k [B * Hkv * K], v [B * Hkv * V] (row-major [B, Hkv, X]) and, when the cache carries
+    /// a gate and <paramref name="g"/> is not empty, the position's gate g [B * GateHeads] (G_t = G_{t-1} + g_t).
+    /// </summary>
+    internal void Append(ReadOnlySpan<T> k, ReadOnlySpan<T> v, ReadOnlySpan<T> g = default)
     {
         if (Count == Capacity && Capacity < (Window ?? int.MaxValue)) Resize((int)Math.Min(2L * Capacity, Window ?? int.MaxValue));
         int heads = Batch * KvHeads, slot = Slot(Count);
@@ -63,6 +103,12 @@ public class KvCache<T> where T : unmanaged, IFloatingPointIeee754<T>
             k.Slice(bh * KeyDim, KeyDim).CopyTo(Keys.AsSpan((bh * Capacity + slot) * KeyDim));
             v.Slice(bh * ValueDim, ValueDim).CopyTo(Values.AsSpan((bh * Capacity + slot) * ValueDim));
         }
+        if (GateCum is not null && !g.IsEmpty)
+            for (int row = 0; row < Batch * GateHeads; row++)
+            {
+                GateTotal![row] += g[row];
+                GateCum[row * Capacity + slot] = GateTotal[row];
+            }
         Count++;
     }
 
@@ -98,6 +144,13 @@ public class KvCache<T> where T : unmanaged, IFloatingPointIeee754<T>
                 Array.Copy(Keys, bh * Capacity * KeyDim, keys, bh * capacity * KeyDim, held * KeyDim);
                 Array.Copy(Values, bh * Capacity * ValueDim, values, bh * capacity * ValueDim, held * ValueDim);
             }
+        if (GateCum is not null)
+        {
+            var gate = new T[Batch * GateHeads * capacity];
+            if (Count <= Capacity)
+                for (int row = 0; row < Batch * GateHeads; row++) Array.Copy(GateCum, row * Capacity, gate, row * capacity, held);
+            GateCum = gate;
+        }
         Keys = keys; Values = values; Capacity = capacity;
     }
 }

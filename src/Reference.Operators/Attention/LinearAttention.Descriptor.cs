@@ -31,26 +31,43 @@ public static partial class LinearAttention
             new("normalize", "bool", "false", "divide out_t by den_t = sum_{s<=t} scale phi(q_t).phi(k_s) + eps (fla's normalize_output)"),
             new("scale", "double", "F^-1/2 (1 for taylor)", "multiplier of phi(q)"),
             new("eps", "double", "1e-10", "added to the normaliser den_t"),
+            new("initial_state", "bool", "false", "the input s0 (drawn last) is the state before t = 0"),
+            new("return_final_state", "bool", "false", "also the output final_state"),
         ],
         Inputs =
         [
             new("q", "[B, H, L, K]", "queries (raw: phi is applied inside, then scale)"),
             new("k", "[B, H, L, K]", "keys (raw: phi is applied inside)"),
             new("v", "[B, H, L, V]", "values"),
+            new("s0", "[B, H, F, V] ([B, H, F, V + 1] = [S | z] when normalising)", "initial state (params.initial_state)", Optional: true),
         ],
-        Outputs = [new("out", "[B, H, L, V]", "o_t = S_t^T (scale phi(q_t)) [/ (scale phi(q_t) . z_t + eps)]")],
-        NaiveEntry = "LinearAttention.Forward(q, k, v, options)",
-        Naive = (p, x) => NamedTensors.Outputs(("out", Forward(x.Double("q"), x.Double("k"), x.Double("v"), Options(p)))),
+        Outputs =
+        [
+            new("out", "[B, H, L, V]", "o_t = S_t^T (scale phi(q_t)) [/ (scale phi(q_t) . z_t + eps)]"),
+            new("final_state", "[B, H, F, V] ([B, H, F, V + 1] = [S | z] when normalising)", "the state after the last step (params.return_final_state)", Optional: true),
+        ],
+        NaiveEntry = "LinearAttention.Forward(q, k, v, options); cases with an initial or final state: LinearAttention.Recurrent(q, k, v, options, state)",
+        Naive = (p, x) =>
+        {
+            if (!HasState(p)) return NamedTensors.Outputs(("out", Forward(x.Double("q"), x.Double("k"), x.Double("v"), Options(p))));
+            var state = StartState(p, x);
+            var o = Recurrent(x.Double("q"), x.Double("k"), x.Double("v"), Options(p), state);
+            return Flag(p, "return_final_state") ? NamedTensors.Outputs(("out", o), ("final_state", Packed(state, Options(p).Normalize)))
+                : NamedTensors.Outputs(("out", o));
+        },
+        FastEntry = "LinearAttention.ForwardFast<T>(q, k, v, options) (float32, float64; GLA's chunkwise kernel with zero log gates, the normaliser as a value column of ones)",
+        Fast = (p, x, precision) => precision == Precision.Float32 ? FastOut<float>(p, x) : FastOut<double>(p, x),
         Forms =
         [
-            new("recurrent", "LinearAttention.Recurrent(q, k, v, options)",
-                (p, x) => NamedTensors.Outputs(("out", Recurrent(x.Double("q"), x.Double("k"), x.Double("v"), Options(p)))), "out"),
-            new("chunked (C = 8)", "LinearAttention.Chunked(q, k, v, chunk: 8, options)",
-                (p, x) => NamedTensors.Outputs(("out", Chunked(x.Double("q"), x.Double("k"), x.Double("v"), 8, Options(p)))), "out"),
-            new("decoding (Step per position)", "LinearAttention.Step(state, q_t, k_t, v_t, options) for t = 0..L-1 from a zero LinearAttentionState",
+            new("recurrent", "LinearAttention.Recurrent(q, k, v, options) (from s0)",
+                (p, x) => NamedTensors.Outputs(("out", Recurrent(x.Double("q"), x.Double("k"), x.Double("v"), Options(p), StartState(p, x)))), "out"),
+            new("chunked (C = 8)", "LinearAttention.Chunked(q, k, v, chunk: 8, options) (from s0)",
+                (p, x) => NamedTensors.Outputs(("out", Chunked(x.Double("q"), x.Double("k"), x.Double("v"), 8, Options(p), StartState(p, x)))), "out"),
+            new("decoding (Step per position)", "LinearAttention.Step(state, q_t, k_t, v_t, options) for t = 0..L-1 from s0 (zeros without)",
                 (p, x) => NamedTensors.Outputs(("out", StepByStep(p, x))), "out"),
-            new("materialized T v", "LinearAttention.Materialize(q, k, options), then T v per head (HeadOperators.Apply)",
-                (p, x) => NamedTensors.Outputs(("out", HeadOperators.Apply(Materialize(x.Double("q"), x.Double("k"), Options(p)), x.Double("v")))), "out"),
+            new("materialized T v", "LinearAttention.Materialize(q, k, options), then T v per head (HeadOperators.Apply); with s0, the unnormalised " +
+                "A v plus the free response S0^T (scale phi(q_t)), divided (when normalising) by A 1 + scale phi(q_t) . z0 + eps",
+                (p, x) => NamedTensors.Outputs(("out", MaterializedWithState(p, x))), "out"),
         ],
         // With the normaliser, T = A / den_t row by row: den_t depends on q and k only, so v -> out is
         // still linear and T is exact for normalize = true as well (not only for the unnormalized map);
@@ -97,16 +114,34 @@ public static partial class LinearAttention
             Mapped("elu1_norm_2x2_l33_k9", 612, 2, 33, 9, 4, "elu1", true),
             Mapped("relu_1x1_l16_k7", 613, 1, 16, 7, 3, "relu", false),
             Mapped("taylor_norm_1x2_l20_k4", 614, 2, 20, 4, 3, "taylor", true),
+            WithStates(Mapped("states_identity_1x2_l19_k5", 615, 2, 19, 5, 4, "identity", false)),
+            WithStates(Mapped("states_elu1_norm_1x2_l23_k6", 616, 2, 23, 6, 3, "elu1", true)),
         ],
         DemoCase = "elu1_norm_2x2_l33_k9",
-        DrawInputs = (p, rng) => HeadOperators.DrawQkv(p, rng, p.Int("h")),
-        Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, HeadOperators.LongReduction),
-        Without = new Dictionary<string, string>
+        DrawInputs = (p, rng) =>
         {
-            ["fast"] = "LinearAttention.cs has no fast tier (no Fast<T> entry point; only float64 Forward, Recurrent, Chunked, Step), " +
-                "so the golden fast and fast32 backends skip attention.linear",
+            var x = HeadOperators.DrawQkv(p, rng, p.Int("h"));
+            if (Flag(p, "initial_state"))
+            {
+                // s0 ~ N(0, 1) [B, H, F, V (+ 1)]; with the normaliser the key sum z (last column) is |s0| + 1 rounded to
+                // float32, positive as a sum of elu + 1 or Taylor features is, so den stays away from 0.
+                int f = FeatureDim(Options(p).Map, p.Int("k")), vd = p.Int("v"), width = Options(p).Normalize ? vd + 1 : vd;
+                var s0 = CaseInputs.Normal(rng, p.Int("b"), p.Int("h"), f, width).ToTensor<double>();
+                if (width > vd)
+                    for (int row = 0; row < s0.Length / width; row++)
+                        s0.Data[row * width + vd] = (float)(Math.Abs(s0.Data[row * width + vd]) + 1.0);
+                x["s0"] = NpyArray.FromTensor(s0);
+            }
+            return x;
         },
+        Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, HeadOperators.LongReduction),
     };
+
+    private static NamedArrays FastOut<T>(JsonObject p, NamedArrays x) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var (o, final) = ForwardFast(x.As<T>("q"), x.As<T>("k"), x.As<T>("v"), Options(p), x.Optional<T>("s0"), maxThreads: 1);
+        return Flag(p, "return_final_state") ? NamedTensors.Outputs(("out", o), ("final_state", final)) : NamedTensors.Outputs(("out", o));
+    }
 
     /// <summary>The options of params: map (default identity), normalize (false), scale (absent: F^-1/2, 1 for taylor), eps (1e-10).</summary>
     private static LinearAttentionOptions Options(JsonObject p) => new(
@@ -119,7 +154,79 @@ public static partial class LinearAttention
     {
         var options = Options(p);
         var (q, k, v) = (x.Double("q"), x.Double("k"), x.Double("v"));
-        var state = new LinearAttentionState(q.Dim(0), q.Dim(1), FeatureDim(options.Map, q.Dim(3)), v.Dim(3));
+        var state = StartState(p, x);
         return StepLoop(q, k, v, (qt, kt, vt) => Step(state, qt, kt, vt, options));
+    }
+
+    private static ConformanceCase WithStates(ConformanceCase c)
+    {
+        c.Params["initial_state"] = true;
+        c.Params["return_final_state"] = true;
+        return c with { Description = c.Description + "; initial state s0 (drawn last), final_state output" };
+    }
+
+    /// <summary>
+    /// The materialized form: T v, or with an initial state (S0, z0) the unnormalised A v plus the free responses
+    /// S0^T (scale phi(q_t)) and, when normalising, the denominator A 1 + z0 . (scale phi(q_t)) + eps, the free
+    /// responses computed by the recurrence on zero values from the state.
+    /// </summary>
+    private static Tensor<double> MaterializedWithState(JsonObject p, NamedArrays x)
+    {
+        var (q, k, v) = (x.Double("q"), x.Double("k"), x.Double("v"));
+        var options = Options(p);
+        if (!x.ContainsKey("s0")) return HeadOperators.Apply(Materialize(q, k, options), v);
+        var plain = options with { Normalize = false };
+        var a = Materialize(q, k, plain);
+        var start = StartState(p, x);
+        var num = HeadOperators.Apply(a, v);
+        var free = Recurrent(q, k, Tensor<double>.Zeros(v.ShapeArray), plain, start);
+        for (int i = 0; i < num.Length; i++) num.Data[i] += free.Data[i];
+        if (!options.Normalize) return num;
+        int b = q.Dim(0), h = q.Dim(1), l = q.Dim(2), vd = v.Dim(3), f = start.Z.Dim(2);
+        var den = HeadOperators.Apply(a, Tensor<double>.Full(1.0, b, h, l, 1));
+        var zState = new LinearAttentionState(b, h, f, 1);
+        StartState(p, x).Z.Data.CopyTo(zState.S.Data, 0);
+        var zFree = Recurrent(q, k, Tensor<double>.Zeros(b, h, l, 1), plain, zState);
+        for (int row = 0; row < b * h * l; row++)
+        {
+            double d = den.Data[row] + zFree.Data[row] + options.Eps;
+            for (int c = 0; c < vd; c++) num.Data[row * vd + c] /= d;
+        }
+        return num;
+    }
+
+    private static bool Flag(JsonObject p, string key) => Has(p, key) && p.Bool(key);
+
+    private static bool HasState(JsonObject p) => Flag(p, "initial_state") || Flag(p, "return_final_state");
+
+    /// <summary>A state holding s0 ([S | z] when normalising, S otherwise) when the case has one, else zeros.</summary>
+    private static LinearAttentionState StartState(JsonObject p, NamedArrays x)
+    {
+        var (q, v) = (x.Double("q"), x.Double("v"));
+        int b = q.Dim(0), h = q.Dim(1), f = FeatureDim(Options(p).Map, q.Dim(3)), vd = v.Dim(3);
+        var state = new LinearAttentionState(b, h, f, vd);
+        if (!x.ContainsKey("s0")) return state;
+        var s0 = x.Double("s0");
+        int width = s0.Dim(3);
+        for (int row = 0; row < b * h * f; row++)
+        {
+            s0.Data.AsSpan(row * width, vd).CopyTo(state.S.Data.AsSpan(row * vd));
+            if (width > vd) state.Z.Data[row] = s0.Data[row * width + vd];
+        }
+        return state;
+    }
+
+    /// <summary>The state as the fast tier carries it: [S | z] [B, H, F, V + 1] when normalising, S otherwise.</summary>
+    private static Tensor<double> Packed(LinearAttentionState state, bool normalize)
+    {
+        if (!normalize) return state.S;
+        int b = state.S.Dim(0), h = state.S.Dim(1), f = state.S.Dim(2), vd = state.S.Dim(3);
+        var t = Tensor<double>.Zeros(b, h, f, vd + 1);
+        for (int row = 0; row < b * h * f; row++)
+        {
+            state.S.Data.AsSpan(row * vd, vd).CopyTo(t.Data.AsSpan(row * (vd + 1)));
+            t.Data[row * (vd + 1) + vd] = state.Z.Data[row];
+        }
+        return t;
     }
 }

@@ -1,3 +1,4 @@
+using System.Numerics;
 using Reference.Core;
 using Reference.Core.Kernels;
 
@@ -220,6 +221,76 @@ public static partial class LinearAttention
                 StepHead(state.S.Data.AsSpan(bh * f * vd, f * vd), state.Z.Data.AsSpan(bh * f, f), qf.Data.AsSpan((bh * l + t) * f, f),
                     kf.Data.AsSpan((bh * l + t) * f, f), v.Data.AsSpan((bh * l + t) * vd, vd), scale, options, o.Data.AsSpan((bh * l + t) * vd, vd));
         return o;
+    }
+
+    /// <summary>
+    /// Fast tier (float32 or float64): linear attention is gated linear attention with every log gate 0 (decay 1),
+    /// on the feature-mapped queries and keys, so it runs on GLA's chunkwise kernel
+    /// (<see cref="Recurrence.GatedLinearAttention.ChunkedFastWithState{T}"/>) with the scale of
+    /// <paramref name="options"/>. The normaliser is one more value column of ones: its output is
+    /// scale phi(q_t) . z_t, and the state's last column is z. The state (S, z) is passed as
+    /// initialState [B, H, F, V + 1] = [S | z] when normalising, [B, H, F, V] = S otherwise (null = zeros);
+    /// the final state is returned in the same layout. Equal to <see cref="Recurrent"/> up to rounding.
+    /// </summary>
+    public static (Tensor<T> Out, Tensor<T> FinalState) ForwardFast<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, LinearAttentionOptions? options = null,
+        Tensor<T>? initialState = null, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        options ??= new LinearAttentionOptions();
+        var (b, h, l, kd) = HeadShapes.Rank4(q, nameof(q));
+        Shapes.Same(k, [b, h, l, kd], nameof(k));
+        var (_, _, _, vd) = HeadShapes.Rank4(v, nameof(v));
+        Shapes.Same(v, [b, h, l, vd], nameof(v));
+        int f = FeatureDim(options.Map, kd), vAug = options.Normalize ? vd + 1 : vd;
+        double scale = options.Scale ?? (options.Map == FeatureMap.Taylor ? 1.0 : 1.0 / Math.Sqrt(f));
+        if (initialState is not null) Shapes.Same(initialState, [b, h, f, vAug], nameof(initialState));
+        var qf = FeaturesFast(q, options.Map, b * h * l, kd, f);
+        var kf = FeaturesFast(k, options.Map, b * h * l, kd, f);
+        var va = v;
+        if (options.Normalize)
+        {
+            va = Tensor<T>.Zeros(b, h, l, vAug);
+            for (int row = 0; row < b * h * l; row++)
+            {
+                v.Data.AsSpan(row * vd, vd).CopyTo(va.Data.AsSpan(row * vAug));
+                va.Data[row * vAug + vd] = T.One;
+            }
+        }
+        var gate = Tensor<T>.Zeros(b, h, l, 1);
+        var (oa, final) = Recurrence.GatedLinearAttention.ChunkedFastWithState(qf, kf, va, gate, initialState, scale, maxThreads);
+        if (!options.Normalize) return (oa, final);
+        var o = Tensor<T>.Zeros(b, h, l, vd);
+        T eps = T.CreateChecked(options.Eps);
+        for (int row = 0; row < b * h * l; row++)
+            TensorPrimitives.Divide(oa.Data.AsSpan(row * vAug, vd), oa.Data[row * vAug + vd] + eps, o.Data.AsSpan(row * vd, vd));
+        return (o, final);
+    }
+
+    /// <summary>phi of x [rows, K] into [rows, F] over T (the maps of <see cref="ApplyFeatureMap"/>, TensorPrimitives where elementwise).</summary>
+    private static Tensor<T> FeaturesFast<T>(Tensor<T> x, FeatureMap map, int rows, int kd, int f) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var shape = x.ShapeArray;
+        shape[^1] = f;
+        var y = Tensor<T>.Zeros(shape);
+        switch (map)
+        {
+            case FeatureMap.Identity: x.Data.CopyTo(y.Data, 0); break;
+            case FeatureMap.Relu: TensorPrimitives.Max(x.Data, T.Zero, y.Data); break;
+            case FeatureMap.EluPlusOne:
+                for (int i = 0; i < x.Length; i++) y.Data[i] = x.Data[i] > T.Zero ? x.Data[i] + T.One : T.Exp(x.Data[i]);
+                break;
+            default:
+                T r4 = T.CreateChecked(Math.Pow(kd, -0.25)), r2 = T.CreateChecked(1.0 / Math.Sqrt(2.0 * kd));
+                for (int row = 0; row < rows; row++)
+                {
+                    var xi = x.Data.AsSpan(row * kd, kd);
+                    var yi = y.Data.AsSpan(row * f, f);
+                    yi[0] = T.One;
+                    TensorPrimitives.Multiply(xi, r4, yi.Slice(1, kd));
+                    for (int a = 0; a < kd; a++) TensorPrimitives.Multiply(xi, xi[a] * r2, yi.Slice(1 + kd + a * kd, kd));
+                }
+                break;
+        }
+        return y;
     }
 
     /// <summary>One decoding step: qt, kt [B, H, K], vt [B, H, V] (raw, phi is applied here); returns o_t [B, H, V].</summary>

@@ -45,16 +45,34 @@ public static partial class SoftmaxAttention
     /// fp32 accumulators likewise). <paramref name="maxThreads"/> = 0 uses every core; the result does
     /// not depend on the thread count.
     /// </summary>
-    public static Tensor<T> ForwardFast<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options = null, int maxThreads = 0)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    public static Tensor<T> ForwardFast<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options = null, int maxThreads = 0,
+        Tensor<T>? g = null) where T : unmanaged, IFloatingPointIeee754<T> => Flash(q, k, v, options, maxThreads, g, stats: false).Out;
+
+    /// <summary>
+    /// <see cref="ForwardFast{T}"/> with the per-row statistics MaxLogit and Lse [B, Hq, L] of
+    /// <see cref="ForwardWithStats"/>, in T. The options (non-causal, sinks, the gate g [B, Hq, L]) as there.
+    /// </summary>
+    public static SoftmaxAttentionResult<T> ForwardFastWithStats<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options = null,
+        Tensor<T>? g = null, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T> => Flash(q, k, v, options, maxThreads, g, stats: true);
+
+    private static SoftmaxAttentionResult<T> Flash<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options, int maxThreads,
+        Tensor<T>? g, bool stats) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (b, hq, l, kd, hkv, vd) = Check(q, k, v);
         int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
         T scale = T.CreateChecked(ResolveScale(options, kd));
-        int window = ResolveWindow(options, l);
+        var (window, ahead) = ResolveMask(options, l);
+        var sinks = ResolveSinks(options, hq);
+        var gate = GateCumsum(g, b, hq, l);
+        T gs = T.CreateChecked(ResolveGateScale(options));
         var o = Tensor<T>.Zeros(b, hq, l, vd);
-        FlashAttentionKernel.Forward(q.Data, k.Data, v.Data, o.Data, b, hq, hkv, l, kd, vd, scale, window, threads);
-        return o;
+        int[] statShape = stats ? [b, hq, l] : [0];
+        var maxLogit = Tensor<T>.Zeros(statShape);
+        var lse = Tensor<T>.Zeros(statShape);
+        FlashAttentionKernel.Extras<T>? extras = ahead == 0 && sinks is null && gate is null && !stats ? null
+            : new(ahead, gate, gs, sinks?.Select(T.CreateChecked).ToArray(), stats ? maxLogit.Data : null, stats ? lse.Data : null);
+        FlashAttentionKernel.Forward(q.Data, k.Data, v.Data, o.Data, b, hq, hkv, l, kd, vd, scale, window, threads, extras);
+        return new SoftmaxAttentionResult<T>(o, maxLogit, lse);
     }
 
     /// <summary>Cached keys per online-softmax block of <see cref="StepFast{T}"/>.</summary>
@@ -73,14 +91,16 @@ public static partial class SoftmaxAttention
     /// The storage is sized for the prompt at once (at least 16 slots, at most W). Pass the same options to
     /// <see cref="StepFast{T}"/>.
     /// </summary>
-    public static KvCache<T> PrefillFast<T>(Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options = null)
+    public static KvCache<T> PrefillFast<T>(Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options = null, Tensor<T>? g = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (b, hkv, l, kd, vd, window) = CheckPrompt(k, v, options);
+        var (b, hkv, l, kd, vd, window) = CheckPrompt(k, v, options, g);
         var cache = new KvCache<T>(b, hkv, kd, vd, window, capacity: Math.Max(16, l));
+        if (g is not null) cache.EnableGate(g.Dim(1));
         // Positions older than the window would be evicted at once: only the last W are copied in.
         cache.Skip(window is int w ? Math.Max(0, l - w) : 0);
         cache.AppendPrompt(k.Data, v.Data, l);
+        if (g is not null) cache.SetPromptGate(g.Data, l);
         return cache;
     }
 
@@ -94,16 +114,26 @@ public static partial class SoftmaxAttention
     /// does not depend on it. A float64 definition cache (<see cref="KvCache"/>) is accepted too.
     /// </summary>
     public static Tensor<T> StepFast<T>(KvCache<T> cache, Tensor<T> qNew, Tensor<T> kNew, Tensor<T> vNew,
-        SoftmaxAttentionOptions? options = null, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
+        SoftmaxAttentionOptions? options = null, int maxThreads = 0, Tensor<T>? gNew = null) where T : unmanaged, IFloatingPointIeee754<T> =>
+        StepFastWithStats(cache, qNew, kNew, vNew, options, gNew, maxThreads).Out;
+
+    /// <summary>
+    /// <see cref="StepFast{T}"/> with the row statistics MaxLogit, Lse [B, Hq] (as <see cref="StepWithStats"/>); with a
+    /// forget gate, gNew [B, Hq] is the new position's log gate (the cache was prefilled with g). A sink enters
+    /// after the splits are merged: M = max(m, sink), l = l exp(m - M) + exp(sink - M).
+    /// </summary>
+    public static SoftmaxAttentionResult<T> StepFastWithStats<T>(KvCache<T> cache, Tensor<T> qNew, Tensor<T> kNew, Tensor<T> vNew,
+        SoftmaxAttentionOptions? options = null, Tensor<T>? gNew = null, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (window, scale) = CheckStep(cache, qNew, kNew, vNew, options);
+        var (window, scale, sinks, gateScale) = CheckStep(cache, qNew, kNew, vNew, options, gNew);
         int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
-        cache.Append(kNew.Data, vNew.Data);
+        cache.Append(kNew.Data, vNew.Data, gNew is null ? default : gNew.Data);
         int b = cache.Batch, hq = qNew.Shape[1], hkv = cache.KvHeads, kd = cache.KeyDim, vd = cache.ValueDim, g = hq / hkv;
         long t = cache.Count - 1, first = Math.Max(0, t - window + 1);
         int n = (int)(t - first + 1);
         int splits = Math.Max(1, (n + SplitKeys - 1) / SplitKeys), items = b * hkv * splits;
-        var d = new DecodeGeometry<T>(cache.Capacity, cache.Slot(first), n, splits, g, kd, vd, T.CreateChecked(scale));
+        var d = new DecodeGeometry<T>(cache.Capacity, cache.Slot(first), n, splits, g, kd, vd, T.CreateChecked(scale),
+            T.CreateChecked(gateScale), sinks?.Select(T.CreateChecked).ToArray());
         var partial = new DecodePartials<T>(items, d);
         int workers = (long)n * hq * (kd + vd) < DecodeParallelWork ? 1 : Math.Min(threads, items);
         if (workers <= 1)
@@ -115,15 +145,20 @@ public static partial class SoftmaxAttention
             Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = workers }, () => new DecodeScratch<T>(d),
                 (item, _, scratch) => { DecodeSplit(cache, qNew.Data, item, d, scratch, partial); return scratch; }, _ => { });
         var o = Tensor<T>.Zeros(b, hq, vd);
-        for (int bkv = 0; bkv < b * hkv; bkv++) MergeSplits(bkv, d, partial, o.Data.AsSpan(bkv * g * vd, g * vd));
-        return o;
+        var maxLogit = Tensor<T>.Zeros(b, hq);
+        var lse = Tensor<T>.Zeros(b, hq);
+        for (int bkv = 0; bkv < b * hkv; bkv++)
+            MergeSplits(bkv, d, partial, o.Data.AsSpan(bkv * g * vd, g * vd), maxLogit.Data.AsSpan(bkv * g, g), lse.Data.AsSpan(bkv * g, g));
+        return new SoftmaxAttentionResult<T>(o, maxLogit, lse);
     }
 
     /// <summary>
     /// Sizes of one decoding step: the ring's Capacity, the slot of the oldest attended position, n attended
-    /// positions in Splits splits, G query heads per kv head, key and value dims, the scale.
+    /// positions in Splits splits, G query heads per kv head, key and value dims, the scale, the gate's scale
+    /// and the sink logits per query head (null = none).
     /// </summary>
-    private readonly record struct DecodeGeometry<T>(int Capacity, int FirstSlot, int N, int Splits, int G, int K, int V, T Scale);
+    private readonly record struct DecodeGeometry<T>(int Capacity, int FirstSlot, int N, int Splits, int G, int K, int V, T Scale,
+        T GateScale, T[]? Sinks);
 
     /// <summary>Per-thread buffers of <see cref="StepFast{T}"/>, allocated once per step.</summary>
     private sealed class DecodeScratch<T>(DecodeGeometry<T> d) where T : unmanaged, IFloatingPointIeee754<T>
@@ -158,17 +193,18 @@ public static partial class SoftmaxAttention
         // Attended position j lives in slot (FirstSlot + j) mod Capacity: the range is one run of slots up
         // to the end of the ring, then (after the wrap) one run from slot 0.
         int slot = (int)((d.FirstSlot + (long)j0) % d.Capacity), run = Math.Min(j1 - j0, d.Capacity - slot);
+        var gate = new GateView<T>(cache.GateCum, cache.GateTotal, bkv * d.G, d.Capacity);
         for (int b0 = 0; b0 < run; b0 += DecodeBlock)
-            OnlineBlock(keys, values, slot + b0, Math.Min(DecodeBlock, run - b0), d, s, m, l, acc);
+            OnlineBlock(keys, values, slot + b0, Math.Min(DecodeBlock, run - b0), d, s, m, l, acc, gate);
         for (int b0 = 0; b0 < j1 - j0 - run; b0 += DecodeBlock)
-            OnlineBlock(keys, values, b0, Math.Min(DecodeBlock, j1 - j0 - run - b0), d, s, m, l, acc);
+            OnlineBlock(keys, values, b0, Math.Min(DecodeBlock, j1 - j0 - run - b0), d, s, m, l, acc, gate);
     }
 
     /// <summary>
     /// o [G, V] of (batch, kv head) bkv from its splits' partials, in split order: m = max_s m_s, then
     /// acc = sum_s exp(m_s - m) acc_s and l = sum_s exp(m_s - m) l_s (log-sum-exp merge), o = acc / l.
     /// </summary>
-    private static void MergeSplits<T>(int bkv, DecodeGeometry<T> d, DecodePartials<T> partial, Span<T> o)
+    private static void MergeSplits<T>(int bkv, DecodeGeometry<T> d, DecodePartials<T> partial, Span<T> o, Span<T> maxLogit, Span<T> lse)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int gi = 0; gi < d.G; gi++)
@@ -183,7 +219,17 @@ public static partial class SoftmaxAttention
                 l += w * partial.L[item * d.G + gi];
                 TensorPrimitives.MultiplyAdd(partial.Acc.AsSpan((item * d.G + gi) * d.V, d.V), w, og, og);
             }
-            TensorPrimitives.Multiply(og, T.One / l, og);
+            T factor = T.One / l;
+            if (d.Sinks is not null)
+            {
+                T sink = d.Sinks[bkv % (d.Sinks.Length / d.G) * d.G + gi], big = T.Max(m, sink), a = T.Exp(m - big);
+                l = l * a + T.Exp(sink - big);
+                factor = a / l;
+                m = big;
+            }
+            TensorPrimitives.Multiply(og, factor, og);
+            maxLogit[gi] = m;
+            lse[gi] = m + T.Log(l);
         }
     }
 
@@ -193,13 +239,21 @@ public static partial class SoftmaxAttention
     /// m = -inf: alpha = exp(-inf) = 0 rescales an accumulator that is still 0.
     /// </summary>
     private static void OnlineBlock<T>(ReadOnlySpan<T> keys, ReadOnlySpan<T> values, int slot, int count, DecodeGeometry<T> d,
-        DecodeScratch<T> s, Span<T> m, Span<T> l, Span<T> acc) where T : unmanaged, IFloatingPointIeee754<T>
+        DecodeScratch<T> s, Span<T> m, Span<T> l, Span<T> acc, GateView<T> gate) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var k = keys.Slice(slot * d.K, count * d.K);
         for (int gi = 0; gi < d.G; gi++)
         {
             var sg = s.S.AsSpan(gi * DecodeBlock, count);
             BlockScores(s.Q.AsSpan(gi * d.K, d.K), k, count, d.K, sg);
+            if (gate.Cum is not null)
+            {
+                // Forgetting attention: + GateScale (G_t - G_j), G_j stored per slot for query head row.
+                int row = gate.FirstRow + gi;
+                T gt = gate.Total![row];
+                var gj = gate.Cum.AsSpan(row * gate.Capacity + slot, count);
+                for (int jj = 0; jj < count; jj++) sg[jj] += d.GateScale * (gt - gj[jj]);
+            }
             T mOld = m[gi], mNew = T.Max(mOld, RowKernels.Max<T>(sg));
             T alpha = mOld == mNew ? T.One : T.Exp(mOld - mNew);
             var ag = acc.Slice(gi * d.V, d.V);
@@ -219,6 +273,9 @@ public static partial class SoftmaxAttention
                 TensorPrimitives.MultiplyAdd(v.Slice(j * d.V, d.V), s.S[gi * DecodeBlock + j], ag, ag);
             }
     }
+
+    /// <summary>The cache's gate prefix sums seen from one (batch, kv head): its G query heads are rows FirstRow.. of Cum [rows, Capacity].</summary>
+    private readonly record struct GateView<T>(T[]? Cum, T[]? Total, int FirstRow, int Capacity);
 
     /// <summary>
     /// s[j] = q . k_j for the count rows k_j of k [count, K] (row-major): four rows at a time, each with its

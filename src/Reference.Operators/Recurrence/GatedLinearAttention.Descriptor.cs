@@ -26,7 +26,9 @@ public static partial class GatedLinearAttention
             new("l", "int", "-", "length L"),
             new("k", "int", "-", "key dimension K"),
             new("v", "int", "-", "value dimension V"),
-            new("scalar_gate", "bool", "false", "one log-gate per head and step ([B, H, L, 1]) instead of one per key channel"),
+            new("scalar_gate", "bool", "false", "one log-gate per head and step ([B, H, L, 1]) instead of one per key channel (simple GLA)"),
+            new("initial_state", "bool", "false", "the input s0 [B, H, K, V] (normal(0, 1), drawn last) is the state before t = 0 (fla's initial_state)"),
+            new("return_final_state", "bool", "false", "also the output final_state (fla's output_final_state)"),
         ],
         Inputs =
         [
@@ -34,20 +36,40 @@ public static partial class GatedLinearAttention
             new("k", "[B, H, L, K]", "keys"),
             new("v", "[B, H, L, V]", "values"),
             new("g", "[B, H, L, K] or [B, H, L, 1]", "log forget gates log alpha_t <= 0 (fla's gk)"),
+            new("s0", "[B, H, K, V]", "initial state (params.initial_state)", Optional: true),
         ],
-        Outputs = [new("out", "[B, H, L, V]", "o_t = S_t^T (scale q_t)")],
-        NaiveEntry = "GatedLinearAttention.Forward(q, k, v, g)",
-        Naive = (_, x) => NamedTensors.Outputs(("out", Forward(x.Double("q"), x.Double("k"), x.Double("v"), x.Double("g")))),
-        FastEntry = "GatedLinearAttention.ChunkedFast<T>(q, k, v, g) (float32, float64); RecurrentFast<T>",
-        Fast = (_, x, precision) => precision == Precision.Float32 ? FastOut<float>(x) : FastOut<double>(x),
+        Outputs =
+        [
+            new("out", "[B, H, L, V]", "o_t = S_t^T (scale q_t)"),
+            new("final_state", "[B, H, K, V]", "S_{L-1} (params.return_final_state)", Optional: true),
+        ],
+        NaiveEntry = "GatedLinearAttention.Forward(q, k, v, g); cases with an initial or final state: GatedLinearAttention.Recurrent(q, k, v, g, state)",
+        Naive = (p, x) =>
+        {
+            if (!HasState(p)) return NamedTensors.Outputs(("out", Forward(x.Double("q"), x.Double("k"), x.Double("v"), x.Double("g"))));
+            var state = StartState(x);
+            return WithState(p, Recurrent(x.Double("q"), x.Double("k"), x.Double("v"), x.Double("g"), state), state.S);
+        },
+        FastEntry = "GatedLinearAttention.ChunkedFast<T>(q, k, v, g) (float32, float64); ChunkedFastWithState<T>(q, k, v, g, s0); RecurrentFast<T>",
+        Fast = (p, x, precision) => precision == Precision.Float32 ? FastOut<float>(p, x) : FastOut<double>(p, x),
         Forms =
         [
-            new("recurrent", "GatedLinearAttention.Recurrent(q, k, v, g)",
-                (_, x) => NamedTensors.Outputs(("out", Recurrent(x.Double("q"), x.Double("k"), x.Double("v"), x.Double("g")))), "out"),
-            new("chunked (C = 8)", "GatedLinearAttention.Chunked(q, k, v, g, chunk: 8)",
-                (_, x) => NamedTensors.Outputs(("out", Chunked(x.Double("q"), x.Double("k"), x.Double("v"), x.Double("g"), 8))), "out"),
-            new("materialized T v", "GatedLinearAttention.Materialize(q, k, g), then T v per head",
-                (_, x) => NamedTensors.Outputs(("out", HeadOperators.Apply(Materialize(x.Double("q"), x.Double("k"), x.Double("g")), x.Double("v")))), "out"),
+            new("recurrent", "GatedLinearAttention.Recurrent(q, k, v, g) (from s0)",
+                (_, x) => NamedTensors.Outputs(("out", Recurrent(x.Double("q"), x.Double("k"), x.Double("v"), x.Double("g"), StartState(x)))), "out"),
+            new("chunked (C = 8)", "GatedLinearAttention.Chunked(q, k, v, g, chunk: 8) (from s0)",
+                (_, x) => NamedTensors.Outputs(("out", Chunked(x.Double("q"), x.Double("k"), x.Double("v"), x.Double("g"), 8, StartState(x)))), "out"),
+            new("materialized T v", "GatedLinearAttention.Materialize(q, k, g), then T v per head; with s0, plus the free response (Recurrent from s0 on v = 0)",
+                (_, x) =>
+                {
+                    var (q, k, v, g) = (x.Double("q"), x.Double("k"), x.Double("v"), x.Double("g"));
+                    var y = HeadOperators.Apply(Materialize(q, k, g), v);
+                    if (x.ContainsKey("s0"))
+                    {
+                        var free = Recurrent(q, k, Tensor<double>.Zeros(v.ShapeArray), g, StartState(x));
+                        for (int i = 0; i < y.Length; i++) y.Data[i] += free.Data[i];
+                    }
+                    return NamedTensors.Outputs(("out", y));
+                }, "out"),
         ],
         MaterializeEntry = "GatedLinearAttention.Materialize(q, k, g) [B, H, L, L]",
         Materialize = (_, x) => HeadOperators.PerHead(Materialize(x.Double("q"), x.Double("k"), x.Double("g"))),
@@ -82,6 +104,8 @@ public static partial class GatedLinearAttention
             Case("vector_2x1_l40_k16_v9", 632, 1, 40, 16, 9, false),
             Case("scalar_1x2_l33_k7", 633, 2, 33, 7, 4, true),
             Case("single_1x1_l1_k3", 634, 1, 1, 3, 2, false, "edge"),
+            StateCase("states_vector_1x2_l21_k6_v5", 635, 2, 21, 6, 5, false),
+            StateCase("states_simple_1x2_l19_k4_v3", 636, 2, 19, 4, 3, true),
         ],
         DemoCase = "vector_2x1_l40_k16_v9",
         DrawInputs = (p, rng) =>
@@ -91,13 +115,41 @@ public static partial class GatedLinearAttention
             var g = LogSigmoidGate(raw);
             for (int i = 0; i < g.Length; i++) g.Data[i] = (float)g.Data[i];
             x["g"] = NpyArray.FromTensor(g);
+            if (Flag(p, "initial_state")) x["s0"] = CaseInputs.Normal(rng, p.Int("b"), p.Int("h"), p.Int("k"), p.Int("v"));
             return x;
         },
         Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, HeadOperators.LongReduction),
     };
 
-    private static NamedArrays FastOut<T>(NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T> =>
-        NamedTensors.Outputs(("out", ChunkedFast(x.As<T>("q"), x.As<T>("k"), x.As<T>("v"), x.As<T>("g"))));
+    private static NamedArrays FastOut<T>(System.Text.Json.Nodes.JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!HasState(p)) return NamedTensors.Outputs(("out", ChunkedFast(x.As<T>("q"), x.As<T>("k"), x.As<T>("v"), x.As<T>("g"))));
+        var (o, final) = ChunkedFastWithState(x.As<T>("q"), x.As<T>("k"), x.As<T>("v"), x.As<T>("g"), x.Optional<T>("s0"));
+        return Flag(p, "return_final_state") ? NamedTensors.Outputs(("out", o), ("final_state", final)) : NamedTensors.Outputs(("out", o));
+    }
+
+    private static bool Flag(System.Text.Json.Nodes.JsonObject p, string key) => p.ContainsKey(key) && p[key] is not null && p.Bool(key);
+
+    private static bool HasState(System.Text.Json.Nodes.JsonObject p) => Flag(p, "initial_state") || Flag(p, "return_final_state");
+
+    /// <summary>A state holding s0 when the case has one, else zeros.</summary>
+    private static GatedLinearAttentionState StartState(NamedArrays x)
+    {
+        var (q, v) = (x.Double("q"), x.Double("v"));
+        return x.ContainsKey("s0") ? new GatedLinearAttentionState(x.Double("s0").Clone())
+            : GatedLinearAttentionState.Zeros(q.Dim(0), q.Dim(1), q.Dim(3), v.Dim(3));
+    }
+
+    private static NamedArrays WithState(System.Text.Json.Nodes.JsonObject p, Tensor<double> o, Tensor<double> s) =>
+        Flag(p, "return_final_state") ? NamedTensors.Outputs(("out", o), ("final_state", s)) : NamedTensors.Outputs(("out", o));
+
+    private static ConformanceCase StateCase(string id, ulong seed, int h, int l, int k, int v, bool scalar)
+    {
+        var c = Case(id, seed, h, l, k, v, scalar);
+        c.Params["initial_state"] = true;
+        c.Params["return_final_state"] = true;
+        return c with { Description = c.Description + "; initial state s0 normal(0, 1) (drawn last), final_state output" };
+    }
 
     private static ConformanceCase Case(string id, ulong seed, int h, int l, int k, int v, bool scalar, params string[] tags) =>
         new(id, seed, Params.Of(("b", 1), ("h", h), ("l", l), ("k", k), ("v", v), ("scalar_gate", scalar)),

@@ -103,9 +103,25 @@ public static partial class GatedLinearAttention
         where T : unmanaged, IFloatingPointIeee754<T> =>
         ChunkedFastSized(q, k, v, g, FastChunk, FastSubChunk, scale, maxThreads);
 
+    /// <summary>
+    /// <see cref="ChunkedFast{T}"/> from an initial state S0 [B, H, K, V] (null = zeros), also returning the final
+    /// state S_L [B, H, K, V] (fla's initial_state and output_final_state): running a sequence in two pieces, the
+    /// second from the first's final state, equals running it whole. S is the recurrence's state
+    /// S_t = Diag(exp(g_t)) S_{t-1} + k_t v_t^T, so o_t = S_t^T (scale q_t).
+    /// </summary>
+    public static (Tensor<T> Out, Tensor<T> FinalState) ChunkedFastWithState<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g,
+        Tensor<T>? initialState = null, double? scale = null, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (b, h, _, kd, vd, _) = Check(q, k, v, g);
+        if (initialState is not null) Shapes.Same(initialState, [b, h, kd, vd], nameof(initialState));
+        var final = Tensor<T>.Zeros(b, h, kd, vd);
+        var o = ChunkedFastSized(q, k, v, g, FastChunk, FastSubChunk, scale, maxThreads, initialState?.Data, final.Data);
+        return (o, final);
+    }
+
     /// <summary><see cref="ChunkedFast{T}"/> with explicit chunk and sub-chunk lengths (tests, chunk-size measurement).</summary>
     internal static Tensor<T> ChunkedFastSized<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, int chunk, int subChunk,
-        double? scale = null, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
+        double? scale = null, int maxThreads = 0, T[]? initialState = null, T[]? finalState = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
         HeadShapes.Chunk(chunk, nameof(chunk));
@@ -122,7 +138,9 @@ public static partial class GatedLinearAttention
             (bh, _, ws) =>
             {
                 ChunkedHead(q.Data.AsSpan(bh * l * kd, l * kd), k.Data.AsSpan(bh * l * kd, l * kd), v.Data.AsSpan(bh * l * vd, l * vd),
-                    g.Data.AsSpan(bh * l * kg, l * kg), kg, sc, o.Data.AsSpan(bh * l * vd, l * vd), ws);
+                    g.Data.AsSpan(bh * l * kg, l * kg), kg, sc, o.Data.AsSpan(bh * l * vd, l * vd), ws,
+                    initialState is null ? default : initialState.AsSpan(bh * kd * vd, kd * vd),
+                    finalState is null ? default : finalState.AsSpan(bh * kd * vd, kd * vd));
                 return ws;
             }, _ => { });
         return o;
@@ -185,9 +203,9 @@ public static partial class GatedLinearAttention
         public T[] E { get; }
     }
 
-    /// <summary>One head: q, k [L, K], v [L, V], g [L, Kg], o [L, V] (written), from a zero state.</summary>
+    /// <summary>One head: q, k [L, K], v [L, V], g [L, Kg], o [L, V] (written), from the state s0 [K, V] (empty: zeros); the final state into sLast when not empty.</summary>
     private static void ChunkedHead<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, ReadOnlySpan<T> g, int kg, T sc,
-        Span<T> o, ChunkWorkspace<T> ws) where T : unmanaged, IFloatingPointIeee754<T>
+        Span<T> o, ChunkWorkspace<T> ws, ReadOnlySpan<T> s0 = default, Span<T> sLast = default) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int kd = ws.KDim, vd = ws.VDim, chunk = ws.C, sub = ws.Sub, l = q.Length / kd;
         Span<T> sv = ws.StateV, cum = ws.Cum, alpha = ws.Alpha, qea = ws.QeA, qr = ws.Qr, ke = ws.Ke, kr = ws.Kr, ki = ws.Ki, kdec = ws.Kd;
@@ -196,6 +214,7 @@ public static partial class GatedLinearAttention
         ReadOnlySpan<T> zero = ws.Zero, one = ws.One;
         T lowest = T.CreateChecked(1.0 / DiagonalRange), highest = T.CreateChecked(DiagonalRange);
         s.Clear();
+        if (!s0.IsEmpty) s0.CopyTo(s);
         for (int c0 = 0; c0 < l; c0 += chunk)
         {
             int n = Math.Min(chunk, l - c0);
@@ -288,5 +307,6 @@ public static partial class GatedLinearAttention
             ChunkKernels.Decay(last, zero, e);
             TileGemm.Multiply(kd, vd, n, ke, 1, kd, vc, vd, s, vd, accumulate: true, rowScale: e);
         }
+        if (!sLast.IsEmpty) s.CopyTo(sLast);
     }
 }

@@ -17,6 +17,10 @@
 // (decay 1, input 0: their state stays 0) and drops them on output. The lanes accumulate over n
 // in the same order as the naive loop, but the decays are VectorMath.Exp2Decay's and the updates are fused
 // multiply-adds, so results agree with the definition to rounding, not bitwise.
+// Options: with the delta softplus switched off, Delta = delta + bias may be negative, so the decay
+// uses the full-range VectorMath.Exp2 instead of Exp2Decay; an initial state [B, D, N] is loaded into
+// the lanes before the first chunk and the last state stored after the last one. Complex A runs on a
+// separate path (one thread per channel row, the N complex lanes as TensorPrimitives spans).
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -32,10 +36,26 @@ public static partial class SelectiveScan
     /// <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int)"/> on the inputs record of the definition
     /// (<see cref="Forward(SelectiveScanInputs{double})"/>), here over T.
     /// </summary>
-    public static Tensor<T> ForwardFast<T>(SelectiveScanInputs<T> p, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
+    public static Tensor<T> ForwardFast<T>(SelectiveScanInputs<T> p, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T> =>
+        ForwardFastWithState(p, null, maxThreads).Out;
+
+    /// <summary>
+    /// The fast scan of <paramref name="p"/> (every option: the softplus switch, complex A) from an initial state
+    /// <paramref name="initialState"/> (null = zeros), also returning the last state (selective_scan_ref's
+    /// return_last_state): real A [B, D, N]; complex A [B, D, N, 2] (real and imaginary parts, torch.view_as_real).
+    /// Running a sequence in two pieces, the second from the first's last state, equals running it whole.
+    /// </summary>
+    public static (Tensor<T> Out, Tensor<T> LastState) ForwardFastWithState<T>(SelectiveScanInputs<T> p, Tensor<T>? initialState = null, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(p);
-        return ForwardFast(p.U, p.Delta, p.ALog, p.B, p.C, p.D, p.Z, p.DeltaBias, maxThreads);
+        p.Check();
+        int[] stateShape = p.IsComplex ? [p.Batch, p.Channels, p.State, 2] : [p.Batch, p.Channels, p.State];
+        if (initialState is not null) Shapes.Same(initialState, stateShape, nameof(initialState));
+        var last = Tensor<T>.Zeros(stateShape);
+        if (p.IsComplex) return (ForwardFastComplex(p, initialState, last, maxThreads), last);
+        var y = ScanCore(p.U, p.Delta, p.ALog, p.B, p.C, p.D, p.Z, p.DeltaBias, p.DeltaSoftplus, initialState, last, maxThreads);
+        return (y, last);
     }
 
     /// <summary>
@@ -45,6 +65,10 @@ public static partial class SelectiveScan
     /// </summary>
     public static Tensor<T> ForwardFast<T>(Tensor<T> u, Tensor<T> delta, Tensor<T> aLog, Tensor<T> b, Tensor<T> c,
         Tensor<T>? d = null, Tensor<T>? z = null, Tensor<T>? deltaBias = null, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T> => ScanCore(u, delta, aLog, b, c, d, z, deltaBias, true, null, null, maxThreads);
+
+    private static Tensor<T> ScanCore<T>(Tensor<T> u, Tensor<T> delta, Tensor<T> aLog, Tensor<T> b, Tensor<T> c,
+        Tensor<T>? d, Tensor<T>? z, Tensor<T>? deltaBias, bool softplus, Tensor<T>? x0, Tensor<T>? xLast, int maxThreads)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckFast(u, delta, aLog, b, c, d, z, deltaBias);
@@ -76,6 +100,10 @@ public static partial class SelectiveScan
                     s.Skip[lane] = lane < lanes && d is not null ? d.Data[first + lane] : T.Zero;
                 }
                 Array.Clear(s.X);
+                if (x0 is not null)
+                    for (int k = 0; k < n; k++)
+                        for (int lane = 0; lane < lanes; lane++) s.X[k * width + lane] = x0.Data[(bi * dd + first + lane) * n + k];
+                s.Softplus = softplus;
                 int row0 = (bi * dd + first) * l;
                 for (int t0 = 0; t0 < l; t0 += Scratch<T>.Chunk)
                 {
@@ -86,6 +114,9 @@ public static partial class SelectiveScan
                     ScanLanes(len, bT.AsSpan((bg * l + t0) * n, len * n), cT.AsSpan((bg * l + t0) * n, len * n), z is not null, s);
                     FromLanes(s.YT, lanes, len, y.Data.AsSpan(row0 + t0), l);
                 }
+                if (xLast is not null)
+                    for (int k = 0; k < n; k++)
+                        for (int lane = 0; lane < lanes; lane++) xLast.Data[(bi * dd + first + lane) * n + k] = s.X[k * width + lane];
                 return s;
             },
             _ => { });
@@ -107,6 +138,9 @@ public static partial class SelectiveScan
         public readonly T[] UT = new T[Chunk * Width], DeltaT = new T[Chunk * Width], DuT = new T[Chunk * Width], ZT = new T[Chunk * Width], YT = new T[Chunk * Width];
         public readonly T[] A = new T[n * Width], X = new T[n * Width];
         public readonly T[] Bias = new T[Width], Skip = new T[Width];
+
+        /// <summary>Delta = softplus(delta + bias) when set, else delta + bias (which may be negative: full-range exp).</summary>
+        public bool Softplus = true;
     }
 
     /// <summary>
@@ -181,9 +215,11 @@ public static partial class SelectiveScan
         nuint width = (nuint)Scratch<T>.Width, end = (nuint)len * width;
         var bias = Vector256.Create<T>(s.Bias);
         var threshold = Vector256.Create(T.CreateTruncating(NaiveActivations.SoftplusThreshold));
+        bool softplus = s.Softplus;
         for (nuint i = 0; i < end; i += width)
         {
-            var dt = Softplus(Vector256.LoadUnsafe(ref dtRef, i) + bias, threshold);
+            var pre = Vector256.LoadUnsafe(ref dtRef, i) + bias;
+            var dt = softplus ? Softplus(pre, threshold) : pre;
             dt.StoreUnsafe(ref dtRef, i);
             (dt * Vector256.LoadUnsafe(ref uRef, i)).StoreUnsafe(ref duRef, i);
         }
@@ -195,7 +231,8 @@ public static partial class SelectiveScan
             var acc = Vector256<T>.Zero;
             for (nuint k = 0; k < (nuint)n; k++)
             {
-                var decay = VectorMath.Exp2Decay(dt * Vector256.LoadUnsafe(ref a, k * width));
+                var power = dt * Vector256.LoadUnsafe(ref a, k * width);
+                var decay = softplus ? VectorMath.Exp2Decay(power) : VectorMath.Exp2(power);
                 var xk = VectorMath.FusedMultiplyAdd(decay, Vector256.LoadUnsafe(ref x, k * width), du * Vector256.Create(Unsafe.Add(ref bRef, row + k)));
                 xk.StoreUnsafe(ref x, k * width);
                 acc = VectorMath.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref cRef, row + k)), xk, acc);
@@ -228,6 +265,121 @@ public static partial class SelectiveScan
         var wm1 = w - Vector256<T>.One;
         var log1p = Vector256.ConditionalSelect(Vector256.Equals(wm1, Vector256<T>.Zero), e, VectorMath.Log(w) * e / wm1);
         return Vector256.ConditionalSelect(Vector256.GreaterThan(x, threshold), x, Vector256.Max(x, Vector256<T>.Zero) + log1p);
+    }
+
+    /// <summary>
+    /// Complex A, one (batch, channel) row per work item, the N complex lanes as spans: per t, Delta (softplus or
+    /// not), exp(Delta A) = exp(Delta Re A) (cos + i sin)(Delta Im A) by TensorPrimitives, x = exp(Delta A) o x +
+    /// Delta u B_t, y = 2 sum_n Re(C_t x) + D u, times silu(z). x0, xLast [B, D, N, 2] (re, im).
+    /// </summary>
+    private static Tensor<T> ForwardFastComplex<T>(SelectiveScanInputs<T> p, Tensor<T>? x0, Tensor<T> xLast, int maxThreads)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int bs = p.Batch, dd = p.Channels, l = p.Length, n = p.State, gs = p.Groups;
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
+        var bRe = TimeMajor(p.B, bs, gs, n, l);
+        var bIm = TimeMajor(p.BImag!, bs, gs, n, l);
+        var cRe = TimeMajor(p.C, bs, gs, n, l);
+        var cIm = TimeMajor(p.CImag!, bs, gs, n, l);
+        var aRe = new T[dd * n];
+        for (int i = 0; i < aRe.Length; i++) aRe[i] = T.CreateChecked(-Math.Exp(double.CreateChecked(p.ALog.Data[i])));
+        var y = Tensor<T>.Zeros(bs, dd, l);
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? Environment.ProcessorCount : maxThreads };
+        Parallel.For(0, bs * dd, options, () => new T[8 * n], (row, _, w) =>
+        {
+            int bi = row / dd, ch = row % dd, bg = bi * gs + p.GroupOf(ch);
+            var xr = w.AsSpan(0, n); var xi = w.AsSpan(n, n); var mag = w.AsSpan(2 * n, n); var ang = w.AsSpan(3 * n, n);
+            var cos = w.AsSpan(4 * n, n); var sin = w.AsSpan(5 * n, n); var t1 = w.AsSpan(6 * n, n); var t2 = w.AsSpan(7 * n, n);
+            for (int k = 0; k < n; k++)
+            {
+                xr[k] = x0 is null ? T.Zero : x0.Data[(row * n + k) * 2];
+                xi[k] = x0 is null ? T.Zero : x0.Data[(row * n + k) * 2 + 1];
+            }
+            var ar = aRe.AsSpan(ch * n, n);
+            var ai = p.AImag!.Data.AsSpan(ch * n, n);
+            T bias = p.DeltaBias is null ? T.Zero : p.DeltaBias.Data[ch], skip = p.D is null ? T.Zero : p.D.Data[ch];
+            for (int t = 0; t < l; t++)
+            {
+                T pre = p.Delta.Data[row * l + t] + bias;
+                T dt = p.DeltaSoftplus ? T.CreateChecked(NaiveActivations.Softplus(double.CreateChecked(pre))) : pre;
+                T u = p.U.Data[row * l + t], du = dt * u;
+                TensorPrimitives.Multiply(ar, dt, mag);
+                TensorPrimitives.Exp(mag, mag);
+                TensorPrimitives.Multiply(ai, dt, ang);
+                TensorPrimitives.Cos(ang, cos);
+                TensorPrimitives.Sin(ang, sin);
+                TensorPrimitives.Multiply(cos, mag, cos);                       // Re exp(Delta A)
+                TensorPrimitives.Multiply(sin, mag, sin);                       // Im exp(Delta A)
+                var br = bRe.AsSpan((bg * l + t) * n, n); var bim = bIm.AsSpan((bg * l + t) * n, n);
+                // t1 = Re(e) xr - Im(e) xi + du Re B;  t2 = Re(e) xi + Im(e) xr + du Im B.
+                TensorPrimitives.Multiply(cos, xr, t1);
+                TensorPrimitives.Multiply(sin, xi, mag);
+                TensorPrimitives.Subtract(t1, mag, t1);
+                TensorPrimitives.MultiplyAdd(br, du, t1, t1);
+                TensorPrimitives.Multiply(cos, xi, t2);
+                TensorPrimitives.MultiplyAdd(sin, xr, t2, t2);
+                TensorPrimitives.MultiplyAdd(bim, du, t2, t2);
+                t1.CopyTo(xr);
+                t2.CopyTo(xi);
+                T acc = TensorPrimitives.Dot(cRe.AsSpan((bg * l + t) * n, n), xr) - TensorPrimitives.Dot(cIm.AsSpan((bg * l + t) * n, n), xi);
+                T yt = T.CreateChecked(2) * acc + skip * u;
+                if (p.Z is not null)
+                {
+                    T zt = p.Z.Data[row * l + t];
+                    yt = yt * zt / (T.One + T.Exp(-zt));
+                }
+                y.Data[row * l + t] = yt;
+            }
+            for (int k = 0; k < n; k++)
+            {
+                xLast.Data[(row * n + k) * 2] = xr[k];
+                xLast.Data[(row * n + k) * 2 + 1] = xi[k];
+            }
+            return w;
+        }, _ => { });
+        return y;
+    }
+
+    /// <summary>
+    /// Fast tier of <see cref="StateUpdate"/> over T (mamba's selective_state_update with heads and groups): state
+    /// [B, H, P, N] advanced in place, returns out [B, H, P]. Work items are (batch, head); each state row [N] is
+    /// updated with TensorPrimitives (exp(Delta a) o state + (Delta x) b, then the dot with c).
+    /// <paramref name="maxThreads"/> = 0 uses every core; the result does not depend on it.
+    /// </summary>
+    public static Tensor<T> StateUpdateFast<T>(Tensor<T> state, Tensor<T> x, Tensor<T> dt, Tensor<T> a, Tensor<T> b, Tensor<T> c,
+        Tensor<T>? d = null, Tensor<T>? z = null, Tensor<T>? dtBias = null, bool dtSoftplus = false, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (bs, hs, ps, n, gs) = CheckStateUpdate(state, x, dt, a, b, c, d, z, dtBias);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
+        var o = Tensor<T>.Zeros(bs, hs, ps);
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? Environment.ProcessorCount : maxThreads };
+        Parallel.For(0, bs * hs, options, () => new T[n], (bh, _, decay) =>
+        {
+            int bi = bh / hs, h = bh % hs, g = h / (hs / gs);
+            var bRow = b.Data.AsSpan((bi * gs + g) * n, n);
+            var cRow = c.Data.AsSpan((bi * gs + g) * n, n);
+            for (int q = 0; q < ps; q++)
+            {
+                int row = bh * ps + q, hp = h * ps + q;
+                T pre = dt.Data[row] + (dtBias is null ? T.Zero : dtBias.Data[hp]);
+                T step = dtSoftplus ? T.CreateChecked(NaiveActivations.Softplus(double.CreateChecked(pre))) : pre;
+                var s = state.Data.AsSpan(row * n, n);
+                TensorPrimitives.Multiply(a.Data.AsSpan(hp * n, n), step, decay);
+                TensorPrimitives.Exp(decay, decay);
+                TensorPrimitives.Multiply(s, decay, s);
+                TensorPrimitives.MultiplyAdd(bRow, step * x.Data[row], s, s);
+                T y = TensorPrimitives.Dot(s, cRow) + (d is null ? T.Zero : d.Data[hp]) * x.Data[row];
+                if (z is not null)
+                {
+                    T zt = z.Data[row];
+                    y = y * zt / (T.One + T.Exp(-zt));
+                }
+                o.Data[row] = y;
+            }
+            return decay;
+        }, _ => { });
+        return o;
     }
 
     /// <summary>B or C [B, G, N, L] transposed to [B, G, L, N], so that time step t of a group is N contiguous values.</summary>

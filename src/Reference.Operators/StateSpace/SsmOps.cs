@@ -137,14 +137,14 @@ public static class SsmOps
     /// VJP is <see cref="StateSpace.SelectiveScan.Backward"/>.
     /// </summary>
     public static Variable SelectiveScan(Variable u, Variable delta, Variable aLog, Variable b, Variable c,
-        Variable? d = null, Variable? z = null, Variable? deltaBias = null)
+        Variable? d = null, Variable? z = null, Variable? deltaBias = null, bool deltaSoftplus = true)
     {
         ArgumentNullException.ThrowIfNull(u);
         ArgumentNullException.ThrowIfNull(delta);
         ArgumentNullException.ThrowIfNull(aLog);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(c);
-        var p = new SelectiveScanInputs<double>(u.Value, delta.Value, aLog.Value, b.Value, c.Value, d?.Value, z?.Value, deltaBias?.Value);
+        var p = new SelectiveScanInputs<double>(u.Value, delta.Value, aLog.Value, b.Value, c.Value, d?.Value, z?.Value, deltaBias?.Value, deltaSoftplus);
         var y = StateSpace.SelectiveScan.Forward(p);
         Variable[] inputs = [u, delta, aLog, b, c, .. Present(d), .. Present(z), .. Present(deltaBias)];
         return Function.Apply("ssm.selective_scan", inputs, y, g =>

@@ -52,6 +52,17 @@ public static partial class StateSpaceDuality
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckFast(x, dt, aLog, b, c, d, dtBias);
+        return Chunks(x, null, null, aLog, b, c, d, chunk, maxThreads, state, dt, dtBias);
+    }
+
+    /// <summary>
+    /// The chunked kernel: per-step input scale <paramref name="delta"/> [B, L, H] and log decay
+    /// <paramref name="logDecay"/> [B, L, H] when given (the discretized entry), else Delta = softplus(dt + bias)
+    /// and the log decay Delta A_h.
+    /// </summary>
+    private static Tensor<T> Chunks<T>(Tensor<T> x, T[]? delta, T[]? logDecay, Tensor<T> aLog, Tensor<T> b, Tensor<T> c, Tensor<T>? d,
+        int chunk, int maxThreads, Tensor<T>? state, Tensor<T>? dt = null, Tensor<T>? dtBias = null) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         if (state is not null && !state.Shape.SequenceEqual([x.Dim(0), x.Dim(2), x.Dim(3), b.Dim(3)]))
             throw new ArgumentException(
                 $"state must be S [B, H, P, N] = {Shapes.Format([x.Dim(0), x.Dim(2), x.Dim(3), b.Dim(3)])}, got {Shapes.Format(state.Shape)}.", nameof(state));
@@ -60,7 +71,7 @@ public static partial class StateSpaceDuality
         var g = new FastGeometry(x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3), b.Dim(2), b.Dim(3), Math.Max(1, Math.Min(chunk, x.Dim(1))));
         var y = Tensor<T>.Zeros(x.ShapeArray);
         if (g.L == 0 || g.H == 0 || g.N == 0) return AddSkipOnly(x, d, y, g);
-        var delta = FastStepSizes(dt, dtBias, g.H);
+        delta ??= FastStepSizes(dt!, dtBias, g.H);
         var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? Environment.ProcessorCount : maxThreads };
 
         var scores = new T[g.B * g.G * g.Chunks * g.Q * g.Q];
@@ -75,7 +86,7 @@ public static partial class StateSpaceDuality
         Parallel.For(0, g.B * g.H, options, () => new FastScratch<T>(g), (bh, _, s) =>
         {
             HeadChunks(x.Data, b.Data, c.Data, delta, scores, aH[bh % g.H], d is null ? T.Zero : d.Data[bh % g.H], bh / g.H, bh % g.H, g, s, y.Data,
-                state is null ? default : state.Data.AsSpan(bh * g.P * g.N, g.P * g.N));
+                state is null ? default : state.Data.AsSpan(bh * g.P * g.N, g.P * g.N), logDecay);
             return s;
         }, _ => { });
         return y;
@@ -85,6 +96,22 @@ public static partial class StateSpaceDuality
     /// <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/> on the inputs record of the definition
     /// (<see cref="Chunked"/>), here over T.
     /// </summary>
+    /// <summary>
+    /// Fast tier of <see cref="ForwardDiscrete"/> over T: the chunked algorithm on already-discretized inputs
+    /// xd = X Delta [B, L, H, P] and ad = A Delta [B, L, H] (ssd_minimal_discrete), b, c [B, L, G, N], d [H] or null.
+    /// The same kernel as <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int, int, Tensor{T})"/>
+    /// with the step's log decay read from ad and an input scale of 1. <paramref name="state"/> S [B, H, P, N] as there
+    /// (initial state in, final state out).
+    /// </summary>
+    public static Tensor<T> ForwardDiscreteFast<T>(Tensor<T> xd, Tensor<T> ad, Tensor<T> b, Tensor<T> c, Tensor<T>? d = null,
+        int chunk = DefaultFastChunk, int maxThreads = 0, Tensor<T>? state = null) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        DiscreteInputs(xd, ad, b, c, d);
+        var ones = Tensor<T>.Zeros(ad.ShapeArray);
+        Array.Fill(ones.Data, T.One);
+        return Chunks(xd, ones.Data, ad.Data, Tensor<T>.Zeros(xd.Dim(2)), b, c, d, chunk, maxThreads, state);
+    }
+
     public static Tensor<T> ForwardFast<T>(StateSpaceDualityInputs<T> p, int chunk = DefaultFastChunk, int maxThreads = 0, Tensor<T>? state = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -146,7 +173,7 @@ public static partial class StateSpaceDuality
 
     /// <summary>Steps 1-5 of the file head for one (batch, head), all chunks in order.</summary>
     private static void HeadChunks<T>(T[] x, T[] b, T[] c, T[] delta, T[] scores, T aH, T skip, int batch, int h, FastGeometry g,
-        FastScratch<T> s, T[] y, Span<T> state) where T : unmanaged, IFloatingPointIeee754<T>
+        FastScratch<T> s, T[] y, Span<T> state, T[]? logDecay = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int group = h / (g.H / g.G), q = g.Q, ldx = g.H * g.P;
         bool carried = !state.IsEmpty;
@@ -165,7 +192,7 @@ public static partial class StateSpaceDuality
             for (int i = 0; i < len; i++)
             {
                 var open = s.Seg.AsSpan(0, i + 1);   // the state column and the columns j < i
-                TensorPrimitives.Add(open, s.Delta[i] * aH, open);
+                TensorPrimitives.Add(open, logDecay is null ? s.Delta[i] * aH : logDecay[(batch * g.L + start + i) * g.H + h], open);
                 s.Seg[i + 1] = T.Zero;
                 VectorMath.Exp<T>(s.Seg.AsSpan(0, i + 2), s.Exp.AsSpan(0, i + 2));
                 s.Enter[i] = s.Exp[0];

@@ -74,6 +74,11 @@ public sealed class StateSpaceDualityState(int batch, int heads, int headDim, in
 /// diagonal blocks are the quadratic masked form inside each chunk, (2) each chunk's final state
 /// from its own inputs, (3) states passed between chunks by the chunk's total decay, (4) the carried
 /// state's contribution to every output of the next chunk. Equal to the recurrence to rounding.</para>
+/// <para>Discretized entry (ssd_minimal_discrete of Mamba-2's ssd_minimal.py): the caller passes
+/// X Delta and A Delta directly, xd [B, L, H, P] and ad [B, L, H] (any real log decay per step and
+/// head): S_t = exp(ad_t) S_{t-1} + xd_t B_t^T, y_t = S_t C_t + D_h xd_t (<see cref="ForwardDiscrete"/>;
+/// ssd_minimal_discrete has no D: pass null). With xd = Delta X and ad = Delta A_h it is the layer's
+/// scan without D.</para>
 /// <para>Simplifications: the Mamba-2 layer around it (projections, conv, gated RMSNorm) is not
 /// here; no initial state other than the one in <see cref="StateSpaceDualityState"/>.</para>
 /// </summary>
@@ -349,6 +354,87 @@ public static partial class StateSpaceDuality
                 dALog.Data[h] += dA * aH;
             }
         return new StateSpaceDualityGradients(dX, dDt, dALog, dB, dC, dD, dBias);
+    }
+
+    /// <summary>
+    /// The discretized entry (ssd_minimal_discrete): xd = X Delta [B, L, H, P], ad = A Delta [B, L, H], b, c
+    /// [B, L, G, N], d [H] or null; the recurrence S_t = exp(ad_t) S_{t-1} + xd_t B_t^T, y_t[p] = sum_n S_t[p, n]
+    /// C_t[n] (n ascending) + D_h xd_t[p], from <paramref name="state"/> (zeros when null; left holding the final
+    /// state, ssd_minimal_discrete's final_state). Returns y [B, L, H, P].
+    /// </summary>
+    public static Tensor<double> ForwardDiscrete(Tensor<double> xd, Tensor<double> ad, Tensor<double> b, Tensor<double> c,
+        Tensor<double>? d = null, StateSpaceDualityState? state = null)
+    {
+        var p = DiscreteInputs(xd, ad, b, c, d);
+        int bs = p.Batch, l = p.Length, hs = p.Heads, ps = p.HeadDim, n = p.State;
+        state ??= new StateSpaceDualityState(bs, hs, ps, n);
+        CheckState(state, p);
+        var y = Tensor<double>.Zeros(bs, l, hs, ps);
+        for (int bi = 0; bi < bs; bi++)
+            for (int h = 0; h < hs; h++)
+            {
+                var s = state.S.Data.AsSpan((bi * hs + h) * ps * n, ps * n);
+                int g = p.GroupOf(h);
+                for (int t = 0; t < l; t++)
+                {
+                    double decay = Math.Exp(ad.Data[(bi * l + t) * hs + h]);
+                    int bc = ((bi * l + t) * p.Groups + g) * n, xo = ((bi * l + t) * hs + h) * ps;
+                    for (int q = 0; q < ps; q++)
+                    {
+                        double xin = xd.Data[xo + q], acc = 0.0;
+                        for (int k = 0; k < n; k++)
+                        {
+                            ref double sv = ref s[q * n + k];
+                            sv = decay * sv + xin * b.Data[bc + k];
+                            acc += sv * c.Data[bc + k];
+                        }
+                        y.Data[xo + q] = acc + (d?.Data[h] ?? 0.0) * xin;
+                    }
+                }
+            }
+        return y;
+    }
+
+    /// <summary>
+    /// The discretized operator per head [B, H, L, L]: T[t, s] = (C_t . B_s) exp(sum_{s &lt; r &lt;= t} ad_r) for s &lt;= t
+    /// (the segment sum taken term by term), plus D_h on the diagonal; y[:, h, :] = T[h] xd[:, h, :].
+    /// </summary>
+    public static Tensor<double> MaterializeDiscrete(Tensor<double> xd, Tensor<double> ad, Tensor<double> b, Tensor<double> c, Tensor<double>? d = null)
+    {
+        var p = DiscreteInputs(xd, ad, b, c, d);
+        int bs = p.Batch, l = p.Length, hs = p.Heads, n = p.State;
+        var tm = Tensor<double>.Zeros(bs, hs, l, l);
+        for (int bi = 0; bi < bs; bi++)
+            for (int h = 0; h < hs; h++)
+            {
+                int g = p.GroupOf(h);
+                for (int t = 0; t < l; t++)
+                {
+                    double seg = 0.0;
+                    for (int s0 = t; s0 >= 0; s0--)
+                    {
+                        if (s0 < t) seg += ad.Data[(bi * l + s0 + 1) * hs + h];
+                        double cb = 0.0;
+                        for (int k = 0; k < n; k++) cb += c.Data[((bi * l + t) * p.Groups + g) * n + k] * b.Data[((bi * l + s0) * p.Groups + g) * n + k];
+                        tm.Data[((bi * hs + h) * l + t) * l + s0] = cb * Math.Exp(seg) + (s0 == t ? d?.Data[h] ?? 0.0 : 0.0);
+                    }
+                }
+            }
+        return tm;
+    }
+
+    /// <summary>Shape checks of the discretized entry, reusing the layer's: xd as X, ad as dt, A_log unused (zeros).</summary>
+    internal static StateSpaceDualityInputs<T> DiscreteInputs<T>(Tensor<T> xd, Tensor<T> ad, Tensor<T> b, Tensor<T> c, Tensor<T>? d)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(xd);
+        if (xd.Rank != 4) throw new ArgumentException($"xd must be X Delta [B, L, H, P], got {Shapes.Format(xd.Shape)}.", nameof(xd));
+        if (ad is null || !ad.Shape.SequenceEqual([xd.Dim(0), xd.Dim(1), xd.Dim(2)]))
+            throw new ArgumentException($"ad must be A Delta [B, L, H] = {Shapes.Format([xd.Dim(0), xd.Dim(1), xd.Dim(2)])}, got " +
+                $"{(ad is null ? "null" : Shapes.Format(ad.Shape))}.", nameof(ad));
+        var p = new StateSpaceDualityInputs<T>(xd, ad, Tensor<T>.Zeros(xd.Dim(2)), b, c, d);
+        p.Check();
+        return p;
     }
 
     private static void CheckState(StateSpaceDualityState state, StateSpaceDualityInputs<double> p)
