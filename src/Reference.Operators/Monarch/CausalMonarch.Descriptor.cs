@@ -46,12 +46,15 @@ public static partial class CausalMonarch
                 (p, x) => NamedTensors.Outputs(("y", ClosedForm(p, x))), "y"),
             new("coefficient domain (no nodes)", "CausalMonarch.MaterializeCoefficients(plan, k, L) per channel (+ d), then T u",
                 (p, x) => NamedTensors.Outputs(("y", OperatorMatrices.Apply(CoefficientRows(p, x), x.Double("u")))), "y"),
-            new("materialized T u", "CausalMonarch.Materialize(plan, k, d, L) [C, L, L], then T u per row",
+            new("materialized T u (definition on unit vectors)", "CausalMonarch.Materialize(plan, k[c], L, d[c]) per channel, then T u per row",
+                (p, x) => NamedTensors.Outputs(("y", OperatorMatrices.Apply(ProbedRows(p, x), x.Double("u")))), "y"),
+            new("materialized T u (closed form)", "CausalMonarch.Materialize(plan, k, d, L) [C, L, L] (the digit-wise closed form), then T u per row",
                 (p, x) => NamedTensors.Outputs(("y", OperatorMatrices.Apply(MaterializeRows(p, x), x.Double("u")))), "y"),
             new("recurrent (input history)", "CausalMonarch.InitialState(plan, B C, k, d), then CausalMonarch.Step(state, u_t) per token",
                 (p, x) => NamedTensors.Outputs(("y", Recurrent(p, x))), "y"),
         ],
-        MaterializeEntry = "CausalMonarch.Materialize(plan, k, d, L) [C, L, L] (the definition on unit vectors), repeated over the batch",
+        MaterializeEntry = "CausalMonarch.Materialize(plan, k, d, L) [C, L, L] (the digit-wise closed form of the default monomial plan: exact zeros " +
+            "outside the digit-wise order; the forms hold it and the definition on unit vectors to the naive output), repeated over the batch",
         Materialize = MaterializeRows,
         StepEntry = "CausalMonarch.Step(state, u_t) (CausalMonarch.InitialState(plan, rows, k, d))",
         State = "CausalMonarchState: History [B C, N] (every input so far: the last position N - 1 dominates every index digit-wise, so no past " +
@@ -123,6 +126,18 @@ public static partial class CausalMonarch
 
     private static Tensor<double> MaterializeRows(JsonObject p, NamedArrays x) =>
         OperatorMatrices.PerRow(Materialize(PlanOf(p), x.Double("k"), Skip(x), p.Int("length")), p.Int("batch") * p.Int("channels"));
+
+    private static Tensor<double> ProbedRows(JsonObject p, NamedArrays x)
+    {
+        var plan = PlanOf(p);
+        var k = x.Double("k");
+        var d = Skip(x);
+        int channels = k.Dim(0), lk = k.Dim(1), l = p.Int("length");
+        var t = Tensor<double>.Zeros(channels, l, l);
+        for (int c = 0; c < channels; c++)
+            Materialize(plan, k.Data.AsSpan(c * lk, lk), l, d is null ? 0.0 : d.Data[c]).Data.CopyTo(t.Data, c * l * l);
+        return OperatorMatrices.PerRow(t, p.Int("batch") * channels);
+    }
 
     private static Tensor<double> CoefficientRows(JsonObject p, NamedArrays x)
     {

@@ -560,15 +560,47 @@ public static partial class CausalMonarch
         return t;
     }
 
-    /// <summary>The materialized T per row of k [C, Lk] (skip d [C] on the diagonal), [C, L, L].</summary>
+    /// <summary>
+    /// The digit-wise closed form of the monomial basis as a matrix: T[i, j] = k[i (-) j] when j &lt;= i digit-wise, else exactly 0
+    /// (d on the diagonal), [L, L].
+    /// </summary>
+    public static Tensor<double> MaterializeDigitwise(int b, int p, ReadOnlySpan<double> k, int length, double d = 0.0)
+    {
+        int n = CausalMonarchPlan.IntPow(b, p);
+        if (length < 1 || length > n) throw new ArgumentOutOfRangeException(nameof(length), $"length must be in [1, N = b^p = {n}], got {length}.");
+        if (k.Length > n) throw new ArgumentException($"k has {k.Length} elements, expected at most N = {n}.", nameof(k));
+        var t = Tensor<double>.Zeros(length, length);
+        for (int i = 0; i < length; i++)
+        {
+            for (int j = 0; j <= i; j++)
+            {
+                int diff = DigitwiseDifference(i, j, b, p);
+                if (diff >= 0 && diff < k.Length) t.Data[i * length + j] = k[diff];
+            }
+            t.Data[i * length + i] += d;
+        }
+        return t;
+    }
+
+    /// <summary>
+    /// T per row of k [C, Lk] (skip d [C] on the diagonal), [C, L, L]: the digit-wise closed form for the monomial basis with per-digit
+    /// padding (exact zeros above the diagonal, which ESS relies on), the definition on unit vectors otherwise.
+    /// </summary>
     public static Tensor<double> Materialize(CausalMonarchPlan plan, Tensor<double> k, Tensor<double>? d, int length)
     {
+        ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(k);
         if (k.Rank != 2) throw new ArgumentException($"k must be [C, Lk], got {Shapes.Format(k.Shape)}.", nameof(k));
         int channels = k.Dim(0), lk = k.Dim(1);
+        bool closed = plan.IsMonomial && plan.Padding == CausalMonarchPadding.PerDigit;
         var t = Tensor<double>.Zeros(channels, length, length);
         for (int c = 0; c < channels; c++)
-            Materialize(plan, k.Data.AsSpan(c * lk, lk), length, d is null ? 0.0 : d.Data[c]).Data.CopyTo(t.Data, c * length * length);
+        {
+            var kc = k.Data.AsSpan(c * lk, lk);
+            double dc = d is null ? 0.0 : d.Data[c];
+            var tc = closed ? MaterializeDigitwise(plan.B, plan.P, kc, length, dc) : Materialize(plan, kc, length, dc);
+            tc.Data.CopyTo(t.Data, c * length * length);
+        }
         return t;
     }
 

@@ -200,7 +200,6 @@ public static partial class M2BertMixer
             return M2MixerDescriptors.MaterializeRows(x.Double("u"), mp.ModelWidth, us => Materialize(mp, us));
         },
         ParameterCount = p => M2MixerParameters.Count(p.Int("width"), p.Int("filter_width"), p.Int("embedding_dim"), bidirectional: true),
-        Sample = o => M2MixerDescriptors.Sample(o, causal: false),
         AutodiffEntry = "M2BertMixer.Operator(u, M2MixerVariables) (tape composition; the long convolution is one conv.bidirectional node, " +
             "VJP CausalConvolution.BackwardBidirectional)",
         Differentiable = M2MixerDescriptors.Differentiable(bidirectional: true),
