@@ -175,6 +175,10 @@ public static partial class M2BertMixer
         Outputs = [new("y", "[B, L, D]", "the mixer's output after out_linear")],
         NaiveEntry = "M2BertMixer.Forward(p, u)",
         Naive = (p, x) => NamedTensors.Outputs(("y", Forward(M2MixerDescriptors.ParametersOf(p, x), x.Double("u")))),
+        FastEntry = "M2BertMixer.ForwardFast<T>(p, u) (float32, float64; FastGemm projections, CausalConvolution.ForwardFast for both directions)",
+        Fast = (p, x, precision) => precision == Precision.Float32
+            ? NamedTensors.Outputs(("y", ForwardFast(M2MixerDescriptors.ParametersOf(p, x), x.As<float>("u"))))
+            : NamedTensors.Outputs(("y", ForwardFast(M2MixerDescriptors.ParametersOf(p, x), x.As<double>("u")))),
         Forms =
         [
             new("materialized T v, then out_linear", "M2BertMixer.Materialize(p, u[b]) [D, L, L] applied to v (the last third after the short conv), then out_linear",
@@ -217,8 +221,6 @@ public static partial class M2BertMixer
         Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, M2MixerDescriptors.Rationale),
         Without = new Dictionary<string, string>
         {
-            ["fast"] = "naive float64 tier only: the long convolution's fast route is conv.bidirectional's (FFT), the rest is two projections " +
-                "and a filter MLP in float64 loops",
             ["realize"] = "non-causal: the anti-causal filter sees the future, so no recurrence (diagonal or otherwise) produces it left to right",
             ["step"] = "non-causal (M2-BERT is an encoder mixer): output t depends on inputs after t, there is no decoding form",
             ["ess"] = "ESS measures the state of a causal map at each split; this mixer is two-sided (its causal sibling is monarch.m2_gpt)",
@@ -244,6 +246,11 @@ public static partial class M2GptMixer
         Outputs = [new("y", "[B, L, D]", "the mixer's output after out_linear")],
         NaiveEntry = "M2GptMixer.Forward(p, CausalMonarchPlan.Create(b, p), u)",
         Naive = (p, x) => NamedTensors.Outputs(("y", Forward(M2MixerDescriptors.ParametersOf(p, x), PlanOf(p), x.Double("u")))),
+        FastEntry = "M2GptMixer.ForwardFast<T>(p, CausalMonarch.Prepare<T>(plan), u) (float32, float64; FastGemm projections, " +
+            "CausalMonarch.ForwardFast)",
+        Fast = (p, x, precision) => precision == Precision.Float32
+            ? NamedTensors.Outputs(("y", ForwardFast(M2MixerDescriptors.ParametersOf(p, x), CausalMonarch.Prepare<float>(PlanOf(p)), x.As<float>("u"))))
+            : NamedTensors.Outputs(("y", ForwardFast(M2MixerDescriptors.ParametersOf(p, x), CausalMonarch.Prepare<double>(PlanOf(p)), x.As<double>("u")))),
         Forms =
         [
             new("recurrent", "M2GptMixer.InitialState(p, plan, B), then M2GptMixer.Step(p, state, u_t) per token",
@@ -293,8 +300,6 @@ public static partial class M2GptMixer
         Tolerance = (_, _) => Core.Conformance.Tolerance.NormRelative(1e-12, 1e-5, M2MixerDescriptors.Rationale),
         Without = new Dictionary<string, string>
         {
-            ["fast"] = "naive float64 tier only: the long convolution's fast tier is monarch.causal_conv's (CausalMonarch.ForwardFast), the rest is " +
-                "two projections and a filter MLP in float64 loops",
             ["realize"] = "no diagonal realization: the causal Monarch convolution is not a sum of exponentials (monarch.causal_conv) and the " +
                 "gates make T input-dependent; decoding carries the input history",
         },
