@@ -37,6 +37,12 @@ public class CausalMonarchBench : IWorkload
 
     /// <summary>Real flops of the GEMM passes: per pass 4 real products of (2b)^(p+1) multiply-adds (2 for the real input's first pass).</summary>
     public double Work(string method) => CausalMonarchCpuTime.Flops(N);
+
+    public string Unit(string method) => "GFLOP/s";
+
+    public string? PeakMethod(string method) => null;
+
+    public int Threads => 1;
 }
 
 /// <summary>

@@ -59,7 +59,7 @@ public static partial class CausalMonarch
         StepEntry = "CausalMonarch.Step(state, u_t) (CausalMonarch.InitialState(plan, rows, k, d))",
         State = "CausalMonarchState: History [B C, N] (every input so far: the last position N - 1 dominates every index digit-wise, so no past " +
             "input can be dropped before the block ends) and Position",
-        TotalStateSizeFormula = "s at split s (the input history the decoding form carries; ESS is below it because T is digit-wise sparse)",
+        TotalStateSizeFormula = "s at split s (the input history the decoding form carries; the measured ESS reaches min(s, L - s), docs/monarch.md)",
         TotalStateSize = (_, s, _) => s,
         ParameterCount = p => (long)p.Int("channels") * p.Int("kernel_length"),
         CacheSizeFormula = "C L (the input history); grows with L like Hyena's",

@@ -42,9 +42,9 @@
 //
 // Decoding. For a fixed kernel the output at i needs every u[j] with j <= i digit-wise, and the last
 // position N - 1 dominates every index, so until the end of the block every past input stays needed: the
-// state is the input history, t values per channel after t tokens (as Hyena's). The effective state size
-// (rank of T[t:, :t]) is lower than for a full Toeplitz T because T is sparser; docs/monarch.md has the
-// measured numbers.
+// state is the input history, t values per channel after t tokens (as Hyena's). The measured effective
+// state size (rank of T[t:, :t]) sits at min(t, N - t) for smooth kernels too (docs/monarch.md): the zeros
+// where a digit of j exceeds i's break the Toeplitz structure that lets decaying filters compress.
 //
 // Deliberate simplifications: the naive tier computes in System.Numerics.Complex (float64); the result's
 // imaginary part (zero in exact arithmetic for real k, u, real bases and node sets closed under
