@@ -37,7 +37,7 @@
 // Forms: the definition through M' (Convolve, Forward: naive Complex loops, digit by digit); the
 // materialized T (Materialize, by the definition on unit vectors); an independent materialization in the
 // coefficient domain that never evaluates at nodes (MaterializeCoefficients); the digit-wise closed form
-// of the monomial basis (DigitwiseConvolution); the decoding form (InitialState/Step: the input history,
+// of the monomial basis (DigitwiseConvolution, and as a matrix MaterializeDigitwise); the decoding form (InitialState/Step: the input history,
 // see below); the backward pass (Backward, derived in its doc comment). Fast tier: CausalMonarch.Fast.cs.
 //
 // Decoding. For a fixed kernel the output at i needs every u[j] with j <= i digit-wise, and the last
@@ -182,7 +182,7 @@ public sealed class CausalMonarchPlan
         return new CausalMonarchPlan(b, p, Clone(nodes), Clone(basis), padding, monomial: IsIdentity(basis, 2 * b));
     }
 
-    /// <summary>The digits p and block b = ceil(L^(1/p)) of the smallest plan covering a length-L sequence.</summary>
+    /// <summary>The smallest block b >= 2 with b^p >= L: the plan of p digits covering a length-L sequence.</summary>
     public static int BlockFor(int length, int p)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(length));

@@ -36,7 +36,8 @@
 //
 // Deliberate simplifications: no dropout, no residual_long_conv (M2-BERT's second filter on the raw input)
 // and no hyena_training_additions (LayerNorm before the mixer); w_mod = 1; inputs longer than l_max are
-// rejected; the naive tier runs float64 loops (Linear sums over the input index ascending, bias last).
+// rejected; the naive tier runs float64 loops (Linear sums over the input index ascending, bias last); the
+// fast tier is M2Mixer.Fast.cs.
 using Reference.Autodiff;
 using Reference.Core;
 using Reference.Core.Linear;
