@@ -1,6 +1,7 @@
 using Reference.Autodiff;
 using Reference.Core;
 using Reference.Core.Kernels;
+using Reference.Models;
 using Reference.Operators.Convolution;
 using Reference.Operators.Monarch;
 
@@ -97,6 +98,22 @@ public class M2MixerTests
         var result = GradCheck.Check(v => Ops.Sum(Ops.Square(M2DimensionMixer.Operator(v[0], v[1], v[2], v[3]))),
             [x, new Tensor<double>(p.WIn, 2, 6, 2), new Tensor<double>(p.WOut, 2, 2, 3), new Tensor<double>(p.BOut, 4)]);
         Assert.True(result.Passed, result.ToString());
+    }
+
+    [Theory]
+    [InlineData("monarch.m2_gpt")]
+    [InlineData("monarch.causal_conv")]
+    public void CausalM2_IsABackboneMixerAndTheModelIsCausal(string op)
+    {
+        Assert.Contains(op, SequenceMixers.Usable);
+        var spec = ModelSpec.Parse("{\"width\": 8, \"depth\": 2, \"block\": {\"mixer\": {\"operator\": \"" + op + "\"}, \"channel_mixer\": \"glu\"}}");
+        var model = BackboneModel.Create(spec, 11, 8, 5);
+        int[] a = [1, 2, 3, 4, 5, 6, 7, 8], b = [1, 2, 3, 4, 9, 6, 7, 8];
+        var la = model.Logits(a, 1, 8).Value.Data;
+        var lb = model.Logits(b, 1, 8).Value.Data;
+        for (int i = 0; i < 4 * 11; i++) Assert.Equal(la[i], lb[i], 12);
+        Assert.NotEqual(la[4 * 11], lb[4 * 11]);
+        Assert.NotNull(SequenceMixers.Unusable(M2BertMixer.Descriptor));   // the non-causal M2-BERT mixer is refused
     }
 
     [Fact]
