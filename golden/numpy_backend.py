@@ -1060,6 +1060,90 @@ def monarch_multiply(p, x, dtype):
     return {"y": y.astype(dtype)}
 
 
+
+def monarch_causal_conv(p, x, dtype):
+    """Causal M2 with the monomial basis (shared/spec/operators.md): the digit-wise causal convolution
+    y[i] = sum over j with every base-b digit j_a <= i_a of k[i - j] u[j]. Computed as a p-dimensional
+    linear convolution: the sequences padded to b^p are reshaped to p axes of b (digit 0 last), zero
+    padded to 2b per axis (no wrap-around), multiplied in numpy's n-dimensional FFT domain, and the
+    first b entries of every axis read back. float32 outputs are rounded (numpy's FFT is float64)."""
+    b, digits = p["block"], p["digits"]
+    n = b ** digits
+    u, k = x["u"].astype(dtype), x["k"].astype(dtype)
+    nb, channels, length = u.shape
+    up = np.zeros((nb, channels, n))
+    up[:, :, :length] = u
+    kp = np.zeros((channels, n))
+    kp[:, :k.shape[1]] = k
+    axes = tuple(range(-digits, 0))
+    shape = (2 * b,) * digits
+    uf = np.fft.fftn(up.reshape((nb, channels) + (b,) * digits), s=shape, axes=axes)
+    kf = np.fft.fftn(kp.reshape((channels,) + (b,) * digits), s=shape, axes=axes)
+    y = np.fft.ifftn(uf * kf[None], axes=axes).real[(Ellipsis,) + (slice(0, b),) * digits]
+    y = y.reshape(nb, channels, n)[:, :, :length]
+    if "d" in x:
+        y = y + x["d"].astype(dtype)[None, :, None] * u
+    return {"y": y.astype(dtype)}
+
+
+def _m2_filter(p, f, names, length, dtype):
+    """An M2 implicit filter [D, L] (Hyena's: Sin-MLP of positional features times exp(-t |delta|)); names maps
+    w0, b0, w1, b1, w2, b2, w3 to the filter's arrays (the reverse filter of M2-BERT has its own)."""
+    hp = {"max_length": p["max_length"], "embedding_dim": p["embedding_dim"], "filter_width": p["filter_width"],
+          "order": 2, "width": p["width"]}
+    return _hyena_filters(hp, lambda name: f(names.get(name, name)), length, dtype)
+
+
+def _m2_mixer(p, x, dtype, long_conv):
+    """M2 sequence mixer (Fu et al. 2023; m2's MonarchMixerSequenceMixing): in_linear to 3D, 3-tap causal
+    depthwise conv, split x1, x2, v (M2's order); v = v x1; y = long_conv(v) (with the filter bias skip);
+    y = y x2; out_linear."""
+    f = lambda name: x[name].astype(dtype)
+    u = f("u")
+    nb, length, dm = u.shape
+    s = (u @ f("in_w").reshape(3 * dm, dm).T + f("in_b")).transpose(0, 2, 1)
+    w = f("short_w").reshape(3 * dm, 3)
+    padded = np.concatenate([np.zeros((nb, 3 * dm, 2), dtype), s], axis=2)
+    s = sum(w[:, j, None] * padded[:, :, j:j + length] for j in range(3)) + f("short_b")[:, None]
+    x1, x2, v = s[:, :dm], s[:, dm:2 * dm], s[:, 2 * dm:]
+    y = long_conv(f, v * x1, length) * x2
+    return {"y": (y.transpose(0, 2, 1) @ f("out_w").reshape(dm, dm).T + f("out_b")).astype(dtype)}
+
+
+def monarch_m2_bert(p, x, dtype):
+    """M2-BERT mixer: the long convolution is bidirectional with m2's padding, kernel [h, 0..0] + [0..0, reverse(h_rev)]
+    of length 2L used as a circular convolution of size 2L (fftconv_ref with k_rev)."""
+    def long_conv(f, v, length):
+        h = _m2_filter(p, f, {}, length, dtype)
+        h_rev = _m2_filter(p, f, {"w0": "r0", "b0": "rb0", "w1": "r1", "b1": "rb1", "w2": "r2", "b2": "rb2", "w3": "r3"}, length, dtype)
+        n = 2 * length
+        kernel = np.concatenate([h, h_rev[:, ::-1]], axis=1)
+        y = np.fft.irfft(np.fft.rfft(v, n) * np.fft.rfft(kernel, n), n)[..., :length]
+        return y + f("filter_bias")[:, None] * v
+    return _m2_mixer(p, x, dtype, long_conv)
+
+
+def monarch_m2_gpt(p, x, dtype):
+    """M2-GPT mixer: the long convolution is causal M2 (monomial basis), i.e. the digit-wise causal convolution
+    of monarch.causal_conv with the implicit filter h."""
+    def long_conv(f, v, length):
+        h = _m2_filter(p, f, {}, length, dtype)
+        conv = {"block": p["block"], "digits": p["digits"]}
+        return monarch_causal_conv(conv, {"u": v, "k": h, "d": f("filter_bias")}, dtype)["y"]
+    return _m2_mixer(p, x, dtype, long_conv)
+
+
+def monarch_glu_mlp(p, x, dtype):
+    """M2's block-diagonal GLU (m2's BertGatedLinearUnitMLP with BlockdiagLinear): h = blockdiag(w_in) x,
+    GELU(h[:I]) * h[I:], then blockdiag(w_out) plus b_out; blockdiag by einsum over (block, out, in)."""
+    nb, d, hidden = p["blocks"], p["width"], p["hidden"]
+    v = x["x"].astype(dtype)
+    lead = v.shape[:-1]
+    h = np.einsum("kqp,...kp->...kq", x["w_in"].astype(dtype), v.reshape(lead + (nb, d // nb))).reshape(lead + (2 * hidden,))
+    z = _gelu(h[..., :hidden]).astype(dtype) * h[..., hidden:]
+    y = np.einsum("kqp,...kp->...kq", x["w_out"].astype(dtype), z.reshape(lead + (nb, hidden // nb))).reshape(lead + (d,))
+    return {"y": (y + x["b_out"].astype(dtype)).astype(dtype)}
+
 OPS = {"linalg.gemm": gemm, "nn.softmax": softmax, "fft.fft": fft, "fft.causal_conv": causal_conv,
        "ssm.shift": shift_ssm, "ssm.h3": h3, "ssm.selective_scan": selective_scan, "ssm.mamba_block": mamba_block,
        "ssm.ssd": ssd, "nn.log_softmax": log_softmax, "nn.layer_norm": layer_norm, "nn.rms_norm": rms_norm}
@@ -1072,6 +1156,8 @@ OPS.update({"monarch.multiply": monarch_multiply})
 OPS.update({"ssm.h3_inner": ssm_h3_inner, "conv.block_fft": conv_block_fft,
             "conv.hyena_filter": conv_hyena_filter, "ssm.s4d_state": ssm_s4d_state,
             "conv.block_fft_conv": conv_block_fft_conv})
+OPS.update({"monarch.causal_conv": monarch_causal_conv, "monarch.m2_bert": monarch_m2_bert, "monarch.m2_gpt": monarch_m2_gpt,
+            "monarch.glu_mlp": monarch_glu_mlp})
 OPS.update({name: _activation(name) for name in ACTIVATIONS})
 OPS.update({"connectomics.covariance": connectomics_covariance, "connectomics.correlation": connectomics_correlation,
             "connectomics.partial_correlation": connectomics_partial_correlation,

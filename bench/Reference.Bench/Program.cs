@@ -34,6 +34,12 @@ public static class Program
             FlashButterflyCpuTime.Run();
             return;
         }
+        // `--causal-m2-cpu-time`: causal M2 per channel at N = 256 .. 16384, CPU time, exponent and exactness (see CausalMonarchCpuTime).
+        if (args.Length > 0 && args[0] == "--causal-m2-cpu-time")
+        {
+            CausalMonarchCpuTime.Run();
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

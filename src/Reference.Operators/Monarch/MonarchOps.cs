@@ -75,6 +75,24 @@ public static class MonarchOps
         });
     }
 
+    /// <summary>
+    /// `monarch.causal_conv`: y = causal Monarch convolution of u [.., C, L] with k [C, Lk] plus d u
+    /// (<see cref="CausalMonarch.Forward"/>); VJP <see cref="CausalMonarch.Backward"/>.
+    /// </summary>
+    public static Variable CausalConvolution(CausalMonarchPlan plan, Variable u, Variable k, Variable? d = null)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(u);
+        ArgumentNullException.ThrowIfNull(k);
+        var y = CausalMonarch.Forward(plan, u.Value, k.Value, d?.Value);
+        Variable[] inputs = d is null ? [u, k] : [u, k, d];
+        return Function.Apply("monarch.causal_conv", inputs, y, g =>
+        {
+            var r = CausalMonarch.Backward(plan, u.Value, k.Value, d?.Value, g);
+            return d is null ? [r.Input, r.Kernel] : [r.Input, r.Kernel, r.Skip!];
+        });
+    }
+
     /// <summary>[rows, from] -> [rows, to]: the first min(from, to) columns copied, the rest zero.</summary>
     private static Tensor<double> Resize(Tensor<double> a, int rows, int from, int to)
     {
