@@ -114,6 +114,47 @@ public class MambaBlockTests
         }
         double bound = 1.0 / Math.Sqrt(3);
         Assert.All(p.DtProj.Data, x => Assert.InRange(x, -bound, bound));
+        // nn.Linear / nn.Conv1d defaults U(-1/sqrt(fan_in), 1/sqrt(fan_in)): inside the bound, and (with hundreds of
+        // draws) reaching past 90% of it on both sides, so a wrong fan-in or a one-sided range is seen.
+        AssertUniformWithin(p.InProj, 1.0 / Math.Sqrt(40));
+        AssertUniformWithin(p.ConvWeight, 1.0 / Math.Sqrt(4));
+        AssertUniformWithin(p.ConvBias, 1.0 / Math.Sqrt(4));
+        AssertUniformWithin(p.XProj, 1.0 / Math.Sqrt(80));
+        AssertUniformWithin(p.OutProj, 1.0 / Math.Sqrt(80));
+    }
+
+    private static void AssertUniformWithin(Tensor<double> x, double bound)
+    {
+        Assert.All(x.Data, v => Assert.InRange(v, -bound, bound));
+        Assert.True(x.Data.Max() > 0.9 * bound && x.Data.Min() < -0.9 * bound, $"range [{x.Data.Min()}, {x.Data.Max()}] vs bound {bound}");
+    }
+
+    [Fact]
+    public void Negative_Initialize_StepRangeAndWidths_AreChecked()
+    {
+        // dtMin = dtMax is a valid (degenerate) range; dtMin <= 0 or dtMax < dtMin is not.
+        var fixedStep = MambaParameters.Initialize(new SplitMix64(2), 4, 2, dtMin: 0.01, dtMax: 0.01);
+        Assert.All(fixedStep.DtBias.Data, b => Assert.Equal(0.01, Reference.Core.Kernels.NaiveActivations.Softplus(b), 12));
+        Assert.Equal("dtMax", Assert.Throws<ArgumentOutOfRangeException>(() => MambaParameters.Initialize(new SplitMix64(2), 4, 2, dtMin: 0)).ParamName);
+        Assert.Equal("dtMax", Assert.Throws<ArgumentOutOfRangeException>(() => MambaParameters.Initialize(new SplitMix64(2), 4, 2, dtMin: 0.1, dtMax: 0.05)).ParamName);
+        var p = MambaParameters.Initialize(new SplitMix64(3), 4, 2);
+        foreach (var bad in new[] { p with { ModelWidth = 0 }, p with { InnerWidth = 0 }, p with { StateSize = 0 }, p with { ConvWidth = 0 }, p with { DtRank = 0 } })
+            Assert.Equal("ModelWidth", Assert.Throws<ArgumentOutOfRangeException>(() => bad.Check()).ParamName);
+    }
+
+    [Fact]
+    public void Negative_Step_TokenAndStateShapes_AreChecked()
+    {
+        var p = MambaParameters.Initialize(new SplitMix64(4), 4, 2, convWidth: 3);
+        var state = new MambaState(1, p.InnerWidth, p.ConvWidth, p.StateSize);
+        Assert.Equal("token", Assert.Throws<ArgumentException>(() => MambaBlock.Step(p, Tensor<double>.Zeros(1, 3), state)).ParamName);
+        Assert.Equal("token", Assert.Throws<ArgumentException>(() => MambaBlock.Step(p, Tensor<double>.Zeros(4), state)).ParamName);
+        Assert.Equal("state", Assert.Throws<ArgumentException>(() => MambaBlock.Step(p, Tensor<double>.Zeros(2, 4), state)).ParamName);
+        // Only the scan state is of the wrong size (the conv window matches), then only the conv window.
+        var wrongScan = new MambaState(1, p.InnerWidth, p.ConvWidth, p.StateSize + 1);
+        Assert.Equal("state", Assert.Throws<ArgumentException>(() => MambaBlock.Step(p, Tensor<double>.Zeros(1, 4), wrongScan)).ParamName);
+        var wrongConv = new MambaState(1, p.InnerWidth, p.ConvWidth + 1, p.StateSize);
+        Assert.Equal("state", Assert.Throws<ArgumentException>(() => MambaBlock.Step(p, Tensor<double>.Zeros(1, 4), wrongConv)).ParamName);
     }
 
     [Fact]

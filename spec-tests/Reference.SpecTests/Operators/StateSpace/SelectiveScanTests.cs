@@ -119,19 +119,22 @@ public class SelectiveScanTests
     }
 
     [Property(Arbitrary = [typeof(ScanCase)], MaxTest = 15)]
-    public void Property_Realization_ReproducesTheOffDiagonalOperator(ScanCase c)
+    public void Property_Realization_ReproducesTheOperatorWithAndWithoutSkip(ScanCase c)
     {
-        var p = c.Inputs();
-        var t = SelectiveScan.Materialize(p);
-        for (int b = 0; b < c.B; b++)
-            for (int d = 0; d < c.D; d++)
-            {
-                // The realization's own definition: impulse responses propagated by repeated products.
-                var fromRealization = SelectiveScan.Realize(p, b, d).Materialize();
-                for (int i = 0; i < c.L; i++)
-                    for (int j = 0; j < i; j++)
-                        Assert.Equal(t[b, d, i, j], fromRealization[i, j], 1e-12 * (1 + Math.Abs(t[b, d, i, j])));
-            }
+        foreach (var p in new[] { c.Inputs(), c.Inputs() with { D = null } })
+        {
+            var t = SelectiveScan.Materialize(p);
+            for (int b = 0; b < c.B; b++)
+                for (int d = 0; d < c.D; d++)
+                {
+                    // The realization's own definition: impulse responses propagated by repeated products.
+                    var fromRealization = SelectiveScan.Realize(p, b, d).Materialize();
+                    // The whole lower triangle, the diagonal (c_t . b_t plus the skip term) included.
+                    for (int i = 0; i < c.L; i++)
+                        for (int j = 0; j <= i; j++)
+                            Assert.Equal(t[b, d, i, j], fromRealization[i, j], 1e-12 * (1 + Math.Abs(t[b, d, i, j])));
+                }
+        }
     }
 
     private static Tensor<T> Fast<T>(SelectiveScanInputs<double> p, int maxThreads) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
@@ -197,5 +200,20 @@ public class SelectiveScanTests
         var p = new ScanCase(1, 3, 1, 4, 2, 2, false, 1).Inputs() with { B = Tensor<double>.Zeros(1, 2, 2, 4), C = Tensor<double>.Zeros(1, 2, 2, 4) };
         var e = Assert.Throws<ArgumentException>(() => SelectiveScan.Forward(p));
         Assert.Equal("B", e.ParamName);
+    }
+
+    [Fact]
+    public void Backward_GivesGradientsExactlyForTheInputsThatArePresent()
+    {
+        var full = new ScanCase(2, 2, 1, 5, 3, 2, true, 7).Inputs();
+        var dOut = new SplitMix64(8).NormalTensor<double>(0, 1, 2, 2, 5);
+        var g = SelectiveScan.Backward(full, dOut);
+        Assert.NotNull(g.DD);
+        Assert.NotNull(g.DZ);
+        Assert.NotNull(g.DDeltaBias);
+        var bare = SelectiveScan.Backward(full with { D = null, Z = null, DeltaBias = null }, dOut);
+        Assert.Null(bare.DD);
+        Assert.Null(bare.DZ);
+        Assert.Null(bare.DDeltaBias);
     }
 }

@@ -20,6 +20,10 @@ public class SsmOpsTests
         var result = GradCheck.CheckParameters(() => Weighted(SsmOps.CausalConvolution(u, k, d), 2), [u, k, d]);
         Assert.True(result.Passed, result.ToString());
         Assert.Equal("conv.causal", SsmOps.CausalConvolution(u, k, d).CreatorName);
+
+        // Without a skip the op has two inputs, and their gradients are those of y = k * u alone.
+        var bare = GradCheck.CheckParameters(() => Weighted(SsmOps.CausalConvolution(u, k), 3), [u, k]);
+        Assert.True(bare.Passed, bare.ToString());
     }
 
     [Theory]
