@@ -16,5 +16,6 @@ public static class CommandCatalog
         yield return EssCommand.Create();
         yield return ToyCommand.Create();
         yield return TrainCommand.Create();
+        yield return GenerateCommand.Create();
     }
 }
