@@ -84,6 +84,19 @@ public sealed class TextAndGenerateCliTests : IDisposable
         Assert.Equal(Generated(parallel.Out), Generated(recurrent.Out));
         Assert.Contains("text: entry", recurrent.Out, StringComparison.Ordinal);
 
+        // ESS of the trained model on two text inputs of equal length; the JSON holds the whole tensor.
+        string json = Path.Combine(root, "ess.json");
+        var ess = Cli("ess", "--checkpoint", ckpt, "--input", "entry 01: the", "--input", "entry 02: the", "--json", json);
+        Assert.True(ess.Code == 0, ess.Err);
+        Assert.Contains("ESS tensor      [batch 2, layers 1, channels 2, splits 12]", ess.Out, StringComparison.Ordinal);
+        var document = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!;
+        Assert.Equal(2 * 1 * 2 * 12, document["ess"]!.AsArray().Count);
+        Assert.Equal(2, Cli("ess", "--checkpoint", ckpt, "--input", "entry", "--input", "entry 2").Code);   // unequal lengths
+        Assert.Equal(2, Cli("ess", "--checkpoint", ckpt).Code);                                              // no input
+        Assert.Equal(2, Cli("ess", "--input", "1 2 3").Code);                                                // input without a model
+        Assert.Equal(2, Cli("ess", "--checkpoint", ckpt, "--operator", "ssm.s4d", "--input", "ab").Code);   // both
+        Assert.Equal(2, Cli("ess").Code);                                                                    // neither
+
         // Corrupt and mismatched checkpoints: one line, exit 2, the file untouched.
         string corrupt = Path.Combine(root, "corrupt.safetensors");
         var bytes = File.ReadAllBytes(ckpt);

@@ -242,8 +242,36 @@ public sealed class SequenceMixer : Layer
         return Output!.Forward(Ops.Reshape(tokenMajor, batch, length, outputFeatures));
     }
 
-    /// <summary>The sequence inputs' names and layouts (descriptor dims), for consumers that feed the operator themselves (ESS).</summary>
-    internal IReadOnlyList<(string Name, string[] Dims)> SequenceInputs => [.. sequenceInputs.Select(s => (s.Name, s.Dims))];
+    /// <summary>The registered operator this mixer runs.</summary>
+    public OperatorDescriptor Operator => descriptor;
+
+    /// <summary>
+    /// The operator as it runs on x [B, L, D] (the mixer's normalized input): its params (B and L set)
+    /// and every input by its descriptor name, sequence inputs from x and parameters as they are now,
+    /// ready for the descriptor's Materialize, Realize or definition (ESS of a trained model).
+    /// </summary>
+    public (JsonObject Params, NamedArrays Inputs) OperatorView(Variable x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.Rank != 3 || x.Shape[2] != Width)
+            throw new ArgumentException($"x has shape {Shapes.Format(x.Shape)}, expected [B, L, {Width}].", nameof(x));
+        int batch = x.Shape[0], length = x.Shape[1];
+        var inputs = new NamedArrays();
+        using (Tape.NoGrad())
+        {
+            var fed = Feed(x, 0);
+            foreach (var (name, array) in sampleInputs)
+                inputs[name] = fed.TryGetValue(name, out var v) ? Core.IO.NpyArray.FromTensor(v.Value)
+                    : parameters.TryGetValue(name, out var w) ? Core.IO.NpyArray.FromTensor(w.Value) : array;
+        }
+        var p = (JsonObject)opParams.DeepClone();
+        foreach (var parameter in descriptor.Parameters)
+        {
+            if (parameter.Meaning.StartsWith("batch B", StringComparison.Ordinal)) p[parameter.Name] = batch;
+            else if (parameter.Meaning.StartsWith("length L", StringComparison.Ordinal)) p[parameter.Name] = length;
+        }
+        return (p, inputs);
+    }
 
     private Variable Run(NamedArrays constants, Variable[] variables, int batch = 1, int? length = null)
     {
