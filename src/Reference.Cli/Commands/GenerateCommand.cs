@@ -61,8 +61,14 @@ public static class GenerateCommand
             output.WriteLine($"prompt: {string.Join(' ', ids)}");
             output.WriteLine($"generated: {string.Join(' ', generated)}");
             if (codec is not null) output.WriteLine($"text: {codec.Decode([.. ids, .. generated])}");
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{ids.Length + n - 1} decoding steps in {seconds:F3} s ({(ids.Length + n - 1) / Math.Max(seconds, 1e-9):F1} tokens/s, {(parse.GetValue(parallel) ? "parallel form re-run per token" : "recurrent form")})"));
+            // Recurrent: one step per prompt token and per generated token but the last; parallel: one forward over the prefix per generated token.
+            int passes = parse.GetValue(parallel) ? n : ids.Length + n - 1;
+            if (parse.GetValue(parallel))
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{passes} parallel forward passes over prefixes of {ids.Length} to {ids.Length + n - 1} tokens in {seconds:F3} s ({seconds / passes * 1e3:F2} ms per generated token)"));
+            else
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{passes} recurrent steps (prompt and generation) in {seconds:F3} s ({seconds / Math.Max(passes, 1) * 1e3:F2} ms per token, {passes / Math.Max(seconds, 1e-9):F1} tokens/s)"));
             return ExitCodes.Success;
         });
         return command;
