@@ -6,11 +6,24 @@
 # Each run writes DIR/log.jsonl, DIR/curves.png and DIR/checkpoint.safetensors; rerun a line with
 # --resume appended to continue after an interruption. The final line of each run prints the micro
 # and macro accuracy; copy them with the command into bench/NOTES.md.
+# SCALE=small runs the reduced versions measured on the 2-core machine (bench/NOTES.md, "Models:
+# generation, text, model ESS, small-scale checks"): MQAR V 256, L 64, 8 pairs with a width-64
+# attention model, and H3's recall at its own sizes for 800 steps.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ref="dotnet run -c Release --project src/Reference.Cli --"
 out=${OUT:-bench-out}
 mkdir -p "$out"
+if [ "${SCALE:-full}" = small ]; then
+  printf '%s' '{"width": 64, "depth": 2, "block": {"mixer": {"operator": "attention.softmax", "heads": 2}, "channel_mixer": {"kind": "swiglu", "inner": 176}}}' > "$out/att64.json"
+  printf '%s' '{"width": 64, "depth": 2, "block": {"mixer": null, "channel_mixer": {"kind": "swiglu", "inner": 176}}}' > "$out/none64.json"
+  small=(--task mqar --task-option vocab=256 --task-option length=64 --task-option pairs=8 --task-option train=20000 --task-option test=500)
+  $ref train "${small[@]}" --model "$out/att64.json" --steps 1500 --batch 32 --lr 3e-3 --eval-every 250 --out "$out/small-mqar-attention" "$@"
+  $ref train "${small[@]}" --model "$out/none64.json" --steps 300 --batch 32 --lr 3e-3 --eval-every 150 --out "$out/small-mqar-none" "$@"
+  $ref train --task h3-recall --model bench/models/h3-2layer.json --steps 800 --batch 32 --lr 5e-3 --eval-every 200 --out "$out/small-recall-h3" "$@"
+  $ref train --task h3-recall --model bench/models/no-mixer.json --steps 200 --batch 32 --lr 5e-3 --eval-every 100 --out "$out/small-recall-none" "$@"
+  exit 0
+fi
 mqar=(--task mqar --task-option vocab=8192 --task-option length=256 --task-option pairs=64 --task-option train=100000 --task-option test=3000)
 recall=(--task h3-recall)
 $ref train "${mqar[@]}" --model bench/models/attention-2layer.json --steps 20000 --batch 64 --lr 1e-3 --weight-decay 0.1 --eval-every 1000 --out "$out/mqar-attention" "$@"

@@ -130,6 +130,8 @@ public sealed class TrainingTests : IDisposable
         Refused(Args(ModelFile("""{"width": 8, "depth": 1, "block": {"mixer": "ssm.h3", "channel": "mlp"}}""", "field.json"), dir, 4), "'block.channel'");
         Refused([.. Args(good, dir, 4), "--task-option", "length=2", "--task-option", "vocab=3"], "vocabulary must be");
         Refused(Args(good, dir, 4), "already holds a checkpoint");
+        Refused([.. Args(good, dir, 4).Select(a => a == "h3-recall" ? "mqar" : a), "--task-option", "pairs=5"], "needs length >= 4 pairs");   // 5 pairs and their queries do not fit in L 8
+        Refused(Args(ModelFile(TinyAttention.Replace("\"width\": 8", "\"width\": 16", StringComparison.Ordinal), "wider.json"), dir, 4, "--resume"), "another model");
         Refused([.. Args(good, dir, 4, "--resume"), "--seed", "5"], "written with options");
 
         // A corrupt checkpoint: refused, left as it was.

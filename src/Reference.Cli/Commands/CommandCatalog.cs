@@ -21,5 +21,6 @@ public static class CommandCatalog
         yield return SimulateCommand.Create();
         yield return GlmCommand.Create();
         yield return ConnectomeCommand.Create();
+        yield return GenerateCommand.Create();
     }
 }

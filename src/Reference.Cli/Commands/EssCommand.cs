@@ -19,7 +19,9 @@ public static class EssCommand
 
     public static Command Create()
     {
-        var op = new Option<string>("--operator") { Description = $"Operator: {string.Join(", ", EssOperatorCatalog.Names)}.", Required = true, HelpName = "NAME" };
+        var op = new Option<string>("--operator") { Description = $"Operator: {string.Join(", ", EssOperatorCatalog.Names)} (or --checkpoint).", HelpName = "NAME" };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "ESS of a model trained by `reference train` on --input (instead of --operator): the tensor [batch, layers, channels, splits].", HelpName = "CKPT" };
+        var input = new Option<string[]>("--input") { Description = "With --checkpoint: one input sequence (token ids separated by spaces or commas, or text for a text-task model); repeat for a batch of equal lengths.", HelpName = "IDS", AllowMultipleArgumentsPerToken = false };
         var length = new Option<int>("--length") { Description = "Sequence length L (>= 2).", DefaultValueFactory = _ => 64, HelpName = "L" };
         var channels = new Option<int>("--channels") { Description = "Channels C (attention uses --heads: one matrix per head).", DefaultValueFactory = _ => 4, HelpName = "C" };
         var mode = new Option<string>("--mode") { Description = "tolerance (numerical rank) or entropy.", DefaultValueFactory = _ => "tolerance", HelpName = "tolerance|entropy" };
@@ -37,12 +39,23 @@ public static class EssCommand
         var maxMemory = MemoryBudget.Option();
         var command = new Command("ess", "Effective state size (arXiv:2504.19561) of a seeded random operator instance, per split.")
         {
-            op, length, channels, mode, tolerance, absolute, seed, taps, state, discretization, heads, keyDim, json, csv, plot, maxMemory,
+            op, length, channels, mode, tolerance, absolute, seed, taps, state, discretization, heads, keyDim, json, csv, plot, maxMemory, checkpoint, input,
         };
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            string name = parse.GetValue(op)!;
+            if (parse.GetValue(checkpoint) is string ckpt)
+            {
+                if (parse.GetValue(op) is not null) throw new CliException("--operator and --checkpoint exclude each other: give one.");
+                string modeText = parse.GetValue(mode)!;
+                if (!Modes.Contains(modeText)) throw new CliException($"--mode must be tolerance or entropy, got '{modeText}'.");
+                double tauValue = parse.GetValue(tolerance);
+                if (!double.IsFinite(tauValue) || tauValue < 0) throw new CliException($"--tolerance must be finite and >= 0, got {tauValue}.");
+                var essOptions = new EssOptions(modeText == "entropy" ? EssMode.Entropy : EssMode.Tolerance, tauValue, !parse.GetValue(absolute));
+                return ModelEssCommand.Run(ckpt, parse.GetValue(input) ?? [], essOptions, parse.GetValue(json), output, parse.InvocationConfiguration.Error);
+            }
+            if (parse.GetValue(input) is { Length: > 0 }) throw new CliException("--input needs --checkpoint (the model whose ESS it measures).");
+            string name = parse.GetValue(op) ?? throw new CliException($"give --operator NAME (one of {string.Join(", ", EssOperatorCatalog.Names)}) or --checkpoint CKPT --input IDS.");
             if (!EssOperatorCatalog.Names.Contains(name))
                 throw new CliException($"--operator '{name}' is not available; expected one of {string.Join(", ", EssOperatorCatalog.Names)}.");
             int l = parse.GetValue(length);

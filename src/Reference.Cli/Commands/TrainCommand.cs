@@ -86,6 +86,9 @@ public static class TrainCommand
                 else result = RunWithProgress(trainer, resuming, options.Steps, records);
                 // The log and checkpoint hold the whole run; records before a resume come from the log.
                 TrainingPlot.Save(plotPath, result.Records, synthetic);
+                if (synthetic is TextTask && result.Records.LastOrDefault(r => r.IsEvaluation) is { TestLoss: { } testLoss })
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"held-out perplexity {Math.Exp(testLoss):F3} (exp of the mean cross-entropy per {((TextTask)synthetic).Codec.Name} token, {testLoss:F4} nats)"));
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"test accuracy {result.Accuracy:F4} (micro), macro accuracy {result.MacroAccuracy:F4} (MAD's metric), chance {result.Chance:F4}; {(result.StartStep > 0 ? $"resumed at step {result.StartStep}; " : "")}out: {dir}"));
                 return ExitCodes.Success;

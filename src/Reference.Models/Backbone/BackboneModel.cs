@@ -135,6 +135,16 @@ public sealed class BackboneModel : Module
         return v * d + FormulaBlockParameterCounts().Sum() + (Spec.Norm == NormKind.LayerNorm ? 2 * d : d) + (Spec.TiedHead ? 0 : v * d);
     }
 
+    /// <summary>
+    /// Starts decoding <paramref name="batch"/> sequences through every mixer's recurrent form
+    /// (Generation/BackboneDecoder.cs), with the parameters as they are now.
+    /// </summary>
+    public BackboneDecoder StartDecoding(int batch)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        return new BackboneDecoder(this, batch);
+    }
+
     /// <summary>Per block, elements of the inference cache of one sequence after <paramref name="length"/> tokens (0 without a mixer).</summary>
     public IReadOnlyList<long> CacheSizes(int length) => [.. blocks.Select(b => b.Mixer?.CacheSize(length) ?? 0L)];
 }

@@ -180,13 +180,49 @@ public sealed class SequenceMixer : Layer
         if (x.Rank != 3 || x.Shape[2] != Width)
             throw new ArgumentException($"x has shape {Shapes.Format(x.Shape)}, expected [B, L, {Width}].", nameof(x));
         int batch = x.Shape[0], length = x.Shape[1];
+        var fed = Feed(x, 0);
+        var variables = differentiable.Select(n => fed.TryGetValue(n, out var v) ? v : parameters[n]).ToArray();
+        var y = Run(sampleInputs, variables, batch, length);
+        return Back(y, batch, length);
+    }
+
+    /// <summary>
+    /// Starts decoding <paramref name="batch"/> sequences through the operator's recurrent form (its
+    /// descriptor's Decoder), with the parameters as they are now. Throws when the operator has none.
+    /// </summary>
+    public MixerDecoder StartDecoding(int batch)
+    {
+        if (descriptor.Decoder is null)
+            throw new InvalidOperationException($"operator '{descriptor.Name}' has no decoder (its descriptor wires no recurrent form for generation).");
+        var inputs = new NamedArrays();
+        foreach (var (name, array) in sampleInputs)
+            if (!sequenceInputs.Any(s => s.Name == name)) inputs[name] = array;
+        foreach (var (name, value) in parameters) inputs[name] = Core.IO.NpyArray.FromTensor(value.Value);
+        var p = (JsonObject)opParams.DeepClone();
+        foreach (var parameter in descriptor.Parameters)
+            if (parameter.Meaning.StartsWith("batch B", StringComparison.Ordinal)) p[parameter.Name] = batch;
+        return new MixerDecoder(this, descriptor.Decoder(p, inputs, batch));
+    }
+
+    /// <summary>One position of x [B, 1, D] at position <paramref name="position"/> -> [B, 1, D] through <paramref name="decoder"/> (no tape).</summary>
+    internal Variable Step(OperatorDecoder decoder, Variable x, int position)
+    {
+        int batch = x.Shape[0];
+        var token = Feed(x, position).ToDictionary(kv => kv.Key, kv => kv.Value.Value);
+        return Back(Variable.Constant(decoder.Step(token)), batch, 1);
+    }
+
+    /// <summary>The operator's sequence inputs from x [B, L, D] holding positions offset .. offset + L - 1, in the descriptor's layouts.</summary>
+    private Dictionary<string, Variable> Feed(Variable x, int offset)
+    {
+        int batch = x.Shape[0], length = x.Shape[1];
         var fed = new Dictionary<string, Variable>();
         foreach (var (name, dims, features, projection) in sequenceInputs)
         {
             if (projection is null) { fed[name] = x; continue; }
             var flat = projection.Forward(x);                                         // [B, L, prod(features)]
             var split = Ops.Reshape(flat, [batch, length, .. features]);            // [B, L, f1, f2, ...]
-            if ((name == "q" || name == "k") && rotary is not null) split = rotary.Apply(split);
+            if ((name == "q" || name == "k") && rotary is not null) split = rotary.Apply(split, offset);
             // Permute [B, L, f...] into the descriptor's order: axis a of the target takes B (0), L (1) or the next feature.
             var perm = new int[dims.Length];
             for (int a = 0, f = 2; a < dims.Length; a++) perm[a] = dims[a] == "B" ? 0 : dims[a] == "L" ? 1 : f++;
@@ -194,13 +230,47 @@ public sealed class SequenceMixer : Layer
             if (descriptor.Name == "recurrence.gla" && name == "g") laid = AttentionOps.LogSigmoidGate(laid);
             fed[name] = laid;
         }
-        var variables = differentiable.Select(n => fed.TryGetValue(n, out var v) ? v : parameters[n]).ToArray();
-        var y = Run(sampleInputs, variables, batch, length);
+        return fed;
+    }
+
+    /// <summary>The operator's primary output back to [B, L, D] (through the output projection unless a whole layer).</summary>
+    private Variable Back(Variable y, int batch, int length)
+    {
         if (wholeLayer) return y;
-        // Back to [B, L, features] then to D.
         int[] order = [Array.IndexOf(outputDims, "B"), Array.IndexOf(outputDims, "L"), .. Enumerable.Range(0, outputDims.Length).Where(a => outputDims[a] is not ("B" or "L"))];
         var tokenMajor = IsIdentity(order) ? y : Ops.Permute(y, order);
         return Output!.Forward(Ops.Reshape(tokenMajor, batch, length, outputFeatures));
+    }
+
+    /// <summary>The registered operator this mixer runs.</summary>
+    public OperatorDescriptor Operator => descriptor;
+
+    /// <summary>
+    /// The operator as it runs on x [B, L, D] (the mixer's normalized input): its params (B and L set)
+    /// and every input by its descriptor name, sequence inputs from x and parameters as they are now,
+    /// ready for the descriptor's Materialize, Realize or definition (ESS of a trained model).
+    /// </summary>
+    public (JsonObject Params, NamedArrays Inputs) OperatorView(Variable x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.Rank != 3 || x.Shape[2] != Width)
+            throw new ArgumentException($"x has shape {Shapes.Format(x.Shape)}, expected [B, L, {Width}].", nameof(x));
+        int batch = x.Shape[0], length = x.Shape[1];
+        var inputs = new NamedArrays();
+        using (Tape.NoGrad())
+        {
+            var fed = Feed(x, 0);
+            foreach (var (name, array) in sampleInputs)
+                inputs[name] = fed.TryGetValue(name, out var v) ? Core.IO.NpyArray.FromTensor(v.Value)
+                    : parameters.TryGetValue(name, out var w) ? Core.IO.NpyArray.FromTensor(w.Value) : array;
+        }
+        var p = (JsonObject)opParams.DeepClone();
+        foreach (var parameter in descriptor.Parameters)
+        {
+            if (parameter.Meaning.StartsWith("batch B", StringComparison.Ordinal)) p[parameter.Name] = batch;
+            else if (parameter.Meaning.StartsWith("length L", StringComparison.Ordinal)) p[parameter.Name] = length;
+        }
+        return (p, inputs);
     }
 
     private Variable Run(NamedArrays constants, Variable[] variables, int batch = 1, int? length = null)
@@ -225,5 +295,25 @@ public sealed class SequenceMixer : Layer
     {
         for (int i = 0; i < perm.Length; i++) if (perm[i] != i) return false;
         return true;
+    }
+}
+
+/// <summary>A sequence mixer decoding B sequences one position at a time (its operator's recurrent state inside).</summary>
+public sealed class MixerDecoder
+{
+    private readonly SequenceMixer mixer;
+
+    internal MixerDecoder(SequenceMixer mixer, OperatorDecoder decoder) => (this.mixer, Operator) = (mixer, decoder);
+
+    /// <summary>The operator's decoder (its state and position).</summary>
+    public OperatorDecoder Operator { get; }
+
+    /// <summary>x [B, 1, D] at the next position -> the mixer's output [B, 1, D] there (no tape).</summary>
+    public Variable Step(Variable x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.Rank != 3 || x.Shape[0] != Operator.Batch || x.Shape[1] != 1 || x.Shape[2] != mixer.Width)
+            throw new ArgumentException($"x has shape {Shapes.Format(x.Shape)}, expected [{Operator.Batch}, 1, {mixer.Width}].", nameof(x));
+        using (Tape.NoGrad()) return mixer.Step(Operator, x, checked((int)Operator.Position));
     }
 }

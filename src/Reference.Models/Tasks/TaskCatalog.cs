@@ -20,6 +20,7 @@ public static class TaskCatalog
             ["mqar"] = Settings(("vocab", "8192"), ("length", "64"), ("pairs", "4"), ("power_a", "0.01"), ("train", "100000"), ("test", "3000")),
             ["h3-recall"] = Settings(("vocab", "20"), ("length", "40"), ("train", "5000"), ("test", "500")),
             ["h3-induction"] = Settings(("vocab", "20"), ("length", "30"), ("train", "5000"), ("test", "500")),
+            [TextTask.TaskName] = Settings(("tokenizer", "bytes"), ("length", "128"), ("train", "0"), ("test", "0"), ("corpus", TextTask.DefaultCorpus)),
         };
 
     public static IReadOnlyList<string> Names => [.. Defaults.Keys];
@@ -42,6 +43,7 @@ public static class TaskCatalog
         double D(string key) => double.TryParse(s[key], NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v
             : throw new ArgumentException($"task setting '{key}' must be a number, got '{s[key]}'.", key);
         int train = I("train"), test = I("test");
+        if (name == TextTask.TaskName) return new TextTask(s["corpus"], s["tokenizer"], I("length"), train, test);
         SyntheticTask task = name switch
         {
             "in-context-recall" => new InContextRecallTask(I("vocab"), I("length")) { TrainCount = train, TestCount = test },

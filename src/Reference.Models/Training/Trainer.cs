@@ -94,6 +94,9 @@ public sealed record TrainRecord(int Step, double Loss, double Lr, double GradNo
         : n is JsonValue s && s.TryGetValue<string>(out var text) && double.TryParse(text, CultureInfo.InvariantCulture, out var p) ? p : double.NaN;
 }
 
+/// <summary>A trained model read from a checkpoint: the model, its task's name and description, the step it holds.</summary>
+public sealed record TrainedCheckpoint(BackboneModel Model, string TaskName, string Task, int Step);
+
 /// <summary>The outcome of a run.</summary>
 public sealed record TrainResult(BackboneModel Model, int StartStep, IReadOnlyList<TrainRecord> Records, double Accuracy, double MacroAccuracy, double Chance);
 
@@ -269,6 +272,8 @@ public sealed class Trainer
             ["model"] = Spec.ToJson(),
             ["task"] = Task.Name + ": " + Task.Describe(),
             ["options"] = Options.Identity(),
+            ["vocabulary"] = Task.Vocabulary.ToString(CultureInfo.InvariantCulture),
+            ["length"] = Task.InputLength.ToString(CultureInfo.InvariantCulture),
         };
         Safetensors.Write(CheckpointPath, tensors, metadata);
     }
@@ -309,13 +314,51 @@ public sealed class Trainer
         return step;
     }
 
-    private void Copy(SafetensorsFile file, string key, double[] destination, int[] shape)
+    private void Copy(SafetensorsFile file, string key, double[] destination, int[] shape) => Copy(file, CheckpointPath, key, destination, shape);
+
+    private static void Copy(SafetensorsFile file, string path, string key, double[] destination, int[] shape)
     {
         if (!file.Tensors.TryGetValue(key, out var entry))
-            throw new InvalidDataException($"checkpoint '{CheckpointPath}': '{key}' is missing.");
+            throw new InvalidDataException($"checkpoint '{path}': '{key}' is missing.");
         if (entry.DType != SafetensorsDType.F64 || !entry.Shape.AsSpan().SequenceEqual(shape))
-            throw new InvalidDataException($"checkpoint '{CheckpointPath}': '{key}' is {entry.DType}{Shapes.Format(entry.Shape)}, expected F64{Shapes.Format(shape)}.");
+            throw new InvalidDataException($"checkpoint '{path}': '{key}' is {entry.DType}{Shapes.Format(entry.Shape)}, expected F64{Shapes.Format(shape)}.");
         entry.ToTensor<double>().Data.CopyTo(destination, 0);
+    }
+
+    /// <summary>
+    /// The trained model of a checkpoint written by <see cref="Run"/> (for generation and ESS): its
+    /// model JSON, vocabulary and length from the metadata (older checkpoints: the vocabulary from
+    /// the embedding, length 1 for the operators' initial samples, which the loaded tensors replace),
+    /// then every parameter, checked by name, dtype and shape. InvalidDataException naming the file
+    /// and the first problem when it is unreadable or does not match its own model JSON.
+    /// </summary>
+    public static TrainedCheckpoint LoadModel(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' does not exist.", path);
+        SafetensorsFile file;
+        try { file = Safetensors.Read(path); }
+        catch (Exception e) when (e is SafetensorsFormatException or InvalidDataException or ArgumentException or FormatException or EndOfStreamException)
+        {
+            throw new InvalidDataException($"checkpoint '{path}' is unreadable: {e.Message}");
+        }
+        string Meta(string key) => file.Metadata.TryGetValue(key, out var v) ? v
+            : throw new InvalidDataException($"checkpoint '{path}' lacks metadata '{key}'.");
+        if (Meta("format") != Format) throw new InvalidDataException($"checkpoint '{path}' has format '{Meta("format")}', expected '{Format}'.");
+        ModelSpec spec;
+        try { spec = ModelSpec.Parse(Meta("model")); }
+        catch (ArgumentException e) { throw new InvalidDataException($"checkpoint '{path}': its model JSON is invalid: {e.Message}"); }
+        int vocabulary = file.Metadata.TryGetValue("vocabulary", out var vText) && int.TryParse(vText, CultureInfo.InvariantCulture, out var v0) ? v0
+            : file.Tensors.TryGetValue("model.embedding", out var e0) && e0.Shape.Length == 2 ? (int)e0.Shape[0]
+            : throw new InvalidDataException($"checkpoint '{path}': no vocabulary metadata and no 2-d 'model.embedding'.");
+        int length = file.Metadata.TryGetValue("length", out var lText) && int.TryParse(lText, CultureInfo.InvariantCulture, out var l0) ? l0 : 1;
+        BackboneModel model;
+        try { model = BackboneModel.Create(spec, vocabulary, length, 0); }
+        catch (ArgumentException e) { throw new InvalidDataException($"checkpoint '{path}': its model cannot be built: {e.Message}"); }
+        foreach (var (name, p) in model.NamedParameters()) Copy(file, path, "model." + name, p.Value.Data, p.Value.ShapeArray);
+        string task = file.Metadata.TryGetValue("task", out var t) ? t : "";
+        int colon = task.IndexOf(':', StringComparison.Ordinal);
+        return new TrainedCheckpoint(model, colon > 0 ? task[..colon] : task, task, int.Parse(Meta("step"), CultureInfo.InvariantCulture));
     }
 
     /// <summary>The data order: epoch e is a permutation of the train split from SplitMix64(EpochSeed(e)).</summary>

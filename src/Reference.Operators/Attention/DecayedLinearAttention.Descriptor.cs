@@ -53,6 +53,15 @@ public static partial class DecayedLinearAttention
         Realize = (_, x) => HeadOperators.ForEachHead(x.Double("q"), (b, h) => Realize(x.Double("q"), x.Double("k"), x.Double("log_lambda"), b, h)),
         StepEntry = "DecayedLinearAttention.Step(state, qt, kt, vt, logLambda)",
         State = "S [B, H, K, V] (GatedLinearAttentionState)",
+        Decoder = (p, inputs, b) =>
+        {
+            var state = GatedLinearAttentionState.Zeros(b, p.Int("h"), p.Int("k"), p.Int("v"));
+            var logLambda = inputs.Double("log_lambda");
+            return new OperatorDecoder(b,
+                x => OperatorDecoder.Unsqueeze(Step(state, OperatorDecoder.Squeeze(x, "q", 2), OperatorDecoder.Squeeze(x, "k", 2),
+                    OperatorDecoder.Squeeze(x, "v", 2), logLambda), 2),
+                () => state.S.Length);
+        },
         TotalStateSizeFormula = "K per head and value column (H K V per layer)",
         TotalStateSize = (p, _, _) => p.Int("k"),
         // No ESS catalog instance today; one in the spirit of the others: q, k ~ N(0, 1) [1, H, L, K]

@@ -80,6 +80,15 @@ public static partial class LinearAttention
         Realize = (p, x) => HeadOperators.ForEachHead(x.Double("q"), (b, h) => Realize(x.Double("q"), x.Double("k"), b, h, Options(p))),
         StepEntry = "LinearAttention.Step(state, qt, kt, vt, options)",
         State = "LinearAttentionState: S [B, H, F, V] and the key sum z [B, H, F] (z read only when normalising)",
+        Decoder = (p, _, b) =>
+        {
+            var options = Options(p);
+            var state = new LinearAttentionState(b, p.Int("h"), FeatureDim(options.Map, p.Int("k")), p.Int("v"));
+            return new OperatorDecoder(b,
+                x => OperatorDecoder.Unsqueeze(Step(state, OperatorDecoder.Squeeze(x, "q", 2), OperatorDecoder.Squeeze(x, "k", 2),
+                    OperatorDecoder.Squeeze(x, "v", 2), options), 2),
+                () => state.S.Length + state.Z.Length);
+        },
         TotalStateSizeFormula = "F per head and value column (F = K for identity, elu1, relu; 1 + K + K^2 for taylor), H F V per layer; " +
             "the normaliser adds the key sum z [F] per head, shared by the V columns",
         TotalStateSize = (p, _, _) => FeatureDim(Options(p).Map, p.Int("k")),

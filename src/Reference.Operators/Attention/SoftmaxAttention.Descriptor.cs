@@ -76,6 +76,14 @@ public static partial class SoftmaxAttention
             "StepWithStats; fast tier: PrefillFast<T>, StepFast<T>, StepFastWithStats<T>",
         State = "KV cache (KvCache, KvCache<T>): keys [B, Hkv, n, K] and values [B, Hkv, n, V] of the last n = min(t + 1, W) positions " +
             "(every position without a window; a ring buffer of W slots with one)",
+        Decoder = (p, _, b) =>
+        {
+            var options = Options(p);
+            var cache = new KvCache(b, p.Int("hkv"), p.Int("k"), p.Int("v"), options.Window);
+            return new OperatorDecoder(b,
+                x => OperatorDecoder.Unsqueeze(Step(cache, OperatorDecoder.Squeeze(x, "q", 2), OperatorDecoder.Squeeze(x, "k", 2), OperatorDecoder.Squeeze(x, "v", 2), options), 2),
+                () => (long)b * p.Int("hkv") * Math.Min(cache.Count, options.Window ?? long.MaxValue) * (p.Int("k") + p.Int("v")));
+        },
         TotalStateSizeFormula = "min(s, L - s) per head (the KV cache grows with s; the rank of the split's Hankel block is at most " +
             "min(s, L - s)); with a window W, min(s, L - s, W - 1) (only W - 1 past positions are still attended)",
         TotalStateSize = (p, s, l) =>
@@ -86,11 +94,11 @@ public static partial class SoftmaxAttention
         // The ESS catalog's "attention" instance: q, k ~ N(0, 1) [1, H, L, K] from SplitMix64(seed), in
         // that order; v (not used by the operator view) is drawn after them.
         ParameterCount = _ => 0,
-        CacheSizeFormula = "2 Hkv min(L, W) K (keys and values of every attended position; W = L without a window)",
+        CacheSizeFormula = "Hkv min(L, W) (K + V) (keys and values of every attended position; W = L without a window)",
         CacheSize = (p, l) =>
         {
             int window = Has(p, "window") ? p.Int("window") : 0;
-            return 2L * p.Int("hkv") * (window > 0 ? Math.Min(l, window) : l) * p.Int("k");
+            return (long)p.Int("hkv") * (window > 0 ? Math.Min(l, window) : l) * (p.Int("k") + p.Int("v"));
         },
         Sample = o =>
         {

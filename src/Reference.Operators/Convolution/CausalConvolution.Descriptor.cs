@@ -54,6 +54,16 @@ public static partial class CausalConvolution
         Materialize = MaterializeRows,
         StepEntry = "CausalConvolution.Step(state, u_t, k, d) (Prefill(u, k, d) for a prompt; ForwardChunk for chunks)",
         State = "ConvolutionState: History [B C, Lk - 1] (the last Lk - 1 inputs of every row, zeros before the start) and Position",
+        Decoder = (_, inputs, b) =>
+        {
+            var k = inputs.Double("k");
+            var d = Skip(inputs);
+            int c = k.Dim(0);
+            var state = InitialState(b * c, c, k.Dim(1));
+            return new OperatorDecoder(b,
+                x => new Tensor<double>(Step(state, OperatorDecoder.Squeeze(x, "u", 2).Data, k, d), b, c, 1),
+                () => state.History.Length);
+        },
         TotalStateSizeFormula = "k - 1 per channel (the last k - 1 inputs; k = kernel_length taps)",
         TotalStateSize = (p, _, _) => p.Int("kernel_length") - 1,
         ParameterCount = p => (long)p.Int("channels") * p.Int("kernel_length"),

@@ -78,6 +78,24 @@ public static partial class Hyena
             "convolutions (ConvolutionState), and the l_max filters h [D, l_max]",
         TotalStateSizeFormula = "L - 1 per channel (the implicit filter spans the sequence: a recurrence carries the L - 1 past inputs; docs/ess.md)",
         TotalStateSize = (_, _, l) => l - 1,
+        ParameterCount = p =>
+        {
+            // in_proj, short conv (weights and biases), filter MLP (three hidden layers with biases, output without), the shared
+            // frequencies, one skip per long-filter channel, out_proj; the window decays are fixed, not learned.
+            long d = p.Int("width"), o = p.Int("order"), f = p.Int("filter_width"), e = p.Int("embedding_dim"), inner = (o + 1) * d;
+            return inner * d + inner + inner * 3 + inner + f * e + f + 2 * (f * f + f) + (o - 1) * d * f + f + (o - 1) * d + d * d + d;
+        },
+        CacheSizeFormula = "2 (N_o + 1) D (the short convolution's last 2 inputs) + (N_o - 1) D (l_max - 1) (each long convolution's input history); " +
+            "constant in L (sized by l_max)",
+        CacheSize = (p, _) => (long)p.Int("width") * (2L * (p.Int("order") + 1) + (long)(p.Int("order") - 1) * (p.Int("max_length") - 1)),
+        Decoder = (p, inputs, b) =>
+        {
+            var hp = ParametersOf(p, inputs);
+            var state = InitialState(hp, b);
+            return new OperatorDecoder(b,
+                x => OperatorDecoder.Unsqueeze(Step(hp, state, OperatorDecoder.Squeeze(x, "u", 1)), 1),
+                () => state.ShortConv.History.Length + state.LongConv.Sum(c => (long)c.History.Length));
+        },
         Sample = o =>
         {
             // The catalog's "hyena": order 2, filter width 64, E = 3, l_max = L (safari init), then u ~ N(0, 1) [L, C], unrounded.

@@ -117,6 +117,14 @@ public sealed class OperatorDescriptor
     /// <summary>The recurrent state the step carries, with its shape (e.g. "S [B, H, K, V]").</summary>
     public string? State { get; init; }
 
+    /// <summary>
+    /// Decoding through <see cref="StepEntry"/> for generation: (params, inputs, B) -> a fresh
+    /// <see cref="OperatorDecoder"/> for B sequences whose parameter inputs (those without B and L) are
+    /// read from inputs now; its Step takes the sequence inputs one position at a time. Null when the
+    /// operator has no recurrent form wired for generation.
+    /// </summary>
+    public Func<JsonObject, NamedArrays, int, OperatorDecoder>? Decoder { get; init; }
+
     /// <summary>Total state size per channel or head, the capacity ESS is compared to, as a formula.</summary>
     public string? TotalStateSizeFormula { get; init; }
 

@@ -112,6 +112,14 @@ public static partial class H3
         },
         StepEntry = "H3.Step(p, state, u_t) (H3.InitialState(p, B); H3.Prefill for a prompt; fast tier H3.StepFast<T>)",
         State = "shift register [B D, N] (ShiftSsmState) and diagonal state [B hd hd H, N/2] complex (S4DState), together H3State",
+        Decoder = (p, inputs, b) =>
+        {
+            var h3 = From(p, inputs);
+            var state = InitialState(h3, b);
+            return new OperatorDecoder(b,
+                x => OperatorDecoder.Unsqueeze(Step(h3, state, OperatorDecoder.Squeeze(x, "u", 1)), 1),
+                () => state.Shift.X.Length + 2L * state.Ssm.X.Length);
+        },
         TotalStateSizeFormula = "hd N per channel (the diagonal SSM's real state N for each d1 of the head; N for head_dim 1, the ESS instance); " +
             "the shift register feeds kbar, an input of the gate, so it is not counted",
         TotalStateSize = (p, _, _) => p.Int("head_dim") * p.Int("state_size"),

@@ -71,6 +71,14 @@ public static partial class MambaBlock
         RealizeEntry = "SelectiveScan.Realize(MambaBlock.ScanInputs(p, u), batch, channel) per inner channel: a_t = exp(Delta_t A), b_t = Delta_t B_t, " +
             "c_t = silu(z_t) C_t and the direct term silu(z_t) D",
         Realize = (p, x) => SelectiveScan.RealizeAll(ScanInputs(From(p, x), x.Double("u"))),
+        Decoder = (p, inputs, b) =>
+        {
+            var mamba = From(p, inputs);
+            var state = InitialState(mamba, b);
+            return new OperatorDecoder(b,
+                x => OperatorDecoder.Unsqueeze(Step(mamba, OperatorDecoder.Squeeze(x, "u", 1), state), 1),
+                () => state.Conv.Length + state.Ssm.X.Length);
+        },
         StepEntry = "MambaBlock.Step(p, token [B, D], state) (returns [B, D]); MambaBlock.StepFast<T>(f, state, token, output)",
         State = "conv window [B, E, conv_width - 1] and scan state x [B, E, N] (MambaState; MambaFastState<T>)",
         TotalStateSizeFormula = "N per inner channel (the scan state x that T factors through; the conv window of conv_width - 1 feeds x', T's input, " +

@@ -107,6 +107,15 @@ public static partial class S4D
         },
         StepEntry = "S4D.Step(p, state, u_t, method) (S4D.InitialState(p, rows); S4D.Prefill for a prompt)",
         State = "x [B H, N/2] complex modes (S4DState)",
+        Decoder = (p, inputs, b) =>
+        {
+            var s = From(p, inputs);
+            var method = Method(p);
+            var state = InitialState(s, b * s.Channels);
+            return new OperatorDecoder(b,
+                x => new Tensor<double>(Step(s, state, OperatorDecoder.Squeeze(x, "u", 2).Data, method), b, s.Channels, 1),
+                () => 2L * state.X.Length);
+        },
         TotalStateSizeFormula = "N per channel (N/2 complex modes = N reals)",
         TotalStateSize = (p, _, _) => p.Int("state_size"),
         ParameterCount = p => (long)p.Int("channels") * (6 * (p.Int("state_size") / 2) + 2),

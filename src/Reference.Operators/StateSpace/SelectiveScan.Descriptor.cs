@@ -98,6 +98,22 @@ public static partial class SelectiveScan
         State = "x [B, D, N] (SelectiveScanState)",
         TotalStateSizeFormula = "N per channel (D N per layer)",
         TotalStateSize = (p, _, _) => p.Int("state_size"),
+        ParameterCount = p =>
+        {
+            long d = p.Int("channels");   // a_log [D, N]; the skip d [D] and delta_bias [D] when the params say they are present
+            return d * p.Int("state_size") + (p.Bool("skip") ? d : 0) + (p.Bool("delta_bias") ? d : 0);
+        },
+        CacheSizeFormula = "D N (the scan state x); constant in L",
+        CacheSize = (p, _) => (long)p.Int("channels") * p.Int("state_size"),
+        Decoder = (_, inputs, b) =>
+        {
+            var (aLog, d, deltaBias) = (inputs.Double("a_log"), inputs.Optional<double>("d"), inputs.Optional<double>("delta_bias"));
+            var state = new SelectiveScanState(b, aLog.Dim(0), aLog.Dim(1));
+            return new OperatorDecoder(b,
+                x => OperatorDecoder.Unsqueeze(Step(new SelectiveScanInputs<double>(x["u"], x["delta"], aLog, x["b"], x["c"], d,
+                    x.TryGetValue("z", out var z) ? z : null, deltaBias), state), 2),
+                () => state.X.Length);
+        },
         Sample = o =>
         {
             // Exactly the ESS catalog's "mamba" instance: u ~ N(0, 1), delta ~ N(-2.5, 1) before the softplus
@@ -123,9 +139,11 @@ public static partial class SelectiveScan
         Differentiable = ["u", "delta", "a_log", "b", "c", "d", "z", "delta_bias"],
         Autodiff = (p, x, v) =>
         {
-            // v follows Differentiable; an optional input the case lacks is passed as absent.
-            Variable? Opt(int i, string name) => x.ContainsKey(name) ? v[i] : null;
-            return SsmOps.SelectiveScan(v[0], v[1], v[2], v[3], v[4], Opt(5, "d"), Opt(6, "z"), Opt(7, "delta_bias"),
+            // v follows Differentiable with the inputs the case lacks left out (any subset of d, z, delta_bias),
+            // so the optional ones take the next variable in order when present.
+            int next = 5;
+            Variable? Opt(string name) => x.ContainsKey(name) ? v[next++] : null;
+            return SsmOps.SelectiveScan(v[0], v[1], v[2], v[3], v[4], Opt("d"), Opt("z"), Opt("delta_bias"),
                 !Has(p, "delta_softplus") || p.Bool("delta_softplus"));
         },
         AccumulationOrder = "per (b, d) from x = 0, t ascending: for n ascending x_n = exp(Delta_t A_n) x_n + Delta_t b_n u_t; acc += c_n x_n (acc = 0 first); " +

@@ -89,6 +89,17 @@ public static partial class ShiftSsm
         State = "x [B D, N] (the shift register, ShiftSsmState)",
         TotalStateSizeFormula = "N per channel (the shift register; lag 0 acts within the step, so a split block has rank at most min(N - 1, s, L - s))",
         TotalStateSize = (p, _, _) => p.Int("state_size"),
+        ParameterCount = p => (long)p.Int("channels") * (2L * p.Int("state_size") + 1),   // b, c [D, N] and the skip d [D]
+        CacheSizeFormula = "D N (the shift register); constant in L",
+        CacheSize = (p, _) => (long)p.Int("channels") * p.Int("state_size"),
+        Decoder = (p, inputs, b) =>
+        {
+            var s = From(p, inputs);
+            var state = InitialState(s, b * s.Channels);
+            return new OperatorDecoder(b,
+                x => new Tensor<double>(Step(s, state, OperatorDecoder.Squeeze(x, "u", 2).Data), b, s.Channels, 1),
+                () => state.X.Length);
+        },
         Sample = o =>
         {
             // No EssOperatorCatalog instance: H3's initialization of the shift SSM (b = e1, c ~ N(0, 1), d ~ N(0, 1)), then u.

@@ -119,6 +119,21 @@ public static partial class StateSpaceDuality
         State = "S [B, H, P, N] (StateSpaceDualityState; StepFast and ForwardFast(state:) carry the same layout)",
         TotalStateSizeFormula = "N per head and value column (H P N per layer)",
         TotalStateSize = (p, _, _) => p.Int("state_size"),
+        ParameterCount = p =>
+        {
+            long h = p.Int("heads");   // a_log [H]; the skip d [H] and dt_bias [H] when the params say they are present
+            return h + (p.Bool("skip") ? h : 0) + (p.Bool("dt_bias") ? h : 0);
+        },
+        CacheSizeFormula = "H P N (the state S); constant in L",
+        CacheSize = (p, _) => (long)p.Int("heads") * p.Int("head_dim") * p.Int("state_size"),
+        Decoder = (p, inputs, b) =>
+        {
+            var (aLog, d, dtBias) = (inputs.Double("a_log"), inputs.Optional<double>("d"), inputs.Optional<double>("dt_bias"));
+            var state = new StateSpaceDualityState(b, p.Int("heads"), p.Int("head_dim"), p.Int("state_size"));
+            return new OperatorDecoder(b,
+                x => OperatorDecoder.Unsqueeze(Step(new StateSpaceDualityInputs<double>(x["x"], x["dt"], aLog, x["b"], x["c"], d, dtBias), state), 1),
+                () => state.S.Length);
+        },
         Sample = o =>
         {
             // Mamba-2's initialization (mamba_ssm/modules/mamba2.py) where it has one: dt_bias = softplus^-1(dt) with
@@ -156,9 +171,11 @@ public static partial class StateSpaceDuality
         Differentiable = ["x", "dt", "a_log", "b", "c", "d", "dt_bias"],
         Autodiff = (_, x, v) =>
         {
-            // v follows Differentiable; an optional input the case lacks is passed as absent.
-            Variable? Opt(int i, string name) => x.ContainsKey(name) ? v[i] : null;
-            return SsmOps.StateSpaceDuality(v[0], v[1], v[2], v[3], v[4], Opt(5, "d"), Opt(6, "dt_bias"));
+            // v follows Differentiable with the inputs the case lacks left out (dt_bias may come without d),
+            // so the optional ones take the next variable in order when present.
+            int next = 5;
+            Variable? Opt(string name) => x.ContainsKey(name) ? v[next++] : null;
+            return SsmOps.StateSpaceDuality(v[0], v[1], v[2], v[3], v[4], Opt("d"), Opt("dt_bias"));
         },
         AccumulationOrder = "per (b, h) from S = 0, t ascending: for p ascending, for n ascending S[p, n] = a_t S[p, n] + (Delta_t x_t[p]) b_t[n]; " +
             "acc += S[p, n] c_t[n] (acc = 0 first); y_t[p] = acc + d[h] x_t[p]",
