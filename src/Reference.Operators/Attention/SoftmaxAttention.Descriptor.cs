@@ -76,12 +76,15 @@ public static partial class SoftmaxAttention
             "StepWithStats; fast tier: PrefillFast<T>, StepFast<T>, StepFastWithStats<T>",
         State = "KV cache (KvCache, KvCache<T>): keys [B, Hkv, n, K] and values [B, Hkv, n, V] of the last n = min(t + 1, W) positions " +
             "(every position without a window; a ring buffer of W slots with one)",
-        Decoder = (p, _, b) =>
+        Decoder = (p, inputs, b) =>
         {
-            var options = Options(p);
+            // Parameter inputs (sink logits) are read now; the forget gate, a sequence input, comes with each token.
+            var options = Options(p, inputs);
+            bool gated = Flag(p, "gate");
             var cache = new KvCache(b, p.Int("hkv"), p.Int("k"), p.Int("v"), options.Window);
             return new OperatorDecoder(b,
-                x => OperatorDecoder.Unsqueeze(Step(cache, OperatorDecoder.Squeeze(x, "q", 2), OperatorDecoder.Squeeze(x, "k", 2), OperatorDecoder.Squeeze(x, "v", 2), options), 2),
+                x => OperatorDecoder.Unsqueeze(Step(cache, OperatorDecoder.Squeeze(x, "q", 2), OperatorDecoder.Squeeze(x, "k", 2), OperatorDecoder.Squeeze(x, "v", 2), options,
+                    gated ? OperatorDecoder.Squeeze(x, "g", 2) : null), 2),
                 () => (long)b * p.Int("hkv") * Math.Min(cache.Count, options.Window ?? long.MaxValue) * (p.Int("k") + p.Int("v")));
         },
         TotalStateSizeFormula = "min(s, L - s) per head (the KV cache grows with s; the rank of the split's Hankel block is at most " +
