@@ -41,7 +41,9 @@ public sealed class GenerationTests
     public void Property_DecoderSteppedThroughEveryCaseEqualsTheDefinition(string name)
     {
         var d = OperatorRegistry.Get(name);
-        foreach (var c in d.Cases)
+        // A non-causal case (attention.softmax with params.causal = false) has no decoding form: a query
+        // would need later tokens.
+        foreach (var c in d.Cases.Where(c => !(c.Params.ContainsKey("causal") && c.Params["causal"]!.GetValue<bool>() == false)))
         {
             var inputs = d.InputsOf(c);
             var expected = d.Naive(c.Params, inputs)[d.Outputs[0].Name].ToTensorDouble();

@@ -44,6 +44,9 @@ public static class SequenceMixers
         if (!d.Causal) return "it is not causal";
         foreach (var input in d.Inputs)
         {
+            // An optional input that is not differentiable (a forget gate, an initial state, sink logits) is
+            // left out: the mixer feeds only the inputs the descriptor's Sample draws.
+            if (input.Optional && !d.Differentiable.Contains(input.Name)) continue;
             var dims = ShapeTokens(input.Shape);
             bool hasB = dims.Contains("B"), hasL = dims.Contains("L");
             if (hasB != hasL) return $"its input {input.Name} {input.Shape} has B without L or L without B";

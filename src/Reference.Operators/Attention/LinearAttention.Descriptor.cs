@@ -80,10 +80,11 @@ public static partial class LinearAttention
         Realize = (p, x) => HeadOperators.ForEachHead(x.Double("q"), (b, h) => Realize(x.Double("q"), x.Double("k"), b, h, Options(p))),
         StepEntry = "LinearAttention.Step(state, qt, kt, vt, options)",
         State = "LinearAttentionState: S [B, H, F, V] and the key sum z [B, H, F] (z read only when normalising)",
-        Decoder = (p, _, b) =>
+        Decoder = (p, inputs, b) =>
         {
             var options = Options(p);
-            var state = new LinearAttentionState(b, p.Int("h"), FeatureDim(options.Map, p.Int("k")), p.Int("v"));
+            // From s0 when the inputs carry one (params.initial_state), zeros otherwise.
+            var state = inputs.ContainsKey("s0") ? StartState(p, inputs) : new LinearAttentionState(b, p.Int("h"), FeatureDim(options.Map, p.Int("k")), p.Int("v"));
             return new OperatorDecoder(b,
                 x => OperatorDecoder.Unsqueeze(Step(state, OperatorDecoder.Squeeze(x, "q", 2), OperatorDecoder.Squeeze(x, "k", 2),
                     OperatorDecoder.Squeeze(x, "v", 2), options), 2),

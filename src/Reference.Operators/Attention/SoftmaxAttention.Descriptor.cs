@@ -82,6 +82,7 @@ public static partial class SoftmaxAttention
             var options = Options(p, inputs);
             bool gated = Flag(p, "gate");
             var cache = new KvCache(b, p.Int("hkv"), p.Int("k"), p.Int("v"), options.Window);
+            if (gated) cache.EnableGate(p.Int("hq"));
             return new OperatorDecoder(b,
                 x => OperatorDecoder.Unsqueeze(Step(cache, OperatorDecoder.Squeeze(x, "q", 2), OperatorDecoder.Squeeze(x, "k", 2), OperatorDecoder.Squeeze(x, "v", 2), options,
                     gated ? OperatorDecoder.Squeeze(x, "g", 2) : null), 2),

@@ -64,6 +64,14 @@ public static partial class CausalMonarch
         ParameterCount = p => (long)p.Int("channels") * p.Int("kernel_length"),
         CacheSizeFormula = "C L (the input history); grows with L like Hyena's",
         CacheSize = (p, l) => (long)p.Int("channels") * l,
+        Decoder = (p, inputs, b) =>
+        {
+            // u_t [B, C, 1] is the B C rows of one position, in the row order Step takes.
+            var k = inputs.Double("k");
+            int rows = b * k.Dim(0);
+            var state = InitialState(PlanOf(p), rows, k, Skip(inputs));
+            return new OperatorDecoder(b, x => new Tensor<double>(Step(state, x["u"].Data), x["u"].ShapeArray), () => (long)rows * state.Position);
+        },
         Sample = o =>
         {
             // p = 2, b = ceil(sqrt(L)); kernel k[c, j] ~ N(0, 1) exp(-3 j / L) (a decaying long kernel, as implicit filters are), no skip; u ~ N(0, 1).

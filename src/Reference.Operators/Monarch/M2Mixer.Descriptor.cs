@@ -282,6 +282,14 @@ public static partial class M2GptMixer
         ParameterCount = p => M2MixerParameters.Count(p.Int("width"), p.Int("filter_width"), p.Int("embedding_dim"), bidirectional: false),
         CacheSizeFormula = "6 D (short conv history) + D L (the input history of the causal Monarch convolution)",
         CacheSize = (p, l) => 6L * p.Int("width") + (long)p.Int("width") * l,
+        Decoder = (p, inputs, b) =>
+        {
+            var mp = M2MixerDescriptors.ParametersOf(p, inputs);
+            var state = InitialState(mp, PlanOf(p), b);
+            int d = mp.ModelWidth;
+            return new OperatorDecoder(b, x => Step(mp, state, x["u"].Reshape(b, d)).Reshape(b, 1, d),
+                () => (long)b * (6L * d + (long)d * state.Position));
+        },
         Sample = o => M2MixerDescriptors.Sample(o, causal: true),
         AutodiffEntry = "M2GptMixer.Operator(u, M2MixerVariables, plan) (tape composition; the long convolution is one monarch.causal_conv node, " +
             "VJP CausalMonarch.Backward)",

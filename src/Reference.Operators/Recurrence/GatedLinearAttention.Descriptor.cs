@@ -77,9 +77,10 @@ public static partial class GatedLinearAttention
         Realize = (_, x) => HeadOperators.ForEachHead(x.Double("q"), (b, h) => Realize(x.Double("q"), x.Double("k"), x.Double("g"), b, h)),
         StepEntry = "GatedLinearAttention.Step(state, q_t, k_t, v_t, g_t)",
         State = "S [B, H, K, V] (GatedLinearAttentionState)",
-        Decoder = (p, _, b) =>
+        Decoder = (p, inputs, b) =>
         {
-            var state = GatedLinearAttentionState.Zeros(b, p.Int("h"), p.Int("k"), p.Int("v"));
+            // From s0 when the inputs carry one (params.initial_state), zeros otherwise.
+            var state = inputs.ContainsKey("s0") ? StartState(inputs) : GatedLinearAttentionState.Zeros(b, p.Int("h"), p.Int("k"), p.Int("v"));
             return new OperatorDecoder(b,
                 x => OperatorDecoder.Unsqueeze(Step(state, OperatorDecoder.Squeeze(x, "q", 2), OperatorDecoder.Squeeze(x, "k", 2),
                     OperatorDecoder.Squeeze(x, "v", 2), OperatorDecoder.Squeeze(x, "g", 2)), 2),

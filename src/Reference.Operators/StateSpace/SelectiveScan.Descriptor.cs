@@ -103,16 +103,17 @@ public static partial class SelectiveScan
             long d = p.Int("channels");   // a_log [D, N]; the skip d [D] and delta_bias [D] when the params say they are present
             return d * p.Int("state_size") + (p.Bool("skip") ? d : 0) + (p.Bool("delta_bias") ? d : 0);
         },
-        CacheSizeFormula = "D N (the scan state x); constant in L",
-        CacheSize = (p, _) => (long)p.Int("channels") * p.Int("state_size"),
-        Decoder = (_, inputs, b) =>
+        CacheSizeFormula = "D N (the scan state x; 2 D N with complex A: real and imaginary parts); constant in L",
+        CacheSize = (p, _) => (long)p.Int("channels") * p.Int("state_size") * (Has(p, "complex") && p.Bool("complex") ? 2 : 1),
+        Decoder = (p, inputs, b) =>
         {
-            var (aLog, d, deltaBias) = (inputs.Double("a_log"), inputs.Optional<double>("d"), inputs.Optional<double>("delta_bias"));
-            var state = new SelectiveScanState(b, aLog.Dim(0), aLog.Dim(1));
+            var (aLog, d, deltaBias, aImag) = (inputs.Double("a_log"), inputs.Optional<double>("d"), inputs.Optional<double>("delta_bias"), inputs.Optional<double>("a_imag"));
+            bool softplus = !Has(p, "delta_softplus") || p.Bool("delta_softplus");
+            var state = InitialState(p, inputs) ?? new SelectiveScanState(b, aLog.Dim(0), aLog.Dim(1), complex: aImag is not null);
             return new OperatorDecoder(b,
                 x => OperatorDecoder.Unsqueeze(Step(new SelectiveScanInputs<double>(x["u"], x["delta"], aLog, x["b"], x["c"], d,
-                    x.TryGetValue("z", out var z) ? z : null, deltaBias), state), 2),
-                () => state.X.Length);
+                    x.GetValueOrDefault("z"), deltaBias, softplus, aImag, x.GetValueOrDefault("b_imag"), x.GetValueOrDefault("c_imag")), state), 2),
+                () => state.X.Length + (state.XImag?.Length ?? 0));
         },
         Sample = o =>
         {

@@ -128,8 +128,14 @@ public static partial class StateSpaceDuality
         CacheSize = (p, _) => (long)p.Int("heads") * p.Int("head_dim") * p.Int("state_size"),
         Decoder = (p, inputs, b) =>
         {
-            var (aLog, d, dtBias) = (inputs.Double("a_log"), inputs.Optional<double>("d"), inputs.Optional<double>("dt_bias"));
+            var d = inputs.Optional<double>("d");
+            // From s0 when the inputs carry one (params.initial_state), zeros otherwise.
             var state = new StateSpaceDualityState(b, p.Int("heads"), p.Int("head_dim"), p.Int("state_size"));
+            if (inputs.ContainsKey("s0")) inputs.Double("s0").Data.CopyTo(state.S.Data, 0);
+            if (IsDiscrete(p))
+                // Already discretized inputs (ssd_minimal_discrete): one step of the discrete recurrence per token.
+                return new OperatorDecoder(b, x => ForwardDiscrete(x["x"], x["a"], x["b"], x["c"], d, state), () => state.S.Length);
+            var (aLog, dtBias) = (inputs.Double("a_log"), inputs.Optional<double>("dt_bias"));
             return new OperatorDecoder(b,
                 x => OperatorDecoder.Unsqueeze(Step(new StateSpaceDualityInputs<double>(x["x"], x["dt"], aLog, x["b"], x["c"], d, dtBias), state), 1),
                 () => state.S.Length);
