@@ -12,8 +12,8 @@
 //   GConv-1   q, k, v = x W{q,k,v}; y = q * (h conv (k * v)) by conv.causal with an explicit kernel h [D, 3]; Wo.
 //   GConv-2   as GConv-1 with an implicit kernel of the input's length (Hyena, Poli et al. arXiv:2302.10866,
 //             sec. 3.3): h[:, t] = (W2 silu(W1 z_t + b1)) * exp(-alpha_c t / L), z_t = (t / L, sin, cos of 2 pi f t / L,
-//             f = 1..4); decay rates alpha_c spread over [0.3, 3] (fixed). Hyena's sin activation is silu here
-//             (the tape has no sin); the window and the positional features are Hyena's.
+//             f = 1..4); decay rates alpha_c spread over [0.3, 3] (fixed); the activation is Hyena's sin (w = 1),
+//             the window and the positional features are Hyena's.
 //   GMemless  SwiGLU: Wo (silu(x W1) * x W3), inner 8/3 D rounded up to a multiple of 8 (Shazeer 2020, eq. 6).
 //   *-Diff    y = LIV_a(x) - LIV_b(x), two instances of the base class with separate weights (branches a, b).
 //
@@ -306,7 +306,7 @@ public sealed class LivBranch
                 z[t * e + 2 * f] = Math.Cos(2 * Math.PI * f * s);
             }
         }
-        var hidden = Ops.Silu(Ops.Linear(Variable.Constant(new Tensor<double>(z, length, e)), W("filter_w1"), W("filter_b1")));
+        var hidden = Ops.Sin(Ops.Linear(Variable.Constant(new Tensor<double>(z, length, e)), W("filter_w1"), W("filter_b1")));
         var kernel = Ops.Transpose(Ops.Linear(hidden, W("filter_w2")));                 // [D, L]
         var window = new double[d * length];
         for (int c = 0; c < d; c++)

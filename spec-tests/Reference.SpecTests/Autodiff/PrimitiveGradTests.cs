@@ -43,6 +43,7 @@ public class PrimitiveGradTests
         Grad.AssertPasses(v => Grad.Probe(Ops.Sigmoid(v[0])), x);
         Grad.AssertPasses(v => Grad.Probe(Ops.Relu(v[0])), x);
         Grad.AssertPasses(v => Grad.Probe(Ops.Silu(v[0])), x);
+        Grad.AssertPasses(v => Grad.Probe(Ops.Sin(v[0])), x);
         Grad.AssertPasses(v => Grad.Probe(Ops.Gelu(v[0])), x);
         Grad.AssertPasses(v => Grad.Probe(Ops.GeluTanh(v[0])), x);
         Grad.AssertPasses(v => Grad.Probe(Ops.Softplus(v[0])), x);

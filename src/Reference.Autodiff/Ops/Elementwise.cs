@@ -43,6 +43,9 @@ public static partial class Ops
 
     public static Variable Exp(Variable x) => Pointwise("exp", x, Math.Exp, (_, y) => y);
 
+    /// <summary>sin(x): the activation of Hyena's implicit filter (Poli et al. 2023, sec. 3.3; safari's Sin with w = 1).</summary>
+    public static Variable Sin(Variable x) => Pointwise("sin", x, Math.Sin, (v, _) => Math.Cos(v));
+
     public static Variable Log(Variable x) => Pointwise("log", x, Math.Log, (v, _) => 1.0 / v);
 
     public static Variable Abs(Variable x) => Pointwise("abs", x, Math.Abs, (v, _) => Math.Sign(v));
