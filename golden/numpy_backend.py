@@ -1039,6 +1039,103 @@ def connectomics_soft_atlas(p, x, dtype):
     e = np.exp(theta - theta.max(axis=0, keepdims=True))
     a = e / e.sum(axis=0, keepdims=True)
     return {"parcels": ((a / a.sum(axis=1, keepdims=True)) @ x["x"].astype(dtype)).astype(dtype)}
+def connectomics_precision(p, x, dtype):
+    """P = S^-1, S the weighted covariance (with its ridge)."""
+    return {"prec": np.linalg.inv(_connectome_cov(p, x, dtype)).astype(dtype)}
+
+
+def connectomics_cone_projection(p, x, dtype):
+    """O^1/2 exp(T) O^1/2, the inverse of the tangent projection."""
+    root = _symmetric_function(x["reference"].astype(dtype), np.sqrt)
+    return {"x": (root @ _symmetric_function(x["t"].astype(dtype), np.exp) @ root).astype(dtype)}
+
+
+def connectomics_spd_projection(p, x, dtype):
+    """Eigenvalues of the symmetric part clamped below at eps."""
+    eps = dtype(p["eps"])
+    return {"spd": _symmetric_function(x["a"].astype(dtype), lambda l: np.maximum(l, eps)).astype(dtype)}
+
+
+def connectomics_spd_mean(p, x, dtype):
+    """Euclidean, harmonic, log-Euclidean or geometric (Karcher fixed point, fixed step count) mean over axis 0."""
+    mats = x["x"].astype(dtype)
+    kind = p["mean"]
+    if kind == "euclidean":
+        m = mats.mean(axis=0)
+    elif kind == "harmonic":
+        m = np.linalg.inv(np.linalg.inv(mats).mean(axis=0))
+    elif kind == "log_euclidean":
+        m = _symmetric_function(_symmetric_function(mats, np.log).mean(axis=0), np.exp)
+    elif kind == "geometric":
+        m = mats.mean(axis=0)
+        for _ in range(p["iterations"]):
+            root = _symmetric_function(m, np.sqrt)
+            inv_root = _symmetric_function(m, lambda l: 1 / np.sqrt(l))
+            step = _symmetric_function(inv_root @ mats @ inv_root, np.log).mean(axis=0)
+            m = root @ _symmetric_function(step, np.exp) @ root
+    else:
+        raise ValueError(f"mean = {kind!r}")
+    return {"mean": m.astype(dtype)}
+
+
+def connectomics_modularity(p, x, dtype):
+    """Girvan-Newman modularity matrix B = A - gamma k k'^T / 2m and Q = <B, C C^T> / 2m (diagonal of C C^T optionally zeroed)."""
+    a = x["adjacency"].astype(dtype)
+    c = x["assignment"].astype(dtype)
+    two_m = a.sum()
+    b = a - dtype(p["gamma"]) * np.outer(a.sum(axis=1), a.sum(axis=0)) / two_m
+    h = c @ c.T
+    if p["exclude_diagonal"]:
+        np.fill_diagonal(h, 0)
+    return {"q": np.asarray((b * h).sum() / two_m, dtype=dtype), "modularity_matrix": b.astype(dtype)}
+
+
+def connectomics_product_filter(p, x, dtype):
+    """irfft(w * rfft(x), T) over the last axis; w given (re + i im) or the ideal band mask on the rfft frequencies k / (T dt)."""
+    series = x["x"].astype(dtype)
+    t = series.shape[-1]
+    if p["mask"] == "ideal":
+        freq = np.arange(t // 2 + 1) / (t * p["dt"])
+        w = ((freq >= p["low"]) & (freq <= p["high"])).astype(np.float64)
+    else:
+        w = x["re"].astype(np.float64) + 1j * x["im"].astype(np.float64)
+    return {"y": np.fft.irfft(w * np.fft.rfft(series.astype(np.float64), axis=-1), n=t, axis=-1).astype(dtype)}
+
+
+def connectomics_loss(p, x, dtype):
+    """Scalar regularizers (means as in hypercoil's loss functions, squared equilibrium deviation, no eps, no thresholds)."""
+    a = x["a"].astype(dtype)
+    kind = p["kind"]
+    if kind == "entropy":
+        logs = np.log(np.where(a > 0, a, 1))
+        val = -(a * logs).sum() / a.shape[0]
+    elif kind == "equilibrium":
+        mass = a.mean(axis=1)
+        val = ((mass - mass.mean()) ** 2).mean()
+    elif kind == "compactness":
+        coords = x["coords"].astype(dtype)
+        centre = a @ coords / a.sum(axis=1, keepdims=True)
+        dist = np.linalg.norm(coords[None, :, :] - centre[:, None, :], axis=-1)
+        val = (a * dist).mean()
+    elif kind == "second_moment":
+        series = x["b"].astype(dtype)
+        mass = a.sum(axis=1, keepdims=True)
+        mu = a @ series / mass
+        spread = (a[:, :, None] * (series[None, :, :] - mu[:, None, :]) ** 2).sum(axis=1) / mass
+        val = spread.mean()
+    elif kind == "log_det":
+        val = -np.linalg.slogdet((a + a.T) / 2)[1]
+    elif kind == "qcfc":
+        fc = a - a.mean(axis=0)
+        qc = x["b"].astype(dtype)
+        qc = qc - qc.mean()
+        r = (qc @ fc) / np.sqrt((fc ** 2).sum(axis=0) * (qc @ qc))
+        val = np.abs(r).mean()
+    else:
+        raise ValueError(f"kind = {kind!r}")
+    return {"loss": np.asarray(val, dtype=dtype)}
+
+
 def monarch_multiply(p, x, dtype):
     """Monarch (Dao et al. 2022, Def. 3.1; shapes as in shared/spec/operators.md): y = P2 BlockDiag(w2) P1 BlockDiag(w1) x.
     x [B, K P] is cut into K blocks of P; block i is multiplied by w1[i] [Q, P]; the K Q vector is read as an
@@ -1163,6 +1260,10 @@ OPS.update({"connectomics.covariance": connectomics_covariance, "connectomics.co
             "connectomics.partial_correlation": connectomics_partial_correlation,
             "connectomics.tangent_projection": connectomics_tangent_projection, "connectomics.residualize": connectomics_residualize,
             "connectomics.soft_atlas": connectomics_soft_atlas})
+OPS.update({"connectomics.precision": connectomics_precision, "connectomics.cone_projection": connectomics_cone_projection,
+            "connectomics.spd_projection": connectomics_spd_projection, "connectomics.spd_mean": connectomics_spd_mean,
+            "connectomics.modularity": connectomics_modularity, "connectomics.product_filter": connectomics_product_filter,
+            "connectomics.loss": connectomics_loss})
 
 
 def run_process(op, in_dir, out_dir):

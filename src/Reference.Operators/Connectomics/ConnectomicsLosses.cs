@@ -18,7 +18,7 @@ using Reference.Core;
 
 namespace Reference.Operators.Connectomics;
 
-public static class ConnectomicsLosses
+public static partial class ConnectomicsLosses
 {
     /// <summary>Mean row entropy of P [R, K]; entries must be &gt;= 0 (0 log 0 = 0).</summary>
     public static double Entropy(Tensor<double> p)

@@ -51,6 +51,24 @@ public static partial class Covariance
     }
 }
 
+/// <summary>The registry entry of the precision (inverse covariance, "connectomics.precision").</summary>
+public static partial class Covariance
+{
+    public static class PrecisionMeasure
+    {
+        public static OperatorDescriptor Descriptor { get; } = ConnectomicsDescriptors.CovarianceLike(
+            "connectomics.precision", "Precision (inverse covariance)",
+            "P = S^-1 of the weighted covariance S (with its l2 ridge) of x [B, V, T] (hypercoil precision)",
+            "prec", "[B, V, V]", "precision P",
+            "Covariance.Precision(x, weight, ddof, l2)", (x, w, ddof, l2) => Precision(x, w, ddof, l2),
+            "ConnectomicsOps.Precision(x, weight, ddof, l2) (VJPs: Covariance.Backward, Covariance.InverseBackward)",
+            (x, w, ddof, l2) => ConnectomicsOps.Precision(x, w, ddof, l2),
+            Tolerance.NormRelative(1e-10, 1e-4,
+                "an inverse amplifies rounding by the covariance's condition number (< 1e2 for these T >> V cases): float64 routes (Gauss-Jordan vs LAPACK) ~1e-14 x cond, so 1e-10; float32 ~1e-6 x cond, so 1e-4"),
+            fast: false);
+    }
+}
+
 /// <summary>What the connectomics descriptors share: case parameters, input draws and the covariance-like template.</summary>
 internal static class ConnectomicsDescriptors
 {
@@ -148,6 +166,27 @@ internal static class ConnectomicsDescriptors
 
     private static NamedArrays FastCovariance<T>(JsonObject p, NamedArrays x, string output) where T : unmanaged, IFloatingPointIeee754<T> =>
         NamedTensors.Outputs((output, Covariance.ForwardFast(x.As<T>("x"), x.Optional<T>("weight"), p.Int("ddof"), p.Double("l2"))));
+
+    /// <summary>B symmetric matrices (G + G^T) * scale with G [V, V] normal rounded to float32, computed in float64.</summary>
+    public static double[] DrawSymmetric(SplitMix64 rng, int b, int v, double scale)
+    {
+        var s = new double[b * v * v];
+        for (int m = 0; m < b; m++)
+        {
+            var g = CaseInputs.Normal(rng, v, v).ToDoubles();
+            for (int i = 0; i < v; i++)
+                for (int j = 0; j < v; j++) s[m * v * v + i * v + j] = (g[i * v + j] + g[j * v + i]) * scale;
+        }
+        return s;
+    }
+
+    /// <summary>N SPD matrices [N, V, V] drawn by <see cref="DrawSpd"/> with k = V + 2, rounded to float32.</summary>
+    public static NamedArrays DrawSpdStack(SplitMix64 rng, string name, int count, int v)
+    {
+        var x = new double[count * v * v];
+        for (int i = 0; i < count; i++) DrawSpd(rng, v, v + 2).CopyTo(x, i * v * v);
+        return new NamedArrays { [name] = CaseInputs.RoundedF32(x, [count, v, v]) };
+    }
 
     /// <summary>A random SPD matrix B B^T / k + I / 2 from B ~ normal rounded to float32 [n, k], computed in float64 (then rounded to float32).</summary>
     public static double[] DrawSpd(SplitMix64 rng, int n, int k)

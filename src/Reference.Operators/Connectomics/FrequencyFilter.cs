@@ -17,7 +17,7 @@ namespace Reference.Operators.Connectomics;
 /// <summary>Gradients of the product filter: d/dx, d/dre, d/dim.</summary>
 public sealed record FrequencyFilterGradients(Tensor<double> X, Tensor<double> Real, Tensor<double> Imaginary);
 
-public static class FrequencyFilter
+public static partial class FrequencyFilter
 {
     /// <summary>y = irfft(w o rfft(x), T) along the last axis of x [..., T], w = re + i im [T/2 + 1].</summary>
     public static Tensor<double> Forward(Tensor<double> x, Tensor<double> re, Tensor<double> im)

@@ -18,7 +18,7 @@ namespace Reference.Operators.Connectomics;
 /// <summary>Gradients of the relaxed modularity: d/dA and d/dC.</summary>
 public sealed record ModularityGradients(Tensor<double> Adjacency, Tensor<double> Assignment);
 
-public static class Modularity
+public static partial class Modularity
 {
     /// <summary>B = A - gamma k_i k_o^T / 2m for A [n, n].</summary>
     public static Tensor<double> Matrix(Tensor<double> adjacency, double gamma = 1)

@@ -16,7 +16,7 @@ using Reference.Core;
 
 namespace Reference.Operators.Connectomics;
 
-public static class SpdMeans
+public static partial class SpdMeans
 {
     /// <summary>(1/N) sum_i X_i for X [N, n, n].</summary>
     public static Tensor<double> Euclidean(Tensor<double> x)

@@ -73,4 +73,19 @@ public class ConnectomicsBadInputTests
         Names("confounds", () => Residualization.Forward(y, collinear));
         Assert.All(Residualization.Forward(y, collinear, 0.1).Data, v => Assert.True(double.IsFinite(v)));
     }
+
+    [Theory]
+    [InlineData("connectomics.spd_mean", "mean", "median")]
+    [InlineData("connectomics.loss", "kind", "variance")]
+    [InlineData("connectomics.product_filter", "mask", "gaussian")]
+    public void Edge_RegisteredOps_UnknownChoice_NamesTheParameter(string op, string parameter, string value)
+    {
+        var d = Reference.Operators.OperatorRegistry.Get(op);
+        var c = d.Cases[0];
+        var p = (System.Text.Json.Nodes.JsonObject)c.Params.DeepClone();
+        p[parameter] = value;
+        var e = Assert.ThrowsAny<ArgumentException>(() => d.Naive(p, d.InputsOf(c)));
+        Assert.Equal(parameter, e.ParamName);
+        Assert.Contains(value, e.Message);
+    }
 }
