@@ -29,17 +29,16 @@ namespace Reference.Core.Linear;
 /// element, k is cut into consecutive blocks of KC; inside a block the products are added for
 /// p = pc, pc+1, ... with one fused multiply-add each (float32 accumulators for float32); the first
 /// block stores C = alpha * acc + beta * C (a single FMA; with beta = 0 C is not read), later blocks
-/// C = alpha * acc + C. The order does not depend on the thread count: threads split C into
-/// disjoint row or column ranges aligned to MR / NR, so 1 and 2 threads give bitwise identical
-/// results. Without AVX+FMA (e.g. DOTNET_EnableAVX2=0) a scalar micro-kernel runs on the same
+/// C = alpha * acc + C. The order does not depend on the thread count: threads share the packed
+/// panels and take C tiles aligned to MC / NR from an atomic counter (<see cref="GemmSchedule{T}"/>),
+/// so 1 and 2 threads give bitwise identical results. Without AVX+FMA (e.g. DOTNET_EnableAVX2=0) a scalar micro-kernel runs on the same
 /// packed panels (separate multiply and add, so the last bits differ from the FMA path).
 /// As in reference BLAS, k = 0 or alpha = 0 returns early with C = beta C (A and B are not read; so
 /// a NaN in A or B does not reach C there, where the Naive tier would propagate it).
 ///
 /// Deliberate simplifications: no hand-written packing intrinsics (packing is O(mk + kn) per
 /// block against O(mnk) work), blocking constants fixed per element type for a Zen 3-class core
-/// (32 KB L1d, 512 KB L2), threads split only the outermost m or n range (each thread packs its own
-/// panels: for two cores this costs little and needs no barrier).
+/// (32 KB L1d, 512 KB L2).
 /// </summary>
 public static unsafe class FastGemm
 {
@@ -190,7 +189,7 @@ public static unsafe class FastGemm
         });
     }
 
-    /// <summary>One product: degenerate cases, then the thread split, then the blocked loops.</summary>
+    /// <summary>One product: degenerate cases, then the blocked loops on one thread or the shared schedule on several.</summary>
     private static void Run<T>(in GemmProblem<T> p, int threads, bool vector) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (p.M == 0 || p.N == 0) return;
@@ -205,26 +204,10 @@ public static unsafe class FastGemm
             }
             return;
         }
-        int mr = GemmMicroKernel.MR, nr = GemmMicroKernel.NR<T>();
         long work = (long)p.M * p.N * p.K;
-        bool splitColumns = p.N >= p.M;
-        int panels = splitColumns ? (p.N + nr - 1) / nr : (p.M + mr - 1) / mr;
-        int workers = work < ParallelThreshold ? 1 : Math.Min(threads, panels);
-        if (workers <= 1)
-        {
-            Blocked(p, vector);
-            return;
-        }
-        var shared = p;
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, t =>
-        {
-            // Ranges in whole micro-panels so that tile edges (and hence rounding) match the one-thread run.
-            int first = (int)((long)panels * t / workers), last = (int)((long)panels * (t + 1) / workers);
-            var part = splitColumns
-                ? shared.Columns(first * nr, Math.Min(shared.N, last * nr) - first * nr)
-                : shared.Rows(first * mr, Math.Min(shared.M, last * mr) - first * mr);
-            Blocked(part, vector);
-        });
+        int workers = work < ParallelThreshold ? 1 : threads;
+        if (workers <= 1) Blocked(p, vector);
+        else GemmSchedule<T>.Run(p, workers, vector);
     }
 
     /// <summary>The five blocked loops on the calling thread (packing buffers are per thread and reused).</summary>
@@ -256,7 +239,7 @@ public static unsafe class FastGemm
     }
 
     /// <summary>C[mc x nc] (+)= alpha * packedA[mc x kc] packedB[kc x nc], one MR x NR tile at a time.</summary>
-    private static void MacroKernel<T>(int mc, int nc, int kc, T alpha, T beta, T* packA, T* packB, T* c, nint ldc, bool vector)
+    internal static void MacroKernel<T>(int mc, int nc, int kc, T alpha, T beta, T* packA, T* packB, T* c, nint ldc, bool vector)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int mr = GemmMicroKernel.MR, nr = GemmMicroKernel.NR<T>();
