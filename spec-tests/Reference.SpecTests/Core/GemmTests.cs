@@ -304,6 +304,31 @@ public class GemmTests
         Assert.False(Metrics.RelativeError(expected.Data, actual.Data) <= Float32Tolerance);
     }
 
+    /// <summary>
+    /// MatMulInto overwrites a stale output (NaN-filled, so any element it did not write or that it
+    /// read shows) with the broadcast batched product, equal to the float64 definition; repeated
+    /// calls into the same buffer reuse the pooled panels and give the same result; a wrong output
+    /// shape is rejected naming "output".
+    /// </summary>
+    [Fact]
+    public void MatMulInto_OverwritesCallerBuffer_EqualsNaive_AndChecksShape()
+    {
+        var rng = new SplitMix64(29);
+        var a = rng.NormalTensor<float>(0, 1, [3, 150, 70]);
+        var b = rng.NormalTensor<float>(0, 1, [1, 130, 70]);
+        var output = Tensor<float>.Zeros(3, 150, 130);
+        var expected = NaiveGemm.MatMul(a.Cast<double>(), b.Cast<double>(), transB: true);
+        for (int call = 0; call < 2; call++)
+        {
+            output.Data.AsSpan().Fill(float.NaN);
+            FastGemm.MatMulInto(output, a, b, transB: true, maxThreads: 2);
+            Assert.True(Metrics.RelativeError(expected.Data, Widen(output.Data)) <= Float32Tolerance);
+        }
+        Assert.Equal(FastGemm.MatMul(a, b, transB: true, maxThreads: 1).Data, output.Data);
+        var e = Assert.Throws<ArgumentException>(() => FastGemm.MatMulInto(Tensor<float>.Zeros(3, 130, 150), a, b, transB: true));
+        Assert.Equal("output", e.ParamName);
+    }
+
     [Fact]
     public void Edge_MismatchedInnerDimension_NamesTheArgument()
     {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -87,17 +88,24 @@ public static unsafe class FastGemm
         CheckStride("a", nameof(strideA), strideA, extentA, a.Length, batchCount, requireDisjoint: false);
         CheckStride("b", nameof(strideB), strideB, extentB, b.Length, batchCount, requireDisjoint: false);
         CheckStride("c", nameof(strideC), strideC, extentC, c.Length, batchCount, requireDisjoint: true);
-        var offsets = new long[3 * batchCount];
-        for (int i = 0; i < batchCount; i++)
+        var offsets = ArrayPool<long>.Shared.Rent(3 * batchCount);
+        try
         {
-            offsets[3 * i] = (long)i * strideA;
-            offsets[3 * i + 1] = (long)i * strideB;
-            offsets[3 * i + 2] = (long)i * strideC;
+            for (int i = 0; i < batchCount; i++)
+            {
+                offsets[3 * i] = (long)i * strideA;
+                offsets[3 * i + 1] = (long)i * strideB;
+                offsets[3 * i + 2] = (long)i * strideC;
+            }
+            fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
+            {
+                var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                RunBatched(problem, offsets, batchCount, threads, VectorKernelAvailable);
+            }
         }
-        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
+        finally
         {
-            var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
-            RunBatched(problem, offsets, batchCount, threads, VectorKernelAvailable);
+            ArrayPool<long>.Shared.Return(offsets);
         }
     }
 
@@ -107,25 +115,46 @@ public static unsafe class FastGemm
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
+        var result = Tensor<T>.Zeros(MatMulPlan.Create(a.Shape, b.Shape, transA, transB).OutputShape);
+        MatMulInto(result, a, b, transA, transB, maxThreads);
+        return result;
+    }
+
+    /// <summary>
+    /// <see cref="MatMul{T}"/> written into <paramref name="output"/> (shape [..., m, n], every element
+    /// overwritten, not read). Packing panels live in per-thread and shared pools that survive calls,
+    /// so a warm call touches no fresh pages; training loops and benches use this form.
+    /// </summary>
+    public static void MatMulInto<T>(Tensor<T> output, Tensor<T> a, Tensor<T> b, bool transA = false, bool transB = false, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
         int threads = ResolveThreads(maxThreads);
         var plan = MatMulPlan.Create(a.Shape, b.Shape, transA, transB);
-        var result = Tensor<T>.Zeros(plan.OutputShape);
-        if (result.Length == 0) return result;
-        var offsets = new long[3 * plan.BatchCount];
-        for (int batch = 0; batch < plan.BatchCount; batch++)
+        Shapes.Same(output, plan.OutputShape, nameof(output));
+        if (output.Length == 0) return;
+        var offsets = ArrayPool<long>.Shared.Rent(3 * plan.BatchCount);
+        try
         {
-            var (offA, offB) = plan.Offsets(batch);
-            offsets[3 * batch] = offA;
-            offsets[3 * batch + 1] = offB;
-            offsets[3 * batch + 2] = (long)batch * plan.M * plan.N;
+            for (int batch = 0; batch < plan.BatchCount; batch++)
+            {
+                var (offA, offB) = plan.Offsets(batch);
+                offsets[3 * batch] = offA;
+                offsets[3 * batch + 1] = offB;
+                offsets[3 * batch + 2] = (long)batch * plan.M * plan.N;
+            }
+            fixed (T* pa = a.Data) fixed (T* pb = b.Data) fixed (T* pc = output.Data)
+            {
+                var problem = new GemmProblem<T>(transA, transB, plan.M, plan.N, plan.K, T.One,
+                    pa, plan.Lda, pb, plan.Ldb, T.Zero, pc, plan.N);
+                RunBatched(problem, offsets, plan.BatchCount, threads, VectorKernelAvailable);
+            }
         }
-        fixed (T* pa = a.Data) fixed (T* pb = b.Data) fixed (T* pc = result.Data)
+        finally
         {
-            var problem = new GemmProblem<T>(transA, transB, plan.M, plan.N, plan.K, T.One,
-                pa, plan.Lda, pb, plan.Ldb, T.Zero, pc, plan.N);
-            RunBatched(problem, offsets, plan.BatchCount, threads, VectorKernelAvailable);
+            ArrayPool<long>.Shared.Return(offsets);
         }
-        return result;
     }
 
     /// <summary>True when the Vector256 FMA micro-kernel runs (AVX and FMA enabled in the JIT).</summary>
