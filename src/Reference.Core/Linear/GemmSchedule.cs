@@ -12,8 +12,8 @@ namespace Reference.Core.Linear;
 ///   threads, then computes its C tiles (one MC block of rows x one run of NR-wide column panels).
 /// Every pack and every tile is a task with a global index; a thread takes the next index from one
 /// atomic counter (dynamic assignment, so a thread that starts late or is descheduled on a shared
-/// machine simply takes fewer tiles). Ordering: a tile of step s waits until step s's panels are
-/// packed; a pack of step s waits until every tile of step s - 1 is done (the panels are rewritten in
+/// machine simply takes fewer tiles). Ordering: a tile of step s waits until the panels it reads
+/// are packed; a pack of step s waits until every tile of step s - 1 is done (the panels are rewritten in
 /// place, and step s accumulates onto the C written by earlier steps). A thread only ever waits for
 /// tasks with smaller indices, which were taken by threads that are running them, so the schedule
 /// cannot deadlock whether or not the helper threads ever start (the calling thread can run every
@@ -31,7 +31,8 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
     private readonly int mcMax, kcMax, ncMax, maMax, mr, nr;
     private readonly int stepsJ, stepsP, stepsI, colChunk, packChunkB;
     private readonly int[] taskStart;   // global index of each step's first task; [steps] = total
-    private readonly int[] packsDone, tilesDone;
+    private readonly int[] packed;      // per global task index: 1 once that pack task has finished
+    private readonly int[] tilesDone;
     private readonly SharedPanels<T> panels;
     private int next, completed;
 
@@ -55,13 +56,13 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
         packChunkB = RoundUp((ncFirst + 2 * workers - 1) / (2 * workers), nr);
         int steps = stepsJ * stepsP * stepsI;
         taskStart = new int[steps + 1];
-        packsDone = new int[steps];
         tilesDone = new int[steps];
         for (int s = 0; s < steps; s++)
         {
             var (_, nc, _, _, _, ma, packB) = Step(s);
             taskStart[s + 1] = taskStart[s] + PackTasks(nc, ma, packB) + Tiles(nc, ma);
         }
+        packed = new int[taskStart[steps]];
         panels = SharedPanels<T>.Rent(RoundUp(maFirst, mr) * Math.Min(kcMax, p.K), RoundUp(ncFirst, nr) * Math.Min(kcMax, p.K));
     }
 
@@ -105,14 +106,23 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                     int j0 = (local - packsA) * packChunkB;
                     GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, jc + j0, kc, Math.Min(packChunkB, nc - j0), nr, panels.B + (nint)j0 * kc);
                 }
-                Interlocked.Increment(ref packsDone[step]);
+                Volatile.Write(ref packed[task], 1);
             }
             else
             {
-                WaitFor(ref packsDone[step], packs);
                 int tile = local - packs;
                 int colTiles = (nc + colChunk - 1) / colChunk;
                 int i0 = tile / colTiles * mcMax, j0 = tile % colTiles * colChunk;
+                // Only the panels this tile reads: its A block and, when this step packs B, the B
+                // chunks under its columns (otherwise B was packed by an earlier step, finished
+                // before this step's A packs started).
+                int first = taskStart[step];
+                WaitFor(ref packed[first + i0 / mcMax], 1);
+                if (packB)
+                {
+                    int packsA = (ma + mcMax - 1) / mcMax, jEnd = Math.Min(nc, j0 + colChunk);
+                    for (int q = j0 / packChunkB; q * packChunkB < jEnd; q++) WaitFor(ref packed[first + packsA + q], 1);
+                }
                 T beta = pc == 0 ? p.Beta : T.One;
                 FastGemm.MacroKernel(Math.Min(mcMax, ma - i0), Math.Min(colChunk, nc - j0), kc, p.Alpha, beta,
                     panels.A + (nint)i0 * kc, panels.B + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc, vector);
