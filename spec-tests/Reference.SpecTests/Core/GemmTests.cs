@@ -204,6 +204,36 @@ public class GemmTests
         Assert.NotEqual(c0, c1);
     }
 
+    /// <summary>
+    /// Shapes that cross every step boundary of the shared multi-thread schedule (more than 16 MC
+    /// row blocks, more than one NC column panel, more than one KC depth block), on 2, 3 and 5
+    /// threads: the tiles taken dynamically by the threads must reproduce the one-thread result
+    /// bitwise, and the one-thread result must match the float64 definition.
+    /// </summary>
+    [Theory]
+    [InlineData(2311, 19, 300, false, true)]
+    [InlineData(9, 4100, 260, true, false)]
+    [InlineData(300, 301, 777, true, true)]
+    public void SharedSchedule_CrossesStepBoundaries_MatchesOneThreadBitwise(int m, int n, int k, bool transA, bool transB)
+    {
+        var rng = new SplitMix64((ulong)(m + n + k));
+        var a = Draw<float>(rng, m * k);
+        var b = Draw<float>(rng, k * n);
+        var c0 = Draw<float>(rng, m * n);
+        int lda = transA ? m : k, ldb = transB ? k : n;
+        var c1 = (float[])c0.Clone();
+        FastGemm.Multiply(transA, transB, m, n, k, 0.75f, a, lda, b, ldb, -0.5f, c1, n, maxThreads: 1);
+        var cNaive = Widen(c0);
+        NaiveGemm.Multiply(transA, transB, m, n, k, 0.75, Widen(a), lda, Widen(b), ldb, -0.5, cNaive, n);
+        Assert.True(Metrics.RelativeError(cNaive, Widen(c1)) <= Float32Tolerance);
+        foreach (int threads in new[] { 2, 3, 5 })
+        {
+            var ct = (float[])c0.Clone();
+            FastGemm.Multiply(transA, transB, m, n, k, 0.75f, a, lda, b, ldb, -0.5f, ct, n, maxThreads: threads);
+            Assert.Equal(c1, ct);
+        }
+    }
+
     [Property(Arbitrary = [typeof(GemmBatchCase)])]
     public void Property_MultiplyBatched_EqualsNaivePerBatch(GemmBatchCase c)
     {
@@ -272,6 +302,31 @@ public class GemmTests
         Assert.True(Metrics.RelativeError(expected.Data, actual.Data) <= Float32Tolerance);
         for (int i = 0; i < actual.Length; i++) actual.Data[i] *= 1.001f;
         Assert.False(Metrics.RelativeError(expected.Data, actual.Data) <= Float32Tolerance);
+    }
+
+    /// <summary>
+    /// MatMulInto overwrites a stale output (NaN-filled, so any element it did not write or that it
+    /// read shows) with the broadcast batched product, equal to the float64 definition; repeated
+    /// calls into the same buffer reuse the pooled panels and give the same result; a wrong output
+    /// shape is rejected naming "output".
+    /// </summary>
+    [Fact]
+    public void MatMulInto_OverwritesCallerBuffer_EqualsNaive_AndChecksShape()
+    {
+        var rng = new SplitMix64(29);
+        var a = rng.NormalTensor<float>(0, 1, [3, 150, 70]);
+        var b = rng.NormalTensor<float>(0, 1, [1, 130, 70]);
+        var output = Tensor<float>.Zeros(3, 150, 130);
+        var expected = NaiveGemm.MatMul(a.Cast<double>(), b.Cast<double>(), transB: true);
+        for (int call = 0; call < 2; call++)
+        {
+            output.Data.AsSpan().Fill(float.NaN);
+            FastGemm.MatMulInto(output, a, b, transB: true, maxThreads: 2);
+            Assert.True(Metrics.RelativeError(expected.Data, Widen(output.Data)) <= Float32Tolerance);
+        }
+        Assert.Equal(FastGemm.MatMul(a, b, transB: true, maxThreads: 1).Data, output.Data);
+        var e = Assert.Throws<ArgumentException>(() => FastGemm.MatMulInto(Tensor<float>.Zeros(3, 130, 150), a, b, transB: true));
+        Assert.Equal("output", e.ParamName);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -29,17 +30,16 @@ namespace Reference.Core.Linear;
 /// element, k is cut into consecutive blocks of KC; inside a block the products are added for
 /// p = pc, pc+1, ... with one fused multiply-add each (float32 accumulators for float32); the first
 /// block stores C = alpha * acc + beta * C (a single FMA; with beta = 0 C is not read), later blocks
-/// C = alpha * acc + C. The order does not depend on the thread count: threads split C into
-/// disjoint row or column ranges aligned to MR / NR, so 1 and 2 threads give bitwise identical
-/// results. Without AVX+FMA (e.g. DOTNET_EnableAVX2=0) a scalar micro-kernel runs on the same
+/// C = alpha * acc + C. The order does not depend on the thread count: threads share the packed
+/// panels and take C tiles aligned to MC / NR from an atomic counter (<see cref="GemmSchedule{T}"/>),
+/// so 1 and 2 threads give bitwise identical results. Without AVX+FMA (e.g. DOTNET_EnableAVX2=0) a scalar micro-kernel runs on the same
 /// packed panels (separate multiply and add, so the last bits differ from the FMA path).
 /// As in reference BLAS, k = 0 or alpha = 0 returns early with C = beta C (A and B are not read; so
 /// a NaN in A or B does not reach C there, where the Naive tier would propagate it).
 ///
 /// Deliberate simplifications: no hand-written packing intrinsics (packing is O(mk + kn) per
 /// block against O(mnk) work), blocking constants fixed per element type for a Zen 3-class core
-/// (32 KB L1d, 512 KB L2), threads split only the outermost m or n range (each thread packs its own
-/// panels: for two cores this costs little and needs no barrier).
+/// (32 KB L1d, 512 KB L2).
 /// </summary>
 public static unsafe class FastGemm
 {
@@ -88,17 +88,24 @@ public static unsafe class FastGemm
         CheckStride("a", nameof(strideA), strideA, extentA, a.Length, batchCount, requireDisjoint: false);
         CheckStride("b", nameof(strideB), strideB, extentB, b.Length, batchCount, requireDisjoint: false);
         CheckStride("c", nameof(strideC), strideC, extentC, c.Length, batchCount, requireDisjoint: true);
-        var offsets = new long[3 * batchCount];
-        for (int i = 0; i < batchCount; i++)
+        var offsets = ArrayPool<long>.Shared.Rent(3 * batchCount);
+        try
         {
-            offsets[3 * i] = (long)i * strideA;
-            offsets[3 * i + 1] = (long)i * strideB;
-            offsets[3 * i + 2] = (long)i * strideC;
+            for (int i = 0; i < batchCount; i++)
+            {
+                offsets[3 * i] = (long)i * strideA;
+                offsets[3 * i + 1] = (long)i * strideB;
+                offsets[3 * i + 2] = (long)i * strideC;
+            }
+            fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
+            {
+                var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                RunBatched(problem, offsets, batchCount, threads, VectorKernelAvailable);
+            }
         }
-        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
+        finally
         {
-            var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
-            RunBatched(problem, offsets, batchCount, threads, VectorKernelAvailable);
+            ArrayPool<long>.Shared.Return(offsets);
         }
     }
 
@@ -108,25 +115,46 @@ public static unsafe class FastGemm
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
+        var result = Tensor<T>.Zeros(MatMulPlan.Create(a.Shape, b.Shape, transA, transB).OutputShape);
+        MatMulInto(result, a, b, transA, transB, maxThreads);
+        return result;
+    }
+
+    /// <summary>
+    /// <see cref="MatMul{T}"/> written into <paramref name="output"/> (shape [..., m, n], every element
+    /// overwritten, not read). Packing panels live in per-thread and shared pools that survive calls,
+    /// so a warm call touches no fresh pages; training loops and benches use this form.
+    /// </summary>
+    public static void MatMulInto<T>(Tensor<T> output, Tensor<T> a, Tensor<T> b, bool transA = false, bool transB = false, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
         int threads = ResolveThreads(maxThreads);
         var plan = MatMulPlan.Create(a.Shape, b.Shape, transA, transB);
-        var result = Tensor<T>.Zeros(plan.OutputShape);
-        if (result.Length == 0) return result;
-        var offsets = new long[3 * plan.BatchCount];
-        for (int batch = 0; batch < plan.BatchCount; batch++)
+        Shapes.Same(output, plan.OutputShape, nameof(output));
+        if (output.Length == 0) return;
+        var offsets = ArrayPool<long>.Shared.Rent(3 * plan.BatchCount);
+        try
         {
-            var (offA, offB) = plan.Offsets(batch);
-            offsets[3 * batch] = offA;
-            offsets[3 * batch + 1] = offB;
-            offsets[3 * batch + 2] = (long)batch * plan.M * plan.N;
+            for (int batch = 0; batch < plan.BatchCount; batch++)
+            {
+                var (offA, offB) = plan.Offsets(batch);
+                offsets[3 * batch] = offA;
+                offsets[3 * batch + 1] = offB;
+                offsets[3 * batch + 2] = (long)batch * plan.M * plan.N;
+            }
+            fixed (T* pa = a.Data) fixed (T* pb = b.Data) fixed (T* pc = output.Data)
+            {
+                var problem = new GemmProblem<T>(transA, transB, plan.M, plan.N, plan.K, T.One,
+                    pa, plan.Lda, pb, plan.Ldb, T.Zero, pc, plan.N);
+                RunBatched(problem, offsets, plan.BatchCount, threads, VectorKernelAvailable);
+            }
         }
-        fixed (T* pa = a.Data) fixed (T* pb = b.Data) fixed (T* pc = result.Data)
+        finally
         {
-            var problem = new GemmProblem<T>(transA, transB, plan.M, plan.N, plan.K, T.One,
-                pa, plan.Lda, pb, plan.Ldb, T.Zero, pc, plan.N);
-            RunBatched(problem, offsets, plan.BatchCount, threads, VectorKernelAvailable);
+            ArrayPool<long>.Shared.Return(offsets);
         }
-        return result;
     }
 
     /// <summary>True when the Vector256 FMA micro-kernel runs (AVX and FMA enabled in the JIT).</summary>
@@ -190,7 +218,7 @@ public static unsafe class FastGemm
         });
     }
 
-    /// <summary>One product: degenerate cases, then the thread split, then the blocked loops.</summary>
+    /// <summary>One product: degenerate cases, then the blocked loops on one thread or the shared schedule on several.</summary>
     private static void Run<T>(in GemmProblem<T> p, int threads, bool vector) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (p.M == 0 || p.N == 0) return;
@@ -205,26 +233,10 @@ public static unsafe class FastGemm
             }
             return;
         }
-        int mr = GemmMicroKernel.MR, nr = GemmMicroKernel.NR<T>();
         long work = (long)p.M * p.N * p.K;
-        bool splitColumns = p.N >= p.M;
-        int panels = splitColumns ? (p.N + nr - 1) / nr : (p.M + mr - 1) / mr;
-        int workers = work < ParallelThreshold ? 1 : Math.Min(threads, panels);
-        if (workers <= 1)
-        {
-            Blocked(p, vector);
-            return;
-        }
-        var shared = p;
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, t =>
-        {
-            // Ranges in whole micro-panels so that tile edges (and hence rounding) match the one-thread run.
-            int first = (int)((long)panels * t / workers), last = (int)((long)panels * (t + 1) / workers);
-            var part = splitColumns
-                ? shared.Columns(first * nr, Math.Min(shared.N, last * nr) - first * nr)
-                : shared.Rows(first * mr, Math.Min(shared.M, last * mr) - first * mr);
-            Blocked(part, vector);
-        });
+        int workers = work < ParallelThreshold ? 1 : threads;
+        if (workers <= 1) Blocked(p, vector);
+        else GemmSchedule<T>.Run(p, workers, vector);
     }
 
     /// <summary>The five blocked loops on the calling thread (packing buffers are per thread and reused).</summary>
@@ -256,7 +268,7 @@ public static unsafe class FastGemm
     }
 
     /// <summary>C[mc x nc] (+)= alpha * packedA[mc x kc] packedB[kc x nc], one MR x NR tile at a time.</summary>
-    private static void MacroKernel<T>(int mc, int nc, int kc, T alpha, T beta, T* packA, T* packB, T* c, nint ldc, bool vector)
+    internal static void MacroKernel<T>(int mc, int nc, int kc, T alpha, T beta, T* packA, T* packB, T* c, nint ldc, bool vector)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int mr = GemmMicroKernel.MR, nr = GemmMicroKernel.NR<T>();
