@@ -652,13 +652,28 @@ public static partial class FlashButterfly
     public static Tensor<T> ConvolveFast<T>(Tensor<T> u, Tensor<T> k, Tensor<T>? d = null, int maxThreads = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        CausalConvolution.Check(u, k, d);
+        // Every output entry is written (no zeroing needed).
+        var y = new Tensor<T>(GC.AllocateUninitializedArray<T>(u.Length), u.ShapeArray);
+        ConvolveFastInto(u, k, y.Data, d, maxThreads);
+        return y;
+    }
+
+    /// <summary>
+    /// <see cref="ConvolveFast"/> into a caller-owned output y [u's shape] (every entry overwritten), so that repeated
+    /// calls allocate nothing but their pooled workspaces (a 4 MB output per call otherwise costs Gen2 collections).
+    /// </summary>
+    public static void ConvolveFastInto<T>(Tensor<T> u, Tensor<T> k, T[] y, Tensor<T>? d = null, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var (rows, channels, length, kernelLength) = CausalConvolution.Check(u, k, d);
         ArgumentOutOfRangeException.ThrowIfNegative(maxThreads, nameof(maxThreads));
+        ArgumentNullException.ThrowIfNull(y);
+        if (y.Length != u.Length)
+            throw new ArgumentException($"y must have u's length {u.Length}, got {y.Length}.", nameof(y));
         int n = FftConvolution.FftSize(length, kernelLength), taps = Math.Min(kernelLength, length), batch = rows / channels;
         var plan = BlockPlan<T>.Get(n);
-        // Every output row is written below (no zeroing needed).
-        var y = new Tensor<T>(GC.AllocateUninitializedArray<T>(u.Length), u.ShapeArray);
-        T[] ud = u.Data, kd = k.Data, yd = y.Data;
+        T[] ud = u.Data, kd = k.Data, yd = y;
         T scale = T.One / T.CreateTruncating(4 * (long)n);
         ForEachWithScratch<T>((channels + 1) / 2, maxThreads, 10 * n, (pair, work) =>
         {
@@ -703,8 +718,7 @@ public static partial class FlashButterfly
                 wr[..length].CopyTo(yd.AsSpan(ra * length, length));
             }
         });
-        if (d is not null) AddSkip(u, d, y, rows, channels, length);
-        return y;
+        if (d is not null) AddSkip(u, d, yd, rows, channels, length);
     }
 
     /// <summary>The lanes of v in reverse order (one permute: vpermps / vpermpd).</summary>
@@ -839,7 +853,7 @@ public static partial class FlashButterfly
                 zu[..length].CopyTo(yd.AsSpan(r * length, length));
             }
         });
-        if (d is not null) AddSkip(u, d, y, rows, channels, length);
+        if (d is not null) AddSkip(u, d, y.Data, rows, channels, length);
         return y;
     }
 
@@ -872,11 +886,11 @@ public static partial class FlashButterfly
     }
 
     /// <summary>y[r] += d[r mod C] u[r] for every row (TensorPrimitives).</summary>
-    private static void AddSkip<T>(Tensor<T> u, Tensor<T> d, Tensor<T> y, int rows, int channels, int length)
+    private static void AddSkip<T>(Tensor<T> u, Tensor<T> d, T[] y, int rows, int channels, int length)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int r = 0; r < rows; r++)
             TensorPrimitives.MultiplyAdd(u.Data.AsSpan(r * length, length), d.Data[r % channels],
-                y.Data.AsSpan(r * length, length), y.Data.AsSpan(r * length, length));
+                y.AsSpan(r * length, length), y.AsSpan(r * length, length));
     }
 }
