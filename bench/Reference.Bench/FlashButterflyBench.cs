@@ -35,6 +35,9 @@ public class FlashButterflyBench
     [Benchmark(Description = "FlashButterfly exact f32 1 thread")]
     public Tensor<float> Exact() => FlashButterfly.ConvolveFast(u, k, maxThreads: 1);
 
+    [Benchmark(Description = "FlashButterfly exact into y f32 1 thread")]
+    public void ExactInto() => FlashButterfly.ConvolveFastInto(u, k, y, maxThreads: 1);
+
     [Benchmark(Description = "FftConvolution f32 2 threads")]
     public void RealFftTwoThreads() => FftConvolution.Causal<float>(u.Data, k.Data, y, Channels, Length, KernelLength, maxThreads: 2);
 
@@ -47,7 +50,8 @@ public class FlashButterflyBench
 
 /// <summary>
 /// `--flash-butterfly-cpu-time`: the same 1-thread comparison as <see cref="FlashButterflyBench"/> timed by this
-/// process's CPU time (20 calls per round, 5 rounds, the median round reported), which a loaded shared machine
+/// process's CPU time (20 calls per round, 5 rounds, the median round reported; the allocating call and the one into a
+/// preallocated y, as the FftConvolution baseline writes), which a loaded shared machine
 /// distorts less than wall-clock time.
 /// </summary>
 public static class FlashButterflyCpuTime
@@ -74,7 +78,9 @@ public static class FlashButterflyCpuTime
         }
         double fft = Median(() => FftConvolution.Causal<float>(u.Data, k.Data, y, channels, length, length, maxThreads: 1));
         double exact = Median(() => FlashButterfly.ConvolveFast(u, k, maxThreads: 1));
+        double into = Median(() => FlashButterfly.ConvolveFastInto(u, k, y, maxThreads: 1));
         Console.WriteLine($"FftConvolution f32 1 thread: {fft:F1} ms CPU per call");
         Console.WriteLine($"FlashButterfly exact f32 1 thread: {exact:F1} ms CPU per call ({exact / fft:F2}x)");
+        Console.WriteLine($"FlashButterfly exact into y f32 1 thread: {into:F1} ms CPU per call ({into / fft:F2}x)");
     }
 }

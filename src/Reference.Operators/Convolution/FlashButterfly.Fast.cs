@@ -145,25 +145,67 @@ public static partial class FlashButterfly
         /// the outputs t &lt; outputs are required (others may be left unwritten). scratch: 2 N values.
         /// </summary>
         public void Transform(LevelBlocks<T> blocks, bool conjugate, Span<T> re, Span<T> im, Span<T> scratchRe, Span<T> scratchIm,
-            int nonzero, int outputs)
+            int nonzero, int outputs) =>
+            Transform(blocks, conjugate, re, im, scratchRe, scratchIm, nonzero, outputs, default, default, default, default);
+
+        /// <summary>
+        /// The same transform reading its input from sourceRe, sourceIm [nonzero] (the entries j >= nonzero taken as zero)
+        /// and writing its first <paramref name="outputs"/> results to destRe, destIm [outputs] instead of re, im, which
+        /// then serve as workspace: this saves the copies in and out of a row. The first level reads the source in
+        /// place when it touches no entry j >= nonzero (the 16-point codelet with nonzero a multiple of q), else the
+        /// source is copied into re first; the last level writes the destination in place when it writes no entry
+        /// t >= outputs, else its result is copied out. Empty source or destination spans mean re, im.
+        /// </summary>
+        public void Transform(LevelBlocks<T> blocks, bool conjugate, Span<T> re, Span<T> im, Span<T> scratchRe, Span<T> scratchIm,
+            int nonzero, int outputs, ReadOnlySpan<T> sourceRe, ReadOnlySpan<T> sourceIm, Span<T> destRe, Span<T> destIm)
         {
             int n = Length, levels = Factors.Length, batch = 1, sub = n;
+            bool simd = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
+            bool firstCodelet = blocks.Exact && Factors[0] == 16 && simd && (n / 16) % Vector256<T>.Count == 0;
+            bool hasSource = !sourceRe.IsEmpty;
+            if (hasSource && !(firstCodelet && nonzero % (n / 16) == 0 && nonzero <= n))
+            {
+                sourceRe[..nonzero].CopyTo(re);
+                sourceIm[..nonzero].CopyTo(im);
+                re[nonzero..].Clear();
+                im[nonzero..].Clear();
+                hasSource = false;
+            }
+            bool hasDest = !destRe.IsEmpty;
             Span<T> inRe = re, inIm = im, outRe = scratchRe, outIm = scratchIm;
+            ReadOnlySpan<T> firstRe = hasSource ? sourceRe : re, firstIm = hasSource ? sourceIm : im;
+            bool wroteDest = false;
             for (int s = 0; s < levels; s++)
             {
                 int m = Factors[s], q = sub / m;
                 var twIm = conjugate ? ConjTwiddleIm[s] : TwiddleIm[s];
                 bool last = s == levels - 1;
-                bool codelet = blocks.Exact && m == 16 && Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
+                bool codelet = blocks.Exact && m == 16 && simd;
+                // A 16-point level followed by a final 2-point level (q = 2) runs as one pass (Level16Then2).
+                bool fused = codelet && s > 0 && s == levels - 2 && Factors[levels - 1] == 2 && batch % Vector256<T>.Count == 0;
+                int k1count = last ? Math.Min(m, (outputs + batch - 1) / batch) : m;
+                int k2count = fused ? Math.Min(2, (outputs + 16 * batch - 1) / (16 * batch)) : 0;
+                if (hasDest && s > 0 && ((last && k1count * batch <= destRe.Length) || (fused && k2count * 16 * batch <= destRe.Length)))
+                {
+                    outRe = destRe;
+                    outIm = destIm;
+                    wroteDest = true;
+                }
+                if (fused)
+                {
+                    Level16Then2(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, batch, k2count, conjugate);
+                    inRe = outRe;
+                    inIm = outIm;
+                    break;
+                }
                 if (s == 0 && codelet && q % Vector256<T>.Count == 0)
-                    FirstLevel16(inRe, inIm, outRe, outIm, FirstTwiddleRe, conjugate ? FirstConjTwiddleIm : FirstTwiddleIm, q, Math.Min(nonzero, n), conjugate);
+                    FirstLevel16(firstRe, firstIm, outRe, outIm, FirstTwiddleRe, conjugate ? FirstConjTwiddleIm : FirstTwiddleIm, q, Math.Min(nonzero, n), conjugate);
                 else if (s == 0)
-                    FirstLevel(inRe, inIm, outRe, outIm, blocks.TRe, blocks.TIm, TwiddleRe[s], twIm, m, q, Math.Min(nonzero, n));
+                    FirstLevel(firstRe, firstIm, outRe, outIm, blocks.TRe, blocks.TIm, TwiddleRe[s], twIm, m, q, Math.Min(nonzero, n));
                 else if (codelet && batch % Vector256<T>.Count == 0)
-                    BatchLevel16(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, q, batch, last ? Math.Min(m, (outputs + batch - 1) / batch) : m, conjugate);
+                    BatchLevel16(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, q, batch, k1count, conjugate);
                 else
-                    BatchLevel(inRe, inIm, outRe, outIm, blocks.Re[s], blocks.Im[s], TwiddleRe[s], twIm, m, q, batch,
-                        last ? Math.Min(m, (outputs + batch - 1) / batch) : m);
+                    BatchLevel(inRe, inIm, outRe, outIm, blocks.Re[s], blocks.Im[s], TwiddleRe[s], twIm, m, q, batch, k1count);
                 var nextRe = outRe;
                 var nextIm = outIm;
                 outRe = inRe;
@@ -173,7 +215,13 @@ public static partial class FlashButterfly
                 batch *= m;
                 sub = q;
             }
-            if (levels % 2 == 1)
+            if (wroteDest) return;
+            if (hasDest)
+            {
+                inRe[..outputs].CopyTo(destRe);
+                inIm[..outputs].CopyTo(destIm);
+            }
+            else if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(inRe), ref MemoryMarshal.GetReference(re)))
             {
                 inRe.CopyTo(re);
                 inIm.CopyTo(im);
@@ -509,6 +557,47 @@ public static partial class FlashButterfly
                     ref Unsafe.Add(ref wrRef, j2 * 16), ref Unsafe.Add(ref wiRef, j2 * 16), 1, broadcast: true, twiddle: q > 1, inverse, tile);
     }
 
+    /// <summary>
+    /// The last two levels in one pass when they are 16 x 2 (q = 2 at the 16-point level, batch b): for each vector of
+    /// beta, the two twiddled DFT_16 columns X_(j2)[k1] (j2 = 0, 1, <see cref="BatchLevel16"/>'s values) are kept in a
+    /// stack tile and the 2-point level writes out[k2 16 b + k1 b + beta] = X_0[k1] + (-1)^k2 X_1[k1] for k2 &lt; k2count,
+    /// i.e. the exact block F_2 (its own conjugate) without the pass through memory between the levels.
+    /// </summary>
+    private static void Level16Then2<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int b, int k2count, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector256<T>.Count;
+        Span<Vector256<T>> tile = stackalloc Vector256<T>[32];
+        Span<Vector256<T>> column = stackalloc Vector256<T>[64];
+        ref T cRef = ref Unsafe.As<Vector256<T>, T>(ref MemoryMarshal.GetReference(column));
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        nint half = 16 * (nint)b;
+        for (int beta = 0; beta < b; beta += lanes)
+        {
+            // Columns j2 = 0, 1 at vectors [0, 16) re, [16, 32) im, [32, 48) re, [48, 64) im.
+            for (int j2 = 0; j2 < 2; j2++)
+                Dft16(ref Unsafe.Add(ref xrRef, j2 * b + beta), ref Unsafe.Add(ref xiRef, j2 * b + beta), 2 * (nint)b, 16,
+                    ref Unsafe.Add(ref cRef, j2 * 32 * lanes), ref Unsafe.Add(ref cRef, (j2 * 32 + 16) * lanes), lanes, 16,
+                    ref Unsafe.Add(ref wrRef, j2 * 16), ref Unsafe.Add(ref wiRef, j2 * 16), 1, broadcast: true, twiddle: true, inverse, tile);
+            for (int k1 = 0; k1 < 16; k1++)
+            {
+                var ar = column[k1]; var ai = column[16 + k1];
+                var br = column[32 + k1]; var bi = column[48 + k1];
+                nint at = (nint)k1 * b + beta;
+                (ar + br).StoreUnsafe(ref Unsafe.Add(ref orRef, at));
+                (ai + bi).StoreUnsafe(ref Unsafe.Add(ref oiRef, at));
+                if (k2count < 2) continue;
+                (ar - br).StoreUnsafe(ref Unsafe.Add(ref orRef, half + at));
+                (ai - bi).StoreUnsafe(ref Unsafe.Add(ref oiRef, half + at));
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ transforms (Fast)
 
     /// <summary>Fast tier of <see cref="Forward"/>: in-place DFT of each row of re, im [rows, N] in float or double.</summary>
@@ -563,12 +652,28 @@ public static partial class FlashButterfly
     public static Tensor<T> ConvolveFast<T>(Tensor<T> u, Tensor<T> k, Tensor<T>? d = null, int maxThreads = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        CausalConvolution.Check(u, k, d);
+        // Every output entry is written (no zeroing needed).
+        var y = new Tensor<T>(GC.AllocateUninitializedArray<T>(u.Length), u.ShapeArray);
+        ConvolveFastInto(u, k, y.Data, d, maxThreads);
+        return y;
+    }
+
+    /// <summary>
+    /// <see cref="ConvolveFast"/> into a caller-owned output y [u's shape] (every entry overwritten), so that repeated
+    /// calls allocate nothing but their pooled workspaces (a 4 MB output per call otherwise costs Gen2 collections).
+    /// </summary>
+    public static void ConvolveFastInto<T>(Tensor<T> u, Tensor<T> k, T[] y, Tensor<T>? d = null, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var (rows, channels, length, kernelLength) = CausalConvolution.Check(u, k, d);
         ArgumentOutOfRangeException.ThrowIfNegative(maxThreads, nameof(maxThreads));
+        ArgumentNullException.ThrowIfNull(y);
+        if (y.Length != u.Length)
+            throw new ArgumentException($"y must have u's length {u.Length}, got {y.Length}.", nameof(y));
         int n = FftConvolution.FftSize(length, kernelLength), taps = Math.Min(kernelLength, length), batch = rows / channels;
         var plan = BlockPlan<T>.Get(n);
-        var y = Tensor<T>.Zeros(u.ShapeArray);
-        T[] ud = u.Data, kd = k.Data, yd = y.Data;
+        T[] ud = u.Data, kd = k.Data, yd = y;
         T scale = T.One / T.CreateTruncating(4 * (long)n);
         ForEachWithScratch<T>((channels + 1) / 2, maxThreads, 10 * n, (pair, work) =>
         {
@@ -578,31 +683,42 @@ public static partial class FlashButterfly
             Span<T> zr = work.AsSpan(4 * n, n), zi = work.AsSpan(5 * n, n), wr = work.AsSpan(6 * n, n), wi = work.AsSpan(7 * n, n);
             Span<T> sr = work.AsSpan(8 * n, n), si = work.AsSpan(9 * n, n);
             // Z_k = F(k_a + i k_b) (taps zero-padded to N), then the pair's product factors P, Q.
-            // The kernel is transformed in s (the input buffers z are free here and serve as scratch).
-            kd.AsSpan(ca * kernelLength, taps).CopyTo(sr);
-            sr[taps..].Clear();
-            if (two) kd.AsSpan(cb * kernelLength, taps).CopyTo(si);
-            else si[..taps].Clear();
-            si[taps..].Clear();
-            plan.Transform(plan.Forward, false, sr, si, zr, zi, taps, n);
+            // The kernel is transformed in s (the input buffers z are free here and serve as scratch). A full pair
+            // reads its rows and writes its outputs in place (Transform's source and destination); a lone last
+            // channel goes through zero-filled buffers.
+            if (two)
+                plan.Transform(plan.Forward, false, sr, si, zr, zi, taps, n,
+                    kd.AsSpan(ca * kernelLength, taps), kd.AsSpan(cb * kernelLength, taps), default, default);
+            else
+            {
+                kd.AsSpan(ca * kernelLength, taps).CopyTo(sr);
+                sr[taps..].Clear();
+                si.Clear();
+                plan.Transform(plan.Forward, false, sr, si, zr, zi, taps, n);
+            }
             KernelFactors(sr, si, pr, pi, qr, qi, scale);
             for (int bi = 0; bi < batch; bi++)
             {
                 int ra = bi * channels + ca, rb = ra + 1;
+                if (two)
+                {
+                    plan.Transform(plan.Forward, false, zr, zi, sr, si, length, n,
+                        ud.AsSpan(ra * length, length), ud.AsSpan(rb * length, length), default, default);
+                    PackedProduct(zr, zi, pr, pi, qr, qi, wr, wi);
+                    plan.Transform(plan.Inverse, true, wr, wi, zr, zi, n, length,
+                        default, default, yd.AsSpan(ra * length, length), yd.AsSpan(rb * length, length));
+                    continue;
+                }
                 ud.AsSpan(ra * length, length).CopyTo(zr);
                 zr[length..].Clear();
-                if (two) ud.AsSpan(rb * length, length).CopyTo(zi);
-                else zi[..length].Clear();
-                zi[length..].Clear();
+                zi.Clear();
                 plan.Transform(plan.Forward, false, zr, zi, sr, si, length, n);
                 PackedProduct(zr, zi, pr, pi, qr, qi, wr, wi);
                 plan.Transform(plan.Inverse, true, wr, wi, zr, zi, n, length);
                 wr[..length].CopyTo(yd.AsSpan(ra * length, length));
-                if (two) wi[..length].CopyTo(yd.AsSpan(rb * length, length));
             }
         });
-        if (d is not null) AddSkip(u, d, y, rows, channels, length);
-        return y;
+        if (d is not null) AddSkip(u, d, yd, rows, channels, length);
     }
 
     /// <summary>The lanes of v in reverse order (one permute: vpermps / vpermpd).</summary>
@@ -737,7 +853,7 @@ public static partial class FlashButterfly
                 zu[..length].CopyTo(yd.AsSpan(r * length, length));
             }
         });
-        if (d is not null) AddSkip(u, d, y, rows, channels, length);
+        if (d is not null) AddSkip(u, d, y.Data, rows, channels, length);
         return y;
     }
 
@@ -770,11 +886,11 @@ public static partial class FlashButterfly
     }
 
     /// <summary>y[r] += d[r mod C] u[r] for every row (TensorPrimitives).</summary>
-    private static void AddSkip<T>(Tensor<T> u, Tensor<T> d, Tensor<T> y, int rows, int channels, int length)
+    private static void AddSkip<T>(Tensor<T> u, Tensor<T> d, T[] y, int rows, int channels, int length)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int r = 0; r < rows; r++)
             TensorPrimitives.MultiplyAdd(u.Data.AsSpan(r * length, length), d.Data[r % channels],
-                y.Data.AsSpan(r * length, length), y.Data.AsSpan(r * length, length));
+                y.AsSpan(r * length, length), y.AsSpan(r * length, length));
     }
 }

@@ -141,6 +141,26 @@ public class FlashButterflyFastTests
         Assert.Equal(FlashButterfly.ConvolveLearnedFast(p, u, k).Data, FlashButterfly.ConvolveLearnedFast(p, u, k, maxThreads: 1).Data);
     }
 
+    [Theory]
+    [InlineData(256, 100)]
+    [InlineData(200, 100)]
+    [InlineData(4096, 4096)]
+    public void ConvolveFastInto_OverwritesEveryEntry_AndEqualsTheNaiveTier(int length, int kernelLength)
+    {
+        // 3 channels (a pair read and written in place, and a lone channel through buffers); L 256 lets the first
+        // level read the rows in place and the fused 16 x 2 tail write y in place (N 512), L 200 takes the copying
+        // fallback, L 4096 is the benchmark's N 8192 = [16, 16, 16, 2]. y starts as NaN: any entry left unwritten shows.
+        const int channels = 3;
+        var rng = new SplitMix64(7);
+        var u = rng.NormalTensor<double>(0, 1, 1, channels, length);
+        var k = rng.NormalTensor<double>(0, 1 / Math.Sqrt(kernelLength), channels, kernelLength);
+        var y = Enumerable.Repeat(double.NaN, u.Length).ToArray();
+        FlashButterfly.ConvolveFastInto(u, k, y);
+        Assert.True(Metrics.RelativeError(FlashButterfly.Convolve(u, k).Data, y) <= Bound64);
+        Assert.Equal(FlashButterfly.ConvolveFast(u, k).Data, y);
+        Assert.Equal("y", Assert.Throws<ArgumentException>(() => FlashButterfly.ConvolveFastInto(u, k, new double[u.Length - 1])).ParamName);
+    }
+
     [Fact]
     public void Negative_ArgumentChecks_NameTheArgument()
     {
