@@ -246,7 +246,7 @@ public class BackendParityTests
                 // drawn by Property_BatchedSingularValuesMatchTheNaiveJacobi (here every split would cost a
                 // thread synchronisation per shuffle on ILGPU's CPU accelerator).
                 string kind = draw == 2 && op == "ess.entropy" ? "softmax" : rng.Uniform() < 0.5 ? "conv" : "linattn";
-                int l = wide ? Between(7, 10) : Between(2, 6);
+                int l = wide ? Between(5, 7) : Between(2, 4);
                 return op == "ess.entropy"
                     ? Params.Of(("mode", "entropy"), ("kind", kind), ("c", Between(1, 2)), ("l", l), ("r", Between(2, 4)))
                     : Params.Of(("mode", "tolerance"), ("kind", kind), ("c", Between(1, 2)), ("l", l), ("r", Between(2, 4)),
