@@ -18,7 +18,9 @@ namespace Reference.Cuda;
 /// (SelectiveScan's chunked form); recurrence.gla, attention.linear, attention.decayed_linear and
 /// ssm.ssd share the chunked gated linear kernel (the CPU tiers' chunked forms); ssm.s4d generates
 /// its kernel from float64 per-mode factors (S4D.KernelFast) and convolves; monarch.multiply runs the
-/// two block products (Monarch.MultiplyFast, split complex for complex cases).
+/// two block products (Monarch.MultiplyFast, split complex for complex cases); ess.tolerance and
+/// ess.entropy take every split's singular values by batched one-sided Jacobi on the device (one warp
+/// per split block, EffectiveStateSize.Compute's blocks) and reduce them on the host.
 /// </summary>
 public sealed class CudaBackend : IGoldenBackend
 {
@@ -26,6 +28,7 @@ public sealed class CudaBackend : IGoldenBackend
     [
         "linalg.gemm", "attention.softmax", "fft.causal_conv", "ssm.selective_scan",
         "recurrence.gla", "attention.linear", "attention.decayed_linear", "ssm.ssd", "ssm.s4d", "monarch.multiply",
+        "ess.tolerance", "ess.entropy",
     ];
 
     private CudaBackend(string name, Precision precision)
@@ -81,8 +84,27 @@ public sealed class CudaBackend : IGoldenBackend
         "ssm.ssd" => Ssd<T>(p, x),
         "ssm.s4d" => S4D<T>(p, x),
         "monarch.multiply" => Monarch<T>(p, x),
+        "ess.tolerance" or "ess.entropy" => Ess<T>(p, x),
         _ => Scan<T>(p, x),
     };
+
+    private static NamedArrays Ess<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int c = p.Int("c"), l = p.Int("l");
+        var options = p.String("mode") == "entropy"
+            ? new Reference.Ess.EssOptions(Reference.Ess.EssMode.Entropy)
+            : new Reference.Ess.EssOptions(Reference.Ess.EssMode.Tolerance, p.Double("tau"), p.Bool("relative"));
+        if (x["t"].Count != (long)c * l * l) throw new ArgumentException($"input 't' has {x["t"].Count} elements; expected C L L = {(long)c * l * l}.", nameof(x));
+        var ess = new double[(long)c * (l - 1)];
+        if (l >= 2)
+        {
+            // Singular values on the device; the reduction to one number per split is the CPU's (a few flops per value).
+            var sigma = GpuOps.SplitSingularValues(CaseInputs.As<T>(x["t"]), c, l);
+            for (int i = 0; i < sigma.Length; i++)
+                ess[i] = Reference.Ess.EffectiveStateSize.FromSingularValues(Array.ConvertAll(sigma[i], double.CreateTruncating), options);
+        }
+        return new NamedArrays { ["ess"] = NpyArray.Of(ess, c, l - 1) };
+    }
 
     private static NamedArrays Gla<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
