@@ -25,7 +25,18 @@ public static class Program
 
         // CliException must reach the catch below (one line, its exit code), not the library's handler (exit 1, stack trace).
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
-        ParseResult parsed = root.Parse(args);
+        ParseResult parsed;
+        try
+        {
+            parsed = root.Parse(args);
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            // A token @FILE is a response file (System.CommandLine reads arguments from it while parsing): a
+            // path it cannot read (a NUL character, no permission) is bad input, not a bug.
+            stderr.WriteLine($"error: cannot read the arguments: {e.Message.ReplaceLineEndings(" ").Trim()}");
+            return ExitCodes.Usage;
+        }
         if (parsed.Errors.Count > 0)
         {
             // A command with verbs below it (the root, `golden`) was reached without a known verb: name the

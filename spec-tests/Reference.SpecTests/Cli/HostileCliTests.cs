@@ -171,4 +171,17 @@ public class HostileCliTests
         Assert.Equal("999", lines["max"]);
         Assert.Equal("499.5", lines["mean"]);
     }
+
+    [Fact]
+    public void Negative_ResponseFileTokenWithANulCharacter_IsOneLineExitTwo()
+    {
+        // Found by the cli fuzz target (corpus/cli/crash_response_file_with_nul.bin): a token @PATH is a
+        // response file, read while parsing; a path with a NUL escaped the CLI with a stack trace.
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = Program.Run(["nifti", "@F\0x"], stdout, stderr);
+        Assert.Equal(2, code);
+        string[] lines = stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("error: cannot read the arguments", lines[0]);
+    }
 }
