@@ -3,6 +3,8 @@
 #
 #   bench/fuzz.sh [SECONDS] [TARGET...]   fuzz each target for SECONDS (default 3600) under afl-fuzz
 #   bench/fuzz.sh --replay [TARGET...]    replay the seed corpus and every finding, no AFL (CI smoke)
+#   FUZZ_PARALLEL=1 bench/fuzz.sh ...     run the targets at once (each afl-fuzz unpinned, at nice 19, so
+#                                         they share whatever CPU the machine leaves idle)
 #
 # Targets: npy npz safetensors manifest index nifti cli (bench/Reference.Fuzz/FuzzTargets.cs). Seeds are in
 # bench/Reference.Fuzz/corpus/TARGET/; AFL's output goes to bench/Reference.Fuzz/findings/TARGET/
@@ -46,17 +48,28 @@ dotnet tool restore >/dev/null
 # to report branch coverage to AFL's shared memory.
 for dll in Reference.Core.dll Reference.Golden.dll Reference.Neuro.dll reference.dll; do dotnet sharpfuzz "$out/$dll"; done
 
-for t in "${targets[@]}"; do
-  findings="$here/findings/$t"
+fuzz_one() {
+  local t=$1 findings="$here/findings/$1"
   mkdir -p "$findings"
   # -t: per-input timeout in ms (.NET start-up is outside it: SharpFuzz's loop is persistent); -m none: the
   # CLR reserves far more virtual memory than AFL's default limit; the parsers' own budgets bound real use.
   AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 \
-    afl-fuzz -V "$seconds" -t 5000 -m none -i "$here/corpus/$t" -o "$findings" -- dotnet "$out/reference-fuzz.dll" "$t" >"$findings/afl.log" 2>&1 || true
+    $nice afl-fuzz -V "$seconds" -t 5000 -m none -i "$here/corpus/$t" -o "$findings" -- dotnet "$out/reference-fuzz.dll" "$t" >"$findings/afl.log" 2>&1 || true
   stats="$findings/default/fuzzer_stats"
   if [[ -f "$stats" ]]; then
     echo "$t: $(grep -E '^(execs_done|corpus_count|saved_crashes|saved_hangs|bitmap_cvg|run_time) ' "$stats" | awk '{printf "%s=%s ", $1, $3}')"
   else
     echo "$t: afl-fuzz did not start; see $findings/afl.log"; tail -5 "$findings/afl.log"
   fi
-done
+}
+
+nice=""
+if [[ "${FUZZ_PARALLEL:-0}" == 1 ]]; then
+  # More fuzzers than cores: AFL's default pins each to a free core and refuses to start without one.
+  export AFL_NO_AFFINITY=1
+  nice="nice -n 19"
+  for t in "${targets[@]}"; do fuzz_one "$t" & done
+  wait
+else
+  for t in "${targets[@]}"; do fuzz_one "$t"; done
+fi
