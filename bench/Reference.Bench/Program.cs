@@ -40,6 +40,12 @@ public static class Program
             CausalMonarchCpuTime.Run();
             return;
         }
+        // `--cnn3d-cpu-time`: the 3D-CNN decoder's training step against the float64 GEMM rate, CPU time (see Cnn3dTrainCpuTime).
+        if (args.Length > 0 && args[0] == "--cnn3d-cpu-time")
+        {
+            Cnn3dTrainCpuTime.Run();
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }
