@@ -8,9 +8,28 @@ namespace Reference.Fuzz;
 /// `reference-fuzz TARGET --replay DIR...` runs every file of the directories through the target
 /// once, without AFL (the seed corpus and every crash found replay as a regression check).
 /// Exit codes: 0 ok, 1 an input escaped the target (named on stderr), 2 usage.
+/// Every input also runs under an allocation budget: a parser that allocates more than
+/// <see cref="AllocationBudgetBytes"/> managed bytes for one input fails as if it had crashed, so an
+/// input that makes a parser reserve memory out of proportion to its size is a finding too.
 /// </summary>
 public static class Program
 {
+    /// <summary>
+    /// 256 MiB per input: above the largest legitimate budget of any target (64 MiB of decompressed
+    /// data plus the copies a reader makes of it), far below what a header-driven allocation reaches.
+    /// </summary>
+    public const long AllocationBudgetBytes = 256L << 20;
+
+    private static void WithinBudget(Action<byte[]> target, byte[] input)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        target(input);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        if (allocated > AllocationBudgetBytes)
+            throw new InvalidOperationException(
+                $"one input of {input.Length} bytes allocated {allocated} bytes; the budget is {AllocationBudgetBytes} bytes");
+    }
+
     public static int Main(string[] args)
     {
         if (args.Length == 0 || !FuzzTargets.All.TryGetValue(args[0], out var target))
@@ -23,7 +42,7 @@ public static class Program
         {
             using var buffer = new MemoryStream();
             stream.CopyTo(buffer);
-            target(buffer.ToArray());
+            WithinBudget(target, buffer.ToArray());
         });
         return 0;
     }
@@ -35,7 +54,7 @@ public static class Program
             foreach (var file in Directory.EnumerateFiles(directory).Order(StringComparer.Ordinal))
             {
                 count++;
-                try { target(File.ReadAllBytes(file)); }
+                try { WithinBudget(target, File.ReadAllBytes(file)); }
                 catch (Exception e)
                 {
                     failures++;
