@@ -50,7 +50,7 @@ public static class ExplainCommand
             var allTest = data.Inputs(data.Indices("test"), volume);
             var options = new AttributionOptions
             {
-                SmoothGradSamples = s, IntegratedGradientsSteps = s, ShapSamples = s, ShapBaselines = allTest,
+                SmoothGradSamples = s, IntegratedGradientsSteps = s, ShapSamples = s, ShapBaselines = allTest, Canonize = decoder.Canonize,
                 Baselines = [Reference.Core.Tensor<double>.Zeros(x.Shape[1..].ToArray()), InterpretationBenchmark.Mean(allTest)],
             };
             Reference.Core.Tensor<double> maps;

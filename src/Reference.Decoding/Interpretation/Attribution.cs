@@ -23,6 +23,12 @@ public sealed record AttributionOptions
     /// <summary>LRP: gamma on convolutions, and the epsilon of the linear layers' rule (0: LRP-0).</summary>
     public double LrpGamma { get; init; } = 0.25;
     public double LrpEpsilon { get; init; }
+    /// <summary>
+    /// LRP's canonizer (e.g. <see cref="ExplainedDecoder.Canonize"/>: BatchNorm folded into the
+    /// convolution before it) applied around the LRP pass; while it is active, evaluation-mode
+    /// BatchNorm is the identity and passes relevance unchanged. Null: no canonization.
+    /// </summary>
+    public Func<IDisposable>? Canonize { get; init; }
     /// <summary>Grad-CAM's layer: the output of the last primitive with this name (null: the last convolution of any dimension).</summary>
     public string? CamLayer { get; init; }
     /// <summary>Seed of SmoothGrad's noise and DeepLift-SHAP's draws.</summary>
@@ -93,7 +99,7 @@ public static class Attribution
                 ?? throw new ArgumentException("deeplift_shap needs ShapBaselines (a reference set [M, ...]).", nameof(options)), options.ShapSamples, options.Seed),
             "guided_backprop" => Gradient(model, x, targets, BackwardRules.GuidedBackprop()),
             "guided_gradcam" => GuidedGradCam(model, x, targets, options.CamLayer),
-            "lrp" => Lrp(model, x, targets, options.LrpGamma, options.LrpEpsilon),
+            "lrp" => Lrp(model, x, targets, options.LrpGamma, options.LrpEpsilon, options.Canonize),
             _ => throw new ArgumentException($"unknown method '{method}'; expected one of {string.Join(", ", Methods)}.", nameof(method)),
         };
     }
@@ -218,10 +224,19 @@ public static class Attribution
     }
 
     /// <summary>LRP relevance at the input (output relevance f_y(x)).</summary>
-    public static Tensor<double> Lrp(Func<Variable, Variable> model, Tensor<double> x, int[] targets, double gamma, double epsilon)
+    public static Tensor<double> Lrp(Func<Variable, Variable> model, Tensor<double> x, int[] targets, double gamma, double epsilon, Func<IDisposable>? canonize = null)
     {
         int c = -1;
-        return Gradient(model, x, targets, BackwardRules.Lrp(gamma, 0, epsilon), logits =>
+        var rules = new Dictionary<string, BackwardRule>(BackwardRules.Lrp(gamma, 0, epsilon));
+        using var canonized = canonize?.Invoke();
+        if (canonized is not null)
+            rules["batch_norm_eval"] = ctx =>
+            {
+                var r = new Tensor<double>?[ctx.Inputs.Count];
+                r[0] = ctx.OutputGrad;
+                return r;
+            };
+        return Gradient(model, x, targets, rules, logits =>
         {
             c = logits.Shape[1];
             return targets.Select((t, i) => logits.Data[i * c + t]).ToArray();

@@ -96,7 +96,7 @@ public static class Faithfulness
 /// it (the sanity-check statistic of the benchmark): both variables scaled to unit sd (not
 /// centred) and jittered by 1e-10 max(1, mean |v|) N(0, 1) to break ties; eps_i the max-norm
 /// distance to the k-th neighbour in the joint space; n_x(i), n_y(i) the points strictly closer
-/// than eps_i in each marginal (|d| <= nextafter(eps_i, 0)); I = psi(N) + psi(k) - mean psi(n_x + 1) - mean psi(n_y + 1),
+/// than eps_i in each marginal (|d| &lt;= nextafter(eps_i, 0)); I = psi(N) + psi(k) - mean psi(n_x + 1) - mean psi(n_y + 1),
 /// clipped at 0. Neighbours by a sweep over the x-sorted points (exact).
 /// </summary>
 public static class MutualInformation

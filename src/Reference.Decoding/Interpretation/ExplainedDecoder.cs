@@ -32,6 +32,8 @@ public sealed record DecoderSpec
     public SimulationOptions? Simulation { get; init; }
     public double ValidationAccuracy { get; init; }
     public double TestAccuracy { get; init; }
+    /// <summary>Non-parameter state (BatchNorm running statistics) by dotted name; the checkpoint holds parameters only.</summary>
+    public Dictionary<string, double[]>? Buffers { get; init; }
 }
 
 /// <summary>A decoder built from a <see cref="DecoderSpec"/>: a module and its forward x -> logits.</summary>
@@ -50,7 +52,11 @@ public sealed class ExplainedDecoder
     public Variable Forward(Variable x) => Module.Forward(x);
 
     /// <summary>Builders of further kinds (a volume decoder registers here): (spec, rng) -> module taking [N, 1, Nz, Ny, Nx].</summary>
-    public static Dictionary<string, Func<DecoderSpec, SplitMix64, Layer>> Builders { get; } = new(StringComparer.Ordinal);
+    public static Dictionary<string, Func<DecoderSpec, SplitMix64, Layer>> Builders { get; } = new(StringComparer.Ordinal)
+    {
+        // The interpretation benchmark's 3D-CNN: Conv3d (stride 2, no padding) + BatchNorm + ReLU + Dropout3d blocks, Flatten, Linear.
+        ["cnn"] = (spec, rng) => new Networks.Cnn3dDecoder(spec.InputShape, spec.Classes, rng, filters: spec.Hidden, kernel: 3, hiddenLayers: 2, dropout: 0.1, seed: spec.Seed),
+    };
 
     public static IReadOnlyList<string> Kinds => ["linear", "mlp", .. Builders.Keys];
 
@@ -70,6 +76,9 @@ public sealed class ExplainedDecoder
         module.Eval();
         return new ExplainedDecoder(spec, module);
     }
+
+    /// <summary>Zennit's canonizer for LRP: BatchNorm folded into the convolution before it until disposed.</summary>
+    public IDisposable Canonize() => BatchNormFolding.Merge(Module);
 
     /// <summary>The same architecture with fresh random weights (the model-randomization sanity check).</summary>
     public ExplainedDecoder Randomized(ulong seed) => Create(Spec with { Seed = seed });
@@ -140,7 +149,13 @@ public sealed class ExplainedDecoder
     public void Save(string path)
     {
         Checkpoint.Save(path, Module);
-        AtomicFile.WriteAllText(path + ".json", JsonSerializer.Serialize(Spec, JsonOptions));
+        var buffers = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        foreach (var (name, norm) in Norms(Module, ""))
+        {
+            buffers[name + "running_mean"] = norm.RunningMean;
+            buffers[name + "running_var"] = norm.RunningVar;
+        }
+        AtomicFile.WriteAllText(path + ".json", JsonSerializer.Serialize(Spec with { Buffers = buffers.Count > 0 ? buffers : null }, JsonOptions));
     }
 
     /// <summary>Loads a decoder saved by <see cref="Save"/>.</summary>
@@ -152,8 +167,23 @@ public sealed class ExplainedDecoder
             ?? throw new InvalidDataException($"{specPath}: empty spec.");
         var decoder = Create(spec);
         Checkpoint.Load(path, decoder.Module);
+        foreach (var (name, norm) in Norms(decoder.Module, ""))
+        {
+            if (spec.Buffers is null || !spec.Buffers.TryGetValue(name + "running_mean", out var mean) || !spec.Buffers.TryGetValue(name + "running_var", out var variance)
+                || mean.Length != norm.RunningMean.Length || variance.Length != norm.RunningVar.Length)
+                throw new InvalidDataException($"{specPath}: the running statistics of BatchNorm '{name.TrimEnd('.')}' are missing or of the wrong length.");
+            mean.CopyTo(norm.RunningMean, 0);
+            variance.CopyTo(norm.RunningVar, 0);
+        }
         decoder.Module.Eval();
         return decoder;
+    }
+
+    private static IEnumerable<(string Name, BatchNorm Norm)> Norms(Module m, string prefix)
+    {
+        if (m is BatchNorm b) yield return (prefix, b);
+        foreach (var (name, child) in m.NamedChildren())
+            foreach (var item in Norms(child, prefix + name + ".")) yield return item;
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };

@@ -72,10 +72,10 @@ public static class InterpretationBenchmark
             foreach (var method in options.Methods)
             {
                 if (method == "guided_gradcam" && !volume) continue;
-                var maps = Attribution.Compute(method, model.Forward, x, labels, attribution);
+                var maps = Attribution.Compute(method, model.Forward, x, labels, attribution with { Canonize = model.Canonize });
                 var curve = Faithfulness.Occlusion(model.Forward, x, labels, maps, units);
-                var mapsPermuted = Attribution.Compute(method, permuted.Forward, x, labels, attribution);
-                var mapsRandom = Attribution.Compute(method, random.Forward, x, labels, attribution);
+                var mapsPermuted = Attribution.Compute(method, permuted.Forward, x, labels, attribution with { Canonize = permuted.Canonize });
+                var mapsRandom = Attribution.Compute(method, random.Forward, x, labels, attribution with { Canonize = random.Canonize });
                 var u = data.ToUnits(maps, volume);
                 var up = data.ToUnits(mapsPermuted, volume);
                 var ur = data.ToUnits(mapsRandom, volume);
