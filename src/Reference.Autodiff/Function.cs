@@ -45,10 +45,15 @@ public static class Function
     /// <param name="inputs">The variables the output depends on (constants allowed).</param>
     /// <param name="output">The forward result (owned by the returned variable from now on).</param>
     /// <param name="vjp">g_out -> [g_input_0, g_input_1, ...] (null entries for inputs without gradient).</param>
-    public static Variable Apply(string name, Variable[] inputs, Tensor<double> output, Func<Tensor<double>, Tensor<double>?[]> vjp)
+    /// <param name="replay">
+    /// Optional: the same primitive (same non-tensor settings) applied to other inputs of the same
+    /// shapes. Backward rules of attribution methods use it to evaluate a layer with modified
+    /// parameters (LRP's gamma rule evaluates z = f(a; w + gamma w+)); see <see cref="Tape.OverrideBackward"/>.
+    /// </param>
+    public static Variable Apply(string name, Variable[] inputs, Tensor<double> output, Func<Tensor<double>, Tensor<double>?[]> vjp, Func<Variable[], Variable>? replay = null)
     {
         ArgumentNullException.ThrowIfNull(vjp);
-        return Apply(name, inputs, [output], grads => vjp(grads[0]))[0];
+        return Apply(name, inputs, [output], grads => vjp(grads[0]), replay)[0];
     }
 
     /// <summary>Registers a multi-output primitive (e.g. a scan returning outputs and final state).</summary>
@@ -56,7 +61,8 @@ public static class Function
     /// <param name="inputs">The variables the outputs depend on.</param>
     /// <param name="outputs">The forward results, one variable each.</param>
     /// <param name="vjp">[g_out_0, g_out_1, ...] -> [g_input_0, ...]; unused outputs arrive as zeros.</param>
-    public static Variable[] Apply(string name, Variable[] inputs, Tensor<double>[] outputs, Func<Tensor<double>[], Tensor<double>?[]> vjp)
+    /// <param name="replay">Optional single-output replay (see the single-output overload).</param>
+    public static Variable[] Apply(string name, Variable[] inputs, Tensor<double>[] outputs, Func<Tensor<double>[], Tensor<double>?[]> vjp, Func<Variable[], Variable>? replay = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentNullException.ThrowIfNull(inputs);
@@ -70,7 +76,7 @@ public static class Function
         bool record = Tape.IsRecording && inputs.Any(v => v.RequiresGrad);
         if (!record) return outputs.Select(Variable.Constant).ToArray();
 
-        var node = new Node(name, inputs, vjp);
+        var node = new Node(name, inputs, vjp, replay);
         var results = new Variable[outputs.Length];
         for (int o = 0; o < outputs.Length; o++) results[o] = new Variable(outputs[o], node, o);
         node.Outputs = results;

@@ -6,7 +6,7 @@ namespace Reference.Autodiff;
 /// Reverse-mode automatic differentiation (Griewank and Walther, "Evaluating Derivatives", 2nd ed.,
 /// ch. 3; the dynamic-graph design of Paszke et al., "Automatic differentiation in PyTorch", 2017).
 /// <para>
-/// Recording: every primitive (see <see cref="Function.Apply(string, Variable[], Tensor{double}, Func{Tensor{double}, Tensor{double}?[]})"/>)
+/// Recording: every primitive (see <see cref="Function.Apply(string, Variable[], Tensor{double}, Func{Tensor{double}, Tensor{double}?[]}, Func{Variable[], Variable}?)"/>)
 /// that receives at least one variable requiring grad creates a <see cref="Node"/> linked to its
 /// inputs. The "tape" is therefore the graph reachable from a result; nothing global is kept, so a
 /// graph that is no longer referenced is garbage collected.
@@ -26,6 +26,7 @@ public static class Tape
 {
     [ThreadStatic] private static int noGradDepth;
     [ThreadStatic] private static int fastDepth;
+    [ThreadStatic] private static Dictionary<string, BackwardRule>? rules;
 
     /// <summary>True when primitives record nodes on this thread (no enclosing <see cref="NoGrad"/>).</summary>
     public static bool IsRecording => noGradDepth == 0;
@@ -50,6 +51,47 @@ public static class Tape
     {
         fastDepth++;
         return new Scope(() => fastDepth--);
+    }
+
+    /// <summary>
+    /// Scope in which <see cref="Backward"/> uses <paramref name="overrides"/>' rule instead of the
+    /// recorded VJP for every node whose primitive name (e.g. "relu", "linear") is a key. This is
+    /// how attribution methods change the backward pass of one kind of primitive without copying
+    /// any layer (guided backprop's ReLU, DeepLift's rescale multipliers, LRP's relevance rules),
+    /// as module backward hooks do in Captum and Zennit. Scopes nest: an inner scope's rule for a
+    /// name wins, and disposing it restores the outer rules. Forward passes are unaffected.
+    /// </summary>
+    public static Scope OverrideBackward(IReadOnlyDictionary<string, BackwardRule> overrides)
+    {
+        ArgumentNullException.ThrowIfNull(overrides);
+        var previous = rules;
+        var merged = previous is null ? new Dictionary<string, BackwardRule>(StringComparer.Ordinal) : new Dictionary<string, BackwardRule>(previous, StringComparer.Ordinal);
+        foreach (var (name, rule) in overrides)
+        {
+            ArgumentException.ThrowIfNullOrEmpty(name, nameof(overrides));
+            merged[name] = rule ?? throw new ArgumentNullException(nameof(overrides), $"the rule for '{name}' is null.");
+        }
+        rules = merged;
+        return new Scope(() => rules = previous);
+    }
+
+    /// <summary>Scope in which no backward override applies (a rule that back-propagates through a replayed primitive uses it).</summary>
+    public static Scope SuspendOverrides()
+    {
+        var previous = rules;
+        rules = null;
+        return new Scope(() => rules = previous);
+    }
+
+    /// <summary>
+    /// The recorded primitives that <paramref name="root"/> depends on, producers before consumers
+    /// (the order backward visits in reverse). Attribution methods use it to find a layer's output
+    /// by primitive name (Grad-CAM's last convolution).
+    /// </summary>
+    public static IReadOnlyList<TracedNode> Trace(Variable root)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        return root.Creator is null ? [] : TopologicalOrder(root.Creator).Select(n => new TracedNode(n.Name, n.Inputs, n.Outputs)).ToList();
     }
 
     /// <summary>Restores the previous mode when disposed (use with <c>using</c>).</summary>
@@ -99,7 +141,9 @@ public static class Tape
             }
             if (!any) continue;
 
-            var inputGrads = node.Vjp(outputGrads);
+            var inputGrads = rules is not null && rules.TryGetValue(node.Name, out var rule)
+                ? rule(new BackwardContext(node, outputGrads))
+                : node.Vjp(outputGrads);
             CheckVjpResult(node, inputGrads);
             for (int i = 0; i < node.Inputs.Length; i++)
             {
@@ -160,4 +204,50 @@ public static class Tape
         }
         return order;
     }
+}
+
+/// <summary>One recorded primitive as <see cref="Tape.Trace"/> lists it.</summary>
+public sealed record TracedNode(string Name, IReadOnlyList<Variable> Inputs, IReadOnlyList<Variable> Outputs);
+
+/// <summary>
+/// A replacement backward pass for one kind of primitive (see <see cref="Tape.OverrideBackward"/>):
+/// the same contract as a VJP (one entry per input, that input's shape or null), given the node.
+/// </summary>
+public delegate Tensor<double>?[] BackwardRule(BackwardContext context);
+
+/// <summary>What a <see cref="BackwardRule"/> sees of the node it replaces.</summary>
+public sealed class BackwardContext
+{
+    private readonly Node node;
+
+    internal BackwardContext(Node node, Tensor<double>[] outputGrads)
+    {
+        this.node = node;
+        OutputGrads = outputGrads;
+    }
+
+    /// <summary>The primitive's name.</summary>
+    public string Name => node.Name;
+
+    /// <summary>The node's inputs (their forward values are <c>Inputs[i].Value</c>).</summary>
+    public IReadOnlyList<Variable> Inputs => node.Inputs;
+
+    /// <summary>The node's outputs.</summary>
+    public IReadOnlyList<Variable> Outputs => node.Outputs;
+
+    /// <summary>The cotangent of each output (zeros for an output that did not reach the root); do not modify.</summary>
+    public IReadOnlyList<Tensor<double>> OutputGrads { get; }
+
+    /// <summary>The cotangent of the single output.</summary>
+    public Tensor<double> OutputGrad => OutputGrads[0];
+
+    /// <summary>The recorded VJP applied to <paramref name="outputGrads"/> (one per output).</summary>
+    public Tensor<double>?[] Default(params Tensor<double>[] outputGrads) => node.Vjp(outputGrads);
+
+    /// <summary>True when the primitive registered a replay (see <see cref="Function.Apply(string, Variable[], Tensor{double}, Func{Tensor{double}, Tensor{double}?[]}, Func{Variable[], Variable}?)"/>).</summary>
+    public bool CanReplay => node.Replay is not null;
+
+    /// <summary>The same primitive applied to <paramref name="inputs"/> (recorded as usual).</summary>
+    public Variable Replay(params Variable[] inputs) =>
+        (node.Replay ?? throw new InvalidOperationException($"the primitive '{node.Name}' registered no replay, which this backward rule needs."))(inputs);
 }

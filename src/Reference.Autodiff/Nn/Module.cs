@@ -33,6 +33,9 @@ public abstract class Module
                 yield return item;
     }
 
+    /// <summary>The direct child modules with their names, in registration order.</summary>
+    public IEnumerable<(string Name, Module Child)> NamedChildren() => children;
+
     public IReadOnlyList<Variable> Parameters() => NamedParameters().Select(p => p.Parameter).ToList();
 
     /// <summary>Total number of scalar parameters.</summary>

@@ -117,14 +117,14 @@ public static partial class Ops
             {
                 var (gx, gw, gb) = Conv3dFastBackward(p, cols, w.Value.Data, g.Data, x.RequiresGrad, w.RequiresGrad, bias is not null && bias.RequiresGrad);
                 return bias is null ? [gx, gw] : [gx, gw, gb];
-            });
+            }, replay: v => Conv3d(v[0], v[1], v.Length > 2 ? v[2] : null, geometry));
         }
         var y = Conv3dNaiveForward(p, x.Value.Data, w.Value.Data, bias?.Value.Data);
         return Function.Apply("conv3d", inputs, y, g =>
         {
             var (gx, gw, gb) = Conv3dNaiveBackward(p, x.Value.Data, w.Value.Data, g.Data, bias is not null);
             return bias is null ? [gx, gw] : [gx, gw, gb];
-        });
+        }, replay: v => Conv3d(v[0], v[1], v.Length > 2 ? v[2] : null, geometry));
     }
 
     /// <summary>Sizes of one convolution; index helpers for row-major NCDHW buffers.</summary>

@@ -49,7 +49,7 @@ public static partial class Ops
                 for (int r = 0; r < rows; r++) TensorPrimitives.Add(gb.Data, g.Data.AsSpan(r * outF, outF), gb.Data);
             }
             return bias is null ? [gx, gw] : [gx, gw, gb];
-        });
+        }, replay: v => Linear(v[0], v[1], v.Length > 2 ? v[2] : null));
     }
 
     /// <summary>C = op(A) op(B) + beta C on raw row-major buffers, in the current tier (timed into <see cref="GemmTicks"/>).</summary>

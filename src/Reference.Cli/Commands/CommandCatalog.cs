@@ -22,5 +22,7 @@ public static class CommandCatalog
         yield return GlmCommand.Create();
         yield return ConnectomeCommand.Create();
         yield return GenerateCommand.Create();
+        yield return ExplainCommand.Create();
+        yield return ExplainCommand.CreateBenchmark();
     }
 }

@@ -134,7 +134,8 @@ public static class SimulationWriter
         return new NiftiImage(Header(o, NiftiDataTypes.Of(typeof(T)), o.Nx, o.Ny, o.Nz), data);
     }
 
-    private static NiftiImage Volumes(SimulationOptions o, SimulatedLayout layout, double[] maps, int count)
+    /// <summary>Maps [count, V] over the mask voxels as a float32 4D image (zeros outside the mask).</summary>
+    public static NiftiImage Volumes(SimulationOptions o, SimulatedLayout layout, double[] maps, int count)
     {
         int n = o.Nx * o.Ny * o.Nz, v = layout.Units;
         var data = new float[n * count];
