@@ -30,7 +30,7 @@ internal readonly record struct FftConvolutionArgs(int Channels, int L, int Kern
 /// DFTs of length N2 over n2 (contiguous). The spectrum stays in the layout [k1, k2] (no transpose): the
 /// pointwise product does not care, and the inverse undoes the steps in reverse order. Every length-N1 or -N2
 /// DFT runs in shared memory, <see cref="Points"/> points per group of 256 threads: radix-2 decimation in time
-/// from bit-reversed loads, twiddles from a table of w_N^j computed in float64.</para>
+/// from bit-reversed loads, two levels per pass, twiddles from a table of w_N^j computed in float64.</para>
 /// <para>Accumulation order: that of the radix-2 butterflies (log2 N levels of pairwise sums), not the
 /// direct sum's; the error bound is the FFT's, O(u log N) relative to ||k|| ||u||.</para>
 /// </summary>
@@ -133,45 +133,77 @@ internal static class FftConvolutionKernel
 
     /// <summary>
     /// In-place radix-2 DIT on count = 2^logCount sequences of length 2^logLength held as re/im[j count + b] with j in
-    /// bit-reversed order; w_(2h)^pos = table[pos N / (2 h)] (conjugated when inverse).
+    /// bit-reversed order; w_(2h)^pos = table[pos N / (2 h)] (conjugated when inverse). Two levels per pass over
+    /// shared memory (radix 2^2): a thread takes the quad i0 = 4 h g + pos, i0 + h, i0 + 2 h, i0 + 3 h, applies level
+    /// h to (i0, i1) and (i2, i3) with w_(2h)^pos and level 2 h to (i0, i2) with w_(4h)^pos and (i1, i3) with
+    /// w_(4h)^(pos + h), the same butterflies as two radix-2 levels, with half the shared-memory traffic and barriers.
+    /// An odd number of levels starts with one radix-2 level.
     /// </summary>
     private static void Transform<T>(ArrayView<T> re, ArrayView<T> im, int logCount, int logLength, int logN, ArrayView<T> table, bool inverse)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int tid = Group.IdxX, count = 1 << logCount, butterflies = count << logLength >> 1;
-        for (int logH = 0; logH < logLength; logH++)
+        int tid = Group.IdxX, count = 1 << logCount, logH = 0;
+        if ((logLength & 1) == 1)
         {
-            int h = 1 << logH;
-            for (int t = tid; t < butterflies; t += Threads)
+            // Level h = 1: w_2^0 = 1.
+            for (int t = tid; t < count << logLength >> 1; t += Threads)
+            {
+                int b = t & (count - 1), r = t >> logCount;
+                int a0 = Pad(((2 * r) << logCount) + b), a1 = Pad(((2 * r + 1) << logCount) + b);
+                T ar = re[a0], ai = im[a0], xr = re[a1], xi = im[a1];
+                re[a0] = ar + xr;
+                im[a0] = ai + xi;
+                re[a1] = ar - xr;
+                im[a1] = ai - xi;
+            }
+            Group.Barrier();
+            logH = 1;
+        }
+        for (; logH + 2 <= logLength; logH += 2)
+        {
+            int h = 1 << logH, quads = count << logLength >> 2;
+            for (int t = tid; t < quads; t += Threads)
             {
                 int b = t & (count - 1), r = t >> logCount, pos = r & (h - 1);
-                int i0 = ((r - pos) << 1) + pos, i1 = i0 + h;
-                int w = pos << (logN - 1 - logH);
-                T wr = table[2 * w], wi = inverse ? -table[2 * w + 1] : table[2 * w + 1];
-                int a0 = (i0 << logCount) + b, a1 = (i1 << logCount) + b;
-                a0 = Pad(a0);
-                a1 = Pad(a1);
-                T xr = re[a1], xi = im[a1];
-                T pr = xr * wr - xi * wi, pi = xr * wi + xi * wr;
-                T ar = re[a0], ai = im[a0];
-                re[a0] = ar + pr;
-                im[a0] = ai + pi;
-                re[a1] = ar - pr;
-                im[a1] = ai - pi;
+                int i0 = ((r - pos) << 2) + pos;
+                int w1 = pos << (logN - 1 - logH), w2 = pos << (logN - 2 - logH), w3 = (pos + h) << (logN - 2 - logH);
+                T c1 = table[2 * w1], s1 = inverse ? -table[2 * w1 + 1] : table[2 * w1 + 1];
+                T c2 = table[2 * w2], s2 = inverse ? -table[2 * w2 + 1] : table[2 * w2 + 1];
+                T c3 = table[2 * w3], s3 = inverse ? -table[2 * w3 + 1] : table[2 * w3 + 1];
+                int a0 = Pad((i0 << logCount) + b), a1 = Pad(((i0 + h) << logCount) + b);
+                int a2 = Pad(((i0 + 2 * h) << logCount) + b), a3 = Pad(((i0 + 3 * h) << logCount) + b);
+                T x0r = re[a0], x0i = im[a0], x1r = re[a1], x1i = im[a1], x2r = re[a2], x2i = im[a2], x3r = re[a3], x3i = im[a3];
+                // Level h: (x0, x1) and (x2, x3) with w_(2h)^pos.
+                T pr = x1r * c1 - x1i * s1, pi = x1r * s1 + x1i * c1;
+                T qr = x3r * c1 - x3i * s1, qi = x3r * s1 + x3i * c1;
+                T y0r = x0r + pr, y0i = x0i + pi, y1r = x0r - pr, y1i = x0i - pi;
+                T y2r = x2r + qr, y2i = x2i + qi, y3r = x2r - qr, y3i = x2i - qi;
+                // Level 2 h: (y0, y2) with w_(4h)^pos, (y1, y3) with w_(4h)^(pos + h).
+                T ur = y2r * c2 - y2i * s2, ui = y2r * s2 + y2i * c2;
+                T vr = y3r * c3 - y3i * s3, vi = y3r * s3 + y3i * c3;
+                re[a0] = y0r + ur;
+                im[a0] = y0i + ui;
+                re[a2] = y0r - ur;
+                im[a2] = y0i - ui;
+                re[a1] = y1r + vr;
+                im[a1] = y1i + vi;
+                re[a3] = y1r - vr;
+                im[a3] = y1i - vi;
             }
             Group.Barrier();
         }
     }
 
+    /// <summary>The low <paramref name="bits"/> bits of x reversed (swaps of halves, quarters, ...: no loop).</summary>
     private static int Reverse(int x, int bits)
     {
-        int r = 0;
-        for (int i = 0; i < bits; i++)
-        {
-            r = (r << 1) | (x & 1);
-            x >>= 1;
-        }
-        return r;
+        uint v = (uint)x;
+        v = ((v >> 1) & 0x55555555u) | ((v & 0x55555555u) << 1);
+        v = ((v >> 2) & 0x33333333u) | ((v & 0x33333333u) << 2);
+        v = ((v >> 4) & 0x0F0F0F0Fu) | ((v & 0x0F0F0F0Fu) << 4);
+        v = ((v >> 8) & 0x00FF00FFu) | ((v & 0x00FF00FFu) << 8);
+        v = (v >> 16) | (v << 16);
+        return bits == 0 ? 0 : (int)(v >> (32 - bits));
     }
 
     /// <summary>
