@@ -152,7 +152,9 @@ public class BackendParityTests
     {
         // Exact-multiple columns leave rounding-noise columns that, without the noise floor, kept the
         // device's Jacobi rotating to the sweep cap as they did the naive one; one launch for all blocks.
-        var cases = Enumerable.Range(40, 60).Select(Reference.SpecTests.Ess.SingularValuesTests.ExactMultiples).ToArray();
+        // Trials 50..69 hold two that cycled in the naive replica (55, 65); 20 blocks keep the shuffles few on the CPU accelerator.
+        const int First = 50;
+        var cases = Enumerable.Range(First, 20).Select(Reference.SpecTests.Ess.SingularValuesTests.ExactMultiples).ToArray();
         int total = cases.Sum(c => c.A.Length);
         var flat = new double[total];
         var blocks = new (long Offset, int Rows, int Cols, int Lda)[cases.Length];
@@ -172,7 +174,7 @@ public class BackendParityTests
             var want = Reference.Ess.NaiveSingularValues.Compute(cases[b].A, cases[b].Rows, cases[b].Cols, cases[b].Cols);
             double frobenius = Math.Sqrt(cases[b].A.Sum(x => x * x)), bound = 64 * want.Length * u * frobenius;
             for (int k = 0; k < want.Length; k++)
-                Assert.True(Math.Abs(sigma[b][k] - want[k]) <= bound, $"trial {40 + b} sigma[{k}] = {sigma[b][k]}, naive {want[k]}, bound {bound}");
+                Assert.True(Math.Abs(sigma[b][k] - want[k]) <= bound, $"trial {First + b} sigma[{k}] = {sigma[b][k]}, naive {want[k]}, bound {bound}");
         }
     }
 
