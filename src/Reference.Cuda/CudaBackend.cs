@@ -14,9 +14,10 @@ namespace Reference.Cuda;
 /// the process's accelerator (<see cref="GpuDevice"/>: the CUDA GPU, or ILGPU's CPU accelerator
 /// without one) and returns the outputs; other ops are skipped. The ops mirror the fast tier's
 /// entries: linalg.gemm (FastGemm), attention.softmax (SoftmaxAttention.ForwardFast),
-/// fft.causal_conv (the direct causal sum; the CPU takes the FFT), ssm.selective_scan
+/// fft.causal_conv (the direct causal sum up to 64 taps, the FFT beyond, like the CPU's fast tier), ssm.selective_scan
 /// (SelectiveScan's chunked form); recurrence.gla, attention.linear, attention.decayed_linear and
-/// ssm.ssd share the chunked gated linear kernel (the CPU tiers' chunked forms); ssm.s4d generates
+/// ssm.ssd share the chunked gated linear kernel (the CPU tiers' chunked forms, from a zero state, outputs
+/// only, continuous SSD: the cases with initial or final states or discrete SSD are skipped); ssm.s4d generates
 /// its kernel from float64 per-mode factors (S4D.KernelFast) and convolves; monarch.multiply runs the
 /// two block products (Monarch.MultiplyFast, split complex for complex cases); ess.tolerance and
 /// ess.entropy take every split's singular values by batched one-sided Jacobi on the device (one warp
@@ -106,8 +107,20 @@ public sealed class CudaBackend : IGoldenBackend
         return new NamedArrays { ["ess"] = NpyArray.Of(ess, c, l - 1) };
     }
 
+    /// <summary>
+    /// The chunked gated-linear kernel runs from a zero state and returns the outputs only, and SSD in its
+    /// continuous (dt, a_log) form: cases with an initial state, a final state or discrete SSD are skipped.
+    /// </summary>
+    private static void RejectStateOptions(string kernel, JsonObject p)
+    {
+        foreach (var key in new[] { "initial_state", "return_final_state", "discrete" })
+            if (p.ContainsKey(key) && p[key] is not null && p[key]!.ToJsonString() != "false")
+                throw new NotSupportedException($"the CUDA {kernel} kernel has no option {key} = {p[key]!.ToJsonString()}.");
+    }
+
     private static NamedArrays Gla<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        RejectStateOptions("gated linear", p);
         int b = p.Int("b"), h = p.Int("h"), l = p.Int("l"), kd = p.Int("k"), vd = p.Int("v");
         bool scalar = p.ContainsKey("scalar_gate") && p.Bool("scalar_gate");
         var result = GpuOps.GatedLinearAttention(CaseInputs.As<T>(x["q"]), CaseInputs.As<T>(x["k"]), CaseInputs.As<T>(x["v"]),
@@ -117,6 +130,7 @@ public sealed class CudaBackend : IGoldenBackend
 
     private static NamedArrays Linear<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        RejectStateOptions("gated linear", p);
         int b = p.Int("b"), h = p.Int("h"), l = p.Int("l"), kd = p.Int("k"), vd = p.Int("v");
         string name = p.ContainsKey("map") ? p.String("map") : "identity";
         int map = name switch
@@ -138,6 +152,7 @@ public sealed class CudaBackend : IGoldenBackend
 
     private static NamedArrays DecayedLinear<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        RejectStateOptions("gated linear", p);
         int b = p.Int("b"), h = p.Int("h"), l = p.Int("l"), kd = p.Int("k"), vd = p.Int("v");
         var result = GpuOps.DecayedLinearAttention(CaseInputs.As<T>(x["q"]), CaseInputs.As<T>(x["k"]), CaseInputs.As<T>(x["v"]),
             CaseInputs.As<T>(x["log_lambda"]), b, h, l, kd, vd);
@@ -146,6 +161,7 @@ public sealed class CudaBackend : IGoldenBackend
 
     private static NamedArrays Ssd<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        RejectStateOptions("SSD", p);
         int b = p.Int("batch"), l = p.Int("length"), h = p.Int("heads"), hp = p.Int("head_dim"), g = p.Int("groups"), n = p.Int("state_size");
         T[]? Optional(string name) => x.TryGetValue(name, out var a) ? CaseInputs.As<T>(a) : null;
         var y = GpuOps.Ssd(CaseInputs.As<T>(x["x"]), CaseInputs.As<T>(x["dt"]), CaseInputs.As<T>(x["a_log"]), CaseInputs.As<T>(x["b"]),

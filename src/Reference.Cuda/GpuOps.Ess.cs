@@ -66,7 +66,7 @@ public static partial class GpuOps
         var shapes = new int[4 * count];
         var workOffsets = new long[count];
         var sigmaOffsets = new long[count];
-        var scales = new T[2 * count];
+        var scales = new T[3 * count];
         double u = System.Runtime.CompilerServices.Unsafe.SizeOf<T>() == 4 ? Math.ScaleB(1.0, -24) : Math.ScaleB(1.0, -53);
         long workLength = 0, sigmaLength = 0;
         for (int b = 0; b < count; b++)
@@ -74,7 +74,7 @@ public static partial class GpuOps
             var (offset, rows, cols, lda) = blocks[b];
             if (rows < 1 || cols < 1 || lda < cols || offset < 0 || offset + (long)(rows - 1) * lda + cols > a.Length)
                 throw new ArgumentException($"block {b} (offset {offset}, {rows} x {cols}, stride {lda}) does not lie inside a ({a.Length} elements) with rows, cols >= 1 and stride >= cols.", nameof(blocks));
-            double largest = 0;
+            double largest = 0, squares = 0;
             for (int i = 0; i < rows; i++)
                 for (int j = 0; j < cols; j++)
                 {
@@ -82,10 +82,13 @@ public static partial class GpuOps
                     if (!double.IsFinite(value))
                         throw new ArgumentException($"block {b} entry [{i}, {j}] = {value}; singular values are defined for finite matrices only.", nameof(a));
                     largest = Math.Max(largest, Math.Abs(value));
+                    squares += value * value;
                 }
             // Work on A / 2^ilogb(max |a_ij|) (exact) so the squared norms neither overflow nor underflow early.
-            scales[2 * b] = T.CreateTruncating(largest > 0 ? Math.ScaleB(1.0, Math.ILogB(largest)) : 1.0);
-            scales[2 * b + 1] = T.CreateTruncating(Math.Max(rows, cols) * u);
+            double scale = largest > 0 ? Math.ScaleB(1.0, Math.ILogB(largest)) : 1.0, threshold = Math.Max(rows, cols) * u;
+            scales[3 * b] = T.CreateTruncating(scale);
+            scales[3 * b + 1] = T.CreateTruncating(threshold);
+            scales[3 * b + 2] = T.CreateTruncating(threshold * threshold * (squares / scale / scale));
             offsets[b] = offset;
             shapes[4 * b] = rows;
             shapes[4 * b + 1] = cols;

@@ -124,7 +124,8 @@ public static partial class GpuOps
     // ---------------------------------------------------------------- causal convolution
 
     /// <summary>y[c, t] = sum_{j &lt;= min(t, Lk - 1)} k[c, j] u[c, t - j]; u [C, L], k [C, Lk] flattened, y [C, L].</summary>
-    public static T[] CausalConvolution<T>(T[] u, T[] k, int channels, int l, int kernelLength) where T : unmanaged, INumber<T>
+    public static T[] CausalConvolution<T>(T[] u, T[] k, int channels, int l, int kernelLength, ConvolutionPath path = ConvolutionPath.Auto)
+        where T : unmanaged, INumber<T>
     {
         ArgumentNullException.ThrowIfNull(u);
         ArgumentNullException.ThrowIfNull(k);
@@ -138,20 +139,107 @@ public static partial class GpuOps
         using var du = acc.Allocate1D(u);
         using var dk = acc.Allocate1D(k);
         using var dy = acc.Allocate1D<T>(result.Length);
-        LaunchCausalConvolution<T>(du.View, dk.View, dy.View, channels, l, kernelLength);
+        LaunchCausalConvolution<T>(du.View, dk.View, dy.View, channels, l, kernelLength, path);
         acc.Synchronize();
         dy.View.CopyToCPU(result);
         return result;
     }
 
-    public static void LaunchCausalConvolution<T>(ArrayView<T> u, ArrayView<T> k, ArrayView<T> y, int channels, int l, int kernelLength)
-        where T : unmanaged, INumber<T>
+    /// <summary>Which causal convolution kernel runs: by kernel length (auto), the direct sum, or the FFT.</summary>
+    public enum ConvolutionPath { Auto, Direct, Fft }
+
+    /// <summary>Taps up to which the direct sum runs (auto): below this the FFT's fixed passes cost more than L Lk FMAs.</summary>
+    public const int DirectConvolutionTaps = 64;
+
+    /// <summary>
+    /// Enqueues the causal convolution on device views: the direct Toeplitz sum for min(L, Lk) &lt;= <see cref="DirectConvolutionTaps"/>,
+    /// else the FFT (<see cref="FftConvolutionKernel"/>), whose workspace of <see cref="ConvolutionWorkspaceLength"/> elements is
+    /// <paramref name="workspace"/> when given (a caller that launches repeatedly keeps one), else allocated for the call
+    /// and released after a synchronize.
+    /// </summary>
+    public static void LaunchCausalConvolution<T>(ArrayView<T> u, ArrayView<T> k, ArrayView<T> y, int channels, int l, int kernelLength,
+        ConvolutionPath path = ConvolutionPath.Auto, ArrayView<T> workspace = default) where T : unmanaged, INumber<T>
     {
-        var args = new ConvolutionArgs(channels, l, kernelLength);
+        if (channels < 1 || l < 1 || kernelLength < 1) return;
         var acc = Device.Accelerator;
+        bool fft = path == ConvolutionPath.Fft || (path == ConvolutionPath.Auto && Math.Min(l, kernelLength) > DirectConvolutionTaps);
+        if (fft && FftArgs(channels, l, kernelLength) is { } args)
+        {
+            long need = ConvolutionWorkspaceLength<T>(channels, l, kernelLength);
+            if (workspace.Length >= need)
+            {
+                LaunchFftConvolution(u, k, y, workspace, args);
+                return;
+            }
+            using var owned = acc.Allocate1D<T>(need);
+            LaunchFftConvolution(u, k, y, owned.View, args);
+            acc.Synchronize();
+            return;
+        }
+        var direct = new ConvolutionArgs(channels, l, kernelLength);
         var kernel = Kernel(acc, "conv", typeof(T),
             x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ConvolutionArgs>(CausalConvolutionKernel.Kernel));
-        kernel(CausalConvolutionKernel.Config(args), u, k, y, args);
+        kernel(CausalConvolutionKernel.Config(direct), u, k, y, direct);
+    }
+
+    /// <summary>The transform shape for u [C, L], k [C, Lk]: N = 2^ceil(log2(L + min(L, Lk) - 1)); null past 2^22 (the direct sum then runs).</summary>
+    private static FftConvolutionArgs? FftArgs(int channels, int l, int kernelLength)
+    {
+        long span = (long)l + Math.Min(l, kernelLength) - 1;
+        int logN = 0;
+        while ((1L << logN) < span) logN++;
+        if (logN > FftConvolutionKernel.MaxLogN) return null;
+        return new FftConvolutionArgs(channels, l, kernelLength, logN / 2, logN - logN / 2);
+    }
+
+    /// <summary>Elements of T the FFT convolution's workspace takes: packed spectra (2 C N), pair spectra (2 ceil(C/2) N), twiddles (2 N), scales and weights (2 C).</summary>
+    public static long ConvolutionWorkspaceLength<T>(int channels, int l, int kernelLength) where T : unmanaged, INumber<T> =>
+        FftArgs(channels, l, kernelLength) is { } s ? 2L * s.N * (s.Channels + s.Pairs + 1) + 2L * s.Channels : 0;
+
+    private static void LaunchFftConvolution<T>(ArrayView<T> u, ArrayView<T> k, ArrayView<T> y, ArrayView<T> workspace, FftConvolutionArgs s)
+        where T : unmanaged, INumber<T>
+    {
+        var acc = Device.Accelerator;
+        long spectrumLength = 2L * s.N * s.Channels, pairsLength = 2L * s.N * s.Pairs;
+        var spectrum = workspace.SubView(0, spectrumLength);
+        var pairs = workspace.SubView(spectrumLength, pairsLength);
+        var table = workspace.SubView(spectrumLength + pairsLength, 2L * s.N);
+        var scale = workspace.SubView(spectrumLength + pairsLength + 2L * s.N, 2L * s.Channels);
+        if (typeof(T) == typeof(float))
+        {
+            var twiddle = Kernel(acc, "fftconv.twiddle", typeof(float), x => x.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int>(FftConvolutionKernel.TwiddleSingle));
+            twiddle(s.N, table.Cast<float>(), s.N);
+            FftStages(u.Cast<float>(), k.Cast<float>(), y.Cast<float>(), spectrum.Cast<float>(), pairs.Cast<float>(), table.Cast<float>(), scale.Cast<float>(), s);
+        }
+        else if (typeof(T) == typeof(double))
+        {
+            var twiddle = Kernel(acc, "fftconv.twiddle", typeof(double), x => x.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, int>(FftConvolutionKernel.TwiddleDouble));
+            twiddle(s.N, table.Cast<double>(), s.N);
+            FftStages(u.Cast<double>(), k.Cast<double>(), y.Cast<double>(), spectrum.Cast<double>(), pairs.Cast<double>(), table.Cast<double>(), scale.Cast<double>(), s);
+        }
+        else throw new NotSupportedException($"the FFT convolution runs in float32 or float64, not {typeof(T).Name}.");
+    }
+
+    private static void FftStages<T>(ArrayView<T> u, ArrayView<T> k, ArrayView<T> y, ArrayView<T> spectrum, ArrayView<T> pairs, ArrayView<T> table,
+        ArrayView<T> scale, FftConvolutionArgs s) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var acc = Device.Accelerator;
+        var scaleKernel = Kernel(acc, "fftconv.scale", typeof(T),
+            x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, FftConvolutionArgs>(FftConvolutionKernel.Scale));
+        var columns = Kernel(acc, "fftconv.columns", typeof(T),
+            x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, FftConvolutionArgs>(FftConvolutionKernel.ForwardColumns));
+        var rows = Kernel(acc, "fftconv.rows", typeof(T),
+            x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, FftConvolutionArgs, int>(FftConvolutionKernel.Rows));
+        var product = Kernel(acc, "fftconv.product", typeof(T),
+            x => x.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, T, FftConvolutionArgs>(FftConvolutionKernel.Product));
+        var inverse = Kernel(acc, "fftconv.inverse", typeof(T),
+            x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, FftConvolutionArgs>(FftConvolutionKernel.InverseColumns));
+        scaleKernel(FftConvolutionKernel.ScaleConfig(s), u, k, scale, s);
+        columns(FftConvolutionKernel.ColumnConfig(s, s.Channels), u, k, scale, spectrum, table, s);
+        rows(FftConvolutionKernel.RowConfig(s, s.Channels), spectrum, table, s, 0);
+        product(new Index2D(s.N, s.Pairs), spectrum, scale, pairs, T.One / T.CreateTruncating(s.N), s);
+        rows(FftConvolutionKernel.RowConfig(s, s.Pairs), pairs, table, s, 1);
+        inverse(FftConvolutionKernel.ColumnConfig(s, s.Pairs), pairs, table, scale, y, s);
     }
 
     // ---------------------------------------------------------------- selective scan

@@ -10,8 +10,9 @@
 //            sigma_p             ||g_p|| once every pair is orthogonal
 //
 // Plane rotations G <- G J(p, q, theta) are applied until every pair of columns satisfies
-// |gamma| <= m u sqrt(alpha beta); the column norms are then the singular values, each with a small
-// *relative* error (the method's selling point for the small singular values ESS counts).
+// |gamma| <= m u sqrt(alpha beta) or holds a column below the noise floor m u ||A||_F; the column norms are then the singular values, each with a small
+// *relative* error (the method's selling point for the small singular values ESS counts) down to
+// that floor; below it, as for any backward-stable method, only the absolute error m u ||A||_F holds.
 // Scalar loops in index order, no threads, no SIMD: this is the reference the fast tier is
 // checked against.
 
@@ -51,6 +52,14 @@ public static class NaiveSingularValues
         // Convergence threshold on |cos| of the angle between two columns: m u (the rounding error
         // of an m-term dot product); eps alone can cycle on columns that are pure rounding noise.
         double threshold = Math.Max(1, m) * SingularValues.UnitRoundoff;
+        // Columns below the method's backward error, ||g|| <= m u ||A||_F, are rounding noise (what a
+        // rotation leaves of a column that was a multiple of another): their direction is arbitrary, so
+        // rotating them never makes them orthogonal; they only shrink by a factor u per sweep until
+        // underflow, where the tangent itself rounds to zero. Such a pair counts as converged; leaving it
+        // moves no singular value by more than that norm, inside the m u ||A|| backward error.
+        double frobenius2 = 0;
+        for (int i = 0; i < g.Length; i++) frobenius2 += g[i] * g[i];
+        double noise = threshold * threshold * frobenius2;
 
         for (int sweep = 0; ; sweep++)
         {
@@ -67,6 +76,7 @@ public static class NaiveSingularValues
                         gamma += gp * gq;
                     }
                     if (gamma == 0 || Math.Abs(gamma) <= threshold * Math.Sqrt(alpha) * Math.Sqrt(beta)) continue;
+                    if (Math.Min(alpha, beta) <= noise) continue;
                     rotated = true;
                     // tan(theta) is the smaller root of t^2 + 2 zeta t - 1 = 0 (|theta| <= pi/4).
                     double zeta = (beta - alpha) / (2.0 * gamma);

@@ -11,8 +11,10 @@ namespace Reference.Cuda.Kernels;
 /// <c>offsets[b]</c> with row stride lda (<c>shapes[4 b ..]</c> = rows, cols, lda, unused), copies its
 /// n = min(rows, cols) vectors of length m = max(rows, cols) into the workspace at
 /// <c>work[workOffsets[b] ..]</c> (column p of A, or row p when rows &lt; cols), divided by
-/// scales[2 b] (the power of two at or below max |a_ij|, from the host: exact), and applies cyclic-by-row rotations (p &lt; q) until every pair
-/// satisfies |g_p . g_q| &lt;= m u ||g_p|| ||g_q|| (scales[2 b + 1] = m u, u = 2^-24 or 2^-53). Lane i owns entries i, i + 32, ... of every vector,
+/// scales[3 b] (the power of two at or below max |a_ij|, from the host: exact), and applies cyclic-by-row rotations (p &lt; q) until every pair
+/// satisfies |g_p . g_q| &lt;= m u ||g_p|| ||g_q|| (scales[3 b + 1] = m u, u = 2^-24 or 2^-53) or holds a column with
+/// ||g||^2 &lt;= scales[3 b + 2] = (m u ||A / scale||_F)^2, the noise floor below which a column's direction is rounding
+/// (the naive tier's rule, which says why). Lane i owns entries i, i + 32, ... of every vector,
 /// so each dot product is 32 partial sums joined by a butterfly (xor) shuffle, which leaves the
 /// bitwise same total in every lane: the rotate/skip decision and the sweep loop are warp-uniform.
 /// sigma[sigmaOffsets[b] + p] = ||g_p|| scale, unsorted (the host sorts descending);
@@ -46,7 +48,7 @@ internal static class SingularValuesKernel
             rowStride = m;
             colStride = 1;
         }
-        T scale = scales[2 * item], threshold = scales[2 * item + 1];
+        T scale = scales[3 * item], threshold = scales[3 * item + 1], noise = scales[3 * item + 2];
         for (int idx = lane; idx < rows * cols; idx += Lanes)
         {
             int i = idx / cols, j = idx % cols;
@@ -73,7 +75,7 @@ internal static class SingularValuesKernel
                     alpha = Sum(alpha);
                     beta = Sum(beta);
                     gamma = Sum(gamma);
-                    if (T.Abs(gamma) > threshold * T.Sqrt(alpha) * T.Sqrt(beta))
+                    if (T.Abs(gamma) > threshold * T.Sqrt(alpha) * T.Sqrt(beta) && T.Min(alpha, beta) > noise)
                     {
                         rotated = true;
                         // tan(theta): the smaller root of t^2 + 2 zeta t - 1 = 0 (|theta| <= pi/4).
