@@ -22,10 +22,21 @@ public sealed record EssMeasurement(ModelEssResult Raw, double[] LayerEss, doubl
     public double Ess => LayerEss.Sum();
     public double Tss => LayerTss.Sum();
 
+    /// <summary>ESS per channel (or head), mean over the layers that have a mixer (and over channels, splits, sequences).</summary>
+    public double MeanPerChannel
+    {
+        get
+        {
+            var per = Raw.MeanPerChannel.Where((_, i) => Raw.Channels[i] > 0).ToArray();
+            return per.Length == 0 ? 0 : per.Average();
+        }
+    }
+
     public JsonObject ToJson() => new()
     {
         ["ess"] = Ess,
         ["tss"] = Tss,
+        ["ess_per_channel"] = MeanPerChannel,
         ["layer_ess"] = new JsonArray([.. LayerEss.Select(v => (JsonNode)JsonValue.Create(v))]),
         ["layer_tss"] = new JsonArray([.. LayerTss.Select(v => (JsonNode)JsonValue.Create(v))]),
     };
