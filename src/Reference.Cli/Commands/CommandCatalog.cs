@@ -24,5 +24,6 @@ public static class CommandCatalog
         yield return GenerateCommand.Create();
         yield return ExplainCommand.Create();
         yield return ExplainCommand.CreateBenchmark();
+        yield return ExperimentCommand.Create();
     }
 }

@@ -177,6 +177,13 @@ public sealed class SequenceMixer : Layer
     /// <summary>Elements of the operator's decoding state of one sequence after <paramref name="length"/> tokens (the descriptor's CacheSize).</summary>
     public long CacheSize(int length) => descriptor.CacheSize!(opParams, length);
 
+    /// <summary>
+    /// Called by <see cref="Forward"/> with each sequence input of the operator as fed to it (on the tape,
+    /// in the descriptor's layout: GLA's log gates after the gate activation), so a training loop can add
+    /// a penalty on them (e.g. on the state transitions A_t = Diag(exp g_t)).
+    /// </summary>
+    public Action<string, Variable>? OnOperatorInput { get; set; }
+
     public override Variable Forward(Variable x)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -184,6 +191,8 @@ public sealed class SequenceMixer : Layer
             throw new ArgumentException($"x has shape {Shapes.Format(x.Shape)}, expected [B, L, {Width}].", nameof(x));
         int batch = x.Shape[0], length = x.Shape[1];
         var fed = Feed(x, 0);
+        if (OnOperatorInput is { } observe)
+            foreach (var (name, value) in fed) observe(name, value);
         var variables = differentiable.Select(n => fed.TryGetValue(n, out var v) ? v : parameters[n]).ToArray();
         var y = Run(sampleInputs, variables, batch, length);
         return Back(y, batch, length);
