@@ -7,6 +7,9 @@ public static class ExperimentCatalog
     public static IReadOnlyList<IEssExperiment> All { get; } =
     [
         new PlantedRankControl(),
+        new DistillationExperiment(),
+        new DelimitersExperiment(),
+        new HybridExperiment(),
     ];
 
     public static IReadOnlyList<string> Names => [.. All.Select(e => e.Name)];

@@ -10,6 +10,7 @@
 //      Spearman correlation over layers of ESS with the ablation cost is > 0.
 // Verdict: reproduced when the correlation is > 0 in every seed, not reproduced when < 0 in every
 // seed, inconclusive otherwise (SeedAgreement).
+using System.Text.Json.Nodes;
 using Reference.Autodiff;
 using Reference.Models;
 
@@ -41,7 +42,13 @@ internal sealed record HybridSettings(int Width, int Vocabulary, int Length, int
         Fit = new FitSettings(Steps: 4000, LearningRate: 1e-3, Batch: 64),
     };
 
-    public HybridSettings Scaled(double budgetScale) => this with { Fit = Fit.Scaled(budgetScale) };
+    /// <summary>Steps and data sizes multiplied by the budget scale (tests run the preset at a tiny scale).</summary>
+    public HybridSettings Scaled(double budgetScale) => this with
+    {
+        Fit = Fit.Scaled(budgetScale),
+        TrainCount = Math.Max(64, (int)Math.Round(TrainCount * budgetScale)), TestCount = Math.Max(16, (int)Math.Round(TestCount * budgetScale)),
+        EssSequences = Math.Max(2, (int)Math.Round(EssSequences * budgetScale)),
+    };
 
     public ModelSpec Model() => new(Width, [.. Layers.Select(l => new BlockSpec(l.Mixer, new ChannelMixerSpec(ChannelMixerKind.SwiGlu)))]);
 
@@ -75,7 +82,7 @@ internal static class Hybrid
             (layers[i], excess[i], minimum[i]) = Measure(model, test, settings.EssSequences, seed, accuracy[i]);
             progress?.Report($"hybrid seed {seed}: accuracy {accuracy[i]:F3}; ESS per layer {string.Join(", ", layers[i].Select(l => l.Ess.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)))}");
         });
-        var correlation = layers.Select(l => SeedAgreement.Spearman(l.Select(x => x.Ess).ToArray(), l.Select(x => x.AblationCost).ToArray())).ToArray();
+        var correlation = layers.Select(l => Correlation.Spearman(l.Select(x => x.Ess).ToArray(), l.Select(x => x.AblationCost).ToArray())).ToArray();
         return new HybridOutcome([.. layers.SelectMany(l => l)], seeds, accuracy, correlation, SeedAgreement.Sign(correlation), excess.Max(), minimum.Min());
     }
 
@@ -142,5 +149,70 @@ internal static class Hybrid
             }
         }
         return metrics.Accuracy;
+    }
+}
+
+/// <summary>`reference experiment hybrid`.</summary>
+public sealed class HybridExperiment : IEssExperiment
+{
+    public string Name => "hybrid";
+
+    public string Claim => "Hybrids (sec. 4-5): ESS per layer shows where a hybrid (recurrence + attention) model uses its state; " +
+        "tested here as: layers with more ESS cost more accuracy when removed, i.e. corr(layer ESS, ablation cost) > 0.";
+
+    public ExperimentReport Run(ExperimentOptions options, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var settings = (options.Preset == Preset.Small ? HybridSettings.Small : HybridSettings.Large).Scaled(options.BudgetScale);
+        var outcome = Hybrid.Run(settings, options.Seeds, Math.Max(1, options.Threads == 0 ? Environment.ProcessorCount : options.Threads), options.Progress, cancellation);
+        var verdict = SeedAgreement.ToVerdict(outcome.Sign, options.Seeds.Count);
+        int depth = settings.Layers.Count;
+        SeedSpread Of(int layer, Func<HybridLayer, double> f) => SeedSpread.Of(outcome.Layers.Where(l => l.Layer == layer).Select(f));
+        string PerLayer(Func<HybridLayer, double> f, string format) => string.Join("; ", Enumerable.Range(0, depth).Select(i => $"{i} {settings.Layers[i].Label} {Of(i, f).Format(format)}"));
+        var correlation = SeedSpread.Of(outcome.Correlation.Select(x => double.IsNaN(x) ? 0 : x));
+        string measured = $"hybrid [{string.Join(", ", settings.Layers.Select(l => l.Label))}] (SwiGLU after each mixer) trained on in-context recall, {options.Seeds.Count} seeds, " +
+            $"accuracy {SeedSpread.Of(outcome.Accuracy).Format()}. Per layer ESS (entropy, summed over heads): {PerLayer(l => l.Ess, "F2")}. " +
+            $"TSS: {PerLayer(l => l.Tss, "F2")}. Utilization: {PerLayer(l => l.Utilization, "F3")}. Ablation cost (accuracy lost without the layer's mixer): " +
+            $"{PerLayer(l => l.AblationCost, "F3")}. Spearman(layer ESS, ablation cost): {correlation.Format()}; verdict rule: > 0 (< 0) in every seed.";
+        var result = new JsonObject
+        {
+            ["ess"] = "entropy-ESS summed over heads, mean over splits and held-out sequences; tolerance form: tau = " +
+                $"{LayerSpectra.DefaultRho} x the largest sigma_1 over splits of each head's operator on each sequence",
+            ["task"] = settings.Task().Describe(),
+            ["steps"] = settings.Fit.Steps, ["width"] = settings.Width,
+            ["layers"] = new JsonArray([.. settings.Layers.Select(l => (JsonNode)JsonValue.Create($"{l.Mixer.Operator} heads {l.Mixer.Heads}" + (l.Mixer.KeyDim is { } k ? $" k {k}" : "")))]),
+            ["accuracy"] = OutcomeJson.Numbers(outcome.Accuracy),
+            ["spearman_ess_ablation"] = OutcomeJson.Numbers(outcome.Correlation),
+            ["max_ess_minus_tss"] = OutcomeJson.Number(outcome.BoundExcess),
+            ["min_ess"] = OutcomeJson.Number(outcome.MinimumEss),
+            ["per_layer"] = new JsonArray([.. outcome.Layers.Select(l => (JsonNode)new JsonObject
+            {
+                ["seed"] = l.Seed, ["layer"] = l.Layer, ["mixer"] = l.Mixer, ["ess"] = OutcomeJson.Number(l.Ess), ["tolerance_ess"] = OutcomeJson.Number(l.ToleranceEss),
+                ["tss"] = OutcomeJson.Number(l.Tss), ["utilization"] = OutcomeJson.Number(l.Utilization), ["ablation_cost"] = OutcomeJson.Number(l.AblationCost),
+                ["ess_per_split"] = OutcomeJson.Numbers(l.PerPosition),
+            })]),
+        };
+        double[] layerX = [.. Enumerable.Range(0, depth).Select(i => (double)i)];
+        var byLayer = new List<PlotSeries>
+        {
+            new("ESS", layerX, [.. Enumerable.Range(0, depth).Select(i => Of(i, l => l.Ess).Mean)], [.. Enumerable.Range(0, depth).Select(i => Of(i, l => l.Ess).Std)]),
+            new("TSS", layerX, [.. Enumerable.Range(0, depth).Select(i => Of(i, l => l.Tss).Mean)]),
+        };
+        int splits = outcome.Layers[0].PerPosition.Length;
+        double[] splitX = [.. Enumerable.Range(1, splits).Select(s => (double)s)];
+        var positions = Enumerable.Range(0, depth).Select(i => new PlotSeries($"{i} {settings.Layers[i].Label}", splitX,
+            [.. Enumerable.Range(0, splits).Select(s => outcome.Layers.Where(l => l.Layer == i).Average(l => l.PerPosition[s]))])).ToList();
+        var ablation = options.Seeds.Select(seed =>
+        {
+            var l = outcome.Layers.Where(x => x.Seed == seed).ToArray();
+            return new PlotSeries($"seed {seed}", [.. l.Select(x => x.Ess)], [.. l.Select(x => x.AblationCost)], Lines: false);
+        }).ToList();
+        return new ExperimentReport(Name, Claim, verdict, measured, result,
+        [
+            ExperimentPlots.Figure("hybrid_layers.png", "Hybrid: ESS and TSS per layer", "layer", "state (summed over heads)", byLayer),
+            ExperimentPlots.Figure("hybrid_positions.png", "Hybrid: ESS per split, per layer", "split s", "ESS (entropy, summed over heads)", positions),
+            ExperimentPlots.Figure("hybrid_ablation.png", "Hybrid: layer ESS vs accuracy lost when the layer's mixer is removed", "layer ESS", "ablation cost (accuracy)", ablation),
+        ]);
     }
 }

@@ -47,7 +47,7 @@ public sealed class DelimitersExperimentTests
     [Fact]
     public void Property_SmallPresetAtATinyBudgetKeepsItsInvariants()
     {
-        var settings = DelimiterSettings.Small.Scaled(0.01) with { TrainCount = 200, TestCount = 32, EssSequences = 6 };
+        var settings = DelimiterSettings.Small.Scaled(0.01);
         var outcome = Delimiters.Run(settings, [1UL, 2UL], threads: 2, progress: null, TestContext.Current.CancellationToken);
         Assert.Equal(2 * settings.Mixers.Count, outcome.Points.Count);
         foreach (var p in outcome.Points)

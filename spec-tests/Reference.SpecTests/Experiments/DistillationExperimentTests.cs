@@ -7,7 +7,7 @@ public sealed class DistillationExperimentTests
     [Fact]
     public void Property_SmallPresetAtATinyBudgetKeepsItsInvariants()
     {
-        var settings = DistillationSettings.Small.Scaled(0.01) with { TrainCount = 200, TestCount = 32, EssSequences = 3 };
+        var settings = DistillationSettings.Small.Scaled(0.01);
         var outcome = Distillation.Run(settings, [1UL, 2UL], threads: 2, progress: null, TestContext.Current.CancellationToken);
         Assert.Equal(2 * settings.Teachers.Count, outcome.Points.Count);
         foreach (var p in outcome.Points)
@@ -49,14 +49,8 @@ public sealed class DistillationExperimentTests
     }
 
     [Fact]
-    public void Property_RankCorrelationsAreTheTextbookOnes()
+    public void Property_SeedSignsNeedEverySeed()
     {
-        Assert.Equal(1.0, SeedAgreement.Spearman([1, 2, 3, 4], [10, 20, 35, 100]), 12);
-        Assert.Equal(-1.0, SeedAgreement.Spearman([1, 2, 3, 4], [4, 3, 2, 1]), 12);
-        Assert.Equal([1.0, 2.5, 2.5, 4.0], SeedAgreement.Ranks([1, 5, 5, 9]));
-        // Pearson of (1, 2, 3) with (1, 3, 2): cov 0.5, var 1 each -> 0.5.
-        Assert.Equal(0.5, SeedAgreement.Pearson([1, 2, 3], [1, 3, 2]), 12);
-        Assert.True(double.IsNaN(SeedAgreement.Pearson([1, 1, 1], [1, 2, 3])));
         Assert.Equal(SeedSign.Positive, SeedAgreement.Sign([0.1, 0.3]));
         Assert.Equal(SeedSign.Negative, SeedAgreement.Sign([-0.1, -0.3]));
         Assert.Equal(SeedSign.Overlap, SeedAgreement.Sign([-0.1, 0.3]));

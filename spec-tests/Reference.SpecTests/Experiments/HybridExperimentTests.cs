@@ -8,7 +8,7 @@ public sealed class HybridExperimentTests
     [Fact]
     public void Property_SmallPresetAtATinyBudgetKeepsItsInvariants()
     {
-        var settings = HybridSettings.Small.Scaled(0.01) with { TrainCount = 200, TestCount = 32, EssSequences = 3 };
+        var settings = HybridSettings.Small.Scaled(0.01);
         var outcome = Hybrid.Run(settings, [1UL, 2UL], threads: 2, progress: null, TestContext.Current.CancellationToken);
         Assert.Equal(2 * settings.Layers.Count, outcome.Layers.Count);
         Assert.True(outcome.BoundExcess <= 1e-9, $"ESS exceeds TSS by {outcome.BoundExcess}");
