@@ -1,4 +1,4 @@
-// Delimiters (ESS paper, arXiv:2504.19561, sec. 5: ESS per position around end-of-sequence tokens;
+// Delimiters (ESS paper, arXiv:2504.19561: ESS per position around end-of-sequence tokens;
 // how strongly a model lowers its ESS at a delimiter orders the mixers softmax attention > GLA >
 // weighted (decayed) linear attention > linear attention). The reason the order is expected: softmax
 // attention can drop any past token at any query, GLA can close its input-dependent gate at the
@@ -253,7 +253,7 @@ public sealed class DelimitersExperiment : IEssExperiment
 {
     public string Name => "delimiters";
 
-    public string Claim => "Delimiters (sec. 5): ESS drops at delimiter (EOS) tokens, and the strength of this modulation orders the mixers " +
+    public string Claim => "Delimiters (arXiv:2504.19561): ESS drops at delimiter (EOS) tokens, and the strength of this modulation orders the mixers " +
         "softmax attention > GLA > weighted (decayed) linear attention > linear attention.";
 
     public ExperimentReport Run(ExperimentOptions options, CancellationToken cancellation)

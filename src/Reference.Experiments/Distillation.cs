@@ -1,4 +1,4 @@
-// Distillation (ESS paper, arXiv:2504.19561, sec. 5: teachers that use more of their state are
+// Distillation (ESS paper, arXiv:2504.19561: teachers that use more of their state are
 // harder to distill into students with a small state, so teacher ESS predicts the distillation gap).
 // Small-scale reading, per seed:
 //   1. teachers of growing capacity, one model each: a short causal convolution block (the token shift
@@ -158,7 +158,7 @@ public sealed class DistillationExperiment : IEssExperiment
 {
     public string Name => "distillation";
 
-    public string Claim => "Distillation (sec. 5): teacher ESS predicts how hard a teacher is to distill; teachers that use more state leave a larger gap " +
+    public string Claim => "Distillation (arXiv:2504.19561): teacher ESS predicts how hard a teacher is to distill; teachers that use more state leave a larger gap " +
         "(student KL to the teacher) when distilled into a small-state student, i.e. corr(teacher ESS, gap) > 0.";
 
     public ExperimentReport Run(ExperimentOptions options, CancellationToken cancellation)

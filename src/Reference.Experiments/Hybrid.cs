@@ -157,7 +157,7 @@ public sealed class HybridExperiment : IEssExperiment
 {
     public string Name => "hybrid";
 
-    public string Claim => "Hybrids (sec. 4-5): ESS per layer shows where a hybrid (recurrence + attention) model uses its state; " +
+    public string Claim => "Hybrids (arXiv:2504.19561): ESS per layer shows where a hybrid (recurrence + attention) model uses its state; " +
         "tested here as: layers with more ESS cost more accuracy when removed, i.e. corr(layer ESS, ablation cost) > 0.";
 
     public ExperimentReport Run(ExperimentOptions options, CancellationToken cancellation)

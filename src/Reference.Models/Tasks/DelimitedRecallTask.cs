@@ -1,5 +1,5 @@
 // In-context recall over documents separated by a delimiter (end-of-sequence) token: the setting of
-// the ESS paper's delimiter study (arXiv:2504.19561, sec. 5: ESS per position around EOS tokens),
+// the ESS paper's delimiter study (arXiv:2504.19561: ESS per position around EOS tokens),
 // built from MAD's in-context recall (arXiv:2403.17844, sec. 3.1) so that a small model can learn it.
 // A sequence is S segments; each is a run of "k v" pairs followed by the delimiter. Every segment draws
 // its own key -> value table, so a binding from an earlier segment is a wrong answer in a later one:
