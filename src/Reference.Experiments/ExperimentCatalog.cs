@@ -10,6 +10,9 @@ public static class ExperimentCatalog
         new SaturationExperiment(),
         new InitializationExperiment(),
         new RegularizerExperiment(),
+        new DistillationExperiment(),
+        new DelimitersExperiment(),
+        new HybridExperiment(),
     ];
 
     public static IReadOnlyList<string> Names => [.. All.Select(e => e.Name)];

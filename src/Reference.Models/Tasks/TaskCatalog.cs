@@ -20,6 +20,7 @@ public static class TaskCatalog
             ["mqar"] = Settings(("vocab", "8192"), ("length", "64"), ("pairs", "4"), ("power_a", "0.01"), ("train", "100000"), ("test", "3000")),
             ["h3-recall"] = Settings(("vocab", "20"), ("length", "40"), ("train", "5000"), ("test", "500")),
             ["h3-induction"] = Settings(("vocab", "20"), ("length", "30"), ("train", "5000"), ("test", "500")),
+            [DelimitedRecallTask.TaskName] = Settings(("vocab", "17"), ("length", "64"), ("segments", "4"), ("train", "12800"), ("test", "1280")),
             [TextTask.TaskName] = Settings(("tokenizer", "bytes"), ("length", "128"), ("train", "0"), ("test", "0"), ("corpus", TextTask.DefaultCorpus)),
         };
 
@@ -53,6 +54,7 @@ public static class TaskCatalog
             "compression" => new CompressionTask(I("vocab"), I("length")) { TrainCount = train, TestCount = test },
             "selective-copying" => new SelectiveCopyingTask(I("vocab"), I("length"), I("copies")) { TrainCount = train, TestCount = test },
             "mqar" => new MqarTask(I("vocab"), I("length"), I("pairs"), D("power_a")) { TrainCount = train, TestCount = test },
+            DelimitedRecallTask.TaskName => new DelimitedRecallTask(I("vocab"), I("length"), I("segments")) { TrainCount = train, TestCount = test },
             "h3-recall" => new H3CatalogTask(H3Task.AssociativeRecall, I("vocab"), I("length")) { TrainCount = train, TestCount = test },
             _ => new H3CatalogTask(H3Task.InductionHead, I("vocab"), I("length")) { TrainCount = train, TestCount = test },
         };
