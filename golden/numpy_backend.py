@@ -1099,6 +1099,9 @@ def connectomics_product_filter(p, x, dtype):
         w = ((freq >= p["low"]) & (freq <= p["high"])).astype(np.float64)
     else:
         w = x["re"].astype(np.float64) + 1j * x["im"].astype(np.float64)
+        if p["mask"] == "amplitude_atanh":
+            # hypercoil's amplitude-tanh image of the learned preimage: amplitude tanh(|p|), phase of p.
+            w = np.tanh(np.abs(w)) * np.exp(1j * np.angle(w))
     return {"y": np.fft.irfft(w * np.fft.rfft(series.astype(np.float64), axis=-1), n=t, axis=-1).astype(dtype)}
 
 
@@ -1299,6 +1302,45 @@ def run_batch(golden, out, precision):
         written += 1
     print("numpy backend: wrote %d cases to %s" % (written, out))
     return 0
+
+
+def _joint_cov(p, x, dtype, first, second):
+    """Covariance of the stacked variables [first; second] per batch: numpy.cov with aweights (none or vector
+    weights), the coupling-matrix formula for matrix weights; returns the joint [B, V1 + V2, V1 + V2] matrix."""
+    a = x[first].astype(dtype)
+    b = x[second].astype(dtype)
+    w = x.get("weight")
+    out = []
+    for i in range(a.shape[0]):
+        joint = np.concatenate([a[i], b[i]], axis=0)
+        if w is not None and w.ndim == 2:
+            m = w.astype(dtype)
+            total = m.sum()
+            centred = joint - (joint @ (m.sum(axis=1) / total))[:, None]
+            colsum = m.sum(axis=0)
+            out.append(centred @ m @ centred.T / (total - p["ddof"] * (colsum @ colsum) / total))
+        else:
+            out.append(np.atleast_2d(np.cov(joint, ddof=p["ddof"], aweights=None if w is None else w.astype(dtype))))
+    return np.stack(out)
+
+
+def connectomics_paired_covariance(p, x, dtype):
+    """The off-diagonal block C_XY of the joint covariance of [x; y]."""
+    vx = x["x"].shape[-2]
+    return {"pcov": _joint_cov(p, x, dtype, "x", "y")[:, :vx, vx:].astype(dtype)}
+
+
+def connectomics_conditional_covariance(p, x, dtype):
+    """Schur complement S_XX - S_XZ S_ZZ^-1 S_ZX of the joint covariance of [x; z] with l2 on its diagonal."""
+    v = x["x"].shape[-2]
+    joint = _joint_cov(p, x, dtype, "x", "z")
+    joint = joint + dtype(p["l2"]) * np.eye(joint.shape[-1], dtype=dtype)
+    sxx, sxz, szz = joint[:, :v, :v], joint[:, :v, v:], joint[:, v:, v:]
+    return {"ccov": (sxx - sxz @ np.linalg.solve(szz, np.swapaxes(sxz, -1, -2))).astype(dtype)}
+
+
+OPS.update({"connectomics.paired_covariance": connectomics_paired_covariance,
+            "connectomics.conditional_covariance": connectomics_conditional_covariance})
 
 
 def main(argv):

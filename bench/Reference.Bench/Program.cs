@@ -46,6 +46,12 @@ public static class Program
             Cnn3dTrainCpuTime.Run();
             return;
         }
+        // `--training-cpu-time [repeats]`: training steps of the attention and H3 models vs the float64 GEMM rate, CPU time (see TrainingCpuTime).
+        if (args.Length > 0 && args[0] == "--training-cpu-time")
+        {
+            TrainingCpuTime.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5);
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -122,7 +122,7 @@ public static class SingularValues
     /// </summary>
     internal static void ForEachWithWorkspace(int count, int workspaceSize, int maxThreads, Action<int, Span<double>> body)
     {
-        int threads = maxThreads == 0 ? Environment.ProcessorCount : maxThreads;
+        int threads = maxThreads == 0 ? Reference.Core.KernelThreads.Default : maxThreads;
         threads = Math.Max(1, Math.Min(threads, count));
         if (threads == 1)
         {

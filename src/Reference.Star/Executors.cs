@@ -6,7 +6,7 @@
 // A job whose result file is missing or unreadable after it ended (it exited non-zero, was killed at
 // its time limit, or ended without writing) is retried, up to `retries` more times; then its result is
 // a failure (objectives +inf, the reason kept), never dropped. Executors:
-//   local  a pool of `workers` threads evaluating in-process (default: one per core);
+//   local  `workers` dedicated threads evaluating in-process, largest models first (default: one per core);
 //   slurm  one `sbatch --array` job array per round (the first round every job, retries only the failed
 //          indices), results read from the files; the round ends when all are there or the array left squeue.
 // Faults for tests are injected per (task, attempt): "exit1" (the job exits with status 1), "noresult"
@@ -16,6 +16,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Reference.Core;
 using Reference.Core.IO;
 
 namespace Reference.Star;
@@ -70,17 +71,39 @@ public static class JobFiles
 
     /// <summary>Rounds of attempts until every job has a result or has used its retries.</summary>
     public static IReadOnlyList<EvaluationResult> WithRetries(IReadOnlyList<Genome> genomes, string directory, int retries,
-        Func<IReadOnlyList<int>, int, IReadOnlyDictionary<int, string>> attempt, Action<EvaluationResult>? onResult)
+        Func<IReadOnlyList<int>, int, IReadOnlyDictionary<int, string>> attempt, Action<EvaluationResult>? onResult) =>
+        WithRetries(genomes, directory, retries, (pending, round, _) => attempt(pending, round), onResult);
+
+    /// <summary>
+    /// As above; the attempt may also call its third argument with a job index as soon as that job's result
+    /// file is written, so the result is reported (and logged by the evolution) while the round still runs.
+    /// </summary>
+    public static IReadOnlyList<EvaluationResult> WithRetries(IReadOnlyList<Genome> genomes, string directory, int retries,
+        Func<IReadOnlyList<int>, int, Action<int>, IReadOnlyDictionary<int, string>> attempt, Action<EvaluationResult>? onResult)
     {
         var results = new EvaluationResult?[genomes.Count];
         var why = new string[genomes.Count];
         var pending = Enumerable.Range(0, genomes.Count).ToList();
+        var gate = new object();
         for (int round = 0; round <= retries && pending.Count > 0; round++)
         {
-            var failures = attempt(pending, round);
+            int attemptNumber = round + 1;
+            void Finished(int i)
+            {
+                var (r, _) = Read(directory, i, genomes[i]);
+                if (r is null) return;
+                lock (gate)
+                {
+                    if (results[i] is not null) return;
+                    results[i] = r with { Attempts = attemptNumber };
+                }
+                onResult?.Invoke(results[i]!);
+            }
+            var failures = attempt(pending, round, Finished);
             var still = new List<int>();
             foreach (int i in pending)
             {
+                if (results[i] is not null) continue;
                 var (r, reason) = Read(directory, i, genomes[i]);
                 if (r is not null)
                 {
@@ -104,7 +127,15 @@ public static class JobFiles
     }
 }
 
-/// <summary>A pool of threads evaluating in-process.</summary>
+/// <summary>
+/// A pool of threads evaluating in-process. Each worker is a dedicated thread (not a thread-pool thread)
+/// that takes the next job from a shared counter, largest models first (longest-processing-time order
+/// keeps the last wave of a generation short), and runs each job on its own thread so a job past the
+/// time limit can be abandoned. Each job caps the kernels inside it at its share of the cores
+/// (<see cref="KernelThreads"/>: one thread per job with one worker per core), so two trainings do not
+/// each fork GEMM and Parallel.For helpers that queue behind the other job and spin in fork/join waits.
+/// Why this shape, and the measurements behind it: bench/NOTES.md, "STAR local executor".
+/// </summary>
 public sealed class LocalExecutor(int workers = 0, int retries = 2, TimeSpan? timeout = null, FaultInjector? faults = null) : IExecutor
 {
     public string Name => "local";
@@ -117,31 +148,59 @@ public sealed class LocalExecutor(int workers = 0, int retries = 2, TimeSpan? ti
         ArgumentNullException.ThrowIfNull(genomes);
         ArgumentNullException.ThrowIfNull(settings);
         JobFiles.Prepare(genomes, settings, directory);
-        var gate = new object();
-        return JobFiles.WithRetries(genomes, directory, Retries, (pending, round) =>
+        int vocabulary = settings.CreateTask().Vocabulary;
+        return JobFiles.WithRetries(genomes, directory, Retries, (pending, round, finished) =>
         {
             var failures = new Dictionary<int, string>();
-            Parallel.ForEach(pending, new ParallelOptions { MaxDegreeOfParallelism = Workers }, i =>
+            var gate = new object();
+            // Largest first; ties in index order, so the schedule is deterministic for given genomes.
+            int[] order = [.. pending.OrderByDescending(i => StarModel.FormulaParameterCount(genomes[i], settings.Sizes, vocabulary, sharing: true)).ThenBy(i => i)];
+            int next = -1;
+            void Work()
             {
-                string? fault = faults?.Invoke(i, round);
-                string? failure = null;
-                if (fault == "exit1") failure = "exit status 1";
-                else if (fault == "noresult") failure = null;
-                else if (fault == "hang") failure = $"timed out after {Timeout.TotalSeconds:G4} s";
-                else
+                for (int n = Interlocked.Increment(ref next); n < order.Length; n = Interlocked.Increment(ref next))
                 {
-                    var job = Task.Run(() => GenomeEvaluator.Evaluate(genomes[i], settings));
-                    try
-                    {
-                        if (job.Wait(Timeout)) AtomicFile.WriteAllText(JobFiles.ResultPath(directory, i), job.Result.ToJson().ToJsonString());
-                        else failure = $"timed out after {Timeout.TotalSeconds:G4} s";
-                    }
-                    catch (AggregateException e) { failure = $"evaluation threw {e.InnerException?.GetType().Name}: {e.InnerException?.Message}"; }
+                    int i = order[n];
+                    string? failure = RunOne(i, round, genomes[i], settings, directory);
+                    if (failure is not null) lock (gate) failures[i] = failure;
+                    else finished(i);
                 }
-                if (failure is not null) lock (gate) failures[i] = failure;
-            });
+            }
+            var threads = Enumerable.Range(0, Math.Min(Workers, order.Length) - 1)
+                .Select(w => new Thread(Work) { IsBackground = true, Name = $"star-worker-{w + 1}" }).ToList();
+            threads.ForEach(t => t.Start());
+            Work();   // the calling thread is worker 0
+            threads.ForEach(t => t.Join());
             return failures;
         }, onResult);
+    }
+
+    /// <summary>One attempt of job <paramref name="i"/>: null on success (result file written), else the reason.</summary>
+    private string? RunOne(int i, int round, Genome genome, EvaluationSettings settings, string directory)
+    {
+        switch (faults?.Invoke(i, round))
+        {
+            case "exit1": return "exit status 1";
+            case "noresult": return null;
+            case "hang": return $"timed out after {Timeout.TotalSeconds:G4} s";
+        }
+        EvaluationResult? result = null;
+        Exception? error = null;
+        var job = new Thread(() =>
+        {
+            try
+            {
+                // This job's share of the cores for the kernels inside it (bench/NOTES.md, "STAR local executor").
+                using var share = KernelThreads.Limit(Math.Max(1, Environment.ProcessorCount / Workers));
+                result = GenomeEvaluator.Evaluate(genome, settings);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException) { error = e; }
+        }) { IsBackground = true, Name = $"star-eval-{i}" };
+        job.Start();
+        if (!job.Join(Timeout)) return $"timed out after {Timeout.TotalSeconds:G4} s";
+        if (error is not null) return $"evaluation threw {error.GetType().Name}: {error.Message}";
+        AtomicFile.WriteAllText(JobFiles.ResultPath(directory, i), result!.ToJson().ToJsonString());
+        return null;
     }
 }
 

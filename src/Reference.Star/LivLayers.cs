@@ -6,8 +6,11 @@
 //   SA-r      q = x Wq, k = x Wk, v = x Wv (Wk, Wv: D -> D / r), rotary on q, k, then
 //             attention.softmax (Hq = H, Hkv = H / r), then Wo: D -> D.  r = 1 (SA-1, SA-2), 4 (SA-3), 2 (SA-4).
 //             SA-2 also runs conv.causal (3 taps, depthwise) on q, k, v in the featurizer.
-//   Rec-1     u = silu(x Wu), Delta = x Wdt (+ bias), B = x Wb, C = x Wc (N = 16, one group), z = x Wz,
-//             A = -exp(a_log) with a_log = log(1..N) (S4D-real), ssm.selective_scan(u, Delta, A, B, C, skip, z), Wo.
+//   Rec-1     Mamba's block (Gu & Dao, arXiv:2312.00752, sec. 3.4 and fig. 3): u = silu(conv.causal(x Wu)) with a
+//             depthwise short kernel [D, 3] (no bias), then Delta = u Wdt (+ bias), B = u Wb, C = u Wc (N = 16, one
+//             group) from the convolved input, z = x Wz, A = -exp(a_log) with a_log = log(1..N) (S4D-real),
+//             ssm.selective_scan(u, Delta, A, B, C, skip, z), Wo. Its decoding state is the scan state [D, N]
+//             plus the convolution's last 2 inputs [D, 2].
 //   Rec-2     q, k = x Wq, x Wk (K = 2 per head), v = x Wv, g = logsigmoid(x Wg) / 16, recurrence.gla, Wo.
 //   GConv-1   q, k, v = x W{q,k,v}; y = q * (h conv (k * v)) by conv.causal with an explicit kernel h [D, 3]; Wo.
 //   GConv-2   as GConv-1 with an implicit kernel of the input's length (Hyena, Poli et al. arXiv:2302.10866,
@@ -89,7 +92,7 @@ public static class LivFormulas
             case 5:
                 return
                 [
-                    new("u", [d, d], true, null), new("dt", [d, d], true, null), new("dt_bias", [d], true, null), new("a_log", [d, s.StateExpansion], true, null),
+                    new("u", [d, d], true, null), new("conv_u", [d, s.ShortTaps], true, null), new("dt", [d, d], true, null), new("dt_bias", [d], true, null), new("a_log", [d, s.StateExpansion], true, null),
                     new("b", [s.StateExpansion, d], true, "b"), new("c", [s.StateExpansion, d], true, "c"), new("skip", [d], true, null),
                     new("z", [d, d], true, null), new("o", [d, d], false, null),
                 ];
@@ -133,7 +136,7 @@ public static class LivFormulas
                 if (baseId == 2) list.AddRange([(null, Conv(d, s.ShortTaps)), ("k", Conv(2 * hkv * s.HeadDim, s.ShortTaps))]);
                 return list;
             }
-            case 5: return [(null, (long)d * s.StateExpansion)];   // SelectiveScanState x [B, D, N]
+            case 5: return [(null, (long)d * s.StateExpansion), (null, Conv(d, s.ShortTaps))];   // SelectiveScanState x [B, D, N] and the short conv's history
             case 6: return [(null, OperatorRegistry.Get("recurrence.gla").CacheSize!(Params.Of(("h", s.Heads), ("k", s.GlaKeyDim), ("v", s.HeadDim)), length))];
             case 7: return [("k", Conv(d, s.ShortTaps))];
             case 8: return [("k", Conv(d, length + 1))];   // the implicit kernel spans the whole history: the last L inputs
@@ -258,10 +261,12 @@ public sealed class LivBranch
             case 5:
             {
                 int n = Sizes.StateExpansion;
-                var u = ChannelMajor(Ops.Silu(Proj("u")));
-                var delta = ChannelMajor(Proj("dt"));
-                var bb = Feature("b", () => Ops.Reshape(ChannelMajor(Proj("b")), b, 1, n, l));
-                var cc = Feature("c", () => Ops.Reshape(ChannelMajor(Proj("c")), b, 1, n, l));
+                var convolved = Ops.Silu(ShortConv(Proj("u"), "conv_u"));              // [B, L, D]
+                Variable FromU(string name) => ChannelMajor(Ops.Linear(convolved, W(name)));
+                var u = ChannelMajor(convolved);
+                var delta = FromU("dt");
+                var bb = Feature("b", () => Ops.Reshape(FromU("b"), b, 1, n, l));
+                var cc = Feature("c", () => Ops.Reshape(FromU("c"), b, 1, n, l));
                 var z = ChannelMajor(Proj("z"));
                 var y = Reference.Operators.StateSpace.SsmOps.SelectiveScan(u, delta, W("a_log"), bb, cc, W("skip"), z, W("dt_bias"));
                 return Ops.Linear(ChannelMajor(y), W("o"));

@@ -174,7 +174,7 @@ public sealed class EvolutionTests : IDisposable
         var (code, _, error) = Cli(["evaluate", genome, "--objectives", "params,cache", "--width", "8", "--cache-length", "100", "--out", result]);
         Assert.True(code == 0, error);
         var r = EvaluationResult.FromJson(JsonNode.Parse(File.ReadAllText(result)));
-        Assert.Equal(16L * 8 + 2 * 2 * 2 * 8, (long)r.Values["cache"]);   // Rec-1 16 D, two GConv-1-Diff 2 x 2 (k - 1) D
+        Assert.Equal(16L * 8 + 2 * 8 + 2 * 2 * 2 * 8, (long)r.Values["cache"]);   // Rec-1 16 D + (k - 1) D, two GConv-1-Diff 2 x 2 (k - 1) D
         File.WriteAllText(genome, """{"genes": [[1,1,2,1,1],[7,1,2,1,1]]}""");
         (code, _, error) = Cli(["evaluate", genome, "--objectives", "params"]);
         Assert.Equal(2, code);

@@ -47,6 +47,8 @@ public class LivTests
         Assert.Equal(256, LivFormulas.Parts(1, Sizes).Sum(p => p.Count));
         Assert.Equal(160, LivFormulas.Parts(3, Sizes).Sum(p => p.Count));
         Assert.Equal(576, LivFormulas.Parts(9, Sizes).Sum(p => p.Count));
+        // Rec-1 (Mamba-like): u, dt, z, o = 4 D^2; conv_u 3 D; dt_bias, skip 2 D; a_log, B, C 3 D N = 256 + 24 + 16 + 384.
+        Assert.Equal(680, LivFormulas.Parts(5, Sizes).Sum(p => p.Count));
     }
 
     [Fact]
@@ -63,7 +65,7 @@ public class LivTests
             {
                 1 or 2 or 3 or 4 => Kv(f["k"].Value, f["v"].Value) + (c.BaseId == 2
                     ? Conv(Sizes.Width, Sizes.ShortTaps) + Conv(f["k"].Shape[1] * f["k"].Shape[3] + f["v"].Shape[1] * f["v"].Shape[3], Sizes.ShortTaps) : 0),
-                5 => new SelectiveScanState(1, Sizes.Width, f["b"].Shape[2]).X.Length,
+                5 => new SelectiveScanState(1, Sizes.Width, f["b"].Shape[2]).X.Length + Conv(Sizes.Width, Sizes.ShortTaps),
                 6 => new GatedLinearAttentionState(Tensor<double>.Zeros(1, f["q"].Shape[1], f["q"].Shape[3], Sizes.HeadDim)).S.Length,
                 7 => Conv(f["k"].Shape[2], Sizes.ShortTaps),
                 8 => Conv(f["k"].Shape[2], length + 1),
@@ -90,7 +92,7 @@ public class LivTests
             Assert.Equal(2L * l * d, StarModel.CacheSizes(One(1), Sizes, l).Sum());           // attention 2 L d / r
             Assert.Equal(2L * l * d / 4, StarModel.CacheSizes(One(3), Sizes, l).Sum());
             Assert.Equal(2L * l * d / 2, StarModel.CacheSizes(One(4), Sizes, l).Sum());
-            Assert.Equal(16L * d, StarModel.CacheSizes(One(5), Sizes, l).Sum());                // recurrence d e
+            Assert.Equal(16L * d + 2 * d, StarModel.CacheSizes(One(5), Sizes, l).Sum());        // recurrence d e + short conv (k - 1) d
             Assert.Equal(2L * d, StarModel.CacheSizes(One(6), Sizes, l).Sum());
             Assert.Equal(2L * d, StarModel.CacheSizes(One(7), Sizes, l).Sum());                 // short conv (k - 1) d
             Assert.Equal((long)l * d, StarModel.CacheSizes(One(8), Sizes, l).Sum());            // long conv L d

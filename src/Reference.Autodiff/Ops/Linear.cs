@@ -59,5 +59,6 @@ public static partial class Ops
         if (Tape.FastKernels) FastGemm.Multiply(transA, transB, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
         else NaiveGemm.Multiply(transA, transB, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
         GemmTicks += Stopwatch.GetTimestamp() - start;
+        GemmFlops += 2.0 * m * n * k;
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Reference.Star;
+using Spectre.Console;
 
 namespace Reference.Cli.Commands;
 
@@ -55,29 +56,58 @@ public static class EvolveCommand
                 };
                 int total = options.Population * (options.Generations + 1), done = 0;
                 var clock = System.Diagnostics.Stopwatch.StartNew();
+                // A Spectre.Console bar on a terminal; plain lines when the output is redirected (as `reference train`).
+                bool plain = Console.IsOutputRedirected || !ReferenceEquals(output, Console.Out);
+                ProgressTask? bar = null;
+                void Say(string line)
+                {
+                    if (bar is null) output.WriteLine(line);
+                    else AnsiConsole.WriteLine(line);
+                }
                 var evolution = new Evolution(options, settings, exec, dir)
                 {
                     OnEvaluation = r =>
                     {
                         int n = Interlocked.Increment(ref done);
-                        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"  eval {n,4}  {(r.Failed ? "FAILED " + r.Error : GenomeEvaluator.Describe(r))}  ({r.Seconds:F1} s)  {r.Genome}"));
+                        string line = string.Create(CultureInfo.InvariantCulture,
+                            $"  eval {n,4}  {(r.Failed ? "FAILED " + r.Error : GenomeEvaluator.Describe(r))}  ({r.Seconds:F1} s)  {r.Genome}");
+                        if (bar is null) output.WriteLine(line);
+                        else bar.Increment(1);
                     },
                     OnGeneration = g =>
                     {
                         double hours = clock.Elapsed.TotalHours;
-                        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"generation {g.Generation,3}/{options.Generations}  hypervolume {g.Hypervolume:F4}  front {g.Front.Count}  evaluated {g.Evaluated}  reused {g.Reused}  failed {g.Failed}  {g.Seconds:F1} s  ({(hours > 0 ? done / hours : 0):F0} evaluations/h)"));
+                        double rate = hours > 0 ? done / hours : 0;
+                        Say(string.Create(CultureInfo.InvariantCulture,
+                            $"generation {g.Generation,3}/{options.Generations}  hypervolume {g.Hypervolume:F4}  front {g.Front.Count}  evaluated {g.Evaluated}  reused {g.Reused}  failed {g.Failed}  {g.Seconds:F1} s  ({rate:F0} evaluations/h)"));
                         FrontPlot.Save(Path.Combine(dir, $"front-{g.Generation:D3}.png"), g, settings.Objectives);
                         if (exec is SlurmExecutor s && s.Rounds.Count > 0)
                         {
                             var last = s.Rounds[^1];
-                            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  slurm: submit to last result {last.Wall:F1} s, slowest task {last.SlowestTask:F1} s, overhead {last.Wall - last.SlowestTask:F1} s"));
+                            Say(string.Create(CultureInfo.InvariantCulture, $"  slurm: submit to last result {last.Wall:F1} s, slowest task {last.SlowestTask:F1} s, overhead {last.Wall - last.SlowestTask:F1} s"));
+                        }
+                        if (bar is not null)
+                        {
+                            // Generations restored by --resume count as done.
+                            bar.Value = Math.Max(bar.Value, (g.Generation + 1.0) * options.Population);
+                            bar.Description = string.Create(CultureInfo.InvariantCulture,
+                                $"generation {g.Generation}/{options.Generations}  hypervolume {g.Hypervolume:F4}  front {g.Front.Count}  {rate:F0} eval/h");
                         }
                     },
                 };
                 output.WriteLine($"evolve: population {options.Population}, generations {options.Generations}, depth {options.Depth}, objectives {string.Join(",", settings.Objectives)}, executor {exec.Name}, out {dir}");
-                var (_, final) = evolution.Run(parse.GetValue(resume));
+                IReadOnlyList<EvaluationResult> final = [];
+                if (plain) (_, final) = evolution.Run(parse.GetValue(resume));
+                else
+                    AnsiConsole.Progress()
+                        .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                        .Start(ctx =>
+                        {
+                            bar = ctx.AddTask("generation 0: evaluating", maxValue: total);
+                            (_, final) = evolution.Run(parse.GetValue(resume));
+                            bar.Value = total;
+                        });
+                bar = null;
                 var f = final.Select(r => r.Vector(settings.Objectives)).ToList();
                 var front = Nsga2.FastNonDominatedSort(f)[0].Select(i => final[i].Genome).ToList();
                 string motifs = "final front:\n" + string.Join('\n', Nsga2.FastNonDominatedSort(f)[0].Select(i => $"  {GenomeEvaluator.Describe(final[i])}  {final[i].Genome}"))

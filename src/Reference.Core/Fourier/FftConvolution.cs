@@ -73,7 +73,7 @@ public static class FftConvolution
         if (channels == 0 || length == 0) return;
         int taps = Math.Min(kernelLength, length);
         var plan = taps <= DirectMaxTaps ? null : PlanCache<T>.Get(FftSize(length, kernelLength));
-        int threads = maxThreads == 0 ? Environment.ProcessorCount : maxThreads;
+        int threads = maxThreads == 0 ? KernelThreads.Default : maxThreads;
         threads = Math.Min(threads, channels);
         if (threads <= 1)
         {
@@ -159,7 +159,7 @@ public static class FftConvolution
         }
         int taps = Math.Min(kernelLength, length);
         var plan = PlanCache<T>.Get(FftSize(length, kernelLength));
-        int threads = Math.Min(maxThreads == 0 ? Environment.ProcessorCount : maxThreads, channels);
+        int threads = Math.Min(maxThreads == 0 ? KernelThreads.Default : maxThreads, channels);
         if (threads <= 1)
         {
             RunBackwardChannels(plan, dy, u, k, du, dk, 0, channels, length, kernelLength, taps);

@@ -13,7 +13,7 @@ internal static class RowParallel
     /// <summary>Calls body(firstRow, rowCount) on contiguous row ranges covering [0, rows).</summary>
     public static void For(int rows, long elements, Action<int, int> body)
     {
-        int threads = (int)Math.Clamp(elements / MinElementsPerThread, 1, Math.Min(Environment.ProcessorCount, Math.Max(rows, 1)));
+        int threads = (int)Math.Clamp(elements / MinElementsPerThread, 1, Math.Min(KernelThreads.Default, Math.Max(rows, 1)));
         if (threads <= 1)
         {
             body(0, rows);

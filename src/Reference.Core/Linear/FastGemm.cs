@@ -49,7 +49,7 @@ public static unsafe class FastGemm
     /// <summary>
     /// C[m x n] = alpha op(A)[m x k] op(B)[k x n] + beta C (row-major, leading dimensions as in
     /// <see cref="NaiveGemm.Multiply"/>). <paramref name="maxThreads"/> = 0 uses
-    /// Environment.ProcessorCount threads for large products; small products run on one thread.
+    /// KernelThreads.Default threads for large products; small products run on one thread.
     /// </summary>
     public static void Multiply<T>(bool transA, bool transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
@@ -180,7 +180,7 @@ public static unsafe class FastGemm
     {
         if (maxThreads < 0)
             throw new ArgumentOutOfRangeException(nameof(maxThreads), $"maxThreads = {maxThreads} must be >= 0 (0 = every core).");
-        return maxThreads == 0 ? Environment.ProcessorCount : maxThreads;
+        return maxThreads == 0 ? KernelThreads.Default : maxThreads;
     }
 
     private static long MatrixExtent(int rows, int cols, int ld) => rows == 0 || cols == 0 ? 0 : (long)(rows - 1) * ld + cols;

@@ -38,6 +38,6 @@ internal static class HeadShapes
     {
         if (maxThreads < 0)
             throw new ArgumentOutOfRangeException(argument, $"{argument} = {maxThreads} must be >= 0 (0 = every core).");
-        return maxThreads == 0 ? Environment.ProcessorCount : maxThreads;
+        return maxThreads == 0 ? KernelThreads.Default : maxThreads;
     }
 }

@@ -249,4 +249,21 @@ public static class ConnectomicsOps
             return [r.X, r.Real, r.Imaginary];
         });
     }
+
+    /// <summary>
+    /// The amplitude-atanh transfer function w = tanh(|p|) p / |p| of the preimage p = re + i im, as its real and
+    /// imaginary parts; VJP <see cref="Connectomics.FrequencyFilter.AmplitudeTanhBackward"/>.
+    /// </summary>
+    public static (Variable Re, Variable Im) AmplitudeTanh(Variable re, Variable im)
+    {
+        ArgumentNullException.ThrowIfNull(re);
+        ArgumentNullException.ThrowIfNull(im);
+        var (wre, wim) = Connectomics.FrequencyFilter.AmplitudeTanh(re.Value, im.Value);
+        var w = Function.Apply("connectomics.amplitude_tanh", [re, im], [wre, wim], g =>
+        {
+            var (a, b) = Connectomics.FrequencyFilter.AmplitudeTanhBackward(re.Value, im.Value, g[0], g[1]);
+            return [a, b];
+        });
+        return (w[0], w[1]);
+    }
 }

@@ -148,7 +148,14 @@ internal static class ConnectomicsDescriptors
     {
         int t = p.Int("t");
         var inputs = new NamedArrays { ["x"] = CaseInputs.Normal(rng, p.Int("b"), p.Int("v"), t) };
-        switch (p.String("weights"))
+        DrawWeights(p.String("weights"), t, rng, inputs);
+        return inputs;
+    }
+
+    /// <summary>Adds "weight" to <paramref name="inputs"/>: nothing (none), uniform[0.1, 1) [T] (vector) or U U^T / T (matrix).</summary>
+    public static void DrawWeights(string kind, int t, SplitMix64 rng, NamedArrays inputs)
+    {
+        switch (kind)
         {
             case "vector":
                 inputs["weight"] = CaseInputs.Uniform(rng, 0.1, 1.0, t);
@@ -161,7 +168,6 @@ internal static class ConnectomicsDescriptors
                 inputs["weight"] = CaseInputs.RoundedF32(m.Select(e => e / t).ToArray(), [t, t]);
                 break;
         }
-        return inputs;
     }
 
     private static NamedArrays FastCovariance<T>(JsonObject p, NamedArrays x, string output) where T : unmanaged, IFloatingPointIeee754<T> =>
@@ -196,5 +202,135 @@ internal static class ConnectomicsDescriptors
         for (int i = 0; i < n * n; i++) a[i] /= k;
         for (int i = 0; i < n; i++) a[i * n + i] += 0.5;
         return a;
+    }
+}
+
+/// <summary>The registry entries of the paired (cross) and conditional covariance.</summary>
+public static partial class Covariance
+{
+    /// <summary>"connectomics.paired_covariance": C_XY = X0 M Y0^T / f (hypercoil pairedcov; l2 has no effect there, so it is no parameter here).</summary>
+    public static class PairedMeasure
+    {
+        public static OperatorDescriptor Descriptor { get; } = new()
+        {
+            Name = "connectomics.paired_covariance",
+            Version = 1,
+            Title = "Paired (cross) covariance",
+            Paper = ConnectomicsDescriptors.Paper + "cov.py (pairedcov)",
+            File = "src/Reference.Operators/Connectomics/Covariance.cs",
+            Summary = "C = X0 M Y0^T / f of x [B, Vx, T] and y [B, Vy, T], each centred by its own weighted mean (hypercoil pairedcov: vector or matrix weights, ddof; no ridge)",
+            Causal = false,
+            Parameters =
+            [
+                new("b", "int", "-", "batch B"),
+                new("vx", "int", "-", "variables of x, Vx"),
+                new("vy", "int", "-", "variables of y, Vy"),
+                new("t", "int", "-", "observations (time points) T"),
+                new("weights", "string", "none", "none, vector ([T], numpy aweights) or matrix ([T, T] symmetric coupling)"),
+                new("ddof", "int", "1", "degrees of freedom removed: f = W - ddof c.c / W (W = 1^T M 1, c = M^T 1)"),
+            ],
+            Inputs =
+            [
+                new("x", "[B, Vx, T]", "first set of variables x observations"),
+                new("y", "[B, Vy, T]", "second set of variables x the same observations"),
+                new("weight", "[T] or [T, T]", "observation weights (vector) or coupling (matrix)", Optional: true),
+            ],
+            Outputs = [new("pcov", "[B, Vx, Vy]", "cross covariance C")],
+            NaiveEntry = "Covariance.Paired(x, y, weight, ddof)",
+            Naive = (p, x) => NamedTensors.Outputs(("pcov", Paired(x.Double("x"), x.Double("y"), x.Optional<double>("weight"), p.Int("ddof")))),
+            AutodiffEntry = "ConnectomicsOps.PairedCovariance(x, y, weight, ddof) (VJP: Covariance.PairedBackward)",
+            Differentiable = ["x", "y", "weight"],
+            Autodiff = (p, _, d) => ConnectomicsOps.PairedCovariance(d[0], d[1], d.Length > 2 ? d[2] : null, p.Int("ddof")),
+            AccumulationOrder = "a = M 1 / W (row sums, k ascending); mu = x a, nu = y a (t ascending); X0 = x - mu, Y0 = y - nu; " +
+                "Z = X0 M (sum over s ascending; elementwise for vector weights); C_ij = (sum_t Z_it Y0_jt, t ascending) / f",
+            Distribution = CaseInputs.NormalF32 + " (x [B, Vx, T], then y [B, Vy, T]); then vector weights uniform[0.1, 1) [T], or matrix weights " +
+                "M = U U^T / T (sums ascending) with U uniform[0, 1) [T, T] drawn row-major (not rounded), computed in float64 and rounded to float32",
+            Cases =
+            [
+                PairCase("plain_b1_vx3_vy4_t16", 1811, 1, 3, 4, 16, "none", 1),
+                PairCase("vector_b2_vx4_vy2_t21", 1812, 2, 4, 2, 21, "vector", 1),
+                PairCase("matrix_b1_vx2_vy3_t10_ddof0", 1813, 1, 2, 3, 10, "matrix", 0),
+                PairCase("vector_b1_vx5_vy5_t30_ddof2", 1814, 1, 5, 5, 30, "vector", 2),
+                PairCase("single_b1_vx1_vy1_t2", 1815, 1, 1, 1, 2, "none", 1, "edge"),
+            ],
+            DemoCase = "vector_b2_vx4_vy2_t21",
+            DrawInputs = (p, rng) => DrawTwoSeries(p, rng, "y", p.Int("vx"), p.Int("vy")),
+            Tolerance = (_, _) => Tolerance.NormRelative(1e-12, 1e-5,
+                "a length-T dot product per entry after centring, as the covariance: float64 reorderings ~1e-15, float32 accumulation ~sqrt(T) eps32, so 1e-5"),
+            Without = ConnectomicsDescriptors.WithoutFast("the cross product is the covariance's GEMM with two operands; connectomics.covariance carries the GEMM tier"),
+        };
+
+        private static ConformanceCase PairCase(string id, ulong seed, int b, int vx, int vy, int t, string weights, int ddof, params string[] tags) =>
+            new(id, seed, Params.Of(("b", b), ("vx", vx), ("vy", vy), ("t", t), ("weights", weights), ("ddof", ddof)),
+                $"B {b}, Vx {vx}, Vy {vy}, T {t}, {weights} weights, ddof {ddof}", tags);
+    }
+
+    /// <summary>"connectomics.conditional_covariance": S_X|Z = S_XX - C_XZ S_ZZ^-1 C_XZ^T (hypercoil conditionalcov; l2 enters S_XX and S_ZZ, not C_XZ).</summary>
+    public static class ConditionalMeasure
+    {
+        public static OperatorDescriptor Descriptor { get; } = new()
+        {
+            Name = "connectomics.conditional_covariance",
+            Version = 1,
+            Title = "Conditional covariance",
+            Paper = ConnectomicsDescriptors.Paper + "cov.py (conditionalcov)",
+            File = "src/Reference.Operators/Connectomics/Covariance.cs",
+            Summary = "S_X|Z = S_XX - C_XZ S_ZZ^-1 C_XZ^T for x [B, V, T] conditioned on z [B, Vz, T]: the Schur complement of the joint covariance " +
+                "(hypercoil conditionalcov: the ridge l2 is added to S_XX and S_ZZ, the paired C_XZ has none)",
+            Causal = false,
+            Parameters =
+            [
+                new("b", "int", "-", "batch B"),
+                new("v", "int", "-", "variables of x, V"),
+                new("vz", "int", "-", "conditioning variables Vz"),
+                new("t", "int", "-", "observations (time points) T"),
+                new("weights", "string", "none", "none, vector ([T], numpy aweights) or matrix ([T, T] symmetric coupling)"),
+                new("ddof", "int", "1", "degrees of freedom removed: f = W - ddof c.c / W (W = 1^T M 1, c = M^T 1)"),
+                new("l2", "float", "0", "ridge added to the diagonals of S_XX and S_ZZ"),
+            ],
+            Inputs =
+            [
+                new("x", "[B, V, T]", "variables x observations"),
+                new("z", "[B, Vz, T]", "conditioning variables x the same observations"),
+                new("weight", "[T] or [T, T]", "observation weights (vector) or coupling (matrix)", Optional: true),
+            ],
+            Outputs = [new("ccov", "[B, V, V]", "conditional covariance S_X|Z")],
+            NaiveEntry = "Covariance.Conditional(x, z, weight, ddof, l2)",
+            Naive = (p, x) => NamedTensors.Outputs(("ccov", Conditional(x.Double("x"), x.Double("z"), x.Optional<double>("weight"), p.Int("ddof"), p.Double("l2")))),
+            AutodiffEntry = "ConnectomicsOps.ConditionalCovariance(x, z, weight, ddof, l2) (VJPs: Covariance.Backward, Covariance.PairedBackward, Covariance.InverseBackward, MatMul)",
+            Differentiable = ["x", "z", "weight"],
+            Autodiff = (p, _, d) => ConnectomicsOps.ConditionalCovariance(d[0], d[1], d.Length > 2 ? d[2] : null, p.Int("ddof"), p.Double("l2")),
+            AccumulationOrder = "S_XX and S_ZZ as connectomics.covariance, C_XZ as connectomics.paired_covariance; S_ZZ^-1 by Gauss-Jordan with partial pivoting; " +
+                "K = C_XZ S_ZZ^-1 then K C_XZ^T (inner sums ascending), subtracted from S_XX",
+            Distribution = CaseInputs.NormalF32 + " (x [B, V, T], then z [B, Vz, T]); then vector weights uniform[0.1, 1) [T], or matrix weights " +
+                "M = U U^T / T (sums ascending) with U uniform[0, 1) [T, T] drawn row-major (not rounded), computed in float64 and rounded to float32",
+            Cases =
+            [
+                CondCase("plain_b1_v3_vz2_t20", 1821, 1, 3, 2, 20, "none", 1, 0),
+                CondCase("vector_b2_v4_vz3_t25_l2", 1822, 2, 4, 3, 25, "vector", 1, 0.1),
+                CondCase("matrix_b1_v3_vz2_t14_ddof0", 1823, 1, 3, 2, 14, "matrix", 0, 0),
+                CondCase("vector_b1_v5_vz4_t40_ddof2", 1824, 1, 5, 4, 40, "vector", 2, 0),
+                CondCase("single_b1_v1_vz1_t4", 1825, 1, 1, 1, 4, "none", 1, 0, "edge"),
+            ],
+            DemoCase = "vector_b2_v4_vz3_t25_l2",
+            DrawInputs = (p, rng) => DrawTwoSeries(p, rng, "z", p.Int("v"), p.Int("vz")),
+            Tolerance = (_, _) => Tolerance.NormRelative(1e-10, 1e-4,
+                "an inverse of S_ZZ amplifies rounding by its condition number (< 1e2 for these T >> Vz cases): float64 routes ~1e-14 x cond, so 1e-10; float32 ~1e-6 x cond, so 1e-4"),
+            Without = ConnectomicsDescriptors.WithoutFast("the work is two covariances and a paired one (connectomics.covariance has the GEMM tier); " +
+                "the Vz x Vz inverse and the Schur product are O(Vz^3 + V^2 Vz) and naive here"),
+        };
+
+        private static ConformanceCase CondCase(string id, ulong seed, int b, int v, int vz, int t, string weights, int ddof, double l2, params string[] tags) =>
+            new(id, seed, Params.Of(("b", b), ("v", v), ("vz", vz), ("t", t), ("weights", weights), ("ddof", ddof), ("l2", l2)),
+                $"B {b}, V {v}, Vz {vz}, T {t}, {weights} weights, ddof {ddof}, l2 {l2}", tags);
+    }
+
+    /// <summary>x [B, Vx, T], then the second series <paramref name="second"/> [B, V2, T], then the weights as <see cref="ConnectomicsDescriptors.DrawSeries"/> draws them.</summary>
+    private static NamedArrays DrawTwoSeries(JsonObject p, SplitMix64 rng, string second, int vx, int v2)
+    {
+        int b = p.Int("b"), t = p.Int("t");
+        var inputs = new NamedArrays { ["x"] = CaseInputs.Normal(rng, b, vx, t), [second] = CaseInputs.Normal(rng, b, v2, t) };
+        ConnectomicsDescriptors.DrawWeights(p.String("weights"), t, rng, inputs);
+        return inputs;
     }
 }

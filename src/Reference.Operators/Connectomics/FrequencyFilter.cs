@@ -9,7 +9,12 @@
 //   h[m] = (1/T) sum_k c_k (re_k cos(theta k m) - im_k sin(theta k m)),   y_t = sum_s x_s h[(t - s) mod T]
 // which equals the FFT route exactly in real arithmetic (tests compare it with MathNet's FFT).
 // Ideal band mask: re_k = 1 when low <= f_k <= high (f_k = k / (T dt) Hz), else 0; im = 0.
-// Simplifications: hypercoil's atanh amplitude parameterization and filtfilt are not offered.
+// Amplitude-atanh form (hypercoil's default domain for a learned filter, init/mapparam.py
+// AmplitudeTanhMappedParameter): the learned parameter is the preimage p = re + i im and the transfer
+// function is its image w = tanh(|p|) p / |p| (amplitude squashed into [0, 1), phase kept; w = 0 at p = 0),
+// so no learned bin can amplify. With r = |p|, g(r) = tanh(r) / r and h(r) = g'(r) / r:
+//   w = g p,   dw/dp = g I + h p p^T   (a symmetric 2 x 2 Jacobian per bin).
+// Simplification: filtfilt (the zero-phase forward-backward pass) is not offered.
 using Reference.Core;
 
 namespace Reference.Operators.Connectomics;
@@ -74,6 +79,64 @@ public static partial class FrequencyFilter
             gim.Data[f] = f == 0 || 2 * f == t ? 0 : -c * sn;
         }
         return new FrequencyFilterGradients(gx, gre, gim);
+    }
+
+    /// <summary>The amplitude-atanh image w = tanh(|p|) p / |p| of the preimage p = re + i im [K] (file head).</summary>
+    public static (Tensor<double> Re, Tensor<double> Im) AmplitudeTanh(Tensor<double> re, Tensor<double> im)
+    {
+        CheckPreimage(re, im);
+        var wre = Tensor<double>.Zeros(re.ShapeArray);
+        var wim = Tensor<double>.Zeros(im.ShapeArray);
+        for (int k = 0; k < re.Length; k++)
+        {
+            var (g, _) = AmplitudeFactors(Math.Sqrt(re.Data[k] * re.Data[k] + im.Data[k] * im.Data[k]));
+            wre.Data[k] = g * re.Data[k];
+            wim.Data[k] = g * im.Data[k];
+        }
+        return (wre, wim);
+    }
+
+    /// <summary>
+    /// Backward of <see cref="AmplitudeTanh"/>: (dL/dre, dL/dim) = J^T (gRe, gIm) with the symmetric J = g I + h p p^T,
+    /// i.e. g G + h (p . G) p per bin.
+    /// </summary>
+    public static (Tensor<double> Re, Tensor<double> Im) AmplitudeTanhBackward(Tensor<double> re, Tensor<double> im, Tensor<double> gRe, Tensor<double> gIm)
+    {
+        CheckPreimage(re, im);
+        var dre = Tensor<double>.Zeros(re.ShapeArray);
+        var dim = Tensor<double>.Zeros(im.ShapeArray);
+        for (int k = 0; k < re.Length; k++)
+        {
+            double a = re.Data[k], b = im.Data[k];
+            var (g, h) = AmplitudeFactors(Math.Sqrt(a * a + b * b));
+            double dot = a * gRe.Data[k] + b * gIm.Data[k];
+            dre.Data[k] = g * gRe.Data[k] + h * dot * a;
+            dim.Data[k] = g * gIm.Data[k] + h * dot * b;
+        }
+        return (dre, dim);
+    }
+
+    /// <summary>
+    /// g(r) = tanh(r) / r and h(r) = g'(r) / r = (r sech^2 r - tanh r) / r^3. Below r = 1e-2 both come from
+    /// their Taylor series (tanh r = r - r^3/3 + 2 r^5/15 - 17 r^7/315 + 62 r^9/2835), whose next terms are
+    /// ~1e-16 there, because the closed form of h cancels to r^3 and g is 0/0 at r = 0.
+    /// </summary>
+    private static (double G, double H) AmplitudeFactors(double r)
+    {
+        double r2 = r * r;
+        if (r < 1e-2)
+            return (1 + r2 * (-1.0 / 3 + r2 * (2.0 / 15 + r2 * (-17.0 / 315 + r2 * 62.0 / 2835))),
+                -2.0 / 3 + r2 * (8.0 / 15 + r2 * (-34.0 / 105 + r2 * 496.0 / 2835)));
+        double t = Math.Tanh(r), sech2 = 1 - t * t;
+        return (t / r, (r * sech2 - t) / (r2 * r));
+    }
+
+    private static void CheckPreimage(Tensor<double> re, Tensor<double> im)
+    {
+        ArgumentNullException.ThrowIfNull(re);
+        ArgumentNullException.ThrowIfNull(im);
+        if (re.Rank != 1 || !re.Shape.SequenceEqual(im.Shape))
+            throw new ArgumentException($"re {Shapes.Format(re.Shape)} and im {Shapes.Format(im.Shape)} must be one [K] vector each, of equal length.", nameof(im));
     }
 
     /// <summary>Ideal band-pass transfer function [T/2 + 1]: 1 where low &lt;= k / (T dt) &lt;= high (Hz), else 0.</summary>

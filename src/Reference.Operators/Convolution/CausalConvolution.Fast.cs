@@ -37,7 +37,7 @@ public static partial class CausalConvolution
                         y.Data.AsSpan(r * length, length), y.Data.AsSpan(r * length, length));
             return y;
         }
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : KernelThreads.Default };
         Parallel.For(0, rows, options, r =>
         {
             int c = r % channels;

@@ -877,7 +877,7 @@ public static partial class FlashButterfly
             }
             return;
         }
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : KernelThreads.Default };
         Parallel.For(0, count, options, () => System.Buffers.ArrayPool<T>.Shared.Rent(scratch), (i, _, work) =>
         {
             body(i, work);

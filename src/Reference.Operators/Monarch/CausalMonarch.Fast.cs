@@ -117,7 +117,7 @@ public static partial class CausalMonarch
                 for (int i = 0; i < length; i++) yd[r * length + i] = s.Ar[emb[i]] + skip * ur[i];
             }
         }
-        int threads = maxThreads == 0 ? Environment.ProcessorCount : maxThreads;
+        int threads = maxThreads == 0 ? KernelThreads.Default : maxThreads;
         threads = Math.Max(1, Math.Min(threads, rows));
         if (threads == 1) RunRows(0, rows);
         else

@@ -77,7 +77,7 @@ public static partial class Monarch
         ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
         if (batch == 0) return;
         int panels = (batch + PanelRows - 1) / PanelRows;
-        int threads = Math.Min(maxThreads == 0 ? Environment.ProcessorCount : maxThreads, panels);
+        int threads = Math.Min(maxThreads == 0 ? KernelThreads.Default : maxThreads, panels);
         fixed (T* pw1r = w1r) fixed (T* pw1i = w1i) fixed (T* pw2r = w2r) fixed (T* pw2i = w2i)
         fixed (T* pxr = xr) fixed (T* pxi = xi) fixed (T* pyr = yr) fixed (T* pyi = yi)
         {

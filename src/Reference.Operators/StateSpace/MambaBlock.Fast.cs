@@ -115,7 +115,7 @@ public static partial class MambaBlock
             T.Zero, z, l, el, bs, maxThreads);
 
         var xa = new T[bs * el];
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? Environment.ProcessorCount : maxThreads };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? KernelThreads.Default : maxThreads };
         Parallel.For(0, bs * e, options, row => ConvSiluRow(f, row % e, x.AsSpan(row * l, l), xa.AsSpan(row * l, l)));
 
         // dt_low, B, C = XProj x'_b (row blocks of XProj), then delta_b = DtProj dt_low_b.

@@ -34,7 +34,7 @@ public static partial class S4D
         // Every element of the product is written below: no zeroing of the L H outputs. The factors of
         // one channel live in the thread's scratch, so the only large allocation is the result.
         var full = GC.AllocateUninitializedArray<T>(p.Channels * blocks * block);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : KernelThreads.Default };
         Parallel.For(0, p.Channels, options,
             () => new KernelScratch<T>(modes, digits),
             (h, _, s) =>
@@ -207,7 +207,7 @@ public static partial class S4D
         int length = uChunk.Dim(-1), rows = uChunk.Length / length;
         if (rows != state.Rows)
             throw new ArgumentException($"uChunk has {rows} rows, the state holds {state.Rows}.", nameof(uChunk));
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : KernelThreads.Default };
         Parallel.For(0, rows, options, r =>
         {
             int h = r % p.Channels;

@@ -83,7 +83,7 @@ public static partial class SelectiveScan
         for (int i = 0; i < a.Length; i++) a[i] = T.CreateChecked(-Math.Exp(double.CreateChecked(aLog.Data[i])) / Math.Log(2.0));
         int groupSize = dd / gs, blocksPerGroup = (groupSize + width - 1) / width;
         var y = new Tensor<T>(GC.AllocateUninitializedArray<T>(bs * dd * l), bs, dd, l);   // every element is written below
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? Environment.ProcessorCount : maxThreads };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? KernelThreads.Default : maxThreads };
         Parallel.For(0, bs * gs * blocksPerGroup, options,
             () => new Scratch<T>(n),
             (job, _, s) =>
@@ -284,7 +284,7 @@ public static partial class SelectiveScan
         var aRe = new T[dd * n];
         for (int i = 0; i < aRe.Length; i++) aRe[i] = T.CreateChecked(-Math.Exp(double.CreateChecked(p.ALog.Data[i])));
         var y = Tensor<T>.Zeros(bs, dd, l);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? Environment.ProcessorCount : maxThreads };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? KernelThreads.Default : maxThreads };
         Parallel.For(0, bs * dd, options, () => new T[8 * n], (row, _, w) =>
         {
             int bi = row / dd, ch = row % dd, bg = bi * gs + p.GroupOf(ch);
@@ -353,7 +353,7 @@ public static partial class SelectiveScan
         var (bs, hs, ps, n, gs) = CheckStateUpdate(state, x, dt, a, b, c, d, z, dtBias);
         ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
         var o = Tensor<T>.Zeros(bs, hs, ps);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? Environment.ProcessorCount : maxThreads };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? KernelThreads.Default : maxThreads };
         Parallel.For(0, bs * hs, options, () => new T[n], (bh, _, decay) =>
         {
             int bi = bh / hs, h = bh % hs, g = h / (hs / gs);

@@ -72,7 +72,7 @@ public static partial class StateSpaceDuality
         var y = Tensor<T>.Zeros(x.ShapeArray);
         if (g.L == 0 || g.H == 0 || g.N == 0) return AddSkipOnly(x, d, y, g);
         delta ??= FastStepSizes(dt!, dtBias, g.H);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? Environment.ProcessorCount : maxThreads };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? KernelThreads.Default : maxThreads };
 
         var scores = new T[g.B * g.G * g.Chunks * g.Q * g.Q];
         Parallel.For(0, g.B * g.G * g.Chunks, options, () => new T[g.N * g.Q], (item, _, bT) =>
@@ -289,7 +289,7 @@ public static partial class StateSpaceDuality
             }
         }
         int items = bs * hs;
-        int workers = (long)items * ps * ns < StepParallelWork ? 1 : Math.Min(maxThreads == 0 ? Environment.ProcessorCount : maxThreads, items);
+        int workers = (long)items * ps * ns < StepParallelWork ? 1 : Math.Min(maxThreads == 0 ? KernelThreads.Default : maxThreads, items);
         if (workers <= 1)
             for (int bh = 0; bh < items; bh++) Head(bh);
         else

@@ -17,6 +17,7 @@ public class ConnectomicsRegistryGradientTests
                  {
                      "connectomics.precision", "connectomics.spd_projection", "connectomics.cone_projection", "connectomics.spd_mean",
                      "connectomics.product_filter", "connectomics.modularity", "connectomics.loss",
+                     "connectomics.paired_covariance", "connectomics.conditional_covariance",
                  })
             foreach (var c in OperatorRegistry.Get(name).Cases) data.Add(name, c.Id);
         return data;

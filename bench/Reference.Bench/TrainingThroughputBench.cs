@@ -1,0 +1,190 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using BenchmarkDotNet.Attributes;
+using Reference.Autodiff;
+using Reference.Autodiff.Optim;
+using Reference.Core;
+using Reference.Core.Linear;
+using Reference.Models;
+
+namespace Reference.Bench;
+
+/// <summary>
+/// One training step of a model (forward, cross-entropy, backward, gradient clipping, AdamW; the fast
+/// tier, as `reference train` runs it) against the project's GEMM rate: the "Of peak" column is the
+/// step's model-FLOP rate over FastGemm's float64 rate (1024^3, same thread count) in the same run,
+/// i.e. tokens/s over the bound "model FLOPs at the GEMM rate" (issue 15's target: >= 30 %).
+///   attention  bench/models/attention-2layer.json (width 128, 2 layers, 2 heads, SwiGLU 352) on MQAR's
+///              vocabulary 8192, L 256, batch 8;
+///   h3         bench/models/h3-2layer.json (width 32, N 64, MLP 128, tied head) on vocabulary 20, L 256, batch 8.
+/// Model FLOPs of a step = the tape's matrix products, forward and VJP (counted exactly as 2 m n k while the
+/// step runs) + attention's causal score and value products, 3 x 2 L^2 D per layer and sequence (forward
+/// and twice that backward). H3's FFT convolutions and all elementwise work are not counted, so the ratio
+/// is a lower bound. `--training-cpu-time` runs the same steps timed by CPU time (see <see cref="TrainingCpuTime"/>):
+///   dotnet run -c Release --project bench/Reference.Bench -- --filter '*TrainingThroughputBench*' --job short --inProcess
+/// </summary>
+[Config(typeof(ThroughputConfig))]
+public class TrainingThroughputBench : IWorkload
+{
+    private TrainingStep? step;
+    private double[] a = [], b = [], c = [];
+    private const int GemmSize = 1024;
+
+    [Params("attention", "h3")]
+    public string Model { get; set; } = "attention";
+
+    public int Threads => 2;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        step = TrainingStep.Create(Model);
+        var rng = new SplitMix64(15);
+        a = new double[GemmSize * GemmSize];
+        b = new double[GemmSize * GemmSize];
+        c = new double[GemmSize * GemmSize];
+        rng.FillNormal<double>(a);
+        rng.FillNormal<double>(b);
+    }
+
+    [Benchmark]
+    public double Train() => step!.Run();
+
+    [Benchmark(Baseline = true)]
+    public void Gemm64() => FastGemm.Multiply(false, false, GemmSize, GemmSize, GemmSize, 1.0, a, GemmSize, b, GemmSize, 0.0, c, GemmSize, Threads);
+
+    public double Work(string method) => method == nameof(Gemm64) ? 2.0 * GemmSize * GemmSize * GemmSize : TrainingStep.Flops(Model);
+
+    public string Unit(string method) => "GFLOP/s";
+
+    public string? PeakMethod(string method) => method == nameof(Train) ? nameof(Gemm64) : null;
+}
+
+/// <summary>A model, its optimizer and one fixed batch: <see cref="Run"/> is one training step.</summary>
+public sealed class TrainingStep
+{
+    private static readonly ConcurrentDictionary<string, (double Flops, double GemmFlops)> Counted = new();
+    private readonly BackboneModel model;
+    private readonly AdamW optimizer;
+    private readonly int[] inputs, targets;
+
+    public const int Batch = 8, Length = 256;
+
+    private TrainingStep(string name, ModelSpec spec, int vocabulary)
+    {
+        Name = name;
+        Spec = spec;
+        Vocabulary = vocabulary;
+        model = BackboneModel.Create(spec, vocabulary, Length, 1);
+        optimizer = new AdamW(model.Parameters(), 1e-3, 0.9, 0.999, 1e-8, 0.0);
+        var rng = new SplitMix64(7);
+        inputs = [.. Enumerable.Range(0, Batch * Length).Select(_ => rng.NextInt(vocabulary))];
+        targets = [.. Enumerable.Range(0, Batch * Length).Select(_ => rng.NextInt(vocabulary))];
+    }
+
+    public string Name { get; }
+    public ModelSpec Spec { get; }
+    public int Vocabulary { get; }
+    public int Tokens => Batch * Length;
+
+    public static TrainingStep Create(string name) => name switch
+    {
+        "attention" => new(name, ModelSpec.Parse("""
+            { "width": 128, "depth": 2, "block": { "mixer": { "operator": "attention.softmax", "heads": 2 }, "channel_mixer": { "kind": "swiglu", "inner": 352 } } }
+            """), 8192),
+        "h3" => new(name, ModelSpec.Parse("""
+            { "width": 32, "depth": 2, "block": { "mixer": { "operator": "ssm.h3", "state_size": 64 }, "channel_mixer": { "kind": "mlp", "inner": 128 } }, "tied_head": true }
+            """), 20),
+        _ => throw new ArgumentException($"model '{name}': expected attention or h3.", nameof(name)),
+    };
+
+    /// <summary>One step; returns the loss.</summary>
+    public double Run()
+    {
+        using var tier = Tape.UseFastKernels();
+        optimizer.ZeroGrad();
+        var loss = Ops.CrossEntropy(model.Logits(inputs, Batch, Length), targets);
+        loss.Backward();
+        GradClip.ClipGradNorm(model.Parameters(), 1.0);
+        optimizer.Step();
+        return loss.Item();
+    }
+
+    /// <summary>Model FLOPs of one step of <paramref name="name"/> (see the bench's comment), counted once per process.</summary>
+    public static double Flops(string name) => Count(name).Flops;
+
+    /// <summary>(model FLOPs, of which the tape's matrix products) of one step.</summary>
+    public static (double Flops, double GemmFlops) Count(string name) => Counted.GetOrAdd(name, n =>
+    {
+        var s = Create(n);
+        double before = Ops.GemmFlops;
+        s.Run();
+        double gemm = Ops.GemmFlops - before;
+        int attentionLayers = s.Spec.Blocks.Count(x => x.Mixer?.Operator == "attention.softmax");
+        double attention = 3.0 * 2.0 * Length * (double)Length * s.Spec.Width * attentionLayers * Batch;
+        return (gemm + attention, gemm);
+    });
+
+    /// <summary>Ticks this thread spent in the tape's matrix products (forward and VJP).</summary>
+    public static long GemmTicks => Ops.GemmTicks;
+}
+
+/// <summary>
+/// `--training-cpu-time`: training steps of both models and the float64 GEMM, timed by wall and by this
+/// process's CPU time, best of repeats. Columns: tokens/s (wall); cores used (CPU / wall); the model-FLOP
+/// rate by wall and its fraction of the GEMM's wall rate on 2 threads; the same by CPU time (FLOPs per
+/// CPU-second, which does not see an idle core but is robust to the other tenants); the share of the
+/// step's wall time inside the tape's matrix products (where the rest goes is the loss to find).
+/// </summary>
+public static class TrainingCpuTime
+{
+    public static void Run(int repeats)
+    {
+        var me = Process.GetCurrentProcess();
+        const int n = 1024;
+        var rng = new SplitMix64(15);
+        var a = new double[n * n];
+        var b = new double[n * n];
+        var c = new double[n * n];
+        rng.FillNormal<double>(a);
+        rng.FillNormal<double>(b);
+        var (gemmWall, gemmCpu) = Best(me, repeats, () => FastGemm.Multiply(false, false, n, n, n, 1.0, a, n, b, n, 0.0, c, n, 2));
+        double gemmFlops = 2.0 * n * n * n;
+        Console.WriteLine($"FastGemm float64 1024^3, 2 threads: {gemmFlops / gemmWall / 1e9:F1} GFLOP/s wall, {gemmFlops / gemmCpu / 1e9:F1} GFLOP/s per CPU-second; load average {LoadAverage()}");
+        Console.WriteLine("| model | tokens/step | model GFLOP/step (GEMM part) | tokens/s (wall) | cores used | GFLOP/s wall | of GEMM rate (wall) | GFLOP/CPU-s | of GEMM rate (CPU) | time in GEMM |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var name in new[] { "attention", "h3" })
+        {
+            var step = TrainingStep.Create(name);
+            var (flops, gemmPart) = TrainingStep.Count(name);
+            long ticks0 = TrainingStep.GemmTicks;
+            var clock = Stopwatch.StartNew();
+            var (wall, cpu) = Best(me, repeats, () => step.Run());
+            double gemmShare = (TrainingStep.GemmTicks - ticks0) / (double)Stopwatch.Frequency / clock.Elapsed.TotalSeconds;
+            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"| {name} | {step.Tokens} | {flops / 1e9:F3} ({gemmPart / 1e9:F3}) | {step.Tokens / wall:F0} | {cpu / wall:F2} | {flops / wall / 1e9:F2} | {100 * (flops / wall) / (gemmFlops / gemmWall):F1} % | {flops / cpu / 1e9:F2} | {100 * (flops / cpu) / (gemmFlops / gemmCpu):F1} % | {100 * gemmShare:F0} % |"));
+        }
+        Console.WriteLine($"load average at the end {LoadAverage()}");
+    }
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+
+    /// <summary>(best wall seconds, CPU seconds of that repeat); one warm-up call first.</summary>
+    private static (double Wall, double Cpu) Best(Process me, int repeats, Action body)
+    {
+        body();
+        (double Wall, double Cpu) best = (double.MaxValue, 0);
+        for (int r = 0; r < repeats; r++)
+        {
+            me.Refresh();
+            var cpu0 = me.TotalProcessorTime;
+            var clock = Stopwatch.StartNew();
+            body();
+            double wall = clock.Elapsed.TotalSeconds;
+            me.Refresh();
+            double cpu = (me.TotalProcessorTime - cpu0).TotalSeconds;
+            if (wall < best.Wall) best = (wall, cpu);
+        }
+        return best;
+    }
+}
