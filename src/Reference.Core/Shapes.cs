@@ -21,6 +21,20 @@ public static class Shapes
             throw new ArgumentException($"{argument} must have shape {Format(expected)}, got {Format(t.Shape)}.", argument);
     }
 
+    /// <summary>
+    /// The check of a caller's output buffer (the <c>...Into</c> forms of the fast tiers): <paramref name="output"/>
+    /// is not null and has exactly the shape <paramref name="expected"/>; otherwise one error naming the argument,
+    /// the expected shape and length, and what it got.
+    /// </summary>
+    public static void Output<T>(Tensor<T>? output, ReadOnlySpan<int> expected, string argument) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(output, argument);
+        if (!output.Shape.SequenceEqual(expected))
+            throw new ArgumentException(
+                $"{argument} must have shape {Format(expected)} (length {ElementCount(expected, argument)}), got {Format(output.Shape)} (length {output.Data.Length}).",
+                argument);
+    }
+
     /// <summary>Product of the dimensions; throws naming <paramref name="argument"/> on negative or overflowing shapes.</summary>
     public static long ElementCount(ReadOnlySpan<int> shape, string argument)
     {

@@ -18,6 +18,7 @@
 // never enter (H_s is strictly below the diagonal).
 
 using Reference.Core;
+using Reference.Core.Kernels;
 
 namespace Reference.Ess;
 
@@ -124,23 +125,93 @@ public static class EffectiveStateSize
         ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
         var (count, length, resultShape) = Layout(t, ref splits);
         var result = Tensor<double>.Zeros(resultShape);
+        Run(result.Data, t, options, splits, count, length, maxThreads, progress);
+        return result;
+    }
+
+    /// <summary>
+    /// <see cref="Compute"/> written into the caller's <paramref name="output"/> [..., S] (S = the number of
+    /// splits; every element overwritten). The singular-value workspaces come from per-thread pools kept
+    /// across calls, and with <paramref name="splits"/> null the split list 1..L-1 is cached, so a repeated
+    /// call allocates nothing.
+    /// </summary>
+    public static void ComputeInto(Tensor<double> output, Tensor<double> t, EssOptions? options = null, int[]? splits = null, int maxThreads = 0)
+    {
+        options ??= EssOptions.Default;
+        options.Validate();
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
+        ArgumentNullException.ThrowIfNull(t);
+        if (t.Rank < 2 || t.Dim(-1) != t.Dim(-2))
+            throw new ArgumentException($"t must have shape [..., L, L]; got {t}.", nameof(t));
+        int length = t.Dim(-1);
+        splits ??= CachedAllSplits(length);
+        CheckSplits(splits, length);
+        Span<int> expected = stackalloc int[t.Rank - 1];
+        t.Shape[..^2].CopyTo(expected);
+        expected[^1] = splits.Length;
+        Shapes.Output(output, expected, nameof(output));
+        int count = length == 0 ? 0 : t.Length / (length * length);
+        Run(output.Data, t, options, splits, count, length, maxThreads, null);
+    }
+
+    private static int[]? allSplits;
+
+    /// <summary><see cref="AllSplits"/>, kept for the last length asked (read-only here: never handed out).</summary>
+    private static int[] CachedAllSplits(int length)
+    {
+        var cached = Volatile.Read(ref allSplits);
+        if (cached is not null && cached.Length == Math.Max(length - 1, 0)) return cached;
+        cached = AllSplits(length);
+        Volatile.Write(ref allSplits, cached);
+        return cached;
+    }
+
+    private static void CheckSplits(int[] splits, int length)
+    {
+        foreach (int s in splits)
+            if (s < 1 || s >= length)
+                throw new ArgumentOutOfRangeException(nameof(splits), $"split {s} must be in [1, L - 1] = [1, {length - 1}].");
+    }
+
+    private static void Run(double[] output, Tensor<double> t, EssOptions options, int[] splits, int count, int length, int maxThreads,
+        Action<int, int>? progress)
+    {
         int workspace = 0;
         foreach (int s in splits) workspace = Math.Max(workspace, SingularValues.WorkspaceSize(length - s, s) + Math.Min(s, length - s));
-        var data = t.Data;
-        var output = result.Data;
-        var splitList = splits;
-        int total = count * splitList.Length, done = 0;
-        SingularValues.ForEachWithWorkspace(total, workspace, maxThreads, (item, work) =>
+        var job = PerThread<EssJob, int>.Take(0);
+        (job.Data, job.Output, job.Splits, job.Options, job.Progress) = (t.Data, output, splits, options, progress);
+        (job.Length, job.Workspace, job.Total, job.Done) = (length, workspace, count * splits.Length, 0);
+        ParallelItems.For(count * splits.Length, maxThreads, job);
+        (job.Data, job.Output, job.Splits, job.Options, job.Progress) = (null!, null!, null!, null!, null);
+        PerThread<EssJob, int>.Give(job);
+    }
+
+    /// <summary>One (matrix, split) pair of a call (a ParallelItems body, pooled per calling thread).</summary>
+    private sealed class EssJob : IParallelBody, IPerThreadWorkspace<EssJob, int>
+    {
+        public double[] Data = null!, Output = null!;
+        public int[] Splits = null!;
+        public EssOptions Options = null!;
+        public Action<int, int>? Progress;
+        public int Length, Workspace, Total, Done;
+
+        public static EssJob Create(int key) => new();
+
+        public bool Fits(int key) => true;
+
+        public void Run(int item)
         {
-            int matrix = item / splitList.Length, k = item % splitList.Length, s = splitList[k];
+            int length = Length, matrix = item / Splits.Length, s = Splits[item % Splits.Length];
             int p = Math.Min(s, length - s);
+            var pooled = PooledArray<double>.Rent(Workspace);
+            var work = pooled.Data.AsSpan(0, Workspace);
             var sigma = work[..p];
             // H_s starts at row s, column 0 of the L x L matrix: rows L - s, columns s, stride L.
-            SingularValues.Compute(data.AsSpan(matrix * length * length + s * length), length - s, s, length, sigma, work[p..]);
-            output[item] = FromSingularValues(sigma, options);
-            progress?.Invoke(Interlocked.Increment(ref done), total);
-        });
-        return result;
+            SingularValues.Compute(Data.AsSpan(matrix * length * length + s * length), length - s, s, length, sigma, work[p..]);
+            Output[item] = FromSingularValues(sigma, Options);
+            PooledArray<double>.Return(pooled);
+            Progress?.Invoke(Interlocked.Increment(ref Done), Total);
+        }
     }
 
     /// <summary>

@@ -22,6 +22,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Reference.Core.Kernels;
 
 namespace Reference.Ess;
 
@@ -126,15 +127,18 @@ public static class SingularValues
         threads = Math.Max(1, Math.Min(threads, count));
         if (threads == 1)
         {
-            var work = new double[workspaceSize];
-            for (int i = 0; i < count; i++) body(i, work);
+            var pooled = PooledArray<double>.Rent(workspaceSize);
+            for (int i = 0; i < count; i++) body(i, pooled.Data.AsSpan(0, workspaceSize));
+            PooledArray<double>.Return(pooled);
             return;
         }
         int next = -1;
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ =>
         {
-            var work = new double[workspaceSize];
+            var pooled = PooledArray<double>.Rent(workspaceSize);
+            var work = pooled.Data.AsSpan(0, workspaceSize);
             for (int i = Interlocked.Increment(ref next); i < count; i = Interlocked.Increment(ref next)) body(i, work);
+            PooledArray<double>.Return(pooled);
         });
     }
 

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Reference.Core.Kernels;
 
 namespace Reference.Core.Fourier;
 
@@ -80,22 +81,43 @@ public static class FftConvolution
             RunRoute(plan, u, k, y, 0, channels, length, kernelLength, taps);
             return;
         }
-        // Spans cannot be captured by the worker lambdas: pin them and pass raw memory.
+        // Spans cannot be stored in the pooled job: pin them and pass raw memory.
         unsafe
         {
             fixed (T* pu = u) fixed (T* pk = k) fixed (T* py = y)
             {
-                T* au = pu, ak = pk, ay = py;
-                int perThread = (channels + threads - 1) / threads;
-                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, w =>
-                {
-                    int c0 = w * perThread, c1 = Math.Min(channels, c0 + perThread);
-                    if (c0 >= c1) return;
-                    RunRoute(plan,
-                        new ReadOnlySpan<T>(au, channels * length), new ReadOnlySpan<T>(ak, channels * kernelLength),
-                        new Span<T>(ay, channels * length), c0, c1, length, kernelLength, taps);
-                });
+                var job = PerThread<CausalJob<T>, int>.Take(0);
+                job.U = pu;
+                job.K = pk;
+                job.Y = py;
+                job.Plan = plan;
+                (job.Channels, job.Length, job.KernelLength, job.Taps, job.PerThread) =
+                    (channels, length, kernelLength, taps, (channels + threads - 1) / threads);
+                ParallelItems.For(threads, threads, job);
+                job.U = job.K = job.Y = null;
+                job.Plan = null;
+                PerThread<CausalJob<T>, int>.Give(job);
             }
+        }
+    }
+
+    /// <summary>Channel range w of a multi-threaded <see cref="Causal{T}"/> call (a ParallelItems body, pooled per calling thread).</summary>
+    private sealed unsafe class CausalJob<T> : IParallelBody, IPerThreadWorkspace<CausalJob<T>, int> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public T* U, K, Y;
+        public RealFftPlan<T>? Plan;
+        public int Channels, Length, KernelLength, Taps, PerThread;
+
+        public static CausalJob<T> Create(int key) => new();
+
+        public bool Fits(int key) => true;
+
+        public void Run(int w)
+        {
+            int c0 = w * PerThread, c1 = Math.Min(Channels, c0 + PerThread);
+            if (c0 >= c1) return;
+            RunRoute(Plan, new ReadOnlySpan<T>(U, Channels * Length), new ReadOnlySpan<T>(K, Channels * KernelLength),
+                new Span<T>(Y, Channels * Length), c0, c1, Length, KernelLength, Taps);
         }
     }
 

@@ -21,6 +21,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Reference.Core.Kernels;
 
@@ -157,6 +158,33 @@ public static class VectorMath
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Exp2Decay(Vector256<float> x) => Exp2Core(Vector256.MaxNative(Vector256.Create(Exp2MinArgument), x));
+
+    /// <summary>
+    /// 2^x for decay factors, x &lt;= 0, sixteen floats with AVX-512 (callers check
+    /// <c>Avx512F.IsSupported</c>): the cheapest form that keeps a float32 scan within its bound. n =
+    /// round(x) by one vrndscaleps, f = x - n in [-1/2, 1/2], 2^f by a degree-5 polynomial in Horner's
+    /// form (relative minimax on [-1/2, 1/2] by Lawson's iteration: 9.2e-8 before rounding, 1.6e-7 =
+    /// 1.35 ulp evaluated in float32), and 2^n applied by one vscalefps, which replaces the exponent-field
+    /// arithmetic (three integer instructions) of <see cref="Exp2Decay(Vector256{float})"/>: 9
+    /// instructions in all against 15. Degree 4 (2.9e-6) would save one FMA, but the scan's state
+    /// carries the decays' errors over its memory (about 1 / (Delta |A|) steps, 100 and more for slow
+    /// channels), which puts it past the float32 tier's 1e-5 relative bound; degree 5 stays ~100x below it
+    /// (bench/NOTES.md, "Selective scan (S6)"). As for the Vector256 form, x below -126 gives 2^-126
+    /// (no subnormal decays), NaN stays NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp2Decay(Vector512<float> x)
+    {
+        var y = Avx512F.Max(Vector512.Create(Exp2MinArgument), x);
+        var n = Avx512F.RoundScale(y, 0);   // imm 0: round to nearest even, keep 0 fraction bits
+        var f = y - n;
+        var p = Avx512F.FusedMultiplyAdd(Vector512.Create(1.3264631852507591e-03f), f, Vector512.Create(9.671486914157867e-03f));
+        p = Avx512F.FusedMultiplyAdd(p, f, Vector512.Create(5.550733581185341e-02f));
+        p = Avx512F.FusedMultiplyAdd(p, f, Vector512.Create(2.4022242426872253e-01f));
+        p = Avx512F.FusedMultiplyAdd(p, f, Vector512.Create(6.931470036506653e-01f));
+        p = Avx512F.FusedMultiplyAdd(p, f, Vector512<float>.One);
+        return Avx512F.Scale(p, n);
+    }
 
     /// <summary>The double form of <see cref="Exp2Decay(Vector256{float})"/>: x below -1022 gives 2^-1022.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

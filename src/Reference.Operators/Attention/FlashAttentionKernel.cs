@@ -67,7 +67,11 @@ internal static class FlashAttentionKernel
     /// max logit and log-sum-exp [B Hq L] (null = not wanted).
     /// </summary>
     public sealed record Extras<T>(int Ahead, T[]? Gate, T GateScale, T[]? Sinks, T[]? MaxLogit, T[]? Lse)
-        where T : unmanaged, IFloatingPointIeee754<T>;
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>Plain causal attention: no look-ahead, gate, sinks or statistics.</summary>
+        public static Extras<T> None { get; } = new(0, null, T.One, null, null, null);
+    }
 
     /// <summary>
     /// o[B, Hq, L, V] = softmax(scale q k^T, causal band of width window) v for q [B, Hq, L, K],
@@ -76,38 +80,67 @@ internal static class FlashAttentionKernel
     public static void Forward<T>(T[] q, T[] k, T[] v, T[] o, int b, int hq, int hkv, int l, int kd, int vd,
         T scale, int window, int threads, Extras<T>? extras = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var x = extras ?? new Extras<T>(0, null, T.One, null, null, null);
+        var x = extras ?? Extras<T>.None;
         int nr = NR<T>();
         int vdPad = (vd + nr - 1) / nr * nr;
         var vp = v;
+        PooledArray<T>? padded = null;
         if (vdPad != vd)
         {
-            vp = new T[b * hkv * l * vdPad];
-            for (int row = 0; row < b * hkv * l; row++) v.AsSpan(row * vd, vd).CopyTo(vp.AsSpan(row * vdPad));
-        }
-        int tiles = (l + QueryTile - 1) / QueryTile, heads = b * hq, items = heads * tiles, g = hq / hkv;
-        int next = -1;
-        void Worker()
-        {
-            var scratch = new Scratch<T>(kd, vdPad);
-            int item;
-            while ((item = Interlocked.Increment(ref next)) < items)
+            padded = PooledArray<T>.Rent(b * hkv * l * vdPad);
+            vp = padded.Data;
+            for (int row = 0; row < b * hkv * l; row++)
             {
-                int bh = item / tiles, tile = tiles - 1 - item % tiles;
-                int kvIndex = bh / hq * hkv + bh % hq / g;
-                QueryTileForward(q.AsSpan(bh * l * kd, l * kd), k.AsSpan(kvIndex * l * kd, l * kd),
-                    vp.AsSpan(kvIndex * l * vdPad, l * vdPad), o.AsSpan(bh * l * vd, l * vd),
-                    l, kd, vd, vdPad, tile * QueryTile, scale, window, scratch, x, bh, bh % hq);
+                v.AsSpan(row * vd, vd).CopyTo(vp.AsSpan(row * vdPad));
+                vp.AsSpan(row * vdPad + vd, vdPad - vd).Clear();
             }
         }
-        int workers = Math.Min(threads, items);
-        if (workers <= 1) Worker();
-        else Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ => Worker());
+        int tiles = (l + QueryTile - 1) / QueryTile, heads = b * hq, items = heads * tiles;
+        var job = PerThread<TileJob<T>, int>.Take(0);
+        (job.Q, job.K, job.V, job.O, job.X) = (q, k, vp, o, x);
+        (job.Hq, job.Hkv, job.Length, job.KDim, job.VDim, job.VPad, job.Tiles, job.Scale, job.Window) = (hq, hkv, l, kd, vd, vdPad, tiles, scale, window);
+        ParallelItems.For(items, threads, job);
+        (job.Q, job.K, job.V, job.O, job.X) = (null!, null!, null!, null!, null!);
+        PerThread<TileJob<T>, int>.Give(job);
+        if (padded is not null) PooledArray<T>.Return(padded);
     }
 
-    /// <summary>Per-thread buffers, allocated once per call and reused by every tile.</summary>
-    private sealed class Scratch<T>(int kd, int vdPad) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// Query tile item of one call (a ParallelItems body, pooled per calling thread): items run head by head,
+    /// the last tile of a head first (the longest), so one head's K and V stay hot in cache.
+    /// </summary>
+    private sealed class TileJob<T> : IParallelBody, IPerThreadWorkspace<TileJob<T>, int> where T : unmanaged, IFloatingPointIeee754<T>
     {
+        public T[] Q = null!, K = null!, V = null!, O = null!;
+        public Extras<T> X = null!;
+        public int Hq, Hkv, Length, KDim, VDim, VPad, Tiles, Window;
+        public T Scale;
+
+        public static TileJob<T> Create(int key) => new();
+
+        public bool Fits(int key) => true;
+
+        public void Run(int item)
+        {
+            int l = Length, kd = KDim, vd = VDim, vdPad = VPad, g = Hq / Hkv;
+            var scratch = PerThread<Scratch<T>, (int, int)>.Take((kd, vdPad));
+            int bh = item / Tiles, tile = Tiles - 1 - item % Tiles;
+            int kvIndex = bh / Hq * Hkv + bh % Hq / g;
+            QueryTileForward(Q.AsSpan(bh * l * kd, l * kd), K.AsSpan(kvIndex * l * kd, l * kd),
+                V.AsSpan(kvIndex * l * vdPad, l * vdPad), O.AsSpan(bh * l * vd, l * vd),
+                l, kd, vd, vdPad, tile * QueryTile, Scale, Window, scratch, X, bh, bh % Hq);
+            scratch.GateK = default;
+            PerThread<Scratch<T>, (int, int)>.Give(scratch);
+        }
+    }
+
+    /// <summary>Per-thread buffers, kept across calls (PerThread) and reused by every tile.</summary>
+    private sealed class Scratch<T>(int kd, int vdPad) : IPerThreadWorkspace<Scratch<T>, (int, int)> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public static Scratch<T> Create((int, int) key) => new(key.Item1, key.Item2);
+
+        public bool Fits((int, int) key) => key == (kd, vdPad);
+
         /// <summary>(scale Q_i)^T [K, QueryTile], zero columns past the last query.</summary>
         public readonly T[] Qt = new T[kd * QueryTile];
         /// <summary>S_ij^T, then P_ij^T, [KeyTile, QueryTile].</summary>

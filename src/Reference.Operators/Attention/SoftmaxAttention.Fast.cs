@@ -49,6 +49,19 @@ public static partial class SoftmaxAttention
         Tensor<T>? g = null) where T : unmanaged, IFloatingPointIeee754<T> => Flash(q, k, v, options, maxThreads, g, stats: false).Out;
 
     /// <summary>
+    /// <see cref="ForwardFast{T}"/> written into the caller's <paramref name="output"/> [B, Hq, L, V] (every element
+    /// overwritten; same options); the tile workspaces come from per-thread pools kept across calls, so a repeated
+    /// call without a gate or sinks allocates nothing.
+    /// </summary>
+    public static void ForwardFastInto<T>(Tensor<T> output, Tensor<T> q, Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options = null,
+        int maxThreads = 0, Tensor<T>? g = null) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (b, hq, l, _, _, vd) = Check(q, k, v);
+        Shapes.Output(output, [b, hq, l, vd], nameof(output));
+        Flash(output, q, k, v, options, maxThreads, g, stats: false);
+    }
+
+    /// <summary>
     /// <see cref="ForwardFast{T}"/> with the per-row statistics MaxLogit and Lse [B, Hq, L] of
     /// <see cref="ForwardWithStats"/>, in T. The options (non-causal, sinks, the gate g [B, Hq, L]) as there.
     /// </summary>
@@ -58,6 +71,14 @@ public static partial class SoftmaxAttention
     private static SoftmaxAttentionResult<T> Flash<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options, int maxThreads,
         Tensor<T>? g, bool stats) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var (b, hq, l, _, _, vd) = Check(q, k, v);
+        var o = new Tensor<T>(GC.AllocateUninitializedArray<T>(b * hq * l * vd), b, hq, l, vd);   // every element is written
+        return Flash(o, q, k, v, options, maxThreads, g, stats);
+    }
+
+    private static SoftmaxAttentionResult<T> Flash<T>(Tensor<T> o, Tensor<T> q, Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options,
+        int maxThreads, Tensor<T>? g, bool stats) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var (b, hq, l, kd, hkv, vd) = Check(q, k, v);
         int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
         T scale = T.CreateChecked(ResolveScale(options, kd));
@@ -65,15 +86,16 @@ public static partial class SoftmaxAttention
         var sinks = ResolveSinks(options, hq);
         var gate = GateCumsum(g, b, hq, l);
         T gs = T.CreateChecked(ResolveGateScale(options));
-        var o = Tensor<T>.Zeros(b, hq, l, vd);
-        int[] statShape = stats ? [b, hq, l] : [0];
-        var maxLogit = Tensor<T>.Zeros(statShape);
-        var lse = Tensor<T>.Zeros(statShape);
+        var maxLogit = stats ? Tensor<T>.Zeros(b, hq, l) : null;
+        var lse = stats ? Tensor<T>.Zeros(b, hq, l) : null;
         FlashAttentionKernel.Extras<T>? extras = ahead == 0 && sinks is null && gate is null && !stats ? null
-            : new(ahead, gate, gs, sinks?.Select(T.CreateChecked).ToArray(), stats ? maxLogit.Data : null, stats ? lse.Data : null);
+            : new(ahead, gate, gs, sinks?.Select(T.CreateChecked).ToArray(), maxLogit?.Data, lse?.Data);
         FlashAttentionKernel.Forward(q.Data, k.Data, v.Data, o.Data, b, hq, hkv, l, kd, vd, scale, window, threads, extras);
-        return new SoftmaxAttentionResult<T>(o, maxLogit, lse);
+        return stats ? new SoftmaxAttentionResult<T>(o, maxLogit!, lse!) : new SoftmaxAttentionResult<T>(o, EmptyStats<T>(), EmptyStats<T>());
     }
+
+    /// <summary>The [0] statistics of a call that did not ask for them.</summary>
+    private static Tensor<T> EmptyStats<T>() where T : unmanaged, IFloatingPointIeee754<T> => Tensor<T>.Zeros(0);
 
     /// <summary>Cached keys per online-softmax block of <see cref="StepFast{T}"/>.</summary>
     private const int DecodeBlock = 64;

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using Reference.Core;
+using Reference.Core.Kernels;
 using Reference.Core.Linear;
 using Reference.Operators.Attention;
 using Reference.Operators.Kernels;
@@ -104,6 +105,19 @@ public static partial class GatedLinearAttention
         ChunkedFastSized(q, k, v, g, FastChunk, FastSubChunk, scale, maxThreads);
 
     /// <summary>
+    /// <see cref="ChunkedFast{T}"/> written into the caller's <paramref name="output"/> [B, H, L, V] (every element
+    /// overwritten); the chunk workspaces come from per-thread pools kept across calls, so a repeated call
+    /// allocates no arrays.
+    /// </summary>
+    public static void ChunkedFastInto<T>(Tensor<T> output, Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, double? scale = null,
+        int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (b, h, l, _, vd, _) = Check(q, k, v, g);
+        Shapes.Output(output, [b, h, l, vd], nameof(output));
+        ChunkedCore(output, q, k, v, g, FastChunk, FastSubChunk, scale, maxThreads, null, null);
+    }
+
+    /// <summary>
     /// <see cref="ChunkedFast{T}"/> from an initial state S0 [B, H, K, V] (null = zeros), also returning the final
     /// state S_L [B, H, K, V] (fla's initial_state and output_final_state): running a sequence in two pieces, the
     /// second from the first's final state, equals running it whole. S is the recurrence's state
@@ -123,6 +137,16 @@ public static partial class GatedLinearAttention
     internal static Tensor<T> ChunkedFastSized<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, int chunk, int subChunk,
         double? scale = null, int maxThreads = 0, T[]? initialState = null, T[]? finalState = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var (b, h, l, _, vd, _) = Check(q, k, v, g);
+        // Every element of o is written (the read-out of step 1 overwrites), so it is not zeroed first.
+        var o = new Tensor<T>(GC.AllocateUninitializedArray<T>(b * h * l * vd), b, h, l, vd);
+        ChunkedCore(o, q, k, v, g, chunk, subChunk, scale, maxThreads, initialState, finalState);
+        return o;
+    }
+
+    private static void ChunkedCore<T>(Tensor<T> o, Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, int chunk, int subChunk,
+        double? scale, int maxThreads, T[]? initialState, T[]? finalState) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
         HeadShapes.Chunk(chunk, nameof(chunk));
         HeadShapes.Chunk(subChunk, nameof(subChunk));
@@ -130,20 +154,40 @@ public static partial class GatedLinearAttention
             throw new ArgumentOutOfRangeException(nameof(subChunk), $"subChunk = {subChunk} must divide chunk = {chunk}.");
         int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
         T sc = T.CreateChecked(Scale(scale, kd));
-        // Every element of o is written (the read-out of step 1 overwrites), so it is not zeroed first.
-        var o = new Tensor<T>(GC.AllocateUninitializedArray<T>(b * h * l * vd), b, h, l, vd);
-        // One workspace per worker thread, reused by the heads it runs (every buffer is written before
-        // it is read within a chunk, and the state is cleared per head).
-        Parallel.For(0, b * h, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new ChunkWorkspace<T>(chunk, subChunk, kd, vd),
-            (bh, _, ws) =>
-            {
-                ChunkedHead(q.Data.AsSpan(bh * l * kd, l * kd), k.Data.AsSpan(bh * l * kd, l * kd), v.Data.AsSpan(bh * l * vd, l * vd),
-                    g.Data.AsSpan(bh * l * kg, l * kg), kg, sc, o.Data.AsSpan(bh * l * vd, l * vd), ws,
-                    initialState is null ? default : initialState.AsSpan(bh * kd * vd, kd * vd),
-                    finalState is null ? default : finalState.AsSpan(bh * kd * vd, kd * vd));
-                return ws;
-            }, _ => { });
-        return o;
+        var job = PerThread<ChunkJob<T>, int>.Take(0);
+        (job.Q, job.K, job.V, job.G, job.O, job.Initial, job.Final) = (q.Data, k.Data, v.Data, g.Data, o.Data, initialState, finalState);
+        (job.Chunk, job.SubChunk, job.Length, job.KDim, job.VDim, job.GDim, job.Scale) = (chunk, subChunk, l, kd, vd, kg, sc);
+        ParallelItems.For(b * h, threads, job);
+        (job.Q, job.K, job.V, job.G, job.O, job.Initial, job.Final) = (null!, null!, null!, null!, null!, null, null);
+        PerThread<ChunkJob<T>, int>.Give(job);
+    }
+
+    /// <summary>
+    /// Head bh of one chunked call (a ParallelItems body, pooled per calling thread). The chunk workspace is
+    /// per thread and kept across calls (every buffer is written before it is read within a chunk, and the
+    /// state is cleared per head).
+    /// </summary>
+    private sealed class ChunkJob<T> : IParallelBody, IPerThreadWorkspace<ChunkJob<T>, int> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public T[] Q = null!, K = null!, V = null!, G = null!, O = null!;
+        public T[]? Initial, Final;
+        public int Chunk, SubChunk, Length, KDim, VDim, GDim;
+        public T Scale;
+
+        public static ChunkJob<T> Create(int key) => new();
+
+        public bool Fits(int key) => true;
+
+        public void Run(int bh)
+        {
+            int l = Length, kd = KDim, vd = VDim, kg = GDim;
+            var ws = PerThread<ChunkWorkspace<T>, (int, int, int, int)>.Take((Chunk, SubChunk, kd, vd));
+            ChunkedHead(Q.AsSpan(bh * l * kd, l * kd), K.AsSpan(bh * l * kd, l * kd), V.AsSpan(bh * l * vd, l * vd),
+                G.AsSpan(bh * l * kg, l * kg), kg, Scale, O.AsSpan(bh * l * vd, l * vd), ws,
+                Initial is null ? default : Initial.AsSpan(bh * kd * vd, kd * vd),
+                Final is null ? default : Final.AsSpan(bh * kd * vd, kd * vd));
+            PerThread<ChunkWorkspace<T>, (int, int, int, int)>.Give(ws);
+        }
     }
 
     /// <summary>
@@ -155,8 +199,12 @@ public static partial class GatedLinearAttention
     private const double DiagonalRange = 1.152921504606846976e18;
 
     /// <summary>Buffers of <see cref="ChunkedHead{T}"/> (allocated once per worker thread and call, reused by every chunk and head).</summary>
-    private sealed class ChunkWorkspace<T> where T : unmanaged, IFloatingPointIeee754<T>
+    private sealed class ChunkWorkspace<T> : IPerThreadWorkspace<ChunkWorkspace<T>, (int, int, int, int)> where T : unmanaged, IFloatingPointIeee754<T>
     {
+        public static ChunkWorkspace<T> Create((int, int, int, int) key) => new(key.Item1, key.Item2, key.Item3, key.Item4);
+
+        public bool Fits((int, int, int, int) key) => key == (C, Sub, KDim, VDim);
+
         public ChunkWorkspace(int chunk, int subChunk, int kd, int vd)
         {
             (C, Sub, KDim, VDim) = (chunk, subChunk, kd, vd);

@@ -4,6 +4,7 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using Reference.Core;
+using Reference.Core.Kernels;
 using Reference.Core.Linear;
 using Reference.Operators.Convolution;
 
@@ -28,29 +29,64 @@ public static partial class S4D
         ArgumentNullException.ThrowIfNull(p);
         p.Validate(nameof(p));
         ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(length));
-        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
-        var digits = new KernelDigits(length);
-        int modes = p.Modes, inner = 2 * modes, block = digits.Block, blocks = digits.Blocks;
-        // Every element of the product is written below: no zeroing of the L H outputs. The factors of
-        // one channel live in the thread's scratch, so the only large allocation is the result.
-        var full = GC.AllocateUninitializedArray<T>(p.Channels * blocks * block);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : KernelThreads.Default };
-        Parallel.For(0, p.Channels, options,
-            () => new KernelScratch<T>(modes, digits),
-            (h, _, s) =>
-            {
-                KernelFactors(p, h, method, digits, s);
-                FastGemm.Multiply(false, true, blocks, block, inner, T.One, s.Q, inner, s.P, inner,
-                    T.Zero, full.AsSpan(h * blocks * block, blocks * block), block, maxThreads: 1);
-                return s;
-            },
-            _ => { });
-        // blocks * block >= L: the product fills whole blocks; copy out when the last one is partial.
-        if (blocks * block == length) return new Tensor<T>(full, p.Channels, length);
-        var k = Tensor<T>.Zeros(p.Channels, length);
-        for (int h = 0; h < p.Channels; h++)
-            full.AsSpan(h * blocks * block, length).CopyTo(k.Data.AsSpan(h * length, length));
+        // Every element is written: no zeroing of the L H outputs.
+        var k = new Tensor<T>(GC.AllocateUninitializedArray<T>(p.Channels * length), p.Channels, length);
+        KernelFastInto(k, p, length, method, maxThreads);
         return k;
+    }
+
+    /// <summary>
+    /// <see cref="KernelFast{T}"/> written into the caller's <paramref name="output"/> [H, L] (every element
+    /// overwritten); the factors and, when L is not a whole number of blocks, the padded product come from
+    /// per-thread pools kept across calls, so a repeated call allocates no arrays.
+    /// </summary>
+    public static void KernelFastInto<T>(Tensor<T> output, S4DParameters p, int length, Discretization method, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Validate(nameof(p));
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(length));
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
+        Shapes.Output(output, [p.Channels, length], nameof(output));
+        var digits = new KernelDigits(length);
+        int block = digits.Block, blocks = digits.Blocks;
+        // blocks * block >= L: the product fills whole blocks; when the last one is partial it goes to a
+        // pooled buffer and is copied out.
+        bool direct = blocks * block == length;
+        var padded = direct ? null : PooledArray<T>.Rent(p.Channels * blocks * block);
+        var full = direct ? output.Data : padded!.Data;
+        var job = PerThread<KernelJob<T>, int>.Take(0);
+        (job.P, job.Method, job.Digits, job.Full) = (p, method, digits, full);
+        ParallelItems.For(p.Channels, maxThreads, job);
+        (job.P, job.Full) = (null!, null!);
+        PerThread<KernelJob<T>, int>.Give(job);
+        if (direct) return;
+        for (int h = 0; h < p.Channels; h++)
+            full.AsSpan(h * blocks * block, length).CopyTo(output.Data.AsSpan(h * length, length));
+        PooledArray<T>.Return(padded!);
+    }
+
+    /// <summary>Channel h of one <see cref="KernelFastInto{T}"/> call (a ParallelItems body, pooled per calling thread).</summary>
+    private sealed class KernelJob<T> : IParallelBody, IPerThreadWorkspace<KernelJob<T>, int> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public S4DParameters P = null!;
+        public Discretization Method;
+        public KernelDigits Digits;
+        public T[] Full = null!;
+
+        public static KernelJob<T> Create(int key) => new();
+
+        public bool Fits(int key) => true;
+
+        public void Run(int h)
+        {
+            int modes = P.Modes, inner = 2 * modes, block = Digits.Block, blocks = Digits.Blocks;
+            var s = PerThread<KernelScratch<T>, (int, KernelDigits)>.Take((modes, Digits));
+            KernelFactors(P, h, Method, Digits, s);
+            FastGemm.Multiply(false, true, blocks, block, inner, T.One, s.Q, inner, s.P, inner,
+                T.Zero, Full.AsSpan(h * blocks * block, blocks * block), block, maxThreads: 1);
+            PerThread<KernelScratch<T>, (int, KernelDigits)>.Give(s);
+        }
     }
 
     /// <summary>Base-8 split of l &lt; L: D digits, the low ones index j &lt; Block, the high ones m &lt; Blocks.</summary>
@@ -80,8 +116,13 @@ public static partial class S4D
     /// the exponents and z_i [D, M]; the digit factors E [D, 8, M]; the powers [b, M] and [L/b, M]
     /// (each as re, im) in float64.
     /// </summary>
-    private sealed class KernelScratch<T>(int modes, KernelDigits digits) where T : unmanaged, IFloatingPointIeee754<T>
+    private sealed class KernelScratch<T>(int modes, KernelDigits digits) : IPerThreadWorkspace<KernelScratch<T>, (int, KernelDigits)>
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
+        public static KernelScratch<T> Create((int, KernelDigits) key) => new(key.Item1, key.Item2);
+
+        public bool Fits((int, KernelDigits) key) => key == (modes, digits);
+
         public readonly T[] Q = new T[digits.Blocks * 2 * modes], P = new T[digits.Block * 2 * modes];
         public readonly double[] Arg = new double[digits.Digits * modes], Mag = new double[digits.Digits * modes];
         public readonly double[] Sin = new double[digits.Digits * modes], Cos = new double[digits.Digits * modes];
@@ -207,7 +248,7 @@ public static partial class S4D
         int length = uChunk.Dim(-1), rows = uChunk.Length / length;
         if (rows != state.Rows)
             throw new ArgumentException($"uChunk has {rows} rows, the state holds {state.Rows}.", nameof(uChunk));
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : KernelThreads.Default };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
         Parallel.For(0, rows, options, r =>
         {
             int h = r % p.Channels;

@@ -1,6 +1,7 @@
 // The Fast tier of the selective scan (see SelectiveScan.cs for the paper, the glossary and the
 // float64 definition): float or double, threads over blocks of W channels (W = one Vector256 of T:
-// 8 floats or 4 doubles) that share a B/C group, and per block and time chunk
+// 8 floats or 4 doubles; 16 floats = one Vector512 on AVX-512 cores, where the decay is the
+// degree-5 VectorMath.Exp2Decay(Vector512) with vscalefps) that share a B/C group, and per block and time chunk
 //   1. u, delta and z of the W channels transposed to [time, W] (W x W register transposes), so
 //      that time step t of the W channels is one vector and every elementwise step below runs on
 //      whole vectors,
@@ -21,10 +22,14 @@
 // uses the full-range VectorMath.Exp2 instead of Exp2Decay; an initial state [B, D, N] is loaded into
 // the lanes before the first chunk and the last state stored after the last one. Complex A runs on a
 // separate path (one thread per channel row, the N complex lanes as TensorPrimitives spans).
+// ForwardFastInto writes into the caller's output; the B/C transposes, the per-thread chunk scratch
+// and the work items' records come from per-thread pools (PerThread, ParallelItems), so a repeated
+// call allocates nothing and touches no fresh pages.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Reference.Core;
 using Reference.Core.Kernels;
 
@@ -54,7 +59,8 @@ public static partial class SelectiveScan
         if (initialState is not null) Shapes.Same(initialState, stateShape, nameof(initialState));
         var last = Tensor<T>.Zeros(stateShape);
         if (p.IsComplex) return (ForwardFastComplex(p, initialState, last, maxThreads), last);
-        var y = ScanCore(p.U, p.Delta, p.ALog, p.B, p.C, p.D, p.Z, p.DeltaBias, p.DeltaSoftplus, initialState, last, maxThreads);
+        var y = new Tensor<T>(GC.AllocateUninitializedArray<T>(p.U.Length), p.U.ShapeArray);   // every element is written
+        ScanCore(y, p.U, p.Delta, p.ALog, p.B, p.C, p.D, p.Z, p.DeltaBias, p.DeltaSoftplus, initialState, last, maxThreads);
         return (y, last);
     }
 
@@ -65,79 +71,140 @@ public static partial class SelectiveScan
     /// </summary>
     public static Tensor<T> ForwardFast<T>(Tensor<T> u, Tensor<T> delta, Tensor<T> aLog, Tensor<T> b, Tensor<T> c,
         Tensor<T>? d = null, Tensor<T>? z = null, Tensor<T>? deltaBias = null, int maxThreads = 0)
-        where T : unmanaged, IFloatingPointIeee754<T> => ScanCore(u, delta, aLog, b, c, d, z, deltaBias, true, null, null, maxThreads);
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckFast(u, delta, aLog, b, c, d, z, deltaBias);
+        var y = new Tensor<T>(GC.AllocateUninitializedArray<T>(u.Length), u.ShapeArray);   // every element is written
+        ScanCore(y, u, delta, aLog, b, c, d, z, deltaBias, true, null, null, maxThreads);
+        return y;
+    }
 
-    private static Tensor<T> ScanCore<T>(Tensor<T> u, Tensor<T> delta, Tensor<T> aLog, Tensor<T> b, Tensor<T> c,
+    /// <summary>
+    /// <see cref="ForwardFast{T}(Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, Tensor{T}, int)"/>
+    /// written into the caller's <paramref name="output"/> [B, D, L] (every element overwritten; its old contents
+    /// do not matter); the workspaces come from per-thread pools kept across calls, so a repeated call allocates
+    /// no arrays.
+    /// </summary>
+    public static void ForwardFastInto<T>(Tensor<T> output, Tensor<T> u, Tensor<T> delta, Tensor<T> aLog, Tensor<T> b, Tensor<T> c,
+        Tensor<T>? d = null, Tensor<T>? z = null, Tensor<T>? deltaBias = null, int maxThreads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckFast(u, delta, aLog, b, c, d, z, deltaBias);
+        Shapes.Output(output, u.Shape, nameof(output));
+        ScanCore(output, u, delta, aLog, b, c, d, z, deltaBias, true, null, null, maxThreads);
+    }
+
+    /// <summary>
+    /// Whether the float32 scan runs sixteen channels per block in one Vector512 (AVX-512; the decay
+    /// is <see cref="VectorMath.Exp2Decay(Vector512{float})"/>). Without the softplus the decay needs the
+    /// full-range exp, which runs on the Vector256 path.
+    /// </summary>
+    private static bool Wide<T>(bool softplus) => typeof(T) == typeof(float) && softplus && Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
+
+    private static void ScanCore<T>(Tensor<T> y, Tensor<T> u, Tensor<T> delta, Tensor<T> aLog, Tensor<T> b, Tensor<T> c,
         Tensor<T>? d, Tensor<T>? z, Tensor<T>? deltaBias, bool softplus, Tensor<T>? x0, Tensor<T>? xLast, int maxThreads)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckFast(u, delta, aLog, b, c, d, z, deltaBias);
         ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
         int bs = u.Dim(0), dd = u.Dim(1), l = u.Dim(2), n = aLog.Dim(1), gs = b.Dim(1);
-        int width = Vector256<T>.Count;
-        var bT = TimeMajor(b, bs, gs, n, l);
-        var cT = TimeMajor(c, bs, gs, n, l);
+        int width = Wide<T>(softplus) ? Vector512<float>.Count : Vector256<T>.Count;
+        int timeMajor = bs * gs * l * n;
+        // B and C time-major, then A log2(e), in one pooled buffer of the calling thread.
+        var pooled = PooledArray<T>.Rent(2 * timeMajor + dd * n);
+        TimeMajor(b, bs, gs, n, l, pooled.Data.AsSpan(0, timeMajor));
+        TimeMajor(c, bs, gs, n, l, pooled.Data.AsSpan(timeMajor, timeMajor));
         // A log2(e) = -exp(A_log) / ln 2, rounded once from float64: the decays are then
         // exp(Delta A) = 2^(Delta A log2 e), one VectorMath.Exp2Decay (half the dependency chain of Exp).
-        var a = new T[dd * n];
+        var a = pooled.Data.AsSpan(2 * timeMajor, dd * n);
         for (int i = 0; i < a.Length; i++) a[i] = T.CreateChecked(-Math.Exp(double.CreateChecked(aLog.Data[i])) / Math.Log(2.0));
         int groupSize = dd / gs, blocksPerGroup = (groupSize + width - 1) / width;
-        var y = new Tensor<T>(GC.AllocateUninitializedArray<T>(bs * dd * l), bs, dd, l);   // every element is written below
-        var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? KernelThreads.Default : maxThreads };
-        Parallel.For(0, bs * gs * blocksPerGroup, options,
-            () => new Scratch<T>(n),
-            (job, _, s) =>
-            {
-                int bg = job / blocksPerGroup, bi = bg / gs, first = bg % gs * groupSize + job % blocksPerGroup * width;
-                int lanes = Math.Min(width, (bg % gs + 1) * groupSize - first);
-                // Spare lanes: A = 0, bias = D = 0 and (below) u = delta = z = 0, so their state stays 0.
-                for (int k = 0; k < n; k++)
-                    for (int lane = 0; lane < width; lane++)
-                        s.A[k * width + lane] = lane < lanes ? a[(first + lane) * n + k] : T.Zero;
+        var job = PerThread<ScanJob<T>, int>.Take(0);
+        (job.Y, job.U, job.Delta, job.D, job.Z, job.Bias, job.X0, job.XLast, job.Work) = (y, u, delta, d, z, deltaBias, x0, xLast, pooled.Data);
+        (job.TimeMajor, job.Channels, job.Length, job.States, job.Groups, job.Width, job.BlocksPerGroup, job.Softplus) =
+            (timeMajor, dd, l, n, gs, width, blocksPerGroup, softplus);
+        ParallelItems.For(bs * gs * blocksPerGroup, maxThreads, job);
+        job.Release();
+        PerThread<ScanJob<T>, int>.Give(job);
+        PooledArray<T>.Return(pooled);
+    }
+
+    /// <summary>
+    /// One call's arguments and the work of one block of W channels (a <see cref="ParallelItems"/> body,
+    /// pooled per calling thread so that a call allocates nothing). Work = [B^T | C^T | A log2 e].
+    /// </summary>
+    private sealed class ScanJob<T> : IParallelBody, IPerThreadWorkspace<ScanJob<T>, int> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public Tensor<T> Y = null!, U = null!, Delta = null!;
+        public Tensor<T>? D, Z, Bias, X0, XLast;
+        public T[] Work = null!;
+        public int TimeMajor, Channels, Length, States, Groups, Width, BlocksPerGroup;
+        public bool Softplus;
+
+        public static ScanJob<T> Create(int key) => new();
+
+        public bool Fits(int key) => true;
+
+        /// <summary>Drops the references to the call's tensors.</summary>
+        public void Release() => (Y, U, Delta, D, Z, Bias, X0, XLast, Work) = (null!, null!, null!, null, null, null, null, null, null!);
+
+        public void Run(int job)
+        {
+            int width = Width, n = States, l = Length, dd = Channels, gs = Groups, groupSize = dd / gs;
+            var s = PerThread<Scratch<T>, (int, int)>.Take((n, width));
+            int bg = job / BlocksPerGroup, bi = bg / gs, first = bg % gs * groupSize + job % BlocksPerGroup * width;
+            int lanes = Math.Min(width, (bg % gs + 1) * groupSize - first);
+            // Spare lanes: A = 0, bias = D = 0 and (below) u = delta = z = 0, so their state stays 0.
+            for (int k = 0; k < n; k++)
                 for (int lane = 0; lane < width; lane++)
-                {
-                    s.Bias[lane] = lane < lanes && deltaBias is not null ? deltaBias.Data[first + lane] : T.Zero;
-                    s.Skip[lane] = lane < lanes && d is not null ? d.Data[first + lane] : T.Zero;
-                }
-                Array.Clear(s.X);
-                if (x0 is not null)
-                    for (int k = 0; k < n; k++)
-                        for (int lane = 0; lane < lanes; lane++) s.X[k * width + lane] = x0.Data[(bi * dd + first + lane) * n + k];
-                s.Softplus = softplus;
-                int row0 = (bi * dd + first) * l;
-                for (int t0 = 0; t0 < l; t0 += Scratch<T>.Chunk)
-                {
-                    int len = Math.Min(Scratch<T>.Chunk, l - t0);
-                    ToLanes(u.Data.AsSpan(row0 + t0), l, lanes, len, s.UT);
-                    ToLanes(delta.Data.AsSpan(row0 + t0), l, lanes, len, s.DeltaT);
-                    if (z is not null) ToLanes(z.Data.AsSpan(row0 + t0), l, lanes, len, s.ZT);
-                    ScanLanes(len, bT.AsSpan((bg * l + t0) * n, len * n), cT.AsSpan((bg * l + t0) * n, len * n), z is not null, s);
-                    FromLanes(s.YT, lanes, len, y.Data.AsSpan(row0 + t0), l);
-                }
-                if (xLast is not null)
-                    for (int k = 0; k < n; k++)
-                        for (int lane = 0; lane < lanes; lane++) xLast.Data[(bi * dd + first + lane) * n + k] = s.X[k * width + lane];
-                return s;
-            },
-            _ => { });
-        return y;
+                    s.A[k * width + lane] = lane < lanes ? Work[2 * TimeMajor + (first + lane) * n + k] : T.Zero;
+            for (int lane = 0; lane < width; lane++)
+            {
+                s.Bias[lane] = lane < lanes && Bias is not null ? Bias.Data[first + lane] : T.Zero;
+                s.Skip[lane] = lane < lanes && D is not null ? D.Data[first + lane] : T.Zero;
+            }
+            Array.Clear(s.X);
+            if (X0 is not null)
+                for (int k = 0; k < n; k++)
+                    for (int lane = 0; lane < lanes; lane++) s.X[k * width + lane] = X0.Data[(bi * dd + first + lane) * n + k];
+            s.Softplus = Softplus;
+            int row0 = (bi * dd + first) * l;
+            for (int t0 = 0; t0 < l; t0 += Scratch<T>.Chunk)
+            {
+                int len = Math.Min(Scratch<T>.Chunk, l - t0);
+                ToLanes(U.Data.AsSpan(row0 + t0), l, lanes, len, s.UT, width);
+                ToLanes(Delta.Data.AsSpan(row0 + t0), l, lanes, len, s.DeltaT, width);
+                if (Z is not null) ToLanes(Z.Data.AsSpan(row0 + t0), l, lanes, len, s.ZT, width);
+                ScanLanes(len, Work.AsSpan((bg * l + t0) * n, len * n), Work.AsSpan(TimeMajor + (bg * l + t0) * n, len * n), Z is not null, s);
+                FromLanes(s.YT, lanes, len, Y.Data.AsSpan(row0 + t0), l, width);
+            }
+            if (XLast is not null)
+                for (int k = 0; k < n; k++)
+                    for (int lane = 0; lane < lanes; lane++) XLast.Data[(bi * dd + first + lane) * n + k] = s.X[k * width + lane];
+            PerThread<Scratch<T>, (int, int)>.Give(s);
+        }
     }
 
     /// <summary>
     /// Per-thread scratch for one block of W channels and one time chunk: the block's u, delta, z and
     /// y as [Chunk, W] (time step t of the W channels = one vector); A log2(e) and the state [N, W] (the
-    /// state carried across chunks); the lanes' bias and skip D.
+    /// state carried across chunks); the lanes' bias and skip D. Kept across calls (PerThread).
     /// </summary>
-    private sealed class Scratch<T>(int n) where T : unmanaged, IFloatingPointIeee754<T>
+    private sealed class Scratch<T>(int n, int width) : IPerThreadWorkspace<Scratch<T>, (int, int)> where T : unmanaged, IFloatingPointIeee754<T>
     {
+        public static Scratch<T> Create((int, int) key) => new(key.Item1, key.Item2);
+
+        public bool Fits((int, int) key) => key == (n, width);
+
         /// <summary>Time steps per chunk: keeps the chunk's buffers and B, C rows in L1/L2.</summary>
         public const int Chunk = 256;
 
-        public static int Width => Vector256<T>.Count;
+        /// <summary>Channels per block (lanes of the state vectors).</summary>
+        public int Width => width;
 
-        public readonly T[] UT = new T[Chunk * Width], DeltaT = new T[Chunk * Width], DuT = new T[Chunk * Width], ZT = new T[Chunk * Width], YT = new T[Chunk * Width];
-        public readonly T[] A = new T[n * Width], X = new T[n * Width];
-        public readonly T[] Bias = new T[Width], Skip = new T[Width];
+        public readonly T[] UT = new T[Chunk * width], DeltaT = new T[Chunk * width], DuT = new T[Chunk * width], ZT = new T[Chunk * width], YT = new T[Chunk * width];
+        public readonly T[] A = new T[n * width], X = new T[n * width];
+        public readonly T[] Bias = new T[width], Skip = new T[width];
 
         /// <summary>Delta = softplus(delta + bias) when set, else delta + bias (which may be negative: full-range exp).</summary>
         public bool Softplus = true;
@@ -145,24 +212,27 @@ public static partial class SelectiveScan
 
     /// <summary>
     /// rows[lane * stride + t] for lane &lt; lanes, t &lt; len into lanesT[t * W + lane] (spare lanes 0):
-    /// W x W register transposes for a full block, element copies for the time tail and partial blocks.
+    /// register transposes of V x V sub-blocks (V = Vector256&lt;T&gt;.Count, W a multiple of V) for a full
+    /// block, element copies for the time tail and partial blocks.
     /// </summary>
-    private static void ToLanes<T>(ReadOnlySpan<T> rows, int stride, int lanes, int len, T[] lanesT) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void ToLanes<T>(ReadOnlySpan<T> rows, int stride, int lanes, int len, T[] lanesT, int width) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int width = Scratch<T>.Width, t = 0;
+        int sub = Vector256<T>.Count, t = 0;
         ref T src = ref MemoryMarshal.GetReference(rows);
         ref T dst = ref MemoryMarshal.GetArrayDataReference(lanesT);
         if (lanes == width)
         {
-            // Two blocks per step: each row's 64-byte line is used whole while it is in L1 (the W rows
-            // are a whole stride apart and compete for the same cache sets).
-            for (; t + 2 * width <= len; t += 2 * width)
-            {
-                BlockTranspose.Square(ref Unsafe.Add(ref src, t), stride, ref Unsafe.Add(ref dst, t * width), width);
-                BlockTranspose.Square(ref Unsafe.Add(ref src, t + width), stride, ref Unsafe.Add(ref dst, (t + width) * width), width);
-            }
-            for (; t + width <= len; t += width)
-                BlockTranspose.Square(ref Unsafe.Add(ref src, t), stride, ref Unsafe.Add(ref dst, t * width), width);
+            // Two sub-blocks of time per step: each row's 64-byte line is used whole while it is in L1
+            // (the rows are a whole stride apart and compete for the same cache sets).
+            for (; t + 2 * sub <= len; t += 2 * sub)
+                for (int r = 0; r < width; r += sub)
+                {
+                    BlockTranspose.Square(ref Unsafe.Add(ref src, r * stride + t), stride, ref Unsafe.Add(ref dst, t * width + r), width);
+                    BlockTranspose.Square(ref Unsafe.Add(ref src, r * stride + t + sub), stride, ref Unsafe.Add(ref dst, (t + sub) * width + r), width);
+                }
+            for (; t + sub <= len; t += sub)
+                for (int r = 0; r < width; r += sub)
+                    BlockTranspose.Square(ref Unsafe.Add(ref src, r * stride + t), stride, ref Unsafe.Add(ref dst, t * width + r), width);
         }
         for (; t < len; t++)
             for (int lane = 0; lane < width; lane++)
@@ -170,20 +240,22 @@ public static partial class SelectiveScan
     }
 
     /// <summary>The inverse of <see cref="ToLanes{T}"/> for the real lanes: lanesT[t * W + lane] into rows[lane * stride + t].</summary>
-    private static void FromLanes<T>(T[] lanesT, int lanes, int len, Span<T> rows, int stride) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void FromLanes<T>(T[] lanesT, int lanes, int len, Span<T> rows, int stride, int width) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int width = Scratch<T>.Width, t = 0;
+        int sub = Vector256<T>.Count, t = 0;
         ref T src = ref MemoryMarshal.GetArrayDataReference(lanesT);
         ref T dst = ref MemoryMarshal.GetReference(rows);
         if (lanes == width)
         {
-            for (; t + 2 * width <= len; t += 2 * width)
-            {
-                BlockTranspose.Square(ref Unsafe.Add(ref src, t * width), width, ref Unsafe.Add(ref dst, t), stride);
-                BlockTranspose.Square(ref Unsafe.Add(ref src, (t + width) * width), width, ref Unsafe.Add(ref dst, t + width), stride);
-            }
-            for (; t + width <= len; t += width)
-                BlockTranspose.Square(ref Unsafe.Add(ref src, t * width), width, ref Unsafe.Add(ref dst, t), stride);
+            for (; t + 2 * sub <= len; t += 2 * sub)
+                for (int r = 0; r < width; r += sub)
+                {
+                    BlockTranspose.Square(ref Unsafe.Add(ref src, t * width + r), width, ref Unsafe.Add(ref dst, r * stride + t), stride);
+                    BlockTranspose.Square(ref Unsafe.Add(ref src, (t + sub) * width + r), width, ref Unsafe.Add(ref dst, r * stride + t + sub), stride);
+                }
+            for (; t + sub <= len; t += sub)
+                for (int r = 0; r < width; r += sub)
+                    BlockTranspose.Square(ref Unsafe.Add(ref src, t * width + r), width, ref Unsafe.Add(ref dst, r * stride + t), stride);
         }
         for (; t < len; t++)
             for (int lane = 0; lane < lanes; lane++)
@@ -191,18 +263,19 @@ public static partial class SelectiveScan
     }
 
     /// <summary>
-    /// The block's time chunk in three passes over [len, W] vectors (lanes = channels): the inputs
+    /// The block's time chunk in three passes over [len, W] rows (lanes = channels): the inputs
     /// Delta = softplus(delta + bias) and Delta u; the recurrence with n unrolled (bT, cT [len, N]);
     /// the output (scan + D u) o silu(z). Reads UT, DeltaT (overwritten by Delta), ZT; writes DuT, YT.
     /// The passes are separate so that the recurrence loop holds nothing but its exps and FMAs:
     /// with softplus inside it, every step waited for that step's softplus (an exp, a log and a
     /// division in a row) before its N exps could start, because the out-of-order window is already
-    /// full of the previous step's exps.
+    /// full of the previous step's exps. The elementwise passes run on Vector256 of T whatever W is
+    /// (the lane's bias and skip repeat every W elements); the recurrence on Vector512 when W = 16.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // long loops: skip the tier-0 JIT
     private static void ScanLanes<T>(int len, ReadOnlySpan<T> bT, ReadOnlySpan<T> cT, bool gate, Scratch<T> s) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int n = s.A.Length / Scratch<T>.Width;
+        int n = s.A.Length / s.Width;
         ref T x = ref MemoryMarshal.GetArrayDataReference(s.X);
         ref T a = ref MemoryMarshal.GetArrayDataReference(s.A);
         ref T uRef = ref MemoryMarshal.GetArrayDataReference(s.UT);
@@ -212,43 +285,76 @@ public static partial class SelectiveScan
         ref T yRef = ref MemoryMarshal.GetArrayDataReference(s.YT);
         ref T bRef = ref MemoryMarshal.GetReference(bT);
         ref T cRef = ref MemoryMarshal.GetReference(cT);
-        nuint width = (nuint)Scratch<T>.Width, end = (nuint)len * width;
-        var bias = Vector256.Create<T>(s.Bias);
+        ref T biasRef = ref MemoryMarshal.GetArrayDataReference(s.Bias);
+        ref T skipRef = ref MemoryMarshal.GetArrayDataReference(s.Skip);
+        nuint width = (nuint)s.Width, sub = (nuint)Vector256<T>.Count, end = (nuint)len * width;
         var threshold = Vector256.Create(T.CreateTruncating(NaiveActivations.SoftplusThreshold));
         bool softplus = s.Softplus;
-        for (nuint i = 0; i < end; i += width)
+        for (nuint i = 0; i < end; i += sub)
         {
-            var pre = Vector256.LoadUnsafe(ref dtRef, i) + bias;
+            var pre = Vector256.LoadUnsafe(ref dtRef, i) + Vector256.LoadUnsafe(ref biasRef, i % width);
             var dt = softplus ? Softplus(pre, threshold) : pre;
             dt.StoreUnsafe(ref dtRef, i);
             (dt * Vector256.LoadUnsafe(ref uRef, i)).StoreUnsafe(ref duRef, i);
         }
-        for (int t = 0; t < len; t++)
-        {
-            nuint lanes = (nuint)t * width, row = (nuint)(t * n);
-            var dt = Vector256.LoadUnsafe(ref dtRef, lanes);
-            var du = Vector256.LoadUnsafe(ref duRef, lanes);
-            var acc = Vector256<T>.Zero;
-            for (nuint k = 0; k < (nuint)n; k++)
+        if (width == (nuint)Vector512<float>.Count && typeof(T) == typeof(float))
+            Recurrence512(len, n, ref Unsafe.As<T, float>(ref x), ref Unsafe.As<T, float>(ref a), ref Unsafe.As<T, float>(ref dtRef),
+                ref Unsafe.As<T, float>(ref duRef), ref Unsafe.As<T, float>(ref yRef), ref Unsafe.As<T, float>(ref bRef), ref Unsafe.As<T, float>(ref cRef));
+        else
+            for (int t = 0; t < len; t++)
             {
-                var power = dt * Vector256.LoadUnsafe(ref a, k * width);
-                var decay = softplus ? VectorMath.Exp2Decay(power) : VectorMath.Exp2(power);
-                var xk = VectorMath.FusedMultiplyAdd(decay, Vector256.LoadUnsafe(ref x, k * width), du * Vector256.Create(Unsafe.Add(ref bRef, row + k)));
-                xk.StoreUnsafe(ref x, k * width);
-                acc = VectorMath.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref cRef, row + k)), xk, acc);
+                nuint lanes = (nuint)t * width, row = (nuint)(t * n);
+                var dt = Vector256.LoadUnsafe(ref dtRef, lanes);
+                var du = Vector256.LoadUnsafe(ref duRef, lanes);
+                var acc = Vector256<T>.Zero;
+                for (nuint k = 0; k < (nuint)n; k++)
+                {
+                    var power = dt * Vector256.LoadUnsafe(ref a, k * width);
+                    var decay = softplus ? VectorMath.Exp2Decay(power) : VectorMath.Exp2(power);
+                    var xk = VectorMath.FusedMultiplyAdd(decay, Vector256.LoadUnsafe(ref x, k * width), du * Vector256.Create(Unsafe.Add(ref bRef, row + k)));
+                    xk.StoreUnsafe(ref x, k * width);
+                    acc = VectorMath.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref cRef, row + k)), xk, acc);
+                }
+                acc.StoreUnsafe(ref yRef, lanes);
             }
-            acc.StoreUnsafe(ref yRef, lanes);
-        }
-        var skip = Vector256.Create<T>(s.Skip);
-        for (nuint i = 0; i < end; i += width)
+        for (nuint i = 0; i < end; i += sub)
         {
-            var yt = VectorMath.FusedMultiplyAdd(skip, Vector256.LoadUnsafe(ref uRef, i), Vector256.LoadUnsafe(ref yRef, i));
+            var yt = VectorMath.FusedMultiplyAdd(Vector256.LoadUnsafe(ref skipRef, i % width), Vector256.LoadUnsafe(ref uRef, i), Vector256.LoadUnsafe(ref yRef, i));
             if (gate)
             {
                 var zt = Vector256.LoadUnsafe(ref zRef, i);
                 yt = yt * zt / (Vector256<T>.One + VectorMath.Exp(-zt));   // silu(z) = z / (1 + e^-z)
             }
             yt.StoreUnsafe(ref yRef, i);
+        }
+    }
+
+    /// <summary>
+    /// The recurrence of <see cref="ScanLanes{T}"/> for sixteen float channels per vector (AVX-512):
+    /// per step t and state n, x_n = 2^(Delta_t A_n log2 e) o x_n + (Delta_t u_t) B_t[n] and
+    /// y_t += C_t[n] x_n: one vector exp (<see cref="VectorMath.Exp2Decay(Vector512{float})"/>, 9
+    /// instructions), two multiplies and two FMAs per sixteen (channel, state) pairs, the N chains
+    /// independent. This is the loop the compute floor in the bench counts.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Recurrence512(int len, int n, ref float x, ref float a, ref float dtRef, ref float duRef, ref float yRef,
+        ref float bRef, ref float cRef)
+    {
+        const int W = 16;
+        for (int t = 0; t < len; t++)
+        {
+            nuint lanes = (nuint)(t * W), row = (nuint)(t * n);
+            var dt = Vector512.LoadUnsafe(ref dtRef, lanes);
+            var du = Vector512.LoadUnsafe(ref duRef, lanes);
+            var acc = Vector512<float>.Zero;
+            for (nuint k = 0; k < (nuint)n; k++)
+            {
+                var decay = VectorMath.Exp2Decay(dt * Vector512.LoadUnsafe(ref a, k * W));
+                var xk = Avx512F.FusedMultiplyAdd(decay, Vector512.LoadUnsafe(ref x, k * W), du * Vector512.Create(Unsafe.Add(ref bRef, row + k)));
+                xk.StoreUnsafe(ref x, k * W);
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref cRef, row + k)), xk, acc);
+            }
+            acc.StoreUnsafe(ref yRef, lanes);
         }
     }
 
@@ -386,13 +492,19 @@ public static partial class SelectiveScan
     private static T[] TimeMajor<T>(Tensor<T> m, int bs, int gs, int n, int l) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var r = new T[bs * gs * l * n];
+        TimeMajor(m, bs, gs, n, l, r);
+        return r;
+    }
+
+    /// <summary><see cref="TimeMajor{T}(Tensor{T}, int, int, int, int)"/> into <paramref name="r"/> [B, G, L, N].</summary>
+    private static void TimeMajor<T>(Tensor<T> m, int bs, int gs, int n, int l, Span<T> r) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         for (int bg = 0; bg < bs * gs; bg++)
             for (int k = 0; k < n; k++)
             {
                 var src = m.Data.AsSpan((bg * n + k) * l, l);
                 for (int t = 0; t < l; t++) r[(bg * l + t) * n + k] = src[t];
             }
-        return r;
     }
 
     private static void CheckFast<T>(Tensor<T> u, Tensor<T> delta, Tensor<T> aLog, Tensor<T> b, Tensor<T> c,

@@ -1,0 +1,109 @@
+using System.Collections.Concurrent;
+using Reference.Core.Kernels;
+
+namespace Reference.SpecTests.Core;
+
+/// <summary>The per-thread workspace pool and the allocation-free parallel loop the fast tiers' Into forms run on.</summary>
+public class PerThreadTests
+{
+    // Element types nothing else pools (long, short), so other tests on the same thread leave nothing kept.
+
+    [Fact]
+    public void PooledArray_IsKeptAcrossTakes_AndNestedTakesGetDifferentArrays()
+    {
+        var first = PooledArray<long>.Rent(1000);
+        var nested = PooledArray<long>.Rent(10);
+        Assert.NotSame(first, nested);
+        Assert.True(first.Data.Length >= 1000);
+        Assert.True(nested.Data.Length >= 10);
+        PooledArray<long>.Return(nested);
+        PooledArray<long>.Return(first);
+        // A take that only the large one fits gets it back, not a new array.
+        Assert.Same(first, PooledArray<long>.Rent(first.Data.Length));
+        // A larger request than anything kept gets a new, large enough array.
+        var larger = PooledArray<long>.Rent(first.Data.Length + 1);
+        Assert.True(larger.Data.Length > first.Data.Length);
+        PooledArray<long>.Return(larger);
+        Assert.Same(larger, PooledArray<long>.Rent(first.Data.Length + 1));
+    }
+
+    [Fact]
+    public void PooledArray_IsPerThread()
+    {
+        var mine = PooledArray<short>.Rent(64);
+        PooledArray<short>.Return(mine);
+        PooledArray<short>? theirs = null;
+        var thread = new Thread(() =>
+        {
+            theirs = PooledArray<short>.Rent(64);
+            PooledArray<short>.Return(theirs);
+        });
+        thread.Start();
+        thread.Join();
+        Assert.NotNull(theirs);
+        Assert.NotSame(mine, theirs);
+        Assert.Same(mine, PooledArray<short>.Rent(64));
+    }
+
+    private sealed class Recorder(int count) : IParallelBody
+    {
+        public readonly int[] Runs = new int[count];
+        public readonly ConcurrentDictionary<int, bool> Threads = new();
+
+        public void Run(int item)
+        {
+            Interlocked.Increment(ref Runs[item]);
+            Threads[Environment.CurrentManagedThreadId] = true;
+            Thread.SpinWait(200);
+        }
+    }
+
+    [Theory]
+    [InlineData(0, 2)]
+    [InlineData(1, 2)]
+    [InlineData(7, 1)]
+    [InlineData(7, 3)]
+    [InlineData(100, 0)]
+    [InlineData(257, 5)]
+    public void ParallelItems_RunsEveryItemExactlyOnce(int count, int threads)
+    {
+        for (int repeat = 0; repeat < 3; repeat++)
+        {
+            var body = new Recorder(count);
+            ParallelItems.For(count, threads, body);
+            Assert.All(body.Runs, r => Assert.Equal(1, r));
+            if (threads == 1) Assert.True(body.Threads.Count <= 1);
+        }
+    }
+
+    private sealed class Failing : IParallelBody
+    {
+        public int Ran;
+
+        public void Run(int item)
+        {
+            Interlocked.Increment(ref Ran);
+            if (item == 5) throw new InvalidOperationException("item 5");
+        }
+    }
+
+    [Fact]
+    public void ParallelItems_RethrowsAnItemsException_AfterTheOtherItems()
+    {
+        var body = new Failing();
+        var e = Assert.Throws<InvalidOperationException>(() => ParallelItems.For(40, 3, body));
+        Assert.Equal("item 5", e.Message);
+        Assert.Equal(40, body.Ran);
+        // The pooled dispatch record is usable again afterwards.
+        var ok = new Recorder(40);
+        ParallelItems.For(40, 3, ok);
+        Assert.All(ok.Runs, r => Assert.Equal(1, r));
+    }
+
+    [Fact]
+    public void Negative_ParallelItems_NullBodyOrNegativeThreads_NameTheArgument()
+    {
+        Assert.Equal("body", Assert.Throws<ArgumentNullException>(() => ParallelItems.For(3, 1, null!)).ParamName);
+        Assert.Equal("threads", Assert.Throws<ArgumentOutOfRangeException>(() => ParallelItems.For(3, -1, new Recorder(3))).ParamName);
+    }
+}
