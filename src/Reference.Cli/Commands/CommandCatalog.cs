@@ -22,5 +22,6 @@ public static class CommandCatalog
         yield return GlmCommand.Create();
         yield return ConnectomeCommand.Create();
         yield return GenerateCommand.Create();
+        yield return DecodeCommand.Create();
     }
 }
