@@ -25,5 +25,6 @@ public static class CommandCatalog
         yield return ExplainCommand.Create();
         yield return ExplainCommand.CreateBenchmark();
         yield return ExperimentCommand.Create();
+        yield return DecodeCommand.Create();
     }
 }

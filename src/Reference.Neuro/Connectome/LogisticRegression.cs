@@ -6,6 +6,13 @@
 // backtracking line search converges to the unique minimizer, where the gradient
 //   dL/dw = (1/n) X^T (sigma(z) - y) + lambda w,   dL/db = (1/n) sum_i (sigma(z_i) - y_i)
 // vanishes (the tests check this stationarity). Hessian (1/n) X^T S X + lambda I with S = diag(sigma(1 - sigma)).
+//
+// More features than samples (d > n, e.g. voxel maps): the stationarity condition gives
+// w = -(1/(n lambda)) X^T (sigma(z) - y), so the minimizer lies in the row space of X. With the thin
+// QR factorization X^T = Q R (Q [d, n] orthonormal columns, R [n, n]) and w = Q v, z = R^T v + b and
+// ||w|| = ||v||: the problem in v is the same penalized logistic regression on the n features R^T,
+// whose Newton steps cost O(n^3) instead of O(d^3). Its minimizer v* gives the exact primal
+// minimizer w* = Q v* (the gradient component orthogonal to the row space is lambda w_perp = 0).
 using MathNet.Numerics.LinearAlgebra;
 
 namespace Reference.Neuro.Connectome;
@@ -38,6 +45,7 @@ public sealed class LogisticRegression
         if (y.Any(l => l is not (0 or 1))) throw new ArgumentException("labels must be 0 or 1.", nameof(y));
         if (!(lambda > 0)) throw new ArgumentOutOfRangeException(nameof(lambda), $"lambda = {lambda}; expected > 0 (the L2 penalty makes the problem strictly convex).");
         int d = x.Length / n;
+        if (d > n) return FitInRowSpace(x, y, lambda, n, d, maxIterations, tolerance);
         var theta = new double[d + 1];
         int iterations = 0;
         double loss = Loss(x, y, theta, lambda, n, d);
@@ -61,6 +69,20 @@ public sealed class LogisticRegression
             loss = nextLoss;
         }
         return new LogisticRegression { Weights = theta[..d], Bias = theta[d], Lambda = lambda, Iterations = iterations };
+    }
+
+    /// <summary>d &gt; n: Newton on the n row-space coordinates R^T of the samples, then w = Q v (see the head of the file).</summary>
+    private static LogisticRegression FitInRowSpace(double[] x, int[] y, double lambda, int n, int d, int maxIterations, double tolerance)
+    {
+        var xt = Matrix<double>.Build.Dense(d, n, (j, i) => x[i * d + j]);
+        var qr = xt.QR(MathNet.Numerics.LinearAlgebra.Factorization.QRMethod.Thin);
+        var rt = qr.R.Transpose();
+        var reduced = new double[n * n];
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < n; k++) reduced[i * n + k] = rt[i, k];
+        var inner = Fit(reduced, y, lambda, maxIterations, tolerance);
+        var w = (qr.Q * Vector<double>.Build.DenseOfArray(inner.Weights)).ToArray();
+        return new LogisticRegression { Weights = w, Bias = inner.Bias, Lambda = lambda, Iterations = inner.Iterations };
     }
 
     /// <summary>The gradient of the objective at this model (the stationarity check).</summary>

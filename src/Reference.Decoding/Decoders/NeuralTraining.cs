@@ -1,0 +1,166 @@
+// Supervised training of the tape-based decoders (time-weighting baseline, sequence models, and
+// later the 3D-CNNs): AdamW on the cross-entropy of minibatches, one seeded permutation of the
+// training samples per epoch, early stopping on the validation subjects' loss (patience in epochs;
+// the parameters of the best epoch are restored), a fixed number of epochs without validation
+// subjects. Everything random (order, dropout) comes from SplitMix64 streams derived from the seed
+// and the step, so a run is a function of (data, split, seed).
+using Reference.Autodiff;
+using Reference.Autodiff.Nn;
+using Reference.Autodiff.Optim;
+using Reference.Core;
+
+namespace Reference.Decoding;
+
+/// <summary>Optimization settings of a tape-based decoder.</summary>
+public sealed record NeuralSettings(int Epochs = 40, int Batch = 16, double LearningRate = 3e-3, double WeightDecay = 1e-2, int Patience = 8, double Dropout = 0.1)
+{
+    public void Validate()
+    {
+        if (Epochs < 1) throw new ArgumentException($"epochs = {Epochs}; expected >= 1.", "epochs");
+        if (Batch < 1) throw new ArgumentException($"batch = {Batch}; expected >= 1.", "batch");
+        if (!(LearningRate > 0)) throw new ArgumentException($"lr = {LearningRate}; expected > 0.", "lr");
+        if (!(WeightDecay >= 0)) throw new ArgumentException($"weight_decay = {WeightDecay}; expected >= 0.", "weight_decay");
+        if (Patience < 1) throw new ArgumentException($"patience = {Patience}; expected >= 1.", "patience");
+        if (!(Dropout is >= 0 and < 1)) throw new ArgumentException($"dropout = {Dropout}; expected in [0, 1).", "dropout");
+    }
+}
+
+/// <summary>Logits [B, C] of the samples, in training mode (dropout from the rng) or not (rng null).</summary>
+public delegate Variable LogitsFunction(int[] samples, SplitMix64? dropout);
+
+public static class NeuralTraining
+{
+    /// <summary>Trains <paramref name="trainable"/> (a subset of the model's parameters: the rest stays frozen) and returns the epochs run.</summary>
+    public static int Fit(Module model, IReadOnlyList<Variable> trainable, LogitsFunction logits, DecodingSet data, int[] train, int[] validation,
+        NeuralSettings settings, ulong seed)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        if (train.Length == 0) throw new ArgumentException("no training samples.", nameof(train));
+        var optimizer = new AdamW(trainable, settings.LearningRate, 0.9, 0.999, 1e-8, settings.WeightDecay);
+        var parameters = model.Parameters();
+        double[][]? best = null;
+        double bestLoss = double.PositiveInfinity;
+        int sinceBest = 0, epochs = 0;
+        using var fast = Tape.UseFastKernels();
+        for (int epoch = 0; epoch < settings.Epochs; epoch++)
+        {
+            epochs++;
+            var order = (int[])train.Clone();
+            var rng = new SplitMix64(seed * 0x9E3779B97F4A7C15UL + (ulong)epoch + 1);
+            for (int i = order.Length - 1; i > 0; i--) { int j = rng.NextInt(i + 1); (order[i], order[j]) = (order[j], order[i]); }
+            model.Train();
+            for (int start = 0; start < order.Length; start += settings.Batch)
+            {
+                var batch = order.AsSpan(start, Math.Min(settings.Batch, order.Length - start)).ToArray();
+                optimizer.ZeroGrad();
+                var loss = Ops.CrossEntropy(logits(batch, rng), batch.Select(i => data.Label[i]).ToArray());
+                loss.Backward();
+                GradClip.ClipGradNorm(trainable, 1.0);
+                optimizer.Step();
+            }
+            if (validation.Length == 0) continue;
+            model.Eval();
+            double loss2 = Loss(logits, data, validation);
+            if (loss2 < bestLoss - 1e-9)
+            {
+                bestLoss = loss2;
+                best = parameters.Select(p => (double[])p.Value.Data.Clone()).ToArray();
+                sinceBest = 0;
+            }
+            else if (++sinceBest >= settings.Patience) break;
+        }
+        if (best is not null)
+            for (int i = 0; i < parameters.Count; i++) best[i].CopyTo(parameters[i].Value.Data, 0);
+        model.Eval();
+        return epochs;
+    }
+
+    /// <summary>Mean cross-entropy on the samples (no tape).</summary>
+    public static double Loss(LogitsFunction logits, DecodingSet data, int[] samples)
+    {
+        using var _ = Tape.NoGrad();
+        return Ops.CrossEntropy(logits(samples, null), samples.Select(i => data.Label[i]).ToArray()).Item();
+    }
+
+    /// <summary>Argmax of the logits of the samples, in batches.</summary>
+    public static int[] Predict(LogitsFunction logits, int[] samples, int batch = 256)
+    {
+        var result = new int[samples.Length];
+        using var _ = Tape.NoGrad();
+        using var fast = Tape.UseFastKernels();
+        for (int start = 0; start < samples.Length; start += batch)
+        {
+            var part = samples.AsSpan(start, Math.Min(batch, samples.Length - start)).ToArray();
+            var z = logits(part, null).Value;
+            int c = z.Shape[1];
+            for (int i = 0; i < part.Length; i++)
+            {
+                int arg = 0;
+                for (int k = 1; k < c; k++) if (z.Data[i * c + k] > z.Data[i * c + arg]) arg = k;
+                result[start + i] = arg;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>The windows of the samples as a constant [B, W, P].</summary>
+    public static Variable Windows(DecodingSet data, int[] samples)
+    {
+        int w = data.Window, p = data.Parcels;
+        var x = new double[samples.Length * w * p];
+        for (int i = 0; i < samples.Length; i++) Array.Copy(data.Windows, samples[i] * w * p, x, i * w * p, w * p);
+        return Variable.Constant(new Tensor<double>(x, samples.Length, w, p));
+    }
+}
+
+/// <summary>
+/// The time-weighting linear baseline of learning-from-brains: per network (parcel) one weighting
+/// of the window's time points shared by all parcels (Linear W -> 1), then a Linear from the P
+/// weighted parcel values to the classes: x [B, W, P] -> [B, P, W] -> [B, P] -> logits [B, C].
+/// </summary>
+public sealed class TimeWeightingDecoder(string name, NeuralSettings settings) : Decoder(name)
+{
+    public NeuralSettings Settings { get; } = settings;
+
+    public override string Kind => "time_weighting";
+
+    public override IFittedDecoder Fit(DecodingSet data, int[] train, int[] validation, ulong seed)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var model = new TimeWeightingModel(data.Window, data.Parcels, data.Classes, new SplitMix64(seed + 17));
+        LogitsFunction logits = (samples, _) => model.Forward(NeuralTraining.Windows(data, samples));
+        NeuralTraining.Fit(model, model.Parameters(), logits, data, train, validation, Settings, seed);
+        return new Fitted(model);
+    }
+
+    private sealed class Fitted(TimeWeightingModel model) : IFittedDecoder
+    {
+        public int[] Predict(DecodingSet data, int[] samples) =>
+            NeuralTraining.Predict((s, _) => model.Forward(NeuralTraining.Windows(data, s)), samples);
+    }
+}
+
+/// <summary>Linear over time (shared by parcels), then Linear over parcels to classes.</summary>
+public sealed class TimeWeightingModel : Module
+{
+    public TimeWeightingModel(int window, int parcels, int classes, SplitMix64 rng)
+    {
+        Time = RegisterModule("time", new Linear(window, 1, rng));
+        Head = RegisterModule("head", new Linear(parcels, classes, rng));
+        (Window, Parcels) = (window, parcels);
+    }
+
+    public Linear Time { get; }
+    public Linear Head { get; }
+    public int Window { get; }
+    public int Parcels { get; }
+
+    public Variable Forward(Variable x)
+    {
+        int b = x.Shape[0];
+        var weighted = Time.Forward(Ops.Permute(x, 0, 2, 1));
+        return Head.Forward(Ops.Reshape(weighted, b, Parcels));
+    }
+}
