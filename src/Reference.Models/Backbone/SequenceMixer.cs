@@ -15,6 +15,9 @@
 //     and the primary output, permuted back to [B, L, features], goes through a bias-free Linear to D.
 //   - rotary position embedding (Su et al., RoFormer, arXiv:2104.09864, eq. 34, the half-split
 //     pairing of GPT-NeoX) is applied to the inputs named q and k when the spec asks for it.
+//   - a parameter with a domain in the descriptor's Constraints (attention.decayed_linear's log_lambda <= 0)
+//     is stored raw r and fed through the constraint (-softplus(r)), r started at the inverse of the Sample's
+//     value; Forward, OperatorView and StartDecoding all show the operator the constrained value.
 //   - recurrence.gla's g goes through GLA's gate, logsigmoid(.)/16 (Yang et al., arXiv:2312.06635, sec. 4.4),
 //     so its log forget gates stay <= 0 as the operator requires.
 // Parameter count and cache size come from the descriptor's own formulas (ParameterCount, CacheSize)
@@ -131,8 +134,12 @@ public sealed class SequenceMixer : Layer
         }
         foreach (var name in differentiable.Where(n => !sequence.Any(s => s.Name == n)))
         {
+            // A parameter with a domain (the descriptor's Constraints) is stored raw and fed through the
+            // constraint's map, started at its inverse of the Sample's value: the operator sees the
+            // Sample's initialization and training cannot step out of the domain.
             var array = sampleInputs[name];
-            parameters[name] = RegisterParameter(name, new Tensor<double>(array.ToDoubles(), array.Shape.ToArray()));
+            var initial = new Tensor<double>(array.ToDoubles(), array.Shape.ToArray());
+            parameters[name] = RegisterParameter(name, descriptor.ConstraintOf(name).Inverse(initial));
         }
         if (spec.UsesRotary)
         {
@@ -193,7 +200,7 @@ public sealed class SequenceMixer : Layer
         var fed = Feed(x, 0);
         if (OnOperatorInput is { } observe)
             foreach (var (name, value) in fed) observe(name, value);
-        var variables = differentiable.Select(n => fed.TryGetValue(n, out var v) ? v : parameters[n]).ToArray();
+        var variables = differentiable.Select(n => fed.TryGetValue(n, out var v) ? v : Constrained(n)).ToArray();
         var y = Run(sampleInputs, variables, batch, length);
         return Back(y, batch, length);
     }
@@ -209,7 +216,8 @@ public sealed class SequenceMixer : Layer
         var inputs = new NamedArrays();
         foreach (var (name, array) in sampleInputs)
             if (!sequenceInputs.Any(s => s.Name == name)) inputs[name] = array;
-        foreach (var (name, value) in parameters) inputs[name] = Core.IO.NpyArray.FromTensor(value.Value);
+        using (Tape.NoGrad())
+            foreach (var name in parameters.Keys) inputs[name] = Core.IO.NpyArray.FromTensor(Constrained(name).Value);
         var p = (JsonObject)opParams.DeepClone();
         foreach (var parameter in descriptor.Parameters)
             if (parameter.Meaning.StartsWith("batch B", StringComparison.Ordinal)) p[parameter.Name] = batch;
@@ -274,7 +282,7 @@ public sealed class SequenceMixer : Layer
             var fed = Feed(x, 0);
             foreach (var (name, array) in sampleInputs)
                 inputs[name] = fed.TryGetValue(name, out var v) ? Core.IO.NpyArray.FromTensor(v.Value)
-                    : parameters.TryGetValue(name, out var w) ? Core.IO.NpyArray.FromTensor(w.Value) : array;
+                    : parameters.ContainsKey(name) ? Core.IO.NpyArray.FromTensor(Constrained(name).Value) : array;
         }
         var p = (JsonObject)opParams.DeepClone();
         foreach (var parameter in descriptor.Parameters)
@@ -284,6 +292,9 @@ public sealed class SequenceMixer : Layer
         }
         return (p, inputs);
     }
+
+    /// <summary>Operator parameter <paramref name="name"/> as the operator sees it: its raw tensor through the descriptor's constraint.</summary>
+    private Variable Constrained(string name) => descriptor.ConstraintOf(name).Apply(parameters[name]);
 
     private Variable Run(NamedArrays constants, Variable[] variables, int batch = 1, int? length = null)
     {

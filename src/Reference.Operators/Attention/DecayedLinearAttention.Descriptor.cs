@@ -87,6 +87,7 @@ public static partial class DecayedLinearAttention
         },
         AutodiffEntry = "AttentionOps.DecayedLinear(q, k, v, logLambda) (VJP: DecayedLinearAttention.Backward)",
         Differentiable = ["q", "k", "v", "log_lambda"],
+        Constraints = new Dictionary<string, ParameterConstraint> { ["log_lambda"] = ParameterConstraint.NonPositive },
         Autodiff = (_, _, d) => AttentionOps.DecayedLinear(d[0], d[1], d[2], d[3]),
         AccumulationOrder = "T[t, s] = sum_c scale q_tc k_sc exp((t - s) log_lambda_c) (c ascending); out_t = sum_s T[t, s] v_s (s ascending)",
         Distribution = CaseInputs.NormalF32 + " (q, k, v), then log_lambda uniform(-1, -0.01) rounded to float32",

@@ -164,6 +164,16 @@ public sealed class OperatorDescriptor
     /// </summary>
     public Func<JsonObject, NamedArrays, Variable[], Variable>? Autodiff { get; init; }
 
+    /// <summary>
+    /// The domain of each learned parameter input that has one (absent: any real value). A trainer keeps it
+    /// by storing a raw tensor and feeding the constraint's map of it (<see cref="ParameterConstraints"/>),
+    /// started at the inverse of the Sample's value; the operator itself still refuses values outside it.
+    /// </summary>
+    public IReadOnlyDictionary<string, ParameterConstraint> Constraints { get; init; } = new Dictionary<string, ParameterConstraint>();
+
+    /// <summary>The constraint of input <paramref name="name"/> (None when it has none).</summary>
+    public ParameterConstraint ConstraintOf(string name) => Constraints.TryGetValue(name, out var c) ? c : ParameterConstraint.None;
+
     // ---------------------------------------------------------------- conformance cases
 
     /// <summary>The naive tier's documented summation order (written into every manifest).</summary>
