@@ -261,13 +261,8 @@ public sealed class DelimitersExperiment : IEssExperiment
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var settings = (options.Preset == Preset.Small ? DelimiterSettings.Small : DelimiterSettings.Large).Scaled(options.BudgetScale);
-        var outcome = Delimiters.Run(settings, options.Seeds, Math.Max(1, options.Threads == 0 ? Environment.ProcessorCount : options.Threads), options.Progress, cancellation);
-        var verdict = options.Seeds.Count < 2 ? Verdict.Inconclusive : outcome.Sign switch
-        {
-            SeedSign.Positive => Verdict.Reproduced,
-            SeedSign.Negative => Verdict.NotReproduced,
-            _ => Verdict.Inconclusive,
-        };
+        var outcome = Delimiters.Run(settings, options.Seeds, options.ThreadCount, options.Progress, cancellation);
+        var verdict = SeedAgreement.ToVerdict(outcome.Sign, options.Seeds.Count);
         var labels = settings.Mixers.Select(m => m.Label).ToArray();
         SeedSpread Of(string label, Func<DelimiterPoint, double> f) => SeedSpread.Of(outcome.Points.Where(p => p.Mixer == label).Select(f));
         string measured = $"conv + memory block trained on delimited-recall ({settings.Task().Describe()}), {options.Seeds.Count} seeds. " +

@@ -166,7 +166,7 @@ public sealed class DistillationExperiment : IEssExperiment
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var settings = (options.Preset == Preset.Small ? DistillationSettings.Small : DistillationSettings.Large).Scaled(options.BudgetScale);
-        var outcome = Distillation.Run(settings, options.Seeds, Math.Max(1, options.Threads == 0 ? Environment.ProcessorCount : options.Threads), options.Progress, cancellation);
+        var outcome = Distillation.Run(settings, options.Seeds, options.ThreadCount, options.Progress, cancellation);
         var verdict = SeedAgreement.ToVerdict(outcome.Sign, options.Seeds.Count);
         var ess = SeedSpread.Of(outcome.EssCorrelation.Select(x => double.IsNaN(x) ? 0 : x));
         var tol = SeedSpread.Of(outcome.ToleranceEssCorrelation.Select(x => double.IsNaN(x) ? 0 : x));

@@ -24,6 +24,9 @@ public enum Verdict { Reproduced, NotReproduced, Inconclusive }
 public sealed record ExperimentOptions(Preset Preset, IReadOnlyList<ulong> Seeds, string OutputDirectory, int Threads, double BudgetScale = 1.0,
     IProgress<string>? Progress = null)
 {
+    /// <summary>Threads as a count: <see cref="Threads"/>, or every core when it is 0.</summary>
+    public int ThreadCount => Threads == 0 ? Environment.ProcessorCount : Math.Max(1, Threads);
+
     /// <summary>Throws an ArgumentException naming the first bad field.</summary>
     public void Validate()
     {

@@ -165,7 +165,7 @@ public sealed class HybridExperiment : IEssExperiment
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var settings = (options.Preset == Preset.Small ? HybridSettings.Small : HybridSettings.Large).Scaled(options.BudgetScale);
-        var outcome = Hybrid.Run(settings, options.Seeds, Math.Max(1, options.Threads == 0 ? Environment.ProcessorCount : options.Threads), options.Progress, cancellation);
+        var outcome = Hybrid.Run(settings, options.Seeds, options.ThreadCount, options.Progress, cancellation);
         var verdict = SeedAgreement.ToVerdict(outcome.Sign, options.Seeds.Count);
         int depth = settings.Layers.Count;
         SeedSpread Of(int layer, Func<HybridLayer, double> f) => SeedSpread.Of(outcome.Layers.Where(l => l.Layer == layer).Select(f));
