@@ -1,6 +1,7 @@
 // The Fast tier of FlashButterfly (see FlashButterfly.cs for the paper, the glossary and the naive
 // definition): the same levels (Factors(N), the same blocks and twiddles) in float32 or float64, with
-// Vector256 block products, one thread per group of channels.
+// Vector256 block products (the exact 16-point codelets on Vector512 where AVX-512 is accelerated), one thread per
+// group of channels.
 //
 // Layout (Stockham autosort form of the recursion). The naive tier transposes after every level; here
 // each level reads one buffer and writes the other so that the output lands in natural order with no
@@ -19,8 +20,9 @@
 //
 // The convolution (exact blocks) transforms two real rows at once: z = x_a + i x_b has
 // Z = X_a + i X_b with X[k] = conj(X[N - k]) for real rows, so X_a = (Z + R) / 2 and X_b = (Z - R) / (2 i)
-// with R[k] = conj(Z[(N - k) mod N]); the product spectra are packed back as W = Y_a + i Y_b, and one
-// inverse transform returns y_a + i y_b (both real). Three transforms serve two channels instead of six.
+// with R[k] = conj(Z[(N - k) mod N]); the product spectra are packed back as W = Y_a + i Y_b (one pass that reads
+// both packed spectra, the kernel's split formed on the fly), and one inverse transform returns y_a + i y_b (both
+// real). Three transforms serve two channels instead of six.
 // The first level skips the zero padding (inputs j >= L never enter a block product) and the inverse's
 // last level computes only the outputs t < L. The learned variant has per-channel blocks, which break the
 // conjugate symmetry, so its rows are transformed one by one (the exact inverse as in the naive tier).
@@ -160,8 +162,11 @@ public static partial class FlashButterfly
             int nonzero, int outputs, ReadOnlySpan<T> sourceRe, ReadOnlySpan<T> sourceIm, Span<T> destRe, Span<T> destIm)
         {
             int n = Length, levels = Factors.Length, batch = 1, sub = n;
-            bool simd = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
-            bool firstCodelet = blocks.Exact && Factors[0] == 16 && simd && (n / 16) % Vector256<T>.Count == 0;
+            bool simd = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported, wide = Wide<T>();
+            // A 16-point codelet level runs on Vector512 when its vectorized extent is a multiple of that width, else on Vector256.
+            bool Fits(int extent) => simd && extent % Vector256<T>.Count == 0;
+            bool FitsWide(int extent) => wide && extent % Vector512<T>.Count == 0;
+            bool firstCodelet = blocks.Exact && Factors[0] == 16 && Fits(n / 16);
             bool hasSource = !sourceRe.IsEmpty;
             if (hasSource && !(firstCodelet && nonzero % (n / 16) == 0 && nonzero <= n))
             {
@@ -182,7 +187,7 @@ public static partial class FlashButterfly
                 bool last = s == levels - 1;
                 bool codelet = blocks.Exact && m == 16 && simd;
                 // A 16-point level followed by a final 2-point level (q = 2) runs as one pass (Level16Then2).
-                bool fused = codelet && s > 0 && s == levels - 2 && Factors[levels - 1] == 2 && batch % Vector256<T>.Count == 0;
+                bool fused = codelet && s > 0 && s == levels - 2 && Factors[levels - 1] == 2 && Fits(batch);
                 int k1count = last ? Math.Min(m, (outputs + batch - 1) / batch) : m;
                 int k2count = fused ? Math.Min(2, (outputs + 16 * batch - 1) / (16 * batch)) : 0;
                 if (hasDest && s > 0 && ((last && k1count * batch <= destRe.Length) || (fused && k2count * 16 * batch <= destRe.Length)))
@@ -193,16 +198,21 @@ public static partial class FlashButterfly
                 }
                 if (fused)
                 {
-                    Level16Then2(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, batch, k2count, conjugate);
+                    if (FitsWide(batch)) Level16Then2Wide(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, batch, k2count, conjugate);
+                    else Level16Then2(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, batch, k2count, conjugate);
                     inRe = outRe;
                     inIm = outIm;
                     break;
                 }
-                if (s == 0 && codelet && q % Vector256<T>.Count == 0)
+                if (s == 0 && codelet && FitsWide(q))
+                    FirstLevel16Wide(firstRe, firstIm, outRe, outIm, FirstTwiddleRe, conjugate ? FirstConjTwiddleIm : FirstTwiddleIm, q, Math.Min(nonzero, n), conjugate);
+                else if (s == 0 && codelet && Fits(q))
                     FirstLevel16(firstRe, firstIm, outRe, outIm, FirstTwiddleRe, conjugate ? FirstConjTwiddleIm : FirstTwiddleIm, q, Math.Min(nonzero, n), conjugate);
                 else if (s == 0)
                     FirstLevel(firstRe, firstIm, outRe, outIm, blocks.TRe, blocks.TIm, TwiddleRe[s], twIm, m, q, Math.Min(nonzero, n));
-                else if (codelet && batch % Vector256<T>.Count == 0)
+                else if (codelet && FitsWide(batch))
+                    BatchLevel16Wide(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, q, batch, k1count, conjugate);
+                else if (codelet && Fits(batch))
                     BatchLevel16(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, q, batch, k1count, conjugate);
                 else
                     BatchLevel(inRe, inIm, outRe, outIm, blocks.Re[s], blocks.Im[s], TwiddleRe[s], twIm, m, q, batch, k1count);
@@ -598,6 +608,186 @@ public static partial class FlashButterfly
         }
     }
 
+    // ------------------------------------------------------------------ the same codelets on Vector512
+
+    // The 16-point levels above, one vector of 16 float (8 double) lanes at a time where the JIT accelerates Vector512
+    // (AVX-512): the same operations in the same order, so the results equal the Vector256 route's lane for lane; half
+    // the instructions per point, which is what these load/store-heavy codelets are bound by. Dft16Wide also skips the
+    // zero half of a first-level block: when j1 >= 8 are all padding (x[8 + c] = x[12 + c] = 0), the first DFT_4 of
+    // each column is two butterflies of x[c] and x[4 + c] (Dft4Half), the same values as Dft4 with those zeros.
+
+    /// <summary>Whether the Vector512 codelets run: the JIT accelerates Vector512 of T (AVX-512).</summary>
+    private static bool Wide<T>() where T : unmanaged => Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported;
+
+    /// <summary><see cref="Dft16"/> on Vector512 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dft16Wide<T>(ref T xr, ref T xi, nint inStride, int j1max, ref T yr, ref T yi, nint outStride, int count,
+        ref T wr, ref T wi, nint twStride, bool broadcast, bool twiddle, bool inverse, Span<Vector512<T>> tile)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var cr = Codelet16<T>.Re;
+        var ci = Codelet16<T>.Im;
+        bool half = j1max <= 8;
+        for (int c = 0; c < 4; c++)
+        {
+            Vector512<T> Load(ref T x, int j1) => j1 < j1max ? Vector512.LoadUnsafe(ref Unsafe.Add(ref x, j1 * inStride)) : Vector512<T>.Zero;
+            var (y0r, y0i, y1r, y1i, y2r, y2i, y3r, y3i) = half
+                ? Dft4Half(Load(ref xr, c), Load(ref xi, c), Load(ref xr, 4 + c), Load(ref xi, 4 + c), inverse)
+                : Dft4(Load(ref xr, c), Load(ref xi, c), Load(ref xr, 4 + c), Load(ref xi, 4 + c),
+                    Load(ref xr, 8 + c), Load(ref xi, 8 + c), Load(ref xr, 12 + c), Load(ref xi, 12 + c), inverse);
+            tile[8 * c] = y0r;
+            tile[8 * c + 1] = y0i;
+            if (c == 0)
+            {
+                tile[2] = y1r; tile[3] = y1i; tile[4] = y2r; tile[5] = y2i; tile[6] = y3r; tile[7] = y3i;
+                continue;
+            }
+            (tile[8 * c + 2], tile[8 * c + 3]) = Rotate(y1r, y1i, cr[4 * c + 1], ci[4 * c + 1], inverse);
+            (tile[8 * c + 4], tile[8 * c + 5]) = Rotate(y2r, y2i, cr[4 * c + 2], ci[4 * c + 2], inverse);
+            (tile[8 * c + 6], tile[8 * c + 7]) = Rotate(y3r, y3i, cr[4 * c + 3], ci[4 * c + 3], inverse);
+        }
+        for (int p = 0; p < 4; p++)
+        {
+            var (x0r, x0i, x1r, x1i, x2r, x2i, x3r, x3i) = Dft4(tile[2 * p], tile[2 * p + 1], tile[8 + 2 * p], tile[9 + 2 * p],
+                tile[16 + 2 * p], tile[17 + 2 * p], tile[24 + 2 * p], tile[25 + 2 * p], inverse);
+            Store(x0r, x0i, p, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+            Store(x1r, x1i, p + 4, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+            Store(x2r, x2i, p + 8, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+            Store(x3r, x3i, p + 12, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store<T>(Vector512<T> vr, Vector512<T> vi, int k1, ref T yr, ref T yi, nint outStride, int count,
+        ref T wr, ref T wi, nint twStride, bool broadcast, bool twiddle) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (k1 >= count) return;
+        if (twiddle)
+        {
+            var cr = broadcast ? Vector512.Create(Unsafe.Add(ref wr, k1)) : Vector512.LoadUnsafe(ref Unsafe.Add(ref wr, k1 * twStride));
+            var ci = broadcast ? Vector512.Create(Unsafe.Add(ref wi, k1)) : Vector512.LoadUnsafe(ref Unsafe.Add(ref wi, k1 * twStride));
+            (vr, vi) = (vr * cr - vi * ci, vr * ci + vi * cr);
+        }
+        vr.StoreUnsafe(ref Unsafe.Add(ref yr, k1 * outStride));
+        vi.StoreUnsafe(ref Unsafe.Add(ref yi, k1 * outStride));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<T>, Vector512<T>) Rotate<T>(Vector512<T> vr, Vector512<T> vi, T cr, T ci, bool inverse)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var r = Vector512.Create(cr);
+        var i = Vector512.Create(inverse ? -ci : ci);
+        return (vr * r - vi * i, vr * i + vi * r);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>) Dft4<T>(
+        Vector512<T> x0r, Vector512<T> x0i, Vector512<T> x1r, Vector512<T> x1i, Vector512<T> x2r, Vector512<T> x2i,
+        Vector512<T> x3r, Vector512<T> x3i, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var ar = x0r + x2r; var ai = x0i + x2i;
+        var br = x0r - x2r; var bi = x0i - x2i;
+        var cr = x1r + x3r; var ci = x1i + x3i;
+        var er = x1r - x3r; var ei = x1i - x3i;
+        if (inverse) (er, ei) = (-er, -ei);
+        return (ar + cr, ai + ci, br + ei, bi - er, ar - cr, ai - ci, br - ei, bi + er);
+    }
+
+    /// <summary>The Vector512 DFT_4 with x2 = x3 = 0: A = B = x0, C = E = x1 (E = -x1 when inverse).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>) Dft4Half<T>(
+        Vector512<T> x0r, Vector512<T> x0i, Vector512<T> x1r, Vector512<T> x1i, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (er, ei) = inverse ? (-x1r, -x1i) : (x1r, x1i);
+        return (x0r + x1r, x0i + x1i, x0r + ei, x0i - er, x0r - x1r, x0i - x1i, x0r - ei, x0i + er);
+    }
+
+    /// <summary><see cref="FirstLevel16"/> on Vector512 lanes (q a multiple of Vector512's width).</summary>
+    private static void FirstLevel16Wide<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int q, int nonzero, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector512<T>.Count, w = Vector256<T>.Count;
+        Span<Vector512<T>> tile = stackalloc Vector512<T>[32];
+        Span<Vector512<T>> resultRe = stackalloc Vector512<T>[16];
+        Span<Vector512<T>> resultIm = stackalloc Vector512<T>[16];
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T tileRe = ref Unsafe.As<Vector512<T>, T>(ref MemoryMarshal.GetReference(resultRe));
+        ref T tileIm = ref Unsafe.As<Vector512<T>, T>(ref MemoryMarshal.GetReference(resultIm));
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        for (int j2 = 0; j2 < q; j2 += lanes)
+        {
+            int j1max = j2 >= nonzero ? 0 : Math.Min(16, (nonzero - j2 + q - 1) / q);
+            Dft16Wide(ref Unsafe.Add(ref xrRef, j2), ref Unsafe.Add(ref xiRef, j2), q, j1max, ref tileRe, ref tileIm, lanes, 16,
+                ref Unsafe.Add(ref wrRef, j2), ref Unsafe.Add(ref wiRef, j2), q, broadcast: false, twiddle: true, inverse, tile);
+            // The [16 k1, lanes] tile to out[(j2 + lane) 16 + k1] in w x w block transposes (w = Vector256's width).
+            for (int kb = 0; kb < 16; kb += w)
+                for (int lb = 0; lb < lanes; lb += w)
+                {
+                    BlockTranspose.Square(ref Unsafe.Add(ref tileRe, kb * lanes + lb), lanes, ref Unsafe.Add(ref orRef, (j2 + lb) * 16 + kb), 16);
+                    BlockTranspose.Square(ref Unsafe.Add(ref tileIm, kb * lanes + lb), lanes, ref Unsafe.Add(ref oiRef, (j2 + lb) * 16 + kb), 16);
+                }
+        }
+    }
+
+    /// <summary><see cref="BatchLevel16"/> on Vector512 lanes (b a multiple of Vector512's width).</summary>
+    private static void BatchLevel16Wide<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int q, int b, int k1count, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector512<T>.Count;
+        Span<Vector512<T>> tile = stackalloc Vector512<T>[32];
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        for (int j2 = 0; j2 < q; j2++)
+            for (int beta = 0; beta < b; beta += lanes)
+                Dft16Wide(ref Unsafe.Add(ref xrRef, j2 * b + beta), ref Unsafe.Add(ref xiRef, j2 * b + beta), (nint)q * b, 16,
+                    ref Unsafe.Add(ref orRef, j2 * 16 * b + beta), ref Unsafe.Add(ref oiRef, j2 * 16 * b + beta), b, k1count,
+                    ref Unsafe.Add(ref wrRef, j2 * 16), ref Unsafe.Add(ref wiRef, j2 * 16), 1, broadcast: true, twiddle: q > 1, inverse, tile);
+    }
+
+    /// <summary><see cref="Level16Then2"/> on Vector512 lanes (b a multiple of Vector512's width).</summary>
+    private static void Level16Then2Wide<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int b, int k2count, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector512<T>.Count;
+        Span<Vector512<T>> tile = stackalloc Vector512<T>[32];
+        Span<Vector512<T>> column = stackalloc Vector512<T>[64];
+        ref T cRef = ref Unsafe.As<Vector512<T>, T>(ref MemoryMarshal.GetReference(column));
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        nint half = 16 * (nint)b;
+        for (int beta = 0; beta < b; beta += lanes)
+        {
+            for (int j2 = 0; j2 < 2; j2++)
+                Dft16Wide(ref Unsafe.Add(ref xrRef, j2 * b + beta), ref Unsafe.Add(ref xiRef, j2 * b + beta), 2 * (nint)b, 16,
+                    ref Unsafe.Add(ref cRef, j2 * 32 * lanes), ref Unsafe.Add(ref cRef, (j2 * 32 + 16) * lanes), lanes, 16,
+                    ref Unsafe.Add(ref wrRef, j2 * 16), ref Unsafe.Add(ref wiRef, j2 * 16), 1, broadcast: true, twiddle: true, inverse, tile);
+            for (int k1 = 0; k1 < 16; k1++)
+            {
+                var ar = column[k1]; var ai = column[16 + k1];
+                var br = column[32 + k1]; var bi = column[48 + k1];
+                nint at = (nint)k1 * b + beta;
+                (ar + br).StoreUnsafe(ref Unsafe.Add(ref orRef, at));
+                (ai + bi).StoreUnsafe(ref Unsafe.Add(ref oiRef, at));
+                if (k2count < 2) continue;
+                (ar - br).StoreUnsafe(ref Unsafe.Add(ref orRef, half + at));
+                (ai - bi).StoreUnsafe(ref Unsafe.Add(ref oiRef, half + at));
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ transforms (Fast)
 
     /// <summary>Fast tier of <see cref="Forward"/>: in-place DFT of each row of re, im [rows, N] in float or double.</summary>
@@ -675,46 +865,43 @@ public static partial class FlashButterfly
         var plan = BlockPlan<T>.Get(n);
         T[] ud = u.Data, kd = k.Data, yd = y;
         T scale = T.One / T.CreateTruncating(4 * (long)n);
-        ForEachWithScratch<T>((channels + 1) / 2, maxThreads, 10 * n, (pair, work) =>
+        ForEachWithScratch<T>((channels + 1) / 2, maxThreads, 8 * n, (pair, work) =>
         {
             int ca = 2 * pair, cb = ca + 1;
             bool two = cb < channels;
-            Span<T> pr = work.AsSpan(0, n), pi = work.AsSpan(n, n), qr = work.AsSpan(2 * n, n), qi = work.AsSpan(3 * n, n);
-            Span<T> zr = work.AsSpan(4 * n, n), zi = work.AsSpan(5 * n, n), wr = work.AsSpan(6 * n, n), wi = work.AsSpan(7 * n, n);
-            Span<T> sr = work.AsSpan(8 * n, n), si = work.AsSpan(9 * n, n);
-            // Z_k = F(k_a + i k_b) (taps zero-padded to N), then the pair's product factors P, Q.
-            // The kernel is transformed in s (the input buffers z are free here and serve as scratch). A full pair
-            // reads its rows and writes its outputs in place (Transform's source and destination); a lone last
-            // channel goes through zero-filled buffers.
+            Span<T> kr = work.AsSpan(0, n), ki = work.AsSpan(n, n), zr = work.AsSpan(2 * n, n), zi = work.AsSpan(3 * n, n);
+            Span<T> wr = work.AsSpan(4 * n, n), wi = work.AsSpan(5 * n, n), sr = work.AsSpan(6 * n, n), si = work.AsSpan(7 * n, n);
+            // Z_k = F(k_a + i k_b) (taps zero-padded to N) into kr, ki; w and s are the transforms' workspace. A full pair
+            // reads its rows in place and every transform writes its last level straight into its destination (Transform's
+            // source and destination); a lone last channel goes through a zero-filled buffer.
             if (two)
-                plan.Transform(plan.Forward, false, sr, si, zr, zi, taps, n,
-                    kd.AsSpan(ca * kernelLength, taps), kd.AsSpan(cb * kernelLength, taps), default, default);
+                plan.Transform(plan.Forward, false, wr, wi, sr, si, taps, n,
+                    kd.AsSpan(ca * kernelLength, taps), kd.AsSpan(cb * kernelLength, taps), kr, ki);
             else
             {
-                kd.AsSpan(ca * kernelLength, taps).CopyTo(sr);
-                sr[taps..].Clear();
-                si.Clear();
-                plan.Transform(plan.Forward, false, sr, si, zr, zi, taps, n);
+                kd.AsSpan(ca * kernelLength, taps).CopyTo(wr);
+                wr[taps..].Clear();
+                wi.Clear();
+                plan.Transform(plan.Forward, false, wr, wi, sr, si, taps, n, default, default, kr, ki);
             }
-            KernelFactors(sr, si, pr, pi, qr, qi, scale);
             for (int bi = 0; bi < batch; bi++)
             {
                 int ra = bi * channels + ca, rb = ra + 1;
                 if (two)
                 {
-                    plan.Transform(plan.Forward, false, zr, zi, sr, si, length, n,
-                        ud.AsSpan(ra * length, length), ud.AsSpan(rb * length, length), default, default);
-                    PackedProduct(zr, zi, pr, pi, qr, qi, wr, wi);
-                    plan.Transform(plan.Inverse, true, wr, wi, zr, zi, n, length,
+                    plan.Transform(plan.Forward, false, wr, wi, sr, si, length, n,
+                        ud.AsSpan(ra * length, length), ud.AsSpan(rb * length, length), zr, zi);
+                    PackedProduct(zr, zi, kr, ki, wr, wi, scale);
+                    plan.Transform(plan.Inverse, true, wr, wi, sr, si, n, length,
                         default, default, yd.AsSpan(ra * length, length), yd.AsSpan(rb * length, length));
                     continue;
                 }
-                ud.AsSpan(ra * length, length).CopyTo(zr);
-                zr[length..].Clear();
-                zi.Clear();
-                plan.Transform(plan.Forward, false, zr, zi, sr, si, length, n);
-                PackedProduct(zr, zi, pr, pi, qr, qi, wr, wi);
-                plan.Transform(plan.Inverse, true, wr, wi, zr, zi, n, length);
+                ud.AsSpan(ra * length, length).CopyTo(wr);
+                wr[length..].Clear();
+                wi.Clear();
+                plan.Transform(plan.Forward, false, wr, wi, sr, si, length, n, default, default, zr, zi);
+                PackedProduct(zr, zi, kr, ki, wr, wi, scale);
+                plan.Transform(plan.Inverse, true, wr, wi, sr, si, n, length);
                 wr[..length].CopyTo(yd.AsSpan(ra * length, length));
             }
         });
@@ -730,87 +917,86 @@ public static partial class FlashButterfly
         throw new NotSupportedException($"ReverseLanes runs on float or double, not {typeof(T).Name}.");
     }
 
-    /// <summary>
-    /// From the packed kernel spectrum Z = K_a + i K_b and Z'[f] = Z[(N - f) mod N]: K_a = (Z + conj Z') / 2,
-    /// K_b = (Z - conj Z') / (2 i), and the factors P = s (K_a + K_b) / 2, Q = s (K_a - K_b) / 2 (s = 4 scale), so that
-    /// W = Z_u P + conj(Z_u') Q = s (U_a K_a + i U_b K_b) for a packed input spectrum Z_u:
-    /// P = scale (Zr + Zr' + Zi + Zi', Zi - Zi' + Zr' - Zr), Q = scale (Zr + Zr' - Zi - Zi', Zi - Zi' + Zr - Zr').
-    /// </summary>
-    private static void KernelFactors<T>(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, Span<T> pr, Span<T> pi, Span<T> qr, Span<T> qi, T scale)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>The lanes of v in reverse order (one permute: vpermps / vpermpd).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> ReverseLanes<T>(Vector512<T> v) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int n = zr.Length, lanes = Vector256<T>.Count, f = 0;
-        void One(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, Span<T> pr, Span<T> pi, Span<T> qr, Span<T> qi, int f)
-        {
-            int g = (n - f) % n;
-            T sum = zr[f] + zr[g], isum = zi[f] + zi[g], idiff = zi[f] - zi[g], diff = zr[g] - zr[f];
-            pr[f] = (sum + isum) * scale;
-            pi[f] = (idiff + diff) * scale;
-            qr[f] = (sum - isum) * scale;
-            qi[f] = (idiff - diff) * scale;
-        }
-        One(zr, zi, pr, pi, qr, qi, f++);
-        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
-        {
-            var sv = Vector256.Create(scale);
-            ref T zrRef = ref MemoryMarshal.GetReference(zr);
-            ref T ziRef = ref MemoryMarshal.GetReference(zi);
-            for (; f + lanes <= n; f += lanes)
-            {
-                var a = Vector256.LoadUnsafe(ref zrRef, (nuint)f);
-                var b = Vector256.LoadUnsafe(ref ziRef, (nuint)f);
-                var c = ReverseLanes(Vector256.LoadUnsafe(ref zrRef, (nuint)(n - f - lanes + 1)));
-                var e = ReverseLanes(Vector256.LoadUnsafe(ref ziRef, (nuint)(n - f - lanes + 1)));
-                var sum = a + c;
-                var isum = b + e;
-                var idiff = b - e;
-                var diff = c - a;
-                ((sum + isum) * sv).CopyTo(pr.Slice(f, lanes));
-                ((idiff + diff) * sv).CopyTo(pi.Slice(f, lanes));
-                ((sum - isum) * sv).CopyTo(qr.Slice(f, lanes));
-                ((idiff - diff) * sv).CopyTo(qi.Slice(f, lanes));
-            }
-        }
-        for (; f < n; f++) One(zr, zi, pr, pi, qr, qi, f);
+        if (typeof(T) == typeof(float))
+            return Vector512.Shuffle(v.AsSingle(), Vector512.Create(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)).As<float, T>();
+        if (typeof(T) == typeof(double)) return Vector512.Shuffle(v.AsDouble(), Vector512.Create(7L, 6, 5, 4, 3, 2, 1, 0)).As<double, T>();
+        throw new NotSupportedException($"ReverseLanes runs on float or double, not {typeof(T).Name}.");
     }
 
     /// <summary>
-    /// W = Z P + conj(Z') Q for the packed input spectrum Z = U_a + i U_b (Z'[f] = Z[(N - f) mod N], read reversed in
-    /// place) and the kernel factors P, Q (<see cref="KernelFactors"/>): W = Y_a + i Y_b, scaled for the unscaled
-    /// inverse transform. Wr = Zr Pr - Zi Pi + Zr' Qr + Zi' Qi, Wi = Zr Pi + Zi Pr + Zr' Qi - Zi' Qr.
+    /// W = Z P + conj(Z') Q for the packed input spectrum Z = U_a + i U_b and kernel spectrum K = K_a + i K_b (X'[f] =
+    /// X[(N - f) mod N], read reversed in place), so that W = s (U_a K_a + i U_b K_b) = Y_a + i Y_b scaled for the unscaled
+    /// inverse transform (s = 4 scale). The kernel's factors are formed on the fly from K and K' (no pass of their own):
+    /// K_a = (K + conj K') / 2, K_b = (K - conj K') / (2 i), P = s (K_a + K_b) / 2, Q = s (K_a - K_b) / 2, i.e.
+    /// P = scale (Kr + Kr' + Ki + Ki', Ki - Ki' + Kr' - Kr), Q = scale (Kr + Kr' - Ki - Ki', Ki - Ki' + Kr - Kr'), and
+    /// Wr = Zr Pr - Zi Pi + Zr' Qr + Zi' Qi, Wi = Zr Pi + Zi Pr + Zr' Qi - Zi' Qr.
     /// </summary>
-    private static void PackedProduct<T>(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi,
-        ReadOnlySpan<T> pr, ReadOnlySpan<T> pi, ReadOnlySpan<T> qr, ReadOnlySpan<T> qi, Span<T> wr, Span<T> wi)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    private static void PackedProduct<T>(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, ReadOnlySpan<T> kr, ReadOnlySpan<T> ki,
+        Span<T> wr, Span<T> wi, T scale) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int n = zr.Length, f = 0, lanes = Vector256<T>.Count;
-        void One(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, ReadOnlySpan<T> pr, ReadOnlySpan<T> pi, ReadOnlySpan<T> qr, ReadOnlySpan<T> qi,
-            Span<T> wr, Span<T> wi, int f)
+        int n = zr.Length, f = 0;
+        void One(ReadOnlySpan<T> zr, ReadOnlySpan<T> zi, ReadOnlySpan<T> kr, ReadOnlySpan<T> ki, Span<T> wr, Span<T> wi, int f)
         {
             int g = (n - f) % n;
-            wr[f] = zr[f] * pr[f] - zi[f] * pi[f] + zr[g] * qr[f] + zi[g] * qi[f];
-            wi[f] = zr[f] * pi[f] + zi[f] * pr[f] + zr[g] * qi[f] - zi[g] * qr[f];
+            T sum = kr[f] + kr[g], isum = ki[f] + ki[g], idiff = ki[f] - ki[g], diff = kr[g] - kr[f];
+            T pr = (sum + isum) * scale, pi = (idiff + diff) * scale, qr = (sum - isum) * scale, qi = (idiff - diff) * scale;
+            wr[f] = zr[f] * pr - zi[f] * pi + zr[g] * qr + zi[g] * qi;
+            wi[f] = zr[f] * pi + zi[f] * pr + zr[g] * qi - zi[g] * qr;
         }
-        One(zr, zi, pr, pi, qr, qi, wr, wi, f++);
-        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        One(zr, zi, kr, ki, wr, wi, f++);
+        ref T zrRef = ref MemoryMarshal.GetReference(zr);
+        ref T ziRef = ref MemoryMarshal.GetReference(zi);
+        ref T krRef = ref MemoryMarshal.GetReference(kr);
+        ref T kiRef = ref MemoryMarshal.GetReference(ki);
+        ref T wrRef = ref MemoryMarshal.GetReference(wr);
+        ref T wiRef = ref MemoryMarshal.GetReference(wi);
+        if (Wide<T>())
         {
-            ref T zrRef = ref MemoryMarshal.GetReference(zr);
-            ref T ziRef = ref MemoryMarshal.GetReference(zi);
+            int lanes = Vector512<T>.Count;
+            var sv = Vector512.Create(scale);
             for (; f + lanes <= n; f += lanes)
             {
-                var a = Vector256.LoadUnsafe(ref zrRef, (nuint)f);
-                var b = Vector256.LoadUnsafe(ref ziRef, (nuint)f);
-                var c = ReverseLanes(Vector256.LoadUnsafe(ref zrRef, (nuint)(n - f - lanes + 1)));
-                var e = ReverseLanes(Vector256.LoadUnsafe(ref ziRef, (nuint)(n - f - lanes + 1)));
-                var p0 = Vector256.Create(pr.Slice(f, lanes));
-                var p1 = Vector256.Create(pi.Slice(f, lanes));
-                var q0 = Vector256.Create(qr.Slice(f, lanes));
-                var q1 = Vector256.Create(qi.Slice(f, lanes));
-                (a * p0 - b * p1 + c * q0 + e * q1).CopyTo(wr.Slice(f, lanes));
-                (a * p1 + b * p0 + c * q1 - e * q0).CopyTo(wi.Slice(f, lanes));
+                nuint at = (nuint)f, mirror = (nuint)(n - f - lanes + 1);
+                var k0 = Vector512.LoadUnsafe(ref krRef, at);
+                var k1 = Vector512.LoadUnsafe(ref kiRef, at);
+                var k2 = ReverseLanes(Vector512.LoadUnsafe(ref krRef, mirror));
+                var k3 = ReverseLanes(Vector512.LoadUnsafe(ref kiRef, mirror));
+                var sum = k0 + k2; var isum = k1 + k3; var idiff = k1 - k3; var diff = k2 - k0;
+                var p0 = (sum + isum) * sv; var p1 = (idiff + diff) * sv; var q0 = (sum - isum) * sv; var q1 = (idiff - diff) * sv;
+                var a = Vector512.LoadUnsafe(ref zrRef, at);
+                var b = Vector512.LoadUnsafe(ref ziRef, at);
+                var c = ReverseLanes(Vector512.LoadUnsafe(ref zrRef, mirror));
+                var e = ReverseLanes(Vector512.LoadUnsafe(ref ziRef, mirror));
+                (a * p0 - b * p1 + c * q0 + e * q1).StoreUnsafe(ref wrRef, at);
+                (a * p1 + b * p0 + c * q1 - e * q0).StoreUnsafe(ref wiRef, at);
             }
         }
-        for (; f < n; f++) One(zr, zi, pr, pi, qr, qi, wr, wi, f);
+        else if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            int lanes = Vector256<T>.Count;
+            var sv = Vector256.Create(scale);
+            for (; f + lanes <= n; f += lanes)
+            {
+                nuint at = (nuint)f, mirror = (nuint)(n - f - lanes + 1);
+                var k0 = Vector256.LoadUnsafe(ref krRef, at);
+                var k1 = Vector256.LoadUnsafe(ref kiRef, at);
+                var k2 = ReverseLanes(Vector256.LoadUnsafe(ref krRef, mirror));
+                var k3 = ReverseLanes(Vector256.LoadUnsafe(ref kiRef, mirror));
+                var sum = k0 + k2; var isum = k1 + k3; var idiff = k1 - k3; var diff = k2 - k0;
+                var p0 = (sum + isum) * sv; var p1 = (idiff + diff) * sv; var q0 = (sum - isum) * sv; var q1 = (idiff - diff) * sv;
+                var a = Vector256.LoadUnsafe(ref zrRef, at);
+                var b = Vector256.LoadUnsafe(ref ziRef, at);
+                var c = ReverseLanes(Vector256.LoadUnsafe(ref zrRef, mirror));
+                var e = ReverseLanes(Vector256.LoadUnsafe(ref ziRef, mirror));
+                (a * p0 - b * p1 + c * q0 + e * q1).StoreUnsafe(ref wrRef, at);
+                (a * p1 + b * p0 + c * q1 - e * q0).StoreUnsafe(ref wiRef, at);
+            }
+        }
+        for (; f < n; f++) One(zr, zi, kr, ki, wr, wi, f);
     }
 
     /// <summary>
