@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Reference.Core;
@@ -92,6 +93,14 @@ public static partial class Ops
         }
     }
 
+    /// <summary>A zero tensor allocated as the tape's other results are (<see cref="Empty(int[])"/>), then cleared.</summary>
+    private static Tensor<double> ZerosFor(int[] shape)
+    {
+        var t = Empty(shape);
+        Array.Clear(t.Data);
+        return t;
+    }
+
     private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 
     private static bool Conv3dPads(Conv3dPlan p) => p.Pd + p.PdAfter + p.Ph + p.PhAfter + p.Pw + p.PwAfter > 0;
@@ -137,9 +146,9 @@ public static partial class Ops
     private static (Tensor<double>? Gx, Tensor<double>? Gw, Tensor<double>? Gb) Conv3dFastBackward(Conv3dPlan p, double[] x, double[] w, double[] g,
         bool needX, bool needW, bool needB)
     {
-        Tensor<double>? gx = needX ? Tensor<double>.Zeros(p.XShape) : null;
-        Tensor<double>? gw = needW ? Tensor<double>.Zeros(p.WShape) : null;
-        Tensor<double>? gb = needB ? Tensor<double>.Zeros(p.Cout) : null;
+        Tensor<double>? gx = needX ? ZerosFor(p.XShape) : null;
+        Tensor<double>? gw = needW ? ZerosFor(p.WShape) : null;
+        Tensor<double>? gb = needB ? ZerosFor([p.Cout]) : null;
         int P = p.OutVolume;
         if (gb is not null)
             for (int n = 0; n < p.N; n++)
@@ -151,11 +160,13 @@ public static partial class Ops
         // The cotangent as [position, channel] rows (channels padded to whole blocks with zeros).
         var gt = PooledArray<double>.Rent(off.PaddedPositions * cPad);
         Array.Clear(gt.Data, 0, off.PaddedPositions * cPad);
+        // Position-major walk: the Cout source rows are read in step and each gt row is written whole
+        // (a channel-major walk would stream all of gt once per channel).
         for (int n = 0; n < p.N; n++)
-            for (int o = 0; o < p.Cout; o++)
+            for (int pos = 0; pos < P; pos++)
             {
-                int src = (n * p.Cout + o) * P, dst = n * P * cPad + o;
-                for (int pos = 0; pos < P; pos++) gt.Data[dst + pos * cPad] = g[src + pos];
+                int src = n * p.Cout * P + pos, dst = (n * P + pos) * cPad;
+                for (int o = 0; o < p.Cout; o++) gt.Data[dst + o] = g[src + o * P];
             }
         bool pads = Conv3dPads(p);
         int threads = ConvThreads(p);
@@ -210,6 +221,40 @@ public static partial class Ops
 
         public int Items => ((off.Positions + Rows - 1) / Rows + TilesPerItem - 1) / TilesPerItem;
 
+        /// <summary>
+        /// tile[r, j] = sum_t x[bases[r] + delta[t]] w[t, j] for 6 rows r and 8 channels j. A method of
+        /// its own so that the loop's few live pointers stay in registers (inlined into the tile walk,
+        /// the JIT spilled and reloaded them on every tap).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        private static void ForwardTile(double* x, int* bases, int* delta, int taps, double* w, double* tile)
+        {
+            double* x0 = x + bases[0], x1 = x + bases[1], x2 = x + bases[2], x3 = x + bases[3], x4 = x + bases[4], x5 = x + bases[5];
+            Vector256<double> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+            Vector256<double> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+            for (int* dp = delta, end = delta + taps; dp < end; dp++, w += ConvChannelBlock)
+            {
+                nint d = *dp;
+                var w0 = Vector256.Load(w);
+                var w1 = Vector256.Load(w + 4);
+                var a = Vector256.Create(x0[d]);
+                c00 = Fma.MultiplyAdd(a, w0, c00); c01 = Fma.MultiplyAdd(a, w1, c01);
+                a = Vector256.Create(x1[d]);
+                c10 = Fma.MultiplyAdd(a, w0, c10); c11 = Fma.MultiplyAdd(a, w1, c11);
+                a = Vector256.Create(x2[d]);
+                c20 = Fma.MultiplyAdd(a, w0, c20); c21 = Fma.MultiplyAdd(a, w1, c21);
+                a = Vector256.Create(x3[d]);
+                c30 = Fma.MultiplyAdd(a, w0, c30); c31 = Fma.MultiplyAdd(a, w1, c31);
+                a = Vector256.Create(x4[d]);
+                c40 = Fma.MultiplyAdd(a, w0, c40); c41 = Fma.MultiplyAdd(a, w1, c41);
+                a = Vector256.Create(x5[d]);
+                c50 = Fma.MultiplyAdd(a, w0, c50); c51 = Fma.MultiplyAdd(a, w1, c51);
+            }
+            c00.Store(tile); c01.Store(tile + 4); c10.Store(tile + 8); c11.Store(tile + 12);
+            c20.Store(tile + 16); c21.Store(tile + 20); c30.Store(tile + 24); c31.Store(tile + 28);
+            c40.Store(tile + 32); c41.Store(tile + 36); c50.Store(tile + 40); c51.Store(tile + 44);
+        }
+
         public void Run(int item)
         {
             int taps = off.Taps, P = p.OutVolume, cout = p.Cout;
@@ -217,46 +262,23 @@ public static partial class Ops
             double* tile = stackalloc double[Rows * ConvChannelBlock];
             fixed (double* x = xs, wpk = wp, yd = y)
             fixed (int* baseP = off.Base, delta = off.Delta)
-                for (int q0 = first; q0 < last; q0 += Rows)
+                // (n0, pos0): sample and position of the tile's first row, advanced without division.
+                for (int q0 = first, n0 = first / P, pos0 = first - first / P * P; q0 < last; q0 += Rows)
                 {
-                    double* x0 = x + baseP[q0], x1 = x + baseP[q0 + 1], x2 = x + baseP[q0 + 2];
-                    double* x3 = x + baseP[q0 + 3], x4 = x + baseP[q0 + 4], x5 = x + baseP[q0 + 5];
                     for (int b = 0; b < blocks; b++)
                     {
-                        double* wt = wpk + (nint)b * taps * ConvChannelBlock;
-                        Vector256<double> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-                        Vector256<double> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-                        for (int t = 0; t < taps; t++, wt += ConvChannelBlock)
-                        {
-                            int d = delta[t];
-                            var w0 = Vector256.Load(wt);
-                            var w1 = Vector256.Load(wt + 4);
-                            var a = Vector256.Create(x0[d]);
-                            c00 = Fma.MultiplyAdd(a, w0, c00); c01 = Fma.MultiplyAdd(a, w1, c01);
-                            a = Vector256.Create(x1[d]);
-                            c10 = Fma.MultiplyAdd(a, w0, c10); c11 = Fma.MultiplyAdd(a, w1, c11);
-                            a = Vector256.Create(x2[d]);
-                            c20 = Fma.MultiplyAdd(a, w0, c20); c21 = Fma.MultiplyAdd(a, w1, c21);
-                            a = Vector256.Create(x3[d]);
-                            c30 = Fma.MultiplyAdd(a, w0, c30); c31 = Fma.MultiplyAdd(a, w1, c31);
-                            a = Vector256.Create(x4[d]);
-                            c40 = Fma.MultiplyAdd(a, w0, c40); c41 = Fma.MultiplyAdd(a, w1, c41);
-                            a = Vector256.Create(x5[d]);
-                            c50 = Fma.MultiplyAdd(a, w0, c50); c51 = Fma.MultiplyAdd(a, w1, c51);
-                        }
-                        c00.Store(tile); c01.Store(tile + 4); c10.Store(tile + 8); c11.Store(tile + 12);
-                        c20.Store(tile + 16); c21.Store(tile + 20); c30.Store(tile + 24); c31.Store(tile + 28);
-                        c40.Store(tile + 32); c41.Store(tile + 36); c50.Store(tile + 40); c51.Store(tile + 44);
-                        // Scatter the tile to y[n, o, position] (positions of a tile may straddle two samples).
+                        ForwardTile(x, baseP + q0, delta, taps, wpk + (nint)b * taps * ConvChannelBlock, tile);
+                        // Scatter the tile to y[n, o, position] (a tile's positions may straddle samples).
                         int channels = Math.Min(ConvChannelBlock, cout - b * ConvChannelBlock);
-                        for (int r = 0; r < Rows && q0 + r < off.Positions; r++)
+                        for (int r = 0, n = n0, pos = pos0; r < Rows && q0 + r < off.Positions; r++, pos++)
                         {
-                            int q = q0 + r, n = q / P, pos = q - n * P;
+                            while (pos >= P) { pos -= P; n++; }
                             double* yq = yd + ((nint)n * cout + b * ConvChannelBlock) * P + pos;
                             for (int j = 0; j < channels; j++)
                                 yq[(nint)j * P] = bias is null ? tile[r * ConvChannelBlock + j] : tile[r * ConvChannelBlock + j] + bias[b * ConvChannelBlock + j];
                         }
                     }
+                    for (pos0 += Rows; pos0 >= P; n0++) pos0 -= P;
                 }
         }
     }
@@ -274,7 +296,7 @@ public static partial class Ops
 
         public int Chunks => (off.Positions + ChunkPositions - 1) / ChunkPositions;
 
-        private int TapTiles => off.PaddedTaps / Rows;
+        private int TapTiles => (off.Taps + Rows - 1) / Rows;
 
         public int Items => Chunks * TapTiles * (cPad / ConvChannelBlock);
 
@@ -287,37 +309,43 @@ public static partial class Ops
             fixed (int* baseP = off.Base, delta = off.Delta)
             {
                 int t0 = tt * Rows;
-                nint d0 = delta[t0], d1 = delta[t0 + 1], d2 = delta[t0 + 2], d3 = delta[t0 + 3], d4 = delta[t0 + 4], d5 = delta[t0 + 5];
-                Vector256<double> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-                Vector256<double> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-                double* gq = g + (nint)first * cPad + b * ConvChannelBlock;
-                for (int q = first; q < last; q++, gq += cPad)
-                {
-                    double* xq = x + baseP[q];
-                    var g0 = Vector256.Load(gq);
-                    var g1 = Vector256.Load(gq + 4);
-                    var a = Vector256.Create(xq[d0]);
-                    c00 = Fma.MultiplyAdd(a, g0, c00); c01 = Fma.MultiplyAdd(a, g1, c01);
-                    a = Vector256.Create(xq[d1]);
-                    c10 = Fma.MultiplyAdd(a, g0, c10); c11 = Fma.MultiplyAdd(a, g1, c11);
-                    a = Vector256.Create(xq[d2]);
-                    c20 = Fma.MultiplyAdd(a, g0, c20); c21 = Fma.MultiplyAdd(a, g1, c21);
-                    a = Vector256.Create(xq[d3]);
-                    c30 = Fma.MultiplyAdd(a, g0, c30); c31 = Fma.MultiplyAdd(a, g1, c31);
-                    a = Vector256.Create(xq[d4]);
-                    c40 = Fma.MultiplyAdd(a, g0, c40); c41 = Fma.MultiplyAdd(a, g1, c41);
-                    a = Vector256.Create(xq[d5]);
-                    c50 = Fma.MultiplyAdd(a, g0, c50); c51 = Fma.MultiplyAdd(a, g1, c51);
-                }
                 // Partial[chunk, tap, channel]: rows t0.. of this chunk's dW^T.
-                double* dst = part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock;
-                c00.Store(dst); c01.Store(dst + 4); dst += cPad;
-                c10.Store(dst); c11.Store(dst + 4); dst += cPad;
-                c20.Store(dst); c21.Store(dst + 4); dst += cPad;
-                c30.Store(dst); c31.Store(dst + 4); dst += cPad;
-                c40.Store(dst); c41.Store(dst + 4); dst += cPad;
-                c50.Store(dst); c51.Store(dst + 4);
+                WeightsTile(x, baseP + first, last - first, g + (nint)first * cPad + b * ConvChannelBlock, cPad, delta + t0,
+                    part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
             }
+        }
+
+        /// <summary>dst[r, j] = sum_q x[bases[q] + delta[r]] g[q, j] for 6 taps r, 8 channels j, q &lt; count (rows of dst cPad apart).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        private static void WeightsTile(double* x, int* bases, int count, double* g, nint cPad, int* delta, double* dst)
+        {
+            nint d0 = delta[0], d1 = delta[1], d2 = delta[2], d3 = delta[3], d4 = delta[4], d5 = delta[5];
+            Vector256<double> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+            Vector256<double> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+            for (int* bp = bases, end = bases + count; bp < end; bp++, g += cPad)
+            {
+                double* xq = x + *bp;
+                var g0 = Vector256.Load(g);
+                var g1 = Vector256.Load(g + 4);
+                var a = Vector256.Create(xq[d0]);
+                c00 = Fma.MultiplyAdd(a, g0, c00); c01 = Fma.MultiplyAdd(a, g1, c01);
+                a = Vector256.Create(xq[d1]);
+                c10 = Fma.MultiplyAdd(a, g0, c10); c11 = Fma.MultiplyAdd(a, g1, c11);
+                a = Vector256.Create(xq[d2]);
+                c20 = Fma.MultiplyAdd(a, g0, c20); c21 = Fma.MultiplyAdd(a, g1, c21);
+                a = Vector256.Create(xq[d3]);
+                c30 = Fma.MultiplyAdd(a, g0, c30); c31 = Fma.MultiplyAdd(a, g1, c31);
+                a = Vector256.Create(xq[d4]);
+                c40 = Fma.MultiplyAdd(a, g0, c40); c41 = Fma.MultiplyAdd(a, g1, c41);
+                a = Vector256.Create(xq[d5]);
+                c50 = Fma.MultiplyAdd(a, g0, c50); c51 = Fma.MultiplyAdd(a, g1, c51);
+            }
+            c00.Store(dst); c01.Store(dst + 4); dst += cPad;
+            c10.Store(dst); c11.Store(dst + 4); dst += cPad;
+            c20.Store(dst); c21.Store(dst + 4); dst += cPad;
+            c30.Store(dst); c31.Store(dst + 4); dst += cPad;
+            c40.Store(dst); c41.Store(dst + 4); dst += cPad;
+            c50.Store(dst); c51.Store(dst + 4);
         }
     }
 
@@ -328,6 +356,32 @@ public static partial class Ops
     private sealed unsafe class DirectInput(Conv3dPlan p, Conv3dOffsets off, double[] wt, double[] gt, int cPad, double[] gxs) : IParallelBody
     {
         public const int Rows = 4, Columns = 12;
+
+        /// <summary>tile[r, j] = sum_o g[r, o] w[o, j] for 4 rows r (cPad apart) and 12 taps j (rows of w tPad apart), o &lt; cout.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        private static void InputTile(double* g, nint cPad, double* w, nint tPad, int cout, double* tile)
+        {
+            Vector256<double> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
+            Vector256<double> c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
+            for (double* end = g + cout; g < end; g++, w += tPad)
+            {
+                var w0 = Vector256.Load(w);
+                var w1 = Vector256.Load(w + 4);
+                var w2 = Vector256.Load(w + 8);
+                var a = Vector256.Create(g[0]);
+                c00 = Fma.MultiplyAdd(a, w0, c00); c01 = Fma.MultiplyAdd(a, w1, c01); c02 = Fma.MultiplyAdd(a, w2, c02);
+                a = Vector256.Create(g[cPad]);
+                c10 = Fma.MultiplyAdd(a, w0, c10); c11 = Fma.MultiplyAdd(a, w1, c11); c12 = Fma.MultiplyAdd(a, w2, c12);
+                a = Vector256.Create(g[2 * cPad]);
+                c20 = Fma.MultiplyAdd(a, w0, c20); c21 = Fma.MultiplyAdd(a, w1, c21); c22 = Fma.MultiplyAdd(a, w2, c22);
+                a = Vector256.Create(g[3 * cPad]);
+                c30 = Fma.MultiplyAdd(a, w0, c30); c31 = Fma.MultiplyAdd(a, w1, c31); c32 = Fma.MultiplyAdd(a, w2, c32);
+            }
+            c00.Store(tile); c01.Store(tile + 4); c02.Store(tile + 8);
+            c10.Store(tile + 12); c11.Store(tile + 16); c12.Store(tile + 20);
+            c20.Store(tile + 24); c21.Store(tile + 28); c22.Store(tile + 32);
+            c30.Store(tile + 36); c31.Store(tile + 40); c32.Store(tile + 44);
+        }
 
         public void Run(int n)
         {
@@ -341,27 +395,7 @@ public static partial class Ops
                     double* g0 = g + (nint)q0 * cPad;
                     for (int t0 = 0; t0 < tPad; t0 += Columns)
                     {
-                        Vector256<double> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
-                        Vector256<double> c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
-                        double* wo = w + t0;
-                        for (int o = 0; o < cout; o++, wo += tPad)
-                        {
-                            var w0 = Vector256.Load(wo);
-                            var w1 = Vector256.Load(wo + 4);
-                            var w2 = Vector256.Load(wo + 8);
-                            var a = Vector256.Create(g0[o]);
-                            c00 = Fma.MultiplyAdd(a, w0, c00); c01 = Fma.MultiplyAdd(a, w1, c01); c02 = Fma.MultiplyAdd(a, w2, c02);
-                            a = Vector256.Create(g0[cPad + o]);
-                            c10 = Fma.MultiplyAdd(a, w0, c10); c11 = Fma.MultiplyAdd(a, w1, c11); c12 = Fma.MultiplyAdd(a, w2, c12);
-                            a = Vector256.Create(g0[2 * cPad + o]);
-                            c20 = Fma.MultiplyAdd(a, w0, c20); c21 = Fma.MultiplyAdd(a, w1, c21); c22 = Fma.MultiplyAdd(a, w2, c22);
-                            a = Vector256.Create(g0[3 * cPad + o]);
-                            c30 = Fma.MultiplyAdd(a, w0, c30); c31 = Fma.MultiplyAdd(a, w1, c31); c32 = Fma.MultiplyAdd(a, w2, c32);
-                        }
-                        c00.Store(tile); c01.Store(tile + 4); c02.Store(tile + 8);
-                        c10.Store(tile + 12); c11.Store(tile + 16); c12.Store(tile + 20);
-                        c20.Store(tile + 24); c21.Store(tile + 28); c22.Store(tile + 32);
-                        c30.Store(tile + 36); c31.Store(tile + 40); c32.Store(tile + 44);
+                        InputTile(g0, cPad, w + t0, tPad, cout, tile);
                         int columns = Math.Min(Columns, taps - t0);
                         for (int r = 0; r < rows; r++)
                         {
