@@ -13,7 +13,7 @@ namespace Reference.Bench;
 /// blocks of 8 filters at 20 x 24 x 20, 4 classes) on a batch of volumes, in the Fast tier: forward,
 /// cross-entropy, backward, Adam step. Its work is the convolution and head flops of the step
 /// (<see cref="Cnn3dDecoder.TrainingFlops"/>: forward, weight and input gradients; BatchNorm, ReLU,
-/// dropout and im2col are overhead, not work). Baseline: a float64 FastGemm 512 x 512 x 512 in the
+/// dropout and the kernels' index work are overhead, not work). Baseline: a float64 FastGemm 512 x 512 x 512 in the
 /// same run, so "Of peak" is the step's flop rate as a fraction of the project's measured GEMM rate
 /// (target >= 30 %):
 ///   dotnet run -c Release --project bench/Reference.Bench -- --filter '*Cnn3dTrainBench*' --job short
