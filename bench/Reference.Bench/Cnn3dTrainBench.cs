@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using Reference.Autodiff;
 using Reference.Autodiff.Optim;
 using Reference.Core;
+using Reference.Core.Kernels;
 using Reference.Core.Linear;
 using Reference.Decoding.Networks;
 
@@ -12,7 +13,7 @@ namespace Reference.Bench;
 /// blocks of 8 filters at 20 x 24 x 20, 4 classes) on a batch of volumes, in the Fast tier: forward,
 /// cross-entropy, backward, Adam step. Its work is the convolution and head flops of the step
 /// (<see cref="Cnn3dDecoder.TrainingFlops"/>: forward, weight and input gradients; BatchNorm, ReLU,
-/// dropout and im2col are overhead, not work). Baseline: a float64 FastGemm 512 x 512 x 512 in the
+/// dropout and the kernels' index work are overhead, not work). Baseline: a float64 FastGemm 512 x 512 x 512 in the
 /// same run, so "Of peak" is the step's flop rate as a fraction of the project's measured GEMM rate
 /// (target >= 30 %):
 ///   dotnet run -c Release --project bench/Reference.Bench -- --filter '*Cnn3dTrainBench*' --job short
@@ -70,35 +71,110 @@ public class Cnn3dTrainBench : IWorkload
 
 /// <summary>
 /// <see cref="Cnn3dTrainBench"/> timed by CPU time (the shared VM's wall clock measures the scheduler;
-/// see <see cref="CpuTimeRates"/>): the training step and the float64 FastGemm 512^3 baseline, each as
-/// flops per (CPU seconds / threads), best of 4 rounds of 20 calls after 30 warm-up calls (tiered JIT).
-/// Also prints the GC pause time and bytes allocated per step, the overhead that dominates.
-///   dotnet run -c Release --project bench/Reference.Bench -- --cnn3d-cpu-time
+/// see <see cref="CpuTimeRates"/>): the training step and the float64 FastGemm 512^3 baseline at the
+/// same thread count (1, then every core), each as flops per (CPU seconds / threads), best of 4
+/// rounds of 20 calls after 30 warm-up calls (tiered JIT). Also prints the GC pause time and bytes
+/// allocated per step. With <c>profile</c>, instead times every layer's forward and every
+/// primitive's backward inside the step (wall clock, best of 20 steps; see <see cref="Profile"/>).
+///   dotnet run -c Release --project bench/Reference.Bench -- --cnn3d-cpu-time [profile]
 /// </summary>
 public static class Cnn3dTrainCpuTime
 {
-    public static void Run()
+    public static void Run(string[] args)
     {
-        int threads = Environment.ProcessorCount;
-        Console.WriteLine($"3D-CNN training step at 20 x 24 x 20 (fast tier, float64) vs FastGemm 512^3 float64; CPU-time rates, {threads} threads");
-        Console.WriteLine("| Batch | Step (CPU ms / thread) | Step GFLOP/s | GEMM GFLOP/s | Of GEMM rate | GC pause per step | Allocated per step |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
-        foreach (int batch in new[] { 16, 64 })
+        if (args.Contains("profile"))
         {
-            var bench = new Cnn3dTrainBench { Batch = batch };
-            bench.Setup();
-            for (int i = 0; i < 30; i++) bench.TrainStep();
-            var pause0 = GC.GetTotalPauseDuration();
-            long bytes0 = GC.GetTotalAllocatedBytes();
-            double step = Best(threads, () => bench.TrainStep());
-            double pause = (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds / 80;
-            double bytes = (GC.GetTotalAllocatedBytes() - bytes0) / 80.0;
-            for (int i = 0; i < 3; i++) bench.Gemm64();
-            double gemm = Best(threads, bench.Gemm64);
-            double stepRate = bench.Work(nameof(Cnn3dTrainBench.TrainStep)) / step / 1e6;
-            double gemmRate = bench.Work(nameof(Cnn3dTrainBench.Gemm64)) / gemm / 1e6;
-            Console.WriteLine($"| {batch} | {step:F2} | {stepRate:F2} | {gemmRate:F1} | {100 * stepRate / gemmRate:F1} % | {pause:F1} ms | {bytes / 1e6:F1} MB |");
+            foreach (int threads in new[] { 1, Environment.ProcessorCount }.Distinct())
+                foreach (int batch in new[] { 16, 64 }) Profile(batch, threads);
+            return;
         }
+        Console.WriteLine($"3D-CNN training step at 20 x 24 x 20 (fast tier, float64) vs FastGemm 512^3 float64 at the same thread count; CPU-time rates");
+        Console.WriteLine("| Threads | Batch | Step (CPU ms / thread) | Step GFLOP/s | GEMM GFLOP/s | Of GEMM rate | GC pause per step | Allocated per step |");
+        Console.WriteLine("|---:|---|---:|---:|---:|---:|---:|---:|");
+        foreach (int threads in new[] { 1, Environment.ProcessorCount }.Distinct())
+        {
+            using var limit = KernelThreads.Limit(threads);
+            foreach (int batch in new[] { 16, 64 })
+            {
+                var bench = new Cnn3dTrainBench { Batch = batch };
+                bench.Setup();
+                for (int i = 0; i < 30; i++) bench.TrainStep();
+                var pause0 = GC.GetTotalPauseDuration();
+                long bytes0 = GC.GetTotalAllocatedBytes();
+                double step = Best(threads, () => bench.TrainStep());
+                double pause = (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds / 80;
+                double bytes = (GC.GetTotalAllocatedBytes() - bytes0) / 80.0;
+                for (int i = 0; i < 3; i++) bench.Gemm64();
+                double gemm = Best(threads, bench.Gemm64);
+                double stepRate = bench.Work(nameof(Cnn3dTrainBench.TrainStep)) / step / 1e6;
+                double gemmRate = bench.Work(nameof(Cnn3dTrainBench.Gemm64)) / gemm / 1e6;
+                Console.WriteLine($"| {threads} | {batch} | {step:F2} | {stepRate:F2} | {gemmRate:F1} | {100 * stepRate / gemmRate:F1} % | {pause:F1} ms | {bytes / 1e6:F2} MB |");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Where one training step's time goes: each layer's forward (timed around Layer.Forward) and
+    /// each primitive's backward (timed by a backward override that calls the recorded VJP), wall
+    /// clock in microseconds, the fewest over 20 steps after 30 warm-up steps, with
+    /// <paramref name="threads"/> kernel threads. Rows sum to less than the step (tape bookkeeping,
+    /// leaf accumulation and the loss are not in a row; Adam is its own row).
+    /// </summary>
+    private static void Profile(int batch, int threads)
+    {
+        using var limit = KernelThreads.Limit(threads);
+        var bench = new Cnn3dTrainBench { Batch = batch };
+        bench.Setup();
+        var net = new Cnn3dDecoder([1, 20, 24, 20], 4, new SplitMix64(20));
+        var adam = new Adam(net.Parameters());
+        var rng = new SplitMix64(19);
+        var x = rng.NormalTensor<double>(0, 1, batch, 1, 20, 24, 20);
+        var targets = Enumerable.Range(0, batch).Select(i => i % 4).ToArray();
+        var best = new Dictionary<string, double>();
+        var order = new List<string>();
+        var current = new Dictionary<string, double>();
+        void Add(string key, long ticks)
+        {
+            if (!current.ContainsKey(key)) { current[key] = 0; if (!order.Contains(key)) order.Add(key); }
+            current[key] += ticks * 1e6 / System.Diagnostics.Stopwatch.Frequency;
+        }
+        var names = new[] { "conv3d", "batch_norm", "relu", "dropout3d", "reshape", "linear", "cross_entropy" };
+        var rules = names.ToDictionary(n => n, n => (BackwardRule)(ctx =>
+        {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            var r = ctx.Default([.. ctx.OutputGrads]);
+            Add("bwd " + n + " #" + ctx.Inputs[0].Length, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+            return r;
+        }));
+        for (int step = 0; step < 50; step++)
+        {
+            current.Clear();
+            long s0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            using (Tape.UseFastKernels())
+            {
+                net.ZeroGrad();
+                var h = Variable.Constant(x);
+                int li = 0;
+                foreach (var layer in net.Body.Layers)
+                {
+                    long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                    h = layer.Forward(h);
+                    Add($"fwd {li++} {layer.GetType().Name}", System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+                }
+                var loss = Ops.CrossEntropy(h, targets);
+                long b0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                using (Tape.OverrideBackward(rules)) loss.Backward();
+                Add("backward (all)", System.Diagnostics.Stopwatch.GetTimestamp() - b0);
+                long a0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                adam.Step();
+                Add("adam", System.Diagnostics.Stopwatch.GetTimestamp() - a0);
+            }
+            Add("step", System.Diagnostics.Stopwatch.GetTimestamp() - s0);
+            if (step < 30) continue;
+            foreach (var (k, v) in current) best[k] = best.TryGetValue(k, out var b) ? Math.Min(b, v) : v;
+        }
+        Console.WriteLine($"Profile, batch {batch}, {threads} threads (wall us, best of 20 steps; 'bwd NAME #len' = the backward of the primitive whose first input has len elements)");
+        foreach (var k in order) Console.WriteLine($"  {k,-40} {best[k],10:F0}");
     }
 
     /// <summary>Fewest CPU milliseconds per call / threads over 4 rounds of 20 calls (CPU time has jiffy resolution, so one call is too short to time).</summary>

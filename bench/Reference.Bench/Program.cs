@@ -43,7 +43,7 @@ public static class Program
         // `--cnn3d-cpu-time`: the 3D-CNN decoder's training step against the float64 GEMM rate, CPU time (see Cnn3dTrainCpuTime).
         if (args.Length > 0 && args[0] == "--cnn3d-cpu-time")
         {
-            Cnn3dTrainCpuTime.Run();
+            Cnn3dTrainCpuTime.Run(args[1..]);
             return;
         }
         // `--training-cpu-time [repeats]`: training steps of the attention and H3 models vs the float64 GEMM rate, CPU time (see TrainingCpuTime).

@@ -107,6 +107,40 @@ public class Conv3dTests
                 Grad.AssertPasses(v => Run(fast, () => Grad.Probe(Ops.Conv3d(v[0], v[1], v[2], c.G))), x, w, b);
         });
 
+    /// <summary>
+    /// The Fast tier's direct kernels on channel counts that fill and overflow their 8-channel blocks
+    /// (up to 13 output and 9 input channels), larger volumes and every padding case: output and all
+    /// three gradients against the Naive tier (the explicit loops), and bitwise the same on 1 and 2
+    /// kernel threads (fixed work items, partial sums in a fixed order).
+    /// </summary>
+    [Property(MaxTest = 12)]
+    public Property Conv3d_FastTier_ManyChannels_MatchesNaiveForwardAndBackward() =>
+        Prop.ForAll(Gen.Choose(0, 1_000_000).ToArbitrary(), seed =>
+        {
+            var rng = new SplitMix64((ulong)seed);
+            var c = Case.Draw(rng, maxIn: 9, maxK: 3, maxC: 1) with { N = 1 + rng.NextInt(3), Cin = 1 + rng.NextInt(9), Cout = 1 + rng.NextInt(13) };
+            var x = Grad.Normal((ulong)seed + 1, [c.N, c.Cin, .. c.In]);
+            var w = Grad.Normal((ulong)seed + 2, [c.Cout, c.Cin, .. c.K]);
+            var b = Grad.Normal((ulong)seed + 3, c.Cout);
+            Tensor<double>[] Step(bool fast, int threads)
+            {
+                using var limit = KernelThreads.Limit(threads);
+                var (xv, wv, bv) = (Variable.Parameter(x), Variable.Parameter(w), Variable.Parameter(b));
+                var y = Run(fast, () => Ops.Conv3d(xv, wv, bv, c.G));
+                var seedGrad = Grad.Normal((ulong)seed + 4, y.Shape.ToArray());
+                using (fast ? Tape.UseFastKernels() : default) y.Backward(seedGrad);
+                return [y.Value, xv.Grad!, wv.Grad!, bv.Grad!];
+            }
+            var naive = Step(false, 1);
+            var one = Step(true, 1);
+            var two = Step(true, 2);
+            for (int i = 0; i < naive.Length; i++)
+            {
+                AssertClose(naive[i], one[i], 1e-11);
+                Assert.Equal(one[i].Data, two[i].Data);
+            }
+        });
+
     [Fact]
     public void Conv3d_SamePadding_IsTensorFlows()
     {

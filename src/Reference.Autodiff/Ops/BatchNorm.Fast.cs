@@ -1,76 +1,165 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using Reference.Core;
 
 namespace Reference.Autodiff;
 
 /// <summary>
 /// Fast tier of <see cref="Ops.BatchNorm"/>: the same two-pass statistics and closed-form backward,
-/// evaluated on the contiguous S-long row of every (n, c) with TensorPrimitives (sums, dot
-/// products and scalar affine maps), channel sums accumulated row by row.
+/// one vectorized pass (Vector256, scalar tail) per contiguous S-long row of every (n, c) and step,
+/// channel sums accumulated row by row, no temporaries:
+///   statistics: sum x, then sum (x - mu)^2 (the two-pass variance, without a centered copy);
+///   forward:    y = (x - mu) (gamma rstd) + beta                  (xhat is not stored);
+///   backward:   sum G and sum G (x - mu) in one pass (sum G xhat = rstd sum G (x - mu)), then
+///               dx = k G - (k rstd sumGxhat / M) (x - mu) - k sumG / M with k = gamma rstd (training),
+///               dx = k G (evaluation).
+/// Rounding differs from the Naive tier by a few units in the last place (gamma rstd is formed once).
 /// </summary>
 public static partial class Ops
 {
     private static void BatchNormStatsFast(double[] x, int n, int c, int s, double[] mean, double[] variance, double[] rstd, double eps)
     {
         double m = (double)n * s;
-        var centered = GC.AllocateUninitializedArray<double>(s);
         for (int ch = 0; ch < c; ch++)
         {
             double sum = 0;
             for (int b = 0; b < n; b++) sum += TensorPrimitives.Sum<double>(x.AsSpan((b * c + ch) * s, s));
             double mu = sum / m, sq = 0;
-            for (int b = 0; b < n; b++)
-            {
-                TensorPrimitives.Subtract(x.AsSpan((b * c + ch) * s, s), mu, centered);
-                sq += TensorPrimitives.SumOfSquares<double>(centered);
-            }
+            for (int b = 0; b < n; b++) sq += SumOfSquaredDeviations(x.AsSpan((b * c + ch) * s, s), mu);
             mean[ch] = mu;
             variance[ch] = sq / m;
             rstd[ch] = 1.0 / Math.Sqrt(variance[ch] + eps);
         }
     }
 
-    private static void BatchNormApplyFast(double[] x, int n, int c, int s, double[] mean, double[] rstd, double[]? gamma, double[]? beta, double[] xhat, double[] y)
+    private static void BatchNormApplyFast(double[] x, int n, int c, int s, double[] mean, double[] rstd, double[]? gamma, double[]? beta, double[] y)
     {
         for (int b = 0; b < n; b++)
             for (int ch = 0; ch < c; ch++)
             {
                 int o = (b * c + ch) * s;
-                var xh = xhat.AsSpan(o, s);
-                TensorPrimitives.Subtract(x.AsSpan(o, s), mean[ch], xh);
-                TensorPrimitives.Multiply<double>(xh, rstd[ch], xh);
-                var dst = y.AsSpan(o, s);
-                TensorPrimitives.Multiply<double>(xh, gamma?[ch] ?? 1.0, dst);
-                TensorPrimitives.Add<double>(dst, beta?[ch] ?? 0.0, dst);
+                CenterScaleShift(x.AsSpan(o, s), mean[ch], (gamma?[ch] ?? 1.0) * rstd[ch], beta?[ch] ?? 0.0, y.AsSpan(o, s));
             }
     }
 
-    private static void BatchNormBackwardFast(double[] g, double[] xhat, int n, int c, int s, double[] rstd, double[]? gamma, bool training,
+    private static void BatchNormBackwardFast(double[] g, double[] x, int n, int c, int s, double[] mean, double[] rstd, double[]? gamma, bool training,
         double[]? gx, double[]? gw, double[]? gb)
     {
         double m = (double)n * s;
         for (int ch = 0; ch < c; ch++)
         {
-            double sumG = 0, sumGx = 0;
+            double sumG = 0, sumGc = 0;
             for (int b = 0; b < n; b++)
             {
                 int o = (b * c + ch) * s;
-                sumG += TensorPrimitives.Sum<double>(g.AsSpan(o, s));
-                sumGx += TensorPrimitives.Dot<double>(g.AsSpan(o, s), xhat.AsSpan(o, s));
+                var (rowG, rowGc) = SumAndCenteredDot(g.AsSpan(o, s), x.AsSpan(o, s), mean[ch]);
+                sumG += rowG;
+                sumGc += rowGc;
             }
+            double sumGx = sumGc * rstd[ch];
             if (gw is not null) gw[ch] = sumGx;
             if (gb is not null) gb[ch] = sumG;
             if (gx is null) continue;
             double k = (gamma?[ch] ?? 1.0) * rstd[ch];
+            double slope = training ? -k * sumGx * rstd[ch] / m : 0.0, shift = training ? -k * sumG / m : 0.0;
             for (int b = 0; b < n; b++)
             {
                 int o = (b * c + ch) * s;
-                var dst = gx.AsSpan(o, s);
-                if (!training) { TensorPrimitives.Multiply(g.AsSpan(o, s), k, dst); continue; }
-                // (k / M) (M g - sumG - xhat sumGx) = k g - (k sumGx / M) xhat - k sumG / M
-                TensorPrimitives.Multiply(xhat.AsSpan(o, s), -k * sumGx / m, dst);
-                TensorPrimitives.MultiplyAdd<double>(g.AsSpan(o, s), k, dst, dst);
-                TensorPrimitives.Add<double>(dst, -k * sumG / m, dst);
+                if (!training) TensorPrimitives.Multiply(g.AsSpan(o, s), k, gx.AsSpan(o, s));
+                else ScaledPlusCentered(g.AsSpan(o, s), k, x.AsSpan(o, s), mean[ch], slope, shift, gx.AsSpan(o, s));
             }
         }
+    }
+
+    /// <summary>sum_i (x_i - mu)^2.</summary>
+    private static double SumOfSquaredDeviations(ReadOnlySpan<double> x, double mu)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector256.IsHardwareAccelerated && x.Length >= 8)
+        {
+            var m = Vector256.Create(mu);
+            Vector256<double> a0 = default, a1 = default;
+            ref double r = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+            for (; i <= x.Length - 8; i += 8)
+            {
+                var d0 = Vector256.LoadUnsafe(ref r, (nuint)i) - m;
+                var d1 = Vector256.LoadUnsafe(ref r, (nuint)i + 4) - m;
+                a0 += d0 * d0;
+                a1 += d1 * d1;
+            }
+            sum = Vector256.Sum(a0 + a1);
+        }
+        for (; i < x.Length; i++)
+        {
+            double d = x[i] - mu;
+            sum += d * d;
+        }
+        return sum;
+    }
+
+    /// <summary>y_i = (x_i - mu) scale + shift.</summary>
+    private static void CenterScaleShift(ReadOnlySpan<double> x, double mu, double scale, double shift, Span<double> y)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var m = Vector256.Create(mu);
+            var k = Vector256.Create(scale);
+            var b = Vector256.Create(shift);
+            ref double rx = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+            ref double ry = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
+            for (; i <= x.Length - 4; i += 4)
+                ((Vector256.LoadUnsafe(ref rx, (nuint)i) - m) * k + b).StoreUnsafe(ref ry, (nuint)i);
+        }
+        for (; i < x.Length; i++) y[i] = (x[i] - mu) * scale + shift;
+    }
+
+    /// <summary>(sum_i g_i, sum_i g_i (x_i - mu)).</summary>
+    private static (double SumG, double SumGCentered) SumAndCenteredDot(ReadOnlySpan<double> g, ReadOnlySpan<double> x, double mu)
+    {
+        int i = 0;
+        double sg = 0, sgc = 0;
+        if (Vector256.IsHardwareAccelerated && g.Length >= 4)
+        {
+            var m = Vector256.Create(mu);
+            Vector256<double> ag = default, agc = default;
+            ref double rg = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(g);
+            ref double rx = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+            for (; i <= g.Length - 4; i += 4)
+            {
+                var gv = Vector256.LoadUnsafe(ref rg, (nuint)i);
+                ag += gv;
+                agc += gv * (Vector256.LoadUnsafe(ref rx, (nuint)i) - m);
+            }
+            sg = Vector256.Sum(ag);
+            sgc = Vector256.Sum(agc);
+        }
+        for (; i < g.Length; i++)
+        {
+            sg += g[i];
+            sgc += g[i] * (x[i] - mu);
+        }
+        return (sg, sgc);
+    }
+
+    /// <summary>d_i = g_i k + (x_i - mu) slope + shift.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScaledPlusCentered(ReadOnlySpan<double> g, double k, ReadOnlySpan<double> x, double mu, double slope, double shift, Span<double> d)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var m = Vector256.Create(mu);
+            var kv = Vector256.Create(k);
+            var sl = Vector256.Create(slope);
+            var sh = Vector256.Create(shift);
+            ref double rg = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(g);
+            ref double rx = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+            ref double rd = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(d);
+            for (; i <= g.Length - 4; i += 4)
+                (Vector256.LoadUnsafe(ref rg, (nuint)i) * kv + ((Vector256.LoadUnsafe(ref rx, (nuint)i) - m) * sl + sh)).StoreUnsafe(ref rd, (nuint)i);
+        }
+        for (; i < g.Length; i++) d[i] = g[i] * k + ((x[i] - mu) * slope + shift);
     }
 }

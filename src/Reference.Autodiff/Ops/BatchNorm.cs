@@ -23,8 +23,9 @@ namespace Reference.Autodiff;
 /// (sum (x - mu) = 0 removes the second term of dmu; substituting dvar gives the closed form).</para>
 /// <para>Evaluation (running statistics, constants): y = gamma (x - rm) / sqrt(rv + eps) + beta, an
 /// affine map of x with dx = G gamma / sqrt(rv + eps), and the same dgamma, dbeta.</para>
-/// Tier: the Naive tier loops element by element; the Fast tier (<c>BatchNorm.Fast.cs</c>) works on
-/// the contiguous S-long rows of each (n, c) with TensorPrimitives. The running statistics are
+/// Tier: the Naive tier loops element by element and keeps xhat for the backward; the Fast tier
+/// (<c>BatchNorm.Fast.cs</c>) makes one vectorized pass per contiguous S-long row of each (n, c) and
+/// step, and recomputes xhat from x in the backward (no saved temporaries). The running statistics are
 /// updated in the forward call (once per training forward, as PyTorch), in place.
 /// </summary>
 public static partial class Ops
@@ -73,23 +74,39 @@ public static partial class Ops
             }
 
         bool fast = Tape.FastKernels;
-        var xhat = Empty(x.Value);
-        var y = Empty(x.Value);
-        if (fast) BatchNormApplyFast(x.Value.Data, n, c, s, mean, rstd, gamma, beta, xhat.Data, y.Data);
-        else BatchNormApplyNaive(x.Value.Data, n, c, s, mean, rstd, gamma, beta, xhat.Data, y.Data);
         var inputs = NormInputs(x, weight, bias);
+        var y = Empty(x.Value);
+        if (fast)
+        {
+            // The fast tier keeps no xhat: the backward recomputes (x - mu) rstd from x, which the graph holds anyway.
+            BatchNormApplyFast(x.Value.Data, n, c, s, mean, rstd, gamma, beta, y.Data);
+            return Function.Apply(training ? "batch_norm" : "batch_norm_eval", inputs, y, g =>
+            {
+                var gx = x.RequiresGrad ? Empty(x.Value) : null;
+                var gw = weight is null ? null : Tensor<double>.Zeros(c);
+                var gb = bias is null ? null : Tensor<double>.Zeros(c);
+                BatchNormBackwardFast(g.Data, x.Value.Data, n, c, s, mean, rstd, gamma, training, gx?.Data, gw?.Data, gb?.Data);
+                return NormGrads(gx, gw, gb, weight is not null, bias is not null);
+            });
+        }
+        var xhat = Empty(x.Value);
+        BatchNormApplyNaive(x.Value.Data, n, c, s, mean, rstd, gamma, beta, xhat.Data, y.Data);
         return Function.Apply(training ? "batch_norm" : "batch_norm_eval", inputs, y, g =>
         {
             var gx = x.RequiresGrad ? Empty(x.Value) : null;
             var gw = weight is null ? null : Tensor<double>.Zeros(c);
             var gb = bias is null ? null : Tensor<double>.Zeros(c);
-            if (fast) BatchNormBackwardFast(g.Data, xhat.Data, n, c, s, rstd, gamma, training, gx?.Data, gw?.Data, gb?.Data);
-            else BatchNormBackwardNaive(g.Data, xhat.Data, n, c, s, rstd, gamma, training, gx?.Data, gw?.Data, gb?.Data);
-            var grads = new List<Tensor<double>?> { gx };
-            if (weight is not null) grads.Add(gw);
-            if (bias is not null) grads.Add(gb);
-            return [.. grads];
+            BatchNormBackwardNaive(g.Data, xhat.Data, n, c, s, rstd, gamma, training, gx?.Data, gw?.Data, gb?.Data);
+            return NormGrads(gx, gw, gb, weight is not null, bias is not null);
         });
+    }
+
+    /// <summary>The VJP's result in input order: x, then weight and bias where present.</summary>
+    private static Tensor<double>?[] NormGrads(Tensor<double>? gx, Tensor<double>? gw, Tensor<double>? gb, bool hasWeight, bool hasBias)
+    {
+        if (hasWeight && hasBias) return [gx, gw, gb];
+        if (hasWeight) return [gx, gw];
+        return hasBias ? [gx, gb] : [gx];
     }
 
     private static void BatchNormStatsNaive(double[] x, int n, int c, int s, double[] mean, double[] variance, double[] rstd, double eps)

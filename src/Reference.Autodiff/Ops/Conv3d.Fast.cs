@@ -1,140 +1,410 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Reference.Core;
+using Reference.Core.Kernels;
 
 namespace Reference.Autodiff;
 
 /// <summary>
-/// Fast tier of <see cref="Ops.Conv3d(Variable, Variable, Variable?, Conv3dGeometry)"/>: im2col + one
-/// GEMM for the whole batch (Chellapilla, Puri and Simard, "High Performance Convolutional Neural
-/// Networks for Document Processing", 2006). The column matrix X_col [K = Cin kd kh kw, N P]
-/// (P = Do Ho Wo; column n P + q is output position q of sample n) is built once in the forward and
-/// kept for the backward, so the three products are
-///   forward:  Y_mat [Cout, N P] = W_mat [Cout, K] X_col                       (then laid out as [N, Cout, P] + bias)
-///   backward: dW_mat [Cout, K] = G_mat X_col^T,   dX_col [K, N P] = W_mat^T G_mat,   dx = col2im(dX_col)
-/// with G_mat [Cout, N P] the cotangent regrouped the same way. One GEMM over the batch (instead of
-/// one per sample) gives FastGemm a long n (or k) dimension to split across threads.
+/// Fast tier of <see cref="Ops.Conv3d(Variable, Variable, Variable?, Conv3dGeometry)"/>: direct
+/// convolution as an implicit GEMM. The three products of the im2col form (see <c>Conv3d.cs</c>)
+///   forward:  Y[q, o]  = sum_t X_col[t, q] W[o, t]             (q = n P + position, t = (c, a, b, e))
+///   weights:  dW[o, t] = sum_q G[q, o] X_col[t, q]
+///   input:    dX_col[t, q] = sum_o W[o, t] G[q, o],  dx = col2im(dX_col)
+/// are evaluated without materializing X_col: X_col[t, q] = xs[base[q] + delta[t]], where xs is the
+/// input (or a zero-padded copy of it when the geometry pads), base[q] the offset of output q's window
+/// origin and delta[t] the offset of tap t inside the window. Each register tile keeps 12
+/// Vector256 accumulators, as the GEMM micro-kernel (Goto and van de Geijn 2008; BLIS):
+///   forward: 6 positions x 8 output channels; per tap, 6 broadcast input values x 2 weight vectors;
+///   weights: 6 taps x 8 output channels; per position, 6 broadcast input values x 2 cotangent vectors;
+///   input:   4 positions x 12 taps; per output channel, 4 broadcast cotangents x 3 weight vectors,
+///            then the 48 sums are added onto the input positions they belong to (the col2im scatter).
+/// Output channels are taken in blocks of 8 (two vectors; a partial block is padded with zero
+/// weights). Why not im2col + GEMM: with the decoders' 1..8 input and 8 output channels the column
+/// matrix is 27..216 times the input, written once and read a few times for 16 flops per element, so
+/// it is bandwidth and allocation bound; here only the input itself is streamed (from cache: a window
+/// is reused by every tap) and nothing proportional to the column matrix is allocated. Scratch
+/// (offsets, packed weights, the transposed cotangent, the padded copy) comes from per-thread pools.
+/// Threads: work is cut into fixed items (position chunks; samples for the scatter, whose windows
+/// overlap only within a sample; position chunks with one partial dW each, summed in chunk order), so
+/// results do not depend on the thread count. Without FMA the Naive tier runs instead.
 /// </summary>
 public static partial class Ops
 {
-    /// <summary>X_col [K, N P]: row (c, a, b, e), column (n, z, u, v) = x[n, c, z sd - pd + a, u sh - ph + b, v sw - pw + e] or 0.</summary>
-    internal static double[] Conv3dIm2col(Conv3dPlan p, double[] x)
+    private const int ConvChannelBlock = 8;
+
+    /// <summary>Products below this many multiply-adds run on the calling thread.</summary>
+    private const long ConvParallelMacs = 1L << 18;
+
+    private static bool Conv3dDirectAvailable => Fma.IsSupported;
+
+    /// <summary>Offsets of the implicit column matrix of one convolution, in pooled arrays (give them back with <see cref="Dispose"/>).</summary>
+    private sealed class Conv3dOffsets : IDisposable
     {
-        int P = p.OutVolume, np = p.N * P;
-        var cols = GC.AllocateUninitializedArray<double>(p.Taps * np);
-        int row = 0;
-        for (int c = 0; c < p.Cin; c++)
-            for (int a = 0; a < p.Kd; a++)
-                for (int b = 0; b < p.Kh; b++)
-                    for (int e = 0; e < p.Kw; e++, row++)
-                        for (int n = 0; n < p.N; n++)
-                        {
-                            var dst = cols.AsSpan(row * np + n * P, P);
-                            int xBase = (n * p.Cin + c) * p.InVolume;
-                            for (int z = 0; z < p.Do; z++)
-                            {
-                                int i = z * p.Sd - p.Pd + a;
-                                for (int u = 0; u < p.Ho; u++)
-                                {
-                                    int j = u * p.Sh - p.Ph + b;
-                                    var seg = dst.Slice((z * p.Ho + u) * p.Wo, p.Wo);
-                                    if ((uint)i >= (uint)p.D || (uint)j >= (uint)p.H) { seg.Clear(); continue; }
-                                    int xRow = xBase + (i * p.H + j) * p.W;
-                                    for (int v = 0; v < p.Wo; v++)
-                                    {
-                                        int l = v * p.Sw - p.Pw + e;
-                                        seg[v] = (uint)l < (uint)p.W ? x[xRow + l] : 0.0;
-                                    }
-                                }
-                            }
-                        }
-        return cols;
+        public Conv3dOffsets(Conv3dPlan p, int positionMultiple, int tapMultiple)
+        {
+            Dp = p.D + p.Pd + p.PdAfter; Hp = p.H + p.Ph + p.PhAfter; Wp = p.W + p.Pw + p.PwAfter;
+            Vp = Dp * Hp * Wp;
+            Positions = p.N * p.OutVolume;
+            // One tile of slack past the rounded end: a tile of the scatter kernel starts at any
+            // position (tiles restart at each sample) and reads its full width.
+            PaddedPositions = RoundUp(Positions, positionMultiple) + positionMultiple;
+            Taps = p.Taps;
+            PaddedTaps = RoundUp(Taps, tapMultiple);
+            baseArray = PooledArray<int>.Rent(PaddedPositions);
+            deltaArray = PooledArray<int>.Rent(PaddedTaps);
+            var b = Base;
+            int q = 0;
+            for (int n = 0; n < p.N; n++)
+                for (int z = 0; z < p.Do; z++)
+                    for (int u = 0; u < p.Ho; u++)
+                    {
+                        int row = n * p.Cin * Vp + (z * p.Sd * Hp + u * p.Sh) * Wp;
+                        for (int v = 0; v < p.Wo; v++) b[q++] = row + v * p.Sw;
+                    }
+            Array.Clear(b, q, PaddedPositions - q);
+            var d = Delta;
+            int t = 0;
+            for (int c = 0; c < p.Cin; c++)
+                for (int a = 0; a < p.Kd; a++)
+                    for (int bb = 0; bb < p.Kh; bb++)
+                        for (int e = 0; e < p.Kw; e++) d[t++] = c * Vp + (a * Hp + bb) * Wp + e;
+            Array.Clear(d, t, PaddedTaps - t);
+        }
+
+        private readonly PooledArray<int> baseArray, deltaArray;
+
+        /// <summary>Sizes of the (padded) source volume.</summary>
+        public int Dp, Hp, Wp, Vp;
+
+        public int Positions, PaddedPositions, Taps, PaddedTaps;
+
+        /// <summary>base[q]: offset of output q's window origin in the source (0 past the last position, up to <see cref="PaddedPositions"/>).</summary>
+        public int[] Base => baseArray.Data;
+
+        /// <summary>delta[t]: offset of tap t = (c, a, b, e) from the window origin (0 past the last tap).</summary>
+        public int[] Delta => deltaArray.Data;
+
+        public void Dispose()
+        {
+            PooledArray<int>.Return(baseArray);
+            PooledArray<int>.Return(deltaArray);
+        }
     }
 
-    /// <summary>dx += col2im(dX_col): the adjoint of <see cref="Conv3dIm2col"/> (same traversal, scatter-add).</summary>
-    private static void Conv3dCol2im(Conv3dPlan p, double[] gcols, double[] gx)
+    /// <summary>A zero tensor allocated as the tape's other results are (<see cref="Empty(int[])"/>), then cleared.</summary>
+    private static Tensor<double> ZerosFor(int[] shape)
     {
-        int P = p.OutVolume, np = p.N * P;
-        int row = 0;
-        for (int c = 0; c < p.Cin; c++)
-            for (int a = 0; a < p.Kd; a++)
-                for (int b = 0; b < p.Kh; b++)
-                    for (int e = 0; e < p.Kw; e++, row++)
-                        for (int n = 0; n < p.N; n++)
-                        {
-                            int src = row * np + n * P;
-                            int xBase = (n * p.Cin + c) * p.InVolume;
-                            for (int z = 0; z < p.Do; z++)
-                            {
-                                int i = z * p.Sd - p.Pd + a;
-                                if ((uint)i >= (uint)p.D) continue;
-                                for (int u = 0; u < p.Ho; u++)
-                                {
-                                    int j = u * p.Sh - p.Ph + b;
-                                    if ((uint)j >= (uint)p.H) continue;
-                                    int xRow = xBase + (i * p.H + j) * p.W;
-                                    int s = src + (z * p.Ho + u) * p.Wo;
-                                    for (int v = 0; v < p.Wo; v++)
-                                    {
-                                        int l = v * p.Sw - p.Pw + e;
-                                        if ((uint)l < (uint)p.W) gx[xRow + l] += gcols[s + v];
-                                    }
-                                }
-                            }
-                        }
+        var t = Empty(shape);
+        Array.Clear(t.Data);
+        return t;
     }
 
-    private static Tensor<double> Conv3dFastForward(Conv3dPlan p, double[] cols, double[] w, double[]? bias)
+    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+
+    private static bool Conv3dPads(Conv3dPlan p) => p.Pd + p.PdAfter + p.Ph + p.PhAfter + p.Pw + p.PwAfter > 0;
+
+    /// <summary>xs = x with the geometry's zero padding, in a pooled array (only called when the geometry pads).</summary>
+    private static PooledArray<double> Conv3dPadded(Conv3dPlan p, Conv3dOffsets off, double[] x)
     {
-        int P = p.OutVolume, np = p.N * P, k = p.Taps;
+        var xp = PooledArray<double>.Rent(p.N * p.Cin * off.Vp);
+        Array.Clear(xp.Data, 0, p.N * p.Cin * off.Vp);
+        for (int nc = 0; nc < p.N * p.Cin; nc++)
+            for (int i = 0; i < p.D; i++)
+                for (int j = 0; j < p.H; j++)
+                    x.AsSpan((nc * p.D + i) * p.H * p.W + j * p.W, p.W)
+                        .CopyTo(xp.Data.AsSpan(nc * off.Vp + ((i + p.Pd) * off.Hp + j + p.Ph) * off.Wp + p.Pw));
+        return xp;
+    }
+
+    private static int ConvThreads(Conv3dPlan p) => (long)p.N * p.OutVolume * p.Taps * p.Cout < ConvParallelMacs ? 1 : KernelThreads.Default;
+
+    private static Tensor<double> Conv3dFastForward(Conv3dPlan p, double[] x, double[] w, double[]? bias)
+    {
         var y = Empty(p.YShape);
-        // One sample: [Cout, P] is already the output layout, so the GEMM writes y directly.
-        var ymat = p.N == 1 ? y.Data : GC.AllocateUninitializedArray<double>(p.Cout * np);
-        if (k == 0) Array.Clear(ymat);
-        else GemmRaw(false, false, p.Cout, np, k, w, k, cols, np, 0.0, ymat, np);
-        for (int n = 0; n < p.N; n++)
-            for (int o = 0; o < p.Cout; o++)
-            {
-                var src = ymat.AsSpan(o * np + n * P, P);
-                var dst = y.Data.AsSpan((n * p.Cout + o) * P, P);
-                if (bias is not null) TensorPrimitives.Add(src, bias[o], dst);
-                else if (p.N != 1) src.CopyTo(dst);
-            }
+        using var off = new Conv3dOffsets(p, DirectForward.Rows, 1);
+        if (off.Positions == 0) return y;
+        int blocks = (p.Cout + ConvChannelBlock - 1) / ConvChannelBlock;
+        // Packed weights: block b, tap t -> the 8 output channels b*8.. of tap t (zero past Cout).
+        var wp = PooledArray<double>.Rent(blocks * off.Taps * ConvChannelBlock);
+        for (int b = 0; b < blocks; b++)
+            for (int t = 0; t < off.Taps; t++)
+                for (int j = 0; j < ConvChannelBlock; j++)
+                {
+                    int o = b * ConvChannelBlock + j;
+                    wp.Data[(b * off.Taps + t) * ConvChannelBlock + j] = o < p.Cout ? w[o * off.Taps + t] : 0.0;
+                }
+        var xp = Conv3dPads(p) ? Conv3dPadded(p, off, x) : null;
+        var body = new DirectForward(p, off, xp?.Data ?? x, wp.Data, bias, y.Data, blocks);
+        ParallelItems.For(body.Items, ConvThreads(p), body);
+        PooledArray<double>.Return(wp);
+        if (xp is not null) PooledArray<double>.Return(xp);
         return y;
     }
 
-    private static (Tensor<double>? Gx, Tensor<double>? Gw, Tensor<double>? Gb) Conv3dFastBackward(Conv3dPlan p, double[] cols, double[] w, double[] g,
+    private static (Tensor<double>? Gx, Tensor<double>? Gw, Tensor<double>? Gb) Conv3dFastBackward(Conv3dPlan p, double[] x, double[] w, double[] g,
         bool needX, bool needW, bool needB)
     {
-        int P = p.OutVolume, np = p.N * P, k = p.Taps;
-        double[] gmat;
-        if (p.N == 1) gmat = g;
-        else
-        {
-            gmat = GC.AllocateUninitializedArray<double>(p.Cout * np);
+        Tensor<double>? gx = needX ? ZerosFor(p.XShape) : null;
+        Tensor<double>? gw = needW ? ZerosFor(p.WShape) : null;
+        Tensor<double>? gb = needB ? ZerosFor([p.Cout]) : null;
+        int P = p.OutVolume;
+        if (gb is not null)
             for (int n = 0; n < p.N; n++)
-                for (int o = 0; o < p.Cout; o++)
-                    g.AsSpan((n * p.Cout + o) * P, P).CopyTo(gmat.AsSpan(o * np + n * P, P));
-        }
-        Tensor<double>? gx = null, gw = null, gb = null;
-        if (needW)
-        {
-            gw = Tensor<double>.Zeros(p.WShape);
-            if (k > 0 && np > 0) GemmRaw(false, true, p.Cout, k, np, gmat, np, cols, np, 0.0, gw.Data, k);
-        }
-        if (needX)
-        {
-            gx = Tensor<double>.Zeros(p.XShape);
-            if (k > 0 && np > 0)
+                for (int o = 0; o < p.Cout; o++) gb.Data[o] += TensorPrimitives.Sum<double>(g.AsSpan((n * p.Cout + o) * P, P));
+        if ((gx is null && gw is null) || p.N * P == 0 || p.Taps == 0) return (gx, gw, gb);
+
+        using var off = new Conv3dOffsets(p, DirectInput.Rows, Math.Max(DirectWeights.Rows, DirectInput.Columns));
+        int blocks = (p.Cout + ConvChannelBlock - 1) / ConvChannelBlock, cPad = blocks * ConvChannelBlock;
+        // The cotangent as [position, channel] rows (channels padded to whole blocks with zeros).
+        var gt = PooledArray<double>.Rent(off.PaddedPositions * cPad);
+        Array.Clear(gt.Data, 0, off.PaddedPositions * cPad);
+        // Position-major walk: the Cout source rows are read in step and each gt row is written whole
+        // (a channel-major walk would stream all of gt once per channel).
+        for (int n = 0; n < p.N; n++)
+            for (int pos = 0; pos < P; pos++)
             {
-                var gcols = GC.AllocateUninitializedArray<double>(k * np);
-                GemmRaw(true, false, k, np, p.Cout, w, k, gmat, np, 0.0, gcols, np);
-                Conv3dCol2im(p, gcols, gx.Data);
+                int src = n * p.Cout * P + pos, dst = (n * P + pos) * cPad;
+                for (int o = 0; o < p.Cout; o++) gt.Data[dst + o] = g[src + o * P];
+            }
+        bool pads = Conv3dPads(p);
+        int threads = ConvThreads(p);
+        if (gw is not null)
+        {
+            var xp = pads ? Conv3dPadded(p, off, x) : null;
+            var body = new DirectWeights(off, xp?.Data ?? x, gt.Data, cPad);
+            var partial = PooledArray<double>.Rent(body.Chunks * off.PaddedTaps * cPad);
+            body.Partial = partial.Data;
+            ParallelItems.For(body.Items, threads, body);
+            // Sum the chunks' partial products in chunk order (independent of the thread count).
+            for (int c = 0; c < body.Chunks; c++)
+                for (int o = 0; o < p.Cout; o++)
+                    for (int t = 0; t < off.Taps; t++) gw.Data[o * off.Taps + t] += partial.Data[(c * off.PaddedTaps + t) * cPad + o];
+            PooledArray<double>.Return(partial);
+            if (xp is not null) PooledArray<double>.Return(xp);
+        }
+        if (gx is not null)
+        {
+            // Weights as [output channel, tap] rows padded to whole tap tiles with zeros.
+            var wt = PooledArray<double>.Rent(p.Cout * off.PaddedTaps);
+            for (int o = 0; o < p.Cout; o++)
+            {
+                w.AsSpan(o * off.Taps, off.Taps).CopyTo(wt.Data.AsSpan(o * off.PaddedTaps));
+                Array.Clear(wt.Data, o * off.PaddedTaps + off.Taps, off.PaddedTaps - off.Taps);
+            }
+            var gxp = pads ? PooledArray<double>.Rent(p.N * p.Cin * off.Vp) : null;
+            if (gxp is not null) Array.Clear(gxp.Data, 0, p.N * p.Cin * off.Vp);
+            var body = new DirectInput(p, off, wt.Data, gt.Data, cPad, gxp?.Data ?? gx.Data);
+            ParallelItems.For(p.N, threads, body);
+            if (gxp is not null)
+            {
+                // Crop: the padded positions' cotangents belong to no input element.
+                for (int nc = 0; nc < p.N * p.Cin; nc++)
+                    for (int i = 0; i < p.D; i++)
+                        for (int j = 0; j < p.H; j++)
+                            gxp.Data.AsSpan(nc * off.Vp + ((i + p.Pd) * off.Hp + j + p.Ph) * off.Wp + p.Pw, p.W)
+                                .CopyTo(gx.Data.AsSpan((nc * p.D + i) * p.H * p.W + j * p.W));
+                PooledArray<double>.Return(gxp);
+            }
+            PooledArray<double>.Return(wt);
+        }
+        PooledArray<double>.Return(gt);
+        return (gx, gw, gb);
+    }
+
+    /// <summary>Forward tiles: 6 positions x 8 output channels, items of <see cref="TilesPerItem"/> tiles.</summary>
+    private sealed unsafe class DirectForward(Conv3dPlan p, Conv3dOffsets off, double[] xs, double[] wp, double[]? bias, double[] y, int blocks) : IParallelBody
+    {
+        public const int Rows = 6;
+        private const int TilesPerItem = 16;
+
+        public int Items => ((off.Positions + Rows - 1) / Rows + TilesPerItem - 1) / TilesPerItem;
+
+        /// <summary>
+        /// tile[r, j] = sum_t x[bases[r] + delta[t]] w[t, j] for 6 rows r and 8 channels j. A method of
+        /// its own so that the loop's few live pointers stay in registers (inlined into the tile walk,
+        /// the JIT spilled and reloaded them on every tap).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        private static void ForwardTile(double* x, int* bases, int* delta, int taps, double* w, double* tile)
+        {
+            double* x0 = x + bases[0], x1 = x + bases[1], x2 = x + bases[2], x3 = x + bases[3], x4 = x + bases[4], x5 = x + bases[5];
+            Vector256<double> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+            Vector256<double> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+            for (int* dp = delta, end = delta + taps; dp < end; dp++, w += ConvChannelBlock)
+            {
+                nint d = *dp;
+                var w0 = Vector256.Load(w);
+                var w1 = Vector256.Load(w + 4);
+                var a = Vector256.Create(x0[d]);
+                c00 = Fma.MultiplyAdd(a, w0, c00); c01 = Fma.MultiplyAdd(a, w1, c01);
+                a = Vector256.Create(x1[d]);
+                c10 = Fma.MultiplyAdd(a, w0, c10); c11 = Fma.MultiplyAdd(a, w1, c11);
+                a = Vector256.Create(x2[d]);
+                c20 = Fma.MultiplyAdd(a, w0, c20); c21 = Fma.MultiplyAdd(a, w1, c21);
+                a = Vector256.Create(x3[d]);
+                c30 = Fma.MultiplyAdd(a, w0, c30); c31 = Fma.MultiplyAdd(a, w1, c31);
+                a = Vector256.Create(x4[d]);
+                c40 = Fma.MultiplyAdd(a, w0, c40); c41 = Fma.MultiplyAdd(a, w1, c41);
+                a = Vector256.Create(x5[d]);
+                c50 = Fma.MultiplyAdd(a, w0, c50); c51 = Fma.MultiplyAdd(a, w1, c51);
+            }
+            c00.Store(tile); c01.Store(tile + 4); c10.Store(tile + 8); c11.Store(tile + 12);
+            c20.Store(tile + 16); c21.Store(tile + 20); c30.Store(tile + 24); c31.Store(tile + 28);
+            c40.Store(tile + 32); c41.Store(tile + 36); c50.Store(tile + 40); c51.Store(tile + 44);
+        }
+
+        public void Run(int item)
+        {
+            int taps = off.Taps, P = p.OutVolume, cout = p.Cout;
+            int first = item * TilesPerItem * Rows, last = Math.Min(off.Positions, first + TilesPerItem * Rows);
+            double* tile = stackalloc double[Rows * ConvChannelBlock];
+            fixed (double* x = xs, wpk = wp, yd = y)
+            fixed (int* baseP = off.Base, delta = off.Delta)
+                // (n0, pos0): sample and position of the tile's first row, advanced without division.
+                for (int q0 = first, n0 = first / P, pos0 = first - first / P * P; q0 < last; q0 += Rows)
+                {
+                    for (int b = 0; b < blocks; b++)
+                    {
+                        ForwardTile(x, baseP + q0, delta, taps, wpk + (nint)b * taps * ConvChannelBlock, tile);
+                        // Scatter the tile to y[n, o, position] (a tile's positions may straddle samples).
+                        int channels = Math.Min(ConvChannelBlock, cout - b * ConvChannelBlock);
+                        for (int r = 0, n = n0, pos = pos0; r < Rows && q0 + r < off.Positions; r++, pos++)
+                        {
+                            while (pos >= P) { pos -= P; n++; }
+                            double* yq = yd + ((nint)n * cout + b * ConvChannelBlock) * P + pos;
+                            for (int j = 0; j < channels; j++)
+                                yq[(nint)j * P] = bias is null ? tile[r * ConvChannelBlock + j] : tile[r * ConvChannelBlock + j] + bias[b * ConvChannelBlock + j];
+                        }
+                    }
+                    for (pos0 += Rows; pos0 >= P; n0++) pos0 -= P;
+                }
+        }
+    }
+
+    /// <summary>
+    /// Weight-gradient tiles: 6 taps x 8 output channels summed over a chunk of positions; item =
+    /// (chunk, tap tile, channel block), each chunk writes its own partial dW.
+    /// </summary>
+    private sealed unsafe class DirectWeights(Conv3dOffsets off, double[] xs, double[] gt, int cPad) : IParallelBody
+    {
+        public const int Rows = 6;
+        private const int ChunkPositions = 2048;
+
+        public double[] Partial = [];
+
+        public int Chunks => (off.Positions + ChunkPositions - 1) / ChunkPositions;
+
+        private int TapTiles => (off.Taps + Rows - 1) / Rows;
+
+        public int Items => Chunks * TapTiles * (cPad / ConvChannelBlock);
+
+        public void Run(int item)
+        {
+            int blocks = cPad / ConvChannelBlock;
+            int b = item % blocks, rest = item / blocks, tt = rest % TapTiles, chunk = rest / TapTiles;
+            int first = chunk * ChunkPositions, last = Math.Min(off.Positions, first + ChunkPositions);
+            fixed (double* x = xs, g = gt, part = Partial)
+            fixed (int* baseP = off.Base, delta = off.Delta)
+            {
+                int t0 = tt * Rows;
+                // Partial[chunk, tap, channel]: rows t0.. of this chunk's dW^T.
+                WeightsTile(x, baseP + first, last - first, g + (nint)first * cPad + b * ConvChannelBlock, cPad, delta + t0,
+                    part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
             }
         }
-        if (needB)
+
+        /// <summary>dst[r, j] = sum_q x[bases[q] + delta[r]] g[q, j] for 6 taps r, 8 channels j, q &lt; count (rows of dst cPad apart).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        private static void WeightsTile(double* x, int* bases, int count, double* g, nint cPad, int* delta, double* dst)
         {
-            gb = Tensor<double>.Zeros(p.Cout);
-            for (int o = 0; o < p.Cout; o++) gb.Data[o] = TensorPrimitives.Sum<double>(gmat.AsSpan(o * np, np));
+            nint d0 = delta[0], d1 = delta[1], d2 = delta[2], d3 = delta[3], d4 = delta[4], d5 = delta[5];
+            Vector256<double> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+            Vector256<double> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+            for (int* bp = bases, end = bases + count; bp < end; bp++, g += cPad)
+            {
+                double* xq = x + *bp;
+                var g0 = Vector256.Load(g);
+                var g1 = Vector256.Load(g + 4);
+                var a = Vector256.Create(xq[d0]);
+                c00 = Fma.MultiplyAdd(a, g0, c00); c01 = Fma.MultiplyAdd(a, g1, c01);
+                a = Vector256.Create(xq[d1]);
+                c10 = Fma.MultiplyAdd(a, g0, c10); c11 = Fma.MultiplyAdd(a, g1, c11);
+                a = Vector256.Create(xq[d2]);
+                c20 = Fma.MultiplyAdd(a, g0, c20); c21 = Fma.MultiplyAdd(a, g1, c21);
+                a = Vector256.Create(xq[d3]);
+                c30 = Fma.MultiplyAdd(a, g0, c30); c31 = Fma.MultiplyAdd(a, g1, c31);
+                a = Vector256.Create(xq[d4]);
+                c40 = Fma.MultiplyAdd(a, g0, c40); c41 = Fma.MultiplyAdd(a, g1, c41);
+                a = Vector256.Create(xq[d5]);
+                c50 = Fma.MultiplyAdd(a, g0, c50); c51 = Fma.MultiplyAdd(a, g1, c51);
+            }
+            c00.Store(dst); c01.Store(dst + 4); dst += cPad;
+            c10.Store(dst); c11.Store(dst + 4); dst += cPad;
+            c20.Store(dst); c21.Store(dst + 4); dst += cPad;
+            c30.Store(dst); c31.Store(dst + 4); dst += cPad;
+            c40.Store(dst); c41.Store(dst + 4); dst += cPad;
+            c50.Store(dst); c51.Store(dst + 4);
         }
-        return (gx, gw, gb);
+    }
+
+    /// <summary>
+    /// Input-gradient tiles: 4 positions x 12 taps of dX_col (summed over output channels), scattered
+    /// onto the input; item = one sample (windows of different samples never overlap).
+    /// </summary>
+    private sealed unsafe class DirectInput(Conv3dPlan p, Conv3dOffsets off, double[] wt, double[] gt, int cPad, double[] gxs) : IParallelBody
+    {
+        public const int Rows = 4, Columns = 12;
+
+        /// <summary>tile[r, j] = sum_o g[r, o] w[o, j] for 4 rows r (cPad apart) and 12 taps j (rows of w tPad apart), o &lt; cout.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        private static void InputTile(double* g, nint cPad, double* w, nint tPad, int cout, double* tile)
+        {
+            Vector256<double> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
+            Vector256<double> c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
+            for (double* end = g + cout; g < end; g++, w += tPad)
+            {
+                var w0 = Vector256.Load(w);
+                var w1 = Vector256.Load(w + 4);
+                var w2 = Vector256.Load(w + 8);
+                var a = Vector256.Create(g[0]);
+                c00 = Fma.MultiplyAdd(a, w0, c00); c01 = Fma.MultiplyAdd(a, w1, c01); c02 = Fma.MultiplyAdd(a, w2, c02);
+                a = Vector256.Create(g[cPad]);
+                c10 = Fma.MultiplyAdd(a, w0, c10); c11 = Fma.MultiplyAdd(a, w1, c11); c12 = Fma.MultiplyAdd(a, w2, c12);
+                a = Vector256.Create(g[2 * cPad]);
+                c20 = Fma.MultiplyAdd(a, w0, c20); c21 = Fma.MultiplyAdd(a, w1, c21); c22 = Fma.MultiplyAdd(a, w2, c22);
+                a = Vector256.Create(g[3 * cPad]);
+                c30 = Fma.MultiplyAdd(a, w0, c30); c31 = Fma.MultiplyAdd(a, w1, c31); c32 = Fma.MultiplyAdd(a, w2, c32);
+            }
+            c00.Store(tile); c01.Store(tile + 4); c02.Store(tile + 8);
+            c10.Store(tile + 12); c11.Store(tile + 16); c12.Store(tile + 20);
+            c20.Store(tile + 24); c21.Store(tile + 28); c22.Store(tile + 32);
+            c30.Store(tile + 36); c31.Store(tile + 40); c32.Store(tile + 44);
+        }
+
+        public void Run(int n)
+        {
+            int P = p.OutVolume, taps = off.Taps, tPad = off.PaddedTaps, cout = p.Cout;
+            double* tile = stackalloc double[Rows * Columns];
+            fixed (double* w = wt, g = gt, gx = gxs)
+            fixed (int* baseP = off.Base, delta = off.Delta)
+                for (int q0 = n * P; q0 < (n + 1) * P; q0 += Rows)
+                {
+                    int rows = Math.Min(Rows, (n + 1) * P - q0);
+                    double* g0 = g + (nint)q0 * cPad;
+                    for (int t0 = 0; t0 < tPad; t0 += Columns)
+                    {
+                        InputTile(g0, cPad, w + t0, tPad, cout, tile);
+                        int columns = Math.Min(Columns, taps - t0);
+                        for (int r = 0; r < rows; r++)
+                        {
+                            double* dst = gx + baseP[q0 + r];
+                            double* src = tile + r * Columns;
+                            for (int j = 0; j < columns; j++) dst[delta[t0 + j]] += src[j];
+                        }
+                    }
+                }
+        }
     }
 }

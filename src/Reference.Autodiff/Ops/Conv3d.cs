@@ -82,14 +82,15 @@ public sealed record Conv3dGeometry
 /// </code>
 /// (the last one is the transposed convolution of G: every output element scatters w-weighted
 /// copies of its cotangent back onto the input positions it read; padded positions are dropped).</para>
-/// <para>Im2col form (the Fast tier, <c>Conv3d.Fast.cs</c>): with the column matrix
+/// <para>Im2col form (the Fast tier, <c>Conv3d.Fast.cs</c>, evaluates it without building X_col): with the column matrix
 /// X_col [Cin kd kh kw, N Do Ho Wo] (row (c, a, b, e), column (n, z, u, v) holds the input element
 /// that tap meets, 0 in the padding) and W_mat = w viewed as [Cout, Cin kd kh kw], the convolution is
 /// one GEMM Y = W_mat X_col, and the backward is dW_mat = G_mat X_col^T, dX_col = W_mat^T G_mat,
 /// dx = col2im(dX_col) (each column entry added back onto the input element it was copied from).</para>
 /// Tier: the Naive tier is the definition above as loops (accumulation over c, a, b, e in row-major
-/// order, bias first); inside <see cref="Tape.UseFastKernels"/> the im2col + FastGemm form is used.
-/// Both agree to rounding (the GEMM accumulates in another order).
+/// order, bias first); inside <see cref="Tape.UseFastKernels"/> the im2col products run as direct
+/// register-tiled kernels (<c>Conv3d.Fast.cs</c>). Both agree to rounding (the kernels accumulate in
+/// another order).
 /// </summary>
 public static partial class Ops
 {
@@ -109,13 +110,12 @@ public static partial class Ops
         var p = new Conv3dPlan(x.Shape, w.Shape, geometry);
         CheckVector(bias, p.Cout, nameof(bias));
         Variable[] inputs = bias is null ? [x, w] : [x, w, bias];
-        if (Tape.FastKernels)
+        if (Tape.FastKernels && Conv3dDirectAvailable)
         {
-            var cols = Conv3dIm2col(p, x.Value.Data);
-            var yFast = Conv3dFastForward(p, cols, w.Value.Data, bias?.Value.Data);
+            var yFast = Conv3dFastForward(p, x.Value.Data, w.Value.Data, bias?.Value.Data);
             return Function.Apply("conv3d", inputs, yFast, g =>
             {
-                var (gx, gw, gb) = Conv3dFastBackward(p, cols, w.Value.Data, g.Data, x.RequiresGrad, w.RequiresGrad, bias is not null && bias.RequiresGrad);
+                var (gx, gw, gb) = Conv3dFastBackward(p, x.Value.Data, w.Value.Data, g.Data, x.RequiresGrad, w.RequiresGrad, bias is not null && bias.RequiresGrad);
                 return bias is null ? [gx, gw] : [gx, gw, gb];
             }, replay: v => Conv3d(v[0], v[1], v.Length > 2 ? v[2] : null, geometry));
         }
@@ -138,9 +138,10 @@ public static partial class Ops
             Do = o[0]; Ho = o[1]; Wo = o[2];
             Sd = g.Stride[0]; Sh = g.Stride[1]; Sw = g.Stride[2];
             Pd = g.PadBefore[0]; Ph = g.PadBefore[1]; Pw = g.PadBefore[2];
+            PdAfter = g.PadAfter[0]; PhAfter = g.PadAfter[1]; PwAfter = g.PadAfter[2];
         }
 
-        public int N, Cin, D, H, W, Cout, Kd, Kh, Kw, Do, Ho, Wo, Sd, Sh, Sw, Pd, Ph, Pw;
+        public int N, Cin, D, H, W, Cout, Kd, Kh, Kw, Do, Ho, Wo, Sd, Sh, Sw, Pd, Ph, Pw, PdAfter, PhAfter, PwAfter;
 
         public int InVolume => D * H * W;
         public int OutVolume => Do * Ho * Wo;
@@ -148,6 +149,51 @@ public static partial class Ops
         public int[] XShape => [N, Cin, D, H, W];
         public int[] YShape => [N, Cout, Do, Ho, Wo];
         public int[] WShape => [Cout, Cin, Kd, Kh, Kw];
+
+        /// <summary>Taps of one channel's window: kd kh kw.</summary>
+        public int WindowTaps => Kd * Kh * Kw;
+
+        /// <summary>The in-volume taps of the window of output position (z, u, v); see <see cref="Window3d"/>.</summary>
+        public Window3d Window(int z, int u, int v) => new(this, z, u, v);
+    }
+
+    /// <summary>
+    /// The 3-D index walk shared by the naive convolution and the pools: the taps (a, b, e) of output
+    /// (z, u, v)'s window whose input position (z sd - pd + a, u sh - ph + b, v sw - pw + e) lies inside
+    /// the volume (padding is skipped), in row-major tap order. Each step yields Tap = (a kh + b) kw + e
+    /// (the tap's index in one channel of the kernel) and Offset = (i H + j) W + l (the input element's
+    /// index in one channel of the volume). Use: <c>foreach (var (tap, offset) in plan.Window(z, u, v))</c>.
+    /// </summary>
+    internal struct Window3d
+    {
+        private readonly Conv3dPlan p;
+        private readonly int i0, j0, l0, a1, b0, b1, e0, e1;
+        private int a, b, e;
+
+        public Window3d(Conv3dPlan plan, int z, int u, int v)
+        {
+            p = plan;
+            i0 = z * p.Sd - p.Pd; j0 = u * p.Sh - p.Ph; l0 = v * p.Sw - p.Pw;
+            // Tap ranges clipped to the volume: 0 <= origin + tap < size.
+            int a0 = Math.Max(0, -i0); a1 = Math.Min(p.Kd, p.D - i0);
+            b0 = Math.Max(0, -j0); b1 = Math.Min(p.Kh, p.H - j0);
+            e0 = Math.Max(0, -l0); e1 = Math.Min(p.Kw, p.W - l0);
+            (a, b, e) = a0 < a1 && b0 < b1 && e0 < e1 ? (a0, b0, e0 - 1) : (a1, b0, e0);
+        }
+
+        public readonly Window3d GetEnumerator() => this;
+
+        public readonly (int Tap, int Offset) Current => ((a * p.Kh + b) * p.Kw + e, ((i0 + a) * p.H + j0 + b) * p.W + l0 + e);
+
+        public bool MoveNext()
+        {
+            if (a >= a1) return false;
+            if (++e < e1) return true;
+            e = e0;
+            if (++b < b1) return true;
+            b = b0;
+            return ++a < a1;
+        }
     }
 
     private static Tensor<double> Conv3dNaiveForward(Conv3dPlan p, double[] x, double[] w, double[]? bias)
@@ -162,23 +208,10 @@ public static partial class Ops
                         {
                             double acc = bias?[o] ?? 0.0;
                             for (int c = 0; c < p.Cin; c++)
-                                for (int a = 0; a < p.Kd; a++)
-                                {
-                                    int i = z * p.Sd - p.Pd + a;
-                                    if ((uint)i >= (uint)p.D) continue;
-                                    for (int b = 0; b < p.Kh; b++)
-                                    {
-                                        int j = u * p.Sh - p.Ph + b;
-                                        if ((uint)j >= (uint)p.H) continue;
-                                        for (int e = 0; e < p.Kw; e++)
-                                        {
-                                            int l = v * p.Sw - p.Pw + e;
-                                            if ((uint)l >= (uint)p.W) continue;
-                                            acc += w[(((o * p.Cin + c) * p.Kd + a) * p.Kh + b) * p.Kw + e]
-                                                 * x[(((n * p.Cin + c) * p.D + i) * p.H + j) * p.W + l];
-                                        }
-                                    }
-                                }
+                            {
+                                int wBase = (o * p.Cin + c) * p.WindowTaps, xBase = (n * p.Cin + c) * p.InVolume;
+                                foreach (var (tap, offset) in p.Window(z, u, v)) acc += w[wBase + tap] * x[xBase + offset];
+                            }
                             y.Data[yi++] = acc;
                         }
         return y;
@@ -199,25 +232,14 @@ public static partial class Ops
                             double gy = g[yi++];
                             if (gb is not null) gb.Data[o] += gy;
                             for (int c = 0; c < p.Cin; c++)
-                                for (int a = 0; a < p.Kd; a++)
+                            {
+                                int wBase = (o * p.Cin + c) * p.WindowTaps, xBase = (n * p.Cin + c) * p.InVolume;
+                                foreach (var (tap, offset) in p.Window(z, u, v))
                                 {
-                                    int i = z * p.Sd - p.Pd + a;
-                                    if ((uint)i >= (uint)p.D) continue;
-                                    for (int b = 0; b < p.Kh; b++)
-                                    {
-                                        int j = u * p.Sh - p.Ph + b;
-                                        if ((uint)j >= (uint)p.H) continue;
-                                        for (int e = 0; e < p.Kw; e++)
-                                        {
-                                            int l = v * p.Sw - p.Pw + e;
-                                            if ((uint)l >= (uint)p.W) continue;
-                                            int wi = (((o * p.Cin + c) * p.Kd + a) * p.Kh + b) * p.Kw + e;
-                                            int xi = (((n * p.Cin + c) * p.D + i) * p.H + j) * p.W + l;
-                                            gw.Data[wi] += gy * x[xi];
-                                            gx.Data[xi] += gy * w[wi];
-                                        }
-                                    }
+                                    gw.Data[wBase + tap] += gy * x[xBase + offset];
+                                    gx.Data[xBase + offset] += gy * w[wBase + tap];
                                 }
+                            }
                         }
         return (gx, gw, gb);
     }

@@ -59,23 +59,11 @@ public static partial class Ops
                         int yi = (nc * p.Do + z) * p.Ho * p.Wo + u * p.Wo + v;
                         double acc = max ? double.NegativeInfinity : 0.0;
                         int best = -1;
-                        for (int a = 0; a < p.Kd; a++)
+                        foreach (var (_, offset) in p.Window(z, u, v))
                         {
-                            int i = z * p.Sd - p.Pd + a;
-                            if ((uint)i >= (uint)p.D) continue;
-                            for (int b = 0; b < p.Kh; b++)
-                            {
-                                int j = u * p.Sh - p.Ph + b;
-                                if ((uint)j >= (uint)p.H) continue;
-                                for (int e = 0; e < p.Kw; e++)
-                                {
-                                    int l = v * p.Sw - p.Pw + e;
-                                    if ((uint)l >= (uint)p.W) continue;
-                                    int xi = nc * V + (i * p.H + j) * p.W + l;
-                                    if (!max) acc += xs[xi];
-                                    else if (best < 0 || xs[xi] > acc) { acc = xs[xi]; best = xi; }
-                                }
-                            }
+                            int xi = nc * V + offset;
+                            if (!max) acc += xs[xi];
+                            else if (best < 0 || xs[xi] > acc) { acc = xs[xi]; best = xi; }
                         }
                         y.Data[yi] = max ? acc : acc * inv;
                         if (max) argmax[yi] = best;
@@ -94,21 +82,7 @@ public static partial class Ops
                         for (int v = 0; v < p.Wo; v++)
                         {
                             double gy = g.Data[(nc * p.Do + z) * p.Ho * p.Wo + u * p.Wo + v] * inv;
-                            for (int a = 0; a < p.Kd; a++)
-                            {
-                                int i = z * p.Sd - p.Pd + a;
-                                if ((uint)i >= (uint)p.D) continue;
-                                for (int b = 0; b < p.Kh; b++)
-                                {
-                                    int j = u * p.Sh - p.Ph + b;
-                                    if ((uint)j >= (uint)p.H) continue;
-                                    for (int e = 0; e < p.Kw; e++)
-                                    {
-                                        int l = v * p.Sw - p.Pw + e;
-                                        if ((uint)l < (uint)p.W) gx.Data[nc * V + (i * p.H + j) * p.W + l] += gy;
-                                    }
-                                }
-                            }
+                            foreach (var (_, offset) in p.Window(z, u, v)) gx.Data[nc * V + offset] += gy;
                         }
             return [gx];
         });
