@@ -122,6 +122,13 @@ public static class NeuralTraining
 /// </summary>
 public sealed class TimeWeightingDecoder(string name, NeuralSettings settings) : Decoder(name)
 {
+    /// <summary>
+    /// Defaults of the configuration: the bilinear model (time weights times parcel weights) learns
+    /// slowly from its small init, so a larger step and small batches; with 14-42 training trials it
+    /// needs ~100 epochs where 60 at lr 1e-2 left it near its initialization (docs/decoding.md).
+    /// </summary>
+    public static NeuralSettings Defaults { get; } = new(Epochs: 100, Batch: 8, LearningRate: 3e-2, Patience: 20, Dropout: 0);
+
     public NeuralSettings Settings { get; } = settings;
 
     public override string Kind => "time_weighting";

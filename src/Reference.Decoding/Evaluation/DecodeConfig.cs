@@ -145,7 +145,7 @@ public sealed class DecodeConfig
                 var tangent = new LogisticDecoder(name, LinearFeatures.Tangent, lambdas, shrink);
                 return new DecoderConfig(name, kind, d, tangent, null, null, null, 0);
             case "time_weighting":
-                return new DecoderConfig(name, kind, d, new TimeWeightingDecoder(name, Neural(new NeuralSettings(Epochs: 60, LearningRate: 1e-2, Dropout: 0))), null, null, null, 0);
+                return new DecoderConfig(name, kind, d, new TimeWeightingDecoder(name, Neural(TimeWeightingDecoder.Defaults)), null, null, null, 0);
         }
         var spec = new JsonObject { ["width"] = d["width"]?.DeepClone() ?? 32 };
         if (d.ContainsKey("blocks")) spec["blocks"] = d["blocks"]!.DeepClone();
