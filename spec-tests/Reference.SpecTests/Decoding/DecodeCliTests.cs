@@ -12,6 +12,8 @@ public class DecodeCliTests
     [InlineData("{\"data\": {\"preset\": \"nope\"}, \"decoders\": [{\"name\": \"a\", \"kind\": \"logistic_parcels\"}]}", "nope")]
     [InlineData("{\"seeds\": 0, \"decoders\": [{\"name\": \"a\", \"kind\": \"logistic_parcels\"}]}", "seeds")]
     [InlineData("{\"decoders\": [{\"name\": \"a\", \"kind\": \"crystal_ball\"}]}", "kind")]
+    [InlineData("{\"decoders\": [{\"name\": \"a\", \"kind\": \"sequence\", \"architecture\": \"rnn\"}]}", "architecture")]
+    [InlineData("{\"decoders\": [{\"name\": \"a\", \"kind\": \"cnn3d\", \"filters\": 0}]}", "filters")]
     [InlineData("{\"typo_field\": 1, \"decoders\": [{\"name\": \"a\", \"kind\": \"logistic_parcels\"}]}", "typo_field")]
     public void BadConfig_OneLine_Exit2(string json, string named)
     {

@@ -12,6 +12,8 @@ namespace Reference.Autodiff.Nn;
 /// model.&lt;parameter name&gt;                      F64, the parameter's shape   e.g. model.layers.0.weight
 /// optim.&lt;optimizer&gt;.&lt;state&gt;.&lt;parameter name&gt;  F64, the parameter's shape   e.g. optim.adamw.exp_avg.layers.0.weight
 /// optim.&lt;optimizer&gt;.step.&lt;parameter name&gt;     I64 []  (Adam / AdamW per-parameter step t)
+/// state.&lt;module path&gt;.running_mean, .running_var  F64 [C]  (every BatchNorm's running statistics: state
+///                                                  that is not a parameter but changes eval-mode outputs)
 /// __metadata__: format = reference.checkpoint/1, step = optimizer step count, optimizer, lr
 /// </code>
 /// Parameters are written bit-exactly (float64), and loading copies values into the existing
@@ -23,13 +25,20 @@ public static class Checkpoint
 {
     public const string Format = "reference.checkpoint/1";
 
-    public static void Save(string path, Module model, Optimizer? optimizer = null)
+    /// <summary>Saves parameters, BatchNorm running statistics and optimizer state; <paramref name="metadata"/> adds string entries to the header (the reserved keys format, optimizer, step and lr excepted).</summary>
+    public static void Save(string path, Module model, Optimizer? optimizer = null, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(model);
         var tensors = new Dictionary<string, SafetensorsTensor>(StringComparer.Ordinal);
         foreach (var (name, p) in model.NamedParameters()) tensors["model." + name] = SafetensorsTensor.FromTensor(p.Value);
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { ["format"] = Format };
+        foreach (var (name, buffer) in Buffers(model)) tensors[name] = SafetensorsTensor.FromTensor(new Tensor<double>(buffer, buffer.Length));
+        var header = new Dictionary<string, string>(StringComparer.Ordinal) { ["format"] = Format };
+        foreach (var (key, value) in metadata ?? new Dictionary<string, string>())
+        {
+            if (key is "format" or "optimizer" or "step" or "lr") throw new ArgumentException($"metadata key '{key}' is reserved by the checkpoint format.", nameof(metadata));
+            header[key] = value;
+        }
         if (optimizer is not null)
         {
             var names = ParameterNames(model, optimizer);
@@ -42,11 +51,11 @@ public static class Checkpoint
                 if (optimizer is Adam adam)
                     tensors[prefix + "step." + names[i]] = SafetensorsTensor.FromInt64([adam.ParameterSteps[i]]);
             }
-            metadata["optimizer"] = optimizer.Name;
-            metadata["step"] = optimizer.StepCount.ToString(CultureInfo.InvariantCulture);
-            metadata["lr"] = optimizer.Lr.ToString("R", CultureInfo.InvariantCulture);
+            header["optimizer"] = optimizer.Name;
+            header["step"] = optimizer.StepCount.ToString(CultureInfo.InvariantCulture);
+            header["lr"] = optimizer.Lr.ToString("R", CultureInfo.InvariantCulture);
         }
-        Safetensors.Write(path, tensors, metadata);
+        Safetensors.Write(path, tensors, header);
     }
 
     /// <summary>Loads parameters (and optimizer state when given) saved by <see cref="Save"/>; returns the file's metadata.</summary>
@@ -58,6 +67,7 @@ public static class Checkpoint
         if (!file.Metadata.TryGetValue("format", out var format) || format != Format)
             throw new InvalidDataException($"{path}: metadata format is '{format ?? "(missing)"}', expected '{Format}'.");
         foreach (var (name, p) in model.NamedParameters()) CopyInto(file, path, "model." + name, p.Value);
+        foreach (var (name, buffer) in Buffers(model)) CopyInto(file, path, name, new Tensor<double>(buffer, buffer.Length));
         if (optimizer is null) return file.Metadata;
 
         if (!file.Metadata.TryGetValue("optimizer", out var kind) || kind != optimizer.Name)
@@ -90,6 +100,24 @@ public static class Checkpoint
         optimizer.StepCount = long.Parse(file.Metadata.GetValueOrDefault("step", "0"), CultureInfo.InvariantCulture);
         if (file.Metadata.TryGetValue("lr", out var lr)) optimizer.Lr = double.Parse(lr, CultureInfo.InvariantCulture);
         return file.Metadata;
+    }
+
+    /// <summary>The non-parameter state of the module tree by checkpoint key: each BatchNorm's running mean and variance (the arrays themselves, so loading writes into the layer).</summary>
+    public static IEnumerable<(string Key, double[] Buffer)> Buffers(Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return Walk(model, "");
+
+        static IEnumerable<(string, double[])> Walk(Module m, string prefix)
+        {
+            if (m is BatchNorm norm)
+            {
+                yield return ("state." + prefix + "running_mean", norm.RunningMean);
+                yield return ("state." + prefix + "running_var", norm.RunningVar);
+            }
+            foreach (var (name, child) in m.NamedChildren())
+                foreach (var item in Walk(child, prefix + name + ".")) yield return item;
+        }
     }
 
     private static void CopyInto(SafetensorsFile file, string path, string key, Tensor<double> destination)

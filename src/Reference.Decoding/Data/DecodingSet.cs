@@ -43,6 +43,10 @@ public sealed class DecodingSet
     /// <summary>Trial z maps [N, V] (empty without a lattice or with maps off).</summary>
     public required double[] Maps { get; init; }
     public required int Voxels { get; init; }
+    /// <summary>Lattice sizes [Nz, Ny, Nx] of the volumes (empty without maps).</summary>
+    public int[] Lattice { get; init; } = [];
+    /// <summary>Lattice index (x fastest) of each map voxel [V] (empty without maps).</summary>
+    public int[] MaskIndex { get; init; } = [];
     /// <summary>Preprocessed runs per subject [T, P] row-major (pre-training windows come from these).</summary>
     public required IReadOnlyList<double[]> Runs { get; init; }
     public required int Scans { get; init; }
@@ -63,7 +67,20 @@ public sealed class DecodingSet
         {
             Simulation = Simulation, Sampling = Sampling, Conditions = Conditions, Subject = Subject, Label = label, Parcels = Parcels, Window = Window,
             Windows = Windows, Times = Times, ParcelMeans = ParcelMeans, Maps = Maps, Voxels = Voxels, Runs = Runs, Scans = Scans, Tr = Tr, SubjectCount = SubjectCount,
+            Lattice = Lattice, MaskIndex = MaskIndex,
         };
+    }
+
+    /// <summary>The trial maps of the samples as volumes [n, 1, Nz, Ny, Nx] (zeros outside the mask; the lattice index is x fastest).</summary>
+    public Tensor<double> Volumes(int[] samples)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        if (!HasMaps) throw new InvalidOperationException("the data set has no trial maps (no voxel lattice, or maps off).");
+        int size = Lattice[0] * Lattice[1] * Lattice[2];
+        var vol = new double[samples.Length * size];
+        for (int r = 0; r < samples.Length; r++)
+            for (int u = 0; u < Voxels; u++) vol[r * size + MaskIndex[u]] = Maps[samples[r] * Voxels + u];
+        return new Tensor<double>(vol, samples.Length, 1, Lattice[0], Lattice[1], Lattice[2]);
     }
 
     /// <summary>The samples of the given subjects, in sample order.</summary>
@@ -124,6 +141,7 @@ public sealed class DecodingSet
             Simulation = o, Sampling = s, Conditions = o.Conditions, Subject = [.. subjects], Label = [.. labels], Parcels = p, Window = w,
             Windows = [.. windows], Times = Enumerable.Range(0, w).Select(i => i * o.Tr).ToArray(), ParcelMeans = [.. means],
             Maps = [.. zmaps], Voxels = maps ? v : 0, Runs = runs, Scans = t, Tr = o.Tr, SubjectCount = data.Subjects.Count,
+            Lattice = maps ? [o.Nz, o.Ny, o.Nx] : [], MaskIndex = maps ? (int[])data.Layout.MaskIndex.Clone() : [],
         };
     }
 

@@ -8,8 +8,14 @@
 //            S = C + s tr(C)/P I, the geometric mean G of the TRAINING samples' S, the tangent vector
 //            log(G^-1/2 S G^-1/2) and its upper triangle with off-diagonal entries times sqrt 2.
 // Features are standardized with the training samples' mean and sd. The penalty lambda is picked
-// from a grid by validation accuracy (ties: the larger lambda, the simpler model), then the model
-// is refit on training + validation samples; without validation subjects the middle of the grid is used.
+// from a grid by cross-validation grouped by subject over the training + validation subjects (each
+// subject held out once, at most five folds of subjects), scored by the held-out log loss of the
+// normalized one-vs-rest probabilities (ties: the larger lambda, the simpler model); then the model
+// is refit on training + validation samples. With one subject in all the middle of the grid is used.
+// Why not validation accuracy: one or two validation subjects are 7-14 trials, whose accuracy ties
+// across the grid, and the tie went to the largest lambda, which (the loss is a mean, so lambda = 1
+// against unit-variance features) shrinks the model to the majority class: parcel decoders sat at
+// chance although the parcel signal is there (docs/decoding.md).
 // Prediction: the class whose binary model gives the largest probability.
 using Reference.Core;
 using Reference.Neuro.Connectome;
@@ -46,18 +52,8 @@ public sealed class LogisticDecoder : Decoder
         var extractor = Extractor(data, train);
         var x = extractor(data, train.Concat(validation).ToArray());
         int d = x.Length / (train.Length + validation.Length);
-        double lambda = Lambdas[Lambdas.Length / 2];
-        if (validation.Length > 0 && Lambdas.Length > 1)
-        {
-            double best = -1;
-            foreach (double l in Lambdas)
-            {
-                var model = FitModel(data, x, d, Enumerable.Range(0, train.Length).ToArray(), train, l);
-                double acc = Accuracy(model, x, d, Enumerable.Range(train.Length, validation.Length).ToArray(), validation.Select(i => data.Label[i]).ToArray());
-                if (acc >= best) { best = acc; lambda = l; }
-            }
-        }
         var all = train.Concat(validation).ToArray();
+        double lambda = SelectLambda(data, x, d, all);
         var final = FitModel(data, x, d, Enumerable.Range(0, all.Length).ToArray(), all, lambda);
         return new Fitted(final, extractor, d);
     }
@@ -169,12 +165,47 @@ public sealed class LogisticDecoder : Decoder
         return result;
     }
 
-    private static double Accuracy(LogisticRegression[] models, double[] x, int d, int[] rowIndex, int[] labels)
+    /// <summary>The lambda of the grid with the smallest subject-grouped cross-validated log loss on the rows x [n, d] of <paramref name="samples"/>.</summary>
+    private double SelectLambda(DecodingSet data, double[] x, int d, int[] samples)
     {
-        var xs = new double[rowIndex.Length * d];
-        for (int i = 0; i < rowIndex.Length; i++) Array.Copy(x, rowIndex[i] * d, xs, i * d, d);
-        var predicted = PredictOneVsRest(models, xs, d);
-        return predicted.Zip(labels).Count(q => q.First == q.Second) / (double)Math.Max(1, labels.Length);
+        var subjects = samples.Select(i => data.Subject[i]).Distinct().Order().ToArray();
+        if (Lambdas.Length == 1 || subjects.Length < 2) return Lambdas[Lambdas.Length / 2];
+        int folds = Math.Min(5, subjects.Length);
+        var fold = subjects.Select((s, i) => (s, i % folds)).ToDictionary(q => q.s, q => q.Item2);
+        double bestLoss = double.PositiveInfinity, lambda = Lambdas[^1];
+        foreach (double l in Lambdas)
+        {
+            double loss = 0;
+            for (int f = 0; f < folds; f++)
+            {
+                var inner = Enumerable.Range(0, samples.Length).Where(i => fold[data.Subject[samples[i]]] != f).ToArray();
+                var outer = Enumerable.Range(0, samples.Length).Where(i => fold[data.Subject[samples[i]]] == f).ToArray();
+                if (inner.Select(i => data.Label[samples[i]]).Distinct().Count() < 2) continue;
+                var model = FitModel(data, x, d, inner, inner.Select(i => samples[i]).ToArray(), l);
+                loss += LogLoss(model, x, d, outer, outer.Select(i => data.Label[samples[i]]).ToArray());
+            }
+            if (loss <= bestLoss + 1e-12) { bestLoss = Math.Min(loss, bestLoss); lambda = l; }
+        }
+        return lambda;
+    }
+
+    /// <summary>Summed -log of the true class's one-vs-rest probability normalized over the classes.</summary>
+    private static double LogLoss(LogisticRegression[] models, double[] x, int d, int[] rowIndex, int[] labels)
+    {
+        double loss = 0;
+        for (int i = 0; i < rowIndex.Length; i++)
+        {
+            var row = x.AsSpan(rowIndex[i] * d, d);
+            double sum = 0, truth = 0;
+            for (int c = 0; c < models.Length; c++)
+            {
+                double pr = models[c].Probability(row);
+                sum += pr;
+                if (c == labels[i]) truth = pr;
+            }
+            loss -= Math.Log(Math.Max(truth / sum, 1e-12));
+        }
+        return loss;
     }
 
     private sealed class Fitted(LogisticRegression[] models, Func<DecodingSet, int[], double[]> extractor, int d) : IFittedDecoder

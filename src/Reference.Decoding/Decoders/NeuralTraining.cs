@@ -40,7 +40,9 @@ public static class NeuralTraining
         if (train.Length == 0) throw new ArgumentException("no training samples.", nameof(train));
         var optimizer = new AdamW(trainable, settings.LearningRate, 0.9, 0.999, 1e-8, settings.WeightDecay);
         var parameters = model.Parameters();
+        var norms = BatchNorms(model).ToArray();
         double[][]? best = null;
+        double[][]? bestStatistics = null;
         double bestLoss = double.PositiveInfinity;
         int sinceBest = 0, epochs = 0;
         using var fast = Tape.UseFastKernels();
@@ -67,14 +69,30 @@ public static class NeuralTraining
             {
                 bestLoss = loss2;
                 best = parameters.Select(p => (double[])p.Value.Data.Clone()).ToArray();
+                bestStatistics = norms.SelectMany(n => new[] { (double[])n.RunningMean.Clone(), (double[])n.RunningVar.Clone() }).ToArray();
                 sinceBest = 0;
             }
             else if (++sinceBest >= settings.Patience) break;
         }
         if (best is not null)
             for (int i = 0; i < parameters.Count; i++) best[i].CopyTo(parameters[i].Value.Data, 0);
+        if (bestStatistics is not null)
+            for (int i = 0; i < norms.Length; i++)
+            {
+                bestStatistics[2 * i].CopyTo(norms[i].RunningMean, 0);
+                bestStatistics[2 * i + 1].CopyTo(norms[i].RunningVar, 0);
+            }
         model.Eval();
         return epochs;
+    }
+
+    /// <summary>Every BatchNorm of a module tree (their running statistics are state besides the parameters).</summary>
+    public static IEnumerable<BatchNorm> BatchNorms(Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        if (module is BatchNorm norm) yield return norm;
+        foreach (var (_, child) in module.NamedChildren())
+            foreach (var n in BatchNorms(child)) yield return n;
     }
 
     /// <summary>Mean cross-entropy on the samples (no tape).</summary>
@@ -122,6 +140,13 @@ public static class NeuralTraining
 /// </summary>
 public sealed class TimeWeightingDecoder(string name, NeuralSettings settings) : Decoder(name)
 {
+    /// <summary>
+    /// Defaults of the configuration: the bilinear model (time weights times parcel weights) learns
+    /// slowly from its small init, so a larger step and small batches; with 14-42 training trials it
+    /// needs ~100 epochs where 60 at lr 1e-2 left it near its initialization (docs/decoding.md).
+    /// </summary>
+    public static NeuralSettings Defaults { get; } = new(Epochs: 100, Batch: 8, LearningRate: 3e-2, Patience: 20, Dropout: 0);
+
     public NeuralSettings Settings { get; } = settings;
 
     public override string Kind => "time_weighting";

@@ -16,7 +16,7 @@ public sealed record DecoderConfig(string Name, string Kind, JsonObject Raw, Dec
 
 public sealed class DecodeConfig
 {
-    public static readonly string[] Kinds = ["logistic_maps", "logistic_parcels", "tangent", "time_weighting", "sequence"];
+    public static readonly string[] Kinds = ["logistic_maps", "logistic_parcels", "tangent", "time_weighting", "sequence", "cnn3d", "deeplight3d", "deeplight2d"];
 
     private static readonly string[] TopFields = ["data", "test_subjects", "validation_subjects", "train_subjects", "seeds", "split_seed", "permute_labels", "lambdas", "decoders"];
     private static readonly string[] DataFields = ["preset", "seed", "subjects", "cnr", "scans", "tr", "dims", "parcels", "networks", "conditions", "design", "spontaneous", "window", "lag", "maps"];
@@ -86,7 +86,8 @@ public sealed class DecodeConfig
         foreach (var (d, i) in decoders.Select((d, i) => (d, i)))
         {
             if (d.CompareTo is { } other && !names.Contains(other)) throw Field($"decoders[{i}].compare_to", $"'{other}' is not a decoder name");
-            if (d.Kind == "logistic_maps" && !(sampling.Maps && sim.HasLattice)) throw Field($"decoders[{i}].kind", "logistic_maps needs a voxel lattice and maps (data.dims not 0x0x0, data.maps true)");
+            if (d.Kind is "logistic_maps" or "cnn3d" or "deeplight3d" or "deeplight2d" && !(sampling.Maps && sim.HasLattice))
+                throw Field($"decoders[{i}].kind", $"{d.Kind} needs a voxel lattice and maps (data.dims not 0x0x0, data.maps true)");
         }
 
         var resolved = new JsonObject
@@ -123,7 +124,10 @@ public sealed class DecodeConfig
             "logistic_maps" or "logistic_parcels" => ["name", "kind"],
             "tangent" => ["name", "kind", "shrinkage"],
             "time_weighting" => ["name", "kind", .. NeuralFields],
-            _ => ["name", "kind", "width", "depth", "block", "blocks", "norm", "freeze", "pretrain", "compare_to", .. NeuralFields],
+            "cnn3d" => ["name", "kind", "filters", "kernel", "hidden_layers", .. NeuralFields],
+            "deeplight3d" => ["name", "kind", .. NeuralFields],
+            "deeplight2d" => ["name", "kind", "hidden", .. NeuralFields],
+            _ => ["name", "kind", "width", "depth", "block", "blocks", "norm", "architecture", "heads", "freeze", "pretrain", "compare_to", .. NeuralFields],
         };
         Check(d, allowed, at);
         NeuralSettings Neural(NeuralSettings defaults)
@@ -145,7 +149,15 @@ public sealed class DecodeConfig
                 var tangent = new LogisticDecoder(name, LinearFeatures.Tangent, lambdas, shrink);
                 return new DecoderConfig(name, kind, d, tangent, null, null, null, 0);
             case "time_weighting":
-                return new DecoderConfig(name, kind, d, new TimeWeightingDecoder(name, Neural(new NeuralSettings(Epochs: 60, LearningRate: 1e-2, Dropout: 0))), null, null, null, 0);
+                return new DecoderConfig(name, kind, d, new TimeWeightingDecoder(name, Neural(TimeWeightingDecoder.Defaults)), null, null, null, 0);
+            case "cnn3d" or "deeplight3d" or "deeplight2d":
+                var defaults = new VolumeSettings();
+                var architecture = new VolumeSettings(Int(d, "filters", at + ".filters") ?? defaults.Filters, Int(d, "kernel", at + ".kernel") ?? defaults.Kernel,
+                    Int(d, "hidden_layers", at + ".hidden_layers") ?? defaults.HiddenLayers, Int(d, "hidden", at + ".hidden") ?? defaults.Hidden);
+                try { architecture.Validate(); }
+                catch (ArgumentException e) { throw Field($"{at}.{e.ParamName}", e.Message.Split(" (Parameter")[0]); }
+                var volume = new VolumeDecoder(name, kind, Neural(new NeuralSettings(Epochs: 30, Batch: 16, LearningRate: 1e-3, Patience: 8, Dropout: 0.1)), architecture);
+                return new DecoderConfig(name, kind, d, volume, null, null, null, 0);
         }
         var spec = new JsonObject { ["width"] = d["width"]?.DeepClone() ?? 32 };
         if (d.ContainsKey("blocks")) spec["blocks"] = d["blocks"]!.DeepClone();
@@ -160,7 +172,11 @@ public sealed class DecodeConfig
         catch (ArgumentException e) { throw new ArgumentException($"{at}: {e.Message.Split(" (Parameter")[0]}"); }
         string freeze = Str(d, "freeze", at + ".freeze") ?? "none";
         if (!SequenceDecoder.FreezeOptions.Contains(freeze)) throw Field(at + ".freeze", $"'{freeze}' is not one of {string.Join(", ", SequenceDecoder.FreezeOptions)}");
-        var decoder = new SequenceDecoder(name, backbone, Neural(new NeuralSettings()), freeze);
+        string arch = Str(d, "architecture", at + ".architecture") ?? "liv";
+        if (!SequenceModel.Architectures.Contains(arch)) throw Field(at + ".architecture", $"'{arch}' is not one of {string.Join(", ", SequenceModel.Architectures)}");
+        int heads = Int(d, "heads", at + ".heads") ?? 4;
+        if (arch is "gpt2" or "bert" && (heads < 1 || backbone.Width % heads != 0)) throw Field(at + ".heads", $"= {heads}; expected a divisor of the width {backbone.Width}");
+        var decoder = new SequenceDecoder(name, backbone, Neural(new NeuralSettings()), freeze, arch, heads);
         PretrainSettings? pretrain = null;
         SimulationOptions? source = null;
         ulong pretrainSeed = 0;
@@ -199,8 +215,15 @@ public sealed class DecodeConfig
                 if (l.Features == LinearFeatures.Tangent) o["shrinkage"] = l.Shrinkage;
                 break;
             case TimeWeightingDecoder t: Neural(o, t.Settings); break;
+            case VolumeDecoder v:
+                if (v.Kind == "cnn3d") { o["filters"] = v.Architecture.Filters; o["kernel"] = v.Architecture.Kernel; o["hidden_layers"] = v.Architecture.HiddenLayers; }
+                if (v.Kind == "deeplight2d") o["hidden"] = v.Architecture.Hidden;
+                Neural(o, v.Settings);
+                break;
             case SequenceDecoder s:
                 o["backbone"] = JsonNode.Parse(s.Backbone.ToJson());
+                o["architecture"] = s.Architecture;
+                if (s.Architecture is "gpt2" or "bert") o["heads"] = s.Heads;
                 o["freeze"] = s.Freeze;
                 Neural(o, s.Settings);
                 if (c.Pretrain is { } p)

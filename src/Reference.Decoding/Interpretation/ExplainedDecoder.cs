@@ -32,8 +32,6 @@ public sealed record DecoderSpec
     public SimulationOptions? Simulation { get; init; }
     public double ValidationAccuracy { get; init; }
     public double TestAccuracy { get; init; }
-    /// <summary>Non-parameter state (BatchNorm running statistics) by dotted name; the checkpoint holds parameters only.</summary>
-    public Dictionary<string, double[]>? Buffers { get; init; }
 }
 
 /// <summary>A decoder built from a <see cref="DecoderSpec"/>: a module and its forward x -> logits.</summary>
@@ -145,17 +143,11 @@ public sealed class ExplainedDecoder
         return p.Where((c, i) => c == labels[i]).Count() / (double)Math.Max(1, labels.Length);
     }
 
-    /// <summary>Writes the parameters to <paramref name="path"/> and the spec to path + ".json" (both atomically).</summary>
+    /// <summary>Writes the parameters and BatchNorm running statistics to <paramref name="path"/> and the spec to path + ".json" (both atomically).</summary>
     public void Save(string path)
     {
         Checkpoint.Save(path, Module);
-        var buffers = new Dictionary<string, double[]>(StringComparer.Ordinal);
-        foreach (var (name, norm) in Norms(Module, ""))
-        {
-            buffers[name + "running_mean"] = norm.RunningMean;
-            buffers[name + "running_var"] = norm.RunningVar;
-        }
-        AtomicFile.WriteAllText(path + ".json", JsonSerializer.Serialize(Spec with { Buffers = buffers.Count > 0 ? buffers : null }, JsonOptions));
+        AtomicFile.WriteAllText(path + ".json", JsonSerializer.Serialize(Spec, JsonOptions));
     }
 
     /// <summary>Loads a decoder saved by <see cref="Save"/>.</summary>
@@ -167,23 +159,8 @@ public sealed class ExplainedDecoder
             ?? throw new InvalidDataException($"{specPath}: empty spec.");
         var decoder = Create(spec);
         Checkpoint.Load(path, decoder.Module);
-        foreach (var (name, norm) in Norms(decoder.Module, ""))
-        {
-            if (spec.Buffers is null || !spec.Buffers.TryGetValue(name + "running_mean", out var mean) || !spec.Buffers.TryGetValue(name + "running_var", out var variance)
-                || mean.Length != norm.RunningMean.Length || variance.Length != norm.RunningVar.Length)
-                throw new InvalidDataException($"{specPath}: the running statistics of BatchNorm '{name.TrimEnd('.')}' are missing or of the wrong length.");
-            mean.CopyTo(norm.RunningMean, 0);
-            variance.CopyTo(norm.RunningVar, 0);
-        }
         decoder.Module.Eval();
         return decoder;
-    }
-
-    private static IEnumerable<(string Name, BatchNorm Norm)> Norms(Module m, string prefix)
-    {
-        if (m is BatchNorm b) yield return (prefix, b);
-        foreach (var (name, child) in m.NamedChildren())
-            foreach (var item in Norms(child, prefix + name + ".")) yield return item;
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };

@@ -53,6 +53,9 @@ public sealed record PretrainSettings(string Framework = "csm", int Steps = 200,
 
 public static class Pretraining
 {
+    /// <summary>The checkpoint metadata key holding the settings, architecture and seed a pre-training checkpoint belongs to.</summary>
+    public const string IdentityKey = "pretraining";
+
     /// <summary>The loss of one pre-training step on a batch drawn from <paramref name="runs"/> ([T, P] each) with the step's stream.</summary>
     public static Variable Loss(SequenceModel model, string framework, IReadOnlyList<double[]> runs, int scans, double tr, int batch, SplitMix64 rng,
         PretrainSettings settings, bool training = true)
@@ -144,9 +147,9 @@ public static class Pretraining
 
     /// <summary>
     /// Pre-trains <paramref name="model"/> for the settings' steps. With <paramref name="checkpoint"/>,
-    /// saves model and AdamW state there every checkpoint_every steps and at the end (with a sidecar
-    /// JSON of the settings); an existing checkpoint of the same settings is continued (a finished
-    /// one just loaded), one of other settings is an error. Returns the losses of the steps run here.
+    /// saves model and AdamW state there every checkpoint_every steps and at the end (the settings,
+    /// architecture and seed in the checkpoint's metadata as "pretraining"); an existing checkpoint of
+    /// the same settings is continued (a finished one just loaded), one of other settings is an error. Returns the losses of the steps run here.
     /// </summary>
     public static IReadOnlyList<double> Run(SequenceModel model, IReadOnlyList<double[]> runs, int scans, double tr, PretrainSettings settings, ulong seed,
         string? checkpoint = null, Action<int, double>? progress = null)
@@ -155,12 +158,12 @@ public static class Pretraining
         ArgumentNullException.ThrowIfNull(settings);
         settings.Validate();
         var optimizer = new AdamW(model.Parameters(), settings.LearningRate, 0.9, 0.999, 1e-8, settings.WeightDecay);
-        string identity = settings.Identity() + "|" + model.Backbone.ToJson() + "|seed=" + seed.ToString(CultureInfo.InvariantCulture);
+        string identity = settings.Identity() + "|" + model.Identity + "|seed=" + seed.ToString(CultureInfo.InvariantCulture);
         int start = 0;
         if (checkpoint is not null && File.Exists(checkpoint))
         {
-            string side = checkpoint + ".json";
-            if (!File.Exists(side) || File.ReadAllText(side) != identity)
+            var saved = Safetensors.Read(checkpoint).Metadata;
+            if (!saved.TryGetValue(IdentityKey, out var written) || written != identity)
                 throw new InvalidDataException($"checkpoint '{checkpoint}' was written for other pre-training settings; remove it or use another output directory.");
             Checkpoint.Load(checkpoint, model, optimizer);
             start = (int)optimizer.StepCount;
@@ -180,8 +183,7 @@ public static class Pretraining
             progress?.Invoke(step + 1, loss.Item());
             if (checkpoint is not null && ((step + 1) % settings.CheckpointEvery == 0 || step + 1 == settings.Steps))
             {
-                AtomicFile.WriteAllText(checkpoint + ".json", identity);
-                Checkpoint.Save(checkpoint, model, optimizer);
+                Checkpoint.Save(checkpoint, model, optimizer, new Dictionary<string, string> { [IdentityKey] = identity });
             }
         }
         model.Eval();

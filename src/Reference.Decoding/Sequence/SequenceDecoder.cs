@@ -15,7 +15,7 @@ public sealed class SequenceDecoder : Decoder
 {
     public static readonly string[] FreezeOptions = ["none", "embedder", "backbone"];
 
-    public SequenceDecoder(string name, ModelSpec backbone, NeuralSettings settings, string freeze = "none") : base(name)
+    public SequenceDecoder(string name, ModelSpec backbone, NeuralSettings settings, string freeze = "none", string architecture = "liv", int heads = 4) : base(name)
     {
         ArgumentNullException.ThrowIfNull(backbone);
         ArgumentNullException.ThrowIfNull(settings);
@@ -24,7 +24,13 @@ public sealed class SequenceDecoder : Decoder
         Backbone = backbone;
         Settings = settings;
         Freeze = freeze;
+        if (!SequenceModel.Architectures.Contains(architecture)) throw new ArgumentException($"architecture '{architecture}'; expected one of {string.Join(", ", SequenceModel.Architectures)}.", nameof(architecture));
+        (Architecture, Heads) = (architecture, heads);
     }
+
+    /// <summary>liv (blocks of registered operators), gpt2, bert or lstm.</summary>
+    public string Architecture { get; }
+    public int Heads { get; }
 
     public ModelSpec Backbone { get; }
     public NeuralSettings Settings { get; }
@@ -39,7 +45,7 @@ public sealed class SequenceDecoder : Decoder
     public SequenceModel CreateModel(DecodingSet data, ulong seed)
     {
         ArgumentNullException.ThrowIfNull(data);
-        var model = new SequenceModel(data.Parcels, Backbone, data.Window, seed);
+        var model = new SequenceModel(data.Parcels, Backbone, data.Window, seed, Architecture, Heads);
         if (Pretrained is not null) model.Load(Pretrained);
         return model;
     }

@@ -15,6 +15,11 @@
 // (as the official code does for its GPT), where it attends to every time point. The time table is
 // N(0, 0.02) (GPT-2's initializer range) rather than nn.Embedding's N(0, 1), so it does not swamp the
 // normalized input embedding at init.
+// Architectures besides "liv" (the blocks above): "gpt2" (Autodiff's Gpt2Block: pre-LN, causal,
+// GELU-tanh MLP), "bert" (BertEncoderBlock: post-LN, bidirectional, so the CLS token at the end sees
+// every point either way) and "lstm" (one unidirectional Lstm of width D per block; with the
+// autoencoding framework the pooled CLS state is the code and the time-embedded decoder reconstructs
+// the window: an LSTM autoencoder). Width and depth come from the backbone spec in every case.
 using Reference.Autodiff;
 using Reference.Autodiff.Nn;
 using Reference.Core;
@@ -29,13 +34,20 @@ public sealed class SequenceModel : Module
 
     private readonly Layer[] blocks;
 
-    public SequenceModel(int parcels, ModelSpec backbone, int window, ulong seed)
+    public static readonly string[] Architectures = ["liv", "gpt2", "bert", "lstm"];
+
+    public SequenceModel(int parcels, ModelSpec backbone, int window, ulong seed, string architecture = "liv", int heads = 4)
     {
         ArgumentNullException.ThrowIfNull(backbone);
         if (parcels < 1) throw new ArgumentException($"parcels = {parcels}; expected >= 1.", nameof(parcels));
         if (window < 2) throw new ArgumentException($"window = {window}; expected >= 2.", nameof(window));
         backbone.Validate();
+        if (!Architectures.Contains(architecture)) throw new ArgumentException($"architecture '{architecture}'; expected one of {string.Join(", ", Architectures)}.", nameof(architecture));
+        if (architecture is "gpt2" or "bert" && (heads < 1 || backbone.Width % heads != 0))
+            throw new ArgumentException($"heads = {heads}; expected a divisor of the width {backbone.Width}.", nameof(heads));
         Backbone = backbone;
+        Architecture = architecture;
+        Heads = heads;
         Parcels = parcels;
         Window = window;
         int d = backbone.Width;
@@ -47,7 +59,13 @@ public sealed class SequenceModel : Module
         Cls = RegisterParameter("cls_embed", Init.Normal(rng, 0, 1, parcels));
         blocks = new Layer[backbone.Blocks.Count];
         for (int i = 0; i < blocks.Length; i++)
-            blocks[i] = RegisterModule($"block{i}", new BackboneBlock(backbone.Blocks[i], d, window + 1, seed + 1 + (ulong)i, backbone.Norm, rng));
+            blocks[i] = RegisterModule($"block{i}", architecture switch
+            {
+                "gpt2" => new Gpt2Block(d, heads, rng, 0, seed + 1 + (ulong)i),
+                "bert" => new BertEncoderBlock(d, heads, rng, 0, seed + 1 + (ulong)i),
+                "lstm" => new Lstm(d, d, rng),
+                _ => (Layer)new BackboneBlock(backbone.Blocks[i], d, window + 1, seed + 1 + (ulong)i, backbone.Norm, rng),
+            });
         FinalNorm = RegisterModule("final_norm", backbone.Norm == NormKind.LayerNorm ? new LayerNorm(d) : (Layer)new RmsNorm(d));
         Reconstruct = RegisterModule("reconstruct", new Linear(d, parcels, rng));
         Pooler = RegisterModule("pooler", new Linear(d, d, rng));
@@ -55,6 +73,12 @@ public sealed class SequenceModel : Module
     }
 
     public ModelSpec Backbone { get; }
+    /// <summary>liv, gpt2, bert or lstm (see the head of the file).</summary>
+    public string Architecture { get; }
+    /// <summary>Attention heads of the gpt2 and bert blocks.</summary>
+    public int Heads { get; }
+    /// <summary>What makes two models of this class interchangeable (pre-training checkpoints are keyed by it).</summary>
+    public string Identity => Architecture == "liv" ? Backbone.ToJson() : $"{Architecture}:width={Width},depth={Backbone.Blocks.Count},heads={Heads}";
     public int Parcels { get; }
     public int Window { get; }
     public int Width => Backbone.Width;
