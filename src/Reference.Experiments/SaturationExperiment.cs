@@ -32,7 +32,10 @@ public sealed class SaturationExperiment : IEssExperiment
     public static readonly string[] AllOperators = ["recurrence.gla", "attention.decayed_linear", "attention.linear", "attention.softmax"];
 
     public static Grid For(Preset preset) => preset == Preset.Small
-        ? new Grid(AllOperators, [4, 16], [2, 8], [4], Width: 32, Length: 32, Vocabulary: 64, Steps: 200, Batch: 32, TrainCount: 4000, TestCount: 200,
+        // Small: sequences of 16 (MQAR vocabulary 24, the smallest above the length that Zoology allows) so that
+        // 300 steps teach the models something (at L 32, vocabulary 64 and kv 8 the accuracy stays near 0.15
+        // even after 600 steps) and the 72 models fit in minutes on 2 workers.
+        ? new Grid(AllOperators, [4, 16], [2, 4], [4], Width: 32, Length: 16, Vocabulary: 24, Steps: 300, Batch: 32, TrainCount: 4000, TestCount: 200,
             LearningRate: 3e-3, EssSequences: 4)
         : new Grid(AllOperators, [4, 8, 16, 32], [2, 4, 8, 16], [4, 8, 16], Width: 64, Length: 64, Vocabulary: 256, Steps: 3000, Batch: 64, TrainCount: 50000, TestCount: 1000,
             LearningRate: 1e-3, EssSequences: 16);
