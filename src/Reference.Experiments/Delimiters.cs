@@ -32,7 +32,7 @@ internal sealed record DelimiterMixer(string Label, MixerSpec Mixer);
 
 /// <summary>Sizes of a delimiter run.</summary>
 internal sealed record DelimiterSettings(int Width, int Vocabulary, int Length, int Segments, int TrainCount, int TestCount, int EssSequences,
-    int Window, IReadOnlyList<DelimiterMixer> Mixers, int ShiftTaps, FitSettings Fit)
+    int Window, IReadOnlyList<DelimiterMixer> Mixers, int ShiftTaps, FitSettings Fit) : IPresetSettings<DelimiterSettings>
 {
     /// <summary>The paper's order, strongest modulation first.</summary>
     public static IReadOnlyList<string> PaperOrder { get; } = ["SA", "GLA", "WLA", "LA"];
@@ -83,20 +83,16 @@ internal static class Delimiters
 {
     public const int MemoryLayer = 1;
 
-    public static DelimiterOutcome Run(DelimiterSettings settings, IReadOnlyList<ulong> seeds, int threads, IProgress<string>? progress, CancellationToken cancellation)
+    public static DelimiterOutcome Run(DelimiterSettings settings, IReadOnlyList<ulong> seeds, int threads, IProgress<string>? progress, CancellationToken cancellation,
+        UnitCheckpoint? checkpoint = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(seeds);
         var task = settings.Task();
-        var splits = seeds.Distinct().ToDictionary(s => s, s => task.Generate(s));
-        var jobs = seeds.SelectMany(seed => settings.Mixers.Select(mixer => (seed, mixer))).ToArray();
-        var points = new DelimiterPoint[jobs.Length];
-        Parallel.For(0, jobs.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancellation }, j =>
+        var points = ExperimentUnits.ForSeeds(seeds, settings.Mixers, m => m.Label, task, (seed, mixer, train, test, ct) =>
         {
-            var (seed, mixer) = jobs[j];
-            var (train, test) = splits[seed];
             var model = BackboneModel.Create(settings.Model(mixer.Mixer), task.Vocabulary, task.InputLength, seed * 7919 + 11);
-            ExperimentFit.Train(model, train, settings.Fit, seed * 7919 + 12, cancellation: cancellation);
+            ExperimentFit.Train(model, train, settings.Fit, seed * 7919 + 12, cancellation: ct);
             double accuracy = ExperimentFit.Accuracy(model, test);
             int n = Math.Min(settings.EssSequences, test.Count), l = test.Length;
             var tolerance = new double[n][];
@@ -116,9 +112,9 @@ internal static class Delimiters
             var (mod, profile) = Modulation(tolerance, delimiters, settings.Window);
             var (modEntropy, profileEntropy) = Modulation(entropy, delimiters, settings.Window);
             var mean = Enumerable.Range(0, l - 1).Select(s => tolerance.Average(p => p[s])).ToArray();
-            points[j] = new DelimiterPoint(seed, mixer.Label, accuracy, mod, modEntropy, profile, profileEntropy, mean, excess, minimum);
             progress?.Report($"delimiters seed {seed} {mixer.Label}: accuracy {accuracy:F3}, modulation {mod:F3} (entropy form {modEntropy:F3})");
-        });
+            return new DelimiterPoint(seed, mixer.Label, accuracy, mod, modEntropy, profile, profileEntropy, mean, excess, minimum);
+        }, Math.Max(1, threads), checkpoint, progress, cancellation);
         var pairs = new List<(string, double[], SeedSign)>();
         var order = DelimiterSettings.PaperOrder.Where(label => settings.Mixers.Any(m => m.Label == label)).ToArray();
         for (int i = 0; i + 1 < order.Length; i++)
@@ -258,10 +254,8 @@ public sealed class DelimitersExperiment : IEssExperiment
 
     public ExperimentReport Run(ExperimentOptions options, CancellationToken cancellation)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        var settings = (options.Preset == Preset.Small ? DelimiterSettings.Small : DelimiterSettings.Large).Scaled(options.BudgetScale);
-        var outcome = Delimiters.Run(settings, options.Seeds, options.ThreadCount, options.Progress, cancellation);
+        var settings = PresetSettings.For<DelimiterSettings>(options);
+        var outcome = Delimiters.Run(settings, options.Seeds, options.ThreadCount, options.Progress, cancellation, options.Checkpoint(Name, settings));
         var verdict = SeedAgreement.ToVerdict(outcome.Sign, options.Seeds.Count);
         var labels = settings.Mixers.Select(m => m.Label).ToArray();
         SeedSpread Of(string label, Func<DelimiterPoint, double> f) => SeedSpread.Of(outcome.Points.Where(p => p.Mixer == label).Select(f));

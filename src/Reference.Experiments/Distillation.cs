@@ -26,6 +26,7 @@ internal sealed record DistillationTeacher(string Label, MixerSpec Mixer);
 internal sealed record DistillationSettings(
     int Width, int Vocabulary, int Length, int TrainCount, int TestCount, int EssSequences,
     IReadOnlyList<DistillationTeacher> Teachers, MixerSpec Student, int ShiftTaps, FitSettings TeacherFit, FitSettings StudentFit)
+    : IPresetSettings<DistillationSettings>
 {
     /// <summary>The small preset: 2 cores, minutes for 3 seeds.</summary>
     public static DistillationSettings Small { get; } = new(
@@ -90,28 +91,24 @@ internal static class Distillation
     /// <summary>The memory layer (block 1) of the teacher models.</summary>
     public const int MemoryLayer = 1;
 
-    public static DistillationOutcome Run(DistillationSettings settings, IReadOnlyList<ulong> seeds, int threads, IProgress<string>? progress, CancellationToken cancellation)
+    public static DistillationOutcome Run(DistillationSettings settings, IReadOnlyList<ulong> seeds, int threads, IProgress<string>? progress, CancellationToken cancellation,
+        UnitCheckpoint? checkpoint = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(seeds);
         var task = settings.Task();
-        var jobs = seeds.SelectMany(seed => settings.Teachers.Select(teacher => (seed, teacher))).ToArray();
-        var points = new DistillationPoint[jobs.Length];
-        var splits = seeds.Distinct().ToDictionary(s => s, s => task.Generate(s));
-        Parallel.For(0, jobs.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancellation }, j =>
+        var points = ExperimentUnits.ForSeeds(seeds, settings.Teachers, t => t.Label, task, (seed, teacherSpec, train, test, ct) =>
         {
-            var (seed, teacherSpec) = jobs[j];
-            var (train, test) = splits[seed];
             var teacher = BackboneModel.Create(settings.Model(teacherSpec.Mixer), task.Vocabulary, task.InputLength, seed * 7919 + 1);
-            ExperimentFit.Train(teacher, train, settings.TeacherFit, seed * 7919 + 2, cancellation: cancellation);
+            ExperimentFit.Train(teacher, train, settings.TeacherFit, seed * 7919 + 2, cancellation: ct);
             double teacherAccuracy = ExperimentFit.Accuracy(teacher, test);
             var (entropy, tolerance, tss, excess, minimum) = MemoryLayerEss(teacher, test, settings.EssSequences);
             var student = BackboneModel.Create(settings.Model(settings.Student), task.Vocabulary, task.InputLength, seed * 7919 + 3);
-            ExperimentFit.Train(student, train, settings.StudentFit, seed * 7919 + 4, teacher, cancellation);
+            ExperimentFit.Train(student, train, settings.StudentFit, seed * 7919 + 4, teacher, ct);
             double gap = ExperimentFit.DistillationGap(student, teacher, test);
-            points[j] = new DistillationPoint(seed, teacherSpec.Label, entropy, tolerance, tss, teacherAccuracy, gap, ExperimentFit.Accuracy(student, test), excess, minimum);
             progress?.Report($"distillation seed {seed} {teacherSpec.Label}: teacher ESS {entropy:F2} (acc {teacherAccuracy:F3}), student KL {gap:F4}");
-        });
+            return new DistillationPoint(seed, teacherSpec.Label, entropy, tolerance, tss, teacherAccuracy, gap, ExperimentFit.Accuracy(student, test), excess, minimum);
+        }, Math.Max(1, threads), checkpoint, progress, cancellation);
         var ess = new double[seeds.Count];
         var tol = new double[seeds.Count];
         var cap = new double[seeds.Count];
@@ -163,10 +160,8 @@ public sealed class DistillationExperiment : IEssExperiment
 
     public ExperimentReport Run(ExperimentOptions options, CancellationToken cancellation)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        var settings = (options.Preset == Preset.Small ? DistillationSettings.Small : DistillationSettings.Large).Scaled(options.BudgetScale);
-        var outcome = Distillation.Run(settings, options.Seeds, options.ThreadCount, options.Progress, cancellation);
+        var settings = PresetSettings.For<DistillationSettings>(options);
+        var outcome = Distillation.Run(settings, options.Seeds, options.ThreadCount, options.Progress, cancellation, options.Checkpoint(Name, settings));
         var verdict = SeedAgreement.ToVerdict(outcome.Sign, options.Seeds.Count);
         var ess = SeedSpread.Of(outcome.EssCorrelation.Select(x => double.IsNaN(x) ? 0 : x));
         var tol = SeedSpread.Of(outcome.ToleranceEssCorrelation.Select(x => double.IsNaN(x) ? 0 : x));

@@ -18,11 +18,12 @@ public enum Verdict { Reproduced, NotReproduced, Inconclusive }
 /// <param name="Preset">Small or Large.</param>
 /// <param name="Seeds">The seeds; every measured quantity is reported as its spread over them.</param>
 /// <param name="OutputDirectory">Where <see cref="ExperimentWriter"/> writes result.json, verdict.txt and the PNGs.</param>
-/// <param name="Threads">Threads of the ESS computation (0: all cores).</param>
+/// <param name="Threads">Workers: independent units (trained models) run in parallel, each with its kernels on one thread, so the numbers do not depend on it (0: all cores).</param>
 /// <param name="BudgetScale">Multiplies training steps and data sizes (tests use e.g. 0.05); 1 is the preset.</param>
 /// <param name="Progress">Plain progress lines (no bar).</param>
+/// <param name="Resume">Read the finished units of an earlier (killed) run back from OutputDirectory/units instead of recomputing them (<see cref="ExperimentUnits"/>).</param>
 public sealed record ExperimentOptions(Preset Preset, IReadOnlyList<ulong> Seeds, string OutputDirectory, int Threads, double BudgetScale = 1.0,
-    IProgress<string>? Progress = null)
+    IProgress<string>? Progress = null, bool Resume = false)
 {
     /// <summary>Threads as a count: <see cref="Threads"/>, or every core when it is 0.</summary>
     public int ThreadCount => Threads == 0 ? Environment.ProcessorCount : Math.Max(1, Threads);
@@ -40,6 +41,9 @@ public sealed record ExperimentOptions(Preset Preset, IReadOnlyList<ulong> Seeds
 
     /// <summary><paramref name="value"/> scaled by <see cref="BudgetScale"/>, at least <paramref name="minimum"/>.</summary>
     public int Scaled(int value, int minimum = 1) => Math.Max(minimum, (int)Math.Round(value * BudgetScale));
+
+    /// <summary>The unit checkpoint of <paramref name="experiment"/> in OutputDirectory/units, fingerprinted by <paramref name="settings"/>.</summary>
+    public UnitCheckpoint Checkpoint(string experiment, object settings) => UnitCheckpoint.For(this, experiment, settings);
 
     /// <summary>Writes one progress line (invariant culture).</summary>
     public void Report(FormattableString line) => Progress?.Report(line.ToString(CultureInfo.InvariantCulture));

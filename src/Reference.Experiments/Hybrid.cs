@@ -17,7 +17,7 @@ using Reference.Models;
 namespace Reference.Experiments;
 
 internal sealed record HybridSettings(int Width, int Vocabulary, int Length, int TrainCount, int TestCount, int EssSequences,
-    IReadOnlyList<(string Label, MixerSpec Mixer)> Layers, FitSettings Fit)
+    IReadOnlyList<(string Label, MixerSpec Mixer)> Layers, FitSettings Fit) : IPresetSettings<HybridSettings>
 {
     public static HybridSettings Small { get; } = new(
         Width: 32, Vocabulary: 16, Length: 32, TrainCount: 4000, TestCount: 256, EssSequences: 8,
@@ -58,32 +58,32 @@ internal sealed record HybridSettings(int Width, int Vocabulary, int Length, int
 /// <summary>One layer of the hybrid in one seed.</summary>
 internal sealed record HybridLayer(ulong Seed, int Layer, string Mixer, double Ess, double ToleranceEss, double Tss, double Utilization, double AblationCost, double[] PerPosition);
 
+/// <summary>One seed's trained hybrid: its layers, accuracy and bound check (one unit of the experiment).</summary>
+internal sealed record HybridSeed(HybridLayer[] Layers, double Accuracy, double Excess, double Minimum);
+
 internal sealed record HybridOutcome(IReadOnlyList<HybridLayer> Layers, IReadOnlyList<ulong> Seeds, double[] Accuracy, double[] Correlation, SeedSign Sign,
     double BoundExcess, double MinimumEss);
 
 internal static class Hybrid
 {
-    public static HybridOutcome Run(HybridSettings settings, IReadOnlyList<ulong> seeds, int threads, IProgress<string>? progress, CancellationToken cancellation)
+    public static HybridOutcome Run(HybridSettings settings, IReadOnlyList<ulong> seeds, int threads, IProgress<string>? progress, CancellationToken cancellation,
+        UnitCheckpoint? checkpoint = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(seeds);
         var task = settings.Task();
-        var layers = new HybridLayer[seeds.Count][];
-        var accuracy = new double[seeds.Count];
-        var excess = new double[seeds.Count];
-        var minimum = new double[seeds.Count];
-        Parallel.For(0, seeds.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancellation }, i =>
+        var perSeed = ExperimentUnits.ForSeeds(seeds, ["hybrid"], v => v, task, (seed, _, train, test, ct) =>
         {
-            ulong seed = seeds[i];
-            var (train, test) = task.Generate(seed);
             var model = BackboneModel.Create(settings.Model(), task.Vocabulary, task.InputLength, seed * 7919 + 21);
-            ExperimentFit.Train(model, train, settings.Fit, seed * 7919 + 22, cancellation: cancellation);
-            accuracy[i] = ExperimentFit.Accuracy(model, test);
-            (layers[i], excess[i], minimum[i]) = Measure(model, test, settings.EssSequences, seed, accuracy[i]);
-            progress?.Report($"hybrid seed {seed}: accuracy {accuracy[i]:F3}; ESS per layer {string.Join(", ", layers[i].Select(l => l.Ess.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)))}");
-        });
-        var correlation = layers.Select(l => Correlation.Spearman(l.Select(x => x.Ess).ToArray(), l.Select(x => x.AblationCost).ToArray())).ToArray();
-        return new HybridOutcome([.. layers.SelectMany(l => l)], seeds, accuracy, correlation, SeedAgreement.Sign(correlation), excess.Max(), minimum.Min());
+            ExperimentFit.Train(model, train, settings.Fit, seed * 7919 + 22, cancellation: ct);
+            double accuracy = ExperimentFit.Accuracy(model, test);
+            var (layers, excess, minimum) = Measure(model, test, settings.EssSequences, seed, accuracy);
+            progress?.Report($"hybrid seed {seed}: accuracy {accuracy:F3}; ESS per layer {string.Join(", ", layers.Select(l => l.Ess.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)))}");
+            return new HybridSeed(layers, accuracy, excess, minimum);
+        }, Math.Max(1, threads), checkpoint, progress, cancellation);
+        var correlation = perSeed.Select(p => Correlation.Spearman(p.Layers.Select(x => x.Ess).ToArray(), p.Layers.Select(x => x.AblationCost).ToArray())).ToArray();
+        return new HybridOutcome([.. perSeed.SelectMany(p => p.Layers)], seeds, [.. perSeed.Select(p => p.Accuracy)], correlation, SeedAgreement.Sign(correlation),
+            perSeed.Max(p => p.Excess), perSeed.Min(p => p.Minimum));
     }
 
     /// <summary>Per layer ESS, TSS, utilization, per-position ESS and ablation cost of a trained model on held-out sequences.</summary>
@@ -162,10 +162,8 @@ public sealed class HybridExperiment : IEssExperiment
 
     public ExperimentReport Run(ExperimentOptions options, CancellationToken cancellation)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        var settings = (options.Preset == Preset.Small ? HybridSettings.Small : HybridSettings.Large).Scaled(options.BudgetScale);
-        var outcome = Hybrid.Run(settings, options.Seeds, options.ThreadCount, options.Progress, cancellation);
+        var settings = PresetSettings.For<HybridSettings>(options);
+        var outcome = Hybrid.Run(settings, options.Seeds, options.ThreadCount, options.Progress, cancellation, options.Checkpoint(Name, settings));
         var verdict = SeedAgreement.ToVerdict(outcome.Sign, options.Seeds.Count);
         int depth = settings.Layers.Count;
         SeedSpread Of(int layer, Func<HybridLayer, double> f) => SeedSpread.Of(outcome.Layers.Where(l => l.Layer == layer).Select(f));

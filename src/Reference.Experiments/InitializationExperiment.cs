@@ -33,6 +33,10 @@ public sealed class InitializationExperiment : IEssExperiment
         ? new Grid([2, 4, 8, 16], Width: 16, Length: 32, Vocabulary: 64, Pairs: 4, Steps: 200, Batch: 32, TrainCount: 3000, TestCount: 128, LearningRate: 3e-3, EssSequences: 2)
         : new Grid([2, 4, 8, 16, 32, 64], Width: 64, Length: 64, Vocabulary: 256, Pairs: 8, Steps: 3000, Batch: 64, TrainCount: 50000, TestCount: 1000, LearningRate: 1e-3, EssSequences: 8);
 
+    /// <summary>One model of the grid, at initialization and trained (one unit of the experiment).</summary>
+    public sealed record InitializationRun(string Featurization, string Operator, int StateSize, ulong Seed, double EssPerChannelInit, double EssPerChannelTrained,
+        double EssInit, double EssTrained, double Tss, double Accuracy, double Seconds);
+
     /// <summary>2 blocks of (mixer with state size N, SwiGLU); GLA with one head of key dimension N.</summary>
     public static ModelSpec Model(string op, int stateSize, int width)
     {
@@ -63,9 +67,12 @@ public sealed class InitializationExperiment : IEssExperiment
                 accuracy[f][i] = new double[options.Seeds.Count];
             }
         }
-        for (int si = 0; si < options.Seeds.Count; si++)
+        var jobs = (from si in Enumerable.Range(0, options.Seeds.Count)
+                    from f in Enumerable.Range(0, Featurizations.Length)
+                    from i in Enumerable.Range(0, g.StateSizes.Length)
+                    select (Seed: si, F: f, N: i)).ToArray();
+        var data = options.Seeds.ToDictionary(seed => seed, seed => new Lazy<(SyntheticTask Task, SyntheticSplit Train, SyntheticSplit Test)>(() =>
         {
-            ulong seed = options.Seeds[si];
             var task = TaskCatalog.Create("mqar", new Dictionary<string, string>
             {
                 ["vocab"] = g.Vocabulary.ToString(CultureInfo.InvariantCulture), ["length"] = g.Length.ToString(CultureInfo.InvariantCulture),
@@ -74,29 +81,37 @@ public sealed class InitializationExperiment : IEssExperiment
                 ["test"] = options.Scaled(g.TestCount, 16).ToString(CultureInfo.InvariantCulture),
             });
             var (train, test) = task.Generate(seed);
-            for (int f = 0; f < Featurizations.Length; f++)
-                for (int i = 0; i < g.StateSizes.Length; i++)
-                {
-                    cancellation.ThrowIfCancellationRequested();
-                    var (label, op) = Featurizations[f];
-                    int n = g.StateSizes[i];
-                    var model = BackboneModel.Create(Model(op, n, g.Width), task.Vocabulary, task.InputLength, seed + 1);
-                    var before = EssProbe.Measure(model, test, g.EssSequences, EssProbe.DefaultOptions, options.Threads);
-                    var t = ExperimentTraining.Train(model, train, test,
-                        new TrainOptions(Steps: options.Scaled(g.Steps, 2), LearningRate: g.LearningRate, Batch: Math.Min(g.Batch, train.Count), Seed: seed, EvalBatch: 64),
-                        null, cancellation);
-                    var after = EssProbe.Measure(model, test, g.EssSequences, EssProbe.DefaultOptions, options.Threads);
-                    init[f][i][si] = before.MeanPerChannel;
-                    trained[f][i][si] = after.MeanPerChannel;
-                    accuracy[f][i][si] = t.Accuracy;
-                    runs.Add(new JsonObject
-                    {
-                        ["featurization"] = label, ["operator"] = op, ["state_size"] = n, ["seed"] = seed,
-                        ["ess_per_channel_init"] = before.MeanPerChannel, ["ess_per_channel_trained"] = after.MeanPerChannel,
-                        ["ess_init"] = before.Ess, ["ess_trained"] = after.Ess, ["tss"] = after.Tss, ["accuracy"] = t.Accuracy, ["seconds"] = t.Seconds,
-                    });
-                    options.Report($"initialization: {label} N {n} seed {seed}: ESS per channel {before.MeanPerChannel:F2} at init, {after.MeanPerChannel:F2} trained; accuracy {t.Accuracy:F3} ({t.Seconds:F1} s)");
-                }
+            return (task, train, test);
+        }));
+        string[] keys = [.. jobs.Select(j => ExperimentUnits.Key($"s{options.Seeds[j.Seed]}", Featurizations[j.F].Label, $"n{g.StateSizes[j.N]}"))];
+        var units = ExperimentUnits.Run(keys, (u, ct) =>
+        {
+            ulong seed = options.Seeds[jobs[u].Seed];
+            var (task, train, test) = data[seed].Value;
+            var (label, op) = Featurizations[jobs[u].F];
+            int n = g.StateSizes[jobs[u].N];
+            var model = BackboneModel.Create(Model(op, n, g.Width), task.Vocabulary, task.InputLength, seed + 1);
+            var before = EssProbe.Measure(model, test, g.EssSequences, EssProbe.DefaultOptions, threads: 1);
+            var t = ExperimentTraining.Train(model, train, test,
+                new TrainOptions(Steps: options.Scaled(g.Steps, 2), LearningRate: g.LearningRate, Batch: Math.Min(g.Batch, train.Count), Seed: seed, EvalBatch: 64),
+                null, ct);
+            var after = EssProbe.Measure(model, test, g.EssSequences, EssProbe.DefaultOptions, threads: 1);
+            options.Report($"initialization: {label} N {n} seed {seed}: ESS per channel {before.MeanPerChannel:F2} at init, {after.MeanPerChannel:F2} trained; accuracy {t.Accuracy:F3} ({t.Seconds:F1} s)");
+            return new InitializationRun(label, op, n, seed, before.MeanPerChannel, after.MeanPerChannel, before.Ess, after.Ess, after.Tss, t.Accuracy, t.Seconds);
+        }, options.ThreadCount, options.Checkpoint(Name, g), options.Progress, cancellation);
+        for (int u = 0; u < jobs.Length; u++)
+        {
+            var (si, f, i) = jobs[u];
+            var r = units[u];
+            init[f][i][si] = r.EssPerChannelInit;
+            trained[f][i][si] = r.EssPerChannelTrained;
+            accuracy[f][i][si] = r.Accuracy;
+            runs.Add(new JsonObject
+            {
+                ["featurization"] = r.Featurization, ["operator"] = r.Operator, ["state_size"] = r.StateSize, ["seed"] = r.Seed,
+                ["ess_per_channel_init"] = r.EssPerChannelInit, ["ess_per_channel_trained"] = r.EssPerChannelTrained,
+                ["ess_init"] = r.EssInit, ["ess_trained"] = r.EssTrained, ["tss"] = r.Tss, ["accuracy"] = r.Accuracy, ["seconds"] = r.Seconds,
+            });
         }
         int last = g.StateSizes.Length - 1;
         SeedSpread Growth(double[][][] ess, int f) => SeedSpread.Of(Enumerable.Range(0, options.Seeds.Count).Select(s => ess[f][last][s] / Math.Max(ess[f][0][s], 1e-12)));

@@ -32,6 +32,9 @@ public sealed class RegularizerExperiment : IEssExperiment
         : new Grid([0, 0.001, 0.01, 0.1, 1, 10], Declared: 0.1, StateSize: 16, Width: 64, Length: 64, Vocabulary: 256, Pairs: 16, Steps: 3000, Batch: 64,
             TrainCount: 50000, TestCount: 1000, LearningRate: 1e-3, EssSequences: 16);
 
+    /// <summary>One trained model of the sweep (one unit of the experiment).</summary>
+    public sealed record RegularizerRun(double Lambda, ulong Seed, double Accuracy, double Ess, double Tss, double Deviation, double FinalLoss, double Seconds);
+
     public static ModelSpec Model(int stateSize, int width)
     {
         var block = new BlockSpec(new MixerSpec("recurrence.gla", Heads: 1, KeyDim: stateSize), new ChannelMixerSpec(ChannelMixerKind.SwiGlu));
@@ -76,9 +79,9 @@ public sealed class RegularizerExperiment : IEssExperiment
         var acc = new double[g.Lambdas.Length][];
         var dev = new double[g.Lambdas.Length][];
         for (int i = 0; i < g.Lambdas.Length; i++) (ess[i], acc[i], dev[i]) = (new double[options.Seeds.Count], new double[options.Seeds.Count], new double[options.Seeds.Count]);
-        for (int si = 0; si < options.Seeds.Count; si++)
+        var jobs = (from si in Enumerable.Range(0, options.Seeds.Count) from li in Enumerable.Range(0, g.Lambdas.Length) select (Seed: si, Lambda: li)).ToArray();
+        var data = options.Seeds.ToDictionary(seed => seed, seed => new Lazy<(SyntheticTask Task, SyntheticSplit Train, SyntheticSplit Test)>(() =>
         {
-            ulong seed = options.Seeds[si];
             var task = TaskCatalog.Create("mqar", new Dictionary<string, string>
             {
                 ["vocab"] = g.Vocabulary.ToString(CultureInfo.InvariantCulture), ["length"] = g.Length.ToString(CultureInfo.InvariantCulture),
@@ -87,26 +90,35 @@ public sealed class RegularizerExperiment : IEssExperiment
                 ["test"] = options.Scaled(g.TestCount, 16).ToString(CultureInfo.InvariantCulture),
             });
             var (train, test) = task.Generate(seed);
-            for (int li = 0; li < g.Lambdas.Length; li++)
+            return (task, train, test);
+        }));
+        string[] keys = [.. jobs.Select(j => ExperimentUnits.Key($"s{options.Seeds[j.Seed]}", $"lambda{g.Lambdas[j.Lambda].ToString("R", CultureInfo.InvariantCulture)}"))];
+        var units = ExperimentUnits.Run(keys, (u, ct) =>
+        {
+            ulong seed = options.Seeds[jobs[u].Seed];
+            double lambda = g.Lambdas[jobs[u].Lambda];
+            var (task, train, test) = data[seed].Value;
+            var model = BackboneModel.Create(Model(g.StateSize, g.Width), task.Vocabulary, task.InputLength, seed + 1);
+            var penalty = TransitionPenalty(model);
+            var t = ExperimentTraining.Train(model, train, test,
+                new TrainOptions(Steps: options.Scaled(g.Steps, 2), LearningRate: g.LearningRate, Batch: Math.Min(g.Batch, train.Count), Seed: seed, EvalBatch: 64),
+                lambda > 0 ? () => penalty() is { } p ? p * lambda : null : () => { penalty(); return null; }, ct);
+            double deviation = MeanDeviation(model, test, penalty);
+            foreach (var block in model.Blocks) if (block.Mixer is { } m) m.OnOperatorInput = null;
+            var e = EssProbe.Measure(model, test, g.EssSequences, EssProbe.DefaultOptions, threads: 1);
+            options.Report($"regularizer: lambda {lambda} seed {seed}: accuracy {t.Accuracy:F3}, ESS {e.Ess:F2} / TSS {e.Tss:F0}, ||A - I||^2 {deviation:G3} ({t.Seconds:F1} s)");
+            return new RegularizerRun(lambda, seed, t.Accuracy, e.Ess, e.Tss, deviation, t.FinalLoss, t.Seconds);
+        }, options.ThreadCount, options.Checkpoint(Name, g), options.Progress, cancellation);
+        for (int u = 0; u < jobs.Length; u++)
+        {
+            var (si, li) = jobs[u];
+            var r = units[u];
+            (ess[li][si], acc[li][si], dev[li][si]) = (r.Ess, r.Accuracy, r.Deviation);
+            runs.Add(new JsonObject
             {
-                cancellation.ThrowIfCancellationRequested();
-                double lambda = g.Lambdas[li];
-                var model = BackboneModel.Create(Model(g.StateSize, g.Width), task.Vocabulary, task.InputLength, seed + 1);
-                var penalty = TransitionPenalty(model);
-                var t = ExperimentTraining.Train(model, train, test,
-                    new TrainOptions(Steps: options.Scaled(g.Steps, 2), LearningRate: g.LearningRate, Batch: Math.Min(g.Batch, train.Count), Seed: seed, EvalBatch: 64),
-                    lambda > 0 ? () => penalty() is { } p ? p * lambda : null : () => { penalty(); return null; }, cancellation);
-                double deviation = MeanDeviation(model, test, penalty);
-                foreach (var block in model.Blocks) if (block.Mixer is { } m) m.OnOperatorInput = null;
-                var e = EssProbe.Measure(model, test, g.EssSequences, EssProbe.DefaultOptions, options.Threads);
-                (ess[li][si], acc[li][si], dev[li][si]) = (e.Ess, t.Accuracy, deviation);
-                runs.Add(new JsonObject
-                {
-                    ["lambda"] = lambda, ["seed"] = seed, ["accuracy"] = t.Accuracy, ["ess"] = e.Ess, ["tss"] = e.Tss,
-                    ["transition_deviation"] = deviation, ["final_task_loss"] = t.FinalLoss, ["seconds"] = t.Seconds,
-                });
-                options.Report($"regularizer: lambda {lambda} seed {seed}: accuracy {t.Accuracy:F3}, ESS {e.Ess:F2} / TSS {e.Tss:F0}, ||A - I||^2 {deviation:G3} ({t.Seconds:F1} s)");
-            }
+                ["lambda"] = r.Lambda, ["seed"] = r.Seed, ["accuracy"] = r.Accuracy, ["ess"] = r.Ess, ["tss"] = r.Tss,
+                ["transition_deviation"] = r.Deviation, ["final_task_loss"] = r.FinalLoss, ["seconds"] = r.Seconds,
+            });
         }
         int without = Array.IndexOf(g.Lambdas, 0.0), with = Array.IndexOf(g.Lambdas, g.Declared);
         var essWith = SeedSpread.Of(ess[with]);
