@@ -88,8 +88,9 @@ public sealed partial class Timeline
         {
             var mine = all.Where(s => s.Lane == lane).ToList();
             double busy = mine.Sum(s => s.Wall), cpu = mine.Sum(s => s.ThreadCpu);
+            int jobs = mine.Count(s => s.What.StartsWith("job", StringComparison.Ordinal));
             lines.Add(string.Create(CultureInfo.InvariantCulture,
-                $"  {lane}: {mine.Count} jobs, busy {busy:F1} s ({(phases > 0 ? 100 * busy / phases : 0):F0}% of the phases), thread CPU {cpu:F1} s"));
+                $"  {lane}: {jobs} jobs, busy {busy:F1} s ({(phases > 0 ? 100 * busy / phases : 0):F0}% of the phases), thread CPU {cpu:F1} s"));
         }
         return string.Join('\n', lines);
     }
