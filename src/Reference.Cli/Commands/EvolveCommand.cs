@@ -52,6 +52,7 @@ public static class EvolveCommand
                 string? parent = Path.GetDirectoryName(Path.GetFullPath(dir));
                 if (parent is null || !Directory.Exists(parent)) throw new CliException($"--out: the parent of '{dir}' does not exist.");
                 var timeline = new Timeline();
+                var plots = new List<Task>();
                 exec = parse.GetValue(executor) switch
                 {
                     "local" => new LocalExecutor(parse.GetValue(workers), parse.GetValue(retries), TimeSpan.FromMinutes(parse.GetValue(timeLimit)))
@@ -88,7 +89,8 @@ public static class EvolveCommand
                         double rate = hours > 0 ? done / hours : 0;
                         Say(string.Create(CultureInfo.InvariantCulture,
                             $"generation {g.Generation,3}/{options.Generations}  hypervolume {g.Hypervolume:F4}  front {g.Front.Count}  evaluated {g.Evaluated}  reused {g.Reused}  failed {g.Failed}  {g.Seconds:F1} s  ({rate:F0} evaluations/h)"));
-                        FrontPlot.Save(Path.Combine(dir, $"front-{g.Generation:D3}.png"), g, settings.Objectives);
+                        // Drawn beside the next generation's evaluations rather than between generations, where both workers would wait.
+                        plots.Add(Task.Run(() => FrontPlot.Save(Path.Combine(dir, $"front-{g.Generation:D3}.png"), g, settings.Objectives)));
                         if (exec is SlurmExecutor s && s.Rounds.Count > 0)
                         {
                             var last = s.Rounds[^1];
@@ -116,6 +118,8 @@ public static class EvolveCommand
                             bar.Value = total;
                         });
                 bar = null;
+                try { Task.WaitAll(plots); }
+                catch (AggregateException e) { System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); }   // the first plot's own error (a CliException for --out)
                 var f = final.Select(r => r.Vector(settings.Objectives)).ToList();
                 var front = Nsga2.FastNonDominatedSort(f)[0].Select(i => final[i].Genome).ToList();
                 string motifs = "final front:\n" + string.Join('\n', Nsga2.FastNonDominatedSort(f)[0].Select(i => $"  {GenomeEvaluator.Describe(final[i])}  {final[i].Genome}"))
