@@ -80,6 +80,9 @@ public sealed class Evolution
     /// <summary>After each generation (checkpoint written).</summary>
     public Action<GenerationRecord>? OnGeneration { get; init; }
 
+    /// <summary>Where the loop's own steps are logged (lane "main"), if anywhere.</summary>
+    public Timeline? Timeline { get; init; }
+
     /// <summary>Number of evaluations actually run by this process (not reused).</summary>
     public int EvaluationsRun { get; private set; }
 
@@ -122,18 +125,21 @@ public sealed class Evolution
             population = [.. Enumerable.Range(0, Options.Population).Select(_ => Space.Random(rng))];
             var clock = Stopwatch.StartNew();
             var (results, evaluated, reused) = Evaluate(population, archive, 0);
+            var finish = Timeline?.Begin("main", "record 0");
             var f = results.Select(r => r.Vector(Settings.Objectives)).ToList();
             (ideal, nadir) = Bounds(f);
             start = 0;
             var record = Record(0, results, evaluated, reused, clock.Elapsed.TotalSeconds, ideal, nadir);
             Checkpoint(0, rng, population, ideal, nadir);
             Log(record);
-            OnGeneration?.Invoke(record);
+            finish?.Dispose();
+            using (Timeline?.Begin("main", "on-generation 0")) OnGeneration?.Invoke(record);
             records.Add(record);
         }
         for (int g = start + 1; g <= Options.Generations; g++)
         {
             var clock = Stopwatch.StartNew();
+            var vary = Timeline?.Begin("main", $"variation {g}");
             var parents = population.Select(p => archive[p]).ToList();
             var f = parents.Select(r => r.Vector(Settings.Objectives)).ToList();
             var (rank, crowding) = Nsga2.Assess(f);
@@ -146,7 +152,9 @@ public sealed class Evolution
                 children.Add(Space.Repair(Variation.Mutate(c1, Space, Options.MutationProbability, rng)));
                 if (children.Count < Options.Population) children.Add(Space.Repair(Variation.Mutate(c2, Space, Options.MutationProbability, rng)));
             }
+            vary?.Dispose();
             var (childResults, evaluated, reused) = Evaluate(children, archive, g);
+            var finish = Timeline?.Begin("main", $"record {g}");
             var merged = parents.Concat(childResults).ToList();
             var mergedGenomes = population.Concat(children).ToList();
             var kept = Nsga2.Survive([.. merged.Select(r => r.Vector(Settings.Objectives))], Options.Population);
@@ -154,7 +162,8 @@ public sealed class Evolution
             var record = Record(g, [.. kept.Select(i => merged[i])], evaluated, reused, clock.Elapsed.TotalSeconds, ideal, nadir);
             Checkpoint(g, rng, population, ideal, nadir);
             Log(record);
-            OnGeneration?.Invoke(record);
+            finish?.Dispose();
+            using (Timeline?.Begin("main", $"on-generation {g}")) OnGeneration?.Invoke(record);
             records.Add(record);
         }
         return (records, [.. population.Select(p => archive[p])]);
@@ -166,6 +175,7 @@ public sealed class Evolution
         var fresh = genomes.Where(g => !archive.ContainsKey(g)).Distinct().ToList();
         if (fresh.Count > 0)
         {
+            using var phase = Timeline?.Begin("main", $"evaluate {generation}");
             using var log = new StreamWriter(new FileStream(EvaluationsPath, FileMode.Append, FileAccess.Write, FileShare.Read));
             var gate = new object();
             Executor.Run(fresh, Settings, Path.Combine(OutDirectory, "jobs", $"gen-{generation:D3}"), r =>

@@ -128,20 +128,72 @@ public static class JobFiles
 }
 
 /// <summary>
-/// A pool of threads evaluating in-process. Each worker is a dedicated thread (not a thread-pool thread)
-/// that takes the next job from a shared counter, largest models first (longest-processing-time order
-/// keeps the last wave of a generation short), and runs each job on its own thread so a job past the
-/// time limit can be abandoned. Each job caps the kernels inside it at its share of the cores
-/// (<see cref="KernelThreads"/>: one thread per job with one worker per core), so two trainings do not
-/// each fork GEMM and Parallel.For helpers that queue behind the other job and spin in fork/join waits.
+/// A pool of workers on this machine. Each worker is a dedicated thread (not a thread-pool thread) that
+/// takes the next job from a shared counter, largest models first (longest-processing-time order keeps
+/// the last wave of a generation short). With <see cref="WorkerCommand"/> set (what `reference evolve`
+/// does), each worker hands its jobs to its own long-lived child process (`reference evaluate -`, the
+/// <see cref="EvaluationServer"/> protocol): every evaluation then has a garbage-collected heap of its
+/// own, so one worker's collections (stop-the-world in the workstation collector) never stop the other
+/// workers, which in one process they do hundreds of times per evaluation; a job past the time limit kills
+/// its child, which is started again for the next job. Without it, jobs run in-process, each on a thread
+/// of its own so a job past the time limit can be abandoned. Either way each job caps the kernels inside
+/// it at its share of the cores (<see cref="KernelThreads"/>: one thread per job with one worker per core),
+/// so two trainings do not each fork GEMM and Parallel.For helpers that queue behind the other job.
 /// Why this shape, and the measurements behind it: bench/NOTES.md, "STAR local executor".
 /// </summary>
-public sealed class LocalExecutor(int workers = 0, int retries = 2, TimeSpan? timeout = null, FaultInjector? faults = null) : IExecutor
+public sealed class LocalExecutor(int workers = 0, int retries = 2, TimeSpan? timeout = null, FaultInjector? faults = null) : IExecutor, IDisposable
 {
     public string Name => "local";
     public int Workers { get; } = workers > 0 ? workers : Environment.ProcessorCount;
     public int Retries { get; } = retries >= 0 ? retries : throw new ArgumentOutOfRangeException(nameof(retries), $"retries must be >= 0, got {retries}.");
     public TimeSpan Timeout { get; } = timeout ?? TimeSpan.FromHours(1);
+
+    /// <summary>Where each job's busy interval is logged (lane "worker-W"), if anywhere.</summary>
+    public Timeline? Timeline { get; init; }
+
+    /// <summary>
+    /// The command line that runs `reference` (e.g. "dotnet /path/reference.dll", passed to /bin/sh): when set,
+    /// each worker evaluates in a child process of its own, kept for the executor's lifetime; null: in-process.
+    /// </summary>
+    public string? WorkerCommand { get; init; }
+
+    private readonly object childGate = new();
+    private WorkerProcess?[]? children;
+    private (double User, double System) retiredCpu;
+
+    /// <summary>Kernel threads of one job: its share of the cores.</summary>
+    private int KernelShare => Math.Max(1, Environment.ProcessorCount / Workers);
+
+    /// <summary>CPU seconds (user, system) the worker processes used, as they last reported (0 in-process).</summary>
+    public (double User, double System) ChildCpu
+    {
+        get
+        {
+            lock (childGate)
+            {
+                var (u, s) = retiredCpu;
+                foreach (var c in children ?? []) if (c is not null) (u, s) = (u + c.Cpu.User, s + c.Cpu.System);
+                return (u, s);
+            }
+        }
+    }
+
+    /// <summary>Ends the worker processes (their stdin is closed; one that does not exit in 10 s is killed).</summary>
+    public void Dispose()
+    {
+        lock (childGate)
+        {
+            for (int w = 0; w < (children?.Length ?? 0); w++) Retire(w);
+        }
+    }
+
+    private void Retire(int worker)
+    {
+        if (children?[worker] is not { } c) return;
+        retiredCpu = (retiredCpu.User + c.Cpu.User, retiredCpu.System + c.Cpu.System);
+        c.Dispose();
+        children[worker] = null;
+    }
 
     public IReadOnlyList<EvaluationResult> Run(IReadOnlyList<Genome> genomes, EvaluationSettings settings, string directory, Action<EvaluationResult>? onResult = null)
     {
@@ -156,27 +208,51 @@ public sealed class LocalExecutor(int workers = 0, int retries = 2, TimeSpan? ti
             // Largest first; ties in index order, so the schedule is deterministic for given genomes.
             int[] order = [.. pending.OrderByDescending(i => StarModel.FormulaParameterCount(genomes[i], settings.Sizes, vocabulary, sharing: true)).ThenBy(i => i)];
             int next = -1;
-            void Work()
+            void Work(int worker)
             {
                 for (int n = Interlocked.Increment(ref next); n < order.Length; n = Interlocked.Increment(ref next))
                 {
                     int i = order[n];
-                    string? failure = RunOne(i, round, genomes[i], settings, directory);
+                    string? failure = WorkerCommand is null
+                        ? RunOne(i, round, genomes[i], settings, directory, $"worker-{worker}")
+                        : RunInChild(worker, i, round, directory, $"worker-{worker}");
                     if (failure is not null) lock (gate) failures[i] = failure;
                     else finished(i);
                 }
             }
             var threads = Enumerable.Range(0, Math.Min(Workers, order.Length) - 1)
-                .Select(w => new Thread(Work) { IsBackground = true, Name = $"star-worker-{w + 1}" }).ToList();
+                .Select(w => new Thread(() => Work(w + 1)) { IsBackground = true, Name = $"star-worker-{w + 1}" }).ToList();
             threads.ForEach(t => t.Start());
-            Work();   // the calling thread is worker 0
+            Work(0);   // the calling thread is worker 0
             threads.ForEach(t => t.Join());
             return failures;
         }, onResult);
     }
 
-    /// <summary>One attempt of job <paramref name="i"/>: null on success (result file written), else the reason.</summary>
-    private string? RunOne(int i, int round, Genome genome, EvaluationSettings settings, string directory)
+    /// <summary>One attempt of job <paramref name="i"/> in worker <paramref name="worker"/>'s child process: null when it answered ok, else the reason.</summary>
+    private string? RunInChild(int worker, int i, int round, string directory, string lane)
+    {
+        WorkerProcess child;
+        lock (childGate)
+        {
+            children ??= new WorkerProcess?[Workers];
+            child = children[worker] ??= WorkerProcess.Start(WorkerCommand!, KernelShare);
+        }
+        double start = Timeline?.Now ?? 0;
+        string job = string.Join('\t', Path.GetFullPath(JobFiles.GenomePath(directory, i)), Path.GetFullPath(JobFiles.SettingsPath(directory)),
+            Path.GetFullPath(JobFiles.ResultPath(directory, i)), faults?.Invoke(i, round) ?? "");
+        var (reply, failure) = child.Ask(job, Timeout);
+        if (failure is not null)
+        {
+            lock (childGate) Retire(worker);
+            return failure;
+        }
+        Timeline?.Record(lane, $"job {i}", start, Timeline.Now, reply!.ThreadCpu);
+        return reply!.Error;
+    }
+
+    /// <summary>One attempt of job <paramref name="i"/> in-process: null on success (result file written), else the reason.</summary>
+    private string? RunOne(int i, int round, Genome genome, EvaluationSettings settings, string directory, string lane)
     {
         switch (faults?.Invoke(i, round))
         {
@@ -188,10 +264,11 @@ public sealed class LocalExecutor(int workers = 0, int retries = 2, TimeSpan? ti
         Exception? error = null;
         var job = new Thread(() =>
         {
+            using var busy = Timeline?.Begin(lane, $"job {i}");
             try
             {
                 // This job's share of the cores for the kernels inside it (bench/NOTES.md, "STAR local executor").
-                using var share = KernelThreads.Limit(Math.Max(1, Environment.ProcessorCount / Workers));
+                using var share = KernelThreads.Limit(KernelShare);
                 result = GenomeEvaluator.Evaluate(genome, settings);
             }
             catch (Exception e) when (e is not OutOfMemoryException) { error = e; }
@@ -199,8 +276,126 @@ public sealed class LocalExecutor(int workers = 0, int retries = 2, TimeSpan? ti
         job.Start();
         if (!job.Join(Timeout)) return $"timed out after {Timeout.TotalSeconds:G4} s";
         if (error is not null) return $"evaluation threw {error.GetType().Name}: {error.Message}";
+        using var write = Timeline?.Begin(lane, $"write {i}");
         AtomicFile.WriteAllText(JobFiles.ResultPath(directory, i), result!.ToJson().ToJsonString());
         return null;
+    }
+}
+
+/// <summary>
+/// The local executor's child process: `reference evaluate -` reads one job per line from stdin (genome JSON
+/// path, settings JSON path, result JSON path, injected fault or empty; tab separated), evaluates it, writes
+/// the result file atomically, and answers one line: "ok" or "error", the thread's CPU seconds for the job,
+/// the process's user and system CPU seconds so far, and for an error the reason (tab separated). The
+/// faults act as `reference evaluate --fault` does: exit1 ends the process with status 1, noresult answers
+/// ok without writing, hang never answers.
+/// </summary>
+public static class EvaluationServer
+{
+    /// <summary>Serves jobs until stdin ends; returns the process exit status.</summary>
+    public static int Serve(TextReader input, TextWriter output, int kernelThreads)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(output);
+        using var share = KernelThreads.Limit(kernelThreads);
+        string? settingsPath = null;
+        EvaluationSettings? settings = null;
+        while (input.ReadLine() is { } line)
+        {
+            var parts = line.Split('\t');
+            if (parts.Length != 4) throw new InvalidDataException($"evaluation server: expected 4 tab-separated fields, got '{line}'.");
+            switch (parts[3])
+            {
+                case "exit1": return 1;
+                case "hang": Thread.Sleep(System.Threading.Timeout.Infinite); break;
+            }
+            double cpu = Timeline.ThreadCpuSeconds();
+            string? error = null;
+            try
+            {
+                if (parts[1] != settingsPath)
+                {
+                    settings = EvaluationSettings.FromJson(JsonNode.Parse(File.ReadAllText(parts[1])));
+                    settingsPath = parts[1];
+                }
+                var genome = Genome.ParseJson(File.ReadAllText(parts[0]));
+                if (parts[3] != "noresult") AtomicFile.WriteAllText(parts[2], GenomeEvaluator.Evaluate(genome, settings!).ToJson().ToJsonString());
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                error = $"evaluation threw {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ").Replace('\t', ' ')}";
+            }
+            var (u, s) = Timeline.ProcessCpuSeconds();
+            string usage = string.Create(CultureInfo.InvariantCulture, $"{Timeline.ThreadCpuSeconds() - cpu:R}\t{u:R}\t{s:R}");
+            output.WriteLine(error is null ? $"ok\t{usage}" : $"error\t{usage}\t{error}");
+            output.Flush();
+        }
+        return 0;
+    }
+}
+
+/// <summary>The parent's side of one <see cref="EvaluationServer"/> child process.</summary>
+internal sealed class WorkerProcess : IDisposable
+{
+    private readonly Process process;
+
+    private WorkerProcess(Process process) => this.process = process;
+
+    /// <summary>CPU seconds (user, system) of the child, as of its last answer.</summary>
+    public (double User, double System) Cpu { get; private set; }
+
+    public sealed record Reply(double ThreadCpu, string? Error);
+
+    public static WorkerProcess Start(string command, int kernelThreads)
+    {
+        var info = new ProcessStartInfo("/bin/sh") { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add(string.Create(CultureInfo.InvariantCulture, $"exec {command} evaluate - --kernel-threads {kernelThreads}"));
+        return new WorkerProcess(Process.Start(info) ?? throw new InvalidOperationException($"the worker process ({command}) did not start."));
+    }
+
+    /// <summary>Sends one job and waits for its answer: (reply, null), or (null, why) when the child ended or timed out.</summary>
+    public (Reply? Reply, string? Failure) Ask(string job, TimeSpan timeout)
+    {
+        Task<string?> read;
+        try
+        {
+            process.StandardInput.WriteLine(job);
+            process.StandardInput.Flush();
+            read = process.StandardOutput.ReadLineAsync();
+        }
+        catch (IOException e) { return (null, $"worker process ended ({e.Message})"); }
+        if (!read.Wait(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            return (null, $"timed out after {timeout.TotalSeconds:G4} s");
+        }
+        if (read.Result is not { } line)
+        {
+            process.WaitForExit();
+            return (null, $"exit status {process.ExitCode}");
+        }
+        var f = line.Split('\t');
+        if (f.Length < 4 || f[0] is not ("ok" or "error")) return (null, $"worker process answered '{line}'");
+        Cpu = (double.Parse(f[2], CultureInfo.InvariantCulture), double.Parse(f[3], CultureInfo.InvariantCulture));
+        return (new Reply(double.Parse(f[1], CultureInfo.InvariantCulture), f[0] == "ok" ? null : string.Join(' ', f[4..])), null);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            process.StandardInput.Close();
+            if (!process.WaitForExit(TimeSpan.FromSeconds(10))) process.Kill(entireProcessTree: true);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException) { }
+        try
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        catch (InvalidOperationException) { }
+        process.Dispose();
     }
 }
 

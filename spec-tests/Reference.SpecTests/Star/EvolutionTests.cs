@@ -83,6 +83,64 @@ public sealed class EvolutionTests : IDisposable
         Assert.Equal(results[0].Values["params"], StarModel.Create(genomes[0], new LivSizes(8, 4), 16, 2).ParameterCount());
     }
 
+    /// <summary>`reference` as the local executor's worker processes run it (the test host's copy).</summary>
+    private static string WorkerCommand()
+    {
+        string host = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "reference.exe" : "reference");
+        return File.Exists(host) ? $"\"{host}\"" : $"dotnet \"{Path.Combine(AppContext.BaseDirectory, "reference.dll")}\"";
+    }
+
+    [Fact]
+    public void WorkerProcessesRetryInjectedFaultsThenMarkFailed()
+    {
+        var space = new GenomeSpace(2);
+        var rng = new SplitMix64(4);
+        var genomes = Enumerable.Range(0, 5).Select(_ => space.Random(rng)).ToList();
+        // Task 1's process exits 1 once; task 2 never writes its result; task 3 hangs once (its process is killed
+        // and a new one started); task 4's process exits 1 every time. The others run in the surviving processes.
+        string? Fault(int task, int attempt) => (task, attempt) switch
+        {
+            (1, 0) => "exit1",
+            (2, _) => "noresult",
+            (3, 0) => "hang",
+            (4, _) => "exit1",
+            _ => null,
+        };
+        var timeline = new Timeline();
+        IReadOnlyList<EvaluationResult> results;
+        using (var executor = new LocalExecutor(workers: 2, retries: 2, timeout: TimeSpan.FromSeconds(20), faults: Fault) { WorkerCommand = WorkerCommand(), Timeline = timeline })
+        {
+            results = executor.Run(genomes, Tiny("params", "cache"), Path.Combine(root, "gen"));
+            Assert.True(executor.ChildCpu.User > 0);
+        }
+        Assert.Equal([false, false, true, false, true], results.Select(r => r.Failed));
+        Assert.Equal([1, 2, 3, 2, 3], results.Select(r => r.Attempts));
+        Assert.Contains("no result file", results[2].Error);
+        Assert.Contains("exit status 1", results[4].Error);
+        for (int i = 0; i < 5; i++) Assert.Equal(genomes[i], results[i].Genome);
+        // The children compute what the in-process evaluation computes.
+        foreach (int i in new[] { 0, 1, 3 })
+            Assert.Equal(GenomeEvaluator.Evaluate(genomes[i], Tiny("params", "cache")).Values, results[i].Values);
+        Assert.Equal(6, timeline.Spans.Count(s => s.What.StartsWith("job", StringComparison.Ordinal)));   // one busy interval per answered attempt: 0, 1, 2 (three times, noresult), 3
+    }
+
+    [Fact]
+    public void FrontIsTheSameForAnyWorkerCountInOrOutOfProcess()
+    {
+        // Trained quality included: evaluations are pure functions of genome and settings, whatever thread or process runs them.
+        var options = new EvolutionOptions(Population: 6, Generations: 2, Depth: 3, Pool: [1, 5, 6, 7, 9], Seed: 7);
+        var settings = Tiny("quality", "params", "cache") with { Steps = 3, EvalSamples = 16 };
+        string Run(string name, LocalExecutor executor)
+        {
+            var dir = Path.Combine(root, name);
+            using (executor) new Evolution(options, settings, executor, dir).Run(resume: false);
+            return string.Join('\n', File.ReadAllLines(Path.Combine(dir, Evolution.LogFile)).Select(l => { var o = (JsonObject)JsonNode.Parse(l)!; o.Remove("seconds"); return o.ToJsonString(); }));
+        }
+        string one = Run("one", new LocalExecutor(workers: 1));
+        Assert.Equal(one, Run("two", new LocalExecutor(workers: 2)));
+        Assert.Equal(one, Run("two-processes", new LocalExecutor(workers: 2) { WorkerCommand = WorkerCommand() }));
+    }
+
     [Fact]
     public void EvolutionIsDeterministicAndFailedGenomesRankLast()
     {

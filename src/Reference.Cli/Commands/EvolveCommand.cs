@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Reference.Core;
 using Reference.Star;
 using Spectre.Console;
 
@@ -25,7 +26,8 @@ public static class EvolveCommand
         var crossover = new Option<int>("--crossover-points") { Description = "k of k-point crossover.", DefaultValueFactory = _ => 2, HelpName = "K" };
         var mutation = new Option<double>("--mutation") { Description = "Per-locus mutation probability.", DefaultValueFactory = _ => 0.1, HelpName = "P" };
         var executor = new Option<string>("--executor") { Description = "local (thread pool) or slurm (sbatch --array per generation).", DefaultValueFactory = _ => "local", HelpName = "local|slurm" };
-        var workers = new Option<int>("--workers") { Description = "Local executor threads (0: one per core).", DefaultValueFactory = _ => 0, HelpName = "N" };
+        var workers = new Option<int>("--workers") { Description = "Local executor workers (0: one per core).", DefaultValueFactory = _ => 0, HelpName = "N" };
+        var inProcess = new Option<bool>("--in-process") { Description = "Local executor: evaluate on threads of this process instead of one child process per worker (whose garbage collections do not stop the other workers).", Arity = ArgumentArity.Zero };
         var retries = new Option<int>("--retries") { Description = "Extra attempts of a failed or timed-out evaluation before it is marked failed.", DefaultValueFactory = _ => 2, HelpName = "N" };
         var timeLimit = new Option<int>("--time-limit") { Description = "Minutes an evaluation may run (Slurm --time; local timeout).", DefaultValueFactory = _ => 10, HelpName = "MIN" };
         var sbatch = new Option<string>("--sbatch-options") { Description = "Extra sbatch options, e.g. \"--partition=debug\".", DefaultValueFactory = _ => "", HelpName = "TEXT" };
@@ -34,12 +36,13 @@ public static class EvolveCommand
         var settingOptions = EvaluationOptions.Create();
         var command = new Command("evolve", "Evolve STAR genomes of LIVs with NSGA-II under quality, params and cache (checkpoints, --resume, local or Slurm executor).")
         {
-            population, generations, depth, pool, seed, crossover, mutation, executor, workers, retries, timeLimit, sbatch, outDir, resume,
+            population, generations, depth, pool, seed, crossover, mutation, executor, workers, inProcess, retries, timeLimit, sbatch, outDir, resume,
         };
         foreach (var o in settingOptions.All) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
+            IExecutor? exec = null;
             try
             {
                 var settings = settingOptions.Settings(parse, parse.GetValue(seed));
@@ -48,9 +51,14 @@ public static class EvolveCommand
                 string dir = parse.GetValue(outDir)!;
                 string? parent = Path.GetDirectoryName(Path.GetFullPath(dir));
                 if (parent is null || !Directory.Exists(parent)) throw new CliException($"--out: the parent of '{dir}' does not exist.");
-                IExecutor exec = parse.GetValue(executor) switch
+                var timeline = new Timeline();
+                var plots = new List<Task>();
+                exec = parse.GetValue(executor) switch
                 {
-                    "local" => new LocalExecutor(parse.GetValue(workers), parse.GetValue(retries), TimeSpan.FromMinutes(parse.GetValue(timeLimit))),
+                    "local" => new LocalExecutor(parse.GetValue(workers), parse.GetValue(retries), TimeSpan.FromMinutes(parse.GetValue(timeLimit)))
+                    {
+                        Timeline = timeline, WorkerCommand = parse.GetValue(inProcess) ? null : SelfCommand(),
+                    },
                     "slurm" => new SlurmExecutor(SelfCommand(), parse.GetValue(retries), parse.GetValue(timeLimit), null, parse.GetValue(sbatch) ?? ""),
                     var e => throw new CliException($"--executor must be local or slurm, got '{e}'."),
                 };
@@ -66,6 +74,7 @@ public static class EvolveCommand
                 }
                 var evolution = new Evolution(options, settings, exec, dir)
                 {
+                    Timeline = timeline,
                     OnEvaluation = r =>
                     {
                         int n = Interlocked.Increment(ref done);
@@ -80,7 +89,8 @@ public static class EvolveCommand
                         double rate = hours > 0 ? done / hours : 0;
                         Say(string.Create(CultureInfo.InvariantCulture,
                             $"generation {g.Generation,3}/{options.Generations}  hypervolume {g.Hypervolume:F4}  front {g.Front.Count}  evaluated {g.Evaluated}  reused {g.Reused}  failed {g.Failed}  {g.Seconds:F1} s  ({rate:F0} evaluations/h)"));
-                        FrontPlot.Save(Path.Combine(dir, $"front-{g.Generation:D3}.png"), g, settings.Objectives);
+                        // Drawn beside the next generation's evaluations rather than between generations, where both workers would wait.
+                        plots.Add(Task.Run(() => FrontPlot.Save(Path.Combine(dir, $"front-{g.Generation:D3}.png"), g, settings.Objectives)));
                         if (exec is SlurmExecutor s && s.Rounds.Count > 0)
                         {
                             var last = s.Rounds[^1];
@@ -108,17 +118,31 @@ public static class EvolveCommand
                             bar.Value = total;
                         });
                 bar = null;
+                try { Task.WaitAll(plots); }
+                catch (AggregateException e) { System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); }   // the first plot's own error (a CliException for --out)
                 var f = final.Select(r => r.Vector(settings.Objectives)).ToList();
                 var front = Nsga2.FastNonDominatedSort(f)[0].Select(i => final[i].Genome).ToList();
                 string motifs = "final front:\n" + string.Join('\n', Nsga2.FastNonDominatedSort(f)[0].Select(i => $"  {GenomeEvaluator.Describe(final[i])}  {final[i].Genome}"))
                     + "\nmotifs of the final front:\n" + Motifs.Summarize(front);
                 OutputFile.WriteAllText(Path.Combine(dir, "motifs.txt"), motifs + "\n", "--out");
                 output.WriteLine(motifs);
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"evaluations run by this process: {evolution.EvaluationsRun} in {clock.Elapsed.TotalSeconds:F1} s"));
+                double wall = clock.Elapsed.TotalSeconds;
+                var (user, system) = timeline.ProcessCpu;
+                if (exec is LocalExecutor local)
+                {
+                    // The worker processes' CPU time counts too (they are ended first, so their last report is final).
+                    local.Dispose();
+                    (user, system) = (user + local.ChildCpu.User, system + local.ChildCpu.System);
+                }
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"evaluations run by this process: {evolution.EvaluationsRun} in {wall:F1} s ({evolution.EvaluationsRun / wall * 3600:F0} evaluations/h); CPU {user:F1} s user + {system:F1} s system = {(user + system) / wall:F2} cores"));
+                output.WriteLine(timeline.Summary());
+                OutputFile.WriteAllText(Path.Combine(dir, "timeline.jsonl"), timeline.ToJsonLines(), "--out");
                 return ExitCodes.Success;
             }
             catch (ArgumentException e) { throw new CliException(e.ParamName is { } name ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message); }
             catch (InvalidDataException e) { throw new CliException(e.Message, ExitCodes.Integrity); }
+            finally { (exec as IDisposable)?.Dispose(); }   // ends the local executor's worker processes
         });
         return command;
     }
@@ -193,20 +217,23 @@ public sealed class EvaluationOptions
 /// <summary>
 /// `reference evaluate GENOME.json`: one genome's objectives as a self-contained job (genome JSON in,
 /// result JSON out), what the executors run. --settings takes an evolution's settings.json; otherwise the
-/// evaluation options apply. --fault (tests of the executors) makes the job fail on purpose.
+/// evaluation options apply. --fault (tests of the executors) makes the job fail on purpose. GENOME.json "-"
+/// serves jobs read from stdin, one per line, until it ends: the local executor's worker process
+/// (<see cref="EvaluationServer"/> holds the protocol).
 /// </summary>
 public static class EvaluateCommand
 {
     public static Command Create()
     {
-        var genome = new Argument<string>("GENOME.json") { Description = "Genome JSON ({\"genes\": [[class, fgroup, fstrategy, group, strategy], ...]})." };
+        var genome = new Argument<string>("GENOME.json") { Description = "Genome JSON ({\"genes\": [[class, fgroup, fstrategy, group, strategy], ...]}); \"-\": serve jobs from stdin (the local executor's worker process)." };
+        var kernelThreads = new Option<int>("--kernel-threads") { Description = "Threads of the kernels inside an evaluation (0: every core).", DefaultValueFactory = _ => 0, HelpName = "N", Hidden = true };
         var settingsFile = new Option<string>("--settings") { Description = "Evaluation settings JSON (an evolution's jobs/gen-*/settings.json).", HelpName = "FILE" };
         var outFile = new Option<string>("--out") { Description = "Result JSON file (written atomically; default: stdout).", HelpName = "FILE" };
         var seed = new Option<ulong>("--seed") { Description = "Seed (without --settings).", DefaultValueFactory = _ => 0UL, HelpName = "N" };
         var repair = new Option<bool>("--repair") { Description = "Repair an invalid genome instead of refusing it.", Arity = ArgumentArity.Zero };
         var fault = new Option<string>("--fault") { Description = "Testing: exit1 (exit 1), noresult (exit 0 without writing), hang (never end).", HelpName = "KIND", Hidden = true };
         var settingOptions = EvaluationOptions.Create();
-        var command = new Command("evaluate", "Evaluate one STAR genome (genome JSON in, result JSON out): quality, params, cache.") { genome, settingsFile, outFile, seed, repair, fault };
+        var command = new Command("evaluate", "Evaluate one STAR genome (genome JSON in, result JSON out): quality, params, cache.") { genome, settingsFile, outFile, seed, repair, fault, kernelThreads };
         foreach (var o in settingOptions.All) command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -218,8 +245,13 @@ public static class EvaluateCommand
                 case "hang": Thread.Sleep(Timeout.Infinite); break;
                 case var f: throw new CliException($"--fault must be exit1, noresult or hang, got '{f}'.");
             }
+            int threads = parse.GetValue(kernelThreads);
+            if (threads < 0) throw new CliException($"--kernel-threads must be >= 0, got {threads}.");
+            if (threads == 0) threads = Environment.ProcessorCount;
+            if (parse.GetValue(genome) == "-") return EvaluationServer.Serve(Console.In, parse.InvocationConfiguration.Output, threads);
             try
             {
+                using var share = KernelThreads.Limit(threads);
                 string path = parse.GetValue(genome)!;
                 if (!File.Exists(path)) throw new CliException($"GENOME.json: file '{path}' does not exist.");
                 var g = Genome.ParseJson(File.ReadAllText(path));
