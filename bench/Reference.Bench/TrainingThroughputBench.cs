@@ -19,8 +19,8 @@ namespace Reference.Bench;
 ///   h3         bench/models/h3-2layer.json (width 32, N 64, MLP 128, tied head) on vocabulary 20, L 256, batch 8.
 /// Model FLOPs of a step = the tape's matrix products, forward and VJP (counted exactly as 2 m n k while the
 /// step runs) + attention's causal score and value products, 3 x 2 L^2 D per layer and sequence (forward
-/// and twice that backward). H3's FFT convolutions and all elementwise work are not counted, so the ratio
-/// is a lower bound. `--training-cpu-time` runs the same steps timed by CPU time (see <see cref="TrainingCpuTime"/>):
+/// and twice that backward) + H3's own projections and FFT convolutions (<see cref="TrainingStep.H3LayerFlops"/>);
+/// elementwise work is not counted. `--training-cpu-time` runs the same steps timed by CPU time (see <see cref="TrainingCpuTime"/>):
 ///   dotnet run -c Release --project bench/Reference.Bench -- --filter '*TrainingThroughputBench*' --job short --inProcess
 /// </summary>
 [Config(typeof(ThroughputConfig))]
@@ -143,8 +143,29 @@ public sealed class TrainingStep
         double gemm = Ops.GemmFlops - before;
         int attentionLayers = s.Spec.Blocks.Count(x => x.Mixer?.Operator == "attention.softmax");
         double attention = 3.0 * 2.0 * Length * (double)Length * s.Spec.Width * attentionLayers * Batch;
-        return (gemm + attention, gemm);
+        double h3 = s.Spec.Blocks.Where(x => x.Mixer?.Operator == "ssm.h3").Sum(x => Batch * H3LayerFlops(s.Spec.Width, Length, x.Mixer!.StateSize));
+        return (gemm + attention + h3, gemm);
     });
+
+    /// <summary>
+    /// FLOPs of one H3 layer (head dim 1) on one sequence, forward and backward, that the tape does not see
+    /// (the layer is one primitive): its four D x D projections, 2 L D^2 each forward and twice that backward;
+    /// its two causal convolutions (the shift SSM's N taps and the S4D kernel's L) per channel as the code
+    /// computes them, by real FFTs of size n = FftConvolution.FftSize (2.5 n log2 n each, the usual count):
+    /// 3 transforms and one spectrum product (6 flops per bin) forward, 5 transforms and two products backward.
+    /// The S4D kernel generation and its gradient (O(H N L)) and all elementwise work are not counted.
+    /// </summary>
+    public static double H3LayerFlops(int width, int length, int stateSize)
+    {
+        double projections = 3.0 * 4 * 2.0 * length * width * (double)width;
+        double Convolution(int taps)
+        {
+            int n = Reference.Core.Fourier.FftConvolution.FftSize(length, taps);
+            double fft = 2.5 * n * Math.Log2(n), product = 6.0 * (n / 2 + 1);
+            return width * (8 * fft + 3 * product);
+        }
+        return projections + Convolution(stateSize) + Convolution(length);
+    }
 
     /// <summary>Ticks this thread spent in the tape's matrix products (forward and VJP).</summary>
     public static long GemmTicks => Ops.GemmTicks;
