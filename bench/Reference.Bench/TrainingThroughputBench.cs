@@ -19,8 +19,8 @@ namespace Reference.Bench;
 ///   h3         bench/models/h3-2layer.json (width 32, N 64, MLP 128, tied head) on vocabulary 20, L 256, batch 8.
 /// Model FLOPs of a step = the tape's matrix products, forward and VJP (counted exactly as 2 m n k while the
 /// step runs) + attention's causal score and value products, 3 x 2 L^2 D per layer and sequence (forward
-/// and twice that backward). H3's FFT convolutions and all elementwise work are not counted, so the ratio
-/// is a lower bound. `--training-cpu-time` runs the same steps timed by CPU time (see <see cref="TrainingCpuTime"/>):
+/// and twice that backward) + H3's own projections and FFT convolutions (<see cref="TrainingStep.H3LayerFlops"/>);
+/// elementwise work is not counted. `--training-cpu-time` runs the same steps timed by CPU time (see <see cref="TrainingCpuTime"/>):
 ///   dotnet run -c Release --project bench/Reference.Bench -- --filter '*TrainingThroughputBench*' --job short --inProcess
 /// </summary>
 [Config(typeof(ThroughputConfig))]
@@ -60,41 +60,56 @@ public class TrainingThroughputBench : IWorkload
     public string? PeakMethod(string method) => method == nameof(Train) ? nameof(Gemm64) : null;
 }
 
-/// <summary>A model, its optimizer and one fixed batch: <see cref="Run"/> is one training step.</summary>
+/// <summary>
+/// A model, its optimizer and one fixed batch: <see cref="Run"/> is one training step. Modes: "tape" is the
+/// plain single-tape step (Backward into the parameters' Grad, every tensor from the heap); "arena" is
+/// `reference train`'s step with one micro-batch (Trainer.BatchSteps: a TensorArena reused across steps,
+/// kernels threaded inside); "dp2" splits the batch into two micro-batches computed on two threads at once.
+/// </summary>
 public sealed class TrainingStep
 {
     private static readonly ConcurrentDictionary<string, (double Flops, double GemmFlops)> Counted = new();
     private readonly BackboneModel model;
     private readonly AdamW optimizer;
     private readonly int[] inputs, targets;
+    private readonly Trainer.BatchSteps? steps;
 
     public const int Batch = 8, Length = 256;
 
-    private TrainingStep(string name, ModelSpec spec, int vocabulary)
+    private TrainingStep(string name, ModelSpec spec, int vocabulary, string mode)
     {
         Name = name;
         Spec = spec;
         Vocabulary = vocabulary;
+        Mode = mode;
         model = BackboneModel.Create(spec, vocabulary, Length, 1);
         optimizer = new AdamW(model.Parameters(), 1e-3, 0.9, 0.999, 1e-8, 0.0);
         var rng = new SplitMix64(7);
         inputs = [.. Enumerable.Range(0, Batch * Length).Select(_ => rng.NextInt(vocabulary))];
         targets = [.. Enumerable.Range(0, Batch * Length).Select(_ => rng.NextInt(vocabulary))];
+        steps = mode switch
+        {
+            "tape" => null,
+            "arena" => new Trainer.BatchSteps(model, 1, 1, Batch, Length),
+            "dp2" => new Trainer.BatchSteps(model, 2, 2, Batch, Length),
+            _ => throw new ArgumentException($"mode '{mode}': expected tape, arena or dp2.", nameof(mode)),
+        };
     }
 
     public string Name { get; }
+    public string Mode { get; }
     public ModelSpec Spec { get; }
     public int Vocabulary { get; }
     public int Tokens => Batch * Length;
 
-    public static TrainingStep Create(string name) => name switch
+    public static TrainingStep Create(string name, string mode = "dp2") => name switch
     {
         "attention" => new(name, ModelSpec.Parse("""
             { "width": 128, "depth": 2, "block": { "mixer": { "operator": "attention.softmax", "heads": 2 }, "channel_mixer": { "kind": "swiglu", "inner": 352 } } }
-            """), 8192),
+            """), 8192, mode),
         "h3" => new(name, ModelSpec.Parse("""
             { "width": 32, "depth": 2, "block": { "mixer": { "operator": "ssm.h3", "state_size": 64 }, "channel_mixer": { "kind": "mlp", "inner": 128 } }, "tied_head": true }
-            """), 20),
+            """), 20, mode),
         _ => throw new ArgumentException($"model '{name}': expected attention or h3.", nameof(name)),
     };
 
@@ -103,43 +118,72 @@ public sealed class TrainingStep
     {
         using var tier = Tape.UseFastKernels();
         optimizer.ZeroGrad();
-        var loss = Ops.CrossEntropy(model.Logits(inputs, Batch, Length), targets);
-        loss.Backward();
+        double loss;
+        if (steps is null)
+        {
+            var l = Ops.CrossEntropy(model.Logits(inputs, Batch, Length), targets);
+            l.Backward();
+            loss = l.Item();
+        }
+        else loss = steps.Run(inputs, targets);
         GradClip.ClipGradNorm(model.Parameters(), 1.0);
         optimizer.Step();
-        return loss.Item();
+        return loss;
     }
 
     /// <summary>Model FLOPs of one step of <paramref name="name"/> (see the bench's comment), counted once per process.</summary>
     public static double Flops(string name) => Count(name).Flops;
 
-    /// <summary>(model FLOPs, of which the tape's matrix products) of one step.</summary>
+    /// <summary>(model FLOPs, of which the tape's matrix products) of one step, counted on the single-tape step.</summary>
     public static (double Flops, double GemmFlops) Count(string name) => Counted.GetOrAdd(name, n =>
     {
-        var s = Create(n);
+        var s = Create(n, "tape");
         double before = Ops.GemmFlops;
         s.Run();
         double gemm = Ops.GemmFlops - before;
         int attentionLayers = s.Spec.Blocks.Count(x => x.Mixer?.Operator == "attention.softmax");
         double attention = 3.0 * 2.0 * Length * (double)Length * s.Spec.Width * attentionLayers * Batch;
-        return (gemm + attention, gemm);
+        double h3 = s.Spec.Blocks.Where(x => x.Mixer?.Operator == "ssm.h3").Sum(x => Batch * H3LayerFlops(s.Spec.Width, Length, x.Mixer!.StateSize));
+        return (gemm + attention + h3, gemm);
     });
+
+    /// <summary>
+    /// FLOPs of one H3 layer (head dim 1) on one sequence, forward and backward, that the tape does not see
+    /// (the layer is one primitive): its four D x D projections, 2 L D^2 each forward and twice that backward;
+    /// its two causal convolutions (the shift SSM's N taps and the S4D kernel's L) per channel as the code
+    /// computes them, by real FFTs of size n = FftConvolution.FftSize (2.5 n log2 n each, the usual count):
+    /// 3 transforms and one spectrum product (6 flops per bin) forward, 5 transforms and two products backward.
+    /// The S4D kernel generation and its gradient (O(H N L)) and all elementwise work are not counted.
+    /// </summary>
+    public static double H3LayerFlops(int width, int length, int stateSize)
+    {
+        double projections = 3.0 * 4 * 2.0 * length * width * (double)width;
+        double Convolution(int taps)
+        {
+            int n = Reference.Core.Fourier.FftConvolution.FftSize(length, taps);
+            double fft = 2.5 * n * Math.Log2(n), product = 6.0 * (n / 2 + 1);
+            return width * (8 * fft + 3 * product);
+        }
+        return projections + Convolution(stateSize) + Convolution(length);
+    }
 
     /// <summary>Ticks this thread spent in the tape's matrix products (forward and VJP).</summary>
     public static long GemmTicks => Ops.GemmTicks;
 }
 
 /// <summary>
-/// `--training-cpu-time`: training steps of both models and the float64 GEMM, timed by wall and by this
-/// process's CPU time, best of repeats. Columns: tokens/s (wall); cores used (CPU / wall); the model-FLOP
-/// rate by wall and its fraction of the GEMM's wall rate on 2 threads; the same by CPU time (FLOPs per
-/// CPU-second, which does not see an idle core but is robust to the other tenants); the share of the
-/// step's wall time inside the tape's matrix products (where the rest goes is the loss to find).
+/// `--training-cpu-time`: training steps of both models in each mode (see <see cref="TrainingStep"/>) and the
+/// float64 GEMM, timed by wall and by this process's CPU time, best of repeats. Columns: tokens/s (wall);
+/// cores used (CPU / wall); the share of the CPU time spent in the kernel (sys: page faults of fresh memory);
+/// the model-FLOP rate by wall and its fraction of the GEMM's wall rate on 2 threads; the same by CPU time
+/// (FLOPs per CPU-second, which does not see an idle core but is robust to the other tenants); bytes the
+/// process allocated per step (all threads).
 /// </summary>
 public static class TrainingCpuTime
 {
-    public static void Run(int repeats)
+    public static void Run(int repeats, string[]? modes = null)
     {
+        modes ??= ["tape", "arena", "dp2"];
         var me = Process.GetCurrentProcess();
         const int n = 1024;
         var rng = new SplitMix64(15);
@@ -148,42 +192,47 @@ public static class TrainingCpuTime
         var c = new double[n * n];
         rng.FillNormal<double>(a);
         rng.FillNormal<double>(b);
-        var (gemmWall, gemmCpu) = Best(me, repeats, () => FastGemm.Multiply(false, false, n, n, n, 1.0, a, n, b, n, 0.0, c, n, 2));
+        var gemm = Best(me, repeats, () => FastGemm.Multiply(false, false, n, n, n, 1.0, a, n, b, n, 0.0, c, n, 2));
         double gemmFlops = 2.0 * n * n * n;
-        Console.WriteLine($"FastGemm float64 1024^3, 2 threads: {gemmFlops / gemmWall / 1e9:F1} GFLOP/s wall, {gemmFlops / gemmCpu / 1e9:F1} GFLOP/s per CPU-second; load average {LoadAverage()}");
-        Console.WriteLine("| model | tokens/step | model GFLOP/step (GEMM part) | tokens/s (wall) | cores used | GFLOP/s wall | of GEMM rate (wall) | GFLOP/CPU-s | of GEMM rate (CPU) | time in GEMM |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine($"FastGemm float64 1024^3, 2 threads: {gemmFlops / gemm.Wall / 1e9:F1} GFLOP/s wall, {gemmFlops / gemm.Cpu / 1e9:F1} GFLOP/s per CPU-second; load average {LoadAverage()}; GC: server {System.Runtime.GCSettings.IsServerGC}, latency {System.Runtime.GCSettings.LatencyMode}");
+        Console.WriteLine("| model | mode | tokens/step | model GFLOP/step (GEMM part) | tokens/s (wall) | cores used | sys share of CPU | GFLOP/s wall | of GEMM rate (wall) | GFLOP/CPU-s | of GEMM rate (CPU) | MB allocated/step |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var name in new[] { "attention", "h3" })
         {
-            var step = TrainingStep.Create(name);
             var (flops, gemmPart) = TrainingStep.Count(name);
-            long ticks0 = TrainingStep.GemmTicks;
-            var clock = Stopwatch.StartNew();
-            var (wall, cpu) = Best(me, repeats, () => step.Run());
-            double gemmShare = (TrainingStep.GemmTicks - ticks0) / (double)Stopwatch.Frequency / clock.Elapsed.TotalSeconds;
-            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"| {name} | {step.Tokens} | {flops / 1e9:F3} ({gemmPart / 1e9:F3}) | {step.Tokens / wall:F0} | {cpu / wall:F2} | {flops / wall / 1e9:F2} | {100 * (flops / wall) / (gemmFlops / gemmWall):F1} % | {flops / cpu / 1e9:F2} | {100 * (flops / cpu) / (gemmFlops / gemmCpu):F1} % | {100 * gemmShare:F0} % |"));
+            foreach (var mode in modes)
+            {
+                var step = TrainingStep.Create(name, mode);
+                var r = Best(me, repeats, () => step.Run());
+                Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"| {name} | {mode} | {step.Tokens} | {flops / 1e9:F3} ({gemmPart / 1e9:F3}) | {step.Tokens / r.Wall:F0} | {r.Cpu / r.Wall:F2} | {100 * r.Sys / r.Cpu:F0} % | {flops / r.Wall / 1e9:F2} | {100 * (flops / r.Wall) / (gemmFlops / gemm.Wall):F1} % | {flops / r.Cpu / 1e9:F2} | {100 * (flops / r.Cpu) / (gemmFlops / gemm.Cpu):F1} % | {r.Bytes / 1e6:F1} |"));
+            }
         }
         Console.WriteLine($"load average at the end {LoadAverage()}");
     }
 
     private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 
-    /// <summary>(best wall seconds, CPU seconds of that repeat); one warm-up call first.</summary>
-    private static (double Wall, double Cpu) Best(Process me, int repeats, Action body)
+    /// <summary>(best wall seconds, and of that repeat: CPU seconds, system CPU seconds, bytes allocated); two warm-up calls first.</summary>
+    private static (double Wall, double Cpu, double Sys, long Bytes) Best(Process me, int repeats, Action body)
     {
         body();
-        (double Wall, double Cpu) best = (double.MaxValue, 0);
+        body();
+        (double Wall, double Cpu, double Sys, long Bytes) best = (double.MaxValue, 0, 0, 0);
         for (int r = 0; r < repeats; r++)
         {
             me.Refresh();
             var cpu0 = me.TotalProcessorTime;
+            var sys0 = me.PrivilegedProcessorTime;
+            long bytes0 = GC.GetTotalAllocatedBytes(true);
             var clock = Stopwatch.StartNew();
             body();
             double wall = clock.Elapsed.TotalSeconds;
+            long bytes = GC.GetTotalAllocatedBytes(true) - bytes0;
             me.Refresh();
             double cpu = (me.TotalProcessorTime - cpu0).TotalSeconds;
-            if (wall < best.Wall) best = (wall, cpu);
+            double sys = (me.PrivilegedProcessorTime - sys0).TotalSeconds;
+            if (wall < best.Wall) best = (wall, cpu, sys, bytes);
         }
         return best;
     }

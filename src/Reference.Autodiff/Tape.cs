@@ -101,7 +101,24 @@ public static class Tape
     }
 
     /// <summary>Back-propagates from <paramref name="root"/>; see the type's documentation.</summary>
-    public static void Backward(Variable root, Tensor<double>? seed = null)
+    public static void Backward(Variable root, Tensor<double>? seed = null) => Propagate(root, seed, null);
+
+    /// <summary>
+    /// Back-propagates from <paramref name="root"/> like <see cref="Backward"/>, but returns the cotangent
+    /// of every leaf that requires grad and was reached (summed over its uses, in the same order
+    /// Backward adds them) instead of accumulating into <see cref="Variable.Grad"/>, which stays
+    /// untouched (torch.autograd.grad). Data-parallel training runs one such pass per micro-batch on
+    /// its own thread and sums the results in a fixed order (<see cref="DataParallelStep"/>). Inside a
+    /// <see cref="TensorArena"/> scope the returned tensors are the arena's (valid until its Reset).
+    /// </summary>
+    public static Dictionary<Variable, Tensor<double>> Gradients(Variable root, Tensor<double>? seed = null)
+    {
+        var leaves = new Dictionary<Variable, Tensor<double>>(ReferenceEqualityComparer.Instance);
+        Propagate(root, seed, leaves);
+        return leaves;
+    }
+
+    private static void Propagate(Variable root, Tensor<double>? seed, Dictionary<Variable, Tensor<double>>? leaves)
     {
         ArgumentNullException.ThrowIfNull(root);
         if (!root.RequiresGrad)
@@ -117,7 +134,7 @@ public static class Tape
 
         if (root.IsLeaf)
         {
-            Accumulate(root, seed);
+            Accumulate(root, seed, leaves);
             return;
         }
 
@@ -135,9 +152,9 @@ public static class Tape
                 {
                     any = true;
                     outputGrads[o] = g;
-                    if (output.RetainsGrad) Accumulate(output, g);
+                    if (output.RetainsGrad) Accumulate(output, g, null);
                 }
-                else outputGrads[o] = Tensor<double>.Zeros(output.Value.ShapeArray);
+                else outputGrads[o] = TensorArena.Zeros(output.Value.ShapeArray);
             }
             if (!any) continue;
 
@@ -150,23 +167,38 @@ public static class Tape
                 var input = node.Inputs[i];
                 var g = inputGrads[i];
                 if (g is null || !input.RequiresGrad) continue;
-                if (input.IsLeaf) Accumulate(input, g);
+                if (input.IsLeaf) Accumulate(input, g, leaves);
                 else if (grads.TryGetValue(input, out var existing)) grads[input] = Sum(existing, g);
                 else grads[input] = g;
             }
         }
     }
 
-    /// <summary>Leaf accumulation: the first gradient is copied (VJPs may share buffers), later ones are added in place.</summary>
-    private static void Accumulate(Variable v, Tensor<double> g)
+    /// <summary>
+    /// Leaf accumulation: the first gradient is copied (VJPs may share buffers), later ones are added in place.
+    /// Into <paramref name="leaves"/> when given (copies from the current arena), else into <see cref="Variable.Grad"/>
+    /// (a plain array: it outlives any arena).
+    /// </summary>
+    private static void Accumulate(Variable v, Tensor<double> g, Dictionary<Variable, Tensor<double>>? leaves)
     {
+        if (leaves is not null)
+        {
+            if (leaves.TryGetValue(v, out var sum)) TensorPrimitives.Add(sum.Data, g.Data, sum.Data);
+            else
+            {
+                var copy = TensorArena.Uninitialized(g.ShapeArray);
+                g.Data.CopyTo(copy.Data, 0);
+                leaves[v] = copy;
+            }
+            return;
+        }
         if (v.Grad is null) v.Grad = g.Clone();
         else TensorPrimitives.Add(v.Grad.Data, g.Data, v.Grad.Data);
     }
 
     private static Tensor<double> Sum(Tensor<double> a, Tensor<double> b)
     {
-        var result = Tensor<double>.Zeros(a.ShapeArray);
+        var result = TensorArena.Zeros(a.ShapeArray);
         TensorPrimitives.Add(a.Data, b.Data, result.Data);
         return result;
     }

@@ -114,13 +114,13 @@ public static partial class Ops
 
     public static Variable Square(Variable a) => Pow(a, 2.0);
 
-    internal static Tensor<double> Like(Tensor<double> t) => Tensor<double>.Zeros(t.ShapeArray);
+    /// <summary>A zero tensor of t's shape (from the current <see cref="TensorArena"/>, else the heap).</summary>
+    internal static Tensor<double> Like(Tensor<double> t) => TensorArena.Zeros(t.ShapeArray);
 
     /// <summary>A tensor of t's shape with uninitialized contents, for results that are fully overwritten (skips zeroing large buffers).</summary>
     internal static Tensor<double> Empty(Tensor<double> t) => Empty(t.ShapeArray);
 
-    internal static Tensor<double> Empty(int[] shape) =>
-        new(GC.AllocateUninitializedArray<double>((int)Shapes.ElementCount(shape, nameof(shape))), shape);
+    internal static Tensor<double> Empty(int[] shape) => TensorArena.Uninitialized(shape);
 
     internal static Tensor<double> Negate(Tensor<double> t)
     {

@@ -14,7 +14,7 @@ public static class Broadcasting
     public static Tensor<double> Expand(Tensor<double> t, ReadOnlySpan<int> shape)
     {
         if (t.Shape.SequenceEqual(shape)) return t;
-        var result = Tensor<double>.Zeros(shape.ToArray());
+        var result = TensorArena.Zeros(shape.ToArray());
         Shapes.GatherStrided<double>(t.Data, Shapes.BroadcastStrides(t.Shape, shape), shape, result.Data);
         return result;
     }
@@ -26,7 +26,7 @@ public static class Broadcasting
     public static Tensor<double> ReduceTo(Tensor<double> g, ReadOnlySpan<int> shape)
     {
         if (g.Shape.SequenceEqual(shape)) return g;
-        var result = Tensor<double>.Zeros(shape.ToArray());
+        var result = TensorArena.Zeros(shape.ToArray());
         var target = g.Shape;
         int rank = target.Length;
         if (g.Length == 0) return result;

@@ -46,7 +46,7 @@ public static partial class Ops
         {
             var gx = Like(x.Value);
             var gw = Like(w.Value);
-            var gb = bias is null ? null : Tensor<double>.Zeros(ch);
+            var gb = bias is null ? null : TensorArena.Zeros(ch);
             for (int b = 0; b < bsz; b++)
                 for (int t = 0; t < len; t++)
                     for (int c = 0; c < ch; c++)

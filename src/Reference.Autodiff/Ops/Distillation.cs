@@ -48,7 +48,7 @@ public static partial class Ops
         var kept = rows is null ? null : (bool[])rows.Clone();
         return Function.Apply("distillation_kl", [studentLogits], output, g =>
         {
-            var gz = Tensor<double>.Zeros(n, c);
+            var gz = TensorArena.Zeros(n, c);
             for (int i = 0; i < n; i++)
             {
                 if (kept is not null && !kept[i]) continue;

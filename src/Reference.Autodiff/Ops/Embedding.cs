@@ -21,13 +21,13 @@ public static partial class Ops
         for (int i = 0; i < ids.Length; i++)
             if ((uint)ids[i] >= (uint)v)
                 throw new ArgumentOutOfRangeException(nameof(ids), $"ids[{i}] = {ids[i]} is outside [0, {v}).");
-        var y = Tensor<double>.Zeros([.. idsShape, d]);
+        var y = TensorArena.Zeros([.. idsShape, d]);
         for (int i = 0; i < ids.Length; i++)
             weight.Value.Data.AsSpan(ids[i] * d, d).CopyTo(y.Data.AsSpan(i * d, d));
         var saved = (int[])ids.Clone();
         return Function.Apply("embedding", [weight], y, g =>
         {
-            var gw = Tensor<double>.Zeros(v, d);
+            var gw = TensorArena.Zeros(v, d);
             for (int i = 0; i < saved.Length; i++)
             {
                 var row = gw.Data.AsSpan(saved[i] * d, d);

@@ -56,7 +56,7 @@ public static partial class Ops
         var saved = (int[])targets.Clone();
         return Function.Apply("cross_entropy", [logits], output, g =>
         {
-            var gz = Tensor<double>.Zeros(n, c);
+            var gz = TensorArena.Zeros(n, c);
             for (int i = 0; i < n; i++)
             {
                 if (saved[i] == ignoreIndex) continue;

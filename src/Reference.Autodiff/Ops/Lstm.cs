@@ -71,7 +71,7 @@ public static partial class Ops
         var tcs = new double[rows * hid];      // tanh(c_t)
         var hPrev = new double[rows * hid];    // h_{t-1} as seen by step t
         var cPrev = new double[rows * hid];    // c_{t-1}
-        var outY = Tensor<double>.Zeros(bsz, len, hid);
+        var outY = TensorArena.Zeros(bsz, len, hid);
         var h = h0 is null ? new double[bsz * hid] : (double[])h0.Value.Data.Clone();
         var c = c0 is null ? new double[bsz * hid] : (double[])c0.Value.Data.Clone();
         var gates = new double[bsz * g4];
@@ -153,16 +153,16 @@ public static partial class Ops
                 }
                 GemmRaw(false, false, bsz, hid, g4, dAt, g4, wh, hid, 0.0, dh, hid);
             }
-            var gx = Tensor<double>.Zeros(bsz, len, inF);
-            var gwi = Tensor<double>.Zeros(g4, inF);
-            var gwh = Tensor<double>.Zeros(g4, hid);
+            var gx = TensorArena.Zeros(bsz, len, inF);
+            var gwi = TensorArena.Zeros(g4, inF);
+            var gwh = TensorArena.Zeros(g4, hid);
             if (rows > 0 && inF > 0)
             {
                 if (x.RequiresGrad) GemmRaw(false, false, rows, inF, g4, dA, g4, wi, inF, 0.0, gx.Data, inF);
                 if (wIh.RequiresGrad) GemmRaw(true, false, g4, inF, rows, dA, g4, xs, inF, 0.0, gwi.Data, inF);
             }
             if (rows > 0 && wHh.RequiresGrad) GemmRaw(true, false, g4, hid, rows, dA, g4, hPrev, hid, 0.0, gwh.Data, hid);
-            var gb = Tensor<double>.Zeros(g4);
+            var gb = TensorArena.Zeros(g4);
             for (int r = 0; r < rows; r++) TensorPrimitives.Add(gb.Data, dA.AsSpan(r * g4, g4), gb.Data);
             var result = new List<Tensor<double>?> { gx, gwi, gwh };
             if (bIh is not null) result.Add(gb);

@@ -35,7 +35,16 @@ public static partial class Ops
     internal static Tensor<double> Gemm(Tensor<double> a, Tensor<double> b, bool transA, bool transB)
     {
         long start = Stopwatch.GetTimestamp();
-        var c = Tape.FastKernels ? FastGemm.MatMul(a, b, transA, transB) : NaiveGemm.MatMul(a, b, transA, transB);
+        Tensor<double> c;
+        if (Tape.FastKernels && a.Rank >= 2 && b.Rank >= 2)
+        {
+            // Output [..., m, n] from the current arena (batch axes broadcast as numpy.matmul); MatMulInto checks the shapes.
+            int m = transA ? a.Dim(-1) : a.Dim(-2), n = transB ? b.Dim(-2) : b.Dim(-1);
+            c = TensorArena.Uninitialized([.. Shapes.Broadcast(a.Shape[..^2], b.Shape[..^2]), m, n]);
+            if ((transA ? a.Dim(-2) : a.Dim(-1)) == 0) Array.Clear(c.Data);   // an empty sum: C = 0 (the kernel would scale stale data)
+            else FastGemm.MatMulInto(c, a, b, transA, transB);
+        }
+        else c = Tape.FastKernels ? FastGemm.MatMul(a, b, transA, transB) : NaiveGemm.MatMul(a, b, transA, transB);
         GemmTicks += Stopwatch.GetTimestamp() - start;
         GemmFlops += 2.0 * c.Length * (transA ? a.Dim(-2) : a.Dim(-1));
         return c;

@@ -30,7 +30,7 @@ public static partial class Ops
         var inShape = x.Value.ShapeArray;
         int n = inShape[axis];
         var (outer, inner) = OuterInner(inShape, axis);
-        var y = Tensor<double>.Zeros(ReducedShape(inShape, axis, keepDim));
+        var y = TensorArena.Zeros(ReducedShape(inShape, axis, keepDim));
         for (int o = 0; o < outer; o++)
         {
             var acc = y.Data.AsSpan(o * inner, inner);
@@ -39,7 +39,7 @@ public static partial class Ops
         }
         return Function.Apply("sum_axis", [x], y, g =>
         {
-            var gx = Tensor<double>.Zeros(inShape);
+            var gx = TensorArena.Zeros(inShape);
             for (int o = 0; o < outer; o++)
                 for (int k = 0; k < n; k++)
                     g.Data.AsSpan(o * inner, inner).CopyTo(gx.Data.AsSpan((o * n + k) * inner, inner));

@@ -46,7 +46,7 @@ public static partial class Ops
         var inShape = x.Value.ShapeArray;
         return Function.Apply("slice", [x], y, g =>
         {
-            var gx = Tensor<double>.Zeros(inShape);
+            var gx = TensorArena.Zeros(inShape);
             var (outer, inner) = OuterInner(inShape, axis);
             for (int o = 0; o < outer; o++)
                 g.Data.AsSpan(o * length * inner, length * inner)
@@ -73,7 +73,7 @@ public static partial class Ops
                 throw new ArgumentException($"xs[{t}] has shape {Shapes.Format(s)}, expected {Shapes.Format(xs[0].Shape)} except on axis {axis}.", nameof(xs));
             outShape[axis] += s[axis];
         }
-        var y = Tensor<double>.Zeros(outShape);
+        var y = TensorArena.Zeros(outShape);
         var (outer, inner) = OuterInner(outShape, axis);
         int offset = 0;
         var starts = new int[xs.Length];

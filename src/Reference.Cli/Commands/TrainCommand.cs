@@ -33,10 +33,12 @@ public static class TrainCommand
         var clip = new Option<double>("--clip") { Description = "Global gradient-norm clip (0: none).", DefaultValueFactory = _ => 1.0, HelpName = "NORM" };
         var tier = new Option<string>("--tier") { Description = "naive (float64 definitions, bit-reproducible) or fast.", DefaultValueFactory = _ => "fast", HelpName = "naive|fast" };
         var outDir = new Option<string>("--out") { Description = "Output directory (log, curves, checkpoint).", DefaultValueFactory = _ => "train-out", HelpName = "DIR" };
+        var microBatches = new Option<int>("--micro-batches") { Description = "Micro-batches per step, each on its own tape, gradients summed in order (data parallelism; changes the arithmetic by float reassociation only; part of the run's identity).", DefaultValueFactory = _ => 2, HelpName = "N" };
+        var threads = new Option<int>("--threads") { Description = "Micro-batches computed at once (0: every core); does not change results.", DefaultValueFactory = _ => 0, HelpName = "N" };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --out.", Arity = ArgumentArity.Zero };
         var command = new Command("train", "Train a backbone built from registered operators on a synthetic task (MAD, MQAR, H3), with checkpoints and --resume.")
         {
-            task, taskOptions, model, steps, lr, weightDecay, batch, seed, evalEvery, checkpointEvery, warmup, minLr, clip, tier, outDir, resume,
+            task, taskOptions, model, steps, lr, weightDecay, batch, seed, evalEvery, checkpointEvery, warmup, minLr, clip, tier, outDir, resume, microBatches, threads,
         };
         command.SetAction(parse =>
         {
@@ -63,7 +65,8 @@ public static class TrainCommand
                     throw new CliException("task compression is scored by MAD through an encoder-decoder reading the last position, which the backbone does not have; a causal model scoring its own inputs would be trivial (docs/tasks.md).");
                 synthetic = TaskCatalog.Create(taskName, settings);
                 var options = new TrainOptions(parse.GetValue(steps), parse.GetValue(lr), parse.GetValue(weightDecay), parse.GetValue(batch), parse.GetValue(seed),
-                    parse.GetValue(evalEvery), parse.GetValue(checkpointEvery), parse.GetValue(warmup), parse.GetValue(minLr), parse.GetValue(clip), tierName == "fast");
+                    parse.GetValue(evalEvery), parse.GetValue(checkpointEvery), parse.GetValue(warmup), parse.GetValue(minLr), parse.GetValue(clip), tierName == "fast",
+                    MicroBatches: parse.GetValue(microBatches), Threads: parse.GetValue(threads));
                 // Build the model once now, so an operator that cannot be a mixer is reported before anything is written.
                 _ = BackboneModel.Create(spec, synthetic.Vocabulary, synthetic.InputLength, options.Seed + 1);
                 string dir = parse.GetValue(outDir)!;

@@ -40,10 +40,14 @@ public sealed class Rotary(double theta = 10000.0)
     /// <summary>cos and sin [L, 1, K] of positions 0 .. L - 1 (broadcast over batch and heads), kept per (L, K).</summary>
     private (Variable Cos, Variable Sin) Table(int length, int k)
     {
-        if (tables.TryGetValue((length, k), out var t)) return t;
-        t = Angles(0, length, k);
-        tables[(length, k)] = t;
-        return t;
+        // Locked: data-parallel training runs the forward of several micro-batches at once.
+        lock (tables)
+        {
+            if (tables.TryGetValue((length, k), out var t)) return t;
+            t = Angles(0, length, k);
+            tables[(length, k)] = t;
+            return t;
+        }
     }
 
     /// <summary>cos and sin [L, 1, K] of positions offset .. offset + L - 1.</summary>

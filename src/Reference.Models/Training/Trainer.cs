@@ -29,7 +29,7 @@ namespace Reference.Models;
 public sealed record TrainOptions(
     int Steps = 1000, double LearningRate = 1e-3, double WeightDecay = 0.0, int Batch = 32, ulong Seed = 0,
     int EvalEvery = 100, int CheckpointEvery = 0, double WarmupFraction = 0.1, double MinLrRatio = 0.0, double ClipNorm = 1.0,
-    bool FastTier = true, int EvalBatch = 128)
+    bool FastTier = true, int EvalBatch = 128, int MicroBatches = 1, int Threads = 0)
 {
     internal void Validate()
     {
@@ -44,14 +44,25 @@ public sealed record TrainOptions(
         if (!(MinLrRatio is >= 0 and <= 1)) throw Bad("min-lr-ratio", $"must be in [0, 1], got {MinLrRatio}");
         if (!(ClipNorm >= 0)) throw Bad("clip", $"must be >= 0 (0: no clipping), got {ClipNorm}");
         if (EvalBatch < 1) throw Bad("eval-batch", $"must be >= 1, got {EvalBatch}");
+        if (MicroBatches < 1) throw Bad("micro-batches", $"must be >= 1, got {MicroBatches}");
+        if (Threads < 0) throw Bad("threads", $"must be >= 0 (0: every core), got {Threads}");
     }
 
     /// <summary>The options that define the run (everything a resumed run must share), as JSON.</summary>
-    internal string Identity() => new JsonObject
+    /// <remarks>
+    /// The micro-batch count changes the arithmetic (see <see cref="DataParallelStep"/>), so it is part of the
+    /// identity (left out when 1, so checkpoints written before it existed still resume); the thread count is not.
+    /// </remarks>
+    internal string Identity()
     {
-        ["steps"] = Steps, ["lr"] = LearningRate, ["weight_decay"] = WeightDecay, ["batch"] = Batch, ["seed"] = Seed,
-        ["warmup"] = WarmupFraction, ["min_lr_ratio"] = MinLrRatio, ["clip"] = ClipNorm, ["tier"] = FastTier ? "fast" : "naive",
-    }.ToJsonString();
+        var o = new JsonObject
+        {
+            ["steps"] = Steps, ["lr"] = LearningRate, ["weight_decay"] = WeightDecay, ["batch"] = Batch, ["seed"] = Seed,
+            ["warmup"] = WarmupFraction, ["min_lr_ratio"] = MinLrRatio, ["clip"] = ClipNorm, ["tier"] = FastTier ? "fast" : "naive",
+        };
+        if (MicroBatches != 1) o["micro_batches"] = MicroBatches;
+        return o.ToJsonString();
+    }
 }
 
 /// <summary>One line of the log: a training step, or an evaluation.</summary>
@@ -162,6 +173,7 @@ public sealed class Trainer
         var targets = new int[b * t];
         int checkpointEvery = Options.CheckpointEvery > 0 ? Options.CheckpointEvery : Options.EvalEvery > 0 ? Options.EvalEvery : Options.Steps;
         var order = new EpochOrder(train.Count, Options.Seed);
+        var parallel = new BatchSteps(model, Options.MicroBatches, Options.Threads, b, t);
         using var tier = Options.FastTier ? Tape.UseFastKernels() : default;
         var clock = Stopwatch.StartNew();
         for (int step = start; step < Options.Steps; step++)
@@ -174,13 +186,12 @@ public sealed class Trainer
             }
             optimizer.Lr = Options.LearningRate * LrSchedule.LinearWarmupCosineDecay(step, warmup, Options.Steps, Options.MinLrRatio);
             optimizer.ZeroGrad();
-            var loss = Ops.CrossEntropy(model.Logits(inputs, b, t), targets, SyntheticTask.IgnoreIndex);
-            loss.Backward();
+            double loss = parallel.Run(inputs, targets);
             double norm = Options.ClipNorm > 0 ? GradClip.ClipGradNorm(model.Parameters(), Options.ClipNorm) : double.NaN;
             optimizer.Step();
             double seconds = clock.Elapsed.TotalSeconds;
             clock.Restart();
-            Emit(new TrainRecord(step + 1, loss.Item(), optimizer.Lr, norm, b * t / Math.Max(seconds, 1e-9)), log, records);
+            Emit(new TrainRecord(step + 1, loss, optimizer.Lr, norm, b * t / Math.Max(seconds, 1e-9)), log, records);
             bool last = step + 1 == Options.Steps;
             if (Options.EvalEvery > 0 && (step + 1) % Options.EvalEvery == 0 || last)
             {
@@ -359,6 +370,64 @@ public sealed class Trainer
         string task = file.Metadata.TryGetValue("task", out var t) ? t : "";
         int colon = task.IndexOf(':', StringComparison.Ordinal);
         return new TrainedCheckpoint(model, colon > 0 ? task[..colon] : task, task, int.Parse(Meta("step"), CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// Forward and backward of one batch [B, T] split into micro-batches of consecutive sequences
+    /// (sizes as equal as possible, the first ones larger), each on its own tape and arena, summed in order
+    /// (<see cref="DataParallelStep"/>). One micro-batch: the cross-entropy's mean over the scored tokens,
+    /// exactly the single-tape step. Several: micro-batch i contributes its summed cross-entropy times 1/N,
+    /// N the scored tokens of the whole batch, so the losses and gradients add up to the same mean (up to
+    /// float reassociation).
+    /// </summary>
+    public sealed class BatchSteps
+    {
+        private readonly BackboneModel model;
+        private readonly DataParallelStep step;
+        private readonly int length;
+        private readonly (int Start, int Count, int[] Inputs, int[] Targets)[] slices;
+
+        public BatchSteps(BackboneModel model, int microBatches, int threads, int batch, int length)
+        {
+            ArgumentNullException.ThrowIfNull(model);
+            ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+            ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
+            this.model = model;
+            this.length = length;
+            int m = Math.Min(microBatches, batch);
+            step = new DataParallelStep(model.Parameters(), m, threads);
+            slices = new (int, int, int[], int[])[m];
+            for (int i = 0; i < m; i++)
+            {
+                int start = (int)((long)i * batch / m), end = (int)((long)(i + 1) * batch / m);
+                slices[i] = (start, end - start, new int[(end - start) * length], new int[(end - start) * length]);
+            }
+        }
+
+        /// <summary>The data-parallel step (micro-batch count, threads, arenas).</summary>
+        public DataParallelStep Step => step;
+
+        /// <summary>Sets the model's gradients for the batch <paramref name="inputs"/>, <paramref name="targets"/> [B T]; returns the loss.</summary>
+        public double Run(int[] inputs, int[] targets)
+        {
+            ArgumentNullException.ThrowIfNull(inputs);
+            ArgumentNullException.ThrowIfNull(targets);
+            if (slices.Length == 1)
+                return step.Run(_ => Ops.CrossEntropy(model.Logits(inputs, slices[0].Count, length), targets, SyntheticTask.IgnoreIndex));
+            int scored = 0;
+            foreach (int target in targets) if (target != SyntheticTask.IgnoreIndex) scored++;
+            double weight = 1.0 / scored;
+            foreach (var (start, count, x, y) in slices)
+            {
+                inputs.AsSpan(start * length, count * length).CopyTo(x);
+                targets.AsSpan(start * length, count * length).CopyTo(y);
+            }
+            return step.Run(i =>
+            {
+                var (_, count, x, y) = slices[i];
+                return Ops.CrossEntropy(model.Logits(x, count, length), y, SyntheticTask.IgnoreIndex, reduction: Reduction.Sum) * weight;
+            });
+        }
     }
 
     /// <summary>The data order: epoch e is a permutation of the train split from SplitMix64(EpochSeed(e)).</summary>

@@ -14,6 +14,16 @@ public static class AttentionOps
     public static Variable Softmax(Variable q, Variable k, Variable v, SoftmaxAttentionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(q); ArgumentNullException.ThrowIfNull(k); ArgumentNullException.ThrowIfNull(v);
+        if (Tape.FastKernels && q.Rank == 4 && SoftmaxAttention.BackwardFastSupports(options, q.Shape[1]))
+        {
+            // Fast tier: the tiled float64 forward with its log-sum-exp, and the GEMM backward that recomputes P from it.
+            var r = SoftmaxAttention.ForwardFastWithStats(q.Value, k.Value, v.Value, options);
+            return Function.Apply("attention.softmax", [q, k, v], r.Out, gy =>
+            {
+                var g = SoftmaxAttention.BackwardFast(q.Value, k.Value, v.Value, r.Out, r.Lse, gy, options);
+                return [g.Dq, g.Dk, g.Dv];
+            });
+        }
         var y = SoftmaxAttention.Forward(q.Value, k.Value, v.Value, options);
         return Function.Apply("attention.softmax", [q, k, v], y, gy =>
         {

@@ -32,6 +32,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Reference.Core;
 using Reference.Core.Kernels;
+using Reference.Core.Linear;
 using Reference.Operators.Kernels;
 
 namespace Reference.Operators.Attention;
@@ -370,5 +371,86 @@ public static partial class SoftmaxAttention
             a = T.FusedMultiplyAdd(p2, Unsafe.Add(ref v2, c), a);
             Unsafe.Add(ref ar, c) = T.FusedMultiplyAdd(p3, Unsafe.Add(ref v3, c), a);
         }
+    }
+}
+
+public static partial class SoftmaxAttention
+{
+    /// <summary>True when <see cref="BackwardFast"/> covers these options (no sinks; the gate is not an option here).</summary>
+    public static bool BackwardFastSupports(SoftmaxAttentionOptions? options, int hq) => ResolveSinks(options, hq) is null;
+
+    /// <summary>
+    /// Fast-tier VJP of <see cref="Forward"/> in float64 (no sinks, no gate), from the forward's output
+    /// <paramref name="o"/> and log-sum-exp <paramref name="lse"/> [B, Hq, L] (<see cref="ForwardFastWithStats{T}"/>),
+    /// as FlashAttention-2's backward recomputes P instead of storing it: per (batch, query head), with
+    /// FastGemm products on the work item's thread,
+    ///   S = scale Q K^T,  P = exp(S - lse) on the live keys (0 elsewhere),  dV += P^T dO,  dP = dO V^T,
+    ///   dS = scale P o (dP - rowsum(dO o O)),  dQ = dS K,  dK += dS^T Q
+    /// (rowsum(dO o O) = rowsum(P o dP) of <see cref="Backward"/>). Items are (batch, kv head) pairs, their query
+    /// heads in ascending order, so dK and dV of a kv head are summed in a fixed order whatever the thread count.
+    /// The products span the full L x L square (the masked half is zero work wasted for the simplicity of one GEMM).
+    /// </summary>
+    public static SoftmaxAttentionGradients BackwardFast(Tensor<double> q, Tensor<double> k, Tensor<double> v, Tensor<double> o,
+        Tensor<double> lse, Tensor<double> dOut, SoftmaxAttentionOptions? options = null, int maxThreads = 0)
+    {
+        var (b, hq, l, kd, hkv, vd) = Check(q, k, v);
+        Shapes.Same(dOut, [b, hq, l, vd], nameof(dOut));
+        Shapes.Same(o, [b, hq, l, vd], nameof(o));
+        Shapes.Same(lse, [b, hq, l], nameof(lse));
+        if (!BackwardFastSupports(options, hq)) throw new ArgumentException("BackwardFast does not take attention sinks; use Backward.", nameof(options));
+        double scale = ResolveScale(options, kd);
+        var (window, ahead) = ResolveMask(options, l);
+        int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
+        var dq = new Tensor<double>(GC.AllocateUninitializedArray<double>(q.Length), q.ShapeArray);
+        var dk = Tensor<double>.Zeros(k.ShapeArray);
+        var dv = Tensor<double>.Zeros(v.ShapeArray);
+        int group = hq / hkv;
+        Parallel.For(0, b * hkv, new ParallelOptions { MaxDegreeOfParallelism = threads }, item =>
+        {
+            int bi = item / hkv, kvh = item % hkv;
+            var s = System.Buffers.ArrayPool<double>.Shared.Rent(l * l);
+            var dp = System.Buffers.ArrayPool<double>.Shared.Rent(l * l);
+            try
+            {
+                int kOff = (bi * hkv + kvh) * l * kd, vOff = (bi * hkv + kvh) * l * vd;
+                var kh = k.Data.AsSpan(kOff, l * kd);
+                var vh = v.Data.AsSpan(vOff, l * vd);
+                for (int h = kvh * group; h < (kvh + 1) * group; h++)
+                {
+                    int qOff = (bi * hq + h) * l * kd, oOff = (bi * hq + h) * l * vd, rowOff = (bi * hq + h) * l;
+                    var qh = q.Data.AsSpan(qOff, l * kd);
+                    var doh = dOut.Data.AsSpan(oOff, l * vd);
+                    FastGemm.Multiply(false, true, l, l, kd, scale, qh, kd, kh, kd, 0.0, s, l, maxThreads: 1);
+                    for (int t = 0; t < l; t++)
+                    {
+                        int first = Math.Max(0, t - window + 1), last = Math.Min(l - 1, t + ahead);
+                        var row = s.AsSpan(t * l, l);
+                        row[..first].Clear();
+                        if (last + 1 < l) row[(last + 1)..].Clear();
+                        var live = row[first..(last + 1)];
+                        TensorPrimitives.Subtract(live, lse.Data[rowOff + t], live);
+                        TensorPrimitives.Exp(live, live);
+                    }
+                    FastGemm.Multiply(true, false, l, vd, l, 1.0, s, l, doh, vd, 1.0, dv.Data.AsSpan(vOff, l * vd), vd, maxThreads: 1);
+                    FastGemm.Multiply(false, true, l, l, vd, 1.0, doh, vd, vh, vd, 0.0, dp, l, maxThreads: 1);
+                    for (int t = 0; t < l; t++)
+                    {
+                        double rowDot = TensorPrimitives.Dot(doh.Slice(t * vd, vd), o.Data.AsSpan(oOff + t * vd, vd));
+                        var dpr = dp.AsSpan(t * l, l);
+                        TensorPrimitives.Subtract(dpr, rowDot, dpr);
+                        TensorPrimitives.Multiply(dpr, s.AsSpan(t * l, l), dpr);
+                        TensorPrimitives.Multiply(dpr, scale, dpr);
+                    }
+                    FastGemm.Multiply(false, false, l, kd, l, 1.0, dp, l, kh, kd, 0.0, dq.Data.AsSpan(qOff, l * kd), kd, maxThreads: 1);
+                    FastGemm.Multiply(true, false, l, kd, l, 1.0, dp, l, qh, kd, 1.0, dk.Data.AsSpan(kOff, l * kd), kd, maxThreads: 1);
+                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<double>.Shared.Return(s);
+                System.Buffers.ArrayPool<double>.Shared.Return(dp);
+            }
+        });
+        return new SoftmaxAttentionGradients(dq, dk, dv, null, null);
     }
 }

@@ -3,6 +3,7 @@
 // convolution for both SSMs, and a decoding step whose cost does not depend on the position.
 using System.Numerics;
 using Reference.Core;
+using Reference.Core.Fourier;
 using Reference.Core.Linear;
 using Reference.Operators.Convolution;
 
@@ -227,5 +228,164 @@ public static partial class H3
             for (int l = 0; l < length; l++)
                 for (int j = 0; j < dm; j++) c[(b * dm + j) * length + l] = tokens[(b * length + l) * dm + j];
         return c;
+    }
+}
+
+/// <summary>What the fast float64 training forward keeps for <see cref="H3.BackwardFast"/>: the intermediates, the SSM kernel, the shift taps.</summary>
+public sealed record H3FastIntermediates(H3Intermediates Values, Tensor<double> Kernel, Tensor<double> ShiftTaps);
+
+public static partial class H3
+{
+    /// <summary>
+    /// The float64 fast-tier forward of training (the tape's fast tier): the same stages as
+    /// <see cref="ForwardWithIntermediates"/> with FastGemm projections (bias first, product accumulated
+    /// onto it), both convolutions by <see cref="CausalConvolution.ForwardFast{T}"/> (the real-FFT route
+    /// from its threshold on), the S4D kernel by <see cref="S4D.KernelFast{T}"/>, TensorPrimitives for the
+    /// gate; keeps what <see cref="BackwardFast"/> needs so the backward does not run the forward again.
+    /// </summary>
+    public static H3FastIntermediates ForwardTrainingFast(H3Parameters p, Tensor<double> u, int maxThreads = 0)
+    {
+        var (batch, length) = CheckInput(p, u);
+        int dm = p.ModelWidth, hd = p.HeadDim, heads = p.Heads, rows = batch * length;
+        var q = TokenToChannelTensor(ProjectFast(u.Data, p.Wq, p.Bq, rows, dm, maxThreads), batch, dm, length);
+        var k = TokenToChannelTensor(ProjectFast(u.Data, p.Wk, p.Bk, rows, dm, maxThreads), batch, dm, length);
+        var v = TokenToChannelTensor(ProjectFast(u.Data, p.Wv, p.Bv, rows, dm, maxThreads), batch, dm, length);
+        var taps = ShiftSsm.Taps(p.Shift);
+        var kbar = CausalConvolution.ForwardFast(k, taps, p.Shift.SkipTensor(), maxThreads);
+        var kv = new Tensor<double>(new double[batch * hd * hd * heads * length], batch * hd * hd, heads, length);
+        for (int b = 0; b < batch; b++)
+            for (int d1 = 0; d1 < hd; d1++)
+                for (int d2 = 0; d2 < hd; d2++)
+                    for (int h = 0; h < heads; h++)
+                        TensorPrimitives.Multiply(kbar.Data.AsSpan((b * dm + h * hd + d1) * length, length),
+                            v.Data.AsSpan((b * dm + h * hd + d2) * length, length),
+                            kv.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length));
+        var kernel = S4D.KernelFast<double>(p.Ssm, length, p.Method, maxThreads);
+        var ys = CausalConvolution.ForwardFast(kv, kernel, p.Ssm.SkipTensor(), maxThreads);
+        var o = new Tensor<double>(new double[batch * dm * length], batch, dm, length);
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int d2 = 0; d2 < hd; d2++)
+                {
+                    var oc = o.Data.AsSpan((b * dm + h * hd + d2) * length, length);
+                    for (int d1 = 0; d1 < hd; d1++)
+                        TensorPrimitives.FusedMultiplyAdd(q.Data.AsSpan((b * dm + h * hd + d1) * length, length),
+                            ys.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length), oc, oc);
+                }
+        var output = new Tensor<double>(ProjectFast(ChannelToToken(o, batch, dm, length), p.Wo, p.Bo, rows, dm, maxThreads), batch, length, dm);
+        return new H3FastIntermediates(new H3Intermediates(q, k, v, kbar, kv, ys, o, output), kernel, taps);
+    }
+
+    /// <summary>
+    /// Fast-tier VJP of the layer from the saved forward: the stages of <see cref="Backward"/> in the same
+    /// order, with FastGemm for the projections' products, the convolutions' gradients by the correlation
+    /// theorem (<see cref="FftConvolution.CausalBackward{T}"/>, per sequence, kernel gradients summed over
+    /// the batch in order), and the S4D kernel's parameter gradients with powers carried by multiplication.
+    /// Equal to <see cref="Backward"/> up to float64 reassociation (checked by the tests).
+    /// </summary>
+    public static H3Gradients BackwardFast(H3Parameters p, Tensor<double> u, Tensor<double> dy, H3FastIntermediates saved, int maxThreads = 0)
+    {
+        ArgumentNullException.ThrowIfNull(saved);
+        var (batch, length) = CheckInput(p, u);
+        Shapes.Same(dy, u.Shape, nameof(dy));
+        int dm = p.ModelWidth, hd = p.HeadDim, heads = p.Heads, rows = batch * length;
+        var it = saved.Values;
+
+        var (doTok, dWo, dBo) = ProjectBackwardFast(ChannelToToken(it.O, batch, dm, length), p.Wo, dy.Data, rows, dm, maxThreads);
+        var dO = TokenToChannel(doTok, batch, dm, length);
+
+        var dq = new double[it.Q.Length];
+        var dys = new Tensor<double>(new double[it.Ys.Length], it.Ys.ShapeArray);
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int d1 = 0; d1 < hd; d1++)
+                    for (int d2 = 0; d2 < hd; d2++)
+                    {
+                        int ys = ((((b * hd + d1) * hd + d2) * heads) + h) * length;
+                        var dqc = dq.AsSpan((b * dm + h * hd + d1) * length, length);
+                        var doc = dO.AsSpan((b * dm + h * hd + d2) * length, length);
+                        TensorPrimitives.FusedMultiplyAdd(doc, it.Ys.Data.AsSpan(ys, length), dqc, dqc);
+                        TensorPrimitives.Multiply(doc, it.Q.Data.AsSpan((b * dm + h * hd + d1) * length, length), dys.Data.AsSpan(ys, length));
+                    }
+
+        var (dkv, dKernel, dSkip) = ConvolutionBackwardFast(it.KV, saved.Kernel, p.Ssm.D, dys, maxThreads);
+        int hm = p.Ssm.Channels * p.Ssm.Modes;
+        var ssmGrads = new S4DGradients(dkv, new double[hm], new double[hm], new double[hm], new double[hm],
+            new double[hm], new double[hm], new double[p.Ssm.Channels], dSkip);
+        S4D.KernelGradients(p.Ssm, dKernel, length, p.Method, ssmGrads, powersByMultiplication: true);
+
+        var dkbar = new double[it.KBar.Length];
+        var dv = new double[it.V.Length];
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int d1 = 0; d1 < hd; d1++)
+                    for (int d2 = 0; d2 < hd; d2++)
+                    {
+                        var g = dkv.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length);
+                        int kc = (b * dm + h * hd + d1) * length, vc = (b * dm + h * hd + d2) * length;
+                        TensorPrimitives.FusedMultiplyAdd(g, it.V.Data.AsSpan(vc, length), dkbar.AsSpan(kc, length), dkbar.AsSpan(kc, length));
+                        TensorPrimitives.FusedMultiplyAdd(g, it.KBar.Data.AsSpan(kc, length), dv.AsSpan(vc, length), dv.AsSpan(vc, length));
+                    }
+
+        var (dk, dTaps, dShiftSkip) = ConvolutionBackwardFast(it.K, saved.ShiftTaps, p.Shift.Skip, new Tensor<double>(dkbar, it.KBar.ShapeArray), maxThreads);
+        var shiftGrads = ShiftSsm.TapGradients(p.Shift, dTaps, dk, dShiftSkip);
+
+        var (duQ, dWq, dBq) = ProjectBackwardFast(u.Data, p.Wq, ChannelToToken(new Tensor<double>(dq, it.Q.ShapeArray), batch, dm, length), rows, dm, maxThreads);
+        var (duK, dWk, dBk) = ProjectBackwardFast(u.Data, p.Wk, ChannelToToken(dk, batch, dm, length), rows, dm, maxThreads);
+        var (duV, dWv, dBv) = ProjectBackwardFast(u.Data, p.Wv, ChannelToToken(new Tensor<double>(dv, it.V.ShapeArray), batch, dm, length), rows, dm, maxThreads);
+        TensorPrimitives.Add(duQ, duK, duQ);
+        TensorPrimitives.Add(duQ, duV, duQ);
+        return new H3Gradients(new Tensor<double>(duQ, u.ShapeArray), dWq, dBq, dWk, dBk, dWv, dBv, shiftGrads, ssmGrads, dWo, dBo);
+    }
+
+    /// <summary>x [rows, Dm] W^T + b, W [out, in]: b written first, the product accumulated onto it (FastGemm, beta 1).</summary>
+    private static double[] ProjectFast(double[] x, double[] w, double[] bias, int rows, int dm, int maxThreads)
+    {
+        var y = GC.AllocateUninitializedArray<double>(rows * dm);
+        for (int r = 0; r < rows; r++) bias.CopyTo(y, r * dm);
+        FastGemm.Multiply(false, true, rows, dm, dm, 1.0, x, dm, w, dm, 1.0, y, dm, maxThreads);
+        return y;
+    }
+
+    /// <summary>For y = x W^T + b: dx = dy W, dW = dy^T x (FastGemm), db = sum over rows of dy (rows in order).</summary>
+    private static (double[] Dx, double[] Dw, double[] Db) ProjectBackwardFast(double[] x, double[] w, double[] dy, int rows, int dm, int maxThreads)
+    {
+        var dx = GC.AllocateUninitializedArray<double>(rows * dm);
+        var dw = GC.AllocateUninitializedArray<double>(dm * dm);
+        var db = new double[dm];
+        FastGemm.Multiply(false, false, rows, dm, dm, 1.0, dy, dm, w, dm, 0.0, dx, dm, maxThreads);
+        FastGemm.Multiply(true, false, dm, dm, rows, 1.0, dy, dm, x, dm, 0.0, dw, dm, maxThreads);
+        for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, dy.AsSpan(r * dm, dm), db);
+        return (dx, dw, db);
+    }
+
+    /// <summary>
+    /// VJP of y = k * u + D u for u [S, C, L] (channel c of every sequence uses kernel k[c], Lk taps):
+    /// du = correlation of dy with k plus D dy, dk = sum over sequences (in order) of the correlation of
+    /// dy with u, dD = sum over sequences and time of dy u (as <see cref="CausalConvolution.Backward"/>).
+    /// </summary>
+    private static (Tensor<double> Du, double[] Dk, double[] Dd) ConvolutionBackwardFast(Tensor<double> u, Tensor<double> k, double[] skip,
+        Tensor<double> dy, int maxThreads)
+    {
+        int channels = k.Dim(0), kernelLength = k.Dim(1), length = u.Dim(-1), slab = channels * length, sequences = u.Length / slab;
+        var du = new Tensor<double>(GC.AllocateUninitializedArray<double>(u.Length), u.ShapeArray);
+        var dk = new double[channels * kernelLength];
+        var dkOne = sequences > 1 ? GC.AllocateUninitializedArray<double>(dk.Length) : dk;
+        var dd = new double[channels];
+        for (int s = 0; s < sequences; s++)
+        {
+            FftConvolution.CausalBackward<double>(dy.Data.AsSpan(s * slab, slab), u.Data.AsSpan(s * slab, slab), k.Data,
+                du.Data.AsSpan(s * slab, slab), s == 0 ? dk : dkOne, channels, length, kernelLength, maxThreads);
+            if (s > 0) TensorPrimitives.Add(dk, dkOne, dk);
+            for (int c = 0; c < channels; c++)
+            {
+                var g = dy.Data.AsSpan(s * slab + c * length, length);
+                var ur = u.Data.AsSpan(s * slab + c * length, length);
+                var dur = du.Data.AsSpan(s * slab + c * length, length);
+                TensorPrimitives.MultiplyAdd(g, skip[c], dur, dur);
+                dd[c] += TensorPrimitives.Dot(g, ur);
+            }
+        }
+        return (du, dk, dd);
     }
 }

@@ -152,12 +152,18 @@ public static partial class ShiftSsm
     public static ShiftSsmGradients Backward(ShiftSsmParameters p, Tensor<double> u, Tensor<double> dy)
     {
         var conv = CausalConvolution.Backward(u, Taps(p), p.SkipTensor(), dy);
+        return TapGradients(p, conv.Kernel.Data, conv.Input, conv.Skip!.Data);
+    }
+
+    /// <summary>The gradients of B and C from the taps' gradient dk [D, N] (see <see cref="Backward"/>), with du and dSkip passed through.</summary>
+    internal static ShiftSsmGradients TapGradients(ShiftSsmParameters p, double[] dTaps, Tensor<double> du, double[] dSkip)
+    {
         int n = p.StateSize;
         var db = new double[p.B.Length];
         var dc = new double[p.C.Length];
         for (int c = 0; c < p.Channels; c++)
         {
-            var dk = conv.Kernel.Data.AsSpan(c * n, n);
+            var dk = dTaps.AsSpan(c * n, n);
             for (int i = 0; i < n; i++)
             {
                 double accB = 0.0, accC = 0.0;
@@ -167,7 +173,7 @@ public static partial class ShiftSsm
                 dc[c * n + i] = accC;
             }
         }
-        return new ShiftSsmGradients(conv.Input, db, dc, conv.Skip!.Data);
+        return new ShiftSsmGradients(du, db, dc, dSkip);
     }
 
     private static void CheckState(ShiftSsmParameters p, ShiftSsmState state)

@@ -119,10 +119,14 @@ public static class SsmOps
     {
         ArgumentNullException.ThrowIfNull(u);
         ArgumentNullException.ThrowIfNull(p);
-        var y = StateSpace.H3.Forward(p.View(), u.Value);
+        // Inside Tape.UseFastKernels the fast float64 forward keeps its intermediates for the fast VJP;
+        // otherwise the naive definition (whose backward recomputes the forward).
+        var view = p.View();
+        var saved = Tape.FastKernels ? StateSpace.H3.ForwardTrainingFast(view, u.Value) : null;
+        var y = saved?.Values.Output ?? StateSpace.H3.Forward(view, u.Value);
         return Function.Apply("ssm.h3", [u, .. p.All], y, g =>
         {
-            var r = StateSpace.H3.Backward(p.View(), u.Value, g);
+            var r = saved is null ? StateSpace.H3.Backward(view, u.Value, g) : StateSpace.H3.BackwardFast(view, u.Value, g, saved);
             return [r.Input, Like(p.Wq, r.Wq), Like(p.Bq, r.Bq), Like(p.Wk, r.Wk), Like(p.Bk, r.Bk), Like(p.Wv, r.Wv), Like(p.Bv, r.Bv),
                 Like(p.Shift.B, r.Shift.B), Like(p.Shift.C, r.Shift.C), Like(p.Shift.Skip, r.Shift.Skip),
                 Like(p.Ssm.LogNegRealA, r.Ssm.LogNegRealA), Like(p.Ssm.ImagA, r.Ssm.ImagA), Like(p.Ssm.BRe, r.Ssm.BRe),

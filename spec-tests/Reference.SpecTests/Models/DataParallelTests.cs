@@ -1,0 +1,152 @@
+using Reference.Autodiff;
+using Reference.Autodiff.Optim;
+using Reference.Core;
+using Reference.Models;
+
+namespace Reference.SpecTests.Models;
+
+/// <summary>
+/// The training step's buffer reuse (TensorArena) and its data-parallel split (DataParallelStep via
+/// Trainer.BatchSteps), each against the plain single-tape step on a twin model (same spec and seed):
+/// the arena must not change a single bit, reused buffers must never alias live values (steps in a row
+/// with one arena equal steps with fresh ones), thread counts must not change a bit, and micro-batches
+/// must agree with the whole batch up to float reassociation.
+/// </summary>
+public sealed class DataParallelTests
+{
+    private const string Attention = """{"width": 16, "depth": 2, "block": {"mixer": {"operator": "attention.softmax", "heads": 2}, "channel_mixer": {"kind": "swiglu", "inner": 24}}}""";
+    private const string H3 = """{"width": 8, "depth": 1, "block": {"mixer": {"operator": "ssm.h3", "state_size": 4}, "channel_mixer": {"kind": "mlp", "inner": 16}}, "tied_head": true}""";
+    private const int Vocabulary = 11, Batch = 4, Length = 12;
+
+    private static (int[] Inputs, int[] Targets) Data(ulong seed)
+    {
+        var rng = new SplitMix64(seed);
+        var inputs = Enumerable.Range(0, Batch * Length).Select(_ => rng.NextInt(Vocabulary)).ToArray();
+        // Some positions unscored, unevenly over the micro-batches, so the 1/N weighting is exercised.
+        var targets = Enumerable.Range(0, Batch * Length).Select(i => i % 5 == 1 || i < 7 ? SyntheticTask.IgnoreIndex : rng.NextInt(Vocabulary)).ToArray();
+        return (inputs, targets);
+    }
+
+    /// <summary>Runs <paramref name="steps"/> AdamW steps with <paramref name="step"/>; returns per step the loss and every gradient.</summary>
+    private static List<(double Loss, double[][] Grads)> Train(BackboneModel model, int steps, Func<int[], int[], double> step, bool fast)
+    {
+        var optimizer = new AdamW(model.Parameters(), 1e-2, 0.9, 0.999, 1e-8, 0.01);
+        var result = new List<(double, double[][])>();
+        using var tier = fast ? Tape.UseFastKernels() : default;
+        for (int s = 0; s < steps; s++)
+        {
+            var (inputs, targets) = Data(100 + (ulong)s);
+            optimizer.ZeroGrad();
+            double loss = step(inputs, targets);
+            result.Add((loss, [.. model.Parameters().Select(p => (double[])p.Grad!.Data.Clone())]));
+            optimizer.Step();
+        }
+        return result;
+    }
+
+    private static double PlainStep(BackboneModel model, int[] inputs, int[] targets)
+    {
+        var loss = Ops.CrossEntropy(model.Logits(inputs, Batch, Length), targets, SyntheticTask.IgnoreIndex);
+        loss.Backward();
+        return loss.Item();
+    }
+
+    private static BackboneModel Model(string json) => BackboneModel.Create(ModelSpec.Parse(json), Vocabulary, Length, 3);
+
+    [Theory]
+    [InlineData(Attention, true)]
+    [InlineData(Attention, false)]
+    [InlineData(H3, true)]
+    public void Property_ArenaStepsInARowEqualThePlainTapeBitForBit(string json, bool fast)
+    {
+        // Three steps with one reused arena: step 2 and 3 run on buffers holding step 1's stale values,
+        // so any primitive that read an Empty buffer before writing it, or any value recycled while
+        // still live, would change a bit.
+        var reference = Model(json);
+        var expected = Train(reference, 3, (x, y) => PlainStep(reference, x, y), fast);
+        var arenaModel = Model(json);
+        var steps = new Trainer.BatchSteps(arenaModel, 1, 1, Batch, Length);
+        var actual = Train(arenaModel, 3, steps.Run, fast);
+        for (int s = 0; s < 3; s++)
+        {
+            Assert.Equal(expected[s].Loss, actual[s].Loss);
+            for (int p = 0; p < expected[s].Grads.Length; p++) Assert.Equal(expected[s].Grads[p], actual[s].Grads[p]);
+        }
+        Assert.All(steps.Step.Arenas, a => Assert.Equal(0, a.LentCount));
+    }
+
+    [Fact]
+    public void Property_ReusedArenaEqualsAFreshArenaEveryStep()
+    {
+        var reused = Model(Attention);
+        var steps = new Trainer.BatchSteps(reused, 2, 1, Batch, Length);
+        var a = Train(reused, 3, steps.Run, fast: true);
+        var fresh = Model(Attention);
+        var b = Train(fresh, 3, (x, y) => new Trainer.BatchSteps(fresh, 2, 1, Batch, Length).Run(x, y), fast: true);
+        for (int s = 0; s < 3; s++)
+        {
+            Assert.Equal(b[s].Loss, a[s].Loss);
+            for (int p = 0; p < a[s].Grads.Length; p++) Assert.Equal(b[s].Grads[p], a[s].Grads[p]);
+        }
+        // After the first step the arena serves every request from its pool.
+        var arena = steps.Step.Arenas[0];
+        long misses = arena.Misses;
+        using (Tape.UseFastKernels()) steps.Run(Data(9).Inputs, Data(9).Targets);
+        Assert.Equal(misses, arena.Misses);
+        Assert.True(arena.HeldElements > 0);
+    }
+
+    [Theory]
+    [InlineData(Attention)]
+    [InlineData(H3)]
+    public void Property_TwoThreadsEqualOneThreadBitForBit(string json)
+    {
+        var one = Model(json);
+        var a = Train(one, 2, new Trainer.BatchSteps(one, 2, 1, Batch, Length).Run, fast: true);
+        var two = Model(json);
+        var twoSteps = new Trainer.BatchSteps(two, 2, 2, Batch, Length);
+        Assert.Equal(2, twoSteps.Step.Threads);
+        var b = Train(two, 2, twoSteps.Run, fast: true);
+        for (int s = 0; s < 2; s++)
+        {
+            Assert.Equal(a[s].Loss, b[s].Loss);
+            for (int p = 0; p < a[s].Grads.Length; p++) Assert.Equal(a[s].Grads[p], b[s].Grads[p]);
+        }
+    }
+
+    [Theory]
+    [InlineData(Attention, 2)]
+    [InlineData(Attention, 3)]
+    [InlineData(H3, 4)]
+    public void Property_MicroBatchesEqualTheWholeBatchUpToReassociation(string json, int microBatches)
+    {
+        // One step from the same parameters: the loss and every gradient agree to float64 reassociation
+        // (sums over the batch split and re-added, the 1/N weight applied per micro-batch).
+        var whole = Model(json);
+        var expected = Train(whole, 1, (x, y) => PlainStep(whole, x, y), fast: true)[0];
+        var split = Model(json);
+        var actual = Train(split, 1, new Trainer.BatchSteps(split, microBatches, 2, Batch, Length).Run, fast: true)[0];
+        Assert.Equal(expected.Loss, actual.Loss, 1e-12);
+        for (int p = 0; p < expected.Grads.Length; p++)
+        {
+            double scale = expected.Grads[p].Max(Math.Abs) + 1e-300;
+            for (int i = 0; i < expected.Grads[p].Length; i++)
+                Assert.True(Math.Abs(expected.Grads[p][i] - actual.Grads[p][i]) <= 1e-12 * scale,
+                    $"parameter {p} element {i}: {expected.Grads[p][i]} vs {actual.Grads[p][i]}");
+        }
+        Assert.NotEqual(0.0, expected.Grads.Sum(g => g.Sum(Math.Abs)));
+    }
+
+    [Fact]
+    public void Property_GradientsReturnsWhatBackwardAccumulatesAndLeavesGradAlone()
+    {
+        var w = Variable.Parameter(Tensor<double>.FromSpan([1.0, -2.0, 0.5, 3.0], 2, 2));
+        var x = Variable.Constant(Tensor<double>.FromSpan([0.3, 0.7, -1.1, 2.0, 0.0, 1.0], 3, 2));
+        Variable Loss() => Ops.Sum(Ops.Tanh(Ops.MatMul(x, w)) * Ops.MatMul(x, w));
+        var grads = Tape.Gradients(Loss());
+        Assert.Null(w.Grad);
+        Loss().Backward();
+        Assert.Equal(w.Grad!.Data, grads[w].Data);
+        Assert.False(grads.ContainsKey(x));
+    }
+}

@@ -1,0 +1,124 @@
+using System.Runtime.ExceptionServices;
+using Reference.Core;
+
+namespace Reference.Autodiff;
+
+/// <summary>
+/// The forward and backward pass of one training step split over micro-batches (data parallelism on
+/// one machine, as torch DistributedDataParallel does across processes): micro-batch i's loss is built
+/// and differentiated on its own tape (<see cref="Tape.Gradients"/>) with its own
+/// <see cref="TensorArena"/>, micro-batches run on up to <see cref="Threads"/> threads at once, and each
+/// parameter's gradient is the sum of the micro-batches' gradients added in micro-batch order 0, 1, ...
+/// <para>
+/// Determinism: the split is fixed by <see cref="MicroBatches"/>, each micro-batch's graph is computed
+/// by one thread, and the sum has a fixed order, so the result does not depend on
+/// <see cref="Threads"/> nor on the schedule (1 and 2 threads give the same bits; kernels inside a
+/// micro-batch are bitwise independent of their thread count). Against one tape over the whole batch
+/// the result differs only by float reassociation: sums over the batch (dW = G^T x over rows, bias and
+/// embedding gradients, the loss) are taken per micro-batch and then added, and the loss weight
+/// (e.g. 1/N of a mean over N tokens) multiplies each micro-batch's cotangent instead of dividing once.
+/// </para>
+/// Leaf gradients: a parameter whose <see cref="Variable.Grad"/> is null receives the sum in a buffer
+/// this object keeps and reuses on later steps (so do not hold on to a gradient across an
+/// optimizer's ZeroGrad); a non-null Grad is added into, micro-batch by micro-batch
+/// (Backward's accumulation semantics). The modules' forward passes run concurrently, so they must only
+/// read shared state (parameters) or guard their caches.
+/// </summary>
+public sealed class DataParallelStep
+{
+    private readonly Variable[] parameters;
+    private readonly TensorArena[] arenas;
+    private readonly Tensor<double>?[] sums;
+
+    /// <param name="parameters">The leaves whose gradients are summed (a model's parameters).</param>
+    /// <param name="microBatches">Micro-batches per step (fixes the arithmetic; >= 1).</param>
+    /// <param name="threads">Micro-batches run at once (>= 1; 0: one per core up to the micro-batch count). Does not change results.</param>
+    public DataParallelStep(IEnumerable<Variable> parameters, int microBatches, int threads = 0)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (microBatches < 1) throw new ArgumentOutOfRangeException(nameof(microBatches), $"microBatches = {microBatches}; expected >= 1.");
+        if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), $"threads = {threads}; expected >= 0 (0: one per core).");
+        this.parameters = [.. parameters];
+        MicroBatches = microBatches;
+        Threads = Math.Min(microBatches, threads == 0 ? KernelThreads.Default : threads);
+        arenas = [.. Enumerable.Range(0, microBatches).Select(_ => new TensorArena())];
+        sums = new Tensor<double>?[this.parameters.Length];
+    }
+
+    public int MicroBatches { get; }
+
+    /// <summary>Micro-batches computed at once (each inside caps its kernels at its share of the cores).</summary>
+    public int Threads { get; }
+
+    /// <summary>The arenas, one per micro-batch (their footprint after a step is the step's working memory).</summary>
+    public IReadOnlyList<TensorArena> Arenas => arenas;
+
+    /// <summary>
+    /// One forward and backward pass: <paramref name="microBatchLoss"/>(i) records micro-batch i's
+    /// one-element loss, weighted so that the losses add up to the step's loss. Returns that sum
+    /// (added in micro-batch order); the parameters' gradients are set as the type describes. The
+    /// tensors recorded inside the call are the arenas' and are recycled before it returns. The kernel
+    /// tier (<see cref="Tape.UseFastKernels"/>) is the caller's.
+    /// </summary>
+    public double Run(Func<int, Variable> microBatchLoss)
+    {
+        ArgumentNullException.ThrowIfNull(microBatchLoss);
+        bool fast = Tape.FastKernels;
+        int kernelThreads = Math.Max(1, KernelThreads.Default / Threads);
+        var gradients = new Dictionary<Variable, Tensor<double>>[MicroBatches];
+        var losses = new double[MicroBatches];
+        void One(int i)
+        {
+            using var arena = arenas[i].Use();
+            using var tier = fast ? Tape.UseFastKernels() : default;
+            using var cap = KernelThreads.Limit(kernelThreads);
+            var loss = microBatchLoss(i) ?? throw new InvalidOperationException($"the loss of micro-batch {i} is null.");
+            losses[i] = loss.Item();
+            gradients[i] = loss.RequiresGrad ? Tape.Gradients(loss) : new(ReferenceEqualityComparer.Instance);
+        }
+        try
+        {
+            if (Threads <= 1) for (int i = 0; i < MicroBatches; i++) One(i);
+            else
+            {
+                try { Parallel.For(0, MicroBatches, new ParallelOptions { MaxDegreeOfParallelism = Threads }, One); }
+                catch (AggregateException e) when (e.InnerExceptions.Count >= 1)
+                {
+                    ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+                }
+            }
+            for (int p = 0; p < parameters.Length; p++) Sum(p, gradients);
+        }
+        finally
+        {
+            foreach (var arena in arenas) arena.Reset();
+        }
+        double total = 0.0;
+        foreach (double loss in losses) total += loss;
+        return total;
+    }
+
+    /// <summary>Parameter p's gradient: the micro-batches' in order, into Grad (added) or into the kept buffer (set).</summary>
+    private void Sum(int p, Dictionary<Variable, Tensor<double>>[] gradients)
+    {
+        var v = parameters[p];
+        if (v.Grad is { } grad)
+        {
+            foreach (var g in gradients)
+                if (g.TryGetValue(v, out var gi)) TensorPrimitives.Add(grad.Data, gi.Data, grad.Data);
+            return;
+        }
+        Tensor<double>? sum = null;
+        foreach (var g in gradients)
+        {
+            if (!g.TryGetValue(v, out var gi)) continue;
+            if (sum is null)
+            {
+                sum = sums[p] ??= new Tensor<double>(new double[v.Length], v.Value.ShapeArray);
+                gi.Data.CopyTo(sum.Data, 0);
+            }
+            else TensorPrimitives.Add(sum.Data, gi.Data, sum.Data);
+        }
+        if (sum is not null) v.Grad = sum;
+    }
+}
