@@ -892,7 +892,7 @@ public static partial class SelectiveScan
                 throw new ArgumentException($"aLog must be finite (A = -exp(A_log) is a decay rate), got {aLog.Data[i]} at flat index {i}.", nameof(aLog));
         if (b is null || b.Rank != 4 || b.Dim(0) != bs || b.Dim(2) != n || b.Dim(3) != l || b.Dim(1) < 1 || dd % b.Dim(1) != 0)
             throw new ArgumentException($"b must be [B = {bs}, G | {dd}, N = {n}, L = {l}], got {(b is null ? "null" : Shapes.Format(b.Shape))}.", nameof(b));
-        Shapes.Same(c, b.ShapeArray, nameof(c));
+        Shapes.Same(c, b.Shape, nameof(c));
         if (d is not null) Shapes.Same(d, [dd], nameof(d));
         if (z is not null) Shapes.Same(z, [bs, dd, l], nameof(z));
         if (deltaBias is not null) Shapes.Same(deltaBias, [dd], nameof(deltaBias));    }
