@@ -180,6 +180,18 @@ public class FastIntoFormsTests
         AssertOutputError(() => EffectiveStateSize.ComputeInto(Tensor<double>.Zeros(c.Heads, length), t), c.Heads * (length - 1));
     }
 
+    [Property(Arbitrary = [typeof(IntoCase)], MaxTest = 8)]
+    public void Property_MambaBlockInto_EqualsTheAllocatingForm(IntoCase c)
+    {
+        // State 16 (the scan's float32 register path) or 5; the workspace is reused dirty by the second call.
+        var p = MambaParameters.Initialize(new SplitMix64((ulong)c.Seed), modelWidth: 6 + c.Heads, stateSize: c.Seed % 2 == 0 ? 16 : 5);
+        var u = new SplitMix64((ulong)c.Seed + 1).NormalTensor<float>(0, 1, c.Batch, c.Length, p.ModelWidth);
+        var f = MambaBlock.Prepare<float>(p);
+        AssertIntoEquals(MambaBlock.ForwardFast(f, u, 1), o => MambaBlock.ForwardFastInto(o, f, u, c.Threads));
+        AssertOutputError(() => MambaBlock.ForwardFastInto(Tensor<float>.Zeros(c.Batch, c.Length + 1, p.ModelWidth), f, u),
+            c.Batch * c.Length * p.ModelWidth);
+    }
+
     /// <summary>Bytes the calling thread allocates in one call of <paramref name="call"/> (the delegate is made before the count starts).</summary>
     private static long AllocatedBy(Action call)
     {
