@@ -59,7 +59,7 @@ public static partial class SoftmaxAttention
     {
         var (b, hq, l, _, _, vd) = Check(q, k, v);
         Shapes.Output(output, [b, hq, l, vd], nameof(output));
-        Flash(output, q, k, v, options, maxThreads, g, stats: false);
+        FlashCore(output, q, k, v, options, maxThreads, g, stats: false);
     }
 
     /// <summary>
@@ -80,6 +80,17 @@ public static partial class SoftmaxAttention
     private static SoftmaxAttentionResult<T> Flash<T>(Tensor<T> o, Tensor<T> q, Tensor<T> k, Tensor<T> v, SoftmaxAttentionOptions? options,
         int maxThreads, Tensor<T>? g, bool stats) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var (maxLogit, lse) = FlashCore(o, q, k, v, options, maxThreads, g, stats);
+        return stats ? new SoftmaxAttentionResult<T>(o, maxLogit!, lse!) : new SoftmaxAttentionResult<T>(o, EmptyStats<T>(), EmptyStats<T>());
+    }
+
+    /// <summary>
+    /// The kernel call behind every fast form: o written in place; the statistics (when asked for) returned.
+    /// Builds no result record, so the Into form allocates nothing when there is no gate, sink or look-ahead.
+    /// </summary>
+    private static (Tensor<T>? MaxLogit, Tensor<T>? Lse) FlashCore<T>(Tensor<T> o, Tensor<T> q, Tensor<T> k, Tensor<T> v,
+        SoftmaxAttentionOptions? options, int maxThreads, Tensor<T>? g, bool stats) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var (b, hq, l, kd, hkv, vd) = Check(q, k, v);
         int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
         T scale = T.CreateChecked(ResolveScale(options, kd));
@@ -92,7 +103,7 @@ public static partial class SoftmaxAttention
         FlashAttentionKernel.Extras<T>? extras = ahead == 0 && sinks is null && gate is null && !stats ? null
             : new(ahead, gate, gs, sinks?.Select(T.CreateChecked).ToArray(), maxLogit?.Data, lse?.Data);
         FlashAttentionKernel.Forward(q.Data, k.Data, v.Data, o.Data, b, hq, hkv, l, kd, vd, scale, window, threads, extras);
-        return stats ? new SoftmaxAttentionResult<T>(o, maxLogit!, lse!) : new SoftmaxAttentionResult<T>(o, EmptyStats<T>(), EmptyStats<T>());
+        return (maxLogit, lse);
     }
 
     /// <summary>The [0] statistics of a call that did not ask for them.</summary>

@@ -7,8 +7,9 @@
 //                sum beats any FFT or im2col route), then FastActivations.Silu
 //   dt_low, B, C = XProj rows x'_b             three batched products, [R, L], [N, L], [N, L]
 //   delta_b    = DtProj dt_low_b               [E, L]
-//   y          = SelectiveScan.ForwardFast(x', delta, A_log, B, C, D, z, dt bias)
+//   y          = SelectiveScan.ForwardFastInto(y, x', delta, A_log, B, C, D, z, dt bias)
 //   out_b      = y_b^T OutProj^T               [L, D] (the product reads y_b transposed while packing)
+// (ForwardFastInto keeps x, z, x', dt_low, B, C, delta and y in a per-thread workspace across calls of one shape)
 // The conv adds bias then taps in the naive order; the products follow FastGemm's documented order,
 // so float64 agrees with the definition to rounding (~1e-15 relative), not bitwise.
 // The decoding step (StepFast) does the same per token with one SIMD dot per output (no packing for
@@ -96,44 +97,87 @@ public static partial class MambaBlock
     /// </summary>
     public static Tensor<T> ForwardFast<T>(MambaFast<T> f, Tensor<T> u, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ArgumentNullException.ThrowIfNull(f);
-        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
-        var p = f.Parameters;
-        if (u is null || u.Rank != 3 || u.Dim(2) != p.ModelWidth)
-            throw new ArgumentException($"u must be [B, L, D = {p.ModelWidth}], got {(u is null ? "null" : Shapes.Format(u.Shape))}.", nameof(u));
-        int bs = u.Dim(0), l = u.Dim(1), dm = p.ModelWidth, e = p.InnerWidth, n = p.StateSize, r = p.DtRank;
+        var (bs, l, dm) = CheckFast(f, u, maxThreads);
         var output = Tensor<T>.Zeros(bs, l, dm);
-        if (bs == 0 || l == 0) return output;
-        int el = e * l;
+        ForwardFastInto(output, f, u, maxThreads);
+        return output;
+    }
+
+    /// <summary>
+    /// <see cref="ForwardFast{T}(MambaFast{T}, Tensor{T}, int)"/> written into the caller's <paramref name="output"/>
+    /// [B, L, D] (every element overwritten). The intermediates (x, z, x', dt_low, B, C, delta, the scan's y) live in a
+    /// per-thread workspace kept across calls of the same shape, and the scan writes into it with
+    /// <see cref="SelectiveScan.ForwardFastInto{T}"/>, so a repeated call touches no fresh pages.
+    /// </summary>
+    public static void ForwardFastInto<T>(Tensor<T> output, MambaFast<T> f, Tensor<T> u, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (bs, l, dm) = CheckFast(f, u, maxThreads);
+        Shapes.Output(output, [bs, l, dm], nameof(output));
+        if (bs == 0 || l == 0) return;
+        var p = f.Parameters;
+        int e = p.InnerWidth, n = p.StateSize, r = p.DtRank, el = e * l;
+        var work = PerThread<MambaWork<T>, (int, int, int, int, int)>.Take((bs, e, l, n, r));
+        var (x, z, xa, dtLow, bm, cm, delta) = (work.X.Data, work.Z.Data, work.Xa.Data, work.DtLow, work.B.Data, work.C.Data, work.Delta.Data);
 
         // [x; z]_b = InProj X_b^T: rows 0..E-1 of InProj give x, rows E..2E-1 the gate z, both [B, E, L].
-        var x = new T[bs * el];
-        var z = new T[bs * el];
         FastGemm.MultiplyBatched(false, true, e, l, dm, T.One, f.InProj.AsSpan(0, e * dm), dm, 0, u.Data, dm, l * dm,
             T.Zero, x, l, el, bs, maxThreads);
         FastGemm.MultiplyBatched(false, true, e, l, dm, T.One, f.InProj.AsSpan(e * dm), dm, 0, u.Data, dm, l * dm,
             T.Zero, z, l, el, bs, maxThreads);
 
-        var xa = new T[bs * el];
         var options = new ParallelOptions { MaxDegreeOfParallelism = maxThreads == 0 ? KernelThreads.Default : maxThreads };
         Parallel.For(0, bs * e, options, row => ConvSiluRow(f, row % e, x.AsSpan(row * l, l), xa.AsSpan(row * l, l)));
 
         // dt_low, B, C = XProj x'_b (row blocks of XProj), then delta_b = DtProj dt_low_b.
-        var dtLow = new T[bs * r * l];
-        var bm = new T[bs * n * l];
-        var cm = new T[bs * n * l];
         FastGemm.MultiplyBatched(false, false, r, l, e, T.One, f.XProj.AsSpan(0, r * e), e, 0, xa, l, el, T.Zero, dtLow, l, r * l, bs, maxThreads);
         FastGemm.MultiplyBatched(false, false, n, l, e, T.One, f.XProj.AsSpan(r * e, n * e), e, 0, xa, l, el, T.Zero, bm, l, n * l, bs, maxThreads);
         FastGemm.MultiplyBatched(false, false, n, l, e, T.One, f.XProj.AsSpan((r + n) * e, n * e), e, 0, xa, l, el, T.Zero, cm, l, n * l, bs, maxThreads);
-        var delta = new T[bs * el];
         FastGemm.MultiplyBatched(false, false, e, l, r, T.One, f.DtProj, r, 0, dtLow, l, r * l, T.Zero, delta, l, el, bs, maxThreads);
 
-        var y = SelectiveScan.ForwardFast(new Tensor<T>(xa, bs, e, l), new Tensor<T>(delta, bs, e, l), f.ALog,
-            new Tensor<T>(bm, bs, 1, n, l), new Tensor<T>(cm, bs, 1, n, l), f.D, new Tensor<T>(z, bs, e, l), f.DtBias, maxThreads);
+        SelectiveScan.ForwardFastInto(work.Y, work.Xa, work.Delta, f.ALog, work.B, work.C, f.D, work.Z, f.DtBias, maxThreads);
 
         // out_b [L, D] = y_b^T OutProj^T: y_b is [E, L], so op(A) = A^T with lda = L.
-        FastGemm.MultiplyBatched(true, true, l, dm, e, T.One, y.Data, l, el, f.OutProj, e, 0, T.Zero, output.Data, dm, l * dm, bs, maxThreads);
-        return output;
+        FastGemm.MultiplyBatched(true, true, l, dm, e, T.One, work.Y.Data, l, el, f.OutProj, e, 0, T.Zero, output.Data, dm, l * dm, bs, maxThreads);
+        PerThread<MambaWork<T>, (int, int, int, int, int)>.Give(work);
+    }
+
+    private static (int Batch, int Length, int Width) CheckFast<T>(MambaFast<T> f, Tensor<T> u, int maxThreads) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
+        var p = f.Parameters;
+        if (u is null || u.Rank != 3 || u.Dim(2) != p.ModelWidth)
+            throw new ArgumentException($"u must be [B, L, D = {p.ModelWidth}], got {(u is null ? "null" : Shapes.Format(u.Shape))}.", nameof(u));
+        return (u.Dim(0), u.Dim(1), p.ModelWidth);
+    }
+
+    /// <summary>
+    /// The intermediates of one fast block forward for (batch, inner width E, length L, state N, dt rank R), kept per
+    /// thread (<see cref="PerThread{TItem, TKey}"/>) and reused by calls of exactly that shape.
+    /// </summary>
+    private sealed class MambaWork<T> : IPerThreadWorkspace<MambaWork<T>, (int Batch, int Inner, int Length, int State, int Rank)>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly (int, int, int, int, int) key;
+
+        private MambaWork((int Batch, int Inner, int Length, int State, int Rank) k)
+        {
+            key = k;
+            var (bs, e, l, n, r) = k;
+            (X, Z, Xa, Delta, Y) = (Tensor<T>.Zeros(bs, e, l), Tensor<T>.Zeros(bs, e, l), Tensor<T>.Zeros(bs, e, l), Tensor<T>.Zeros(bs, e, l), Tensor<T>.Zeros(bs, e, l));
+            (B, C) = (Tensor<T>.Zeros(bs, 1, n, l), Tensor<T>.Zeros(bs, 1, n, l));
+            DtLow = new T[bs * r * l];
+        }
+
+        /// <summary>x, the gate z, x' = silu(conv x), delta and the scan's y [B, E, L]; B and C [B, 1, N, L].</summary>
+        public readonly Tensor<T> X, Z, Xa, Delta, Y, B, C;
+
+        /// <summary>dt_low [B, R, L].</summary>
+        public readonly T[] DtLow;
+
+        public static MambaWork<T> Create((int Batch, int Inner, int Length, int State, int Rank) k) => new(k);
+
+        public bool Fits((int Batch, int Inner, int Length, int State, int Rank) k) => k == key;
     }
 
     /// <summary>xa = silu(bias_c + sum_{j = 0..K-1} w[c, j] x[t - (K-1) + j]) over one channel's row of L samples.</summary>

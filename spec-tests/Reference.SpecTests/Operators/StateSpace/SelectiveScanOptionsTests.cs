@@ -20,7 +20,7 @@ public sealed record ScanOptionsCase(int B, int D, int G, int L, int N, bool Com
          from g in Gen.Elements(1, 2)
          from perGroup in Gen.Elements(1, 3, 5, 9)
          from l in Gen.Elements(1, 2, 7, 17, 40)
-         from n in Gen.Elements(1, 3, 8)
+         from n in Gen.Elements(1, 3, 8, 16)
          from complex in ArbMap.Default.GeneratorFor<bool>()
          from softplus in ArbMap.Default.GeneratorFor<bool>()
          from initial in ArbMap.Default.GeneratorFor<bool>()

@@ -144,8 +144,9 @@ public class SelectiveScanTests
     [Property(Arbitrary = [typeof(ScanCase)], MaxTest = 40)]
     public void Property_Fast_MatchesNaive_Float64AndFloat32(ScanCase c)
     {
-        // State sizes around the vector widths (4 doubles, 8 floats) exercise the padded lanes.
-        foreach (int n in new[] { c.N, 9, 17 })
+        // State sizes around the vector widths (4 doubles, 8 floats) exercise the padded lanes; N = 16
+        // is the float32 path with the whole state in registers (on AVX-512 cores).
+        foreach (int n in new[] { c.N, 9, 16, 17 })
         {
             var p = (c with { N = n }).Inputs();
             var expected = SelectiveScan.Forward(p);
@@ -160,12 +161,40 @@ public class SelectiveScanTests
     public void Edge_FastFullVectorBlocksAndTimeChunks_MatchNaive(bool gate)
     {
         // 11 channels per group: one full block of 8 floats (two of 4 doubles) taking the register
-        // transposes, then a partial block; L = 300 crosses the fast tier's 256-step chunk and ends
+        // transposes, then a partial block; L = 300 crosses the fast tier's 256-step chunk (the N = 16 path's 128-step chunks) and ends
         // on a tail that is no multiple of the block width.
         var p = new ScanCase(2, 22, 2, 300, 5, 4, gate, 11).Inputs();
         var expected = SelectiveScan.Forward(p);
         Assert.True(Rel(expected, Fast<double>(p, 2)) <= 1e-12);
         Assert.True(Rel(expected, Fast<float>(p, 1).Cast<double>()) <= 1e-5);
+    }
+
+    [Theory]
+    [InlineData(true, 1)]
+    [InlineData(false, 2)]
+    public void Edge_FastSixteenStates_FullAndPartialBlocksChunksAndTail_MatchNaive(bool gate, int threads)
+    {
+        // N = 16, 21 channels per group: one full block of 16 float lanes, then a partial one of 5;
+        // L = 300 crosses two 128-step chunks and ends on 44 steps, no multiple of the 16-step blocks.
+        var p = new ScanCase(2, 42, 2, 300, 16, 4, gate, 12).Inputs();
+        var expected = SelectiveScan.Forward(p);
+        Assert.True(Rel(expected, Fast<double>(p, threads)) <= 1e-12);
+        double rel = Rel(expected, Fast<float>(p, threads).Cast<double>());
+        Assert.True(rel <= 1e-5, $"float32 {rel:E2}");
+        var noOptions = p with { D = null, Z = null, DeltaBias = null };
+        Assert.True(Rel(SelectiveScan.Forward(noOptions), Fast<float>(noOptions, threads).Cast<double>()) <= 1e-5);
+    }
+
+    [Fact]
+    public void Edge_FastSixteenStates_ExtremeSteps_DecayToZeroOrHold()
+    {
+        // delta + bias far above softplus's threshold (Delta = delta, the decay underflows to 0: x = Delta u B)
+        // and far below (Delta ~ 0: the state holds), against the float64 definition.
+        var p = new ScanCase(1, 16, 1, 40, 16, 4, true, 5).Inputs();
+        for (int i = 0; i < p.Delta.Length; i++) p.Delta.Data[i] = i % 3 == 0 ? 500 : i % 3 == 1 ? -120 : p.Delta.Data[i];
+        var expected = SelectiveScan.Forward(p);
+        double rel = Rel(expected, Fast<float>(p, 1).Cast<double>());
+        Assert.True(rel <= 1e-5, $"float32 {rel:E2}");
     }
 
     [Fact]
