@@ -26,6 +26,7 @@ public class Cnn3dTrainBench : IWorkload
     private double[] a = [], b = [], c = [];
     private Cnn3dDecoder net = null!;
     private Adam adam = null!;
+    private readonly TensorArena arena = new();
     private Tensor<double> x = null!;
     private int[] targets = [];
 
@@ -53,10 +54,16 @@ public class Cnn3dTrainBench : IWorkload
     {
         using var fast = Tape.UseFastKernels();
         net.ZeroGrad();
-        var loss = Ops.CrossEntropy(net.Forward(Variable.Constant(x)), targets);
-        loss.Backward();
+        double value;
+        using (arena.Use())
+        {
+            var loss = Ops.CrossEntropy(net.Forward(Variable.Constant(x)), targets);
+            loss.Backward();
+            value = loss.Item();
+        }
+        arena.Reset();
         adam.Step();
-        return loss.Item();
+        return value;
     }
 
     public double Work(string method) => method == nameof(Gemm64) ? 2.0 * GemmSize * GemmSize * GemmSize

@@ -41,6 +41,7 @@ internal static class ExperimentFit
         long warmup = (long)Math.Round(settings.WarmupFraction * settings.Steps);
         var losses = new double[settings.Steps];
         using var tier = Tape.UseFastKernels();
+        var arena = new TensorArena();   // each step's intermediates reuse the previous step's buffers
         for (int step = 0; step < settings.Steps; step++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -52,18 +53,22 @@ internal static class ExperimentFit
             }
             optimizer.Lr = settings.LearningRate * LrSchedule.LinearWarmupCosineDecay(step, warmup, settings.Steps);
             optimizer.ZeroGrad();
-            Variable loss;
-            if (teacher is null) loss = Ops.CrossEntropy(model.Logits(inputs, b, t), targets, SyntheticTask.IgnoreIndex);
-            else
+            using (arena.Use())
             {
-                Tensor<double> target;
-                using (Tape.NoGrad()) target = teacher.Logits(inputs, b, t).Value;
-                loss = Ops.DistillationKl(model.Logits(inputs, b, t), target);
+                Variable loss;
+                if (teacher is null) loss = Ops.CrossEntropy(model.Logits(inputs, b, t), targets, SyntheticTask.IgnoreIndex);
+                else
+                {
+                    Tensor<double> target;
+                    using (Tape.NoGrad()) target = teacher.Logits(inputs, b, t).Value;
+                    loss = Ops.DistillationKl(model.Logits(inputs, b, t), target);
+                }
+                loss.Backward();
+                losses[step] = loss.Item();
             }
-            loss.Backward();
+            arena.Reset();
             if (settings.ClipNorm > 0) GradClip.ClipGradNorm(model.Parameters(), settings.ClipNorm);
             optimizer.Step();
-            losses[step] = loss.Item();
         }
         return losses;
     }

@@ -49,6 +49,7 @@ public static class ExperimentTraining
         int lastTenth = Math.Max(1, options.Steps / 10);
         double tail = 0;
         using var tier = options.FastTier ? Tape.UseFastKernels() : default;
+        var arena = new TensorArena();   // each step's intermediates reuse the previous step's buffers
         for (int step = 0, position = train.Count; step < options.Steps; step++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -65,12 +66,18 @@ public static class ExperimentTraining
             }
             optimizer.Lr = options.LearningRate * LrSchedule.LinearWarmupCosineDecay(step, warmup, options.Steps, options.MinLrRatio);
             optimizer.ZeroGrad();
-            var task = Ops.CrossEntropy(model.Logits(inputs, b, t), targets, SyntheticTask.IgnoreIndex);
-            var loss = penalty?.Invoke() is { } extra ? task + extra : task;
-            loss.Backward();
+            double taskLoss;
+            using (arena.Use())
+            {
+                var task = Ops.CrossEntropy(model.Logits(inputs, b, t), targets, SyntheticTask.IgnoreIndex);
+                var loss = penalty?.Invoke() is { } extra ? task + extra : task;
+                loss.Backward();
+                taskLoss = task.Item();
+            }
+            arena.Reset();
             if (options.ClipNorm > 0) GradClip.ClipGradNorm(model.Parameters(), options.ClipNorm);
             optimizer.Step();
-            if (step >= options.Steps - lastTenth) tail += task.Item();
+            if (step >= options.Steps - lastTenth) tail += taskLoss;
         }
         var m = Trainer.Evaluate(model, test, options.EvalBatch);
         return new TrainedModel(model, m.Accuracy, m.MacroAccuracy, m.Loss, tail / lastTenth, options.Steps, clock.Elapsed.TotalSeconds);

@@ -148,6 +148,7 @@ public static class GenomeEvaluator
         long warmup = (long)Math.Round(0.1 * settings.Steps);
         var rng = new SplitMix64(settings.Seed ^ 0x57A4UL);
         using var tier = Tape.UseFastKernels();
+        var arena = new TensorArena();   // each step's intermediates reuse the previous step's buffers
         var inputs = new int[b * t];
         var targets = new int[b * t];
         for (int step = 0; step < settings.Steps; step++)
@@ -160,8 +161,12 @@ public static class GenomeEvaluator
             }
             optimizer.Lr = settings.LearningRate * LrSchedule.LinearWarmupCosineDecay(step, warmup, settings.Steps, 0.1);
             optimizer.ZeroGrad();
-            var loss = Ops.CrossEntropy(model.Logits(inputs, b, t), targets, SyntheticTask.IgnoreIndex);
-            loss.Backward();
+            using (arena.Use())
+            {
+                var loss = Ops.CrossEntropy(model.Logits(inputs, b, t), targets, SyntheticTask.IgnoreIndex);
+                loss.Backward();
+            }
+            arena.Reset();
             GradClip.ClipGradNorm(model.Parameters(), 1.0);
             optimizer.Step();
         }

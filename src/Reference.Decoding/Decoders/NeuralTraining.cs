@@ -46,6 +46,9 @@ public static class NeuralTraining
         double bestLoss = double.PositiveInfinity;
         int sinceBest = 0, epochs = 0;
         using var fast = Tape.UseFastKernels();
+        // Every step records the same graph, so its intermediates reuse the previous step's buffers (TensorArena);
+        // parameters, their gradients and the BatchNorm statistics live outside it.
+        var arena = new TensorArena();
         for (int epoch = 0; epoch < settings.Epochs; epoch++)
         {
             epochs++;
@@ -57,8 +60,12 @@ public static class NeuralTraining
             {
                 var batch = order.AsSpan(start, Math.Min(settings.Batch, order.Length - start)).ToArray();
                 optimizer.ZeroGrad();
-                var loss = Ops.CrossEntropy(logits(batch, rng), batch.Select(i => data.Label[i]).ToArray());
-                loss.Backward();
+                using (arena.Use())
+                {
+                    var loss = Ops.CrossEntropy(logits(batch, rng), batch.Select(i => data.Label[i]).ToArray());
+                    loss.Backward();
+                }
+                arena.Reset();
                 GradClip.ClipGradNorm(trainable, 1.0);
                 optimizer.Step();
             }
