@@ -324,7 +324,7 @@ public static partial class GpuOps
         }
         if (SelectiveScanRegisterKernel.Applies(s))
         {
-            // N <= 16: one thread per channel, states in registers, b and c read from their own layout.
+            // float64, N <= 16: one thread per channel, states in registers, b and c read from their own layout.
             var firstR = Kernel(acc, "scan.states.registers", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
                 ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanRegisterKernel.ChunkStates));
             var outputsR = Kernel(acc, "scan.outputs.registers", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,

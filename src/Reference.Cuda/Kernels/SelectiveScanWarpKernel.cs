@@ -2,14 +2,13 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
-using ILGPU.Runtime.Cuda;
 
 namespace Reference.Cuda.Kernels;
 
 /// <summary>
-/// The selective scan in one pass, float32, N &lt;= 16: two warps per channel (states 0..7 and 8..15),
-/// their 32 lanes holding 8 consecutive steps each, so a warp covers a window of 256 steps and walks
-/// the sequence window by window with the state carried in registers. Per channel d and state n the recurrence
+/// The selective scan in one pass, float32, N &lt;= 16: one warp per channel, its 32 lanes holding 8
+/// consecutive steps each, so a warp covers a window of 256 steps and walks the sequence window by
+/// window with the state carried in registers. Per channel d and state n the recurrence
 /// x_t = e_t x_{t-1} + v_t, e_t = exp(Delta_t A_n), v_t = Delta_t u_t b_t[n], is an associative scan
 /// on pairs: (P, h) then (P', h') composes to (P P', P' h + h'), so exp(Delta A) is evaluated once per
 /// (channel, step, state) and the carry needs products only:
@@ -21,24 +20,14 @@ namespace Reference.Cuda.Kernels;
 /// c_t[n] x_t into its 8 outputs; lane 31's pair carries the state into the next window.</item>
 /// </list>
 /// The window's start states live one per lane (lane n holds state n, read by a shuffle), and so do
-/// the A_n (times log2 e: each decay is one ex2.approx.ftz on the GPU; a decay below 2^-126 flushes to
-/// zero, which changes the state by less than 2^-126 of its size). The second warp of a channel hands
-/// its 8 outputs per lane to the first through shared memory, which adds them (so the two warps split
-/// the exponentials and shuffles and the multiprocessor holds twice the warps).
-/// A block of 8 warps takes 4 channels of one group: per window it stages the group's b and c
+/// the A_n. A block of 8 warps takes 8 channels of one group: per window it stages the group's b and c
 /// [B, G, N, L] rows (coalesced) into shared memory as [n, lane, 8 steps] with a pitch of 9, so the
 /// 32 lanes reading their step k hit 32 distinct banks; u, softplus(delta + bias) and z are read per
-/// lane as 8 consecutive values. Accumulation order of y_t: d u_t, then c_t[n] x_t for n = 0..7 ascending, plus the sum over n = 8..15.
+/// lane as 8 consecutive values. Accumulation order of y_t: d u_t, then c_t[n] x_t for n ascending.
 /// </summary>
 internal static class SelectiveScanWarpKernel
 {
     public const int Warps = 8;
-
-    /// <summary>Channels a block: two warps each.</summary>
-    public const int Channels = Warps / 2;
-
-    /// <summary>States a warp.</summary>
-    private const int Half = 8;
 
     public const int Threads = Warps * 32;
 
@@ -57,7 +46,7 @@ internal static class SelectiveScanWarpKernel
     /// <summary>Whether this kernel takes the scan: float32 and N &lt;= 16 (the staged b and c then fit 37 KiB).</summary>
     public static bool Applies<T>(ScanArgs s) => typeof(T) == typeof(float) && s.N <= States;
 
-    private static int BlocksPerGroup(ScanArgs s) => (s.D / s.G + Channels - 1) / Channels;
+    private static int BlocksPerGroup(ScanArgs s) => (s.D / s.G + Warps - 1) / Warps;
 
     public static KernelConfig Config(ScanArgs s) => new(new Index1D(s.B * s.G * BlocksPerGroup(s)), new Index1D(Threads));
 
@@ -67,18 +56,15 @@ internal static class SelectiveScanWarpKernel
     {
         var bs = SharedMemory.Allocate<T>(States * StateStride);
         var cs = SharedMemory.Allocate<T>(States * StateStride);
-        var ys = SharedMemory.Allocate<T>(Channels * StateStride);
         int perGroup = s.D / s.G, blocks = BlocksPerGroup(s);
         int id = Grid.IdxX, sub = id % blocks, bg = id / blocks, g = bg % s.G, batch = bg / s.G;
-        int warp = Group.IdxX / 32, lane = Group.IdxX % 32, half = warp / Channels, channel = warp % Channels, local = sub * Channels + channel;
+        int warp = Group.IdxX / 32, lane = Group.IdxX % 32, local = sub * Warps + warp;
         bool live = local < perGroup;
         int d = g * perGroup + (live ? local : 0);
         long row = ((long)batch * s.D + d) * s.L, vectors = ((long)batch * s.G + g) * s.N * s.L;
         T dd = s.HasSkip != 0 ? skip[d] : T.Zero, db = s.HasBias != 0 ? bias[d] : T.Zero;
         // Lane n holds A_n and the window's start state n.
-        T log2e = Log2E<T>();
-        T aLane = lane < s.N ? -T.Exp(aLog[(long)d * s.N + lane]) * log2e : T.Zero, carry = T.Zero;
-        int first = half * Half, last = Math.Min(s.N, first + Half);
+        T aLane = lane < s.N ? -T.Exp(aLog[(long)d * s.N + lane]) : T.Zero, carry = T.Zero;
         int mine = lane * Pitch;
         for (int t0 = 0; t0 < s.L; t0 += Window)
         {
@@ -95,13 +81,13 @@ internal static class SelectiveScanWarpKernel
             var ut = Load(u, row, ts, live, s);
             var dt = Deltas(Load(delta, row, ts, live, s), db, ts, s);
             var du = new Row8<T>(dt.X0 * ut.X0, dt.X1 * ut.X1, dt.X2 * ut.X2, dt.X3 * ut.X3, dt.X4 * ut.X4, dt.X5 * ut.X5, dt.X6 * ut.X6, dt.X7 * ut.X7);
-            var y = half == 0 ? Row8<T>.Fma(default, ut, dd) : default;
+            var y = Row8<T>.Fma(default, ut, dd);
             Group.Barrier();
-            for (int n = first; n < last; n++)
+            for (int n = 0; n < s.N; n++)
             {
                 T a = Warp.Shuffle(aLane, n), start = Warp.Shuffle(carry, n);
-                var ex = new Row8<T>(Exp2(dt.X0 * a), Exp2(dt.X1 * a), Exp2(dt.X2 * a), Exp2(dt.X3 * a),
-                    Exp2(dt.X4 * a), Exp2(dt.X5 * a), Exp2(dt.X6 * a), Exp2(dt.X7 * a));
+                var ex = new Row8<T>(T.Exp(dt.X0 * a), T.Exp(dt.X1 * a), T.Exp(dt.X2 * a), T.Exp(dt.X3 * a),
+                    T.Exp(dt.X4 * a), T.Exp(dt.X5 * a), T.Exp(dt.X6 * a), T.Exp(dt.X7 * a));
                 int at = n * StateStride + mine;
                 var v = new Row8<T>(du.X0 * bs[at], du.X1 * bs[at + 1], du.X2 * bs[at + 2], du.X3 * bs[at + 3],
                     du.X4 * bs[at + 4], du.X5 * bs[at + 5], du.X6 * bs[at + 6], du.X7 * bs[at + 7]);
@@ -133,41 +119,14 @@ internal static class SelectiveScanWarpKernel
                 T pt = Warp.Shuffle(p, 31), ht = Warp.Shuffle(h, 31);
                 if (lane == n) carry = pt * start + ht;
             }
-            if (half == 1)
+            if (live)
             {
-                int at = channel * StateStride + mine;
-                ys[at] = y.X0; ys[at + 1] = y.X1; ys[at + 2] = y.X2; ys[at + 3] = y.X3;
-                ys[at + 4] = y.X4; ys[at + 5] = y.X5; ys[at + 6] = y.X6; ys[at + 7] = y.X7;
-            }
-            Group.Barrier();
-            if (half == 0 && live)
-            {
-                int at = channel * StateStride + mine;
-                y = new Row8<T>(y.X0 + ys[at], y.X1 + ys[at + 1], y.X2 + ys[at + 2], y.X3 + ys[at + 3],
-                    y.X4 + ys[at + 4], y.X5 + ys[at + 5], y.X6 + ys[at + 6], y.X7 + ys[at + 7]);
                 Store(output, z, row, ts, 0, y.X0, s); Store(output, z, row, ts, 1, y.X1, s);
                 Store(output, z, row, ts, 2, y.X2, s); Store(output, z, row, ts, 3, y.X3, s);
                 Store(output, z, row, ts, 4, y.X4, s); Store(output, z, row, ts, 5, y.X5, s);
                 Store(output, z, row, ts, 6, y.X6, s); Store(output, z, row, ts, 7, y.X7, s);
             }
         }
-    }
-
-    /// <summary>log2 e in T (T.CreateTruncating does not compile in kernels): 1 / ln 2.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static T Log2E<T>() where T : unmanaged, IFloatingPointIeee754<T> => T.One / T.Log(T.One + T.One);
-
-    /// <summary>2^x: one ex2.approx.ftz.f32 on the GPU (float32 only; this kernel is); T.Exp(x ln 2) elsewhere.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static T Exp2<T>(T x) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (CudaAsm.IsSupported)
-        {
-            float r;
-            CudaAsm.Emit("ex2.approx.ftz.f32 %0, %1;", out r, Unsafe.As<T, float>(ref x));
-            return Unsafe.As<float, T>(ref r);
-        }
-        return T.Exp(x * T.Log(T.One + T.One));
     }
 
     /// <summary>8 consecutive values of a [B, D, L] row from step ts, zeros past L (and for a warp without a channel).</summary>
