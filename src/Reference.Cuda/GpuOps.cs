@@ -314,9 +314,17 @@ public static partial class GpuOps
             ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanKernel.ChunkOutputs));
         int bgnl = s.B * s.G * s.N * s.L;
         if (bgnl == 0) return;
+        if (SelectiveScanWarpKernel.Applies<T>(s))
+        {
+            // float32, N <= 16: one pass, a warp per channel, the state carried window by window.
+            var scan = Kernel(acc, "scan.warp", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
+                ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanWarpKernel.Scan));
+            scan(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s);
+            return;
+        }
         if (SelectiveScanRegisterKernel.Applies(s))
         {
-            // N <= 16: one thread per channel, states in registers, b and c read from their own layout.
+            // float64, N <= 16: one thread per channel, states in registers, b and c read from their own layout.
             var firstR = Kernel(acc, "scan.states.registers", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
                 ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanRegisterKernel.ChunkStates));
             var outputsR = Kernel(acc, "scan.outputs.registers", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,

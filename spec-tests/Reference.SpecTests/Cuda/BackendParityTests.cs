@@ -57,6 +57,41 @@ public class BackendParityTests
     }
 
     [Fact]
+    public void Property_TheScanCarriesItsStateAcrossWindows()
+    {
+        // The float32 scan walks each channel in windows of 256 steps (a warp of 32 lanes, 8 steps a
+        // lane) and hands the state from window to window; the drawn-shape property above stays
+        // within one window. Lengths of 2 to 3 windows (the last one partial), N up to 16, slow
+        // decay so the carried state shows in every output, against the naive float64 definition
+        // (a carry that drops the decayed start state fails at 5e-2 against a bound of 1e-5).
+        CudaBackend.Register();
+        const string backendName = "cuda";
+        var backend = Backends.Resolve(backendName);
+        var definition = GoldenRegistry.Find("ssm.selective_scan")!;
+        var rng = new SplitMix64(0x5CA7);
+        for (int draw = 0; draw < 2; draw++)
+        {
+            int groups = 1 + rng.NextInt(2);
+            var p = Params.Of(("batch", 1), ("channels", groups), ("length", 257 + rng.NextInt(200)), ("state_size", 9 + rng.NextInt(8)),
+                ("groups", groups), ("skip", draw == 0), ("gate", draw == 1), ("delta_bias", draw == 1));
+            if (p.Bool("delta_bias"))
+            {
+                p["bias_low"] = -3.0;
+                p["bias_high"] = 1.0;
+            }
+            var x = definition.Inputs(p, rng);
+            x["a_log"] = SlowDecay(p, rng);
+            var expected = definition.Naive(p, x);
+            var actual = backend.Run(new BackendRequest("ssm.selective_scan", definition.Version, $"windows{draw}", p, x, [.. expected.Keys]));
+            foreach (var (name, want) in expected)
+            {
+                var comparison = Comparator.Compare(name, want, actual[name], definition.Tolerance(p, name), backend.Precision ?? Precision.Float64);
+                Assert.True(comparison.Passed, $"{backendName} draw {draw} params {p.ToJsonString()}: {comparison}");
+            }
+        }
+    }
+
+    [Fact]
     public void Negative_ABrokenKernelInputIsCaught()
     {
         // The comparison these properties rest on fails a result that is off in one element by

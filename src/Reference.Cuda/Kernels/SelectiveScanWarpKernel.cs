@@ -1,0 +1,166 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Reference.Cuda.Kernels;
+
+/// <summary>
+/// The selective scan in one pass, float32, N &lt;= 16: one warp per channel, its 32 lanes holding 8
+/// consecutive steps each, so a warp covers a window of 256 steps and walks the sequence window by
+/// window with the state carried in registers. Per channel d and state n the recurrence
+/// x_t = e_t x_{t-1} + v_t, e_t = exp(Delta_t A_n), v_t = Delta_t u_t b_t[n], is an associative scan
+/// on pairs: (P, h) then (P', h') composes to (P P', P' h + h'), so exp(Delta A) is evaluated once per
+/// (channel, step, state) and the carry needs products only:
+/// <list type="number">
+/// <item>each lane folds its 8 steps into (P, h) = (prod e_t, the state its 8 steps reach from 0);</item>
+/// <item>an inclusive Kogge-Stone scan of the pairs over the warp's lanes (shuffles up by 1, 2, ..., 16)
+/// gives each lane the state its steps start from, given the window's start state;</item>
+/// <item>the lane reruns its 8 steps from that start (e_t and v_t kept in registers), adding
+/// c_t[n] x_t into its 8 outputs; lane 31's pair carries the state into the next window.</item>
+/// </list>
+/// The window's start states live one per lane (lane n holds state n, read by a shuffle), and so do
+/// the A_n. A block of 8 warps takes 8 channels of one group: per window it stages the group's b and c
+/// [B, G, N, L] rows (coalesced) into shared memory as [n, lane, 8 steps] with a pitch of 9, so the
+/// 32 lanes reading their step k hit 32 distinct banks; u, softplus(delta + bias) and z are read per
+/// lane as 8 consecutive values. Accumulation order of y_t: d u_t, then c_t[n] x_t for n ascending.
+/// </summary>
+internal static class SelectiveScanWarpKernel
+{
+    public const int Warps = 8;
+
+    public const int Threads = Warps * 32;
+
+    /// <summary>Steps per lane.</summary>
+    public const int PerLane = 8;
+
+    /// <summary>Steps per warp window (32 lanes of <see cref="PerLane"/>).</summary>
+    public const int Window = 32 * PerLane;
+
+    public const int States = 16;
+
+    private const int Pitch = PerLane + 1;
+
+    private const int StateStride = 32 * Pitch;
+
+    /// <summary>Whether this kernel takes the scan: float32 and N &lt;= 16 (the staged b and c then fit 37 KiB).</summary>
+    public static bool Applies<T>(ScanArgs s) => typeof(T) == typeof(float) && s.N <= States;
+
+    private static int BlocksPerGroup(ScanArgs s) => (s.D / s.G + Warps - 1) / Warps;
+
+    public static KernelConfig Config(ScanArgs s) => new(new Index1D(s.B * s.G * BlocksPerGroup(s)), new Index1D(Threads));
+
+    public static void Scan<T>(ArrayView<T> u, ArrayView<T> delta, ArrayView<T> aLog, ArrayView<T> b, ArrayView<T> c,
+        ArrayView<T> skip, ArrayView<T> z, ArrayView<T> bias, ArrayView<T> output, ScanArgs s)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var bs = SharedMemory.Allocate<T>(States * StateStride);
+        var cs = SharedMemory.Allocate<T>(States * StateStride);
+        int perGroup = s.D / s.G, blocks = BlocksPerGroup(s);
+        int id = Grid.IdxX, sub = id % blocks, bg = id / blocks, g = bg % s.G, batch = bg / s.G;
+        int warp = Group.IdxX / 32, lane = Group.IdxX % 32, local = sub * Warps + warp;
+        bool live = local < perGroup;
+        int d = g * perGroup + (live ? local : 0);
+        long row = ((long)batch * s.D + d) * s.L, vectors = ((long)batch * s.G + g) * s.N * s.L;
+        T dd = s.HasSkip != 0 ? skip[d] : T.Zero, db = s.HasBias != 0 ? bias[d] : T.Zero;
+        // Lane n holds A_n and the window's start state n.
+        T aLane = lane < s.N ? -T.Exp(aLog[(long)d * s.N + lane]) : T.Zero, carry = T.Zero;
+        int mine = lane * Pitch;
+        for (int t0 = 0; t0 < s.L; t0 += Window)
+        {
+            Group.Barrier();
+            for (int e = Group.IdxX; e < s.N * Window; e += Threads)
+            {
+                int n = e / Window, step = e % Window, at = n * StateStride + step / PerLane * Pitch + step % PerLane;
+                bool on = t0 + step < s.L;
+                long from = vectors + (long)n * s.L + t0 + (on ? step : 0);
+                bs[at] = on ? b[from] : T.Zero;
+                cs[at] = on ? c[from] : T.Zero;
+            }
+            int ts = t0 + lane * PerLane;
+            var ut = Load(u, row, ts, live, s);
+            var dt = Deltas(Load(delta, row, ts, live, s), db, ts, s);
+            var du = new Row8<T>(dt.X0 * ut.X0, dt.X1 * ut.X1, dt.X2 * ut.X2, dt.X3 * ut.X3, dt.X4 * ut.X4, dt.X5 * ut.X5, dt.X6 * ut.X6, dt.X7 * ut.X7);
+            var y = Row8<T>.Fma(default, ut, dd);
+            Group.Barrier();
+            for (int n = 0; n < s.N; n++)
+            {
+                T a = Warp.Shuffle(aLane, n), start = Warp.Shuffle(carry, n);
+                var ex = new Row8<T>(T.Exp(dt.X0 * a), T.Exp(dt.X1 * a), T.Exp(dt.X2 * a), T.Exp(dt.X3 * a),
+                    T.Exp(dt.X4 * a), T.Exp(dt.X5 * a), T.Exp(dt.X6 * a), T.Exp(dt.X7 * a));
+                int at = n * StateStride + mine;
+                var v = new Row8<T>(du.X0 * bs[at], du.X1 * bs[at + 1], du.X2 * bs[at + 2], du.X3 * bs[at + 3],
+                    du.X4 * bs[at + 4], du.X5 * bs[at + 5], du.X6 * bs[at + 6], du.X7 * bs[at + 7]);
+                // The lane's 8 steps from zero, and their total decay.
+                T h = v.X0;
+                h = ex.X1 * h + v.X1; h = ex.X2 * h + v.X2; h = ex.X3 * h + v.X3; h = ex.X4 * h + v.X4;
+                h = ex.X5 * h + v.X5; h = ex.X6 * h + v.X6; h = ex.X7 * h + v.X7;
+                T p = ex.X0 * ex.X1 * (ex.X2 * ex.X3) * (ex.X4 * ex.X5 * (ex.X6 * ex.X7));
+                // Inclusive scan over the lanes: lane i ends with the composition of lanes 0..i.
+                for (int o = 1; o < 32; o <<= 1)
+                {
+                    T po = Warp.ShuffleUp(p, o), ho = Warp.ShuffleUp(h, o);
+                    if (lane >= o)
+                    {
+                        h = p * ho + h;
+                        p *= po;
+                    }
+                }
+                T pe = Warp.ShuffleUp(p, 1), he = Warp.ShuffleUp(h, 1);
+                T x = lane == 0 ? start : pe * start + he;
+                x = ex.X0 * x + v.X0; y.X0 += cs[at] * x;
+                x = ex.X1 * x + v.X1; y.X1 += cs[at + 1] * x;
+                x = ex.X2 * x + v.X2; y.X2 += cs[at + 2] * x;
+                x = ex.X3 * x + v.X3; y.X3 += cs[at + 3] * x;
+                x = ex.X4 * x + v.X4; y.X4 += cs[at + 4] * x;
+                x = ex.X5 * x + v.X5; y.X5 += cs[at + 5] * x;
+                x = ex.X6 * x + v.X6; y.X6 += cs[at + 6] * x;
+                x = ex.X7 * x + v.X7; y.X7 += cs[at + 7] * x;
+                T pt = Warp.Shuffle(p, 31), ht = Warp.Shuffle(h, 31);
+                if (lane == n) carry = pt * start + ht;
+            }
+            if (live)
+            {
+                Store(output, z, row, ts, 0, y.X0, s); Store(output, z, row, ts, 1, y.X1, s);
+                Store(output, z, row, ts, 2, y.X2, s); Store(output, z, row, ts, 3, y.X3, s);
+                Store(output, z, row, ts, 4, y.X4, s); Store(output, z, row, ts, 5, y.X5, s);
+                Store(output, z, row, ts, 6, y.X6, s); Store(output, z, row, ts, 7, y.X7, s);
+            }
+        }
+    }
+
+    /// <summary>8 consecutive values of a [B, D, L] row from step ts, zeros past L (and for a warp without a channel).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row8<T> Load<T>(ArrayView<T> x, long row, int ts, bool live, ScanArgs s) where T : unmanaged, IFloatingPointIeee754<T> =>
+        new(At(x, row, ts, live, s), At(x, row, ts + 1, live, s), At(x, row, ts + 2, live, s), At(x, row, ts + 3, live, s),
+            At(x, row, ts + 4, live, s), At(x, row, ts + 5, live, s), At(x, row, ts + 6, live, s), At(x, row, ts + 7, live, s));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T At<T>(ArrayView<T> x, long row, int t, bool live, ScanArgs s) where T : unmanaged, IFloatingPointIeee754<T> =>
+        live && t < s.L ? x[row + t] : T.Zero;
+
+    /// <summary>Delta_t = softplus(delta_t + bias) for steps before L; 0 past L, so those steps keep the state (e = 1, v = 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row8<T> Deltas<T>(Row8<T> raw, T bias, int ts, ScanArgs s) where T : unmanaged, IFloatingPointIeee754<T> =>
+        new(Delta(raw.X0, bias, ts, s), Delta(raw.X1, bias, ts + 1, s), Delta(raw.X2, bias, ts + 2, s), Delta(raw.X3, bias, ts + 3, s),
+            Delta(raw.X4, bias, ts + 4, s), Delta(raw.X5, bias, ts + 5, s), Delta(raw.X6, bias, ts + 6, s), Delta(raw.X7, bias, ts + 7, s));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T Delta<T>(T raw, T bias, int t, ScanArgs s) where T : unmanaged, IFloatingPointIeee754<T> =>
+        t < s.L ? SelectiveScanKernel.Softplus(raw + bias) : T.Zero;
+
+    /// <summary>out_t = y_t silu(z_t) (or y_t without the gate), for a step before L.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store<T>(ArrayView<T> output, ArrayView<T> z, long row, int ts, int k, T y, ScanArgs s)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int t = ts + k;
+        if (t >= s.L) return;
+        if (s.HasGate != 0)
+        {
+            T zt = z[row + t];
+            y *= zt / (T.One + T.Exp(-zt));
+        }
+        output[row + t] = y;
+    }
+}
