@@ -101,9 +101,10 @@ public static class ExplainCommand
         var suppressorFraction = new Option<double>("--suppressor-fraction") { Description = "Fraction of mask voxels made suppressors, in [0, 0.5].", DefaultValueFactory = _ => 0.05, HelpName = "X" };
         var subjects = new Option<int>("--subjects") { Description = "Simulated subjects (split by subject into train, validation and test).", DefaultValueFactory = _ => 12, HelpName = "N" };
         var lr = new Option<double>("--lr") { Description = "Adam learning rate of the decoders.", DefaultValueFactory = _ => 1e-3, HelpName = "X" };
+        var perNetwork = new Option<bool>("--suppressor-per-network") { Description = "One shared noise per network (its truth voxels and its share of the suppressors) instead of one for all." };
         var command = new Command("explain-benchmark", "Every attribution method on simulated trial maps: faithfulness, sanity checks, plausibility (table, CSV, JSON, figure).")
         {
-            output, kind, seeds, trials, samples, dataSeed, cnr, epochs, suppressorWeight, suppressorFraction, subjects, lr,
+            output, kind, seeds, trials, samples, dataSeed, cnr, epochs, suppressorWeight, suppressorFraction, subjects, lr, perNetwork,
         };
         command.SetAction(parse =>
         {
@@ -123,7 +124,7 @@ public static class ExplainCommand
             if (nSubjects < 6) throw new CliException($"--subjects must be >= 6 (every split needs a subject), got {nSubjects}.");
             string dir = parse.GetValue(output)!;
             Directory.CreateDirectory(dir);
-            var simulation = TrialMaps.BenchmarkOptions(parse.GetValue(dataSeed), x, sw, sf, nSubjects);
+            var simulation = TrialMaps.BenchmarkOptions(parse.GetValue(dataSeed), x, sw, sf, nSubjects, parse.GetValue(perNetwork));
             var data = TrialMaps.Build(simulation);
             w.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"trial maps: {data.Count} trials ({string.Join(", ", new[] { "train", "validation", "test" }.Select(q => $"{q} {data.Indices(q).Length}"))}), {data.Units} mask voxels, {data.Layout.Suppressor.Count(b => b)} suppressors (shared-noise weight {sw}), CNR {x}"));
@@ -139,7 +140,7 @@ public static class ExplainCommand
             var settings = new Dictionary<string, object>
             {
                 ["model"] = k, ["seeds"] = nSeeds, ["trials"] = n, ["samples"] = s, ["epochs"] = e, ["data_seed"] = parse.GetValue(dataSeed), ["cnr"] = x,
-                ["suppressor_weight"] = sw, ["suppressor_fraction"] = sf, ["subjects"] = nSubjects, ["lr"] = rate, ["suppressors"] = data.Layout.Suppressor.Count(b => b), ["mask_voxels"] = data.Units,
+                ["suppressor_weight"] = sw, ["suppressor_fraction"] = sf, ["subjects"] = nSubjects, ["suppressor_per_network"] = parse.GetValue(perNetwork), ["lr"] = rate, ["suppressors"] = data.Layout.Suppressor.Count(b => b), ["mask_voxels"] = data.Units,
             };
             AtomicFile.WriteAllText(Path.Combine(dir, "summary.json"), InterpretationBenchmark.Json(results, settings));
             SaveFigure(Path.Combine(dir, "faithfulness_vs_plausibility.png"), results, k);
