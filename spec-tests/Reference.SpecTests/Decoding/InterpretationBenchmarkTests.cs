@@ -105,6 +105,27 @@ public class InterpretationBenchmarkTests
         Assert.Contains("Ranks within each seed", InterpretationBenchmark.Summary(results));
     }
 
+    [Theory]
+    [InlineData("--suppressor-weight", "-1")]
+    [InlineData("--suppressor-fraction", "0.7")]
+    [InlineData("--subjects", "3")]
+    [InlineData("--lr", "0")]
+    public void ExplainBenchmark_RejectsBadSimulationAndTrainingOptions(string option, string value)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"interp-bad-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            var (code, _, error) = CliRunner.Run("explain-benchmark", "--out", dir, option, value);
+            Assert.Equal(2, code);
+            Assert.Contains(option, error);
+            Assert.Single(error.Trim().Split('\n'));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public void StrongSuppressors_InTrialMaps_CarryNoClassSignalButTheTruthVoxelsNoise()
     {

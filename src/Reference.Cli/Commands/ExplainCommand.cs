@@ -101,7 +101,7 @@ public static class ExplainCommand
         var suppressorFraction = new Option<double>("--suppressor-fraction") { Description = "Fraction of mask voxels made suppressors, in [0, 0.5].", DefaultValueFactory = _ => 0.05, HelpName = "X" };
         var subjects = new Option<int>("--subjects") { Description = "Simulated subjects (split by subject into train, validation and test).", DefaultValueFactory = _ => 12, HelpName = "N" };
         var lr = new Option<double>("--lr") { Description = "Adam learning rate of the decoders.", DefaultValueFactory = _ => 1e-3, HelpName = "X" };
-        var perNetwork = new Option<bool>("--suppressor-per-network") { Description = "One shared noise per network (its truth voxels and its share of the suppressors) instead of one for all." };
+        var perNetwork = new Option<bool>("--suppressor-per-network") { Description = "One shared noise per network (its truth voxels and its share of the suppressors) instead of one for all.", Arity = ArgumentArity.Zero };
         var command = new Command("explain-benchmark", "Every attribution method on simulated trial maps: faithfulness, sanity checks, plausibility (table, CSV, JSON, figure).")
         {
             output, kind, seeds, trials, samples, dataSeed, cnr, epochs, suppressorWeight, suppressorFraction, subjects, lr, perNetwork,
