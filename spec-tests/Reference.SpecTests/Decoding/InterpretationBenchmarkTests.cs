@@ -77,4 +77,87 @@ public class InterpretationBenchmarkTests
             Directory.Delete(dir, recursive: true);
         }
     }
+    [Fact]
+    public void Spread_RanksWithinEachSeed_AndGivesTheSpearmanPerSeed()
+    {
+        // Seed 1: faithfulness and plausibility agree (rho = +1); seed 2: they oppose (rho = -1).
+        static MethodResult R(string m, int seed, double meanAccuracy, double truth) =>
+            new(m, seed, 0.6, double.NaN, meanAccuracy, 0, 0, new PlausibilityResult(truth, truth, 1, 0), new OcclusionCurve([0.0], [meanAccuracy], 1.0 / 3, double.NaN, 10));
+        var results = new[]
+        {
+            R("a", 1, 0.1, 0.9), R("b", 1, 0.2, 0.5), R("c", 1, 0.3, 0.1),
+            R("a", 2, 0.1, 0.1), R("b", 2, 0.2, 0.5), R("c", 2, 0.3, 0.9),
+        };
+        var s = InterpretationBenchmark.Spread(results);
+        Assert.Equal(2, s.Seeds);
+        Assert.Equal([1.0, -1.0], s.SpearmanTruthPerSeed.Select(v => Math.Round(v, 12)));
+        Assert.Equal(0, s.SpearmanTruth.Mean, 12);
+        Assert.Equal(Math.Sqrt(2), s.SpearmanTruth.Sd, 12);
+        var a = s.Methods.Single(m => m.Method == "a");
+        Assert.Equal((1.0, 0.0), (a.FaithfulnessRank.Mean, a.FaithfulnessRank.Sd));
+        Assert.Equal(2.0, a.TruthRank.Mean, 12);
+        Assert.Equal(Math.Sqrt(2), a.TruthRank.Sd, 12);
+        Assert.Equal((1.0, 3.0), (a.TruthRank.Min, a.TruthRank.Max));
+        var b = s.Methods.Single(m => m.Method == "b");
+        Assert.Equal((2.0, 0.0), (b.TruthRank.Mean, b.TruthRank.Sd));
+        Assert.Equal(["a", "b", "c"], s.Methods.Select(m => m.Method));
+        Assert.Contains("\"spearman_faithfulness_r_truth_per_seed\"", InterpretationBenchmark.Json(results));
+        Assert.Contains("Ranks within each seed", InterpretationBenchmark.Summary(results));
+    }
+
+    [Theory]
+    [InlineData("--suppressor-weight", "-1")]
+    [InlineData("--suppressor-fraction", "0.7")]
+    [InlineData("--subjects", "3")]
+    [InlineData("--lr", "0")]
+    public void ExplainBenchmark_RejectsBadSimulationAndTrainingOptions(string option, string value)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"interp-bad-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            var (code, _, error) = CliRunner.Run("explain-benchmark", "--out", dir, option, value);
+            Assert.Equal(2, code);
+            Assert.Contains(option, error);
+            Assert.Single(error.Trim().Split('\n'));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void StrongSuppressors_InTrialMaps_CarryNoClassSignalButTheTruthVoxelsNoise()
+    {
+        // A large shared-noise weight: in the trial z maps the suppressors' class means stay flat
+        // while their trial-to-trial fluctuation (class means removed) follows the truth voxels'.
+        var d = TrialMaps.Build(new SimulationOptions
+        {
+            Preset = "tiny", Nx = 8, Ny = 9, Nz = 8, Parcels = 6, Networks = 3, Scans = 160, Subjects = 6, Cnr = 2, Seed = 3,
+            SuppressorWeight = 3, SuppressorFraction = 0.1, SpontaneousAmplitude = 0,
+        });
+        var l = d.Layout;
+        int v = d.Units;
+        var suppressors = Enumerable.Range(0, v).Where(u => l.Suppressor[u]).ToArray();
+        var truth = Enumerable.Range(0, v).Where(u => l.Support[u]).ToArray();
+        var others = Enumerable.Range(0, v).Where(u => !l.Support[u] && !l.Suppressor[u]).ToArray();
+        Assert.NotEmpty(suppressors);
+        // Class signal: the spread of the class means of each voxel, averaged over a voxel set.
+        double ClassSpread(int[] set) => set.Average(u =>
+        {
+            var means = Enumerable.Range(0, d.Classes).Select(c => Enumerable.Range(0, d.Count).Where(i => d.Labels[i] == c).Average(i => d.Maps[i * v + u])).ToArray();
+            return means.Max() - means.Min();
+        });
+        Assert.True(ClassSpread(suppressors) < 0.5 * ClassSpread(truth), $"class spread suppressors {ClassSpread(suppressors)}, truth {ClassSpread(truth)}");
+        // Noise: per trial, the mean over a voxel set with each class's mean removed.
+        double[] Residual(int[] set)
+        {
+            var m = Enumerable.Range(0, d.Count).Select(i => set.Average(u => d.Maps[i * v + u])).ToArray();
+            var classMean = Enumerable.Range(0, d.Classes).Select(c => Enumerable.Range(0, d.Count).Where(i => d.Labels[i] == c).Average(i => m[i])).ToArray();
+            return m.Select((x, i) => x - classMean[d.Labels[i]]).ToArray();
+        }
+        var rt = Residual(truth);
+        double withSuppressors = Plausibility.Pearson(Residual(suppressors), rt), withOthers = Plausibility.Pearson(Residual(others), rt);
+        Assert.True(withSuppressors > 0.6 && withSuppressors > withOthers + 0.3, $"r(suppressors, truth) {withSuppressors}, r(others, truth) {withOthers}");
+    }
 }

@@ -115,6 +115,42 @@ public class SimulatorTests
     }
 
     [Fact]
+    public void SuppressorPerNetwork_GivesEachNetworkItsOwnSharedNoise()
+    {
+        // Everything else switched off: a network's suppressors follow that network's truth voxels
+        // and not another network's; without the option all truth voxels share one series.
+        var o = SimulationOptions.FromPreset("standard") with
+        {
+            Subjects = 1, Scans = 120, Cnr = 0, SpontaneousAmplitude = 0, PhysioAmplitude = 0, DriftAmplitude = 0, MotionAmplitude = 0,
+            SuppressorFraction = 0.1, SuppressorWeight = 2, SuppressorPerNetwork = true,
+        };
+        var data = Simulator.Run(o);
+        var l = data.Layout;
+        int v = l.Units;
+        double[] Mean(Func<int, bool> which)
+        {
+            var members = Enumerable.Range(0, v).Where(which).ToArray();
+            Assert.NotEmpty(members);
+            return Enumerable.Range(0, o.Scans).Select(t => members.Average(u => (double)data.Subjects[0].Series[t * v + u])).ToArray();
+        }
+        var truth0 = Mean(u => l.Support[u] && l.SharedNoiseNetwork![u] == 0);
+        var truth1 = Mean(u => l.Support[u] && l.SharedNoiseNetwork![u] == 1);
+        var suppressors0 = Mean(u => l.Suppressor[u] && l.SharedNoiseNetwork![u] == 0);
+        Assert.All(Enumerable.Range(0, v).Where(u => l.Suppressor[u] || l.Support[u]), u => Assert.True(l.SharedNoiseNetwork![u] >= 0));
+        Assert.True(MathNet.Numerics.Statistics.Correlation.Pearson(truth0, suppressors0) > 0.8);
+        Assert.True(Math.Abs(MathNet.Numerics.Statistics.Correlation.Pearson(truth1, suppressors0)) < 0.4);
+        // The option draws nothing into the layout, and off it leaves one series for every truth voxel.
+        var off = Simulator.Run(o with { SuppressorPerNetwork = false });
+        Assert.Equal(l.Suppressor, off.Layout.Suppressor);
+        double[] MeanOff(Func<int, bool> which)
+        {
+            var members = Enumerable.Range(0, v).Where(which).ToArray();
+            return Enumerable.Range(0, o.Scans).Select(t => members.Average(u => (double)off.Subjects[0].Series[t * v + u])).ToArray();
+        }
+        Assert.True(MathNet.Numerics.Statistics.Correlation.Pearson(MeanOff(u => l.Support[u] && l.SharedNoiseNetwork![u] == 1), MeanOff(u => l.Suppressor[u] && l.SharedNoiseNetwork![u] == 0)) > 0.8);
+    }
+
+    [Fact]
     public void Splits_AreBySubjectAndCoverEveryGroup()
     {
         var data = Simulator.Run(SimulationOptions.FromPreset("connectome") with { Scans = 40 });

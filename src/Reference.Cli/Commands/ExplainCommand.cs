@@ -97,9 +97,14 @@ public static class ExplainCommand
         var dataSeed = new Option<ulong>("--data-seed") { Description = "Seed of the simulated data set.", DefaultValueFactory = _ => 1UL, HelpName = "N" };
         var cnr = new Option<double>("--cnr") { Description = "Contrast-to-noise ratio of the simulation.", DefaultValueFactory = _ => 1.0, HelpName = "X" };
         var epochs = new Option<int>("--epochs") { Description = "Training epochs (early stopping on validation accuracy).", DefaultValueFactory = _ => 60, HelpName = "N" };
-        var command = new Command("explain-benchmark", "Every attribution method on simulated trial maps: faithfulness, sanity checks, plausibility (table, CSV, figure).")
+        var suppressorWeight = new Option<double>("--suppressor-weight") { Description = "Weight of the shared noise in the truth and suppressor voxels (voxel noise has unit sd).", DefaultValueFactory = _ => 0.5, HelpName = "X" };
+        var suppressorFraction = new Option<double>("--suppressor-fraction") { Description = "Fraction of mask voxels made suppressors, in [0, 0.5].", DefaultValueFactory = _ => 0.05, HelpName = "X" };
+        var subjects = new Option<int>("--subjects") { Description = "Simulated subjects (split by subject into train, validation and test).", DefaultValueFactory = _ => 12, HelpName = "N" };
+        var lr = new Option<double>("--lr") { Description = "Adam learning rate of the decoders.", DefaultValueFactory = _ => 1e-3, HelpName = "X" };
+        var perNetwork = new Option<bool>("--suppressor-per-network") { Description = "One shared noise per network (its truth voxels and its share of the suppressors) instead of one for all.", Arity = ArgumentArity.Zero };
+        var command = new Command("explain-benchmark", "Every attribution method on simulated trial maps: faithfulness, sanity checks, plausibility (table, CSV, JSON, figure).")
         {
-            output, kind, seeds, trials, samples, dataSeed, cnr, epochs,
+            output, kind, seeds, trials, samples, dataSeed, cnr, epochs, suppressorWeight, suppressorFraction, subjects, lr, perNetwork,
         };
         command.SetAction(parse =>
         {
@@ -110,25 +115,38 @@ public static class ExplainCommand
             if (nSeeds < 1 || n < 1 || s < 1 || e < 1) throw new CliException("--seeds, --trials, --samples and --epochs must be >= 1.");
             double x = parse.GetValue(cnr);
             if (!(x >= 0) || !double.IsFinite(x)) throw new CliException($"--cnr must be a finite number >= 0, got {x}.");
+            double sw = parse.GetValue(suppressorWeight), sf = parse.GetValue(suppressorFraction);
+            if (!(sw >= 0) || !double.IsFinite(sw)) throw new CliException($"--suppressor-weight must be a finite number >= 0, got {sw}.");
+            if (!(sf is >= 0 and <= 0.5)) throw new CliException($"--suppressor-fraction must be a number in [0, 0.5], got {sf}.");
+            double rate = parse.GetValue(lr);
+            if (!(rate > 0) || !double.IsFinite(rate)) throw new CliException($"--lr must be a finite number > 0, got {rate}.");
+            int nSubjects = parse.GetValue(subjects);
+            if (nSubjects < 6) throw new CliException($"--subjects must be >= 6 (every split needs a subject), got {nSubjects}.");
             string dir = parse.GetValue(output)!;
             Directory.CreateDirectory(dir);
-            var simulation = TrialMaps.BenchmarkOptions(parse.GetValue(dataSeed), x);
+            var simulation = TrialMaps.BenchmarkOptions(parse.GetValue(dataSeed), x, sw, sf, nSubjects, parse.GetValue(perNetwork));
             var data = TrialMaps.Build(simulation);
             w.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"trial maps: {data.Count} trials ({string.Join(", ", new[] { "train", "validation", "test" }.Select(q => $"{q} {data.Indices(q).Length}"))}), {data.Units} mask voxels, {data.Layout.Suppressor.Count(b => b)} suppressors, CNR {x}"));
+                $"trial maps: {data.Count} trials ({string.Join(", ", new[] { "train", "validation", "test" }.Select(q => $"{q} {data.Indices(q).Length}"))}), {data.Units} mask voxels, {data.Layout.Suppressor.Count(b => b)} suppressors (shared-noise weight {sw}), CNR {x}"));
             var options = new BenchmarkOptions
             {
-                Kind = k, Seeds = nSeeds, Trials = n, Epochs = e,
+                Kind = k, Seeds = nSeeds, Trials = n, Epochs = e, LearningRate = rate,
                 Attribution = new AttributionOptions { SmoothGradSamples = s, IntegratedGradientsSteps = s, ShapSamples = s },
             };
             var results = InterpretationBenchmark.Run(data, options, w.WriteLine, (seed, decoder) => decoder.Save(Path.Combine(dir, $"{k}-seed-{seed}.ckpt")));
             string summary = InterpretationBenchmark.Summary(results);
             AtomicFile.WriteAllText(Path.Combine(dir, "results.csv"), InterpretationBenchmark.Csv(results));
             AtomicFile.WriteAllText(Path.Combine(dir, "summary.md"), summary);
+            var settings = new Dictionary<string, object>
+            {
+                ["model"] = k, ["seeds"] = nSeeds, ["trials"] = n, ["samples"] = s, ["epochs"] = e, ["data_seed"] = parse.GetValue(dataSeed), ["cnr"] = x,
+                ["suppressor_weight"] = sw, ["suppressor_fraction"] = sf, ["subjects"] = nSubjects, ["suppressor_per_network"] = parse.GetValue(perNetwork), ["lr"] = rate, ["suppressors"] = data.Layout.Suppressor.Count(b => b), ["mask_voxels"] = data.Units,
+            };
+            AtomicFile.WriteAllText(Path.Combine(dir, "summary.json"), InterpretationBenchmark.Json(results, settings));
             SaveFigure(Path.Combine(dir, "faithfulness_vs_plausibility.png"), results, k);
             w.WriteLine();
             w.Write(summary);
-            w.WriteLine($"wrote results.csv, summary.md, faithfulness_vs_plausibility.png and {nSeeds} checkpoints to {dir}");
+            w.WriteLine($"wrote results.csv, summary.md, summary.json, faithfulness_vs_plausibility.png and {nSeeds} checkpoints to {dir}");
             return ExitCodes.Success;
         });
         return command;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Reference.Autodiff;
 using Reference.Core;
 
@@ -15,6 +16,8 @@ public sealed record BenchmarkOptions
     /// <summary>At most this many test trials are explained (the first ones).</summary>
     public int Trials { get; init; } = 45;
     public int Epochs { get; init; } = 60;
+    /// <summary>Adam learning rate of every trained decoder.</summary>
+    public double LearningRate { get; init; } = 1e-3;
     public IReadOnlyList<string> Methods { get; init; } = Interpretation.Attribution.Methods;
     public AttributionOptions Attribution { get; init; } = new();
 }
@@ -63,8 +66,8 @@ public static class InterpretationBenchmark
         for (int seed = 1; seed <= options.Seeds; seed++)
         {
             var spec = new DecoderSpec { Kind = options.Kind, Hidden = options.Hidden, Classes = data.Classes, Volume = volume, Seed = (ulong)seed };
-            var model = ExplainedDecoder.Train(spec, data, options.Epochs);
-            var permuted = ExplainedDecoder.Train(spec with { PermutedLabels = true, Seed = (ulong)(seed + 100) }, data, options.Epochs);
+            var model = ExplainedDecoder.Train(spec, data, options.Epochs, options.LearningRate);
+            var permuted = ExplainedDecoder.Train(spec with { PermutedLabels = true, Seed = (ulong)(seed + 100) }, data, options.Epochs, options.LearningRate);
             var random = model.Randomized((ulong)(seed + 1000));
             trained?.Invoke(seed, model);
             log(string.Create(CultureInfo.InvariantCulture,
@@ -136,7 +139,96 @@ public static class InterpretationBenchmark
         var plaus = methods.Select(m => results.Where(r => r.Method == m).Average(r => r.Plausibility.TruthCorrelation)).ToArray();
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"Spearman rank correlation over methods of faithfulness (-mean occlusion accuracy) with plausibility (r truth): {Spearman(faith.Select(f => -f).ToArray(), plaus):F3} (negative: the faithful methods are the less plausible ones, the paper's finding)"));
+        var spread = Spread(results);
+        sb.AppendLine();
+        sb.AppendLine("Ranks within each seed (1 = most faithful / most plausible), mean ± sd over seeds:");
+        sb.AppendLine();
+        sb.AppendLine("| method | faithfulness rank | plausibility rank (r truth) | plausibility rank (r GLM) |");
+        sb.AppendLine("|---|---|---|---|");
+        foreach (var m in spread.Methods)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {Attribution.DisplayName(m.Method)} | {m.FaithfulnessRank.Mean:F2} ± {m.FaithfulnessRank.Sd:F2} | {m.TruthRank.Mean:F2} ± {m.TruthRank.Sd:F2} | {m.GlmRank.Mean:F2} ± {m.GlmRank.Sd:F2} |"));
+        sb.AppendLine();
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+            $"Spearman of faithfulness with r(truth) within each seed: {spread.SpearmanTruth.Mean:F3} ± {spread.SpearmanTruth.Sd:F3} (range {spread.SpearmanTruth.Min:F3} to {spread.SpearmanTruth.Max:F3}; per seed {string.Join(", ", spread.SpearmanTruthPerSeed.Select(v => v.ToString("F2", CultureInfo.InvariantCulture)))})"));
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+            $"Spearman of faithfulness with r(GLM) within each seed: {spread.SpearmanGlm.Mean:F3} ± {spread.SpearmanGlm.Sd:F3} (range {spread.SpearmanGlm.Min:F3} to {spread.SpearmanGlm.Max:F3})"));
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+            $"Decoder test accuracy over seeds: {spread.TestAccuracy.Mean:F3} ± {spread.TestAccuracy.Sd:F3} (range {spread.TestAccuracy.Min:F3} to {spread.TestAccuracy.Max:F3})"));
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// The spread over seeds of the method orderings: within each seed the methods are ranked
+    /// (1 = lowest mean occlusion accuracy, i.e. most faithful; 1 = highest r with the truth or the
+    /// GLM, i.e. most plausible; ties share the mean rank), and the Spearman correlation of
+    /// faithfulness (minus the mean occlusion accuracy) with plausibility is taken per seed.
+    /// </summary>
+    public static SeedSpread Spread(IReadOnlyList<MethodResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var methods = results.Select(r => r.Method).Distinct().ToArray();
+        var seeds = results.Select(r => r.Seed).Distinct().OrderBy(s => s).ToArray();
+        var faithRanks = new List<double>[methods.Length];
+        var truthRanks = new List<double>[methods.Length];
+        var glmRanks = new List<double>[methods.Length];
+        for (int m = 0; m < methods.Length; m++) (faithRanks[m], truthRanks[m], glmRanks[m]) = ([], [], []);
+        var rhoTruth = new List<double>();
+        var rhoGlm = new List<double>();
+        var accuracy = new List<double>();
+        foreach (int seed in seeds)
+        {
+            var rows = methods.Select(m => results.Single(r => r.Seed == seed && r.Method == m)).ToArray();
+            var faith = rows.Select(r => -r.MeanAccuracy).ToArray();
+            var truth = rows.Select(r => r.Plausibility.TruthCorrelation).ToArray();
+            var glm = rows.Select(r => r.Plausibility.GlmCorrelation).ToArray();
+            // Ranks are ascending from 0; rank 1 goes to the largest value.
+            var rf = Ranks(faith);
+            var rt = Ranks(truth);
+            var rg = Ranks(glm);
+            for (int m = 0; m < methods.Length; m++)
+            {
+                faithRanks[m].Add(methods.Length - rf[m]);
+                truthRanks[m].Add(methods.Length - rt[m]);
+                glmRanks[m].Add(methods.Length - rg[m]);
+            }
+            rhoTruth.Add(Spearman(faith, truth));
+            rhoGlm.Add(Spearman(faith, glm));
+            accuracy.Add(rows[0].TestAccuracy);
+        }
+        var perMethod = methods.Select((m, i) => new MethodRanks(m, SpreadStat.Of(faithRanks[i]), SpreadStat.Of(truthRanks[i]), SpreadStat.Of(glmRanks[i])))
+            .OrderBy(r => r.FaithfulnessRank.Mean).ToArray();
+        return new SeedSpread(seeds.Length, perMethod, SpreadStat.Of(rhoTruth), SpreadStat.Of(rhoGlm), rhoTruth.ToArray(), SpreadStat.Of(accuracy));
+    }
+
+    /// <summary>Machine-readable summary: per-method means and sds of every measure, the rank spread and the per-seed Spearman correlations.</summary>
+    public static string Json(IReadOnlyList<MethodResult> results, IReadOnlyDictionary<string, object>? settings = null)
+    {
+        var spread = Spread(results);
+        var methods = results.GroupBy(r => r.Method).Select(g => new Dictionary<string, object>
+        {
+            ["method"] = g.Key,
+            ["chance_fraction"] = SpreadStat.Of(g.Select(r => double.IsNaN(r.ChanceFraction) ? 0.55 : r.ChanceFraction)),
+            ["mean_occlusion_accuracy"] = SpreadStat.Of(g.Select(r => r.MeanAccuracy)),
+            ["mi_permuted_labels"] = SpreadStat.Of(g.Select(r => r.MiPermutedLabels)),
+            ["mi_random_weights"] = SpreadStat.Of(g.Select(r => r.MiRandomWeights)),
+            ["r_glm"] = SpreadStat.Of(g.Select(r => r.Plausibility.GlmCorrelation)),
+            ["r_truth"] = SpreadStat.Of(g.Select(r => r.Plausibility.TruthCorrelation)),
+            ["suppressor_ratio"] = SpreadStat.Of(g.Select(r => r.Plausibility.SuppressorRatio)),
+            ["suppressor_top_share"] = SpreadStat.Of(g.Select(r => r.Plausibility.SuppressorTopShare)),
+        }).ToArray();
+        var root = new Dictionary<string, object>
+        {
+            ["settings"] = settings ?? new Dictionary<string, object>(),
+            ["seeds"] = spread.Seeds,
+            ["test_accuracy"] = spread.TestAccuracy,
+            ["methods"] = methods,
+            ["ranks"] = spread.Methods,
+            ["spearman_faithfulness_r_truth"] = spread.SpearmanTruth,
+            ["spearman_faithfulness_r_truth_per_seed"] = spread.SpearmanTruthPerSeed,
+            ["spearman_faithfulness_r_glm"] = spread.SpearmanGlm,
+        };
+        return JsonSerializer.Serialize(root, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
     }
 
     private static IEnumerable<string> Order(IReadOnlyList<MethodResult> results, Func<MethodResult, double> key, bool ascending)
@@ -171,3 +263,22 @@ public static class InterpretationBenchmark
         return sb.ToString();
     }
 }
+
+/// <summary>Mean, sample sd (0 for one value), minimum and maximum of a set of values.</summary>
+public sealed record SpreadStat(double Mean, double Sd, double Min, double Max)
+{
+    public static SpreadStat Of(IEnumerable<double> values)
+    {
+        var v = values.ToArray();
+        if (v.Length == 0) return new SpreadStat(double.NaN, double.NaN, double.NaN, double.NaN);
+        double mean = v.Average();
+        double sd = v.Length > 1 ? Math.Sqrt(v.Sum(d => (d - mean) * (d - mean)) / (v.Length - 1)) : 0;
+        return new SpreadStat(mean, sd, v.Min(), v.Max());
+    }
+}
+
+/// <summary>A method's ranks over seeds (1 = most faithful, most plausible).</summary>
+public sealed record MethodRanks(string Method, SpreadStat FaithfulnessRank, SpreadStat TruthRank, SpreadStat GlmRank);
+
+/// <summary>The spread over seeds of the method orderings (see <see cref="InterpretationBenchmark.Spread"/>).</summary>
+public sealed record SeedSpread(int Seeds, MethodRanks[] Methods, SpreadStat SpearmanTruth, SpreadStat SpearmanGlm, double[] SpearmanTruthPerSeed, SpreadStat TestAccuracy);

@@ -131,10 +131,19 @@ public sealed class TrialMaps
         };
     }
 
-    /// <summary>The benchmark's data set: a 12 x 14 x 12 lattice, 3 conditions in 16 s blocks, 300 scans of 2 s, 12 subjects.</summary>
-    public static SimulationOptions BenchmarkOptions(ulong seed = 1, double cnr = 1) => new()
+    /// <summary>
+    /// The benchmark's data set: a 12 x 14 x 12 lattice, 3 conditions in 16 s blocks, 300 scans of
+    /// 2 s, 12 subjects; 5% suppressor voxels carrying the truth voxels' shared noise with weight
+    /// 0.5 (against unit voxel noise) unless <paramref name="suppressorWeight"/> and
+    /// <paramref name="suppressorFraction"/> say otherwise (a larger weight makes the suppressors
+    /// more useful to a decoder, which cancels the shared noise in the truth voxels with them;
+    /// more <paramref name="subjects"/> give the decoder the trials it needs to learn that;
+    /// <paramref name="suppressorPerNetwork"/> gives each network its own shared noise, which does
+    /// not cancel between classes).
+    /// </summary>
+    public static SimulationOptions BenchmarkOptions(ulong seed = 1, double cnr = 1, double suppressorWeight = 0.5, double suppressorFraction = 0.05, int subjects = 12, bool suppressorPerNetwork = false) => new()
     {
-        Preset = "interpretation", Nx = 12, Ny = 14, Nz = 12, Parcels = 12, Networks = 3, Scans = 300, Subjects = 12, Cnr = cnr, Seed = seed,
-        SuppressorFraction = 0.05,
+        Preset = "interpretation", Nx = 12, Ny = 14, Nz = 12, Parcels = 12, Networks = 3, Scans = 300, Subjects = subjects, Cnr = cnr, Seed = seed,
+        SuppressorFraction = suppressorFraction, SuppressorWeight = suppressorWeight, SuppressorPerNetwork = suppressorPerNetwork,
     };
 }

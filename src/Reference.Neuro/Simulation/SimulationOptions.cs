@@ -46,6 +46,12 @@ public sealed record SimulationOptions
     public double SpontaneousAmplitude { get; init; } = 0.6;
     /// <summary>Weight of the shared noise in the truth voxels and the suppressor voxels.</summary>
     public double SuppressorWeight { get; init; } = 0.5;
+    /// <summary>
+    /// One shared noise series per network (its truth voxels and its share of the suppressors)
+    /// instead of one for all: the noise no longer cancels between classes, so a decoder needs the
+    /// suppressors. Off by default (the data set is then unchanged).
+    /// </summary>
+    public bool SuppressorPerNetwork { get; init; }
     /// <summary>Fraction of mask voxels outside every truth map made suppressors.</summary>
     public double SuppressorFraction { get; init; } = 0.03;
     /// <summary>Correlation planted between latent networks 0 and 1 in group 1 subjects (0: one group).</summary>

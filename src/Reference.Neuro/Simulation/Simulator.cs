@@ -13,7 +13,11 @@
 // else 0 (sparse maps; the support does not depend on the CNR). Contrast truth: beta_c - mean of the other conditions. Suppressors: a
 // fraction of the voxels outside every truth map that carry the shared noise d(t) the truth voxels
 // also carry, and no task signal (a linear decoder uses them to cancel d; they are not "where the
-// signal is", which separates faithful from plausible explanations).
+// signal is", which separates faithful from plausible explanations). With one d for every truth
+// voxel, d cancels in the differences between classes, so a multi-class decoder hardly needs the
+// suppressors; with SuppressorPerNetwork each network's truth voxels carry their own d_k and the
+// suppressors are split among the networks (d_k cannot cancel, a suppressor of network k is the
+// only way to remove it).
 //
 // Data of subject s at scan n (t = n TR), voxel v in parcel p:
 //   y = 100 + a_s sum_c beta_c(v) x_c(t) + A_spont u_p(t) + w d(t) [v truth or suppressor]
@@ -54,6 +58,11 @@ public sealed class SimulatedLayout
     public required bool[] Suppressor { get; init; }
     /// <summary>Voxels in the support of some condition's map (blob &gt;= 1/2), whatever the CNR: they carry the shared noise.</summary>
     public required bool[] Support { get; init; }
+    /// <summary>
+    /// Network whose shared noise a voxel carries when <see cref="SimulationOptions.SuppressorPerNetwork"/> is set [V]:
+    /// a truth voxel the network of the strongest active blob there, a suppressor the networks of the conditions in turn, else -1.
+    /// </summary>
+    public int[]? SharedNoiseNetwork { get; init; }
     /// <summary>Voxel coordinates in voxel units [V, 3].</summary>
     public required double[] Coordinates { get; init; }
 
@@ -209,10 +218,21 @@ public static class Simulator
             (candidates[i], candidates[j]) = (candidates[j], candidates[i]);
             suppressor[candidates[i]] = true;
         }
+        // No draws here: the layout's random stream is the same with or without per-network noise.
+        var active = Enumerable.Range(0, c).Select(i => i % k).Distinct().ToArray();
+        var source = new int[v];
+        for (int j = 0; j < v; j++)
+        {
+            int best = -1;
+            foreach (int n in active)
+                if (blobs[n * v + j] >= 0.5 && (best < 0 || blobs[n * v + j] > blobs[best * v + j])) best = n;
+            source[j] = best;
+        }
+        for (int i = 0; i < count; i++) source[candidates[i]] = active[i % active.Length];
         return new SimulatedLayout
         {
             Nx = nx, Ny = ny, Nz = nz, Units = v, MaskIndex = mask, Parcel = parcel, Networks = blobs, ParcelNetwork = network,
-            Truth = truth, Suppressor = suppressor, Coordinates = xyz,
+            Truth = truth, Suppressor = suppressor, Coordinates = xyz, SharedNoiseNetwork = source,
             Support = Enumerable.Range(0, v).Select(j => Enumerable.Range(0, c).Any(i => blobs[(i % k) * v + j] >= 0.5)).ToArray(),
         };
     }
@@ -246,6 +266,15 @@ public static class Simulator
         }
         var shared = new double[t];
         Ar1(rng, 0.5, shared);
+        // Per-network shared noise: network 0 keeps d, the others get their own series, drawn only
+        // when the option is set so that the default data set's stream is unchanged.
+        double[][] sharedOf = [.. Enumerable.Range(0, k).Select(_ => shared)];
+        if (o.SuppressorPerNetwork)
+            for (int n = 1; n < k; n++)
+            {
+                sharedOf[n] = new double[t];
+                Ar1(rng, 0.5, sharedOf[n]);
+            }
 
         double phiR = rng.Uniform(0, 2 * Math.PI), phiC = rng.Uniform(0, 2 * Math.PI);
         var motion = Motion(rng, t);
@@ -279,12 +308,13 @@ public static class Simulator
             for (int j = 0; j < kd; j++) coef[j] = o.DriftAmplitude * rng.Normal();
             for (int j = 0; j < 6; j++) load[j] = o.MotionAmplitude * rng.Normal() * (j < 3 ? 1 : 50);
             double w = layout.Support[u] || layout.Suppressor[u] ? o.SuppressorWeight : 0;
+            var d = o.SuppressorPerNetwork && layout.SharedNoiseNetwork![u] >= 0 ? sharedOf[layout.SharedNoiseNetwork[u]] : shared;
             int parcel = layout.Parcel[u];
             double e = rng.Normal(), innovation = Math.Sqrt(1 - rho * rho);
             for (int i = 0; i < t; i++)
             {
                 if (i > 0) e = rho * e + innovation * rng.Normal();
-                double s = 100 + red * e + white * rng.Normal() + spont[parcel * t + i] + w * shared[i]
+                double s = 100 + red * e + white * rng.Normal() + spont[parcel * t + i] + w * d[i]
                     + ar * confounds[i * m + 7] + ac * confounds[i * m + 9];
                 for (int j = 0; j < c; j++) s += amplitude * layout.Truth[j * v + u] * x[i * c + j];
                 for (int j = 0; j < kd; j++) s += coef[j] * drift[i * kd + j];
