@@ -1,6 +1,7 @@
 // The Fast tier of FlashButterfly (see FlashButterfly.cs for the paper, the glossary and the naive
 // definition): the same levels (Factors(N), the same blocks and twiddles) in float32 or float64, with
-// Vector256 block products, one thread per group of channels.
+// Vector256 block products (the exact 16-point codelets on Vector512 where AVX-512 is accelerated), one thread per
+// group of channels.
 //
 // Layout (Stockham autosort form of the recursion). The naive tier transposes after every level; here
 // each level reads one buffer and writes the other so that the output lands in natural order with no
@@ -161,8 +162,10 @@ public static partial class FlashButterfly
             int nonzero, int outputs, ReadOnlySpan<T> sourceRe, ReadOnlySpan<T> sourceIm, Span<T> destRe, Span<T> destIm)
         {
             int n = Length, levels = Factors.Length, batch = 1, sub = n;
-            bool simd = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
+            bool simd = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported, wide = Wide<T>();
+            // A 16-point codelet level runs on Vector512 when its vectorized extent is a multiple of that width, else on Vector256.
             bool Fits(int extent) => simd && extent % Vector256<T>.Count == 0;
+            bool FitsWide(int extent) => wide && extent % Vector512<T>.Count == 0;
             bool firstCodelet = blocks.Exact && Factors[0] == 16 && Fits(n / 16);
             bool hasSource = !sourceRe.IsEmpty;
             if (hasSource && !(firstCodelet && nonzero % (n / 16) == 0 && nonzero <= n))
@@ -195,15 +198,20 @@ public static partial class FlashButterfly
                 }
                 if (fused)
                 {
-                    Level16Then2(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, batch, k2count, conjugate);
+                    if (FitsWide(batch)) Level16Then2Wide(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, batch, k2count, conjugate);
+                    else Level16Then2(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, batch, k2count, conjugate);
                     inRe = outRe;
                     inIm = outIm;
                     break;
                 }
-                if (s == 0 && codelet && Fits(q))
+                if (s == 0 && codelet && FitsWide(q))
+                    FirstLevel16Wide(firstRe, firstIm, outRe, outIm, FirstTwiddleRe, conjugate ? FirstConjTwiddleIm : FirstTwiddleIm, q, Math.Min(nonzero, n), conjugate);
+                else if (s == 0 && codelet && Fits(q))
                     FirstLevel16(firstRe, firstIm, outRe, outIm, FirstTwiddleRe, conjugate ? FirstConjTwiddleIm : FirstTwiddleIm, q, Math.Min(nonzero, n), conjugate);
                 else if (s == 0)
                     FirstLevel(firstRe, firstIm, outRe, outIm, blocks.TRe, blocks.TIm, TwiddleRe[s], twIm, m, q, Math.Min(nonzero, n));
+                else if (codelet && FitsWide(batch))
+                    BatchLevel16Wide(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, q, batch, k1count, conjugate);
                 else if (codelet && Fits(batch))
                     BatchLevel16(inRe, inIm, outRe, outIm, TwiddleRe[s], twIm, q, batch, k1count, conjugate);
                 else
@@ -600,6 +608,186 @@ public static partial class FlashButterfly
         }
     }
 
+    // ------------------------------------------------------------------ the same codelets on Vector512
+
+    // The 16-point levels above, one vector of 16 float (8 double) lanes at a time where the JIT accelerates Vector512
+    // (AVX-512): the same operations in the same order, so the results equal the Vector256 route's lane for lane; half
+    // the instructions per point, which is what these load/store-heavy codelets are bound by. Dft16Wide also skips the
+    // zero half of a first-level block: when j1 >= 8 are all padding (x[8 + c] = x[12 + c] = 0), the first DFT_4 of
+    // each column is two butterflies of x[c] and x[4 + c] (Dft4Half), the same values as Dft4 with those zeros.
+
+    /// <summary>Whether the Vector512 codelets run: the JIT accelerates Vector512 of T (AVX-512).</summary>
+    private static bool Wide<T>() where T : unmanaged => Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported;
+
+    /// <summary><see cref="Dft16"/> on Vector512 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dft16Wide<T>(ref T xr, ref T xi, nint inStride, int j1max, ref T yr, ref T yi, nint outStride, int count,
+        ref T wr, ref T wi, nint twStride, bool broadcast, bool twiddle, bool inverse, Span<Vector512<T>> tile)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var cr = Codelet16<T>.Re;
+        var ci = Codelet16<T>.Im;
+        bool half = j1max <= 8;
+        for (int c = 0; c < 4; c++)
+        {
+            Vector512<T> Load(ref T x, int j1) => j1 < j1max ? Vector512.LoadUnsafe(ref Unsafe.Add(ref x, j1 * inStride)) : Vector512<T>.Zero;
+            var (y0r, y0i, y1r, y1i, y2r, y2i, y3r, y3i) = half
+                ? Dft4Half(Load(ref xr, c), Load(ref xi, c), Load(ref xr, 4 + c), Load(ref xi, 4 + c), inverse)
+                : Dft4(Load(ref xr, c), Load(ref xi, c), Load(ref xr, 4 + c), Load(ref xi, 4 + c),
+                    Load(ref xr, 8 + c), Load(ref xi, 8 + c), Load(ref xr, 12 + c), Load(ref xi, 12 + c), inverse);
+            tile[8 * c] = y0r;
+            tile[8 * c + 1] = y0i;
+            if (c == 0)
+            {
+                tile[2] = y1r; tile[3] = y1i; tile[4] = y2r; tile[5] = y2i; tile[6] = y3r; tile[7] = y3i;
+                continue;
+            }
+            (tile[8 * c + 2], tile[8 * c + 3]) = Rotate(y1r, y1i, cr[4 * c + 1], ci[4 * c + 1], inverse);
+            (tile[8 * c + 4], tile[8 * c + 5]) = Rotate(y2r, y2i, cr[4 * c + 2], ci[4 * c + 2], inverse);
+            (tile[8 * c + 6], tile[8 * c + 7]) = Rotate(y3r, y3i, cr[4 * c + 3], ci[4 * c + 3], inverse);
+        }
+        for (int p = 0; p < 4; p++)
+        {
+            var (x0r, x0i, x1r, x1i, x2r, x2i, x3r, x3i) = Dft4(tile[2 * p], tile[2 * p + 1], tile[8 + 2 * p], tile[9 + 2 * p],
+                tile[16 + 2 * p], tile[17 + 2 * p], tile[24 + 2 * p], tile[25 + 2 * p], inverse);
+            Store(x0r, x0i, p, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+            Store(x1r, x1i, p + 4, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+            Store(x2r, x2i, p + 8, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+            Store(x3r, x3i, p + 12, ref yr, ref yi, outStride, count, ref wr, ref wi, twStride, broadcast, twiddle);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store<T>(Vector512<T> vr, Vector512<T> vi, int k1, ref T yr, ref T yi, nint outStride, int count,
+        ref T wr, ref T wi, nint twStride, bool broadcast, bool twiddle) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (k1 >= count) return;
+        if (twiddle)
+        {
+            var cr = broadcast ? Vector512.Create(Unsafe.Add(ref wr, k1)) : Vector512.LoadUnsafe(ref Unsafe.Add(ref wr, k1 * twStride));
+            var ci = broadcast ? Vector512.Create(Unsafe.Add(ref wi, k1)) : Vector512.LoadUnsafe(ref Unsafe.Add(ref wi, k1 * twStride));
+            (vr, vi) = (vr * cr - vi * ci, vr * ci + vi * cr);
+        }
+        vr.StoreUnsafe(ref Unsafe.Add(ref yr, k1 * outStride));
+        vi.StoreUnsafe(ref Unsafe.Add(ref yi, k1 * outStride));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<T>, Vector512<T>) Rotate<T>(Vector512<T> vr, Vector512<T> vi, T cr, T ci, bool inverse)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var r = Vector512.Create(cr);
+        var i = Vector512.Create(inverse ? -ci : ci);
+        return (vr * r - vi * i, vr * i + vi * r);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>) Dft4<T>(
+        Vector512<T> x0r, Vector512<T> x0i, Vector512<T> x1r, Vector512<T> x1i, Vector512<T> x2r, Vector512<T> x2i,
+        Vector512<T> x3r, Vector512<T> x3i, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var ar = x0r + x2r; var ai = x0i + x2i;
+        var br = x0r - x2r; var bi = x0i - x2i;
+        var cr = x1r + x3r; var ci = x1i + x3i;
+        var er = x1r - x3r; var ei = x1i - x3i;
+        if (inverse) (er, ei) = (-er, -ei);
+        return (ar + cr, ai + ci, br + ei, bi - er, ar - cr, ai - ci, br - ei, bi + er);
+    }
+
+    /// <summary>The Vector512 DFT_4 with x2 = x3 = 0: A = B = x0, C = E = x1 (E = -x1 when inverse).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>) Dft4Half<T>(
+        Vector512<T> x0r, Vector512<T> x0i, Vector512<T> x1r, Vector512<T> x1i, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (er, ei) = inverse ? (-x1r, -x1i) : (x1r, x1i);
+        return (x0r + x1r, x0i + x1i, x0r + ei, x0i - er, x0r - x1r, x0i - x1i, x0r - ei, x0i + er);
+    }
+
+    /// <summary><see cref="FirstLevel16"/> on Vector512 lanes (q a multiple of Vector512's width).</summary>
+    private static void FirstLevel16Wide<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int q, int nonzero, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector512<T>.Count, w = Vector256<T>.Count;
+        Span<Vector512<T>> tile = stackalloc Vector512<T>[32];
+        Span<Vector512<T>> resultRe = stackalloc Vector512<T>[16];
+        Span<Vector512<T>> resultIm = stackalloc Vector512<T>[16];
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T tileRe = ref Unsafe.As<Vector512<T>, T>(ref MemoryMarshal.GetReference(resultRe));
+        ref T tileIm = ref Unsafe.As<Vector512<T>, T>(ref MemoryMarshal.GetReference(resultIm));
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        for (int j2 = 0; j2 < q; j2 += lanes)
+        {
+            int j1max = j2 >= nonzero ? 0 : Math.Min(16, (nonzero - j2 + q - 1) / q);
+            Dft16Wide(ref Unsafe.Add(ref xrRef, j2), ref Unsafe.Add(ref xiRef, j2), q, j1max, ref tileRe, ref tileIm, lanes, 16,
+                ref Unsafe.Add(ref wrRef, j2), ref Unsafe.Add(ref wiRef, j2), q, broadcast: false, twiddle: true, inverse, tile);
+            // The [16 k1, lanes] tile to out[(j2 + lane) 16 + k1] in w x w block transposes (w = Vector256's width).
+            for (int kb = 0; kb < 16; kb += w)
+                for (int lb = 0; lb < lanes; lb += w)
+                {
+                    BlockTranspose.Square(ref Unsafe.Add(ref tileRe, kb * lanes + lb), lanes, ref Unsafe.Add(ref orRef, (j2 + lb) * 16 + kb), 16);
+                    BlockTranspose.Square(ref Unsafe.Add(ref tileIm, kb * lanes + lb), lanes, ref Unsafe.Add(ref oiRef, (j2 + lb) * 16 + kb), 16);
+                }
+        }
+    }
+
+    /// <summary><see cref="BatchLevel16"/> on Vector512 lanes (b a multiple of Vector512's width).</summary>
+    private static void BatchLevel16Wide<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int q, int b, int k1count, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector512<T>.Count;
+        Span<Vector512<T>> tile = stackalloc Vector512<T>[32];
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        for (int j2 = 0; j2 < q; j2++)
+            for (int beta = 0; beta < b; beta += lanes)
+                Dft16Wide(ref Unsafe.Add(ref xrRef, j2 * b + beta), ref Unsafe.Add(ref xiRef, j2 * b + beta), (nint)q * b, 16,
+                    ref Unsafe.Add(ref orRef, j2 * 16 * b + beta), ref Unsafe.Add(ref oiRef, j2 * 16 * b + beta), b, k1count,
+                    ref Unsafe.Add(ref wrRef, j2 * 16), ref Unsafe.Add(ref wiRef, j2 * 16), 1, broadcast: true, twiddle: q > 1, inverse, tile);
+    }
+
+    /// <summary><see cref="Level16Then2"/> on Vector512 lanes (b a multiple of Vector512's width).</summary>
+    private static void Level16Then2Wide<T>(ReadOnlySpan<T> xr, ReadOnlySpan<T> xi, Span<T> outRe, Span<T> outIm,
+        ReadOnlySpan<T> twr, ReadOnlySpan<T> twi, int b, int k2count, bool inverse) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector512<T>.Count;
+        Span<Vector512<T>> tile = stackalloc Vector512<T>[32];
+        Span<Vector512<T>> column = stackalloc Vector512<T>[64];
+        ref T cRef = ref Unsafe.As<Vector512<T>, T>(ref MemoryMarshal.GetReference(column));
+        ref T xrRef = ref MemoryMarshal.GetReference(xr);
+        ref T xiRef = ref MemoryMarshal.GetReference(xi);
+        ref T wrRef = ref MemoryMarshal.GetReference(twr);
+        ref T wiRef = ref MemoryMarshal.GetReference(twi);
+        ref T orRef = ref MemoryMarshal.GetReference(outRe);
+        ref T oiRef = ref MemoryMarshal.GetReference(outIm);
+        nint half = 16 * (nint)b;
+        for (int beta = 0; beta < b; beta += lanes)
+        {
+            for (int j2 = 0; j2 < 2; j2++)
+                Dft16Wide(ref Unsafe.Add(ref xrRef, j2 * b + beta), ref Unsafe.Add(ref xiRef, j2 * b + beta), 2 * (nint)b, 16,
+                    ref Unsafe.Add(ref cRef, j2 * 32 * lanes), ref Unsafe.Add(ref cRef, (j2 * 32 + 16) * lanes), lanes, 16,
+                    ref Unsafe.Add(ref wrRef, j2 * 16), ref Unsafe.Add(ref wiRef, j2 * 16), 1, broadcast: true, twiddle: true, inverse, tile);
+            for (int k1 = 0; k1 < 16; k1++)
+            {
+                var ar = column[k1]; var ai = column[16 + k1];
+                var br = column[32 + k1]; var bi = column[48 + k1];
+                nint at = (nint)k1 * b + beta;
+                (ar + br).StoreUnsafe(ref Unsafe.Add(ref orRef, at));
+                (ai + bi).StoreUnsafe(ref Unsafe.Add(ref oiRef, at));
+                if (k2count < 2) continue;
+                (ar - br).StoreUnsafe(ref Unsafe.Add(ref orRef, half + at));
+                (ai - bi).StoreUnsafe(ref Unsafe.Add(ref oiRef, half + at));
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ transforms (Fast)
 
     /// <summary>Fast tier of <see cref="Forward"/>: in-place DFT of each row of re, im [rows, N] in float or double.</summary>
@@ -729,6 +917,16 @@ public static partial class FlashButterfly
         throw new NotSupportedException($"ReverseLanes runs on float or double, not {typeof(T).Name}.");
     }
 
+    /// <summary>The lanes of v in reverse order (one permute: vpermps / vpermpd).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> ReverseLanes<T>(Vector512<T> v) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float))
+            return Vector512.Shuffle(v.AsSingle(), Vector512.Create(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)).As<float, T>();
+        if (typeof(T) == typeof(double)) return Vector512.Shuffle(v.AsDouble(), Vector512.Create(7L, 6, 5, 4, 3, 2, 1, 0)).As<double, T>();
+        throw new NotSupportedException($"ReverseLanes runs on float or double, not {typeof(T).Name}.");
+    }
+
     /// <summary>
     /// W = Z P + conj(Z') Q for the packed input spectrum Z = U_a + i U_b and kernel spectrum K = K_a + i K_b (X'[f] =
     /// X[(N - f) mod N], read reversed in place), so that W = s (U_a K_a + i U_b K_b) = Y_a + i Y_b scaled for the unscaled
@@ -756,7 +954,28 @@ public static partial class FlashButterfly
         ref T kiRef = ref MemoryMarshal.GetReference(ki);
         ref T wrRef = ref MemoryMarshal.GetReference(wr);
         ref T wiRef = ref MemoryMarshal.GetReference(wi);
-        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        if (Wide<T>())
+        {
+            int lanes = Vector512<T>.Count;
+            var sv = Vector512.Create(scale);
+            for (; f + lanes <= n; f += lanes)
+            {
+                nuint at = (nuint)f, mirror = (nuint)(n - f - lanes + 1);
+                var k0 = Vector512.LoadUnsafe(ref krRef, at);
+                var k1 = Vector512.LoadUnsafe(ref kiRef, at);
+                var k2 = ReverseLanes(Vector512.LoadUnsafe(ref krRef, mirror));
+                var k3 = ReverseLanes(Vector512.LoadUnsafe(ref kiRef, mirror));
+                var sum = k0 + k2; var isum = k1 + k3; var idiff = k1 - k3; var diff = k2 - k0;
+                var p0 = (sum + isum) * sv; var p1 = (idiff + diff) * sv; var q0 = (sum - isum) * sv; var q1 = (idiff - diff) * sv;
+                var a = Vector512.LoadUnsafe(ref zrRef, at);
+                var b = Vector512.LoadUnsafe(ref ziRef, at);
+                var c = ReverseLanes(Vector512.LoadUnsafe(ref zrRef, mirror));
+                var e = ReverseLanes(Vector512.LoadUnsafe(ref ziRef, mirror));
+                (a * p0 - b * p1 + c * q0 + e * q1).StoreUnsafe(ref wrRef, at);
+                (a * p1 + b * p0 + c * q1 - e * q0).StoreUnsafe(ref wiRef, at);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
             int lanes = Vector256<T>.Count;
             var sv = Vector256.Create(scale);
