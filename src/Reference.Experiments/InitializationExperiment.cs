@@ -71,23 +71,20 @@ public sealed class InitializationExperiment : IEssExperiment
                     from f in Enumerable.Range(0, Featurizations.Length)
                     from i in Enumerable.Range(0, g.StateSizes.Length)
                     select (Seed: si, F: f, N: i)).ToArray();
-        var data = options.Seeds.ToDictionary(seed => seed, seed => new Lazy<(SyntheticTask Task, SyntheticSplit Train, SyntheticSplit Test)>(() =>
+        // One task for every seed; each seed draws its own splits, once, when a unit first needs them.
+        var task = TaskCatalog.Create("mqar", new Dictionary<string, string>
         {
-            var task = TaskCatalog.Create("mqar", new Dictionary<string, string>
-            {
-                ["vocab"] = g.Vocabulary.ToString(CultureInfo.InvariantCulture), ["length"] = g.Length.ToString(CultureInfo.InvariantCulture),
-                ["pairs"] = g.Pairs.ToString(CultureInfo.InvariantCulture),
-                ["train"] = options.Scaled(g.TrainCount, g.Batch).ToString(CultureInfo.InvariantCulture),
-                ["test"] = options.Scaled(g.TestCount, 16).ToString(CultureInfo.InvariantCulture),
-            });
-            var (train, test) = task.Generate(seed);
-            return (task, train, test);
-        }));
+            ["vocab"] = g.Vocabulary.ToString(CultureInfo.InvariantCulture), ["length"] = g.Length.ToString(CultureInfo.InvariantCulture),
+            ["pairs"] = g.Pairs.ToString(CultureInfo.InvariantCulture),
+            ["train"] = options.Scaled(g.TrainCount, g.Batch).ToString(CultureInfo.InvariantCulture),
+            ["test"] = options.Scaled(g.TestCount, 16).ToString(CultureInfo.InvariantCulture),
+        });
+        var data = options.Seeds.ToDictionary(seed => seed, seed => new Lazy<(SyntheticSplit Train, SyntheticSplit Test)>(() => task.Generate(seed)));
         string[] keys = [.. jobs.Select(j => ExperimentUnits.Key($"s{options.Seeds[j.Seed]}", Featurizations[j.F].Label, $"n{g.StateSizes[j.N]}"))];
         var units = ExperimentUnits.Run(keys, (u, ct) =>
         {
             ulong seed = options.Seeds[jobs[u].Seed];
-            var (task, train, test) = data[seed].Value;
+            var (train, test) = data[seed].Value;
             var (label, op) = Featurizations[jobs[u].F];
             int n = g.StateSizes[jobs[u].N];
             var model = BackboneModel.Create(Model(op, n, g.Width), task.Vocabulary, task.InputLength, seed + 1);

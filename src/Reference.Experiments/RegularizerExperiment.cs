@@ -80,24 +80,21 @@ public sealed class RegularizerExperiment : IEssExperiment
         var dev = new double[g.Lambdas.Length][];
         for (int i = 0; i < g.Lambdas.Length; i++) (ess[i], acc[i], dev[i]) = (new double[options.Seeds.Count], new double[options.Seeds.Count], new double[options.Seeds.Count]);
         var jobs = (from si in Enumerable.Range(0, options.Seeds.Count) from li in Enumerable.Range(0, g.Lambdas.Length) select (Seed: si, Lambda: li)).ToArray();
-        var data = options.Seeds.ToDictionary(seed => seed, seed => new Lazy<(SyntheticTask Task, SyntheticSplit Train, SyntheticSplit Test)>(() =>
+        // One task for every seed; each seed draws its own splits, once, when a unit first needs them.
+        var task = TaskCatalog.Create("mqar", new Dictionary<string, string>
         {
-            var task = TaskCatalog.Create("mqar", new Dictionary<string, string>
-            {
-                ["vocab"] = g.Vocabulary.ToString(CultureInfo.InvariantCulture), ["length"] = g.Length.ToString(CultureInfo.InvariantCulture),
-                ["pairs"] = g.Pairs.ToString(CultureInfo.InvariantCulture),
-                ["train"] = options.Scaled(g.TrainCount, g.Batch).ToString(CultureInfo.InvariantCulture),
-                ["test"] = options.Scaled(g.TestCount, 16).ToString(CultureInfo.InvariantCulture),
-            });
-            var (train, test) = task.Generate(seed);
-            return (task, train, test);
-        }));
+            ["vocab"] = g.Vocabulary.ToString(CultureInfo.InvariantCulture), ["length"] = g.Length.ToString(CultureInfo.InvariantCulture),
+            ["pairs"] = g.Pairs.ToString(CultureInfo.InvariantCulture),
+            ["train"] = options.Scaled(g.TrainCount, g.Batch).ToString(CultureInfo.InvariantCulture),
+            ["test"] = options.Scaled(g.TestCount, 16).ToString(CultureInfo.InvariantCulture),
+        });
+        var data = options.Seeds.ToDictionary(seed => seed, seed => new Lazy<(SyntheticSplit Train, SyntheticSplit Test)>(() => task.Generate(seed)));
         string[] keys = [.. jobs.Select(j => ExperimentUnits.Key($"s{options.Seeds[j.Seed]}", $"lambda{g.Lambdas[j.Lambda].ToString("R", CultureInfo.InvariantCulture)}"))];
         var units = ExperimentUnits.Run(keys, (u, ct) =>
         {
             ulong seed = options.Seeds[jobs[u].Seed];
             double lambda = g.Lambdas[jobs[u].Lambda];
-            var (task, train, test) = data[seed].Value;
+            var (train, test) = data[seed].Value;
             var model = BackboneModel.Create(Model(g.StateSize, g.Width), task.Vocabulary, task.InputLength, seed + 1);
             var penalty = TransitionPenalty(model);
             var t = ExperimentTraining.Train(model, train, test,
