@@ -124,7 +124,8 @@ public static class Cnn3dTrainCpuTime
     /// Where one training step's time goes: each layer's forward (timed around Layer.Forward) and
     /// each primitive's backward (timed by a backward override that calls the recorded VJP), wall
     /// clock in microseconds, the fewest over 20 steps after 30 warm-up steps, with
-    /// <paramref name="threads"/> kernel threads. Rows sum to less than the step (tape bookkeeping,
+    /// <paramref name="threads"/> kernel threads; forward and backward inside a <see cref="TensorArena"/>
+    /// scope as in <see cref="Cnn3dTrainBench.TrainStep"/> (Adam outside). Rows sum to less than the step (tape bookkeeping,
     /// leaf accumulation and the loss are not in a row; Adam is its own row).
     /// </summary>
     private static void Profile(int batch, int threads)
@@ -145,7 +146,7 @@ public static class Cnn3dTrainCpuTime
             if (!current.ContainsKey(key)) { current[key] = 0; if (!order.Contains(key)) order.Add(key); }
             current[key] += ticks * 1e6 / System.Diagnostics.Stopwatch.Frequency;
         }
-        var names = new[] { "conv3d", "batch_norm", "relu", "dropout3d", "reshape", "linear", "cross_entropy" };
+        var names = new[] { "conv3d", "batch_norm_relu_dropout3d", "batch_norm", "relu", "dropout3d", "reshape", "linear", "cross_entropy" };
         var rules = names.ToDictionary(n => n, n => (BackwardRule)(ctx =>
         {
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -153,25 +154,32 @@ public static class Cnn3dTrainCpuTime
             Add("bwd " + n + " #" + ctx.Inputs[0].Length, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
             return r;
         }));
+        var arena = new TensorArena();
         for (int step = 0; step < 50; step++)
         {
             current.Clear();
             long s0 = System.Diagnostics.Stopwatch.GetTimestamp();
             using (Tape.UseFastKernels())
             {
+                var scope = arena.Use();
                 net.ZeroGrad();
                 var h = Variable.Constant(x);
-                int li = 0;
-                foreach (var layer in net.Body.Layers)
+                var layers = net.Body.Layers;
+                for (int li = 0; li < layers.Count; li++)
                 {
+                    // BatchNorm, ReLU and Dropout3d run together as the decoder runs them (FusedBlocks).
+                    int count = layers[li] is Reference.Autodiff.Nn.BatchNorm ? Math.Min(3, layers.Count - li) : 1;
                     long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-                    h = layer.Forward(h);
-                    Add($"fwd {li++} {layer.GetType().Name}", System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+                    h = Reference.Autodiff.Nn.FusedBlocks.Forward([.. layers.Skip(li).Take(count)], h);
+                    Add($"fwd {li} {string.Join("+", layers.Skip(li).Take(count).Select(l => l.GetType().Name))}", System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+                    li += count - 1;
                 }
                 var loss = Ops.CrossEntropy(h, targets);
                 long b0 = System.Diagnostics.Stopwatch.GetTimestamp();
                 using (Tape.OverrideBackward(rules)) loss.Backward();
                 Add("backward (all)", System.Diagnostics.Stopwatch.GetTimestamp() - b0);
+                scope.Dispose();
+                arena.Reset();
                 long a0 = System.Diagnostics.Stopwatch.GetTimestamp();
                 adam.Step();
                 Add("adam", System.Diagnostics.Stopwatch.GetTimestamp() - a0);

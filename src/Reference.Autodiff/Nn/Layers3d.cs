@@ -82,7 +82,44 @@ public sealed class Dropout3d(double p, ulong seed) : Layer
 
     public double P { get; } = p is >= 0 and <= 1 ? p : throw new ArgumentOutOfRangeException(nameof(p), $"p = {p} must be in [0, 1].");
 
-    public override Variable Forward(Variable x) => Training && P > 0 ? Ops.Dropout3d(x, P, rng) : x;
+    /// <summary>True when <see cref="Forward"/> draws a mask (training mode and p &gt; 0); otherwise it is the identity.</summary>
+    public bool Active => Training && P > 0;
+
+    /// <summary>The layer's stream, for <see cref="FusedBlocks"/> (which draws from it exactly as <see cref="Forward"/> would).</summary>
+    internal SplitMix64 Generator => rng;
+
+    public override Variable Forward(Variable x) => Active ? Ops.Dropout3d(x, P, rng) : x;
+}
+
+/// <summary>
+/// Runs a list of layers as <see cref="Sequential"/> does, except that each BatchNorm -> ReLU
+/// (-> Dropout3d) run in training mode inside <see cref="Tape.UseFastKernels"/> is recorded as the one
+/// primitive <see cref="Ops.BatchNormReluDropout3d"/>: the same values, gradients, running statistics
+/// and dropout draws (bitwise), in one pass over memory per direction instead of three. Everywhere
+/// else (Naive tier, evaluation mode, any other layer) each layer runs on its own, so the graphs that
+/// attribution methods trace in evaluation mode keep their "batch_norm_eval" and "relu" primitives.
+/// </summary>
+public static class FusedBlocks
+{
+    public static Variable Forward(IReadOnlyList<Layer> layers, Variable x)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        ArgumentNullException.ThrowIfNull(x);
+        for (int i = 0; i < layers.Count; i++)
+        {
+            if (Tape.FastKernels && i + 1 < layers.Count && layers[i] is BatchNorm { Training: true } bn
+                && layers[i + 1] is Activation { Kind: ActivationKind.Relu })
+            {
+                var dropout = i + 2 < layers.Count ? layers[i + 2] as Dropout3d : null;
+                x = Ops.BatchNormReluDropout3d(x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.Momentum, bn.Eps,
+                    dropout?.P ?? 0, dropout is { Active: true } ? dropout.Generator : null);
+                i += dropout is null ? 1 : 2;
+                continue;
+            }
+            x = layers[i].Forward(x);
+        }
+        return x;
+    }
 }
 
 /// <summary>nn.MaxPool3d / nn.AvgPool3d with a cubic kernel (stride defaults to the kernel, as PyTorch).</summary>

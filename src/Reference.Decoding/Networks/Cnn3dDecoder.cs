@@ -91,6 +91,7 @@ public sealed class Cnn3dDecoder : Layer
         ArgumentNullException.ThrowIfNull(x);
         if (x.Rank != 5 || !x.Shape[1..].SequenceEqual(InputShape))
             throw new ArgumentException($"x has shape {Shapes.Format(x.Shape)}, expected [N, {string.Join(", ", InputShape)}].", nameof(x));
-        return Body.Forward(x);
+        // Body's layers in order; in training mode under the Fast tier each block's BatchNorm -> ReLU -> Dropout3d is one primitive.
+        return FusedBlocks.Forward(Body.Layers, x);
     }
 }

@@ -1,0 +1,176 @@
+using Reference.Core;
+using Reference.Core.Kernels;
+
+namespace Reference.Autodiff;
+
+/// <summary>
+/// The elementwise tail of a convolution block in training mode, BatchNorm (batch statistics) ->
+/// ReLU -> Dropout3d, as one Fast-tier primitive "batch_norm_relu_dropout3d": x [N, C, *S], S = prod S,
+/// M = N S values per channel, m[n, c] the Dropout3d mask (0 or 1 / (1 - p); 1 without dropout):
+/// <code>
+///   y = (x - mu_c) (gamma_c rstd_c) + beta_c        Ops.BatchNorm, training (batch mean, biased variance)
+///   r = max(y, 0)                                   Ops.Relu
+///   z = r m[n, c]                                   Ops.Dropout3d
+/// </code>
+/// Backward (G = dL/dz): dr = G m[n, c]; dy = dr 1[y &gt; 0] with y recomputed from x; then
+/// BatchNorm's closed form dx = (gamma_c rstd_c / M) (M dy - sum dy - xhat sum dy xhat), dgamma_c =
+/// sum dy xhat, dbeta_c = sum dy (derived in <c>BatchNorm.cs</c>).
+/// <para>
+/// Why one primitive: the three primitives in sequence read and write four tensors of the block's
+/// size in the forward and five in the backward (x, y, r, z and their cotangents), eight passes over
+/// memory that, for the decoders' first convolution, no longer fits the L2 cache (0.9 MB per tensor
+/// at batch 16, 3.6 MB at batch 64). Here one channel is an item: its N rows are read for the two
+/// statistics passes and once more to write z, and each row's y, r and z are formed while the row
+/// sits in L1; the backward keeps dy of one channel in the dx rows (L2) between its two passes.
+/// Channels are independent, so items run on up to every kernel thread.
+/// </para>
+/// <para>
+/// Same arithmetic as the three Fast-tier primitives: the same kernels (BatchNorm's row sums, centered
+/// scale-shift and closed-form backward, TensorPrimitives.Max and Multiply, the ReLU backward's
+/// select), applied to the same rows in the same order, and the mask drawn from the same stream in
+/// the same order (one Uniform per (n, c), row-major, channel kept when u &gt;= p), so the result,
+/// the gradients and the running statistics are bitwise those of BatchNorm, Relu and Dropout3d
+/// recorded one after the other (the tests check it). The Naive tier is those three primitives; the
+/// layers use this one only in training mode inside <see cref="Tape.UseFastKernels"/>
+/// (<see cref="Nn.FusedBlocks"/>), so the evaluation-mode graphs that attribution methods trace and
+/// override by primitive name ("relu", "batch_norm") are unchanged.
+/// </para>
+/// </summary>
+public static partial class Ops
+{
+    /// <summary>Blocks below this many elements run on the calling thread.</summary>
+    private const int FusedTailParallelElements = 1 << 15;
+
+    /// <summary>
+    /// z = Dropout3d(Relu(BatchNorm(x))) in training mode (see the type's summary). Without
+    /// <paramref name="dropoutRng"/> there is no dropout (z = r). The running statistics are updated in
+    /// place as <see cref="BatchNorm"/> does in training mode.
+    /// </summary>
+    public static Variable BatchNormReluDropout3d(Variable x, Variable? weight, Variable? bias, double[] runningMean, double[] runningVar,
+        double momentum, double eps, double p, SplitMix64? dropoutRng)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(runningMean);
+        ArgumentNullException.ThrowIfNull(runningVar);
+        if (x.Rank < 2) throw new ArgumentException($"x has shape {Shapes.Format(x.Shape)}, expected [N, C, ...].", nameof(x));
+        int n = x.Shape[0], c = x.Shape[1];
+        int s = c == 0 || n == 0 ? 0 : x.Length / (n * c);
+        CheckVector(weight, c, nameof(weight));
+        CheckVector(bias, c, nameof(bias));
+        if (runningMean.Length != c) throw new ArgumentException($"runningMean has {runningMean.Length} entries, expected {c}.", nameof(runningMean));
+        if (runningVar.Length != c) throw new ArgumentException($"runningVar has {runningVar.Length} entries, expected {c}.", nameof(runningVar));
+        if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), $"eps = {eps} must be >= 0.");
+        if (!(momentum >= 0 && momentum <= 1)) throw new ArgumentOutOfRangeException(nameof(momentum), $"momentum = {momentum} must be in [0, 1].");
+        if (!(p >= 0 && p <= 1)) throw new ArgumentOutOfRangeException(nameof(p), $"p = {p} must be in [0, 1].");
+        int m = n * s;
+        if (m <= 1) throw new ArgumentException($"x has shape {Shapes.Format(x.Shape)}: training batch norm needs more than one value per channel.", nameof(x));
+
+        double[]? mask = null;
+        if (dropoutRng is not null)
+        {
+            // Ops.Dropout3d's draws: one Uniform per (n, c) in row-major order.
+            double scale = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
+            mask = new double[n * c];
+            for (int r = 0; r < mask.Length; r++) mask[r] = dropoutRng.Uniform() >= p ? scale : 0.0;
+        }
+        var tail = new FusedTail(x.Value.Data, n, c, s, weight?.Value.Data, bias?.Value.Data, mask, eps);
+        var z = Empty(x.Value);
+        tail.Z = z.Data;
+        int threads = (long)n * c * s < FusedTailParallelElements ? 1 : KernelThreads.Default;
+        ParallelItems.For(c, threads, tail);
+        for (int ch = 0; ch < c; ch++)
+        {
+            runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * tail.Mean[ch];
+            runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * tail.Variance[ch] * m / (m - 1);
+        }
+        return Function.Apply("batch_norm_relu_dropout3d", NormInputs(x, weight, bias), z, g =>
+        {
+            var gx = x.RequiresGrad ? Empty(x.Value) : null;
+            var gw = weight is null ? null : Tensor<double>.Zeros(c);
+            var gb = bias is null ? null : Tensor<double>.Zeros(c);
+            ParallelItems.For(c, threads, new FusedTailBackward(tail, g.Data, gx?.Data, gw?.Data, gb?.Data));
+            return NormGrads(gx, gw, gb, weight is not null, bias is not null);
+        });
+    }
+
+    /// <summary>Forward items: one channel each (its statistics, then y, r and z row by row).</summary>
+    private sealed class FusedTail(double[] x, int n, int c, int s, double[]? gamma, double[]? beta, double[]? mask, double eps) : IParallelBody
+    {
+        public readonly double[] X = x, Mean = new double[c], Variance = new double[c], Rstd = new double[c];
+        public readonly double[]? Gamma = gamma, Beta = beta, Mask = mask;
+        public readonly int N = n, C = c, S = s;
+        public double[] Z = [];
+
+        public double Scale(int ch) => (Gamma?[ch] ?? 1.0) * Rstd[ch];
+
+        public double Shift(int ch) => Beta?[ch] ?? 0.0;
+
+        public void Run(int ch)
+        {
+            // BatchNormStatsFast for one channel: row sums in row order, then the squared deviations.
+            double count = (double)N * S, sum = 0;
+            for (int b = 0; b < N; b++) sum += TensorPrimitives.Sum<double>(X.AsSpan((b * C + ch) * S, S));
+            double mu = sum / count, sq = 0;
+            for (int b = 0; b < N; b++) sq += SumOfSquaredDeviations(X.AsSpan((b * C + ch) * S, S), mu);
+            Mean[ch] = mu;
+            Variance[ch] = sq / count;
+            Rstd[ch] = 1.0 / Math.Sqrt(Variance[ch] + eps);
+            double k = Scale(ch), shift = Shift(ch);
+            for (int b = 0; b < N; b++)
+            {
+                int o = (b * C + ch) * S;
+                var row = Z.AsSpan(o, S);
+                CenterScaleShift(X.AsSpan(o, S), mu, k, shift, row);
+                TensorPrimitives.Max(row, 0.0, row);
+                if (Mask is not null) TensorPrimitives.Multiply(row, Mask[b * C + ch], row);
+            }
+        }
+    }
+
+    /// <summary>Backward items: one channel each (dy row by row with the channel sums, then dx in place).</summary>
+    private sealed class FusedTailBackward(FusedTail f, double[] g, double[]? gx, double[]? gw, double[]? gb) : IParallelBody
+    {
+        /// <summary>Elements of y recomputed at a time (on the stack).</summary>
+        private const int Chunk = 256;
+
+        public void Run(int ch)
+        {
+            int n = f.N, c = f.C, s = f.S;
+            double count = (double)n * s, mu = f.Mean[ch], rstd = f.Rstd[ch], k = f.Scale(ch), shift = f.Shift(ch);
+            // dy rows live in dx (L2 between the two passes); without dx, one pooled row at a time.
+            var scratch = gx is null ? PooledArray<double>.Rent(s) : null;
+            Span<double> y = stackalloc double[Chunk];
+            double sumG = 0, sumGc = 0;
+            for (int b = 0; b < n; b++)
+            {
+                int o = (b * c + ch) * s;
+                var dy = gx is null ? scratch!.Data.AsSpan(0, s) : gx.AsSpan(o, s);
+                var xRow = f.X.AsSpan(o, s);
+                // Dropout3d's backward, then ReLU's on the recomputed BatchNorm output (both elementwise, in place).
+                if (f.Mask is not null) TensorPrimitives.Multiply(g.AsSpan(o, s), f.Mask[b * c + ch], dy);
+                else g.AsSpan(o, s).CopyTo(dy);
+                for (int i = 0; i < s; i += Chunk)
+                {
+                    int len = Math.Min(Chunk, s - i);
+                    CenterScaleShift(xRow.Slice(i, len), mu, k, shift, y[..len]);
+                    FastActivations.ReluBackward<double>(y[..len], dy.Slice(i, len), dy.Slice(i, len));
+                }
+                var (rowG, rowGc) = SumAndCenteredDot(dy, xRow, mu);
+                sumG += rowG;
+                sumGc += rowGc;
+            }
+            if (scratch is not null) PooledArray<double>.Return(scratch);
+            // BatchNormBackwardFast for one channel, training mode.
+            double sumGx = sumGc * rstd;
+            if (gw is not null) gw[ch] = sumGx;
+            if (gb is not null) gb[ch] = sumG;
+            if (gx is null) return;
+            double slope = -k * sumGx * rstd / count, offset = -k * sumG / count;
+            for (int b = 0; b < n; b++)
+            {
+                int o = (b * c + ch) * s;
+                ScaledPlusCentered(gx.AsSpan(o, s), k, f.X.AsSpan(o, s), mu, slope, offset, gx.AsSpan(o, s));
+            }
+        }
+    }
+}
