@@ -82,7 +82,7 @@ public class Cnn3dTrainBench : IWorkload
 /// same thread count (1, then every core), each as flops per (CPU seconds / threads), best of 4
 /// rounds of 20 calls after 30 warm-up calls (tiered JIT). Also prints the GC pause time and bytes
 /// allocated per step. With <c>profile</c>, instead times every layer's forward and every
-/// primitive's backward inside the step (wall clock, best of 20 steps; see <see cref="Profile"/>).
+/// primitive's backward inside the step (process CPU time, best of 20 steps; see <see cref="Profile"/>).
 ///   dotnet run -c Release --project bench/Reference.Bench -- --cnn3d-cpu-time [profile]
 /// </summary>
 public static class Cnn3dTrainCpuTime
@@ -122,8 +122,9 @@ public static class Cnn3dTrainCpuTime
 
     /// <summary>
     /// Where one training step's time goes: each layer's forward (timed around Layer.Forward) and
-    /// each primitive's backward (timed by a backward override that calls the recorded VJP), wall
-    /// clock in microseconds, the fewest over 20 steps after 30 warm-up steps, with
+    /// each primitive's backward (timed by a backward override that calls the recorded VJP), process
+    /// CPU time in microseconds (every thread's, so with 2 threads a row is the CPU both spent, spinning
+    /// included; on a loaded machine CPU time is less distorted than the wall clock), the fewest over 20 steps after 30 warm-up steps, with
     /// <paramref name="threads"/> kernel threads; forward and backward inside a <see cref="TensorArena"/>
     /// scope as in <see cref="Cnn3dTrainBench.TrainStep"/> (Adam outside). Rows sum to less than the step (tape bookkeeping,
     /// leaf accumulation and the loss are not in a row; Adam is its own row).
@@ -144,21 +145,21 @@ public static class Cnn3dTrainCpuTime
         void Add(string key, long ticks)
         {
             if (!current.ContainsKey(key)) { current[key] = 0; if (!order.Contains(key)) order.Add(key); }
-            current[key] += ticks * 1e6 / System.Diagnostics.Stopwatch.Frequency;
+            current[key] += ticks * 1e-3;
         }
         var names = new[] { "conv3d", "batch_norm_relu_dropout3d", "batch_norm", "relu", "dropout3d", "reshape", "linear", "cross_entropy" };
         var rules = names.ToDictionary(n => n, n => (BackwardRule)(ctx =>
         {
-            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            long t0 = CpuNanoseconds();
             var r = ctx.Default([.. ctx.OutputGrads]);
-            Add("bwd " + n + " #" + ctx.Inputs[0].Length, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+            Add("bwd " + n + " #" + ctx.Inputs[0].Length, CpuNanoseconds() - t0);
             return r;
         }));
         var arena = new TensorArena();
         for (int step = 0; step < 50; step++)
         {
             current.Clear();
-            long s0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            long s0 = CpuNanoseconds();
             using (Tape.UseFastKernels())
             {
                 var scope = arena.Use();
@@ -169,27 +170,44 @@ public static class Cnn3dTrainCpuTime
                 {
                     // BatchNorm, ReLU and Dropout3d run together as the decoder runs them (FusedBlocks).
                     int count = layers[li] is Reference.Autodiff.Nn.BatchNorm ? Math.Min(3, layers.Count - li) : 1;
-                    long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                    long t0 = CpuNanoseconds();
                     h = Reference.Autodiff.Nn.FusedBlocks.Forward([.. layers.Skip(li).Take(count)], h);
-                    Add($"fwd {li} {string.Join("+", layers.Skip(li).Take(count).Select(l => l.GetType().Name))}", System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+                    Add($"fwd {li} {string.Join("+", layers.Skip(li).Take(count).Select(l => l.GetType().Name))}", CpuNanoseconds() - t0);
                     li += count - 1;
                 }
                 var loss = Ops.CrossEntropy(h, targets);
-                long b0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                long b0 = CpuNanoseconds();
                 using (Tape.OverrideBackward(rules)) loss.Backward();
-                Add("backward (all)", System.Diagnostics.Stopwatch.GetTimestamp() - b0);
+                Add("backward (all)", CpuNanoseconds() - b0);
                 scope.Dispose();
                 arena.Reset();
-                long a0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                long a0 = CpuNanoseconds();
                 adam.Step();
-                Add("adam", System.Diagnostics.Stopwatch.GetTimestamp() - a0);
+                Add("adam", CpuNanoseconds() - a0);
             }
-            Add("step", System.Diagnostics.Stopwatch.GetTimestamp() - s0);
+            Add("step", CpuNanoseconds() - s0);
             if (step < 30) continue;
             foreach (var (k, v) in current) best[k] = best.TryGetValue(k, out var b) ? Math.Min(b, v) : v;
         }
-        Console.WriteLine($"Profile, batch {batch}, {threads} threads (wall us, best of 20 steps; 'bwd NAME #len' = the backward of the primitive whose first input has len elements)");
+        Console.WriteLine($"Profile, batch {batch}, {threads} threads (process CPU us, best of 20 steps; 'bwd NAME #len' = the backward of the primitive whose first input has len elements)");
         foreach (var k in order) Console.WriteLine($"  {k,-40} {best[k],10:F0}");
+    }
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    /// <summary>The process's CPU time in nanoseconds (CLOCK_PROCESS_CPUTIME_ID on Linux: every thread, ns resolution), else TotalProcessorTime.</summary>
+    private static long CpuNanoseconds()
+    {
+        if (OperatingSystem.IsLinux() && ClockGetTime(2, out var t) == 0) return t.Seconds * 1_000_000_000 + t.Nanoseconds;
+        return System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.Ticks * 100;
     }
 
     /// <summary>Fewest CPU milliseconds per call / threads over 4 rounds of 20 calls (CPU time has jiffy resolution, so one call is too short to time).</summary>

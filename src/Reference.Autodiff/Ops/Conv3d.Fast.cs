@@ -18,14 +18,15 @@ namespace Reference.Autodiff;
 /// Vector256 accumulators, as the GEMM micro-kernel (Goto and van de Geijn 2008; BLIS):
 ///   forward: 6 positions x 8 output channels; per tap, 6 broadcast input values x 2 weight vectors;
 ///   weights: 6 taps x 8 output channels; per position, 6 broadcast input values x 2 cotangent vectors;
-///   input:   4 positions x 12 taps; per output channel, 4 broadcast cotangents x 3 weight vectors,
-///            then the 48 sums are added onto the input positions they belong to (the col2im scatter).
-/// Output channels are taken in blocks of 8 (two vectors; a partial block is padded with zero
-/// weights). Why not im2col + GEMM: with the decoders' 1..8 input and 8 output channels the column
+///   input:   6 positions x one spatial tap x 8 input channels; per output channel, 6 broadcast
+///            cotangents x 2 weight vectors, then the 12 sums are added as vectors onto a channels-last
+///            accumulator of the sample (the col2im scatter), which is transposed into dx at the end.
+/// Channels are taken in blocks of 8 (two vectors; a partial block is padded with zero weights). Why not im2col + GEMM: with the decoders' 1..8 input and 8 output channels the column
 /// matrix is 27..216 times the input, written once and read a few times for 16 flops per element, so
 /// it is bandwidth and allocation bound; here only the input itself is streamed (from cache: a window
 /// is reused by every tap) and nothing proportional to the column matrix is allocated. Scratch
-/// (offsets, packed weights, the transposed cotangent, the padded copy) comes from per-thread pools.
+/// (offsets, packed weights, the transposed cotangent, the padded copy, the channels-last accumulator)
+/// comes from per-thread pools.
 /// Threads: work is cut into fixed items (position chunks; samples for the scatter, whose windows
 /// overlap only within a sample; position chunks with one partial dW each, summed in chunk order), so
 /// results do not depend on the thread count. Without FMA the Naive tier runs instead.
@@ -146,16 +147,21 @@ public static partial class Ops
     private static (Tensor<double>? Gx, Tensor<double>? Gw, Tensor<double>? Gb) Conv3dFastBackward(Conv3dPlan p, double[] x, double[] w, double[] g,
         bool needX, bool needW, bool needB)
     {
-        Tensor<double>? gx = needX ? ZerosFor(p.XShape) : null;
+        // gx: every element is written by its sample's transpose below (zeroed here only when there is no product).
+        Tensor<double>? gx = needX ? Empty(p.XShape) : null;
         Tensor<double>? gw = needW ? ZerosFor(p.WShape) : null;
         Tensor<double>? gb = needB ? ZerosFor([p.Cout]) : null;
         int P = p.OutVolume;
         if (gb is not null)
             for (int n = 0; n < p.N; n++)
                 for (int o = 0; o < p.Cout; o++) gb.Data[o] += TensorPrimitives.Sum<double>(g.AsSpan((n * p.Cout + o) * P, P));
-        if ((gx is null && gw is null) || p.N * P == 0 || p.Taps == 0) return (gx, gw, gb);
+        if ((gx is null && gw is null) || p.N * P == 0 || p.Taps == 0)
+        {
+            if (gx is not null) Array.Clear(gx.Data);
+            return (gx, gw, gb);
+        }
 
-        using var off = new Conv3dOffsets(p, DirectInput.Rows, Math.Max(DirectWeights.Rows, DirectInput.Columns));
+        using var off = new Conv3dOffsets(p, DirectInput.Rows, DirectWeights.Rows);
         int blocks = (p.Cout + ConvChannelBlock - 1) / ConvChannelBlock, cPad = blocks * ConvChannelBlock;
         // The cotangent as [position, channel] rows (channels padded to whole blocks with zeros).
         var gt = PooledArray<double>.Rent(off.PaddedPositions * cPad);
@@ -186,28 +192,19 @@ public static partial class Ops
         }
         if (gx is not null)
         {
-            // Weights as [output channel, tap] rows padded to whole tap tiles with zeros.
-            var wt = PooledArray<double>.Rent(p.Cout * off.PaddedTaps);
-            for (int o = 0; o < p.Cout; o++)
-            {
-                w.AsSpan(o * off.Taps, off.Taps).CopyTo(wt.Data.AsSpan(o * off.PaddedTaps));
-                Array.Clear(wt.Data, o * off.PaddedTaps + off.Taps, off.PaddedTaps - off.Taps);
-            }
-            var gxp = pads ? PooledArray<double>.Rent(p.N * p.Cin * off.Vp) : null;
-            if (gxp is not null) Array.Clear(gxp.Data, 0, p.N * p.Cin * off.Vp);
-            var body = new DirectInput(p, off, wt.Data, gt.Data, cPad, gxp?.Data ?? gx.Data);
-            ParallelItems.For(p.N, threads, body);
-            if (gxp is not null)
-            {
-                // Crop: the padded positions' cotangents belong to no input element.
-                for (int nc = 0; nc < p.N * p.Cin; nc++)
-                    for (int i = 0; i < p.D; i++)
-                        for (int j = 0; j < p.H; j++)
-                            gxp.Data.AsSpan(nc * off.Vp + ((i + p.Pd) * off.Hp + j + p.Ph) * off.Wp + p.Pw, p.W)
-                                .CopyTo(gx.Data.AsSpan((nc * p.D + i) * p.H * p.W + j * p.W));
-                PooledArray<double>.Return(gxp);
-            }
-            PooledArray<double>.Return(wt);
+            // Weights as [input channel block, spatial tap, output channel, 8 input channels] (zero past Cin).
+            int k3 = p.WindowTaps, cinBlocks = (p.Cin + ConvChannelBlock - 1) / ConvChannelBlock;
+            var wcl = PooledArray<double>.Rent(cinBlocks * k3 * p.Cout * ConvChannelBlock);
+            for (int cb = 0; cb < cinBlocks; cb++)
+                for (int st = 0; st < k3; st++)
+                    for (int o = 0; o < p.Cout; o++)
+                        for (int j = 0; j < ConvChannelBlock; j++)
+                        {
+                            int ci = cb * ConvChannelBlock + j;
+                            wcl.Data[((cb * k3 + st) * p.Cout + o) * ConvChannelBlock + j] = ci < p.Cin ? w[o * off.Taps + ci * k3 + st] : 0.0;
+                        }
+            ParallelItems.For(p.N, threads, new DirectInput(p, off, wcl.Data, gt.Data, cPad, gx.Data));
+            PooledArray<double>.Return(wcl);
         }
         PooledArray<double>.Return(gt);
         return (gx, gw, gb);
@@ -350,61 +347,96 @@ public static partial class Ops
     }
 
     /// <summary>
-    /// Input-gradient tiles: 4 positions x 12 taps of dX_col (summed over output channels), scattered
-    /// onto the input; item = one sample (windows of different samples never overlap).
+    /// Input gradient, one sample per item (windows of different samples never overlap), accumulated
+    /// channels last: acc[voxel, c] of the (padded) sample volume, c in blocks of 8, in a per-thread
+    /// scratch that stays in cache. A tile is 6 positions x one spatial tap (a, b, e) x 8 input
+    /// channels: per output channel o, 6 broadcast cotangents G[q, o] x 2 weight vectors W[o, c.., a, b, e],
+    /// and the 12 sums are added onto acc at (origin(q) + delta(a, b, e), c..) as 12 vector adds (the
+    /// col2im scatter, a whole vector per add instead of one scalar per tap). Then acc is transposed
+    /// (and cropped of the padding) into the sample's dx [Cin, D, H, W], writing every element once.
     /// </summary>
-    private sealed unsafe class DirectInput(Conv3dPlan p, Conv3dOffsets off, double[] wt, double[] gt, int cPad, double[] gxs) : IParallelBody
+    private sealed unsafe class DirectInput(Conv3dPlan p, Conv3dOffsets off, double[] wcl, double[] gt, int cPad, double[] gxs) : IParallelBody
     {
-        public const int Rows = 4, Columns = 12;
+        public const int Rows = 6;
 
-        /// <summary>tile[r, j] = sum_o g[r, o] w[o, j] for 4 rows r (cPad apart) and 12 taps j (rows of w tPad apart), o &lt; cout.</summary>
+        /// <summary>d_r[0..8) += sum_o g[r cPad + o] w[o, 0..8) for 6 rows r (w: cout rows of 8).</summary>
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-        private static void InputTile(double* g, nint cPad, double* w, nint tPad, int cout, double* tile)
+        private static void InputTile(double* g, nint cPad, double* w, int cout, double** d)
         {
-            Vector256<double> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
-            Vector256<double> c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
-            for (double* end = g + cout; g < end; g++, w += tPad)
+            Vector256<double> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+            Vector256<double> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+            for (double* end = g + cout; g < end; g++, w += ConvChannelBlock)
             {
                 var w0 = Vector256.Load(w);
                 var w1 = Vector256.Load(w + 4);
-                var w2 = Vector256.Load(w + 8);
                 var a = Vector256.Create(g[0]);
-                c00 = Fma.MultiplyAdd(a, w0, c00); c01 = Fma.MultiplyAdd(a, w1, c01); c02 = Fma.MultiplyAdd(a, w2, c02);
+                c00 = Fma.MultiplyAdd(a, w0, c00); c01 = Fma.MultiplyAdd(a, w1, c01);
                 a = Vector256.Create(g[cPad]);
-                c10 = Fma.MultiplyAdd(a, w0, c10); c11 = Fma.MultiplyAdd(a, w1, c11); c12 = Fma.MultiplyAdd(a, w2, c12);
+                c10 = Fma.MultiplyAdd(a, w0, c10); c11 = Fma.MultiplyAdd(a, w1, c11);
                 a = Vector256.Create(g[2 * cPad]);
-                c20 = Fma.MultiplyAdd(a, w0, c20); c21 = Fma.MultiplyAdd(a, w1, c21); c22 = Fma.MultiplyAdd(a, w2, c22);
+                c20 = Fma.MultiplyAdd(a, w0, c20); c21 = Fma.MultiplyAdd(a, w1, c21);
                 a = Vector256.Create(g[3 * cPad]);
-                c30 = Fma.MultiplyAdd(a, w0, c30); c31 = Fma.MultiplyAdd(a, w1, c31); c32 = Fma.MultiplyAdd(a, w2, c32);
+                c30 = Fma.MultiplyAdd(a, w0, c30); c31 = Fma.MultiplyAdd(a, w1, c31);
+                a = Vector256.Create(g[4 * cPad]);
+                c40 = Fma.MultiplyAdd(a, w0, c40); c41 = Fma.MultiplyAdd(a, w1, c41);
+                a = Vector256.Create(g[5 * cPad]);
+                c50 = Fma.MultiplyAdd(a, w0, c50); c51 = Fma.MultiplyAdd(a, w1, c51);
             }
-            c00.Store(tile); c01.Store(tile + 4); c02.Store(tile + 8);
-            c10.Store(tile + 12); c11.Store(tile + 16); c12.Store(tile + 20);
-            c20.Store(tile + 24); c21.Store(tile + 28); c22.Store(tile + 32);
-            c30.Store(tile + 36); c31.Store(tile + 40); c32.Store(tile + 44);
+            double* t = d[0]; (Vector256.Load(t) + c00).Store(t); (Vector256.Load(t + 4) + c01).Store(t + 4);
+            t = d[1]; (Vector256.Load(t) + c10).Store(t); (Vector256.Load(t + 4) + c11).Store(t + 4);
+            t = d[2]; (Vector256.Load(t) + c20).Store(t); (Vector256.Load(t + 4) + c21).Store(t + 4);
+            t = d[3]; (Vector256.Load(t) + c30).Store(t); (Vector256.Load(t + 4) + c31).Store(t + 4);
+            t = d[4]; (Vector256.Load(t) + c40).Store(t); (Vector256.Load(t + 4) + c41).Store(t + 4);
+            t = d[5]; (Vector256.Load(t) + c50).Store(t); (Vector256.Load(t + 4) + c51).Store(t + 4);
         }
 
         public void Run(int n)
         {
-            int P = p.OutVolume, taps = off.Taps, tPad = off.PaddedTaps, cout = p.Cout;
-            double* tile = stackalloc double[Rows * Columns];
-            fixed (double* w = wt, g = gt, gx = gxs)
+            int P = p.OutVolume, k3 = p.WindowTaps, cout = p.Cout, cin = p.Cin;
+            int cinBlocks = (cin + ConvChannelBlock - 1) / ConvChannelBlock, cl = cinBlocks * ConvChannelBlock;
+            int accLength = off.Vp * cl;
+            var accArray = PooledArray<double>.Rent(accLength);
+            Array.Clear(accArray.Data, 0, accLength);
+            // A partial tile's missing rows read zero cotangents and add into a dummy.
+            double* rows = stackalloc double[Rows * cPad];
+            double* dummy = stackalloc double[ConvChannelBlock];
+            double** d = stackalloc double*[Rows];
+            int* origin = stackalloc int[Rows];
+            int sampleBase = n * cin * off.Vp;
+            fixed (double* w = wcl, g = gt, acc = accArray.Data, gx = gxs)
             fixed (int* baseP = off.Base, delta = off.Delta)
+            {
                 for (int q0 = n * P; q0 < (n + 1) * P; q0 += Rows)
                 {
-                    int rows = Math.Min(Rows, (n + 1) * P - q0);
+                    int count = Math.Min(Rows, (n + 1) * P - q0);
                     double* g0 = g + (nint)q0 * cPad;
-                    for (int t0 = 0; t0 < tPad; t0 += Columns)
+                    if (count < Rows)
                     {
-                        InputTile(g0, cPad, w + t0, tPad, cout, tile);
-                        int columns = Math.Min(Columns, taps - t0);
-                        for (int r = 0; r < rows; r++)
-                        {
-                            double* dst = gx + baseP[q0 + r];
-                            double* src = tile + r * Columns;
-                            for (int j = 0; j < columns; j++) dst[delta[t0 + j]] += src[j];
-                        }
+                        new Span<double>(rows, Rows * cPad).Clear();
+                        new Span<double>(g0, count * cPad).CopyTo(new Span<double>(rows, count * cPad));
+                        g0 = rows;
                     }
+                    // Window origins in the sample's padded volume, in voxels (the offsets' channel-0 part).
+                    for (int r = 0; r < Rows; r++) origin[r] = r < count ? baseP[q0 + r] - sampleBase : -1;
+                    for (int cb = 0; cb < cinBlocks; cb++)
+                        for (int st = 0; st < k3; st++)
+                        {
+                            // delta[st] for st < k3 is the spatial offset of tap (a, b, e) of channel 0.
+                            for (int r = 0; r < Rows; r++) d[r] = origin[r] < 0 ? dummy : acc + (nint)(origin[r] + delta[st]) * cl + cb * ConvChannelBlock;
+                            InputTile(g0, cPad, w + (nint)(cb * k3 + st) * cout * ConvChannelBlock, cout, d);
+                        }
                 }
+                // dx[n, c, i, j, l] = acc[((i + Pd) Hp + j + Ph) Wp + l + Pw, c].
+                for (int c = 0; c < cin; c++)
+                    for (int i = 0; i < p.D; i++)
+                        for (int j = 0; j < p.H; j++)
+                        {
+                            double* src = acc + ((nint)((i + p.Pd) * off.Hp + j + p.Ph) * off.Wp + p.Pw) * cl + c;
+                            double* dst = gx + ((nint)(n * cin + c) * p.D + i) * p.H * p.W + (nint)j * p.W;
+                            for (int l = 0; l < p.W; l++) dst[l] = src[(nint)l * cl];
+                        }
+            }
+            PooledArray<double>.Return(accArray);
         }
     }
 }
