@@ -166,14 +166,8 @@ public static partial class Ops
         // The cotangent as [position, channel] rows (channels padded to whole blocks with zeros).
         var gt = PooledArray<double>.Rent(off.PaddedPositions * cPad);
         Array.Clear(gt.Data, 0, off.PaddedPositions * cPad);
-        // Position-major walk: the Cout source rows are read in step and each gt row is written whole
-        // (a channel-major walk would stream all of gt once per channel).
         for (int n = 0; n < p.N; n++)
-            for (int pos = 0; pos < P; pos++)
-            {
-                int src = n * p.Cout * P + pos, dst = (n * P + pos) * cPad;
-                for (int o = 0; o < p.Cout; o++) gt.Data[dst + o] = g[src + o * P];
-            }
+            TransposeRows(g.AsSpan(n * p.Cout * P, p.Cout * P), p.Cout, P, gt.Data.AsSpan(n * P * cPad, P * cPad), cPad);
         bool pads = Conv3dPads(p);
         int threads = ConvThreads(p);
         if (gw is not null)
@@ -208,6 +202,29 @@ public static partial class Ops
         }
         PooledArray<double>.Return(gt);
         return (gx, gw, gb);
+    }
+
+    /// <summary>
+    /// dst[j * ldDst + i] = src[i * cols + j] for i &lt; rows, j &lt; cols: the [rows, cols] block src as
+    /// columns of dst (rows ldDst apart), in 4 x 4 register blocks (<see cref="BlockTranspose"/>) with
+    /// scalar edges.
+    /// </summary>
+    private static void TransposeRows(ReadOnlySpan<double> src, int rows, int cols, Span<double> dst, int ldDst)
+    {
+        const int B = 4;
+        ref double s0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(src);
+        ref double d0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
+        int i = 0;
+        for (; i + B <= rows; i += B)
+        {
+            int j = 0;
+            for (; j + B <= cols; j += B)
+                BlockTranspose.Square(ref Unsafe.Add(ref s0, (nint)i * cols + j), cols, ref Unsafe.Add(ref d0, (nint)j * ldDst + i), ldDst);
+            for (; j < cols; j++)
+                for (int r = i; r < i + B; r++) dst[j * ldDst + r] = src[r * cols + j];
+        }
+        for (; i < rows; i++)
+            for (int j = 0; j < cols; j++) dst[j * ldDst + i] = src[i * cols + j];
     }
 
     /// <summary>Forward tiles: 6 positions x 8 output channels, items of <see cref="TilesPerItem"/> tiles.</summary>
@@ -359,35 +376,45 @@ public static partial class Ops
     {
         public const int Rows = 6;
 
-        /// <summary>d_r[0..8) += sum_o g[r cPad + o] w[o, 0..8) for 6 rows r (w: cout rows of 8).</summary>
+        /// <summary>
+        /// For every spatial tap st &lt; k3: d_r[delta[st] cl + (0..8)] += sum_o g[o, r] w[st, o, 0..8) for 6
+        /// rows r (g packed as cout groups of 6, w as k3 x cout rows of 8). One call per tile and channel
+        /// block: the tap loop is inside, so the six destinations stay in registers and the call's cost
+        /// is spread over k3 taps; the packed g is read with constant offsets (no stride registers).
+        /// </summary>
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-        private static void InputTile(double* g, nint cPad, double* w, int cout, double** d)
+        private static void InputTile(double* g, double* w, int cout, int* delta, int k3, nint cl,
+            double* d0, double* d1, double* d2, double* d3, double* d4, double* d5)
         {
-            Vector256<double> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-            Vector256<double> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-            for (double* end = g + cout; g < end; g++, w += ConvChannelBlock)
+            for (int* dp = delta, dEnd = delta + k3; dp < dEnd; dp++)
             {
-                var w0 = Vector256.Load(w);
-                var w1 = Vector256.Load(w + 4);
-                var a = Vector256.Create(g[0]);
-                c00 = Fma.MultiplyAdd(a, w0, c00); c01 = Fma.MultiplyAdd(a, w1, c01);
-                a = Vector256.Create(g[cPad]);
-                c10 = Fma.MultiplyAdd(a, w0, c10); c11 = Fma.MultiplyAdd(a, w1, c11);
-                a = Vector256.Create(g[2 * cPad]);
-                c20 = Fma.MultiplyAdd(a, w0, c20); c21 = Fma.MultiplyAdd(a, w1, c21);
-                a = Vector256.Create(g[3 * cPad]);
-                c30 = Fma.MultiplyAdd(a, w0, c30); c31 = Fma.MultiplyAdd(a, w1, c31);
-                a = Vector256.Create(g[4 * cPad]);
-                c40 = Fma.MultiplyAdd(a, w0, c40); c41 = Fma.MultiplyAdd(a, w1, c41);
-                a = Vector256.Create(g[5 * cPad]);
-                c50 = Fma.MultiplyAdd(a, w0, c50); c51 = Fma.MultiplyAdd(a, w1, c51);
+                Vector256<double> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+                Vector256<double> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+                for (double* gp = g, end = g + (nint)cout * Rows; gp < end; gp += Rows, w += ConvChannelBlock)
+                {
+                    var w0 = Vector256.Load(w);
+                    var w1 = Vector256.Load(w + 4);
+                    var a = Vector256.Create(gp[0]);
+                    c00 = Fma.MultiplyAdd(a, w0, c00); c01 = Fma.MultiplyAdd(a, w1, c01);
+                    a = Vector256.Create(gp[1]);
+                    c10 = Fma.MultiplyAdd(a, w0, c10); c11 = Fma.MultiplyAdd(a, w1, c11);
+                    a = Vector256.Create(gp[2]);
+                    c20 = Fma.MultiplyAdd(a, w0, c20); c21 = Fma.MultiplyAdd(a, w1, c21);
+                    a = Vector256.Create(gp[3]);
+                    c30 = Fma.MultiplyAdd(a, w0, c30); c31 = Fma.MultiplyAdd(a, w1, c31);
+                    a = Vector256.Create(gp[4]);
+                    c40 = Fma.MultiplyAdd(a, w0, c40); c41 = Fma.MultiplyAdd(a, w1, c41);
+                    a = Vector256.Create(gp[5]);
+                    c50 = Fma.MultiplyAdd(a, w0, c50); c51 = Fma.MultiplyAdd(a, w1, c51);
+                }
+                nint o = *dp * cl;
+                double* t = d0 + o; (Vector256.Load(t) + c00).Store(t); (Vector256.Load(t + 4) + c01).Store(t + 4);
+                t = d1 + o; (Vector256.Load(t) + c10).Store(t); (Vector256.Load(t + 4) + c11).Store(t + 4);
+                t = d2 + o; (Vector256.Load(t) + c20).Store(t); (Vector256.Load(t + 4) + c21).Store(t + 4);
+                t = d3 + o; (Vector256.Load(t) + c30).Store(t); (Vector256.Load(t + 4) + c31).Store(t + 4);
+                t = d4 + o; (Vector256.Load(t) + c40).Store(t); (Vector256.Load(t + 4) + c41).Store(t + 4);
+                t = d5 + o; (Vector256.Load(t) + c50).Store(t); (Vector256.Load(t + 4) + c51).Store(t + 4);
             }
-            double* t = d[0]; (Vector256.Load(t) + c00).Store(t); (Vector256.Load(t + 4) + c01).Store(t + 4);
-            t = d[1]; (Vector256.Load(t) + c10).Store(t); (Vector256.Load(t + 4) + c11).Store(t + 4);
-            t = d[2]; (Vector256.Load(t) + c20).Store(t); (Vector256.Load(t + 4) + c21).Store(t + 4);
-            t = d[3]; (Vector256.Load(t) + c30).Store(t); (Vector256.Load(t + 4) + c31).Store(t + 4);
-            t = d[4]; (Vector256.Load(t) + c40).Store(t); (Vector256.Load(t + 4) + c41).Store(t + 4);
-            t = d[5]; (Vector256.Load(t) + c50).Store(t); (Vector256.Load(t + 4) + c51).Store(t + 4);
         }
 
         public void Run(int n)
@@ -395,13 +422,11 @@ public static partial class Ops
             int P = p.OutVolume, k3 = p.WindowTaps, cout = p.Cout, cin = p.Cin;
             int cinBlocks = (cin + ConvChannelBlock - 1) / ConvChannelBlock, cl = cinBlocks * ConvChannelBlock;
             int accLength = off.Vp * cl;
-            var accArray = PooledArray<double>.Rent(accLength);
+            // The sample's accumulator, then a junk volume of the same size that a partial tile's missing rows add into.
+            var accArray = PooledArray<double>.Rent(2 * accLength);
             Array.Clear(accArray.Data, 0, accLength);
-            // A partial tile's missing rows read zero cotangents and add into a dummy.
-            double* rows = stackalloc double[Rows * cPad];
-            double* dummy = stackalloc double[ConvChannelBlock];
+            double* rows = stackalloc double[Rows * cout];
             double** d = stackalloc double*[Rows];
-            int* origin = stackalloc int[Rows];
             int sampleBase = n * cin * off.Vp;
             fixed (double* w = wcl, g = gt, acc = accArray.Data, gx = gxs)
             fixed (int* baseP = off.Base, delta = off.Delta)
@@ -409,32 +434,37 @@ public static partial class Ops
                 for (int q0 = n * P; q0 < (n + 1) * P; q0 += Rows)
                 {
                     int count = Math.Min(Rows, (n + 1) * P - q0);
-                    double* g0 = g + (nint)q0 * cPad;
-                    if (count < Rows)
-                    {
-                        new Span<double>(rows, Rows * cPad).Clear();
-                        new Span<double>(g0, count * cPad).CopyTo(new Span<double>(rows, count * cPad));
-                        g0 = rows;
-                    }
-                    // Window origins in the sample's padded volume, in voxels (the offsets' channel-0 part).
-                    for (int r = 0; r < Rows; r++) origin[r] = r < count ? baseP[q0 + r] - sampleBase : -1;
+                    // The tile's cotangents packed as [o, r] (missing rows: zeros, added into the junk volume).
+                    for (int o = 0; o < cout; o++)
+                        for (int r = 0; r < Rows; r++) rows[o * Rows + r] = r < count ? g[(nint)(q0 + r) * cPad + o] : 0.0;
                     for (int cb = 0; cb < cinBlocks; cb++)
-                        for (int st = 0; st < k3; st++)
-                        {
-                            // delta[st] for st < k3 is the spatial offset of tap (a, b, e) of channel 0.
-                            for (int r = 0; r < Rows; r++) d[r] = origin[r] < 0 ? dummy : acc + (nint)(origin[r] + delta[st]) * cl + cb * ConvChannelBlock;
-                            InputTile(g0, cPad, w + (nint)(cb * k3 + st) * cout * ConvChannelBlock, cout, d);
-                        }
+                    {
+                        // Window origins in the sample's padded volume (in voxels: the offsets' channel-0 part), channel block cb.
+                        for (int r = 0; r < Rows; r++)
+                            d[r] = (r < count ? acc + (nint)(baseP[q0 + r] - sampleBase) * cl : acc + accLength) + cb * ConvChannelBlock;
+                        // delta[st] for st < k3 is the spatial offset of tap (a, b, e) of channel 0.
+                        InputTile(rows, w + (nint)cb * k3 * cout * ConvChannelBlock, cout, delta, k3, cl, d[0], d[1], d[2], d[3], d[4], d[5]);
+                    }
                 }
-                // dx[n, c, i, j, l] = acc[((i + Pd) Hp + j + Ph) Wp + l + Pw, c].
-                for (int c = 0; c < cin; c++)
-                    for (int i = 0; i < p.D; i++)
-                        for (int j = 0; j < p.H; j++)
+                // dx[n, c, i, j, l] = acc[((i + Pd) Hp + j + Ph) Wp + l + Pw, c], in 4 x 4 blocks (voxels x channels).
+                int volume = p.D * p.H * p.W;
+                for (int i = 0; i < p.D; i++)
+                    for (int j = 0; j < p.H; j++)
+                    {
+                        double* src = acc + (nint)((i + p.Pd) * off.Hp + j + p.Ph) * off.Wp * cl + (nint)p.Pw * cl;
+                        double* dst = gx + (nint)n * cin * volume + (nint)(i * p.H + j) * p.W;
+                        int c = 0;
+                        for (; c + 4 <= cin; c += 4)
                         {
-                            double* src = acc + ((nint)((i + p.Pd) * off.Hp + j + p.Ph) * off.Wp + p.Pw) * cl + c;
-                            double* dst = gx + ((nint)(n * cin + c) * p.D + i) * p.H * p.W + (nint)j * p.W;
-                            for (int l = 0; l < p.W; l++) dst[l] = src[(nint)l * cl];
+                            int l = 0;
+                            for (; l + 4 <= p.W; l += 4)
+                                BlockTranspose.Square(ref src[(nint)l * cl + c], cl, ref dst[(nint)c * volume + l], volume);
+                            for (; l < p.W; l++)
+                                for (int cc = c; cc < c + 4; cc++) dst[(nint)cc * volume + l] = src[(nint)l * cl + cc];
                         }
+                        for (; c < cin; c++)
+                            for (int l = 0; l < p.W; l++) dst[(nint)c * volume + l] = src[(nint)l * cl + c];
+                    }
             }
             PooledArray<double>.Return(accArray);
         }
