@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Reference.Core;
 using Reference.Core.Kernels;
 
@@ -26,8 +29,10 @@ namespace Reference.Autodiff;
 /// </para>
 /// <para>
 /// Same arithmetic as the three Fast-tier primitives: the same kernels (BatchNorm's row sums, centered
-/// scale-shift and closed-form backward, TensorPrimitives.Max and Multiply, the ReLU backward's
-/// select), applied to the same rows in the same order, and the mask drawn from the same stream in
+/// scale-shift and closed-form backward, TensorPrimitives.Max and Multiply; in the backward one loop
+/// per row that performs the dropout product, the recomputed scale-shift, the ReLU select and
+/// BatchNorm's two sums with those kernels' operations and accumulation order), applied to the same
+/// rows in the same order, and the mask drawn from the same stream in
 /// the same order (one Uniform per (n, c), row-major, channel kept when u &gt;= p), so the result,
 /// the gradients and the running statistics are bitwise those of BatchNorm, Relu and Dropout3d
 /// recorded one after the other (the tests check it). The Naive tier is those three primitives; the
@@ -127,35 +132,69 @@ public static partial class Ops
         }
     }
 
+    /// <summary>
+    /// One row of the backward in one pass: dy_i = 1[y_i &gt; 0] (g_i m) with y_i = (x_i - mu) k + shift
+    /// (g_i itself without a mask), stored, and returns (sum dy, sum dy (x - mu)). The same operations
+    /// in the same order as Dropout3d's backward (g m), <see cref="CenterScaleShift"/>, the ReLU
+    /// backward's select (x &gt; 0 ? dy : 0) and <see cref="SumAndCenteredDot"/> applied one after the
+    /// other (vector steps of 4, the same accumulators, the same scalar tail), so the bits are theirs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (double SumG, double SumGCentered) TailBackwardRow(ReadOnlySpan<double> g, bool masked, double mask, ReadOnlySpan<double> x,
+        double mu, double k, double shift, Span<double> dy)
+    {
+        int i = 0, length = g.Length;
+        double sg = 0, sgc = 0;
+        if (Vector256.IsHardwareAccelerated && length >= 4)
+        {
+            var m = Vector256.Create(mu);
+            var kv = Vector256.Create(k);
+            var sv = Vector256.Create(shift);
+            var mv = Vector256.Create(mask);
+            Vector256<double> ag = default, agc = default;
+            ref double rg = ref MemoryMarshal.GetReference(g);
+            ref double rx = ref MemoryMarshal.GetReference(x);
+            ref double rd = ref MemoryMarshal.GetReference(dy);
+            for (; i <= length - 4; i += 4)
+            {
+                var xv = Vector256.LoadUnsafe(ref rx, (nuint)i);
+                var gv = Vector256.LoadUnsafe(ref rg, (nuint)i);
+                if (masked) gv *= mv;
+                var y = (xv - m) * kv + sv;
+                var d = Vector256.ConditionalSelect(Vector256.GreaterThan(y, Vector256<double>.Zero), gv, Vector256<double>.Zero);
+                d.StoreUnsafe(ref rd, (nuint)i);
+                ag += d;
+                agc += d * (xv - m);
+            }
+            sg = Vector256.Sum(ag);
+            sgc = Vector256.Sum(agc);
+        }
+        for (; i < length; i++)
+        {
+            double y = (x[i] - mu) * k + shift;
+            double d = y > 0 ? (masked ? g[i] * mask : g[i]) : 0.0;
+            dy[i] = d;
+            sg += d;
+            sgc += d * (x[i] - mu);
+        }
+        return (sg, sgc);
+    }
+
     /// <summary>Backward items: one channel each (dy row by row with the channel sums, then dx in place).</summary>
     private sealed class FusedTailBackward(FusedTail f, double[] g, double[]? gx, double[]? gw, double[]? gb) : IParallelBody
     {
-        /// <summary>Elements of y recomputed at a time (on the stack).</summary>
-        private const int Chunk = 256;
-
         public void Run(int ch)
         {
             int n = f.N, c = f.C, s = f.S;
             double count = (double)n * s, mu = f.Mean[ch], rstd = f.Rstd[ch], k = f.Scale(ch), shift = f.Shift(ch);
             // dy rows live in dx (L2 between the two passes); without dx, one pooled row at a time.
             var scratch = gx is null ? PooledArray<double>.Rent(s) : null;
-            Span<double> y = stackalloc double[Chunk];
             double sumG = 0, sumGc = 0;
             for (int b = 0; b < n; b++)
             {
                 int o = (b * c + ch) * s;
                 var dy = gx is null ? scratch!.Data.AsSpan(0, s) : gx.AsSpan(o, s);
-                var xRow = f.X.AsSpan(o, s);
-                // Dropout3d's backward, then ReLU's on the recomputed BatchNorm output (both elementwise, in place).
-                if (f.Mask is not null) TensorPrimitives.Multiply(g.AsSpan(o, s), f.Mask[b * c + ch], dy);
-                else g.AsSpan(o, s).CopyTo(dy);
-                for (int i = 0; i < s; i += Chunk)
-                {
-                    int len = Math.Min(Chunk, s - i);
-                    CenterScaleShift(xRow.Slice(i, len), mu, k, shift, y[..len]);
-                    FastActivations.ReluBackward<double>(y[..len], dy.Slice(i, len), dy.Slice(i, len));
-                }
-                var (rowG, rowGc) = SumAndCenteredDot(dy, xRow, mu);
+                var (rowG, rowGc) = TailBackwardRow(g.AsSpan(o, s), f.Mask is not null, f.Mask?[b * c + ch] ?? 1.0, f.X.AsSpan(o, s), mu, k, shift, dy);
                 sumG += rowG;
                 sumGc += rowGc;
             }

@@ -152,11 +152,11 @@ public static partial class Ops
         Tensor<double>? gw = needW ? ZerosFor(p.WShape) : null;
         Tensor<double>? gb = needB ? ZerosFor([p.Cout]) : null;
         int P = p.OutVolume;
-        if (gb is not null)
-            for (int n = 0; n < p.N; n++)
-                for (int o = 0; o < p.Cout; o++) gb.Data[o] += TensorPrimitives.Sum<double>(g.AsSpan((n * p.Cout + o) * P, P));
         if ((gx is null && gw is null) || p.N * P == 0 || p.Taps == 0)
         {
+            if (gb is not null)
+                for (int n = 0; n < p.N; n++)
+                    for (int o = 0; o < p.Cout; o++) gb.Data[o] += TensorPrimitives.Sum<double>(g.AsSpan((n * p.Cout + o) * P, P));
             if (gx is not null) Array.Clear(gx.Data);
             return (gx, gw, gb);
         }
@@ -166,8 +166,13 @@ public static partial class Ops
         // The cotangent as [position, channel] rows (channels padded to whole blocks with zeros).
         var gt = PooledArray<double>.Rent(off.PaddedPositions * cPad);
         Array.Clear(gt.Data, 0, off.PaddedPositions * cPad);
+        // Sample by sample; the bias gradient sums the sample's gt rows while they are in cache
+        // (position order within a sample, samples in order).
         for (int n = 0; n < p.N; n++)
+        {
             TransposeRows(g.AsSpan(n * p.Cout * P, p.Cout * P), p.Cout, P, gt.Data.AsSpan(n * P * cPad, P * cPad), cPad);
+            if (gb is not null) AddRowSums(gt.Data.AsSpan(n * P * cPad, P * cPad), cPad, gb.Data);
+        }
         bool pads = Conv3dPads(p);
         int threads = ConvThreads(p);
         if (gw is not null)
@@ -225,6 +230,19 @@ public static partial class Ops
         }
         for (; i < rows; i++)
             for (int j = 0; j < cols; j++) dst[j * ldDst + i] = src[i * cols + j];
+    }
+
+    /// <summary>sums[o] += sum_r rows[r, o] for o &lt; sums.Length (rows of width, a multiple of 4, summed in row order per 4 columns).</summary>
+    private static void AddRowSums(ReadOnlySpan<double> rows, int width, Span<double> sums)
+    {
+        Span<double> column = stackalloc double[4];
+        for (int j = 0; j < width && j < sums.Length; j += 4)
+        {
+            var acc = Vector256<double>.Zero;
+            for (int r = j; r < rows.Length; r += width) acc += Vector256.Create(rows.Slice(r, 4));
+            acc.CopyTo(column);
+            for (int o = j; o < Math.Min(j + 4, sums.Length); o++) sums[o] += column[o - j];
+        }
     }
 
     /// <summary>Forward tiles: 6 positions x 8 output channels, items of <see cref="TilesPerItem"/> tiles.</summary>
