@@ -141,6 +141,39 @@ public class Conv3dTests
             }
         });
 
+    /// <summary>
+    /// The weight-only backward (input data needs no gradient: each chunk of 2,048 positions transposes
+    /// its own cotangent rows): against the Naive tier, several chunks that straddle samples, padded and
+    /// not, and bitwise the same on 1 and 2 kernel threads.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public void Conv3d_FastTier_WeightOnlyBackward_ManyChunks_MatchesNaive(int pad)
+    {
+        var x = Grad.Normal(31, 5, 1, 20, 24, 20);
+        var w = Grad.Normal(32, 5, 1, 3, 3, 3);
+        var b = Grad.Normal(33, 5);
+        var g = new Conv3dGeometry([2, 2, 2], [pad, 0, pad], [0, pad, pad]);
+        Tensor<double>[] Step(bool fast, int threads)
+        {
+            using var limit = KernelThreads.Limit(threads);
+            var (wv, bv) = (Variable.Parameter(w), Variable.Parameter(b));
+            var y = Run(fast, () => Ops.Conv3d(Variable.Constant(x), wv, bv, g));
+            using (fast ? Tape.UseFastKernels() : default) y.Backward(Grad.Normal(34, y.Shape.ToArray()));
+            return [y.Value, wv.Grad!, bv.Grad!];
+        }
+        var naive = Step(false, 1);
+        var one = Step(true, 1);
+        var two = Step(true, 2);
+        Assert.True(naive[0].Length / 5 > 2 * 2048);
+        for (int i = 0; i < naive.Length; i++)
+        {
+            AssertClose(naive[i], one[i], 1e-11);
+            Assert.Equal(one[i].Data, two[i].Data);
+        }
+    }
+
     [Fact]
     public void Conv3d_SamePadding_IsTensorFlows()
     {

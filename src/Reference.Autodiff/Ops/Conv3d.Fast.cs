@@ -163,29 +163,41 @@ public static partial class Ops
 
         using var off = new Conv3dOffsets(p, DirectInput.Rows, DirectWeights.Rows);
         int blocks = (p.Cout + ConvChannelBlock - 1) / ConvChannelBlock, cPad = blocks * ConvChannelBlock;
-        // The cotangent as [position, channel] rows (channels padded to whole blocks with zeros).
-        var gt = PooledArray<double>.Rent(off.PaddedPositions * cPad);
-        Array.Clear(gt.Data, 0, off.PaddedPositions * cPad);
-        // Sample by sample; the bias gradient sums the sample's gt rows while they are in cache
-        // (position order within a sample, samples in order).
-        for (int n = 0; n < p.N; n++)
+        // Without dx (a first layer, whose input is data) each weight-gradient chunk transposes its own
+        // cotangent rows into an in-cache scratch and sums its bias rows; with dx the whole cotangent
+        // is transposed once, as the input gradient reads it too.
+        bool chunkLocal = gx is null;
+        PooledArray<double>? gt = null;
+        if (!chunkLocal)
         {
-            TransposeRows(g.AsSpan(n * p.Cout * P, p.Cout * P), p.Cout, P, gt.Data.AsSpan(n * P * cPad, P * cPad), cPad);
-            if (gb is not null) AddRowSums(gt.Data.AsSpan(n * P * cPad, P * cPad), cPad, gb.Data);
+            // The cotangent as [position, channel] rows (channels padded to whole blocks with zeros),
+            // sample by sample; the bias gradient sums the sample's rows while they are in cache
+            // (position order within a sample, samples in order).
+            gt = PooledArray<double>.Rent(off.PaddedPositions * cPad);
+            Array.Clear(gt.Data, 0, off.PaddedPositions * cPad);
+            for (int n = 0; n < p.N; n++)
+            {
+                TransposeRows(g.AsSpan(n * p.Cout * P, p.Cout * P), p.Cout, P, P, gt.Data.AsSpan(n * P * cPad, P * cPad), cPad);
+                if (gb is not null) AddRowSums(gt.Data.AsSpan(n * P * cPad, P * cPad), cPad, gb.Data);
+            }
         }
         bool pads = Conv3dPads(p);
         int threads = ConvThreads(p);
         if (gw is not null)
         {
             var xp = pads ? Conv3dPadded(p, off, x) : null;
-            var body = new DirectWeights(off, xp?.Data ?? x, gt.Data, cPad);
+            var body = new DirectWeights(off, xp?.Data ?? x, gt?.Data, cPad) { G = g, Cout = p.Cout, OutVolume = P };
             var partial = PooledArray<double>.Rent(body.Chunks * off.PaddedTaps * cPad);
             body.Partial = partial.Data;
+            if (chunkLocal && gb is not null) body.BiasPartial = new double[body.Chunks * cPad];
             ParallelItems.For(body.Items, threads, body);
             // Sum the chunks' partial products in chunk order (independent of the thread count).
             for (int c = 0; c < body.Chunks; c++)
                 for (int o = 0; o < p.Cout; o++)
                     for (int t = 0; t < off.Taps; t++) gw.Data[o * off.Taps + t] += partial.Data[(c * off.PaddedTaps + t) * cPad + o];
+            if (body.BiasPartial is not null)
+                for (int c = 0; c < body.Chunks; c++)
+                    for (int o = 0; o < p.Cout; o++) gb!.Data[o] += body.BiasPartial[c * cPad + o];
             PooledArray<double>.Return(partial);
             if (xp is not null) PooledArray<double>.Return(xp);
         }
@@ -202,20 +214,21 @@ public static partial class Ops
                             int ci = cb * ConvChannelBlock + j;
                             wcl.Data[((cb * k3 + st) * p.Cout + o) * ConvChannelBlock + j] = ci < p.Cin ? w[o * off.Taps + ci * k3 + st] : 0.0;
                         }
-            ParallelItems.For(p.N, threads, new DirectInput(p, off, wcl.Data, gt.Data, cPad, gx.Data));
+            ParallelItems.For(p.N, threads, new DirectInput(p, off, wcl.Data, gt!.Data, cPad, gx.Data));
             PooledArray<double>.Return(wcl);
         }
-        PooledArray<double>.Return(gt);
+        if (gt is not null) PooledArray<double>.Return(gt);
         return (gx, gw, gb);
     }
 
     /// <summary>
-    /// dst[j * ldDst + i] = src[i * cols + j] for i &lt; rows, j &lt; cols: the [rows, cols] block src as
+    /// dst[j * ldDst + i] = src[i * ldSrc + j] for i &lt; rows, j &lt; cols: the [rows, cols] block src as
     /// columns of dst (rows ldDst apart), in 4 x 4 register blocks (<see cref="BlockTranspose"/>) with
     /// scalar edges.
     /// </summary>
-    private static void TransposeRows(ReadOnlySpan<double> src, int rows, int cols, Span<double> dst, int ldDst)
+    private static void TransposeRows(ReadOnlySpan<double> src, int rows, int cols, int ldSrc, Span<double> dst, int ldDst)
     {
+        if (rows > 0 && cols > 0) _ = src[(rows - 1) * ldSrc + cols - 1] + dst[(cols - 1) * ldDst + rows - 1];
         const int B = 4;
         ref double s0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(src);
         ref double d0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
@@ -224,12 +237,12 @@ public static partial class Ops
         {
             int j = 0;
             for (; j + B <= cols; j += B)
-                BlockTranspose.Square(ref Unsafe.Add(ref s0, (nint)i * cols + j), cols, ref Unsafe.Add(ref d0, (nint)j * ldDst + i), ldDst);
+                BlockTranspose.Square(ref Unsafe.Add(ref s0, (nint)i * ldSrc + j), ldSrc, ref Unsafe.Add(ref d0, (nint)j * ldDst + i), ldDst);
             for (; j < cols; j++)
-                for (int r = i; r < i + B; r++) dst[j * ldDst + r] = src[r * cols + j];
+                for (int r = i; r < i + B; r++) dst[j * ldDst + r] = src[r * ldSrc + j];
         }
         for (; i < rows; i++)
-            for (int j = 0; j < cols; j++) dst[j * ldDst + i] = src[i * cols + j];
+            for (int j = 0; j < cols; j++) dst[j * ldDst + i] = src[i * ldSrc + j];
     }
 
     /// <summary>sums[o] += sum_r rows[r, o] for o &lt; sums.Length (rows of width, a multiple of 4, summed in row order per 4 columns).</summary>
@@ -319,21 +332,32 @@ public static partial class Ops
     /// Weight-gradient tiles: 6 taps x 8 output channels summed over a chunk of positions; item =
     /// (chunk, tap tile, channel block), each chunk writes its own partial dW.
     /// </summary>
-    private sealed unsafe class DirectWeights(Conv3dOffsets off, double[] xs, double[] gt, int cPad) : IParallelBody
+    private sealed unsafe class DirectWeights(Conv3dOffsets off, double[] xs, double[]? gt, int cPad) : IParallelBody
     {
         public const int Rows = 6;
         private const int ChunkPositions = 2048;
 
         public double[] Partial = [];
 
+        /// <summary>Chunk-local mode (no gt): the cotangent [N, Cout, P], and the chunks' bias sums [chunk, cPad] when wanted.</summary>
+        public double[] G = [];
+        public int Cout, OutVolume;
+        public double[]? BiasPartial;
+
         public int Chunks => (off.Positions + ChunkPositions - 1) / ChunkPositions;
 
         private int TapTiles => (off.Taps + Rows - 1) / Rows;
 
-        public int Items => Chunks * TapTiles * (cPad / ConvChannelBlock);
+        /// <summary>(chunk, tap tile, channel block) items on the shared gt; whole chunks in chunk-local mode.</summary>
+        public int Items => gt is null ? Chunks : Chunks * TapTiles * (cPad / ConvChannelBlock);
 
         public void Run(int item)
         {
+            if (gt is null)
+            {
+                RunChunk(item);
+                return;
+            }
             int blocks = cPad / ConvChannelBlock;
             int b = item % blocks, rest = item / blocks, tt = rest % TapTiles, chunk = rest / TapTiles;
             int first = chunk * ChunkPositions, last = Math.Min(off.Positions, first + ChunkPositions);
@@ -345,6 +369,28 @@ public static partial class Ops
                 WeightsTile(x, baseP + first, last - first, g + (nint)first * cPad + b * ConvChannelBlock, cPad, delta + t0,
                     part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
             }
+        }
+
+        /// <summary>One chunk on its own: its cotangent rows transposed into a per-thread scratch (L2), its bias sums, then every tap tile and channel block.</summary>
+        private void RunChunk(int chunk)
+        {
+            int first = chunk * ChunkPositions, last = Math.Min(off.Positions, first + ChunkPositions), count = last - first;
+            var rows = PooledArray<double>.Rent(count * cPad);
+            if (cPad > Cout) Array.Clear(rows.Data, 0, count * cPad);
+            for (int q = first; q < last;)
+            {
+                int n = q / OutVolume, pos = q - n * OutVolume, length = Math.Min(last - q, OutVolume - pos);
+                TransposeRows(G.AsSpan(n * Cout * OutVolume + pos), Cout, length, OutVolume, rows.Data.AsSpan((q - first) * cPad, length * cPad), cPad);
+                q += length;
+            }
+            if (BiasPartial is not null) AddRowSums(rows.Data.AsSpan(0, count * cPad), cPad, BiasPartial.AsSpan(chunk * cPad, Cout));
+            fixed (double* x = xs, g = rows.Data, part = Partial)
+            fixed (int* baseP = off.Base, delta = off.Delta)
+                for (int t0 = 0; t0 < off.Taps; t0 += Rows)
+                    for (int b = 0; b < cPad / ConvChannelBlock; b++)
+                        WeightsTile(x, baseP + first, count, g + b * ConvChannelBlock, cPad, delta + t0,
+                            part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
+            PooledArray<double>.Return(rows);
         }
 
         /// <summary>dst[r, j] = sum_q x[bases[q] + delta[r]] g[q, j] for 6 taps r, 8 channels j, q &lt; count (rows of dst cPad apart).</summary>
