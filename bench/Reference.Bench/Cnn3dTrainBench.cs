@@ -79,7 +79,7 @@ public class Cnn3dTrainBench : IWorkload
 /// <summary>
 /// <see cref="Cnn3dTrainBench"/> timed by CPU time (the shared VM's wall clock measures the scheduler;
 /// see <see cref="CpuTimeRates"/>): the training step and the float64 FastGemm 512^3 baseline at the
-/// same thread count (1, then every core), each as flops per (CPU seconds / threads), best of 4
+/// same thread count (1, then every core), each as flops per (CPU seconds / threads), best of 8
 /// rounds of 20 calls after 30 warm-up calls (tiered JIT). Also prints the GC pause time and bytes
 /// allocated per step. With <c>profile</c>, instead times every layer's forward and every
 /// primitive's backward inside the step (process CPU time, best of 20 steps; see <see cref="Profile"/>).
@@ -109,8 +109,8 @@ public static class Cnn3dTrainCpuTime
                 var pause0 = GC.GetTotalPauseDuration();
                 long bytes0 = GC.GetTotalAllocatedBytes();
                 double step = Best(threads, () => bench.TrainStep());
-                double pause = (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds / 80;
-                double bytes = (GC.GetTotalAllocatedBytes() - bytes0) / 80.0;
+                double pause = (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds / (20 * Rounds);
+                double bytes = (GC.GetTotalAllocatedBytes() - bytes0) / (20.0 * Rounds);
                 for (int i = 0; i < 3; i++) bench.Gemm64();
                 double gemm = Best(threads, bench.Gemm64);
                 double stepRate = bench.Work(nameof(Cnn3dTrainBench.TrainStep)) / step / 1e6;
@@ -210,12 +210,18 @@ public static class Cnn3dTrainCpuTime
         return System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.Ticks * 100;
     }
 
-    /// <summary>Fewest CPU milliseconds per call / threads over 4 rounds of 20 calls (CPU time has jiffy resolution, so one call is too short to time).</summary>
+    /// <summary>
+    /// Rounds of 20 calls of which <see cref="Best"/> keeps the fastest: 8 (was 4: at load averages of 50-100
+    /// on the 2 shared cores all 4 rounds of a row were sometimes disturbed, one row in ~9 reading 2/3 of the others).
+    /// </summary>
+    private const int Rounds = 8;
+
+    /// <summary>Fewest CPU milliseconds per call / threads over <see cref="Rounds"/> rounds of 20 calls (CPU time has jiffy resolution, so one call is too short to time).</summary>
     private static double Best(int threads, Action action)
     {
         var process = System.Diagnostics.Process.GetCurrentProcess();
         double best = double.MaxValue;
-        for (int round = 0; round < 4; round++)
+        for (int round = 0; round < Rounds; round++)
         {
             process.Refresh();
             var start = process.TotalProcessorTime;
