@@ -119,20 +119,20 @@ public static partial class SelectiveScan
         // padded with zero steps (read with Delta u = 0, they leave the state alone).
         int padded = sixteen ? (l + Lanes16.Block - 1) / Lanes16.Block * Lanes16.Block : l;
         int timeMajor = bs * gs * padded * n;
-        // B and C time-major, then A log2(e), in one pooled buffer of the calling thread.
-        var pooled = PooledArray<T>.Rent(2 * timeMajor + dd * n);
+        // B and C time-major in one pooled buffer of the calling thread (16 x 16 register transposes on
+        // the N = 16 path). A log2(e) is computed per block by the thread that runs the block (ALog2E):
+        // done here, its D N float64 exps were a serial prologue of 5-6 % of the two-thread wall time.
+        var pooled = PooledArray<T>.Rent(2 * timeMajor);
         TimeMajor(b, bs, gs, n, l, padded, pooled.Data.AsSpan(0, timeMajor));
         TimeMajor(c, bs, gs, n, l, padded, pooled.Data.AsSpan(timeMajor, timeMajor));
-        // A log2(e) = -exp(A_log) / ln 2, rounded once from float64: the decays are then
-        // exp(Delta A) = 2^(Delta A log2 e), one VectorMath.Exp2Decay (half the dependency chain of Exp).
-        var a = pooled.Data.AsSpan(2 * timeMajor, dd * n);
-        for (int i = 0; i < a.Length; i++) a[i] = T.CreateChecked(-Math.Exp(double.CreateChecked(aLog.Data[i])) / Math.Log(2.0));
         int groupSize = dd / gs, blocksPerGroup = (groupSize + width - 1) / width;
         var job = PerThread<ScanJob<T>, int>.Take(0);
         (job.Y, job.U, job.Delta, job.D, job.Z, job.Bias, job.X0, job.XLast, job.Work) = (y, u, delta, d, z, deltaBias, x0, xLast, pooled.Data);
+        job.ALog = aLog.Data;
         (job.TimeMajor, job.Channels, job.Length, job.States, job.Groups, job.Width, job.BlocksPerGroup, job.Softplus) =
             (timeMajor, dd, l, n, gs, width, blocksPerGroup, softplus);
         (job.Padded, job.Sixteen) = (padded, sixteen);
+        _ = ScanTuning.Prefetch;
         ParallelItems.For(bs * gs * blocksPerGroup, maxThreads, job);
         job.Release();
         PerThread<ScanJob<T>, int>.Give(job);
@@ -141,7 +141,7 @@ public static partial class SelectiveScan
 
     /// <summary>
     /// One call's arguments and the work of one block of W channels (a <see cref="ParallelItems"/> body,
-    /// pooled per calling thread so that a call allocates nothing). Work = [B^T | C^T | A log2 e].
+    /// pooled per calling thread so that a call allocates nothing). Work = [B^T | C^T].
     /// </summary>
     private sealed class ScanJob<T> : IParallelBody, IPerThreadWorkspace<ScanJob<T>, int> where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -155,8 +155,11 @@ public static partial class SelectiveScan
 
         public bool Fits(int key) => true;
 
+        /// <summary>A_log [D, N] of the call.</summary>
+        public T[] ALog = null!;
+
         /// <summary>Drops the references to the call's tensors.</summary>
-        public void Release() => (Y, U, Delta, D, Z, Bias, X0, XLast, Work) = (null!, null!, null!, null, null, null, null, null, null!);
+        public void Release() => (Y, U, Delta, D, Z, Bias, X0, XLast, Work, ALog) = (null!, null!, null!, null, null, null, null, null, null!, null!);
 
         public void Run(int job)
         {
@@ -172,7 +175,7 @@ public static partial class SelectiveScan
             // Spare lanes: A = 0, bias = D = 0 and (below) u = delta = z = 0, so their state stays 0.
             for (int k = 0; k < n; k++)
                 for (int lane = 0; lane < width; lane++)
-                    s.A[k * width + lane] = lane < lanes ? Work[2 * TimeMajor + (first + lane) * n + k] : T.Zero;
+                    s.A[k * width + lane] = lane < lanes ? ALog2E(ALog[(first + lane) * n + k]) : T.Zero;
             for (int lane = 0; lane < width; lane++)
             {
                 s.Bias[lane] = lane < lanes && Bias is not null ? Bias.Data[first + lane] : T.Zero;
@@ -210,7 +213,7 @@ public static partial class SelectiveScan
             var work = Unsafe.As<float[]>(Work);
             for (int k = 0; k < n; k++)
                 for (int lane = 0; lane < w; lane++)
-                    s.A[k * w + lane] = lane < lanes ? work[2 * TimeMajor + (first + lane) * n + k] : 0f;
+                    s.A[k * w + lane] = lane < lanes ? ALog2E(Unsafe.As<float[]>(ALog)[(first + lane) * n + k]) : 0f;
             Array.Clear(s.X);
             if (X0 is not null)
                 for (int k = 0; k < n; k++)
@@ -225,6 +228,19 @@ public static partial class SelectiveScan
             PerThread<Lanes16, int>.Give(s);
         }
     }
+
+    private static readonly double Ln2 = Math.Log(2.0);
+
+    private static class ScanTuning
+    {
+        public static readonly int Prefetch = Environment.GetEnvironmentVariable("REFERENCE_SCAN_PREFETCH") switch { "rows" => 0, "none" => 2, _ => 1 };
+    }
+
+    /// <summary>
+    /// A log2(e) = -exp(A_log) / ln 2, rounded once from float64: the decays are then
+    /// exp(Delta A) = 2^(Delta A log2 e), one VectorMath.Exp2Decay (half the dependency chain of Exp).
+    /// </summary>
+    private static T ALog2E<T>(T aLog) where T : unmanaged, IFloatingPointIeee754<T> => T.CreateChecked(-Math.Exp(double.CreateChecked(aLog)) / Ln2);
 
     /// <summary>
     /// Per-thread scratch for one block of W channels and one time chunk: the block's u, delta, z and
@@ -441,9 +457,14 @@ public static partial class SelectiveScan
         /// [padded, 16] start at bStart and cStart of <paramref name="work"/>; A and the initial state are
         /// already in <see cref="A"/> and <see cref="X"/>, the last state is left in <see cref="X"/>.
         /// </summary>
-        public static void Block16(Lanes16 s, float[] y, float[] u, float[] delta, float[]? z, float[]? bias, float[]? skip, float[] work,
+        public static unsafe void Block16(Lanes16 s, float[] y, float[] u, float[] delta, float[]? z, float[]? bias, float[]? skip, float[] work,
             int bStart, int cStart, int first, int row0, int lanes, int l)
         {
+            // Raw addresses for prefetch hints only (a hint at a stale or out-of-range address is harmless).
+            float* pDelta = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(delta));
+            float* pU = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(u));
+            float* pZ = z is null ? pU : (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(z));
+            float* pY = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(y));
             if (lanes < Lanes)
             {
                 Array.Clear(s.DtRows);
@@ -460,7 +481,11 @@ public static partial class SelectiveScan
                     Transpose(ref s.DtRows[tb], Chunk, ref s.DtT[tb * Lanes], Lanes);
                     Transpose(ref s.DuRows[tb], Chunk, ref s.DuT[tb * Lanes], Lanes);
                 }
-                Recurrence16(steps, ref s.A[0], ref s.X[0], ref s.DtT[0], ref s.DuT[0], ref s.YT[0], ref work[bStart + t0 * Lanes], ref work[cStart + t0 * Lanes]);
+                // The next chunk of the sixteen rows (or the next block's first chunk) is prefetched during the
+                // recurrence, which is bound by the FP ports and leaves the load ports and the memory idle.
+                nint next = t0 + Chunk < l ? row0 + t0 + Chunk : row0 + (nint)Lanes * l;
+                Recurrence16(steps, ref s.A[0], ref s.X[0], ref s.DtT[0], ref s.DuT[0], ref s.YT[0], ref work[bStart + t0 * Lanes], ref work[cStart + t0 * Lanes],
+                    pDelta + next, pU + next, pZ + next, pY + next, l);
                 for (int tb = 0; tb < steps; tb += Block)
                     Transpose(ref s.YT[tb * Lanes], Lanes, ref s.YRows[tb], Chunk);
                 for (int j = 0; j < lanes; j++)
@@ -476,9 +501,11 @@ public static partial class SelectiveScan
             int t = 0;
             for (; t + Lanes <= len; t += Lanes)
             {
-                // The same row's next chunk: prefetch hints never fault, so running past the array is harmless.
-                Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref delta, t + Chunk)));
-                Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref u, t + Chunk)));
+                if (ScanTuning.Prefetch == 0)
+                {
+                    Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref delta, t + Chunk)));
+                    Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref u, t + Chunk)));
+                }
                 var d = Softplus(Vector512.LoadUnsafe(ref delta, (nuint)t) + b);
                 d.StoreUnsafe(ref dt, (nuint)t);
                 (d * Vector512.LoadUnsafe(ref u, (nuint)t)).StoreUnsafe(ref du, (nuint)t);
@@ -511,7 +538,7 @@ public static partial class SelectiveScan
                 var v = Avx512F.FusedMultiplyAdd(d, Vector512.LoadUnsafe(ref u, (nuint)t), Vector512.LoadUnsafe(ref scan, (nuint)t));
                 if (gate)
                 {
-                    Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref z, t + Chunk)));
+                    if (ScanTuning.Prefetch == 0) Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref z, t + Chunk)));
                     var zt = Vector512.LoadUnsafe(ref z, (nuint)t);
                     // silu(z) = z / (1 + 2^(-z log2 e)); the argument capped at 128 makes the power +inf, silu -0.
                     v = v * zt / (Vector512<float>.One + Exp2(Vector512.Min(zt * Vector512.Create(-Log2E), Vector512.Create(128f))));
@@ -584,7 +611,8 @@ public static partial class SelectiveScan
         /// the JIT keeps locals, not array elements, in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Recurrence16(int len, ref float a, ref float x, ref float dtRef, ref float duRef, ref float yRef, ref float bRef, ref float cRef)
+        private static unsafe void Recurrence16(int len, ref float a, ref float x, ref float dtRef, ref float duRef, ref float yRef, ref float bRef, ref float cRef,
+            float* nextDelta, float* nextU, float* nextZ, float* nextY, nint stride)
         {
             var x0 = Vector512.LoadUnsafe(ref x, 0);
             var x1 = Vector512.LoadUnsafe(ref x, 16);
@@ -608,6 +636,16 @@ public static partial class SelectiveScan
                 var du = Vector512.LoadUnsafe(ref duRef, lanes);
                 ref float bt = ref Unsafe.Add(ref bRef, lanes);
                 ref float ct = ref Unsafe.Add(ref cRef, lanes);
+                if (ScanTuning.Prefetch == 1)
+                {
+                    // Step s fetches line s % 8 of row s / 8 of the next chunk's delta, u, z and y: 128 steps, 16 rows x 8 lines.
+                    nuint step = lanes / Lanes;
+                    nint at = (nint)(step >> 3) * stride + (nint)((step & 7) << 4);
+                    Sse.Prefetch0(nextDelta + at);
+                    Sse.Prefetch0(nextU + at);
+                    Sse.Prefetch0(nextZ + at);
+                    Sse.Prefetch0(nextY + at);
+                }
                 x0 = Update(dt, du, x0, ref a, 0, ref bt);
                 var y0 = Vector512.Create(Unsafe.Add(ref ct, 0)) * x0;
                 x1 = Update(dt, du, x1, ref a, 1, ref bt);
@@ -662,7 +700,7 @@ public static partial class SelectiveScan
 
         /// <summary>dst[j * dstStride + i] = src[i * srcStride + j] for i, j &lt; 16: unpacks of 32- and 64-bit pairs, then 128-bit lane shuffles.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Transpose(ref float src, nint ss, ref float dst, nint ds)
+        internal static void Transpose(ref float src, nint ss, ref float dst, nint ds)
         {
             var r0 = Vector512.LoadUnsafe(ref src); var r1 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, ss));
             var r2 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 2 * ss)); var r3 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 3 * ss));
@@ -866,12 +904,18 @@ public static partial class SelectiveScan
     /// </summary>
     private static void TimeMajor<T>(Tensor<T> m, int bs, int gs, int n, int l, int padded, Span<T> r) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        bool blocks = typeof(T) == typeof(float) && n == Lanes16.Lanes && Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
         for (int bg = 0; bg < bs * gs; bg++)
         {
+            int t0 = 0;
+            if (blocks)
+                for (; t0 + Lanes16.Block <= l; t0 += Lanes16.Block)
+                    Lanes16.Transpose(ref Unsafe.As<T, float>(ref m.Data[bg * n * l + t0]), l,
+                        ref Unsafe.As<T, float>(ref r[(bg * padded + t0) * n]), n);
             for (int k = 0; k < n; k++)
             {
                 var src = m.Data.AsSpan((bg * n + k) * l, l);
-                for (int t = 0; t < l; t++) r[(bg * padded + t) * n + k] = src[t];
+                for (int t = t0; t < l; t++) r[(bg * padded + t) * n + k] = src[t];
             }
             r.Slice((bg * padded + l) * n, (padded - l) * n).Clear();
         }
