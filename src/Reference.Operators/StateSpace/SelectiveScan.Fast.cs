@@ -133,6 +133,7 @@ public static partial class SelectiveScan
             (timeMajor, dd, l, n, gs, width, blocksPerGroup, softplus);
         (job.Padded, job.Sixteen) = (padded, sixteen);
         _ = ScanTuning.Prefetch;
+        _ = ScanTuning.Fuse;
         ParallelItems.For(bs * gs * blocksPerGroup, maxThreads, job);
         job.Release();
         PerThread<ScanJob<T>, int>.Give(job);
@@ -211,9 +212,15 @@ public static partial class SelectiveScan
             int lanes = Math.Min(w, (bg % gs + 1) * groupSize - first);
             var s = PerThread<Lanes16, int>.Take(0);
             var work = Unsafe.As<float[]>(Work);
+            // A log2(e) of the block's lanes: the block's A_log rows are contiguous, so their exps run as one
+            // float64 vector pass (TensorPrimitives.Exp) instead of 256 scalar Math.Exp calls.
+            Span<double> exps = stackalloc double[w * n];
+            var aRows = Unsafe.As<float[]>(ALog).AsSpan(first * n, lanes * n);
+            for (int i = 0; i < aRows.Length; i++) exps[i] = aRows[i];
+            TensorPrimitives.Exp(exps[..aRows.Length], exps[..aRows.Length]);
             for (int k = 0; k < n; k++)
                 for (int lane = 0; lane < w; lane++)
-                    s.A[k * w + lane] = lane < lanes ? ALog2E(Unsafe.As<float[]>(ALog)[(first + lane) * n + k]) : 0f;
+                    s.A[k * w + lane] = lane < lanes ? (float)(-exps[lane * n + k] / Ln2) : 0f;
             Array.Clear(s.X);
             if (X0 is not null)
                 for (int k = 0; k < n; k++)
@@ -234,6 +241,7 @@ public static partial class SelectiveScan
     private static class ScanTuning
     {
         public static readonly int Prefetch = Environment.GetEnvironmentVariable("REFERENCE_SCAN_PREFETCH") switch { "rows" => 0, "none" => 2, _ => 1 };
+        public static readonly bool Fuse = Environment.GetEnvironmentVariable("REFERENCE_SCAN_FUSE") != "0";
     }
 
     /// <summary>
@@ -470,27 +478,99 @@ public static partial class SelectiveScan
                 Array.Clear(s.DtRows);
                 Array.Clear(s.DuRows);
             }
-            for (int t0 = 0; t0 < l; t0 += Chunk)
+            if (!ScanTuning.Fuse)
             {
-                int len = Math.Min(Chunk, l - t0), steps = (len + Block - 1) / Block * Block;
-                for (int j = 0; j < lanes; j++)
-                    InputRow(ref delta[row0 + j * l + t0], ref u[row0 + j * l + t0], bias is null ? 0f : bias[first + j], len, steps,
-                        ref s.DtRows[j * Chunk], ref s.DuRows[j * Chunk]);
+                Unfused(s, y, u, delta, z, bias, skip, work, bStart, cStart, first, row0, lanes, l, pDelta, pU, pZ, pY);
+                return;
+            }
+            // Software-pipelined over chunks: while chunk c's recurrence runs, Delta and Delta u of chunk c + 1
+            // are computed into the row buffers (free once chunk c is transposed) and chunk c - 1's output rows
+            // are written, one channel row per eight recurrence steps, so that their loads and divisions overlap
+            // with the recurrence's FP work instead of running as passes of their own.
+            int chunks = (l + Chunk - 1) / Chunk;
+            InputRows(s, u, delta, bias, first, row0, lanes, l, 0);
+            for (int c = 0; c < chunks; c++)
+            {
+                int t0 = c * Chunk, len = Math.Min(Chunk, l - t0), steps = (len + Block - 1) / Block * Block;
                 for (int tb = 0; tb < steps; tb += Block)
                 {
                     Transpose(ref s.DtRows[tb], Chunk, ref s.DtT[tb * Lanes], Lanes);
                     Transpose(ref s.DuRows[tb], Chunk, ref s.DuT[tb * Lanes], Lanes);
                 }
-                // The next chunk of the sixteen rows (or the next block's first chunk) is prefetched during the
-                // recurrence, which is bound by the FP ports and leaves the load ports and the memory idle.
-                nint next = t0 + Chunk < l ? row0 + t0 + Chunk : row0 + (nint)Lanes * l;
+                bool next = c + 1 < chunks, previous = c > 0;
+                if (steps == Chunk && lanes == Lanes)
+                {
+                    // Prefetched meanwhile: delta and u two chunks ahead (the next chunk's are read now), z and
+                    // y of this chunk (written during the next chunk's recurrence), or the next block's rows.
+                    nint ahead = Ahead(row0, l, t0 + 2 * Chunk), here = row0 + t0;
+                    const int rowSteps = Chunk / Lanes;
+                    for (int j = 0; j < Lanes; j++)
+                    {
+                        int at = j * rowSteps;
+                        Recurrence16(rowSteps, ref s.A[0], ref s.X[0], ref s.DtT[at * Lanes], ref s.DuT[at * Lanes], ref s.YT[at * Lanes],
+                            ref work[bStart + (t0 + at) * Lanes], ref work[cStart + (t0 + at) * Lanes],
+                            pDelta + ahead + j * l, pU + ahead + j * l, pZ + here + j * l, pY + here + j * l, l);
+                        if (next)
+                        {
+                            int tn = t0 + Chunk, lenNext = Math.Min(Chunk, l - tn);
+                            InputRow(ref delta[row0 + j * l + tn], ref u[row0 + j * l + tn], bias is null ? 0f : bias[first + j], lenNext,
+                                (lenNext + Block - 1) / Block * Block, ref s.DtRows[j * Chunk], ref s.DuRows[j * Chunk]);
+                        }
+                        if (previous) OutputRowOf(s, y, u, z, skip, first, row0, l, t0 - Chunk, Chunk, j);
+                    }
+                }
+                else
+                {
+                    nint ahead = Ahead(row0, l, t0 + Chunk);
+                    Recurrence16(steps, ref s.A[0], ref s.X[0], ref s.DtT[0], ref s.DuT[0], ref s.YT[0], ref work[bStart + t0 * Lanes], ref work[cStart + t0 * Lanes],
+                        pDelta + ahead, pU + ahead, pZ + ahead, pY + ahead, l);
+                    if (next) InputRows(s, u, delta, bias, first, row0, lanes, l, t0 + Chunk);
+                    if (previous)
+                        for (int j = 0; j < lanes; j++) OutputRowOf(s, y, u, z, skip, first, row0, l, t0 - Chunk, Chunk, j);
+                }
+                for (int tb = 0; tb < steps; tb += Block)
+                    Transpose(ref s.YT[tb * Lanes], Lanes, ref s.YRows[tb], Chunk);
+            }
+            int tl = (chunks - 1) * Chunk;
+            for (int j = 0; j < lanes; j++) OutputRowOf(s, y, u, z, skip, first, row0, l, tl, l - tl, j);
+        }
+
+        /// <summary>Flat index of time step t of the block's first row, continuing into the next block's rows past the end.</summary>
+        private static nint Ahead(int row0, int l, int t) => t < l ? row0 + t : row0 + (nint)Lanes * l + (t - l);
+
+        /// <summary>Delta and Delta u of the chunk at t0 for rows 0..lanes-1 into the row buffers.</summary>
+        private static void InputRows(Lanes16 s, float[] u, float[] delta, float[]? bias, int first, int row0, int lanes, int l, int t0)
+        {
+            int len = Math.Min(Chunk, l - t0), steps = (len + Block - 1) / Block * Block;
+            for (int j = 0; j < lanes; j++)
+                InputRow(ref delta[row0 + j * l + t0], ref u[row0 + j * l + t0], bias is null ? 0f : bias[first + j], len, steps,
+                    ref s.DtRows[j * Chunk], ref s.DuRows[j * Chunk]);
+        }
+
+        /// <summary>Row j of the output chunk at t0 (len steps) from the transposed scan in <see cref="YRows"/>.</summary>
+        private static void OutputRowOf(Lanes16 s, float[] y, float[] u, float[]? z, float[]? skip, int first, int row0, int l, int t0, int len, int j) =>
+            OutputRow(ref s.YRows[j * Chunk], ref u[row0 + j * l + t0], ref z is null ? ref Unsafe.NullRef<float>() : ref z[row0 + j * l + t0],
+                skip is null ? 0f : skip[first + j], len, ref y[row0 + j * l + t0]);
+
+        /// <summary>The passes one after another per chunk (REFERENCE_SCAN_FUSE=0, for measuring the pipelined form against).</summary>
+        private static unsafe void Unfused(Lanes16 s, float[] y, float[] u, float[] delta, float[]? z, float[]? bias, float[]? skip, float[] work,
+            int bStart, int cStart, int first, int row0, int lanes, int l, float* pDelta, float* pU, float* pZ, float* pY)
+        {
+            for (int t0 = 0; t0 < l; t0 += Chunk)
+            {
+                int len = Math.Min(Chunk, l - t0), steps = (len + Block - 1) / Block * Block;
+                InputRows(s, u, delta, bias, first, row0, lanes, l, t0);
+                for (int tb = 0; tb < steps; tb += Block)
+                {
+                    Transpose(ref s.DtRows[tb], Chunk, ref s.DtT[tb * Lanes], Lanes);
+                    Transpose(ref s.DuRows[tb], Chunk, ref s.DuT[tb * Lanes], Lanes);
+                }
+                nint next = Ahead(row0, l, t0 + Chunk);
                 Recurrence16(steps, ref s.A[0], ref s.X[0], ref s.DtT[0], ref s.DuT[0], ref s.YT[0], ref work[bStart + t0 * Lanes], ref work[cStart + t0 * Lanes],
                     pDelta + next, pU + next, pZ + next, pY + next, l);
                 for (int tb = 0; tb < steps; tb += Block)
                     Transpose(ref s.YT[tb * Lanes], Lanes, ref s.YRows[tb], Chunk);
-                for (int j = 0; j < lanes; j++)
-                    OutputRow(ref s.YRows[j * Chunk], ref u[row0 + j * l + t0], ref z is null ? ref Unsafe.NullRef<float>() : ref z[row0 + j * l + t0],
-                        skip is null ? 0f : skip[first + j], len, ref y[row0 + j * l + t0]);
+                for (int j = 0; j < lanes; j++) OutputRowOf(s, y, u, z, skip, first, row0, l, t0, len, j);
             }
         }
 
@@ -902,6 +982,7 @@ public static partial class SelectiveScan
     /// <see cref="TimeMajor{T}(Tensor{T}, int, int, int, int)"/> into <paramref name="r"/> [B, G, padded, N]:
     /// steps l..padded-1 of every group are zeros.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // called a few times per scan: the tier-0 JIT would keep the transposes' vectors on the stack
     private static void TimeMajor<T>(Tensor<T> m, int bs, int gs, int n, int l, int padded, Span<T> r) where T : unmanaged, IFloatingPointIeee754<T>
     {
         bool blocks = typeof(T) == typeof(float) && n == Lanes16.Lanes && Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
