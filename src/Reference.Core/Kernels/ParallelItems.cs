@@ -195,7 +195,10 @@ public static class ParallelItems
                 }
                 if (Stopwatch.GetTimestamp() - idleSince < window)
                 {
-                    Thread.SpinWait(30);
+                    // Polite polling: any other runnable thread on this core (a data-parallel worker, another
+                    // process) gets the core at once; with none, the yield returns immediately.
+                    Thread.SpinWait(20);
+                    Thread.Yield();
                     continue;
                 }
                 wake.Reset();
