@@ -16,7 +16,7 @@
 //   3. y transposed back to the channel rows.
 // For float32 with N = 16 states on AVX-512 (Mamba's default) a separate path (Lanes16) keeps the
 // whole [16 states, 16 channels] state in registers, computes softplus, Delta u and the gate on the
-// channel rows (no transposes of u and z) and prefetches the next chunk of each row.
+// channel rows (no transposes of u and z), interleaved with the recurrence, which prefetches the rows ahead.
 // A block that runs past its group's last channel fills the spare lanes with u = 0 and A = 0
 // (decay 1, input 0: their state stays 0) and drops them on output. The lanes accumulate over n
 // in the same order as the naive loop, but the decays are VectorMath.Exp2Decay's and the updates are fused
@@ -121,7 +121,8 @@ public static partial class SelectiveScan
         int timeMajor = bs * gs * padded * n;
         // B and C time-major in one pooled buffer of the calling thread (16 x 16 register transposes on
         // the N = 16 path). A log2(e) is computed per block by the thread that runs the block (ALog2E):
-        // done here, its D N float64 exps were a serial prologue of 5-6 % of the two-thread wall time.
+        // done here, its D N scalar float64 exps were ~2 % of the one-thread scan, run serially before
+        // the parallel loop at two threads.
         var pooled = PooledArray<T>.Rent(2 * timeMajor);
         TimeMajor(b, bs, gs, n, l, padded, pooled.Data.AsSpan(0, timeMajor));
         TimeMajor(c, bs, gs, n, l, padded, pooled.Data.AsSpan(timeMajor, timeMajor));
@@ -238,6 +239,12 @@ public static partial class SelectiveScan
 
     private static readonly double Ln2 = Math.Log(2.0);
 
+    /// <summary>
+    /// Switches for measuring the N = 16 path's variants against each other in one build (bench/NOTES.md,
+    /// fourth session): REFERENCE_SCAN_PREFETCH = recurrence (default: inside the recurrence), rows (in
+    /// bursts inside the row passes, as before) or none; REFERENCE_SCAN_FUSE = 0 runs the row passes and the
+    /// recurrence one after another instead of interleaved. Every variant computes the same result.
+    /// </summary>
     private static class ScanTuning
     {
         public static readonly int Prefetch = Environment.GetEnvironmentVariable("REFERENCE_SCAN_PREFETCH") switch { "rows" => 0, "none" => 2, _ => 1 };
@@ -427,13 +434,14 @@ public static partial class SelectiveScan
     /// The float32 scan for N = 16 states on AVX-512 (Mamba's default; softplus on): per block of sixteen
     /// channels and chunk of <see cref="Chunk"/> steps,
     ///   1. per channel row (contiguous in time, no transpose): Delta = softplus(delta + bias) and Delta u,
-    ///      one Vector512 of sixteen steps at a time, into [16 channels, Chunk] rows; the next chunk's
-    ///      delta and u are prefetched meanwhile (sixteen rows a whole row apart are too many streams for
-    ///      the hardware prefetcher);
+    ///      one Vector512 of sixteen steps at a time, into [16 channels, Chunk] rows;
     ///   2. Delta and Delta u turned to [Chunk, 16] by 16 x 16 register transposes (one step = one vector);
     ///   3. the recurrence (<see cref="Recurrence16"/>) with the whole state in registers;
     ///   4. y back to rows by the same transpose, and per row y = (y + D u) o silu(z) written to the output
-    ///      (z is never transposed; its next chunk is prefetched).
+    ///      (z is never transposed).
+    /// Steps 1 and 4 of the neighbouring chunks run interleaved with step 3, one row per 8 recurrence steps
+    /// (see Block16), and the recurrence prefetches the rows ahead of them, one line of delta, u, z and y per
+    /// step (sixteen rows a whole row apart are too many streams for the hardware prefetcher).
     /// The decay is 2^(Delta A log2 e) by <see cref="Exp2"/> (vrndscaleps and vreducepd split the argument,
     /// degree-5 polynomial, vscalefps), exact for every Delta A &lt;= 0 including -inf. Spare lanes of a
     /// partial block have A = 0 and Delta = Delta u = 0 (state stays 0) and are not written out; the
