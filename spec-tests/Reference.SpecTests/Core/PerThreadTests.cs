@@ -76,6 +76,31 @@ public class PerThreadTests
         }
     }
 
+    private sealed class Nested(int outer, int inner) : IParallelBody
+    {
+        public readonly Recorder[] Inner = Enumerable.Range(0, outer).Select(_ => new Recorder(inner)).ToArray();
+
+        public void Run(int item) => ParallelItems.For(Inner[item].Runs.Length, 2, Inner[item]);
+    }
+
+    [Fact]
+    public void ParallelItems_NestedAndConcurrentCalls_RunEveryItemExactlyOnce()
+    {
+        // Items that start parallel loops of their own (on the caller and on a helper, which then finds
+        // itself busy), and two callers at once competing for the same helpers: nothing is lost or run twice,
+        // and nothing waits for a helper that is busy elsewhere.
+        for (int repeat = 0; repeat < 5; repeat++)
+        {
+            var a = new Nested(6, 9);
+            var b = new Nested(5, 7);
+            var other = new Thread(() => ParallelItems.For(5, 2, b));
+            other.Start();
+            ParallelItems.For(6, 2, a);
+            other.Join();
+            foreach (var body in a.Inner.Concat(b.Inner)) Assert.All(body.Runs, r => Assert.Equal(1, r));
+        }
+    }
+
     private sealed class Failing : IParallelBody
     {
         public int Ran;

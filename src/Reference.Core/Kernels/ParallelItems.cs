@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 
 namespace Reference.Core.Kernels;
@@ -11,16 +12,37 @@ public interface IParallelBody
 /// <summary>
 /// A parallel loop over items [0, count) that allocates nothing per call (Parallel.For allocates its
 /// options, closures and task state on every call): the calling thread and up to threads - 1
-/// thread-pool helpers take items from one atomic counter (dynamic assignment: a helper that starts
-/// late, or never, on a busy machine simply takes fewer items, and nobody waits for it to start). The
-/// call returns once every item has run. The dispatch record of a call is pooled and reused only
-/// after every helper queued for that call has left it, so a helper that starts after the call
-/// returned finds no items and touches nothing else. The body's per-thread state belongs in
+/// helpers take items from one atomic counter (dynamic assignment: a helper that starts late, or
+/// never, on a busy machine simply takes fewer items, and nobody waits for it to start). The call
+/// returns once every item has run. The dispatch record of a call is pooled and reused only after
+/// every helper given that call has left it, so a helper that starts after the call returned finds
+/// no items and touches nothing else. The body's per-thread state belongs in
 /// <see cref="PerThread{TItem, TKey}"/>. An exception from an item is rethrown on the calling thread
 /// after the other items finish.
+/// <para>
+/// Helpers: up to <see cref="Environment.ProcessorCount"/> - 1 dedicated background threads, made on
+/// first use and kept for the process (so a call's helper is the same thread every time and finds
+/// its per-thread workspaces and caches warm), each of which polls its mailbox for
+/// <see cref="WarmWindow"/> after its last item before it blocks; a call made within that window
+/// (a training loop, a bench, the next layer) starts its helper without a wake-up. Workers beyond
+/// the dedicated helpers, and every helper when REFERENCE_PARALLEL_HELPERS=pool (or =legacy, which also
+/// restores the Thread.Sleep(1) wait below), are thread-pool work items as before. A helper that is busy (nested or concurrent calls) is simply not used.
+/// The caller waits for the helpers' last items by spinning and yielding, never by Thread.Sleep(1)
+/// (SpinWait's default), which on these VMs returned 1-4 ms late and was most of the two-thread
+/// spread of the ~1 ms calls.
+/// </para>
 /// </summary>
 public static class ParallelItems
 {
+    /// <summary>How long a dedicated helper keeps polling for the next call after its last item.</summary>
+    public static readonly TimeSpan WarmWindow = TimeSpan.FromMicroseconds(300);
+
+    // REFERENCE_PARALLEL_HELPERS=pool: thread-pool helpers only; =legacy: also SpinWait's default wait with
+    // Thread.Sleep(1) (the behavior before the dedicated helpers, for measuring the difference).
+    private static readonly string Mode = Environment.GetEnvironmentVariable("REFERENCE_PARALLEL_HELPERS") ?? "dedicated";
+    private static readonly bool Dedicated = Mode is not ("pool" or "legacy");
+    private static readonly int Sleep1Threshold = Mode == "legacy" ? 20 : -1;
+
     /// <summary>Runs body.Run(i) for i in [0, count) on up to <paramref name="threads"/> threads (0 = every core).</summary>
     public static void For(int count, int threads, IParallelBody body)
     {
@@ -34,11 +56,16 @@ public static class ParallelItems
             return;
         }
         var d = Dispatch.Rent();
-        d.Start(body, count, workers);
-        for (int w = 1; w < workers; w++) ThreadPool.UnsafeQueueUserWorkItem(d, preferLocal: false);
+        d.Start(body, count);
+        int posted = Dedicated ? Helper.Post(d, workers - 1) : 0;
+        for (int w = 1 + posted; w < workers; w++)
+        {
+            d.AddRef();
+            ThreadPool.UnsafeQueueUserWorkItem(d, preferLocal: false);
+        }
         d.Work();
         var spin = new SpinWait();
-        while (Volatile.Read(ref d.Completed) < count) spin.SpinOnce();
+        while (Volatile.Read(ref d.Completed) < count) spin.SpinOnce(Sleep1Threshold);
         var error = d.Error;
         d.Release();
         if (error is not null) ExceptionDispatchInfo.Throw(error);
@@ -60,11 +87,14 @@ public static class ParallelItems
             return new Dispatch();
         }
 
-        public void Start(IParallelBody work, int items, int workers)
+        /// <summary>Sets the call's work; the caller holds the one reference (helpers add theirs before they are given the record).</summary>
+        public void Start(IParallelBody work, int items)
         {
             (body, count, next, Completed, Error) = (work, items, 0, 0, null);
-            Volatile.Write(ref refs, workers);
+            Volatile.Write(ref refs, 1);
         }
+
+        public void AddRef() => Interlocked.Increment(ref refs);
 
         void IThreadPoolWorkItem.Execute()
         {
@@ -89,7 +119,7 @@ public static class ParallelItems
             }
         }
 
-        /// <summary>Called once by the caller and once by each queued helper; the last one pools the record.</summary>
+        /// <summary>Called once by the caller and once by each helper given the record; the last one pools it.</summary>
         public void Release()
         {
             if (Interlocked.Decrement(ref refs) != 0) return;
@@ -97,6 +127,86 @@ public static class ParallelItems
             Error = null;
             lock (Free)
                 if (Free.Count < 64) Free.Push(this);
+        }
+    }
+
+    /// <summary>A dedicated helper thread with a one-record mailbox.</summary>
+    private sealed class Helper
+    {
+        private static Helper[]? all;
+        private static readonly object Gate = new();
+        [ThreadStatic] private static Helper? current;
+
+        private Dispatch? mailbox;
+        private int sleeping;
+        private readonly ManualResetEventSlim wake = new(false, 0);
+
+        /// <summary>Gives <paramref name="d"/> to up to <paramref name="wanted"/> idle helpers (not the calling one); returns how many took it.</summary>
+        public static int Post(Dispatch d, int wanted)
+        {
+            var helpers = all ?? Create();
+            int posted = 0;
+            for (int h = 0; h < helpers.Length && posted < wanted; h++)
+            {
+                var helper = helpers[h];
+                if (helper == current || Volatile.Read(ref helper.mailbox) is not null) continue;
+                d.AddRef();
+                if (Interlocked.CompareExchange(ref helper.mailbox, d, null) is not null)
+                {
+                    d.Release();   // the caller still holds its own reference, so this never pools the record
+                    continue;
+                }
+                // The exchange above is a full fence: either the helper sees the mail before it sleeps,
+                // or this read sees it asleep and wakes it.
+                if (Volatile.Read(ref helper.sleeping) != 0) helper.wake.Set();
+                posted++;
+            }
+            return posted;
+        }
+
+        private static Helper[] Create()
+        {
+            lock (Gate)
+            {
+                if (all is not null) return all;
+                var helpers = new Helper[Math.Max(1, Environment.ProcessorCount - 1)];
+                for (int h = 0; h < helpers.Length; h++)
+                {
+                    var helper = helpers[h] = new Helper();
+                    new Thread(helper.Loop) { IsBackground = true, Name = $"ParallelItems helper {h + 1}" }.Start();
+                }
+                return all = helpers;
+            }
+        }
+
+        private void Loop()
+        {
+            current = this;
+            long window = (long)(WarmWindow.TotalSeconds * Stopwatch.Frequency), idleSince = Stopwatch.GetTimestamp();
+            while (true)
+            {
+                var d = Interlocked.Exchange(ref mailbox, null);
+                if (d is not null)
+                {
+                    d.Work();
+                    d.Release();
+                    idleSince = Stopwatch.GetTimestamp();
+                    continue;
+                }
+                if (Stopwatch.GetTimestamp() - idleSince < window)
+                {
+                    // Polite polling: any other runnable thread on this core (a data-parallel worker, another
+                    // process) gets the core at once; with none, the yield returns immediately.
+                    Thread.SpinWait(20);
+                    Thread.Yield();
+                    continue;
+                }
+                wake.Reset();
+                Interlocked.Exchange(ref sleeping, 1);   // full fence before the mailbox is read again
+                if (Volatile.Read(ref mailbox) is null) wake.Wait();
+                Volatile.Write(ref sleeping, 0);
+                idleSince = Stopwatch.GetTimestamp();
+            }
         }
     }
 }

@@ -16,7 +16,7 @@
 //   3. y transposed back to the channel rows.
 // For float32 with N = 16 states on AVX-512 (Mamba's default) a separate path (Lanes16) keeps the
 // whole [16 states, 16 channels] state in registers, computes softplus, Delta u and the gate on the
-// channel rows (no transposes of u and z) and prefetches the next chunk of each row.
+// channel rows (no transposes of u and z), interleaved with the recurrence, which prefetches the rows ahead.
 // A block that runs past its group's last channel fills the spare lanes with u = 0 and A = 0
 // (decay 1, input 0: their state stays 0) and drops them on output. The lanes accumulate over n
 // in the same order as the naive loop, but the decays are VectorMath.Exp2Decay's and the updates are fused
@@ -119,20 +119,22 @@ public static partial class SelectiveScan
         // padded with zero steps (read with Delta u = 0, they leave the state alone).
         int padded = sixteen ? (l + Lanes16.Block - 1) / Lanes16.Block * Lanes16.Block : l;
         int timeMajor = bs * gs * padded * n;
-        // B and C time-major, then A log2(e), in one pooled buffer of the calling thread.
-        var pooled = PooledArray<T>.Rent(2 * timeMajor + dd * n);
+        // B and C time-major in one pooled buffer of the calling thread (16 x 16 register transposes on
+        // the N = 16 path). A log2(e) is computed per block by the thread that runs the block (ALog2E):
+        // done here, its D N scalar float64 exps were ~2 % of the one-thread scan, run serially before
+        // the parallel loop at two threads.
+        var pooled = PooledArray<T>.Rent(2 * timeMajor);
         TimeMajor(b, bs, gs, n, l, padded, pooled.Data.AsSpan(0, timeMajor));
         TimeMajor(c, bs, gs, n, l, padded, pooled.Data.AsSpan(timeMajor, timeMajor));
-        // A log2(e) = -exp(A_log) / ln 2, rounded once from float64: the decays are then
-        // exp(Delta A) = 2^(Delta A log2 e), one VectorMath.Exp2Decay (half the dependency chain of Exp).
-        var a = pooled.Data.AsSpan(2 * timeMajor, dd * n);
-        for (int i = 0; i < a.Length; i++) a[i] = T.CreateChecked(-Math.Exp(double.CreateChecked(aLog.Data[i])) / Math.Log(2.0));
         int groupSize = dd / gs, blocksPerGroup = (groupSize + width - 1) / width;
         var job = PerThread<ScanJob<T>, int>.Take(0);
         (job.Y, job.U, job.Delta, job.D, job.Z, job.Bias, job.X0, job.XLast, job.Work) = (y, u, delta, d, z, deltaBias, x0, xLast, pooled.Data);
+        job.ALog = aLog.Data;
         (job.TimeMajor, job.Channels, job.Length, job.States, job.Groups, job.Width, job.BlocksPerGroup, job.Softplus) =
             (timeMajor, dd, l, n, gs, width, blocksPerGroup, softplus);
         (job.Padded, job.Sixteen) = (padded, sixteen);
+        _ = ScanTuning.Prefetch;
+        _ = ScanTuning.Fuse;
         ParallelItems.For(bs * gs * blocksPerGroup, maxThreads, job);
         job.Release();
         PerThread<ScanJob<T>, int>.Give(job);
@@ -141,7 +143,7 @@ public static partial class SelectiveScan
 
     /// <summary>
     /// One call's arguments and the work of one block of W channels (a <see cref="ParallelItems"/> body,
-    /// pooled per calling thread so that a call allocates nothing). Work = [B^T | C^T | A log2 e].
+    /// pooled per calling thread so that a call allocates nothing). Work = [B^T | C^T].
     /// </summary>
     private sealed class ScanJob<T> : IParallelBody, IPerThreadWorkspace<ScanJob<T>, int> where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -155,8 +157,11 @@ public static partial class SelectiveScan
 
         public bool Fits(int key) => true;
 
+        /// <summary>A_log [D, N] of the call.</summary>
+        public T[] ALog = null!;
+
         /// <summary>Drops the references to the call's tensors.</summary>
-        public void Release() => (Y, U, Delta, D, Z, Bias, X0, XLast, Work) = (null!, null!, null!, null, null, null, null, null, null!);
+        public void Release() => (Y, U, Delta, D, Z, Bias, X0, XLast, Work, ALog) = (null!, null!, null!, null, null, null, null, null, null!, null!);
 
         public void Run(int job)
         {
@@ -172,7 +177,7 @@ public static partial class SelectiveScan
             // Spare lanes: A = 0, bias = D = 0 and (below) u = delta = z = 0, so their state stays 0.
             for (int k = 0; k < n; k++)
                 for (int lane = 0; lane < width; lane++)
-                    s.A[k * width + lane] = lane < lanes ? Work[2 * TimeMajor + (first + lane) * n + k] : T.Zero;
+                    s.A[k * width + lane] = lane < lanes ? ALog2E(ALog[(first + lane) * n + k]) : T.Zero;
             for (int lane = 0; lane < width; lane++)
             {
                 s.Bias[lane] = lane < lanes && Bias is not null ? Bias.Data[first + lane] : T.Zero;
@@ -208,9 +213,15 @@ public static partial class SelectiveScan
             int lanes = Math.Min(w, (bg % gs + 1) * groupSize - first);
             var s = PerThread<Lanes16, int>.Take(0);
             var work = Unsafe.As<float[]>(Work);
+            // A log2(e) of the block's lanes: the block's A_log rows are contiguous, so their exps run as one
+            // float64 vector pass (TensorPrimitives.Exp) instead of 256 scalar Math.Exp calls.
+            Span<double> exps = stackalloc double[w * n];
+            var aRows = Unsafe.As<float[]>(ALog).AsSpan(first * n, lanes * n);
+            for (int i = 0; i < aRows.Length; i++) exps[i] = aRows[i];
+            TensorPrimitives.Exp(exps[..aRows.Length], exps[..aRows.Length]);
             for (int k = 0; k < n; k++)
                 for (int lane = 0; lane < w; lane++)
-                    s.A[k * w + lane] = lane < lanes ? work[2 * TimeMajor + (first + lane) * n + k] : 0f;
+                    s.A[k * w + lane] = lane < lanes ? (float)(-exps[lane * n + k] / Ln2) : 0f;
             Array.Clear(s.X);
             if (X0 is not null)
                 for (int k = 0; k < n; k++)
@@ -225,6 +236,26 @@ public static partial class SelectiveScan
             PerThread<Lanes16, int>.Give(s);
         }
     }
+
+    private static readonly double Ln2 = Math.Log(2.0);
+
+    /// <summary>
+    /// Switches for measuring the N = 16 path's variants against each other in one build (bench/NOTES.md,
+    /// fourth session): REFERENCE_SCAN_PREFETCH = recurrence (default: inside the recurrence), rows (in
+    /// bursts inside the row passes, as before) or none; REFERENCE_SCAN_FUSE = 0 runs the row passes and the
+    /// recurrence one after another instead of interleaved. Every variant computes the same result.
+    /// </summary>
+    private static class ScanTuning
+    {
+        public static readonly int Prefetch = Environment.GetEnvironmentVariable("REFERENCE_SCAN_PREFETCH") switch { "rows" => 0, "none" => 2, _ => 1 };
+        public static readonly bool Fuse = Environment.GetEnvironmentVariable("REFERENCE_SCAN_FUSE") != "0";
+    }
+
+    /// <summary>
+    /// A log2(e) = -exp(A_log) / ln 2, rounded once from float64: the decays are then
+    /// exp(Delta A) = 2^(Delta A log2 e), one VectorMath.Exp2Decay (half the dependency chain of Exp).
+    /// </summary>
+    private static T ALog2E<T>(T aLog) where T : unmanaged, IFloatingPointIeee754<T> => T.CreateChecked(-Math.Exp(double.CreateChecked(aLog)) / Ln2);
 
     /// <summary>
     /// Per-thread scratch for one block of W channels and one time chunk: the block's u, delta, z and
@@ -403,13 +434,14 @@ public static partial class SelectiveScan
     /// The float32 scan for N = 16 states on AVX-512 (Mamba's default; softplus on): per block of sixteen
     /// channels and chunk of <see cref="Chunk"/> steps,
     ///   1. per channel row (contiguous in time, no transpose): Delta = softplus(delta + bias) and Delta u,
-    ///      one Vector512 of sixteen steps at a time, into [16 channels, Chunk] rows; the next chunk's
-    ///      delta and u are prefetched meanwhile (sixteen rows a whole row apart are too many streams for
-    ///      the hardware prefetcher);
+    ///      one Vector512 of sixteen steps at a time, into [16 channels, Chunk] rows;
     ///   2. Delta and Delta u turned to [Chunk, 16] by 16 x 16 register transposes (one step = one vector);
     ///   3. the recurrence (<see cref="Recurrence16"/>) with the whole state in registers;
     ///   4. y back to rows by the same transpose, and per row y = (y + D u) o silu(z) written to the output
-    ///      (z is never transposed; its next chunk is prefetched).
+    ///      (z is never transposed).
+    /// Steps 1 and 4 of the neighbouring chunks run interleaved with step 3, one row per 8 recurrence steps
+    /// (see Block16), and the recurrence prefetches the rows ahead of them, one line of delta, u, z and y per
+    /// step (sixteen rows a whole row apart are too many streams for the hardware prefetcher).
     /// The decay is 2^(Delta A log2 e) by <see cref="Exp2"/> (vrndscaleps and vreducepd split the argument,
     /// degree-5 polynomial, vscalefps), exact for every Delta A &lt;= 0 including -inf. Spare lanes of a
     /// partial block have A = 0 and Delta = Delta u = 0 (state stays 0) and are not written out; the
@@ -441,31 +473,112 @@ public static partial class SelectiveScan
         /// [padded, 16] start at bStart and cStart of <paramref name="work"/>; A and the initial state are
         /// already in <see cref="A"/> and <see cref="X"/>, the last state is left in <see cref="X"/>.
         /// </summary>
-        public static void Block16(Lanes16 s, float[] y, float[] u, float[] delta, float[]? z, float[]? bias, float[]? skip, float[] work,
+        public static unsafe void Block16(Lanes16 s, float[] y, float[] u, float[] delta, float[]? z, float[]? bias, float[]? skip, float[] work,
             int bStart, int cStart, int first, int row0, int lanes, int l)
         {
+            // Raw addresses for prefetch hints only (a hint at a stale or out-of-range address is harmless).
+            float* pDelta = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(delta));
+            float* pU = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(u));
+            float* pZ = z is null ? pU : (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(z));
+            float* pY = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(y));
             if (lanes < Lanes)
             {
                 Array.Clear(s.DtRows);
                 Array.Clear(s.DuRows);
             }
-            for (int t0 = 0; t0 < l; t0 += Chunk)
+            if (!ScanTuning.Fuse)
             {
-                int len = Math.Min(Chunk, l - t0), steps = (len + Block - 1) / Block * Block;
-                for (int j = 0; j < lanes; j++)
-                    InputRow(ref delta[row0 + j * l + t0], ref u[row0 + j * l + t0], bias is null ? 0f : bias[first + j], len, steps,
-                        ref s.DtRows[j * Chunk], ref s.DuRows[j * Chunk]);
+                Unfused(s, y, u, delta, z, bias, skip, work, bStart, cStart, first, row0, lanes, l, pDelta, pU, pZ, pY);
+                return;
+            }
+            // Software-pipelined over chunks: while chunk c's recurrence runs, Delta and Delta u of chunk c + 1
+            // are computed into the row buffers (free once chunk c is transposed) and chunk c - 1's output rows
+            // are written, one channel row per eight recurrence steps, so that their loads and divisions overlap
+            // with the recurrence's FP work instead of running as passes of their own.
+            int chunks = (l + Chunk - 1) / Chunk;
+            InputRows(s, u, delta, bias, first, row0, lanes, l, 0);
+            for (int c = 0; c < chunks; c++)
+            {
+                int t0 = c * Chunk, len = Math.Min(Chunk, l - t0), steps = (len + Block - 1) / Block * Block;
                 for (int tb = 0; tb < steps; tb += Block)
                 {
                     Transpose(ref s.DtRows[tb], Chunk, ref s.DtT[tb * Lanes], Lanes);
                     Transpose(ref s.DuRows[tb], Chunk, ref s.DuT[tb * Lanes], Lanes);
                 }
-                Recurrence16(steps, ref s.A[0], ref s.X[0], ref s.DtT[0], ref s.DuT[0], ref s.YT[0], ref work[bStart + t0 * Lanes], ref work[cStart + t0 * Lanes]);
+                bool next = c + 1 < chunks, previous = c > 0;
+                if (steps == Chunk && lanes == Lanes)
+                {
+                    // Prefetched meanwhile: delta and u two chunks ahead (the next chunk's are read now), z and
+                    // y of this chunk (written during the next chunk's recurrence), or the next block's rows.
+                    nint ahead = Ahead(row0, l, t0 + 2 * Chunk), here = row0 + t0;
+                    const int rowSteps = Chunk / Lanes;
+                    for (int j = 0; j < Lanes; j++)
+                    {
+                        int at = j * rowSteps;
+                        Recurrence16(rowSteps, ref s.A[0], ref s.X[0], ref s.DtT[at * Lanes], ref s.DuT[at * Lanes], ref s.YT[at * Lanes],
+                            ref work[bStart + (t0 + at) * Lanes], ref work[cStart + (t0 + at) * Lanes],
+                            pDelta + ahead + j * l, pU + ahead + j * l, pZ + here + j * l, pY + here + j * l, l);
+                        if (next)
+                        {
+                            int tn = t0 + Chunk, lenNext = Math.Min(Chunk, l - tn);
+                            InputRow(ref delta[row0 + j * l + tn], ref u[row0 + j * l + tn], bias is null ? 0f : bias[first + j], lenNext,
+                                (lenNext + Block - 1) / Block * Block, ref s.DtRows[j * Chunk], ref s.DuRows[j * Chunk]);
+                        }
+                        if (previous) OutputRowOf(s, y, u, z, skip, first, row0, l, t0 - Chunk, Chunk, j);
+                    }
+                }
+                else
+                {
+                    nint ahead = Ahead(row0, l, t0 + Chunk);
+                    Recurrence16(steps, ref s.A[0], ref s.X[0], ref s.DtT[0], ref s.DuT[0], ref s.YT[0], ref work[bStart + t0 * Lanes], ref work[cStart + t0 * Lanes],
+                        pDelta + ahead, pU + ahead, pZ + ahead, pY + ahead, l);
+                    if (next) InputRows(s, u, delta, bias, first, row0, lanes, l, t0 + Chunk);
+                    if (previous)
+                        for (int j = 0; j < lanes; j++) OutputRowOf(s, y, u, z, skip, first, row0, l, t0 - Chunk, Chunk, j);
+                }
                 for (int tb = 0; tb < steps; tb += Block)
                     Transpose(ref s.YT[tb * Lanes], Lanes, ref s.YRows[tb], Chunk);
-                for (int j = 0; j < lanes; j++)
-                    OutputRow(ref s.YRows[j * Chunk], ref u[row0 + j * l + t0], ref z is null ? ref Unsafe.NullRef<float>() : ref z[row0 + j * l + t0],
-                        skip is null ? 0f : skip[first + j], len, ref y[row0 + j * l + t0]);
+            }
+            int tl = (chunks - 1) * Chunk;
+            for (int j = 0; j < lanes; j++) OutputRowOf(s, y, u, z, skip, first, row0, l, tl, l - tl, j);
+        }
+
+        /// <summary>Flat index of time step t of the block's first row, continuing into the next block's rows past the end.</summary>
+        private static nint Ahead(int row0, int l, int t) => t < l ? row0 + t : row0 + (nint)Lanes * l + (t - l);
+
+        /// <summary>Delta and Delta u of the chunk at t0 for rows 0..lanes-1 into the row buffers.</summary>
+        private static void InputRows(Lanes16 s, float[] u, float[] delta, float[]? bias, int first, int row0, int lanes, int l, int t0)
+        {
+            int len = Math.Min(Chunk, l - t0), steps = (len + Block - 1) / Block * Block;
+            for (int j = 0; j < lanes; j++)
+                InputRow(ref delta[row0 + j * l + t0], ref u[row0 + j * l + t0], bias is null ? 0f : bias[first + j], len, steps,
+                    ref s.DtRows[j * Chunk], ref s.DuRows[j * Chunk]);
+        }
+
+        /// <summary>Row j of the output chunk at t0 (len steps) from the transposed scan in <see cref="YRows"/>.</summary>
+        private static void OutputRowOf(Lanes16 s, float[] y, float[] u, float[]? z, float[]? skip, int first, int row0, int l, int t0, int len, int j) =>
+            OutputRow(ref s.YRows[j * Chunk], ref u[row0 + j * l + t0], ref z is null ? ref Unsafe.NullRef<float>() : ref z[row0 + j * l + t0],
+                skip is null ? 0f : skip[first + j], len, ref y[row0 + j * l + t0]);
+
+        /// <summary>The passes one after another per chunk (REFERENCE_SCAN_FUSE=0, for measuring the pipelined form against).</summary>
+        private static unsafe void Unfused(Lanes16 s, float[] y, float[] u, float[] delta, float[]? z, float[]? bias, float[]? skip, float[] work,
+            int bStart, int cStart, int first, int row0, int lanes, int l, float* pDelta, float* pU, float* pZ, float* pY)
+        {
+            for (int t0 = 0; t0 < l; t0 += Chunk)
+            {
+                int len = Math.Min(Chunk, l - t0), steps = (len + Block - 1) / Block * Block;
+                InputRows(s, u, delta, bias, first, row0, lanes, l, t0);
+                for (int tb = 0; tb < steps; tb += Block)
+                {
+                    Transpose(ref s.DtRows[tb], Chunk, ref s.DtT[tb * Lanes], Lanes);
+                    Transpose(ref s.DuRows[tb], Chunk, ref s.DuT[tb * Lanes], Lanes);
+                }
+                nint next = Ahead(row0, l, t0 + Chunk);
+                Recurrence16(steps, ref s.A[0], ref s.X[0], ref s.DtT[0], ref s.DuT[0], ref s.YT[0], ref work[bStart + t0 * Lanes], ref work[cStart + t0 * Lanes],
+                    pDelta + next, pU + next, pZ + next, pY + next, l);
+                for (int tb = 0; tb < steps; tb += Block)
+                    Transpose(ref s.YT[tb * Lanes], Lanes, ref s.YRows[tb], Chunk);
+                for (int j = 0; j < lanes; j++) OutputRowOf(s, y, u, z, skip, first, row0, l, t0, len, j);
             }
         }
 
@@ -476,9 +589,11 @@ public static partial class SelectiveScan
             int t = 0;
             for (; t + Lanes <= len; t += Lanes)
             {
-                // The same row's next chunk: prefetch hints never fault, so running past the array is harmless.
-                Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref delta, t + Chunk)));
-                Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref u, t + Chunk)));
+                if (ScanTuning.Prefetch == 0)
+                {
+                    Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref delta, t + Chunk)));
+                    Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref u, t + Chunk)));
+                }
                 var d = Softplus(Vector512.LoadUnsafe(ref delta, (nuint)t) + b);
                 d.StoreUnsafe(ref dt, (nuint)t);
                 (d * Vector512.LoadUnsafe(ref u, (nuint)t)).StoreUnsafe(ref du, (nuint)t);
@@ -511,7 +626,7 @@ public static partial class SelectiveScan
                 var v = Avx512F.FusedMultiplyAdd(d, Vector512.LoadUnsafe(ref u, (nuint)t), Vector512.LoadUnsafe(ref scan, (nuint)t));
                 if (gate)
                 {
-                    Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref z, t + Chunk)));
+                    if (ScanTuning.Prefetch == 0) Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref z, t + Chunk)));
                     var zt = Vector512.LoadUnsafe(ref z, (nuint)t);
                     // silu(z) = z / (1 + 2^(-z log2 e)); the argument capped at 128 makes the power +inf, silu -0.
                     v = v * zt / (Vector512<float>.One + Exp2(Vector512.Min(zt * Vector512.Create(-Log2E), Vector512.Create(128f))));
@@ -584,7 +699,8 @@ public static partial class SelectiveScan
         /// the JIT keeps locals, not array elements, in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Recurrence16(int len, ref float a, ref float x, ref float dtRef, ref float duRef, ref float yRef, ref float bRef, ref float cRef)
+        private static unsafe void Recurrence16(int len, ref float a, ref float x, ref float dtRef, ref float duRef, ref float yRef, ref float bRef, ref float cRef,
+            float* nextDelta, float* nextU, float* nextZ, float* nextY, nint stride)
         {
             var x0 = Vector512.LoadUnsafe(ref x, 0);
             var x1 = Vector512.LoadUnsafe(ref x, 16);
@@ -608,6 +724,16 @@ public static partial class SelectiveScan
                 var du = Vector512.LoadUnsafe(ref duRef, lanes);
                 ref float bt = ref Unsafe.Add(ref bRef, lanes);
                 ref float ct = ref Unsafe.Add(ref cRef, lanes);
+                if (ScanTuning.Prefetch == 1)
+                {
+                    // Step s fetches line s % 8 of row s / 8 of the next chunk's delta, u, z and y: 128 steps, 16 rows x 8 lines.
+                    nuint step = lanes / Lanes;
+                    nint at = (nint)(step >> 3) * stride + (nint)((step & 7) << 4);
+                    Sse.Prefetch0(nextDelta + at);
+                    Sse.Prefetch0(nextU + at);
+                    Sse.Prefetch0(nextZ + at);
+                    Sse.Prefetch0(nextY + at);
+                }
                 x0 = Update(dt, du, x0, ref a, 0, ref bt);
                 var y0 = Vector512.Create(Unsafe.Add(ref ct, 0)) * x0;
                 x1 = Update(dt, du, x1, ref a, 1, ref bt);
@@ -662,7 +788,7 @@ public static partial class SelectiveScan
 
         /// <summary>dst[j * dstStride + i] = src[i * srcStride + j] for i, j &lt; 16: unpacks of 32- and 64-bit pairs, then 128-bit lane shuffles.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Transpose(ref float src, nint ss, ref float dst, nint ds)
+        internal static void Transpose(ref float src, nint ss, ref float dst, nint ds)
         {
             var r0 = Vector512.LoadUnsafe(ref src); var r1 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, ss));
             var r2 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 2 * ss)); var r3 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 3 * ss));
@@ -864,14 +990,21 @@ public static partial class SelectiveScan
     /// <see cref="TimeMajor{T}(Tensor{T}, int, int, int, int)"/> into <paramref name="r"/> [B, G, padded, N]:
     /// steps l..padded-1 of every group are zeros.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // called a few times per scan: the tier-0 JIT would keep the transposes' vectors on the stack
     private static void TimeMajor<T>(Tensor<T> m, int bs, int gs, int n, int l, int padded, Span<T> r) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        bool blocks = typeof(T) == typeof(float) && n == Lanes16.Lanes && Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
         for (int bg = 0; bg < bs * gs; bg++)
         {
+            int t0 = 0;
+            if (blocks)
+                for (; t0 + Lanes16.Block <= l; t0 += Lanes16.Block)
+                    Lanes16.Transpose(ref Unsafe.As<T, float>(ref m.Data[bg * n * l + t0]), l,
+                        ref Unsafe.As<T, float>(ref r[(bg * padded + t0) * n]), n);
             for (int k = 0; k < n; k++)
             {
                 var src = m.Data.AsSpan((bg * n + k) * l, l);
-                for (int t = 0; t < l; t++) r[(bg * padded + t) * n + k] = src[t];
+                for (int t = t0; t < l; t++) r[(bg * padded + t) * n + k] = src[t];
             }
             r.Slice((bg * padded + l) * n, (padded - l) * n).Clear();
         }
