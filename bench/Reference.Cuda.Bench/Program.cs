@@ -26,9 +26,18 @@ public static class Program
         Console.WriteLine($"device: {device.Description}");
         var rng = new SplitMix64(2026);
         Copy(device.Accelerator);
-        if (args.Length == 1 && args[0] == "scan")
+        if (args.Length >= 1 && args[0] == "scan")
         {
+            // scan [variant]: one scan kernel alone (for ncu), the default or variant 0, 1, 2 of GpuOps.WarpScanVariant.
+            if (args.Length > 1) GpuOps.WarpScanVariant = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
             Scan(device.Accelerator, rng, 2048, 16, 4096);
+            return 0;
+        }
+        if (args.Length >= 1 && args[0] == "gemm")
+        {
+            // gemm [single|double]: the float32 vector GEMM alone (for ncu), one or two shared buffers.
+            if (args.Length > 1) GpuOps.GemmDoubleBuffered = args[1] == "double";
+            Gemm(device.Accelerator, rng, 4096, vector: true);
             return 0;
         }
         if (args.Length == 1 && args[0] == "conv")
@@ -36,10 +45,22 @@ public static class Program
             Convolution(device.Accelerator, rng, 1024, 16384);
             return 0;
         }
+        bool doubleBuffered = GpuOps.GemmDoubleBuffered;
+        int scanVariant = GpuOps.WarpScanVariant;
         Gemm(device.Accelerator, rng, 4096, vector: false);
+        GpuOps.GemmDoubleBuffered = false;
         Gemm(device.Accelerator, rng, 4096, vector: true);
+        GpuOps.GemmDoubleBuffered = true;
+        Gemm(device.Accelerator, rng, 4096, vector: true);
+        GpuOps.GemmDoubleBuffered = doubleBuffered;
         Attention(device.Accelerator, rng, 4, 16, 4096, 64);
         Convolution(device.Accelerator, rng, 1024, 16384);
+        for (int variant = 0; variant < 3; variant++)
+        {
+            GpuOps.WarpScanVariant = variant;
+            Scan(device.Accelerator, rng, 2048, 16, 4096);
+        }
+        GpuOps.WarpScanVariant = scanVariant;
         Scan(device.Accelerator, rng, 2048, 16, 4096);
         Gemm64(device.Accelerator, rng, 4096);
         return 0;
@@ -119,7 +140,7 @@ public static class Program
             for (int p = 0; p < n; p++) { dot += (double)a[(long)i * n + p] * b[(long)p * n + j]; mag += Math.Abs((double)a[(long)i * n + p] * b[(long)p * n + j]); }
             err = Math.Max(err, Math.Abs(c[(long)i * n + j] - dot) / mag);
         }
-        Report($"gemm f32 {n}^3 {(vector ? "vector" : "scalar")}", s, $"{2.0 * n * n * (double)n / s / 1e12:F2} TFLOP/s", err);
+        Report($"gemm f32 {n}^3 {(!vector ? "scalar" : GpuOps.GemmDoubleBuffered ? "vector double-buffered" : "vector")}", s, $"{2.0 * n * n * (double)n / s / 1e12:F2} TFLOP/s", err);
     }
 
     private static void Gemm64(Accelerator acc, SplitMix64 rng, int n)
@@ -272,6 +293,6 @@ public static class Program
             err = Math.Max(err, Math.Sqrt(diff2 / ref2));
         }
         double bytes = 4.0 * (3 * count + 2L * n * l + (long)channels * n);
-        Report($"selective scan f32 D{channels} N{n} L{l}", seconds, $"{bytes / seconds / 1e12:F2} TB/s of minimal traffic", err);
+        Report($"selective scan f32 D{channels} N{n} L{l} v{GpuOps.WarpScanVariant}", seconds, $"{bytes / seconds / 1e12:F2} TB/s of minimal traffic", err);
     }
 }

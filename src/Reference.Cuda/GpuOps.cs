@@ -52,6 +52,12 @@ public static partial class GpuOps
         return result;
     }
 
+    /// <summary>
+    /// Whether the vector staging runs double-buffered with padded slices (<see cref="GemmKernel.KernelDoubleBuffered{T}"/>)
+    /// or with one buffer and two barriers per slice (<see cref="GemmKernel.KernelVector{T}"/>); the bench times both.
+    /// </summary>
+    internal static bool GemmDoubleBuffered { get; set; } = true;
+
     /// <summary>Enqueues the batched GEMM on device views (see <see cref="Gemm{T}"/>; c is written, and read when beta != 0).</summary>
     public static void LaunchGemm<T>(bool transA, bool transB, int m, int n, int k, T alpha, ArrayView<T> a, ArrayView<T> b,
         T beta, ArrayView<T> c, int batch = 1) where T : unmanaged, INumber<T> =>
@@ -68,9 +74,10 @@ public static partial class GpuOps
             ARow: transA ? 1 : k, ACol: transA ? m : 1, BRow: transB ? 1 : n, BCol: transB ? k : 1, Ldc: n,
             ABatch: (long)m * k, BBatch: (long)k * n, CBatch: (long)m * n, ReadC: beta != T.Zero ? 1 : 0);
         var acc = Device.Accelerator;
-        var kernel = vector
-            ? Kernel(acc, "gemm.vector", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.KernelVector))
-            : Kernel(acc, "gemm", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.Kernel));
+        var kernel = !vector ? Kernel(acc, "gemm", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.Kernel))
+            : GemmDoubleBuffered
+            ? Kernel(acc, "gemm.double_buffered", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.KernelDoubleBuffered))
+            : Kernel(acc, "gemm.vector", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.KernelVector));
         kernel(GemmKernel.Config(args, batch), a, b, c, args, alpha, beta);
     }
 
@@ -299,6 +306,13 @@ public static partial class GpuOps
         return new ScanArgs(batch, channels, l, n, groups, lanes, chunks, skip ? 1 : 0, gate ? 1 : 0, bias ? 1 : 0);
     }
 
+    /// <summary>
+    /// Which one-pass float32 scan runs (the bench times all three on the H200, bench/NOTES.md "CUDA path, sixth
+    /// session"): 0 <see cref="SelectiveScanWarpKernel.Scan{T}"/>, 1 <see cref="SelectiveScanWarpKernel.ScanPaired{T}"/>
+    /// (states in pairs), 2 the same with the next window prefetched into registers.
+    /// </summary>
+    internal static int WarpScanVariant { get; set; } = 2;
+
     internal static void LaunchSelectiveScan<T>(ScanArgs s, ArrayView<T> u, ArrayView<T> delta, ArrayView<T> aLog, ArrayView<T> b,
         ArrayView<T> c, ArrayView<T> d, ArrayView<T> z, ArrayView<T> bias, ArrayView<T> states, ArrayView<T> sums,
         ArrayView<T> bt, ArrayView<T> ct, ArrayView<T> output) where T : unmanaged, IFloatingPointIeee754<T>
@@ -317,9 +331,16 @@ public static partial class GpuOps
         if (SelectiveScanWarpKernel.Applies<T>(s))
         {
             // float32, N <= 16: one pass, a warp per channel, the state carried window by window.
-            var scan = Kernel(acc, "scan.warp", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
-                ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanWarpKernel.Scan));
-            scan(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s);
+            if (WarpScanVariant == 0)
+            {
+                var scan = Kernel(acc, "scan.warp", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
+                    ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanWarpKernel.Scan));
+                scan(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s);
+                return;
+            }
+            var paired = Kernel(acc, "scan.warp.paired", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
+                ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs, int>(SelectiveScanWarpKernel.ScanPaired));
+            paired(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s, WarpScanVariant == 2 ? 1 : 0);
             return;
         }
         if (SelectiveScanRegisterKernel.Applies(s))
