@@ -35,8 +35,12 @@ public static class Program
         }
         if (args.Length >= 1 && args[0] == "gemm")
         {
-            // gemm [single|double]: the float32 vector GEMM alone (for ncu), one or two shared buffers.
-            if (args.Length > 1) GpuOps.GemmDoubleBuffered = args[1] == "double";
+            // gemm [single|double|double2]: the float32 vector GEMM alone (for ncu), one or two shared buffers (double2: two groups per SM).
+            if (args.Length > 1)
+            {
+                GpuOps.GemmDoubleBuffered = args[1] != "single";
+                GpuOps.GemmTwoGroupsPerMultiprocessor = args[1] == "double2";
+            }
             Gemm(device.Accelerator, rng, 4096, vector: true);
             return 0;
         }
@@ -51,11 +55,16 @@ public static class Program
         GpuOps.GemmDoubleBuffered = false;
         Gemm(device.Accelerator, rng, 4096, vector: true);
         GpuOps.GemmDoubleBuffered = true;
+        bool twoGroups = GpuOps.GemmTwoGroupsPerMultiprocessor;
+        GpuOps.GemmTwoGroupsPerMultiprocessor = false;
         Gemm(device.Accelerator, rng, 4096, vector: true);
+        GpuOps.GemmTwoGroupsPerMultiprocessor = true;
+        Gemm(device.Accelerator, rng, 4096, vector: true);
+        GpuOps.GemmTwoGroupsPerMultiprocessor = twoGroups;
         GpuOps.GemmDoubleBuffered = doubleBuffered;
         Attention(device.Accelerator, rng, 4, 16, 4096, 64);
         Convolution(device.Accelerator, rng, 1024, 16384);
-        for (int variant = 0; variant < 3; variant++)
+        for (int variant = 0; variant < 5; variant++)
         {
             GpuOps.WarpScanVariant = variant;
             Scan(device.Accelerator, rng, 2048, 16, 4096);
@@ -140,7 +149,7 @@ public static class Program
             for (int p = 0; p < n; p++) { dot += (double)a[(long)i * n + p] * b[(long)p * n + j]; mag += Math.Abs((double)a[(long)i * n + p] * b[(long)p * n + j]); }
             err = Math.Max(err, Math.Abs(c[(long)i * n + j] - dot) / mag);
         }
-        Report($"gemm f32 {n}^3 {(!vector ? "scalar" : GpuOps.GemmDoubleBuffered ? "vector double-buffered" : "vector")}", s, $"{2.0 * n * n * (double)n / s / 1e12:F2} TFLOP/s", err);
+        Report($"gemm f32 {n}^3 {(!vector ? "scalar" : GpuOps.GemmDoubleBuffered ? (GpuOps.GemmTwoGroupsPerMultiprocessor ? "vector double-buffered 2/SM" : "vector double-buffered") : "vector")}", s, $"{2.0 * n * n * (double)n / s / 1e12:F2} TFLOP/s", err);
     }
 
     private static void Gemm64(Accelerator acc, SplitMix64 rng, int n)

@@ -20,6 +20,14 @@ public static partial class GpuOps
         where TDelegate : Delegate =>
         (TDelegate)Kernels.GetOrAdd((accelerator, name, type), _ => load(accelerator));
 
+    /// <summary>
+    /// Launch bounds for a kernel of <paramref name="threads"/> threads that should keep <paramref name="groups"/>
+    /// groups resident per multiprocessor (PTX .maxntid and .minnctapersm, so ptxas caps registers at
+    /// 65536 / (threads groups)); on ILGPU's CPU accelerator, which has no such limit, none.
+    /// </summary>
+    private static KernelSpecialization Resident(Accelerator accelerator, int threads, int groups) =>
+        accelerator.AcceleratorType == AcceleratorType.Cuda ? new KernelSpecialization(threads, groups) : KernelSpecialization.Empty;
+
     /// <summary>The device the ops run on (opened on first use; see <see cref="GpuDevice"/>).</summary>
     public static GpuDevice Device => GpuDevice.Shared;
 
@@ -58,6 +66,12 @@ public static partial class GpuOps
     /// </summary>
     internal static bool GemmDoubleBuffered { get; set; } = true;
 
+    /// <summary>
+    /// Whether the double-buffered GEMM is compiled for two resident groups per multiprocessor (registers capped
+    /// at 128: run 14 measured 147 registers, one group of 8 warps per multiprocessor); the bench times both.
+    /// </summary>
+    internal static bool GemmTwoGroupsPerMultiprocessor { get; set; } = true;
+
     /// <summary>Enqueues the batched GEMM on device views (see <see cref="Gemm{T}"/>; c is written, and read when beta != 0).</summary>
     public static void LaunchGemm<T>(bool transA, bool transB, int m, int n, int k, T alpha, ArrayView<T> a, ArrayView<T> b,
         T beta, ArrayView<T> c, int batch = 1) where T : unmanaged, INumber<T> =>
@@ -75,6 +89,9 @@ public static partial class GpuOps
             ABatch: (long)m * k, BBatch: (long)k * n, CBatch: (long)m * n, ReadC: beta != T.Zero ? 1 : 0);
         var acc = Device.Accelerator;
         var kernel = !vector ? Kernel(acc, "gemm", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.Kernel))
+            : GemmDoubleBuffered && GemmTwoGroupsPerMultiprocessor
+            ? Kernel(acc, "gemm.double_buffered.two_groups", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(
+                GemmKernel.KernelDoubleBuffered, Resident(x, GemmKernel.Threads, 2)))
             : GemmDoubleBuffered
             ? Kernel(acc, "gemm.double_buffered", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.KernelDoubleBuffered))
             : Kernel(acc, "gemm.vector", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.KernelVector));
@@ -309,9 +326,11 @@ public static partial class GpuOps
     /// <summary>
     /// Which one-pass float32 scan runs (the bench times all three on the H200, bench/NOTES.md "CUDA path, sixth
     /// session"): 0 <see cref="SelectiveScanWarpKernel.Scan{T}"/>, 1 <see cref="SelectiveScanWarpKernel.ScanPaired{T}"/>
-    /// (states in pairs), 2 the same with the next window prefetched into registers.
+    /// (states in pairs), 2 the same with the next window prefetched into registers; 3 and 4 are 1 and 2 compiled
+    /// for two resident groups per multiprocessor (registers capped at 128; run 14 measured 240 registers, so one
+    /// group of 8 warps per multiprocessor and the 256 groups of D 2048 in two waves).
     /// </summary>
-    internal static int WarpScanVariant { get; set; } = 2;
+    internal static int WarpScanVariant { get; set; } = 3;
 
     internal static void LaunchSelectiveScan<T>(ScanArgs s, ArrayView<T> u, ArrayView<T> delta, ArrayView<T> aLog, ArrayView<T> b,
         ArrayView<T> c, ArrayView<T> d, ArrayView<T> z, ArrayView<T> bias, ArrayView<T> states, ArrayView<T> sums,
@@ -338,9 +357,11 @@ public static partial class GpuOps
                 scan(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s);
                 return;
             }
-            var paired = Kernel(acc, "scan.warp.paired", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
-                ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs, int>(SelectiveScanWarpKernel.ScanPaired));
-            paired(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s, WarpScanVariant == 2 ? 1 : 0);
+            bool capped = WarpScanVariant >= 3;
+            var paired = Kernel(acc, capped ? "scan.warp.paired.two_groups" : "scan.warp.paired", typeof(T), x => x.LoadStreamKernel<ArrayView<T>,
+                ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs, int>(
+                SelectiveScanWarpKernel.ScanPaired, capped ? Resident(x, SelectiveScanWarpKernel.Threads, 2) : KernelSpecialization.Empty));
+            paired(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s, WarpScanVariant is 2 or 4 ? 1 : 0);
             return;
         }
         if (SelectiveScanRegisterKernel.Applies(s))
