@@ -33,6 +33,13 @@ public static class Program
             Scan(device.Accelerator, rng, 2048, 16, 4096);
             return 0;
         }
+        if (args.Length >= 1 && args[0] == "attention")
+        {
+            // attention [variant]: the causal attention alone (for ncu), variant 0, 1, 2 of GpuOps.AttentionVariant.
+            if (args.Length > 1) GpuOps.AttentionVariant = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
+            Attention(device.Accelerator, rng, 4, 16, 4096, 64);
+            return 0;
+        }
         if (args.Length >= 1 && args[0] == "gemm")
         {
             // gemm [single|double|double2]: the float32 vector GEMM alone (for ncu), one or two shared buffers (double2: two groups per SM).
@@ -62,6 +69,13 @@ public static class Program
         Gemm(device.Accelerator, rng, 4096, vector: true);
         GpuOps.GemmTwoGroupsPerMultiprocessor = twoGroups;
         GpuOps.GemmDoubleBuffered = doubleBuffered;
+        int attentionVariant = GpuOps.AttentionVariant;
+        for (int variant = 0; variant < 3; variant++)
+        {
+            GpuOps.AttentionVariant = variant;
+            Attention(device.Accelerator, rng, 4, 16, 4096, 64);
+        }
+        GpuOps.AttentionVariant = attentionVariant;
         Attention(device.Accelerator, rng, 4, 16, 4096, 64);
         Convolution(device.Accelerator, rng, 1024, 16384);
         for (int variant = 0; variant < 5; variant++)
@@ -208,7 +222,7 @@ public static class Program
             }
         }
         double flops = 4.0 * batch * heads * (double)l * l / 2 * d; // QK^T and PV over the causal half
-        Report($"attention f32 B{batch} H{heads} L{l} D{d} causal", s, $"{flops / s / 1e12:F2} TFLOP/s (causal half)", err);
+        Report($"attention f32 B{batch} H{heads} L{l} D{d} causal v{GpuOps.AttentionVariant}", s, $"{flops / s / 1e12:F2} TFLOP/s (causal half)", err);
     }
 
     private static void Convolution(Accelerator acc, SplitMix64 rng, int channels, int l)

@@ -121,13 +121,22 @@ public static partial class GpuOps
         return result;
     }
 
+    /// <summary>
+    /// Attention launch: 0 query tiles in order, 1 the heaviest causal tiles first, 2 the same compiled for three
+    /// resident groups per multiprocessor (registers capped at 85); the bench times all three.
+    /// </summary>
+    internal static int AttentionVariant { get; set; } = 1;
+
     public static void LaunchCausalAttention<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
         int batch, int hq, int hkv, int l, int kd, int vd, int window) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var args = new AttentionArgs(hq, hkv, l, kd, vd, window);
+        var args = new AttentionArgs(hq, hkv, l, kd, vd, window, AttentionVariant >= 1 ? 1 : 0);
         var acc = Device.Accelerator;
-        var kernel = Kernel(acc, "attention", typeof(T),
-            x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(AttentionKernel.Kernel));
+        var kernel = AttentionVariant == 2
+            ? Kernel(acc, "attention.three_groups", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>,
+                AttentionArgs, T>(AttentionKernel.Kernel, Resident(x, 256, 3)))
+            : Kernel(acc, "attention", typeof(T),
+                x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(AttentionKernel.Kernel));
         kernel(AttentionKernel.Config(args, batch), q, k, v, output, args, T.One / T.Sqrt(T.CreateTruncating(kd)));
     }
 
@@ -330,7 +339,7 @@ public static partial class GpuOps
     /// for two resident groups per multiprocessor (registers capped at 128; run 14 measured 240 registers, so one
     /// group of 8 warps per multiprocessor and the 256 groups of D 2048 in two waves).
     /// </summary>
-    internal static int WarpScanVariant { get; set; } = 3;
+    internal static int WarpScanVariant { get; set; } = 4;
 
     internal static void LaunchSelectiveScan<T>(ScanArgs s, ArrayView<T> u, ArrayView<T> delta, ArrayView<T> aLog, ArrayView<T> b,
         ArrayView<T> c, ArrayView<T> d, ArrayView<T> z, ArrayView<T> bias, ArrayView<T> states, ArrayView<T> sums,
