@@ -123,9 +123,10 @@ public static partial class GpuOps
 
     /// <summary>
     /// Attention launch: 0 query tiles in order, 1 the heaviest causal tiles first, 2 the same compiled for three
-    /// resident groups per multiprocessor (registers capped at 85); the bench times all three.
+    /// resident groups per multiprocessor (registers capped at 85); the bench times all three. Run 16 on the H200:
+    /// 8.585, 8.611–8.625 and 8.804 ms (the kernel holds 80 registers, 3 groups per multiprocessor already), so 0 stays.
     /// </summary>
-    internal static int AttentionVariant { get; set; } = 1;
+    internal static int AttentionVariant { get; set; }
 
     public static void LaunchCausalAttention<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
         int batch, int hq, int hkv, int l, int kd, int vd, int window) where T : unmanaged, IFloatingPointIeee754<T>
