@@ -26,9 +26,29 @@ public static class Program
         Console.WriteLine($"device: {device.Description}");
         var rng = new SplitMix64(2026);
         Copy(device.Accelerator);
-        if (args.Length == 1 && args[0] == "scan")
+        if (args.Length >= 1 && args[0] == "scan")
         {
+            // scan [variant]: one scan kernel alone (for ncu), the default or variant 0, 1, 2 of GpuOps.WarpScanVariant.
+            if (args.Length > 1) GpuOps.WarpScanVariant = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
             Scan(device.Accelerator, rng, 2048, 16, 4096);
+            return 0;
+        }
+        if (args.Length >= 1 && args[0] == "attention")
+        {
+            // attention [variant]: the causal attention alone (for ncu), variant 0, 1, 2 of GpuOps.AttentionVariant.
+            if (args.Length > 1) GpuOps.AttentionVariant = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
+            Attention(device.Accelerator, rng, 4, 16, 4096, 64);
+            return 0;
+        }
+        if (args.Length >= 1 && args[0] == "gemm")
+        {
+            // gemm [single|double|double2]: the float32 vector GEMM alone (for ncu), one or two shared buffers (double2: two groups per SM).
+            if (args.Length > 1)
+            {
+                GpuOps.GemmDoubleBuffered = args[1] != "single";
+                GpuOps.GemmTwoGroupsPerMultiprocessor = args[1] == "double2";
+            }
+            Gemm(device.Accelerator, rng, 4096, vector: true);
             return 0;
         }
         if (args.Length == 1 && args[0] == "conv")
@@ -36,10 +56,34 @@ public static class Program
             Convolution(device.Accelerator, rng, 1024, 16384);
             return 0;
         }
+        bool doubleBuffered = GpuOps.GemmDoubleBuffered;
+        int scanVariant = GpuOps.WarpScanVariant;
         Gemm(device.Accelerator, rng, 4096, vector: false);
+        GpuOps.GemmDoubleBuffered = false;
         Gemm(device.Accelerator, rng, 4096, vector: true);
+        GpuOps.GemmDoubleBuffered = true;
+        bool twoGroups = GpuOps.GemmTwoGroupsPerMultiprocessor;
+        GpuOps.GemmTwoGroupsPerMultiprocessor = false;
+        Gemm(device.Accelerator, rng, 4096, vector: true);
+        GpuOps.GemmTwoGroupsPerMultiprocessor = true;
+        Gemm(device.Accelerator, rng, 4096, vector: true);
+        GpuOps.GemmTwoGroupsPerMultiprocessor = twoGroups;
+        GpuOps.GemmDoubleBuffered = doubleBuffered;
+        int attentionVariant = GpuOps.AttentionVariant;
+        for (int variant = 0; variant < 3; variant++)
+        {
+            GpuOps.AttentionVariant = variant;
+            Attention(device.Accelerator, rng, 4, 16, 4096, 64);
+        }
+        GpuOps.AttentionVariant = attentionVariant;
         Attention(device.Accelerator, rng, 4, 16, 4096, 64);
         Convolution(device.Accelerator, rng, 1024, 16384);
+        for (int variant = 0; variant < 5; variant++)
+        {
+            GpuOps.WarpScanVariant = variant;
+            Scan(device.Accelerator, rng, 2048, 16, 4096);
+        }
+        GpuOps.WarpScanVariant = scanVariant;
         Scan(device.Accelerator, rng, 2048, 16, 4096);
         Gemm64(device.Accelerator, rng, 4096);
         return 0;
@@ -119,7 +163,7 @@ public static class Program
             for (int p = 0; p < n; p++) { dot += (double)a[(long)i * n + p] * b[(long)p * n + j]; mag += Math.Abs((double)a[(long)i * n + p] * b[(long)p * n + j]); }
             err = Math.Max(err, Math.Abs(c[(long)i * n + j] - dot) / mag);
         }
-        Report($"gemm f32 {n}^3 {(vector ? "vector" : "scalar")}", s, $"{2.0 * n * n * (double)n / s / 1e12:F2} TFLOP/s", err);
+        Report($"gemm f32 {n}^3 {(!vector ? "scalar" : GpuOps.GemmDoubleBuffered ? (GpuOps.GemmTwoGroupsPerMultiprocessor ? "vector double-buffered 2/SM" : "vector double-buffered") : "vector")}", s, $"{2.0 * n * n * (double)n / s / 1e12:F2} TFLOP/s", err);
     }
 
     private static void Gemm64(Accelerator acc, SplitMix64 rng, int n)
@@ -178,7 +222,7 @@ public static class Program
             }
         }
         double flops = 4.0 * batch * heads * (double)l * l / 2 * d; // QK^T and PV over the causal half
-        Report($"attention f32 B{batch} H{heads} L{l} D{d} causal", s, $"{flops / s / 1e12:F2} TFLOP/s (causal half)", err);
+        Report($"attention f32 B{batch} H{heads} L{l} D{d} causal v{GpuOps.AttentionVariant}", s, $"{flops / s / 1e12:F2} TFLOP/s (causal half)", err);
     }
 
     private static void Convolution(Accelerator acc, SplitMix64 rng, int channels, int l)
@@ -272,6 +316,6 @@ public static class Program
             err = Math.Max(err, Math.Sqrt(diff2 / ref2));
         }
         double bytes = 4.0 * (3 * count + 2L * n * l + (long)channels * n);
-        Report($"selective scan f32 D{channels} N{n} L{l}", seconds, $"{bytes / seconds / 1e12:F2} TB/s of minimal traffic", err);
+        Report($"selective scan f32 D{channels} N{n} L{l} v{GpuOps.WarpScanVariant}", seconds, $"{bytes / seconds / 1e12:F2} TB/s of minimal traffic", err);
     }
 }

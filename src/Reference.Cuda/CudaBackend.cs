@@ -16,8 +16,8 @@ namespace Reference.Cuda;
 /// entries: linalg.gemm (FastGemm), attention.softmax (SoftmaxAttention.ForwardFast),
 /// fft.causal_conv (the direct causal sum up to 64 taps, the FFT beyond, like the CPU's fast tier), ssm.selective_scan
 /// (SelectiveScan's chunked form); recurrence.gla, attention.linear, attention.decayed_linear and
-/// ssm.ssd share the chunked gated linear kernel (the CPU tiers' chunked forms, from a zero state, outputs
-/// only, continuous SSD: the cases with initial or final states or discrete SSD are skipped); ssm.s4d generates
+/// ssm.ssd share the chunked gated linear kernel (the CPU tiers' chunked forms; the state starts from s0 and
+/// the final state is returned when a case asks, SSD in its continuous and its discrete form); ssm.s4d generates
 /// its kernel from float64 per-mode factors (S4D.KernelFast) and convolves; monarch.multiply runs the
 /// two block products (Monarch.MultiplyFast, split complex for complex cases); ess.tolerance and
 /// ess.entropy take every split's singular values by batched one-sided Jacobi on the device (one warp
@@ -107,30 +107,44 @@ public sealed class CudaBackend : IGoldenBackend
         return new NamedArrays { ["ess"] = NpyArray.Of(ess, c, l - 1) };
     }
 
+    private static bool Flag(JsonObject p, string key) => p.ContainsKey(key) && p[key] is not null && p.Bool(key);
+
     /// <summary>
-    /// The chunked gated-linear kernel runs from a zero state and returns the outputs only, and SSD in its
-    /// continuous (dt, a_log) form: cases with an initial state, a final state or discrete SSD are skipped.
+    /// The carried state of a gated-linear case: a copy of s0 when the case gives one, zeros when it only asks for
+    /// the final state, null when it has neither (the kernel then starts from zero and keeps the state on the device).
     /// </summary>
-    private static void RejectStateOptions(string kernel, JsonObject p)
+    private static T[]? CarriedState<T>(JsonObject p, NamedArrays x, long length) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        foreach (var key in new[] { "initial_state", "return_final_state", "discrete" })
-            if (p.ContainsKey(key) && p[key] is not null && p[key]!.ToJsonString() != "false")
-                throw new NotSupportedException($"the CUDA {kernel} kernel has no option {key} = {p[key]!.ToJsonString()}.");
+        if (x.TryGetValue("s0", out var s0))
+        {
+            if (s0.Count != length) throw new ArgumentException($"input 's0' has {s0.Count} elements; expected {length}.", nameof(x));
+            return (T[])CaseInputs.As<T>(s0).Clone();
+        }
+        return Flag(p, "initial_state") ? throw new ArgumentException("params.initial_state is true but the case has no input 's0'.", nameof(x))
+            : Flag(p, "return_final_state") ? new T[length] : null;
+    }
+
+    /// <summary>The outputs, with final_state (shape <paramref name="stateShape"/>) when the case asks for it.</summary>
+    private static NamedArrays WithFinalState<T>(JsonObject p, string name, NpyArray output, T[]? state, params int[] stateShape)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var outputs = new NamedArrays { [name] = output };
+        if (Flag(p, "return_final_state")) outputs["final_state"] = CaseInputs.Output(state!, stateShape);
+        return outputs;
     }
 
     private static NamedArrays Gla<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        RejectStateOptions("gated linear", p);
         int b = p.Int("b"), h = p.Int("h"), l = p.Int("l"), kd = p.Int("k"), vd = p.Int("v");
         bool scalar = p.ContainsKey("scalar_gate") && p.Bool("scalar_gate");
+        var state = CarriedState<T>(p, x, (long)b * h * kd * vd);
         var result = GpuOps.GatedLinearAttention(CaseInputs.As<T>(x["q"]), CaseInputs.As<T>(x["k"]), CaseInputs.As<T>(x["v"]),
-            CaseInputs.As<T>(x["g"]), b, h, l, kd, vd, scalar);
-        return new NamedArrays { ["out"] = CaseInputs.Output(result, b, h, l, vd) };
+            CaseInputs.As<T>(x["g"]), b, h, l, kd, vd, scalar, state);
+        return WithFinalState(p, "out", CaseInputs.Output(result, b, h, l, vd), state, b, h, kd, vd);
     }
 
     private static NamedArrays Linear<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        RejectStateOptions("gated linear", p);
         int b = p.Int("b"), h = p.Int("h"), l = p.Int("l"), kd = p.Int("k"), vd = p.Int("v");
         string name = p.ContainsKey("map") ? p.String("map") : "identity";
         int map = name switch
@@ -145,28 +159,33 @@ public sealed class CudaBackend : IGoldenBackend
         double scale = p.ContainsKey("scale") ? p.Double("scale") : map == 3 ? 1.0 : 1.0 / Math.Sqrt(f);
         double eps = p.ContainsKey("eps") ? p.Double("eps") : 1e-10;
         bool normalize = p.ContainsKey("normalize") && p.Bool("normalize");
+        int columns = vd + (normalize ? 1 : 0);
+        var state = CarriedState<T>(p, x, (long)b * h * f * columns);
         var result = GpuOps.LinearAttention(CaseInputs.As<T>(x["q"]), CaseInputs.As<T>(x["k"]), CaseInputs.As<T>(x["v"]), b, h, l, kd, vd,
-            map, normalize, T.CreateTruncating(scale), T.CreateTruncating(eps));
-        return new NamedArrays { ["out"] = CaseInputs.Output(result, b, h, l, vd) };
+            map, normalize, T.CreateTruncating(scale), T.CreateTruncating(eps), state);
+        return WithFinalState(p, "out", CaseInputs.Output(result, b, h, l, vd), state, b, h, f, columns);
     }
 
     private static NamedArrays DecayedLinear<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        RejectStateOptions("gated linear", p);
         int b = p.Int("b"), h = p.Int("h"), l = p.Int("l"), kd = p.Int("k"), vd = p.Int("v");
+        var state = CarriedState<T>(p, x, (long)b * h * kd * vd);
         var result = GpuOps.DecayedLinearAttention(CaseInputs.As<T>(x["q"]), CaseInputs.As<T>(x["k"]), CaseInputs.As<T>(x["v"]),
-            CaseInputs.As<T>(x["log_lambda"]), b, h, l, kd, vd);
-        return new NamedArrays { ["out"] = CaseInputs.Output(result, b, h, l, vd) };
+            CaseInputs.As<T>(x["log_lambda"]), b, h, l, kd, vd, state);
+        return WithFinalState(p, "out", CaseInputs.Output(result, b, h, l, vd), state, b, h, kd, vd);
     }
 
     private static NamedArrays Ssd<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        RejectStateOptions("SSD", p);
         int b = p.Int("batch"), l = p.Int("length"), h = p.Int("heads"), hp = p.Int("head_dim"), g = p.Int("groups"), n = p.Int("state_size");
         T[]? Optional(string name) => x.TryGetValue(name, out var a) ? CaseInputs.As<T>(a) : null;
-        var y = GpuOps.Ssd(CaseInputs.As<T>(x["x"]), CaseInputs.As<T>(x["dt"]), CaseInputs.As<T>(x["a_log"]), CaseInputs.As<T>(x["b"]),
-            CaseInputs.As<T>(x["c"]), Optional("d"), Optional("dt_bias"), b, l, h, hp, g, n);
-        return new NamedArrays { ["y"] = CaseInputs.Output(y, b, l, h, hp) };
+        var state = CarriedState<T>(p, x, (long)b * h * hp * n);
+        var y = Flag(p, "discrete")
+            ? GpuOps.SsdDiscrete(CaseInputs.As<T>(x["x"]), CaseInputs.As<T>(x["a"]), CaseInputs.As<T>(x["b"]), CaseInputs.As<T>(x["c"]),
+                Optional("d"), b, l, h, hp, g, n, state)
+            : GpuOps.Ssd(CaseInputs.As<T>(x["x"]), CaseInputs.As<T>(x["dt"]), CaseInputs.As<T>(x["a_log"]), CaseInputs.As<T>(x["b"]),
+                CaseInputs.As<T>(x["c"]), Optional("d"), Optional("dt_bias"), b, l, h, hp, g, n, state);
+        return WithFinalState(p, "y", CaseInputs.Output(y, b, l, h, hp), state, b, h, hp, n);
     }
 
     private static NamedArrays S4D<T>(JsonObject p, NamedArrays x) where T : unmanaged, IFloatingPointIeee754<T>

@@ -20,6 +20,14 @@ public static partial class GpuOps
         where TDelegate : Delegate =>
         (TDelegate)Kernels.GetOrAdd((accelerator, name, type), _ => load(accelerator));
 
+    /// <summary>
+    /// Launch bounds for a kernel of <paramref name="threads"/> threads that should keep <paramref name="groups"/>
+    /// groups resident per multiprocessor (PTX .maxntid and .minnctapersm, so ptxas caps registers at
+    /// 65536 / (threads groups)); on ILGPU's CPU accelerator, which has no such limit, none.
+    /// </summary>
+    private static KernelSpecialization Resident(Accelerator accelerator, int threads, int groups) =>
+        accelerator.AcceleratorType == AcceleratorType.Cuda ? new KernelSpecialization(threads, groups) : KernelSpecialization.Empty;
+
     /// <summary>The device the ops run on (opened on first use; see <see cref="GpuDevice"/>).</summary>
     public static GpuDevice Device => GpuDevice.Shared;
 
@@ -52,6 +60,18 @@ public static partial class GpuOps
         return result;
     }
 
+    /// <summary>
+    /// Whether the vector staging runs double-buffered with padded slices (<see cref="GemmKernel.KernelDoubleBuffered{T}"/>)
+    /// or with one buffer and two barriers per slice (<see cref="GemmKernel.KernelVector{T}"/>); the bench times both.
+    /// </summary>
+    internal static bool GemmDoubleBuffered { get; set; } = true;
+
+    /// <summary>
+    /// Whether the double-buffered GEMM is compiled for two resident groups per multiprocessor (registers capped
+    /// at 128: run 14 measured 147 registers, one group of 8 warps per multiprocessor); the bench times both.
+    /// </summary>
+    internal static bool GemmTwoGroupsPerMultiprocessor { get; set; } = true;
+
     /// <summary>Enqueues the batched GEMM on device views (see <see cref="Gemm{T}"/>; c is written, and read when beta != 0).</summary>
     public static void LaunchGemm<T>(bool transA, bool transB, int m, int n, int k, T alpha, ArrayView<T> a, ArrayView<T> b,
         T beta, ArrayView<T> c, int batch = 1) where T : unmanaged, INumber<T> =>
@@ -68,9 +88,13 @@ public static partial class GpuOps
             ARow: transA ? 1 : k, ACol: transA ? m : 1, BRow: transB ? 1 : n, BCol: transB ? k : 1, Ldc: n,
             ABatch: (long)m * k, BBatch: (long)k * n, CBatch: (long)m * n, ReadC: beta != T.Zero ? 1 : 0);
         var acc = Device.Accelerator;
-        var kernel = vector
-            ? Kernel(acc, "gemm.vector", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.KernelVector))
-            : Kernel(acc, "gemm", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.Kernel));
+        var kernel = !vector ? Kernel(acc, "gemm", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.Kernel))
+            : GemmDoubleBuffered && GemmTwoGroupsPerMultiprocessor
+            ? Kernel(acc, "gemm.double_buffered.two_groups", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(
+                GemmKernel.KernelDoubleBuffered, Resident(x, GemmKernel.Threads, 2)))
+            : GemmDoubleBuffered
+            ? Kernel(acc, "gemm.double_buffered", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.KernelDoubleBuffered))
+            : Kernel(acc, "gemm.vector", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, GemmArgs, T, T>(GemmKernel.KernelVector));
         kernel(GemmKernel.Config(args, batch), a, b, c, args, alpha, beta);
     }
 
@@ -97,13 +121,23 @@ public static partial class GpuOps
         return result;
     }
 
+    /// <summary>
+    /// Attention launch: 0 query tiles in order, 1 the heaviest causal tiles first, 2 the same compiled for three
+    /// resident groups per multiprocessor (registers capped at 85); the bench times all three. Run 16 on the H200:
+    /// 8.585, 8.611–8.625 and 8.804 ms (the kernel holds 80 registers, 3 groups per multiprocessor already), so 0 stays.
+    /// </summary>
+    internal static int AttentionVariant { get; set; }
+
     public static void LaunchCausalAttention<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
         int batch, int hq, int hkv, int l, int kd, int vd, int window) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var args = new AttentionArgs(hq, hkv, l, kd, vd, window);
+        var args = new AttentionArgs(hq, hkv, l, kd, vd, window, AttentionVariant >= 1 ? 1 : 0);
         var acc = Device.Accelerator;
-        var kernel = Kernel(acc, "attention", typeof(T),
-            x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(AttentionKernel.Kernel));
+        var kernel = AttentionVariant == 2
+            ? Kernel(acc, "attention.three_groups", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>,
+                AttentionArgs, T>(AttentionKernel.Kernel, Resident(x, 256, 3)))
+            : Kernel(acc, "attention", typeof(T),
+                x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(AttentionKernel.Kernel));
         kernel(AttentionKernel.Config(args, batch), q, k, v, output, args, T.One / T.Sqrt(T.CreateTruncating(kd)));
     }
 
@@ -299,6 +333,15 @@ public static partial class GpuOps
         return new ScanArgs(batch, channels, l, n, groups, lanes, chunks, skip ? 1 : 0, gate ? 1 : 0, bias ? 1 : 0);
     }
 
+    /// <summary>
+    /// Which one-pass float32 scan runs (the bench times all three on the H200, bench/NOTES.md "CUDA path, sixth
+    /// session"): 0 <see cref="SelectiveScanWarpKernel.Scan{T}"/>, 1 <see cref="SelectiveScanWarpKernel.ScanPaired{T}"/>
+    /// (states in pairs), 2 the same with the next window prefetched into registers; 3 and 4 are 1 and 2 compiled
+    /// for two resident groups per multiprocessor (registers capped at 128; run 14 measured 240 registers, so one
+    /// group of 8 warps per multiprocessor and the 256 groups of D 2048 in two waves).
+    /// </summary>
+    internal static int WarpScanVariant { get; set; } = 4;
+
     internal static void LaunchSelectiveScan<T>(ScanArgs s, ArrayView<T> u, ArrayView<T> delta, ArrayView<T> aLog, ArrayView<T> b,
         ArrayView<T> c, ArrayView<T> d, ArrayView<T> z, ArrayView<T> bias, ArrayView<T> states, ArrayView<T> sums,
         ArrayView<T> bt, ArrayView<T> ct, ArrayView<T> output) where T : unmanaged, IFloatingPointIeee754<T>
@@ -317,9 +360,18 @@ public static partial class GpuOps
         if (SelectiveScanWarpKernel.Applies<T>(s))
         {
             // float32, N <= 16: one pass, a warp per channel, the state carried window by window.
-            var scan = Kernel(acc, "scan.warp", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
-                ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanWarpKernel.Scan));
-            scan(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s);
+            if (WarpScanVariant == 0)
+            {
+                var scan = Kernel(acc, "scan.warp", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
+                    ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanWarpKernel.Scan));
+                scan(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s);
+                return;
+            }
+            bool capped = WarpScanVariant >= 3;
+            var paired = Kernel(acc, capped ? "scan.warp.paired.two_groups" : "scan.warp.paired", typeof(T), x => x.LoadStreamKernel<ArrayView<T>,
+                ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs, int>(
+                SelectiveScanWarpKernel.ScanPaired, capped ? Resident(x, SelectiveScanWarpKernel.Threads, 2) : KernelSpecialization.Empty));
+            paired(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s, WarpScanVariant is 2 or 4 ? 1 : 0);
             return;
         }
         if (SelectiveScanRegisterKernel.Applies(s))

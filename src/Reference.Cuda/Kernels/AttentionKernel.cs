@@ -6,7 +6,11 @@ using ILGPU.Runtime;
 namespace Reference.Cuda.Kernels;
 
 /// <summary>Shapes of one causal attention launch: q [B, Hq, L, K], k [B, Hkv, L, K], v [B, Hkv, L, V], out [B, Hq, L, V].</summary>
-internal readonly record struct AttentionArgs(int Hq, int Hkv, int L, int K, int V, int Window);
+/// <summary>
+/// Shapes of one attention launch; HeavyFirst = 1 maps block x to query tile (tiles - 1 - x), so the
+/// causal rows with the most key tiles start first and the cheap ones fill the tail.
+/// </summary>
+internal readonly record struct AttentionArgs(int Hq, int Hkv, int L, int K, int V, int Window, int HeavyFirst = 0);
 
 /// <summary>
 /// Causal softmax attention, FlashAttention's Algorithm 1 (Dao et al., arXiv:2205.14135) on CUDA
@@ -41,7 +45,7 @@ internal static class AttentionKernel
     {
         var shared = SharedMemory.Allocate<T>(Keys * Columns);
         int tid = Group.IdxX, tx = tid & 15, ty = tid >> 4, halfWarp = Warp.LaneIdx & 16;
-        int q0 = Grid.IdxX * Rows, bh = Grid.IdxY, v0 = Grid.IdxZ * Columns;
+        int q0 = (s.HeavyFirst != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX) * Rows, bh = Grid.IdxY, v0 = Grid.IdxZ * Columns;
         int batch = bh / s.Hq, h = bh - batch * s.Hq, kvh = h / (s.Hq / s.Hkv);
         long qBase = (long)bh * s.L * s.K, oBase = (long)bh * s.L * s.V;
         long kBase = ((long)batch * s.Hkv + kvh) * s.L * s.K, vBase = ((long)batch * s.Hkv + kvh) * s.L * s.V;

@@ -9,11 +9,15 @@ namespace Reference.Cuda.Kernels;
 /// h / HeadsPerGroup (SSD's groups); column V of v is a column of ones when Normalize (its output is
 /// the normaliser); the gate of channel c is at GB b + GH h + GT t + GC c (GC = 0: one gate a step;
 /// HasGate = 0: no decay); the optional per-step key multiplier (SSD's Delta_t) at KB b + KH h + KT t.
+/// HasState = 1: the carried state of (b, h) starts from, and ends in, the state buffer at
+/// (b H + h) F Columns + SF c + SC col (feature c, value column col): SF = Columns, SC = 1 for the
+/// [B, H, F, Columns] layout of GLA and linear attention, SF = 1, SC = F for SSD's [B, H, P, N].
 /// </summary>
 internal readonly record struct GatedLinearArgs(
     int B, int H, int L, int F, int V, int HeadsPerGroup, int Normalize,
     long QB, long QH, long QT, long VB, long VH, long VT, long OB, long OH, long OT,
-    long GB, long GH, long GT, long GC, int HasGate, long KB, long KH, long KT, int HasKeyScale, int HasSkip)
+    long GB, long GH, long GT, long GC, int HasGate, long KB, long KH, long KT, int HasKeyScale, int HasSkip,
+    int HasState = 0, int SF = 0, int SC = 0)
 {
     public int Columns => V + Normalize;
 
@@ -33,7 +37,9 @@ internal readonly record struct GatedLinearArgs(
 /// <item>S[c, :] = exp(G_Cc) S[c, :] + sum_s k_sc exp(G_Cc - G_sc) v_s.</item>
 /// </list>
 /// One block of 256 threads owns one (batch, head, tile of 32 value columns); the state tile [F, 32]
-/// stays in shared memory for the whole sequence, the chunk's q, k, G and v are staged beside it.
+/// stays in shared memory for the whole sequence, the chunk's q, k, G and v are staged beside it; with
+/// a state buffer it is loaded from it before the first chunk and stored back after the last (each
+/// block reads and writes only its own [F, 32] slice, so one buffer serves as s0 and final state).
 /// F (the feature size) is at most 64 so that the staging fits 48 KiB in float64.
 /// </summary>
 internal static class GatedLinearKernel
@@ -52,7 +58,7 @@ internal static class GatedLinearKernel
     public static KernelConfig Config(GatedLinearArgs a) => new(new Index1D(a.B * a.H * a.Tiles), new Index1D(Threads));
 
     public static void Kernel<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> g, ArrayView<T> keyScale,
-        ArrayView<T> skip, ArrayView<T> output, GatedLinearArgs a, T scale) where T : unmanaged, IFloatingPointIeee754<T>
+        ArrayView<T> skip, ArrayView<T> carried, ArrayView<T> output, GatedLinearArgs a, T scale) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var state = SharedMemory.Allocate<T>(MaxFeatures * ColumnTile);
         var qs = SharedMemory.Allocate<T>(Chunk * MaxFeatures);
@@ -66,7 +72,12 @@ internal static class GatedLinearKernel
         long qBase = b * a.QB + hg * a.QH, vBase = b * a.VB + h * a.VH, oBase = b * a.OB + h * a.OH;
         long gBase = b * a.GB + h * a.GH, kBase = b * a.KB + h * a.KH;
         T dh = a.HasSkip != 0 ? skip[h] : T.Zero;
-        for (int e = tid; e < f * ColumnTile; e += Threads) state[e] = T.Zero;
+        long sBase = (long)bh * f * a.Columns;
+        for (int e = tid; e < f * ColumnTile; e += Threads)
+        {
+            int c = e / ColumnTile, j = e % ColumnTile;
+            state[e] = a.HasState != 0 && j < width ? carried[sBase + c * a.SF + (col0 + j) * a.SC] : T.Zero;
+        }
 
         for (int t0 = 0; t0 < a.L; t0 += Chunk)
         {
@@ -141,6 +152,12 @@ internal static class GatedLinearKernel
                 state[e] = x;
             }
             Group.Barrier();
+        }
+        if (a.HasState == 0) return;
+        for (int e = tid; e < f * ColumnTile; e += Threads)
+        {
+            int c = e / ColumnTile, j = e % ColumnTile;
+            if (j < width) carried[sBase + c * a.SF + (col0 + j) * a.SC] = state[e];
         }
     }
 

@@ -166,6 +166,106 @@ internal static class GemmKernel
         StoreQuads(c, s, cBase, r + 67, j, acc7, alpha, beta);
     }
 
+    /// <summary>Row stride (in 4-element groups) of a staged slice in <see cref="KernelDoubleBuffered{T}"/>: 128 + 4 words.</summary>
+    private const int PaddedQuads = (Tile + 4) / 4;
+
+    /// <summary>Elements of one staged slice in <see cref="KernelDoubleBuffered{T}"/>.</summary>
+    private const int PaddedSlice = Slice * (Tile + 4);
+
+    /// <summary>
+    /// <see cref="KernelVector{T}"/> with two shared buffers per operand and one barrier per k slice:
+    /// slice k + 1's global loads are issued before slice k's FMAs and stored into the other buffer
+    /// after them, then one barrier (the second buffer is what makes the barrier before the stores
+    /// unnecessary: a buffer is written again only after every thread has passed the barrier that
+    /// follows its last reads). Each staged k row is padded by 4 words (16 bytes, so the 16-byte reads
+    /// stay aligned): the scalar stores of a k-contiguous a slice (8 threads per row, rows 0..3 of a
+    /// warp at k 0..7) then hit 32 distinct banks instead of 4. Same accumulation order as
+    /// <see cref="KernelVector{T}"/>.
+    /// </summary>
+    public static void KernelDoubleBuffered<T>(ArrayView<T> a, ArrayView<T> b, ArrayView<T> c, GemmArgs s, T alpha, T beta)
+        where T : unmanaged, INumber<T>
+    {
+        var sa = SharedMemory.Allocate<Row4<T>>(2 * PaddedSlice / 4);
+        var sb = SharedMemory.Allocate<Row4<T>>(2 * PaddedSlice / 4);
+        var saScalar = sa.Cast<T>();
+        var sbScalar = sb.Cast<T>();
+        int tid = Group.IdxX, tx = tid & 15, ty = tid >> 4;
+        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile;
+        long aBase = Grid.IdxZ * s.ABatch, bBase = Grid.IdxZ * s.BBatch, cBase = Grid.IdxZ * s.CBatch;
+        bool aAlongK = s.ACol == 1, bAlongN = s.BCol == 1;
+
+        var acc0 = default(Row8<T>); var acc1 = default(Row8<T>); var acc2 = default(Row8<T>); var acc3 = default(Row8<T>);
+        var acc4 = default(Row8<T>); var acc5 = default(Row8<T>); var acc6 = default(Row8<T>); var acc7 = default(Row8<T>);
+        var pa = new Row4<T>(LoadA(a, s, aBase, row0, 0, tid, aAlongK), LoadA(a, s, aBase, row0, 0, tid + 256, aAlongK),
+            LoadA(a, s, aBase, row0, 0, tid + 512, aAlongK), LoadA(a, s, aBase, row0, 0, tid + 768, aAlongK));
+        var pb = new Row4<T>(LoadB(b, s, bBase, col0, 0, tid, bAlongN), LoadB(b, s, bBase, col0, 0, tid + 256, bAlongN),
+            LoadB(b, s, bBase, col0, 0, tid + 512, bAlongN), LoadB(b, s, bBase, col0, 0, tid + 768, bAlongN));
+        StorePadded(saScalar, pa, tid, aAlongK, true, 0);
+        StorePadded(sbScalar, pb, tid, bAlongN, false, 0);
+        Group.Barrier();
+
+        int buffer = 0;
+        for (int k0 = 0; k0 < s.K; k0 += Slice)
+        {
+            int next = k0 + Slice;
+            if (next < s.K)
+            {
+                pa = new Row4<T>(LoadA(a, s, aBase, row0, next, tid, aAlongK), LoadA(a, s, aBase, row0, next, tid + 256, aAlongK),
+                    LoadA(a, s, aBase, row0, next, tid + 512, aAlongK), LoadA(a, s, aBase, row0, next, tid + 768, aAlongK));
+                pb = new Row4<T>(LoadB(b, s, bBase, col0, next, tid, bAlongN), LoadB(b, s, bBase, col0, next, tid + 256, bAlongN),
+                    LoadB(b, s, bBase, col0, next, tid + 512, bAlongN), LoadB(b, s, bBase, col0, next, tid + 768, bAlongN));
+            }
+            var ra = sa.SubView(buffer * (PaddedSlice / 4));
+            var rb = sb.SubView(buffer * (PaddedSlice / 4));
+            for (int kk = 0; kk < Slice; kk++)
+            {
+                var a0 = ra[kk * PaddedQuads + ty]; var a1 = ra[kk * PaddedQuads + 16 + ty];
+                var b0 = rb[kk * PaddedQuads + tx]; var b1 = rb[kk * PaddedQuads + 16 + tx];
+                var bv = new Row8<T>(b0.X0, b0.X1, b0.X2, b0.X3, b1.X0, b1.X1, b1.X2, b1.X3);
+                acc0 = Row8<T>.Fma(acc0, a0.X0, bv);
+                acc1 = Row8<T>.Fma(acc1, a0.X1, bv);
+                acc2 = Row8<T>.Fma(acc2, a0.X2, bv);
+                acc3 = Row8<T>.Fma(acc3, a0.X3, bv);
+                acc4 = Row8<T>.Fma(acc4, a1.X0, bv);
+                acc5 = Row8<T>.Fma(acc5, a1.X1, bv);
+                acc6 = Row8<T>.Fma(acc6, a1.X2, bv);
+                acc7 = Row8<T>.Fma(acc7, a1.X3, bv);
+            }
+            buffer ^= 1;
+            if (next < s.K)
+            {
+                StorePadded(saScalar, pa, tid, aAlongK, true, buffer);
+                StorePadded(sbScalar, pb, tid, bAlongN, false, buffer);
+            }
+            Group.Barrier();
+        }
+
+        int r = row0 + 4 * ty, j = col0 + 4 * tx;
+        StoreQuads(c, s, cBase, r, j, acc0, alpha, beta);
+        StoreQuads(c, s, cBase, r + 1, j, acc1, alpha, beta);
+        StoreQuads(c, s, cBase, r + 2, j, acc2, alpha, beta);
+        StoreQuads(c, s, cBase, r + 3, j, acc3, alpha, beta);
+        StoreQuads(c, s, cBase, r + 64, j, acc4, alpha, beta);
+        StoreQuads(c, s, cBase, r + 65, j, acc5, alpha, beta);
+        StoreQuads(c, s, cBase, r + 66, j, acc6, alpha, beta);
+        StoreQuads(c, s, cBase, r + 67, j, acc7, alpha, beta);
+    }
+
+    private static void StorePadded<T>(ArrayView<T> target, Row4<T> v, int tid, bool along, bool isA, int buffer) where T : unmanaged, INumber<T>
+    {
+        int offset = buffer * PaddedSlice;
+        StorePadded(target, v.X0, tid, along, isA, offset); StorePadded(target, v.X1, tid + 256, along, isA, offset);
+        StorePadded(target, v.X2, tid + 512, along, isA, offset); StorePadded(target, v.X3, tid + 768, along, isA, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StorePadded<T>(ArrayView<T> target, T v, int e, bool along, bool isA, int offset) where T : unmanaged, INumber<T>
+    {
+        int idx = isA ? (along ? e >> 3 : e & (Tile - 1)) : (along ? e & (Tile - 1) : e >> 3);
+        int kk = isA ? (along ? e & 7 : e >> 7) : (along ? e >> 7 : e & 7);
+        target[offset + kk * (Tile + 4) + idx] = v;
+    }
+
     /// <summary>Stores the 4 prefetched elements of a slice (a: row-major [k][row]; b: [k][col]) as scalars into the vector layout.</summary>
     private static void StoreVector<T>(ArrayView<T> target, Row4<T> v, int tid, bool along, bool isA) where T : unmanaged, INumber<T>
     {
