@@ -402,17 +402,17 @@ public static partial class H3
 
     /// <summary>
     /// <see cref="CausalConvolution.ForwardFast{T}"/> into a <see cref="Scratch"/> buffer: kernels of at
-    /// least <see cref="CausalConvolution.FftThreshold"/> effective taps by the real-FFT route per sequence
-    /// (every output written), then D u added per row; shorter ones by ForwardFast itself.
+    /// least <see cref="CausalConvolution.FftThreshold"/> effective taps by the real-FFT route for all sequences
+    /// at once (<see cref="FftConvolution.CausalBatched{T}"/>: each kernel transformed once; bitwise the
+    /// per-sequence result; every output written), then D u added per row; shorter ones by ForwardFast itself.
     /// </summary>
     private static Tensor<double> ConvolveFast(Tensor<double> u, Tensor<double> k, double[] skip, int maxThreads)
     {
-        int channels = k.Dim(0), kernelLength = k.Dim(1), length = u.Dim(-1), slab = channels * length, rows = u.Length / length;
+        int channels = k.Dim(0), kernelLength = k.Dim(1), length = u.Dim(-1), rows = u.Length / length;
         if (Math.Min(kernelLength, length) < CausalConvolution.FftThreshold)
             return CausalConvolution.ForwardFast(u, k, new Tensor<double>(skip, channels), maxThreads);
         var y = Scratch(u.ShapeArray);
-        for (int s = 0; s < rows / channels; s++)
-            FftConvolution.Causal<double>(u.Data.AsSpan(s * slab, slab), k.Data, y.Data.AsSpan(s * slab, slab), channels, length, kernelLength, maxThreads);
+        FftConvolution.CausalBatched<double>(u.Data, k.Data, y.Data, rows / channels, channels, length, kernelLength, maxThreads);
         for (int r = 0; r < rows; r++)
             TensorPrimitives.MultiplyAdd(u.Data.AsSpan(r * length, length), skip[r % channels], y.Data.AsSpan(r * length, length), y.Data.AsSpan(r * length, length));
         return y;
@@ -421,7 +421,9 @@ public static partial class H3
     /// <summary>
     /// VJP of y = k * u + D u for u [S, C, L] (channel c of every sequence uses kernel k[c], Lk taps):
     /// du = correlation of dy with k plus D dy, dk = sum over sequences (in order) of the correlation of
-    /// dy with u, dD = sum over sequences and time of dy u (as <see cref="CausalConvolution.Backward"/>).
+    /// dy with u, dD = sum over sequences and time of dy u (as <see cref="CausalConvolution.Backward"/>);
+    /// the correlations by <see cref="FftConvolution.CausalBackwardBatched{T}"/> (k transformed once, dk summed
+    /// over sequences as spectra and transformed back once per channel).
     /// </summary>
     private static (Tensor<double> Du, double[] Dk, double[] Dd) ConvolutionBackwardFast(Tensor<double> u, Tensor<double> k, double[] skip,
         Tensor<double> dy, int maxThreads)
@@ -429,13 +431,9 @@ public static partial class H3
         int channels = k.Dim(0), kernelLength = k.Dim(1), length = u.Dim(-1), slab = channels * length, sequences = u.Length / slab;
         var du = Scratch(u.ShapeArray);
         var dk = new double[channels * kernelLength];
-        var dkOne = sequences > 1 ? GC.AllocateUninitializedArray<double>(dk.Length) : dk;
         var dd = new double[channels];
+        FftConvolution.CausalBackwardBatched<double>(dy.Data, u.Data, k.Data, du.Data, dk, sequences, channels, length, kernelLength, maxThreads);
         for (int s = 0; s < sequences; s++)
-        {
-            FftConvolution.CausalBackward<double>(dy.Data.AsSpan(s * slab, slab), u.Data.AsSpan(s * slab, slab), k.Data,
-                du.Data.AsSpan(s * slab, slab), s == 0 ? dk : dkOne, channels, length, kernelLength, maxThreads);
-            if (s > 0) TensorPrimitives.Add(dk, dkOne, dk);
             for (int c = 0; c < channels; c++)
             {
                 var g = dy.Data.AsSpan(s * slab + c * length, length);
@@ -444,7 +442,6 @@ public static partial class H3
                 TensorPrimitives.MultiplyAdd(g, skip[c], dur, dur);
                 dd[c] += TensorPrimitives.Dot(g, ur);
             }
-        }
         return (du, dk, dd);
     }
 }
