@@ -46,11 +46,11 @@ public static class Program
             Cnn3dTrainCpuTime.Run(args[1..]);
             return;
         }
-        // `--training-cpu-time [repeats] [modes, e.g. tape,arena,dp2]`: training steps of the attention and H3 models vs the float64 GEMM rate, CPU time (see TrainingCpuTime).
+        // `--training-cpu-time [repeats] [modes, e.g. tape,arena,dp2] [models, e.g. attention,h3,h3-128]`: training steps of the attention and H3 models vs the float64 GEMM rate, CPU time (see TrainingCpuTime).
         if (args.Length > 0 && args[0] == "--training-cpu-time")
         {
             TrainingCpuTime.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5,
-                args.Length > 2 ? args[2].Split(',') : null);
+                args.Length > 2 ? args[2].Split(',') : null, args.Length > 3 ? args[3].Split(',') : null);
             return;
         }
         // `--scan-floor`: the selective scan's compute floor (vector exp and FMA throughput) against the fast tier, CPU time (see SelectiveScanFloor).

@@ -16,7 +16,9 @@ namespace Reference.Bench;
 /// i.e. tokens/s over the bound "model FLOPs at the GEMM rate" (issue 15's target: >= 30 %).
 ///   attention  bench/models/attention-2layer.json (width 128, 2 layers, 2 heads, SwiGLU 352) on MQAR's
 ///              vocabulary 8192, L 256, batch 8;
-///   h3         bench/models/h3-2layer.json (width 32, N 64, MLP 128, tied head) on vocabulary 20, L 256, batch 8.
+///   h3         bench/models/h3-2layer.json (width 32, N 64, MLP 128, tied head) on vocabulary 20, L 256, batch 8;
+///   h3-128     the same H3 model at the attention model's width 128 (MLP 512, 4x as at width 32), same L, batch and vocabulary
+///              (`--training-cpu-time` only: issue 15 names "a 2-layer width-128 attention model and an H3 model").
 /// Model FLOPs of a step = the tape's matrix products, forward and VJP (counted exactly as 2 m n k while the
 /// step runs) + attention's causal score and value products, 3 x 2 L^2 D per layer and sequence (forward
 /// and twice that backward) + H3's own projections and FFT convolutions (<see cref="TrainingStep.H3LayerFlops"/>);
@@ -110,7 +112,10 @@ public sealed class TrainingStep
         "h3" => new(name, ModelSpec.Parse("""
             { "width": 32, "depth": 2, "block": { "mixer": { "operator": "ssm.h3", "state_size": 64 }, "channel_mixer": { "kind": "mlp", "inner": 128 } }, "tied_head": true }
             """), 20, mode),
-        _ => throw new ArgumentException($"model '{name}': expected attention or h3.", nameof(name)),
+        "h3-128" => new(name, ModelSpec.Parse("""
+            { "width": 128, "depth": 2, "block": { "mixer": { "operator": "ssm.h3", "state_size": 64 }, "channel_mixer": { "kind": "mlp", "inner": 512 } }, "tied_head": true }
+            """), 20, mode),
+        _ => throw new ArgumentException($"model '{name}': expected attention, h3 or h3-128.", nameof(name)),
     };
 
     /// <summary>One step; returns the loss.</summary>
@@ -181,9 +186,10 @@ public sealed class TrainingStep
 /// </summary>
 public static class TrainingCpuTime
 {
-    public static void Run(int repeats, string[]? modes = null)
+    public static void Run(int repeats, string[]? modes = null, string[]? models = null)
     {
         modes ??= ["tape", "arena", "dp2"];
+        models ??= ["attention", "h3", "h3-128"];
         var me = Process.GetCurrentProcess();
         const int n = 1024;
         var rng = new SplitMix64(15);
@@ -197,7 +203,7 @@ public static class TrainingCpuTime
         Console.WriteLine($"FastGemm float64 1024^3, 2 threads: {gemmFlops / gemm.Wall / 1e9:F1} GFLOP/s wall, {gemmFlops / gemm.Cpu / 1e9:F1} GFLOP/s per CPU-second; load average {LoadAverage()}; GC: server {System.Runtime.GCSettings.IsServerGC}, latency {System.Runtime.GCSettings.LatencyMode}");
         Console.WriteLine("| model | mode | tokens/step | model GFLOP/step (GEMM part) | tokens/s (wall) | cores used | sys share of CPU | GFLOP/s wall | of GEMM rate (wall) | GFLOP/CPU-s | of GEMM rate (CPU) | MB allocated/step |");
         Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var name in new[] { "attention", "h3" })
+        foreach (var name in models)
         {
             var (flops, gemmPart) = TrainingStep.Count(name);
             foreach (var mode in modes)

@@ -278,4 +278,39 @@ public class KernelsActivationsTests
         FastActivations.GeluTanh(x.Select(v => (float)v).ToArray(), approx);
         Assert.ThrowsAny<Exception>(() => Close.All(exact, approx));
     }
+
+    /// <summary>
+    /// The float64 GELU's SIMD lanes (GeluVector) at every interval boundary of Cody's erf (|z| = 0.46875, 4,
+    /// 26.543 with z = -x / sqrt 2), where the density underflows (|x| = 40), far out, at 0 and non-finite
+    /// values, against the naive scalar definition; lengths that leave a scalar tail.
+    /// </summary>
+    [Fact]
+    public void Edge_GeluFloat64Lanes_MatchNaiveAtIntervalBoundaries()
+    {
+        var points = new List<double> { 0.0, -0.0, 1e-300, -1e-300, 1e-8, 39.9, 40.0, 40.1, -37.5, -38.0, -39.9, -40.1, 1e3, -1e3, 1e300, -1e300 };
+        foreach (double z in new[] { 0.46875, 4.0, 26.543 })
+            foreach (double s in new[] { -1.0, 1.0 })
+                foreach (double d in new[] { -1e-12, 0.0, 1e-12, -1e-3, 1e-3 })
+                    points.Add(-s * (z + d) * ScalarMath.Sqrt2);
+        for (int trim = 0; trim < 3; trim++)
+        {
+            var x = points.Skip(trim).ToArray();
+            var dy = x.Select((_, i) => 1.0 + 0.25 * (i % 5)).ToArray();
+            var expected = new double[x.Length];
+            var actual = new double[x.Length];
+            NaiveActivations.Gelu(x, expected);
+            FastActivations.Gelu<double>(x, actual);
+            Close.All(expected, actual, "Gelu float64 lanes");
+            NaiveActivations.GeluBackward(x, dy, expected);
+            FastActivations.GeluBackward<double>(x, dy, actual);
+            Close.All(expected, actual, "Gelu float64 lanes backward");
+        }
+        var special = new[] { double.NaN, double.PositiveInfinity, double.NegativeInfinity, 1.0 };
+        var y = new double[special.Length];
+        FastActivations.Gelu<double>(special, y);
+        Assert.True(double.IsNaN(y[0]));
+        Assert.Equal(double.PositiveInfinity, y[1]);
+        Assert.Equal(NaiveActivations.Gelu(double.NegativeInfinity), y[2]);
+        Assert.Equal(NaiveActivations.Gelu(1.0), y[3], 1e-15);
+    }
 }

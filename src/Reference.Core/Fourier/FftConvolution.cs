@@ -29,7 +29,7 @@ namespace Reference.Core.Fourier;
 /// Deliberate simplification: one FFT size per call (no overlap-add blocking for Lk much shorter
 /// than L); the spectrum of k is recomputed per call (once per channel).
 /// </summary>
-public static class FftConvolution
+public static partial class FftConvolution
 {
     /// <summary>
     /// The definition: the direct sum in float64, for each (c, t) adding the terms j = 0, 1, ...,

@@ -10,7 +10,7 @@ namespace Reference.Core.Kernels;
 /// Relu, GeluTanh, Silu, Sigmoid and Tanh are compositions of TensorPrimitives calls over blocks of
 /// <see cref="Block"/> elements staged in stack buffers (no allocation, L1-resident); Sigmoid is
 /// TensorPrimitives.Sigmoid, 1 / (1 + exp(-x)), which saturates to 0 or 1 without overflow
-/// trouble (exp(-x) = Inf gives 0). Gelu (erf), LogSigmoid and Softplus (log1p) and Elu (expm1)
+/// trouble (exp(-x) = Inf gives 0). Gelu in float64 is Cody's erf in SIMD lanes (<see cref="GeluVector"/>). Gelu in float32, LogSigmoid and Softplus (log1p) and Elu (expm1)
 /// need functions TensorPrimitives lacks in accurate form (its LogP1/ExpM1 are log(1 + x) and
 /// exp(x) - 1, which lose all digits near 0), so they run the naive float64 scalar function per
 /// element, rounded once to T (float32 results are then correctly rounded up to one ulp), with long
@@ -27,7 +27,22 @@ public static class FastActivations
         TensorPrimitives.Max(x, T.Zero, y);
     }
 
-    public static void Gelu<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => MapScalar<T, GeluOp>(x, y);
+    /// <summary>GELU; float64 runs <see cref="GeluVector"/> (Cody's erf in SIMD lanes), float32 the scalar float64 function.</summary>
+    public static unsafe void Gelu<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) != typeof(double))
+        {
+            MapScalar<T, GeluOp>(x, y);
+            return;
+        }
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        fixed (T* px = x, py = y)
+        {
+            nint ax = (nint)px, ay = (nint)py;
+            RowParallel.For(x.Length, x.Length, (first, count) =>
+                GeluVector.Forward(new ReadOnlySpan<double>((double*)ax + first, count), new Span<double>((double*)ay + first, count)));
+        }
+    }
     public static void LogSigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => MapScalar<T, LogSigmoidOp>(x, y);
     public static void Softplus<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => MapScalar<T, SoftplusOp>(x, y);
 
@@ -119,7 +134,23 @@ public static class FastActivations
         for (; i < x.Length; i++) dx[i] = x[i] > T.Zero ? dy[i] : T.Zero;
     }
 
-    public static void GeluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T> => MapScalarBackward<T, GeluOp>(x, dy, dx);
+    /// <summary>GELU's VJP; float64 by <see cref="GeluVector"/>, float32 by the scalar float64 derivative.</summary>
+    public static unsafe void GeluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) != typeof(double))
+        {
+            MapScalarBackward<T, GeluOp>(x, dy, dx);
+            return;
+        }
+        ActivationChecks.Backward(x.Length, dy.Length, dx.Length);
+        fixed (T* px = x, pdy = dy, pdx = dx)
+        {
+            nint ax = (nint)px, ady = (nint)pdy, adx = (nint)pdx;
+            RowParallel.For(x.Length, x.Length, (first, count) =>
+                GeluVector.Backward(new ReadOnlySpan<double>((double*)ax + first, count), new ReadOnlySpan<double>((double*)ady + first, count),
+                    new Span<double>((double*)adx + first, count)));
+        }
+    }
     public static void LogSigmoidBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T> => MapScalarBackward<T, LogSigmoidOp>(x, dy, dx);
     public static void SoftplusBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T> => MapScalarBackward<T, SoftplusOp>(x, dy, dx);
 

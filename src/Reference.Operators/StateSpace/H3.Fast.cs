@@ -239,20 +239,24 @@ public static partial class H3
     /// <summary>
     /// The float64 fast-tier forward of training (the tape's fast tier): the same stages as
     /// <see cref="ForwardWithIntermediates"/> with FastGemm projections (bias first, product accumulated
-    /// onto it), both convolutions by <see cref="CausalConvolution.ForwardFast{T}"/> (the real-FFT route
-    /// from its threshold on), the S4D kernel by <see cref="S4D.KernelFast{T}"/>, TensorPrimitives for the
-    /// gate; keeps what <see cref="BackwardFast"/> needs so the backward does not run the forward again.
+    /// onto it), both convolutions by the real-FFT route of <see cref="CausalConvolution.ForwardFast{T}"/>,
+    /// the S4D kernel by <see cref="S4D.KernelFast{T}"/>, TensorPrimitives for the gate; keeps what
+    /// <see cref="BackwardFast"/> needs so the backward does not run the forward again.
+    /// No layout transposes: the projections are batched products that write q, k, v channel-major
+    /// directly (q_b [Dm, L] = Wq u_b^T + bq, one product per sequence b) and read o channel-major
+    /// (y_b [L, Dm] = o_b^T Wo^T + bo). Every buffer comes from the current <see cref="Reference.Autodiff.TensorArena"/>
+    /// (the heap outside one) and every element of it is written.
     /// </summary>
     public static H3FastIntermediates ForwardTrainingFast(H3Parameters p, Tensor<double> u, int maxThreads = 0)
     {
         var (batch, length) = CheckInput(p, u);
-        int dm = p.ModelWidth, hd = p.HeadDim, heads = p.Heads, rows = batch * length;
-        var q = TokenToChannelTensor(ProjectFast(u.Data, p.Wq, p.Bq, rows, dm, maxThreads), batch, dm, length);
-        var k = TokenToChannelTensor(ProjectFast(u.Data, p.Wk, p.Bk, rows, dm, maxThreads), batch, dm, length);
-        var v = TokenToChannelTensor(ProjectFast(u.Data, p.Wv, p.Bv, rows, dm, maxThreads), batch, dm, length);
+        int dm = p.ModelWidth, hd = p.HeadDim, heads = p.Heads;
+        var q = ProjectToChannels(u.Data, p.Wq, p.Bq, batch, length, dm, maxThreads);
+        var k = ProjectToChannels(u.Data, p.Wk, p.Bk, batch, length, dm, maxThreads);
+        var v = ProjectToChannels(u.Data, p.Wv, p.Bv, batch, length, dm, maxThreads);
         var taps = ShiftSsm.Taps(p.Shift);
-        var kbar = CausalConvolution.ForwardFast(k, taps, p.Shift.SkipTensor(), maxThreads);
-        var kv = new Tensor<double>(new double[batch * hd * hd * heads * length], batch * hd * hd, heads, length);
+        var kbar = ConvolveFast(k, taps, p.Shift.Skip, maxThreads);
+        var kv = Scratch(batch * hd * hd, heads, length);
         for (int b = 0; b < batch; b++)
             for (int d1 = 0; d1 < hd; d1++)
                 for (int d2 = 0; d2 < hd; d2++)
@@ -261,26 +265,37 @@ public static partial class H3
                             v.Data.AsSpan((b * dm + h * hd + d2) * length, length),
                             kv.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length));
         var kernel = S4D.KernelFast<double>(p.Ssm, length, p.Method, maxThreads);
-        var ys = CausalConvolution.ForwardFast(kv, kernel, p.Ssm.SkipTensor(), maxThreads);
-        var o = new Tensor<double>(new double[batch * dm * length], batch, dm, length);
+        var ys = ConvolveFast(kv, kernel, p.Ssm.D, maxThreads);
+        var o = Scratch(batch, dm, length);
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < heads; h++)
                 for (int d2 = 0; d2 < hd; d2++)
                 {
                     var oc = o.Data.AsSpan((b * dm + h * hd + d2) * length, length);
                     for (int d1 = 0; d1 < hd; d1++)
-                        TensorPrimitives.FusedMultiplyAdd(q.Data.AsSpan((b * dm + h * hd + d1) * length, length),
-                            ys.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length), oc, oc);
+                    {
+                        var qc = q.Data.AsSpan((b * dm + h * hd + d1) * length, length);
+                        var yc = ys.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length);
+                        // The first term is written (0 + q ys rounds to q ys), the rest accumulated in d1 order.
+                        if (d1 == 0) TensorPrimitives.Multiply(qc, yc, oc);
+                        else TensorPrimitives.FusedMultiplyAdd(qc, yc, oc, oc);
+                    }
                 }
-        var output = new Tensor<double>(ProjectFast(ChannelToToken(o, batch, dm, length), p.Wo, p.Bo, rows, dm, maxThreads), batch, length, dm);
+        var output = Scratch(batch, length, dm);
+        for (int r = 0; r < batch * length; r++) p.Bo.CopyTo(output.Data, r * dm);
+        FastGemm.MultiplyBatched(true, true, length, dm, dm, 1.0, o.Data, length, dm * length, p.Wo, dm, 0,
+            1.0, output.Data, dm, length * dm, batch, maxThreads);
         return new H3FastIntermediates(new H3Intermediates(q, k, v, kbar, kv, ys, o, output), kernel, taps);
     }
 
     /// <summary>
     /// Fast-tier VJP of the layer from the saved forward: the stages of <see cref="Backward"/> in the same
-    /// order, with FastGemm for the projections' products, the convolutions' gradients by the correlation
-    /// theorem (<see cref="FftConvolution.CausalBackward{T}"/>, per sequence, kernel gradients summed over
-    /// the batch in order), and the S4D kernel's parameter gradients with powers carried by multiplication.
+    /// order, with FastGemm for the projections' products (channel-major operands read in place, as in the
+    /// forward: dO_b = Wo^T dy_b^T, dWo = sum_b dy_b^T o_b^T, du_b = dq_b^T Wq + dk_b^T Wk + dv_b^T Wv,
+    /// dWq = sum_b dq_b u_b), the convolutions' gradients by the correlation theorem
+    /// (<see cref="FftConvolution.CausalBackward{T}"/>, per sequence, kernel gradients summed over the batch
+    /// in order), and the S4D kernel's parameter gradients with powers carried by multiplication.
+    /// Bias gradients are summed over (b, l) in order. Buffers as in <see cref="ForwardTrainingFast"/>.
     /// Equal to <see cref="Backward"/> up to float64 reassociation (checked by the tests).
     /// </summary>
     public static H3Gradients BackwardFast(H3Parameters p, Tensor<double> u, Tensor<double> dy, H3FastIntermediates saved, int maxThreads = 0)
@@ -288,23 +303,31 @@ public static partial class H3
         ArgumentNullException.ThrowIfNull(saved);
         var (batch, length) = CheckInput(p, u);
         Shapes.Same(dy, u.Shape, nameof(dy));
-        int dm = p.ModelWidth, hd = p.HeadDim, heads = p.Heads, rows = batch * length;
+        int dm = p.ModelWidth, hd = p.HeadDim, heads = p.Heads, rows = batch * length, slab = dm * length;
         var it = saved.Values;
 
-        var (doTok, dWo, dBo) = ProjectBackwardFast(ChannelToToken(it.O, batch, dm, length), p.Wo, dy.Data, rows, dm, maxThreads);
-        var dO = TokenToChannel(doTok, batch, dm, length);
+        var dO = Scratch(batch, dm, length).Data;
+        FastGemm.MultiplyBatched(true, true, dm, length, dm, 1.0, p.Wo, dm, 0, dy.Data, dm, length * dm,
+            0.0, dO, length, slab, batch, maxThreads);
+        var dWo = GC.AllocateUninitializedArray<double>(dm * dm);
+        for (int b = 0; b < batch; b++)
+            FastGemm.Multiply(true, true, dm, dm, length, 1.0, dy.Data.AsSpan(b * length * dm, length * dm), dm,
+                it.O.Data.AsSpan(b * slab, slab), length, b == 0 ? 0.0 : 1.0, dWo, dm, maxThreads);
+        var dBo = new double[dm];
+        for (int r = 0; r < rows; r++) TensorPrimitives.Add(dBo, dy.Data.AsSpan(r * dm, dm), dBo);
 
-        var dq = new double[it.Q.Length];
-        var dys = new Tensor<double>(new double[it.Ys.Length], it.Ys.ShapeArray);
+        var dq = Scratch(batch, dm, length);
+        var dys = Scratch(it.Ys.ShapeArray);
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < heads; h++)
                 for (int d1 = 0; d1 < hd; d1++)
                     for (int d2 = 0; d2 < hd; d2++)
                     {
                         int ys = ((((b * hd + d1) * hd + d2) * heads) + h) * length;
-                        var dqc = dq.AsSpan((b * dm + h * hd + d1) * length, length);
+                        var dqc = dq.Data.AsSpan((b * dm + h * hd + d1) * length, length);
                         var doc = dO.AsSpan((b * dm + h * hd + d2) * length, length);
-                        TensorPrimitives.FusedMultiplyAdd(doc, it.Ys.Data.AsSpan(ys, length), dqc, dqc);
+                        if (d2 == 0) TensorPrimitives.Multiply(doc, it.Ys.Data.AsSpan(ys, length), dqc);
+                        else TensorPrimitives.FusedMultiplyAdd(doc, it.Ys.Data.AsSpan(ys, length), dqc, dqc);
                         TensorPrimitives.Multiply(doc, it.Q.Data.AsSpan((b * dm + h * hd + d1) * length, length), dys.Data.AsSpan(ys, length));
                     }
 
@@ -314,8 +337,8 @@ public static partial class H3
             new double[hm], new double[hm], new double[p.Ssm.Channels], dSkip);
         S4D.KernelGradients(p.Ssm, dKernel, length, p.Method, ssmGrads, powersByMultiplication: true);
 
-        var dkbar = new double[it.KBar.Length];
-        var dv = new double[it.V.Length];
+        var dkbar = Scratch(it.KBar.ShapeArray);
+        var dv = Scratch(it.V.ShapeArray);
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < heads; h++)
                 for (int d1 = 0; d1 < hd; d1++)
@@ -323,60 +346,94 @@ public static partial class H3
                     {
                         var g = dkv.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length);
                         int kc = (b * dm + h * hd + d1) * length, vc = (b * dm + h * hd + d2) * length;
-                        TensorPrimitives.FusedMultiplyAdd(g, it.V.Data.AsSpan(vc, length), dkbar.AsSpan(kc, length), dkbar.AsSpan(kc, length));
-                        TensorPrimitives.FusedMultiplyAdd(g, it.KBar.Data.AsSpan(kc, length), dv.AsSpan(vc, length), dv.AsSpan(vc, length));
+                        // First terms written, the rest accumulated in the order of the naive backward.
+                        if (d2 == 0) TensorPrimitives.Multiply(g, it.V.Data.AsSpan(vc, length), dkbar.Data.AsSpan(kc, length));
+                        else TensorPrimitives.FusedMultiplyAdd(g, it.V.Data.AsSpan(vc, length), dkbar.Data.AsSpan(kc, length), dkbar.Data.AsSpan(kc, length));
+                        if (d1 == 0) TensorPrimitives.Multiply(g, it.KBar.Data.AsSpan(kc, length), dv.Data.AsSpan(vc, length));
+                        else TensorPrimitives.FusedMultiplyAdd(g, it.KBar.Data.AsSpan(kc, length), dv.Data.AsSpan(vc, length), dv.Data.AsSpan(vc, length));
                     }
 
-        var (dk, dTaps, dShiftSkip) = ConvolutionBackwardFast(it.K, saved.ShiftTaps, p.Shift.Skip, new Tensor<double>(dkbar, it.KBar.ShapeArray), maxThreads);
+        var (dk, dTaps, dShiftSkip) = ConvolutionBackwardFast(it.K, saved.ShiftTaps, p.Shift.Skip, dkbar, maxThreads);
         var shiftGrads = ShiftSsm.TapGradients(p.Shift, dTaps, dk, dShiftSkip);
 
-        var (duQ, dWq, dBq) = ProjectBackwardFast(u.Data, p.Wq, ChannelToToken(new Tensor<double>(dq, it.Q.ShapeArray), batch, dm, length), rows, dm, maxThreads);
-        var (duK, dWk, dBk) = ProjectBackwardFast(u.Data, p.Wk, ChannelToToken(dk, batch, dm, length), rows, dm, maxThreads);
-        var (duV, dWv, dBv) = ProjectBackwardFast(u.Data, p.Wv, ChannelToToken(new Tensor<double>(dv, it.V.ShapeArray), batch, dm, length), rows, dm, maxThreads);
-        TensorPrimitives.Add(duQ, duK, duQ);
-        TensorPrimitives.Add(duQ, duV, duQ);
-        return new H3Gradients(new Tensor<double>(duQ, u.ShapeArray), dWq, dBq, dWk, dBk, dWv, dBv, shiftGrads, ssmGrads, dWo, dBo);
+        // du_b = dq_b^T Wq, then + dk_b^T Wk, then + dv_b^T Wv (each product added onto the sum so far).
+        var du = Scratch(u.ShapeArray);
+        FastGemm.MultiplyBatched(true, false, length, dm, dm, 1.0, dq.Data, length, slab, p.Wq, dm, 0, 0.0, du.Data, dm, length * dm, batch, maxThreads);
+        FastGemm.MultiplyBatched(true, false, length, dm, dm, 1.0, dk.Data, length, slab, p.Wk, dm, 0, 1.0, du.Data, dm, length * dm, batch, maxThreads);
+        FastGemm.MultiplyBatched(true, false, length, dm, dm, 1.0, dv.Data, length, slab, p.Wv, dm, 0, 1.0, du.Data, dm, length * dm, batch, maxThreads);
+        var (dWq, dBq) = ProjectWeightGradients(u.Data, dq.Data, batch, length, dm, maxThreads);
+        var (dWk, dBk) = ProjectWeightGradients(u.Data, dk.Data, batch, length, dm, maxThreads);
+        var (dWv, dBv) = ProjectWeightGradients(u.Data, dv.Data, batch, length, dm, maxThreads);
+        return new H3Gradients(du, dWq, dBq, dWk, dBk, dWv, dBv, shiftGrads, ssmGrads, dWo, dBo);
     }
 
-    /// <summary>x [rows, Dm] W^T + b, W [out, in]: b written first, the product accumulated onto it (FastGemm, beta 1).</summary>
-    private static double[] ProjectFast(double[] x, double[] w, double[] bias, int rows, int dm, int maxThreads)
+    /// <summary>A buffer every element of which the caller writes: from the current TensorArena, else the heap.</summary>
+    private static Tensor<double> Scratch(params int[] shape) => Reference.Autodiff.TensorArena.Uninitialized(shape);
+
+    /// <summary>
+    /// Channel-major projection y [B, Dm, L], y_b = W u_b^T + b (u [B, L, Dm] token-major, W [out, in]):
+    /// each row y_b[j, :] starts as b[j], the product is accumulated onto it (FastGemm, beta 1).
+    /// </summary>
+    private static Tensor<double> ProjectToChannels(double[] u, double[] w, double[] bias, int batch, int length, int dm, int maxThreads)
     {
-        var y = GC.AllocateUninitializedArray<double>(rows * dm);
-        for (int r = 0; r < rows; r++) bias.CopyTo(y, r * dm);
-        FastGemm.Multiply(false, true, rows, dm, dm, 1.0, x, dm, w, dm, 1.0, y, dm, maxThreads);
+        var y = Scratch(batch, dm, length);
+        for (int r = 0; r < batch * dm; r++) y.Data.AsSpan(r * length, length).Fill(bias[r % dm]);
+        FastGemm.MultiplyBatched(false, true, dm, length, dm, 1.0, w, dm, 0, u, dm, length * dm, 1.0, y.Data, length, dm * length, batch, maxThreads);
         return y;
     }
 
-    /// <summary>For y = x W^T + b: dx = dy W, dW = dy^T x (FastGemm), db = sum over rows of dy (rows in order).</summary>
-    private static (double[] Dx, double[] Dw, double[] Db) ProjectBackwardFast(double[] x, double[] w, double[] dy, int rows, int dm, int maxThreads)
+    /// <summary>For y_b = W u_b^T + b (channel-major dy [B, Dm, L]): dW = sum_b dy_b u_b (in b order), db[j] = sum over (b, l) in order of dy.</summary>
+    private static (double[] Dw, double[] Db) ProjectWeightGradients(double[] u, double[] dy, int batch, int length, int dm, int maxThreads)
     {
-        var dx = GC.AllocateUninitializedArray<double>(rows * dm);
         var dw = GC.AllocateUninitializedArray<double>(dm * dm);
+        for (int b = 0; b < batch; b++)
+            FastGemm.Multiply(false, false, dm, dm, length, 1.0, dy.AsSpan(b * dm * length, dm * length), length,
+                u.AsSpan(b * length * dm, length * dm), dm, b == 0 ? 0.0 : 1.0, dw, dm, maxThreads);
         var db = new double[dm];
-        FastGemm.Multiply(false, false, rows, dm, dm, 1.0, dy, dm, w, dm, 0.0, dx, dm, maxThreads);
-        FastGemm.Multiply(true, false, dm, dm, rows, 1.0, dy, dm, x, dm, 0.0, dw, dm, maxThreads);
-        for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, dy.AsSpan(r * dm, dm), db);
-        return (dx, dw, db);
+        for (int b = 0; b < batch; b++)
+            for (int j = 0; j < dm; j++)
+            {
+                double acc = db[j];
+                foreach (double g in dy.AsSpan((b * dm + j) * length, length)) acc += g;
+                db[j] = acc;
+            }
+        return (dw, db);
+    }
+
+    /// <summary>
+    /// <see cref="CausalConvolution.ForwardFast{T}"/> into a <see cref="Scratch"/> buffer: kernels of at
+    /// least <see cref="CausalConvolution.FftThreshold"/> effective taps by the real-FFT route for all sequences
+    /// at once (<see cref="FftConvolution.CausalBatched{T}"/>: each kernel transformed once; bitwise the
+    /// per-sequence result; every output written), then D u added per row; shorter ones by ForwardFast itself.
+    /// </summary>
+    private static Tensor<double> ConvolveFast(Tensor<double> u, Tensor<double> k, double[] skip, int maxThreads)
+    {
+        int channels = k.Dim(0), kernelLength = k.Dim(1), length = u.Dim(-1), rows = u.Length / length;
+        if (Math.Min(kernelLength, length) < CausalConvolution.FftThreshold)
+            return CausalConvolution.ForwardFast(u, k, new Tensor<double>(skip, channels), maxThreads);
+        var y = Scratch(u.ShapeArray);
+        FftConvolution.CausalBatched<double>(u.Data, k.Data, y.Data, rows / channels, channels, length, kernelLength, maxThreads);
+        for (int r = 0; r < rows; r++)
+            TensorPrimitives.MultiplyAdd(u.Data.AsSpan(r * length, length), skip[r % channels], y.Data.AsSpan(r * length, length), y.Data.AsSpan(r * length, length));
+        return y;
     }
 
     /// <summary>
     /// VJP of y = k * u + D u for u [S, C, L] (channel c of every sequence uses kernel k[c], Lk taps):
     /// du = correlation of dy with k plus D dy, dk = sum over sequences (in order) of the correlation of
-    /// dy with u, dD = sum over sequences and time of dy u (as <see cref="CausalConvolution.Backward"/>).
+    /// dy with u, dD = sum over sequences and time of dy u (as <see cref="CausalConvolution.Backward"/>);
+    /// the correlations by <see cref="FftConvolution.CausalBackwardBatched{T}"/> (k transformed once, dk summed
+    /// over sequences as spectra and transformed back once per channel).
     /// </summary>
     private static (Tensor<double> Du, double[] Dk, double[] Dd) ConvolutionBackwardFast(Tensor<double> u, Tensor<double> k, double[] skip,
         Tensor<double> dy, int maxThreads)
     {
         int channels = k.Dim(0), kernelLength = k.Dim(1), length = u.Dim(-1), slab = channels * length, sequences = u.Length / slab;
-        var du = new Tensor<double>(GC.AllocateUninitializedArray<double>(u.Length), u.ShapeArray);
+        var du = Scratch(u.ShapeArray);
         var dk = new double[channels * kernelLength];
-        var dkOne = sequences > 1 ? GC.AllocateUninitializedArray<double>(dk.Length) : dk;
         var dd = new double[channels];
+        FftConvolution.CausalBackwardBatched<double>(dy.Data, u.Data, k.Data, du.Data, dk, sequences, channels, length, kernelLength, maxThreads);
         for (int s = 0; s < sequences; s++)
-        {
-            FftConvolution.CausalBackward<double>(dy.Data.AsSpan(s * slab, slab), u.Data.AsSpan(s * slab, slab), k.Data,
-                du.Data.AsSpan(s * slab, slab), s == 0 ? dk : dkOne, channels, length, kernelLength, maxThreads);
-            if (s > 0) TensorPrimitives.Add(dk, dkOne, dk);
             for (int c = 0; c < channels; c++)
             {
                 var g = dy.Data.AsSpan(s * slab + c * length, length);
@@ -385,7 +442,6 @@ public static partial class H3
                 TensorPrimitives.MultiplyAdd(g, skip[c], dur, dur);
                 dd[c] += TensorPrimitives.Dot(g, ur);
             }
-        }
         return (du, dk, dd);
     }
 }

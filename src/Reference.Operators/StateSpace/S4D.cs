@@ -365,10 +365,23 @@ public static partial class S4D
     /// </summary>
     internal static void KernelGradients(S4DParameters p, double[] dKernel, int length, Discretization method, S4DGradients g, bool powersByMultiplication)
     {
+        int modes = p.Modes;
+        var sums = powersByMultiplication ? new double[4 * modes] : null;
+        var powers = powersByMultiplication ? new double[2 * modes] : null;
         for (int h = 0; h < p.Channels; h++)
         {
             var dk = dKernel.AsSpan(h * length, length);
             double delta = p.Delta(h), dDelta = 0.0;
+            if (powersByMultiplication)
+            {
+                for (int n = 0; n < modes; n++)
+                {
+                    var abar = Discretize(p, h, n, method).Abar;
+                    powers![n] = abar.Real;
+                    powers[modes + n] = abar.Imaginary;
+                }
+                PowerSums(dk, powers!, sums!, modes);
+            }
             for (int n = 0; n < p.Modes; n++)
             {
                 int i = h * p.Modes + n;
@@ -379,21 +392,8 @@ public static partial class S4D
                 Complex s0 = Complex.Zero, s1 = Complex.Zero;
                 if (powersByMultiplication)
                 {
-                    // s0 = sum_l dk[l] Z^l, s1 = sum_l dk[l] l Z^(l-1), Z^l carried from lag to lag (re, im by hand: no Complex temporaries).
-                    double zr = abar.Real, zi = abar.Imaginary, pr = 1.0, pi = 0.0, s0r = 0.0, s0i = 0.0, s1r = 0.0, s1i = 0.0;
-                    for (int l = 0; l < length; l++)
-                    {
-                        s0r += dk[l] * pr;
-                        s0i += dk[l] * pi;
-                        if (l + 1 < length)
-                        {
-                            s1r += dk[l + 1] * (l + 1) * pr;
-                            s1i += dk[l + 1] * (l + 1) * pi;
-                        }
-                        (pr, pi) = (pr * zr - pi * zi, pr * zi + pi * zr);
-                    }
-                    s0 = new Complex(s0r, s0i);
-                    s1 = new Complex(s1r, s1i);
+                    s0 = new Complex(sums![n], sums[modes + n]);
+                    s1 = new Complex(sums[2 * modes + n], sums[3 * modes + n]);
                 }
                 else
                     for (int l = 0; l < length; l++)
@@ -433,6 +433,58 @@ public static partial class S4D
                 g.ImagA[i] = -gA.Imaginary;
             }
             g.LogDelta[h] = dDelta * delta;
+        }
+    }
+
+    /// <summary>
+    /// For every mode n of one channel at once: s0 = sum_l dk[l] Z^l and s1 = sum_l dk[l] l Z^(l-1), Z = Abar_n
+    /// (zPowers = [Re Z | Im Z] [2, M]), Z^l carried from lag to lag by one complex multiplication; written to
+    /// sums = [Re s0 | Im s0 | Re s1 | Im s1] [4, M]. Modes are independent chains, so they run in SIMD
+    /// lanes (Vector&lt;double&gt;) with exactly the scalar operations in the scalar order per lane (no fused
+    /// multiply-adds): the results are bitwise those of the per-mode scalar loop, which the remainder runs.
+    /// </summary>
+    private static void PowerSums(ReadOnlySpan<double> dk, double[] zPowers, double[] sums, int modes)
+    {
+        int length = dk.Length, w = Vector<double>.Count, n = 0;
+        for (; n + w <= modes; n += w)
+        {
+            var zr = new Vector<double>(zPowers, n);
+            var zi = new Vector<double>(zPowers, modes + n);
+            Vector<double> pr = Vector<double>.One, pi = Vector<double>.Zero, s0r = Vector<double>.Zero, s0i = Vector<double>.Zero,
+                s1r = Vector<double>.Zero, s1i = Vector<double>.Zero;
+            for (int l = 0; l < length; l++)
+            {
+                var d = new Vector<double>(dk[l]);
+                s0r += d * pr;
+                s0i += d * pi;
+                if (l + 1 < length)
+                {
+                    var dl = new Vector<double>(dk[l + 1] * (l + 1));
+                    s1r += dl * pr;
+                    s1i += dl * pi;
+                }
+                (pr, pi) = (pr * zr - pi * zi, pr * zi + pi * zr);
+            }
+            s0r.CopyTo(sums, n);
+            s0i.CopyTo(sums, modes + n);
+            s1r.CopyTo(sums, 2 * modes + n);
+            s1i.CopyTo(sums, 3 * modes + n);
+        }
+        for (; n < modes; n++)
+        {
+            double zr = zPowers[n], zi = zPowers[modes + n], pr = 1.0, pi = 0.0, s0r = 0.0, s0i = 0.0, s1r = 0.0, s1i = 0.0;
+            for (int l = 0; l < length; l++)
+            {
+                s0r += dk[l] * pr;
+                s0i += dk[l] * pi;
+                if (l + 1 < length)
+                {
+                    s1r += dk[l + 1] * (l + 1) * pr;
+                    s1i += dk[l + 1] * (l + 1) * pi;
+                }
+                (pr, pi) = (pr * zr - pi * zi, pr * zi + pi * zr);
+            }
+            (sums[n], sums[modes + n], sums[2 * modes + n], sums[3 * modes + n]) = (s0r, s0i, s1r, s1i);
         }
     }
 
