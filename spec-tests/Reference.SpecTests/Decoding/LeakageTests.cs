@@ -28,4 +28,35 @@ public class LeakageTests
             Assert.Equal(test.Order(), s.Test);
         }
     }
+
+    private static string PretrainConfig(int seed, int? skip) =>
+        "{\"data\": {\"preset\": \"small\", \"subjects\": 6, \"seed\": 5, \"maps\": false}, \"test_subjects\": 2, \"train_subjects\": [2], " +
+        "\"decoders\": [{\"name\": \"p\", \"kind\": \"sequence\", \"width\": 8, \"depth\": 1, \"architecture\": \"gpt2\", \"heads\": 2, " +
+        "\"pretrain\": {\"framework\": \"csm\", \"steps\": 1, " + (skip is null ? "" : $"\"skip_subjects\": {skip}, ") +
+        $"\"data\": {{\"preset\": \"small\", \"subjects\": 10, \"seed\": {seed}, \"maps\": false}}}}}}]}}";
+
+    /// <summary>
+    /// Pre-training data with the decoding data's seed holds the decoding subjects first (subjects are
+    /// drawn in order from the seed), so it is refused unless skip_subjects passes all of them; another
+    /// seed needs no skip.
+    /// </summary>
+    [Theory]
+    [InlineData(5, null, "data.seed")]
+    [InlineData(5, 5, "data.seed")]
+    [InlineData(5, 10, "skip_subjects")]
+    [InlineData(5, -1, "skip_subjects")]
+    public void PretrainingOnTheDecodingSubjects_IsRefused(int seed, int? skip, string field)
+    {
+        var e = Assert.Throws<ArgumentException>(() => DecodeConfig.Parse(PretrainConfig(seed, skip)));
+        Assert.Contains(field, e.Message);
+    }
+
+    [Theory]
+    [InlineData(5, 6)]
+    [InlineData(7, null)]
+    public void PretrainingOnOtherSubjects_IsAccepted(int seed, int? skip)
+    {
+        var config = DecodeConfig.Parse(PretrainConfig(seed, skip));
+        Assert.Equal(skip ?? 0, config.Decoders.Single(d => d.Name == "p").PretrainSkipSubjects);
+    }
 }

@@ -1,4 +1,5 @@
 using Reference.Decoding;
+using Reference.Models;
 using Reference.Neuro.Simulation;
 
 namespace Reference.SpecTests.Decoding;
@@ -58,5 +59,46 @@ public class ParcelDecoderTests
         double mean = 0;
         for (ulong s = 1; s <= permutations; s++) mean += TestAccuracy(new LogisticDecoder("lr", LinearFeatures.Parcels), Set.WithPermutedLabels(s)) / permutations;
         Assert.InRange(mean, 1.0 / 3 - 0.12, 3.0 / 7 + 0.05);
+    }
+
+    /// <summary>
+    /// The sequence decoders train a fixed 30 epochs here (no validation subjects): with early stopping
+    /// on the validation loss (one or two subjects, 7-14 trials) GPT-2 and BERT kept epoch 0 and
+    /// predicted one class (test accuracy exactly the majority rate, 0.429), because their validation
+    /// cross-entropy rises from the first epochs (overconfidence on a hard validation subject, which a
+    /// trained GPT-2 classifies at 0.29-0.57) while the test accuracy climbs to 0.64-0.71.
+    /// </summary>
+    private static readonly SubjectSplit SequenceSplit = new([0, 1, 2, 3, 4, 5, 6], [], [8, 9, 10, 11, 12, 13, 14, 15]);
+
+    private static double SequenceAccuracy(Decoder decoder, DecodingSet data) =>
+        Decoder.Score(decoder.Fit(data, SequenceSplit, 1), data, data.SamplesOf(SequenceSplit.Test)).Accuracy;
+
+    /// <summary>The parcel-sequence decoders of docs/decoding/sequence.json (width 32, depth 1, 30 epochs) on this data.</summary>
+    private static SequenceDecoder Sequence(string architecture) => new(architecture,
+        ModelSpec.Parse("""{"width": 32, "depth": 1, "block": {"mixer": {"operator": "attention.softmax", "heads": 4}, "channel_mixer": "mlp"}}"""),
+        new NeuralSettings(Epochs: 30), "none", architecture, 4);
+
+    /// <summary>
+    /// GPT-2, BERT and LSTM sequence decoders learn the conditions from the parcel windows: at least
+    /// chance + 0.15 on the 56 test trials (the sd of a chance accuracy is ~0.066), where the parcel
+    /// logistic regression, at the ceiling of these features, reaches >= 0.7.
+    /// </summary>
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("bert")]
+    [InlineData("lstm")]
+    public void SequenceDecoders_AboveChance_AtCnr5(string architecture)
+    {
+        double accuracy = SequenceAccuracy(Sequence(architecture), Set);
+        double chance = Decoder.Chance(Set, Set.SamplesOf(SequenceSplit.Test));
+        Assert.True(accuracy >= chance + 0.15, $"{architecture}: accuracy {accuracy:F3} (chance {chance:F3}); expected >= chance + 0.15 at CNR 5.");
+    }
+
+    [Fact]
+    public void Gpt2Decoder_AtChance_OnPermutedLabels()
+    {
+        double mean = 0;
+        for (ulong s = 1; s <= 2; s++) mean += SequenceAccuracy(Sequence("gpt2"), Set.WithPermutedLabels(s)) / 2;
+        Assert.InRange(mean, 1.0 / 3 - 0.12, 3.0 / 7 + 0.1);
     }
 }

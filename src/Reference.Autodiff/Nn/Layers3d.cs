@@ -66,7 +66,16 @@ public sealed class BatchNorm : Layer
     }
 
     public double Eps { get; }
-    public double Momentum { get; }
+    /// <summary>
+    /// Weight of the batch statistics in the running update. Settable so that a trainer can set it to 1
+    /// for one pass over a whole training set (the running statistics then become that set's
+    /// statistics, as NeuralTraining's recalibration does).
+    /// </summary>
+    public double Momentum
+    {
+        get;
+        set => field = value is >= 0 and <= 1 ? value : throw new ArgumentOutOfRangeException(nameof(Momentum), $"momentum = {value} must be in [0, 1].");
+    }
     public Variable? Weight { get; }
     public Variable? Bias { get; }
     public double[] RunningMean { get; }

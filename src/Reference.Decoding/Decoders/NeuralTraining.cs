@@ -4,6 +4,12 @@
 // the parameters of the best epoch are restored), a fixed number of epochs without validation
 // subjects. Everything random (order, dropout) comes from SplitMix64 streams derived from the seed
 // and the step, so a run is a function of (data, split, seed).
+// BatchNorm: after every epoch the running statistics are recomputed on the training samples with the
+// current parameters (RecalibrateBatchNorms, "precise BN"), so the evaluated network (eval mode) is the
+// trained one. The exponential running average alone lags here: with 2-10 steps per epoch and Keras'
+// momentum (m = 0.01, DeepLight) it stays near its initialization (mean 0, variance 1) for hundreds of
+// steps, and the eval-mode DeepLight put out near-constant logits (chance) while the training-mode
+// loss had already fallen to ~0.1 (docs/decoding.md).
 using Reference.Autodiff;
 using Reference.Autodiff.Nn;
 using Reference.Autodiff.Optim;
@@ -56,9 +62,10 @@ public static class NeuralTraining
             var rng = new SplitMix64(seed * 0x9E3779B97F4A7C15UL + (ulong)epoch + 1);
             for (int i = order.Length - 1; i > 0; i--) { int j = rng.NextInt(i + 1); (order[i], order[j]) = (order[j], order[i]); }
             model.Train();
-            for (int start = 0; start < order.Length; start += settings.Batch)
+            for (int start = 0, end; start < order.Length; start = end)
             {
-                var batch = order.AsSpan(start, Math.Min(settings.Batch, order.Length - start)).ToArray();
+                end = BatchEnd(start, order.Length, settings.Batch);
+                var batch = order.AsSpan(start, end - start).ToArray();
                 optimizer.ZeroGrad();
                 using (arena.Use())
                 {
@@ -69,6 +76,7 @@ public static class NeuralTraining
                 GradClip.ClipGradNorm(trainable, 1.0);
                 optimizer.Step();
             }
+            RecalibrateBatchNorms(model, logits, train);
             if (validation.Length == 0) continue;
             model.Eval();
             double loss2 = Loss(logits, data, validation);
@@ -91,6 +99,57 @@ public static class NeuralTraining
             }
         model.Eval();
         return epochs;
+    }
+
+    /// <summary>
+    /// End of the minibatch that starts at <paramref name="start"/>: start + batch, or the end of the
+    /// epoch, and a last batch of one sample is joined to the one before it (BatchNorm in training mode
+    /// needs two values per channel, and DeepLight's last layers are 1 x 1 x 1: 49 trials in batches of 8
+    /// threw on the 49th).
+    /// </summary>
+    public static int BatchEnd(int start, int count, int batch)
+    {
+        int end = Math.Min(start + batch, count);
+        return count - end == 1 ? count : end;
+    }
+
+    /// <summary>Most training samples one recalibration pass takes (a seeded subset beyond it), which bounds its memory.</summary>
+    public const int RecalibrationSamples = 512;
+
+    /// <summary>
+    /// Sets every BatchNorm's running statistics to the statistics of its input over the samples (one
+    /// forward pass of all of them as one batch, BatchNorms in training mode with momentum 1, dropout
+    /// off as in evaluation; the variance unbiased as in the running update). Each layer's input then
+    /// comes from the layers below normalized by the same samples' statistics, which is what the
+    /// population statistics of the trained network are. No-op without BatchNorm; leaves the model in eval mode.
+    /// </summary>
+    public static void RecalibrateBatchNorms(Module model, LogitsFunction logits, int[] samples)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(logits);
+        ArgumentNullException.ThrowIfNull(samples);
+        var norms = BatchNorms(model).ToArray();
+        model.Eval();
+        if (norms.Length == 0 || samples.Length < 2) return;
+        if (samples.Length > RecalibrationSamples)
+        {
+            var pick = (int[])samples.Clone();
+            var rng = new SplitMix64(0x5EED);
+            for (int i = 0; i < RecalibrationSamples; i++) { int j = i + rng.NextInt(pick.Length - i); (pick[i], pick[j]) = (pick[j], pick[i]); }
+            samples = pick[..RecalibrationSamples];
+        }
+        var momenta = norms.Select(n => n.Momentum).ToArray();
+        try
+        {
+            foreach (var n in norms) { n.Momentum = 1; n.Train(); }
+            using var _ = Tape.NoGrad();
+            using var fast = Tape.UseFastKernels();
+            logits(samples, null);
+        }
+        finally
+        {
+            for (int i = 0; i < norms.Length; i++) { norms[i].Momentum = momenta[i]; norms[i].Eval(); }
+        }
     }
 
     /// <summary>Every BatchNorm of a module tree (their running statistics are state besides the parameters).</summary>

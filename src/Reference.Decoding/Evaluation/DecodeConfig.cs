@@ -11,8 +11,13 @@ using Reference.Neuro.Simulation;
 namespace Reference.Decoding;
 
 /// <summary>One decoder entry of the configuration.</summary>
+/// <remarks>
+/// PretrainSkipSubjects: the pre-training uses the runs of its data's subjects from this index on. With
+/// the decoding data's seed and at least its subject count, pre-training sees the same spatial layout
+/// (the simulator draws the atlas and networks from the seed) but none of the decoding subjects.
+/// </remarks>
 public sealed record DecoderConfig(string Name, string Kind, JsonObject Raw, Decoder Decoder, PretrainSettings? Pretrain, SimulationOptions? PretrainData,
-    string? CompareTo, ulong PretrainSeed);
+    string? CompareTo, ulong PretrainSeed, int PretrainSkipSubjects = 0);
 
 public sealed class DecodeConfig
 {
@@ -21,7 +26,7 @@ public sealed class DecodeConfig
     private static readonly string[] TopFields = ["data", "test_subjects", "validation_subjects", "train_subjects", "seeds", "split_seed", "permute_labels", "lambdas", "decoders"];
     private static readonly string[] DataFields = ["preset", "seed", "subjects", "cnr", "scans", "tr", "dims", "parcels", "networks", "conditions", "design", "spontaneous", "window", "lag", "maps"];
     private static readonly string[] NeuralFields = ["epochs", "batch", "lr", "weight_decay", "patience", "dropout"];
-    private static readonly string[] PretrainFields = ["framework", "data", "steps", "batch", "lr", "weight_decay", "dropout", "sequence_mask", "network_mask", "checkpoint_every", "seed"];
+    private static readonly string[] PretrainFields = ["framework", "data", "steps", "batch", "lr", "weight_decay", "dropout", "sequence_mask", "network_mask", "checkpoint_every", "seed", "skip_subjects"];
 
     public required SimulationOptions Data { get; init; }
     public required SampleOptions Sampling { get; init; }
@@ -180,6 +185,7 @@ public sealed class DecodeConfig
         PretrainSettings? pretrain = null;
         SimulationOptions? source = null;
         ulong pretrainSeed = 0;
+        int skip = 0;
         if (d["pretrain"] is JsonObject p)
         {
             string pat = at + ".pretrain";
@@ -194,15 +200,18 @@ public sealed class DecodeConfig
             catch (ArgumentException e) { throw Field($"{pat}.{e.ParamName}", e.Message.Split(" (Parameter")[0]); }
             var sourceObject = p["data"] as JsonObject ?? throw Field(pat + ".data", "is required: the simulated data set to pre-train on (an object like 'data')");
             (source, _) = ParseData(sourceObject, pat + ".data", data);
-            // Subjects are drawn from the data seed: the same seed would put the decoding data's
-            // (test) subjects into pre-training.
-            if (source.Seed == data.Seed) throw Field(pat + ".data.seed", $"= {source.Seed} equals the decoding data's seed: the same subjects would be pre-trained on; expected another seed");
+            skip = Int(p, "skip_subjects", pat + ".skip_subjects") ?? 0;
+            if (skip < 0 || skip >= source.Subjects) throw Field(pat + ".skip_subjects", $"= {skip}; expected 0 to {source.Subjects - 1} (the pre-training data has {source.Subjects} subjects)");
+            // Subjects are drawn in order from the data seed: the same seed puts the decoding data's
+            // (test) subjects into pre-training unless at least that many subjects are skipped.
+            if (source.Seed == data.Seed && skip < data.Subjects)
+                throw Field(pat + ".data.seed", $"= {source.Seed} equals the decoding data's seed: its first {data.Subjects} subjects are the decoding subjects; expected another seed or skip_subjects >= {data.Subjects}");
             if (source.Parcels != data.Parcels) throw Field(pat + ".data.parcels", $"= {source.Parcels}; the decoding data has {data.Parcels} parcels (the embedder needs the same)");
             pretrainSeed = (ulong)(Long(p, "seed", pat + ".seed") ?? 7);
         }
         else if (d.ContainsKey("pretrain")) throw Field(at + ".pretrain", "must be an object");
         string? compare = Str(d, "compare_to", at + ".compare_to");
-        return new DecoderConfig(name, kind, d, decoder, pretrain, source, compare, pretrainSeed);
+        return new DecoderConfig(name, kind, d, decoder, pretrain, source, compare, pretrainSeed, skip);
     }
 
     private static JsonNode ResolvedDecoder(DecoderConfig c)
@@ -232,6 +241,7 @@ public sealed class DecodeConfig
                     po["checkpoint_every"] = p.CheckpointEvery;
                     po["seed"] = c.PretrainSeed;
                     po["data"] = DataJson(c.PretrainData!, null);
+                    if (c.PretrainSkipSubjects > 0) po["skip_subjects"] = c.PretrainSkipSubjects;
                     o["pretrain"] = po;
                 }
                 if (c.CompareTo is not null) o["compare_to"] = c.CompareTo;

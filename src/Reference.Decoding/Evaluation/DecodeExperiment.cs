@@ -110,11 +110,12 @@ public sealed class DecodeExperiment
         foreach (var d in Config.Decoders)
             if (d.Pretrain is { } settings && d.Decoder is SequenceDecoder sequence)
             {
-                Progress?.Invoke($"pre-training {d.Name}: {settings.Framework}, {settings.Steps} steps on {d.PretrainData!.Subjects} subjects (seed {d.PretrainData.Seed})");
+                Progress?.Invoke($"pre-training {d.Name}: {settings.Framework}, {settings.Steps} steps on {d.PretrainData!.Subjects - d.PretrainSkipSubjects} subjects (seed {d.PretrainData.Seed}{(d.PretrainSkipSubjects > 0 ? $", from subject {d.PretrainSkipSubjects}" : "")})");
                 var source = DecodingSet.Build(d.PretrainData!, Config.Sampling with { Maps = false });
+                var runs = source.Runs.Skip(d.PretrainSkipSubjects).ToArray();
                 var model = sequence.CreateModel(data, d.PretrainSeed);
                 int every = Math.Max(1, settings.Steps / 10);
-                Pretraining.Run(model, source.Runs, source.Scans, source.Tr, settings, d.PretrainSeed, Path.Combine(OutDirectory, $"pretrain-{d.Name}.safetensors"),
+                Pretraining.Run(model, runs, source.Scans, source.Tr, settings, d.PretrainSeed, Path.Combine(OutDirectory, $"pretrain-{d.Name}.safetensors"),
                     (step, loss) => { if (step % every == 0) Progress?.Invoke(string.Create(CultureInfo.InvariantCulture, $"  {d.Name} step {step}/{settings.Steps} loss {loss:F4}")); });
                 sequence.Pretrained = model.Snapshot();
             }
