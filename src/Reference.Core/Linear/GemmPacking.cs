@@ -48,12 +48,20 @@ internal static unsafe class GemmPacking
                 }
                 else
                 {
-                    for (int p = 0; p < kc; p++)
+                    // One stored row at a time: contiguous reads, stores with stride mr inside the panel
+                    // (a few KB, in L1); rows past the edge are zero.
+                    for (int r = 0; r < mr; r++)
                     {
-                        T* d = panel + (nint)p * mr;
-                        int r = 0;
-                        for (; r < rows; r++) d[r] = src[r * lda + p];
-                        for (; r < mr; r++) d[r] = default;
+                        T* d = panel + r;
+                        if (r < rows)
+                        {
+                            T* s = src + r * lda;
+                            for (int p = 0; p < kc; p++) d[(nint)p * mr] = s[p];
+                        }
+                        else
+                        {
+                            for (int p = 0; p < kc; p++) d[(nint)p * mr] = default;
+                        }
                     }
                 }
             }
@@ -80,6 +88,16 @@ internal static unsafe class GemmPacking
                         T* d = panel + (nint)p * nr;
                         Vector256.Store(Vector256.Load(src), d);
                         Vector256.Store(Vector256.Load(src + w), d + w);
+                    }
+                }
+                else if (cols == nr && nr == 2 * Vector512<T>.Count)
+                {
+                    int w = Vector512<T>.Count;
+                    for (int p = 0; p < kc; p++, src += ldb)
+                    {
+                        T* d = panel + (nint)p * nr;
+                        Vector512.Store(Vector512.Load(src), d);
+                        Vector512.Store(Vector512.Load(src + w), d + w);
                     }
                 }
                 else

@@ -27,7 +27,7 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
     private const int SuperBlocks = 16;
 
     private readonly GemmProblem<T> p;
-    private readonly bool vector;
+    private readonly GemmKernel kernel;
     private readonly int mcMax, kcMax, ncMax, maMax, mr, nr;
     private readonly int stepsJ, stepsP, stepsI, colChunk, packChunkB;
     private readonly int[] taskStart;   // global index of each step's first task; [steps] = total
@@ -36,13 +36,11 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
     private readonly SharedPanels<T> panels;
     private int next, completed;
 
-    private GemmSchedule(in GemmProblem<T> problem, int workers, bool vector)
+    private GemmSchedule(in GemmProblem<T> problem, int workers, GemmKernel kernel)
     {
         p = problem;
-        this.vector = vector;
-        mr = GemmMicroKernel.MR;
-        nr = GemmMicroKernel.NR<T>();
-        (mcMax, kcMax, ncMax) = GemmMicroKernel.Blocking<T>();
+        this.kernel = kernel;
+        (mr, nr, mcMax, kcMax, ncMax) = GemmMicroKernel.Blocking<T>(kernel);
         maMax = mcMax * SuperBlocks;
         stepsJ = (p.N + ncMax - 1) / ncMax;
         stepsP = (p.K + kcMax - 1) / kcMax;
@@ -67,9 +65,9 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
     }
 
     /// <summary>Runs the product on the calling thread plus up to workers - 1 thread-pool threads.</summary>
-    public static void Run(in GemmProblem<T> problem, int workers, bool vector)
+    public static void Run(in GemmProblem<T> problem, int workers, GemmKernel kernel)
     {
-        var schedule = new GemmSchedule<T>(problem, workers, vector);
+        var schedule = new GemmSchedule<T>(problem, workers, kernel);
         for (int w = 1; w < workers; w++) ThreadPool.UnsafeQueueUserWorkItem(schedule, preferLocal: false);
         schedule.Work();
         int total = schedule.taskStart[^1];
@@ -124,8 +122,8 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                     for (int q = j0 / packChunkB; q * packChunkB < jEnd; q++) WaitFor(ref packed[first + packsA + q], 1);
                 }
                 T beta = pc == 0 ? p.Beta : T.One;
-                FastGemm.MacroKernel(Math.Min(mcMax, ma - i0), Math.Min(colChunk, nc - j0), kc, p.Alpha, beta,
-                    panels.A + (nint)i0 * kc, panels.B + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc, vector);
+                FastGemm.MacroKernel(kernel, Math.Min(mcMax, ma - i0), Math.Min(colChunk, nc - j0), kc, p.Alpha, beta,
+                    panels.A + (nint)i0 * kc, panels.B + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc);
                 Interlocked.Increment(ref tilesDone[step]);
             }
             Interlocked.Increment(ref completed);
