@@ -52,12 +52,20 @@ public static class CpuTimeRates
                 items.Add(GemmItem<float>(size, threads, kernel));
                 items.Add(GemmItem<double>(size, threads, kernel));
             }
+            if (threads == 1)
+            {
+                items.AddRange(Breakdown<float>(size, GemmMicroKernel.Best));
+                items.AddRange(Breakdown<double>(size, GemmMicroKernel.Best));
+            }
+            if (Environment.GetEnvironmentVariable("GEMM_ONLY") == "1") items = items.FindAll(i => i.Name.Contains("float32 Vector512", StringComparison.Ordinal));
+            if (Environment.GetEnvironmentVariable("GEMM_ONLY") == "1" && threads == 2) continue;
             foreach (var item in items) item.Calibrate();
             for (int repeat = 0; repeat < repeats; repeat++)
                 foreach (var item in items) item.Sample(threads);
             foreach (var item in items)
             {
                 string width = item.Name.Contains("Vector512", StringComparison.Ordinal) ? "Vector512" : "Vector256";
+                if (item.Name.StartsWith("  packing", StringComparison.Ordinal)) width = "none";
                 string type = item.Name.Contains("float32", StringComparison.Ordinal) ? "float32" : "float64";
                 var peak = items.Find(i => i.Name == $"FMA peak {type} {width}");
                 string ofPeak = peak is null ? "" : $"{100 * item.Best(cpu: true) / peak.Best(cpu: true):F0} % of {width}";
@@ -85,6 +93,66 @@ public static class CpuTimeRates
         string type = typeof(T) == typeof(float) ? "float32" : "float64";
         return new($"FastGemm {type} {kernel} kernel", 2.0 * n * n * n,
             () => FastGemm.MultiplyWithKernel(kernel, false, false, n, n, n, T.One, a, n, b, n, T.Zero, c, n, threads));
+    }
+
+    /// <summary>
+    /// Where one thread's time goes in an n^3 product (rates in GFLOP/s of the product's 2 n^3 flops,
+    /// so that 1 / rate adds up): "packing" = only the packing calls of the blocked loops (B once
+    /// per (jc, pc), A once per (jc, pc, ic)); "macro-kernel" = only the tiles, every step reading
+    /// the first packed A block and B panel (no packing, panels already in cache as far as they fit);
+    /// "micro-kernel" = one MR x NR tile of depth KC repeated on the same micro-panels (L1), i.e. the
+    /// kernel's own ceiling, counted with the full tile's flops.
+    /// </summary>
+    private static Item[] Breakdown<T>(int n, GemmKernel kernel) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var blocking = GemmMicroKernel.Blocking<T>(kernel);
+        var (mr, nr, mcMax, kcMax, ncMax, _) = blocking;
+        var rng = new SplitMix64(2);
+        var a = new T[n * n];
+        var b = new T[n * n];
+        var c = new T[n * n];
+        rng.FillNormal<T>(a);
+        rng.FillNormal<T>(b);
+        int mcPad = Math.Min(mcMax, (n + mr - 1) / mr * mr), kc0 = Math.Min(kcMax, n), ncPad = Math.Min(ncMax, (n + nr - 1) / nr * nr);
+        var packA = GC.AllocateArray<T>(mcPad * blocking.ARowLength(kc0) + 64, pinned: true);
+        var packB = GC.AllocateArray<T>(ncPad * kc0 + 64, pinned: true);
+        string type = typeof(T) == typeof(float) ? "float32" : "float64";
+        double flops = 2.0 * n * n * n;
+        unsafe void Pack()
+        {
+            fixed (T* pa = a) fixed (T* pb = b) fixed (T* qa = packA) fixed (T* qb = packB)
+                for (int jc = 0; jc < n; jc += ncMax)
+                    for (int pc = 0; pc < n; pc += kcMax)
+                    {
+                        int kc = Math.Min(kcMax, n - pc), nc = Math.Min(ncMax, n - jc);
+                        GemmPacking.PackB(false, pb, n, pc, jc, kc, nc, nr, qb);
+                        for (int ic = 0; ic < n; ic += mcMax)
+                            GemmPacking.PackA(false, pa, n, ic, pc, Math.Min(mcMax, n - ic), kc, mr, blocking.ARowMajor ? kcMax : 0, qa);
+                    }
+        }
+        unsafe void Macro()
+        {
+            fixed (T* qa = packA) fixed (T* qb = packB) fixed (T* pc = c)
+                for (int jc = 0; jc < n; jc += ncMax)
+                    for (int p = 0; p < n; p += kcMax)
+                        for (int ic = 0; ic < n; ic += mcMax)
+                            FastGemm.MacroKernel(kernel, Math.Min(mcMax, n - ic), Math.Min(ncMax, n - jc), Math.Min(kcMax, n - p),
+                                T.One, p == 0 ? T.Zero : T.One, qa, qb, pc + (nint)ic * n + jc, n);
+        }
+        int tiles = (int)Math.Max(1, flops / (2.0 * mr * nr * kc0));
+        unsafe void Micro()
+        {
+            fixed (T* qa = packA) fixed (T* qb = packB) fixed (T* pc = c)
+                for (int t = 0; t < tiles; t++)
+                    GemmMicroKernel.Run(kernel, kc0, qa, qb, pc, n, T.One, T.Zero, mr, nr);
+        }
+        Pack();
+        return
+        [
+            new($"  packing only, {type} {kernel} layout", flops, Pack),
+            new($"  macro-kernel only, {type} {kernel}", flops, Macro),
+            new($"  micro-kernel only (one tile in L1), {type} {kernel}", 2.0 * tiles * mr * nr * kc0, Micro),
+        ];
     }
 
     /// <summary>One timed thing: its flops per call, calls per sample, and the rates of its samples.</summary>

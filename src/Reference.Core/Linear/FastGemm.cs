@@ -266,11 +266,12 @@ public static unsafe class FastGemm
     /// <summary>The five blocked loops on the calling thread (packing buffers are per thread and reused).</summary>
     private static void Blocked<T>(in GemmProblem<T> p, GemmKernel kernel) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (mr, nr, mcMax, kcMax, ncMax) = GemmMicroKernel.Blocking<T>(kernel);
+        var blocking = GemmMicroKernel.Blocking<T>(kernel);
+        var (mr, nr, mcMax, kcMax, ncMax, _) = blocking;
         int kcBuf = Math.Min(kcMax, p.K);
         int mcBuf = Math.Min(mcMax, RoundUp(p.M, mr));
         int ncBuf = Math.Min(ncMax, RoundUp(p.N, nr));
-        T* packA = PackingBuffers<T>.A(mcBuf * kcBuf);
+        T* packA = PackingBuffers<T>.A(mcBuf * blocking.ARowLength(kcBuf));
         T* packB = PackingBuffers<T>.B(kcBuf * ncBuf);
         for (int jc = 0; jc < p.N; jc += ncMax)
         {
@@ -283,29 +284,43 @@ public static unsafe class FastGemm
                 for (int ic = 0; ic < p.M; ic += mcMax)
                 {
                     int mc = Math.Min(mcMax, p.M - ic);
-                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, pc, mc, kc, mr, packA);
+                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, pc, mc, kc, mr, blocking.ARowMajor ? kcMax : 0, packA);
                     MacroKernel(kernel, mc, nc, kc, p.Alpha, beta, packA, packB, p.C + (nint)ic * p.Ldc + jc, p.Ldc);
                 }
             }
         }
     }
 
-    /// <summary>C[mc x nc] (+)= alpha * packedA[mc x kc] packedB[kc x nc], one MR x NR tile at a time.</summary>
+    /// <summary>
+    /// C[mc x nc] (+)= alpha * packedA[mc x kc] packedB[kc x nc], one MR x NR tile at a time. Loop order
+    /// per kernel: Vector256 keeps a KC x NR micro-panel of B in L1 (16 KB) while the A micro-panels
+    /// stream from L2 (jr outer); Vector512's B micro-panel is 32 KB at KC = 256, which with a 14 KB A
+    /// micro-panel would fill a 48 KB L1d, so there the A micro-panel stays in L1 and the B micro-panels
+    /// stream from L2 (ir outer). Either order computes each tile the same way.
+    /// </summary>
     internal static void MacroKernel<T>(GemmKernel kernel, int mc, int nc, int kc, T alpha, T beta, T* packA, T* packB, T* c, nint ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (mr, nr, _, _, _) = GemmMicroKernel.Blocking<T>(kernel);
+        var blocking = GemmMicroKernel.Blocking<T>(kernel);
+        int mr = blocking.MR, nr = blocking.NR;
+        nint aRow = blocking.ARowLength(kc);
+        if (kernel == GemmKernel.Vector512)
+        {
+            for (int ir = 0; ir < mc; ir += mr)
+            {
+                int mRows = Math.Min(mr, mc - ir);
+                T* aPanel = packA + ir * aRow;
+                for (int jr = 0; jr < nc; jr += nr)
+                    GemmMicroKernel.Run(kernel, kc, aPanel, packB + (nint)jr * kc, c + ir * ldc + jr, ldc, alpha, beta, mRows, Math.Min(nr, nc - jr));
+            }
+            return;
+        }
         for (int jr = 0; jr < nc; jr += nr)
         {
             int nCols = Math.Min(nr, nc - jr);
             T* bPanel = packB + (nint)jr * kc;
             for (int ir = 0; ir < mc; ir += mr)
-            {
-                int mRows = Math.Min(mr, mc - ir);
-                T* aPanel = packA + (nint)ir * kc;
-                T* cTile = c + ir * ldc + jr;
-                GemmMicroKernel.Run(kernel, kc, aPanel, bPanel, cTile, ldc, alpha, beta, mRows, nCols);
-            }
+                GemmMicroKernel.Run(kernel, kc, packA + ir * aRow, bPanel, c + ir * ldc + jr, ldc, alpha, beta, Math.Min(mr, mc - ir), nCols);
         }
     }
 

@@ -22,7 +22,21 @@ internal enum GemmKernel
 /// Register tile (MR x NR) and cache blocks (MC x KC packed A, KC x NC packed B) of one kernel and
 /// element type. The packing, the macro-kernel and the thread schedule read every size from here.
 /// </summary>
-internal readonly record struct GemmBlocking(int MR, int NR, int MC, int KC, int NC);
+/// <param name="MR">Rows of the register tile.</param>
+/// <param name="NR">Columns of the register tile (two vectors).</param>
+/// <param name="MC">Rows of a packed A block.</param>
+/// <param name="KC">Depth of a rank-KC update.</param>
+/// <param name="NC">Columns of a packed B panel.</param>
+/// <param name="ARowMajor">
+/// Layout of a packed A micro-panel: false = p-major (the MR values of column p together, at p MR + r);
+/// true = row-major with the fixed row length KC (row r at r KC + p, whatever the block's kc), so that
+/// packing a row-major A is a contiguous copy per row and the kernel's broadcasts use constant offsets.
+/// </param>
+internal readonly record struct GemmBlocking(int MR, int NR, int MC, int KC, int NC, bool ARowMajor)
+{
+    /// <summary>Elements per row of a packed A micro-panel for a block of depth kc (row blocks start at i0 times this).</summary>
+    public int ARowLength(int kc) => ARowMajor ? KC : kc;
+}
 
 /// <summary>
 /// The GEMM micro-kernels: an MR x NR tile of C updated by a rank-kc product of packed panels,
@@ -43,6 +57,9 @@ internal static unsafe class GemmMicroKernel
     /// <summary>Rows of the Vector512 register tile.</summary>
     public const int MR512 = 14;
 
+    /// <summary>KC of the Vector512 kernel, also the fixed row length of its row-major A micro-panels.</summary>
+    public const int KC512 = 256;
+
     /// <summary>The fastest kernel the JIT accelerates in this process.</summary>
     public static GemmKernel Best { get; } =
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmKernel.Vector512
@@ -61,12 +78,14 @@ internal static unsafe class GemmMicroKernel
     public static GemmBlocking Blocking<T>(GemmKernel kernel) => kernel switch
     {
         GemmKernel.Vector512 => typeof(T) == typeof(float)
-            ? new GemmBlocking(MR512, 2 * Vector512<float>.Count, 168, 256, 4096)
-            : new GemmBlocking(MR512, 2 * Vector512<double>.Count, 168, 256, 4096),
+            ? new GemmBlocking(MR512, 2 * Vector512<float>.Count, TuneMC, KC512, 4096, ARowMajor: true)
+            : new GemmBlocking(MR512, 2 * Vector512<double>.Count, 168, KC512, 4096, ARowMajor: true),
         _ => typeof(T) == typeof(float)
-            ? new GemmBlocking(MR, 2 * Vector256<float>.Count, 144, 256, 4080)
-            : new GemmBlocking(MR, 2 * Vector256<double>.Count, 72, 256, 4080),
+            ? new GemmBlocking(MR, 2 * Vector256<float>.Count, 144, 256, 4080, ARowMajor: false)
+            : new GemmBlocking(MR, 2 * Vector256<double>.Count, 72, 256, 4080, ARowMajor: false),
     };
+
+    static readonly int TuneMC = int.Parse(Environment.GetEnvironmentVariable("GEMM_MC") ?? "168");
 
     /// <summary>One tile with the chosen kernel; mr x nr is the valid part of the tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -214,33 +233,33 @@ internal static unsafe class GemmMicroKernel
             var b1 = Vector512.Load(b + w);
             var ai = Vector512.Create(a[0]);
             c00 = MultiplyAdd(ai, b0, c00); c01 = MultiplyAdd(ai, b1, c01);
-            ai = Vector512.Create(a[1]);
+            ai = Vector512.Create(a[1 * KC512]);
             c10 = MultiplyAdd(ai, b0, c10); c11 = MultiplyAdd(ai, b1, c11);
-            ai = Vector512.Create(a[2]);
+            ai = Vector512.Create(a[2 * KC512]);
             c20 = MultiplyAdd(ai, b0, c20); c21 = MultiplyAdd(ai, b1, c21);
-            ai = Vector512.Create(a[3]);
+            ai = Vector512.Create(a[3 * KC512]);
             c30 = MultiplyAdd(ai, b0, c30); c31 = MultiplyAdd(ai, b1, c31);
-            ai = Vector512.Create(a[4]);
+            ai = Vector512.Create(a[4 * KC512]);
             c40 = MultiplyAdd(ai, b0, c40); c41 = MultiplyAdd(ai, b1, c41);
-            ai = Vector512.Create(a[5]);
+            ai = Vector512.Create(a[5 * KC512]);
             c50 = MultiplyAdd(ai, b0, c50); c51 = MultiplyAdd(ai, b1, c51);
-            ai = Vector512.Create(a[6]);
+            ai = Vector512.Create(a[6 * KC512]);
             c60 = MultiplyAdd(ai, b0, c60); c61 = MultiplyAdd(ai, b1, c61);
-            ai = Vector512.Create(a[7]);
+            ai = Vector512.Create(a[7 * KC512]);
             c70 = MultiplyAdd(ai, b0, c70); c71 = MultiplyAdd(ai, b1, c71);
-            ai = Vector512.Create(a[8]);
+            ai = Vector512.Create(a[8 * KC512]);
             c80 = MultiplyAdd(ai, b0, c80); c81 = MultiplyAdd(ai, b1, c81);
-            ai = Vector512.Create(a[9]);
+            ai = Vector512.Create(a[9 * KC512]);
             c90 = MultiplyAdd(ai, b0, c90); c91 = MultiplyAdd(ai, b1, c91);
-            ai = Vector512.Create(a[10]);
+            ai = Vector512.Create(a[10 * KC512]);
             ca0 = MultiplyAdd(ai, b0, ca0); ca1 = MultiplyAdd(ai, b1, ca1);
-            ai = Vector512.Create(a[11]);
+            ai = Vector512.Create(a[11 * KC512]);
             cb0 = MultiplyAdd(ai, b0, cb0); cb1 = MultiplyAdd(ai, b1, cb1);
-            ai = Vector512.Create(a[12]);
+            ai = Vector512.Create(a[12 * KC512]);
             cc0 = MultiplyAdd(ai, b0, cc0); cc1 = MultiplyAdd(ai, b1, cc1);
-            ai = Vector512.Create(a[13]);
+            ai = Vector512.Create(a[13 * KC512]);
             cd0 = MultiplyAdd(ai, b0, cd0); cd1 = MultiplyAdd(ai, b1, cd1);
-            a += MR512;
+            a++;
             b += ld;
         }
         byte* tileBytes = stackalloc byte[MR512 * 2 * 64];

@@ -13,10 +13,20 @@ namespace Reference.Core.Linear;
 /// </summary>
 internal static unsafe class GemmPacking
 {
-    /// <summary>Packs op(A)[ic:ic+mc, pc:pc+kc] (op(A)[i, p] = transA ? a[p lda + i] : a[i lda + p]).</summary>
-    public static void PackA<T>(bool transA, T* a, nint lda, int ic, int pc, int mc, int kc, int mr, T* dest)
+    /// <summary>
+    /// Packs op(A)[ic:ic+mc, pc:pc+kc] (op(A)[i, p] = transA ? a[p lda + i] : a[i lda + p]) into p-major
+    /// micro-panels (<paramref name="rowLength"/> = 0) or row-major ones whose rows hold rowLength
+    /// elements (<see cref="GemmBlocking.ARowMajor"/>): panel q then holds op(A)[ic + q MR + r, pc + p]
+    /// at [q MR rowLength + r rowLength + p].
+    /// </summary>
+    public static void PackA<T>(bool transA, T* a, nint lda, int ic, int pc, int mc, int kc, int mr, int rowLength, T* dest)
         where T : unmanaged
     {
+        if (rowLength > 0)
+        {
+            PackARowMajor(transA, a, lda, ic, pc, mc, kc, mr, rowLength, dest);
+            return;
+        }
         for (int i0 = 0; i0 < mc; i0 += mr)
         {
             int rows = Math.Min(mr, mc - i0);
@@ -66,6 +76,29 @@ internal static unsafe class GemmPacking
                 }
             }
         }
+    }
+
+    private static void PackARowMajor<T>(bool transA, T* a, nint lda, int ic, int pc, int mc, int kc, int mr, int rowLength, T* dest)
+        where T : unmanaged
+    {
+        int rowsPadded = (mc + mr - 1) / mr * mr;
+        if (!transA)
+        {
+            // Each row of the stored m x k matrix is a row of op(A): one contiguous copy.
+            for (int i = 0; i < mc; i++)
+                new ReadOnlySpan<T>(a + (nint)(ic + i) * lda + pc, kc).CopyTo(new Span<T>(dest + (nint)i * rowLength, kc));
+        }
+        else
+        {
+            // Row p of the stored k x m matrix holds op(A)[:, p]: a strided store per value, mc values per p.
+            T* src = a + (nint)pc * lda + ic;
+            for (int p = 0; p < kc; p++, src += lda)
+            {
+                T* d = dest + p;
+                for (int i = 0; i < mc; i++) d[(nint)i * rowLength] = src[i];
+            }
+        }
+        for (int i = mc; i < rowsPadded; i++) new Span<T>(dest + (nint)i * rowLength, kc).Clear();
     }
 
     /// <summary>Packs op(B)[pc:pc+kc, jc:jc+nc] (op(B)[p, j] = transB ? b[j ldb + p] : b[p ldb + j]).</summary>

@@ -29,6 +29,7 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
     private readonly GemmProblem<T> p;
     private readonly GemmKernel kernel;
     private readonly int mcMax, kcMax, ncMax, maMax, mr, nr;
+    private readonly bool aRowMajor;
     private readonly int stepsJ, stepsP, stepsI, colChunk, packChunkB;
     private readonly int[] taskStart;   // global index of each step's first task; [steps] = total
     private readonly int[] packed;      // per global task index: 1 once that pack task has finished
@@ -40,7 +41,8 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
     {
         p = problem;
         this.kernel = kernel;
-        (mr, nr, mcMax, kcMax, ncMax) = GemmMicroKernel.Blocking<T>(kernel);
+        var blocking = GemmMicroKernel.Blocking<T>(kernel);
+        (mr, nr, mcMax, kcMax, ncMax, aRowMajor) = blocking;
         maMax = mcMax * SuperBlocks;
         stepsJ = (p.N + ncMax - 1) / ncMax;
         stepsP = (p.K + kcMax - 1) / kcMax;
@@ -61,7 +63,7 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
             taskStart[s + 1] = taskStart[s] + PackTasks(nc, ma, packB) + Tiles(nc, ma);
         }
         packed = new int[taskStart[steps]];
-        panels = SharedPanels<T>.Rent(RoundUp(maFirst, mr) * Math.Min(kcMax, p.K), RoundUp(ncFirst, nr) * Math.Min(kcMax, p.K));
+        panels = SharedPanels<T>.Rent(RoundUp(maFirst, mr) * blocking.ARowLength(Math.Min(kcMax, p.K)), RoundUp(ncFirst, nr) * Math.Min(kcMax, p.K));
     }
 
     /// <summary>Runs the product on the calling thread plus up to workers - 1 thread-pool threads.</summary>
@@ -97,7 +99,8 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                 if (local < packsA)
                 {
                     int i0 = local * mcMax;
-                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ia + i0, pc, Math.Min(mcMax, ma - i0), kc, mr, panels.A + (nint)i0 * kc);
+                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ia + i0, pc, Math.Min(mcMax, ma - i0), kc, mr,
+                        aRowMajor ? kcMax : 0, panels.A + (nint)i0 * ARowLength(kc));
                 }
                 else
                 {
@@ -123,12 +126,14 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                 }
                 T beta = pc == 0 ? p.Beta : T.One;
                 FastGemm.MacroKernel(kernel, Math.Min(mcMax, ma - i0), Math.Min(colChunk, nc - j0), kc, p.Alpha, beta,
-                    panels.A + (nint)i0 * kc, panels.B + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc);
+                    panels.A + (nint)i0 * ARowLength(kc), panels.B + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc);
                 Interlocked.Increment(ref tilesDone[step]);
             }
             Interlocked.Increment(ref completed);
         }
     }
+
+    private int ARowLength(int kc) => aRowMajor ? kcMax : kc;
 
     private static void WaitFor(ref int counter, int target)
     {
