@@ -210,10 +210,10 @@ internal static unsafe class GemmMicroKernel
     /// Vector512 kernel (AVX-512F): an MR512 x 2 W tile (W = Vector512 lanes: 14 x 32 float32, 14 x 16
     /// float64) in 28 zmm accumulators; per p, 2 vectors of B are loaded and each of the 14 values of
     /// A is broadcast (28 + 2 + 1 of the 32 zmm registers). 28 independent FMA chains cover the
-    /// latency x throughput product (4 cycles x 2 pipes). After the k loop the accumulators go to a
-    /// stack tile and <see cref="MergeTile512"/> updates C from it: with the update written on the
-    /// registers (alpha, beta and C loads on top of the accumulators) the JIT's allocator spilled every
-    /// accumulator inside the k loop. mr x nr is the valid part of the tile.
+    /// latency x throughput product (4 cycles x 2 pipes). A full tile updates C from the registers; an
+    /// edge tile goes through a stack tile and <see cref="MergeTile512"/>, with no call while an
+    /// accumulator is live (per-row calls on the edge path made the JIT's allocator store every
+    /// accumulator to the stack inside the k loop). mr x nr is the valid part of the tile.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
@@ -264,6 +264,46 @@ internal static unsafe class GemmMicroKernel
             a++;
             b += ld;
         }
+        if (mr == MR512 && nr == ld)
+        {
+            var alphaV = Vector512.Create(alpha);
+            if (beta == T.Zero)
+            {
+                (c00 * alphaV).Store(c + 0 * ldc); (c01 * alphaV).Store(c + 0 * ldc + w);
+                (c10 * alphaV).Store(c + 1 * ldc); (c11 * alphaV).Store(c + 1 * ldc + w);
+                (c20 * alphaV).Store(c + 2 * ldc); (c21 * alphaV).Store(c + 2 * ldc + w);
+                (c30 * alphaV).Store(c + 3 * ldc); (c31 * alphaV).Store(c + 3 * ldc + w);
+                (c40 * alphaV).Store(c + 4 * ldc); (c41 * alphaV).Store(c + 4 * ldc + w);
+                (c50 * alphaV).Store(c + 5 * ldc); (c51 * alphaV).Store(c + 5 * ldc + w);
+                (c60 * alphaV).Store(c + 6 * ldc); (c61 * alphaV).Store(c + 6 * ldc + w);
+                (c70 * alphaV).Store(c + 7 * ldc); (c71 * alphaV).Store(c + 7 * ldc + w);
+                (c80 * alphaV).Store(c + 8 * ldc); (c81 * alphaV).Store(c + 8 * ldc + w);
+                (c90 * alphaV).Store(c + 9 * ldc); (c91 * alphaV).Store(c + 9 * ldc + w);
+                (ca0 * alphaV).Store(c + 10 * ldc); (ca1 * alphaV).Store(c + 10 * ldc + w);
+                (cb0 * alphaV).Store(c + 11 * ldc); (cb1 * alphaV).Store(c + 11 * ldc + w);
+                (cc0 * alphaV).Store(c + 12 * ldc); (cc1 * alphaV).Store(c + 12 * ldc + w);
+                (cd0 * alphaV).Store(c + 13 * ldc); (cd1 * alphaV).Store(c + 13 * ldc + w);
+            }
+            else
+            {
+                var betaV = Vector512.Create(beta);
+                UpdateRow(c + 0 * ldc, w, c00, c01, alphaV, betaV);
+                UpdateRow(c + 1 * ldc, w, c10, c11, alphaV, betaV);
+                UpdateRow(c + 2 * ldc, w, c20, c21, alphaV, betaV);
+                UpdateRow(c + 3 * ldc, w, c30, c31, alphaV, betaV);
+                UpdateRow(c + 4 * ldc, w, c40, c41, alphaV, betaV);
+                UpdateRow(c + 5 * ldc, w, c50, c51, alphaV, betaV);
+                UpdateRow(c + 6 * ldc, w, c60, c61, alphaV, betaV);
+                UpdateRow(c + 7 * ldc, w, c70, c71, alphaV, betaV);
+                UpdateRow(c + 8 * ldc, w, c80, c81, alphaV, betaV);
+                UpdateRow(c + 9 * ldc, w, c90, c91, alphaV, betaV);
+                UpdateRow(c + 10 * ldc, w, ca0, ca1, alphaV, betaV);
+                UpdateRow(c + 11 * ldc, w, cb0, cb1, alphaV, betaV);
+                UpdateRow(c + 12 * ldc, w, cc0, cc1, alphaV, betaV);
+                UpdateRow(c + 13 * ldc, w, cd0, cd1, alphaV, betaV);
+            }
+            return;
+        }
         byte* tileBytes = stackalloc byte[MR512 * 2 * 64];
         T* tile = (T*)tileBytes;
         c00.Store(tile + 0 * ld); c01.Store(tile + 0 * ld + w);
@@ -281,6 +321,14 @@ internal static unsafe class GemmMicroKernel
         cc0.Store(tile + 12 * ld); cc1.Store(tile + 12 * ld + w);
         cd0.Store(tile + 13 * ld); cd1.Store(tile + 13 * ld + w);
         MergeTile512(tile, c, ldc, alpha, beta, mr, nr);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void UpdateRow<T>(T* c, int w, Vector512<T> lo, Vector512<T> hi, Vector512<T> alphaV, Vector512<T> betaV)
+        where T : unmanaged
+    {
+        MultiplyAdd(lo, alphaV, Vector512.Load(c) * betaV).Store(c);
+        MultiplyAdd(hi, alphaV, Vector512.Load(c + w) * betaV).Store(c + w);
     }
 
     /// <summary>
