@@ -57,14 +57,14 @@ public sealed record GemmBatchCase(int M, int N, int K, bool TransA, bool TransB
 
 /// <summary>
 /// Shapes around the Vector512 tile (14 x 32 float32, 14 x 16 float64) and blocks (MC = 168, KC = 256):
-/// m in residues 0, 1, 13 mod 14 and past MC, n on both sides of multiples of 16 and 32, k past KC;
+/// m in residues 0, 1, 7, 13 mod 14 (7 or fewer rows left run the 7-row edge kernel) and past MC, n on both sides of multiples of 16 and 32, k past KC;
 /// transposes, padded leading dimensions, alpha and beta as in <see cref="GemmBlasCase"/>.
 /// </summary>
 public sealed record GemmKernelCase(int M, int N, int K, bool TransA, bool TransB, int PadA, int PadB, int PadC,
     double Alpha, double Beta, int Seed)
 {
     public static Arbitrary<GemmKernelCase> Arbitrary() =>
-        (from m in Gen.Elements(1, 13, 14, 15, 28, 29, 169, 183)
+        (from m in Gen.Elements(1, 7, 13, 14, 15, 21, 28, 29, 169, 183)
          from n in Gen.Elements(1, 15, 16, 17, 31, 32, 33, 48, 65, 97)
          from k in Gen.Elements(1, 7, 256, 257, 300)
          from ta in ArbMap.Default.GeneratorFor<bool>()

@@ -57,6 +57,9 @@ internal static unsafe class GemmMicroKernel
     /// <summary>Rows of the Vector512 register tile.</summary>
     public const int MR512 = 14;
 
+    /// <summary>Rows of the Vector512 edge kernel (panels of at most this many valid rows).</summary>
+    public const int MR512Half = 7;
+
     /// <summary>KC of the Vector512 kernel, also the fixed row length of its row-major A micro-panels.</summary>
     public const int KC512 = 256;
 
@@ -94,7 +97,11 @@ internal static unsafe class GemmMicroKernel
     public static void Run<T>(GemmKernel kernel, int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (kernel == GemmKernel.Vector512) Vector512Kernel(kc, a, b, c, ldc, alpha, beta, mr, nr);
+        if (kernel == GemmKernel.Vector512)
+        {
+            if (mr <= MR512Half) Vector512KernelHalf(kc, a, b, c, ldc, alpha, beta, mr, nr);
+            else Vector512Kernel(kc, a, b, c, ldc, alpha, beta, mr, nr);
+        }
         else if (kernel == GemmKernel.Vector256) Vector(kc, a, b, c, ldc, alpha, beta, mr, nr);
         else Scalar(kc, a, b, c, ldc, alpha, beta, mr, nr);
     }
@@ -320,6 +327,51 @@ internal static unsafe class GemmMicroKernel
         cb0.Store(tile + 11 * ld); cb1.Store(tile + 11 * ld + w);
         cc0.Store(tile + 12 * ld); cc1.Store(tile + 12 * ld + w);
         cd0.Store(tile + 13 * ld); cd1.Store(tile + 13 * ld + w);
+        MergeTile512(tile, c, ldc, alpha, beta, mr, nr);
+    }
+
+    /// <summary>
+    /// The Vector512 kernel for an edge panel of at most 7 rows (e.g. the last 4 rows of m = 256 =
+    /// 18 x 14 + 4): 7 x 2 W accumulators, half the FMAs of the 14-row kernel on the same packed
+    /// panels and the same FMA chain per element (identical results).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    public static void Vector512KernelHalf<T>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector512<T>.Count, ld = 2 * w;
+        Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + w);
+            var ai = Vector512.Create(a[0]);
+            c00 = MultiplyAdd(ai, b0, c00); c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector512.Create(a[1 * KC512]);
+            c10 = MultiplyAdd(ai, b0, c10); c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector512.Create(a[2 * KC512]);
+            c20 = MultiplyAdd(ai, b0, c20); c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector512.Create(a[3 * KC512]);
+            c30 = MultiplyAdd(ai, b0, c30); c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector512.Create(a[4 * KC512]);
+            c40 = MultiplyAdd(ai, b0, c40); c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector512.Create(a[5 * KC512]);
+            c50 = MultiplyAdd(ai, b0, c50); c51 = MultiplyAdd(ai, b1, c51);
+            ai = Vector512.Create(a[6 * KC512]);
+            c60 = MultiplyAdd(ai, b0, c60); c61 = MultiplyAdd(ai, b1, c61);
+            a++;
+            b += ld;
+        }
+        byte* tileBytes = stackalloc byte[MR512Half * 2 * 64];
+        T* tile = (T*)tileBytes;
+        c00.Store(tile + 0 * ld); c01.Store(tile + 0 * ld + w);
+        c10.Store(tile + 1 * ld); c11.Store(tile + 1 * ld + w);
+        c20.Store(tile + 2 * ld); c21.Store(tile + 2 * ld + w);
+        c30.Store(tile + 3 * ld); c31.Store(tile + 3 * ld + w);
+        c40.Store(tile + 4 * ld); c41.Store(tile + 4 * ld + w);
+        c50.Store(tile + 5 * ld); c51.Store(tile + 5 * ld + w);
+        c60.Store(tile + 6 * ld); c61.Store(tile + 6 * ld + w);
         MergeTile512(tile, c, ldc, alpha, beta, mr, nr);
     }
 
