@@ -10,10 +10,11 @@ public static class Program
 {
     public static void Main(string[] args)
     {
-        // `--cpu-time [size]`: GEMM vs FMA peak timed by CPU time (see CpuTimeRates), for shared machines.
+        // `--cpu-time [size] [repeats]`: GEMM vs FMA peak timed by CPU time and wall time, interleaved (see CpuTimeRates), for shared machines.
         if (args.Length > 0 && args[0] == "--cpu-time")
         {
-            CpuTimeRates.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1024);
+            CpuTimeRates.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1024,
+                args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 9);
             return;
         }
         // `--gla-cpu-time`: GLA chunked vs recurrent form and the chunk-size sweep, CPU time, one thread (see GlaCpuTime).

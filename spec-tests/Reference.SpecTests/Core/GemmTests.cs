@@ -55,6 +55,31 @@ public sealed record GemmBatchCase(int M, int N, int K, bool TransA, bool TransB
          select new GemmBatchCase(m, n, k, ta, tb, batch, broadcast, gap, seed)).ToArbitrary();
 }
 
+/// <summary>
+/// Shapes around the Vector512 tile (14 x 32 float32, 14 x 16 float64) and blocks (MC = 168, KC = 256):
+/// m in residues 0, 1, 7, 13 mod 14 (7 or fewer rows left run the 7-row edge kernel) and past MC, n on both sides of multiples of 16 and 32, k past KC;
+/// transposes, padded leading dimensions, alpha and beta as in <see cref="GemmBlasCase"/>.
+/// </summary>
+public sealed record GemmKernelCase(int M, int N, int K, bool TransA, bool TransB, int PadA, int PadB, int PadC,
+    double Alpha, double Beta, int Seed)
+{
+    public static Arbitrary<GemmKernelCase> Arbitrary() =>
+        (from m in Gen.Elements(1, 7, 13, 14, 15, 21, 28, 29, 169, 183)
+         from n in Gen.Elements(1, 15, 16, 17, 31, 32, 33, 48, 65, 97)
+         from k in Gen.Elements(1, 7, 256, 257, 300)
+         from ta in ArbMap.Default.GeneratorFor<bool>()
+         from tb in ArbMap.Default.GeneratorFor<bool>()
+         from pa in Gen.Elements(0, 3)
+         from pb in Gen.Elements(0, 5)
+         from pc in Gen.Elements(0, 17)
+         from alpha in Gen.Elements(1.0, -0.5, 2.25)
+         from beta in Gen.Elements(0.0, 1.0, -1.5)
+         from seed in Cases.Seed
+         select new GemmKernelCase(m, n, k, ta, tb, pa, pb, pc, alpha, beta, seed)).ToArbitrary();
+
+    public GemmBlasCase AsBlasCase() => new(M, N, K, TransA, TransB, PadA, PadB, PadC, Alpha, Beta, Seed);
+}
+
 [Trait("Category", "IsaParity")]
 public class GemmTests
 {
@@ -104,10 +129,56 @@ public class GemmTests
         CheckBlasCase<float>(c, useVectorKernel: false, Float32Tolerance);
 
     /// <summary>
-    /// Runs one BLAS case on padded buffers and compares every element of C's buffer with the
-    /// float64 definition: the m x n window against NaiveGemm, the padding columns unchanged.
+    /// The Vector512 kernel (the Vector256 one where this process does not accelerate Vector512, e.g.
+    /// DOTNET_EnableAVX512F=0) on shapes around its tile and blocks: equal to the float64 definition
+    /// within the float32 / float64 bounds, padding untouched, and bitwise equal to the Vector256
+    /// kernel, which runs the same FMA chain per element on its own tile and panel layout.
     /// </summary>
+    [Property(Arbitrary = [typeof(GemmKernelCase)], MaxTest = 40)]
+    public void Property_Vector512Kernel_EqualsNaive_AndVector256KernelBitwise(GemmKernelCase c)
+    {
+        var v512 = CheckBlasCase<float>(c.AsBlasCase(), GemmKernel.Vector512, Float32Tolerance);
+        var v256 = CheckBlasCase<float>(c.AsBlasCase(), GemmKernel.Vector256, Float32Tolerance);
+        Assert.Equal(v256, v512);
+        var v512d = CheckBlasCase<double>(c.AsBlasCase(), GemmKernel.Vector512, Float64Tolerance);
+        var v256d = CheckBlasCase<double>(c.AsBlasCase(), GemmKernel.Vector256, Float64Tolerance);
+        Assert.Equal(v256d, v512d);
+    }
+
+    /// <summary>
+    /// Two threads with the Vector512 kernel on shapes past the threading threshold: bitwise equal to one
+    /// thread and to the Vector256 kernel.
+    /// </summary>
+    [Property(Arbitrary = [typeof(GemmThreadCase)], MaxTest = 4)]
+    public void Property_Vector512Kernel_TwoThreads_MatchOneThreadAndVector256Bitwise(GemmThreadCase c)
+    {
+        var rng = new SplitMix64((ulong)c.Seed);
+        var a = Draw<float>(rng, c.M * c.K);
+        var b = Draw<float>(rng, c.K * c.N);
+        var c0 = Draw<float>(rng, c.M * c.N);
+        int lda = c.TransA ? c.M : c.K, ldb = c.TransB ? c.K : c.N;
+        float[] Run(GemmKernel kernel, int threads)
+        {
+            var result = (float[])c0.Clone();
+            FastGemm.MultiplyWithKernel(kernel, c.TransA, c.TransB, c.M, c.N, c.K, 0.75f, a, lda, b, ldb, -0.5f, result, c.N, threads);
+            return result;
+        }
+        var one = Run(GemmKernel.Vector512, 1);
+        Assert.Equal(one, Run(GemmKernel.Vector512, 2));
+        Assert.Equal(one, Run(GemmKernel.Vector256, 2));
+        Assert.NotEqual(c0, one);
+    }
+
     private static void CheckBlasCase<T>(GemmBlasCase c, bool useVectorKernel, double tolerance)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        CheckBlasCase<T>(c, useVectorKernel ? GemmMicroKernel.Best : GemmKernel.Scalar, tolerance);
+
+    /// <summary>
+    /// Runs one BLAS case on padded buffers with the given kernel and compares every element of C's
+    /// buffer with the float64 definition: the m x n window against NaiveGemm, the padding columns
+    /// unchanged. Returns C's buffer.
+    /// </summary>
+    private static T[] CheckBlasCase<T>(GemmBlasCase c, GemmKernel kernel, double tolerance)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rng = new SplitMix64((ulong)c.Seed);
@@ -117,12 +188,13 @@ public class GemmTests
         var cFast = Draw<T>(rng, c.M * ldc);
         var cNaive = Widen(cFast);
         NaiveGemm.Multiply(c.TransA, c.TransB, c.M, c.N, c.K, c.Alpha, Widen(a), lda, Widen(b), ldb, c.Beta, cNaive, ldc);
-        FastGemm.MultiplyWithKernel(useVectorKernel, c.TransA, c.TransB, c.M, c.N, c.K,
+        FastGemm.MultiplyWithKernel(kernel, c.TransA, c.TransB, c.M, c.N, c.K,
             T.CreateChecked(c.Alpha), a, lda, b, ldb, T.CreateChecked(c.Beta), cFast, ldc, maxThreads: 1);
         Assert.True(Metrics.RelativeError(cNaive, Widen(cFast)) <= tolerance);
         for (int i = 0; i < c.M; i++)
             for (int j = c.N; j < ldc; j++)
                 Assert.Equal(cNaive[i * ldc + j], double.CreateChecked(cFast[i * ldc + j]));
+        return cFast;
     }
 
     [Theory]

@@ -21,10 +21,12 @@ namespace Reference.Core.Linear;
 /// Packing copies both operands into contiguous, zero-padded panels whatever their transposition
 /// and leading dimension, so one micro-kernel serves all four transpose cases and every edge tile.
 ///
-/// Glossary: MR x NR = register tile (6 x 16 float32, 6 x 8 float64: 12 Vector256 accumulators
-/// + 2 loads of B + 1 broadcast of A = 15 of the 16 ymm registers); KC = depth of one rank-KC
-/// update (a KC x NR micro-panel of B stays in L1); MC x KC = packed A block (L2); KC x NC =
-/// packed B panel (L3).
+/// Glossary: MR x NR = register tile: with AVX-512 (Vector512 accelerated) 14 x 32 float32 or
+/// 14 x 16 float64 (28 zmm accumulators + 2 loads of B + 1 broadcast of A = 31 of the 32 zmm
+/// registers), else with AVX+FMA 6 x 16 float32 or 6 x 8 float64 (12 ymm accumulators + 2 + 1 = 15
+/// of the 16 ymm registers); KC = depth of one rank-KC update (a KC x NR micro-panel of B stays in
+/// L1); MC x KC = packed A block (L2); KC x NC = packed B panel (L3). <see cref="GemmBlocking"/>
+/// holds the sizes per kernel; the packed layout follows the kernel that runs.
 ///
 /// Accumulation order (documented because Fast is compared with Naive and with itself): for each
 /// element, k is cut into consecutive blocks of KC; inside a block the products are added for
@@ -32,14 +34,17 @@ namespace Reference.Core.Linear;
 /// block stores C = alpha * acc + beta * C (a single FMA; with beta = 0 C is not read), later blocks
 /// C = alpha * acc + C. The order does not depend on the thread count: threads share the packed
 /// panels and take C tiles aligned to MC / NR from an atomic counter (<see cref="GemmSchedule{T}"/>),
-/// so 1 and 2 threads give bitwise identical results. Without AVX+FMA (e.g. DOTNET_EnableAVX2=0) a scalar micro-kernel runs on the same
-/// packed panels (separate multiply and add, so the last bits differ from the FMA path).
+/// so 1 and 2 threads give bitwise identical results. The Vector512 and Vector256 kernels share KC
+/// and run the same FMA chain per element (only the tile around it differs), so they too give
+/// bitwise identical results. Without AVX+FMA (e.g. DOTNET_EnableAVX2=0) a scalar micro-kernel runs on the Vector256
+/// layout (separate multiply and add, so the last bits differ from the FMA path).
 /// As in reference BLAS, k = 0 or alpha = 0 returns early with C = beta C (A and B are not read; so
 /// a NaN in A or B does not reach C there, where the Naive tier would propagate it).
 ///
 /// Deliberate simplifications: no hand-written packing intrinsics (packing is O(mk + kn) per
-/// block against O(mnk) work), blocking constants fixed per element type for a Zen 3-class core
-/// (32 KB L1d, 512 KB L2).
+/// block against O(mnk) work), blocking constants fixed per kernel and element type (the Vector256
+/// ones for a Zen 3-class core, 32 KB L1d, 512 KB L2; the Vector512 ones for a Sapphire Rapids-class
+/// core, 48 KB L1d, 2 MB L2).
 /// </summary>
 public static unsafe class FastGemm
 {
@@ -60,7 +65,7 @@ public static unsafe class FastGemm
         fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
         {
             var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
-            Run(problem, threads, VectorKernelAvailable);
+            Run(problem, threads, GemmMicroKernel.Best);
         }
     }
 
@@ -100,7 +105,7 @@ public static unsafe class FastGemm
             fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
             {
                 var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
-                RunBatched(problem, offsets, batchCount, threads, VectorKernelAvailable);
+                RunBatched(problem, offsets, batchCount, threads, GemmMicroKernel.Best);
             }
         }
         finally
@@ -148,7 +153,7 @@ public static unsafe class FastGemm
             {
                 var problem = new GemmProblem<T>(transA, transB, plan.M, plan.N, plan.K, T.One,
                     pa, plan.Lda, pb, plan.Ldb, T.Zero, pc, plan.N);
-                RunBatched(problem, offsets, plan.BatchCount, threads, VectorKernelAvailable);
+                RunBatched(problem, offsets, plan.BatchCount, threads, GemmMicroKernel.Best);
             }
         }
         finally
@@ -157,22 +162,41 @@ public static unsafe class FastGemm
         }
     }
 
-    /// <summary>True when the Vector256 FMA micro-kernel runs (AVX and FMA enabled in the JIT).</summary>
-    public static bool VectorKernelAvailable => Avx.IsSupported && Fma.IsSupported;
+    /// <summary>True when a vector FMA micro-kernel runs (AVX and FMA enabled in the JIT).</summary>
+    public static bool VectorKernelAvailable => GemmMicroKernel.Best != GemmKernel.Scalar;
+
+    /// <summary>Bits per vector of the micro-kernel that runs: 512 (AVX-512), 256 (AVX + FMA) or 0 (scalar).</summary>
+    public static int KernelVectorBits => GemmMicroKernel.Best switch
+    {
+        GemmKernel.Vector512 => 512,
+        GemmKernel.Vector256 => 256,
+        _ => 0,
+    };
 
     /// <summary>
-    /// Test hook: <see cref="Multiply{T}"/> with the micro-kernel chosen explicitly, so the scalar
-    /// fallback is exercised on machines that have FMA.
+    /// Test hook: <see cref="Multiply{T}"/> with the fastest kernel (true) or the scalar fallback (false),
+    /// so the fallback is exercised on machines that have FMA.
     /// </summary>
     internal static void MultiplyWithKernel<T>(bool useVectorKernel, bool transA, bool transB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
+        T beta, Span<T> c, int ldc, int maxThreads) where T : unmanaged, IFloatingPointIeee754<T> =>
+        MultiplyWithKernel(useVectorKernel ? GemmMicroKernel.Best : GemmKernel.Scalar, transA, transB, m, n, k,
+            alpha, a, lda, b, ldb, beta, c, ldc, maxThreads);
+
+    /// <summary>
+    /// Test and bench hook: <see cref="Multiply{T}"/> with the given kernel and its panel layout. A
+    /// kernel the JIT does not accelerate in this process falls back to the next one down.
+    /// </summary>
+    internal static void MultiplyWithKernel<T>(GemmKernel kernel, bool transA, bool transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
         T beta, Span<T> c, int ldc, int maxThreads) where T : unmanaged, IFloatingPointIeee754<T>
     {
         GemmArguments.Check(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (kernel > GemmMicroKernel.Best) kernel = GemmMicroKernel.Best;
         fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
         {
             var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
-            Run(problem, ResolveThreads(maxThreads), useVectorKernel && VectorKernelAvailable);
+            Run(problem, ResolveThreads(maxThreads), kernel);
         }
     }
 
@@ -196,14 +220,14 @@ public static unsafe class FastGemm
             throw new ArgumentException($"{name} has {length} elements, {batchCount} matrices with {strideName} = {stride} need {needed}.", name);
     }
 
-    private static void RunBatched<T>(in GemmProblem<T> problem, long[] offsets, int batchCount, int threads, bool vector)
+    private static void RunBatched<T>(in GemmProblem<T> problem, long[] offsets, int batchCount, int threads, GemmKernel kernel)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         long work = (long)problem.M * problem.N * problem.K;
         if (threads <= 1 || batchCount == 1 || work >= ParallelThreshold)
         {
             for (int i = 0; i < batchCount; i++)
-                Run(problem.Offset(offsets[3 * i], offsets[3 * i + 1], offsets[3 * i + 2]), threads, vector);
+                Run(problem.Offset(offsets[3 * i], offsets[3 * i + 1], offsets[3 * i + 2]), threads, kernel);
             return;
         }
         // Many small products: contiguous ranges of batches per thread, each product single-threaded.
@@ -214,12 +238,12 @@ public static unsafe class FastGemm
         {
             int first = (int)((long)batchCount * t / workers), last = (int)((long)batchCount * (t + 1) / workers);
             for (int i = first; i < last; i++)
-                Run(shared.Offset(offsets[3 * i], offsets[3 * i + 1], offsets[3 * i + 2]), 1, vector);
+                Run(shared.Offset(offsets[3 * i], offsets[3 * i + 1], offsets[3 * i + 2]), 1, kernel);
         });
     }
 
     /// <summary>One product: degenerate cases, then the blocked loops on one thread or the shared schedule on several.</summary>
-    private static void Run<T>(in GemmProblem<T> p, int threads, bool vector) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Run<T>(in GemmProblem<T> p, int threads, GemmKernel kernel) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (p.M == 0 || p.N == 0) return;
         if (p.K == 0 || p.Alpha == T.Zero)
@@ -235,19 +259,19 @@ public static unsafe class FastGemm
         }
         long work = (long)p.M * p.N * p.K;
         int workers = work < ParallelThreshold ? 1 : threads;
-        if (workers <= 1) Blocked(p, vector);
-        else GemmSchedule<T>.Run(p, workers, vector);
+        if (workers <= 1) Blocked(p, kernel);
+        else GemmSchedule<T>.Run(p, workers, kernel);
     }
 
     /// <summary>The five blocked loops on the calling thread (packing buffers are per thread and reused).</summary>
-    private static void Blocked<T>(in GemmProblem<T> p, bool vector) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Blocked<T>(in GemmProblem<T> p, GemmKernel kernel) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int mr = GemmMicroKernel.MR, nr = GemmMicroKernel.NR<T>();
-        var (mcMax, kcMax, ncMax) = GemmMicroKernel.Blocking<T>();
+        var blocking = GemmMicroKernel.Blocking<T>(kernel);
+        var (mr, nr, mcMax, kcMax, ncMax, _) = blocking;
         int kcBuf = Math.Min(kcMax, p.K);
         int mcBuf = Math.Min(mcMax, RoundUp(p.M, mr));
         int ncBuf = Math.Min(ncMax, RoundUp(p.N, nr));
-        T* packA = PackingBuffers<T>.A(mcBuf * kcBuf);
+        T* packA = PackingBuffers<T>.A(mcBuf * blocking.ARowLength(kcBuf));
         T* packB = PackingBuffers<T>.B(kcBuf * ncBuf);
         for (int jc = 0; jc < p.N; jc += ncMax)
         {
@@ -260,30 +284,43 @@ public static unsafe class FastGemm
                 for (int ic = 0; ic < p.M; ic += mcMax)
                 {
                     int mc = Math.Min(mcMax, p.M - ic);
-                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, pc, mc, kc, mr, packA);
-                    MacroKernel(mc, nc, kc, p.Alpha, beta, packA, packB, p.C + (nint)ic * p.Ldc + jc, p.Ldc, vector);
+                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, pc, mc, kc, mr, blocking.ARowMajor ? kcMax : 0, packA);
+                    MacroKernel(kernel, mc, nc, kc, p.Alpha, beta, packA, packB, p.C + (nint)ic * p.Ldc + jc, p.Ldc);
                 }
             }
         }
     }
 
-    /// <summary>C[mc x nc] (+)= alpha * packedA[mc x kc] packedB[kc x nc], one MR x NR tile at a time.</summary>
-    internal static void MacroKernel<T>(int mc, int nc, int kc, T alpha, T beta, T* packA, T* packB, T* c, nint ldc, bool vector)
+    /// <summary>
+    /// C[mc x nc] (+)= alpha * packedA[mc x kc] packedB[kc x nc], one MR x NR tile at a time. Loop order
+    /// per kernel: Vector256 keeps a KC x NR micro-panel of B in L1 (16 KB) while the A micro-panels
+    /// stream from L2 (jr outer); Vector512's B micro-panel is 32 KB at KC = 256, which with a 14 KB A
+    /// micro-panel would fill a 48 KB L1d, so there the A micro-panel stays in L1 and the B micro-panels
+    /// stream from L2 (ir outer). Either order computes each tile the same way.
+    /// </summary>
+    internal static void MacroKernel<T>(GemmKernel kernel, int mc, int nc, int kc, T alpha, T beta, T* packA, T* packB, T* c, nint ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int mr = GemmMicroKernel.MR, nr = GemmMicroKernel.NR<T>();
+        var blocking = GemmMicroKernel.Blocking<T>(kernel);
+        int mr = blocking.MR, nr = blocking.NR;
+        nint aRow = blocking.ARowLength(kc);
+        if (kernel == GemmKernel.Vector512)
+        {
+            for (int ir = 0; ir < mc; ir += mr)
+            {
+                int mRows = Math.Min(mr, mc - ir);
+                T* aPanel = packA + ir * aRow;
+                for (int jr = 0; jr < nc; jr += nr)
+                    GemmMicroKernel.Run(kernel, kc, aPanel, packB + (nint)jr * kc, c + ir * ldc + jr, ldc, alpha, beta, mRows, Math.Min(nr, nc - jr));
+            }
+            return;
+        }
         for (int jr = 0; jr < nc; jr += nr)
         {
             int nCols = Math.Min(nr, nc - jr);
             T* bPanel = packB + (nint)jr * kc;
             for (int ir = 0; ir < mc; ir += mr)
-            {
-                int mRows = Math.Min(mr, mc - ir);
-                T* aPanel = packA + (nint)ir * kc;
-                T* cTile = c + ir * ldc + jr;
-                if (vector) GemmMicroKernel.Vector(kc, aPanel, bPanel, cTile, ldc, alpha, beta, mRows, nCols);
-                else GemmMicroKernel.Scalar(kc, aPanel, bPanel, cTile, ldc, alpha, beta, mRows, nCols);
-            }
+                GemmMicroKernel.Run(kernel, kc, packA + ir * aRow, bPanel, c + ir * ldc + jr, ldc, alpha, beta, Math.Min(mr, mc - ir), nCols);
         }
     }
 

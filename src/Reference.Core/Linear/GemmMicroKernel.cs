@@ -5,34 +5,106 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Reference.Core.Linear;
 
+/// <summary>Which micro-kernel (and so which panel layout) a product runs with.</summary>
+internal enum GemmKernel
+{
+    /// <summary>Separate multiply and add on the Vector256 kernel's layout (no AVX+FMA, e.g. DOTNET_EnableAVX2=0).</summary>
+    Scalar,
+
+    /// <summary>6 x 2 Vector256 tile, 12 ymm accumulators (AVX + FMA).</summary>
+    Vector256,
+
+    /// <summary>14 x 2 Vector512 tile, 28 zmm accumulators (AVX-512F, where the JIT accelerates Vector512).</summary>
+    Vector512,
+}
+
 /// <summary>
-/// The GEMM micro-kernel: an MR x NR tile of C updated by a rank-kc product of packed panels,
+/// Register tile (MR x NR) and cache blocks (MC x KC packed A, KC x NC packed B) of one kernel and
+/// element type. The packing, the macro-kernel and the thread schedule read every size from here.
+/// </summary>
+/// <param name="MR">Rows of the register tile.</param>
+/// <param name="NR">Columns of the register tile (two vectors).</param>
+/// <param name="MC">Rows of a packed A block.</param>
+/// <param name="KC">Depth of a rank-KC update.</param>
+/// <param name="NC">Columns of a packed B panel.</param>
+/// <param name="ARowMajor">
+/// Layout of a packed A micro-panel: false = p-major (the MR values of column p together, at p MR + r);
+/// true = row-major with the fixed row length KC (row r at r KC + p, whatever the block's kc), so that
+/// packing a row-major A is a contiguous copy per row and the kernel's broadcasts use constant offsets.
+/// </param>
+internal readonly record struct GemmBlocking(int MR, int NR, int MC, int KC, int NC, bool ARowMajor)
+{
+    /// <summary>Elements per row of a packed A micro-panel for a block of depth kc (row blocks start at i0 times this).</summary>
+    public int ARowLength(int kc) => ARowMajor ? KC : kc;
+}
+
+/// <summary>
+/// The GEMM micro-kernels: an MR x NR tile of C updated by a rank-kc product of packed panels,
 /// C_tile = alpha * sum_p a[:, p] b[p, :] + beta * C_tile (BLIS micro-kernel, Van Zee and van de Geijn
-/// 2015, Sec. 2 and Fig. 3). The tile is held in 12 Vector256 registers (MR = 6 rows x 2 vectors):
-/// per p, two vectors of B are loaded, each of the 6 values of A is broadcast, and 12 independent
-/// FMAs are issued; 12 independent chains cover the FMA latency x throughput product (4 cycles x
-/// 2 pipes = 8) of current x86 cores.
-/// Generic over T (float: NR = 16, double: NR = 8); the typeof(T) tests are constants to the JIT,
-/// which compiles one specialized body per element type.
+/// 2015, Sec. 2 and Fig. 3). Per p, the kernel loads two vectors of B (NR = 2 vectors wide), broadcasts
+/// each of the MR values of A and issues 2 MR independent FMAs into register accumulators.
+/// Chosen as TensorPrimitives chooses its paths: Vector512 where the JIT accelerates it (AVX-512:
+/// 14 x 2 zmm tile, 32 registers), else Vector256 with FMA (6 x 2 ymm tile, 16 registers), else a
+/// scalar loop on the Vector256 layout.
+/// Generic over T (float or double); the typeof(T) tests are constants to the JIT, which compiles
+/// one specialized body per element type.
 /// </summary>
 internal static unsafe class GemmMicroKernel
 {
-    /// <summary>Rows of the register tile.</summary>
+    /// <summary>Rows of the Vector256 (and scalar) register tile.</summary>
     public const int MR = 6;
 
-    /// <summary>Columns of the register tile: two Vector256 of T.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int NR<T>() => 2 * Vector256<T>.Count;
+    /// <summary>Rows of the Vector512 register tile.</summary>
+    public const int MR512 = 14;
+
+    /// <summary>Rows of the Vector512 edge kernel (panels of at most this many valid rows).</summary>
+    public const int MR512Half = 7;
+
+    /// <summary>KC of the Vector512 kernel, also the fixed row length of its row-major A micro-panels.</summary>
+    public const int KC512 = 256;
+
+    /// <summary>The fastest kernel the JIT accelerates in this process.</summary>
+    public static GemmKernel Best { get; } =
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmKernel.Vector512
+        : Avx.IsSupported && Fma.IsSupported ? GemmKernel.Vector256
+        : GemmKernel.Scalar;
 
     /// <summary>
-    /// (MC, KC, NC) per element type. KC x NR x sizeof(T) = 16 KB keeps the B micro-panel in half of
-    /// a 32 KB L1d; MC x KC x sizeof(T) = 144 KB keeps the packed A block well inside a 512 KB L2;
-    /// NC x KC bounds the packed B panel (4 MB float32, 8 MB float64) by the shared L3.
+    /// Tile and blocks per kernel and element type.
+    /// Vector256 (sized for a Zen 3-class core, 32 KB L1d, 512 KB L2): KC x NR x sizeof(T) = 16 KB keeps
+    /// the B micro-panel in half of L1d; MC x KC x sizeof(T) = 144 KB keeps the packed A block in L2.
+    /// Vector512 (sized for a Sapphire Rapids-class core, 48 KB L1d, 2 MB L2): the A micro-panel (14 KB
+    /// float32 at KC = 256) stays in L1 while the KC x 128-byte B micro-panels (32 float32 or 16 float64
+    /// columns) stream from L2; the A block MC x KC x sizeof(T) is 168 KB float32 (12 micro-panels);
+    /// NC = 512 keeps the KC x NC B panel (512 KB float32, 1 MB float64) in L2 beside the A block and
+    /// the C rows being updated (float64 1024^3 measured 70 % of peak with NC = 4096, 75 % with 512).
+    /// KC = 256 as for Vector256, so both kernels cut k identically (bitwise equal results); MC in
+    /// 84..672 and KC = 128..384 measured within noise of these at 256^3 and 1024^3 (bench/NOTES.md).
+    /// For Vector256, NC bounds the packed B panel (KC x NC, 4-8 MB) by the shared L3. NC is a multiple of NR.
     /// </summary>
-    public static (int MC, int KC, int NC) Blocking<T>() =>
-        typeof(T) == typeof(float) ? (144, 256, 4080) : (72, 256, 4080);
-    static readonly int TuneMC64 = int.Parse(Environment.GetEnvironmentVariable("MC64") ?? "72");
-    static readonly int TuneKC64 = int.Parse(Environment.GetEnvironmentVariable("KC64") ?? "256");
+    public static GemmBlocking Blocking<T>(GemmKernel kernel) => kernel switch
+    {
+        GemmKernel.Vector512 => typeof(T) == typeof(float)
+            ? new GemmBlocking(MR512, 2 * Vector512<float>.Count, 168, KC512, 512, ARowMajor: true)
+            : new GemmBlocking(MR512, 2 * Vector512<double>.Count, 168, KC512, 512, ARowMajor: true),
+        _ => typeof(T) == typeof(float)
+            ? new GemmBlocking(MR, 2 * Vector256<float>.Count, 144, 256, 4080, ARowMajor: false)
+            : new GemmBlocking(MR, 2 * Vector256<double>.Count, 72, 256, 4080, ARowMajor: false),
+    };
+
+    /// <summary>One tile with the chosen kernel; mr x nr is the valid part of the tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Run<T>(GemmKernel kernel, int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (kernel == GemmKernel.Vector512)
+        {
+            if (mr <= MR512Half) Vector512KernelHalf(kc, a, b, c, ldc, alpha, beta, mr, nr);
+            else Vector512Kernel(kc, a, b, c, ldc, alpha, beta, mr, nr);
+        }
+        else if (kernel == GemmKernel.Vector256) Vector(kc, a, b, c, ldc, alpha, beta, mr, nr);
+        else Scalar(kc, a, b, c, ldc, alpha, beta, mr, nr);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<T> MultiplyAdd<T>(Vector256<T> a, Vector256<T> b, Vector256<T> c)
@@ -133,6 +205,215 @@ internal static unsafe class GemmMicroKernel
         MultiplyAdd(hi, alphaV, Vector256.Load(c + w) * betaV).Store(c + w);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> MultiplyAdd<T>(Vector512<T> a, Vector512<T> b, Vector512<T> c)
+    {
+        if (typeof(T) == typeof(float))
+            return Avx512F.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
+        return Avx512F.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
+    }
+
+    /// <summary>
+    /// Vector512 kernel (AVX-512F): an MR512 x 2 W tile (W = Vector512 lanes: 14 x 32 float32, 14 x 16
+    /// float64) in 28 zmm accumulators; per p, 2 vectors of B are loaded and each of the 14 values of
+    /// A is broadcast (28 + 2 + 1 of the 32 zmm registers). 28 independent FMA chains cover the
+    /// latency x throughput product (4 cycles x 2 pipes). A full tile updates C from the registers; an
+    /// edge tile goes through a stack tile and <see cref="MergeTile512"/>, with no call while an
+    /// accumulator is live (per-row calls on the edge path made the JIT's allocator store every
+    /// accumulator to the stack inside the k loop). mr x nr is the valid part of the tile.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    public static void Vector512Kernel<T>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector512<T>.Count, ld = 2 * w;
+        // One prefetch per cache line of the C tile (2 W values per row span two 64-byte lines when aligned).
+        for (int r = 0; r < mr; r++)
+        {
+            Sse.Prefetch0(c + r * ldc);
+            Sse.Prefetch0(c + r * ldc + (ld - 1));
+        }
+        Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
+        Vector512<T> c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default, cc0 = default, cc1 = default, cd0 = default, cd1 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + w);
+            var ai = Vector512.Create(a[0]);
+            c00 = MultiplyAdd(ai, b0, c00); c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector512.Create(a[1 * KC512]);
+            c10 = MultiplyAdd(ai, b0, c10); c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector512.Create(a[2 * KC512]);
+            c20 = MultiplyAdd(ai, b0, c20); c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector512.Create(a[3 * KC512]);
+            c30 = MultiplyAdd(ai, b0, c30); c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector512.Create(a[4 * KC512]);
+            c40 = MultiplyAdd(ai, b0, c40); c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector512.Create(a[5 * KC512]);
+            c50 = MultiplyAdd(ai, b0, c50); c51 = MultiplyAdd(ai, b1, c51);
+            ai = Vector512.Create(a[6 * KC512]);
+            c60 = MultiplyAdd(ai, b0, c60); c61 = MultiplyAdd(ai, b1, c61);
+            ai = Vector512.Create(a[7 * KC512]);
+            c70 = MultiplyAdd(ai, b0, c70); c71 = MultiplyAdd(ai, b1, c71);
+            ai = Vector512.Create(a[8 * KC512]);
+            c80 = MultiplyAdd(ai, b0, c80); c81 = MultiplyAdd(ai, b1, c81);
+            ai = Vector512.Create(a[9 * KC512]);
+            c90 = MultiplyAdd(ai, b0, c90); c91 = MultiplyAdd(ai, b1, c91);
+            ai = Vector512.Create(a[10 * KC512]);
+            ca0 = MultiplyAdd(ai, b0, ca0); ca1 = MultiplyAdd(ai, b1, ca1);
+            ai = Vector512.Create(a[11 * KC512]);
+            cb0 = MultiplyAdd(ai, b0, cb0); cb1 = MultiplyAdd(ai, b1, cb1);
+            ai = Vector512.Create(a[12 * KC512]);
+            cc0 = MultiplyAdd(ai, b0, cc0); cc1 = MultiplyAdd(ai, b1, cc1);
+            ai = Vector512.Create(a[13 * KC512]);
+            cd0 = MultiplyAdd(ai, b0, cd0); cd1 = MultiplyAdd(ai, b1, cd1);
+            a++;
+            b += ld;
+        }
+        if (mr == MR512 && nr == ld)
+        {
+            var alphaV = Vector512.Create(alpha);
+            if (beta == T.Zero)
+            {
+                (c00 * alphaV).Store(c + 0 * ldc); (c01 * alphaV).Store(c + 0 * ldc + w);
+                (c10 * alphaV).Store(c + 1 * ldc); (c11 * alphaV).Store(c + 1 * ldc + w);
+                (c20 * alphaV).Store(c + 2 * ldc); (c21 * alphaV).Store(c + 2 * ldc + w);
+                (c30 * alphaV).Store(c + 3 * ldc); (c31 * alphaV).Store(c + 3 * ldc + w);
+                (c40 * alphaV).Store(c + 4 * ldc); (c41 * alphaV).Store(c + 4 * ldc + w);
+                (c50 * alphaV).Store(c + 5 * ldc); (c51 * alphaV).Store(c + 5 * ldc + w);
+                (c60 * alphaV).Store(c + 6 * ldc); (c61 * alphaV).Store(c + 6 * ldc + w);
+                (c70 * alphaV).Store(c + 7 * ldc); (c71 * alphaV).Store(c + 7 * ldc + w);
+                (c80 * alphaV).Store(c + 8 * ldc); (c81 * alphaV).Store(c + 8 * ldc + w);
+                (c90 * alphaV).Store(c + 9 * ldc); (c91 * alphaV).Store(c + 9 * ldc + w);
+                (ca0 * alphaV).Store(c + 10 * ldc); (ca1 * alphaV).Store(c + 10 * ldc + w);
+                (cb0 * alphaV).Store(c + 11 * ldc); (cb1 * alphaV).Store(c + 11 * ldc + w);
+                (cc0 * alphaV).Store(c + 12 * ldc); (cc1 * alphaV).Store(c + 12 * ldc + w);
+                (cd0 * alphaV).Store(c + 13 * ldc); (cd1 * alphaV).Store(c + 13 * ldc + w);
+            }
+            else
+            {
+                var betaV = Vector512.Create(beta);
+                UpdateRow(c + 0 * ldc, w, c00, c01, alphaV, betaV);
+                UpdateRow(c + 1 * ldc, w, c10, c11, alphaV, betaV);
+                UpdateRow(c + 2 * ldc, w, c20, c21, alphaV, betaV);
+                UpdateRow(c + 3 * ldc, w, c30, c31, alphaV, betaV);
+                UpdateRow(c + 4 * ldc, w, c40, c41, alphaV, betaV);
+                UpdateRow(c + 5 * ldc, w, c50, c51, alphaV, betaV);
+                UpdateRow(c + 6 * ldc, w, c60, c61, alphaV, betaV);
+                UpdateRow(c + 7 * ldc, w, c70, c71, alphaV, betaV);
+                UpdateRow(c + 8 * ldc, w, c80, c81, alphaV, betaV);
+                UpdateRow(c + 9 * ldc, w, c90, c91, alphaV, betaV);
+                UpdateRow(c + 10 * ldc, w, ca0, ca1, alphaV, betaV);
+                UpdateRow(c + 11 * ldc, w, cb0, cb1, alphaV, betaV);
+                UpdateRow(c + 12 * ldc, w, cc0, cc1, alphaV, betaV);
+                UpdateRow(c + 13 * ldc, w, cd0, cd1, alphaV, betaV);
+            }
+            return;
+        }
+        byte* tileBytes = stackalloc byte[MR512 * 2 * 64];
+        T* tile = (T*)tileBytes;
+        c00.Store(tile + 0 * ld); c01.Store(tile + 0 * ld + w);
+        c10.Store(tile + 1 * ld); c11.Store(tile + 1 * ld + w);
+        c20.Store(tile + 2 * ld); c21.Store(tile + 2 * ld + w);
+        c30.Store(tile + 3 * ld); c31.Store(tile + 3 * ld + w);
+        c40.Store(tile + 4 * ld); c41.Store(tile + 4 * ld + w);
+        c50.Store(tile + 5 * ld); c51.Store(tile + 5 * ld + w);
+        c60.Store(tile + 6 * ld); c61.Store(tile + 6 * ld + w);
+        c70.Store(tile + 7 * ld); c71.Store(tile + 7 * ld + w);
+        c80.Store(tile + 8 * ld); c81.Store(tile + 8 * ld + w);
+        c90.Store(tile + 9 * ld); c91.Store(tile + 9 * ld + w);
+        ca0.Store(tile + 10 * ld); ca1.Store(tile + 10 * ld + w);
+        cb0.Store(tile + 11 * ld); cb1.Store(tile + 11 * ld + w);
+        cc0.Store(tile + 12 * ld); cc1.Store(tile + 12 * ld + w);
+        cd0.Store(tile + 13 * ld); cd1.Store(tile + 13 * ld + w);
+        MergeTile512(tile, c, ldc, alpha, beta, mr, nr);
+    }
+
+    /// <summary>
+    /// The Vector512 kernel for an edge panel of at most 7 rows (e.g. the last 4 rows of m = 256 =
+    /// 18 x 14 + 4): 7 x 2 W accumulators, half the FMAs of the 14-row kernel on the same packed
+    /// panels and the same FMA chain per element (identical results).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    public static void Vector512KernelHalf<T>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector512<T>.Count, ld = 2 * w;
+        Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + w);
+            var ai = Vector512.Create(a[0]);
+            c00 = MultiplyAdd(ai, b0, c00); c01 = MultiplyAdd(ai, b1, c01);
+            ai = Vector512.Create(a[1 * KC512]);
+            c10 = MultiplyAdd(ai, b0, c10); c11 = MultiplyAdd(ai, b1, c11);
+            ai = Vector512.Create(a[2 * KC512]);
+            c20 = MultiplyAdd(ai, b0, c20); c21 = MultiplyAdd(ai, b1, c21);
+            ai = Vector512.Create(a[3 * KC512]);
+            c30 = MultiplyAdd(ai, b0, c30); c31 = MultiplyAdd(ai, b1, c31);
+            ai = Vector512.Create(a[4 * KC512]);
+            c40 = MultiplyAdd(ai, b0, c40); c41 = MultiplyAdd(ai, b1, c41);
+            ai = Vector512.Create(a[5 * KC512]);
+            c50 = MultiplyAdd(ai, b0, c50); c51 = MultiplyAdd(ai, b1, c51);
+            ai = Vector512.Create(a[6 * KC512]);
+            c60 = MultiplyAdd(ai, b0, c60); c61 = MultiplyAdd(ai, b1, c61);
+            a++;
+            b += ld;
+        }
+        byte* tileBytes = stackalloc byte[MR512Half * 2 * 64];
+        T* tile = (T*)tileBytes;
+        c00.Store(tile + 0 * ld); c01.Store(tile + 0 * ld + w);
+        c10.Store(tile + 1 * ld); c11.Store(tile + 1 * ld + w);
+        c20.Store(tile + 2 * ld); c21.Store(tile + 2 * ld + w);
+        c30.Store(tile + 3 * ld); c31.Store(tile + 3 * ld + w);
+        c40.Store(tile + 4 * ld); c41.Store(tile + 4 * ld + w);
+        c50.Store(tile + 5 * ld); c51.Store(tile + 5 * ld + w);
+        c60.Store(tile + 6 * ld); c61.Store(tile + 6 * ld + w);
+        MergeTile512(tile, c, ldc, alpha, beta, mr, nr);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void UpdateRow<T>(T* c, int w, Vector512<T> lo, Vector512<T> hi, Vector512<T> alphaV, Vector512<T> betaV)
+        where T : unmanaged
+    {
+        MultiplyAdd(lo, alphaV, Vector512.Load(c) * betaV).Store(c);
+        MultiplyAdd(hi, alphaV, Vector512.Load(c + w) * betaV).Store(c + w);
+    }
+
+    /// <summary>
+    /// C[:mr, :nr] = alpha * tile + beta * C (beta = 0: C not read), rounded as the Vector256 kernel's
+    /// store (one FMA of the accumulator with alpha onto beta C), full rows on Vector512.
+    /// </summary>
+    private static void MergeTile512<T>(T* tile, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector512<T>.Count, ld = 2 * w;
+        if (nr < ld)
+        {
+            Merge(tile, ld, c, ldc, alpha, beta, mr, nr, fused: true);
+            return;
+        }
+        var alphaV = Vector512.Create(alpha);
+        if (beta == T.Zero)
+        {
+            for (int r = 0; r < mr; r++, tile += ld, c += ldc)
+            {
+                (Vector512.Load(tile) * alphaV).Store(c);
+                (Vector512.Load(tile + w) * alphaV).Store(c + w);
+            }
+            return;
+        }
+        var betaV = Vector512.Create(beta);
+        for (int r = 0; r < mr; r++, tile += ld, c += ldc)
+        {
+            MultiplyAdd(Vector512.Load(tile), alphaV, Vector512.Load(c) * betaV).Store(c);
+            MultiplyAdd(Vector512.Load(tile + w), alphaV, Vector512.Load(c + w) * betaV).Store(c + w);
+        }
+    }
+
     /// <summary>
     /// Scalar kernel on the same packed panels, for machines (or JIT settings such as
     /// DOTNET_EnableAVX2=0) without AVX+FMA: separate multiply and add, same summation order in p.
@@ -140,7 +421,7 @@ internal static unsafe class GemmMicroKernel
     public static void Scalar<T>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int ld = NR<T>();
+        int ld = 2 * Vector256<T>.Count;
         T* tile = stackalloc T[MR * ld];
         new Span<T>(tile, MR * ld).Clear();
         for (int p = 0; p < kc; p++, a += MR, b += ld)

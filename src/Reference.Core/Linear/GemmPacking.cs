@@ -13,10 +13,20 @@ namespace Reference.Core.Linear;
 /// </summary>
 internal static unsafe class GemmPacking
 {
-    /// <summary>Packs op(A)[ic:ic+mc, pc:pc+kc] (op(A)[i, p] = transA ? a[p lda + i] : a[i lda + p]).</summary>
-    public static void PackA<T>(bool transA, T* a, nint lda, int ic, int pc, int mc, int kc, int mr, T* dest)
+    /// <summary>
+    /// Packs op(A)[ic:ic+mc, pc:pc+kc] (op(A)[i, p] = transA ? a[p lda + i] : a[i lda + p]) into p-major
+    /// micro-panels (<paramref name="rowLength"/> = 0) or row-major ones whose rows hold rowLength
+    /// elements (<see cref="GemmBlocking.ARowMajor"/>): panel q then holds op(A)[ic + q MR + r, pc + p]
+    /// at [q MR rowLength + r rowLength + p].
+    /// </summary>
+    public static void PackA<T>(bool transA, T* a, nint lda, int ic, int pc, int mc, int kc, int mr, int rowLength, T* dest)
         where T : unmanaged
     {
+        if (rowLength > 0)
+        {
+            PackARowMajor(transA, a, lda, ic, pc, mc, kc, mr, rowLength, dest);
+            return;
+        }
         for (int i0 = 0; i0 < mc; i0 += mr)
         {
             int rows = Math.Min(mr, mc - i0);
@@ -48,16 +58,47 @@ internal static unsafe class GemmPacking
                 }
                 else
                 {
-                    for (int p = 0; p < kc; p++)
+                    // One stored row at a time: contiguous reads, stores with stride mr inside the panel
+                    // (a few KB, in L1); rows past the edge are zero.
+                    for (int r = 0; r < mr; r++)
                     {
-                        T* d = panel + (nint)p * mr;
-                        int r = 0;
-                        for (; r < rows; r++) d[r] = src[r * lda + p];
-                        for (; r < mr; r++) d[r] = default;
+                        T* d = panel + r;
+                        if (r < rows)
+                        {
+                            T* s = src + r * lda;
+                            for (int p = 0; p < kc; p++) d[(nint)p * mr] = s[p];
+                        }
+                        else
+                        {
+                            for (int p = 0; p < kc; p++) d[(nint)p * mr] = default;
+                        }
                     }
                 }
             }
         }
+    }
+
+    private static void PackARowMajor<T>(bool transA, T* a, nint lda, int ic, int pc, int mc, int kc, int mr, int rowLength, T* dest)
+        where T : unmanaged
+    {
+        int rowsPadded = (mc + mr - 1) / mr * mr;
+        if (!transA)
+        {
+            // Each row of the stored m x k matrix is a row of op(A): one contiguous copy.
+            for (int i = 0; i < mc; i++)
+                new ReadOnlySpan<T>(a + (nint)(ic + i) * lda + pc, kc).CopyTo(new Span<T>(dest + (nint)i * rowLength, kc));
+        }
+        else
+        {
+            // Row p of the stored k x m matrix holds op(A)[:, p]: a strided store per value, mc values per p.
+            T* src = a + (nint)pc * lda + ic;
+            for (int p = 0; p < kc; p++, src += lda)
+            {
+                T* d = dest + p;
+                for (int i = 0; i < mc; i++) d[(nint)i * rowLength] = src[i];
+            }
+        }
+        for (int i = mc; i < rowsPadded; i++) new Span<T>(dest + (nint)i * rowLength, kc).Clear();
     }
 
     /// <summary>Packs op(B)[pc:pc+kc, jc:jc+nc] (op(B)[p, j] = transB ? b[j ldb + p] : b[p ldb + j]).</summary>
@@ -80,6 +121,16 @@ internal static unsafe class GemmPacking
                         T* d = panel + (nint)p * nr;
                         Vector256.Store(Vector256.Load(src), d);
                         Vector256.Store(Vector256.Load(src + w), d + w);
+                    }
+                }
+                else if (cols == nr && nr == 2 * Vector512<T>.Count)
+                {
+                    int w = Vector512<T>.Count;
+                    for (int p = 0; p < kc; p++, src += ldb)
+                    {
+                        T* d = panel + (nint)p * nr;
+                        Vector512.Store(Vector512.Load(src), d);
+                        Vector512.Store(Vector512.Load(src + w), d + w);
                     }
                 }
                 else

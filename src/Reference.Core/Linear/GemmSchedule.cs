@@ -27,8 +27,9 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
     private const int SuperBlocks = 16;
 
     private readonly GemmProblem<T> p;
-    private readonly bool vector;
+    private readonly GemmKernel kernel;
     private readonly int mcMax, kcMax, ncMax, maMax, mr, nr;
+    private readonly bool aRowMajor;
     private readonly int stepsJ, stepsP, stepsI, colChunk, packChunkB;
     private readonly int[] taskStart;   // global index of each step's first task; [steps] = total
     private readonly int[] packed;      // per global task index: 1 once that pack task has finished
@@ -36,13 +37,12 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
     private readonly SharedPanels<T> panels;
     private int next, completed;
 
-    private GemmSchedule(in GemmProblem<T> problem, int workers, bool vector)
+    private GemmSchedule(in GemmProblem<T> problem, int workers, GemmKernel kernel)
     {
         p = problem;
-        this.vector = vector;
-        mr = GemmMicroKernel.MR;
-        nr = GemmMicroKernel.NR<T>();
-        (mcMax, kcMax, ncMax) = GemmMicroKernel.Blocking<T>();
+        this.kernel = kernel;
+        var blocking = GemmMicroKernel.Blocking<T>(kernel);
+        (mr, nr, mcMax, kcMax, ncMax, aRowMajor) = blocking;
         maMax = mcMax * SuperBlocks;
         stepsJ = (p.N + ncMax - 1) / ncMax;
         stepsP = (p.K + kcMax - 1) / kcMax;
@@ -63,13 +63,13 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
             taskStart[s + 1] = taskStart[s] + PackTasks(nc, ma, packB) + Tiles(nc, ma);
         }
         packed = new int[taskStart[steps]];
-        panels = SharedPanels<T>.Rent(RoundUp(maFirst, mr) * Math.Min(kcMax, p.K), RoundUp(ncFirst, nr) * Math.Min(kcMax, p.K));
+        panels = SharedPanels<T>.Rent(RoundUp(maFirst, mr) * blocking.ARowLength(Math.Min(kcMax, p.K)), RoundUp(ncFirst, nr) * Math.Min(kcMax, p.K));
     }
 
     /// <summary>Runs the product on the calling thread plus up to workers - 1 thread-pool threads.</summary>
-    public static void Run(in GemmProblem<T> problem, int workers, bool vector)
+    public static void Run(in GemmProblem<T> problem, int workers, GemmKernel kernel)
     {
-        var schedule = new GemmSchedule<T>(problem, workers, vector);
+        var schedule = new GemmSchedule<T>(problem, workers, kernel);
         for (int w = 1; w < workers; w++) ThreadPool.UnsafeQueueUserWorkItem(schedule, preferLocal: false);
         schedule.Work();
         int total = schedule.taskStart[^1];
@@ -99,7 +99,8 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                 if (local < packsA)
                 {
                     int i0 = local * mcMax;
-                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ia + i0, pc, Math.Min(mcMax, ma - i0), kc, mr, panels.A + (nint)i0 * kc);
+                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ia + i0, pc, Math.Min(mcMax, ma - i0), kc, mr,
+                        aRowMajor ? kcMax : 0, panels.A + (nint)i0 * ARowLength(kc));
                 }
                 else
                 {
@@ -124,13 +125,15 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                     for (int q = j0 / packChunkB; q * packChunkB < jEnd; q++) WaitFor(ref packed[first + packsA + q], 1);
                 }
                 T beta = pc == 0 ? p.Beta : T.One;
-                FastGemm.MacroKernel(Math.Min(mcMax, ma - i0), Math.Min(colChunk, nc - j0), kc, p.Alpha, beta,
-                    panels.A + (nint)i0 * kc, panels.B + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc, vector);
+                FastGemm.MacroKernel(kernel, Math.Min(mcMax, ma - i0), Math.Min(colChunk, nc - j0), kc, p.Alpha, beta,
+                    panels.A + (nint)i0 * ARowLength(kc), panels.B + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc);
                 Interlocked.Increment(ref tilesDone[step]);
             }
             Interlocked.Increment(ref completed);
         }
     }
+
+    private int ARowLength(int kc) => aRowMajor ? kcMax : kc;
 
     private static void WaitFor(ref int counter, int target)
     {
