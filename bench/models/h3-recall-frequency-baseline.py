@@ -3,15 +3,16 @@
 often in the context (ties split evenly), and its cross-entropy when predicting the in-context value counts
 (add-0.5 smoothing over the 9 values). Monte Carlo over the task's distribution as the file head of
 src/Reference.Models/H3SyntheticTasks.cs states it (9 keys, 9 values, 20 pairs, fresh table per example,
-query redrawn among the keys present). A model sitting at these two numbers has learned the value
+query redrawn among the keys present). Argument: the number of pairs (default 20). A model sitting at these two numbers has learned the value
 frequencies of the context but not which value goes with the queried key (bench/NOTES.md, 2026-12-04
 fourth session, "H3 associative recall and MQAR at full size")."""
 import math
 import random
+import sys
 from collections import Counter
 
 KEYS = VALUES = 9
-PAIRS = 20
+PAIRS = int(sys.argv[1]) if len(sys.argv) > 1 else 20   # floor(L / 2): 20 at H3's L 40
 random.seed(1)
 n, accuracy, loss = 20000, 0.0, 0.0
 for _ in range(n):
