@@ -9,6 +9,11 @@
 # SCALE=small runs the reduced versions measured on the 2-core machine (bench/NOTES.md, "Models:
 # generation, text, model ESS, small-scale checks"): MQAR V 256, L 64, 8 pairs with a width-64
 # attention model, and H3's recall at its own sizes for 800 steps.
+# bench/models/device-checks.sh packs the same checks into one 8-minute call on 16 cores (MQAR with the
+# width-64 tied-head attention model of attention-64-tied.json, H3's recall at lr 1e-3, 2e-3, 4e-3, the
+# controls); its run of 2026-12-04 (bench/NOTES.md, "H3 associative recall and MQAR at full size") reached
+# MQAR 0.0065 in 1,026 steps and H3 recall 0.26-0.29 in 4,500 steps (the in-context value-frequency
+# baseline, 0.278: bench/models/h3-recall-frequency-baseline.py): neither check is met at those lengths.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ref="dotnet run -c Release --project src/Reference.Cli --"

@@ -137,6 +137,46 @@ public sealed class DataParallelTests
         Assert.NotEqual(0.0, expected.Grads.Sum(g => g.Sum(Math.Abs)));
     }
 
+    [Theory]
+    [InlineData(Attention, false)]
+    [InlineData(Attention, true)]
+    [InlineData(H3, true)]
+    public void Property_HeadAtScoredPositionsOnlyEqualsTheFullLogits(string json, bool fast)
+    {
+        // The step applies the head only where a target is scored (BackboneModel.LogitsAt); the definition
+        // is the cross-entropy of the full logits [B T, V] with the other rows ignored. Same loss, same
+        // gradient of every parameter (float64 reassociation at most: the head's products skip zero rows).
+        var (inputs, targets) = Data(17);
+        Assert.Contains(SyntheticTask.IgnoreIndex, targets);
+        var full = Model(json);
+        var expected = Train(full, 1, (x, y) => PlainStep(full, x, y), fast)[0];
+        var trimmed = Model(json);
+        var actual = Train(trimmed, 1, (x, y) =>
+        {
+            var loss = Trainer.BatchSteps.ScoredCrossEntropy(trimmed, x, y, Batch, Length, Reduction.Mean);
+            loss.Backward();
+            return loss.Item();
+        }, fast)[0];
+        Assert.Equal(expected.Loss, actual.Loss, 1e-13);
+        for (int p = 0; p < expected.Grads.Length; p++)
+        {
+            double scale = expected.Grads[p].Max(Math.Abs) + 1e-300;
+            for (int i = 0; i < expected.Grads[p].Length; i++)
+                Assert.True(Math.Abs(expected.Grads[p][i] - actual.Grads[p][i]) <= 1e-12 * scale,
+                    $"parameter {p} element {i}: {expected.Grads[p][i]} vs {actual.Grads[p][i]}");
+        }
+
+        // LogitsAt's rows are Logits' rows.
+        int[] rows = [.. Enumerable.Range(0, Batch * Length).Where(i => targets[i] != SyntheticTask.IgnoreIndex)];
+        using var tier = fast ? Tape.UseFastKernels() : default;
+        using var noGrad = Tape.NoGrad();
+        var all = full.Logits(inputs, Batch, Length).Value.Data;
+        var picked = full.LogitsAt(inputs, Batch, Length, rows).Value.Data;
+        for (int j = 0; j < rows.Length; j++)
+            for (int v = 0; v < Vocabulary; v++)
+                Assert.Equal(all[rows[j] * Vocabulary + v], picked[j * Vocabulary + v], 1e-13);
+    }
+
     [Fact]
     public void Property_GradientsReturnsWhatBackwardAccumulatesAndLeavesGradAlone()
     {

@@ -99,15 +99,30 @@ public sealed class BackboneModel : Module
     public Variable Head { get; }
 
     /// <summary>Logits [B T, V] at every position of tokens [B, T] (row-major ids).</summary>
-    public Variable Logits(int[] tokens, int batch, int length)
+    public Variable Logits(int[] tokens, int batch, int length) => Ops.MatMul(Hidden(tokens, batch, length), Head, transB: true);
+
+    /// <summary>
+    /// Logits [n, V] at the positions <paramref name="rows"/> (indices into the B T positions, row-major)
+    /// only: the same rows as <see cref="Logits"/> without the head's product at the other positions
+    /// (a task scored at a few positions, MQAR, spends most of a step in the vocabulary-wide head).
+    /// </summary>
+    public Variable LogitsAt(int[] tokens, int batch, int length, int[] rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        if (rows.Length == 0) throw new ArgumentException("rows must name at least one position.", nameof(rows));
+        var picked = Ops.Embedding(Hidden(tokens, batch, length), rows, rows.Length);   // a gather of rows; its VJP scatters back
+        return Ops.MatMul(picked, Head, transB: true);
+    }
+
+    /// <summary>The final norm's output [B T, D] at every position of tokens [B, T] (what the head reads).</summary>
+    public Variable Hidden(int[] tokens, int batch, int length)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         if (batch < 1 || length < 1 || tokens.Length != batch * length)
             throw new ArgumentException($"tokens must hold B * T = {batch} * {length} ids (B, T >= 1), got {tokens.Length}.", nameof(tokens));
         var x = Ops.Embedding(Embedding, tokens, batch, length);
         foreach (var block in blocks) x = block.Forward(x);
-        var h = Ops.Reshape(FinalNorm.Forward(x), batch * length, Spec.Width);
-        return Ops.MatMul(h, Head, transB: true);
+        return Ops.Reshape(FinalNorm.Forward(x), batch * length, Spec.Width);
     }
 
     /// <summary>Per block, the learned parameters from the formulas (norms, the operator's ParameterCount plus projections, channel mixer).</summary>

@@ -413,7 +413,7 @@ public sealed class Trainer
             ArgumentNullException.ThrowIfNull(inputs);
             ArgumentNullException.ThrowIfNull(targets);
             if (slices.Length == 1)
-                return step.Run(_ => Ops.CrossEntropy(model.Logits(inputs, slices[0].Count, length), targets, SyntheticTask.IgnoreIndex));
+                return step.Run(_ => ScoredCrossEntropy(model, inputs, targets, slices[0].Count, length, Reduction.Mean));
             int scored = 0;
             foreach (int target in targets) if (target != SyntheticTask.IgnoreIndex) scored++;
             double weight = 1.0 / scored;
@@ -425,8 +425,26 @@ public sealed class Trainer
             return step.Run(i =>
             {
                 var (_, count, x, y) = slices[i];
-                return Ops.CrossEntropy(model.Logits(x, count, length), y, SyntheticTask.IgnoreIndex, reduction: Reduction.Sum) * weight;
+                return ScoredCrossEntropy(model, x, y, count, length, Reduction.Sum) * weight;
             });
+        }
+
+        /// <summary>
+        /// The cross-entropy over the scored targets (not IgnoreIndex) of one micro-batch, the head applied
+        /// at those positions only (<see cref="BackboneModel.LogitsAt"/>) when some are ignored: the same
+        /// loss as over the full logits with ignored rows, without their share of the head's work.
+        /// </summary>
+        public static Variable ScoredCrossEntropy(BackboneModel model, int[] inputs, int[] targets, int batch, int length, Reduction reduction)
+        {
+            int scored = 0;
+            foreach (int target in targets) if (target != SyntheticTask.IgnoreIndex) scored++;
+            if (scored == 0 || scored == targets.Length)
+                return Ops.CrossEntropy(model.Logits(inputs, batch, length), targets, SyntheticTask.IgnoreIndex, reduction: reduction);
+            var rows = new int[scored];
+            var kept = new int[scored];
+            for (int i = 0, j = 0; i < targets.Length; i++)
+                if (targets[i] != SyntheticTask.IgnoreIndex) { rows[j] = i; kept[j++] = targets[i]; }
+            return Ops.CrossEntropy(model.LogitsAt(inputs, batch, length, rows), kept, SyntheticTask.IgnoreIndex, reduction: reduction);
         }
     }
 

@@ -8,7 +8,8 @@
 //
 // Glossary (code -> paper), per channel (D channels):
 //   B [D, N]      B (init e1 = (1, 0, ..., 0): the state is then exactly the last N inputs)
-//   C [D, N]      C (init N(0, 1))
+//   C [D, N]      C (init N(0, 1) here; the official H3 code draws it kaiming-uniform, U(+-1/sqrt(N)):
+//                 HazyResearch/H3 src/models/ssm/ss_kernel.py, mode 'shift'; kept for the golden cases)
 //   Skip [D]      D (H3's ssm_k_D, init N(0, 1))
 //   Taps [D, N]   k_shift[m] = sum_n B[n] C[n+m]
 //   x [rows, N]   the shift register: x_t[n] = sum_{i=0..n} B[n-i] u_{t-i}
@@ -23,7 +24,7 @@ namespace Reference.Operators.StateSpace;
 /// <summary>Shift-SSM parameters for D channels of state size N: B, C [D, N], Skip [D].</summary>
 public sealed record ShiftSsmParameters(int Channels, int StateSize, double[] B, double[] C, double[] Skip)
 {
-    /// <summary>H3's initialization: B = e1, C ~ N(0, 1), Skip ~ N(0, 1).</summary>
+    /// <summary>B = e1, C ~ N(0, 1), Skip ~ N(0, 1) (the official H3 code draws C from U(+-1/sqrt(N)); see the file head).</summary>
     public static ShiftSsmParameters Initialize(SplitMix64 rng, int channels, int stateSize)
     {
         ArgumentNullException.ThrowIfNull(rng);
