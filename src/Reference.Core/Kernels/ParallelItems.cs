@@ -25,8 +25,7 @@ public interface IParallelBody
 /// its per-thread workspaces and caches warm), each of which polls its mailbox for
 /// <see cref="WarmWindow"/> after its last item before it blocks; a call made within that window
 /// (a training loop, a bench, the next layer) starts its helper without a wake-up. Workers beyond
-/// the dedicated helpers, and every helper when REFERENCE_PARALLEL_HELPERS=pool (or =legacy, which also
-/// restores the Thread.Sleep(1) wait below), are thread-pool work items as before. A helper that is busy (nested or concurrent calls) is simply not used.
+/// the dedicated helpers are thread-pool work items. A helper that is busy (nested or concurrent calls) is simply not used.
 /// The caller waits for the helpers' last items by spinning and yielding, never by Thread.Sleep(1)
 /// (SpinWait's default), which on these VMs returned 1-4 ms late and was most of the two-thread
 /// spread of the ~1 ms calls.
@@ -36,12 +35,6 @@ public static class ParallelItems
 {
     /// <summary>How long a dedicated helper keeps polling for the next call after its last item.</summary>
     public static readonly TimeSpan WarmWindow = TimeSpan.FromMicroseconds(300);
-
-    // REFERENCE_PARALLEL_HELPERS=pool: thread-pool helpers only; =legacy: also SpinWait's default wait with
-    // Thread.Sleep(1) (the behavior before the dedicated helpers, for measuring the difference).
-    private static readonly string Mode = Environment.GetEnvironmentVariable("REFERENCE_PARALLEL_HELPERS") ?? "dedicated";
-    private static readonly bool Dedicated = Mode is not ("pool" or "legacy");
-    private static readonly int Sleep1Threshold = Mode == "legacy" ? 20 : -1;
 
     /// <summary>Runs body.Run(i) for i in [0, count) on up to <paramref name="threads"/> threads (0 = every core).</summary>
     public static void For(int count, int threads, IParallelBody body)
@@ -57,7 +50,7 @@ public static class ParallelItems
         }
         var d = Dispatch.Rent();
         d.Start(body, count);
-        int posted = Dedicated ? Helper.Post(d, workers - 1) : 0;
+        int posted = Helper.Post(d, workers - 1);
         for (int w = 1 + posted; w < workers; w++)
         {
             d.AddRef();
@@ -65,7 +58,7 @@ public static class ParallelItems
         }
         d.Work();
         var spin = new SpinWait();
-        while (Volatile.Read(ref d.Completed) < count) spin.SpinOnce(Sleep1Threshold);
+        while (Volatile.Read(ref d.Completed) < count) spin.SpinOnce(sleep1Threshold: -1);
         var error = d.Error;
         d.Release();
         if (error is not null) ExceptionDispatchInfo.Throw(error);

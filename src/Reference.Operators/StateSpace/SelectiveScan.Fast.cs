@@ -133,8 +133,6 @@ public static partial class SelectiveScan
         (job.TimeMajor, job.Channels, job.Length, job.States, job.Groups, job.Width, job.BlocksPerGroup, job.Softplus) =
             (timeMajor, dd, l, n, gs, width, blocksPerGroup, softplus);
         (job.Padded, job.Sixteen) = (padded, sixteen);
-        _ = ScanTuning.Prefetch;
-        _ = ScanTuning.Fuse;
         ParallelItems.For(bs * gs * blocksPerGroup, maxThreads, job);
         job.Release();
         PerThread<ScanJob<T>, int>.Give(job);
@@ -238,18 +236,6 @@ public static partial class SelectiveScan
     }
 
     private static readonly double Ln2 = Math.Log(2.0);
-
-    /// <summary>
-    /// Switches for measuring the N = 16 path's variants against each other in one build (bench/NOTES.md,
-    /// fourth session): REFERENCE_SCAN_PREFETCH = recurrence (default: inside the recurrence), rows (in
-    /// bursts inside the row passes, as before) or none; REFERENCE_SCAN_FUSE = 0 runs the row passes and the
-    /// recurrence one after another instead of interleaved. Every variant computes the same result.
-    /// </summary>
-    private static class ScanTuning
-    {
-        public static readonly int Prefetch = Environment.GetEnvironmentVariable("REFERENCE_SCAN_PREFETCH") switch { "rows" => 0, "none" => 2, _ => 1 };
-        public static readonly bool Fuse = Environment.GetEnvironmentVariable("REFERENCE_SCAN_FUSE") != "0";
-    }
 
     /// <summary>
     /// A log2(e) = -exp(A_log) / ln 2, rounded once from float64: the decays are then
@@ -486,11 +472,6 @@ public static partial class SelectiveScan
                 Array.Clear(s.DtRows);
                 Array.Clear(s.DuRows);
             }
-            if (!ScanTuning.Fuse)
-            {
-                Unfused(s, y, u, delta, z, bias, skip, work, bStart, cStart, first, row0, lanes, l, pDelta, pU, pZ, pY);
-                return;
-            }
             // Software-pipelined over chunks: while chunk c's recurrence runs, Delta and Delta u of chunk c + 1
             // are computed into the row buffers (free once chunk c is transposed) and chunk c - 1's output rows
             // are written, one channel row per eight recurrence steps, so that their loads and divisions overlap
@@ -560,28 +541,6 @@ public static partial class SelectiveScan
             OutputRow(ref s.YRows[j * Chunk], ref u[row0 + j * l + t0], ref z is null ? ref Unsafe.NullRef<float>() : ref z[row0 + j * l + t0],
                 skip is null ? 0f : skip[first + j], len, ref y[row0 + j * l + t0]);
 
-        /// <summary>The passes one after another per chunk (REFERENCE_SCAN_FUSE=0, for measuring the pipelined form against).</summary>
-        private static unsafe void Unfused(Lanes16 s, float[] y, float[] u, float[] delta, float[]? z, float[]? bias, float[]? skip, float[] work,
-            int bStart, int cStart, int first, int row0, int lanes, int l, float* pDelta, float* pU, float* pZ, float* pY)
-        {
-            for (int t0 = 0; t0 < l; t0 += Chunk)
-            {
-                int len = Math.Min(Chunk, l - t0), steps = (len + Block - 1) / Block * Block;
-                InputRows(s, u, delta, bias, first, row0, lanes, l, t0);
-                for (int tb = 0; tb < steps; tb += Block)
-                {
-                    Transpose(ref s.DtRows[tb], Chunk, ref s.DtT[tb * Lanes], Lanes);
-                    Transpose(ref s.DuRows[tb], Chunk, ref s.DuT[tb * Lanes], Lanes);
-                }
-                nint next = Ahead(row0, l, t0 + Chunk);
-                Recurrence16(steps, ref s.A[0], ref s.X[0], ref s.DtT[0], ref s.DuT[0], ref s.YT[0], ref work[bStart + t0 * Lanes], ref work[cStart + t0 * Lanes],
-                    pDelta + next, pU + next, pZ + next, pY + next, l);
-                for (int tb = 0; tb < steps; tb += Block)
-                    Transpose(ref s.YT[tb * Lanes], Lanes, ref s.YRows[tb], Chunk);
-                for (int j = 0; j < lanes; j++) OutputRowOf(s, y, u, z, skip, first, row0, l, t0, len, j);
-            }
-        }
-
         /// <summary>Delta = softplus(delta + bias), Delta u for one channel's len steps; steps len..steps-1 get 0.</summary>
         private static unsafe void InputRow(ref float delta, ref float u, float bias, int len, int steps, ref float dt, ref float du)
         {
@@ -589,11 +548,6 @@ public static partial class SelectiveScan
             int t = 0;
             for (; t + Lanes <= len; t += Lanes)
             {
-                if (ScanTuning.Prefetch == 0)
-                {
-                    Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref delta, t + Chunk)));
-                    Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref u, t + Chunk)));
-                }
                 var d = Softplus(Vector512.LoadUnsafe(ref delta, (nuint)t) + b);
                 d.StoreUnsafe(ref dt, (nuint)t);
                 (d * Vector512.LoadUnsafe(ref u, (nuint)t)).StoreUnsafe(ref du, (nuint)t);
@@ -626,7 +580,6 @@ public static partial class SelectiveScan
                 var v = Avx512F.FusedMultiplyAdd(d, Vector512.LoadUnsafe(ref u, (nuint)t), Vector512.LoadUnsafe(ref scan, (nuint)t));
                 if (gate)
                 {
-                    if (ScanTuning.Prefetch == 0) Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref z, t + Chunk)));
                     var zt = Vector512.LoadUnsafe(ref z, (nuint)t);
                     // silu(z) = z / (1 + 2^(-z log2 e)); the argument capped at 128 makes the power +inf, silu -0.
                     v = v * zt / (Vector512<float>.One + Exp2(Vector512.Min(zt * Vector512.Create(-Log2E), Vector512.Create(128f))));
@@ -724,16 +677,13 @@ public static partial class SelectiveScan
                 var du = Vector512.LoadUnsafe(ref duRef, lanes);
                 ref float bt = ref Unsafe.Add(ref bRef, lanes);
                 ref float ct = ref Unsafe.Add(ref cRef, lanes);
-                if (ScanTuning.Prefetch == 1)
-                {
-                    // Step s fetches line s % 8 of row s / 8 of the next chunk's delta, u, z and y: 128 steps, 16 rows x 8 lines.
-                    nuint step = lanes / Lanes;
-                    nint at = (nint)(step >> 3) * stride + (nint)((step & 7) << 4);
-                    Sse.Prefetch0(nextDelta + at);
-                    Sse.Prefetch0(nextU + at);
-                    Sse.Prefetch0(nextZ + at);
-                    Sse.Prefetch0(nextY + at);
-                }
+                // Step s fetches line s % 8 of row s / 8 of the next chunk's delta, u, z and y: 128 steps, 16 rows x 8 lines.
+                nuint step = lanes / Lanes;
+                nint at = (nint)(step >> 3) * stride + (nint)((step & 7) << 4);
+                Sse.Prefetch0(nextDelta + at);
+                Sse.Prefetch0(nextU + at);
+                Sse.Prefetch0(nextZ + at);
+                Sse.Prefetch0(nextY + at);
                 x0 = Update(dt, du, x0, ref a, 0, ref bt);
                 var y0 = Vector512.Create(Unsafe.Add(ref ct, 0)) * x0;
                 x1 = Update(dt, du, x1, ref a, 1, ref bt);
