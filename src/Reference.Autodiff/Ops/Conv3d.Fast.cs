@@ -345,6 +345,23 @@ public static partial class Ops
             (e3 + o3).Store(tile + 24); (e4 + o4).Store(tile + 32); (e5 + o5).Store(tile + 40);
         }
 
+        /// <summary>y[j P + r] = tile[r, j] (+ bias[o0 + j]) for 6 rows r and 8 channels j (each sum rounded once, as the general scatter).</summary>
+        private static void StoreTileColumns(double* tile, double* y, int P, double[]? bias, int o0)
+        {
+            for (int j = 0; j < ConvChannelBlock; j++, y += P, tile++)
+            {
+                if (bias is null)
+                {
+                    y[0] = tile[0]; y[1] = tile[8]; y[2] = tile[16]; y[3] = tile[24]; y[4] = tile[32]; y[5] = tile[40];
+                }
+                else
+                {
+                    double bj = bias[o0 + j];
+                    y[0] = tile[0] + bj; y[1] = tile[8] + bj; y[2] = tile[16] + bj; y[3] = tile[24] + bj; y[4] = tile[32] + bj; y[5] = tile[40] + bj;
+                }
+            }
+        }
+
         public void Run(int item)
         {
             int taps = off.Taps, P = p.OutVolume, cout = p.Cout;
@@ -361,6 +378,12 @@ public static partial class Ops
                         else ForwardTile(x, baseP + q0, delta, taps, wpk + (nint)b * taps * ConvChannelBlock, tile);
                         // Scatter the tile to y[n, o, position] (a tile's positions may straddle samples).
                         int channels = Math.Min(ConvChannelBlock, cout - b * ConvChannelBlock);
+                        if (channels == ConvChannelBlock && pos0 + Rows <= P)
+                        {
+                            // The common tile: 6 positions of one sample, 8 channels: 6 contiguous stores per channel.
+                            StoreTileColumns(tile, yd + ((nint)n0 * cout + b * ConvChannelBlock) * P + pos0, P, bias, b * ConvChannelBlock);
+                            continue;
+                        }
                         for (int r = 0, n = n0, pos = pos0; r < Rows && q0 + r < off.Positions; r++, pos++)
                         {
                             while (pos >= P) { pos -= P; n++; }
