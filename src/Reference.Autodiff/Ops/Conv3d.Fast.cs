@@ -25,10 +25,11 @@ namespace Reference.Autodiff;
 /// Vector512 path (chosen as TensorPrimitives does: Vector512 when it is hardware accelerated, else the
 /// Vector256 path above, else the Naive tier): a block of 8 channels is one Vector512, so the same
 /// 6 x 8 tile needs only 6 accumulators, too few to hide the FMA latency; each tile instead keeps two
-/// sets of 6, one for the even and one for the odd reduction indices (taps in the forward, positions
-/// in the weight gradient, output channels in the input gradient), each summed in index order, and
-/// adds the two sets (even + odd) at the end. The order differs from the Vector256 path only by that
-/// split, deterministic and independent of the thread count. Why not im2col + GEMM: with the decoders' 1..8 input and 8 output channels the column
+/// sets of 6, one for the even and one for the odd reduction indices (taps in the forward, output
+/// channels in the input gradient), each summed in index order, and adds the two sets (even + odd) at
+/// the end; the weight gradient's tile is 9 taps x 8 channels instead (9 accumulators, positions in
+/// order, as the Vector256 path; 27 and 216 taps are whole tiles). Deterministic and independent of
+/// the thread count. Why not im2col + GEMM: with the decoders' 1..8 input and 8 output channels the column
 /// matrix is 27..216 times the input, written once and read a few times for 16 flops per element, so
 /// it is bandwidth and allocation bound; here only the input itself is streamed (from cache: a window
 /// is reused by every tap) and nothing proportional to the column matrix is allocated. Scratch
@@ -403,7 +404,8 @@ public static partial class Ops
     /// </summary>
     private sealed unsafe class DirectWeights(Conv3dOffsets off, double[] xs, double[]? gt, int cPad) : IParallelBody
     {
-        public const int Rows = 6;
+        /// <summary>Taps per tile: 9 on the Vector512 path (27 and 216 taps are whole tiles), 6 on the Vector256 path.</summary>
+        public static int Rows => Conv3dVector512 ? 9 : 6;
         private const int ChunkPositions = 2048;
 
         public double[] Partial = [];
@@ -504,38 +506,31 @@ public static partial class Ops
         }
 
         /// <summary>
-        /// <see cref="WeightsTile"/> on Vector512 (one vector = the 8 channels): accumulators e[r] over
-        /// the even positions q and o[r] over the odd ones, dst[r] = e[r] + o[r].
+        /// dst[r, j] = sum_q x[bases[q] + delta[r]] g[q, j] for 9 taps r and 8 channels j on Vector512
+        /// (one vector = the 8 channels; 9 accumulators, each summed in position order as in <see cref="WeightsTile"/>).
         /// </summary>
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         private static void WeightsTile512(double* x, int* bases, int count, double* g, nint cPad, int* delta, double* dst)
         {
-            nint d0 = delta[0], d1 = delta[1], d2 = delta[2], d3 = delta[3], d4 = delta[4], d5 = delta[5];
-            Vector512<double> e0 = default, e1 = default, e2 = default, e3 = default, e4 = default, e5 = default;
-            Vector512<double> o0 = default, o1 = default, o2 = default, o3 = default, o4 = default, o5 = default;
-            int* bp = bases;
-            for (int* end = bases + (count & ~1); bp < end; bp += 2, g += 2 * cPad)
+            nint d0 = delta[0], d1 = delta[1], d2 = delta[2], d3 = delta[3], d4 = delta[4], d5 = delta[5], d6 = delta[6], d7 = delta[7], d8 = delta[8];
+            Vector512<double> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default, c8 = default;
+            for (int* bp = bases, end = bases + count; bp < end; bp++, g += cPad)
             {
-                double* xe = x + bp[0], xo = x + bp[1];
-                var ge = Vector512.Load(g);
-                var go = Vector512.Load(g + cPad);
-                e0 = Avx512F.FusedMultiplyAdd(Vector512.Create(xe[d0]), ge, e0); o0 = Avx512F.FusedMultiplyAdd(Vector512.Create(xo[d0]), go, o0);
-                e1 = Avx512F.FusedMultiplyAdd(Vector512.Create(xe[d1]), ge, e1); o1 = Avx512F.FusedMultiplyAdd(Vector512.Create(xo[d1]), go, o1);
-                e2 = Avx512F.FusedMultiplyAdd(Vector512.Create(xe[d2]), ge, e2); o2 = Avx512F.FusedMultiplyAdd(Vector512.Create(xo[d2]), go, o2);
-                e3 = Avx512F.FusedMultiplyAdd(Vector512.Create(xe[d3]), ge, e3); o3 = Avx512F.FusedMultiplyAdd(Vector512.Create(xo[d3]), go, o3);
-                e4 = Avx512F.FusedMultiplyAdd(Vector512.Create(xe[d4]), ge, e4); o4 = Avx512F.FusedMultiplyAdd(Vector512.Create(xo[d4]), go, o4);
-                e5 = Avx512F.FusedMultiplyAdd(Vector512.Create(xe[d5]), ge, e5); o5 = Avx512F.FusedMultiplyAdd(Vector512.Create(xo[d5]), go, o5);
+                double* xq = x + *bp;
+                var gq = Vector512.Load(g);
+                c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d0]), gq, c0);
+                c1 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d1]), gq, c1);
+                c2 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d2]), gq, c2);
+                c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d3]), gq, c3);
+                c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d4]), gq, c4);
+                c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d5]), gq, c5);
+                c6 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d6]), gq, c6);
+                c7 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d7]), gq, c7);
+                c8 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d8]), gq, c8);
             }
-            if ((count & 1) != 0)
-            {
-                double* xe = x + bp[0];
-                var ge = Vector512.Load(g);
-                e0 = Avx512F.FusedMultiplyAdd(Vector512.Create(xe[d0]), ge, e0); e1 = Avx512F.FusedMultiplyAdd(Vector512.Create(xe[d1]), ge, e1);
-                e2 = Avx512F.FusedMultiplyAdd(Vector512.Create(xe[d2]), ge, e2); e3 = Avx512F.FusedMultiplyAdd(Vector512.Create(xe[d3]), ge, e3);
-                e4 = Avx512F.FusedMultiplyAdd(Vector512.Create(xe[d4]), ge, e4); e5 = Avx512F.FusedMultiplyAdd(Vector512.Create(xe[d5]), ge, e5);
-            }
-            (e0 + o0).Store(dst); dst += cPad; (e1 + o1).Store(dst); dst += cPad; (e2 + o2).Store(dst); dst += cPad;
-            (e3 + o3).Store(dst); dst += cPad; (e4 + o4).Store(dst); dst += cPad; (e5 + o5).Store(dst);
+            c0.Store(dst); dst += cPad; c1.Store(dst); dst += cPad; c2.Store(dst); dst += cPad;
+            c3.Store(dst); dst += cPad; c4.Store(dst); dst += cPad; c5.Store(dst); dst += cPad;
+            c6.Store(dst); dst += cPad; c7.Store(dst); dst += cPad; c8.Store(dst);
         }
     }
 
