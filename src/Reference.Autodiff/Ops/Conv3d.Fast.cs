@@ -21,7 +21,15 @@ namespace Reference.Autodiff;
 ///   input:   6 positions x one spatial tap x 8 input channels; per output channel, 6 broadcast
 ///            cotangents x 2 weight vectors, then the 12 sums are added as vectors onto a channels-last
 ///            accumulator of the sample (the col2im scatter), which is transposed into dx at the end.
-/// Channels are taken in blocks of 8 (two vectors; a partial block is padded with zero weights). Why not im2col + GEMM: with the decoders' 1..8 input and 8 output channels the column
+/// Channels are taken in blocks of 8 (two vectors; a partial block is padded with zero weights).
+/// Vector512 path (chosen as TensorPrimitives does: Vector512 when it is hardware accelerated, else the
+/// Vector256 path above, else the Naive tier): a block of 8 channels is one Vector512, so the same
+/// 6 x 8 tile needs only 6 accumulators, too few to hide the FMA latency; each tile instead keeps two
+/// sets of 6, one for the even and one for the odd reduction indices (taps in the forward, output
+/// channels in the input gradient), each summed in index order, and adds the two sets (even + odd) at
+/// the end; the weight gradient's tile is 9 taps x 8 channels instead (9 accumulators, positions in
+/// order, as the Vector256 path; 27 and 216 taps are whole tiles). Deterministic and independent of
+/// the thread count. Why not im2col + GEMM: with the decoders' 1..8 input and 8 output channels the column
 /// matrix is 27..216 times the input, written once and read a few times for 16 flops per element, so
 /// it is bandwidth and allocation bound; here only the input itself is streamed (from cache: a window
 /// is reused by every tap) and nothing proportional to the column matrix is allocated. Scratch
@@ -39,6 +47,9 @@ public static partial class Ops
     private const long ConvParallelMacs = 1L << 18;
 
     private static bool Conv3dDirectAvailable => Fma.IsSupported;
+
+    /// <summary>Whether the tiles run on Vector512 (a JIT-time constant, as in TensorPrimitives).</summary>
+    private static bool Conv3dVector512 => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
     /// <summary>Offsets of the implicit column matrix of one convolution, in pooled arrays (give them back with <see cref="Dispose"/>).</summary>
     private sealed class Conv3dOffsets : IDisposable
@@ -300,6 +311,58 @@ public static partial class Ops
             c40.Store(tile + 32); c41.Store(tile + 36); c50.Store(tile + 40); c51.Store(tile + 44);
         }
 
+        /// <summary>
+        /// <see cref="ForwardTile"/> on Vector512 (one vector = the 8 channels): accumulators e[r] over
+        /// the even taps and o[r] over the odd taps, tile[r] = e[r] + o[r].
+        /// </summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        private static void ForwardTile512(double* x, int* bases, int* delta, int taps, double* w, double* tile)
+        {
+            double* x0 = x + bases[0], x1 = x + bases[1], x2 = x + bases[2], x3 = x + bases[3], x4 = x + bases[4], x5 = x + bases[5];
+            Vector512<double> e0 = default, e1 = default, e2 = default, e3 = default, e4 = default, e5 = default;
+            Vector512<double> o0 = default, o1 = default, o2 = default, o3 = default, o4 = default, o5 = default;
+            int* dp = delta;
+            for (int* end = delta + (taps & ~1); dp < end; dp += 2, w += 2 * ConvChannelBlock)
+            {
+                nint d = dp[0], dOdd = dp[1];
+                var we = Vector512.Load(w);
+                var wo = Vector512.Load(w + ConvChannelBlock);
+                e0 = Avx512F.FusedMultiplyAdd(Vector512.Create(x0[d]), we, e0); o0 = Avx512F.FusedMultiplyAdd(Vector512.Create(x0[dOdd]), wo, o0);
+                e1 = Avx512F.FusedMultiplyAdd(Vector512.Create(x1[d]), we, e1); o1 = Avx512F.FusedMultiplyAdd(Vector512.Create(x1[dOdd]), wo, o1);
+                e2 = Avx512F.FusedMultiplyAdd(Vector512.Create(x2[d]), we, e2); o2 = Avx512F.FusedMultiplyAdd(Vector512.Create(x2[dOdd]), wo, o2);
+                e3 = Avx512F.FusedMultiplyAdd(Vector512.Create(x3[d]), we, e3); o3 = Avx512F.FusedMultiplyAdd(Vector512.Create(x3[dOdd]), wo, o3);
+                e4 = Avx512F.FusedMultiplyAdd(Vector512.Create(x4[d]), we, e4); o4 = Avx512F.FusedMultiplyAdd(Vector512.Create(x4[dOdd]), wo, o4);
+                e5 = Avx512F.FusedMultiplyAdd(Vector512.Create(x5[d]), we, e5); o5 = Avx512F.FusedMultiplyAdd(Vector512.Create(x5[dOdd]), wo, o5);
+            }
+            if ((taps & 1) != 0)
+            {
+                nint d = *dp;
+                var we = Vector512.Load(w);
+                e0 = Avx512F.FusedMultiplyAdd(Vector512.Create(x0[d]), we, e0); e1 = Avx512F.FusedMultiplyAdd(Vector512.Create(x1[d]), we, e1);
+                e2 = Avx512F.FusedMultiplyAdd(Vector512.Create(x2[d]), we, e2); e3 = Avx512F.FusedMultiplyAdd(Vector512.Create(x3[d]), we, e3);
+                e4 = Avx512F.FusedMultiplyAdd(Vector512.Create(x4[d]), we, e4); e5 = Avx512F.FusedMultiplyAdd(Vector512.Create(x5[d]), we, e5);
+            }
+            (e0 + o0).Store(tile); (e1 + o1).Store(tile + 8); (e2 + o2).Store(tile + 16);
+            (e3 + o3).Store(tile + 24); (e4 + o4).Store(tile + 32); (e5 + o5).Store(tile + 40);
+        }
+
+        /// <summary>y[j P + r] = tile[r, j] (+ bias[o0 + j]) for 6 rows r and 8 channels j (each sum rounded once, as the general scatter).</summary>
+        private static void StoreTileColumns(double* tile, double* y, int P, double[]? bias, int o0)
+        {
+            for (int j = 0; j < ConvChannelBlock; j++, y += P, tile++)
+            {
+                if (bias is null)
+                {
+                    y[0] = tile[0]; y[1] = tile[8]; y[2] = tile[16]; y[3] = tile[24]; y[4] = tile[32]; y[5] = tile[40];
+                }
+                else
+                {
+                    double bj = bias[o0 + j];
+                    y[0] = tile[0] + bj; y[1] = tile[8] + bj; y[2] = tile[16] + bj; y[3] = tile[24] + bj; y[4] = tile[32] + bj; y[5] = tile[40] + bj;
+                }
+            }
+        }
+
         public void Run(int item)
         {
             int taps = off.Taps, P = p.OutVolume, cout = p.Cout;
@@ -312,9 +375,16 @@ public static partial class Ops
                 {
                     for (int b = 0; b < blocks; b++)
                     {
-                        ForwardTile(x, baseP + q0, delta, taps, wpk + (nint)b * taps * ConvChannelBlock, tile);
+                        if (Conv3dVector512) ForwardTile512(x, baseP + q0, delta, taps, wpk + (nint)b * taps * ConvChannelBlock, tile);
+                        else ForwardTile(x, baseP + q0, delta, taps, wpk + (nint)b * taps * ConvChannelBlock, tile);
                         // Scatter the tile to y[n, o, position] (a tile's positions may straddle samples).
                         int channels = Math.Min(ConvChannelBlock, cout - b * ConvChannelBlock);
+                        if (channels == ConvChannelBlock && pos0 + Rows <= P)
+                        {
+                            // The common tile: 6 positions of one sample, 8 channels: 6 contiguous stores per channel.
+                            StoreTileColumns(tile, yd + ((nint)n0 * cout + b * ConvChannelBlock) * P + pos0, P, bias, b * ConvChannelBlock);
+                            continue;
+                        }
                         for (int r = 0, n = n0, pos = pos0; r < Rows && q0 + r < off.Positions; r++, pos++)
                         {
                             while (pos >= P) { pos -= P; n++; }
@@ -334,7 +404,8 @@ public static partial class Ops
     /// </summary>
     private sealed unsafe class DirectWeights(Conv3dOffsets off, double[] xs, double[]? gt, int cPad) : IParallelBody
     {
-        public const int Rows = 6;
+        /// <summary>Taps per tile: 9 on the Vector512 path (27 and 216 taps are whole tiles), 6 on the Vector256 path.</summary>
+        public static int Rows => Conv3dVector512 ? 9 : 6;
         private const int ChunkPositions = 2048;
 
         public double[] Partial = [];
@@ -366,8 +437,12 @@ public static partial class Ops
             {
                 int t0 = tt * Rows;
                 // Partial[chunk, tap, channel]: rows t0.. of this chunk's dW^T.
-                WeightsTile(x, baseP + first, last - first, g + (nint)first * cPad + b * ConvChannelBlock, cPad, delta + t0,
-                    part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
+                if (Conv3dVector512)
+                    WeightsTile512(x, baseP + first, last - first, g + (nint)first * cPad + b * ConvChannelBlock, cPad, delta + t0,
+                        part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
+                else
+                    WeightsTile(x, baseP + first, last - first, g + (nint)first * cPad + b * ConvChannelBlock, cPad, delta + t0,
+                        part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
             }
         }
 
@@ -388,8 +463,12 @@ public static partial class Ops
             fixed (int* baseP = off.Base, delta = off.Delta)
                 for (int t0 = 0; t0 < off.Taps; t0 += Rows)
                     for (int b = 0; b < cPad / ConvChannelBlock; b++)
-                        WeightsTile(x, baseP + first, count, g + b * ConvChannelBlock, cPad, delta + t0,
-                            part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
+                        if (Conv3dVector512)
+                            WeightsTile512(x, baseP + first, count, g + b * ConvChannelBlock, cPad, delta + t0,
+                                part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
+                        else
+                            WeightsTile(x, baseP + first, count, g + b * ConvChannelBlock, cPad, delta + t0,
+                                part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
             PooledArray<double>.Return(rows);
         }
 
@@ -424,6 +503,34 @@ public static partial class Ops
             c30.Store(dst); c31.Store(dst + 4); dst += cPad;
             c40.Store(dst); c41.Store(dst + 4); dst += cPad;
             c50.Store(dst); c51.Store(dst + 4);
+        }
+
+        /// <summary>
+        /// dst[r, j] = sum_q x[bases[q] + delta[r]] g[q, j] for 9 taps r and 8 channels j on Vector512
+        /// (one vector = the 8 channels; 9 accumulators, each summed in position order as in <see cref="WeightsTile"/>).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        private static void WeightsTile512(double* x, int* bases, int count, double* g, nint cPad, int* delta, double* dst)
+        {
+            nint d0 = delta[0], d1 = delta[1], d2 = delta[2], d3 = delta[3], d4 = delta[4], d5 = delta[5], d6 = delta[6], d7 = delta[7], d8 = delta[8];
+            Vector512<double> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default, c8 = default;
+            for (int* bp = bases, end = bases + count; bp < end; bp++, g += cPad)
+            {
+                double* xq = x + *bp;
+                var gq = Vector512.Load(g);
+                c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d0]), gq, c0);
+                c1 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d1]), gq, c1);
+                c2 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d2]), gq, c2);
+                c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d3]), gq, c3);
+                c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d4]), gq, c4);
+                c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d5]), gq, c5);
+                c6 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d6]), gq, c6);
+                c7 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d7]), gq, c7);
+                c8 = Avx512F.FusedMultiplyAdd(Vector512.Create(xq[d8]), gq, c8);
+            }
+            c0.Store(dst); dst += cPad; c1.Store(dst); dst += cPad; c2.Store(dst); dst += cPad;
+            c3.Store(dst); dst += cPad; c4.Store(dst); dst += cPad; c5.Store(dst); dst += cPad;
+            c6.Store(dst); dst += cPad; c7.Store(dst); dst += cPad; c8.Store(dst);
         }
     }
 
@@ -481,6 +588,49 @@ public static partial class Ops
             }
         }
 
+        /// <summary>
+        /// <see cref="InputTile"/> on Vector512 (one vector = the 8 input channels): per spatial tap,
+        /// accumulators e[r] over the even output channels and o[r] over the odd ones, then
+        /// d_r += e[r] + o[r].
+        /// </summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        private static void InputTile512(double* g, double* w, int cout, int* delta, int k3, nint cl,
+            double* d0, double* d1, double* d2, double* d3, double* d4, double* d5)
+        {
+            for (int* dp = delta, dEnd = delta + k3; dp < dEnd; dp++)
+            {
+                Vector512<double> e0 = default, e1 = default, e2 = default, e3 = default, e4 = default, e5 = default;
+                Vector512<double> o0 = default, o1 = default, o2 = default, o3 = default, o4 = default, o5 = default;
+                double* gp = g;
+                for (double* end = g + (nint)(cout & ~1) * Rows; gp < end; gp += 2 * Rows, w += 2 * ConvChannelBlock)
+                {
+                    var we = Vector512.Load(w);
+                    var wo = Vector512.Load(w + ConvChannelBlock);
+                    e0 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[0]), we, e0); o0 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[Rows]), wo, o0);
+                    e1 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[1]), we, e1); o1 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[Rows + 1]), wo, o1);
+                    e2 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[2]), we, e2); o2 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[Rows + 2]), wo, o2);
+                    e3 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[3]), we, e3); o3 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[Rows + 3]), wo, o3);
+                    e4 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[4]), we, e4); o4 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[Rows + 4]), wo, o4);
+                    e5 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[5]), we, e5); o5 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[Rows + 5]), wo, o5);
+                }
+                if ((cout & 1) != 0)
+                {
+                    var we = Vector512.Load(w);
+                    e0 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[0]), we, e0); e1 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[1]), we, e1);
+                    e2 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[2]), we, e2); e3 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[3]), we, e3);
+                    e4 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[4]), we, e4); e5 = Avx512F.FusedMultiplyAdd(Vector512.Create(gp[5]), we, e5);
+                    w += ConvChannelBlock;
+                }
+                nint o = *dp * cl;
+                double* t = d0 + o; (Vector512.Load(t) + (e0 + o0)).Store(t);
+                t = d1 + o; (Vector512.Load(t) + (e1 + o1)).Store(t);
+                t = d2 + o; (Vector512.Load(t) + (e2 + o2)).Store(t);
+                t = d3 + o; (Vector512.Load(t) + (e3 + o3)).Store(t);
+                t = d4 + o; (Vector512.Load(t) + (e4 + o4)).Store(t);
+                t = d5 + o; (Vector512.Load(t) + (e5 + o5)).Store(t);
+            }
+        }
+
         public void Run(int n)
         {
             int P = p.OutVolume, k3 = p.WindowTaps, cout = p.Cout, cin = p.Cin;
@@ -507,7 +657,10 @@ public static partial class Ops
                         for (int r = 0; r < Rows; r++)
                             d[r] = (r < count ? acc + (nint)(baseP[q0 + r] - sampleBase) * cl : acc + accLength) + cb * ConvChannelBlock;
                         // delta[st] for st < k3 is the spatial offset of tap (a, b, e) of channel 0.
-                        InputTile(rows, w + (nint)cb * k3 * cout * ConvChannelBlock, cout, delta, k3, cl, d[0], d[1], d[2], d[3], d[4], d[5]);
+                        if (Conv3dVector512)
+                            InputTile512(rows, w + (nint)cb * k3 * cout * ConvChannelBlock, cout, delta, k3, cl, d[0], d[1], d[2], d[3], d[4], d[5]);
+                        else
+                            InputTile(rows, w + (nint)cb * k3 * cout * ConvChannelBlock, cout, delta, k3, cl, d[0], d[1], d[2], d[3], d[4], d[5]);
                     }
                 }
                 // dx[n, c, i, j, l] = acc[((i + Pd) Hp + j + Ph) Wp + l + Pw, c], in 4 x 4 blocks (voxels x channels).
