@@ -66,7 +66,8 @@ public static class DecodeCommand
         }
         foreach (var t in results["transfer"]!.AsArray())
         {
-            var gains = t!["points"]!.AsArray().Select(p => string.Create(CultureInfo.InvariantCulture, $"N={p!["train_subjects"]}: {p["gain"]!.GetValue<double>():+0.000;-0.000}"));
+            // Third section: a gain that rounds to zero prints 0.000 (without it, -0.0001 printed "-+0.000").
+            var gains = t!["points"]!.AsArray().Select(p => string.Create(CultureInfo.InvariantCulture, $"N={p!["train_subjects"]}: {p["gain"]!.GetValue<double>():+0.000;-0.000;0.000}"));
             w.WriteLine($"  transfer {t["decoder"]} vs {t["compare_to"]}: gain {string.Join("; ", gains)}; largest at the fewest subjects: {(t["gain_largest_at_fewest_subjects"]!.GetValue<bool>() ? "yes" : "no")}");
         }
     }
