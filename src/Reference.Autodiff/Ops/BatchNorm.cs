@@ -33,8 +33,10 @@ public static partial class Ops
     public const double DefaultBatchNormEps = 1e-5;
     public const double DefaultBatchNormMomentum = 0.1;
 
-    public static Variable BatchNorm(Variable x, Variable? weight, Variable? bias, double[] runningMean, double[] runningVar,
-        bool training, double momentum = DefaultBatchNormMomentum, double eps = DefaultBatchNormEps)
+    /// <summary>The argument checks shared by <see cref="BatchNorm"/> and the fused training block: returns
+    /// (batch N, channels C, positions per channel S) of x [N, C, ...].</summary>
+    private static (int N, int C, int S) CheckBatchNormArguments(Variable x, Variable? weight, Variable? bias,
+        double[] runningMean, double[] runningVar, double momentum, double eps)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(runningMean);
@@ -48,6 +50,13 @@ public static partial class Ops
         if (runningVar.Length != c) throw new ArgumentException($"runningVar has {runningVar.Length} entries, expected {c}.", nameof(runningVar));
         if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), $"eps = {eps} must be >= 0.");
         if (!(momentum >= 0 && momentum <= 1)) throw new ArgumentOutOfRangeException(nameof(momentum), $"momentum = {momentum} must be in [0, 1].");
+        return (n, c, s);
+    }
+
+    public static Variable BatchNorm(Variable x, Variable? weight, Variable? bias, double[] runningMean, double[] runningVar,
+        bool training, double momentum = DefaultBatchNormMomentum, double eps = DefaultBatchNormEps)
+    {
+        var (n, c, s) = CheckBatchNormArguments(x, weight, bias, runningMean, runningVar, momentum, eps);
         int m = n * s;
         if (training && m <= 1) throw new ArgumentException($"x has shape {Shapes.Format(x.Shape)}: training batch norm needs more than one value per channel.", nameof(x));
 

@@ -54,18 +54,7 @@ public static partial class Ops
     public static Variable BatchNormReluDropout3d(Variable x, Variable? weight, Variable? bias, double[] runningMean, double[] runningVar,
         double momentum, double eps, double p, SplitMix64? dropoutRng)
     {
-        ArgumentNullException.ThrowIfNull(x);
-        ArgumentNullException.ThrowIfNull(runningMean);
-        ArgumentNullException.ThrowIfNull(runningVar);
-        if (x.Rank < 2) throw new ArgumentException($"x has shape {Shapes.Format(x.Shape)}, expected [N, C, ...].", nameof(x));
-        int n = x.Shape[0], c = x.Shape[1];
-        int s = c == 0 || n == 0 ? 0 : x.Length / (n * c);
-        CheckVector(weight, c, nameof(weight));
-        CheckVector(bias, c, nameof(bias));
-        if (runningMean.Length != c) throw new ArgumentException($"runningMean has {runningMean.Length} entries, expected {c}.", nameof(runningMean));
-        if (runningVar.Length != c) throw new ArgumentException($"runningVar has {runningVar.Length} entries, expected {c}.", nameof(runningVar));
-        if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), $"eps = {eps} must be >= 0.");
-        if (!(momentum >= 0 && momentum <= 1)) throw new ArgumentOutOfRangeException(nameof(momentum), $"momentum = {momentum} must be in [0, 1].");
+        var (n, c, s) = CheckBatchNormArguments(x, weight, bias, runningMean, runningVar, momentum, eps);
         if (!(p >= 0 && p <= 1)) throw new ArgumentOutOfRangeException(nameof(p), $"p = {p} must be in [0, 1].");
         int m = n * s;
         if (m <= 1) throw new ArgumentException($"x has shape {Shapes.Format(x.Shape)}: training batch norm needs more than one value per channel.", nameof(x));
