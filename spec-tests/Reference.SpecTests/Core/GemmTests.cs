@@ -250,6 +250,38 @@ public class GemmTests
     }
 
     /// <summary>
+    /// The products of a width-32 training step (k or n of 32, one dimension the 1024 tokens of a micro-batch),
+    /// whose transposed operands are packed in register blocks (m, k of 1024 and 32 are whole blocks, 37 and
+    /// 131 leave ragged edges), with leading dimensions wider than the matrices.
+    /// </summary>
+    [Theory]
+    [InlineData(32, 128, 1024, true, false)]
+    [InlineData(128, 32, 1024, true, false)]
+    [InlineData(1024, 128, 32, false, true)]
+    [InlineData(256, 32, 32, true, true)]
+    [InlineData(37, 131, 1029, true, false)]
+    [InlineData(131, 37, 35, true, true)]
+    public void Edge_SmallInnerOrOuterDimension_TransposedPacking_EqualsNaive(int m, int n, int k, bool transA, bool transB)
+    {
+        var rng = new SplitMix64(23);
+        int lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 5;
+        var a = rng.NormalTensor<double>(0, 1, (transA ? k : m) * lda).Data;
+        var b = rng.NormalTensor<double>(0, 1, (transB ? n : k) * ldb).Data;
+        var expected = new double[m * n];
+        var actual = new double[m * n];
+        NaiveGemm.Multiply(transA, transB, m, n, k, 1.0, a, lda, b, ldb, 0.0, expected, n);
+        FastGemm.Multiply(transA, transB, m, n, k, 1.0, a, lda, b, ldb, 0.0, actual, n, maxThreads: 1);
+        Assert.True(Metrics.RelativeError(expected, actual) <= Float64Tolerance, $"relative error {Metrics.RelativeError(expected, actual):E2}");
+        var a32 = Array.ConvertAll(a, v => (float)v);
+        var b32 = Array.ConvertAll(b, v => (float)v);
+        var expected32 = new double[m * n];
+        var actual32 = new float[m * n];
+        NaiveGemm.Multiply(transA, transB, m, n, k, 1.0, Array.ConvertAll(a32, v => (double)v), lda, Array.ConvertAll(b32, v => (double)v), ldb, 0.0, expected32, n);
+        FastGemm.Multiply(transA, transB, m, n, k, 1f, a32, lda, b32, ldb, 0f, actual32, n, maxThreads: 1);
+        Assert.True(Metrics.RelativeError(expected32, Array.ConvertAll(actual32, v => (double)v)) <= Float32Tolerance);
+    }
+
+    /// <summary>
     /// Threads split C into disjoint ranges aligned to the register tile, and every element keeps the
     /// same K blocking and summation order, so 1 and 2 threads must agree to the bit.
     /// </summary>

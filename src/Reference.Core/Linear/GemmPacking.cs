@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using Reference.Core.Kernels;
 
 namespace Reference.Core.Linear;
 
@@ -84,21 +85,40 @@ internal static unsafe class GemmPacking
         int rowsPadded = (mc + mr - 1) / mr * mr;
         if (!transA)
         {
-            // Each row of the stored m x k matrix is a row of op(A): one contiguous copy.
-            for (int i = 0; i < mc; i++)
-                new ReadOnlySpan<T>(a + (nint)(ic + i) * lda + pc, kc).CopyTo(new Span<T>(dest + (nint)i * rowLength, kc));
+            // Each row of the stored m x k matrix is a row of op(A): one contiguous copy (inline vectors:
+            // rows are short, kc <= KC, and a library copy call per row cost more than the copy at k = 32).
+            for (int i = 0; i < mc; i++) CopyRow(a + (nint)(ic + i) * lda + pc, dest + (nint)i * rowLength, kc);
         }
         else
         {
-            // Row p of the stored k x m matrix holds op(A)[:, p]: a strided store per value, mc values per p.
+            // Row p of the stored k x m matrix holds op(A)[:, p]: the k x m block is transposed in W x W
+            // register blocks (BlockTranspose, W = Vector256<T>.Count), W destination rows at a time so that
+            // their lines stay in L1; the ragged edges element by element. (One strided store per value
+            // across up to MC destination rows made this pack cost more than the product at n = 32.)
             T* src = a + (nint)pc * lda + ic;
-            for (int p = 0; p < kc; p++, src += lda)
+            int w = Vector256<T>.Count, mFull = mc - mc % w, kFull = kc - kc % w;
+            for (int i0 = 0; i0 < mFull; i0 += w)
             {
-                T* d = dest + p;
-                for (int i = 0; i < mc; i++) d[(nint)i * rowLength] = src[i];
+                for (int p0 = 0; p0 < kFull; p0 += w)
+                    BlockTranspose.Square(ref src[(nint)p0 * lda + i0], lda, ref dest[(nint)i0 * rowLength + p0], rowLength);
+                for (int p = kFull; p < kc; p++)
+                    for (int i = i0; i < i0 + w; i++) dest[(nint)i * rowLength + p] = src[(nint)p * lda + i];
             }
+            for (int i = mFull; i < mc; i++)
+                for (int p = 0; p < kc; p++) dest[(nint)i * rowLength + p] = src[(nint)p * lda + i];
         }
         for (int i = mc; i < rowsPadded; i++) new Span<T>(dest + (nint)i * rowLength, kc).Clear();
+    }
+
+    /// <summary>dest[0..count) = src[0..count), Vector512 or Vector256 blocks then the tail.</summary>
+    private static void CopyRow<T>(T* src, T* dest, int count) where T : unmanaged
+    {
+        int p = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; p + Vector512<T>.Count <= count; p += Vector512<T>.Count) Vector512.Store(Vector512.Load(src + p), dest + p);
+        else if (Vector256.IsHardwareAccelerated)
+            for (; p + Vector256<T>.Count <= count; p += Vector256<T>.Count) Vector256.Store(Vector256.Load(src + p), dest + p);
+        for (; p < count; p++) dest[p] = src[p];
     }
 
     /// <summary>Packs op(B)[pc:pc+kc, jc:jc+nc] (op(B)[p, j] = transB ? b[j ldb + p] : b[p ldb + j]).</summary>
@@ -146,7 +166,23 @@ internal static unsafe class GemmPacking
             }
             else
             {
-                // Row j of the stored n x k matrix is column j of op(B): scatter it with stride nr.
+                // Row j of the stored n x k matrix is column j of op(B). A full panel is transposed in
+                // W x W register blocks (as PackARowMajor's transposed case), the last kc % W rows and
+                // partial panels element by element (scattered with stride nr).
+                int w = Vector256<T>.Count;
+                if (cols == nr && nr % w == 0)
+                {
+                    int kFull = kc - kc % w;
+                    T* src0 = b + (nint)(jc + j0) * ldb + pc;
+                    for (int j = 0; j < nr; j += w)
+                    {
+                        for (int p0 = 0; p0 < kFull; p0 += w)
+                            BlockTranspose.Square(ref src0[(nint)j * ldb + p0], ldb, ref panel[(nint)p0 * nr + j], nr);
+                        for (int p = kFull; p < kc; p++)
+                            for (int jj = j; jj < j + w; jj++) panel[(nint)p * nr + jj] = src0[(nint)jj * ldb + p];
+                    }
+                    continue;
+                }
                 for (int j = 0; j < nr; j++)
                 {
                     T* d = panel + j;
