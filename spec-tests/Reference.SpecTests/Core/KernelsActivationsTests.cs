@@ -313,4 +313,34 @@ public class KernelsActivationsTests
         Assert.Equal(NaiveActivations.Gelu(double.NegativeInfinity), y[2]);
         Assert.Equal(NaiveActivations.Gelu(1.0), y[3], 1e-15);
     }
+
+    /// <summary>
+    /// The training forward's GELU with its derivative (Ops.Gelu on the fast tier keeps d and its VJP is dy d):
+    /// y bitwise FastActivations.Gelu, dy d bitwise FastActivations.GeluBackward, on every Cody interval,
+    /// both sides of |x| = 5.66 and 40, non-finite values and a length that leaves a scalar tail.
+    /// </summary>
+    [Fact]
+    public void GeluWithDerivative_EqualsGeluAndGeluBackward_Bitwise()
+    {
+        var rng = new SplitMix64(29);
+        double[] special = [0.0, -0.0, 0.46875 * Math.Sqrt(2), -0.66, 4 * Math.Sqrt(2), 5.6, 5.7, -5.7, 26.6, -39.9, 40.1, -41, 1e300, -1e300,
+            double.NaN, double.PositiveInfinity, double.NegativeInfinity];
+        var x = new double[1027];
+        for (int i = 0; i < x.Length; i++) x[i] = i < special.Length ? special[i] : rng.Normal() * (i % 3 == 0 ? 8 : 1.5);
+        var dy = new double[x.Length];
+        for (int i = 0; i < dy.Length; i++) dy[i] = rng.Normal();
+        var y = new double[x.Length];
+        var d = new double[x.Length];
+        FastActivations.GeluWithDerivative(x, y, d);
+        var yRef = new double[x.Length];
+        var dxRef = new double[x.Length];
+        FastActivations.Gelu<double>(x, yRef);
+        FastActivations.GeluBackward<double>(x, dy, dxRef);
+        for (int i = 0; i < x.Length; i++)
+        {
+            Assert.Equal(BitConverter.DoubleToInt64Bits(yRef[i]), BitConverter.DoubleToInt64Bits(y[i]));
+            Assert.Equal(BitConverter.DoubleToInt64Bits(dxRef[i]), BitConverter.DoubleToInt64Bits(dy[i] * d[i]));
+        }
+        Assert.Equal("d", Assert.Throws<ArgumentException>(() => FastActivations.GeluWithDerivative(x, y, new double[3])).ParamName);
+    }
 }

@@ -20,8 +20,24 @@ public static partial class Ops
         NaiveActivations.ReluBackward, FastActivations.ReluBackward, fromOutput: false);
 
     /// <summary>GELU, exact: x Phi(x) (Hendrycks and Gimpel 2016, sec. 2).</summary>
-    public static Variable Gelu(Variable x) => Activation("gelu", x, NaiveActivations.Gelu, FastActivations.Gelu,
-        NaiveActivations.GeluBackward, FastActivations.GeluBackward, fromOutput: false);
+    /// On the fast tier, when the result will be differentiated, the forward also keeps GELU'(x) (one
+    /// erf evaluation for both, <see cref="FastActivations.GeluWithDerivative"/>) and the VJP is g GELU'(x),
+    /// bitwise what <see cref="FastActivations.GeluBackward{T}"/> would compute from x.
+    public static Variable Gelu(Variable x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (!Tape.FastKernels || !Tape.IsRecording || !x.RequiresGrad)
+            return Activation("gelu", x, NaiveActivations.Gelu, FastActivations.Gelu, NaiveActivations.GeluBackward, FastActivations.GeluBackward, fromOutput: false);
+        var y = Empty(x.Value);
+        var derivative = Empty(x.Value);
+        FastActivations.GeluWithDerivative(x.Value.Data, y.Data, derivative.Data);
+        return Function.Apply("gelu", [x], y, g =>
+        {
+            var gx = Empty(g);
+            TensorPrimitives.Multiply(g.Data, derivative.Data, gx.Data);
+            return [gx];
+        });
+    }
 
     /// <summary>GELU, tanh approximation (PyTorch approximate = "tanh").</summary>
     public static Variable GeluTanh(Variable x) => Activation("gelu_tanh", x, NaiveActivations.GeluTanh, FastActivations.GeluTanh,

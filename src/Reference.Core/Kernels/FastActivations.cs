@@ -43,6 +43,23 @@ public static class FastActivations
                 GeluVector.Forward(new ReadOnlySpan<double>((double*)ax + first, count), new Span<double>((double*)ay + first, count)));
         }
     }
+    /// <summary>
+    /// float64 GELU that also writes its derivative: y = GELU(x), d = Phi(x) + x phi(x) (<see cref="GeluVector.ForwardWithDerivative"/>).
+    /// A training forward keeps d so that the VJP is dy * d, bitwise <see cref="GeluBackward{T}"/>'s result without its second erf.
+    /// </summary>
+    public static unsafe void GeluWithDerivative(ReadOnlySpan<double> x, Span<double> y, Span<double> d)
+    {
+        ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
+        ElementwiseChecks.SameLength(x.Length, d.Length, nameof(d));
+        fixed (double* px = x, py = y, pd = d)
+        {
+            nint ax = (nint)px, ay = (nint)py, ad = (nint)pd;
+            RowParallel.For(x.Length, x.Length, (first, count) =>
+                GeluVector.ForwardWithDerivative(new ReadOnlySpan<double>((double*)ax + first, count), new Span<double>((double*)ay + first, count),
+                    new Span<double>((double*)ad + first, count)));
+        }
+    }
+
     public static void LogSigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => MapScalar<T, LogSigmoidOp>(x, y);
     public static void Softplus<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => MapScalar<T, SoftplusOp>(x, y);
 
