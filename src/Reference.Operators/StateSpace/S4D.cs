@@ -368,17 +368,19 @@ public static partial class S4D
         int modes = p.Modes;
         var sums = powersByMultiplication ? new double[4 * modes] : null;
         var powers = powersByMultiplication ? new double[2 * modes] : null;
+        // Each mode's discretization once per channel (it is the costly part per mode: complex exp and division).
+        var discrete = new (Complex Abar, Complex Bbar, Complex LogAbar)[modes];
         for (int h = 0; h < p.Channels; h++)
         {
             var dk = dKernel.AsSpan(h * length, length);
             double delta = p.Delta(h), dDelta = 0.0;
+            for (int n = 0; n < modes; n++) discrete[n] = Discretize(p, h, n, method);
             if (powersByMultiplication)
             {
                 for (int n = 0; n < modes; n++)
                 {
-                    var abar = Discretize(p, h, n, method).Abar;
-                    powers![n] = abar.Real;
-                    powers[modes + n] = abar.Imaginary;
+                    powers![n] = discrete[n].Abar.Real;
+                    powers[modes + n] = discrete[n].Abar.Imaginary;
                 }
                 PowerSums(dk, powers!, sums!, modes);
             }
@@ -386,7 +388,7 @@ public static partial class S4D
             {
                 int i = h * p.Modes + n;
                 Complex a = p.A(h, n), b = p.B(h, n), c = p.C(h, n), z = delta * a;
-                var (abar, bbar, log) = Discretize(p, h, n, method);
+                var (abar, bbar, log) = discrete[n];
                 Complex beta = bbar / b;
                 if (b == Complex.Zero) beta = method == Discretization.Zoh ? delta * ExpM1OverZ(z) : delta / (1 - z / 2);
                 Complex s0 = Complex.Zero, s1 = Complex.Zero;
@@ -445,31 +447,58 @@ public static partial class S4D
     /// </summary>
     private static void PowerSums(ReadOnlySpan<double> dk, double[] zPowers, double[] sums, int modes)
     {
+        // Up to Group vectors of modes advance together, lag by lag: their chains are independent, so the
+        // core overlaps them (one chain alone waits on the latency of its complex multiplication each lag).
+        const int Group = 8;
         int length = dk.Length, w = Vector<double>.Count, n = 0;
-        for (; n + w <= modes; n += w)
+        Span<Vector<double>> state = stackalloc Vector<double>[8 * Group];
+        for (; n + w <= modes; n += Group * w)
         {
-            var zr = new Vector<double>(zPowers, n);
-            var zi = new Vector<double>(zPowers, modes + n);
-            Vector<double> pr = Vector<double>.One, pi = Vector<double>.Zero, s0r = Vector<double>.Zero, s0i = Vector<double>.Zero,
-                s1r = Vector<double>.Zero, s1i = Vector<double>.Zero;
+            int vectors = Math.Min(Group, (modes - n) / w);
+            var zr = state[..vectors];
+            var zi = state.Slice(Group, vectors);
+            var pr = state.Slice(2 * Group, vectors);
+            var pi = state.Slice(3 * Group, vectors);
+            var s0r = state.Slice(4 * Group, vectors);
+            var s0i = state.Slice(5 * Group, vectors);
+            var s1r = state.Slice(6 * Group, vectors);
+            var s1i = state.Slice(7 * Group, vectors);
+            for (int v = 0; v < vectors; v++)
+            {
+                zr[v] = new Vector<double>(zPowers, n + v * w);
+                zi[v] = new Vector<double>(zPowers, modes + n + v * w);
+                pr[v] = Vector<double>.One;
+                pi[v] = s0r[v] = s0i[v] = s1r[v] = s1i[v] = Vector<double>.Zero;
+            }
             for (int l = 0; l < length; l++)
             {
                 var d = new Vector<double>(dk[l]);
-                s0r += d * pr;
-                s0i += d * pi;
-                if (l + 1 < length)
+                bool next = l + 1 < length;
+                var dl = next ? new Vector<double>(dk[l + 1] * (l + 1)) : Vector<double>.Zero;
+                for (int v = 0; v < vectors; v++)
                 {
-                    var dl = new Vector<double>(dk[l + 1] * (l + 1));
-                    s1r += dl * pr;
-                    s1i += dl * pi;
+                    var r = pr[v];
+                    var i = pi[v];
+                    s0r[v] += d * r;
+                    s0i[v] += d * i;
+                    if (next)
+                    {
+                        s1r[v] += dl * r;
+                        s1i[v] += dl * i;
+                    }
+                    pr[v] = r * zr[v] - i * zi[v];
+                    pi[v] = r * zi[v] + i * zr[v];
                 }
-                (pr, pi) = (pr * zr - pi * zi, pr * zi + pi * zr);
             }
-            s0r.CopyTo(sums, n);
-            s0i.CopyTo(sums, modes + n);
-            s1r.CopyTo(sums, 2 * modes + n);
-            s1i.CopyTo(sums, 3 * modes + n);
+            for (int v = 0; v < vectors; v++)
+            {
+                s0r[v].CopyTo(sums, n + v * w);
+                s0i[v].CopyTo(sums, modes + n + v * w);
+                s1r[v].CopyTo(sums, 2 * modes + n + v * w);
+                s1i[v].CopyTo(sums, 3 * modes + n + v * w);
+            }
         }
+        n = modes / w * w;
         for (; n < modes; n++)
         {
             double zr = zPowers[n], zi = zPowers[modes + n], pr = 1.0, pi = 0.0, s0r = 0.0, s0i = 0.0, s1r = 0.0, s1i = 0.0;

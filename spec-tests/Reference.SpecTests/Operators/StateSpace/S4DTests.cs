@@ -302,4 +302,33 @@ public class S4DTests
         Assert.All(state.X, x => Assert.Equal(System.Numerics.Complex.Zero, x));
         Assert.Equal(2, S4D.Step(p, state, new double[2], Discretization.Zoh).Length);
     }
+
+    /// <summary>
+    /// The fast tier's kernel gradients (powers carried by multiplication, modes in SIMD lanes advancing together
+    /// in groups) against the definition's exp(l log Abar) powers: mode counts that leave a scalar remainder (5, 13)
+    /// and that span more than one group of vectors (40), both discretizations, L 300.
+    /// </summary>
+    [Theory]
+    [InlineData(10, Discretization.Zoh)]
+    [InlineData(26, Discretization.Bilinear)]
+    [InlineData(80, Discretization.Zoh)]
+    public void KernelGradients_PowersByMultiplication_EqualTheDefinition(int stateSize, Discretization method)
+    {
+        const int length = 300;
+        var p = new S4DCase(1, 3, stateSize, length, S4DInit.Lin, method, 11).Parameters();
+        var dKernel = new SplitMix64(12).NormalTensor<double>(0, 1, p.Channels, length).Data;
+        S4DGradients Run(bool byMultiplication)
+        {
+            int hm = p.Channels * p.Modes;
+            var g = new S4DGradients(Tensor<double>.Zeros(1), new double[hm], new double[hm], new double[hm], new double[hm],
+                new double[hm], new double[hm], new double[p.Channels], new double[p.Channels]);
+            S4D.KernelGradients(p, dKernel, length, method, g, byMultiplication);
+            return g;
+        }
+        var exact = Run(false);
+        var fast = Run(true);
+        foreach (var (e, f) in new[] { (exact.LogNegRealA, fast.LogNegRealA), (exact.ImagA, fast.ImagA), (exact.BRe, fast.BRe),
+            (exact.BIm, fast.BIm), (exact.CRe, fast.CRe), (exact.CIm, fast.CIm), (exact.LogDelta, fast.LogDelta) })
+            Assert.True(Metrics.RelativeError(e, f) <= 1e-12, $"relative error {Metrics.RelativeError(e, f):E2}");
+    }
 }
