@@ -447,58 +447,70 @@ public static partial class S4D
     /// </summary>
     private static void PowerSums(ReadOnlySpan<double> dk, double[] zPowers, double[] sums, int modes)
     {
-        // Up to Group vectors of modes advance together, lag by lag: their chains are independent, so the
-        // core overlaps them (one chain alone waits on the latency of its complex multiplication each lag).
-        const int Group = 8;
         int length = dk.Length, w = Vector<double>.Count, n = 0;
-        Span<Vector<double>> state = stackalloc Vector<double>[8 * Group];
-        for (; n + w <= modes; n += Group * w)
+        // Two vectors of modes advance together, lag by lag, in registers: their chains are independent, so
+        // the core overlaps them (one chain alone waits on the latency of its complex multiplication each lag).
+        for (; n + 2 * w <= modes; n += 2 * w)
         {
-            int vectors = Math.Min(Group, (modes - n) / w);
-            var zr = state[..vectors];
-            var zi = state.Slice(Group, vectors);
-            var pr = state.Slice(2 * Group, vectors);
-            var pi = state.Slice(3 * Group, vectors);
-            var s0r = state.Slice(4 * Group, vectors);
-            var s0i = state.Slice(5 * Group, vectors);
-            var s1r = state.Slice(6 * Group, vectors);
-            var s1i = state.Slice(7 * Group, vectors);
-            for (int v = 0; v < vectors; v++)
-            {
-                zr[v] = new Vector<double>(zPowers, n + v * w);
-                zi[v] = new Vector<double>(zPowers, modes + n + v * w);
-                pr[v] = Vector<double>.One;
-                pi[v] = s0r[v] = s0i[v] = s1r[v] = s1i[v] = Vector<double>.Zero;
-            }
+            var zr = new Vector<double>(zPowers, n);
+            var zi = new Vector<double>(zPowers, modes + n);
+            var zr2 = new Vector<double>(zPowers, n + w);
+            var zi2 = new Vector<double>(zPowers, modes + n + w);
+            Vector<double> pr = Vector<double>.One, pi = Vector<double>.Zero, s0r = Vector<double>.Zero, s0i = Vector<double>.Zero,
+                s1r = Vector<double>.Zero, s1i = Vector<double>.Zero;
+            Vector<double> pr2 = Vector<double>.One, pi2 = Vector<double>.Zero, s0r2 = Vector<double>.Zero, s0i2 = Vector<double>.Zero,
+                s1r2 = Vector<double>.Zero, s1i2 = Vector<double>.Zero;
             for (int l = 0; l < length; l++)
             {
                 var d = new Vector<double>(dk[l]);
-                bool next = l + 1 < length;
-                var dl = next ? new Vector<double>(dk[l + 1] * (l + 1)) : Vector<double>.Zero;
-                for (int v = 0; v < vectors; v++)
+                s0r += d * pr;
+                s0i += d * pi;
+                s0r2 += d * pr2;
+                s0i2 += d * pi2;
+                if (l + 1 < length)
                 {
-                    var r = pr[v];
-                    var i = pi[v];
-                    s0r[v] += d * r;
-                    s0i[v] += d * i;
-                    if (next)
-                    {
-                        s1r[v] += dl * r;
-                        s1i[v] += dl * i;
-                    }
-                    pr[v] = r * zr[v] - i * zi[v];
-                    pi[v] = r * zi[v] + i * zr[v];
+                    var dl = new Vector<double>(dk[l + 1] * (l + 1));
+                    s1r += dl * pr;
+                    s1i += dl * pi;
+                    s1r2 += dl * pr2;
+                    s1i2 += dl * pi2;
                 }
+                (pr, pi) = (pr * zr - pi * zi, pr * zi + pi * zr);
+                (pr2, pi2) = (pr2 * zr2 - pi2 * zi2, pr2 * zi2 + pi2 * zr2);
             }
-            for (int v = 0; v < vectors; v++)
-            {
-                s0r[v].CopyTo(sums, n + v * w);
-                s0i[v].CopyTo(sums, modes + n + v * w);
-                s1r[v].CopyTo(sums, 2 * modes + n + v * w);
-                s1i[v].CopyTo(sums, 3 * modes + n + v * w);
-            }
+            s0r.CopyTo(sums, n);
+            s0i.CopyTo(sums, modes + n);
+            s1r.CopyTo(sums, 2 * modes + n);
+            s1i.CopyTo(sums, 3 * modes + n);
+            s0r2.CopyTo(sums, n + w);
+            s0i2.CopyTo(sums, modes + n + w);
+            s1r2.CopyTo(sums, 2 * modes + n + w);
+            s1i2.CopyTo(sums, 3 * modes + n + w);
         }
-        n = modes / w * w;
+        for (; n + w <= modes; n += w)
+        {
+            var zr = new Vector<double>(zPowers, n);
+            var zi = new Vector<double>(zPowers, modes + n);
+            Vector<double> pr = Vector<double>.One, pi = Vector<double>.Zero, s0r = Vector<double>.Zero, s0i = Vector<double>.Zero,
+                s1r = Vector<double>.Zero, s1i = Vector<double>.Zero;
+            for (int l = 0; l < length; l++)
+            {
+                var d = new Vector<double>(dk[l]);
+                s0r += d * pr;
+                s0i += d * pi;
+                if (l + 1 < length)
+                {
+                    var dl = new Vector<double>(dk[l + 1] * (l + 1));
+                    s1r += dl * pr;
+                    s1i += dl * pi;
+                }
+                (pr, pi) = (pr * zr - pi * zi, pr * zi + pi * zr);
+            }
+            s0r.CopyTo(sums, n);
+            s0i.CopyTo(sums, modes + n);
+            s1r.CopyTo(sums, 2 * modes + n);
+            s1i.CopyTo(sums, 3 * modes + n);
+        }
         for (; n < modes; n++)
         {
             double zr = zPowers[n], zi = zPowers[modes + n], pr = 1.0, pi = 0.0, s0r = 0.0, s0i = 0.0, s1r = 0.0, s1i = 0.0;

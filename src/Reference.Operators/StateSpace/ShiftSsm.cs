@@ -79,13 +79,14 @@ public static partial class ShiftSsm
         p.Validate(nameof(p));
         int n = p.StateSize;
         var k = Tensor<double>.Zeros(p.Channels, n);
+        // k[m] = sum_i B[i] C[i + m], summed over i in order: one AXPY k[0 .. n - i) += B[i] C[i .. n) per i
+        // (the same products added in the same order per tap as the scalar sum, in SIMD lanes across taps).
         for (int c = 0; c < p.Channels; c++)
-            for (int m = 0; m < n; m++)
-            {
-                double acc = 0.0;
-                for (int i = 0; i + m < n; i++) acc += p.B[c * n + i] * p.C[c * n + i + m];
-                k.Data[c * n + m] = acc;
-            }
+        {
+            var kc = k.Data.AsSpan(c * n, n);
+            for (int i = 0; i < n; i++)
+                TensorPrimitives.MultiplyAdd(p.C.AsSpan(c * n + i, n - i), p.B[c * n + i], kc[..(n - i)], kc[..(n - i)]);
+        }
         return k;
     }
 
@@ -162,16 +163,17 @@ public static partial class ShiftSsm
         int n = p.StateSize;
         var db = new double[p.B.Length];
         var dc = new double[p.C.Length];
+        // dB[i] = sum_m dk[m] C[i + m] and dC[i] = sum_(m <= i) dk[m] B[i - m], each summed over m in order:
+        // one AXPY per m over all i (the scalar sums' products in their order, in SIMD lanes across i).
         for (int c = 0; c < p.Channels; c++)
         {
             var dk = dTaps.AsSpan(c * n, n);
-            for (int i = 0; i < n; i++)
+            var dbc = db.AsSpan(c * n, n);
+            var dcc = dc.AsSpan(c * n, n);
+            for (int m = 0; m < n; m++)
             {
-                double accB = 0.0, accC = 0.0;
-                for (int m = 0; i + m < n; m++) accB += dk[m] * p.C[c * n + i + m];
-                for (int m = 0; m <= i; m++) accC += dk[m] * p.B[c * n + i - m];
-                db[c * n + i] = accB;
-                dc[c * n + i] = accC;
+                TensorPrimitives.MultiplyAdd(p.C.AsSpan(c * n + m, n - m), dk[m], dbc[..(n - m)], dbc[..(n - m)]);
+                TensorPrimitives.MultiplyAdd(p.B.AsSpan(c * n, n - m), dk[m], dcc[m..], dcc[m..]);
             }
         }
         return new ShiftSsmGradients(du, db, dc, dSkip);

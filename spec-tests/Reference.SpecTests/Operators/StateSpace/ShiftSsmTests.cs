@@ -134,6 +134,36 @@ public class ShiftSsmTests
         var e2 = Assert.Throws<ArgumentException>(() => ShiftSsm.Step(p, ShiftSsm.InitialState(other, 2), new double[2]));
         Assert.Equal("state", e2.ParamName);
     }
+
+    /// <summary>
+    /// Taps and their B, C gradients (written as AXPYs across taps) are bitwise the scalar sums of their
+    /// definitions, k[m] = sum_i B[i] C[i + m], dB[i] = sum_m dk[m] C[i + m], dC[i] = sum_(m &lt;= i) dk[m] B[i - m],
+    /// each summed in index order; N 64 (H3's) and 13 (a SIMD remainder), random B and C.
+    /// </summary>
+    [Theory]
+    [InlineData(64)]
+    [InlineData(13)]
+    public void TapsAndTapGradients_EqualTheScalarSums_Bitwise(int n)
+    {
+        var rng = new SplitMix64(31);
+        var p = ShiftSsmParameters.Initialize(rng, 3, n);
+        rng.FillNormal<double>(p.B);
+        rng.FillNormal<double>(p.C);
+        var dTaps = rng.NormalTensor<double>(0, 1, 3, n).Data;
+        var taps = ShiftSsm.Taps(p);
+        var g = ShiftSsm.TapGradients(p, dTaps, Tensor<double>.Zeros(1), new double[3]);
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < n; i++)
+            {
+                double k = 0.0, db = 0.0, dc = 0.0;
+                for (int j = 0; j + i < n; j++) k += p.B[c * n + j] * p.C[c * n + j + i];
+                for (int m = 0; i + m < n; m++) db += dTaps[c * n + m] * p.C[c * n + i + m];
+                for (int m = 0; m <= i; m++) dc += dTaps[c * n + m] * p.B[c * n + i - m];
+                Assert.Equal(BitConverter.DoubleToInt64Bits(k), BitConverter.DoubleToInt64Bits(taps.Data[c * n + i]));
+                Assert.Equal(BitConverter.DoubleToInt64Bits(db), BitConverter.DoubleToInt64Bits(g.B[c * n + i]));
+                Assert.Equal(BitConverter.DoubleToInt64Bits(dc), BitConverter.DoubleToInt64Bits(g.C[c * n + i]));
+            }
+    }
 }
 
 public class ShiftSsmInitializationAndValidationTests
