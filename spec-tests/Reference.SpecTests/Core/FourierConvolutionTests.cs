@@ -240,9 +240,23 @@ public class FourierConvolutionTests
             double[] all = [.. fy, .. fu, .. fk];
             if (first is null) first = all;
             else Assert.Equal(first, all);
+            // The forward's kept spectra of u replace the backward's transforms of u: the same bits.
+            var spectra = Enumerable.Repeat(double.NaN, sequences * channels * 2 * FftConvolution.SpectrumBins(length, kernelLength)).ToArray();
+            var sy = new double[u.Length];
+            var su = new double[u.Length];
+            var sk = new double[k.Length];
+            FftConvolution.CausalBatched<double>(u, k, sy, sequences, channels, length, kernelLength, threads, spectra);
+            Assert.DoesNotContain(spectra, double.IsNaN);
+            FftConvolution.CausalBackwardBatched<double>(dy, u, k, su, sk, sequences, channels, length, kernelLength, threads, spectra);
+            double[] reused = [.. sy, .. su, .. sk];
+            Assert.Equal(all, reused);
         }
         Assert.Equal("dy", Assert.Throws<ArgumentException>(() =>
             FftConvolution.CausalBackwardBatched<double>(new double[1], u, k, du, dk, sequences, channels, length, kernelLength)).ParamName);
+        Assert.Equal("uSpectra", Assert.Throws<ArgumentException>(() =>
+            FftConvolution.CausalBatched<double>(u, k, y, sequences, channels, length, kernelLength, 1, new double[3])).ParamName);
+        Assert.Equal("uSpectra", Assert.Throws<ArgumentException>(() =>
+            FftConvolution.CausalBackwardBatched<double>(dy, u, k, du, dk, sequences, channels, length, kernelLength, 1, new double[3])).ParamName);
     }
 
     [Property(Arbitrary = [typeof(ConvolutionCase)])]

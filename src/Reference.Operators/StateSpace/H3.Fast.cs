@@ -231,8 +231,13 @@ public static partial class H3
     }
 }
 
-/// <summary>What the fast float64 training forward keeps for <see cref="H3.BackwardFast"/>: the intermediates, the SSM kernel, the shift taps.</summary>
-public sealed record H3FastIntermediates(H3Intermediates Values, Tensor<double> Kernel, Tensor<double> ShiftTaps);
+/// <summary>
+/// What the fast float64 training forward keeps for <see cref="H3.BackwardFast"/>: the intermediates, the SSM kernel, the shift taps,
+/// and the spectra of the two convolutions' inputs (k and kv, as <see cref="FftConvolution.CausalBatched{T}"/> keeps them; null
+/// where a convolution took the direct route).
+/// </summary>
+public sealed record H3FastIntermediates(H3Intermediates Values, Tensor<double> Kernel, Tensor<double> ShiftTaps,
+    Tensor<double>? KSpectra = null, Tensor<double>? KvSpectra = null);
 
 public static partial class H3
 {
@@ -255,7 +260,7 @@ public static partial class H3
         var k = ProjectToChannels(u.Data, p.Wk, p.Bk, batch, length, dm, maxThreads);
         var v = ProjectToChannels(u.Data, p.Wv, p.Bv, batch, length, dm, maxThreads);
         var taps = ShiftSsm.Taps(p.Shift);
-        var kbar = ConvolveFast(k, taps, p.Shift.Skip, maxThreads);
+        var kbar = ConvolveFast(k, taps, p.Shift.Skip, maxThreads, out var kSpectra);
         var kv = Scratch(batch * hd * hd, heads, length);
         for (int b = 0; b < batch; b++)
             for (int d1 = 0; d1 < hd; d1++)
@@ -265,7 +270,7 @@ public static partial class H3
                             v.Data.AsSpan((b * dm + h * hd + d2) * length, length),
                             kv.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length));
         var kernel = S4D.KernelFast<double>(p.Ssm, length, p.Method, maxThreads);
-        var ys = ConvolveFast(kv, kernel, p.Ssm.D, maxThreads);
+        var ys = ConvolveFast(kv, kernel, p.Ssm.D, maxThreads, out var kvSpectra);
         var o = Scratch(batch, dm, length);
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < heads; h++)
@@ -285,7 +290,7 @@ public static partial class H3
         for (int r = 0; r < batch * length; r++) p.Bo.CopyTo(output.Data, r * dm);
         FastGemm.MultiplyBatched(true, true, length, dm, dm, 1.0, o.Data, length, dm * length, p.Wo, dm, 0,
             1.0, output.Data, dm, length * dm, batch, maxThreads);
-        return new H3FastIntermediates(new H3Intermediates(q, k, v, kbar, kv, ys, o, output), kernel, taps);
+        return new H3FastIntermediates(new H3Intermediates(q, k, v, kbar, kv, ys, o, output), kernel, taps, kSpectra, kvSpectra);
     }
 
     /// <summary>
@@ -331,7 +336,7 @@ public static partial class H3
                         TensorPrimitives.Multiply(doc, it.Q.Data.AsSpan((b * dm + h * hd + d1) * length, length), dys.Data.AsSpan(ys, length));
                     }
 
-        var (dkv, dKernel, dSkip) = ConvolutionBackwardFast(it.KV, saved.Kernel, p.Ssm.D, dys, maxThreads);
+        var (dkv, dKernel, dSkip) = ConvolutionBackwardFast(it.KV, saved.Kernel, p.Ssm.D, dys, maxThreads, saved.KvSpectra);
         int hm = p.Ssm.Channels * p.Ssm.Modes;
         var ssmGrads = new S4DGradients(dkv, new double[hm], new double[hm], new double[hm], new double[hm],
             new double[hm], new double[hm], new double[p.Ssm.Channels], dSkip);
@@ -353,7 +358,7 @@ public static partial class H3
                         else TensorPrimitives.FusedMultiplyAdd(g, it.KBar.Data.AsSpan(kc, length), dv.Data.AsSpan(vc, length), dv.Data.AsSpan(vc, length));
                     }
 
-        var (dk, dTaps, dShiftSkip) = ConvolutionBackwardFast(it.K, saved.ShiftTaps, p.Shift.Skip, dkbar, maxThreads);
+        var (dk, dTaps, dShiftSkip) = ConvolutionBackwardFast(it.K, saved.ShiftTaps, p.Shift.Skip, dkbar, maxThreads, saved.KSpectra);
         var shiftGrads = ShiftSsm.TapGradients(p.Shift, dTaps, dk, dShiftSkip);
 
         // du_b = dq_b^T Wq, then + dk_b^T Wk, then + dv_b^T Wv (each product added onto the sum so far).
@@ -405,14 +410,17 @@ public static partial class H3
     /// least <see cref="CausalConvolution.FftThreshold"/> effective taps by the real-FFT route for all sequences
     /// at once (<see cref="FftConvolution.CausalBatched{T}"/>: each kernel transformed once; bitwise the
     /// per-sequence result; every output written), then D u added per row; shorter ones by ForwardFast itself.
+    /// <paramref name="spectra"/>: u's spectra [rows, 2 bins] from the FFT route (kept for the backward), null on the direct route.
     /// </summary>
-    private static Tensor<double> ConvolveFast(Tensor<double> u, Tensor<double> k, double[] skip, int maxThreads)
+    private static Tensor<double> ConvolveFast(Tensor<double> u, Tensor<double> k, double[] skip, int maxThreads, out Tensor<double>? spectra)
     {
         int channels = k.Dim(0), kernelLength = k.Dim(1), length = u.Dim(-1), rows = u.Length / length;
+        spectra = null;
         if (Math.Min(kernelLength, length) < CausalConvolution.FftThreshold)
             return CausalConvolution.ForwardFast(u, k, new Tensor<double>(skip, channels), maxThreads);
         var y = Scratch(u.ShapeArray);
-        FftConvolution.CausalBatched<double>(u.Data, k.Data, y.Data, rows / channels, channels, length, kernelLength, maxThreads);
+        spectra = Scratch(rows, 2 * FftConvolution.SpectrumBins(length, kernelLength));
+        FftConvolution.CausalBatched<double>(u.Data, k.Data, y.Data, rows / channels, channels, length, kernelLength, maxThreads, spectra.Data);
         for (int r = 0; r < rows; r++)
             TensorPrimitives.MultiplyAdd(u.Data.AsSpan(r * length, length), skip[r % channels], y.Data.AsSpan(r * length, length), y.Data.AsSpan(r * length, length));
         return y;
@@ -423,16 +431,17 @@ public static partial class H3
     /// du = correlation of dy with k plus D dy, dk = sum over sequences (in order) of the correlation of
     /// dy with u, dD = sum over sequences and time of dy u (as <see cref="CausalConvolution.Backward"/>);
     /// the correlations by <see cref="FftConvolution.CausalBackwardBatched{T}"/> (k transformed once, dk summed
-    /// over sequences as spectra and transformed back once per channel).
+    /// over sequences as spectra and transformed back once per channel; u's spectra from the forward when it kept them).
     /// </summary>
     private static (Tensor<double> Du, double[] Dk, double[] Dd) ConvolutionBackwardFast(Tensor<double> u, Tensor<double> k, double[] skip,
-        Tensor<double> dy, int maxThreads)
+        Tensor<double> dy, int maxThreads, Tensor<double>? uSpectra)
     {
         int channels = k.Dim(0), kernelLength = k.Dim(1), length = u.Dim(-1), slab = channels * length, sequences = u.Length / slab;
         var du = Scratch(u.ShapeArray);
         var dk = new double[channels * kernelLength];
         var dd = new double[channels];
-        FftConvolution.CausalBackwardBatched<double>(dy.Data, u.Data, k.Data, du.Data, dk, sequences, channels, length, kernelLength, maxThreads);
+        FftConvolution.CausalBackwardBatched<double>(dy.Data, u.Data, k.Data, du.Data, dk, sequences, channels, length, kernelLength, maxThreads,
+            uSpectra is null ? default : uSpectra.Data);
         for (int s = 0; s < sequences; s++)
             for (int c = 0; c < channels; c++)
             {
