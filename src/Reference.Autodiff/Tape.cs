@@ -198,7 +198,7 @@ public static class Tape
 
     private static Tensor<double> Sum(Tensor<double> a, Tensor<double> b)
     {
-        var result = TensorArena.Zeros(a.ShapeArray);
+        var result = TensorArena.Uninitialized(a.ShapeArray);   // every element written by the add
         TensorPrimitives.Add(a.Data, b.Data, result.Data);
         return result;
     }

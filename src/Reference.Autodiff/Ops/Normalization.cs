@@ -21,7 +21,9 @@ public static partial class Ops
         bool fast = Tape.FastKernels;
         var gamma = weight?.Value.Data ?? [];
         var beta = bias?.Value.Data ?? [];
-        var y = Like(x.Value);
+        // The fast kernels write every element of y, dx, dgamma and dbeta (when there are rows): no zeroing.
+        bool written = fast && rows > 0;
+        var y = written ? Empty(x.Value) : Like(x.Value);
         var mean = new double[rows];
         var rstd = new double[rows];
         if (rows > 0)
@@ -31,9 +33,9 @@ public static partial class Ops
         }
         return Function.Apply("layer_norm", NormInputs(x, weight, bias), y, g =>
         {
-            var gx = Like(x.Value);
-            var gw = weight is null ? null : Like(weight.Value);
-            var gb = bias is null ? null : Like(bias.Value);
+            var gx = written ? Empty(x.Value) : Like(x.Value);
+            var gw = weight is null ? null : written ? Empty(weight.Value) : Like(weight.Value);
+            var gb = bias is null ? null : written ? Empty(bias.Value) : Like(bias.Value);
             if (rows > 0)
             {
                 if (fast) FastNormalization.LayerNormBackward<double>(x.Value.Data, gamma, mean, rstd, g.Data, gx.Data, gw?.Data ?? [], gb?.Data ?? [], d);
