@@ -148,26 +148,32 @@ public sealed class TrainingStep
         double gemm = Ops.GemmFlops - before;
         int attentionLayers = s.Spec.Blocks.Count(x => x.Mixer?.Operator == "attention.softmax");
         double attention = 3.0 * 2.0 * Length * (double)Length * s.Spec.Width * attentionLayers * Batch;
-        double h3 = s.Spec.Blocks.Where(x => x.Mixer?.Operator == "ssm.h3").Sum(x => Batch * H3LayerFlops(s.Spec.Width, Length, x.Mixer!.StateSize));
+        double h3 = s.Spec.Blocks.Where(x => x.Mixer?.Operator == "ssm.h3").Sum(x => H3LayerFlops(s.Spec.Width, Length, x.Mixer!.StateSize, Batch));
         return (gemm + attention + h3, gemm);
     });
 
     /// <summary>
-    /// FLOPs of one H3 layer (head dim 1) on one sequence, forward and backward, that the tape does not see
-    /// (the layer is one primitive): its four D x D projections, 2 L D^2 each forward and twice that backward;
-    /// its two causal convolutions (the shift SSM's N taps and the S4D kernel's L) per channel as the code
-    /// computes them, by real FFTs of size n = FftConvolution.FftSize (2.5 n log2 n each, the usual count):
-    /// 3 transforms and one spectrum product (6 flops per bin) forward, 5 transforms and two products backward.
-    /// The S4D kernel generation and its gradient (O(H N L)) and all elementwise work are not counted.
+    /// FLOPs of one H3 layer (head dim 1) on <paramref name="sequences"/> sequences, forward and backward, that the
+    /// tape does not see (the layer is one primitive): its four D x D projections, 2 L D^2 each forward and twice
+    /// that backward; its two causal convolutions (the shift SSM's N taps and the S4D kernel's L) per channel as
+    /// H3's FFTConv computes them (Fu et al., arXiv:2212.14052: y = iFFT(FFT(u) FFT(k)); its reference fftconv
+    /// differentiated by autograd), by real FFTs of size n = FftConvolution.FftSize (2.5 n log2 n each,
+    /// the usual count) over n / 2 + 1 bins: forward rfft(u) and irfft per sequence, rfft(k) once per channel
+    /// (shared by the batch), one spectrum product (6 flops per bin); backward rfft(dy) and irfft(du) per
+    /// sequence, irfft(dk) once per channel (the forward's spectra of u and k are kept), two spectrum products per
+    /// sequence and the batch sum of dk's spectrum (2 flops per bin). The S4D kernel generation and its gradient
+    /// (O(H N L) per layer and step) and all elementwise work are not counted.
+    /// (Before 2026-12-04's fifth session this counted 8 transforms per sequence and channel, k's transform and
+    /// u's twice per sequence: about 1.8x the FFTConv count for the convolutions, 1.12x for the whole width-32 step, 1.03x at width 128.)
     /// </summary>
-    public static double H3LayerFlops(int width, int length, int stateSize)
+    public static double H3LayerFlops(int width, int length, int stateSize, int sequences)
     {
-        double projections = 3.0 * 4 * 2.0 * length * width * (double)width;
+        double projections = sequences * 3.0 * 4 * 2.0 * length * width * (double)width;
         double Convolution(int taps)
         {
             int n = Reference.Core.Fourier.FftConvolution.FftSize(length, taps);
-            double fft = 2.5 * n * Math.Log2(n), product = 6.0 * (n / 2 + 1);
-            return width * (8 * fft + 3 * product);
+            double fft = 2.5 * n * Math.Log2(n), bins = n / 2 + 1;
+            return width * (sequences * (4 * fft + (6 + 2 * 6 + 2) * bins) + 2 * fft);
         }
         return projections + Convolution(stateSize) + Convolution(length);
     }
