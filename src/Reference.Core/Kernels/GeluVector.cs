@@ -116,16 +116,25 @@ internal static class GeluVector
         e = Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Abs(x), Vector512.Create(DensityZeroLimit)), e, Vector512<double>.Zero);
 
         var half = Vector512.Create(0.5);
-        var small = half * (Vector512<double>.One - ErfSmall512(z));
-        var tail = e * ErfcScaled512(Vector512.Max(az, Vector512.Create(SmallLimit)));
+        // Each lane needs one of the two rational functions' quotients (erf's near 0, erfcx's beyond): their
+        // numerators and denominators are selected per lane and divided once (the same division per lane as
+        // dividing each and selecting after, so the same bits, for one vector division instead of two).
+        var isSmall = Vector512.LessThanOrEqual(az, Vector512.Create(SmallLimit));
+        var a = Vector512.Max(az, Vector512.Create(SmallLimit));
+        var (smallNum, smallDen) = ErfSmallParts512(z);
+        var (middleNum, middleDen) = ErfcScaledParts512(a);
+        var quotient = Vector512.ConditionalSelect(isSmall, smallNum, middleNum) / Vector512.ConditionalSelect(isSmall, smallDen, middleDen);
+        var small = half * (Vector512<double>.One - quotient);
+        var tail = e * ErfcScaledFar512(a, quotient);
         tail = Vector512.ConditionalSelect(Vector512.LessThan(az, Vector512.Create(ErfcZeroLimit)), tail, Vector512<double>.Zero);
         var large = Vector512.ConditionalSelect(Vector512.GreaterThan(z, Vector512<double>.Zero), half * tail, Vector512<double>.One - half * tail);
-        var cdf = Vector512.ConditionalSelect(Vector512.LessThanOrEqual(az, Vector512.Create(SmallLimit)), small, large);
+        var cdf = Vector512.ConditionalSelect(isSmall, small, large);
         // NaN in, NaN out (every comparison above is false for NaN and would pick the large branch).
         return Vector512.ConditionalSelect(Vector512.Equals(x, x), cdf, x);
     }
 
-    private static Vector512<double> ErfSmall512(Vector512<double> z)
+    /// <summary>erf(z) for |z| &lt;= 0.46875 as Cody's first-interval quotient z P1(z^2) / Q1(z^2), (numerator, denominator).</summary>
+    private static (Vector512<double> Num, Vector512<double> Den) ErfSmallParts512(Vector512<double> z)
     {
         var y = z * z;
         var num = Vector512.Create(1.85777706184603153e-1) * y;
@@ -133,11 +142,11 @@ internal static class GeluVector
         num = (num + Vector512.Create(3.16112374387056560e00)) * y; den = (den + Vector512.Create(2.36012909523441209e01)) * y;
         num = (num + Vector512.Create(1.13864154151050156e02)) * y; den = (den + Vector512.Create(2.44024637934444173e02)) * y;
         num = (num + Vector512.Create(3.77485237685302021e02)) * y; den = (den + Vector512.Create(1.28261652607737228e03)) * y;
-        return z * (num + Vector512.Create(3.20937758913846947e03)) / (den + Vector512.Create(2.84423683343917062e03));
+        return (z * (num + Vector512.Create(3.20937758913846947e03)), den + Vector512.Create(2.84423683343917062e03));
     }
 
-    /// <summary>exp(a^2) erfc(a) for a &gt;= 0.46875: Cody's second interval up to 4, his third beyond (evaluated only when a lane is there).</summary>
-    private static Vector512<double> ErfcScaled512(Vector512<double> a)
+    /// <summary>erfcx(a) on Cody's second interval (a &lt;= 4) as its quotient (numerator, denominator).</summary>
+    private static (Vector512<double> Num, Vector512<double> Den) ErfcScaledParts512(Vector512<double> a)
     {
         var num = Vector512.Create(2.15311535474403846e-8) * a;
         var den = a;
@@ -148,13 +157,17 @@ internal static class GeluVector
         num = (num + Vector512.Create(8.81952221241769090e02)) * a; den = (den + Vector512.Create(3.29079923573345963e03)) * a;
         num = (num + Vector512.Create(1.71204761263407058e03)) * a; den = (den + Vector512.Create(4.36261909014324716e03)) * a;
         num = (num + Vector512.Create(2.05107837782607147e03)) * a; den = (den + Vector512.Create(3.43936767414372164e03)) * a;
-        var middle = (num + Vector512.Create(1.23033935479799725e03)) / (den + Vector512.Create(1.23033935480374942e03));
+        return (num + Vector512.Create(1.23033935479799725e03), den + Vector512.Create(1.23033935480374942e03));
+    }
+
+    /// <summary>erfcx(a) for a &gt;= 0.46875 given the second interval's quotient <paramref name="middle"/>: Cody's third interval where a &gt; 4.</summary>
+    private static Vector512<double> ErfcScaledFar512(Vector512<double> a, Vector512<double> middle)
+    {
         var farLanes = Vector512.GreaterThan(a, Vector512.Create(4.0));
         if (farLanes == Vector512<double>.Zero) return middle;
-
         var z = Vector512<double>.One / (a * a);
-        num = Vector512.Create(1.63153871373020978e-2) * z;
-        den = z;
+        var num = Vector512.Create(1.63153871373020978e-2) * z;
+        var den = z;
         num = (num + Vector512.Create(3.05326634961232344e-1)) * z; den = (den + Vector512.Create(2.56852019228982242e00)) * z;
         num = (num + Vector512.Create(3.60344899949804439e-1)) * z; den = (den + Vector512.Create(1.87295284992346047e00)) * z;
         num = (num + Vector512.Create(1.25781726111229246e-1)) * z; den = (den + Vector512.Create(5.27905102951428412e-1)) * z;
