@@ -372,6 +372,13 @@ public static partial class H3
         return new H3Gradients(du, dWq, dBq, dWk, dBk, dWv, dBv, shiftGrads, ssmGrads, dWo, dBo);
     }
 
+    /// <summary>
+    /// Kernels of at most this many effective taps (the shift SSM's N = 64) are convolved by direct sums in the
+    /// training path (<see cref="CausalConvolution.DirectBatched"/>, forward and backward): at L = 256, FFTs of
+    /// size 512 for 64 taps cost more than the 64 multiply-adds per output (bench/NOTES.md, h3w32).
+    /// </summary>
+    private const int DirectConvolutionMaxTaps = 64;
+
     /// <summary>A buffer every element of which the caller writes: from the current TensorArena, else the heap.</summary>
     private static Tensor<double> Scratch(params int[] shape) => Reference.Autodiff.TensorArena.Uninitialized(shape);
 
@@ -406,21 +413,25 @@ public static partial class H3
     }
 
     /// <summary>
-    /// <see cref="CausalConvolution.ForwardFast{T}"/> into a <see cref="Scratch"/> buffer: kernels of at
-    /// least <see cref="CausalConvolution.FftThreshold"/> effective taps by the real-FFT route for all sequences
-    /// at once (<see cref="FftConvolution.CausalBatched{T}"/>: each kernel transformed once; bitwise the
-    /// per-sequence result; every output written), then D u added per row; shorter ones by ForwardFast itself.
+    /// y = k * u + D u (causal, per channel) into a <see cref="Scratch"/> buffer: kernels of more than
+    /// <see cref="DirectConvolutionMaxTaps"/> effective taps by the real-FFT route for all sequences at once
+    /// (<see cref="FftConvolution.CausalBatched{T}"/>: each kernel transformed once; bitwise the per-sequence
+    /// result), shorter ones by direct sums (<see cref="CausalConvolution.DirectBatched"/>); every output
+    /// written, then D u added per row.
     /// <paramref name="spectra"/>: u's spectra [rows, 2 bins] from the FFT route (kept for the backward), null on the direct route.
     /// </summary>
     private static Tensor<double> ConvolveFast(Tensor<double> u, Tensor<double> k, double[] skip, int maxThreads, out Tensor<double>? spectra)
     {
         int channels = k.Dim(0), kernelLength = k.Dim(1), length = u.Dim(-1), rows = u.Length / length;
         spectra = null;
-        if (Math.Min(kernelLength, length) < CausalConvolution.FftThreshold)
-            return CausalConvolution.ForwardFast(u, k, new Tensor<double>(skip, channels), maxThreads);
         var y = Scratch(u.ShapeArray);
-        spectra = Scratch(rows, 2 * FftConvolution.SpectrumBins(length, kernelLength));
-        FftConvolution.CausalBatched<double>(u.Data, k.Data, y.Data, rows / channels, channels, length, kernelLength, maxThreads, spectra.Data);
+        if (Math.Min(kernelLength, length) <= DirectConvolutionMaxTaps)
+            CausalConvolution.DirectBatched(u.Data, k.Data, y.Data, rows / channels, channels, length, kernelLength, maxThreads);
+        else
+        {
+            spectra = Scratch(rows, 2 * FftConvolution.SpectrumBins(length, kernelLength));
+            FftConvolution.CausalBatched<double>(u.Data, k.Data, y.Data, rows / channels, channels, length, kernelLength, maxThreads, spectra.Data);
+        }
         for (int r = 0; r < rows; r++)
             TensorPrimitives.MultiplyAdd(u.Data.AsSpan(r * length, length), skip[r % channels], y.Data.AsSpan(r * length, length), y.Data.AsSpan(r * length, length));
         return y;
@@ -440,8 +451,11 @@ public static partial class H3
         var du = Scratch(u.ShapeArray);
         var dk = new double[channels * kernelLength];
         var dd = new double[channels];
-        FftConvolution.CausalBackwardBatched<double>(dy.Data, u.Data, k.Data, du.Data, dk, sequences, channels, length, kernelLength, maxThreads,
-            uSpectra is null ? default : uSpectra.Data);
+        if (Math.Min(kernelLength, length) <= DirectConvolutionMaxTaps)
+            CausalConvolution.DirectBackwardBatched(dy.Data, u.Data, k.Data, du.Data, dk, sequences, channels, length, kernelLength, maxThreads);
+        else
+            FftConvolution.CausalBackwardBatched<double>(dy.Data, u.Data, k.Data, du.Data, dk, sequences, channels, length, kernelLength, maxThreads,
+                uSpectra is null ? default : uSpectra.Data);
         for (int s = 0; s < sequences; s++)
             for (int c = 0; c < channels; c++)
             {
