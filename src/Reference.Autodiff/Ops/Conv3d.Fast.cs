@@ -47,8 +47,12 @@ public static partial class Ops
 {
     private const int ConvChannelBlock = 8;
 
-    /// <summary>Products below this many multiply-adds run on the calling thread.</summary>
-    private const long ConvParallelMacs = 1L << 18;
+    /// <summary>
+    /// Products below this many multiply-adds run on the calling thread (2^17: the decoder's last
+    /// convolution, 2.2e5 multiply-adds per product at batch 64, runs on every kernel thread; run on one,
+    /// its ~90 us backward kept the other threads waiting).
+    /// </summary>
+    private const long ConvParallelMacs = 1L << 17;
 
     private static bool Conv3dDirectAvailable => Fma.IsSupported;
 
@@ -208,14 +212,15 @@ public static partial class Ops
         if (!chunkLocal)
         {
             // The cotangent as [position, channel] rows (channels padded to whole blocks with zeros),
-            // sample by sample; the bias gradient sums the sample's rows while they are in cache
-            // (per sample as AddRowSums sums, samples in order).
+            // sample by sample; the bias gradient sums the sample's contiguous channel rows of g while
+            // they are in cache (TensorPrimitives.Sum, samples in order, as without a product above).
             gt = PooledArray<double>.Rent(off.PaddedPositions * cPad);
             Array.Clear(gt.Data, 0, off.PaddedPositions * cPad);
             for (int n = 0; n < p.N; n++)
             {
                 TransposeRows(g.AsSpan(n * p.Cout * P, p.Cout * P), p.Cout, P, P, gt.Data.AsSpan(n * P * cPad, P * cPad), cPad);
-                if (gb is not null) AddRowSums(gt.Data.AsSpan(n * P * cPad, P * cPad), cPad, gb.Data);
+                if (gb is not null)
+                    for (int o = 0; o < p.Cout; o++) gb.Data[o] += TensorPrimitives.Sum<double>(g.AsSpan((n * p.Cout + o) * P, P));
             }
         }
         bool pads = Conv3dPads(p);
@@ -280,34 +285,6 @@ public static partial class Ops
         }
         for (; i < rows; i++)
             for (int j = 0; j < cols; j++) dst[j * ldDst + i] = src[i * ldSrc + j];
-    }
-
-    /// <summary>
-    /// sums[o] += sum_r rows[r, o] for o &lt; sums.Length (rows of width, a multiple of 4): per 4 columns,
-    /// four partial sums over the rows r = 0, 1, 2, 3 (mod 4), each in row order, added as
-    /// (s0 + s1) + (s2 + s3) (four independent add chains: one chain in row order was latency bound).
-    /// </summary>
-    private static void AddRowSums(ReadOnlySpan<double> rows, int width, Span<double> sums)
-    {
-        Span<double> column = stackalloc double[4];
-        int count = rows.Length / width;
-        for (int j = 0; j < width && j < sums.Length; j += 4)
-        {
-            Vector256<double> a0 = default, a1 = default, a2 = default, a3 = default;
-            int r = 0;
-            for (; r + 4 <= count; r += 4)
-            {
-                a0 += Vector256.Create(rows.Slice(r * width + j, 4));
-                a1 += Vector256.Create(rows.Slice((r + 1) * width + j, 4));
-                a2 += Vector256.Create(rows.Slice((r + 2) * width + j, 4));
-                a3 += Vector256.Create(rows.Slice((r + 3) * width + j, 4));
-            }
-            if (r < count) a0 += Vector256.Create(rows.Slice(r * width + j, 4));
-            if (r + 1 < count) a1 += Vector256.Create(rows.Slice((r + 1) * width + j, 4));
-            if (r + 2 < count) a2 += Vector256.Create(rows.Slice((r + 2) * width + j, 4));
-            ((a0 + a1) + (a2 + a3)).CopyTo(column);
-            for (int o = j; o < Math.Min(j + 4, sums.Length); o++) sums[o] += column[o - j];
-        }
     }
 
     /// <summary>Forward tiles: 8 (Vector512) or 6 (Vector256) positions x 8 output channels, items of <see cref="TilesPerItem"/> tiles.</summary>
@@ -556,9 +533,12 @@ public static partial class Ops
             {
                 int n = q / OutVolume, pos = q - n * OutVolume, length = Math.Min(last - q, OutVolume - pos);
                 TransposeRows(G.AsSpan(n * Cout * OutVolume + pos), Cout, length, OutVolume, rows.Data.AsSpan((q - first) * cPad, length * cPad), cPad);
+                // The bias sums: the segment's contiguous channel rows of G (in cache), segments in order.
+                if (BiasPartial is not null)
+                    for (int o = 0; o < Cout; o++)
+                        BiasPartial[chunk * cPad + o] += TensorPrimitives.Sum<double>(G.AsSpan((n * Cout + o) * OutVolume + pos, length));
                 q += length;
             }
-            if (BiasPartial is not null) AddRowSums(rows.Data.AsSpan(0, count * cPad), cPad, BiasPartial.AsSpan(chunk * cPad, Cout));
             fixed (double* x = xs, g = rows.Data, part = Partial)
             fixed (int* baseP = off.Base, delta = off.Delta)
                 for (int t0 = 0; t0 < off.Taps; t0 += Rows)
