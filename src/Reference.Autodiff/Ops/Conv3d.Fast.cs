@@ -264,9 +264,36 @@ public static partial class Ops
     }
 
     /// <summary>
+    /// The 8 x 8 block r0..r7 (row i = r_i) transposed in registers (r_j[i] = old r_i[j]): pairs within
+    /// 128-bit lanes, then pairs of pairs, then halves (8 + 16 two-source permutes).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(ref Vector512<double> r0, ref Vector512<double> r1, ref Vector512<double> r2, ref Vector512<double> r3,
+        ref Vector512<double> r4, ref Vector512<double> r5, ref Vector512<double> r6, ref Vector512<double> r7)
+    {
+        var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1);
+        var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
+        var t4 = Avx512F.UnpackLow(r4, r5); var t5 = Avx512F.UnpackHigh(r4, r5);
+        var t6 = Avx512F.UnpackLow(r6, r7); var t7 = Avx512F.UnpackHigh(r6, r7);
+        var pairsLow = Vector512.Create(0L, 1, 8, 9, 4, 5, 12, 13);
+        var pairsHigh = Vector512.Create(2L, 3, 10, 11, 6, 7, 14, 15);
+        var u0 = Avx512F.PermuteVar8x64x2(t0, pairsLow, t2); var u2 = Avx512F.PermuteVar8x64x2(t0, pairsHigh, t2);
+        var u1 = Avx512F.PermuteVar8x64x2(t1, pairsLow, t3); var u3 = Avx512F.PermuteVar8x64x2(t1, pairsHigh, t3);
+        var u4 = Avx512F.PermuteVar8x64x2(t4, pairsLow, t6); var u6 = Avx512F.PermuteVar8x64x2(t4, pairsHigh, t6);
+        var u5 = Avx512F.PermuteVar8x64x2(t5, pairsLow, t7); var u7 = Avx512F.PermuteVar8x64x2(t5, pairsHigh, t7);
+        var halvesLow = Vector512.Create(0L, 1, 2, 3, 8, 9, 10, 11);
+        var halvesHigh = Vector512.Create(4L, 5, 6, 7, 12, 13, 14, 15);
+        r0 = Avx512F.PermuteVar8x64x2(u0, halvesLow, u4); r4 = Avx512F.PermuteVar8x64x2(u0, halvesHigh, u4);
+        r1 = Avx512F.PermuteVar8x64x2(u1, halvesLow, u5); r5 = Avx512F.PermuteVar8x64x2(u1, halvesHigh, u5);
+        r2 = Avx512F.PermuteVar8x64x2(u2, halvesLow, u6); r6 = Avx512F.PermuteVar8x64x2(u2, halvesHigh, u6);
+        r3 = Avx512F.PermuteVar8x64x2(u3, halvesLow, u7); r7 = Avx512F.PermuteVar8x64x2(u3, halvesHigh, u7);
+    }
+
+    /// <summary>
     /// dst[j * ldDst + i] = src[i * ldSrc + j] for i &lt; rows, j &lt; cols: the [rows, cols] block src as
-    /// columns of dst (rows ldDst apart), in 4 x 4 register blocks (<see cref="BlockTranspose"/>) with
-    /// scalar edges.
+    /// columns of dst (rows ldDst apart), in 8 x 8 Vector512 register blocks (<see cref="Transpose8x8"/>)
+    /// on the Vector512 path when rows is 8 (the decoders' 8 channels), else 4 x 4 blocks
+    /// (<see cref="BlockTranspose"/>), with scalar edges.
     /// </summary>
     private static void TransposeRows(ReadOnlySpan<double> src, int rows, int cols, int ldSrc, Span<double> dst, int ldDst)
     {
@@ -274,6 +301,29 @@ public static partial class Ops
         const int B = 4;
         ref double s0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(src);
         ref double d0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
+        if (Conv3dVector512 && rows == ConvChannelBlock)
+        {
+            int j = 0;
+            for (; j + 8 <= cols; j += 8)
+            {
+                var r0 = Vector512.LoadUnsafe(ref s0, (nuint)j);
+                var r1 = Vector512.LoadUnsafe(ref s0, (nuint)(ldSrc + j));
+                var r2 = Vector512.LoadUnsafe(ref s0, (nuint)(2 * ldSrc + j));
+                var r3 = Vector512.LoadUnsafe(ref s0, (nuint)(3 * ldSrc + j));
+                var r4 = Vector512.LoadUnsafe(ref s0, (nuint)(4 * ldSrc + j));
+                var r5 = Vector512.LoadUnsafe(ref s0, (nuint)(5 * ldSrc + j));
+                var r6 = Vector512.LoadUnsafe(ref s0, (nuint)(6 * ldSrc + j));
+                var r7 = Vector512.LoadUnsafe(ref s0, (nuint)(7 * ldSrc + j));
+                Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+                r0.StoreUnsafe(ref d0, (nuint)(j * ldDst)); r1.StoreUnsafe(ref d0, (nuint)((j + 1) * ldDst));
+                r2.StoreUnsafe(ref d0, (nuint)((j + 2) * ldDst)); r3.StoreUnsafe(ref d0, (nuint)((j + 3) * ldDst));
+                r4.StoreUnsafe(ref d0, (nuint)((j + 4) * ldDst)); r5.StoreUnsafe(ref d0, (nuint)((j + 5) * ldDst));
+                r6.StoreUnsafe(ref d0, (nuint)((j + 6) * ldDst)); r7.StoreUnsafe(ref d0, (nuint)((j + 7) * ldDst));
+            }
+            for (; j < cols; j++)
+                for (int r = 0; r < rows; r++) dst[j * ldDst + r] = src[r * ldSrc + j];
+            return;
+        }
         int i = 0;
         for (; i + B <= rows; i += B)
         {
@@ -376,31 +426,15 @@ public static partial class Ops
                 e4.Store(tile + 32); e5.Store(tile + 40); e6.Store(tile + 48); e7.Store(tile + 56);
                 return;
             }
-            // 8 x 8 transpose (rows = positions -> rows = channels): pairs within 128-bit lanes, then
-            // pairs of pairs, then halves.
-            var t0 = Avx512F.UnpackLow(e0, e1); var t1 = Avx512F.UnpackHigh(e0, e1);
-            var t2 = Avx512F.UnpackLow(e2, e3); var t3 = Avx512F.UnpackHigh(e2, e3);
-            var t4 = Avx512F.UnpackLow(e4, e5); var t5 = Avx512F.UnpackHigh(e4, e5);
-            var t6 = Avx512F.UnpackLow(e6, e7); var t7 = Avx512F.UnpackHigh(e6, e7);
-            var pairsLow = Vector512.Create(0L, 1, 8, 9, 4, 5, 12, 13);
-            var pairsHigh = Vector512.Create(2L, 3, 10, 11, 6, 7, 14, 15);
-            var u0 = Avx512F.PermuteVar8x64x2(t0, pairsLow, t2); var u2 = Avx512F.PermuteVar8x64x2(t0, pairsHigh, t2);
-            var u1 = Avx512F.PermuteVar8x64x2(t1, pairsLow, t3); var u3 = Avx512F.PermuteVar8x64x2(t1, pairsHigh, t3);
-            var u4 = Avx512F.PermuteVar8x64x2(t4, pairsLow, t6); var u6 = Avx512F.PermuteVar8x64x2(t4, pairsHigh, t6);
-            var u5 = Avx512F.PermuteVar8x64x2(t5, pairsLow, t7); var u7 = Avx512F.PermuteVar8x64x2(t5, pairsHigh, t7);
-            var halvesLow = Vector512.Create(0L, 1, 2, 3, 8, 9, 10, 11);
-            var halvesHigh = Vector512.Create(4L, 5, 6, 7, 12, 13, 14, 15);
-            var c0 = Avx512F.PermuteVar8x64x2(u0, halvesLow, u4); var c4 = Avx512F.PermuteVar8x64x2(u0, halvesHigh, u4);
-            var c1 = Avx512F.PermuteVar8x64x2(u1, halvesLow, u5); var c5 = Avx512F.PermuteVar8x64x2(u1, halvesHigh, u5);
-            var c2 = Avx512F.PermuteVar8x64x2(u2, halvesLow, u6); var c6 = Avx512F.PermuteVar8x64x2(u2, halvesHigh, u6);
-            var c3 = Avx512F.PermuteVar8x64x2(u3, halvesLow, u7); var c7 = Avx512F.PermuteVar8x64x2(u3, halvesHigh, u7);
+            // 8 x 8 transpose: rows = positions -> rows = channels.
+            Transpose8x8(ref e0, ref e1, ref e2, ref e3, ref e4, ref e5, ref e6, ref e7);
             if (bias is not null)
             {
-                c0 += Vector512.Create(bias[0]); c1 += Vector512.Create(bias[1]); c2 += Vector512.Create(bias[2]); c3 += Vector512.Create(bias[3]);
-                c4 += Vector512.Create(bias[4]); c5 += Vector512.Create(bias[5]); c6 += Vector512.Create(bias[6]); c7 += Vector512.Create(bias[7]);
+                e0 += Vector512.Create(bias[0]); e1 += Vector512.Create(bias[1]); e2 += Vector512.Create(bias[2]); e3 += Vector512.Create(bias[3]);
+                e4 += Vector512.Create(bias[4]); e5 += Vector512.Create(bias[5]); e6 += Vector512.Create(bias[6]); e7 += Vector512.Create(bias[7]);
             }
-            c0.Store(y); c1.Store(y + P); c2.Store(y + 2 * P); c3.Store(y + 3 * P);
-            c4.Store(y + 4 * P); c5.Store(y + 5 * P); c6.Store(y + 6 * P); c7.Store(y + 7 * P);
+            e0.Store(y); e1.Store(y + P); e2.Store(y + 2 * P); e3.Store(y + 3 * P);
+            e4.Store(y + 4 * P); e5.Store(y + 5 * P); e6.Store(y + 6 * P); e7.Store(y + 7 * P);
         }
 
         /// <summary>y[j P + r] = tile[r, j] (+ bias[o0 + j]) for 6 rows r and 8 channels j (each sum rounded once, as the general scatter).</summary>
