@@ -33,8 +33,10 @@ namespace Reference.Autodiff;
 /// weight gradient's tile is taps x 8 channels with one accumulator per tap, each summed over the
 /// positions in order as on the Vector256 path: 27 taps (one input channel's 3 x 3 x 3 window) for
 /// 3 x 3 x 3 kernels, else 9 taps (27 and 216 taps are whole tiles); the tile size does not change the
-/// values. Deterministic and independent of the thread count. Why not im2col + GEMM: with the decoders' 1..8 input and 8 output channels the column
-/// matrix is 27..216 times the input, written once and read a few times for 16 flops per element, so
+/// values. The bias gradient sums each contiguous channel row of G (TensorPrimitives.Sum) per sample,
+/// or per chunk segment in the weight-only backward, in sample (segment, then chunk) order.
+/// Deterministic and independent of the thread count. Why not im2col + GEMM: with the decoders' 1..8
+/// input and 8 output channels the column matrix is 27..216 times the input, written once and read a few times for 16 flops per element, so
 /// it is bandwidth and allocation bound; here only the input itself is streamed (from cache: a window
 /// is reused by every tap) and nothing proportional to the column matrix is allocated. The offsets
 /// are cached per geometry (<see cref="Conv3dOffsets"/>); scratch (packed weights, the transposed
