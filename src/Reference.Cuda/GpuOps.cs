@@ -122,22 +122,29 @@ public static partial class GpuOps
     }
 
     /// <summary>
-    /// Attention launch: 0 query tiles in order, 1 the heaviest causal tiles first, 2 the same compiled for three
-    /// resident groups per multiprocessor (registers capped at 85); the bench times all three. Run 16 on the H200:
-    /// 8.585, 8.611–8.625 and 8.804 ms (the kernel holds 80 registers, 3 groups per multiprocessor already), so 0 stays.
+    /// Attention launch, float32 with K &lt;= 64 (<see cref="AttentionKernel.VectorFits"/>): 0 the vector kernel
+    /// (<see cref="AttentionKernel.KernelVector{T}"/>), 1 the same with the heaviest causal query tiles first,
+    /// 2 the same compiled for two resident groups per multiprocessor (registers capped at 128), 3 for three
+    /// (capped at 85), 4 the scalar kernel (<see cref="AttentionKernel.Kernel{T}"/>, run 16 on the H200: 8.59 ms);
+    /// the bench times all five. float64 and K &gt; 64 always take the scalar kernel.
     /// </summary>
     internal static int AttentionVariant { get; set; }
 
     public static void LaunchCausalAttention<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
         int batch, int hq, int hkv, int l, int kd, int vd, int window) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var args = new AttentionArgs(hq, hkv, l, kd, vd, window, AttentionVariant >= 1 ? 1 : 0);
+        bool vector = AttentionVariant != 4 && AttentionKernel.VectorFits(System.Runtime.CompilerServices.Unsafe.SizeOf<T>(), kd);
+        var args = new AttentionArgs(hq, hkv, l, kd, vd, window, vector && AttentionVariant == 1 ? 1 : 0);
         var acc = Device.Accelerator;
-        var kernel = AttentionVariant == 2
-            ? Kernel(acc, "attention.three_groups", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>,
-                AttentionArgs, T>(AttentionKernel.Kernel, Resident(x, 256, 3)))
-            : Kernel(acc, "attention", typeof(T),
-                x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(AttentionKernel.Kernel));
+        var kernel = !vector
+            ? Kernel(acc, "attention", typeof(T),
+                x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(AttentionKernel.Kernel))
+            : AttentionVariant is 2 or 3
+            ? Kernel(acc, AttentionVariant == 2 ? "attention.vector.two_groups" : "attention.vector.three_groups", typeof(T),
+                x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(
+                    AttentionKernel.KernelVector, Resident(x, 256, AttentionVariant)))
+            : Kernel(acc, "attention.vector", typeof(T),
+                x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(AttentionKernel.KernelVector));
         kernel(AttentionKernel.Config(args, batch), q, k, v, output, args, T.One / T.Sqrt(T.CreateTruncating(kd)));
     }
 
