@@ -345,9 +345,10 @@ public static partial class GpuOps
     /// session"): 0 <see cref="SelectiveScanWarpKernel.Scan{T}"/>, 1 <see cref="SelectiveScanWarpKernel.ScanPaired{T}"/>
     /// (states in pairs), 2 the same with the next window prefetched into registers; 3 and 4 are 1 and 2 compiled
     /// for two resident groups per multiprocessor (registers capped at 128; run 14 measured 240 registers, so one
-    /// group of 8 warps per multiprocessor and the 256 groups of D 2048 in two waves).
+    /// group of 8 warps per multiprocessor and the 256 groups of D 2048 in two waves); 5
+    /// <see cref="SelectiveScanWarpKernel.ScanPairedVector{T}"/> (4 with 16-byte reads of the staged b and c), capped as 4.
     /// </summary>
-    internal static int WarpScanVariant { get; set; } = 4;
+    internal static int WarpScanVariant { get; set; } = 5;
 
     internal static void LaunchSelectiveScan<T>(ScanArgs s, ArrayView<T> u, ArrayView<T> delta, ArrayView<T> aLog, ArrayView<T> b,
         ArrayView<T> c, ArrayView<T> d, ArrayView<T> z, ArrayView<T> bias, ArrayView<T> states, ArrayView<T> sums,
@@ -372,6 +373,14 @@ public static partial class GpuOps
                 var scan = Kernel(acc, "scan.warp", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
                     ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanWarpKernel.Scan));
                 scan(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s);
+                return;
+            }
+            if (WarpScanVariant == 5)
+            {
+                var vector = Kernel(acc, "scan.warp.paired.vector", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
+                    ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(
+                    SelectiveScanWarpKernel.ScanPairedVector, Resident(x, SelectiveScanWarpKernel.Threads, 2)));
+                vector(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s);
                 return;
             }
             bool capped = WarpScanVariant >= 3;
