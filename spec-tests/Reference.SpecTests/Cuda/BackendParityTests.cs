@@ -68,12 +68,14 @@ public class BackendParityTests
         const string backendName = "cuda";
         var backend = Backends.Resolve(backendName);
         var definition = GoldenRegistry.Find("ssm.selective_scan")!;
+        // Draw 2: N = 16 and L past three windows, where the default kernel loads whole windows unchecked.
         var rng = new SplitMix64(0x5CA7);
-        for (int draw = 0; draw < 2; draw++)
+        for (int draw = 0; draw < 3; draw++)
         {
             int groups = 1 + rng.NextInt(2);
-            var p = Params.Of(("batch", 1), ("channels", groups), ("length", 257 + rng.NextInt(200)), ("state_size", 9 + rng.NextInt(8)),
-                ("groups", groups), ("skip", draw == 0), ("gate", draw == 1), ("delta_bias", draw == 1));
+            int length = draw < 2 ? 257 + rng.NextInt(200) : 769 + rng.NextInt(200), n = draw < 2 ? 9 + rng.NextInt(8) : 16;
+            var p = Params.Of(("batch", 1), ("channels", groups), ("length", length), ("state_size", n),
+                ("groups", groups), ("skip", draw != 1), ("gate", draw >= 1), ("delta_bias", draw >= 1));
             if (p.Bool("delta_bias"))
             {
                 p["bias_low"] = -3.0;

@@ -265,6 +265,7 @@ internal static class SelectiveScanWarpKernel
         var c0 = Stage(c, vectors, tid, 0, s); var c1 = Stage(c, vectors, tid, 8, s);
         var nu = Load(u, row, lane * PerLane, live, s);
         var nd = Load(delta, row, lane * PerLane, live, s);
+        bool take1 = lane >= 1, take2 = lane >= 2, take4 = lane >= 4, take8 = lane >= 8, take16 = lane >= 16;
         for (int t0 = 0; t0 < s.L; t0 += Window)
         {
             Group.Barrier();
@@ -273,7 +274,17 @@ internal static class SelectiveScanWarpKernel
             int ts = t0 + lane * PerLane, t1 = t0 + Window;
             var ut = nu;
             var dt = Deltas(nd, db, ts, s);
-            if (t1 < s.L)
+            if (t1 + Window <= s.L && s.N == States)
+            {
+                // The whole next window is in range and all 16 states exist: no per-element checks
+                // (a warp without a channel reads channel g * perGroup's row and stores nothing).
+                long at = vectors + t1 + tid;
+                b0 = StageWhole(b, at, 0, s.L); b1 = StageWhole(b, at, 8, s.L);
+                c0 = StageWhole(c, at, 0, s.L); c1 = StageWhole(c, at, 8, s.L);
+                nu = LoadWhole(u, row + t1 + lane * PerLane);
+                nd = LoadWhole(delta, row + t1 + lane * PerLane);
+            }
+            else if (t1 < s.L)
             {
                 b0 = Stage(b, vectors, t1 + tid, 0, s); b1 = Stage(b, vectors, t1 + tid, 8, s);
                 c0 = Stage(c, vectors, t1 + tid, 0, s); c1 = Stage(c, vectors, t1 + tid, 8, s);
@@ -295,16 +306,10 @@ internal static class SelectiveScanWarpKernel
                 var vM = Inputs(du, bs[atM + first], bs[atM + second]);
                 T hN = Fold(exN, vN), hM = Fold(exM, vM);
                 T pN = Product(exN), pM = Product(exM);
-                for (int o = 1; o < 32; o <<= 1)
-                {
-                    T poN = Warp.ShuffleUp(pN, o), hoN = Warp.ShuffleUp(hN, o);
-                    T poM = Warp.ShuffleUp(pM, o), hoM = Warp.ShuffleUp(hM, o);
-                    bool take = lane >= o;
-                    poN = take ? poN : T.One; hoN = take ? hoN : T.Zero;
-                    poM = take ? poM : T.One; hoM = take ? hoM : T.Zero;
-                    hN = pN * hoN + hN; pN *= poN;
-                    hM = pM * hoM + hM; pM *= poM;
-                }
+                var scan = new LaneScan<T>(pN, hN, pM, hM);
+                scan = ScanLevel(scan, 1, take1); scan = ScanLevel(scan, 2, take2); scan = ScanLevel(scan, 4, take4);
+                scan = ScanLevel(scan, 8, take8); scan = ScanLevel(scan, 16, take16);
+                pN = scan.PN; hN = scan.HN; pM = scan.PM; hM = scan.HM;
                 T peN = Warp.ShuffleUp(pN, 1), heN = Warp.ShuffleUp(hN, 1);
                 T peM = Warp.ShuffleUp(pM, 1), heM = Warp.ShuffleUp(hM, 1);
                 T xN = lane == 0 ? sN : peN * sN + heN;
@@ -325,6 +330,36 @@ internal static class SelectiveScanWarpKernel
             }
         }
     }
+
+    /// <summary>The two states' pairs (P, h) of one lane during the lane scan.</summary>
+    private readonly struct LaneScan<T>(T pn, T hn, T pm, T hm) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public readonly T PN = pn, HN = hn, PM = pm, HM = hm;
+    }
+
+    /// <summary>One Kogge-Stone level at offset o: (P', h') of the lane o below, then (P, h) composes onto it; lanes below o take the identity (1, 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static LaneScan<T> ScanLevel<T>(LaneScan<T> x, int o, bool take) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T poN = Warp.ShuffleUp(x.PN, o), hoN = Warp.ShuffleUp(x.HN, o);
+        T poM = Warp.ShuffleUp(x.PM, o), hoM = Warp.ShuffleUp(x.HM, o);
+        poN = take ? poN : T.One; hoN = take ? hoN : T.Zero;
+        poM = take ? poM : T.One; hoM = take ? hoM : T.Zero;
+        return new LaneScan<T>(x.PN * poN, x.PN * hoN + x.HN, x.PM * poM, x.PM * hoM + x.HM);
+    }
+
+    /// <summary>b or c of states n0 .. n0 + 7 at element <paramref name="at"/> of state 0's row (rows L apart), unchecked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row8<T> StageWhole<T>(ArrayView<T> x, long at, int n0, int l) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        long r = at + (long)n0 * l;
+        return new(x[r], x[r + l], x[r + 2L * l], x[r + 3L * l], x[r + 4L * l], x[r + 5L * l], x[r + 6L * l], x[r + 7L * l]);
+    }
+
+    /// <summary>8 consecutive values from element <paramref name="at"/>, unchecked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row8<T> LoadWhole<T>(ArrayView<T> x, long at) where T : unmanaged, IFloatingPointIeee754<T> =>
+        new(x[at], x[at + 1], x[at + 2], x[at + 3], x[at + 4], x[at + 5], x[at + 6], x[at + 7]);
 
     /// <summary>Writes states n0 .. n0 + 7 of one staged step into the [n, lane, 2 groups of 4 steps] layout.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
