@@ -12,8 +12,8 @@ namespace Reference.Core.Linear;
 ///   threads, then computes its C tiles (one MC block of rows x one run of NR-wide column panels).
 /// Every pack and every tile is a task with a global index; a thread takes the next index from one
 /// atomic counter (dynamic assignment, so a thread that starts late or is descheduled on a shared
-/// machine simply takes fewer tiles). The panels are double-buffered (Goto and van de Geijn 2008,
-/// Sec. 6.4, overlap packing with computation): step s packs A into set s mod 2 and the B panel of
+/// machine simply takes fewer tiles). The panels are double-buffered (two sets used alternately,
+/// so packing overlaps computation): step s packs A into set s mod 2 and the B panel of
 /// its (jc, pc) group g into set g mod 2, so the packs of step s + 1 run while the last tiles of
 /// step s are still being computed, instead of every thread meeting at a barrier per step.
 /// Ordering: a tile waits until the panels it reads are packed, and, when it accumulates onto an
