@@ -35,7 +35,7 @@ public static class Program
         }
         if (args.Length >= 1 && args[0] == "attention")
         {
-            // attention [variant]: the causal attention alone (for ncu), variant 0, 1, 2 of GpuOps.AttentionVariant.
+            // attention [variant]: the causal attention alone (for ncu), variant 0..4 of GpuOps.AttentionVariant.
             if (args.Length > 1) GpuOps.AttentionVariant = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
             Attention(device.Accelerator, rng, 4, 16, 4096, 64);
             return 0;
@@ -70,7 +70,7 @@ public static class Program
         GpuOps.GemmTwoGroupsPerMultiprocessor = twoGroups;
         GpuOps.GemmDoubleBuffered = doubleBuffered;
         int attentionVariant = GpuOps.AttentionVariant;
-        for (int variant = 0; variant < 3; variant++)
+        for (int variant = 0; variant < 5; variant++)
         {
             GpuOps.AttentionVariant = variant;
             Attention(device.Accelerator, rng, 4, 16, 4096, 64);
@@ -78,7 +78,7 @@ public static class Program
         GpuOps.AttentionVariant = attentionVariant;
         Attention(device.Accelerator, rng, 4, 16, 4096, 64);
         Convolution(device.Accelerator, rng, 1024, 16384);
-        for (int variant = 0; variant < 5; variant++)
+        for (int variant = 0; variant < 6; variant++)
         {
             GpuOps.WarpScanVariant = variant;
             Scan(device.Accelerator, rng, 2048, 16, 4096);

@@ -122,22 +122,30 @@ public static partial class GpuOps
     }
 
     /// <summary>
-    /// Attention launch: 0 query tiles in order, 1 the heaviest causal tiles first, 2 the same compiled for three
-    /// resident groups per multiprocessor (registers capped at 85); the bench times all three. Run 16 on the H200:
-    /// 8.585, 8.611–8.625 and 8.804 ms (the kernel holds 80 registers, 3 groups per multiprocessor already), so 0 stays.
+    /// Attention launch, float32 with K &lt;= 64 (<see cref="AttentionKernel.VectorFits"/>): 0 the vector kernel
+    /// (<see cref="AttentionKernel.KernelVector{T}"/>), 1 the same with the heaviest causal query tiles first,
+    /// 2 the same compiled for two resident groups per multiprocessor (registers capped at 128), 3 for three
+    /// (capped at 85), 4 the scalar kernel (<see cref="AttentionKernel.Kernel{T}"/>); the bench times all five. Run 19
+    /// on the H200 (bench/NOTES.md, "cuda7"): 6.36, 6.30, 6.41, 6.76 and 8.51 ms; 1 is within the spread of 0, so 0 stays.
+    /// float64 and K &gt; 64 always take the scalar kernel.
     /// </summary>
     internal static int AttentionVariant { get; set; }
 
     public static void LaunchCausalAttention<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
         int batch, int hq, int hkv, int l, int kd, int vd, int window) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var args = new AttentionArgs(hq, hkv, l, kd, vd, window, AttentionVariant >= 1 ? 1 : 0);
+        bool vector = AttentionVariant != 4 && AttentionKernel.VectorFits(System.Runtime.CompilerServices.Unsafe.SizeOf<T>(), kd);
+        var args = new AttentionArgs(hq, hkv, l, kd, vd, window, vector && AttentionVariant == 1 ? 1 : 0);
         var acc = Device.Accelerator;
-        var kernel = AttentionVariant == 2
-            ? Kernel(acc, "attention.three_groups", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>,
-                AttentionArgs, T>(AttentionKernel.Kernel, Resident(x, 256, 3)))
-            : Kernel(acc, "attention", typeof(T),
-                x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(AttentionKernel.Kernel));
+        var kernel = !vector
+            ? Kernel(acc, "attention", typeof(T),
+                x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(AttentionKernel.Kernel))
+            : AttentionVariant is 2 or 3
+            ? Kernel(acc, AttentionVariant == 2 ? "attention.vector.two_groups" : "attention.vector.three_groups", typeof(T),
+                x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(
+                    AttentionKernel.KernelVector, Resident(x, 256, AttentionVariant)))
+            : Kernel(acc, "attention.vector", typeof(T),
+                x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AttentionArgs, T>(AttentionKernel.KernelVector));
         kernel(AttentionKernel.Config(args, batch), q, k, v, output, args, T.One / T.Sqrt(T.CreateTruncating(kd)));
     }
 
@@ -338,9 +346,11 @@ public static partial class GpuOps
     /// session"): 0 <see cref="SelectiveScanWarpKernel.Scan{T}"/>, 1 <see cref="SelectiveScanWarpKernel.ScanPaired{T}"/>
     /// (states in pairs), 2 the same with the next window prefetched into registers; 3 and 4 are 1 and 2 compiled
     /// for two resident groups per multiprocessor (registers capped at 128; run 14 measured 240 registers, so one
-    /// group of 8 warps per multiprocessor and the 256 groups of D 2048 in two waves).
+    /// group of 8 warps per multiprocessor and the 256 groups of D 2048 in two waves); 5
+    /// <see cref="SelectiveScanWarpKernel.ScanPairedVector{T}"/> (4 with 16-byte reads of the staged b and c, the lane
+    /// scan written out and whole windows loaded unchecked), capped as 4: 0.205 ms against 0.247 ms for 4 in run 19.
     /// </summary>
-    internal static int WarpScanVariant { get; set; } = 4;
+    internal static int WarpScanVariant { get; set; } = 5;
 
     internal static void LaunchSelectiveScan<T>(ScanArgs s, ArrayView<T> u, ArrayView<T> delta, ArrayView<T> aLog, ArrayView<T> b,
         ArrayView<T> c, ArrayView<T> d, ArrayView<T> z, ArrayView<T> bias, ArrayView<T> states, ArrayView<T> sums,
@@ -365,6 +375,14 @@ public static partial class GpuOps
                 var scan = Kernel(acc, "scan.warp", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
                     ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanWarpKernel.Scan));
                 scan(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s);
+                return;
+            }
+            if (WarpScanVariant == 5)
+            {
+                var vector = Kernel(acc, "scan.warp.paired.vector", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
+                    ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(
+                    SelectiveScanWarpKernel.ScanPairedVector, Resident(x, SelectiveScanWarpKernel.Threads, 2)));
+                vector(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s);
                 return;
             }
             bool capped = WarpScanVariant >= 3;

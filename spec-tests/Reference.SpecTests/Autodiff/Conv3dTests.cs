@@ -174,6 +174,42 @@ public class Conv3dTests
         }
     }
 
+    /// <summary>
+    /// The 3D-CNN decoder's geometries (3 x 3 x 3 kernels, stride 2, 1 -> 8 and 8 -> 8 channels, 8 and 16
+    /// output channels): the forward tiles whose 8 positions lie in one sample are stored transposed by
+    /// the kernel, the others (100 positions per sample) through the scalar scatter, and the weight gradient runs 27-tap tiles
+    /// (one per input channel); output and gradients against the Naive tier, bitwise the same on 1 and
+    /// 2 kernel threads.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 8, 2)]
+    [InlineData(8, 8, 3)]
+    [InlineData(8, 16, 2)]
+    public void Conv3d_FastTier_DecoderGeometry_MatchesNaive(int cin, int cout, int n)
+    {
+        var x = Grad.Normal(41, n, cin, 9, 11, 11);
+        var w = Grad.Normal(42, cout, cin, 3, 3, 3);
+        var b = Grad.Normal(43, cout);
+        var g = new Conv3dGeometry([2, 2, 2], [0, 0, 0], [0, 0, 0]);
+        Tensor<double>[] Step(bool fast, int threads)
+        {
+            using var limit = KernelThreads.Limit(threads);
+            var (xv, wv, bv) = (Variable.Parameter(x), Variable.Parameter(w), Variable.Parameter(b));
+            var y = Run(fast, () => Ops.Conv3d(xv, wv, bv, g));
+            using (fast ? Tape.UseFastKernels() : default) y.Backward(Grad.Normal(44, y.Shape.ToArray()));
+            return [y.Value, xv.Grad!, wv.Grad!, bv.Grad!];
+        }
+        var naive = Step(false, 1);
+        var one = Step(true, 1);
+        var two = Step(true, 2);
+        Assert.Equal([n, cout, 4, 5, 5], naive[0].Shape.ToArray());   // 100 positions: 12 whole tiles of 8, then one that straddles
+        for (int i = 0; i < naive.Length; i++)
+        {
+            AssertClose(naive[i], one[i], 1e-11);
+            Assert.Equal(one[i].Data, two[i].Data);
+        }
+    }
+
     [Fact]
     public void Conv3d_SamePadding_IsTensorFlows()
     {

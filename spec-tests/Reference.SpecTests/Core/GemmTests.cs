@@ -312,10 +312,13 @@ public class GemmTests
     /// Shapes that cross every step boundary of the shared multi-thread schedule (more than 16 MC
     /// row blocks, more than one NC column panel, more than one KC depth block), on 2, 3 and 5
     /// threads: the tiles taken dynamically by the threads must reproduce the one-thread result
-    /// bitwise, and the one-thread result must match the float64 definition.
+    /// bitwise, and the one-thread result must match the float64 definition. m = 2311 is past 16
+    /// row blocks of the Vector256 kernel (MC = 144), m = 2711 past those of the Vector512 kernel
+    /// (MC = 168), where the steps of one (jc, pc) group share a B panel and alternate A panels.
     /// </summary>
     [Theory]
     [InlineData(2311, 19, 300, false, true)]
+    [InlineData(2711, 40, 520, false, false)]
     [InlineData(9, 4100, 260, true, false)]
     [InlineData(300, 301, 777, true, true)]
     public void SharedSchedule_CrossesStepBoundaries_MatchesOneThreadBitwise(int m, int n, int k, bool transA, bool transB)

@@ -68,12 +68,14 @@ public class BackendParityTests
         const string backendName = "cuda";
         var backend = Backends.Resolve(backendName);
         var definition = GoldenRegistry.Find("ssm.selective_scan")!;
+        // Draw 2: N = 16 and L past three windows, where the default kernel loads whole windows unchecked.
         var rng = new SplitMix64(0x5CA7);
-        for (int draw = 0; draw < 2; draw++)
+        for (int draw = 0; draw < 3; draw++)
         {
             int groups = 1 + rng.NextInt(2);
-            var p = Params.Of(("batch", 1), ("channels", groups), ("length", 257 + rng.NextInt(200)), ("state_size", 9 + rng.NextInt(8)),
-                ("groups", groups), ("skip", draw == 0), ("gate", draw == 1), ("delta_bias", draw == 1));
+            int length = draw < 2 ? 257 + rng.NextInt(200) : 769 + rng.NextInt(200), n = draw < 2 ? 9 + rng.NextInt(8) : 16;
+            var p = Params.Of(("batch", 1), ("channels", groups), ("length", length), ("state_size", n),
+                ("groups", groups), ("skip", draw != 1), ("gate", draw >= 1), ("delta_bias", draw >= 1));
             if (p.Bool("delta_bias"))
             {
                 p["bias_low"] = -3.0;
@@ -127,6 +129,35 @@ public class BackendParityTests
             {
                 var comparison = Comparator.Compare(name, want, actual[name], definition.Tolerance(p, name), backend.Precision!.Value);
                 Assert.True(comparison.Passed, $"{backendName} {op} seed {seed} params {p.ToJsonString()}: {comparison}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Property_TheVectorAttentionKernelCoversWholeTiles()
+    {
+        // The float32 attention kernel for K <= 64 stages Q's and K's rows as 16 groups of 4
+        // dimensions with swizzled group positions and writes P transposed over K's tile; the drawn
+        // shapes above stay at K <= 20 (groups 0-4). Here K reaches 61-64 (all 16 groups, the last
+        // one partial or full), L crosses the 64-row and 64-key tiles, V crosses the 64-column chunk,
+        // with GQA and a window, against the naive float64 definition (a group read from the wrong
+        // swizzled position fails at O(1) against the float32 bound).
+        CudaBackend.Register();
+        var backend = Backends.Resolve("cuda");
+        var definition = GoldenRegistry.Find("attention.softmax")!;
+        var rng = new SplitMix64(0xA77E);
+        for (int draw = 0; draw < 2; draw++)
+        {
+            int l = 65 + rng.NextInt(70);
+            var p = Params.Of(("b", 1), ("hq", 2), ("hkv", 2 - draw), ("l", l), ("k", 61 + rng.NextInt(4)), ("v", 60 + rng.NextInt(10)),
+                ("window", draw == 0 ? 0 : 1 + rng.NextInt(l)));
+            var x = definition.Inputs(p, rng);
+            var expected = definition.Naive(p, x);
+            var actual = backend.Run(new BackendRequest("attention.softmax", definition.Version, $"tiles{draw}", p, x, [.. expected.Keys]));
+            foreach (var (name, want) in expected)
+            {
+                var comparison = Comparator.Compare(name, want, actual[name], definition.Tolerance(p, name), backend.Precision!.Value);
+                Assert.True(comparison.Passed, $"cuda draw {draw} params {p.ToJsonString()}: {comparison}");
             }
         }
     }

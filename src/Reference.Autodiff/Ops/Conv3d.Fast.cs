@@ -23,18 +23,24 @@ namespace Reference.Autodiff;
 ///            accumulator of the sample (the col2im scatter), which is transposed into dx at the end.
 /// Channels are taken in blocks of 8 (two vectors; a partial block is padded with zero weights).
 /// Vector512 path (chosen as TensorPrimitives does: Vector512 when it is hardware accelerated, else the
-/// Vector256 path above, else the Naive tier): a block of 8 channels is one Vector512, so the same
-/// 6 x 8 tile needs only 6 accumulators, too few to hide the FMA latency; each tile instead keeps two
-/// sets of 6, one for the even and one for the odd reduction indices (taps in the forward, output
-/// channels in the input gradient), each summed in index order, and adds the two sets (even + odd) at
-/// the end; the weight gradient's tile is 9 taps x 8 channels instead (9 accumulators, positions in
-/// order, as the Vector256 path; 27 and 216 taps are whole tiles). Deterministic and independent of
-/// the thread count. Why not im2col + GEMM: with the decoders' 1..8 input and 8 output channels the column
-/// matrix is 27..216 times the input, written once and read a few times for 16 flops per element, so
+/// Vector256 path above, else the Naive tier): a block of 8 channels is one Vector512, so a tile of
+/// 6 or 8 positions x 8 channels has only 6 or 8 accumulators, too few to hide the FMA latency; each
+/// tile instead keeps two sets, one for the even and one for the odd reduction indices (taps in the
+/// forward, output channels in the input gradient), each summed in index order, and adds the two sets
+/// (even + odd) at the end. The forward tile is 8 positions x 8 channels, transposed in registers
+/// and stored as 8 vectors of 8 positions when its positions lie in one sample (the sums and the bias
+/// addition rounded as in the scalar scatter, so the values do not depend on the tile's store). The
+/// weight gradient's tile is taps x 8 channels with one accumulator per tap, each summed over the
+/// positions in order as on the Vector256 path: 27 taps (one input channel's 3 x 3 x 3 window) for
+/// 3 x 3 x 3 kernels, else 9 taps (27 and 216 taps are whole tiles); the tile size does not change the
+/// values. The bias gradient sums each contiguous channel row of G (TensorPrimitives.Sum) per sample,
+/// or per chunk segment in the weight-only backward, in sample (segment, then chunk) order.
+/// Deterministic and independent of the thread count. Why not im2col + GEMM: with the decoders' 1..8
+/// input and 8 output channels the column matrix is 27..216 times the input, written once and read a few times for 16 flops per element, so
 /// it is bandwidth and allocation bound; here only the input itself is streamed (from cache: a window
-/// is reused by every tap) and nothing proportional to the column matrix is allocated. Scratch
-/// (offsets, packed weights, the transposed cotangent, the padded copy, the channels-last accumulator)
-/// comes from per-thread pools.
+/// is reused by every tap) and nothing proportional to the column matrix is allocated. The offsets
+/// are cached per geometry (<see cref="Conv3dOffsets"/>); scratch (packed weights, the transposed
+/// cotangent, the padded copy, the channels-last accumulator) comes from per-thread pools.
 /// Threads: work is cut into fixed items (position chunks; samples for the scatter, whose windows
 /// overlap only within a sample; position chunks with one partial dW each, summed in chunk order), so
 /// results do not depend on the thread count. Without FMA the Naive tier runs instead.
@@ -43,19 +49,55 @@ public static partial class Ops
 {
     private const int ConvChannelBlock = 8;
 
-    /// <summary>Products below this many multiply-adds run on the calling thread.</summary>
-    private const long ConvParallelMacs = 1L << 18;
+    /// <summary>
+    /// Products below this many multiply-adds run on the calling thread (2^17: the decoder's last
+    /// convolution, 2.2e5 multiply-adds per product at batch 64, runs on every kernel thread; run on one,
+    /// its ~90 us backward kept the other threads waiting).
+    /// </summary>
+    private const long ConvParallelMacs = 1L << 17;
 
     private static bool Conv3dDirectAvailable => Fma.IsSupported;
 
     /// <summary>Whether the tiles run on Vector512 (a JIT-time constant, as in TensorPrimitives).</summary>
     private static bool Conv3dVector512 => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
-    /// <summary>Offsets of the implicit column matrix of one convolution, in pooled arrays (give them back with <see cref="Dispose"/>).</summary>
-    private sealed class Conv3dOffsets : IDisposable
+    /// <summary>
+    /// Offsets of the implicit column matrix of one convolution geometry, read-only once made and shared
+    /// through a small cache (<see cref="For"/>): a training loop calls the same few geometries every
+    /// step, and rebuilding the position offsets on every call was ~3 % of the 3D-CNN decoder's step,
+    /// serial work during which the other kernel threads waited.
+    /// </summary>
+    private sealed class Conv3dOffsets
     {
-        public Conv3dOffsets(Conv3dPlan p, int positionMultiple, int tapMultiple)
+        private readonly record struct Key(int N, int Cin, int D, int H, int W, int Kd, int Kh, int Kw, int Sd, int Sh, int Sw,
+            int Pd, int Ph, int Pw, int PdAfter, int PhAfter, int PwAfter, int PositionMultiple, int TapMultiple);
+
+        /// <summary>Geometries kept (forward and backward of a few layers at a couple of batch sizes); the oldest is replaced.</summary>
+        private const int CacheSize = 16;
+        private static readonly Conv3dOffsets?[] Cache = new Conv3dOffsets?[CacheSize];
+        private static int cacheNext;
+        private static readonly object CacheGate = new();
+
+        /// <summary>The offsets of <paramref name="p"/>'s geometry (shared and read-only: never write to them).</summary>
+        public static Conv3dOffsets For(Conv3dPlan p, int positionMultiple, int tapMultiple)
         {
+            var key = new Key(p.N, p.Cin, p.D, p.H, p.W, p.Kd, p.Kh, p.Kw, p.Sd, p.Sh, p.Sw, p.Pd, p.Ph, p.Pw, p.PdAfter, p.PhAfter, p.PwAfter,
+                positionMultiple, tapMultiple);
+            lock (CacheGate)
+                foreach (var kept in Cache)
+                    if (kept is not null && kept.key == key) return kept;
+            var made = new Conv3dOffsets(p, positionMultiple, tapMultiple, key);
+            lock (CacheGate)
+            {
+                Cache[cacheNext] = made;
+                cacheNext = (cacheNext + 1) % CacheSize;
+            }
+            return made;
+        }
+
+        private Conv3dOffsets(Conv3dPlan p, int positionMultiple, int tapMultiple, Key key)
+        {
+            this.key = key;
             Dp = p.D + p.Pd + p.PdAfter; Hp = p.H + p.Ph + p.PhAfter; Wp = p.W + p.Pw + p.PwAfter;
             Vp = Dp * Hp * Wp;
             Positions = p.N * p.OutVolume;
@@ -64,9 +106,7 @@ public static partial class Ops
             PaddedPositions = RoundUp(Positions, positionMultiple) + positionMultiple;
             Taps = p.Taps;
             PaddedTaps = RoundUp(Taps, tapMultiple);
-            baseArray = PooledArray<int>.Rent(PaddedPositions);
-            deltaArray = PooledArray<int>.Rent(PaddedTaps);
-            var b = Base;
+            var b = Base = new int[PaddedPositions];
             int q = 0;
             for (int n = 0; n < p.N; n++)
                 for (int z = 0; z < p.Do; z++)
@@ -75,34 +115,26 @@ public static partial class Ops
                         int row = n * p.Cin * Vp + (z * p.Sd * Hp + u * p.Sh) * Wp;
                         for (int v = 0; v < p.Wo; v++) b[q++] = row + v * p.Sw;
                     }
-            Array.Clear(b, q, PaddedPositions - q);
-            var d = Delta;
+            var d = Delta = new int[PaddedTaps];
             int t = 0;
             for (int c = 0; c < p.Cin; c++)
                 for (int a = 0; a < p.Kd; a++)
                     for (int bb = 0; bb < p.Kh; bb++)
                         for (int e = 0; e < p.Kw; e++) d[t++] = c * Vp + (a * Hp + bb) * Wp + e;
-            Array.Clear(d, t, PaddedTaps - t);
         }
 
-        private readonly PooledArray<int> baseArray, deltaArray;
+        private readonly Key key;
 
         /// <summary>Sizes of the (padded) source volume.</summary>
-        public int Dp, Hp, Wp, Vp;
+        public readonly int Dp, Hp, Wp, Vp;
 
-        public int Positions, PaddedPositions, Taps, PaddedTaps;
+        public readonly int Positions, PaddedPositions, Taps, PaddedTaps;
 
         /// <summary>base[q]: offset of output q's window origin in the source (0 past the last position, up to <see cref="PaddedPositions"/>).</summary>
-        public int[] Base => baseArray.Data;
+        public readonly int[] Base;
 
         /// <summary>delta[t]: offset of tap t = (c, a, b, e) from the window origin (0 past the last tap).</summary>
-        public int[] Delta => deltaArray.Data;
-
-        public void Dispose()
-        {
-            PooledArray<int>.Return(baseArray);
-            PooledArray<int>.Return(deltaArray);
-        }
+        public readonly int[] Delta;
     }
 
     /// <summary>A zero tensor allocated as the tape's other results are (<see cref="Empty(int[])"/>), then cleared.</summary>
@@ -135,7 +167,7 @@ public static partial class Ops
     private static Tensor<double> Conv3dFastForward(Conv3dPlan p, double[] x, double[] w, double[]? bias)
     {
         var y = Empty(p.YShape);
-        using var off = new Conv3dOffsets(p, DirectForward.Rows, 1);
+        var off = Conv3dOffsets.For(p, DirectForward.Rows, 1);
         if (off.Positions == 0) return y;
         int blocks = (p.Cout + ConvChannelBlock - 1) / ConvChannelBlock;
         // Packed weights: block b, tap t -> the 8 output channels b*8.. of tap t (zero past Cout).
@@ -172,7 +204,7 @@ public static partial class Ops
             return (gx, gw, gb);
         }
 
-        using var off = new Conv3dOffsets(p, DirectInput.Rows, DirectWeights.Rows);
+        var off = Conv3dOffsets.For(p, DirectInput.Rows, DirectWeights.TapsPerTile(p));
         int blocks = (p.Cout + ConvChannelBlock - 1) / ConvChannelBlock, cPad = blocks * ConvChannelBlock;
         // Without dx (a first layer, whose input is data) each weight-gradient chunk transposes its own
         // cotangent rows into an in-cache scratch and sums its bias rows; with dx the whole cotangent
@@ -182,14 +214,15 @@ public static partial class Ops
         if (!chunkLocal)
         {
             // The cotangent as [position, channel] rows (channels padded to whole blocks with zeros),
-            // sample by sample; the bias gradient sums the sample's rows while they are in cache
-            // (position order within a sample, samples in order).
+            // sample by sample; the bias gradient sums the sample's contiguous channel rows of g while
+            // they are in cache (TensorPrimitives.Sum, samples in order, as without a product above).
             gt = PooledArray<double>.Rent(off.PaddedPositions * cPad);
             Array.Clear(gt.Data, 0, off.PaddedPositions * cPad);
             for (int n = 0; n < p.N; n++)
             {
                 TransposeRows(g.AsSpan(n * p.Cout * P, p.Cout * P), p.Cout, P, P, gt.Data.AsSpan(n * P * cPad, P * cPad), cPad);
-                if (gb is not null) AddRowSums(gt.Data.AsSpan(n * P * cPad, P * cPad), cPad, gb.Data);
+                if (gb is not null)
+                    for (int o = 0; o < p.Cout; o++) gb.Data[o] += TensorPrimitives.Sum<double>(g.AsSpan((n * p.Cout + o) * P, P));
             }
         }
         bool pads = Conv3dPads(p);
@@ -197,7 +230,7 @@ public static partial class Ops
         if (gw is not null)
         {
             var xp = pads ? Conv3dPadded(p, off, x) : null;
-            var body = new DirectWeights(off, xp?.Data ?? x, gt?.Data, cPad) { G = g, Cout = p.Cout, OutVolume = P };
+            var body = new DirectWeights(off, xp?.Data ?? x, gt?.Data, cPad, DirectWeights.TapsPerTile(p)) { G = g, Cout = p.Cout, OutVolume = P };
             var partial = PooledArray<double>.Rent(body.Chunks * off.PaddedTaps * cPad);
             body.Partial = partial.Data;
             if (chunkLocal && gb is not null) body.BiasPartial = new double[body.Chunks * cPad];
@@ -233,9 +266,36 @@ public static partial class Ops
     }
 
     /// <summary>
+    /// The 8 x 8 block r0..r7 (row i = r_i) transposed in registers (r_j[i] = old r_i[j]): pairs within
+    /// 128-bit lanes, then pairs of pairs, then halves (8 + 16 two-source permutes).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(ref Vector512<double> r0, ref Vector512<double> r1, ref Vector512<double> r2, ref Vector512<double> r3,
+        ref Vector512<double> r4, ref Vector512<double> r5, ref Vector512<double> r6, ref Vector512<double> r7)
+    {
+        var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1);
+        var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
+        var t4 = Avx512F.UnpackLow(r4, r5); var t5 = Avx512F.UnpackHigh(r4, r5);
+        var t6 = Avx512F.UnpackLow(r6, r7); var t7 = Avx512F.UnpackHigh(r6, r7);
+        var pairsLow = Vector512.Create(0L, 1, 8, 9, 4, 5, 12, 13);
+        var pairsHigh = Vector512.Create(2L, 3, 10, 11, 6, 7, 14, 15);
+        var u0 = Avx512F.PermuteVar8x64x2(t0, pairsLow, t2); var u2 = Avx512F.PermuteVar8x64x2(t0, pairsHigh, t2);
+        var u1 = Avx512F.PermuteVar8x64x2(t1, pairsLow, t3); var u3 = Avx512F.PermuteVar8x64x2(t1, pairsHigh, t3);
+        var u4 = Avx512F.PermuteVar8x64x2(t4, pairsLow, t6); var u6 = Avx512F.PermuteVar8x64x2(t4, pairsHigh, t6);
+        var u5 = Avx512F.PermuteVar8x64x2(t5, pairsLow, t7); var u7 = Avx512F.PermuteVar8x64x2(t5, pairsHigh, t7);
+        var halvesLow = Vector512.Create(0L, 1, 2, 3, 8, 9, 10, 11);
+        var halvesHigh = Vector512.Create(4L, 5, 6, 7, 12, 13, 14, 15);
+        r0 = Avx512F.PermuteVar8x64x2(u0, halvesLow, u4); r4 = Avx512F.PermuteVar8x64x2(u0, halvesHigh, u4);
+        r1 = Avx512F.PermuteVar8x64x2(u1, halvesLow, u5); r5 = Avx512F.PermuteVar8x64x2(u1, halvesHigh, u5);
+        r2 = Avx512F.PermuteVar8x64x2(u2, halvesLow, u6); r6 = Avx512F.PermuteVar8x64x2(u2, halvesHigh, u6);
+        r3 = Avx512F.PermuteVar8x64x2(u3, halvesLow, u7); r7 = Avx512F.PermuteVar8x64x2(u3, halvesHigh, u7);
+    }
+
+    /// <summary>
     /// dst[j * ldDst + i] = src[i * ldSrc + j] for i &lt; rows, j &lt; cols: the [rows, cols] block src as
-    /// columns of dst (rows ldDst apart), in 4 x 4 register blocks (<see cref="BlockTranspose"/>) with
-    /// scalar edges.
+    /// columns of dst (rows ldDst apart), in 8 x 8 Vector512 register blocks (<see cref="Transpose8x8"/>)
+    /// on the Vector512 path when rows is 8 (the decoders' 8 channels), else 4 x 4 blocks
+    /// (<see cref="BlockTranspose"/>), with scalar edges.
     /// </summary>
     private static void TransposeRows(ReadOnlySpan<double> src, int rows, int cols, int ldSrc, Span<double> dst, int ldDst)
     {
@@ -243,6 +303,29 @@ public static partial class Ops
         const int B = 4;
         ref double s0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(src);
         ref double d0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
+        if (Conv3dVector512 && rows == ConvChannelBlock)
+        {
+            int j = 0;
+            for (; j + 8 <= cols; j += 8)
+            {
+                var r0 = Vector512.LoadUnsafe(ref s0, (nuint)j);
+                var r1 = Vector512.LoadUnsafe(ref s0, (nuint)(ldSrc + j));
+                var r2 = Vector512.LoadUnsafe(ref s0, (nuint)(2 * ldSrc + j));
+                var r3 = Vector512.LoadUnsafe(ref s0, (nuint)(3 * ldSrc + j));
+                var r4 = Vector512.LoadUnsafe(ref s0, (nuint)(4 * ldSrc + j));
+                var r5 = Vector512.LoadUnsafe(ref s0, (nuint)(5 * ldSrc + j));
+                var r6 = Vector512.LoadUnsafe(ref s0, (nuint)(6 * ldSrc + j));
+                var r7 = Vector512.LoadUnsafe(ref s0, (nuint)(7 * ldSrc + j));
+                Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+                r0.StoreUnsafe(ref d0, (nuint)(j * ldDst)); r1.StoreUnsafe(ref d0, (nuint)((j + 1) * ldDst));
+                r2.StoreUnsafe(ref d0, (nuint)((j + 2) * ldDst)); r3.StoreUnsafe(ref d0, (nuint)((j + 3) * ldDst));
+                r4.StoreUnsafe(ref d0, (nuint)((j + 4) * ldDst)); r5.StoreUnsafe(ref d0, (nuint)((j + 5) * ldDst));
+                r6.StoreUnsafe(ref d0, (nuint)((j + 6) * ldDst)); r7.StoreUnsafe(ref d0, (nuint)((j + 7) * ldDst));
+            }
+            for (; j < cols; j++)
+                for (int r = 0; r < rows; r++) dst[j * ldDst + r] = src[r * ldSrc + j];
+            return;
+        }
         int i = 0;
         for (; i + B <= rows; i += B)
         {
@@ -256,23 +339,12 @@ public static partial class Ops
             for (int j = 0; j < cols; j++) dst[j * ldDst + i] = src[i * ldSrc + j];
     }
 
-    /// <summary>sums[o] += sum_r rows[r, o] for o &lt; sums.Length (rows of width, a multiple of 4, summed in row order per 4 columns).</summary>
-    private static void AddRowSums(ReadOnlySpan<double> rows, int width, Span<double> sums)
-    {
-        Span<double> column = stackalloc double[4];
-        for (int j = 0; j < width && j < sums.Length; j += 4)
-        {
-            var acc = Vector256<double>.Zero;
-            for (int r = j; r < rows.Length; r += width) acc += Vector256.Create(rows.Slice(r, 4));
-            acc.CopyTo(column);
-            for (int o = j; o < Math.Min(j + 4, sums.Length); o++) sums[o] += column[o - j];
-        }
-    }
-
-    /// <summary>Forward tiles: 6 positions x 8 output channels, items of <see cref="TilesPerItem"/> tiles.</summary>
+    /// <summary>Forward tiles: 8 (Vector512) or 6 (Vector256) positions x 8 output channels, items of <see cref="TilesPerItem"/> tiles.</summary>
     private sealed unsafe class DirectForward(Conv3dPlan p, Conv3dOffsets off, double[] xs, double[] wp, double[]? bias, double[] y, int blocks) : IParallelBody
     {
-        public const int Rows = 6;
+        /// <summary>Positions per tile: 8 on the Vector512 path (the 8 x 8 tile is transposed in registers and stored as 8 vectors), 6 on the Vector256 path.</summary>
+        public static int Rows => Conv3dVector512 ? 8 : 6;
+        private const int MaxRows = 8;
         private const int TilesPerItem = 16;
 
         public int Items => ((off.Positions + Rows - 1) / Rows + TilesPerItem - 1) / TilesPerItem;
@@ -312,15 +384,19 @@ public static partial class Ops
         }
 
         /// <summary>
-        /// <see cref="ForwardTile"/> on Vector512 (one vector = the 8 channels): accumulators e[r] over
-        /// the even taps and o[r] over the odd taps, tile[r] = e[r] + o[r].
+        /// <see cref="ForwardTile"/> on Vector512 for 8 positions (one vector = the 8 channels):
+        /// accumulators e[r] over the even taps and o[r] over the odd taps, sum[r] = e[r] + o[r]. Without
+        /// <paramref name="y"/>, tile[r, j] = sum[r][j]; with it (8 positions of one sample, 8 channels),
+        /// the 8 x 8 block is transposed in registers and y[j P + r] = sum[r][j] (+ bias[j]) stored as 8
+        /// vectors (each value rounded as in the scalar scatter: the sum, plus the bias once).
         /// </summary>
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-        private static void ForwardTile512(double* x, int* bases, int* delta, int taps, double* w, double* tile)
+        private static void ForwardTile512(double* x, int* bases, int* delta, int taps, double* w, double* tile, double* y, nint P, double* bias)
         {
-            double* x0 = x + bases[0], x1 = x + bases[1], x2 = x + bases[2], x3 = x + bases[3], x4 = x + bases[4], x5 = x + bases[5];
-            Vector512<double> e0 = default, e1 = default, e2 = default, e3 = default, e4 = default, e5 = default;
-            Vector512<double> o0 = default, o1 = default, o2 = default, o3 = default, o4 = default, o5 = default;
+            double* x0 = x + bases[0], x1 = x + bases[1], x2 = x + bases[2], x3 = x + bases[3];
+            double* x4 = x + bases[4], x5 = x + bases[5], x6 = x + bases[6], x7 = x + bases[7];
+            Vector512<double> e0 = default, e1 = default, e2 = default, e3 = default, e4 = default, e5 = default, e6 = default, e7 = default;
+            Vector512<double> o0 = default, o1 = default, o2 = default, o3 = default, o4 = default, o5 = default, o6 = default, o7 = default;
             int* dp = delta;
             for (int* end = delta + (taps & ~1); dp < end; dp += 2, w += 2 * ConvChannelBlock)
             {
@@ -333,6 +409,8 @@ public static partial class Ops
                 e3 = Avx512F.FusedMultiplyAdd(Vector512.Create(x3[d]), we, e3); o3 = Avx512F.FusedMultiplyAdd(Vector512.Create(x3[dOdd]), wo, o3);
                 e4 = Avx512F.FusedMultiplyAdd(Vector512.Create(x4[d]), we, e4); o4 = Avx512F.FusedMultiplyAdd(Vector512.Create(x4[dOdd]), wo, o4);
                 e5 = Avx512F.FusedMultiplyAdd(Vector512.Create(x5[d]), we, e5); o5 = Avx512F.FusedMultiplyAdd(Vector512.Create(x5[dOdd]), wo, o5);
+                e6 = Avx512F.FusedMultiplyAdd(Vector512.Create(x6[d]), we, e6); o6 = Avx512F.FusedMultiplyAdd(Vector512.Create(x6[dOdd]), wo, o6);
+                e7 = Avx512F.FusedMultiplyAdd(Vector512.Create(x7[d]), we, e7); o7 = Avx512F.FusedMultiplyAdd(Vector512.Create(x7[dOdd]), wo, o7);
             }
             if ((taps & 1) != 0)
             {
@@ -341,9 +419,24 @@ public static partial class Ops
                 e0 = Avx512F.FusedMultiplyAdd(Vector512.Create(x0[d]), we, e0); e1 = Avx512F.FusedMultiplyAdd(Vector512.Create(x1[d]), we, e1);
                 e2 = Avx512F.FusedMultiplyAdd(Vector512.Create(x2[d]), we, e2); e3 = Avx512F.FusedMultiplyAdd(Vector512.Create(x3[d]), we, e3);
                 e4 = Avx512F.FusedMultiplyAdd(Vector512.Create(x4[d]), we, e4); e5 = Avx512F.FusedMultiplyAdd(Vector512.Create(x5[d]), we, e5);
+                e6 = Avx512F.FusedMultiplyAdd(Vector512.Create(x6[d]), we, e6); e7 = Avx512F.FusedMultiplyAdd(Vector512.Create(x7[d]), we, e7);
             }
-            (e0 + o0).Store(tile); (e1 + o1).Store(tile + 8); (e2 + o2).Store(tile + 16);
-            (e3 + o3).Store(tile + 24); (e4 + o4).Store(tile + 32); (e5 + o5).Store(tile + 40);
+            e0 += o0; e1 += o1; e2 += o2; e3 += o3; e4 += o4; e5 += o5; e6 += o6; e7 += o7;
+            if (y is null)
+            {
+                e0.Store(tile); e1.Store(tile + 8); e2.Store(tile + 16); e3.Store(tile + 24);
+                e4.Store(tile + 32); e5.Store(tile + 40); e6.Store(tile + 48); e7.Store(tile + 56);
+                return;
+            }
+            // 8 x 8 transpose: rows = positions -> rows = channels.
+            Transpose8x8(ref e0, ref e1, ref e2, ref e3, ref e4, ref e5, ref e6, ref e7);
+            if (bias is not null)
+            {
+                e0 += Vector512.Create(bias[0]); e1 += Vector512.Create(bias[1]); e2 += Vector512.Create(bias[2]); e3 += Vector512.Create(bias[3]);
+                e4 += Vector512.Create(bias[4]); e5 += Vector512.Create(bias[5]); e6 += Vector512.Create(bias[6]); e7 += Vector512.Create(bias[7]);
+            }
+            e0.Store(y); e1.Store(y + P); e2.Store(y + 2 * P); e3.Store(y + 3 * P);
+            e4.Store(y + 4 * P); e5.Store(y + 5 * P); e6.Store(y + 6 * P); e7.Store(y + 7 * P);
         }
 
         /// <summary>y[j P + r] = tile[r, j] (+ bias[o0 + j]) for 6 rows r and 8 channels j (each sum rounded once, as the general scatter).</summary>
@@ -365,27 +458,39 @@ public static partial class Ops
 
         public void Run(int item)
         {
-            int taps = off.Taps, P = p.OutVolume, cout = p.Cout;
-            int first = item * TilesPerItem * Rows, last = Math.Min(off.Positions, first + TilesPerItem * Rows);
-            double* tile = stackalloc double[Rows * ConvChannelBlock];
-            fixed (double* x = xs, wpk = wp, yd = y)
+            int taps = off.Taps, P = p.OutVolume, cout = p.Cout, rows = Rows;
+            int first = item * TilesPerItem * rows, last = Math.Min(off.Positions, first + TilesPerItem * rows);
+            double* tile = stackalloc double[MaxRows * ConvChannelBlock];
+            fixed (double* x = xs, wpk = wp, yd = y, bd = bias)
             fixed (int* baseP = off.Base, delta = off.Delta)
                 // (n0, pos0): sample and position of the tile's first row, advanced without division.
-                for (int q0 = first, n0 = first / P, pos0 = first - first / P * P; q0 < last; q0 += Rows)
+                for (int q0 = first, n0 = first / P, pos0 = first - first / P * P; q0 < last; q0 += rows)
                 {
                     for (int b = 0; b < blocks; b++)
                     {
-                        if (Conv3dVector512) ForwardTile512(x, baseP + q0, delta, taps, wpk + (nint)b * taps * ConvChannelBlock, tile);
-                        else ForwardTile(x, baseP + q0, delta, taps, wpk + (nint)b * taps * ConvChannelBlock, tile);
-                        // Scatter the tile to y[n, o, position] (a tile's positions may straddle samples).
+                        // The common tile: whole rows of positions of one sample, 8 channels.
                         int channels = Math.Min(ConvChannelBlock, cout - b * ConvChannelBlock);
-                        if (channels == ConvChannelBlock && pos0 + Rows <= P)
+                        bool common = channels == ConvChannelBlock && pos0 + rows <= P;
+                        double* yTile = yd + ((nint)n0 * cout + b * ConvChannelBlock) * P + pos0;
+                        if (Conv3dVector512)
                         {
-                            // The common tile: 6 positions of one sample, 8 channels: 6 contiguous stores per channel.
-                            StoreTileColumns(tile, yd + ((nint)n0 * cout + b * ConvChannelBlock) * P + pos0, P, bias, b * ConvChannelBlock);
-                            continue;
+                            // Common tiles are stored (transposed) by the kernel itself.
+                            ForwardTile512(x, baseP + q0, delta, taps, wpk + (nint)b * taps * ConvChannelBlock, tile,
+                                common ? yTile : null, P, bias is null ? null : bd + b * ConvChannelBlock);
+                            if (common) continue;
                         }
-                        for (int r = 0, n = n0, pos = pos0; r < Rows && q0 + r < off.Positions; r++, pos++)
+                        else
+                        {
+                            ForwardTile(x, baseP + q0, delta, taps, wpk + (nint)b * taps * ConvChannelBlock, tile);
+                            if (common)
+                            {
+                                // 6 contiguous stores per channel.
+                                StoreTileColumns(tile, yTile, P, bias, b * ConvChannelBlock);
+                                continue;
+                            }
+                        }
+                        // Scatter the tile to y[n, o, position] (a tile's positions may straddle samples).
+                        for (int r = 0, n = n0, pos = pos0; r < rows && q0 + r < off.Positions; r++, pos++)
                         {
                             while (pos >= P) { pos -= P; n++; }
                             double* yq = yd + ((nint)n * cout + b * ConvChannelBlock) * P + pos;
@@ -393,19 +498,23 @@ public static partial class Ops
                                 yq[(nint)j * P] = bias is null ? tile[r * ConvChannelBlock + j] : tile[r * ConvChannelBlock + j] + bias[b * ConvChannelBlock + j];
                         }
                     }
-                    for (pos0 += Rows; pos0 >= P; n0++) pos0 -= P;
+                    for (pos0 += rows; pos0 >= P; n0++) pos0 -= P;
                 }
         }
     }
 
     /// <summary>
-    /// Weight-gradient tiles: 6 taps x 8 output channels summed over a chunk of positions; item =
-    /// (chunk, tap tile, channel block), each chunk writes its own partial dW.
+    /// Weight-gradient tiles: <see cref="TapsPerTile"/> taps x 8 output channels summed over a chunk of
+    /// positions; item = (chunk, tap tile, channel block), each chunk writes its own partial dW.
     /// </summary>
-    private sealed unsafe class DirectWeights(Conv3dOffsets off, double[] xs, double[]? gt, int cPad) : IParallelBody
+    private sealed unsafe class DirectWeights(Conv3dOffsets off, double[] xs, double[]? gt, int cPad, int Rows) : IParallelBody
     {
-        /// <summary>Taps per tile: 9 on the Vector512 path (27 and 216 taps are whole tiles), 6 on the Vector256 path.</summary>
-        public static int Rows => Conv3dVector512 ? 9 : 6;
+        /// <summary>
+        /// Taps per tile: on the Vector512 path 27 for 3 x 3 x 3 kernels (a tile = one input channel's
+        /// window, addressed by three planes of three rows of three consecutive taps, so no per-tap
+        /// offsets occupy registers), else 9 (27 and 216 taps are whole tiles); 6 on the Vector256 path.
+        /// </summary>
+        public static int TapsPerTile(Conv3dPlan p) => !Conv3dVector512 ? 6 : p.Kd == 3 && p.Kh == 3 && p.Kw == 3 ? 27 : 9;
         private const int ChunkPositions = 2048;
 
         public double[] Partial = [];
@@ -437,13 +546,17 @@ public static partial class Ops
             {
                 int t0 = tt * Rows;
                 // Partial[chunk, tap, channel]: rows t0.. of this chunk's dW^T.
-                if (Conv3dVector512)
-                    WeightsTile512(x, baseP + first, last - first, g + (nint)first * cPad + b * ConvChannelBlock, cPad, delta + t0,
-                        part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
-                else
-                    WeightsTile(x, baseP + first, last - first, g + (nint)first * cPad + b * ConvChannelBlock, cPad, delta + t0,
-                        part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
+                Tile(x, baseP + first, last - first, g + (nint)first * cPad + b * ConvChannelBlock, delta + t0,
+                    part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
             }
+        }
+
+        /// <summary>dst[r, j] = sum_q x[bases[q] + delta[r]] g[q, j] for the tile's Rows taps r and 8 channels j, positions in order.</summary>
+        private void Tile(double* x, int* bases, int count, double* g, int* delta, double* dst)
+        {
+            if (Rows == 27) WeightsTile27(x + delta[0], bases, count, g, cPad, off.Hp * off.Wp, off.Wp, dst);
+            else if (Conv3dVector512) WeightsTile512(x, bases, count, g, cPad, delta, dst);
+            else WeightsTile(x, bases, count, g, cPad, delta, dst);
         }
 
         /// <summary>One chunk on its own: its cotangent rows transposed into a per-thread scratch (L2), its bias sums, then every tap tile and channel block.</summary>
@@ -456,19 +569,18 @@ public static partial class Ops
             {
                 int n = q / OutVolume, pos = q - n * OutVolume, length = Math.Min(last - q, OutVolume - pos);
                 TransposeRows(G.AsSpan(n * Cout * OutVolume + pos), Cout, length, OutVolume, rows.Data.AsSpan((q - first) * cPad, length * cPad), cPad);
+                // The bias sums: the segment's contiguous channel rows of G (in cache), segments in order.
+                if (BiasPartial is not null)
+                    for (int o = 0; o < Cout; o++)
+                        BiasPartial[chunk * cPad + o] += TensorPrimitives.Sum<double>(G.AsSpan((n * Cout + o) * OutVolume + pos, length));
                 q += length;
             }
-            if (BiasPartial is not null) AddRowSums(rows.Data.AsSpan(0, count * cPad), cPad, BiasPartial.AsSpan(chunk * cPad, Cout));
             fixed (double* x = xs, g = rows.Data, part = Partial)
             fixed (int* baseP = off.Base, delta = off.Delta)
                 for (int t0 = 0; t0 < off.Taps; t0 += Rows)
                     for (int b = 0; b < cPad / ConvChannelBlock; b++)
-                        if (Conv3dVector512)
-                            WeightsTile512(x, baseP + first, count, g + b * ConvChannelBlock, cPad, delta + t0,
-                                part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
-                        else
-                            WeightsTile(x, baseP + first, count, g + b * ConvChannelBlock, cPad, delta + t0,
-                                part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
+                        Tile(x, baseP + first, count, g + b * ConvChannelBlock, delta + t0,
+                            part + ((nint)chunk * off.PaddedTaps + t0) * cPad + b * ConvChannelBlock);
             PooledArray<double>.Return(rows);
         }
 
@@ -503,6 +615,48 @@ public static partial class Ops
             c30.Store(dst); c31.Store(dst + 4); dst += cPad;
             c40.Store(dst); c41.Store(dst + 4); dst += cPad;
             c50.Store(dst); c51.Store(dst + 4);
+        }
+
+        /// <summary>
+        /// dst[r, j] = sum_q x[bases[q] + r'] g[q, j] for the 27 taps r = (a, b, e) of a 3 x 3 x 3 window,
+        /// r' = (a Hp + b) Wp + e (x already offset to the tile's channel), 8 channels j, on Vector512:
+        /// 27 accumulators, each summed in position order as in <see cref="WeightsTile512"/> (so the
+        /// same values as three 9-tap tiles), but the cotangent vector and the window origin are loaded
+        /// once per position for 27 FMAs instead of 9.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        private static void WeightsTile27(double* x, int* bases, int count, double* g, nint cPad, nint hw, nint wp, double* dst)
+        {
+            Vector512<double> c000 = default, c001 = default, c002 = default, c010 = default, c011 = default, c012 = default, c020 = default, c021 = default, c022 = default;
+            Vector512<double> c100 = default, c101 = default, c102 = default, c110 = default, c111 = default, c112 = default, c120 = default, c121 = default, c122 = default;
+            Vector512<double> c200 = default, c201 = default, c202 = default, c210 = default, c211 = default, c212 = default, c220 = default, c221 = default, c222 = default;
+            nint w2 = 2 * wp;
+            for (int* bp = bases, end = bases + count; bp < end; bp++, g += cPad)
+            {
+                double* plane = x + *bp;
+                var gq = Vector512.Load(g);
+                double* r = plane;
+                c000 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[0]), gq, c000); c001 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[1]), gq, c001); c002 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[2]), gq, c002);
+                r = plane + wp;
+                c010 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[0]), gq, c010); c011 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[1]), gq, c011); c012 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[2]), gq, c012);
+                r = plane + w2;
+                c020 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[0]), gq, c020); c021 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[1]), gq, c021); c022 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[2]), gq, c022);
+                plane += hw; r = plane;
+                c100 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[0]), gq, c100); c101 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[1]), gq, c101); c102 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[2]), gq, c102);
+                r = plane + wp;
+                c110 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[0]), gq, c110); c111 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[1]), gq, c111); c112 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[2]), gq, c112);
+                r = plane + w2;
+                c120 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[0]), gq, c120); c121 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[1]), gq, c121); c122 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[2]), gq, c122);
+                plane += hw; r = plane;
+                c200 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[0]), gq, c200); c201 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[1]), gq, c201); c202 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[2]), gq, c202);
+                r = plane + wp;
+                c210 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[0]), gq, c210); c211 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[1]), gq, c211); c212 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[2]), gq, c212);
+                r = plane + w2;
+                c220 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[0]), gq, c220); c221 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[1]), gq, c221); c222 = Avx512F.FusedMultiplyAdd(Vector512.Create(r[2]), gq, c222);
+            }
+            c000.Store(dst); dst += cPad; c001.Store(dst); dst += cPad; c002.Store(dst); dst += cPad; c010.Store(dst); dst += cPad; c011.Store(dst); dst += cPad; c012.Store(dst); dst += cPad; c020.Store(dst); dst += cPad; c021.Store(dst); dst += cPad; c022.Store(dst); dst += cPad;
+            c100.Store(dst); dst += cPad; c101.Store(dst); dst += cPad; c102.Store(dst); dst += cPad; c110.Store(dst); dst += cPad; c111.Store(dst); dst += cPad; c112.Store(dst); dst += cPad; c120.Store(dst); dst += cPad; c121.Store(dst); dst += cPad; c122.Store(dst); dst += cPad;
+            c200.Store(dst); dst += cPad; c201.Store(dst); dst += cPad; c202.Store(dst); dst += cPad; c210.Store(dst); dst += cPad; c211.Store(dst); dst += cPad; c212.Store(dst); dst += cPad; c220.Store(dst); dst += cPad; c221.Store(dst); dst += cPad; c222.Store(dst);
         }
 
         /// <summary>

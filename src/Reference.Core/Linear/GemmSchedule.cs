@@ -12,14 +12,19 @@ namespace Reference.Core.Linear;
 ///   threads, then computes its C tiles (one MC block of rows x one run of NR-wide column panels).
 /// Every pack and every tile is a task with a global index; a thread takes the next index from one
 /// atomic counter (dynamic assignment, so a thread that starts late or is descheduled on a shared
-/// machine simply takes fewer tiles). Ordering: a tile of step s waits until the panels it reads
-/// are packed; a pack of step s waits until every tile of step s - 1 is done (the panels are rewritten in
-/// place, and step s accumulates onto the C written by earlier steps). A thread only ever waits for
-/// tasks with smaller indices, which were taken by threads that are running them, so the schedule
-/// cannot deadlock whether or not the helper threads ever start (the calling thread can run every
-/// task by itself). Each C element is computed by the same micro-kernel on the same packed panels
-/// with the same beta, in the same step order, as on one thread: results are bitwise identical for
-/// any thread count and any assignment of tiles to threads.
+/// machine simply takes fewer tiles). The panels are double-buffered (two sets used alternately,
+/// so packing overlaps computation): step s packs A into set s mod 2 and the B panel of
+/// its (jc, pc) group g into set g mod 2, so the packs of step s + 1 run while the last tiles of
+/// step s are still being computed, instead of every thread meeting at a barrier per step.
+/// Ordering: a tile waits until the panels it reads are packed, and, when it accumulates onto an
+/// earlier rank-KC update (pc > 0), until the tile of the same C block and position in that earlier
+/// step is done; a pack waits until every tile that read the set it overwrites (two steps, or two
+/// (jc, pc) groups, back) is done. Each task only waits for tasks with smaller indices, which were
+/// taken by threads that are running them, so the schedule cannot deadlock whether or not the
+/// helper threads ever start (the calling thread can run every task by itself). Each C element is
+/// computed by the same micro-kernel on the same packed panels with the same beta, in the same step
+/// order, as on one thread: results are bitwise identical for any thread count and any assignment
+/// of tiles to threads.
 /// </summary>
 internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -32,7 +37,7 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
     private readonly bool aRowMajor;
     private readonly int stepsJ, stepsP, stepsI, colChunk, packChunkB;
     private readonly int[] taskStart;   // global index of each step's first task; [steps] = total
-    private readonly int[] packed;      // per global task index: 1 once that pack task has finished
+    private readonly int[] done;        // per global task index: 1 once that pack or tile has finished
     private readonly int[] tilesDone;
     private readonly SharedPanels<T> panels;
     private int next, completed;
@@ -62,7 +67,7 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
             var (_, nc, _, _, _, ma, packB) = Step(s);
             taskStart[s + 1] = taskStart[s] + PackTasks(nc, ma, packB) + Tiles(nc, ma);
         }
-        packed = new int[taskStart[steps]];
+        done = new int[taskStart[steps]];
         panels = SharedPanels<T>.Rent(RoundUp(maFirst, mr) * blocking.ARowLength(Math.Min(kcMax, p.K)), RoundUp(ncFirst, nr) * Math.Min(kcMax, p.K));
     }
 
@@ -94,41 +99,51 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
             int packs = PackTasks(nc, ma, packB);
             if (local < packs)
             {
-                if (step > 0) WaitFor(ref tilesDone[step - 1], Tiles(StepNc(step - 1), StepMa(step - 1)));
                 int packsA = (ma + mcMax - 1) / mcMax;
                 if (local < packsA)
                 {
+                    // Set step mod 2 was last read by the tiles of step - 2.
+                    if (step >= 2) WaitFor(ref tilesDone[step - 2], Tiles(StepNc(step - 2), StepMa(step - 2)));
                     int i0 = local * mcMax;
                     GemmPacking.PackA(p.TransA, p.A, p.Lda, ia + i0, pc, Math.Min(mcMax, ma - i0), kc, mr,
-                        aRowMajor ? kcMax : 0, panels.A + (nint)i0 * ARowLength(kc));
+                        aRowMajor ? kcMax : 0, panels.A(step & 1) + (nint)i0 * ARowLength(kc));
                 }
                 else
                 {
+                    // B set (group mod 2) was last read by every step of group - 2.
+                    int group = step / stepsI;
+                    for (int s = (group - 2) * stepsI; s >= 0 && s < (group - 1) * stepsI; s++)
+                        WaitFor(ref tilesDone[s], Tiles(StepNc(s), StepMa(s)));
                     int j0 = (local - packsA) * packChunkB;
-                    GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, jc + j0, kc, Math.Min(packChunkB, nc - j0), nr, panels.B + (nint)j0 * kc);
+                    GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, jc + j0, kc, Math.Min(packChunkB, nc - j0), nr,
+                        panels.B(group & 1) + (nint)j0 * kc);
                 }
-                Volatile.Write(ref packed[task], 1);
             }
             else
             {
                 int tile = local - packs;
                 int colTiles = (nc + colChunk - 1) / colChunk;
                 int i0 = tile / colTiles * mcMax, j0 = tile % colTiles * colChunk;
-                // Only the panels this tile reads: its A block and, when this step packs B, the B
-                // chunks under its columns (otherwise B was packed by an earlier step, finished
-                // before this step's A packs started).
+                // Only the panels this tile reads: its A block and the B chunks under its columns,
+                // packed by this step or (B) by the first step of its (jc, pc) group.
                 int first = taskStart[step];
-                WaitFor(ref packed[first + i0 / mcMax], 1);
-                if (packB)
+                WaitFor(ref done[first + i0 / mcMax], 1);
+                int group = step / stepsI, groupFirst = group * stepsI;
+                int bFirst = taskStart[groupFirst] + (StepMa(groupFirst) + mcMax - 1) / mcMax, jEnd = Math.Min(nc, j0 + colChunk);
+                for (int q = j0 / packChunkB; q * packChunkB < jEnd; q++) WaitFor(ref done[bFirst + q], 1);
+                // The previous rank-KC update of the same C block (same jc and ia, pc - KC) is step
+                // - stepsI, with the same tiling: its tile of this index must have stored its C first.
+                if (pc > 0)
                 {
-                    int packsA = (ma + mcMax - 1) / mcMax, jEnd = Math.Min(nc, j0 + colChunk);
-                    for (int q = j0 / packChunkB; q * packChunkB < jEnd; q++) WaitFor(ref packed[first + packsA + q], 1);
+                    int before = step - stepsI;
+                    WaitFor(ref done[taskStart[before] + PackTasks(nc, ma, before % stepsI == 0) + tile], 1);
                 }
                 T beta = pc == 0 ? p.Beta : T.One;
                 FastGemm.MacroKernel(kernel, Math.Min(mcMax, ma - i0), Math.Min(colChunk, nc - j0), kc, p.Alpha, beta,
-                    panels.A + (nint)i0 * ARowLength(kc), panels.B + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc);
+                    panels.A(step & 1) + (nint)i0 * ARowLength(kc), panels.B(group & 1) + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc);
                 Interlocked.Increment(ref tilesDone[step]);
             }
+            Volatile.Write(ref done[task], 1);
             Interlocked.Increment(ref completed);
         }
     }
@@ -162,24 +177,27 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
 }
 
 /// <summary>
-/// Packed A and B panels shared by the threads of one product, kept across calls (one cached set
-/// per element type; a concurrent second product rents a fresh set). Pinned and 64-byte aligned.
+/// Packed A and B panels shared by the threads of one product, two sets of each (double buffering),
+/// kept across calls (one cached instance per element type; a concurrent second product rents a
+/// fresh one). Pinned and 64-byte aligned.
 /// </summary>
 internal sealed unsafe class SharedPanels<T> where T : unmanaged
 {
     private static SharedPanels<T>? cached;
-    private T[] a = [], b = [];
+    private readonly T[][] arrays = [[], [], [], []];
+    private readonly nint[] pointers = new nint[4];
 
-    public T* A { get; private set; }
+    /// <summary>A panel of set 0 or 1.</summary>
+    public T* A(int set) => (T*)pointers[set];
 
-    public T* B { get; private set; }
+    /// <summary>B panel of set 0 or 1.</summary>
+    public T* B(int set) => (T*)pointers[2 + set];
 
     public static SharedPanels<T> Rent(int lengthA, int lengthB)
     {
-        var set = Interlocked.Exchange(ref cached, null) ?? new SharedPanels<T>();
-        set.A = Ensure(ref set.a, lengthA);
-        set.B = Ensure(ref set.b, lengthB);
-        return set;
+        var panels = Interlocked.Exchange(ref cached, null) ?? new SharedPanels<T>();
+        for (int i = 0; i < 4; i++) panels.pointers[i] = (nint)Ensure(ref panels.arrays[i], i < 2 ? lengthA : lengthB);
+        return panels;
     }
 
     public static void Return(SharedPanels<T> set) => Volatile.Write(ref cached, set);

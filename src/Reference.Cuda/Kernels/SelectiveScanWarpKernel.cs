@@ -228,6 +228,168 @@ internal static class SelectiveScanWarpKernel
         }
     }
 
+    /// <summary>16-byte groups of one state's staged window in <see cref="ScanPairedVector{T}"/>: 32 lanes x 2.</summary>
+    private const int VectorStateStride = 32 * 2;
+
+    /// <summary>
+    /// <see cref="ScanPaired{T}"/> (prefetching) with b and c staged for 16-byte reads: per state the
+    /// window is [lane, 8 steps] without padding, so a lane reads its 8 values of b and of c as two
+    /// <see cref="Row4{T}"/> each (<c>ld.shared.v4</c>) instead of 8 scalars, and one base address
+    /// serves all of them (ncu, run 16: 134.6 M warp instructions, about 257 per (warp, window,
+    /// state), of which 90 are floating-point; the scalar reads and their 32-to-64-bit index arithmetic
+    /// are a large part of the rest). Lane l's two groups are stored swapped when l / 4 is odd, so the
+    /// 8 lanes of a 16-byte access phase (stride 32 bytes) fall on 8 distinct bank quads; the staging
+    /// stores of a warp (32 consecutive steps) still fill 32 consecutive words. Same arithmetic and
+    /// accumulation order as <see cref="ScanPaired{T}"/>.
+    /// </summary>
+    public static void ScanPairedVector<T>(ArrayView<T> u, ArrayView<T> delta, ArrayView<T> aLog, ArrayView<T> b, ArrayView<T> c,
+        ArrayView<T> skip, ArrayView<T> z, ArrayView<T> bias, ArrayView<T> output, ScanArgs s)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var bs = SharedMemory.Allocate<Row4<T>>(States * VectorStateStride);
+        var cs = SharedMemory.Allocate<Row4<T>>(States * VectorStateStride);
+        var bScalar = bs.Cast<T>();
+        var cScalar = cs.Cast<T>();
+        int perGroup = s.D / s.G, blocks = BlocksPerGroup(s);
+        int id = Grid.IdxX, sub = id % blocks, bg = id / blocks, g = bg % s.G, batch = bg / s.G;
+        int tid = Group.IdxX, warp = tid / 32, lane = tid % 32, local = sub * Warps + warp;
+        bool live = local < perGroup;
+        int d = g * perGroup + (live ? local : 0);
+        long row = ((long)batch * s.D + d) * s.L, vectors = ((long)batch * s.G + g) * s.N * s.L;
+        T dd = s.HasSkip != 0 ? skip[d] : T.Zero, db = s.HasBias != 0 ? bias[d] : T.Zero;
+        T aLane = lane < s.N ? -T.Exp(aLog[(long)d * s.N + lane]) : T.Zero, carry = T.Zero;
+        int swap = (lane >> 2) & 1, first = 2 * lane + swap, second = 2 * lane + (swap ^ 1);
+        int stageLane = tid >> 3, stageStep = tid & 7;
+        int stageAt = 4 * (2 * stageLane + ((stageStep >> 2) ^ ((stageLane >> 2) & 1))) + (stageStep & 3);
+        var b0 = Stage(b, vectors, tid, 0, s); var b1 = Stage(b, vectors, tid, 8, s);
+        var c0 = Stage(c, vectors, tid, 0, s); var c1 = Stage(c, vectors, tid, 8, s);
+        var nu = Load(u, row, lane * PerLane, live, s);
+        var nd = Load(delta, row, lane * PerLane, live, s);
+        bool take1 = lane >= 1, take2 = lane >= 2, take4 = lane >= 4, take8 = lane >= 8, take16 = lane >= 16;
+        for (int t0 = 0; t0 < s.L; t0 += Window)
+        {
+            Group.Barrier();
+            PutVector(bScalar, b0, stageAt, 0); PutVector(bScalar, b1, stageAt, 8);
+            PutVector(cScalar, c0, stageAt, 0); PutVector(cScalar, c1, stageAt, 8);
+            int ts = t0 + lane * PerLane, t1 = t0 + Window;
+            var ut = nu;
+            var dt = Deltas(nd, db, ts, s);
+            if (t1 + Window <= s.L && s.N == States)
+            {
+                // The whole next window is in range and all 16 states exist: no per-element checks
+                // (a warp without a channel reads channel g * perGroup's row and stores nothing).
+                long at = vectors + t1 + tid;
+                b0 = StageWhole(b, at, 0, s.L); b1 = StageWhole(b, at, 8, s.L);
+                c0 = StageWhole(c, at, 0, s.L); c1 = StageWhole(c, at, 8, s.L);
+                nu = LoadWhole(u, row + t1 + lane * PerLane);
+                nd = LoadWhole(delta, row + t1 + lane * PerLane);
+            }
+            else if (t1 < s.L)
+            {
+                b0 = Stage(b, vectors, t1 + tid, 0, s); b1 = Stage(b, vectors, t1 + tid, 8, s);
+                c0 = Stage(c, vectors, t1 + tid, 0, s); c1 = Stage(c, vectors, t1 + tid, 8, s);
+                nu = Load(u, row, t1 + lane * PerLane, live, s);
+                nd = Load(delta, row, t1 + lane * PerLane, live, s);
+            }
+            var du = new Row8<T>(dt.X0 * ut.X0, dt.X1 * ut.X1, dt.X2 * ut.X2, dt.X3 * ut.X3, dt.X4 * ut.X4, dt.X5 * ut.X5, dt.X6 * ut.X6, dt.X7 * ut.X7);
+            var y = Row8<T>.Fma(default, ut, dd);
+            Group.Barrier();
+            for (int n = 0; n < s.N; n += 2)
+            {
+                int m = n + 1;
+                T aN = Warp.Shuffle(aLane, n), aM = Warp.Shuffle(aLane, m);
+                T sN = Warp.Shuffle(carry, n), sM = Warp.Shuffle(carry, m);
+                var exN = Exps(dt, aN);
+                var exM = Exps(dt, aM);
+                int atN = n * VectorStateStride, atM = atN + VectorStateStride;
+                var vN = Inputs(du, bs[atN + first], bs[atN + second]);
+                var vM = Inputs(du, bs[atM + first], bs[atM + second]);
+                T hN = Fold(exN, vN), hM = Fold(exM, vM);
+                T pN = Product(exN), pM = Product(exM);
+                var scan = new LaneScan<T>(pN, hN, pM, hM);
+                scan = ScanLevel(scan, 1, take1); scan = ScanLevel(scan, 2, take2); scan = ScanLevel(scan, 4, take4);
+                scan = ScanLevel(scan, 8, take8); scan = ScanLevel(scan, 16, take16);
+                pN = scan.PN; hN = scan.HN; pM = scan.PM; hM = scan.HM;
+                T peN = Warp.ShuffleUp(pN, 1), heN = Warp.ShuffleUp(hN, 1);
+                T peM = Warp.ShuffleUp(pM, 1), heM = Warp.ShuffleUp(hM, 1);
+                T xN = lane == 0 ? sN : peN * sN + heN;
+                T xM = lane == 0 ? sM : peM * sM + heM;
+                y = Rerun(y, exN, vN, cs[atN + first], cs[atN + second], xN);
+                y = Rerun(y, exM, vM, cs[atM + first], cs[atM + second], xM);
+                T ptN = Warp.Shuffle(pN, 31), htN = Warp.Shuffle(hN, 31);
+                T ptM = Warp.Shuffle(pM, 31), htM = Warp.Shuffle(hM, 31);
+                if (lane == n) carry = ptN * sN + htN;
+                if (lane == m) carry = ptM * sM + htM;
+            }
+            if (live)
+            {
+                Store(output, z, row, ts, 0, y.X0, s); Store(output, z, row, ts, 1, y.X1, s);
+                Store(output, z, row, ts, 2, y.X2, s); Store(output, z, row, ts, 3, y.X3, s);
+                Store(output, z, row, ts, 4, y.X4, s); Store(output, z, row, ts, 5, y.X5, s);
+                Store(output, z, row, ts, 6, y.X6, s); Store(output, z, row, ts, 7, y.X7, s);
+            }
+        }
+    }
+
+    /// <summary>The two states' pairs (P, h) of one lane during the lane scan.</summary>
+    private readonly struct LaneScan<T>(T pn, T hn, T pm, T hm) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public readonly T PN = pn, HN = hn, PM = pm, HM = hm;
+    }
+
+    /// <summary>One Kogge-Stone level at offset o: (P', h') of the lane o below, then (P, h) composes onto it; lanes below o take the identity (1, 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static LaneScan<T> ScanLevel<T>(LaneScan<T> x, int o, bool take) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T poN = Warp.ShuffleUp(x.PN, o), hoN = Warp.ShuffleUp(x.HN, o);
+        T poM = Warp.ShuffleUp(x.PM, o), hoM = Warp.ShuffleUp(x.HM, o);
+        poN = take ? poN : T.One; hoN = take ? hoN : T.Zero;
+        poM = take ? poM : T.One; hoM = take ? hoM : T.Zero;
+        return new LaneScan<T>(x.PN * poN, x.PN * hoN + x.HN, x.PM * poM, x.PM * hoM + x.HM);
+    }
+
+    /// <summary>b or c of states n0 .. n0 + 7 at element <paramref name="at"/> of state 0's row (rows L apart), unchecked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row8<T> StageWhole<T>(ArrayView<T> x, long at, int n0, int l) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        long r = at + (long)n0 * l;
+        return new(x[r], x[r + l], x[r + 2L * l], x[r + 3L * l], x[r + 4L * l], x[r + 5L * l], x[r + 6L * l], x[r + 7L * l]);
+    }
+
+    /// <summary>8 consecutive values from element <paramref name="at"/>, unchecked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row8<T> LoadWhole<T>(ArrayView<T> x, long at) where T : unmanaged, IFloatingPointIeee754<T> =>
+        new(x[at], x[at + 1], x[at + 2], x[at + 3], x[at + 4], x[at + 5], x[at + 6], x[at + 7]);
+
+    /// <summary>Writes states n0 .. n0 + 7 of one staged step into the [n, lane, 2 groups of 4 steps] layout.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PutVector<T>(ArrayView<T> shared, Row8<T> v, int stageAt, int n0) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        const int stride = 4 * VectorStateStride;
+        int at = n0 * stride + stageAt;
+        shared[at] = v.X0; shared[at + stride] = v.X1; shared[at + 2 * stride] = v.X2; shared[at + 3 * stride] = v.X3;
+        shared[at + 4 * stride] = v.X4; shared[at + 5 * stride] = v.X5; shared[at + 6 * stride] = v.X6; shared[at + 7 * stride] = v.X7;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row8<T> Inputs<T>(Row8<T> du, Row4<T> b0, Row4<T> b1) where T : unmanaged, IFloatingPointIeee754<T> =>
+        new(du.X0 * b0.X0, du.X1 * b0.X1, du.X2 * b0.X2, du.X3 * b0.X3, du.X4 * b1.X0, du.X5 * b1.X1, du.X6 * b1.X2, du.X7 * b1.X3);
+
+    /// <summary>The rerun of the lane's 8 steps (as above) with its 8 values of c in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row8<T> Rerun<T>(Row8<T> y, Row8<T> ex, Row8<T> v, Row4<T> c0, Row4<T> c1, T x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        x = ex.X0 * x + v.X0; y.X0 += c0.X0 * x;
+        x = ex.X1 * x + v.X1; y.X1 += c0.X1 * x;
+        x = ex.X2 * x + v.X2; y.X2 += c0.X2 * x;
+        x = ex.X3 * x + v.X3; y.X3 += c0.X3 * x;
+        x = ex.X4 * x + v.X4; y.X4 += c1.X0 * x;
+        x = ex.X5 * x + v.X5; y.X5 += c1.X1 * x;
+        x = ex.X6 * x + v.X6; y.X6 += c1.X2 * x;
+        x = ex.X7 * x + v.X7; y.X7 += c1.X3 * x;
+        return y;
+    }
+
     /// <summary>b or c of states n0 .. n0 + 7 at step t of the group's [N, L] rows; zero for n &gt;= N or t &gt;= L.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Row8<T> Stage<T>(ArrayView<T> x, long vectors, int t, int n0, ScanArgs s) where T : unmanaged, IFloatingPointIeee754<T> =>
