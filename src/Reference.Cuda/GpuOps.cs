@@ -348,7 +348,8 @@ public static partial class GpuOps
     /// for two resident groups per multiprocessor (registers capped at 128; run 14 measured 240 registers, so one
     /// group of 8 warps per multiprocessor and the 256 groups of D 2048 in two waves); 5
     /// <see cref="SelectiveScanWarpKernel.ScanPairedVector{T}"/> (4 with 16-byte reads of the staged b and c, the lane
-    /// scan written out and whole windows loaded unchecked), capped as 4: 0.205 ms against 0.247 ms for 4 in run 19.
+    /// scan written out and whole windows loaded unchecked), capped as 4: 0.205 ms against 0.247 ms for 4 in run 19;
+    /// 6 <see cref="SelectiveScanSequentialKernel.Scan"/> (a thread per channel and state, sequential over time, no lane scan).
     /// </summary>
     internal static int WarpScanVariant { get; set; } = 5;
 
@@ -375,6 +376,15 @@ public static partial class GpuOps
                 var scan = Kernel(acc, "scan.warp", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
                     ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ScanArgs>(SelectiveScanWarpKernel.Scan));
                 scan(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s);
+                return;
+            }
+            if (WarpScanVariant == 6 && SelectiveScanSequentialKernel.Applies<T>(s))
+            {
+                var sequential = Kernel(acc, "scan.sequential", typeof(T), x => x.LoadStreamKernel<ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, ScanArgs>(SelectiveScanSequentialKernel.Scan));
+                sequential(SelectiveScanSequentialKernel.Config(s), u.Cast<float>(), delta.Cast<float>(), aLog.Cast<float>(), b.Cast<float>(),
+                    c.Cast<float>(), d.Cast<float>(), z.Cast<float>(), bias.Cast<float>(), output.Cast<float>(), s);
                 return;
             }
             if (WarpScanVariant == 5)

@@ -56,8 +56,10 @@ public class BackendParityTests
         }
     }
 
-    [Fact]
-    public void Property_TheScanCarriesItsStateAcrossWindows()
+    [Theory]
+    [InlineData(5)]
+    [InlineData(6)]
+    public void Property_TheScanCarriesItsStateAcrossWindows(int variant)
     {
         // The float32 scan walks each channel in windows of 256 steps (a warp of 32 lanes, 8 steps a
         // lane) and hands the state from window to window; the drawn-shape property above stays
@@ -68,28 +70,43 @@ public class BackendParityTests
         const string backendName = "cuda";
         var backend = Backends.Resolve(backendName);
         var definition = GoldenRegistry.Find("ssm.selective_scan")!;
-        // Draw 2: N = 16 and L past three windows, where the default kernel loads whole windows unchecked.
+        // Draw 2: N = 16 and L past three windows, where variant 5 loads whole windows unchecked. Draw 3:
+        // two groups of 17-24 channels, so variant 6 (16 channels a block, 32-step chunks) has a partial
+        // block per group, a partial chunk, N < 16 and two batches. Run for variant 5 (the warp scan) and 6 (the
+        // sequential scan) of GpuOps.WarpScanVariant; both are correct, so a concurrent test of another
+        // class that meets the switched variant still passes.
         var rng = new SplitMix64(0x5CA7);
-        for (int draw = 0; draw < 3; draw++)
+        int previous = GpuOps.WarpScanVariant;
+        GpuOps.WarpScanVariant = variant;
+        try
         {
-            int groups = 1 + rng.NextInt(2);
-            int length = draw < 2 ? 257 + rng.NextInt(200) : 769 + rng.NextInt(200), n = draw < 2 ? 9 + rng.NextInt(8) : 16;
-            var p = Params.Of(("batch", 1), ("channels", groups), ("length", length), ("state_size", n),
-                ("groups", groups), ("skip", draw != 1), ("gate", draw >= 1), ("delta_bias", draw >= 1));
-            if (p.Bool("delta_bias"))
+            for (int draw = 0; draw < 4; draw++)
             {
-                p["bias_low"] = -3.0;
-                p["bias_high"] = 1.0;
+                int groups = draw < 3 ? 1 + rng.NextInt(2) : 2;
+                int channels = draw < 3 ? groups : groups * (17 + rng.NextInt(8));
+                int length = draw < 2 ? 257 + rng.NextInt(200) : draw == 2 ? 769 + rng.NextInt(200) : 33 + rng.NextInt(60);
+                int n = draw < 2 ? 9 + rng.NextInt(8) : draw == 2 ? 16 : 1 + rng.NextInt(15);
+                var p = Params.Of(("batch", draw == 3 ? 2 : 1), ("channels", channels), ("length", length), ("state_size", n),
+                    ("groups", groups), ("skip", draw != 1), ("gate", draw >= 1), ("delta_bias", draw >= 1));
+                if (p.Bool("delta_bias"))
+                {
+                    p["bias_low"] = -3.0;
+                    p["bias_high"] = 1.0;
+                }
+                var x = definition.Inputs(p, rng);
+                x["a_log"] = SlowDecay(p, rng);
+                var expected = definition.Naive(p, x);
+                var actual = backend.Run(new BackendRequest("ssm.selective_scan", definition.Version, $"windows{draw}", p, x, [.. expected.Keys]));
+                foreach (var (name, want) in expected)
+                {
+                    var comparison = Comparator.Compare(name, want, actual[name], definition.Tolerance(p, name), backend.Precision ?? Precision.Float64);
+                    Assert.True(comparison.Passed, $"{backendName} variant {variant} draw {draw} params {p.ToJsonString()}: {comparison}");
+                }
             }
-            var x = definition.Inputs(p, rng);
-            x["a_log"] = SlowDecay(p, rng);
-            var expected = definition.Naive(p, x);
-            var actual = backend.Run(new BackendRequest("ssm.selective_scan", definition.Version, $"windows{draw}", p, x, [.. expected.Keys]));
-            foreach (var (name, want) in expected)
-            {
-                var comparison = Comparator.Compare(name, want, actual[name], definition.Tolerance(p, name), backend.Precision ?? Precision.Float64);
-                Assert.True(comparison.Passed, $"{backendName} draw {draw} params {p.ToJsonString()}: {comparison}");
-            }
+        }
+        finally
+        {
+            GpuOps.WarpScanVariant = previous;
         }
     }
 
