@@ -28,7 +28,7 @@ public static class Program
         Copy(device.Accelerator);
         if (args.Length >= 1 && args[0] == "scan")
         {
-            // scan [variant]: one scan kernel alone (for ncu), the default or variant 0..6 of GpuOps.WarpScanVariant.
+            // scan [variant]: one scan kernel alone (for ncu), the default or variant 0..7 of GpuOps.WarpScanVariant.
             if (args.Length > 1) GpuOps.WarpScanVariant = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
             Scan(device.Accelerator, rng, 2048, 16, 4096);
             return 0;
@@ -78,7 +78,7 @@ public static class Program
         GpuOps.AttentionVariant = attentionVariant;
         Attention(device.Accelerator, rng, 4, 16, 4096, 64);
         Convolution(device.Accelerator, rng, 1024, 16384);
-        for (int variant = 0; variant < 7; variant++)
+        for (int variant = 0; variant < 8; variant++)
         {
             GpuOps.WarpScanVariant = variant;
             Scan(device.Accelerator, rng, 2048, 16, 4096);

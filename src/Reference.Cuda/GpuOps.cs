@@ -349,7 +349,8 @@ public static partial class GpuOps
     /// group of 8 warps per multiprocessor and the 256 groups of D 2048 in two waves); 5
     /// <see cref="SelectiveScanWarpKernel.ScanPairedVector{T}"/> (4 with 16-byte reads of the staged b and c, the lane
     /// scan written out and whole windows loaded unchecked), capped as 4: 0.205 ms against 0.247 ms for 4 in run 19;
-    /// 6 <see cref="SelectiveScanSequentialKernel.Scan"/> (a thread per channel and state, sequential over time, no lane scan).
+    /// 6 and 7 <see cref="SelectiveScanSequentialKernel.Scan{TBlock}"/> (a thread per channel and state, sequential over time,
+    /// no lane scan) with 16 and 8 channels a block.
     /// </summary>
     internal static int WarpScanVariant { get; set; } = 5;
 
@@ -378,12 +379,16 @@ public static partial class GpuOps
                 scan(SelectiveScanWarpKernel.Config(s), u, delta, aLog, b, c, d, z, bias, output, s);
                 return;
             }
-            if (WarpScanVariant == 6 && SelectiveScanSequentialKernel.Applies<T>(s))
+            if (WarpScanVariant is 6 or 7 && SelectiveScanSequentialKernel.Applies<T>(s))
             {
-                var sequential = Kernel(acc, "scan.sequential", typeof(T), x => x.LoadStreamKernel<ArrayView<float>, ArrayView<float>,
-                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                    ArrayView<float>, ScanArgs>(SelectiveScanSequentialKernel.Scan));
-                sequential(SelectiveScanSequentialKernel.Config(s), u.Cast<float>(), delta.Cast<float>(), aLog.Cast<float>(), b.Cast<float>(),
+                bool sixteen = WarpScanVariant == 6;
+                var sequential = Kernel(acc, sixteen ? "scan.sequential.16" : "scan.sequential.8", typeof(T), x => x.LoadStreamKernel<ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, ScanArgs>(sixteen ? SelectiveScanSequentialKernel.Scan<SelectiveScanSequentialKernel.SixteenChannels>
+                        : SelectiveScanSequentialKernel.Scan<SelectiveScanSequentialKernel.EightChannels>));
+                var config = sixteen ? SelectiveScanSequentialKernel.Config<SelectiveScanSequentialKernel.SixteenChannels>(s)
+                    : SelectiveScanSequentialKernel.Config<SelectiveScanSequentialKernel.EightChannels>(s);
+                sequential(config, u.Cast<float>(), delta.Cast<float>(), aLog.Cast<float>(), b.Cast<float>(),
                     c.Cast<float>(), d.Cast<float>(), z.Cast<float>(), bias.Cast<float>(), output.Cast<float>(), s);
                 return;
             }

@@ -59,6 +59,7 @@ public class BackendParityTests
     [Theory]
     [InlineData(5)]
     [InlineData(6)]
+    [InlineData(7)]
     public void Property_TheScanCarriesItsStateAcrossWindows(int variant)
     {
         // The float32 scan walks each channel in windows of 256 steps (a warp of 32 lanes, 8 steps a
@@ -72,8 +73,8 @@ public class BackendParityTests
         var definition = GoldenRegistry.Find("ssm.selective_scan")!;
         // Draw 2: N = 16 and L past three windows, where variant 5 loads whole windows unchecked. Draw 3:
         // two groups of 17-24 channels, so variant 6 (16 channels a block, 32-step chunks) has a partial
-        // block per group, a partial chunk, N < 16 and two batches. Run for variant 5 (the warp scan) and 6 (the
-        // sequential scan) of GpuOps.WarpScanVariant; both are correct, so a concurrent test of another
+        // block per group, a partial chunk, N < 16 and two batches. Run for variant 5 (the warp scan), 6 and 7 (the
+        // sequential scan, 16 and 8 channels a block) of GpuOps.WarpScanVariant; all are correct, so a concurrent test of another
         // class that meets the switched variant still passes.
         var rng = new SplitMix64(0x5CA7);
         int previous = GpuOps.WarpScanVariant;

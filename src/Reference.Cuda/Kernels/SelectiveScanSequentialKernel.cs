@@ -10,7 +10,7 @@ namespace Reference.Cuda.Kernels;
 /// (channel, state) runs the recurrence x_t = e_t x_{t-1} + Delta_t u_t b_t[n], e_t = exp(Delta_t A_n)
 /// (Gu and Dao, arXiv:2312.00752, Algorithm 2) sequentially over time. The critical path is one FMA
 /// per step; e_t does not depend on the state, so the exponentials of consecutive steps overlap. A
-/// block of 16 channels x 16 states walks the sequence in chunks of 32 steps: per chunk it stages
+/// block of 16 (or 8: <see cref="IScanBlock"/>) channels x 16 states walks the sequence in chunks of 32 steps: per chunk it stages
 /// Delta_t (softplus once per channel and step), Delta_t u_t and u_t per channel and b_t, c_t per
 /// state in shared memory (rows padded by one 16-byte group, read as groups of 4 steps), each thread
 /// writes its products c_t[n] x_t to shared memory, and 128 threads then sum them over the states
@@ -23,12 +23,7 @@ namespace Reference.Cuda.Kernels;
 /// </summary>
 internal static class SelectiveScanSequentialKernel
 {
-    /// <summary>Channels per block.</summary>
-    public const int Channels = 16;
-
     public const int States = 16;
-
-    public const int Threads = Channels * States;
 
     /// <summary>Steps per staged chunk.</summary>
     public const int Chunk = 32;
@@ -46,40 +41,47 @@ internal static class SelectiveScanSequentialKernel
     /// <summary>Whether this kernel takes the scan: float32 and N &lt;= 16.</summary>
     public static bool Applies<T>(ScanArgs s) => typeof(T) == typeof(float) && s.N <= States;
 
-    private static int BlocksPerGroup(ScanArgs s) => (s.D / s.G + Channels - 1) / Channels;
+    private static int BlocksPerGroup(ScanArgs s, int channels) => (s.D / s.G + channels - 1) / channels;
 
-    public static KernelConfig Config(ScanArgs s) => new(new Index1D(s.B * s.G * BlocksPerGroup(s)), new Index1D(Threads));
+    public static KernelConfig Config<TBlock>(ScanArgs s) where TBlock : struct, IScanBlock =>
+        new(new Index1D(s.B * s.G * BlocksPerGroup(s, default(TBlock).Channels)), new Index1D(default(TBlock).Channels * States));
 
-    public static void Scan(ArrayView<float> u, ArrayView<float> delta, ArrayView<float> aLog, ArrayView<float> b, ArrayView<float> c,
+    public static void Scan<TBlock>(ArrayView<float> u, ArrayView<float> delta, ArrayView<float> aLog, ArrayView<float> b, ArrayView<float> c,
         ArrayView<float> skip, ArrayView<float> z, ArrayView<float> bias, ArrayView<float> output, ScanArgs s)
+        where TBlock : struct, IScanBlock
     {
-        var dts = SharedMemory.Allocate<Row4<float>>(Channels * Pitch);
-        var dus = SharedMemory.Allocate<Row4<float>>(Channels * Pitch);
-        var us = SharedMemory.Allocate<Row4<float>>(Channels * Pitch);
+        int channels = default(TBlock).Channels;
+        var dts = SharedMemory.Allocate<Row4<float>>(channels * Pitch);
+        var dus = SharedMemory.Allocate<Row4<float>>(channels * Pitch);
+        var us = SharedMemory.Allocate<Row4<float>>(channels * Pitch);
         var bs = SharedMemory.Allocate<Row4<float>>(States * Pitch);
         var cs = SharedMemory.Allocate<Row4<float>>(States * Pitch);
-        var ps = SharedMemory.Allocate<Row4<float>>(Channels * States * Pitch);
+        var ps = SharedMemory.Allocate<Row4<float>>(channels * States * Pitch);
         var dtScalar = dts.Cast<float>();
         var duScalar = dus.Cast<float>();
         var uScalar = us.Cast<float>();
         var bScalar = bs.Cast<float>();
         var cScalar = cs.Cast<float>();
-        int perGroup = s.D / s.G, blocks = BlocksPerGroup(s);
+        int perGroup = s.D / s.G, blocks = BlocksPerGroup(s, channels);
         int id = Grid.IdxX, sub = id % blocks, bg = id / blocks, g = bg % s.G, batch = bg / s.G;
-        int tid = Group.IdxX, ch = tid / States, n = tid % States, first = sub * Channels;
+        int tid = Group.IdxX, ch = tid / States, n = tid % States, first = sub * channels;
         int local = first + ch, d = g * perGroup + (local < perGroup ? local : 0);
         float a2 = n < s.N ? -MathF.Exp(aLog[(long)d * s.N + n]) * Log2E : 0f;
         long rows = ((long)batch * s.D + g * perGroup + first) * s.L, vectors = ((long)batch * s.G + g) * s.N * s.L;
-        // Staging: thread tid stages step tid % 32 of rows tid / 32 and tid / 32 + 8 (channels for u and delta, states for b and c).
-        int r0 = tid / Chunk, r1 = r0 + Channels / 2, step = tid % Chunk;
+        // Staging: thread tid stages step tid % 32 of channel rows r0 = tid / 32 and r0 + C / 2 (u and delta) and of
+        // state rows r0 + j C / 2, j < 32 / C (b and c; slots 2 and 3 only with 8 channels).
+        int r0 = tid / Chunk, r1 = r0 + channels / 2, r2 = r0 + channels, r3 = r1 + channels, step = tid % Chunk;
+        bool four = channels < States;
         bool live0 = first + r0 < perGroup, live1 = first + r1 < perGroup;
         float bias0 = s.HasBias != 0 && live0 ? bias[g * perGroup + first + r0] : 0f;
         float bias1 = s.HasBias != 0 && live1 ? bias[g * perGroup + first + r1] : 0f;
-        int at0 = r0 * ScalarPitch + step, at1 = r1 * ScalarPitch + step;
+        int at0 = r0 * ScalarPitch + step, at1 = r1 * ScalarPitch + step, at2 = r2 * ScalarPitch + step, at3 = r3 * ScalarPitch + step;
         float u0 = Row(u, rows, r0, live0, step, s), u1 = Row(u, rows, r1, live1, step, s);
         float d0 = Row(delta, rows, r0, live0, step, s), d1 = Row(delta, rows, r1, live1, step, s);
         float b0 = Row(b, vectors, r0, r0 < s.N, step, s), b1 = Row(b, vectors, r1, r1 < s.N, step, s);
         float c0 = Row(c, vectors, r0, r0 < s.N, step, s), c1 = Row(c, vectors, r1, r1 < s.N, step, s);
+        float b2 = four ? Row(b, vectors, r2, r2 < s.N, step, s) : 0f, b3 = four ? Row(b, vectors, r3, r3 < s.N, step, s) : 0f;
+        float c2 = four ? Row(c, vectors, r2, r2 < s.N, step, s) : 0f, c3 = four ? Row(c, vectors, r3, r3 < s.N, step, s) : 0f;
         int rowD = ch * Pitch, rowN = n * Pitch, rowP = tid * Pitch;
         float h = 0f;
         for (int t0 = 0; t0 < s.L; t0 += Chunk)
@@ -89,6 +91,10 @@ internal static class SelectiveScanSequentialKernel
             float dt0 = on ? SelectiveScanKernel.Softplus(d0 + bias0) : 0f, dt1 = on ? SelectiveScanKernel.Softplus(d1 + bias1) : 0f;
             dtScalar[at0] = dt0; duScalar[at0] = dt0 * u0; uScalar[at0] = u0; bScalar[at0] = b0; cScalar[at0] = c0;
             dtScalar[at1] = dt1; duScalar[at1] = dt1 * u1; uScalar[at1] = u1; bScalar[at1] = b1; cScalar[at1] = c1;
+            if (four)
+            {
+                bScalar[at2] = b2; cScalar[at2] = c2; bScalar[at3] = b3; cScalar[at3] = c3;
+            }
             int t1 = t0 + Chunk;
             if (t1 < s.L)
             {
@@ -97,6 +103,11 @@ internal static class SelectiveScanSequentialKernel
                 d0 = Row(delta, rows, r0, live0, next, s); d1 = Row(delta, rows, r1, live1, next, s);
                 b0 = Row(b, vectors, r0, r0 < s.N, next, s); b1 = Row(b, vectors, r1, r1 < s.N, next, s);
                 c0 = Row(c, vectors, r0, r0 < s.N, next, s); c1 = Row(c, vectors, r1, r1 < s.N, next, s);
+                if (four)
+                {
+                    b2 = Row(b, vectors, r2, r2 < s.N, next, s); b3 = Row(b, vectors, r3, r3 < s.N, next, s);
+                    c2 = Row(c, vectors, r2, r2 < s.N, next, s); c3 = Row(c, vectors, r3, r3 < s.N, next, s);
+                }
             }
             Group.Barrier();
             for (int k = 0; k < Quads; k += 2)
@@ -108,7 +119,7 @@ internal static class SelectiveScanSequentialKernel
                 ps[rowP + k + 1] = hi.P;
             }
             Group.Barrier();
-            if (tid < Channels * Quads)
+            if (tid < channels * Quads)
             {
                 int oc = tid / Quads, k = tid % Quads, ol = first + oc;
                 if (ol < perGroup)
@@ -130,6 +141,24 @@ internal static class SelectiveScanSequentialKernel
                 }
             }
         }
+    }
+
+    /// <summary>Channels per block of <see cref="Scan{TBlock}"/> (a constant after inlining, so the shared arrays have constant sizes).</summary>
+    public interface IScanBlock
+    {
+        int Channels { get; }
+    }
+
+    /// <summary>16 channels a block: 128 blocks for D = 2048, one per multiprocessor.</summary>
+    public readonly struct SixteenChannels : IScanBlock
+    {
+        public int Channels => 16;
+    }
+
+    /// <summary>8 channels a block: two blocks per multiprocessor, so one block's barriers and output pass overlap the other's steps.</summary>
+    public readonly struct EightChannels : IScanBlock
+    {
+        public int Channels => 8;
     }
 
     /// <summary>The products c_t[n] x_t of four steps and the state after them (a struct, not a ref, so ILGPU keeps both in registers).</summary>
