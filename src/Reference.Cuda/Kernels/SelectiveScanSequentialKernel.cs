@@ -28,7 +28,7 @@ internal static class SelectiveScanSequentialKernel
     /// <summary>Steps per staged chunk.</summary>
     public const int Chunk = 32;
 
-    /// <summary>16-byte groups of steps per chunk row.</summary>
+    /// <summary>16-byte groups of steps per chunk row (the step loop is written out for 8).</summary>
     private const int Quads = Chunk / 4;
 
     /// <summary>Row pitch in 16-byte groups: one of padding, so rows n and n + 1 start on different bank quads.</summary>
@@ -110,14 +110,20 @@ internal static class SelectiveScanSequentialKernel
                 }
             }
             Group.Barrier();
-            for (int k = 0; k < Quads; k += 2)
-            {
-                var lo = Steps(dts[rowD + k], dus[rowD + k], bs[rowN + k], cs[rowN + k], a2, h);
-                var hi = Steps(dts[rowD + k + 1], dus[rowD + k + 1], bs[rowN + k + 1], cs[rowN + k + 1], a2, lo.H);
-                h = hi.H;
-                ps[rowP + k] = lo.P;
-                ps[rowP + k + 1] = hi.P;
-            }
+            // The chunk's 8 groups of 4 steps written out (a counted loop costs a counter, compare and branch per group).
+            var s0 = Steps(dts[rowD], dus[rowD], bs[rowN], cs[rowN], a2, h);
+            var s1 = Steps(dts[rowD + 1], dus[rowD + 1], bs[rowN + 1], cs[rowN + 1], a2, s0.H);
+            ps[rowP] = s0.P; ps[rowP + 1] = s1.P;
+            var s2 = Steps(dts[rowD + 2], dus[rowD + 2], bs[rowN + 2], cs[rowN + 2], a2, s1.H);
+            var s3 = Steps(dts[rowD + 3], dus[rowD + 3], bs[rowN + 3], cs[rowN + 3], a2, s2.H);
+            ps[rowP + 2] = s2.P; ps[rowP + 3] = s3.P;
+            var s4 = Steps(dts[rowD + 4], dus[rowD + 4], bs[rowN + 4], cs[rowN + 4], a2, s3.H);
+            var s5 = Steps(dts[rowD + 5], dus[rowD + 5], bs[rowN + 5], cs[rowN + 5], a2, s4.H);
+            ps[rowP + 4] = s4.P; ps[rowP + 5] = s5.P;
+            var s6 = Steps(dts[rowD + 6], dus[rowD + 6], bs[rowN + 6], cs[rowN + 6], a2, s5.H);
+            var s7 = Steps(dts[rowD + 7], dus[rowD + 7], bs[rowN + 7], cs[rowN + 7], a2, s6.H);
+            ps[rowP + 6] = s6.P; ps[rowP + 7] = s7.P;
+            h = s7.H;
             Group.Barrier();
             if (tid < channels * Quads)
             {
@@ -128,12 +134,12 @@ internal static class SelectiveScanSequentialKernel
                     float dd = s.HasSkip != 0 ? skip[od] : 0f;
                     var u4 = us[oc * Pitch + k];
                     var y = new Row4<float>(dd * u4.X0, dd * u4.X1, dd * u4.X2, dd * u4.X3);
+                    // The 16 states' products in ascending order, written out (ILGPU keeps a counted loop: its counter, compare and branch per state).
                     int p0 = oc * States * Pitch + k;
-                    for (int m = 0; m < States; m++)
-                    {
-                        var p = ps[p0 + m * Pitch];
-                        y = new Row4<float>(y.X0 + p.X0, y.X1 + p.X1, y.X2 + p.X2, y.X3 + p.X3);
-                    }
+                    y = Add(Add(Add(Add(y, ps[p0]), ps[p0 + Pitch]), ps[p0 + 2 * Pitch]), ps[p0 + 3 * Pitch]);
+                    y = Add(Add(Add(Add(y, ps[p0 + 4 * Pitch]), ps[p0 + 5 * Pitch]), ps[p0 + 6 * Pitch]), ps[p0 + 7 * Pitch]);
+                    y = Add(Add(Add(Add(y, ps[p0 + 8 * Pitch]), ps[p0 + 9 * Pitch]), ps[p0 + 10 * Pitch]), ps[p0 + 11 * Pitch]);
+                    y = Add(Add(Add(Add(y, ps[p0 + 12 * Pitch]), ps[p0 + 13 * Pitch]), ps[p0 + 14 * Pitch]), ps[p0 + 15 * Pitch]);
                     long row = rows + (long)oc * s.L;
                     int ts = t0 + 4 * k;
                     Store(output, z, row, ts, y.X0, s); Store(output, z, row, ts + 1, y.X1, s);
@@ -183,6 +189,9 @@ internal static class SelectiveScanSequentialKernel
         float p3 = ct.X3 * x;
         return new Advanced(new Row4<float>(p0, p1, p2, p3), x);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row4<float> Add(Row4<float> y, Row4<float> p) => new(y.X0 + p.X0, y.X1 + p.X1, y.X2 + p.X2, y.X3 + p.X3);
 
     /// <summary>Step t of row r of a [rows, L] block starting at <paramref name="start"/>; 0 for a row that is not there or t &gt;= L.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
