@@ -21,6 +21,8 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        // golden DIR [BACKEND [SCAN_VARIANT]]: the golden set on the backend, with the float32 scan variant of GpuOps.WarpScanVariant.
+        if (args.Length >= 4 && args[0] == "golden") GpuOps.WarpScanVariant = int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture);
         if (args.Length >= 2 && args[0] == "golden") return Golden(args[1], args.Length > 2 ? args[2] : "cuda");
         var device = GpuDevice.Shared;
         Console.WriteLine($"device: {device.Description}");
@@ -102,7 +104,7 @@ public static class Program
             if (result.Failed) failed++;
             if (result.Passed) passed++;
         }
-        Console.WriteLine($"golden {backendName}: {passed} passed, {failed} failed");
+        Console.WriteLine($"golden {backendName} (scan variant {GpuOps.WarpScanVariant}): {passed} passed, {failed} failed");
         return failed == 0 ? 0 : 1;
     }
 
