@@ -350,7 +350,8 @@ public static partial class GpuOps
     /// <see cref="SelectiveScanWarpKernel.ScanPairedVector{T}"/> (4 with 16-byte reads of the staged b and c, the lane
     /// scan written out and whole windows loaded unchecked), capped as 4: 0.205 ms against 0.247 ms for 4 in run 19;
     /// 6 and 7 <see cref="SelectiveScanSequentialKernel.Scan{TBlock}"/> (a thread per channel and state, sequential over time,
-    /// no lane scan) with 16 and 8 channels a block.
+    /// no lane scan) with 16 and 8 channels a block: 0.221-0.227 and 0.218-0.222 ms against 0.213-0.224 ms for 5 in the
+    /// same H200 run (bench/NOTES.md, "scanseq"), so 5 stays the default.
     /// </summary>
     internal static int WarpScanVariant { get; set; } = 5;
 

@@ -14,10 +14,14 @@ namespace Reference.Cuda.Kernels;
 /// Delta_t (softplus once per channel and step), Delta_t u_t and u_t per channel and b_t, c_t per
 /// state in shared memory (rows padded by one 16-byte group, read as groups of 4 steps), each thread
 /// writes its products c_t[n] x_t to shared memory, and 128 threads then sum them over the states
-/// (n ascending, after d u_t) into the chunk's outputs. Per (state, step) that is about 9 instructions
-/// (a quarter of each 16-byte read, the exponential as exp2(Delta_t (A_n log2 e)): one multiply and
-/// ex2.approx with its range fix-ups, the input product, the FMA, the output product, a quarter store)
-/// against about 35 in <see cref="SelectiveScanWarpKernel.ScanPairedVector{T}"/>. The next chunk's
+/// (n ascending, after d u_t) into the chunk's outputs. The step loop is about 10 instructions per
+/// (state, step) (a quarter of each 16-byte read, the exponential as exp2(Delta_t (A_n log2 e)): one
+/// multiply and ex2.approx with its range fix-ups, the input product, the FMA, the output product, a
+/// quarter store); with the staging (softplus, checked loads) and the output pass ncu counted about 19
+/// on the H200 (79.2 M warp instructions against 101.2 M for
+/// <see cref="SelectiveScanWarpKernel.ScanPairedVector{T}"/>), but D 2048 x N 16 gives only 32,768
+/// threads, 8 warps per multiprocessor, and the kernel is latency bound there (5.3 cycles between a
+/// warp's instructions): 0.22 ms, no faster than the warp scan (bench/NOTES.md, "scanseq"). The next chunk's
 /// values are loaded into registers while the current one is computed. States n &gt;= N have A = 0 and
 /// zero b and c, steps past L have Delta = 0 (e = 1, no input), so both contribute exactly 0.
 /// </summary>
