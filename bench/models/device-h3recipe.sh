@@ -29,7 +29,7 @@ variants=(
   "old_2e-3|--model $x/h3-2layer.json ${old[*]} --lr 2e-3"
   "old_3e-3|--model $x/h3-2layer.json ${old[*]} --lr 3e-3"
   "old_5e-3|--model $x/h3-2layer.json ${old[*]} --lr 5e-3"
-  "old_2e-3_w02|--model $x/h3-2layer.json ${old[*]} --lr 2e-3 --warmup 0.02"
+  "old_2e-3_flat|--model $x/h3-2layer.json ${old[*]} --lr 2e-3 --min-lr-ratio 1"
   "old_2e-3_drop|--model $w/olddrop.json ${old[*]} --lr 2e-3"
   "old_2e-3_ssm|--model $x/h3-2layer.json --weight-decay 0.1 --decay cosine --clip 1 --lr 2e-3"
 )
