@@ -43,7 +43,7 @@ namespace Reference.Autodiff;
 /// </summary>
 public static partial class Ops
 {
-    /// <summary>Blocks below this many elements run on the calling thread (2^13: the decoder's second block, 10240 elements at batch 16, runs its 8 channels on every kernel thread).</summary>
+    /// <summary>Blocks below this many elements run on the calling thread.</summary>
     private const int FusedTailParallelElements = 1 << 13;
 
     /// <summary>

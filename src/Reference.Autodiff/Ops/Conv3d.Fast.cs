@@ -50,10 +50,9 @@ public static partial class Ops
     private const int ConvChannelBlock = 8;
 
     /// <summary>
-    /// Products below this many multiply-adds run on the calling thread (2^15: the decoder's last
-    /// convolution, 5.5e4 multiply-adds per product at batch 16 and 2.2e5 at batch 64, runs on every
-    /// kernel thread; run on one, its backward (~25 us at batch 16, ~90 us at batch 64) kept the
-    /// ParallelItems helpers spinning through their warm window with nothing to do).
+    /// Products below this many multiply-adds run on the calling thread (2^17: the decoder's last
+    /// convolution, 2.2e5 multiply-adds per product at batch 64, runs on every kernel thread; run on one,
+    /// its ~90 us backward kept the other threads waiting).
     /// </summary>
     private const long ConvParallelMacs = 1L << 15;
 
@@ -516,11 +515,6 @@ public static partial class Ops
         /// offsets occupy registers), else 9 (27 and 216 taps are whole tiles); 6 on the Vector256 path.
         /// </summary>
         public static int TapsPerTile(Conv3dPlan p) => !Conv3dVector512 ? 6 : p.Kd == 3 && p.Kh == 3 && p.Kw == 3 ? 27 : 9;
-        /// <summary>
-        /// Positions per weight-gradient chunk: 1024 makes the decoder's first convolution 14 chunks at
-        /// batch 16 (2048 made 7, which two threads split 4 / 3, one waiting a whole chunk, ~20 us).
-        /// The chunk count does not depend on the thread count, so neither does dW.
-        /// </summary>
         private const int ChunkPositions = 1024;
 
         public double[] Partial = [];
