@@ -44,7 +44,7 @@ namespace Reference.Autodiff;
 public static partial class Ops
 {
     /// <summary>Blocks below this many elements run on the calling thread.</summary>
-    private const int FusedTailParallelElements = 1 << 13;
+    private const int FusedTailParallelElements = 1 << 15;
 
     /// <summary>
     /// z = Dropout3d(Relu(BatchNorm(x))) in training mode (see the type's summary). Without

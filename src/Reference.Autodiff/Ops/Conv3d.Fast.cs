@@ -54,7 +54,7 @@ public static partial class Ops
     /// convolution, 2.2e5 multiply-adds per product at batch 64, runs on every kernel thread; run on one,
     /// its ~90 us backward kept the other threads waiting).
     /// </summary>
-    private const long ConvParallelMacs = 1L << 15;
+    private const long ConvParallelMacs = 1L << 17;
 
     private static bool Conv3dDirectAvailable => Fma.IsSupported;
 
@@ -515,7 +515,7 @@ public static partial class Ops
         /// offsets occupy registers), else 9 (27 and 216 taps are whole tiles); 6 on the Vector256 path.
         /// </summary>
         public static int TapsPerTile(Conv3dPlan p) => !Conv3dVector512 ? 6 : p.Kd == 3 && p.Kh == 3 && p.Kw == 3 ? 27 : 9;
-        private const int ChunkPositions = 1024;
+        private const int ChunkPositions = 2048;
 
         public double[] Partial = [];
 
