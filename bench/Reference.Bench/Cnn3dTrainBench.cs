@@ -81,7 +81,10 @@ public class Cnn3dTrainBench : IWorkload
 /// see <see cref="CpuTimeRates"/>): the training step and the float64 FastGemm 512^3 baseline at the
 /// same thread count (1, then every core), each as flops per (CPU seconds / threads), best of 8
 /// rounds of 20 calls after 30 warm-up calls (tiered JIT). Also prints the GC pause time and bytes
-/// allocated per step. With <c>profile</c>, instead times every layer's forward and every
+/// allocated per step, and the share of the step's parallel items that ran on a ParallelItems helper
+/// (<see cref="ParallelItems.HelperItems"/>: near 50 % when 2 threads really shared the work; near 0 %
+/// when the helper was not scheduled in time and the caller ran everything, so that CPU time / 2
+/// flatters the row: such a row measures one thread, not two). With <c>profile</c>, instead times every layer's forward and every
 /// primitive's backward inside the step (process CPU time, best of 20 steps; see <see cref="Profile"/>).
 ///   dotnet run -c Release --project bench/Reference.Bench -- --cnn3d-cpu-time [profile]
 /// </summary>
@@ -96,8 +99,8 @@ public static class Cnn3dTrainCpuTime
             return;
         }
         Console.WriteLine($"3D-CNN training step at 20 x 24 x 20 (fast tier, float64) vs FastGemm 512^3 float64 at the same thread count; CPU-time rates");
-        Console.WriteLine("| Threads | Batch | Step (CPU ms / thread) | Step GFLOP/s | GEMM GFLOP/s | Of GEMM rate | GC pause per step | Allocated per step |");
-        Console.WriteLine("|---:|---|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| Threads | Batch | Step (CPU ms / thread) | Step GFLOP/s | GEMM GFLOP/s | Of GEMM rate | GC pause per step | Allocated per step | Step items on helpers |");
+        Console.WriteLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (int threads in new[] { 1, Environment.ProcessorCount }.Distinct())
         {
             using var limit = KernelThreads.Limit(threads);
@@ -108,14 +111,17 @@ public static class Cnn3dTrainCpuTime
                 for (int i = 0; i < 30; i++) bench.TrainStep();
                 var pause0 = GC.GetTotalPauseDuration();
                 long bytes0 = GC.GetTotalAllocatedBytes();
+                long dispatched0 = ParallelItems.DispatchedItems, helpers0 = ParallelItems.HelperItems;
                 double step = Best(threads, () => bench.TrainStep());
                 double pause = (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds / (20 * Rounds);
                 double bytes = (GC.GetTotalAllocatedBytes() - bytes0) / (20.0 * Rounds);
+                long dispatched = ParallelItems.DispatchedItems - dispatched0;
+                string onHelpers = dispatched == 0 ? "-" : $"{100.0 * (ParallelItems.HelperItems - helpers0) / dispatched:F0} %";
                 for (int i = 0; i < 3; i++) bench.Gemm64();
                 double gemm = Best(threads, bench.Gemm64);
                 double stepRate = bench.Work(nameof(Cnn3dTrainBench.TrainStep)) / step / 1e6;
                 double gemmRate = bench.Work(nameof(Cnn3dTrainBench.Gemm64)) / gemm / 1e6;
-                Console.WriteLine($"| {threads} | {batch} | {step:F2} | {stepRate:F2} | {gemmRate:F1} | {100 * stepRate / gemmRate:F1} % | {pause:F1} ms | {bytes / 1e6:F2} MB |");
+                Console.WriteLine($"| {threads} | {batch} | {step:F2} | {stepRate:F2} | {gemmRate:F1} | {100 * stepRate / gemmRate:F1} % | {pause:F1} ms | {bytes / 1e6:F2} MB | {onHelpers} |");
             }
         }
     }

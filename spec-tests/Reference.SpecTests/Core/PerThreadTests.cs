@@ -101,6 +101,36 @@ public class PerThreadTests
         }
     }
 
+    /// <summary>Item 0 waits (up to 10 s) until another thread has run an item, so that a helper runs at least one.</summary>
+    private sealed class WaitsForAHelper(int count, int caller) : IParallelBody
+    {
+        public readonly int[] RunBy = new int[count];
+        private int helperRan;
+
+        public void Run(int item)
+        {
+            RunBy[item] = Environment.CurrentManagedThreadId;
+            if (Environment.CurrentManagedThreadId != caller) Volatile.Write(ref helperRan, 1);
+            if (item == 0)
+                SpinWait.SpinUntil(() => Volatile.Read(ref helperRan) != 0, TimeSpan.FromSeconds(10));
+        }
+    }
+
+    [Fact]
+    public void ParallelItems_CountsDispatchedItemsAndThoseRunOnHelpers()
+    {
+        // The counters are process-wide and other tests may run loops at the same time, so they can only
+        // grow by at least this call's items; the helper's add lands just after its last item completes.
+        long dispatched0 = ParallelItems.DispatchedItems, helpers0 = ParallelItems.HelperItems;
+        var body = new WaitsForAHelper(64, Environment.CurrentManagedThreadId);
+        ParallelItems.For(64, 2, body);
+        int onHelpers = body.RunBy.Count(t => t != Environment.CurrentManagedThreadId);
+        Assert.InRange(onHelpers, 1, 63);
+        Assert.True(ParallelItems.DispatchedItems - dispatched0 >= 64, $"DispatchedItems grew by {ParallelItems.DispatchedItems - dispatched0}, expected >= 64");
+        Assert.True(SpinWait.SpinUntil(() => ParallelItems.HelperItems - helpers0 >= onHelpers, TimeSpan.FromSeconds(10)),
+            $"HelperItems grew by {ParallelItems.HelperItems - helpers0}, expected >= {onHelpers} (items run off the calling thread)");
+    }
+
     private sealed class Failing : IParallelBody
     {
         public int Ran;

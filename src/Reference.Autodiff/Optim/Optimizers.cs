@@ -86,16 +86,46 @@ public sealed class Sgd : Optimizer
     public void MarkStarted(int index) => started[index] = true;
 }
 
+/// <summary>
+/// Some of an optimizer's parameters with their own learning rate and weight decay (one of torch.optim's
+/// param_groups, e.g. the SSM dynamics of S4D and H3 at lr min(1e-3, lr) without weight decay). Schedules
+/// set <see cref="Lr"/> as they set the optimizer's; the optimizer's own rate and decay apply to every
+/// parameter in no group.
+/// </summary>
+public sealed class ParameterGroup
+{
+    public ParameterGroup(string name, IEnumerable<Variable> parameters, double lr, double weightDecay)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (!(lr >= 0)) throw new ArgumentOutOfRangeException(nameof(lr), $"lr of group '{name}' = {lr} must be >= 0.");
+        if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), $"weightDecay of group '{name}' = {weightDecay} must be >= 0.");
+        (Name, Parameters, Lr, WeightDecay) = (name, parameters.ToArray(), lr, weightDecay);
+    }
+
+    public string Name { get; }
+    public IReadOnlyList<Variable> Parameters { get; }
+
+    /// <summary>Learning rate of the group's parameters in the next step (schedules set it).</summary>
+    public double Lr { get; set; }
+
+    public double WeightDecay { get; }
+}
+
 /// <summary>torch.optim.Adam (L2 weight decay folded into the gradient) or AdamW (decoupled decay); see <see cref="Updates.Adam"/>.</summary>
 public class Adam : Optimizer
 {
     private readonly double[][] expAvg, expAvgSq;
     private readonly long[] steps;
+    private readonly ParameterGroup[] groups;
+    private readonly int[] groupOf;
 
     public Adam(IEnumerable<Variable> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0)
         : this(parameters, lr, beta1, beta2, eps, weightDecay, decoupled: false) { }
 
-    protected Adam(IEnumerable<Variable> parameters, double lr, double beta1, double beta2, double eps, double weightDecay, bool decoupled)
+    /// <summary>Adam or AdamW (<paramref name="decoupled"/>); <paramref name="groups"/>: parameters (each one of the optimizer's, in at most one group) with their own lr and weight decay.</summary>
+    protected Adam(IEnumerable<Variable> parameters, double lr, double beta1, double beta2, double eps, double weightDecay, bool decoupled,
+        IReadOnlyList<ParameterGroup>? groups = null)
         : base(parameters, lr)
     {
         if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), $"beta1 = {beta1} must be in [0, 1).");
@@ -105,7 +135,27 @@ public class Adam : Optimizer
         expAvg = Parameters.Select(p => new double[p.Length]).ToArray();
         expAvgSq = Parameters.Select(p => new double[p.Length]).ToArray();
         steps = new long[Parameters.Count];
+        this.groups = groups?.ToArray() ?? [];
+        groupOf = new int[Parameters.Count];
+        Array.Fill(groupOf, -1);
+        var index = new Dictionary<Variable, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < Parameters.Count; i++) index.TryAdd(Parameters[i], i);
+        for (int g = 0; g < this.groups.Length; g++)
+        {
+            ArgumentNullException.ThrowIfNull(this.groups[g], nameof(groups));
+            foreach (var p in this.groups[g].Parameters)
+            {
+                if (!index.TryGetValue(p, out int i))
+                    throw new ArgumentException($"group '{this.groups[g].Name}' holds a parameter that is not among the optimizer's parameters.", nameof(groups));
+                if (groupOf[i] >= 0)
+                    throw new ArgumentException($"parameter {i} is in groups '{this.groups[groupOf[i]].Name}' and '{this.groups[g].Name}'; it may be in one at most.", nameof(groups));
+                groupOf[i] = g;
+            }
+        }
     }
+
+    /// <summary>The parameter groups (empty: every parameter uses <see cref="Optimizer.Lr"/> and <see cref="WeightDecay"/>).</summary>
+    public IReadOnlyList<ParameterGroup> Groups => groups;
 
     public double Beta1 { get; }
     public double Beta2 { get; }
@@ -126,13 +176,16 @@ public class Adam : Optimizer
     protected override void Update(int index, Span<double> param, ReadOnlySpan<double> grad)
     {
         steps[index]++;
-        Updates.Adam(param, grad, expAvg[index], expAvgSq[index], steps[index], Lr, Beta1, Beta2, Eps, WeightDecay, Decoupled);
+        int g = groupOf[index];
+        double lr = g < 0 ? Lr : groups[g].Lr, weightDecay = g < 0 ? WeightDecay : groups[g].WeightDecay;
+        Updates.Adam(param, grad, expAvg[index], expAvgSq[index], steps[index], lr, Beta1, Beta2, Eps, weightDecay, Decoupled);
     }
 }
 
-/// <summary>torch.optim.AdamW (Loshchilov and Hutter 2019): decoupled weight decay, default 1e-2.</summary>
-public sealed class AdamW(IEnumerable<Variable> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 1e-2)
-    : Adam(parameters, lr, beta1, beta2, eps, weightDecay, decoupled: true)
+/// <summary>torch.optim.AdamW (Loshchilov and Hutter 2019): decoupled weight decay, default 1e-2; optional parameter groups.</summary>
+public sealed class AdamW(IEnumerable<Variable> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 1e-2,
+    IReadOnlyList<ParameterGroup>? groups = null)
+    : Adam(parameters, lr, beta1, beta2, eps, weightDecay, decoupled: true, groups)
 {
     public override string Name => "adamw";
 }

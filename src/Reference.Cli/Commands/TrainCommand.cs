@@ -30,6 +30,9 @@ public static class TrainCommand
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (0: at each evaluation).", DefaultValueFactory = _ => 0, HelpName = "N" };
         var warmup = new Option<double>("--warmup") { Description = "Fraction of the steps with linear warm-up.", DefaultValueFactory = _ => 0.1, HelpName = "FRACTION" };
         var minLr = new Option<double>("--min-lr-ratio") { Description = "Cosine decay floor as a fraction of --lr.", DefaultValueFactory = _ => 0.0, HelpName = "RATIO" };
+        var decay = new Option<string>("--decay") { Description = "Decay after the warm-up: cosine (MAD's) or linear (H3's synthetics: transformers' linear schedule).", DefaultValueFactory = _ => "cosine", HelpName = "cosine|linear" };
+        var ssmLr = new Option<string>("--ssm-lr") { Description = "SSM dynamics (A, B, Delta of S4D/H3 operators) in their own AdamW group at lr min(RATE, --lr), as H3's recipe; none: --lr. No effect on models without SSM dynamics.", DefaultValueFactory = _ => "1e-3", HelpName = "RATE|none" };
+        var ssmWeightDecay = new Option<string>("--ssm-weight-decay") { Description = "Weight decay of the SSM dynamics group (H3's recipe: 0); none: --weight-decay.", DefaultValueFactory = _ => "0", HelpName = "WD|none" };
         var clip = new Option<double>("--clip") { Description = "Global gradient-norm clip (0: none).", DefaultValueFactory = _ => 1.0, HelpName = "NORM" };
         var tier = new Option<string>("--tier") { Description = "naive (float64 definitions, bit-reproducible) or fast.", DefaultValueFactory = _ => "fast", HelpName = "naive|fast" };
         var outDir = new Option<string>("--out") { Description = "Output directory (log, curves, checkpoint).", DefaultValueFactory = _ => "train-out", HelpName = "DIR" };
@@ -38,13 +41,21 @@ public static class TrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --out.", Arity = ArgumentArity.Zero };
         var command = new Command("train", "Train a backbone built from registered operators on a synthetic task (MAD, MQAR, H3), with checkpoints and --resume.")
         {
-            task, taskOptions, model, steps, lr, weightDecay, batch, seed, evalEvery, checkpointEvery, warmup, minLr, clip, tier, outDir, resume, microBatches, threads,
+            task, taskOptions, model, steps, lr, weightDecay, batch, seed, evalEvery, checkpointEvery, warmup, minLr, decay, ssmLr, ssmWeightDecay, clip, tier, outDir, resume, microBatches, threads,
         };
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             string tierName = parse.GetValue(tier)!;
             if (tierName is not ("naive" or "fast")) throw new CliException($"--tier must be naive or fast, got '{tierName}'.");
+            var decayKind = parse.GetValue(decay) switch
+            {
+                "cosine" => LrDecay.Cosine,
+                "linear" => LrDecay.Linear,
+                var other => throw new CliException($"--decay must be cosine or linear, got '{other}'."),
+            };
+            double? ssmLrValue = NumberOrNone(parse.GetValue(ssmLr)!, "--ssm-lr", "a rate > 0");
+            double? ssmWdValue = NumberOrNone(parse.GetValue(ssmWeightDecay)!, "--ssm-weight-decay", "a weight decay >= 0");
             string modelPath = parse.GetValue(model)!;
             ModelSpec spec;
             SyntheticTask synthetic;
@@ -66,7 +77,7 @@ public static class TrainCommand
                 synthetic = TaskCatalog.Create(taskName, settings);
                 var options = new TrainOptions(parse.GetValue(steps), parse.GetValue(lr), parse.GetValue(weightDecay), parse.GetValue(batch), parse.GetValue(seed),
                     parse.GetValue(evalEvery), parse.GetValue(checkpointEvery), parse.GetValue(warmup), parse.GetValue(minLr), parse.GetValue(clip), tierName == "fast",
-                    MicroBatches: parse.GetValue(microBatches), Threads: parse.GetValue(threads));
+                    MicroBatches: parse.GetValue(microBatches), Threads: parse.GetValue(threads), SsmLr: ssmLrValue, SsmWeightDecay: ssmWdValue, Decay: decayKind);
                 // Build the model once now, so an operator that cannot be a mixer is reported before anything is written.
                 _ = BackboneModel.Create(spec, synthetic.Vocabulary, synthetic.InputLength, options.Seed + 1);
                 string dir = parse.GetValue(outDir)!;
@@ -101,6 +112,11 @@ public static class TrainCommand
         });
         return command;
     }
+
+    private static double? NumberOrNone(string text, string option, string expected) =>
+        text == "none" ? null
+        : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v
+        : throw new CliException($"{option} must be {expected} or none, got '{text}'.");
 
     private static string Line(TrainRecord r) => r.IsEvaluation
         ? string.Create(CultureInfo.InvariantCulture, $"step {r.Step,6}  eval  loss {r.TestLoss:F4}  accuracy {r.Accuracy:F4}  macro accuracy {r.MacroAccuracy:F4}")

@@ -36,6 +36,19 @@ public static class ParallelItems
     /// <summary>How long a dedicated helper keeps polling for the next call after its last item.</summary>
     public static readonly TimeSpan WarmWindow = TimeSpan.FromMicroseconds(300);
 
+    private static long dispatchedItems, helperItems;
+
+    /// <summary>
+    /// Items run so far (since the process started) by calls that engaged more than one worker, on any thread (added when the call returns).
+    /// With <see cref="HelperItems"/>, a bench tells whether its multi-thread rows really ran on several
+    /// threads: on the shared machine a helper may not be scheduled in time, the caller then runs every
+    /// item, and a CPU-time rate divided by the thread count reads as if the work had been split.
+    /// </summary>
+    public static long DispatchedItems => Interlocked.Read(ref dispatchedItems);
+
+    /// <summary>Of <see cref="DispatchedItems"/>, those run on a helper (dedicated or thread-pool) rather than the calling thread.</summary>
+    public static long HelperItems => Interlocked.Read(ref helperItems);
+
     /// <summary>Runs body.Run(i) for i in [0, count) on up to <paramref name="threads"/> threads (0 = every core).</summary>
     public static void For(int count, int threads, IParallelBody body)
     {
@@ -56,9 +69,10 @@ public static class ParallelItems
             d.AddRef();
             ThreadPool.UnsafeQueueUserWorkItem(d, preferLocal: false);
         }
-        d.Work();
+        d.Work(onCaller: true);
         var spin = new SpinWait();
         while (Volatile.Read(ref d.Completed) < count) spin.SpinOnce(sleep1Threshold: -1);
+        Interlocked.Add(ref dispatchedItems, count);
         var error = d.Error;
         d.Release();
         if (error is not null) ExceptionDispatchInfo.Throw(error);
@@ -91,13 +105,14 @@ public static class ParallelItems
 
         void IThreadPoolWorkItem.Execute()
         {
-            Work();
+            Work(onCaller: false);
             Release();
         }
 
-        public void Work()
+        /// <summary>Takes items until none is left; off the caller, counts them in <see cref="HelperItems"/> with one add (after its last item completed, so a reader may see it a moment after the call returned).</summary>
+        public void Work(bool onCaller)
         {
-            int i;
+            int i, ran = 0;
             while ((i = Interlocked.Increment(ref next) - 1) < count)
             {
                 try
@@ -108,8 +123,10 @@ public static class ParallelItems
                 {
                     Interlocked.CompareExchange(ref Error, e, null);
                 }
+                ran++;
                 Interlocked.Increment(ref Completed);
             }
+            if (ran > 0 && !onCaller) Interlocked.Add(ref helperItems, ran);
         }
 
         /// <summary>Called once by the caller and once by each helper given the record; the last one pools it.</summary>
@@ -181,7 +198,7 @@ public static class ParallelItems
                 var d = Interlocked.Exchange(ref mailbox, null);
                 if (d is not null)
                 {
-                    d.Work();
+                    d.Work(onCaller: false);
                     d.Release();
                     idleSince = Stopwatch.GetTimestamp();
                     continue;

@@ -50,11 +50,39 @@ public sealed record BlockSpec(MixerSpec? Mixer, ChannelMixerSpec? ChannelMixer)
 /// <summary>Normalization of the blocks and the final norm.</summary>
 public enum NormKind { LayerNorm, RmsNorm }
 
-/// <summary>The whole model (see docs/models.md for the JSON).</summary>
-public sealed record ModelSpec(int Width, IReadOnlyList<BlockSpec> Blocks, NormKind Norm = NormKind.LayerNorm, bool TiedHead = false,
-    double InitStd = 0.02, int? Vocabulary = null)
+/// <summary>How the backbone initializes its parameters (JSON field "init").</summary>
+public enum ModelInit
 {
-    private static readonly string[] TopFields = ["width", "depth", "block", "blocks", "norm", "tied_head", "init_std", "vocabulary"];
+    /// <summary>"pytorch": Linear layers keep PyTorch's default (kaiming-uniform weights, uniform biases), each operator its Sample's init.</summary>
+    PyTorch,
+
+    /// <summary>
+    /// "safari": the official H3/Hyena code's language model (HazyResearch/safari, src/models/sequence/simple_lm.py
+    /// _init_weights, applied to every module): every Linear weight N(0, init_std) with zero bias, the residual
+    /// branches' last maps (the MLP's fc2, a mixer's output projection as MHA's out_proj) N(0, init_std / sqrt(2
+    /// depth)), an operator's own projections (ssm.h3's q, k, v and output_linear) N(0, init_std) with zero bias;
+    /// and the operators' official inits where they differ from this project's (ssm.h3's shift C kaiming-uniform,
+    /// <see cref="Operators.SampleOptions.OfficialInit"/>).
+    /// </summary>
+    Safari,
+}
+
+/// <summary>The whole model (see docs/models.md for the JSON).</summary>
+/// <param name="Width">Model width D.</param>
+/// <param name="Blocks">The residual blocks in order.</param>
+/// <param name="Norm">Norm of the blocks and the final norm.</param>
+/// <param name="TiedHead">Head = the embedding matrix.</param>
+/// <param name="InitStd">Standard deviation of the embedding and head (and of the Linear maps with init safari).</param>
+/// <param name="Vocabulary">The vocabulary the model is for, when the JSON fixes it.</param>
+/// <param name="EmbeddingDropout">
+/// Dropout rate on the token embedding during training (safari's LMBackbone embed_dropout, applied to the
+/// embedding before the first block; H3's associative-recall config uses 0.1); never in evaluation or generation.
+/// </param>
+/// <param name="Init">The initialization scheme.</param>
+public sealed record ModelSpec(int Width, IReadOnlyList<BlockSpec> Blocks, NormKind Norm = NormKind.LayerNorm, bool TiedHead = false,
+    double InitStd = 0.02, int? Vocabulary = null, double EmbeddingDropout = 0.0, ModelInit Init = ModelInit.PyTorch)
+{
+    private static readonly string[] TopFields = ["width", "depth", "block", "blocks", "norm", "tied_head", "init_std", "vocabulary", "embedding_dropout", "init"];
     private static readonly string[] BlockFields = ["mixer", "channel_mixer"];
     private static readonly string[] MixerFields = ["operator", "heads", "key_dim", "state_size", "taps", "discretization", "rotary", "params"];
     private static readonly string[] ChannelFields = ["kind", "inner"];
@@ -96,7 +124,15 @@ public sealed record ModelSpec(int Width, IReadOnlyList<BlockSpec> Blocks, NormK
         if (!(initStd > 0)) throw Field("init_std", $"must be > 0, got {initStd}");
         int? vocabulary = Int(o, "vocabulary", "vocabulary");
         if (vocabulary is < 2) throw Field("vocabulary", $"must be >= 2, got {vocabulary}");
-        var spec = new ModelSpec(width, blocks, norm, tied, initStd, vocabulary);
+        double dropout = Double(o, "embedding_dropout", "embedding_dropout") ?? 0.0;
+        if (!(dropout is >= 0 and < 1)) throw Field("embedding_dropout", $"must be in [0, 1), got {dropout}");
+        var init = (Str(o, "init", "init") ?? "pytorch") switch
+        {
+            "pytorch" => ModelInit.PyTorch,
+            "safari" => ModelInit.Safari,
+            var s => throw Field("init", $"must be pytorch or safari, got '{s}'"),
+        };
+        var spec = new ModelSpec(width, blocks, norm, tied, initStd, vocabulary, dropout, init);
         spec.Validate();
         return spec;
     }
@@ -104,6 +140,7 @@ public sealed record ModelSpec(int Width, IReadOnlyList<BlockSpec> Blocks, NormK
     /// <summary>Checks sizes that depend on several fields (heads divide the width, operators usable as mixers).</summary>
     public void Validate()
     {
+        if (!(EmbeddingDropout is >= 0 and < 1)) throw Field("embedding_dropout", $"must be in [0, 1), got {EmbeddingDropout}");
         for (int i = 0; i < Blocks.Count; i++)
         {
             var m = Blocks[i].Mixer;
@@ -165,6 +202,9 @@ public sealed record ModelSpec(int Width, IReadOnlyList<BlockSpec> Blocks, NormK
             ["init_std"] = InitStd,
         };
         if (Vocabulary is { } v) o["vocabulary"] = v;
+        // Written only when not the default, so the JSON of models without them (kept in older checkpoints) is unchanged.
+        if (EmbeddingDropout != 0) o["embedding_dropout"] = EmbeddingDropout;
+        if (Init != ModelInit.PyTorch) o["init"] = "safari";
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 

@@ -100,7 +100,8 @@ public sealed class SequenceMixer : Layer
     /// <param name="length">Sequence length the model is built for (operators whose parameters span the sequence need it).</param>
     /// <param name="seed">Seed of the operator's Sample (its own initialization).</param>
     /// <param name="rng">Draws of the projections.</param>
-    public SequenceMixer(MixerSpec spec, int width, int length, ulong seed, SplitMix64 rng)
+    /// <param name="officialInit">Ask the operator's Sample for its official code's init (<see cref="SampleOptions.OfficialInit"/>).</param>
+    public SequenceMixer(MixerSpec spec, int width, int length, ulong seed, SplitMix64 rng, bool officialInit = false)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(rng);
@@ -108,7 +109,7 @@ public sealed class SequenceMixer : Layer
         Spec = spec;
         descriptor = OperatorRegistry.Get(spec.Operator);
         int keyDim = spec.KeyDim ?? width / spec.Heads;
-        var sample = descriptor.Sample!(new SampleOptions(length, width, seed, spec.Taps, spec.StateSize, spec.Discretization, spec.Heads, keyDim));
+        var sample = descriptor.Sample!(new SampleOptions(length, width, seed, spec.Taps, spec.StateSize, spec.Discretization, spec.Heads, keyDim, officialInit));
         opParams = (JsonObject)sample.Params.DeepClone();
         if (spec.Params is not null)
             foreach (var (key, value) in spec.Params) opParams[key] = value?.DeepClone();
@@ -179,6 +180,39 @@ public sealed class SequenceMixer : Layer
             n += (long)outputFeatures * Width;
         }
         return n;
+    }
+
+    /// <summary>The learned parameters that are the operator's SSM dynamics (its descriptor's <see cref="OperatorDescriptor.SsmDynamics"/>), in registration order.</summary>
+    public IReadOnlyList<Variable> SsmDynamicsParameters() =>
+        [.. parameters.Where(kv => descriptor.SsmDynamics.Contains(kv.Key)).Select(kv => kv.Value)];
+
+    /// <summary>
+    /// Redraws every affine map of the mixer as a language model's Linear layers (safari's _init_weights): the
+    /// input projections' weights and the operator's own (its descriptor's <see cref="OperatorDescriptor.LinearInputs"/>)
+    /// N(0, <paramref name="std"/>) with zero biases, the output projection N(0, <paramref name="outputStd"/>) (the
+    /// GPT-2 rescaling of a residual branch's last map, as MHA's out_proj). Draws in registration order.
+    /// </summary>
+    internal void InitializeLinears(SplitMix64 rng, double std, double outputStd)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        foreach (var (_, _, _, projection) in sequenceInputs)
+            if (projection is not null) Redraw(rng, projection.Weight, std);
+        foreach (var (weight, bias) in descriptor.LinearInputs)
+        {
+            if (!parameters.TryGetValue(weight, out var w)) continue;
+            if (descriptor.ConstraintOf(weight) != ParameterConstraint.None)
+                throw new InvalidOperationException($"{descriptor.Name}: linear input {weight} has a constraint; it cannot be redrawn as a Linear weight.");
+            Redraw(rng, w, std);
+            if (bias is not null && parameters.TryGetValue(bias, out var b)) Array.Clear(b.Value.Data);
+        }
+        if (Output is not null) Redraw(rng, Output.Weight, outputStd);
+    }
+
+    /// <summary>Every element of <paramref name="p"/> ~ N(0, <paramref name="std"/>), in order.</summary>
+    internal static void Redraw(SplitMix64 rng, Variable p, double std)
+    {
+        var data = p.Value.Data;
+        for (int i = 0; i < data.Length; i++) data[i] = std * rng.Normal();
     }
 
     /// <summary>Elements of the operator's decoding state of one sequence after <paramref name="length"/> tokens (the descriptor's CacheSize).</summary>

@@ -1,7 +1,18 @@
 // The training loop of `reference train`: a BackboneModel on a SyntheticTask with AdamW
 // (Loshchilov and Hutter, arXiv:1711.05101; betas 0.9, 0.999, eps 1e-8 as MAD), a linear warm-up then
-// cosine decay of the learning rate to min_lr_ratio of it, global gradient-norm clipping, and an
+// cosine (or linear) decay of the learning rate to min_lr_ratio of it, global gradient-norm clipping, and an
 // evaluation on the test split every N steps (macro and micro accuracy of the scored positions).
+//
+// SSM dynamics group. The S4/S4D/H3 recipe trains an SSM's A, B and step Delta (the operators'
+// OperatorDescriptor.SsmDynamics) in their own AdamW parameter group: lr min(ssm_lr, lr), weight decay
+// ssm_weight_decay (HazyResearch/safari: OptimModule.register(name, tensor, lr) with wd 0, and
+// configs/model/layer/h3.yaml lr = min(0.001, optimizer.lr)). The schedule scales both groups' rates by the
+// same factor, as torch's LambdaLR does. Defaults 1e-3 and 0 are that recipe; null ("none") gives the
+// group the common rate or weight decay, and both null is a single group. A model without SSM dynamics
+// has one group whatever the options say.
+//
+// Embedding dropout (the model JSON's embedding_dropout): the masks of step s are drawn by
+// EmbeddingDropoutKey(seed, s, sequence), a function of (options, step) like the data order.
 //
 // Determinism and resume. Everything a step depends on is a function of (options, step):
 //   - the data order: epoch e is a Fisher-Yates permutation of the train split drawn from
@@ -29,8 +40,15 @@ namespace Reference.Models;
 public sealed record TrainOptions(
     int Steps = 1000, double LearningRate = 1e-3, double WeightDecay = 0.0, int Batch = 32, ulong Seed = 0,
     int EvalEvery = 100, int CheckpointEvery = 0, double WarmupFraction = 0.1, double MinLrRatio = 0.0, double ClipNorm = 1.0,
-    bool FastTier = true, int EvalBatch = 128, int MicroBatches = 1, int Threads = 0)
+    bool FastTier = true, int EvalBatch = 128, int MicroBatches = 1, int Threads = 0,
+    double? SsmLr = TrainOptions.DefaultSsmLr, double? SsmWeightDecay = TrainOptions.DefaultSsmWeightDecay, LrDecay Decay = LrDecay.Cosine)
 {
+    /// <summary>The SSM dynamics' learning-rate cap of H3's recipe (safari configs/model/layer/h3.yaml: min(0.001, lr)).</summary>
+    public const double DefaultSsmLr = 1e-3;
+
+    /// <summary>The SSM dynamics' weight decay of the S4/H3 recipe (OptimModule.register: wd 0).</summary>
+    public const double DefaultSsmWeightDecay = 0.0;
+
     internal void Validate()
     {
         static ArgumentException Bad(string name, string message) => new($"training option '{name}' {message}.", name);
@@ -46,14 +64,26 @@ public sealed record TrainOptions(
         if (EvalBatch < 1) throw Bad("eval-batch", $"must be >= 1, got {EvalBatch}");
         if (MicroBatches < 1) throw Bad("micro-batches", $"must be >= 1, got {MicroBatches}");
         if (Threads < 0) throw Bad("threads", $"must be >= 0 (0: every core), got {Threads}");
+        if (SsmLr is { } cap && !(cap > 0)) throw Bad("ssm-lr", $"must be > 0 or none, got {cap}");
+        if (SsmWeightDecay is { } wd && !(wd >= 0)) throw Bad("ssm-weight-decay", $"must be >= 0 or none, got {wd}");
+        if (!Enum.IsDefined(Decay)) throw Bad("decay", $"must be cosine or linear, got {Decay}");
     }
+
+    /// <summary>The SSM dynamics group's peak rate and weight decay, or null when they train with the others.</summary>
+    internal (double Lr, double WeightDecay)? SsmGroup() =>
+        SsmLr is null && SsmWeightDecay is null ? null : (Math.Min(SsmLr ?? LearningRate, LearningRate), SsmWeightDecay ?? WeightDecay);
 
     /// <summary>The options that define the run (everything a resumed run must share), as JSON.</summary>
     /// <remarks>
     /// The micro-batch count changes the arithmetic (see <see cref="DataParallelStep"/>), so it is part of the
     /// identity (left out when 1, so checkpoints written before it existed still resume); the thread count is not.
     /// </remarks>
-    internal string Identity()
+    /// <remarks>
+    /// The SSM group's settings are part of it for a model that has SSM dynamics (<paramref name="ssmDynamics"/>),
+    /// "none" when null; the decay only when linear. Both are left out otherwise, so checkpoints of models
+    /// without SSM dynamics written before they existed still resume.
+    /// </remarks>
+    internal string Identity(bool ssmDynamics = false)
     {
         var o = new JsonObject
         {
@@ -61,8 +91,29 @@ public sealed record TrainOptions(
             ["warmup"] = WarmupFraction, ["min_lr_ratio"] = MinLrRatio, ["clip"] = ClipNorm, ["tier"] = FastTier ? "fast" : "naive",
         };
         if (MicroBatches != 1) o["micro_batches"] = MicroBatches;
+        if (Decay != LrDecay.Cosine) o["decay"] = "linear";
+        if (ssmDynamics)
+        {
+            o["ssm_lr"] = SsmLr is { } cap ? JsonValue.Create(cap) : JsonValue.Create("none");
+            o["ssm_weight_decay"] = SsmWeightDecay is { } wd ? JsonValue.Create(wd) : JsonValue.Create("none");
+        }
         return o.ToJsonString();
     }
+
+    /// <summary>The schedule's multiplier of the peak rates at step <paramref name="step"/> (0-based).</summary>
+    internal double LrFactor(long step, long warmup) => Decay == LrDecay.Linear
+        ? LrSchedule.LinearWarmupLinearDecay(step, warmup, Steps, MinLrRatio)
+        : LrSchedule.LinearWarmupCosineDecay(step, warmup, Steps, MinLrRatio);
+}
+
+/// <summary>The decay after the warm-up.</summary>
+public enum LrDecay
+{
+    /// <summary>Cosine to min_lr_ratio (MAD's).</summary>
+    Cosine,
+
+    /// <summary>Linear to min_lr_ratio (transformers' get_linear_schedule_with_warmup: safari's synthetics, H3's recipe).</summary>
+    Linear,
 }
 
 /// <summary>One line of the log: a training step, or an evaluation.</summary>
@@ -151,7 +202,7 @@ public sealed class Trainer
     public TrainResult Run(bool resume)
     {
         var model = BackboneModel.Create(Spec, Task.Vocabulary, Task.InputLength, Options.Seed + 1);
-        var optimizer = new AdamW(model.Parameters(), Options.LearningRate, 0.9, 0.999, 1e-8, Options.WeightDecay);
+        var optimizer = NewOptimizer(model);
         int start = 0;
         if (resume)
         {
@@ -184,9 +235,12 @@ public sealed class Trainer
                 train.Inputs.AsSpan(s * t, t).CopyTo(inputs.AsSpan(i * t, t));
                 train.Targets.AsSpan(s * t, t).CopyTo(targets.AsSpan(i * t, t));
             }
-            optimizer.Lr = Options.LearningRate * LrSchedule.LinearWarmupCosineDecay(step, warmup, Options.Steps, Options.MinLrRatio);
+            double factor = Options.LrFactor(step, warmup);
+            optimizer.Lr = Options.LearningRate * factor;
+            if (Options.SsmGroup() is { } ssm)
+                foreach (var group in optimizer.Groups) group.Lr = ssm.Lr * factor;
             optimizer.ZeroGrad();
-            double loss = parallel.Run(inputs, targets);
+            double loss = parallel.Run(inputs, targets, new EmbeddingDropoutKey(Options.Seed, step, 0));
             double norm = Options.ClipNorm > 0 ? GradClip.ClipGradNorm(model.Parameters(), Options.ClipNorm) : double.NaN;
             optimizer.Step();
             double seconds = clock.Elapsed.TotalSeconds;
@@ -210,6 +264,22 @@ public sealed class Trainer
         var final = records.LastOrDefault(r => r.IsEvaluation) ?? EvaluationRecord(model, test);
         return new TrainResult(model, start, records, final.Accuracy!.Value, final.MacroAccuracy!.Value, Task.Chance);
     }
+
+    /// <summary>
+    /// AdamW over the model's parameters; the SSM dynamics (when the model has any and <see cref="TrainOptions.SsmGroup"/>
+    /// is not null) in a group "ssm" with their own rate and weight decay.
+    /// </summary>
+    public AdamW NewOptimizer(BackboneModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var dynamics = model.SsmDynamicsParameters();
+        IReadOnlyList<ParameterGroup>? groups = dynamics.Count > 0 && Options.SsmGroup() is { } ssm
+            ? [new ParameterGroup("ssm", dynamics, ssm.Lr, ssm.WeightDecay)]
+            : null;
+        return new AdamW(model.Parameters(), Options.LearningRate, 0.9, 0.999, 1e-8, Options.WeightDecay, groups);
+    }
+
+    private bool HasSsmDynamics(BackboneModel model) => model.SsmDynamicsParameters().Count > 0;
 
     private TrainRecord EvaluationRecord(BackboneModel model, SyntheticSplit test)
     {
@@ -282,7 +352,7 @@ public sealed class Trainer
             ["data_rng_state"] = order.EpochRngState(position).ToString(CultureInfo.InvariantCulture),
             ["model"] = Spec.ToJson(),
             ["task"] = Task.Name + ": " + Task.Describe(),
-            ["options"] = Options.Identity(),
+            ["options"] = Options.Identity(HasSsmDynamics(model)),
             ["vocabulary"] = Task.Vocabulary.ToString(CultureInfo.InvariantCulture),
             ["length"] = Task.InputLength.ToString(CultureInfo.InvariantCulture),
         };
@@ -303,7 +373,8 @@ public sealed class Trainer
         if (Meta("model") != Spec.ToJson()) throw new InvalidDataException($"checkpoint '{CheckpointPath}' was written for another model (its model JSON differs from --model).");
         string task = Task.Name + ": " + Task.Describe();
         if (Meta("task") != task) throw new InvalidDataException($"checkpoint '{CheckpointPath}' was written for task '{Meta("task")}', not '{task}'.");
-        if (Meta("options") != Options.Identity()) throw new InvalidDataException($"checkpoint '{CheckpointPath}' was written with options {Meta("options")}, not {Options.Identity()}.");
+        string identity = Options.Identity(HasSsmDynamics(model));
+        if (Meta("options") != identity) throw new InvalidDataException($"checkpoint '{CheckpointPath}' was written with options {Meta("options")}, not {identity}.");
         int step = int.Parse(Meta("step"), CultureInfo.InvariantCulture);
         if (step < 0 || step > Options.Steps) throw new InvalidDataException($"checkpoint '{CheckpointPath}' holds step {step}, outside [0, {Options.Steps}].");
         long position = long.Parse(Meta("data_position"), CultureInfo.InvariantCulture);
@@ -407,13 +478,20 @@ public sealed class Trainer
         /// <summary>The data-parallel step (micro-batch count, threads, arenas).</summary>
         public DataParallelStep Step => step;
 
-        /// <summary>Sets the model's gradients for the batch <paramref name="inputs"/>, <paramref name="targets"/> [B T]; returns the loss.</summary>
-        public double Run(int[] inputs, int[] targets)
+        /// <summary>Sets the model's gradients for the batch [B T] without embedding dropout; returns the loss.</summary>
+        public double Run(int[] inputs, int[] targets) => Run(inputs, targets, null);
+
+        /// <summary>
+        /// Sets the model's gradients for the batch <paramref name="inputs"/>, <paramref name="targets"/> [B T]; returns the loss.
+        /// <paramref name="dropout"/>: the step's embedding-dropout key (its FirstSequence is the batch's first; micro-batch i
+        /// starts at its own first sequence, so the masks do not depend on the split).
+        /// </summary>
+        public double Run(int[] inputs, int[] targets, EmbeddingDropoutKey? dropout)
         {
             ArgumentNullException.ThrowIfNull(inputs);
             ArgumentNullException.ThrowIfNull(targets);
             if (slices.Length == 1)
-                return step.Run(_ => ScoredCrossEntropy(model, inputs, targets, slices[0].Count, length, Reduction.Mean));
+                return step.Run(_ => ScoredCrossEntropy(model, inputs, targets, slices[0].Count, length, Reduction.Mean, dropout));
             int scored = 0;
             foreach (int target in targets) if (target != SyntheticTask.IgnoreIndex) scored++;
             double weight = 1.0 / scored;
@@ -424,8 +502,9 @@ public sealed class Trainer
             }
             return step.Run(i =>
             {
-                var (_, count, x, y) = slices[i];
-                return ScoredCrossEntropy(model, x, y, count, length, Reduction.Sum) * weight;
+                var (start, count, x, y) = slices[i];
+                var key = dropout is { } k ? k with { FirstSequence = k.FirstSequence + start } : (EmbeddingDropoutKey?)null;
+                return ScoredCrossEntropy(model, x, y, count, length, Reduction.Sum, key) * weight;
             });
         }
 
@@ -434,17 +513,18 @@ public sealed class Trainer
         /// at those positions only (<see cref="BackboneModel.LogitsAt"/>) when some are ignored: the same
         /// loss as over the full logits with ignored rows, without their share of the head's work.
         /// </summary>
-        public static Variable ScoredCrossEntropy(BackboneModel model, int[] inputs, int[] targets, int batch, int length, Reduction reduction)
+        public static Variable ScoredCrossEntropy(BackboneModel model, int[] inputs, int[] targets, int batch, int length, Reduction reduction,
+            EmbeddingDropoutKey? dropout = null)
         {
             int scored = 0;
             foreach (int target in targets) if (target != SyntheticTask.IgnoreIndex) scored++;
             if (scored == 0 || scored == targets.Length)
-                return Ops.CrossEntropy(model.Logits(inputs, batch, length), targets, SyntheticTask.IgnoreIndex, reduction: reduction);
+                return Ops.CrossEntropy(model.Logits(inputs, batch, length, dropout), targets, SyntheticTask.IgnoreIndex, reduction: reduction);
             var rows = new int[scored];
             var kept = new int[scored];
             for (int i = 0, j = 0; i < targets.Length; i++)
                 if (targets[i] != SyntheticTask.IgnoreIndex) { rows[j] = i; kept[j++] = targets[i]; }
-            return Ops.CrossEntropy(model.LogitsAt(inputs, batch, length, rows), kept, SyntheticTask.IgnoreIndex, reduction: reduction);
+            return Ops.CrossEntropy(model.LogitsAt(inputs, batch, length, rows, dropout), kept, SyntheticTask.IgnoreIndex, reduction: reduction);
         }
     }
 

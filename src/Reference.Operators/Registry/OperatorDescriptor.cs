@@ -28,8 +28,13 @@ public sealed record OperatorForm(string Name, string Entry, Func<JsonObject, Na
 /// <param name="Discretization">S4D-style models: zoh or bilinear.</param>
 /// <param name="Heads">Attention-style operators: heads H.</param>
 /// <param name="KeyDim">Attention-style operators: key dimension K.</param>
+/// <param name="OfficialInit">
+/// Draw the operator's parameters as its official code does where that differs from this project's default
+/// (ssm.h3 and ssm.shift: the shift SSM's C kaiming-uniform instead of N(0, 1)); operators without such a
+/// difference ignore it.
+/// </param>
 public sealed record SampleOptions(int Length, int Channels = 4, ulong Seed = 0, int Taps = 4, int State = 16,
-    string Discretization = "zoh", int Heads = 1, int KeyDim = 16);
+    string Discretization = "zoh", int Heads = 1, int KeyDim = 16, bool OfficialInit = false);
 
 /// <summary>A seeded random instance: parameters and inputs as the descriptor's entry points take them.</summary>
 public sealed record OperatorSample(JsonObject Params, NamedArrays Inputs);
@@ -173,6 +178,23 @@ public sealed class OperatorDescriptor
 
     /// <summary>The constraint of input <paramref name="name"/> (None when it has none).</summary>
     public ParameterConstraint ConstraintOf(string name) => Constraints.TryGetValue(name, out var c) ? c : ParameterConstraint.None;
+
+    /// <summary>
+    /// The learned inputs that are a state-space model's dynamics (A, B and the step Delta) in the paper's
+    /// training recipe: S4, S4D and H3 register them through OptimModule.register with their own learning
+    /// rate (H3's configs: min(1e-3, lr)) and no weight decay (HazyResearch/safari src/utils/train.py and
+    /// ss_kernel_diag.py: log_dt, B, inv_A_real, A_imag; ss_kernel_shift.py: the shift SSM's B), while C and
+    /// the skip D train with the others. A trainer may put them in their own optimizer group. Each name is
+    /// one of <see cref="Differentiable"/>.
+    /// </summary>
+    public IReadOnlyList<string> SsmDynamics { get; init; } = [];
+
+    /// <summary>
+    /// The affine maps among the learned inputs, as (weight [out, in], bias [out] or null): an operator that
+    /// owns its projections (ssm.h3) lists them so that a language model's initialization scheme can redraw
+    /// them like its own Linear layers (safari's simple_lm _init_weights: N(0, 0.02), zero bias).
+    /// </summary>
+    public IReadOnlyList<(string Weight, string? Bias)> LinearInputs { get; init; } = [];
 
     // ---------------------------------------------------------------- conformance cases
 

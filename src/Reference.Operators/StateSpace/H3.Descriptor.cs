@@ -133,6 +133,7 @@ public static partial class H3
         Sample = o =>
         {
             // EssOperatorCatalog "h3": H3Parameters.Initialize(SplitMix64(seed), C, hd 1, N, S4D-Lin, discretization), then u ~ N(0, 1) [L, C] from the same generator.
+            // OfficialInit: the shift SSM's C as the official H3 code draws it (ShiftSsmInit.KaimingUniform); the draws after it then differ too.
             var method = o.Discretization switch
             {
                 "zoh" => Discretization.Zoh,
@@ -142,7 +143,8 @@ public static partial class H3
             if (o.State < 2 || o.State % 2 != 0)
                 throw new ArgumentOutOfRangeException(nameof(o), $"State = {o.State} must be even and >= 2 (N/2 complex modes).");
             var rng = new SplitMix64(o.Seed);
-            var h3 = H3Parameters.Initialize(rng, o.Channels, headDim: 1, stateSize: o.State, method: method);
+            var h3 = H3Parameters.Initialize(rng, o.Channels, headDim: 1, stateSize: o.State, method: method,
+                shiftInit: o.OfficialInit ? ShiftSsmInit.KaimingUniform : ShiftSsmInit.Normal);
             var u = rng.NormalTensor<double>(0, 1, o.Length, o.Channels);
             var inputs = ToArrays(h3, Exact);
             inputs["u"] = NpyArray.FromTensor(u.Reshape(1, o.Length, o.Channels));
@@ -153,6 +155,10 @@ public static partial class H3
         },
         AutodiffEntry = "SsmOps.H3(u, H3Variables) (VJP: H3.Backward)",
         Differentiable = ["u", .. ParameterNames],
+        // The official H3 layer (safari h3.py) passes the kernel lr to both SSKernels: the diagonal SSM's log_dt,
+        // B, inv_A_real and A_imag and the shift SSM's B are registered with it; C and the skips are not.
+        SsmDynamics = ["shift_b", "log_neg_real_a", "imag_a", "b_re", "b_im", "log_delta"],
+        LinearInputs = [("wq", "bq"), ("wk", "bk"), ("wv", "bv"), ("wo", "bo")],
         Autodiff = (p, _, v) => SsmOps.H3(v[0], new H3Variables(p.Int("width"), p.Int("head_dim"), p.Int("state_size"), Method(p),
             v[1], v[2], v[3], v[4], v[5], v[6],
             new ShiftSsmVariables(v[7], v[8], v[9]),

@@ -43,10 +43,10 @@ public sealed record H3Parameters(
 
     /// <summary>
     /// Seeded init: Linear weights and biases ~ U(-1/sqrt(Dm), 1/sqrt(Dm)) (PyTorch's default), the
-    /// shift SSM with B = e1, S4D with the given init over H heads.
+    /// shift SSM with B = e1 and C by <paramref name="shiftInit"/>, S4D with the given init over H heads.
     /// </summary>
     public static H3Parameters Initialize(SplitMix64 rng, int modelWidth, int headDim = 1, int stateSize = 64,
-        S4DInit init = S4DInit.Lin, Discretization method = Discretization.Bilinear)
+        S4DInit init = S4DInit.Lin, Discretization method = Discretization.Bilinear, ShiftSsmInit shiftInit = ShiftSsmInit.Normal)
     {
         ArgumentNullException.ThrowIfNull(rng);
         ArgumentOutOfRangeException.ThrowIfLessThan(modelWidth, 1, nameof(modelWidth));
@@ -65,7 +65,7 @@ public sealed record H3Parameters(
         var wq = Draw(dm * dm); var bq = Draw(dm);
         var wk = Draw(dm * dm); var bk = Draw(dm);
         var wv = Draw(dm * dm); var bv = Draw(dm);
-        var shift = ShiftSsmParameters.Initialize(rng, dm, stateSize);
+        var shift = ShiftSsmParameters.Initialize(rng, dm, stateSize, shiftInit);
         var ssm = S4DParameters.Initialize(rng, dm / headDim, stateSize, init);
         var wo = Draw(dm * dm); var bo = Draw(dm);
         return new H3Parameters(dm, headDim, stateSize, wq, bq, wk, bk, wv, bv, shift, ssm, wo, bo, method);

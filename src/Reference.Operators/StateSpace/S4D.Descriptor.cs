@@ -137,6 +137,7 @@ public static partial class S4D
         },
         AutodiffEntry = "SsmOps.S4D(u, S4DVariables, method) (VJP: S4D.Backward)",
         Differentiable = ["u", .. ParameterNames],
+        SsmDynamics = ["log_neg_real_a", "imag_a", "b_re", "b_im", "log_delta"],   // S4D's SSKernelDiag registers log_dt, B, A with the kernel lr
         Autodiff = (p, _, v) => SsmOps.S4D(v[0], new S4DVariables(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]), Method(p)),
         AccumulationOrder = "K[h, l]: float64 acc = 0; acc += Re(C_n Bbar_n exp(l log Abar_n)) for n = 0..M-1 in order; K = 2 acc; then y as conv.causal with k = K",
         Distribution = "in order, each value rounded to float32 and stored as float64: u normal(0, 1) [B x H x L]; log_neg_real_a = log(0.5) + uniform[-0.5, 0.5) [H x M]; " +

@@ -102,9 +102,10 @@ public static partial class ShiftSsm
         },
         Sample = o =>
         {
-            // No EssOperatorCatalog instance: H3's initialization of the shift SSM (b = e1, c ~ N(0, 1), d ~ N(0, 1)), then u.
+            // No EssOperatorCatalog instance: this project's initialization of the shift SSM (b = e1, c ~ N(0, 1),
+            // d ~ N(0, 1); with OfficialInit c ~ U(+-1/sqrt(N)) as the official H3 code), then u.
             var rng = new SplitMix64(o.Seed);
-            var s = ShiftSsmParameters.Initialize(rng, o.Channels, o.State);
+            var s = ShiftSsmParameters.Initialize(rng, o.Channels, o.State, o.OfficialInit ? ShiftSsmInit.KaimingUniform : ShiftSsmInit.Normal);
             var u = rng.NormalTensor<double>(0, 1, 1, o.Channels, o.Length);
             return new OperatorSample(
                 Params.Of(("batch", 1), ("channels", o.Channels), ("length", o.Length), ("state_size", o.State)),
@@ -116,6 +117,7 @@ public static partial class ShiftSsm
         },
         AutodiffEntry = "SsmOps.ShiftSsm(u, ShiftSsmVariables) (VJP: ShiftSsm.Backward)",
         Differentiable = ["u", "b", "c", "d"],
+        SsmDynamics = ["b"],   // safari's SSKernelShift registers B with the kernel lr; C is a plain parameter
         Autodiff = (_, _, v) => SsmOps.ShiftSsm(v[0], new ShiftSsmVariables(v[1], v[2], v[3])),
         AccumulationOrder = "taps[c, m]: float64 acc = 0; acc += b[c, n] * c[c, n + m] for n = 0..N-1-m in order; " +
             "y[b, c, t]: acc = 0; acc += taps[c, j] * u[b, c, t - j] for j = 0..min(t, N - 1) in order; y = acc + d[c] * u[b, c, t]",

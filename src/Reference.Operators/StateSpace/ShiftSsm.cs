@@ -8,8 +8,10 @@
 //
 // Glossary (code -> paper), per channel (D channels):
 //   B [D, N]      B (init e1 = (1, 0, ..., 0): the state is then exactly the last N inputs)
-//   C [D, N]      C (init N(0, 1) here; the official H3 code draws it kaiming-uniform, U(+-1/sqrt(N)):
-//                 HazyResearch/H3 src/models/ssm/ss_kernel.py, mode 'shift'; kept for the golden cases)
+//   C [D, N]      C (init N(0, 1) by default, this project's choice, kept for the golden cases; the official
+//                 H3 code draws it kaiming-uniform, U(+-1/sqrt(N)) (HazyResearch/safari
+//                 src/models/sequence/ssm/ss_kernel.py, mode 'shift': nn.init.kaiming_uniform_ with
+//                 a = sqrt(5) on [D, 1, N], fan-in N): ShiftSsmInit.KaimingUniform)
 //   Skip [D]      D (H3's ssm_k_D, init N(0, 1))
 //   Taps [D, N]   k_shift[m] = sum_n B[n] C[n+m]
 //   x [rows, N]   the shift register: x_t[n] = sum_{i=0..n} B[n-i] u_{t-i}
@@ -21,11 +23,26 @@ using Reference.Operators.Convolution;
 
 namespace Reference.Operators.StateSpace;
 
+/// <summary>How <see cref="ShiftSsmParameters.Initialize"/> draws C.</summary>
+public enum ShiftSsmInit
+{
+    /// <summary>C ~ N(0, 1): this project's default (its golden cases and ESS samples use it).</summary>
+    Normal,
+
+    /// <summary>C ~ U(-1/sqrt(N), 1/sqrt(N)): the official H3 code (torch.nn.init.kaiming_uniform_, a = sqrt(5), fan-in N).</summary>
+    KaimingUniform,
+}
+
 /// <summary>Shift-SSM parameters for D channels of state size N: B, C [D, N], Skip [D].</summary>
 public sealed record ShiftSsmParameters(int Channels, int StateSize, double[] B, double[] C, double[] Skip)
 {
-    /// <summary>B = e1, C ~ N(0, 1), Skip ~ N(0, 1) (the official H3 code draws C from U(+-1/sqrt(N)); see the file head).</summary>
-    public static ShiftSsmParameters Initialize(SplitMix64 rng, int channels, int stateSize)
+    /// <summary>
+    /// B = e1, C ~ N(0, 1) (this project's default; not the official H3 code's) or, with
+    /// <see cref="ShiftSsmInit.KaimingUniform"/>, C ~ U(-1/sqrt(N), 1/sqrt(N)) (the official code's; see the
+    /// file head), then Skip ~ N(0, 1), all from <paramref name="rng"/> in that order (a normal takes two
+    /// uniforms, so the draws after C differ between the two inits).
+    /// </summary>
+    public static ShiftSsmParameters Initialize(SplitMix64 rng, int channels, int stateSize, ShiftSsmInit init = ShiftSsmInit.Normal)
     {
         ArgumentNullException.ThrowIfNull(rng);
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1, nameof(channels));
@@ -35,7 +52,14 @@ public sealed record ShiftSsmParameters(int Channels, int StateSize, double[] B,
         for (int c = 0; c < channels; c++)
         {
             p.B[c * stateSize] = 1.0;
-            for (int n = 0; n < stateSize; n++) p.C[c * stateSize + n] = rng.Normal();
+            double bound = 1.0 / Math.Sqrt(stateSize);
+            for (int n = 0; n < stateSize; n++)
+                p.C[c * stateSize + n] = init switch
+                {
+                    ShiftSsmInit.Normal => rng.Normal(),
+                    ShiftSsmInit.KaimingUniform => rng.Uniform(-bound, bound),
+                    _ => throw new ArgumentOutOfRangeException(nameof(init), $"init must be Normal or KaimingUniform, got {init}."),
+                };
         }
         for (int c = 0; c < channels; c++) p.Skip[c] = rng.Normal();
         return p;
