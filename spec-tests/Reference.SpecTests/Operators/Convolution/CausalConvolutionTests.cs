@@ -349,25 +349,7 @@ public class CausalConvolutionTests
     [InlineData(1, 4, 8, 1)]
     public void DirectBatched_ForwardAndBackward_MatchNaivePerSequence(int sequences, int channels, int length, int kernelLength)
     {
-        var rng = new SplitMix64((ulong)(sequences * 7 + channels * 3 + length + kernelLength));
-        int slab = channels * length;
-        var u = new double[sequences * slab];
-        var dy = new double[sequences * slab];
-        var k = new double[channels * kernelLength];
-        rng.FillNormal<double>(u);
-        rng.FillNormal<double>(dy);
-        rng.FillNormal<double>(k);
-        var y = new double[u.Length];
-        var du = new double[u.Length];
-        var dk = new double[k.Length];
-        var dkOne = new double[k.Length];
-        for (int s = 0; s < sequences; s++)
-        {
-            Reference.Core.Fourier.FftConvolution.NaiveCausal(u.AsSpan(s * slab, slab), k, y.AsSpan(s * slab, slab), channels, length, kernelLength);
-            Reference.Core.Fourier.FftConvolution.NaiveCausalBackward(dy.AsSpan(s * slab, slab), u.AsSpan(s * slab, slab), k,
-                du.AsSpan(s * slab, slab), dkOne, channels, length, kernelLength);
-            for (int i = 0; i < dk.Length; i++) dk[i] += dkOne[i];
-        }
+        var (u, dy, k, y, du, dk) = Reference.SpecTests.Core.BatchedConvolutionCase.Draw((ulong)(sequences * 7 + channels * 3 + length + kernelLength), sequences, channels, length, kernelLength);
         double[]? first = null;
         foreach (int threads in new[] { 1, 2 })
         {
