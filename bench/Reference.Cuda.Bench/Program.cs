@@ -30,8 +30,10 @@ public static class Program
         Copy(device.Accelerator);
         if (args.Length >= 1 && args[0] == "scan")
         {
-            // scan [variant]: one scan kernel alone (for ncu), the default or variant 0..7 of GpuOps.WarpScanVariant.
+            // scan [variant [segment]]: one scan kernel alone (for ncu), the default or variant 0..9 of GpuOps.WarpScanVariant;
+            // for the segmented variants 8 and 9, the segment length in steps (a multiple of 32; default: from the shape).
             if (args.Length > 1) GpuOps.WarpScanVariant = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
+            if (args.Length > 2) GpuOps.ScanSegmentLength = int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture);
             Scan(device.Accelerator, rng, 2048, 16, 4096);
             return 0;
         }
@@ -80,7 +82,7 @@ public static class Program
         GpuOps.AttentionVariant = attentionVariant;
         Attention(device.Accelerator, rng, 4, 16, 4096, 64);
         Convolution(device.Accelerator, rng, 1024, 16384);
-        for (int variant = 0; variant < 8; variant++)
+        for (int variant = 0; variant < 10; variant++)
         {
             GpuOps.WarpScanVariant = variant;
             Scan(device.Accelerator, rng, 2048, 16, 4096);
@@ -318,6 +320,9 @@ public static class Program
             err = Math.Max(err, Math.Sqrt(diff2 / ref2));
         }
         double bytes = 4.0 * (3 * count + 2L * n * l + (long)channels * n);
-        Report($"selective scan f32 D{channels} N{n} L{l} v{GpuOps.WarpScanVariant}", seconds, $"{bytes / seconds / 1e12:F2} TB/s of minimal traffic", err);
+        string segments = GpuOps.WarpScanVariant is 8 or 9
+            ? $" segment {(GpuOps.ScanSegmentLength > 0 ? GpuOps.ScanSegmentLength : Reference.Cuda.Kernels.SelectiveScanSequentialKernel.SegmentLength(s, acc.NumMultiprocessors))}"
+            : "";
+        Report($"selective scan f32 D{channels} N{n} L{l} v{GpuOps.WarpScanVariant}{segments}", seconds, $"{bytes / seconds / 1e12:F2} TB/s of minimal traffic", err);
     }
 }

@@ -351,9 +351,31 @@ public static partial class GpuOps
     /// scan written out and whole windows loaded unchecked), capped as 4: 0.205 ms against 0.247 ms for 4 in run 19;
     /// 6 and 7 <see cref="SelectiveScanSequentialKernel.Scan{TBlock}"/> (a thread per channel and state, sequential over time,
     /// no lane scan) with 16 and 8 channels a block: 0.221-0.227 and 0.218-0.222 ms against 0.213-0.224 ms for 5 in the
-    /// same H200 run (bench/NOTES.md, "scanseq"), so 5 stays the default.
+    /// same H200 run (bench/NOTES.md, "scanseq"), so 5 stays the default; 8 and 9 the same sequential scan with time
+    /// cut into segments (<see cref="SelectiveScanSequentialKernel.SegmentStates"/> then
+    /// <see cref="SelectiveScanSequentialKernel.SegmentOutputs"/>, which folds the carry into its prologue), 9 compiled for
+    /// three resident groups per multiprocessor (registers capped at 85); not yet measured on the H200 (bench/NOTES.md, "scanseg").
     /// </summary>
     internal static int WarpScanVariant { get; set; } = 5;
+
+    private static int scanSegmentLength;
+
+    /// <summary>
+    /// The segment length of scan variants 8 and 9 in steps: 0 (the default) takes
+    /// <see cref="SelectiveScanSequentialKernel.SegmentLength"/> for the shape and the device's multiprocessors; the
+    /// bench and the tests set others to sweep and to cross segment edges.
+    /// </summary>
+    internal static int ScanSegmentLength
+    {
+        get => scanSegmentLength;
+        set
+        {
+            if (value < 0 || value % SelectiveScanSequentialKernel.Chunk != 0)
+                throw new ArgumentOutOfRangeException(nameof(value), value,
+                    $"the scan's segment length must be 0 (from the shape) or a positive multiple of {SelectiveScanSequentialKernel.Chunk} steps.");
+            scanSegmentLength = value;
+        }
+    }
 
     internal static void LaunchSelectiveScan<T>(ScanArgs s, ArrayView<T> u, ArrayView<T> delta, ArrayView<T> aLog, ArrayView<T> b,
         ArrayView<T> c, ArrayView<T> d, ArrayView<T> z, ArrayView<T> bias, ArrayView<T> states, ArrayView<T> sums,
@@ -391,6 +413,13 @@ public static partial class GpuOps
                     : SelectiveScanSequentialKernel.Config<SelectiveScanSequentialKernel.EightChannels>(s);
                 sequential(config, u.Cast<float>(), delta.Cast<float>(), aLog.Cast<float>(), b.Cast<float>(),
                     c.Cast<float>(), d.Cast<float>(), z.Cast<float>(), bias.Cast<float>(), output.Cast<float>(), s);
+                return;
+            }
+            if (WarpScanVariant is 8 or 9 && SelectiveScanSequentialKernel.Applies<T>(s))
+            {
+                LaunchSegmentedScan(s, u.Cast<float>(), delta.Cast<float>(), aLog.Cast<float>(), b.Cast<float>(), c.Cast<float>(),
+                    d.Cast<float>(), z.Cast<float>(), bias.Cast<float>(), states.Cast<float>(), sums.Cast<float>(), output.Cast<float>(),
+                    WarpScanVariant == 9);
                 return;
             }
             if (WarpScanVariant == 5)
@@ -439,6 +468,30 @@ public static partial class GpuOps
             states.MemSetToZero();
         }
         outputs(SelectiveScanKernel.ChunkConfig(s), u, delta, aLog, bt, ct, d, z, bias, states, output, s);
+    }
+
+    /// <summary>
+    /// Scan variants 8 and 9: the segments' end states from zero (every segment but the last), then every segment from
+    /// its carried start state; the workspace's states (B D Chunks N) and sums (B D Chunks) hold B D S and B D S N
+    /// values, S &lt;= Chunks since a segment is at least one chunk.
+    /// </summary>
+    private static void LaunchSegmentedScan(ScanArgs s, ArrayView<float> u, ArrayView<float> delta, ArrayView<float> aLog,
+        ArrayView<float> b, ArrayView<float> c, ArrayView<float> d, ArrayView<float> z, ArrayView<float> bias,
+        ArrayView<float> states, ArrayView<float> sums, ArrayView<float> output, bool capped)
+    {
+        var acc = Device.Accelerator;
+        int length = ScanSegmentLength > 0 ? ScanSegmentLength : SelectiveScanSequentialKernel.SegmentLength(s, acc.NumMultiprocessors);
+        int groups = capped ? 3 : 1;
+        var first = Kernel(acc, capped ? "scan.segmented.states.three_groups" : "scan.segmented.states", typeof(float), x => x.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScanArgs, int>(
+            SelectiveScanSequentialKernel.SegmentStates, capped ? Resident(x, SelectiveScanSequentialKernel.SegmentThreads, groups) : KernelSpecialization.Empty));
+        var outputs = Kernel(acc, capped ? "scan.segmented.outputs.three_groups" : "scan.segmented.outputs", typeof(float), x => x.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScanArgs, int>(
+            SelectiveScanSequentialKernel.SegmentOutputs, capped ? Resident(x, SelectiveScanSequentialKernel.SegmentThreads, groups) : KernelSpecialization.Empty));
+        if (SelectiveScanSequentialKernel.Segments(s, length) > 1)
+            first(SelectiveScanSequentialKernel.StatesConfig(s, length), u, delta, aLog, b, bias, states, sums, s, length);
+        outputs(SelectiveScanSequentialKernel.OutputsConfig(s, length), u, delta, aLog, b, c, d, z, bias, output, states, sums, s, length);
     }
 
     private static void Expect<T>(T[] x, long length, string name)

@@ -111,6 +111,84 @@ public class BackendParityTests
         }
     }
 
+    [Theory]
+    [InlineData(8)]
+    [InlineData(9)]
+    public void Property_TheSegmentedScanCarriesItsStateAcrossSegments(int variant)
+    {
+        // Variants 8 and 9 cut time into segments: the first pass stores each segment's end state from zero and its
+        // Delta sum, the second folds them into each segment's start state and reruns the segment. Each draw forces a
+        // segment length through GpuOps.ScanSegmentLength, so the carry crosses segment edges at tiny L: draw 0, L not
+        // a multiple of the 64-step segment (3-4 segments, the last one partial, ending inside a 32-step chunk); draw 1,
+        // L shorter than one 96-step segment (the first pass does not run); draw 2, 32-step segments (10-13 of them,
+        // the carry folding up to 12), N = 16, two batches and two groups of 17-24 channels (a partial block of 16);
+        // draw 3, L exactly two 128-step segments; draw 4, the length from the shape (SegmentLength). Slow decay, so
+        // every segment's carried state shows in its outputs, against the naive float64 definition.
+        CudaBackend.Register();
+        const string backendName = "cuda";
+        var backend = Backends.Resolve(backendName);
+        var definition = GoldenRegistry.Find("ssm.selective_scan")!;
+        var rng = new SplitMix64(0x5E65);
+        int previous = GpuOps.WarpScanVariant, previousLength = GpuOps.ScanSegmentLength;
+        GpuOps.WarpScanVariant = variant;
+        try
+        {
+            int[] segmentLengths = [64, 96, 32, 128, 0];
+            for (int draw = 0; draw < segmentLengths.Length; draw++)
+            {
+                GpuOps.ScanSegmentLength = segmentLengths[draw];
+                int groups = draw == 2 ? 2 : 1 + rng.NextInt(2);
+                int channels = draw == 2 ? groups * (17 + rng.NextInt(8)) : groups;
+                int length = draw switch
+                {
+                    0 => 64 * (2 + rng.NextInt(2)) + 1 + rng.NextInt(63),
+                    1 => 33 + rng.NextInt(63),
+                    2 => 300 + rng.NextInt(100),
+                    3 => 256,
+                    _ => 257 + rng.NextInt(200),
+                };
+                int n = draw == 2 ? 16 : draw == 3 ? 1 + rng.NextInt(15) : 9 + rng.NextInt(8);
+                var p = Params.Of(("batch", draw == 2 ? 2 : 1), ("channels", channels), ("length", length), ("state_size", n),
+                    ("groups", groups), ("skip", draw != 1), ("gate", draw >= 1), ("delta_bias", draw >= 1));
+                if (p.Bool("delta_bias"))
+                {
+                    p["bias_low"] = -3.0;
+                    p["bias_high"] = 1.0;
+                }
+                var x = definition.Inputs(p, rng);
+                x["a_log"] = SlowDecay(p, rng);
+                var expected = definition.Naive(p, x);
+                var actual = backend.Run(new BackendRequest("ssm.selective_scan", definition.Version, $"segments{draw}", p, x, [.. expected.Keys]));
+                foreach (var (name, want) in expected)
+                {
+                    var comparison = Comparator.Compare(name, want, actual[name], definition.Tolerance(p, name), backend.Precision ?? Precision.Float64);
+                    Assert.True(comparison.Passed,
+                        $"{backendName} variant {variant} segment length {segmentLengths[draw]} draw {draw} params {p.ToJsonString()}: {comparison}");
+                }
+            }
+        }
+        finally
+        {
+            GpuOps.WarpScanVariant = previous;
+            GpuOps.ScanSegmentLength = previousLength;
+        }
+    }
+
+    [Fact]
+    public void TheScanSegmentLengthIsAWholeNumberOfChunks()
+    {
+        // A segment that ended inside a 32-step chunk would leave that chunk's steps to two blocks; the setter refuses
+        // it, naming the value, and the default for the shape on the H200 (132 multiprocessors) is 16
+        // segments of 256 steps (bench/NOTES.md, "scanseg").
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => GpuOps.ScanSegmentLength = 48);
+        Assert.Equal("value", error.ParamName);
+        Assert.Contains("multiple of 32", error.Message);
+        var s = GpuOps.ScanShape(1, 2048, 4096, 16, 1, false, false, false);
+        Assert.Equal(256, Reference.Cuda.Kernels.SelectiveScanSequentialKernel.SegmentLength(s, 132));
+        var shortScan = GpuOps.ScanShape(1, 2048, 100, 16, 1, false, false, false);
+        Assert.Equal(128, Reference.Cuda.Kernels.SelectiveScanSequentialKernel.SegmentLength(shortScan, 132));
+    }
+
     public static TheoryData<string, string> CudaBackendsAndStateOps()
     {
         var data = new TheoryData<string, string>();

@@ -25,7 +25,7 @@ namespace Reference.Cuda.Kernels;
 /// values are loaded into registers while the current one is computed. States n &gt;= N have A = 0 and
 /// zero b and c, steps past L have Delta = 0 (e = 1, no input), so both contribute exactly 0.
 /// </summary>
-internal static class SelectiveScanSequentialKernel
+internal static partial class SelectiveScanSequentialKernel
 {
     public const int States = 16;
 
