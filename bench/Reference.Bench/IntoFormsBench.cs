@@ -138,7 +138,12 @@ public class IntoFormsBench
 /// count), and the bytes the calling thread allocated per call (GC.GetAllocatedBytesForCurrentThread;
 /// worker threads' allocations are not in it: the BenchmarkDotNet table has those). The ratio columns are
 /// the target: the Into median against the time of calls without fresh pages, read both as the
-/// allocating form's best call and as the Into form's own best call (wall and CPU time).
+/// allocating form's best call and as the Into form's own best call (wall and CPU time). The last column,
+/// the Into median CPU time over the Into median wall time, is how many cores a typical call had: ~2 at two
+/// threads when the second core was free, ~1 or below when the caller and its helper took turns on one core
+/// (other processes on the machine). A two-thread wall ratio measures those processes as much as the tier:
+/// under a competitor that took the second core half the time, every tier's two-thread ratio rose to
+/// 1.3-1.4 (bench/NOTES.md, gemm6 section).
 /// </summary>
 public static class IntoFormsCpuTime
 {
@@ -147,8 +152,8 @@ public static class IntoFormsCpuTime
         var tiers = new IntoTiers();
         Console.WriteLine($"Allocating vs Into, per call; load average {SelectiveScanFloor.LoadAverage()}");
         Console.WriteLine("| Tier | Threads | alloc median wall ms | alloc min wall ms | Into median wall ms | Into min wall ms | alloc median CPU ms | Into median CPU ms | Into min CPU ms | " +
-            "Into median / alloc min (wall) | Into median / Into min (wall) | Into median / Into min (CPU) | Into B/call (caller) |");
-        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            "Into median / alloc min (wall) | Into median / Into min (wall) | Into median / Into min (CPU) | Into B/call (caller) | Into cores (median CPU / median wall) |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var name in IntoTiers.Names)
         {
             if (only is not null && only != name) continue;
@@ -172,7 +177,7 @@ public static class IntoFormsCpuTime
                 }
                 Console.WriteLine($"| {name} | {threads} | {Median(allocWall):F2} | {allocWall.Min():F2} | {Median(intoWall):F2} | {intoWall.Min():F2} | " +
                     $"{Median(allocCpu):F2} | {Median(intoCpu):F2} | {intoCpu.Min():F2} | {Median(intoWall) / allocWall.Min():F2} | " +
-                    $"{Median(intoWall) / intoWall.Min():F2} | {Median(intoCpu) / intoCpu.Min():F2} | {intoBytes / Calls} |");
+                    $"{Median(intoWall) / intoWall.Min():F2} | {Median(intoCpu) / intoCpu.Min():F2} | {intoBytes / Calls} | {Median(intoCpu) / Median(intoWall):F2} |");
             }
         }
         Console.WriteLine($"load average at the end {SelectiveScanFloor.LoadAverage()}");

@@ -66,6 +66,13 @@ public static class Program
             IntoFormsCpuTime.Run(args.Length > 1 ? args[1] : null);
             return;
         }
+        // `--into-probe [tier] [calls]`: one tier's Into form at 1 and 2 threads, per-call distributions and helper shares (see IntoProbe).
+        if (args.Length > 0 && args[0] == "--into-probe")
+        {
+            IntoProbe.Run(args.Length > 1 ? args[1] : "fftconv",
+                args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 200);
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }
