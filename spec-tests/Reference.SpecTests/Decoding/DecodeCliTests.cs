@@ -14,6 +14,8 @@ public class DecodeCliTests
     [InlineData("{\"decoders\": [{\"name\": \"a\", \"kind\": \"crystal_ball\"}]}", "kind")]
     [InlineData("{\"decoders\": [{\"name\": \"a\", \"kind\": \"sequence\", \"architecture\": \"rnn\"}]}", "architecture")]
     [InlineData("{\"decoders\": [{\"name\": \"a\", \"kind\": \"cnn3d\", \"filters\": 0}]}", "filters")]
+    [InlineData("{\"decoders\": [{\"name\": \"a\", \"kind\": \"sequence\", \"selection\": \"median\"}]}", "decoders[0].selection")]
+    [InlineData("{\"decoders\": [{\"name\": \"a\", \"kind\": \"time_weighting\", \"epochs\": 5, \"min_epochs\": 6}]}", "decoders[0].min_epochs")]
     [InlineData("{\"typo_field\": 1, \"decoders\": [{\"name\": \"a\", \"kind\": \"logistic_parcels\"}]}", "typo_field")]
     public void BadConfig_OneLine_Exit2(string json, string named)
     {

@@ -63,7 +63,8 @@ public class ParcelDecoderTests
 
     /// <summary>
     /// The sequence decoders train a fixed 30 epochs here (no validation subjects): with early stopping
-    /// on the validation loss (one or two subjects, 7-14 trials) GPT-2 and BERT kept epoch 0 and
+    /// on the validation loss (one or two subjects, 7-14 trials; `selection: loss`, the rule before
+    /// EpochSelection's default, EpochSelectionTests) GPT-2 and BERT kept epoch 0 and
     /// predicted one class (test accuracy exactly the majority rate, 0.429), because their validation
     /// cross-entropy rises from the first epochs (overconfidence on a hard validation subject, which a
     /// trained GPT-2 classifies at 0.29-0.57) while the test accuracy climbs to 0.64-0.71.

@@ -1,8 +1,8 @@
 // Supervised training of the tape-based decoders (time-weighting baseline, sequence models, and
 // later the 3D-CNNs): AdamW on the cross-entropy of minibatches, one seeded permutation of the
-// training samples per epoch, early stopping on the validation subjects' loss (patience in epochs;
-// the parameters of the best epoch are restored), a fixed number of epochs without validation
-// subjects. Everything random (order, dropout) comes from SplitMix64 streams derived from the seed
+// training samples per epoch, early stopping on the validation subjects (the epoch kept and when to
+// stop: EpochSelection, by default the highest validation accuracy from the 10th epoch on; the
+// parameters of the kept epoch are restored), a fixed number of epochs without validation subjects. Everything random (order, dropout) comes from SplitMix64 streams derived from the seed
 // and the step, so a run is a function of (data, split, seed).
 // BatchNorm: after every epoch the running statistics are recomputed on the training samples with the
 // current parameters (RecalibrateBatchNorms, "precise BN"), so the evaluated network (eval mode) is the
@@ -18,7 +18,14 @@ using Reference.Core;
 namespace Reference.Decoding;
 
 /// <summary>Optimization settings of a tape-based decoder.</summary>
-public sealed record NeuralSettings(int Epochs = 40, int Batch = 16, double LearningRate = 3e-3, double WeightDecay = 1e-2, int Patience = 8, double Dropout = 0.1)
+/// <remarks>
+/// Selection and MinEpochs: which epoch early stopping keeps (EpochSelection): `accuracy` (the highest
+/// validation accuracy, ties to the lower validation loss, then the earlier epoch) or `loss` (the lowest
+/// validation loss, the rule before 2026-12-05); no epoch before the MinEpochs-th is kept and patience
+/// counts from it (MinEpochs beyond Epochs means the last epoch).
+/// </remarks>
+public sealed record NeuralSettings(int Epochs = 40, int Batch = 16, double LearningRate = 3e-3, double WeightDecay = 1e-2, int Patience = 8, double Dropout = 0.1,
+    string Selection = "accuracy", int MinEpochs = EpochSelection.DefaultMinEpochs)
 {
     public void Validate()
     {
@@ -28,6 +35,8 @@ public sealed record NeuralSettings(int Epochs = 40, int Batch = 16, double Lear
         if (!(WeightDecay >= 0)) throw new ArgumentException($"weight_decay = {WeightDecay}; expected >= 0.", "weight_decay");
         if (Patience < 1) throw new ArgumentException($"patience = {Patience}; expected >= 1.", "patience");
         if (!(Dropout is >= 0 and < 1)) throw new ArgumentException($"dropout = {Dropout}; expected in [0, 1).", "dropout");
+        if (!EpochSelection.Rules.Contains(Selection)) throw new ArgumentException($"selection = '{Selection}'; expected one of {string.Join(", ", EpochSelection.Rules)}.", "selection");
+        if (MinEpochs < 0) throw new ArgumentException($"min_epochs = {MinEpochs}; expected >= 0.", "min_epochs");
     }
 }
 
@@ -49,8 +58,8 @@ public static class NeuralTraining
         var norms = BatchNorms(model).ToArray();
         double[][]? best = null;
         double[][]? bestStatistics = null;
-        double bestLoss = double.PositiveInfinity;
-        int sinceBest = 0, epochs = 0;
+        var selector = new EpochSelector(settings.Selection, settings.MinEpochs, settings.Patience, settings.Epochs);
+        int epochs = 0;
         using var fast = Tape.UseFastKernels();
         // Every step records the same graph, so its intermediates reuse the previous step's buffers (TensorArena);
         // parameters, their gradients and the BatchNorm statistics live outside it.
@@ -79,15 +88,14 @@ public static class NeuralTraining
             RecalibrateBatchNorms(model, logits, train);
             if (validation.Length == 0) continue;
             model.Eval();
-            double loss2 = Loss(logits, data, validation);
-            if (loss2 < bestLoss - 1e-9)
+            var (validationLoss, validationAccuracy) = LossAndAccuracy(logits, data, validation);
+            var (isBest, stop) = selector.Offer(validationLoss, validationAccuracy);
+            if (isBest)
             {
-                bestLoss = loss2;
                 best = parameters.Select(p => (double[])p.Value.Data.Clone()).ToArray();
                 bestStatistics = norms.SelectMany(n => new[] { (double[])n.RunningMean.Clone(), (double[])n.RunningVar.Clone() }).ToArray();
-                sinceBest = 0;
             }
-            else if (++sinceBest >= settings.Patience) break;
+            else if (stop) break;
         }
         if (best is not null)
             for (int i = 0; i < parameters.Count; i++) best[i].CopyTo(parameters[i].Value.Data, 0);
@@ -166,6 +174,23 @@ public static class NeuralTraining
     {
         using var _ = Tape.NoGrad();
         return Ops.CrossEntropy(logits(samples, null), samples.Select(i => data.Label[i]).ToArray()).Item();
+    }
+
+    /// <summary>Mean cross-entropy and accuracy (argmax of the logits, first maximum) on the samples, from one forward pass (no tape).</summary>
+    public static (double Loss, double Accuracy) LossAndAccuracy(LogitsFunction logits, DecodingSet data, int[] samples)
+    {
+        using var _ = Tape.NoGrad();
+        var labels = samples.Select(i => data.Label[i]).ToArray();
+        var z = logits(samples, null);
+        double loss = Ops.CrossEntropy(z, labels).Item();
+        int c = z.Shape[1], correct = 0;
+        for (int i = 0; i < samples.Length; i++)
+        {
+            int arg = 0;
+            for (int k = 1; k < c; k++) if (z.Value.Data[i * c + k] > z.Value.Data[i * c + arg]) arg = k;
+            if (arg == labels[i]) correct++;
+        }
+        return (loss, (double)correct / samples.Length);
     }
 
     /// <summary>Argmax of the logits of the samples, in batches.</summary>

@@ -25,7 +25,7 @@ public sealed class DecodeConfig
 
     private static readonly string[] TopFields = ["data", "test_subjects", "validation_subjects", "train_subjects", "seeds", "split_seed", "permute_labels", "lambdas", "decoders"];
     private static readonly string[] DataFields = ["preset", "seed", "subjects", "cnr", "scans", "tr", "dims", "parcels", "networks", "conditions", "design", "spontaneous", "window", "lag", "maps"];
-    private static readonly string[] NeuralFields = ["epochs", "batch", "lr", "weight_decay", "patience", "dropout"];
+    private static readonly string[] NeuralFields = ["epochs", "batch", "lr", "weight_decay", "patience", "dropout", "selection", "min_epochs"];
     private static readonly string[] PretrainFields = ["framework", "data", "steps", "batch", "lr", "weight_decay", "dropout", "sequence_mask", "network_mask", "checkpoint_every", "seed", "skip_subjects"];
 
     public required SimulationOptions Data { get; init; }
@@ -139,7 +139,13 @@ public sealed class DecodeConfig
         {
             var s = new NeuralSettings(Int(d, "epochs", at + ".epochs") ?? defaults.Epochs, Int(d, "batch", at + ".batch") ?? defaults.Batch,
                 Double(d, "lr", at + ".lr") ?? defaults.LearningRate, Double(d, "weight_decay", at + ".weight_decay") ?? defaults.WeightDecay,
-                Int(d, "patience", at + ".patience") ?? defaults.Patience, Double(d, "dropout", at + ".dropout") ?? defaults.Dropout);
+                Int(d, "patience", at + ".patience") ?? defaults.Patience, Double(d, "dropout", at + ".dropout") ?? defaults.Dropout,
+                Str(d, "selection", at + ".selection") ?? defaults.Selection);
+            // An explicit min_epochs beyond epochs is a contradiction; the default is capped at epochs (a
+            // short run keeps its last epoch), so the resolved configuration read back is valid.
+            int? minEpochs = Int(d, "min_epochs", at + ".min_epochs");
+            if (minEpochs is int m && m > s.Epochs) throw Field(at + ".min_epochs", $"= {m}; expected 0 to epochs ({s.Epochs})");
+            s = s with { MinEpochs = minEpochs ?? Math.Min(defaults.MinEpochs, s.Epochs) };
             try { s.Validate(); }
             catch (ArgumentException e) { throw Field($"{at}.{e.ParamName}", e.Message.Split(" (Parameter")[0]); }
             return s;
@@ -253,6 +259,7 @@ public sealed class DecodeConfig
     private static void Neural(JsonObject o, NeuralSettings s)
     {
         o["epochs"] = s.Epochs; o["batch"] = s.Batch; o["lr"] = s.LearningRate; o["weight_decay"] = s.WeightDecay; o["patience"] = s.Patience; o["dropout"] = s.Dropout;
+        o["selection"] = s.Selection; o["min_epochs"] = s.MinEpochs;
     }
 
     private static (SimulationOptions, SampleOptions) ParseData(JsonObject d, string at, SimulationOptions? basis)
