@@ -245,7 +245,8 @@ public static partial class H3
     /// The float64 fast-tier forward of training (the tape's fast tier): the same stages as
     /// <see cref="ForwardWithIntermediates"/> with FastGemm projections (bias first, product accumulated
     /// onto it), both convolutions by the real-FFT route of <see cref="CausalConvolution.ForwardFast{T}"/>,
-    /// the S4D kernel by <see cref="S4D.KernelFast{T}"/>, TensorPrimitives for the gate; keeps what
+    /// the S4D kernel by <see cref="S4D.KernelFastShared"/> (KernelFast's values, computed once for the callers that use the same
+    /// parameters together: the micro-batches of a training step), TensorPrimitives for the gate; keeps what
     /// <see cref="BackwardFast"/> needs so the backward does not run the forward again.
     /// No layout transposes: the projections are batched products that write q, k, v channel-major
     /// directly (q_b [Dm, L] = Wq u_b^T + bq, one product per sequence b) and read o channel-major
@@ -269,7 +270,8 @@ public static partial class H3
                         TensorPrimitives.Multiply(kbar.Data.AsSpan((b * dm + h * hd + d1) * length, length),
                             v.Data.AsSpan((b * dm + h * hd + d2) * length, length),
                             kv.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length));
-        var kernel = S4D.KernelFast<double>(p.Ssm, length, p.Method, maxThreads);
+        // Shared by the micro-batches of a data-parallel step (same parameter values): computed once, bitwise KernelFast's.
+        var kernel = S4D.KernelFastShared(p.Ssm, length, p.Method, maxThreads);
         var ys = ConvolveFast(kv, kernel, p.Ssm.D, maxThreads, out var kvSpectra);
         var o = Scratch(batch, dm, length);
         for (int b = 0; b < batch; b++)
