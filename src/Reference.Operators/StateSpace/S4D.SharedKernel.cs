@@ -20,8 +20,9 @@ public static partial class S4D
     /// (<paramref name="maxThreads"/> threads per caller, as KernelFast's channels), then waits for the channels
     /// others claimed: callers that arrive together (the micro-batches of one step on their threads) split the work,
     /// a caller that arrives later finds it done. Every channel is computed by the same code as KernelFast's, on one
-    /// thread, from values bitwise equal to the caller's, so the result is bitwise KernelFast's whoever computed
-    /// which channel (checked by the tests). Parameters changed in place (an optimizer step) no longer match and
+    /// thread, from values bitwise equal to the caller's, so the result is KernelFast's whoever computed which
+    /// channel (bitwise with TieredCompilation off; with it on, KernelFast's vector exp, sin and cos may change their
+    /// last bit when the JIT recompiles them, between any two calls, shared or not; tests: ulp-level bound). Parameters changed in place (an optimizer step) no longer match and
     /// start a new kernel. The tensor is shared between callers: read it, never write it.
     /// </summary>
     public static Tensor<double> KernelFastShared(S4DParameters p, int length, Discretization method, int maxThreads = 0)

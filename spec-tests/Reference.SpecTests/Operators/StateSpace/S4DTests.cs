@@ -139,13 +139,26 @@ public class S4DTests
         }
     }
 
+    /// <summary>
+    /// The shared kernel against KernelFast to an ulp-level bound, not bitwise: KernelFast's vector exp, sin and cos
+    /// change their last bit when the JIT recompiles them at a higher tier (TieredCompilation, on in tests), so two
+    /// KernelFast calls of one process can differ by an ulp (they agree bitwise with DOTNET_TieredCompilation=0).
+    /// </summary>
+    private static void SameKernel(double[] expected, double[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double scale = expected.Max(Math.Abs);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-14 * scale, $"element {i}: {expected[i]} vs {actual[i]}");
+    }
+
     [Property(Arbitrary = [typeof(S4DCase)], MaxTest = 30)]
-    public void Property_SharedKernel_IsFastKernelBitwise_AndFollowsInPlaceChanges(S4DCase c)
+    public void Property_SharedKernel_IsFastKernel_AndFollowsInPlaceChanges(S4DCase c)
     {
         var p = c.Parameters();
         var expected = S4D.KernelFast<double>(p, c.L, c.Method, 1);
         var shared = S4D.KernelFastShared(p, c.L, c.Method, 2);
-        Assert.Equal(expected.Data, shared.Data);
+        SameKernel(expected.Data, shared.Data);
         // Same values (another record over copies of the arrays, as another micro-batch's view): the same tensor.
         var copy = p with { ImagA = (double[])p.ImagA.Clone() };
         Assert.Same(shared, S4D.KernelFastShared(p, c.L, c.Method, 1));
@@ -157,16 +170,16 @@ public class S4DTests
             x[^1] += 1e-3;
             var again = S4D.KernelFastShared(p, c.L, c.Method, 1);
             Assert.NotSame(shared, again);
-            Assert.Equal(S4D.KernelFast<double>(p, c.L, c.Method, 1).Data, again.Data);
+            SameKernel(S4D.KernelFast<double>(p, c.L, c.Method, 1).Data, again.Data);
             shared = again;
         }
-        Assert.Equal(S4D.KernelFast<double>(p, c.L + 1, c.Method, 1).Data, S4D.KernelFastShared(p, c.L + 1, c.Method, 1).Data);
+        SameKernel(S4D.KernelFast<double>(p, c.L + 1, c.Method, 1).Data, S4D.KernelFastShared(p, c.L + 1, c.Method, 1).Data);
         var other = c.Method == Discretization.Zoh ? Discretization.Bilinear : Discretization.Zoh;
-        Assert.Equal(S4D.KernelFast<double>(p, c.L, other, 1).Data, S4D.KernelFastShared(p, c.L, other, 1).Data);
+        SameKernel(S4D.KernelFast<double>(p, c.L, other, 1).Data, S4D.KernelFastShared(p, c.L, other, 1).Data);
     }
 
     [Fact]
-    public void SharedKernel_CallersOnSeveralThreadsAtOnce_SplitTheChannels_AndGetKernelFastBitwise()
+    public void SharedKernel_CallersOnSeveralThreadsAtOnce_ShareOneTensor_AndGetKernelFast()
     {
         // 64 channels of L 300 (not a whole number of base-8 blocks: the padded path), 4 callers released together.
         var p = S4DParameters.Initialize(new SplitMix64(31), 64, 16, S4DInit.Lin);
@@ -187,7 +200,7 @@ public class S4DTests
             foreach (var r in results)
             {
                 Assert.Same(results[0], r);
-                Assert.Equal(expected.Data, r.Data);
+                SameKernel(expected.Data, r.Data);
             }
         }
     }
