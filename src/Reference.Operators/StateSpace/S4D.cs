@@ -30,6 +30,7 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using Reference.Core;
+using Reference.Core.Kernels;
 using Reference.Operators.Convolution;
 
 namespace Reference.Operators.StateSpace;
@@ -364,14 +365,33 @@ public static partial class S4D
     /// into <paramref name="g"/>. The powers Z^l come from exp(l log Abar) (the definition) or, in the fast
     /// tier, by one complex multiplication per lag (error growing like l ulp, ~1e-13 relative at L 4096).
     /// </summary>
-    internal static void KernelGradients(S4DParameters p, double[] dKernel, int length, Discretization method, S4DGradients g, bool powersByMultiplication)
+    internal static void KernelGradients(S4DParameters p, double[] dKernel, int length, Discretization method, S4DGradients g, bool powersByMultiplication,
+        int maxThreads = 1)
+    {
+        if (maxThreads == 1 || p.Channels == 1)
+        {
+            KernelGradientChannels(p, dKernel, length, method, g, powersByMultiplication, 0, p.Channels);
+            return;
+        }
+        ParallelItems.For(p.Channels, maxThreads, new KernelGradientJob(p, dKernel, length, method, g, powersByMultiplication));
+    }
+
+    /// <summary>Channel h of <see cref="KernelGradients"/> on a ParallelItems thread: channels write disjoint outputs, so any split gives the same bits.</summary>
+    private sealed class KernelGradientJob(S4DParameters p, double[] dKernel, int length, Discretization method, S4DGradients g, bool powersByMultiplication)
+        : IParallelBody
+    {
+        public void Run(int h) => KernelGradientChannels(p, dKernel, length, method, g, powersByMultiplication, h, 1);
+    }
+
+    private static void KernelGradientChannels(S4DParameters p, double[] dKernel, int length, Discretization method, S4DGradients g,
+        bool powersByMultiplication, int first, int count)
     {
         int modes = p.Modes;
         var sums = powersByMultiplication ? new double[4 * modes] : null;
         var powers = powersByMultiplication ? new double[2 * modes] : null;
         // Each mode's discretization once per channel (it is the costly part per mode: complex exp and division).
         var discrete = new (Complex Abar, Complex Bbar, Complex LogAbar)[modes];
-        for (int h = 0; h < p.Channels; h++)
+        for (int h = first; h < first + count; h++)
         {
             var dk = dKernel.AsSpan(h * length, length);
             double delta = p.Delta(h), dDelta = 0.0;

@@ -156,7 +156,8 @@ public static class SsmOps
             int hm = view.Channels * view.Modes;
             var g = new S4DGradients(null!, new double[hm], new double[hm], new double[hm], new double[hm], new double[hm], new double[hm],
                 new double[view.Channels], []);
-            StateSpace.S4D.KernelGradients(view, partialSum, length, method, g, powersByMultiplication: true);
+            // Channels over the cores: this runs after the micro-batches, on the step's thread (channels are independent: same bits).
+            StateSpace.S4D.KernelGradients(view, partialSum, length, method, g, powersByMultiplication: true, maxThreads: 0);
             return [Like(p.LogNegRealA, g.LogNegRealA), Like(p.ImagA, g.ImagA), Like(p.BRe, g.BRe), Like(p.BIm, g.BIm),
                 Like(p.CRe, g.CRe), Like(p.CIm, g.CIm), Like(p.LogDelta, g.LogDelta)];
         }
