@@ -18,6 +18,8 @@ namespace Reference.Autodiff;
 /// embedding gradients, the loss) are taken per micro-batch and then added, and the loss weight
 /// (e.g. 1/N of a mean over N tokens) multiplies each micro-batch's cotangent instead of dividing once.
 /// </para>
+/// VJPs may hand work that is linear in a per-micro-batch partial to the step (<see cref="DeferredGradients"/>): it is
+/// done once on the partials' sum (in micro-batch order) after the micro-batches, and added like their gradients.
 /// Leaf gradients: a parameter whose <see cref="Variable.Grad"/> is null receives the sum in a buffer
 /// this object keeps and reuses on later steps (so do not hold on to a gradient across an
 /// optimizer's ZeroGrad); a non-null Grad is added into, micro-batch by micro-batch
@@ -29,6 +31,7 @@ public sealed class DataParallelStep
     private readonly Variable[] parameters;
     private readonly TensorArena[] arenas;
     private readonly Tensor<double>?[] sums;
+    private readonly Dictionary<Variable, int> parameterIndex = new(ReferenceEqualityComparer.Instance);
 
     /// <param name="parameters">The leaves whose gradients are summed (a model's parameters).</param>
     /// <param name="microBatches">Micro-batches per step (fixes the arithmetic; >= 1).</param>
@@ -43,6 +46,7 @@ public sealed class DataParallelStep
         Threads = Math.Min(microBatches, threads == 0 ? KernelThreads.Default : threads);
         arenas = [.. Enumerable.Range(0, microBatches).Select(_ => new TensorArena())];
         sums = new Tensor<double>?[this.parameters.Length];
+        for (int p = 0; p < this.parameters.Length; p++) parameterIndex.TryAdd(this.parameters[p], p);
     }
 
     public int MicroBatches { get; }
@@ -67,9 +71,11 @@ public sealed class DataParallelStep
         int kernelThreads = Math.Max(1, KernelThreads.Default / Threads);
         var gradients = new Dictionary<Variable, Tensor<double>>[MicroBatches];
         var losses = new double[MicroBatches];
+        var deferred = new DeferredGradients.Collector(parameterIndex, MicroBatches);
         void One(int i)
         {
             using var arena = arenas[i].Use();
+            using var defer = DeferredGradients.Enter(deferred, i);
             using var tier = fast ? Tape.UseFastKernels() : default;
             using var cap = KernelThreads.Limit(kernelThreads);
             var loss = microBatchLoss(i) ?? throw new InvalidOperationException($"the loss of micro-batch {i} is null.");
@@ -88,6 +94,7 @@ public sealed class DataParallelStep
                 }
             }
             for (int p = 0; p < parameters.Length; p++) Sum(p, gradients);
+            foreach (var (leaf, g) in deferred.Finish()) AddDeferred(leaf, g);
         }
         finally
         {
@@ -96,6 +103,21 @@ public sealed class DataParallelStep
         double total = 0.0;
         foreach (double loss in losses) total += loss;
         return total;
+    }
+
+    /// <summary>A <see cref="DeferredGradient"/>'s contribution to a leaf, after the micro-batches' sum: into Grad (added) or into the kept buffer (set).</summary>
+    private void AddDeferred(Variable v, Tensor<double> g)
+    {
+        if (!g.Shape.SequenceEqual(v.Shape))
+            throw new InvalidOperationException($"a deferred gradient for a parameter of shape {Shapes.Format(v.Shape)} has shape {Shapes.Format(g.Shape)}.");
+        if (v.Grad is { } grad)
+        {
+            TensorPrimitives.Add(grad.Data, g.Data, grad.Data);
+            return;
+        }
+        var sum = sums[parameterIndex[v]] ??= new Tensor<double>(new double[v.Length], v.Value.ShapeArray);
+        g.Data.CopyTo(sum.Data, 0);
+        v.Grad = sum;
     }
 
     /// <summary>Parameter p's gradient: the micro-batches' in order, into Grad (added) or into the kept buffer (set).</summary>

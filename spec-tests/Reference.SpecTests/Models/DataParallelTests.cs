@@ -189,4 +189,59 @@ public sealed class DataParallelTests
         Assert.Equal(w.Grad!.Data, grads[w].Data);
         Assert.False(grads.ContainsKey(x));
     }
+
+    /// <summary>Doubles the partials' sum: a linear map whose result is exact in float64 for the small integers used.</summary>
+    private sealed class DoubledSum(Variable leaf) : DeferredGradient
+    {
+        public override IReadOnlyList<Variable> Leaves { get; } = [leaf];
+
+        public override Tensor<double>[] Finish(double[] partialSum) => [new([.. partialSum.Select(x => 2 * x)], leaf.Value.ShapeArray)];
+    }
+
+    /// <summary>
+    /// A VJP that hands its partial (i + 1) [1, 2, 3] per micro-batch i (twice in micro-batch 1) to the step, returning no
+    /// gradient for w, and adds its own gradient (1, 1, 1) to v: w's gradient is the doubled sum over micro-batches, added
+    /// into an existing Grad like the micro-batches' gradients; 1 and 2 threads give the same bits; outside a step, or for a
+    /// leaf the step does not hold, nothing is deferred.
+    /// </summary>
+    [Fact]
+    public void Property_DeferredGradientsRunOnceOnTheMicroBatchesSum()
+    {
+        var w = Variable.Parameter(Tensor<double>.FromSpan([0.5, 1.5, -2.0], 3));
+        var v = Variable.Parameter(Tensor<double>.FromSpan([1.0, 1.0, 1.0], 3));
+        var stranger = Variable.Parameter(Tensor<double>.FromSpan([0.0, 0.0, 0.0], 3));
+        var deferred = new List<bool>();
+        Variable Loss(int i, Variable leaf)
+        {
+            var y = Function.Apply("test.deferred", [w, v], Tensor<double>.FromSpan([Ops.Sum(w).Item() + Ops.Sum(v).Item()], 1), g =>
+            {
+                bool d = true;
+                for (int r = 0; r < (i == 1 ? 2 : 1); r++)
+                    d &= DeferredGradients.TryDefer(leaf, [i + 1.0, 2 * (i + 1.0), 3 * (i + 1.0)], () => new DoubledSum(leaf));
+                lock (deferred) deferred.Add(d);
+                return [d ? null : Tensor<double>.Full(-1.0, 3), Tensor<double>.Full(1.0, 3)];
+            });
+            return y;
+        }
+        Assert.False(DeferredGradients.TryDefer(w, [1.0, 2.0, 3.0], () => new DoubledSum(w)));
+        foreach (int threads in new[] { 1, 2 })
+        {
+            (w.Grad, v.Grad) = (null, null);
+            var step = new DataParallelStep([w, v], 3, threads);
+            step.Run(i => Loss(i, w));
+            Assert.All(deferred, Assert.True);
+            // Partials: 1 [1 2 3] + 2 * 2 [1 2 3] (micro-batch 1 twice) + 3 [1 2 3] = 8 [1 2 3], doubled.
+            Assert.Equal(new[] { 16.0, 32.0, 48.0 }, w.Grad!.Data);
+            Assert.Equal(new[] { 3.0, 3.0, 3.0 }, v.Grad!.Data);
+            // A second step with w.Grad set adds into it.
+            step.Run(i => Loss(i, w));
+            Assert.Equal(new[] { 32.0, 64.0, 96.0 }, w.Grad!.Data);
+            deferred.Clear();
+        }
+        // A leaf outside the step's parameters: not deferred, the VJP's own gradient (-1) reaches w.
+        (w.Grad, v.Grad) = (null, null);
+        new DataParallelStep([w, v], 2, 1).Run(i => Loss(i, stranger));
+        Assert.All(deferred, Assert.False);
+        Assert.Equal(new[] { -2.0, -2.0, -2.0 }, w.Grad!.Data);
+    }
 }

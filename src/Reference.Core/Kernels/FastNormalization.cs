@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 
 namespace Reference.Core.Kernels;
 
@@ -126,6 +127,12 @@ public static unsafe class FastNormalization
         fixed (T* px = x, pg = gamma, pb = beta, py = y, pm = mean, ps = rstd)
         {
             nint ax = (nint)px, ag = (nint)pg, ab = (nint)pb, ay = (nint)py, am = (nint)pm, ars = (nint)ps;
+            if (typeof(T) == typeof(double) && LayerNormRows512.Fits(cols) && hasGamma && hasBeta && hasMean && hasRstd)
+            {
+                RowParallel.For(rows, x.Length, (first, count) =>
+                    LayerNormRows512.Forward((double*)ax, (double*)ag, (double*)ab, (double*)ay, (double*)am, (double*)ars, cols, first, count, double.CreateTruncating(e)));
+                return;
+            }
             RowParallel.For(rows, x.Length, (first, count) =>
             {
                 var g = new ReadOnlySpan<T>((T*)ag, hasGamma ? cols : 0);
@@ -167,7 +174,13 @@ public static unsafe class FastNormalization
         // Parameter gradients first (dx may alias x or dy): sequential over rows, vectorized over columns.
         dgamma.Clear();
         dbeta.Clear();
-        if (!dgamma.IsEmpty || !dbeta.IsEmpty)
+        bool rows512 = typeof(T) == typeof(double) && LayerNormRows512.Fits(cols) && !gamma.IsEmpty;
+        if (rows512 && !dgamma.IsEmpty && !dbeta.IsEmpty)
+        {
+            fixed (T* px = x, pm = mean, ps = rstd, pdy = dy, pdg = dgamma, pdb = dbeta)
+                LayerNormRows512.ParameterGradients((double*)px, (double*)pm, (double*)ps, (double*)pdy, (double*)pdg, (double*)pdb, cols, rows);
+        }
+        else if (!dgamma.IsEmpty || !dbeta.IsEmpty)
         {
             var xhat = new T[cols];
             for (int r = 0; r < rows; r++)
@@ -186,6 +199,12 @@ public static unsafe class FastNormalization
         fixed (T* px = x, pg = gamma, pm = mean, ps = rstd, pdy = dy, pdx = dx)
         {
             nint ax = (nint)px, ag = (nint)pg, am = (nint)pm, ars = (nint)ps, ady = (nint)pdy, adx = (nint)pdx;
+            if (rows512)
+            {
+                RowParallel.For(rows, x.Length, (first, count) =>
+                    LayerNormRows512.InputGradient((double*)ax, (double*)ag, (double*)am, (double*)ars, (double*)ady, (double*)adx, cols, first, count));
+                return;
+            }
             RowParallel.For(rows, x.Length, (first, count) =>
             {
                 var gammaSpan = new ReadOnlySpan<T>((T*)ag, hasGamma ? cols : 0);
@@ -287,6 +306,97 @@ public static unsafe class FastNormalization
                     TensorPrimitives.Multiply(dxr, rs, dxr);
                 }
             });
+        }
+    }
+}
+
+/// <summary>
+/// <see cref="FastNormalization.LayerNorm{T}"/> and its backward in float64 for rows of a multiple of 8 columns with gamma
+/// and beta (a model's LayerNorm): each row in one pass of Vector512 loops (sum, centred sum of squares, output) instead
+/// of a TensorPrimitives call per step, which at a model width of 32 (4 vectors a row) cost more than the arithmetic
+/// (bench/NOTES.md, h3speed). Per element the same operations in the same order as the generic rows
+/// ((x - mean) rstd, then times gamma, plus beta; dgamma += dy xhat, dbeta += dy unfused, rows in order); the row sums
+/// (mean, variance, sum g, sum g xhat) keep one partial sum per lane, added across the vector at the end, so mean,
+/// rstd and dx differ from the generic rows by that reassociation only (tests: against the naive tier, float64 bounds).
+/// </summary>
+internal static unsafe class LayerNormRows512
+{
+    private const int W = 8;
+
+    public static bool Fits(int cols) => Vector512.IsHardwareAccelerated && cols % W == 0 && cols > 0;
+
+    public static void Forward(double* x, double* gamma, double* beta, double* y, double* mean, double* rstd, int cols, int first, int count, double eps)
+    {
+        double n = cols;
+        for (int r = first; r < first + count; r++)
+        {
+            double* xr = x + (long)r * cols, yr = y + (long)r * cols;
+            var sum = Vector512<double>.Zero;
+            for (int j = 0; j < cols; j += W) sum += Vector512.Load(xr + j);
+            double mu = Vector512.Sum(sum) / n;
+            var muV = Vector512.Create(mu);
+            var squares = Vector512<double>.Zero;
+            for (int j = 0; j < cols; j += W)
+            {
+                var d = Vector512.Load(xr + j) - muV;
+                squares += d * d;
+            }
+            double rs = 1.0 / Math.Sqrt(Vector512.Sum(squares) / n + eps);
+            var rsV = Vector512.Create(rs);
+            for (int j = 0; j < cols; j += W)
+                ((Vector512.Load(xr + j) - muV) * rsV * Vector512.Load(gamma + j) + Vector512.Load(beta + j)).Store(yr + j);
+            mean[r] = mu;
+            rstd[r] = rs;
+        }
+    }
+
+    /// <summary>dgamma = sum over rows (in order) of dy xhat, dbeta = sum of dy; both overwritten.</summary>
+    public static void ParameterGradients(double* x, double* mean, double* rstd, double* dy, double* dgamma, double* dbeta, int cols, int rows)
+    {
+        new Span<double>(dgamma, cols).Clear();
+        new Span<double>(dbeta, cols).Clear();
+        for (int r = 0; r < rows; r++)
+        {
+            double* xr = x + (long)r * cols, dyr = dy + (long)r * cols;
+            var muV = Vector512.Create(mean[r]);
+            var rsV = Vector512.Create(rstd[r]);
+            for (int j = 0; j < cols; j += W)
+            {
+                var g = Vector512.Load(dyr + j);
+                var xhat = (Vector512.Load(xr + j) - muV) * rsV;
+                (g * xhat + Vector512.Load(dgamma + j)).Store(dgamma + j);
+                (Vector512.Load(dbeta + j) + g).Store(dbeta + j);
+            }
+        }
+    }
+
+    /// <summary>dx = (g - xhat mean(g xhat) - mean(g)) rstd with g = dy gamma, rows first .. first + count - 1.</summary>
+    public static void InputGradient(double* x, double* gamma, double* mean, double* rstd, double* dy, double* dx, int cols, int first, int count)
+    {
+        double n = cols;
+        for (int r = first; r < first + count; r++)
+        {
+            double* xr = x + (long)r * cols, dyr = dy + (long)r * cols, dxr = dx + (long)r * cols;
+            var muV = Vector512.Create(mean[r]);
+            double rs = rstd[r];
+            var rsV = Vector512.Create(rs);
+            Vector512<double> sumG = Vector512<double>.Zero, sumGx = Vector512<double>.Zero;
+            for (int j = 0; j < cols; j += W)
+            {
+                var g = Vector512.Load(dyr + j) * Vector512.Load(gamma + j);
+                var xhat = (Vector512.Load(xr + j) - muV) * rsV;
+                sumG += g;
+                sumGx += g * xhat;
+            }
+            var meanG = Vector512.Create(Vector512.Sum(sumG) / n);
+            var meanGx = Vector512.Create(Vector512.Sum(sumGx) / n);
+            // dx may alias x or dy: each vector of the row is read before its own store.
+            for (int j = 0; j < cols; j += W)
+            {
+                var g = Vector512.Load(dyr + j) * Vector512.Load(gamma + j);
+                var xhat = (Vector512.Load(xr + j) - muV) * rsV;
+                ((g - xhat * meanGx - meanG) * rsV).Store(dxr + j);
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
 
@@ -106,6 +107,7 @@ internal static class GeluVector
     }
 
     /// <summary>Phi(x) per lane; <paramref name="e"/> = exp(-x^2 / 2) (0 from |x| = 40 on, and for non-finite x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<double> Cdf512(Vector512<double> x, out Vector512<double> e)
     {
         var z = -x / Vector512.Create(ScalarMath.Sqrt2);
@@ -134,6 +136,7 @@ internal static class GeluVector
     }
 
     /// <summary>erf(z) for |z| &lt;= 0.46875 as Cody's first-interval quotient z P1(z^2) / Q1(z^2), (numerator, denominator).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector512<double> Num, Vector512<double> Den) ErfSmallParts512(Vector512<double> z)
     {
         var y = z * z;
@@ -146,6 +149,7 @@ internal static class GeluVector
     }
 
     /// <summary>erfcx(a) on Cody's second interval (a &lt;= 4) as its quotient (numerator, denominator).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector512<double> Num, Vector512<double> Den) ErfcScaledParts512(Vector512<double> a)
     {
         var num = Vector512.Create(2.15311535474403846e-8) * a;
@@ -161,10 +165,17 @@ internal static class GeluVector
     }
 
     /// <summary>erfcx(a) for a &gt;= 0.46875 given the second interval's quotient <paramref name="middle"/>: Cody's third interval where a &gt; 4.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<double> ErfcScaledFar512(Vector512<double> a, Vector512<double> middle)
     {
         var farLanes = Vector512.GreaterThan(a, Vector512.Create(4.0));
-        if (farLanes == Vector512<double>.Zero) return middle;
+        return farLanes == Vector512<double>.Zero ? middle : ErfcScaledFarLanes512(a, middle, farLanes);
+    }
+
+    /// <summary>The far lanes of <see cref="ErfcScaledFar512"/> (rare: |x| &gt; 5.66), kept out of line so the common path inlines small.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Vector512<double> ErfcScaledFarLanes512(Vector512<double> a, Vector512<double> middle, Vector512<double> farLanes)
+    {
         var z = Vector512<double>.One / (a * a);
         var num = Vector512.Create(1.63153871373020978e-2) * z;
         var den = z;
@@ -202,6 +213,7 @@ internal static class GeluVector
     }
 
     /// <summary>Phi(x) per lane; <paramref name="e"/> = exp(-x^2 / 2) (0 from |x| = 40 on, and for non-finite x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<double> Cdf256(Vector256<double> x, out Vector256<double> e)
     {
         var z = -x / Vector256.Create(ScalarMath.Sqrt2);
@@ -221,6 +233,7 @@ internal static class GeluVector
         return Vector256.ConditionalSelect(Vector256.Equals(x, x), cdf, x);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<double> ErfSmall256(Vector256<double> z)
     {
         var y = z * z;

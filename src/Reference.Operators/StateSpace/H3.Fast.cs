@@ -245,7 +245,8 @@ public static partial class H3
     /// The float64 fast-tier forward of training (the tape's fast tier): the same stages as
     /// <see cref="ForwardWithIntermediates"/> with FastGemm projections (bias first, product accumulated
     /// onto it), both convolutions by the real-FFT route of <see cref="CausalConvolution.ForwardFast{T}"/>,
-    /// the S4D kernel by <see cref="S4D.KernelFast{T}"/>, TensorPrimitives for the gate; keeps what
+    /// the S4D kernel by <see cref="S4D.KernelFastShared"/> (KernelFast's values, computed once for the callers that use the same
+    /// parameters together: the micro-batches of a training step), TensorPrimitives for the gate; keeps what
     /// <see cref="BackwardFast"/> needs so the backward does not run the forward again.
     /// No layout transposes: the projections are batched products that write q, k, v channel-major
     /// directly (q_b [Dm, L] = Wq u_b^T + bq, one product per sequence b) and read o channel-major
@@ -269,7 +270,8 @@ public static partial class H3
                         TensorPrimitives.Multiply(kbar.Data.AsSpan((b * dm + h * hd + d1) * length, length),
                             v.Data.AsSpan((b * dm + h * hd + d2) * length, length),
                             kv.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length));
-        var kernel = S4D.KernelFast<double>(p.Ssm, length, p.Method, maxThreads);
+        // Shared by the micro-batches of a data-parallel step (same parameter values): computed once, KernelFast's values.
+        var kernel = S4D.KernelFastShared(p.Ssm, length, p.Method, maxThreads);
         var ys = ConvolveFast(kv, kernel, p.Ssm.D, maxThreads, out var kvSpectra);
         var o = Scratch(batch, dm, length);
         for (int b = 0; b < batch; b++)
@@ -302,8 +304,13 @@ public static partial class H3
     /// in order), and the S4D kernel's parameter gradients with powers carried by multiplication.
     /// Bias gradients are summed over (b, l) in order. Buffers as in <see cref="ForwardTrainingFast"/>.
     /// Equal to <see cref="Backward"/> up to float64 reassociation (checked by the tests).
+    /// kernelGradient: given dK [H, L] (the S4D kernel's gradient), returns true when the caller takes over the map dK -&gt;
+    /// the S4D kernel parameters' gradients (<see cref="S4D.KernelGradients"/>; the tape's fast tier hands it to the
+    /// data-parallel step, which runs it once on the micro-batches' sum): those seven arrays of the result are then zeros,
+    /// not gradients. Null or false: computed here.
     /// </summary>
-    public static H3Gradients BackwardFast(H3Parameters p, Tensor<double> u, Tensor<double> dy, H3FastIntermediates saved, int maxThreads = 0)
+    public static H3Gradients BackwardFast(H3Parameters p, Tensor<double> u, Tensor<double> dy, H3FastIntermediates saved, int maxThreads = 0,
+        Func<double[], bool>? kernelGradient = null)
     {
         ArgumentNullException.ThrowIfNull(saved);
         var (batch, length) = CheckInput(p, u);
@@ -340,7 +347,8 @@ public static partial class H3
         int hm = p.Ssm.Channels * p.Ssm.Modes;
         var ssmGrads = new S4DGradients(dkv, new double[hm], new double[hm], new double[hm], new double[hm],
             new double[hm], new double[hm], new double[p.Ssm.Channels], dSkip);
-        S4D.KernelGradients(p.Ssm, dKernel, length, p.Method, ssmGrads, powersByMultiplication: true);
+        if (kernelGradient?.Invoke(dKernel) != true)
+            S4D.KernelGradients(p.Ssm, dKernel, length, p.Method, ssmGrads, powersByMultiplication: true);
 
         var dkbar = Scratch(it.KBar.ShapeArray);
         var dv = Scratch(it.V.ShapeArray);

@@ -78,15 +78,18 @@ public static partial class S4D
 
         public bool Fits(int key) => true;
 
-        public void Run(int h)
-        {
-            int modes = P.Modes, inner = 2 * modes, block = Digits.Block, blocks = Digits.Blocks;
-            var s = PerThread<KernelScratch<T>, (int, KernelDigits)>.Take((modes, Digits));
-            KernelFactors(P, h, Method, Digits, s);
-            FastGemm.Multiply(false, true, blocks, block, inner, T.One, s.Q, inner, s.P, inner,
-                T.Zero, Full.AsSpan(h * blocks * block, blocks * block), block, maxThreads: 1);
-            PerThread<KernelScratch<T>, (int, KernelDigits)>.Give(s);
-        }
+        public void Run(int h) => KernelChannel(P, h, Method, Digits, Full.AsSpan(h * Digits.Blocks * Digits.Block, Digits.Blocks * Digits.Block));
+    }
+
+    /// <summary>Channel h's kernel, whole blocks (blocks x block >= L values) into <paramref name="full"/>, on the calling thread.</summary>
+    private static void KernelChannel<T>(S4DParameters p, int h, Discretization method, KernelDigits digits, Span<T> full)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int modes = p.Modes, inner = 2 * modes, block = digits.Block, blocks = digits.Blocks;
+        var s = PerThread<KernelScratch<T>, (int, KernelDigits)>.Take((modes, digits));
+        KernelFactors(p, h, method, digits, s);
+        FastGemm.Multiply(false, true, blocks, block, inner, T.One, s.Q, inner, s.P, inner, T.Zero, full, block, maxThreads: 1);
+        PerThread<KernelScratch<T>, (int, KernelDigits)>.Give(s);
     }
 
     /// <summary>Base-8 split of l &lt; L: D digits, the low ones index j &lt; Block, the high ones m &lt; Blocks.</summary>

@@ -124,15 +124,43 @@ public static class SsmOps
         var view = p.View();
         var saved = Tape.FastKernels ? StateSpace.H3.ForwardTrainingFast(view, u.Value) : null;
         var y = saved?.Values.Output ?? StateSpace.H3.Forward(view, u.Value);
+        int length = u.Value.Dim(1);
         return Function.Apply("ssm.h3", [u, .. p.All], y, g =>
         {
-            var r = saved is null ? StateSpace.H3.Backward(view, u.Value, g) : StateSpace.H3.BackwardFast(view, u.Value, g, saved);
+            // Fast tier inside a data-parallel step whose parameters hold the S4D leaves: the map dK -> their gradients
+            // (linear in dK) runs once per step on the micro-batches' summed dK (DeferredGradients), not per micro-batch.
+            bool deferred = false;
+            var r = saved is null ? StateSpace.H3.Backward(view, u.Value, g)
+                : StateSpace.H3.BackwardFast(view, u.Value, g, saved, kernelGradient: dK =>
+                    deferred = DeferredGradients.TryDefer(p.Ssm.LogNegRealA, dK, () => new S4DKernelGradient(p.Ssm, length, p.Method)));
             return [r.Input, Like(p.Wq, r.Wq), Like(p.Bq, r.Bq), Like(p.Wk, r.Wk), Like(p.Bk, r.Bk), Like(p.Wv, r.Wv), Like(p.Bv, r.Bv),
                 Like(p.Shift.B, r.Shift.B), Like(p.Shift.C, r.Shift.C), Like(p.Shift.Skip, r.Shift.Skip),
-                Like(p.Ssm.LogNegRealA, r.Ssm.LogNegRealA), Like(p.Ssm.ImagA, r.Ssm.ImagA), Like(p.Ssm.BRe, r.Ssm.BRe),
-                Like(p.Ssm.BIm, r.Ssm.BIm), Like(p.Ssm.CRe, r.Ssm.CRe), Like(p.Ssm.CIm, r.Ssm.CIm),
-                Like(p.Ssm.LogDelta, r.Ssm.LogDelta), Like(p.Ssm.D, r.Ssm.D), Like(p.Wo, r.Wo), Like(p.Bo, r.Bo)];
+                Kept(p.Ssm.LogNegRealA, r.Ssm.LogNegRealA), Kept(p.Ssm.ImagA, r.Ssm.ImagA), Kept(p.Ssm.BRe, r.Ssm.BRe),
+                Kept(p.Ssm.BIm, r.Ssm.BIm), Kept(p.Ssm.CRe, r.Ssm.CRe), Kept(p.Ssm.CIm, r.Ssm.CIm),
+                Kept(p.Ssm.LogDelta, r.Ssm.LogDelta), Like(p.Ssm.D, r.Ssm.D), Like(p.Wo, r.Wo), Like(p.Bo, r.Bo)];
+            Tensor<double>? Kept(Variable v, double[] data) => deferred ? null : Like(v, data);
         });
+    }
+
+    /// <summary>
+    /// The S4D kernel parameters' gradients from dK [H, L] (<see cref="StateSpace.S4D.KernelGradients"/>, powers by
+    /// multiplication as in H3's fast backward), run by the data-parallel step on the micro-batches' summed dK.
+    /// </summary>
+    private sealed class S4DKernelGradient(S4DVariables p, int length, Discretization method) : DeferredGradient
+    {
+        public override IReadOnlyList<Variable> Leaves { get; } = [p.LogNegRealA, p.ImagA, p.BRe, p.BIm, p.CRe, p.CIm, p.LogDelta];
+
+        public override Tensor<double>[] Finish(double[] partialSum)
+        {
+            var view = p.View();
+            int hm = view.Channels * view.Modes;
+            var g = new S4DGradients(null!, new double[hm], new double[hm], new double[hm], new double[hm], new double[hm], new double[hm],
+                new double[view.Channels], []);
+            // Channels over the cores: this runs after the micro-batches, on the step's thread (channels are independent: same bits).
+            StateSpace.S4D.KernelGradients(view, partialSum, length, method, g, powersByMultiplication: true, maxThreads: 0);
+            return [Like(p.LogNegRealA, g.LogNegRealA), Like(p.ImagA, g.ImagA), Like(p.BRe, g.BRe), Like(p.BIm, g.BIm),
+                Like(p.CRe, g.CRe), Like(p.CIm, g.CIm), Like(p.LogDelta, g.LogDelta)];
+        }
     }
 
     /// <summary>

@@ -139,6 +139,72 @@ public class S4DTests
         }
     }
 
+    /// <summary>
+    /// The shared kernel against KernelFast to an ulp-level bound, not bitwise: KernelFast's vector exp, sin and cos
+    /// change their last bit when the JIT recompiles them at a higher tier (TieredCompilation, on in tests), so two
+    /// KernelFast calls of one process can differ by an ulp (they agree bitwise with DOTNET_TieredCompilation=0).
+    /// </summary>
+    private static void SameKernel(double[] expected, double[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double scale = expected.Max(Math.Abs);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-14 * scale, $"element {i}: {expected[i]} vs {actual[i]}");
+    }
+
+    [Property(Arbitrary = [typeof(S4DCase)], MaxTest = 30)]
+    public void Property_SharedKernel_IsFastKernel_AndFollowsInPlaceChanges(S4DCase c)
+    {
+        var p = c.Parameters();
+        var expected = S4D.KernelFast<double>(p, c.L, c.Method, 1);
+        var shared = S4D.KernelFastShared(p, c.L, c.Method, 2);
+        SameKernel(expected.Data, shared.Data);
+        // Same values (another record over copies of the arrays, as another micro-batch's view): the same tensor.
+        var copy = p with { ImagA = (double[])p.ImagA.Clone() };
+        Assert.Same(shared, S4D.KernelFastShared(p, c.L, c.Method, 1));
+        Assert.Same(shared, S4D.KernelFastShared(copy, c.L, c.Method, 1));
+        Assert.Same(shared, S4D.KernelFastShared(p with { D = new double[p.Channels] }, c.L, c.Method, 1));
+        // A value changed in place (an optimizer step), another length or discretization: a new kernel, KernelFast's.
+        foreach (var x in new[] { p.LogNegRealA, p.ImagA, p.BRe, p.BIm, p.CRe, p.CIm, p.LogDelta })
+        {
+            x[^1] += 1e-3;
+            var again = S4D.KernelFastShared(p, c.L, c.Method, 1);
+            Assert.NotSame(shared, again);
+            SameKernel(S4D.KernelFast<double>(p, c.L, c.Method, 1).Data, again.Data);
+            shared = again;
+        }
+        SameKernel(S4D.KernelFast<double>(p, c.L + 1, c.Method, 1).Data, S4D.KernelFastShared(p, c.L + 1, c.Method, 1).Data);
+        var other = c.Method == Discretization.Zoh ? Discretization.Bilinear : Discretization.Zoh;
+        SameKernel(S4D.KernelFast<double>(p, c.L, other, 1).Data, S4D.KernelFastShared(p, c.L, other, 1).Data);
+    }
+
+    [Fact]
+    public void SharedKernel_CallersOnSeveralThreadsAtOnce_ShareOneTensor_AndGetKernelFast()
+    {
+        // 64 channels of L 300 (not a whole number of base-8 blocks: the padded path), 4 callers released together.
+        var p = S4DParameters.Initialize(new SplitMix64(31), 64, 16, S4DInit.Lin);
+        var expected = S4D.KernelFast<double>(p, 300, Discretization.Bilinear, 1);
+        for (int round = 0; round < 5; round++)
+        {
+            p.LogDelta[round] += 1e-2;   // new values each round: every round computes a new kernel together
+            expected = S4D.KernelFast<double>(p, 300, Discretization.Bilinear, 1);
+            var results = new Tensor<double>[4];
+            using var start = new Barrier(4);
+            var threads = Enumerable.Range(0, 4).Select(i => new Thread(() =>
+            {
+                start.SignalAndWait();
+                results[i] = S4D.KernelFastShared(p, 300, Discretization.Bilinear, 1);
+            })).ToArray();
+            foreach (var t in threads) t.Start();
+            foreach (var t in threads) t.Join();
+            foreach (var r in results)
+            {
+                Assert.Same(results[0], r);
+                SameKernel(expected.Data, r.Data);
+            }
+        }
+    }
+
     [Property(Arbitrary = [typeof(S4DCase)], MaxTest = 12)]
     public void Property_Backward_MatchesCentralFiniteDifferences(S4DCase c)
     {
