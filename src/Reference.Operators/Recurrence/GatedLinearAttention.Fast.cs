@@ -49,8 +49,11 @@ namespace Reference.Operators.Recurrence;
 /// once); (C - c)(K + V)/2 for steps 2 and 4 off the diagonal, c (K + V)/2 on it; K exps. The
 /// recurrent form does 3 K V per token but as a load/store-bound pass over the state (two stores
 /// per vector of the state per step). Chunk sizes: see <see cref="FastChunk"/>.</para>
+/// <para>Threads: heads in parallel; a call with fewer than two heads per thread runs steps 0, 2 and 3 of
+/// every chunk in parallel first and then the state carry per head (see <see cref="ColumnBlocks{T}"/>), with
+/// the same result bitwise.</para>
 /// <para>Simplifications: a scalar gate is broadcast over the K channels (so it pays the vector
-/// gate's exps); workspaces are allocated once per worker thread and call, not pooled across calls.</para>
+/// gate's exps).</para>
 /// </summary>
 public static partial class GatedLinearAttention
 {
@@ -95,7 +98,8 @@ public static partial class GatedLinearAttention
     public const int FastSubChunk = 8;
 
     /// <summary>
-    /// Fast tier of the chunkwise form (float32 or float64, heads in parallel), chunks of
+    /// Fast tier of the chunkwise form (float32 or float64, heads in parallel, or chunks then heads: see
+    /// <see cref="ColumnBlocks{T}"/>), chunks of
     /// <see cref="FastChunk"/> positions with secondary chunks of <see cref="FastSubChunk"/>;
     /// the algorithm is described on this file's class comment. Same result as
     /// <see cref="Recurrent"/> up to rounding.
