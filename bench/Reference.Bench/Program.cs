@@ -66,6 +66,12 @@ public static class Program
             IntoFormsCpuTime.Run(args.Length > 1 ? args[1] : null);
             return;
         }
+        // `--gla-split [calls]`: the GLA chunked Into call with its heads cut into 1-8 value-column blocks, 1 and 2 threads (see GlaSplit).
+        if (args.Length > 0 && args[0] == "--gla-split")
+        {
+            GlaSplit.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 200);
+            return;
+        }
         // `--into-probe [tier] [calls]`: one tier's Into form at 1 and 2 threads, per-call distributions and helper shares (see IntoProbe).
         if (args.Length > 0 && args[0] == "--into-probe")
         {

@@ -49,8 +49,11 @@ namespace Reference.Operators.Recurrence;
 /// once); (C - c)(K + V)/2 for steps 2 and 4 off the diagonal, c (K + V)/2 on it; K exps. The
 /// recurrent form does 3 K V per token but as a load/store-bound pass over the state (two stores
 /// per vector of the state per step). Chunk sizes: see <see cref="FastChunk"/>.</para>
+/// <para>Threads: heads in parallel; a call with fewer than two heads per thread runs steps 0, 2 and 3 of
+/// every chunk in parallel first and then the state carry per head (see <see cref="ColumnBlocks{T}"/>), with
+/// the same result bitwise.</para>
 /// <para>Simplifications: a scalar gate is broadcast over the K channels (so it pays the vector
-/// gate's exps); workspaces are allocated once per worker thread and call, not pooled across calls.</para>
+/// gate's exps).</para>
 /// </summary>
 public static partial class GatedLinearAttention
 {
@@ -95,7 +98,8 @@ public static partial class GatedLinearAttention
     public const int FastSubChunk = 8;
 
     /// <summary>
-    /// Fast tier of the chunkwise form (float32 or float64, heads in parallel), chunks of
+    /// Fast tier of the chunkwise form (float32 or float64, heads in parallel, or chunks then heads: see
+    /// <see cref="ColumnBlocks{T}"/>), chunks of
     /// <see cref="FastChunk"/> positions with secondary chunks of <see cref="FastSubChunk"/>;
     /// the algorithm is described on this file's class comment. Same result as
     /// <see cref="Recurrent"/> up to rounding.
@@ -134,18 +138,51 @@ public static partial class GatedLinearAttention
     }
 
     /// <summary><see cref="ChunkedFast{T}"/> with explicit chunk and sub-chunk lengths (tests, chunk-size measurement).</summary>
+    /// <remarks><paramref name="columnBlocks"/> (tests, bench): see <see cref="ChunkedCore{T}"/>; the result is bitwise the same for every value.</remarks>
     internal static Tensor<T> ChunkedFastSized<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, int chunk, int subChunk,
-        double? scale = null, int maxThreads = 0, T[]? initialState = null, T[]? finalState = null) where T : unmanaged, IFloatingPointIeee754<T>
+        double? scale = null, int maxThreads = 0, T[]? initialState = null, T[]? finalState = null, int columnBlocks = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (b, h, l, _, vd, _) = Check(q, k, v, g);
         // Every element of o is written (the read-out of step 1 overwrites), so it is not zeroed first.
         var o = new Tensor<T>(GC.AllocateUninitializedArray<T>(b * h * l * vd), b, h, l, vd);
-        ChunkedCore(o, q, k, v, g, chunk, subChunk, scale, maxThreads, initialState, finalState);
+        ChunkedCore(o, q, k, v, g, chunk, subChunk, scale, maxThreads, initialState, finalState, columnBlocks);
         return o;
     }
 
-    private static void ChunkedCore<T>(Tensor<T> o, Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, int chunk, int subChunk,
-        double? scale, int maxThreads, T[]? initialState, T[]? finalState) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// Value-column blocks per head of a multi-thread chunked call, or 0 for the fused form (one item per head).
+    /// With at least <see cref="ItemsPerThread"/> heads per thread, or one thread, the fused form: each chunk's
+    /// state-independent part is computed and used at once. With fewer heads the call has too few items: at two
+    /// threads and two heads, a quarter of quiet calls ran at the one-thread time, because a helper placed on the
+    /// caller's core cannot hand an item back (bench/NOTES.md, gemm6 and glasplit sections). Those calls run in two
+    /// parallel phases instead: (1) every chunk's state-independent part (steps 0, 2, 3: gates, exps, [Qe | A], Ke,
+    /// exp(B_last), about 40 % of the work) into a per-call buffer, in items of <see cref="PrepareChunks"/> chunks, since
+    /// it reads no state; (2) the sequential state carry (steps 1, 4, 5) per head and block of value columns, which are
+    /// independent in S [K, V] and O. Both phases run the same operations on the same values as the fused form, and
+    /// the products compute every column in the same order whatever the block (<see cref="TileGemm"/>), so the result
+    /// is bitwise that of the fused form for every thread and block count. The carry is cut into column blocks only
+    /// when there are fewer heads than threads: measured at B 1, H 2, K = V = 64 on two threads (glasplit), two blocks
+    /// per head took 1.20 ms median against 1.00 for one (each block reads its head's whole prepared buffer, and
+    /// cutting the fused form itself into column blocks recomputes steps 0, 2 and 3 per block: 1.4x the one-thread
+    /// time for two blocks).
+    /// </summary>
+    internal static int ColumnBlocks<T>(int heads, int vd, int threads) where T : unmanaged
+    {
+        if (threads <= 1 || heads >= ItemsPerThread * threads) return 0;
+        return Math.Clamp((threads + heads - 1) / heads, 1, Math.Max(1, vd / Vector256<T>.Count));
+    }
+
+    /// <summary>Target items per thread of a multi-thread chunked call (see <see cref="ColumnBlocks{T}"/>; measured in bench/NOTES.md, glasplit).</summary>
+    internal const int ItemsPerThread = 2;
+
+    /// <summary>Chunks per item of the prepare phase (see <see cref="ColumnBlocks{T}"/>): 128 positions at C = 16.</summary>
+    internal const int PrepareChunks = 8;
+
+    /// <remarks><paramref name="columnBlocks"/> (tests, bench): 0 = <see cref="ColumnBlocks{T}"/>'s choice; negative = the fused form;
+    /// n &gt;= 1 = the two-phase form with n value-column blocks per head (clamped to one vector per block).</remarks>
+    internal static void ChunkedCore<T>(Tensor<T> o, Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, int chunk, int subChunk,
+        double? scale, int maxThreads, T[]? initialState, T[]? finalState, int columnBlocks = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (b, h, l, kd, vd, kg) = Check(q, k, v, g);
         HeadShapes.Chunk(chunk, nameof(chunk));
@@ -154,38 +191,88 @@ public static partial class GatedLinearAttention
             throw new ArgumentOutOfRangeException(nameof(subChunk), $"subChunk = {subChunk} must divide chunk = {chunk}.");
         int threads = HeadShapes.Threads(maxThreads, nameof(maxThreads));
         T sc = T.CreateChecked(Scale(scale, kd));
+        int blocks = columnBlocks switch { > 0 => columnBlocks, < 0 => 0, _ => ColumnBlocks<T>(b * h, vd, threads) };
         var job = PerThread<ChunkJob<T>, int>.Take(0);
         (job.Q, job.K, job.V, job.G, job.O, job.Initial, job.Final) = (q.Data, k.Data, v.Data, g.Data, o.Data, initialState, finalState);
         (job.Chunk, job.SubChunk, job.Length, job.KDim, job.VDim, job.GDim, job.Scale) = (chunk, subChunk, l, kd, vd, kg, sc);
-        ParallelItems.For(b * h, threads, job);
+        if (blocks == 0)
+        {
+            (job.Phase, job.Blocks, job.Width) = (0, 1, vd);
+            ParallelItems.For(b * h, threads, job);
+        }
+        else
+        {
+            // Blocks of `width` columns, a multiple of the vector width (the last block may be narrower).
+            int w = Vector256<T>.Count;
+            blocks = Math.Clamp(blocks, 1, Math.Max(1, vd / w));
+            int width = blocks == 1 ? vd : Math.Min(vd, ((vd + blocks - 1) / blocks + w - 1) / w * w);
+            int chunks = (l + chunk - 1) / chunk, ranges = (chunks + PrepareChunks - 1) / PrepareChunks;
+            var prepared = PerThread<PreparedBuffer<T>, int>.Take(b * h * chunks * PreparedSize(chunk, kd));
+            (job.Prepared, job.Chunks, job.Ranges, job.Blocks, job.Width, job.Heads) = (prepared.Data, chunks, ranges, (vd + width - 1) / width, width, b * h);
+            job.Phase = 1;
+            ParallelItems.For(b * h * ranges, threads, job);
+            job.Phase = 2;
+            ParallelItems.For(b * h * job.Blocks, threads, job);
+            job.Prepared = null;
+            PerThread<PreparedBuffer<T>, int>.Give(prepared);
+        }
         (job.Q, job.K, job.V, job.G, job.O, job.Initial, job.Final) = (null!, null!, null!, null!, null!, null, null);
         PerThread<ChunkJob<T>, int>.Give(job);
     }
 
+    /// <summary>The per-call buffer of the two-phase form's prepared chunks (kept across calls per calling thread).</summary>
+    private sealed class PreparedBuffer<T> : IPerThreadWorkspace<PreparedBuffer<T>, int> where T : unmanaged
+    {
+        public T[] Data { get; private init; } = [];
+
+        public static PreparedBuffer<T> Create(int key) => new() { Data = new T[key] };
+
+        public bool Fits(int key) => Data.Length == key;
+    }
+
     /// <summary>
-    /// Head bh of one chunked call (a ParallelItems body, pooled per calling thread). The chunk workspace is
+    /// One item of a chunked call (a ParallelItems body, pooled per calling thread): Phase 0, head item (the fused form);
+    /// phase 1, chunks (item % Ranges) * PrepareChunks onwards of head item / Ranges into Prepared; phase 2, column block
+    /// item / Heads of head item % Heads from Prepared (see <see cref="ColumnBlocks{T}"/>). The chunk workspace is
     /// per thread and kept across calls (every buffer is written before it is read within a chunk, and the
     /// state is cleared per head).
     /// </summary>
     private sealed class ChunkJob<T> : IParallelBody, IPerThreadWorkspace<ChunkJob<T>, int> where T : unmanaged, IFloatingPointIeee754<T>
     {
         public T[] Q = null!, K = null!, V = null!, G = null!, O = null!;
-        public T[]? Initial, Final;
-        public int Chunk, SubChunk, Length, KDim, VDim, GDim;
+        public T[]? Initial, Final, Prepared;
+        public int Chunk, SubChunk, Length, KDim, VDim, GDim, Blocks, Width, Phase, Chunks, Ranges, Heads;
         public T Scale;
 
         public static ChunkJob<T> Create(int key) => new();
 
         public bool Fits(int key) => true;
 
-        public void Run(int bh)
+        public void Run(int item)
         {
-            int l = Length, kd = KDim, vd = VDim, kg = GDim;
-            var ws = PerThread<ChunkWorkspace<T>, (int, int, int, int)>.Take((Chunk, SubChunk, kd, vd));
+            int l = Length, kd = KDim, vd = VDim, kg = GDim, chunk = Chunk, size = PreparedSize(chunk, kd);
+            var ws = PerThread<ChunkWorkspace<T>, (int, int, int, int)>.Take((chunk, SubChunk, kd, Width));
+            if (Phase == 1)
+            {
+                int head = item / Ranges, first = item % Ranges * PrepareChunks, lda = kd + chunk;
+                for (int ci = first; ci < Math.Min(Chunks, first + PrepareChunks); ci++)
+                {
+                    int t0 = head * l + ci * chunk, n = Math.Min(chunk, l - ci * chunk);
+                    var slot = Prepared.AsSpan((head * Chunks + ci) * size, size);
+                    PrepareChunk<T>(Q.AsSpan(t0 * kd, n * kd), K.AsSpan(t0 * kd, n * kd), G.AsSpan(t0 * kg, n * kg), kg, Scale, ws,
+                        slot[..(chunk * lda)], slot.Slice(chunk * lda, chunk * kd), slot.Slice(chunk * (lda + kd), kd));
+                }
+                PerThread<ChunkWorkspace<T>, (int, int, int, int)>.Give(ws);
+                return;
+            }
+            // Phase 2 takes block-major items, so that concurrent items are other heads' blocks where there are
+            // several heads: two threads writing two blocks of one head's output rows share a cache line per row.
+            int bh = Phase == 2 ? item % Heads : item / Blocks, col0 = (Phase == 2 ? item / Heads : item % Blocks) * Width;
             ChunkedHead(Q.AsSpan(bh * l * kd, l * kd), K.AsSpan(bh * l * kd, l * kd), V.AsSpan(bh * l * vd, l * vd),
-                G.AsSpan(bh * l * kg, l * kg), kg, Scale, O.AsSpan(bh * l * vd, l * vd), ws,
+                G.AsSpan(bh * l * kg, l * kg), kg, Scale, O.AsSpan(bh * l * vd, l * vd), vd, col0, Math.Min(Width, vd - col0), ws,
                 Initial is null ? default : Initial.AsSpan(bh * kd * vd, kd * vd),
-                Final is null ? default : Final.AsSpan(bh * kd * vd, kd * vd));
+                Final is null ? default : Final.AsSpan(bh * kd * vd, kd * vd),
+                Prepared is null ? default : Prepared.AsSpan(bh * Chunks * size, Chunks * size));
             PerThread<ChunkWorkspace<T>, (int, int, int, int)>.Give(ws);
         }
     }
@@ -208,7 +295,7 @@ public static partial class GatedLinearAttention
         public ChunkWorkspace(int chunk, int subChunk, int kd, int vd)
         {
             (C, Sub, KDim, VDim) = (chunk, subChunk, kd, vd);
-            StateV = new T[(kd + chunk) * vd];
+            StateV = new T[(kd + chunk) * vd];   // vd: the widest column block this workspace serves
             Cum = new T[chunk * kd];
             Alpha = new T[chunk * kd];
             QeA = new T[chunk * (kd + chunk)];
@@ -225,13 +312,15 @@ public static partial class GatedLinearAttention
             Gate = new T[kd];
             Run = new T[kd];
             E = new T[kd];
+            Last = new T[kd];
         }
 
         public int C { get; }
         public int Sub { get; }
         public int KDim { get; }
+        /// <summary>Columns of the widest value-column block this workspace serves (the head's V when unsplit).</summary>
         public int VDim { get; }
-        /// <summary>[K + C, V]: the state S (rows 0..K, carried across chunks) over the chunk's values (rows K..K + C).</summary>
+        /// <summary>[K + C, width]: the state's column block S[:, block] (rows 0..K, carried across chunks) over the chunk's values in those columns (rows K..K + C).</summary>
         public T[] StateV { get; }
         public T[] Cum { get; }
         public T[] Alpha { get; }
@@ -249,112 +338,144 @@ public static partial class GatedLinearAttention
         public T[] Gate { get; }
         public T[] Run { get; }
         public T[] E { get; }
+        /// <summary>exp(B_last) of the chunk being run by the fused form (the prepared form keeps one per chunk).</summary>
+        public T[] Last { get; }
     }
 
-    /// <summary>One head: q, k [L, K], v [L, V], g [L, Kg], o [L, V] (written), from the state s0 [K, V] (empty: zeros); the final state into sLast when not empty.</summary>
+    /// <summary>
+    /// One head's value columns col0..col0 + wc: q, k [L, K], v [L, V], g [L, Kg], o [L, V] (those columns written), from the
+    /// state s0 [K, V] (empty: zeros); those columns of the final state into sLast when not empty. With
+    /// <paramref name="prepared"/> empty, each chunk's state-independent part (<see cref="PrepareChunk{T}"/>) is computed here;
+    /// otherwise it is read from <paramref name="prepared"/> (the head's chunks one after the other, <see cref="PreparedSize"/> each).
+    /// </summary>
     private static void ChunkedHead<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, ReadOnlySpan<T> g, int kg, T sc,
-        Span<T> o, ChunkWorkspace<T> ws, ReadOnlySpan<T> s0 = default, Span<T> sLast = default) where T : unmanaged, IFloatingPointIeee754<T>
+        Span<T> o, int vd, int col0, int wc, ChunkWorkspace<T> ws, ReadOnlySpan<T> s0 = default, Span<T> sLast = default,
+        ReadOnlySpan<T> prepared = default) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int kd = ws.KDim, vd = ws.VDim, chunk = ws.C, sub = ws.Sub, l = q.Length / kd;
-        Span<T> sv = ws.StateV, cum = ws.Cum, alpha = ws.Alpha, qea = ws.QeA, qr = ws.Qr, ke = ws.Ke, kr = ws.Kr, ki = ws.Ki, kdec = ws.Kd;
-        Span<T> d = ws.D, run = ws.Run, e = ws.E, s = sv[..(kd * vd)];
-        int lda = kd + chunk;
-        ReadOnlySpan<T> zero = ws.Zero, one = ws.One;
-        T lowest = T.CreateChecked(1.0 / DiagonalRange), highest = T.CreateChecked(DiagonalRange);
+        int kd = ws.KDim, chunk = ws.C, l = q.Length / kd, lda = kd + chunk, size = PreparedSize(chunk, kd);
+        Span<T> sv = ws.StateV, s = sv[..(kd * wc)];
         s.Clear();
-        if (!s0.IsEmpty) s0.CopyTo(s);
-        for (int c0 = 0; c0 < l; c0 += chunk)
+        if (!s0.IsEmpty)
+            for (int r = 0; r < kd; r++) s0.Slice(r * vd + col0, wc).CopyTo(s.Slice(r * wc, wc));
+        for (int c0 = 0, ci = 0; c0 < l; c0 += chunk, ci++)
         {
             int n = Math.Min(chunk, l - c0);
-            var qc = q.Slice(c0 * kd, n * kd);
-            var kc = k.Slice(c0 * kd, n * kd);
-            var vc = v.Slice(c0 * vd, n * vd);
-            var oc = o.Slice(c0 * vd, n * vd);
-
-            // Forward over the chunk: B_t, alpha_t = exp(g_t), and per sub-block the running decay
-            // P_t = prod_{r = p..t} alpha_r = exp(B_t - B_(p-1)), giving Qr_t = scale q_t o P_t,
-            // Qe_t = Qr_t o exp(B_(p-1)) and (K / P)^T for the diagonal sub-block.
-            for (int p = 0, blk = 0; p < n; p += sub, blk++)
+            ReadOnlySpan<T> qea = ws.QeA, ke = ws.Ke, e = ws.Last;
+            if (prepared.IsEmpty)
+                PrepareChunk(q.Slice(c0 * kd, n * kd), k.Slice(c0 * kd, n * kd), g.Slice(c0 * kg, n * kg), kg, sc, ws, ws.QeA, ws.Ke, ws.Last);
+            else
             {
-                int end = Math.Min(p + sub, n);
-                ChunkKernels.Decay(p == 0 ? zero : cum.Slice((p - 1) * kd, kd), zero, e);
-                var min = Vector256.Create(T.PositiveInfinity);
-                var max = Vector256.Create(T.NegativeInfinity);
-                for (int t = p; t < end; t++)
-                {
-                    ReadOnlySpan<T> gt = g.Slice((c0 + t) * kg, kg);
-                    if (kg == 1) { ws.Gate.AsSpan().Fill(gt[0]); gt = ws.Gate; }
-                    ChunkKernels.GateRow(gt, t == 0 ? zero : cum.Slice((t - 1) * kd, kd), qc.Slice(t * kd, kd), kc.Slice(t * kd, kd),
-                        e, sc, first: t == p, cum.Slice(t * kd, kd), alpha.Slice(t * kd, kd), run, qr.Slice(t * kd, kd), qea.Slice(t * lda, kd),
-                        ki.Slice(t * kd, kd), ref min, ref max);
-                }
-                ws.Safe[blk] = ChunkKernels.LaneBounds(min, max, lowest, highest);
+                var slot = prepared.Slice(ci * size, size);
+                qea = slot[..(chunk * lda)];
+                ke = slot.Slice(chunk * lda, chunk * kd);
+                e = slot.Slice(chunk * (lda + kd), kd);
             }
-            ReadOnlySpan<T> last = cum.Slice((n - 1) * kd, kd);
-
-            // Backward within each sub-block: R_s = prod_{r = s+1..e} alpha_r = exp(B_e - B_s), giving
-            // Kr_s = k_s o R_s and Ke_s = Kr_s o exp(B_last - B_e).
-            for (int p = 0; p < n; p += sub)
-            {
-                int end = Math.Min(p + sub, n);
-                ChunkKernels.Decay(last, cum.Slice((end - 1) * kd, kd), e);
-                one.CopyTo(run);
-                for (int t = end - 1; t >= p; t--)
-                    ChunkKernels.KeyRow(kc.Slice(t * kd, kd), e, alpha.Slice(t * kd, kd), run, kr.Slice(t * kd, kd), ke.Slice(t * kd, kd));
-            }
-
-            vc.CopyTo(sv.Slice(kd * vd, n * vd));
-
-            for (int p = 0, blk = 0; p < n; p += sub, blk++)
-            {
-                int len = Math.Min(sub, n - p);
-                // 2. Off-diagonal sub-blocks: A[I, 0..p) = Qr_I (Kr with the rows of block J scaled by
-                //    d_IJ = exp(B_(p-1) - B_(e_J)), which is 1 for the neighbouring block J = I - 1)^T.
-                if (p > 0)
-                {
-                    ReadOnlySpan<T> kb = kr;
-                    if (p > sub)
-                    {
-                        ReadOnlySpan<T> boundary = cum.Slice((p - 1) * kd, kd);
-                        for (int j = 0; j < p / sub - 1; j++)
-                            ChunkKernels.Decay(boundary, cum.Slice((j * sub + sub - 1) * kd, kd), d.Slice(j * kd, kd));
-                        one.CopyTo(d.Slice((p / sub - 1) * kd, kd));
-                        ChunkKernels.ScaleRowBlocks<T>(kr, kdec, p, kd, sub, d);
-                        kb = kdec;
-                    }
-                    ChunkKernels.GemmNT(len, p, kd, qr.Slice(p * kd), kd, kb, kd, qea.Slice(p * lda + kd), lda);
-                }
-                // 3. Diagonal sub-block: A_II[t, s] = scale sum_k q_tk k_sk exp(B_tk - B_sk), s <= t. When the
-                //    decays inside the block stay within DiagonalRange, as the product Qr_I (K_I / P_I)^T;
-                //    otherwise elementwise in log space. Exact zeros above the diagonal either way.
-                if (ws.Safe[blk])
-                {
-                    ChunkKernels.GemmNT(len, len, kd, qr.Slice(p * kd), kd, ki.Slice(p * kd), kd, qea.Slice(p * lda + kd + p), lda);
-                }
-                else
-                {
-                    for (int t = p; t < p + len; t++)
-                    {
-                        ReadOnlySpan<T> qt = qc.Slice(t * kd, kd), bt = cum.Slice(t * kd, kd);
-                        var ar = qea.Slice(t * lda + kd, n);
-                        for (int r = p; r < t; r++)
-                            ar[r] = sc * ChunkKernels.DecayedDot(qt, kc.Slice(r * kd, kd), bt, cum.Slice(r * kd, kd));
-                        ar[t] = sc * TensorPrimitives.Dot(qt, kc.Slice(t * kd, kd));
-                    }
-                }
-                // Exact zeros above the diagonal, up to the chunk's last column.
-                for (int t = p; t < p + len; t++) qea.Slice(t * lda + kd + t + 1, n - t - 1).Clear();
-            }
+            var oc = o.Slice(c0 * vd + col0);
+            // The chunk's values in this block's columns, under the state: [S ; V] as one operand of step 4.
+            var vc = sv.Slice(kd * wc, n * wc);
+            for (int t = 0; t < n; t++) v.Slice((c0 + t) * vd + col0, wc).CopyTo(vc.Slice(t * wc, wc));
 
             // 1 + 4. Read-out of the carried state and the intra-chunk part as one product:
             //    O = [Qe | A] [S ; V] = Qe S + A V.
-            TileGemm.Multiply(n, vd, kd + n, qea, lda, 1, sv, vd, oc, vd, accumulate: false);
+            TileGemm.Multiply(n, wc, kd + n, qea, lda, 1, sv, wc, oc, vd, accumulate: false);
 
             // 5. State passing: S = Diag(exp(B_last)) S + Ke^T V (Ke read transposed, the decay applied
             //    to the accumulators as they are loaded).
-            ChunkKernels.Decay(last, zero, e);
-            TileGemm.Multiply(kd, vd, n, ke, 1, kd, vc, vd, s, vd, accumulate: true, rowScale: e);
+            TileGemm.Multiply(kd, wc, n, ke, 1, kd, vc, wc, s, wc, accumulate: true, rowScale: e);
         }
-        if (!sLast.IsEmpty) s.CopyTo(sLast);
+        if (!sLast.IsEmpty)
+            for (int r = 0; r < kd; r++) s.Slice(r * wc, wc).CopyTo(sLast.Slice(r * vd + col0, wc));
+    }
+
+    /// <summary>Elements of one chunk's state-independent part: [Qe | A] (C x (K + C)), Ke (C x K) and the chunk decay exp(B_last) (K).</summary>
+    private static int PreparedSize(int chunk, int kd) => chunk * (kd + chunk) + chunk * kd + kd;
+
+    /// <summary>
+    /// Steps 0, 2 and 3 of one chunk of n = q.Length / K positions, which read q, k and g only (not the state, not v):
+    /// qea [C, K + C] gets row t = [Qe_t | A[t, 0..n)] (zeros above the diagonal), ke [C, K] gets Ke, decay [K] gets
+    /// exp(B_last). Uses the workspace's other buffers as scratch.
+    /// </summary>
+    private static void PrepareChunk<T>(ReadOnlySpan<T> qc, ReadOnlySpan<T> kc, ReadOnlySpan<T> gc, int kg, T sc, ChunkWorkspace<T> ws,
+        Span<T> qea, Span<T> ke, Span<T> decay) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int kd = ws.KDim, chunk = ws.C, sub = ws.Sub, n = qc.Length / kd, lda = kd + chunk;
+        Span<T> cum = ws.Cum, alpha = ws.Alpha, qr = ws.Qr, kr = ws.Kr, ki = ws.Ki, kdec = ws.Kd;
+        Span<T> d = ws.D, run = ws.Run, e = ws.E;
+        ReadOnlySpan<T> zero = ws.Zero, one = ws.One, g = gc;
+        T lowest = T.CreateChecked(1.0 / DiagonalRange), highest = T.CreateChecked(DiagonalRange);
+        // Forward over the chunk: B_t, alpha_t = exp(g_t), and per sub-block the running decay
+        // P_t = prod_{r = p..t} alpha_r = exp(B_t - B_(p-1)), giving Qr_t = scale q_t o P_t,
+        // Qe_t = Qr_t o exp(B_(p-1)) and (K / P)^T for the diagonal sub-block.
+        for (int p = 0, blk = 0; p < n; p += sub, blk++)
+        {
+            int end = Math.Min(p + sub, n);
+            ChunkKernels.Decay(p == 0 ? zero : cum.Slice((p - 1) * kd, kd), zero, e);
+            var min = Vector256.Create(T.PositiveInfinity);
+            var max = Vector256.Create(T.NegativeInfinity);
+            for (int t = p; t < end; t++)
+            {
+                ReadOnlySpan<T> gt = g.Slice(t * kg, kg);
+                if (kg == 1) { ws.Gate.AsSpan().Fill(gt[0]); gt = ws.Gate; }
+                ChunkKernels.GateRow(gt, t == 0 ? zero : cum.Slice((t - 1) * kd, kd), qc.Slice(t * kd, kd), kc.Slice(t * kd, kd),
+                    e, sc, first: t == p, cum.Slice(t * kd, kd), alpha.Slice(t * kd, kd), run, qr.Slice(t * kd, kd), qea.Slice(t * lda, kd),
+                    ki.Slice(t * kd, kd), ref min, ref max);
+            }
+            ws.Safe[blk] = ChunkKernels.LaneBounds(min, max, lowest, highest);
+        }
+        ReadOnlySpan<T> last = cum.Slice((n - 1) * kd, kd);
+
+        // Backward within each sub-block: R_s = prod_{r = s+1..e} alpha_r = exp(B_e - B_s), giving
+        // Kr_s = k_s o R_s and Ke_s = Kr_s o exp(B_last - B_e).
+        for (int p = 0; p < n; p += sub)
+        {
+            int end = Math.Min(p + sub, n);
+            ChunkKernels.Decay(last, cum.Slice((end - 1) * kd, kd), e);
+            one.CopyTo(run);
+            for (int t = end - 1; t >= p; t--)
+                ChunkKernels.KeyRow(kc.Slice(t * kd, kd), e, alpha.Slice(t * kd, kd), run, kr.Slice(t * kd, kd), ke.Slice(t * kd, kd));
+        }
+
+        for (int p = 0, blk = 0; p < n; p += sub, blk++)
+        {
+            int len = Math.Min(sub, n - p);
+            // 2. Off-diagonal sub-blocks: A[I, 0..p) = Qr_I (Kr with the rows of block J scaled by
+            //    d_IJ = exp(B_(p-1) - B_(e_J)), which is 1 for the neighbouring block J = I - 1)^T.
+            if (p > 0)
+            {
+                ReadOnlySpan<T> kb = kr;
+                if (p > sub)
+                {
+                    ReadOnlySpan<T> boundary = cum.Slice((p - 1) * kd, kd);
+                    for (int j = 0; j < p / sub - 1; j++)
+                        ChunkKernels.Decay(boundary, cum.Slice((j * sub + sub - 1) * kd, kd), d.Slice(j * kd, kd));
+                    one.CopyTo(d.Slice((p / sub - 1) * kd, kd));
+                    ChunkKernels.ScaleRowBlocks<T>(kr, kdec, p, kd, sub, d);
+                    kb = kdec;
+                }
+                ChunkKernels.GemmNT(len, p, kd, qr.Slice(p * kd), kd, kb, kd, qea.Slice(p * lda + kd), lda);
+            }
+            // 3. Diagonal sub-block: A_II[t, s] = scale sum_k q_tk k_sk exp(B_tk - B_sk), s <= t. When the
+            //    decays inside the block stay within DiagonalRange, as the product Qr_I (K_I / P_I)^T;
+            //    otherwise elementwise in log space. Exact zeros above the diagonal either way.
+            if (ws.Safe[blk])
+            {
+                ChunkKernels.GemmNT(len, len, kd, qr.Slice(p * kd), kd, ki.Slice(p * kd), kd, qea.Slice(p * lda + kd + p), lda);
+            }
+            else
+            {
+                for (int t = p; t < p + len; t++)
+                {
+                    ReadOnlySpan<T> qt = qc.Slice(t * kd, kd), bt = cum.Slice(t * kd, kd);
+                    var ar = qea.Slice(t * lda + kd, n);
+                    for (int r = p; r < t; r++)
+                        ar[r] = sc * ChunkKernels.DecayedDot(qt, kc.Slice(r * kd, kd), bt, cum.Slice(r * kd, kd));
+                    ar[t] = sc * TensorPrimitives.Dot(qt, kc.Slice(t * kd, kd));
+                }
+            }
+            // Exact zeros above the diagonal, up to the chunk's last column.
+            for (int t = p; t < p + len; t++) qea.Slice(t * lda + kd + t + 1, n - t - 1).Clear();
+        }
+
+        ChunkKernels.Decay(last, zero, decay);
     }
 }

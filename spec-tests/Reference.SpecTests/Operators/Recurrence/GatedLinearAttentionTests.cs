@@ -111,6 +111,48 @@ public class GatedLinearAttentionTests
         }
     }
 
+    /// <summary>
+    /// The two-phase form (every chunk's gates and [Qe | A] first, in items of PrepareChunks chunks; then the state carry per head
+    /// and block of value columns) is bitwise the fused one-thread form for every thread and column-block count, with and
+    /// without an initial and final state, float32 and float64; and equals the float64 recurrence. Lengths span several
+    /// prepare items and a partial last chunk; widths (7 V + 3) give column blocks with vector tails.
+    /// </summary>
+    [Property(Arbitrary = [typeof(HeadCase)], MaxTest = 25)]
+    public void Property_ChunkedFast_SplitIntoItems_BitwiseEqualsOneThread(HeadCase c)
+    {
+        int l = c.L + GatedLinearAttention.PrepareChunks * GatedLinearAttention.FastChunk + 5 * c.Chunk, kd = 5 * c.K, vd = 7 * c.V + 3;
+        var rng = new SplitMix64((ulong)c.Seed);
+        var q = rng.NormalTensor<double>(0, 1, c.B, c.H, l, kd);
+        var k = rng.NormalTensor<double>(0, 1, c.B, c.H, l, kd);
+        var v = rng.NormalTensor<double>(0, 1, c.B, c.H, l, vd);
+        var g = Gates(rng, c.Seed % 2, c.B, c.H, l, c.Seed % 3 == 0 ? 1 : kd);
+        var s0 = rng.NormalTensor<double>(0, 1, c.B, c.H, kd, vd);
+        var expected = GatedLinearAttention.Recurrent(q, k, v, g);
+        Check(q, k, v, g, s0.Data, expected, 1e-12);
+        Check(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), g.Cast<float>(), s0.Cast<float>().Data, expected, 1e-5);
+
+        void Check<T>(Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> g, T[] s0, Tensor<double> naive, double bound)
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        {
+            const int C = GatedLinearAttention.FastChunk, Sub = GatedLinearAttention.FastSubChunk;
+            var fused = GatedLinearAttention.ChunkedFastSized(q, k, v, g, C, Sub, maxThreads: 1, columnBlocks: -1);
+            var fusedFinal = new T[s0.Length];
+            var fusedFromS0 = GatedLinearAttention.ChunkedFastSized(q, k, v, g, C, Sub, maxThreads: 1, initialState: s0, finalState: fusedFinal, columnBlocks: -1);
+            double rel = Metrics.RelativeError(naive.Data, fused.Cast<double>().Data);
+            Assert.True(rel <= bound, $"{typeof(T).Name} fused vs float64 recurrence: rel {rel}");
+            foreach (int threads in new[] { 1, 2, 3 })
+                foreach (int blocks in new[] { 0, 1, 2, 3, 16 })
+                {
+                    var split = GatedLinearAttention.ChunkedFastSized(q, k, v, g, C, Sub, maxThreads: threads, columnBlocks: blocks);
+                    Assert.True(fused.Data.AsSpan().SequenceEqual(split.Data), $"{typeof(T).Name} threads {threads} blocks {blocks}: not bitwise the fused form");
+                    var final = new T[s0.Length];
+                    var fromS0 = GatedLinearAttention.ChunkedFastSized(q, k, v, g, C, Sub, maxThreads: threads, initialState: s0, finalState: final, columnBlocks: blocks);
+                    Assert.True(fusedFromS0.Data.AsSpan().SequenceEqual(fromS0.Data) && fusedFinal.AsSpan().SequenceEqual(final),
+                        $"{typeof(T).Name} threads {threads} blocks {blocks}: output or final state from S0 not bitwise the fused form");
+                }
+        }
+    }
+
     /// <summary>Head sizes of a real model (K = V = 64) and odd ones (33, 17) reach every tile edge of the products.</summary>
     [Fact]
     public void Edge_ModelSizedAndOddHeads_ChunkedFastEqualsRecurrence()
