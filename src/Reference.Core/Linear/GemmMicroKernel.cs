@@ -77,8 +77,10 @@ internal static unsafe class GemmMicroKernel
     /// float32 at KC = 256) stays in L1 while the KC x 128-byte B micro-panels (32 float32 or 16 float64
     /// columns) stream from L2; the A block MC x KC x sizeof(T) is 84 KB float32 and 168 KB float64
     /// (MC = 84, 6 micro-panels);
-    /// NC = 512 keeps the KC x NC B panel (512 KB float32, 1 MB float64) in L2 beside the A block and
-    /// the C rows being updated (float64 1024^3 measured 70 % of peak with NC = 4096, 75 % with 512).
+    /// NC = 1024 float32 / 512 float64 keeps the KC x NC B panel (1 MB) in L2 beside the A block and
+    /// the C rows being updated (float64 1024^3 measured 70 % of peak with NC = 4096, 75 % with 512;
+    /// float32 NC = 1024 packs A once per 1024 columns and measured ~3 points above 512 on two threads
+    /// at 1024^3 with MC = 84, one thread unchanged; bench/NOTES.md, gemmkc).
     /// KC = 256 as for Vector256, so both kernels cut k identically (bitwise equal results); MC in
     /// 84..672 and KC = 128..384 measured within noise of these on one thread at 256^3 and 1024^3
     /// (bench/NOTES.md). On two threads MC = 84 measured ~5 (float32) and ~3 (float64) points of peak
@@ -90,7 +92,7 @@ internal static unsafe class GemmMicroKernel
     public static GemmBlocking Blocking<T>(GemmKernel kernel) => kernel switch
     {
         GemmKernel.Vector512 => typeof(T) == typeof(float)
-            ? new GemmBlocking(MR512, 2 * Vector512<float>.Count, 84, KC512, 512, ARowMajor: true)
+            ? new GemmBlocking(MR512, 2 * Vector512<float>.Count, 84, KC512, 1024, ARowMajor: true)
             : new GemmBlocking(MR512, 2 * Vector512<double>.Count, 84, KC512, 512, ARowMajor: true),
         _ => typeof(T) == typeof(float)
             ? new GemmBlocking(MR, 2 * Vector256<float>.Count, 144, 256, 4080, ARowMajor: false)
