@@ -56,7 +56,7 @@ public sealed record GemmBatchCase(int M, int N, int K, bool TransA, bool TransB
 }
 
 /// <summary>
-/// Shapes around the Vector512 tile (14 x 32 float32, 14 x 16 float64) and blocks (MC = 168, KC = 256):
+/// Shapes around the Vector512 tile (14 x 32 float32, 14 x 16 float64) and blocks (MC = 84, KC = 256):
 /// m in residues 0, 1, 7, 13 mod 14 (7 or fewer rows left run the 7-row edge kernel) and past MC, n on both sides of multiples of 16 and 32, k past KC;
 /// transposes, padded leading dimensions, alpha and beta as in <see cref="GemmBlasCase"/>.
 /// </summary>
@@ -314,7 +314,7 @@ public class GemmTests
     /// threads: the tiles taken dynamically by the threads must reproduce the one-thread result
     /// bitwise, and the one-thread result must match the float64 definition. m = 2311 is past 16
     /// row blocks of the Vector256 kernel (MC = 144), m = 2711 past those of the Vector512 kernel
-    /// (MC = 168), where the steps of one (jc, pc) group share a B panel and alternate A panels.
+    /// (16 blocks of MC = 168 before the sixth session, 32 of MC = 84 now), where the steps of one (jc, pc) group share a B panel and alternate A panels.
     /// </summary>
     [Theory]
     [InlineData(2311, 19, 300, false, true)]

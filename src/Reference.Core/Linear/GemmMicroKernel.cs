@@ -75,18 +75,25 @@ internal static unsafe class GemmMicroKernel
     /// the B micro-panel in half of L1d; MC x KC x sizeof(T) = 144 KB keeps the packed A block in L2.
     /// Vector512 (sized for a Sapphire Rapids-class core, 48 KB L1d, 2 MB L2): the A micro-panel (14 KB
     /// float32 at KC = 256) stays in L1 while the KC x 128-byte B micro-panels (32 float32 or 16 float64
-    /// columns) stream from L2; the A block MC x KC x sizeof(T) is 168 KB float32 (12 micro-panels);
-    /// NC = 512 keeps the KC x NC B panel (512 KB float32, 1 MB float64) in L2 beside the A block and
-    /// the C rows being updated (float64 1024^3 measured 70 % of peak with NC = 4096, 75 % with 512).
+    /// columns) stream from L2; the A block MC x KC x sizeof(T) is 84 KB float32 and 168 KB float64
+    /// (MC = 84, 6 micro-panels);
+    /// NC = 1024 float32 / 512 float64 keeps the KC x NC B panel (1 MB) in L2 beside the A block and
+    /// the C rows being updated (float64 1024^3 measured 70 % of peak with NC = 4096, 75 % with 512;
+    /// float32 NC = 1024 packs A once per 1024 columns and measured ~3 points above 512 on two threads
+    /// at 1024^3 with MC = 84, one thread unchanged; bench/NOTES.md, gemmkc).
     /// KC = 256 as for Vector256, so both kernels cut k identically (bitwise equal results); MC in
-    /// 84..672 and KC = 128..384 measured within noise of these at 256^3 and 1024^3 (bench/NOTES.md).
+    /// 84..672 and KC = 128..384 measured within noise of these on one thread at 256^3 and 1024^3
+    /// (bench/NOTES.md). On two threads MC = 84 measured ~5 (float32) and ~3 (float64) points of peak
+    /// above MC = 168 at 1024^3 and 256^3 (CPU-time median; bench/NOTES.md, gemmkc); KC = 384 / 512 (fewer passes over C)
+    /// measured no gain at 1024^3 and would cost the float64 A micro-panel its place in L1. MC does not
+    /// change the accumulation order (results are the same bits for any MC).
     /// For Vector256, NC bounds the packed B panel (KC x NC, 4-8 MB) by the shared L3. NC is a multiple of NR.
     /// </summary>
     public static GemmBlocking Blocking<T>(GemmKernel kernel) => kernel switch
     {
         GemmKernel.Vector512 => typeof(T) == typeof(float)
-            ? new GemmBlocking(MR512, 2 * Vector512<float>.Count, 168, KC512, 512, ARowMajor: true)
-            : new GemmBlocking(MR512, 2 * Vector512<double>.Count, 168, KC512, 512, ARowMajor: true),
+            ? new GemmBlocking(MR512, 2 * Vector512<float>.Count, 84, KC512, 1024, ARowMajor: true)
+            : new GemmBlocking(MR512, 2 * Vector512<double>.Count, 84, KC512, 512, ARowMajor: true),
         _ => typeof(T) == typeof(float)
             ? new GemmBlocking(MR, 2 * Vector256<float>.Count, 144, 256, 4080, ARowMajor: false)
             : new GemmBlocking(MR, 2 * Vector256<double>.Count, 72, 256, 4080, ARowMajor: false),
