@@ -221,33 +221,44 @@ public static class GradClip
 /// <summary>
 /// Learning-rate schedules as multipliers of the base rate at step s (0-based), as Hugging Face's
 /// get_linear_schedule_with_warmup / get_cosine_schedule_with_warmup: linear warm-up s / W for
-/// s &lt; W, then linear decay (T - s) / (T - W) or cosine decay 0.5 (1 + cos(pi p)),
-/// p = (s - W) / (T - W), clamped at 0, optionally floored at <c>minRatio</c>.
+/// s &lt; W, then linear decay (T - s) / (T - D) or cosine decay 0.5 (1 + cos(pi p)),
+/// p = (s - D) / (T - D), clamped at 0, optionally floored at <c>minRatio</c>. D, the step where the
+/// decay begins, is W by default (those schedules); D &gt; W holds the rate constant (factor 1) on
+/// W &lt;= s &lt; D first: warmup-stable-decay (WSD; MiniCPM, Hu et al., arXiv:2404.06395, whose decay is
+/// exponential, here the same linear or cosine one), which keeps the full rate until late in training
+/// and anneals only in the last T - D steps.
 /// </summary>
 public static class LrSchedule
 {
-    public static double LinearWarmupLinearDecay(long step, long warmupSteps, long totalSteps, double minRatio = 0.0)
+    public static double LinearWarmupLinearDecay(long step, long warmupSteps, long totalSteps, double minRatio = 0.0, long? decayStartStep = null)
     {
-        Check(step, warmupSteps, totalSteps);
+        long decayStart = decayStartStep ?? warmupSteps;
+        Check(step, warmupSteps, decayStart, totalSteps);
         if (step < warmupSteps) return (double)step / Math.Max(1, warmupSteps);
-        double decay = Math.Max(0.0, (double)(totalSteps - step) / Math.Max(1, totalSteps - warmupSteps));
+        if (step < decayStart) return 1.0;
+        double decay = Math.Max(0.0, (double)(totalSteps - step) / Math.Max(1, totalSteps - decayStart));
         return minRatio + (1.0 - minRatio) * decay;
     }
 
-    public static double LinearWarmupCosineDecay(long step, long warmupSteps, long totalSteps, double minRatio = 0.0)
+    public static double LinearWarmupCosineDecay(long step, long warmupSteps, long totalSteps, double minRatio = 0.0, long? decayStartStep = null)
     {
-        Check(step, warmupSteps, totalSteps);
+        long decayStart = decayStartStep ?? warmupSteps;
+        Check(step, warmupSteps, decayStart, totalSteps);
         if (step < warmupSteps) return (double)step / Math.Max(1, warmupSteps);
-        double progress = Math.Min(1.0, (double)(step - warmupSteps) / Math.Max(1, totalSteps - warmupSteps));
+        if (step < decayStart) return 1.0;
+        double progress = Math.Min(1.0, (double)(step - decayStart) / Math.Max(1, totalSteps - decayStart));
         double decay = Math.Max(0.0, 0.5 * (1.0 + Math.Cos(Math.PI * progress)));
         return minRatio + (1.0 - minRatio) * decay;
     }
 
-    private static void Check(long step, long warmupSteps, long totalSteps)
+    private static void Check(long step, long warmupSteps, long decayStartStep, long totalSteps)
     {
         if (step < 0) throw new ArgumentOutOfRangeException(nameof(step), $"step = {step} must be >= 0.");
         if (warmupSteps < 0) throw new ArgumentOutOfRangeException(nameof(warmupSteps), $"warmupSteps = {warmupSteps} must be >= 0.");
         if (totalSteps < warmupSteps)
             throw new ArgumentOutOfRangeException(nameof(totalSteps), $"totalSteps = {totalSteps} must be >= warmupSteps = {warmupSteps}.");
+        if (decayStartStep < warmupSteps || decayStartStep > totalSteps)
+            throw new ArgumentOutOfRangeException(nameof(decayStartStep),
+                $"decayStartStep = {decayStartStep} must be in [warmupSteps, totalSteps] = [{warmupSteps}, {totalSteps}].");
     }
 }

@@ -29,8 +29,9 @@ public static class TrainCommand
         var evalEvery = new Option<int>("--eval-every") { Description = "Steps between evaluations on the test split (0: only at the end).", DefaultValueFactory = _ => 100, HelpName = "N" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (0: at each evaluation).", DefaultValueFactory = _ => 0, HelpName = "N" };
         var warmup = new Option<double>("--warmup") { Description = "Fraction of the steps with linear warm-up.", DefaultValueFactory = _ => 0.1, HelpName = "FRACTION" };
-        var minLr = new Option<double>("--min-lr-ratio") { Description = "Cosine decay floor as a fraction of --lr.", DefaultValueFactory = _ => 0.0, HelpName = "RATIO" };
+        var minLr = new Option<double>("--min-lr-ratio") { Description = "Decay floor (cosine or linear) as a fraction of --lr; 1: constant rate after the warm-up.", DefaultValueFactory = _ => 0.0, HelpName = "RATIO" };
         var decay = new Option<string>("--decay") { Description = "Decay after the warm-up: cosine (MAD's) or linear (H3's synthetics: transformers' linear schedule).", DefaultValueFactory = _ => "cosine", HelpName = "cosine|linear" };
+        var decayStart = new Option<double?>("--decay-start") { Description = "Fraction of --steps where the decay to --min-lr-ratio begins, in [--warmup, 1); the rate stays at --lr from the end of the warm-up until then (warmup-stable-decay). Default: the end of the warm-up.", HelpName = "FRACTION" };
         var ssmLr = new Option<string>("--ssm-lr") { Description = "SSM dynamics (A, B, Delta of S4D/H3 operators) in their own AdamW group at lr min(RATE, --lr), as H3's recipe; none: --lr. No effect on models without SSM dynamics.", DefaultValueFactory = _ => "1e-3", HelpName = "RATE|none" };
         var ssmWeightDecay = new Option<string>("--ssm-weight-decay") { Description = "Weight decay of the SSM dynamics group (H3's recipe: 0); none: --weight-decay.", DefaultValueFactory = _ => "0", HelpName = "WD|none" };
         var clip = new Option<double>("--clip") { Description = "Global gradient-norm clip (0: none).", DefaultValueFactory = _ => 1.0, HelpName = "NORM" };
@@ -41,7 +42,7 @@ public static class TrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --out.", Arity = ArgumentArity.Zero };
         var command = new Command("train", "Train a backbone built from registered operators on a synthetic task (MAD, MQAR, H3), with checkpoints and --resume.")
         {
-            task, taskOptions, model, steps, lr, weightDecay, batch, seed, evalEvery, checkpointEvery, warmup, minLr, decay, ssmLr, ssmWeightDecay, clip, tier, outDir, resume, microBatches, threads,
+            task, taskOptions, model, steps, lr, weightDecay, batch, seed, evalEvery, checkpointEvery, warmup, minLr, decay, decayStart, ssmLr, ssmWeightDecay, clip, tier, outDir, resume, microBatches, threads,
         };
         command.SetAction(parse =>
         {
@@ -77,7 +78,8 @@ public static class TrainCommand
                 synthetic = TaskCatalog.Create(taskName, settings);
                 var options = new TrainOptions(parse.GetValue(steps), parse.GetValue(lr), parse.GetValue(weightDecay), parse.GetValue(batch), parse.GetValue(seed),
                     parse.GetValue(evalEvery), parse.GetValue(checkpointEvery), parse.GetValue(warmup), parse.GetValue(minLr), parse.GetValue(clip), tierName == "fast",
-                    MicroBatches: parse.GetValue(microBatches), Threads: parse.GetValue(threads), SsmLr: ssmLrValue, SsmWeightDecay: ssmWdValue, Decay: decayKind);
+                    MicroBatches: parse.GetValue(microBatches), Threads: parse.GetValue(threads), SsmLr: ssmLrValue, SsmWeightDecay: ssmWdValue, Decay: decayKind,
+                    DecayStart: parse.GetValue(decayStart));
                 // Build the model once now, so an operator that cannot be a mixer is reported before anything is written.
                 _ = BackboneModel.Create(spec, synthetic.Vocabulary, synthetic.InputLength, options.Seed + 1);
                 string dir = parse.GetValue(outDir)!;
@@ -94,6 +96,7 @@ public static class TrainCommand
                 output.WriteLine($"task {synthetic.Name}: {synthetic.Describe()} (input length {synthetic.InputLength}, chance {synthetic.Chance.ToString("F3", CultureInfo.InvariantCulture)})");
                 var probe = BackboneModel.Create(spec, synthetic.Vocabulary, synthetic.InputLength, options.Seed + 1);
                 output.WriteLine($"model: {spec}, {probe.ParameterCount()} parameters, cache per block at L {synthetic.InputLength}: [{string.Join(", ", probe.CacheSizes(synthetic.InputLength))}]");
+                output.WriteLine(Schedule(options));
                 TrainResult result;
                 bool resuming = parse.GetValue(resume);
                 if (plain) result = trainer.Run(resuming);
@@ -117,6 +120,14 @@ public static class TrainCommand
         text == "none" ? null
         : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v
         : throw new CliException($"{option} must be {expected} or none, got '{text}'.");
+
+    private static string Schedule(TrainOptions o)
+    {
+        long warmup = o.WarmupSteps, start = o.DecayStartStep;
+        string kind = o.Decay == LrDecay.Linear ? "linear" : "cosine";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"schedule: lr {o.LearningRate:G4}, linear warm-up over steps 0-{warmup}, constant to step {start}, {kind} decay to {o.MinLrRatio:G4} of it at step {o.Steps}");
+    }
 
     private static string Line(TrainRecord r) => r.IsEvaluation
         ? string.Create(CultureInfo.InvariantCulture, $"step {r.Step,6}  eval  loss {r.TestLoss:F4}  accuracy {r.Accuracy:F4}  macro accuracy {r.MacroAccuracy:F4}")

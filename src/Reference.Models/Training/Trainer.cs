@@ -3,6 +3,12 @@
 // cosine (or linear) decay of the learning rate to min_lr_ratio of it, global gradient-norm clipping, and an
 // evaluation on the test split every N steps (macro and micro accuracy of the scored positions).
 //
+// Decay start. By default the decay begins where the warm-up ends; decay_start = F > warmup holds the peak
+// rate from the end of the warm-up to step round(F steps) and decays only after it (warmup-stable-decay,
+// LrSchedule). H3's associative recall binds keys to values late (steps 7,000-14,000 of 30,000 at lr 2e-3,
+// bench/NOTES.md): a decay from the warm-up leaves the rate too low by then, a constant rate keeps the
+// final accuracy noisy; a late decay keeps the rate while the binding forms and anneals afterwards.
+//
 // SSM dynamics group. The S4/S4D/H3 recipe trains an SSM's A, B and step Delta (the operators'
 // OperatorDescriptor.SsmDynamics) in their own AdamW parameter group: lr min(ssm_lr, lr), weight decay
 // ssm_weight_decay (HazyResearch/safari: OptimModule.register(name, tensor, lr) with wd 0, and
@@ -41,7 +47,8 @@ public sealed record TrainOptions(
     int Steps = 1000, double LearningRate = 1e-3, double WeightDecay = 0.0, int Batch = 32, ulong Seed = 0,
     int EvalEvery = 100, int CheckpointEvery = 0, double WarmupFraction = 0.1, double MinLrRatio = 0.0, double ClipNorm = 1.0,
     bool FastTier = true, int EvalBatch = 128, int MicroBatches = 1, int Threads = 0,
-    double? SsmLr = TrainOptions.DefaultSsmLr, double? SsmWeightDecay = TrainOptions.DefaultSsmWeightDecay, LrDecay Decay = LrDecay.Cosine)
+    double? SsmLr = TrainOptions.DefaultSsmLr, double? SsmWeightDecay = TrainOptions.DefaultSsmWeightDecay, LrDecay Decay = LrDecay.Cosine,
+    double? DecayStart = null)
 {
     /// <summary>The SSM dynamics' learning-rate cap of H3's recipe (safari configs/model/layer/h3.yaml: min(0.001, lr)).</summary>
     public const double DefaultSsmLr = 1e-3;
@@ -67,6 +74,8 @@ public sealed record TrainOptions(
         if (SsmLr is { } cap && !(cap > 0)) throw Bad("ssm-lr", $"must be > 0 or none, got {cap}");
         if (SsmWeightDecay is { } wd && !(wd >= 0)) throw Bad("ssm-weight-decay", $"must be >= 0 or none, got {wd}");
         if (!Enum.IsDefined(Decay)) throw Bad("decay", $"must be cosine or linear, got {Decay}");
+        if (DecayStart is { } f && !(f >= WarmupFraction && f < 1))
+            throw Bad("decay-start", $"must be in [warmup, 1) = [{WarmupFraction.ToString(CultureInfo.InvariantCulture)}, 1), got {f.ToString(CultureInfo.InvariantCulture)}");
     }
 
     /// <summary>The SSM dynamics group's peak rate and weight decay, or null when they train with the others.</summary>
@@ -81,7 +90,8 @@ public sealed record TrainOptions(
     /// <remarks>
     /// The SSM group's settings are part of it for a model that has SSM dynamics (<paramref name="ssmDynamics"/>),
     /// "none" when null; the decay only when linear. Both are left out otherwise, so checkpoints of models
-    /// without SSM dynamics written before they existed still resume.
+    /// without SSM dynamics written before they existed still resume. The decay start likewise only when it
+    /// differs from the warm-up fraction (otherwise the schedule is the default one).
     /// </remarks>
     internal string Identity(bool ssmDynamics = false)
     {
@@ -92,6 +102,7 @@ public sealed record TrainOptions(
         };
         if (MicroBatches != 1) o["micro_batches"] = MicroBatches;
         if (Decay != LrDecay.Cosine) o["decay"] = "linear";
+        if (DecayStart is { } f && f != WarmupFraction) o["decay_start"] = f;
         if (ssmDynamics)
         {
             o["ssm_lr"] = SsmLr is { } cap ? JsonValue.Create(cap) : JsonValue.Create("none");
@@ -100,10 +111,16 @@ public sealed record TrainOptions(
         return o.ToJsonString();
     }
 
+    /// <summary>The warm-up's length in steps.</summary>
+    public long WarmupSteps => (long)Math.Round(WarmupFraction * Steps);
+
+    /// <summary>The step where the decay begins: round(decay_start steps), or the end of the warm-up by default.</summary>
+    public long DecayStartStep => DecayStart is { } f ? (long)Math.Round(f * Steps) : WarmupSteps;
+
     /// <summary>The schedule's multiplier of the peak rates at step <paramref name="step"/> (0-based).</summary>
-    internal double LrFactor(long step, long warmup) => Decay == LrDecay.Linear
-        ? LrSchedule.LinearWarmupLinearDecay(step, warmup, Steps, MinLrRatio)
-        : LrSchedule.LinearWarmupCosineDecay(step, warmup, Steps, MinLrRatio);
+    internal double LrFactor(long step) => Decay == LrDecay.Linear
+        ? LrSchedule.LinearWarmupLinearDecay(step, WarmupSteps, Steps, MinLrRatio, DecayStartStep)
+        : LrSchedule.LinearWarmupCosineDecay(step, WarmupSteps, Steps, MinLrRatio, DecayStartStep);
 }
 
 /// <summary>The decay after the warm-up.</summary>
@@ -218,7 +235,6 @@ public sealed class Trainer
         var records = new List<TrainRecord>();
         CutLog(start, records);
         using var log = new StreamWriter(new FileStream(LogPath, FileMode.Append, FileAccess.Write, FileShare.Read));
-        long warmup = (long)Math.Round(Options.WarmupFraction * Options.Steps);
         int t = train.Length, b = Options.Batch;
         var inputs = new int[b * t];
         var targets = new int[b * t];
@@ -235,7 +251,7 @@ public sealed class Trainer
                 train.Inputs.AsSpan(s * t, t).CopyTo(inputs.AsSpan(i * t, t));
                 train.Targets.AsSpan(s * t, t).CopyTo(targets.AsSpan(i * t, t));
             }
-            double factor = Options.LrFactor(step, warmup);
+            double factor = Options.LrFactor(step);
             optimizer.Lr = Options.LearningRate * factor;
             if (Options.SsmGroup() is { } ssm)
                 foreach (var group in optimizer.Groups) group.Lr = ssm.Lr * factor;
