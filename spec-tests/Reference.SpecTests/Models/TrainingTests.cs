@@ -84,6 +84,40 @@ public sealed class TrainingTests : IDisposable
         Assert.Equal(steps + steps / 10, expected.Length);
     }
 
+    /// <summary>
+    /// Two `reference` processes running the same fast-tier H3 training (one thread) write the same log bit for bit.
+    /// With tiered compilation the runtime swapped re-optimized code for a vector exp/sin/cos in mid-run, which rounded
+    /// differently in the last bit, and two identical runs parted from step 10 on (bench/NOTES.md, "Fast-tier runs repeat
+    /// bit for bit"); the program now runs without tiering (Reference.Cli.csproj), which this test relies on. Run with
+    /// DOTNET_TieredCompilation=1 in the children's environment, it fails.
+    /// </summary>
+    [Fact]
+    public void Property_TwoFastTierTrainingProcessesWriteTheSameLog()
+    {
+        string model = ModelFile("""{"width": 16, "depth": 2, "block": {"mixer": {"operator": "ssm.h3", "state_size": 16}, "channel_mixer": {"kind": "mlp", "inner": 32}}, "tied_head": true, "embedding_dropout": 0.1}""");
+        string[] Run(string dir)
+        {
+            string host = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "reference.exe" : "reference");
+            var info = File.Exists(host) ? new ProcessStartInfo(host) : new ProcessStartInfo("dotnet") { ArgumentList = { Path.Combine(AppContext.BaseDirectory, "reference.dll") } };
+            foreach (var a in new[] { "train", "--task", "h3-recall", "--task-option", "train=500", "--task-option", "test=50", "--model", model,
+                         "--steps", "120", "--batch", "16", "--lr", "2e-3", "--weight-decay", "0.1", "--clip", "1", "--eval-every", "60",
+                         "--threads", "1", "--micro-batches", "1", "--tier", "fast", "--out", dir })
+                info.ArgumentList.Add(a);
+            info.RedirectStandardOutput = info.RedirectStandardError = true;
+            using var child = Process.Start(info)!;
+            string error = child.StandardError.ReadToEndAsync().Result;
+            child.StandardOutput.ReadToEnd();
+            child.WaitForExit();
+            Assert.True(child.ExitCode == 0, error);
+            return Deterministic(dir);
+        }
+        var first = Run(Path.Combine(root, "first"));
+        var second = Run(Path.Combine(root, "second"));
+        Assert.Equal(120 + 2, first.Length);
+        for (int i = 0; i < first.Length; i++)
+            Assert.True(first[i] == second[i], $"log line {i + 1} differs:\n{first[i]}\n{second[i]}");
+    }
+
     private static string[] ReadShared(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);

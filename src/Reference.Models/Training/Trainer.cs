@@ -30,7 +30,9 @@
 // step, the data position, the epoch's RNG state, the model JSON, the task and the options. A resumed
 // run loads it and continues at the next step, so a run killed at any point and resumed equals the
 // uninterrupted run bit for bit on the naive tier (the fast tier is deterministic too as long as
-// its thread schedule is; it runs one thread here). The log (JSON lines) is cut back to the
+// its thread schedule is and the JIT does not swap a method's code mid-run: tier-0 and tier-1 code of
+// the runtime's vector exp/sin/cos can differ in the last bit, so the `reference` program runs without
+// tiered compilation, Reference.Cli.csproj). The log (JSON lines) is cut back to the
 // checkpoint's step on resume, so no step is listed twice.
 using System.Diagnostics;
 using System.Globalization;
