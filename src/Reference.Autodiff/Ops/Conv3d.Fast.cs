@@ -181,7 +181,7 @@ public static partial class Ops
                 }
         var xp = Conv3dPads(p) ? Conv3dPadded(p, off, x) : null;
         var body = new DirectForward(p, off, xp?.Data ?? x, wp.Data, bias, y.Data, blocks);
-        ParallelItems.For(body.Items, ConvThreads(p), body);
+        ParallelItems.ForContiguous(body.Items, ConvThreads(p), body);
         PooledArray<double>.Return(wp);
         if (xp is not null) PooledArray<double>.Return(xp);
         return y;
@@ -234,7 +234,7 @@ public static partial class Ops
             var partial = PooledArray<double>.Rent(body.Chunks * off.PaddedTaps * cPad);
             body.Partial = partial.Data;
             if (chunkLocal && gb is not null) body.BiasPartial = new double[body.Chunks * cPad];
-            ParallelItems.For(body.Items, threads, body);
+            ParallelItems.ForContiguous(body.Items, threads, body);
             // Sum the chunks' partial products in chunk order (independent of the thread count).
             for (int c = 0; c < body.Chunks; c++)
                 for (int o = 0; o < p.Cout; o++)
@@ -258,7 +258,7 @@ public static partial class Ops
                             int ci = cb * ConvChannelBlock + j;
                             wcl.Data[((cb * k3 + st) * p.Cout + o) * ConvChannelBlock + j] = ci < p.Cin ? w[o * off.Taps + ci * k3 + st] : 0.0;
                         }
-            ParallelItems.For(p.N, threads, new DirectInput(p, off, wcl.Data, gt!.Data, cPad, gx.Data));
+            ParallelItems.ForContiguous(p.N, threads, new DirectInput(p, off, wcl.Data, gt!.Data, cPad, gx.Data));
             PooledArray<double>.Return(wcl);
         }
         if (gt is not null) PooledArray<double>.Return(gt);
