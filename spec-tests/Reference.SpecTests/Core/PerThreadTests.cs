@@ -170,9 +170,13 @@ public class PerThreadTests
         ParallelItems.For(64, 2, body);
         int onHelpers = body.RunBy.Count(t => t != Environment.CurrentManagedThreadId);
         Assert.InRange(onHelpers, 1, 63);
+        // The calling thread's last call, exactly (thread-static, so other tests' loops do not touch it).
+        Assert.Equal((64, onHelpers), ParallelItems.LastCall);
         Assert.True(ParallelItems.DispatchedItems - dispatched0 >= 64, $"DispatchedItems grew by {ParallelItems.DispatchedItems - dispatched0}, expected >= 64");
         Assert.True(SpinWait.SpinUntil(() => ParallelItems.HelperItems - helpers0 >= onHelpers, TimeSpan.FromSeconds(10)),
             $"HelperItems grew by {ParallelItems.HelperItems - helpers0}, expected >= {onHelpers} (items run off the calling thread)");
+        ParallelItems.ForContiguous(5, 1, new Recorder(5));
+        Assert.Equal((5, 0), ParallelItems.LastCall);
     }
 
     private sealed class Failing : IParallelBody

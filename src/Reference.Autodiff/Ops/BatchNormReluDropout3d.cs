@@ -46,6 +46,34 @@ public static partial class Ops
     /// <summary>Blocks below this many elements run on the calling thread.</summary>
     private const int FusedTailParallelElements = 1 << 15;
 
+    /// <summary>How the fused tail cuts its items on several threads (the values are the same either way).</summary>
+    internal enum FusedTailItems
+    {
+        /// <summary>Samples when the calling thread's previous parallel call really ran on several threads (a helper took at least a quarter of its items), else channels.</summary>
+        Auto,
+        Channels,
+        Samples,
+    }
+
+    /// <summary>The calling thread's choice of <see cref="FusedTailItems"/> (tests set it to run both ways).</summary>
+    [ThreadStatic] internal static FusedTailItems FusedTailItemsChoice;
+
+    /// <summary>
+    /// Whether a fused tail on <paramref name="threads"/> threads runs by samples. By samples a thread
+    /// reads back what it wrote in the convolution before (its contiguous ranges), but streams its share
+    /// of the block three times (forward) or twice (backward) where a channel item reads its rows from L2
+    /// after the first pass; so when the previous call ran (nearly) all on the caller, which then holds
+    /// the whole block, channels are cheaper: on the loaded machine, with the helper not scheduled, samples
+    /// made the batch-64 forward 418 -> 559 us and the backward 589 -> 700 us (bench/NOTES.md, cnnaff).
+    /// </summary>
+    private static bool FusedTailBySamples(int threads)
+    {
+        if (threads <= 1) return false;
+        if (FusedTailItemsChoice != FusedTailItems.Auto) return FusedTailItemsChoice == FusedTailItems.Samples;
+        var (items, onHelpers) = ParallelItems.LastCall;
+        return 4L * onHelpers >= items && onHelpers > 0;
+    }
+
     /// <summary>
     /// z = Dropout3d(Relu(BatchNorm(x))) in training mode (see the type's summary). Without
     /// <paramref name="dropoutRng"/> there is no dropout (z = r). The running statistics are updated in
@@ -71,8 +99,8 @@ public static partial class Ops
         var z = Empty(x.Value);
         tail.Z = z.Data;
         int threads = (long)n * c * s < FusedTailParallelElements ? 1 : KernelThreads.Default;
-        if (threads == 1) ParallelItems.For(c, 1, tail);
-        else tail.RunBySamples(threads);
+        if (FusedTailBySamples(threads)) tail.RunBySamples(threads);
+        else ParallelItems.For(c, threads, tail);
         for (int ch = 0; ch < c; ch++)
         {
             runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * tail.Mean[ch];
@@ -84,8 +112,8 @@ public static partial class Ops
             var gw = weight is null ? null : Tensor<double>.Zeros(c);
             var gb = bias is null ? null : Tensor<double>.Zeros(c);
             var backward = new FusedTailBackward(tail, g.Data, gx?.Data, gw?.Data, gb?.Data);
-            if (threads == 1) ParallelItems.For(c, 1, backward);
-            else backward.RunBySamples(threads);
+            if (FusedTailBySamples(threads)) backward.RunBySamples(threads);
+            else ParallelItems.For(c, threads, backward);
             return NormGrads(gx, gw, gb, weight is not null, bias is not null);
         });
     }

@@ -49,6 +49,17 @@ public static class ParallelItems
     /// <summary>Of <see cref="DispatchedItems"/>, those run on a helper (dedicated or thread-pool) rather than the calling thread.</summary>
     public static long HelperItems => Interlocked.Read(ref helperItems);
 
+    [ThreadStatic] private static int lastItems, lastOnHelpers;
+
+    /// <summary>
+    /// The calling thread's most recent call of <see cref="For(int, int, IParallelBody)"/> or
+    /// <see cref="ForContiguous"/>: its items, and how many of them ran off the calling thread (0 when it
+    /// ran on one worker). A hint for where that call's results are cached, for a kernel that can cut its
+    /// own items either way with the same values (the fused BatchNorm tail): if a helper was not
+    /// scheduled in time, the caller ran everything and holds the data.
+    /// </summary>
+    public static (int Items, int OnHelpers) LastCall => (lastItems, lastOnHelpers);
+
     /// <summary>Runs body.Run(i) for i in [0, count) on up to <paramref name="threads"/> threads (0 = every core).</summary>
     public static void For(int count, int threads, IParallelBody body) => For(count, threads, body, contiguous: false);
 
@@ -76,6 +87,7 @@ public static class ParallelItems
         if (workers <= 1)
         {
             for (int i = 0; i < count; i++) body.Run(i);
+            (lastItems, lastOnHelpers) = (count, 0);
             return;
         }
         var d = Dispatch.Rent();
@@ -86,10 +98,11 @@ public static class ParallelItems
             d.AddRef();
             ThreadPool.UnsafeQueueUserWorkItem(d, preferLocal: false);
         }
-        d.Work(onCaller: true);
+        int onCaller = d.Work(onCaller: true);
         var spin = new SpinWait();
         while (Volatile.Read(ref d.Completed) < count) spin.SpinOnce(sleep1Threshold: -1);
         Interlocked.Add(ref dispatchedItems, count);
+        (lastItems, lastOnHelpers) = (count, count - onCaller);
         var error = d.Error;
         d.Release();
         if (error is not null) ExceptionDispatchInfo.Throw(error);
@@ -136,7 +149,8 @@ public static class ParallelItems
         }
 
         /// <summary>Takes items until none is left; off the caller, counts them in <see cref="HelperItems"/> with one add (after its last item completed, so a reader may see it a moment after the call returned).</summary>
-        public void Work(bool onCaller)
+        /// <returns>The items this worker ran.</returns>
+        public int Work(bool onCaller)
         {
             int i, ran = 0;
             if (ranges > 1)
@@ -155,6 +169,7 @@ public static class ParallelItems
             else
                 while ((i = Interlocked.Increment(ref next) - 1) < count) RunOne(i, ref ran);
             if (ran > 0 && !onCaller) Interlocked.Add(ref helperItems, ran);
+            return ran;
         }
 
         private int RangeStart(int range) => (int)((long)range * count / ranges);
