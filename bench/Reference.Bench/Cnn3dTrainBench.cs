@@ -86,12 +86,16 @@ public class Cnn3dTrainBench : IWorkload
 /// when the helper was not scheduled in time and the caller ran everything, so that CPU time / 2
 /// flatters the row: such a row measures one thread, not two). With <c>profile</c>, instead times every layer's forward and every
 /// primitive's backward inside the step (process CPU time, best of 20 steps; see <see cref="Profile"/>).
-///   dotnet run -c Release --project bench/Reference.Bench -- --cnn3d-cpu-time [profile]
+///   dotnet run -c Release --project bench/Reference.Bench -- --cnn3d-cpu-time [profile] [tail=channels|tail=samples]
 /// </summary>
 public static class Cnn3dTrainCpuTime
 {
     public static void Run(string[] args)
     {
+        // tail=channels / tail=samples: how the fused BatchNorm tail cuts its items on several threads
+        // (default: auto, see Ops.FusedTailItems), to tell its cut from the convolutions' contiguous ranges.
+        if (args.Contains("tail=channels")) Ops.FusedTailItemsChoice = Ops.FusedTailItems.Channels;
+        if (args.Contains("tail=samples")) Ops.FusedTailItemsChoice = Ops.FusedTailItems.Samples;
         if (args.Contains("profile"))
         {
             foreach (int threads in new[] { 1, Environment.ProcessorCount }.Distinct())

@@ -65,20 +65,42 @@ public class FusedBlockTests
             }
         });
 
-    [Fact]
-    public void Fused_LargeBlock_IsTheSameOnOneAndTwoThreads_AndTheSeparatePrimitives()
+    [Theory]
+    [InlineData(5, true, true)]
+    [InlineData(6, false, false)]
+    public void Fused_LargeBlock_IsTheSameOnOneAndTwoThreads_AndTheSeparatePrimitives(int samples, bool affine, bool dropout)
     {
-        // 4 x 8 x 891 values: above the size where the channels run on several threads.
-        var x = new SplitMix64(3).NormalTensor<double>(0, 1, 4, 8, 9, 11, 9);
-        var w = Grad.Normal(4, 8);
-        var b = Grad.Normal(5, 8);
-        var one = Step(Fused, x, w, b, true, 6, fast: true, threads: 1);
-        var two = Step(Fused, x, w, b, true, 6, fast: true, threads: 2);
-        var separate = Step(Separate, x, w, b, true, 6, fast: true, threads: 2);
+        // samples x 8 x 891 values: above the size (2^15) where the block runs on several threads, by
+        // samples (an odd count splits unevenly) or by channels; on one thread by channels. All are bitwise
+        // the separate primitives and close to the Naive tier.
+        var x = new SplitMix64(3).NormalTensor<double>(0.5, 2, samples, 8, 9, 11, 9);
+        var w = affine ? Grad.Normal(4, 8) : null;
+        var b = affine ? Grad.Normal(5, 8) : null;
+        var one = Step(Fused, x, w, b, dropout, 6, fast: true, threads: 1);
+        double[][] two, three, twoByChannels;
+        try
+        {
+            Ops.FusedTailItemsChoice = Ops.FusedTailItems.Samples;
+            two = Step(Fused, x, w, b, dropout, 6, fast: true, threads: 2);
+            three = Step(Fused, x, w, b, dropout, 6, fast: true, threads: 3);
+            Ops.FusedTailItemsChoice = Ops.FusedTailItems.Channels;
+            twoByChannels = Step(Fused, x, w, b, dropout, 6, fast: true, threads: 2);
+        }
+        finally
+        {
+            Ops.FusedTailItemsChoice = Ops.FusedTailItems.Auto;
+        }
+        var separate = Step(Separate, x, w, b, dropout, 6, fast: true, threads: 2);
+        var naive = Step(Separate, x, w, b, dropout, 6, fast: false, threads: 1);
         for (int i = 0; i < one.Length; i++)
         {
             Assert.Equal(one[i], two[i]);
+            Assert.Equal(one[i], three[i]);
+            Assert.Equal(one[i], twoByChannels[i]);
             Assert.Equal(separate[i], two[i]);
+            for (int j = 0; j < two[i].Length; j++)
+                Assert.True(Math.Abs(two[i][j] - naive[i][j]) <= 1e-11 * (1 + Math.Abs(naive[i][j])),
+                    $"part {i} element {j}: fused {two[i][j]:R} vs naive {naive[i][j]:R}");
         }
     }
 

@@ -6,6 +6,45 @@ namespace Reference.SpecTests.Autodiff;
 
 public class OptimizerTests
 {
+    /// <summary>Updates.Adam's definition, element by element (the scalar loop it runs past its vector steps).</summary>
+    private static void AdamByElement(double[] param, double[] grad, double[] m, double[] v, long step, double lr, double beta1, double beta2,
+        double eps, double weightDecay, bool decoupled)
+    {
+        double stepSize = lr / (1.0 - Math.Pow(beta1, step)), bc2 = Math.Sqrt(1.0 - Math.Pow(beta2, step)), w = 1.0 - beta1;
+        for (int i = 0; i < param.Length; i++)
+        {
+            double g = grad[i];
+            if (decoupled) param[i] *= 1.0 - lr * weightDecay;
+            else if (weightDecay != 0) g += weightDecay * param[i];
+            m[i] = w < 0.5 ? m[i] + w * (g - m[i]) : g - (g - m[i]) * (1.0 - w);
+            v[i] = v[i] * beta2 + (1.0 - beta2) * g * g;
+            param[i] += -stepSize * m[i] / (Math.Sqrt(v[i]) / bc2 + eps);
+        }
+    }
+
+    [Theory]
+    [InlineData(3, 0.9, 0.0, false)]
+    [InlineData(17, 0.9, 0.01, false)]
+    [InlineData(40, 0.3, 0.05, true)]
+    [InlineData(64, 0.9, 0.0, true)]
+    public void Adam_Update_IsItsElementwiseDefinitionBitwise(int length, double beta1, double weightDecay, bool decoupled)
+    {
+        // Lengths below, between and past the 8-element vector steps; beta1 on both sides of torch's lerp switch (w = 1 - beta1 < 0.5).
+        var rng = new SplitMix64((ulong)length);
+        double[] Draw(double scale) => Enumerable.Range(0, length).Select(_ => scale * rng.Normal()).ToArray();
+        var (param, grad, m) = (Draw(1), Draw(0.5), Draw(0.1));
+        var v = Draw(0.1).Select(x => x * x).ToArray();
+        var (p2, m2, v2) = ((double[])param.Clone(), (double[])m.Clone(), (double[])v.Clone());
+        for (long step = 1; step <= 3; step++)
+        {
+            Updates.Adam(param, grad, m, v, step, 1e-3, beta1, 0.999, 1e-8, weightDecay, decoupled);
+            AdamByElement(p2, grad, m2, v2, step, 1e-3, beta1, 0.999, 1e-8, weightDecay, decoupled);
+        }
+        Assert.Equal(p2, param);
+        Assert.Equal(m2, m);
+        Assert.Equal(v2, v);
+    }
+
     private static Variable Param(params double[] values) => Variable.Parameter(Tensor<double>.FromSpan(values, values.Length));
 
     private static void SetGrad(Variable p, params double[] g) => p.Grad = Tensor<double>.FromSpan(g, g.Length);

@@ -67,20 +67,67 @@ public class PerThreadTests
     [InlineData(257, 5)]
     public void ParallelItems_RunsEveryItemExactlyOnce(int count, int threads)
     {
-        for (int repeat = 0; repeat < 3; repeat++)
+        for (int repeat = 0; repeat < 6; repeat++)
         {
             var body = new Recorder(count);
-            ParallelItems.For(count, threads, body);
+            // Shared counter and contiguous ranges, alternately (the same pooled dispatch records serve both).
+            if (repeat % 2 == 0) ParallelItems.For(count, threads, body);
+            else ParallelItems.ForContiguous(count, threads, body);
             Assert.All(body.Runs, r => Assert.Equal(1, r));
             if (threads == 1) Assert.True(body.Threads.Count <= 1);
         }
+    }
+
+    /// <summary>Records who ran each item and in which order; item 0 waits (up to 10 s) until another thread has run an item.</summary>
+    private sealed class OrderRecorder(int count, int caller) : IParallelBody
+    {
+        public readonly ConcurrentQueue<(int Item, bool OnCaller)> Order = new();
+        public readonly int[] Runs = new int[count];
+        private int helperRan;
+
+        public void Run(int item)
+        {
+            bool onCaller = Environment.CurrentManagedThreadId == caller;
+            Interlocked.Increment(ref Runs[item]);
+            Order.Enqueue((item, onCaller));
+            if (!onCaller) Volatile.Write(ref helperRan, 1);
+            if (item == 0)
+                SpinWait.SpinUntil(() => Volatile.Read(ref helperRan) != 0, TimeSpan.FromSeconds(10));
+        }
+    }
+
+    [Fact]
+    public void ParallelItems_Contiguous_CallerRunsTheFirstRange_HelperTheSecondFromItsFront_ThenTakesTheRestFromTheBack()
+    {
+        // 10 items on 2 workers: ranges [0, 5) and [5, 10). The caller starts at 0 and is held there until the
+        // helper has run an item, so the helper's first item is the front of its own range (5, not 1 as a
+        // shared counter would give); items the helper takes from the caller's range come from its back.
+        var body = new OrderRecorder(10, Environment.CurrentManagedThreadId);
+        ParallelItems.ForContiguous(10, 2, body);
+        Assert.All(body.Runs, r => Assert.Equal(1, r));
+        var order = body.Order.ToArray();
+        // The caller starts at the front of its range (unless it was descheduled after posting the call
+        // for so long that the helper took the whole range, from its back, down to 0).
+        var caller = order.Where(o => o.OnCaller).Select(o => o.Item).ToArray();
+        Assert.True(caller.Length == 0 || caller[0] == 0 || caller.All(i => i >= 5), $"caller ran {string.Join(", ", caller)}");
+        var helper = order.Where(o => !o.OnCaller).Select(o => o.Item).ToArray();
+        Assert.NotEmpty(helper);
+        Assert.Equal(5, helper[0]);
+        var taken = helper.Where(i => i < 5).ToArray();
+        Assert.Equal(taken.OrderByDescending(i => i), taken);
+        var own = helper.Where(i => i >= 5).ToArray();
+        Assert.Equal(own.Order(), own);
     }
 
     private sealed class Nested(int outer, int inner) : IParallelBody
     {
         public readonly Recorder[] Inner = Enumerable.Range(0, outer).Select(_ => new Recorder(inner)).ToArray();
 
-        public void Run(int item) => ParallelItems.For(Inner[item].Runs.Length, 2, Inner[item]);
+        public void Run(int item)
+        {
+            if (item % 2 == 0) ParallelItems.For(Inner[item].Runs.Length, 2, Inner[item]);
+            else ParallelItems.ForContiguous(Inner[item].Runs.Length, 2, Inner[item]);
+        }
     }
 
     [Fact]
@@ -126,9 +173,13 @@ public class PerThreadTests
         ParallelItems.For(64, 2, body);
         int onHelpers = body.RunBy.Count(t => t != Environment.CurrentManagedThreadId);
         Assert.InRange(onHelpers, 1, 63);
+        // The calling thread's last call, exactly (thread-static, so other tests' loops do not touch it).
+        Assert.Equal((64, onHelpers), ParallelItems.LastCall);
         Assert.True(ParallelItems.DispatchedItems - dispatched0 >= 64, $"DispatchedItems grew by {ParallelItems.DispatchedItems - dispatched0}, expected >= 64");
         Assert.True(SpinWait.SpinUntil(() => ParallelItems.HelperItems - helpers0 >= onHelpers, TimeSpan.FromSeconds(10)),
             $"HelperItems grew by {ParallelItems.HelperItems - helpers0}, expected >= {onHelpers} (items run off the calling thread)");
+        ParallelItems.ForContiguous(5, 1, new Recorder(5));
+        Assert.Equal((5, 0), ParallelItems.LastCall);
     }
 
     private sealed class Failing : IParallelBody
@@ -149,6 +200,9 @@ public class PerThreadTests
         var e = Assert.Throws<InvalidOperationException>(() => ParallelItems.For(40, 3, body));
         Assert.Equal("item 5", e.Message);
         Assert.Equal(40, body.Ran);
+        var contiguous = new Failing();
+        Assert.Equal("item 5", Assert.Throws<InvalidOperationException>(() => ParallelItems.ForContiguous(40, 3, contiguous)).Message);
+        Assert.Equal(40, contiguous.Ran);
         // The pooled dispatch record is usable again afterwards.
         var ok = new Recorder(40);
         ParallelItems.For(40, 3, ok);

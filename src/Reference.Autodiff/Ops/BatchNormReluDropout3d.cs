@@ -46,6 +46,34 @@ public static partial class Ops
     /// <summary>Blocks below this many elements run on the calling thread.</summary>
     private const int FusedTailParallelElements = 1 << 15;
 
+    /// <summary>How the fused tail cuts its items on several threads (the values are the same either way).</summary>
+    internal enum FusedTailItems
+    {
+        /// <summary>Samples when the calling thread's previous parallel call really ran on several threads (a helper took at least a quarter of its items), else channels.</summary>
+        Auto,
+        Channels,
+        Samples,
+    }
+
+    /// <summary>The calling thread's choice of <see cref="FusedTailItems"/> (tests set it to run both ways).</summary>
+    [ThreadStatic] internal static FusedTailItems FusedTailItemsChoice;
+
+    /// <summary>
+    /// Whether a fused tail on <paramref name="threads"/> threads runs by samples. By samples a thread
+    /// reads back what it wrote in the convolution before (its contiguous ranges), but streams its share
+    /// of the block three times (forward) or twice (backward) where a channel item reads its rows from L2
+    /// after the first pass; so when the previous call ran (nearly) all on the caller, which then holds
+    /// the whole block, channels are cheaper: on the loaded machine, with the helper not scheduled, samples
+    /// made the batch-64 forward 418 -> 559 us and the backward 589 -> 700 us (bench/NOTES.md, cnnaff).
+    /// </summary>
+    private static bool FusedTailBySamples(int threads)
+    {
+        if (threads <= 1) return false;
+        if (FusedTailItemsChoice != FusedTailItems.Auto) return FusedTailItemsChoice == FusedTailItems.Samples;
+        var (items, onHelpers) = ParallelItems.LastCall;
+        return 4L * onHelpers >= items && onHelpers > 0;
+    }
+
     /// <summary>
     /// z = Dropout3d(Relu(BatchNorm(x))) in training mode (see the type's summary). Without
     /// <paramref name="dropoutRng"/> there is no dropout (z = r). The running statistics are updated in
@@ -71,7 +99,8 @@ public static partial class Ops
         var z = Empty(x.Value);
         tail.Z = z.Data;
         int threads = (long)n * c * s < FusedTailParallelElements ? 1 : KernelThreads.Default;
-        ParallelItems.For(c, threads, tail);
+        if (FusedTailBySamples(threads)) tail.RunBySamples(threads);
+        else ParallelItems.For(c, threads, tail);
         for (int ch = 0; ch < c; ch++)
         {
             runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * tail.Mean[ch];
@@ -82,12 +111,25 @@ public static partial class Ops
             var gx = x.RequiresGrad ? Empty(x.Value) : null;
             var gw = weight is null ? null : Tensor<double>.Zeros(c);
             var gb = bias is null ? null : Tensor<double>.Zeros(c);
-            ParallelItems.For(c, threads, new FusedTailBackward(tail, g.Data, gx?.Data, gw?.Data, gb?.Data));
+            var backward = new FusedTailBackward(tail, g.Data, gx?.Data, gw?.Data, gb?.Data);
+            if (FusedTailBySamples(threads)) backward.RunBySamples(threads);
+            else ParallelItems.For(c, threads, backward);
             return NormGrads(gx, gw, gb, weight is not null, bias is not null);
         });
     }
 
-    /// <summary>Forward items: one channel each (its statistics, then y, r and z row by row).</summary>
+    /// <summary>
+    /// Forward items: on one thread, one channel each (its statistics, then y, r and z row by row, the
+    /// channel's rows in L2 between the passes). On several threads (<see cref="RunBySamples"/>), three
+    /// calls whose items are samples, run with <see cref="ParallelItems.ForContiguous"/> as the
+    /// convolutions before and after it are: every row's sum, then (with the means) every row's squared
+    /// deviations, then z; between the calls the row partials are added per channel in sample order,
+    /// the order of the channel items' own loops, so the bits are the same on any number of threads.
+    /// Why: the convolution's items are positions in sample order, so with channel items every channel
+    /// read half its rows from the other core's cache (cnn2t, bench/NOTES.md: the block's regions ran
+    /// 1.25-1.6 x faster on two threads, GEMM 1.6-1.75 x); with sample items a thread reads back the
+    /// rows it has just written and writes those that it will read in the next convolution.
+    /// </summary>
     private sealed class FusedTail(double[] x, int n, int c, int s, double[]? gamma, double[]? beta, double[]? mask, double eps) : IParallelBody
     {
         public readonly double[] X = x, Mean = new double[c], Variance = new double[c], Rstd = new double[c];
@@ -95,12 +137,52 @@ public static partial class Ops
         public readonly int N = n, C = c, S = s;
         public double[] Z = [];
 
+        /// <summary>-1: items are channels; 0, 1, 2: items are samples, the pass of <see cref="RunBySamples"/>.</summary>
+        private int pass = -1;
+
+        /// <summary>Per (sample, channel) row: its sum (pass 0), then its squared deviations from the channel mean (pass 1).</summary>
+        private double[] rowSums = [];
+
         public double Scale(int ch) => (Gamma?[ch] ?? 1.0) * Rstd[ch];
 
         public double Shift(int ch) => Beta?[ch] ?? 0.0;
 
-        public void Run(int ch)
+        public void RunBySamples(int threads)
         {
+            var rows = PooledArray<double>.Rent(N * C);
+            rowSums = rows.Data;
+            double count = (double)N * S;
+            pass = 0;
+            ParallelItems.ForContiguous(N, threads, this);
+            for (int ch = 0; ch < C; ch++)
+            {
+                double sum = 0;
+                for (int b = 0; b < N; b++) sum += rowSums[b * C + ch];
+                Mean[ch] = sum / count;
+            }
+            pass = 1;
+            ParallelItems.ForContiguous(N, threads, this);
+            for (int ch = 0; ch < C; ch++)
+            {
+                double sq = 0;
+                for (int b = 0; b < N; b++) sq += rowSums[b * C + ch];
+                Variance[ch] = sq / count;
+                Rstd[ch] = 1.0 / Math.Sqrt(Variance[ch] + eps);
+            }
+            pass = 2;
+            ParallelItems.ForContiguous(N, threads, this);
+            PooledArray<double>.Return(rows);
+            rowSums = [];
+        }
+
+        public void Run(int item)
+        {
+            if (pass >= 0)
+            {
+                RunSample(item);
+                return;
+            }
+            int ch = item;
             // BatchNormStatsFast for one channel: row sums in row order, then the squared deviations.
             double count = (double)N * S, sum = 0;
             for (int b = 0; b < N; b++) sum += TensorPrimitives.Sum<double>(X.AsSpan((b * C + ch) * S, S));
@@ -114,6 +196,19 @@ public static partial class Ops
             {
                 int o = (b * C + ch) * S;
                 CenterScaleShiftReluMask(X.AsSpan(o, S), mu, k, shift, Mask is not null, Mask?[b * C + ch] ?? 1.0, Z.AsSpan(o, S));
+            }
+        }
+
+        /// <summary>Sample b's C rows in the current pass.</summary>
+        private void RunSample(int b)
+        {
+            for (int ch = 0; ch < C; ch++)
+            {
+                int o = (b * C + ch) * S;
+                var row = X.AsSpan(o, S);
+                if (pass == 0) rowSums[b * C + ch] = TensorPrimitives.Sum<double>(row);
+                else if (pass == 1) rowSums[b * C + ch] = SumOfSquaredDeviations(row, Mean[ch]);
+                else CenterScaleShiftReluMask(row, Mean[ch], Scale(ch), Shift(ch), Mask is not null, Mask?[b * C + ch] ?? 1.0, Z.AsSpan(o, S));
             }
         }
     }
@@ -244,11 +339,81 @@ public static partial class Ops
         return (sg, sgc);
     }
 
-    /// <summary>Backward items: one channel each (dy row by row with the channel sums, then dx in place).</summary>
+    /// <summary>
+    /// Backward items: on one thread, one channel each (dy row by row with the channel sums, then dx in
+    /// place); on several (<see cref="RunBySamples"/>), two calls whose items are samples (as the forward's,
+    /// for the same reason): dy and every row's two sums, then, with the channel sums added per channel
+    /// in sample order (the channel items' order, so the same bits), dx in place.
+    /// </summary>
     private sealed class FusedTailBackward(FusedTail f, double[] g, double[]? gx, double[]? gw, double[]? gb) : IParallelBody
     {
-        public void Run(int ch)
+        /// <summary>-1: items are channels; 0, 1: items are samples, the pass of <see cref="RunBySamples"/>.</summary>
+        private int pass = -1;
+
+        /// <summary>
+        /// Pooled, in sections of N C: per (sample, channel) row sum dy, then sum dy (x - mu) (pass 0);
+        /// in sections of C after them, per channel the slope and the offset of the closed form's dx (pass 1).
+        /// </summary>
+        private double[] sums = [];
+
+        public void RunBySamples(int threads)
         {
+            int n = f.N, c = f.C, rows = n * c, slopes = 2 * rows, offsets = 2 * rows + c;
+            double count = (double)n * f.S;
+            var work = PooledArray<double>.Rent(2 * rows + 2 * c);
+            sums = work.Data;
+            pass = 0;
+            ParallelItems.ForContiguous(n, threads, this);
+            for (int ch = 0; ch < c; ch++)
+            {
+                double sumG = 0, sumGc = 0;
+                for (int b = 0; b < n; b++)
+                {
+                    sumG += sums[b * c + ch];
+                    sumGc += sums[rows + b * c + ch];
+                }
+                double rstd = f.Rstd[ch], k = f.Scale(ch), sumGx = sumGc * rstd;
+                if (gw is not null) gw[ch] = sumGx;
+                if (gb is not null) gb[ch] = sumG;
+                sums[slopes + ch] = -k * sumGx * rstd / count;
+                sums[offsets + ch] = -k * sumG / count;
+            }
+            if (gx is not null)
+            {
+                pass = 1;
+                ParallelItems.ForContiguous(n, threads, this);
+            }
+            PooledArray<double>.Return(work);
+            sums = [];
+        }
+
+        /// <summary>Sample b's C rows in the current pass.</summary>
+        private void RunSample(int b)
+        {
+            int c = f.C, s = f.S, rows = f.N * c, slopes = 2 * rows, offsets = 2 * rows + c;
+            var scratch = gx is null ? PooledArray<double>.Rent(s) : null;
+            for (int ch = 0; ch < c; ch++)
+            {
+                int o = (b * c + ch) * s;
+                if (pass == 0)
+                {
+                    var dy = gx is null ? scratch!.Data.AsSpan(0, s) : gx.AsSpan(o, s);
+                    (sums[b * c + ch], sums[rows + b * c + ch]) = TailBackwardRow(g.AsSpan(o, s), f.Mask is not null, f.Mask?[b * c + ch] ?? 1.0,
+                        f.X.AsSpan(o, s), f.Mean[ch], f.Scale(ch), f.Shift(ch), dy);
+                }
+                else ScaledPlusCentered(gx!.AsSpan(o, s), f.Scale(ch), f.X.AsSpan(o, s), f.Mean[ch], sums[slopes + ch], sums[offsets + ch], gx.AsSpan(o, s));
+            }
+            if (scratch is not null) PooledArray<double>.Return(scratch);
+        }
+
+        public void Run(int item)
+        {
+            if (pass >= 0)
+            {
+                RunSample(item);
+                return;
+            }
+            int ch = item;
             int n = f.N, c = f.C, s = f.S;
             double count = (double)n * s, mu = f.Mean[ch], rstd = f.Rstd[ch], k = f.Scale(ch), shift = f.Shift(ch);
             // dy rows live in dx (L2 between the two passes); without dx, one pooled row at a time.

@@ -43,7 +43,9 @@ namespace Reference.Autodiff;
 /// cotangent, the padded copy, the channels-last accumulator) comes from per-thread pools.
 /// Threads: work is cut into fixed items (position chunks; samples for the scatter, whose windows
 /// overlap only within a sample; position chunks with one partial dW each, summed in chunk order), so
-/// results do not depend on the thread count. Without FMA the Naive tier runs instead.
+/// results do not depend on the thread count; they run with ParallelItems.ForContiguous, so on a quiet
+/// machine each thread takes the same samples in every call (and in the fused BatchNorm tail between
+/// the convolutions), reading tensors it wrote itself. Without FMA the Naive tier runs instead.
 /// </summary>
 public static partial class Ops
 {
@@ -181,7 +183,7 @@ public static partial class Ops
                 }
         var xp = Conv3dPads(p) ? Conv3dPadded(p, off, x) : null;
         var body = new DirectForward(p, off, xp?.Data ?? x, wp.Data, bias, y.Data, blocks);
-        ParallelItems.For(body.Items, ConvThreads(p), body);
+        ParallelItems.ForContiguous(body.Items, ConvThreads(p), body);
         PooledArray<double>.Return(wp);
         if (xp is not null) PooledArray<double>.Return(xp);
         return y;
@@ -214,15 +216,19 @@ public static partial class Ops
         if (!chunkLocal)
         {
             // The cotangent as [position, channel] rows (channels padded to whole blocks with zeros),
-            // sample by sample; the bias gradient sums the sample's contiguous channel rows of g while
-            // they are in cache (TensorPrimitives.Sum, samples in order, as without a product above).
+            // sample by sample on the kernel threads (contiguous ranges, as the input gradient's items
+            // after it; on the caller alone this was serial time in which the helper waited); the bias
+            // gradient sums the sample's contiguous channel rows of g while they are in cache
+            // (TensorPrimitives.Sum), added here in sample order, as without a product above.
             gt = PooledArray<double>.Rent(off.PaddedPositions * cPad);
-            Array.Clear(gt.Data, 0, off.PaddedPositions * cPad);
-            for (int n = 0; n < p.N; n++)
+            var sums = gb is null ? null : PooledArray<double>.Rent(p.N * p.Cout);
+            ParallelItems.ForContiguous(p.N, ConvThreads(p), new CotangentTranspose(g, gt.Data, p.Cout, P, cPad, sums?.Data));
+            Array.Clear(gt.Data, p.N * P * cPad, (off.PaddedPositions - p.N * P) * cPad);
+            if (sums is not null)
             {
-                TransposeRows(g.AsSpan(n * p.Cout * P, p.Cout * P), p.Cout, P, P, gt.Data.AsSpan(n * P * cPad, P * cPad), cPad);
-                if (gb is not null)
-                    for (int o = 0; o < p.Cout; o++) gb.Data[o] += TensorPrimitives.Sum<double>(g.AsSpan((n * p.Cout + o) * P, P));
+                for (int n = 0; n < p.N; n++)
+                    for (int o = 0; o < p.Cout; o++) gb!.Data[o] += sums.Data[n * p.Cout + o];
+                PooledArray<double>.Return(sums);
             }
         }
         bool pads = Conv3dPads(p);
@@ -234,7 +240,7 @@ public static partial class Ops
             var partial = PooledArray<double>.Rent(body.Chunks * off.PaddedTaps * cPad);
             body.Partial = partial.Data;
             if (chunkLocal && gb is not null) body.BiasPartial = new double[body.Chunks * cPad];
-            ParallelItems.For(body.Items, threads, body);
+            ParallelItems.ForContiguous(body.Items, threads, body);
             // Sum the chunks' partial products in chunk order (independent of the thread count).
             for (int c = 0; c < body.Chunks; c++)
                 for (int o = 0; o < p.Cout; o++)
@@ -258,7 +264,7 @@ public static partial class Ops
                             int ci = cb * ConvChannelBlock + j;
                             wcl.Data[((cb * k3 + st) * p.Cout + o) * ConvChannelBlock + j] = ci < p.Cin ? w[o * off.Taps + ci * k3 + st] : 0.0;
                         }
-            ParallelItems.For(p.N, threads, new DirectInput(p, off, wcl.Data, gt!.Data, cPad, gx.Data));
+            ParallelItems.ForContiguous(p.N, threads, new DirectInput(p, off, wcl.Data, gt!.Data, cPad, gx.Data));
             PooledArray<double>.Return(wcl);
         }
         if (gt is not null) PooledArray<double>.Return(gt);
@@ -337,6 +343,23 @@ public static partial class Ops
         }
         for (; i < rows; i++)
             for (int j = 0; j < cols; j++) dst[j * ldDst + i] = src[i * ldSrc + j];
+    }
+
+    /// <summary>
+    /// Item n: sample n's cotangent rows g[n] [Cout, P] as [position, channel] rows of gt (channels padded to
+    /// cPad with zeros), and, with <paramref name="sums"/>, the sum of each of its channel rows
+    /// (TensorPrimitives.Sum, while the rows are in cache) into sums[n Cout + o].
+    /// </summary>
+    private sealed class CotangentTranspose(double[] g, double[] gt, int cout, int P, int cPad, double[]? sums) : IParallelBody
+    {
+        public void Run(int n)
+        {
+            var dst = gt.AsSpan(n * P * cPad, P * cPad);
+            if (cPad > cout) dst.Clear();
+            TransposeRows(g.AsSpan(n * cout * P, cout * P), cout, P, P, dst, cPad);
+            if (sums is not null)
+                for (int o = 0; o < cout; o++) sums[n * cout + o] = TensorPrimitives.Sum<double>(g.AsSpan((n * cout + o) * P, P));
+        }
     }
 
     /// <summary>Forward tiles: 8 (Vector512) or 6 (Vector256) positions x 8 output channels, items of <see cref="TilesPerItem"/> tiles.</summary>

@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace Reference.Autodiff.Optim;
 
 /// <summary>
@@ -46,7 +49,43 @@ public static class Updates
         double stepSize = lr / biasCorrection1;
         double biasCorrection2Sqrt = Math.Sqrt(biasCorrection2);
         double w = 1.0 - beta1;
-        for (int i = 0; i < param.Length; i++)
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated && param.Length >= 8 && grad.Length >= param.Length && expAvg.Length >= param.Length && expAvgSq.Length >= param.Length)
+        {
+            // The loop below on 8 elements at a time: the same operations in the same order (separate
+            // multiplies and adds, no FMA; vector square root and division are correctly rounded as
+            // Math.Sqrt and /), so the bits are the scalar loop's. The 3D-CNN decoder's ~3.8k parameters
+            // took 21-23 us per step in the scalar loop, serial time on every kernel thread but one.
+            var decay = Vector512.Create(1.0 - lr * weightDecay);
+            var wd = Vector512.Create(weightDecay);
+            var wv = Vector512.Create(w);
+            var oneMinusW = Vector512.Create(1.0 - w);
+            var b2 = Vector512.Create(beta2);
+            var oneMinusB2 = Vector512.Create(1.0 - beta2);
+            var bc2 = Vector512.Create(biasCorrection2Sqrt);
+            var epsV = Vector512.Create(eps);
+            var negStep = Vector512.Create(-stepSize);
+            bool lerpLow = w < 0.5, l2 = !decoupled && weightDecay != 0;
+            ref double rp = ref MemoryMarshal.GetReference(param);
+            ref double rg = ref MemoryMarshal.GetReference(grad);
+            ref double rm = ref MemoryMarshal.GetReference(expAvg);
+            ref double rv = ref MemoryMarshal.GetReference(expAvgSq);
+            for (; i <= param.Length - 8; i += 8)
+            {
+                var g = Vector512.LoadUnsafe(ref rg, (nuint)i);
+                var p = Vector512.LoadUnsafe(ref rp, (nuint)i);
+                if (decoupled) p *= decay;
+                else if (l2) g += wd * p;
+                var m = Vector512.LoadUnsafe(ref rm, (nuint)i);
+                m = lerpLow ? m + wv * (g - m) : g - (g - m) * oneMinusW;
+                m.StoreUnsafe(ref rm, (nuint)i);
+                var v = Vector512.LoadUnsafe(ref rv, (nuint)i) * b2 + oneMinusB2 * g * g;
+                v.StoreUnsafe(ref rv, (nuint)i);
+                var denom = Vector512.Sqrt(v) / bc2 + epsV;
+                (p + negStep * m / denom).StoreUnsafe(ref rp, (nuint)i);
+            }
+        }
+        for (; i < param.Length; i++)
         {
             double g = grad[i];
             if (decoupled) param[i] *= 1.0 - lr * weightDecay;

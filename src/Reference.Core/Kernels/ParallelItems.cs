@@ -49,8 +49,36 @@ public static class ParallelItems
     /// <summary>Of <see cref="DispatchedItems"/>, those run on a helper (dedicated or thread-pool) rather than the calling thread.</summary>
     public static long HelperItems => Interlocked.Read(ref helperItems);
 
+    [ThreadStatic] private static int lastItems, lastOnHelpers;
+
+    /// <summary>
+    /// The calling thread's most recent call of <see cref="For(int, int, IParallelBody)"/> or
+    /// <see cref="ForContiguous"/>: its items, and how many of them ran off the calling thread (0 when it
+    /// ran on one worker). A hint for where that call's results are cached, for a kernel that can cut its
+    /// own items either way with the same values (the fused BatchNorm tail): if a helper was not
+    /// scheduled in time, the caller ran everything and holds the data.
+    /// </summary>
+    public static (int Items, int OnHelpers) LastCall => (lastItems, lastOnHelpers);
+
     /// <summary>Runs body.Run(i) for i in [0, count) on up to <paramref name="threads"/> threads (0 = every core).</summary>
-    public static void For(int count, int threads, IParallelBody body)
+    public static void For(int count, int threads, IParallelBody body) => For(count, threads, body, contiguous: false);
+
+    /// <summary>
+    /// As <see cref="For(int, int, IParallelBody)"/>, but the items are cut into as many contiguous ranges
+    /// as workers, range w = [w count / workers, (w + 1) count / workers): the calling thread is worker 0
+    /// and runs its range from the front, each helper (in the order it joins) runs its own range from the
+    /// front, and a worker whose range is done takes the others' remaining items from their backs. So on
+    /// a quiet machine the same thread runs the same part of the items call after call: a kernel whose
+    /// items are samples (or position ranges in sample order) keeps each sample's tensors in the cache of
+    /// the core that made them in the previous call (the 3D-CNN decoder's convolution, BatchNorm tail and
+    /// next convolution), where the shared counter of <see cref="For(int, int, IParallelBody)"/> deals the
+    /// items out in arrival order and the next call's items find half their inputs in the other core's
+    /// cache. A late or absent helper costs nothing but locality: its range is taken by the others. Which
+    /// thread runs an item never changes what the item computes.
+    /// </summary>
+    public static void ForContiguous(int count, int threads, IParallelBody body) => For(count, threads, body, contiguous: true);
+
+    private static void For(int count, int threads, IParallelBody body, bool contiguous)
     {
         ArgumentNullException.ThrowIfNull(body);
         ArgumentOutOfRangeException.ThrowIfNegative(threads);
@@ -59,20 +87,22 @@ public static class ParallelItems
         if (workers <= 1)
         {
             for (int i = 0; i < count; i++) body.Run(i);
+            (lastItems, lastOnHelpers) = (count, 0);
             return;
         }
         var d = Dispatch.Rent();
-        d.Start(body, count);
+        d.Start(body, count, contiguous ? workers : 1);
         int posted = Helper.Post(d, workers - 1);
         for (int w = 1 + posted; w < workers; w++)
         {
             d.AddRef();
             ThreadPool.UnsafeQueueUserWorkItem(d, preferLocal: false);
         }
-        d.Work(onCaller: true);
+        int onCaller = d.Work(onCaller: true);
         var spin = new SpinWait();
         while (Volatile.Read(ref d.Completed) < count) spin.SpinOnce(sleep1Threshold: -1);
         Interlocked.Add(ref dispatchedItems, count);
+        (lastItems, lastOnHelpers) = (count, count - onCaller);
         var error = d.Error;
         d.Release();
         if (error is not null) ExceptionDispatchInfo.Throw(error);
@@ -87,6 +117,10 @@ public static class ParallelItems
         public int Completed;
         public Exception? Error;
 
+        /// <summary>Contiguous mode (<see cref="ForContiguous"/>): the number of ranges (1: the shared counter), the claim flag of every item, and the workers that joined off the caller.</summary>
+        private int ranges, joined;
+        private int[] claimed = [];
+
         public static Dispatch Rent()
         {
             lock (Free)
@@ -95,9 +129,14 @@ public static class ParallelItems
         }
 
         /// <summary>Sets the call's work; the caller holds the one reference (helpers add theirs before they are given the record).</summary>
-        public void Start(IParallelBody work, int items)
+        public void Start(IParallelBody work, int items, int rangeCount)
         {
-            (body, count, next, Completed, Error) = (work, items, 0, 0, null);
+            (body, count, next, Completed, Error, ranges, joined) = (work, items, 0, 0, null, rangeCount, 0);
+            if (rangeCount > 1)
+            {
+                if (claimed.Length < items) claimed = new int[Math.Max(items, 2 * claimed.Length)];
+                Array.Clear(claimed, 0, items);
+            }
             Volatile.Write(ref refs, 1);
         }
 
@@ -110,23 +149,45 @@ public static class ParallelItems
         }
 
         /// <summary>Takes items until none is left; off the caller, counts them in <see cref="HelperItems"/> with one add (after its last item completed, so a reader may see it a moment after the call returned).</summary>
-        public void Work(bool onCaller)
+        /// <returns>The items this worker ran.</returns>
+        public int Work(bool onCaller)
         {
             int i, ran = 0;
-            while ((i = Interlocked.Increment(ref next) - 1) < count)
+            if (ranges > 1)
             {
-                try
+                // Own range from the front, then the other ranges from their backs (where their owners are least likely to be).
+                int own = onCaller ? 0 : Interlocked.Increment(ref joined) % ranges;
+                for (i = RangeStart(own); i < RangeStart(own + 1); i++)
+                    if (Claim(i)) RunOne(i, ref ran);
+                for (int r = 1; r < ranges; r++)
                 {
-                    body!.Run(i);
+                    int other = (own + r) % ranges;
+                    for (i = RangeStart(other + 1) - 1; i >= RangeStart(other); i--)
+                        if (Claim(i)) RunOne(i, ref ran);
                 }
-                catch (Exception e)
-                {
-                    Interlocked.CompareExchange(ref Error, e, null);
-                }
-                ran++;
-                Interlocked.Increment(ref Completed);
             }
+            else
+                while ((i = Interlocked.Increment(ref next) - 1) < count) RunOne(i, ref ran);
             if (ran > 0 && !onCaller) Interlocked.Add(ref helperItems, ran);
+            return ran;
+        }
+
+        private int RangeStart(int range) => (int)((long)range * count / ranges);
+
+        private bool Claim(int item) => Volatile.Read(ref claimed[item]) == 0 && Interlocked.Exchange(ref claimed[item], 1) == 0;
+
+        private void RunOne(int item, ref int ran)
+        {
+            try
+            {
+                body!.Run(item);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref Error, e, null);
+            }
+            ran++;
+            Interlocked.Increment(ref Completed);
         }
 
         /// <summary>Called once by the caller and once by each helper given the record; the last one pools it.</summary>
