@@ -172,7 +172,9 @@ public class PerThreadTests
         var body = new WaitsForAHelper(64, Environment.CurrentManagedThreadId);
         ParallelItems.For(64, 2, body);
         int onHelpers = body.RunBy.Count(t => t != Environment.CurrentManagedThreadId);
-        Assert.InRange(onHelpers, 1, 63);
+        // At least one item ran on a helper (item 0 waits for one); all 64 may have, when the caller was
+        // descheduled right after posting and a helper claimed every item (seen on the loaded CI machine).
+        Assert.InRange(onHelpers, 1, 64);
         // The calling thread's last call, exactly (thread-static, so other tests' loops do not touch it).
         Assert.Equal((64, onHelpers), ParallelItems.LastCall);
         Assert.True(ParallelItems.DispatchedItems - dispatched0 >= 64, $"DispatchedItems grew by {ParallelItems.DispatchedItems - dispatched0}, expected >= 64");
