@@ -37,9 +37,10 @@ $ref train "${mqar[@]}" --model bench/models/no-mixer.json --steps 2000 --batch 
 # recall past the plateau"): constant lr 2e-3 after a 10 % warm-up, embedding dropout 0.1, one AdamW group,
 # 20,000-30,000 steps (10-15 minutes on one idle core). The official safari schedule (lr 5e-4, 62,800 steps,
 # SSM group, linear decay) is `--model bench/models/h3-recall.json --steps 62800 --lr 5e-4 --decay linear`.
-# Final accuracy 0.91-0.97 by seed and by run (the fast tier is not bit-reproducible between runs). A late
-# decay (append `--decay linear --decay-start 0.6 --min-lr-ratio 0.05`) ended at 0.936 / 0.966 / 0.912 for
-# seeds 0 / 1 / 2 (bench/NOTES.md, "h3sched"): not better enough to replace the constant rate; the next
-# candidate is a longer constant phase (--steps 50000 --warmup 0.06 --decay-start 0.7).
+# Final accuracy 0.72-0.97 by seed and by run (runs before 2026-12-05 were not bit-reproducible: tiered
+# compilation; `reference` now runs without it). A late decay (append `--decay linear --decay-start 0.6
+# --min-lr-ratio 0.05`) ended at 0.936 / 0.966 / 0.912 for seeds 0 / 1 / 2 (bench/NOTES.md, "h3sched"); a
+# longer constant phase (--steps 50000 --warmup 0.06 --decay-start 0.7) at 0.870 / 0.722 for seeds 0 / 2
+# (bench/NOTES.md, "H3 recall with a longer constant phase"): the check passes for some seeds, not robustly.
 $ref train "${recall[@]}" --model bench/models/h3-2layer-dropout.json --steps 30000 --batch 32 --lr 2e-3 --min-lr-ratio 1 --weight-decay 0.1 --clip 1 --ssm-lr none --ssm-weight-decay none --micro-batches 1 --threads 1 --eval-every 1000 --out "$out/recall-h3" "$@"
 $ref train "${recall[@]}" --model bench/models/no-mixer.json --steps 5000 --batch 32 --lr 5e-4 --eval-every 1000 --out "$out/recall-none" "$@"
