@@ -114,42 +114,9 @@ internal static partial class SelectiveScanSequentialKernel
                 }
             }
             Group.Barrier();
-            // The chunk's 8 groups of 4 steps written out (a counted loop costs a counter, compare and branch per group).
-            var s0 = Steps(dts[rowD], dus[rowD], bs[rowN], cs[rowN], a2, h);
-            var s1 = Steps(dts[rowD + 1], dus[rowD + 1], bs[rowN + 1], cs[rowN + 1], a2, s0.H);
-            ps[rowP] = s0.P; ps[rowP + 1] = s1.P;
-            var s2 = Steps(dts[rowD + 2], dus[rowD + 2], bs[rowN + 2], cs[rowN + 2], a2, s1.H);
-            var s3 = Steps(dts[rowD + 3], dus[rowD + 3], bs[rowN + 3], cs[rowN + 3], a2, s2.H);
-            ps[rowP + 2] = s2.P; ps[rowP + 3] = s3.P;
-            var s4 = Steps(dts[rowD + 4], dus[rowD + 4], bs[rowN + 4], cs[rowN + 4], a2, s3.H);
-            var s5 = Steps(dts[rowD + 5], dus[rowD + 5], bs[rowN + 5], cs[rowN + 5], a2, s4.H);
-            ps[rowP + 4] = s4.P; ps[rowP + 5] = s5.P;
-            var s6 = Steps(dts[rowD + 6], dus[rowD + 6], bs[rowN + 6], cs[rowN + 6], a2, s5.H);
-            var s7 = Steps(dts[rowD + 7], dus[rowD + 7], bs[rowN + 7], cs[rowN + 7], a2, s6.H);
-            ps[rowP + 6] = s6.P; ps[rowP + 7] = s7.P;
-            h = s7.H;
+            h = ChunkSteps(dts, dus, bs, cs, ps, rowD, rowN, rowP, a2, h);
             Group.Barrier();
-            if (tid < channels * Quads)
-            {
-                int oc = tid / Quads, k = tid % Quads, ol = first + oc;
-                if (ol < perGroup)
-                {
-                    int od = g * perGroup + ol;
-                    float dd = s.HasSkip != 0 ? skip[od] : 0f;
-                    var u4 = us[oc * Pitch + k];
-                    var y = new Row4<float>(dd * u4.X0, dd * u4.X1, dd * u4.X2, dd * u4.X3);
-                    // The 16 states' products in ascending order, written out (ILGPU keeps a counted loop: its counter, compare and branch per state).
-                    int p0 = oc * States * Pitch + k;
-                    y = Add(Add(Add(Add(y, ps[p0]), ps[p0 + Pitch]), ps[p0 + 2 * Pitch]), ps[p0 + 3 * Pitch]);
-                    y = Add(Add(Add(Add(y, ps[p0 + 4 * Pitch]), ps[p0 + 5 * Pitch]), ps[p0 + 6 * Pitch]), ps[p0 + 7 * Pitch]);
-                    y = Add(Add(Add(Add(y, ps[p0 + 8 * Pitch]), ps[p0 + 9 * Pitch]), ps[p0 + 10 * Pitch]), ps[p0 + 11 * Pitch]);
-                    y = Add(Add(Add(Add(y, ps[p0 + 12 * Pitch]), ps[p0 + 13 * Pitch]), ps[p0 + 14 * Pitch]), ps[p0 + 15 * Pitch]);
-                    long row = rows + (long)oc * s.L;
-                    int ts = t0 + 4 * k;
-                    Store(output, z, row, ts, y.X0, s); Store(output, z, row, ts + 1, y.X1, s);
-                    Store(output, z, row, ts + 2, y.X2, s); Store(output, z, row, ts + 3, y.X3, s);
-                }
-            }
+            ChunkOutputs(us, ps, skip, output, z, tid, channels, first, perGroup, g, rows, t0, s);
         }
     }
 
@@ -176,6 +143,60 @@ internal static partial class SelectiveScanSequentialKernel
     {
         public readonly Row4<float> P = p;
         public readonly float H = h;
+    }
+
+    /// <summary>
+    /// The chunk's 32 steps of one (channel, state) from state h, as 8 groups of 4 written out (a counted loop costs a
+    /// counter, compare and branch per group); group i's products go to ps[rowP + i]. Returns the state after the chunk.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ChunkSteps(ArrayView<Row4<float>> dts, ArrayView<Row4<float>> dus, ArrayView<Row4<float>> bs, ArrayView<Row4<float>> cs,
+        ArrayView<Row4<float>> ps, int rowD, int rowN, int rowP, float a2, float h)
+    {
+        var s0 = Steps(dts[rowD], dus[rowD], bs[rowN], cs[rowN], a2, h);
+        var s1 = Steps(dts[rowD + 1], dus[rowD + 1], bs[rowN + 1], cs[rowN + 1], a2, s0.H);
+        ps[rowP] = s0.P; ps[rowP + 1] = s1.P;
+        var s2 = Steps(dts[rowD + 2], dus[rowD + 2], bs[rowN + 2], cs[rowN + 2], a2, s1.H);
+        var s3 = Steps(dts[rowD + 3], dus[rowD + 3], bs[rowN + 3], cs[rowN + 3], a2, s2.H);
+        ps[rowP + 2] = s2.P; ps[rowP + 3] = s3.P;
+        var s4 = Steps(dts[rowD + 4], dus[rowD + 4], bs[rowN + 4], cs[rowN + 4], a2, s3.H);
+        var s5 = Steps(dts[rowD + 5], dus[rowD + 5], bs[rowN + 5], cs[rowN + 5], a2, s4.H);
+        ps[rowP + 4] = s4.P; ps[rowP + 5] = s5.P;
+        var s6 = Steps(dts[rowD + 6], dus[rowD + 6], bs[rowN + 6], cs[rowN + 6], a2, s5.H);
+        var s7 = Steps(dts[rowD + 7], dus[rowD + 7], bs[rowN + 7], cs[rowN + 7], a2, s6.H);
+        ps[rowP + 6] = s6.P; ps[rowP + 7] = s7.P;
+        return s7.H;
+    }
+
+    /// <summary>
+    /// The chunk's outputs: thread tid &lt; channels * Quads writes 4 steps of channel first + tid / Quads (when it exists),
+    /// y = D u + the 16 states' products of ps in ascending order, gated and stored by <see cref="Store"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ChunkOutputs(ArrayView<Row4<float>> us, ArrayView<Row4<float>> ps, ArrayView<float> skip, ArrayView<float> output,
+        ArrayView<float> z, int tid, int channels, int first, int perGroup, int g, long rows, int t0, ScanArgs s)
+    {
+        if (tid < channels * Quads)
+        {
+            int oc = tid / Quads, k = tid % Quads, ol = first + oc;
+            if (ol < perGroup)
+            {
+                int od = g * perGroup + ol;
+                float dd = s.HasSkip != 0 ? skip[od] : 0f;
+                var u4 = us[oc * Pitch + k];
+                var y = new Row4<float>(dd * u4.X0, dd * u4.X1, dd * u4.X2, dd * u4.X3);
+                // The 16 states' products in ascending order, written out (ILGPU keeps a counted loop: its counter, compare and branch per state).
+                int p0 = oc * States * Pitch + k;
+                y = Add(Add(Add(Add(y, ps[p0]), ps[p0 + Pitch]), ps[p0 + 2 * Pitch]), ps[p0 + 3 * Pitch]);
+                y = Add(Add(Add(Add(y, ps[p0 + 4 * Pitch]), ps[p0 + 5 * Pitch]), ps[p0 + 6 * Pitch]), ps[p0 + 7 * Pitch]);
+                y = Add(Add(Add(Add(y, ps[p0 + 8 * Pitch]), ps[p0 + 9 * Pitch]), ps[p0 + 10 * Pitch]), ps[p0 + 11 * Pitch]);
+                y = Add(Add(Add(Add(y, ps[p0 + 12 * Pitch]), ps[p0 + 13 * Pitch]), ps[p0 + 14 * Pitch]), ps[p0 + 15 * Pitch]);
+                long row = rows + (long)oc * s.L;
+                int ts = t0 + 4 * k;
+                Store(output, z, row, ts, y.X0, s); Store(output, z, row, ts + 1, y.X1, s);
+                Store(output, z, row, ts + 2, y.X2, s); Store(output, z, row, ts + 3, y.X3, s);
+            }
+        }
     }
 
     /// <summary>Four steps of one (channel, state) from state h.</summary>
