@@ -152,8 +152,8 @@ public static class IntoFormsCpuTime
         var tiers = new IntoTiers();
         Console.WriteLine($"Allocating vs Into, per call; load average {SelectiveScanFloor.LoadAverage()}");
         Console.WriteLine("| Tier | Threads | alloc median wall ms | alloc min wall ms | Into median wall ms | Into min wall ms | alloc median CPU ms | Into median CPU ms | Into min CPU ms | " +
-            "Into median / alloc min (wall) | Into median / Into min (wall) | Into median / Into min (CPU) | Into B/call (caller) | Into cores (median CPU / median wall) |");
-        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            "Into median / alloc min (wall) | Into median / Into min (wall) | Into median / Into min (CPU) | Into B/call (caller) | Into cores (median CPU / median wall) | Into items on helpers |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var name in IntoTiers.Names)
         {
             if (only is not null && only != name) continue;
@@ -167,17 +167,20 @@ public static class IntoFormsCpuTime
                 const int Calls = 25;
                 var allocWall = new double[Calls]; var allocCpu = new double[Calls];
                 var intoWall = new double[Calls]; var intoCpu = new double[Calls];
-                long intoBytes = 0;
+                long intoBytes = 0, intoItems = 0, intoHelper = 0;
                 for (int i = 0; i < Calls; i++)
                 {
                     (allocWall[i], allocCpu[i]) = Time(() => tiers.Allocating(name, threads));
                     long before = GC.GetAllocatedBytesForCurrentThread();
+                    long d0 = Reference.Core.Kernels.ParallelItems.DispatchedItems, h0 = Reference.Core.Kernels.ParallelItems.HelperItems;
                     (intoWall[i], intoCpu[i]) = Time(() => tiers.Into(name, threads));
                     intoBytes += GC.GetAllocatedBytesForCurrentThread() - before;
+                    Thread.SpinWait(2000);   // the helper adds its count just after the call returns
+                    (intoItems, intoHelper) = (intoItems + Reference.Core.Kernels.ParallelItems.DispatchedItems - d0, intoHelper + Reference.Core.Kernels.ParallelItems.HelperItems - h0);
                 }
                 Console.WriteLine($"| {name} | {threads} | {Median(allocWall):F2} | {allocWall.Min():F2} | {Median(intoWall):F2} | {intoWall.Min():F2} | " +
                     $"{Median(allocCpu):F2} | {Median(intoCpu):F2} | {intoCpu.Min():F2} | {Median(intoWall) / allocWall.Min():F2} | " +
-                    $"{Median(intoWall) / intoWall.Min():F2} | {Median(intoCpu) / intoCpu.Min():F2} | {intoBytes / Calls} | {Median(intoCpu) / Median(intoWall):F2} |");
+                    $"{Median(intoWall) / intoWall.Min():F2} | {Median(intoCpu) / intoCpu.Min():F2} | {intoBytes / Calls} | {Median(intoCpu) / Median(intoWall):F2} | {(intoItems == 0 ? 0 : (double)intoHelper / intoItems):F2} |");
             }
         }
         Console.WriteLine($"load average at the end {SelectiveScanFloor.LoadAverage()}");

@@ -7,7 +7,8 @@ namespace Reference.Bench;
 /// <summary>
 /// Why one tier's Into calls spread, call by call, at one thread count (no alternation, so a one-thread trace has no
 /// helper polling on the other core):
-///   dotnet bench/Reference.Bench/bin/Release/net10.0/Reference.Bench.dll --into-trace [tier] [calls] [threads]
+///   dotnet bench/Reference.Bench/bin/Release/net10.0/Reference.Bench.dll --into-trace [tier] [calls] [threads] [alloc]
+/// ("alloc": each Into call after an untimed call of the allocating form, the order of --into-cpu-time)
 /// Per call: wall time, the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID) and the process's, the caller's
 /// involuntary context switches (getrusage RUSAGE_THREAD), the process's minor page faults (a fresh page touched by
 /// any thread), gen-0 collections, the CPU the caller started and ended on, and the tasks runnable on the whole machine just before and after
@@ -23,7 +24,7 @@ public static class IntoTrace
     private sealed record Row(int Index, double Wall, double ThreadCpu, double ProcessCpu, long Invol, long Faults, int Gcs, int Cpu0, int Cpu1,
         int Runnable, double Gap, double Share, int LastOnHelpers, int LastItems);
 
-    public static void Run(string tier, int calls, int threads)
+    public static void Run(string tier, int calls, int threads, bool withAllocating = false)
     {
         var tiers = new IntoTiers();
         using var loadavg = File.OpenHandle("/proc/loadavg");
@@ -39,10 +40,11 @@ public static class IntoTrace
         }
         var rows = new Row[calls];
         for (int w = 0; w < 10; w++) tiers.Into(tier, threads);
-        Console.WriteLine($"Into trace, tier {tier}, {threads} thread(s), {calls} calls back to back; load average {SelectiveScanFloor.LoadAverage()}");
+        Console.WriteLine($"Into trace, tier {tier}, {threads} thread(s), {calls} calls back to back{(withAllocating ? ", each after an allocating call (untimed, as in --into-cpu-time)" : "")}; load average {SelectiveScanFloor.LoadAverage()}");
         long lastEnd = Stopwatch.GetTimestamp();
         for (int i = 0; i < calls; i++)
         {
+            if (withAllocating) tiers.Allocating(tier, threads);
             int run0 = Runnable();
             Usage(1, out var t0);
             Usage(0, out var p0);

@@ -79,12 +79,12 @@ public static class Program
                 args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 200);
             return;
         }
-        // `--into-trace [tier] [calls] [threads]`: one tier's Into calls at one thread count, per call with CPU time, switches, faults and the other core's idle share (see IntoTrace).
+        // `--into-trace [tier] [calls] [threads] [alloc]`: one tier's Into calls at one thread count, per call with CPU time, switches, faults and the other core's idle share (see IntoTrace).
         if (args.Length > 0 && args[0] == "--into-trace")
         {
             IntoTrace.Run(args.Length > 1 ? args[1] : "gla",
                 args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 300,
-                args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 1);
+                args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 1, args.Length > 4 && args[4] == "alloc");
             return;
         }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
