@@ -143,7 +143,9 @@ public class IntoFormsBench
 /// threads when the second core was free, ~1 or below when the caller and its helper took turns on one core
 /// (other processes on the machine). A two-thread wall ratio measures those processes as much as the tier:
 /// under a competitor that took the second core half the time, every tier's two-thread ratio rose to
-/// 1.3-1.4 (bench/NOTES.md, gemm6 section).
+/// 1.3-1.4 (bench/NOTES.md, gemm6 section). The last column, the share of the Into calls' parallel items run on a
+/// helper (ParallelItems.HelperItems; ~0.5 at two threads when the helper took its half), tells a row whose helper was
+/// not there from one whose calls were slow (bench/NOTES.md, glainto section).
 /// </summary>
 public static class IntoFormsCpuTime
 {
