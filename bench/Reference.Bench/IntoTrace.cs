@@ -23,7 +23,7 @@ namespace Reference.Bench;
 public static class IntoTrace
 {
     private sealed record Row(int Index, double Wall, double ThreadCpu, double ProcessCpu, long Invol, long Faults, int Gcs, int Cpu0, int Cpu1,
-        int Runnable, double Gap, double Share, int LastOnHelpers, int LastItems);
+        int Runnable, double Gap, double Share, int LastOnHelpers, int LastItems, int HelperCpu);
 
     public static void Run(string tier, int calls, int threads, bool withAllocating = false)
     {
@@ -50,6 +50,28 @@ public static class IntoTrace
             for (; i < n && buffer[i] >= (byte)'0' && buffer[i] <= (byte)'9'; i++) v = v * 10 + buffer[i] - '0';
             return v;
         }
+        // The CPU the first dedicated helper last ran on (/proc/self/task/TID/stat, field 39), read after each call:
+        // -1 before the helper exists.
+        SafeFileHandle? helperStat = null;
+        var statBuffer = new byte[1024];
+        int HelperCpu()
+        {
+            if (helperStat is null)
+                foreach (var dir in Directory.GetDirectories("/proc/self/task"))
+                    if (File.ReadAllText(Path.Combine(dir, "comm")).StartsWith("ParallelItems h", StringComparison.Ordinal))
+                    {
+                        helperStat = File.OpenHandle(Path.Combine(dir, "stat"));
+                        break;
+                    }
+            if (helperStat is null) return -1;
+            int n = RandomAccess.Read(helperStat, statBuffer, 0), i = 0;
+            while (i < n && statBuffer[i] != (byte)')') i++;   // the name may hold spaces; fields count from after it
+            int field = 2;
+            for (; i < n && field < 39; i++) if (statBuffer[i] == (byte)' ') field++;
+            int v = 0;
+            for (; i < n && statBuffer[i] >= (byte)'0' && statBuffer[i] <= (byte)'9'; i++) v = v * 10 + statBuffer[i] - '0';
+            return v;
+        }
         var rows = new Row[calls];
         for (int w = 0; w < 10; w++) into(threads);
         Console.WriteLine($"Into trace, tier {tier}, {threads} thread(s), {calls} calls back to back{(withAllocating ? ", each after an allocating call (untimed, as in --into-cpu-time)" : "")}; load average {SelectiveScanFloor.LoadAverage()}");
@@ -70,7 +92,7 @@ public static class IntoTrace
             int cpuEnd = GetCpu(), gc1 = GC.CollectionCount(0);
             Usage(0, out var p1);
             Usage(1, out var t1);
-            int run1 = Runnable();
+            int run1 = Runnable(), helperCpu = threads > 1 ? HelperCpu() : -1;
             var last = Reference.Core.Kernels.ParallelItems.LastCall;
             Thread.SpinWait(2000);   // the helper adds its count just after the call returns
             long dispatched = Reference.Core.Kernels.ParallelItems.DispatchedItems - d0;
@@ -78,7 +100,7 @@ public static class IntoTrace
             double wall = (e - s) * 1e3 / Stopwatch.Frequency;
             rows[i] = new Row(i, wall, tc1 - tc0, (pc1 - pc0) * 1e3, t1.Nivcsw - t0.Nivcsw, p1.MinFlt - p0.MinFlt, gc1 - gc0, cpuStart, cpuEnd,
                 Math.Max(run0, run1),
-                (s - lastEnd) * 1e3 / Stopwatch.Frequency, share, last.OnHelpers, last.Items);
+                (s - lastEnd) * 1e3 / Stopwatch.Frequency, share, last.OnHelpers, last.Items, helperCpu);
             lastEnd = Stopwatch.GetTimestamp();
         }
         Console.WriteLine($"load average at the end {SelectiveScanFloor.LoadAverage()}");
@@ -99,17 +121,17 @@ public static class IntoTrace
             $"that changed CPU {rows.Count(r => r.Cpu0 != r.Cpu1)}");
         var byCpu = rows.OrderBy(r => r.ThreadCpu).ToArray();
         int third = calls / 3;
-        Console.WriteLine("| calls by caller CPU time | n | wall | caller CPU | process CPU | invol. switches | faults | GCs | runnable tasks | runnable <= 1 | gap before ms | helper share of items | last loop's items on helpers |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| calls by caller CPU time | n | wall | caller CPU | process CPU | invol. switches | faults | GCs | runnable tasks | runnable <= 1 | gap before ms | helper share of items | last loop's items on helpers | helper last on the caller's CPU |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var (name, set) in new[] { ("fastest third", byCpu[..third]), ("middle third", byCpu[third..^third]), ("slowest third", byCpu[^third..]) })
             Console.WriteLine($"| {name} | {set.Length} | {set.Average(r => r.Wall):F3} | {set.Average(r => r.ThreadCpu):F3} | {set.Average(r => r.ProcessCpu):F3} | " +
                 $"{set.Average(r => (double)r.Invol):F2} | {set.Average(r => (double)r.Faults):F2} | {set.Average(r => (double)r.Gcs):F2} | " +
-                $"{set.Average(r => (double)r.Runnable):F2} | {set.Count(r => r.Runnable <= 1)} | {set.Average(r => r.Gap):F3} | {set.Average(r => r.Share):F2} | {set.Average(r => (double)r.LastOnHelpers):F2} of {set.Average(r => (double)r.LastItems):F0} |");
+                $"{set.Average(r => (double)r.Runnable):F2} | {set.Count(r => r.Runnable <= 1)} | {set.Average(r => r.Gap):F3} | {set.Average(r => r.Share):F2} | {set.Average(r => (double)r.LastOnHelpers):F2} of {set.Average(r => (double)r.LastItems):F0} | {set.Count(r => r.HelperCpu == r.Cpu1)} |");
         var byWall = rows.OrderBy(r => r.Wall).ToArray();
-        foreach (var (name, set) in new[] { ("fastest third by wall", byWall[..third]), ("slowest third by wall", byWall[^third..]) })
+        foreach (var (name, set) in new[] { ("fastest third by wall", byWall[..third]), ("slowest third by wall", byWall[^third..]) }.Concat(threads > 1 ? [("helper last on the caller's CPU", rows.Where(r => r.HelperCpu == r.Cpu1).ToArray()), ("helper last on another CPU", rows.Where(r => r.HelperCpu >= 0 && r.HelperCpu != r.Cpu1).ToArray())] : []).Where(x => x.Item2.Length > 0))
             Console.WriteLine($"| {name} | {set.Length} | {set.Average(r => r.Wall):F3} | {set.Average(r => r.ThreadCpu):F3} | {set.Average(r => r.ProcessCpu):F3} | " +
                 $"{set.Average(r => (double)r.Invol):F2} | {set.Average(r => (double)r.Faults):F2} | {set.Average(r => (double)r.Gcs):F2} | " +
-                $"{set.Average(r => (double)r.Runnable):F2} | {set.Count(r => r.Runnable <= 1)} | {set.Average(r => r.Gap):F3} | {set.Average(r => r.Share):F2} | {set.Average(r => (double)r.LastOnHelpers):F2} of {set.Average(r => (double)r.LastItems):F0} |");
+                $"{set.Average(r => (double)r.Runnable):F2} | {set.Count(r => r.Runnable <= 1)} | {set.Average(r => r.Gap):F3} | {set.Average(r => r.Share):F2} | {set.Average(r => (double)r.LastOnHelpers):F2} of {set.Average(r => (double)r.LastItems):F0} | {set.Count(r => r.HelperCpu == r.Cpu1)} |");
         // Caller CPU time against the runnable tasks around the call (one thread: did the slow call share the machine?).
         Console.WriteLine("| runnable tasks | n | caller CPU median | caller CPU min | wall median |");
         Console.WriteLine("|---|---:|---:|---:|---:|");
