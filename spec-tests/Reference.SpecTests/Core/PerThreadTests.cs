@@ -217,4 +217,35 @@ public class PerThreadTests
         Assert.Equal("body", Assert.Throws<ArgumentNullException>(() => ParallelItems.For(3, 1, null!)).ParamName);
         Assert.Equal("threads", Assert.Throws<ArgumentOutOfRangeException>(() => ParallelItems.For(3, -1, new Recorder(3))).ParamName);
     }
+
+    /// <summary>
+    /// The CPU set a helper is restricted to when it finds itself on its caller's CPU (ParallelItems.Without): the
+    /// allowed set with that one bit cleared, in the right word of the cpu_set_t, and no restriction when nothing
+    /// else is allowed.
+    /// </summary>
+    [Fact]
+    public void KeepOff_Mask_ClearsOnlyTheCallersCpu()
+    {
+        var mask = new ulong[16];
+        var allowed = new ulong[16];
+        allowed[0] = 0b11;   // CPUs 0 and 1
+        Assert.True(ParallelItems.Without(allowed, 0, mask));
+        Assert.Equal(0b10UL, mask[0]);
+        Assert.True(ParallelItems.Without(allowed, 1, mask));
+        Assert.Equal(0b01UL, mask[0]);
+        // A CPU outside the allowed set leaves it whole.
+        Assert.True(ParallelItems.Without(allowed, 5, mask));
+        Assert.Equal(0b11UL, mask[0]);
+        // CPU 70 is bit 6 of word 1; CPU 6 (bit 6 of word 0) stays.
+        Array.Clear(allowed);
+        allowed[0] = 1UL << 6;
+        allowed[1] = 1UL << 6;
+        Assert.True(ParallelItems.Without(allowed, 70, mask));
+        Assert.Equal(1UL << 6, mask[0]);
+        Assert.Equal(0UL, mask[1]);
+        // The caller's CPU is the only one allowed: no set to move to.
+        Array.Clear(allowed);
+        allowed[0] = 1UL << 3;
+        Assert.False(ParallelItems.Without(allowed, 3, mask));
+    }
 }

@@ -244,13 +244,7 @@ public static partial class ParallelItems
                 allowed = new ulong[CpuSetWords];
                 if (SchedGetAffinity(0, CpuSetWords * sizeof(ulong), allowed) != 0) Array.Clear(allowed);
             }
-            bool any = false;
-            for (int w = 0; w < CpuSetWords; w++)
-            {
-                mask[w] = allowed[w] & (w == cpu / 64 ? ~(1UL << (cpu % 64)) : ulong.MaxValue);
-                any |= mask[w] != 0;
-            }
-            if (!any) return;   // the caller's CPU is the only one allowed
+            if (!Without(allowed, cpu, mask)) return;   // the caller's CPU is the only one allowed
             if (SchedSetAffinity(0, CpuSetWords * sizeof(ulong), mask) == 0) keptOff = cpu;
         }
 
@@ -322,6 +316,21 @@ public static partial class ParallelItems
                 idleSince = Stopwatch.GetTimestamp();
             }
         }
+    }
+
+    /// <summary>
+    /// The CPU set <paramref name="allowed"/> (a cpu_set_t: bit c % 64 of word c / 64 for CPU c) without <paramref name="cpu"/>,
+    /// into <paramref name="mask"/>; false when nothing is left (then a helper stays where it is).
+    /// </summary>
+    internal static bool Without(ReadOnlySpan<ulong> allowed, int cpu, Span<ulong> mask)
+    {
+        bool any = false;
+        for (int w = 0; w < allowed.Length; w++)
+        {
+            mask[w] = allowed[w] & (w == cpu / 64 ? ~(1UL << (cpu % 64)) : ulong.MaxValue);
+            any |= mask[w] != 0;
+        }
+        return any;
     }
 
     /// <summary>Words of a Linux cpu_set_t (1024 CPUs).</summary>
