@@ -40,9 +40,12 @@ public static class Faithfulness
     }
 
     /// <summary>The predicted class of each row.</summary>
-    public static int[] Predict(Func<Variable, Variable> model, Tensor<double> x)
+    public static int[] Predict(Func<Variable, Variable> model, Tensor<double> x) => Argmax(Attribution.Logits(model, x));
+
+    /// <summary>The class of each row of logits [N, C] (the first maximum).</summary>
+    public static int[] Argmax(Tensor<double> logits)
     {
-        var logits = Attribution.Logits(model, x);
+        ArgumentNullException.ThrowIfNull(logits);
         int n = logits.Shape[0], c = logits.Shape[1];
         var p = new int[n];
         for (int i = 0; i < n; i++)
