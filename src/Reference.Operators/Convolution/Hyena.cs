@@ -358,7 +358,7 @@ public static partial class Hyena
         var window = Tensor<double>.Zeros(length, tp.FilterChannels);
         for (int k = 0; k < length; k++)
             for (int c = 0; c < tp.FilterChannels; c++) window.Data[k * tp.FilterChannels + c] = Math.Exp(-t[k] * Math.Abs(tp.Deltas[c]));
-        Variable SinLinear(Variable x, Variable w, Variable b) => Sin(Ops.Mul(Ops.Add(Ops.MatMul(x, w, transB: true), b), p.Freq));
+        Variable SinLinear(Variable x, Variable w, Variable b) => Ops.Sin(Ops.Mul(Ops.Add(Ops.MatMul(x, w, transB: true), b), p.Freq));
         var zl = Variable.Constant(z.Slice(0, 0, length));
         var a = SinLinear(SinLinear(SinLinear(zl, p.W0, p.B0), p.W1, p.B1), p.W2, p.B2);
         var h = Ops.Transpose(Ops.Mul(Ops.MatMul(a, p.W3, transB: true), Variable.Constant(window)));   // [Df, L]
@@ -373,19 +373,6 @@ public static partial class Hyena
         }
         var y = Ops.Permute(Ops.Mul(v, Ops.Slice(sc, 1, 0, d)), 0, 2, 1);
         return Ops.Add(Ops.MatMul(y, p.OutW, transB: true), p.OutB);
-    }
-
-    /// <summary>`sin`: y = sin(x), VJP g cos(x).</summary>
-    internal static Variable Sin(Variable x)
-    {
-        var y = Tensor<double>.Zeros(x.Value.ShapeArray);
-        for (int i = 0; i < y.Length; i++) y.Data[i] = Math.Sin(x.Value.Data[i]);
-        return Function.Apply("sin", [x], y, g =>
-        {
-            var gx = Tensor<double>.Zeros(g.ShapeArray);
-            for (int i = 0; i < gx.Length; i++) gx.Data[i] = g.Data[i] * Math.Cos(x.Value.Data[i]);
-            return [gx];
-        });
     }
 
     /// <summary>VJP of <see cref="Forward"/> for the cotangent dy [B, L, D] (through <see cref="Operator"/>).</summary>

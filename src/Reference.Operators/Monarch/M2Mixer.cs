@@ -304,7 +304,7 @@ public static class M2Mixing
         for (int k = 0; k < length; k++)
             for (int c = 0; c < d; c++) window.Data[k * d + c] = Math.Exp(-t[k] * Math.Abs(tp.Deltas[c]));
         var zl = Variable.Constant(z.Slice(0, 0, length));
-        Variable SinLinear(Variable x, Variable w, Variable b) => Sin(Ops.Mul(Ops.Add(Ops.MatMul(x, w, transB: true), b), p.Freq));
+        Variable SinLinear(Variable x, Variable w, Variable b) => Ops.Sin(Ops.Mul(Ops.Add(Ops.MatMul(x, w, transB: true), b), p.Freq));
         Variable FilterOf(Variable w0, Variable b0, Variable w1, Variable b1, Variable w2, Variable b2, Variable w3)
         {
             var a = SinLinear(SinLinear(SinLinear(zl, w0, b0), w1, b1), w2, b2);
@@ -318,19 +318,6 @@ public static class M2Mixing
         var v = Ops.Mul(Ops.Slice(sc, 1, 2 * d, d), Ops.Slice(sc, 1, 0, d));
         var y = Ops.Mul(longConv(v, h, hRev, p.FilterBias), Ops.Slice(sc, 1, d, d));
         return Ops.Add(Ops.MatMul(Ops.Permute(y, 0, 2, 1), p.OutW, transB: true), p.OutB);
-    }
-
-    /// <summary>`sin`: y = sin(x), VJP g cos(x).</summary>
-    private static Variable Sin(Variable x)
-    {
-        var y = Tensor<double>.Zeros(x.Value.ShapeArray);
-        for (int i = 0; i < y.Length; i++) y.Data[i] = Math.Sin(x.Value.Data[i]);
-        return Function.Apply("sin", [x], y, g =>
-        {
-            var gx = Tensor<double>.Zeros(g.ShapeArray);
-            for (int i = 0; i < gx.Length; i++) gx.Data[i] = g.Data[i] * Math.Cos(x.Value.Data[i]);
-            return [gx];
-        });
     }
 
     internal static (int Batch, int Length) CheckInput(M2MixerParameters p, Tensor<double> u, long position = 0)
