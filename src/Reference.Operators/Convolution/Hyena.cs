@@ -390,20 +390,46 @@ public static partial class Hyena
 
     // ------------------------------------------------------------------ shared pipeline
 
-    private static HyenaIntermediates Run(HyenaParameters p, Tensor<double> u,
-        Func<Tensor<double>, Tensor<double>> shortConv, Func<int, Tensor<double>, Tensor<double>> longConv)
+    /// <summary>
+    /// in_proj then the short filter, channels first: u [B, L, D] times inW^T [D, inner] plus inB, transposed to
+    /// [B, inner, L], <paramref name="shortConv"/> (without its bias), plus shortB (Hyena and the M2 mixer alike).
+    /// </summary>
+    internal static Tensor<double> ShortConvolved(Tensor<double> u, double[] inW, double[] inB, double[] shortB, Func<Tensor<double>, Tensor<double>> shortConv)
     {
-        int batch = u.Dim(0), length = u.Dim(1), d = p.ModelWidth, inner = (p.Order + 1) * d, rows = batch * length;
+        int batch = u.Dim(0), length = u.Dim(1), d = u.Dim(2), inner = inB.Length, rows = batch * length;
         var proj = new double[rows * inner];
-        NaiveGemm.Multiply(false, true, rows, inner, d, 1.0, u.Data, d, p.InW, d, 0.0, proj, inner);
+        NaiveGemm.Multiply(false, true, rows, inner, d, 1.0, u.Data, d, inW, d, 0.0, proj, inner);
         var pc = Tensor<double>.Zeros(batch, inner, length);
         for (int b = 0; b < batch; b++)
             for (int l = 0; l < length; l++)
-                for (int c = 0; c < inner; c++) pc.Data[(b * inner + c) * length + l] = proj[(b * length + l) * inner + c] + p.InB[c];
+                for (int c = 0; c < inner; c++) pc.Data[(b * inner + c) * length + l] = proj[(b * length + l) * inner + c] + inB[c];
         var s = shortConv(pc);
         for (int b = 0; b < batch; b++)
             for (int c = 0; c < inner; c++)
-                for (int l = 0; l < length; l++) s.Data[(b * inner + c) * length + l] += p.ShortB[c];
+                for (int l = 0; l < length; l++) s.Data[(b * inner + c) * length + l] += shortB[c];
+        return s;
+    }
+
+    /// <summary>out_proj of y [B, D, L] back to tokens: y transposed to [B, L, D] times outW^T plus outB (Hyena and the M2 mixer alike).</summary>
+    internal static Tensor<double> OutProjected(Tensor<double> y, double[] outW, double[] outB)
+    {
+        int batch = y.Dim(0), d = y.Dim(1), length = y.Dim(2), rows = batch * length;
+        var yTok = new double[rows * d];
+        for (int b = 0; b < batch; b++)
+            for (int c = 0; c < d; c++)
+                for (int l = 0; l < length; l++) yTok[(b * length + l) * d + c] = y.Data[(b * d + c) * length + l];
+        var output = new double[rows * d];
+        NaiveGemm.Multiply(false, true, rows, d, d, 1.0, yTok, d, outW, d, 0.0, output, d);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < d; c++) output[r * d + c] += outB[c];
+        return new Tensor<double>(output, batch, length, d);
+    }
+
+    private static HyenaIntermediates Run(HyenaParameters p, Tensor<double> u,
+        Func<Tensor<double>, Tensor<double>> shortConv, Func<int, Tensor<double>, Tensor<double>> longConv)
+    {
+        int batch = u.Dim(0), length = u.Dim(1), d = p.ModelWidth, inner = (p.Order + 1) * d;
+        var s = ShortConvolved(u, p.InW, p.InB, p.ShortB, shortConv);
 
         var v = Tensor<double>.Zeros(batch, d, length);
         for (int b = 0; b < batch; b++)
@@ -414,16 +440,7 @@ public static partial class Hyena
             v = longConv(o, v);
         }
         Gate(v, s, 0, d, inner, length);
-
-        var yTok = new double[rows * d];
-        for (int b = 0; b < batch; b++)
-            for (int c = 0; c < d; c++)
-                for (int l = 0; l < length; l++) yTok[(b * length + l) * d + c] = v.Data[(b * d + c) * length + l];
-        var output = new double[rows * d];
-        NaiveGemm.Multiply(false, true, rows, d, d, 1.0, yTok, d, p.OutW, d, 0.0, output, d);
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < d; c++) output[r * d + c] += p.OutB[c];
-        return new HyenaIntermediates(s, v, new Tensor<double>(output, batch, length, d));
+        return new HyenaIntermediates(s, v, OutProjected(v, p.OutW, p.OutB));
     }
 
     /// <summary>v *= x_i in place (x_i = s[:, i D:(i+1) D]).</summary>
