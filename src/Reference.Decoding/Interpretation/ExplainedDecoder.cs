@@ -121,7 +121,7 @@ public sealed class ExplainedDecoder
         var parameters = decoder.Module.Parameters();
         var norms = NeuralTraining.BatchNorms(decoder.Module).ToArray();
         var optimizer = new Adam(parameters, lr, weightDecay: weightDecay);
-        double[][]? best = null, bestStatistics = null;
+        ModelSnapshot? best = null;
         double validationAccuracy = double.NaN;
         var order = (int[])train.Clone();
         for (int epoch = 0; epoch < epochs; epoch++)
@@ -144,19 +144,11 @@ public sealed class ExplainedDecoder
             if (isBest)
             {
                 validationAccuracy = accuracy;
-                best = parameters.Select(p => (double[])p.Value.Data.Clone()).ToArray();
-                bestStatistics = norms.SelectMany(n => new[] { (double[])n.RunningMean.Clone(), (double[])n.RunningVar.Clone() }).ToArray();
+                best = ModelSnapshot.Capture(parameters, norms);
             }
             else if (stop) break;
         }
-        if (best is not null)
-            for (int p = 0; p < parameters.Count; p++) best[p].CopyTo(parameters[p].Value.Data, 0);
-        if (bestStatistics is not null)
-            for (int i = 0; i < norms.Length; i++)
-            {
-                bestStatistics[2 * i].CopyTo(norms[i].RunningMean, 0);
-                bestStatistics[2 * i + 1].CopyTo(norms[i].RunningVar, 0);
-            }
+        best?.Restore();
         double testAccuracy = test.Length > 0 ? Accuracy(decoder, data.Inputs(test, spec.Volume), test.Select(i => data.Labels[i]).ToArray()) : double.NaN;
         return new ExplainedDecoder(decoder.Spec with { ValidationAccuracy = validationAccuracy, TestAccuracy = testAccuracy }, decoder.Module);
     }
