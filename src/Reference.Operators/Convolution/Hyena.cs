@@ -475,11 +475,17 @@ public static partial class Hyena
     {
         ArgumentNullException.ThrowIfNull(p);
         p.Validate(nameof(p));
+        return CheckSequence(u, p.ModelWidth, p.MaxLength, position);
+    }
+
+    /// <summary>u [B, L, width] with B, L &gt;= 1 and position + L &lt;= maxLength (Hyena and the M2 mixer alike); returns (B, L).</summary>
+    internal static (int Batch, int Length) CheckSequence(Tensor<double> u, int width, int maxLength, long position)
+    {
         ArgumentNullException.ThrowIfNull(u);
-        if (u.Rank != 3 || u.Dim(2) != p.ModelWidth || u.Dim(0) < 1 || u.Dim(1) < 1)
-            throw new ArgumentException($"u must have shape [B, L, {p.ModelWidth}] with B, L >= 1, got {Shapes.Format(u.Shape)}.", nameof(u));
-        if (position + u.Dim(1) > p.MaxLength)
-            throw new ArgumentException($"position + L must be <= l_max = {p.MaxLength}, got {position} + {u.Dim(1)}.", nameof(u));
+        if (u.Rank != 3 || u.Dim(2) != width || u.Dim(0) < 1 || u.Dim(1) < 1)
+            throw new ArgumentException($"u must have shape [B, L, {width}] with B, L >= 1, got {Shapes.Format(u.Shape)}.", nameof(u));
+        if (position + u.Dim(1) > maxLength)
+            throw new ArgumentException($"position + L must be <= l_max = {maxLength}, got {position} + {u.Dim(1)}.", nameof(u));
         return (u.Dim(0), u.Dim(1));
     }
 }

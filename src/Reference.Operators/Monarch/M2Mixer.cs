@@ -306,12 +306,7 @@ public static class M2Mixing
     {
         ArgumentNullException.ThrowIfNull(p);
         p.Validate(nameof(p));
-        ArgumentNullException.ThrowIfNull(u);
-        if (u.Rank != 3 || u.Dim(2) != p.ModelWidth || u.Dim(0) < 1 || u.Dim(1) < 1)
-            throw new ArgumentException($"u must have shape [B, L, {p.ModelWidth}] with B, L >= 1, got {Shapes.Format(u.Shape)}.", nameof(u));
-        if (position + u.Dim(1) > p.MaxLength)
-            throw new ArgumentException($"position + L must be <= l_max = {p.MaxLength}, got {position} + {u.Dim(1)}.", nameof(u));
-        return (u.Dim(0), u.Dim(1));
+        return Hyena.CheckSequence(u, p.ModelWidth, p.MaxLength, position);
     }
 }
 
