@@ -207,14 +207,21 @@ public static class NeuralTraining
         var labels = samples.Select(i => data.Label[i]).ToArray();
         var z = logits(samples, null);
         double loss = Ops.CrossEntropy(z, labels).Item();
-        int c = z.Shape[1], correct = 0;
-        for (int i = 0; i < samples.Length; i++)
-        {
-            int arg = 0;
-            for (int k = 1; k < c; k++) if (z.Value.Data[i * c + k] > z.Value.Data[i * c + arg]) arg = k;
-            if (arg == labels[i]) correct++;
-        }
+        var predicted = Argmax(z.Value);
+        int correct = 0;
+        for (int i = 0; i < samples.Length; i++) if (predicted[i] == labels[i]) correct++;
         return (loss, (double)correct / samples.Length);
+    }
+
+    /// <summary>The class of each row of logits [N, C]: the first maximum.</summary>
+    public static int[] Argmax(Tensor<double> logits)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        int n = logits.Shape[0], c = logits.Shape[1];
+        var p = new int[n];
+        for (int i = 0; i < n; i++)
+            for (int k = 1; k < c; k++) if (logits.Data[i * c + k] > logits.Data[i * c + p[i]]) p[i] = k;
+        return p;
     }
 
     /// <summary>Argmax of the logits of the samples, in batches.</summary>
@@ -226,14 +233,7 @@ public static class NeuralTraining
         for (int start = 0; start < samples.Length; start += batch)
         {
             var part = samples.AsSpan(start, Math.Min(batch, samples.Length - start)).ToArray();
-            var z = logits(part, null).Value;
-            int c = z.Shape[1];
-            for (int i = 0; i < part.Length; i++)
-            {
-                int arg = 0;
-                for (int k = 1; k < c; k++) if (z.Data[i * c + k] > z.Data[i * c + arg]) arg = k;
-                result[start + i] = arg;
-            }
+            Argmax(logits(part, null).Value).CopyTo(result, start);
         }
         return result;
     }

@@ -166,7 +166,7 @@ public sealed class ExplainedDecoder
     {
         ArgumentNullException.ThrowIfNull(decoder);
         var logits = Attribution.Logits(decoder.Forward, x);
-        var p = Faithfulness.Argmax(logits);
+        var p = NeuralTraining.Argmax(logits);
         using var _ = Tape.NoGrad();
         return (Ops.CrossEntropy(Variable.Constant(logits), labels).Item(), p.Where((c, i) => c == labels[i]).Count() / (double)Math.Max(1, labels.Length));
     }
