@@ -1,3 +1,4 @@
+using Reference.Decoding;
 using Reference.Decoding.Interpretation;
 using Reference.Neuro.Simulation;
 using Reference.SpecTests.Cli;
@@ -77,6 +78,35 @@ public class InterpretationBenchmarkTests
             Directory.Delete(dir, recursive: true);
         }
     }
+    [Theory]
+    // Expected epochs worked by hand from the curves below (patience 3): accuracy with min_epochs 4 takes
+    // index 6 (ties index 4 at 0.7 with the lower loss) and stops after index 9; loss with min_epochs 4
+    // takes index 8 and runs all 12; accuracy with min_epochs 0 takes index 1 (the old rule's pick for
+    // both of the others, since index 1 has the highest accuracy) and stops after index 4.
+    [InlineData("accuracy", 4, 6, 10)]
+    [InlineData("loss", 4, 8, 12)]
+    [InlineData("accuracy", 0, 1, 5)]
+    public void Train_KeepsTheEpochEpochSelectionPicks_OnAHandMadeCurve(string rule, int minEpochs, int expectedChosen, int expectedRun)
+    {
+        double[] accuracy = [0.5, 0.9, 0.6, 0.6, 0.7, 0.65, 0.7, 0.6, 0.6, 0.6, 0.7, 0.7];
+        double[] loss = [1.0, 0.5, 0.8, 0.8, 0.9, 0.7, 0.6, 0.9, 0.55, 0.9, 0.9, 0.9];
+        Assert.Equal((expectedChosen, expectedRun), EpochSelection.Choose(loss, accuracy, rule, minEpochs, patience: 3));
+        var d = Data.Value;
+        var snapshots = new List<double[]>();
+        var decoder = ExplainedDecoder.Train(new DecoderSpec { Kind = "linear", Classes = d.Classes, Seed = 1 }, d, epochs: 12, lr: 1e-2, weightDecay: 1e-2, batch: 32,
+            patience: 3, selection: rule, minEpochs: minEpochs, validate: m =>
+            {
+                snapshots.Add(Flat(m));
+                return (loss[snapshots.Count - 1], accuracy[snapshots.Count - 1]);
+            });
+        Assert.Equal(expectedRun, snapshots.Count);
+        Assert.NotEqual(snapshots[^1], snapshots[expectedChosen]);
+        Assert.Equal(snapshots[expectedChosen], Flat(decoder));
+        Assert.Equal(accuracy[expectedChosen], decoder.Spec.ValidationAccuracy);
+
+        static double[] Flat(ExplainedDecoder m) => m.Module.Parameters().SelectMany(p => p.Value.Data).ToArray();
+    }
+
     [Fact]
     public void Spread_RanksWithinEachSeed_AndGivesTheSpearmanPerSeed()
     {
@@ -110,6 +140,9 @@ public class InterpretationBenchmarkTests
     [InlineData("--suppressor-fraction", "0.7")]
     [InlineData("--subjects", "3")]
     [InlineData("--lr", "0")]
+    [InlineData("--selection", "best")]
+    [InlineData("--min-epochs", "61")]
+    [InlineData("--patience", "0")]
     public void ExplainBenchmark_RejectsBadSimulationAndTrainingOptions(string option, string value)
     {
         string dir = Path.Combine(Path.GetTempPath(), $"interp-bad-{Environment.ProcessId}-{Guid.NewGuid():N}");

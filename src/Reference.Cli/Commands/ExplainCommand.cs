@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Reference.Core.IO;
+using Reference.Decoding;
 using Reference.Decoding.Interpretation;
 using Reference.Neuro.IO;
 using Reference.Neuro.Simulation;
@@ -96,7 +97,10 @@ public static class ExplainCommand
         var samples = new Option<int>("--samples") { Description = "SmoothGrad samples, integrated-gradients steps and DeepLift-SHAP references.", DefaultValueFactory = _ => 50, HelpName = "N" };
         var dataSeed = new Option<ulong>("--data-seed") { Description = "Seed of the simulated data set.", DefaultValueFactory = _ => 1UL, HelpName = "N" };
         var cnr = new Option<double>("--cnr") { Description = "Contrast-to-noise ratio of the simulation.", DefaultValueFactory = _ => 1.0, HelpName = "X" };
-        var epochs = new Option<int>("--epochs") { Description = "Training epochs (early stopping on validation accuracy).", DefaultValueFactory = _ => 60, HelpName = "N" };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs at most (early stopping: --selection, --min-epochs, --patience).", DefaultValueFactory = _ => 60, HelpName = "N" };
+        var selection = new Option<string>("--selection") { Description = "The epoch early stopping keeps: accuracy (highest validation accuracy, ties to the lower validation loss, then the earlier epoch) or loss (lowest validation loss).", DefaultValueFactory = _ => "accuracy", HelpName = "RULE" };
+        var minEpochs = new Option<int?>("--min-epochs") { Description = $"No epoch before this one is kept and patience counts from it (default {EpochSelection.DefaultMinEpochs}, at most --epochs).", HelpName = "N" };
+        var patience = new Option<int>("--patience") { Description = "Epochs without a better one (from --min-epochs on) before training stops.", DefaultValueFactory = _ => 15, HelpName = "N" };
         var suppressorWeight = new Option<double>("--suppressor-weight") { Description = "Weight of the shared noise in the truth and suppressor voxels (voxel noise has unit sd).", DefaultValueFactory = _ => 0.5, HelpName = "X" };
         var suppressorFraction = new Option<double>("--suppressor-fraction") { Description = "Fraction of mask voxels made suppressors, in [0, 0.5].", DefaultValueFactory = _ => 0.05, HelpName = "X" };
         var subjects = new Option<int>("--subjects") { Description = "Simulated subjects (split by subject into train, validation and test).", DefaultValueFactory = _ => 12, HelpName = "N" };
@@ -105,6 +109,7 @@ public static class ExplainCommand
         var command = new Command("explain-benchmark", "Every attribution method on simulated trial maps: faithfulness, sanity checks, plausibility (table, CSV, JSON, figure).")
         {
             output, kind, seeds, trials, samples, dataSeed, cnr, epochs, suppressorWeight, suppressorFraction, subjects, lr, perNetwork,
+            selection, minEpochs, patience,
         };
         command.SetAction(parse =>
         {
@@ -120,6 +125,13 @@ public static class ExplainCommand
             if (!(sf is >= 0 and <= 0.5)) throw new CliException($"--suppressor-fraction must be a number in [0, 0.5], got {sf}.");
             double rate = parse.GetValue(lr);
             if (!(rate > 0) || !double.IsFinite(rate)) throw new CliException($"--lr must be a finite number > 0, got {rate}.");
+            string rule = parse.GetValue(selection)!;
+            if (!EpochSelection.Rules.Contains(rule)) throw new CliException($"--selection must be one of {string.Join(", ", EpochSelection.Rules)}, got '{rule}'.");
+            int? explicitMin = parse.GetValue(minEpochs);
+            if (explicitMin is int m && (m < 0 || m > e)) throw new CliException($"--min-epochs must be 0 to --epochs ({e}), got {m}.");
+            int min = explicitMin ?? Math.Min(EpochSelection.DefaultMinEpochs, e);
+            int wait = parse.GetValue(patience);
+            if (wait < 1) throw new CliException($"--patience must be >= 1, got {wait}.");
             int nSubjects = parse.GetValue(subjects);
             if (nSubjects < 6) throw new CliException($"--subjects must be >= 6 (every split needs a subject), got {nSubjects}.");
             string dir = parse.GetValue(output)!;
@@ -130,7 +142,7 @@ public static class ExplainCommand
                 $"trial maps: {data.Count} trials ({string.Join(", ", new[] { "train", "validation", "test" }.Select(q => $"{q} {data.Indices(q).Length}"))}), {data.Units} mask voxels, {data.Layout.Suppressor.Count(b => b)} suppressors (shared-noise weight {sw}), CNR {x}"));
             var options = new BenchmarkOptions
             {
-                Kind = k, Seeds = nSeeds, Trials = n, Epochs = e, LearningRate = rate,
+                Kind = k, Seeds = nSeeds, Trials = n, Epochs = e, LearningRate = rate, Selection = rule, MinEpochs = min, Patience = wait,
                 Attribution = new AttributionOptions { SmoothGradSamples = s, IntegratedGradientsSteps = s, ShapSamples = s },
             };
             var results = InterpretationBenchmark.Run(data, options, w.WriteLine, (seed, decoder) => decoder.Save(Path.Combine(dir, $"{k}-seed-{seed}.ckpt")));
@@ -140,7 +152,8 @@ public static class ExplainCommand
             var settings = new Dictionary<string, object>
             {
                 ["model"] = k, ["seeds"] = nSeeds, ["trials"] = n, ["samples"] = s, ["epochs"] = e, ["data_seed"] = parse.GetValue(dataSeed), ["cnr"] = x,
-                ["suppressor_weight"] = sw, ["suppressor_fraction"] = sf, ["subjects"] = nSubjects, ["suppressor_per_network"] = parse.GetValue(perNetwork), ["lr"] = rate, ["suppressors"] = data.Layout.Suppressor.Count(b => b), ["mask_voxels"] = data.Units,
+                ["suppressor_weight"] = sw, ["suppressor_fraction"] = sf, ["subjects"] = nSubjects, ["suppressor_per_network"] = parse.GetValue(perNetwork), ["lr"] = rate,
+                ["selection"] = rule, ["min_epochs"] = min, ["patience"] = wait, ["suppressors"] = data.Layout.Suppressor.Count(b => b), ["mask_voxels"] = data.Units,
             };
             AtomicFile.WriteAllText(Path.Combine(dir, "summary.json"), InterpretationBenchmark.Json(results, settings));
             SaveFigure(Path.Combine(dir, "faithfulness_vs_plausibility.png"), results, k);

@@ -1,5 +1,6 @@
 // Which epoch's parameters a tape-based decoder keeps, from its validation curves (one place for every
-// trainer: time_weighting, sequence, cnn3d, deeplight3d, deeplight2d; NeuralTraining.Fit).
+// trainer: time_weighting, sequence, cnn3d, deeplight3d, deeplight2d through NeuralTraining.Fit, and the
+// interpretation benchmark's decoders through ExplainedDecoder.Train).
 //
 // Why not the epoch of lowest validation cross-entropy: with one or two validation subjects (7-14
 // trials) the loss of a model that becomes confident is dominated by the few trials it gets wrong, so

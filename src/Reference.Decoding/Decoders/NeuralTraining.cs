@@ -40,6 +40,42 @@ public sealed record NeuralSettings(int Epochs = 40, int Batch = 16, double Lear
     }
 }
 
+/// <summary>
+/// A copy of a model's parameter values and BatchNorm running statistics (the epoch early stopping
+/// keeps), written back by <see cref="Restore"/>.
+/// </summary>
+public sealed class ModelSnapshot
+{
+    private readonly IReadOnlyList<Variable> parameters;
+    private readonly IReadOnlyList<BatchNorm> norms;
+    private readonly double[][] values, statistics;
+
+    private ModelSnapshot(IReadOnlyList<Variable> parameters, IReadOnlyList<BatchNorm> norms)
+    {
+        this.parameters = parameters;
+        this.norms = norms;
+        values = parameters.Select(p => (double[])p.Value.Data.Clone()).ToArray();
+        statistics = norms.SelectMany(n => new[] { (double[])n.RunningMean.Clone(), (double[])n.RunningVar.Clone() }).ToArray();
+    }
+
+    public static ModelSnapshot Capture(IReadOnlyList<Variable> parameters, IReadOnlyList<BatchNorm> norms)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(norms);
+        return new ModelSnapshot(parameters, norms);
+    }
+
+    public void Restore()
+    {
+        for (int i = 0; i < parameters.Count; i++) values[i].CopyTo(parameters[i].Value.Data, 0);
+        for (int i = 0; i < norms.Count; i++)
+        {
+            statistics[2 * i].CopyTo(norms[i].RunningMean, 0);
+            statistics[2 * i + 1].CopyTo(norms[i].RunningVar, 0);
+        }
+    }
+}
+
 /// <summary>Logits [B, C] of the samples, in training mode (dropout from the rng) or not (rng null).</summary>
 public delegate Variable LogitsFunction(int[] samples, SplitMix64? dropout);
 
@@ -56,8 +92,7 @@ public static class NeuralTraining
         var optimizer = new AdamW(trainable, settings.LearningRate, 0.9, 0.999, 1e-8, settings.WeightDecay);
         var parameters = model.Parameters();
         var norms = BatchNorms(model).ToArray();
-        double[][]? best = null;
-        double[][]? bestStatistics = null;
+        ModelSnapshot? best = null;
         var selector = new EpochSelector(settings.Selection, settings.MinEpochs, settings.Patience, settings.Epochs);
         int epochs = 0;
         using var fast = Tape.UseFastKernels();
@@ -90,21 +125,10 @@ public static class NeuralTraining
             model.Eval();
             var (validationLoss, validationAccuracy) = LossAndAccuracy(logits, data, validation);
             var (isBest, stop) = selector.Offer(validationLoss, validationAccuracy);
-            if (isBest)
-            {
-                best = parameters.Select(p => (double[])p.Value.Data.Clone()).ToArray();
-                bestStatistics = norms.SelectMany(n => new[] { (double[])n.RunningMean.Clone(), (double[])n.RunningVar.Clone() }).ToArray();
-            }
+            if (isBest) best = ModelSnapshot.Capture(parameters, norms);
             else if (stop) break;
         }
-        if (best is not null)
-            for (int i = 0; i < parameters.Count; i++) best[i].CopyTo(parameters[i].Value.Data, 0);
-        if (bestStatistics is not null)
-            for (int i = 0; i < norms.Length; i++)
-            {
-                bestStatistics[2 * i].CopyTo(norms[i].RunningMean, 0);
-                bestStatistics[2 * i + 1].CopyTo(norms[i].RunningVar, 0);
-            }
+        best?.Restore();
         model.Eval();
         return epochs;
     }
@@ -183,14 +207,21 @@ public static class NeuralTraining
         var labels = samples.Select(i => data.Label[i]).ToArray();
         var z = logits(samples, null);
         double loss = Ops.CrossEntropy(z, labels).Item();
-        int c = z.Shape[1], correct = 0;
-        for (int i = 0; i < samples.Length; i++)
-        {
-            int arg = 0;
-            for (int k = 1; k < c; k++) if (z.Value.Data[i * c + k] > z.Value.Data[i * c + arg]) arg = k;
-            if (arg == labels[i]) correct++;
-        }
+        var predicted = Argmax(z.Value);
+        int correct = 0;
+        for (int i = 0; i < samples.Length; i++) if (predicted[i] == labels[i]) correct++;
         return (loss, (double)correct / samples.Length);
+    }
+
+    /// <summary>The class of each row of logits [N, C]: the first maximum.</summary>
+    public static int[] Argmax(Tensor<double> logits)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        int n = logits.Shape[0], c = logits.Shape[1];
+        var p = new int[n];
+        for (int i = 0; i < n; i++)
+            for (int k = 1; k < c; k++) if (logits.Data[i * c + k] > logits.Data[i * c + p[i]]) p[i] = k;
+        return p;
     }
 
     /// <summary>Argmax of the logits of the samples, in batches.</summary>
@@ -202,14 +233,7 @@ public static class NeuralTraining
         for (int start = 0; start < samples.Length; start += batch)
         {
             var part = samples.AsSpan(start, Math.Min(batch, samples.Length - start)).ToArray();
-            var z = logits(part, null).Value;
-            int c = z.Shape[1];
-            for (int i = 0; i < part.Length; i++)
-            {
-                int arg = 0;
-                for (int k = 1; k < c; k++) if (z.Data[i * c + k] > z.Data[i * c + arg]) arg = k;
-                result[start + i] = arg;
-            }
+            Argmax(logits(part, null).Value).CopyTo(result, start);
         }
         return result;
     }

@@ -40,15 +40,7 @@ public static class Faithfulness
     }
 
     /// <summary>The predicted class of each row.</summary>
-    public static int[] Predict(Func<Variable, Variable> model, Tensor<double> x)
-    {
-        var logits = Attribution.Logits(model, x);
-        int n = logits.Shape[0], c = logits.Shape[1];
-        var p = new int[n];
-        for (int i = 0; i < n; i++)
-            for (int j = 1; j < c; j++) if (logits.Data[i * c + j] > logits.Data[i * c + p[i]]) p[i] = j;
-        return p;
-    }
+    public static int[] Predict(Func<Variable, Variable> model, Tensor<double> x) => NeuralTraining.Argmax(Attribution.Logits(model, x));
 
     /// <summary>
     /// The occlusion curve of <paramref name="maps"/> (the input's shape) on x [N, ...];

@@ -82,11 +82,23 @@ public sealed class ExplainedDecoder
     public ExplainedDecoder Randomized(ulong seed) => Create(Spec with { Seed = seed });
 
     /// <summary>
-    /// Minibatch Adam on cross-entropy with L2 weight decay; early stopping on the
-    /// validation accuracy (the best epoch's parameters are kept).
+    /// Minibatch Adam on cross-entropy with L2 weight decay; early stopping on the validation split by
+    /// <see cref="EpochSelection"/>, the rule of every tape-based decoder (<paramref name="selection"/>
+    /// `accuracy` or `loss`, no epoch before the <paramref name="minEpochs"/>-th kept, patience counted
+    /// from it; minEpochs beyond epochs means the last epoch). The kept epoch's parameters and BatchNorm
+    /// running statistics are restored. Without validation trials every epoch runs and the last is kept.
     /// </summary>
-    public static ExplainedDecoder Train(DecoderSpec spec, TrialMaps data, int epochs = 60, double lr = 1e-3, double weightDecay = 1e-2, int batch = 32, int patience = 15)
+    public static ExplainedDecoder Train(DecoderSpec spec, TrialMaps data, int epochs = 60, double lr = 1e-3, double weightDecay = 1e-2, int batch = 32, int patience = 15,
+        string selection = "accuracy", int minEpochs = EpochSelection.DefaultMinEpochs) =>
+        Train(spec, data, epochs, lr, weightDecay, batch, patience, selection, minEpochs, validate: null);
+
+    /// <summary>As the public Train; validate gives the validation loss and accuracy of the decoder after
+    /// each epoch (null: measured on the data's validation split), so the tests can hand in a curve.</summary>
+    internal static ExplainedDecoder Train(DecoderSpec spec, TrialMaps data, int epochs, double lr, double weightDecay, int batch, int patience,
+        string selection, int minEpochs, Func<ExplainedDecoder, (double Loss, double Accuracy)>? validate)
     {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(data);
         var decoder = Create(spec with { InputShape = SampleShape(data, spec.Volume), Simulation = data.Options });
         var train = data.Indices("train");
         var validation = data.Indices("validation");
@@ -99,14 +111,20 @@ public sealed class ExplainedDecoder
             Shuffle(trainLabels, rng);
             for (int i = 0; i < train.Length; i++) labels[train[i]] = trainLabels[i];
         }
+        if (validate is null && validation.Length > 0)
+        {
+            var xv = data.Inputs(validation, spec.Volume);
+            var validationLabels = validation.Select(i => labels[i]).ToArray();
+            validate = d => LossAndAccuracy(d, xv, validationLabels);
+        }
+        var selector = new EpochSelector(selection, minEpochs, patience, epochs);
         var parameters = decoder.Module.Parameters();
+        var norms = NeuralTraining.BatchNorms(decoder.Module).ToArray();
         var optimizer = new Adam(parameters, lr, weightDecay: weightDecay);
-        var best = parameters.Select(p => (double[])p.Value.Data.Clone()).ToArray();
-        double bestAccuracy = -1;
-        int since = 0;
-        var xv = validation.Length > 0 ? data.Inputs(validation, spec.Volume) : null;
+        ModelSnapshot? best = null;
+        double validationAccuracy = double.NaN;
         var order = (int[])train.Clone();
-        for (int epoch = 0; epoch < epochs && since < patience; epoch++)
+        for (int epoch = 0; epoch < epochs; epoch++)
         {
             Shuffle(order, rng);
             decoder.Module.Train();
@@ -120,19 +138,19 @@ public sealed class ExplainedDecoder
                 optimizer.Step();
             }
             decoder.Module.Eval();
-            double accuracy = xv is null ? 0 : Accuracy(decoder, xv, validation.Select(i => labels[i]).ToArray());
-            if (accuracy > bestAccuracy)
+            if (validate is null) continue;
+            var (validationLoss, accuracy) = validate(decoder);
+            var (isBest, stop) = selector.Offer(validationLoss, accuracy);
+            if (isBest)
             {
-                bestAccuracy = accuracy;
-                since = 0;
-                for (int p = 0; p < parameters.Count; p++) parameters[p].Value.Data.CopyTo(best[p], 0);
+                validationAccuracy = accuracy;
+                best = ModelSnapshot.Capture(parameters, norms);
             }
-            else since++;
+            else if (stop) break;
         }
-        for (int p = 0; p < parameters.Count; p++) best[p].CopyTo(parameters[p].Value.Data, 0);
+        best?.Restore();
         double testAccuracy = test.Length > 0 ? Accuracy(decoder, data.Inputs(test, spec.Volume), test.Select(i => data.Labels[i]).ToArray()) : double.NaN;
-        var trained = new ExplainedDecoder(decoder.Spec with { ValidationAccuracy = bestAccuracy, TestAccuracy = testAccuracy }, decoder.Module);
-        return trained;
+        return new ExplainedDecoder(decoder.Spec with { ValidationAccuracy = validationAccuracy, TestAccuracy = testAccuracy }, decoder.Module);
     }
 
     public static int[] SampleShape(TrialMaps data, bool volume) => volume ? [1, data.Layout.Nz, data.Layout.Ny, data.Layout.Nx] : [data.Units];
@@ -141,6 +159,16 @@ public sealed class ExplainedDecoder
     {
         var p = Faithfulness.Predict(decoder.Forward, x);
         return p.Where((c, i) => c == labels[i]).Count() / (double)Math.Max(1, labels.Length);
+    }
+
+    /// <summary>Mean cross-entropy and accuracy (as <see cref="Accuracy"/>) from one forward pass.</summary>
+    public static (double Loss, double Accuracy) LossAndAccuracy(ExplainedDecoder decoder, Tensor<double> x, int[] labels)
+    {
+        ArgumentNullException.ThrowIfNull(decoder);
+        var logits = Attribution.Logits(decoder.Forward, x);
+        var p = NeuralTraining.Argmax(logits);
+        using var _ = Tape.NoGrad();
+        return (Ops.CrossEntropy(Variable.Constant(logits), labels).Item(), p.Where((c, i) => c == labels[i]).Count() / (double)Math.Max(1, labels.Length));
     }
 
     /// <summary>Writes the parameters and BatchNorm running statistics to <paramref name="path"/> and the spec to path + ".json" (both atomically).</summary>
@@ -163,7 +191,8 @@ public sealed class ExplainedDecoder
         return decoder;
     }
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    // Named floating-point literals: an accuracy without its split (no validation or no test trials) is NaN.
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     private static void Shuffle(int[] a, SplitMix64 rng)
     {

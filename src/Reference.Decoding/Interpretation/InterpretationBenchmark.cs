@@ -18,6 +18,12 @@ public sealed record BenchmarkOptions
     public int Epochs { get; init; } = 60;
     /// <summary>Adam learning rate of every trained decoder.</summary>
     public double LearningRate { get; init; } = 1e-3;
+    /// <summary>The epoch early stopping keeps (<see cref="EpochSelection"/>): `accuracy` or `loss`.</summary>
+    public string Selection { get; init; } = "accuracy";
+    /// <summary>No epoch before this one is kept; patience counts from it (beyond Epochs: the last epoch).</summary>
+    public int MinEpochs { get; init; } = EpochSelection.DefaultMinEpochs;
+    /// <summary>Candidate epochs without a better one before training stops.</summary>
+    public int Patience { get; init; } = 15;
     public IReadOnlyList<string> Methods { get; init; } = Interpretation.Attribution.Methods;
     public AttributionOptions Attribution { get; init; } = new();
 }
@@ -66,8 +72,8 @@ public static class InterpretationBenchmark
         for (int seed = 1; seed <= options.Seeds; seed++)
         {
             var spec = new DecoderSpec { Kind = options.Kind, Hidden = options.Hidden, Classes = data.Classes, Volume = volume, Seed = (ulong)seed };
-            var model = ExplainedDecoder.Train(spec, data, options.Epochs, options.LearningRate);
-            var permuted = ExplainedDecoder.Train(spec with { PermutedLabels = true, Seed = (ulong)(seed + 100) }, data, options.Epochs, options.LearningRate);
+            var model = Train(spec, data, options);
+            var permuted = Train(spec with { PermutedLabels = true, Seed = (ulong)(seed + 100) }, data, options);
             var random = model.Randomized((ulong)(seed + 1000));
             trained?.Invoke(seed, model);
             log(string.Create(CultureInfo.InvariantCulture,
@@ -97,6 +103,9 @@ public static class InterpretationBenchmark
         }
         return results;
     }
+
+    private static ExplainedDecoder Train(DecoderSpec spec, TrialMaps data, BenchmarkOptions options) =>
+        ExplainedDecoder.Train(spec, data, options.Epochs, options.LearningRate, patience: options.Patience, selection: options.Selection, minEpochs: options.MinEpochs);
 
     public static Tensor<double> Mean(Tensor<double> x)
     {

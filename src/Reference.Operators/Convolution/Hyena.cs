@@ -358,7 +358,7 @@ public static partial class Hyena
         var window = Tensor<double>.Zeros(length, tp.FilterChannels);
         for (int k = 0; k < length; k++)
             for (int c = 0; c < tp.FilterChannels; c++) window.Data[k * tp.FilterChannels + c] = Math.Exp(-t[k] * Math.Abs(tp.Deltas[c]));
-        Variable SinLinear(Variable x, Variable w, Variable b) => Sin(Ops.Mul(Ops.Add(Ops.MatMul(x, w, transB: true), b), p.Freq));
+        Variable SinLinear(Variable x, Variable w, Variable b) => Ops.Sin(Ops.Mul(Ops.Add(Ops.MatMul(x, w, transB: true), b), p.Freq));
         var zl = Variable.Constant(z.Slice(0, 0, length));
         var a = SinLinear(SinLinear(SinLinear(zl, p.W0, p.B0), p.W1, p.B1), p.W2, p.B2);
         var h = Ops.Transpose(Ops.Mul(Ops.MatMul(a, p.W3, transB: true), Variable.Constant(window)));   // [Df, L]
@@ -373,19 +373,6 @@ public static partial class Hyena
         }
         var y = Ops.Permute(Ops.Mul(v, Ops.Slice(sc, 1, 0, d)), 0, 2, 1);
         return Ops.Add(Ops.MatMul(y, p.OutW, transB: true), p.OutB);
-    }
-
-    /// <summary>`sin`: y = sin(x), VJP g cos(x).</summary>
-    internal static Variable Sin(Variable x)
-    {
-        var y = Tensor<double>.Zeros(x.Value.ShapeArray);
-        for (int i = 0; i < y.Length; i++) y.Data[i] = Math.Sin(x.Value.Data[i]);
-        return Function.Apply("sin", [x], y, g =>
-        {
-            var gx = Tensor<double>.Zeros(g.ShapeArray);
-            for (int i = 0; i < gx.Length; i++) gx.Data[i] = g.Data[i] * Math.Cos(x.Value.Data[i]);
-            return [gx];
-        });
     }
 
     /// <summary>VJP of <see cref="Forward"/> for the cotangent dy [B, L, D] (through <see cref="Operator"/>).</summary>
@@ -403,20 +390,46 @@ public static partial class Hyena
 
     // ------------------------------------------------------------------ shared pipeline
 
-    private static HyenaIntermediates Run(HyenaParameters p, Tensor<double> u,
-        Func<Tensor<double>, Tensor<double>> shortConv, Func<int, Tensor<double>, Tensor<double>> longConv)
+    /// <summary>
+    /// in_proj then the short filter, channels first: u [B, L, D] times inW^T [D, inner] plus inB, transposed to
+    /// [B, inner, L], <paramref name="shortConv"/> (without its bias), plus shortB (Hyena and the M2 mixer alike).
+    /// </summary>
+    internal static Tensor<double> ShortConvolved(Tensor<double> u, double[] inW, double[] inB, double[] shortB, Func<Tensor<double>, Tensor<double>> shortConv)
     {
-        int batch = u.Dim(0), length = u.Dim(1), d = p.ModelWidth, inner = (p.Order + 1) * d, rows = batch * length;
+        int batch = u.Dim(0), length = u.Dim(1), d = u.Dim(2), inner = inB.Length, rows = batch * length;
         var proj = new double[rows * inner];
-        NaiveGemm.Multiply(false, true, rows, inner, d, 1.0, u.Data, d, p.InW, d, 0.0, proj, inner);
+        NaiveGemm.Multiply(false, true, rows, inner, d, 1.0, u.Data, d, inW, d, 0.0, proj, inner);
         var pc = Tensor<double>.Zeros(batch, inner, length);
         for (int b = 0; b < batch; b++)
             for (int l = 0; l < length; l++)
-                for (int c = 0; c < inner; c++) pc.Data[(b * inner + c) * length + l] = proj[(b * length + l) * inner + c] + p.InB[c];
+                for (int c = 0; c < inner; c++) pc.Data[(b * inner + c) * length + l] = proj[(b * length + l) * inner + c] + inB[c];
         var s = shortConv(pc);
         for (int b = 0; b < batch; b++)
             for (int c = 0; c < inner; c++)
-                for (int l = 0; l < length; l++) s.Data[(b * inner + c) * length + l] += p.ShortB[c];
+                for (int l = 0; l < length; l++) s.Data[(b * inner + c) * length + l] += shortB[c];
+        return s;
+    }
+
+    /// <summary>out_proj of y [B, D, L] back to tokens: y transposed to [B, L, D] times outW^T plus outB (Hyena and the M2 mixer alike).</summary>
+    internal static Tensor<double> OutProjected(Tensor<double> y, double[] outW, double[] outB)
+    {
+        int batch = y.Dim(0), d = y.Dim(1), length = y.Dim(2), rows = batch * length;
+        var yTok = new double[rows * d];
+        for (int b = 0; b < batch; b++)
+            for (int c = 0; c < d; c++)
+                for (int l = 0; l < length; l++) yTok[(b * length + l) * d + c] = y.Data[(b * d + c) * length + l];
+        var output = new double[rows * d];
+        NaiveGemm.Multiply(false, true, rows, d, d, 1.0, yTok, d, outW, d, 0.0, output, d);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < d; c++) output[r * d + c] += outB[c];
+        return new Tensor<double>(output, batch, length, d);
+    }
+
+    private static HyenaIntermediates Run(HyenaParameters p, Tensor<double> u,
+        Func<Tensor<double>, Tensor<double>> shortConv, Func<int, Tensor<double>, Tensor<double>> longConv)
+    {
+        int batch = u.Dim(0), length = u.Dim(1), d = p.ModelWidth, inner = (p.Order + 1) * d;
+        var s = ShortConvolved(u, p.InW, p.InB, p.ShortB, shortConv);
 
         var v = Tensor<double>.Zeros(batch, d, length);
         for (int b = 0; b < batch; b++)
@@ -427,16 +440,7 @@ public static partial class Hyena
             v = longConv(o, v);
         }
         Gate(v, s, 0, d, inner, length);
-
-        var yTok = new double[rows * d];
-        for (int b = 0; b < batch; b++)
-            for (int c = 0; c < d; c++)
-                for (int l = 0; l < length; l++) yTok[(b * length + l) * d + c] = v.Data[(b * d + c) * length + l];
-        var output = new double[rows * d];
-        NaiveGemm.Multiply(false, true, rows, d, d, 1.0, yTok, d, p.OutW, d, 0.0, output, d);
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < d; c++) output[r * d + c] += p.OutB[c];
-        return new HyenaIntermediates(s, v, new Tensor<double>(output, batch, length, d));
+        return new HyenaIntermediates(s, v, OutProjected(v, p.OutW, p.OutB));
     }
 
     /// <summary>v *= x_i in place (x_i = s[:, i D:(i+1) D]).</summary>
@@ -471,11 +475,17 @@ public static partial class Hyena
     {
         ArgumentNullException.ThrowIfNull(p);
         p.Validate(nameof(p));
+        return CheckSequence(u, p.ModelWidth, p.MaxLength, position);
+    }
+
+    /// <summary>u [B, L, width] with B, L &gt;= 1 and position + L &lt;= maxLength (Hyena and the M2 mixer alike); returns (B, L).</summary>
+    internal static (int Batch, int Length) CheckSequence(Tensor<double> u, int width, int maxLength, long position)
+    {
         ArgumentNullException.ThrowIfNull(u);
-        if (u.Rank != 3 || u.Dim(2) != p.ModelWidth || u.Dim(0) < 1 || u.Dim(1) < 1)
-            throw new ArgumentException($"u must have shape [B, L, {p.ModelWidth}] with B, L >= 1, got {Shapes.Format(u.Shape)}.", nameof(u));
-        if (position + u.Dim(1) > p.MaxLength)
-            throw new ArgumentException($"position + L must be <= l_max = {p.MaxLength}, got {position} + {u.Dim(1)}.", nameof(u));
+        if (u.Rank != 3 || u.Dim(2) != width || u.Dim(0) < 1 || u.Dim(1) < 1)
+            throw new ArgumentException($"u must have shape [B, L, {width}] with B, L >= 1, got {Shapes.Format(u.Shape)}.", nameof(u));
+        if (position + u.Dim(1) > maxLength)
+            throw new ArgumentException($"position + L must be <= l_max = {maxLength}, got {position} + {u.Dim(1)}.", nameof(u));
         return (u.Dim(0), u.Dim(1));
     }
 }

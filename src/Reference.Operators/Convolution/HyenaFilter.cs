@@ -236,7 +236,7 @@ public static partial class HyenaFilter
         var (z, t) = Features(tp, length);
         var zl = p.Z is null ? Variable.Constant(new Tensor<double>(z.AsSpan(0, length * tp.EmbeddingDim).ToArray(), length, tp.EmbeddingDim))
             : Ops.Slice(p.Z, 0, 0, length);
-        Variable SinLinear(Variable x, Variable w, Variable b) => Hyena.Sin(Ops.Mul(Ops.Add(Ops.MatMul(x, w, transB: true), b), p.Freq));
+        Variable SinLinear(Variable x, Variable w, Variable b) => Ops.Sin(Ops.Mul(Ops.Add(Ops.MatMul(x, w, transB: true), b), p.Freq));
         var a = SinLinear(zl, p.W0, p.B0);
         for (int i = 0; i < p.InnerW.Length; i++) a = SinLinear(a, p.InnerW[i], p.InnerB[i]);
         var g = Ops.MatMul(a, p.WOut, transB: true);                                                    // [L, D]

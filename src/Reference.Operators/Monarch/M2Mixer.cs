@@ -40,7 +40,6 @@
 // fast tier is M2Mixer.Fast.cs.
 using Reference.Autodiff;
 using Reference.Core;
-using Reference.Core.Linear;
 using Reference.Operators.Convolution;
 
 namespace Reference.Operators.Monarch;
@@ -211,17 +210,8 @@ public static class M2Mixing
     internal static M2MixerIntermediates Run(M2MixerParameters p, Tensor<double> u,
         Func<Tensor<double>, Tensor<double>> shortConv, Func<Tensor<double>, Tensor<double>> longConv)
     {
-        int batch = u.Dim(0), length = u.Dim(1), d = p.ModelWidth, inner = 3 * d, rows = batch * length;
-        var proj = new double[rows * inner];
-        NaiveGemm.Multiply(false, true, rows, inner, d, 1.0, u.Data, d, p.InW, d, 0.0, proj, inner);
-        var pc = Tensor<double>.Zeros(batch, inner, length);
-        for (int b = 0; b < batch; b++)
-            for (int l = 0; l < length; l++)
-                for (int c = 0; c < inner; c++) pc.Data[(b * inner + c) * length + l] = proj[(b * length + l) * inner + c] + p.InB[c];
-        var s = shortConv(pc);
-        for (int b = 0; b < batch; b++)
-            for (int c = 0; c < inner; c++)
-                for (int l = 0; l < length; l++) s.Data[(b * inner + c) * length + l] += p.ShortB[c];
+        int batch = u.Dim(0), length = u.Dim(1), d = p.ModelWidth, inner = 3 * d;
+        var s = Hyena.ShortConvolved(u, p.InW, p.InB, p.ShortB, shortConv);
         var v = Tensor<double>.Zeros(batch, d, length);
         for (int b = 0; b < batch; b++)
             for (int j = 0; j < d * length; j++)
@@ -229,15 +219,7 @@ public static class M2Mixing
         var y = longConv(v);
         for (int b = 0; b < batch; b++)
             for (int j = 0; j < d * length; j++) y.Data[b * d * length + j] *= s.Data[(b * inner + d) * length + j];
-        var yTok = new double[rows * d];
-        for (int b = 0; b < batch; b++)
-            for (int c = 0; c < d; c++)
-                for (int l = 0; l < length; l++) yTok[(b * length + l) * d + c] = y.Data[(b * d + c) * length + l];
-        var output = new double[rows * d];
-        NaiveGemm.Multiply(false, true, rows, d, d, 1.0, yTok, d, p.OutW, d, 0.0, output, d);
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < d; c++) output[r * d + c] += p.OutB[c];
-        return new M2MixerIntermediates(s, y, new Tensor<double>(output, batch, length, d));
+        return new M2MixerIntermediates(s, y, Hyena.OutProjected(y, p.OutW, p.OutB));
     }
 
     /// <summary>The short conv as a causal kernel over lags: k[c, m] = ShortW[c, 2 - m].</summary>
@@ -304,7 +286,7 @@ public static class M2Mixing
         for (int k = 0; k < length; k++)
             for (int c = 0; c < d; c++) window.Data[k * d + c] = Math.Exp(-t[k] * Math.Abs(tp.Deltas[c]));
         var zl = Variable.Constant(z.Slice(0, 0, length));
-        Variable SinLinear(Variable x, Variable w, Variable b) => Sin(Ops.Mul(Ops.Add(Ops.MatMul(x, w, transB: true), b), p.Freq));
+        Variable SinLinear(Variable x, Variable w, Variable b) => Ops.Sin(Ops.Mul(Ops.Add(Ops.MatMul(x, w, transB: true), b), p.Freq));
         Variable FilterOf(Variable w0, Variable b0, Variable w1, Variable b1, Variable w2, Variable b2, Variable w3)
         {
             var a = SinLinear(SinLinear(SinLinear(zl, w0, b0), w1, b1), w2, b2);
@@ -320,29 +302,11 @@ public static class M2Mixing
         return Ops.Add(Ops.MatMul(Ops.Permute(y, 0, 2, 1), p.OutW, transB: true), p.OutB);
     }
 
-    /// <summary>`sin`: y = sin(x), VJP g cos(x).</summary>
-    private static Variable Sin(Variable x)
-    {
-        var y = Tensor<double>.Zeros(x.Value.ShapeArray);
-        for (int i = 0; i < y.Length; i++) y.Data[i] = Math.Sin(x.Value.Data[i]);
-        return Function.Apply("sin", [x], y, g =>
-        {
-            var gx = Tensor<double>.Zeros(g.ShapeArray);
-            for (int i = 0; i < gx.Length; i++) gx.Data[i] = g.Data[i] * Math.Cos(x.Value.Data[i]);
-            return [gx];
-        });
-    }
-
     internal static (int Batch, int Length) CheckInput(M2MixerParameters p, Tensor<double> u, long position = 0)
     {
         ArgumentNullException.ThrowIfNull(p);
         p.Validate(nameof(p));
-        ArgumentNullException.ThrowIfNull(u);
-        if (u.Rank != 3 || u.Dim(2) != p.ModelWidth || u.Dim(0) < 1 || u.Dim(1) < 1)
-            throw new ArgumentException($"u must have shape [B, L, {p.ModelWidth}] with B, L >= 1, got {Shapes.Format(u.Shape)}.", nameof(u));
-        if (position + u.Dim(1) > p.MaxLength)
-            throw new ArgumentException($"position + L must be <= l_max = {p.MaxLength}, got {position} + {u.Dim(1)}.", nameof(u));
-        return (u.Dim(0), u.Dim(1));
+        return Hyena.CheckSequence(u, p.ModelWidth, p.MaxLength, position);
     }
 }
 
