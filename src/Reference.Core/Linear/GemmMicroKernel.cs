@@ -107,7 +107,7 @@ internal static unsafe class GemmMicroKernel
         if (kernel == GemmKernel.Vector512)
         {
             if (mr <= MR512Half) Vector512KernelHalf(kc, a, b, c, ldc, alpha, beta, mr, nr);
-            else Vector512Kernel(kc, a, b, c, ldc, alpha, beta, mr, nr);
+            else Vector512Kernel<T, RowStride256>(kc, a, b, c, ldc, alpha, beta, mr, nr);
         }
         else if (kernel == GemmKernel.Vector256) Vector(kc, a, b, c, ldc, alpha, beta, mr, nr);
         else Scalar(kc, a, b, c, ldc, alpha, beta, mr, nr);
@@ -228,11 +228,15 @@ internal static unsafe class GemmMicroKernel
     /// edge tile goes through a stack tile and <see cref="MergeTile512"/>, with no call while an
     /// accumulator is live (per-row calls on the edge path made the JIT's allocator store every
     /// accumulator to the stack inside the k loop). mr x nr is the valid part of the tile.
+    /// A's rows are <typeparamref name="TStride"/> elements apart: <see cref="KC512"/> in the packed micro-panels, a stored
+    /// row-major A's leading dimension when <see cref="FastGemm"/> reads full panels in place (the stride is a type so that the
+    /// JIT compiles each as constant offsets, as for the packed layout).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    public static void Vector512Kernel<T>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+    public static void Vector512Kernel<T, TStride>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TStride : struct, IRowStride
     {
         int w = Vector512<T>.Count, ld = 2 * w;
         // One prefetch per cache line of the C tile (2 W values per row span two 64-byte lines when aligned).
@@ -249,31 +253,31 @@ internal static unsafe class GemmMicroKernel
             var b1 = Vector512.Load(b + w);
             var ai = Vector512.Create(a[0]);
             c00 = MultiplyAdd(ai, b0, c00); c01 = MultiplyAdd(ai, b1, c01);
-            ai = Vector512.Create(a[1 * KC512]);
+            ai = Vector512.Create(a[1 * TStride.Value]);
             c10 = MultiplyAdd(ai, b0, c10); c11 = MultiplyAdd(ai, b1, c11);
-            ai = Vector512.Create(a[2 * KC512]);
+            ai = Vector512.Create(a[2 * TStride.Value]);
             c20 = MultiplyAdd(ai, b0, c20); c21 = MultiplyAdd(ai, b1, c21);
-            ai = Vector512.Create(a[3 * KC512]);
+            ai = Vector512.Create(a[3 * TStride.Value]);
             c30 = MultiplyAdd(ai, b0, c30); c31 = MultiplyAdd(ai, b1, c31);
-            ai = Vector512.Create(a[4 * KC512]);
+            ai = Vector512.Create(a[4 * TStride.Value]);
             c40 = MultiplyAdd(ai, b0, c40); c41 = MultiplyAdd(ai, b1, c41);
-            ai = Vector512.Create(a[5 * KC512]);
+            ai = Vector512.Create(a[5 * TStride.Value]);
             c50 = MultiplyAdd(ai, b0, c50); c51 = MultiplyAdd(ai, b1, c51);
-            ai = Vector512.Create(a[6 * KC512]);
+            ai = Vector512.Create(a[6 * TStride.Value]);
             c60 = MultiplyAdd(ai, b0, c60); c61 = MultiplyAdd(ai, b1, c61);
-            ai = Vector512.Create(a[7 * KC512]);
+            ai = Vector512.Create(a[7 * TStride.Value]);
             c70 = MultiplyAdd(ai, b0, c70); c71 = MultiplyAdd(ai, b1, c71);
-            ai = Vector512.Create(a[8 * KC512]);
+            ai = Vector512.Create(a[8 * TStride.Value]);
             c80 = MultiplyAdd(ai, b0, c80); c81 = MultiplyAdd(ai, b1, c81);
-            ai = Vector512.Create(a[9 * KC512]);
+            ai = Vector512.Create(a[9 * TStride.Value]);
             c90 = MultiplyAdd(ai, b0, c90); c91 = MultiplyAdd(ai, b1, c91);
-            ai = Vector512.Create(a[10 * KC512]);
+            ai = Vector512.Create(a[10 * TStride.Value]);
             ca0 = MultiplyAdd(ai, b0, ca0); ca1 = MultiplyAdd(ai, b1, ca1);
-            ai = Vector512.Create(a[11 * KC512]);
+            ai = Vector512.Create(a[11 * TStride.Value]);
             cb0 = MultiplyAdd(ai, b0, cb0); cb1 = MultiplyAdd(ai, b1, cb1);
-            ai = Vector512.Create(a[12 * KC512]);
+            ai = Vector512.Create(a[12 * TStride.Value]);
             cc0 = MultiplyAdd(ai, b0, cc0); cc1 = MultiplyAdd(ai, b1, cc1);
-            ai = Vector512.Create(a[13 * KC512]);
+            ai = Vector512.Create(a[13 * TStride.Value]);
             cd0 = MultiplyAdd(ai, b0, cd0); cd1 = MultiplyAdd(ai, b1, cd1);
             a++;
             b += ld;
@@ -458,3 +462,17 @@ internal static unsafe class GemmMicroKernel
         }
     }
 }
+
+/// <summary>The distance in elements between the rows of A that a Vector512 micro-kernel reads (a compile-time constant per type).</summary>
+internal interface IRowStride
+{
+    static abstract int Value { get; }
+}
+
+internal struct RowStride32 : IRowStride { public static int Value => 32; }
+
+internal struct RowStride64 : IRowStride { public static int Value => 64; }
+
+internal struct RowStride128 : IRowStride { public static int Value => 128; }
+
+internal struct RowStride256 : IRowStride { public static int Value => GemmMicroKernel.KC512; }
