@@ -79,6 +79,12 @@ public static class Program
                 args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 200);
             return;
         }
+        // `--step-parts [repeats]`: the width-32 H3 step's GEMM shapes and GELU on one thread, best of repeats (see StepParts).
+        if (args.Length > 0 && args[0] == "--step-parts")
+        {
+            StepParts.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 300);
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }
