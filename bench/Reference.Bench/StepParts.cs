@@ -20,7 +20,7 @@ public static class StepParts
         var rng = new SplitMix64(2);
         (int M, int N, int K, bool TransA, bool TransB)[] shapes =
             [(1024, 128, 32, false, true), (1024, 32, 128, false, true), (1024, 32, 128, false, false), (1024, 128, 32, false, false),
-             (32, 32, 256, false, false), (128, 32, 1024, true, false)];
+             (32, 32, 256, false, false), (128, 32, 1024, true, false), (32, 128, 1024, true, false)];
         foreach (var (m, n, k, ta, tb) in shapes)
         {
             var a = rng.NormalTensor<double>(0, 1, m * k).Data;
