@@ -282,6 +282,38 @@ public class GemmTests
     }
 
     /// <summary>
+    /// An A stored with a leading dimension of 32, 64, 128 or 256 is read in place by the Vector512 kernel for its full 14-row
+    /// panels (FastGemm's unpacked A; rows lda apart untransposed, columns lda apart transposed), the last m % 14 rows packed:
+    /// equal to the float64 definition within the bounds and bitwise equal to the Vector256 kernel (which packs every panel),
+    /// float32 and float64, with alpha and beta, m past MC = 84 and with an edge, k equal to, below and past lda or KC, n with a
+    /// partial NR tile, B transposed or not; padding columns of C untouched.
+    /// </summary>
+    [Theory]
+    [InlineData(101, 37, 32, false, 0, 1.0, 0.0)]
+    [InlineData(14, 16, 20, false, 12, -0.5, 1.0)]
+    [InlineData(90, 33, 64, false, 0, 2.25, -1.5)]
+    [InlineData(200, 40, 100, false, 28, 1.0, 1.0)]
+    [InlineData(170, 20, 256, false, 0, 1.0, 0.0)]
+    [InlineData(1024, 32, 128, false, 0, 1.0, 0.0)]
+    [InlineData(128, 32, 1024, true, 0, 1.0, 0.0)]
+    [InlineData(32, 128, 300, true, 0, -0.5, 1.0)]
+    [InlineData(101, 17, 90, true, 27, 2.25, -1.5)]
+    [InlineData(250, 40, 7, true, 6, 1.0, 1.0)]
+    [InlineData(60, 16, 257, true, 4, 1.0, 0.0)]
+    public void Edge_UnpackedA_LeadingDimensionsOfWholeVectors_EqualNaive_AndVector256KernelBitwise(int m, int n, int k, bool transA, int padA,
+        double alpha, double beta)
+    {
+        var c = new GemmBlasCase(m, n, k, transA, false, padA, 5, 17, alpha, beta, 31);
+        Assert.Contains((transA ? m : k) + padA, new[] { 32, 64, 128, 256 });
+        var v512 = CheckBlasCase<double>(c, GemmKernel.Vector512, Float64Tolerance);
+        Assert.Equal(CheckBlasCase<double>(c, GemmKernel.Vector256, Float64Tolerance), v512);
+        var v512f = CheckBlasCase<float>(c, GemmKernel.Vector512, Float32Tolerance);
+        Assert.Equal(CheckBlasCase<float>(c, GemmKernel.Vector256, Float32Tolerance), v512f);
+        var transB = c with { TransB = true };
+        Assert.Equal(CheckBlasCase<double>(transB, GemmKernel.Vector256, Float64Tolerance), CheckBlasCase<double>(transB, GemmKernel.Vector512, Float64Tolerance));
+    }
+
+    /// <summary>
     /// Threads split C into disjoint ranges aligned to the register tile, and every element keeps the
     /// same K blocking and summation order, so 1 and 2 threads must agree to the bit.
     /// </summary>

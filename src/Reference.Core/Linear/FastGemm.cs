@@ -20,6 +20,8 @@ namespace Reference.Core.Linear;
 ///         for jr in steps of NR, ir in steps of MR: the MR x NR register tile (GemmMicroKernel)
 /// Packing copies both operands into contiguous, zero-padded panels whatever their transposition
 /// and leading dimension, so one micro-kernel serves all four transpose cases and every edge tile.
+/// One exception: the Vector512 kernel reads the full micro-panels of an A stored with a leading dimension
+/// of 32, 64, 128 or 256 elements where they are (transposed or not), with those strides as constants.
 ///
 /// Glossary: MR x NR = register tile: with AVX-512 (Vector512 accelerated) 14 x 32 float32 or
 /// 14 x 16 float64 (28 zmm accumulators + 2 loads of B + 1 broadcast of A = 31 of the 32 zmm
@@ -273,6 +275,7 @@ public static unsafe class FastGemm
         int ncBuf = Math.Min(ncMax, RoundUp(p.N, nr));
         T* packA = PackingBuffers<T>.A(mcBuf * blocking.ARowLength(kcBuf));
         T* packB = PackingBuffers<T>.B(kcBuf * ncBuf);
+        int unpackedRows = UnpackedRows(p.Lda, p.M, kernel);
         for (int jc = 0; jc < p.N; jc += ncMax)
         {
             int nc = Math.Min(ncMax, p.N - jc);
@@ -284,10 +287,63 @@ public static unsafe class FastGemm
                 for (int ic = 0; ic < p.M; ic += mcMax)
                 {
                     int mc = Math.Min(mcMax, p.M - ic);
-                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, pc, mc, kc, mr, blocking.ARowMajor ? kcMax : 0, packA);
-                    MacroKernel(kernel, mc, nc, kc, p.Alpha, beta, packA, packB, p.C + (nint)ic * p.Ldc + jc, p.Ldc);
+                    // Full micro-panels of an A read in place (see UnpackedRows), the rest packed.
+                    int inPlace = Math.Clamp(unpackedRows - ic, 0, mc);
+                    if (inPlace > 0)
+                        MacroKernelInPlace(p.TransA, mc: inPlace, nc, kc, p.Alpha, beta, p.TransA ? p.A + (nint)pc * p.Lda + ic : p.A + (nint)ic * p.Lda + pc, p.Lda,
+                            packB, p.C + (nint)ic * p.Ldc + jc, p.Ldc);
+                    if (inPlace == mc) continue;
+                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ic + inPlace, pc, mc - inPlace, kc, mr, blocking.ARowMajor ? kcMax : 0, packA);
+                    MacroKernel(kernel, mc - inPlace, nc, kc, p.Alpha, beta, packA, packB, p.C + (nint)(ic + inPlace) * p.Ldc + jc, p.Ldc);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Rows of op(A) whose MR-tall micro-panels the Vector512 kernel reads in place instead of packing: for a stored A whose
+    /// leading dimension is 32, 64, 128 or 256 elements, transposed or not, every full panel, i.e. the first m - m % MR rows.
+    /// The kernel reads element (r, p) of such a panel lda elements apart along r (untransposed) or along p (transposed), so
+    /// packing it only copied it (at k = 32 the copy of A cost a third of the product, the transposed copy of a weight
+    /// gradient's A a quarter: bench/NOTES.md, h3qkv). The kernel reads the same values in the same order either way: the
+    /// results are the same bits. Edge panels (fewer than MR rows) are packed with their zero rows as before. 0 otherwise.
+    /// </summary>
+    private static int UnpackedRows(nint lda, int m, GemmKernel kernel) =>
+        kernel == GemmKernel.Vector512 && lda is 32 or 64 or 128 or 256 ? m - m % GemmMicroKernel.MR512 : 0;
+
+    /// <summary>
+    /// The Vector512 loops of <see cref="MacroKernel"/> on full micro-panels of an A read in place: <paramref name="a"/> points
+    /// at op(A)[ic, pc], whose rows are lda apart (untransposed) or adjacent with columns lda apart (transposed).
+    /// </summary>
+    private static void MacroKernelInPlace<T>(bool transA, int mc, int nc, int kc, T alpha, T beta, T* a, nint lda, T* packB, T* c, nint ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (lda, transA)
+        {
+            case (32, false): MacroKernelInPlace<T, Stride32, Stride1>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
+            case (64, false): MacroKernelInPlace<T, Stride64, Stride1>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
+            case (128, false): MacroKernelInPlace<T, Stride128, Stride1>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
+            case (256, false): MacroKernelInPlace<T, Stride256, Stride1>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
+            case (32, true): MacroKernelInPlace<T, Stride1, Stride32>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
+            case (64, true): MacroKernelInPlace<T, Stride1, Stride64>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
+            case (128, true): MacroKernelInPlace<T, Stride1, Stride128>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
+            case (256, true): MacroKernelInPlace<T, Stride1, Stride256>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
+            default: throw new ArgumentOutOfRangeException(nameof(lda), $"lda = {lda}: expected 32, 64, 128 or 256 (UnpackedRows).");
+        }
+    }
+
+    private static void MacroKernelInPlace<T, TRow, TColumn>(int mc, int nc, int kc, T alpha, T beta, T* a, T* packB, T* c, nint ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TRow : struct, IStride
+        where TColumn : struct, IStride
+    {
+        const int mr = GemmMicroKernel.MR512;
+        int nr = 2 * Vector512<T>.Count;
+        for (int ir = 0; ir < mc; ir += mr)
+        {
+            T* aPanel = a + (nint)ir * TRow.Value;
+            for (int jr = 0; jr < nc; jr += nr)
+                GemmMicroKernel.Vector512Kernel<T, TRow, TColumn>(kc, aPanel, packB + (nint)jr * kc, c + ir * ldc + jr, ldc, alpha, beta, mr, Math.Min(nr, nc - jr));
         }
     }
 

@@ -107,7 +107,7 @@ internal static unsafe class GemmMicroKernel
         if (kernel == GemmKernel.Vector512)
         {
             if (mr <= MR512Half) Vector512KernelHalf(kc, a, b, c, ldc, alpha, beta, mr, nr);
-            else Vector512Kernel(kc, a, b, c, ldc, alpha, beta, mr, nr);
+            else Vector512Kernel<T, Stride256, Stride1>(kc, a, b, c, ldc, alpha, beta, mr, nr);
         }
         else if (kernel == GemmKernel.Vector256) Vector(kc, a, b, c, ldc, alpha, beta, mr, nr);
         else Scalar(kc, a, b, c, ldc, alpha, beta, mr, nr);
@@ -228,11 +228,17 @@ internal static unsafe class GemmMicroKernel
     /// edge tile goes through a stack tile and <see cref="MergeTile512"/>, with no call while an
     /// accumulator is live (per-row calls on the edge path made the JIT's allocator store every
     /// accumulator to the stack inside the k loop). mr x nr is the valid part of the tile.
+    /// Element (r, p) of the A micro-panel is at a[r <typeparamref name="TRow"/> + p <typeparamref name="TColumn"/>]: (KC512, 1) in
+    /// the packed micro-panels; where <see cref="FastGemm"/> reads full panels of a stored A in place, (lda, 1) for an
+    /// untransposed A and (1, lda) for a transposed one. The strides are types so that the JIT compiles them as constant
+    /// offsets, as for the packed layout.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    public static void Vector512Kernel<T>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+    public static void Vector512Kernel<T, TRow, TColumn>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TRow : struct, IStride
+        where TColumn : struct, IStride
     {
         int w = Vector512<T>.Count, ld = 2 * w;
         // One prefetch per cache line of the C tile (2 W values per row span two 64-byte lines when aligned).
@@ -249,33 +255,33 @@ internal static unsafe class GemmMicroKernel
             var b1 = Vector512.Load(b + w);
             var ai = Vector512.Create(a[0]);
             c00 = MultiplyAdd(ai, b0, c00); c01 = MultiplyAdd(ai, b1, c01);
-            ai = Vector512.Create(a[1 * KC512]);
+            ai = Vector512.Create(a[1 * TRow.Value]);
             c10 = MultiplyAdd(ai, b0, c10); c11 = MultiplyAdd(ai, b1, c11);
-            ai = Vector512.Create(a[2 * KC512]);
+            ai = Vector512.Create(a[2 * TRow.Value]);
             c20 = MultiplyAdd(ai, b0, c20); c21 = MultiplyAdd(ai, b1, c21);
-            ai = Vector512.Create(a[3 * KC512]);
+            ai = Vector512.Create(a[3 * TRow.Value]);
             c30 = MultiplyAdd(ai, b0, c30); c31 = MultiplyAdd(ai, b1, c31);
-            ai = Vector512.Create(a[4 * KC512]);
+            ai = Vector512.Create(a[4 * TRow.Value]);
             c40 = MultiplyAdd(ai, b0, c40); c41 = MultiplyAdd(ai, b1, c41);
-            ai = Vector512.Create(a[5 * KC512]);
+            ai = Vector512.Create(a[5 * TRow.Value]);
             c50 = MultiplyAdd(ai, b0, c50); c51 = MultiplyAdd(ai, b1, c51);
-            ai = Vector512.Create(a[6 * KC512]);
+            ai = Vector512.Create(a[6 * TRow.Value]);
             c60 = MultiplyAdd(ai, b0, c60); c61 = MultiplyAdd(ai, b1, c61);
-            ai = Vector512.Create(a[7 * KC512]);
+            ai = Vector512.Create(a[7 * TRow.Value]);
             c70 = MultiplyAdd(ai, b0, c70); c71 = MultiplyAdd(ai, b1, c71);
-            ai = Vector512.Create(a[8 * KC512]);
+            ai = Vector512.Create(a[8 * TRow.Value]);
             c80 = MultiplyAdd(ai, b0, c80); c81 = MultiplyAdd(ai, b1, c81);
-            ai = Vector512.Create(a[9 * KC512]);
+            ai = Vector512.Create(a[9 * TRow.Value]);
             c90 = MultiplyAdd(ai, b0, c90); c91 = MultiplyAdd(ai, b1, c91);
-            ai = Vector512.Create(a[10 * KC512]);
+            ai = Vector512.Create(a[10 * TRow.Value]);
             ca0 = MultiplyAdd(ai, b0, ca0); ca1 = MultiplyAdd(ai, b1, ca1);
-            ai = Vector512.Create(a[11 * KC512]);
+            ai = Vector512.Create(a[11 * TRow.Value]);
             cb0 = MultiplyAdd(ai, b0, cb0); cb1 = MultiplyAdd(ai, b1, cb1);
-            ai = Vector512.Create(a[12 * KC512]);
+            ai = Vector512.Create(a[12 * TRow.Value]);
             cc0 = MultiplyAdd(ai, b0, cc0); cc1 = MultiplyAdd(ai, b1, cc1);
-            ai = Vector512.Create(a[13 * KC512]);
+            ai = Vector512.Create(a[13 * TRow.Value]);
             cd0 = MultiplyAdd(ai, b0, cd0); cd1 = MultiplyAdd(ai, b1, cd1);
-            a++;
+            a += TColumn.Value;
             b += ld;
         }
         if (mr == MR512 && nr == ld)
@@ -458,3 +464,19 @@ internal static unsafe class GemmMicroKernel
         }
     }
 }
+
+/// <summary>A distance in elements between values of A that a Vector512 micro-kernel reads (a compile-time constant per type).</summary>
+internal interface IStride
+{
+    static abstract int Value { get; }
+}
+
+internal struct Stride1 : IStride { public static int Value => 1; }
+
+internal struct Stride32 : IStride { public static int Value => 32; }
+
+internal struct Stride64 : IStride { public static int Value => 64; }
+
+internal struct Stride128 : IStride { public static int Value => 128; }
+
+internal struct Stride256 : IStride { public static int Value => GemmMicroKernel.KC512; }

@@ -410,14 +410,36 @@ public static partial class H3
             FastGemm.Multiply(false, false, dm, dm, length, 1.0, dy.AsSpan(b * dm * length, dm * length), length,
                 u.AsSpan(b * length * dm, length * dm), dm, b == 0 ? 0.0 : 1.0, dw, dm, maxThreads);
         var db = new double[dm];
-        for (int b = 0; b < batch; b++)
-            for (int j = 0; j < dm; j++)
-            {
-                double acc = db[j];
-                foreach (double g in dy.AsSpan((b * dm + j) * length, length)) acc += g;
-                db[j] = acc;
-            }
+        for (int b = 0; b < batch; b++) AddRowSums(dy.AsSpan(b * dm * length, dm * length), length, db);
         return (dw, db);
+    }
+
+    /// <summary>
+    /// sums[j] += x[j, 0] + x[j, 1] + ... in that order, for the rows of x [sums.Length, length]. Four rows at a time so that four
+    /// independent addition chains overlap (one chain waits the adder's latency per element); each row's sum keeps its order.
+    /// </summary>
+    private static void AddRowSums(ReadOnlySpan<double> x, int length, Span<double> sums)
+    {
+        int rows = sums.Length, j = 0;
+        for (; j + 4 <= rows; j += 4)
+        {
+            var x0 = x.Slice(j * length, length);
+            var x1 = x.Slice((j + 1) * length, length);
+            var x2 = x.Slice((j + 2) * length, length);
+            var x3 = x.Slice((j + 3) * length, length);
+            double a0 = sums[j], a1 = sums[j + 1], a2 = sums[j + 2], a3 = sums[j + 3];
+            for (int l = 0; l < length; l++)
+            {
+                a0 += x0[l]; a1 += x1[l]; a2 += x2[l]; a3 += x3[l];
+            }
+            sums[j] = a0; sums[j + 1] = a1; sums[j + 2] = a2; sums[j + 3] = a3;
+        }
+        for (; j < rows; j++)
+        {
+            double acc = sums[j];
+            foreach (double g in x.Slice(j * length, length)) acc += g;
+            sums[j] = acc;
+        }
     }
 
     /// <summary>

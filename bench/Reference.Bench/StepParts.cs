@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using Reference.Core;
+using Reference.Core.Kernels;
+using Reference.Core.Linear;
+
+namespace Reference.Bench;
+
+/// <summary>
+/// `--step-parts [repeats]`: parts of the width-32 H3 training step (bench/models/h3-2layer.json, one micro-batch of dp2:
+/// 4 sequences x L 256 = 1024 tokens) on one thread, each the best of <c>repeats</c> calls by wall time on warm buffers:
+/// the MLP's products (x W^T forward at k = 32 and 128, g W for the input gradient, the weight gradient g^T x), the
+/// projection weight gradient of H3 (dy_b u_b, 32 x 32 x 256), and GELU with its derivative on 1024 x 128 values.
+/// A figure per part that a whole step on a shared machine cannot give (the step's CPU time moves by 20 % between runs at
+/// load 30); a hash of each result shows whether two builds computed the same bits.
+/// </summary>
+public static class StepParts
+{
+    public static void Run(int repeats)
+    {
+        var rng = new SplitMix64(2);
+        (int M, int N, int K, bool TransA, bool TransB)[] shapes =
+            [(1024, 128, 32, false, true), (1024, 32, 128, false, true), (1024, 32, 128, false, false), (1024, 128, 32, false, false),
+             (32, 32, 256, false, false), (128, 32, 1024, true, false), (32, 128, 1024, true, false)];
+        foreach (var (m, n, k, ta, tb) in shapes)
+        {
+            var a = rng.NormalTensor<double>(0, 1, m * k).Data;
+            var b = rng.NormalTensor<double>(0, 1, k * n).Data;
+            var c = new double[m * n];
+            int lda = ta ? m : k, ldb = tb ? k : n;
+            double best = Best(repeats, () => FastGemm.Multiply(ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, n, maxThreads: 1));
+            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"GEMM {m} x {n} x {k} {(ta ? "T" : "N")}{(tb ? "T" : "N")}: {2.0 * m * n * k / best / 1e9:F1} GFLOP/s, {best * 1e6:F1} us, hash {Hash(c)}"));
+        }
+        var x = rng.NormalTensor<double>(0, 1, 1024 * 128).Data;
+        var y = new double[x.Length];
+        var d = new double[x.Length];
+        double gelu = Best(repeats, () => FastActivations.GeluWithDerivative(x, y, d));
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"GELU with derivative, {x.Length} values: {gelu / x.Length * 1e9:F2} ns per value, {gelu * 1e6:F1} us, hash {Hash(y)} {Hash(d)}"));
+        Console.WriteLine($"load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+    }
+
+    private static double Best(int repeats, Action body)
+    {
+        body();
+        double best = double.MaxValue;
+        for (int r = 0; r < repeats; r++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            body();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(start).TotalSeconds);
+        }
+        return best;
+    }
+
+    private static string Hash(double[] v)
+    {
+        ulong h = 1469598103934665603UL;
+        foreach (double x in v) h = (h ^ (ulong)BitConverter.DoubleToInt64Bits(x)) * 1099511628211UL;
+        return h.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
