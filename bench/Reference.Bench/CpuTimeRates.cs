@@ -21,7 +21,12 @@ namespace Reference.Bench;
 /// deliver with their cores to themselves (spinning counts as work, load imbalance lowers it).
 /// CPU time is the process clock (clock_gettime(CLOCK_PROCESS_CPUTIME_ID), nanoseconds; the
 /// Process class's figure moves in 10 ms ticks, too coarse for a 0.2 ms product), and each sample
-/// repeats a product enough times to last about 20 ms. Reported: best and median over repeats.
+/// repeats a product enough times to last about 20 ms. Reported: best and median over repeats, and
+/// "of peak, paired median": the median over repeats of (the item's CPU rate / its peak's CPU rate in
+/// the same repeat), i.e. each ratio from two samples taken a few hundred ms apart. The best-over-best
+/// column takes its two bests from different repeats, so a change of the core's clock between repeats
+/// (the peak's own best moved 183-224 GFLOP/s between runs minutes apart on this VM) moves it; the
+/// paired ratio divides that out (bench/NOTES.md, gemm7).
 /// </summary>
 public static class CpuTimeRates
 {
@@ -32,8 +37,8 @@ public static class CpuTimeRates
         bool wide = Vector512.IsHardwareAccelerated;
         Console.WriteLine($"CPU-time rates, GEMM {size}^3, {Environment.ProcessorCount} cores, FastGemm kernel: {(FastGemm.KernelVectorBits == 0 ? "scalar" : $"Vector{FastGemm.KernelVectorBits}")}, " +
             $"Vector512 accelerated: {wide}, {repeats} interleaved repeats");
-        Console.WriteLine("| Item | Threads | GFLOP/s CPU best | CPU median | wall best | wall median | Of peak (same width, CPU best) |");
-        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| Item | Threads | GFLOP/s CPU best | CPU median | wall best | wall median | Of peak (same width, CPU best) | Of peak, paired median |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|");
         foreach (int threads in new[] { 1, 2 })
         {
             var items = new List<Item>
@@ -67,8 +72,9 @@ public static class CpuTimeRates
                 string type = item.Name.Contains("float32", StringComparison.Ordinal) ? "float32" : "float64";
                 var peak = items.Find(i => i.Name == $"FMA peak {type} {width}");
                 string ofPeak = peak is null ? "" : $"{100 * item.Best(cpu: true) / peak.Best(cpu: true):F0} % of {width}";
+                string paired = peak is null || peak == item ? "" : $"{100 * item.PairedMedianRatio(peak):F0} %";
                 Console.WriteLine($"| {item.Name} | {threads} | {item.Best(cpu: true):F1} | {item.Median(cpu: true):F1} | " +
-                    $"{item.Best(cpu: false):F1} | {item.Median(cpu: false):F1} | {ofPeak} |");
+                    $"{item.Best(cpu: false):F1} | {item.Median(cpu: false):F1} | {ofPeak} | {paired} |");
             }
         }
     }
@@ -157,6 +163,7 @@ public static class CpuTimeRates
     private sealed class Item(string name, double flops, Action action)
     {
         private readonly List<double> cpuRates = [], wallRates = [];
+        private readonly List<double> cpuRateByRepeat = [];
         private int calls = 1;
 
         public string Name => name;
@@ -179,7 +186,16 @@ public static class CpuTimeRates
             double wall = Stopwatch.GetElapsedTime(wall0).TotalSeconds;
             double cpu = (ProcessCpuSeconds() - cpu0) / threads;
             if (cpu > 0) cpuRates.Add(flops * calls / cpu / 1e9);
+            cpuRateByRepeat.Add(cpu > 0 ? flops * calls / cpu / 1e9 : double.NaN);
             wallRates.Add(flops * calls / wall / 1e9);
+        }
+
+        /// <summary>Median over repeats of this item's CPU rate over <paramref name="reference"/>'s in the same repeat.</summary>
+        public double PairedMedianRatio(Item reference)
+        {
+            var ratios = cpuRateByRepeat.Zip(reference.cpuRateByRepeat, (x, y) => x / y)
+                .Where(double.IsFinite).Order().ToArray();
+            return ratios.Length == 0 ? 0 : ratios[ratios.Length / 2];
         }
 
         public double Best(bool cpu) => (cpu ? cpuRates : wallRates).DefaultIfEmpty(0).Max();

@@ -169,6 +169,38 @@ public class GemmTests
         Assert.NotEqual(c0, one);
     }
 
+    /// <summary>
+    /// Two threads on products with at least 8 row blocks of MC = 84 (700 rows: 9 blocks; 1400: two
+    /// super-blocks of 16 x 84 rows), where each tile covers all columns and packs its own A block:
+    /// bitwise equal to one thread and to the Vector256 kernel (whose MC = 144 keeps shared A packs
+    /// at m = 700), and within the float32 bound of the float64 definition.
+    /// </summary>
+    [Theory]
+    [InlineData(700, 131, 300, false, false)]
+    [InlineData(700, 97, 257, true, true)]
+    [InlineData(1400, 40, 260, false, true)]
+    public void Edge_TwoThreads_TilesPackTheirOwnA_MatchOneThreadBitwise(int m, int n, int k, bool transA, bool transB)
+    {
+        var rng = new SplitMix64(23);
+        var a = Draw<float>(rng, m * k);
+        var b = Draw<float>(rng, k * n);
+        var c0 = Draw<float>(rng, m * n);
+        int lda = transA ? m : k, ldb = transB ? k : n;
+        float[] Run(GemmKernel kernel, int threads)
+        {
+            var result = (float[])c0.Clone();
+            FastGemm.MultiplyWithKernel(kernel, transA, transB, m, n, k, 0.75f, a, lda, b, ldb, -0.5f, result, n, threads);
+            return result;
+        }
+        var one = Run(GemmKernel.Vector512, 1);
+        Assert.Equal(one, Run(GemmKernel.Vector512, 2));
+        Assert.Equal(one, Run(GemmKernel.Vector256, 2));
+        var expected = c0.Select(x => (double)x).ToArray();
+        NaiveGemm.Multiply(transA, transB, m, n, k, 0.75, a.Select(x => (double)x).ToArray(), lda,
+            b.Select(x => (double)x).ToArray(), ldb, -0.5, expected, n);
+        Assert.True(Metrics.RelativeError(expected, one.Select(x => (double)x).ToArray()) <= Float32Tolerance);
+    }
+
     private static void CheckBlasCase<T>(GemmBlasCase c, bool useVectorKernel, double tolerance)
         where T : unmanaged, IFloatingPointIeee754<T> =>
         CheckBlasCase<T>(c, useVectorKernel ? GemmMicroKernel.Best : GemmKernel.Scalar, tolerance);

@@ -16,6 +16,9 @@ namespace Reference.Core.Linear;
 /// so packing overlaps computation): step s packs A into set s mod 2 and the B panel of
 /// its (jc, pc) group g into set g mod 2, so the packs of step s + 1 run while the last tiles of
 /// step s are still being computed, instead of every thread meeting at a barrier per step.
+/// When every MC block of rows is one tile (enough row blocks to give each thread ~4 tiles, e.g.
+/// m = 1024), a tile packs its own A block into its thread's buffer just before computing, as the
+/// one-thread loop does, and only B is shared (BLIS's ic-loop parallelization).
 /// Ordering: a tile waits until the panels it reads are packed, and, when it accumulates onto an
 /// earlier rank-KC update (pc > 0), until the tile of the same C block and position in that earlier
 /// step is done; a pack waits until every tile that read the set it overwrites (two steps, or two
@@ -35,6 +38,7 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
     private readonly GemmKernel kernel;
     private readonly int mcMax, kcMax, ncMax, maMax, mr, nr;
     private readonly bool aRowMajor;
+    private readonly bool privateA;    // each A block is read by one tile only: that tile packs it itself
     private readonly int stepsJ, stepsP, stepsI, colChunk, packChunkB;
     private readonly int[] taskStart;   // global index of each step's first task; [steps] = total
     private readonly int[] done;        // per global task index: 1 once that pack or tile has finished
@@ -58,6 +62,11 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
         int rowBlocks = (maFirst + mcMax - 1) / mcMax;
         int colChunks = Math.Max(1, (4 * workers + rowBlocks - 1) / rowBlocks);
         colChunk = RoundUp((ncFirst + colChunks - 1) / colChunks, nr);
+        // One tile per MC block (enough row blocks for every thread, e.g. 13 at m = 1024, MC = 84): the
+        // tile packs its A block into its thread's own buffer right before its macro-kernel, as on one
+        // thread, so the block is in that core's L2 when read (a shared A pack task may run on the
+        // other core, or long before its tile, after the whole step's A and B have passed).
+        privateA = colChunk >= ncFirst;
         packChunkB = RoundUp((ncFirst + 2 * workers - 1) / (2 * workers), nr);
         int steps = stepsJ * stepsP * stepsI;
         taskStart = new int[steps + 1];
@@ -68,7 +77,7 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
             taskStart[s + 1] = taskStart[s] + PackTasks(nc, ma, packB) + Tiles(nc, ma);
         }
         done = new int[taskStart[steps]];
-        panels = SharedPanels<T>.Rent(RoundUp(maFirst, mr) * blocking.ARowLength(Math.Min(kcMax, p.K)), RoundUp(ncFirst, nr) * Math.Min(kcMax, p.K));
+        panels = SharedPanels<T>.Rent(privateA ? 0 : RoundUp(maFirst, mr) * blocking.ARowLength(Math.Min(kcMax, p.K)), RoundUp(ncFirst, nr) * Math.Min(kcMax, p.K));
     }
 
     /// <summary>Runs the product on the calling thread plus up to workers - 1 thread-pool threads.</summary>
@@ -99,7 +108,7 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
             int packs = PackTasks(nc, ma, packB);
             if (local < packs)
             {
-                int packsA = (ma + mcMax - 1) / mcMax;
+                int packsA = PackTasksA(ma);
                 if (local < packsA)
                 {
                     // Set step mod 2 was last read by the tiles of step - 2.
@@ -127,9 +136,19 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                 // Only the panels this tile reads: its A block and the B chunks under its columns,
                 // packed by this step or (B) by the first step of its (jc, pc) group.
                 int first = taskStart[step];
-                WaitFor(ref done[first + i0 / mcMax], 1);
+                T* aBlock;
+                if (privateA)
+                {
+                    aBlock = PackingBuffers<T>.A(RoundUp(mcMax, mr) * ARowLength(kcMax));
+                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ia + i0, pc, Math.Min(mcMax, ma - i0), kc, mr, aRowMajor ? kcMax : 0, aBlock);
+                }
+                else
+                {
+                    WaitFor(ref done[first + i0 / mcMax], 1);
+                    aBlock = panels.A(step & 1) + (nint)i0 * ARowLength(kc);
+                }
                 int group = step / stepsI, groupFirst = group * stepsI;
-                int bFirst = taskStart[groupFirst] + (StepMa(groupFirst) + mcMax - 1) / mcMax, jEnd = Math.Min(nc, j0 + colChunk);
+                int bFirst = taskStart[groupFirst] + PackTasksA(StepMa(groupFirst)), jEnd = Math.Min(nc, j0 + colChunk);
                 for (int q = j0 / packChunkB; q * packChunkB < jEnd; q++) WaitFor(ref done[bFirst + q], 1);
                 // The previous rank-KC update of the same C block (same jc and ia, pc - KC) is step
                 // - stepsI, with the same tiling: its tile of this index must have stored its C first.
@@ -140,7 +159,7 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                 }
                 T beta = pc == 0 ? p.Beta : T.One;
                 FastGemm.MacroKernel(kernel, Math.Min(mcMax, ma - i0), Math.Min(colChunk, nc - j0), kc, p.Alpha, beta,
-                    panels.A(step & 1) + (nint)i0 * ARowLength(kc), panels.B(group & 1) + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc);
+                    aBlock, panels.B(group & 1) + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc);
                 Interlocked.Increment(ref tilesDone[step]);
             }
             Volatile.Write(ref done[task], 1);
@@ -169,7 +188,10 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
     private int StepMa(int s) => Step(s).Ma;
 
     private int PackTasks(int nc, int ma, bool packB) =>
-        (ma + mcMax - 1) / mcMax + (packB ? (nc + packChunkB - 1) / packChunkB : 0);
+        PackTasksA(ma) + (packB ? (nc + packChunkB - 1) / packChunkB : 0);
+
+    /// <summary>Shared A pack tasks of a step (none when each tile packs its own A block).</summary>
+    private int PackTasksA(int ma) => privateA ? 0 : (ma + mcMax - 1) / mcMax;
 
     private int Tiles(int nc, int ma) => (ma + mcMax - 1) / mcMax * ((nc + colChunk - 1) / colChunk);
 
