@@ -165,6 +165,25 @@ public class OptimizerTests
     }
 
     [Fact]
+    public void GlobalNorm_IsTheTwoNormOfAllGradientsConcatenated_AndLeavesThemUnchanged()
+    {
+        // Independent value: MathNet's 2-norm of every gradient element in one vector; a parameter without a
+        // gradient is skipped. ClipGradNorm returns the same total (before scaling).
+        var rng = new Random(7);
+        double[] ga = [.. Enumerable.Range(0, 37).Select(_ => rng.NextDouble() * 4 - 2)];
+        double[] gc = [.. Enumerable.Range(0, 5).Select(_ => rng.NextDouble() * 40 - 20)];
+        var a = Param(new double[ga.Length]);
+        var b = Param(1, 2, 3);
+        var c = Param(new double[gc.Length]);
+        SetGrad(a, ga);
+        SetGrad(c, gc);
+        double expected = MathNet.Numerics.LinearAlgebra.Vector<double>.Build.DenseOfArray([.. ga, .. gc]).L2Norm();
+        Assert.Equal(expected, GradClip.GlobalNorm([a, b, c]), 1e-12);
+        Assert.Equal(ga, a.Grad!.Data.ToArray());
+        Assert.Equal(expected, GradClip.ClipGradNorm([a, b, c], 1e9), 1e-12);
+    }
+
+    [Fact]
     public void Golden_LrSchedules_WarmUpThenDecay()
     {
         // W = 10, T = 110.

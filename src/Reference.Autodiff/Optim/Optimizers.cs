@@ -195,14 +195,33 @@ public static class GradClip
 {
     /// <summary>
     /// total = ||(||g_1||_2, ..., ||g_n||_2)||_2 over parameters that have a gradient; every gradient
-    /// is multiplied by min(1, maxNorm / (total + 1e-6)) (always, as PyTorch). Returns total.
-    /// Accumulation: per-parameter sums of squares in element order, then over parameters in order.
+    /// is multiplied by min(1, maxNorm / (total + 1e-6)) (always, as PyTorch). Returns total
+    /// (<see cref="GlobalNorm(IEnumerable{Variable})"/>).
     /// </summary>
     public static double ClipGradNorm(IEnumerable<Variable> parameters, double maxNorm)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         if (!(maxNorm >= 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), $"maxNorm = {maxNorm} must be >= 0.");
         var grads = parameters.Where(p => p.Grad is not null).Select(p => p.Grad!).ToArray();
+        double total = GlobalNorm(grads);
+        double coef = Math.Min(1.0, maxNorm / (total + 1e-6));
+        foreach (var g in grads) TensorPrimitives.Multiply(g.Data, coef, g.Data);
+        return total;
+    }
+
+    /// <summary>
+    /// The global 2-norm ||(||g_1||_2, ..., ||g_n||_2)||_2 of the parameters' gradients (those without one are
+    /// skipped), without changing them: what <see cref="ClipGradNorm"/> clips by, for logging when nothing is clipped.
+    /// Accumulation: per-parameter sums of squares in element order, then over parameters in order.
+    /// </summary>
+    public static double GlobalNorm(IEnumerable<Variable> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return GlobalNorm(parameters.Where(p => p.Grad is not null).Select(p => p.Grad!).ToArray());
+    }
+
+    private static double GlobalNorm(Tensor<double>[] grads)
+    {
         double sumOfSquaredNorms = 0.0;
         foreach (var g in grads)
         {
@@ -211,10 +230,7 @@ public static class GradClip
             double norm = Math.Sqrt(ss);
             sumOfSquaredNorms += norm * norm;
         }
-        double total = Math.Sqrt(sumOfSquaredNorms);
-        double coef = Math.Min(1.0, maxNorm / (total + 1e-6));
-        foreach (var g in grads) TensorPrimitives.Multiply(g.Data, coef, g.Data);
-        return total;
+        return Math.Sqrt(sumOfSquaredNorms);
     }
 }
 

@@ -259,7 +259,7 @@ public sealed class Trainer
                 foreach (var group in optimizer.Groups) group.Lr = ssm.Lr * factor;
             optimizer.ZeroGrad();
             double loss = parallel.Run(inputs, targets, new EmbeddingDropoutKey(Options.Seed, step, 0));
-            double norm = Options.ClipNorm > 0 ? GradClip.ClipGradNorm(model.Parameters(), Options.ClipNorm) : double.NaN;
+            double norm = Options.ClipNorm > 0 ? GradClip.ClipGradNorm(model.Parameters(), Options.ClipNorm) : GradClip.GlobalNorm(model.Parameters());
             optimizer.Step();
             double seconds = clock.Elapsed.TotalSeconds;
             clock.Restart();
