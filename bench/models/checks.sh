@@ -43,6 +43,6 @@ $ref train "${mqar[@]}" --model bench/models/no-mixer.json --steps 2000 --batch 
 # at 0.72-0.97 across seeds and schedules (bench/NOTES.md, "H3 associative recall past the plateau", "h3sched",
 # "H3 recall with a longer constant phase"). The official safari schedule (lr 5e-4, 62,800 steps, SSM group,
 # linear decay, width 32) is `--model bench/models/h3-recall.json --steps 62800 --lr 5e-4 --decay linear
-# --clip 0` (never run to its end here).
+# --clip 0` (run to its end 2026-12-05: seed 2 0.982, seed 0 stayed on the plateau at 0.32).
 $ref train "${recall[@]}" --model bench/models/h3-2layer-64-dropout.json --steps 12000 --warmup 0.1667 --decay linear --decay-start 0.5 --min-lr-ratio 0.05 --batch 32 --lr 2e-3 --weight-decay 0.1 --clip 1 --ssm-lr none --ssm-weight-decay none --micro-batches 1 --threads 1 --eval-every 1000 --out "$out/recall-h3" "$@"
 $ref train "${recall[@]}" --model bench/models/no-mixer.json --steps 5000 --batch 32 --lr 5e-4 --eval-every 1000 --out "$out/recall-none" "$@"
