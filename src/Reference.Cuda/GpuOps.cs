@@ -354,7 +354,8 @@ public static partial class GpuOps
     /// same H200 run (bench/NOTES.md, "scanseq"), so 5 stays the default; 8 and 9 the same sequential scan with time
     /// cut into segments (<see cref="SelectiveScanSequentialKernel.SegmentStates"/> then
     /// <see cref="SelectiveScanSequentialKernel.SegmentOutputs"/>, which folds the carry into its prologue), 9 compiled for
-    /// three resident groups per multiprocessor (registers capped at 85); not yet measured on the H200 (bench/NOTES.md, "scanseg").
+    /// three resident groups per multiprocessor (registers capped at 85): 0.246-0.248 ms at the shape's 256-step segments, 0.216 ms
+    /// for 8 at 1024, against 0.210-0.214 ms for 5 in the same H200 run, so 5 stays the default (bench/NOTES.md, "scanseg on the H200").
     /// </summary>
     internal static int WarpScanVariant { get; set; } = 5;
 
