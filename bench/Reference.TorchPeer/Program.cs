@@ -78,8 +78,8 @@ public static class Program
             $"DOTNET_TieredCompilation={Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") ?? "unset"}");
         Console.WriteLine($"load average at start: {LoadAverage()}");
         Console.WriteLine();
-        Console.WriteLine("| Size | Threads | Item | Median ms | Min ms | GFLOP/s at median | % of FMA peak, wall (median / peak's min) | % of FMA peak, wall (min / peak's min) | CPU ms per call (median over blocks) | % of FMA peak, CPU time (medians) | Calls |");
-        Console.WriteLine("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| Size | Threads | Item | Median ms | Min ms | GFLOP/s at median | % of FMA peak, wall (median / peak's min) | % of FMA peak, wall (min / peak's min) | CPU ms per call (median over blocks) | % of FMA peak, CPU time (medians) | Calls | CPU ms in the 20 ms gap after a block (median, max) |");
+        Console.WriteLine("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         var summary = new List<string>();
         foreach (int threads in threadCounts)
         {
@@ -102,10 +102,14 @@ public static class Program
                 {
                     // Peak first, then ours and libtorch's in an order reversed every other repeat.
                     Item[] order = r % 2 == 0 ? [peak, ours, matmul, addmm] : [peak, addmm, matmul, ours];
+                    Item? previous = null;
                     foreach (var item in order)
                     {
+                        double cpu0 = ProcessCpuSeconds();
                         Thread.Sleep(GapMilliseconds);
+                        previous?.GapCpu.Add(ProcessCpuSeconds() - cpu0);
                         item.Sample();
+                        previous = item;
                     }
                 }
                 foreach (var item in items)
@@ -113,7 +117,8 @@ public static class Program
                     bool isPeak = item == peak;
                     Console.WriteLine($"| {n} | {threads} | {item.Name} | {item.Median * 1e3:F3} | {item.Min * 1e3:F3} | {item.Flops / item.Median / 1e9:F1} | " +
                         $"{(isPeak ? "" : $"{100 * item.RateMedian / peak.RateBest:F1}")} | {(isPeak ? "" : $"{100 * item.RateBest / peak.RateBest:F1}")} | " +
-                        $"{item.CpuMedian * 1e3:F3} | {(isPeak ? "" : $"{100 * (item.Flops / item.CpuMedian) / (peak.Flops / peak.CpuMedian):F1}")} | {item.Count} |");
+                        $"{item.CpuMedian * 1e3:F3} | {(isPeak ? "" : $"{100 * (item.Flops / item.CpuMedian) / (peak.Flops / peak.CpuMedian):F1}")} | {item.Count} | " +
+                        $"{(item.GapCpu.Count == 0 ? "" : $"{MedianOf(item.GapCpu) * 1e3:F2}, {item.GapCpu.Max() * 1e3:F2}")} |");
                 }
                 foreach (var torchItem in new[] { matmul, addmm })
                 {
@@ -133,6 +138,12 @@ public static class Program
         Console.WriteLine();
         Console.WriteLine($"load average at end: {LoadAverage()}");
         return 0;
+    }
+
+    private static double MedianOf(IReadOnlyList<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : 0.5 * (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]);
     }
 
     private static int[] ParseList(string text) =>
@@ -279,6 +290,13 @@ public static class Program
         public double RateMedian => flops / Median;
         public double RateBest => flops / Min;
 
+        /// <summary>
+        /// Process CPU time spent during the sleep after each of this item's blocks: ~0 when its threads go idle at once,
+        /// up to the whole gap (x threads - 1) while libgomp's workers spin-wait; a figure near the gap would mean the
+        /// spinning reaches into the next item's block.
+        /// </summary>
+        public List<double> GapCpu { get; } = [];
+
         /// <summary>Median over blocks of the process CPU time per call (all threads, libgomp's spinning included).</summary>
         public double CpuMedian => MedianOf(cpuPerCall);
 
@@ -316,6 +334,7 @@ public static class Program
             seconds.Clear();
             blockMedians.Clear();
             cpuPerCall.Clear();
+            GapCpu.Clear();
         }
 
         /// <summary>Quartiles and median over repeats of this item's block median over <paramref name="reference"/>'s in the same repeat.</summary>
@@ -331,12 +350,6 @@ public static class Program
             int below = (int)Math.Floor(position);
             int above = Math.Min(below + 1, sorted.Length - 1);
             return sorted[below] + (position - below) * (sorted[above] - sorted[below]);
-        }
-
-        private static double MedianOf(IReadOnlyList<double> values)
-        {
-            var sorted = values.Order().ToArray();
-            return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : 0.5 * (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]);
         }
     }
 }
