@@ -78,8 +78,8 @@ public static class Program
             $"DOTNET_TieredCompilation={Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") ?? "unset"}");
         Console.WriteLine($"load average at start: {LoadAverage()}");
         Console.WriteLine();
-        Console.WriteLine("| Size | Threads | Item | Median ms | Min ms | GFLOP/s at median | % of FMA peak, wall (median / peak's min) | % of FMA peak, wall (min / peak's min) | CPU ms per call (median over blocks) | % of FMA peak, CPU time (medians) | Calls | CPU ms in the 20 ms gap after a block (median, max) |");
-        Console.WriteLine("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        Console.WriteLine("| Size | Threads | Item | Median ms | Min ms | p10 / p25 / p75 / p90 ms | GFLOP/s at median | % of FMA peak, wall (median / peak's min) | % of FMA peak, wall (min / peak's min) | CPU ms per call (median over blocks) | % of FMA peak, CPU time (medians) | Calls | CPU ms in the 20 ms gap after a block (median, max) |");
+        Console.WriteLine("|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|");
         var summary = new List<string>();
         foreach (int threads in threadCounts)
         {
@@ -115,7 +115,7 @@ public static class Program
                 foreach (var item in items)
                 {
                     bool isPeak = item == peak;
-                    Console.WriteLine($"| {n} | {threads} | {item.Name} | {item.Median * 1e3:F3} | {item.Min * 1e3:F3} | {item.Flops / item.Median / 1e9:F1} | " +
+                    Console.WriteLine($"| {n} | {threads} | {item.Name} | {item.Median * 1e3:F3} | {item.Min * 1e3:F3} | {item.Percentiles()} | {item.Flops / item.Median / 1e9:F1} | " +
                         $"{(isPeak ? "" : $"{100 * item.RateMedian / peak.RateBest:F1}")} | {(isPeak ? "" : $"{100 * item.RateBest / peak.RateBest:F1}")} | " +
                         $"{item.CpuMedian * 1e3:F3} | {(isPeak ? "" : $"{100 * (item.Flops / item.CpuMedian) / (peak.Flops / peak.CpuMedian):F1}")} | {item.Count} | " +
                         $"{(item.GapCpu.Count == 0 ? "" : $"{MedianOf(item.GapCpu) * 1e3:F2}, {item.GapCpu.Max() * 1e3:F2}")} |");
@@ -335,6 +335,13 @@ public static class Program
             blockMedians.Clear();
             cpuPerCall.Clear();
             GapCpu.Clear();
+        }
+
+        /// <summary>The 10th, 25th, 75th and 90th percentiles of the calls' times, in ms (a bimodal spread shows here).</summary>
+        public string Percentiles()
+        {
+            var sorted = seconds.Order().ToArray();
+            return string.Join(" / ", new[] { 0.1, 0.25, 0.75, 0.9 }.Select(q => (Quantile(sorted, q) * 1e3).ToString("F3", CultureInfo.InvariantCulture)));
         }
 
         /// <summary>Quartiles and median over repeats of this item's block median over <paramref name="reference"/>'s in the same repeat.</summary>
