@@ -356,8 +356,9 @@ public static partial class GpuOps
     /// <see cref="SelectiveScanSequentialKernel.SegmentOutputs"/>, which folds the carry into its prologue), 9 compiled for
     /// three resident groups per multiprocessor (registers capped at 85): 0.246-0.248 ms at the shape's 256-step segments, 0.216 ms
     /// for 8 at 1024, against 0.210-0.214 ms for 5 in the same H200 run, so 5 stays the default (bench/NOTES.md, "scanseg on the H200");
-    /// 10 <see cref="SelectiveScanWarpKernel.ScanPairedFast"/> (5 with one-instruction exponentials and one shuffle per state for the
-    /// lanes' start states and the carry; fewer instructions in its PTX, not yet timed: bench/NOTES.md, "scanfast").
+    /// 10 <see cref="SelectiveScanWarpKernel.ScanPairedFast"/> (5 with one-instruction exponentials, a predicated lane scan, one
+    /// shuffle per state for the lanes' start states and the carry, 16-byte loads of whole windows when the views are aligned and
+    /// a softplus without division; about two thirds of 5's instructions by its PTX, not yet timed: bench/NOTES.md, "scanfast").
     /// </summary>
     internal static int WarpScanVariant { get; set; } = 5;
 

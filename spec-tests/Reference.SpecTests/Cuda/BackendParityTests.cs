@@ -73,7 +73,7 @@ public class BackendParityTests
         var backend = Backends.Resolve(backendName);
         var definition = GoldenRegistry.Find("ssm.selective_scan")!;
         // Draw 2: N = 16 and L past three windows, where variant 5 loads whole windows unchecked, L a multiple of 4, where
-        // variant 10 loads them in 16-byte groups (the other draws take its checked path). Draw 3:
+        // variant 10 loads them in 16-byte groups (with N < 16 or L not a multiple of 4 it takes its checked path). Draw 3:
         // two groups of 17-24 channels, so variant 6 (16 channels a block, 32-step chunks) has a partial
         // block per group, a partial chunk, N < 16 and two batches. Run for variant 5 (the warp scan), 6 and 7 (the
         // sequential scan, 16 and 8 channels a block) and 10 (5 with one-instruction exponentials) of GpuOps.WarpScanVariant; all are correct, so a concurrent test of another

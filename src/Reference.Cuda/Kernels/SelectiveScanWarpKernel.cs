@@ -341,12 +341,13 @@ internal static class SelectiveScanWarpKernel
     /// (ncu of variant 5: 7 instructions per exponential, 112 of the 285 per (warp, window, state pair)). The flushed
     /// subnormals change e_t by less than 1.2e-38; the argument is rounded twice, as in ILGPU's exp. (b) A lane's total
     /// decay P = prod e_t is 2^(a2 sum Delta_t), the sum formed once per window for all states (one multiply and one
-    /// exponential per state instead of 7 multiplies). (c) A lane's start state is lane i - 1's end state P s + h, formed
-    /// once and moved by one shuffle (variant 5 moves P and h and forms it on the receiving lane), and the carry is lane
-    /// 31's end state (one shuffle instead of two and a product). (d) When <paramref name="aligned"/> is 1 (the host found
+    /// exponential per state instead of 7 multiplies). (c) The lane scan's levels as one predicated FMUL and FFMA per state
+    /// (<see cref="ScanLevelIf"/>) instead of two selects of the identity and the FMUL and FFMA. (d) A lane's start state
+    /// is lane i - 1's end state P s + h, formed once and moved by one shuffle (variant 5 moves P and h and forms it on the
+    /// receiving lane), and the carry is lane 31's end state (one shuffle instead of two and a product). (e) When <paramref name="aligned"/> is 1 (the host found
     /// u, delta, b and c 16-byte aligned and L a multiple of 4) whole windows are loaded as 16-byte groups: a thread
     /// stages 4 steps of 4 states of b and of c (4 + 4 loads and shared stores instead of 16 + 16 and their 64-bit index
-    /// arithmetic), a lane its 8 values of u and delta in 2 + 2. (e) softplus with <c>ex2</c>, <c>lg2</c> and
+    /// arithmetic), a lane its 8 values of u and delta in 2 + 2. (f) softplus with <c>ex2</c>, <c>lg2</c> and
     /// <c>rcp.approx.ftz</c> (<see cref="FastSoftplus"/>) instead of a full-precision division.
     /// </summary>
     public static void ScanPairedFast(ArrayView<float> u, ArrayView<float> delta, ArrayView<float> aLog, ArrayView<float> b,
