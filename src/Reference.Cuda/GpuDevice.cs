@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Algorithms;
+using ILGPU.IR;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
@@ -87,11 +88,9 @@ public sealed class GpuDevice : IDisposable
         Context? context = null;
         try
         {
-            // O1 keeps ILGPU's compile times short on the CPU accelerator; the kernels' hot loops are
-            // written unrolled by hand, so O2's extra passes buy nothing measurable on the GPU.
             context = Context.Create(builder =>
             {
-                builder.Optimize(OptimizationLevel.O1).EnableAlgorithms().Math(MathMode.Default);
+                Configure(builder);
                 if (choice != AcceleratorChoice.Cpu) builder.Cuda();
                 builder.CPU(CPUDeviceKind.Nvidia);
             });
@@ -107,6 +106,19 @@ public sealed class GpuDevice : IDisposable
             context?.Dispose();
             throw new GpuUnavailableException($"the ILGPU runtime could not start an accelerator: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// The context's settings, shared with <see cref="PtxListing"/> so that the listed PTX is the accelerator's: O1,
+    /// ILGPU.Algorithms, the default (precise) math mode, and the kernels' single-instruction intrinsics
+    /// (<see cref="Kernels.FastMath"/>), which only kernels that call them by name use.
+    /// </summary>
+    internal static void Configure(Context.Builder builder)
+    {
+        // O1 keeps ILGPU's compile times short on the CPU accelerator; the kernels' hot loops are
+        // written unrolled by hand, so O2's extra passes buy nothing measurable on the GPU.
+        builder.Optimize(OptimizationLevel.O1).EnableAlgorithms().Math(MathMode.Default);
+        Kernels.FastMath.Register(builder.GetIntrinsicManager());
     }
 
     /// <summary>Releases the shared device (tests that switch accelerators; the process exit does the same).</summary>

@@ -355,9 +355,13 @@ public static partial class GpuOps
     /// cut into segments (<see cref="SelectiveScanSequentialKernel.SegmentStates"/> then
     /// <see cref="SelectiveScanSequentialKernel.SegmentOutputs"/>, which folds the carry into its prologue), 9 compiled for
     /// three resident groups per multiprocessor (registers capped at 85): 0.246-0.248 ms at the shape's 256-step segments, 0.216 ms
-    /// for 8 at 1024, against 0.210-0.214 ms for 5 in the same H200 run, so 5 stays the default (bench/NOTES.md, "scanseg on the H200").
+    /// for 8 at 1024, against 0.210-0.214 ms for 5 in the same H200 run, so 5 stays the default (bench/NOTES.md, "scanseg on the H200");
+    /// 10 <see cref="SelectiveScanWarpKernel.ScanPairedFast"/> (5 with one-instruction exponentials, a predicated lane scan, one
+    /// shuffle per state for the lanes' start states and the carry, 16-byte loads of whole windows when the views are aligned and
+    /// a softplus without division; 67.6 M warp instructions against 5's 101.2 M by ncu): 0.160-0.164 ms against 0.209-0.216 ms
+    /// for 5 in the same H200 run, golden 72/72 with it, so 10 is the default (bench/NOTES.md, "scanfast on the H200").
     /// </summary>
-    internal static int WarpScanVariant { get; set; } = 5;
+    internal static int WarpScanVariant { get; set; } = 10;
 
     private static int scanSegmentLength;
 
@@ -423,6 +427,16 @@ public static partial class GpuOps
                     WarpScanVariant == 9);
                 return;
             }
+            if (WarpScanVariant == 10)
+            {
+                var fast = Kernel(acc, "scan.warp.paired.fast", typeof(T), x => x.LoadStreamKernel<ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    ScanArgs, int>(SelectiveScanWarpKernel.ScanPairedFast, Resident(x, SelectiveScanWarpKernel.Threads, 2)));
+                bool aligned = s.L % 4 == 0 && Aligned16(u) && Aligned16(delta) && Aligned16(b) && Aligned16(c);
+                fast(SelectiveScanWarpKernel.Config(s), u.Cast<float>(), delta.Cast<float>(), aLog.Cast<float>(), b.Cast<float>(),
+                    c.Cast<float>(), d.Cast<float>(), z.Cast<float>(), bias.Cast<float>(), output.Cast<float>(), s, aligned ? 1 : 0);
+                return;
+            }
             if (WarpScanVariant == 5)
             {
                 var vector = Kernel(acc, "scan.warp.paired.vector", typeof(T), x => x.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>,
@@ -470,6 +484,9 @@ public static partial class GpuOps
         }
         outputs(SelectiveScanKernel.ChunkConfig(s), u, delta, aLog, bt, ct, d, z, bias, states, output, s);
     }
+
+    /// <summary>Whether a view starts on a 16-byte boundary (device buffers do; a sub-view may not), so kernels may read it in 16-byte groups.</summary>
+    private static bool Aligned16<T>(ArrayView<T> view) where T : unmanaged => view.LoadEffectiveAddressAsPtr().ToInt64() % 16 == 0;
 
     /// <summary>
     /// Scan variants 8 and 9: the segments' end states from zero (every segment but the last), then every segment from

@@ -60,6 +60,7 @@ public class BackendParityTests
     [InlineData(5)]
     [InlineData(6)]
     [InlineData(7)]
+    [InlineData(10)]
     public void Property_TheScanCarriesItsStateAcrossWindows(int variant)
     {
         // The float32 scan walks each channel in windows of 256 steps (a warp of 32 lanes, 8 steps a
@@ -71,10 +72,11 @@ public class BackendParityTests
         const string backendName = "cuda";
         var backend = Backends.Resolve(backendName);
         var definition = GoldenRegistry.Find("ssm.selective_scan")!;
-        // Draw 2: N = 16 and L past three windows, where variant 5 loads whole windows unchecked. Draw 3:
+        // Draw 2: N = 16 and L past three windows, where variant 5 loads whole windows unchecked, L a multiple of 4, where
+        // variant 10 loads them in 16-byte groups (with N < 16 or L not a multiple of 4 it takes its checked path). Draw 3:
         // two groups of 17-24 channels, so variant 6 (16 channels a block, 32-step chunks) has a partial
         // block per group, a partial chunk, N < 16 and two batches. Run for variant 5 (the warp scan), 6 and 7 (the
-        // sequential scan, 16 and 8 channels a block) of GpuOps.WarpScanVariant; all are correct, so a concurrent test of another
+        // sequential scan, 16 and 8 channels a block) and 10 (5 with one-instruction exponentials) of GpuOps.WarpScanVariant; all are correct, so a concurrent test of another
         // class that meets the switched variant still passes.
         var rng = new SplitMix64(0x5CA7);
         int previous = GpuOps.WarpScanVariant;
@@ -85,7 +87,7 @@ public class BackendParityTests
             {
                 int groups = draw < 3 ? 1 + rng.NextInt(2) : 2;
                 int channels = draw < 3 ? groups : groups * (17 + rng.NextInt(8));
-                int length = draw < 2 ? 257 + rng.NextInt(200) : draw == 2 ? 769 + rng.NextInt(200) : 33 + rng.NextInt(60);
+                int length = draw < 2 ? 257 + rng.NextInt(200) : draw == 2 ? 768 + 4 * rng.NextInt(50) : 33 + rng.NextInt(60);
                 int n = draw < 2 ? 9 + rng.NextInt(8) : draw == 2 ? 16 : 1 + rng.NextInt(15);
                 var p = Params.Of(("batch", draw == 3 ? 2 : 1), ("channels", channels), ("length", length), ("state_size", n),
                     ("groups", groups), ("skip", draw != 1), ("gate", draw >= 1), ("delta_bias", draw >= 1));

@@ -331,6 +331,198 @@ internal static class SelectiveScanWarpKernel
         }
     }
 
+    private const float Log2E = 1.44269504088896341f;
+
+    /// <summary>
+    /// Variant 10: <see cref="ScanPairedVector{T}"/> in float32 with fewer instructions per (state, step) (bench/NOTES.md
+    /// "scanfast"; same staging layout, lane scan, rerun and accumulation order of y_t). (a) e_t = 2^(Delta_t (A_n log2 e))
+    /// with A_n log2 e formed once per lane and 2^x as one <c>ex2.approx.ftz.f32</c> (<see cref="FastMath.Exp2"/>): MUFU.EX2
+    /// and the Delta multiply, where ILGPU's exp adds a multiply by log2 e and ptxas a subnormal fix-up around MUFU.EX2
+    /// (ncu of variant 5: 7 instructions per exponential, 112 of the 285 per (warp, window, state pair)). The flushed
+    /// subnormals change e_t by less than 1.2e-38; the argument is rounded twice, as in ILGPU's exp. (b) A lane's total
+    /// decay P = prod e_t is 2^(a2 sum Delta_t), the sum formed once per window for all states (one multiply and one
+    /// exponential per state instead of 7 multiplies). (c) The lane scan's levels as one predicated FMUL and FFMA per state
+    /// (<see cref="ScanLevelIf"/>) instead of two selects of the identity and the FMUL and FFMA. (d) A lane's start state
+    /// is lane i - 1's end state P s + h, formed once and moved by one shuffle (variant 5 moves P and h and forms it on the
+    /// receiving lane), and the carry is lane 31's end state (one shuffle instead of two and a product). (e) When <paramref name="aligned"/> is 1 (the host found
+    /// u, delta, b and c 16-byte aligned and L a multiple of 4) whole windows are loaded as 16-byte groups: a thread
+    /// stages 4 steps of 4 states of b and of c (4 + 4 loads and shared stores instead of 16 + 16 and their 64-bit index
+    /// arithmetic), a lane its 8 values of u and delta in 2 + 2. (f) softplus with <c>ex2</c>, <c>lg2</c> and
+    /// <c>rcp.approx.ftz</c> (<see cref="FastSoftplus"/>) instead of a full-precision division.
+    /// </summary>
+    public static void ScanPairedFast(ArrayView<float> u, ArrayView<float> delta, ArrayView<float> aLog, ArrayView<float> b,
+        ArrayView<float> c, ArrayView<float> skip, ArrayView<float> z, ArrayView<float> bias, ArrayView<float> output, ScanArgs s, int aligned)
+    {
+        var bs = SharedMemory.Allocate<Row4<float>>(States * VectorStateStride);
+        var cs = SharedMemory.Allocate<Row4<float>>(States * VectorStateStride);
+        int perGroup = s.D / s.G, blocks = BlocksPerGroup(s);
+        int id = Grid.IdxX, sub = id % blocks, bg = id / blocks, g = bg % s.G, batch = bg / s.G;
+        int tid = Group.IdxX, warp = tid / 32, lane = tid % 32, local = sub * Warps + warp;
+        bool live = local < perGroup;
+        int d = g * perGroup + (live ? local : 0);
+        long row = ((long)batch * s.D + d) * s.L, vectors = ((long)batch * s.G + g) * s.N * s.L;
+        float dd = s.HasSkip != 0 ? skip[d] : 0f, db = s.HasBias != 0 ? bias[d] : 0f;
+        // Lane n holds A_n log2 e and the window's start state n.
+        float a2Lane = lane < s.N ? -MathF.Exp(aLog[(long)d * s.N + lane]) * Log2E : 0f, carry = 0f;
+        int swap = (lane >> 2) & 1, first = 2 * lane + swap, second = 2 * lane + (swap ^ 1);
+        // The staging thread's 4-step group q of states n0 + 4 j: lane q / 2's group q % 2, stored swapped as above.
+        int group = tid & 63, n0 = tid >> 6, stageAt = n0 * VectorStateStride + 2 * (group >> 1) + ((group & 1) ^ ((group >> 3) & 1));
+        bool vector = aligned != 0 && s.N == States;
+        int l4 = s.L / 4;
+        var u4 = u.Cast<Row4<float>>();
+        var d4 = delta.Cast<Row4<float>>();
+        var b4 = b.Cast<Row4<float>>();
+        var c4 = c.Cast<Row4<float>>();
+        Tile4<float> bw, cw;
+        Row8<float> nu, nd;
+        if (vector && Window <= s.L)
+        {
+            long at = vectors / 4 + (long)n0 * l4 + group;
+            bw = StageGroups(b4.AsAligned(16), at, l4); cw = StageGroups(c4.AsAligned(16), at, l4);
+            nu = LoadGroups(u4.AsAligned(16), row / 4 + 2 * lane); nd = LoadGroups(d4.AsAligned(16), row / 4 + 2 * lane);
+        }
+        else
+        {
+            bw = StageGroupsChecked(b, vectors, 0, n0, group, s); cw = StageGroupsChecked(c, vectors, 0, n0, group, s);
+            nu = Load(u, row, lane * PerLane, live, s); nd = Load(delta, row, lane * PerLane, live, s);
+        }
+        bool first0 = lane == 0, take1 = lane >= 1, take2 = lane >= 2, take4 = lane >= 4, take8 = lane >= 8, take16 = lane >= 16;
+        for (int t0 = 0; t0 < s.L; t0 += Window)
+        {
+            Group.Barrier();
+            PutGroups(bs, bw, stageAt); PutGroups(cs, cw, stageAt);
+            int ts = t0 + lane * PerLane, t1 = t0 + Window;
+            var ut = nu;
+            var dt = FastDeltas(nd, db, ts, s);
+            if (vector && t1 + Window <= s.L)
+            {
+                // The whole next window is in range: 16-byte loads without checks (a warp without a channel reads
+                // channel g * perGroup's row and stores nothing).
+                long at = (vectors + t1) / 4 + (long)n0 * l4 + group, mine = (row + t1) / 4 + 2 * lane;
+                bw = StageGroups(b4.AsAligned(16), at, l4); cw = StageGroups(c4.AsAligned(16), at, l4);
+                nu = LoadGroups(u4.AsAligned(16), mine); nd = LoadGroups(d4.AsAligned(16), mine);
+            }
+            else if (t1 < s.L)
+            {
+                bw = StageGroupsChecked(b, vectors, t1, n0, group, s); cw = StageGroupsChecked(c, vectors, t1, n0, group, s);
+                nu = Load(u, row, t1 + lane * PerLane, live, s); nd = Load(delta, row, t1 + lane * PerLane, live, s);
+            }
+            var du = new Row8<float>(dt.X0 * ut.X0, dt.X1 * ut.X1, dt.X2 * ut.X2, dt.X3 * ut.X3, dt.X4 * ut.X4, dt.X5 * ut.X5, dt.X6 * ut.X6, dt.X7 * ut.X7);
+            float sum = dt.X0 + dt.X1 + (dt.X2 + dt.X3) + (dt.X4 + dt.X5 + (dt.X6 + dt.X7));
+            var y = Row8<float>.Fma(default, ut, dd);
+            Group.Barrier();
+            for (int n = 0; n < s.N; n += 2)
+            {
+                int m = n + 1;
+                float aN = Warp.Shuffle(a2Lane, n), aM = Warp.Shuffle(a2Lane, m);
+                float sN = Warp.Shuffle(carry, n), sM = Warp.Shuffle(carry, m);
+                var exN = Exps2(dt, aN);
+                var exM = Exps2(dt, aM);
+                int atN = n * VectorStateStride, atM = atN + VectorStateStride;
+                var vN = Inputs(du, bs[atN + first], bs[atN + second]);
+                var vM = Inputs(du, bs[atM + first], bs[atM + second]);
+                var scan = new LaneScan<float>(FastMath.Exp2(sum * aN), Fold(exN, vN), FastMath.Exp2(sum * aM), Fold(exM, vM));
+                scan = ScanLevelIf(scan, 1, take1); scan = ScanLevelIf(scan, 2, take2); scan = ScanLevelIf(scan, 4, take4);
+                scan = ScanLevelIf(scan, 8, take8); scan = ScanLevelIf(scan, 16, take16);
+                // Lane i's end state from the window's start; lane i + 1 starts from it, lane 31's is the carry.
+                float eN = scan.PN * sN + scan.HN, eM = scan.PM * sM + scan.HM;
+                float xN = Warp.ShuffleUp(eN, 1), xM = Warp.ShuffleUp(eM, 1);
+                xN = first0 ? sN : xN;
+                xM = first0 ? sM : xM;
+                y = Rerun(y, exN, vN, cs[atN + first], cs[atN + second], xN);
+                y = Rerun(y, exM, vM, cs[atM + first], cs[atM + second], xM);
+                float cN = Warp.Shuffle(eN, 31), cM = Warp.Shuffle(eM, 31);
+                if (lane == n) carry = cN;
+                if (lane == m) carry = cM;
+            }
+            if (live)
+            {
+                Store(output, z, row, ts, 0, y.X0, s); Store(output, z, row, ts, 1, y.X1, s);
+                Store(output, z, row, ts, 2, y.X2, s); Store(output, z, row, ts, 3, y.X3, s);
+                Store(output, z, row, ts, 4, y.X4, s); Store(output, z, row, ts, 5, y.X5, s);
+                Store(output, z, row, ts, 6, y.X6, s); Store(output, z, row, ts, 7, y.X7, s);
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="ScanLevel{T}"/> with the lanes below o keeping their pair by predication (<see cref="FastMath.MulIf"/>,
+    /// <see cref="FastMath.FmaIf"/>: one predicated FMUL and FFMA per state) instead of selecting the identity (1, 0)
+    /// for them (two selects, then the FMUL and FFMA).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static LaneScan<float> ScanLevelIf(LaneScan<float> x, int o, bool take)
+    {
+        float poN = Warp.ShuffleUp(x.PN, o), hoN = Warp.ShuffleUp(x.HN, o);
+        float poM = Warp.ShuffleUp(x.PM, o), hoM = Warp.ShuffleUp(x.HM, o);
+        return new LaneScan<float>(FastMath.MulIf(take, x.PN, poN), FastMath.FmaIf(take, x.PN, hoN, x.HN),
+            FastMath.MulIf(take, x.PM, poM), FastMath.FmaIf(take, x.PM, hoM, x.HM));
+    }
+
+    /// <summary>b or c as 16-byte groups: group <paramref name="at"/> (state n0, the thread's 4 steps) and those of states n0 + 4, + 8, + 12 (rows L / 4 groups apart), unchecked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Tile4<float> StageGroups(ArrayView<Row4<float>> x, long at, int l4) =>
+        new(x[at], x[at + 4L * l4], x[at + 8L * l4], x[at + 12L * l4]);
+
+    /// <summary>The same groups element by element: zero for a state n &gt;= N or a step t &gt;= L.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Tile4<float> StageGroupsChecked(ArrayView<float> x, long vectors, int t0, int n0, int group, ScanArgs s) =>
+        new(GroupChecked(x, vectors, t0 + 4 * group, n0, s), GroupChecked(x, vectors, t0 + 4 * group, n0 + 4, s),
+            GroupChecked(x, vectors, t0 + 4 * group, n0 + 8, s), GroupChecked(x, vectors, t0 + 4 * group, n0 + 12, s));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row4<float> GroupChecked(ArrayView<float> x, long vectors, int t, int n, ScanArgs s) =>
+        new(StageAt(x, vectors, t, n, s), StageAt(x, vectors, t + 1, n, s), StageAt(x, vectors, t + 2, n, s), StageAt(x, vectors, t + 3, n, s));
+
+    /// <summary>Stores the thread's 4 groups (states n0 + 4 j) into the [n, lane, 2 groups of 4 steps] layout.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PutGroups(ArrayView<Row4<float>> shared, Tile4<float> v, int at)
+    {
+        const int stride = 4 * VectorStateStride;
+        shared[at] = v.R0; shared[at + stride] = v.R1; shared[at + 2 * stride] = v.R2; shared[at + 3 * stride] = v.R3;
+    }
+
+    /// <summary>8 consecutive values as two 16-byte groups from group <paramref name="at"/>, unchecked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row8<float> LoadGroups(ArrayView<Row4<float>> x, long at)
+    {
+        Row4<float> lo = x[at], hi = x[at + 1];
+        return new(lo.X0, lo.X1, lo.X2, lo.X3, hi.X0, hi.X1, hi.X2, hi.X3);
+    }
+
+    private const float Ln2 = 0.693147180559945309f;
+
+    /// <summary>Delta_t = softplus(delta_t + bias) (<see cref="FastSoftplus"/>) for steps before L; 0 past L.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row8<float> FastDeltas(Row8<float> raw, float bias, int ts, ScanArgs s) =>
+        new(FastDelta(raw.X0, bias, ts, s), FastDelta(raw.X1, bias, ts + 1, s), FastDelta(raw.X2, bias, ts + 2, s), FastDelta(raw.X3, bias, ts + 3, s),
+            FastDelta(raw.X4, bias, ts + 4, s), FastDelta(raw.X5, bias, ts + 5, s), FastDelta(raw.X6, bias, ts + 6, s), FastDelta(raw.X7, bias, ts + 7, s));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float FastDelta(float raw, float bias, int t, ScanArgs s) => t < s.L ? FastSoftplus(raw + bias) : 0f;
+
+    /// <summary>
+    /// softplus(x) = max(x, 0) + log1p(e), e = exp(-|x|), as <see cref="SelectiveScanKernel.Softplus{T}"/> (log1p(e) =
+    /// log(w) e / (w - 1) with w = 1 + e, which cancels the rounding of w), with e and log(w) as single MUFU
+    /// instructions (<see cref="FastMath.Exp2"/>, <see cref="FastMath.Log2"/>; w lies in [1, 2], never subnormal, so
+    /// lg2's ftz form changes nothing) and the division as a multiply by <see cref="FastMath.Reciprocal"/> (1 ulp),
+    /// where ILGPU emits a full-precision division (a reciprocal, its Newton steps and a range check).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float FastSoftplus(float x)
+    {
+        if (x > 20f) return x;
+        float e = FastMath.Exp2(-MathF.Abs(x) * Log2E), w = 1f + e, wm1 = w - 1f;
+        float log1p = wm1 == 0f ? e : FastMath.Log2(w) * Ln2 * e * FastMath.Reciprocal(wm1);
+        return MathF.Max(x, 0f) + log1p;
+    }
+
+    /// <summary>e_t = 2^(Delta_t a2) for the lane's 8 steps, a2 = A_n log2 e (one ex2.approx.ftz.f32 each on the GPU).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row8<float> Exps2(Row8<float> dt, float a2) =>
+        new(FastMath.Exp2(dt.X0 * a2), FastMath.Exp2(dt.X1 * a2), FastMath.Exp2(dt.X2 * a2), FastMath.Exp2(dt.X3 * a2),
+            FastMath.Exp2(dt.X4 * a2), FastMath.Exp2(dt.X5 * a2), FastMath.Exp2(dt.X6 * a2), FastMath.Exp2(dt.X7 * a2));
+
     /// <summary>The two states' pairs (P, h) of one lane during the lane scan.</summary>
     private readonly struct LaneScan<T>(T pn, T hn, T pm, T hm) where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -1,0 +1,44 @@
+using System.Text.RegularExpressions;
+using Reference.Cuda;
+
+namespace Reference.SpecTests.Cuda;
+
+/// <summary>
+/// What ILGPU's PTX backend makes of the float32 scan kernels, generated here without a GPU (<see cref="PtxListing"/>,
+/// sm_90 as on the H200). The parity tests run the kernels' C# on ILGPU's CPU accelerator, where the single-instruction
+/// intrinsics of <c>Kernels.FastMath</c> are their C# bodies; only the PTX shows whether the GPU gets the one
+/// instruction each asks for, that nothing goes through local memory (as ILGPU's inline PTX did, bench/NOTES.md "cuda7"),
+/// and that the other kernels keep ILGPU's precise forms (the context is not fast-math).
+/// </summary>
+public class ScanPtxTests
+{
+    private static int Count(string ptx, string instruction) => Regex.Matches(ptx, $@"\s{Regex.Escape(instruction)}\s").Count;
+
+    [Fact]
+    public void TheFastScanGetsOneInstructionPerExponentialAndNoLocalMemory()
+    {
+        string fast = PtxListing.Scan(10);
+        // 16 decays per state pair, the 2 lanes' total decays, 8 softplus exponentials; 8 lg2 and 8 rcp for softplus.
+        Assert.Equal(26, Count(fast, "ex2.approx.ftz.f32"));
+        Assert.Equal(8, Count(fast, "lg2.approx.ftz.f32"));
+        Assert.Equal(8, Count(fast, "rcp.approx.ftz.f32"));
+        Assert.DoesNotContain(".local", fast, StringComparison.Ordinal);
+        // The lane scan's 5 levels x 2 states: a predicated multiply and FMA each, no selects of the identity.
+        Assert.Equal(10, Regex.Matches(fast, @"@%p\d+ fma\.rn\.f32\s").Count);
+        Assert.Equal(10, Regex.Matches(fast, @"@%p\d+ mul\.rn\.f32\s").Count);
+        // Whole windows: b and c as 4 + 4 groups of 16 bytes a thread, u and delta as 2 + 2 a lane, in the first window and
+        // in the prefetch of the next.
+        Assert.Equal(24, Count(fast, "ld.v4.f32"));
+        Assert.Equal(8, Count(fast, "st.shared.v4.f32"));
+    }
+
+    [Fact]
+    public void TheDefaultScanKeepsIlgpusPreciseForms()
+    {
+        string precise = PtxListing.Scan(5);
+        Assert.Equal(0, Count(precise, "ex2.approx.ftz.f32"));
+        Assert.True(Count(precise, "ex2.approx.f32") >= 16, "variant 5's decays should stay ILGPU's ex2.approx.f32");
+        Assert.True(Count(precise, "div.rn.f32") >= 8, "variant 5's softplus should keep its correctly rounded division");
+        Assert.DoesNotContain(".local", precise, StringComparison.Ordinal);
+    }
+}
