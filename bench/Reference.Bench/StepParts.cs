@@ -9,7 +9,8 @@ namespace Reference.Bench;
 /// `--step-parts [repeats]`: parts of the width-32 H3 training step (bench/models/h3-2layer.json, one micro-batch of dp2:
 /// 4 sequences x L 256 = 1024 tokens) on one thread, each the best of <c>repeats</c> calls by wall time on warm buffers:
 /// the MLP's products (x W^T forward at k = 32 and 128, g W for the input gradient, the weight gradient g^T x), the
-/// projection weight gradient of H3 (dy_b u_b, 32 x 32 x 256), and GELU with its derivative on 1024 x 128 values.
+/// projection weight gradient of H3 (dy_b u_b, 32 x 32 x 256), GELU with its derivative on 1024 x 128 values, and the
+/// diagonal SSM's FFT convolution forward and backward at H3's shape.
 /// A figure per part that a whole step on a shared machine cannot give (the step's CPU time moves by 20 % between runs at
 /// load 30); a hash of each result shows whether two builds computed the same bits.
 /// </summary>
@@ -37,6 +38,24 @@ public static class StepParts
         double gelu = Best(repeats, () => FastActivations.GeluWithDerivative(x, y, d));
         Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"GELU with derivative, {x.Length} values: {gelu / x.Length * 1e9:F2} ns per value, {gelu * 1e6:F1} us, hash {Hash(y)} {Hash(d)}"));
+        // H3's diagonal-SSM convolution at the step's shape (one micro-batch: 4 sequences x 32 channels, L = Lk = 256, FFT
+        // size 512): the forward keeping u's spectra and the backward reusing them, as H3's fast path calls them.
+        const int sequences = 4, channels = 32, length = 256;
+        var u = rng.NormalTensor<double>(0, 1, sequences * channels * length).Data;
+        var kernel = rng.NormalTensor<double>(0, 1, channels * length).Data;
+        var dy = rng.NormalTensor<double>(0, 1, u.Length).Data;
+        var yc = new double[u.Length];
+        var du = new double[u.Length];
+        var dk = new double[kernel.Length];
+        var spectra = new double[sequences * channels * 2 * Reference.Core.Fourier.FftConvolution.SpectrumBins(length, length)];
+        double convForward = Best(repeats, () =>
+            Reference.Core.Fourier.FftConvolution.CausalBatched<double>(u, kernel, yc, sequences, channels, length, length, 1, spectra));
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"S4D FFT convolution forward, {sequences} x {channels} x {length}: {convForward * 1e6:F1} us, hash {Hash(yc)}"));
+        double convBackward = Best(repeats, () =>
+            Reference.Core.Fourier.FftConvolution.CausalBackwardBatched<double>(dy, u, kernel, du, dk, sequences, channels, length, length, 1, spectra));
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"S4D FFT convolution backward, {sequences} x {channels} x {length}: {convBackward * 1e6:F1} us, hash {Hash(du)} {Hash(dk)}"));
         Console.WriteLine($"load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
     }
 
