@@ -16,9 +16,16 @@ namespace Reference.Bench;
 /// </summary>
 public static class StepParts
 {
-    public static void Run(int repeats)
+    public static void Run(int repeats, bool convolutionOnly = false)
     {
         var rng = new SplitMix64(2);
+        if (!convolutionOnly) ProductsAndGelu(rng, repeats);
+        Convolution(rng, repeats);
+        Console.WriteLine($"load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+    }
+
+    private static void ProductsAndGelu(SplitMix64 rng, int repeats)
+    {
         (int M, int N, int K, bool TransA, bool TransB)[] shapes =
             [(1024, 128, 32, false, true), (1024, 32, 128, false, true), (1024, 32, 128, false, false), (1024, 128, 32, false, false),
              (32, 32, 256, false, false), (128, 32, 1024, true, false), (32, 128, 1024, true, false)];
@@ -38,6 +45,10 @@ public static class StepParts
         double gelu = Best(repeats, () => FastActivations.GeluWithDerivative(x, y, d));
         Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"GELU with derivative, {x.Length} values: {gelu / x.Length * 1e9:F2} ns per value, {gelu * 1e6:F1} us, hash {Hash(y)} {Hash(d)}"));
+    }
+
+    private static void Convolution(SplitMix64 rng, int repeats)
+    {
         // H3's diagonal-SSM convolution at the step's shape (one micro-batch: 4 sequences x 32 channels, L = Lk = 256, FFT
         // size 512): the forward keeping u's spectra and the backward reusing them, as H3's fast path calls them.
         const int sequences = 4, channels = 32, length = 256;
@@ -56,7 +67,18 @@ public static class StepParts
             Reference.Core.Fourier.FftConvolution.CausalBackwardBatched<double>(dy, u, kernel, du, dk, sequences, channels, length, length, 1, spectra));
         Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"S4D FFT convolution backward, {sequences} x {channels} x {length}: {convBackward * 1e6:F1} us, hash {Hash(du)} {Hash(dk)}"));
-        Console.WriteLine($"load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+        // Its transforms alone: the real FFT of size 512 of one zero-padded row of 256 and the inverse's first 256 samples.
+        var plan = new Reference.Core.Fourier.RealFftPlan<double>(2 * length);
+        var re = new double[plan.Length];
+        var im = new double[plan.Length];
+        var row = u.AsSpan(0, length).ToArray();
+        double forward = Best(repeats, () => { for (int r = 0; r < 64; r++) plan.ForwardCore(row, re, im); });
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"real FFT 512 of 256 samples: {forward / 64 * 1e9:F0} ns, hash {Hash(re)} {Hash(im)}"));
+        var back = new double[length];
+        double inverse = Best(repeats, () => { for (int r = 0; r < 64; r++) { plan.ForwardCore(row, re, im); plan.InverseDestructive(re, im, back); } });
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"real FFT 512 forward + inverse to 256 samples: {inverse / 64 * 1e9:F0} ns (the inverse: {(inverse - forward) / 64 * 1e9:F0}), hash {Hash(back)}"));
     }
 
     private static double Best(int repeats, Action body)

@@ -103,6 +103,7 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>
     /// Forward transform without argument checks: x [&lt;= n] (zero-padded to n) -> re, im [n/2 + 1].
+    /// re and im have length >= n/2 + 1 and are overwritten in full.
     /// </summary>
     internal void ForwardCore(ReadOnlySpan<T> x, Span<T> re, Span<T> im)
     {
@@ -113,7 +114,10 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         int h = half;
         SplitComplexLayout.Deinterleave(x, re[..h], im[..h]);
-        complex.ForwardCore(re[..h], im[..h]);
+        // A zero-padded input (x.Length <= n/2, the convolution's case) leaves z[h/2..h) zero: the complex transform's
+        // first pass skips those operands (pruning, FftPlan.ForwardPruned; the same values).
+        if (h % 2 == 0 && x.Length <= h) complex.ForwardPruned(re[..h], im[..h], upperHalfZero: true, lowerHalfOnly: false);
+        else complex.ForwardCore(re[..h], im[..h]);
         T oneHalf = T.CreateTruncating(0.5);
         // k = 0 pairs with Z[h] = Z[0]: X[0] = Re Z0 + Im Z0, X[h] = Re Z0 - Im Z0, both real.
         T z0r = re[0], z0i = im[0];
@@ -214,7 +218,10 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
             re[k] = er - oi; im[k] = ei + or;                           // Z[k] = E + i O
             re[l] = er + oi; im[l] = or - ei;                           // Z[l] = conj E + i conj O
         }
-        complex.InverseUnscaled(re[..h], im[..h]);
+        // Only the first x.Length samples are returned: at most n/2 of them (the convolution's first L outputs of 2L) need
+        // only z[0..h/2), the lower half of the complex inverse (its leaf pass prunes the rest; the same values).
+        if (h % 2 == 0 && x.Length <= h) complex.InverseUnscaledLowerHalf(re[..h], im[..h]);
+        else complex.InverseUnscaled(re[..h], im[..h]);
         // z / h gives the even and odd samples: the inverse of an h-point DFT, scaled 1/h = 2/n.
         SplitComplexLayout.Interleave<T>(re[..h], im[..h], inverseHalfScale, x);
     }
