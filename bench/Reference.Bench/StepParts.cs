@@ -9,8 +9,9 @@ namespace Reference.Bench;
 /// `--step-parts [repeats]`: parts of the width-32 H3 training step (bench/models/h3-2layer.json, one micro-batch of dp2:
 /// 4 sequences x L 256 = 1024 tokens) on one thread, each the best of <c>repeats</c> calls by wall time on warm buffers:
 /// the MLP's products (x W^T forward at k = 32 and 128, g W for the input gradient, the weight gradient g^T x), the
-/// projection weight gradient of H3 (dy_b u_b, 32 x 32 x 256), GELU with its derivative on 1024 x 128 values, and the
-/// diagonal SSM's FFT convolution forward and backward at H3's shape.
+/// projection weight gradient of H3 (dy_b u_b, 32 x 32 x 256), the bias rows written before a product (per-row copies and
+/// FastElementwise.BroadcastRows), GELU with its derivative on 1024 x 128 values, and the diagonal SSM's FFT convolution
+/// forward and backward at H3's shape with its real FFT of size 512 alone.
 /// A figure per part that a whole step on a shared machine cannot give (the step's CPU time moves by 20 % between runs at
 /// load 30); a hash of each result shows whether two builds computed the same bits.
 /// </summary>
@@ -38,6 +39,17 @@ public static class StepParts
             double best = Best(repeats, () => FastGemm.Multiply(ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, n, maxThreads: 1));
             Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"GEMM {m} x {n} x {k} {(ta ? "T" : "N")}{(tb ? "T" : "N")}: {2.0 * m * n * k / best / 1e9:F1} GFLOP/s, {best * 1e6:F1} us, hash {Hash(c)}"));
+        }
+        // The bias rows written before a product accumulated onto them (Ops.Linear, H3's output projection): one copy per
+        // row as before, and FastElementwise.BroadcastRows.
+        foreach (int width in (int[])[32, 128])
+        {
+            var bias = rng.NormalTensor<double>(0, 1, width).Data;
+            var rows = new double[1024 * width];
+            double perRow = Best(repeats, () => { for (int r = 0; r < 1024; r++) bias.CopyTo(rows, r * width); });
+            double doubling = Best(repeats, () => FastElementwise.BroadcastRows<double>(bias, rows));
+            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"bias rows 1024 x {width}: per-row copies {perRow * 1e6:F2} us, BroadcastRows {doubling * 1e6:F2} us"));
         }
         var x = rng.NormalTensor<double>(0, 1, 1024 * 128).Data;
         var y = new double[x.Length];
