@@ -87,10 +87,12 @@ public static class Program
                 args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 1, args.Length > 4 && args[4] == "alloc");
             return;
         }
-        // `--step-parts [repeats]`: the width-32 H3 step's GEMM shapes and GELU on one thread, best of repeats (see StepParts).
+        // `--step-parts [repeats] [conv]`: the width-32 H3 step's GEMM shapes, GELU and FFT convolution on one thread, best of
+        // repeats (see StepParts); `conv`: only the FFT convolution's parts.
         if (args.Length > 0 && args[0] == "--step-parts")
         {
-            StepParts.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 300);
+            StepParts.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 300,
+                convolutionOnly: args.Length > 2 && args[2] == "conv");
             return;
         }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

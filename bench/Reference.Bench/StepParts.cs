@@ -9,15 +9,24 @@ namespace Reference.Bench;
 /// `--step-parts [repeats]`: parts of the width-32 H3 training step (bench/models/h3-2layer.json, one micro-batch of dp2:
 /// 4 sequences x L 256 = 1024 tokens) on one thread, each the best of <c>repeats</c> calls by wall time on warm buffers:
 /// the MLP's products (x W^T forward at k = 32 and 128, g W for the input gradient, the weight gradient g^T x), the
-/// projection weight gradient of H3 (dy_b u_b, 32 x 32 x 256), and GELU with its derivative on 1024 x 128 values.
+/// projection weight gradient of H3 (dy_b u_b, 32 x 32 x 256), the bias rows written before a product (per-row copies and
+/// FastElementwise.BroadcastRows), GELU with its derivative on 1024 x 128 values, and the diagonal SSM's FFT convolution
+/// forward and backward at H3's shape with its real FFT of size 512 alone.
 /// A figure per part that a whole step on a shared machine cannot give (the step's CPU time moves by 20 % between runs at
 /// load 30); a hash of each result shows whether two builds computed the same bits.
 /// </summary>
 public static class StepParts
 {
-    public static void Run(int repeats)
+    public static void Run(int repeats, bool convolutionOnly = false)
     {
         var rng = new SplitMix64(2);
+        if (!convolutionOnly) ProductsAndGelu(rng, repeats);
+        Convolution(rng, repeats);
+        Console.WriteLine($"load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+    }
+
+    private static void ProductsAndGelu(SplitMix64 rng, int repeats)
+    {
         (int M, int N, int K, bool TransA, bool TransB)[] shapes =
             [(1024, 128, 32, false, true), (1024, 32, 128, false, true), (1024, 32, 128, false, false), (1024, 128, 32, false, false),
              (32, 32, 256, false, false), (128, 32, 1024, true, false), (32, 128, 1024, true, false)];
@@ -31,13 +40,57 @@ public static class StepParts
             Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"GEMM {m} x {n} x {k} {(ta ? "T" : "N")}{(tb ? "T" : "N")}: {2.0 * m * n * k / best / 1e9:F1} GFLOP/s, {best * 1e6:F1} us, hash {Hash(c)}"));
         }
+        // The bias rows written before a product accumulated onto them (Ops.Linear, H3's output projection): one copy per
+        // row as before, and FastElementwise.BroadcastRows.
+        foreach (int width in (int[])[32, 128])
+        {
+            var bias = rng.NormalTensor<double>(0, 1, width).Data;
+            var rows = new double[1024 * width];
+            double perRow = Best(repeats, () => { for (int r = 0; r < 1024; r++) bias.CopyTo(rows, r * width); });
+            double doubling = Best(repeats, () => FastElementwise.BroadcastRows<double>(bias, rows));
+            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"bias rows 1024 x {width}: per-row copies {perRow * 1e6:F2} us, BroadcastRows {doubling * 1e6:F2} us"));
+        }
         var x = rng.NormalTensor<double>(0, 1, 1024 * 128).Data;
         var y = new double[x.Length];
         var d = new double[x.Length];
         double gelu = Best(repeats, () => FastActivations.GeluWithDerivative(x, y, d));
         Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"GELU with derivative, {x.Length} values: {gelu / x.Length * 1e9:F2} ns per value, {gelu * 1e6:F1} us, hash {Hash(y)} {Hash(d)}"));
-        Console.WriteLine($"load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+    }
+
+    private static void Convolution(SplitMix64 rng, int repeats)
+    {
+        // H3's diagonal-SSM convolution at the step's shape (one micro-batch: 4 sequences x 32 channels, L = Lk = 256, FFT
+        // size 512): the forward keeping u's spectra and the backward reusing them, as H3's fast path calls them.
+        const int sequences = 4, channels = 32, length = 256;
+        var u = rng.NormalTensor<double>(0, 1, sequences * channels * length).Data;
+        var kernel = rng.NormalTensor<double>(0, 1, channels * length).Data;
+        var dy = rng.NormalTensor<double>(0, 1, u.Length).Data;
+        var yc = new double[u.Length];
+        var du = new double[u.Length];
+        var dk = new double[kernel.Length];
+        var spectra = new double[sequences * channels * 2 * Reference.Core.Fourier.FftConvolution.SpectrumBins(length, length)];
+        double convForward = Best(repeats, () =>
+            Reference.Core.Fourier.FftConvolution.CausalBatched<double>(u, kernel, yc, sequences, channels, length, length, 1, spectra));
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"S4D FFT convolution forward, {sequences} x {channels} x {length}: {convForward * 1e6:F1} us, hash {Hash(yc)}"));
+        double convBackward = Best(repeats, () =>
+            Reference.Core.Fourier.FftConvolution.CausalBackwardBatched<double>(dy, u, kernel, du, dk, sequences, channels, length, length, 1, spectra));
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"S4D FFT convolution backward, {sequences} x {channels} x {length}: {convBackward * 1e6:F1} us, hash {Hash(du)} {Hash(dk)}"));
+        // Its transforms alone: the real FFT of size 512 of one zero-padded row of 256 and the inverse's first 256 samples.
+        var plan = new Reference.Core.Fourier.RealFftPlan<double>(2 * length);
+        var re = new double[plan.Length];
+        var im = new double[plan.Length];
+        var row = u.AsSpan(0, length).ToArray();
+        double forward = Best(repeats, () => { for (int r = 0; r < 64; r++) plan.ForwardCore(row, re, im); });
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"real FFT 512 of 256 samples: {forward / 64 * 1e9:F0} ns, hash {Hash(re)} {Hash(im)}"));
+        var back = new double[length];
+        double inverse = Best(repeats, () => { for (int r = 0; r < 64; r++) { plan.ForwardCore(row, re, im); plan.InverseDestructive(re, im, back); } });
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"real FFT 512 forward + inverse to 256 samples: {inverse / 64 * 1e9:F0} ns (the inverse: {(inverse - forward) / 64 * 1e9:F0}), hash {Hash(back)}"));
     }
 
     private static double Best(int repeats, Action body)

@@ -125,6 +125,25 @@ public class KernelsElementwiseTests
         Close.All(expected, yf, "axpy float32");
     }
 
+    /// <summary>BroadcastRows against writing the row into every row one element at a time (rows 0, 1, powers of two and not).</summary>
+    [Fact]
+    public void Property_BroadcastRows_WritesTheRowIntoEveryRow()
+    {
+        foreach (int width in (int[])[1, 3, 8, 32, 33])
+            foreach (int rows in (int[])[0, 1, 2, 3, 5, 8, 1023, 1024])
+            {
+                var row = Enumerable.Range(0, width).Select(j => 0.5 + j * 1.25).ToArray();
+                var expected = new double[width * rows];
+                for (int r = 0; r < rows; r++)
+                    for (int j = 0; j < width; j++) expected[r * width + j] = row[j];
+                var actual = Enumerable.Repeat(double.NaN, width * rows).ToArray();
+                FastElementwise.BroadcastRows<double>(row, actual);
+                Assert.Equal(expected, actual);
+            }
+        Assert.Equal("destination", Assert.Throws<ArgumentException>(() => FastElementwise.BroadcastRows<double>(new double[3], new double[7])).ParamName);
+        Assert.Equal("destination", Assert.Throws<ArgumentException>(() => FastElementwise.BroadcastRows<double>([], new double[1])).ParamName);
+    }
+
     [Fact]
     public void Edge_IncompatibleShapes_NameTheArgument()
     {

@@ -26,8 +26,7 @@ public static partial class Ops
         int rows = inF == 0 ? 0 : x.Length / inF;
         int[] outShape = [.. x.Shape[..^1], outF];
         var y = Empty(outShape);
-        if (bias is not null)
-            for (int r = 0; r < rows; r++) bias.Value.Data.CopyTo(y.Data, r * outF);
+        if (bias is not null) Reference.Core.Kernels.FastElementwise.BroadcastRows<double>(bias.Value.Data, y.Data.AsSpan(0, rows * outF));
         GemmRaw(false, true, rows, outF, inF, x.Value.Data, inF, weight.Value.Data, inF, bias is null ? 0.0 : 1.0, y.Data, outF);
         Variable[] inputs = bias is null ? [x, weight] : [x, weight, bias];
         return Function.Apply("linear", inputs, y, g =>

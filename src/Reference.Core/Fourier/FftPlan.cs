@@ -70,8 +70,23 @@ public sealed class FftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         else bluestein!.Forward(re, im);
     }
 
+    /// <summary>
+    /// <see cref="ForwardCore"/> of a sequence whose upper half holds zeros (<paramref name="upperHalfZero"/>) or of which only
+    /// the lower half of the spectrum is wanted (<paramref name="lowerHalfOnly"/>: X[n/2..n) left unspecified); power-of-two
+    /// lengths prune the butterflies that read the zeros or write the unwanted half (<see cref="PowerOfTwoFft{T}.ForwardPruned(Span{T}, Span{T}, bool, bool)"/>),
+    /// other lengths run the full transform. The values are the full transform's.
+    /// </summary>
+    internal void ForwardPruned(Span<T> re, Span<T> im, bool upperHalfZero, bool lowerHalfOnly)
+    {
+        if (pow2 is not null) pow2.ForwardPruned(re, im, upperHalfZero, lowerHalfOnly);
+        else bluestein!.Forward(re, im);
+    }
+
     /// <summary>Inverse without the 1/n scale (the caller folds it into another step).</summary>
     internal void InverseUnscaled(Span<T> re, Span<T> im) => ForwardCore(im, re);
+
+    /// <summary><see cref="InverseUnscaled"/> of which only x[0..n/2) are wanted (x[n/2..n) left unspecified).</summary>
+    internal void InverseUnscaledLowerHalf(Span<T> re, Span<T> im) => ForwardPruned(im, re, upperHalfZero: false, lowerHalfOnly: true);
 
     internal void InverseCore(Span<T> re, Span<T> im)
     {

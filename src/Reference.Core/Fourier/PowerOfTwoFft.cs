@@ -35,11 +35,15 @@ namespace Reference.Core.Fourier;
 /// once to T. Arithmetic is plain multiply then add (no FMA); the scalar path (no Vector256, or
 /// tests forcing it) runs the same operations in the same order, so both paths agree to the bit.
 /// Lengths below P^2 use plain radix-2 passes down to m = 1 and an explicit bit-reversal permutation.
+/// With Vector512 the radix passes whose span holds whole Vector512s run 512 bits wide (the same operations per lane, so
+/// the same bits); the leaf stays Vector256 (its transpose is P x P with P = Vector256's lanes).
+/// Zero-padded convolutions prune the first pass's zero operands and the leaf's unwanted half (<see cref="ForwardPruned(Span{T}, Span{T}, bool, bool)"/>).
 /// </summary>
 internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly int n;
     private readonly bool simd;
+    private readonly bool wide;           // Vector512 for the radix passes whose span holds whole Vector512s
     private readonly int leaf;            // P
     private readonly bool leafPath;       // n >= P^2: radix-4/2 passes + leaf pass
     private readonly Pass[] passes;
@@ -60,6 +64,7 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
         this.n = n;
         leaf = typeof(T) == typeof(float) ? 8 : 4;
         simd = allowVectors && Vector256.IsHardwareAccelerated && Avx.IsSupported && Vector256<T>.Count == leaf;
+        wide = simd && Vector512.IsHardwareAccelerated;
         leafPath = n >= leaf * leaf;
         var list = new List<Pass>();
         var twr = new List<double>();
@@ -139,14 +144,56 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
             ForwardSmall(re, im);
             return;
         }
-        T[] sr = ArrayPool<T>.Shared.Rent(n), si = ArrayPool<T>.Shared.Rent(n);
-        Forward(re, im, sr, si);
-        ArrayPool<T>.Shared.Return(sr);
-        ArrayPool<T>.Shared.Return(si);
+        ForwardPruned(re, im, upperHalfZero: false, lowerHalfOnly: false);
     }
 
     /// <summary>X = DFT(x) in place with caller-provided scratch (length >= n each, not overlapping re/im).</summary>
-    public void Forward(Span<T> re, Span<T> im, Span<T> scratchRe, Span<T> scratchIm)
+    public void Forward(Span<T> re, Span<T> im, Span<T> scratchRe, Span<T> scratchIm) =>
+        ForwardPruned(re, im, scratchRe, scratchIm, upperHalfZero: false, lowerHalfOnly: false);
+
+    /// <summary>
+    /// <see cref="Forward(Span{T}, Span{T})"/> for the two shapes of a zero-padded convolution (Markel 1971, "FFT pruning";
+    /// Sorensen and Burrus 1993, "Efficient computation of the DFT with only a subset of input or output points"):
+    /// <paramref name="upperHalfZero"/>: x[n/2..n) are zeros (they must hold zeros; the vector passes do not read them):
+    /// the first pass, whose butterflies pair x[j] with x[j + n/2] (radix 2) or x[j], x[j + n/4] with x[j + n/2], x[j + 3n/4]
+    /// (radix 4), drops the zero operands. <paramref name="lowerHalfOnly"/>: only X[0..n/2) are wanted (X[n/2..n) are left
+    /// unspecified): the leaf pass computes and stores only the lower half of each DFT_P (X[s n/P + rev(b)] with s &lt; P/2).
+    /// The values are those of the full transform: a + 0 = a and a - 0 = a exactly, so only the sign of a zero result can
+    /// differ (-0 + 0 is +0).
+    /// </summary>
+    public void ForwardPruned(Span<T> re, Span<T> im, bool upperHalfZero, bool lowerHalfOnly)
+    {
+        if (re.Length != n) throw new ArgumentException($"re has length {re.Length}, expected {n}.", nameof(re));
+        if (im.Length != n) throw new ArgumentException($"im has length {im.Length}, expected {n}.", nameof(im));
+        if (!leafPath)
+        {
+            ForwardSmall(re, im);
+            return;
+        }
+        if (n > ThreadScratchMax)
+        {
+            T[] sr = ArrayPool<T>.Shared.Rent(n), si = ArrayPool<T>.Shared.Rent(n);
+            ForwardPruned(re, im, sr, si, upperHalfZero, lowerHalfOnly);
+            ArrayPool<T>.Shared.Return(sr);
+            ArrayPool<T>.Shared.Return(si);
+            return;
+        }
+        // Short transforms keep their scratch pair per thread: the convolutions run thousands of them per training step,
+        // where renting two arrays from the shared pool and returning them cost about 5 % of a 512-point real transform.
+        if (threadScratchRe is null || threadScratchRe.Length < n)
+        {
+            threadScratchRe = new T[ThreadScratchMax];
+            threadScratchIm = new T[ThreadScratchMax];
+        }
+        ForwardPruned(re, im, threadScratchRe, threadScratchIm!, upperHalfZero, lowerHalfOnly);
+    }
+
+    /// <summary>Longest transform whose scratch is kept per thread (2 x 32 KB for float64; longer ones rent from the shared pool).</summary>
+    private const int ThreadScratchMax = 4096;
+
+    [ThreadStatic] private static T[]? threadScratchRe, threadScratchIm;
+
+    private void ForwardPruned(Span<T> re, Span<T> im, Span<T> scratchRe, Span<T> scratchIm, bool upperHalfZero, bool lowerHalfOnly)
     {
         if (!leafPath)
         {
@@ -163,23 +210,65 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
             // The first pass reads the input and writes the scratch; the others work in place.
             ref T fr = ref p == 0 ? ref xr : ref sr;
             ref T fi = ref p == 0 ? ref xi : ref si;
+            // The scalar path reads the zeros: the same values (tests compare the two paths bit for bit).
+            bool zeros = p == 0 && upperHalfZero && simd;
+            bool wideSpan = wide && pass.Span % Vector512<T>.Count == 0;
             if (pass.Radix == 2)
             {
-                if (simd) Radix2Vector(ref fr, ref fi, ref sr, ref si, pass);
+                if (zeros && wideSpan) Radix2Vector512<UpperZero>(ref fr, ref fi, ref sr, ref si, pass);
+                else if (zeros) Radix2Vector<UpperZero>(ref fr, ref fi, ref sr, ref si, pass);
+                else if (wideSpan) Radix2Vector512<Full>(ref fr, ref fi, ref sr, ref si, pass);
+                else if (simd) Radix2Vector<Full>(ref fr, ref fi, ref sr, ref si, pass);
                 else Radix2Scalar(ref fr, ref fi, ref sr, ref si, pass);
             }
             else
             {
-                if (simd) Radix4Vector(ref fr, ref fi, ref sr, ref si, pass);
+                if (zeros && wideSpan) Radix4Vector512<UpperZero>(ref fr, ref fi, ref sr, ref si, pass);
+                else if (zeros) Radix4Vector<UpperZero>(ref fr, ref fi, ref sr, ref si, pass);
+                else if (wideSpan) Radix4Vector512<Full>(ref fr, ref fi, ref sr, ref si, pass);
+                else if (simd) Radix4Vector<Full>(ref fr, ref fi, ref sr, ref si, pass);
                 else Radix4Scalar(ref fr, ref fi, ref sr, ref si, pass);
             }
         }
         if (simd)
         {
-            if (leaf == 8) LeafVector8(ref sr, ref si, ref xr, ref xi);
-            else LeafVector4(ref sr, ref si, ref xr, ref xi);
+            if (leaf == 8)
+            {
+                if (lowerHalfOnly) LeafVector8<Lower>(ref sr, ref si, ref xr, ref xi);
+                else LeafVector8<Full>(ref sr, ref si, ref xr, ref xi);
+            }
+            else if (lowerHalfOnly) LeafVector4<Lower>(ref sr, ref si, ref xr, ref xi);
+            else LeafVector4<Full>(ref sr, ref si, ref xr, ref xi);
         }
         else LeafScalar(ref sr, ref si, ref xr, ref xi);
+    }
+
+    /// <summary>Which operands or outputs a pass prunes, a type parameter so that the JIT compiles each variant without the test.</summary>
+    private interface IPrune
+    {
+        /// <summary>The operands in the upper half of the first pass's span are zeros and are not read.</summary>
+        static abstract bool UpperHalfZero { get; }
+
+        /// <summary>Only the lower half of the leaf's DFT_P outputs is computed and stored.</summary>
+        static abstract bool LowerHalfOnly { get; }
+    }
+
+    private struct Full : IPrune
+    {
+        public static bool UpperHalfZero => false;
+        public static bool LowerHalfOnly => false;
+    }
+
+    private struct UpperZero : IPrune
+    {
+        public static bool UpperHalfZero => true;
+        public static bool LowerHalfOnly => false;
+    }
+
+    private struct Lower : IPrune
+    {
+        public static bool UpperHalfZero => false;
+        public static bool LowerHalfOnly => true;
     }
 
     private void Radix2Scalar(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass)
@@ -204,7 +293,7 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
         }
     }
 
-    private void Radix2Vector(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass)
+    private void Radix2Vector<TPrune>(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass) where TPrune : struct, IPrune
     {
         int m = pass.Span, lanes = Vector256<T>.Count;
         ref T wr0 = ref twiddleRe[pass.Offset];
@@ -216,10 +305,54 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
                 nuint p = (nuint)(b + j), q = p + (nuint)m;
                 var ar = Vector256.LoadUnsafe(ref fr, p);
                 var ai = Vector256.LoadUnsafe(ref fi, p);
-                var cr = Vector256.LoadUnsafe(ref fr, q);
-                var ci = Vector256.LoadUnsafe(ref fi, q);
                 var wr = Vector256.LoadUnsafe(ref wr0, (nuint)j);
                 var wi = Vector256.LoadUnsafe(ref wi0, (nuint)j);
+                if (TPrune.UpperHalfZero)
+                {
+                    // c = 0: a + c = a and a - c = a.
+                    ar.StoreUnsafe(ref tr, p);
+                    ai.StoreUnsafe(ref ti, p);
+                    (ar * wr - ai * wi).StoreUnsafe(ref tr, q);
+                    (ar * wi + ai * wr).StoreUnsafe(ref ti, q);
+                    continue;
+                }
+                var cr = Vector256.LoadUnsafe(ref fr, q);
+                var ci = Vector256.LoadUnsafe(ref fi, q);
+                (ar + cr).StoreUnsafe(ref tr, p);
+                (ai + ci).StoreUnsafe(ref ti, p);
+                var dr = ar - cr;
+                var di = ai - ci;
+                (dr * wr - di * wi).StoreUnsafe(ref tr, q);
+                (dr * wi + di * wr).StoreUnsafe(ref ti, q);
+            }
+        }
+    }
+
+    private void Radix2Vector512<TPrune>(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass) where TPrune : struct, IPrune
+    {
+        int m = pass.Span, lanes = Vector512<T>.Count;
+        ref T wr0 = ref twiddleRe[pass.Offset];
+        ref T wi0 = ref twiddleIm[pass.Offset];
+        for (int b = 0; b < n; b += 2 * m)
+        {
+            for (int j = 0; j < m; j += lanes)
+            {
+                nuint p = (nuint)(b + j), q = p + (nuint)m;
+                var ar = Vector512.LoadUnsafe(ref fr, p);
+                var ai = Vector512.LoadUnsafe(ref fi, p);
+                var wr = Vector512.LoadUnsafe(ref wr0, (nuint)j);
+                var wi = Vector512.LoadUnsafe(ref wi0, (nuint)j);
+                if (TPrune.UpperHalfZero)
+                {
+                    // c = 0: a + c = a and a - c = a.
+                    ar.StoreUnsafe(ref tr, p);
+                    ai.StoreUnsafe(ref ti, p);
+                    (ar * wr - ai * wi).StoreUnsafe(ref tr, q);
+                    (ar * wi + ai * wr).StoreUnsafe(ref ti, q);
+                    continue;
+                }
+                var cr = Vector512.LoadUnsafe(ref fr, q);
+                var ci = Vector512.LoadUnsafe(ref fi, q);
                 (ar + cr).StoreUnsafe(ref tr, p);
                 (ai + ci).StoreUnsafe(ref ti, p);
                 var dr = ar - cr;
@@ -269,7 +402,7 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
         }
     }
 
-    private void Radix4Vector(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass)
+    private void Radix4Vector<TPrune>(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass) where TPrune : struct, IPrune
     {
         int q = pass.Span, lanes = Vector256<T>.Count;
         ref T w1r = ref twiddleRe[pass.Offset];
@@ -286,11 +419,22 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
                 nuint p0 = (nuint)(b + j), p1 = p0 + uq, p2 = p1 + uq, p3 = p2 + uq, uj = (nuint)j;
                 var a0r = Vector256.LoadUnsafe(ref fr, p0); var a0i = Vector256.LoadUnsafe(ref fi, p0);
                 var a1r = Vector256.LoadUnsafe(ref fr, p1); var a1i = Vector256.LoadUnsafe(ref fi, p1);
-                var a2r = Vector256.LoadUnsafe(ref fr, p2); var a2i = Vector256.LoadUnsafe(ref fi, p2);
-                var a3r = Vector256.LoadUnsafe(ref fr, p3); var a3i = Vector256.LoadUnsafe(ref fi, p3);
-                var sr = a0r + a2r; var si = a0i + a2i; var dr = a0r - a2r; var di = a0i - a2i;
-                var tr13 = a1r + a3r; var ti13 = a1i + a3i;
-                var er = a1i - a3i; var ei = a3r - a1r;
+                Vector256<T> sr, si, dr, di, tr13, ti13, er, ei;
+                if (TPrune.UpperHalfZero)
+                {
+                    // a2 = a3 = 0: s = d = a0, a1 + a3 = a1, e = -i (a1 - a3) = (Im a1, -Re a1).
+                    sr = dr = a0r; si = di = a0i;
+                    tr13 = a1r; ti13 = a1i;
+                    er = a1i; ei = -a1r;
+                }
+                else
+                {
+                    var a2r = Vector256.LoadUnsafe(ref fr, p2); var a2i = Vector256.LoadUnsafe(ref fi, p2);
+                    var a3r = Vector256.LoadUnsafe(ref fr, p3); var a3i = Vector256.LoadUnsafe(ref fi, p3);
+                    sr = a0r + a2r; si = a0i + a2i; dr = a0r - a2r; di = a0i - a2i;
+                    tr13 = a1r + a3r; ti13 = a1i + a3i;
+                    er = a1i - a3i; ei = a3r - a1r;
+                }
                 (sr + tr13).StoreUnsafe(ref tr, p0);
                 (si + ti13).StoreUnsafe(ref ti, p0);
                 var c1r = sr - tr13; var c1i = si - ti13;
@@ -303,6 +447,57 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
                 (c2r * vr - c2i * vi).StoreUnsafe(ref tr, p2);
                 (c2r * vi + c2i * vr).StoreUnsafe(ref ti, p2);
                 vr = Vector256.LoadUnsafe(ref w3r, uj); vi = Vector256.LoadUnsafe(ref w3i, uj);
+                (c3r * vr - c3i * vi).StoreUnsafe(ref tr, p3);
+                (c3r * vi + c3i * vr).StoreUnsafe(ref ti, p3);
+            }
+        }
+    }
+
+    private void Radix4Vector512<TPrune>(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass) where TPrune : struct, IPrune
+    {
+        int q = pass.Span, lanes = Vector512<T>.Count;
+        ref T w1r = ref twiddleRe[pass.Offset];
+        ref T w1i = ref twiddleIm[pass.Offset];
+        ref T w2r = ref Unsafe.Add(ref w1r, q);
+        ref T w2i = ref Unsafe.Add(ref w1i, q);
+        ref T w3r = ref Unsafe.Add(ref w1r, 2 * q);
+        ref T w3i = ref Unsafe.Add(ref w1i, 2 * q);
+        nuint uq = (nuint)q;
+        for (int b = 0; b < n; b += 4 * q)
+        {
+            for (int j = 0; j < q; j += lanes)
+            {
+                nuint p0 = (nuint)(b + j), p1 = p0 + uq, p2 = p1 + uq, p3 = p2 + uq, uj = (nuint)j;
+                var a0r = Vector512.LoadUnsafe(ref fr, p0); var a0i = Vector512.LoadUnsafe(ref fi, p0);
+                var a1r = Vector512.LoadUnsafe(ref fr, p1); var a1i = Vector512.LoadUnsafe(ref fi, p1);
+                Vector512<T> sr, si, dr, di, tr13, ti13, er, ei;
+                if (TPrune.UpperHalfZero)
+                {
+                    // a2 = a3 = 0: s = d = a0, a1 + a3 = a1, e = -i (a1 - a3) = (Im a1, -Re a1).
+                    sr = dr = a0r; si = di = a0i;
+                    tr13 = a1r; ti13 = a1i;
+                    er = a1i; ei = -a1r;
+                }
+                else
+                {
+                    var a2r = Vector512.LoadUnsafe(ref fr, p2); var a2i = Vector512.LoadUnsafe(ref fi, p2);
+                    var a3r = Vector512.LoadUnsafe(ref fr, p3); var a3i = Vector512.LoadUnsafe(ref fi, p3);
+                    sr = a0r + a2r; si = a0i + a2i; dr = a0r - a2r; di = a0i - a2i;
+                    tr13 = a1r + a3r; ti13 = a1i + a3i;
+                    er = a1i - a3i; ei = a3r - a1r;
+                }
+                (sr + tr13).StoreUnsafe(ref tr, p0);
+                (si + ti13).StoreUnsafe(ref ti, p0);
+                var c1r = sr - tr13; var c1i = si - ti13;
+                var c2r = dr + er; var c2i = di + ei;
+                var c3r = dr - er; var c3i = di - ei;
+                var vr = Vector512.LoadUnsafe(ref w2r, uj); var vi = Vector512.LoadUnsafe(ref w2i, uj);
+                (c1r * vr - c1i * vi).StoreUnsafe(ref tr, p1);
+                (c1r * vi + c1i * vr).StoreUnsafe(ref ti, p1);
+                vr = Vector512.LoadUnsafe(ref w1r, uj); vi = Vector512.LoadUnsafe(ref w1i, uj);
+                (c2r * vr - c2i * vi).StoreUnsafe(ref tr, p2);
+                (c2r * vi + c2i * vr).StoreUnsafe(ref ti, p2);
+                vr = Vector512.LoadUnsafe(ref w3r, uj); vi = Vector512.LoadUnsafe(ref w3i, uj);
                 (c3r * vr - c3i * vi).StoreUnsafe(ref tr, p3);
                 (c3r * vi + c3i * vr).StoreUnsafe(ref ti, p3);
             }
@@ -372,7 +567,7 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
         xr[3] = d0r - d1r; xi[3] = d0i - d1i;
     }
 
-    private void LeafVector8(ref T fr, ref T fi, ref T tr, ref T ti)
+    private void LeafVector8<TPrune>(ref T fr, ref T fi, ref T tr, ref T ti) where TPrune : struct, IPrune
     {
         int blocks = n / 8, groups = leafGroupBlock.Length;
         var h = Vector256.Create(sqrtHalf);
@@ -414,6 +609,7 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
             (g0r + g1r).StoreUnsafe(ref tr, column + row); (g0i + g1i).StoreUnsafe(ref ti, column + row);
             (f2r + f3r).StoreUnsafe(ref tr, column + 2 * row); (f2i + f3i).StoreUnsafe(ref ti, column + 2 * row);
             (g2r + g3r).StoreUnsafe(ref tr, column + 3 * row); (g2i + g3i).StoreUnsafe(ref ti, column + 3 * row);
+            if (TPrune.LowerHalfOnly) continue;
             (f0r - f1r).StoreUnsafe(ref tr, column + 4 * row); (f0i - f1i).StoreUnsafe(ref ti, column + 4 * row);
             (g0r - g1r).StoreUnsafe(ref tr, column + 5 * row); (g0i - g1i).StoreUnsafe(ref ti, column + 5 * row);
             (f2r - f3r).StoreUnsafe(ref tr, column + 6 * row); (f2i - f3i).StoreUnsafe(ref ti, column + 6 * row);
@@ -421,7 +617,7 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
         }
     }
 
-    private void LeafVector4(ref T fr, ref T fi, ref T tr, ref T ti)
+    private void LeafVector4<TPrune>(ref T fr, ref T fi, ref T tr, ref T ti) where TPrune : struct, IPrune
     {
         int blocks = n / 4, groups = leafGroupBlock.Length;
         for (int g = 0; g < groups; g++)
@@ -442,6 +638,7 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
             nuint column = (nuint)(4 * g), row = (nuint)blocks;
             (a0r + a1r).StoreUnsafe(ref tr, column); (a0i + a1i).StoreUnsafe(ref ti, column);
             (d0r + d1r).StoreUnsafe(ref tr, column + row); (d0i + d1i).StoreUnsafe(ref ti, column + row);
+            if (TPrune.LowerHalfOnly) continue;
             (a0r - a1r).StoreUnsafe(ref tr, column + 2 * row); (a0i - a1i).StoreUnsafe(ref ti, column + 2 * row);
             (d0r - d1r).StoreUnsafe(ref tr, column + 3 * row); (d0i - d1i).StoreUnsafe(ref ti, column + 3 * row);
         }

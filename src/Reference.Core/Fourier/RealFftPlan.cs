@@ -103,6 +103,7 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>
     /// Forward transform without argument checks: x [&lt;= n] (zero-padded to n) -> re, im [n/2 + 1].
+    /// re and im have length >= n/2 + 1 and are overwritten in full.
     /// </summary>
     internal void ForwardCore(ReadOnlySpan<T> x, Span<T> re, Span<T> im)
     {
@@ -113,13 +114,43 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         int h = half;
         SplitComplexLayout.Deinterleave(x, re[..h], im[..h]);
-        complex.ForwardCore(re[..h], im[..h]);
+        // A zero-padded input (x.Length <= n/2, the convolution's case) leaves z[h/2..h) zero: the complex transform's
+        // first pass skips those operands (pruning, FftPlan.ForwardPruned; the same values).
+        if (h % 2 == 0 && x.Length <= h) complex.ForwardPruned(re[..h], im[..h], upperHalfZero: true, lowerHalfOnly: false);
+        else complex.ForwardCore(re[..h], im[..h]);
         T oneHalf = T.CreateTruncating(0.5);
         // k = 0 pairs with Z[h] = Z[0]: X[0] = Re Z0 + Im Z0, X[h] = Re Z0 - Im Z0, both real.
         T z0r = re[0], z0i = im[0];
         re[0] = z0r + z0i; im[0] = T.Zero;
         re[h] = z0r - z0i; im[h] = T.Zero;
         int k = 1;
+        if (SplitComplexLayout.CanReverse512<T>())
+        {
+            // The Vector256 loop below 512 bits wide: the same operations per pair, so the same bits.
+            int lanes = Vector512<T>.Count;
+            var half2 = Vector512.Create(oneHalf);
+            ref T pr = ref MemoryMarshal.GetReference(re);
+            ref T pi = ref MemoryMarshal.GetReference(im);
+            ref T wr0 = ref postRe[0];
+            ref T wi0 = ref postIm[0];
+            for (; 2 * k + 2 * lanes - 2 < h; k += lanes)
+            {
+                nuint uk = (nuint)k, ul = (nuint)(h - k - lanes + 1);
+                var zkr = Vector512.LoadUnsafe(ref pr, uk);
+                var zki = Vector512.LoadUnsafe(ref pi, uk);
+                var zlr = SplitComplexLayout.Reverse(Vector512.LoadUnsafe(ref pr, ul));
+                var zli = SplitComplexLayout.Reverse(Vector512.LoadUnsafe(ref pi, ul));
+                var er = (zkr + zlr) * half2; var ei = (zki - zli) * half2;
+                var or = (zki + zli) * half2; var oi = (zlr - zkr) * half2;
+                var wr = Vector512.LoadUnsafe(ref wr0, uk);
+                var wi = Vector512.LoadUnsafe(ref wi0, uk);
+                var tr = wr * or - wi * oi; var ti = wr * oi + wi * or;
+                (er + tr).StoreUnsafe(ref pr, uk);
+                (ei + ti).StoreUnsafe(ref pi, uk);
+                SplitComplexLayout.Reverse(er - tr).StoreUnsafe(ref pr, ul);
+                SplitComplexLayout.Reverse(ti - ei).StoreUnsafe(ref pi, ul);
+            }
+        }
         if (SplitComplexLayout.CanReverse<T>())
         {
             // W pairs at once: bins k..k+W-1 ascending against h-k..h-k-W+1, a lane-reversed load.
@@ -178,6 +209,33 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         re[0] = (x0 + xh) * oneHalf;
         im[0] = (x0 - xh) * oneHalf;
         int k = 1;
+        if (SplitComplexLayout.CanReverse512<T>())
+        {
+            // The Vector256 loop below 512 bits wide: the same operations per pair, so the same bits.
+            int lanes = Vector512<T>.Count;
+            var half2 = Vector512.Create(oneHalf);
+            ref T pr = ref MemoryMarshal.GetReference(re);
+            ref T pi = ref MemoryMarshal.GetReference(im);
+            ref T wr0 = ref postRe[0];
+            ref T wi0 = ref postIm[0];
+            for (; 2 * k + 2 * lanes - 2 < h; k += lanes)
+            {
+                nuint uk = (nuint)k, ul = (nuint)(h - k - lanes + 1);
+                var xkr = Vector512.LoadUnsafe(ref pr, uk);
+                var xki = Vector512.LoadUnsafe(ref pi, uk);
+                var xlr = SplitComplexLayout.Reverse(Vector512.LoadUnsafe(ref pr, ul));
+                var xli = SplitComplexLayout.Reverse(Vector512.LoadUnsafe(ref pi, ul));
+                var er = (xkr + xlr) * half2; var ei = (xki - xli) * half2;
+                var fr = (xkr - xlr) * half2; var fi = (xki + xli) * half2;
+                var wr = Vector512.LoadUnsafe(ref wr0, uk);
+                var wi = Vector512.LoadUnsafe(ref wi0, uk);
+                var or = wr * fr + wi * fi; var oi = wr * fi - wi * fr;
+                (er - oi).StoreUnsafe(ref pr, uk);
+                (ei + or).StoreUnsafe(ref pi, uk);
+                SplitComplexLayout.Reverse(er + oi).StoreUnsafe(ref pr, ul);
+                SplitComplexLayout.Reverse(or - ei).StoreUnsafe(ref pi, ul);
+            }
+        }
         if (SplitComplexLayout.CanReverse<T>())
         {
             int lanes = Vector256<T>.Count;
@@ -214,7 +272,10 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
             re[k] = er - oi; im[k] = ei + or;                           // Z[k] = E + i O
             re[l] = er + oi; im[l] = or - ei;                           // Z[l] = conj E + i conj O
         }
-        complex.InverseUnscaled(re[..h], im[..h]);
+        // Only the first x.Length samples are returned: at most n/2 of them (the convolution's first L outputs of 2L) need
+        // only z[0..h/2), the lower half of the complex inverse (its leaf pass prunes the rest; the same values).
+        if (h % 2 == 0 && x.Length <= h) complex.InverseUnscaledLowerHalf(re[..h], im[..h]);
+        else complex.InverseUnscaled(re[..h], im[..h]);
         // z / h gives the even and odd samples: the inverse of an h-point DFT, scaled 1/h = 2/n.
         SplitComplexLayout.Interleave<T>(re[..h], im[..h], inverseHalfScale, x);
     }

@@ -118,4 +118,16 @@ internal static class SplitComplexLayout
     }
 
     public static bool CanReverse<T>() where T : unmanaged => Vectors<T>();
+
+    /// <summary>Lanes in reverse order (float or double Vector512; requires Avx512F).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<T> Reverse<T>(Vector512<T> v) where T : unmanaged
+    {
+        if (typeof(T) == typeof(float))
+            return Avx512F.PermuteVar16x32(v.AsSingle(), Vector512.Create(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)).As<float, T>();
+        return Avx512F.PermuteVar8x64(v.AsDouble(), Vector512.Create(7L, 6, 5, 4, 3, 2, 1, 0)).As<double, T>();
+    }
+
+    /// <summary>Whether <see cref="Reverse{T}(Vector512{T})"/> and 512-bit loops run for T here.</summary>
+    public static bool CanReverse512<T>() where T : unmanaged => Vectors<T>() && Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
 }

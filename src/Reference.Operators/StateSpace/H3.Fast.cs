@@ -289,7 +289,7 @@ public static partial class H3
                     }
                 }
         var output = Scratch(batch, length, dm);
-        for (int r = 0; r < batch * length; r++) p.Bo.CopyTo(output.Data, r * dm);
+        Reference.Core.Kernels.FastElementwise.BroadcastRows<double>(p.Bo, output.Data.AsSpan(0, batch * length * dm));
         FastGemm.MultiplyBatched(true, true, length, dm, dm, 1.0, o.Data, length, dm * length, p.Wo, dm, 0,
             1.0, output.Data, dm, length * dm, batch, maxThreads);
         return new H3FastIntermediates(new H3Intermediates(q, k, v, kbar, kv, ys, o, output), kernel, taps, kSpectra, kvSpectra);
