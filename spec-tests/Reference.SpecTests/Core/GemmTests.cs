@@ -202,13 +202,12 @@ public class GemmTests
     }
 
     /// <summary>
-    /// The one-thread Vector512 path that packs in the tiles (untransposed A with a leading dimension it does not read in
-    /// place: each 14-row micro-panel copied by its first tile; untransposed B: the full 32-wide micro-panels copied by
-    /// the first A block's first row of tiles, a partial last one packed before): m with and without an edge panel of A,
-    /// n with and without a partial micro-panel of B (n = 31: only the partial one), k with its last block a multiple of
-    /// the vector width (packed in the tiles) or not (packed before), alpha and beta. Equal to the float64 definition
-    /// within the bounds, padding untouched, and bitwise equal to the Vector256 kernel, which packs every block first;
-    /// the same with B transposed (packed before) and on two threads.
+    /// The Vector512 path that packs A in the tiles (untransposed A with a leading dimension it does not read in place:
+    /// each 14-row micro-panel copied by its first tile while it computes): m with and without an edge panel of A (m = 13:
+    /// only the edge), n with and without a partial first or last tile (n = 31: the packing tile is partial), k with its
+    /// last block a multiple of the vector width (packed in the tiles) or not (packed before), alpha and beta. Equal to the
+    /// float64 definition within the bounds, padding untouched, and bitwise equal to the Vector256 kernel, which packs
+    /// every block first; the same with B transposed and on two threads.
     /// </summary>
     [Theory]
     [InlineData(183, 100, 512, 3, 5, 1.0, 0.0)]

@@ -21,7 +21,8 @@ namespace Reference.Core.Linear;
 /// Packing copies both operands into contiguous, zero-padded panels whatever their transposition
 /// and leading dimension, so one micro-kernel serves all four transpose cases and every edge tile.
 /// One exception: the Vector512 kernel reads the full micro-panels of an A stored with a leading dimension
-/// of 32, 64, 128 or 256 elements where they are (transposed or not), with those strides as constants.
+/// of 32, 64, 128 or 256 elements where they are (transposed or not), with those strides as constants; and it packs the
+/// full micro-panels of another untransposed A inside the first tile of each (FastGemm.PackAndMultiply), not in a pass before.
 ///
 /// Glossary: MR x NR = register tile: with AVX-512 (Vector512 accelerated) 14 x 32 float32 or
 /// 14 x 16 float64 (28 zmm accumulators + 2 loads of B + 1 broadcast of A = 31 of the 32 zmm
@@ -283,12 +284,7 @@ public static unsafe class FastGemm
             for (int pc = 0; pc < p.K; pc += kcMax)
             {
                 int kc = Math.Min(kcMax, p.K - pc);
-                // B's full micro-panels are packed by the first A block's first row of tiles where that block packs in its
-                // tiles and has a full micro-panel (PackAndMultiply); the partial last one, and every other case, here.
-                bool packBInTiles = !p.TransB && unpackedRows == 0 && p.M >= mr && PacksInTiles(p, kernel, kc) && PackInFirstTileB;
-                int nFull = nc - nc % nr;
-                if (!packBInTiles) GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, jc, kc, nc, nr, packB);
-                else if (nFull < nc) GemmPacking.PackB(false, p.B, p.Ldb, pc, jc + nFull, kc, nc - nFull, nr, packB + (nint)nFull * kc);
+                GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, jc, kc, nc, nr, packB);
                 T beta = pc == 0 ? p.Beta : T.One;
                 for (int ic = 0; ic < p.M; ic += mcMax)
                 {
@@ -299,79 +295,46 @@ public static unsafe class FastGemm
                         MacroKernelInPlace(p.TransA, mc: inPlace, nc, kc, p.Alpha, beta, p.TransA ? p.A + (nint)pc * p.Lda + ic : p.A + (nint)ic * p.Lda + pc, p.Lda,
                             packB, p.C + (nint)ic * p.Ldc + jc, p.Ldc);
                     if (inPlace == mc) continue;
-                    PackAndMultiply(p, kernel, ic + inPlace, mc - inPlace, pc, kc, jc, nc, beta, packA, packB,
-                        packBInTiles && ic == 0 ? p.B + (nint)pc * p.Ldb + jc : null);
+                    PackAndMultiply(p, kernel, ic + inPlace, mc - inPlace, pc, kc, jc, nc, beta, packA, packB);
                 }
             }
         }
     }
 
     /// <summary>
-    /// C[ic:ic+mc, jc:jc+nc] (+)= alpha op(A)[ic:ic+mc, pc:pc+kc] op(B)[pc:pc+kc, jc:jc+nc], with op(A)'s block packed into
-    /// <paramref name="packA"/> on the way, and, where <paramref name="srcB"/> is not null (it then points at op(B)[pc, jc] of an
-    /// untransposed B, rows ldb apart), op(B)'s full NR-wide micro-panels packed into <paramref name="packB"/> on the way
-    /// (its partial last micro-panel, if any, must already be packed). When <see cref="PacksInTiles{T}"/> holds, each full
-    /// 14-row micro-panel of A is packed by its first tile, and B's micro-panels by the tiles of the block's first
-    /// micro-panel (<see cref="GemmMicroKernel.Vector512KernelPacking{T, TPackA, TPackB}"/>); the other tiles read the
-    /// copies; an edge panel of A is packed first. Otherwise the whole A block is packed first (GemmPacking.PackA), then
-    /// the macro-kernel runs. Same packed values, same kernels' FMA chains: same bits either way. The two-thread
-    /// schedule's tiles that pack their own A block call this too (with B already packed).
+    /// C[ic:ic+mc, jc:jc+nc] (+)= alpha op(A)[ic:ic+mc, pc:pc+kc] times the packed B panel, with op(A)'s block packed into
+    /// <paramref name="packA"/> on the way. Vector512 on an untransposed A, kc a multiple of the vector width: each full
+    /// 14-row micro-panel is packed by its first tile (<see cref="GemmMicroKernel.Vector512KernelPackA{T}"/>), the other
+    /// tiles of its row read the copy; an edge panel is packed first. Otherwise the whole block is packed first
+    /// (GemmPacking.PackA), then the macro-kernel runs. Same packed values, same kernels' FMA chains: same bits either way.
+    /// The two-thread schedule's tiles that pack their own A block call this too.
     /// </summary>
-    internal static void PackAndMultiply<T>(in GemmProblem<T> p, GemmKernel kernel, int ic, int mc, int pc, int kc, int jc, int nc, T beta, T* packA, T* packB,
-        T* srcB = null)
+    internal static void PackAndMultiply<T>(in GemmProblem<T> p, GemmKernel kernel, int ic, int mc, int pc, int kc, int jc, int nc, T beta, T* packA, T* packB)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var blocking = GemmMicroKernel.Blocking<T>(kernel);
         int mr = blocking.MR, nr = blocking.NR;
         T* c = p.C + (nint)ic * p.Ldc + jc;
-        if (!PacksInTiles(p, kernel, kc))
+        if (kernel != GemmKernel.Vector512 || p.TransA || kc % Vector512<T>.Count != 0)
         {
             GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, pc, mc, kc, mr, blocking.ARowMajor ? blocking.KC : 0, packA);
             MacroKernel(kernel, mc, nc, kc, p.Alpha, beta, packA, packB, c, p.Ldc);
             return;
         }
         const int kcRow = GemmMicroKernel.KC512;
-        int full = mc - mc % mr, nFull = nc - nc % nr;
+        int full = mc - mc % mr;
         for (int ir = 0; ir < full; ir += mr)
         {
             T* aPanel = packA + (nint)ir * kcRow;
-            T* aSource = p.A + (nint)(ic + ir) * p.Lda + pc;
             T* cRow = c + (nint)ir * p.Ldc;
-            bool packingB = ir == 0 && srcB != null;
-            for (int jr = 0; jr < nc; jr += nr)
-            {
-                T* bPanel = packB + (nint)jr * kc;
-                int cols = Math.Min(nr, nc - jr);
-                if (packingB && jr < nFull)
-                {
-                    if (jr == 0)
-                        GemmMicroKernel.Vector512KernelPacking<T, FlagOn, FlagOn>(kc, aSource, p.Lda, aPanel, srcB, p.Ldb, bPanel, cRow, p.Ldc, p.Alpha, beta, cols);
-                    else
-                        GemmMicroKernel.Vector512KernelPacking<T, FlagOff, FlagOn>(kc, aSource, p.Lda, aPanel, srcB + jr, p.Ldb, bPanel, cRow + jr, p.Ldc, p.Alpha, beta, cols);
-                }
-                else if (jr == 0)
-                    GemmMicroKernel.Vector512KernelPacking<T, FlagOn, FlagOff>(kc, aSource, p.Lda, aPanel, null, 0, bPanel, cRow, p.Ldc, p.Alpha, beta, cols);
-                else
-                    GemmMicroKernel.Vector512Kernel<T, Stride256, Stride1>(kc, aPanel, bPanel, cRow + jr, p.Ldc, p.Alpha, beta, mr, cols);
-            }
+            GemmMicroKernel.Vector512KernelPackA(kc, p.A + (nint)(ic + ir) * p.Lda + pc, p.Lda, aPanel, packB, cRow, p.Ldc, p.Alpha, beta, Math.Min(nr, nc));
+            for (int jr = nr; jr < nc; jr += nr)
+                GemmMicroKernel.Vector512Kernel<T, Stride256, Stride1>(kc, aPanel, packB + (nint)jr * kc, cRow + jr, p.Ldc, p.Alpha, beta, mr, Math.Min(nr, nc - jr));
         }
         if (full == mc) return;
         GemmPacking.PackA(false, p.A, p.Lda, ic + full, pc, mc - full, kc, mr, kcRow, packA + (nint)full * kcRow);
         MacroKernel(kernel, mc - full, nc, kc, p.Alpha, beta, packA + (nint)full * kcRow, packB, c + (nint)full * p.Ldc, p.Ldc);
     }
-
-    /// <summary>
-    /// Whether <see cref="PackAndMultiply{T}"/> packs A inside the tiles: the Vector512 kernel, an untransposed A, kc a multiple of
-    /// the vector width (the kernel copies A one cache line of each row at a time).
-    /// </summary>
-    internal static bool PacksInTiles<T>(in GemmProblem<T> p, GemmKernel kernel, int kc) where T : unmanaged =>
-        kernel == GemmKernel.Vector512 && !p.TransA && kc % Vector512<T>.Count == 0 && PackInFirstTile;
-
-    /// <summary>Timing switch (temporary): REFERENCE_GEMM_PACK_IN_TILE=0 packs every A block in a separate pass.</summary>
-    private static readonly bool PackInFirstTile = Environment.GetEnvironmentVariable("REFERENCE_GEMM_PACK_IN_TILE") != "0";
-
-    /// <summary>Timing switch (temporary): REFERENCE_GEMM_PACK_B_IN_TILE=0 packs every B panel in a separate pass.</summary>
-    private static readonly bool PackInFirstTileB = Environment.GetEnvironmentVariable("REFERENCE_GEMM_PACK_B_IN_TILE") != "0";
 
     /// <summary>
     /// Rows of op(A) whose MR-tall micro-panels the Vector512 kernel reads in place instead of packing: for a stored A whose

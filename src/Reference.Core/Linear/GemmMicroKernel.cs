@@ -344,30 +344,22 @@ internal static unsafe class GemmMicroKernel
     }
 
     /// <summary>
-    /// The Vector512 kernel on a full 14-row tile whose operands are packed while it computes (<typeparamref name="TPackA"/>,
-    /// <typeparamref name="TPackB"/>); an operand not packed here is read from its packed panel as in
-    /// <see cref="Vector512Kernel{T, TRow, TColumn}"/>.
-    /// A: <paramref name="srcA"/> points at op(A)[i0, pc] of an untransposed A (rows lda apart), <paramref name="a"/> at the
+    /// The Vector512 kernel on a full 14-row panel of an untransposed A that is not packed yet: it packs the panel while it
+    /// computes its first tile. <paramref name="src"/> points at op(A)[i0, pc] (rows lda apart), <paramref name="a"/> at the
     /// panel's place in the row-major packed block (rows KC512 apart). The k loop runs in chunks of one cache line of A
     /// (W = Vector512 lanes); while chunk q is being multiplied, the 14 source lines of chunk q + 1 are copied into the
     /// packed panel (one zmm load and store each) and those of chunk q + 3 prefetched, so the copy's loads wait on no
     /// FMA and no FMA waits on them. The broadcasts read the packed copy, whose rows fall in different L1 sets (the source
-    /// rows of a 1024-wide A are 4 KB apart: all 14 in one 12-way set).
-    /// B: <paramref name="srcB"/> points at op(B)[pc, j0] of an untransposed B (rows ldb apart); each step's two vectors are
-    /// loaded from the source, stored into the packed micro-panel <paramref name="b"/> and used for the FMAs; the source
-    /// row 16 steps ahead is prefetched (rows of a wide B are in different pages, which the hardware prefetcher does not follow).
-    /// The tiles after this one read the packed panels as usual, so the separate packing passes (Goto and van de Geijn
-    /// 2008, Sec. 6), whose reads and writes evicted the B panel from L2 between macro-kernels (bench/NOTES.md,
-    /// gemm1024), disappear into the first row or column of tiles. Same FMA chain per element and the same store as
-    /// <see cref="Vector512Kernel{T, TRow, TColumn}"/>: the results are the same bits. Requires kc a multiple of W (A)
-    /// and a full NR-wide micro-panel (B).
+    /// rows of a 1024-wide A are 4 KB apart: all 14 in one 12-way set). The tiles after this one read the packed panel as
+    /// usual, so the block's separate packing pass (Goto and van de Geijn 2008, Sec. 6) disappears into the first column
+    /// of tiles (bench/NOTES.md, gemm85: about even on one thread, +1-2 points on two). Same FMA chain per element and the
+    /// same store as <see cref="Vector512Kernel{T, TRow, TColumn}"/>: the results are the same bits. Requires kc a
+    /// multiple of W.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    public static void Vector512KernelPacking<T, TPackA, TPackB>(int kc, T* srcA, nint lda, T* a, T* srcB, nint ldb, T* b, T* c, nint ldc, T alpha, T beta, int nr)
+    public static void Vector512KernelPackA<T>(int kc, T* src, nint lda, T* a, T* b, T* c, nint ldc, T alpha, T beta, int nr)
         where T : unmanaged, IFloatingPointIeee754<T>
-        where TPackA : struct, IFlag
-        where TPackB : struct, IFlag
     {
         int w = Vector512<T>.Count, ld = 2 * w;
         for (int r = 0; r < MR512; r++)
@@ -375,30 +367,19 @@ internal static unsafe class GemmMicroKernel
             Sse.Prefetch0(c + r * ldc);
             Sse.Prefetch0(c + r * ldc + (ld - 1));
         }
-        if (TPackA.Value)
+        for (int r = 0; r < MR512; r++)
         {
-            for (int r = 0; r < MR512; r++)
-            {
-                Sse.Prefetch0(srcA + r * lda + w);
-                Sse.Prefetch0(srcA + r * lda + 2 * w);
-                Vector512.Load(srcA + r * lda).Store(a + r * KC512);
-            }
-        }
-        if (TPackB.Value)
-        {
-            for (int p = 0; p < 16; p++)
-            {
-                Sse.Prefetch0(srcB + p * ldb);
-                Sse.Prefetch0(srcB + p * ldb + w);
-            }
+            Sse.Prefetch0(src + r * lda + w);
+            Sse.Prefetch0(src + r * lda + 2 * w);
+            Vector512.Load(src + r * lda).Store(a + r * KC512);
         }
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
         Vector512<T> c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default, cc0 = default, cc1 = default, cd0 = default, cd1 = default;
         for (int p0 = 0; p0 < kc; p0 += w)
         {
-            if (TPackA.Value && p0 + w < kc)
+            if (p0 + w < kc)
             {
-                T* s = srcA + p0 + w;
+                T* s = src + p0 + w;
                 T* d = a + w; // a has advanced to column p0 of the packed panel
                 for (int r = 0; r < MR512; r++, s += lda, d += KC512)
                 {
@@ -408,22 +389,8 @@ internal static unsafe class GemmMicroKernel
             }
             for (int p = 0; p < w; p++)
             {
-                Vector512<T> b0, b1;
-                if (TPackB.Value)
-                {
-                    Sse.Prefetch0(srcB + 16 * ldb);
-                    Sse.Prefetch0(srcB + 16 * ldb + w);
-                    b0 = Vector512.Load(srcB);
-                    b1 = Vector512.Load(srcB + w);
-                    b0.Store(b);
-                    b1.Store(b + w);
-                    srcB += ldb;
-                }
-                else
-                {
-                    b0 = Vector512.Load(b);
-                    b1 = Vector512.Load(b + w);
-                }
+                var b0 = Vector512.Load(b);
+                var b1 = Vector512.Load(b + w);
                 var ai = Vector512.Create(a[0]);
                 c00 = MultiplyAdd(ai, b0, c00); c01 = MultiplyAdd(ai, b1, c01);
                 ai = Vector512.Create(a[1 * KC512]);
@@ -598,16 +565,6 @@ internal static unsafe class GemmMicroKernel
 }
 
 /// <summary>A distance in elements between values of A that a Vector512 micro-kernel reads (a compile-time constant per type).</summary>
-/// <summary>A compile-time switch of a Vector512 micro-kernel (one compiled body per value).</summary>
-internal interface IFlag
-{
-    static abstract bool Value { get; }
-}
-
-internal struct FlagOn : IFlag { public static bool Value => true; }
-
-internal struct FlagOff : IFlag { public static bool Value => false; }
-
 internal interface IStride
 {
     static abstract int Value { get; }
