@@ -201,6 +201,45 @@ public class GemmTests
         Assert.True(Metrics.RelativeError(expected, one.Select(x => (double)x).ToArray()) <= Float32Tolerance);
     }
 
+    /// <summary>
+    /// The Vector512 path that packs A in the tiles (untransposed A with a leading dimension it does not read in place:
+    /// each 14-row micro-panel copied by its first tile while it computes): m with and without an edge panel of A (m = 13:
+    /// only the edge), n with and without a partial first or last tile (n = 31: the packing tile is partial), k with its
+    /// last block a multiple of the vector width (packed in the tiles) or not (packed before), alpha and beta. Equal to the
+    /// float64 definition within the bounds, padding untouched, and bitwise equal to the Vector256 kernel, which packs
+    /// every block first; the same with B transposed and on two threads.
+    /// </summary>
+    [Theory]
+    [InlineData(183, 100, 512, 3, 5, 1.0, 0.0)]
+    [InlineData(29, 33, 272, 0, 0, -0.5, 1.0)]
+    [InlineData(14, 64, 48, 1, 0, 2.25, -1.5)]
+    [InlineData(90, 31, 256, 1, 2, 1.0, 1.0)]
+    [InlineData(43, 97, 264, 5, 3, 1.0, 0.0)]
+    [InlineData(13, 64, 256, 2, 0, 1.0, 1.0)]
+    [InlineData(300, 260, 300, 7, 1, 0.75, -0.5)]
+    public void Edge_PackedInTiles_EqualNaive_AndVector256KernelBitwise(int m, int n, int k, int padA, int padB, double alpha, double beta)
+    {
+        var c = new GemmBlasCase(m, n, k, false, false, padA, padB, 17, alpha, beta, 41);
+        Assert.DoesNotContain(k + padA, new[] { 32, 64, 128, 256 });
+        Assert.Equal(CheckBlasCase<float>(c, GemmKernel.Vector256, Float32Tolerance), CheckBlasCase<float>(c, GemmKernel.Vector512, Float32Tolerance));
+        Assert.Equal(CheckBlasCase<double>(c, GemmKernel.Vector256, Float64Tolerance), CheckBlasCase<double>(c, GemmKernel.Vector512, Float64Tolerance));
+        var transB = c with { TransB = true };
+        Assert.Equal(CheckBlasCase<float>(transB, GemmKernel.Vector256, Float32Tolerance), CheckBlasCase<float>(transB, GemmKernel.Vector512, Float32Tolerance));
+        var rng = new SplitMix64(43);
+        var a = Draw<float>(rng, m * (k + padA));
+        var b = Draw<float>(rng, k * (n + padB));
+        var c0 = Draw<float>(rng, m * n);
+        float[] Run(GemmKernel kernel, int threads)
+        {
+            var result = (float[])c0.Clone();
+            FastGemm.MultiplyWithKernel(kernel, false, false, m, n, k, (float)alpha, a, k + padA, b, n + padB, (float)beta, result, n, threads);
+            return result;
+        }
+        var two = Run(GemmKernel.Vector512, 2);
+        Assert.Equal(Run(GemmKernel.Vector256, 1), two);
+        Assert.NotEqual(c0, two);
+    }
+
     private static void CheckBlasCase<T>(GemmBlasCase c, bool useVectorKernel, double tolerance)
         where T : unmanaged, IFloatingPointIeee754<T> =>
         CheckBlasCase<T>(c, useVectorKernel ? GemmMicroKernel.Best : GemmKernel.Scalar, tolerance);

@@ -21,7 +21,8 @@ namespace Reference.Core.Linear;
 /// Packing copies both operands into contiguous, zero-padded panels whatever their transposition
 /// and leading dimension, so one micro-kernel serves all four transpose cases and every edge tile.
 /// One exception: the Vector512 kernel reads the full micro-panels of an A stored with a leading dimension
-/// of 32, 64, 128 or 256 elements where they are (transposed or not), with those strides as constants.
+/// of 32, 64, 128 or 256 elements where they are (transposed or not), with those strides as constants; and it packs the
+/// full micro-panels of another untransposed A inside the first tile of each (FastGemm.PackAndMultiply), not in a pass before.
 ///
 /// Glossary: MR x NR = register tile: with AVX-512 (Vector512 accelerated) 14 x 32 float32 or
 /// 14 x 16 float64 (28 zmm accumulators + 2 loads of B + 1 broadcast of A = 31 of the 32 zmm
@@ -294,11 +295,45 @@ public static unsafe class FastGemm
                         MacroKernelInPlace(p.TransA, mc: inPlace, nc, kc, p.Alpha, beta, p.TransA ? p.A + (nint)pc * p.Lda + ic : p.A + (nint)ic * p.Lda + pc, p.Lda,
                             packB, p.C + (nint)ic * p.Ldc + jc, p.Ldc);
                     if (inPlace == mc) continue;
-                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ic + inPlace, pc, mc - inPlace, kc, mr, blocking.ARowMajor ? kcMax : 0, packA);
-                    MacroKernel(kernel, mc - inPlace, nc, kc, p.Alpha, beta, packA, packB, p.C + (nint)(ic + inPlace) * p.Ldc + jc, p.Ldc);
+                    PackAndMultiply(p, kernel, ic + inPlace, mc - inPlace, pc, kc, jc, nc, beta, packA, packB);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// C[ic:ic+mc, jc:jc+nc] (+)= alpha op(A)[ic:ic+mc, pc:pc+kc] times the packed B panel, with op(A)'s block packed into
+    /// <paramref name="packA"/> on the way. Vector512 on an untransposed A, kc a multiple of the vector width: each full
+    /// 14-row micro-panel is packed by its first tile (<see cref="GemmMicroKernel.Vector512KernelPackA{T}"/>), the other
+    /// tiles of its row read the copy; an edge panel is packed first. Otherwise the whole block is packed first
+    /// (GemmPacking.PackA), then the macro-kernel runs. Same packed values, same kernels' FMA chains: same bits either way.
+    /// The two-thread schedule's tiles that pack their own A block call this too.
+    /// </summary>
+    internal static void PackAndMultiply<T>(in GemmProblem<T> p, GemmKernel kernel, int ic, int mc, int pc, int kc, int jc, int nc, T beta, T* packA, T* packB)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var blocking = GemmMicroKernel.Blocking<T>(kernel);
+        int mr = blocking.MR, nr = blocking.NR;
+        T* c = p.C + (nint)ic * p.Ldc + jc;
+        if (kernel != GemmKernel.Vector512 || p.TransA || kc % Vector512<T>.Count != 0)
+        {
+            GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, pc, mc, kc, mr, blocking.ARowMajor ? blocking.KC : 0, packA);
+            MacroKernel(kernel, mc, nc, kc, p.Alpha, beta, packA, packB, c, p.Ldc);
+            return;
+        }
+        const int kcRow = GemmMicroKernel.KC512;
+        int full = mc - mc % mr;
+        for (int ir = 0; ir < full; ir += mr)
+        {
+            T* aPanel = packA + (nint)ir * kcRow;
+            T* cRow = c + (nint)ir * p.Ldc;
+            GemmMicroKernel.Vector512KernelPackA(kc, p.A + (nint)(ic + ir) * p.Lda + pc, p.Lda, aPanel, packB, cRow, p.Ldc, p.Alpha, beta, Math.Min(nr, nc));
+            for (int jr = nr; jr < nc; jr += nr)
+                GemmMicroKernel.Vector512Kernel<T, Stride256, Stride1>(kc, aPanel, packB + (nint)jr * kc, cRow + jr, p.Ldc, p.Alpha, beta, mr, Math.Min(nr, nc - jr));
+        }
+        if (full == mc) return;
+        GemmPacking.PackA(false, p.A, p.Lda, ic + full, pc, mc - full, kc, mr, kcRow, packA + (nint)full * kcRow);
+        MacroKernel(kernel, mc - full, nc, kc, p.Alpha, beta, packA + (nint)full * kcRow, packB, c + (nint)full * p.Ldc, p.Ldc);
     }
 
     /// <summary>

@@ -344,6 +344,105 @@ internal static unsafe class GemmMicroKernel
     }
 
     /// <summary>
+    /// The Vector512 kernel on a full 14-row panel of an untransposed A that is not packed yet: it packs the panel while it
+    /// computes its first tile. <paramref name="src"/> points at op(A)[i0, pc] (rows lda apart), <paramref name="a"/> at the
+    /// panel's place in the row-major packed block (rows KC512 apart). The k loop runs in chunks of one cache line of A
+    /// (W = Vector512 lanes); while chunk q is being multiplied, the 14 source lines of chunk q + 1 are copied into the
+    /// packed panel (one zmm load and store each) and those of chunk q + 3 prefetched, so the copy's loads wait on no
+    /// FMA and no FMA waits on them. The broadcasts read the packed copy, whose rows fall in different L1 sets (the source
+    /// rows of a 1024-wide A are 4 KB apart: all 14 in one 12-way set). The tiles after this one read the packed panel as
+    /// usual, so the block's separate packing pass (Goto and van de Geijn 2008, Sec. 6) disappears into the first column
+    /// of tiles (bench/NOTES.md, gemm85: about even on one thread, +1-2 points on two). Same FMA chain per element and the
+    /// same store as <see cref="Vector512Kernel{T, TRow, TColumn}"/>: the results are the same bits. Requires kc a
+    /// multiple of W.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    public static void Vector512KernelPackA<T>(int kc, T* src, nint lda, T* a, T* b, T* c, nint ldc, T alpha, T beta, int nr)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector512<T>.Count, ld = 2 * w;
+        for (int r = 0; r < MR512; r++)
+        {
+            Sse.Prefetch0(c + r * ldc);
+            Sse.Prefetch0(c + r * ldc + (ld - 1));
+        }
+        for (int r = 0; r < MR512; r++)
+        {
+            Sse.Prefetch0(src + r * lda + w);
+            Sse.Prefetch0(src + r * lda + 2 * w);
+            Vector512.Load(src + r * lda).Store(a + r * KC512);
+        }
+        Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
+        Vector512<T> c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default, cc0 = default, cc1 = default, cd0 = default, cd1 = default;
+        for (int p0 = 0; p0 < kc; p0 += w)
+        {
+            if (p0 + w < kc)
+            {
+                T* s = src + p0 + w;
+                T* d = a + w; // a has advanced to column p0 of the packed panel
+                for (int r = 0; r < MR512; r++, s += lda, d += KC512)
+                {
+                    Sse.Prefetch0(s + 2 * w);
+                    Vector512.Load(s).Store(d);
+                }
+            }
+            for (int p = 0; p < w; p++)
+            {
+                var b0 = Vector512.Load(b);
+                var b1 = Vector512.Load(b + w);
+                var ai = Vector512.Create(a[0]);
+                c00 = MultiplyAdd(ai, b0, c00); c01 = MultiplyAdd(ai, b1, c01);
+                ai = Vector512.Create(a[1 * KC512]);
+                c10 = MultiplyAdd(ai, b0, c10); c11 = MultiplyAdd(ai, b1, c11);
+                ai = Vector512.Create(a[2 * KC512]);
+                c20 = MultiplyAdd(ai, b0, c20); c21 = MultiplyAdd(ai, b1, c21);
+                ai = Vector512.Create(a[3 * KC512]);
+                c30 = MultiplyAdd(ai, b0, c30); c31 = MultiplyAdd(ai, b1, c31);
+                ai = Vector512.Create(a[4 * KC512]);
+                c40 = MultiplyAdd(ai, b0, c40); c41 = MultiplyAdd(ai, b1, c41);
+                ai = Vector512.Create(a[5 * KC512]);
+                c50 = MultiplyAdd(ai, b0, c50); c51 = MultiplyAdd(ai, b1, c51);
+                ai = Vector512.Create(a[6 * KC512]);
+                c60 = MultiplyAdd(ai, b0, c60); c61 = MultiplyAdd(ai, b1, c61);
+                ai = Vector512.Create(a[7 * KC512]);
+                c70 = MultiplyAdd(ai, b0, c70); c71 = MultiplyAdd(ai, b1, c71);
+                ai = Vector512.Create(a[8 * KC512]);
+                c80 = MultiplyAdd(ai, b0, c80); c81 = MultiplyAdd(ai, b1, c81);
+                ai = Vector512.Create(a[9 * KC512]);
+                c90 = MultiplyAdd(ai, b0, c90); c91 = MultiplyAdd(ai, b1, c91);
+                ai = Vector512.Create(a[10 * KC512]);
+                ca0 = MultiplyAdd(ai, b0, ca0); ca1 = MultiplyAdd(ai, b1, ca1);
+                ai = Vector512.Create(a[11 * KC512]);
+                cb0 = MultiplyAdd(ai, b0, cb0); cb1 = MultiplyAdd(ai, b1, cb1);
+                ai = Vector512.Create(a[12 * KC512]);
+                cc0 = MultiplyAdd(ai, b0, cc0); cc1 = MultiplyAdd(ai, b1, cc1);
+                ai = Vector512.Create(a[13 * KC512]);
+                cd0 = MultiplyAdd(ai, b0, cd0); cd1 = MultiplyAdd(ai, b1, cd1);
+                a++;
+                b += ld;
+            }
+        }
+        byte* tileBytes = stackalloc byte[MR512 * 2 * 64];
+        T* tile = (T*)tileBytes;
+        c00.Store(tile + 0 * ld); c01.Store(tile + 0 * ld + w);
+        c10.Store(tile + 1 * ld); c11.Store(tile + 1 * ld + w);
+        c20.Store(tile + 2 * ld); c21.Store(tile + 2 * ld + w);
+        c30.Store(tile + 3 * ld); c31.Store(tile + 3 * ld + w);
+        c40.Store(tile + 4 * ld); c41.Store(tile + 4 * ld + w);
+        c50.Store(tile + 5 * ld); c51.Store(tile + 5 * ld + w);
+        c60.Store(tile + 6 * ld); c61.Store(tile + 6 * ld + w);
+        c70.Store(tile + 7 * ld); c71.Store(tile + 7 * ld + w);
+        c80.Store(tile + 8 * ld); c81.Store(tile + 8 * ld + w);
+        c90.Store(tile + 9 * ld); c91.Store(tile + 9 * ld + w);
+        ca0.Store(tile + 10 * ld); ca1.Store(tile + 10 * ld + w);
+        cb0.Store(tile + 11 * ld); cb1.Store(tile + 11 * ld + w);
+        cc0.Store(tile + 12 * ld); cc1.Store(tile + 12 * ld + w);
+        cd0.Store(tile + 13 * ld); cd1.Store(tile + 13 * ld + w);
+        MergeTile512(tile, c, ldc, alpha, beta, MR512, nr);
+    }
+
+    /// <summary>
     /// The Vector512 kernel for an edge panel of at most 7 rows (e.g. the last 4 rows of m = 256 =
     /// 18 x 14 + 4): 7 x 2 W accumulators, half the FMAs of the 14-row kernel on the same packed
     /// panels and the same FMA chain per element (identical results).

@@ -136,13 +136,8 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                 // Only the panels this tile reads: its A block and the B chunks under its columns,
                 // packed by this step or (B) by the first step of its (jc, pc) group.
                 int first = taskStart[step];
-                T* aBlock;
-                if (privateA)
-                {
-                    aBlock = PackingBuffers<T>.A(RoundUp(mcMax, mr) * ARowLength(kcMax));
-                    GemmPacking.PackA(p.TransA, p.A, p.Lda, ia + i0, pc, Math.Min(mcMax, ma - i0), kc, mr, aRowMajor ? kcMax : 0, aBlock);
-                }
-                else
+                T* aBlock = null;
+                if (!privateA)
                 {
                     WaitFor(ref done[first + i0 / mcMax], 1);
                     aBlock = panels.A(step & 1) + (nint)i0 * ARowLength(kc);
@@ -158,8 +153,12 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                     WaitFor(ref done[taskStart[before] + PackTasks(nc, ma, before % stepsI == 0) + tile], 1);
                 }
                 T beta = pc == 0 ? p.Beta : T.One;
-                FastGemm.MacroKernel(kernel, Math.Min(mcMax, ma - i0), Math.Min(colChunk, nc - j0), kc, p.Alpha, beta,
-                    aBlock, panels.B(group & 1) + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc);
+                if (privateA)
+                    FastGemm.PackAndMultiply(p, kernel, ia + i0, Math.Min(mcMax, ma - i0), pc, kc, jc, nc, beta,
+                        PackingBuffers<T>.A(RoundUp(mcMax, mr) * ARowLength(kcMax)), panels.B(group & 1));
+                else
+                    FastGemm.MacroKernel(kernel, Math.Min(mcMax, ma - i0), Math.Min(colChunk, nc - j0), kc, p.Alpha, beta,
+                        aBlock, panels.B(group & 1) + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc);
                 Interlocked.Increment(ref tilesDone[step]);
             }
             Volatile.Write(ref done[task], 1);
