@@ -206,7 +206,10 @@ public class FastIntoFormsTests
     /// At 2 threads a helper queued by an earlier call that has not started yet (a busy machine) still
     /// holds that call's dispatch record, and the next call makes a new one (48 B) once the pool is
     /// empty; so at 2 threads the count is retried after a pause that lets late helpers finish, and
-    /// one round of three calls must allocate nothing. Helper threads take their workspaces from their
+    /// one round of three calls must allocate nothing. The same retry runs at 1 thread: a full-suite run
+    /// (2026-12-05, load ~40) once counted 7,944 B over three S4D calls at 1 thread that the method alone never
+    /// shows (a one-time allocation on the thread while the calls ran, e.g. by the runtime); a per-call
+    /// allocation still fails every round. Helper threads take their workspaces from their
     /// own per-thread pools; their allocations are not in this per-thread count (a process-wide count
     /// would include the tests that xunit runs alongside).
     /// </summary>
@@ -250,7 +253,7 @@ public class FastIntoFormsTests
         {
             for (int w = 0; w < 3; w++) call();
             long bytes = AllocatedBy(call) + AllocatedBy(call) + AllocatedBy(call);
-            for (int round = 0; round < 5 && bytes != 0 && threads > 1; round++)
+            for (int round = 0; round < 5 && bytes != 0; round++)
             {
                 Thread.Sleep(100);
                 bytes = AllocatedBy(call) + AllocatedBy(call) + AllocatedBy(call);
