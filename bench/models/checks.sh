@@ -49,7 +49,8 @@ $ref train "${mqar[@]}" --model bench/models/no-mixer.json --steps 2000 --batch 
 # below the task's floor of 1.470), the rate held at 2e-3 to step 12,000, then linear to 1e-4 at 16,000.
 # Registered before it ran (a second registration: the same decay with the 12,000-step schedule above gave
 # 1.000 / 0.992 / 0.938 / 0.996 / 0.996, seed 2's late binding cut by the decay); seeds 0-4: 1.000 / 0.994 / 0.986
-# / 1.000 / 0.998, above 0.95 for all five. Seeds 5-9 not yet run. The recipe before it (weight decay 0.1, 12,000
+# / 1.000 / 0.998, above 0.95 for all five; fresh seeds 5-9 (registered before they ran): 0.998 / 1.000 / 0.998
+# / 0.996 / 1.000. The recipe before it (weight decay 0.1, 12,000
 # steps, the lines above) stays documented in bench/NOTES.md.
 $ref train "${recall[@]}" --model bench/models/h3-2layer-64-dropout.json --steps 16000 --warmup 0.125 --decay linear --decay-start 0.75 --min-lr-ratio 0.05 --batch 32 --lr 2e-3 --weight-decay 0.5 --clip 1 --ssm-lr none --ssm-weight-decay 0 --micro-batches 1 --threads 1 --eval-every 1000 --out "$out/recall-h3" "$@"
 $ref train "${recall[@]}" --model bench/models/no-mixer.json --steps 5000 --batch 32 --lr 5e-4 --eval-every 1000 --out "$out/recall-none" "$@"
