@@ -186,9 +186,9 @@ public static partial class FftConvolution
                     }
                     // DY conj(K) into the inverse's buffers, DY conj(U) written (s = 0) or added to the sum: the products
                     // and sums of copying K and U and multiplying in place, without the copies.
-                    MultiplyConjugateInto(sgr, sgi, skr[..bins], ski[..bins], swr[..bins], swi[..bins]);
-                    if (s == 0) MultiplyConjugateInto(sgr, sgi, ukr, uki, sar[..bins], sai[..bins]);
-                    else MultiplyConjugateAdd(sgr, sgi, ukr, uki, sar[..bins], sai[..bins]);
+                    MultiplyConjugate<T, Overwrite>(sgr, sgi, skr[..bins], ski[..bins], swr[..bins], swi[..bins]);
+                    if (s == 0) MultiplyConjugate<T, Overwrite>(sgr, sgi, ukr, uki, sar[..bins], sai[..bins]);
+                    else MultiplyConjugate<T, Accumulate>(sgr, sgi, ukr, uki, sar[..bins], sai[..bins]);
                     plan.InverseDestructive(swr, swi, du.Slice(row, length));
                 }
                 var dkc = dk.Slice(c * kernelLength, kernelLength);
@@ -199,68 +199,6 @@ public static partial class FftConvolution
         finally
         {
             foreach (var a in new[] { gr, gi, ur, ui, kr, ki, wr, wi, ar, ai }) ArrayPool<T>.Shared.Return(a);
-        }
-    }
-
-    /// <summary>(cr, ci) = (ar, ai) conj(br, bi) element-wise: <see cref="MultiplyConjugate{T}"/>'s operations into another buffer.</summary>
-    private static void MultiplyConjugateInto<T>(ReadOnlySpan<T> ar, ReadOnlySpan<T> ai, ReadOnlySpan<T> br, ReadOnlySpan<T> bi, Span<T> cr, Span<T> ci)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int count = ar.Length, i = 0;
-        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
-        {
-            ref T pr = ref MemoryMarshal.GetReference(ar);
-            ref T pi = ref MemoryMarshal.GetReference(ai);
-            ref T qr = ref MemoryMarshal.GetReference(br);
-            ref T qi = ref MemoryMarshal.GetReference(bi);
-            ref T tr = ref MemoryMarshal.GetReference(cr);
-            ref T ti = ref MemoryMarshal.GetReference(ci);
-            for (; i <= count - Vector256<T>.Count; i += Vector256<T>.Count)
-            {
-                var xr = Vector256.LoadUnsafe(ref pr, (nuint)i);
-                var xi = Vector256.LoadUnsafe(ref pi, (nuint)i);
-                var zr = Vector256.LoadUnsafe(ref qr, (nuint)i);
-                var zi = Vector256.LoadUnsafe(ref qi, (nuint)i);
-                (xr * zr + xi * zi).StoreUnsafe(ref tr, (nuint)i);
-                (xi * zr - xr * zi).StoreUnsafe(ref ti, (nuint)i);
-            }
-        }
-        for (; i < count; i++)
-        {
-            T xr = ar[i], xi = ai[i], zr = br[i], zi = bi[i];
-            cr[i] = xr * zr + xi * zi;
-            ci[i] = xi * zr - xr * zi;
-        }
-    }
-
-    /// <summary>(cr, ci) += (ar, ai) conj(br, bi) element-wise, the product rounded before the sum (as a product written, then added).</summary>
-    private static void MultiplyConjugateAdd<T>(ReadOnlySpan<T> ar, ReadOnlySpan<T> ai, ReadOnlySpan<T> br, ReadOnlySpan<T> bi, Span<T> cr, Span<T> ci)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int count = ar.Length, i = 0;
-        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
-        {
-            ref T pr = ref MemoryMarshal.GetReference(ar);
-            ref T pi = ref MemoryMarshal.GetReference(ai);
-            ref T qr = ref MemoryMarshal.GetReference(br);
-            ref T qi = ref MemoryMarshal.GetReference(bi);
-            ref T tr = ref MemoryMarshal.GetReference(cr);
-            ref T ti = ref MemoryMarshal.GetReference(ci);
-            for (; i <= count - Vector256<T>.Count; i += Vector256<T>.Count)
-            {
-                var xr = Vector256.LoadUnsafe(ref pr, (nuint)i);
-                var xi = Vector256.LoadUnsafe(ref pi, (nuint)i);
-                var zr = Vector256.LoadUnsafe(ref qr, (nuint)i);
-                var zi = Vector256.LoadUnsafe(ref qi, (nuint)i);
-                (Vector256.LoadUnsafe(ref tr, (nuint)i) + (xr * zr + xi * zi)).StoreUnsafe(ref tr, (nuint)i);
-                (Vector256.LoadUnsafe(ref ti, (nuint)i) + (xi * zr - xr * zi)).StoreUnsafe(ref ti, (nuint)i);
-            }
-        }
-        for (; i < count; i++)
-        {
-            T xr = ar[i], xi = ai[i], zr = br[i], zi = bi[i];
-            cr[i] += xr * zr + xi * zi;
-            ci[i] += xi * zr - xr * zi;
         }
     }
 

@@ -253,7 +253,14 @@ public static partial class FftConvolution
 
     /// <summary>b = a * conj(b) elementwise over split complex spans (the correlation product).</summary>
     internal static void MultiplyConjugate<T>(ReadOnlySpan<T> ar, ReadOnlySpan<T> ai, Span<T> br, Span<T> bi)
-        where T : unmanaged, IFloatingPointIeee754<T>
+        where T : unmanaged, IFloatingPointIeee754<T> => MultiplyConjugate<T, Overwrite>(ar, ai, br, bi, br, bi);
+
+    /// <summary>
+    /// (cr, ci) = (ar, ai) conj(br, bi) elementwise, or (cr, ci) += it with <see cref="Accumulate"/> (the product rounded
+    /// before the sum, as a product written and then added). c may be b: each element (or vector) is loaded before it is stored.
+    /// </summary>
+    internal static void MultiplyConjugate<T, TStore>(ReadOnlySpan<T> ar, ReadOnlySpan<T> ai, ReadOnlySpan<T> br, ReadOnlySpan<T> bi,
+        Span<T> cr, Span<T> ci) where T : unmanaged, IFloatingPointIeee754<T> where TStore : IComplexStore
     {
         int count = ar.Length, i = 0;
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
@@ -262,22 +269,51 @@ public static partial class FftConvolution
             ref T pi = ref MemoryMarshal.GetReference(ai);
             ref T qr = ref MemoryMarshal.GetReference(br);
             ref T qi = ref MemoryMarshal.GetReference(bi);
+            ref T tr = ref MemoryMarshal.GetReference(cr);
+            ref T ti = ref MemoryMarshal.GetReference(ci);
             for (; i <= count - Vector256<T>.Count; i += Vector256<T>.Count)
             {
                 var xr = Vector256.LoadUnsafe(ref pr, (nuint)i);
                 var xi = Vector256.LoadUnsafe(ref pi, (nuint)i);
                 var zr = Vector256.LoadUnsafe(ref qr, (nuint)i);
                 var zi = Vector256.LoadUnsafe(ref qi, (nuint)i);
-                (xr * zr + xi * zi).StoreUnsafe(ref qr, (nuint)i);
-                (xi * zr - xr * zi).StoreUnsafe(ref qi, (nuint)i);
+                var re = xr * zr + xi * zi;
+                var im = xi * zr - xr * zi;
+                if (TStore.Adds)
+                {
+                    re = Vector256.LoadUnsafe(ref tr, (nuint)i) + re;
+                    im = Vector256.LoadUnsafe(ref ti, (nuint)i) + im;
+                }
+                re.StoreUnsafe(ref tr, (nuint)i);
+                im.StoreUnsafe(ref ti, (nuint)i);
             }
         }
         for (; i < count; i++)
         {
             T xr = ar[i], xi = ai[i], zr = br[i], zi = bi[i];
-            br[i] = xr * zr + xi * zi;
-            bi[i] = xi * zr - xr * zi;
+            T re = xr * zr + xi * zi, im = xi * zr - xr * zi;
+            cr[i] = TStore.Adds ? cr[i] + re : re;
+            ci[i] = TStore.Adds ? ci[i] + im : im;
         }
+    }
+
+    /// <summary>How <see cref="MultiplyConjugate{T, TStore}"/> stores: a type parameter, so the JIT compiles each form without the test.</summary>
+    internal interface IComplexStore
+    {
+        /// <summary>Whether the product is added to the destination rather than written over it.</summary>
+        static abstract bool Adds { get; }
+    }
+
+    /// <summary>c = a conj(b).</summary>
+    internal readonly struct Overwrite : IComplexStore
+    {
+        public static bool Adds => false;
+    }
+
+    /// <summary>c += a conj(b).</summary>
+    internal readonly struct Accumulate : IComplexStore
+    {
+        public static bool Adds => true;
     }
 
     private static void CheckGradients(int duLength, int dkLength, int channels, int length, int kernelLength)
