@@ -190,16 +190,18 @@ public static partial class FftConvolution
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = plan.Length, bins = plan.Bins, spectrum = Math.Max(n, bins), slab = channels * length;
-        T[] gr = ArrayPool<T>.Shared.Rent(bins), gi = ArrayPool<T>.Shared.Rent(bins);
+        T[] gr = ArrayPool<T>.Shared.Rent(spectrum), gi = ArrayPool<T>.Shared.Rent(spectrum);
         T[] ur = ArrayPool<T>.Shared.Rent(spectrum), ui = ArrayPool<T>.Shared.Rent(spectrum);
         T[] kr = ArrayPool<T>.Shared.Rent(spectrum), ki = ArrayPool<T>.Shared.Rent(spectrum);
-        T[] wr = ArrayPool<T>.Shared.Rent(spectrum), wi = ArrayPool<T>.Shared.Rent(spectrum);
         T[] ar = ArrayPool<T>.Shared.Rent(spectrum), ai = ArrayPool<T>.Shared.Rent(spectrum);
         try
         {
-            Span<T> sgr = gr.AsSpan(0, bins), sgi = gi.AsSpan(0, bins), sur = ur.AsSpan(0, spectrum), sui = ui.AsSpan(0, spectrum);
-            Span<T> skr = kr.AsSpan(0, spectrum), ski = ki.AsSpan(0, spectrum), swr = wr.AsSpan(0, spectrum), swi = wi.AsSpan(0, spectrum);
-            Span<T> sar = ar.AsSpan(0, spectrum), sai = ai.AsSpan(0, spectrum);
+            Span<T> sgr = gr.AsSpan(0, spectrum), sgi = gi.AsSpan(0, spectrum), sur = ur.AsSpan(0, spectrum), sui = ui.AsSpan(0, spectrum);
+            Span<T> skr = kr.AsSpan(0, spectrum), ski = ki.AsSpan(0, spectrum);
+            // One sequence whose u is transformed here (the unbatched CausalBackward): dk's product is written over U's
+            // spectrum, read by nothing after it, so the call touches six buffers, not eight (measured: bench/NOTES.md, tidy).
+            bool sumInU = sequences == 1 && uSpectra.IsEmpty;
+            Span<T> sar = sumInU ? sur : ar.AsSpan(0, spectrum), sai = sumInU ? sui : ai.AsSpan(0, spectrum);
             for (int c = c0; c < c1; c++)
             {
                 plan.ForwardCore(k.Slice(c * kernelLength, taps), skr, ski);
@@ -215,12 +217,12 @@ public static partial class FftConvolution
                         ukr = kept[..bins];
                         uki = kept[bins..];
                     }
-                    // DY conj(K) into the inverse's buffers, DY conj(U) written (s = 0) or added to the sum: the products
-                    // and sums of copying K and U and multiplying in place, without the copies.
-                    MultiplyConjugate<T, Overwrite>(sgr, sgi, skr[..bins], ski[..bins], swr[..bins], swi[..bins]);
-                    if (s == 0) MultiplyConjugate<T, Overwrite>(sgr, sgi, ukr, uki, sar[..bins], sai[..bins]);
-                    else MultiplyConjugate<T, Accumulate>(sgr, sgi, ukr, uki, sar[..bins], sai[..bins]);
-                    plan.InverseDestructive(swr, swi, du.Slice(row, length));
+                    // DY conj(U) written (s = 0) or added to the sum, then DY conj(K) over DY (its last read) as the inverse's
+                    // input: the products and sums of copying K and U and multiplying in place, without the copies.
+                    if (s == 0) MultiplyConjugate<T, Overwrite>(sgr[..bins], sgi[..bins], ukr, uki, sar[..bins], sai[..bins]);
+                    else MultiplyConjugate<T, Accumulate>(sgr[..bins], sgi[..bins], ukr, uki, sar[..bins], sai[..bins]);
+                    MultiplyConjugate<T, Overwrite>(sgr[..bins], sgi[..bins], skr[..bins], ski[..bins], sgr[..bins], sgi[..bins]);
+                    plan.InverseDestructive(sgr, sgi, du.Slice(row, length));
                 }
                 var dkc = dk.Slice(c * kernelLength, kernelLength);
                 plan.InverseDestructive(sar, sai, dkc[..taps]);
@@ -235,8 +237,6 @@ public static partial class FftConvolution
             ArrayPool<T>.Shared.Return(ui);
             ArrayPool<T>.Shared.Return(kr);
             ArrayPool<T>.Shared.Return(ki);
-            ArrayPool<T>.Shared.Return(wr);
-            ArrayPool<T>.Shared.Return(wi);
             ArrayPool<T>.Shared.Return(ar);
             ArrayPool<T>.Shared.Return(ai);
         }

@@ -135,7 +135,7 @@ public static partial class FftConvolution
 
     /// <summary>
     /// (cr, ci) = (ar, ai) conj(br, bi) elementwise, or (cr, ci) += it with <see cref="Accumulate"/> (the product rounded
-    /// before the sum, as a product written and then added). c may be b: each element (or vector) is loaded before it is stored.
+    /// before the sum, as a product written and then added). c may be a or b: each element (or vector) is loaded before it is stored.
     /// </summary>
     internal static void MultiplyConjugate<T, TStore>(ReadOnlySpan<T> ar, ReadOnlySpan<T> ai, ReadOnlySpan<T> br, ReadOnlySpan<T> bi,
         Span<T> cr, Span<T> ci) where T : unmanaged, IFloatingPointIeee754<T> where TStore : IComplexStore
