@@ -89,6 +89,12 @@ public static partial class ParallelItems
     /// </summary>
     internal static void ForWorkers(int workers, IParallelBody body) => For(workers, workers, body, contiguous: false, counted: false);
 
+    /// <summary>
+    /// <see cref="For(int, int, IParallelBody)"/> for a kernel's internal split (FastGemm's column tiles), not counted in
+    /// <see cref="DispatchedItems"/>, <see cref="HelperItems"/> or <see cref="LastCall"/>, which describe the caller's own loops.
+    /// </summary>
+    internal static void ForUncounted(int count, int threads, IParallelBody body) => For(count, threads, body, contiguous: false, counted: false);
+
     private static void For(int count, int threads, IParallelBody body, bool contiguous, bool counted = true)
     {
         ArgumentNullException.ThrowIfNull(body);

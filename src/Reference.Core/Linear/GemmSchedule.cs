@@ -34,7 +34,7 @@ namespace Reference.Core.Linear;
 internal sealed unsafe class GemmSchedule<T> : IParallelBody where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>Rows of op(A) packed per step: bounds the shared A panel (MC x KC x 16 = 2.3 MB float32).</summary>
-    private const int SuperBlocks = 16;
+    internal const int SuperBlocks = 16;
 
     private readonly GemmProblem<T> p;
     private readonly GemmKernel kernel;
@@ -249,4 +249,61 @@ internal sealed unsafe class SharedPanels<T> where T : unmanaged
         nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
         return (T*)((address + 63) & ~(nint)63);
     }
+}
+
+/// <summary>
+/// The multi-threaded form of a product that is one step of <see cref="GemmSchedule{T}"/> (k &lt;= KC, n &lt;= NC, m &lt;= MC x
+/// <see cref="GemmSchedule{T}.SuperBlocks"/>) and whose A the Vector512 kernel reads in place (<see cref="FastGemm.UnpackedRows"/>:
+/// leading dimension 32 to 256, every full micro-panel): the tiles are chunks of whole NR-wide column panels over all rows,
+/// two per thread or, where those would be narrower than 4 panels, one, taken from one counter (<see cref="ParallelItems"/>), and each is the one-thread loops
+/// (<see cref="FastGemm.Blocked{T}"/>) on its columns: it packs its own B chunk into its thread's buffer and reads A in place,
+/// so no packed panel crosses cores and no tile waits for another. In the shared schedule a 256^3 product packed A and B
+/// in 8 tasks shared by both threads and its 84 x 128 tiles took 44 us each against 31 us of one-thread work (their panels
+/// packed on the other core; bench/NOTES.md, gemm2t). Each column is computed by the same kernels on the same packed
+/// values in the same k order as on one thread (chunk edges fall on NR panels, where the one-thread loop's tiles do): the
+/// results are bitwise identical for any thread count.
+/// </summary>
+internal sealed class GemmColumnTiles<T> : IParallelBody where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly GemmProblem<T> p;
+    private readonly GemmKernel kernel;
+    private readonly int chunk;
+
+    private GemmColumnTiles(in GemmProblem<T> problem, int chunk, GemmKernel kernel) => (p, this.chunk, this.kernel) = (problem, chunk, kernel);
+
+    /// <summary>Whether an m x n x k product with A's leading dimension lda runs as column tiles with this kernel.</summary>
+    public static bool Applies(int m, int n, int k, nint lda, GemmKernel kernel)
+    {
+        var (mr, _, mcMax, kcMax, ncMax, _) = GemmMicroKernel.Blocking<T>(kernel);
+        return k <= kcMax && n <= ncMax && m <= mcMax * GemmSchedule<T>.SuperBlocks
+            && m >= mr && FastGemm.UnpackedRows(lda, m, kernel) == m - m % mr;
+    }
+
+    public static void Run(in GemmProblem<T> problem, int workers, GemmKernel kernel)
+    {
+        int nr = GemmMicroKernel.Blocking<T>(kernel).NR;
+        // Two chunks per thread (so that a late helper costs at most half the product's time) unless a chunk would then be
+        // narrower than 4 NR panels: every chunk walks all of A, and an A micro-panel brought into L1 serves one tile per
+        // NR panel of the chunk. At 256^3 two chunks of 128 columns read 81-82 % of the FMA peak by CPU time, four of 64
+        // 76-77 %, eight of 32 74-75 % (bench/NOTES.md, gemm2t).
+        int chunk = RoundUp((problem.N + 2 * workers - 1) / (2 * workers), nr);
+        if (chunk < 4 * nr) chunk = RoundUp((problem.N + workers - 1) / workers, nr);
+        var tiles = new GemmColumnTiles<T>(problem, chunk, kernel);
+        var trace = GemmTrace.Active;
+        long w0 = trace is null ? 0 : Stopwatch.GetTimestamp(), c0 = trace is null ? 0 : GemmTrace.ThreadCpuNs();
+        int count = (problem.N + chunk - 1) / chunk;
+        ParallelItems.ForUncounted(count, workers, tiles);
+        trace?.Add(GemmTrace.Call, count, w0, c0);
+    }
+
+    void IParallelBody.Run(int tile)
+    {
+        var trace = GemmTrace.Active;
+        long w0 = trace is null ? 0 : Stopwatch.GetTimestamp(), c0 = trace is null ? 0 : GemmTrace.ThreadCpuNs();
+        int j0 = tile * chunk;
+        FastGemm.Blocked(p.Columns(j0, Math.Min(chunk, p.N - j0)), kernel);
+        trace?.Add(GemmTrace.Task, tile, w0, c0);
+    }
+
+    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 }
