@@ -13,7 +13,8 @@ namespace Reference.Bench;
 /// time (tasks less their waits), waits, the caller's final wait (call end after its last task) and the helper's
 /// idle tail (call end after its last task), then "threads busy" = busy time of both / wall. A task whose wall time
 /// exceeds its thread CPU time lost that time off the CPU (preempted). Prints the distribution over calls and the
-/// timelines of the median and the slowest call (bench/NOTES.md, gemm2t).
+/// timelines of the median and the slowest call; GEMMTRACE_DUMP=file writes every event (call, kind, 0 = caller / 1 = helper,
+/// index, wall start and end in Stopwatch ticks, thread CPU start and end in ns) for analysis (bench/NOTES.md, gemm2t).
 /// </summary>
 public static class GemmTraceProbe
 {
@@ -61,10 +62,12 @@ public static class GemmTraceProbe
         double lost = stats.Sum(x => 2 * x.Wall - x.BusyCaller - x.BusyHelper);
         Console.WriteLine($"Idle thread-time over all calls {lost:F1} ms: helper start {100 * stats.Sum(x => x.HelperDelay) / lost:F0} %, waits caller {100 * stats.Sum(x => x.WaitCaller) / lost:F0} %, " +
             $"waits helper {100 * stats.Sum(x => x.WaitHelper) / lost:F0} %, final wait {100 * stats.Sum(x => x.FinalWait) / lost:F0} %, helper tail {100 * stats.Sum(x => x.HelperTail) / lost:F0} %");
+        if (Environment.GetEnvironmentVariable("GEMMTRACE_DUMP") is { Length: > 0 } dump)
+            File.WriteAllLines(dump, stats.SelectMany((x, call) => x.Events.Select(e =>
+                $"{call} {e.Kind} {(e.Thread == x.Events.Single(v => v.Kind == GemmTrace.Call).Thread ? 0 : 1)} {e.Index} {e.WallStart} {e.WallEnd} {e.CpuStart} {e.CpuEnd}")));
         var byWall = stats.OrderBy(x => x.Wall).ToArray();
         Timeline("median call", byWall[byWall.Length / 2]);
         Timeline("slowest call", byWall[^1]);
-        if (Environment.GetEnvironmentVariable("GEMMTRACE_EARLY") == "1") Timeline("earliest helper", stats.OrderBy(x => x.HelperDelay).First());
         Console.WriteLine($"load average at the end {SelectiveScanFloor.LoadAverage()}");
     }
 
