@@ -37,7 +37,8 @@ namespace Reference.Core.Linear;
 /// block stores C = alpha * acc + beta * C (a single FMA; with beta = 0 C is not read), later blocks
 /// C = alpha * acc + C. The order does not depend on the thread count: threads share the packed
 /// B panel (and the A blocks, unless each A block is a single tile, which then packs it itself) and
-/// take C tiles aligned to MC / NR from an atomic counter (<see cref="GemmSchedule{T}"/>),
+/// take C tiles aligned to MC / NR from an atomic counter (<see cref="GemmSchedule{T}"/>; a product of one rank-KC step
+/// whose A is read in place is cut into column chunks instead, each the one-thread loops, <see cref="GemmColumnTiles{T}"/>),
 /// so 1 and 2 threads give bitwise identical results. The Vector512 and Vector256 kernels share KC
 /// and run the same FMA chain per element (only the tile around it differs), so they too give
 /// bitwise identical results. Without AVX+FMA (e.g. DOTNET_EnableAVX2=0) a scalar micro-kernel runs on the Vector256
