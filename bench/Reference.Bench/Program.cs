@@ -17,6 +17,13 @@ public static class Program
                 args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 9);
             return;
         }
+        // `--gemm-trace [size] [calls]`: where the two threads of FastGemm float32 products spend the wall time, per call (see GemmTraceProbe).
+        if (args.Length > 0 && args[0] == "--gemm-trace")
+        {
+            GemmTraceProbe.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1024,
+                args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 100);
+            return;
+        }
         // `--gla-cpu-time`: GLA chunked vs recurrent form and the chunk-size sweep, CPU time, one thread (see GlaCpuTime).
         if (args.Length > 0 && args[0] == "--gla-cpu-time")
         {

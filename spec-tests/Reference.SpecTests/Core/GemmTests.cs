@@ -202,6 +202,48 @@ public class GemmTests
     }
 
     /// <summary>
+    /// Two-thread products of one rank-KC step whose A the Vector512 kernel reads in place (lda 32 to 256) run as column
+    /// chunks, each the one-thread loops on its columns with its own packed B chunk (GemmColumnTiles): chunks of 128 at
+    /// 256^3, edge rows of A (m = 100, 300) and an edge column panel (n = 200, 520), a transposed A, 4 chunks (n = 520);
+    /// float32 and float64 (NC 512: n = 520 runs the shared schedule), alpha and beta. Bitwise equal to one thread and
+    /// to the Vector256 kernel, and to the float64 definition within the bound.
+    /// </summary>
+    [Theory]
+    [InlineData(256, 256, 256, false)]
+    [InlineData(100, 200, 128, false)]
+    [InlineData(128, 500, 64, true)]
+    [InlineData(300, 520, 32, false)]
+    public void Edge_TwoThreads_ColumnTiles_MatchOneThreadBitwise(int m, int n, int k, bool transA)
+    {
+        CheckColumnTiles<float>(m, n, k, transA, Float32Tolerance);
+        CheckColumnTiles<double>(m, n, k, transA, Float64Tolerance);
+    }
+
+    private static void CheckColumnTiles<T>(int m, int n, int k, bool transA, double tolerance) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rng = new SplitMix64(29);
+        var a = Draw<T>(rng, m * k);
+        var b = Draw<T>(rng, k * n);
+        var c0 = Draw<T>(rng, m * n);
+        int lda = transA ? m : k;
+        T alpha = T.CreateChecked(0.75), beta = T.CreateChecked(-0.5);
+        if (FastGemm.KernelVectorBits == 512 && (typeof(T) == typeof(float) || n <= 512))
+            Assert.True(GemmColumnTiles<T>.Applies(m, n, k, lda, GemmKernel.Vector512), $"{m} x {n} x {k} (transA {transA}, {typeof(T).Name}) should run as column tiles");
+        T[] Run(GemmKernel kernel, int threads)
+        {
+            var result = (T[])c0.Clone();
+            FastGemm.MultiplyWithKernel(kernel, transA, false, m, n, k, alpha, a, lda, b, n, beta, result, n, threads);
+            return result;
+        }
+        var one = Run(GemmKernel.Vector512, 1);
+        Assert.Equal(one, Run(GemmKernel.Vector512, 2));
+        Assert.Equal(one, Run(GemmKernel.Vector256, 2));
+        var expected = Widen(c0);
+        NaiveGemm.Multiply(transA, false, m, n, k, 0.75, Widen(a), lda, Widen(b), n, -0.5, expected, n);
+        Assert.True(Metrics.RelativeError(expected, Widen(one)) <= tolerance);
+    }
+
+    /// <summary>
     /// The Vector512 path that packs A in the tiles (untransposed A with a leading dimension it does not read in place:
     /// each 14-row micro-panel copied by its first tile while it computes): m with and without an edge panel of A (m = 13:
     /// only the edge), n with and without a partial first or last tile (n = 31: the packing tile is partial), k with its

@@ -184,6 +184,19 @@ public class PerThreadTests
         Assert.Equal((5, 0), ParallelItems.LastCall);
     }
 
+    [Fact]
+    public void ParallelItems_ForWorkers_RunsEachWorkerOnce_AndLeavesTheItemCountsAlone()
+    {
+        // FastGemm's schedule hands out its own tasks; its two workers are not a kernel's items, so a kernel that reads
+        // LastCall after a GEMM (the fused BatchNorm tail) still sees its own previous loop.
+        ParallelItems.ForContiguous(5, 1, new Recorder(5));
+        var body = new WaitsForAHelper(2, Environment.CurrentManagedThreadId);
+        ParallelItems.ForWorkers(2, body);
+        Assert.NotEqual(0, body.RunBy[0]);
+        Assert.NotEqual(0, body.RunBy[1]);
+        Assert.Equal((5, 0), ParallelItems.LastCall);
+    }
+
     private sealed class Failing : IParallelBody
     {
         public int Ran;

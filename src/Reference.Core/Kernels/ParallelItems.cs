@@ -79,7 +79,23 @@ public static partial class ParallelItems
     /// </summary>
     public static void ForContiguous(int count, int threads, IParallelBody body) => For(count, threads, body, contiguous: true);
 
-    private static void For(int count, int threads, IParallelBody body, bool contiguous)
+    /// <summary>
+    /// Runs body.Run(w) once for each of <paramref name="workers"/> workers: the calling thread and up to workers - 1
+    /// helpers, each of which claims one item (a worker that starts after the others are done claims nothing; the
+    /// caller runs what is left). For a body that hands out its own tasks from its own counter (FastGemm's
+    /// GemmSchedule): it gets the warm dedicated helpers and the caller's sleep-free wait of
+    /// <see cref="For(int, int, IParallelBody)"/>. Not counted in <see cref="DispatchedItems"/>, <see cref="HelperItems"/>
+    /// or <see cref="LastCall"/>, whose items are a kernel's own items.
+    /// </summary>
+    internal static void ForWorkers(int workers, IParallelBody body) => For(workers, workers, body, contiguous: false, counted: false);
+
+    /// <summary>
+    /// <see cref="For(int, int, IParallelBody)"/> for a kernel's internal split (FastGemm's column tiles), not counted in
+    /// <see cref="DispatchedItems"/>, <see cref="HelperItems"/> or <see cref="LastCall"/>, which describe the caller's own loops.
+    /// </summary>
+    internal static void ForUncounted(int count, int threads, IParallelBody body) => For(count, threads, body, contiguous: false, counted: false);
+
+    private static void For(int count, int threads, IParallelBody body, bool contiguous, bool counted = true)
     {
         ArgumentNullException.ThrowIfNull(body);
         ArgumentOutOfRangeException.ThrowIfNegative(threads);
@@ -88,11 +104,12 @@ public static partial class ParallelItems
         if (workers <= 1)
         {
             for (int i = 0; i < count; i++) body.Run(i);
-            (lastItems, lastOnHelpers) = (count, 0);
+            if (counted) (lastItems, lastOnHelpers) = (count, 0);
             return;
         }
         var d = Dispatch.Rent();
         d.Start(body, count, contiguous ? workers : 1);
+        d.Counted = counted;
         d.CallerCpu = Helper.Separate ? CurrentCpu() : -1;
         int posted = Helper.Post(d, workers - 1);
         for (int w = 1 + posted; w < workers; w++)
@@ -103,8 +120,11 @@ public static partial class ParallelItems
         int onCaller = d.Work(onCaller: true);
         var spin = new SpinWait();
         while (Volatile.Read(ref d.Completed) < count) spin.SpinOnce(sleep1Threshold: -1);
-        Interlocked.Add(ref dispatchedItems, count);
-        (lastItems, lastOnHelpers) = (count, count - onCaller);
+        if (counted)
+        {
+            Interlocked.Add(ref dispatchedItems, count);
+            (lastItems, lastOnHelpers) = (count, count - onCaller);
+        }
         var error = d.Error;
         d.Release();
         if (error is not null) ExceptionDispatchInfo.Throw(error);
@@ -121,6 +141,9 @@ public static partial class ParallelItems
         /// <summary>The CPU the caller was on when it posted the call (-1: unknown), which a helper keeps off (<see cref="Helper"/>).</summary>
         public int CallerCpu = -1;
         public Exception? Error;
+
+        /// <summary>Whether the call's items count in <see cref="HelperItems"/> (false for <see cref="ForWorkers"/>).</summary>
+        public bool Counted = true;
 
         /// <summary>Contiguous mode (<see cref="ForContiguous"/>): the number of ranges (1: the shared counter), the claim flag of every item, and the workers that joined off the caller.</summary>
         private int ranges, joined;
@@ -173,7 +196,7 @@ public static partial class ParallelItems
             }
             else
                 while ((i = Interlocked.Increment(ref next) - 1) < count) RunOne(i, ref ran);
-            if (ran > 0 && !onCaller) Interlocked.Add(ref helperItems, ran);
+            if (ran > 0 && !onCaller && Counted) Interlocked.Add(ref helperItems, ran);
             return ran;
         }
 

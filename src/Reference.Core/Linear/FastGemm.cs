@@ -37,7 +37,8 @@ namespace Reference.Core.Linear;
 /// block stores C = alpha * acc + beta * C (a single FMA; with beta = 0 C is not read), later blocks
 /// C = alpha * acc + C. The order does not depend on the thread count: threads share the packed
 /// B panel (and the A blocks, unless each A block is a single tile, which then packs it itself) and
-/// take C tiles aligned to MC / NR from an atomic counter (<see cref="GemmSchedule{T}"/>),
+/// take C tiles aligned to MC / NR from an atomic counter (<see cref="GemmSchedule{T}"/>; a product of one rank-KC step
+/// whose A is read in place is cut into column chunks instead, each the one-thread loops, <see cref="GemmColumnTiles{T}"/>),
 /// so 1 and 2 threads give bitwise identical results. The Vector512 and Vector256 kernels share KC
 /// and run the same FMA chain per element (only the tile around it differs), so they too give
 /// bitwise identical results. Without AVX+FMA (e.g. DOTNET_EnableAVX2=0) a scalar micro-kernel runs on the Vector256
@@ -264,11 +265,12 @@ public static unsafe class FastGemm
         long work = (long)p.M * p.N * p.K;
         int workers = work < ParallelThreshold ? 1 : threads;
         if (workers <= 1) Blocked(p, kernel);
+        else if (GemmColumnTiles<T>.Applies(p.M, p.N, p.K, p.Lda, kernel)) GemmColumnTiles<T>.Run(p, workers, kernel);
         else GemmSchedule<T>.Run(p, workers, kernel);
     }
 
     /// <summary>The five blocked loops on the calling thread (packing buffers are per thread and reused).</summary>
-    private static void Blocked<T>(in GemmProblem<T> p, GemmKernel kernel) where T : unmanaged, IFloatingPointIeee754<T>
+    internal static void Blocked<T>(in GemmProblem<T> p, GemmKernel kernel) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var blocking = GemmMicroKernel.Blocking<T>(kernel);
         var (mr, nr, mcMax, kcMax, ncMax, _) = blocking;
@@ -344,7 +346,7 @@ public static unsafe class FastGemm
     /// gradient's A a quarter: bench/NOTES.md, h3qkv). The kernel reads the same values in the same order either way: the
     /// results are the same bits. Edge panels (fewer than MR rows) are packed with their zero rows as before. 0 otherwise.
     /// </summary>
-    private static int UnpackedRows(nint lda, int m, GemmKernel kernel) =>
+    internal static int UnpackedRows(nint lda, int m, GemmKernel kernel) =>
         kernel == GemmKernel.Vector512 && lda is 32 or 64 or 128 or 256 ? m - m % GemmMicroKernel.MR512 : 0;
 
     /// <summary>

@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Reference.Core.Kernels;
 
 namespace Reference.Core.Linear;
 
@@ -29,10 +31,10 @@ namespace Reference.Core.Linear;
 /// order, as on one thread: results are bitwise identical for any thread count and any assignment
 /// of tiles to threads.
 /// </summary>
-internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unmanaged, IFloatingPointIeee754<T>
+internal sealed unsafe class GemmSchedule<T> : IParallelBody where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>Rows of op(A) packed per step: bounds the shared A panel (MC x KC x 16 = 2.3 MB float32).</summary>
-    private const int SuperBlocks = 16;
+    internal const int SuperBlocks = 16;
 
     private readonly GemmProblem<T> p;
     private readonly GemmKernel kernel;
@@ -44,7 +46,7 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
     private readonly int[] done;        // per global task index: 1 once that pack or tile has finished
     private readonly int[] tilesDone;
     private readonly SharedPanels<T> panels;
-    private int next, completed;
+    private int next;
 
     private GemmSchedule(in GemmProblem<T> problem, int workers, GemmKernel kernel)
     {
@@ -80,28 +82,33 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
         panels = SharedPanels<T>.Rent(privateA ? 0 : RoundUp(maFirst, mr) * blocking.ARowLength(Math.Min(kcMax, p.K)), RoundUp(ncFirst, nr) * Math.Min(kcMax, p.K));
     }
 
-    /// <summary>Runs the product on the calling thread plus up to workers - 1 thread-pool threads.</summary>
+    /// <summary>
+    /// Runs the product on the calling thread plus up to workers - 1 helpers of <see cref="ParallelItems"/> (dedicated
+    /// threads that stay warm between calls and keep off the caller's core; each claims one share, i.e. runs
+    /// <see cref="Work"/> once).
+    /// </summary>
     public static void Run(in GemmProblem<T> problem, int workers, GemmKernel kernel)
     {
+        var trace = GemmTrace.Active;
+        long w0 = trace is null ? 0 : Stopwatch.GetTimestamp(), c0 = trace is null ? 0 : GemmTrace.ThreadCpuNs();
         var schedule = new GemmSchedule<T>(problem, workers, kernel);
-        for (int w = 1; w < workers; w++) ThreadPool.UnsafeQueueUserWorkItem(schedule, preferLocal: false);
-        schedule.Work();
-        int total = schedule.taskStart[^1];
-        var spin = new SpinWait();
-        while (Volatile.Read(ref schedule.completed) < total) spin.SpinOnce();
+        ParallelItems.ForWorkers(workers, schedule);   // returns once every worker that claimed a share has left Work: every task is done
         SharedPanels<T>.Return(schedule.panels);
+        trace?.Add(GemmTrace.Call, schedule.taskStart[^1], w0, c0);
     }
 
-    void IThreadPoolWorkItem.Execute() => Work();
+    void IParallelBody.Run(int worker) => Work();
 
     private void Work()
     {
         int total = taskStart[^1];
         int step = 0;
+        var trace = GemmTrace.Active;
         while (true)
         {
             int task = Interlocked.Increment(ref next) - 1;
             if (task >= total) return;
+            long w0 = trace is null ? 0 : Stopwatch.GetTimestamp(), c0 = trace is null ? 0 : GemmTrace.ThreadCpuNs();
             while (taskStart[step + 1] <= task) step++;
             var (jc, nc, pc, kc, ia, ma, packB) = Step(step);
             int local = task - taskStart[step];
@@ -112,7 +119,7 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                 if (local < packsA)
                 {
                     // Set step mod 2 was last read by the tiles of step - 2.
-                    if (step >= 2) WaitFor(ref tilesDone[step - 2], Tiles(StepNc(step - 2), StepMa(step - 2)));
+                    if (step >= 2) WaitFor(ref tilesDone[step - 2], Tiles(StepNc(step - 2), StepMa(step - 2)), task);
                     int i0 = local * mcMax;
                     GemmPacking.PackA(p.TransA, p.A, p.Lda, ia + i0, pc, Math.Min(mcMax, ma - i0), kc, mr,
                         aRowMajor ? kcMax : 0, panels.A(step & 1) + (nint)i0 * ARowLength(kc));
@@ -122,7 +129,7 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                     // B set (group mod 2) was last read by every step of group - 2.
                     int group = step / stepsI;
                     for (int s = (group - 2) * stepsI; s >= 0 && s < (group - 1) * stepsI; s++)
-                        WaitFor(ref tilesDone[s], Tiles(StepNc(s), StepMa(s)));
+                        WaitFor(ref tilesDone[s], Tiles(StepNc(s), StepMa(s)), task);
                     int j0 = (local - packsA) * packChunkB;
                     GemmPacking.PackB(p.TransB, p.B, p.Ldb, pc, jc + j0, kc, Math.Min(packChunkB, nc - j0), nr,
                         panels.B(group & 1) + (nint)j0 * kc);
@@ -139,18 +146,18 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                 T* aBlock = null;
                 if (!privateA)
                 {
-                    WaitFor(ref done[first + i0 / mcMax], 1);
+                    WaitFor(ref done[first + i0 / mcMax], 1, task);
                     aBlock = panels.A(step & 1) + (nint)i0 * ARowLength(kc);
                 }
                 int group = step / stepsI, groupFirst = group * stepsI;
                 int bFirst = taskStart[groupFirst] + PackTasksA(StepMa(groupFirst)), jEnd = Math.Min(nc, j0 + colChunk);
-                for (int q = j0 / packChunkB; q * packChunkB < jEnd; q++) WaitFor(ref done[bFirst + q], 1);
+                for (int q = j0 / packChunkB; q * packChunkB < jEnd; q++) WaitFor(ref done[bFirst + q], 1, task);
                 // The previous rank-KC update of the same C block (same jc and ia, pc - KC) is step
                 // - stepsI, with the same tiling: its tile of this index must have stored its C first.
                 if (pc > 0)
                 {
                     int before = step - stepsI;
-                    WaitFor(ref done[taskStart[before] + PackTasks(nc, ma, before % stepsI == 0) + tile], 1);
+                    WaitFor(ref done[taskStart[before] + PackTasks(nc, ma, before % stepsI == 0) + tile], 1, task);
                 }
                 T beta = pc == 0 ? p.Beta : T.One;
                 if (privateA)
@@ -161,17 +168,28 @@ internal sealed unsafe class GemmSchedule<T> : IThreadPoolWorkItem where T : unm
                         aBlock, panels.B(group & 1) + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc);
                 Interlocked.Increment(ref tilesDone[step]);
             }
+            trace?.Add(GemmTrace.Task, task, w0, c0);
             Volatile.Write(ref done[task], 1);
-            Interlocked.Increment(ref completed);
         }
     }
 
     private int ARowLength(int kc) => aRowMajor ? kcMax : kc;
 
-    private static void WaitFor(ref int counter, int target)
+    /// <summary>
+    /// Spins (and yields) until <paramref name="counter"/> reaches <paramref name="target"/>, never with Thread.Sleep(1), which
+    /// SpinWait's default reaches after ~20 spins: on these VMs it returned after 1.1 ms, where a tile's dependency (the last
+    /// B pack of a step) was met ~20 us after the wait began; traced two-thread 1024^3 calls spent a median 1.1 ms of a
+    /// 8.4 ms call in such sleeps, and the threads were busy 1.71 of 2 (1.96 without the sleep; bench/NOTES.md, gemm2t).
+    /// A wait that spins is recorded in an active <see cref="GemmTrace"/> (bench only).
+    /// </summary>
+    private static void WaitFor(ref int counter, int target, int task)
     {
+        if (Volatile.Read(ref counter) >= target) return;
+        var trace = GemmTrace.Active;
+        long w0 = trace is null ? 0 : Stopwatch.GetTimestamp(), c0 = trace is null ? 0 : GemmTrace.ThreadCpuNs();
         var spin = new SpinWait();
-        while (Volatile.Read(ref counter) < target) spin.SpinOnce();
+        while (Volatile.Read(ref counter) < target) spin.SpinOnce(sleep1Threshold: -1);
+        trace?.Add(GemmTrace.Wait, task, w0, c0);
     }
 
     /// <summary>Step s in loop order jc (outer), pc, ia (inner): offsets, extents, and whether it packs B.</summary>
@@ -231,4 +249,61 @@ internal sealed unsafe class SharedPanels<T> where T : unmanaged
         nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
         return (T*)((address + 63) & ~(nint)63);
     }
+}
+
+/// <summary>
+/// The multi-threaded form of a product that is one step of <see cref="GemmSchedule{T}"/> (k &lt;= KC, n &lt;= NC, m &lt;= MC x
+/// <see cref="GemmSchedule{T}.SuperBlocks"/>) and whose A the Vector512 kernel reads in place (<see cref="FastGemm.UnpackedRows"/>:
+/// leading dimension 32 to 256, every full micro-panel): the tiles are chunks of whole NR-wide column panels over all rows,
+/// two per thread or, where those would be narrower than 4 panels, one, taken from one counter (<see cref="ParallelItems"/>), and each is the one-thread loops
+/// (<see cref="FastGemm.Blocked{T}"/>) on its columns: it packs its own B chunk into its thread's buffer and reads A in place,
+/// so no packed panel crosses cores and no tile waits for another. In the shared schedule a 256^3 product packed A and B
+/// in 8 tasks shared by both threads and its 84 x 128 tiles took 44 us each against 31 us of one-thread work (their panels
+/// packed on the other core; bench/NOTES.md, gemm2t). Each column is computed by the same kernels on the same packed
+/// values in the same k order as on one thread (chunk edges fall on NR panels, where the one-thread loop's tiles do): the
+/// results are bitwise identical for any thread count.
+/// </summary>
+internal sealed class GemmColumnTiles<T> : IParallelBody where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly GemmProblem<T> p;
+    private readonly GemmKernel kernel;
+    private readonly int chunk;
+
+    private GemmColumnTiles(in GemmProblem<T> problem, int chunk, GemmKernel kernel) => (p, this.chunk, this.kernel) = (problem, chunk, kernel);
+
+    /// <summary>Whether an m x n x k product with A's leading dimension lda runs as column tiles with this kernel.</summary>
+    public static bool Applies(int m, int n, int k, nint lda, GemmKernel kernel)
+    {
+        var (mr, _, mcMax, kcMax, ncMax, _) = GemmMicroKernel.Blocking<T>(kernel);
+        return k <= kcMax && n <= ncMax && m <= mcMax * GemmSchedule<T>.SuperBlocks
+            && m >= mr && FastGemm.UnpackedRows(lda, m, kernel) == m - m % mr;
+    }
+
+    public static void Run(in GemmProblem<T> problem, int workers, GemmKernel kernel)
+    {
+        int nr = GemmMicroKernel.Blocking<T>(kernel).NR;
+        // Two chunks per thread (so that a late helper costs at most half the product's time) unless a chunk would then be
+        // narrower than 4 NR panels: every chunk walks all of A, and an A micro-panel brought into L1 serves one tile per
+        // NR panel of the chunk. At 256^3 two chunks of 128 columns read 81-82 % of the FMA peak by CPU time, four of 64
+        // 76-77 %, eight of 32 74-75 % (bench/NOTES.md, gemm2t).
+        int chunk = RoundUp((problem.N + 2 * workers - 1) / (2 * workers), nr);
+        if (chunk < 4 * nr) chunk = RoundUp((problem.N + workers - 1) / workers, nr);
+        var tiles = new GemmColumnTiles<T>(problem, chunk, kernel);
+        var trace = GemmTrace.Active;
+        long w0 = trace is null ? 0 : Stopwatch.GetTimestamp(), c0 = trace is null ? 0 : GemmTrace.ThreadCpuNs();
+        int count = (problem.N + chunk - 1) / chunk;
+        ParallelItems.ForUncounted(count, workers, tiles);
+        trace?.Add(GemmTrace.Call, count, w0, c0);
+    }
+
+    void IParallelBody.Run(int tile)
+    {
+        var trace = GemmTrace.Active;
+        long w0 = trace is null ? 0 : Stopwatch.GetTimestamp(), c0 = trace is null ? 0 : GemmTrace.ThreadCpuNs();
+        int j0 = tile * chunk;
+        FastGemm.Blocked(p.Columns(j0, Math.Min(chunk, p.N - j0)), kernel);
+        trace?.Add(GemmTrace.Task, tile, w0, c0);
+    }
+
+    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 }
