@@ -6,10 +6,10 @@ namespace Reference.Cuda.Kernels;
 
 internal static partial class SelectiveScanWarpKernel
 {
-    /// <summary>Channels per block of <see cref="ScanSplit"/>: two warps each, so a block has <see cref="Warps"/> warps.</summary>
+    /// <summary>Channels per block of <see cref="ScanSplit{TStates}"/>: two warps each, so a block has <see cref="Warps"/> warps.</summary>
     public const int SplitChannels = Warps / 2;
 
-    /// <summary>States per warp of <see cref="ScanSplit"/>: a channel's 16 states over its two warps.</summary>
+    /// <summary>States per warp of <see cref="ScanSplit{TStates}"/>: a channel's 16 states over its two warps.</summary>
     private const int HalfStates = States / 2;
 
     private static int SplitBlocksPerGroup(ScanArgs s) => (s.D / s.G + SplitChannels - 1) / SplitChannels;
@@ -37,8 +37,9 @@ internal static partial class SelectiveScanWarpKernel
     /// delta, b, c, the output and, if gated, z 16-byte aligned; L a multiple of 4) whole windows are read and written in
     /// 16-byte groups.
     /// </summary>
-    public static void ScanSplit(ArrayView<float> u, ArrayView<float> delta, ArrayView<float> aLog, ArrayView<float> b,
+    public static void ScanSplit<TStates>(ArrayView<float> u, ArrayView<float> delta, ArrayView<float> aLog, ArrayView<float> b,
         ArrayView<float> c, ArrayView<float> skip, ArrayView<float> z, ArrayView<float> bias, ArrayView<float> output, ScanArgs s, int aligned)
+        where TStates : struct, ISplitStates
     {
         var bs = SharedMemory.Allocate<Row4<float>>(States * VectorStateStride);
         var cs = SharedMemory.Allocate<Row4<float>>(States * VectorStateStride);
@@ -62,6 +63,9 @@ internal static partial class SelectiveScanWarpKernel
         int group = tid & 63, sn0 = tid >> 6, stageAt = sn0 * VectorStateStride + 2 * (group >> 1) + ((group & 1) ^ ((group >> 3) & 1));
         // The lane's two groups in dts and ys; group `half` holds the steps this warp stores.
         int pairAt = (warp >> 1) * 64 + 2 * lane;
+        // The lane's two groups of state n0 in the staged b and c (64-bit, so the states' constant offsets fold into the
+        // shared loads' addresses).
+        long bFirst = n0 * VectorStateStride + first, bSecond = n0 * VectorStateStride + second;
         bool vector = aligned != 0 && s.N == States;
         int l4 = s.L / 4;
         var u4 = u.Cast<Row4<float>>();
@@ -102,22 +106,32 @@ internal static partial class SelectiveScanWarpKernel
             var du = new Row8<float>(dt.X0 * ut.X0, dt.X1 * ut.X1, dt.X2 * ut.X2, dt.X3 * ut.X3, dt.X4 * ut.X4, dt.X5 * ut.X5, dt.X6 * ut.X6, dt.X7 * ut.X7);
             float sum = dt.X0 + dt.X1 + (dt.X2 + dt.X3) + (dt.X4 + dt.X5 + (dt.X6 + dt.X7));
             var y = new Row8<float>(ut.X0 * ddLo, ut.X1 * ddLo, ut.X2 * ddLo, ut.X3 * ddLo, ut.X4 * ddHi, ut.X5 * ddHi, ut.X6 * ddHi, ut.X7 * ddHi);
-            for (int j = 0; j < count; j++)
+            if (default(TStates).WrittenOut && count > 0)
             {
-                float a = Warp.Shuffle(a2Lane, j), start = Warp.Shuffle(carry, j);
-                var ex = Exps2(dt, a);
-                int at = (n0 + j) * VectorStateStride;
-                var v = Inputs(du, bs[at + first], bs[at + second]);
-                var scan = new LanePair(FastMath.Exp2(sum * a), Fold(ex, v));
-                scan = ScanLevelOne(scan, 1, take1); scan = ScanLevelOne(scan, 2, take2); scan = ScanLevelOne(scan, 4, take4);
-                scan = ScanLevelOne(scan, 8, take8); scan = ScanLevelOne(scan, 16, take16);
-                // Lane i's end state from the window's start; lane i + 1 starts from it, lane 31's is the carry.
-                float end = scan.P * start + scan.H;
-                float x = Warp.ShuffleUp(end, 1);
-                x = first0 ? start : x;
-                y = Rerun(y, ex, v, cs[at + first], cs[at + second], x);
-                float next = Warp.Shuffle(end, 31);
-                carry = lane == j ? next : carry;
+                // The 8 states written out (ILGPU does not unroll the loop): the state's lane, the shuffles' source lanes and
+                // the shared offsets become constants, and ptxas may overlap one state's exponentials with the previous
+                // state's lane scan. States past N (count < 8) hold A = 0, b = c = 0 and start 0, so they add exactly 0.
+                var w = new SplitWindow(y, carry);
+                w = SplitState(w, 0, dt, du, sum, a2Lane, lane, bs, cs, bFirst, bSecond, first0, take1, take2, take4, take8, take16);
+                w = SplitState(w, 1, dt, du, sum, a2Lane, lane, bs, cs, bFirst, bSecond, first0, take1, take2, take4, take8, take16);
+                w = SplitState(w, 2, dt, du, sum, a2Lane, lane, bs, cs, bFirst, bSecond, first0, take1, take2, take4, take8, take16);
+                w = SplitState(w, 3, dt, du, sum, a2Lane, lane, bs, cs, bFirst, bSecond, first0, take1, take2, take4, take8, take16);
+                w = SplitState(w, 4, dt, du, sum, a2Lane, lane, bs, cs, bFirst, bSecond, first0, take1, take2, take4, take8, take16);
+                w = SplitState(w, 5, dt, du, sum, a2Lane, lane, bs, cs, bFirst, bSecond, first0, take1, take2, take4, take8, take16);
+                w = SplitState(w, 6, dt, du, sum, a2Lane, lane, bs, cs, bFirst, bSecond, first0, take1, take2, take4, take8, take16);
+                w = SplitState(w, 7, dt, du, sum, a2Lane, lane, bs, cs, bFirst, bSecond, first0, take1, take2, take4, take8, take16);
+                y = w.Y;
+                carry = w.Carry;
+            }
+            else if (!default(TStates).WrittenOut)
+            {
+                for (int j = 0; j < count; j++)
+                {
+                    var w = SplitState(new SplitWindow(y, carry), j, dt, du, sum, a2Lane, lane, bs, cs, bFirst, bSecond, first0, take1, take2,
+                        take4, take8, take16);
+                    y = w.Y;
+                    carry = w.Carry;
+                }
             }
             var yLo = new Row4<float>(y.X0, y.X1, y.X2, y.X3);
             var yHi = new Row4<float>(y.X4, y.X5, y.X6, y.X7);
@@ -138,6 +152,57 @@ internal static partial class SelectiveScanWarpKernel
             int last = (s.L - 1) / Window * Window;
             FinishSplit(output, z, Add(kept, ys[pairAt + half]), row, last + lane * PerLane + 4 * half, vector && last + Window <= s.L, s);
         }
+    }
+
+    /// <summary>How <see cref="ScanSplit{TStates}"/> walks a warp's 8 states (a constant after inlining: one kernel each).</summary>
+    public interface ISplitStates
+    {
+        /// <summary>The 8 states written out (true) or a loop over the warp's states (false).</summary>
+        bool WrittenOut { get; }
+    }
+
+    /// <summary>Variants 11 and 12: the 8 states written out, with constant lanes and shared offsets.</summary>
+    public readonly struct StatesWrittenOut : ISplitStates
+    {
+        public bool WrittenOut => true;
+    }
+
+    /// <summary>Variant 13: a loop over the warp's states, as variant 10 loops over its pairs (the control for the unrolling).</summary>
+    public readonly struct StatesLooped : ISplitStates
+    {
+        public bool WrittenOut => false;
+    }
+
+    /// <summary>A warp's partial y_t of its lane's 8 steps and the start state its lane j holds, between two states.</summary>
+    private readonly struct SplitWindow(Row8<float> y, float carry)
+    {
+        public readonly Row8<float> Y = y;
+        public readonly float Carry = carry;
+    }
+
+    /// <summary>
+    /// State n0 + j of the window (variant 10's arithmetic for one state): the decays, the inputs, the lane fold and its
+    /// total decay, the lane scan, the rerun into y_t from the lane's start state, and lane j's carry into the next window.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static SplitWindow SplitState(SplitWindow w, int j, Row8<float> dt, Row8<float> du, float sum, float a2Lane, int lane,
+        ArrayView<Row4<float>> bs, ArrayView<Row4<float>> cs, long bFirst, long bSecond, bool first0, bool take1, bool take2,
+        bool take4, bool take8, bool take16)
+    {
+        float a = Warp.Shuffle(a2Lane, j), start = Warp.Shuffle(w.Carry, j);
+        var ex = Exps2(dt, a);
+        long at = (long)j * VectorStateStride;
+        var v = Inputs(du, bs[bFirst + at], bs[bSecond + at]);
+        var scan = new LanePair(FastMath.Exp2(sum * a), Fold(ex, v));
+        scan = ScanLevelOne(scan, 1, take1); scan = ScanLevelOne(scan, 2, take2); scan = ScanLevelOne(scan, 4, take4);
+        scan = ScanLevelOne(scan, 8, take8); scan = ScanLevelOne(scan, 16, take16);
+        // Lane i's end state from the window's start; lane i + 1 starts from it, lane 31's is the carry.
+        float end = scan.P * start + scan.H;
+        float x = Warp.ShuffleUp(end, 1);
+        x = first0 ? start : x;
+        var y = Rerun(w.Y, ex, v, cs[bFirst + at], cs[bSecond + at], x);
+        float next = Warp.Shuffle(end, 31);
+        return new SplitWindow(y, lane == j ? next : w.Carry);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
