@@ -14,7 +14,7 @@ namespace Reference.Bench;
 /// CPU time consumed by this process is what the code itself costs (cache pollution by the other
 /// tenants still shows). Both sides of each ratio are timed the same way, in the same run, and
 /// interleaved: each repeat takes one sample of every item in turn, so a burst of load hits all
-/// items alike. Items per thread count: the FMA peak (MachineLimitsBench's 12 register-resident
+/// items alike. Items per thread count: the FMA peak (FmaChains' 12 register-resident
 /// chains) on Vector256 and, where the JIT accelerates it, on Vector512; FastGemm on size^3 with the
 /// kernel it picks (Vector512 where accelerated) and, for comparison, forced to the Vector256
 /// kernel; float32 and float64. Rate = flops / (CPU seconds / threads), i.e. what the threads would
@@ -43,13 +43,13 @@ public static class CpuTimeRates
         {
             var items = new List<Item>
             {
-                new("FMA peak float32 Vector256", 2.0 * threads * Iterations * 12 * Vector256<float>.Count, () => Peak(threads, 32, false)),
-                new("FMA peak float64 Vector256", 2.0 * threads * Iterations * 12 * Vector256<double>.Count, () => Peak(threads, 64, false)),
+                new("FMA peak float32 Vector256", 2.0 * threads * Iterations * FmaChains.Chains * Vector256<float>.Count, () => Peak(threads, 32, false)),
+                new("FMA peak float64 Vector256", 2.0 * threads * Iterations * FmaChains.Chains * Vector256<double>.Count, () => Peak(threads, 64, false)),
             };
             if (wide)
             {
-                items.Add(new("FMA peak float32 Vector512", 2.0 * threads * Iterations * 12 * Vector512<float>.Count, () => Peak(threads, 32, true)));
-                items.Add(new("FMA peak float64 Vector512", 2.0 * threads * Iterations * 12 * Vector512<double>.Count, () => Peak(threads, 64, true)));
+                items.Add(new("FMA peak float32 Vector512", 2.0 * threads * Iterations * FmaChains.Chains * Vector512<float>.Count, () => Peak(threads, 32, true)));
+                items.Add(new("FMA peak float64 Vector512", 2.0 * threads * Iterations * FmaChains.Chains * Vector512<double>.Count, () => Peak(threads, 64, true)));
             }
             var kernels = wide ? new[] { GemmKernel.Vector512, GemmKernel.Vector256 } : new[] { GemmMicroKernel.Best };
             foreach (var kernel in kernels)
@@ -82,8 +82,8 @@ public static class CpuTimeRates
     private static void Peak(int threads, int bits, bool wide) =>
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ =>
         {
-            if (bits == 32) { if (wide) MachineLimitsBench.ChainsFloat32x512(Iterations); else MachineLimitsBench.ChainsFloat32(Iterations); }
-            else { if (wide) MachineLimitsBench.ChainsFloat64x512(Iterations); else MachineLimitsBench.ChainsFloat64(Iterations); }
+            if (bits == 32) { if (wide) FmaChains.Float32x512(Iterations); else FmaChains.Float32(Iterations); }
+            else { if (wide) FmaChains.Float64x512(Iterations); else FmaChains.Float64(Iterations); }
         });
 
     private static Item GemmItem<T>(int n, int threads, GemmKernel kernel) where T : unmanaged, IFloatingPointIeee754<T>

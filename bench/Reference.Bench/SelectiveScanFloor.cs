@@ -39,7 +39,7 @@ public static class SelectiveScanFloor
         }
         double pairs = (double)Channels * State * Length, vectors = pairs / Vector512<float>.Count;
         double tExp = BestCpuSeconds(() => ExpChains(ExpIterations), 1) / (ExpIterations * 12.0);
-        double tFma = BestCpuSeconds(() => MachineLimitsBench.ChainsFloat32x512(FmaIterations), 1) / (FmaIterations * 12.0);
+        double tFma = BestCpuSeconds(() => FmaChains.Float32x512(FmaIterations), 1) / (FmaIterations * 12.0);
         double floor = vectors * (tExp + 3 * tFma);
         Console.WriteLine($"Selective scan B1 D{Channels} N{State} L{Length} float32; load average {LoadAverage()}");
         Console.WriteLine($"vector exp (Vector512, with its Delta A multiply): {tExp * 1e9:F2} ns per 16 lanes; FMA: {tFma * 1e9:F3} ns per 16 lanes");

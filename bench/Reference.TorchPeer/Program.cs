@@ -6,6 +6,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Reference.Core;
 using Reference.Core.Linear;
+using Reference.Bench;
 using TorchSharp;
 
 namespace Reference.TorchPeer;
@@ -24,8 +25,8 @@ namespace Reference.TorchPeer;
 ///   disposed after each call (the allocating form, as a PyTorch user calls it).
 /// - torch addmm_: c.addmm_(a, b, beta: 0, alpha: 1), libtorch writing into an existing tensor (no
 ///   out= form of matmul is bound in TorchSharp; addmm_ reaches the same CPU BLAS gemm as matmul).
-/// - FMA peak: 12 register-resident Vector512 FMA chains per thread (as MachineLimitsBench's
-///   ChainsFloat32x512, which is internal to Reference.Bench), the ceiling the GEMM rates are put against.
+/// - FMA peak: 12 register-resident Vector512 FMA chains per thread (FmaChains.Float32x512, the loop of
+///   MachineLimitsBench, its source file linked into this project), the ceiling the GEMM rates are put against.
 ///
 /// Interleaving: every repeat takes one block of calls (about <see cref="BlockSeconds"/> long) of each
 /// item in turn, the order of ours and libtorch's items reversed every other repeat, so a burst of load
@@ -47,7 +48,6 @@ public static class Program
 {
     private const double BlockSeconds = 0.06;
     private const int GapMilliseconds = 20;
-    private const int Chains = 12;
 
     public static int Main(string[] args)
     {
@@ -87,7 +87,7 @@ public static class Program
             // ~1 ms a call: short enough that many calls run undisturbed on the loaded machine, so the peak's minimum is
             // the core's rate with the turbo clock it had (which moved 183-224 GFLOP/s between runs, bench/NOTES.md gemm7).
             long peakIterations = 500_000;
-            double peakFlops = 2.0 * threads * peakIterations * Chains * Vector512<float>.Count;
+            double peakFlops = 2.0 * threads * peakIterations * FmaChains.Chains * Vector512<float>.Count;
             var peak = new Item("FMA peak float32 Vector512", peakFlops, () => Peak(threads, peakIterations));
             foreach (int n in sizes)
             {
@@ -171,26 +171,8 @@ public static class Program
 
     private static void Peak(int threads, long iterations)
     {
-        if (threads == 1) Chains512(iterations);
-        else Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => Chains512(iterations));
-    }
-
-    /// <summary>12 independent Vector512 FMA chains held in registers (12 >= 4-cycle latency x 2 FMA ports), 2 flops per lane per FMA.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float Chains512(long iterations)
-    {
-        var y = Vector512.Create(0.999f);
-        var z = Vector512.Create(0.001f);
-        var x0 = Vector512.Create(1f); var x1 = x0; var x2 = x0; var x3 = x0; var x4 = x0; var x5 = x0;
-        var x6 = x0; var x7 = x0; var x8 = x0; var x9 = x0; var x10 = x0; var x11 = x0;
-        for (long i = 0; i < iterations; i++)
-        {
-            x0 = Avx512F.FusedMultiplyAdd(x0, y, z); x1 = Avx512F.FusedMultiplyAdd(x1, y, z); x2 = Avx512F.FusedMultiplyAdd(x2, y, z);
-            x3 = Avx512F.FusedMultiplyAdd(x3, y, z); x4 = Avx512F.FusedMultiplyAdd(x4, y, z); x5 = Avx512F.FusedMultiplyAdd(x5, y, z);
-            x6 = Avx512F.FusedMultiplyAdd(x6, y, z); x7 = Avx512F.FusedMultiplyAdd(x7, y, z); x8 = Avx512F.FusedMultiplyAdd(x8, y, z);
-            x9 = Avx512F.FusedMultiplyAdd(x9, y, z); x10 = Avx512F.FusedMultiplyAdd(x10, y, z); x11 = Avx512F.FusedMultiplyAdd(x11, y, z);
-        }
-        return Vector512.Sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11);
+        if (threads == 1) FmaChains.Float32x512(iterations);
+        else Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => FmaChains.Float32x512(iterations));
     }
 
     /// <summary>The same n x n float32 operands on both sides, and each side's output.</summary>

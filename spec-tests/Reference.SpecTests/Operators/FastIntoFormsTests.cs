@@ -236,6 +236,11 @@ public class FastIntoFormsTests
         var cu = rng.NormalTensor<float>(0, 1, 4, 200).Data;
         var ck = rng.NormalTensor<float>(0, 1, 4, 200).Data;
         var cy = new float[4 * 200];
+        // Batched (2 sequences sharing 4 kernels) forward with u's spectra kept, and both backward forms (with and without them).
+        var bu = rng.NormalTensor<float>(0, 1, 2, 4, 200).Data;
+        var bdy = rng.NormalTensor<float>(0, 1, 2, 4, 200).Data;
+        var (by, bdu, bdk) = (new float[2 * 4 * 200], new float[2 * 4 * 200], new float[4 * 200]);
+        var spectra = new float[2 * 4 * 2 * FftConvolution.SpectrumBins(200, 200)];
         var essT = rng.NormalTensor<double>(0, 1, 2, 12, 12);
         var essOut = Tensor<double>.Zeros(2, 11);
         var essOptions = new EssOptions(EssMode.Entropy);
@@ -247,6 +252,11 @@ public class FastIntoFormsTests
             ("GLA chunked", () => GatedLinearAttention.ChunkedFastInto(glaOut, q, k, v, g, maxThreads: threads)),
             ("attention", () => SoftmaxAttention.ForwardFastInto(attOut, q, k, v, maxThreads: threads)),
             ("FFT convolution", () => FftConvolution.Causal<float>(cu, ck, cy, 4, 200, 200, threads)),
+            ("FFT convolution backward", () => FftConvolution.CausalBackward<float>(cy, cu, ck, bdu.AsSpan(0, 800), bdk, 4, 200, 200, threads)),
+            ("FFT convolution batched", () => FftConvolution.CausalBatched<float>(bu, ck, by, 2, 4, 200, 200, threads, spectra)),
+            ("FFT convolution batched backward", () => FftConvolution.CausalBackwardBatched<float>(bdy, bu, ck, bdu, bdk, 2, 4, 200, 200, threads)),
+            ("FFT convolution batched backward, kept spectra",
+                () => FftConvolution.CausalBackwardBatched<float>(bdy, bu, ck, bdu, bdk, 2, 4, 200, 200, threads, spectra)),
             ("ESS", () => EffectiveStateSize.ComputeInto(essOut, essT, essOptions, maxThreads: threads)),
         };
         foreach (var (name, call) in forms)

@@ -32,30 +32,8 @@ public static partial class FftConvolution
         CheckBatched(u.Length, k.Length, y.Length, sequences, channels, length, kernelLength, maxThreads);
         CheckSpectra(uSpectra.Length, sequences, channels, length, kernelLength, nameof(uSpectra));
         if (sequences == 0 || channels == 0 || length == 0) return;
-        int taps = Math.Min(kernelLength, length);
-        var plan = PlanCache<T>.Get(FftSize(length, kernelLength));
-        int threads = Math.Min(maxThreads == 0 ? KernelThreads.Default : maxThreads, channels);
-        if (threads <= 1)
-        {
-            RunBatchedChannels(plan, u, k, y, uSpectra, 0, channels, sequences, channels, length, kernelLength, taps);
-            return;
-        }
-        unsafe
-        {
-            fixed (T* pu = u) fixed (T* pk = k) fixed (T* py = y) fixed (T* ps = uSpectra)
-            {
-                T* au = pu, ak = pk, ay = py, aspec = ps;
-                int perThread = (channels + threads - 1) / threads, total = sequences * channels * length, ck = channels * kernelLength;
-                int spectra = uSpectra.Length;
-                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, w =>
-                {
-                    int c0 = w * perThread, c1 = Math.Min(channels, c0 + perThread);
-                    if (c0 < c1)
-                        RunBatchedChannels(plan, new ReadOnlySpan<T>(au, total), new ReadOnlySpan<T>(ak, ck), new Span<T>(ay, total),
-                            new Span<T>(aspec, spectra), c0, c1, sequences, channels, length, kernelLength, taps);
-                });
-            }
-        }
+        RunChannelBlocks(false, PlanCache<T>.Get(FftSize(length, kernelLength)), u, default, k, y, default, uSpectra, sequences, channels,
+            length, kernelLength, maxThreads);
     }
 
     /// <summary>Bins of the real spectrum one row of <see cref="CausalBatched{T}"/> is transformed to (n / 2 + 1, n = <see cref="FftSize"/>).</summary>
@@ -89,29 +67,82 @@ public static partial class FftConvolution
             dk.Clear();
             return;
         }
+        RunChannelBlocks(true, PlanCache<T>.Get(FftSize(length, kernelLength)), dy, u, k, du, dk, uSpectra, sequences, channels,
+            length, kernelLength, maxThreads);
+    }
+
+    /// <summary>
+    /// Every entry point's work over channels [0, C): the forward (x = u, y written, uSpectra written when not empty; a null
+    /// plan takes the direct route, one sequence only) or the backward (x = dy, u, du = y and dk written, uSpectra read when
+    /// not empty). Channels are split into blocks taken dynamically (about 8 per thread), not one fixed share per thread: on a
+    /// shared machine a helper that starts late only takes fewer blocks, where a fixed half made the call wait for the late
+    /// helper's whole half (the two-thread spread of the Into median, bench/NOTES.md). Each channel's result does not depend
+    /// on the split. The job is pooled per calling thread and ParallelItems allocates nothing per call (Parallel.For did).
+    /// </summary>
+    private static void RunChannelBlocks<T>(bool backward, RealFftPlan<T>? plan, ReadOnlySpan<T> x, ReadOnlySpan<T> u, ReadOnlySpan<T> k,
+        Span<T> y, Span<T> dk, ReadOnlySpan<T> uSpectra, int sequences, int channels, int length, int kernelLength, int maxThreads)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         int taps = Math.Min(kernelLength, length);
-        var plan = PlanCache<T>.Get(FftSize(length, kernelLength));
         int threads = Math.Min(maxThreads == 0 ? KernelThreads.Default : maxThreads, channels);
         if (threads <= 1)
         {
-            RunBatchedBackwardChannels(plan, dy, u, k, du, dk, uSpectra, 0, channels, sequences, channels, length, kernelLength, taps);
+            if (backward) RunBatchedBackwardChannels(plan!, x, u, k, y, dk, uSpectra, 0, channels, sequences, channels, length, kernelLength, taps);
+            else if (plan is null) RunDirectChannels(x, k, y, 0, channels, length, kernelLength, taps);
+            // The forward's uSpectra is the caller's writable span, passed here read-only to share the signature with the backward.
+            else RunBatchedChannels(plan, x, k, y, MemoryMarshal.CreateSpan(ref MemoryMarshal.GetReference(uSpectra), uSpectra.Length),
+                0, channels, sequences, channels, length, kernelLength, taps);
             return;
         }
+        // Spans cannot be stored in the pooled job: pin them and pass raw memory.
         unsafe
         {
-            fixed (T* pdy = dy) fixed (T* pu = u) fixed (T* pk = k) fixed (T* pdu = du) fixed (T* pdk = dk) fixed (T* ps = uSpectra)
+            fixed (T* px = x) fixed (T* pu = u) fixed (T* pk = k) fixed (T* py = y) fixed (T* pdk = dk) fixed (T* ps = uSpectra)
             {
-                T* ady = pdy, au = pu, ak = pk, adu = pdu, adk = pdk, aspec = ps;
-                int perThread = (channels + threads - 1) / threads, total = sequences * channels * length, ck = channels * kernelLength;
-                int spectra = uSpectra.Length;
-                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, w =>
-                {
-                    int c0 = w * perThread, c1 = Math.Min(channels, c0 + perThread);
-                    if (c0 < c1)
-                        RunBatchedBackwardChannels(plan, new ReadOnlySpan<T>(ady, total), new ReadOnlySpan<T>(au, total), new ReadOnlySpan<T>(ak, ck),
-                            new Span<T>(adu, total), new Span<T>(adk, ck), new ReadOnlySpan<T>(aspec, spectra), c0, c1, sequences, channels, length, kernelLength, taps);
-                });
+                var job = PerThread<ChannelJob<T>, int>.Take(0);
+                job.X = px;
+                job.U = pu;
+                job.K = pk;
+                job.Y = py;
+                job.Dk = pdk;
+                job.Spectra = ps;
+                (job.Plan, job.Backward) = (plan, backward);
+                int block = Math.Max(1, (channels + 8 * threads - 1) / (8 * threads));
+                (job.Sequences, job.Channels, job.Length, job.KernelLength, job.Taps, job.Block, job.SpectraLength) =
+                    (sequences, channels, length, kernelLength, taps, block, uSpectra.Length);
+                ParallelItems.For((channels + block - 1) / block, threads, job);
+                job.X = job.U = job.K = job.Y = job.Dk = job.Spectra = null;
+                job.Plan = null;
+                PerThread<ChannelJob<T>, int>.Give(job);
             }
+        }
+    }
+
+    /// <summary>Channel block w of a multi-threaded <see cref="RunChannelBlocks{T}"/> call (a ParallelItems body, pooled per calling thread).</summary>
+    private sealed unsafe class ChannelJob<T> : IParallelBody, IPerThreadWorkspace<ChannelJob<T>, int> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public T* X, U, K, Y, Dk, Spectra;
+        public RealFftPlan<T>? Plan;
+        public bool Backward;
+        public int Sequences, Channels, Length, KernelLength, Taps, Block, SpectraLength;
+
+        public static ChannelJob<T> Create(int key) => new();
+
+        public bool Fits(int key) => true;
+
+        public void Run(int w)
+        {
+            int c0 = w * Block, c1 = Math.Min(Channels, c0 + Block);
+            if (c0 >= c1) return;
+            int rows = Sequences * Channels * Length, ck = Channels * KernelLength;
+            var x = new ReadOnlySpan<T>(X, rows);
+            var k = new ReadOnlySpan<T>(K, ck);
+            var y = new Span<T>(Y, rows);
+            if (Backward)
+                RunBatchedBackwardChannels(Plan!, x, new ReadOnlySpan<T>(U, rows), k, y, new Span<T>(Dk, ck), new ReadOnlySpan<T>(Spectra, SpectraLength),
+                    c0, c1, Sequences, Channels, Length, KernelLength, Taps);
+            else if (Plan is null) RunDirectChannels(x, k, y, c0, c1, Length, KernelLength, Taps);
+            else RunBatchedChannels(Plan, x, k, y, new Span<T>(Spectra, SpectraLength), c0, c1, Sequences, Channels, Length, KernelLength, Taps);
         }
     }
 
@@ -159,16 +190,18 @@ public static partial class FftConvolution
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = plan.Length, bins = plan.Bins, spectrum = Math.Max(n, bins), slab = channels * length;
-        T[] gr = ArrayPool<T>.Shared.Rent(bins), gi = ArrayPool<T>.Shared.Rent(bins);
+        T[] gr = ArrayPool<T>.Shared.Rent(spectrum), gi = ArrayPool<T>.Shared.Rent(spectrum);
         T[] ur = ArrayPool<T>.Shared.Rent(spectrum), ui = ArrayPool<T>.Shared.Rent(spectrum);
         T[] kr = ArrayPool<T>.Shared.Rent(spectrum), ki = ArrayPool<T>.Shared.Rent(spectrum);
-        T[] wr = ArrayPool<T>.Shared.Rent(spectrum), wi = ArrayPool<T>.Shared.Rent(spectrum);
         T[] ar = ArrayPool<T>.Shared.Rent(spectrum), ai = ArrayPool<T>.Shared.Rent(spectrum);
         try
         {
-            Span<T> sgr = gr.AsSpan(0, bins), sgi = gi.AsSpan(0, bins), sur = ur.AsSpan(0, spectrum), sui = ui.AsSpan(0, spectrum);
-            Span<T> skr = kr.AsSpan(0, spectrum), ski = ki.AsSpan(0, spectrum), swr = wr.AsSpan(0, spectrum), swi = wi.AsSpan(0, spectrum);
-            Span<T> sar = ar.AsSpan(0, spectrum), sai = ai.AsSpan(0, spectrum);
+            Span<T> sgr = gr.AsSpan(0, spectrum), sgi = gi.AsSpan(0, spectrum), sur = ur.AsSpan(0, spectrum), sui = ui.AsSpan(0, spectrum);
+            Span<T> skr = kr.AsSpan(0, spectrum), ski = ki.AsSpan(0, spectrum);
+            // One sequence whose u is transformed here (the unbatched CausalBackward): dk's product is written over U's
+            // spectrum, read by nothing after it, so the call touches six buffers, not eight (measured: bench/NOTES.md, tidy).
+            bool sumInU = sequences == 1 && uSpectra.IsEmpty;
+            Span<T> sar = sumInU ? sur : ar.AsSpan(0, spectrum), sai = sumInU ? sui : ai.AsSpan(0, spectrum);
             for (int c = c0; c < c1; c++)
             {
                 plan.ForwardCore(k.Slice(c * kernelLength, taps), skr, ski);
@@ -184,12 +217,12 @@ public static partial class FftConvolution
                         ukr = kept[..bins];
                         uki = kept[bins..];
                     }
-                    // DY conj(K) into the inverse's buffers, DY conj(U) written (s = 0) or added to the sum: the products
-                    // and sums of copying K and U and multiplying in place, without the copies.
-                    MultiplyConjugate<T, Overwrite>(sgr, sgi, skr[..bins], ski[..bins], swr[..bins], swi[..bins]);
-                    if (s == 0) MultiplyConjugate<T, Overwrite>(sgr, sgi, ukr, uki, sar[..bins], sai[..bins]);
-                    else MultiplyConjugate<T, Accumulate>(sgr, sgi, ukr, uki, sar[..bins], sai[..bins]);
-                    plan.InverseDestructive(swr, swi, du.Slice(row, length));
+                    // DY conj(U) written (s = 0) or added to the sum, then DY conj(K) over DY (its last read) as the inverse's
+                    // input: the products and sums of copying K and U and multiplying in place, without the copies.
+                    if (s == 0) MultiplyConjugate<T, Overwrite>(sgr[..bins], sgi[..bins], ukr, uki, sar[..bins], sai[..bins]);
+                    else MultiplyConjugate<T, Accumulate>(sgr[..bins], sgi[..bins], ukr, uki, sar[..bins], sai[..bins]);
+                    MultiplyConjugate<T, Overwrite>(sgr[..bins], sgi[..bins], skr[..bins], ski[..bins], sgr[..bins], sgi[..bins]);
+                    plan.InverseDestructive(sgr, sgi, du.Slice(row, length));
                 }
                 var dkc = dk.Slice(c * kernelLength, kernelLength);
                 plan.InverseDestructive(sar, sai, dkc[..taps]);
@@ -198,7 +231,14 @@ public static partial class FftConvolution
         }
         finally
         {
-            foreach (var a in new[] { gr, gi, ur, ui, kr, ki, wr, wi, ar, ai }) ArrayPool<T>.Shared.Return(a);
+            ArrayPool<T>.Shared.Return(gr);
+            ArrayPool<T>.Shared.Return(gi);
+            ArrayPool<T>.Shared.Return(ur);
+            ArrayPool<T>.Shared.Return(ui);
+            ArrayPool<T>.Shared.Return(kr);
+            ArrayPool<T>.Shared.Return(ki);
+            ArrayPool<T>.Shared.Return(ar);
+            ArrayPool<T>.Shared.Return(ai);
         }
     }
 

@@ -72,65 +72,8 @@ public static partial class FftConvolution
     {
         Check(u.Length, k.Length, y.Length, channels, length, kernelLength, maxThreads);
         if (channels == 0 || length == 0) return;
-        int taps = Math.Min(kernelLength, length);
-        var plan = taps <= DirectMaxTaps ? null : PlanCache<T>.Get(FftSize(length, kernelLength));
-        int threads = maxThreads == 0 ? KernelThreads.Default : maxThreads;
-        threads = Math.Min(threads, channels);
-        if (threads <= 1)
-        {
-            RunRoute(plan, u, k, y, 0, channels, length, kernelLength, taps);
-            return;
-        }
-        // Spans cannot be stored in the pooled job: pin them and pass raw memory.
-        unsafe
-        {
-            fixed (T* pu = u) fixed (T* pk = k) fixed (T* py = y)
-            {
-                var job = PerThread<CausalJob<T>, int>.Take(0);
-                job.U = pu;
-                job.K = pk;
-                job.Y = py;
-                job.Plan = plan;
-                // Blocks of channels taken dynamically (about 8 per thread), not one fixed share per
-                // thread: on a shared machine a helper that starts late only takes fewer blocks, where a
-                // fixed half made the call wait for the late helper's whole half (the two-thread spread
-                // of the Into median, bench/NOTES.md). Each channel's result does not depend on the split.
-                int block = Math.Max(1, (channels + 8 * threads - 1) / (8 * threads));
-                (job.Channels, job.Length, job.KernelLength, job.Taps, job.Block) =
-                    (channels, length, kernelLength, taps, block);
-                ParallelItems.For((channels + block - 1) / block, threads, job);
-                job.U = job.K = job.Y = null;
-                job.Plan = null;
-                PerThread<CausalJob<T>, int>.Give(job);
-            }
-        }
-    }
-
-    /// <summary>Channel block w of a multi-threaded <see cref="Causal{T}"/> call (a ParallelItems body, pooled per calling thread).</summary>
-    private sealed unsafe class CausalJob<T> : IParallelBody, IPerThreadWorkspace<CausalJob<T>, int> where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        public T* U, K, Y;
-        public RealFftPlan<T>? Plan;
-        public int Channels, Length, KernelLength, Taps, Block;
-
-        public static CausalJob<T> Create(int key) => new();
-
-        public bool Fits(int key) => true;
-
-        public void Run(int w)
-        {
-            int c0 = w * Block, c1 = Math.Min(Channels, c0 + Block);
-            if (c0 >= c1) return;
-            RunRoute(Plan, new ReadOnlySpan<T>(U, Channels * Length), new ReadOnlySpan<T>(K, Channels * KernelLength),
-                new Span<T>(Y, Channels * Length), c0, c1, Length, KernelLength, Taps);
-        }
-    }
-
-    private static void RunRoute<T>(RealFftPlan<T>? plan, ReadOnlySpan<T> u, ReadOnlySpan<T> k, Span<T> y,
-        int c0, int c1, int length, int kernelLength, int taps) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (plan is null) RunDirectChannels(u, k, y, c0, c1, length, kernelLength, taps);
-        else RunChannels(plan, u, k, y, c0, c1, length, kernelLength, taps);
+        var plan = Math.Min(kernelLength, length) <= DirectMaxTaps ? null : PlanCache<T>.Get(FftSize(length, kernelLength));
+        RunChannelBlocks(false, plan, u, default, k, y, default, default, 1, channels, length, kernelLength, maxThreads);
     }
 
     /// <summary>
@@ -184,80 +127,15 @@ public static partial class FftConvolution
             dk.Clear();
             return;
         }
-        int taps = Math.Min(kernelLength, length);
-        var plan = PlanCache<T>.Get(FftSize(length, kernelLength));
-        int threads = Math.Min(maxThreads == 0 ? KernelThreads.Default : maxThreads, channels);
-        if (threads <= 1)
-        {
-            RunBackwardChannels(plan, dy, u, k, du, dk, 0, channels, length, kernelLength, taps);
-            return;
-        }
-        unsafe
-        {
-            fixed (T* pdy = dy) fixed (T* pu = u) fixed (T* pk = k) fixed (T* pdu = du) fixed (T* pdk = dk)
-            {
-                T* ady = pdy, au = pu, ak = pk, adu = pdu, adk = pdk;
-                int perThread = (channels + threads - 1) / threads;
-                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, w =>
-                {
-                    int c0 = w * perThread, c1 = Math.Min(channels, c0 + perThread);
-                    if (c0 >= c1) return;
-                    int cl = channels * length, ck = channels * kernelLength;
-                    RunBackwardChannels(plan, new ReadOnlySpan<T>(ady, cl), new ReadOnlySpan<T>(au, cl),
-                        new ReadOnlySpan<T>(ak, ck), new Span<T>(adu, cl), new Span<T>(adk, ck),
-                        c0, c1, length, kernelLength, taps);
-                });
-            }
-        }
+        // The batched core with one sequence: the same transforms and products (DY conj(K) and DY conj(U) written
+        // rather than multiplied in place, the same expressions), so the same bits.
+        RunChannelBlocks(true, PlanCache<T>.Get(FftSize(length, kernelLength)), dy, u, k, du, dk, default, 1, channels, length,
+            kernelLength, maxThreads);
     }
-
-    private static void RunBackwardChannels<T>(RealFftPlan<T> plan, ReadOnlySpan<T> dy, ReadOnlySpan<T> u, ReadOnlySpan<T> k,
-        Span<T> du, Span<T> dk, int c0, int c1, int length, int kernelLength, int taps) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int n = plan.Length, bins = plan.Bins;
-        int spectrum = Math.Max(n, bins);
-        T[] gr = ArrayPool<T>.Shared.Rent(bins), gi = ArrayPool<T>.Shared.Rent(bins);
-        T[] ur = ArrayPool<T>.Shared.Rent(spectrum), ui = ArrayPool<T>.Shared.Rent(spectrum);
-        T[] kr = ArrayPool<T>.Shared.Rent(spectrum), ki = ArrayPool<T>.Shared.Rent(spectrum);
-        try
-        {
-            var sgr = gr.AsSpan(0, bins);
-            var sgi = gi.AsSpan(0, bins);
-            var sur = ur.AsSpan(0, spectrum);
-            var sui = ui.AsSpan(0, spectrum);
-            var skr = kr.AsSpan(0, spectrum);
-            var ski = ki.AsSpan(0, spectrum);
-            for (int c = c0; c < c1; c++)
-            {
-                plan.ForwardCore(dy.Slice(c * length, length), sgr, sgi);
-                plan.ForwardCore(u.Slice(c * length, length), sur, sui);
-                plan.ForwardCore(k.Slice(c * kernelLength, taps), skr, ski);
-                MultiplyConjugate(sgr, sgi, skr[..bins], ski[..bins]);
-                MultiplyConjugate(sgr, sgi, sur[..bins], sui[..bins]);
-                plan.InverseDestructive(skr, ski, du.Slice(c * length, length));
-                var dkc = dk.Slice(c * kernelLength, kernelLength);
-                plan.InverseDestructive(sur, sui, dkc[..taps]);
-                dkc[taps..].Clear();
-            }
-        }
-        finally
-        {
-            ArrayPool<T>.Shared.Return(gr);
-            ArrayPool<T>.Shared.Return(gi);
-            ArrayPool<T>.Shared.Return(ur);
-            ArrayPool<T>.Shared.Return(ui);
-            ArrayPool<T>.Shared.Return(kr);
-            ArrayPool<T>.Shared.Return(ki);
-        }
-    }
-
-    /// <summary>b = a * conj(b) elementwise over split complex spans (the correlation product).</summary>
-    internal static void MultiplyConjugate<T>(ReadOnlySpan<T> ar, ReadOnlySpan<T> ai, Span<T> br, Span<T> bi)
-        where T : unmanaged, IFloatingPointIeee754<T> => MultiplyConjugate<T, Overwrite>(ar, ai, br, bi, br, bi);
 
     /// <summary>
     /// (cr, ci) = (ar, ai) conj(br, bi) elementwise, or (cr, ci) += it with <see cref="Accumulate"/> (the product rounded
-    /// before the sum, as a product written and then added). c may be b: each element (or vector) is loaded before it is stored.
+    /// before the sum, as a product written and then added). c may be a or b: each element (or vector) is loaded before it is stored.
     /// </summary>
     internal static void MultiplyConjugate<T, TStore>(ReadOnlySpan<T> ar, ReadOnlySpan<T> ai, ReadOnlySpan<T> br, ReadOnlySpan<T> bi,
         Span<T> cr, Span<T> ci) where T : unmanaged, IFloatingPointIeee754<T> where TStore : IComplexStore
@@ -350,7 +228,8 @@ public static partial class FftConvolution
         if (channels == 0 || length == 0) return;
         int taps = Math.Min(kernelLength, length);
         if (direct) RunDirectChannels(u, k, y, 0, channels, length, kernelLength, taps);
-        else RunChannels(PlanCache<T>.Get(FftSize(length, kernelLength)), u, k, y, 0, channels, length, kernelLength, taps);
+        else RunBatchedChannels(PlanCache<T>.Get(FftSize(length, kernelLength)), u, k, y, default, 0, channels, 1, channels, length,
+            kernelLength, taps);
     }
 
     /// <summary>The FFT size used for (L, Lk): the smallest power of two >= L + min(Lk, L) - 1.</summary>
@@ -358,37 +237,6 @@ public static partial class FftConvolution
     {
         int taps = Math.Min(kernelLength, length);
         return (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(length + taps - 1, 1));
-    }
-
-    private static void RunChannels<T>(RealFftPlan<T> plan, ReadOnlySpan<T> u, ReadOnlySpan<T> k, Span<T> y,
-        int c0, int c1, int length, int kernelLength, int taps) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int n = plan.Length, bins = plan.Bins;
-        int spectrum = Math.Max(n, bins);
-        T[] ur = ArrayPool<T>.Shared.Rent(spectrum), ui = ArrayPool<T>.Shared.Rent(spectrum);
-        T[] kr = ArrayPool<T>.Shared.Rent(bins), ki = ArrayPool<T>.Shared.Rent(bins);
-        try
-        {
-            var sur = ur.AsSpan(0, spectrum);
-            var sui = ui.AsSpan(0, spectrum);
-            var skr = kr.AsSpan(0, bins);
-            var ski = ki.AsSpan(0, bins);
-            for (int c = c0; c < c1; c++)
-            {
-                // The real FFT reads its input zero-padded to n and writes only the L outputs needed.
-                plan.ForwardCore(k.Slice(c * kernelLength, taps), skr, ski);
-                plan.ForwardCore(u.Slice(c * length, length), sur, sui);
-                ComplexMultiply(sur[..bins], sui[..bins], skr, ski);
-                plan.InverseDestructive(sur, sui, y.Slice(c * length, length));
-            }
-        }
-        finally
-        {
-            ArrayPool<T>.Shared.Return(ur);
-            ArrayPool<T>.Shared.Return(ui);
-            ArrayPool<T>.Shared.Return(kr);
-            ArrayPool<T>.Shared.Return(ki);
-        }
     }
 
     /// <summary>

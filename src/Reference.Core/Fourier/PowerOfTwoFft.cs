@@ -215,18 +215,18 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
             bool wideSpan = wide && pass.Span % Vector512<T>.Count == 0;
             if (pass.Radix == 2)
             {
-                if (zeros && wideSpan) Radix2Vector512<UpperZero>(ref fr, ref fi, ref sr, ref si, pass);
-                else if (zeros) Radix2Vector<UpperZero>(ref fr, ref fi, ref sr, ref si, pass);
-                else if (wideSpan) Radix2Vector512<Full>(ref fr, ref fi, ref sr, ref si, pass);
-                else if (simd) Radix2Vector<Full>(ref fr, ref fi, ref sr, ref si, pass);
+                if (zeros && wideSpan) Radix2Vector<UpperZero, Simd512<T>>(ref fr, ref fi, ref sr, ref si, pass);
+                else if (zeros) Radix2Vector<UpperZero, Simd256<T>>(ref fr, ref fi, ref sr, ref si, pass);
+                else if (wideSpan) Radix2Vector<Full, Simd512<T>>(ref fr, ref fi, ref sr, ref si, pass);
+                else if (simd) Radix2Vector<Full, Simd256<T>>(ref fr, ref fi, ref sr, ref si, pass);
                 else Radix2Scalar(ref fr, ref fi, ref sr, ref si, pass);
             }
             else
             {
-                if (zeros && wideSpan) Radix4Vector512<UpperZero>(ref fr, ref fi, ref sr, ref si, pass);
-                else if (zeros) Radix4Vector<UpperZero>(ref fr, ref fi, ref sr, ref si, pass);
-                else if (wideSpan) Radix4Vector512<Full>(ref fr, ref fi, ref sr, ref si, pass);
-                else if (simd) Radix4Vector<Full>(ref fr, ref fi, ref sr, ref si, pass);
+                if (zeros && wideSpan) Radix4Vector<UpperZero, Simd512<T>>(ref fr, ref fi, ref sr, ref si, pass);
+                else if (zeros) Radix4Vector<UpperZero, Simd256<T>>(ref fr, ref fi, ref sr, ref si, pass);
+                else if (wideSpan) Radix4Vector<Full, Simd512<T>>(ref fr, ref fi, ref sr, ref si, pass);
+                else if (simd) Radix4Vector<Full, Simd256<T>>(ref fr, ref fi, ref sr, ref si, pass);
                 else Radix4Scalar(ref fr, ref fi, ref sr, ref si, pass);
             }
         }
@@ -293,9 +293,11 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
         }
     }
 
-    private void Radix2Vector<TPrune>(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass) where TPrune : struct, IPrune
+    /// <summary>A radix-2 pass at SIMD width TV (Vector256 or Vector512: the same operations per lane).</summary>
+    private void Radix2Vector<TPrune, TV>(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass)
+        where TPrune : struct, IPrune where TV : struct, ISimd<TV, T>
     {
-        int m = pass.Span, lanes = Vector256<T>.Count;
+        int m = pass.Span, lanes = TV.Count;
         ref T wr0 = ref twiddleRe[pass.Offset];
         ref T wi0 = ref twiddleIm[pass.Offset];
         for (int b = 0; b < n; b += 2 * m)
@@ -303,62 +305,27 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
             for (int j = 0; j < m; j += lanes)
             {
                 nuint p = (nuint)(b + j), q = p + (nuint)m;
-                var ar = Vector256.LoadUnsafe(ref fr, p);
-                var ai = Vector256.LoadUnsafe(ref fi, p);
-                var wr = Vector256.LoadUnsafe(ref wr0, (nuint)j);
-                var wi = Vector256.LoadUnsafe(ref wi0, (nuint)j);
+                var ar = TV.Load(ref fr, p);
+                var ai = TV.Load(ref fi, p);
+                var wr = TV.Load(ref wr0, (nuint)j);
+                var wi = TV.Load(ref wi0, (nuint)j);
                 if (TPrune.UpperHalfZero)
                 {
                     // c = 0: a + c = a and a - c = a.
-                    ar.StoreUnsafe(ref tr, p);
-                    ai.StoreUnsafe(ref ti, p);
-                    (ar * wr - ai * wi).StoreUnsafe(ref tr, q);
-                    (ar * wi + ai * wr).StoreUnsafe(ref ti, q);
+                    ar.Store(ref tr, p);
+                    ai.Store(ref ti, p);
+                    (ar * wr - ai * wi).Store(ref tr, q);
+                    (ar * wi + ai * wr).Store(ref ti, q);
                     continue;
                 }
-                var cr = Vector256.LoadUnsafe(ref fr, q);
-                var ci = Vector256.LoadUnsafe(ref fi, q);
-                (ar + cr).StoreUnsafe(ref tr, p);
-                (ai + ci).StoreUnsafe(ref ti, p);
+                var cr = TV.Load(ref fr, q);
+                var ci = TV.Load(ref fi, q);
+                (ar + cr).Store(ref tr, p);
+                (ai + ci).Store(ref ti, p);
                 var dr = ar - cr;
                 var di = ai - ci;
-                (dr * wr - di * wi).StoreUnsafe(ref tr, q);
-                (dr * wi + di * wr).StoreUnsafe(ref ti, q);
-            }
-        }
-    }
-
-    private void Radix2Vector512<TPrune>(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass) where TPrune : struct, IPrune
-    {
-        int m = pass.Span, lanes = Vector512<T>.Count;
-        ref T wr0 = ref twiddleRe[pass.Offset];
-        ref T wi0 = ref twiddleIm[pass.Offset];
-        for (int b = 0; b < n; b += 2 * m)
-        {
-            for (int j = 0; j < m; j += lanes)
-            {
-                nuint p = (nuint)(b + j), q = p + (nuint)m;
-                var ar = Vector512.LoadUnsafe(ref fr, p);
-                var ai = Vector512.LoadUnsafe(ref fi, p);
-                var wr = Vector512.LoadUnsafe(ref wr0, (nuint)j);
-                var wi = Vector512.LoadUnsafe(ref wi0, (nuint)j);
-                if (TPrune.UpperHalfZero)
-                {
-                    // c = 0: a + c = a and a - c = a.
-                    ar.StoreUnsafe(ref tr, p);
-                    ai.StoreUnsafe(ref ti, p);
-                    (ar * wr - ai * wi).StoreUnsafe(ref tr, q);
-                    (ar * wi + ai * wr).StoreUnsafe(ref ti, q);
-                    continue;
-                }
-                var cr = Vector512.LoadUnsafe(ref fr, q);
-                var ci = Vector512.LoadUnsafe(ref fi, q);
-                (ar + cr).StoreUnsafe(ref tr, p);
-                (ai + ci).StoreUnsafe(ref ti, p);
-                var dr = ar - cr;
-                var di = ai - ci;
-                (dr * wr - di * wi).StoreUnsafe(ref tr, q);
-                (dr * wi + di * wr).StoreUnsafe(ref ti, q);
+                (dr * wr - di * wi).Store(ref tr, q);
+                (dr * wi + di * wr).Store(ref ti, q);
             }
         }
     }
@@ -402,9 +369,11 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
         }
     }
 
-    private void Radix4Vector<TPrune>(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass) where TPrune : struct, IPrune
+    /// <summary>A radix-4 pass at SIMD width TV (Vector256 or Vector512: the same operations per lane).</summary>
+    private void Radix4Vector<TPrune, TV>(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass)
+        where TPrune : struct, IPrune where TV : struct, ISimd<TV, T>
     {
-        int q = pass.Span, lanes = Vector256<T>.Count;
+        int q = pass.Span, lanes = TV.Count;
         ref T w1r = ref twiddleRe[pass.Offset];
         ref T w1i = ref twiddleIm[pass.Offset];
         ref T w2r = ref Unsafe.Add(ref w1r, q);
@@ -417,9 +386,9 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
             for (int j = 0; j < q; j += lanes)
             {
                 nuint p0 = (nuint)(b + j), p1 = p0 + uq, p2 = p1 + uq, p3 = p2 + uq, uj = (nuint)j;
-                var a0r = Vector256.LoadUnsafe(ref fr, p0); var a0i = Vector256.LoadUnsafe(ref fi, p0);
-                var a1r = Vector256.LoadUnsafe(ref fr, p1); var a1i = Vector256.LoadUnsafe(ref fi, p1);
-                Vector256<T> sr, si, dr, di, tr13, ti13, er, ei;
+                var a0r = TV.Load(ref fr, p0); var a0i = TV.Load(ref fi, p0);
+                var a1r = TV.Load(ref fr, p1); var a1i = TV.Load(ref fi, p1);
+                TV sr, si, dr, di, tr13, ti13, er, ei;
                 if (TPrune.UpperHalfZero)
                 {
                     // a2 = a3 = 0: s = d = a0, a1 + a3 = a1, e = -i (a1 - a3) = (Im a1, -Re a1).
@@ -429,77 +398,26 @@ internal sealed class PowerOfTwoFft<T> where T : unmanaged, IFloatingPointIeee75
                 }
                 else
                 {
-                    var a2r = Vector256.LoadUnsafe(ref fr, p2); var a2i = Vector256.LoadUnsafe(ref fi, p2);
-                    var a3r = Vector256.LoadUnsafe(ref fr, p3); var a3i = Vector256.LoadUnsafe(ref fi, p3);
+                    var a2r = TV.Load(ref fr, p2); var a2i = TV.Load(ref fi, p2);
+                    var a3r = TV.Load(ref fr, p3); var a3i = TV.Load(ref fi, p3);
                     sr = a0r + a2r; si = a0i + a2i; dr = a0r - a2r; di = a0i - a2i;
                     tr13 = a1r + a3r; ti13 = a1i + a3i;
                     er = a1i - a3i; ei = a3r - a1r;
                 }
-                (sr + tr13).StoreUnsafe(ref tr, p0);
-                (si + ti13).StoreUnsafe(ref ti, p0);
+                (sr + tr13).Store(ref tr, p0);
+                (si + ti13).Store(ref ti, p0);
                 var c1r = sr - tr13; var c1i = si - ti13;
                 var c2r = dr + er; var c2i = di + ei;
                 var c3r = dr - er; var c3i = di - ei;
-                var vr = Vector256.LoadUnsafe(ref w2r, uj); var vi = Vector256.LoadUnsafe(ref w2i, uj);
-                (c1r * vr - c1i * vi).StoreUnsafe(ref tr, p1);
-                (c1r * vi + c1i * vr).StoreUnsafe(ref ti, p1);
-                vr = Vector256.LoadUnsafe(ref w1r, uj); vi = Vector256.LoadUnsafe(ref w1i, uj);
-                (c2r * vr - c2i * vi).StoreUnsafe(ref tr, p2);
-                (c2r * vi + c2i * vr).StoreUnsafe(ref ti, p2);
-                vr = Vector256.LoadUnsafe(ref w3r, uj); vi = Vector256.LoadUnsafe(ref w3i, uj);
-                (c3r * vr - c3i * vi).StoreUnsafe(ref tr, p3);
-                (c3r * vi + c3i * vr).StoreUnsafe(ref ti, p3);
-            }
-        }
-    }
-
-    private void Radix4Vector512<TPrune>(ref T fr, ref T fi, ref T tr, ref T ti, Pass pass) where TPrune : struct, IPrune
-    {
-        int q = pass.Span, lanes = Vector512<T>.Count;
-        ref T w1r = ref twiddleRe[pass.Offset];
-        ref T w1i = ref twiddleIm[pass.Offset];
-        ref T w2r = ref Unsafe.Add(ref w1r, q);
-        ref T w2i = ref Unsafe.Add(ref w1i, q);
-        ref T w3r = ref Unsafe.Add(ref w1r, 2 * q);
-        ref T w3i = ref Unsafe.Add(ref w1i, 2 * q);
-        nuint uq = (nuint)q;
-        for (int b = 0; b < n; b += 4 * q)
-        {
-            for (int j = 0; j < q; j += lanes)
-            {
-                nuint p0 = (nuint)(b + j), p1 = p0 + uq, p2 = p1 + uq, p3 = p2 + uq, uj = (nuint)j;
-                var a0r = Vector512.LoadUnsafe(ref fr, p0); var a0i = Vector512.LoadUnsafe(ref fi, p0);
-                var a1r = Vector512.LoadUnsafe(ref fr, p1); var a1i = Vector512.LoadUnsafe(ref fi, p1);
-                Vector512<T> sr, si, dr, di, tr13, ti13, er, ei;
-                if (TPrune.UpperHalfZero)
-                {
-                    // a2 = a3 = 0: s = d = a0, a1 + a3 = a1, e = -i (a1 - a3) = (Im a1, -Re a1).
-                    sr = dr = a0r; si = di = a0i;
-                    tr13 = a1r; ti13 = a1i;
-                    er = a1i; ei = -a1r;
-                }
-                else
-                {
-                    var a2r = Vector512.LoadUnsafe(ref fr, p2); var a2i = Vector512.LoadUnsafe(ref fi, p2);
-                    var a3r = Vector512.LoadUnsafe(ref fr, p3); var a3i = Vector512.LoadUnsafe(ref fi, p3);
-                    sr = a0r + a2r; si = a0i + a2i; dr = a0r - a2r; di = a0i - a2i;
-                    tr13 = a1r + a3r; ti13 = a1i + a3i;
-                    er = a1i - a3i; ei = a3r - a1r;
-                }
-                (sr + tr13).StoreUnsafe(ref tr, p0);
-                (si + ti13).StoreUnsafe(ref ti, p0);
-                var c1r = sr - tr13; var c1i = si - ti13;
-                var c2r = dr + er; var c2i = di + ei;
-                var c3r = dr - er; var c3i = di - ei;
-                var vr = Vector512.LoadUnsafe(ref w2r, uj); var vi = Vector512.LoadUnsafe(ref w2i, uj);
-                (c1r * vr - c1i * vi).StoreUnsafe(ref tr, p1);
-                (c1r * vi + c1i * vr).StoreUnsafe(ref ti, p1);
-                vr = Vector512.LoadUnsafe(ref w1r, uj); vi = Vector512.LoadUnsafe(ref w1i, uj);
-                (c2r * vr - c2i * vi).StoreUnsafe(ref tr, p2);
-                (c2r * vi + c2i * vr).StoreUnsafe(ref ti, p2);
-                vr = Vector512.LoadUnsafe(ref w3r, uj); vi = Vector512.LoadUnsafe(ref w3i, uj);
-                (c3r * vr - c3i * vi).StoreUnsafe(ref tr, p3);
-                (c3r * vi + c3i * vr).StoreUnsafe(ref ti, p3);
+                var vr = TV.Load(ref w2r, uj); var vi = TV.Load(ref w2i, uj);
+                (c1r * vr - c1i * vi).Store(ref tr, p1);
+                (c1r * vi + c1i * vr).Store(ref ti, p1);
+                vr = TV.Load(ref w1r, uj); vi = TV.Load(ref w1i, uj);
+                (c2r * vr - c2i * vi).Store(ref tr, p2);
+                (c2r * vi + c2i * vr).Store(ref ti, p2);
+                vr = TV.Load(ref w3r, uj); vi = TV.Load(ref w3i, uj);
+                (c3r * vr - c3i * vi).Store(ref tr, p3);
+                (c3r * vi + c3i * vr).Store(ref ti, p3);
             }
         }
     }

@@ -124,60 +124,8 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         re[0] = z0r + z0i; im[0] = T.Zero;
         re[h] = z0r - z0i; im[h] = T.Zero;
         int k = 1;
-        if (SplitComplexLayout.CanReverse512<T>())
-        {
-            // The Vector256 loop below 512 bits wide: the same operations per pair, so the same bits.
-            int lanes = Vector512<T>.Count;
-            var half2 = Vector512.Create(oneHalf);
-            ref T pr = ref MemoryMarshal.GetReference(re);
-            ref T pi = ref MemoryMarshal.GetReference(im);
-            ref T wr0 = ref postRe[0];
-            ref T wi0 = ref postIm[0];
-            for (; 2 * k + 2 * lanes - 2 < h; k += lanes)
-            {
-                nuint uk = (nuint)k, ul = (nuint)(h - k - lanes + 1);
-                var zkr = Vector512.LoadUnsafe(ref pr, uk);
-                var zki = Vector512.LoadUnsafe(ref pi, uk);
-                var zlr = SplitComplexLayout.Reverse(Vector512.LoadUnsafe(ref pr, ul));
-                var zli = SplitComplexLayout.Reverse(Vector512.LoadUnsafe(ref pi, ul));
-                var er = (zkr + zlr) * half2; var ei = (zki - zli) * half2;
-                var or = (zki + zli) * half2; var oi = (zlr - zkr) * half2;
-                var wr = Vector512.LoadUnsafe(ref wr0, uk);
-                var wi = Vector512.LoadUnsafe(ref wi0, uk);
-                var tr = wr * or - wi * oi; var ti = wr * oi + wi * or;
-                (er + tr).StoreUnsafe(ref pr, uk);
-                (ei + ti).StoreUnsafe(ref pi, uk);
-                SplitComplexLayout.Reverse(er - tr).StoreUnsafe(ref pr, ul);
-                SplitComplexLayout.Reverse(ti - ei).StoreUnsafe(ref pi, ul);
-            }
-        }
-        if (SplitComplexLayout.CanReverse<T>())
-        {
-            // W pairs at once: bins k..k+W-1 ascending against h-k..h-k-W+1, a lane-reversed load.
-            int lanes = Vector256<T>.Count;
-            var half2 = Vector256.Create(oneHalf);
-            ref T pr = ref MemoryMarshal.GetReference(re);
-            ref T pi = ref MemoryMarshal.GetReference(im);
-            ref T wr0 = ref postRe[0];
-            ref T wi0 = ref postIm[0];
-            for (; 2 * k + 2 * lanes - 2 < h; k += lanes)
-            {
-                nuint uk = (nuint)k, ul = (nuint)(h - k - lanes + 1);
-                var zkr = Vector256.LoadUnsafe(ref pr, uk);
-                var zki = Vector256.LoadUnsafe(ref pi, uk);
-                var zlr = SplitComplexLayout.Reverse(Vector256.LoadUnsafe(ref pr, ul));
-                var zli = SplitComplexLayout.Reverse(Vector256.LoadUnsafe(ref pi, ul));
-                var er = (zkr + zlr) * half2; var ei = (zki - zli) * half2;
-                var or = (zki + zli) * half2; var oi = (zlr - zkr) * half2;
-                var wr = Vector256.LoadUnsafe(ref wr0, uk);
-                var wi = Vector256.LoadUnsafe(ref wi0, uk);
-                var tr = wr * or - wi * oi; var ti = wr * oi + wi * or;
-                (er + tr).StoreUnsafe(ref pr, uk);
-                (ei + ti).StoreUnsafe(ref pi, uk);
-                SplitComplexLayout.Reverse(er - tr).StoreUnsafe(ref pr, ul);
-                SplitComplexLayout.Reverse(ti - ei).StoreUnsafe(ref pi, ul);
-            }
-        }
+        if (Simd512<T>.CanReverse) k = ForwardPairs<Simd512<T>>(re, im, k);
+        if (Simd256<T>.CanReverse) k = ForwardPairs<Simd256<T>>(re, im, k);
         for (int l = h - k; k <= l; k++, l--)
         {
             T zkr = re[k], zki = im[k], zlr = re[l], zli = im[l];
@@ -209,59 +157,8 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         re[0] = (x0 + xh) * oneHalf;
         im[0] = (x0 - xh) * oneHalf;
         int k = 1;
-        if (SplitComplexLayout.CanReverse512<T>())
-        {
-            // The Vector256 loop below 512 bits wide: the same operations per pair, so the same bits.
-            int lanes = Vector512<T>.Count;
-            var half2 = Vector512.Create(oneHalf);
-            ref T pr = ref MemoryMarshal.GetReference(re);
-            ref T pi = ref MemoryMarshal.GetReference(im);
-            ref T wr0 = ref postRe[0];
-            ref T wi0 = ref postIm[0];
-            for (; 2 * k + 2 * lanes - 2 < h; k += lanes)
-            {
-                nuint uk = (nuint)k, ul = (nuint)(h - k - lanes + 1);
-                var xkr = Vector512.LoadUnsafe(ref pr, uk);
-                var xki = Vector512.LoadUnsafe(ref pi, uk);
-                var xlr = SplitComplexLayout.Reverse(Vector512.LoadUnsafe(ref pr, ul));
-                var xli = SplitComplexLayout.Reverse(Vector512.LoadUnsafe(ref pi, ul));
-                var er = (xkr + xlr) * half2; var ei = (xki - xli) * half2;
-                var fr = (xkr - xlr) * half2; var fi = (xki + xli) * half2;
-                var wr = Vector512.LoadUnsafe(ref wr0, uk);
-                var wi = Vector512.LoadUnsafe(ref wi0, uk);
-                var or = wr * fr + wi * fi; var oi = wr * fi - wi * fr;
-                (er - oi).StoreUnsafe(ref pr, uk);
-                (ei + or).StoreUnsafe(ref pi, uk);
-                SplitComplexLayout.Reverse(er + oi).StoreUnsafe(ref pr, ul);
-                SplitComplexLayout.Reverse(or - ei).StoreUnsafe(ref pi, ul);
-            }
-        }
-        if (SplitComplexLayout.CanReverse<T>())
-        {
-            int lanes = Vector256<T>.Count;
-            var half2 = Vector256.Create(oneHalf);
-            ref T pr = ref MemoryMarshal.GetReference(re);
-            ref T pi = ref MemoryMarshal.GetReference(im);
-            ref T wr0 = ref postRe[0];
-            ref T wi0 = ref postIm[0];
-            for (; 2 * k + 2 * lanes - 2 < h; k += lanes)
-            {
-                nuint uk = (nuint)k, ul = (nuint)(h - k - lanes + 1);
-                var xkr = Vector256.LoadUnsafe(ref pr, uk);
-                var xki = Vector256.LoadUnsafe(ref pi, uk);
-                var xlr = SplitComplexLayout.Reverse(Vector256.LoadUnsafe(ref pr, ul));
-                var xli = SplitComplexLayout.Reverse(Vector256.LoadUnsafe(ref pi, ul));
-                var er = (xkr + xlr) * half2; var ei = (xki - xli) * half2;
-                var fr = (xkr - xlr) * half2; var fi = (xki + xli) * half2;
-                var wr = Vector256.LoadUnsafe(ref wr0, uk);
-                var wi = Vector256.LoadUnsafe(ref wi0, uk);
-                var or = wr * fr + wi * fi; var oi = wr * fi - wi * fr;
-                (er - oi).StoreUnsafe(ref pr, uk);
-                (ei + or).StoreUnsafe(ref pi, uk);
-                SplitComplexLayout.Reverse(er + oi).StoreUnsafe(ref pr, ul);
-                SplitComplexLayout.Reverse(or - ei).StoreUnsafe(ref pi, ul);
-            }
-        }
+        if (Simd512<T>.CanReverse) k = InversePairs<Simd512<T>>(re, im, k);
+        if (Simd256<T>.CanReverse) k = InversePairs<Simd256<T>>(re, im, k);
         for (int l = h - k; k <= l; k++, l--)
         {
             T xkr = re[k], xki = im[k], xlr = re[l], xli = im[l];
@@ -278,6 +175,68 @@ public sealed class RealFftPlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         else complex.InverseUnscaled(re[..h], im[..h]);
         // z / h gives the even and odd samples: the inverse of an h-point DFT, scaled 1/h = 2/n.
         SplitComplexLayout.Interleave<T>(re[..h], im[..h], inverseHalfScale, x);
+    }
+
+    /// <summary>
+    /// <see cref="ForwardCore"/>'s post-processing from pair k on at SIMD width TV, W pairs at once: bins k..k+W-1 ascending
+    /// against h-k..h-k-W+1, a lane-reversed load (the scalar loop's operations per pair, so the same bits at either width);
+    /// returns the first k left to the narrower width or the scalar loop.
+    /// </summary>
+    private int ForwardPairs<TV>(Span<T> re, Span<T> im, int k) where TV : struct, ISimd<TV, T>
+    {
+        int h = half, lanes = TV.Count;
+        var half2 = TV.Create(T.CreateTruncating(0.5));
+        ref T pr = ref MemoryMarshal.GetReference(re);
+        ref T pi = ref MemoryMarshal.GetReference(im);
+        ref T wr0 = ref postRe[0];
+        ref T wi0 = ref postIm[0];
+        for (; 2 * k + 2 * lanes - 2 < h; k += lanes)
+        {
+            nuint uk = (nuint)k, ul = (nuint)(h - k - lanes + 1);
+            var zkr = TV.Load(ref pr, uk);
+            var zki = TV.Load(ref pi, uk);
+            var zlr = TV.Load(ref pr, ul).Reverse();
+            var zli = TV.Load(ref pi, ul).Reverse();
+            var er = (zkr + zlr) * half2; var ei = (zki - zli) * half2;
+            var or = (zki + zli) * half2; var oi = (zlr - zkr) * half2;
+            var wr = TV.Load(ref wr0, uk);
+            var wi = TV.Load(ref wi0, uk);
+            var tr = wr * or - wi * oi; var ti = wr * oi + wi * or;
+            (er + tr).Store(ref pr, uk);
+            (ei + ti).Store(ref pi, uk);
+            (er - tr).Reverse().Store(ref pr, ul);
+            (ti - ei).Reverse().Store(ref pi, ul);
+        }
+        return k;
+    }
+
+    /// <summary><see cref="InverseDestructive"/>'s pre-processing from pair k on at SIMD width TV (as <see cref="ForwardPairs{TV}"/>).</summary>
+    private int InversePairs<TV>(Span<T> re, Span<T> im, int k) where TV : struct, ISimd<TV, T>
+    {
+        int h = half, lanes = TV.Count;
+        var half2 = TV.Create(T.CreateTruncating(0.5));
+        ref T pr = ref MemoryMarshal.GetReference(re);
+        ref T pi = ref MemoryMarshal.GetReference(im);
+        ref T wr0 = ref postRe[0];
+        ref T wi0 = ref postIm[0];
+        for (; 2 * k + 2 * lanes - 2 < h; k += lanes)
+        {
+            nuint uk = (nuint)k, ul = (nuint)(h - k - lanes + 1);
+            var xkr = TV.Load(ref pr, uk);
+            var xki = TV.Load(ref pi, uk);
+            var xlr = TV.Load(ref pr, ul).Reverse();
+            var xli = TV.Load(ref pi, ul).Reverse();
+            var er = (xkr + xlr) * half2; var ei = (xki - xli) * half2;
+            var fr = (xkr - xlr) * half2; var fi = (xki + xli) * half2;
+            var wr = TV.Load(ref wr0, uk);
+            var wi = TV.Load(ref wi0, uk);
+            var or = wr * fr + wi * fi; var oi = wr * fi - wi * fr;
+            (er - oi).Store(ref pr, uk);
+            (ei + or).Store(ref pi, uk);
+            (er + oi).Reverse().Store(ref pr, ul);
+            (or - ei).Reverse().Store(ref pi, ul);
+        }
+        return k;
     }
 
     private void ForwardOdd(ReadOnlySpan<T> x, Span<T> re, Span<T> im)
