@@ -15,7 +15,7 @@ namespace Reference.Cuda.Bench;
 /// random (never zeros), each op is checked against a float64 evaluation on the host at sampled
 /// outputs, and each time is the median of repeated launches, each followed by a synchronize
 /// (the first launch, which compiles the kernel, is not counted). bench/cuda/torch_bench.py times
-/// PyTorch on the same shapes. Usage: Reference.Cuda.Bench [scan | conv] | golden DIR [cuda|cuda64] | ptx 5|10.
+/// PyTorch on the same shapes. Usage: Reference.Cuda.Bench [scan | conv] | golden DIR [cuda|cuda64] | ptx 5|10|11|12|13.
 /// </summary>
 public static class Program
 {
@@ -24,7 +24,7 @@ public static class Program
         // golden DIR [BACKEND [SCAN_VARIANT]]: the golden set on the backend, with the float32 scan variant of GpuOps.WarpScanVariant.
         if (args.Length >= 4 && args[0] == "golden") GpuOps.WarpScanVariant = int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture);
         if (args.Length >= 2 && args[0] == "golden") return Golden(args[1], args.Length > 2 ? args[2] : "cuda");
-        // ptx VARIANT: the PTX ILGPU generates for scan variant 5 or 10 on sm_90, without a GPU (no device is opened).
+        // ptx VARIANT: the PTX ILGPU generates for scan variant 5 or 10 to 13 on sm_90, without a GPU (no device is opened).
         if (args.Length == 2 && args[0] == "ptx")
         {
             Console.Write(PtxListing.Scan(int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture)));
@@ -36,7 +36,7 @@ public static class Program
         Copy(device.Accelerator);
         if (args.Length >= 1 && args[0] == "scan")
         {
-            // scan [variant [segment]]: one scan kernel alone (for ncu), the default or variant 0..10 of GpuOps.WarpScanVariant;
+            // scan [variant [segment]]: one scan kernel alone (for ncu), the default or variant 0..13 of GpuOps.WarpScanVariant;
             // for the segmented variants 8 and 9, the segment length in steps (a multiple of 32; default: from the shape).
             if (args.Length > 1) GpuOps.WarpScanVariant = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
             if (args.Length > 2) GpuOps.ScanSegmentLength = int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture);
@@ -88,7 +88,7 @@ public static class Program
         GpuOps.AttentionVariant = attentionVariant;
         Attention(device.Accelerator, rng, 4, 16, 4096, 64);
         Convolution(device.Accelerator, rng, 1024, 16384);
-        for (int variant = 0; variant <= 10; variant++)
+        for (int variant = 0; variant <= 13; variant++)
         {
             GpuOps.WarpScanVariant = variant;
             Scan(device.Accelerator, rng, 2048, 16, 4096);

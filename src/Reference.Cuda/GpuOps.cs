@@ -359,7 +359,11 @@ public static partial class GpuOps
     /// 10 <see cref="SelectiveScanWarpKernel.ScanPairedFast"/> (5 with one-instruction exponentials, a predicated lane scan, one
     /// shuffle per state for the lanes' start states and the carry, 16-byte loads of whole windows when the views are aligned and
     /// a softplus without division; 67.6 M warp instructions against 5's 101.2 M by ncu): 0.160-0.164 ms against 0.209-0.216 ms
-    /// for 5 in the same H200 run, golden 72/72 with it, so 10 is the default (bench/NOTES.md, "scanfast on the H200").
+    /// for 5 in the same H200 run, golden 72/72 with it, so 10 is the default (bench/NOTES.md, "scanfast on the H200");
+    /// 11, 12 and 13 <see cref="SelectiveScanWarpKernel.ScanSplit{TStates}"/> (10 with a channel's states split over two warps,
+    /// one state at a time and no register prefetch, for twice the warps per multiprocessor): 11 the states written out for
+    /// four resident groups (64 registers), 12 the same for three (85 registers), 13 a loop over the states for four: not yet
+    /// measured on the H200 (bench/NOTES.md, "scan11").
     /// </summary>
     internal static int WarpScanVariant { get; set; } = 10;
 
@@ -434,6 +438,25 @@ public static partial class GpuOps
                     ScanArgs, int>(SelectiveScanWarpKernel.ScanPairedFast, Resident(x, SelectiveScanWarpKernel.Threads, 2)));
                 bool aligned = s.L % 4 == 0 && Aligned16(u) && Aligned16(delta) && Aligned16(b) && Aligned16(c);
                 fast(SelectiveScanWarpKernel.Config(s), u.Cast<float>(), delta.Cast<float>(), aLog.Cast<float>(), b.Cast<float>(),
+                    c.Cast<float>(), d.Cast<float>(), z.Cast<float>(), bias.Cast<float>(), output.Cast<float>(), s, aligned ? 1 : 0);
+                return;
+            }
+            if (WarpScanVariant is 11 or 12 or 13)
+            {
+                // 11: the states written out, four resident groups (64 registers, 32 warps per multiprocessor); 12: the same,
+                // three groups (85 registers, 24 warps); 13: a loop over the states, four groups.
+                int groups = WarpScanVariant == 12 ? 3 : 4;
+                var split = WarpScanVariant == 13
+                    ? Kernel(acc, "scan.warp.split.looped", typeof(T), x => x.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                        ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScanArgs, int>(
+                        SelectiveScanWarpKernel.ScanSplit<SelectiveScanWarpKernel.StatesLooped>, Resident(x, SelectiveScanWarpKernel.Threads, 4)))
+                    : Kernel(acc, groups == 4 ? "scan.warp.split.four_groups" : "scan.warp.split.three_groups", typeof(T), x => x.LoadStreamKernel<
+                        ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                        ArrayView<float>, ArrayView<float>, ScanArgs, int>(SelectiveScanWarpKernel.ScanSplit<SelectiveScanWarpKernel.StatesWrittenOut>,
+                        Resident(x, SelectiveScanWarpKernel.Threads, groups)));
+                bool aligned = s.L % 4 == 0 && Aligned16(u) && Aligned16(delta) && Aligned16(b) && Aligned16(c) && Aligned16(output)
+                    && (s.HasGate == 0 || Aligned16(z));
+                split(SelectiveScanWarpKernel.SplitConfig(s), u.Cast<float>(), delta.Cast<float>(), aLog.Cast<float>(), b.Cast<float>(),
                     c.Cast<float>(), d.Cast<float>(), z.Cast<float>(), bias.Cast<float>(), output.Cast<float>(), s, aligned ? 1 : 0);
                 return;
             }

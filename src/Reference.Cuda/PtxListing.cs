@@ -26,7 +26,7 @@ internal static class PtxListing
         return compiled.PTXAssembly;
     }
 
-    /// <summary>The PTX of the float32 one-pass scan variant 5 (<see cref="SelectiveScanWarpKernel.ScanPairedVector{T}"/>) or 10 (<see cref="SelectiveScanWarpKernel.ScanPairedFast"/>), capped for two groups per multiprocessor as launched.</summary>
+    /// <summary>The PTX of the float32 one-pass scan variant 5 (<see cref="SelectiveScanWarpKernel.ScanPairedVector{T}"/>), 10 (<see cref="SelectiveScanWarpKernel.ScanPairedFast"/>), both capped for two groups per multiprocessor, or 11 / 12 / 13 (<see cref="SelectiveScanWarpKernel.ScanSplit{TStates}"/>, four / three / four groups), with the launch bounds they are launched with.</summary>
     public static string Scan(int variant)
     {
         const BindingFlags flags = BindingFlags.Public | BindingFlags.Static;
@@ -34,8 +34,12 @@ internal static class PtxListing
         {
             5 => typeof(SelectiveScanWarpKernel).GetMethod(nameof(SelectiveScanWarpKernel.ScanPairedVector), flags)!.MakeGenericMethod(typeof(float)),
             10 => typeof(SelectiveScanWarpKernel).GetMethod(nameof(SelectiveScanWarpKernel.ScanPairedFast), flags)!,
-            _ => throw new ArgumentOutOfRangeException(nameof(variant), variant, "the PTX listing covers scan variants 5 and 10."),
+            11 or 12 => typeof(SelectiveScanWarpKernel).GetMethod(nameof(SelectiveScanWarpKernel.ScanSplit), flags)!
+                .MakeGenericMethod(typeof(SelectiveScanWarpKernel.StatesWrittenOut)),
+            13 => typeof(SelectiveScanWarpKernel).GetMethod(nameof(SelectiveScanWarpKernel.ScanSplit), flags)!
+                .MakeGenericMethod(typeof(SelectiveScanWarpKernel.StatesLooped)),
+            _ => throw new ArgumentOutOfRangeException(nameof(variant), variant, "the PTX listing covers scan variants 5 and 10 to 13."),
         };
-        return Of(kernel, new KernelSpecialization(SelectiveScanWarpKernel.Threads, 2));
+        return Of(kernel, new KernelSpecialization(SelectiveScanWarpKernel.Threads, variant switch { 11 or 13 => 4, 12 => 3, _ => 2 }));
     }
 }

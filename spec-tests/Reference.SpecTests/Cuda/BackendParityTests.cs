@@ -61,6 +61,9 @@ public class BackendParityTests
     [InlineData(6)]
     [InlineData(7)]
     [InlineData(10)]
+    [InlineData(11)]
+    [InlineData(12)]
+    [InlineData(13)]
     public void Property_TheScanCarriesItsStateAcrossWindows(int variant)
     {
         // The float32 scan walks each channel in windows of 256 steps (a warp of 32 lanes, 8 steps a
@@ -76,7 +79,10 @@ public class BackendParityTests
         // variant 10 loads them in 16-byte groups (with N < 16 or L not a multiple of 4 it takes its checked path). Draw 3:
         // two groups of 17-24 channels, so variant 6 (16 channels a block, 32-step chunks) has a partial
         // block per group, a partial chunk, N < 16 and two batches. Run for variant 5 (the warp scan), 6 and 7 (the
-        // sequential scan, 16 and 8 channels a block) and 10 (5 with one-instruction exponentials) of GpuOps.WarpScanVariant; all are correct, so a concurrent test of another
+        // sequential scan, 16 and 8 channels a block), 10 (5 with one-instruction exponentials) and 11-13 (10 with a channel's
+        // states over two warps, 12 as 11, 13 with a loop over the states: draws 0 and 1 have N 9-16, so the second warp holds
+        // 1-8 states, draw 3 N 1-15, where it may hold none, and draw 3's 17-24 channels a group may leave a partial block of
+        // 4) of GpuOps.WarpScanVariant; all are correct, so a concurrent test of another
         // class that meets the switched variant still passes.
         var rng = new SplitMix64(0x5CA7);
         int previous = GpuOps.WarpScanVariant;

@@ -25,7 +25,7 @@ namespace Reference.Cuda.Kernels;
 /// 32 lanes reading their step k hit 32 distinct banks; u, softplus(delta + bias) and z are read per
 /// lane as 8 consecutive values. Accumulation order of y_t: d u_t, then c_t[n] x_t for n ascending.
 /// </summary>
-internal static class SelectiveScanWarpKernel
+internal static partial class SelectiveScanWarpKernel
 {
     public const int Warps = 8;
 
