@@ -332,7 +332,7 @@ public static partial class H3
             FastGemm.Multiply(true, true, dm, dm, length, 1.0, dy.Data.AsSpan(b * length * dm, length * dm), dm,
                 it.O.Data.AsSpan(b * slab, slab), length, b == 0 ? 0.0 : 1.0, dWo, dm, maxThreads);
         var dBo = new double[dm];
-        for (int r = 0; r < rows; r++) TensorPrimitives.Add(dBo, dy.Data.AsSpan(r * dm, dm), dBo);
+        FastElementwise.AddColumnSums(dy.Data.AsSpan(0, rows * dm), dBo);
 
         var dq = Scratch(batch, dm, length);
         var dys = Scratch(it.Ys.ShapeArray);
