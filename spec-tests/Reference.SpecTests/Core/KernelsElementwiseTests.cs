@@ -168,40 +168,6 @@ public class KernelsElementwiseTests
         Assert.Equal("x", Assert.Throws<ArgumentException>(() => FastElementwise.AddColumnSums(new double[1], [])).ParamName);
     }
 
-    /// <summary>
-    /// MultiplyPair against one scalar multiplication per element and output, bitwise (lengths around the vector widths, values
-    /// of mixed sign and scale, the outputs written onto their inputs), and its argument checks.
-    /// </summary>
-    [Fact]
-    public void Property_MultiplyPair_IsTwoElementwiseProductsBitwise()
-    {
-        var rng = new SplitMix64(11);
-        foreach (int n in (int[])[0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 33, 256, 1029])
-        {
-            var a = rng.NormalTensor<double>(0, 3, n).Data;
-            var b = rng.NormalTensor<double>(0, 1e-3, n).Data;
-            var c = rng.NormalTensor<double>(0, 1e5, n).Data;
-            var ab = new double[n];
-            var ac = new double[n];
-            for (int i = 0; i < n; i++) { ab[i] = a[i] * b[i]; ac[i] = a[i] * c[i]; }
-            var fab = Enumerable.Repeat(double.NaN, n).ToArray();
-            var fac = Enumerable.Repeat(double.NaN, n).ToArray();
-            FastElementwise.MultiplyPair(a, b, c, fab, fac);
-            Assert.Equal(ab, fab);
-            Assert.Equal(ac, fac);
-            // Outputs onto inputs: ab over b, ac over c.
-            var b2 = (double[])b.Clone();
-            var c2 = (double[])c.Clone();
-            FastElementwise.MultiplyPair(a, b2, c2, b2, c2);
-            Assert.Equal(ab, b2);
-            Assert.Equal(ac, c2);
-        }
-        Assert.Equal("b", Assert.Throws<ArgumentException>(() => FastElementwise.MultiplyPair(new double[3], new double[2], new double[3], new double[3], new double[3])).ParamName);
-        Assert.Equal("b", Assert.Throws<ArgumentException>(() => FastElementwise.MultiplyPair(new double[3], new double[3], new double[3], new double[3], new double[4])).ParamName);
-        var shared = new double[6];
-        Assert.Equal("ac", Assert.Throws<ArgumentException>(() => FastElementwise.MultiplyPair(new double[4], new double[4], new double[4], shared.AsSpan(0, 4), shared.AsSpan(2, 4))).ParamName);
-    }
-
     [Fact]
     public void Edge_IncompatibleShapes_NameTheArgument()
     {

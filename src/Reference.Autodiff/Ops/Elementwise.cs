@@ -31,20 +31,10 @@ public static partial class Ops
         var y = Empty(x.Value);
         var derivative = Empty(x.Value);
         FastActivations.GeluWithDerivative(x.Value.Data, y.Data, derivative.Data);
-        bool derivativeUsed = false;
         return Function.Apply("gelu", [x], y, g =>
         {
-            // The first VJP writes g d over d, which nothing else reads: a pass over lines already in cache instead of a third
-            // buffer (bench/NOTES.md, h3w32 ninth session). A later backward through the same graph recomputes the factor from
-            // x: GeluBackward's dx is g d bitwise (FastActivations.GeluWithDerivative).
-            if (!derivativeUsed)
-            {
-                derivativeUsed = true;
-                TensorPrimitives.Multiply(g.Data, derivative.Data, derivative.Data);
-                return [derivative];
-            }
             var gx = Empty(g);
-            FastActivations.GeluBackward<double>(x.Value.Data, g.Data, gx.Data);
+            TensorPrimitives.Multiply(g.Data, derivative.Data, gx.Data);
             return [gx];
         });
     }

@@ -91,57 +91,6 @@ public static class FastElementwise
         }
     }
 
-    /// <summary>
-    /// ab = a * b and ac = a * c element by element in one pass over a (a gate's two products that share a factor: H3's
-    /// dq = dO ys with dys = dO q, dkbar = dkv v with dv = dkv kbar). Each product is one exactly rounded multiplication,
-    /// so both outputs are bitwise two separate Multiply calls; one read of a instead of two and one loop instead of two calls
-    /// per row. All five spans have the same length; an output may be the very span of an input (same start), not the other output.
-    /// </summary>
-    public static void MultiplyPair(ReadOnlySpan<double> a, ReadOnlySpan<double> b, ReadOnlySpan<double> c, Span<double> ab, Span<double> ac)
-    {
-        int n = a.Length;
-        if (b.Length != n || c.Length != n || ab.Length != n || ac.Length != n)
-            throw new ArgumentException($"a, b, c, ab and ac need equal lengths; got {n}, {b.Length}, {c.Length}, {ab.Length}, {ac.Length}.", nameof(b));
-        if (ab.Overlaps(ac))
-            throw new ArgumentException("ab and ac overlap: expected two separate outputs.", nameof(ac));
-        ref double ar = ref MemoryMarshal.GetReference(a);
-        ref double br = ref MemoryMarshal.GetReference(b);
-        ref double cr = ref MemoryMarshal.GetReference(c);
-        ref double abr = ref MemoryMarshal.GetReference(ab);
-        ref double acr = ref MemoryMarshal.GetReference(ac);
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            const int W = 8;
-            for (; i + W <= n; i += W)
-            {
-                var av = Vector512.LoadUnsafe(ref ar, (nuint)i);
-                var bv = Vector512.LoadUnsafe(ref br, (nuint)i);
-                var cv = Vector512.LoadUnsafe(ref cr, (nuint)i);
-                (av * bv).StoreUnsafe(ref abr, (nuint)i);
-                (av * cv).StoreUnsafe(ref acr, (nuint)i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            const int W = 4;
-            for (; i + W <= n; i += W)
-            {
-                var av = Vector256.LoadUnsafe(ref ar, (nuint)i);
-                var bv = Vector256.LoadUnsafe(ref br, (nuint)i);
-                var cv = Vector256.LoadUnsafe(ref cr, (nuint)i);
-                (av * bv).StoreUnsafe(ref abr, (nuint)i);
-                (av * cv).StoreUnsafe(ref acr, (nuint)i);
-            }
-        }
-        for (; i < n; i++)
-        {
-            double x = Unsafe.Add(ref ar, i);
-            Unsafe.Add(ref abr, i) = x * Unsafe.Add(ref br, i);
-            Unsafe.Add(ref acr, i) = x * Unsafe.Add(ref cr, i);
-        }
-    }
-
     public static void Add<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Add, a, b, result);
     public static void Subtract<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Subtract, a, b, result);
     public static void Multiply<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> result) where T : unmanaged, IFloatingPointIeee754<T> => Binary(BinaryOp.Multiply, a, b, result);

@@ -264,36 +264,31 @@ public static partial class H3
         var taps = ShiftSsm.Taps(p.Shift);
         var kbar = ConvolveFast(k, taps, p.Shift.Skip, maxThreads, out var kSpectra);
         var kv = Scratch(batch * hd * hd, heads, length);
-        // Head dimension 1 (the paper's synthetic models): kv, kbar and v share the layout [B, Dm, L], one flat product.
-        if (hd == 1) TensorPrimitives.Multiply(kbar.Data, v.Data, kv.Data);
-        else
-            for (int b = 0; b < batch; b++)
-                for (int d1 = 0; d1 < hd; d1++)
-                    for (int d2 = 0; d2 < hd; d2++)
-                        for (int h = 0; h < heads; h++)
-                            TensorPrimitives.Multiply(kbar.Data.AsSpan((b * dm + h * hd + d1) * length, length),
-                                v.Data.AsSpan((b * dm + h * hd + d2) * length, length),
-                                kv.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length));
+        for (int b = 0; b < batch; b++)
+            for (int d1 = 0; d1 < hd; d1++)
+                for (int d2 = 0; d2 < hd; d2++)
+                    for (int h = 0; h < heads; h++)
+                        TensorPrimitives.Multiply(kbar.Data.AsSpan((b * dm + h * hd + d1) * length, length),
+                            v.Data.AsSpan((b * dm + h * hd + d2) * length, length),
+                            kv.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length));
         // Shared by the micro-batches of a data-parallel step (same parameter values): computed once, KernelFast's values.
         var kernel = S4D.KernelFastShared(p.Ssm, length, p.Method, maxThreads);
         var ys = ConvolveFast(kv, kernel, p.Ssm.D, maxThreads, out var kvSpectra);
         var o = Scratch(batch, dm, length);
-        if (hd == 1) TensorPrimitives.Multiply(q.Data, ys.Data, o.Data);
-        else
-            for (int b = 0; b < batch; b++)
-                for (int h = 0; h < heads; h++)
-                    for (int d2 = 0; d2 < hd; d2++)
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int d2 = 0; d2 < hd; d2++)
+                {
+                    var oc = o.Data.AsSpan((b * dm + h * hd + d2) * length, length);
+                    for (int d1 = 0; d1 < hd; d1++)
                     {
-                        var oc = o.Data.AsSpan((b * dm + h * hd + d2) * length, length);
-                        for (int d1 = 0; d1 < hd; d1++)
-                        {
-                            var qc = q.Data.AsSpan((b * dm + h * hd + d1) * length, length);
-                            var yc = ys.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length);
-                            // The first term is written (0 + q ys rounds to q ys), the rest accumulated in d1 order.
-                            if (d1 == 0) TensorPrimitives.Multiply(qc, yc, oc);
-                            else TensorPrimitives.FusedMultiplyAdd(qc, yc, oc, oc);
-                        }
+                        var qc = q.Data.AsSpan((b * dm + h * hd + d1) * length, length);
+                        var yc = ys.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length);
+                        // The first term is written (0 + q ys rounds to q ys), the rest accumulated in d1 order.
+                        if (d1 == 0) TensorPrimitives.Multiply(qc, yc, oc);
+                        else TensorPrimitives.FusedMultiplyAdd(qc, yc, oc, oc);
                     }
+                }
         var output = Scratch(batch, length, dm);
         Reference.Core.Kernels.FastElementwise.BroadcastRows<double>(p.Bo, output.Data.AsSpan(0, batch * length * dm));
         FastGemm.MultiplyBatched(true, true, length, dm, dm, 1.0, o.Data, length, dm * length, p.Wo, dm, 0,
@@ -336,21 +331,18 @@ public static partial class H3
 
         var dq = Scratch(batch, dm, length);
         var dys = Scratch(it.Ys.ShapeArray);
-        // Head dimension 1: dq = dO ys and dys = dO q over the whole [B, Dm, L] layout in one pass (the same products).
-        if (hd == 1) FastElementwise.MultiplyPair(dO, it.Ys.Data, it.Q.Data, dq.Data, dys.Data);
-        else
-            for (int b = 0; b < batch; b++)
-                for (int h = 0; h < heads; h++)
-                    for (int d1 = 0; d1 < hd; d1++)
-                        for (int d2 = 0; d2 < hd; d2++)
-                        {
-                            int ys = ((((b * hd + d1) * hd + d2) * heads) + h) * length;
-                            var dqc = dq.Data.AsSpan((b * dm + h * hd + d1) * length, length);
-                            var doc = dO.AsSpan((b * dm + h * hd + d2) * length, length);
-                            if (d2 == 0) TensorPrimitives.Multiply(doc, it.Ys.Data.AsSpan(ys, length), dqc);
-                            else TensorPrimitives.FusedMultiplyAdd(doc, it.Ys.Data.AsSpan(ys, length), dqc, dqc);
-                            TensorPrimitives.Multiply(doc, it.Q.Data.AsSpan((b * dm + h * hd + d1) * length, length), dys.Data.AsSpan(ys, length));
-                        }
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int d1 = 0; d1 < hd; d1++)
+                    for (int d2 = 0; d2 < hd; d2++)
+                    {
+                        int ys = ((((b * hd + d1) * hd + d2) * heads) + h) * length;
+                        var dqc = dq.Data.AsSpan((b * dm + h * hd + d1) * length, length);
+                        var doc = dO.AsSpan((b * dm + h * hd + d2) * length, length);
+                        if (d2 == 0) TensorPrimitives.Multiply(doc, it.Ys.Data.AsSpan(ys, length), dqc);
+                        else TensorPrimitives.FusedMultiplyAdd(doc, it.Ys.Data.AsSpan(ys, length), dqc, dqc);
+                        TensorPrimitives.Multiply(doc, it.Q.Data.AsSpan((b * dm + h * hd + d1) * length, length), dys.Data.AsSpan(ys, length));
+                    }
 
         var (dkv, dKernel, dSkip) = ConvolutionBackwardFast(it.KV, saved.Kernel, p.Ssm.D, dys, maxThreads, saved.KvSpectra);
         int hm = p.Ssm.Channels * p.Ssm.Modes;
@@ -361,22 +353,19 @@ public static partial class H3
 
         var dkbar = Scratch(it.KBar.ShapeArray);
         var dv = Scratch(it.V.ShapeArray);
-        // Head dimension 1: dkbar = dkv v and dv = dkv kbar in one pass (the same products).
-        if (hd == 1) FastElementwise.MultiplyPair(dkv.Data, it.V.Data, it.KBar.Data, dkbar.Data, dv.Data);
-        else
-            for (int b = 0; b < batch; b++)
-                for (int h = 0; h < heads; h++)
-                    for (int d1 = 0; d1 < hd; d1++)
-                        for (int d2 = 0; d2 < hd; d2++)
-                        {
-                            var g = dkv.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length);
-                            int kc = (b * dm + h * hd + d1) * length, vc = (b * dm + h * hd + d2) * length;
-                            // First terms written, the rest accumulated in the order of the naive backward.
-                            if (d2 == 0) TensorPrimitives.Multiply(g, it.V.Data.AsSpan(vc, length), dkbar.Data.AsSpan(kc, length));
-                            else TensorPrimitives.FusedMultiplyAdd(g, it.V.Data.AsSpan(vc, length), dkbar.Data.AsSpan(kc, length), dkbar.Data.AsSpan(kc, length));
-                            if (d1 == 0) TensorPrimitives.Multiply(g, it.KBar.Data.AsSpan(kc, length), dv.Data.AsSpan(vc, length));
-                            else TensorPrimitives.FusedMultiplyAdd(g, it.KBar.Data.AsSpan(kc, length), dv.Data.AsSpan(vc, length), dv.Data.AsSpan(vc, length));
-                        }
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int d1 = 0; d1 < hd; d1++)
+                    for (int d2 = 0; d2 < hd; d2++)
+                    {
+                        var g = dkv.Data.AsSpan(((((b * hd + d1) * hd + d2) * heads) + h) * length, length);
+                        int kc = (b * dm + h * hd + d1) * length, vc = (b * dm + h * hd + d2) * length;
+                        // First terms written, the rest accumulated in the order of the naive backward.
+                        if (d2 == 0) TensorPrimitives.Multiply(g, it.V.Data.AsSpan(vc, length), dkbar.Data.AsSpan(kc, length));
+                        else TensorPrimitives.FusedMultiplyAdd(g, it.V.Data.AsSpan(vc, length), dkbar.Data.AsSpan(kc, length), dkbar.Data.AsSpan(kc, length));
+                        if (d1 == 0) TensorPrimitives.Multiply(g, it.KBar.Data.AsSpan(kc, length), dv.Data.AsSpan(vc, length));
+                        else TensorPrimitives.FusedMultiplyAdd(g, it.KBar.Data.AsSpan(kc, length), dv.Data.AsSpan(vc, length), dv.Data.AsSpan(vc, length));
+                    }
 
         var (dk, dTaps, dShiftSkip) = ConvolutionBackwardFast(it.K, saved.ShiftTaps, p.Shift.Skip, dkbar, maxThreads, saved.KSpectra);
         var shiftGrads = ShiftSsm.TapGradients(p.Shift, dTaps, dk, dShiftSkip);
