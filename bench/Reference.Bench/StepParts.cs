@@ -17,9 +17,15 @@ namespace Reference.Bench;
 /// </summary>
 public static class StepParts
 {
-    public static void Run(int repeats, bool convolutionOnly = false)
+    public static void Run(int repeats, bool convolutionOnly = false, bool h3Only = false)
     {
         var rng = new SplitMix64(2);
+        if (h3Only)
+        {
+            H3Layer(rng, repeats);
+            Console.WriteLine($"load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+            return;
+        }
         if (!convolutionOnly) ProductsAndGelu(rng, repeats);
         Convolution(rng, repeats);
         Console.WriteLine($"load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
@@ -91,6 +97,41 @@ public static class StepParts
         double inverse = Best(repeats, () => { for (int r = 0; r < 64; r++) { plan.ForwardCore(row, re, im); plan.InverseDestructive(re, im, back); } });
         Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"real FFT 512 forward + inverse to 256 samples: {inverse / 64 * 1e9:F0} ns (the inverse: {(inverse - forward) / 64 * 1e9:F0}), hash {Hash(back)}"));
+    }
+
+    /// <summary>
+    /// One H3 layer of the step (one micro-batch: 4 sequences x L 256, width 32, state 64) forward and backward as the tape's fast
+    /// tier calls them (H3.ForwardTrainingFast, H3.BackwardFast with the S4D kernel-gradient map deferred as in a data-parallel
+    /// step), on one thread, buffers from a TensorArena reset per call: the layer's own elementwise passes and convolutions with
+    /// its products. Public entry points only, so an older build of the libraries runs the same part.
+    /// </summary>
+    private static void H3Layer(SplitMix64 rng, int repeats)
+    {
+        const int batch = 4, length = 256, width = 32;
+        var p = Reference.Operators.StateSpace.H3Parameters.Initialize(rng, width, 1, 64);
+        var u = rng.NormalTensor<double>(0, 1, batch, length, width);
+        var dy = rng.NormalTensor<double>(0, 1, batch, length, width);
+        var arena = new Reference.Autodiff.TensorArena();
+        double[] y = [], du = [];
+        void Layer()
+        {
+            arena.Reset();
+            using var scope = arena.Use();
+            var saved = Reference.Operators.StateSpace.H3.ForwardTrainingFast(p, u, 1);
+            var grads = Reference.Operators.StateSpace.H3.BackwardFast(p, u, dy, saved, 1, _ => true);
+            y = saved.Values.Output.Data;
+            du = grads.Input.Data;
+        }
+        double seconds = Best(repeats, Layer);
+        // The process's CPU time over the same number of calls: on a loaded machine the best wall time moves with the other
+        // tenants, the CPU time only counts the slices this process ran.
+        var me = Process.GetCurrentProcess();
+        var cpu0 = me.TotalProcessorTime;
+        for (int r = 0; r < repeats; r++) Layer();
+        me.Refresh();
+        double cpu = (me.TotalProcessorTime - cpu0).TotalSeconds / repeats;
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"H3 layer forward + backward, {batch} x {length} x {width}, state 64: best {seconds * 1e6:F1} us wall, mean {cpu * 1e6:F1} us CPU, hash {Hash((double[])y.Clone())} {Hash((double[])du.Clone())}"));
     }
 
     private static double Best(int repeats, Action body)

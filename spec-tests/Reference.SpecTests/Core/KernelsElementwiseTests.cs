@@ -144,6 +144,30 @@ public class KernelsElementwiseTests
         Assert.Equal("destination", Assert.Throws<ArgumentException>(() => FastElementwise.BroadcastRows<double>([], new double[1])).ParamName);
     }
 
+    /// <summary>
+    /// AddColumnSums against the scalar sums of each column in row order onto the given start values, bitwise (column counts
+    /// around the 8- and 32-column blocks, no rows, one row, many rows), and its argument check.
+    /// </summary>
+    [Fact]
+    public void Property_AddColumnSums_IsTheInOrderColumnSumBitwise()
+    {
+        var rng = new SplitMix64(12);
+        foreach (int columns in (int[])[1, 7, 8, 9, 31, 32, 33, 40, 128, 130])
+            foreach (int rows in (int[])[0, 1, 5, 1024])
+            {
+                var x = rng.NormalTensor<double>(0, 10, rows * columns).Data;
+                var start = rng.NormalTensor<double>(0, 1e3, columns).Data;
+                var expected = (double[])start.Clone();
+                for (int j = 0; j < columns; j++)
+                    for (int r = 0; r < rows; r++) expected[j] += x[r * columns + j];
+                var actual = (double[])start.Clone();
+                FastElementwise.AddColumnSums(x, actual);
+                Assert.Equal(expected, actual);
+            }
+        Assert.Equal("x", Assert.Throws<ArgumentException>(() => FastElementwise.AddColumnSums(new double[7], new double[3])).ParamName);
+        Assert.Equal("x", Assert.Throws<ArgumentException>(() => FastElementwise.AddColumnSums(new double[1], [])).ParamName);
+    }
+
     [Fact]
     public void Edge_IncompatibleShapes_NameTheArgument()
     {

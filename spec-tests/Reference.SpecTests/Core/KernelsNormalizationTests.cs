@@ -246,4 +246,37 @@ public class KernelsNormalizationTests
         double wrong = 1 / (Math.Sqrt(variance) + 1e-5);
         Assert.ThrowsAny<Exception>(() => Close.All(rstd, new[] { (float)wrong }));
     }
+
+    /// <summary>
+    /// The float64 LayerNorm parameter gradients of the Vector512 row path (columns a multiple of 8, with gamma) against the
+    /// per-element loop written out: dgamma[j] = dy xhat + dgamma[j] and dbeta[j] = dbeta[j] + dy, rows in order from 0, with
+    /// xhat = (x - mean) rstd from the forward's mean and rstd. Bitwise: the sums may be held anywhere but must be these.
+    /// </summary>
+    [Fact]
+    public void Property_LayerNormParameterGradients_AreTheInOrderRowSumsBitwise()
+    {
+        var rng = new SplitMix64(21);
+        foreach (int cols in (int[])[8, 32, 40, 64, 128])
+            foreach (int rows in (int[])[1, 5, 300])
+            {
+                var x = rng.NormalTensor<double>(0.5, 2, rows * cols).Data;
+                var dy = rng.NormalTensor<double>(0, 1, rows * cols).Data;
+                var gamma = rng.NormalTensor<double>(1, 0.1, cols).Data;
+                var beta = rng.NormalTensor<double>(0, 0.1, cols).Data;
+                var (y, mean, rstd) = (new double[rows * cols], new double[rows], new double[rows]);
+                FastNormalization.LayerNorm<double>(x, gamma, beta, y, mean, rstd, cols);
+                var (dx, dg, db) = (new double[rows * cols], new double[cols], new double[cols]);
+                FastNormalization.LayerNormBackward<double>(x, gamma, mean, rstd, dy, dx, dg, db, cols);
+                var (eg, eb) = (new double[cols], new double[cols]);
+                for (int r = 0; r < rows; r++)
+                    for (int j = 0; j < cols; j++)
+                    {
+                        double g = dy[r * cols + j], xhat = (x[r * cols + j] - mean[r]) * rstd[r];
+                        eg[j] = g * xhat + eg[j];
+                        eb[j] = eb[j] + g;
+                    }
+                Assert.Equal(eg, dg);
+                Assert.Equal(eb, db);
+            }
+    }
 }

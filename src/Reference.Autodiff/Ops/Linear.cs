@@ -45,7 +45,8 @@ public static partial class Ops
             if (bias is not null && bias.RequiresGrad)
             {
                 gb = Like(bias.Value);
-                for (int r = 0; r < rows; r++) TensorPrimitives.Add(gb.Data, g.Data.AsSpan(r * outF, outF), gb.Data);
+                // The rows in order, the column sums held in registers (the bits of one Add per row).
+                Reference.Core.Kernels.FastElementwise.AddColumnSums(g.Data.AsSpan(0, rows * outF), gb.Data);
             }
             return bias is null ? [gx, gw] : [gx, gw, gb];
         }, replay: v => Linear(v[0], v[1], v.Length > 2 ? v[2] : null));

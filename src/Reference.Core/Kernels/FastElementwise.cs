@@ -1,4 +1,7 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Reference.Core.Kernels;
 
@@ -33,6 +36,58 @@ public static class FastElementwise
         {
             int count = Math.Min(done, destination.Length - done);
             destination[..count].CopyTo(destination.Slice(done, count));
+        }
+    }
+
+    /// <summary>
+    /// sums[j] += x[0, j] + x[1, j] + ... in row order, for x [rows, sums.Length] row-major (a bias gradient: the sum of the
+    /// output gradient's rows). Each column's additions are those of one TensorPrimitives.Add(sums, row, sums) per row, in the
+    /// same order, so the bits are the same; the sums of up to 32 columns stay in registers over all rows instead of one call
+    /// per row (1,024 calls of 32 or 128 elements per product in the width-32 H3 step).
+    /// </summary>
+    public static void AddColumnSums(ReadOnlySpan<double> x, Span<double> sums)
+    {
+        int columns = sums.Length;
+        if (columns == 0 ? !x.IsEmpty : x.Length % columns != 0)
+            throw new ArgumentException($"x has length {x.Length}, expected a multiple of sums.Length = {columns}.", nameof(x));
+        if (columns == 0) return;
+        int rows = x.Length / columns, j = 0;
+        ref double xr = ref MemoryMarshal.GetReference(x);
+        ref double sr = ref MemoryMarshal.GetReference(sums);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            const int W = 8;
+            for (; j + 4 * W <= columns; j += 4 * W)
+            {
+                var a0 = Vector512.LoadUnsafe(ref sr, (nuint)j);
+                var a1 = Vector512.LoadUnsafe(ref sr, (nuint)(j + W));
+                var a2 = Vector512.LoadUnsafe(ref sr, (nuint)(j + 2 * W));
+                var a3 = Vector512.LoadUnsafe(ref sr, (nuint)(j + 3 * W));
+                for (int r = 0; r < rows; r++)
+                {
+                    nuint at = (nuint)((long)r * columns + j);
+                    a0 += Vector512.LoadUnsafe(ref xr, at);
+                    a1 += Vector512.LoadUnsafe(ref xr, at + W);
+                    a2 += Vector512.LoadUnsafe(ref xr, at + 2 * W);
+                    a3 += Vector512.LoadUnsafe(ref xr, at + 3 * W);
+                }
+                a0.StoreUnsafe(ref sr, (nuint)j);
+                a1.StoreUnsafe(ref sr, (nuint)(j + W));
+                a2.StoreUnsafe(ref sr, (nuint)(j + 2 * W));
+                a3.StoreUnsafe(ref sr, (nuint)(j + 3 * W));
+            }
+            for (; j + W <= columns; j += W)
+            {
+                var a0 = Vector512.LoadUnsafe(ref sr, (nuint)j);
+                for (int r = 0; r < rows; r++) a0 += Vector512.LoadUnsafe(ref xr, (nuint)((long)r * columns + j));
+                a0.StoreUnsafe(ref sr, (nuint)j);
+            }
+        }
+        for (; j < columns; j++)
+        {
+            double acc = Unsafe.Add(ref sr, j);
+            for (int r = 0; r < rows; r++) acc += Unsafe.Add(ref xr, (nint)((long)r * columns + j));
+            Unsafe.Add(ref sr, j) = acc;
         }
     }
 

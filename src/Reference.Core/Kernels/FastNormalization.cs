@@ -350,23 +350,46 @@ internal static unsafe class LayerNormRows512
         }
     }
 
-    /// <summary>dgamma = sum over rows (in order) of dy xhat, dbeta = sum of dy; both overwritten.</summary>
+    /// <summary>
+    /// dgamma = sum over rows (in order) of dy xhat, dbeta = sum of dy; both overwritten. Columns in blocks of four vectors whose
+    /// sums stay in registers over all rows (the same operations per element in the same row order as adding each row onto the
+    /// stored sums, so the same bits, without a store and reload per row: that chain through memory bound the loop).
+    /// </summary>
     public static void ParameterGradients(double* x, double* mean, double* rstd, double* dy, double* dgamma, double* dbeta, int cols, int rows)
     {
-        new Span<double>(dgamma, cols).Clear();
-        new Span<double>(dbeta, cols).Clear();
-        for (int r = 0; r < rows; r++)
+        int j = 0;
+        for (; j + 4 * W <= cols; j += 4 * W)
         {
-            double* xr = x + (long)r * cols, dyr = dy + (long)r * cols;
-            var muV = Vector512.Create(mean[r]);
-            var rsV = Vector512.Create(rstd[r]);
-            for (int j = 0; j < cols; j += W)
+            Vector512<double> g0 = default, g1 = default, g2 = default, g3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            for (int r = 0; r < rows; r++)
             {
-                var g = Vector512.Load(dyr + j);
-                var xhat = (Vector512.Load(xr + j) - muV) * rsV;
-                (g * xhat + Vector512.Load(dgamma + j)).Store(dgamma + j);
-                (Vector512.Load(dbeta + j) + g).Store(dbeta + j);
+                double* xr = x + (long)r * cols + j, dyr = dy + (long)r * cols + j;
+                var muV = Vector512.Create(mean[r]);
+                var rsV = Vector512.Create(rstd[r]);
+                var d0 = Vector512.Load(dyr);
+                var d1 = Vector512.Load(dyr + W);
+                var d2 = Vector512.Load(dyr + 2 * W);
+                var d3 = Vector512.Load(dyr + 3 * W);
+                g0 = d0 * ((Vector512.Load(xr) - muV) * rsV) + g0;
+                g1 = d1 * ((Vector512.Load(xr + W) - muV) * rsV) + g1;
+                g2 = d2 * ((Vector512.Load(xr + 2 * W) - muV) * rsV) + g2;
+                g3 = d3 * ((Vector512.Load(xr + 3 * W) - muV) * rsV) + g3;
+                b0 += d0; b1 += d1; b2 += d2; b3 += d3;
             }
+            g0.Store(dgamma + j); g1.Store(dgamma + j + W); g2.Store(dgamma + j + 2 * W); g3.Store(dgamma + j + 3 * W);
+            b0.Store(dbeta + j); b1.Store(dbeta + j + W); b2.Store(dbeta + j + 2 * W); b3.Store(dbeta + j + 3 * W);
+        }
+        for (; j < cols; j += W)
+        {
+            Vector512<double> g0 = Vector512<double>.Zero, b0 = Vector512<double>.Zero;
+            for (int r = 0; r < rows; r++)
+            {
+                var d0 = Vector512.Load(dy + (long)r * cols + j);
+                g0 = d0 * ((Vector512.Load(x + (long)r * cols + j) - Vector512.Create(mean[r])) * Vector512.Create(rstd[r])) + g0;
+                b0 += d0;
+            }
+            g0.Store(dgamma + j);
+            b0.Store(dbeta + j);
         }
     }
 

@@ -4,6 +4,7 @@
 using System.Numerics;
 using Reference.Core;
 using Reference.Core.Fourier;
+using Reference.Core.Kernels;
 using Reference.Core.Linear;
 using Reference.Operators.Convolution;
 
@@ -326,7 +327,7 @@ public static partial class H3
             FastGemm.Multiply(true, true, dm, dm, length, 1.0, dy.Data.AsSpan(b * length * dm, length * dm), dm,
                 it.O.Data.AsSpan(b * slab, slab), length, b == 0 ? 0.0 : 1.0, dWo, dm, maxThreads);
         var dBo = new double[dm];
-        for (int r = 0; r < rows; r++) TensorPrimitives.Add(dBo, dy.Data.AsSpan(r * dm, dm), dBo);
+        FastElementwise.AddColumnSums(dy.Data.AsSpan(0, rows * dm), dBo);
 
         var dq = Scratch(batch, dm, length);
         var dys = Scratch(it.Ys.ShapeArray);
@@ -456,12 +457,13 @@ public static partial class H3
         spectra = null;
         var y = Scratch(u.ShapeArray);
         if (Math.Min(kernelLength, length) <= DirectConvolutionMaxTaps)
-            CausalConvolution.DirectBatched(u.Data, k.Data, y.Data, rows / channels, channels, length, kernelLength, maxThreads);
-        else
         {
-            spectra = Scratch(rows, 2 * FftConvolution.SpectrumBins(length, kernelLength));
-            FftConvolution.CausalBatched<double>(u.Data, k.Data, y.Data, rows / channels, channels, length, kernelLength, maxThreads, spectra.Data);
+            // D u added in the direct sums' store (the same rounding as the pass below).
+            CausalConvolution.DirectBatched(u.Data, k.Data, y.Data, rows / channels, channels, length, kernelLength, maxThreads, skip);
+            return y;
         }
+        spectra = Scratch(rows, 2 * FftConvolution.SpectrumBins(length, kernelLength));
+        FftConvolution.CausalBatched<double>(u.Data, k.Data, y.Data, rows / channels, channels, length, kernelLength, maxThreads, spectra.Data);
         for (int r = 0; r < rows; r++)
             TensorPrimitives.MultiplyAdd(u.Data.AsSpan(r * length, length), skip[r % channels], y.Data.AsSpan(r * length, length), y.Data.AsSpan(r * length, length));
         return y;
@@ -481,8 +483,10 @@ public static partial class H3
         var du = Scratch(u.ShapeArray);
         var dk = new double[channels * kernelLength];
         var dd = new double[channels];
-        if (Math.Min(kernelLength, length) <= DirectConvolutionMaxTaps)
-            CausalConvolution.DirectBackwardBatched(dy.Data, u.Data, k.Data, du.Data, dk, sequences, channels, length, kernelLength, maxThreads);
+        // The direct route adds D dy in its store (the same rounding as the pass below).
+        bool direct = Math.Min(kernelLength, length) <= DirectConvolutionMaxTaps;
+        if (direct)
+            CausalConvolution.DirectBackwardBatched(dy.Data, u.Data, k.Data, du.Data, dk, sequences, channels, length, kernelLength, maxThreads, skip);
         else
             FftConvolution.CausalBackwardBatched<double>(dy.Data, u.Data, k.Data, du.Data, dk, sequences, channels, length, kernelLength, maxThreads,
                 uSpectra is null ? default : uSpectra.Data);
@@ -492,7 +496,7 @@ public static partial class H3
                 var g = dy.Data.AsSpan(s * slab + c * length, length);
                 var ur = u.Data.AsSpan(s * slab + c * length, length);
                 var dur = du.Data.AsSpan(s * slab + c * length, length);
-                TensorPrimitives.MultiplyAdd(g, skip[c], dur, dur);
+                if (!direct) TensorPrimitives.MultiplyAdd(g, skip[c], dur, dur);
                 dd[c] += TensorPrimitives.Dot(g, ur);
             }
         return (du, dk, dd);

@@ -370,4 +370,58 @@ public class CausalConvolutionTests
         Assert.Equal("k", Assert.Throws<ArgumentException>(() =>
             CausalConvolution.DirectBatched(u, new double[1], y, sequences, channels, length, kernelLength)).ParamName);
     }
+
+    /// <summary>
+    /// The direct sums with the skip term D u (forward) and D dy (backward) in their store, against the full chains written out:
+    /// per output, every tap fused-multiply-added in j order with the zero padding included (the taps that only meet padding are
+    /// skipped by the kernel: they must leave the bits as they are), then + u D (dy D) rounded separately. Bitwise, 1 and 2
+    /// threads; dk bitwise the same with and without the skip. The H3 shape, lengths with partial blocks, a kernel longer than L.
+    /// </summary>
+    [Theory]
+    [InlineData(4, 3, 256, 64)]
+    [InlineData(2, 2, 100, 64)]
+    [InlineData(2, 2, 37, 5)]
+    [InlineData(3, 1, 20, 30)]
+    [InlineData(1, 2, 9, 1)]
+    public void DirectBatched_SkipInStoreAndTrimmedTaps_EqualFullChainsBitwise(int sequences, int channels, int length, int kernelLength)
+    {
+        var (u, dy, k, _, _, _) = Reference.SpecTests.Core.BatchedConvolutionCase.Draw((ulong)(sequences * 5 + channels + length * 3 + kernelLength), sequences, channels, length, kernelLength);
+        var skip = Enumerable.Range(0, channels).Select(c => 0.75 - 0.5 * c).ToArray();
+        int taps = Math.Min(kernelLength, length);
+        var y = new double[u.Length];
+        var du = new double[u.Length];
+        for (int s = 0; s < sequences; s++)
+            for (int c = 0; c < channels; c++)
+            {
+                int row = (s * channels + c) * length;
+                for (int t = 0; t < length; t++)
+                {
+                    double acc = 0.0, back = 0.0;
+                    for (int j = 0; j < taps; j++)
+                    {
+                        acc = Math.FusedMultiplyAdd(k[c * kernelLength + j], t - j >= 0 ? u[row + t - j] : 0.0, acc);
+                        back = Math.FusedMultiplyAdd(k[c * kernelLength + j], t + j < length ? dy[row + t + j] : 0.0, back);
+                    }
+                    y[row + t] = acc + u[row + t] * skip[c];
+                    du[row + t] = back + dy[row + t] * skip[c];
+                }
+            }
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var fy = Enumerable.Repeat(double.NaN, u.Length).ToArray();
+            var fu = Enumerable.Repeat(double.NaN, u.Length).ToArray();
+            var fk = Enumerable.Repeat(double.NaN, k.Length).ToArray();
+            var fk0 = Enumerable.Repeat(double.NaN, k.Length).ToArray();
+            CausalConvolution.DirectBatched(u, k, fy, sequences, channels, length, kernelLength, threads, skip);
+            CausalConvolution.DirectBackwardBatched(dy, u, k, fu, fk, sequences, channels, length, kernelLength, threads, skip);
+            CausalConvolution.DirectBackwardBatched(dy, u, k, new double[u.Length], fk0, sequences, channels, length, kernelLength, threads);
+            Assert.Equal(y, fy);
+            Assert.Equal(du, fu);
+            Assert.Equal(fk0, fk);
+        }
+        Assert.Equal("skip", Assert.Throws<ArgumentException>(() =>
+            CausalConvolution.DirectBatched(u, k, y, sequences, channels, length, kernelLength, 1, new double[channels + 1])).ParamName);
+        Assert.Equal("skip", Assert.Throws<ArgumentException>(() =>
+            CausalConvolution.DirectBackwardBatched(dy, u, k, du, new double[k.Length], sequences, channels, length, kernelLength, 1, new double[channels + 1])).ParamName);
+    }
 }
