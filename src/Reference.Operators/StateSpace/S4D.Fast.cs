@@ -156,9 +156,7 @@ public static partial class S4D
                 s.Mag[i * modes + n] = scale * log.Real;
             }
         }
-        TensorPrimitives.Exp(s.Mag, s.Mag);
-        TensorPrimitives.Sin(s.Arg, s.Sin);
-        TensorPrimitives.Cos(s.Arg, s.Cos);
+        DigitExponentials(s.Mag, s.Arg, s.Sin, s.Cos);
         for (int i = 0; i < digits.Digits; i++)
         {
             var zRe = s.Cos.AsSpan(i * modes, modes);
@@ -201,6 +199,42 @@ public static partial class S4D
                 filled = Math.Min(filled * r, count);
             }
         }
+    }
+
+    /// <summary>
+    /// exp of <paramref name="mag"/> in place, sin and cos of <paramref name="arg"/>: Vector256 groups of 4 from index 0, the
+    /// last partial group zero-padded. Not TensorPrimitives.Exp/Sin/Cos: their vector code computes a whole vector by the
+    /// scalar routine when one lane is out of its range (exp below -708: a fast-decaying mode at a top digit; sin, cos
+    /// beyond 2^23), and which elements share a vector depends on the span's address (above 8 vectors they align to the
+    /// vector boundary first): a channel then rounded differently in the last bit on another thread's scratch or after a
+    /// GC moved it (h3w32's run-to-run differences, bench/NOTES.md, detbits). Here every value depends only on the
+    /// inputs and their index.
+    /// </summary>
+    internal static void DigitExponentials(Span<double> mag, ReadOnlySpan<double> arg, Span<double> sin, Span<double> cos)
+    {
+        int n = mag.Length, w = Vector256<double>.Count, i = 0;
+        if (arg.Length != n || sin.Length != n || cos.Length != n)
+            throw new ArgumentException($"arg, sin and cos have {arg.Length}, {sin.Length}, {cos.Length} elements; expected {n} (mag's).", nameof(arg));
+        for (; i + w <= n; i += w)
+        {
+            Vector256.Exp(Vector256.Create(mag.Slice(i))).CopyTo(mag.Slice(i));
+            var x = Vector256.Create(arg.Slice(i));
+            Vector256.Sin(x).CopyTo(sin.Slice(i));
+            Vector256.Cos(x).CopyTo(cos.Slice(i));
+        }
+        if (i == n) return;
+        Span<double> m = stackalloc double[4], a = stackalloc double[4], s = stackalloc double[4], c = stackalloc double[4];
+        m.Clear();
+        a.Clear();
+        mag[i..].CopyTo(m);
+        arg[i..].CopyTo(a);
+        Vector256.Exp(Vector256.Create((ReadOnlySpan<double>)m)).CopyTo(m);
+        var tail = Vector256.Create((ReadOnlySpan<double>)a);
+        Vector256.Sin(tail).CopyTo(s);
+        Vector256.Cos(tail).CopyTo(c);
+        m[..(n - i)].CopyTo(mag[i..]);
+        s[..(n - i)].CopyTo(sin[i..]);
+        c[..(n - i)].CopyTo(cos[i..]);
     }
 
     /// <summary>Elementwise complex product (aRe + i aIm)(bRe + i bIm) into (re, im), Vector256 over the span.</summary>
