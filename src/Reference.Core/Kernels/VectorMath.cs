@@ -271,15 +271,36 @@ public static class VectorMath
         throw new NotSupportedException($"VectorMath.Log runs on float or double, not {typeof(T).Name}.");
     }
 
-    /// <summary>y = e^x over a span (x and y may be the same span).</summary>
+    /// <summary>
+    /// y = e^x over a span (x and y may be the same span). float: TensorPrimitives.Exp. double: the runtime's Vector256.Exp
+    /// in fixed groups of 4 from index 0, the last partial group zero-padded. TensorPrimitives.Exp on double computes a whole
+    /// vector by scalar code when one lane is beyond about +-708 (a masked score, a fast-decaying mode) and, on spans longer
+    /// than 8 vectors, groups the elements by the span's address alignment: the same row then rounded differently in the
+    /// last bit at another address (another thread's buffer, after a GC), against the fast tier's bit-for-bit repeatability
+    /// (bench/NOTES.md, detbits). Its float Exp showed no such dependence (probed at 16 offsets, values beyond +-88 mixed in).
+    /// </summary>
     public static void Exp<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (typeof(T) == typeof(float))
             TensorPrimitives.Exp(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(y));
         else if (typeof(T) == typeof(double))
-            TensorPrimitives.Exp(MemoryMarshal.Cast<T, double>(x), MemoryMarshal.Cast<T, double>(y));
+            ExpFixedGroups(MemoryMarshal.Cast<T, double>(x), MemoryMarshal.Cast<T, double>(y));
         else
             TensorPrimitives.Exp(x, y);
+    }
+
+    /// <summary>e^x in Vector256 groups of 4 from index 0 (see <see cref="Exp{T}(ReadOnlySpan{T}, Span{T})"/>).</summary>
+    private static void ExpFixedGroups(ReadOnlySpan<double> x, Span<double> y)
+    {
+        int n = x.Length, w = Vector256<double>.Count, i = 0;
+        if (y.Length < n) throw new ArgumentException($"y has {y.Length} elements; expected at least {n} (x's).", nameof(y));
+        for (; i + w <= n; i += w) Vector256.Exp(Vector256.Create(x.Slice(i))).CopyTo(y.Slice(i));
+        if (i == n) return;
+        Span<double> tail = stackalloc double[4];
+        tail.Clear();
+        x[i..].CopyTo(tail);
+        Vector256.Exp(Vector256.Create((ReadOnlySpan<double>)tail)).CopyTo(tail);
+        tail[..(n - i)].CopyTo(y[i..]);
     }
 
     /// <summary>y = ln x over a span (x and y may be the same span).</summary>
