@@ -75,15 +75,16 @@ public static partial class Ops
 
     /// <summary>
     /// The fast tier's cross-entropy VJP: g_z[i, c] = g_i (p[i, c] - q[i, c]) as the scalar loop above, with p = exp(log p) for all
-    /// N C entries in one vectorized TensorPrimitives.Exp (within an ulp or two of Math.Exp, whose scalar calls took ~1.2 % of the
-    /// width-32 H3 training step: bench/NOTES.md, h3w32 ninth session); the subtraction of q and the product with g_i as there
+    /// N C entries in one vectorized exp, VectorMath.Exp (within an ulp or two of Math.Exp, whose scalar calls took ~1.2 % of the
+    /// width-32 H3 training step: bench/NOTES.md, h3w32 ninth session; not TensorPrimitives.Exp, whose values for a log p below
+    /// -708 in a vector depended on the arena buffer's alignment: bench/NOTES.md, detbits); the subtraction of q and the product with g_i as there
     /// (the target's q rounded as one number, so each entry is the scalar expression applied to the vector exp's value).
     /// </summary>
     private static Tensor<double> CrossEntropyGradientFast(double[] logp, int[] targets, Tensor<double> g, int n, int c, int ignoreIndex,
         double labelSmoothing, Reduction reduction, int count)
     {
         var gz = TensorArena.Uninitialized(n, c);
-        System.Numerics.Tensors.TensorPrimitives.Exp(logp.AsSpan(0, n * c), gz.Data);
+        VectorMath.Exp<double>(logp.AsSpan(0, n * c), gz.Data);
         double other = labelSmoothing / c, target = labelSmoothing / c + (1.0 - labelSmoothing);
         for (int i = 0; i < n; i++)
         {

@@ -440,7 +440,7 @@ public static partial class SoftmaxAttention
                         if (last + 1 < l) row[(last + 1)..].Clear();
                         var live = row[first..(last + 1)];
                         TensorPrimitives.Subtract(live, lse.Data[rowOff + t], live);
-                        TensorPrimitives.Exp(live, live);
+                        VectorMath.Exp<double>(live, live);
                     }
                     FastGemm.Multiply(true, false, l, vd, l, 1.0, s, l, doh, vd, 1.0, dv.Data.AsSpan(vOff, l * vd), vd, maxThreads: 1);
                     FastGemm.Multiply(false, true, l, l, vd, 1.0, doh, vd, vh, vd, 0.0, dp, l, maxThreads: 1);

@@ -76,7 +76,7 @@ public static partial class GatedLinearAttention
             var qs = new T[kd];
             for (int t = 0; t < l; t++)
             {
-                TensorPrimitives.Exp<T>(g.Data.AsSpan((bh * l + t) * kg, kg), alpha);
+                VectorMath.Exp<T>(g.Data.AsSpan((bh * l + t) * kg, kg), alpha);
                 TensorPrimitives.Multiply(q.Data.AsSpan((bh * l + t) * kd, kd), sc, qs);
                 StateKernels.DecayUpdateRead<T>(s, alpha, k.Data.AsSpan((bh * l + t) * kd, kd), v.Data.AsSpan((bh * l + t) * vd, vd),
                     qs, o.Data.AsSpan((bh * l + t) * vd, vd));

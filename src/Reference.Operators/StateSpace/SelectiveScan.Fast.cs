@@ -912,7 +912,7 @@ public static partial class SelectiveScan
                 T step = dtSoftplus ? T.CreateChecked(NaiveActivations.Softplus(double.CreateChecked(pre))) : pre;
                 var s = state.Data.AsSpan(row * n, n);
                 TensorPrimitives.Multiply(a.Data.AsSpan(hp * n, n), step, decay);
-                TensorPrimitives.Exp(decay, decay);
+                VectorMath.Exp<T>(decay, decay);
                 TensorPrimitives.Multiply(s, decay, s);
                 TensorPrimitives.MultiplyAdd(bRow, step * x.Data[row], s, s);
                 T y = TensorPrimitives.Dot(s, cRow) + (d is null ? T.Zero : d.Data[hp]) * x.Data[row];
