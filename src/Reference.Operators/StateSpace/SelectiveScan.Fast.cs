@@ -850,7 +850,7 @@ public static partial class SelectiveScan
                 T dt = p.DeltaSoftplus ? T.CreateChecked(NaiveActivations.Softplus(double.CreateChecked(pre))) : pre;
                 T u = p.U.Data[row * l + t], du = dt * u;
                 TensorPrimitives.Multiply(ar, dt, mag);
-                TensorPrimitives.Exp(mag, mag);
+                VectorMath.Exp<T>(mag, mag);
                 TensorPrimitives.Multiply(ai, dt, ang);
                 TensorPrimitives.Cos(ang, cos);
                 TensorPrimitives.Sin(ang, sin);
