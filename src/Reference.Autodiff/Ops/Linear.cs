@@ -7,8 +7,9 @@ namespace Reference.Autodiff;
 /// <summary>
 /// The affine map of a linear layer as one fused primitive (torch.nn.functional.linear):
 /// y = x W^T + b, x [..., in] (rows R = product of the leading axes), W [out, in], b [out] or null,
-/// y [..., out]. The bias is written into y first and the product accumulated onto it (GEMM with
-/// beta = 1), which rounds exactly like a separate add (acc + b) but skips a pass over y.
+/// y [..., out]. The product is added onto the bias (acc + b rounded once, as a separate add would): the fast tier's
+/// GEMM takes b as a column bias in its store (no pass over y), the naive tier writes b into y first and accumulates
+/// onto it (GEMM with beta = 1); the same bits either way.
 /// VJP (G = dy as [R, out]): dx = G W, dW = G^T x, db = column sums of G (rows in order).
 /// Tier: NaiveGemm, or FastGemm inside <see cref="Tape.UseFastKernels"/>.
 /// </summary>
@@ -26,8 +27,7 @@ public static partial class Ops
         int rows = inF == 0 ? 0 : x.Length / inF;
         int[] outShape = [.. x.Shape[..^1], outF];
         var y = Empty(outShape);
-        if (bias is not null) Reference.Core.Kernels.FastElementwise.BroadcastRows<double>(bias.Value.Data, y.Data.AsSpan(0, rows * outF));
-        GemmRaw(false, true, rows, outF, inF, x.Value.Data, inF, weight.Value.Data, inF, bias is null ? 0.0 : 1.0, y.Data, outF);
+        GemmRaw(false, true, rows, outF, inF, x.Value.Data, inF, weight.Value.Data, inF, bias is null ? 0.0 : 1.0, y.Data, outF, bias?.Value.Data);
         Variable[] inputs = bias is null ? [x, weight] : [x, weight, bias];
         return Function.Apply("linear", inputs, y, g =>
         {
@@ -52,12 +52,21 @@ public static partial class Ops
         }, replay: v => Linear(v[0], v[1], v.Length > 2 ? v[2] : null));
     }
 
-    /// <summary>C = op(A) op(B) + beta C on raw row-major buffers, in the current tier (timed into <see cref="GemmTicks"/>).</summary>
-    private static void GemmRaw(bool transA, bool transB, int m, int n, int k, double[] a, int lda, double[] b, int ldb, double beta, double[] c, int ldc)
+    /// <summary>
+    /// C = op(A) op(B) + beta C on raw row-major buffers, in the current tier (timed into <see cref="GemmTicks"/>); with a
+    /// column bias (n values), beta bias[j] in place of beta C[i, j] (C not read).
+    /// </summary>
+    private static void GemmRaw(bool transA, bool transB, int m, int n, int k, double[] a, int lda, double[] b, int ldb, double beta, double[] c, int ldc,
+        double[]? columnBias = null)
     {
         long start = Stopwatch.GetTimestamp();
-        if (Tape.FastKernels) FastGemm.Multiply(transA, transB, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
-        else NaiveGemm.Multiply(transA, transB, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+        if (Tape.FastKernels) FastGemm.Multiply(transA, transB, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc, columnBias: columnBias is null ? default : columnBias.AsSpan(0, n));
+        else
+        {
+            if (columnBias is not null)
+                for (int i = 0; i < m; i++) columnBias.AsSpan(0, n).CopyTo(c.AsSpan(i * ldc, n));
+            NaiveGemm.Multiply(transA, transB, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+        }
         GemmTicks += Stopwatch.GetTimestamp() - start;
         GemmFlops += 2.0 * m * n * k;
     }

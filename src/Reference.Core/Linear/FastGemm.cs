@@ -34,8 +34,8 @@ namespace Reference.Core.Linear;
 /// Accumulation order (documented because Fast is compared with Naive and with itself): for each
 /// element, k is cut into consecutive blocks of KC; inside a block the products are added for
 /// p = pc, pc+1, ... with one fused multiply-add each (float32 accumulators for float32); the first
-/// block stores C = alpha * acc + beta * C (a single FMA; with beta = 0 C is not read), later blocks
-/// C = alpha * acc + C. The order does not depend on the thread count: threads share the packed
+/// block stores C = alpha * acc + beta * C (a single FMA; with beta = 0 C is not read; with a row or column bias
+/// beta * bias in place of beta * C, C not read), later blocks C = alpha * acc + C. The order does not depend on the thread count: threads share the packed
 /// B panel (and the A blocks, unless each A block is a single tile, which then packs it itself) and
 /// take C tiles aligned to MC / NR from an atomic counter (<see cref="GemmSchedule{T}"/>; a product of one rank-KC step
 /// whose A is read in place is cut into column chunks instead, each the one-thread loops, <see cref="GemmColumnTiles{T}"/>),
@@ -60,18 +60,37 @@ public static unsafe class FastGemm
     /// C[m x n] = alpha op(A)[m x k] op(B)[k x n] + beta C (row-major, leading dimensions as in
     /// <see cref="NaiveGemm.Multiply"/>). <paramref name="maxThreads"/> = 0 uses
     /// KernelThreads.Default threads for large products; small products run on one thread.
+    /// A bias (<paramref name="columnBias"/>, n values, or <paramref name="rowBias"/>, m values; at most one) stands in for
+    /// C: C = alpha op(A) op(B) + beta bias, C not read (bias[j] in every row, or bias[i] in every column). The same bits
+    /// as filling C with the bias and multiplying with beta, without the pass that fills C.
     /// </summary>
     public static void Multiply<T>(bool transA, bool transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
-        T beta, Span<T> c, int ldc, int maxThreads = 0) where T : unmanaged, IFloatingPointIeee754<T>
+        T beta, Span<T> c, int ldc, int maxThreads = 0, ReadOnlySpan<T> columnBias = default, ReadOnlySpan<T> rowBias = default)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         GemmArguments.Check(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        CheckBias(m, n, columnBias, rowBias);
         int threads = ResolveThreads(maxThreads);
-        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
+        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c) fixed (T* pColumn = columnBias) fixed (T* pRow = rowBias)
         {
-            var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, Bias(pColumn, pRow));
             Run(problem, threads, GemmMicroKernel.Best);
         }
+    }
+
+    /// <summary>The bias of a product: a null pointer is an empty span (no bias).</summary>
+    private static GemmBias<T> Bias<T>(T* columnBias, T* rowBias) where T : unmanaged =>
+        rowBias != null ? new GemmBias<T>(rowBias, perRow: true) : new GemmBias<T>(columnBias, perRow: false);
+
+    private static void CheckBias<T>(int m, int n, ReadOnlySpan<T> columnBias, ReadOnlySpan<T> rowBias)
+    {
+        if (!columnBias.IsEmpty && !rowBias.IsEmpty)
+            throw new ArgumentException($"columnBias and rowBias both given ({columnBias.Length} and {rowBias.Length} values): expected at most one.", nameof(rowBias));
+        if (!columnBias.IsEmpty && columnBias.Length != n)
+            throw new ArgumentException($"columnBias has {columnBias.Length} values, expected n = {n} (or none).", nameof(columnBias));
+        if (!rowBias.IsEmpty && rowBias.Length != m)
+            throw new ArgumentException($"rowBias has {rowBias.Length} values, expected m = {m} (or none).", nameof(rowBias));
     }
 
     /// <summary>
@@ -79,11 +98,13 @@ public static unsafe class FastGemm
     /// A_i = a[i * strideA ..], B_i = b[i * strideB ..], C_i = c[i * strideC ..]. A stride of 0
     /// broadcasts one operand over the batch; strideC must keep the C_i disjoint. Many small
     /// products are spread over threads by batch, large ones are threaded inside each product;
-    /// either way every element is accumulated in the order of <see cref="Multiply{T}"/>.
+    /// either way every element is accumulated in the order of <see cref="Multiply{T}"/>. A bias as in
+    /// <see cref="Multiply{T}"/>, the same for every product of the batch.
     /// </summary>
     public static void MultiplyBatched<T>(bool transA, bool transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, int strideA, ReadOnlySpan<T> b, int ldb, int strideB,
-        T beta, Span<T> c, int ldc, int strideC, int batchCount, int maxThreads = 0)
+        T beta, Span<T> c, int ldc, int strideC, int batchCount, int maxThreads = 0,
+        ReadOnlySpan<T> columnBias = default, ReadOnlySpan<T> rowBias = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (batchCount < 0)
@@ -91,6 +112,7 @@ public static unsafe class FastGemm
         int threads = ResolveThreads(maxThreads);
         // Validate batch 0 with the full spans, then the extent reached by the last batch.
         GemmArguments.Check(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        CheckBias(m, n, columnBias, rowBias);
         if (batchCount == 0) return;
         long extentA = MatrixExtent(transA ? k : m, transA ? m : k, lda);
         long extentB = MatrixExtent(transB ? n : k, transB ? k : n, ldb);
@@ -107,9 +129,9 @@ public static unsafe class FastGemm
                 offsets[3 * i + 1] = (long)i * strideB;
                 offsets[3 * i + 2] = (long)i * strideC;
             }
-            fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
+            fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c) fixed (T* pColumn = columnBias) fixed (T* pRow = rowBias)
             {
-                var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, Bias(pColumn, pRow));
                 RunBatched(problem, offsets, batchCount, threads, GemmMicroKernel.Best);
             }
         }
@@ -184,9 +206,10 @@ public static unsafe class FastGemm
     /// </summary>
     internal static void MultiplyWithKernel<T>(bool useVectorKernel, bool transA, bool transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
-        T beta, Span<T> c, int ldc, int maxThreads) where T : unmanaged, IFloatingPointIeee754<T> =>
+        T beta, Span<T> c, int ldc, int maxThreads, ReadOnlySpan<T> columnBias = default, ReadOnlySpan<T> rowBias = default)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
         MultiplyWithKernel(useVectorKernel ? GemmMicroKernel.Best : GemmKernel.Scalar, transA, transB, m, n, k,
-            alpha, a, lda, b, ldb, beta, c, ldc, maxThreads);
+            alpha, a, lda, b, ldb, beta, c, ldc, maxThreads, columnBias, rowBias);
 
     /// <summary>
     /// Test and bench hook: <see cref="Multiply{T}"/> with the given kernel and its panel layout. A
@@ -194,13 +217,15 @@ public static unsafe class FastGemm
     /// </summary>
     internal static void MultiplyWithKernel<T>(GemmKernel kernel, bool transA, bool transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
-        T beta, Span<T> c, int ldc, int maxThreads) where T : unmanaged, IFloatingPointIeee754<T>
+        T beta, Span<T> c, int ldc, int maxThreads, ReadOnlySpan<T> columnBias = default, ReadOnlySpan<T> rowBias = default)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         GemmArguments.Check(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        CheckBias(m, n, columnBias, rowBias);
         if (kernel > GemmMicroKernel.Best) kernel = GemmMicroKernel.Best;
-        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
+        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c) fixed (T* pColumn = columnBias) fixed (T* pRow = rowBias)
         {
-            var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            var problem = new GemmProblem<T>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, Bias(pColumn, pRow));
             Run(problem, ResolveThreads(maxThreads), kernel);
         }
     }
@@ -253,12 +278,17 @@ public static unsafe class FastGemm
         if (p.M == 0 || p.N == 0) return;
         if (p.K == 0 || p.Alpha == T.Zero)
         {
-            // op(A) op(B) contributes nothing: C = beta C, and as in BLAS beta = 0 writes zeros without reading C.
+            // op(A) op(B) contributes nothing: C = beta C (beta bias), and as in BLAS beta = 0 writes zeros without reading C.
             for (int i = 0; i < p.M; i++)
             {
                 var row = new Span<T>(p.C + (nint)i * p.Ldc, p.N);
-                if (p.Beta == T.Zero) row.Clear();
-                else TensorPrimitives.Multiply(row, p.Beta, row);
+                if (p.Beta == T.Zero) { row.Clear(); continue; }
+                if (p.Bias.Values != null)
+                {
+                    if (p.Bias.PerRow) row.Fill(p.Bias.Values[i]);
+                    else new ReadOnlySpan<T>(p.Bias.Values, p.N).CopyTo(row);
+                }
+                TensorPrimitives.Multiply(row, p.Beta, row);
             }
             return;
         }
@@ -295,7 +325,7 @@ public static unsafe class FastGemm
                     int inPlace = Math.Clamp(unpackedRows - ic, 0, mc);
                     if (inPlace > 0)
                         MacroKernelInPlace(p.TransA, mc: inPlace, nc, kc, p.Alpha, beta, p.TransA ? p.A + (nint)pc * p.Lda + ic : p.A + (nint)ic * p.Lda + pc, p.Lda,
-                            packB, p.C + (nint)ic * p.Ldc + jc, p.Ldc);
+                            packB, p.C + (nint)ic * p.Ldc + jc, p.Ldc, pc == 0 ? p.Bias.At(ic, jc) : default);
                     if (inPlace == mc) continue;
                     PackAndMultiply(p, kernel, ic + inPlace, mc - inPlace, pc, kc, jc, nc, beta, packA, packB);
                 }
@@ -309,7 +339,8 @@ public static unsafe class FastGemm
     /// 14-row micro-panel is packed by its first tile (<see cref="GemmMicroKernel.Vector512KernelPackA{T}"/>), the other
     /// tiles of its row read the copy; an edge panel is packed first. Otherwise the whole block is packed first
     /// (GemmPacking.PackA), then the macro-kernel runs. Same packed values, same kernels' FMA chains: same bits either way.
-    /// The two-thread schedule's tiles that pack their own A block call this too.
+    /// The two-thread schedule's tiles that pack their own A block call this too. The bias (if any) is added in the first
+    /// rank-KC update (pc = 0) only, as beta is.
     /// </summary>
     internal static void PackAndMultiply<T>(in GemmProblem<T> p, GemmKernel kernel, int ic, int mc, int pc, int kc, int jc, int nc, T beta, T* packA, T* packB)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -317,10 +348,11 @@ public static unsafe class FastGemm
         var blocking = GemmMicroKernel.Blocking<T>(kernel);
         int mr = blocking.MR, nr = blocking.NR;
         T* c = p.C + (nint)ic * p.Ldc + jc;
+        var bias = pc == 0 ? p.Bias.At(ic, jc) : default;
         if (kernel != GemmKernel.Vector512 || p.TransA || kc % Vector512<T>.Count != 0)
         {
             GemmPacking.PackA(p.TransA, p.A, p.Lda, ic, pc, mc, kc, mr, blocking.ARowMajor ? blocking.KC : 0, packA);
-            MacroKernel(kernel, mc, nc, kc, p.Alpha, beta, packA, packB, c, p.Ldc);
+            MacroKernel(kernel, mc, nc, kc, p.Alpha, beta, packA, packB, c, p.Ldc, bias);
             return;
         }
         const int kcRow = GemmMicroKernel.KC512;
@@ -329,13 +361,13 @@ public static unsafe class FastGemm
         {
             T* aPanel = packA + (nint)ir * kcRow;
             T* cRow = c + (nint)ir * p.Ldc;
-            GemmMicroKernel.Vector512KernelPackA(kc, p.A + (nint)(ic + ir) * p.Lda + pc, p.Lda, aPanel, packB, cRow, p.Ldc, p.Alpha, beta, Math.Min(nr, nc));
+            GemmMicroKernel.Vector512KernelPackA(kc, p.A + (nint)(ic + ir) * p.Lda + pc, p.Lda, aPanel, packB, cRow, p.Ldc, p.Alpha, beta, Math.Min(nr, nc), bias.At(ir, 0));
             for (int jr = nr; jr < nc; jr += nr)
-                GemmMicroKernel.Vector512Kernel<T, Stride256, Stride1>(kc, aPanel, packB + (nint)jr * kc, cRow + jr, p.Ldc, p.Alpha, beta, mr, Math.Min(nr, nc - jr));
+                GemmMicroKernel.Vector512Kernel<T, Stride256, Stride1>(kc, aPanel, packB + (nint)jr * kc, cRow + jr, p.Ldc, p.Alpha, beta, mr, Math.Min(nr, nc - jr), bias.At(ir, jr));
         }
         if (full == mc) return;
         GemmPacking.PackA(false, p.A, p.Lda, ic + full, pc, mc - full, kc, mr, kcRow, packA + (nint)full * kcRow);
-        MacroKernel(kernel, mc - full, nc, kc, p.Alpha, beta, packA + (nint)full * kcRow, packB, c + (nint)full * p.Ldc, p.Ldc);
+        MacroKernel(kernel, mc - full, nc, kc, p.Alpha, beta, packA + (nint)full * kcRow, packB, c + (nint)full * p.Ldc, p.Ldc, bias.At(full, 0));
     }
 
     /// <summary>
@@ -353,24 +385,24 @@ public static unsafe class FastGemm
     /// The Vector512 loops of <see cref="MacroKernel"/> on full micro-panels of an A read in place: <paramref name="a"/> points
     /// at op(A)[ic, pc], whose rows are lda apart (untransposed) or adjacent with columns lda apart (transposed).
     /// </summary>
-    private static void MacroKernelInPlace<T>(bool transA, int mc, int nc, int kc, T alpha, T beta, T* a, nint lda, T* packB, T* c, nint ldc)
+    private static void MacroKernelInPlace<T>(bool transA, int mc, int nc, int kc, T alpha, T beta, T* a, nint lda, T* packB, T* c, nint ldc, GemmBias<T> bias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         switch (lda, transA)
         {
-            case (32, false): MacroKernelInPlace<T, Stride32, Stride1>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
-            case (64, false): MacroKernelInPlace<T, Stride64, Stride1>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
-            case (128, false): MacroKernelInPlace<T, Stride128, Stride1>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
-            case (256, false): MacroKernelInPlace<T, Stride256, Stride1>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
-            case (32, true): MacroKernelInPlace<T, Stride1, Stride32>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
-            case (64, true): MacroKernelInPlace<T, Stride1, Stride64>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
-            case (128, true): MacroKernelInPlace<T, Stride1, Stride128>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
-            case (256, true): MacroKernelInPlace<T, Stride1, Stride256>(mc, nc, kc, alpha, beta, a, packB, c, ldc); break;
+            case (32, false): MacroKernelInPlace<T, Stride32, Stride1>(mc, nc, kc, alpha, beta, a, packB, c, ldc, bias); break;
+            case (64, false): MacroKernelInPlace<T, Stride64, Stride1>(mc, nc, kc, alpha, beta, a, packB, c, ldc, bias); break;
+            case (128, false): MacroKernelInPlace<T, Stride128, Stride1>(mc, nc, kc, alpha, beta, a, packB, c, ldc, bias); break;
+            case (256, false): MacroKernelInPlace<T, Stride256, Stride1>(mc, nc, kc, alpha, beta, a, packB, c, ldc, bias); break;
+            case (32, true): MacroKernelInPlace<T, Stride1, Stride32>(mc, nc, kc, alpha, beta, a, packB, c, ldc, bias); break;
+            case (64, true): MacroKernelInPlace<T, Stride1, Stride64>(mc, nc, kc, alpha, beta, a, packB, c, ldc, bias); break;
+            case (128, true): MacroKernelInPlace<T, Stride1, Stride128>(mc, nc, kc, alpha, beta, a, packB, c, ldc, bias); break;
+            case (256, true): MacroKernelInPlace<T, Stride1, Stride256>(mc, nc, kc, alpha, beta, a, packB, c, ldc, bias); break;
             default: throw new ArgumentOutOfRangeException(nameof(lda), $"lda = {lda}: expected 32, 64, 128 or 256 (UnpackedRows).");
         }
     }
 
-    private static void MacroKernelInPlace<T, TRow, TColumn>(int mc, int nc, int kc, T alpha, T beta, T* a, T* packB, T* c, nint ldc)
+    private static void MacroKernelInPlace<T, TRow, TColumn>(int mc, int nc, int kc, T alpha, T beta, T* a, T* packB, T* c, nint ldc, GemmBias<T> bias)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TRow : struct, IStride
         where TColumn : struct, IStride
@@ -381,7 +413,7 @@ public static unsafe class FastGemm
         {
             T* aPanel = a + (nint)ir * TRow.Value;
             for (int jr = 0; jr < nc; jr += nr)
-                GemmMicroKernel.Vector512Kernel<T, TRow, TColumn>(kc, aPanel, packB + (nint)jr * kc, c + ir * ldc + jr, ldc, alpha, beta, mr, Math.Min(nr, nc - jr));
+                GemmMicroKernel.Vector512Kernel<T, TRow, TColumn>(kc, aPanel, packB + (nint)jr * kc, c + ir * ldc + jr, ldc, alpha, beta, mr, Math.Min(nr, nc - jr), bias.At(ir, jr));
         }
     }
 
@@ -392,7 +424,7 @@ public static unsafe class FastGemm
     /// micro-panel would fill a 48 KB L1d, so there the A micro-panel stays in L1 and the B micro-panels
     /// stream from L2 (ir outer). Either order computes each tile the same way.
     /// </summary>
-    internal static void MacroKernel<T>(GemmKernel kernel, int mc, int nc, int kc, T alpha, T beta, T* packA, T* packB, T* c, nint ldc)
+    internal static void MacroKernel<T>(GemmKernel kernel, int mc, int nc, int kc, T alpha, T beta, T* packA, T* packB, T* c, nint ldc, GemmBias<T> bias = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var blocking = GemmMicroKernel.Blocking<T>(kernel);
@@ -405,7 +437,7 @@ public static unsafe class FastGemm
                 int mRows = Math.Min(mr, mc - ir);
                 T* aPanel = packA + ir * aRow;
                 for (int jr = 0; jr < nc; jr += nr)
-                    GemmMicroKernel.Run(kernel, kc, aPanel, packB + (nint)jr * kc, c + ir * ldc + jr, ldc, alpha, beta, mRows, Math.Min(nr, nc - jr));
+                    GemmMicroKernel.Run(kernel, kc, aPanel, packB + (nint)jr * kc, c + ir * ldc + jr, ldc, alpha, beta, mRows, Math.Min(nr, nc - jr), bias.At(ir, jr));
             }
             return;
         }
@@ -414,7 +446,7 @@ public static unsafe class FastGemm
             int nCols = Math.Min(nr, nc - jr);
             T* bPanel = packB + (nint)jr * kc;
             for (int ir = 0; ir < mc; ir += mr)
-                GemmMicroKernel.Run(kernel, kc, packA + ir * aRow, bPanel, c + ir * ldc + jr, ldc, alpha, beta, Math.Min(mr, mc - ir), nCols);
+                GemmMicroKernel.Run(kernel, kc, packA + ir * aRow, bPanel, c + ir * ldc + jr, ldc, alpha, beta, Math.Min(mr, mc - ir), nCols, bias.At(ir, jr));
         }
     }
 
@@ -430,23 +462,26 @@ internal readonly unsafe struct GemmProblem<T> where T : unmanaged
     public readonly T* A, B, C;
     public readonly nint Lda, Ldb, Ldc;
 
-    public GemmProblem(bool transA, bool transB, int m, int n, int k, T alpha, T* a, nint lda, T* b, nint ldb, T beta, T* c, nint ldc)
+    /// <summary>Added in place of C's values by the first rank-KC update (none by default): C = alpha op(A) op(B) + beta bias.</summary>
+    public readonly GemmBias<T> Bias;
+
+    public GemmProblem(bool transA, bool transB, int m, int n, int k, T alpha, T* a, nint lda, T* b, nint ldb, T beta, T* c, nint ldc, GemmBias<T> bias = default)
     {
         TransA = transA; TransB = transB; M = m; N = n; K = k; Alpha = alpha; Beta = beta;
-        A = a; Lda = lda; B = b; Ldb = ldb; C = c; Ldc = ldc;
+        A = a; Lda = lda; B = b; Ldb = ldb; C = c; Ldc = ldc; Bias = bias;
     }
 
-    /// <summary>The same product on matrices starting at the given element offsets (one batch).</summary>
+    /// <summary>The same product on matrices starting at the given element offsets (one batch; the bias is shared).</summary>
     public GemmProblem<T> Offset(long offA, long offB, long offC) =>
-        new(TransA, TransB, M, N, K, Alpha, A + offA, Lda, B + offB, Ldb, Beta, C + offC, Ldc);
+        new(TransA, TransB, M, N, K, Alpha, A + offA, Lda, B + offB, Ldb, Beta, C + offC, Ldc, Bias);
 
     /// <summary>Rows [first, first + count) of C: rows of op(A).</summary>
     public GemmProblem<T> Rows(int first, int count) =>
-        new(TransA, TransB, count, N, K, Alpha, TransA ? A + first : A + first * Lda, Lda, B, Ldb, Beta, C + first * Ldc, Ldc);
+        new(TransA, TransB, count, N, K, Alpha, TransA ? A + first : A + first * Lda, Lda, B, Ldb, Beta, C + first * Ldc, Ldc, Bias.At(first, 0));
 
     /// <summary>Columns [first, first + count) of C: columns of op(B).</summary>
     public GemmProblem<T> Columns(int first, int count) =>
-        new(TransA, TransB, M, count, K, Alpha, A, Lda, TransB ? B + first * Ldb : B + first, Ldb, Beta, C + first, Ldc);
+        new(TransA, TransB, M, count, K, Alpha, A, Lda, TransB ? B + first * Ldb : B + first, Ldb, Beta, C + first, Ldc, Bias.At(0, first));
 }
 
 /// <summary>

@@ -101,16 +101,16 @@ internal static unsafe class GemmMicroKernel
 
     /// <summary>One tile with the chosen kernel; mr x nr is the valid part of the tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Run<T>(GemmKernel kernel, int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+    public static void Run<T>(GemmKernel kernel, int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr, GemmBias<T> bias = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (kernel == GemmKernel.Vector512)
         {
-            if (mr <= MR512Half) Vector512KernelHalf(kc, a, b, c, ldc, alpha, beta, mr, nr);
-            else Vector512Kernel<T, Stride256, Stride1>(kc, a, b, c, ldc, alpha, beta, mr, nr);
+            if (mr <= MR512Half) Vector512KernelHalf(kc, a, b, c, ldc, alpha, beta, mr, nr, bias);
+            else Vector512Kernel<T, Stride256, Stride1>(kc, a, b, c, ldc, alpha, beta, mr, nr, bias);
         }
-        else if (kernel == GemmKernel.Vector256) Vector(kc, a, b, c, ldc, alpha, beta, mr, nr);
-        else Scalar(kc, a, b, c, ldc, alpha, beta, mr, nr);
+        else if (kernel == GemmKernel.Vector256) Vector(kc, a, b, c, ldc, alpha, beta, mr, nr, bias);
+        else Scalar(kc, a, b, c, ldc, alpha, beta, mr, nr, bias);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -123,7 +123,7 @@ internal static unsafe class GemmMicroKernel
 
     /// <summary>Vector256 + FMA kernel (requires Avx and Fma). mr x nr is the valid part of the tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Vector<T>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+    public static void Vector<T>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr, GemmBias<T> bias = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector256<T>.Count;
@@ -168,7 +168,7 @@ internal static unsafe class GemmMicroKernel
                 (c40 * alphaV).Store(c); (c41 * alphaV).Store(c + w); c += ldc;
                 (c50 * alphaV).Store(c); (c51 * alphaV).Store(c + w);
             }
-            else
+            else if (bias.Values == null)
             {
                 var betaV = Vector256.Create(beta);
                 UpdateRow(c, w, c00, c01, alphaV, betaV); c += ldc;
@@ -178,9 +178,33 @@ internal static unsafe class GemmMicroKernel
                 UpdateRow(c, w, c40, c41, alphaV, betaV); c += ldc;
                 UpdateRow(c, w, c50, c51, alphaV, betaV);
             }
+            else if (bias.PerRow)
+            {
+                // The bias in place of the loaded C: the same FMA onto the same value as after a fill with the bias.
+                var betaV = Vector256.Create(beta);
+                T* v = bias.Values;
+                StoreRow(c, w, c00, c01, alphaV, Vector256.Create(v[0]) * betaV); c += ldc;
+                StoreRow(c, w, c10, c11, alphaV, Vector256.Create(v[1]) * betaV); c += ldc;
+                StoreRow(c, w, c20, c21, alphaV, Vector256.Create(v[2]) * betaV); c += ldc;
+                StoreRow(c, w, c30, c31, alphaV, Vector256.Create(v[3]) * betaV); c += ldc;
+                StoreRow(c, w, c40, c41, alphaV, Vector256.Create(v[4]) * betaV); c += ldc;
+                StoreRow(c, w, c50, c51, alphaV, Vector256.Create(v[5]) * betaV);
+            }
+            else
+            {
+                var betaV = Vector256.Create(beta);
+                var lo = Vector256.Load(bias.Values) * betaV;
+                var hi = Vector256.Load(bias.Values + w) * betaV;
+                StoreRow(c, w, c00, c01, alphaV, lo, hi); c += ldc;
+                StoreRow(c, w, c10, c11, alphaV, lo, hi); c += ldc;
+                StoreRow(c, w, c20, c21, alphaV, lo, hi); c += ldc;
+                StoreRow(c, w, c30, c31, alphaV, lo, hi); c += ldc;
+                StoreRow(c, w, c40, c41, alphaV, lo, hi); c += ldc;
+                StoreRow(c, w, c50, c51, alphaV, lo, hi);
+            }
             return;
         }
-        StoreEdge(c, ldc, alpha, beta, mr, nr, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+        StoreEdge(c, ldc, alpha, beta, mr, nr, bias, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
     }
 
     /// <summary>
@@ -188,7 +212,7 @@ internal static unsafe class GemmMicroKernel
     /// kernel so that the hot path has no stack buffer to zero.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void StoreEdge<T>(T* c, nint ldc, T alpha, T beta, int mr, int nr,
+    private static void StoreEdge<T>(T* c, nint ldc, T alpha, T beta, int mr, int nr, GemmBias<T> bias,
         Vector256<T> c00, Vector256<T> c01, Vector256<T> c10, Vector256<T> c11, Vector256<T> c20, Vector256<T> c21,
         Vector256<T> c30, Vector256<T> c31, Vector256<T> c40, Vector256<T> c41, Vector256<T> c50, Vector256<T> c51)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -201,7 +225,7 @@ internal static unsafe class GemmMicroKernel
         c30.Store(tile + 3 * ld); c31.Store(tile + 3 * ld + w);
         c40.Store(tile + 4 * ld); c41.Store(tile + 4 * ld + w);
         c50.Store(tile + 5 * ld); c51.Store(tile + 5 * ld + w);
-        Merge(tile, ld, c, ldc, alpha, beta, mr, nr, fused: true);
+        Merge(tile, ld, c, ldc, alpha, beta, mr, nr, fused: true, bias);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -211,6 +235,20 @@ internal static unsafe class GemmMicroKernel
         MultiplyAdd(lo, alphaV, Vector256.Load(c) * betaV).Store(c);
         MultiplyAdd(hi, alphaV, Vector256.Load(c + w) * betaV).Store(c + w);
     }
+
+    /// <summary>A row of C = alpha acc + init (init = beta bias, scaled by the caller): UpdateRow with init in place of beta C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow<T>(T* c, int w, Vector256<T> lo, Vector256<T> hi, Vector256<T> alphaV, Vector256<T> initLo, Vector256<T> initHi)
+        where T : unmanaged
+    {
+        MultiplyAdd(lo, alphaV, initLo).Store(c);
+        MultiplyAdd(hi, alphaV, initHi).Store(c + w);
+    }
+
+    /// <summary>StoreRow with one init vector for both halves (a per-row bias).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow<T>(T* c, int w, Vector256<T> lo, Vector256<T> hi, Vector256<T> alphaV, Vector256<T> init)
+        where T : unmanaged => StoreRow(c, w, lo, hi, alphaV, init, init);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<T> MultiplyAdd<T>(Vector512<T> a, Vector512<T> b, Vector512<T> c)
@@ -235,7 +273,7 @@ internal static unsafe class GemmMicroKernel
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    public static void Vector512Kernel<T, TRow, TColumn>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+    public static void Vector512Kernel<T, TRow, TColumn>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr, GemmBias<T> bias = default)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TRow : struct, IStride
         where TColumn : struct, IStride
@@ -304,7 +342,7 @@ internal static unsafe class GemmMicroKernel
                 (cc0 * alphaV).Store(c + 12 * ldc); (cc1 * alphaV).Store(c + 12 * ldc + w);
                 (cd0 * alphaV).Store(c + 13 * ldc); (cd1 * alphaV).Store(c + 13 * ldc + w);
             }
-            else
+            else if (bias.Values == null)
             {
                 var betaV = Vector512.Create(beta);
                 UpdateRow(c + 0 * ldc, w, c00, c01, alphaV, betaV);
@@ -321,6 +359,46 @@ internal static unsafe class GemmMicroKernel
                 UpdateRow(c + 11 * ldc, w, cb0, cb1, alphaV, betaV);
                 UpdateRow(c + 12 * ldc, w, cc0, cc1, alphaV, betaV);
                 UpdateRow(c + 13 * ldc, w, cd0, cd1, alphaV, betaV);
+            }
+            else if (bias.PerRow)
+            {
+                // The bias in place of the loaded C: the same FMA onto the same value as after a fill with the bias.
+                var betaV = Vector512.Create(beta);
+                T* v = bias.Values;
+                StoreRow(c + 0 * ldc, w, c00, c01, alphaV, Vector512.Create(v[0]) * betaV);
+                StoreRow(c + 1 * ldc, w, c10, c11, alphaV, Vector512.Create(v[1]) * betaV);
+                StoreRow(c + 2 * ldc, w, c20, c21, alphaV, Vector512.Create(v[2]) * betaV);
+                StoreRow(c + 3 * ldc, w, c30, c31, alphaV, Vector512.Create(v[3]) * betaV);
+                StoreRow(c + 4 * ldc, w, c40, c41, alphaV, Vector512.Create(v[4]) * betaV);
+                StoreRow(c + 5 * ldc, w, c50, c51, alphaV, Vector512.Create(v[5]) * betaV);
+                StoreRow(c + 6 * ldc, w, c60, c61, alphaV, Vector512.Create(v[6]) * betaV);
+                StoreRow(c + 7 * ldc, w, c70, c71, alphaV, Vector512.Create(v[7]) * betaV);
+                StoreRow(c + 8 * ldc, w, c80, c81, alphaV, Vector512.Create(v[8]) * betaV);
+                StoreRow(c + 9 * ldc, w, c90, c91, alphaV, Vector512.Create(v[9]) * betaV);
+                StoreRow(c + 10 * ldc, w, ca0, ca1, alphaV, Vector512.Create(v[10]) * betaV);
+                StoreRow(c + 11 * ldc, w, cb0, cb1, alphaV, Vector512.Create(v[11]) * betaV);
+                StoreRow(c + 12 * ldc, w, cc0, cc1, alphaV, Vector512.Create(v[12]) * betaV);
+                StoreRow(c + 13 * ldc, w, cd0, cd1, alphaV, Vector512.Create(v[13]) * betaV);
+            }
+            else
+            {
+                var betaV = Vector512.Create(beta);
+                var lo = Vector512.Load(bias.Values) * betaV;
+                var hi = Vector512.Load(bias.Values + w) * betaV;
+                StoreRow(c + 0 * ldc, w, c00, c01, alphaV, lo, hi);
+                StoreRow(c + 1 * ldc, w, c10, c11, alphaV, lo, hi);
+                StoreRow(c + 2 * ldc, w, c20, c21, alphaV, lo, hi);
+                StoreRow(c + 3 * ldc, w, c30, c31, alphaV, lo, hi);
+                StoreRow(c + 4 * ldc, w, c40, c41, alphaV, lo, hi);
+                StoreRow(c + 5 * ldc, w, c50, c51, alphaV, lo, hi);
+                StoreRow(c + 6 * ldc, w, c60, c61, alphaV, lo, hi);
+                StoreRow(c + 7 * ldc, w, c70, c71, alphaV, lo, hi);
+                StoreRow(c + 8 * ldc, w, c80, c81, alphaV, lo, hi);
+                StoreRow(c + 9 * ldc, w, c90, c91, alphaV, lo, hi);
+                StoreRow(c + 10 * ldc, w, ca0, ca1, alphaV, lo, hi);
+                StoreRow(c + 11 * ldc, w, cb0, cb1, alphaV, lo, hi);
+                StoreRow(c + 12 * ldc, w, cc0, cc1, alphaV, lo, hi);
+                StoreRow(c + 13 * ldc, w, cd0, cd1, alphaV, lo, hi);
             }
             return;
         }
@@ -340,7 +418,7 @@ internal static unsafe class GemmMicroKernel
         cb0.Store(tile + 11 * ld); cb1.Store(tile + 11 * ld + w);
         cc0.Store(tile + 12 * ld); cc1.Store(tile + 12 * ld + w);
         cd0.Store(tile + 13 * ld); cd1.Store(tile + 13 * ld + w);
-        MergeTile512(tile, c, ldc, alpha, beta, mr, nr);
+        MergeTile512(tile, c, ldc, alpha, beta, mr, nr, bias);
     }
 
     /// <summary>
@@ -358,7 +436,7 @@ internal static unsafe class GemmMicroKernel
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    public static void Vector512KernelPackA<T>(int kc, T* src, nint lda, T* a, T* b, T* c, nint ldc, T alpha, T beta, int nr)
+    public static void Vector512KernelPackA<T>(int kc, T* src, nint lda, T* a, T* b, T* c, nint ldc, T alpha, T beta, int nr, GemmBias<T> bias = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector512<T>.Count, ld = 2 * w;
@@ -439,7 +517,7 @@ internal static unsafe class GemmMicroKernel
         cb0.Store(tile + 11 * ld); cb1.Store(tile + 11 * ld + w);
         cc0.Store(tile + 12 * ld); cc1.Store(tile + 12 * ld + w);
         cd0.Store(tile + 13 * ld); cd1.Store(tile + 13 * ld + w);
-        MergeTile512(tile, c, ldc, alpha, beta, MR512, nr);
+        MergeTile512(tile, c, ldc, alpha, beta, MR512, nr, bias);
     }
 
     /// <summary>
@@ -449,7 +527,7 @@ internal static unsafe class GemmMicroKernel
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    public static void Vector512KernelHalf<T>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+    public static void Vector512KernelHalf<T>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr, GemmBias<T> bias = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector512<T>.Count, ld = 2 * w;
@@ -484,7 +562,7 @@ internal static unsafe class GemmMicroKernel
         c40.Store(tile + 4 * ld); c41.Store(tile + 4 * ld + w);
         c50.Store(tile + 5 * ld); c51.Store(tile + 5 * ld + w);
         c60.Store(tile + 6 * ld); c61.Store(tile + 6 * ld + w);
-        MergeTile512(tile, c, ldc, alpha, beta, mr, nr);
+        MergeTile512(tile, c, ldc, alpha, beta, mr, nr, bias);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -495,17 +573,31 @@ internal static unsafe class GemmMicroKernel
         MultiplyAdd(hi, alphaV, Vector512.Load(c + w) * betaV).Store(c + w);
     }
 
+    /// <summary>A row of C = alpha acc + init (init = beta bias, scaled by the caller): UpdateRow with init in place of beta C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow<T>(T* c, int w, Vector512<T> lo, Vector512<T> hi, Vector512<T> alphaV, Vector512<T> initLo, Vector512<T> initHi)
+        where T : unmanaged
+    {
+        MultiplyAdd(lo, alphaV, initLo).Store(c);
+        MultiplyAdd(hi, alphaV, initHi).Store(c + w);
+    }
+
+    /// <summary>StoreRow with one init vector for both halves (a per-row bias).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow<T>(T* c, int w, Vector512<T> lo, Vector512<T> hi, Vector512<T> alphaV, Vector512<T> init)
+        where T : unmanaged => StoreRow(c, w, lo, hi, alphaV, init, init);
+
     /// <summary>
-    /// C[:mr, :nr] = alpha * tile + beta * C (beta = 0: C not read), rounded as the Vector256 kernel's
-    /// store (one FMA of the accumulator with alpha onto beta C), full rows on Vector512.
+    /// C[:mr, :nr] = alpha * tile + beta * C (beta = 0: C not read; with a bias, beta * bias in place of beta * C), rounded
+    /// as the Vector256 kernel's store (one FMA of the accumulator with alpha onto beta C), full rows on Vector512.
     /// </summary>
-    private static void MergeTile512<T>(T* tile, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+    private static void MergeTile512<T>(T* tile, T* c, nint ldc, T alpha, T beta, int mr, int nr, GemmBias<T> bias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector512<T>.Count, ld = 2 * w;
         if (nr < ld)
         {
-            Merge(tile, ld, c, ldc, alpha, beta, mr, nr, fused: true);
+            Merge(tile, ld, c, ldc, alpha, beta, mr, nr, fused: true, bias);
             return;
         }
         var alphaV = Vector512.Create(alpha);
@@ -521,8 +613,11 @@ internal static unsafe class GemmMicroKernel
         var betaV = Vector512.Create(beta);
         for (int r = 0; r < mr; r++, tile += ld, c += ldc)
         {
-            MultiplyAdd(Vector512.Load(tile), alphaV, Vector512.Load(c) * betaV).Store(c);
-            MultiplyAdd(Vector512.Load(tile + w), alphaV, Vector512.Load(c + w) * betaV).Store(c + w);
+            T* init = bias.Row(c, r, out bool broadcast);
+            var lo = broadcast ? Vector512.Create(*init) : Vector512.Load(init);
+            var hi = broadcast ? lo : Vector512.Load(init + w);
+            MultiplyAdd(Vector512.Load(tile), alphaV, lo * betaV).Store(c);
+            MultiplyAdd(Vector512.Load(tile + w), alphaV, hi * betaV).Store(c + w);
         }
     }
 
@@ -530,7 +625,7 @@ internal static unsafe class GemmMicroKernel
     /// Scalar kernel on the same packed panels, for machines (or JIT settings such as
     /// DOTNET_EnableAVX2=0) without AVX+FMA: separate multiply and add, same summation order in p.
     /// </summary>
-    public static void Scalar<T>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+    public static void Scalar<T>(int kc, T* a, T* b, T* c, nint ldc, T alpha, T beta, int mr, int nr, GemmBias<T> bias = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int ld = 2 * Vector256<T>.Count;
@@ -545,22 +640,63 @@ internal static unsafe class GemmMicroKernel
                 for (int j = 0; j < ld; j++) t[j] += ar * b[j];
             }
         }
-        Merge(tile, ld, c, ldc, alpha, beta, mr, nr, fused: false);
+        Merge(tile, ld, c, ldc, alpha, beta, mr, nr, fused: false, bias);
     }
 
-    /// <summary>C[:mr, :nr] = alpha * tile + beta * C (beta = 0: C not read); fused matches the vector store's rounding.</summary>
-    private static void Merge<T>(T* tile, int ld, T* c, nint ldc, T alpha, T beta, int mr, int nr, bool fused)
+    /// <summary>
+    /// C[:mr, :nr] = alpha * tile + beta * C (beta = 0: C not read; with a bias, beta * bias in place of beta * C); fused
+    /// matches the vector store's rounding.
+    /// </summary>
+    private static void Merge<T>(T* tile, int ld, T* c, nint ldc, T alpha, T beta, int mr, int nr, bool fused, GemmBias<T> bias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int r = 0; r < mr; r++, c += ldc, tile += ld)
         {
+            T* init = bias.Row(c, r, out bool broadcast);
+            nint step = broadcast ? 0 : 1;
             for (int j = 0; j < nr; j++)
             {
                 if (beta == T.Zero) c[j] = tile[j] * alpha;
-                else if (fused) c[j] = T.FusedMultiplyAdd(tile[j], alpha, c[j] * beta);
-                else c[j] = tile[j] * alpha + c[j] * beta;
+                else if (fused) c[j] = T.FusedMultiplyAdd(tile[j], alpha, init[j * step] * beta);
+                else c[j] = tile[j] * alpha + init[j * step] * beta;
             }
         }
+    }
+}
+
+/// <summary>
+/// What a product's first rank-KC update adds its result to in place of C's own values: C = alpha op(A) op(B) + beta bias,
+/// the bias broadcast along C's rows (one value per column: a linear layer's y = x W^T + b) or along its columns (one value
+/// per row: H3's channel-major projections). The store computes the same FMA onto beta bias that it computed onto beta C
+/// after a pass that filled C with the bias, so the results are the same bits without that pass (bench/NOTES.md, h3bias).
+/// Later rank-KC updates accumulate onto C as without a bias. <see cref="Values"/> null: no bias (C's own values).
+/// </summary>
+internal readonly unsafe struct GemmBias<T> where T : unmanaged
+{
+    /// <summary>The bias of the first row (<see cref="PerRow"/>) or first column of the block or tile at hand; null: none.</summary>
+    public readonly T* Values;
+
+    /// <summary>True: one value per row of C; false: one value per column.</summary>
+    public readonly bool PerRow;
+
+    public GemmBias(T* values, bool perRow)
+    {
+        Values = values;
+        PerRow = perRow;
+    }
+
+    /// <summary>The bias of the sub-block of C that starts at [row, column] of this one.</summary>
+    public GemmBias<T> At(nint row, nint column) => Values == null ? this : new(Values + (PerRow ? row : column), PerRow);
+
+    /// <summary>
+    /// The values row r of the tile adds (C's row <paramref name="cRow"/> itself without a bias); broadcast: one value for
+    /// every column (a per-row bias), else one per column.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public T* Row(T* cRow, int r, out bool broadcast)
+    {
+        broadcast = Values != null && PerRow;
+        return Values == null ? cRow : PerRow ? Values + r : Values;
     }
 }
 

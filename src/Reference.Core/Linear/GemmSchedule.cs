@@ -165,7 +165,8 @@ internal sealed unsafe class GemmSchedule<T> : IParallelBody where T : unmanaged
                         PackingBuffers<T>.A(RoundUp(mcMax, mr) * ARowLength(kcMax)), panels.B(group & 1));
                 else
                     FastGemm.MacroKernel(kernel, Math.Min(mcMax, ma - i0), Math.Min(colChunk, nc - j0), kc, p.Alpha, beta,
-                        aBlock, panels.B(group & 1) + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc);
+                        aBlock, panels.B(group & 1) + (nint)j0 * kc, p.C + (nint)(ia + i0) * p.Ldc + jc + j0, p.Ldc,
+                        pc == 0 ? p.Bias.At(ia + i0, jc + j0) : default);
                 Interlocked.Increment(ref tilesDone[step]);
             }
             trace?.Add(GemmTrace.Task, task, w0, c0);

@@ -244,8 +244,8 @@ public static partial class H3
 {
     /// <summary>
     /// The float64 fast-tier forward of training (the tape's fast tier): the same stages as
-    /// <see cref="ForwardWithIntermediates"/> with FastGemm projections (bias first, product accumulated
-    /// onto it), both convolutions by the real-FFT route of <see cref="CausalConvolution.ForwardFast{T}"/>,
+    /// <see cref="ForwardWithIntermediates"/> with FastGemm projections (the bias added in the GEMM's store, the bits of a fill
+    /// with the bias and a product accumulated onto it), both convolutions by the real-FFT route of <see cref="CausalConvolution.ForwardFast{T}"/>,
     /// the S4D kernel by <see cref="S4D.KernelFastShared"/> (KernelFast's values, computed once for the callers that use the same
     /// parameters together: the micro-batches of a training step), TensorPrimitives for the gate; keeps what
     /// <see cref="BackwardFast"/> needs so the backward does not run the forward again.
@@ -290,9 +290,8 @@ public static partial class H3
                     }
                 }
         var output = Scratch(batch, length, dm);
-        Reference.Core.Kernels.FastElementwise.BroadcastRows<double>(p.Bo, output.Data.AsSpan(0, batch * length * dm));
         FastGemm.MultiplyBatched(true, true, length, dm, dm, 1.0, o.Data, length, dm * length, p.Wo, dm, 0,
-            1.0, output.Data, dm, length * dm, batch, maxThreads);
+            1.0, output.Data, dm, length * dm, batch, maxThreads, columnBias: p.Bo.AsSpan(0, dm));
         return new H3FastIntermediates(new H3Intermediates(q, k, v, kbar, kv, ys, o, output), kernel, taps, kSpectra, kvSpectra);
     }
 
@@ -393,13 +392,14 @@ public static partial class H3
 
     /// <summary>
     /// Channel-major projection y [B, Dm, L], y_b = W u_b^T + b (u [B, L, Dm] token-major, W [out, in]):
-    /// each row y_b[j, :] starts as b[j], the product is accumulated onto it (FastGemm, beta 1).
+    /// each row y_b[j, :] is the product plus b[j] (FastGemm's row bias: the bits of filling the row with b[j] and
+    /// accumulating onto it with beta 1, without that pass).
     /// </summary>
     private static Tensor<double> ProjectToChannels(double[] u, double[] w, double[] bias, int batch, int length, int dm, int maxThreads)
     {
         var y = Scratch(batch, dm, length);
-        for (int r = 0; r < batch * dm; r++) y.Data.AsSpan(r * length, length).Fill(bias[r % dm]);
-        FastGemm.MultiplyBatched(false, true, dm, length, dm, 1.0, w, dm, 0, u, dm, length * dm, 1.0, y.Data, length, dm * length, batch, maxThreads);
+        FastGemm.MultiplyBatched(false, true, dm, length, dm, 1.0, w, dm, 0, u, dm, length * dm, 1.0, y.Data, length, dm * length, batch, maxThreads,
+            rowBias: bias.AsSpan(0, dm));
         return y;
     }
 
