@@ -46,6 +46,30 @@ public static class StepParts
             Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"GEMM {m} x {n} x {k} {(ta ? "T" : "N")}{(tb ? "T" : "N")}: {2.0 * m * n * k / best / 1e9:F1} GFLOP/s, {best * 1e6:F1} us, hash {Hash(c)}"));
         }
+        // The products that add a bias (Ops.Linear's forward at k = 32 and 128; per sequence, H3's q/k/v projections with a row
+        // bias and its output projection with a column bias): the bias written into C and the product accumulated onto it
+        // with beta = 1 (main before h3bias), against the bias in the GEMM's store (FastGemm's columnBias / rowBias).
+        (int M, int N, int K, bool TransA, bool TransB, bool PerRow)[] biased =
+            [(1024, 128, 32, false, true, false), (1024, 32, 128, false, true, false), (32, 256, 32, false, true, true), (256, 32, 32, true, true, false)];
+        foreach (var (m, n, k, ta, tb, perRow) in biased)
+        {
+            var a = rng.NormalTensor<double>(0, 1, m * k).Data;
+            var b = rng.NormalTensor<double>(0, 1, k * n).Data;
+            var bias = rng.NormalTensor<double>(0, 1, perRow ? m : n).Data;
+            var filled = new double[m * n];
+            var stored = new double[m * n];
+            int lda = ta ? m : k, ldb = tb ? k : n;
+            double fill = Best(repeats, () =>
+            {
+                if (perRow) for (int r = 0; r < m; r++) filled.AsSpan(r * n, n).Fill(bias[r]);
+                else FastElementwise.BroadcastRows<double>(bias, filled);
+                FastGemm.Multiply(ta, tb, m, n, k, 1.0, a, lda, b, ldb, 1.0, filled, n, maxThreads: 1);
+            });
+            double store = Best(repeats, () => FastGemm.Multiply(ta, tb, m, n, k, 1.0, a, lda, b, ldb, 1.0, stored, n, maxThreads: 1,
+                columnBias: perRow ? default : bias, rowBias: perRow ? bias : default));
+            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"GEMM {m} x {n} x {k} {(ta ? "T" : "N")}{(tb ? "T" : "N")} + {(perRow ? "row" : "column")} bias: fill then beta 1 {fill * 1e6:F1} us, in the store {store * 1e6:F1} us, hash {Hash(filled)} {Hash(stored)}"));
+        }
         // The bias rows written before a product accumulated onto them (Ops.Linear, H3's output projection): one copy per
         // row as before, and FastElementwise.BroadcastRows.
         foreach (int width in (int[])[32, 128])
