@@ -2,6 +2,7 @@
 // Vandermonde kernel in float or double (base-8 powers, FastGemm per channel, channels in parallel)
 // and the layer as that kernel followed by the Fast causal convolution.
 using System.Numerics;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Reference.Core;
 using Reference.Core.Kernels;
@@ -172,12 +173,29 @@ public static partial class S4D
         }
         Powers(s, 0, digits.LowDigits, modes, s.LowRe, s.LowIm);
         Powers(s, digits.LowDigits, digits.Digits - digits.LowDigits, modes, s.HighRe, s.HighIm);
+        TensorPrimitives.Negate(s.HighIm, s.HighIm);
+        if (typeof(T) == typeof(double))
+        {
+            // float64 factors: plain copies (TensorPrimitives' conversion per 32-value row was mostly call overhead).
+            var pd = MemoryMarshal.Cast<T, double>(pw);
+            var qd = MemoryMarshal.Cast<T, double>(q);
+            for (int j = 0; j < digits.Block; j++)
+            {
+                s.LowRe.AsSpan(j * modes, modes).CopyTo(pd.Slice(j * 2 * modes, modes));
+                s.LowIm.AsSpan(j * modes, modes).CopyTo(pd.Slice(j * 2 * modes + modes, modes));
+            }
+            for (int m = 0; m < digits.Blocks; m++)
+            {
+                s.HighRe.AsSpan(m * modes, modes).CopyTo(qd.Slice(m * 2 * modes, modes));
+                s.HighIm.AsSpan(m * modes, modes).CopyTo(qd.Slice(m * 2 * modes + modes, modes));
+            }
+            return;
+        }
         for (int j = 0; j < digits.Block; j++)
         {
             TensorPrimitives.ConvertTruncating<double, T>(s.LowRe.AsSpan(j * modes, modes), pw.Slice(j * 2 * modes, modes));
             TensorPrimitives.ConvertTruncating<double, T>(s.LowIm.AsSpan(j * modes, modes), pw.Slice(j * 2 * modes + modes, modes));
         }
-        TensorPrimitives.Negate(s.HighIm, s.HighIm);
         for (int m = 0; m < digits.Blocks; m++)
         {
             TensorPrimitives.ConvertTruncating<double, T>(s.HighRe.AsSpan(m * modes, modes), q.Slice(m * 2 * modes, modes));
@@ -242,6 +260,18 @@ public static partial class S4D
         ReadOnlySpan<double> bIm, Span<double> re, Span<double> im)
     {
         int n = re.Length, i = 0;
+        // Each lane by the same two products and one sum or difference at every width (no fused multiply-add): the
+        // Vector512 lanes are bitwise the Vector256 and scalar ones.
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + Vector512<double>.Count <= n; i += Vector512<double>.Count)
+            {
+                var ar = Vector512.Create(aRe.Slice(i));
+                var ai = Vector512.Create(aIm.Slice(i));
+                var br = Vector512.Create(bRe.Slice(i));
+                var bi = Vector512.Create(bIm.Slice(i));
+                (ar * br - ai * bi).CopyTo(re.Slice(i));
+                (ar * bi + ai * br).CopyTo(im.Slice(i));
+            }
         for (; i + Vector256<double>.Count <= n; i += Vector256<double>.Count)
         {
             var ar = Vector256.Create(aRe.Slice(i));
