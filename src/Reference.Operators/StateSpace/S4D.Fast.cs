@@ -142,9 +142,14 @@ public static partial class S4D
     {
         Span<T> q = s.Q, pw = s.P;
         int modes = p.Modes, r = KernelDigits.Radix;
+        double delta = p.Delta(h);
         for (int n = 0; n < modes; n++)
         {
-            var (_, bbar, log) = Discretize(p, h, n, method);
+            // log Abar as one complex logarithm of Abar (bilinear; Discretize's log(1 + z/2) - log(1 - z/2) takes two, and
+            // was a fifth of this routine): the same value up to rounding, and up to a multiple of 2 pi i, which
+            // exp(8^i log Abar) does not see. ZOH: log Abar = Delta A, as Discretize returns it.
+            var (abar, bbar, _) = DiscretizeWithoutLog(p, h, n, method, delta);
+            var log = method == Discretization.Zoh ? delta * p.A(h, n) : Complex.Log(abar);
             var coef = 2.0 * p.C(h, n) * bbar;
             s.HighRe[n] = coef.Real;   // Q's start value: row m = 0
             s.HighIm[n] = coef.Imaginary;
@@ -210,10 +215,14 @@ public static partial class S4D
             {
                 int level = (first + i) * r * modes;
                 for (int d = r - 1; d >= 1; d--)   // descending: rows x < filled still hold the previous level (d = 0 is the factor 1)
-                    for (int x = 0; x < filled && d * filled + x < count; x++)
-                        ComplexMultiply(s.ERe.AsSpan(level + d * modes, modes), s.EIm.AsSpan(level + d * modes, modes),
-                            re.AsSpan(x * modes, modes), im.AsSpan(x * modes, modes),
-                            re.AsSpan((d * filled + x) * modes, modes), im.AsSpan((d * filled + x) * modes, modes));
+                {
+                    // Rows x < filled (contiguous) times E[d] into rows d filled + x (contiguous): one call per digit.
+                    int rows = Math.Min(filled, count - d * filled);
+                    if (rows > 0)
+                        ComplexMultiplyRows(s.ERe.AsSpan(level + d * modes, modes), s.EIm.AsSpan(level + d * modes, modes),
+                            re.AsSpan(0, rows * modes), im.AsSpan(0, rows * modes),
+                            re.AsSpan(d * filled * modes, rows * modes), im.AsSpan(d * filled * modes, rows * modes));
+                }
                 filled = Math.Min(filled * r, count);
             }
         }
@@ -255,7 +264,56 @@ public static partial class S4D
         c[..(n - i)].CopyTo(cos[i..]);
     }
 
-    /// <summary>Elementwise complex product (aRe + i aIm)(bRe + i bIm) into (re, im), Vector256 over the span.</summary>
+    /// <summary>
+    /// <see cref="ComplexMultiply"/> of one factor row (aRe, aIm) [M] with every row of (bRe, bIm) [rows, M] into (re, im)
+    /// [rows, M]: per element ComplexMultiply's operations (so its bits), the factor's vectors loaded once for the block
+    /// of rows instead of one call per row (the 32-mode rows of the H3 layer were mostly call overhead).
+    /// </summary>
+    private static void ComplexMultiplyRows(ReadOnlySpan<double> aRe, ReadOnlySpan<double> aIm, ReadOnlySpan<double> bRe,
+        ReadOnlySpan<double> bIm, Span<double> re, Span<double> im)
+    {
+        int modes = aRe.Length, rows = re.Length / modes, i = 0;
+        if (aIm.Length != modes || bRe.Length != re.Length || bIm.Length != re.Length || im.Length != re.Length || re.Length != rows * modes)
+            throw new ArgumentException($"expected a factor of {modes} and blocks of {rows} x {modes}; got {aIm.Length}, {bRe.Length}, {bIm.Length}, {re.Length}, {im.Length}.", nameof(re));
+        // Lengths checked above: the loads and stores below stay inside the spans.
+        ref double br0 = ref MemoryMarshal.GetReference(bRe), bi0 = ref MemoryMarshal.GetReference(bIm);
+        ref double re0 = ref MemoryMarshal.GetReference(re), im0 = ref MemoryMarshal.GetReference(im);
+        nuint end = (nuint)(rows * modes), stride = (nuint)modes;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + Vector512<double>.Count <= modes; i += Vector512<double>.Count)
+            {
+                var ar = Vector512.Create(aRe.Slice(i));
+                var ai = Vector512.Create(aIm.Slice(i));
+                for (nuint at = (nuint)i; at < end; at += stride)
+                {
+                    var br = Vector512.LoadUnsafe(ref br0, at);
+                    var bi = Vector512.LoadUnsafe(ref bi0, at);
+                    (ar * br - ai * bi).StoreUnsafe(ref re0, at);
+                    (ar * bi + ai * br).StoreUnsafe(ref im0, at);
+                }
+            }
+        for (; i + Vector256<double>.Count <= modes; i += Vector256<double>.Count)
+        {
+            var ar = Vector256.Create(aRe.Slice(i));
+            var ai = Vector256.Create(aIm.Slice(i));
+            for (nuint at = (nuint)i; at < end; at += stride)
+            {
+                var br = Vector256.LoadUnsafe(ref br0, at);
+                var bi = Vector256.LoadUnsafe(ref bi0, at);
+                (ar * br - ai * bi).StoreUnsafe(ref re0, at);
+                (ar * bi + ai * br).StoreUnsafe(ref im0, at);
+            }
+        }
+        for (; i < modes; i++)
+            for (int at = i; at < rows * modes; at += modes)
+            {
+                double r = aRe[i] * bRe[at] - aIm[i] * bIm[at];
+                im[at] = aRe[i] * bIm[at] + aIm[i] * bRe[at];
+                re[at] = r;
+            }
+    }
+
+    /// <summary>Elementwise complex product (aRe + i aIm)(bRe + i bIm) into (re, im), Vector512 or Vector256 over the span.</summary>
     private static void ComplexMultiply(ReadOnlySpan<double> aRe, ReadOnlySpan<double> aIm, ReadOnlySpan<double> bRe,
         ReadOnlySpan<double> bIm, Span<double> re, Span<double> im)
     {
