@@ -158,8 +158,9 @@ public static partial class S4D
     }
 
     /// <summary>
-    /// Abar and Bbar of <see cref="Discretize"/> by the same operations (the same bits; <paramref name="delta"/> is
-    /// p.Delta(h)) and log Abar left zero: for callers that do not use it (bilinear: two complex logarithms saved).
+    /// Abar and Bbar of <see cref="Discretize"/> (<paramref name="delta"/> is p.Delta(h)) and log Abar left zero: for the
+    /// fast kernel, which takes its logarithm otherwise. Bilinear by one complex division, w = 1/(1 - z/2), Abar = (1 + z/2) w,
+    /// Bbar = (Delta w) B, instead of two: the same values up to rounding (not Discretize's bits).
     /// </summary>
     private static (Complex Abar, Complex Bbar, Complex LogAbar) DiscretizeWithoutLog(S4DParameters p, int h, int n, Discretization method, double delta)
     {
@@ -167,7 +168,8 @@ public static partial class S4D
         Complex z = delta * a;
         if (method == Discretization.Zoh)
             return (Complex.Exp(z), delta * ExpM1OverZ(z) * b, Complex.Zero);
-        return ((1 + z / 2) / (1 - z / 2), delta * b / (1 - z / 2), Complex.Zero);
+        Complex w = 1 / (1 - z / 2);
+        return ((1 + z / 2) * w, delta * w * b, Complex.Zero);
     }
 
     /// <summary>
@@ -403,15 +405,35 @@ public static partial class S4D
         int modes = p.Modes;
         var sums = powersByMultiplication ? new double[4 * modes] : null;
         var powers = powersByMultiplication ? new double[2 * modes] : null;
-        // Each mode's discretization once per channel (it is the costly part per mode: complex exp and division).
+        // Each mode's discretization once per channel (it is the costly part per mode: complex exp and division), with
+        // A, beta = Bbar / B and (bilinear) w = 1/(1 - Delta A/2).
         var discrete = new (Complex Abar, Complex Bbar, Complex LogAbar)[modes];
+        var perMode = new (Complex A, Complex Beta, Complex W)[modes];
         for (int h = first; h < first + count; h++)
         {
             var dk = dKernel.AsSpan(h * length, length);
             double delta = p.Delta(h), dDelta = 0.0;
-            // The map by multiplication does not use log Abar: skip its two complex logarithms (bilinear).
             for (int n = 0; n < modes; n++)
-                discrete[n] = powersByMultiplication ? DiscretizeWithoutLog(p, h, n, method, delta) : Discretize(p, h, n, method);
+            {
+                Complex a = p.A(h, n), b = p.B(h, n), z = delta * a;
+                if (powersByMultiplication)
+                {
+                    // The fast tier: no log Abar (two complex logarithms, bilinear) and one complex division per mode
+                    // (w; Abar = (1 + z/2) w, beta = Delta w, Bbar = beta B) instead of four (Discretize's two, Bbar / B
+                    // and w): the same values up to rounding.
+                    Complex w = method == Discretization.Zoh ? Complex.Zero : 1 / (1 - z / 2);
+                    Complex beta = method == Discretization.Zoh ? delta * ExpM1OverZ(z) : delta * w;
+                    discrete[n] = (method == Discretization.Zoh ? Complex.Exp(z) : (1 + z / 2) * w, beta * b, Complex.Zero);
+                    perMode[n] = (a, beta, w);
+                }
+                else
+                {
+                    discrete[n] = Discretize(p, h, n, method);
+                    Complex beta = discrete[n].Bbar / b;
+                    if (b == Complex.Zero) beta = method == Discretization.Zoh ? delta * ExpM1OverZ(z) : delta / (1 - z / 2);
+                    perMode[n] = (a, beta, 1 / (1 - z / 2));
+                }
+            }
             if (powersByMultiplication)
             {
                 for (int n = 0; n < modes; n++)
@@ -424,10 +446,9 @@ public static partial class S4D
             for (int n = 0; n < p.Modes; n++)
             {
                 int i = h * p.Modes + n;
-                Complex a = p.A(h, n), b = p.B(h, n), c = p.C(h, n), z = delta * a;
+                var (a, beta, w) = perMode[n];
+                Complex b = p.B(h, n), c = p.C(h, n), z = delta * a;
                 var (abar, bbar, log) = discrete[n];
-                Complex beta = bbar / b;
-                if (b == Complex.Zero) beta = method == Discretization.Zoh ? delta * ExpM1OverZ(z) : delta / (1 - z / 2);
                 Complex s0 = Complex.Zero, s1 = Complex.Zero;
                 if (powersByMultiplication)
                 {
@@ -453,7 +474,7 @@ public static partial class S4D
                 }
                 else
                 {
-                    Complex w = 1 / (1 - z / 2), w2 = w * w;
+                    Complex w2 = w * w;
                     dZdA = delta * w2;
                     dZdDelta = a * w2;
                     dBetadA = delta * delta * w2 / 2;
