@@ -407,8 +407,11 @@ public static partial class S4D
         var powers = powersByMultiplication ? new double[2 * modes] : null;
         // Each mode's discretization once per channel (it is the costly part per mode: complex exp and division), with
         // A, beta = Bbar / B and (bilinear) w = 1/(1 - Delta A/2).
-        var discrete = new (Complex Abar, Complex Bbar, Complex LogAbar)[modes];
-        var perMode = new (Complex A, Complex Beta, Complex W)[modes];
+        // On the stack up to 64 modes (the step calls this per channel: no garbage per call beyond the sums).
+        Span<(Complex Abar, Complex Bbar, Complex LogAbar)> discrete = modes <= 64
+            ? stackalloc (Complex, Complex, Complex)[modes] : new (Complex, Complex, Complex)[modes];
+        Span<(Complex A, Complex Beta, Complex W)> perMode = modes <= 64
+            ? stackalloc (Complex, Complex, Complex)[modes] : new (Complex, Complex, Complex)[modes];
         for (int h = first; h < first + count; h++)
         {
             var dk = dKernel.AsSpan(h * length, length);
