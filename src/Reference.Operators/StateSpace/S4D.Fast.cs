@@ -89,8 +89,60 @@ public static partial class S4D
         int modes = p.Modes, inner = 2 * modes, block = digits.Block, blocks = digits.Blocks;
         var s = PerThread<KernelScratch<T>, (int, KernelDigits)>.Take((modes, digits));
         KernelFactors(p, h, method, digits, s);
-        FastGemm.Multiply(false, true, blocks, block, inner, T.One, s.Q, inner, s.P, inner, T.Zero, full, block, maxThreads: 1);
+        if (typeof(T) == typeof(double) && Vector512.IsHardwareAccelerated)
+            BlockDots(MemoryMarshal.Cast<T, double>(s.Q), MemoryMarshal.Cast<T, double>(s.P), MemoryMarshal.Cast<T, double>(full), blocks, block, inner);
+        else
+            FastGemm.Multiply(false, true, blocks, block, inner, T.One, s.Q, inner, s.P, inner, T.Zero, full, block, maxThreads: 1);
         PerThread<KernelScratch<T>, (int, KernelDigits)>.Give(s);
+    }
+
+    /// <summary>
+    /// full[m b + j] = sum_k q[m, k] p[j, k] (q [blocks, inner], p [block, inner], rows contiguous): the float64 kernel's
+    /// Q P^T without FastGemm, whose packing of P and call overhead were most of this [L/b, 2M] x [2M, b] product's time
+    /// at the H3 layer's size (4 x 64 x 64). Each output is one dot product: Vector512 fused multiply-adds over k in
+    /// order, then the lanes' sum (Vector512.Sum) and the scalar tail k &gt;= inner - inner % 8 in order: fixed per output,
+    /// whatever the addresses (repeatable), not FastGemm's bits. Four rows of q share each load of p's row.
+    /// </summary>
+    private static void BlockDots(ReadOnlySpan<double> q, ReadOnlySpan<double> p, Span<double> full, int blocks, int block, int inner)
+    {
+        const int w = 8;
+        if (q.Length < blocks * inner || p.Length < block * inner || full.Length < blocks * block)
+            throw new ArgumentException($"expected q [{blocks}, {inner}], p [{block}, {inner}] and full [{blocks} x {block}]; got {q.Length}, {p.Length}, {full.Length} values.", nameof(full));
+        int vectorEnd = inner - inner % w, m = 0;
+        ref double q0 = ref MemoryMarshal.GetReference(q), p0 = ref MemoryMarshal.GetReference(p);
+        for (; m + 4 <= blocks; m += 4)
+            for (int j = 0; j < block; j++)
+            {
+                nuint pj = (nuint)(j * inner), qa = (nuint)(m * inner), qb = qa + (nuint)inner, qc = qb + (nuint)inner, qd = qc + (nuint)inner;
+                Vector512<double> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (nuint k = 0; k < (nuint)vectorEnd; k += w)
+                {
+                    var pv = Vector512.LoadUnsafe(ref p0, pj + k);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q0, qa + k), pv, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q0, qb + k), pv, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q0, qc + k), pv, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q0, qd + k), pv, a3);
+                }
+                full[m * block + j] = Tail(q, p, Vector512.Sum(a0), (int)qa, (int)pj, vectorEnd, inner);
+                full[(m + 1) * block + j] = Tail(q, p, Vector512.Sum(a1), (int)qb, (int)pj, vectorEnd, inner);
+                full[(m + 2) * block + j] = Tail(q, p, Vector512.Sum(a2), (int)qc, (int)pj, vectorEnd, inner);
+                full[(m + 3) * block + j] = Tail(q, p, Vector512.Sum(a3), (int)qd, (int)pj, vectorEnd, inner);
+            }
+        for (; m < blocks; m++)
+            for (int j = 0; j < block; j++)
+            {
+                nuint pj = (nuint)(j * inner), qa = (nuint)(m * inner);
+                Vector512<double> a0 = default;
+                for (nuint k = 0; k < (nuint)vectorEnd; k += w)
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q0, qa + k), Vector512.LoadUnsafe(ref p0, pj + k), a0);
+                full[m * block + j] = Tail(q, p, Vector512.Sum(a0), (int)qa, (int)pj, vectorEnd, inner);
+            }
+
+        static double Tail(ReadOnlySpan<double> q, ReadOnlySpan<double> p, double sum, int qRow, int pRow, int from, int inner)
+        {
+            for (int k = from; k < inner; k++) sum = Math.FusedMultiplyAdd(q[qRow + k], p[pRow + k], sum);
+            return sum;
+        }
     }
 
     /// <summary>Base-8 split of l &lt; L: D digits, the low ones index j &lt; Block, the high ones m &lt; Blocks.</summary>
