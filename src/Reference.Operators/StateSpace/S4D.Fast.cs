@@ -1,5 +1,5 @@
 // The Fast tier of S4D (see S4D.cs for the paper, the glossary and the naive definition): the
-// Vandermonde kernel in float or double (base-8 powers, FastGemm per channel, channels in parallel)
+// Vandermonde kernel in float or double (base-8 powers, one small product per channel, channels in parallel)
 // and the layer as that kernel followed by the Fast causal convolution.
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -21,7 +21,8 @@ public static partial class S4D
     /// whatever l is; repeated multiplication up to l would grow the error with l).
     /// P[j, n] = Abar_n^j (low digits) and Q[m, n] = 2 C_n Bbar_n Abar_n^(m b) (high digits) are formed
     /// in float64, vectorized across modes, then rounded to T; K[m b + j] = sum_n Re Q[m, n] Re P[j, n]
-    /// - Im Q[m, n] Im P[j, n] is one real [L/b, 2M] x [2M, b] product per channel (FastGemm on the
+    /// - Im Q[m, n] Im P[j, n] is one real [L/b, 2M] x [2M, b] product per channel (float64 on Vector512 hosts: fixed-order dot products,
+    /// <see cref="BlockDots"/>; otherwise FastGemm; on the
     /// channel's thread). Channels in parallel up to <paramref name="maxThreads"/> threads (0 = all cores).
     /// </summary>
     public static Tensor<T> KernelFast<T>(S4DParameters p, int length, Discretization method, int maxThreads = 0)
