@@ -17,9 +17,15 @@ namespace Reference.Bench;
 /// </summary>
 public static class StepParts
 {
-    public static void Run(int repeats, bool convolutionOnly = false, bool h3Only = false)
+    public static void Run(int repeats, bool convolutionOnly = false, bool h3Only = false, bool s4dOnly = false)
     {
         var rng = new SplitMix64(2);
+        if (s4dOnly)
+        {
+            S4DKernel(rng, repeats);
+            Console.WriteLine($"load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+            return;
+        }
         if (h3Only)
         {
             H3Layer(rng, repeats);
@@ -156,6 +162,32 @@ public static class StepParts
         double cpu = (me.TotalProcessorTime - cpu0).TotalSeconds / repeats;
         Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"H3 layer forward + backward, {batch} x {length} x {width}, state 64: best {seconds * 1e6:F1} us wall, mean {cpu * 1e6:F1} us CPU, hash {Hash((double[])y.Clone())} {Hash((double[])du.Clone())}"));
+    }
+
+    /// <summary>
+    /// The H3 layer's S4D kernel (32 channels x 32 complex modes, L 256, bilinear, as H3.Initialize makes them) by
+    /// S4D.KernelFastInto on one thread, and the deferred gradient map dK -> parameter gradients (S4D.KernelGradients with
+    /// powers by multiplication, one thread): in the step the kernel is computed once per layer (shared by the micro-batches,
+    /// so the H3 layer part above does not include it) and the map once per layer on the summed dK.
+    /// </summary>
+    private static void S4DKernel(SplitMix64 rng, int repeats)
+    {
+        const int width = 32, length = 256;
+        var p = Reference.Operators.StateSpace.H3Parameters.Initialize(rng, width, 1, 64);
+        var ssm = p.Ssm;
+        var kernel = new Tensor<double>(new double[ssm.Channels * length], ssm.Channels, length);
+        double forward = Best(repeats, () => Reference.Operators.StateSpace.S4D.KernelFastInto(kernel, ssm, length, p.Method, 1));
+        var dk = rng.NormalTensor<double>(0, 1, ssm.Channels * length).Data;
+        int hm = ssm.Channels * ssm.Modes;
+        var g = new Reference.Operators.StateSpace.S4DGradients(Tensor<double>.Zeros(1), new double[hm], new double[hm], new double[hm],
+            new double[hm], new double[hm], new double[hm], new double[ssm.Channels], new double[ssm.Channels]);
+        double backward = Best(repeats, () =>
+            Reference.Operators.StateSpace.S4D.KernelGradients(ssm, dk, length, p.Method, g, powersByMultiplication: true, maxThreads: 1));
+        double[] grads = [.. g.LogNegRealA, .. g.ImagA, .. g.BRe, .. g.BIm, .. g.CRe, .. g.CIm, .. g.LogDelta];
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"S4D kernel, {ssm.Channels} x {ssm.Modes} modes x {length}: {forward * 1e6:F1} us, hash {Hash(kernel.Data)}"));
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"S4D kernel gradient map: {backward * 1e6:F1} us, hash {Hash(grads)}"));
     }
 
     private static double Best(int repeats, Action body)

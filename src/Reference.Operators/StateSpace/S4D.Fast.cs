@@ -1,7 +1,8 @@
 // The Fast tier of S4D (see S4D.cs for the paper, the glossary and the naive definition): the
-// Vandermonde kernel in float or double (base-8 powers, FastGemm per channel, channels in parallel)
+// Vandermonde kernel in float or double (base-8 powers, one small product per channel, channels in parallel)
 // and the layer as that kernel followed by the Fast causal convolution.
 using System.Numerics;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Reference.Core;
 using Reference.Core.Kernels;
@@ -20,7 +21,8 @@ public static partial class S4D
     /// whatever l is; repeated multiplication up to l would grow the error with l).
     /// P[j, n] = Abar_n^j (low digits) and Q[m, n] = 2 C_n Bbar_n Abar_n^(m b) (high digits) are formed
     /// in float64, vectorized across modes, then rounded to T; K[m b + j] = sum_n Re Q[m, n] Re P[j, n]
-    /// - Im Q[m, n] Im P[j, n] is one real [L/b, 2M] x [2M, b] product per channel (FastGemm on the
+    /// - Im Q[m, n] Im P[j, n] is one real [L/b, 2M] x [2M, b] product per channel (float64 on Vector512 hosts: fixed-order dot products,
+    /// <see cref="BlockDots"/>; otherwise FastGemm; on the
     /// channel's thread). Channels in parallel up to <paramref name="maxThreads"/> threads (0 = all cores).
     /// </summary>
     public static Tensor<T> KernelFast<T>(S4DParameters p, int length, Discretization method, int maxThreads = 0)
@@ -88,8 +90,60 @@ public static partial class S4D
         int modes = p.Modes, inner = 2 * modes, block = digits.Block, blocks = digits.Blocks;
         var s = PerThread<KernelScratch<T>, (int, KernelDigits)>.Take((modes, digits));
         KernelFactors(p, h, method, digits, s);
-        FastGemm.Multiply(false, true, blocks, block, inner, T.One, s.Q, inner, s.P, inner, T.Zero, full, block, maxThreads: 1);
+        if (typeof(T) == typeof(double) && Vector512.IsHardwareAccelerated)
+            BlockDots(MemoryMarshal.Cast<T, double>(s.Q), MemoryMarshal.Cast<T, double>(s.P), MemoryMarshal.Cast<T, double>(full), blocks, block, inner);
+        else
+            FastGemm.Multiply(false, true, blocks, block, inner, T.One, s.Q, inner, s.P, inner, T.Zero, full, block, maxThreads: 1);
         PerThread<KernelScratch<T>, (int, KernelDigits)>.Give(s);
+    }
+
+    /// <summary>
+    /// full[m b + j] = sum_k q[m, k] p[j, k] (q [blocks, inner], p [block, inner], rows contiguous): the float64 kernel's
+    /// Q P^T without FastGemm, whose packing of P and call overhead were most of this [L/b, 2M] x [2M, b] product's time
+    /// at the H3 layer's size (4 x 64 x 64). Each output is one dot product: Vector512 fused multiply-adds over k in
+    /// order, then the lanes' sum (Vector512.Sum) and the scalar tail k &gt;= inner - inner % 8 in order: fixed per output,
+    /// whatever the addresses (repeatable), not FastGemm's bits. Four rows of q share each load of p's row.
+    /// </summary>
+    private static void BlockDots(ReadOnlySpan<double> q, ReadOnlySpan<double> p, Span<double> full, int blocks, int block, int inner)
+    {
+        const int w = 8;
+        if (q.Length < blocks * inner || p.Length < block * inner || full.Length < blocks * block)
+            throw new ArgumentException($"expected q [{blocks}, {inner}], p [{block}, {inner}] and full [{blocks} x {block}]; got {q.Length}, {p.Length}, {full.Length} values.", nameof(full));
+        int vectorEnd = inner - inner % w, m = 0;
+        ref double q0 = ref MemoryMarshal.GetReference(q), p0 = ref MemoryMarshal.GetReference(p);
+        for (; m + 4 <= blocks; m += 4)
+            for (int j = 0; j < block; j++)
+            {
+                nuint pj = (nuint)(j * inner), qa = (nuint)(m * inner), qb = qa + (nuint)inner, qc = qb + (nuint)inner, qd = qc + (nuint)inner;
+                Vector512<double> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (nuint k = 0; k < (nuint)vectorEnd; k += w)
+                {
+                    var pv = Vector512.LoadUnsafe(ref p0, pj + k);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q0, qa + k), pv, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q0, qb + k), pv, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q0, qc + k), pv, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q0, qd + k), pv, a3);
+                }
+                full[m * block + j] = Tail(q, p, Vector512.Sum(a0), (int)qa, (int)pj, vectorEnd, inner);
+                full[(m + 1) * block + j] = Tail(q, p, Vector512.Sum(a1), (int)qb, (int)pj, vectorEnd, inner);
+                full[(m + 2) * block + j] = Tail(q, p, Vector512.Sum(a2), (int)qc, (int)pj, vectorEnd, inner);
+                full[(m + 3) * block + j] = Tail(q, p, Vector512.Sum(a3), (int)qd, (int)pj, vectorEnd, inner);
+            }
+        for (; m < blocks; m++)
+            for (int j = 0; j < block; j++)
+            {
+                nuint pj = (nuint)(j * inner), qa = (nuint)(m * inner);
+                Vector512<double> a0 = default;
+                for (nuint k = 0; k < (nuint)vectorEnd; k += w)
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q0, qa + k), Vector512.LoadUnsafe(ref p0, pj + k), a0);
+                full[m * block + j] = Tail(q, p, Vector512.Sum(a0), (int)qa, (int)pj, vectorEnd, inner);
+            }
+
+        static double Tail(ReadOnlySpan<double> q, ReadOnlySpan<double> p, double sum, int qRow, int pRow, int from, int inner)
+        {
+            for (int k = from; k < inner; k++) sum = Math.FusedMultiplyAdd(q[qRow + k], p[pRow + k], sum);
+            return sum;
+        }
     }
 
     /// <summary>Base-8 split of l &lt; L: D digits, the low ones index j &lt; Block, the high ones m &lt; Blocks.</summary>
@@ -141,9 +195,14 @@ public static partial class S4D
     {
         Span<T> q = s.Q, pw = s.P;
         int modes = p.Modes, r = KernelDigits.Radix;
+        double delta = p.Delta(h);
         for (int n = 0; n < modes; n++)
         {
-            var (_, bbar, log) = Discretize(p, h, n, method);
+            // log Abar as one complex logarithm of Abar (bilinear; Discretize's log(1 + z/2) - log(1 - z/2) takes two, and
+            // was a fifth of this routine): the same value up to rounding, and up to a multiple of 2 pi i, which
+            // exp(8^i log Abar) does not see. ZOH: log Abar = Delta A, as Discretize returns it.
+            var (abar, bbar, _) = DiscretizeWithoutLog(p, h, n, method, delta);
+            var log = method == Discretization.Zoh ? delta * p.A(h, n) : Complex.Log(abar);
             var coef = 2.0 * p.C(h, n) * bbar;
             s.HighRe[n] = coef.Real;   // Q's start value: row m = 0
             s.HighIm[n] = coef.Imaginary;
@@ -172,12 +231,29 @@ public static partial class S4D
         }
         Powers(s, 0, digits.LowDigits, modes, s.LowRe, s.LowIm);
         Powers(s, digits.LowDigits, digits.Digits - digits.LowDigits, modes, s.HighRe, s.HighIm);
+        TensorPrimitives.Negate(s.HighIm, s.HighIm);
+        if (typeof(T) == typeof(double))
+        {
+            // float64 factors: plain copies (TensorPrimitives' conversion per 32-value row was mostly call overhead).
+            var pd = MemoryMarshal.Cast<T, double>(pw);
+            var qd = MemoryMarshal.Cast<T, double>(q);
+            for (int j = 0; j < digits.Block; j++)
+            {
+                s.LowRe.AsSpan(j * modes, modes).CopyTo(pd.Slice(j * 2 * modes, modes));
+                s.LowIm.AsSpan(j * modes, modes).CopyTo(pd.Slice(j * 2 * modes + modes, modes));
+            }
+            for (int m = 0; m < digits.Blocks; m++)
+            {
+                s.HighRe.AsSpan(m * modes, modes).CopyTo(qd.Slice(m * 2 * modes, modes));
+                s.HighIm.AsSpan(m * modes, modes).CopyTo(qd.Slice(m * 2 * modes + modes, modes));
+            }
+            return;
+        }
         for (int j = 0; j < digits.Block; j++)
         {
             TensorPrimitives.ConvertTruncating<double, T>(s.LowRe.AsSpan(j * modes, modes), pw.Slice(j * 2 * modes, modes));
             TensorPrimitives.ConvertTruncating<double, T>(s.LowIm.AsSpan(j * modes, modes), pw.Slice(j * 2 * modes + modes, modes));
         }
-        TensorPrimitives.Negate(s.HighIm, s.HighIm);
         for (int m = 0; m < digits.Blocks; m++)
         {
             TensorPrimitives.ConvertTruncating<double, T>(s.HighRe.AsSpan(m * modes, modes), q.Slice(m * 2 * modes, modes));
@@ -192,10 +268,14 @@ public static partial class S4D
             {
                 int level = (first + i) * r * modes;
                 for (int d = r - 1; d >= 1; d--)   // descending: rows x < filled still hold the previous level (d = 0 is the factor 1)
-                    for (int x = 0; x < filled && d * filled + x < count; x++)
-                        ComplexMultiply(s.ERe.AsSpan(level + d * modes, modes), s.EIm.AsSpan(level + d * modes, modes),
-                            re.AsSpan(x * modes, modes), im.AsSpan(x * modes, modes),
-                            re.AsSpan((d * filled + x) * modes, modes), im.AsSpan((d * filled + x) * modes, modes));
+                {
+                    // Rows x < filled (contiguous) times E[d] into rows d filled + x (contiguous): one call per digit.
+                    int rows = Math.Min(filled, count - d * filled);
+                    if (rows > 0)
+                        ComplexMultiplyRows(s.ERe.AsSpan(level + d * modes, modes), s.EIm.AsSpan(level + d * modes, modes),
+                            re.AsSpan(0, rows * modes), im.AsSpan(0, rows * modes),
+                            re.AsSpan(d * filled * modes, rows * modes), im.AsSpan(d * filled * modes, rows * modes));
+                }
                 filled = Math.Min(filled * r, count);
             }
         }
@@ -237,11 +317,72 @@ public static partial class S4D
         c[..(n - i)].CopyTo(cos[i..]);
     }
 
-    /// <summary>Elementwise complex product (aRe + i aIm)(bRe + i bIm) into (re, im), Vector256 over the span.</summary>
+    /// <summary>
+    /// <see cref="ComplexMultiply"/> of one factor row (aRe, aIm) [M] with every row of (bRe, bIm) [rows, M] into (re, im)
+    /// [rows, M]: per element ComplexMultiply's operations (so its bits), the factor's vectors loaded once for the block
+    /// of rows instead of one call per row (the 32-mode rows of the H3 layer were mostly call overhead).
+    /// </summary>
+    private static void ComplexMultiplyRows(ReadOnlySpan<double> aRe, ReadOnlySpan<double> aIm, ReadOnlySpan<double> bRe,
+        ReadOnlySpan<double> bIm, Span<double> re, Span<double> im)
+    {
+        int modes = aRe.Length, rows = re.Length / modes, i = 0;
+        if (aIm.Length != modes || bRe.Length != re.Length || bIm.Length != re.Length || im.Length != re.Length || re.Length != rows * modes)
+            throw new ArgumentException($"expected a factor of {modes} and blocks of {rows} x {modes}; got {aIm.Length}, {bRe.Length}, {bIm.Length}, {re.Length}, {im.Length}.", nameof(re));
+        // Lengths checked above: the loads and stores below stay inside the spans.
+        ref double br0 = ref MemoryMarshal.GetReference(bRe), bi0 = ref MemoryMarshal.GetReference(bIm);
+        ref double re0 = ref MemoryMarshal.GetReference(re), im0 = ref MemoryMarshal.GetReference(im);
+        nuint end = (nuint)(rows * modes), stride = (nuint)modes;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + Vector512<double>.Count <= modes; i += Vector512<double>.Count)
+            {
+                var ar = Vector512.Create(aRe.Slice(i));
+                var ai = Vector512.Create(aIm.Slice(i));
+                for (nuint at = (nuint)i; at < end; at += stride)
+                {
+                    var br = Vector512.LoadUnsafe(ref br0, at);
+                    var bi = Vector512.LoadUnsafe(ref bi0, at);
+                    (ar * br - ai * bi).StoreUnsafe(ref re0, at);
+                    (ar * bi + ai * br).StoreUnsafe(ref im0, at);
+                }
+            }
+        for (; i + Vector256<double>.Count <= modes; i += Vector256<double>.Count)
+        {
+            var ar = Vector256.Create(aRe.Slice(i));
+            var ai = Vector256.Create(aIm.Slice(i));
+            for (nuint at = (nuint)i; at < end; at += stride)
+            {
+                var br = Vector256.LoadUnsafe(ref br0, at);
+                var bi = Vector256.LoadUnsafe(ref bi0, at);
+                (ar * br - ai * bi).StoreUnsafe(ref re0, at);
+                (ar * bi + ai * br).StoreUnsafe(ref im0, at);
+            }
+        }
+        for (; i < modes; i++)
+            for (int at = i; at < rows * modes; at += modes)
+            {
+                double r = aRe[i] * bRe[at] - aIm[i] * bIm[at];
+                im[at] = aRe[i] * bIm[at] + aIm[i] * bRe[at];
+                re[at] = r;
+            }
+    }
+
+    /// <summary>Elementwise complex product (aRe + i aIm)(bRe + i bIm) into (re, im), Vector512 or Vector256 over the span.</summary>
     private static void ComplexMultiply(ReadOnlySpan<double> aRe, ReadOnlySpan<double> aIm, ReadOnlySpan<double> bRe,
         ReadOnlySpan<double> bIm, Span<double> re, Span<double> im)
     {
         int n = re.Length, i = 0;
+        // Each lane by the same two products and one sum or difference at every width (no fused multiply-add): the
+        // Vector512 lanes are bitwise the Vector256 and scalar ones.
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + Vector512<double>.Count <= n; i += Vector512<double>.Count)
+            {
+                var ar = Vector512.Create(aRe.Slice(i));
+                var ai = Vector512.Create(aIm.Slice(i));
+                var br = Vector512.Create(bRe.Slice(i));
+                var bi = Vector512.Create(bIm.Slice(i));
+                (ar * br - ai * bi).CopyTo(re.Slice(i));
+                (ar * bi + ai * br).CopyTo(im.Slice(i));
+            }
         for (; i + Vector256<double>.Count <= n; i += Vector256<double>.Count)
         {
             var ar = Vector256.Create(aRe.Slice(i));

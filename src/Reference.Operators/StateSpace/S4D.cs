@@ -158,6 +158,21 @@ public static partial class S4D
     }
 
     /// <summary>
+    /// Abar and Bbar of <see cref="Discretize"/> (<paramref name="delta"/> is p.Delta(h)) and log Abar left zero: for the
+    /// fast kernel, which takes its logarithm otherwise. Bilinear by one complex division, w = 1/(1 - z/2), Abar = (1 + z/2) w,
+    /// Bbar = (Delta w) B, instead of two: the same values up to rounding (not Discretize's bits).
+    /// </summary>
+    private static (Complex Abar, Complex Bbar, Complex LogAbar) DiscretizeWithoutLog(S4DParameters p, int h, int n, Discretization method, double delta)
+    {
+        Complex a = p.A(h, n), b = p.B(h, n);
+        Complex z = delta * a;
+        if (method == Discretization.Zoh)
+            return (Complex.Exp(z), delta * ExpM1OverZ(z) * b, Complex.Zero);
+        Complex w = 1 / (1 - z / 2);
+        return ((1 + z / 2) * w, delta * w * b, Complex.Zero);
+    }
+
+    /// <summary>
     /// phi1(z) = (exp(z) - 1)/z. For |z| &lt; 1/2 the quotient loses digits to cancellation, so the
     /// Taylor series sum_k z^k/(k+1)! is summed (Horner, 20 terms: remainder &lt; 2^-20/21! ~ 2e-26).
     /// </summary>
@@ -363,7 +378,8 @@ public static partial class S4D
     /// <summary>
     /// The parameter gradients of <see cref="Kernel"/> from dK [H, L] (see <see cref="Backward"/>), written
     /// into <paramref name="g"/>. The powers Z^l come from exp(l log Abar) (the definition) or, in the fast
-    /// tier, by one complex multiplication per lag (error growing like l ulp, ~1e-13 relative at L 4096).
+    /// tier, as the polynomial sum_l dK[l] Z^l and its derivative by Horner's rule (<see cref="PowerSums"/>: error
+    /// of order L ulp of sum_l |dK[l]| |Z|^l, as the powers carried by multiplication before it).
     /// </summary>
     internal static void KernelGradients(S4DParameters p, double[] dKernel, int length, Discretization method, S4DGradients g, bool powersByMultiplication,
         int maxThreads = 1)
@@ -389,13 +405,38 @@ public static partial class S4D
         int modes = p.Modes;
         var sums = powersByMultiplication ? new double[4 * modes] : null;
         var powers = powersByMultiplication ? new double[2 * modes] : null;
-        // Each mode's discretization once per channel (it is the costly part per mode: complex exp and division).
-        var discrete = new (Complex Abar, Complex Bbar, Complex LogAbar)[modes];
+        // Each mode's discretization once per channel (it is the costly part per mode: complex exp and division), with
+        // A, beta = Bbar / B and (bilinear) w = 1/(1 - Delta A/2).
+        // On the stack up to 64 modes (the step calls this per channel: no garbage per call beyond the sums).
+        Span<(Complex Abar, Complex Bbar, Complex LogAbar)> discrete = modes <= 64
+            ? stackalloc (Complex, Complex, Complex)[modes] : new (Complex, Complex, Complex)[modes];
+        Span<(Complex A, Complex Beta, Complex W)> perMode = modes <= 64
+            ? stackalloc (Complex, Complex, Complex)[modes] : new (Complex, Complex, Complex)[modes];
         for (int h = first; h < first + count; h++)
         {
             var dk = dKernel.AsSpan(h * length, length);
             double delta = p.Delta(h), dDelta = 0.0;
-            for (int n = 0; n < modes; n++) discrete[n] = Discretize(p, h, n, method);
+            for (int n = 0; n < modes; n++)
+            {
+                Complex a = p.A(h, n), b = p.B(h, n), z = delta * a;
+                if (powersByMultiplication)
+                {
+                    // The fast tier: no log Abar (two complex logarithms, bilinear) and one complex division per mode
+                    // (w; Abar = (1 + z/2) w, beta = Delta w, Bbar = beta B) instead of four (Discretize's two, Bbar / B
+                    // and w): the same values up to rounding.
+                    Complex w = method == Discretization.Zoh ? Complex.Zero : 1 / (1 - z / 2);
+                    Complex beta = method == Discretization.Zoh ? delta * ExpM1OverZ(z) : delta * w;
+                    discrete[n] = (method == Discretization.Zoh ? Complex.Exp(z) : (1 + z / 2) * w, beta * b, Complex.Zero);
+                    perMode[n] = (a, beta, w);
+                }
+                else
+                {
+                    discrete[n] = Discretize(p, h, n, method);
+                    Complex beta = discrete[n].Bbar / b;
+                    if (b == Complex.Zero) beta = method == Discretization.Zoh ? delta * ExpM1OverZ(z) : delta / (1 - z / 2);
+                    perMode[n] = (a, beta, 1 / (1 - z / 2));
+                }
+            }
             if (powersByMultiplication)
             {
                 for (int n = 0; n < modes; n++)
@@ -408,10 +449,9 @@ public static partial class S4D
             for (int n = 0; n < p.Modes; n++)
             {
                 int i = h * p.Modes + n;
-                Complex a = p.A(h, n), b = p.B(h, n), c = p.C(h, n), z = delta * a;
+                var (a, beta, w) = perMode[n];
+                Complex b = p.B(h, n), c = p.C(h, n), z = delta * a;
                 var (abar, bbar, log) = discrete[n];
-                Complex beta = bbar / b;
-                if (b == Complex.Zero) beta = method == Discretization.Zoh ? delta * ExpM1OverZ(z) : delta / (1 - z / 2);
                 Complex s0 = Complex.Zero, s1 = Complex.Zero;
                 if (powersByMultiplication)
                 {
@@ -437,7 +477,7 @@ public static partial class S4D
                 }
                 else
                 {
-                    Complex w = 1 / (1 - z / 2), w2 = w * w;
+                    Complex w2 = w * w;
                     dZdA = delta * w2;
                     dZdDelta = a * w2;
                     dBetadA = delta * delta * w2 / 2;
@@ -461,142 +501,118 @@ public static partial class S4D
 
     /// <summary>
     /// For every mode n of one channel at once: s0 = sum_l dk[l] Z^l and s1 = sum_l dk[l] l Z^(l-1), Z = Abar_n
-    /// (zPowers = [Re Z | Im Z] [2, M]), Z^l carried from lag to lag by one complex multiplication; written to
-    /// sums = [Re s0 | Im s0 | Re s1 | Im s1] [4, M]. Modes are independent chains, so they run in SIMD
-    /// lanes (Vector&lt;double&gt;) with exactly the scalar operations in the scalar order per lane (no fused
-    /// multiply-adds): the results are bitwise those of the per-mode scalar loop, which the remainder runs.
+    /// (zPowers = [Re Z | Im Z] [2, M]), written to sums = [Re s0 | Im s0 | Re s1 | Im s1] [4, M]. s0 is the polynomial
+    /// p(Z) = sum_l dk[l] Z^l and s1 its derivative p'(Z), both by Horner's rule from the top lag down (Knuth, TAOCP
+    /// vol. 2, 4.6.4: d &lt;- d Z + s, then s &lt;- s Z + dk[l]): two complex multiply-adds per lag instead of a power, its
+    /// two products and their sums, and no power of Z is formed (the earlier Z^l reached subnormals for fast-decaying
+    /// modes). Error: Horner's bound |fl(p) - p| &lt;= gamma_(2L) sum_l |dk[l]| |Z|^l per part with complex factors (Higham,
+    /// Accuracy and Stability, 5.1; the derivative likewise with l |dk[l]| |Z|^(l-1)), the same order as the l-ulp growth
+    /// of carried powers it replaces (tests: against the exp(l log Abar) definition to 1e-12 relative).
+    /// Modes are independent chains in SIMD lanes, each lane by fixed fused multiply-adds (no reduction across lanes),
+    /// so a mode's bits do not depend on the vector width, the group it falls in or the scalar remainder (which runs
+    /// Math.FusedMultiplyAdd in the same order).
     /// </summary>
-    private static void PowerSums(ReadOnlySpan<double> dk, double[] zPowers, double[] sums, int modes)
+    internal static void PowerSums(ReadOnlySpan<double> dk, double[] zPowers, double[] sums, int modes)
     {
-        int length = dk.Length, w = Vector<double>.Count, n = 0;
-        if (Vector512.IsHardwareAccelerated) n = PowerSums512(dk, zPowers, sums, modes);
-        // Two vectors of modes advance together, lag by lag, in registers: their chains are independent, so
-        // the core overlaps them (one chain alone waits on the latency of its complex multiplication each lag).
-        for (; n + 2 * w <= modes; n += 2 * w)
+        int n = 0;
+        if (Vector512.IsHardwareAccelerated)
         {
-            var zr = new Vector<double>(zPowers, n);
-            var zi = new Vector<double>(zPowers, modes + n);
-            var zr2 = new Vector<double>(zPowers, n + w);
-            var zi2 = new Vector<double>(zPowers, modes + n + w);
-            Vector<double> pr = Vector<double>.One, pi = Vector<double>.Zero, s0r = Vector<double>.Zero, s0i = Vector<double>.Zero,
-                s1r = Vector<double>.Zero, s1i = Vector<double>.Zero;
-            Vector<double> pr2 = Vector<double>.One, pi2 = Vector<double>.Zero, s0r2 = Vector<double>.Zero, s0i2 = Vector<double>.Zero,
-                s1r2 = Vector<double>.Zero, s1i2 = Vector<double>.Zero;
-            for (int l = 0; l < length; l++)
-            {
-                var d = new Vector<double>(dk[l]);
-                s0r += d * pr;
-                s0i += d * pi;
-                s0r2 += d * pr2;
-                s0i2 += d * pi2;
-                if (l + 1 < length)
-                {
-                    var dl = new Vector<double>(dk[l + 1] * (l + 1));
-                    s1r += dl * pr;
-                    s1i += dl * pi;
-                    s1r2 += dl * pr2;
-                    s1i2 += dl * pi2;
-                }
-                (pr, pi) = (pr * zr - pi * zi, pr * zi + pi * zr);
-                (pr2, pi2) = (pr2 * zr2 - pi2 * zi2, pr2 * zi2 + pi2 * zr2);
-            }
-            s0r.CopyTo(sums, n);
-            s0i.CopyTo(sums, modes + n);
-            s1r.CopyTo(sums, 2 * modes + n);
-            s1i.CopyTo(sums, 3 * modes + n);
-            s0r2.CopyTo(sums, n + w);
-            s0i2.CopyTo(sums, modes + n + w);
-            s1r2.CopyTo(sums, 2 * modes + n + w);
-            s1i2.CopyTo(sums, 3 * modes + n + w);
+            for (; n + 4 * Vector512<double>.Count <= modes; n += 4 * Vector512<double>.Count) HornerSums512x4(dk, zPowers, sums, modes, n);
+            for (; n + Vector512<double>.Count <= modes; n += Vector512<double>.Count) HornerSums512x1(dk, zPowers, sums, modes, n);
         }
-        for (; n + w <= modes; n += w)
-        {
-            var zr = new Vector<double>(zPowers, n);
-            var zi = new Vector<double>(zPowers, modes + n);
-            Vector<double> pr = Vector<double>.One, pi = Vector<double>.Zero, s0r = Vector<double>.Zero, s0i = Vector<double>.Zero,
-                s1r = Vector<double>.Zero, s1i = Vector<double>.Zero;
-            for (int l = 0; l < length; l++)
-            {
-                var d = new Vector<double>(dk[l]);
-                s0r += d * pr;
-                s0i += d * pi;
-                if (l + 1 < length)
-                {
-                    var dl = new Vector<double>(dk[l + 1] * (l + 1));
-                    s1r += dl * pr;
-                    s1i += dl * pi;
-                }
-                (pr, pi) = (pr * zr - pi * zi, pr * zi + pi * zr);
-            }
-            s0r.CopyTo(sums, n);
-            s0i.CopyTo(sums, modes + n);
-            s1r.CopyTo(sums, 2 * modes + n);
-            s1i.CopyTo(sums, 3 * modes + n);
-        }
+        if (Vector256.IsHardwareAccelerated)
+            for (; n + Vector256<double>.Count <= modes; n += Vector256<double>.Count) HornerSums256x1(dk, zPowers, sums, modes, n);
         for (; n < modes; n++)
         {
-            double zr = zPowers[n], zi = zPowers[modes + n], pr = 1.0, pi = 0.0, s0r = 0.0, s0i = 0.0, s1r = 0.0, s1i = 0.0;
-            for (int l = 0; l < length; l++)
+            double zr = zPowers[n], zi = zPowers[modes + n], sr = dk[^1], si = 0.0, dr = 0.0, di = 0.0;
+            for (int l = dk.Length - 2; l >= 0; l--)
             {
-                s0r += dk[l] * pr;
-                s0i += dk[l] * pi;
-                if (l + 1 < length)
-                {
-                    s1r += dk[l + 1] * (l + 1) * pr;
-                    s1i += dk[l + 1] * (l + 1) * pi;
-                }
-                (pr, pi) = (pr * zr - pi * zi, pr * zi + pi * zr);
+                (dr, di) = (Math.FusedMultiplyAdd(dr, zr, Math.FusedMultiplyAdd(-di, zi, sr)), Math.FusedMultiplyAdd(dr, zi, Math.FusedMultiplyAdd(di, zr, si)));
+                (sr, si) = (Math.FusedMultiplyAdd(sr, zr, Math.FusedMultiplyAdd(-si, zi, dk[l])), Math.FusedMultiplyAdd(sr, zi, si * zr));
             }
-            (sums[n], sums[modes + n], sums[2 * modes + n], sums[3 * modes + n]) = (s0r, s0i, s1r, s1i);
+            (sums[n], sums[modes + n], sums[2 * modes + n], sums[3 * modes + n]) = (sr, si, dr, di);
         }
     }
 
     /// <summary>
-    /// <see cref="PowerSums"/> for the modes in whole pairs of Vector512 (16 modes per pass over the lags, the same
-    /// per-lane operations: bitwise the scalar loop); returns the modes done. Vector&lt;double&gt; is 256 bits wide even
-    /// where Vector512 is accelerated, so this halves the passes over dk of the width-32 H3 layer's 32 modes.
+    /// <see cref="PowerSums"/>'s Horner step for the modes n..n+31 in four Vector512 chains advancing together lag by lag
+    /// (one chain waits on its two dependent fused multiply-adds each lag; four keep the core's two FMA ports busy).
     /// </summary>
-    private static int PowerSums512(ReadOnlySpan<double> dk, double[] zPowers, double[] sums, int modes)
+    private static void HornerSums512x4(ReadOnlySpan<double> dk, double[] zPowers, double[] sums, int modes, int n)
     {
-        int length = dk.Length, w = Vector512<double>.Count, n = 0;
-        for (; n + 2 * w <= modes; n += 2 * w)
+        const int w = 8;
+        var zr0 = Vector512.Create(zPowers.AsSpan(n, w));
+        var zi0 = Vector512.Create(zPowers.AsSpan(modes + n, w));
+        var zr1 = Vector512.Create(zPowers.AsSpan(n + w, w));
+        var zi1 = Vector512.Create(zPowers.AsSpan(modes + n + w, w));
+        var zr2 = Vector512.Create(zPowers.AsSpan(n + 2 * w, w));
+        var zi2 = Vector512.Create(zPowers.AsSpan(modes + n + 2 * w, w));
+        var zr3 = Vector512.Create(zPowers.AsSpan(n + 3 * w, w));
+        var zi3 = Vector512.Create(zPowers.AsSpan(modes + n + 3 * w, w));
+        var top = Vector512.Create(dk[^1]);
+        Vector512<double> sr0 = top, sr1 = top, sr2 = top, sr3 = top;
+        Vector512<double> si0 = default, si1 = default, si2 = default, si3 = default, dr0 = default, dr1 = default, dr2 = default,
+            dr3 = default, di0 = default, di1 = default, di2 = default, di3 = default;
+        for (int l = dk.Length - 2; l >= 0; l--)
         {
-            var zr = Vector512.Create(zPowers.AsSpan(n, w));
-            var zi = Vector512.Create(zPowers.AsSpan(modes + n, w));
-            var zr2 = Vector512.Create(zPowers.AsSpan(n + w, w));
-            var zi2 = Vector512.Create(zPowers.AsSpan(modes + n + w, w));
-            Vector512<double> pr = Vector512<double>.One, pi = Vector512<double>.Zero, s0r = Vector512<double>.Zero, s0i = Vector512<double>.Zero,
-                s1r = Vector512<double>.Zero, s1i = Vector512<double>.Zero;
-            Vector512<double> pr2 = Vector512<double>.One, pi2 = Vector512<double>.Zero, s0r2 = Vector512<double>.Zero, s0i2 = Vector512<double>.Zero,
-                s1r2 = Vector512<double>.Zero, s1i2 = Vector512<double>.Zero;
-            for (int l = 0; l < length; l++)
-            {
-                var d = Vector512.Create(dk[l]);
-                s0r += d * pr;
-                s0i += d * pi;
-                s0r2 += d * pr2;
-                s0i2 += d * pi2;
-                if (l + 1 < length)
-                {
-                    var dl = Vector512.Create(dk[l + 1] * (l + 1));
-                    s1r += dl * pr;
-                    s1i += dl * pi;
-                    s1r2 += dl * pr2;
-                    s1i2 += dl * pi2;
-                }
-                (pr, pi) = (pr * zr - pi * zi, pr * zi + pi * zr);
-                (pr2, pi2) = (pr2 * zr2 - pi2 * zi2, pr2 * zi2 + pi2 * zr2);
-            }
-            s0r.CopyTo(sums.AsSpan(n));
-            s0i.CopyTo(sums.AsSpan(modes + n));
-            s1r.CopyTo(sums.AsSpan(2 * modes + n));
-            s1i.CopyTo(sums.AsSpan(3 * modes + n));
-            s0r2.CopyTo(sums.AsSpan(n + w));
-            s0i2.CopyTo(sums.AsSpan(modes + n + w));
-            s1r2.CopyTo(sums.AsSpan(2 * modes + n + w));
-            s1i2.CopyTo(sums.AsSpan(3 * modes + n + w));
+            var c = Vector512.Create(dk[l]);
+            (dr0, di0) = (Vector512.FusedMultiplyAdd(dr0, zr0, Vector512.FusedMultiplyAdd(-di0, zi0, sr0)), Vector512.FusedMultiplyAdd(dr0, zi0, Vector512.FusedMultiplyAdd(di0, zr0, si0)));
+            (dr1, di1) = (Vector512.FusedMultiplyAdd(dr1, zr1, Vector512.FusedMultiplyAdd(-di1, zi1, sr1)), Vector512.FusedMultiplyAdd(dr1, zi1, Vector512.FusedMultiplyAdd(di1, zr1, si1)));
+            (dr2, di2) = (Vector512.FusedMultiplyAdd(dr2, zr2, Vector512.FusedMultiplyAdd(-di2, zi2, sr2)), Vector512.FusedMultiplyAdd(dr2, zi2, Vector512.FusedMultiplyAdd(di2, zr2, si2)));
+            (dr3, di3) = (Vector512.FusedMultiplyAdd(dr3, zr3, Vector512.FusedMultiplyAdd(-di3, zi3, sr3)), Vector512.FusedMultiplyAdd(dr3, zi3, Vector512.FusedMultiplyAdd(di3, zr3, si3)));
+            (sr0, si0) = (Vector512.FusedMultiplyAdd(sr0, zr0, Vector512.FusedMultiplyAdd(-si0, zi0, c)), Vector512.FusedMultiplyAdd(sr0, zi0, si0 * zr0));
+            (sr1, si1) = (Vector512.FusedMultiplyAdd(sr1, zr1, Vector512.FusedMultiplyAdd(-si1, zi1, c)), Vector512.FusedMultiplyAdd(sr1, zi1, si1 * zr1));
+            (sr2, si2) = (Vector512.FusedMultiplyAdd(sr2, zr2, Vector512.FusedMultiplyAdd(-si2, zi2, c)), Vector512.FusedMultiplyAdd(sr2, zi2, si2 * zr2));
+            (sr3, si3) = (Vector512.FusedMultiplyAdd(sr3, zr3, Vector512.FusedMultiplyAdd(-si3, zi3, c)), Vector512.FusedMultiplyAdd(sr3, zi3, si3 * zr3));
         }
-        return n;
+        Store(sr0, si0, dr0, di0, n);
+        Store(sr1, si1, dr1, di1, n + w);
+        Store(sr2, si2, dr2, di2, n + 2 * w);
+        Store(sr3, si3, dr3, di3, n + 3 * w);
+
+        void Store(Vector512<double> sr, Vector512<double> si, Vector512<double> dr, Vector512<double> di, int at)
+        {
+            sr.CopyTo(sums.AsSpan(at));
+            si.CopyTo(sums.AsSpan(modes + at));
+            dr.CopyTo(sums.AsSpan(2 * modes + at));
+            di.CopyTo(sums.AsSpan(3 * modes + at));
+        }
+    }
+
+    /// <summary><see cref="PowerSums"/>'s Horner step for the modes n..n+7 in one Vector512 chain.</summary>
+    private static void HornerSums512x1(ReadOnlySpan<double> dk, double[] zPowers, double[] sums, int modes, int n)
+    {
+        const int w = 8;
+        var zr = Vector512.Create(zPowers.AsSpan(n, w));
+        var zi = Vector512.Create(zPowers.AsSpan(modes + n, w));
+        Vector512<double> sr = Vector512.Create(dk[^1]), si = default, dr = default, di = default;
+        for (int l = dk.Length - 2; l >= 0; l--)
+        {
+            (dr, di) = (Vector512.FusedMultiplyAdd(dr, zr, Vector512.FusedMultiplyAdd(-di, zi, sr)), Vector512.FusedMultiplyAdd(dr, zi, Vector512.FusedMultiplyAdd(di, zr, si)));
+            (sr, si) = (Vector512.FusedMultiplyAdd(sr, zr, Vector512.FusedMultiplyAdd(-si, zi, Vector512.Create(dk[l]))), Vector512.FusedMultiplyAdd(sr, zi, si * zr));
+        }
+        sr.CopyTo(sums.AsSpan(n));
+        si.CopyTo(sums.AsSpan(modes + n));
+        dr.CopyTo(sums.AsSpan(2 * modes + n));
+        di.CopyTo(sums.AsSpan(3 * modes + n));
+    }
+
+    /// <summary><see cref="PowerSums"/>'s Horner step for the modes n..n+3 in one Vector256 chain.</summary>
+    private static void HornerSums256x1(ReadOnlySpan<double> dk, double[] zPowers, double[] sums, int modes, int n)
+    {
+        const int w = 4;
+        var zr = Vector256.Create(zPowers.AsSpan(n, w));
+        var zi = Vector256.Create(zPowers.AsSpan(modes + n, w));
+        Vector256<double> sr = Vector256.Create(dk[^1]), si = default, dr = default, di = default;
+        for (int l = dk.Length - 2; l >= 0; l--)
+        {
+            (dr, di) = (Vector256.FusedMultiplyAdd(dr, zr, Vector256.FusedMultiplyAdd(-di, zi, sr)), Vector256.FusedMultiplyAdd(dr, zi, Vector256.FusedMultiplyAdd(di, zr, si)));
+            (sr, si) = (Vector256.FusedMultiplyAdd(sr, zr, Vector256.FusedMultiplyAdd(-si, zi, Vector256.Create(dk[l]))), Vector256.FusedMultiplyAdd(sr, zi, si * zr));
+        }
+        sr.CopyTo(sums.AsSpan(n));
+        si.CopyTo(sums.AsSpan(modes + n));
+        dr.CopyTo(sums.AsSpan(2 * modes + n));
+        di.CopyTo(sums.AsSpan(3 * modes + n));
     }
 
     private static void CheckState(S4DParameters p, S4DState state)

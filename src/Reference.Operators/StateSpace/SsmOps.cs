@@ -143,8 +143,8 @@ public static class SsmOps
     }
 
     /// <summary>
-    /// The S4D kernel parameters' gradients from dK [H, L] (<see cref="StateSpace.S4D.KernelGradients"/>, powers by
-    /// multiplication as in H3's fast backward), run by the data-parallel step on the micro-batches' summed dK.
+    /// The S4D kernel parameters' gradients from dK [H, L] (<see cref="StateSpace.S4D.KernelGradients"/>, its fast
+    /// tier's Horner sums as in H3's fast backward), run by the data-parallel step on the micro-batches' summed dK.
     /// </summary>
     private sealed class S4DKernelGradient(S4DVariables p, int length, Discretization method) : DeferredGradient
     {

@@ -371,13 +371,17 @@ public class S4DTests
 
     /// <summary>
     /// The fast tier's kernel gradients (powers carried by multiplication, modes in SIMD lanes advancing together
-    /// in groups) against the definition's exp(l log Abar) powers: mode counts that leave a scalar remainder (5, 13)
-    /// and that span more than one group of vectors (40), both discretizations, L 300.
+    /// in groups; since s4dgen the sums by Horner's rule, bound of order L ulp of sum |dK| |Z|^l) against the definition's
+    /// exp(l log Abar) powers, relative error at most 1e-12: mode counts that leave a scalar remainder (5, 13), that fill
+    /// the 32-mode group exactly (32, H3's width-32 layer) and that leave every narrower route after it (40, 45), both
+    /// discretizations, L 300.
     /// </summary>
     [Theory]
     [InlineData(10, Discretization.Zoh)]
     [InlineData(26, Discretization.Bilinear)]
     [InlineData(80, Discretization.Zoh)]
+    [InlineData(64, Discretization.Bilinear)]
+    [InlineData(90, Discretization.Zoh)]
     public void KernelGradients_PowersByMultiplication_EqualTheDefinition(int stateSize, Discretization method)
     {
         const int length = 300;
@@ -396,5 +400,48 @@ public class S4DTests
         foreach (var (e, f) in new[] { (exact.LogNegRealA, fast.LogNegRealA), (exact.ImagA, fast.ImagA), (exact.BRe, fast.BRe),
             (exact.BIm, fast.BIm), (exact.CRe, fast.CRe), (exact.CIm, fast.CIm), (exact.LogDelta, fast.LogDelta) })
             Assert.True(Metrics.RelativeError(e, f) <= 1e-12, $"relative error {Metrics.RelativeError(e, f):E2}");
+    }
+
+    /// <summary>
+    /// The kernel-gradient power sums of each mode do not depend on the modes beside it: 45 modes at once (a 32-mode
+    /// group, then narrower vectors and a scalar remainder) give bitwise the values of each mode alone (the scalar
+    /// route), so the bits do not depend on the mode count or the vector width. Also against the direct sums in
+    /// float64 (Complex.Pow per lag): within 1e-13 of sum |dk| |Z|^l (s0) and of sum l |dk| |Z|^(l-1) (s1), L 257;
+    /// |Z| from 0.3 to 1 - 1e-4 (slow and fast decay), angles over the circle.
+    /// </summary>
+    [Fact]
+    public void PowerSums_EachModeAlone_Bitwise_AndNearTheDirectSums()
+    {
+        const int modes = 45, length = 257;
+        var rng = new SplitMix64(21);
+        var dk = rng.NormalTensor<double>(0, 1, length).Data;
+        var z = new double[2 * modes];
+        for (int n = 0; n < modes; n++)
+        {
+            double radius = n % 3 == 0 ? 1 - 1e-4 * (1 + n) : rng.Uniform(0.3, 0.999), angle = rng.Uniform(-Math.PI, Math.PI);
+            (z[n], z[modes + n]) = (radius * Math.Cos(angle), radius * Math.Sin(angle));
+        }
+        var sums = new double[4 * modes];
+        S4D.PowerSums(dk, z, sums, modes);
+        var one = new double[4];
+        for (int n = 0; n < modes; n++)
+        {
+            S4D.PowerSums(dk, [z[n], z[modes + n]], one, 1);
+            for (int part = 0; part < 4; part++)
+                Assert.Equal(BitConverter.DoubleToInt64Bits(one[part]), BitConverter.DoubleToInt64Bits(sums[part * modes + n]));
+            var zn = new Complex(z[n], z[modes + n]);
+            Complex s0 = Complex.Zero, s1 = Complex.Zero;
+            double scale0 = 0, scale1 = 0;
+            for (int l = 0; l < length; l++)
+            {
+                s0 += dk[l] * Complex.Pow(zn, l);
+                scale0 += Math.Abs(dk[l]) * Math.Pow(zn.Magnitude, l);
+                if (l == 0) continue;
+                s1 += dk[l] * l * Complex.Pow(zn, l - 1);
+                scale1 += Math.Abs(dk[l]) * l * Math.Pow(zn.Magnitude, l - 1);
+            }
+            Assert.True(Complex.Abs(new Complex(sums[n], sums[modes + n]) - s0) <= 1e-13 * scale0, $"mode {n}: s0 {Complex.Abs(new Complex(sums[n], sums[modes + n]) - s0) / scale0:E2} of the scale");
+            Assert.True(Complex.Abs(new Complex(sums[2 * modes + n], sums[3 * modes + n]) - s1) <= 1e-13 * scale1, $"mode {n}: s1 {Complex.Abs(new Complex(sums[2 * modes + n], sums[3 * modes + n]) - s1) / scale1:E2} of the scale");
+        }
     }
 }
