@@ -31,7 +31,13 @@ if [ "${SCALE:-full}" = small ]; then
 fi
 mqar=(--task mqar --task-option vocab=8192 --task-option length=256 --task-option pairs=64 --task-option train=100000 --task-option test=3000)
 recall=(--task h3-recall)
-$ref train "${mqar[@]}" --model bench/models/attention-2layer.json --steps 20000 --batch 64 --lr 1e-3 --weight-decay 0.1 --eval-every 1000 --out "$out/mqar-attention" "$@"
+# MQAR: Zoology's recipe for Based's fig. 2 (bench/NOTES.md, "mqar, 2026-12-05 (ninth session)"): task mqar-mix
+# (train on the five-segment mixture up to L 256 / 64 pairs, test 1,000 at L 256 with 64 pairs), width 128, 1 head,
+# no channel mixer, tied head, safari init, embedding dropout 0.1, AdamW lr 3.16e-3 wd 0.1, batch 64, 32 epochs
+# (89,920 steps), stopping at the first evaluation above 0.99 as Zoology. ~42 CPU-minutes per epoch at width 128;
+# the heap limit keeps its RSS near 6 GB. Registered before it ran; seed 0 stopped at step 1,000 with 0.9986 (macro
+# 0.9985; ~10 CPU-minutes). (Before it: --task mqar with attention-2layer.json, 20,000 steps, never run.)
+DOTNET_GCHeapHardLimit=0x180000000 $ref train --task mqar-mix --model bench/models/mqar-attention-128.json --steps 89920 --batch 64 --lr 3.16e-3 --weight-decay 0.1 --warmup 0.005 --clip 1 --eval-every 500 --eval-batch 16 --checkpoint-every 100 --micro-batches 1 --threads 1 --stop-above 0.99 --seed 0 --out "$out/mqar-attention" "$@"
 $ref train "${mqar[@]}" --model bench/models/no-mixer.json --steps 2000 --batch 64 --lr 1e-3 --eval-every 500 --out "$out/mqar-none" "$@"
 # H3's recall: width 64 (bench/models/h3-2layer-64-dropout.json: H3's recall model with width 64, MLP 256,
 # embedding dropout 0.1), one AdamW group, 12,000 steps: a 2,000-step warm-up to 2e-3, constant to step 6,000,

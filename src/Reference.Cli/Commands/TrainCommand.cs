@@ -39,10 +39,12 @@ public static class TrainCommand
         var outDir = new Option<string>("--out") { Description = "Output directory (log, curves, checkpoint).", DefaultValueFactory = _ => "train-out", HelpName = "DIR" };
         var microBatches = new Option<int>("--micro-batches") { Description = "Micro-batches per step, each on its own tape, gradients summed in order (data parallelism; changes the arithmetic by float reassociation only; part of the run's identity).", DefaultValueFactory = _ => 2, HelpName = "N" };
         var threads = new Option<int>("--threads") { Description = "Micro-batches computed at once (0: every core); does not change results.", DefaultValueFactory = _ => 0, HelpName = "N" };
+        var evalBatch = new Option<int>("--eval-batch") { Description = "Test sequences per evaluation batch (memory: the head's logits are batch x length x vocabulary); does not change results.", DefaultValueFactory = _ => 128, HelpName = "N" };
+        var stopAbove = new Option<double?>("--stop-above") { Description = "Stop after the first evaluation whose test accuracy (micro) exceeds this, checkpointing that step (Zoology's early stopping at 0.99); not part of the run's identity.", HelpName = "ACCURACY" };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --out.", Arity = ArgumentArity.Zero };
         var command = new Command("train", "Train a backbone built from registered operators on a synthetic task (MAD, MQAR, H3), with checkpoints and --resume.")
         {
-            task, taskOptions, model, steps, lr, weightDecay, batch, seed, evalEvery, checkpointEvery, warmup, minLr, decay, decayStart, ssmLr, ssmWeightDecay, clip, tier, outDir, resume, microBatches, threads,
+            task, taskOptions, model, steps, lr, weightDecay, batch, seed, evalEvery, checkpointEvery, warmup, minLr, decay, decayStart, ssmLr, ssmWeightDecay, clip, tier, outDir, resume, microBatches, threads, evalBatch, stopAbove,
         };
         command.SetAction(parse =>
         {
@@ -79,7 +81,7 @@ public static class TrainCommand
                 var options = new TrainOptions(parse.GetValue(steps), parse.GetValue(lr), parse.GetValue(weightDecay), parse.GetValue(batch), parse.GetValue(seed),
                     parse.GetValue(evalEvery), parse.GetValue(checkpointEvery), parse.GetValue(warmup), parse.GetValue(minLr), parse.GetValue(clip), tierName == "fast",
                     MicroBatches: parse.GetValue(microBatches), Threads: parse.GetValue(threads), SsmLr: ssmLrValue, SsmWeightDecay: ssmWdValue, Decay: decayKind,
-                    DecayStart: parse.GetValue(decayStart));
+                    DecayStart: parse.GetValue(decayStart), EvalBatch: parse.GetValue(evalBatch), StopAbove: parse.GetValue(stopAbove));
                 // Build the model once now, so an operator that cannot be a mixer is reported before anything is written.
                 _ = BackboneModel.Create(spec, synthetic.Vocabulary, synthetic.InputLength, options.Seed + 1);
                 string dir = parse.GetValue(outDir)!;
@@ -107,7 +109,7 @@ public static class TrainCommand
                     output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"held-out perplexity {Math.Exp(testLoss):F3} (exp of the mean cross-entropy per {((TextTask)synthetic).Codec.Name} token, {testLoss:F4} nats)"));
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"test accuracy {result.Accuracy:F4} (micro), macro accuracy {result.MacroAccuracy:F4} (MAD's metric), chance {result.Chance:F4}; {(result.StartStep > 0 ? $"resumed at step {result.StartStep}; " : "")}out: {dir}"));
+                    $"test accuracy {result.Accuracy:F4} (micro), macro accuracy {result.MacroAccuracy:F4} (MAD's metric), chance {result.Chance:F4}; {(result.Records.Count > 0 && result.Records[^1].Step < options.Steps ? $"stopped at step {result.Records[^1].Step} (above --stop-above {options.StopAbove}); " : "")}{(result.StartStep > 0 ? $"resumed at step {result.StartStep}; " : "")}out: {dir}"));
                 return ExitCodes.Success;
             }
             catch (ArgumentException e) { throw new CliException(e.ParamName is { } name ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message); }

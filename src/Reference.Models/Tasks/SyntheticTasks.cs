@@ -74,7 +74,21 @@ public abstract class SyntheticTask
         return (Split(rng, TrainCount, train: true), Split(rng, TestCount, train: false));
     }
 
-    private SyntheticSplit Split(SplitMix64 rng, int count, bool train)
+    /// <summary>The sequences of each train segment (<see cref="GenerateSegments"/>): one segment of TrainCount for every task but a mixture.</summary>
+    public virtual IReadOnlyList<int> TrainSegmentCounts => [TrainCount];
+
+    /// <summary>
+    /// The train split as segments, each of one length (one segment for every task but a mixture such as
+    /// <see cref="MqarMixTask"/>, whose segments differ in length and are batched apart), and the test split.
+    /// </summary>
+    public virtual (IReadOnlyList<SyntheticSplit> Train, SyntheticSplit Test) GenerateSegments(ulong seed)
+    {
+        var (train, test) = Generate(seed);
+        return ([train], test);
+    }
+
+    /// <summary><paramref name="count"/> examples drawn in order from <paramref name="rng"/>, with their train or test targets.</summary>
+    internal SyntheticSplit Split(SplitMix64 rng, int count, bool train)
     {
         int t = InputLength;
         var inputs = new int[count * t];

@@ -18,6 +18,7 @@ public static class TaskCatalog
             ["compression"] = Settings(("vocab", "16"), ("length", "32"), ("train", "12800"), ("test", "1280")),
             ["selective-copying"] = Settings(("vocab", "16"), ("length", "256"), ("copies", "16"), ("train", "12800"), ("test", "1280")),
             ["mqar"] = Settings(("vocab", "8192"), ("length", "64"), ("pairs", "4"), ("power_a", "0.01"), ("train", "100000"), ("test", "3000")),
+            [MqarMixTask.TaskName] = Settings(("vocab", "8192"), ("length", "256"), ("pairs", "64"), ("power_a", "0.01"), ("mix", MqarMixTask.ZoologyMix), ("test", "1000")),
             ["h3-recall"] = Settings(("vocab", "20"), ("length", "40"), ("train", "5000"), ("test", "500")),
             ["h3-induction"] = Settings(("vocab", "20"), ("length", "30"), ("train", "5000"), ("test", "500")),
             [DelimitedRecallTask.TaskName] = Settings(("vocab", "17"), ("length", "64"), ("segments", "4"), ("train", "12800"), ("test", "1280")),
@@ -43,6 +44,15 @@ public static class TaskCatalog
             : throw new ArgumentException($"task setting '{key}' must be an integer, got '{s[key]}'.", key);
         double D(string key) => double.TryParse(s[key], NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v
             : throw new ArgumentException($"task setting '{key}' must be a number, got '{s[key]}'.", key);
+        if (name == MqarMixTask.TaskName)
+        {
+            // The train count is the segments' total (no "train" setting); the test split is Zoology's 1,000 of one configuration.
+            var mix = MqarMixTask.ParseMix(s["mix"]);
+            int testCount = I("test");
+            if (testCount < 1) throw new ArgumentException($"task setting 'test' must be >= 1, got {testCount}.", "test");
+            return new MqarMixTask(mix, I("vocab"), I("length"), I("pairs"), D("power_a"))
+            { TrainCount = mix.Sum(m => m.Count), TestCount = testCount };
+        }
         int train = I("train"), test = I("test");
         if (name == TextTask.TaskName) return new TextTask(s["corpus"], s["tokenizer"], I("length"), train, test);
         SyntheticTask task = name switch

@@ -23,7 +23,8 @@
 // Determinism and resume. Everything a step depends on is a function of (options, step):
 //   - the data order: epoch e is a Fisher-Yates permutation of the train split drawn from
 //     SplitMix64(EpochSeed(seed, e)); the batch of step s takes samples s B .. s B + B - 1 of the
-//     concatenated epochs (the data position);
+//     concatenated epochs (the data position); a train split in segments of different lengths (MqarMixTask)
+//     instead runs each epoch's one-segment batches in a permuted order (MixtureOrder);
 //   - the learning rate: the schedule at step s.
 // The checkpoint (safetensors, written atomically by Core's Safetensors.Write) holds the parameters
 // and AdamW's moments and per-parameter steps bit-exactly (float64), plus metadata: the completed
@@ -50,7 +51,7 @@ public sealed record TrainOptions(
     int EvalEvery = 100, int CheckpointEvery = 0, double WarmupFraction = 0.1, double MinLrRatio = 0.0, double ClipNorm = 1.0,
     bool FastTier = true, int EvalBatch = 128, int MicroBatches = 1, int Threads = 0,
     double? SsmLr = TrainOptions.DefaultSsmLr, double? SsmWeightDecay = TrainOptions.DefaultSsmWeightDecay, LrDecay Decay = LrDecay.Cosine,
-    double? DecayStart = null)
+    double? DecayStart = null, double? StopAbove = null)
 {
     /// <summary>The SSM dynamics' learning-rate cap of H3's recipe (safari configs/model/layer/h3.yaml: min(0.001, lr)).</summary>
     public const double DefaultSsmLr = 1e-3;
@@ -76,6 +77,7 @@ public sealed record TrainOptions(
         if (SsmLr is { } cap && !(cap > 0)) throw Bad("ssm-lr", $"must be > 0 or none, got {cap}");
         if (SsmWeightDecay is { } wd && !(wd >= 0)) throw Bad("ssm-weight-decay", $"must be >= 0 or none, got {wd}");
         if (!Enum.IsDefined(Decay)) throw Bad("decay", $"must be cosine or linear, got {Decay}");
+        if (StopAbove is { } bar && !(bar is >= 0 and < 1)) throw Bad("stop-above", $"must be in [0, 1), got {bar.ToString(CultureInfo.InvariantCulture)}");
         if (DecayStart is { } f && !(f >= WarmupFraction && f < 1))
             throw Bad("decay-start", $"must be in [warmup, 1) = [{WarmupFraction.ToString(CultureInfo.InvariantCulture)}, 1), got {f.ToString(CultureInfo.InvariantCulture)}");
     }
@@ -195,8 +197,11 @@ public sealed class Trainer
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrEmpty(outDirectory);
         options.Validate();
-        if (options.Batch > task.TrainCount)
-            throw new ArgumentException($"training option 'batch' = {options.Batch} exceeds the task's {task.TrainCount} training sequences.", "batch");
+        int smallest = task.TrainSegmentCounts.Min();
+        if (options.Batch > smallest)
+            throw new ArgumentException(task.TrainSegmentCounts.Count == 1
+                ? $"training option 'batch' = {options.Batch} exceeds the task's {task.TrainCount} training sequences."
+                : $"training option 'batch' = {options.Batch} exceeds the smallest train segment's {smallest} sequences (every batch is one segment's).", "batch");
         (Spec, Task, Options, OutDirectory) = (model, task, options, outDirectory);
     }
 
@@ -232,24 +237,29 @@ public sealed class Trainer
         else if (File.Exists(CheckpointPath))
             throw new ArgumentException($"--out: '{OutDirectory}' already holds a checkpoint; pass --resume to continue it or choose another directory (nothing was overwritten).", "out");
 
-        var (train, test) = Task.Generate(Options.Seed);
+        var (segments, test) = Task.GenerateSegments(Options.Seed);
         Directory.CreateDirectory(OutDirectory);
         var records = new List<TrainRecord>();
         CutLog(start, records);
         using var log = new StreamWriter(new FileStream(LogPath, FileMode.Append, FileAccess.Write, FileShare.Read));
-        int t = train.Length, b = Options.Batch;
-        var inputs = new int[b * t];
-        var targets = new int[b * t];
+        int b = Options.Batch;
+        var samples = new int[b];
         int checkpointEvery = Options.CheckpointEvery > 0 ? Options.CheckpointEvery : Options.EvalEvery > 0 ? Options.EvalEvery : Options.Steps;
-        var order = new EpochOrder(train.Count, Options.Seed);
-        var parallel = new BatchSteps(model, Options.MicroBatches, Options.Threads, b, t);
+        var order = DataOrder(Task, Options);
+        // One batch buffer and one data-parallel step (arenas) per sequence length: a mixture's batches differ in length.
+        var byLength = new Dictionary<int, (int[] Inputs, int[] Targets, BatchSteps Steps)>();
+        foreach (int length in segments.Select(g => g.Length).Distinct())
+            byLength[length] = (new int[b * length], new int[b * length], new BatchSteps(model, Options.MicroBatches, Options.Threads, b, length));
         using var tier = Options.FastTier ? Tape.UseFastKernels() : default;
         var clock = Stopwatch.StartNew();
         for (int step = start; step < Options.Steps; step++)
         {
+            var train = segments[order.Batch(step, samples)];
+            int t = train.Length;
+            var (inputs, targets, parallel) = byLength[t];
             for (int i = 0; i < b; i++)
             {
-                int s = order.Sample((long)step * b + i);
+                int s = samples[i];
                 train.Inputs.AsSpan(s * t, t).CopyTo(inputs.AsSpan(i * t, t));
                 train.Targets.AsSpan(s * t, t).CopyTo(targets.AsSpan(i * t, t));
             }
@@ -264,20 +274,23 @@ public sealed class Trainer
             double seconds = clock.Elapsed.TotalSeconds;
             clock.Restart();
             Emit(new TrainRecord(step + 1, loss, optimizer.Lr, norm, b * t / Math.Max(seconds, 1e-9)), log, records);
-            bool last = step + 1 == Options.Steps;
+            bool last = step + 1 == Options.Steps, stop = false;
             if (Options.EvalEvery > 0 && (step + 1) % Options.EvalEvery == 0 || last)
             {
                 var m = Evaluate(model, test, Options.EvalBatch);
                 Emit(new TrainRecord(step + 1, double.NaN, optimizer.Lr, double.NaN, 0, m.Loss, m.Accuracy, m.MacroAccuracy), log, records);
                 clock.Restart();
+                // Early stopping as Zoology's trainer (early_stopping_threshold 0.99 on the validation accuracy): the step is checkpointed first.
+                stop = Options.StopAbove is { } bar && m.Accuracy > bar;
             }
-            if ((step + 1) % checkpointEvery == 0 || last)
+            if ((step + 1) % checkpointEvery == 0 || last || stop)
             {
                 log.Flush();
                 Save(model, optimizer, step + 1, order);
                 OnCheckpoint?.Invoke(step + 1);
                 clock.Restart();
             }
+            if (stop) break;
         }
         var final = records.LastOrDefault(r => r.IsEvaluation) ?? EvaluationRecord(model, test);
         return new TrainResult(model, start, records, final.Accuracy!.Value, final.MacroAccuracy!.Value, Task.Chance);
@@ -347,7 +360,12 @@ public sealed class Trainer
         AtomicFile.WriteAllText(LogPath, kept.Count == 0 ? "" : string.Join('\n', kept) + "\n");
     }
 
-    private void Save(BackboneModel model, AdamW optimizer, int step, EpochOrder order)
+    /// <summary>The data order of a run: one segment's epochs of shuffled sequences, or a mixture's epochs of shuffled one-segment batches.</summary>
+    internal static IDataOrder DataOrder(SyntheticTask task, TrainOptions options) => task.TrainSegmentCounts.Count == 1
+        ? new EpochOrder(task.TrainCount, options.Seed, options.Batch)
+        : new MixtureOrder(task.TrainSegmentCounts, options.Seed, options.Batch);
+
+    private void Save(BackboneModel model, AdamW optimizer, int step, IDataOrder order)
     {
         var tensors = new Dictionary<string, SafetensorsTensor>(StringComparer.Ordinal);
         var named = model.NamedParameters().ToArray();
@@ -396,7 +414,7 @@ public sealed class Trainer
         int step = int.Parse(Meta("step"), CultureInfo.InvariantCulture);
         if (step < 0 || step > Options.Steps) throw new InvalidDataException($"checkpoint '{CheckpointPath}' holds step {step}, outside [0, {Options.Steps}].");
         long position = long.Parse(Meta("data_position"), CultureInfo.InvariantCulture);
-        var order = new EpochOrder(Task.TrainCount, Options.Seed);
+        var order = DataOrder(Task, Options);
         if (position != (long)step * Options.Batch || ulong.Parse(Meta("data_rng_state"), CultureInfo.InvariantCulture) != order.EpochRngState(position))
             throw new InvalidDataException($"checkpoint '{CheckpointPath}': data position {position} or its RNG state does not match step {step}.");
         var named = model.NamedParameters().ToArray();
@@ -546,16 +564,37 @@ public sealed class Trainer
         }
     }
 
+    /// <summary>Which sequences each step trains on; a function of (options, step), so a resumed run continues it exactly.</summary>
+    internal interface IDataOrder
+    {
+        /// <summary>The epoch holding data position <paramref name="position"/> (step times batch).</summary>
+        long Epoch(long position);
+
+        /// <summary>The state the epoch's generator starts from (saved in checkpoints as the data RNG state).</summary>
+        ulong EpochRngState(long position);
+
+        /// <summary>Fills <paramref name="samples"/> (B) with the sequences of step <paramref name="step"/>; returns their segment.</summary>
+        int Batch(long step, int[] samples);
+    }
+
+    private static ulong EpochState(ulong seed, long epoch) => new SplitMix64(seed ^ 0xDA7A5EEDUL).NextUInt64() + 0x9E3779B97F4A7C15UL * (ulong)(epoch + 1);
+
     /// <summary>The data order: epoch e is a permutation of the train split from SplitMix64(EpochSeed(e)).</summary>
-    private sealed class EpochOrder(int count, ulong seed)
+    internal sealed class EpochOrder(int count, ulong seed, int batch) : IDataOrder
     {
         private int epoch = -1;
         private int[] permutation = [];
 
         public long Epoch(long position) => position / count;
 
-        /// <summary>The state the epoch's generator starts from (saved in checkpoints as the data RNG state).</summary>
-        public ulong EpochRngState(long position) => new SplitMix64(seed ^ 0xDA7A5EEDUL).NextUInt64() + 0x9E3779B97F4A7C15UL * (ulong)(Epoch(position) + 1);
+        public ulong EpochRngState(long position) => EpochState(seed, Epoch(position));
+
+        /// <summary>Step s takes samples s B .. s B + B - 1 of the concatenated epochs (a batch can span two).</summary>
+        public int Batch(long step, int[] samples)
+        {
+            for (int i = 0; i < batch; i++) samples[i] = Sample(step * batch + i);
+            return 0;
+        }
 
         public int Sample(long position)
         {
@@ -568,6 +607,56 @@ public sealed class Trainer
                 epoch = e;
             }
             return permutation[(int)(position % count)];
+        }
+    }
+    /// <summary>
+    /// The data order of a train split in segments (<see cref="MqarMixTask"/>): segment i gives floor(count_i / B) batches
+    /// per epoch, each B sequences of that segment alone (Zoology's _SyntheticDataset never mixes segments in a batch).
+    /// Epoch e draws from SplitMix64(EpochSeed(e)) a permutation of each segment's sequences, segments in order, then a
+    /// permutation of the epoch's batches; its k-th step is the k-th batch of that order. Positions are step times B, as
+    /// for one segment, and an epoch is the batches-per-epoch steps.
+    /// </summary>
+    internal sealed class MixtureOrder : IDataOrder
+    {
+        private readonly IReadOnlyList<int> counts;
+        private readonly ulong seed;
+        private readonly int batch;
+        private readonly long stepsPerEpoch;
+        private long epoch = -1;
+        private int[][] permutations = [];
+        private (int Segment, int Index)[] batches = [];
+
+        public MixtureOrder(IReadOnlyList<int> counts, ulong seed, int batch)
+        {
+            (this.counts, this.seed, this.batch) = (counts, seed, batch);
+            stepsPerEpoch = counts.Sum(c => (long)(c / batch));
+        }
+
+        public long Epoch(long position) => position / batch / stepsPerEpoch;
+
+        public ulong EpochRngState(long position) => EpochState(seed, Epoch(position));
+
+        public int Batch(long step, int[] samples)
+        {
+            long e = step / stepsPerEpoch;
+            if (e != epoch)
+            {
+                var rng = new SplitMix64(EpochState(seed, e));
+                permutations = [.. counts.Select(c => Permutation(rng, c))];
+                batches = [.. counts.SelectMany((c, i) => Enumerable.Range(0, c / batch).Select(j => (i, j)))];
+                for (int i = batches.Length - 1; i > 0; i--) { int j = rng.NextInt(i + 1); (batches[i], batches[j]) = (batches[j], batches[i]); }
+                epoch = e;
+            }
+            var (segment, index) = batches[step % stepsPerEpoch];
+            Array.Copy(permutations[segment], index * batch, samples, 0, batch);
+            return segment;
+        }
+
+        private static int[] Permutation(SplitMix64 rng, int count)
+        {
+            var p = Enumerable.Range(0, count).ToArray();
+            for (int i = p.Length - 1; i > 0; i--) { int j = rng.NextInt(i + 1); (p[i], p[j]) = (p[j], p[i]); }
+            return p;
         }
     }
 }
