@@ -325,11 +325,17 @@ public sealed class Trainer
         OnRecord?.Invoke(record);
     }
 
-    /// <summary>Macro and micro accuracy (and loss) of the scored positions of <paramref name="split"/>, in batches of <paramref name="batch"/>.</summary>
+    /// <summary>
+    /// Macro and micro accuracy (and loss) of the scored positions of <paramref name="split"/>, in batches of
+    /// <paramref name="batch"/>. The head is applied at the scored positions only (<see cref="BackboneModel.LogitsAt"/>,
+    /// as in the training step): the metrics read no other row, and full logits [B T, V] of MQAR at V 8192,
+    /// T 256 and B 128 would be 2 GB of doubles for 64 scored rows per sequence.
+    /// </summary>
     public static TaskMetrics Evaluate(BackboneModel model, SyntheticSplit split, int batch = 128)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(split);
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), $"batch must be >= 1, got {batch}.");
         var metrics = new TaskMetrics(split.Vocabulary);
         using (Tape.NoGrad())
         {
@@ -337,7 +343,19 @@ public sealed class Trainer
             {
                 int count = Math.Min(batch, split.Count - start);
                 var (inputs, targets) = split.Batch(start, count);
-                metrics.Add(model.Logits(inputs, count, split.Length).Value.Data, targets);
+                int scored = 0;
+                foreach (int target in targets) if (target != SyntheticTask.IgnoreIndex) scored++;
+                if (scored == 0) continue;   // TaskMetrics.Add counts nothing (not even a batch) without a scored target
+                if (scored == targets.Length)
+                {
+                    metrics.Add(model.Logits(inputs, count, split.Length).Value.Data, targets);
+                    continue;
+                }
+                var rows = new int[scored];
+                var kept = new int[scored];
+                for (int i = 0, j = 0; i < targets.Length; i++)
+                    if (targets[i] != SyntheticTask.IgnoreIndex) { rows[j] = i; kept[j++] = targets[i]; }
+                metrics.Add(model.LogitsAt(inputs, count, split.Length, rows).Value.Data, kept);
             }
         }
         return metrics;
