@@ -36,7 +36,7 @@ recall=(--task h3-recall)
 # no channel mixer, tied head, safari init, embedding dropout 0.1, AdamW lr 3.16e-3 wd 0.1, batch 64, 32 epochs
 # (89,920 steps), stopping at the first evaluation above 0.99 as Zoology. ~42 CPU-minutes per epoch at width 128;
 # the heap limit keeps its RSS near 6 GB. Registered before it ran; seed 0 stopped at step 1,000 with 0.9986 (macro
-# 0.9985; ~10 CPU-minutes). (Before it: --task mqar with attention-2layer.json, 20,000 steps, never run.)
+# 0.9985; ~10 CPU-minutes); seeds 1 and 2 at step 1,500 with 0.9988 and 0.9951. (Before it: --task mqar with attention-2layer.json, 20,000 steps, never run.)
 DOTNET_GCHeapHardLimit=0x180000000 $ref train --task mqar-mix --model bench/models/mqar-attention-128.json --steps 89920 --batch 64 --lr 3.16e-3 --weight-decay 0.1 --warmup 0.005 --clip 1 --eval-every 500 --eval-batch 16 --checkpoint-every 100 --micro-batches 1 --threads 1 --stop-above 0.99 --seed 0 --out "$out/mqar-attention" "$@"
 $ref train "${mqar[@]}" --model bench/models/no-mixer.json --steps 2000 --batch 64 --lr 1e-3 --eval-every 500 --out "$out/mqar-none" "$@"
 # H3's recall: width 64 (bench/models/h3-2layer-64-dropout.json: H3's recall model with width 64, MLP 256,
