@@ -104,6 +104,12 @@ public static class Program
                 s4dOnly: args.Length > 2 && args[2] == "s4d");
             return;
         }
+        // `--train-memory [batch] [micro-batches] [threads] [steps]`: arenas, GC heap and peak RSS of the MQAR run's training step (see TrainMemory).
+        if (args.Length > 0 && args[0] == "--train-memory")
+        {
+            TrainMemory.Run(args[1..]);
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -25,11 +25,20 @@ namespace Reference.Autodiff;
 /// optimizer's ZeroGrad); a non-null Grad is added into, micro-batch by micro-batch
 /// (Backward's accumulation semantics). The modules' forward passes run concurrently, so they must only
 /// read shared state (parameters) or guard their caches.
+/// <para>
+/// Memory: a step holds at most <see cref="Threads"/> micro-batches' tapes at once. There is one arena per thread,
+/// not per micro-batch: as soon as micro-batch i's backward is done and micro-batches 0 .. i-1 have been added, its
+/// gradients are added into the sums (the same additions, in the same order, as adding all of them at the end) and its
+/// arena is reset for the thread's next micro-batch. So the step's working memory is that of <see cref="Threads"/>
+/// micro-batches of B / <see cref="MicroBatches"/> sequences, not of the whole batch (bench/NOTES.md, "trainmem": with one
+/// arena per micro-batch, all alive until the step's end, the MQAR batch-64 step held 2.4 GB of arenas at any split).
+/// </para>
 /// </summary>
 public sealed class DataParallelStep
 {
     private readonly Variable[] parameters;
     private readonly TensorArena[] arenas;
+    private readonly object turn = new();
     private readonly Tensor<double>?[] sums;
     private readonly Dictionary<Variable, int> parameterIndex = new(ReferenceEqualityComparer.Instance);
 
@@ -41,10 +50,10 @@ public sealed class DataParallelStep
         ArgumentNullException.ThrowIfNull(parameters);
         if (microBatches < 1) throw new ArgumentOutOfRangeException(nameof(microBatches), $"microBatches = {microBatches}; expected >= 1.");
         if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), $"threads = {threads}; expected >= 0 (0: one per core).");
-        this.parameters = [.. parameters];
+        this.parameters = [.. parameters.Distinct<Variable>(ReferenceEqualityComparer.Instance)];   // a leaf listed twice still gets its gradient once
         MicroBatches = microBatches;
         Threads = Math.Min(microBatches, threads == 0 ? KernelThreads.Default : threads);
-        arenas = [.. Enumerable.Range(0, microBatches).Select(_ => new TensorArena())];
+        arenas = [.. Enumerable.Range(0, Threads).Select(_ => new TensorArena())];
         sums = new Tensor<double>?[this.parameters.Length];
         for (int p = 0; p < this.parameters.Length; p++) parameterIndex.TryAdd(this.parameters[p], p);
     }
@@ -54,7 +63,7 @@ public sealed class DataParallelStep
     /// <summary>Micro-batches computed at once (each inside caps its kernels at its share of the cores).</summary>
     public int Threads { get; }
 
-    /// <summary>The arenas, one per micro-batch (their footprint after a step is the step's working memory).</summary>
+    /// <summary>The arenas, one per thread (each holds one micro-batch at a time; their footprint after a step is the step's working memory).</summary>
     public IReadOnlyList<TensorArena> Arenas => arenas;
 
     /// <summary>
@@ -69,31 +78,78 @@ public sealed class DataParallelStep
         ArgumentNullException.ThrowIfNull(microBatchLoss);
         bool fast = Tape.FastKernels;
         int kernelThreads = Math.Max(1, KernelThreads.Default / Threads);
-        var gradients = new Dictionary<Variable, Tensor<double>>[MicroBatches];
         var losses = new double[MicroBatches];
         var deferred = new DeferredGradients.Collector(parameterIndex, MicroBatches);
-        void One(int i)
+        // Each parameter's gradient before the step (added into) or null (set from the kept buffer at the end), and
+        // whether its kept buffer has received a first micro-batch's gradient yet.
+        var initial = new Tensor<double>?[parameters.Length];
+        var started = new bool[parameters.Length];
+        for (int p = 0; p < parameters.Length; p++) initial[p] = parameters[p].Grad;
+        int next = 0, added = 0;
+        bool failed = false;
+        // Micro-batch i on the arena of worker w: record and differentiate it, wait until micro-batches 0 .. i-1 are added,
+        // add its gradients, reset the arena. Micro-batches are handed out in increasing order, so every one a worker
+        // waits for is held by a worker that is not waiting for a later one: the smallest unadded is always running.
+        void Worker(int w)
         {
-            using var arena = arenas[i].Use();
-            using var defer = DeferredGradients.Enter(deferred, i);
-            using var tier = fast ? Tape.UseFastKernels() : default;
-            using var cap = KernelThreads.Limit(kernelThreads);
-            var loss = microBatchLoss(i) ?? throw new InvalidOperationException($"the loss of micro-batch {i} is null.");
-            losses[i] = loss.Item();
-            gradients[i] = loss.RequiresGrad ? Tape.Gradients(loss) : new(ReferenceEqualityComparer.Instance);
+            var arena = arenas[w];
+            while (true)
+            {
+                int i;
+                lock (turn)
+                {
+                    if (failed || next == MicroBatches) return;
+                    i = next++;
+                }
+                try
+                {
+                    using var scope = arena.Use();
+                    using var defer = DeferredGradients.Enter(deferred, i);
+                    using var tier = fast ? Tape.UseFastKernels() : default;
+                    using var cap = KernelThreads.Limit(kernelThreads);
+                    var loss = microBatchLoss(i) ?? throw new InvalidOperationException($"the loss of micro-batch {i} is null.");
+                    losses[i] = loss.Item();
+                    var gradients = loss.RequiresGrad ? Tape.Gradients(loss) : new(ReferenceEqualityComparer.Instance);
+                    lock (turn)
+                    {
+                        while (added != i && !failed) Monitor.Wait(turn);
+                        if (failed) return;
+                    }
+                    for (int p = 0; p < parameters.Length; p++) Add(p, gradients, initial, started);
+                    lock (turn)
+                    {
+                        added++;
+                        Monitor.PulseAll(turn);
+                    }
+                }
+                catch
+                {
+                    lock (turn)
+                    {
+                        failed = true;
+                        Monitor.PulseAll(turn);
+                    }
+                    throw;
+                }
+                finally
+                {
+                    arena.Reset();
+                }
+            }
         }
         try
         {
-            if (Threads <= 1) for (int i = 0; i < MicroBatches; i++) One(i);
+            if (Threads <= 1) Worker(0);
             else
             {
-                try { Parallel.For(0, MicroBatches, new ParallelOptions { MaxDegreeOfParallelism = Threads }, One); }
+                try { Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, Worker); }
                 catch (AggregateException e) when (e.InnerExceptions.Count >= 1)
                 {
                     ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
                 }
             }
-            for (int p = 0; p < parameters.Length; p++) Sum(p, gradients);
+            for (int p = 0; p < parameters.Length; p++)
+                if (initial[p] is null && started[p]) parameters[p].Grad = sums[p];
             foreach (var (leaf, g) in deferred.Finish()) AddDeferred(leaf, g);
         }
         finally
@@ -120,27 +176,26 @@ public sealed class DataParallelStep
         v.Grad = sum;
     }
 
-    /// <summary>Parameter p's gradient: the micro-batches' in order, into Grad (added) or into the kept buffer (set).</summary>
-    private void Sum(int p, Dictionary<Variable, Tensor<double>>[] gradients)
+    /// <summary>
+    /// Adds one micro-batch's gradient of parameter p (micro-batches come in order 0, 1, ...): into the gradient it had before
+    /// the step, else into the kept buffer (the first micro-batch's copied, later ones added). The same additions in the same
+    /// order as summing every micro-batch's gradients after the last one, so the bits do not depend on when they happen.
+    /// </summary>
+    private void Add(int p, Dictionary<Variable, Tensor<double>> gradients, Tensor<double>?[] initial, bool[] started)
     {
         var v = parameters[p];
-        if (v.Grad is { } grad)
+        if (!gradients.TryGetValue(v, out var gi)) return;
+        if (initial[p] is { } grad)
         {
-            foreach (var g in gradients)
-                if (g.TryGetValue(v, out var gi)) TensorPrimitives.Add(grad.Data, gi.Data, grad.Data);
+            TensorPrimitives.Add(grad.Data, gi.Data, grad.Data);
             return;
         }
-        Tensor<double>? sum = null;
-        foreach (var g in gradients)
+        var sum = sums[p] ??= new Tensor<double>(new double[v.Length], v.Value.ShapeArray);
+        if (started[p]) TensorPrimitives.Add(sum.Data, gi.Data, sum.Data);
+        else
         {
-            if (!g.TryGetValue(v, out var gi)) continue;
-            if (sum is null)
-            {
-                sum = sums[p] ??= new Tensor<double>(new double[v.Length], v.Value.ShapeArray);
-                gi.Data.CopyTo(sum.Data, 0);
-            }
-            else TensorPrimitives.Add(sum.Data, gi.Data, sum.Data);
+            gi.Data.CopyTo(sum.Data, 0);
+            started[p] = true;
         }
-        if (sum is not null) v.Grad = sum;
     }
 }

@@ -115,6 +115,77 @@ public sealed class DataParallelTests
     }
 
     [Theory]
+    [InlineData(Attention, 3, 1)]
+    [InlineData(Attention, 4, 2)]
+    [InlineData(Attention, 3, 2)]
+    public void Property_MicroBatchesEqualTheirOwnTapesSummedInOrderBitForBit(string json, int microBatches, int threads)
+    {
+        // The documented accumulation order: micro-batch i's gradients on a tape of its own (no arena, no step), and
+        // each parameter's gradient = ((g_0 + g_1) + g_2) + ..., the loss likewise. The step adds each micro-batch as soon
+        // as it and the ones before it are done (and recycles its arena): the same bits are required, on 1 and 2 threads,
+        // over two steps (the second on arenas holding the first step's stale values). (H3's S4D kernel defers its gradient
+        // map to the step, DeferredGradients, so its leaves get J^T (sum of partials) instead of this order: the attention
+        // model has no deferred gradient.)
+        var reference = Model(json);
+        var model = Model(json);
+        var steps = new Trainer.BatchSteps(model, microBatches, threads, Batch, Length);
+        Assert.Equal(threads, steps.Step.Arenas.Count);
+        const int stepCount = 2;
+        var referenceParameters = reference.Parameters().ToArray();
+        var expected = Train(reference, stepCount, (x, y) =>
+        {
+            int scored = y.Count(t => t != SyntheticTask.IgnoreIndex);
+            double total = 0.0;
+            var sums = new double[referenceParameters.Length][];
+            for (int i = 0; i < microBatches; i++)
+            {
+                int start = i * Batch / microBatches, count = (i + 1) * Batch / microBatches - start;
+                int[] xi = x[(start * Length)..((start + count) * Length)], yi = y[(start * Length)..((start + count) * Length)];
+                var loss = Trainer.BatchSteps.ScoredCrossEntropy(reference, xi, yi, count, Length, Reduction.Sum) * (1.0 / scored);
+                total += loss.Item();
+                var grads = Tape.Gradients(loss);
+                for (int p = 0; p < referenceParameters.Length; p++)
+                {
+                    if (!grads.TryGetValue(referenceParameters[p], out var g)) continue;
+                    if (sums[p] is null) sums[p] = (double[])g.Data.Clone();
+                    else for (int e = 0; e < g.Data.Length; e++) sums[p][e] += g.Data[e];
+                }
+            }
+            for (int p = 0; p < referenceParameters.Length; p++) referenceParameters[p].Grad = new Tensor<double>(sums[p], referenceParameters[p].Value.ShapeArray);
+            return total;
+        }, fast: true);
+        var actual = Train(model, stepCount, steps.Run, fast: true);
+        for (int s = 0; s < stepCount; s++)
+        {
+            Assert.Equal(expected[s].Loss, actual[s].Loss);
+            for (int p = 0; p < expected[s].Grads.Length; p++) Assert.Equal(expected[s].Grads[p], actual[s].Grads[p]);
+        }
+        Assert.All(steps.Step.Arenas, a => Assert.Equal(0, a.LentCount));
+    }
+
+    [Fact]
+    public void Property_AStepHoldsOneMicroBatchPerThreadNotTheWholeBatch()
+    {
+        // Working memory (the arenas' buffers after a step) follows the micro-batch: four micro-batches of one sequence on
+        // one thread hold about a quarter of what one micro-batch of four does (plus the parameter-sized gradients every
+        // micro-batch has); on two threads, two micro-batches' worth. Arenas alive for every micro-batch until the step's end
+        // would hold about the whole batch's at any split.
+        long Held(int micro, int threads)
+        {
+            var model = Model(Attention);
+            var steps = new Trainer.BatchSteps(model, micro, threads, Batch, Length);
+            var (inputs, targets) = Data(5);
+            using (Tape.UseFastKernels()) steps.Run(inputs, targets);
+            Assert.Equal(threads, steps.Step.Arenas.Count);
+            return steps.Step.Arenas.Sum(a => a.HeldElements);
+        }
+        long whole = Held(1, 1), quarter = Held(4, 1), twoQuarters = Held(4, 2);
+        Assert.True(quarter < 0.4 * whole, $"4 micro-batches on 1 thread hold {quarter} elements, 1 micro-batch {whole}");
+        Assert.True(twoQuarters < 0.7 * whole, $"4 micro-batches on 2 threads hold {twoQuarters} elements, 1 micro-batch {whole}");
+        Assert.True(twoQuarters > 1.5 * quarter, $"2 threads hold {twoQuarters} elements, 1 thread {quarter}");
+    }
+
+    [Theory]
     [InlineData(Attention, 2)]
     [InlineData(Attention, 3)]
     [InlineData(H3, 4)]
