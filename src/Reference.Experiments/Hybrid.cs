@@ -125,10 +125,21 @@ internal static class Hybrid
     }
 
     /// <summary>Micro accuracy of the scored positions with block <paramref name="skipped"/>'s sequence mixer removed (its residual branch skipped).</summary>
-    public static double AblatedAccuracy(BackboneModel model, SyntheticSplit split, int skipped, int batch = 64)
+    public static double AblatedAccuracy(BackboneModel model, SyntheticSplit split, int skipped, int batch = 64) =>
+        AblatedMetrics(model, split, skipped, batch).Accuracy;
+
+    /// <summary>
+    /// The metrics of the scored positions with block <paramref name="skipped"/>'s sequence mixer removed. The head is applied
+    /// at the scored positions only (a gather of those rows of the final norm's output, then the head, as
+    /// <see cref="BackboneModel.LogitsAt"/> and Trainer.Evaluate): TaskMetrics reads no other row, so the metrics are those
+    /// of the full logits [B T, V] without their unscored rows (vocabulary-wide logits at every position were the bulk of
+    /// the ablation's memory and head work).
+    /// </summary>
+    internal static TaskMetrics AblatedMetrics(BackboneModel model, SyntheticSplit split, int skipped, int batch = 64)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(split);
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), $"batch must be >= 1, got {batch}.");
         var metrics = new TaskMetrics(split.Vocabulary);
         using var tier = Tape.UseFastKernels();
         using (Tape.NoGrad())
@@ -137,6 +148,9 @@ internal static class Hybrid
             {
                 int count = Math.Min(batch, split.Count - start);
                 var (inputs, targets) = split.Batch(start, count);
+                int scored = 0;
+                foreach (int target in targets) if (target != SyntheticTask.IgnoreIndex) scored++;
+                if (scored == 0) continue;   // TaskMetrics.Add counts nothing (not even a batch) without a scored target
                 var x = Ops.Embedding(model.Embedding, inputs, count, split.Length);
                 for (int i = 0; i < model.Blocks.Count; i++)
                 {
@@ -145,10 +159,19 @@ internal static class Hybrid
                     if (block.Channel is not null) x = x + block.Channel.Forward(block.ChannelNorm!.Forward(x));
                 }
                 var h = Ops.Reshape(model.FinalNorm.Forward(x), count * split.Length, model.Spec.Width);
-                metrics.Add(Ops.MatMul(h, model.Head, transB: true).Value.Data, targets);
+                if (scored == targets.Length)
+                {
+                    metrics.Add(Ops.MatMul(h, model.Head, transB: true).Value.Data, targets);
+                    continue;
+                }
+                var rows = new int[scored];
+                var kept = new int[scored];
+                for (int i = 0, j = 0; i < targets.Length; i++)
+                    if (targets[i] != SyntheticTask.IgnoreIndex) { rows[j] = i; kept[j++] = targets[i]; }
+                metrics.Add(Ops.MatMul(Ops.Embedding(h, rows, rows.Length), model.Head, transB: true).Value.Data, kept);
             }
         }
-        return metrics.Accuracy;
+        return metrics;
     }
 }
 
