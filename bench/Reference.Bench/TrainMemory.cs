@@ -53,5 +53,11 @@ public static class TrainMemory
             Console.WriteLine(FormattableString.Invariant(
                 $"{s + 1,4}  {loss,10:F6}  {step.Step.Arenas.Count,6}  {arena / 1e6,8:F0}  {heap / 1e6,18:F0}  {live / 1e6,21:F0}  {self.PeakWorkingSet64 / 1e6,11:F0}"));
         }
+        // The arenas' buffers by length (elements; MB of float64 = length x count x 8 / 1e6), the largest eight lengths.
+        var held = step.Step.Arenas.SelectMany(a => a.HeldBuffers()).GroupBy(x => x.Length, (length, xs) => (Length: length, Count: xs.Sum(x => x.Count)))
+            .OrderByDescending(x => x.Length).ToArray();
+        Console.WriteLine("# arena buffers by length: " + string.Join("; ", held.Take(8).Select(x =>
+            FormattableString.Invariant($"{x.Length} x {x.Count} = {x.Length * (double)x.Count * sizeof(double) / 1e6:F0} MB"))) +
+            FormattableString.Invariant($"; {held.Length - Math.Min(8, held.Length)} other lengths {held.Skip(8).Sum(x => x.Length * (double)x.Count) * sizeof(double) / 1e6:F0} MB"));
     }
 }

@@ -22,7 +22,7 @@ namespace Reference.Autodiff;
 /// and without an arena (the autodiff tests check it).
 /// </para>
 /// One arena per thread at a time (the current one is thread-local; <see cref="DataParallelStep"/>
-/// gives each micro-batch its own). Not thread-safe itself.
+/// gives each of its threads its own, reset after each micro-batch). Not thread-safe itself.
 /// </summary>
 public sealed class TensorArena
 {
@@ -41,6 +41,11 @@ public sealed class TensorArena
 
     /// <summary>Buffers created because no free one of the length was left (allocation misses), since construction.</summary>
     public long Misses { get; private set; }
+
+    /// <summary>The buffers held (lent and free) by length, largest first: what a step's working memory is made of.</summary>
+    public IReadOnlyList<(int Length, int Count)> HeldBuffers() =>
+        [.. free.Select(kv => (kv.Key, kv.Value.Count)).Concat(lent.Select(b => (b.Length, 1)))
+            .GroupBy(x => x.Item1, (length, xs) => (length, xs.Sum(x => x.Item2))).Where(x => x.Item2 > 0).OrderByDescending(x => x.length)];
 
     /// <summary>Makes this arena current on this thread until the scope is disposed (scopes nest; the previous one is restored).</summary>
     public Tape.Scope Use()
