@@ -3,9 +3,14 @@
 // rotates the pair by the angle t theta_i, theta_i = base^(-2i/K), base 10000:
 //   y[.., i]       = x[.., i] cos(t theta_i) - x[.., i + K/2] sin(t theta_i)
 //   y[.., i + K/2] = x[.., i + K/2] cos(t theta_i) + x[.., i] sin(t theta_i)
-// i.e. y = x cos + rotate_half(x) sin with rotate_half(x) = [-x2, x1]. It is composed from tape
-// operations (slice, concat, broadcast multiply), so its gradient is theirs. q . k then depends on
+// i.e. y = x cos + rotate_half(x) sin with rotate_half(x) = [-x2, x1]. q . k then depends on
 // positions only through their difference, which is all the model learns of order besides causality.
+// One tape primitive ("rotary"): the composition of slices, negation, concatenation, two broadcast
+// products and a sum recorded ~11 tensors of x's size per application (forward and backward), a third of a
+// width-128 attention block's training memory (bench/NOTES.md, trainmem); the primitive records its output and
+// its cotangent only, with the composition's arithmetic element for element (each entry the same products and
+// the same one addition, so the same bits: the VJP is dx = g cos + rotate_half^T(g sin),
+// rotate_half^T(u) = [u2, -u1]).
 using Reference.Autodiff;
 using Reference.Core;
 
@@ -31,10 +36,45 @@ public sealed class Rotary(double theta = 10000.0)
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         int length = x.Shape[1], k = x.Shape[3], half = k / 2;
         var (cos, sin) = offset == 0 ? Table(length, k) : Angles(offset, length, k);
-        var x1 = Ops.Slice(x, 3, 0, half);
-        var x2 = Ops.Slice(x, 3, half, half);
-        var rotated = Ops.Concat([Ops.Neg(x2), x1], 3);
-        return x * cos + rotated * sin;
+        return Rotate(x, cos.Value.Data, sin.Value.Data);
+    }
+
+    /// <summary>y = x cos + rotate_half(x) sin for x [B, L, H, K] and tables [L, 1, K], one primitive (see the file's comment).</summary>
+    private static Variable Rotate(Variable x, double[] cos, double[] sin)
+    {
+        int batch = x.Shape[0], length = x.Shape[1], heads = x.Shape[2], k = x.Shape[3], half = k / 2;
+        var input = x.Value.Data;
+        var y = TensorArena.Uninitialized(x.Value.ShapeArray);
+        var output = y.Data;
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < length; t++)
+                for (int h = 0; h < heads; h++)
+                {
+                    int row = ((b * length + t) * heads + h) * k, angle = t * k;
+                    for (int i = 0; i < half; i++)
+                    {
+                        output[row + i] = input[row + i] * cos[angle + i] + -input[row + i + half] * sin[angle + i];
+                        output[row + i + half] = input[row + i + half] * cos[angle + i + half] + input[row + i] * sin[angle + i + half];
+                    }
+                }
+        return Function.Apply("rotary", [x], y, g =>
+        {
+            var gx = TensorArena.Uninitialized(g.ShapeArray);
+            var cot = g.Data;
+            var result = gx.Data;
+            for (int b = 0; b < batch; b++)
+                for (int t = 0; t < length; t++)
+                    for (int h = 0; h < heads; h++)
+                    {
+                        int row = ((b * length + t) * heads + h) * k, angle = t * k;
+                        for (int i = 0; i < half; i++)
+                        {
+                            result[row + i] = cot[row + i] * cos[angle + i] + cot[row + i + half] * sin[angle + i + half];
+                            result[row + i + half] = cot[row + i + half] * cos[angle + i + half] + -(cot[row + i] * sin[angle + i]);
+                        }
+                    }
+            return [gx];
+        });
     }
 
     /// <summary>cos and sin [L, 1, K] of positions 0 .. L - 1 (broadcast over batch and heads), kept per (L, K).</summary>
