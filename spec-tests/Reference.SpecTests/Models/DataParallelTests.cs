@@ -168,7 +168,7 @@ public sealed class DataParallelTests
     {
         // Working memory (the arenas' buffers after a step) follows the micro-batch: four micro-batches of one sequence on
         // one thread hold about a quarter of what one micro-batch of four does (plus the parameter-sized gradients every
-        // micro-batch has: at this toy size they are a third of the total); on two threads, two micro-batches' worth. Arenas
+        // micro-batch has: at this toy size they are a third of the total); on two threads, at most two micro-batches' worth. Arenas
         // alive for every micro-batch until the step's end would hold about the whole batch's at any split (1.26 x measured).
         long Held(int micro, int threads)
         {
@@ -182,7 +182,8 @@ public sealed class DataParallelTests
         long whole = Held(1, 1), quarter = Held(4, 1), twoQuarters = Held(4, 2);
         Assert.True(quarter < 0.4 * whole, $"4 micro-batches on 1 thread hold {quarter} elements, 1 micro-batch {whole}");
         Assert.True(twoQuarters < 0.85 * whole, $"4 micro-batches on 2 threads hold {twoQuarters} elements, 1 micro-batch {whole}");
-        Assert.True(twoQuarters > 1.5 * quarter, $"2 threads hold {twoQuarters} elements, 1 thread {quarter}");
+        // Each thread's arena holds at most one micro-batch (a thread may run them all when the other starts late: not a lower bound).
+        Assert.True(twoQuarters <= 2 * quarter, $"2 threads hold {twoQuarters} elements, 1 thread {quarter}");
     }
 
     [Theory]
