@@ -15,7 +15,8 @@ public class GemmSmallTests
 {
     /// <summary>
     /// The width-32 H3 step's products that take the route (weight gradients A^T B at k = 1024 with lda 32, 128 and the tied
-    /// head's 20; H3's du at 256 x 32 x 32 and its 32 x 32 x 256 weight gradients, untransposed and both transposed), and
+    /// head's 20; H3's du at 256 x 32 x 32, its 32 x 32 x 256 weight gradients untransposed and both transposed, its q/k/v
+    /// projections 32 x 256 x 32 with B transposed, dO and the output projection with both transposed), and
     /// edges: row counts 1..15 and 29, 43 (balanced tiles of 1..14 rows), several KC blocks (k = 257, 300, 513; an
     /// untransposed A is read in place at lda 32..256 only, so k at most 256 there), n up to 8 NR.
     /// </summary>
@@ -38,6 +39,10 @@ public class GemmSmallTests
         { 15, 96, 33, true, false },
         { 29, 64, 129, true, true },
         { 43, 32, 200, false, true },
+        { 32, 256, 32, false, true },
+        { 32, 256, 32, true, true },
+        { 256, 32, 32, true, true },
+        { 100, 48, 40, true, true },
     };
 
     [Theory]
@@ -58,8 +63,7 @@ public class GemmSmallTests
     [Theory]
     [InlineData(1024, 128, 32, false, false)]
     [InlineData(1024, 32, 128, false, true)]
-    [InlineData(32, 256, 32, false, true)]
-    [InlineData(256, 32, 32, true, true)]
+    [InlineData(65, 32, 32, false, false)]
     [InlineData(20, 20, 1024, true, false)]
     [InlineData(256, 256, 256, true, false)]
     public void Routing_ProductsOutsideTheSmallShapes_KeepThePackedLoops(int m, int n, int k, bool transA, bool transB) =>

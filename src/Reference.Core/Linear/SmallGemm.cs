@@ -48,12 +48,12 @@ internal static unsafe class SmallGemm
     public static bool Applies<T>(in GemmProblem<T> p, GemmKernel kernel) where T : unmanaged
     {
         if (Disabled || kernel != GemmKernel.Vector512) return false;
-        // Where it was measured faster (bench `--step-parts N gemm`, bench/NOTES.md h3gemm): an A^T B (weight gradients,
-        // H3's du; B read in place), and few rows with long chains (H3's 32 x 32 x 256 weight gradients: balanced tiles
-        // instead of 14 + 14 + an edge of 4). Not where the packed loops already ran at their best: many rows at k = 32
-        // or 128 (the MLP's x W^T and g W; in place, B rows 1 KB apart read slower than packed panels) and 32 x 256 x 32
-        // (the same time either way).
-        if (!(p.TransA && !p.TransB) && !(p.M <= SmallDimension && p.K >= 2 * SmallDimension)) return false;
+        // Where it was measured faster (bench `--step-parts N gemm`, bench/NOTES.md h3gemm): a transposed A (weight
+        // gradients A^T B with B read in place; H3's du, output projection and dO), and few rows (H3's q/k/v projections and
+        // its 32 x 32 x 256 weight gradients: balanced tiles instead of 14 + 14 + an edge of 4). Not where the packed loops
+        // already ran at their best: many rows of an untransposed A (the MLP's x W^T and g W at k = 32 and 128: read in
+        // place, B rows 1 KB apart were slower than packed panels).
+        if (!p.TransA && p.M > SmallDimension) return false;
         if (p.TransB && (long)p.K * p.N * sizeof(T) > TransposedLimit) return false;
         if (p.N % (2 * Vector512<T>.Count) != 0) return false;
         if (!p.TransA && p.Lda is not (32 or 64 or 128 or 256)) return false;
@@ -174,13 +174,9 @@ internal static unsafe class SmallGemm
     private static void Kernel<T, TRow, TRows>(int kc, T* a, nint aStep, T* b, nint ldb, T* c, nint ldc, T alpha, T beta, GemmBias<T> bias)
         where T : unmanaged, IFloatingPointIeee754<T> where TRow : struct, IStride where TRows : struct, IStride
     {
-        int w = Vector512<T>.Count, ld = 2 * w;
-        int rows = TRows.Value;
-        for (int r = 0; r < rows; r++)
-        {
-            Sse.Prefetch0(c + r * ldc);
-            Sse.Prefetch0(c + r * ldc + (ld - 1));
-        }
+        int w = Vector512<T>.Count;
+        // No prefetch of the C tile (the packed kernel's): at k = 32 the tile is stored a few hundred cycles later, and the
+        // products at k = 32 measured 3-7 % faster without it (at k = 256 and 1024 the same either way).
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
         Vector512<T> c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default, cc0 = default, cc1 = default, cd0 = default, cd1 = default;
         for (int p = 0; p < kc; p++)
