@@ -74,11 +74,65 @@ internal static unsafe class SmallGemm
         {
             // op(B) = B^T: packed once into NR-wide panels of all k rows (the packed route packs the same panels per KC block).
             T* packed = PackingBuffers<T>.B(p.K * p.N);
-            GemmPacking.PackB(true, p.B, p.Ldb, 0, 0, p.K, p.N, nr, packed);
+            if (typeof(T) == typeof(double)) PackTransposed((double*)p.B, p.Ldb, p.N, p.K, (double*)packed);
+            else GemmPacking.PackB(true, p.B, p.Ldb, 0, 0, p.K, p.N, nr, packed);
             RunInPlace(p, packed, panelScale: p.K, rowStep: nr);
             return;
         }
         RunInPlace(p, p.B, panelScale: 1, rowStep: p.Ldb);
+    }
+
+    /// <summary>
+    /// PackB's layout of a transposed float64 B (stored n x k, ldb apart), all k rows: panel j0 (16 columns of op(B)) at
+    /// dest + j0 k, row p of it = B[j0..j0 + 16, p]. 8 x 8 blocks transposed in zmm registers (unpack, then two 128-bit
+    /// lane shuffles: 24 shuffles per 64 values), the k % 8 tail element by element. PackB's Vector256 4 x 4 blocks took
+    /// ~2.3 us of a 9.2 us 32 x 256 x 32 product (against 6.9 us with B untransposed; bench/NOTES.md, h3gemm). A copy:
+    /// the same values.
+    /// </summary>
+    private static void PackTransposed(double* b, nint ldb, int n, int k, double* dest)
+    {
+        const int nr = 16;
+        int kFull = k - k % 8;
+        for (int j0 = 0; j0 < n; j0 += nr)
+        {
+            double* panel = dest + (nint)j0 * k;
+            for (int half = 0; half < nr; half += 8)
+            {
+                double* src = b + (nint)(j0 + half) * ldb;
+                for (int p0 = 0; p0 < kFull; p0 += 8)
+                {
+                    var r0 = Vector512.Load(src + p0);
+                    var r1 = Vector512.Load(src + ldb + p0);
+                    var r2 = Vector512.Load(src + 2 * ldb + p0);
+                    var r3 = Vector512.Load(src + 3 * ldb + p0);
+                    var r4 = Vector512.Load(src + 4 * ldb + p0);
+                    var r5 = Vector512.Load(src + 5 * ldb + p0);
+                    var r6 = Vector512.Load(src + 6 * ldb + p0);
+                    var r7 = Vector512.Load(src + 7 * ldb + p0);
+                    // t: pairs of rows interleaved (128-bit lane l of unpacklo(ri, rj) = [ri[2l], rj[2l]], unpackhi: [ri[2l+1], rj[2l+1]]).
+                    var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1);
+                    var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
+                    var t4 = Avx512F.UnpackLow(r4, r5); var t5 = Avx512F.UnpackHigh(r4, r5);
+                    var t6 = Avx512F.UnpackLow(r6, r7); var t7 = Avx512F.UnpackHigh(r6, r7);
+                    // 0x88 takes lanes (0, 2) of each operand, 0xDD lanes (1, 3).
+                    var u0 = Avx512F.Shuffle4x128(t0, t2, 0x88); var u1 = Avx512F.Shuffle4x128(t0, t2, 0xDD);
+                    var u2 = Avx512F.Shuffle4x128(t1, t3, 0x88); var u3 = Avx512F.Shuffle4x128(t1, t3, 0xDD);
+                    var v0 = Avx512F.Shuffle4x128(t4, t6, 0x88); var v1 = Avx512F.Shuffle4x128(t4, t6, 0xDD);
+                    var v2 = Avx512F.Shuffle4x128(t5, t7, 0x88); var v3 = Avx512F.Shuffle4x128(t5, t7, 0xDD);
+                    double* d = panel + (nint)p0 * nr + half;
+                    Avx512F.Shuffle4x128(u0, v0, 0x88).Store(d);
+                    Avx512F.Shuffle4x128(u2, v2, 0x88).Store(d + 1 * nr);
+                    Avx512F.Shuffle4x128(u1, v1, 0x88).Store(d + 2 * nr);
+                    Avx512F.Shuffle4x128(u3, v3, 0x88).Store(d + 3 * nr);
+                    Avx512F.Shuffle4x128(u0, v0, 0xDD).Store(d + 4 * nr);
+                    Avx512F.Shuffle4x128(u2, v2, 0xDD).Store(d + 5 * nr);
+                    Avx512F.Shuffle4x128(u1, v1, 0xDD).Store(d + 6 * nr);
+                    Avx512F.Shuffle4x128(u3, v3, 0xDD).Store(d + 7 * nr);
+                }
+                for (int p = kFull; p < k; p++)
+                    for (int jj = 0; jj < 8; jj++) panel[(nint)p * nr + half + jj] = src[jj * ldb + p];
+            }
+        }
     }
 
     /// <summary>B's column panel jr starts at b + jr panelScale, its rows rowStep apart (in place: 1, ldb; packed: k, NR).</summary>
