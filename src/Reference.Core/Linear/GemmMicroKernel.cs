@@ -250,6 +250,23 @@ internal static unsafe class GemmMicroKernel
     private static void StoreRow<T>(T* c, int w, Vector256<T> lo, Vector256<T> hi, Vector256<T> alphaV, Vector256<T> init)
         where T : unmanaged => StoreRow(c, w, lo, hi, alphaV, init, init);
 
+    /// <summary>
+    /// K steps ahead at which the Vector512 kernels prefetch the packed B micro-panel (both cache lines of step p + BAhead,
+    /// running on into the next tile's micro-panel, which follows in the packed panel). The hardware prefetchers alone left
+    /// the first FMAs of a step waiting on B's lines from L2; 8-32 steps ahead measured alike, about 1 point of the FMA
+    /// peak above none at 1024^3 (bench/NOTES.md, gemm1t). A prefetch past the end of the buffer is only a hint (no fault).
+    /// </summary>
+    private const int BAhead = 16;
+
+    /// <summary>
+    /// Step p of the C tile's prefetch, one cache line per k step over the first 2 mr steps: line p % 2 (the row's first or
+    /// last; 2 W values span two 64-byte lines when aligned) of row p / 2. Spread out rather than all 2 mr lines at the
+    /// tile's start, where they took the line fill buffers from the B loads of the first steps (bench/NOTES.md, gemm1t).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchC<T>(T* c, nint ldc, int p, int ld) where T : unmanaged =>
+        Sse.Prefetch0(c + (p >> 1) * ldc + (p & 1) * (ld - 1));
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<T> MultiplyAdd<T>(Vector512<T> a, Vector512<T> b, Vector512<T> c)
     {
@@ -279,16 +296,14 @@ internal static unsafe class GemmMicroKernel
         where TColumn : struct, IStride
     {
         int w = Vector512<T>.Count, ld = 2 * w;
-        // One prefetch per cache line of the C tile (2 W values per row span two 64-byte lines when aligned).
-        for (int r = 0; r < mr; r++)
-        {
-            Sse.Prefetch0(c + r * ldc);
-            Sse.Prefetch0(c + r * ldc + (ld - 1));
-        }
+        int cLines = 2 * mr; // the first and last cache line of each row of the C tile, one per k step (PrefetchC)
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
         Vector512<T> c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default, cc0 = default, cc1 = default, cd0 = default, cd1 = default;
         for (int p = 0; p < kc; p++)
         {
+            if (p < cLines) PrefetchC(c, ldc, p, ld);
+            Sse.Prefetch0(b + BAhead * ld);
+            Sse.Prefetch0(b + BAhead * ld + w);
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + w);
             var ai = Vector512.Create(a[0]);
@@ -442,11 +457,6 @@ internal static unsafe class GemmMicroKernel
         int w = Vector512<T>.Count, ld = 2 * w;
         for (int r = 0; r < MR512; r++)
         {
-            Sse.Prefetch0(c + r * ldc);
-            Sse.Prefetch0(c + r * ldc + (ld - 1));
-        }
-        for (int r = 0; r < MR512; r++)
-        {
             Sse.Prefetch0(src + r * lda + w);
             Sse.Prefetch0(src + r * lda + 2 * w);
             Vector512.Load(src + r * lda).Store(a + r * KC512);
@@ -467,6 +477,9 @@ internal static unsafe class GemmMicroKernel
             }
             for (int p = 0; p < w; p++)
             {
+                if (p0 + p < 2 * MR512) PrefetchC(c, ldc, p0 + p, ld);
+                Sse.Prefetch0(b + BAhead * ld);
+                Sse.Prefetch0(b + BAhead * ld + w);
                 var b0 = Vector512.Load(b);
                 var b1 = Vector512.Load(b + w);
                 var ai = Vector512.Create(a[0]);
@@ -531,9 +544,13 @@ internal static unsafe class GemmMicroKernel
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector512<T>.Count, ld = 2 * w;
+        int cLines = 2 * mr;
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
         for (int p = 0; p < kc; p++)
         {
+            if (p < cLines) PrefetchC(c, ldc, p, ld);
+            Sse.Prefetch0(b + BAhead * ld);
+            Sse.Prefetch0(b + BAhead * ld + w);
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + w);
             var ai = Vector512.Create(a[0]);
