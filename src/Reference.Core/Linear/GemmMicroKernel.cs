@@ -252,16 +252,19 @@ internal static unsafe class GemmMicroKernel
 
     /// <summary>
     /// K steps ahead at which the Vector512 kernels prefetch the packed B micro-panel (both cache lines of step p + BAhead,
-    /// running on into the next tile's micro-panel, which follows in the packed panel). The hardware prefetchers alone left
-    /// the first FMAs of a step waiting on B's lines from L2; 8-32 steps ahead measured alike, about 1 point of the FMA
-    /// peak above none at 1024^3 (bench/NOTES.md, gemm1t). A prefetch past the end of the buffer is only a hint (no fault).
+    /// running on into the next tile's micro-panel, which follows in the packed panel). Without it a sampling profile put
+    /// the most samples of the k loop on the first FMAs of a step, those that wait for B's loads (B streams from L2);
+    /// 8, 16 and 32 steps ahead measured alike, about 1 point of the FMA peak above none at 1024^3 (bench/NOTES.md,
+    /// gemm1t). A prefetch past the end of the buffer is only a hint (no fault).
     /// </summary>
     private const int BAhead = 16;
 
     /// <summary>
     /// Step p of the C tile's prefetch, one cache line per k step over the first 2 mr steps: line p % 2 (the row's first or
     /// last; 2 W values span two 64-byte lines when aligned) of row p / 2. Spread out rather than all 2 mr lines at the
-    /// tile's start, where they took the line fill buffers from the B loads of the first steps (bench/NOTES.md, gemm1t).
+    /// tile's start: about half a point of the FMA peak at 1024^3, as much as no C prefetch at all (bench/NOTES.md, gemm1t;
+    /// no hardware counters here to say why; a guess: 28 misses at once held the line fill buffers that the first steps'
+    /// B loads need).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchC<T>(T* c, nint ldc, int p, int ld) where T : unmanaged =>
