@@ -270,6 +270,22 @@ internal static unsafe class GemmMicroKernel
     private static void PrefetchC<T>(T* c, nint ldc, int p, int ld) where T : unmanaged =>
         Sse.Prefetch0(c + (p >> 1) * ldc + (p & 1) * (ld - 1));
 
+    /// <summary>
+    /// The k steps over which a tile's k loop spreads its C prefetch (<see cref="PrefetchC{T}"/>): 2 mr, or 0 when the loop is
+    /// shorter than that (kc &lt; 2 mr), in which case every line of the tile is prefetched here, before the loop, as before.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int PrefetchCSpread<T>(T* c, nint ldc, int kc, int mr, int ld) where T : unmanaged
+    {
+        if (kc >= 2 * mr) return 2 * mr;
+        for (int r = 0; r < mr; r++)
+        {
+            Sse.Prefetch0(c + r * ldc);
+            Sse.Prefetch0(c + r * ldc + (ld - 1));
+        }
+        return 0;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<T> MultiplyAdd<T>(Vector512<T> a, Vector512<T> b, Vector512<T> c)
     {
@@ -299,7 +315,7 @@ internal static unsafe class GemmMicroKernel
         where TColumn : struct, IStride
     {
         int w = Vector512<T>.Count, ld = 2 * w;
-        int cLines = 2 * mr; // the first and last cache line of each row of the C tile, one per k step (PrefetchC)
+        int cLines = PrefetchCSpread(c, ldc, kc, mr, ld); // the C tile's lines, one per k step (PrefetchC) or all now
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
         Vector512<T> c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default, cc0 = default, cc1 = default, cd0 = default, cd1 = default;
         for (int p = 0; p < kc; p++)
@@ -458,6 +474,7 @@ internal static unsafe class GemmMicroKernel
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector512<T>.Count, ld = 2 * w;
+        int cLines = PrefetchCSpread(c, ldc, kc, MR512, ld);
         for (int r = 0; r < MR512; r++)
         {
             Sse.Prefetch0(src + r * lda + w);
@@ -480,7 +497,7 @@ internal static unsafe class GemmMicroKernel
             }
             for (int p = 0; p < w; p++)
             {
-                if (p0 + p < 2 * MR512) PrefetchC(c, ldc, p0 + p, ld);
+                if (p0 + p < cLines) PrefetchC(c, ldc, p0 + p, ld);
                 Sse.Prefetch0(b + BAhead * ld);
                 Sse.Prefetch0(b + BAhead * ld + w);
                 var b0 = Vector512.Load(b);
@@ -547,7 +564,7 @@ internal static unsafe class GemmMicroKernel
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector512<T>.Count, ld = 2 * w;
-        int cLines = 2 * mr;
+        int cLines = PrefetchCSpread(c, ldc, kc, mr, ld);
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
         for (int p = 0; p < kc; p++)
         {
