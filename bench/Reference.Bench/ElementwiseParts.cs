@@ -9,7 +9,8 @@ namespace Reference.Bench;
 /// micro-batch of dp2: 1024 tokens) on one thread, each the best of <c>repeats</c> calls by wall time on warm buffers:
 /// GELU with its derivative on the MLP's 1024 x 128 pre-activations (standard normal values), GELU alone and its VJP from
 /// x, the VJP's product g d from the kept derivative, LayerNorm forward and backward on 1024 x 32 rows (gamma, beta and
-/// both parameter gradients, as Ops.LayerNorm calls them), and float64 Sigmoid and Tanh on 1024 x 128 values.
+/// both parameter gradients, as Ops.LayerNorm calls them), float64 Sigmoid, Tanh and the span exp (VectorMath.Exp) on 1024 x 128 values, and LogSoftmax on
+/// the step's 1024 x 20 logits (cross-entropy over the vocabulary of 20).
 /// Public entry points only, so an older build of Reference.Core runs the same parts; a hash of each result shows whether
 /// two builds computed the same bits.
 /// </summary>
@@ -47,6 +48,11 @@ public static class ElementwiseParts
         var xs = rng.NormalTensor<double>(0, 4, x.Length).Data;
         Report("Sigmoid float64, 1024 x 128", Best(repeats, () => FastActivations.Sigmoid<double>(xs, y)), x.Length, y);
         Report("Tanh float64, 1024 x 128", Best(repeats, () => FastActivations.Tanh<double>(xs, y)), x.Length, y);
+        var ex = new double[x.Length];
+        Report("VectorMath.Exp float64, 1024 x 128", Best(repeats, () => VectorMath.Exp<double>(xs, ex)), x.Length, ex);
+        var logits = rng.NormalTensor<double>(0, 3, 1024 * 20).Data;
+        var logp = new double[logits.Length];
+        Report("LogSoftmax float64, 1024 x 20", Best(repeats, () => FastNormalization.LogSoftmax<double>(logits, logp, 20)), logits.Length, logp);
         Console.WriteLine($"load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
     }
 
