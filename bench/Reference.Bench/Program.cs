@@ -105,6 +105,12 @@ public static class Program
                 s4dOnly: args.Length > 2 && args[2] == "s4d", gemmOnly: args.Length > 2 && args[2] == "gemm");
             return;
         }
+        // `--elementwise-parts [repeats]`: the width-32 H3 step's GELU, LayerNorm and float64 Sigmoid/Tanh on one thread (see ElementwiseParts).
+        if (args.Length > 0 && args[0] == "--elementwise-parts")
+        {
+            ElementwiseParts.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 300);
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }
