@@ -96,12 +96,19 @@ public static class Program
         }
         // `--step-parts [repeats] [conv]`: the width-32 H3 step's GEMM shapes, GELU and FFT convolution on one thread, best of
         // repeats (see StepParts); `conv`: only the FFT convolution's parts; `h3`: only one H3 layer's fast forward and backward;
-        // `s4d`: only the H3 layer's S4D kernel and its gradient map.
+        // `s4d`: only the H3 layer's S4D kernel and its gradient map; `gemm`: every GEMM shape of the step, SmallGemm's route
+        // against the packed loops in the same process.
         if (args.Length > 0 && args[0] == "--step-parts")
         {
             StepParts.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 300,
                 convolutionOnly: args.Length > 2 && args[2] == "conv", h3Only: args.Length > 2 && args[2] == "h3",
-                s4dOnly: args.Length > 2 && args[2] == "s4d");
+                s4dOnly: args.Length > 2 && args[2] == "s4d", gemmOnly: args.Length > 2 && args[2] == "gemm");
+            return;
+        }
+        // `--elementwise-parts [repeats]`: the width-32 H3 step's GELU, LayerNorm and float64 Sigmoid/Tanh on one thread (see ElementwiseParts).
+        if (args.Length > 0 && args[0] == "--elementwise-parts")
+        {
+            ElementwiseParts.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 300);
             return;
         }
         // `--train-memory [batch] [micro-batches] [threads] [steps]`: arenas, GC heap and peak RSS of the MQAR run's training step (see TrainMemory).

@@ -17,9 +17,15 @@ namespace Reference.Bench;
 /// </summary>
 public static class StepParts
 {
-    public static void Run(int repeats, bool convolutionOnly = false, bool h3Only = false, bool s4dOnly = false)
+    public static void Run(int repeats, bool convolutionOnly = false, bool h3Only = false, bool s4dOnly = false, bool gemmOnly = false)
     {
         var rng = new SplitMix64(2);
+        if (gemmOnly)
+        {
+            StepGemms(rng, repeats);
+            Console.WriteLine($"load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+            return;
+        }
         if (s4dOnly)
         {
             S4DKernel(rng, repeats);
@@ -93,6 +99,61 @@ public static class StepParts
         double gelu = Best(repeats, () => FastActivations.GeluWithDerivative(x, y, d));
         Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"GELU with derivative, {x.Length} values: {gelu / x.Length * 1e9:F2} ns per value, {gelu * 1e6:F1} us, hash {Hash(y)} {Hash(d)}"));
+    }
+
+    /// <summary>
+    /// Every GEMM shape of one micro-batch of the width-32 H3 step (bench/models/h3-2layer.json: 4 x 256 tokens, width 32,
+    /// MLP 128, two layers; H3's products per sequence), float64 on one thread with the operands' leading dimensions of the
+    /// step: the packed loops (SmallGemm off) and FastGemm as it runs (SmallGemm where it applies), alternated, best of
+    /// repeats each (order swapped every round); count = calls per micro-batch and step, so count x time is the shape's share of a thread's step.
+    /// </summary>
+    private static void StepGemms(SplitMix64 rng, int repeats)
+    {
+        (string Name, int M, int N, int K, bool TransA, bool TransB, int Bias, int Count)[] shapes =
+        [
+            ("MLP up x W^T + b", 1024, 128, 32, false, true, 2, 2), ("MLP down x W^T + b", 1024, 32, 128, false, true, 2, 2),
+            ("MLP down dx = g W", 1024, 128, 32, false, false, 0, 2), ("MLP up dx = g W", 1024, 32, 128, false, false, 0, 2),
+            ("MLP down dW = g^T x", 32, 128, 1024, true, false, 0, 2), ("MLP up dW = g^T x", 128, 32, 1024, true, false, 0, 2),
+            ("H3 q/k/v W u_b^T + b", 32, 256, 32, false, true, 1, 24), ("H3 out o_b^T Wo^T + b", 256, 32, 32, true, true, 2, 8),
+            ("H3 dO = Wo^T dy_b^T", 32, 256, 32, true, true, 0, 8), ("H3 dWo += dy_b^T o_b^T", 32, 32, 256, true, true, 0, 8),
+            ("H3 du += dq_b^T Wq", 256, 32, 32, true, false, 0, 24), ("H3 dWq += dq_b u_b", 32, 32, 256, false, false, 0, 24),
+        ];
+        double totalOld = 0, totalNew = 0;
+        foreach (var (name, m, n, k, ta, tb, biasKind, count) in shapes)
+        {
+            var a = rng.NormalTensor<double>(0, 1, m * k).Data;
+            var b = rng.NormalTensor<double>(0, 1, k * n).Data;
+            var bias = rng.NormalTensor<double>(0, 1, biasKind == 1 ? m : n).Data;
+            // One C for both routes (two arrays differ in their alignment to cache lines, which moved identical code by 2-3 %).
+            var c = new double[m * n];
+            string hashOld = "", hashNew = "";
+            int lda = ta ? m : k, ldb = tb ? k : n;
+            double beta = biasKind == 0 ? 0.0 : 1.0;
+            ReadOnlySpan<double> Column() => biasKind == 2 ? bias : default;
+            ReadOnlySpan<double> Row() => biasKind == 1 ? bias : default;
+            void Old()
+            {
+                SmallGemm.Disabled = true;
+                FastGemm.Multiply(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, n, maxThreads: 1, columnBias: Column(), rowBias: Row());
+                SmallGemm.Disabled = false;
+            }
+            void New() => FastGemm.Multiply(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, n, maxThreads: 1, columnBias: Column(), rowBias: Row());
+            double old = double.MaxValue, fresh = double.MaxValue;
+            // Four rounds, the order swapped every round.
+            for (int round = 0; round < 4; round++)
+            {
+                if (round % 2 == 1) { fresh = Math.Min(fresh, Best(repeats / 4 + 1, New)); hashNew = Hash(c); }
+                old = Math.Min(old, Best(repeats / 4 + 1, Old));
+                hashOld = Hash(c);
+                if (round % 2 == 0) { fresh = Math.Min(fresh, Best(repeats / 4 + 1, New)); hashNew = Hash(c); }
+            }
+            totalOld += count * old;
+            totalNew += count * fresh;
+            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"| {name} | {m} x {n} x {k} {(ta ? "T" : "N")}{(tb ? "T" : "N")} | {count} | {old * 1e6:F1} us ({2.0 * m * n * k / old / 1e9:F1} GFLOP/s) | {fresh * 1e6:F1} us ({2.0 * m * n * k / fresh / 1e9:F1} GFLOP/s) | {fresh / old:F3} | {(hashOld == hashNew ? "same" : "DIFFER")} |"));
+        }
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"| all, x count (one micro-batch's products in a step) | | | {totalOld * 1e6:F0} us | {totalNew * 1e6:F0} us | {totalNew / totalOld:F3} | |"));
     }
 
     private static void Convolution(SplitMix64 rng, int repeats)

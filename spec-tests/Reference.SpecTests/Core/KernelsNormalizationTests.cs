@@ -279,4 +279,39 @@ public class KernelsNormalizationTests
                 Assert.Equal(eb, db);
             }
     }
+    /// <summary>
+    /// The float64 LayerNorm row path (columns a multiple of 8, gamma and beta: a model's LayerNorm) computes rows two at a time:
+    /// every row of a block, its mean, rstd and the backward's dx, bitwise the same row computed alone (one-row calls), for
+    /// odd and even row counts (a last row alone), in place and not.
+    /// </summary>
+    [Fact]
+    public void Property_LayerNormRowPairs_EqualRowsAloneBitwise()
+    {
+        var rng = new SplitMix64(23);
+        foreach (int cols in (int[])[8, 32, 40, 128])
+            foreach (int rows in (int[])[2, 7, 64])
+            {
+                var x = rng.NormalTensor<double>(0.5, 2, rows * cols).Data;
+                var dy = rng.NormalTensor<double>(0, 1, rows * cols).Data;
+                var gamma = rng.NormalTensor<double>(1, 0.1, cols).Data;
+                var beta = rng.NormalTensor<double>(0, 0.1, cols).Data;
+                var (y, mean, rstd) = (new double[rows * cols], new double[rows], new double[rows]);
+                FastNormalization.LayerNorm<double>(x, gamma, beta, y, mean, rstd, cols);
+                var dx = new double[rows * cols];
+                FastNormalization.LayerNormBackward<double>(x, gamma, mean, rstd, dy, dx, [], [], cols);
+                var inPlace = (double[])x.Clone();
+                FastNormalization.LayerNorm<double>(inPlace, gamma, beta, inPlace, new double[rows], new double[rows], cols);
+                Assert.Equal(y, inPlace);
+                for (int r = 0; r < rows; r++)
+                {
+                    var (y1, m1, s1, dx1) = (new double[cols], new double[1], new double[1], new double[cols]);
+                    FastNormalization.LayerNorm<double>(x.AsSpan(r * cols, cols), gamma, beta, y1, m1, s1, cols);
+                    FastNormalization.LayerNormBackward<double>(x.AsSpan(r * cols, cols), gamma, m1, s1, dy.AsSpan(r * cols, cols), dx1, [], [], cols);
+                    Assert.Equal(m1[0], mean[r]);
+                    Assert.Equal(s1[0], rstd[r]);
+                    Assert.Equal(y1, y.AsSpan(r * cols, cols).ToArray());
+                    Assert.Equal(dx1, dx.AsSpan(r * cols, cols).ToArray());
+                }
+            }
+    }
 }

@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Reference.Core.Kernels;
 
@@ -9,8 +11,9 @@ namespace Reference.Core.Kernels;
 /// <para>
 /// Relu, GeluTanh, Silu, Sigmoid and Tanh are compositions of TensorPrimitives calls over blocks of
 /// <see cref="Block"/> elements staged in stack buffers (no allocation, L1-resident); Sigmoid is
-/// TensorPrimitives.Sigmoid, 1 / (1 + exp(-x)), which saturates to 0 or 1 without overflow
-/// trouble (exp(-x) = Inf gives 0). Gelu in float64 is Cody's erf in SIMD lanes (<see cref="GeluVector"/>). Gelu in float32, LogSigmoid and Softplus (log1p) and Elu (expm1)
+/// 1 / (1 + exp(-x)), which saturates to 0 or 1 without overflow trouble (exp(-x) = Inf gives 0).
+/// In float64 every exp runs in fixed groups of 4 from index 0 (<see cref="VectorMath.Exp{T}(ReadOnlySpan{T}, Span{T})"/>),
+/// not through TensorPrimitives' Sigmoid/Tanh, whose results depended on the span's address (<see cref="SigmoidSpan{T}"/>). Gelu in float64 is Cody's erf in SIMD lanes (<see cref="GeluVector"/>). Gelu in float32, LogSigmoid and Softplus (log1p) and Elu (expm1)
 /// need functions TensorPrimitives lacks in accurate form (its LogP1/ExpM1 are log(1 + x) and
 /// exp(x) - 1, which lose all digits near 0), so they run the naive float64 scalar function per
 /// element, rounded once to T (float32 results are then correctly rounded up to one ulp), with long
@@ -94,7 +97,7 @@ public static class FastActivations
         {
             int len = Math.Min(Block, x.Length - start);
             var xb = x.Slice(start, len);
-            TensorPrimitives.Sigmoid(xb, s[..len]);
+            SigmoidSpan<T>(xb, s[..len]);
             TensorPrimitives.Multiply(xb, s[..len], y.Slice(start, len));
         }
     }
@@ -102,14 +105,91 @@ public static class FastActivations
     public static void Sigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ElementwiseChecks.SameLength(x.Length, y.Length, nameof(y));
-        TensorPrimitives.Sigmoid(x, y);
+        SigmoidSpan(x, y);
     }
 
     /// <summary>
-    /// tanh, vectorized by TensorPrimitives where it is accurate. Its kernel evaluates
-    /// (e^{2x} - 1) / (e^{2x} + 1), which cancels near 0 (float64 tanh(1e-8) off by 1.6e-9 relative,
-    /// float32 tanh(0) = -6e-8), so entries with |x| below <see cref="TanhSmallArgument"/> are
-    /// recomputed by the scalar T.Tanh (correctly rounded to a few ulp).
+    /// 1 / (1 + exp(-x)). float32: TensorPrimitives.Sigmoid. float64: the same formula with exp by <see cref="VectorMath.Exp{T}(ReadOnlySpan{T}, Span{T})"/>
+    /// (fixed groups of 4 from index 0) over blocks of <see cref="Block"/> (a multiple of 4) from index 0. TensorPrimitives'
+    /// float64 exp computes a whole vector by scalar code when one lane is beyond about +-708 and groups a long span's elements
+    /// by the address alignment, so a value's last bit depended on where the span lay (bench/NOTES.md, detbits and h3gelu).
+    /// x and y may be the same span.
+    /// </summary>
+    private static void SigmoidSpan<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) != typeof(double))
+        {
+            TensorPrimitives.Sigmoid(x, y);
+            return;
+        }
+        var xd = MemoryMarshal.Cast<T, double>(x);
+        var yd = MemoryMarshal.Cast<T, double>(y);
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 8 <= xd.Length; i += 8)
+                (Vector512<double>.One / (Vector512<double>.One + VectorMath.ExpTwoGroups(-Vector512.Create(xd.Slice(i))))).CopyTo(yd.Slice(i));
+        // The rest (or everything without Vector512) in blocks from i, a multiple of 8: its groups of 4 are index 0's.
+        Span<double> e = stackalloc double[Block];
+        for (int start = i; start < xd.Length; start += Block)
+        {
+            int len = Math.Min(Block, xd.Length - start);
+            var eb = e[..len];
+            TensorPrimitives.Negate(xd.Slice(start, len), eb);
+            VectorMath.Exp<double>(eb, eb);
+            TensorPrimitives.Add(eb, 1.0, eb);
+            TensorPrimitives.Divide(1.0, eb, yd.Slice(start, len));
+        }
+    }
+
+    /// <summary>
+    /// tanh(x) = sign(x) (-z / (z + 2)), z = exp(-2 |x|) - 1 (= (1 - e) / (1 + e), e = exp(-2 |x|); it cancels near 0, so callers that need
+    /// relative accuracy there recompute |x| &lt; <see cref="TanhSmallArgument"/>). float32: TensorPrimitives.Tanh. float64: exp by
+    /// <see cref="VectorMath.Exp{T}(ReadOnlySpan{T}, Span{T})"/> in fixed groups of 4 from the span's start, for the reason
+    /// given at <see cref="SigmoidSpan{T}"/>; callers pass blocks of at most <see cref="Block"/> starting at a multiple of 4
+    /// from their index 0. x and y may be the same span.
+    /// </summary>
+    private static void TanhSpan<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) != typeof(double))
+        {
+            TensorPrimitives.Tanh(x, y);
+            return;
+        }
+        var xd = MemoryMarshal.Cast<T, double>(x);
+        var yd = MemoryMarshal.Cast<T, double>(y);
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var sign = Vector512.Create(-0.0);
+            for (; i + 8 <= xd.Length; i += 8)
+            {
+                var v = Vector512.Create(xd.Slice(i));
+                var z = VectorMath.ExpTwoGroups(Vector512.Abs(v) * Vector512.Create(-2.0)) - Vector512<double>.One;
+                Vector512.ConditionalSelect(sign, v, -(z / (z + Vector512.Create(2.0)))).CopyTo(yd.Slice(i));
+            }
+        }
+        // The rest (fewer than 8, or everything without Vector512) from i, a multiple of 8: its groups of 4 are index 0's.
+        int rest = xd.Length - i;
+        if (rest == 0) return;
+        Span<double> zb = stackalloc double[Block];
+        Span<double> wb = stackalloc double[Block];
+        var zs = zb[..rest];
+        var ws = wb[..rest];
+        var xs = xd[i..];
+        TensorPrimitives.Abs(xs, zs);
+        TensorPrimitives.Multiply(zs, -2.0, zs);
+        VectorMath.Exp<double>(zs, zs);
+        TensorPrimitives.Subtract(zs, 1.0, zs);
+        TensorPrimitives.Add(zs, 2.0, ws);
+        TensorPrimitives.Divide(zs, ws, zs);
+        TensorPrimitives.Negate(zs, zs);
+        TensorPrimitives.CopySign(zs, xs, yd[i..]);
+    }
+
+    /// <summary>
+    /// tanh, vectorized (<see cref="TanhSpan{T}"/>) where it is accurate. The vector formula (1 - e) / (1 + e), e = exp(-2|x|),
+    /// cancels near 0 (as TensorPrimitives' kernel does: float64 tanh(1e-8) off by 1.6e-9 relative, float32 tanh(0) = -6e-8),
+    /// so entries with |x| below <see cref="TanhSmallArgument"/> are recomputed by the scalar T.Tanh (correctly rounded to a few ulp).
     /// </summary>
     public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -125,7 +205,7 @@ public static class FastActivations
             var xs = xb[..n];
             x.Slice(start, n).CopyTo(xs);
             var ys = y.Slice(start, n);
-            TensorPrimitives.Tanh(xs, ys);
+            TanhSpan<T>(xs, ys);
             for (int i = 0; i < n; i++)
                 if (T.Abs(xs[i]) < small) ys[i] = T.Tanh(xs[i]);
         }
@@ -220,7 +300,7 @@ public static class FastActivations
             var xb = x.Slice(start, len);
             var sb = s[..len];
             var ab = a[..len];
-            TensorPrimitives.Sigmoid(xb, sb);
+            SigmoidSpan<T>(xb, sb);
             TensorPrimitives.Subtract(T.One, sb, ab);
             TensorPrimitives.Multiply(ab, xb, ab);
             TensorPrimitives.Add(ab, T.One, ab);
@@ -268,7 +348,7 @@ public static class FastActivations
         TensorPrimitives.Multiply(t, T.CreateTruncating(NaiveActivations.GeluTanhBeta * NaiveActivations.GeluTanhKappa), t);
         TensorPrimitives.Add(t, T.CreateTruncating(NaiveActivations.GeluTanhBeta), t);
         TensorPrimitives.Multiply(t, x, t);
-        TensorPrimitives.Tanh(t, t);
+        TanhSpan<T>(t, t);
     }
 
     /// <summary>y[i] = f(x[i]) in float64, rounded once to T; long inputs are split over the cores (element-wise, so the split cannot change a result).</summary>

@@ -327,27 +327,70 @@ internal static unsafe class LayerNormRows512
 
     public static void Forward(double* x, double* gamma, double* beta, double* y, double* mean, double* rstd, int cols, int first, int count, double eps)
     {
+        int r = first, end = first + count;
+        // Two rows per pass: a row is a chain of dependent steps (sum, its horizontal add, a division, the centred squares,
+        // another horizontal add, sqrt and division) of ~150 cycles at width 32 with little work beside it; two interleaved
+        // chains keep the core busy where out-of-order execution alone overlapped rows only in part (bench/NOTES.md, h3gelu).
+        // Each row's operations and their order are those of the one-row loop, so the same bits.
+        for (; r + 2 <= end; r += 2) ForwardPair(x, gamma, beta, y, mean, rstd, cols, r, eps);
+        if (r < end) ForwardRow(x, gamma, beta, y, mean, rstd, cols, r, eps);
+    }
+
+    private static void ForwardRow(double* x, double* gamma, double* beta, double* y, double* mean, double* rstd, int cols, int r, double eps)
+    {
         double n = cols;
-        for (int r = first; r < first + count; r++)
+        double* xr = x + (long)r * cols, yr = y + (long)r * cols;
+        var sum = Vector512<double>.Zero;
+        for (int j = 0; j < cols; j += W) sum += Vector512.Load(xr + j);
+        double mu = Vector512.Sum(sum) / n;
+        var muV = Vector512.Create(mu);
+        var squares = Vector512<double>.Zero;
+        for (int j = 0; j < cols; j += W)
         {
-            double* xr = x + (long)r * cols, yr = y + (long)r * cols;
-            var sum = Vector512<double>.Zero;
-            for (int j = 0; j < cols; j += W) sum += Vector512.Load(xr + j);
-            double mu = Vector512.Sum(sum) / n;
-            var muV = Vector512.Create(mu);
-            var squares = Vector512<double>.Zero;
-            for (int j = 0; j < cols; j += W)
-            {
-                var d = Vector512.Load(xr + j) - muV;
-                squares += d * d;
-            }
-            double rs = 1.0 / Math.Sqrt(Vector512.Sum(squares) / n + eps);
-            var rsV = Vector512.Create(rs);
-            for (int j = 0; j < cols; j += W)
-                ((Vector512.Load(xr + j) - muV) * rsV * Vector512.Load(gamma + j) + Vector512.Load(beta + j)).Store(yr + j);
-            mean[r] = mu;
-            rstd[r] = rs;
+            var d = Vector512.Load(xr + j) - muV;
+            squares += d * d;
         }
+        double rs = 1.0 / Math.Sqrt(Vector512.Sum(squares) / n + eps);
+        var rsV = Vector512.Create(rs);
+        for (int j = 0; j < cols; j += W)
+            ((Vector512.Load(xr + j) - muV) * rsV * Vector512.Load(gamma + j) + Vector512.Load(beta + j)).Store(yr + j);
+        mean[r] = mu;
+        rstd[r] = rs;
+    }
+
+    private static void ForwardPair(double* x, double* gamma, double* beta, double* y, double* mean, double* rstd, int cols, int r, double eps)
+    {
+        double n = cols;
+        double* xa = x + (long)r * cols, ya = y + (long)r * cols, xb = xa + cols, yb = ya + cols;
+        Vector512<double> sumA = Vector512<double>.Zero, sumB = Vector512<double>.Zero;
+        for (int j = 0; j < cols; j += W)
+        {
+            sumA += Vector512.Load(xa + j);
+            sumB += Vector512.Load(xb + j);
+        }
+        double muA = Vector512.Sum(sumA) / n, muB = Vector512.Sum(sumB) / n;
+        Vector512<double> muAV = Vector512.Create(muA), muBV = Vector512.Create(muB);
+        Vector512<double> squaresA = Vector512<double>.Zero, squaresB = Vector512<double>.Zero;
+        for (int j = 0; j < cols; j += W)
+        {
+            var da = Vector512.Load(xa + j) - muAV;
+            var db = Vector512.Load(xb + j) - muBV;
+            squaresA += da * da;
+            squaresB += db * db;
+        }
+        double rsA = 1.0 / Math.Sqrt(Vector512.Sum(squaresA) / n + eps), rsB = 1.0 / Math.Sqrt(Vector512.Sum(squaresB) / n + eps);
+        Vector512<double> rsAV = Vector512.Create(rsA), rsBV = Vector512.Create(rsB);
+        for (int j = 0; j < cols; j += W)
+        {
+            var g = Vector512.Load(gamma + j);
+            var b = Vector512.Load(beta + j);
+            ((Vector512.Load(xa + j) - muAV) * rsAV * g + b).Store(ya + j);
+            ((Vector512.Load(xb + j) - muBV) * rsBV * g + b).Store(yb + j);
+        }
+        mean[r] = muA;
+        rstd[r] = rsA;
+        mean[r + 1] = muB;
+        rstd[r + 1] = rsB;
     }
 
     /// <summary>
@@ -396,30 +439,69 @@ internal static unsafe class LayerNormRows512
     /// <summary>dx = (g - xhat mean(g xhat) - mean(g)) rstd with g = dy gamma, rows first .. first + count - 1.</summary>
     public static void InputGradient(double* x, double* gamma, double* mean, double* rstd, double* dy, double* dx, int cols, int first, int count)
     {
+        int r = first, end = first + count;
+        // Two rows per pass, for the reason given at Forward (each row's operations as in the one-row loop: the same bits).
+        for (; r + 2 <= end; r += 2) InputGradientPair(x, gamma, mean, rstd, dy, dx, cols, r);
+        if (r < end) InputGradientRow(x, gamma, mean, rstd, dy, dx, cols, r);
+    }
+
+    private static void InputGradientRow(double* x, double* gamma, double* mean, double* rstd, double* dy, double* dx, int cols, int r)
+    {
         double n = cols;
-        for (int r = first; r < first + count; r++)
+        double* xr = x + (long)r * cols, dyr = dy + (long)r * cols, dxr = dx + (long)r * cols;
+        var muV = Vector512.Create(mean[r]);
+        var rsV = Vector512.Create(rstd[r]);
+        Vector512<double> sumG = Vector512<double>.Zero, sumGx = Vector512<double>.Zero;
+        for (int j = 0; j < cols; j += W)
         {
-            double* xr = x + (long)r * cols, dyr = dy + (long)r * cols, dxr = dx + (long)r * cols;
-            var muV = Vector512.Create(mean[r]);
-            double rs = rstd[r];
-            var rsV = Vector512.Create(rs);
-            Vector512<double> sumG = Vector512<double>.Zero, sumGx = Vector512<double>.Zero;
-            for (int j = 0; j < cols; j += W)
-            {
-                var g = Vector512.Load(dyr + j) * Vector512.Load(gamma + j);
-                var xhat = (Vector512.Load(xr + j) - muV) * rsV;
-                sumG += g;
-                sumGx += g * xhat;
-            }
-            var meanG = Vector512.Create(Vector512.Sum(sumG) / n);
-            var meanGx = Vector512.Create(Vector512.Sum(sumGx) / n);
-            // dx may alias x or dy: each vector of the row is read before its own store.
-            for (int j = 0; j < cols; j += W)
-            {
-                var g = Vector512.Load(dyr + j) * Vector512.Load(gamma + j);
-                var xhat = (Vector512.Load(xr + j) - muV) * rsV;
-                ((g - xhat * meanGx - meanG) * rsV).Store(dxr + j);
-            }
+            var g = Vector512.Load(dyr + j) * Vector512.Load(gamma + j);
+            var xhat = (Vector512.Load(xr + j) - muV) * rsV;
+            sumG += g;
+            sumGx += g * xhat;
+        }
+        var meanG = Vector512.Create(Vector512.Sum(sumG) / n);
+        var meanGx = Vector512.Create(Vector512.Sum(sumGx) / n);
+        // dx may alias x or dy: each vector of the row is read before its own store.
+        for (int j = 0; j < cols; j += W)
+        {
+            var g = Vector512.Load(dyr + j) * Vector512.Load(gamma + j);
+            var xhat = (Vector512.Load(xr + j) - muV) * rsV;
+            ((g - xhat * meanGx - meanG) * rsV).Store(dxr + j);
+        }
+    }
+
+    private static void InputGradientPair(double* x, double* gamma, double* mean, double* rstd, double* dy, double* dx, int cols, int r)
+    {
+        double n = cols;
+        double* xa = x + (long)r * cols, dya = dy + (long)r * cols, dxa = dx + (long)r * cols;
+        double* xb = xa + cols, dyb = dya + cols, dxb = dxa + cols;
+        Vector512<double> muA = Vector512.Create(mean[r]), muB = Vector512.Create(mean[r + 1]);
+        Vector512<double> rsA = Vector512.Create(rstd[r]), rsB = Vector512.Create(rstd[r + 1]);
+        Vector512<double> sumGA = Vector512<double>.Zero, sumGxA = Vector512<double>.Zero, sumGB = Vector512<double>.Zero, sumGxB = Vector512<double>.Zero;
+        for (int j = 0; j < cols; j += W)
+        {
+            var gm = Vector512.Load(gamma + j);
+            var ga = Vector512.Load(dya + j) * gm;
+            var gb = Vector512.Load(dyb + j) * gm;
+            var xhatA = (Vector512.Load(xa + j) - muA) * rsA;
+            var xhatB = (Vector512.Load(xb + j) - muB) * rsB;
+            sumGA += ga;
+            sumGxA += ga * xhatA;
+            sumGB += gb;
+            sumGxB += gb * xhatB;
+        }
+        Vector512<double> meanGA = Vector512.Create(Vector512.Sum(sumGA) / n), meanGxA = Vector512.Create(Vector512.Sum(sumGxA) / n);
+        Vector512<double> meanGB = Vector512.Create(Vector512.Sum(sumGB) / n), meanGxB = Vector512.Create(Vector512.Sum(sumGxB) / n);
+        // dx may alias x or dy (row for row): each vector is read before its own store, and row a's stores never reach row b.
+        for (int j = 0; j < cols; j += W)
+        {
+            var gm = Vector512.Load(gamma + j);
+            var ga = Vector512.Load(dya + j) * gm;
+            var xhatA = (Vector512.Load(xa + j) - muA) * rsA;
+            ((ga - xhatA * meanGxA - meanGA) * rsA).Store(dxa + j);
+            var gb = Vector512.Load(dyb + j) * gm;
+            var xhatB = (Vector512.Load(xb + j) - muB) * rsB;
+            ((gb - xhatB * meanGxB - meanGB) * rsB).Store(dxb + j);
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace Reference.Core.Kernels;
 
@@ -15,11 +16,13 @@ namespace Reference.Core.Kernels;
 /// needs and the blend keeps the one each lane's interval uses (no per-element branches; the third
 /// interval, |x| &gt; 5.66, is skipped when no lane reaches it). exp(-x^2 / 2) keeps the rounding of x^2
 /// out of the exponent as <see cref="ScalarMath"/>'s table split does, by the exact product
-/// x^2 = hi + lo (lo = fma(x, x, -hi)): exp(-hi / 2) (1 - lo / 2), -hi / 2 exact, |lo / 2| below one
-/// ulp of hi. The differences from the scalar path: the vector exp (1-2 ulp), z = x (-1 / sqrt 2) by one
+/// x^2 = hi + lo (lo = fma(x, x, -hi)). The differences from the scalar path: the vector exp (1-2 ulp), z = x (-1 / sqrt 2) by one
 /// multiplication instead of a division, and each polynomial of the rational functions in Horner form with
 /// fused multiply-adds (one rounding per step instead of two): 25 % less time per element than the separate
 /// multiplications and additions and the division (bench/NOTES.md, h3qkv).
+/// The Vector512 path computes exp(-(hi + lo) / 2) inline by a 16-entry table (<see cref="ExpMinusHalfSquare512"/>,
+/// lo / 2 folded into the reduced argument) instead of the runtime's out-of-line Vector512.Exp times (1 - lo / 2), and
+/// forms GELU' = Phi + x (phi) with one fused multiply-add (bench/NOTES.md, h3gelu); the Vector256 path is unchanged.
 /// Results agree with <see cref="NaiveActivations.Gelu(double)"/> to a few ulp (tests: Fast vs Naive, 1e-13).
 /// </summary>
 internal static class GeluVector
@@ -29,11 +32,14 @@ internal static class GeluVector
     /// <summary>-1 / sqrt 2 rounded: z = x (-1 / sqrt 2) is a multiplication (within an ulp of the scalar path's -x / sqrt 2).</summary>
     private const double MinusInvSqrt2 = -0.70710678118654752440;
 
+    /// <summary>The Vector512 path: its exp uses AVX-512F's vpermi2pd and vscalefpd (every host that accelerates Vector512 has them).</summary>
+    private static bool Use512 => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+
     /// <summary>y = GELU(x), float64, x and y of equal length (may be the same span).</summary>
     public static void Forward(ReadOnlySpan<double> x, Span<double> y)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated) Forward512(x, y, ref i);
+        if (Use512) Forward512(x, y, ref i);
         else if (Vector256.IsHardwareAccelerated) Forward256(x, y, ref i);
         for (; i < x.Length; i++) y[i] = NaiveActivations.Gelu(x[i]);
     }
@@ -42,7 +48,7 @@ internal static class GeluVector
     public static void Backward(ReadOnlySpan<double> x, ReadOnlySpan<double> dy, Span<double> dx)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated) Backward512(x, dy, dx, ref i);
+        if (Use512) Backward512(x, dy, dx, ref i);
         else if (Vector256.IsHardwareAccelerated) Backward256(x, dy, dx, ref i);
         for (; i < x.Length; i++) dx[i] = dy[i] * NaiveActivations.GeluDerivative(x[i]);
     }
@@ -54,7 +60,7 @@ internal static class GeluVector
     public static void ForwardWithDerivative(ReadOnlySpan<double> x, Span<double> y, Span<double> d)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Use512)
         {
             var xs = MemoryMarshal.Cast<double, Vector512<double>>(x);
             var ys = MemoryMarshal.Cast<double, Vector512<double>>(y);
@@ -64,7 +70,7 @@ internal static class GeluVector
                 var xv = xs[v];
                 var cdf = Cdf512(xv, out var e);
                 ys[v] = xv * cdf;
-                ds[v] = cdf + xv * (Vector512.Create(ScalarMath.InvSqrt2Pi) * e);
+                ds[v] = Vector512.FusedMultiplyAdd(xv, Vector512.Create(ScalarMath.InvSqrt2Pi) * e, cdf);
             }
         }
         else if (Vector256.IsHardwareAccelerated)
@@ -107,7 +113,7 @@ internal static class GeluVector
         {
             var xv = xs[v];
             var cdf = Cdf512(xv, out var e);
-            dxs[v] = dys[v] * (cdf + xv * (Vector512.Create(ScalarMath.InvSqrt2Pi) * e));
+            dxs[v] = dys[v] * Vector512.FusedMultiplyAdd(xv, Vector512.Create(ScalarMath.InvSqrt2Pi) * e, cdf);
         }
     }
 
@@ -119,7 +125,7 @@ internal static class GeluVector
         var az = Vector512.Abs(z);
         var hi = x * x;
         var lo = Vector512.FusedMultiplyAdd(x, x, -hi);
-        e = Vector512.Exp(Vector512.Create(-0.5) * hi) * (Vector512<double>.One - Vector512.Create(0.5) * lo);
+        e = ExpMinusHalfSquare512(hi, lo);
         e = Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Abs(x), Vector512.Create(DensityZeroLimit)), e, Vector512<double>.Zero);
 
         var half = Vector512.Create(0.5);
@@ -131,13 +137,54 @@ internal static class GeluVector
         var (smallNum, smallDen) = ErfSmallParts512(z);
         var (middleNum, middleDen) = ErfcScaledParts512(a);
         var quotient = Vector512.ConditionalSelect(isSmall, smallNum, middleNum) / Vector512.ConditionalSelect(isSmall, smallDen, middleDen);
-        var small = half * (Vector512<double>.One - quotient);
+        // (1 - q) / 2 with one rounding: the same value as rounding 1 - q and halving it exactly.
+        var small = Vector512.FusedMultiplyAdd(-half, quotient, half);
         var tail = e * ErfcScaledFar512(a, quotient);
         tail = Vector512.ConditionalSelect(Vector512.LessThan(az, Vector512.Create(ErfcZeroLimit)), tail, Vector512<double>.Zero);
-        var large = Vector512.ConditionalSelect(Vector512.GreaterThan(z, Vector512<double>.Zero), half * tail, Vector512<double>.One - half * tail);
+        var halfTail = half * tail;
+        var large = Vector512.ConditionalSelect(Vector512.GreaterThan(z, Vector512<double>.Zero), halfTail, Vector512<double>.One - halfTail);
         var cdf = Vector512.ConditionalSelect(isSmall, small, large);
         // NaN in, NaN out (every comparison above is false for NaN and would pick the large branch).
         return Vector512.ConditionalSelect(Vector512.Equals(x, x), cdf, x);
+    }
+
+    /// <summary>2^(j / 16), j = 0..7 and 8..15, correctly rounded (the two halves of <see cref="ExpMinusHalfSquare512"/>'s table).</summary>
+    private static readonly Vector512<double> ExpTableLow = Vector512.Create(
+        1.0, 1.0442737824274138, 1.0905077326652577, 1.1387886347566916, 1.189207115002721, 1.241857812073484, 1.2968395546510096, 1.3542555469368927);
+    private static readonly Vector512<double> ExpTableHigh = Vector512.Create(
+        1.4142135623730951, 1.4768261459394993, 1.5422108254079407, 1.6104903319492543, 1.681792830507429, 1.7562521603732995, 1.8340080864093424, 1.9152065613971474);
+    private const double SixteenOverLn2 = 23.083120654223414, Ln2Over16High = 0.04332169878499658, Ln2Over16Low = 1.4494042586539372e-18;
+    /// <summary>1.5 * 2^52: adding it rounds to an integer and leaves that integer (mod 2^51) in the low mantissa bits.</summary>
+    private const double RoundingShift = 6755399441055744.0;
+
+    /// <summary>
+    /// exp(-(hi + lo) / 2) for the exact square x^2 = hi + lo (hi &gt;= 0), inline (the runtime's Vector512.Exp is an
+    /// out-of-line call here, with the loop's live vectors spilled around it, and about twice the operations): the
+    /// table method (Tang 1989, ACM TOMS 15(2), 144-157) with 16 entries. n = round(-hi / 2 * 16 / ln 2), r = -hi / 2 -
+    /// n ln2 / 16 by two fused steps (|r| &lt;= ln2 / 32 + a rounding) minus lo / 2, which replaces the old (1 - lo / 2)
+    /// factor: -hi / 2 is exact and lo / 2 is folded into the reduced argument. e^r - 1 by its Taylor polynomial of degree 7
+    /// (truncation r^8 / 8! &lt;= 1.2e-18), 2^((n mod 16) / 16) from the table (vpermi2pd on n's low four bits), and
+    /// 2^floor(n / 16) by vscalefpd, which rounds gradually into the subnormals and to 0 (hi &gt; 1490). About 1 ulp: the
+    /// table entry's and the final product's roundings. Needs AVX-512F (Vector512 hosts have it).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<double> ExpMinusHalfSquare512(Vector512<double> hi, Vector512<double> lo)
+    {
+        var y = Vector512.Create(-0.5) * hi;
+        var shifted = Vector512.FusedMultiplyAdd(y, Vector512.Create(SixteenOverLn2), Vector512.Create(RoundingShift));
+        var n = shifted - Vector512.Create(RoundingShift);
+        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Over16High), y);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Over16Low), r);
+        r = Vector512.FusedMultiplyAdd(lo, Vector512.Create(-0.5), r);
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(1.0 / 5040), r, Vector512.Create(1.0 / 720));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.0 / 120));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.0 / 24));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.0 / 6));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<double>.One);
+        var expm1 = p * r;
+        var entry = Avx512F.PermuteVar8x64x2(ExpTableLow, shifted.AsInt64(), ExpTableHigh);
+        return Avx512F.Scale(Vector512.FusedMultiplyAdd(entry, expm1, entry), n * Vector512.Create(0.0625));
     }
 
     /// <summary>erf(z) for |z| &lt;= 0.46875 as Cody's first-interval quotient z P1(z^2) / Q1(z^2), (numerator, denominator).</summary>

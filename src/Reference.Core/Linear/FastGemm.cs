@@ -23,6 +23,9 @@ namespace Reference.Core.Linear;
 /// One exception: the Vector512 kernel reads the full micro-panels of an A stored with a leading dimension
 /// of 32, 64, 128 or 256 elements where they are (transposed or not), with those strides as constants; and it packs the
 /// full micro-panels of another untransposed A inside the first tile of each (FastGemm.PackAndMultiply), not in a pass before.
+/// Another: a small one-thread product (smallest dimension at most 64, operands within L2, n a multiple of NR; A transposed
+/// or at most 64 rows) reads an untransposed B in place, its rows as the micro-panels, packs a transposed B once for all k,
+/// and cuts the rows into balanced tiles (<see cref="SmallGemm"/>: the same chains and stores, so the same bits).
 ///
 /// Glossary: MR x NR = register tile: with AVX-512 (Vector512 accelerated) 14 x 32 float32 or
 /// 14 x 16 float64 (28 zmm accumulators + 2 loads of B + 1 broadcast of A = 31 of the 32 zmm
@@ -294,7 +297,11 @@ public static unsafe class FastGemm
         }
         long work = (long)p.M * p.N * p.K;
         int workers = work < ParallelThreshold ? 1 : threads;
-        if (workers <= 1) Blocked(p, kernel);
+        if (workers <= 1)
+        {
+            if (SmallGemm.Applies(p, kernel)) SmallGemm.Run(p);
+            else Blocked(p, kernel);
+        }
         else if (GemmColumnTiles<T>.Applies(p.M, p.N, p.K, p.Lda, kernel)) GemmColumnTiles<T>.Run(p, workers, kernel);
         else GemmSchedule<T>.Run(p, workers, kernel);
     }

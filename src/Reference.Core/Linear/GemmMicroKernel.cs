@@ -250,6 +250,42 @@ internal static unsafe class GemmMicroKernel
     private static void StoreRow<T>(T* c, int w, Vector256<T> lo, Vector256<T> hi, Vector256<T> alphaV, Vector256<T> init)
         where T : unmanaged => StoreRow(c, w, lo, hi, alphaV, init, init);
 
+    /// <summary>
+    /// K steps ahead at which the Vector512 kernels prefetch the packed B micro-panel (both cache lines of step p + BAhead,
+    /// running on into the next tile's micro-panel, which follows in the packed panel). Without it a sampling profile put
+    /// the most samples of the k loop on the first FMAs of a step, those that wait for B's loads (B streams from L2);
+    /// 8, 16 and 32 steps ahead measured alike, about 1 point of the FMA peak above none at 1024^3 (bench/NOTES.md,
+    /// gemm1t). A prefetch past the end of the buffer is only a hint (no fault).
+    /// </summary>
+    private const int BAhead = 16;
+
+    /// <summary>
+    /// Step p of the C tile's prefetch, one cache line per k step over the first 2 mr steps: line p % 2 (the row's first or
+    /// last; 2 W values span two 64-byte lines when aligned) of row p / 2. Spread out rather than all 2 mr lines at the
+    /// tile's start: about half a point of the FMA peak at 1024^3, as much as no C prefetch at all (bench/NOTES.md, gemm1t;
+    /// no hardware counters here to say why; a guess: 28 misses at once held the line fill buffers that the first steps'
+    /// B loads need).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchC<T>(T* c, nint ldc, int p, int ld) where T : unmanaged =>
+        Sse.Prefetch0(c + (p >> 1) * ldc + (p & 1) * (ld - 1));
+
+    /// <summary>
+    /// The k steps over which a tile's k loop spreads its C prefetch (<see cref="PrefetchC{T}"/>): 2 mr, or 0 when the loop is
+    /// shorter than that (kc &lt; 2 mr), in which case every line of the tile is prefetched here, before the loop, as before.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int PrefetchCSpread<T>(T* c, nint ldc, int kc, int mr, int ld) where T : unmanaged
+    {
+        if (kc >= 2 * mr) return 2 * mr;
+        for (int r = 0; r < mr; r++)
+        {
+            Sse.Prefetch0(c + r * ldc);
+            Sse.Prefetch0(c + r * ldc + (ld - 1));
+        }
+        return 0;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<T> MultiplyAdd<T>(Vector512<T> a, Vector512<T> b, Vector512<T> c)
     {
@@ -279,16 +315,14 @@ internal static unsafe class GemmMicroKernel
         where TColumn : struct, IStride
     {
         int w = Vector512<T>.Count, ld = 2 * w;
-        // One prefetch per cache line of the C tile (2 W values per row span two 64-byte lines when aligned).
-        for (int r = 0; r < mr; r++)
-        {
-            Sse.Prefetch0(c + r * ldc);
-            Sse.Prefetch0(c + r * ldc + (ld - 1));
-        }
+        int cLines = PrefetchCSpread(c, ldc, kc, mr, ld); // the C tile's lines, one per k step (PrefetchC) or all now
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
         Vector512<T> c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default, cc0 = default, cc1 = default, cd0 = default, cd1 = default;
         for (int p = 0; p < kc; p++)
         {
+            if (p < cLines) PrefetchC(c, ldc, p, ld);
+            Sse.Prefetch0(b + BAhead * ld);
+            Sse.Prefetch0(b + BAhead * ld + w);
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + w);
             var ai = Vector512.Create(a[0]);
@@ -440,11 +474,7 @@ internal static unsafe class GemmMicroKernel
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector512<T>.Count, ld = 2 * w;
-        for (int r = 0; r < MR512; r++)
-        {
-            Sse.Prefetch0(c + r * ldc);
-            Sse.Prefetch0(c + r * ldc + (ld - 1));
-        }
+        int cLines = PrefetchCSpread(c, ldc, kc, MR512, ld);
         for (int r = 0; r < MR512; r++)
         {
             Sse.Prefetch0(src + r * lda + w);
@@ -467,6 +497,9 @@ internal static unsafe class GemmMicroKernel
             }
             for (int p = 0; p < w; p++)
             {
+                if (p0 + p < cLines) PrefetchC(c, ldc, p0 + p, ld);
+                Sse.Prefetch0(b + BAhead * ld);
+                Sse.Prefetch0(b + BAhead * ld + w);
                 var b0 = Vector512.Load(b);
                 var b1 = Vector512.Load(b + w);
                 var ai = Vector512.Create(a[0]);
@@ -531,9 +564,13 @@ internal static unsafe class GemmMicroKernel
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector512<T>.Count, ld = 2 * w;
+        int cLines = PrefetchCSpread(c, ldc, kc, mr, ld);
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
         for (int p = 0; p < kc; p++)
         {
+            if (p < cLines) PrefetchC(c, ldc, p, ld);
+            Sse.Prefetch0(b + BAhead * ld);
+            Sse.Prefetch0(b + BAhead * ld + w);
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + w);
             var ai = Vector512.Create(a[0]);

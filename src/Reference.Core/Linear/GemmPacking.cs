@@ -121,11 +121,47 @@ internal static unsafe class GemmPacking
         for (; p < count; p++) dest[p] = src[p];
     }
 
+    /// <summary>Rows of B per pass of <see cref="PackBRowBlocks{T}"/>.</summary>
+    private const int PackBRows = 8;
+
+    /// <summary>
+    /// The full 2 W-wide micro-panels (W = Vector512 lanes) of an untransposed B, <paramref name="width"/> columns from
+    /// <paramref name="src"/> = B[pc, jc]: PackBRows rows at a time across every panel, so that each source row is read
+    /// front to back in one pass (its 4 KB at n = 1024 in sequence, which the hardware prefetchers follow) instead of
+    /// 128 bytes of each of kc rows per panel (a new page per load, rows a page apart: a miss each from memory when B is
+    /// cold). Measured about 1 point of the FMA peak at 1024^3 on one thread (bench/NOTES.md, gemm1t). Same values in the
+    /// same places as the panel-by-panel copy.
+    /// </summary>
+    private static void PackBRowBlocks<T>(T* src, nint ldb, int kc, int width, T* dest) where T : unmanaged
+    {
+        int w = Vector512<T>.Count, nr = 2 * w;
+        for (int p0 = 0; p0 < kc; p0 += PackBRows)
+        {
+            int rows = Math.Min(PackBRows, kc - p0);
+            for (int j0 = 0; j0 < width; j0 += nr)
+            {
+                T* s = src + (nint)p0 * ldb + j0;
+                T* d = dest + (nint)j0 * kc + (nint)p0 * nr;
+                for (int p = 0; p < rows; p++, s += ldb, d += nr)
+                {
+                    Vector512.Store(Vector512.Load(s), d);
+                    Vector512.Store(Vector512.Load(s + w), d + w);
+                }
+            }
+        }
+    }
+
     /// <summary>Packs op(B)[pc:pc+kc, jc:jc+nc] (op(B)[p, j] = transB ? b[j ldb + p] : b[p ldb + j]).</summary>
     public static void PackB<T>(bool transB, T* b, nint ldb, int pc, int jc, int kc, int nc, int nr, T* dest)
         where T : unmanaged
     {
-        for (int j0 = 0; j0 < nc; j0 += nr)
+        int first = 0;
+        if (!transB && nr == 2 * Vector512<T>.Count)
+        {
+            first = nc - nc % nr;
+            PackBRowBlocks(b + (nint)pc * ldb + jc, ldb, kc, first, dest);
+        }
+        for (int j0 = first; j0 < nc; j0 += nr)
         {
             int cols = Math.Min(nr, nc - j0);
             T* panel = dest + (nint)j0 * kc;
@@ -141,16 +177,6 @@ internal static unsafe class GemmPacking
                         T* d = panel + (nint)p * nr;
                         Vector256.Store(Vector256.Load(src), d);
                         Vector256.Store(Vector256.Load(src + w), d + w);
-                    }
-                }
-                else if (cols == nr && nr == 2 * Vector512<T>.Count)
-                {
-                    int w = Vector512<T>.Count;
-                    for (int p = 0; p < kc; p++, src += ldb)
-                    {
-                        T* d = panel + (nint)p * nr;
-                        Vector512.Store(Vector512.Load(src), d);
-                        Vector512.Store(Vector512.Load(src + w), d + w);
                     }
                 }
                 else
