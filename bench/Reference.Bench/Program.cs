@@ -54,7 +54,7 @@ public static class Program
             Cnn3dTrainCpuTime.Run(args[1..]);
             return;
         }
-        // `--training-cpu-time [repeats] [modes, e.g. tape,arena,dp2] [models, e.g. attention,h3,h3-128]`: training steps of the attention and H3 models vs the float64 GEMM rate, CPU time (see TrainingCpuTime).
+        // `--training-cpu-time [repeats] [modes, e.g. tape,arena,dp2] [models, e.g. attention,h3,h3-64,h3-128]`: training steps of the attention and H3 models vs the float64 GEMM rate, CPU time (see TrainingCpuTime).
         if (args.Length > 0 && args[0] == "--training-cpu-time")
         {
             TrainingCpuTime.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5,

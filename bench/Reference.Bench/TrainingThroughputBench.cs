@@ -17,6 +17,8 @@ namespace Reference.Bench;
 ///   attention  bench/models/attention-2layer.json (width 128, 2 layers, 2 heads, SwiGLU 352) on MQAR's
 ///              vocabulary 8192, L 256, batch 8;
 ///   h3         bench/models/h3-2layer.json (width 32, N 64, MLP 128, tied head) on vocabulary 20, L 256, batch 8;
+///   h3-64      the same H3 model at width 64 (MLP 256), the width of the model that meets the associative-recall check
+///              (bench/models/h3-2layer-64-dropout.json without its dropout), same L, batch and vocabulary;
 ///   h3-128     the same H3 model at the attention model's width 128 (MLP 512, 4x as at width 32), same L, batch and vocabulary
 ///              (`--training-cpu-time` only: issue 15 names "a 2-layer width-128 attention model and an H3 model").
 /// Model FLOPs of a step = the tape's matrix products, forward and VJP (counted exactly as 2 m n k while the
@@ -112,10 +114,13 @@ public sealed class TrainingStep
         "h3" => new(name, ModelSpec.Parse("""
             { "width": 32, "depth": 2, "block": { "mixer": { "operator": "ssm.h3", "state_size": 64 }, "channel_mixer": { "kind": "mlp", "inner": 128 } }, "tied_head": true }
             """), 20, mode),
+        "h3-64" => new(name, ModelSpec.Parse("""
+            { "width": 64, "depth": 2, "block": { "mixer": { "operator": "ssm.h3", "state_size": 64 }, "channel_mixer": { "kind": "mlp", "inner": 256 } }, "tied_head": true }
+            """), 20, mode),
         "h3-128" => new(name, ModelSpec.Parse("""
             { "width": 128, "depth": 2, "block": { "mixer": { "operator": "ssm.h3", "state_size": 64 }, "channel_mixer": { "kind": "mlp", "inner": 512 } }, "tied_head": true }
             """), 20, mode),
-        _ => throw new ArgumentException($"model '{name}': expected attention, h3 or h3-128.", nameof(name)),
+        _ => throw new ArgumentException($"model '{name}': expected attention, h3, h3-64 or h3-128.", nameof(name)),
     };
 
     /// <summary>One step; returns the loss.</summary>
