@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Reference.Core.Kernels;
 
 namespace Reference.Core.Linear;
 
@@ -109,25 +110,10 @@ internal static unsafe class SmallGemm
                     var r5 = Vector512.Load(src + 5 * ldb + p0);
                     var r6 = Vector512.Load(src + 6 * ldb + p0);
                     var r7 = Vector512.Load(src + 7 * ldb + p0);
-                    // t: pairs of rows interleaved (128-bit lane l of unpacklo(ri, rj) = [ri[2l], rj[2l]], unpackhi: [ri[2l+1], rj[2l+1]]).
-                    var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1);
-                    var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
-                    var t4 = Avx512F.UnpackLow(r4, r5); var t5 = Avx512F.UnpackHigh(r4, r5);
-                    var t6 = Avx512F.UnpackLow(r6, r7); var t7 = Avx512F.UnpackHigh(r6, r7);
-                    // 0x88 takes lanes (0, 2) of each operand, 0xDD lanes (1, 3).
-                    var u0 = Avx512F.Shuffle4x128(t0, t2, 0x88); var u1 = Avx512F.Shuffle4x128(t0, t2, 0xDD);
-                    var u2 = Avx512F.Shuffle4x128(t1, t3, 0x88); var u3 = Avx512F.Shuffle4x128(t1, t3, 0xDD);
-                    var v0 = Avx512F.Shuffle4x128(t4, t6, 0x88); var v1 = Avx512F.Shuffle4x128(t4, t6, 0xDD);
-                    var v2 = Avx512F.Shuffle4x128(t5, t7, 0x88); var v3 = Avx512F.Shuffle4x128(t5, t7, 0xDD);
+                    BlockTranspose.InRegisters(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
                     double* d = panel + (nint)p0 * nr + half;
-                    Avx512F.Shuffle4x128(u0, v0, 0x88).Store(d);
-                    Avx512F.Shuffle4x128(u2, v2, 0x88).Store(d + 1 * nr);
-                    Avx512F.Shuffle4x128(u1, v1, 0x88).Store(d + 2 * nr);
-                    Avx512F.Shuffle4x128(u3, v3, 0x88).Store(d + 3 * nr);
-                    Avx512F.Shuffle4x128(u0, v0, 0xDD).Store(d + 4 * nr);
-                    Avx512F.Shuffle4x128(u2, v2, 0xDD).Store(d + 5 * nr);
-                    Avx512F.Shuffle4x128(u1, v1, 0xDD).Store(d + 6 * nr);
-                    Avx512F.Shuffle4x128(u3, v3, 0xDD).Store(d + 7 * nr);
+                    r0.Store(d); r1.Store(d + 1 * nr); r2.Store(d + 2 * nr); r3.Store(d + 3 * nr);
+                    r4.Store(d + 4 * nr); r5.Store(d + 5 * nr); r6.Store(d + 6 * nr); r7.Store(d + 7 * nr);
                 }
                 for (int p = kFull; p < k; p++)
                     for (int jj = 0; jj < 8; jj++) panel[(nint)p * nr + half + jj] = src[jj * ldb + p];
