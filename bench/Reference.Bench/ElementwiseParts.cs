@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Reference.Core;
 using Reference.Core.Kernels;
 
@@ -25,10 +24,10 @@ public static class ElementwiseParts
         var y = new double[x.Length];
         var d = new double[x.Length];
         var gx = new double[x.Length];
-        Report("GELU with derivative, 1024 x 128", Best(repeats, () => FastActivations.GeluWithDerivative(x, y, d)), x.Length, y, d);
-        Report("GELU forward, 1024 x 128", Best(repeats, () => FastActivations.Gelu<double>(x, y)), x.Length, y);
-        Report("GELU backward from x, 1024 x 128", Best(repeats, () => FastActivations.GeluBackward<double>(x, g, gx)), x.Length, gx);
-        Report("GELU VJP g d, 1024 x 128", Best(repeats, () => TensorPrimitives.Multiply(g, d, gx)), x.Length, gx);
+        Report("GELU with derivative, 1024 x 128", StepParts.Best(repeats, () => FastActivations.GeluWithDerivative(x, y, d)), x.Length, y, d);
+        Report("GELU forward, 1024 x 128", StepParts.Best(repeats, () => FastActivations.Gelu<double>(x, y)), x.Length, y);
+        Report("GELU backward from x, 1024 x 128", StepParts.Best(repeats, () => FastActivations.GeluBackward<double>(x, g, gx)), x.Length, gx);
+        Report("GELU VJP g d, 1024 x 128", StepParts.Best(repeats, () => TensorPrimitives.Multiply(g, d, gx)), x.Length, gx);
 
         const int rows = 1024, cols = 32;
         var xn = rng.NormalTensor<double>(0.3, 1.5, rows * cols).Data;
@@ -41,42 +40,22 @@ public static class ElementwiseParts
         var dx = new double[xn.Length];
         var dgamma = new double[cols];
         var dbeta = new double[cols];
-        Report("LayerNorm forward, 1024 x 32", Best(repeats, () => FastNormalization.LayerNorm<double>(xn, gamma, beta, yn, mean, rstd, cols)), xn.Length, yn, mean, rstd);
-        Report("LayerNorm backward, 1024 x 32", Best(repeats, () => FastNormalization.LayerNormBackward<double>(xn, gamma, mean, rstd, dy, dx, dgamma, dbeta, cols)),
+        Report("LayerNorm forward, 1024 x 32", StepParts.Best(repeats, () => FastNormalization.LayerNorm<double>(xn, gamma, beta, yn, mean, rstd, cols)), xn.Length, yn, mean, rstd);
+        Report("LayerNorm backward, 1024 x 32", StepParts.Best(repeats, () => FastNormalization.LayerNormBackward<double>(xn, gamma, mean, rstd, dy, dx, dgamma, dbeta, cols)),
             xn.Length, dx, dgamma, dbeta);
 
         var xs = rng.NormalTensor<double>(0, 4, x.Length).Data;
-        Report("Sigmoid float64, 1024 x 128", Best(repeats, () => FastActivations.Sigmoid<double>(xs, y)), x.Length, y);
-        Report("Tanh float64, 1024 x 128", Best(repeats, () => FastActivations.Tanh<double>(xs, y)), x.Length, y);
+        Report("Sigmoid float64, 1024 x 128", StepParts.Best(repeats, () => FastActivations.Sigmoid<double>(xs, y)), x.Length, y);
+        Report("Tanh float64, 1024 x 128", StepParts.Best(repeats, () => FastActivations.Tanh<double>(xs, y)), x.Length, y);
         var ex = new double[x.Length];
-        Report("VectorMath.Exp float64, 1024 x 128", Best(repeats, () => VectorMath.Exp<double>(xs, ex)), x.Length, ex);
+        Report("VectorMath.Exp float64, 1024 x 128", StepParts.Best(repeats, () => VectorMath.Exp<double>(xs, ex)), x.Length, ex);
         var logits = rng.NormalTensor<double>(0, 3, 1024 * 20).Data;
         var logp = new double[logits.Length];
-        Report("LogSoftmax float64, 1024 x 20", Best(repeats, () => FastNormalization.LogSoftmax<double>(logits, logp, 20)), logits.Length, logp);
+        Report("LogSoftmax float64, 1024 x 20", StepParts.Best(repeats, () => FastNormalization.LogSoftmax<double>(logits, logp, 20)), logits.Length, logp);
         Console.WriteLine($"load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
     }
 
     private static void Report(string part, double seconds, int values, params double[][] results) =>
         Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"{part}: {seconds * 1e6:F1} us, {seconds / values * 1e9:F2} ns per value, hash {string.Join(' ', results.Select(Hash))}"));
-
-    private static double Best(int repeats, Action body)
-    {
-        body();
-        double best = double.MaxValue;
-        for (int r = 0; r < repeats; r++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            body();
-            best = Math.Min(best, Stopwatch.GetElapsedTime(start).TotalSeconds);
-        }
-        return best;
-    }
-
-    private static string Hash(double[] v)
-    {
-        ulong h = 1469598103934665603UL;
-        foreach (double x in v) h = (h ^ (ulong)BitConverter.DoubleToInt64Bits(x)) * 1099511628211UL;
-        return h.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
-    }
+            $"{part}: {seconds * 1e6:F1} us, {seconds / values * 1e9:F2} ns per value, hash {string.Join(' ', results.Select(StepParts.Hash))}"));
 }

@@ -251,7 +251,8 @@ public static class StepParts
             $"S4D kernel gradient map: {backward * 1e6:F1} us, hash {Hash(grads)}"));
     }
 
-    private static double Best(int repeats, Action body)
+    /// <summary>Best wall time of <paramref name="repeats"/> calls after one warm-up call (the part benches' timing).</summary>
+    internal static double Best(int repeats, Action body)
     {
         body();
         double best = double.MaxValue;
@@ -264,7 +265,8 @@ public static class StepParts
         return best;
     }
 
-    private static string Hash(double[] v)
+    /// <summary>FNV-1a over the values' bits: equal hashes show two builds or routes gave the same bits.</summary>
+    internal static string Hash(double[] v)
     {
         ulong h = 1469598103934665603UL;
         foreach (double x in v) h = (h ^ (ulong)BitConverter.DoubleToInt64Bits(x)) * 1099511628211UL;
