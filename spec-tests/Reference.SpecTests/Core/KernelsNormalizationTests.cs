@@ -279,6 +279,7 @@ public class KernelsNormalizationTests
                 Assert.Equal(eb, db);
             }
     }
+
     /// <summary>
     /// The float64 LayerNorm row path (columns a multiple of 8, gamma and beta: a model's LayerNorm) computes rows two at a time:
     /// every row of a block, its mean, rstd and the backward's dx, bitwise the same row computed alone (one-row calls), for

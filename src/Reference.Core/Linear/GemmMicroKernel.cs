@@ -286,8 +286,9 @@ internal static unsafe class GemmMicroKernel
         return 0;
     }
 
+    /// <summary>a b + c by one fused multiply-add (AVX-512F); SmallGemm's kernels share it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> MultiplyAdd<T>(Vector512<T> a, Vector512<T> b, Vector512<T> c)
+    internal static Vector512<T> MultiplyAdd<T>(Vector512<T> a, Vector512<T> b, Vector512<T> c)
     {
         if (typeof(T) == typeof(float))
             return Avx512F.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
@@ -602,8 +603,9 @@ internal static unsafe class GemmMicroKernel
         MergeTile512(tile, c, ldc, alpha, beta, mr, nr, bias);
     }
 
+    /// <summary>A row of C = alpha acc + beta C by one FMA per vector (the store of every Vector512 kernel, SmallGemm's too).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void UpdateRow<T>(T* c, int w, Vector512<T> lo, Vector512<T> hi, Vector512<T> alphaV, Vector512<T> betaV)
+    internal static void UpdateRow<T>(T* c, int w, Vector512<T> lo, Vector512<T> hi, Vector512<T> alphaV, Vector512<T> betaV)
         where T : unmanaged
     {
         MultiplyAdd(lo, alphaV, Vector512.Load(c) * betaV).Store(c);
@@ -612,7 +614,7 @@ internal static unsafe class GemmMicroKernel
 
     /// <summary>A row of C = alpha acc + init (init = beta bias, scaled by the caller): UpdateRow with init in place of beta C.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow<T>(T* c, int w, Vector512<T> lo, Vector512<T> hi, Vector512<T> alphaV, Vector512<T> initLo, Vector512<T> initHi)
+    internal static void StoreRow<T>(T* c, int w, Vector512<T> lo, Vector512<T> hi, Vector512<T> alphaV, Vector512<T> initLo, Vector512<T> initHi)
         where T : unmanaged
     {
         MultiplyAdd(lo, alphaV, initLo).Store(c);
@@ -621,7 +623,7 @@ internal static unsafe class GemmMicroKernel
 
     /// <summary>StoreRow with one init vector for both halves (a per-row bias).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow<T>(T* c, int w, Vector512<T> lo, Vector512<T> hi, Vector512<T> alphaV, Vector512<T> init)
+    internal static void StoreRow<T>(T* c, int w, Vector512<T> lo, Vector512<T> hi, Vector512<T> alphaV, Vector512<T> init)
         where T : unmanaged => StoreRow(c, w, lo, hi, alphaV, init, init);
 
     /// <summary>

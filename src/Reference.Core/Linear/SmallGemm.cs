@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Reference.Core.Kernels;
+using static Reference.Core.Linear.GemmMicroKernel; // MultiplyAdd, UpdateRow, StoreRow: the packed kernels' FMA and row stores
 
 namespace Reference.Core.Linear;
 
@@ -261,7 +262,7 @@ internal static unsafe class SmallGemm
 
     /// <summary>
     /// Row r of the tile: C = alpha acc (beta = 0, C not read), else alpha acc + beta init by one FMA, init = C's row, or the
-    /// bias (bias[r] broadcast, or the bias's NR values): the packed kernel's store expressions (UpdateRow, StoreRow).
+    /// bias (bias[r] broadcast, or the bias's NR values): the packed kernel's own row stores (UpdateRow, StoreRow).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store<T>(T* c, int w, Vector512<T> lo, Vector512<T> hi, Vector512<T> alphaV, T beta, Vector512<T> betaV, GemmBias<T> bias, int r)
@@ -273,29 +274,11 @@ internal static unsafe class SmallGemm
             (hi * alphaV).Store(c + w);
         }
         else if (bias.Values == null)
-        {
-            MultiplyAdd(lo, alphaV, Vector512.Load(c) * betaV).Store(c);
-            MultiplyAdd(hi, alphaV, Vector512.Load(c + w) * betaV).Store(c + w);
-        }
+            UpdateRow(c, w, lo, hi, alphaV, betaV);
         else if (bias.PerRow)
-        {
-            var init = Vector512.Create(bias.Values[r]) * betaV;
-            MultiplyAdd(lo, alphaV, init).Store(c);
-            MultiplyAdd(hi, alphaV, init).Store(c + w);
-        }
+            StoreRow(c, w, lo, hi, alphaV, Vector512.Create(bias.Values[r]) * betaV);
         else
-        {
-            MultiplyAdd(lo, alphaV, Vector512.Load(bias.Values) * betaV).Store(c);
-            MultiplyAdd(hi, alphaV, Vector512.Load(bias.Values + w) * betaV).Store(c + w);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> MultiplyAdd<T>(Vector512<T> a, Vector512<T> b, Vector512<T> c)
-    {
-        if (typeof(T) == typeof(float))
-            return Avx512F.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
-        return Avx512F.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
+            StoreRow(c, w, lo, hi, alphaV, Vector512.Load(bias.Values) * betaV, Vector512.Load(bias.Values + w) * betaV);
     }
 
     private struct Rows1 : IStride { public static int Value => 1; }
